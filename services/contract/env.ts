@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the api and the worker read. Services parse `process.env`
+ * with it at start; the workloads component builds the container env from infra outputs
+ * keyed by `keyof Env`, so a variable added here that a stack does not provide fails to
+ * compile rather than crash in production.
+ */
+const port = z.coerce.number().int().min(1).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Name stamped on every log line and metric (`api`, `worker`, `cli`). */
+  SERVICE_NAME: z.string().min(1).max(64).optional(),
+
+  /** HTTP port of the API. */
+  PORT: port.default(8080),
+  /** Port of the worker's own /metrics and /healthz listener. */
+  WORKER_METRICS_PORT: port.default(9091),
+  /** Node cluster workers serving the API (1 = no cluster). */
+  API_PROCESSES: positiveInt.max(64).default(1),
+
+  DATABASE_URL: z.string().url().refine((url) => /^postgres(ql)?:\/\//.test(url), 'must be a postgres:// URL'),
+  DATABASE_POOL_MAX: positiveInt.max(200).default(10),
+  /** Verify the server certificate when connecting over TLS (RDS enforces TLS). */
+  DATABASE_SSL: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+
+  REDIS_URL: z.string().url().refine((url) => /^rediss?:\/\//.test(url), 'must be a redis:// or rediss:// URL'),
+  /**
+   * BullMQ key prefix. Hash-tagged so that every key of a queue lands in one Redis
+   * Cluster slot (BullMQ's Lua scripts touch several keys at once).
+   */
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^\{[A-Za-z0-9_.-]{1,64}\}$/, 'must be a hash tag such as {pk}')
+    .default('{pk}'),
+
+  /** Filesystem object store root, used when S3_BUCKET is unset. */
+  OBJECT_STORE_DIR: z.string().min(1).default('.data/objects'),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').optional(),
+  S3_PREFIX: z.string().max(256).default(''),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** S3-compatible endpoint (MinIO, LocalStack); unset means AWS. */
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+
+  /** HMAC key for access tokens; at least 32 bytes. Never logged. */
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
+  JWT_ISSUER: z.string().min(1).default('platform-kit'),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(86_400).default(900),
+
+  JSON_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  UPLOAD_LIMIT_BYTES: positiveInt.default(26_214_400),
+  AUTH_RATE_LIMIT_PER_MINUTE: positiveInt.default(20),
+  SUBMIT_RATE_LIMIT_PER_SECOND: positiveInt.default(2_000),
+
+  WORKER_CONCURRENCY: positiveInt.max(1_000).default(50),
+  /** How long SIGTERM waits for in-flight work before releasing it. */
+  SHUTDOWN_GRACE_MS: positiveInt.max(600_000).default(25_000),
+  /** How often the relay sweeps for queued jobs that Redis does not hold. */
+  RELAY_SWEEP_MS: positiveInt.max(3_600_000).default(5_000),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+/** The variables as strings, the form a container spec or a shell provides. */
+export type EnvVars = { [K in keyof Env]?: string };
+
+export class EnvError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(`Invalid environment: ${issues.map((issue) => `${issue.variable} ${issue.message}`).join('; ')}`);
+    this.name = this.constructor.name;
+  }
+}
+
+/** Parses an environment; throws EnvError naming each bad variable (never its value: it may be a secret). */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const blanksRemoved = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  const result = EnvSchema.safeParse(blanksRemoved);
+  if (result.success) return result.data;
+  const firstIssuePerVariable = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const variable = String(issue.path[0] ?? '(env)');
+    if (firstIssuePerVariable.has(variable)) continue;
+    firstIssuePerVariable.set(variable, issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message);
+  }
+  throw new EnvError([...firstIssuePerVariable].map(([variable, message]) => ({ variable, message })));
+}

@@ -1,0 +1,20 @@
+/** Ports and paths shared by the servers, the probes, the ServiceMonitors and the NetworkPolicies. */
+export const PORTS = {
+  api: 8080,
+  workerMetrics: 9091,
+} as const;
+
+export const PATHS = {
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+  openapi: '/openapi.json',
+  docs: '/docs',
+} as const;
+
+export const API_PREFIX = '/v1';
+
+/** Media type of every error body (RFC 9457). */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export const REQUEST_ID_HEADER = 'x-request-id';
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';

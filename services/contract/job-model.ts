@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/** queued → running → succeeded | failed | cancelled; a retry goes running → queued. */
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export const MAX_PRIORITY = 1_000;
+
+/** Body of POST /v1/jobs. `input` is validated again against the type's own schema. */
+export const SubmitJobBody = z
+  .object({
+    type: z.string().min(1).max(100),
+    input: z.unknown().default({}),
+    maxAttempts: z.number().int().min(1).max(25).optional(),
+    /** 0 is the most urgent; BullMQ's convention. */
+    priority: z.number().int().min(0).max(MAX_PRIORITY).optional(),
+  })
+  .strict();
+export type SubmitJobBody = z.infer<typeof SubmitJobBody>;
+
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be 1-255 characters of A-Z a-z 0-9 _ . : -');
+
+export const JobView = z.object({
+  id: z.uuid(),
+  type: z.string(),
+  status: z.enum(JOB_STATUSES),
+  attempts: z.number().int(),
+  maxAttempts: z.number().int(),
+  priority: z.number().int(),
+  progress: z.number().min(0).max(100),
+  input: z.unknown(),
+  result: z.unknown().nullable(),
+  resultFileId: z.uuid().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().nullable(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+export type JobView = z.infer<typeof JobView>;
+
+export const ListJobsQuery = z
+  .object({
+    status: z.enum(JOB_STATUSES).optional(),
+    type: z.string().min(1).max(100).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
+
+export const FileView = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  size: z.number().int(),
+  contentType: z.string(),
+  sha256: z.string(),
+  createdAt: z.iso.datetime(),
+});
+export type FileView = z.infer<typeof FileView>;
+
+/** Job events as audited in job_events and streamed over SSE. */
+export const JobEvent = z.object({
+  jobId: z.uuid(),
+  from: z.enum(JOB_STATUSES).nullable(),
+  to: z.enum(JOB_STATUSES),
+  at: z.iso.datetime(),
+  detail: z.string().nullable(),
+});
+export type JobEvent = z.infer<typeof JobEvent>;

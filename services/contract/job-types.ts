@@ -1,0 +1,50 @@
+import { type z } from 'zod';
+
+/** Retry policy of a job type: attempts in all (first run included) and the base of the exponential backoff. */
+export interface RetryPolicy {
+  attempts: number;
+  backoffMs: number;
+}
+
+export interface JobTypeDefinition<Name extends string = string, In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
+  type: Name;
+  description: string;
+  input: In;
+  output: Out;
+  retry: RetryPolicy;
+  /** Internal types (e.g. email.send) are run by workers but not submittable over HTTP. */
+  internal: boolean;
+  /** Whether the processor writes an output file (its id lands in the job's resultFileId). */
+  producesFile: boolean;
+}
+
+export type JobInput<T extends JobTypeDefinition> = z.output<T['input']>;
+export type JobOutput<T extends JobTypeDefinition> = z.output<T['output']>;
+
+export function defineJobType<Name extends string, In extends z.ZodType, Out extends z.ZodType>(definition: {
+  type: Name;
+  description: string;
+  input: In;
+  output: Out;
+  retry?: Partial<RetryPolicy>;
+  internal?: boolean;
+  producesFile?: boolean;
+}): JobTypeDefinition<Name, In, Out> {
+  if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
+    throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
+  }
+  const retry = { attempts: 3, backoffMs: 1_000, ...definition.retry };
+  if (!Number.isInteger(retry.attempts) || retry.attempts < 1 || retry.attempts > 25) {
+    throw new RangeError(`job type ${definition.type}: retry.attempts must be an integer from 1 to 25`);
+  }
+  if (retry.backoffMs < 0) throw new RangeError(`job type ${definition.type}: retry.backoffMs must be >= 0`);
+  return {
+    type: definition.type,
+    description: definition.description,
+    input: definition.input,
+    output: definition.output,
+    retry,
+    internal: definition.internal ?? false,
+    producesFile: definition.producesFile ?? false,
+  };
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { defineJobType, type JobTypeDefinition } from './job-types';
+
+const fileId = z.uuid();
+
+export const echo = defineJobType({
+  type: 'echo',
+  description: 'Returns its payload unchanged. Useful for smoke tests and benchmarks.',
+  input: z.object({ payload: z.json().optional() }).strict(),
+  output: z.object({ payload: z.json().optional() }),
+  retry: { attempts: 3, backoffMs: 500 },
+});
+
+export const sleep = defineJobType({
+  type: 'sleep',
+  description: 'Waits for the given number of milliseconds; honours cancellation.',
+  input: z.object({ ms: z.number().int().min(0).max(600_000) }).strict(),
+  output: z.object({ sleptMs: z.number().int() }),
+  retry: { attempts: 3, backoffMs: 1_000 },
+});
+
+export const fileChecksum = defineJobType({
+  type: 'file.checksum',
+  description: 'Computes a digest of an uploaded file, streaming it in constant memory.',
+  input: z.object({ fileId, algorithm: z.enum(['sha256', 'sha1', 'md5']).default('sha256') }).strict(),
+  output: z.object({ algorithm: z.string(), digest: z.string() }),
+});
+
+export const fileCompress = defineJobType({
+  type: 'file.compress',
+  description: 'Compresses an uploaded file with gzip or brotli; the output file id is in resultFileId.',
+  input: z.object({ fileId, format: z.enum(['gzip', 'brotli']).default('gzip') }).strict(),
+  output: z.object({ format: z.enum(['gzip', 'brotli']), size: z.number().int(), ratio: z.number() }),
+  producesFile: true,
+});
+
+export const textStats = defineJobType({
+  type: 'text.stats',
+  description: 'Counts bytes, lines and words of a UTF-8 text file and lists its ten most frequent words.',
+  input: z.object({ fileId }).strict(),
+  output: z.object({
+    bytes: z.number().int(),
+    lines: z.number().int(),
+    words: z.number().int(),
+    topWords: z.array(z.object({ word: z.string(), count: z.number().int() })),
+  }),
+});
+
+export const csvSummary = defineJobType({
+  type: 'csv.summary',
+  description: 'Summarises a CSV file: row count and, per column, filled and empty cells and numeric min/max/mean.',
+  input: z
+    .object({
+      fileId,
+      delimiter: z.string().length(1).default(','),
+      header: z.boolean().default(true),
+    })
+    .strict(),
+  output: z.object({
+    rows: z.number().int(),
+    columns: z.array(
+      z.object({
+        name: z.string(),
+        count: z.number().int(),
+        empty: z.number().int(),
+        numeric: z.object({ min: z.number(), max: z.number(), mean: z.number() }).optional(),
+      }),
+    ),
+  }),
+});
+
+export const emailSend = defineJobType({
+  type: 'email.send',
+  description: 'Sends a transactional e-mail (password resets). Internal: not submittable over HTTP.',
+  input: z.object({ to: z.email(), subject: z.string().min(1).max(200), text: z.string().max(100_000) }).strict(),
+  output: z.object({ messageId: z.string() }),
+  retry: { attempts: 5, backoffMs: 5_000 },
+  internal: true,
+});
+
+/** Every job type the platform knows, by name. Adding a type: declare it here, write its processor. */
+export const JOB_TYPES = {
+  [echo.type]: echo,
+  [sleep.type]: sleep,
+  [fileChecksum.type]: fileChecksum,
+  [fileCompress.type]: fileCompress,
+  [textStats.type]: textStats,
+  [csvSummary.type]: csvSummary,
+  [emailSend.type]: emailSend,
+} as const satisfies Record<string, JobTypeDefinition>;
+
+export type JobTypeName = keyof typeof JOB_TYPES;
+
+export function findJobType(name: string): JobTypeDefinition | undefined {
+  return Object.hasOwn(JOB_TYPES, name) ? JOB_TYPES[name as JobTypeName] : undefined;
+}
+
+/** The types a client may submit over HTTP. */
+export function publicJobTypes(): JobTypeDefinition[] {
+  return Object.values(JOB_TYPES).filter((definition) => !definition.internal);
+}
