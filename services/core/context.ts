@@ -1,0 +1,17 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Correlation ids that every log line emitted while handling a request or a job carries. */
+export interface LogContext {
+  requestId?: string;
+  jobId?: string;
+}
+
+const storage = new AsyncLocalStorage<LogContext>();
+
+export function runWithContext<T>(context: LogContext, fn: () => T): T {
+  return storage.run({ ...storage.getStore(), ...context }, fn);
+}
+
+export function currentContext(): LogContext | undefined {
+  return storage.getStore();
+}

@@ -1,0 +1,61 @@
+import pino, { type Logger } from 'pino';
+import { currentContext } from './context';
+
+export type { Logger } from 'pino';
+
+/**
+ * Paths that may hold credentials. pino censors them before serialisation, so a secret
+ * that reaches a log call by accident still never reaches the stream.
+ */
+const REDACTED_PATHS = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'accessToken',
+  '*.accessToken',
+  'refreshToken',
+  '*.refreshToken',
+  'secret',
+  '*.secret',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'databaseUrl',
+  'redisUrl',
+];
+
+export interface LoggerOptions {
+  service: string;
+  level?: string;
+  /** Where to write; stdout by default. Tests pass a stream to read what was logged. */
+  destination?: pino.DestinationStream;
+}
+
+/** JSON logs with level, time, service and the current requestId/jobId (DESIGN §8). */
+export function createLogger(options: LoggerOptions): Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: options.service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      mixin: () => ({ ...currentContext() }),
+    },
+    options.destination ?? pino.destination({ sync: false }),
+  );
+}
+
+/** Strips the password from a connection URL so it can be logged. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

@@ -1,0 +1,53 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRICS } from '../contract';
+
+/**
+ * Every metric the platform emits, registered once per process on its own registry.
+ * Names come from the contract so dashboards and alert rules cannot drift from them.
+ */
+export function createMetrics(service: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+
+  const registers = [registry];
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: METRICS.httpRequestDuration,
+      help: 'HTTP request duration by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    jobsSubmitted: new Counter({ name: METRICS.jobsSubmitted, help: 'Jobs accepted by the API.', labelNames: ['type'] as const, registers }),
+    jobsStarted: new Counter({ name: METRICS.jobsStarted, help: 'Job attempts started by workers.', labelNames: ['type'] as const, registers }),
+    jobsSucceeded: new Counter({ name: METRICS.jobsSucceeded, help: 'Jobs that succeeded.', labelNames: ['type'] as const, registers }),
+    jobsFailed: new Counter({ name: METRICS.jobsFailed, help: 'Jobs that failed for good (dead-lettered).', labelNames: ['type'] as const, registers }),
+    jobsRetried: new Counter({ name: METRICS.jobsRetried, help: 'Failed attempts that will be retried.', labelNames: ['type'] as const, registers }),
+    jobsCancelled: new Counter({ name: METRICS.jobsCancelled, help: 'Jobs cancelled.', labelNames: ['type'] as const, registers }),
+    jobDuration: new Histogram({
+      name: METRICS.jobDuration,
+      help: 'Duration of one job attempt by type and outcome.',
+      labelNames: ['type', 'outcome'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    }),
+    jobTimeToStart: new Histogram({
+      name: METRICS.jobTimeToStart,
+      help: 'Time from acceptance to the first attempt starting.',
+      labelNames: ['type'] as const,
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    }),
+    queueDepth: new Gauge({ name: METRICS.queueDepth, help: 'Jobs in the queue by BullMQ state.', labelNames: ['queue', 'state'] as const, registers }),
+    relayLag: new Gauge({ name: METRICS.relayLag, help: 'Age of the oldest queued job that Redis does not hold yet.', registers }),
+    relayEnqueued: new Counter({ name: METRICS.relayEnqueued, help: 'Jobs handed to BullMQ by the relay, by path.', labelNames: ['path'] as const, registers }),
+    deadLetterSize: new Gauge({ name: METRICS.deadLetterSize, help: 'Jobs in the dead-letter set.', registers }),
+    dbPoolConnections: new Gauge({ name: METRICS.dbPoolConnections, help: 'PostgreSQL pool connections by state.', labelNames: ['state'] as const, registers }),
+    redisUp: new Gauge({ name: METRICS.redisUp, help: '1 when the last Redis check succeeded.', registers }),
+    workerLastActivity: new Gauge({ name: METRICS.workerLastActivity, help: 'Unix time of the worker loop\'s last sign of progress.', registers }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,55 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger';
+
+/**
+ * What a connection is for decides how it behaves when Redis is away:
+ * - `worker`: BullMQ workers and blocking commands must wait out an outage, never give
+ *   up on a command (BullMQ requires maxRetriesPerRequest: null for them).
+ * - `producer`: the API's enqueue path fails fast, so a Redis outage turns into
+ *   "accepted, the relay will enqueue" instead of a hung request.
+ * - `client`: everything else (health checks, pub/sub, CLI): bounded retries.
+ */
+export type ConnectionRole = 'worker' | 'producer' | 'client';
+
+export function createRedisConnection(url: string, role: ConnectionRole, log?: Logger): Redis {
+  const options: RedisOptions = {
+    lazyConnect: false,
+    connectTimeout: 5_000,
+    // Reconnect forever with a capped backoff: the outage ends, the process should not.
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    ...(role === 'worker' && { maxRetriesPerRequest: null, enableReadyCheck: true }),
+    ...(role === 'producer' && { maxRetriesPerRequest: 1, enableOfflineQueue: false }),
+    ...(role === 'client' && { maxRetriesPerRequest: 2 }),
+  };
+  const connection = new Redis(url, options);
+  let reported = false;
+  connection.on('error', (error) => {
+    // ioredis emits on every failed reconnect; one line per outage is enough.
+    if (!reported) log?.warn({ err: error, role }, 'Redis connection error');
+    reported = true;
+  });
+  connection.on('ready', () => {
+    if (reported) log?.info({ role }, 'Redis connection restored');
+    reported = false;
+  });
+  return connection;
+}
+
+/**
+ * BullMQ loses locks and jobs when Redis evicts keys. Warn at startup when the server
+ * would; returns the policy found (or undefined when it cannot be read, e.g. managed
+ * Redis that forbids CONFIG).
+ */
+export async function checkMaxmemoryPolicy(connection: Redis, log: Logger): Promise<string | undefined> {
+  try {
+    const reply = (await connection.config('GET', 'maxmemory-policy')) as string[];
+    const policy = reply[1];
+    if (policy !== 'noeviction') {
+      log.warn({ policy }, 'Redis maxmemory-policy is not noeviction: BullMQ may lose jobs under memory pressure');
+    }
+    return policy;
+  } catch (error) {
+    log.warn({ err: error }, 'could not read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction');
+    return undefined;
+  }
+}
