@@ -1,0 +1,62 @@
+import type { JobEvent, JobStatus, JobView, ListJobsQuery, QueueDepthState } from '../../contract';
+
+export interface SubmitRequest {
+  ownerId: string;
+  type: string;
+  input: unknown;
+  maxAttempts?: number;
+  priority?: number;
+  idempotencyKey?: string;
+  /** Correlation id of the submitting HTTP call; it travels with the job into worker logs. */
+  requestId?: string;
+}
+
+export interface SubmitResult {
+  job: JobView;
+  /** False when an earlier submit with the same idempotency key and body is returned. */
+  created: boolean;
+}
+
+export interface JobPage {
+  items: JobView[];
+  /** Opaque; pass back as `cursor` for the next page. Null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface QueueStats {
+  queue: string;
+  paused: boolean;
+  counts: Record<QueueDepthState, number>;
+  /** Jobs by status in PostgreSQL, the source of truth. */
+  statuses: Record<JobStatus, number>;
+  /** Age in seconds of the oldest queued job Redis does not hold yet (0 when none). */
+  relayLagSeconds: number;
+}
+
+/**
+ * The job use cases. Errors: ValidationError (unknown type, bad input, with field issues),
+ * NotFoundError (missing or another owner's job, or a file the input names),
+ * ConflictError (idempotency key reused with another body; cancel of a terminal job;
+ * retry of a job that is not failed or cancelled).
+ */
+export interface JobService {
+  submit(request: SubmitRequest): Promise<SubmitResult>;
+  get(ownerId: string, jobId: string): Promise<JobView>;
+  list(ownerId: string, query: ListJobsQuery): Promise<JobPage>;
+  cancel(ownerId: string, jobId: string): Promise<JobView>;
+  retry(ownerId: string, jobId: string): Promise<JobView>;
+  /** State transitions of the job after `afterEventId` (for SSE resumption), oldest first. */
+  events(ownerId: string, jobId: string, afterEventId?: number): Promise<(JobEvent & { eventId: number })[]>;
+}
+
+/** Operations for admins and the `platform` CLI; not scoped to an owner. */
+export interface JobAdmin {
+  queueStats(): Promise<QueueStats>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  deadLetters(options: { limit: number; cursor?: string }): Promise<JobPage>;
+  /** Puts a dead-lettered job back in the queue with a fresh attempt budget. */
+  replay(jobId: string): Promise<JobView>;
+  /** Re-enqueues every queued job Redis does not hold; returns how many it handed over. */
+  reconcile(): Promise<number>;
+}
