@@ -1,0 +1,51 @@
+import type { Readable } from 'node:stream';
+import type { FileView, JobInput, JobOutput, JobTypeDefinition } from '../contract';
+import type { Logger } from '../core/logger';
+
+/** What a processor may touch: its input, the owner's files, its own outputs, progress and an abort signal. */
+export interface ProcessorContext<T extends JobTypeDefinition> {
+  jobId: string;
+  ownerId: string;
+  /** 1 for the first run, incremented on each retry. */
+  attempt: number;
+  input: JobInput<T>;
+  files: {
+    /** Streams a file the job's owner owns; NotFoundError otherwise. */
+    open(fileId: string): Promise<{ file: FileView; body: Readable }>;
+    /** Stores this job's output; idempotent, so a re-run after a crash does not duplicate it. */
+    saveOutput(name: string, contentType: string, body: Readable): Promise<FileView>;
+  };
+  /** Aborted on cancellation and when shutdown's grace period runs out. Long work must honour it. */
+  signal: AbortSignal;
+  /** Reports progress (0-100); the runner throttles and batches the writes. */
+  progress(percent: number): void;
+  log: Logger;
+}
+
+export interface ProcessorOutcome<T extends JobTypeDefinition> {
+  result: JobOutput<T>;
+  resultFileId?: string;
+}
+
+export interface Processor<T extends JobTypeDefinition = JobTypeDefinition> {
+  definition: T;
+  run(context: ProcessorContext<T>): Promise<ProcessorOutcome<T>>;
+}
+
+/**
+ * Thrown by a processor for input that can never succeed (a file that is not CSV, …):
+ * the job fails at once instead of burning its retries.
+ */
+export class PermanentJobError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+export function defineProcessor<T extends JobTypeDefinition>(
+  definition: T,
+  run: (context: ProcessorContext<T>) => Promise<ProcessorOutcome<T>>,
+): Processor<T> {
+  return { definition, run };
+}
