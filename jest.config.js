@@ -7,4 +7,5 @@ module.exports = {
   // Service tests start real PostgreSQL and Redis; infra tests load the Pulumi SDK. Both are slow to warm up.
   testTimeout: 60_000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/tests/summary-reporter.js'],
 };
