@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { addAbortSignal, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from '../logger';
+import { assertValidObjectKey } from './object-key';
+import { ObjectMeter } from './object-meter';
+import { ObjectNotFoundError, type ObjectStore, type PutOptions, type StoredObject } from './object-store';
+
+export interface FilesystemObjectStoreOptions {
+  /** Directory holding the objects; created on first write. Relative paths resolve against the working directory. */
+  root: string;
+  log?: Logger;
+}
+
+const MISSING = new Set(['ENOENT', 'ENOTDIR']);
+
+function isMissing(error: unknown): boolean {
+  return MISSING.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * Objects as files under a root directory, one file per key. A write goes to a temp file
+ * beside its target, is fsynced and then renamed over it: rename is atomic within a
+ * directory, so a reader sees the old object or the new one, never a part, and a crash
+ * mid-write leaves only a temp file that no key can name (keys cannot contain `~`).
+ */
+export class FilesystemObjectStore implements ObjectStore {
+  readonly driver = 'filesystem' as const;
+  private readonly root: string;
+  private readonly log?: Logger;
+
+  constructor(options: FilesystemObjectStoreOptions) {
+    this.root = path.resolve(options.root);
+    this.log = options.log;
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<StoredObject> {
+    const target = this.pathOf(key);
+    options.signal?.throwIfAborted();
+    const directory = path.dirname(target);
+    await mkdir(directory, { recursive: true });
+    const temp = path.join(directory, `.${path.basename(target)}~${randomUUID()}.partial`);
+    const meter = new ObjectMeter(options.maxBytes);
+    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+
+    const handle = await open(temp, 'wx', 0o644);
+    let handleOpen = true;
+    try {
+      await pipeline(source, meter, handle.createWriteStream({ autoClose: false }), options.signal ? { signal: options.signal } : {});
+      // Data on disk before the rename makes it visible; otherwise a crash could expose an empty or short file.
+      await handle.sync();
+      handleOpen = false;
+      await handle.close();
+      await rename(temp, target);
+    } catch (error) {
+      if (handleOpen) await handle.close().catch(() => undefined);
+      await rm(temp, { force: true });
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw error;
+    }
+    await this.syncDirectory(directory);
+    return { key, size: meter.size, sha256: meter.digest() };
+  }
+
+  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const file = this.pathOf(key);
+    options.signal?.throwIfAborted();
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'r');
+    } catch (error) {
+      if (isMissing(error)) throw new ObjectNotFoundError(key);
+      throw error;
+    }
+    try {
+      // A key that names a directory (a prefix of other keys) is not an object.
+      if (!(await handle.stat()).isFile()) throw new ObjectNotFoundError(key);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    const stream = handle.createReadStream();
+    return options.signal ? addAbortSignal(options.signal, stream) : stream;
+  }
+
+  async head(key: string): Promise<{ size: number } | undefined> {
+    try {
+      const info = await stat(this.pathOf(key));
+      return info.isFile() ? { size: info.size } : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(key));
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+  }
+
+  async check(): Promise<void> {
+    const key = `_check/${randomUUID()}`;
+    const probe = Buffer.from('ok');
+    await this.put(key, probe);
+    try {
+      const found = await this.head(key);
+      if (found?.size !== probe.length) throw new Error(`object store at ${this.root} did not read back its probe object`);
+    } finally {
+      await this.delete(key);
+    }
+  }
+
+  private pathOf(key: string): string {
+    assertValidObjectKey(key);
+    return path.join(this.root, key);
+  }
+
+  /** Makes the rename itself durable: the new directory entry survives a power loss. */
+  private async syncDirectory(directory: string): Promise<void> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(directory, 'r');
+      await handle.sync();
+    } catch (error) {
+      // Some filesystems refuse fsync on directories; the object is written, only its durability is weaker there.
+      this.log?.debug({ err: error, directory }, 'directory fsync not supported');
+    } finally {
+      await handle?.close();
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import type { Env } from '../../contract';
+import type { Logger } from '../logger';
+import { FilesystemObjectStore } from './filesystem';
+import type { ObjectStore } from './object-store';
+import { S3ObjectStore } from './s3';
+
+export * from './object-store';
+export { FilesystemObjectStore, type FilesystemObjectStoreOptions } from './filesystem';
+export { S3ObjectStore, type S3ObjectStoreOptions } from './s3';
+
+export type ObjectStoreEnv = Pick<Env, 'OBJECT_STORE_DIR' | 'S3_BUCKET' | 'S3_PREFIX' | 'S3_REGION' | 'S3_ENDPOINT' | 'S3_FORCE_PATH_STYLE'>;
+
+/** S3 when S3_BUCKET is set (credentials from the default AWS chain), else the filesystem under OBJECT_STORE_DIR. */
+export function createObjectStore(env: ObjectStoreEnv, log?: Logger): ObjectStore {
+  if (env.S3_BUCKET) {
+    log?.info({ bucket: env.S3_BUCKET, prefix: env.S3_PREFIX, endpoint: env.S3_ENDPOINT }, 'object store: S3');
+    return new S3ObjectStore({
+      bucket: env.S3_BUCKET,
+      prefix: env.S3_PREFIX,
+      region: env.S3_REGION,
+      endpoint: env.S3_ENDPOINT,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    });
+  }
+  log?.info({ root: env.OBJECT_STORE_DIR }, 'object store: filesystem');
+  return new FilesystemObjectStore({ root: env.OBJECT_STORE_DIR, log });
+}
