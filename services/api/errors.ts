@@ -1,0 +1,17 @@
+import { DomainError } from '../core/errors';
+
+/** A body in a media type the route does not take (e.g. form data on a JSON route). */
+export class UnsupportedMediaTypeError extends DomainError {
+  readonly status = 415;
+}
+
+/** Over a rate limit; the client may try again after `retryAfterSeconds`. */
+export class TooManyRequestsError extends DomainError {
+  readonly status = 429;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,82 @@
+import { STATUS_CODES } from 'node:http';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import { PROBLEM_CONTENT_TYPE } from '../contract';
+import { DomainError, NotFoundError, ValidationError, type FieldIssue } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { TooManyRequestsError } from './errors';
+
+/** An RFC 9457 problem document, with the request id and, for validation failures, the fields at fault. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  requestId?: string;
+  errors?: FieldIssue[];
+  [extension: string]: unknown;
+}
+
+export function sendProblem(req: Request, res: Response, status: number, detail?: string, extensions: Record<string, unknown> = {}): void {
+  const problem: Problem = {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    ...(detail !== undefined && { detail }),
+    instance: req.originalUrl,
+    requestId: req.requestId,
+    ...extensions,
+  };
+  res.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+}
+
+/** Errors body-parser raises (http-errors with a `type`); mapped without trusting their messages blindly. */
+interface BodyParserError {
+  type: string;
+  status: number;
+  limit?: number;
+}
+
+const BODY_PARSER_DETAILS: Record<string, string> = {
+  'entity.too.large': 'the request body is larger than the limit',
+  'entity.parse.failed': 'the request body is not valid JSON',
+  'encoding.unsupported': 'the request body encoding is not supported',
+  'charset.unsupported': 'the request body charset is not supported',
+  'request.aborted': 'the request was aborted while its body was read',
+  'request.size.invalid': 'the request body size does not match Content-Length',
+  'stream.encoding.set': 'the request stream could not be read',
+  'parameters.too.many': 'the request has too many parameters',
+};
+
+function isBodyParserError(error: unknown): error is BodyParserError {
+  const candidate = error as Partial<BodyParserError> | null;
+  return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.type in BODY_PARSER_DETAILS;
+}
+
+/** The one place errors turn into responses: operational errors by their status, anything else is a logged 500. */
+export function problemHandler(log: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      // The response is streaming already; all that is left is to cut it short.
+      log.warn({ err: error }, 'error after the response started');
+      next(error);
+      return;
+    }
+    if (error instanceof DomainError) {
+      if (error instanceof TooManyRequestsError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
+      sendProblem(req, res, error.status, error.message, extensions);
+      return;
+    }
+    if (isBodyParserError(error)) {
+      sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
+      return;
+    }
+    log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
+    sendProblem(req, res, 500, 'an unexpected error occurred');
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req) => {
+  throw new NotFoundError(`no route for ${req.method} ${req.path}`);
+};

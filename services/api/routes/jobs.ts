@@ -1,0 +1,59 @@
+import { Router, type RequestHandler } from 'express';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, ListJobsQuery, SubmitJobBody } from '../../contract';
+import type { JobService } from '../../core/jobs/types';
+import type { Logger } from '../../core/logger';
+import type { Metrics } from '../../core/metrics';
+import type { Lifecycle } from '../dependencies';
+import { callerId } from '../middleware/authenticate';
+import { parseOrThrow, requireUuid } from '../validation';
+import { jobEvents } from './job-events';
+
+export interface JobRoutesOptions {
+  jobs: JobService;
+  metrics: Pick<Metrics, 'jobsSubmitted'>;
+  log: Logger;
+  lifecycle: Lifecycle;
+  json: RequestHandler;
+  authenticated: RequestHandler;
+  submitLimit: RequestHandler;
+}
+
+/**
+ * Jobs of the caller. Submit answers 202 both for a new job and for an earlier identical
+ * submit returned by its Idempotency-Key: either way the job is accepted and the body is
+ * the same, so a client retrying after a lost response cannot tell, and need not.
+ */
+export function jobRoutes({ jobs, metrics, log, lifecycle, json, authenticated, submitLimit }: JobRoutesOptions): Router {
+  const router = Router();
+  router.use('/jobs', authenticated);
+
+  router.post('/jobs', submitLimit, json, async (req, res) => {
+    const body = parseOrThrow(SubmitJobBody, req.body, 'job submission', 'body');
+    const keyHeader = req.headers[IDEMPOTENCY_KEY_HEADER];
+    const idempotencyKey = keyHeader === undefined ? undefined : parseOrThrow(IdempotencyKey, keyHeader, 'Idempotency-Key header', 'Idempotency-Key');
+    const { job, created } = await jobs.submit({ ownerId: callerId(req), ...body, idempotencyKey, requestId: req.requestId });
+    if (created) metrics.jobsSubmitted.inc({ type: job.type });
+    res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
+  });
+
+  router.get('/jobs', async (req, res) => {
+    res.json(await jobs.list(callerId(req), parseOrThrow(ListJobsQuery, req.query, 'query', 'query')));
+  });
+
+  router.get('/jobs/:id', async (req, res) => {
+    res.json(await jobs.get(callerId(req), requireUuid(req.params.id, 'job')));
+  });
+
+  router.post('/jobs/:id/cancel', async (req, res) => {
+    res.json(await jobs.cancel(callerId(req), requireUuid(req.params.id, 'job')));
+  });
+
+  router.post('/jobs/:id/retry', async (req, res) => {
+    const job = await jobs.retry(callerId(req), requireUuid(req.params.id, 'job'));
+    res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
+  });
+
+  router.get('/jobs/:id/events', jobEvents({ jobs, lifecycle, log }));
+
+  return router;
+}

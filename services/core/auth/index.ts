@@ -1,0 +1,4 @@
+export * from './credentials';
+export * from './passwords';
+export * from './tokens';
+export * from './service';

@@ -1,0 +1,73 @@
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import type { Env } from '../../contract';
+import { UnauthorizedError } from '../errors';
+import type { UserRole } from '../db/users';
+
+/** Who an access token speaks for. */
+export interface AccessClaims {
+  userId: string;
+  role: UserRole;
+  tokenId: string;
+  expiresAt: number;
+}
+
+export const ACCESS_TOKEN_AUDIENCE = 'platform-kit-api';
+const ALGORITHM = 'HS256';
+/** Clock skew tolerated between the issuing and the verifying process. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+export type TokenEnv = Pick<Env, 'JWT_SECRET' | 'JWT_ISSUER' | 'ACCESS_TOKEN_TTL_SECONDS'>;
+
+export interface AccessTokens {
+  readonly ttlSeconds: number;
+  issue(user: { id: string; role: UserRole }): Promise<string>;
+  /** Throws UnauthorizedError for anything but a valid, unexpired token of ours. */
+  verify(token: string): Promise<AccessClaims>;
+}
+
+/**
+ * Short-lived HS256 access tokens. The key is imported once here, so verifying a request
+ * is a pure CPU check with no per-call key setup and no database lookup.
+ */
+export function createAccessTokens(env: TokenEnv): AccessTokens {
+  const key: KeyObject = createSecretKey(Buffer.from(env.JWT_SECRET, 'utf8'));
+  const verifyOptions = {
+    algorithms: [ALGORITHM],
+    issuer: env.JWT_ISSUER,
+    audience: ACCESS_TOKEN_AUDIENCE,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+  };
+
+  return {
+    ttlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+    issue(user) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ role: user.role })
+        .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+        .setSubject(user.id)
+        .setIssuer(env.JWT_ISSUER)
+        .setAudience(ACCESS_TOKEN_AUDIENCE)
+        .setIssuedAt(now)
+        .setExpirationTime(now + env.ACCESS_TOKEN_TTL_SECONDS)
+        .setJti(randomUUID())
+        .sign(key);
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, verifyOptions);
+        const role = payload.role;
+        if ((role !== 'user' && role !== 'admin') || !payload.sub || !payload.jti || payload.exp === undefined) {
+          throw new UnauthorizedError('the access token is malformed');
+        }
+        return { userId: payload.sub, role, tokenId: payload.jti, expiresAt: payload.exp };
+      } catch (error) {
+        if (error instanceof UnauthorizedError) throw error;
+        if (error instanceof joseErrors.JWTExpired) throw new UnauthorizedError('the access token has expired');
+        if (error instanceof joseErrors.JOSEError) throw new UnauthorizedError('the access token is invalid');
+        throw error;
+      }
+    },
+  };
+}

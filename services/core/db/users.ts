@@ -1,0 +1,68 @@
+import type { Pool } from 'pg';
+import { ConflictError } from '../errors';
+
+export type UserRole = 'user' | 'admin';
+
+export interface UserRecord {
+  id: string;
+  email: string;
+  passwordHash: string;
+  role: UserRole;
+  createdAt: Date;
+}
+
+interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: UserRole;
+  created_at: Date;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+function toRecord(row: UserRow): UserRecord {
+  return { id: row.id, email: row.email, passwordHash: row.password_hash, role: row.role, createdAt: row.created_at };
+}
+
+/** Users table access. Emails compare case-insensitively, matching the unique index on lower(email). */
+export interface UserRepository {
+  /** Throws ConflictError when the email is taken. */
+  insert(user: { id: string; email: string; passwordHash: string; role?: UserRole }): Promise<UserRecord>;
+  findByEmail(email: string): Promise<UserRecord | undefined>;
+  findById(id: string): Promise<UserRecord | undefined>;
+}
+
+export function createUserRepository(pool: Pool): UserRepository {
+  return {
+    async insert(user) {
+      try {
+        const { rows } = await pool.query<UserRow>({
+          name: 'users_insert',
+          text: 'INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4) RETURNING id, email, password_hash, role, created_at',
+          values: [user.id, user.email, user.passwordHash, user.role ?? 'user'],
+        });
+        return toRecord(rows[0] as UserRow);
+      } catch (error) {
+        if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new ConflictError('an account with this email already exists');
+        throw error;
+      }
+    },
+    async findByEmail(email) {
+      const { rows } = await pool.query<UserRow>({
+        name: 'users_find_by_email',
+        text: 'SELECT id, email, password_hash, role, created_at FROM users WHERE lower(email) = lower($1)',
+        values: [email],
+      });
+      return rows[0] && toRecord(rows[0]);
+    },
+    async findById(id) {
+      const { rows } = await pool.query<UserRow>({
+        name: 'users_find_by_id',
+        text: 'SELECT id, email, password_hash, role, created_at FROM users WHERE id = $1',
+        values: [id],
+      });
+      return rows[0] && toRecord(rows[0]);
+    },
+  };
+}
