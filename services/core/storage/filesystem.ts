@@ -57,7 +57,6 @@ export class FilesystemObjectStore implements ObjectStore {
     } catch (error) {
       if (handleOpen) await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
-      if (!Buffer.isBuffer(body)) body.destroy();
       throw error;
     }
     await this.syncDirectory(directory);

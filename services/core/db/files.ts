@@ -1,0 +1,113 @@
+import type { Pool } from 'pg';
+
+export interface FileRecord {
+  id: string;
+  ownerId: string;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  storageKey: string;
+  producedByJobId: string | null;
+  createdAt: Date;
+}
+
+export type NewFile = Omit<FileRecord, 'createdAt' | 'producedByJobId'>;
+export type NewJobOutputFile = NewFile & { producedByJobId: string };
+
+interface FileRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  storage_key: string;
+  produced_by_job_id: string | null;
+  created_at: Date;
+}
+
+const COLUMNS = 'id, owner_id, name, content_type, size, sha256, storage_key, produced_by_job_id, created_at';
+
+function toRecord(row: FileRow): FileRecord {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    name: row.name,
+    contentType: row.content_type,
+    size: row.size,
+    sha256: row.sha256,
+    storageKey: row.storage_key,
+    producedByJobId: row.produced_by_job_id,
+    createdAt: row.created_at,
+  };
+}
+
+/** Files table access. Lookups by id are always scoped to an owner, so no caller can forget the check. */
+export interface FileRepository {
+  insert(file: NewFile): Promise<FileRecord>;
+  findForOwner(ownerId: string, fileId: string): Promise<FileRecord | undefined>;
+  /** Which of the given ids are files of this owner. */
+  findOwnedIds(ownerId: string, fileIds: string[]): Promise<Set<string>>;
+  findByProducingJob(jobId: string): Promise<FileRecord | undefined>;
+  /**
+   * Registers a job's output, or updates the job's existing output row in place (same id)
+   * when a re-run after a crash stores it again: one row per job, whatever the number of runs.
+   */
+  upsertJobOutput(file: NewJobOutputFile): Promise<FileRecord>;
+}
+
+export function createFileRepository(pool: Pool): FileRepository {
+  return {
+    async insert(file) {
+      const { rows } = await pool.query<FileRow>({
+        name: 'files_insert',
+        text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+        values: [file.id, file.ownerId, file.name, file.contentType, file.size, file.sha256, file.storageKey],
+      });
+      return toRecord(rows[0] as FileRow);
+    },
+    async findForOwner(ownerId, fileId) {
+      const { rows } = await pool.query<FileRow>({
+        name: 'files_find_for_owner',
+        text: `SELECT ${COLUMNS} FROM files WHERE id = $1 AND owner_id = $2`,
+        values: [fileId, ownerId],
+      });
+      return rows[0] && toRecord(rows[0]);
+    },
+    async findOwnedIds(ownerId, fileIds) {
+      if (fileIds.length === 0) return new Set();
+      const { rows } = await pool.query<{ id: string }>({
+        name: 'files_find_owned_ids',
+        text: 'SELECT id FROM files WHERE owner_id = $1 AND id = ANY($2::uuid[])',
+        values: [ownerId, fileIds],
+      });
+      return new Set(rows.map((row) => row.id));
+    },
+    async findByProducingJob(jobId) {
+      const { rows } = await pool.query<FileRow>({
+        name: 'files_find_by_producing_job',
+        text: `SELECT ${COLUMNS} FROM files WHERE produced_by_job_id = $1`,
+        values: [jobId],
+      });
+      return rows[0] && toRecord(rows[0]);
+    },
+    async upsertJobOutput(file) {
+      const { rows } = await pool.query<FileRow>({
+        name: 'files_upsert_job_output',
+        text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key, produced_by_job_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (produced_by_job_id) DO UPDATE SET
+                 name = EXCLUDED.name,
+                 content_type = EXCLUDED.content_type,
+                 size = EXCLUDED.size,
+                 sha256 = EXCLUDED.sha256,
+                 storage_key = EXCLUDED.storage_key
+               RETURNING ${COLUMNS}`,
+        values: [file.id, file.ownerId, file.name, file.contentType, file.size, file.sha256, file.storageKey, file.producedByJobId],
+      });
+      return toRecord(rows[0] as FileRow);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type { Pool } from 'pg';
+import type { FileView } from '../../contract';
+import { createFileRepository, type FileRecord } from '../db/files';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '../errors';
+import type { Logger } from '../logger';
+import { ObjectTooLargeError, type ObjectStore } from '../storage/object-store';
+import { normaliseContentType, sanitiseFileName } from './metadata';
+import type { FileService } from './types';
+
+export interface FileServiceDependencies {
+  pool: Pool;
+  store: ObjectStore;
+  log: Logger;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An upload's bytes live at `files/<ownerId>/<fileId>`: fresh per upload, so an upload never replaces another. */
+function uploadKey(ownerId: string, fileId: string): string {
+  return `files/${ownerId}/${fileId}`;
+}
+
+/**
+ * A job's output lives at `outputs/<jobId>/<name>`: derived from the job alone, so a
+ * re-run after a crash writes the same object again instead of adding a second one.
+ */
+function jobOutputKey(jobId: string, name: string): string {
+  const keySafe = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200);
+  return `outputs/${jobId}/${/^\.*$/.test(keySafe) ? 'output' : keySafe}`;
+}
+
+function toView(record: FileRecord): FileView {
+  return {
+    id: record.id,
+    name: record.name,
+    size: record.size,
+    contentType: record.contentType,
+    sha256: record.sha256,
+    createdAt: record.createdAt.toISOString(),
+  };
+}
+
+function requireContentType(raw: string): string {
+  const contentType = normaliseContentType(raw);
+  if (!contentType) {
+    throw new ValidationError('invalid content type', [{ field: 'contentType', message: 'must be a media type such as text/plain' }]);
+  }
+  return contentType;
+}
+
+/**
+ * Feeds a caller's stream to the store without handing it over: a failed write destroys
+ * the relay, not the caller's stream, which merely stops being read. For an HTTP request
+ * body that is the difference between answering 413 and resetting the connection.
+ */
+function detached(body: Readable): Readable {
+  const relay = new PassThrough();
+  body.on('error', (error) => relay.destroy(error));
+  return body.pipe(relay);
+}
+
+/** Metadata in PostgreSQL, bytes in the object store; the object is written first, so a row always has its bytes. */
+export function createFileService({ pool, store, log }: FileServiceDependencies): FileService {
+  const files = createFileRepository(pool);
+
+  const discard = async (key: string): Promise<void> => {
+    try {
+      await store.delete(key);
+    } catch (error) {
+      log.warn({ err: error, key }, 'could not delete an object that no file row refers to');
+    }
+  };
+
+  const findOwned = async (ownerId: string, fileId: string): Promise<FileRecord> => {
+    const record = UUID.test(fileId) ? await files.findForOwner(ownerId, fileId) : undefined;
+    if (!record) throw new NotFoundError(`file ${fileId} not found`);
+    return record;
+  };
+
+  return {
+    async upload({ ownerId, name, contentType, body, maxBytes }) {
+      const normalisedType = requireContentType(contentType);
+      const id = randomUUID();
+      const key = uploadKey(ownerId, id);
+      let stored;
+      try {
+        stored = await store.put(key, detached(body), { contentType: normalisedType, maxBytes });
+      } catch (error) {
+        // The drivers leave nothing behind on failure; the delete covers a store that half-wrote before failing.
+        await discard(key);
+        if (error instanceof ObjectTooLargeError) throw new PayloadTooLargeError(`file exceeds the upload limit of ${maxBytes} bytes`);
+        throw error;
+      }
+      try {
+        const record = await files.insert({
+          id,
+          ownerId,
+          name: sanitiseFileName(name),
+          contentType: normalisedType,
+          size: stored.size,
+          sha256: stored.sha256,
+          storageKey: key,
+        });
+        return toView(record);
+      } catch (error) {
+        await discard(key);
+        throw error;
+      }
+    },
+
+    async get(ownerId, fileId) {
+      return toView(await findOwned(ownerId, fileId));
+    },
+
+    async openContent(ownerId, fileId, signal) {
+      const record = await findOwned(ownerId, fileId);
+      const body = await store.get(record.storageKey, { signal });
+      return { file: toView(record), body };
+    },
+
+    async assertOwned(ownerId, fileIds) {
+      if (fileIds.length === 0) return;
+      const candidates = [...new Set(fileIds.map(({ fileId }) => fileId.toLowerCase()).filter((fileId) => UUID.test(fileId)))];
+      const owned = await files.findOwnedIds(ownerId, candidates);
+      const missing = fileIds.filter(({ fileId }) => !owned.has(fileId.toLowerCase()));
+      if (missing.length > 0) {
+        throw new NotFoundError(missing.map(({ field, fileId }) => `${field}: file ${fileId} not found`).join('; '));
+      }
+    },
+
+    async saveJobOutput({ jobId, ownerId, name, contentType, body, signal }) {
+      const normalisedType = requireContentType(contentType);
+      const displayName = sanitiseFileName(name);
+      const key = jobOutputKey(jobId, displayName);
+      const previous = await files.findByProducingJob(jobId);
+      const stored = await store.put(key, body, { contentType: normalisedType, signal });
+      const record = await files.upsertJobOutput({
+        id: previous?.id ?? randomUUID(),
+        ownerId,
+        name: displayName,
+        contentType: normalisedType,
+        size: stored.size,
+        sha256: stored.sha256,
+        storageKey: key,
+        producedByJobId: jobId,
+      });
+      // A re-run that named its output differently moved the row to a new key; the old object is now unreferenced.
+      if (previous && previous.storageKey !== key) await discard(previous.storageKey);
+      return toView(record);
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { echo } from '../../contract';
+import { defineProcessor } from '../processor';
+
+export default defineProcessor(echo, async ({ input }) => ({ result: { payload: input.payload } }));
