@@ -26,6 +26,12 @@ export interface CapturedResource {
   inputs: Record<string, unknown>;
   /** JSON-pointer-like dotted paths of inputs that are secrets (e.g. `masterPassword`). */
   secretPaths: string[];
+  /**
+   * URN of the explicit provider the resource was registered with (the `<urn>` part of
+   * the `<urn>::<id>` reference), or undefined when it uses the engine's default provider.
+   * Lets a policy read provider settings such as the AWS provider's `defaultTags`.
+   */
+  provider?: string;
 }
 
 export interface CapturedStack {

@@ -1,0 +1,330 @@
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+
+/**
+ * The stack configuration schema: every value a stack file (`Pulumi.<stack>.yaml`) may
+ * set, with its default. Values live under the project namespace (`platform-kit:`) as
+ * structured objects, one per concern, plus the conventional `aws:region`.
+ *
+ * Parsing is a pure function (`parseStackConfig`) so tests can feed it bad values; the
+ * program calls `loadStackConfig()`, which reads Pulumi's config and throws a
+ * `StackConfigError` whose message names the stack file and the key, e.g.
+ * `Pulumi.prod.yaml: platform-kit:database.instanceClass must be an RDS instance class (db.<family>.<size>)`.
+ */
+
+export const PROJECT = 'platform-kit';
+
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, { error: 'must be an IPv4 CIDR block such as 10.0.0.0/16' })
+  .refine((v) => {
+    const [ip = '', bits = ''] = v.split('/');
+    return ip.split('.').every((o) => Number(o) <= 255) && Number(bits) <= 32;
+  }, { error: 'must be an IPv4 CIDR block with octets ≤ 255 and a prefix ≤ 32' });
+
+/** A public allow-list entry: anything but "the whole internet". */
+const allowListCidr = cidr.refine((v) => !v.endsWith('/0'), { error: 'must not be a /0 block (the allow-list exists to keep the internet out)' });
+
+const tagValue = z.string().min(1, { error: 'must be a non-empty string' }).max(256, { error: 'must be at most 256 characters' });
+
+const tagsSchema = z
+  .object({
+    /** Team that answers for the resources (tag `owner`). Required. */
+    owner: tagValue,
+    /** Finance cost centre the bill goes to (tag `cost-centre`). Required. */
+    costCentre: tagValue,
+    /** Extra tags merged into the provider's default tags. Default: none. */
+    extra: z.record(z.string().regex(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/, { error: 'must be a valid AWS tag key' }), tagValue).default({}),
+  })
+  .strict();
+
+const networkSchema = z
+  .object({
+    /** VPC CIDR. Default 10.0.0.0/16. */
+    cidrBlock: cidr.default('10.0.0.0/16'),
+    /** Availability zones to spread over (2 or 3), e.g. [eu-west-1a, eu-west-1b]. Required. */
+    availabilityZones: z
+      .array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, { error: 'must be an availability zone name such as eu-west-1a' }))
+      .min(2, { error: 'must list at least 2 availability zones (RDS and EKS need two)' })
+      .max(3, { error: 'must list at most 3 availability zones' })
+      .refine((azs) => new Set(azs).size === azs.length, { error: 'must not repeat an availability zone' }),
+    /** `single` (one NAT gateway, cheap, one AZ's egress is a single point) or `onePerAz`. Default onePerAz. */
+    natGateways: z.enum(['single', 'onePerAz'], { error: 'must be "single" or "onePerAz"' }).default('onePerAz'),
+    /** Days to keep VPC flow logs in CloudWatch. Default 90. */
+    flowLogRetentionDays: z.number().int().min(1).max(3653).default(90),
+    /**
+     * Interface endpoints for ECR (api, dkr), STS and CloudWatch Logs, so image pulls and IRSA
+     * token exchanges skip the NAT. They cost per AZ-hour: worth it where traffic is steady. Default true.
+     */
+    interfaceEndpoints: z.boolean().default(true),
+  })
+  .strict();
+
+const nodeGroupSchema = z
+  .object({
+    /** Logical name of the group (lowercase, used in resource names; never rename a shipped group). */
+    name: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/, { error: 'must be lowercase letters, digits and dashes (2–21 chars)' }),
+    /** EC2 instance types, e.g. [m6i.large]. */
+    instanceTypes: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, { error: 'must be an EC2 instance type such as m6i.large' })).min(1),
+    /** ON_DEMAND or SPOT. Default ON_DEMAND. */
+    capacityType: z.enum(['ON_DEMAND', 'SPOT'], { error: 'must be "ON_DEMAND" or "SPOT"' }).default('ON_DEMAND'),
+    minSize: z.number().int().min(0),
+    desiredSize: z.number().int().min(0),
+    maxSize: z.number().int().min(1),
+    /** Root volume size in GiB. Default 50. */
+    diskSizeGiB: z.number().int().min(20).max(1000).default(50),
+    /** Kubernetes node labels. Default none. */
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .strict()
+  .refine((g) => g.minSize <= g.desiredSize && g.desiredSize <= g.maxSize, { error: 'must satisfy minSize ≤ desiredSize ≤ maxSize' });
+
+const chartVersion = z.string().regex(/^\d+\.\d+\.\d+$/, { error: 'must be an exact chart version such as 1.2.3 (pinned, never a range)' });
+
+const clusterSchema = z
+  .object({
+    /** Kubernetes minor version, e.g. "1.33". Required. */
+    version: z.string().regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.33" (quoted in YAML)' }),
+    /**
+     * CIDRs allowed to reach the public API endpoint. Empty (the default) makes the endpoint
+     * private-only, reachable from the VPC and `privateAccessCidrs`.
+     */
+    publicAccessCidrs: z.array(allowListCidr).default([]),
+    /** Networks outside the VPC (VPN, CI runners over peering) allowed to reach the private endpoint on 443. Default none. */
+    privateAccessCidrs: z.array(allowListCidr).default([]),
+    /** Control-plane log types sent to CloudWatch. Default all five. */
+    logTypes: z
+      .array(z.enum(['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'], { error: 'must be one of api, audit, authenticator, controllerManager, scheduler' }))
+      .min(1, { error: 'must enable at least one log type (audit logs are the minimum a platform keeps)' })
+      .default(['api', 'audit', 'authenticator', 'controllerManager', 'scheduler']),
+    /** Days to keep control-plane logs. Default 90. */
+    logRetentionDays: z.number().int().min(1).max(3653).default(90),
+    /** Managed node groups. At least one. */
+    nodeGroups: z.array(nodeGroupSchema).min(1, { error: 'must define at least one node group' }),
+    /** Refuse cluster deletion until turned off. Default true. */
+    deletionProtection: z.boolean().default(true),
+    /** IAM role ARNs granted cluster-admin through EKS access entries. Default none (the creator keeps admin). */
+    adminRoleArns: z.array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, { error: 'must be an IAM role ARN' })).default([]),
+    /** Helm chart versions, pinned. */
+    charts: z
+      .object({
+        awsLoadBalancerController: chartVersion.default('1.13.4'),
+        metricsServer: chartVersion.default('3.12.2'),
+        keda: chartVersion.default('2.17.2'),
+      })
+      .strict()
+      .default({ awsLoadBalancerController: '1.13.4', metricsServer: '3.12.2', keda: '2.17.2' }),
+  })
+  .strict();
+
+const databaseSchema = z
+  .object({
+    /** PostgreSQL major.minor version. Default "16.8". */
+    engineVersion: z.string().regex(/^\d{2}\.\d+$/, { error: 'must be a PostgreSQL version such as "16.8"' }).default('16.8'),
+    /** Instance class, e.g. db.t4g.medium. Required. */
+    instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { error: 'must be an RDS instance class (db.<family>.<size>)' }),
+    /** Initial storage in GiB. Default 20. */
+    allocatedStorageGiB: z.number().int().min(20).max(65536).default(20),
+    /** Storage autoscaling ceiling in GiB. Default 100. */
+    maxAllocatedStorageGiB: z.number().int().min(20).max(65536).default(100),
+    /** Standby in a second AZ. Default true. */
+    multiAz: z.boolean().default(true),
+    /** Days of automated backups (and point-in-time recovery). Default 7. */
+    backupRetentionDays: z.number().int().min(1, { error: 'must be at least 1 (0 disables backups and PITR)' }).max(35).default(7),
+    /** Refuse deletion (and take a final snapshot) . Default true. */
+    deletionProtection: z.boolean().default(true),
+    /** Performance Insights retention in days (7 is free; longer are 31-day multiples). Default 7. */
+    performanceInsightsRetentionDays: z.number().int().refine((d) => d === 7 || d === 731 || (d % 31 === 0 && d <= 713), { error: 'must be 7, a multiple of 31 up to 713, or 731' }).default(7),
+    /** Database name created at launch. Default "platform". */
+    databaseName: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, { error: 'must be a lowercase identifier' }).default('platform'),
+  })
+  .strict()
+  .refine((d) => d.maxAllocatedStorageGiB >= d.allocatedStorageGiB, { error: 'maxAllocatedStorageGiB must be ≥ allocatedStorageGiB', path: ['maxAllocatedStorageGiB'] });
+
+const cacheSchema = z
+  .object({
+    /** Redis engine version. Default "7.1". */
+    engineVersion: z.string().regex(/^7\.\d$/, { error: 'must be a Redis 7 version such as "7.1" (the parameter group family is redis7)' }).default('7.1'),
+    /** Node type, e.g. cache.t4g.small. Required. */
+    nodeType: z.string().regex(/^cache\.[a-z0-9]+\.[a-z0-9]+$/, { error: 'must be an ElastiCache node type (cache.<family>.<size>)' }),
+    /** Read replicas besides the primary. 0 means no failover. Default 1. */
+    replicas: z.number().int().min(0).max(5).default(1),
+    /** Days of daily snapshots. Default 7. */
+    snapshotRetentionDays: z.number().int().min(0).max(35).default(7),
+  })
+  .strict();
+
+const storageSchema = z
+  .object({
+    /** Key prefix the services write under (S3_PREFIX); IRSA grants stop at it. Default "files/". */
+    objectPrefix: z.string().regex(/^[a-z0-9][a-z0-9/_-]*\/$/, { error: 'must be a key prefix ending in "/" such as files/' }).default('files/'),
+    /** Days before result objects expire. Default 90. */
+    resultsExpireDays: z.number().int().min(1).default(90),
+    /** Days before uploaded objects expire. Default 365. */
+    uploadsExpireDays: z.number().int().min(1).default(365),
+    /** Days before Loki chunks expire (a backstop behind Loki's own retention). Default 90. */
+    lokiChunksExpireDays: z.number().int().min(1).default(90),
+    /** Days a replaced or deleted version stays recoverable. Default 30. */
+    noncurrentVersionExpireDays: z.number().int().min(1).default(30),
+  })
+  .strict();
+
+const registrySchema = z
+  .object({
+    /** Tagged images kept per repository; older ones expire. Default 50. */
+    keepTaggedImages: z.number().int().min(1).max(1000).default(50),
+    /** Days before untagged images expire. Default 7. */
+    untaggedExpireDays: z.number().int().min(1).default(7),
+  })
+  .strict();
+
+const ingressSchema = z
+  .object({
+    /** Public host name of the API, e.g. api.dev.example.com. Required. */
+    domain: z.string().regex(/^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, { error: 'must be a lowercase DNS name such as api.example.com' }),
+    /** Route 53 hosted zone that holds the domain (for DNS validation of the certificate). Required. */
+    hostedZoneId: z.string().regex(/^Z[A-Z0-9]{6,32}$/, { error: 'must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
+  })
+  .strict();
+
+const appSchema = z
+  .object({
+    /** Kubernetes namespace of the api and worker. Default "platform". */
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a Kubernetes namespace name' }).default('platform'),
+  })
+  .strict();
+
+export const StackConfigSchema = z
+  .object({
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: 'must be an AWS region such as eu-west-1' }),
+    tags: tagsSchema,
+    network: networkSchema,
+    cluster: clusterSchema,
+    database: databaseSchema,
+    cache: cacheSchema,
+    storage: storageSchema.default(storageSchema.parse({})),
+    registry: registrySchema.default(registrySchema.parse({})),
+    ingress: ingressSchema,
+    app: appSchema.default(appSchema.parse({})),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const [i, az] of c.network.availabilityZones.entries()) {
+      if (!az.startsWith(c.region)) ctx.addIssue({ code: 'custom', path: ['network', 'availabilityZones', i], message: `must be a zone of ${c.region} (aws:region)` });
+    }
+    const names = c.cluster.nodeGroups.map((g) => g.name);
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: 'must not repeat a node group name' });
+  });
+
+export type StackConfig = z.infer<typeof StackConfigSchema>;
+export type NodeGroupConfig = StackConfig['cluster']['nodeGroups'][number];
+
+/** The structured keys under `platform-kit:`; anything else in the namespace is a typo. */
+export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'ingress', 'app'] as const;
+
+export class StackConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/** `['database','instanceClass']` → `platform-kit:database.instanceClass`; `region` → `aws:region`. */
+export function configKeyName(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return `${PROJECT}:<root>`;
+  const [head, ...rest] = path;
+  if (head === 'region') return 'aws:region';
+  let key = `${PROJECT}:${String(head)}`;
+  for (const p of rest) key += typeof p === 'number' ? `[${p}]` : `.${String(p)}`;
+  return key;
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): { path: readonly PropertyKey[]; text: string } {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (valueAt(raw, issue.path) === undefined) return { path: issue.path, text: 'is required' };
+      return { path: issue.path, text: `must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}` };
+    case 'unrecognized_keys':
+      return { path: [...issue.path, issue.keys[0] ?? '?'], text: `is not a known key (known: ${Object.keys(knownKeysAt(issue.path)).join(', ')})` };
+    case 'too_small':
+      return { path: issue.path, text: issue.message.startsWith('Too small') ? `must be ≥ ${String(issue.minimum)}` : issue.message };
+    case 'too_big':
+      return { path: issue.path, text: issue.message.startsWith('Too big') ? `must be ≤ ${String(issue.maximum)}` : issue.message };
+    default:
+      return { path: issue.path, text: issue.message };
+  }
+}
+
+/** The known keys of the schema object at a path, for a helpful "did you mean" list. */
+function knownKeysAt(path: readonly PropertyKey[]): Record<string, unknown> {
+  let schema: z.core.$ZodType = StackConfigSchema;
+  for (const p of path) {
+    const def = unwrap(schema);
+    if (def instanceof z.ZodObject) schema = (def.shape as Record<string, z.core.$ZodType>)[String(p)] ?? def;
+    else if (def instanceof z.ZodArray) schema = def.element as z.core.$ZodType;
+  }
+  const obj = unwrap(schema);
+  return obj instanceof z.ZodObject ? (obj.shape as Record<string, unknown>) : {};
+}
+
+function unwrap(schema: z.core.$ZodType): z.core.$ZodType {
+  let s = schema;
+  for (;;) {
+    if (s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s.unwrap() as z.core.$ZodType;
+    else if (s instanceof z.ZodPipe) s = s.in as z.core.$ZodType;
+    else return s;
+  }
+}
+
+/**
+ * Validate raw stack config (`{ region, tags: {...}, network: {...}, ... }`, as parsed from
+ * the stack file). Throws a `StackConfigError` listing every problem, each naming its key.
+ */
+export function parseStackConfig(raw: Record<string, unknown>, stack: string): StackConfig {
+  const file = `Pulumi.${stack}.yaml`;
+  const result = StackConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const { path, text } = describeIssue(issue, raw);
+    return `${file}: ${configKeyName(path)} ${text}`;
+  });
+  throw new StackConfigError(lines.join('\n'));
+}
+
+/**
+ * Read the stack's configuration through Pulumi (the same under the CLI and under mocks)
+ * and validate it. Must be called before any resource is created so that a bad value
+ * fails the preview with nothing half-built.
+ */
+export function loadStackConfig(): StackConfig {
+  const stack = pulumi.getStack();
+  const file = `Pulumi.${stack}.yaml`;
+  const raw: Record<string, unknown> = {};
+  const region = new pulumi.Config('aws').get('region');
+  if (region !== undefined) raw.region = region;
+
+  const all = pulumi.runtime.allConfig();
+  for (const fullKey of Object.keys(all)) {
+    if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+    const key = fullKey.slice(PROJECT.length + 1);
+    if (!(PROJECT_KEYS as readonly string[]).includes(key)) {
+      throw new StackConfigError(`${file}: ${fullKey} is not a known key (known: ${PROJECT_KEYS.map((k) => `${PROJECT}:${k}`).join(', ')})`);
+    }
+    const text = all[fullKey] ?? '';
+    try {
+      raw[key] = JSON.parse(text);
+    } catch {
+      throw new StackConfigError(`${file}: ${fullKey} must be a YAML mapping (structured config), got ${JSON.stringify(text)}`);
+    }
+  }
+  return parseStackConfig(raw, stack);
+}

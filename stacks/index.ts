@@ -1,0 +1,165 @@
+import * as pulumi from '@pulumi/pulumi';
+import { Cache } from '../platform/cache';
+import { Certificate } from '../platform/certificate';
+import { Cluster } from '../platform/cluster';
+import { PROJECT, loadStackConfig } from '../platform/config';
+import { Database } from '../platform/database';
+import { Identity } from '../platform/identity';
+import { Network } from '../platform/network';
+import { Registry } from '../platform/registry';
+import { Storage } from '../platform/storage';
+import { createAwsProvider } from '../platform/tags';
+
+/**
+ * The Pulumi program: read and validate the stack's config (before anything exists, so a
+ * bad value fails the preview with nothing half-built), then compose the foundation.
+ * Component logical names are part of every child's URN: renaming one replaces its cloud
+ * resources.
+ */
+const stack = pulumi.getStack();
+const cfg = loadStackConfig();
+const name = `${PROJECT}-${stack}`;
+
+const aws = createAwsProvider('aws', cfg, stack);
+const opts: pulumi.ComponentResourceOptions = { providers: { aws } };
+
+const network = new Network(
+  'network',
+  {
+    region: cfg.region,
+    cidrBlock: cfg.network.cidrBlock,
+    availabilityZones: cfg.network.availabilityZones,
+    natGateways: cfg.network.natGateways,
+    flowLogRetentionDays: cfg.network.flowLogRetentionDays,
+    interfaceEndpoints: cfg.network.interfaceEndpoints,
+  },
+  opts,
+);
+
+const cluster = new Cluster(
+  'cluster',
+  {
+    region: cfg.region,
+    clusterName: name,
+    vpcId: network.vpcId,
+    privateSubnetIds: network.privateSubnetIds,
+    version: cfg.cluster.version,
+    publicAccessCidrs: cfg.cluster.publicAccessCidrs,
+    privateAccessCidrs: cfg.cluster.privateAccessCidrs,
+    logTypes: cfg.cluster.logTypes,
+    logRetentionDays: cfg.cluster.logRetentionDays,
+    nodeGroups: cfg.cluster.nodeGroups,
+    adminRoleArns: cfg.cluster.adminRoleArns,
+    deletionProtection: cfg.cluster.deletionProtection,
+    charts: cfg.cluster.charts,
+  },
+  opts,
+);
+
+// Nodes and pods share the EKS cluster security group, so it is the one source the data tier admits.
+const fromCluster = { 'eks-cluster': cluster.clusterSecurityGroupId };
+
+const database = new Database(
+  'database',
+  {
+    vpcId: network.vpcId,
+    subnetIds: network.privateSubnetIds,
+    allowedSecurityGroups: fromCluster,
+    engineVersion: cfg.database.engineVersion,
+    instanceClass: cfg.database.instanceClass,
+    allocatedStorageGiB: cfg.database.allocatedStorageGiB,
+    maxAllocatedStorageGiB: cfg.database.maxAllocatedStorageGiB,
+    multiAz: cfg.database.multiAz,
+    backupRetentionDays: cfg.database.backupRetentionDays,
+    deletionProtection: cfg.database.deletionProtection,
+    performanceInsightsRetentionDays: cfg.database.performanceInsightsRetentionDays,
+    databaseName: cfg.database.databaseName,
+  },
+  opts,
+);
+
+const cache = new Cache(
+  'cache',
+  {
+    vpcId: network.vpcId,
+    subnetIds: network.privateSubnetIds,
+    allowedSecurityGroups: fromCluster,
+    engineVersion: cfg.cache.engineVersion,
+    nodeType: cfg.cache.nodeType,
+    replicas: cfg.cache.replicas,
+    snapshotRetentionDays: cfg.cache.snapshotRetentionDays,
+  },
+  opts,
+);
+
+const storage = new Storage(
+  'storage',
+  {
+    bucketPrefix: name,
+    noncurrentVersionExpireDays: cfg.storage.noncurrentVersionExpireDays,
+    buckets: {
+      uploads: { expireDays: cfg.storage.uploadsExpireDays },
+      results: { expireDays: cfg.storage.resultsExpireDays },
+      'loki-chunks': { expireDays: cfg.storage.lokiChunksExpireDays },
+    },
+  },
+  opts,
+);
+
+const registry = new Registry(
+  'registry',
+  { repositoryName: `${PROJECT}/${stack}/app`, keepTaggedImages: cfg.registry.keepTaggedImages, untaggedExpireDays: cfg.registry.untaggedExpireDays },
+  opts,
+);
+
+const identity = new Identity(
+  'identity',
+  {
+    oidc: { providerArn: cluster.oidcProviderArn, issuer: cluster.oidcIssuer },
+    namespace: cfg.app.namespace,
+    buckets: storage.buckets,
+    bucketKeyArn: storage.kmsKeyArn,
+    objectPrefix: cfg.storage.objectPrefix,
+    workloads: {
+      // The api stores uploads and serves both uploads and results.
+      api: { serviceAccount: 'api', buckets: { uploads: 'read-write', results: 'read' } },
+      // The worker reads inputs and writes results.
+      worker: { serviceAccount: 'worker', buckets: { uploads: 'read', results: 'read-write' } },
+    },
+  },
+  opts,
+);
+
+const certificate = new Certificate('ingress-certificate', { domain: cfg.ingress.domain, hostedZoneId: cfg.ingress.hostedZoneId }, opts);
+
+const bucket = (role: string) => {
+  const b = storage.buckets[role];
+  if (!b) throw new Error(`storage has no ${role} bucket`);
+  return b.name;
+};
+
+// Outputs: names and addresses only. The two connection URLs carry credentials and are
+// exported as secrets (`pulumi stack output --show-secrets` for break-glass use).
+export const region = cfg.region;
+export const vpcId = network.vpcId;
+export const privateSubnetIds = network.privateSubnetIds;
+export const publicSubnetIds = network.publicSubnetIds;
+export const clusterName = cluster.clusterName;
+export const kubeconfig = cluster.kubeconfig;
+export const oidcProviderArn = cluster.oidcProviderArn;
+export const databaseAddress = database.address;
+export const databasePort = database.port;
+export const databaseName = database.databaseName;
+export const databaseUrl = database.connectionUrl;
+export const redisAddress = cache.primaryEndpoint;
+export const redisPort = cache.port;
+export const redisUrl = cache.connectionUrl;
+export const uploadsBucket = bucket('uploads');
+export const resultsBucket = bucket('results');
+export const lokiChunksBucket = bucket('loki-chunks');
+export const objectPrefix = cfg.storage.objectPrefix;
+export const repositoryUrl = registry.repositoryUrl;
+export const apiRoleArn = identity.roleArns.api;
+export const workerRoleArn = identity.roleArns.worker;
+export const ingressDomain = certificate.domain;
+export const ingressCertificateArn = certificate.certificateArn;
