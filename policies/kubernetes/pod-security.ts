@@ -1,0 +1,127 @@
+import { type PlatformPolicy, type Props, arr, at, describe, obj, resourcePolicy, str, strs } from '../lib/policy';
+import { NAMESPACE, WORKLOAD_TYPES, containersOf, labelsOf, namespaceName, namespaceOf, podSpecOf } from '../lib/kube';
+
+const PSS_URL = 'https://kubernetes.io/docs/concepts/security/pod-security-standards/';
+
+/** Namespaces held to `baseline` instead of `restricted`, each with the reason a reviewer reads. */
+export interface PodSecurityConfig {
+  baselineNamespaces: Record<string, string>;
+}
+
+const BASELINE_NAMESPACES: Record<string, string> = {
+  monitoring:
+    'Node agents (node-exporter, the log shipper) read host metrics and /var/log; they cannot drop to restricted, so the namespace is held to baseline and nothing else runs there.',
+};
+
+const CONFIG = {
+  schema: {
+    properties: {
+      baselineNamespaces: {
+        type: 'object' as const,
+        additionalProperties: { type: 'string' as const, minLength: 1 },
+        default: BASELINE_NAMESPACES,
+        description: 'Namespace → reason it is held to baseline rather than restricted.',
+      },
+    },
+  },
+  perStack: { dev: { baselineNamespaces: BASELINE_NAMESPACES }, prod: { baselineNamespaces: BASELINE_NAMESPACES } },
+};
+
+/** Capabilities baseline still allows a container to add. */
+const BASELINE_CAPABILITIES = new Set(['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT']);
+/** Volume types restricted allows; hostPath is forbidden even at baseline. */
+const RESTRICTED_VOLUMES = new Set(['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']);
+
+export type PssLevel = 'baseline' | 'restricted';
+
+/** Pod Security Standards checks (plus a read-only root filesystem at restricted) for one pod spec. */
+export function podSecurityProblems(pod: Props, level: PssLevel): string[] {
+  const problems: string[] = [];
+  const podCtx = obj(pod.securityContext) ?? {};
+  for (const host of ['hostNetwork', 'hostPID', 'hostIPC'] as const) {
+    if (pod[host] === true) problems.push(`pod sets ${host}: true`);
+  }
+  for (const v of arr(pod.volumes).map(obj)) {
+    if (!v) continue;
+    const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
+    if (kind === 'hostPath') problems.push(`volume '${str(v.name) ?? ''}' is a hostPath`);
+    else if (level === 'restricted' && !RESTRICTED_VOLUMES.has(kind)) problems.push(`volume '${str(v.name) ?? ''}' has type ${kind}, not allowed at restricted`);
+  }
+  const podSeccomp = str(at(podCtx, 'seccompProfile', 'type'));
+  if (podSeccomp === 'Unconfined') problems.push('pod seccompProfile is Unconfined');
+
+  for (const c of containersOf(pod)) {
+    const ctx = obj(c.spec.securityContext) ?? {};
+    const where = `${c.kind} '${c.name}'`;
+    if (ctx.privileged === true) problems.push(`${where} is privileged`);
+    if (arr(c.spec.ports).some((p) => at(p, 'hostPort') !== undefined && at(p, 'hostPort') !== 0)) problems.push(`${where} uses a hostPort`);
+    const added = strs(at(ctx, 'capabilities', 'add'));
+    const seccomp = str(at(ctx, 'seccompProfile', 'type')) ?? podSeccomp;
+    if (seccomp === 'Unconfined' && podSeccomp !== 'Unconfined') problems.push(`${where} seccompProfile is Unconfined`);
+    if (level === 'baseline') {
+      const extra = added.filter((cap) => !BASELINE_CAPABILITIES.has(cap));
+      if (extra.length > 0) problems.push(`${where} adds capabilities ${extra.join(', ')}`);
+      continue;
+    }
+    if (ctx.allowPrivilegeEscalation !== false) problems.push(`${where} must set allowPrivilegeEscalation: false`);
+    if (!strs(at(ctx, 'capabilities', 'drop')).includes('ALL')) problems.push(`${where} must drop ALL capabilities`);
+    const extra = added.filter((cap) => cap !== 'NET_BIND_SERVICE');
+    if (extra.length > 0) problems.push(`${where} adds capabilities ${extra.join(', ')} (only NET_BIND_SERVICE is allowed)`);
+    if ((ctx.runAsNonRoot ?? podCtx.runAsNonRoot) !== true) problems.push(`${where} must run as non-root (runAsNonRoot: true)`);
+    if ((ctx.runAsUser ?? podCtx.runAsUser) === 0) problems.push(`${where} runs as UID 0`);
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push(`${where} must set seccompProfile.type RuntimeDefault`);
+    if (c.kind !== 'ephemeralContainer' && ctx.readOnlyRootFilesystem !== true) problems.push(`${where} must set readOnlyRootFilesystem: true`);
+  }
+  return problems;
+}
+
+const ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+export const EXCEPTION_ANNOTATION = 'platform-kit.io/pod-security-exception';
+
+export const podSecurityPolicies: PlatformPolicy[] = [
+  resourcePolicy<PodSecurityConfig>({
+    name: 'kubernetes-pod-security-restricted',
+    description:
+      'Pods meet the Pod Security Standards `restricted` profile: runAsNonRoot, allowPrivilegeEscalation: false, capabilities drop ALL (add at most NET_BIND_SERVICE), seccompProfile RuntimeDefault, no host namespaces, hostPath or hostPort; plus readOnlyRootFilesystem: true on every container. Namespaces listed in `baselineNamespaces` (monitoring, with its reason) are held to `baseline` instead.',
+    control: { framework: 'Pod Security Standards', id: 'restricted', url: `${PSS_URL}#restricted` },
+    concern: 'security',
+    severity: 'high',
+    remediation:
+      'In the pod template: securityContext { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } }; per container: securityContext { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } } and an emptyDir for scratch space.',
+    types: WORKLOAD_TYPES,
+    config: CONFIG,
+    validate: (props, args, report) => {
+      const pod = podSpecOf(args.type, props);
+      if (!pod) return;
+      const ns = namespaceOf(props);
+      const level: PssLevel = ns in args.config.baselineNamespaces ? 'baseline' : 'restricted';
+      const problems = podSecurityProblems(pod, level);
+      if (problems.length > 0) report(`${describe(args)} in namespace '${ns}' breaks Pod Security ${level}: ${problems.join('; ')}.`);
+    },
+  }),
+  resourcePolicy<PodSecurityConfig>({
+    name: 'kubernetes-namespace-pod-security-admission',
+    description:
+      'Every Namespace the program creates enforces Pod Security admission at `restricted` (label pod-security.kubernetes.io/enforce). A namespace listed in `baselineNamespaces` may enforce `baseline`, and then must say why in the platform-kit.io/pod-security-exception annotation, so the exception is visible in the cluster too.',
+    control: { framework: 'Pod Security Standards', id: 'admission', url: 'https://kubernetes.io/docs/concepts/security/pod-security-admission/' },
+    concern: 'security',
+    severity: 'high',
+    remediation: 'Label the Namespace pod-security.kubernetes.io/enforce: restricted (and audit/warn likewise); for a listed exception, baseline plus the reason annotation.',
+    types: [NAMESPACE],
+    config: CONFIG,
+    validate: (props, args, report) => {
+      const name = namespaceName(props, args.name);
+      const level = labelsOf(at(props, 'metadata', 'labels'))[ENFORCE_LABEL];
+      const exception = args.config.baselineNamespaces[name];
+      if (level === 'restricted') return;
+      if (exception !== undefined && level === 'baseline') {
+        const reason = labelsOf(at(props, 'metadata', 'annotations'))[EXCEPTION_ANNOTATION];
+        if (!reason) report(`${describe(args)} enforces baseline but does not say why: annotate ${EXCEPTION_ANNOTATION} (e.g. "${exception}").`);
+        return;
+      }
+      report(
+        `${describe(args)} enforces ${level ?? 'no Pod Security level'}; label ${ENFORCE_LABEL}: ${exception !== undefined ? 'baseline (listed exception) or restricted' : 'restricted'}.`,
+      );
+    },
+  }),
+];

@@ -1,0 +1,390 @@
+/**
+ * For every policy of the pack: resources that break it (with the message expected) and
+ * resources that satisfy it. rules.test.ts runs each pair and fails if a policy has none.
+ */
+import type { PolicyStack } from '../../policies/catalog';
+import type { EvaluableResource } from '../../tools/offline/evaluate';
+import { craft } from './helpers';
+
+export interface Scenario {
+  /** What the scenario shows, for the test name. */
+  what: string;
+  resources: () => EvaluableResource[];
+  stack?: PolicyStack;
+}
+export interface BadScenario extends Scenario {
+  message: RegExp;
+}
+export interface Case {
+  bad: BadScenario[];
+  good: Scenario[];
+}
+
+// ---------------------------------------------------------------- S3
+const BUCKET = 'aws:s3/bucket:Bucket';
+const bucket = (name = 'uploads', inputs: Record<string, unknown> = {}) => craft(BUCKET, name, inputs);
+const withCompanion = (type: string, inputs: Record<string, unknown>) => () => {
+  const b = bucket();
+  return [b, craft(type, `${b.name}-companion`, inputs, { via: { bucket: [b] } })];
+};
+const PAB = 'aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock';
+const allBlocked = { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true };
+const tlsOnly = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'DenyInsecureTransport', Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: ['arn:aws:s3:::uploads', 'arn:aws:s3:::uploads/*'], Condition: { Bool: { 'aws:SecureTransport': 'false' } } }],
+});
+
+// ---------------------------------------------------------------- RDS and ElastiCache
+const RDS = 'aws:rds/instance:Instance';
+const goodRds = { engine: 'postgres', instanceClass: 'db.t4g.medium', storageEncrypted: true, publiclyAccessible: false, backupRetentionPeriod: 7, deletionProtection: true, multiAz: true };
+const RDS_PG = 'aws:rds/parameterGroup:ParameterGroup';
+const REDIS = 'aws:elasticache/replicationGroup:ReplicationGroup';
+const REDIS_PG = 'aws:elasticache/parameterGroup:ParameterGroup';
+const goodRedis = { engine: 'redis', nodeType: 'cache.t4g.small', atRestEncryptionEnabled: true, transitEncryptionEnabled: true, authToken: 's3cr3t-token', automaticFailoverEnabled: true, multiAzEnabled: true, numCacheClusters: 2 };
+const withParameterGroup = (dbType: string, pgType: string, dbInputs: Record<string, unknown>, parameters: { name: string; value: string }[]) => () => {
+  const pg = craft(pgType, 'params', { family: 'x', parameters });
+  return [pg, craft(dbType, 'db', dbInputs, { via: { parameterGroupName: [pg] } })];
+};
+
+// ---------------------------------------------------------------- EKS
+const EKS = 'eks:index:Cluster';
+const EKS_RAW = 'aws:eks/cluster:Cluster';
+const MNG = 'eks:index:ManagedNodeGroup';
+const privateCluster = { endpointPrivateAccess: true, endpointPublicAccess: false, skipDefaultNodeGroup: true, publicSubnetIds: ['subnet-pub-a', 'subnet-pub-b'], privateSubnetIds: ['subnet-priv-a', 'subnet-priv-b'] };
+
+// ---------------------------------------------------------------- Kubernetes
+const DEPLOYMENT = 'kubernetes:apps/v1:Deployment';
+const hardenedContainer = {
+  name: 'api',
+  image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/platform-kit:3f9c2ab',
+  securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+  resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } },
+  readinessProbe: { httpGet: { path: '/readyz', port: 8080 } },
+  livenessProbe: { httpGet: { path: '/healthz', port: 8080 } },
+};
+const deployment = (container: Record<string, unknown>, extra: { namespace?: string; pod?: Record<string, unknown>; replicas?: number } = {}) => ({
+  metadata: { name: 'api', namespace: extra.namespace ?? 'platform' },
+  spec: {
+    replicas: extra.replicas ?? 1,
+    selector: { matchLabels: { app: 'api' } },
+    template: {
+      metadata: { labels: { app: 'api' } },
+      spec: { securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } }, containers: [container], ...extra.pod },
+    },
+  },
+});
+const NAMESPACE = 'kubernetes:core/v1:Namespace';
+const RELEASE = 'kubernetes:helm.sh/v3:Release';
+const INGRESS = 'kubernetes:networking.k8s.io/v1:Ingress';
+const ingressTo = (service: string, annotations: Record<string, string> = {}) => ({
+  metadata: { name: 'queues', namespace: 'platform', annotations: { 'kubernetes.io/ingress.class': 'alb', ...annotations } },
+  spec: { rules: [{ host: 'ops.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: service, port: { number: 3000 } } } }] } }] },
+});
+
+const doc = (statement: Record<string, unknown>) => JSON.stringify({ Version: '2012-10-17', Statement: [statement] });
+
+export const CASES: Record<string, Case> = {
+  'aws-s3-bucket-public-access-blocked': {
+    bad: [
+      { what: 'no public access block', resources: () => [bucket()], message: /has no BucketPublicAccessBlock/ },
+      { what: 'one flag off', resources: withCompanion(PAB, { ...allBlocked, restrictPublicBuckets: false }), message: /must set restrictPublicBuckets to true/ },
+      { what: 'public ACL', resources: () => { const b = bucket('site', { acl: 'public-read' }); return [b, craft(PAB, 'site-pab', allBlocked, { via: { bucket: [b] } })]; }, message: /public canned ACL 'public-read'/ },
+    ],
+    good: [{ what: 'all four flags', resources: withCompanion(PAB, allBlocked) }],
+  },
+  'aws-s3-bucket-encrypted-with-kms': {
+    bad: [
+      { what: 'no SSE configuration', resources: () => [bucket()], message: /no server-side encryption configuration/ },
+      { what: 'SSE-S3 only', resources: withCompanion('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }] }), message: /encrypts with AES256/ },
+    ],
+    good: [
+      { what: 'SSE-KMS', resources: withCompanion('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/x' } }] }) },
+    ],
+  },
+  'aws-s3-bucket-versioning-enabled': {
+    bad: [
+      { what: 'no versioning', resources: () => [bucket()], message: /does not have versioning enabled/ },
+      { what: 'suspended', resources: withCompanion('aws:s3/bucketVersioning:BucketVersioning', { versioningConfiguration: { status: 'Suspended' } }), message: /status Suspended/ },
+    ],
+    good: [{ what: 'enabled', resources: withCompanion('aws:s3/bucketVersioning:BucketVersioning', { versioningConfiguration: { status: 'Enabled' } }) }],
+  },
+  'aws-s3-bucket-tls-only': {
+    bad: [
+      { what: 'no bucket policy', resources: () => [bucket()], message: /no bucket policy denying requests without TLS/ },
+      { what: 'policy without the TLS deny', resources: withCompanion('aws:s3/bucketPolicy:BucketPolicy', { policy: doc({ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 's3:GetObject', Resource: '*' }) }), message: /no bucket policy denying/ },
+    ],
+    good: [
+      { what: 'deny on aws:SecureTransport=false', resources: withCompanion('aws:s3/bucketPolicy:BucketPolicy', { policy: tlsOnly }) },
+      { what: 'matched by literal bucket name', resources: () => [bucket('logs', { bucket: 'pk-logs' }), craft('aws:s3/bucketPolicy:BucketPolicy', 'logs-policy', { bucket: 'pk-logs', policy: JSON.parse(tlsOnly) })] },
+    ],
+  },
+  'aws-rds-storage-encrypted': {
+    bad: [{ what: 'storageEncrypted unset', resources: () => [craft(RDS, 'db', { ...goodRds, storageEncrypted: undefined })], message: /must set storageEncrypted: true/ }],
+    good: [{ what: 'encrypted', resources: () => [craft(RDS, 'db', goodRds)] }],
+  },
+  'aws-rds-instance-disallow-public-access': {
+    bad: [{ what: 'publiclyAccessible: true', resources: () => [craft(RDS, 'db', { ...goodRds, publiclyAccessible: true })], message: /is publicly accessible/ }],
+    good: [
+      { what: 'false', resources: () => [craft(RDS, 'db', goodRds)] },
+      { what: 'unset (provider default false)', resources: () => [craft(RDS, 'db', { ...goodRds, publiclyAccessible: undefined })] },
+    ],
+  },
+  'aws-rds-backup-retention': {
+    bad: [
+      { what: '1 day', resources: () => [craft(RDS, 'db', { ...goodRds, backupRetentionPeriod: 1 })], message: /keeps backups for 1 day\(s\); at least 7 required/ },
+      { what: 'unset', resources: () => [craft(RDS, 'db', { ...goodRds, backupRetentionPeriod: undefined })], message: /the default 1 day/ },
+    ],
+    good: [{ what: '7 days', resources: () => [craft(RDS, 'db', goodRds)] }],
+  },
+  'aws-rds-deletion-protection': {
+    bad: [{ what: 'unset', resources: () => [craft(RDS, 'db', { ...goodRds, deletionProtection: undefined })], message: /must set deletionProtection: true/ }],
+    good: [{ what: 'on', resources: () => [craft(RDS, 'db', goodRds)] }],
+  },
+  'aws-rds-instance-multi-az': {
+    bad: [{ what: 'single AZ', resources: () => [craft(RDS, 'db', { ...goodRds, multiAz: false })], message: /is not Multi-AZ/ }],
+    good: [{ what: 'Multi-AZ', resources: () => [craft(RDS, 'db', goodRds)] }],
+  },
+  'aws-rds-instance-tls-enforced': {
+    bad: [
+      { what: 'default parameter group', resources: () => [craft(RDS, 'db', goodRds)], message: /does not use a parameter group from this program, so rds.force_ssl/ },
+      { what: 'force_ssl 0', resources: withParameterGroup(RDS, RDS_PG, goodRds, [{ name: 'rds.force_ssl', value: '0' }]), message: /sets rds.force_ssl = 0; it must be 1/ },
+    ],
+    good: [{ what: 'force_ssl 1', resources: withParameterGroup(RDS, RDS_PG, goodRds, [{ name: 'rds.force_ssl', value: '1' }]) }],
+  },
+  'aws-elasticache-replication-group-encrypted-at-rest': {
+    bad: [{ what: 'unset', resources: () => [craft(REDIS, 'queue', { ...goodRedis, atRestEncryptionEnabled: undefined })], message: /must set atRestEncryptionEnabled: true/ }],
+    good: [{ what: 'on', resources: () => [craft(REDIS, 'queue', goodRedis)] }],
+  },
+  'aws-elasticache-replication-group-encrypted-in-transit': {
+    bad: [
+      { what: 'unset', resources: () => [craft(REDIS, 'queue', { ...goodRedis, transitEncryptionEnabled: undefined })], message: /must set transitEncryptionEnabled: true/ },
+      { what: 'preferred mode', resources: () => [craft(REDIS, 'queue', { ...goodRedis, transitEncryptionMode: 'preferred' })], message: /transitEncryptionMode "preferred"/ },
+    ],
+    good: [{ what: 'on', resources: () => [craft(REDIS, 'queue', goodRedis)] }],
+  },
+  'aws-elasticache-replication-group-auth': {
+    bad: [{ what: 'no token, no users', resources: () => [craft(REDIS, 'queue', { ...goodRedis, authToken: undefined })], message: /neither an authToken nor userGroupIds/ }],
+    good: [
+      { what: 'auth token', resources: () => [craft(REDIS, 'queue', goodRedis)] },
+      { what: 'RBAC user group', resources: () => [craft(REDIS, 'queue', { ...goodRedis, authToken: undefined, userGroupIds: ['platform-users'] })] },
+    ],
+  },
+  'aws-elasticache-replication-group-automatic-failover': {
+    bad: [{ what: 'no failover', resources: () => [craft(REDIS, 'queue', { ...goodRedis, automaticFailoverEnabled: false, multiAzEnabled: undefined })], message: /must set automaticFailoverEnabled and multiAzEnabled to true/ }],
+    good: [{ what: 'failover and Multi-AZ', resources: () => [craft(REDIS, 'queue', goodRedis)] }],
+  },
+  'aws-elasticache-noeviction': {
+    bad: [
+      { what: 'default parameter group', resources: () => [craft(REDIS, 'queue', goodRedis)], message: /uses a default parameter group .*BullMQ needs noeviction/ },
+      { what: 'allkeys-lru', resources: withParameterGroup(REDIS, REDIS_PG, goodRedis, [{ name: 'maxmemory-policy', value: 'allkeys-lru' }]), message: /sets maxmemory-policy = allkeys-lru/ },
+    ],
+    good: [{ what: 'noeviction', resources: withParameterGroup(REDIS, REDIS_PG, goodRedis, [{ name: 'maxmemory-policy', value: 'noeviction' }]) }],
+  },
+  'aws-eks-cluster-endpoint-access': {
+    bad: [
+      { what: 'component defaults (public, open)', resources: () => [craft(EKS, 'cluster', {})], message: /must set endpointPrivateAccess: true[\s\S]*public API endpoint/ },
+      { what: 'public endpoint in prod', resources: () => [craft(EKS, 'cluster', { endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ['203.0.113.0/24'] })], message: /this stack requires endpointPublicAccess: false/ },
+      { what: 'raw cluster open to the internet in dev', stack: 'dev', resources: () => [craft(EKS_RAW, 'cluster', { vpcConfig: { endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ['0.0.0.0/0'] } })], message: /to 0\.0\.0\.0\/0; restrict publicAccessCidrs/ },
+    ],
+    good: [
+      { what: 'private in prod', resources: () => [craft(EKS, 'cluster', privateCluster)] },
+      { what: 'allow-listed public endpoint in dev', stack: 'dev', resources: () => [craft(EKS_RAW, 'cluster', { vpcConfig: { endpointPrivateAccess: true, endpointPublicAccess: true, publicAccessCidrs: ['203.0.113.0/24'] } })] },
+    ],
+  },
+  'aws-eks-cluster-control-plane-logging': {
+    bad: [{ what: 'api only', resources: () => [craft(EKS, 'cluster', { enabledClusterLogTypes: ['api'] })], message: /does not log audit, authenticator/ }],
+    good: [{ what: 'api, audit, authenticator', resources: () => [craft(EKS_RAW, 'cluster', { enabledClusterLogTypes: ['api', 'audit', 'authenticator', 'scheduler'] })] }],
+  },
+  'aws-eks-cluster-secrets-encryption': {
+    bad: [
+      { what: 'component without key', resources: () => [craft(EKS, 'cluster', {})], message: /must set encryptionConfigKeyArn/ },
+      { what: 'raw cluster without secrets', resources: () => [craft(EKS_RAW, 'cluster', { encryptionConfig: { resources: [], provider: { keyArn: 'arn:aws:kms:eu-west-1:1:key/x' } } })], message: /must encrypt secrets/ },
+    ],
+    good: [
+      { what: 'component key', resources: () => [craft(EKS, 'cluster', { encryptionConfigKeyArn: 'arn:aws:kms:eu-west-1:1:key/x' })] },
+      { what: 'raw encryptionConfig', resources: () => [craft(EKS_RAW, 'cluster', { encryptionConfig: { resources: ['secrets'], provider: { keyArn: 'arn:aws:kms:eu-west-1:1:key/x' } } })] },
+    ],
+  },
+  'aws-eks-node-group-private-subnets': {
+    bad: [
+      { what: 'node group in a public subnet', resources: () => { const c = craft(EKS, 'cluster', privateCluster); return [c, craft(MNG, 'general', { subnetIds: ['subnet-priv-a', 'subnet-pub-b'] })]; }, message: /places nodes in non-private subnets: subnet-pub-b/ },
+      { what: 'node group without subnetIds', resources: () => [craft(EKS, 'cluster', privateCluster), craft('aws:eks/nodeGroup:NodeGroup', 'raw', {})], message: /does not set subnetIds/ },
+      { what: 'default node group with public IPs', resources: () => [craft(EKS, 'cluster', { ...privateCluster, skipDefaultNodeGroup: undefined })], message: /nodeAssociatePublicIpAddress defaults to true/ },
+    ],
+    good: [{ what: 'private subnets only', resources: () => [craft(EKS, 'cluster', privateCluster), craft(MNG, 'general', { subnetIds: ['subnet-priv-a', 'subnet-priv-b'] })] }],
+  },
+  'aws-ec2-security-group-no-public-ingress': {
+    bad: [
+      { what: 'SSH from the internet', resources: () => [craft('aws:ec2/securityGroup:SecurityGroup', 'nodes', { ingress: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }] })], message: /admits 0\.0\.0\.0\/0 on tcp port 22/ },
+      { what: 'load balancer on 8080 over IPv6', resources: () => [craft('aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule', 'web-alb-8080', { ipProtocol: 'tcp', fromPort: 8080, toPort: 8080, cidrIpv6: '::/0' })], message: /admits ::\/0 on tcp port 8080 \(a load balancer may only open TCP 80\/443\)/ },
+      { what: 'all traffic rule', resources: () => [craft('aws:ec2/securityGroupRule:SecurityGroupRule', 'db-any', { type: 'ingress', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'] })], message: /on all protocols port 0/ },
+    ],
+    good: [
+      { what: 'load balancer on 443', resources: () => [craft('aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule', 'public-alb-https', { ipProtocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '0.0.0.0/0' })] },
+      { what: 'VPC-only ingress and open egress', resources: () => [craft('aws:ec2/securityGroup:SecurityGroup', 'db', { ingress: [{ protocol: 'tcp', fromPort: 5432, toPort: 5432, cidrBlocks: ['10.0.0.0/16'] }], egress: [{ protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'] }] })] },
+    ],
+  },
+  'aws-ec2-imdsv2-required': {
+    bad: [
+      { what: 'launch template default', resources: () => [craft('aws:ec2/launchTemplate:LaunchTemplate', 'nodes', {})], message: /allows IMDSv1 \(metadataOptions.httpTokens is unset/ },
+      { what: 'managed node group without launch template', resources: () => [craft(MNG, 'general', { subnetIds: ['subnet-priv-a'] })], message: /has no launch template/ },
+      { what: 'default node group', resources: () => [craft(EKS, 'cluster', {})], message: /set skipDefaultNodeGroup: true/ },
+    ],
+    good: [
+      { what: 'required tokens', resources: () => [craft('aws:ec2/launchTemplate:LaunchTemplate', 'nodes', { metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1 } })] },
+      { what: 'node group with launch template', resources: () => [craft(MNG, 'general', { launchTemplate: { id: 'lt-1', version: '1' } }), craft(EKS, 'cluster', { skipDefaultNodeGroup: true })] },
+    ],
+  },
+  'aws-iam-no-wildcard-admin-or-write': {
+    bad: [
+      { what: 'Action *', resources: () => [craft('aws:iam/policy:Policy', 'admin', { policy: doc({ Effect: 'Allow', Action: '*', Resource: '*' }) })], message: /allows "Action": "\*"/ },
+      { what: 'write on Resource *', resources: () => [craft('aws:iam/rolePolicy:RolePolicy', 'worker', { policy: doc({ Sid: 'Objects', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: '*' }) })], message: /statement Objects allows write actions \(s3:PutObject\) on "Resource": "\*"/ },
+      { what: 'service wildcard on a role inline policy', resources: () => [craft('aws:iam/role:Role', 'api', { inlinePolicies: [{ name: 'x', policy: doc({ Effect: 'Allow', Action: 's3:*', Resource: '*' }) }] })], message: /write actions \(s3:\*\)/ },
+      { what: 'AdministratorAccess attachment', resources: () => [craft('aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'ci', { policyArn: 'arn:aws:iam::aws:policy/AdministratorAccess' })], message: /attaches the AWS managed AdministratorAccess/ },
+      { what: 'unparseable document', resources: () => [craft('aws:iam/policy:Policy', 'broken', { policy: '{not json' })], message: /not valid JSON/ },
+    ],
+    good: [
+      { what: 'scoped writes, wildcard reads, conditioned create', resources: () => [craft('aws:iam/policy:Policy', 'worker', { policy: JSON.stringify({ Version: '2012-10-17', Statement: [
+        { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: 'arn:aws:s3:::uploads/files/*' },
+        { Effect: 'Allow', Action: ['ec2:Describe*', 'ecr:GetAuthorizationToken'], Resource: '*' },
+        { Effect: 'Allow', Action: 'ec2:CreateSecurityGroup', Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/elbv2.k8s.aws/cluster': 'platform' } } },
+      ] }) })] },
+      { what: 'read-only managed policy', resources: () => [craft('aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'nodes-ecr', { policyArn: 'arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly' })] },
+    ],
+  },
+  'aws-ecr-repository-scan-on-push': {
+    bad: [{ what: 'no scanning', resources: () => [craft('aws:ecr/repository:Repository', 'app', {})], message: /does not scan images on push/ }],
+    good: [{ what: 'scan on push', resources: () => [craft('aws:ecr/repository:Repository', 'app', { imageScanningConfiguration: { scanOnPush: true } })] }],
+  },
+  'aws-ecr-repository-immutable-tags': {
+    bad: [{ what: 'mutable default', resources: () => [craft('aws:ecr/repository:Repository', 'app', {})], message: /MUTABLE \(the default\) tags/ }],
+    good: [{ what: 'immutable', resources: () => [craft('aws:ecr/repository:Repository', 'app', { imageTagMutability: 'IMMUTABLE' })] }],
+  },
+  'aws-ecr-repository-lifecycle-policy': {
+    bad: [{ what: 'no lifecycle policy', resources: () => [craft('aws:ecr/repository:Repository', 'app', {})], message: /has no lifecycle policy/ }],
+    good: [{ what: 'lifecycle policy', resources: () => { const repo = craft('aws:ecr/repository:Repository', 'app', {}); return [repo, craft('aws:ecr/lifecyclePolicy:LifecyclePolicy', 'app-lifecycle', { policy: '{}' }, { via: { repository: [repo] } })]; } }],
+  },
+  'aws-required-tags': {
+    bad: [
+      { what: 'no tags at all', resources: () => [craft('aws:kms/key:Key', 'data', {})], message: /missing tag\(s\) project, stack, owner, cost-centre/ },
+      { what: 'provider defaults without owner', resources: () => { const p = craft('pulumi:providers:aws', 'aws', { defaultTags: JSON.stringify({ tags: { project: 'platform-kit', stack: 'prod', 'cost-centre': 'cc-42' } }) }); return [p, craft('aws:kms/key:Key', 'data', {}, { provider: p })]; }, message: /missing tag\(s\) owner\./ },
+    ],
+    good: [
+      { what: 'provider default tags', resources: () => { const p = craft('pulumi:providers:aws', 'aws', { defaultTags: { tags: { project: 'platform-kit', stack: 'prod', owner: 'platform', 'cost-centre': 'cc-42' } } }); return [p, craft('aws:kms/key:Key', 'data', {}, { provider: p }), craft('aws:ec2/securityGroupRule:SecurityGroupRule', 'untaggable', {})]; } },
+      { what: 'own tags', resources: () => [craft('aws:s3/bucket:Bucket', 'b', { tags: { project: 'p', stack: 's', owner: 'o', 'cost-centre': 'c' } })] },
+    ],
+  },
+  'aws-instance-class-allow-list': {
+    bad: [
+      { what: 'large RDS class in dev', stack: 'dev', resources: () => [craft(RDS, 'db', { instanceClass: 'db.r6g.2xlarge' })], message: /uses db\.r6g\.2xlarge, outside this stack's allowed instance classes/ },
+      { what: 'GPU node group in prod', resources: () => [craft(MNG, 'gpu', { instanceTypes: ['m6i.large', 'p4d.24xlarge'] })], message: /uses p4d\.24xlarge/ },
+      { what: 'default node group t3.medium is fine but m5.large in dev is not', stack: 'dev', resources: () => [craft(EKS, 'cluster', { instanceType: 'm5.large' })], message: /uses m5\.large/ },
+    ],
+    good: [
+      { what: 'burstable classes in dev', stack: 'dev', resources: () => [craft(RDS, 'db', { instanceClass: 'db.t4g.micro' }), craft(REDIS, 'q', { nodeType: 'cache.t4g.small' }), craft(MNG, 'general', { instanceTypes: ['t3.large'] })] },
+      { what: 'current generation in prod', resources: () => [craft(RDS, 'db', { instanceClass: 'db.r6g.large' }), craft(MNG, 'general', { instanceTypes: ['m6i.xlarge'] }), craft(EKS, 'cluster', { skipDefaultNodeGroup: true })] },
+    ],
+  },
+  'kubernetes-pod-security-restricted': {
+    bad: [
+      { what: 'root, escalation, capabilities, seccomp, writable root', resources: () => [craft(DEPLOYMENT, 'api', deployment({ name: 'api', image: 'app:1.0.0' }, { pod: { securityContext: {} } }))], message: /breaks Pod Security restricted: container 'api' must set allowPrivilegeEscalation: false; container 'api' must drop ALL capabilities; container 'api' must run as non-root \(runAsNonRoot: true\); container 'api' must set seccompProfile.type RuntimeDefault; container 'api' must set readOnlyRootFilesystem: true/ },
+      { what: 'hostPath in a restricted namespace', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { pod: { volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }] } }))], message: /volume 'logs' is a hostPath/ },
+      { what: 'privileged in the baseline namespace', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ name: 'agent', image: 'agent:1.2.3', securityContext: { privileged: true } }, { namespace: 'monitoring' }))], message: /breaks Pod Security baseline: container 'agent' is privileged/ },
+    ],
+    good: [
+      { what: 'hardened pod', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
+      { what: 'baseline pod in monitoring', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ name: 'agent', image: 'agent:1.2.3' }, { namespace: 'monitoring', pod: { securityContext: {} } }))] },
+    ],
+  },
+  'kubernetes-namespace-pod-security-admission': {
+    bad: [
+      { what: 'no label', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform' } })], message: /enforces no Pod Security level; label pod-security.kubernetes.io\/enforce: restricted/ },
+      { what: 'baseline without the reason', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } })], message: /enforces baseline but does not say why/ },
+      { what: 'baseline outside the exceptions', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } })], message: /enforces baseline; label .*: restricted/ },
+    ],
+    good: [
+      { what: 'restricted', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } })] },
+      { what: 'monitoring at baseline with its reason', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' }, annotations: { 'platform-kit.io/pod-security-exception': 'node agents read host metrics' } } })] },
+    ],
+  },
+  'kubernetes-container-resources': {
+    bad: [{ what: 'no resources', resources: () => [craft(DEPLOYMENT, 'api', deployment({ ...hardenedContainer, resources: { requests: { cpu: '100m' } } }))], message: /container 'api' has no requests.memory, limits.memory/ }],
+    good: [{ what: 'requests and memory limit', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] }],
+  },
+  'kubernetes-container-probes': {
+    bad: [{ what: 'no probes', resources: () => [craft(DEPLOYMENT, 'api', deployment({ ...hardenedContainer, readinessProbe: undefined, livenessProbe: undefined }))], message: /container 'api' has no readinessProbe or livenessProbe/ }],
+    good: [
+      { what: 'both probes', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
+      { what: 'a Job needs none', resources: () => [craft('kubernetes:batch/v1:Job', 'migrate', { spec: { template: { spec: { containers: [{ name: 'migrate', image: 'app:1.0.0' }] } } } })] },
+    ],
+  },
+  'kubernetes-image-pinned': {
+    bad: [
+      { what: ':latest', resources: () => [craft(DEPLOYMENT, 'api', deployment({ ...hardenedContainer, image: 'nginx:latest' }))], message: /uses nginx:latest/ },
+      { what: 'untagged behind a registry port', resources: () => [craft(DEPLOYMENT, 'api', deployment({ ...hardenedContainer, image: 'registry.local:5000/team/app' }))], message: /untagged image registry\.local:5000\/team\/app/ },
+    ],
+    good: [
+      { what: 'tag', resources: () => [craft(DEPLOYMENT, 'api', deployment({ ...hardenedContainer, image: 'registry.local:5000/team/app:1.4.2' }))] },
+      { what: 'digest', resources: () => [craft(DEPLOYMENT, 'api', deployment({ ...hardenedContainer, image: 'app@sha256:0123456789abcdef' }))] },
+    ],
+  },
+  'kubernetes-service-no-load-balancer': {
+    bad: [{ what: 'LoadBalancer in platform', resources: () => [craft('kubernetes:core/v1:Service', 'api', { metadata: { namespace: 'platform' }, spec: { type: 'LoadBalancer' } })], message: /in namespace 'platform' is of type LoadBalancer/ }],
+    good: [
+      { what: 'ClusterIP', resources: () => [craft('kubernetes:core/v1:Service', 'api', { metadata: { namespace: 'platform' }, spec: { type: 'ClusterIP' } })] },
+      { what: 'the ingress controller', resources: () => [craft('kubernetes:core/v1:Service', 'controller', { metadata: { namespace: 'ingress-nginx' }, spec: { type: 'LoadBalancer' } })] },
+    ],
+  },
+  'kubernetes-pdb-per-multi-replica-workload': {
+    bad: [
+      { what: 'three replicas, no PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 }))], message: /runs 3 replicas but no PodDisruptionBudget selects its pods/ },
+      { what: 'HPA min 2, PDB selecting other pods', resources: () => { const d = craft(DEPLOYMENT, 'api', deployment(hardenedContainer)); return [d, craft('kubernetes:autoscaling/v2:HorizontalPodAutoscaler', 'api', { metadata: { namespace: 'platform' }, spec: { minReplicas: 2, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'worker', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'worker' } } } })]; }, message: /runs 2 replicas/ },
+    ],
+    good: [
+      { what: 'matching PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 })), craft('kubernetes:policy/v1:PodDisruptionBudget', 'api', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } } })] },
+      { what: 'single replica needs none', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
+    ],
+  },
+  'kubernetes-network-policy-per-namespace': {
+    bad: [{ what: 'namespace without policy', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform' } })], message: /has no NetworkPolicy/ }],
+    good: [
+      { what: 'policy depending on the namespace', resources: () => { const ns = craft(NAMESPACE, 'platform', {}); return [ns, craft('kubernetes:networking.k8s.io/v1:NetworkPolicy', 'default-deny', { metadata: { namespace: 'platform-3f2a' }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } }, { via: { metadata: [ns] } })]; } },
+      { what: 'policy naming the namespace', resources: () => [craft(NAMESPACE, 'ns', { metadata: { name: 'platform' } }), craft('kubernetes:networking.k8s.io/v1:NetworkPolicy', 'default-deny', { metadata: { namespace: 'platform' }, spec: { podSelector: {} } })] },
+    ],
+  },
+  'kubernetes-helm-chart-pinned': {
+    bad: [
+      { what: 'no version', resources: () => [craft(RELEASE, 'keda', { chart: 'keda', repositoryOpts: { repo: 'https://kedacore.github.io/charts' } })], message: /installs chart keda without a version/ },
+      { what: 'a range', resources: () => [craft('kubernetes:helm.sh/v4:Chart', 'metrics', { chart: 'metrics-server', version: '^3.12.0' })], message: /at '\^3\.12\.0', which is not an exact version/ },
+      { what: 'latest image in values', resources: () => [craft(RELEASE, 'lbc', { chart: 'aws-load-balancer-controller', version: '1.13.4', values: { image: { repository: 'public.ecr.aws/eks/aws-load-balancer-controller', tag: 'latest' } } })], message: /pins an image to latest at values\.image\.tag/ },
+    ],
+    good: [
+      { what: 'exact version', resources: () => [craft(RELEASE, 'keda', { chart: 'keda', version: '2.17.2', repositoryOpts: { repo: 'https://kedacore.github.io/charts' }, values: { image: { keda: { tag: '2.17.2' } } } })] },
+      { what: 'local chart', resources: () => [craft(RELEASE, 'local', { chart: './charts/platform' })] },
+    ],
+  },
+  'kubernetes-helm-release-declared-namespace': {
+    bad: [{ what: 'createNamespace', resources: () => [craft(RELEASE, 'keda', { chart: 'keda', version: '2.17.2', namespace: 'keda', createNamespace: true })], message: /lets Helm create namespace 'keda'/ }],
+    good: [{ what: 'declared namespace', resources: () => [craft(RELEASE, 'keda', { chart: 'keda', version: '2.17.2', namespace: 'keda' })] }],
+  },
+  'platform-queue-dashboard-requires-auth': {
+    bad: [
+      { what: 'Ingress to bull-board without auth', resources: () => [craft(INGRESS, 'queues', ingressTo('bull-board'))], message: /exposes the queue dashboard bull-board without an authentication annotation/ },
+      { what: 'dashboard as NodePort', resources: () => [craft('kubernetes:core/v1:Service', 'arena', { metadata: { name: 'arena' }, spec: { type: 'NodePort' } })], message: /directly as a NodePort Service/ },
+      { what: 'Grafana anonymous', resources: () => [craft(RELEASE, 'monitoring', { chart: 'kube-prometheus-stack', version: '75.0.0', values: { grafana: { 'grafana.ini': { 'auth.anonymous': { enabled: true } } } } })], message: /enables Grafana anonymous access/ },
+    ],
+    good: [
+      { what: 'Ingress with ALB OIDC', resources: () => [craft(INGRESS, 'queues', ingressTo('bull-board', { 'alb.ingress.kubernetes.io/auth-type': 'oidc' }))] },
+      { what: 'the API ingress is not a dashboard', resources: () => [craft(INGRESS, 'api', ingressTo('api'))] },
+    ],
+  },
+  'platform-monitoring-crds-dependency': {
+    bad: [
+      { what: 'ServiceMonitor without dependency', resources: () => [craft(RELEASE, 'prometheus', { chart: 'kube-prometheus-stack', version: '75.0.0' }), craft('kubernetes:monitoring.coreos.com/v1:ServiceMonitor', 'api', {})], message: /ServiceMonitor 'api' does not depend on the chart or CRD/ },
+    ],
+    good: [
+      { what: 'through dependsOn', resources: () => { const chart = craft(RELEASE, 'prometheus', { chart: 'kube-prometheus-stack', version: '75.0.0' }); return [chart, craft('kubernetes:monitoring.coreos.com/v1:PrometheusRule', 'slo', {}, { dependsOn: [chart] })]; } },
+      { what: 'through a parent that depends on the CRD chart', resources: () => { const crds = craft(RELEASE, 'crds', { chart: 'prometheus-operator-crds', version: '21.0.0' }); const parent = craft('platform:index:Workloads', 'workloads', {}, { dependsOn: [crds] }); return [crds, parent, craft('kubernetes:monitoring.coreos.com/v1:ServiceMonitor', 'api', {}, { parent })]; } },
+    ],
+  },
+};
