@@ -42,8 +42,6 @@ CREATE TABLE jobs (
   -- Hash of the submitted body, so a reused key with another body is told apart (409).
   request_hash    text,
   request_id      text,
-  -- Set when BullMQ has been handed the job; the relay sweeps queued jobs where it is older than the last Redis loss.
-  enqueued_at     timestamptz,
   created_at      timestamptz NOT NULL DEFAULT now(),
   updated_at      timestamptz NOT NULL DEFAULT now(),
   started_at      timestamptz,
@@ -51,10 +49,14 @@ CREATE TABLE jobs (
 );
 CREATE UNIQUE INDEX jobs_owner_idempotency_key ON jobs (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_owner_created_idx ON jobs (owner_id, created_at DESC, id DESC);
--- The relay's sweep and the doctor's lag check read only queued jobs.
-CREATE INDEX jobs_queued_idx ON jobs (created_at) WHERE status = 'queued';
--- The dead-letter set: failed jobs, newest first.
-CREATE INDEX jobs_failed_idx ON jobs (finished_at DESC) WHERE status = 'failed';
+-- The relay's sweep and the doctor's lag check read only queued jobs. The relay does not
+-- record "handed to Redis" on the row (a second write per job on the hot path); the sweep
+-- asks Redis instead, for queued rows older than a grace period.
+CREATE INDEX jobs_queued_idx ON jobs (updated_at) WHERE status = 'queued';
+-- The sweep also looks for running jobs whose worker and Redis job are both gone.
+CREATE INDEX jobs_running_idx ON jobs (updated_at) WHERE status = 'running';
+-- The dead-letter set: failed jobs, newest first, keyset-paginated.
+CREATE INDEX jobs_failed_idx ON jobs (finished_at DESC, id DESC) WHERE status = 'failed';
 
 CREATE TABLE job_events (
   id          bigserial PRIMARY KEY,

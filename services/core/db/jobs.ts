@@ -1,0 +1,405 @@
+import type { Pool, PoolClient } from 'pg';
+import type { JobStatus, JobView } from '../../contract';
+
+/**
+ * The job repository: every statement that reads or writes the jobs table. Statements are
+ * named (prepared once per connection) and take whole batches as one JSON document
+ * (jsonb_to_recordset), so a batch of any size is one round trip and one plan.
+ */
+export type Queryable = Pool | PoolClient;
+
+export interface JobRow {
+  id: string;
+  owner_id: string;
+  type: string;
+  input: unknown;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  priority: number;
+  progress: number;
+  result: unknown;
+  result_file_id: string | null;
+  error: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  request_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  /** created_at in microseconds since the epoch: exact, unlike a JS Date, so keyset cursors never skip rows. */
+  created_us: number;
+}
+
+const COLUMNS = `id, owner_id, type, input, status, attempts, max_attempts, priority, progress, result, result_file_id,
+  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at,
+  (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
+
+export function toJobView(row: JobRow): JobView {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    priority: row.priority,
+    progress: row.progress,
+    input: row.input,
+    result: row.result ?? null,
+    resultFileId: row.result_file_id,
+    error: row.error,
+    createdAt: row.created_at.toISOString(),
+    startedAt: row.started_at?.toISOString() ?? null,
+    finishedAt: row.finished_at?.toISOString() ?? null,
+  };
+}
+
+export interface NewJob {
+  id: string;
+  owner_id: string;
+  type: string;
+  input: unknown;
+  max_attempts: number;
+  priority: number;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  request_id: string | null;
+}
+
+/**
+ * Inserts a batch of queued jobs and their creation events in one statement (one commit).
+ * A row whose (owner, idempotency key) already exists is skipped and absent from the
+ * result; the caller looks the existing row up.
+ */
+export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<JobRow[]> {
+  const result = await db.query<JobRow>({
+    name: 'jobs.insert',
+    text: `WITH v AS (
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
+          id uuid, owner_id uuid, type text, input jsonb, max_attempts int, priority int,
+          idempotency_key text, request_hash text, request_id text, ord int)
+      ),
+      inserted AS (
+        INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, priority, idempotency_key, request_hash, request_id)
+        SELECT id, owner_id, type, input, 'queued', max_attempts, priority, idempotency_key, request_hash, request_id
+        FROM v ORDER BY ord
+        ON CONFLICT DO NOTHING
+        RETURNING ${COLUMNS}
+      ),
+      events AS (
+        INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, 'queued', 0 FROM inserted
+      )
+      SELECT * FROM inserted`,
+    values: [JSON.stringify(jobs.map((job, ord) => ({ ...job, ord })))],
+  });
+  return result.rows;
+}
+
+export async function findByIdempotencyKeys(db: Queryable, keys: { ownerId: string; key: string }[]): Promise<JobRow[]> {
+  const result = await db.query<JobRow>({
+    name: 'jobs.find-by-idempotency-keys',
+    text: `SELECT ${COLUMNS} FROM jobs
+      WHERE (owner_id, idempotency_key) IN (SELECT owner_id, key FROM jsonb_to_recordset($1::jsonb) AS k(owner_id uuid, key text))`,
+    values: [JSON.stringify(keys.map(({ ownerId, key }) => ({ owner_id: ownerId, key })))],
+  });
+  return result.rows;
+}
+
+/** The job when it exists and (when ownerId is given) belongs to that owner. */
+export async function findJob(db: Queryable, jobId: string, ownerId?: string): Promise<JobRow | undefined> {
+  const result = await db.query<JobRow>({
+    name: 'jobs.find',
+    text: `SELECT ${COLUMNS} FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)`,
+    values: [jobId, ownerId ?? null],
+  });
+  return result.rows[0];
+}
+
+export interface Keyset {
+  /** Microseconds since the epoch. */
+  at: number;
+  id: string;
+}
+
+export async function listJobs(
+  db: Queryable,
+  ownerId: string,
+  filter: { status?: JobStatus; type?: string; limit: number; after?: Keyset },
+): Promise<JobRow[]> {
+  const result = await db.query<JobRow>({
+    name: 'jobs.list',
+    text: `SELECT ${COLUMNS} FROM jobs
+      WHERE owner_id = $1
+        AND ($2::text IS NULL OR status = $2)
+        AND ($3::text IS NULL OR type = $3)
+        AND ($4::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $6`,
+    values: [ownerId, filter.status ?? null, filter.type ?? null, filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
+  });
+  return result.rows;
+}
+
+/** Failed jobs of every owner, most recently failed first. The keyset is on finished_at. */
+export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset }): Promise<(JobRow & { finished_us: number })[]> {
+  const result = await db.query<JobRow & { finished_us: number }>({
+    name: 'jobs.dead-letters',
+    text: `SELECT ${COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs
+      WHERE status = 'failed'
+        AND ($1::bigint IS NULL OR (finished_at, id) < (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
+      ORDER BY finished_at DESC, id DESC
+      LIMIT $3`,
+    values: [filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
+  });
+  return result.rows;
+}
+
+/**
+ * Cancels a job that is queued or running. Returns the updated row and the status it had,
+ * or undefined when the job is missing, not the owner's, or already terminal.
+ */
+export async function cancelJob(
+  db: Queryable,
+  jobId: string,
+  ownerId: string | undefined,
+): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
+  const result = await db.query<JobRow & { previous_status: JobStatus }>({
+    name: 'jobs.cancel',
+    text: `WITH target AS (
+        SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
+      ),
+      updated AS (
+        UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
+        FROM target WHERE jobs.id = current_id AND previous_status IN ('queued', 'running')
+        RETURNING ${COLUMNS}, previous_status
+      ),
+      events AS (
+        INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
+        SELECT id, previous_status, 'cancelled', attempts, 'cancelled by request' FROM updated
+      )
+      SELECT * FROM updated`,
+    values: [jobId, ownerId ?? null],
+  });
+  const row = result.rows[0];
+  if (!row) return undefined;
+  const { previous_status: previous, ...job } = row;
+  return { row: job, previous };
+}
+
+/**
+ * Puts a failed or cancelled job back in the queue with a fresh attempt budget. Undefined
+ * when the job is missing, not the owner's, or not in one of those states.
+ */
+export async function requeueJob(
+  db: Queryable,
+  jobId: string,
+  ownerId: string | undefined,
+  detail: string,
+): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
+  const result = await db.query<JobRow & { previous_status: JobStatus }>({
+    name: 'jobs.requeue',
+    text: `WITH target AS (
+        SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
+      ),
+      updated AS (
+        UPDATE jobs SET status = 'queued', attempts = 0, progress = 0, result = NULL, result_file_id = NULL, error = NULL,
+          started_at = NULL, finished_at = NULL, updated_at = now()
+        FROM target WHERE jobs.id = current_id AND previous_status IN ('failed', 'cancelled')
+        RETURNING ${COLUMNS}, previous_status
+      ),
+      events AS (
+        INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
+        SELECT id, previous_status, 'queued', 0, $3 FROM updated
+      )
+      SELECT * FROM updated`,
+    values: [jobId, ownerId ?? null, detail],
+  });
+  const row = result.rows[0];
+  if (!row) return undefined;
+  const { previous_status: previous, ...job } = row;
+  return { row: job, previous };
+}
+
+/** What a worker needs to know before running a delivery. */
+export interface RunState {
+  id: string;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+}
+
+/** One batched read for many deliveries: whether each job may still run. */
+export async function loadRunStates(db: Queryable, jobIds: string[]): Promise<RunState[]> {
+  const result = await db.query<RunState>({
+    name: 'jobs.run-states',
+    text: 'SELECT id, status, attempts, max_attempts FROM jobs WHERE id = ANY($1::uuid[])',
+    values: [jobIds],
+  });
+  return result.rows;
+}
+
+/**
+ * One job's net change within a batch: the state it ends in, and the states it may be in
+ * now for the change to apply (its first transition's precondition).
+ */
+export interface TransitionRow {
+  id: string;
+  expected: JobStatus[];
+  status: JobStatus;
+  attempt: number;
+  attempts: number;
+  progress?: number;
+  result?: unknown;
+  result_file_id?: string | null;
+  /** Undefined leaves the column as it is; null clears it. */
+  error?: string | null;
+  started_at?: string;
+  /** Set for terminal states; cleared otherwise. */
+  finished_at?: string | null;
+}
+
+export interface EventRow {
+  job_id: string;
+  from_status: JobStatus | null;
+  to_status: JobStatus;
+  attempt: number;
+  detail: string | null;
+  at: string;
+}
+
+/**
+ * Applies a batch of transitions as one UPDATE … FROM, with their audit rows, in one
+ * statement. A row applies only when the job is still in an expected state and no newer
+ * attempt has started (`attempts <= attempt`): that condition is what keeps a job from
+ * completing twice when it is delivered twice. Returns the ids that applied; events are
+ * written only for those.
+ */
+export async function applyTransitions(db: Queryable, transitions: TransitionRow[], events: EventRow[]): Promise<Set<string>> {
+  const result = await db.query<{ id: string }>({
+    name: 'jobs.apply-transitions',
+    text: `WITH v AS (
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
+          id uuid, expected text, status text, attempt int, attempts int, progress real, result jsonb,
+          result_file_id uuid, error text, set_error boolean, started_at timestamptz, finished_at timestamptz)
+      ),
+      updated AS (
+        UPDATE jobs j SET
+          status = v.status,
+          attempts = v.attempts,
+          progress = COALESCE(v.progress, j.progress),
+          result = CASE WHEN v.status = 'succeeded' THEN v.result ELSE j.result END,
+          result_file_id = COALESCE(v.result_file_id, j.result_file_id),
+          error = CASE WHEN v.set_error THEN v.error ELSE j.error END,
+          started_at = COALESCE(j.started_at, v.started_at),
+          finished_at = v.finished_at,
+          updated_at = now()
+        FROM v
+        WHERE j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
+        RETURNING j.id
+      ),
+      events AS (
+        INSERT INTO job_events (job_id, from_status, to_status, attempt, detail, at)
+        SELECT e.job_id, e.from_status, e.to_status, e.attempt, e.detail, e.at
+        FROM jsonb_to_recordset($2::jsonb) AS e(job_id uuid, from_status text, to_status text, attempt int, detail text, at timestamptz)
+        WHERE e.job_id IN (SELECT id FROM updated)
+      )
+      SELECT id FROM updated`,
+    values: [
+      JSON.stringify(
+        transitions.map((transition) => ({
+          ...transition,
+          expected: transition.expected.join(','),
+          set_error: transition.error !== undefined,
+          finished_at: transition.finished_at ?? null,
+        })),
+      ),
+      JSON.stringify(events),
+    ],
+  });
+  return new Set(result.rows.map((row) => row.id));
+}
+
+/**
+ * Queued jobs untouched for `olderThanMs`, oldest first, after a keyset position: the
+ * relay's sweep candidates.
+ */
+export async function findStaleQueued(
+  db: Queryable,
+  olderThanMs: number,
+  limit: number,
+  after?: Keyset,
+): Promise<(JobRow & { updated_us: number })[]> {
+  const result = await db.query<JobRow & { updated_us: number }>({
+    name: 'jobs.stale-queued',
+    text: `SELECT ${COLUMNS}, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us FROM jobs
+      WHERE status = 'queued' AND updated_at < now() - $1::int * interval '1 millisecond'
+        AND ($2::bigint IS NULL OR (updated_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
+      ORDER BY updated_at, id LIMIT $4`,
+    values: [olderThanMs, after?.at ?? null, after?.id ?? null, limit],
+  });
+  return result.rows;
+}
+
+/** Running jobs whose row has not changed for `olderThanMs` (candidates for "worker and Redis job both gone"). */
+export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number): Promise<JobRow[]> {
+  const result = await db.query<JobRow>({
+    name: 'jobs.stale-running',
+    text: `SELECT ${COLUMNS} FROM jobs
+      WHERE status = 'running' AND updated_at < now() - $1::int * interval '1 millisecond'
+      ORDER BY updated_at LIMIT $2`,
+    values: [olderThanMs, limit],
+  });
+  return result.rows;
+}
+
+/**
+ * Takes back running jobs whose attempt was lost (worker gone and Redis no longer holds
+ * the job). The lost attempt counts: the job is queued again when budget remains, failed
+ * (dead-lettered) otherwise. Conditional on the row not having moved since it was read.
+ */
+export async function reclaimLostRunning(
+  db: Queryable,
+  lost: { id: string; attempts: number }[],
+  reason: string,
+): Promise<{ id: string; status: JobStatus }[]> {
+  if (lost.length === 0) return [];
+  const result = await db.query<{ id: string; status: JobStatus }>({
+    name: 'jobs.reclaim-lost-running',
+    text: `WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, attempts int)),
+      updated AS (
+        UPDATE jobs j SET
+          status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+          error = $2,
+          finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+          updated_at = now()
+        FROM v WHERE j.id = v.id AND j.status = 'running' AND j.attempts = v.attempts
+        RETURNING j.id, j.status, j.attempts
+      ),
+      events AS (
+        INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
+        SELECT id, 'running', status, attempts, $2 FROM updated
+      )
+      SELECT id, status FROM updated`,
+    values: [JSON.stringify(lost), reason],
+  });
+  return result.rows;
+}
+
+export async function countByStatus(db: Queryable): Promise<Record<JobStatus, number>> {
+  const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const result = await db.query<{ status: JobStatus; count: number }>({
+    name: 'jobs.count-by-status',
+    text: 'SELECT status, count(*)::bigint AS count FROM jobs GROUP BY status',
+  });
+  for (const row of result.rows) counts[row.status] = row.count;
+  return counts;
+}
+
+export async function countDeadLetters(db: Queryable): Promise<number> {
+  const result = await db.query<{ count: number }>({
+    name: 'jobs.count-dead-letters',
+    text: "SELECT count(*)::bigint AS count FROM jobs WHERE status = 'failed'",
+  });
+  return result.rows[0]?.count ?? 0;
+}

@@ -1,0 +1,146 @@
+import type { Redis } from 'ioredis';
+import type { Pool } from 'pg';
+import type { Env } from '../contract';
+import { createPool } from './db/pool';
+import { createFileService } from './files/service';
+import type { FileService } from './files/types';
+import { createJobAdmin } from './jobs/admin';
+import { createJobService, type EngineJobService } from './jobs/service';
+import type { SubmitBatchOptions } from './jobs/submit';
+import type { JobAdmin } from './jobs/types';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+import { checkMaxmemoryPolicy, createRedisConnection } from './queue/connection';
+import { Relay, type RelayOptions } from './queue/relay';
+import { createObjectStore, type ObjectStore } from './storage';
+
+export interface PlatformCoreOptions {
+  service: 'api' | 'worker' | 'cli';
+  log: Logger;
+  metrics?: Metrics;
+  /**
+   * Run the relay's sweep every RELAY_SWEEP_MS. Off unless asked: the api and the worker
+   * turn it on (several sweepers are safe: one at a time holds the sweep lock, and the
+   * adds are idempotent); the CLI sweeps once on `reconcile`.
+   */
+  relaySweep?: boolean;
+  /** Relay tuning (tests shorten the grace periods). */
+  relay?: Omit<RelayOptions, 'prefix'>;
+  /** Submit batching tuning. */
+  submit?: SubmitBatchOptions;
+  /** Object store override (tests); built from the env otherwise. */
+  store?: ObjectStore;
+}
+
+export interface PlatformCore {
+  env: Env;
+  log: Logger;
+  metrics?: Metrics;
+  pool: Pool;
+  store: ObjectStore;
+  files: FileService;
+  jobs: EngineJobService;
+  admin: JobAdmin;
+  relay: Relay;
+  redis: {
+    /** Fails fast when Redis is away (enqueue path): the job stays queued and the sweep hands it over later. */
+    producer: Redis;
+    /** Bounded retries: checks, pub/sub publishing, rate limits, CLI. */
+    client: Redis;
+  };
+  checks: { postgres(): Promise<void>; redis(): Promise<void> };
+  /** Flushes pending submits, stops the sweep, closes the queue, Redis and the pool. Idempotent; every step runs even if one fails. */
+  close(): Promise<void>;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Ends a Redis connection: QUIT when it is up (flushes replies), a plain disconnect otherwise (QUIT would wait for a reconnect). */
+async function endRedis(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') {
+    try {
+      await withTimeout(connection.quit(), 'Redis QUIT');
+      return;
+    } catch {
+      // Fall through to a hard disconnect.
+    }
+  }
+  connection.disconnect();
+}
+
+/**
+ * The composition root shared by the api, the worker and the CLI: one pool, one object
+ * store, the Redis connections by role, the relay, and the job and file use cases.
+ */
+export async function createPlatformCore(env: Env, options: PlatformCoreOptions): Promise<PlatformCore> {
+  const { log, metrics } = options;
+  const pool = createPool(env, log, `platform-${options.service}`);
+  const store = options.store ?? createObjectStore(env, log);
+  const producer = createRedisConnection(env.REDIS_URL, 'producer', log);
+  const client = createRedisConnection(env.REDIS_URL, 'client', log);
+  // Not awaited: a Redis that is down at boot must not keep the service from starting.
+  void checkMaxmemoryPolicy(client, log);
+
+  const relay = new Relay({ connection: producer, pool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
+  const files = createFileService({ pool, store, log });
+  const jobs = createJobService({ pool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
+  const admin = createJobAdmin({ pool, relay, log });
+  if (options.relaySweep) relay.startSweeper(env.RELAY_SWEEP_MS);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const steps: [string, () => Promise<unknown>][] = [
+        ['submit batcher', () => jobs.close()],
+        ['relay', () => relay.close()],
+        ['redis producer', () => endRedis(producer)],
+        ['redis client', () => endRedis(client)],
+        ['postgres pool', () => pool.end()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (error) {
+          log.warn({ err: error, step: name }, 'platform shutdown step failed');
+        }
+      }
+    })();
+    return closing;
+  };
+
+  return {
+    env,
+    log,
+    metrics,
+    pool,
+    store,
+    files,
+    jobs,
+    admin,
+    relay,
+    redis: { producer, client },
+    checks: {
+      async postgres() {
+        await withTimeout(pool.query('SELECT 1'), 'PostgreSQL');
+      },
+      async redis() {
+        try {
+          await withTimeout(client.ping(), 'Redis');
+          metrics?.redisUp.set(1);
+        } catch (error) {
+          metrics?.redisUp.set(0);
+          throw error;
+        }
+      },
+    },
+    close,
+  };
+}
