@@ -12,11 +12,11 @@ import { helmPolicies } from './kubernetes/helm';
 import { podSecurityPolicies } from './kubernetes/pod-security';
 import { kubernetesStackPolicies } from './kubernetes/stack';
 import { workloadPolicies } from './kubernetes/workloads';
-import { type PlatformPolicy, type PolicyStack, STACKS, isStackPolicy, levelFor } from './lib/policy';
+import { type PlatformPolicy, type PolicyStack, STACKS, isStackPolicy, levelFor, stackFromEnv } from './lib/policy';
 import { monitoringCrdPolicies } from './stack/monitoring-crds';
 import { queueDashboardPolicies } from './stack/queue-dashboard';
 
-export { STACKS, isStackPolicy, levelFor };
+export { STACKS, isStackPolicy, levelFor, stackFromEnv };
 export type { PlatformPolicy, PolicyStack };
 
 export const PACK_NAME = 'platform-kit-guardrails';
@@ -38,16 +38,6 @@ export const POLICY_GROUPS: readonly { title: string; policies: readonly Platfor
 ];
 
 export const ALL_POLICIES: readonly PlatformPolicy[] = POLICY_GROUPS.flatMap((g) => g.policies);
-
-/**
- * The stack a CLI run is for. The Pulumi engine starts policy packs with PULUMI_STACK (and
- * PULUMI_NODEJS_STACK) set; a run without them (e.g. `pulumi policy publish`) gets prod,
- * the strictest. A fully qualified `org/project/stack` is reduced to the stack.
- */
-export function stackFromEnv(env: NodeJS.ProcessEnv): PolicyStack {
-  const raw = (env.PULUMI_STACK ?? env.PULUMI_NODEJS_STACK ?? '').split('/').pop() ?? '';
-  return (STACKS as readonly string[]).includes(raw) ? (raw as PolicyStack) : 'prod';
-}
 
 export function levelOf(policy: PlatformPolicy, stack: PolicyStack): EnforcementLevel {
   return levelFor(policy.platform.concern, stack);

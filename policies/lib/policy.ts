@@ -79,11 +79,22 @@ interface CommonSpec<C extends object> {
 }
 
 /**
- * The engine fills config from the schema defaults and the pack's initial config before it
- * calls us; an older CLI may send nothing, so the prod values (the strictest) back it up.
+ * The stack a CLI run is for. The Pulumi engine starts policy packs with PULUMI_STACK (and
+ * PULUMI_NODEJS_STACK) set; a run without them (e.g. `pulumi policy publish`) gets prod,
+ * the strict default. A fully qualified `org/project/stack` is reduced to the stack.
+ */
+export function stackFromEnv(env: NodeJS.ProcessEnv): PolicyStack {
+  const raw = (env.PULUMI_STACK ?? env.PULUMI_NODEJS_STACK ?? '').split('/').pop() ?? '';
+  return (STACKS as readonly string[]).includes(raw) ? (raw as PolicyStack) : 'prod';
+}
+
+/**
+ * The engine sends each policy its reconciled config (schema defaults, then the pack's
+ * initial config for the stack) before analysing; a server that was never configured
+ * returns {}, so the same stack values back it up here.
  */
 function configOf<C extends object>(spec: PolicyConfigSpec<C> | undefined, given: C): C {
-  return { ...(spec?.perStack.prod ?? ({} as C)), ...given };
+  return { ...(spec?.perStack[stackFromEnv(process.env)] ?? ({} as C)), ...given };
 }
 
 function frameworkOf(control: Control | undefined) {

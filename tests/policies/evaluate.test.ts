@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ResourceValidationPolicy } from '@pulumi/policy';
-import { ALL_POLICIES, levelOf, policyPackConfigFor, stackFromEnv, toCrossGuard } from '../../policies/catalog';
+import { ALL_POLICIES, PACK_NAME, levelOf, policyPackConfigFor, stackFromEnv, toCrossGuard } from '../../policies/catalog';
 import { evaluate, reconcileConfig } from '../../tools/offline/evaluate';
 import { generatedFiles } from '../../tools/offline/policy-readme';
+import { parseFlags, renderReport } from '../../tools/offline/policy';
 import { craft, policyNamed } from './helpers';
 
 const unencrypted = () => craft('aws:rds/instance:Instance', 'db', { engine: 'postgres', instanceClass: 'db.t4g.micro', multiAz: false });
@@ -125,5 +126,44 @@ describe('generated files', () => {
     const files = ['tests', 'tools', 'policies'].flatMap((d) => walk(path.join(__dirname, '..', '..', d)));
     const importers = files.filter((f) => /from ['"][./]*policies(\/index)?['"]|from ['"]\.\/index['"]|require\(['"][./]*policies(\/index)?['"]\)/.test(fs.readFileSync(f, 'utf8')));
     expect(importers.map((f) => path.relative(process.cwd(), f))).toEqual([]);
+  });
+});
+
+describe('the pack as the CLI loads it', () => {
+  // What `new PolicyPack` hands the engine, built without starting the server.
+  const { makeAnalyzerInfo } = jest.requireActual<{ makeAnalyzerInfo: (...a: unknown[]) => { toObject(): { policiesList: { name: string; enforcementlevel: number }[]; initialconfigMap: [string, unknown][] } } }>('@pulumi/policy/protoutil');
+
+  it.each(['dev', 'prod'] as const)('serializes every policy, its schema and the %s initial config', (stack) => {
+    const info = makeAnalyzerInfo(PACK_NAME, '0.1.0', 'mandatory', { policies: ALL_POLICIES.map((p) => toCrossGuard(p, stack)) }, policyPackConfigFor(stack)).toObject();
+    expect(info.policiesList.map((p) => p.name)).toEqual(ALL_POLICIES.map((p) => p.name));
+    expect(info.initialconfigMap.map(([k]) => k).sort()).toEqual(ALL_POLICIES.map((p) => p.name).sort());
+    expect(new Set(ALL_POLICIES.map((p) => p.name)).size).toBe(ALL_POLICIES.length);
+    for (const p of ALL_POLICIES) expect(p.name).toMatch(/^[a-z0-9-]+$/);
+  });
+});
+
+describe('npm run policy flags', () => {
+  it('accepts a stack, --json and --readme', () => {
+    expect(parseFlags(['--stack', 'prod', '--json'])).toEqual({ stack: 'prod', json: true, readme: false });
+    expect(parseFlags(['--stack=dev'])).toMatchObject({ stack: 'dev' });
+    expect(parseFlags(['--readme'])).toMatchObject({ readme: true });
+  });
+
+  it.each([
+    [[], /--stack is required/],
+    [['--stack', 'staging'], /--stack must be one of dev, prod \(got "staging"\)/],
+    [['--stack'], /--stack needs a value/],
+    [['--stack', 'dev', '--verbose'], /unknown argument "--verbose"/],
+    [['--readme', '--stack', 'dev'], /--readme takes no other flag/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseFlags(argv)).toThrow(message);
+  });
+
+  it('prints violations with level, URN and message', async () => {
+    const report = await evaluate({ stack: 'dev', resources: [unencrypted()] }, { policies: [policyNamed('aws-rds-instance-multi-az')] });
+    const text = renderReport(report);
+    expect(text).toMatch(/aws-rds-instance-multi-az\s+advisory\s+1\s+1/);
+    expect(text).toContain("[advisory] aws-rds-instance-multi-az\n    urn:pulumi:test::platform-kit::aws:rds/instance:Instance::db\n    Instance 'db' is not Multi-AZ.");
+    expect(text).toMatch(/0 mandatory, 1 advisory violation\(s\)\.$/);
   });
 });
