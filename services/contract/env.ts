@@ -67,6 +67,24 @@ export const EnvSchema = z.object({
 });
 
 export type Env = z.infer<typeof EnvSchema>;
+
+/**
+ * What the worker and the CLI read: everything but the API's own settings. The worker
+ * never receives the token signing key, so a compromised worker cannot mint tokens.
+ */
+export const WorkerEnvSchema = EnvSchema.omit({
+  PORT: true,
+  API_PROCESSES: true,
+  JWT_SECRET: true,
+  JWT_ISSUER: true,
+  ACCESS_TOKEN_TTL_SECONDS: true,
+  JSON_BODY_LIMIT_BYTES: true,
+  UPLOAD_LIMIT_BYTES: true,
+  AUTH_RATE_LIMIT_PER_MINUTE: true,
+  SUBMIT_RATE_LIMIT_PER_SECOND: true,
+});
+export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
+
 /** The variables as strings, the form a container spec or a shell provides. */
 export type EnvVars = { [K in keyof Env]?: string };
 
@@ -78,9 +96,11 @@ export class EnvError extends Error {
 }
 
 /** Parses an environment; throws EnvError naming each bad variable (never its value: it may be a secret). */
-export function parseEnv(source: Record<string, string | undefined>): Env {
+export function parseEnv(source: Record<string, string | undefined>): Env;
+export function parseEnv<S extends z.ZodType>(source: Record<string, string | undefined>, schema: S): z.output<S>;
+export function parseEnv(source: Record<string, string | undefined>, schema: z.ZodType = EnvSchema): unknown {
   const blanksRemoved = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
-  const result = EnvSchema.safeParse(blanksRemoved);
+  const result = schema.safeParse(blanksRemoved);
   if (result.success) return result.data;
   const firstIssuePerVariable = new Map<string, string>();
   for (const issue of result.error.issues) {

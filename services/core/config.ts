@@ -1,12 +1,15 @@
-import { EnvError, parseEnv, type Env } from '../contract';
+import { EnvError, EnvSchema, WorkerEnvSchema, parseEnv, type Env, type WorkerEnv } from '../contract';
 
 /**
  * Reads the environment for a service at boot. On a bad or missing variable it prints
  * which one (never the value) and exits with status 2, before anything else starts.
  */
-export function loadEnv(service: string, source: Record<string, string | undefined> = process.env): Env {
+export function loadEnv(service: 'api', source?: Record<string, string | undefined>): Env;
+export function loadEnv(service: 'worker' | 'cli', source?: Record<string, string | undefined>): WorkerEnv;
+export function loadEnv(service: 'api' | 'worker' | 'cli', source: Record<string, string | undefined> = process.env): Env | WorkerEnv {
+  const schema = service === 'api' ? EnvSchema : WorkerEnvSchema;
   try {
-    return { ...parseEnv(source), SERVICE_NAME: source.SERVICE_NAME || service };
+    return { ...parseEnv(source, schema), SERVICE_NAME: source.SERVICE_NAME || service };
   } catch (error) {
     if (error instanceof EnvError) {
       for (const issue of error.issues) {

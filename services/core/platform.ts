@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import type { Env } from '../contract';
+import type { WorkerEnv } from '../contract';
 import { createPool } from './db/pool';
 import { createFileService } from './files/service';
 import type { FileService } from './files/types';
@@ -33,7 +33,8 @@ export interface PlatformCoreOptions {
 }
 
 export interface PlatformCore {
-  env: Env;
+  /** The settings every service shares (the API's own settings are not needed here). */
+  env: WorkerEnv;
   log: Logger;
   metrics?: Metrics;
   pool: Pool;
@@ -80,7 +81,7 @@ async function endRedis(connection: Redis): Promise<void> {
  * The composition root shared by the api, the worker and the CLI: one pool, one object
  * store, the Redis connections by role, the relay, and the job and file use cases.
  */
-export async function createPlatformCore(env: Env, options: PlatformCoreOptions): Promise<PlatformCore> {
+export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOptions): Promise<PlatformCore> {
   const { log, metrics } = options;
   const pool = createPool(env, log, `platform-${options.service}`);
   const store = options.store ?? createObjectStore(env, log);
