@@ -251,7 +251,7 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): { path: readonly PropertyKey[]; text: string } {
   switch (issue.code) {
     case 'invalid_type':
-      if (valueAt(raw, issue.path) === undefined) return { path: issue.path, text: 'is required' };
+      if (valueAt(raw, issue.path) == null) return { path: issue.path, text: 'is required' };
       return { path: issue.path, text: `must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}` };
     case 'unrecognized_keys':
       return { path: [...issue.path, issue.keys[0] ?? '?'], text: `is not a known key (known: ${Object.keys(knownKeysAt(issue.path)).join(', ')})` };

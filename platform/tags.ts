@@ -24,8 +24,8 @@ export function defaultTagsFor(cfg: StackConfig, stack: string): DefaultTags {
  * How a policy verifies "required tags on every taggable resource", offline and under
  * the CLI alike: a resource's effective tags are its own `tags` merged over its
  * provider's `defaultTags.tags`. Under the CLI, CrossGuard gives `args.provider.props`;
- * offline, `CapturedResource.provider` holds the provider reference (`<urn>::<id>`), and
- * the provider's captured inputs hold `defaultTags`. The Pulumi SDK sends nested provider
+ * offline, `CapturedResource.provider` holds the provider reference (`<urn>::<id>`, as the
+ * engine passes it), and the provider's captured inputs hold `defaultTags`. The Pulumi SDK sends nested provider
  * settings JSON-encoded, so `defaultTags` arrives as a JSON string in both worlds: parse
  * it when it is a string. A taggable resource whose provider is not this one fails the check.
  */

@@ -187,6 +187,7 @@ interface Registration {
   dependencies: string[];
   custom: boolean;
   provider: string;
+  propertyDependencies: Record<string, string[]>;
   object: Record<string, unknown>;
 }
 
@@ -200,6 +201,7 @@ interface RegisterResourceRequestLike {
   getCustom(): boolean;
   getProvider(): string;
   getDependenciesList(): string[];
+  getPropertydependenciesMap(): { forEach(cb: (value: { getUrnsList(): string[] }, key: string) => void): void };
   getObject(): StructLike | undefined;
 }
 interface RegisterResourceOutputsRequestLike {
@@ -242,7 +244,11 @@ export async function captureStack(stack: StackName, opts: CaptureOptions = {}):
   monitor.registerResource = (req, cb) =>
     registerResource(req, (err, res) => {
       if (!err && res) {
-        const provider = req.getProvider();
+        const propertyDependencies: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((deps, key) => {
+          const urns = [...new Set(deps.getUrnsList())].sort();
+          if (urns.length > 0) propertyDependencies[key] = urns;
+        });
         registrations.push({
           urn: res.getUrn(),
           type: req.getType(),
@@ -250,7 +256,8 @@ export async function captureStack(stack: StackName, opts: CaptureOptions = {}):
           parent: req.getParent(),
           dependencies: req.getDependenciesList(),
           custom: req.getCustom(),
-          provider: provider === '' ? '' : provider.slice(0, provider.lastIndexOf('::')),
+          provider: req.getProvider(),
+          propertyDependencies,
           object: req.getObject()?.toJavaScript() ?? {},
         });
         if (req.getType() === 'pulumi:pulumi:Stack') stackUrn = res.getUrn();
@@ -263,12 +270,23 @@ export async function captureStack(stack: StackName, opts: CaptureOptions = {}):
   };
 
   const runtime = pulumi.runtime as unknown as { waitForRPCs(): Promise<void> };
-  try {
-    await pulumi.runtime.runInPulumiStack(async () => (await import(PROGRAM)) as Record<string, unknown>);
-  } finally {
-    // Let in-flight registrations settle, on failure too, so nothing rejects after we return.
-    await runtime.waitForRPCs().catch(() => undefined);
-  }
+  // The program's own failure is caught inside the stack's init and rethrown after the
+  // stack has settled: a rejected init would also reject promises inside the SDK that
+  // nobody awaits (the CLI's language host exits on those; here they would surface as
+  // unhandled rejections after the caller already has its error).
+  let programError: unknown;
+  let failed = false;
+  await pulumi.runtime.runInPulumiStack(async () => {
+    try {
+      return (await import(PROGRAM)) as Record<string, unknown>;
+    } catch (err) {
+      failed = true;
+      programError = err;
+      return {};
+    }
+  });
+  await runtime.waitForRPCs();
+  if (failed) throw programError;
 
   const resources: CapturedResource[] = registrations
     .filter((r) => r.type !== 'pulumi:pulumi:Stack')
@@ -286,6 +304,9 @@ export async function captureStack(stack: StackName, opts: CaptureOptions = {}):
       };
       if (r.parent !== '' && r.parent !== stackUrn) resource.parent = r.parent;
       if (r.provider !== '') resource.provider = r.provider;
+      if (Object.keys(r.propertyDependencies).length > 0) {
+        resource.propertyDependencies = Object.fromEntries(Object.entries(r.propertyDependencies).sort(([a], [b]) => (a < b ? -1 : 1)));
+      }
       return resource;
     })
     .sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));

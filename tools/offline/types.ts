@@ -27,11 +27,13 @@ export interface CapturedResource {
   /** JSON-pointer-like dotted paths of inputs that are secrets (e.g. `masterPassword`). */
   secretPaths: string[];
   /**
-   * URN of the explicit provider the resource was registered with (the `<urn>` part of
-   * the `<urn>::<id>` reference), or undefined when it uses the engine's default provider.
-   * Lets a policy read provider settings such as the AWS provider's `defaultTags`.
+   * Reference to the explicit provider the resource was registered with, `<urn>::<id>` as
+   * the engine passes it, or undefined when it uses the engine's default provider. Lets a
+   * policy read provider settings such as the AWS provider's `defaultTags`.
    */
   provider?: string;
+  /** Per input, the URNs it depends on (the engine's `propertyDependencies`). */
+  propertyDependencies?: Record<string, string[]>;
 }
 
 export interface CapturedStack {
