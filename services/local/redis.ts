@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { findExecutable, hasExited, spawnChild, stopChild, waitForExit } from './child';
+import { findExecutable, hasExited, spawnChild, stopChild, waitForExit, type ExitStatus } from './child';
 import { forEachLine, type LogLevel } from './log-stream';
 
 /** `redis-server` on PATH, or undefined. */
@@ -16,9 +16,10 @@ const REDIS_LINE = /^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ ([.\-*#]) (.*)$/;
 export function parseRedisLine(line: string): { level: LogLevel; msg: string } {
   const match = REDIS_LINE.exec(line);
   if (!match) return { level: 'info', msg: line };
-  const marker = match[1];
-  const level: LogLevel = marker === '#' ? 'warn' : marker === '*' ? 'info' : 'debug';
-  return { level, msg: match[2] ?? line };
+  const [, marker, msg = line] = match;
+  // Redis logs its routine startup banner at warning level ('#'); only real warnings say so.
+  const level: LogLevel = marker === '.' || marker === '-' ? 'debug' : /^(WARNING|Failed|Error)/i.test(msg) ? 'warn' : 'info';
+  return { level, msg };
 }
 
 export interface RedisServerOptions {
@@ -31,6 +32,9 @@ export interface RedisServerOptions {
   appendonly: boolean;
   onLine?: (line: string) => void;
   parentDeathSignal?: NodeJS.Signals;
+  ownProcessGroup?: boolean;
+  /** Called when the server exits after it was ready and without stop() or kill() asking it to. */
+  onUnexpectedExit?: (exit: ExitStatus) => void;
 }
 
 const RECENT_LINES = 40;
@@ -40,6 +44,7 @@ export class RedisServer {
   readonly port: number;
   readonly dir: string;
   private process: ChildProcess | undefined;
+  private stopRequested = false;
   private readonly recentLines: string[] = [];
 
   constructor(private readonly options: RedisServerOptions) {
@@ -76,23 +81,32 @@ export class RedisServer {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: this.dir,
       parentDeathSignal: this.options.parentDeathSignal,
+      ownProcessGroup: this.options.ownProcessGroup,
     });
     this.process = child;
+    this.stopRequested = false;
     this.recentLines.length = 0;
     for (const stream of [child.stdout, child.stderr]) if (stream) forEachLine(stream, (line) => this.remember(line));
     await this.waitUntilReady(child, options.readyTimeoutMs ?? 60_000);
+    const reportUnexpectedExit = (): void => {
+      if (!this.stopRequested) this.options.onUnexpectedExit?.({ code: child.exitCode, signal: child.signalCode });
+    };
+    if (hasExited(child)) reportUnexpectedExit();
+    else child.once('exit', reportUnexpectedExit);
   }
 
   /** SIGTERM: redis flushes its append-only file and exits. */
   async stop(): Promise<void> {
     const child = this.process;
     if (!child || hasExited(child)) return;
+    this.stopRequested = true;
     await stopChild(child, [{ signal: 'SIGTERM', waitMs: 30_000 }]);
   }
 
   async kill(): Promise<void> {
     const child = this.process;
     if (!child || hasExited(child)) return;
+    this.stopRequested = true;
     child.kill('SIGKILL');
     await waitForExit(child, 10_000);
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { runMigrations } from '../../services/core/db/migrate';
 
 /** Environment variables through which globalSetup hands the shared servers to the test workers. */
 export const SHARED_ENV = {
@@ -8,7 +9,7 @@ export const SHARED_ENV = {
 } as const;
 
 export interface SharedServices {
-  /** A database created for this call on the run's shared PostgreSQL. */
+  /** A database created for this call on the run's shared PostgreSQL, with every migration applied. */
   databaseUrl: string;
   /** The run's shared Redis. */
   redisUrl: string;
@@ -42,5 +43,6 @@ export async function useSharedServices(): Promise<SharedServices> {
   }
   const databaseUrl = new URL(serverUrl);
   databaseUrl.pathname = `/${name}`;
+  await runMigrations(databaseUrl.toString());
   return { databaseUrl: databaseUrl.toString(), redisUrl, redisPrefix: `{t-${randomUUID()}}` };
 }

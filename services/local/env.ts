@@ -1,0 +1,39 @@
+import { EnvSchema } from '../contract';
+
+/**
+ * The variables the supervisor itself reads, validated with the contract's own rules.
+ * DATABASE_URL, REDIS_URL and S3_BUCKET are optional here: unset, the local run provides
+ * that part itself.
+ */
+const LocalEnvSchema = EnvSchema.pick({
+  PORT: true,
+  WORKER_METRICS_PORT: true,
+  DATABASE_URL: true,
+  REDIS_URL: true,
+  S3_BUCKET: true,
+  JWT_SECRET: true,
+  SHUTDOWN_GRACE_MS: true,
+  LOG_LEVEL: true,
+}).partial({ DATABASE_URL: true, REDIS_URL: true, JWT_SECRET: true, WORKER_METRICS_PORT: true });
+
+export type LocalEnv = ReturnType<typeof LocalEnvSchema.parse>;
+
+export class LocalEnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+    this.name = this.constructor.name;
+  }
+}
+
+/** Parses the supervisor's variables; the error names each bad variable, never its value. */
+export function parseLocalEnv(source: Record<string, string | undefined>): LocalEnv {
+  const blanksRemoved = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  const result = LocalEnvSchema.safeParse(blanksRemoved);
+  if (result.success) return result.data;
+  const problems = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const variable = String(issue.path[0] ?? '(env)');
+    if (!problems.has(variable)) problems.set(variable, `environment variable ${variable} ${issue.message}`);
+  }
+  throw new LocalEnvError([...problems.values()]);
+}

@@ -1,0 +1,157 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '../core/logger';
+import { hasExited, spawnChild, stopChild, type ExitStatus } from './child';
+import { forEachLine, type MergedLog } from './log-stream';
+
+export interface AppSpec {
+  /** Service name: the log tag and the name in messages. */
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** How long SIGTERM may take (the app's own drain grace) before SIGKILL. */
+  stopTimeoutMs: number;
+}
+
+/**
+ * A Node service (api, worker) run as our child: its stdout/stderr go to the merged log
+ * under its name; it stops on SIGTERM within its grace period or is killed.
+ */
+export class AppProcess {
+  private child: ChildProcess | undefined;
+  private stopRequested = false;
+
+  constructor(
+    private readonly spec: AppSpec,
+    private readonly merged: MergedLog,
+    private readonly onUnexpectedExit: (exit: ExitStatus) => void,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  start(): void {
+    const child = spawnChild(this.spec.command, this.spec.args, {
+      env: this.spec.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ownProcessGroup: true,
+      // If the supervisor dies, the app still drains instead of running on unsupervised.
+      parentDeathSignal: 'SIGTERM',
+    });
+    this.child = child;
+    if (child.stdout) forEachLine(child.stdout, (line) => this.merged.serviceLine(this.spec.name, line, 'info'));
+    if (child.stderr) forEachLine(child.stderr, (line) => this.merged.serviceLine(this.spec.name, line, 'warn'));
+    child.once('error', (error) => this.merged.record(this.spec.name, 'error', `could not start: ${error.message}`));
+    child.once('exit', (code, signal) => {
+      if (!this.stopRequested) this.onUnexpectedExit({ code, signal });
+    });
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && !hasExited(this.child);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.child || hasExited(this.child)) return;
+    this.stopRequested = true;
+    const stoppedBy = await stopChild(this.child, [{ signal: 'SIGTERM', waitMs: this.spec.stopTimeoutMs }]);
+    if (stoppedBy === 'SIGKILL') this.merged.record(this.spec.name, 'warn', `did not stop within ${this.spec.stopTimeoutMs} ms of SIGTERM; killed`);
+  }
+
+  async kill(): Promise<void> {
+    if (!this.child || hasExited(this.child)) return;
+    this.stopRequested = true;
+    await stopChild(this.child, []);
+  }
+}
+
+interface StopStep {
+  name: string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** A second signal this soon after the first is the same keypress delivered twice (terminal and npm both forward it). */
+const DUPLICATE_SIGNAL_WINDOW_MS = 1_000;
+
+/**
+ * Owns the shutdown of the local run. Whatever starts registers how to stop it; shutdown
+ * stops in reverse order of start (apps, then Redis, then PostgreSQL), each step even
+ * when an earlier one failed. The first SIGINT/SIGTERM starts it; a second one forces
+ * (SIGKILL to whatever is left).
+ */
+export class Supervisor {
+  private readonly steps: StopStep[] = [];
+  private readonly stopController = new AbortController();
+  private shutdown: Promise<void> | undefined;
+  private firstSignalAt = 0;
+  private exitStatus = 0;
+
+  constructor(private readonly log: Logger) {}
+
+  /** Aborted as soon as shutdown begins: startup steps stop waiting. */
+  get stopping(): AbortSignal {
+    return this.stopController.signal;
+  }
+
+  get exitCode(): number {
+    return this.exitStatus;
+  }
+
+  /** Registers something to stop at shutdown (stopped after everything registered later). */
+  onShutdown(step: StopStep): void {
+    this.steps.push(step);
+  }
+
+  /** Begins the shutdown (once) and resolves when everything registered has stopped. */
+  stop(reason: string, exitCode: number): Promise<void> {
+    this.exitStatus = Math.max(this.exitStatus, exitCode);
+    if (this.shutdown) return this.shutdown;
+    this.log.info({ reason }, 'shutting down');
+    this.stopController.abort(new Error(reason));
+    this.shutdown = (async () => {
+      for (const step of [...this.steps].reverse()) {
+        try {
+          await step.stop();
+          this.log.info(`${step.name} stopped`);
+        } catch (error) {
+          this.log.error({ err: error }, `${step.name} did not stop cleanly`);
+        }
+      }
+    })();
+    return this.shutdown;
+  }
+
+  /** Resolves once a shutdown has begun and finished. */
+  async stopped(): Promise<void> {
+    if (!this.stopping.aborted) await new Promise((resolve) => this.stopping.addEventListener('abort', resolve, { once: true }));
+    await this.shutdown;
+  }
+
+  /** A supervised process exited on its own: everything else goes down with it. */
+  childExited(name: string, exit: ExitStatus): void {
+    this.log.error({ code: exit.code, signal: exit.signal }, `${name} exited unexpectedly`);
+    void this.stop(`${name} exited`, 1);
+  }
+
+  handleSignals(): void {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      const now = Date.now();
+      if (!this.shutdown) {
+        this.firstSignalAt = now;
+        void this.stop(`received ${signal}`, 0);
+        return;
+      }
+      if (now - this.firstSignalAt < DUPLICATE_SIGNAL_WINDOW_MS) return;
+      this.log.warn(`received ${signal} again: killing everything now`);
+      void this.force();
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  }
+
+  private async force(): Promise<void> {
+    await Promise.allSettled(this.steps.map((step) => step.kill()));
+    process.exit(130);
+  }
+}

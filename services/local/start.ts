@@ -1,0 +1,228 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Command } from 'commander';
+import { PATHS, PORTS } from '../contract';
+import { createLogger, redactUrl, type Logger } from '../core/logger';
+import { runMigrations } from '../core/db/migrate';
+import { isPortFree } from './free-port';
+import { LocalEnvError, parseLocalEnv, type LocalEnv } from './env';
+import { LocalRunError } from './errors';
+import { MergedLog } from './log-stream';
+import { embeddedPostgresBinDir, initialiseLocalCluster, PostgresCluster, postgresLineLevel } from './postgres';
+import { AppProcess, Supervisor } from './processes';
+import { findRedisServer, parseRedisLine, RedisServer } from './redis';
+import { LocalState } from './state';
+
+/**
+ * `npm start`: the whole platform on this machine with no configuration (DESIGN §6).
+ * PostgreSQL (embedded), Redis (a private redis-server) and the object store (a
+ * directory) keep their data under `.data/` in the working directory; DATABASE_URL,
+ * REDIS_URL and S3_BUCKET switch each part to an external one. Then migrations, the API
+ * and one worker, with every service's log merged into this process's stdout.
+ * `--infra-only` stops before the apps, for running them under a debugger.
+ */
+
+const DATA_DIR = '.data';
+const DATABASE_NAME = 'platform';
+/** Extra time past the apps' own SHUTDOWN_GRACE_MS before they are killed. */
+const STOP_MARGIN_MS = 5_000;
+
+interface Context {
+  env: LocalEnv;
+  state: LocalState;
+  merged: MergedLog;
+  log: Logger;
+  supervisor: Supervisor;
+}
+
+function parseArguments(argv: string[]): { infraOnly: boolean } {
+  const program = new Command()
+    .name('npm start --')
+    .description('Run the platform locally: PostgreSQL, Redis, object store, migrations, API and one worker.')
+    .option('--infra-only', 'start PostgreSQL, Redis and the object store and apply migrations, without the API and worker')
+    .parse(argv);
+  return { infraOnly: program.opts<{ infraOnly?: boolean }>().infraOnly === true };
+}
+
+/** The API and worker entry points next to this file: compiled JavaScript under dist/, or TypeScript when run from the sources. */
+function appCommand(service: 'api' | 'worker'): { command: string; args: string[] } {
+  const extension = path.extname(__filename);
+  const entry = path.resolve(__dirname, '..', service, `main${extension}`);
+  if (!existsSync(entry)) {
+    throw new LocalRunError(`${entry} does not exist${extension === '.js' ? ': run npm run build' : ''}`);
+  }
+  return extension === '.ts'
+    ? { command: process.execPath, args: ['-r', require.resolve('@swc-node/register'), entry] }
+    : { command: process.execPath, args: ['--enable-source-maps', entry] };
+}
+
+async function checkPrerequisites(env: LocalEnv, infraOnly: boolean): Promise<void> {
+  if (!env.REDIS_URL && !findRedisServer()) {
+    throw new LocalRunError('redis-server is not on PATH: install it (apt-get install redis-server, brew install redis) or set REDIS_URL');
+  }
+  if (!infraOnly) {
+    appCommand('api');
+    appCommand('worker');
+    if (!(await isPortFree(env.PORT, '0.0.0.0'))) throw new LocalRunError(`PORT ${env.PORT} is already in use: stop what holds it or set PORT`);
+  }
+}
+
+async function startEmbeddedPostgres({ state, merged, log, supervisor }: Context): Promise<string> {
+  const password = await state.secret('postgres-password');
+  const cluster = new PostgresCluster({
+    binDir: embeddedPostgresBinDir(),
+    dataDir: state.path('postgres'),
+    port: await state.port('postgres'),
+    password,
+    // TCP only: a unix socket path inside a deep checkout can exceed the 107-byte limit.
+    settings: { unix_socket_directories: '' },
+    onLine: (line) => merged.serviceLine('postgres', line, postgresLineLevel(line)),
+    onUnexpectedExit: (exit) => supervisor.childExited('postgres', exit),
+    parentDeathSignal: 'SIGINT',
+    ownProcessGroup: true,
+  });
+  supervisor.onShutdown({ name: 'postgres', stop: () => cluster.stop(), kill: () => cluster.kill() });
+  if (await initialiseLocalCluster(cluster, password)) log.info({ dataDir: cluster.dataDir }, 'PostgreSQL cluster created');
+  await cluster.start();
+  if (await cluster.createDatabase(DATABASE_NAME, { ifMissing: true })) log.info(`database ${DATABASE_NAME} created`);
+  const databaseUrl = cluster.url(DATABASE_NAME);
+  log.info({ url: redactUrl(databaseUrl), passwordFile: state.path('postgres-password') }, 'PostgreSQL ready');
+  return databaseUrl;
+}
+
+async function startPrivateRedis({ state, merged, log, supervisor }: Context): Promise<string> {
+  const redis = new RedisServer({
+    port: await state.port('redis'),
+    dir: state.path('redis'),
+    // Queued jobs survive a restart of the local run.
+    appendonly: true,
+    onLine: (line) => {
+      const { level, msg } = parseRedisLine(line);
+      merged.record('redis', level, msg);
+    },
+    onUnexpectedExit: (exit) => supervisor.childExited('redis', exit),
+    parentDeathSignal: 'SIGTERM',
+    ownProcessGroup: true,
+  });
+  supervisor.onShutdown({ name: 'redis', stop: () => redis.stop(), kill: () => redis.kill() });
+  await redis.start();
+  log.info({ url: redis.url, dir: redis.dir }, 'Redis ready');
+  return redis.url;
+}
+
+async function prepareObjectStore({ state, log }: Context): Promise<string> {
+  const directory = state.path('objects');
+  await mkdir(directory, { recursive: true });
+  log.info({ directory }, 'object store: local filesystem');
+  return directory;
+}
+
+async function applyMigrations(databaseUrl: string, log: Logger): Promise<void> {
+  const applied = await runMigrations(databaseUrl, log);
+  log.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'schema up to date');
+}
+
+async function appEnvironment(context: Context, databaseUrl: string, redisUrl: string, objectStoreDir: string | undefined): Promise<NodeJS.ProcessEnv> {
+  const { env, state } = context;
+  return {
+    ...process.env,
+    NODE_ENV: process.env.NODE_ENV || 'development',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    PORT: String(env.PORT),
+    WORKER_METRICS_PORT: String(env.WORKER_METRICS_PORT ?? (await state.port('workerMetrics', PORTS.workerMetrics))),
+    JWT_SECRET: env.JWT_SECRET ?? (await state.secret('jwt-secret')),
+    ...(objectStoreDir ? { OBJECT_STORE_DIR: objectStoreDir } : {}),
+  };
+}
+
+/** The worker never receives the token signing key (WorkerEnvSchema): a compromised worker cannot mint tokens. */
+function workerEnvironment(appEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { JWT_SECRET: _signingKey, ...rest } = appEnv;
+  return rest;
+}
+
+function startApps({ env, merged, supervisor }: Context, appEnv: NodeJS.ProcessEnv): void {
+  const environments = { api: appEnv, worker: workerEnvironment(appEnv) };
+  const apps = (['api', 'worker'] as const).map(
+    (name) =>
+      new AppProcess(
+        { name, ...appCommand(name), env: { ...environments[name], SERVICE_NAME: name }, stopTimeoutMs: env.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS },
+        merged,
+        (exit) => supervisor.childExited(name, exit),
+      ),
+  );
+  // One step for both: they drain side by side, and both are gone before Redis and PostgreSQL stop.
+  supervisor.onShutdown({
+    name: 'api and worker',
+    stop: async () => void (await Promise.all(apps.map((app) => app.stop()))),
+    kill: async () => void (await Promise.all(apps.map((app) => app.kill()))),
+  });
+  for (const app of apps) app.start();
+}
+
+async function waitUntilApiHealthy(port: number, stopping: AbortSignal, timeoutMs = 120_000): Promise<void> {
+  const url = `http://127.0.0.1:${port}${PATHS.healthz}`;
+  const deadline = Date.now() + timeoutMs;
+  while (!stopping.aborted) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.any([stopping, AbortSignal.timeout(2_000)]) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new LocalRunError(`the API did not answer ${PATHS.healthz} within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { infraOnly } = parseArguments(argv);
+  let env: LocalEnv;
+  try {
+    env = parseLocalEnv(process.env);
+  } catch (error) {
+    if (!(error instanceof LocalEnvError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`npm start: ${problem}\n`);
+    return 2;
+  }
+  const merged = new MergedLog(process.stdout, process.stdout.isTTY === true);
+  const log = createLogger({ service: 'local', level: env.LOG_LEVEL, destination: merged.destinationFor('local') });
+  const supervisor = new Supervisor(log);
+  supervisor.handleSignals();
+  const context: Context = { env, state: new LocalState(path.resolve(DATA_DIR)), merged, log, supervisor };
+
+  try {
+    await checkPrerequisites(env, infraOnly);
+    await context.state.prepare();
+    const databaseUrl = env.DATABASE_URL ?? (await startEmbeddedPostgres(context));
+    const redisUrl = env.REDIS_URL ?? (await startPrivateRedis(context));
+    const objectStoreDir = env.S3_BUCKET ? undefined : await prepareObjectStore(context);
+    await applyMigrations(databaseUrl, log);
+    if (infraOnly) {
+      log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
+    } else {
+      startApps(context, await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir));
+      await waitUntilApiHealthy(env.PORT, supervisor.stopping);
+      if (!supervisor.stopping.aborted) log.info(`API ready on http://localhost:${env.PORT}  (docs: ${PATHS.docs})`);
+    }
+  } catch (error) {
+    // A failure caused by an ongoing shutdown (Ctrl-C during startup) is not news.
+    if (!supervisor.stopping.aborted) {
+      if (error instanceof LocalRunError) log.fatal(error.message);
+      else log.fatal({ err: error }, 'startup failed');
+      await supervisor.stop('startup failed', 1);
+    }
+  }
+  await supervisor.stopped();
+  return supervisor.exitCode;
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`npm start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

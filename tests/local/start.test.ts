@@ -1,0 +1,136 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { isProcessAlive, waitForPidsGone } from '../../services/local/child';
+import { findFreePort } from '../harness/free-port';
+import { SupervisorProcess } from './supervisor-process';
+
+/** How a test reaches the local run's PostgreSQL and Redis: the ports and password it keeps under .data/. */
+function localConnections(workDir: string): { databaseUrl: string; redisUrl: string } {
+  const ports = JSON.parse(readFileSync(path.join(workDir, '.data', 'ports.json'), 'utf8')) as Record<string, number>;
+  const password = readFileSync(path.join(workDir, '.data', 'postgres-password'), 'utf8').trim();
+  return {
+    databaseUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${ports.postgres}/platform`,
+    redisUrl: `redis://127.0.0.1:${ports.redis}`,
+  };
+}
+
+async function sql<T extends Record<string, unknown>>(url: string, text: string): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function withRedis<T>(url: string, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const isInfraReady = (record: { msg: string }): boolean => record.msg.startsWith('infrastructure ready');
+
+describe('npm start (services/local/start.ts)', () => {
+  let workDir: string;
+  const running = new Set<SupervisorProcess>();
+
+  function start(args: string[], env: NodeJS.ProcessEnv = {}): SupervisorProcess {
+    const supervisor = new SupervisorProcess(workDir, args, env);
+    running.add(supervisor);
+    return supervisor;
+  }
+
+  /** SIGTERM, then the supervisor must exit 0 with every process it started gone. */
+  async function stopCleanly(supervisor: SupervisorProcess): Promise<void> {
+    const tree = supervisor.descendants();
+    expect(tree.length).toBeGreaterThan(0);
+    supervisor.signal('SIGTERM');
+    expect(await supervisor.exited).toEqual({ code: 0, signal: null });
+    expect(await waitForPidsGone(tree, 5_000)).toBe(true);
+    running.delete(supervisor);
+  }
+
+  beforeEach(async () => {
+    workDir = await mkdtemp(path.join(os.tmpdir(), 'pk-local-start-'));
+    // Like a checkout: PostgreSQL runs as its own system user and must be able to enter it.
+    await chmod(workDir, 0o755);
+  });
+
+  afterEach(async () => {
+    for (const supervisor of running) supervisor.killTree();
+    running.clear();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('runs PostgreSQL and Redis under .data/, stops them on SIGTERM, and a second start keeps the data', async () => {
+    const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await first.waitFor(isInfraReady);
+    expect(existsSync(path.join(workDir, '.data', 'postgres', 'PG_VERSION'))).toBe(true);
+    expect(existsSync(path.join(workDir, '.data', 'redis'))).toBe(true);
+    expect(existsSync(path.join(workDir, '.data', 'objects'))).toBe(true);
+    const { databaseUrl, redisUrl } = localConnections(workDir);
+    expect(await sql(databaseUrl, "SELECT count(*)::int AS applied FROM schema_migrations")).toEqual([{ applied: expect.any(Number) }]);
+    await sql(databaseUrl, "CREATE TABLE kept_between_runs (note text); INSERT INTO kept_between_runs VALUES ('first run')");
+    await withRedis(redisUrl, async (redis) => {
+      expect(await redis.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+      await redis.set('queued-job', 'still here');
+    });
+    await stopCleanly(first);
+
+    const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await second.waitFor(isInfraReady);
+    expect(second.records.some((record) => record.msg === 'PostgreSQL cluster created')).toBe(false);
+    const again = localConnections(workDir);
+    expect(await sql(again.databaseUrl, 'SELECT note FROM kept_between_runs')).toEqual([{ note: 'first run' }]);
+    expect(await withRedis(again.redisUrl, (redis) => redis.get('queued-job'))).toBe('still here');
+    await stopCleanly(second);
+
+    for (const supervisor of [first, second]) {
+      expect(supervisor.strayLines).toEqual([]);
+      expect(new Set(supervisor.records.map((record) => record.service))).toEqual(new Set(['local', 'postgres', 'redis']));
+    }
+    const secretFiles = ['postgres-password'].map((name) => path.join(workDir, '.data', name));
+    const password = readFileSync(secretFiles[0]!, 'utf8').trim();
+    expect([...first.records, ...second.records].some((record) => JSON.stringify(record).includes(password))).toBe(false);
+  });
+
+  it('shuts everything down and exits non-zero when a server dies under it', async () => {
+    const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    const ready = await supervisor.waitFor(isInfraReady);
+    expect(ready.service).toBe('local');
+    const tree = supervisor.descendants();
+    const redisPid = Number(/pid=(\d+)/.exec(supervisor.records.find((record) => record.service === 'redis' && /pid=\d+/.test(record.msg))!.msg)![1]);
+    process.kill(redisPid, 'SIGKILL');
+    expect((await supervisor.exited).code).toBe(1);
+    running.delete(supervisor);
+    expect(await waitForPidsGone(tree, 5_000)).toBe(true);
+    expect(supervisor.records.some((record) => record.msg === 'redis exited unexpectedly')).toBe(true);
+    expect(tree.filter(isProcessAlive)).toEqual([]);
+  });
+
+  it('rejects a bad PORT with a message naming it and exit status 2', async () => {
+    const supervisor = start([], { PORT: 'eighty' });
+    expect(await supervisor.exited).toEqual({ code: 2, signal: null });
+    running.delete(supervisor);
+    expect(supervisor.stderr.join('\n')).toMatch(/PORT/);
+    expect(existsSync(path.join(workDir, '.data'))).toBe(false);
+  });
+
+  it('explains how to get redis-server when it is missing and REDIS_URL is unset', async () => {
+    const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()), PATH: '/nonexistent' });
+    expect((await supervisor.exited).code).toBe(1);
+    running.delete(supervisor);
+    const fatal = supervisor.records.find((record) => record.level === 'fatal');
+    expect(fatal?.msg).toMatch(/redis-server is not on PATH: install it \(apt-get install redis-server.*\) or set REDIS_URL/);
+  });
+});
