@@ -20,11 +20,13 @@ const DEV_CLASSES = [
   'db.t3.micro', 'db.t3.small', 'db.t3.medium', 'db.t4g.micro', 'db.t4g.small', 'db.t4g.medium',
   'cache.t3.micro', 'cache.t3.small', 'cache.t3.medium', 'cache.t4g.micro', 'cache.t4g.small', 'cache.t4g.medium',
 ];
-/** Prod: current-generation general purpose, compute and memory families up to 4xlarge. */
+const sizes = (prefix: string, families: string[], upTo: string[]) => families.flatMap((f) => upTo.map((size) => `${prefix}${f}.${size}`));
+const UP_TO_4XL = ['medium', 'large', 'xlarge', '2xlarge', '4xlarge'];
+/** Prod: current-generation families each service offers, up to 4xlarge. */
 const PROD_CLASSES = [
-  ...['t3', 't3a', 't4g', 'm6i', 'm6a', 'm6g', 'm7i', 'm7a', 'm7g', 'c6i', 'c6g', 'c7i', 'c7g', 'r6i', 'r6g', 'r7i', 'r7g'].flatMap((f) =>
-    ['medium', 'large', 'xlarge', '2xlarge', '4xlarge'].flatMap((s) => [`${f}.${s}`, `db.${f}.${s}`, `cache.${f}.${s}`]),
-  ),
+  ...sizes('', ['t3', 't3a', 't4g', 'm6i', 'm6a', 'm6g', 'm7i', 'm7a', 'm7g', 'c6i', 'c6a', 'c6g', 'c7i', 'c7g', 'r6i', 'r6a', 'r6g', 'r7i', 'r7g'], UP_TO_4XL),
+  ...sizes('db.', ['t3', 't4g', 'm6i', 'm6g', 'm7g', 'r6i', 'r6g', 'r7g'], UP_TO_4XL),
+  ...sizes('cache.', ['t3', 't4g', 'm6g', 'm7g', 'r6g', 'r7g'], UP_TO_4XL),
 ];
 
 export const costPolicies: PlatformPolicy[] = [

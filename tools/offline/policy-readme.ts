@@ -59,16 +59,24 @@ function controlCell(p: PlatformPolicy): string {
 
 function configCell(p: PlatformPolicy): string {
   const cfg = p.platform.config;
-  if (!cfg) return '';
-  return Object.keys(cfg.schema.properties)
-    .map((k) => {
-      const per = STACKS.map((s) => `${s}: \`${JSON.stringify((cfg.perStack[s] as Record<string, unknown>)[k])}\``);
-      const same = new Set(per.map((x) => x.split(': ')[1])).size === 1;
-      const value = JSON.stringify((cfg.perStack.prod as Record<string, unknown>)[k]);
-      const shown = value.length > 80 ? `${value.slice(0, 77)}…` : value;
-      return same ? `\`${k}\` = \`${shown}\`` : `\`${k}\`: ${per.map((x) => (x.length > 90 ? `${x.slice(0, 87)}…\`` : x)).join(', ')}`;
-    })
-    .join('<br>');
+  return cfg ? Object.keys(cfg.schema.properties).map((k) => `[\`${k}\`](#config-${p.name})`).join('<br>') : '';
+}
+
+/** Full per-stack values of every knob, so a reviewer sees exactly what each stack allows. */
+function configSection(): string[] {
+  const out = ['## Configuration per stack', '', 'What `policyPackConfigFor(stack)` hands the engine besides the levels. Override any of it with `--policy-pack-config` (CLI) or `npm run policy -- --config <file>` (offline).', ''];
+  for (const p of ALL_POLICIES) {
+    const cfg = p.platform.config;
+    if (!cfg) continue;
+    out.push(`<a id="config-${p.name}"></a>`, `### \`${p.name}\``, '');
+    for (const k of Object.keys(cfg.schema.properties)) {
+      const values = STACKS.map((s) => [s, JSON.stringify((cfg.perStack[s] as Record<string, unknown>)[k])] as const);
+      if (new Set(values.map(([, v]) => v)).size === 1) out.push(`- \`${k}\` (every stack): \`${values[0]?.[1] ?? ''}\``);
+      else for (const [s, v] of values) out.push(`- \`${k}\` (${s}): \`${v}\``);
+    }
+    out.push('');
+  }
+  return out;
 }
 
 export function renderReadme(): string {
@@ -115,6 +123,7 @@ export function renderReadme(): string {
     }
     push('');
   }
+  push(...configSection());
   push(
     '## Remote components: checked twice',
     '',
