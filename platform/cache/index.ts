@@ -71,13 +71,13 @@ export class Cache extends pulumi.ComponentResource {
 
     const { key } = createKmsKey(name, { description: `ElastiCache ${name}: data at rest and snapshots`, ctx }, own);
     const securityGroup = createDataTierSecurityGroup(
-      name,
+      `${name}-sg`,
       { vpcId: args.vpcId, port: PORT, description: `ElastiCache ${name}: Redis from the cluster only`, sources: args.allowedSecurityGroups },
       own,
     );
-    const subnetGroup = new aws.elasticache.SubnetGroup(name, { description: `Private subnets of ElastiCache ${name}`, subnetIds: args.subnetIds }, own);
+    const subnetGroup = new aws.elasticache.SubnetGroup(`${name}-subnets`, { description: `Private subnets of ElastiCache ${name}`, subnetIds: args.subnetIds }, own);
     const parameterGroup = new aws.elasticache.ParameterGroup(
-      name,
+      `${name}-params`,
       {
         family: 'redis7',
         description: `ElastiCache ${name}: BullMQ settings`,
@@ -88,7 +88,7 @@ export class Cache extends pulumi.ComponentResource {
     // 1–128 printable characters without @, " or /: alphanumeric 64 is well inside that.
     const authToken = new random.RandomPassword(`${name}-auth`, { length: 64, special: false }, own).result;
     const group = new aws.elasticache.ReplicationGroup(
-      name,
+      `${name}-redis`,
       {
         description: `Redis for BullMQ (${name})`,
         engine: 'redis',

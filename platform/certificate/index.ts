@@ -31,7 +31,7 @@ export class Certificate extends pulumi.ComponentResource {
     if (problems.length > 0) throw new pulumi.ResourceError(`Certificate ${name}: ${problems.join('; ')}`, this);
 
     const certificate = new aws.acm.Certificate(
-      name,
+      `${name}-cert`,
       { domainName: args.domain, validationMethod: 'DNS', keyAlgorithm: 'RSA_2048', options: { certificateTransparencyLoggingPreference: 'ENABLED' } },
       // Replace without a gap: the listener moves to the new certificate before the old one goes.
       { parent: this, deleteBeforeReplace: false },
@@ -43,12 +43,12 @@ export class Certificate extends pulumi.ComponentResource {
       return first;
     });
     const record = new aws.route53.Record(
-      `${name}-validation`,
+      `${name}-validation-record`,
       { zoneId: args.hostedZoneId, name: option.resourceRecordName, type: option.resourceRecordType, records: [option.resourceRecordValue], ttl: 300, allowOverwrite: true },
       { parent: certificate },
     );
     const validation = new aws.acm.CertificateValidation(
-      name,
+      `${name}-validation`,
       { certificateArn: certificate.arn, validationRecordFqdns: [record.fqdn] },
       { parent: certificate },
     );

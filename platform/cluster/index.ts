@@ -19,8 +19,11 @@ export interface NodeGroupSpec {
   instanceTypes: string[];
   /** `ON_DEMAND` or `SPOT`. Default `ON_DEMAND`. */
   capacityType?: 'ON_DEMAND' | 'SPOT';
+  /** Fewest nodes. Required. */
   minSize: number;
+  /** Nodes at creation; EKS keeps it between min and max. Required. */
   desiredSize: number;
+  /** Most nodes. Required, ≥ desiredSize. */
   maxSize: number;
   /** Root volume in GiB (gp3, encrypted). Default 50. */
   diskSizeGiB?: number;
@@ -28,9 +31,13 @@ export interface NodeGroupSpec {
   labels?: Record<string, string>;
 }
 
+/** Exact chart versions (never ranges: an unpinned chart changes under a rerun). All required. */
 export interface HelmChartVersions {
+  /** `aws-load-balancer-controller` from https://aws.github.io/eks-charts. */
   awsLoadBalancerController: string;
+  /** `metrics-server` from https://kubernetes-sigs.github.io/metrics-server/. */
   metricsServer: string;
+  /** `keda` from https://kedacore.github.io/charts. */
   keda: string;
 }
 
@@ -185,7 +192,7 @@ export class Cluster extends pulumi.ComponentResource {
       // EKS writes to this exact name; creating it first lets us set retention and the key
       // (EKS would otherwise create it unencrypted and keep logs forever).
       return new aws.cloudwatch.LogGroup(
-        `${name}-control-plane`,
+        `${name}-control-plane-logs`,
         { name: `/aws/eks/${clusterName}/cluster`, retentionInDays: args.logRetentionDays ?? 90, kmsKeyId: key.arn },
         own,
       );
@@ -193,17 +200,17 @@ export class Cluster extends pulumi.ComponentResource {
 
     function createServiceRole(): aws.iam.Role {
       const role = new aws.iam.Role(
-        `${name}-control-plane`,
+        `${name}-control-plane-role`,
         { description: `EKS control plane of ${clusterName}`, assumeRolePolicy: ctx.accountId.apply((a) => serviceTrustPolicy('eks', a)) },
         own,
       );
-      new aws.iam.RolePolicyAttachment(`${name}-control-plane-eks`, { role: role.name, policyArn: awsManagedPolicyArn(ctx.partition, 'AmazonEKSClusterPolicy') }, { parent: role });
+      new aws.iam.RolePolicyAttachment(`${name}-control-plane-role-eks`, { role: role.name, policyArn: awsManagedPolicyArn(ctx.partition, 'AmazonEKSClusterPolicy') }, { parent: role });
       return role;
     }
 
     function createNodeRole(): aws.iam.Role {
       const role = new aws.iam.Role(
-        `${name}-node`,
+        `${name}-node-role`,
         { description: `Managed nodes of ${clusterName}`, assumeRolePolicy: ctx.accountId.apply((a) => serviceTrustPolicy('ec2', a)) },
         own,
       );
@@ -215,7 +222,7 @@ export class Cluster extends pulumi.ComponentResource {
         ssm: 'AmazonSSMManagedInstanceCore',
       };
       for (const [short, policy] of Object.entries(policies)) {
-        new aws.iam.RolePolicyAttachment(`${name}-node-${short}`, { role: role.name, policyArn: awsManagedPolicyArn(ctx.partition, policy) }, { parent: role });
+        new aws.iam.RolePolicyAttachment(`${name}-node-role-${short}`, { role: role.name, policyArn: awsManagedPolicyArn(ctx.partition, policy) }, { parent: role });
       }
       return role;
     }
@@ -316,7 +323,7 @@ export class Cluster extends pulumi.ComponentResource {
 
     function createNodeGroup(spec: NodeGroupSpec, after: pulumi.Resource[]): eks.ManagedNodeGroup {
       const launchTemplate = new aws.ec2.LaunchTemplate(
-        `${name}-${spec.name}`,
+        `${name}-${spec.name}-lt`,
         {
           description: `Nodes of ${clusterName}/${spec.name}: IMDSv2 only, encrypted gp3 root`,
           updateDefaultVersion: true,
@@ -352,7 +359,7 @@ export class Cluster extends pulumi.ComponentResource {
 
     function createDefaultStorageClass(): void {
       new k8s.storage.v1.StorageClass(
-        `${name}-gp3`,
+        `${name}-gp3-storage-class`,
         {
           metadata: { name: 'gp3', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
           provisioner: 'ebs.csi.aws.com',
@@ -414,7 +421,7 @@ export class Cluster extends pulumi.ComponentResource {
     function installKeda(): void {
       // KEDA scales workers on queue depth read from Redis; it calls no AWS API, so no IRSA role.
       const namespace = new k8s.core.v1.Namespace(
-        `${name}-keda`,
+        `${name}-keda-namespace`,
         {
           metadata: {
             name: 'keda',
@@ -428,7 +435,7 @@ export class Cluster extends pulumi.ComponentResource {
         { ...own, provider: provider.provider, dependsOn: ready },
       );
       new k8s.networking.v1.NetworkPolicy(
-        `${name}-keda`,
+        `${name}-keda-netpol`,
         {
           metadata: { name: 'keda', namespace: namespace.metadata.name },
           spec: {

@@ -87,11 +87,11 @@ export class Database extends pulumi.ComponentResource {
 
     const { key } = createKmsKey(name, { description: `RDS ${name}: storage, snapshots, Performance Insights`, ctx }, own);
     const securityGroup = createDataTierSecurityGroup(
-      `${name}`,
+      `${name}-sg`,
       { vpcId: args.vpcId, port: PORT, description: `RDS ${name}: PostgreSQL from the cluster only`, sources: args.allowedSecurityGroups },
       own,
     );
-    const subnetGroup = new aws.rds.SubnetGroup(`${name}`, { description: `Private subnets of RDS ${name}`, subnetIds: args.subnetIds }, own);
+    const subnetGroup = new aws.rds.SubnetGroup(`${name}-subnets`, { description: `Private subnets of RDS ${name}`, subnetIds: args.subnetIds }, own);
     const parameterGroup = createParameterGroup();
     const password = createPassword();
     const instance = createInstance();
@@ -107,7 +107,7 @@ export class Database extends pulumi.ComponentResource {
 
     function createParameterGroup(): aws.rds.ParameterGroup {
       return new aws.rds.ParameterGroup(
-        `${name}`,
+        `${name}-params`,
         {
           family: `postgres${engineVersion.split('.')[0]}`,
           description: `RDS ${name}: TLS required`,
@@ -130,7 +130,7 @@ export class Database extends pulumi.ComponentResource {
 
     function createInstance(): aws.rds.Instance {
       return new aws.rds.Instance(
-        `${name}`,
+        `${name}-postgres`,
         {
           engine: 'postgres',
           engineVersion,

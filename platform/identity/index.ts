@@ -14,6 +14,7 @@ export interface WorkloadIdentitySpec {
 }
 
 export interface IdentityArgs {
+  /** The cluster's OIDC provider and issuer. Required. */
   oidc: OidcIdentity;
   /** Namespace of the workloads' service accounts. Required. */
   namespace: string;

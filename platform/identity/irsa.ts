@@ -11,6 +11,7 @@ export interface OidcIdentity {
 }
 
 export interface IrsaRoleArgs {
+  /** The cluster's OIDC provider and issuer. Required. */
   oidc: OidcIdentity;
   /** Namespace of the Kubernetes service account allowed to assume the role. */
   namespace: string;
@@ -66,7 +67,7 @@ export function createIrsaRole(name: string, args: IrsaRoleArgs, opts: pulumi.Cu
     opts,
   );
   if (args.policy !== undefined) {
-    new aws.iam.RolePolicy(name, { role: role.id, policy: args.policy }, { ...opts, parent: role });
+    new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, policy: args.policy }, { ...opts, parent: role });
   }
   for (const [key, policyArn] of Object.entries(args.managedPolicies ?? {})) {
     new aws.iam.RolePolicyAttachment(`${name}-${key}`, { role: role.name, policyArn }, { ...opts, parent: role });

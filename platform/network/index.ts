@@ -129,12 +129,12 @@ export class Network extends pulumi.ComponentResource {
         { parent },
       );
       const role = new aws.iam.Role(
-        `${name}-flow-logs`,
+        `${name}-flow-logs-role`,
         { description: `Lets VPC flow logs of ${name} write to their log group`, assumeRolePolicy: ctx.accountId.apply((account) => serviceTrustPolicy('vpc-flow-logs', account)) },
         { parent },
       );
       new aws.iam.RolePolicy(
-        `${name}-flow-logs`,
+        `${name}-flow-logs-policy`,
         {
           role: role.id,
           policy: logGroup.arn.apply((arn) =>
@@ -168,19 +168,19 @@ export class Network extends pulumi.ComponentResource {
 
     function createInterfaceEndpoints(parent: Network): void {
       const sg = new aws.ec2.SecurityGroup(
-        `${name}-endpoints`,
+        `${name}-endpoints-sg`,
         { vpcId: vpc.vpcId, description: `Interface VPC endpoints of ${name}: HTTPS from inside the VPC only` },
         { parent },
       );
       new aws.vpc.SecurityGroupIngressRule(
-        `${name}-endpoints-https`,
+        `${name}-endpoints-sg-https`,
         { securityGroupId: sg.id, cidrIpv4: cidrBlock, ipProtocol: 'tcp', fromPort: 443, toPort: 443, description: 'HTTPS from the VPC' },
         { parent: sg },
       );
       // ecr.api + ecr.dkr: image pulls; sts: IRSA token exchange; logs: log shipping.
       for (const service of ['ecr.api', 'ecr.dkr', 'sts', 'logs']) {
         new aws.ec2.VpcEndpoint(
-          `${name}-${service.replace('.', '-')}`,
+          `${name}-${service.replace('.', '-')}-endpoint`,
           {
             vpcId: vpc.vpcId,
             serviceName: `com.amazonaws.${args.region}.${service}`,

@@ -41,7 +41,7 @@ export class Registry extends pulumi.ComponentResource {
     const ctx = awsContext(this);
     const { key } = createKmsKey(name, { description: `ECR ${args.repositoryName}`, ctx }, { parent: this });
     const repository = new aws.ecr.Repository(
-      name,
+      `${name}-repository`,
       {
         name: args.repositoryName,
         imageTagMutability: 'IMMUTABLE',
@@ -52,7 +52,7 @@ export class Registry extends pulumi.ComponentResource {
       { parent: this },
     );
     new aws.ecr.LifecyclePolicy(
-      name,
+      `${name}-lifecycle`,
       {
         repository: repository.name,
         policy: JSON.stringify({

@@ -5,6 +5,7 @@ import type { AwsContext } from './aws-context';
 export interface KmsKeyArgs {
   /** What the key protects, shown in the console. */
   description: string;
+  /** Partition, account and region the key policy names. Required. */
   ctx: AwsContext;
   /**
    * Service principals (short names such as `logs`) that encrypt with the key directly,

@@ -76,19 +76,19 @@ export class Storage extends pulumi.ComponentResource {
       const bucket = new aws.s3.Bucket(id, { bucketPrefix: `${args.bucketPrefix ?? name}-${role}-`, forceDestroy: false }, own);
       const child = { parent: bucket };
       const publicAccess = new aws.s3.BucketPublicAccessBlock(
-        id,
+        `${id}-public-access-block`,
         { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
         child,
       );
-      new aws.s3.BucketOwnershipControls(id, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, child);
+      new aws.s3.BucketOwnershipControls(`${id}-ownership`, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, child);
       new aws.s3.BucketServerSideEncryptionConfiguration(
-        id,
+        `${id}-encryption`,
         { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.arn }, bucketKeyEnabled: true }] },
         child,
       );
-      const versioning = new aws.s3.BucketVersioning(id, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, child);
+      const versioning = new aws.s3.BucketVersioning(`${id}-versioning`, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, child);
       new aws.s3.BucketLifecycleConfiguration(
-        id,
+        `${id}-lifecycle`,
         {
           bucket: bucket.id,
           rules: [
@@ -108,7 +108,7 @@ export class Storage extends pulumi.ComponentResource {
         { ...child, dependsOn: [versioning] },
       );
       new aws.s3.BucketPolicy(
-        id,
+        `${id}-policy`,
         {
           bucket: bucket.id,
           policy: bucket.arn.apply((arn) =>

@@ -139,7 +139,7 @@ export function describeFoundation(get: () => CapturedStack): void {
         expect(cidrs.length).toBeGreaterThan(0);
         for (const c of cidrs) expect(c).not.toMatch(/\/0$/);
       }
-      const logGroup = one(s, 'aws:cloudwatch/logGroup:LogGroup', 'cluster-control-plane');
+      const logGroup = one(s, 'aws:cloudwatch/logGroup:LogGroup', 'cluster-control-plane-logs');
       expect(logGroup.inputs).toMatchObject({ name: `/aws/eks/${String(cluster.inputs.name)}/cluster`, kmsKeyId: expect.stringMatching(/^arn:aws:kms:/) });
       expect(cluster.dependencies).toContain(logGroup.urn);
     });
@@ -216,7 +216,7 @@ export function describeFoundation(get: () => CapturedStack): void {
   });
 
   describe('identity', () => {
-    const policyOf = (s: CapturedStack, name: string) => parsePolicy(one(s, 'aws:iam/rolePolicy:RolePolicy', name).inputs.policy);
+    const policyOf = (s: CapturedStack, name: string) => parsePolicy(one(s, 'aws:iam/rolePolicy:RolePolicy', `${name}-policy`).inputs.policy);
 
     it('grants the api and worker only their object actions, under the shared prefix, and never delete', () => {
       const s = get();

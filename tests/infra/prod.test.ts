@@ -51,7 +51,7 @@ describe('prod stack (under mocks)', () => {
   it('reaches ECR, STS and CloudWatch Logs through interface endpoints open to the VPC only', () => {
     const endpoints = ofType(stack, 'aws:ec2/vpcEndpoint:VpcEndpoint');
     expect(endpoints.map((e) => e.inputs.serviceName).sort()).toEqual(['ecr.api', 'ecr.dkr', 'logs', 'sts'].map((s) => `com.amazonaws.eu-west-1.${s}`));
-    const sg = one(stack, 'aws:ec2/securityGroup:SecurityGroup', 'network-endpoints');
+    const sg = one(stack, 'aws:ec2/securityGroup:SecurityGroup', 'network-endpoints-sg');
     expect(attachedTo(stack, 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule', 'securityGroupId', sg).map((r) => r.inputs)).toEqual([
       expect.objectContaining({ cidrIpv4: '10.30.0.0/16', fromPort: 443, toPort: 443 }),
     ]);
