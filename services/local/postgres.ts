@@ -269,26 +269,44 @@ export class PostgresCluster {
     await unlink(pidFile).catch(() => undefined);
   }
 
+  /**
+   * Waits for the postmaster to declare itself ready in postmaster.pid (its status line),
+   * then for a real connection and query. Probing by connecting alone works too, but
+   * every early attempt makes the server log a FATAL "the database system is starting up".
+   */
   private async waitUntilReady(child: ChildProcess, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const pidFile = path.join(this.dataDir, 'postmaster.pid');
     for (;;) {
       if (hasExited(child)) {
         throw new Error(`PostgreSQL exited during startup (code ${child.exitCode}, signal ${child.signalCode}):\n${this.recentOutput()}`);
       }
-      const client = new Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 2_000 });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-        return;
-      } catch (error) {
-        if (!isStartupRace(error)) throw error;
-      } finally {
-        await client.end().catch(() => undefined);
+      if (postmasterStatus(pidFile, child.pid) === 'ready') {
+        const client = new Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 2_000 });
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          await client.query('SELECT 1');
+          return;
+        } catch (error) {
+          if (!isStartupRace(error)) throw error;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
       }
       if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs} ms:\n${this.recentOutput()}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+  }
+}
+
+/** Line 8 of postmaster.pid ('starting', 'ready', 'stopping'), when the file belongs to `pid`. */
+function postmasterStatus(pidFile: string, pid: number | undefined): string | undefined {
+  try {
+    const lines = readFileSync(pidFile, 'utf8').split('\n');
+    return Number(lines[0]) === pid ? lines[7]?.trim() : undefined;
+  } catch {
+    return undefined;
   }
 }
 
