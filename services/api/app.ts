@@ -1,6 +1,5 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { API_PREFIX } from '../contract';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
 import { describeJobTypes } from './job-type-catalog';
 import { authenticate } from './middleware/authenticate';
@@ -60,11 +59,11 @@ export function createApp(deps: AppDependencies): Express {
 
   app.use(healthRoutes({ checks: deps.checks, lifecycle, metricsSource }));
   app.use(openApiRoutes(buildOpenApiDocument({ version: API_VERSION })));
-  app.use(API_PREFIX, authRoutes({ auth: deps.auth, json, authenticated, credentialLimit }));
-  app.use(API_PREFIX, jobTypeRoutes(describeJobTypes()));
-  app.use(API_PREFIX, fileRoutes({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, authenticated }));
-  app.use(API_PREFIX, jobRoutes({ jobs: deps.jobs, metrics, log, lifecycle, json, authenticated, submitLimit }));
-  app.use(API_PREFIX, adminRoutes({ admin: deps.admin, authenticated }));
+  app.use(authRoutes({ auth: deps.auth, json, authenticated, credentialLimit }));
+  app.use(jobTypeRoutes(describeJobTypes()));
+  app.use(fileRoutes({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, authenticated }));
+  app.use(jobRoutes({ jobs: deps.jobs, log, lifecycle, json, authenticated, submitLimit }));
+  app.use(adminRoutes({ admin: deps.admin, authenticated }));
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

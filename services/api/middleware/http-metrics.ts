@@ -9,7 +9,8 @@ export function httpMetrics(metrics: Pick<Metrics, 'httpRequestDuration'>): Requ
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : UNMATCHED_ROUTE;
+      // Routes are declared with their full path (no mount prefixes), so the template is complete here.
+      const route = req.route ? String(req.route.path) : UNMATCHED_ROUTE;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpRequestDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
     });

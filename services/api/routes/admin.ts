@@ -8,27 +8,27 @@ import { parseOrThrow, requireUuid } from '../validation';
 /** Operator endpoints; any authenticated caller without the admin role gets 403. */
 export function adminRoutes({ admin, authenticated }: { admin: JobAdmin; authenticated: RequestHandler }): Router {
   const router = Router();
-  router.use('/admin', authenticated, requireRole('admin'));
+  router.use(`${API_PREFIX}/admin`, authenticated, requireRole('admin'));
 
-  router.get('/admin/queues', async (_req, res) => {
+  router.get(`${API_PREFIX}/admin/queues`, async (_req, res) => {
     res.json(await admin.queueStats());
   });
 
-  router.post('/admin/queues/pause', async (_req, res) => {
+  router.post(`${API_PREFIX}/admin/queues/pause`, async (_req, res) => {
     await admin.pause();
     res.status(204).end();
   });
 
-  router.post('/admin/queues/resume', async (_req, res) => {
+  router.post(`${API_PREFIX}/admin/queues/resume`, async (_req, res) => {
     await admin.resume();
     res.status(204).end();
   });
 
-  router.get('/admin/dlq', async (req, res) => {
+  router.get(`${API_PREFIX}/admin/dlq`, async (req, res) => {
     res.json(await admin.deadLetters(parseOrThrow(DeadLetterQuery, req.query, 'query', 'query')));
   });
 
-  router.post('/admin/dlq/:id/replay', async (req, res) => {
+  router.post(`${API_PREFIX}/admin/dlq/:id/replay`, async (req, res) => {
     const job = await admin.replay(requireUuid(req.params.id, 'job'));
     res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
   });

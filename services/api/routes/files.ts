@@ -71,9 +71,9 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
 
 export function fileRoutes({ files, uploadLimitBytes, authenticated }: FileRoutesOptions): Router {
   const router = Router();
-  router.use('/files', authenticated);
+  router.use(`${API_PREFIX}/files`, authenticated);
 
-  router.post('/files', async (req, res) => {
+  router.post(`${API_PREFIX}/files`, async (req, res) => {
     const ownerId = callerId(req);
     const contentType = req.headers['content-type'];
     if (!contentType) throw new UnsupportedMediaTypeError('an upload needs a Content-Type: multipart/form-data or the file\'s own type');
@@ -97,11 +97,11 @@ export function fileRoutes({ files, uploadLimitBytes, authenticated }: FileRoute
     res.status(201).location(`${API_PREFIX}/files/${file.id}`).json(file);
   });
 
-  router.get('/files/:id', async (req, res) => {
+  router.get(`${API_PREFIX}/files/:id`, async (req, res) => {
     res.json(await files.get(callerId(req), requireUuid(req.params.id, 'file')));
   });
 
-  router.get('/files/:id/content', async (req, res) => {
+  router.get(`${API_PREFIX}/files/:id/content`, async (req, res) => {
     const aborted = new AbortController();
     res.once('close', () => aborted.abort());
     const { file, body } = await files.openContent(callerId(req), requireUuid(req.params.id, 'file'), aborted.signal);

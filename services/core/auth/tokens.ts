@@ -1,4 +1,4 @@
-import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID, webcrypto } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import type { Env } from '../../contract';
 import { UnauthorizedError } from '../errors';
@@ -31,7 +31,8 @@ export interface AccessTokens {
  * is a pure CPU check with no per-call key setup and no database lookup.
  */
 export function createAccessTokens(env: TokenEnv): AccessTokens {
-  const key: KeyObject = createSecretKey(Buffer.from(env.JWT_SECRET, 'utf8'));
+  // jose would import raw key bytes again on every call; a non-extractable CryptoKey imported here is reused.
+  const key = webcrypto.subtle.importKey('raw', Buffer.from(env.JWT_SECRET, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   const verifyOptions = {
     algorithms: [ALGORITHM],
     issuer: env.JWT_ISSUER,
@@ -42,7 +43,7 @@ export function createAccessTokens(env: TokenEnv): AccessTokens {
 
   return {
     ttlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
-    issue(user) {
+    async issue(user) {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ role: user.role })
         .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
@@ -52,11 +53,11 @@ export function createAccessTokens(env: TokenEnv): AccessTokens {
         .setIssuedAt(now)
         .setExpirationTime(now + env.ACCESS_TOKEN_TTL_SECONDS)
         .setJti(randomUUID())
-        .sign(key);
+        .sign(await key);
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, key, verifyOptions);
+        const { payload } = await jwtVerify(token, await key, verifyOptions);
         const role = payload.role;
         if ((role !== 'user' && role !== 'admin') || !payload.sub || !payload.jti || payload.exp === undefined) {
           throw new UnauthorizedError('the access token is malformed');

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+
+async function countObjects(directory: string): Promise<number> {
+  const entries = await readdir(directory, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).length;
+}
+
+describe('file routes', () => {
+  const limit = 64 * 1024;
+  let api: ApiFixture;
+  let alice: string;
+  let bob: string;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { UPLOAD_LIMIT_BYTES: String(limit) } });
+    alice = (await signUp(api)).token;
+    bob = (await signUp(api)).token;
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('stores a raw upload and serves its metadata and bytes to the owner', async () => {
+    const text = 'hello, platform kit\n';
+    const uploaded = await call(api, '/v1/files', { token: alice, body: text, headers: { 'content-type': 'text/plain', 'x-file-name': 'greeting%20one.txt' } });
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body).toEqual({
+      id: expect.any(String),
+      name: 'greeting one.txt',
+      size: Buffer.byteLength(text),
+      contentType: 'text/plain',
+      sha256: createHash('sha256').update(text).digest('hex'),
+      createdAt: expect.any(String),
+    });
+    expect(uploaded.headers.get('location')).toBe(`/v1/files/${String(uploaded.body.id)}`);
+
+    const metadata = await call(api, `/v1/files/${String(uploaded.body.id)}`, { token: alice });
+    expect(metadata.body).toEqual(uploaded.body);
+    const content = await call(api, `/v1/files/${String(uploaded.body.id)}/content`, { token: alice });
+    expect(content.status).toBe(200);
+    expect(content.text).toBe(text);
+    expect(content.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(content.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+  });
+
+  it('stores the "file" part of a multipart upload', async () => {
+    const form = new FormData();
+    form.append('note', 'ignored field');
+    form.append('file', new Blob(['a,b\n1,2\n'], { type: 'text/csv' }), 'numbers.csv');
+    const uploaded = await call(api, '/v1/files', { token: alice, body: form });
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body).toMatchObject({ name: 'numbers.csv', size: 8, contentType: 'text/csv' });
+  });
+
+  it('answers 400 for a multipart body without a file part, storing nothing', async () => {
+    const before = await countRows(api, 'files');
+    const form = new FormData();
+    form.append('other', 'value');
+    const response = await call(api, '/v1/files', { token: alice, body: form });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([{ field: 'file', message: 'is required' }]);
+    expect(await countRows(api, 'files')).toBe(before);
+  });
+
+  it('answers 413 over the upload limit, raw or multipart, and stores nothing', async () => {
+    const beforeRows = await countRows(api, 'files');
+    const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
+    const tooBig = Buffer.alloc(limit + 1, 0x61);
+    const raw = await call(api, '/v1/files', { token: alice, body: tooBig, headers: { 'content-type': 'application/octet-stream' } });
+    expect(raw.status).toBe(413);
+    expect(raw.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const form = new FormData();
+    form.append('file', new Blob([tooBig]), 'big.bin');
+    const multipart = await call(api, '/v1/files', { token: alice, body: form });
+    expect(multipart.status).toBe(413);
+    expect(await countRows(api, 'files')).toBe(beforeRows);
+    expect(await countObjects(api.env.OBJECT_STORE_DIR)).toBe(beforeObjects);
+  });
+
+  it('answers 413 for a chunked upload that turns out too big, storing nothing', async () => {
+    const before = await countRows(api, 'files');
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 4; i += 1) controller.enqueue(new Uint8Array(limit / 2));
+        controller.close();
+      },
+    });
+    const response = await fetch(`${api.baseUrl}/v1/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/octet-stream' },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit & { duplex: 'half' });
+    expect(response.status).toBe(413);
+    expect(await countRows(api, 'files')).toBe(before);
+  });
+
+  it('answers 415 for an upload without a Content-Type', async () => {
+    const response = await fetch(`${api.baseUrl}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${alice}` }, body: new Uint8Array([1, 2, 3]) });
+    expect(response.status).toBe(415);
+  });
+
+  it('hides another user\'s file and malformed ids behind 404', async () => {
+    const uploaded = await call(api, '/v1/files', { token: alice, body: 'private', headers: { 'content-type': 'text/plain' } });
+    const id = String(uploaded.body.id);
+    expect((await call(api, `/v1/files/${id}`, { token: bob })).status).toBe(404);
+    expect((await call(api, `/v1/files/${id}/content`, { token: bob })).status).toBe(404);
+    expect((await call(api, '/v1/files/not-a-uuid', { token: alice })).status).toBe(404);
+    expect((await call(api, `/v1/files/${id}`)).status).toBe(401);
+  });
+});

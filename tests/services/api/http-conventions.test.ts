@@ -1,0 +1,82 @@
+import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+
+describe('HTTP conventions', () => {
+  let api: ApiFixture;
+  let token: string;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { JSON_BODY_LIMIT_BYTES: '2048' } });
+    ({ token } = await signUp(api));
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('echoes a well-formed X-Request-Id and logs under it', async () => {
+    const response = await call(api, '/v1/auth/login', { json: { email: 'nobody@example.com', password: 'irrelevant password' }, headers: { 'x-request-id': 'trace-abc.123_X' } });
+    expect(response.headers.get('x-request-id')).toBe('trace-abc.123_X');
+    expect(response.body.requestId).toBe('trace-abc.123_X');
+    await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 1 } }, headers: { 'x-request-id': 'submit-trace-1' } });
+    const { rows } = await api.db.query<{ request_id: string }>("SELECT request_id FROM jobs WHERE request_id = 'submit-trace-1'");
+    expect(rows).toHaveLength(1);
+  });
+
+  it('generates a UUID request id when none or a malformed one is sent', async () => {
+    const none = await call(api, '/healthz');
+    expect(none.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const malformed = await call(api, '/healthz', { headers: { 'x-request-id': 'bad id\twith spaces' } });
+    expect(malformed.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const tooLong = await call(api, '/healthz', { headers: { 'x-request-id': 'a'.repeat(129) } });
+    expect(tooLong.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers unknown routes with a 404 problem', async () => {
+    const response = await call(api, '/v1/nothing-here', { headers: { 'x-request-id': 'nf-1' } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(response.body).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: expect.any(String), instance: '/v1/nothing-here', requestId: 'nf-1' });
+  });
+
+  it('refuses bodies that are not JSON with 415, malformed JSON with 400 and big ones with 413, storing nothing', async () => {
+    const before = await countRows(api, 'jobs');
+    const form = await call(api, '/v1/jobs', { token, body: 'type=echo', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(form.status).toBe(415);
+    expect(form.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const broken = await call(api, '/v1/jobs', { token, body: '{"type": "echo",', headers: { 'content-type': 'application/json' } });
+    expect(broken.status).toBe(400);
+    expect(broken.body.detail).toBe('the request body is not valid JSON');
+    const big = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'x'.repeat(4096) } } });
+    expect(big.status).toBe(413);
+    expect(big.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await countRows(api, 'jobs')).toBe(before);
+  });
+
+  it('sets helmet\'s security headers', async () => {
+    const response = await call(api, '/healthz');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('x-powered-by')).toBeNull();
+    expect(response.headers.get('content-security-policy')).toContain("default-src 'self'");
+  });
+
+  it('logs an unexpected error with the request id and answers 500 without details', async () => {
+    const failing = jest.spyOn(api.core.jobs, 'get').mockRejectedValueOnce(new Error('secret internal detail'));
+    try {
+      const response = await call(api, '/v1/jobs/00000000-0000-4000-8000-000000000000', { token, headers: { 'x-request-id': 'boom-1' } });
+      expect(response.status).toBe(500);
+      expect(response.text).not.toContain('secret internal detail');
+      expect(response.body.requestId).toBe('boom-1');
+      expect(api.logLines).toContainEqual(expect.objectContaining({ level: 'error', requestId: 'boom-1', msg: 'unhandled error' }));
+    } finally {
+      failing.mockRestore();
+    }
+  });
+
+  it('records request durations by route template, not raw path', async () => {
+    await call(api, '/v1/jobs/00000000-0000-4000-8000-000000000001', { token });
+    const metrics = await call(api, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/v1\/jobs\/:id"[^}]*status="404"/);
+    expect(metrics.text).not.toContain('00000000-0000-4000-8000-000000000001');
+  });
+});

@@ -1,0 +1,116 @@
+import { publicJobTypes } from '../../../services/contract';
+import { call, startApi, type ApiFixture } from './fixture';
+
+interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
+  components: { securitySchemes: Record<string, unknown>; schemas: Record<string, Record<string, unknown>> };
+}
+
+/** Every `$ref` in the document, so the test can check each points at something that exists. */
+function collectRefs(node: unknown, refs: string[] = []): string[] {
+  if (Array.isArray(node)) node.forEach((item) => collectRefs(item, refs));
+  else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string') refs.push(value);
+      else collectRefs(value, refs);
+    }
+  }
+  return refs;
+}
+
+describe('OpenAPI document and docs', () => {
+  let api: ApiFixture;
+  let document: OpenApiDocument;
+
+  beforeAll(async () => {
+    api = await startApi();
+    const response = await call<OpenApiDocument>(api, '/openapi.json');
+    expect(response.status).toBe(200);
+    document = response.body;
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('is OpenAPI 3.1 with a bearer scheme and every route of the API', () => {
+    expect(document.openapi).toBe('3.1.0');
+    expect(document.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(operations.sort()).toEqual(
+      [
+        'POST /v1/auth/register',
+        'POST /v1/auth/login',
+        'GET /v1/auth/me',
+        'POST /v1/files',
+        'GET /v1/files/{id}',
+        'GET /v1/files/{id}/content',
+        'GET /v1/job-types',
+        'POST /v1/jobs',
+        'GET /v1/jobs',
+        'GET /v1/jobs/{id}',
+        'POST /v1/jobs/{id}/cancel',
+        'POST /v1/jobs/{id}/retry',
+        'GET /v1/jobs/{id}/events',
+        'GET /v1/admin/queues',
+        'POST /v1/admin/queues/pause',
+        'POST /v1/admin/queues/resume',
+        'GET /v1/admin/dlq',
+        'POST /v1/admin/dlq/{id}/replay',
+        'GET /healthz',
+        'GET /readyz',
+        'GET /metrics',
+      ].sort(),
+    );
+  });
+
+  it('documents problem responses and security on protected operations', () => {
+    const submit = document.paths['/v1/jobs']?.post;
+    expect(submit?.security).toEqual([{ bearerAuth: [] }]);
+    for (const status of ['400', '401', '409', '413', '415', '429']) {
+      expect(submit?.responses[status]?.content).toHaveProperty(['application/problem+json']);
+    }
+  });
+
+  it('describes the input of every public job type, and no internal one', () => {
+    const submitBody = document.components.schemas.SubmitJobBody as { oneOf: unknown[]; discriminator: { mapping: Record<string, string> } };
+    const publicTypes = publicJobTypes().map((definition) => definition.type);
+    expect(Object.keys(submitBody.discriminator.mapping).sort()).toEqual([...publicTypes].sort());
+    expect(submitBody.oneOf).toHaveLength(publicTypes.length);
+    expect(submitBody.discriminator.mapping).not.toHaveProperty('email.send');
+    expect(document.components.schemas.JobInput_file_checksum).toMatchObject({
+      type: 'object',
+      properties: { fileId: { type: 'string', format: 'uuid' }, algorithm: { enum: ['sha256', 'sha1', 'md5'], default: 'sha256' } },
+      required: ['fileId'],
+    });
+  });
+
+  it('has no dangling references', () => {
+    for (const ref of collectRefs(document)) {
+      expect(ref).toMatch(/^#\/components\/schemas\//);
+      expect(document.components.schemas).toHaveProperty([ref.slice('#/components/schemas/'.length)]);
+    }
+  });
+
+  it('lists the public job types with their schemas at /v1/job-types', async () => {
+    const response = await call<{ items: { type: string; inputSchema: Record<string, unknown>; outputSchema: Record<string, unknown> }[] }>(api, '/v1/job-types');
+    expect(response.status).toBe(200);
+    expect(response.body.items.map((item) => item.type).sort()).toEqual(publicJobTypes().map((definition) => definition.type).sort());
+    const sleep = response.body.items.find((item) => item.type === 'sleep');
+    expect(sleep?.inputSchema).toMatchObject({ type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 600_000 } } });
+  });
+
+  it('serves Swagger UI from local assets', async () => {
+    const page = await call(api, '/docs');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('/docs/assets/swagger-ui-bundle.js');
+    expect(page.text).not.toMatch(/https?:\/\//);
+    const bundle = await fetch(`${api.baseUrl}/docs/assets/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toMatch(/javascript/);
+    await bundle.arrayBuffer();
+    const init = await call(api, '/docs/init.js');
+    expect(init.text).toContain('"/openapi.json"');
+  });
+});
