@@ -157,7 +157,8 @@ export class Database extends pulumi.ComponentResource {
           deleteAutomatedBackups: !deletionProtection,
           deletionProtection,
           skipFinalSnapshot: !deletionProtection,
-          ...(deletionProtection ? { finalSnapshotIdentifier: `${name}-final` } : {}),
+          // Snapshot identifiers are unique per account and region, so the stack is part of it.
+          ...(deletionProtection ? { finalSnapshotIdentifier: `${pulumi.getProject()}-${pulumi.getStack()}-${name}-final` } : {}),
           performanceInsightsEnabled: true,
           performanceInsightsKmsKeyId: key.arn,
           performanceInsightsRetentionPeriod: args.performanceInsightsRetentionDays ?? 7,

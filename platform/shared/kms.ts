@@ -62,6 +62,11 @@ export function createKmsKey(name: string, args: KmsKeyArgs, opts: pulumi.Custom
     },
     opts,
   );
-  const alias = new aws.kms.Alias(`${name}-key-alias`, { name: `alias/${name}`, targetKeyId: key.keyId }, { ...opts, parent: key });
+  // Aliases are unique per account and region: include project and stack so dev and prod can share an account.
+  const alias = new aws.kms.Alias(
+    `${name}-key-alias`,
+    { name: `alias/${pulumi.getProject()}/${pulumi.getStack()}/${name}`, targetKeyId: key.keyId },
+    { ...opts, parent: key },
+  );
   return { key, alias };
 }

@@ -17,7 +17,7 @@ describe('prod stack (under mocks)', () => {
 
     it('runs a Multi-AZ database with deletion protection, a final snapshot and at least 7 days of backups', () => {
       const db = one(stack, 'aws:rds/instance:Instance').inputs;
-      expect(db).toMatchObject({ multiAz: true, deletionProtection: true, skipFinalSnapshot: false, finalSnapshotIdentifier: 'database-final', deleteAutomatedBackups: false });
+      expect(db).toMatchObject({ multiAz: true, deletionProtection: true, skipFinalSnapshot: false, finalSnapshotIdentifier: 'platform-kit-prod-database-final', deleteAutomatedBackups: false });
       expect(db.backupRetentionPeriod).toBeGreaterThanOrEqual(7);
     });
 
