@@ -32,7 +32,8 @@ export interface JobRow {
   created_us: number;
 }
 
-const COLUMNS = `id, owner_id, type, input, status, attempts, max_attempts, priority, progress, result, result_file_id,
+/** The columns a JobRow is read from; shared with the operator queries. */
+export const COLUMNS = `id, owner_id, type, input, status, attempts, max_attempts, priority, progress, result, result_file_id,
   error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at,
   (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
 

@@ -1,0 +1,126 @@
+import { pendingMigrations } from '../../core/db/migrate';
+import { countDeadLetters } from '../../core/db/jobs';
+import { flowSnapshot } from '../../core/db/operations';
+import type { PlatformCore } from '../../core/platform';
+import { workerHeartbeatKey } from '../../core/queue/keys';
+import * as parse from '../args';
+import { printJson, printTable } from '../output';
+
+export type Verdict = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  check: string;
+  verdict: Verdict;
+  detail: string;
+}
+
+export interface DoctorOptions {
+  json?: boolean;
+  workerTimeout?: string;
+  maxQueueAge?: string;
+  maxRelayLag?: string;
+}
+
+const CHECK_TIMEOUT_MS = 5_000;
+
+function timeLimited<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS / 1_000} s`)), CHECK_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * One verdict on the platform: each check says ok, warn or fail and why, in the order an
+ * operator would investigate. Checks that need an unreachable dependency fail with that
+ * reason instead of hanging.
+ */
+export async function diagnose(core: PlatformCore, options: DoctorOptions): Promise<CheckResult[]> {
+  const workerTimeout = parse.seconds('--worker-timeout', options.workerTimeout, 30);
+  const maxQueueAge = parse.seconds('--max-queue-age', options.maxQueueAge, 300);
+  const maxRelayLag = parse.seconds('--max-relay-lag', options.maxRelayLag, 60);
+  const results: CheckResult[] = [];
+  const add = (check: string, verdict: Verdict, detail: string) => results.push({ check, verdict, detail });
+
+  const postgresUp = await timeLimited(core.checks.postgres()).then(
+    () => (add('postgres', 'ok', 'reachable'), true),
+    (error: unknown) => (add('postgres', 'fail', `unreachable: ${message(error)}`), false),
+  );
+  const redisUp = await timeLimited(core.checks.redis()).then(
+    () => (add('redis', 'ok', 'reachable'), true),
+    (error: unknown) => (add('redis', 'fail', `unreachable: ${message(error)}`), false),
+  );
+
+  if (postgresUp) {
+    const pending = await timeLimited(pendingMigrations(core.pool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
+    if (pending.length === 0) add('migrations', 'ok', 'schema is up to date');
+    else add('migrations', 'fail', `pending: ${pending.join(', ')}; run: platform migrate`);
+  } else add('migrations', 'fail', 'PostgreSQL unreachable');
+
+  if (redisUp) {
+    try {
+      const reply = (await timeLimited(core.redis.client.config('GET', 'maxmemory-policy'))) as string[];
+      const policy = reply[1];
+      if (policy === 'noeviction') add('redis-eviction', 'ok', 'maxmemory-policy noeviction');
+      else add('redis-eviction', 'fail', `maxmemory-policy is ${policy}: Redis may evict BullMQ keys and lose jobs; set noeviction`);
+    } catch (error) {
+      add('redis-eviction', 'warn', `could not read maxmemory-policy (${message(error)}); make sure it is noeviction`);
+    }
+
+    const heartbeats = await timeLimited(core.redis.client.hgetall(workerHeartbeatKey(core.env.QUEUE_PREFIX))).catch(() => ({}) as Record<string, string>);
+    const now = Date.now();
+    const ages = Object.values(heartbeats).map((beat) => (now - Number(beat)) / 1_000);
+    const alive = ages.filter((age) => age <= workerTimeout).length;
+    if (alive > 0) add('workers', 'ok', `${alive} alive (heartbeat within ${workerTimeout} s)`);
+    else add('workers', 'fail', ages.length ? `none alive: last heartbeat ${Math.min(...ages).toFixed(0)} s ago` : 'no worker has ever reported a heartbeat');
+
+    try {
+      const lag = await timeLimited(core.relay.measureLagSeconds());
+      if (lag > maxRelayLag) add('relay', 'fail', `oldest accepted job missing from Redis for ${lag.toFixed(0)} s; run: platform reconcile`);
+      else add('relay', 'ok', lag > 0 ? `lag ${lag.toFixed(1)} s` : 'every queued job is in Redis');
+    } catch (error) {
+      add('relay', 'fail', `could not measure: ${message(error)}`);
+    }
+  } else {
+    for (const check of ['redis-eviction', 'workers', 'relay']) add(check, 'fail', 'Redis unreachable');
+  }
+
+  if (postgresUp) {
+    try {
+      const flow = await timeLimited(flowSnapshot(core.pool));
+      const sinceTransition = flow.lastWorkerTransitionSeconds;
+      if (flow.queued === 0) add('flow', 'ok', `nothing waiting; ${flow.running} running`);
+      else if (flow.oldestQueuedSeconds <= maxQueueAge) add('flow', 'ok', `${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s`);
+      else if (sinceTransition !== null && sinceTransition <= 60)
+        add('flow', 'warn', `backlog: ${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s, but workers are making progress; consider scaling workers`);
+      else add('flow', 'fail', `jobs are not flowing: ${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s, no worker transition ${sinceTransition === null ? 'ever' : `for ${sinceTransition.toFixed(0)} s`}`);
+
+      const deadLetters = await timeLimited(countDeadLetters(core.pool));
+      if (deadLetters === 0) add('dead-letters', 'ok', 'empty');
+      else add('dead-letters', 'warn', `${deadLetters} job(s) failed for good; inspect: platform dlq list`);
+    } catch (error) {
+      add('flow', 'fail', `could not read: ${message(error)}`);
+    }
+  } else {
+    for (const check of ['flow', 'dead-letters']) add(check, 'fail', 'PostgreSQL unreachable');
+  }
+  return results;
+}
+
+export async function doctor(core: PlatformCore, options: DoctorOptions): Promise<number> {
+  const results = await diagnose(core, options);
+  const healthy = results.every((result) => result.verdict !== 'fail');
+  if (options.json) printJson({ healthy, checks: results });
+  else {
+    printTable(results, ['check', 'verdict', 'detail']);
+    process.stdout.write(`\n${healthy ? 'healthy' : 'UNHEALTHY'}\n`);
+  }
+  return healthy ? 0 : 1;
+}

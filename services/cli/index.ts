@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { EnvError } from '../contract';
+import { DomainError } from '../core/errors';
+import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
+import { doctor } from './commands/doctor';
+import { listDeadLetters, replayDeadLetters } from './commands/dlq';
+import { migrate } from './commands/migrate';
+import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
+import { withPlatform } from './context';
+import { UsageError } from './output';
+
+/**
+ * `platform`: the operator's CLI. Runbooks call these sub-commands, never ad-hoc scripts.
+ * Exit status: 0 success/healthy, 1 failure/unhealthy, 2 bad usage or configuration.
+ */
+export function buildProgram(): Command {
+  const program = new Command('platform')
+    .description('Operate the Platform Kit job platform (reads DATABASE_URL, REDIS_URL, QUEUE_PREFIX, … from the environment)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('migrate')
+    .description('apply pending SQL migrations (needs only DATABASE_URL)')
+    .option('--status', 'list applied and pending migrations; exit 1 when any is pending')
+    .option('--json', 'machine-readable output')
+    .action((options) => run(() => migrate(options)));
+
+  program
+    .command('doctor')
+    .description('say whether the platform is healthy and why not; exit 1 when it is not')
+    .option('--json', 'machine-readable output')
+    .option('--worker-timeout <seconds>', 'a worker whose heartbeat is older is dead', '30')
+    .option('--max-queue-age <seconds>', 'queued longer than this counts as a backlog', '300')
+    .option('--max-relay-lag <seconds>', 'accepted jobs missing from Redis longer than this fail the check', '60')
+    .action((options) => run(() => withPlatform((core) => doctor(core, options))));
+
+  const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
+  jobs
+    .command('list')
+    .option('--status <status>', 'queued, running, succeeded, failed or cancelled')
+    .option('--type <type>', 'job type, e.g. file.checksum')
+    .option('--owner <userId>', 'only this owner\'s jobs')
+    .option('--limit <n>', 'page size (1-1000)', '20')
+    .option('--cursor <cursor>', 'continue after a previous page')
+    .option('--json', 'machine-readable output')
+    .action((options) => run(() => withPlatform((core) => listJobs(core, options))));
+  jobs
+    .command('show <jobId>')
+    .description('a job with its audit trail')
+    .option('--json', 'machine-readable output')
+    .action((id: string, options) => run(() => withPlatform((core) => showJob(core, id, options))));
+  jobs
+    .command('retry <jobId>')
+    .description('re-queue a failed or cancelled job with a fresh attempt budget')
+    .option('--json', 'machine-readable output')
+    .action((id: string, options) => run(() => withPlatform((core) => retryJob(core, id, options))));
+  jobs
+    .command('cancel <jobId>')
+    .description('cancel a queued or running job')
+    .option('--json', 'machine-readable output')
+    .action((id: string, options) => run(() => withPlatform((core) => cancelJob(core, id, options))));
+
+  const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
+  dlq
+    .command('list')
+    .option('--limit <n>', 'page size (1-1000)', '20')
+    .option('--cursor <cursor>', 'continue after a previous page')
+    .option('--json', 'machine-readable output')
+    .action((options) => run(() => withPlatform((core) => listDeadLetters(core, options))));
+  dlq
+    .command('replay [jobIds...]')
+    .description('put dead-lettered jobs back in the queue')
+    .option('--all', 'replay every dead letter (newest first, up to --limit)')
+    .option('--limit <n>', 'with --all: how many (1-1000)', '100')
+    .option('--json', 'machine-readable output')
+    .action((ids: string[], options) => run(() => withPlatform((core) => replayDeadLetters(core, ids, options))));
+
+  const queues = program.command('queues').description('the BullMQ queue');
+  queues
+    .command('stats')
+    .description('depth by state (waiting, prioritized, delayed, active, failed), jobs by status, relay lag')
+    .option('--json', 'machine-readable output')
+    .action((options) => run(() => withPlatform((core) => queueStats(core, options))));
+  queues.command('pause').description('stop workers taking new jobs').action(() => run(() => withPlatform(pauseQueue)));
+  queues.command('resume').description('let workers take jobs again').action(() => run(() => withPlatform(resumeQueue)));
+
+  program
+    .command('reconcile')
+    .description('re-enqueue accepted jobs that Redis does not hold (after a Redis loss or failover)')
+    .option('--json', 'machine-readable output')
+    .action((options) => run(() => withPlatform((core) => reconcile(core, options))));
+
+  return program;
+}
+
+let exitCode = 0;
+
+async function run(command: () => Promise<number>): Promise<void> {
+  try {
+    exitCode = await command();
+  } catch (error) {
+    exitCode = reportFailure(error);
+  }
+}
+
+function reportFailure(error: unknown): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`platform: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof EnvError) {
+    for (const issue of error.issues) process.stderr.write(`platform: environment variable ${issue.variable} ${issue.message}\n`);
+    return 2;
+  }
+  if (error instanceof DomainError) {
+    process.stderr.write(`platform: ${error.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`platform: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  exitCode = 0;
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    return reportFailure(error);
+  }
+  return exitCode;
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,58 @@
+import type { JobStatus } from '../../contract';
+import { COLUMNS, type JobRow, type Keyset, type Queryable } from './jobs';
+
+/**
+ * Reads for operators (the `platform` CLI): across owners, unlike the API's queries,
+ * which are always scoped to the caller.
+ */
+
+export async function listJobsAcrossOwners(
+  db: Queryable,
+  filter: { ownerId?: string; status?: JobStatus; type?: string; limit: number; after?: Keyset },
+): Promise<JobRow[]> {
+  const result = await db.query<JobRow>({
+    name: 'operations.list-jobs',
+    text: `SELECT ${COLUMNS} FROM jobs
+      WHERE ($1::uuid IS NULL OR owner_id = $1)
+        AND ($2::text IS NULL OR status = $2)
+        AND ($3::text IS NULL OR type = $3)
+        AND ($4::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $6`,
+    values: [filter.ownerId ?? null, filter.status ?? null, filter.type ?? null, filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
+  });
+  return result.rows;
+}
+
+export interface FlowSnapshot {
+  /** Seconds since the oldest job still queued was accepted (0 when none is queued). */
+  oldestQueuedSeconds: number;
+  queued: number;
+  running: number;
+  /** Seconds since the most recent job transition a worker made (start or finish); null when there never was one. */
+  lastWorkerTransitionSeconds: number | null;
+}
+
+/**
+ * Whether jobs move. Reads only the newest audit rows (by primary key) so it stays cheap
+ * on a large job_events table.
+ */
+export async function flowSnapshot(db: Queryable): Promise<FlowSnapshot> {
+  const result = await db.query<{ oldest: number | null; queued: number; running: number; last_transition: number | null }>({
+    name: 'operations.flow-snapshot',
+    text: `SELECT
+        (SELECT extract(epoch FROM now() - min(created_at)) FROM jobs WHERE status = 'queued')::float8 AS oldest,
+        (SELECT count(*) FROM jobs WHERE status = 'queued')::bigint AS queued,
+        (SELECT count(*) FROM jobs WHERE status = 'running')::bigint AS running,
+        (SELECT extract(epoch FROM now() - max(at)) FROM (
+           SELECT at, to_status FROM job_events ORDER BY id DESC LIMIT 5000
+         ) recent WHERE to_status IN ('running', 'succeeded', 'failed'))::float8 AS last_transition`,
+  });
+  const row = result.rows[0];
+  return {
+    oldestQueuedSeconds: row?.oldest ?? 0,
+    queued: row?.queued ?? 0,
+    running: row?.running ?? 0,
+    lastWorkerTransitionSeconds: row?.last_transition ?? null,
+  };
+}
