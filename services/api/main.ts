@@ -1,0 +1,97 @@
+import cluster from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Env } from '../contract';
+import { createAccessTokens, createAuthService } from '../core/auth';
+import { loadEnv } from '../core/config';
+import { createUserRepository } from '../core/db/users';
+import { createLogger } from '../core/logger';
+import { createMetrics } from '../core/metrics';
+import { createPlatformCore } from '../core/platform';
+import { createApp } from './app';
+import { clusterWorkerMetricsSource, runClusterPrimary } from './cluster';
+import type { Lifecycle } from './dependencies';
+import { startWebServer, stopWebServer } from './server';
+
+/**
+ * Between readiness turning 503 and the listener closing: long enough for a load
+ * balancer or Kubernetes to take the pod out of rotation, so no request meets a closed port.
+ */
+function readinessPropagationMs(env: Env): number {
+  return env.NODE_ENV === 'production' ? Math.min(5_000, Math.floor(env.SHUTDOWN_GRACE_MS / 5)) : 0;
+}
+
+export interface ApiProcess {
+  port: number;
+  /** What SIGTERM does, without exiting: readiness 503, stop accepting, drain, close the core. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** One API process: platform core, app, HTTP listener and graceful shutdown on SIGTERM/SIGINT. */
+export async function startApiProcess(env: Env, options: { exitOnSignal?: boolean } = {}): Promise<ApiProcess> {
+  const service = env.SERVICE_NAME ?? 'api';
+  const log = createLogger({ service, level: env.LOG_LEVEL });
+  const metrics = createMetrics(service);
+  const core = await createPlatformCore(env, { service: 'api', log, metrics, relaySweep: true });
+  const lifecycle: Lifecycle = { draining: false };
+  const app = createApp({
+    env,
+    log,
+    metrics,
+    auth: createAuthService(createUserRepository(core.pool), createAccessTokens(env)),
+    jobs: core.jobs,
+    admin: core.admin,
+    files: core.files,
+    checks: core.checks,
+    redis: core.redis.client,
+    lifecycle,
+    metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
+  });
+  const { port } = await startWebServer(app, env.PORT);
+  log.info({ port, pid: process.pid }, 'API listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      lifecycle.draining = true;
+      const propagation = readinessPropagationMs(env);
+      await sleep(propagation);
+      await stopWebServer(Math.max(1_000, env.SHUTDOWN_GRACE_MS - propagation));
+      await core.close();
+      log.info('API stopped');
+    })();
+    return stopping;
+  };
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => options.exitOnSignal !== false && log.flush(() => process.exit(0)),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        log.flush(() => process.exit(1));
+      },
+    );
+  };
+  // `on`, not `once`: a second Ctrl-C (the terminal signals the whole cluster too) must not kill mid-drain.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return { port, stop };
+}
+
+async function main(): Promise<void> {
+  const env = loadEnv('api');
+  if (env.API_PROCESSES > 1 && cluster.isPrimary) {
+    const log = createLogger({ service: env.SERVICE_NAME ?? 'api', level: env.LOG_LEVEL });
+    log.info({ processes: env.API_PROCESSES }, 'starting the API as a cluster');
+    runClusterPrimary({ processes: env.API_PROCESSES, graceMs: env.SHUTDOWN_GRACE_MS, log });
+    return;
+  }
+  await startApiProcess(env);
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`api: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}
