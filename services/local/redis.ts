@@ -11,11 +11,13 @@ export function findRedisServer(): string | undefined {
 }
 
 const REDIS_LINE = /^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ ([.\-*#]) (.*)$/;
+/** Lines printed from a signal handler carry no date or level: `pid:signal-handler (time) message`. */
+const REDIS_SIGNAL_LINE = /^\d+:signal-handler \(\d+\) (.*)$/;
 
 /** Splits a redis-server log line (`pid:role date time <level> message`) into level and message. */
 export function parseRedisLine(line: string): { level: LogLevel; msg: string } {
   const match = REDIS_LINE.exec(line);
-  if (!match) return { level: 'info', msg: line };
+  if (!match) return { level: 'info', msg: REDIS_SIGNAL_LINE.exec(line)?.[1] ?? line };
   const [, marker, msg = line] = match;
   // Redis logs its routine startup banner at warning level ('#'); only real warnings say so.
   const level: LogLevel = marker === '.' || marker === '-' ? 'debug' : /^(WARNING|Failed|Error)/i.test(msg) ? 'warn' : 'info';
