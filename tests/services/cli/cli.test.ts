@@ -1,0 +1,166 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `platform` entry point as an operator would, in its own process. */
+function platform(args: string[], env: Record<string, string | undefined>): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('platform CLI', () => {
+  let fixture: EngineFixture;
+  let cliEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    fixture = await createEngineFixture();
+    cliEnv = {
+      DATABASE_URL: fixture.env.DATABASE_URL,
+      REDIS_URL: fixture.env.REDIS_URL,
+      QUEUE_PREFIX: fixture.env.QUEUE_PREFIX,
+      OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR,
+      LOG_LEVEL: 'error',
+    };
+  });
+  afterAll(() => fixture?.close());
+
+  it('names a missing variable and exits 2 before connecting', async () => {
+    const run = await platform(['queues', 'stats'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('DATABASE_URL is required');
+  });
+
+  it('rejects bad flags with exit 2 and a message naming them', async () => {
+    const badId = await platform(['jobs', 'show', 'not-a-uuid'], cliEnv);
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toContain('job id must be a UUID');
+    const badStatus = await platform(['jobs', 'list', '--status', 'done'], cliEnv);
+    expect(badStatus.code).toBe(2);
+    expect(badStatus.stderr).toContain('--status must be one of');
+    const unknown = await platform(['jobs', 'explode'], cliEnv);
+    expect(unknown.code).toBe(2);
+  });
+
+  it('reports migrations as applied after `migrate`', async () => {
+    const apply = await platform(['migrate'], { DATABASE_URL: cliEnv.DATABASE_URL });
+    expect(apply.code).toBe(0);
+    expect(apply.stdout).toContain('up to date');
+    const status = await platform(['migrate', '--status', '--json'], { DATABASE_URL: cliEnv.DATABASE_URL });
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout) as { pending: string[]; migrations: { state: string }[] };
+    expect(parsed.pending).toEqual([]);
+    expect(parsed.migrations.length).toBeGreaterThan(0);
+  });
+
+  it('lists and shows jobs of every owner, and cancels one', async () => {
+    const { job } = await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'cli' } });
+    const list = await platform(['jobs', 'list', '--json', '--status', 'queued'], cliEnv);
+    expect(list.code).toBe(0);
+    const listed = JSON.parse(list.stdout) as { items: { id: string; ownerId: string }[] };
+    expect(listed.items.map((item) => item.id)).toContain(job.id);
+    expect(listed.items.find((item) => item.id === job.id)?.ownerId).toBe(fixture.ownerId);
+
+    const show = await platform(['jobs', 'show', job.id], cliEnv);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('echo');
+    expect(show.stdout).toContain('events:');
+
+    const cancel = await platform(['jobs', 'cancel', job.id], cliEnv);
+    expect(cancel.code).toBe(0);
+    const [row] = await fixture.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [job.id]);
+    expect(row?.status).toBe('cancelled');
+
+    const again = await platform(['jobs', 'cancel', job.id], cliEnv);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/platform: .*/);
+  });
+
+  it('replays a dead letter back into the queue', async () => {
+    const { job } = await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: {} });
+    await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now() WHERE id = $1", [job.id]);
+
+    const list = await platform(['dlq', 'list', '--json'], cliEnv);
+    expect((JSON.parse(list.stdout) as { items: { id: string }[] }).items.map((item) => item.id)).toContain(job.id);
+
+    const replay = await platform(['dlq', 'replay', job.id], cliEnv);
+    expect(replay.code).toBe(0);
+    const [row] = await fixture.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [job.id]);
+    expect(row?.status).toBe('queued');
+    const held = await fixture.core.relay.queue.getJob(job.id);
+    expect(held?.id).toBe(job.id);
+
+    const both = await platform(['dlq', 'replay', job.id, '--all'], cliEnv);
+    expect(both.code).toBe(2);
+  });
+
+  it('reconcile hands Redis the queued jobs it lost', async () => {
+    const { job } = await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'lost' } });
+    await fixture.core.relay.queue.remove(job.id);
+    // The sweep only takes jobs older than its grace period, so a job being enqueued right now is not raced.
+    await fixture.query("UPDATE jobs SET updated_at = now() - interval '10 minutes' WHERE id = $1", [job.id]);
+
+    const run = await platform(['reconcile', '--json'], cliEnv);
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.stdout) as { reenqueued: number }).reenqueued).toBeGreaterThanOrEqual(1);
+    expect((await fixture.core.relay.queue.getJob(job.id))?.id).toBe(job.id);
+  });
+
+  it('queues stats reads depth by state and statuses', async () => {
+    const run = await platform(['queues', 'stats', '--json'], cliEnv);
+    expect(run.code).toBe(0);
+    const stats = JSON.parse(run.stdout) as { counts: Record<string, number>; statuses: Record<string, number> };
+    expect(Object.keys(stats.counts).sort()).toEqual(['active', 'delayed', 'failed', 'prioritized', 'waiting']);
+    expect(stats.statuses.queued).toBeGreaterThanOrEqual(1);
+  });
+
+  it('doctor fails without a live worker and passes once one reports', async () => {
+    const sick = await platform(['doctor', '--json'], cliEnv);
+    expect(sick.code).toBe(1);
+    const sickReport = JSON.parse(sick.stdout) as { healthy: boolean; checks: { check: string; verdict: string; detail: string }[] };
+    expect(sickReport.healthy).toBe(false);
+    expect(sickReport.checks.find((check) => check.check === 'workers')?.verdict).toBe('fail');
+    expect(sickReport.checks.find((check) => check.check === 'postgres')?.verdict).toBe('ok');
+    expect(sickReport.checks.find((check) => check.check === 'migrations')?.verdict).toBe('ok');
+
+    const runner = await fixture.startRunner();
+    await fixture.core.redis.client.hset(`${fixture.env.QUEUE_PREFIX}:workers:heartbeat`, runner.id, Date.now());
+    // Let the worker drain what the earlier tests queued, so the flow check sees nothing stuck.
+    await waitFor('the queue to drain', async () => (await fixture.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'"))[0]?.n === 0);
+
+    const well = await platform(['doctor'], cliEnv);
+    expect(well.stdout).toContain('workers');
+    expect(well.code).toBe(0);
+    expect(well.stdout).toContain('healthy');
+  });
+
+  it('doctor fails when Redis may evict keys', async () => {
+    await fixture.core.redis.client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      const run = await platform(['doctor', '--json'], cliEnv);
+      const report = JSON.parse(run.stdout) as { checks: { check: string; verdict: string; detail: string }[] };
+      expect(run.code).toBe(1);
+      expect(report.checks.find((check) => check.check === 'redis-eviction')).toMatchObject({ verdict: 'fail' });
+    } finally {
+      await fixture.core.redis.client.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+  });
+});
