@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,54 @@ describe('npm start (services/local/start.ts)', () => {
     expect([...first.records, ...second.records].some((record) => JSON.stringify(record).includes(password))).toBe(false);
   });
 
+  it('serves the API and runs a job end to end, keeps the signing key from the worker, and drains on SIGTERM', async () => {
+    const port = await findFreePort();
+    const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
+    await supervisor.waitFor((record) => record.msg === `API ready on http://localhost:${port}  (docs: /docs)`);
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/docs/`)).status).toBe(200);
+
+    const credentials = { email: 'local-run@example.com', password: 'correct horse battery' };
+    const post = (route: string, body: unknown, token?: string): Promise<Response> =>
+      fetch(`${base}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      });
+    expect((await post('/v1/auth/register', credentials)).status).toBe(201);
+    const { accessToken } = (await (await post('/v1/auth/login', credentials)).json()) as { accessToken: string };
+    const submitted = await post('/v1/jobs', { type: 'echo', input: { payload: { from: 'npm start' } } }, accessToken);
+    expect(submitted.status).toBe(202);
+    const { id } = (await submitted.json()) as { id: string };
+    let job: { status: string; result: unknown } = { status: 'queued', result: null };
+    for (const deadline = Date.now() + 30_000; job.status !== 'succeeded' && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      job = (await (await fetch(`${base}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${accessToken}` } })).json()) as typeof job;
+    }
+    expect(job).toMatchObject({ status: 'succeeded', result: { payload: { from: 'npm start' } } });
+
+    const environOf = (entry: string): string => {
+      const pid = supervisor.descendants().find((candidate) => readFileSync(`/proc/${candidate}/cmdline`, 'utf8').includes(entry));
+      return readFileSync(`/proc/${pid}/environ`, 'utf8');
+    };
+    expect(environOf(path.join('api', 'main.'))).toMatch(/(^|\0)JWT_SECRET=/);
+    expect(environOf(path.join('worker', 'main.'))).not.toMatch(/(^|\0)JWT_SECRET=/);
+    const jwtSecretFile = path.join(workDir, '.data', 'jwt-secret');
+    expect(statSync(jwtSecretFile).mode & 0o777).toBe(0o600);
+
+    await stopCleanly(supervisor);
+    const order = ['api and worker stopped', 'redis stopped', 'postgres stopped'].map((msg) =>
+      supervisor.records.findIndex((record) => record.service === 'local' && record.msg === msg),
+    );
+    expect(order.every((index, position) => index >= 0 && (position === 0 || index > order[position - 1]!))).toBe(true);
+    expect(supervisor.records.some((record) => record.service === 'api')).toBe(true);
+    expect(supervisor.records.some((record) => record.service === 'worker')).toBe(true);
+    expect(supervisor.strayLines).toEqual([]);
+    const jwtSecret = readFileSync(jwtSecretFile, 'utf8').trim();
+    expect(supervisor.records.some((record) => JSON.stringify(record).includes(jwtSecret))).toBe(false);
+  });
+
   it('shuts everything down and exits non-zero when a server dies under it', async () => {
     const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()) });
     const ready = await supervisor.waitFor(isInfraReady);
@@ -116,6 +164,20 @@ describe('npm start (services/local/start.ts)', () => {
     expect(await waitForPidsGone(tree, 5_000)).toBe(true);
     expect(supervisor.records.some((record) => record.msg === 'redis exited unexpectedly')).toBe(true);
     expect(tree.filter(isProcessAlive)).toEqual([]);
+  });
+
+  it('shuts everything down and exits non-zero when the worker dies under it', async () => {
+    const port = await findFreePort();
+    const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
+    await supervisor.waitFor((record) => record.msg.startsWith('API ready on'));
+    const tree = supervisor.descendants();
+    const workerPid = tree.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('worker', 'main.')));
+    process.kill(workerPid!, 'SIGKILL');
+    expect((await supervisor.exited).code).toBe(1);
+    running.delete(supervisor);
+    expect(await waitForPidsGone(tree, 5_000)).toBe(true);
+    expect(supervisor.records.some((record) => record.msg === 'worker exited unexpectedly')).toBe(true);
+    expect(supervisor.records.some((record) => record.msg === 'API stopped')).toBe(true);
   });
 
   it('rejects a bad PORT with a message naming it and exit status 2', async () => {
