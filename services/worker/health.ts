@@ -1,0 +1,64 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { PATHS } from '../contract';
+
+export interface HealthServerOptions {
+  port: number;
+  host?: string;
+  registry: Registry;
+  /** Liveness: false when the worker loop shows no progress (a stuck blocking connection included). */
+  alive(): boolean;
+  /** Readiness: false while draining or before the worker is connected. */
+  ready(): boolean;
+}
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The worker's own small listener: /metrics, /healthz and /readyz for probes and Prometheus. */
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, body: string, contentType = 'application/json') => {
+      res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, JSON.stringify({ status: 'method not allowed' }));
+    if (path === PATHS.healthz) {
+      return options.alive() ? reply(200, JSON.stringify({ status: 'alive' })) : reply(503, JSON.stringify({ status: 'stuck' }));
+    }
+    if (path === PATHS.readyz) {
+      return options.ready() ? reply(200, JSON.stringify({ status: 'ready' })) : reply(503, JSON.stringify({ status: 'not ready' }));
+    }
+    if (path === PATHS.metrics) {
+      options.registry.metrics().then(
+        (body) => reply(200, body, options.registry.contentType),
+        (error: unknown) => reply(500, JSON.stringify({ status: 'error', detail: String(error) })),
+      );
+      return;
+    }
+    reply(404, JSON.stringify({ status: 'not found' }));
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    port: (server.address() as AddressInfo).port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

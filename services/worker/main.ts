@@ -1,0 +1,113 @@
+import type { WorkerEnv } from '../contract';
+import { loadEnv } from '../core/config';
+import { countDeadLetters } from '../core/db/jobs';
+import { queueDepth } from '../core/jobs/admin';
+import { createLogger } from '../core/logger';
+import { createMetrics } from '../core/metrics';
+import { createPlatformCore, type PlatformCoreOptions } from '../core/platform';
+import { workerHeartbeatKey } from '../core/queue/keys';
+import { QUEUES, QUEUE_DEPTH_STATES } from '../contract';
+import { startHealthServer, type HealthServer } from './health';
+import { JobRunner, type RunnerOptions } from './runner';
+
+export interface WorkerProcessOptions {
+  /** Runner tuning beyond the env (tests shorten lock and stall settings). */
+  runner?: Omit<RunnerOptions, 'redisUrl' | 'prefix' | 'concurrency'>;
+  relay?: PlatformCoreOptions['relay'];
+  /** /healthz fails when the worker loop has been silent this long. Default 30 s (above BullMQ's 10 s longest blocking wait). */
+  livenessMaxSilenceMs?: number;
+  /** How often queue depth, the dead-letter size and the Redis heartbeat are refreshed. Default 5 s. */
+  refreshMs?: number;
+  /** Exit the process after a signal-triggered shutdown. Default true. */
+  exitOnSignal?: boolean;
+}
+
+export interface WorkerProcess {
+  runner: JobRunner;
+  health: HealthServer;
+  /** Drains and closes everything (what SIGTERM does, without exiting). Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The worker process: platform core, job runner, relay sweep, health listener, Redis
+ * heartbeat for `platform doctor`, and graceful shutdown on SIGTERM/SIGINT.
+ */
+export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
+  const log = createLogger({ service: env.SERVICE_NAME ?? 'worker', level: env.LOG_LEVEL });
+  const metrics = createMetrics(env.SERVICE_NAME ?? 'worker');
+  const core = await createPlatformCore(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
+  const runner = new JobRunner(
+    { pool: core.pool, files: core.files, store: core.store, log, metrics },
+    { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
+  );
+  const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;
+  let ready = false;
+  let draining = false;
+  const health = await startHealthServer({
+    port: env.WORKER_METRICS_PORT,
+    registry: metrics.registry,
+    alive: () => runner.isAlive(maxSilenceMs),
+    ready: () => ready && !draining,
+  });
+  await runner.start();
+  ready = true;
+
+  const heartbeatKey = workerHeartbeatKey(env.QUEUE_PREFIX);
+  const refresh = async () => {
+    if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
+    const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.pool)]);
+    for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
+    metrics.deadLetterSize.set(deadLetters);
+    metrics.dbPoolConnections.set({ state: 'total' }, core.pool.totalCount);
+    metrics.dbPoolConnections.set({ state: 'idle' }, core.pool.idleCount);
+    metrics.dbPoolConnections.set({ state: 'waiting' }, core.pool.waitingCount);
+  };
+  const refreshTimer = setInterval(() => {
+    refresh().catch((error: unknown) => log.debug({ err: error }, 'worker metrics refresh failed'));
+  }, options.refreshMs ?? 5_000);
+  refreshTimer.unref();
+  void refresh().catch(() => undefined);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      // Readiness fails first, so nothing new is routed here while we drain.
+      draining = true;
+      clearInterval(refreshTimer);
+      await runner.stop(env.SHUTDOWN_GRACE_MS);
+      await core.redis.client.hdel(heartbeatKey, runner.id).catch(() => undefined);
+      await health.close();
+      await core.close();
+      log.flush();
+    })();
+    return stopping;
+  };
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'already shutting down');
+      return;
+    }
+    log.info({ signal }, 'shutting down');
+    stop().then(
+      () => options.exitOnSignal !== false && process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        if (options.exitOnSignal !== false) process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  log.info({ metricsPort: health.port, concurrency: env.WORKER_CONCURRENCY }, 'worker ready');
+  return { runner, health, stop };
+}
+
+if (require.main === module) {
+  startWorkerProcess(loadEnv('worker')).catch((error: unknown) => {
+    process.stderr.write(`worker: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { parseEnv, type Env } from '../../../services/contract';
+import { runMigrations } from '../../../services/core/db/migrate';
+import { createLogger, type Logger } from '../../../services/core/logger';
+import { createMetrics } from '../../../services/core/metrics';
+import { createPlatformCore, type PlatformCore, type PlatformCoreOptions } from '../../../services/core/platform';
+import { JobRunner, type RunnerDeps, type RunnerOptions } from '../../../services/worker/runner';
+import { useSharedServices } from '../../harness/shared';
+
+/** Short lock and stall windows so crash recovery happens in seconds, not the production 30 s. */
+export const FAST_STALL = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 2 } as const;
+
+export interface EngineFixture {
+  env: Env;
+  core: PlatformCore;
+  log: Logger;
+  objectDir: string;
+  ownerId: string;
+  /** Starts a runner in this process; closed by `close()`. */
+  startRunner(options?: Partial<RunnerOptions>, deps?: Partial<RunnerDeps>): Promise<JobRunner>;
+  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  createUser(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function testEnv(values: { databaseUrl: string; redisUrl: string; redisPrefix: string; objectDir: string }, extra: Record<string, string> = {}): Env {
+  return parseEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_URL: values.databaseUrl,
+    DATABASE_POOL_MAX: '10',
+    REDIS_URL: values.redisUrl,
+    QUEUE_PREFIX: values.redisPrefix,
+    OBJECT_STORE_DIR: values.objectDir,
+    JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+    RELAY_SWEEP_MS: '500',
+    ...extra,
+  });
+}
+
+export async function createUser(databaseUrl: string): Promise<string> {
+  const id = randomUUID();
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'not-a-hash')", [id, `${id}@example.test`]);
+  } finally {
+    await client.end();
+  }
+  return id;
+}
+
+/**
+ * A migrated database and a Redis prefix of their own, a platform core on them and a
+ * user who owns the jobs. Servers come from the shared harness unless given.
+ */
+export async function createEngineFixture(
+  options: { servers?: { databaseUrl: string; redisUrl: string; redisPrefix: string }; core?: Partial<PlatformCoreOptions>; env?: Record<string, string> } = {},
+): Promise<EngineFixture> {
+  const servers = options.servers ?? (await useSharedServices());
+  await runMigrations(servers.databaseUrl);
+  const objectDir = await mkdtemp(path.join(os.tmpdir(), 'pk-engine-objects-'));
+  const env = testEnv({ ...servers, objectDir }, options.env);
+  const log = createLogger({ service: 'engine-test', level: env.LOG_LEVEL });
+  const core = await createPlatformCore(env, {
+    service: 'api',
+    log,
+    metrics: createMetrics('engine-test'),
+    relay: { sweepGraceMs: 300, lostRunningAfterMs: 3_000 },
+    ...options.core,
+  });
+  const ownerId = await createUser(servers.databaseUrl);
+  const runners: JobRunner[] = [];
+
+  return {
+    env,
+    core,
+    log,
+    objectDir,
+    ownerId,
+    async startRunner(runnerOptions = {}, deps = {}) {
+      const runner = new JobRunner(
+        { pool: core.pool, files: core.files, store: core.store, log, ...deps },
+        { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: 20, stall: FAST_STALL, drainDelaySeconds: 1, ...runnerOptions },
+      );
+      runners.push(runner);
+      await runner.start();
+      return runner;
+    },
+    async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
+      return (await core.pool.query<T>(sql, params)).rows;
+    },
+    createUser: () => createUser(servers.databaseUrl),
+    async close() {
+      await Promise.all(runners.map((runner) => runner.stop(1_000)));
+      await core.relay.queue.obliterate({ force: true }).catch(() => undefined);
+      await core.close();
+      await rm(objectDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -1,0 +1,115 @@
+import { ConflictError, NotFoundError, ValidationError } from '../../../services/core/errors';
+import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
+
+describe('job engine: submit', () => {
+  let fx: EngineFixture;
+
+  beforeAll(async () => {
+    fx = await createEngineFixture();
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it('runs an echo job from submit to succeeded, with its audit trail', async () => {
+    await fx.startRunner();
+    const { job, created } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: { hello: 'world' } }, requestId: 'req-1' });
+    expect(created).toBe(true);
+    expect(job).toMatchObject({ type: 'echo', status: 'queued', attempts: 0, maxAttempts: 3, priority: 0 });
+
+    const done = await waitFor('echo to succeed', async () => {
+      const view = await fx.core.jobs.get(fx.ownerId, job.id);
+      return view.status === 'succeeded' && view;
+    });
+    expect(done).toMatchObject({ result: { payload: { hello: 'world' } }, attempts: 1, progress: 100, error: null });
+    expect(done.startedAt).not.toBeNull();
+    expect(done.finishedAt).not.toBeNull();
+
+    const events = await fx.core.jobs.events(fx.ownerId, job.id);
+    expect(events.map((event) => [event.from, event.to])).toEqual([
+      [null, 'queued'],
+      ['queued', 'running'],
+      ['running', 'succeeded'],
+    ]);
+    const [{ request_id: requestId }] = await fx.query<{ request_id: string }>('SELECT request_id FROM jobs WHERE id = $1', [job.id]);
+    expect(requestId).toBe('req-1');
+  });
+
+  it('returns the same job for a repeated idempotency key and body, and 409 for another body', async () => {
+    const request = { ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, idempotencyKey: 'key-1' };
+    const first = await fx.core.jobs.submit(request);
+    const again = await fx.core.jobs.submit({ ...request, input: { ms: 1 } });
+    expect(first.created).toBe(true);
+    expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
+    await expect(fx.core.jobs.submit({ ...request, input: { ms: 2 } })).rejects.toBeInstanceOf(ConflictError);
+
+    // The key is per owner: another user may use it.
+    const otherOwner = await fx.createUser();
+    const theirs = await fx.core.jobs.submit({ ...request, ownerId: otherOwner });
+    expect(theirs.created).toBe(true);
+    expect(theirs.job.id).not.toBe(first.job.id);
+  });
+
+  it('resolves concurrent submits of one key to one job', async () => {
+    const request = { ownerId: fx.ownerId, type: 'echo', input: { payload: 1 }, idempotencyKey: 'key-concurrent' };
+    const results = await Promise.all(Array.from({ length: 10 }, () => fx.core.jobs.submit(request)));
+    expect(new Set(results.map((result) => result.job.id)).size).toBe(1);
+    expect(results.filter((result) => result.created)).toHaveLength(1);
+  });
+
+  it('batches 100 concurrent submits into rows of their own, each caller getting its own job', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, index) => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } })),
+    );
+    const ids = results.map((result) => result.job.id);
+    expect(new Set(ids).size).toBe(100);
+    results.forEach((result, index) => expect(result.job.input).toEqual({ payload: index }));
+    const rows = await fx.query<{ id: string; input: { payload: number } }>('SELECT id, input FROM jobs WHERE id = ANY($1::uuid[])', [ids]);
+    expect(rows).toHaveLength(100);
+    const byId = new Map(rows.map((row) => [row.id, row.input.payload]));
+    results.forEach((result, index) => expect(byId.get(result.job.id)).toBe(index));
+    await waitFor('all 100 to succeed', async () => {
+      const [{ count }] = await fx.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'succeeded'", [ids]);
+      return count === 100;
+    });
+  });
+
+  it('rejects unknown and internal types and bad input with field issues, storing nothing', async () => {
+    const [{ count: before }] = await fx.query<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
+    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'nope', input: {} })).rejects.toMatchObject({
+      name: 'ValidationError',
+      issues: [{ field: 'type' }],
+    });
+    await expect(
+      fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'a@b.test', subject: 's', text: 't' } }),
+    ).rejects.toBeInstanceOf(ValidationError);
+    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 }, maxAttempts: 99 })).rejects.toMatchObject({
+      issues: [{ field: 'input.ms' }, { field: 'maxAttempts' }],
+    });
+    await expect(
+      fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: '6f1c1c2e-7c57-4c8e-9d7e-5a0f0f0f0f0f' } }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    const [{ count: after }] = await fx.query<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
+    expect(after).toBe(before);
+  });
+
+  it('accepts internal types through submitInternal', async () => {
+    const { job } = await fx.core.jobs.submitInternal({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'a@b.test', subject: 's', text: 't' } });
+    expect(job).toMatchObject({ type: 'email.send', maxAttempts: 5 });
+  });
+
+  it('lists the owner\'s jobs newest first with an opaque cursor', async () => {
+    const owner = await fx.createUser();
+    const submitted: string[] = [];
+    for (let index = 0; index < 5; index += 1) {
+      submitted.push((await fx.core.jobs.submit({ ownerId: owner, type: 'echo', input: { payload: index } })).job.id);
+    }
+    const first = await fx.core.jobs.list(owner, { limit: 2 });
+    const second = await fx.core.jobs.list(owner, { limit: 2, cursor: first.nextCursor ?? undefined });
+    const third = await fx.core.jobs.list(owner, { limit: 2, cursor: second.nextCursor ?? undefined });
+    expect([...first.items, ...second.items, ...third.items].map((job) => job.id)).toEqual(submitted.reverse());
+    expect(third.nextCursor).toBeNull();
+    await expect(fx.core.jobs.list(owner, { limit: 2, cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(fx.core.jobs.get(fx.ownerId, submitted[0] as string)).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
