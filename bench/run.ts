@@ -1,0 +1,276 @@
+import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+import { METRICS } from '../services/contract';
+import { findFreePort } from '../services/local/free-port';
+import { RedisServer } from '../services/local/redis';
+import { measureBullmqCeiling, type CeilingResult } from './bullmq-ceiling';
+import type { LoadRequest, LoadResult } from './load-generator';
+import { startBenchPlatform, type BenchPlatform } from './platform';
+import { ResourceMonitor } from './proc-stats';
+
+/**
+ * `npm run bench`: the platform's throughput and latency next to BullMQ's raw ceiling,
+ * measured in one run on this machine, written to bench/RESULTS.md. Ratios between the
+ * figures hold on a noisy machine; absolute numbers do not.
+ */
+
+const ECHO_BODY = JSON.stringify({ type: 'echo', input: { payload: { bench: true } } });
+
+interface Settings {
+  latencyRate: number;
+  latencySeconds: number;
+  sustainedSeconds: number;
+  sustainedConnections: number;
+  ceilingJobs: number;
+  apiProcesses: number;
+  workerConcurrency: number;
+}
+
+function parseSettings(argv: string[]): Settings {
+  const settings: Settings = {
+    latencyRate: 1_000,
+    latencySeconds: 20,
+    sustainedSeconds: 30,
+    sustainedConnections: 64,
+    ceilingJobs: 50_000,
+    apiProcesses: Number(process.env.API_PROCESSES ?? 1),
+    workerConcurrency: Number(process.env.WORKER_CONCURRENCY ?? 100),
+  };
+  if (argv.includes('--quick')) Object.assign(settings, { latencySeconds: 5, sustainedSeconds: 8, ceilingJobs: 10_000 });
+  for (const [key, value] of Object.entries(settings)) {
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`bench: ${key} must be a positive number`);
+  }
+  return settings;
+}
+
+/** Runs the load generator in its own process; `onStart` receives its pid so its CPU can be told apart. */
+async function runLoad(request: LoadRequest, onStart?: (pid: number) => void): Promise<LoadResult> {
+  const script = path.join(__dirname, 'load-generator.js');
+  const run = promisify(execFile)(process.execPath, [script, JSON.stringify(request)], { maxBuffer: 1 << 20 });
+  if (run.child.pid !== undefined) onStart?.(run.child.pid);
+  const { stdout } = await run;
+  return JSON.parse(stdout) as LoadResult;
+}
+
+async function token(apiUrl: string): Promise<string> {
+  const credentials = { email: `bench-${Date.now()}@example.com`, password: 'bench password 123' };
+  const post = (route: string) => fetch(`${apiUrl}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
+  const registered = await post('/v1/auth/register');
+  if (registered.status !== 201) throw new Error(`register: ${registered.status} ${await registered.text()}`);
+  const login = await post('/v1/auth/login');
+  if (!login.ok) throw new Error(`login: ${login.status} ${await login.text()}`);
+  return ((await login.json()) as { accessToken: string }).accessToken;
+}
+
+async function succeededCounter(workerMetricsUrl: string): Promise<number> {
+  const text = await (await fetch(`${workerMetricsUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${METRICS.jobsSucceeded}{`) || line.startsWith(`${METRICS.jobsSucceeded} `))
+    .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+async function statusCounts(databaseUrl: string): Promise<Record<string, number>> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM jobs GROUP BY status');
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitForDrain(databaseUrl: string, timeoutMs = 180_000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const counts = await statusCounts(databaseUrl);
+    if (!counts.queued && !counts.running) return (performance.now() - started) / 1_000;
+    if (performance.now() - started > timeoutMs) throw new Error(`jobs did not drain within ${timeoutMs / 1_000} s: ${JSON.stringify(counts)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+interface SustainedResult {
+  load: LoadResult;
+  /** Jobs that reached `succeeded` per second over the window after warm-up. */
+  endToEndPerSecond: number;
+  drainSeconds: number;
+  /** Accepted jobs divided by the time from the first submit until the last one succeeded. */
+  overallPerSecond: number;
+  resources: Record<string, { cores: number; peakRssMiB: number }>;
+}
+
+async function sustained(platform: BenchPlatform, accessToken: string, settings: Settings): Promise<SustainedResult> {
+  let loadPid = 0;
+  const warmUpSeconds = Math.min(5, settings.sustainedSeconds / 4);
+  const started = performance.now();
+  const loadPromise = runLoad(
+    {
+      url: `${platform.apiUrl}/v1/jobs`,
+      token: accessToken,
+      body: ECHO_BODY,
+      connections: settings.sustainedConnections,
+      durationSeconds: settings.sustainedSeconds,
+    },
+    (pid) => (loadPid = pid),
+  );
+  const monitor = new ResourceMonitor({ ...platform.pids, 'load generator': loadPid });
+  await new Promise((resolve) => setTimeout(resolve, warmUpSeconds * 1_000));
+  monitor.begin();
+  const windowStart = { at: performance.now(), done: await succeededCounter(platform.workerMetricsUrl) };
+  const load = await loadPromise;
+  const windowEnd = { at: performance.now(), done: await succeededCounter(platform.workerMetricsUrl) };
+  const resources = monitor.end();
+  const drainSeconds = await waitForDrain(platform.databaseUrl);
+  const totalSeconds = (performance.now() - started) / 1_000;
+  return {
+    load,
+    endToEndPerSecond: (windowEnd.done - windowStart.done) / ((windowEnd.at - windowStart.at) / 1_000),
+    drainSeconds,
+    overallPerSecond: load.accepted / totalSeconds,
+    resources,
+  };
+}
+
+async function ceiling(jobs: number): Promise<CeilingResult> {
+  const redis = new RedisServer({ port: await findFreePort(), dir: path.join(os.tmpdir(), `pk-bench-ceiling-${process.pid}`), appendonly: true });
+  await redis.start();
+  try {
+    return await measureBullmqCeiling({ redisUrl: redis.url, jobs, concurrency: 100 });
+  } finally {
+    await redis.stop();
+  }
+}
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`;
+}
+
+function gitRevision(): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('git', ['rev-parse', '--short', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('close', () => resolve(out.trim() || 'unknown'));
+    child.on('error', () => resolve('unknown'));
+  });
+}
+
+const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function bound(resources: SustainedResult['resources']): string {
+  const [name, usage] = Object.entries(resources).sort(([, a], [, b]) => b.cores - a.cores)[0] ?? ['none', { cores: 0 }];
+  return `${name} (${usage.cores.toFixed(2)} cores)`;
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  const quick = process.argv.includes('--quick');
+  process.stdout.write(`bench: machine ${machine()}\n`);
+
+  process.stdout.write('bench: raw BullMQ ceiling (bulk add, no-op worker, no HTTP, no PostgreSQL)…\n');
+  const rawCeiling = await ceiling(settings.ceilingJobs);
+  process.stdout.write(`bench:   ${fmt(rawCeiling.jobsPerSecond)} jobs/s\n`);
+
+  process.stdout.write(`bench: starting the platform (API processes ${settings.apiProcesses}, worker concurrency ${settings.workerConcurrency})…\n`);
+  const platform = await startBenchPlatform({ apiProcesses: settings.apiProcesses, workerConcurrency: settings.workerConcurrency });
+  try {
+    const accessToken = await token(platform.apiUrl);
+    await runLoad({ url: `${platform.apiUrl}/v1/jobs`, token: accessToken, body: ECHO_BODY, connections: 16, amount: 3_000 });
+    await waitForDrain(platform.databaseUrl);
+
+    process.stdout.write(`bench: submit latency at ${settings.latencyRate}/s offered for ${settings.latencySeconds} s…\n`);
+    let latencyMonitor: ResourceMonitor | undefined;
+    const latency = await runLoad(
+      {
+        url: `${platform.apiUrl}/v1/jobs`,
+        token: accessToken,
+        body: ECHO_BODY,
+        connections: 32,
+        overallRate: settings.latencyRate,
+        durationSeconds: settings.latencySeconds,
+      },
+      (pid) => {
+        latencyMonitor = new ResourceMonitor({ ...platform.pids, 'load generator': pid });
+        latencyMonitor.begin();
+      },
+    );
+    const latencyResources = latencyMonitor?.end() ?? {};
+    await waitForDrain(platform.databaseUrl);
+    process.stdout.write(`bench:   p50 ${latency.latencyMs.p50} ms, p99 ${latency.latencyMs.p99} ms, ${fmt(latency.requestsPerSecond)} req/s\n`);
+
+    process.stdout.write(`bench: sustained echo jobs end to end, ${settings.sustainedConnections} connections for ${settings.sustainedSeconds} s…\n`);
+    const run = await sustained(platform, accessToken, settings);
+    process.stdout.write(`bench:   submits ${fmt(run.load.requestsPerSecond)}/s, end to end ${fmt(run.endToEndPerSecond)} jobs/s\n`);
+    const counts = await statusCounts(platform.databaseUrl);
+
+    const ratio = run.endToEndPerSecond / rawCeiling.jobsPerSecond;
+    const resourceRows = (resources: Record<string, { cores: number; peakRssMiB: number }>) =>
+      Object.entries(resources)
+        .map(([name, usage]) => `| ${name} | ${usage.cores.toFixed(2)} | ${fmt(usage.peakRssMiB)} |`)
+        .join('\n');
+    const report = `# Benchmark results
+
+Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}.
+Machine: ${machine()}. Everything on one box: PostgreSQL (embedded, fsync on), Redis (AOF everysec),
+the API (${settings.apiProcesses} process${settings.apiProcesses > 1 ? 'es' : ''}), one worker (concurrency ${settings.workerConcurrency}),
+and the load generator (autocannon in its own process). Compare ratios, not absolute times.
+
+## Summary
+
+| figure | result | target |
+| --- | --- | --- |
+| echo jobs end to end, sustained (submit → succeeded) | **${fmt(run.endToEndPerSecond)} jobs/s** | ≥ 3,000 jobs/s |
+| share of the raw BullMQ ceiling measured in this run | **${(ratio * 100).toFixed(0)} %** | ≥ 25 % |
+| submit latency at ${fmt(settings.latencyRate)} submits/s offered | p50 ${latency.latencyMs.p50} ms, **p99 ${latency.latencyMs.p99} ms** | p99 < 20 ms |
+| raw BullMQ ceiling (bulk add + no-op worker, no HTTP, no PostgreSQL) | ${fmt(rawCeiling.jobsPerSecond)} jobs/s | reference |
+| API peak RSS / worker peak RSS under sustained load | ${fmt(run.resources.api?.peakRssMiB ?? 0)} MiB / ${fmt(run.resources.worker?.peakRssMiB ?? 0)} MiB | < 256 MB each |
+
+## Sustained load (${settings.sustainedSeconds} s, ${settings.sustainedConnections} connections, as fast as accepted)
+
+- submits accepted: ${fmt(run.load.accepted)} at ${fmt(run.load.requestsPerSecond)}/s (non-2xx ${run.load.non2xx}, errors ${run.load.errors}); submit p50 ${run.load.latencyMs.p50} ms, p99 ${run.load.latencyMs.p99} ms
+- end to end, measured on the worker's succeeded counter after ${Math.min(5, settings.sustainedSeconds / 4)} s of warm-up: ${fmt(run.endToEndPerSecond)} jobs/s
+- backlog drained ${run.drainSeconds.toFixed(1)} s after the load stopped; overall ${fmt(run.overallPerSecond)} jobs/s from first submit to last success
+- final job statuses: ${JSON.stringify(counts)}
+- bound by: ${bound(run.resources)}
+
+| process | cores used | peak RSS (MiB) |
+| --- | --- | --- |
+${resourceRows(run.resources)}
+
+## Submit latency (${fmt(settings.latencyRate)} submits/s offered for ${settings.latencySeconds} s, 32 connections)
+
+- achieved ${fmt(latency.requestsPerSecond)} req/s, accepted ${fmt(latency.accepted)}, non-2xx ${latency.non2xx}, errors ${latency.errors}
+- latency p50 ${latency.latencyMs.p50} ms, p90 ${latency.latencyMs.p90} ms, p99 ${latency.latencyMs.p99} ms, max ${latency.latencyMs.max} ms
+
+| process | cores used | peak RSS (MiB) |
+| --- | --- | --- |
+${resourceRows(latencyResources)}
+
+## Raw BullMQ ceiling
+
+${fmt(rawCeiling.jobs)} jobs added with addBulk in ${rawCeiling.addSeconds.toFixed(2)} s, drained by one no-op worker
+(concurrency ${rawCeiling.concurrency}) in ${rawCeiling.drainSeconds.toFixed(2)} s: ${fmt(rawCeiling.jobsPerSecond)} jobs/s.
+`;
+    const target = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
+    await writeFile(target, report);
+    process.stdout.write(`bench: wrote ${target}\n`);
+  } finally {
+    await platform.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
