@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { addAbortSignal, Readable } from 'node:stream';
+import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../logger';
 import { assertValidObjectKey } from './object-key';
@@ -18,6 +18,32 @@ const MISSING = new Set(['ENOENT', 'ENOTDIR']);
 
 function isMissing(error: unknown): boolean {
   return MISSING.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
+async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+  for (let offset = 0; offset < data.length; ) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Writes into an open file and fsyncs it before finishing, so the data is on disk before
+ * the rename makes it visible (otherwise a crash could expose an empty or short file).
+ * The handle stays open for the caller to close.
+ */
+function fileSink(handle: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writeFully(handle, chunk).then(() => callback(), callback);
+    },
+    writev(chunks, callback) {
+      writeFully(handle, Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer))).then(() => callback(), callback);
+    },
+    final(callback) {
+      handle.sync().then(() => callback(), callback);
+    },
+  });
 }
 
 /**
@@ -48,9 +74,7 @@ export class FilesystemObjectStore implements ObjectStore {
     const handle = await open(temp, 'wx', 0o644);
     let handleOpen = true;
     try {
-      await pipeline(source, meter, handle.createWriteStream({ autoClose: false }), options.signal ? { signal: options.signal } : {});
-      // Data on disk before the rename makes it visible; otherwise a crash could expose an empty or short file.
-      await handle.sync();
+      await pipeline(source, meter, fileSink(handle), options.signal ? { signal: options.signal } : {});
       handleOpen = false;
       await handle.close();
       await rename(temp, target);
@@ -60,7 +84,7 @@ export class FilesystemObjectStore implements ObjectStore {
       throw error;
     }
     await this.syncDirectory(directory);
-    return { key, size: meter.size, sha256: meter.digest() };
+    return { key, size: meter.byteCount, sha256: meter.digest() };
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {

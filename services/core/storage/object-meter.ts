@@ -35,7 +35,11 @@ export class ObjectMeter extends Transform {
     return this.overLimit;
   }
 
-  get size(): number {
+  /**
+   * Bytes that passed so far. Deliberately not called `size`: lib-storage reads a body's
+   * `size` as its total length up front and would plan the multipart upload from it.
+   */
+  get byteCount(): number {
     return this.bytes;
   }
 

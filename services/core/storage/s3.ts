@@ -88,25 +88,20 @@ export class S3ObjectStore implements ObjectStore {
       queueSize: this.queueSize,
       leavePartsOnError: false,
     });
-    const abortUpload = (): void => void upload.abort();
-    signal?.addEventListener('abort', abortUpload, { once: true });
-    try {
-      const [fed, uploaded] = await Promise.allSettled([
-        pipeline(source, meter, signal ? { signal } : {}),
-        // An upload that stops reading (a failed part) would otherwise leave the feeding pipeline waiting forever.
-        upload.done().catch((error: unknown) => {
-          meter.destroy(error as Error);
-          throw error;
-        }),
-      ]);
-      if (meter.exceededLimit && maxBytes !== undefined) throw new ObjectTooLargeError(maxBytes);
-      if (signal?.aborted) throw signal.reason;
-      if (fed.status === 'rejected') throw fed.reason;
-      if (uploaded.status === 'rejected') throw uploaded.reason;
-    } finally {
-      signal?.removeEventListener('abort', abortUpload);
-    }
-    return { key, size: meter.size, sha256: meter.digest() };
+    // An abort destroys the source and the meter; the upload then fails on its next read
+    // and aborts the multipart upload before done() settles, so nothing is left behind.
+    const [fed, uploaded] = await Promise.allSettled([
+      pipeline(source, meter, signal ? { signal } : {}),
+      // An upload that stops reading (a failed part) would otherwise leave the feeding pipeline waiting forever.
+      upload.done().catch((error: unknown) => {
+        meter.destroy(error as Error);
+        throw error;
+      }),
+    ]);
+    if (meter.exceededLimit && maxBytes !== undefined) throw new ObjectTooLargeError(maxBytes);
+    if (fed.status === 'rejected') throw fed.reason;
+    if (uploaded.status === 'rejected') throw uploaded.reason;
+    return { key, size: meter.byteCount, sha256: meter.digest() };
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
