@@ -8,12 +8,14 @@ import { createPlatformCore, type PlatformCoreOptions } from '../core/platform';
 import { workerHeartbeatKey } from '../core/queue/keys';
 import { QUEUES, QUEUE_DEPTH_STATES } from '../contract';
 import { startHealthServer, type HealthServer } from './health';
-import { JobRunner, type RunnerOptions } from './runner';
+import { JobRunner, type RunnerDeps, type RunnerOptions } from './runner';
 
 export interface WorkerProcessOptions {
   /** Runner tuning beyond the env (tests shorten lock and stall settings). */
   runner?: Omit<RunnerOptions, 'redisUrl' | 'prefix' | 'concurrency'>;
   relay?: PlatformCoreOptions['relay'];
+  /** Processor lookup; the built-in registry unless a test wraps it. */
+  processors?: RunnerDeps['processors'];
   /** /healthz fails when the worker loop has been silent this long. Default 30 s (above BullMQ's 10 s longest blocking wait). */
   livenessMaxSilenceMs?: number;
   /** How often queue depth, the dead-letter size and the Redis heartbeat are refreshed. Default 5 s. */
@@ -38,7 +40,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const metrics = createMetrics(env.SERVICE_NAME ?? 'worker');
   const core = await createPlatformCore(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
   const runner = new JobRunner(
-    { pool: core.pool, files: core.files, store: core.store, log, metrics },
+    { pool: core.pool, files: core.files, store: core.store, log, metrics, processors: options.processors },
     { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
   );
   const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;

@@ -61,10 +61,6 @@ export class JobAbortedError extends Error {
   }
 }
 
-interface ActiveJob {
-  controller: AbortController;
-  type: string;
-}
 
 const MAX_ERROR_LENGTH = 2_000;
 
@@ -93,7 +89,8 @@ export class JobRunner {
   private readonly transitions: TransitionWriter;
   private readonly outbox: Outbox;
   private readonly processors: (type: string) => Processor | undefined;
-  private readonly active = new Map<string, ActiveJob>();
+  /** Abort controllers of the deliveries running here, by job id (one job may be delivered twice at once). */
+  private readonly active = new Map<string, Set<AbortController>>();
   private worker: Worker<QueueJobData, void, string> | undefined;
   private connection: Redis | undefined;
   private subscriber: Redis | undefined;
@@ -119,9 +116,11 @@ export class JobRunner {
     this.processors = deps.processors ?? findProcessor;
   }
 
-  /** Jobs running in this process now. */
+  /** Deliveries running in this process now. */
   get inFlight(): number {
-    return this.active.size;
+    let count = 0;
+    for (const controllers of this.active.values()) count += controllers.size;
+    return count;
   }
 
   /** When the worker loop last showed progress (ms since the epoch). */
@@ -186,9 +185,9 @@ export class JobRunner {
   private async shutdown(graceMs: number): Promise<void> {
     const { log } = this.deps;
     if (this.livenessTimer) clearInterval(this.livenessTimer);
-    log.info({ inFlight: this.active.size, graceMs }, 'worker stopping: finishing in-flight jobs');
+    log.info({ inFlight: this.inFlight, graceMs }, 'worker stopping: finishing in-flight jobs');
     const graceTimer = setTimeout(() => {
-      if (this.active.size > 0) log.warn({ inFlight: this.active.size }, 'grace period over: releasing the jobs still running');
+      if (this.inFlight > 0) log.warn({ inFlight: this.inFlight }, 'grace period over: releasing the jobs still running');
       for (const jobId of this.active.keys()) this.abort(jobId, 'shutdown');
     }, graceMs);
     // A processor that ignores its signal must not hold the process forever; its job's lock
@@ -236,10 +235,11 @@ export class JobRunner {
   }
 
   private abort(jobId: string, kind: AbortKind): void {
-    const job = this.active.get(jobId);
-    if (!job || job.controller.signal.aborted) return;
-    this.deps.log.info({ jobId, reason: kind }, 'aborting job');
-    job.controller.abort(new JobAbortedError(kind));
+    for (const controller of this.active.get(jobId) ?? []) {
+      if (controller.signal.aborted) continue;
+      this.deps.log.info({ jobId, reason: kind }, 'aborting job');
+      controller.abort(new JobAbortedError(kind));
+    }
   }
 
   private process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
@@ -252,7 +252,9 @@ export class JobRunner {
     const { log, metrics } = this.deps;
     const controller = new AbortController();
     // Registered before the runnable check so a cancel arriving meanwhile is not missed.
-    this.active.set(data.jobId, { controller, type: data.type });
+    const controllers = this.active.get(data.jobId) ?? new Set<AbortController>();
+    controllers.add(controller);
+    this.active.set(data.jobId, controllers);
     try {
       const state = await this.transitions.runState(data.jobId);
       if (!state || !isRunnable(state, data.attempt)) {
@@ -269,7 +271,8 @@ export class JobRunner {
       }
       await this.run(job, token, state, processor, controller);
     } finally {
-      this.active.delete(data.jobId);
+      controllers.delete(controller);
+      if (controllers.size === 0) this.active.delete(data.jobId);
       metrics?.workerLastActivity.set(Date.now() / 1_000);
     }
   }

@@ -32,7 +32,7 @@ function isTransient(error: unknown): boolean {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Whether a delivery of `attempt` may run against the row as it stands. */
-export function isRunnable(state: RunState | undefined, attempt: number): state is RunState {
+export function isRunnable(state: RunState | undefined, attempt: number): boolean {
   return state !== undefined && (state.status === 'queued' || state.status === 'running') && state.attempts <= attempt;
 }
 
@@ -101,15 +101,19 @@ export class TransitionWriter {
   private async write(transitions: WorkerTransition[]): Promise<PromiseSettledResult<boolean>[]> {
     const rows = new Map<string, TransitionRow>();
     const events: EventRow[] = [];
-    for (const transition of transitions) {
+    const accepted = transitions.map((transition) => {
       const row = rows.get(transition.jobId);
-      if (row) mergeInto(row, transition);
-      else rows.set(transition.jobId, firstRow(transition));
+      if (!row) rows.set(transition.jobId, firstRow(transition));
+      // A job already finished within this batch takes nothing more: a second delivery's
+      // outcome in the same tick must not apply (nor leave an audit row) either.
+      else if (TERMINAL.has(row.status)) return false;
+      else mergeInto(row, transition);
       const event = auditEvent(transition);
       if (event) events.push(event);
-    }
+      return true;
+    });
     const applied = await this.withRetry(() => applyTransitions(this.deps.pool, [...rows.values()], events));
-    return transitions.map((transition) => ({ status: 'fulfilled', value: applied.has(transition.jobId) }));
+    return transitions.map((transition, index) => ({ status: 'fulfilled', value: accepted[index] === true && applied.has(transition.jobId) }));
   }
 
   private async withRetry<T>(operation: () => Promise<T>): Promise<T> {

@@ -23,6 +23,8 @@ export interface EngineFixture {
   /** Starts a runner in this process; closed by `close()`. */
   startRunner(options?: Partial<RunnerOptions>, deps?: Partial<RunnerDeps>): Promise<JobRunner>;
   query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The first row of a query that must return one. */
+  one<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T>;
   createUser(): Promise<string>;
   close(): Promise<void>;
 }
@@ -93,6 +95,11 @@ export async function createEngineFixture(
     },
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
       return (await core.pool.query<T>(sql, params)).rows;
+    },
+    async one<T extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
+      const [row] = (await core.pool.query<T>(sql, params)).rows;
+      if (!row) throw new Error(`no row from ${sql}`);
+      return row;
     },
     createUser: () => createUser(servers.databaseUrl),
     async close() {

@@ -31,7 +31,7 @@ describe('job engine: submit', () => {
       ['queued', 'running'],
       ['running', 'succeeded'],
     ]);
-    const [{ request_id: requestId }] = await fx.query<{ request_id: string }>('SELECT request_id FROM jobs WHERE id = $1', [job.id]);
+    const { request_id: requestId } = await fx.one<{ request_id: string }>('SELECT request_id FROM jobs WHERE id = $1', [job.id]);
     expect(requestId).toBe('req-1');
   });
 
@@ -69,13 +69,13 @@ describe('job engine: submit', () => {
     const byId = new Map(rows.map((row) => [row.id, row.input.payload]));
     results.forEach((result, index) => expect(byId.get(result.job.id)).toBe(index));
     await waitFor('all 100 to succeed', async () => {
-      const [{ count }] = await fx.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'succeeded'", [ids]);
+      const { count } = await fx.one<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'succeeded'", [ids]);
       return count === 100;
     });
   });
 
   it('rejects unknown and internal types and bad input with field issues, storing nothing', async () => {
-    const [{ count: before }] = await fx.query<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
+    const { count: before } = await fx.one<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
     await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'nope', input: {} })).rejects.toMatchObject({
       name: 'ValidationError',
       issues: [{ field: 'type' }],
@@ -89,7 +89,7 @@ describe('job engine: submit', () => {
     await expect(
       fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: '6f1c1c2e-7c57-4c8e-9d7e-5a0f0f0f0f0f' } }),
     ).rejects.toBeInstanceOf(NotFoundError);
-    const [{ count: after }] = await fx.query<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
+    const { count: after } = await fx.one<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
     expect(after).toBe(before);
   });
 
