@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import Redis from 'ioredis';
 import { Client } from 'pg';
 import { isProcessAlive, waitForPidsGone } from '../../services/local/child';
 import { findFreePort } from '../harness/free-port';
+import { useSharedServices } from '../harness/shared';
 import { SupervisorProcess } from './supervisor-process';
 
 /** How a test reaches the local run's PostgreSQL and Redis: the ports and password it keeps under .data/. */
@@ -178,6 +179,40 @@ describe('npm start (services/local/start.ts)', () => {
     expect(await waitForPidsGone(tree, 5_000)).toBe(true);
     expect(supervisor.records.some((record) => record.msg === 'worker exited unexpectedly')).toBe(true);
     expect(supervisor.records.some((record) => record.msg === 'API stopped')).toBe(true);
+  });
+
+  it('leaves nothing behind when the supervisor itself is killed, and starts again over the leftovers', async () => {
+    const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await first.waitFor(isInfraReady);
+    const { databaseUrl } = localConnections(workDir);
+    await sql(databaseUrl, "CREATE TABLE survived_crash (note text); INSERT INTO survived_crash VALUES ('committed')");
+    const tree = first.descendants();
+    first.signal('SIGKILL');
+    await first.exited;
+    running.delete(first);
+    // The kernel signals the servers when their parent dies (parent-death signal), no exit hook needed.
+    expect(await waitForPidsGone(tree, 15_000)).toBe(true);
+
+    // After a reboot the pid in a stale postmaster.pid may belong to an unrelated live process.
+    const pidFile = path.join(workDir, '.data', 'postgres', 'postmaster.pid');
+    writeFileSync(pidFile, `${process.pid}\n${path.join(workDir, '.data', 'postgres')}\n`);
+    const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await second.waitFor(isInfraReady);
+    expect(await sql(localConnections(workDir).databaseUrl, 'SELECT note FROM survived_crash')).toEqual([{ note: 'committed' }]);
+    await stopCleanly(second);
+  });
+
+  it('uses external PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set', async () => {
+    const external = await useSharedServices();
+    const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()), DATABASE_URL: external.databaseUrl, REDIS_URL: external.redisUrl });
+    await supervisor.waitFor(isInfraReady);
+    expect(existsSync(path.join(workDir, '.data', 'postgres'))).toBe(false);
+    expect(existsSync(path.join(workDir, '.data', 'redis'))).toBe(false);
+    expect(await sql(external.databaseUrl, "SELECT to_regclass('jobs') IS NOT NULL AS migrated")).toEqual([{ migrated: true }]);
+    expect(supervisor.records.some((record) => record.service === 'postgres' || record.service === 'redis')).toBe(false);
+    supervisor.signal('SIGTERM');
+    expect(await supervisor.exited).toEqual({ code: 0, signal: null });
+    running.delete(supervisor);
   });
 
   it('rejects a bad PORT with a message naming it and exit status 2', async () => {
