@@ -132,7 +132,7 @@ export class Relay {
    * Enqueues a job that was queued again (retry, replay, reclaim). BullMQ still holds its
    * finished previous run under the same id, which would swallow the add: remove it first.
    */
-  async requeue(rows: JobRow[]): Promise<number> {
+  async requeue(rows: JobRow[], path: 'requeue' | 'sweep' = 'requeue'): Promise<number> {
     if (rows.length === 0) return 0;
     try {
       const states = await this.redisStates(rows.map((row) => row.id));
@@ -141,7 +141,7 @@ export class Relay {
       this.log.warn({ err: error, jobs: rows.length }, 'could not clear finished BullMQ jobs before re-enqueue; the sweep will retry');
       return 0;
     }
-    return this.enqueue(rows, 'requeue');
+    return this.enqueue(rows, path);
   }
 
   /** Removes a waiting or delayed job from BullMQ. False when it is missing or a worker holds it. */
@@ -234,7 +234,7 @@ export class Relay {
       const states = await this.redisStates(rows.map((row) => row.id));
       const notHeld = rows.filter((row) => states.get(row.id) !== 'held');
       if (notHeld.length > 0) oldestMissingUs ??= (notHeld[0] as (typeof notHeld)[number]).updated_us;
-      if (mode === 'repair') requeued += await this.requeue(notHeld);
+      if (mode === 'repair') requeued += await this.requeue(notHeld, 'sweep');
       if (rows.length < this.options.sweepPageSize) break;
     }
     const lagSeconds = oldestMissingUs === undefined ? 0 : Math.max(0, Date.now() / 1_000 - oldestMissingUs / 1_000_000);
@@ -252,7 +252,10 @@ export class Relay {
       'attempt lost: worker and queue entry gone',
     );
     const requeuedIds = new Set(reclaimed.filter((row) => row.status === 'queued').map((row) => row.id));
-    await this.requeue(lost.filter((row) => requeuedIds.has(row.id)));
+    await this.requeue(
+      lost.filter((row) => requeuedIds.has(row.id)),
+      'sweep',
+    );
     return reclaimed.length;
   }
 

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,10 +10,9 @@ import { createLogger, type Logger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { createPlatformCore, type PlatformCore, type PlatformCoreOptions } from '../../../services/core/platform';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from '../../../services/worker/runner';
+import { findFreePort } from '../../harness/free-port';
 import { useSharedServices } from '../../harness/shared';
-
-/** Short lock and stall windows so crash recovery happens in seconds, not the production 30 s. */
-export const FAST_STALL = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 2 } as const;
+import { FAST_STALL } from './stall';
 
 export interface EngineFixture {
   env: Env;
@@ -125,4 +125,76 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+export interface WorkerChild {
+  pid: number;
+  metricsPort: number;
+  /** Resolves with the exit code (null when killed by a signal) and the signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+  kill(signal: NodeJS.Signals): void;
+}
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+
+/** Starts a worker as a child process (`node -r @swc-node/register <entry>`) on the fixture's database, Redis and store. */
+export async function spawnWorker(fx: EngineFixture, entry: string, extraEnv: Record<string, string> = {}): Promise<WorkerChild> {
+  const metricsPort = await findFreePort();
+  const child = spawn(process.execPath, ['-r', '@swc-node/register', entry], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
+      DATABASE_URL: fx.env.DATABASE_URL,
+      REDIS_URL: fx.env.REDIS_URL,
+      QUEUE_PREFIX: fx.env.QUEUE_PREFIX,
+      OBJECT_STORE_DIR: fx.objectDir,
+      JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+      WORKER_METRICS_PORT: String(metricsPort),
+      WORKER_CONCURRENCY: '10',
+      RELAY_SWEEP_MS: '500',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  children.add(child);
+  void exited.then(() => children.delete(child));
+  await waitFor(
+    'the worker child to be ready',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`worker exited early (${child.exitCode}):\n${output}`);
+      const response = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).catch(() => undefined);
+      return response?.status === 200;
+    },
+    30_000,
+    100,
+  );
+  return {
+    pid: child.pid as number,
+    metricsPort,
+    exited,
+    output: () => output,
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+const children = new Set<ChildProcess>();
+
+/** SIGKILLs worker children a failed test left running. */
+export async function killWorkerChildren(): Promise<void> {
+  await Promise.all(
+    [...children].map(async (child) => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }),
+  );
 }
