@@ -51,7 +51,11 @@ export default defineProcessor(fileCompress, async ({ input, files, signal, prog
     compressor.destroy(error as Error);
     throw error;
   });
-  const [output] = await Promise.all([saving, pipeline(Readable.from(counted), compressor)]);
+  // Both sides settle before the job does, so a failed run has finished removing its partial output.
+  const [saved, fed] = await Promise.allSettled([saving, pipeline(Readable.from(counted), compressor)]);
+  if (saved.status === 'rejected') throw saved.reason;
+  if (fed.status === 'rejected') throw fed.reason;
+  const output = saved.value;
   return {
     result: { format: input.format, size: output.size, ratio: compressionRatio(output.size, originalBytes) },
     resultFileId: output.id,
