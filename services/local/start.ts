@@ -84,7 +84,12 @@ async function startEmbeddedPostgres({ state, merged, log, supervisor }: Context
   });
   supervisor.onShutdown({ name: 'postgres', stop: () => cluster.stop(), kill: () => cluster.kill() });
   if (await initialiseLocalCluster(cluster, password)) log.info({ dataDir: cluster.dataDir }, 'PostgreSQL cluster created');
-  await cluster.start();
+  await cluster.start().catch((error: unknown) => {
+    if ((error as { code?: string }).code !== '28P01') throw error;
+    throw new LocalRunError(
+      `PostgreSQL in ${cluster.dataDir} rejects the password in ${state.path('postgres-password')}: restore the file of the run that created it, or delete ${cluster.dataDir}`,
+    );
+  });
   if (await cluster.createDatabase(DATABASE_NAME, { ifMissing: true })) log.info(`database ${DATABASE_NAME} created`);
   const databaseUrl = cluster.url(DATABASE_NAME);
   log.info({ url: redactUrl(databaseUrl), passwordFile: state.path('postgres-password') }, 'PostgreSQL ready');
