@@ -99,8 +99,13 @@ export class Supervisor {
     return this.exitStatus;
   }
 
-  /** Registers something to stop at shutdown (stopped after everything registered later). */
+  /**
+   * Registers something to stop at shutdown (stopped after everything registered later).
+   * Refused (throws) once shutdown has begun, so a startup step that was still running
+   * when Ctrl-C came cannot start something nobody would stop.
+   */
   onShutdown(step: StopStep): void {
+    this.stopping.throwIfAborted();
     this.steps.push(step);
   }
 

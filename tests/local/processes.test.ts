@@ -27,6 +27,12 @@ describe('Supervisor', () => {
     expect(supervisor.exitCode).toBe(0);
   });
 
+  it('refuses to register anything once shutdown has begun', async () => {
+    const supervisor = new Supervisor(silent);
+    await supervisor.stop('test', 0);
+    expect(() => supervisor.onShutdown({ name: 'late', stop: async () => undefined, kill: async () => undefined })).toThrow('test');
+  });
+
   it('exits non-zero when a child exits on its own', async () => {
     const supervisor = new Supervisor(silent);
     supervisor.childExited('worker', { code: 1, signal: null });

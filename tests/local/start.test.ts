@@ -215,6 +215,17 @@ describe('npm start (services/local/start.ts)', () => {
     running.delete(supervisor);
   });
 
+  it('stops cleanly when SIGTERM arrives while it is still starting', async () => {
+    const supervisor = start([], { PORT: String(await findFreePort()), WORKER_METRICS_PORT: String(await findFreePort()) });
+    await supervisor.waitFor((record) => record.service === 'postgres');
+    const tree = supervisor.descendants();
+    supervisor.signal('SIGTERM');
+    expect(await supervisor.exited).toEqual({ code: 0, signal: null });
+    running.delete(supervisor);
+    expect(await waitForPidsGone([...tree, ...supervisor.descendants()], 5_000)).toBe(true);
+    expect(supervisor.records.some((record) => record.level === 'fatal')).toBe(false);
+  });
+
   it('rejects a bad PORT with a message naming it and exit status 2', async () => {
     const supervisor = start([], { PORT: 'eighty' });
     expect(await supervisor.exited).toEqual({ code: 2, signal: null });
