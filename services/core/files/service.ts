@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import type { FileView } from '../../contract';
 import { createFileRepository, type FileRecord } from '../db/files';
@@ -51,14 +51,18 @@ function requireContentType(raw: string): string {
 }
 
 /**
- * Feeds a caller's stream to the store without handing it over: a failed write destroys
- * the relay, not the caller's stream, which merely stops being read. For an HTTP request
+ * Feeds a caller's stream to the store without handing it over: a failed write ends the
+ * iteration, not the caller's stream, which merely stops being read. For an HTTP request
  * body that is the difference between answering 413 and resetting the connection.
  */
 function detached(body: Readable): Readable {
-  const relay = new PassThrough();
-  body.on('error', (error) => relay.destroy(error));
-  return body.pipe(relay);
+  // The extra generator matters: a failed write throws into it, and leaving its loop only
+  // returns the inner iterator, where throwing into that iterator would destroy the body.
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of body.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+    })(),
+  );
 }
 
 /** Metadata in PostgreSQL, bytes in the object store; the object is written first, so a row always has its bytes. */
