@@ -26,11 +26,12 @@ function createCompressor(format: keyof typeof FORMATS, sizeHint: number): Gzip 
 /**
  * ratio = compressed bytes / original bytes: 0.25 means the output is a quarter of the
  * input, above 1 means compression made it bigger. An empty input reports 1, as there is
- * nothing to divide by. Rounded to 4 decimal places.
+ * nothing to divide by. Four significant digits, so a highly compressible file shows a
+ * small ratio (7.073e-6) rather than rounding to 0.
  */
 function compressionRatio(compressedBytes: number, originalBytes: number): number {
   if (originalBytes === 0) return 1;
-  return Math.round((compressedBytes / originalBytes) * 10_000) / 10_000;
+  return Number((compressedBytes / originalBytes).toPrecision(4));
 }
 
 export default defineProcessor(fileCompress, async ({ input, files, signal, progress }) => {

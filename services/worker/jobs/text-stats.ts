@@ -19,6 +19,11 @@ const MAX_WORD_LENGTH = 256;
 const WORD = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*/gu;
 const WORD_CONTINUATION = /^[\p{L}\p{M}\p{N}]+/u;
 const LINE_FEED = 0x0a;
+/**
+ * Text made only of characters below U+0300 (Latin, Latin-1, Latin Extended) is already in
+ * NFC; skipping normalize() for it roughly halves the time per word on typical text.
+ */
+const MAY_NEED_NFC = /[\u0300-\uffff]/;
 
 function capped(word: string): string {
   if (word.length <= MAX_WORD_LENGTH) return word;
@@ -89,7 +94,7 @@ export class TextStatsAccumulator {
 
   private count(rawWord: string): void {
     this.words += 1;
-    const word = capped(rawWord.normalize('NFC').toLowerCase());
+    const word = capped((MAY_NEED_NFC.test(rawWord) ? rawWord.normalize('NFC') : rawWord).toLowerCase());
     const current = this.counts.get(word);
     if (current !== undefined) {
       this.counts.set(word, current + 1);

@@ -129,7 +129,7 @@ describe('file.compress', () => {
     const compressed = await bed.read(output?.key ?? '');
     expect(decompress(compressed).equals(text)).toBe(true);
     expect(outcome).toEqual({
-      result: { format, size: compressed.length, ratio: Math.round((compressed.length / text.length) * 10_000) / 10_000 },
+      result: { format, size: compressed.length, ratio: Number((compressed.length / text.length).toPrecision(4)) },
       resultFileId: output?.view.id,
     });
     expect(outcome.result.ratio).toBeLessThan(0.05);
