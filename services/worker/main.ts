@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { WorkerEnv } from '../contract';
 import { loadEnv } from '../core/config';
 import { countDeadLetters } from '../core/db/jobs';
@@ -31,6 +32,17 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
+/** Heartbeats older than this belong to workers that died without saying goodbye (SIGKILL, OOM). */
+const FORGET_WORKER_AFTER_MS = 10 * 60_000;
+
+async function pruneHeartbeats(redis: Redis, key: string): Promise<void> {
+  const heartbeats = await redis.hgetall(key);
+  const stale = Object.entries(heartbeats)
+    .filter(([, at]) => Date.now() - Number(at) > FORGET_WORKER_AFTER_MS)
+    .map(([workerId]) => workerId);
+  if (stale.length > 0) await redis.hdel(key, ...stale);
+}
+
 /**
  * The worker process: platform core, job runner, relay sweep, health listener, Redis
  * heartbeat for `platform doctor`, and graceful shutdown on SIGTERM/SIGINT.
@@ -58,6 +70,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const heartbeatKey = workerHeartbeatKey(env.QUEUE_PREFIX);
   const refresh = async () => {
     if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
+    await pruneHeartbeats(core.redis.client, heartbeatKey);
     const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.pool)]);
     for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
     metrics.deadLetterSize.set(deadLetters);

@@ -161,15 +161,15 @@ export class Relay {
    * process sweeps at a time (advisory lock); the adds are idempotent anyway.
    */
   sweep(): Promise<SweepReport> {
-    this.sweeping ??= this.sweepUnderLock('repair').finally(() => {
+    this.sweeping ??= this.sweepUnderLock().finally(() => {
       this.sweeping = undefined;
     });
     return this.sweeping;
   }
 
-  /** The relay lag without repairing anything (queue stats, doctor). */
+  /** The relay lag without repairing anything (queue stats, doctor). Read-only, so it needs no lock. */
   async measureLagSeconds(): Promise<number> {
-    return (await this.sweepUnderLock('measure')).lagSeconds;
+    return (await this.sweepQueued('measure')).lagSeconds;
   }
 
   startSweeper(intervalMs: number): void {
@@ -200,14 +200,14 @@ export class Relay {
     };
   }
 
-  private async sweepUnderLock(mode: 'repair' | 'measure'): Promise<SweepReport> {
+  private async sweepUnderLock(): Promise<SweepReport> {
     const client = await this.pool.connect();
     try {
       const locked = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
       if (!locked.rows[0]?.locked) return { ran: false, checked: 0, requeued: 0, reclaimed: 0, lagSeconds: 0 };
       try {
-        const queued = await this.sweepQueued(mode);
-        const reclaimed = mode === 'repair' ? await this.reclaimLostRunning() : 0;
+        const queued = await this.sweepQueued('repair');
+        const reclaimed = await this.reclaimLostRunning();
         const report = { ran: true, ...queued, reclaimed };
         this.metrics?.relayLag.set(report.lagSeconds);
         if (report.requeued > 0 || report.reclaimed > 0) this.log.warn(report, 'relay sweep handed over jobs Redis did not hold');

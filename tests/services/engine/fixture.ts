@@ -151,7 +151,6 @@ export async function spawnWorker(fx: EngineFixture, entry: string, extraEnv: Re
       REDIS_URL: fx.env.REDIS_URL,
       QUEUE_PREFIX: fx.env.QUEUE_PREFIX,
       OBJECT_STORE_DIR: fx.objectDir,
-      JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
       WORKER_METRICS_PORT: String(metricsPort),
       WORKER_CONCURRENCY: '10',
       RELAY_SWEEP_MS: '500',
