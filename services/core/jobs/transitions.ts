@@ -60,7 +60,7 @@ export class TransitionWriter {
     this.retryForMs = options.retryForMs ?? 60_000;
     this.writes = new MicroBatcher({
       name: 'transition writer',
-      windowMs: options.windowMs ?? 2,
+      windowMs: options.windowMs ?? 0,
       maxBatch: options.maxBatch ?? 2_000,
       maxInFlight: 1,
       run: (transitions) => this.write(transitions),
