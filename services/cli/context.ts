@@ -1,6 +1,23 @@
+import type { Redis } from 'ioredis';
 import { loadEnv } from '../core/config';
 import { createLogger } from '../core/logger';
 import { createPlatformCore, type PlatformCore } from '../core/platform';
+
+const REDIS_CONNECT_WAIT_MS = 3_000;
+
+/** Resolves when the connection is ready or the wait is over; a Redis that stays down is reported by the command itself. */
+function connected(connection: Redis, waitMs: number): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      connection.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, waitMs);
+    connection.once('ready', done);
+  });
+}
 
 /**
  * Runs a command against the platform's PostgreSQL and Redis and always closes the
@@ -11,6 +28,9 @@ export async function withPlatform<T>(action: (core: PlatformCore) => Promise<T>
   const env = loadEnv('cli');
   const log = createLogger({ service: 'cli', level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, destination: process.stderr });
   const core = await createPlatformCore(env, { service: 'cli', log });
+  // The enqueue connection fails fast instead of queueing commands while it connects (right for
+  // the API, wrong for a command issued the moment the CLI starts): give it a moment to come up.
+  await connected(core.redis.producer, REDIS_CONNECT_WAIT_MS);
   try {
     return await action(core);
   } finally {

@@ -29,10 +29,14 @@ export function embeddedPostgresBinDir(): string {
   return path.resolve(path.dirname(entry), '..', 'native', 'bin');
 }
 
-/** Log level of a PostgreSQL stderr line (`... LOG:  ...`, `... FATAL:  ...`). */
+/**
+ * Log level of a PostgreSQL stderr line (`... LOG:  ...`, `... FATAL:  ...`). PostgreSQL's
+ * FATAL ends one session (a client that timed out while the server stops), not the server,
+ * so it is an error here; only PANIC takes the server down.
+ */
 export function postgresLineLevel(line: string): LogLevel {
-  if (/\b(PANIC|FATAL):/.test(line)) return 'fatal';
-  if (/\bERROR:/.test(line)) return 'error';
+  if (/\bPANIC:/.test(line)) return 'fatal';
+  if (/\b(FATAL|ERROR):/.test(line)) return 'error';
   if (/\bWARNING:/.test(line)) return 'warn';
   return 'info';
 }

@@ -47,7 +47,8 @@ describe('server log parsing', () => {
     expect(postgresLineLevel('[1] LOG:  checkpoint starting')).toBe('info');
     expect(postgresLineLevel('[1] WARNING:  out of shared memory')).toBe('warn');
     expect(postgresLineLevel('[1] ERROR:  relation "x" does not exist')).toBe('error');
-    expect(postgresLineLevel('[1] FATAL:  password authentication failed')).toBe('fatal');
+    expect(postgresLineLevel('[1] FATAL:  password authentication failed')).toBe('error');
+    expect(postgresLineLevel('[1] PANIC:  could not write to file')).toBe('fatal');
   });
 
   it('strips the Redis prefix and keeps its routine banner at info', () => {

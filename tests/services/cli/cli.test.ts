@@ -125,7 +125,9 @@ describe('platform CLI', () => {
   });
 
   it('queues stats reads depth by state and statuses', async () => {
+    await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'counted' } });
     const run = await platform(['queues', 'stats', '--json'], cliEnv);
+    expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const stats = JSON.parse(run.stdout) as { counts: Record<string, number>; statuses: Record<string, number> };
     expect(Object.keys(stats.counts).sort()).toEqual(['active', 'delayed', 'failed', 'prioritized', 'waiting']);
