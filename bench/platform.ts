@@ -26,6 +26,8 @@ export interface BenchPlatform {
 export interface BenchPlatformOptions {
   apiProcesses: number;
   workerConcurrency: number;
+  /** Extra postgresql.conf settings, e.g. shared_preload_libraries for pg_stat_statements while profiling. */
+  postgresSettings?: Record<string, string>;
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -69,7 +71,7 @@ export async function startBenchPlatform(options: BenchPlatformOptions): Promise
     dataDir: path.join(root, 'postgres'),
     port: await findFreePort(),
     password,
-    settings: { unix_socket_directories: '' },
+    settings: { unix_socket_directories: '', ...options.postgresSettings },
     onLine: (line) => log.write(`postgres: ${line}\n`),
   });
   await initialiseLocalCluster(postgres, password);
