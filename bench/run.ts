@@ -48,12 +48,10 @@ function parseSettings(argv: string[]): Settings {
   return settings;
 }
 
-/** Runs the load generator in its own process; `onStart` receives its pid so its CPU can be told apart. */
-async function runLoad(request: LoadRequest, onStart?: (pid: number) => void): Promise<LoadResult> {
+/** Runs the load generator in its own process, so its CPU is not charged to the API. */
+async function runLoad(request: LoadRequest): Promise<LoadResult> {
   const script = path.join(__dirname, 'load-generator.js');
-  const run = promisify(execFile)(process.execPath, [script, JSON.stringify(request)], { maxBuffer: 1 << 20 });
-  if (run.child.pid !== undefined) onStart?.(run.child.pid);
-  const { stdout } = await run;
+  const { stdout } = await promisify(execFile)(process.execPath, [script, JSON.stringify(request)], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as LoadResult;
 }
 
@@ -107,26 +105,22 @@ interface SustainedResult {
 }
 
 async function sustained(platform: BenchPlatform, accessToken: string, settings: Settings): Promise<SustainedResult> {
-  let loadPid = 0;
   const warmUpSeconds = Math.min(5, settings.sustainedSeconds / 4);
   const started = performance.now();
-  const loadPromise = runLoad(
-    {
-      url: `${platform.apiUrl}/v1/jobs`,
-      token: accessToken,
-      body: ECHO_BODY,
-      connections: settings.sustainedConnections,
-      durationSeconds: settings.sustainedSeconds,
-    },
-    (pid) => (loadPid = pid),
-  );
-  const monitor = new ResourceMonitor({ ...platform.pids, 'load generator': loadPid });
+  const loadPromise = runLoad({
+    url: `${platform.apiUrl}/v1/jobs`,
+    token: accessToken,
+    body: ECHO_BODY,
+    connections: settings.sustainedConnections,
+    durationSeconds: settings.sustainedSeconds,
+  });
+  const monitor = new ResourceMonitor({ ...platform.pids });
   await new Promise((resolve) => setTimeout(resolve, warmUpSeconds * 1_000));
   monitor.begin();
   const windowStart = { at: performance.now(), done: await succeededCounter(platform.workerMetricsUrl) };
   const load = await loadPromise;
   const windowEnd = { at: performance.now(), done: await succeededCounter(platform.workerMetricsUrl) };
-  const resources = monitor.end();
+  const resources = { ...monitor.end(), 'load generator': { cores: load.cores, peakRssMiB: Number.NaN } };
   const drainSeconds = await waitForDrain(platform.databaseUrl);
   const totalSeconds = (performance.now() - started) / 1_000;
   return {
@@ -187,22 +181,17 @@ async function main(): Promise<void> {
     await waitForDrain(platform.databaseUrl);
 
     process.stdout.write(`bench: submit latency at ${settings.latencyRate}/s offered for ${settings.latencySeconds} s…\n`);
-    let latencyMonitor: ResourceMonitor | undefined;
-    const latency = await runLoad(
-      {
-        url: `${platform.apiUrl}/v1/jobs`,
-        token: accessToken,
-        body: ECHO_BODY,
-        connections: 32,
-        overallRate: settings.latencyRate,
-        durationSeconds: settings.latencySeconds,
-      },
-      (pid) => {
-        latencyMonitor = new ResourceMonitor({ ...platform.pids, 'load generator': pid });
-        latencyMonitor.begin();
-      },
-    );
-    const latencyResources = latencyMonitor?.end() ?? {};
+    const latencyMonitor = new ResourceMonitor({ ...platform.pids });
+    latencyMonitor.begin();
+    const latency = await runLoad({
+      url: `${platform.apiUrl}/v1/jobs`,
+      token: accessToken,
+      body: ECHO_BODY,
+      connections: 32,
+      overallRate: settings.latencyRate,
+      durationSeconds: settings.latencySeconds,
+    });
+    const latencyResources = { ...latencyMonitor.end(), 'load generator': { cores: latency.cores, peakRssMiB: Number.NaN } };
     await waitForDrain(platform.databaseUrl);
     process.stdout.write(`bench:   p50 ${latency.latencyMs.p50} ms, p99 ${latency.latencyMs.p99} ms, ${fmt(latency.requestsPerSecond)} req/s\n`);
 
@@ -214,7 +203,7 @@ async function main(): Promise<void> {
     const ratio = run.endToEndPerSecond / rawCeiling.jobsPerSecond;
     const resourceRows = (resources: Record<string, { cores: number; peakRssMiB: number }>) =>
       Object.entries(resources)
-        .map(([name, usage]) => `| ${name} | ${usage.cores.toFixed(2)} | ${fmt(usage.peakRssMiB)} |`)
+        .map(([name, usage]) => `| ${name} | ${usage.cores.toFixed(2)} | ${Number.isNaN(usage.peakRssMiB) ? '-' : fmt(usage.peakRssMiB)} |`)
         .join('\n');
     const report = `# Benchmark results
 
