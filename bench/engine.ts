@@ -11,7 +11,7 @@ import { createMetrics } from '../services/core/metrics';
 import { createPlatformCore } from '../services/core/platform';
 import { isRoot, lookupSystemUser } from '../services/local/child';
 import { findFreePort } from '../services/local/free-port';
-import { embeddedPostgresBinDir, PostgresCluster } from '../services/local/postgres';
+import { PostgresCluster, runnableEmbeddedPostgresBinDir } from '../services/local/postgres';
 import { RedisServer } from '../services/local/redis';
 import { JobRunner } from '../services/worker/runner';
 
@@ -47,7 +47,7 @@ async function startServers(): Promise<Servers> {
   if (user) await chown(baseDir, user.uid, user.gid);
   const debianBin = '/usr/lib/postgresql/15/bin';
   const postgres = new PostgresCluster({
-    binDir: existsSync(path.join(debianBin, 'postgres')) ? debianBin : embeddedPostgresBinDir(),
+    binDir: existsSync(path.join(debianBin, 'postgres')) ? debianBin : await runnableEmbeddedPostgresBinDir(),
     dataDir: path.join(baseDir, 'pg'),
     port: await findFreePort(),
     socketDir: baseDir,

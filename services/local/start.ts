@@ -9,7 +9,7 @@ import { isPortFree } from './free-port';
 import { LocalEnvError, parseLocalEnv, type LocalEnv } from './env';
 import { LocalRunError } from './errors';
 import { MergedLog } from './log-stream';
-import { embeddedPostgresBinDir, initialiseLocalCluster, PostgresCluster, postgresLineLevel } from './postgres';
+import { initialiseLocalCluster, PostgresCluster, postgresLineLevel, runnableEmbeddedPostgresBinDir } from './postgres';
 import { AppProcess, Supervisor } from './processes';
 import { findRedisServer, parseRedisLine, RedisServer } from './redis';
 import { LocalState } from './state';
@@ -71,7 +71,7 @@ async function checkPrerequisites(env: LocalEnv, infraOnly: boolean): Promise<vo
 async function startEmbeddedPostgres({ state, merged, log, supervisor }: Context): Promise<string> {
   const password = await state.secret('postgres-password');
   const cluster = new PostgresCluster({
-    binDir: embeddedPostgresBinDir(),
+    binDir: await runnableEmbeddedPostgresBinDir(),
     dataDir: state.path('postgres'),
     port: await state.port('postgres'),
     password,

