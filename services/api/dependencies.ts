@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { Env } from '../contract';
-import type { AuthService } from '../core/auth';
+import { createAccessTokens, createAuthService, type AuthService } from '../core/auth';
+import { createUserRepository } from '../core/db/users';
 import type { FileService } from '../core/files/types';
 import type { JobAdmin, JobService } from '../core/jobs/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
+import type { PlatformCore } from '../core/platform';
 
 /** Reachability checks behind /readyz; each rejects when its dependency is down. */
 export interface ReadinessChecks {
@@ -34,4 +36,22 @@ export interface AppDependencies {
   lifecycle?: Lifecycle;
   /** Defaults to this process's registry. */
   metricsSource?: MetricsSource;
+}
+
+/** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
+export function dependenciesFromCore(
+  env: Env,
+  core: PlatformCore,
+  parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource },
+): AppDependencies {
+  return {
+    env,
+    ...parts,
+    auth: createAuthService(createUserRepository(core.pool), createAccessTokens(env)),
+    jobs: core.jobs,
+    admin: core.admin,
+    files: core.files,
+    checks: core.checks,
+    redis: core.redis.client,
+  };
 }

@@ -1,15 +1,13 @@
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Env } from '../contract';
-import { createAccessTokens, createAuthService } from '../core/auth';
 import { loadEnv } from '../core/config';
-import { createUserRepository } from '../core/db/users';
 import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
 import { createPlatformCore } from '../core/platform';
 import { createApp } from './app';
 import { clusterWorkerMetricsSource, runClusterPrimary } from './cluster';
-import type { Lifecycle } from './dependencies';
+import { dependenciesFromCore, type Lifecycle } from './dependencies';
 import { startWebServer, stopWebServer } from './server';
 
 /**
@@ -33,19 +31,14 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const metrics = createMetrics(service);
   const core = await createPlatformCore(env, { service: 'api', log, metrics, relaySweep: true });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({
-    env,
-    log,
-    metrics,
-    auth: createAuthService(createUserRepository(core.pool), createAccessTokens(env)),
-    jobs: core.jobs,
-    admin: core.admin,
-    files: core.files,
-    checks: core.checks,
-    redis: core.redis.client,
-    lifecycle,
-    metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
-  });
+  const app = createApp(
+    dependenciesFromCore(env, core, {
+      log,
+      metrics,
+      lifecycle,
+      metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
+    }),
+  );
   const { port } = await startWebServer(app, env.PORT);
   log.info({ port, pid: process.pid }, 'API listening');
 

@@ -8,10 +8,8 @@ import type { Server } from 'node:http';
 import { Pool } from 'pg';
 import { parseEnv, type Env, type EnvVars } from '../../../services/contract';
 import { createApp } from '../../../services/api/app';
-import type { AppDependencies, Lifecycle } from '../../../services/api/dependencies';
-import { createAccessTokens, createAuthService } from '../../../services/core/auth';
+import { dependenciesFromCore, type AppDependencies, type Lifecycle } from '../../../services/api/dependencies';
 import { runMigrations } from '../../../services/core/db/migrate';
-import { createUserRepository } from '../../../services/core/db/users';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { createPlatformCore, type PlatformCore } from '../../../services/core/platform';
@@ -72,18 +70,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
   // The rate limiters fall back to per-process counters until Redis is ready; tests count on the shared ones.
   await core.checks.redis();
   const lifecycle: Lifecycle = { draining: false };
-  const deps: AppDependencies = {
-    env,
-    log,
-    metrics,
-    auth: createAuthService(createUserRepository(core.pool), createAccessTokens(env)),
-    jobs: core.jobs,
-    admin: core.admin,
-    files: core.files,
-    checks: core.checks,
-    redis: core.redis.client,
-    lifecycle,
-  };
+  const deps: AppDependencies = dependenciesFromCore(env, core, { log, metrics, lifecycle });
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
