@@ -4,7 +4,10 @@ import type { JobStatus, JobView } from '../../contract';
 /**
  * The job repository: every statement that reads or writes the jobs table. Statements are
  * named (prepared once per connection) and take whole batches as one JSON document
- * (jsonb_to_recordset), so a batch of any size is one round trip and one plan.
+ * (jsonb_to_recordset), so a batch of any size is one round trip and one plan. A statement
+ * that joins such a batch to jobs also names the ids as an array (`id = ANY($n)`): the
+ * planner cannot see how few rows a JSON document holds and would otherwise pick a
+ * sequential scan of jobs, a cost that grows with the table on every batch.
  */
 export type Queryable = Pool | PoolClient;
 
@@ -101,8 +104,13 @@ export async function findByIdempotencyKeys(db: Queryable, keys: { ownerId: stri
   const result = await db.query<JobRow>({
     name: 'jobs.find-by-idempotency-keys',
     text: `SELECT ${COLUMNS} FROM jobs
-      WHERE (owner_id, idempotency_key) IN (SELECT owner_id, key FROM jsonb_to_recordset($1::jsonb) AS k(owner_id uuid, key text))`,
-    values: [JSON.stringify(keys.map(({ ownerId, key }) => ({ owner_id: ownerId, key })))],
+      WHERE owner_id = ANY ($2::uuid[]) AND idempotency_key = ANY ($3::text[])
+        AND (owner_id, idempotency_key) IN (SELECT owner_id, key FROM jsonb_to_recordset($1::jsonb) AS k(owner_id uuid, key text))`,
+    values: [
+      JSON.stringify(keys.map(({ ownerId, key }) => ({ owner_id: ownerId, key }))),
+      keys.map((entry) => entry.ownerId),
+      keys.map((entry) => entry.key),
+    ],
   });
   return result.rows;
 }
@@ -296,7 +304,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           finished_at = v.finished_at,
           updated_at = now()
         FROM v
-        WHERE j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
+        WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
         RETURNING j.id
       ),
       events AS (
@@ -316,6 +324,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
         })),
       ),
       JSON.stringify(events),
+      transitions.map((transition) => transition.id),
     ],
   });
   return new Set(result.rows.map((row) => row.id));
@@ -374,7 +383,7 @@ export async function reclaimLostRunning(
           error = $2,
           finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
           updated_at = now()
-        FROM v WHERE j.id = v.id AND j.status = 'running' AND j.attempts = v.attempts
+        FROM v WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = 'running' AND j.attempts = v.attempts
         RETURNING j.id, j.status, j.attempts
       ),
       events AS (
@@ -382,7 +391,7 @@ export async function reclaimLostRunning(
         SELECT id, 'running', status, attempts, $2 FROM updated
       )
       SELECT id, status FROM updated`,
-    values: [JSON.stringify(lost), reason],
+    values: [JSON.stringify(lost), reason, lost.map((job) => job.id)],
   });
   return result.rows;
 }

@@ -16,6 +16,11 @@ export function createPool(env: DbEnv, log?: Logger, applicationName = 'platform
     idleTimeoutMillis: 30_000,
     // A statement that runs this long is stuck (lock wait, lost server); fail it instead of hanging a request.
     statement_timeout: 30_000,
+    // Our statements are prepared once per connection. With the default plan cache mode a
+    // connection settles on a generic plan after five runs, chosen while jobs was tiny: a
+    // sequential scan that then stays for the connection's life as the table grows (seen as
+    // PostgreSQL burning a core on a few hundred jobs/s). Planning each run costs far less.
+    options: '-c plan_cache_mode=force_custom_plan',
     ssl: env.DATABASE_SSL === 'disable' ? undefined : { rejectUnauthorized: env.DATABASE_SSL === 'verify-full' },
   });
   // An idle client losing its server (Postgres restart) emits here; without a listener the process dies.
