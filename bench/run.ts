@@ -39,7 +39,7 @@ function parseSettings(argv: string[]): Settings {
     sustainedConnections: 64,
     ceilingJobs: 50_000,
     apiProcesses: Number(process.env.API_PROCESSES ?? 1),
-    workerConcurrency: Number(process.env.WORKER_CONCURRENCY ?? 100),
+    workerConcurrency: Number(process.env.WORKER_CONCURRENCY ?? 200),
   };
   if (argv.includes('--quick')) Object.assign(settings, { latencySeconds: 5, sustainedSeconds: 8, ceilingJobs: 10_000 });
   for (const [key, value] of Object.entries(settings)) {
@@ -159,9 +159,13 @@ function gitRevision(): Promise<string> {
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** Whether the box or one process is the limit: a single-threaded process near 1.0 core, or all of them near the core count. */
 function bound(resources: SustainedResult['resources']): string {
+  const total = Object.values(resources).reduce((sum, usage) => sum + usage.cores, 0);
   const [name, usage] = Object.entries(resources).sort(([, a], [, b]) => b.cores - a.cores)[0] ?? ['none', { cores: 0 }];
-  return `${name} (${usage.cores.toFixed(2)} cores)`;
+  const cores = os.cpus().length;
+  const verdict = usage.cores > 0.9 ? `${name} saturates its core` : total > cores * 0.85 ? 'the machine: every core is busy' : 'latency, not CPU';
+  return `${verdict} (all processes ${total.toFixed(2)} of ${cores} cores; largest ${name} at ${usage.cores.toFixed(2)})`;
 }
 
 async function main(): Promise<void> {
@@ -210,7 +214,9 @@ async function main(): Promise<void> {
 Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}.
 Machine: ${machine()}. Everything on one box: PostgreSQL (embedded, fsync on), Redis (AOF everysec),
 the API (${settings.apiProcesses} process${settings.apiProcesses > 1 ? 'es' : ''}), one worker (concurrency ${settings.workerConcurrency}),
-and the load generator (autocannon in its own process). Compare ratios, not absolute times.
+and the load generator in its own process (autocannon at full speed for the sustained run; a steady
+open-loop sender for the latency run, latency counted from when each request was due). Compare ratios,
+not absolute times.
 
 ## Summary
 

@@ -57,13 +57,14 @@ export function createApp(deps: AppDependencies): Express {
     (req) => req.user?.userId ?? 'anonymous',
   );
 
+  // Express tries routers in order for every request: the hot path (job submission) goes first.
+  app.use(jobRoutes({ jobs: deps.jobs, log, lifecycle, json, authenticated, submitLimit }));
+  app.use(fileRoutes({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, authenticated }));
+  app.use(jobTypeRoutes(describeJobTypes()));
+  app.use(authRoutes({ auth: deps.auth, json, authenticated, credentialLimit }));
+  app.use(adminRoutes({ admin: deps.admin, authenticated }));
   app.use(healthRoutes({ checks: deps.checks, lifecycle, metricsSource }));
   app.use(openApiRoutes(buildOpenApiDocument({ version: API_VERSION })));
-  app.use(authRoutes({ auth: deps.auth, json, authenticated, credentialLimit }));
-  app.use(jobTypeRoutes(describeJobTypes()));
-  app.use(fileRoutes({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, authenticated }));
-  app.use(jobRoutes({ jobs: deps.jobs, log, lifecycle, json, authenticated, submitLimit }));
-  app.use(adminRoutes({ admin: deps.admin, authenticated }));
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));
