@@ -13,13 +13,13 @@ import {
   isRoot,
   lookupSystemUser,
   spawnChild,
-  stopChild,
   waitForExit,
   waitForPidsGone,
   type ExitStatus,
   type SystemUser,
 } from './child';
 import { LocalRunError } from './errors';
+import { ServerProcess } from './server-process';
 import { forEachLine, type LogLevel } from './log-stream';
 
 function embeddedPackageName(): string {
@@ -111,8 +111,6 @@ export class PostgresAlreadyRunningError extends LocalRunError {
   }
 }
 
-const RECENT_LINES = 40;
-
 /**
  * One PostgreSQL cluster: a data directory and, while started, its postmaster as our
  * child. Run as root, the server runs as the `postgres` system user (PostgreSQL refuses
@@ -124,9 +122,7 @@ export class PostgresCluster {
   readonly port: number;
   private readonly socketDir: string;
   private readonly runAs: SystemUser | undefined;
-  private process: ChildProcess | undefined;
-  private stopRequested = false;
-  private readonly recentLines: string[] = [];
+  private readonly server: ServerProcess;
 
   constructor(private readonly options: PostgresClusterOptions) {
     this.binDir = options.binDir;
@@ -134,11 +130,12 @@ export class PostgresCluster {
     this.port = options.port;
     this.socketDir = options.socketDir ?? this.dataDir;
     this.runAs = isRoot() ? postgresSystemUser() : undefined;
+    this.server = new ServerProcess(options);
   }
 
   /** The server's process; undefined when it is not running. */
   get pid(): number | undefined {
-    return this.process && !hasExited(this.process) ? this.process.pid : undefined;
+    return this.server.pid;
   }
 
   isInitialised(): boolean {
@@ -196,24 +193,12 @@ export class PostgresCluster {
       parentDeathSignal: this.options.parentDeathSignal,
       ownProcessGroup: this.options.ownProcessGroup,
     });
-    this.process = child;
-    this.stopRequested = false;
-    this.recentLines.length = 0;
-    for (const stream of [child.stdout, child.stderr]) if (stream) forEachLine(stream, (line) => this.remember(line));
-    await this.waitUntilReady(child, options.readyTimeoutMs ?? 60_000);
-    const reportUnexpectedExit = (): void => {
-      if (!this.stopRequested) this.options.onUnexpectedExit?.({ code: child.exitCode, signal: child.signalCode });
-    };
-    if (hasExited(child)) reportUnexpectedExit();
-    else child.once('exit', reportUnexpectedExit);
+    await this.server.adopt(child, (started) => this.waitUntilReady(started, options.readyTimeoutMs ?? 60_000));
   }
 
   /** Fast shutdown (SIGINT): active sessions are cut, data stays consistent. */
   async stop(): Promise<void> {
-    const child = this.process;
-    if (!child || hasExited(child)) return;
-    this.stopRequested = true;
-    await stopChild(child, [
+    await this.server.stop([
       { signal: 'SIGINT', waitMs: 30_000 },
       { signal: 'SIGQUIT', waitMs: 5_000 },
     ]);
@@ -221,9 +206,8 @@ export class PostgresCluster {
 
   /** SIGKILL to the postmaster and every backend at once, as when the machine dies. */
   async kill(): Promise<void> {
-    const child = this.process;
-    if (!child || hasExited(child) || child.pid === undefined) return;
-    this.stopRequested = true;
+    const child = this.server.requestStop();
+    if (!child || child.pid === undefined) return;
     const backends = childPidsOf(child.pid);
     child.kill('SIGKILL');
     for (const pid of backends) {
@@ -255,13 +239,7 @@ export class PostgresCluster {
 
   /** The last lines the server printed, for error messages. */
   recentOutput(): string {
-    return this.recentLines.join('\n');
-  }
-
-  private remember(line: string): void {
-    this.recentLines.push(line);
-    if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
-    this.options.onLine?.(line);
+    return this.server.recentOutput();
   }
 
   /** The system user the server runs as (we are root), or undefined when it runs as us. */

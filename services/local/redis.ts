@@ -2,8 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { findExecutable, hasExited, spawnChild, stopChild, waitForExit, type ExitStatus } from './child';
-import { forEachLine, type LogLevel } from './log-stream';
+import { findExecutable, hasExited, spawnChild, waitForExit, type ExitStatus } from './child';
+import { type LogLevel } from './log-stream';
+import { ServerProcess } from './server-process';
 
 /** `redis-server` on PATH, or undefined. */
 export function findRedisServer(): string | undefined {
@@ -39,19 +40,16 @@ export interface RedisServerOptions {
   onUnexpectedExit?: (exit: ExitStatus) => void;
 }
 
-const RECENT_LINES = 40;
-
 /** A private redis-server bound to 127.0.0.1, run as our child. */
 export class RedisServer {
   readonly port: number;
   readonly dir: string;
-  private process: ChildProcess | undefined;
-  private stopRequested = false;
-  private readonly recentLines: string[] = [];
+  private readonly server: ServerProcess;
 
   constructor(private readonly options: RedisServerOptions) {
     this.port = options.port;
     this.dir = path.resolve(options.dir);
+    this.server = new ServerProcess(options);
   }
 
   get url(): string {
@@ -59,7 +57,7 @@ export class RedisServer {
   }
 
   get pid(): number | undefined {
-    return this.process && !hasExited(this.process) ? this.process.pid : undefined;
+    return this.server.pid;
   }
 
   /** Starts the server and resolves once it answers PING (after loading its data). */
@@ -85,42 +83,23 @@ export class RedisServer {
       parentDeathSignal: this.options.parentDeathSignal,
       ownProcessGroup: this.options.ownProcessGroup,
     });
-    this.process = child;
-    this.stopRequested = false;
-    this.recentLines.length = 0;
-    for (const stream of [child.stdout, child.stderr]) if (stream) forEachLine(stream, (line) => this.remember(line));
-    await this.waitUntilReady(child, options.readyTimeoutMs ?? 60_000);
-    const reportUnexpectedExit = (): void => {
-      if (!this.stopRequested) this.options.onUnexpectedExit?.({ code: child.exitCode, signal: child.signalCode });
-    };
-    if (hasExited(child)) reportUnexpectedExit();
-    else child.once('exit', reportUnexpectedExit);
+    await this.server.adopt(child, (started) => this.waitUntilReady(started, options.readyTimeoutMs ?? 60_000));
   }
 
   /** SIGTERM: redis flushes its append-only file and exits. */
   async stop(): Promise<void> {
-    const child = this.process;
-    if (!child || hasExited(child)) return;
-    this.stopRequested = true;
-    await stopChild(child, [{ signal: 'SIGTERM', waitMs: 30_000 }]);
+    await this.server.stop([{ signal: 'SIGTERM', waitMs: 30_000 }]);
   }
 
   async kill(): Promise<void> {
-    const child = this.process;
-    if (!child || hasExited(child)) return;
-    this.stopRequested = true;
+    const child = this.server.requestStop();
+    if (!child) return;
     child.kill('SIGKILL');
     await waitForExit(child, 10_000);
   }
 
   recentOutput(): string {
-    return this.recentLines.join('\n');
-  }
-
-  private remember(line: string): void {
-    this.recentLines.push(line);
-    if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
-    this.options.onLine?.(line);
+    return this.server.recentOutput();
   }
 
   private async waitUntilReady(child: ChildProcess, timeoutMs: number): Promise<void> {
