@@ -205,6 +205,7 @@ async function main(argv: string[]): Promise<number> {
     const redisUrl = env.REDIS_URL ?? (await startPrivateRedis(context));
     const objectStoreDir = env.S3_BUCKET ? undefined : await prepareObjectStore(context);
     await applyMigrations(databaseUrl, log);
+    await context.state.writeCliEnv({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, OBJECT_STORE_DIR: objectStoreDir });
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
     } else {

@@ -22,6 +22,20 @@ export class LocalState {
     return path.join(this.root, ...parts);
   }
 
+  /**
+   * Writes `cli.env`: the connection settings of this run, so the `platform` CLI can be
+   * pointed at it (`set -a; . .data/cli.env; set +a`). Mode 0600: the URL carries the
+   * database password.
+   */
+  async writeCliEnv(values: Record<string, string | undefined>): Promise<void> {
+    const lines = Object.entries(values)
+      .filter((entry): entry is [string, string] => entry[1] !== undefined)
+      .map(([name, value]) => `${name}='${value.replaceAll("'", "'\\''")}'`);
+    const file = this.path('cli.env');
+    await writeFile(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+  }
+
   /** A random secret generated on first use and read back afterwards. */
   async secret(name: string): Promise<string> {
     const file = this.path(name);

@@ -80,6 +80,11 @@ describe('npm start (services/local/start.ts)', () => {
     expect(existsSync(path.join(workDir, '.data', 'redis'))).toBe(true);
     expect(existsSync(path.join(workDir, '.data', 'objects'))).toBe(true);
     const { databaseUrl, redisUrl } = localConnections(workDir);
+    const cliEnv = path.join(workDir, '.data', 'cli.env');
+    expect(statSync(cliEnv).mode & 0o777).toBe(0o600);
+    expect(readFileSync(cliEnv, 'utf8')).toBe(
+      `DATABASE_URL='${databaseUrl}'\nREDIS_URL='${redisUrl}'\nOBJECT_STORE_DIR='${path.join(workDir, '.data', 'objects')}'\n`,
+    );
     expect(await sql(databaseUrl, "SELECT count(*)::int AS applied FROM schema_migrations")).toEqual([{ applied: expect.any(Number) }]);
     await sql(databaseUrl, "CREATE TABLE kept_between_runs (note text); INSERT INTO kept_between_runs VALUES ('first run')");
     await withRedis(redisUrl, async (redis) => {
