@@ -130,8 +130,16 @@ export class Supervisor {
 
   /** Resolves once a shutdown has begun and finished. */
   async stopped(): Promise<void> {
-    if (!this.stopping.aborted) await new Promise((resolve) => this.stopping.addEventListener('abort', resolve, { once: true }));
-    await this.shutdown;
+    // Signal listeners do not keep Node's event loop alive: with external PostgreSQL and Redis
+    // and --infra-only nothing else would, and the process would exit at once instead of
+    // waiting for Ctrl-C (or die mid-exit by the very SIGTERM meant to stop it).
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    try {
+      if (!this.stopping.aborted) await new Promise((resolve) => this.stopping.addEventListener('abort', resolve, { once: true }));
+      await this.shutdown;
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   /** A supervised process exited on its own: everything else goes down with it. */

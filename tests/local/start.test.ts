@@ -215,6 +215,9 @@ describe('npm start (services/local/start.ts)', () => {
     expect(existsSync(path.join(workDir, '.data', 'redis'))).toBe(false);
     expect(await sql(external.databaseUrl, "SELECT to_regclass('jobs') IS NOT NULL AS migrated")).toEqual([{ migrated: true }]);
     expect(supervisor.records.some((record) => record.service === 'postgres' || record.service === 'redis')).toBe(false);
+    // With nothing of its own to run it still waits for Ctrl-C, as --infra-only promises.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(supervisor.running).toBe(true);
     supervisor.signal('SIGTERM');
     expect(await supervisor.exited).toEqual({ code: 0, signal: null });
     running.delete(supervisor);

@@ -86,6 +86,11 @@ export class SupervisorProcess {
     return found;
   }
 
+  /** Whether the supervisor process is still running. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
