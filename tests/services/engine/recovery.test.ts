@@ -49,6 +49,8 @@ describe('job engine: recovery', () => {
 
     await redis.restartEmpty();
     await waitFor('Redis to come back', async () => (await current.core.redis.client.ping()) === 'PONG');
+    // The enqueue connection fails fast rather than queueing commands: wait until it has reconnected too.
+    await waitFor('the enqueue connection to reconnect', async () => current.core.redis.producer.status === 'ready');
     expect((await current.core.relay.queue.getJobCounts('wait')).wait).toBe(0);
 
     await current.startRunner();
