@@ -30,12 +30,50 @@ function createLimiter(options: RateLimitOptions): RateLimiterAbstract {
   });
 }
 
+/** Below this many points per window every request asks the shared store; above, points are leased. */
+const LEASE_THRESHOLD = 40;
+/** Leased points held per key at most: a key no longer seen lets its lease go after its window. */
+const MAX_LEASES = 10_000;
+
+/**
+ * Points taken from the shared store a batch at a time (a twentieth of the window's
+ * budget) and spent locally, so a busy key costs one Redis round trip per batch instead
+ * of one per request (it was the submit path's only Redis call). The store still never
+ * grants more than the limit per window across all processes; a lease that cannot be
+ * filled is counted there, so a key at its limit is limited up to one lease early.
+ */
+class LeasedPoints {
+  private readonly leases = new Map<string, { remaining: number; expiresAt: number }>();
+
+  constructor(
+    private readonly limiter: RateLimiterAbstract,
+    private readonly leaseSize: number,
+  ) {}
+
+  async consume(key: string): Promise<void> {
+    const now = Date.now();
+    const lease = this.leases.get(key);
+    if (lease && lease.remaining > 0 && now < lease.expiresAt) {
+      lease.remaining -= 1;
+      return;
+    }
+    this.leases.delete(key);
+    const granted = await this.limiter.consume(key, this.leaseSize);
+    if (this.leases.size >= MAX_LEASES) {
+      for (const [held, { expiresAt }] of this.leases) if (expiresAt <= now) this.leases.delete(held);
+      if (this.leases.size >= MAX_LEASES) this.leases.clear();
+    }
+    this.leases.set(key, { remaining: this.leaseSize - 1, expiresAt: now + granted.msBeforeNext });
+  }
+}
+
 /** Consumes one point for the key of each request; over the limit → 429 with Retry-After. */
 export function rateLimit(options: RateLimitOptions, keyOf: (req: Request) => string): RequestHandler {
   const limiter = createLimiter(options);
+  const points = options.points >= LEASE_THRESHOLD ? new LeasedPoints(limiter, Math.floor(options.points / 20)) : limiter;
   return async (req, _res, next) => {
     try {
-      await limiter.consume(keyOf(req));
+      await points.consume(keyOf(req));
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
         throw new TooManyRequestsError('rate limit exceeded', Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)));

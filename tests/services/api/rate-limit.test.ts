@@ -1,0 +1,52 @@
+import type { Request, Response } from 'express';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../../services/core/logger';
+import { rateLimit } from '../../../services/api/middleware/rate-limit';
+import { useSharedServices } from '../../harness/shared';
+
+/** Runs a rate-limit middleware once; true when the request may go on, false on 429. */
+async function admitted(handler: ReturnType<typeof rateLimit>, userId: string): Promise<boolean> {
+  let passed = false;
+  try {
+    await handler({ user: { userId } } as unknown as Request, {} as Response, () => (passed = true));
+  } catch (error) {
+    expect((error as { status?: number }).status).toBe(429);
+    expect((error as { retryAfterSeconds?: number }).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+  }
+  return passed;
+}
+
+describe('per-user rate limit with leased points', () => {
+  let redis: Redis;
+  let prefix: string;
+  const log = createLogger({ service: 'rate-limit-test', level: 'silent' });
+
+  beforeAll(async () => {
+    const shared = await useSharedServices();
+    redis = new Redis(shared.redisUrl);
+    // Until the connection is ready the limiter counts in memory per process (its insurance).
+    await redis.ping();
+    prefix = `${shared.redisPrefix}:rl:submit`;
+  });
+  afterAll(() => redis?.quit());
+
+  it('never admits more than the limit per window across two API processes sharing Redis', async () => {
+    // Two middleware instances stand for two API processes; a long window keeps the test on one window.
+    const options = { redis, keyPrefix: prefix, points: 100, durationSeconds: 60, log };
+    const processes = [rateLimit(options, (req) => req.user!.userId), rateLimit(options, (req) => req.user!.userId)];
+    let accepted = 0;
+    for (let request = 0; request < 163; request += 1) if (await admitted(processes[request % 2]!, 'user-a')) accepted += 1;
+    expect(accepted).toBeLessThanOrEqual(100);
+    // A lease (5 points) that cannot be filled is lost: at most one per process.
+    expect(accepted).toBeGreaterThanOrEqual(90);
+    // Points are taken from Redis a lease at a time, not one request at a time.
+    expect(Number(await redis.get(`${prefix}:user-a`)) % 5).toBe(0);
+  });
+
+  it('counts users apart', async () => {
+    const handler = rateLimit({ redis, keyPrefix: prefix, points: 40, durationSeconds: 60, log }, (req) => req.user!.userId);
+    for (let request = 0; request < 40; request += 1) expect(await admitted(handler, 'user-b')).toBe(true);
+    expect(await admitted(handler, 'user-b')).toBe(false);
+    expect(await admitted(handler, 'user-c')).toBe(true);
+  });
+});
