@@ -44,6 +44,8 @@ const MAX_LEASES = 10_000;
  */
 class LeasedPoints {
   private readonly leases = new Map<string, { remaining: number; expiresAt: number }>();
+  /** One lease request per key at a time: concurrent requests wait for it instead of each taking a lease. */
+  private readonly acquiring = new Map<string, Promise<void>>();
 
   constructor(
     private readonly limiter: RateLimiterAbstract,
@@ -51,19 +53,30 @@ class LeasedPoints {
   ) {}
 
   async consume(key: string): Promise<void> {
-    const now = Date.now();
-    const lease = this.leases.get(key);
-    if (lease && lease.remaining > 0 && now < lease.expiresAt) {
-      lease.remaining -= 1;
-      return;
+    for (;;) {
+      const lease = this.leases.get(key);
+      if (lease && lease.remaining > 0 && Date.now() < lease.expiresAt) {
+        lease.remaining -= 1;
+        return;
+      }
+      let acquiring = this.acquiring.get(key);
+      if (!acquiring) {
+        acquiring = this.acquire(key).finally(() => this.acquiring.delete(key));
+        this.acquiring.set(key, acquiring);
+      }
+      // A rejection (the key is out of points) reaches every request that waited for it.
+      await acquiring;
     }
-    this.leases.delete(key);
+  }
+
+  private async acquire(key: string): Promise<void> {
     const granted = await this.limiter.consume(key, this.leaseSize);
+    const now = Date.now();
     if (this.leases.size >= MAX_LEASES) {
       for (const [held, { expiresAt }] of this.leases) if (expiresAt <= now) this.leases.delete(held);
       if (this.leases.size >= MAX_LEASES) this.leases.clear();
     }
-    this.leases.set(key, { remaining: this.leaseSize - 1, expiresAt: now + granted.msBeforeNext });
+    this.leases.set(key, { remaining: this.leaseSize, expiresAt: now + granted.msBeforeNext });
   }
 }
 

@@ -43,6 +43,13 @@ describe('per-user rate limit with leased points', () => {
     expect(Number(await redis.get(`${prefix}:user-a`)) % 5).toBe(0);
   });
 
+  it('admits concurrent requests well under the limit: they share one lease request', async () => {
+    const handler = rateLimit({ redis, keyPrefix: prefix, points: 1_000_000, durationSeconds: 60, log }, (req) => req.user!.userId);
+    const outcomes = await Promise.all(Array.from({ length: 200 }, () => admitted(handler, 'user-d')));
+    expect(outcomes.every(Boolean)).toBe(true);
+    expect(Number(await redis.get(`${prefix}:user-d`))).toBe(50_000);
+  });
+
   it('counts users apart', async () => {
     const handler = rateLimit({ redis, keyPrefix: prefix, points: 40, durationSeconds: 60, log }, (req) => req.user!.userId);
     for (let request = 0; request < 40; request += 1) expect(await admitted(handler, 'user-b')).toBe(true);
