@@ -13,6 +13,7 @@ import type { Metrics } from './metrics';
 import { checkMaxmemoryPolicy, createRedisConnection } from './queue/connection';
 import { Relay, type RelayOptions } from './queue/relay';
 import { createObjectStore, type ObjectStore } from './storage';
+import { withTimeout } from './timeout';
 
 export interface PlatformCoreOptions {
   service: 'api' | 'worker' | 'cli';
@@ -56,19 +57,14 @@ export interface PlatformCore {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const answerWithin = <T>(promise: Promise<T>, what: string): Promise<T> =>
+  withTimeout(promise, CHECK_TIMEOUT_MS, `${what} did not answer within ${CHECK_TIMEOUT_MS} ms`);
 
 /** Ends a Redis connection: QUIT when it is up (flushes replies), a plain disconnect otherwise (QUIT would wait for a reconnect). */
 async function endRedis(connection: Redis): Promise<void> {
   if (connection.status === 'ready') {
     try {
-      await withTimeout(connection.quit(), 'Redis QUIT');
+      await answerWithin(connection.quit(), 'Redis QUIT');
       return;
     } catch {
       // Fall through to a hard disconnect.
@@ -130,11 +126,11 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
     redis: { producer, client },
     checks: {
       async postgres() {
-        await withTimeout(pool.query('SELECT 1'), 'PostgreSQL');
+        await answerWithin(pool.query('SELECT 1'), 'PostgreSQL');
       },
       async redis() {
         try {
-          await withTimeout(client.ping(), 'Redis');
+          await answerWithin(client.ping(), 'Redis');
           metrics?.redisUp.set(1);
         } catch (error) {
           metrics?.redisUp.set(0);

@@ -1,23 +1,18 @@
 import { Router } from 'express';
 import { PATHS } from '../../contract';
 import type { Lifecycle, MetricsSource, ReadinessChecks } from '../dependencies';
+import { withTimeout } from '../../core/timeout';
 import { sendProblem } from '../problem';
 
 /** A dependency that has not answered by then counts as down: a probe must never hang. */
 const CHECK_TIMEOUT_MS = 2_000;
 
 async function probe(check: () => Promise<void>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([check(), timeout]);
+    await withTimeout(check(), CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS} ms`);
     return 'ok';
   } catch (error) {
     return error instanceof Error ? error.message || error.name : String(error);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

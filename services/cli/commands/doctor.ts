@@ -3,6 +3,7 @@ import { countDeadLetters } from '../../core/db/jobs';
 import { flowSnapshot } from '../../core/db/operations';
 import type { PlatformCore } from '../../core/platform';
 import { workerHeartbeatKey } from '../../core/queue/keys';
+import { withTimeout } from '../../core/timeout';
 import * as parse from '../args';
 import { printJson, printTable } from '../output';
 
@@ -23,15 +24,7 @@ export interface DoctorOptions {
 
 const CHECK_TIMEOUT_MS = 5_000;
 
-function timeLimited<T>(work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS / 1_000} s`)), CHECK_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const timeLimited = <T>(work: Promise<T>): Promise<T> => withTimeout(work, CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS / 1_000} s`);
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

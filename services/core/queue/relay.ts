@@ -5,6 +5,7 @@ import { QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
 import { findStaleQueued, findStaleRunning, reclaimLostRunning, type JobRow, type Keyset } from '../db/jobs';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { withTimeout } from '../timeout';
 import { bullJobKey } from './keys';
 
 /** What a BullMQ job carries: everything the worker needs, so the hot path reads no row. */
@@ -275,10 +276,7 @@ export class Relay {
   }
 
   private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis ${what} timed out after ${this.options.enqueueTimeoutMs} ms`)), this.options.enqueueTimeoutMs);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+    const ms = this.options.enqueueTimeoutMs;
+    return withTimeout(promise, ms, `Redis ${what} timed out after ${ms} ms`);
   }
 }
