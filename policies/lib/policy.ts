@@ -121,6 +121,11 @@ export function resourcePolicy<C extends object = Record<string, never>>(
   };
   // The analyzer's fast path: with a single type attached, it skips other types without a call.
   if (spec.types.length === 1) validateResource.__pulumiType = spec.types[0];
+  return { ...policyMetadata(spec), validateResource };
+}
+
+/** What the analyzer and our README read of a policy, the same for resource and stack policies. */
+function policyMetadata<C extends object>(spec: CommonSpec<C> & { types: readonly string[] }) {
   return {
     name: spec.name,
     description: spec.description,
@@ -129,7 +134,6 @@ export function resourcePolicy<C extends object = Record<string, never>>(
     ...(spec.control ? { framework: frameworkOf(spec.control), url: spec.control.url } : {}),
     ...(spec.config ? { configSchema: spec.config.schema } : {}),
     tags: [spec.concern],
-    validateResource,
     platform: { control: spec.control, concern: spec.concern, resourceTypes: spec.types, config: spec.config },
   };
 }
@@ -144,17 +148,7 @@ export function stackPolicy<C extends object = Record<string, never>>(
   const validateStack: StackValidation = (args, report) => {
     spec.validate(args.resources, { ...args, config: configOf(spec.config, args.getConfig<C>()) }, report);
   };
-  return {
-    name: spec.name,
-    description: spec.description,
-    severity: spec.severity,
-    remediationSteps: spec.remediation,
-    ...(spec.control ? { framework: frameworkOf(spec.control), url: spec.control.url } : {}),
-    ...(spec.config ? { configSchema: spec.config.schema } : {}),
-    tags: [spec.concern],
-    validateStack,
-    platform: { control: spec.control, concern: spec.concern, resourceTypes: spec.types, config: spec.config },
-  };
+  return { ...policyMetadata(spec), validateStack };
 }
 
 // ---------------------------------------------------------------------------------------
