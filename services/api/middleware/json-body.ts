@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import express, { type RequestHandler } from 'express';
 import { UnsupportedMediaTypeError } from '../errors';
 
@@ -19,7 +18,8 @@ export function jsonBody(limitBytes: number): RequestHandler {
       next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
       return;
     }
-    // The parser calls back from stream events, outside this request's async context; rebind it.
-    parse(req, res, AsyncResource.bind(next));
+    // raw-body binds its callback to this async context itself (tests/unit/api/json-body.test.ts),
+    // so the request's log context survives a body that arrives over several reads.
+    parse(req, res, next);
   };
 }
