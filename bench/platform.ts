@@ -28,6 +28,8 @@ export interface BenchPlatformOptions {
   workerConcurrency: number;
   /** Extra postgresql.conf settings, e.g. shared_preload_libraries for pg_stat_statements while profiling. */
   postgresSettings?: Record<string, string>;
+  /** Extra node flags for the API and worker, e.g. --cpu-prof while profiling. */
+  nodeArgs?: string[];
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -107,7 +109,7 @@ export async function startBenchPlatform(options: BenchPlatformOptions): Promise
   };
   const distRoot = path.resolve(__dirname, '..', 'services');
   const startApp = (service: 'api' | 'worker', extra: Record<string, string>): ChildProcess => {
-    const child = spawn(process.execPath, [path.join(distRoot, service, 'main.js')], { env: { ...env, ...extra, SERVICE_NAME: service }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), path.join(distRoot, service, 'main.js')], { env: { ...env, ...extra, SERVICE_NAME: service }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
     child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
     return child;
