@@ -214,8 +214,8 @@ async function main(): Promise<void> {
 Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}.
 Machine: ${machine()}. Everything on one box: PostgreSQL (embedded, fsync on), Redis (AOF everysec),
 the API (${settings.apiProcesses} process${settings.apiProcesses > 1 ? 'es' : ''}), one worker (concurrency ${settings.workerConcurrency}),
-and the load generator in its own process (autocannon at full speed for the sustained run; a steady
-open-loop sender for the latency run, latency counted from when each request was due). Compare ratios,
+and the load generator in its own process (raw keep-alive sockets: closed loop at full speed for the
+sustained run; a steady open-loop sender for the latency run, latency counted from when each request was due). Compare ratios,
 not absolute times.
 
 ## Summary
