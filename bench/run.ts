@@ -9,9 +9,10 @@ import { METRICS } from '../services/contract';
 import { findFreePort } from '../services/local/free-port';
 import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, type CeilingResult } from './bullmq-ceiling';
+import { measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadRequest, LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
-import { ResourceMonitor } from './proc-stats';
+import { cpuSeconds, ResourceMonitor } from './proc-stats';
 
 /**
  * `npm run bench`: the platform's throughput and latency next to BullMQ's raw ceiling,
@@ -132,11 +133,23 @@ async function sustained(platform: BenchPlatform, accessToken: string, settings:
   };
 }
 
-async function ceiling(jobs: number): Promise<CeilingResult> {
+interface Ceiling extends CeilingResult {
+  /** CPU per job over adding and draining, in microseconds: Redis, and the Node process running BullMQ's producer and worker. */
+  cpuMicrosPerJob: { redis: number; node: number };
+}
+
+async function ceiling(jobs: number): Promise<Ceiling> {
   const redis = new RedisServer({ port: await findFreePort(), dir: path.join(os.tmpdir(), `pk-bench-ceiling-${process.pid}`), appendonly: true });
   await redis.start();
   try {
-    return await measureBullmqCeiling({ redisUrl: redis.url, jobs, concurrency: 100 });
+    const redisBefore = cpuSeconds(redis.pid ?? 0);
+    const nodeBefore = process.cpuUsage();
+    const result = await measureBullmqCeiling({ redisUrl: redis.url, jobs, concurrency: 100 });
+    const nodeUsage = process.cpuUsage(nodeBefore);
+    return {
+      ...result,
+      cpuMicrosPerJob: { redis: ((cpuSeconds(redis.pid ?? 0) - redisBefore) * 1e6) / jobs, node: (nodeUsage.user + nodeUsage.system) / jobs },
+    };
   } finally {
     await redis.stop();
   }
@@ -177,6 +190,10 @@ async function main(): Promise<void> {
   const rawCeiling = await ceiling(settings.ceilingJobs);
   process.stdout.write(`bench:   ${fmt(rawCeiling.jobsPerSecond)} jobs/s\n`);
 
+  process.stdout.write('bench: HTTP floor (Express 5 + helmet + JSON body, nothing of ours)…\n');
+  const httpFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, body: ECHO_BODY, runLoad });
+  process.stdout.write(`bench:   ${fmt(httpFloor.serverCpuMicrosPerRequest)} us of CPU per request\n`);
+
   process.stdout.write(`bench: starting the platform (API processes ${settings.apiProcesses}, worker concurrency ${settings.workerConcurrency})…\n`);
   const platform = await startBenchPlatform({ apiProcesses: settings.apiProcesses, workerConcurrency: settings.workerConcurrency });
   try {
@@ -205,10 +222,17 @@ async function main(): Promise<void> {
     const counts = await statusCounts(platform.databaseUrl);
 
     const ratio = run.endToEndPerSecond / rawCeiling.jobsPerSecond;
-    const resourceRows = (resources: Record<string, { cores: number; peakRssMiB: number }>) =>
+    const resourceRows = (resources: Record<string, { cores: number; peakRssMiB: number }>, jobsPerSecond: number) =>
       Object.entries(resources)
-        .map(([name, usage]) => `| ${name} | ${usage.cores.toFixed(2)} | ${Number.isNaN(usage.peakRssMiB) ? '-' : fmt(usage.peakRssMiB)} |`)
+        .map(
+          ([name, usage]) =>
+            `| ${name} | ${usage.cores.toFixed(2)} | ${fmt((usage.cores * 1e6) / jobsPerSecond)} | ${Number.isNaN(usage.peakRssMiB) ? '-' : fmt(usage.peakRssMiB)} |`,
+        )
         .join('\n');
+    const perJob = (name: string) => ((run.resources[name]?.cores ?? 0) * 1e6) / run.load.requestsPerSecond;
+    const platformMicros = Object.keys(run.resources).reduce((total, name) => total + perJob(name), 0);
+    const floorMicros = httpFloor.serverCpuMicrosPerRequest + rawCeiling.cpuMicrosPerJob.redis + rawCeiling.cpuMicrosPerJob.node + perJob('postgres') + perJob('load generator');
+    const cores = os.cpus().length;
     const report = `# Benchmark results
 
 Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}.
@@ -236,18 +260,36 @@ not absolute times.
 - final job statuses: ${JSON.stringify(counts)}
 - bound by: ${bound(run.resources)}
 
-| process | cores used | peak RSS (MiB) |
+| process | cores used | CPU per job (µs) | peak RSS (MiB) |
+| --- | --- | --- | --- |
+${resourceRows(run.resources, run.load.requestsPerSecond)}
+
+### Where the CPU goes, against what the parts cost alone
+
+Measured in this run: the bare HTTP stack (bench/http-floor-server.ts: Express 5, helmet, JSON body, a
+202 with a job-sized body, nothing of ours) under the same load generator, and the raw BullMQ ceiling's
+CPU per job over adding and draining (Redis, and the Node process running producer and no-op worker).
+
+| part | platform (µs of CPU per job) | the part alone (µs) |
 | --- | --- | --- |
-${resourceRows(run.resources)}
+| API (HTTP, validation, auth, batched insert, relay's addBulk) | ${fmt(perJob('api'))} | HTTP stack ${fmt(httpFloor.serverCpuMicrosPerRequest)} |
+| worker + Redis (BullMQ, batched state writes) | ${fmt(perJob('worker') + perJob('redis'))} | BullMQ producer + worker ${fmt(rawCeiling.cpuMicrosPerJob.node)}, Redis ${fmt(rawCeiling.cpuMicrosPerJob.redis)} |
+| PostgreSQL (insert, run-state read, transition write, 3 audit rows) | ${fmt(perJob('postgres'))} | - |
+| load generator | ${fmt(perJob('load generator'))} | - |
+| **total** | **${fmt(platformMicros)}** | ${fmt(floorMicros)} with PostgreSQL and the load generator as measured |
+
+On ${cores} cores, ${fmt(platformMicros)} µs per job allows ${fmt((cores * 1e6) / platformMicros)} jobs/s; if everything of ours cost
+nothing (the parts alone plus PostgreSQL and the load generator as they are), ${fmt((cores * 1e6) / floorMicros)} jobs/s, which is
+${(((cores * 1e6) / floorMicros / rawCeiling.jobsPerSecond) * 100).toFixed(0)} % of the ceiling measured in this run.
 
 ## Submit latency (${fmt(settings.latencyRate)} submits/s offered for ${settings.latencySeconds} s, 32 connections)
 
 - achieved ${fmt(latency.requestsPerSecond)} req/s, accepted ${fmt(latency.accepted)}, non-2xx ${latency.non2xx}, errors ${latency.errors}
 - latency p50 ${latency.latencyMs.p50} ms, p90 ${latency.latencyMs.p90} ms, p99 ${latency.latencyMs.p99} ms, max ${latency.latencyMs.max} ms
 
-| process | cores used | peak RSS (MiB) |
-| --- | --- | --- |
-${resourceRows(latencyResources)}
+| process | cores used | CPU per job (µs) | peak RSS (MiB) |
+| --- | --- | --- | --- |
+${resourceRows(latencyResources, latency.requestsPerSecond)}
 
 ## Raw BullMQ ceiling
 
