@@ -95,7 +95,7 @@ export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<JobRow[
         INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, 'queued', 0 FROM inserted
       )
       SELECT * FROM inserted`,
-    values: [JSON.stringify(jobs.map((job, ord) => ({ ...job, ord })))],
+    values: [JSON.stringify(jobs.map((job, ord) => ({ ord, ...job })))],
   });
   return result.rows;
 }
@@ -263,9 +263,10 @@ export interface TransitionRow {
   result_file_id?: string | null;
   /** Undefined leaves the column as it is; null clears it. */
   error?: string | null;
-  started_at?: string;
-  /** Set for terminal states; cleared otherwise. */
-  finished_at?: string | null;
+  /** When the run started, ms since the epoch; kept when the row already has one. */
+  started_ms?: number;
+  /** When the job finished (ms since the epoch), for terminal states; cleared otherwise. */
+  finished_ms?: number | null;
 }
 
 export interface EventRow {
@@ -274,7 +275,8 @@ export interface EventRow {
   to_status: JobStatus;
   attempt: number;
   detail: string | null;
-  at: string;
+  /** ms since the epoch */
+  at_ms: number;
 }
 
 /**
@@ -290,7 +292,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
     text: `WITH v AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
           id uuid, expected text, status text, attempt int, attempts int, progress real, result jsonb,
-          result_file_id uuid, error text, set_error boolean, started_at timestamptz, finished_at timestamptz)
+          result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8)
       ),
       updated AS (
         UPDATE jobs j SET
@@ -300,8 +302,8 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           result = CASE WHEN v.status = 'succeeded' THEN v.result ELSE j.result END,
           result_file_id = COALESCE(v.result_file_id, j.result_file_id),
           error = CASE WHEN v.set_error THEN v.error ELSE j.error END,
-          started_at = COALESCE(j.started_at, v.started_at),
-          finished_at = v.finished_at,
+          started_at = COALESCE(j.started_at, to_timestamp(v.started_ms / 1000)),
+          finished_at = to_timestamp(v.finished_ms / 1000),
           updated_at = now()
         FROM v
         WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
@@ -309,18 +311,27 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
       ),
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail, at)
-        SELECT e.job_id, e.from_status, e.to_status, e.attempt, e.detail, e.at
-        FROM jsonb_to_recordset($2::jsonb) AS e(job_id uuid, from_status text, to_status text, attempt int, detail text, at timestamptz)
+        SELECT e.job_id, e.from_status, e.to_status, e.attempt, e.detail, to_timestamp(e.at_ms / 1000)
+        FROM jsonb_to_recordset($2::jsonb) AS e(job_id uuid, from_status text, to_status text, attempt int, detail text, at_ms float8)
         WHERE e.job_id IN (SELECT id FROM updated)
       )
       SELECT id FROM updated`,
     values: [
+      // Literals, not `{ ...transition, … }`: see firstRow in core/jobs/transitions.ts.
       JSON.stringify(
         transitions.map((transition) => ({
-          ...transition,
+          id: transition.id,
           expected: transition.expected.join(','),
+          status: transition.status,
+          attempt: transition.attempt,
+          attempts: transition.attempts,
+          progress: transition.progress,
+          result: transition.result,
+          result_file_id: transition.result_file_id,
+          error: transition.error,
           set_error: transition.error !== undefined,
-          finished_at: transition.finished_at ?? null,
+          started_ms: transition.started_ms,
+          finished_ms: transition.finished_ms ?? null,
         })),
       ),
       JSON.stringify(events),

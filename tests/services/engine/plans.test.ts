@@ -39,7 +39,7 @@ describe('job statements keep using the index as the table grows', () => {
   const succeed = (ids: string[]) =>
     applyTransitions(
       pool,
-      ids.map((id) => ({ id, expected: ['queued'], status: 'succeeded', attempt: 1, attempts: 1, result: {}, finished_at: new Date().toISOString() })),
+      ids.map((id) => ({ id, expected: ['queued'], status: 'succeeded', attempt: 1, attempts: 1, result: {}, finished_ms: Date.now() })),
       [],
     );
 
