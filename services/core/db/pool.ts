@@ -1,8 +1,6 @@
-import type { Duplex } from 'node:stream';
 import { Pool, types } from 'pg';
 import type { Env } from '../../contract';
 import type { Logger } from '../logger';
-import { coalesceWrites } from '../net/coalesce-writes';
 
 // BIGINT counts would otherwise arrive as strings; ours stay far below 2^53.
 types.setTypeParser(types.builtins.INT8, (value) => Number(value));
@@ -27,10 +25,5 @@ export function createPool(env: DbEnv, log?: Logger, applicationName = 'platform
   });
   // An idle client losing its server (Postgres restart) emits here; without a listener the process dies.
   pool.on('error', (error) => log?.warn({ err: error }, 'idle PostgreSQL connection lost'));
-  // A query is five protocol messages, each its own write: send them as one.
-  pool.on('connect', (client) => {
-    const { stream } = (client as unknown as { connection: { stream: Duplex } }).connection;
-    coalesceWrites(stream);
-  });
   return pool;
 }
