@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { LoadRequest, LoadResult } from './load-generator';
+import { accessToken, ECHO_BODY, runLoad } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
@@ -16,7 +16,6 @@ import { ResourceMonitor } from './proc-stats';
  */
 
 const run = promisify(execFile);
-const ECHO_BODY = JSON.stringify({ type: 'echo', input: { payload: { bench: true } } });
 const PROCESSES = ['api', 'worker', 'postgres', 'redis'] as const;
 
 interface Side {
@@ -61,21 +60,13 @@ async function buildRevision(revision: string, repository: string): Promise<{ si
   };
 }
 
-async function runLoad(request: LoadRequest): Promise<LoadResult> {
-  const { stdout } = await run(process.execPath, [path.join(__dirname, 'load-generator.js'), JSON.stringify(request)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as LoadResult;
-}
-
 async function sample(side: Side, seconds: number): Promise<Sample> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBenchPlatform } = require(side.platformModule) as { startBenchPlatform(options: BenchPlatformOptions): Promise<BenchPlatform> };
   const platform = await startBenchPlatform({ apiProcesses: 1, workerConcurrency: 200 });
   try {
-    const credentials = JSON.stringify({ email: `compare-${Date.now()}@example.com`, password: 'bench password 123' });
-    const post = (route: string) => fetch(`${platform.apiUrl}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: credentials });
-    if ((await post('/v1/auth/register')).status !== 201) throw new Error(`${side.label}: register failed`);
-    const { accessToken } = (await (await post('/v1/auth/login')).json()) as { accessToken: string };
-    const load = { url: `${platform.apiUrl}/v1/jobs`, token: accessToken, body: ECHO_BODY };
+    const token = await accessToken(platform.apiUrl);
+    const load = { url: `${platform.apiUrl}/v1/jobs`, token, body: ECHO_BODY };
     await runLoad({ ...load, connections: 16, amount: 2_000 });
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import type { LoadRequest, LoadResult } from './load-generator';
+import { ECHO_BODY, runLoad } from './driver';
 import { cpuSeconds } from './proc-stats';
 
 export interface HttpFloor {
@@ -13,12 +13,7 @@ export interface HttpFloor {
  * Drives the bare HTTP stack (bench/http-floor-server.ts) exactly as the platform's API is
  * driven, and reports its CPU per request: the part of the API's cost no code of ours adds.
  */
-export async function measureHttpFloor(options: {
-  seconds: number;
-  connections: number;
-  body: string;
-  runLoad: (request: LoadRequest) => Promise<LoadResult>;
-}): Promise<HttpFloor> {
+export async function measureHttpFloor(options: { seconds: number; connections: number }): Promise<HttpFloor> {
   const server = spawn(process.execPath, [path.join(__dirname, 'http-floor-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
@@ -27,10 +22,10 @@ export async function measureHttpFloor(options: {
     });
     const url = `http://127.0.0.1:${port}/v1/jobs`;
     // Warm up the JIT before measuring, as the platform is warmed up before its runs.
-    await options.runLoad({ url, token: 'unused', body: options.body, connections: options.connections, amount: 3_000 });
+    await runLoad({ url, token: 'unused', body: ECHO_BODY, connections: options.connections, amount: 3_000 });
     const pid = server.pid ?? 0;
     const before = cpuSeconds(pid);
-    const load = await options.runLoad({ url, token: 'unused', body: options.body, connections: options.connections, durationSeconds: options.seconds });
+    const load = await runLoad({ url, token: 'unused', body: ECHO_BODY, connections: options.connections, durationSeconds: options.seconds });
     const used = cpuSeconds(pid) - before;
     return { requestsPerSecond: load.requestsPerSecond, serverCpuMicrosPerRequest: (used * 1e6) / load.requests };
   } finally {

@@ -1,16 +1,15 @@
-import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { METRICS } from '../services/contract';
 import { findFreePort } from '../services/local/free-port';
 import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
+import { accessToken, ECHO_BODY, runLoad } from './driver';
 import { measureHttpFloor, type HttpFloor } from './floors';
-import type { LoadRequest, LoadResult } from './load-generator';
+import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
 import { cpuSeconds, ResourceMonitor } from './proc-stats';
 
@@ -19,8 +18,6 @@ import { cpuSeconds, ResourceMonitor } from './proc-stats';
  * measured in one run on this machine, written to bench/RESULTS.md. Ratios between the
  * figures hold on a noisy machine; absolute numbers do not.
  */
-
-const ECHO_BODY = JSON.stringify({ type: 'echo', input: { payload: { bench: true } } });
 
 interface Settings {
   latencyRate: number;
@@ -47,23 +44,6 @@ function parseSettings(argv: string[]): Settings {
     if (!Number.isFinite(value) || value <= 0) throw new Error(`bench: ${key} must be a positive number`);
   }
   return settings;
-}
-
-/** Runs the load generator in its own process, so its CPU is not charged to the API. */
-async function runLoad(request: LoadRequest): Promise<LoadResult> {
-  const script = path.join(__dirname, 'load-generator.js');
-  const { stdout } = await promisify(execFile)(process.execPath, [script, JSON.stringify(request)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as LoadResult;
-}
-
-async function token(apiUrl: string): Promise<string> {
-  const credentials = { email: `bench-${Date.now()}@example.com`, password: 'bench password 123' };
-  const post = (route: string) => fetch(`${apiUrl}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
-  const registered = await post('/v1/auth/register');
-  if (registered.status !== 201) throw new Error(`register: ${registered.status} ${await registered.text()}`);
-  const login = await post('/v1/auth/login');
-  if (!login.ok) throw new Error(`login: ${login.status} ${await login.text()}`);
-  return ((await login.json()) as { accessToken: string }).accessToken;
 }
 
 async function succeededCounter(workerMetricsUrl: string): Promise<number> {
@@ -105,12 +85,12 @@ interface SustainedResult {
   resources: Record<string, { cores: number; peakRssMiB: number }>;
 }
 
-async function sustained(platform: BenchPlatform, accessToken: string, settings: Settings): Promise<SustainedResult> {
+async function sustained(platform: BenchPlatform, token: string, settings: Settings): Promise<SustainedResult> {
   const warmUpSeconds = Math.min(5, settings.sustainedSeconds / 4);
   const started = performance.now();
   const loadPromise = runLoad({
     url: `${platform.apiUrl}/v1/jobs`,
-    token: accessToken,
+    token,
     body: ECHO_BODY,
     connections: settings.sustainedConnections,
     durationSeconds: settings.sustainedSeconds,
@@ -210,14 +190,14 @@ async function main(): Promise<void> {
   );
 
   process.stdout.write('bench: HTTP floor (Express 5 + helmet + JSON body, nothing of ours)…\n');
-  const httpFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, body: ECHO_BODY, runLoad });
+  const httpFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections });
   process.stdout.write(`bench:   ${fmt(httpFloor.serverCpuMicrosPerRequest)} us of CPU per request\n`);
 
   process.stdout.write(`bench: starting the platform (API processes ${settings.apiProcesses}, worker concurrency ${settings.workerConcurrency})…\n`);
   const platform = await startBenchPlatform({ apiProcesses: settings.apiProcesses, workerConcurrency: settings.workerConcurrency });
   try {
-    const accessToken = await token(platform.apiUrl);
-    await runLoad({ url: `${platform.apiUrl}/v1/jobs`, token: accessToken, body: ECHO_BODY, connections: 16, amount: 3_000 });
+    const token = await accessToken(platform.apiUrl);
+    await runLoad({ url: `${platform.apiUrl}/v1/jobs`, token, body: ECHO_BODY, connections: 16, amount: 3_000 });
     await waitForDrain(platform.databaseUrl);
 
     process.stdout.write(`bench: submit latency at ${settings.latencyRate}/s offered for ${settings.latencySeconds} s…\n`);
@@ -225,7 +205,7 @@ async function main(): Promise<void> {
     latencyMonitor.begin();
     const latency = await runLoad({
       url: `${platform.apiUrl}/v1/jobs`,
-      token: accessToken,
+      token,
       body: ECHO_BODY,
       connections: 32,
       overallRate: settings.latencyRate,
@@ -236,7 +216,7 @@ async function main(): Promise<void> {
     process.stdout.write(`bench:   p50 ${latency.latencyMs.p50} ms, p99 ${latency.latencyMs.p99} ms, ${fmt(latency.requestsPerSecond)} req/s\n`);
 
     process.stdout.write(`bench: sustained echo jobs end to end, ${settings.sustainedConnections} connections for ${settings.sustainedSeconds} s…\n`);
-    const run = await sustained(platform, accessToken, settings);
+    const run = await sustained(platform, token, settings);
     process.stdout.write(`bench:   submits ${fmt(run.load.requestsPerSecond)}/s, end to end ${fmt(run.endToEndPerSecond)} jobs/s\n`);
     const counts = await statusCounts(platform.databaseUrl);
 
