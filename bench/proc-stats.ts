@@ -93,3 +93,26 @@ export class ResourceMonitor {
     }
   }
 }
+
+/** The machine's CPU time counters since boot, in clock ticks (the `cpu` line of /proc/stat). */
+export interface MachineCpu {
+  total: number;
+  steal: number;
+}
+
+export function machineCpu(): MachineCpu {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: fields.reduce((sum, value) => sum + value, 0), steal: fields[7] ?? 0 };
+}
+
+/**
+ * Share of the machine's CPU time the hypervisor gave to other guests between two readings.
+ * On a shared VM this is why the same run is slower one minute than the next; a figure
+ * measured while it was high is low for reasons outside the code.
+ */
+export function stolenShare(from: MachineCpu, to: MachineCpu): number {
+  const total = to.total - from.total;
+  return total > 0 ? (to.steal - from.steal) / total : 0;
+}
