@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { accessToken, ECHO_BODY, runLoad } from './driver';
+import { accessToken, ECHO_BODY, ECHO_WORKER_CONCURRENCY, runLoad } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
@@ -63,7 +63,7 @@ async function buildRevision(revision: string, repository: string): Promise<{ si
 async function sample(side: Side, seconds: number): Promise<Sample> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBenchPlatform } = require(side.platformModule) as { startBenchPlatform(options: BenchPlatformOptions): Promise<BenchPlatform> };
-  const platform = await startBenchPlatform({ apiProcesses: 1, workerConcurrency: 200 });
+  const platform = await startBenchPlatform({ apiProcesses: 1, workerConcurrency: ECHO_WORKER_CONCURRENCY });
   try {
     const token = await accessToken(platform.apiUrl);
     const load = { url: `${platform.apiUrl}/v1/jobs`, token, body: ECHO_BODY };

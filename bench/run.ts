@@ -7,7 +7,7 @@ import { METRICS } from '../services/contract';
 import { findFreePort } from '../services/local/free-port';
 import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
-import { accessToken, ECHO_BODY, runLoad } from './driver';
+import { accessToken, ECHO_BODY, ECHO_WORKER_CONCURRENCY, runLoad } from './driver';
 import { measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
@@ -37,7 +37,7 @@ function parseSettings(argv: string[]): Settings {
     sustainedConnections: 64,
     ceilingJobs: 50_000,
     apiProcesses: Number(process.env.API_PROCESSES ?? 1),
-    workerConcurrency: Number(process.env.WORKER_CONCURRENCY ?? 200),
+    workerConcurrency: Number(process.env.WORKER_CONCURRENCY ?? ECHO_WORKER_CONCURRENCY),
   };
   if (argv.includes('--quick')) Object.assign(settings, { latencySeconds: 5, sustainedSeconds: 8, ceilingJobs: 10_000 });
   for (const [key, value] of Object.entries(settings)) {
