@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { WorkerEnv } from '../contract';
-import { createPool } from './db/pool';
+import { createBatchPool, createPool } from './db/pool';
 import { createFileService } from './files/service';
 import type { FileService } from './files/types';
 import { createJobAdmin } from './jobs/admin';
@@ -39,6 +39,8 @@ export interface PlatformCore {
   log: Logger;
   metrics?: Metrics;
   pool: Pool;
+  /** Connections for the hot batch statements only (plans cached per connection, primary-key access): see createBatchPool. */
+  batchPool: Pool;
   store: ObjectStore;
   files: FileService;
   jobs: EngineJobService;
@@ -74,12 +76,14 @@ async function endRedis(connection: Redis): Promise<void> {
 }
 
 /**
- * The composition root shared by the api, the worker and the CLI: one pool, one object
- * store, the Redis connections by role, the relay, and the job and file use cases.
+ * The composition root shared by the api, the worker and the CLI: the pools (one for the
+ * batch statements, one for everything else), one object store, the Redis connections by role, the relay, and the job and file use cases.
  */
 export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOptions): Promise<PlatformCore> {
   const { log, metrics } = options;
   const pool = createPool(env, log, `platform-${options.service}`);
+  // Connections are opened on first use: a process that runs no batch statement (the CLI) opens none.
+  const batchPool = createBatchPool(env, log, `platform-${options.service}`);
   const store = options.store ?? createObjectStore(env, log);
   const producer = createRedisConnection(env.REDIS_URL, 'producer', log);
   const client = createRedisConnection(env.REDIS_URL, 'client', log);
@@ -88,7 +92,7 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
 
   const relay = new Relay({ connection: producer, pool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
   const files = createFileService({ pool, store, log });
-  const jobs = createJobService({ pool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
+  const jobs = createJobService({ pool, batchPool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
   const admin = createJobAdmin({ pool, relay, log });
   if (options.relaySweep) relay.startSweeper(env.RELAY_SWEEP_MS);
 
@@ -101,6 +105,7 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
         ['redis producer', () => endRedis(producer)],
         ['redis client', () => endRedis(client)],
         ['postgres pool', () => pool.end()],
+        ['postgres batch pool', () => batchPool.end()],
       ];
       for (const [name, step] of steps) {
         try {
@@ -118,6 +123,7 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
     log,
     metrics,
     pool,
+    batchPool,
     store,
     files,
     jobs,

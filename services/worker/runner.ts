@@ -43,6 +43,8 @@ export interface RunnerOptions {
 
 export interface RunnerDeps {
   pool: Pool;
+  /** Runs the run-state reads and transition writes (see createBatchPool); `pool` when not given. */
+  batchPool?: Pool;
   files: FileService;
   store: ObjectStore;
   log: Logger;
@@ -111,7 +113,7 @@ export class JobRunner {
       ...options,
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    this.transitions = new TransitionWriter({ pool: deps.pool, log: deps.log }, options.transitions);
+    this.transitions = new TransitionWriter({ pool: deps.batchPool ?? deps.pool, log: deps.log }, options.transitions);
     this.outbox = createOutbox(deps.store);
     this.processors = deps.processors ?? findProcessor;
   }

@@ -7,23 +7,53 @@ types.setTypeParser(types.builtins.INT8, (value) => Number(value));
 
 export type DbEnv = Pick<Env, 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_SSL'>;
 
-export function createPool(env: DbEnv, log?: Logger, applicationName = 'platform'): Pool {
+/**
+ * Connections of the batch pool. Its users bound their statements in flight: the submit
+ * batcher runs 2 INSERTs at once, the transition writer 1 write and 2 run-state reads.
+ */
+export const BATCH_POOL_MAX = 4;
+
+function newPool(env: DbEnv, log: Logger | undefined, settings: { applicationName: string; max: number; options: string }): Pool {
   const pool = new Pool({
     connectionString: env.DATABASE_URL,
-    max: env.DATABASE_POOL_MAX,
-    application_name: applicationName,
+    max: settings.max,
+    application_name: settings.applicationName,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     // A statement that runs this long is stuck (lock wait, lost server); fail it instead of hanging a request.
     statement_timeout: 30_000,
-    // Our statements are prepared once per connection. With the default plan cache mode a
-    // connection settles on a generic plan after five runs, chosen while jobs was tiny: a
-    // sequential scan that then stays for the connection's life as the table grows (seen as
-    // PostgreSQL burning a core on a few hundred jobs/s). Planning each run costs far less.
-    options: '-c plan_cache_mode=force_custom_plan',
+    options: settings.options,
     ssl: env.DATABASE_SSL === 'disable' ? undefined : { rejectUnauthorized: env.DATABASE_SSL === 'verify-full' },
   });
   // An idle client losing its server (Postgres restart) emits here; without a listener the process dies.
   pool.on('error', (error) => log?.warn({ err: error }, 'idle PostgreSQL connection lost'));
   return pool;
+}
+
+/**
+ * The pool for every statement but the batch statements (reads, listings, cancels, the
+ * relay's sweep, admin and CLI). Our statements are prepared once per connection; with the
+ * default plan cache mode a connection settles on a generic plan after five runs, made while
+ * jobs was tiny: a sequential scan that then stays for the connection's life as the table
+ * grows. These statements have optional filters whose best plan depends on the values, so
+ * they are planned on each run.
+ */
+export function createPool(env: DbEnv, log?: Logger, applicationName = 'platform'): Pool {
+  return newPool(env, log, { applicationName, max: env.DATABASE_POOL_MAX, options: '-c plan_cache_mode=force_custom_plan' });
+}
+
+/**
+ * The pool for the hot batch statements (insert of a submit batch, run-state read,
+ * transition write), which run hundreds of times a second and reach jobs by primary key
+ * only. Planning their CTEs on every run cost PostgreSQL about a quarter of its CPU per job,
+ * so their plan is made once per connection; sequential scans are disabled here so that
+ * plan uses the primary key even when it is made while jobs is empty and keeps using it
+ * as the table grows. Statements that need any other access path do not belong here.
+ */
+export function createBatchPool(env: DbEnv, log?: Logger, applicationName = 'platform'): Pool {
+  return newPool(env, log, {
+    applicationName: `${applicationName}-batches`,
+    max: BATCH_POOL_MAX,
+    options: '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off',
+  });
 }

@@ -20,6 +20,8 @@ export interface InternalJobSubmitter {
 
 export interface JobServiceDeps {
   pool: Pool;
+  /** Runs the submit batches' INSERTs (see createBatchPool). */
+  batchPool: Pool;
   files: Pick<FileService, 'assertOwned'>;
   relay: Relay;
   /** Publishes cancel requests to workers. */
@@ -35,7 +37,7 @@ export type EngineJobService = JobService & InternalJobSubmitter & { close(): Pr
 const notFound = () => new NotFoundError('Job not found.');
 
 export function createJobService(deps: JobServiceDeps): EngineJobService {
-  const submitter = new Submitter(deps, deps.submit);
+  const submitter = new Submitter({ pool: deps.batchPool, files: deps.files, relay: deps.relay, log: deps.log, metrics: deps.metrics }, deps.submit);
 
   async function ownedJob(ownerId: string, jobId: string): Promise<JobRow> {
     const row = await findJob(deps.pool, jobId, ownerId);

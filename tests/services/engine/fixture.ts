@@ -86,7 +86,7 @@ export async function createEngineFixture(
     ownerId,
     async startRunner(runnerOptions = {}, deps = {}) {
       const runner = new JobRunner(
-        { pool: core.pool, files: core.files, store: core.store, log, ...deps },
+        { pool: core.pool, batchPool: core.batchPool, files: core.files, store: core.store, log, ...deps },
         { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: 20, stall: FAST_STALL, drainDelaySeconds: 1, ...runnerOptions },
       );
       runners.push(runner);

@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { parseEnv, WorkerEnvSchema } from '../../../services/contract';
-import { applyTransitions, insertJobs, type NewJob } from '../../../services/core/db/jobs';
-import { createPool } from '../../../services/core/db/pool';
+import { applyTransitions, findByIdempotencyKeys, insertJobs, loadRunStates, type NewJob } from '../../../services/core/db/jobs';
+import { createBatchPool, createPool } from '../../../services/core/db/pool';
 import { useSharedServices } from '../../harness/shared';
 import { createUser } from './fixture';
 
 /**
  * A batch statement that joins a JSON document to jobs must reach its rows through the
  * primary key however large the table grows, also after its connection has run it many
- * times (when PostgreSQL would settle on a generic plan made while the table was tiny).
+ * times: on the main pool, which plans every run, and on the batch pool, whose cached
+ * plan is made while the table is tiny (where PostgreSQL would pick a sequential scan).
  */
-describe('job statements keep using the index as the table grows', () => {
+describe.each([
+  ['the main pool (planned on every run)', createPool],
+  ['the batch pool (plan cached per connection)', createBatchPool],
+])('job statements on %s keep using the index as the table grows', (_name, create) => {
   let pool: Pool;
   let ownerId: string;
 
@@ -19,7 +23,7 @@ describe('job statements keep using the index as the table grows', () => {
     const { databaseUrl } = await useSharedServices();
     ownerId = await createUser(databaseUrl);
     // One connection, so every run below shares its plan cache.
-    pool = createPool(parseEnv({ DATABASE_URL: databaseUrl, REDIS_URL: 'redis://127.0.0.1:1', DATABASE_POOL_MAX: '1' }, WorkerEnvSchema));
+    pool = create(parseEnv({ DATABASE_URL: databaseUrl, REDIS_URL: 'redis://127.0.0.1:1', DATABASE_POOL_MAX: '1' }, WorkerEnvSchema));
   });
   afterAll(() => pool?.end());
 
@@ -49,17 +53,24 @@ describe('job statements keep using the index as the table grows', () => {
     return rows[0]?.seq_scan ?? 0;
   }
 
-  it('applies transitions by primary key on a connection that ran them while the table was tiny', async () => {
+  const keyed = (jobs: NewJob[]) => jobs.map((job) => ({ ...job, idempotency_key: `key-${job.id}` }));
+
+  it('reads, applies transitions and finds idempotency keys by index on a connection that ran them while the table was tiny', async () => {
     for (let run = 0; run < 8; run += 1) {
-      const [job] = await insertJobs(pool, newJobs(1));
+      const [job] = await insertJobs(pool, keyed(newJobs(1)));
+      expect(await loadRunStates(pool, [job!.id])).toEqual([{ id: job!.id, status: 'queued', attempts: 0, max_attempts: 3 }]);
+      expect(await findByIdempotencyKeys(pool, [{ ownerId, key: `key-${job!.id}` }])).toHaveLength(1);
       expect(await succeed([job!.id])).toEqual(new Set([job!.id]));
     }
     for (let batch = 0; batch < 10; batch += 1) await insertJobs(pool, newJobs(500));
 
     const before = await sequentialScansOfJobs();
     for (let run = 0; run < 5; run += 1) {
-      const rows = await insertJobs(pool, newJobs(3));
-      expect((await succeed(rows.map((row) => row.id))).size).toBe(3);
+      const rows = await insertJobs(pool, keyed(newJobs(3)));
+      const ids = rows.map((row) => row.id);
+      expect((await loadRunStates(pool, ids)).map((state) => state.id).sort()).toEqual([...ids].sort());
+      expect(await findByIdempotencyKeys(pool, ids.map((id) => ({ ownerId, key: `key-${id}` })))).toHaveLength(3);
+      expect((await succeed(ids)).size).toBe(3);
     }
     expect((await sequentialScansOfJobs()) - before).toBe(0);
   });
