@@ -12,6 +12,7 @@ import { measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
 import { cpuSeconds, machineCpu, ResourceMonitor, stolenShare } from './proc-stats';
+import { commandsPerJob, redisCommandCounts, type RedisCommandCounts } from './redis-commands';
 
 /**
  * `npm run bench`: the platform's throughput and latency next to BullMQ's raw ceiling,
@@ -85,6 +86,8 @@ interface SustainedResult {
   resources: Record<string, { cores: number; peakRssMiB: number }>;
   /** Share of the machine's CPU time stolen by the hypervisor over the measured window. */
   stolen: number;
+  /** Redis commands per job that succeeded in the measured window. */
+  redisCommands: RedisCommandCounts;
 }
 
 async function sustained(platform: BenchPlatform, token: string, settings: Settings): Promise<SustainedResult> {
@@ -101,9 +104,11 @@ async function sustained(platform: BenchPlatform, token: string, settings: Setti
   await new Promise((resolve) => setTimeout(resolve, warmUpSeconds * 1_000));
   monitor.begin();
   const machineAtStart = machineCpu();
+  const commandsAtStart = await redisCommandCounts(platform.redisUrl);
   const windowStart = { at: performance.now(), done: await succeededCounter(platform.workerMetricsUrl) };
   const load = await loadPromise;
   const windowEnd = { at: performance.now(), done: await succeededCounter(platform.workerMetricsUrl) };
+  const redisCommands = commandsPerJob(commandsAtStart, await redisCommandCounts(platform.redisUrl), windowEnd.done - windowStart.done);
   const stolen = stolenShare(machineAtStart, machineCpu());
   const resources = { ...monitor.end(), 'load generator': { cores: load.cores, peakRssMiB: Number.NaN } };
   const drainSeconds = await waitForDrain(platform.databaseUrl);
@@ -115,6 +120,7 @@ async function sustained(platform: BenchPlatform, token: string, settings: Setti
     overallPerSecond: load.accepted / totalSeconds,
     resources,
     stolen,
+    redisCommands,
   };
 }
 
@@ -136,6 +142,7 @@ interface FedInBatches {
   batch: number;
   jobsPerSecond: number;
   cpuMicrosPerJob: CpuPerJob;
+  redisCommands: RedisCommandCounts;
 }
 
 async function cpuPerJob<T>(redisPid: number, jobs: number, measure: () => Promise<T>): Promise<{ result: T; cpu: CpuPerJob }> {
@@ -167,8 +174,10 @@ function ceiling(jobs: number): Promise<Ceiling> {
 function fedInBatches(jobs: number, concurrency: number): Promise<FedInBatches> {
   const batch = 30;
   return withPrivateRedis(async (redis) => {
+    const commandsBefore = await redisCommandCounts(redis.url);
     const { result, cpu } = await cpuPerJob(redis.pid ?? 0, jobs, () => measureBullmqFedInBatches({ redisUrl: redis.url, jobs, batch, concurrency }));
-    return { batch, jobsPerSecond: jobs / result.seconds, cpuMicrosPerJob: cpu };
+    const redisCommands = commandsPerJob(commandsBefore, await redisCommandCounts(redis.url), jobs);
+    return { batch, jobsPerSecond: jobs / result.seconds, cpuMicrosPerJob: cpu, redisCommands };
   });
 }
 
@@ -306,6 +315,7 @@ not absolute times. "Host steal" is the share of the machine's CPU time the hype
 - backlog drained ${run.drainSeconds.toFixed(1)} s after the load stopped; overall ${fmt(run.overallPerSecond)} jobs/s from first submit to last success
 - final job statuses: ${JSON.stringify(counts)}
 - bound by: ${bound(run.resources)}; host steal ${percent(run.stolen)}
+- Redis commands per job: ${run.redisCommands.all.toFixed(1)}, of which BullMQ script calls ${run.redisCommands.scripts.toFixed(2)} (BullMQ alone, fed in bulks of ${fed.batch}: ${fed.redisCommands.all.toFixed(1)} and ${fed.redisCommands.scripts.toFixed(2)})
 
 | process | cores used | CPU per job (µs) | peak RSS (MiB) |
 | --- | --- | --- | --- |
@@ -346,7 +356,7 @@ ${resourceRows(latencyResources, latency.requestsPerSecond)}
 ${ceilingLine('before the platform', ceilingBefore)}
 ${ceilingLine('after the platform', ceilingAfter)}
 - fed in bulks of ${fed.batch} while draining (concurrency ${settings.workerConcurrency}, the platform's retention options): ${fmt(fed.jobsPerSecond)} jobs/s, Redis
-  ${fmt(fed.cpuMicrosPerJob.redis)} µs and Node ${fmt(fed.cpuMicrosPerJob.node)} µs per job
+  ${fmt(fed.cpuMicrosPerJob.redis)} µs and Node ${fmt(fed.cpuMicrosPerJob.node)} µs per job; ${fed.redisCommands.all.toFixed(1)} Redis commands per job, ${fed.redisCommands.scripts.toFixed(2)} of them script calls
 `;
   const target = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
   await writeFile(target, report);
