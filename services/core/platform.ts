@@ -77,7 +77,8 @@ async function endRedis(connection: Redis): Promise<void> {
 
 /**
  * The composition root shared by the api, the worker and the CLI: the pools (one for the
- * batch statements, one for everything else), one object store, the Redis connections by role, the relay, and the job and file use cases.
+ * batch statements, one for everything else), one object store, the Redis connections by
+ * role, the relay, and the job and file use cases.
  */
 export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOptions): Promise<PlatformCore> {
   const { log, metrics } = options;

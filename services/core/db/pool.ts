@@ -11,7 +11,7 @@ export type DbEnv = Pick<Env, 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_S
  * Connections of the batch pool. Its users bound their statements in flight: the submit
  * batcher runs 2 INSERTs at once, the transition writer 1 write and 2 run-state reads.
  */
-export const BATCH_POOL_MAX = 4;
+const BATCH_POOL_MAX = 4;
 
 function newPool(env: DbEnv, log: Logger | undefined, settings: { applicationName: string; max: number; options: string }): Pool {
   const pool = new Pool({

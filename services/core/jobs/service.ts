@@ -20,7 +20,7 @@ export interface InternalJobSubmitter {
 
 export interface JobServiceDeps {
   pool: Pool;
-  /** Runs the submit batches' INSERTs (see createBatchPool). */
+  /** Runs the submit batches' INSERTs and idempotency-key lookups (see createBatchPool). */
   batchPool: Pool;
   files: Pick<FileService, 'assertOwned'>;
   relay: Relay;
