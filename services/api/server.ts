@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { createExpressServer } from './http-server';
 
 /**
  * Above the 60 s idle timeout of AWS load balancers, so the balancer, not us, closes idle
@@ -19,7 +20,7 @@ let running: RunningServer | undefined;
 /** Listens on `port` (0 picks a free one) and resolves once the socket is bound. */
 export async function startWebServer(app: Express, port: number, host?: string): Promise<RunningServer> {
   if (running) throw new Error('the web server is already running');
-  const server = createServer(app);
+  const server = createExpressServer(app);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   await new Promise<void>((resolve, reject) => {

@@ -9,6 +9,7 @@ import { Pool } from 'pg';
 import { parseEnv, type Env, type EnvVars } from '../../../services/contract';
 import { createApp } from '../../../services/api/app';
 import { dependenciesFromCore, type AppDependencies, type Lifecycle } from '../../../services/api/dependencies';
+import { createExpressServer } from '../../../services/api/http-server';
 import { runMigrations } from '../../../services/core/db/migrate';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
@@ -72,9 +73,9 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
   const lifecycle: Lifecycle = { draining: false };
   const deps: AppDependencies = dependenciesFromCore(env, core, { log, metrics, lifecycle });
   const app = createApp(deps);
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
+  // Served the way the API process serves it (services/api/server.ts), Express prototypes in place.
+  const server: Server = createExpressServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const db = new Pool({ connectionString: servers.databaseUrl, max: 2 });
   return {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
