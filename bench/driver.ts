@@ -7,14 +7,17 @@ import type { LoadRequest, LoadResult } from './load-generator';
 export const ECHO_BODY = JSON.stringify({ type: 'echo', input: { payload: { bench: true } } });
 
 /**
- * The worker's concurrency for the echo workload. Echo jobs take a few milliseconds (most of
- * it waiting for the batched state write), so 20 slots carry several thousand jobs/s, and
- * with every slot busy BullMQ hands each freed slot its next job inside the same
- * moveToFinished script. With idle slots (200) each job is fetched by a moveToActive script
- * call of its own: 2.56 instead of 2.08 script calls per job, measured on Redis's
- * commandstats. The platform's default (50) is for mixed workloads with long jobs.
+ * The worker's concurrency for the echo workload. An echo job holds its slot for a few
+ * milliseconds, nearly all of it waiting for its batched run-state read and state write, so
+ * the slots, not the worker's CPU, bound how fast one worker drains: slots needed ≈ jobs/s ×
+ * the time a job holds one. Measured with `-- --quick` on a 2 × Xeon box (submits/s → end to
+ * end jobs/s): 20 slots 5,093 → 2,521; 50: 4,135 → 3,369; 100: 4,105 → 4,110; 200: 4,090 →
+ * 4,152. Slots beyond that sit idle between jobs, and each idle slot fetches its next job
+ * with a moveToActive script call of its own instead of inside moveToFinished (Redis
+ * commandstats: 2.05 script calls per job at 100, 2.11 at 200, 2.56 at 200 on a slower box).
+ * The platform's default (50) is for mixed workloads with long jobs.
  */
-export const ECHO_WORKER_CONCURRENCY = 20;
+export const ECHO_WORKER_CONCURRENCY = 100;
 
 /** Runs the load generator in its own process, so its CPU is not charged to the API. */
 export async function runLoad(request: LoadRequest): Promise<LoadResult> {
