@@ -57,6 +57,19 @@ describe('job engine: submit', () => {
     expect(results.filter((result) => result.created)).toHaveLength(1);
   });
 
+  it('gives jobs time-ordered ids (UUIDv7), so new rows land at the right edge of the primary key', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      ids.push((await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 } })).job.id);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    // PostgreSQL's uuid ordering agrees, which is what the B-tree uses.
+    const rows = await fx.query<{ id: string }>('SELECT id FROM jobs WHERE id = ANY ($1::uuid[]) ORDER BY id', [ids]);
+    expect(rows.map((row) => row.id)).toEqual(ids);
+  });
+
   it('batches 100 concurrent submits into rows of their own, each caller getting its own job', async () => {
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, index) => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } })),
