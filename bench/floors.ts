@@ -13,8 +13,9 @@ export interface HttpFloor {
  * Drives the bare HTTP stack (bench/http-floor-server.ts) exactly as the platform's API is
  * driven, and reports its CPU per request: the part of the API's cost no code of ours adds.
  */
-export async function measureHttpFloor(options: { seconds: number; connections: number }): Promise<HttpFloor> {
-  const server = spawn(process.execPath, [path.join(__dirname, 'http-floor-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function measureHttpFloor(options: { seconds: number; connections: number; plainServer?: boolean }): Promise<HttpFloor> {
+  const args = [path.join(__dirname, 'http-floor-server.js'), ...(options.plainServer ? ['--plain'] : [])];
+  const server = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       server.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));

@@ -267,7 +267,8 @@ async function main(): Promise<void> {
 
   process.stdout.write('bench: HTTP floor (Express 5 + helmet + JSON body, nothing of ours)…\n');
   const httpFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections });
-  process.stdout.write(`bench:   ${fmt(httpFloor.serverCpuMicrosPerRequest)} us of CPU per request\n`);
+  const plainFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, plainServer: true });
+  process.stdout.write(`bench:   ${fmt(httpFloor.serverCpuMicrosPerRequest)} us of CPU per request (served by a plain createServer(app): ${fmt(plainFloor.serverCpuMicrosPerRequest)})\n`);
 
   const { latency, latencyResources, latencyStolen, run, counts } = await measurePlatform(settings);
 
@@ -326,7 +327,8 @@ ${resourceRows(run.resources, run.load.requestsPerSecond)}
 ### Where the CPU goes, against what the parts cost alone
 
 Measured in this run: the bare HTTP stack (bench/http-floor-server.ts: Express 5, helmet, JSON body, a
-202 with a job-sized body, nothing of ours) under the same load generator, and BullMQ alone fed the way the
+202 with a job-sized body, nothing of ours, served as the API serves it by services/api/http-server.ts; served
+by a plain \`createServer(app)\` instead, the same stack costs ${fmt(plainFloor.serverCpuMicrosPerRequest)} µs per request) under the same load generator, and BullMQ alone fed the way the
 platform feeds it (bulks of ${fed.batch} with the platform's retention options while a no-op worker of concurrency
 ${settings.workerConcurrency} drains: ${fmt(fed.jobsPerSecond)} jobs/s; prefilled, as in the ceiling, it costs
 ${fmt(ceilingBefore.cpuMicrosPerJob.node + ceilingBefore.cpuMicrosPerJob.redis)} µs per job instead).
