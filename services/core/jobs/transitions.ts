@@ -14,7 +14,10 @@ export type WorkerTransition =
   | { kind: 'released'; jobId: string; attempt: number; at: number };
 
 export interface TransitionBatchOptions {
-  /** How long the first transition of a tick waits for others. Default 2 ms. */
+  /**
+   * How long the first transition of a tick waits for others. Default 0: the rest of the
+   * current event-loop turn; under load, transitions gather behind the write in flight anyway.
+   */
   windowMs?: number;
   /** Transitions per statement at most. Default 2,000. */
   maxBatch?: number;
