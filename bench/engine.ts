@@ -8,7 +8,7 @@ import { parseEnv } from '../services/contract';
 import { runMigrations } from '../services/core/db/migrate';
 import { createLogger } from '../services/core/logger';
 import { createMetrics } from '../services/core/metrics';
-import { createPlatformCore } from '../services/core/platform';
+import { createRuntime } from '../services/core/runtime';
 import { isRoot, lookupSystemUser } from '../services/local/child';
 import { findFreePort } from '../services/local/free-port';
 import { PostgresCluster, runnableEmbeddedPostgresBinDir } from '../services/local/postgres';
@@ -90,9 +90,9 @@ async function main(): Promise<void> {
     });
     const log = createLogger({ service: 'bench', level: 'warn' });
     const metrics = createMetrics('bench');
-    const core = await createPlatformCore(env, { service: 'api', log, metrics });
+    const core = await createRuntime(env, { service: 'api', log, metrics });
     const runner = new JobRunner(
-      { pool: core.pool, files: core.files, store: core.store, log, metrics },
+      { batchPool: core.batchPool, files: core.files, store: core.store, log, metrics },
       { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency },
     );
     await runner.start();

@@ -6,7 +6,7 @@ import type { FileService } from '../core/files/types';
 import type { JobAdmin, JobService } from '../core/jobs/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
-import type { PlatformCore } from '../core/platform';
+import type { Runtime } from '../core/runtime';
 
 /** Reachability checks behind /readyz; each rejects when its dependency is down. */
 export interface ReadinessChecks {
@@ -41,13 +41,13 @@ export interface AppDependencies {
 /** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
 export function dependenciesFromCore(
   env: Env,
-  core: PlatformCore,
+  core: Runtime,
   parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource },
 ): AppDependencies {
   return {
     env,
     ...parts,
-    auth: createAuthService(createUserRepository(core.pool), createAccessTokens(env)),
+    auth: createAuthService(createUserRepository(core.generalPool), createAccessTokens(env)),
     jobs: core.jobs,
     admin: core.admin,
     files: core.files,

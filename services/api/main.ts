@@ -4,7 +4,7 @@ import type { Env } from '../contract';
 import { loadEnv } from '../core/config';
 import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
-import { createPlatformCore } from '../core/platform';
+import { createRuntime } from '../core/runtime';
 import { createApp } from './app';
 import { clusterWorkerMetricsSource, runClusterPrimary } from './cluster';
 import { dependenciesFromCore, type Lifecycle } from './dependencies';
@@ -29,7 +29,7 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const service = env.SERVICE_NAME ?? 'api';
   const log = createLogger({ service, level: env.LOG_LEVEL });
   const metrics = createMetrics(service);
-  const core = await createPlatformCore(env, { service: 'api', log, metrics, relaySweep: true });
+  const core = await createRuntime(env, { service: 'api', log, metrics, relaySweep: true });
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp(
     dependenciesFromCore(env, core, {

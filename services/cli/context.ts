@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { loadEnv } from '../core/config';
 import { createLogger } from '../core/logger';
-import { createPlatformCore, type PlatformCore } from '../core/platform';
+import { createRuntime, type Runtime } from '../core/runtime';
 
 const REDIS_CONNECT_WAIT_MS = 3_000;
 
@@ -24,10 +24,10 @@ function connected(connection: Redis, waitMs: number): Promise<void> {
  * connections afterwards, so a CLI call never hangs on an open socket. Logs go to stderr
  * (warnings and worse) so stdout stays clean for tables and JSON.
  */
-export async function withPlatform<T>(action: (core: PlatformCore) => Promise<T>): Promise<T> {
+export async function withRuntime<T>(action: (core: Runtime) => Promise<T>): Promise<T> {
   const env = loadEnv('cli');
   const log = createLogger({ service: 'cli', level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, destination: process.stderr });
-  const core = await createPlatformCore(env, { service: 'cli', log });
+  const core = await createRuntime(env, { service: 'cli', log });
   // The enqueue connection fails fast instead of queueing commands while it connects (right for
   // the API, wrong for a command issued the moment the CLI starts): give it a moment to come up.
   await connected(core.redis.producer, REDIS_CONNECT_WAIT_MS);

@@ -7,7 +7,7 @@ import { doctor } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
-import { withPlatform } from './context';
+import { withRuntime } from './context';
 import { UsageError } from './output';
 
 /**
@@ -34,7 +34,7 @@ export function buildProgram(): Command {
     .option('--worker-timeout <seconds>', 'a worker whose heartbeat is older is dead', '30')
     .option('--max-queue-age <seconds>', 'queued longer than this counts as a backlog', '300')
     .option('--max-relay-lag <seconds>', 'accepted jobs missing from Redis longer than this fail the check', '60')
-    .action((options) => run(() => withPlatform((core) => doctor(core, options))));
+    .action((options) => run(() => withRuntime((core) => doctor(core, options))));
 
   const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
   jobs
@@ -45,22 +45,22 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withPlatform((core) => listJobs(core, options))));
+    .action((options) => run(() => withRuntime((core) => listJobs(core, options))));
   jobs
     .command('show <jobId>')
     .description('a job with its audit trail')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => run(() => withPlatform((core) => showJob(core, id, options))));
+    .action((id: string, options) => run(() => withRuntime((core) => showJob(core, id, options))));
   jobs
     .command('retry <jobId>')
     .description('re-queue a failed or cancelled job with a fresh attempt budget')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => run(() => withPlatform((core) => retryJob(core, id, options))));
+    .action((id: string, options) => run(() => withRuntime((core) => retryJob(core, id, options))));
   jobs
     .command('cancel <jobId>')
     .description('cancel a queued or running job')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => run(() => withPlatform((core) => cancelJob(core, id, options))));
+    .action((id: string, options) => run(() => withRuntime((core) => cancelJob(core, id, options))));
 
   const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
   dlq
@@ -68,29 +68,29 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withPlatform((core) => listDeadLetters(core, options))));
+    .action((options) => run(() => withRuntime((core) => listDeadLetters(core, options))));
   dlq
     .command('replay [jobIds...]')
     .description('put dead-lettered jobs back in the queue')
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], options) => run(() => withPlatform((core) => replayDeadLetters(core, ids, options))));
+    .action((ids: string[], options) => run(() => withRuntime((core) => replayDeadLetters(core, ids, options))));
 
   const queues = program.command('queues').description('the BullMQ queue');
   queues
     .command('stats')
     .description('depth by state (waiting, prioritized, delayed, active, failed), jobs by status, relay lag')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withPlatform((core) => queueStats(core, options))));
-  queues.command('pause').description('stop workers taking new jobs').action(() => run(() => withPlatform(pauseQueue)));
-  queues.command('resume').description('let workers take jobs again').action(() => run(() => withPlatform(resumeQueue)));
+    .action((options) => run(() => withRuntime((core) => queueStats(core, options))));
+  queues.command('pause').description('stop workers taking new jobs').action(() => run(() => withRuntime(pauseQueue)));
+  queues.command('resume').description('let workers take jobs again').action(() => run(() => withRuntime(resumeQueue)));
 
   program
     .command('reconcile')
     .description('re-enqueue accepted jobs that Redis does not hold (after a Redis loss or failover)')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withPlatform((core) => reconcile(core, options))));
+    .action((options) => run(() => withRuntime((core) => reconcile(core, options))));
 
   return program;
 }

@@ -18,3 +18,10 @@ export const API_PREFIX = '/v1';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const REQUEST_ID_HEADER = 'x-request-id';
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+/**
+ * Deepest nesting of arrays and objects a JSON body may have. Deeper documents are refused
+ * with 400 before any schema sees them: validators recurse once per level, and no job input
+ * needs more.
+ */
+export const MAX_JSON_DEPTH = 64;

@@ -43,12 +43,35 @@ export const JobView = z.object({
 });
 export type JobView = z.infer<typeof JobView>;
 
+/** A job without its input and result: what lists return, so a page's size does not grow with payloads. */
+export const JobSummary = JobView.omit({ input: true, result: true });
+export type JobSummary = z.infer<typeof JobSummary>;
+
+/** The parts of a job a list leaves out unless `include` names them. */
+export const JOB_LIST_INCLUDES = ['input', 'result'] as const;
+export type JobListInclude = (typeof JOB_LIST_INCLUDES)[number];
+
+/** A list item: a summary, with input and result when `include` asked for them. */
+export const JobListItem = JobSummary.extend({ input: z.unknown().optional(), result: z.unknown().nullable().optional() });
+export type JobListItem = z.infer<typeof JobListItem>;
+
+/**
+ * A page of jobs with `include` stops before the item that would take the response past
+ * this many bytes (it always holds at least one item); nextCursor continues from there.
+ */
+export const MAX_LIST_RESPONSE_BYTES = 4 * 1_048_576;
+
 export const ListJobsQuery = z
   .object({
     status: z.enum(JOB_STATUSES).optional(),
     type: z.string().min(1).max(100).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
     cursor: z.string().max(200).optional(),
+    /** Comma-separated parts to add to each item: `input`, `result` or both. */
+    include: z
+      .string()
+      .regex(/^(input|result)(,(input|result))?$/, 'must be input, result or input,result')
+      .optional(),
   })
   .strict();
 export type ListJobsQuery = z.infer<typeof ListJobsQuery>;

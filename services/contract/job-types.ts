@@ -6,12 +6,21 @@ export interface RetryPolicy {
   backoffMs: number;
 }
 
+/** Longest execution timeout a job type may declare: a job that needs longer should report progress and be split. */
+export const MAX_JOB_TIMEOUT_MS = 60 * 60_000;
+export const DEFAULT_JOB_TIMEOUT_MS = 5 * 60_000;
+
 export interface JobTypeDefinition<Name extends string = string, In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
   type: Name;
   description: string;
   input: In;
   output: Out;
   retry: RetryPolicy;
+  /**
+   * How long one attempt may run. Past it the attempt fails with a timeout error (retried
+   * like any failure while attempts remain), its abort signal fires and its slot is freed.
+   */
+  timeoutMs: number;
   /** Internal types (e.g. email.send) are run by workers but not submittable over HTTP. */
   internal: boolean;
   /** Whether the processor writes an output file (its id lands in the job's resultFileId). */
@@ -27,6 +36,8 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   input: In;
   output: Out;
   retry?: Partial<RetryPolicy>;
+  /** Default 5 minutes, at most 1 hour. */
+  timeoutMs?: number;
   internal?: boolean;
   producesFile?: boolean;
 }): JobTypeDefinition<Name, In, Out> {
@@ -38,12 +49,17 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     throw new RangeError(`job type ${definition.type}: retry.attempts must be an integer from 1 to 25`);
   }
   if (retry.backoffMs < 0) throw new RangeError(`job type ${definition.type}: retry.backoffMs must be >= 0`);
+  const timeoutMs = definition.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_JOB_TIMEOUT_MS) {
+    throw new RangeError(`job type ${definition.type}: timeoutMs must be an integer from 1 to ${MAX_JOB_TIMEOUT_MS}`);
+  }
   return {
     type: definition.type,
     description: definition.description,
     input: definition.input,
     output: definition.output,
     retry,
+    timeoutMs,
     internal: definition.internal ?? false,
     producesFile: definition.producesFile ?? false,
   };

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { defineJobType, type JobTypeDefinition } from './job-types';
 
 const fileId = z.uuid();
+/** File jobs stream up to the upload limit (25 MiB by default); a quarter of an hour leaves room for slow object stores. */
+const FILE_JOB_TIMEOUT_MS = 15 * 60_000;
 
 export const echo = defineJobType({
   type: 'echo',
@@ -9,6 +11,7 @@ export const echo = defineJobType({
   input: z.object({ payload: z.json().optional() }).strict(),
   output: z.object({ payload: z.json().optional() }),
   retry: { attempts: 3, backoffMs: 500 },
+  timeoutMs: 30_000,
 });
 
 export const sleep = defineJobType({
@@ -17,6 +20,8 @@ export const sleep = defineJobType({
   input: z.object({ ms: z.number().int().min(0).max(600_000) }).strict(),
   output: z.object({ sleptMs: z.number().int() }),
   retry: { attempts: 3, backoffMs: 1_000 },
+  // The longest sleep it accepts, and a minute to spare.
+  timeoutMs: 660_000,
 });
 
 export const fileChecksum = defineJobType({
@@ -24,6 +29,7 @@ export const fileChecksum = defineJobType({
   description: 'Computes a digest of an uploaded file, streaming it in constant memory.',
   input: z.object({ fileId, algorithm: z.enum(['sha256', 'sha1', 'md5']).default('sha256') }).strict(),
   output: z.object({ algorithm: z.string(), digest: z.string() }),
+  timeoutMs: FILE_JOB_TIMEOUT_MS,
 });
 
 export const fileCompress = defineJobType({
@@ -32,6 +38,7 @@ export const fileCompress = defineJobType({
   input: z.object({ fileId, format: z.enum(['gzip', 'brotli']).default('gzip') }).strict(),
   output: z.object({ format: z.enum(['gzip', 'brotli']), size: z.number().int(), ratio: z.number() }),
   producesFile: true,
+  timeoutMs: FILE_JOB_TIMEOUT_MS,
 });
 
 export const textStats = defineJobType({
@@ -44,6 +51,7 @@ export const textStats = defineJobType({
     words: z.number().int(),
     topWords: z.array(z.object({ word: z.string(), count: z.number().int() })),
   }),
+  timeoutMs: FILE_JOB_TIMEOUT_MS,
 });
 
 export const csvSummary = defineJobType({
@@ -67,6 +75,7 @@ export const csvSummary = defineJobType({
       }),
     ),
   }),
+  timeoutMs: FILE_JOB_TIMEOUT_MS,
 });
 
 export const emailSend = defineJobType({
@@ -75,6 +84,7 @@ export const emailSend = defineJobType({
   input: z.object({ to: z.email(), subject: z.string().min(1).max(200), text: z.string().max(100_000) }).strict(),
   output: z.object({ messageId: z.string() }),
   retry: { attempts: 5, backoffMs: 5_000 },
+  timeoutMs: 60_000,
   internal: true,
 });
 

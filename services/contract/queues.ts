@@ -11,8 +11,11 @@ export const WORKER_HEARTBEAT_KEY = 'workers:heartbeat';
 
 /**
  * Stall detection. A worker renews its lock every lockDuration/2; a job whose lock lapses
- * is moved back to wait. Two lapses are tolerated so a job interrupted by two rolling
- * deploys in a row is retried rather than failed (BullMQ fails it after maxStalledCount).
+ * (its worker died or hung) is moved back to wait and delivered again without spending an
+ * attempt. BullMQ counts those lapses per job in Redis, where the count survives the worker:
+ * a job whose run ended with its worker maxStalledCount + 1 times is not delivered again
+ * but dead-lettered as a crash loop (a job that runs its worker out of memory, say), while
+ * a job that merely shared a worker with it is delivered again.
  */
 export const STALL_SETTINGS = {
   lockDurationMs: 30_000,
@@ -20,9 +23,13 @@ export const STALL_SETTINGS = {
   maxStalledCount: 2,
 } as const;
 
-/** Bounds on what BullMQ keeps in Redis, so memory stays flat under sustained load. */
+/**
+ * Bounds on what BullMQ keeps in Redis. PostgreSQL holds every job's input, result and
+ * history; a finished queue entry only tells the relay's sweep that Redis has seen the job,
+ * so a few thousand recent ones are enough, and memory stays flat whatever the load.
+ */
 export const RETENTION = {
-  completed: { age: 3_600, count: 10_000 },
-  failed: { age: 7 * 24 * 3_600, count: 50_000 },
-  eventsMaxLen: 10_000,
+  completed: { age: 3_600, count: 2_000 },
+  failed: { age: 24 * 3_600, count: 2_000 },
+  eventsMaxLen: 2_000,
 } as const;

@@ -5,7 +5,7 @@ import { countDeadLetters } from '../core/db/jobs';
 import { queueDepth } from '../core/jobs/admin';
 import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
-import { createPlatformCore, type PlatformCoreOptions } from '../core/platform';
+import { createRuntime, type RuntimeOptions } from '../core/runtime';
 import { workerHeartbeatKey } from '../core/queue/keys';
 import { QUEUES, QUEUE_DEPTH_STATES } from '../contract';
 import { startHealthServer, type HealthServer } from './health';
@@ -14,7 +14,7 @@ import { JobRunner, type RunnerDeps, type RunnerOptions } from './runner';
 export interface WorkerProcessOptions {
   /** Runner tuning beyond the env (tests shorten lock and stall settings). */
   runner?: Omit<RunnerOptions, 'redisUrl' | 'prefix' | 'concurrency'>;
-  relay?: PlatformCoreOptions['relay'];
+  relay?: RuntimeOptions['relay'];
   /** Processor lookup; the built-in registry unless a test wraps it. */
   processors?: RunnerDeps['processors'];
   /** /healthz fails when the worker loop has been silent this long. Default 30 s (above BullMQ's 10 s longest blocking wait). */
@@ -49,10 +49,16 @@ async function pruneHeartbeats(redis: Redis, key: string): Promise<void> {
  */
 export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
   const log = createLogger({ service: env.SERVICE_NAME ?? 'worker', level: env.LOG_LEVEL });
+  // A promise nobody awaited that rejects (a fire-and-forget write, a library's stray
+  // promise) is a bug to log, not a reason to drop every job this process is running:
+  // Node's default would exit, and each in-flight job would wait out its lock to be redelivered.
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, 'unhandled promise rejection; the worker keeps running');
+  });
   const metrics = createMetrics(env.SERVICE_NAME ?? 'worker');
-  const core = await createPlatformCore(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
+  const core = await createRuntime(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
   const runner = new JobRunner(
-    { pool: core.pool, batchPool: core.batchPool, files: core.files, store: core.store, log, metrics, processors: options.processors },
+    { batchPool: core.batchPool, files: core.files, store: core.store, log, metrics, processors: options.processors },
     { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
   );
   const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;
@@ -71,12 +77,12 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const refresh = async () => {
     if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
     await pruneHeartbeats(core.redis.client, heartbeatKey);
-    const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.pool)]);
+    const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.generalPool)]);
     for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
     metrics.deadLetterSize.set(deadLetters);
-    metrics.dbPoolConnections.set({ state: 'total' }, core.pool.totalCount);
-    metrics.dbPoolConnections.set({ state: 'idle' }, core.pool.idleCount);
-    metrics.dbPoolConnections.set({ state: 'waiting' }, core.pool.waitingCount);
+    metrics.dbPoolConnections.set({ state: 'total' }, core.generalPool.totalCount);
+    metrics.dbPoolConnections.set({ state: 'idle' }, core.generalPool.idleCount);
+    metrics.dbPoolConnections.set({ state: 'waiting' }, core.generalPool.waitingCount);
   };
   const refreshTimer = setInterval(() => {
     refresh().catch((error: unknown) => log.debug({ err: error }, 'worker metrics refresh failed'));

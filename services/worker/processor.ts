@@ -15,8 +15,8 @@ export interface ProcessorContext<T extends JobTypeDefinition> {
     /** Stores this job's output; idempotent, so a re-run after a crash does not duplicate it. */
     saveOutput(name: string, contentType: string, body: Readable): Promise<FileView>;
   };
-  /** Where email.send drops the messages it composes; see Outbox. */
-  outbox: Outbox;
+  /** Where email.send drops the messages it composes; see MailDrop. */
+  mailDrop: MailDrop;
   /** Aborted on cancellation and when shutdown's grace period runs out. Long work must honour it. */
   signal: AbortSignal;
   /** Reports progress (0-100); the runner throttles and batches the writes. */
@@ -25,11 +25,11 @@ export interface ProcessorContext<T extends JobTypeDefinition> {
 }
 
 /**
- * The local mail drop: messages land as objects under `outbox/` in the object store,
- * one per name, so a re-run overwrites instead of sending twice. An SMTP/SES transport
- * takes its place with the identity issue.
+ * Where composed e-mail goes: objects under `mail/` in the object store, one per name, so
+ * a re-run overwrites instead of sending twice. A transport that delivers (SMTP, SES)
+ * implements the same interface.
  */
-export interface Outbox {
+export interface MailDrop {
   write(name: string, message: Buffer, signal?: AbortSignal): Promise<void>;
 }
 

@@ -2,21 +2,25 @@ import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
+import { validate as isUuid } from 'uuid';
+import { MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
 import { runWithContext } from '../core/context';
-import type { RunState } from '../core/db/jobs';
+import type { DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
-import { isRunnable, TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
+import { crashLoopReason, eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
+import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
+import { JsonTooDeepError, toStorable } from '../core/json';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection } from '../core/queue/connection';
 import { cancelChannel } from '../core/queue/keys';
 import type { QueueJobData } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
+import { withTimeout } from '../core/timeout';
 import { retryDelayMs } from './backoff';
 import { findProcessor } from './jobs';
-import { createOutbox } from './outbox';
-import { PermanentJobError, type Outbox, type Processor, type ProcessorContext } from './processor';
+import { createMailDrop } from './mail-drop';
+import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
 
 export interface StallOptions {
   lockDurationMs: number;
@@ -42,9 +46,8 @@ export interface RunnerOptions {
 }
 
 export interface RunnerDeps {
-  pool: Pool;
-  /** Runs the run-state reads and transition writes (see createBatchPool); `pool` when not given. */
-  batchPool?: Pool;
+  /** Runs the delivery reads and transition writes: the hot batch statements (see createBatchPool). */
+  batchPool: Pool;
   files: FileService;
   store: ObjectStore;
   log: Logger;
@@ -53,7 +56,7 @@ export interface RunnerDeps {
   processors?: (type: string) => Processor | undefined;
 }
 
-type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown';
+type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown' | 'timeout';
 
 /** Why a running job's signal was aborted. */
 export class JobAbortedError extends Error {
@@ -63,8 +66,9 @@ export class JobAbortedError extends Error {
   }
 }
 
-
 const MAX_ERROR_LENGTH = 2_000;
+/** Results may nest a little deeper than inputs (echo wraps its payload). */
+const MAX_RESULT_DEPTH = MAX_JSON_DEPTH * 2;
 
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
@@ -75,21 +79,43 @@ function isPermanent(error: unknown): boolean {
   return error instanceof PermanentJobError || (error as Error | undefined)?.name === 'PermanentJobError';
 }
 
+/** Settles with `work`, or rejects as soon as `signal` aborts: a processor that ignores its signal still gives its slot back. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  // The processor may still settle later; nobody is listening by then.
+  work.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
 /**
- * Runs jobs from the queue: one BullMQ Worker whose processor checks the row is still
- * runnable, runs the type's processor with an abort signal, validates its output and
- * reports every transition to the TransitionWriter (batched, conditional writes).
+ * The adapter between BullMQ and the job lifecycle. A queue entry names a job; the runner
+ * reads the job from PostgreSQL (state, type, owner, input: nothing from Redis is trusted),
+ * asks the lifecycle whether and as which attempt it may run, runs its processor with an
+ * abort signal and the type's timeout, and reports each event to the TransitionWriter.
+ * The lifecycle decides what a failure means (retry or dead-letter); this class only moves
+ * the BullMQ job to match: delayed for a retry or a release, failed for a dead letter.
  *
- * Attempts and backoff are ours, not BullMQ's: BullMQ jobs carry attempts 1; a failed
- * attempt with budget left is written `queued` in PostgreSQL and the same BullMQ job is
- * moved to `delayed` with the next attempt number. The BullMQ job is acknowledged only
- * after its transition committed, so a crash in between means redelivery, never loss.
+ * The BullMQ job is acknowledged only after its transition committed, so a crash in between
+ * means redelivery, never loss.
  */
 export class JobRunner {
   readonly id = randomUUID();
   private readonly options: Required<Omit<RunnerOptions, 'transitions'>> & Pick<RunnerOptions, 'transitions'>;
   private readonly transitions: TransitionWriter;
-  private readonly outbox: Outbox;
+  private readonly mailDrop: MailDrop;
   private readonly processors: (type: string) => Processor | undefined;
   /** Abort controllers of the deliveries running here, by job id (one job may be delivered twice at once). */
   private readonly active = new Map<string, Set<AbortController>>();
@@ -113,8 +139,8 @@ export class JobRunner {
       ...options,
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    this.transitions = new TransitionWriter({ pool: deps.batchPool ?? deps.pool, log: deps.log }, options.transitions);
-    this.outbox = createOutbox(deps.store);
+    this.transitions = new TransitionWriter({ batchPool: deps.batchPool, log: deps.log }, options.transitions);
+    this.mailDrop = createMailDrop(deps.store);
     this.processors = deps.processors ?? findProcessor;
   }
 
@@ -123,11 +149,6 @@ export class JobRunner {
     let count = 0;
     for (const controllers of this.active.values()) count += controllers.size;
     return count;
-  }
-
-  /** When the worker loop last showed progress (ms since the epoch). */
-  get lastActivityAt(): number {
-    return this.lastActivity;
   }
 
   /** Alive while the loop shows progress: a job moved, the queue drained, or a probe came back on the blocking connection. */
@@ -139,7 +160,7 @@ export class JobRunner {
     if (this.worker) throw new Error('the runner is already started');
     const { log } = this.deps;
     this.connection = createRedisConnection(this.options.redisUrl, 'worker', log);
-    this.subscriber = createRedisConnection(this.options.redisUrl, 'client', log);
+    this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
     this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId, 'cancelled'));
     await this.subscriber.subscribe(cancelChannel(this.options.prefix));
 
@@ -162,8 +183,10 @@ export class JobRunner {
     worker.on('drained', touch);
     worker.on('failed', (job, error) => {
       touch();
-      // Stall-limit failures happen outside our processor; the relay sweep reconciles the row.
-      if (job && !(error instanceof UnrecoverableError)) log.warn({ jobId: job.id, err: error }, 'BullMQ failed a job outside the runner');
+      // BullMQ fails a job without calling us when its runs ended with their worker more
+      // than maxStalledCount times: a crash loop, which the lifecycle dead-letters.
+      if (job?.deferredFailure) void this.abandonCrashLoop(job);
+      else if (job && !(error instanceof UnrecoverableError)) log.warn({ jobId: job.id, err: error }, 'BullMQ failed a job outside the runner');
     });
     worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
     worker.run().catch((error: unknown) => log.error({ err: error }, 'worker loop stopped'));
@@ -192,12 +215,13 @@ export class JobRunner {
       if (this.inFlight > 0) log.warn({ inFlight: this.inFlight }, 'grace period over: releasing the jobs still running');
       for (const jobId of this.active.keys()) this.abort(jobId, 'shutdown');
     }, graceMs);
-    // A processor that ignores its signal must not hold the process forever; its job's lock
-    // lapses and another worker takes it over.
+    // Past this, what still waits (a processor that ignores its signal, a state write while
+    // PostgreSQL is away) is abandoned: its job's lock lapses and another worker takes it over.
     const abandonAfterMs = graceMs + 5_000;
+    const abandon = <T>(work: Promise<T>) => withTimeout(work, abandonAfterMs, 'abandoned at shutdown').catch(() => undefined);
     const steps: [string, () => Promise<unknown>][] = [
-      ['worker', async () => this.worker && (await raceTimeout(this.worker.close(), abandonAfterMs))],
-      ['transitions', () => this.transitions.close()],
+      ['worker', async () => this.worker && (await abandon(this.worker.close()))],
+      ['transitions', () => abandon(this.transitions.close())],
       ['cancel subscriber', async () => this.subscriber?.disconnect()],
       ['worker connection', async () => this.connection?.disconnect()],
     ];
@@ -245,169 +269,173 @@ export class JobRunner {
   }
 
   private process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
-    const { data } = job;
-    return runWithContext({ jobId: data.jobId, requestId: data.requestId ?? undefined }, () => this.execute(job, token));
+    const jobId = job.data?.jobId;
+    if (typeof jobId !== 'string' || !isUuid(jobId)) {
+      this.deps.log.error({ queueJobId: job.id }, 'queue entry without a job id: dropped');
+      return Promise.resolve();
+    }
+    return runWithContext({ jobId }, () => this.execute(job, jobId, token));
   }
 
-  private async execute(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
-    const { data } = job;
-    const { log, metrics } = this.deps;
+  private async execute(job: Job<QueueJobData, void, string>, jobId: string, token: string | undefined): Promise<void> {
+    const { log } = this.deps;
     const controller = new AbortController();
-    // Registered before the runnable check so a cancel arriving meanwhile is not missed.
-    const controllers = this.active.get(data.jobId) ?? new Set<AbortController>();
+    // Registered before the delivery read so a cancel arriving meanwhile is not missed.
+    const controllers = this.active.get(jobId) ?? new Set<AbortController>();
     controllers.add(controller);
-    this.active.set(data.jobId, controllers);
+    this.active.set(jobId, controllers);
     try {
-      const state = await this.transitions.runState(data.jobId);
-      if (!state || !isRunnable(state, data.attempt)) {
-        log.info({ status: state?.status, attempts: state?.attempts, attempt: data.attempt }, 'delivery skipped: the job is no longer runnable');
+      const row = await this.transitions.delivery(jobId);
+      const plan = row && planDelivery(row);
+      if (!row || !plan) {
+        log.info({ status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
         return;
       }
-      const processor = this.processors(data.type);
-      if (!processor) {
-        // Started and failed in one write: a worker that cannot run the type fails it at once.
-        const at = Date.now();
-        void this.transitions.record({ kind: 'start', jobId: data.jobId, attempt: data.attempt, at, from: state.status === 'running' ? 'running' : 'queued' });
-        await this.finishFailed(job, state, new PermanentJobError(`no processor for job type "${data.type}"`), at);
-        return;
-      }
-      await this.run(job, token, state, processor, controller);
+      await runWithContext({ requestId: row.request_id ?? undefined }, () => this.run(job, token, row, plan, controller));
     } finally {
       controllers.delete(controller);
-      if (controllers.size === 0) this.active.delete(data.jobId);
-      metrics?.workerLastActivity.set(Date.now() / 1_000);
+      if (controllers.size === 0) this.active.delete(jobId);
+      this.deps.metrics?.workerLastActivity.set(Date.now() / 1_000);
     }
   }
 
   private async run(
     job: Job<QueueJobData, void, string>,
     token: string | undefined,
-    state: RunState,
-    processor: Processor,
+    row: DeliveryRow,
+    plan: { attempt: number; from: 'queued' | 'running' },
     controller: AbortController,
   ): Promise<void> {
-    const { data } = job;
     const { log, metrics } = this.deps;
+    const { attempt } = plan;
     const startedAt = Date.now();
-    metrics?.jobsStarted.inc({ type: data.type });
-    if (data.attempt === 1 && state.status === 'queued') metrics?.jobTimeToStart.observe({ type: data.type }, (startedAt - data.submittedAt) / 1_000);
+    metrics?.jobsStarted.inc({ type: row.type });
+    if (attempt === 1 && plan.from === 'queued') metrics?.jobTimeToStart.observe({ type: row.type }, (startedAt - row.created_ms) / 1_000);
 
     // Not awaited: it is written with the next tick (merged with the outcome when the job is
     // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
-    this.transitions
-      .record({ kind: 'start', jobId: data.jobId, attempt: data.attempt, at: startedAt, from: state.status === 'running' ? 'running' : 'queued' })
-      .then(
-        (applied) => {
-          if (!applied) controller.abort(new JobAbortedError('not-runnable'));
-        },
-        (error: unknown) => {
-          log.warn({ err: error }, 'could not record the job start');
-          controller.abort(new JobAbortedError('not-runnable'));
-        },
-      );
+    this.transitions.record({ event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
+      (applied) => {
+        if (!applied) controller.abort(new JobAbortedError('not-runnable'));
+      },
+      (error: unknown) => {
+        log.warn({ err: error }, 'could not record the job start');
+        controller.abort(new JobAbortedError('not-runnable'));
+      },
+    );
 
-    const progress = this.progressReporter(data.jobId, data.attempt);
+    const processor = this.processors(row.type);
+    if (!processor) {
+      await this.finish(job, token, row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined);
+      return;
+    }
+    const { definition } = processor;
+    const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
+    const progress = this.progressReporter(row.id, attempt);
     try {
-      const context = this.context(data, processor.definition, controller.signal, progress.report);
-      const outcome = await processor.run(context);
+      const context = this.context(row, attempt, definition, controller.signal, progress.report);
+      const outcome = await untilAborted(processor.run(context), controller.signal);
       progress.stop();
-      const output = processor.definition.output.safeParse(outcome.result);
+      const output = definition.output.safeParse(outcome.result);
       if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
-      const applied = await this.transitions.record({
-        kind: 'succeeded',
-        jobId: data.jobId,
-        attempt: data.attempt,
-        at: Date.now(),
-        result: output.data,
-        resultFileId: outcome.resultFileId,
-      });
-      metrics?.jobDuration.observe({ type: data.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
-      if (applied) metrics?.jobsSucceeded.inc({ type: data.type });
+      const result = storableResult(output.data);
+      const applied = await this.transitions.record({ event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
+      metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
+      if (applied) metrics?.jobsSucceeded.inc({ type: row.type });
       else log.info('result discarded: the job was cancelled or completed elsewhere');
     } catch (error) {
       progress.stop();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-      if (reason instanceof JobAbortedError) {
-        await this.handleAbort(job, token, reason.kind, startedAt);
-        return;
+      const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
+      metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
+      if (aborted === 'shutdown') await this.release(job, token, row, attempt);
+      else if (aborted === 'cancelled' || aborted === 'not-runnable') log.info({ reason: aborted }, 'job stopped');
+      else {
+        const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
+        await this.finish(job, token, row, attempt, failure, definition);
       }
-      metrics?.jobDuration.observe({ type: data.type, outcome: 'failed' }, (Date.now() - startedAt) / 1_000);
-      if (isPermanent(error) || data.attempt >= state.max_attempts) {
-        await this.finishFailed(job, state, error, Date.now());
-        return;
-      }
-      await this.scheduleRetry(job, token, processor.definition, error);
+    } finally {
+      clearTimeout(timeout);
     }
   }
 
-  private async handleAbort(job: Job<QueueJobData, void, string>, token: string | undefined, kind: AbortKind, startedAt: number): Promise<void> {
-    const { data } = job;
-    this.deps.metrics?.jobDuration.observe({ type: data.type, outcome: kind }, (Date.now() - startedAt) / 1_000);
-    if (kind !== 'shutdown') {
-      // The row is already cancelled (or finished elsewhere); the BullMQ job just completes.
-      this.deps.log.info({ reason: kind }, 'job stopped');
-      return;
+  /** A failed attempt: the lifecycle says retry (BullMQ job delayed) or fail (dead-lettered, BullMQ job failed). */
+  private async finish(
+    job: Job<QueueJobData, void, string>,
+    token: string | undefined,
+    row: DeliveryRow,
+    attempt: number,
+    error: unknown,
+    definition: JobTypeDefinition | undefined,
+  ): Promise<void> {
+    const { log, metrics } = this.deps;
+    const message = describe(error);
+    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
+    if (event === 'retry' && definition) {
+      const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
+      const applied = await this.transitions.record({ event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
+      if (!applied) return;
+      metrics?.jobsRetried.inc({ type: row.type });
+      log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
+      await job.moveToDelayed(Date.now() + retryInMs, token);
+      throw new DelayedError();
     }
-    const released = await this.transitions.record({ kind: 'released', jobId: data.jobId, attempt: data.attempt, at: Date.now() });
+    const applied = await this.transitions.record({ event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
+    if (!applied) return;
+    metrics?.jobsFailed.inc({ type: row.type });
+    log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
+    // Also fail the BullMQ job, so BullMQ's failed count mirrors the dead-letter set.
+    throw new UnrecoverableError(message);
+  }
+
+  /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
+  private async release(job: Job<QueueJobData, void, string>, token: string | undefined, row: DeliveryRow, attempt: number): Promise<void> {
+    const released = await this.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
     if (!released) return;
     await job.moveToDelayed(Date.now(), token);
     this.deps.log.info('job released back to the queue at shutdown');
     throw new DelayedError();
   }
 
-  private async finishFailed(job: Job<QueueJobData, void, string>, state: RunState, error: unknown, at: number): Promise<void> {
-    const { data } = job;
-    const message = describe(error);
-    const applied = await this.transitions.record({ kind: 'failed', jobId: data.jobId, attempt: Math.max(data.attempt, state.attempts), at, error: message });
-    if (!applied) return;
-    this.deps.metrics?.jobsFailed.inc({ type: data.type });
-    this.deps.log.warn({ err: error, attempt: data.attempt }, 'job failed for good: dead-lettered');
-    // Also fail the BullMQ job, so BullMQ's failed count mirrors the dead-letter set.
-    throw new UnrecoverableError(message);
-  }
-
-  private async scheduleRetry(
-    job: Job<QueueJobData, void, string>,
-    token: string | undefined,
-    definition: JobTypeDefinition,
-    error: unknown,
-  ): Promise<void> {
-    const { data } = job;
-    const retryInMs = retryDelayMs(definition.retry.backoffMs, data.attempt);
-    const applied = await this.transitions.record({
-      kind: 'retrying',
-      jobId: data.jobId,
-      attempt: data.attempt,
-      at: Date.now(),
-      error: describe(error),
-      retryInMs,
-    });
-    if (!applied) return;
-    this.deps.metrics?.jobsRetried.inc({ type: data.type });
-    this.deps.log.info({ err: error, attempt: data.attempt, retryInMs }, 'job attempt failed; retrying');
-    await job.updateData({ ...data, attempt: data.attempt + 1 });
-    await job.moveToDelayed(Date.now() + retryInMs, token);
-    throw new DelayedError();
+  /** Dead-letters a job BullMQ gave up on after its runs ended with their worker too often. */
+  private async abandonCrashLoop(job: Job<QueueJobData, void, string>): Promise<void> {
+    const jobId = job.data?.jobId;
+    if (typeof jobId !== 'string' || !isUuid(jobId)) return;
+    try {
+      const row = await this.transitions.delivery(jobId);
+      const plan = row && planDelivery(row);
+      if (!row || !plan) return;
+      const runs = Math.max(job.stalledCounter, this.options.stall.maxStalledCount + 1);
+      const applied = await this.transitions.record({ event: 'abandon', jobId, attempt: row.attempts, at: Date.now(), reason: crashLoopReason(runs), from: plan.from });
+      if (applied) {
+        this.deps.metrics?.jobsFailed.inc({ type: row.type });
+        this.deps.log.error({ jobId, runs }, 'crash loop: job dead-lettered');
+      }
+    } catch (error) {
+      // The relay's sweep finds the job finished in Redis and dead-letters it from there.
+      this.deps.log.warn({ err: error, jobId }, 'could not dead-letter a crash-looping job; the relay sweep will');
+    }
   }
 
   private context(
-    data: QueueJobData,
+    row: DeliveryRow,
+    attempt: number,
     definition: JobTypeDefinition,
     signal: AbortSignal,
     progress: (percent: number) => void,
   ): ProcessorContext<JobTypeDefinition> {
     const { files, log } = this.deps;
     return {
-      jobId: data.jobId,
-      ownerId: data.ownerId,
-      attempt: data.attempt,
+      jobId: row.id,
+      ownerId: row.owner_id,
+      attempt,
       // Validated against the type's schema (defaults applied) when it was submitted.
-      input: data.input as ProcessorContext<typeof definition>['input'],
+      input: row.input as ProcessorContext<typeof definition>['input'],
       files: {
-        open: (fileId) => files.openContent(data.ownerId, fileId, signal),
-        saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: data.jobId, ownerId: data.ownerId, name, contentType, body, signal }),
+        open: (fileId) => files.openContent(row.owner_id, fileId, signal),
+        saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
       },
-      outbox: this.outbox,
+      mailDrop: this.mailDrop,
       signal,
       progress,
       log,
@@ -424,7 +452,7 @@ export class JobRunner {
       timer = undefined;
       if (stopped) return;
       lastWrite = Date.now();
-      this.transitions.record({ kind: 'progress', jobId, attempt, progress: latest }).catch((error: unknown) => {
+      this.transitions.record({ event: 'progress', jobId, attempt, progress: latest }).catch((error: unknown) => {
         this.deps.log.debug({ err: error }, 'progress write failed');
       });
     };
@@ -448,10 +476,12 @@ export class JobRunner {
   }
 }
 
-function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** The result as PostgreSQL can store it; a result nested absurdly deep is a bug of the processor, not worth a retry. */
+function storableResult(result: unknown): unknown {
+  try {
+    return toStorable(result, MAX_RESULT_DEPTH);
+  } catch (error) {
+    if (error instanceof JsonTooDeepError) throw new PermanentJobError(`the processor returned a result ${error.message}`);
+    throw error;
+  }
 }

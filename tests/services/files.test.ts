@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
-import { createPool } from '../../services/core/db/pool';
+import { createGeneralPool } from '../../services/core/db/pool';
 import { runMigrations } from '../../services/core/db/migrate';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../services/core/errors';
 import { createFileService } from '../../services/core/files/service';
@@ -45,7 +45,7 @@ describe('FileService on PostgreSQL and the filesystem store', () => {
   beforeAll(async () => {
     const { databaseUrl } = await useSharedServices();
     await runMigrations(databaseUrl);
-    pool = createPool({ DATABASE_URL: databaseUrl, DATABASE_POOL_MAX: 4, DATABASE_SSL: 'disable' });
+    pool = createGeneralPool({ DATABASE_URL: databaseUrl, DATABASE_POOL_MAX: 4, DATABASE_SSL: 'disable' });
     ada = await insertUser('ada@example.com');
     bob = await insertUser('bob@example.com');
   });
@@ -57,7 +57,7 @@ describe('FileService on PostgreSQL and the filesystem store', () => {
   beforeEach(async () => {
     await pool.query('DELETE FROM files');
     root = await mkdtemp(path.join(os.tmpdir(), 'pk-files-'));
-    files = createFileService({ pool, store: new FilesystemObjectStore({ root }), log: createLogger({ service: 'files-test', level: 'silent' }) });
+    files = createFileService({ generalPool: pool, store: new FilesystemObjectStore({ root }), log: createLogger({ service: 'files-test', level: 'silent' }) });
   });
 
   afterEach(async () => {

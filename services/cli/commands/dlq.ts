@@ -1,8 +1,8 @@
-import type { PlatformCore } from '../../core/platform';
+import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import { UsageError, printJson, printTable } from '../output';
 
-export async function listDeadLetters(core: PlatformCore, options: { limit?: string; cursor?: string; json?: boolean }): Promise<number> {
+export async function listDeadLetters(core: Runtime, options: { limit?: string; cursor?: string; json?: boolean }): Promise<number> {
   const page = await core.admin.deadLetters({ limit: parse.limit(options.limit, 20), cursor: options.cursor });
   if (options.json) {
     printJson(page);
@@ -20,7 +20,7 @@ export async function listDeadLetters(core: PlatformCore, options: { limit?: str
  * Replays the named jobs, or with --all every dead letter (newest first, up to --limit).
  * Replays one at a time and reports each, so a partial failure says what was done.
  */
-export async function replayDeadLetters(core: PlatformCore, ids: string[], options: { all?: boolean; limit?: string; json?: boolean }): Promise<number> {
+export async function replayDeadLetters(core: Runtime, ids: string[], options: { all?: boolean; limit?: string; json?: boolean }): Promise<number> {
   if (options.all && ids.length > 0) throw new UsageError('give job ids or --all, not both');
   if (!options.all && ids.length === 0) throw new UsageError('give one or more job ids, or --all');
   const targets = options.all

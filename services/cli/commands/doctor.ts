@@ -1,7 +1,7 @@
 import { pendingMigrations } from '../../core/db/migrate';
 import { countDeadLetters } from '../../core/db/jobs';
 import { flowSnapshot } from '../../core/db/operations';
-import type { PlatformCore } from '../../core/platform';
+import type { Runtime } from '../../core/runtime';
 import { workerHeartbeatKey } from '../../core/queue/keys';
 import { withTimeout } from '../../core/timeout';
 import * as parse from '../args';
@@ -35,7 +35,7 @@ function message(error: unknown): string {
  * operator would investigate. Checks that need an unreachable dependency fail with that
  * reason instead of hanging.
  */
-export async function diagnose(core: PlatformCore, options: DoctorOptions): Promise<CheckResult[]> {
+export async function diagnose(core: Runtime, options: DoctorOptions): Promise<CheckResult[]> {
   const workerTimeout = parse.seconds('--worker-timeout', options.workerTimeout, 30);
   const maxQueueAge = parse.seconds('--max-queue-age', options.maxQueueAge, 300);
   const maxRelayLag = parse.seconds('--max-relay-lag', options.maxRelayLag, 60);
@@ -52,7 +52,7 @@ export async function diagnose(core: PlatformCore, options: DoctorOptions): Prom
   );
 
   if (postgresUp) {
-    const pending = await timeLimited(pendingMigrations(core.pool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
+    const pending = await timeLimited(pendingMigrations(core.generalPool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
     if (pending.length === 0) add('migrations', 'ok', 'schema is up to date');
     else add('migrations', 'fail', `pending: ${pending.join(', ')}; run: platform migrate`);
   } else add('migrations', 'fail', 'PostgreSQL unreachable');
@@ -87,7 +87,7 @@ export async function diagnose(core: PlatformCore, options: DoctorOptions): Prom
 
   if (postgresUp) {
     try {
-      const flow = await timeLimited(flowSnapshot(core.pool));
+      const flow = await timeLimited(flowSnapshot(core.generalPool));
       const sinceTransition = flow.lastWorkerTransitionSeconds;
       if (flow.queued === 0) add('flow', 'ok', `nothing waiting; ${flow.running} running`);
       else if (flow.oldestQueuedSeconds <= maxQueueAge) add('flow', 'ok', `${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s`);
@@ -95,7 +95,7 @@ export async function diagnose(core: PlatformCore, options: DoctorOptions): Prom
         add('flow', 'warn', `backlog: ${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s, but workers are making progress; consider scaling workers`);
       else add('flow', 'fail', `jobs are not flowing: ${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s, no worker transition ${sinceTransition === null ? 'ever' : `for ${sinceTransition.toFixed(0)} s`}`);
 
-      const deadLetters = await timeLimited(countDeadLetters(core.pool));
+      const deadLetters = await timeLimited(countDeadLetters(core.generalPool));
       if (deadLetters === 0) add('dead-letters', 'ok', 'empty');
       else add('dead-letters', 'warn', `${deadLetters} job(s) failed for good; inspect: platform dlq list`);
     } catch (error) {
@@ -107,7 +107,7 @@ export async function diagnose(core: PlatformCore, options: DoctorOptions): Prom
   return results;
 }
 
-export async function doctor(core: PlatformCore, options: DoctorOptions): Promise<number> {
+export async function doctor(core: Runtime, options: DoctorOptions): Promise<number> {
   const results = await diagnose(core, options);
   const healthy = results.every((result) => result.verdict !== 'fail');
   if (options.json) printJson({ healthy, checks: results });

@@ -1,9 +1,8 @@
-import { decodeCursor, encodeCursor } from '../../core/jobs/cursor';
 import { listJobEvents } from '../../core/db/job-events';
-import { findJob, toJobView } from '../../core/db/jobs';
-import { listJobsAcrossOwners } from '../../core/db/operations';
+import { findJob, listJobs as listJobRows, toJobSummary, toJobView } from '../../core/db/jobs';
+import { decodeCursor, pageOf } from '../../core/jobs/cursor';
 import { NotFoundError } from '../../core/errors';
-import type { PlatformCore } from '../../core/platform';
+import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import { printJson, printTable } from '../output';
 
@@ -16,40 +15,38 @@ export interface ListOptions {
   json?: boolean;
 }
 
-export async function listJobs(core: PlatformCore, options: ListOptions): Promise<number> {
+export async function listJobs(core: Runtime, options: ListOptions): Promise<number> {
   const limit = parse.limit(options.limit, 20);
-  const rows = await listJobsAcrossOwners(core.pool, {
+  const rows = await listJobRows(core.generalPool, {
     ownerId: options.owner === undefined ? undefined : parse.uuid(options.owner, '--owner'),
     status: parse.jobStatus(options.status),
     type: options.type,
     limit: limit + 1,
     after: decodeCursor(options.cursor),
   });
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  const nextCursor = rows.length > limit && last ? encodeCursor({ at: last.created_us, id: last.id }) : null;
+  const page = pageOf(rows, limit, (row) => row.created_us, (row) => ({ ...toJobSummary(row), ownerId: row.owner_id }));
   if (options.json) {
-    printJson({ items: page.map((row) => ({ ...toJobView(row), ownerId: row.owner_id })), nextCursor });
+    printJson(page);
   } else {
     printTable(
-      page.map((row) => ({ id: row.id, type: row.type, status: row.status, attempts: `${row.attempts}/${row.max_attempts}`, owner: row.owner_id, created: row.created_at.toISOString(), error: row.error })),
+      page.items.map((job) => ({ id: job.id, type: job.type, status: job.status, attempts: `${job.attempts}/${job.maxAttempts}`, owner: job.ownerId, created: job.createdAt, error: job.error })),
       ['id', 'type', 'status', 'attempts', 'owner', 'created', 'error'],
     );
-    if (nextCursor) process.stdout.write(`next page: --cursor ${nextCursor}\n`);
+    if (page.nextCursor) process.stdout.write(`next page: --cursor ${page.nextCursor}\n`);
   }
   return 0;
 }
 
-async function ownerOf(core: PlatformCore, id: string): Promise<string> {
-  const row = await findJob(core.pool, id);
+async function ownerOf(core: Runtime, id: string): Promise<string> {
+  const row = await findJob(core.generalPool, id);
   if (!row) throw new NotFoundError(`job ${id} not found`);
   return row.owner_id;
 }
 
-export async function showJob(core: PlatformCore, id: string, options: { json?: boolean }): Promise<number> {
-  const row = await findJob(core.pool, parse.uuid(id));
+export async function showJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
+  const row = await findJob(core.generalPool, parse.uuid(id));
   if (!row) throw new NotFoundError(`job ${id} not found`);
-  const events = await listJobEvents(core.pool, row.id);
+  const events = await listJobEvents(core.generalPool, row.id);
   const view = { ...toJobView(row), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
   if (options.json) {
     printJson({ job: view, events });
@@ -63,7 +60,7 @@ export async function showJob(core: PlatformCore, id: string, options: { json?: 
   return 0;
 }
 
-export async function retryJob(core: PlatformCore, id: string, options: { json?: boolean }): Promise<number> {
+export async function retryJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
   const jobId = parse.uuid(id);
   const job = await core.jobs.retry(await ownerOf(core, jobId), jobId);
   if (options.json) printJson(job);
@@ -71,7 +68,7 @@ export async function retryJob(core: PlatformCore, id: string, options: { json?:
   return 0;
 }
 
-export async function cancelJob(core: PlatformCore, id: string, options: { json?: boolean }): Promise<number> {
+export async function cancelJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
   const jobId = parse.uuid(id);
   const job = await core.jobs.cancel(await ownerOf(core, jobId), jobId);
   if (options.json) printJson(job);

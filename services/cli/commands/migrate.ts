@@ -1,5 +1,5 @@
 import { WorkerEnvSchema, parseEnv } from '../../contract';
-import { createPool } from '../../core/db/pool';
+import { createGeneralPool } from '../../core/db/pool';
 import { listMigrations, pendingMigrations, runMigrations } from '../../core/db/migrate';
 import { printJson, printTable } from '../output';
 
@@ -14,7 +14,7 @@ export async function migrate(options: { status?: boolean; json?: boolean }): Pr
     else process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date: no pending migrations\n');
     return 0;
   }
-  const pool = createPool(env, undefined, 'platform-cli');
+  const pool = createGeneralPool(env, undefined, 'pk-cli');
   try {
     const [all, pending] = await Promise.all([listMigrations(), pendingMigrations(pool)]);
     const rows = all.map((name) => ({ migration: name, state: pending.includes(name) ? 'pending' : 'applied' }));

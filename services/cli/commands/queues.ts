@@ -1,7 +1,7 @@
-import type { PlatformCore } from '../../core/platform';
+import type { Runtime } from '../../core/runtime';
 import { printJson, printTable } from '../output';
 
-export async function queueStats(core: PlatformCore, options: { json?: boolean }): Promise<number> {
+export async function queueStats(core: Runtime, options: { json?: boolean }): Promise<number> {
   const stats = await core.admin.queueStats();
   if (options.json) {
     printJson(stats);
@@ -14,19 +14,19 @@ export async function queueStats(core: PlatformCore, options: { json?: boolean }
   return 0;
 }
 
-export async function pauseQueue(core: PlatformCore): Promise<number> {
+export async function pauseQueue(core: Runtime): Promise<number> {
   await core.admin.pause();
   process.stdout.write('queue paused: workers finish what they hold and take nothing new\n');
   return 0;
 }
 
-export async function resumeQueue(core: PlatformCore): Promise<number> {
+export async function resumeQueue(core: Runtime): Promise<number> {
   await core.admin.resume();
   process.stdout.write('queue resumed\n');
   return 0;
 }
 
-export async function reconcile(core: PlatformCore, options: { json?: boolean }): Promise<number> {
+export async function reconcile(core: Runtime, options: { json?: boolean }): Promise<number> {
   const handedOver = await core.admin.reconcile();
   if (options.json) printJson({ reenqueued: handedOver });
   else process.stdout.write(`re-enqueued ${handedOver} job(s) that Redis did not hold\n`);

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import type { JobStatus, JobView } from '../../contract';
+import type { JobStatus, JobSummary, JobView } from '../../contract';
+import { attemptsAfter, auditDetail, MOVES, sqlStatusList } from '../jobs/lifecycle';
 
 /**
  * The job repository: every statement that reads or writes the jobs table. Statements are
@@ -51,6 +52,23 @@ export function toJobView(row: JobRow): JobView {
     progress: row.progress,
     input: row.input,
     result: row.result ?? null,
+    resultFileId: row.result_file_id,
+    error: row.error,
+    createdAt: row.created_at.toISOString(),
+    startedAt: row.started_at?.toISOString() ?? null,
+    finishedAt: row.finished_at?.toISOString() ?? null,
+  };
+}
+
+export function toJobSummary(row: Omit<JobRow, 'input' | 'result'>): JobSummary {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    priority: row.priority,
+    progress: row.progress,
     resultFileId: row.result_file_id,
     error: row.error,
     createdAt: row.created_at.toISOString(),
@@ -131,30 +149,49 @@ export interface Keyset {
   id: string;
 }
 
+/** What a list row carries: the summary columns, plus input and result when asked for. */
+export interface ListColumns {
+  input: boolean;
+  result: boolean;
+}
+
+const SUMMARY_COLUMNS = `id, owner_id, type, status, attempts, max_attempts, priority, progress, result_file_id,
+  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at,
+  (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
+
+/** A job row as lists read it: input and result only when the caller asked for them. */
+export type ListedJobRow = Omit<JobRow, 'input' | 'result'> & { input?: unknown; result?: unknown };
+
+/**
+ * Jobs newest first, after a keyset position: one owner's (the API) or every owner's (the
+ * operator's CLI), with optional status and type filters. Input and result are read only
+ * when asked for, so a page of summaries never pulls megabytes of payload off the disk.
+ */
 export async function listJobs(
   db: Queryable,
-  ownerId: string,
-  filter: { status?: JobStatus; type?: string; limit: number; after?: Keyset },
-): Promise<JobRow[]> {
-  const result = await db.query<JobRow>({
-    name: 'jobs.list',
-    text: `SELECT ${COLUMNS} FROM jobs
-      WHERE owner_id = $1
+  filter: { ownerId?: string; status?: JobStatus; type?: string; limit: number; after?: Keyset; columns?: ListColumns },
+): Promise<ListedJobRow[]> {
+  const columns = filter.columns ?? { input: false, result: false };
+  const extra = `${columns.input ? ', input' : ''}${columns.result ? ', result' : ''}`;
+  const result = await db.query<ListedJobRow>({
+    name: `jobs.list${columns.input ? '+input' : ''}${columns.result ? '+result' : ''}`,
+    text: `SELECT ${SUMMARY_COLUMNS}${extra} FROM jobs
+      WHERE ($1::uuid IS NULL OR owner_id = $1)
         AND ($2::text IS NULL OR status = $2)
         AND ($3::text IS NULL OR type = $3)
         AND ($4::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid))
       ORDER BY created_at DESC, id DESC
       LIMIT $6`,
-    values: [ownerId, filter.status ?? null, filter.type ?? null, filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
+    values: [filter.ownerId ?? null, filter.status ?? null, filter.type ?? null, filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
   });
   return result.rows;
 }
 
-/** Failed jobs of every owner, most recently failed first. The keyset is on finished_at. */
-export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset }): Promise<(JobRow & { finished_us: number })[]> {
-  const result = await db.query<JobRow & { finished_us: number }>({
+/** Failed jobs of every owner, most recently failed first, as summaries. The keyset is on finished_at. */
+export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset }): Promise<(ListedJobRow & { finished_us: number })[]> {
+  const result = await db.query<ListedJobRow & { finished_us: number }>({
     name: 'jobs.dead-letters',
-    text: `SELECT ${COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs
+    text: `SELECT ${SUMMARY_COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs
       WHERE status = 'failed'
         AND ($1::bigint IS NULL OR (finished_at, id) < (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
       ORDER BY finished_at DESC, id DESC
@@ -165,8 +202,8 @@ export async function listDeadLetters(db: Queryable, filter: { limit: number; af
 }
 
 /**
- * Cancels a job that is queued or running. Returns the updated row and the status it had,
- * or undefined when the job is missing, not the owner's, or already terminal.
+ * Cancels a job the lifecycle lets cancel (queued or running). Returns the updated row and
+ * the status it had, or undefined when the job is missing, not the owner's, or past cancelling.
  */
 export async function cancelJob(
   db: Queryable,
@@ -179,16 +216,16 @@ export async function cancelJob(
         SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
-        FROM target WHERE jobs.id = current_id AND previous_status IN ('queued', 'running')
+        UPDATE jobs SET status = '${MOVES.cancel.to}', finished_at = now(), updated_at = now()
+        FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('cancel')})
         RETURNING ${COLUMNS}, previous_status
       ),
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
-        SELECT id, previous_status, 'cancelled', attempts, 'cancelled by request' FROM updated
+        SELECT id, previous_status, status, attempts, $3 FROM updated
       )
       SELECT * FROM updated`,
-    values: [jobId, ownerId ?? null],
+    values: [jobId, ownerId ?? null, auditDetail({ event: 'cancel' })],
   });
   const row = result.rows[0];
   if (!row) return undefined;
@@ -197,14 +234,15 @@ export async function cancelJob(
 }
 
 /**
- * Puts a failed or cancelled job back in the queue with a fresh attempt budget. Undefined
- * when the job is missing, not the owner's, or not in one of those states.
+ * Puts a job the lifecycle lets requeue (failed or cancelled) back in the queue with a
+ * fresh attempt budget. Undefined when the job is missing, not the owner's, or not in one
+ * of those states.
  */
 export async function requeueJob(
   db: Queryable,
   jobId: string,
   ownerId: string | undefined,
-  detail: string,
+  by: 'owner' | 'operator',
 ): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
   const result = await db.query<JobRow & { previous_status: JobStatus }>({
     name: 'jobs.requeue',
@@ -212,17 +250,17 @@ export async function requeueJob(
         SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = 'queued', attempts = 0, progress = 0, result = NULL, result_file_id = NULL, error = NULL,
+        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, progress = 0, result = NULL, result_file_id = NULL, error = NULL,
           started_at = NULL, finished_at = NULL, updated_at = now()
-        FROM target WHERE jobs.id = current_id AND previous_status IN ('failed', 'cancelled')
+        FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('requeue')})
         RETURNING ${COLUMNS}, previous_status
       ),
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
-        SELECT id, previous_status, 'queued', 0, $3 FROM updated
+        SELECT id, previous_status, status, 0, $3 FROM updated
       )
       SELECT * FROM updated`,
-    values: [jobId, ownerId ?? null, detail],
+    values: [jobId, ownerId ?? null, auditDetail({ event: 'requeue', by }), attemptsAfter('requeue', 0)],
   });
   const row = result.rows[0];
   if (!row) return undefined;
@@ -230,19 +268,30 @@ export async function requeueJob(
   return { row: job, previous };
 }
 
-/** What a worker needs to know before running a delivery. */
-export interface RunState {
+/**
+ * What a worker reads before running a delivery: whether the job may still run, and what
+ * to run. The queue entry names only the job; type, owner and input come from here.
+ */
+export interface DeliveryRow {
   id: string;
+  owner_id: string;
+  type: string;
+  input: unknown;
   status: JobStatus;
   attempts: number;
   max_attempts: number;
+  request_id: string | null;
+  /** When the job was accepted, ms since the epoch. */
+  created_ms: number;
 }
 
-/** One batched read for many deliveries: whether each job may still run. */
-export async function loadRunStates(db: Queryable, jobIds: string[]): Promise<RunState[]> {
-  const result = await db.query<RunState>({
-    name: 'jobs.run-states',
-    text: 'SELECT id, status, attempts, max_attempts FROM jobs WHERE id = ANY($1::uuid[])',
+/** One batched read for many deliveries. */
+export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<DeliveryRow[]> {
+  const result = await db.query<DeliveryRow>({
+    name: 'jobs.deliveries',
+    text: `SELECT id, owner_id, type, input, status, attempts, max_attempts, request_id,
+        (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+      FROM jobs WHERE id = ANY($1::uuid[])`,
     values: [jobIds],
   });
   return result.rows;
@@ -254,7 +303,7 @@ export async function loadRunStates(db: Queryable, jobIds: string[]): Promise<Ru
  */
 export interface TransitionRow {
   id: string;
-  expected: JobStatus[];
+  expected: readonly JobStatus[];
   status: JobStatus;
   attempt: number;
   attempts: number;
@@ -267,6 +316,8 @@ export interface TransitionRow {
   started_ms?: number;
   /** When the job finished (ms since the epoch), for terminal states; cleared otherwise. */
   finished_ms?: number | null;
+  /** Applies only if the row's updated_at (µs) is still this: for writers acting on what they read a while ago (the relay). */
+  unchanged_since_us?: number;
 }
 
 export interface EventRow {
@@ -281,10 +332,10 @@ export interface EventRow {
 
 /**
  * Applies a batch of transitions as one UPDATE … FROM, with their audit rows, in one
- * statement. A row applies only when the job is still in an expected state and no newer
- * attempt has started (`attempts <= attempt`): that condition is what keeps a job from
- * completing twice when it is delivered twice. Returns the ids that applied; events are
- * written only for those.
+ * statement. A row applies only when the job is still in a state its event may move it
+ * from (`expected`, from the lifecycle's table) and no newer attempt has started
+ * (`attempts <= attempt`): that condition is what keeps a job from completing twice when
+ * it is delivered twice. Returns the ids that applied; events are written only for those.
  */
 export async function applyTransitions(db: Queryable, transitions: TransitionRow[], events: EventRow[]): Promise<Set<string>> {
   const result = await db.query<{ id: string }>({
@@ -292,7 +343,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
     text: `WITH v AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
           id uuid, expected text, status text, attempt int, attempts int, progress real, result jsonb,
-          result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8)
+          result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8, unchanged_since_us bigint)
       ),
       updated AS (
         UPDATE jobs j SET
@@ -307,6 +358,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           updated_at = now()
         FROM v
         WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
+          AND (v.unchanged_since_us IS NULL OR (extract(epoch FROM j.updated_at) * 1000000)::bigint = v.unchanged_since_us)
         RETURNING j.id
       ),
       events AS (
@@ -317,7 +369,6 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
       )
       SELECT id FROM updated`,
     values: [
-      // Literals, not `{ ...transition, … }`: see firstRow in core/jobs/transitions.ts.
       JSON.stringify(
         transitions.map((transition) => ({
           id: transition.id,
@@ -332,6 +383,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           set_error: transition.error !== undefined,
           started_ms: transition.started_ms,
           finished_ms: transition.finished_ms ?? null,
+          unchanged_since_us: transition.unchanged_since_us ?? null,
         })),
       ),
       JSON.stringify(events),
@@ -341,19 +393,28 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
   return new Set(result.rows.map((row) => row.id));
 }
 
+/** What the relay needs of a row to hand it to BullMQ, and to judge it in a sweep. */
+export interface QueueEntryRow {
+  id: string;
+  type: string;
+  priority: number;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  /** updated_at in microseconds since the epoch: the sweep's keyset, and proof a row did not move. */
+  updated_us: number;
+}
+
+const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
+
 /**
  * Queued jobs untouched for `olderThanMs`, oldest first, after a keyset position: the
  * relay's sweep candidates.
  */
-export async function findStaleQueued(
-  db: Queryable,
-  olderThanMs: number,
-  limit: number,
-  after?: Keyset,
-): Promise<(JobRow & { updated_us: number })[]> {
-  const result = await db.query<JobRow & { updated_us: number }>({
+export async function findStaleQueued(db: Queryable, olderThanMs: number, limit: number, after?: Keyset): Promise<QueueEntryRow[]> {
+  const result = await db.query<QueueEntryRow>({
     name: 'jobs.stale-queued',
-    text: `SELECT ${COLUMNS}, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us FROM jobs
+    text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
       WHERE status = 'queued' AND updated_at < now() - $1::int * interval '1 millisecond'
         AND ($2::bigint IS NULL OR (updated_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
       ORDER BY updated_at, id LIMIT $4`,
@@ -362,11 +423,11 @@ export async function findStaleQueued(
   return result.rows;
 }
 
-/** Running jobs whose row has not changed for `olderThanMs` (candidates for "worker and Redis job both gone"). */
-export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number): Promise<JobRow[]> {
-  const result = await db.query<JobRow>({
+/** Running jobs whose row has not changed for `olderThanMs` (candidates for "worker and queue entry both gone"). */
+export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number): Promise<QueueEntryRow[]> {
+  const result = await db.query<QueueEntryRow>({
     name: 'jobs.stale-running',
-    text: `SELECT ${COLUMNS} FROM jobs
+    text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
       WHERE status = 'running' AND updated_at < now() - $1::int * interval '1 millisecond'
       ORDER BY updated_at LIMIT $2`,
     values: [olderThanMs, limit],
@@ -374,35 +435,12 @@ export async function findStaleRunning(db: Queryable, olderThanMs: number, limit
   return result.rows;
 }
 
-/**
- * Takes back running jobs whose attempt was lost (worker gone and Redis no longer holds
- * the job). The lost attempt counts: the job is queued again when budget remains, failed
- * (dead-lettered) otherwise. Conditional on the row not having moved since it was read.
- */
-export async function reclaimLostRunning(
-  db: Queryable,
-  lost: { id: string; attempts: number }[],
-  reason: string,
-): Promise<{ id: string; status: JobStatus }[]> {
-  if (lost.length === 0) return [];
-  const result = await db.query<{ id: string; status: JobStatus }>({
-    name: 'jobs.reclaim-lost-running',
-    text: `WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, attempts int)),
-      updated AS (
-        UPDATE jobs j SET
-          status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
-          error = $2,
-          finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
-          updated_at = now()
-        FROM v WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = 'running' AND j.attempts = v.attempts
-        RETURNING j.id, j.status, j.attempts
-      ),
-      events AS (
-        INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
-        SELECT id, 'running', status, attempts, $2 FROM updated
-      )
-      SELECT id, status FROM updated`,
-    values: [JSON.stringify(lost), reason, lost.map((job) => job.id)],
+/** Queue entries for these ids, as they stand now (a replay, a retry). */
+export async function findQueueEntries(db: Queryable, jobIds: string[]): Promise<QueueEntryRow[]> {
+  const result = await db.query<QueueEntryRow>({
+    name: 'jobs.queue-entries',
+    text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[])`,
+    values: [jobIds],
   });
   return result.rows;
 }

@@ -1,28 +1,9 @@
-import type { JobStatus } from '../../contract';
-import { COLUMNS, type JobRow, type Keyset, type Queryable } from './jobs';
+import type { Queryable } from './jobs';
 
 /**
  * Reads for operators (the `platform` CLI): across owners, unlike the API's queries,
  * which are always scoped to the caller.
  */
-
-export async function listJobsAcrossOwners(
-  db: Queryable,
-  filter: { ownerId?: string; status?: JobStatus; type?: string; limit: number; after?: Keyset },
-): Promise<JobRow[]> {
-  const result = await db.query<JobRow>({
-    name: 'operations.list-jobs',
-    text: `SELECT ${COLUMNS} FROM jobs
-      WHERE ($1::uuid IS NULL OR owner_id = $1)
-        AND ($2::text IS NULL OR status = $2)
-        AND ($3::text IS NULL OR type = $3)
-        AND ($4::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid))
-      ORDER BY created_at DESC, id DESC
-      LIMIT $6`,
-    values: [filter.ownerId ?? null, filter.status ?? null, filter.type ?? null, filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
-  });
-  return result.rows;
-}
 
 export interface FlowSnapshot {
   /** Seconds since the oldest job still queued was accepted (0 when none is queued). */

@@ -9,19 +9,31 @@ export type DbEnv = Pick<Env, 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_S
 
 /**
  * Connections of the batch pool. Its users bound their statements in flight: the submit
- * batcher runs 2 INSERTs at once, the transition writer 1 write and 2 run-state reads.
+ * batcher runs 2 INSERTs at once, the transition writer 1 write and 2 delivery reads.
  */
 const BATCH_POOL_MAX = 4;
 
-function newPool(env: DbEnv, log: Logger | undefined, settings: { applicationName: string; max: number; options: string }): Pool {
+/**
+ * Every call to PostgreSQL is bounded: connecting (5 s), a statement on the server
+ * (`statement_timeout`), and the wait for its answer on the client (`query_timeout`, which
+ * also ends a wait on a server that stopped answering without closing the connection).
+ * TCP keep-alive notices a peer that vanished while a connection sat idle.
+ */
+function newPool(
+  env: DbEnv,
+  log: Logger | undefined,
+  settings: { applicationName: string; max: number; options: string; statementTimeoutMs: number },
+): Pool {
   const pool = new Pool({
     connectionString: env.DATABASE_URL,
     max: settings.max,
     application_name: settings.applicationName,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    // A statement that runs this long is stuck (lock wait, lost server); fail it instead of hanging a request.
-    statement_timeout: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    statement_timeout: settings.statementTimeoutMs,
+    query_timeout: settings.statementTimeoutMs + 5_000,
     options: settings.options,
     ssl: env.DATABASE_SSL === 'disable' ? undefined : { rejectUnauthorized: env.DATABASE_SSL === 'verify-full' },
   });
@@ -31,15 +43,20 @@ function newPool(env: DbEnv, log: Logger | undefined, settings: { applicationNam
 }
 
 /**
- * The pool for every statement but the batch statements (reads, listings, cancels, the
- * relay's sweep, admin and CLI). Our statements are prepared once per connection; with the
- * default plan cache mode a connection settles on a generic plan after five runs, made while
- * jobs was tiny: a sequential scan that then stays for the connection's life as the table
- * grows. These statements have optional filters whose best plan depends on the values, so
- * they are planned on each run.
+ * The general pool: every statement but the hot batch statements (reads, listings,
+ * cancels, the relay's sweep, admin and CLI). Our statements are prepared once per
+ * connection; with the default plan cache mode a connection settles on a generic plan after
+ * five runs, made while jobs was tiny: a sequential scan that then stays for the
+ * connection's life as the table grows. These statements have optional filters whose best
+ * plan depends on the values, so they are planned on each run.
  */
-export function createPool(env: DbEnv, log?: Logger, applicationName = 'platform'): Pool {
-  return newPool(env, log, { applicationName, max: env.DATABASE_POOL_MAX, options: '-c plan_cache_mode=force_custom_plan' });
+export function createGeneralPool(env: DbEnv, log?: Logger, applicationName = 'pk'): Pool {
+  return newPool(env, log, {
+    applicationName,
+    max: env.DATABASE_POOL_MAX,
+    options: '-c plan_cache_mode=force_custom_plan',
+    statementTimeoutMs: 15_000,
+  });
 }
 
 /**
@@ -50,10 +67,12 @@ export function createPool(env: DbEnv, log?: Logger, applicationName = 'platform
  * plan uses the primary key even when it is made while jobs is empty and keeps using it
  * as the table grows. Statements that need any other access path do not belong here.
  */
-export function createBatchPool(env: DbEnv, log?: Logger, applicationName = 'platform'): Pool {
+export function createBatchPool(env: DbEnv, log?: Logger, applicationName = 'pk'): Pool {
   return newPool(env, log, {
     applicationName: `${applicationName}-batches`,
     max: BATCH_POOL_MAX,
     options: '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off',
+    // These statements take milliseconds; one that takes seconds waits on a lock or a stopped server.
+    statementTimeoutMs: 10_000,
   });
 }

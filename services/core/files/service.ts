@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
+import { validate as isUuid } from 'uuid';
 import type { FileView } from '../../contract';
 import { createFileRepository, type FileRecord } from '../db/files';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '../errors';
@@ -10,12 +11,10 @@ import { normaliseContentType, sanitiseFileName } from './metadata';
 import type { FileService } from './types';
 
 export interface FileServiceDependencies {
-  pool: Pool;
+  generalPool: Pool;
   store: ObjectStore;
   log: Logger;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** An upload's bytes live at `files/<ownerId>/<fileId>`: fresh per upload, so an upload never replaces another. */
 function uploadKey(ownerId: string, fileId: string): string {
@@ -66,8 +65,8 @@ function detached(body: Readable): Readable {
 }
 
 /** Metadata in PostgreSQL, bytes in the object store; the object is written first, so a row always has its bytes. */
-export function createFileService({ pool, store, log }: FileServiceDependencies): FileService {
-  const files = createFileRepository(pool);
+export function createFileService({ generalPool, store, log }: FileServiceDependencies): FileService {
+  const files = createFileRepository(generalPool);
 
   const discard = async (key: string): Promise<void> => {
     try {
@@ -78,7 +77,7 @@ export function createFileService({ pool, store, log }: FileServiceDependencies)
   };
 
   const findOwned = async (ownerId: string, fileId: string): Promise<FileRecord> => {
-    const record = UUID.test(fileId) ? await files.findForOwner(ownerId, fileId) : undefined;
+    const record = isUuid(fileId) ? await files.findForOwner(ownerId, fileId) : undefined;
     if (!record) throw new NotFoundError(`file ${fileId} not found`);
     return record;
   };
@@ -126,7 +125,7 @@ export function createFileService({ pool, store, log }: FileServiceDependencies)
 
     async assertOwned(ownerId, fileIds) {
       if (fileIds.length === 0) return;
-      const candidates = [...new Set(fileIds.map(({ fileId }) => fileId.toLowerCase()).filter((fileId) => UUID.test(fileId)))];
+      const candidates = [...new Set(fileIds.map(({ fileId }) => fileId.toLowerCase()).filter((fileId) => isUuid(fileId)))];
       const owned = await files.findOwnedIds(ownerId, candidates);
       const missing = fileIds.filter(({ fileId }) => !owned.has(fileId.toLowerCase()));
       if (missing.length > 0) {

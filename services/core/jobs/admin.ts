@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import { QUEUE_DEPTH_STATES, QUEUES, type QueueDepthState } from '../../contract';
-import { countByStatus, findJob, listDeadLetters, requeueJob, toJobView } from '../db/jobs';
+import { countByStatus, findJob, listDeadLetters, requeueJob, toJobSummary, toJobView } from '../db/jobs';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageOf } from './cursor';
 import type { JobAdmin, JobPage, QueueStats } from './types';
 
 /**
@@ -26,14 +26,17 @@ export async function queueDepth(relay: Relay): Promise<Record<QueueDepthState, 
   return depth;
 }
 
-export function createJobAdmin(deps: { pool: Pool; relay: Relay; log: Logger }): JobAdmin {
-  const { pool, relay } = deps;
+/** Long enough for a hand-off in flight to reach Redis, so reconcile's second look tells it from a lost job. */
+const RECONCILE_CONFIRM_MS = 2_000;
+
+export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Logger; reconcileConfirmMs?: number }): JobAdmin {
+  const { generalPool, relay } = deps;
   return {
     async queueStats(): Promise<QueueStats> {
       const [counts, paused, statuses, relayLagSeconds] = await Promise.all([
         queueDepth(relay),
         relay.queue.isPaused(),
-        countByStatus(pool),
+        countByStatus(generalPool),
         relay.measureLagSeconds(),
       ]);
       return { queue: QUEUES.jobs, paused, counts, statuses, relayLagSeconds };
@@ -50,19 +53,14 @@ export function createJobAdmin(deps: { pool: Pool; relay: Relay; log: Logger }):
     },
 
     async deadLetters({ limit, cursor }): Promise<JobPage> {
-      const rows = await listDeadLetters(pool, { limit: limit + 1, after: decodeCursor(cursor) });
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(toJobView),
-        nextCursor: rows.length > limit && last ? encodeCursor({ at: last.finished_us, id: last.id }) : null,
-      };
+      const rows = await listDeadLetters(generalPool, { limit: limit + 1, after: decodeCursor(cursor) });
+      return pageOf(rows, limit, (row) => row.finished_us, toJobSummary);
     },
 
     async replay(jobId) {
-      const requeued = await requeueJob(pool, jobId, undefined, 'replayed from the dead-letter set');
+      const requeued = await requeueJob(generalPool, jobId, undefined, 'operator');
       if (!requeued) {
-        const row = await findJob(pool, jobId);
+        const row = await findJob(generalPool, jobId);
         if (!row) throw new NotFoundError('Job not found.');
         throw new ConflictError(`Only failed or cancelled jobs can be replayed; this one is ${row.status}.`);
       }
@@ -72,8 +70,10 @@ export function createJobAdmin(deps: { pool: Pool; relay: Relay; log: Logger }):
     },
 
     async reconcile() {
-      const report = await relay.sweep();
-      return report.requeued + report.reclaimed;
+      const first = await relay.sweep();
+      await new Promise((resolve) => setTimeout(resolve, deps.reconcileConfirmMs ?? RECONCILE_CONFIRM_MS));
+      const second = await relay.sweep();
+      return [first, second].reduce((total, report) => total + report.requeued + report.reclaimed + report.abandoned, 0);
     },
   };
 }

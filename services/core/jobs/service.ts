@@ -1,15 +1,16 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { isTerminal, type JobEvent, type JobView, type ListJobsQuery } from '../../contract';
+import { MAX_LIST_RESPONSE_BYTES, type JobEvent, type JobListItem, type JobView, type ListJobsQuery } from '../../contract';
 import { listJobEvents } from '../db/job-events';
-import { cancelJob, findJob, listJobs, requeueJob, toJobView, type JobRow } from '../db/jobs';
+import { cancelJob, findJob, listJobs, requeueJob, toJobSummary, toJobView, type JobRow, type ListColumns, type ListedJobRow } from '../db/jobs';
 import { ConflictError, NotFoundError } from '../errors';
 import type { FileService } from '../files/types';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageOf } from './cursor';
+import { isTerminalStatus } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
 import type { JobPage, JobService, SubmitRequest, SubmitResult } from './types';
 
@@ -19,7 +20,8 @@ export interface InternalJobSubmitter {
 }
 
 export interface JobServiceDeps {
-  pool: Pool;
+  /** Reads, lists, cancels and requeues: statements whose best plan depends on their values (see createGeneralPool). */
+  generalPool: Pool;
   /** Runs the submit batches' INSERTs and idempotency-key lookups (see createBatchPool). */
   batchPool: Pool;
   files: Pick<FileService, 'assertOwned'>;
@@ -37,10 +39,10 @@ export type EngineJobService = JobService & InternalJobSubmitter & { close(): Pr
 const notFound = () => new NotFoundError('Job not found.');
 
 export function createJobService(deps: JobServiceDeps): EngineJobService {
-  const submitter = new Submitter({ pool: deps.batchPool, files: deps.files, relay: deps.relay, log: deps.log, metrics: deps.metrics }, deps.submit);
+  const submitter = new Submitter({ batchPool: deps.batchPool, files: deps.files, relay: deps.relay, log: deps.log, metrics: deps.metrics }, deps.submit);
 
   async function ownedJob(ownerId: string, jobId: string): Promise<JobRow> {
-    const row = await findJob(deps.pool, jobId, ownerId);
+    const row = await findJob(deps.generalPool, jobId, ownerId);
     if (!row) throw notFound();
     return row;
   }
@@ -63,22 +65,11 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     },
 
     async list(ownerId, query: ListJobsQuery): Promise<JobPage> {
-      const rows = await listJobs(deps.pool, ownerId, {
-        status: query.status,
-        type: query.type,
-        limit: query.limit + 1,
-        after: decodeCursor(query.cursor),
-      });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(toJobView),
-        nextCursor: rows.length > query.limit && last ? encodeCursor({ at: last.created_us, id: last.id }) : null,
-      };
+      return listPage(deps.generalPool, { ...query, ownerId });
     },
 
     async cancel(ownerId, jobId): Promise<JobView> {
-      const cancelled = await cancelJob(deps.pool, jobId, ownerId);
+      const cancelled = await cancelJob(deps.generalPool, jobId, ownerId);
       if (!cancelled) {
         const row = await ownedJob(ownerId, jobId);
         throw new ConflictError(`The job is already ${row.status}.`);
@@ -92,11 +83,11 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     },
 
     async retry(ownerId, jobId): Promise<JobView> {
-      const requeued = await requeueJob(deps.pool, jobId, ownerId, 'retried by request');
+      const requeued = await requeueJob(deps.generalPool, jobId, ownerId, 'owner');
       if (!requeued) {
         const row = await ownedJob(ownerId, jobId);
         throw new ConflictError(
-          isTerminal(row.status) ? `Only failed or cancelled jobs can be retried; this one ${row.status}.` : `The job is ${row.status}.`,
+          isTerminalStatus(row.status) ? `Only failed or cancelled jobs can be retried; this one ${row.status}.` : `The job is ${row.status}.`,
         );
       }
       await deps.relay.requeue([requeued.row]);
@@ -105,9 +96,52 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
 
     async events(ownerId, jobId, afterEventId): Promise<(JobEvent & { eventId: number })[]> {
       await ownedJob(ownerId, jobId);
-      return listJobEvents(deps.pool, jobId, afterEventId);
+      return listJobEvents(deps.generalPool, jobId, afterEventId);
     },
 
     close: () => submitter.close(),
   };
+}
+
+/** Which parts `include` asks for (`input`, `result`, or both, comma-separated). */
+export function listColumns(include: string | undefined): ListColumns {
+  const parts = new Set((include ?? '').split(',').filter(Boolean));
+  return { input: parts.has('input'), result: parts.has('result') };
+}
+
+/**
+ * One page of jobs, newest first: one owner's, or every owner's for operators. Items are
+ * summaries unless `include` asks for input or result; then the page also stops before
+ * the item that would take it past MAX_LIST_RESPONSE_BYTES, so no page is unbounded.
+ */
+export async function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId?: string }): Promise<JobPage> {
+  const columns = listColumns(query.include);
+  const rows = await listJobs(generalPool, {
+    ownerId: query.ownerId,
+    status: query.status,
+    type: query.type,
+    limit: query.limit + 1,
+    after: decodeCursor(query.cursor),
+    columns,
+  });
+  let bytes = 0;
+  const sized = columns.input || columns.result;
+  return pageOf(
+    rows,
+    query.limit,
+    (row) => row.created_us,
+    (row) => toListItem(row, columns),
+    (item) => {
+      if (!sized) return true;
+      bytes += Buffer.byteLength(JSON.stringify(item));
+      return bytes <= MAX_LIST_RESPONSE_BYTES;
+    },
+  );
+}
+
+function toListItem(row: ListedJobRow, columns: ListColumns): JobListItem {
+  const item: JobListItem = toJobSummary(row);
+  if (columns.input) item.input = row.input;
+  if (columns.result) item.result = row.result ?? null;
+  return item;
 }

@@ -1,17 +1,20 @@
 import type { Pool } from 'pg';
-import type { JobStatus } from '../../contract';
 import { MicroBatcher } from '../batcher';
-import { applyTransitions, loadRunStates, type EventRow, type RunState, type TransitionRow } from '../db/jobs';
+import { isolateRowFaults, isRetryable } from '../db/errors';
+import { applyTransitions, loadDeliveries, type DeliveryRow, type EventRow, type TransitionRow } from '../db/jobs';
+import { toStorableText } from '../json';
 import type { Logger } from '../logger';
+import { attemptsAfter, auditDetail, isTerminalStatus, MOVES, type AuditContext } from './lifecycle';
 
-/** A state change a worker reports. `at` is when it happened (ms since the epoch). */
+/** A state change a worker reports, named by its lifecycle event. `at` is when it happened (ms since the epoch). */
 export type WorkerTransition =
-  | { kind: 'start'; jobId: string; attempt: number; at: number; from: 'queued' | 'running' }
-  | { kind: 'progress'; jobId: string; attempt: number; progress: number }
-  | { kind: 'succeeded'; jobId: string; attempt: number; at: number; result: unknown; resultFileId?: string }
-  | { kind: 'failed'; jobId: string; attempt: number; at: number; error: string }
-  | { kind: 'retrying'; jobId: string; attempt: number; at: number; error: string; retryInMs: number }
-  | { kind: 'released'; jobId: string; attempt: number; at: number };
+  | { event: 'start'; jobId: string; attempt: number; at: number; from: 'queued' | 'running' }
+  | { event: 'progress'; jobId: string; attempt: number; progress: number }
+  | { event: 'succeed'; jobId: string; attempt: number; at: number; result: unknown; resultFileId?: string }
+  | { event: 'fail'; jobId: string; attempt: number; at: number; error: string }
+  | { event: 'retry'; jobId: string; attempt: number; at: number; error: string; retryInMs: number }
+  | { event: 'release'; jobId: string; attempt: number; at: number }
+  | { event: 'abandon'; jobId: string; attempt: number; at: number; reason: string; from: 'queued' | 'running' };
 
 export interface TransitionBatchOptions {
   /**
@@ -21,46 +24,177 @@ export interface TransitionBatchOptions {
   windowMs?: number;
   /** Transitions per statement at most. Default 2,000. */
   maxBatch?: number;
-  /** How long a write keeps retrying through a database outage before giving up. Default 60 s. */
-  retryForMs?: number;
 }
 
-/** Errors worth retrying: connection loss, server restart, serialization failure, deadlock, too many connections. */
-function isTransient(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string') return true;
-  return /^(08|57P|53300|40001|40P01)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code);
+/** The rows and audit events one batch of transitions becomes, and which transitions were taken. */
+export interface MergedTransitions {
+  rows: TransitionRow[];
+  events: EventRow[];
+  /** Per transition, in order: false when its job had already finished earlier in the same batch. */
+  accepted: boolean[];
+}
+
+/**
+ * Folds a batch of transitions into one row write per job. A job's transitions apply in the
+ * order reported; the row keeps its first transition's precondition (the states the job
+ * may be in now) and ends in its last transition's state, so a job that starts and
+ * finishes within a batch is written once. A job already finished within the batch takes
+ * nothing more: a second delivery's outcome in the same tick neither applies nor leaves
+ * an audit row.
+ */
+export function mergeTransitions(transitions: readonly WorkerTransition[]): MergedTransitions {
+  const byJob = new Map<string, TransitionRow>();
+  const events: EventRow[] = [];
+  const accepted = transitions.map((transition) => {
+    const row = byJob.get(transition.jobId);
+    if (!row) byJob.set(transition.jobId, firstRow(transition));
+    else if (isTerminalStatus(row.status)) return false;
+    else mergeInto(row, transition);
+    const event = auditEvent(transition);
+    if (event) events.push(event);
+    return true;
+  });
+  return { rows: [...byJob.values()], events, accepted };
+}
+
+/**
+ * Rows are built as literals of one fixed shape and updated in place: they are made
+ * several times per job on the hottest path the worker has (see bench/RESULTS.md).
+ */
+function firstRow(transition: WorkerTransition): TransitionRow {
+  const row: TransitionRow = {
+    id: transition.jobId,
+    expected: MOVES[transition.event].from,
+    status: 'running',
+    attempt: transition.attempt,
+    attempts: transition.attempt,
+    progress: undefined,
+    result: undefined,
+    result_file_id: undefined,
+    error: undefined,
+    started_ms: undefined,
+    finished_ms: undefined,
+  };
+  mergeInto(row, transition);
+  return row;
+}
+
+/** Folds a later transition of the same job into its pending row; the precondition stays the first one's. */
+function mergeInto(row: TransitionRow, transition: WorkerTransition): void {
+  row.attempt = Math.max(row.attempt, transition.attempt);
+  const move = MOVES[transition.event];
+  switch (transition.event) {
+    case 'progress':
+      row.progress = transition.progress;
+      return;
+    case 'start':
+      row.started_ms ??= transition.at;
+      row.finished_ms = null;
+      break;
+    case 'succeed':
+      row.progress = 100;
+      row.result = transition.result;
+      row.result_file_id = transition.resultFileId ?? null;
+      row.error = null;
+      row.finished_ms = transition.at;
+      break;
+    case 'fail':
+      row.error = toStorableText(transition.error);
+      row.finished_ms = transition.at;
+      break;
+    case 'abandon':
+      row.error = toStorableText(transition.reason);
+      row.finished_ms = transition.at;
+      break;
+    case 'retry':
+      row.error = toStorableText(transition.error);
+      row.finished_ms = null;
+      break;
+    case 'release':
+      row.finished_ms = null;
+      break;
+  }
+  row.status = move.to;
+  row.attempts = attemptsAfter(transition.event, transition.attempt);
+}
+
+function auditContext(transition: WorkerTransition): AuditContext {
+  switch (transition.event) {
+    case 'start':
+      return { event: 'start', from: transition.from };
+    case 'fail':
+      return { event: 'fail', error: transition.error };
+    case 'retry':
+      return { event: 'retry', attempt: transition.attempt, error: transition.error, retryInMs: transition.retryInMs };
+    case 'abandon':
+      return { event: 'abandon', reason: transition.reason };
+    default:
+      return { event: transition.event };
+  }
+}
+
+function auditEvent(transition: WorkerTransition): EventRow | undefined {
+  if (transition.event === 'progress' || !MOVES[transition.event].audited) return undefined;
+  const detail = auditDetail(auditContext(transition));
+  const from = transition.event === 'start' || transition.event === 'abandon' ? transition.from : (MOVES[transition.event].from[0] ?? 'running');
+  return {
+    job_id: transition.jobId,
+    from_status: from,
+    to_status: MOVES[transition.event].to,
+    attempt: transition.attempt,
+    detail: detail === null ? null : toStorableText(detail),
+    at_ms: transition.at,
+  };
+}
+
+/**
+ * The row that replaces a job's pending write when that write hit a data error: the job
+ * fails, with the reason, instead of its neighbours in the batch.
+ */
+function unstorableOutcome(row: TransitionRow, error: unknown): { row: TransitionRow; event: EventRow } {
+  const reason = `the job's outcome could not be stored: ${error instanceof Error ? error.message : String(error)}`;
+  const now = Date.now();
+  return {
+    row: {
+      id: row.id,
+      expected: row.expected,
+      status: 'failed',
+      attempt: row.attempt,
+      attempts: row.attempts,
+      progress: undefined,
+      result: undefined,
+      result_file_id: undefined,
+      error: toStorableText(reason),
+      started_ms: row.started_ms,
+      finished_ms: now,
+    },
+    event: { job_id: row.id, from_status: 'running', to_status: 'failed', attempt: row.attempt, detail: toStorableText(reason), at_ms: now },
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Whether a delivery of `attempt` may run against the row as it stands. */
-export function isRunnable(state: RunState | undefined, attempt: number): boolean {
-  return state !== undefined && (state.status === 'queued' || state.status === 'running') && state.attempts <= attempt;
-}
 
 /**
  * The worker side of the job repository. Workers report transitions here; each tick they
  * are written as one UPDATE … FROM (VALUES …) plus their audit rows, in one statement.
  *
- * - A job's transitions within one tick merge into one row write: a job that starts and
- *   finishes within a tick is written once.
  * - Ticks run one at a time, so a job's transitions apply in the order reported.
  * - Every write is conditional on the job's state and attempt (see applyTransitions), so a
  *   job delivered twice completes once: the second terminal write matches no row.
- * - The runnable check before a run is a batched read too (one SELECT per tick).
+ * - A row whose data PostgreSQL refuses fails its own job only (isolateRowFaults).
+ * - While PostgreSQL is away, writes and reads wait for it (capped backoff) for as long as
+ *   the process lives: a finished job's result is kept and written when the server is back.
+ * - The delivery read before a run is a batched read too (one SELECT per tick).
  */
 export class TransitionWriter {
   private readonly writes: MicroBatcher<WorkerTransition, boolean>;
-  private readonly reads: MicroBatcher<string, RunState | undefined>;
-  private readonly retryForMs: number;
+  private readonly reads: MicroBatcher<string, DeliveryRow | undefined>;
   private closing = false;
 
   constructor(
-    private readonly deps: { pool: Pool; log: Logger },
+    private readonly deps: { batchPool: Pool; log: Logger },
     options: TransitionBatchOptions = {},
   ) {
-    this.retryForMs = options.retryForMs ?? 60_000;
     this.writes = new MicroBatcher({
       name: 'transition writer',
       windowMs: options.windowMs ?? 0,
@@ -69,7 +203,7 @@ export class TransitionWriter {
       run: (transitions) => this.write(transitions),
     });
     this.reads = new MicroBatcher({
-      name: 'run-state reader',
+      name: 'delivery reader',
       windowMs: 0,
       maxBatch: options.maxBatch ?? 2_000,
       maxInFlight: 2,
@@ -82,8 +216,8 @@ export class TransitionWriter {
     return this.writes.add(transition);
   }
 
-  /** The job's current status and attempts, read in a batch with other deliveries'. */
-  runState(jobId: string): Promise<RunState | undefined> {
+  /** The job as a delivery needs it (state, type, owner, input), read in a batch with other deliveries'. */
+  delivery(jobId: string): Promise<DeliveryRow | undefined> {
     return this.reads.add(jobId);
   }
 
@@ -91,139 +225,57 @@ export class TransitionWriter {
     return this.writes.flush();
   }
 
+  /** Stops reading; pending writes still wait for PostgreSQL. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([this.writes.close(), this.reads.close()]);
   }
 
-  private async read(jobIds: string[]): Promise<PromiseSettledResult<RunState | undefined>[]> {
-    const states = new Map((await this.withRetry(() => loadRunStates(this.deps.pool, [...new Set(jobIds)]))).map((state) => [state.id, state]));
-    return jobIds.map((id) => ({ status: 'fulfilled', value: states.get(id) }));
+  private async read(jobIds: string[]): Promise<PromiseSettledResult<DeliveryRow | undefined>[]> {
+    const rows = await this.untilWritten('delivery read', () => loadDeliveries(this.deps.batchPool, [...new Set(jobIds)]), () => this.closing);
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return jobIds.map((id) => ({ status: 'fulfilled', value: byId.get(id) }));
   }
 
   private async write(transitions: WorkerTransition[]): Promise<PromiseSettledResult<boolean>[]> {
-    const rows = new Map<string, TransitionRow>();
-    const events: EventRow[] = [];
-    const accepted = transitions.map((transition) => {
-      const row = rows.get(transition.jobId);
-      if (!row) rows.set(transition.jobId, firstRow(transition));
-      // A job already finished within this batch takes nothing more: a second delivery's
-      // outcome in the same tick must not apply (nor leave an audit row) either.
-      else if (TERMINAL.has(row.status)) return false;
-      else mergeInto(row, transition);
-      const event = auditEvent(transition);
-      if (event) events.push(event);
-      return true;
-    });
-    const applied = await this.withRetry(() => applyTransitions(this.deps.pool, [...rows.values()], events));
+    const { rows, events, accepted } = mergeTransitions(transitions);
+    const eventsByJob = new Map<string, EventRow[]>();
+    for (const event of events) eventsByJob.set(event.job_id, [...(eventsByJob.get(event.job_id) ?? []), event]);
+    const applied = new Set<string>();
+    const outcomes = await isolateRowFaults(
+      rows,
+      (batch) =>
+        this.untilWritten('job state write', async () => {
+          const ids = await applyTransitions(
+            this.deps.batchPool,
+            batch,
+            batch.flatMap((row) => eventsByJob.get(row.id) ?? []),
+          );
+          return batch.map((row) => ids.has(row.id));
+        }),
+      async (row, error) => {
+        this.deps.log.error({ err: error, jobId: row.id }, 'a job state write was refused for its data; failing that job alone');
+        const replacement = unstorableOutcome(row, error);
+        await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], [replacement.event]));
+        // Whatever was written, it is not what the transitions reported.
+        return false;
+      },
+    );
+    rows.forEach((row, index) => outcomes[index] && applied.add(row.id));
     return transitions.map((transition, index) => ({ status: 'fulfilled', value: accepted[index] === true && applied.has(transition.jobId) }));
   }
 
-  private async withRetry<T>(operation: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.retryForMs;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+  /** Runs `operation` until it succeeds, waiting out a database outage; other errors are thrown at once. */
+  private async untilWritten<T>(what: string, operation: () => Promise<T>, giveUp: () => boolean = () => false): Promise<T> {
+    for (let delay = 100, attempt = 1; ; delay = Math.min(delay * 2, 2_000), attempt += 1) {
       try {
         return await operation();
       } catch (error) {
-        if (!isTransient(error) || Date.now() + delay > deadline || this.closing) throw error;
-        this.deps.log.warn({ err: error, retryInMs: delay }, 'job state write failed; retrying');
+        if (!isRetryable(error) || giveUp()) throw error;
+        // One line per outage and then one every ten tries, not one per try.
+        if (attempt === 1 || attempt % 10 === 0) this.deps.log.warn({ err: error, attempt, retryInMs: delay }, `${what} failed; retrying until PostgreSQL answers`);
         await sleep(delay);
       }
     }
-  }
-}
-
-const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled']);
-
-/**
- * Rows and events are built as literals of one fixed shape: on Node 20 an object spread
- * followed by more properties (`{ ...base, status }`) falls off V8's fast path, about 2 µs
- * each against 40 ns for a literal, several times per job here.
- */
-function firstRow(transition: WorkerTransition): TransitionRow {
-  const row: TransitionRow = {
-    id: transition.jobId,
-    expected: transition.kind === 'start' ? ['queued', 'running'] : ['running'],
-    status: 'running',
-    attempt: transition.attempt,
-    attempts: transition.attempt,
-    progress: undefined,
-    result: undefined,
-    result_file_id: undefined,
-    error: undefined,
-    started_ms: transition.kind === 'start' ? transition.at : undefined,
-    finished_ms: undefined,
-  };
-  if (transition.kind !== 'start') mergeInto(row, transition);
-  return row;
-}
-
-/** Folds a later transition of the same job into its pending row; the precondition stays the first one's. */
-function mergeInto(row: TransitionRow, transition: WorkerTransition): void {
-  row.attempt = Math.max(row.attempt, transition.attempt);
-  switch (transition.kind) {
-    case 'start':
-      row.status = 'running';
-      row.attempts = transition.attempt;
-      row.started_ms ??= transition.at;
-      row.finished_ms = null;
-      return;
-    case 'progress':
-      if (TERMINAL.has(row.status)) return;
-      row.progress = transition.progress;
-      return;
-    case 'succeeded':
-      row.status = 'succeeded';
-      row.attempts = transition.attempt;
-      row.progress = 100;
-      row.result = transition.result;
-      row.result_file_id = transition.resultFileId ?? null;
-      row.error = null;
-      row.finished_ms = transition.at;
-      return;
-    case 'failed':
-      row.status = 'failed';
-      row.attempts = transition.attempt;
-      row.error = transition.error;
-      row.finished_ms = transition.at;
-      return;
-    case 'retrying':
-      row.status = 'queued';
-      row.attempts = transition.attempt;
-      row.error = transition.error;
-      row.finished_ms = null;
-      return;
-    case 'released':
-      // Interrupted by shutdown, not by a failure: the attempt is not spent.
-      row.status = 'queued';
-      row.attempts = transition.attempt - 1;
-      row.finished_ms = null;
-      return;
-  }
-}
-
-function event(transition: WorkerTransition & { at: number }, from: JobStatus, to: JobStatus, detail: string | null): EventRow {
-  return { job_id: transition.jobId, from_status: from, to_status: to, attempt: transition.attempt, detail, at_ms: transition.at };
-}
-
-function auditEvent(transition: WorkerTransition): EventRow | undefined {
-  switch (transition.kind) {
-    case 'start':
-      return event(transition, transition.from, 'running', transition.from === 'running' ? 'redelivered after an interrupted run' : null);
-    case 'progress':
-      return undefined;
-    case 'succeeded':
-      return event(transition, 'running', 'succeeded', null);
-    case 'failed':
-      return event(transition, 'running', 'failed', transition.error);
-    case 'retrying':
-      return event(
-        transition,
-        'running',
-        'queued',
-        `attempt ${transition.attempt} failed: ${transition.error}; retrying in ${transition.retryInMs} ms`,
-      );
-    case 'released':
-      return event(transition, 'running', 'queued', 'released at worker shutdown');
   }
 }

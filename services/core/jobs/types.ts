@@ -1,4 +1,5 @@
-import type { JobEvent, JobStatus, JobView, ListJobsQuery, QueueDepthState } from '../../contract';
+import type { JobEvent, JobListItem, JobStatus, JobView, ListJobsQuery, QueueDepthState } from '../../contract';
+import type { Page } from './cursor';
 
 export interface SubmitRequest {
   ownerId: string;
@@ -17,11 +18,7 @@ export interface SubmitResult {
   created: boolean;
 }
 
-export interface JobPage {
-  items: JobView[];
-  /** Opaque; pass back as `cursor` for the next page. Null on the last page. */
-  nextCursor: string | null;
-}
+export type JobPage = Page<JobListItem>;
 
 export interface QueueStats {
   queue: string;
@@ -57,6 +54,10 @@ export interface JobAdmin {
   deadLetters(options: { limit: number; cursor?: string }): Promise<JobPage>;
   /** Puts a dead-lettered job back in the queue with a fresh attempt budget. */
   replay(jobId: string): Promise<JobView>;
-  /** Re-enqueues every queued job Redis does not hold; returns how many it handed over. */
+  /**
+   * Re-enqueues the queued jobs Redis lost, reclaims lost running attempts and dead-letters
+   * crash loops; returns how many jobs it repaired. Looks twice, a moment apart, so a job
+   * still on its way to Redis is not mistaken for a lost one.
+   */
   reconcile(): Promise<number>;
 }

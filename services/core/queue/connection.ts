@@ -3,24 +3,37 @@ import type { Logger } from '../logger';
 import { coalesceWrites } from '../net/coalesce-writes';
 
 /**
- * What a connection is for decides how it behaves when Redis is away:
- * - `worker`: BullMQ workers and blocking commands must wait out an outage, never give
- *   up on a command (BullMQ requires maxRetriesPerRequest: null for them).
+ * What a connection is for decides how it behaves when Redis is away or stops answering:
+ * - `worker`: BullMQ workers must wait out an outage and never give up on a command
+ *   (BullMQ requires maxRetriesPerRequest: null). Its commands still time out, after
+ *   longer than the longest blocking wait BullMQ issues (10 s), which the connection it
+ *   duplicates for blocking commands inherits.
  * - `producer`: the API's enqueue path fails fast, so a Redis outage turns into
  *   "accepted, the relay will enqueue" instead of a hung request.
- * - `client`: everything else (health checks, pub/sub, CLI): bounded retries.
+ * - `client`: health checks, rate limits, publishing, the CLI: bounded retries, and a
+ *   short command timeout, so a Redis that hangs (stopped, partitioned) costs a request at
+ *   most that long before it falls back (the rate limiter to its in-process counters).
+ * - `subscriber`: the worker's cancel channel; like `client`.
  */
-export type ConnectionRole = 'worker' | 'producer' | 'client';
+export type ConnectionRole = 'worker' | 'producer' | 'client' | 'subscriber';
+
+const COMMAND_TIMEOUT_MS: Record<ConnectionRole, number> = {
+  worker: 15_000,
+  producer: 5_000,
+  client: 1_000,
+  subscriber: 2_000,
+};
 
 export function createRedisConnection(url: string, role: ConnectionRole, log?: Logger): Redis {
   const options: RedisOptions = {
     lazyConnect: false,
     connectTimeout: 5_000,
+    commandTimeout: COMMAND_TIMEOUT_MS[role],
     // Reconnect forever with a capped backoff: the outage ends, the process should not.
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     ...(role === 'worker' && { maxRetriesPerRequest: null, enableReadyCheck: true }),
     ...(role === 'producer' && { maxRetriesPerRequest: 1, enableOfflineQueue: false }),
-    ...(role === 'client' && { maxRetriesPerRequest: 2 }),
+    ...((role === 'client' || role === 'subscriber') && { maxRetriesPerRequest: 2 }),
   };
   const connection = new Redis(url, options);
   let reported = false;

@@ -2,24 +2,24 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
-import { findStaleQueued, findStaleRunning, reclaimLostRunning, type JobRow, type Keyset } from '../db/jobs';
+import { applyTransitions, findStaleQueued, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../db/jobs';
+import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, LOST_ATTEMPT_REASON, MOVES, type LifecycleEvent } from '../jobs/lifecycle';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { withTimeout } from '../timeout';
 import { bullJobKey } from './keys';
 
-/** What a BullMQ job carries: everything the worker needs, so the hot path reads no row. */
+/**
+ * What a queue entry carries: the job's id and nothing else. Type, owner and input live in
+ * PostgreSQL, where the worker reads them, so Redis memory does not grow with payloads and
+ * nothing a worker runs comes from Redis.
+ */
 export interface QueueJobData {
   jobId: string;
-  ownerId: string;
-  type: string;
-  input: unknown;
-  requestId: string | null;
-  /** The attempt this delivery runs (1-based). The row's `attempts` is the last one started. */
-  attempt: number;
-  /** When the job was accepted (ms since the epoch), for the time-to-start metric. */
-  submittedAt: number;
 }
+
+/** What the relay needs of a row to hand it to BullMQ. */
+export type EnqueueRow = Pick<QueueEntryRow, 'id' | 'type' | 'priority'>;
 
 export interface RelayOptions {
   /** BullMQ key prefix (QUEUE_PREFIX). */
@@ -43,10 +43,17 @@ export interface SweepReport {
   /** False when another process holds the sweep lock and this call did nothing. */
   ran: boolean;
   checked: number;
-  /** Queued rows Redis did not hold, handed over again. */
+  /**
+   * Queued rows Redis did not hold at this sweep for the first time: most are still on
+   * their way (the in-process hand-off is behind under load), so they are only noted.
+   */
+  pending: number;
+  /** Queued rows Redis did not hold at two sweeps in a row, unchanged in between: lost, and handed over again. */
   requeued: number;
   /** Running rows whose attempt was lost, queued again or dead-lettered. */
   reclaimed: number;
+  /** Rows BullMQ gave up on as crash loops, dead-lettered. */
+  abandoned: number;
   /** Age of the oldest queued row Redis did not hold, in seconds (0 when none). */
   lagSeconds: number;
 }
@@ -54,24 +61,13 @@ export interface SweepReport {
 /** Arbitrary but fixed: one sweeper at a time across every api and worker process. */
 const SWEEP_LOCK_KEY = 7_203_114_521;
 
-type RedisJobState = 'missing' | 'finished' | 'held';
-
-export function toQueueJobData(row: JobRow): QueueJobData {
-  return {
-    jobId: row.id,
-    ownerId: row.owner_id,
-    type: row.type,
-    input: row.input,
-    requestId: row.request_id,
-    attempt: row.attempts + 1,
-    submittedAt: row.created_at.getTime(),
-  };
-}
+/** Where a job stands in Redis. `crash-looped`: BullMQ stopped delivering it because its runs kept ending with their worker. */
+type RedisJobState = 'missing' | 'held' | 'finished' | 'crash-looped';
 
 /**
  * Hands committed job rows to BullMQ, and repairs what the hand-off missed.
  *
- * Ownership of retries: PostgreSQL (attempts, max_attempts) and our runner own attempts
+ * Ownership of retries: PostgreSQL (attempts, max_attempts) and the lifecycle own attempts
  * and backoff; every BullMQ job has `attempts: 1`. The runner schedules a retry by moving
  * the same BullMQ job to `delayed`, so the BullMQ job id stays the row id for the job's
  * whole life and every enqueue is idempotent (BullMQ ignores an add whose id exists).
@@ -80,14 +76,16 @@ export class Relay {
   readonly queue: Queue<QueueJobData, unknown, string>;
   private readonly options: Required<RelayOptions>;
   private readonly connection: Redis;
-  private readonly pool: Pool;
+  private readonly generalPool: Pool;
   private readonly log: Logger;
   private readonly metrics: Metrics | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<SweepReport> | undefined;
   private closing: Promise<void> | undefined;
+  /** Queued rows the last sweep found missing from Redis, with their updated_at (µs): lost if the next sweep finds them so again. */
+  private suspects = new Map<string, number>();
 
-  constructor(deps: { connection: Redis; pool: Pool; log: Logger; metrics?: Metrics }, options: RelayOptions) {
+  constructor(deps: { connection: Redis; generalPool: Pool; log: Logger; metrics?: Metrics }, options: RelayOptions) {
     this.options = {
       sweepGraceMs: 2_000,
       sweepPageSize: 1_000,
@@ -97,7 +95,7 @@ export class Relay {
       ...options,
     };
     this.connection = deps.connection;
-    this.pool = deps.pool;
+    this.generalPool = deps.generalPool;
     this.log = deps.log;
     this.metrics = deps.metrics;
     this.queue = new Queue<QueueJobData, unknown, string>(QUEUES.jobs, {
@@ -114,11 +112,11 @@ export class Relay {
    * Hands committed rows to BullMQ in one addBulk. Never throws: a row that does not make
    * it (Redis down, slow or restarted) stays queued in PostgreSQL and the sweep enqueues it.
    */
-  async enqueue(rows: JobRow[], path: 'submit' | 'sweep' | 'requeue' = 'submit'): Promise<number> {
+  async enqueue(rows: readonly EnqueueRow[], path: 'submit' | 'sweep' | 'requeue' = 'submit'): Promise<number> {
     if (rows.length === 0) return 0;
     try {
       await this.withTimeout(
-        this.queue.addBulk(rows.map((row) => ({ name: row.type, data: toQueueJobData(row), opts: this.jobOptions(row) }))),
+        this.queue.addBulk(rows.map((row) => ({ name: row.type, data: { jobId: row.id }, opts: this.jobOptions(row) }))),
         'addBulk',
       );
       this.metrics?.relayEnqueued.inc({ path }, rows.length);
@@ -133,11 +131,11 @@ export class Relay {
    * Enqueues a job that was queued again (retry, replay, reclaim). BullMQ still holds its
    * finished previous run under the same id, which would swallow the add: remove it first.
    */
-  async requeue(rows: JobRow[], path: 'requeue' | 'sweep' = 'requeue'): Promise<number> {
+  async requeue(rows: readonly EnqueueRow[], path: 'requeue' | 'sweep' = 'requeue'): Promise<number> {
     if (rows.length === 0) return 0;
     try {
       const states = await this.redisStates(rows.map((row) => row.id));
-      await Promise.all(rows.filter((row) => states.get(row.id) === 'finished').map((row) => this.queue.remove(row.id)));
+      await Promise.all(rows.filter((row) => isFinished(states.get(row.id))).map((row) => this.queue.remove(row.id)));
     } catch (error) {
       this.log.warn({ err: error, jobs: rows.length }, 'could not clear finished BullMQ jobs before re-enqueue; the sweep will retry');
       return 0;
@@ -156,10 +154,10 @@ export class Relay {
   }
 
   /**
-   * Finds queued rows Redis does not hold (lost hand-off, Redis restarted empty, failover)
-   * and hands them over again; and running rows whose worker and Redis job are both gone,
-   * which it queues again (or dead-letters when their attempts are spent). Only one
-   * process sweeps at a time (advisory lock); the adds are idempotent anyway.
+   * Finds queued rows Redis does not hold and hands them over again once they are lost (not
+   * merely not added yet: see SweepReport.pending); takes back running rows whose worker and
+   * Redis job are both gone; and dead-letters rows BullMQ gave up on as crash loops. Only
+   * one process sweeps at a time (advisory lock); the adds are idempotent anyway.
    */
   sweep(): Promise<SweepReport> {
     this.sweeping ??= this.sweepUnderLock().finally(() => {
@@ -191,8 +189,7 @@ export class Relay {
     return this.closing;
   }
 
-  private jobOptions(row?: JobRow): JobsOptions {
-    // Built up, not spread: `{ ...(cond && …), attempts }` costs ~3 µs per job on Node 20.
+  private jobOptions(row?: EnqueueRow): JobsOptions {
     const options: JobsOptions = { attempts: 1, removeOnComplete: { ...RETENTION.completed }, removeOnFail: { ...RETENTION.failed } };
     if (row) options.jobId = row.id;
     if (row && row.priority > 0) options.priority = row.priority;
@@ -200,16 +197,16 @@ export class Relay {
   }
 
   private async sweepUnderLock(): Promise<SweepReport> {
-    const client = await this.pool.connect();
+    const client = await this.generalPool.connect();
     try {
       const locked = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
-      if (!locked.rows[0]?.locked) return { ran: false, checked: 0, requeued: 0, reclaimed: 0, lagSeconds: 0 };
+      if (!locked.rows[0]?.locked) return { ran: false, checked: 0, pending: 0, requeued: 0, reclaimed: 0, abandoned: 0, lagSeconds: 0 };
       try {
         const queued = await this.sweepQueued('repair');
-        const reclaimed = await this.reclaimLostRunning();
-        const report = { ran: true, ...queued, reclaimed };
+        const running = await this.reclaimLostRunning();
+        const report: SweepReport = { ran: true, ...queued, reclaimed: running.reclaimed, abandoned: queued.abandoned + running.abandoned };
         this.metrics?.relayLag.set(report.lagSeconds);
-        if (report.requeued > 0 || report.reclaimed > 0) this.log.warn(report, 'relay sweep handed over jobs Redis did not hold');
+        if (report.requeued > 0 || report.reclaimed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs Redis had lost');
         return report;
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]);
@@ -219,56 +216,106 @@ export class Relay {
     }
   }
 
-  private async sweepQueued(mode: 'repair' | 'measure'): Promise<{ checked: number; requeued: number; lagSeconds: number }> {
+  private async sweepQueued(mode: 'repair' | 'measure'): Promise<{ checked: number; pending: number; requeued: number; abandoned: number; lagSeconds: number }> {
     let checked = 0;
+    let pending = 0;
     let requeued = 0;
+    let abandoned = 0;
     let oldestMissingUs: number | undefined;
     let after: Keyset | undefined;
+    const suspects = new Map<string, number>();
     while (checked < this.options.sweepMaxRows) {
-      const rows = await findStaleQueued(this.pool, this.options.sweepGraceMs, this.options.sweepPageSize, after);
+      const rows = await findStaleQueued(this.generalPool, this.options.sweepGraceMs, this.options.sweepPageSize, after);
       if (rows.length === 0) break;
       checked += rows.length;
-      const last = rows[rows.length - 1] as (typeof rows)[number];
+      const last = rows[rows.length - 1] as QueueEntryRow;
       after = { at: last.updated_us, id: last.id };
       const states = await this.redisStates(rows.map((row) => row.id));
       const notHeld = rows.filter((row) => states.get(row.id) !== 'held');
-      if (notHeld.length > 0) oldestMissingUs ??= (notHeld[0] as (typeof notHeld)[number]).updated_us;
-      if (mode === 'repair') requeued += await this.requeue(notHeld, 'sweep');
+      if (notHeld.length > 0) oldestMissingUs ??= (notHeld[0] as QueueEntryRow).updated_us;
+      if (mode === 'measure') continue;
+      const crashLooped = notHeld.filter((row) => states.get(row.id) === 'crash-looped');
+      abandoned += await this.abandon(crashLooped);
+      const lost: QueueEntryRow[] = [];
+      for (const row of notHeld) {
+        if (states.get(row.id) === 'crash-looped') continue;
+        if (this.suspects.get(row.id) === row.updated_us) lost.push(row);
+        else {
+          suspects.set(row.id, row.updated_us);
+          pending += 1;
+        }
+      }
+      requeued += await this.requeue(lost, 'sweep');
       if (rows.length < this.options.sweepPageSize) break;
     }
+    if (mode === 'repair') this.suspects = suspects;
     const lagSeconds = oldestMissingUs === undefined ? 0 : Math.max(0, Date.now() / 1_000 - oldestMissingUs / 1_000_000);
-    return { checked, requeued, lagSeconds };
+    return { checked, pending, requeued, abandoned, lagSeconds };
   }
 
-  private async reclaimLostRunning(): Promise<number> {
-    const running = await findStaleRunning(this.pool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
-    if (running.length === 0) return 0;
+  /** Running rows whose worker and Redis job are both gone: the lifecycle counts the attempt as failed. */
+  private async reclaimLostRunning(): Promise<{ reclaimed: number; abandoned: number }> {
+    const running = await findStaleRunning(this.generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
+    if (running.length === 0) return { reclaimed: 0, abandoned: 0 };
     const states = await this.redisStates(running.map((row) => row.id));
-    const lost = running.filter((row) => states.get(row.id) !== 'held');
-    const reclaimed = await reclaimLostRunning(
-      this.pool,
-      lost.map((row) => ({ id: row.id, attempts: row.attempts })),
-      'attempt lost: worker and queue entry gone',
-    );
-    const requeuedIds = new Set(reclaimed.filter((row) => row.status === 'queued').map((row) => row.id));
+    const abandoned = await this.abandon(running.filter((row) => states.get(row.id) === 'crash-looped'));
+    const lost = running.filter((row) => states.get(row.id) === 'missing' || states.get(row.id) === 'finished');
+    const decided = lost.map((row) => ({ row, event: eventForLostAttempt(row) }));
+    const applied = await this.applyRepairs(decided.map(({ row, event }) => ({ row, event, detail: event === 'fail' ? LOST_ATTEMPT_REASON : `${LOST_ATTEMPT_REASON}; queued again` })));
     await this.requeue(
-      lost.filter((row) => requeuedIds.has(row.id)),
+      decided.filter(({ row, event }) => event === 'retry' && applied.has(row.id)).map(({ row }) => row),
       'sweep',
     );
-    return reclaimed.length;
+    return { reclaimed: applied.size, abandoned };
+  }
+
+  /** Dead-letters rows BullMQ stopped delivering because their runs kept ending with their worker. */
+  private async abandon(rows: QueueEntryRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const reason = crashLoopReason(STALL_SETTINGS.maxStalledCount + 1);
+    return (await this.applyRepairs(rows.map((row) => ({ row, event: 'abandon' as const, detail: reason })))).size;
+  }
+
+  /**
+   * Writes the sweep's decisions through the same conditional statement the workers use,
+   * each only if its row has not moved since the sweep read it.
+   */
+  private async applyRepairs(repairs: { row: QueueEntryRow; event: LifecycleEvent & ('retry' | 'fail' | 'abandon'); detail: string }[]): Promise<Set<string>> {
+    if (repairs.length === 0) return new Set();
+    const now = Date.now();
+    const rows: TransitionRow[] = repairs.map(({ row, event, detail }) => ({
+      id: row.id,
+      expected: MOVES[event].from,
+      status: MOVES[event].to,
+      attempt: row.attempts,
+      attempts: attemptsAfter(event, row.attempts),
+      error: detail,
+      finished_ms: MOVES[event].to === 'queued' ? null : now,
+      unchanged_since_us: row.updated_us,
+    }));
+    const events: EventRow[] = repairs.map(({ row, event, detail }) => ({
+      job_id: row.id,
+      from_status: row.status,
+      to_status: MOVES[event].to,
+      attempt: row.attempts,
+      detail: event === 'abandon' ? auditDetail({ event, reason: detail }) : detail,
+      at_ms: now,
+    }));
+    return applyTransitions(this.generalPool, rows, events);
   }
 
   /** Where each job stands in Redis, in one pipelined round trip. */
   private async redisStates(jobIds: string[]): Promise<Map<string, RedisJobState>> {
     const pipeline = this.connection.pipeline();
-    for (const id of jobIds) pipeline.hmget(bullJobKey(this.options.prefix, id), 'timestamp', 'finishedOn');
+    // `defa`: BullMQ's deferred failure, set when a job stalled more than maxStalledCount times.
+    for (const id of jobIds) pipeline.hmget(bullJobKey(this.options.prefix, id), 'timestamp', 'finishedOn', 'defa');
     const replies = (await this.withTimeout(pipeline.exec(), 'job state lookup')) ?? [];
     const states = new Map<string, RedisJobState>();
     jobIds.forEach((id, index) => {
       const [error, value] = replies[index] ?? [new Error('no reply'), null];
       if (error) throw error;
-      const [timestamp, finishedOn] = value as [string | null, string | null];
-      states.set(id, timestamp === null ? 'missing' : finishedOn !== null ? 'finished' : 'held');
+      const [timestamp, finishedOn, deferredFailure] = value as [string | null, string | null, string | null];
+      states.set(id, timestamp === null ? 'missing' : deferredFailure !== null ? 'crash-looped' : finishedOn !== null ? 'finished' : 'held');
     });
     return states;
   }
@@ -277,4 +324,8 @@ export class Relay {
     const ms = this.options.enqueueTimeoutMs;
     return withTimeout(promise, ms, `Redis ${what} timed out after ${ms} ms`);
   }
+}
+
+function isFinished(state: RedisJobState | undefined): boolean {
+  return state === 'finished' || state === 'crash-looped';
 }

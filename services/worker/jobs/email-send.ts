@@ -2,10 +2,9 @@ import { emailSend } from '../../contract';
 import { defineProcessor } from '../processor';
 
 /**
- * Composes the message and drops it in the outbox (`outbox/<jobId>.eml` in the object
- * store), the local mail drop a developer can open. The name is the job id, so a re-run
- * after a crash overwrites the same message rather than sending a second one. An SMTP/SES
- * transport, with a configurable sender, comes with the identity issue.
+ * Composes the message and drops it in the mail drop (`mail/<jobId>.eml` in the object
+ * store), which a developer can open. The name is the job id, so a re-run after a crash
+ * overwrites the same message rather than sending a second one.
  */
 
 /** `.invalid` (RFC 2606) because nothing delivers from the local mail drop. */
@@ -76,9 +75,9 @@ export function composeMessage(message: OutgoingMessage): Buffer {
   return Buffer.from(`${headers.join('\r\n')}\r\n\r\n${body}\r\n`);
 }
 
-export default defineProcessor(emailSend, async ({ jobId, input, outbox, signal }) => {
+export default defineProcessor(emailSend, async ({ jobId, input, mailDrop, signal }) => {
   const messageId = `<${jobId}@${MESSAGE_ID_DOMAIN}>`;
   const message = composeMessage({ messageId, to: input.to, subject: input.subject, text: input.text, date: new Date() });
-  await outbox.write(`${jobId}.eml`, message, signal);
+  await mailDrop.write(`${jobId}.eml`, message, signal);
   return { result: { messageId } };
 });

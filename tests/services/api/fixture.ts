@@ -13,7 +13,7 @@ import { createExpressServer } from '../../../services/api/http-server';
 import { runMigrations } from '../../../services/core/db/migrate';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
-import { createPlatformCore, type PlatformCore } from '../../../services/core/platform';
+import { createRuntime, type Runtime } from '../../../services/core/runtime';
 import { useSharedServices, type SharedServices } from '../../harness/shared';
 
 export interface ApiFixtureOptions {
@@ -25,7 +25,7 @@ export interface ApiFixtureOptions {
 export interface ApiFixture {
   baseUrl: string;
   env: Env;
-  core: PlatformCore;
+  core: Runtime;
   /** A pool of the fixture's own for assertions on what was (not) stored. */
   db: Pool;
   lifecycle: Lifecycle;
@@ -67,7 +67,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
   const logLines: Record<string, unknown>[] = [];
   const log = createLogger({ service: 'api', level: 'info', destination: captureLogs(logLines) });
   const metrics = createMetrics('api');
-  const core = await createPlatformCore(env, { service: 'api', log, metrics });
+  const core = await createRuntime(env, { service: 'api', log, metrics });
   // The rate limiters fall back to per-process counters until Redis is ready; tests count on the shared ones.
   await core.checks.redis();
   const lifecycle: Lifecycle = { draining: false };

@@ -8,7 +8,7 @@ import { parseEnv, type Env } from '../../../services/contract';
 import { runMigrations } from '../../../services/core/db/migrate';
 import { createLogger, type Logger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
-import { createPlatformCore, type PlatformCore, type PlatformCoreOptions } from '../../../services/core/platform';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../../services/core/runtime';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from '../../../services/worker/runner';
 import { findFreePort } from '../../harness/free-port';
 import { useSharedServices } from '../../harness/shared';
@@ -16,7 +16,7 @@ import { FAST_STALL } from './stall';
 
 export interface EngineFixture {
   env: Env;
-  core: PlatformCore;
+  core: Runtime;
   log: Logger;
   objectDir: string;
   ownerId: string;
@@ -61,14 +61,14 @@ export async function createUser(databaseUrl: string): Promise<string> {
  * user who owns the jobs. Servers come from the shared harness unless given.
  */
 export async function createEngineFixture(
-  options: { servers?: { databaseUrl: string; redisUrl: string; redisPrefix: string }; core?: Partial<PlatformCoreOptions>; env?: Record<string, string> } = {},
+  options: { servers?: { databaseUrl: string; redisUrl: string; redisPrefix: string }; core?: Partial<RuntimeOptions>; env?: Record<string, string> } = {},
 ): Promise<EngineFixture> {
   const servers = options.servers ?? (await useSharedServices());
   await runMigrations(servers.databaseUrl);
   const objectDir = await mkdtemp(path.join(os.tmpdir(), 'pk-engine-objects-'));
   const env = testEnv({ ...servers, objectDir }, options.env);
   const log = createLogger({ service: 'engine-test', level: env.LOG_LEVEL });
-  const core = await createPlatformCore(env, {
+  const core = await createRuntime(env, {
     service: 'api',
     log,
     metrics: createMetrics('engine-test'),
@@ -86,7 +86,7 @@ export async function createEngineFixture(
     ownerId,
     async startRunner(runnerOptions = {}, deps = {}) {
       const runner = new JobRunner(
-        { pool: core.pool, batchPool: core.batchPool, files: core.files, store: core.store, log, ...deps },
+        { batchPool: core.batchPool, files: core.files, store: core.store, log, ...deps },
         { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: 20, stall: FAST_STALL, drainDelaySeconds: 1, ...runnerOptions },
       );
       runners.push(runner);
@@ -94,10 +94,10 @@ export async function createEngineFixture(
       return runner;
     },
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
-      return (await core.pool.query<T>(sql, params)).rows;
+      return (await core.generalPool.query<T>(sql, params)).rows;
     },
     async one<T extends Record<string, unknown>>(sql: string, params: unknown[] = []) {
-      const [row] = (await core.pool.query<T>(sql, params)).rows;
+      const [row] = (await core.generalPool.query<T>(sql, params)).rows;
       if (!row) throw new Error(`no row from ${sql}`);
       return row;
     },

@@ -79,6 +79,6 @@ describe('job engine: every built-in type end to end through the worker', () => 
     expect(gunzipSync(await readAll(output.body)).toString()).toBe(text);
 
     expect(done.email?.result).toEqual({ messageId: expect.any(String) });
-    expect(await readdir(path.join(fx.objectDir, 'outbox'))).toHaveLength(1);
+    expect(await readdir(path.join(fx.objectDir, 'mail'))).toHaveLength(1);
   });
 });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { parseEnv, WorkerEnvSchema } from '../../../services/contract';
-import { applyTransitions, findByIdempotencyKeys, insertJobs, loadRunStates, type NewJob } from '../../../services/core/db/jobs';
-import { createBatchPool, createPool } from '../../../services/core/db/pool';
+import { applyTransitions, findByIdempotencyKeys, insertJobs, loadDeliveries, type NewJob } from '../../../services/core/db/jobs';
+import { createBatchPool, createGeneralPool } from '../../../services/core/db/pool';
 import { useSharedServices } from '../../harness/shared';
 import { createUser } from './fixture';
 
@@ -13,7 +13,7 @@ import { createUser } from './fixture';
  * plan is made while the table is tiny (where PostgreSQL would pick a sequential scan).
  */
 describe.each([
-  ['the main pool (planned on every run)', createPool],
+  ['the general pool (planned on every run)', createGeneralPool],
   ['the batch pool (plan cached per connection)', createBatchPool],
 ])('job statements on %s keep using the index as the table grows', (_name, create) => {
   let pool: Pool;
@@ -58,7 +58,9 @@ describe.each([
   it('reads, applies transitions and finds idempotency keys by index on a connection that ran them while the table was tiny', async () => {
     for (let run = 0; run < 8; run += 1) {
       const [job] = await insertJobs(pool, keyed(newJobs(1)));
-      expect(await loadRunStates(pool, [job!.id])).toEqual([{ id: job!.id, status: 'queued', attempts: 0, max_attempts: 3 }]);
+      expect(await loadDeliveries(pool, [job!.id])).toEqual([
+        expect.objectContaining({ id: job!.id, owner_id: ownerId, type: 'echo', input: {}, status: 'queued', attempts: 0, max_attempts: 3 }),
+      ]);
       expect(await findByIdempotencyKeys(pool, [{ ownerId, key: `key-${job!.id}` }])).toHaveLength(1);
       expect(await succeed([job!.id])).toEqual(new Set([job!.id]));
     }
@@ -68,7 +70,7 @@ describe.each([
     for (let run = 0; run < 5; run += 1) {
       const rows = await insertJobs(pool, keyed(newJobs(3)));
       const ids = rows.map((row) => row.id);
-      expect((await loadRunStates(pool, ids)).map((state) => state.id).sort()).toEqual([...ids].sort());
+      expect((await loadDeliveries(pool, ids)).map((row) => row.id).sort()).toEqual([...ids].sort());
       expect(await findByIdempotencyKeys(pool, ids.map((id) => ({ ownerId, key: `key-${id}` })))).toHaveLength(3);
       expect((await succeed(ids)).size).toBe(3);
     }

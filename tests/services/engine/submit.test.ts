@@ -96,9 +96,11 @@ describe('job engine: submit', () => {
     await expect(
       fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'a@b.test', subject: 's', text: 't' } }),
     ).rejects.toBeInstanceOf(ValidationError);
-    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 }, maxAttempts: 99 })).rejects.toMatchObject({
-      issues: [{ field: 'input.ms' }, { field: 'maxAttempts' }],
+    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 } })).rejects.toMatchObject({
+      issues: [{ field: 'input.ms' }],
     });
+    // The envelope is the route's to validate; the table's constraints stand behind callers that skip it.
+    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, maxAttempts: 99 })).rejects.toBeInstanceOf(ValidationError);
     await expect(
       fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: '6f1c1c2e-7c57-4c8e-9d7e-5a0f0f0f0f0f' } }),
     ).rejects.toBeInstanceOf(NotFoundError);

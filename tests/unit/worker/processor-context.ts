@@ -6,7 +6,7 @@ import type { FileView, JobTypeDefinition } from '../../../services/contract';
 import { NotFoundError } from '../../../services/core/errors';
 import { createLogger } from '../../../services/core/logger';
 import { FilesystemObjectStore } from '../../../services/core/storage/filesystem';
-import { createOutbox } from '../../../services/worker/outbox';
+import { createMailDrop } from '../../../services/worker/mail-drop';
 import type { ProcessorContext } from '../../../services/worker/processor';
 
 export interface StoredTestFile {
@@ -79,7 +79,7 @@ export class ProcessorTestBed {
           return view;
         },
       },
-      outbox: createOutbox(this.store),
+      mailDrop: createMailDrop(this.store),
       signal: options.signal ?? new AbortController().signal,
       progress: (percent) => this.progress.push(percent),
       log: this.log,

@@ -375,12 +375,12 @@ describe('csv.summary', () => {
 describe('email.send', () => {
   const jobId = '5f1c2a4e-8b7d-4e3f-9a1b-2c3d4e5f6a7b';
 
-  it('drops an RFC 5322 message in the outbox and returns its Message-ID', async () => {
+  it('drops an RFC 5322 message in the mail drop and returns its Message-ID', async () => {
     const outcome = await emailSendProcessor.run(
       bed.context(emailSend, { to: 'ada@example.com', subject: 'Reset your password', text: 'Use this link:\nhttps://example.com/reset?t=abc\n' }, { jobId }),
     );
     expect(outcome).toEqual({ result: { messageId: `<${jobId}@platform-kit>` } });
-    const message = (await bed.read(`outbox/${jobId}.eml`)).toString();
+    const message = (await bed.read(`mail/${jobId}.eml`)).toString();
     const headEnd = message.indexOf('\r\n\r\n');
     const head = message.slice(0, headEnd);
     const body = message.slice(headEnd + 4);
@@ -404,14 +404,14 @@ describe('email.send', () => {
     const first = await emailSendProcessor.run(bed.context(emailSend, input, { jobId }));
     const second = await emailSendProcessor.run(bed.context(emailSend, input, { jobId }));
     expect(second).toEqual(first);
-    expect(await readdir(path.join(bed.root, 'outbox'))).toEqual([`${jobId}.eml`]);
+    expect(await readdir(path.join(bed.root, 'mail'))).toEqual([`${jobId}.eml`]);
   });
 
   it('encodes non-ASCII subjects and bodies and never lets a subject inject headers', async () => {
     await emailSendProcessor.run(
       bed.context(emailSend, { to: 'bob@example.com', subject: 'Grüße\r\nBcc: victim@example.com', text: 'Schöne Grüße' }, { jobId }),
     );
-    const message = (await bed.read(`outbox/${jobId}.eml`)).toString();
+    const message = (await bed.read(`mail/${jobId}.eml`)).toString();
     const [head = '', body = ''] = message.split('\r\n\r\n');
     expect(head).not.toMatch(/^Bcc:/m);
     const subject = /^Subject: (.*(?:\r\n .*)*)/m.exec(head)?.[1] ?? '';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { WorkerEnv } from '../contract';
-import { createBatchPool, createPool } from './db/pool';
+import { createBatchPool, createGeneralPool } from './db/pool';
 import { createFileService } from './files/service';
 import type { FileService } from './files/types';
 import { createJobAdmin } from './jobs/admin';
@@ -15,7 +15,7 @@ import { Relay, type RelayOptions } from './queue/relay';
 import { createObjectStore, type ObjectStore } from './storage';
 import { withTimeout } from './timeout';
 
-export interface PlatformCoreOptions {
+export interface RuntimeOptions {
   service: 'api' | 'worker' | 'cli';
   log: Logger;
   metrics?: Metrics;
@@ -31,15 +31,18 @@ export interface PlatformCoreOptions {
   submit?: SubmitBatchOptions;
   /** Object store override (tests); built from the env otherwise. */
   store?: ObjectStore;
+  /** How long reconcile waits between its two looks (tests shorten it). */
+  reconcileConfirmMs?: number;
 }
 
-export interface PlatformCore {
+export interface Runtime {
   /** The settings every service shares (the API's own settings are not needed here). */
   env: WorkerEnv;
   log: Logger;
   metrics?: Metrics;
-  pool: Pool;
-  /** Connections for the hot batch statements only (plans cached per connection, primary-key access): see createBatchPool. */
+  /** Every statement but the hot batch ones (planned per run): see createGeneralPool. */
+  generalPool: Pool;
+  /** The hot batch statements only (plans cached per connection, primary-key access): see createBatchPool. */
   batchPool: Pool;
   store: ObjectStore;
   files: FileService;
@@ -80,21 +83,21 @@ async function endRedis(connection: Redis): Promise<void> {
  * batch statements, one for everything else), one object store, the Redis connections by
  * role, the relay, and the job and file use cases.
  */
-export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOptions): Promise<PlatformCore> {
+export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Promise<Runtime> {
   const { log, metrics } = options;
-  const pool = createPool(env, log, `platform-${options.service}`);
+  const generalPool = createGeneralPool(env, log, `pk-${options.service}`);
   // Connections are opened on first use: a process that runs no batch statement (the CLI) opens none.
-  const batchPool = createBatchPool(env, log, `platform-${options.service}`);
+  const batchPool = createBatchPool(env, log, `pk-${options.service}`);
   const store = options.store ?? createObjectStore(env, log);
   const producer = createRedisConnection(env.REDIS_URL, 'producer', log);
   const client = createRedisConnection(env.REDIS_URL, 'client', log);
   // Not awaited: a Redis that is down at boot must not keep the service from starting.
   void checkMaxmemoryPolicy(client, log);
 
-  const relay = new Relay({ connection: producer, pool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
-  const files = createFileService({ pool, store, log });
-  const jobs = createJobService({ pool, batchPool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
-  const admin = createJobAdmin({ pool, relay, log });
+  const relay = new Relay({ connection: producer, generalPool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
+  const files = createFileService({ generalPool, store, log });
+  const jobs = createJobService({ generalPool, batchPool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
+  const admin = createJobAdmin({ generalPool, relay, log, reconcileConfirmMs: options.reconcileConfirmMs });
   if (options.relaySweep) relay.startSweeper(env.RELAY_SWEEP_MS);
 
   let closing: Promise<void> | undefined;
@@ -105,14 +108,14 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
         ['relay', () => relay.close()],
         ['redis producer', () => endRedis(producer)],
         ['redis client', () => endRedis(client)],
-        ['postgres pool', () => pool.end()],
+        ['postgres general pool', () => generalPool.end()],
         ['postgres batch pool', () => batchPool.end()],
       ];
       for (const [name, step] of steps) {
         try {
           await step();
         } catch (error) {
-          log.warn({ err: error, step: name }, 'platform shutdown step failed');
+          log.warn({ err: error, step: name }, 'shutdown step failed');
         }
       }
     })();
@@ -123,7 +126,7 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
     env,
     log,
     metrics,
-    pool,
+    generalPool,
     batchPool,
     store,
     files,
@@ -133,7 +136,7 @@ export async function createPlatformCore(env: WorkerEnv, options: PlatformCoreOp
     redis: { producer, client },
     checks: {
       async postgres() {
-        await answerWithin(pool.query('SELECT 1'), 'PostgreSQL');
+        await answerWithin(generalPool.query('SELECT 1'), 'PostgreSQL');
       },
       async redis() {
         try {

@@ -1,0 +1,156 @@
+import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract';
+
+/**
+ * The job lifecycle, declared once: the states (the contract's), the events that move a job,
+ * and from which states each event may move it. Everything that changes a job's state reads
+ * this table: the SQL preconditions of every write (`statusesFrom`, `sqlStatusList`), the
+ * audit trail (`auditDetail`), the worker's decision after an attempt ends
+ * (`eventAfterFailedAttempt`), and the relay's reclaim of lost attempts (`eventForLostAttempt`).
+ *
+ * A job is created `queued` (the submit's INSERT, audited null → queued). From there:
+ *
+ *   queued ──start──▶ running ──succeed──▶ succeeded
+ *     ▲                │ │ └───fail─────▶ failed ──requeue──▶ queued
+ *     └──retry/release─┘ └────cancel────▶ cancelled ──requeue──▶ queued
+ *
+ * Adding a state or an event is an edit of MOVES (and of the contract's JOB_STATUSES for a
+ * state): the table-driven test (tests/unit/jobs/lifecycle.test.ts) then lists the pairs
+ * whose outcome must be decided.
+ */
+
+export const LIFECYCLE_EVENTS = ['start', 'progress', 'succeed', 'fail', 'retry', 'release', 'cancel', 'requeue', 'abandon'] as const;
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+export interface Move {
+  /** The states the job may be in for the event to apply; in any other state it is refused (the write matches no row). */
+  from: readonly JobStatus[];
+  to: JobStatus;
+  /** Whether the move leaves a row in job_events. Progress is frequent and says nothing an auditor needs. */
+  audited: boolean;
+  /** What the event means, for the audit trail's readers and for the next engineer. */
+  meaning: string;
+}
+
+export const INITIAL_STATUS: JobStatus = 'queued';
+
+export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
+  start: {
+    from: ['queued', 'running'],
+    to: 'running',
+    audited: true,
+    meaning: 'a worker begins a delivery; from running it is a redelivery after the previous run lost its worker, and spends no attempt',
+  },
+  progress: { from: ['running'], to: 'running', audited: false, meaning: 'the processor reports how far it got' },
+  succeed: { from: ['running'], to: 'succeeded', audited: true, meaning: 'the processor returned a valid result' },
+  fail: { from: ['running'], to: 'failed', audited: true, meaning: 'the attempt failed and no attempt is left (or the error is permanent): dead-lettered' },
+  retry: { from: ['running'], to: 'queued', audited: true, meaning: 'the attempt failed and attempts remain: queued again after a backoff' },
+  release: { from: ['running'], to: 'queued', audited: true, meaning: 'the worker shut down before the run ended: queued again, the attempt not spent' },
+  cancel: { from: ['queued', 'running'], to: 'cancelled', audited: true, meaning: 'the owner or an operator cancelled it' },
+  requeue: { from: ['failed', 'cancelled'], to: 'queued', audited: true, meaning: 'retried by its owner or replayed by an operator, with a fresh attempt budget' },
+  abandon: {
+    from: ['queued', 'running'],
+    to: 'failed',
+    audited: true,
+    meaning: 'its runs ended with their worker too many times (a crash loop): dead-lettered without running again',
+  },
+};
+
+export const TERMINAL: ReadonlySet<JobStatus> = new Set(TERMINAL_STATUSES);
+
+export function isTerminalStatus(status: JobStatus): boolean {
+  return TERMINAL.has(status);
+}
+
+/** The state `event` moves a job in `status` to, or undefined when the lifecycle refuses it. */
+export function nextStatus(status: JobStatus, event: LifecycleEvent): JobStatus | undefined {
+  const move = MOVES[event];
+  return move.from.includes(status) ? move.to : undefined;
+}
+
+export function statusesFrom(event: LifecycleEvent): readonly JobStatus[] {
+  return MOVES[event].from;
+}
+
+/**
+ * The states `event` applies from as a SQL list literal (`'queued', 'running'`), for the
+ * precondition of a statement whose text is fixed (a named, prepared statement). Built from
+ * the contract's own status names, never from input.
+ */
+export function sqlStatusList(event: LifecycleEvent): string {
+  return MOVES[event].from.map((status) => `'${status}'`).join(', ');
+}
+
+/** Every (state, event) pair: what the table-driven test walks. */
+export function allPairs(): { status: JobStatus; event: LifecycleEvent }[] {
+  return JOB_STATUSES.flatMap((status) => LIFECYCLE_EVENTS.map((event) => ({ status, event })));
+}
+
+/**
+ * Whether a delivery may run, and as which attempt. A queued job starts its next attempt;
+ * a running one is a redelivery of the attempt it is in (its worker stopped or lost the lock),
+ * which spends nothing; anything else is finished and the delivery is dropped.
+ */
+export function planDelivery(row: { status: JobStatus; attempts: number }): { attempt: number; from: 'queued' | 'running' } | undefined {
+  if (nextStatus(row.status, 'start') === undefined) return undefined;
+  return row.status === 'queued' ? { attempt: row.attempts + 1, from: 'queued' } : { attempt: Math.max(1, row.attempts), from: 'running' };
+}
+
+/** After an attempt failed: retried while attempts remain, dead-lettered otherwise or when the error says retrying cannot help. */
+export function eventAfterFailedAttempt(attempt: { number: number; maxAttempts: number; permanent: boolean }): 'retry' | 'fail' {
+  return attempt.permanent || attempt.number >= attempt.maxAttempts ? 'fail' : 'retry';
+}
+
+/** A running attempt whose worker and queue entry are both gone counts as a failed attempt. */
+export function eventForLostAttempt(row: { attempts: number; max_attempts: number }): 'retry' | 'fail' {
+  return eventAfterFailedAttempt({ number: row.attempts, maxAttempts: row.max_attempts, permanent: false });
+}
+
+/** The `attempts` column after the event, given the attempt the event belongs to. */
+export function attemptsAfter(event: LifecycleEvent, attempt: number): number {
+  if (event === 'requeue') return 0;
+  // A release gives the attempt back: the worker stopped, the job did nothing wrong.
+  if (event === 'release') return attempt - 1;
+  return attempt;
+}
+
+export type AuditContext =
+  | { event: 'start'; from: JobStatus }
+  | { event: 'progress' }
+  | { event: 'succeed' }
+  | { event: 'fail'; error: string }
+  | { event: 'retry'; attempt: number; error: string; retryInMs: number }
+  | { event: 'release' }
+  | { event: 'cancel' }
+  | { event: 'requeue'; by: 'owner' | 'operator' }
+  | { event: 'abandon'; reason: string };
+
+/** The `detail` of the event's audit row (null when the move speaks for itself). */
+export function auditDetail(context: AuditContext): string | null {
+  switch (context.event) {
+    case 'start':
+      return context.from === 'running' ? 'redelivered after an interrupted run' : null;
+    case 'progress':
+    case 'succeed':
+      return null;
+    case 'fail':
+      return context.error;
+    case 'retry':
+      return `attempt ${context.attempt} failed: ${context.error}; retrying in ${context.retryInMs} ms`;
+    case 'release':
+      return 'released at worker shutdown';
+    case 'cancel':
+      return 'cancelled by request';
+    case 'requeue':
+      return context.by === 'owner' ? 'retried by request' : 'replayed from the dead-letter set';
+    case 'abandon':
+      return context.reason;
+  }
+}
+
+/** Why a crash-looping job is dead-lettered: the error its owner reads. */
+export function crashLoopReason(runs: number): string {
+  return `its run ended with its worker ${runs} times in a row (the worker died, ran out of memory or lost the job's lock each time): not delivered again`;
+}
+
+/** Why the relay takes back a running attempt. */
+export const LOST_ATTEMPT_REASON = 'attempt lost: its worker and its queue entry are both gone';

@@ -1,0 +1,95 @@
+/**
+ * What PostgreSQL can store of a JSON value. `jsonb` and `text` refuse two things JavaScript
+ * strings may hold: the NUL character (22P05, 22021) and a UTF-16 surrogate without its pair
+ * (22P02). Input from outside is checked and refused (`findUnstorable`); output a processor
+ * produced is repaired (`toStorable`), since the job did its work and only a character is
+ * in the way.
+ */
+
+const NUL_OR_LONE_SURROGATE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const NUL_OR_LONE_SURROGATE_GLOBAL = new RegExp(NUL_OR_LONE_SURROGATE.source, 'g');
+const REPLACEMENT_CHARACTER = '\ufffd';
+
+export type UnstorableReason = 'too deep' | 'NUL character' | 'unpaired surrogate';
+
+export interface UnstorablePart {
+  /** Dotted path from the root, e.g. `input.payload.rows.3`. */
+  path: string;
+  reason: UnstorableReason;
+}
+
+function characterProblem(text: string): UnstorableReason | undefined {
+  const match = NUL_OR_LONE_SURROGATE.exec(text);
+  if (!match) return undefined;
+  return match[0] === '\u0000' ? 'NUL character' : 'unpaired surrogate';
+}
+
+interface Frame {
+  value: unknown;
+  path: string[];
+  depth: number;
+}
+
+/**
+ * The first part of `value` that cannot be stored, or undefined. Walks with an explicit
+ * stack, so a document nested far deeper than `maxDepth` costs a loop, not the call stack.
+ * Depth counts containers: `{}` is 1, `{"a": []}` is 2.
+ */
+export function findUnstorable(value: unknown, maxDepth: number, rootPath: string[] = []): UnstorablePart | undefined {
+  const stack: Frame[] = [{ value, path: rootPath, depth: 0 }];
+  while (stack.length > 0) {
+    const { value: current, path, depth } = stack.pop() as Frame;
+    if (typeof current === 'string') {
+      const reason = characterProblem(current);
+      if (reason) return { path: path.join('.'), reason };
+      continue;
+    }
+    if (current === null || typeof current !== 'object') continue;
+    if (depth + 1 > maxDepth) return { path: path.join('.'), reason: 'too deep' };
+    if (Array.isArray(current)) {
+      for (let index = current.length - 1; index >= 0; index -= 1) stack.push({ value: current[index], path: [...path, String(index)], depth: depth + 1 });
+      continue;
+    }
+    for (const key of Object.keys(current)) {
+      const reason = characterProblem(key);
+      if (reason) return { path: [...path, key].join('.'), reason };
+      stack.push({ value: (current as Record<string, unknown>)[key], path: [...path, key], depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/** `text` with every NUL and unpaired surrogate replaced by U+FFFD. */
+export function toStorableText(text: string): string {
+  return NUL_OR_LONE_SURROGATE.test(text) ? text.replace(NUL_OR_LONE_SURROGATE_GLOBAL, REPLACEMENT_CHARACTER) : text;
+}
+
+/** A JSON document nested deeper than PostgreSQL should be asked to parse. */
+export class JsonTooDeepError extends Error {
+  constructor(readonly maxDepth: number) {
+    super(`the value is nested deeper than ${maxDepth} levels`);
+    this.name = this.constructor.name;
+  }
+}
+
+/**
+ * `value` as JSON PostgreSQL accepts: the same document with NUL and unpaired surrogates
+ * in strings and keys replaced by U+FFFD. Returns `value` itself when nothing needed
+ * repair (the common case costs one walk, no copy). Throws JsonTooDeepError past `maxDepth`.
+ */
+export function toStorable(value: unknown, maxDepth: number): unknown {
+  const problem = findUnstorable(value, maxDepth);
+  if (!problem) return value;
+  if (problem.reason === 'too deep') throw new JsonTooDeepError(maxDepth);
+  // Round-trips through JSON text so the copy has exactly the shape PostgreSQL will store
+  // (undefined members dropped, toJSON applied); the reviver repairs strings and keys.
+  const repaired: unknown = JSON.parse(JSON.stringify(value), function repair(this: Record<string, unknown>, key, item: unknown) {
+    if (key !== '' && characterProblem(key)) {
+      delete this[key];
+      this[toStorableText(key)] = typeof item === 'string' ? toStorableText(item) : item;
+      return undefined;
+    }
+    return typeof item === 'string' ? toStorableText(item) : item;
+  });
+  return repaired;
+}
