@@ -1,24 +1,57 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
+import { openApiDocument, routerFor, type Endpoint } from './endpoints';
 import { describeJobTypes } from './job-type-catalog';
-import { authenticate } from './middleware/authenticate';
+import { authenticate, requireRole } from './middleware/authenticate';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
 import { rateLimit } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
-import { buildOpenApiDocument } from './openapi';
 import { notFoundHandler, problemHandler } from './problem';
-import { adminRoutes } from './routes/admin';
-import { authRoutes } from './routes/auth';
-import { fileRoutes } from './routes/files';
-import { healthRoutes } from './routes/health';
-import { jobTypeRoutes } from './routes/job-types';
-import { jobRoutes } from './routes/jobs';
+import { adminEndpoints } from './routes/admin';
+import { authEndpoints } from './routes/auth';
+import { fileEndpoints } from './routes/files';
+import { healthEndpoints } from './routes/health';
+import { jobTypeEndpoints } from './routes/job-types';
+import { jobEndpoints } from './routes/jobs';
 import { openApiRoutes } from './routes/openapi';
 
 /** The API's version as the OpenAPI document states it. */
 const API_VERSION = '1.0.0';
+
+/**
+ * Every operation of the API, in the order Express tries them (the hot path, job
+ * submission, first). Routes and the OpenAPI document are both made from this list.
+ */
+export function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource: MetricsSource): Endpoint[] {
+  const { env, log } = deps;
+  const credentialLimit = rateLimit(
+    { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log },
+    (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown',
+  );
+  const submitLimit = rateLimit(
+    { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1, log },
+    (req) => req.user?.userId ?? 'anonymous',
+  );
+  return [
+    ...jobEndpoints({ jobs: deps.jobs, log, lifecycle, submitLimit }),
+    ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES }),
+    ...jobTypeEndpoints(describeJobTypes()),
+    ...authEndpoints({ auth: deps.auth, credentialLimit }),
+    ...adminEndpoints({ admin: deps.admin }),
+    ...healthEndpoints({ checks: deps.checks, lifecycle, metricsSource }),
+  ];
+}
+
+/** The OpenAPI document of the API (also what `npm test` lints). */
+export function apiDocument(endpoints: readonly Endpoint[]): Record<string, unknown> {
+  return openApiDocument(endpoints, {
+    title: 'Platform Kit API',
+    version: API_VERSION,
+    description: 'Submit jobs, upload files, and poll or stream job status. Errors are application/problem+json (RFC 9457) and carry the request id.',
+  });
+}
 
 /**
  * The Express app. Everything that can be computed once (JSON Schemas, the OpenAPI
@@ -46,25 +79,9 @@ export function createApp(deps: AppDependencies): Express {
     next();
   });
 
-  const json = jsonBody(env.JSON_BODY_LIMIT_BYTES);
-  const authenticated = authenticate(deps.auth);
-  const credentialLimit = rateLimit(
-    { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log },
-    (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown',
-  );
-  const submitLimit = rateLimit(
-    { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1, log },
-    (req) => req.user?.userId ?? 'anonymous',
-  );
-
-  // Express tries routers in order for every request: the hot path (job submission) goes first.
-  app.use(jobRoutes({ jobs: deps.jobs, log, lifecycle, json, authenticated, submitLimit }));
-  app.use(fileRoutes({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, authenticated }));
-  app.use(jobTypeRoutes(describeJobTypes()));
-  app.use(authRoutes({ auth: deps.auth, json, authenticated, credentialLimit }));
-  app.use(adminRoutes({ admin: deps.admin, authenticated }));
-  app.use(healthRoutes({ checks: deps.checks, lifecycle, metricsSource }));
-  app.use(openApiRoutes(buildOpenApiDocument({ version: API_VERSION })));
+  const endpoints = apiEndpoints(deps, lifecycle, metricsSource);
+  app.use(routerFor(endpoints, { authenticated: authenticate(deps.auth), admin: requireRole('admin'), json: jsonBody(env.JSON_BODY_LIMIT_BYTES) }));
+  app.use(openApiRoutes(apiDocument(endpoints)));
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { publicJobTypes, type RetryPolicy } from '../contract';
-import type { JsonSchema } from './json-schema';
+/** A JSON Schema document. */
+export type JsonSchema = Record<string, unknown>;
 
 export interface JobTypeDescription {
   type: string;
   description: string;
   producesFile: boolean;
   retry: RetryPolicy;
+  timeoutMs: number;
   inputSchema: JsonSchema;
   outputSchema: JsonSchema;
 }
@@ -22,6 +24,7 @@ export function describeJobTypes(): JobTypeDescription[] {
     description: definition.description,
     producesFile: definition.producesFile,
     retry: definition.retry,
+    timeoutMs: definition.timeoutMs,
     inputSchema: z.toJSONSchema(definition.input, { io: 'input', unrepresentable: 'any' }) as JsonSchema,
     outputSchema: z.toJSONSchema(definition.output, { io: 'output', unrepresentable: 'any' }) as JsonSchema,
   }));

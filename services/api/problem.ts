@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { PROBLEM_CONTENT_TYPE } from '../contract';
-import { DomainError, NotFoundError, ValidationError, type FieldIssue } from '../core/errors';
+import { isDatabaseUnavailable } from '../core/db/errors';
+import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { TooManyRequestsError } from './errors';
 
@@ -53,6 +54,9 @@ function isBodyParserError(error: unknown): error is BodyParserError {
   return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.type in BODY_PARSER_DETAILS;
 }
 
+/** How long a client is asked to wait while PostgreSQL is away: a restart or a failover takes seconds. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 /** The one place errors turn into responses: operational errors by their status, anything else is a logged 500. */
 export function problemHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
@@ -62,8 +66,15 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
+    if (isDatabaseUnavailable(error)) {
+      // The pool reconnects by itself once the server is back; the client only has to come back too.
+      log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL unavailable');
+      res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      sendProblem(req, res, 503, 'the database is unavailable; try again shortly');
+      return;
+    }
     if (error instanceof DomainError) {
-      if (error instanceof TooManyRequestsError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      if (error instanceof TooManyRequestsError || error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
       const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
       sendProblem(req, res, error.status, error.message, extensions);
       return;

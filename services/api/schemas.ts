@@ -1,16 +1,34 @@
 import { z } from 'zod';
-import { JOB_STATUSES, JobView, QUEUE_DEPTH_STATES } from '../contract';
+import { FileView, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSummary, JobView, QUEUE_DEPTH_STATES } from '../contract';
 
-/** Response and query shapes that only the HTTP layer has; the domain's own live in the contract. */
-export const JobPage = z.object({ items: z.array(JobView), nextCursor: z.string().nullable() });
+/**
+ * Response and query shapes that only the HTTP layer has; the domain's own live in the
+ * contract. `.meta({ id })` names a schema in the OpenAPI document's components.
+ */
 
-export const QueueStatsView = z.object({
-  queue: z.string(),
-  paused: z.boolean(),
-  counts: z.object(Object.fromEntries(QUEUE_DEPTH_STATES.map((state) => [state, z.number().int()]))),
-  statuses: z.object(Object.fromEntries(JOB_STATUSES.map((status) => [status, z.number().int()]))),
-  relayLagSeconds: z.number(),
-});
+export const JobViewSchema = JobView.meta({ id: 'Job', description: 'A job with its input and result.' });
+export const JobSummarySchema = JobSummary.meta({ id: 'JobSummary', description: 'A job without its input and result.' });
+export const FileViewSchema = FileView.meta({ id: 'File' });
+export const JobEventSchema = JobEvent.meta({ id: 'JobEvent' });
+
+export const JobPage = z
+  .object({
+    items: z.array(JobListItem.meta({ id: 'JobListItem', description: 'A job summary, with input and result when `include` asked for them.' })),
+    nextCursor: z.string().nullable().meta({ description: 'Pass back as `cursor` for the next page; null on the last page.' }),
+  })
+  .meta({ id: 'JobPage' });
+
+export const JobSummaryPage = z.object({ items: z.array(JobSummarySchema), nextCursor: z.string().nullable() }).meta({ id: 'JobSummaryPage' });
+
+export const QueueStatsView = z
+  .object({
+    queue: z.string(),
+    paused: z.boolean(),
+    counts: z.object(Object.fromEntries(QUEUE_DEPTH_STATES.map((state) => [state, z.number().int()]))),
+    statuses: z.object(Object.fromEntries(JOB_STATUSES.map((status) => [status, z.number().int()]))),
+    relayLagSeconds: z.number(),
+  })
+  .meta({ id: 'QueueStats' });
 
 export const DeadLetterQuery = z
   .object({
@@ -19,12 +37,18 @@ export const DeadLetterQuery = z
   })
   .strict();
 
-export const Problem = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string().optional(),
-  instance: z.string().optional(),
-  requestId: z.string().optional(),
-  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': IdempotencyKey.optional().meta({ description: 'Repeat a submission safely: the same key and body return the same job.' }),
 });
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    requestId: z.string().optional(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem', description: 'An RFC 9457 problem document.' });

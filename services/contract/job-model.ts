@@ -11,17 +11,18 @@ export function isTerminal(status: JobStatus): boolean {
 
 export const MAX_PRIORITY = 1_000;
 
-/** Body of POST /v1/jobs. `input` is validated again against the type's own schema. */
-export const SubmitJobBody = z
-  .object({
-    type: z.string().min(1).max(100),
-    input: z.unknown().default({}),
-    maxAttempts: z.number().int().min(1).max(25).optional(),
-    /** 0 is the most urgent; BullMQ's convention. */
-    priority: z.number().int().min(0).max(MAX_PRIORITY).optional(),
-  })
-  .strict();
-export type SubmitJobBody = z.infer<typeof SubmitJobBody>;
+/** Any JSON value. Declared here rather than with z.json() so the OpenAPI document can name it (`JsonValue`) and refer to it recursively. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export const JsonValue: z.ZodType<JsonValue> = z
+  .lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]))
+  .meta({ id: 'JsonValue', description: 'Any JSON value.' });
+
+/** The fields of POST /v1/jobs besides type and input; the body schema itself is built from the registry (jobs.ts). */
+export const SubmitOptions = {
+  maxAttempts: z.number().int().min(1).max(25).optional().meta({ description: 'Attempts in all, the first run included; the type\'s default when absent.' }),
+  /** 0 is the most urgent; BullMQ's convention. */
+  priority: z.number().int().min(0).max(MAX_PRIORITY).optional().meta({ description: '0 (the default) is the most urgent.' }),
+};
 
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be 1-255 characters of A-Z a-z 0-9 _ . : -');
 

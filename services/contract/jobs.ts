@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JsonValue, SubmitOptions } from './job-model';
 import { defineJobType, type JobTypeDefinition } from './job-types';
 
 const fileId = z.uuid();
@@ -8,8 +9,8 @@ const FILE_JOB_TIMEOUT_MS = 15 * 60_000;
 export const echo = defineJobType({
   type: 'echo',
   description: 'Returns its payload unchanged. Useful for smoke tests and benchmarks.',
-  input: z.object({ payload: z.json().optional() }).strict(),
-  output: z.object({ payload: z.json().optional() }),
+  input: z.object({ payload: JsonValue.optional() }).strict(),
+  output: z.object({ payload: JsonValue.optional() }),
   retry: { attempts: 3, backoffMs: 500 },
   timeoutMs: 30_000,
 });
@@ -108,4 +109,34 @@ export function findJobType(name: string): JobTypeDefinition | undefined {
 /** The types a client may submit over HTTP. */
 export function publicJobTypes(): JobTypeDefinition[] {
   return Object.values(JOB_TYPES).filter((definition) => !definition.internal);
+}
+
+/** Component name of a type's parts in the OpenAPI document: `echo` → `Echo`, `file.checksum` → `FileChecksum`. */
+export function schemaName(type: string): string {
+  return type
+    .split('.')
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
+}
+
+/**
+ * Body of POST /v1/jobs: one variant per public type, told apart by `type`, each with that
+ * type's own input schema. The route validates with it and the OpenAPI document is
+ * generated from it, so both always list the same types with the same inputs.
+ */
+export const SubmitJobBody: z.ZodType<SubmitJobBody> = z.discriminatedUnion(
+  'type',
+  publicJobTypes().map((definition) =>
+    z
+      .object({ type: z.literal(definition.type), input: definition.input.meta({ id: `${schemaName(definition.type)}Input` }), ...SubmitOptions })
+      .strict()
+      .meta({ id: `Submit${schemaName(definition.type)}`, description: definition.description }),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+).meta({ id: 'SubmitJobBody' }) as unknown as z.ZodType<SubmitJobBody>;
+/** A submission the body schema accepted: `input` is the named type's input, its defaults applied. */
+export interface SubmitJobBody {
+  type: string;
+  input: unknown;
+  maxAttempts?: number;
+  priority?: number;
 }

@@ -50,4 +50,10 @@ export class PayloadTooLargeError extends DomainError {
 /** Redis or PostgreSQL unavailable in a way the caller should retry later. */
 export class ServiceUnavailableError extends DomainError {
   readonly status = 503;
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(message);
+  }
 }

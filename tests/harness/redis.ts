@@ -20,6 +20,10 @@ export interface RedisServer {
   restartEmpty(): Promise<void>;
   /** SIGKILL, for crash tests. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a hung or partitioned Redis). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Stops the server and deletes its directory. */
   destroy(): Promise<void>;
 }
@@ -68,7 +72,14 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       await redis.start();
     },
     kill: () => redis.kill(),
+    pause() {
+      if (redis.pid !== undefined) process.kill(redis.pid, 'SIGSTOP');
+    },
+    resume() {
+      if (redis.pid !== undefined) process.kill(redis.pid, 'SIGCONT');
+    },
     async destroy() {
+      if (redis.pid !== undefined) process.kill(redis.pid, 'SIGCONT');
       if (destroyed) return;
       destroyed = true;
       await redis.stop();

@@ -1,4 +1,7 @@
 import express, { type RequestHandler } from 'express';
+import { MAX_JSON_DEPTH } from '../../contract';
+import { ValidationError } from '../../core/errors';
+import { findUnstorable, type UnstorableReason } from '../../core/json';
 import { UnsupportedMediaTypeError } from '../errors';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -7,9 +10,18 @@ function hasBody(headers: { 'transfer-encoding'?: string; 'content-length'?: str
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }
 
+const REFUSAL: Record<UnstorableReason, string> = {
+  'too deep': `is nested deeper than ${MAX_JSON_DEPTH} levels`,
+  'NUL character': 'contains a NUL character (\\u0000), which cannot be stored',
+  'unpaired surrogate': 'contains an unpaired UTF-16 surrogate, which is not valid Unicode and cannot be stored',
+};
+
 /**
  * JSON bodies for JSON routes: over the limit → 413, malformed → 400, any other media
  * type → 415 (rather than an empty body that fails validation with a misleading message).
+ * A body that parses but could never be stored (NUL characters, unpaired surrogates) or
+ * that nests deeper than MAX_JSON_DEPTH is refused with 400 naming the field, before any
+ * schema walks it.
  */
 export function jsonBody(limitBytes: number): RequestHandler {
   const parse = express.json({ limit: limitBytes, type: JSON_TYPES, strict: true });
@@ -20,6 +32,17 @@ export function jsonBody(limitBytes: number): RequestHandler {
     }
     // raw-body binds its callback to this async context itself (tests/unit/api/json-body.test.ts),
     // so the request's log context survives a body that arrives over several reads.
-    parse(req, res, next);
+    parse(req, res, (error?: unknown) => {
+      if (error) {
+        next(error);
+        return;
+      }
+      const problem = findUnstorable(req.body, MAX_JSON_DEPTH, ['body']);
+      if (problem) {
+        next(new ValidationError(`the request body ${REFUSAL[problem.reason]}`, [{ field: problem.path || 'body', message: REFUSAL[problem.reason] }]));
+        return;
+      }
+      next();
+    });
   };
 }

@@ -1,37 +1,79 @@
-import { Router, type RequestHandler } from 'express';
 import { API_PREFIX } from '../../contract';
 import type { JobAdmin } from '../../core/jobs/types';
-import { requireRole } from '../middleware/authenticate';
-import { DeadLetterQuery } from '../schemas';
-import { parseOrThrow, requireUuid } from '../validation';
+import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
+import { DeadLetterQuery, JobSummaryPage, JobViewSchema, QueueStatsView } from '../schemas';
 
 /** Operator endpoints; any authenticated caller without the admin role gets 403. */
-export function adminRoutes({ admin, authenticated }: { admin: JobAdmin; authenticated: RequestHandler }): Router {
-  const router = Router();
-  router.use(`${API_PREFIX}/admin`, authenticated, requireRole('admin'));
-
-  router.get(`${API_PREFIX}/admin/queues`, async (_req, res) => {
-    res.json(await admin.queueStats());
-  });
-
-  router.post(`${API_PREFIX}/admin/queues/pause`, async (_req, res) => {
-    await admin.pause();
-    res.status(204).end();
-  });
-
-  router.post(`${API_PREFIX}/admin/queues/resume`, async (_req, res) => {
-    await admin.resume();
-    res.status(204).end();
-  });
-
-  router.get(`${API_PREFIX}/admin/dlq`, async (req, res) => {
-    res.json(await admin.deadLetters(parseOrThrow(DeadLetterQuery, req.query, 'query', 'query')));
-  });
-
-  router.post(`${API_PREFIX}/admin/dlq/:id/replay`, async (req, res) => {
-    const job = await admin.replay(requireUuid(req.params.id, 'job'));
-    res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
-  });
-
-  return router;
+export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
+  return [
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/admin/queues`,
+      operationId: 'getQueueStats',
+      summary: 'Queue counts per state, PostgreSQL statuses and relay lag',
+      tag: 'admin',
+      access: 'admin',
+      responses: { 200: respond.json('Queue statistics.', QueueStatsView) },
+      async handle(_request, _req, res) {
+        res.json(await admin.queueStats());
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/admin/queues/pause`,
+      operationId: 'pauseQueue',
+      summary: 'Pause the queue (workers stop taking new jobs)',
+      tag: 'admin',
+      access: 'admin',
+      responses: { 204: respond.empty('Paused.') },
+      async handle(_request, _req, res) {
+        await admin.pause();
+        res.status(204).end();
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/admin/queues/resume`,
+      operationId: 'resumeQueue',
+      summary: 'Resume the queue',
+      tag: 'admin',
+      access: 'admin',
+      responses: { 204: respond.empty('Resumed.') },
+      async handle(_request, _req, res) {
+        await admin.resume();
+        res.status(204).end();
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/admin/dlq`,
+      operationId: 'listDeadLetters',
+      summary: 'Dead-lettered jobs, newest first',
+      tag: 'admin',
+      access: 'admin',
+      request: { query: DeadLetterQuery },
+      responses: { 200: respond.json('One page of job summaries.', JobSummaryPage), 400: respond.problem('Invalid query.') },
+      async handle({ query }, _req, res) {
+        res.json(await admin.deadLetters(query));
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/admin/dlq/:id/replay`,
+      operationId: 'replayDeadLetter',
+      summary: 'Replay a dead-lettered job with a fresh attempt budget',
+      tag: 'admin',
+      access: 'admin',
+      request: { params: IdParams },
+      responses: {
+        202: respond.json('The re-queued job.', JobViewSchema, LOCATION_HEADER),
+        404: respond.problem('No such dead-lettered job.'),
+        409: respond.problem('The job is not dead-lettered.'),
+      },
+      async handle({ params }, _req, res) {
+        const job = await admin.replay(params.id);
+        res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
+      },
+    }),
+  ];
 }

@@ -1,38 +1,33 @@
-import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import { Router, type Request, type RequestHandler } from 'express';
+import type { Request } from 'express';
+import { z } from 'zod';
 import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
+import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
 import { UnsupportedMediaTypeError } from '../errors';
 import { callerId } from '../middleware/authenticate';
-import { requireUuid } from '../validation';
+import { FileViewSchema } from '../schemas';
 
 export interface FileRoutesOptions {
   files: FileService;
   uploadLimitBytes: number;
-  authenticated: RequestHandler;
 }
 
 const FILE_FIELD = 'file';
-const DEFAULT_NAME = 'upload';
 /** Slack for multipart boundaries and part headers when comparing Content-Length with the file limit. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
-/** Keeps a client-supplied file name printable and short; never used as a path. */
-function cleanName(raw: string | undefined): string {
-  if (!raw) return DEFAULT_NAME;
-  let decoded = raw;
+/** X-File-Name is percent-encoded when not ASCII (a header cannot carry it otherwise); the file service cleans the name. */
+function headerFileName(raw: string | undefined): string {
+  if (!raw) return '';
   try {
-    decoded = decodeURIComponent(raw);
+    return decodeURIComponent(raw);
   } catch {
-    // Not percent-encoded: keep it as sent.
+    return raw;
   }
-  // eslint-disable-next-line no-control-regex
-  const cleaned = basename(decoded.replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
-  return cleaned || DEFAULT_NAME;
 }
 
 function declaredLength(req: Request): number | undefined {
@@ -56,7 +51,7 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
         stream.resume();
         return;
       }
-      stored = upload(cleanName(info.filename), info.mimeType || 'application/octet-stream', stream);
+      stored = upload(info.filename ?? '', info.mimeType || 'application/octet-stream', stream);
       // Whatever the store makes of the part, the rest of the body must keep flowing.
       stored.catch(() => stream.resume());
     });
@@ -69,53 +64,96 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
   });
 }
 
-export function fileRoutes({ files, uploadLimitBytes, authenticated }: FileRoutesOptions): Router {
-  const router = Router();
-  router.use(`${API_PREFIX}/files`, authenticated);
+const Binary = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
-  router.post(`${API_PREFIX}/files`, async (req, res) => {
-    const ownerId = callerId(req);
-    const contentType = req.headers['content-type'];
-    if (!contentType) throw new UnsupportedMediaTypeError('an upload needs a Content-Type: multipart/form-data or the file\'s own type');
-    const multipart = req.is('multipart/form-data') === 'multipart/form-data';
-    const length = declaredLength(req);
-    if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
-      // Refuse before reading; closing the connection spares both sides the rest of the body.
-      res.setHeader('Connection', 'close');
-      throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
-    }
-    const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes });
-    let file: FileView;
-    try {
-      file = multipart
-        ? await receiveMultipart(req, upload)
-        : await upload(cleanName(req.header('x-file-name')), contentType, req);
-    } catch (error) {
-      if (error instanceof PayloadTooLargeError) res.setHeader('Connection', 'close');
-      throw error;
-    }
-    res.status(201).location(`${API_PREFIX}/files/${file.id}`).json(file);
-  });
-
-  router.get(`${API_PREFIX}/files/:id`, async (req, res) => {
-    res.json(await files.get(callerId(req), requireUuid(req.params.id, 'file')));
-  });
-
-  router.get(`${API_PREFIX}/files/:id/content`, async (req, res) => {
-    const aborted = new AbortController();
-    res.once('close', () => aborted.abort());
-    const { file, body } = await files.openContent(callerId(req), requireUuid(req.params.id, 'file'), aborted.signal);
-    res.writeHead(200, {
-      'Content-Type': file.contentType,
-      'Content-Length': String(file.size),
-      'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`,
-      'Cache-Control': 'private, max-age=0',
-    });
-    await pipeline(body, res).catch((error: unknown) => {
-      // Headers are out; a broken stream can only be cut short, which the client sees as a short body.
-      if (!aborted.signal.aborted) res.destroy(error as Error);
-    });
-  });
-
-  return router;
+export function fileEndpoints({ files, uploadLimitBytes }: FileRoutesOptions): Endpoint[] {
+  return [
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/files`,
+      operationId: 'uploadFile',
+      summary: 'Upload a file',
+      description: 'Multipart field "file", or the raw bytes with their Content-Type and an optional X-File-Name (percent-encoded when not ASCII).',
+      tag: 'files',
+      access: 'user',
+      request: {
+        headers: z.object({ 'x-file-name': z.string().max(1_024).optional().meta({ description: 'Name of a raw upload.' }) }),
+        rawBody: {
+          description: 'The file.',
+          content: {
+            'multipart/form-data': { schema: z.object({ file: Binary }) },
+            'application/octet-stream': { schema: Binary },
+          },
+        },
+      },
+      responses: {
+        201: respond.json('The stored file.', FileViewSchema, LOCATION_HEADER),
+        400: respond.problem('Malformed multipart body or no "file" part.'),
+        413: respond.problem('Over the upload limit; nothing was stored.'),
+        415: respond.problem('No Content-Type.'),
+      },
+      async handle({ headers }, req, res) {
+        const ownerId = callerId(req);
+        const contentType = req.headers['content-type'];
+        if (!contentType) throw new UnsupportedMediaTypeError('an upload needs a Content-Type: multipart/form-data or the file\'s own type');
+        const multipart = req.is('multipart/form-data') === 'multipart/form-data';
+        const length = declaredLength(req);
+        if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
+          // Refuse before reading; closing the connection spares both sides the rest of the body.
+          res.setHeader('Connection', 'close');
+          throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
+        }
+        const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes });
+        let file: FileView;
+        try {
+          file = multipart ? await receiveMultipart(req, upload) : await upload(headerFileName(headers['x-file-name']), contentType, req);
+        } catch (error) {
+          if (error instanceof PayloadTooLargeError) res.setHeader('Connection', 'close');
+          throw error;
+        }
+        res.status(201).location(`${API_PREFIX}/files/${file.id}`).json(file);
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/files/:id`,
+      operationId: 'getFile',
+      summary: 'File metadata',
+      tag: 'files',
+      access: 'user',
+      request: { params: IdParams },
+      responses: { 200: respond.json('The file.', FileViewSchema), 404: respond.problem('No such file of the caller.') },
+      async handle({ params }, req, res) {
+        res.json(await files.get(callerId(req), params.id));
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/files/:id/content`,
+      operationId: 'downloadFile',
+      summary: 'File bytes',
+      tag: 'files',
+      access: 'user',
+      request: { params: IdParams },
+      responses: {
+        200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { 'application/octet-stream': { schema: Binary } } },
+        404: respond.problem('No such file of the caller.'),
+      },
+      async handle({ params }, req, res) {
+        const aborted = new AbortController();
+        res.once('close', () => aborted.abort());
+        const { file, body } = await files.openContent(callerId(req), params.id, aborted.signal);
+        res.writeHead(200, {
+          'Content-Type': file.contentType,
+          'Content-Length': String(file.size),
+          'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`,
+          'Cache-Control': 'private, max-age=0',
+        });
+        await pipeline(body, res).catch((error: unknown) => {
+          // Headers are out; a broken stream can only be cut short, which the client sees as a short body.
+          if (!aborted.signal.aborted) res.destroy(error as Error);
+        });
+      },
+    }),
+  ];
 }

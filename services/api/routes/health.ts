@@ -1,7 +1,8 @@
-import { Router } from 'express';
+import { z } from 'zod';
 import { PATHS } from '../../contract';
-import type { Lifecycle, MetricsSource, ReadinessChecks } from '../dependencies';
 import { withTimeout } from '../../core/timeout';
+import type { Lifecycle, MetricsSource, ReadinessChecks } from '../dependencies';
+import { endpoint, respond, type Endpoint } from '../endpoints';
 import { sendProblem } from '../problem';
 
 /** A dependency that has not answered by then counts as down: a probe must never hang. */
@@ -22,34 +23,73 @@ export interface HealthRoutesOptions {
   metricsSource: MetricsSource;
 }
 
-export function healthRoutes({ checks, lifecycle, metricsSource }: HealthRoutesOptions): Router {
-  const router = Router();
+const Checks = z.object({ postgres: z.string(), redis: z.string() }).meta({ description: '"ok", or why the dependency is not.' });
 
-  // Liveness says only that the event loop answers; dependencies going away must not restart the pod.
-  router.get(PATHS.healthz, (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  router.get(PATHS.readyz, async (req, res) => {
-    if (lifecycle.draining) {
-      sendProblem(req, res, 503, 'the server is draining', { checks: { draining: true } });
-      return;
-    }
-    const [postgres, redis] = await Promise.all([probe(() => checks.postgres()), probe(() => checks.redis())]);
-    const results = { postgres, redis };
-    const failing = Object.entries(results).filter(([, result]) => result !== 'ok');
-    if (failing.length > 0) {
-      sendProblem(req, res, 503, `unavailable: ${failing.map(([name, result]) => `${name} (${result})`).join(', ')}`, { checks: results });
-      return;
-    }
-    res.json({ status: 'ready', checks: results });
-  });
-
-  router.get(PATHS.metrics, async (_req, res) => {
-    const { contentType, body } = await metricsSource();
-    res.setHeader('Cache-Control', 'no-store');
-    res.type(contentType).send(body);
-  });
-
-  return router;
+/**
+ * Liveness and readiness answer different questions:
+ * - /healthz (liveness): is this process able to serve at all (the event loop answers)?
+ *   Dependencies do not enter into it, so an outage of PostgreSQL or Redis never gets
+ *   healthy pods restarted.
+ * - /readyz (readiness): should the load balancer send this pod requests? Not while it
+ *   drains, and not while PostgreSQL is unreachable (no request can be answered without
+ *   it). Redis being away does not take the pod out: submissions are still accepted into
+ *   PostgreSQL and the relay hands them over once Redis is back; the answer says
+ *   `degraded` and names Redis.
+ */
+export function healthEndpoints({ checks, lifecycle, metricsSource }: HealthRoutesOptions): Endpoint[] {
+  return [
+    endpoint({
+      method: 'get',
+      path: PATHS.healthz,
+      operationId: 'getLiveness',
+      summary: 'Liveness: the process serves (no dependency is checked)',
+      tag: 'operations',
+      access: 'public',
+      responses: { 200: respond.json('The process is alive.', z.object({ status: z.literal('ok') })) },
+      handle(_request, _req, res) {
+        res.json({ status: 'ok' });
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: PATHS.readyz,
+      operationId: 'getReadiness',
+      summary: 'Readiness: not draining and PostgreSQL reachable; Redis away means degraded, still ready',
+      tag: 'operations',
+      access: 'public',
+      responses: {
+        200: respond.json('Ready to take requests.', z.object({ status: z.enum(['ready', 'degraded']), checks: Checks })),
+        503: respond.problem('Not ready (draining, or PostgreSQL unreachable); `checks` says which.'),
+      },
+      async handle(_request, req, res) {
+        if (lifecycle.draining) {
+          sendProblem(req, res, 503, 'the server is draining', { checks: { draining: true } });
+          return;
+        }
+        const [postgres, redis] = await Promise.all([probe(() => checks.postgres()), probe(() => checks.redis())]);
+        const results = { postgres, redis };
+        if (postgres !== 'ok') {
+          res.setHeader('Retry-After', '5');
+          const failing = Object.entries(results).filter(([, result]) => result !== 'ok');
+          sendProblem(req, res, 503, `unavailable: ${failing.map(([name, result]) => `${name} (${result})`).join(', ')}`, { checks: results });
+          return;
+        }
+        res.json({ status: redis === 'ok' ? 'ready' : 'degraded', checks: results });
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: PATHS.metrics,
+      operationId: 'getMetrics',
+      summary: 'Prometheus metrics',
+      tag: 'operations',
+      access: 'public',
+      responses: { 200: { description: 'Text exposition format.', content: { 'text/plain': { schema: z.string() } } } },
+      async handle(_request, _req, res) {
+        const { contentType, body } = await metricsSource();
+        res.setHeader('Cache-Control', 'no-store');
+        res.type(contentType).send(body);
+      },
+    }),
+  ];
 }

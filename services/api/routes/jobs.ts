@@ -1,18 +1,18 @@
-import { Router, type RequestHandler } from 'express';
-import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, ListJobsQuery, SubmitJobBody } from '../../contract';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { API_PREFIX, ListJobsQuery, SubmitJobBody } from '../../contract';
 import type { JobService } from '../../core/jobs/types';
 import type { Logger } from '../../core/logger';
 import type { Lifecycle } from '../dependencies';
+import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
 import { callerId } from '../middleware/authenticate';
-import { parseOrThrow, requireUuid } from '../validation';
-import { jobEvents } from './job-events';
+import { IdempotencyHeaders, JobPage, JobViewSchema } from '../schemas';
+import { streamJobEvents } from './job-events';
 
 export interface JobRoutesOptions {
   jobs: JobService;
   log: Logger;
   lifecycle: Lifecycle;
-  json: RequestHandler;
-  authenticated: RequestHandler;
   submitLimit: RequestHandler;
 }
 
@@ -21,46 +21,126 @@ export interface JobRoutesOptions {
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobRoutes({ jobs, log, lifecycle, json, authenticated, submitLimit }: JobRoutesOptions): Router {
-  const router = Router();
-  router.use(`${API_PREFIX}/jobs`, authenticated);
-
-  router.post(`${API_PREFIX}/jobs`, submitLimit, json, async (req, res) => {
-    const body = parseOrThrow(SubmitJobBody, req.body, 'job submission', 'body');
-    const keyHeader = req.headers[IDEMPOTENCY_KEY_HEADER];
-    const idempotencyKey = keyHeader === undefined ? undefined : parseOrThrow(IdempotencyKey, keyHeader, 'Idempotency-Key header', 'Idempotency-Key');
-    // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
-    // Named fields, not `{ …, ...body, idempotencyKey }`: a spread followed by more properties leaves V8's fast path on Node 20.
-    const { job } = await jobs.submit({
-      ownerId: callerId(req),
-      type: body.type,
-      input: body.input,
-      maxAttempts: body.maxAttempts,
-      priority: body.priority,
-      idempotencyKey,
-      requestId: req.requestId,
-    });
-    res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
-  });
-
-  router.get(`${API_PREFIX}/jobs`, async (req, res) => {
-    res.json(await jobs.list(callerId(req), parseOrThrow(ListJobsQuery, req.query, 'query', 'query')));
-  });
-
-  router.get(`${API_PREFIX}/jobs/:id`, async (req, res) => {
-    res.json(await jobs.get(callerId(req), requireUuid(req.params.id, 'job')));
-  });
-
-  router.post(`${API_PREFIX}/jobs/:id/cancel`, async (req, res) => {
-    res.json(await jobs.cancel(callerId(req), requireUuid(req.params.id, 'job')));
-  });
-
-  router.post(`${API_PREFIX}/jobs/:id/retry`, async (req, res) => {
-    const job = await jobs.retry(callerId(req), requireUuid(req.params.id, 'job'));
-    res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
-  });
-
-  router.get(`${API_PREFIX}/jobs/:id/events`, jobEvents({ jobs, lifecycle, log }));
-
-  return router;
+export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOptions): Endpoint[] {
+  return [
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/jobs`,
+      operationId: 'submitJob',
+      summary: 'Submit a job',
+      description:
+        'Accepted jobs are never lost. With an Idempotency-Key, a repeat of the same submission returns the same job (also 202); the same key with another body is 409.',
+      tag: 'jobs',
+      access: 'user',
+      before: [submitLimit],
+      request: { body: SubmitJobBody, headers: IdempotencyHeaders },
+      responses: {
+        202: respond.json('The accepted job.', JobViewSchema, LOCATION_HEADER),
+        400: respond.problem('Unknown type or invalid input; `errors` lists the fields.'),
+        404: respond.problem('A file the input names is not the caller\'s.'),
+        409: respond.problem('The Idempotency-Key was used with another body.'),
+        413: respond.problem('Body over the JSON limit.'),
+        415: respond.problem('The body is not JSON.'),
+      },
+      async handle({ body, headers }, req, res) {
+        // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
+        const { job } = await jobs.submit({
+          ownerId: callerId(req),
+          type: body.type,
+          input: body.input,
+          maxAttempts: body.maxAttempts,
+          priority: body.priority,
+          idempotencyKey: headers['idempotency-key'],
+          requestId: req.requestId,
+        });
+        res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/jobs`,
+      operationId: 'listJobs',
+      summary: 'The caller\'s jobs, newest first',
+      description:
+        'Items are summaries (no input or result) unless `include` names them; a page with `include` also ends early rather than exceed 4 MiB. The whole job is `GET /v1/jobs/{id}`.',
+      tag: 'jobs',
+      access: 'user',
+      request: { query: ListJobsQuery },
+      responses: { 200: respond.json('One page; pass nextCursor back as cursor for the next.', JobPage), 400: respond.problem('Invalid query.') },
+      async handle({ query }, req, res) {
+        res.json(await jobs.list(callerId(req), query));
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/jobs/:id`,
+      operationId: 'getJob',
+      summary: 'A job, with its input and result',
+      tag: 'jobs',
+      access: 'user',
+      request: { params: IdParams },
+      responses: { 200: respond.json('The job.', JobViewSchema), 404: respond.problem('No such job of the caller.') },
+      async handle({ params }, req, res) {
+        res.json(await jobs.get(callerId(req), params.id));
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/jobs/:id/cancel`,
+      operationId: 'cancelJob',
+      summary: 'Cancel a job (a running job is signalled to abort)',
+      tag: 'jobs',
+      access: 'user',
+      request: { params: IdParams },
+      responses: {
+        200: respond.json('The job.', JobViewSchema),
+        404: respond.problem('No such job of the caller.'),
+        409: respond.problem('The job is already terminal.'),
+      },
+      async handle({ params }, req, res) {
+        res.json(await jobs.cancel(callerId(req), params.id));
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/jobs/:id/retry`,
+      operationId: 'retryJob',
+      summary: 'Re-queue a failed or cancelled job',
+      tag: 'jobs',
+      access: 'user',
+      request: { params: IdParams },
+      responses: {
+        202: respond.json('The re-queued job.', JobViewSchema, LOCATION_HEADER),
+        404: respond.problem('No such job of the caller.'),
+        409: respond.problem('The job is not failed or cancelled.'),
+      },
+      async handle({ params }, req, res) {
+        const job = await jobs.retry(callerId(req), params.id);
+        res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/jobs/:id/events`,
+      operationId: 'streamJobEvents',
+      summary: 'Server-Sent Events of the job\'s state changes',
+      description:
+        'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Resumes after Last-Event-ID; ends after a terminal state.',
+      tag: 'jobs',
+      access: 'user',
+      request: {
+        params: IdParams,
+        headers: z.object({ 'last-event-id': z.string().max(64).optional().meta({ description: 'Resume after this event id; anything but an id the stream sent starts from the beginning.' }) }),
+      },
+      responses: {
+        200: { description: 'An event stream of JobEvent documents.', content: { 'text/event-stream': { schema: z.string() } } },
+        404: respond.problem('No such job of the caller.'),
+      },
+      async handle({ params, headers }, req, res) {
+        const lastEventId = headers['last-event-id'];
+        const after = lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : undefined;
+        await streamJobEvents({ jobs, lifecycle, log }, { ownerId: callerId(req), jobId: params.id, after }, res);
+      },
+    }),
+  ];
 }

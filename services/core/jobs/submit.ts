@@ -54,26 +54,29 @@ export class Submitter {
     });
   }
 
-  /** A client submit: public job types only. */
+  /**
+   * A client submit: public job types only, with `input` already validated against the
+   * type's schema (the HTTP route validates the whole body with the contract's SubmitJobBody).
+   */
   submit(request: SubmitRequest): Promise<SubmitResult> {
-    return this.accept(request, false);
+    return this.accept(request, { allowInternal: false, validateInput: false });
   }
 
-  /** A platform-internal submit (e.g. email.send from password reset): internal types allowed. */
+  /** A platform-internal submit (e.g. email.send from password reset): internal types allowed, input validated here. */
   submitInternal(request: SubmitRequest): Promise<SubmitResult> {
-    return this.accept(request, true);
+    return this.accept(request, { allowInternal: true, validateInput: true });
   }
 
   close(): Promise<void> {
     return this.batcher.close();
   }
 
-  private async accept(request: SubmitRequest, allowInternal: boolean): Promise<SubmitResult> {
+  private async accept(request: SubmitRequest, how: { allowInternal: boolean; validateInput: boolean }): Promise<SubmitResult> {
     const definition = findJobType(request.type);
-    if (!definition || (definition.internal && !allowInternal)) {
+    if (!definition || (definition.internal && !how.allowInternal)) {
       throw new ValidationError('Unknown job type.', [{ field: 'type', message: `unknown job type "${request.type}"` }]);
     }
-    const job = this.validate(definition, request);
+    const job = this.newJob(definition, request, how.validateInput ? parseInput(definition, request.input) : request.input);
     const fileRefs = collectFileIds(job.input);
     if (fileRefs.length > 0) await this.deps.files.assertOwned(request.ownerId, fileRefs);
 
@@ -85,15 +88,7 @@ export class Submitter {
     return this.existing(job);
   }
 
-  private validate(definition: JobTypeDefinition, request: SubmitRequest): NewJob {
-    const parsed = definition.input.safeParse(request.input ?? {});
-    if (!parsed.success) {
-      throw new ValidationError(
-        'The job is invalid.',
-        parsed.error.issues.map((issue) => ({ field: ['input', ...issue.path.map(String)].join('.'), message: issue.message })),
-      );
-    }
-    const input: unknown = parsed.data;
+  private newJob(definition: JobTypeDefinition, request: SubmitRequest, input: unknown): NewJob {
     const maxAttempts = request.maxAttempts ?? definition.retry.attempts;
     const priority = request.priority ?? 0;
     const key = request.idempotencyKey;
@@ -137,6 +132,15 @@ export class Submitter {
       async (job, error) => ({ status: 'rejected', reason: rowFaultError(job, error) }),
     ).catch((error: unknown) => jobs.map(() => ({ status: 'rejected', reason: error })));
   }
+}
+
+function parseInput(definition: JobTypeDefinition, input: unknown): unknown {
+  const parsed = definition.input.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  throw new ValidationError(
+    'The job is invalid.',
+    parsed.error.issues.map((issue) => ({ field: ['input', ...issue.path.map(String)].join('.'), message: issue.message })),
+  );
 }
 
 /**

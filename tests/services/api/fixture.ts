@@ -100,6 +100,7 @@ export interface CallOptions {
   json?: unknown;
   body?: RequestInit["body"];
   headers?: Record<string, string>;
+  signal?: AbortSignal;
 }
 
 export interface CallResult<T = Record<string, unknown>> {
@@ -118,7 +119,7 @@ export async function call<T = Record<string, unknown>>(api: Pick<ApiFixture, 'b
     headers['content-type'] ??= 'application/json';
     body = JSON.stringify(options.json);
   }
-  const response = await fetch(`${api.baseUrl}${pathname}`, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body });
+  const response = await fetch(`${api.baseUrl}${pathname}`, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal: options.signal });
   const text = await response.text();
   const type = response.headers.get('content-type') ?? '';
   const parsed = /json/.test(type) && text ? (JSON.parse(text) as T) : (text as unknown as T);

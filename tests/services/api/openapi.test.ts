@@ -1,9 +1,14 @@
-import { publicJobTypes } from '../../../services/contract';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { publicJobTypes, schemaName } from '../../../services/contract';
 import { call, startApi, type ApiFixture } from './fixture';
 
 interface OpenApiDocument {
   openapi: string;
-  paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
+  paths: Record<string, Record<string, { operationId?: string; security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
   components: { securitySchemes: Record<string, unknown>; schemas: Record<string, Record<string, unknown>> };
 }
 
@@ -79,11 +84,49 @@ describe('OpenAPI document and docs', () => {
     expect(Object.keys(submitBody.discriminator.mapping).sort()).toEqual([...publicTypes].sort());
     expect(submitBody.oneOf).toHaveLength(publicTypes.length);
     expect(submitBody.discriminator.mapping).not.toHaveProperty('email.send');
-    expect(document.components.schemas.JobInput_file_checksum).toMatchObject({
+    expect(document.components.schemas).not.toHaveProperty(`${schemaName('email.send')}Input`);
+    expect(document.components.schemas.FileChecksumInput).toMatchObject({
       type: 'object',
       properties: { fileId: { type: 'string', format: 'uuid' }, algorithm: { enum: ['sha256', 'sha1', 'md5'], default: 'sha256' } },
       required: ['fileId'],
     });
+  });
+
+  it('gives every operation an operationId and declares its security (public ones say [])', () => {
+    const ids = new Set<string>();
+    for (const [route, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        expect({ route, method, operationId: operation.operationId }).toEqual({ route, method, operationId: expect.stringMatching(/^[a-z][A-Za-z]+$/) });
+        ids.add(operation.operationId as string);
+        expect(Array.isArray(operation.security)).toBe(true);
+      }
+    }
+    expect(ids.size).toBe(Object.values(document.paths).flatMap((methods) => Object.keys(methods)).length);
+    expect(document.paths['/v1/job-types']?.get?.security).toEqual([]);
+    expect(document.paths['/v1/admin/dlq']?.get?.security).toEqual([{ bearerAuth: [] }]);
+  });
+
+  it('is plain OpenAPI 3.1: no jsonSchemaDialect for viewers to trip on, no 3.2 keywords', () => {
+    expect(document).not.toHaveProperty('jsonSchemaDialect');
+    expect(JSON.stringify(document)).not.toContain('itemSchema');
+  });
+
+  it('passes redocly lint with the recommended rules, without an error', async () => {
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'pk-openapi-'));
+    try {
+      const file = path.join(directory, 'openapi.json');
+      await writeFile(file, JSON.stringify(document));
+      const cli = path.resolve(__dirname, '../../../node_modules/@redocly/cli/bin/cli.js');
+      const { stdout } = await promisify(execFile)(process.execPath, [cli, 'lint', file, '--extends', 'recommended', '--format', 'json'], {
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+        maxBuffer: 16 << 20,
+      }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+      const report = JSON.parse(stdout) as { totals: { errors: number }; problems: { severity: string; ruleId: string; message: string }[] };
+      expect(report.problems.filter((problem) => problem.severity === 'error')).toEqual([]);
+      expect(report.totals.errors).toBe(0);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('has no dangling references', () => {

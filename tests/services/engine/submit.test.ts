@@ -96,7 +96,8 @@ describe('job engine: submit', () => {
     await expect(
       fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'a@b.test', subject: 's', text: 't' } }),
     ).rejects.toBeInstanceOf(ValidationError);
-    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 } })).rejects.toMatchObject({
+    // Client input is validated by the route's body schema; internal callers are validated here.
+    await expect(fx.core.jobs.submitInternal({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 } })).rejects.toMatchObject({
       issues: [{ field: 'input.ms' }],
     });
     // The envelope is the route's to validate; the table's constraints stand behind callers that skip it.

@@ -1,0 +1,218 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import { PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER } from '../contract';
+import { NotFoundError, ValidationError } from '../core/errors';
+import { Problem } from './schemas';
+
+/**
+ * Every HTTP operation of the API is declared once, here, with the zod schemas of its
+ * request and responses: the Express router validates requests with those schemas and the
+ * OpenAPI document is generated from the same declarations, so the two cannot drift.
+ */
+
+/** Who may call an operation: anyone, any signed-in user, or admins only. */
+export type Access = 'public' | 'user' | 'admin';
+
+type Method = 'get' | 'post' | 'delete';
+type Schema = z.ZodType | undefined;
+type Parsed<S extends Schema> = S extends z.ZodType ? z.output<S> : undefined;
+
+export interface EndpointRequest<P extends Schema, Q extends Schema, B extends Schema, H extends Schema> {
+  params: Parsed<P>;
+  query: Parsed<Q>;
+  body: Parsed<B>;
+  headers: Parsed<H>;
+}
+
+export interface Endpoint<P extends Schema = Schema, Q extends Schema = Schema, B extends Schema = Schema, H extends Schema = Schema> {
+  method: Method;
+  /** Express syntax (`/v1/jobs/:id`); the document shows `{id}`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: 'auth' | 'files' | 'jobs' | 'admin' | 'operations';
+  access: Access;
+  request?: {
+    /** Path parameters; a value that fails its schema names nothing, so the answer is 404. */
+    params?: P;
+    query?: Q;
+    /** A JSON body (application/json), parsed and validated before the handler runs. */
+    body?: B;
+    headers?: H;
+    /** A body the handler reads itself (uploads): documented, not parsed. */
+    rawBody?: { description: string; content: Record<string, { schema: z.ZodType }> };
+  };
+  responses: Record<number, ResponseConfig>;
+  /** Runs after authentication and before the body is read (rate limits). */
+  before?: RequestHandler[];
+  handle(request: EndpointRequest<P, Q, B, H>, req: Request, res: Response): void | Promise<void>;
+}
+
+/** Declares an endpoint with its types inferred from its schemas. */
+export function endpoint<P extends Schema = undefined, Q extends Schema = undefined, B extends Schema = undefined, H extends Schema = undefined>(
+  definition: Endpoint<P, Q, B, H>,
+): Endpoint {
+  return definition as unknown as Endpoint;
+}
+
+/** Response helpers: the shapes every operation's document repeats. */
+export const respond = {
+  json(description: string, schema: z.ZodType, headers?: ResponseConfig['headers']): ResponseConfig {
+    return { description, headers, content: { 'application/json': { schema } } };
+  },
+  problem(description: string, headers?: ResponseConfig['headers']): ResponseConfig {
+    return { description, headers, content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } } };
+  },
+  empty(description: string): ResponseConfig {
+    return { description };
+  },
+};
+
+export const LOCATION_HEADER = { Location: { description: 'Where the resource can be read.', schema: { type: 'string' as const } } };
+export const RETRY_AFTER_HEADER = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' as const } } };
+
+/** A path id: a malformed one names nothing, so it is a 404 like any missing resource. */
+export const IdParams = z.object({ id: z.uuid().meta({ description: 'The resource\'s id.' }) });
+
+export interface EndpointGuards {
+  /** Verifies the bearer token and sets req.user. */
+  authenticated: RequestHandler;
+  /** Refuses callers without the admin role (after authenticated). */
+  admin: RequestHandler;
+  /** Reads a JSON body (415/413/400 on a wrong type, size or syntax). */
+  json: RequestHandler;
+}
+
+/** `idempotency-key` → `Idempotency-Key`: how a header is named back to the client. */
+function headerName(lowerCase: string): string {
+  return lowerCase.replace(/(^|-)([a-z])/g, (_match, dash: string, letter: string) => dash + letter.toUpperCase());
+}
+
+function issuesOf(error: z.ZodError, part: 'query' | 'body' | 'headers') {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String);
+    const field = part === 'headers' ? headerName(path[0] ?? '') : [part, ...path].join('.');
+    return { field, message: issue.message };
+  });
+}
+
+function parse<S extends Schema>(schema: S, value: unknown, part: 'query' | 'body' | 'headers'): Parsed<S> {
+  if (!schema) return undefined as Parsed<S>;
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(`invalid ${part === 'headers' ? 'headers' : part}`, issuesOf(result.error, part));
+  return result.data as Parsed<S>;
+}
+
+/** Express route handler for one endpoint: validate each part of the request, then hand the parsed parts over. */
+function handlerOf(definition: Endpoint): RequestHandler {
+  const { request = {} } = definition;
+  return async (req, res) => {
+    let params: unknown;
+    if (request.params) {
+      const result = request.params.safeParse(req.params);
+      if (!result.success) throw new NotFoundError(`no such ${definition.tag.replace(/s$/, '')}`);
+      params = result.data;
+    }
+    const parsed = {
+      params,
+      query: parse(request.query, req.query, 'query'),
+      body: parse(request.body, req.body, 'body'),
+      headers: parse(request.headers, req.headers, 'headers'),
+    };
+    await definition.handle(parsed as EndpointRequest<Schema, Schema, Schema, Schema>, req, res);
+  };
+}
+
+/** The middleware an endpoint's access level needs, in order. */
+function accessGuards(access: Access, guards: EndpointGuards): RequestHandler[] {
+  if (access === 'public') return [];
+  return access === 'admin' ? [guards.authenticated, guards.admin] : [guards.authenticated];
+}
+
+/** An Express router serving the endpoints, in the order given (put the hot path first). */
+export function routerFor(endpoints: readonly Endpoint[], guards: EndpointGuards): Router {
+  const router = Router();
+  for (const definition of endpoints) {
+    const chain = [...accessGuards(definition.access, guards), ...(definition.before ?? []), ...(definition.request?.body ? [guards.json] : [])];
+    router[definition.method](definition.path, ...chain, handlerOf(definition));
+  }
+  return router;
+}
+
+const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z]+)/g, '{$1}');
+
+/** The standard answers of an access level, so no operation forgets them. */
+function accessResponses(access: Access): Record<number, ResponseConfig> {
+  if (access === 'public') return {};
+  const responses: Record<number, ResponseConfig> = {
+    401: respond.problem('Missing, invalid or expired access token.'),
+    429: respond.problem('Rate limited; see Retry-After.', RETRY_AFTER_HEADER),
+  };
+  if (access === 'admin') responses[403] = respond.problem('Not an admin.');
+  return responses;
+}
+
+const REQUEST_ID_RESPONSE_HEADER = {
+  [headerName(REQUEST_ID_HEADER)]: {
+    description: 'Correlation id of the request (the caller\'s when well-formed).',
+    schema: { type: 'string' as const },
+  },
+};
+
+export interface DocumentInfo {
+  title: string;
+  version: string;
+  description: string;
+  serverUrl?: string;
+}
+
+/** The OpenAPI 3.1 document of the endpoints. */
+export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentInfo): Record<string, unknown> {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  for (const definition of endpoints) {
+    const { request = {} } = definition;
+    const responses: Record<number, ResponseConfig> = {
+      ...accessResponses(definition.access),
+      503: respond.problem('A dependency is unavailable for now; see Retry-After.', RETRY_AFTER_HEADER),
+      ...definition.responses,
+    };
+    for (const response of Object.values(responses)) response.headers = { ...REQUEST_ID_RESPONSE_HEADER, ...(response.headers as object | undefined) };
+    const body = request.body
+      ? { required: true, content: { 'application/json': { schema: request.body } } }
+      : request.rawBody
+        ? { required: true, description: request.rawBody.description, content: request.rawBody.content }
+        : undefined;
+    registry.registerPath({
+      method: definition.method,
+      path: toOpenApiPath(definition.path),
+      operationId: definition.operationId,
+      summary: definition.summary,
+      description: definition.description,
+      tags: [definition.tag],
+      security: definition.access === 'public' ? [] : [{ bearerAuth: [] }],
+      request: {
+        params: request.params as z.ZodObject | undefined,
+        query: request.query as z.ZodObject | undefined,
+        headers: request.headers as z.ZodObject | undefined,
+        body,
+      },
+      responses,
+    });
+  }
+  const generator = new OpenApiGeneratorV31(registry.definitions);
+  return generator.generateDocument({
+    openapi: '3.1.0',
+    info: { title: info.title, version: info.version, description: info.description, license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } },
+    servers: [{ url: info.serverUrl ?? '/' }],
+    tags: [
+      { name: 'auth', description: 'Accounts and access tokens.' },
+      { name: 'files', description: 'Uploads the jobs work on, and the files jobs produce.' },
+      { name: 'jobs', description: 'Submit jobs, follow them, read their results.' },
+      { name: 'admin', description: 'Queue and dead-letter operations; admins only.' },
+      { name: 'operations', description: 'Probes and metrics for the platform.' },
+    ],
+  }) as unknown as Record<string, unknown>;
+}
