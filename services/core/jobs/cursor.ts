@@ -39,7 +39,7 @@ export function pageOf<Row extends { id: string }, Item>(
   let last: Row | undefined;
   for (const row of rows.slice(0, limit)) {
     const item = toItem(row);
-    if (items.length > 0 && !fits(item, items.length)) break;
+    if (!fits(item, items.length) && items.length > 0) break;
     items.push(item);
     last = row;
   }

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
 import { csvSummary, type JobOutput } from '../../contract';
 import { readChunks } from '../file-chunks';
 import { defineProcessor, PermanentJobError } from '../processor';
@@ -5,23 +7,12 @@ import { defineProcessor, PermanentJobError } from '../processor';
 export type CsvSummary = JobOutput<typeof csvSummary>;
 type ColumnSummary = CsvSummary['columns'][number];
 
-/** Characters of a field kept for naming and number parsing; a longer field is text (and never a number). */
-const MAX_KEPT_FIELD_LENGTH = 1_024;
 /** A wider record is not a table this job can summarise; it also bounds the memory one record takes. */
 const MAX_COLUMNS = 10_000;
-
-const QUOTE = 0x22;
-const LINE_FEED = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
+/** Characters one record may hold; a bigger one is not a table row (and would otherwise be held whole in memory). */
+const MAX_RECORD_CHARACTERS = 1_048_576;
 /** Decimal notation only: Number() would also take `0x1F`, `Infinity` and the empty string. */
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-type ParserState = 'fieldStart' | 'unquoted' | 'quoted' | 'quoteInQuoted';
-
-interface Field {
-  value: string;
-  truncated: boolean;
-}
 
 class ColumnStats {
   count = 0;
@@ -39,15 +30,15 @@ class ColumnStats {
     this.empty = rowsBefore;
   }
 
-  add(field: Field | undefined): void {
-    const value = field?.value.trim() ?? '';
-    if (value === '' && !field?.truncated) {
+  add(cell: string | undefined): void {
+    const value = cell?.trim() ?? '';
+    if (value === '') {
       this.empty += 1;
       return;
     }
     this.count += 1;
     if (!this.allNumeric) return;
-    const number = !field?.truncated && DECIMAL.test(value) ? Number(value) : NaN;
+    const number = DECIMAL.test(value) ? Number(value) : NaN;
     if (!Number.isFinite(number)) {
       this.allNumeric = false;
       return;
@@ -65,183 +56,81 @@ class ColumnStats {
   }
 }
 
-/**
- * A streaming CSV summariser (RFC 4180): quoted fields may hold delimiters, line breaks
- * and doubled quotes; records end with CRLF, LF or CR; state carries across chunks.
- * Lenient where real files are sloppy (a quote inside an unquoted field is literal; blank
- * lines are skipped), strict where the structure is lost: an unterminated quoted field or
- * text after a closing quote is a PermanentJobError.
- *
- * Per column: `count` non-blank cells, `empty` blank or missing cells (so count + empty =
- * rows), and `numeric` when every non-blank cell is a decimal number. Without a header
- * the columns are named column1, column2, …; so are columns beyond the header's.
- */
-export class CsvSummariser {
-  private readonly decoder = new TextDecoder('utf-8');
-  private readonly delimiter: number;
-  private state: ParserState = 'fieldStart';
-  private skipLineFeed = false;
-  private field = '';
-  private fieldTruncated = false;
-  private record: Field[] = [];
-  private recordHasContent = false;
-  private recordNumber = 1;
-  private headerNames: string[] | undefined;
-  private readonly columns: ColumnStats[] = [];
-  private rows = 0;
-
-  constructor(options: { delimiter: string; header: boolean }) {
-    const code = options.delimiter.charCodeAt(0);
-    if (options.delimiter.length !== 1 || code === QUOTE || code === LINE_FEED || code === CARRIAGE_RETURN) {
-      throw new PermanentJobError(`delimiter ${JSON.stringify(options.delimiter)} cannot separate CSV fields`);
-    }
-    this.delimiter = code;
-    if (!options.header) this.headerNames = [];
-  }
-
-  push(chunk: Buffer): void {
-    this.parse(this.decoder.decode(chunk, { stream: true }));
-  }
-
-  finish(): CsvSummary {
-    this.parse(this.decoder.decode());
-    if (this.state === 'quoted') {
-      throw new PermanentJobError(`record ${this.recordNumber}: quoted field is not terminated before the end of the file`);
-    }
-    if (this.state !== 'fieldStart' || this.record.length > 0) {
-      this.endField();
-      this.endRecord();
-    }
-    if (this.headerNames && this.columns.length < this.headerNames.length) this.ensureColumns(this.headerNames.length);
-    return { rows: this.rows, columns: this.columns.map((column) => column.summary()) };
-  }
-
-  private parse(text: string): void {
-    const length = text.length;
-    let at = 0;
-    while (at < length) {
-      switch (this.state) {
-        case 'fieldStart': {
-          const code = text.charCodeAt(at);
-          if (this.skipLineFeed) {
-            this.skipLineFeed = false;
-            if (code === LINE_FEED) {
-              at += 1;
-              continue;
-            }
-          }
-          if (code === QUOTE) {
-            this.state = 'quoted';
-            this.recordHasContent = true;
-            at += 1;
-          } else {
-            this.state = 'unquoted';
-          }
-          break;
-        }
-        case 'unquoted': {
-          let end = at;
-          let code = -1;
-          for (; end < length; end += 1) {
-            code = text.charCodeAt(end);
-            if (code === this.delimiter || code === LINE_FEED || code === CARRIAGE_RETURN) break;
-          }
-          if (end > at) {
-            this.append(text.slice(at, end));
-            this.recordHasContent = true;
-          }
-          if (end === length) return;
-          at = end + 1;
-          if (code === this.delimiter) {
-            this.recordHasContent = true;
-            this.endField();
-          } else {
-            this.endField();
-            this.endRecord();
-            this.skipLineFeed = code === CARRIAGE_RETURN;
-          }
-          break;
-        }
-        case 'quoted': {
-          const quote = text.indexOf('"', at);
-          if (quote === -1) {
-            this.append(text.slice(at));
-            return;
-          }
-          this.append(text.slice(at, quote));
-          this.state = 'quoteInQuoted';
-          at = quote + 1;
-          break;
-        }
-        case 'quoteInQuoted': {
-          const code = text.charCodeAt(at);
-          at += 1;
-          if (code === QUOTE) {
-            this.append('"');
-            this.state = 'quoted';
-          } else if (code === this.delimiter) {
-            this.endField();
-          } else if (code === LINE_FEED || code === CARRIAGE_RETURN) {
-            this.endField();
-            this.endRecord();
-            this.skipLineFeed = code === CARRIAGE_RETURN;
-          } else {
-            throw new PermanentJobError(`record ${this.recordNumber}: unexpected ${JSON.stringify(String.fromCharCode(code))} after a closing quote`);
-          }
-          break;
-        }
-      }
-    }
-  }
-
-  private append(text: string): void {
-    if (this.fieldTruncated) return;
-    if (this.field.length + text.length > MAX_KEPT_FIELD_LENGTH) {
-      this.field += text.slice(0, MAX_KEPT_FIELD_LENGTH - this.field.length);
-      this.fieldTruncated = true;
-    } else {
-      this.field += text;
-    }
-  }
-
-  private endField(): void {
-    if (this.record.length === MAX_COLUMNS) {
-      throw new PermanentJobError(`record ${this.recordNumber}: more than ${MAX_COLUMNS} fields`);
-    }
-    this.record.push({ value: this.field, truncated: this.fieldTruncated });
-    this.field = '';
-    this.fieldTruncated = false;
-    this.state = 'fieldStart';
-  }
-
-  private endRecord(): void {
-    const record = this.record;
-    const blankLine = !this.recordHasContent;
-    this.record = [];
-    this.recordHasContent = false;
-    this.state = 'fieldStart';
-    if (blankLine) return;
-    this.recordNumber += 1;
-    if (!this.headerNames) {
-      this.headerNames = record.map((field) => field.value);
-      return;
-    }
-    this.ensureColumns(record.length);
-    this.columns.forEach((column, index) => column.add(record[index]));
-    this.rows += 1;
-  }
-
-  private ensureColumns(count: number): void {
-    for (let index = this.columns.length; index < count; index += 1) {
-      const headerName = this.headerNames?.[index];
-      this.columns.push(new ColumnStats(headerName ? headerName : `column${index + 1}`, this.rows));
-    }
+function assertUsableDelimiter(delimiter: string): void {
+  if (delimiter === '"' || delimiter === '\r' || delimiter === '\n') {
+    throw new PermanentJobError(`delimiter ${JSON.stringify(delimiter)} cannot separate CSV fields`);
   }
 }
 
+/** What a parse error tells the job's owner; every one is permanent, the file will not change. */
+function describeCsvError(error: CsvError): string {
+  const line = (error as CsvError & { lines?: number }).lines;
+  const where = line === undefined ? '' : ` (line ${line})`;
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return `a quoted field is not terminated before the end of the file${where}`;
+    case 'CSV_INVALID_CLOSING_QUOTE':
+      return `unexpected text after a closing quote${where}`;
+    case 'CSV_MAX_RECORD_SIZE':
+      return `a record is longer than ${MAX_RECORD_CHARACTERS} characters${where}`;
+    default:
+      return `${error.message}${where}`;
+  }
+}
+
+/**
+ * Summarises CSV (parsed by csv-parse: RFC 4180 quoting, CRLF, LF or CR line ends, blank
+ * lines skipped, rows of any width). Per column: `count` non-blank cells, `empty` blank
+ * or missing cells (so count + empty = rows), and `numeric` when every non-blank cell is a
+ * decimal number. Without a header the columns are named column1, column2, …; so are
+ * columns beyond the header's. A file that is not CSV fails with a PermanentJobError.
+ */
+export async function summariseCsv(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, options: { delimiter: string; header: boolean }): Promise<CsvSummary> {
+  assertUsableDelimiter(options.delimiter);
+  const source = Readable.from(chunks);
+  const parser = source.pipe(
+    parse({
+      delimiter: options.delimiter,
+      record_delimiter: ['\r\n', '\n', '\r'],
+      relax_column_count: true,
+      skip_empty_lines: true,
+      max_record_size: MAX_RECORD_CHARACTERS,
+      encoding: 'utf8',
+    }),
+  );
+  let headerNames: string[] | undefined = options.header ? undefined : [];
+  const columns: ColumnStats[] = [];
+  let rows = 0;
+  const ensureColumns = (count: number) => {
+    for (let index = columns.length; index < count; index += 1) {
+      const headerName = headerNames?.[index];
+      columns.push(new ColumnStats(headerName ? headerName : `column${index + 1}`, rows));
+    }
+  };
+  try {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (record.length > MAX_COLUMNS) throw new PermanentJobError(`record ${rows + (options.header ? 2 : 1)}: more than ${MAX_COLUMNS} fields`);
+      if (!headerNames) {
+        headerNames = record;
+        continue;
+      }
+      ensureColumns(record.length);
+      columns.forEach((column, index) => column.add(record[index]));
+      rows += 1;
+    }
+  } catch (error) {
+    if (error instanceof CsvError) throw new PermanentJobError(describeCsvError(error));
+    throw error;
+  } finally {
+    // pipe() does not close its source when the parser fails: without this the file stays open.
+    source.destroy();
+  }
+  if (headerNames) ensureColumns(headerNames.length);
+  return { rows, columns: columns.map((column) => column.summary()) };
+}
+
 export default defineProcessor(csvSummary, async ({ input, files, signal, progress }) => {
-  const summariser = new CsvSummariser({ delimiter: input.delimiter, header: input.header });
+  assertUsableDelimiter(input.delimiter);
   const { file, body } = await files.open(input.fileId);
-  for await (const chunk of readChunks(body, file.size, { signal, progress })) summariser.push(chunk);
-  return { result: summariser.finish() };
+  return { result: await summariseCsv(readChunks(body, file.size, { signal, progress }), { delimiter: input.delimiter, header: input.header }) };
 });

@@ -1,0 +1,102 @@
+import { bullJobKey } from '../../../services/core/queue/keys';
+import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+
+/** A JSON text nested `depth` levels deep: [[[…]]]. JSON.stringify would recurse, so it is built as text. */
+function nestedArrays(depth: number): string {
+  return `${'['.repeat(depth)}${']'.repeat(depth)}`;
+}
+
+describe('hostile input: one user\'s data cannot hurt the platform or other users', () => {
+  let api: ApiFixture;
+  let token: string;
+
+  beforeAll(async () => {
+    api = await startApi();
+    token = (await signUp(api)).token;
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('refuses a NUL character in a job\'s input with 400 problem+json naming the field, and stores nothing', async () => {
+    const before = await countRows(api, 'jobs');
+    const response = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: { note: 'a\u0000b' } } } });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body.errors).toEqual([{ field: 'body.input.payload.note', message: expect.stringMatching(/NUL/) }]);
+    const inKey = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: { 'k\u0000': 1 } } } });
+    expect(inKey.status).toBe(400);
+    const surrogate = await call(api, '/v1/jobs', { token, body: '{"type":"echo","input":{"payload":"\\ud800"}}', headers: { 'content-type': 'application/json' } });
+    expect(surrogate.status).toBe(400);
+    expect(await countRows(api, 'jobs')).toBe(before);
+  });
+
+  it('accepts the other submissions of a burst that holds a NUL, each answered 202', async () => {
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: index === 7 ? 'bad\u0000' : `ok ${index}` } } }),
+      ),
+    );
+    expect(burst.map((response) => response.status)).toEqual(burst.map((_, index) => (index === 7 ? 400 : 202)));
+  });
+
+  it('answers 400, not 500, for a payload nested 5,000 levels deep', async () => {
+    const response = await call(api, '/v1/jobs', {
+      token,
+      body: `{"type":"echo","input":{"payload":${nestedArrays(5_000)}}}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.detail).toMatch(/nested deeper than 64 levels/);
+    const allowed = await call(api, '/v1/jobs', {
+      token,
+      body: `{"type":"echo","input":{"payload":${nestedArrays(60)}}}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(allowed.status).toBe(202);
+  });
+
+  it('keeps payloads out of Redis: the queue entry of a 400 KB job names only the job', async () => {
+    const payload = 'x'.repeat(400_000);
+    const { body: job, status } = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload } } });
+    expect(status).toBe(202);
+    const key = bullJobKey(api.env.QUEUE_PREFIX, job.id);
+    let data: string | null = null;
+    for (let tries = 0; tries < 100 && data === null; tries += 1) {
+      data = await api.core.redis.client.hget(key, 'data');
+      if (data === null) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(JSON.parse(data as string)).toEqual({ jobId: job.id });
+    expect(Number(await api.core.redis.client.memory('USAGE', key))).toBeLessThan(4_096);
+  });
+
+  it('lists summaries without input and result, and bounds a page that includes them', async () => {
+    const { token: owner } = await signUp(api);
+    const big = 'y'.repeat(900_000);
+    for (let index = 0; index < 6; index += 1) {
+      expect((await call(api, '/v1/jobs', { token: owner, json: { type: 'echo', input: { payload: big } } })).status).toBe(202);
+    }
+    const summaries = await call<{ items: Record<string, unknown>[]; nextCursor: string | null }>(api, '/v1/jobs?limit=100', { token: owner });
+    expect(summaries.status).toBe(200);
+    expect(summaries.body.items).toHaveLength(6);
+    for (const item of summaries.body.items) {
+      expect(item).not.toHaveProperty('input');
+      expect(item).not.toHaveProperty('result');
+    }
+    expect(summaries.text.length).toBeLessThan(10_000);
+
+    const first = await call<{ items: { input: { payload: string } }[]; nextCursor: string | null }>(api, '/v1/jobs?limit=100&include=input', { token: owner });
+    expect(first.status).toBe(200);
+    expect(first.text.length).toBeLessThanOrEqual(4 * 1_048_576 + 1_024);
+    expect(first.body.items.length).toBeGreaterThanOrEqual(1);
+    expect(first.body.items.length).toBeLessThan(6);
+    expect(first.body.items[0]?.input.payload).toBe(big);
+    expect(first.body.nextCursor).not.toBeNull();
+    const rest = await call<{ items: unknown[]; nextCursor: string | null }>(api, `/v1/jobs?limit=100&include=input&cursor=${first.body.nextCursor}`, { token: owner });
+    expect(first.body.items.length + rest.body.items.length).toBe(6);
+    expect(rest.body.nextCursor).toBeNull();
+
+    expect((await call(api, '/v1/jobs?include=owner', { token: owner })).status).toBe(400);
+  });
+});
