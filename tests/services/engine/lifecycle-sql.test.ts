@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import type { JobStatus } from '../../../services/contract';
+import { applyTransitions, cancelJob, requeueJob } from '../../../services/core/db/jobs';
+import { allPairs, nextStatus, type LifecycleEvent } from '../../../services/core/jobs/lifecycle';
+import { mergeTransitions, type WorkerTransition } from '../../../services/core/jobs/transitions';
+import { createEngineFixture, type EngineFixture } from './fixture';
+
+/** The worker-side transition that reports `event` for a job at attempt 1. */
+function transitionFor(event: Exclude<LifecycleEvent, 'cancel' | 'requeue'>, jobId: string, status: JobStatus): WorkerTransition {
+  const at = Date.now();
+  const from = status === 'queued' ? 'queued' : 'running';
+  switch (event) {
+    case 'start':
+      return { event, jobId, attempt: 1, at, from };
+    case 'progress':
+      return { event, jobId, attempt: 1, progress: 50 };
+    case 'succeed':
+      return { event, jobId, attempt: 1, at, result: { ok: true } };
+    case 'fail':
+      return { event, jobId, attempt: 1, at, error: 'boom' };
+    case 'retry':
+      return { event, jobId, attempt: 1, at, error: 'boom', retryInMs: 10 };
+    case 'release':
+      return { event, jobId, attempt: 1, at };
+    case 'abandon':
+      return { event, jobId, attempt: 1, at, reason: 'crash loop', from };
+  }
+}
+
+/**
+ * Every (state, event) pair through the SQL that really writes it: the statements'
+ * preconditions are generated from the lifecycle's table, and this proves they agree with
+ * it: an allowed move lands in the table's state with one audit row, a refused one changes
+ * nothing and leaves no audit row.
+ */
+describe('job lifecycle in SQL', () => {
+  let fx: EngineFixture;
+
+  beforeAll(async () => {
+    fx = await createEngineFixture();
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  it.each(allPairs())('$event from $status', async ({ status, event }) => {
+    const id = randomUUID();
+    await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts) VALUES ($1, $2, 'echo', '{}', $3, 1, 3)", [id, fx.ownerId, status]);
+    if (event === 'cancel') await cancelJob(fx.core.generalPool, id, fx.ownerId);
+    else if (event === 'requeue') await requeueJob(fx.core.generalPool, id, fx.ownerId, 'owner');
+    else {
+      const { rows, events } = mergeTransitions([transitionFor(event, id, status)]);
+      await applyTransitions(fx.core.batchPool, rows, events);
+    }
+    const expected = nextStatus(status, event);
+    const row = await fx.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [id]);
+    expect(row.status).toBe(expected ?? status);
+    const audit = await fx.query<{ from_status: string; to_status: string }>('SELECT from_status, to_status FROM job_events WHERE job_id = $1', [id]);
+    expect(audit).toEqual(expected === undefined || event === 'progress' ? [] : [{ from_status: status, to_status: expected }]);
+  });
+});

@@ -1,0 +1,31 @@
+import { findUnstorable, JsonTooDeepError, toStorable, toStorableText } from '../../../services/core/json';
+
+function nested(depth: number): unknown {
+  let value: unknown = 'leaf';
+  for (let level = 0; level < depth; level += 1) value = [value];
+  return value;
+}
+
+describe('storable JSON', () => {
+  it('finds the first NUL, unpaired surrogate or excess depth, with its path', () => {
+    expect(findUnstorable({ a: [1, { b: 'x\u0000' }] }, 10, ['body'])).toEqual({ path: 'body.a.1.b', reason: 'NUL character' });
+    expect(findUnstorable({ ['k\u0000']: 1 }, 10)).toEqual({ path: 'k\u0000', reason: 'NUL character' });
+    expect(findUnstorable('\ud800', 10)).toEqual({ path: '', reason: 'unpaired surrogate' });
+    expect(findUnstorable('\udc00x', 10)).toEqual({ path: '', reason: 'unpaired surrogate' });
+    expect(findUnstorable('\ud83d\ude00 fine', 10)).toBeUndefined();
+    expect(findUnstorable(nested(5), 5)).toBeUndefined();
+    expect(findUnstorable(nested(6), 5)).toMatchObject({ reason: 'too deep' });
+  });
+
+  it('walks a document nested 100,000 deep without using the call stack', () => {
+    expect(findUnstorable(nested(100_000), 64)).toMatchObject({ reason: 'too deep' });
+  });
+
+  it('repairs strings and keys, and returns the value itself when nothing needs repair', () => {
+    const clean = { a: ['b', 1, null, { c: true }] };
+    expect(toStorable(clean, 10)).toBe(clean);
+    expect(toStorable({ ['na\u0000me']: 'v\ud800', list: ['\u0000'] }, 10)).toEqual({ ['na\ufffdme']: 'v\ufffd', list: ['\ufffd'] });
+    expect(() => toStorable(nested(20), 10)).toThrow(JsonTooDeepError);
+    expect(toStorableText('a\u0000b\udfffc')).toBe('a\ufffdb\ufffdc');
+  });
+});

@@ -1,0 +1,74 @@
+import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../../services/contract';
+import {
+  allPairs,
+  attemptsAfter,
+  eventAfterFailedAttempt,
+  eventForLostAttempt,
+  LIFECYCLE_EVENTS,
+  MOVES,
+  nextStatus,
+  planDelivery,
+  sqlStatusList,
+  type LifecycleEvent,
+} from '../../../services/core/jobs/lifecycle';
+
+/**
+ * The whole lifecycle as a table: for every state (rows) and event (columns), the state the
+ * event moves a job to, or '-' where the lifecycle refuses it. A change to MOVES that is
+ * not also made here fails this test, so every pair's outcome is a decision someone made.
+ */
+const EXPECTED: Record<JobStatus, Record<LifecycleEvent, JobStatus | '-'>> = {
+  //          start      progress   succeed      fail      retry     release   cancel       requeue   abandon
+  queued: { start: 'running', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: 'cancelled', requeue: '-', abandon: 'failed' },
+  running: { start: 'running', progress: 'running', succeed: 'succeeded', fail: 'failed', retry: 'queued', release: 'queued', cancel: 'cancelled', requeue: '-', abandon: 'failed' },
+  succeeded: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: '-', abandon: '-' },
+  failed: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-' },
+  cancelled: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-' },
+};
+
+describe('the job lifecycle', () => {
+  it('covers every (state, event) pair', () => {
+    expect(allPairs()).toHaveLength(JOB_STATUSES.length * LIFECYCLE_EVENTS.length);
+    expect(Object.keys(EXPECTED).sort()).toEqual([...JOB_STATUSES].sort());
+    for (const row of Object.values(EXPECTED)) expect(Object.keys(row).sort()).toEqual([...LIFECYCLE_EVENTS].sort());
+  });
+
+  it.each(allPairs())('$event from $status', ({ status, event }) => {
+    expect(nextStatus(status, event) ?? '-').toBe(EXPECTED[status][event]);
+  });
+
+  it('moves nothing out of succeeded; a failed or cancelled job only by requeue', () => {
+    for (const status of TERMINAL_STATUSES) {
+      const allowed = LIFECYCLE_EVENTS.filter((event) => nextStatus(status, event) !== undefined);
+      expect(allowed).toEqual(status === 'succeeded' ? [] : ['requeue']);
+    }
+  });
+
+  it('writes SQL preconditions from the table, never anything else', () => {
+    expect(sqlStatusList('cancel')).toBe("'queued', 'running'");
+    expect(sqlStatusList('requeue')).toBe("'failed', 'cancelled'");
+    for (const event of LIFECYCLE_EVENTS) expect(sqlStatusList(event)).toBe(MOVES[event].from.map((status) => `'${status}'`).join(', '));
+  });
+
+  it('plans a delivery: a queued job starts its next attempt, a running one re-runs its attempt, a finished one is dropped', () => {
+    expect(planDelivery({ status: 'queued', attempts: 0 })).toEqual({ attempt: 1, from: 'queued' });
+    expect(planDelivery({ status: 'queued', attempts: 2 })).toEqual({ attempt: 3, from: 'queued' });
+    expect(planDelivery({ status: 'running', attempts: 2 })).toEqual({ attempt: 2, from: 'running' });
+    for (const status of TERMINAL_STATUSES) expect(planDelivery({ status, attempts: 1 })).toBeUndefined();
+  });
+
+  it('decides after a failed attempt: retry while attempts remain, dead-letter at the last or on a permanent error', () => {
+    expect(eventAfterFailedAttempt({ number: 1, maxAttempts: 3, permanent: false })).toBe('retry');
+    expect(eventAfterFailedAttempt({ number: 3, maxAttempts: 3, permanent: false })).toBe('fail');
+    expect(eventAfterFailedAttempt({ number: 1, maxAttempts: 3, permanent: true })).toBe('fail');
+    expect(eventForLostAttempt({ attempts: 1, max_attempts: 2 })).toBe('retry');
+    expect(eventForLostAttempt({ attempts: 2, max_attempts: 2 })).toBe('fail');
+  });
+
+  it('counts attempts: a release gives its attempt back, a requeue starts over', () => {
+    expect(attemptsAfter('start', 2)).toBe(2);
+    expect(attemptsAfter('retry', 2)).toBe(2);
+    expect(attemptsAfter('release', 2)).toBe(1);
+    expect(attemptsAfter('requeue', 5)).toBe(0);
+  });
+});
