@@ -6,6 +6,7 @@
  * in the way.
  */
 
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for.
 const NUL_OR_LONE_SURROGATE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const NUL_OR_LONE_SURROGATE_GLOBAL = new RegExp(NUL_OR_LONE_SURROGATE.source, 'g');
 const REPLACEMENT_CHARACTER = '\ufffd';
