@@ -67,6 +67,8 @@ export class JobAbortedError extends Error {
 }
 
 const MAX_ERROR_LENGTH = 2_000;
+/** How long a redelivered job waits for the recovery lane before it is offered again. */
+const RECOVERY_LANE_WAIT_MS = 1_000;
 /** Results may nest a little deeper than inputs (echo wraps its payload). */
 const MAX_RESULT_DEPTH = MAX_JSON_DEPTH * 2;
 
@@ -126,6 +128,8 @@ export class JobRunner {
   private probing = false;
   private lastActivity = Date.now();
   private stopping: Promise<void> | undefined;
+  /** Whether a redelivered job (its previous run ended with its worker) is running here now: see process(). */
+  private recoveryLaneBusy = false;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -268,13 +272,29 @@ export class JobRunner {
     }
   }
 
-  private process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
+  /**
+   * A job whose previous run ended with its worker may be what killed it. Such jobs run one
+   * at a time here (the recovery lane); the others wait in `delayed`, outside the active
+   * set, so if the suspect kills this worker too, only its own count of interrupted runs
+   * grows and a crash loop is dead-lettered without taking the jobs beside it along.
+   */
+  private async process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
     const jobId = job.data?.jobId;
     if (typeof jobId !== 'string' || !isUuid(jobId)) {
       this.deps.log.error({ queueJobId: job.id }, 'queue entry without a job id: dropped');
-      return Promise.resolve();
+      return;
     }
-    return runWithContext({ jobId }, () => this.execute(job, jobId, token));
+    if (job.stalledCounter === 0) return runWithContext({ jobId }, () => this.execute(job, jobId, token));
+    if (this.recoveryLaneBusy) {
+      await job.moveToDelayed(Date.now() + RECOVERY_LANE_WAIT_MS, token);
+      throw new DelayedError();
+    }
+    this.recoveryLaneBusy = true;
+    try {
+      return await runWithContext({ jobId }, () => this.execute(job, jobId, token));
+    } finally {
+      this.recoveryLaneBusy = false;
+    }
   }
 
   private async execute(job: Job<QueueJobData, void, string>, jobId: string, token: string | undefined): Promise<void> {

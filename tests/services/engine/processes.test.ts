@@ -1,4 +1,6 @@
-import { readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createEngineFixture, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
@@ -87,4 +89,48 @@ describe('job engine: worker processes', () => {
     expect(events[2]?.detail).toBe('released at worker shutdown');
     expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1 });
   });
+
+  it('an unhandled rejection in the worker is logged, and the worker keeps running jobs', async () => {
+    const worker = await spawnWorker(fx, WORKER_CHILD);
+    const stray = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'stray rejection' } });
+    await waitFor('the job to succeed', async () => (await statusOf(fx, stray.job.id)) === 'succeeded');
+    await waitFor('the rejection to be logged', async () => worker.output().includes('unhandled promise rejection; the worker keeps running'));
+    const after = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'after' } });
+    await waitFor('the next job to succeed', async () => (await statusOf(fx, after.job.id)) === 'succeeded');
+    expect((await fetch(`http://127.0.0.1:${worker.metricsPort}/healthz`)).status).toBe(200);
+    expect(worker.output()).not.toMatch(/worker exited|failed to start/);
+  });
+
+  it('a job that kills its worker each time is delivered a bounded number of times, then dead-lettered; the jobs beside it finish at their first attempt', async () => {
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'pk-crash-loop-'));
+    const deliveryLog = path.join(scratch, 'deliveries');
+    try {
+      const innocents = await Promise.all(
+        Array.from({ length: 3 }, () => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_500 } })),
+      );
+      const poison = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'poison' } });
+      // Plays the orchestrator: a worker that dies is started again, until the crash loop is over.
+      for (let start = 0; start < 10 && (await statusOf(fx, poison.job.id)) !== 'failed'; start += 1) {
+        const worker = await spawnWorker(fx, WORKER_CHILD, { TEST_DELIVERY_LOG: deliveryLog }).catch(() => undefined);
+        if (!worker) continue;
+        await Promise.race([worker.exited, waitFor('the poison job to be dead-lettered', async () => (await statusOf(fx, poison.job.id)) === 'failed', 20_000).catch(() => undefined)]);
+      }
+      const dead = await fx.core.jobs.get(fx.ownerId, poison.job.id);
+      expect(dead.status).toBe('failed');
+      expect(dead.error).toMatch(/its run ended with its worker 3 times in a row/);
+      const deliveries = readFileSync(deliveryLog, 'utf8').trim().split('\n');
+      expect(deliveries.length).toBeLessThanOrEqual(3);
+
+      const worker = await spawnWorker(fx, WORKER_CHILD);
+      await waitFor('the jobs beside it to succeed', async () => {
+        const statuses = await Promise.all(innocents.map(({ job }) => statusOf(fx, job.id)));
+        return statuses.every((status) => status === 'succeeded');
+      }, 30_000);
+      for (const { job } of innocents) expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1 });
+      worker.kill('SIGTERM');
+      await worker.exited;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
