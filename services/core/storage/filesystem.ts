@@ -66,12 +66,13 @@ export class FilesystemObjectStore implements ObjectStore {
     const target = this.pathOf(key);
     options.signal?.throwIfAborted();
     const directory = path.dirname(target);
-    await mkdir(directory, { recursive: true });
+    // Owner-only: uploads are users' data, readable by the service's own user and nobody else on the machine.
+    await mkdir(directory, { recursive: true, mode: 0o700 });
     const temp = path.join(directory, `.${path.basename(target)}~${randomUUID()}.partial`);
     const meter = new ObjectMeter(options.maxBytes);
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
 
-    const handle = await open(temp, 'wx', 0o644);
+    const handle = await open(temp, 'wx', 0o600);
     let handleOpen = true;
     try {
       await pipeline(source, meter, fileSink(handle), options.signal ? { signal: options.signal } : {});

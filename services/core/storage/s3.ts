@@ -28,6 +28,10 @@ export interface S3ObjectStoreOptions {
   partSizeBytes?: number;
   /** Parts in flight per upload; memory per upload is about partSizeBytes × (queueSize + 1). 4 by default. */
   queueSize?: number;
+  /** How long opening a connection may take. 5 s by default. */
+  connectionTimeoutMs?: number;
+  /** How long a request may wait with no bytes moving either way (not its total time: a big part streams for longer). 30 s by default. */
+  requestTimeoutMs?: number;
 }
 
 interface S3ServiceError {
@@ -70,6 +74,9 @@ export class S3ObjectStore implements ObjectStore {
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle ?? false,
       credentials: options.credentials,
+      // Every call is bounded: a store that accepts connections but never answers fails the call, which the SDK retries.
+      requestHandler: { connectionTimeout: options.connectionTimeoutMs ?? 5_000, requestTimeout: options.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
+      maxAttempts: 3,
       // S3-compatible servers often reject the SDK's default CRC32 trailers; send checksums only where S3 requires them.
       ...(options.endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
     });

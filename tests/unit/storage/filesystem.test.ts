@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,6 +45,12 @@ describe('FilesystemObjectStore', () => {
 
   afterEach(async () => {
     await rm(root, { recursive: true, force: true });
+  });
+
+  it('keeps objects readable by their owner only (files 0600, directories 0700)', async () => {
+    await store.put('files/owner/private', Buffer.from('secret bytes'));
+    expect((await stat(path.join(root, 'files', 'owner', 'private'))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(root, 'files', 'owner'))).mode & 0o777).toBe(0o700);
   });
 
   it('round-trips a buffer and reports its size and SHA-256', async () => {

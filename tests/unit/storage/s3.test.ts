@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createObjectStore } from '../../../services/core/storage';
 import { InvalidObjectKeyError, ObjectNotFoundError, ObjectTooLargeError } from '../../../services/core/storage/object-store';
@@ -192,5 +193,32 @@ describe('createObjectStore', () => {
     const store = createObjectStore({ ...base, S3_BUCKET: 'uploads', S3_ENDPOINT: 'http://127.0.0.1:9000' });
     expect(store.driver).toBe('s3');
     (store as S3ObjectStore).client.destroy();
+  });
+});
+
+describe('S3ObjectStore against a server that never answers', () => {
+  it('fails a call once no byte has moved for requestTimeoutMs, instead of hanging', async () => {
+    const sockets = new Set<Socket>();
+    const silent = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const store = new S3ObjectStore({
+      bucket: BUCKET,
+      region: 'eu-west-1',
+      endpoint: `http://127.0.0.1:${port}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-for-signing-only' },
+      requestTimeoutMs: 200,
+    });
+    try {
+      await expect(store.get('files/owner-1/file-1')).rejects.toThrow(/timed? ?out|timeout/i);
+    } finally {
+      store.client.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });
