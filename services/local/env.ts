@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { EnvSchema } from '../contract';
 
 /**
@@ -7,14 +8,16 @@ import { EnvSchema } from '../contract';
  */
 const LocalEnvSchema = EnvSchema.pick({
   PORT: true,
-  WORKER_METRICS_PORT: true,
   DATABASE_URL: true,
   REDIS_URL: true,
   S3_BUCKET: true,
   JWT_SECRET: true,
   SHUTDOWN_GRACE_MS: true,
   LOG_LEVEL: true,
-}).partial({ DATABASE_URL: true, REDIS_URL: true, JWT_SECRET: true, WORKER_METRICS_PORT: true });
+})
+  .partial({ DATABASE_URL: true, REDIS_URL: true, JWT_SECRET: true })
+  // Unset means "9091, or a free port when that is taken": no default here (partial() would keep the contract's).
+  .extend({ WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65_535).optional() });
 
 export type LocalEnv = ReturnType<typeof LocalEnvSchema.parse>;
 

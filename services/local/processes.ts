@@ -2,38 +2,57 @@ import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../core/logger';
 import { hasExited, spawnChild, stopChild, type ExitStatus } from './child';
 import { forEachLine, type MergedLog } from './log-stream';
+import type { RestartPolicy } from './restart-policy';
 
 export interface AppSpec {
   /** Service name: the log tag and the name in messages. */
   name: string;
   command: string;
   args: string[];
-  env: NodeJS.ProcessEnv;
+  /** The environment of each start: called again before every restart (a port taken meanwhile is chosen anew). */
+  environment(): Promise<NodeJS.ProcessEnv>;
   /** How long SIGTERM may take (the app's own drain grace) before SIGKILL. */
   stopTimeoutMs: number;
+  restartPolicy: RestartPolicy;
+}
+
+export interface AppHooks {
+  log: Logger;
+  /** The app crashed too often to go on: the run should stop, with this message. */
+  onGiveUp(message: string): void;
+}
+
+function describeExit(exit: ExitStatus): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }
 
 /**
  * A Node service (api, worker) run as our child: its stdout/stderr go to the merged log
- * under its name; it stops on SIGTERM within its grace period or is killed.
+ * under its name; a crash (any exit nobody asked for) is logged with its exit code or
+ * signal and the app is started again after its restart policy's delay, until the policy
+ * gives up; it stops on SIGTERM within its grace period or is killed.
  */
 export class AppProcess {
   private child: ChildProcess | undefined;
   private stopRequested = false;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly spec: AppSpec,
     private readonly merged: MergedLog,
-    private readonly onUnexpectedExit: (exit: ExitStatus) => void,
+    private readonly hooks: AppHooks,
   ) {}
 
   get name(): string {
     return this.spec.name;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    if (this.stopRequested) return;
+    const env = await this.spec.environment();
+    if (this.stopRequested) return;
     const child = spawnChild(this.spec.command, this.spec.args, {
-      env: this.spec.env,
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
       ownProcessGroup: true,
       // If the supervisor dies, the app still drains instead of running on unsupervised.
@@ -44,7 +63,7 @@ export class AppProcess {
     if (child.stderr) forEachLine(child.stderr, (line) => this.merged.serviceLine(this.spec.name, line, 'warn'));
     child.once('error', (error) => this.merged.record(this.spec.name, 'error', `could not start: ${error.message}`));
     child.once('exit', (code, signal) => {
-      if (!this.stopRequested) this.onUnexpectedExit({ code, signal });
+      if (!this.stopRequested) this.crashed({ code, signal });
     });
   }
 
@@ -53,16 +72,41 @@ export class AppProcess {
   }
 
   async stop(): Promise<void> {
-    if (!this.child || hasExited(this.child)) return;
     this.stopRequested = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (!this.child || hasExited(this.child)) return;
     const stoppedBy = await stopChild(this.child, [{ signal: 'SIGTERM', waitMs: this.spec.stopTimeoutMs }]);
     if (stoppedBy === 'SIGKILL') this.merged.record(this.spec.name, 'warn', `did not stop within ${this.spec.stopTimeoutMs} ms of SIGTERM; killed`);
   }
 
   async kill(): Promise<void> {
-    if (!this.child || hasExited(this.child)) return;
     this.stopRequested = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (!this.child || hasExited(this.child)) return;
     await stopChild(this.child, []);
+  }
+
+  private crashed(exit: ExitStatus): void {
+    const { log } = this.hooks;
+    const decision = this.spec.restartPolicy.crashed(Date.now());
+    const how = describeExit(exit);
+    if (decision.action === 'give-up') {
+      const message = `${this.spec.name} crashed ${decision.crashesInWindow} times within ${decision.windowMs / 1_000} s (last: ${how}): not restarting it; see its log lines above`;
+      log.fatal({ code: exit.code, signal: exit.signal }, message);
+      this.hooks.onGiveUp(message);
+      return;
+    }
+    log.error(
+      { code: exit.code, signal: exit.signal, restartInMs: decision.delayMs, crashesInWindow: decision.crashesInWindow },
+      `${this.spec.name} exited unexpectedly (${how}); restarting in ${decision.delayMs} ms`,
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.start().catch((error: unknown) => {
+        log.fatal({ err: error }, `${this.spec.name} could not be restarted`);
+        this.hooks.onGiveUp(`${this.spec.name} could not be restarted`);
+      });
+    }, decision.delayMs);
   }
 }
 
@@ -142,7 +186,7 @@ export class Supervisor {
     }
   }
 
-  /** A supervised process exited on its own: everything else goes down with it. */
+  /** A server the run depends on (PostgreSQL, Redis) exited on its own: everything else goes down with it. */
   childExited(name: string, exit: ExitStatus): void {
     this.log.error({ code: exit.code, signal: exit.signal }, `${name} exited unexpectedly`);
     void this.stop(`${name} exited`, 1);

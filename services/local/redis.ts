@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { findExecutable, hasExited, spawnChild, waitForExit, type ExitStatus } from './child';
@@ -33,6 +33,11 @@ export interface RedisServerOptions {
   dir: string;
   /** Persist every write to an append-only file, so queued jobs survive a restart. */
   appendonly: boolean;
+  /**
+   * Clients must AUTH with it (requirepass). Handed to redis-server in a config file of mode
+   * 0600 in `dir`, never on its command line, where any local user could read it.
+   */
+  password?: string;
   onLine?: (line: string) => void;
   parentDeathSignal?: NodeJS.Signals;
   ownProcessGroup?: boolean;
@@ -52,8 +57,10 @@ export class RedisServer {
     this.server = new ServerProcess(options);
   }
 
+  /** The connection URL, with the password when there is one: log it through redactUrl. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const credentials = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
+    return `redis://${credentials}127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -65,8 +72,15 @@ export class RedisServer {
     if (this.pid !== undefined) return;
     const command = this.options.command ?? findRedisServer();
     if (!command) throw new Error('redis-server is not on PATH');
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const config: string[] = [];
+    if (this.options.password) {
+      const file = path.join(this.dir, 'redis-auth.conf');
+      await writeFile(file, `requirepass ${this.options.password}\n`, { mode: 0o600 });
+      config.push(file);
+    }
     const args = [
+      ...config,
       '--port', String(this.port),
       '--bind', '127.0.0.1',
       '--dir', this.dir,
@@ -108,15 +122,16 @@ export class RedisServer {
       if (hasExited(child)) {
         throw new Error(`redis-server exited during startup (code ${child.exitCode}, signal ${child.signalCode}):\n${this.recentOutput()}`);
       }
-      if ((await ping(this.port)) === 'PONG') return;
+      if ((await ping(this.port, this.options.password)) === 'PONG') return;
       if (Date.now() > deadline) throw new Error(`redis-server did not answer PING within ${timeoutMs} ms:\n${this.recentOutput()}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 }
 
-/** One PING over a raw connection: 'PONG', 'LOADING' while it reads its data, or 'DOWN'. */
-function ping(port: number): Promise<'PONG' | 'LOADING' | 'DOWN'> {
+/** One PING over a raw connection (after AUTH when there is a password): 'PONG', 'LOADING' while it reads its data, or 'DOWN'. */
+function ping(port: number, password?: string): Promise<'PONG' | 'LOADING' | 'DOWN'> {
+  const commands = password ? [`AUTH ${password}`, 'PING'] : ['PING'];
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     let reply = '';
@@ -126,11 +141,13 @@ function ping(port: number): Promise<'PONG' | 'LOADING' | 'DOWN'> {
     };
     socket.setTimeout(1_000, () => finish('DOWN'));
     socket.once('error', () => finish('DOWN'));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('connect', () => socket.write(commands.map((command) => `${command}\r\n`).join('')));
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8');
-      if (!reply.includes('\r\n')) return;
-      finish(reply.startsWith('+PONG') ? 'PONG' : reply.startsWith('-LOADING') ? 'LOADING' : 'DOWN');
+      const lines = reply.split('\r\n');
+      if (lines.length <= commands.length) return;
+      const last = lines[commands.length - 1] ?? '';
+      finish(last.startsWith('+PONG') ? 'PONG' : last.startsWith('-LOADING') ? 'LOADING' : 'DOWN');
     });
   });
 }

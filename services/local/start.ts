@@ -10,8 +10,10 @@ import { LocalEnvError, parseLocalEnv, type LocalEnv } from './env';
 import { LocalRunError } from './errors';
 import { MergedLog } from './log-stream';
 import { initialiseLocalCluster, PostgresCluster, postgresLineLevel, runnableEmbeddedPostgresBinDir } from './postgres';
+import { isRoot, lookupSystemUser } from './child';
 import { AppProcess, Supervisor } from './processes';
 import { findRedisServer, parseRedisLine, RedisServer } from './redis';
+import { RestartPolicy } from './restart-policy';
 import { LocalState } from './state';
 
 /**
@@ -100,6 +102,8 @@ async function startPrivateRedis({ state, merged, log, supervisor }: Context): P
   const redis = new RedisServer({
     port: await state.port('redis'),
     dir: state.path('redis'),
+    // Other users of this machine may reach 127.0.0.1 too.
+    password: await state.secret('redis-password'),
     // Queued jobs survive a restart of the local run.
     appendonly: true,
     onLine: (line) => {
@@ -112,7 +116,7 @@ async function startPrivateRedis({ state, merged, log, supervisor }: Context): P
   });
   supervisor.onShutdown({ name: 'redis', stop: () => redis.stop(), kill: () => redis.kill() });
   await redis.start();
-  log.info({ url: redis.url, dir: redis.dir }, 'Redis ready');
+  log.info({ url: redactUrl(redis.url), dir: redis.dir, passwordFile: state.path('redis-password') }, 'Redis ready');
   return redis.url;
 }
 
@@ -136,10 +140,23 @@ async function appEnvironment(context: Context, databaseUrl: string, redisUrl: s
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     PORT: String(env.PORT),
-    WORKER_METRICS_PORT: String(env.WORKER_METRICS_PORT ?? (await state.port('workerMetrics', PORTS.workerMetrics))),
     JWT_SECRET: env.JWT_SECRET ?? (await state.secret('jwt-secret')),
     ...(objectStoreDir ? { OBJECT_STORE_DIR: objectStoreDir } : {}),
   };
+}
+
+/**
+ * The worker's metrics port for its next start: WORKER_METRICS_PORT when set, else 9091
+ * (what its probes and ServiceMonitor use in a cluster) or, when something else holds that,
+ * a free one, said in the log. Chosen again before every restart.
+ */
+async function workerMetricsPort({ env, state, log }: Context): Promise<number> {
+  if (env.WORKER_METRICS_PORT !== undefined) return env.WORKER_METRICS_PORT;
+  // The worker listens on every interface, so that is where the port must be free.
+  if (await isPortFree(PORTS.workerMetrics, '0.0.0.0')) return PORTS.workerMetrics;
+  const port = await state.port('workerMetrics', undefined, '0.0.0.0');
+  log.info({ port }, `worker metrics on port ${port} (${PORTS.workerMetrics} is taken)`);
+  return port;
 }
 
 /** The worker never receives the token signing key (WorkerEnvSchema): a compromised worker cannot mint tokens. */
@@ -148,14 +165,18 @@ function workerEnvironment(appEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-function startApps({ env, merged, supervisor }: Context, appEnv: NodeJS.ProcessEnv): void {
-  const environments = { api: appEnv, worker: workerEnvironment(appEnv) };
+function startApps(context: Context, appEnv: NodeJS.ProcessEnv): void {
+  const { env, merged, supervisor, log } = context;
+  const environments: Record<'api' | 'worker', () => Promise<NodeJS.ProcessEnv>> = {
+    api: async () => ({ ...appEnv, SERVICE_NAME: 'api' }),
+    worker: async () => ({ ...workerEnvironment(appEnv), SERVICE_NAME: 'worker', WORKER_METRICS_PORT: String(await workerMetricsPort(context)) }),
+  };
   const apps = (['api', 'worker'] as const).map(
     (name) =>
       new AppProcess(
-        { name, ...appCommand(name), env: { ...environments[name], SERVICE_NAME: name }, stopTimeoutMs: env.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS },
+        { name, ...appCommand(name), environment: environments[name], stopTimeoutMs: env.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS, restartPolicy: new RestartPolicy() },
         merged,
-        (exit) => supervisor.childExited(name, exit),
+        { log, onGiveUp: (message) => void supervisor.stop(message, 1) },
       ),
   );
   // One step for both: they drain side by side, and both are gone before Redis and PostgreSQL stop.
@@ -164,7 +185,12 @@ function startApps({ env, merged, supervisor }: Context, appEnv: NodeJS.ProcessE
     stop: async () => void (await Promise.all(apps.map((app) => app.stop()))),
     kill: async () => void (await Promise.all(apps.map((app) => app.kill()))),
   });
-  for (const app of apps) app.start();
+  for (const app of apps) {
+    app.start().catch((error: unknown) => {
+      log.fatal({ err: error }, `${app.name} could not start`);
+      void supervisor.stop(`${app.name} could not start`, 1);
+    });
+  }
 }
 
 async function waitUntilApiHealthy(port: number, stopping: AbortSignal, timeoutMs = 120_000): Promise<void> {
@@ -200,7 +226,9 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     await checkPrerequisites(env, infraOnly);
-    await context.state.prepare();
+    // PostgreSQL refuses to run as root and runs as its own system user, which must be able to reach its data.
+    const postgresUser = !env.DATABASE_URL && isRoot() ? lookupSystemUser('postgres') : undefined;
+    await context.state.prepare({ owner: postgresUser });
     const databaseUrl = env.DATABASE_URL ?? (await startEmbeddedPostgres(context));
     const redisUrl = env.REDIS_URL ?? (await startPrivateRedis(context));
     const objectStoreDir = env.S3_BUCKET ? undefined : await prepareObjectStore(context);

@@ -1,21 +1,35 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { SystemUser } from './child';
+import { LocalRunError } from './errors';
 import { findFreePort, isPortFree } from './free-port';
+
+/** The secrets `npm start` generates under `.data/`; each must stay readable by its owner only. */
+export const SECRET_FILES = ['postgres-password', 'redis-password', 'jwt-secret', 'cli.env'] as const;
+export type SecretName = (typeof SECRET_FILES)[number];
 
 /**
  * What the local run keeps under `.data/` between runs besides the servers' data:
- * generated secrets (mode 0600, never logged) and the ports it chose, so a second
- * `npm start` serves PostgreSQL and Redis where the first did whenever those ports are free.
+ * generated secrets (mode 0600, never logged, their modes checked at every start) and the
+ * ports it chose, so a second `npm start` serves PostgreSQL and Redis where the first did
+ * whenever those ports are free.
  */
 export class LocalState {
   constructor(readonly root: string) {}
 
-  /** Creates the directory; world-traversable because PostgreSQL runs as its own system user below it. */
-  async prepare(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    await chmod(this.root, 0o755);
+  /**
+   * Creates the directory, mode 0700: it holds the database, the queue, uploads and
+   * secrets. When PostgreSQL runs as its own system user (we are root), that user owns it
+   * so the server can reach its data; root reaches everything anyway, and nobody else can
+   * enter. Then checks the secrets already there.
+   */
+  async prepare(options: { owner?: SystemUser } = {}): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await chmod(this.root, 0o700);
+    if (options.owner) await chown(this.root, options.owner.uid, options.owner.gid);
+    for (const name of SECRET_FILES) await this.checkSecretMode(name);
   }
 
   path(...parts: string[]): string {
@@ -36,9 +50,10 @@ export class LocalState {
     await chmod(file, 0o600);
   }
 
-  /** A random secret generated on first use and read back afterwards. */
-  async secret(name: string): Promise<string> {
+  /** A random secret generated on first use and read back afterwards (after its mode is checked). */
+  async secret(name: Exclude<SecretName, 'cli.env'>): Promise<string> {
     const file = this.path(name);
+    await this.checkSecretMode(name);
     try {
       const existing = (await readFile(file, 'utf8')).trim();
       if (existing) return existing;
@@ -50,12 +65,36 @@ export class LocalState {
     return generated;
   }
 
-  /** The port used last time for `name` (or `preferred` the first time) if it is free now, else a free one. */
-  async port(name: string, preferred?: number): Promise<number> {
+  /**
+   * Refuses to go on when a secret file may be read or changed by anyone but us: it may
+   * have leaked, and a secret silently re-protected would hide that.
+   */
+  private async checkSecretMode(name: SecretName): Promise<void> {
+    const file = this.path(name);
+    let info;
+    try {
+      info = await stat(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const mode = info.mode & 0o777;
+    const ours = info.uid === process.getuid?.();
+    if ((mode & 0o077) !== 0 || !ours) {
+      throw new LocalRunError(
+        `${file} must be readable by its owner only (it is mode ${mode.toString(8).padStart(4, '0')}${ours ? '' : `, owned by uid ${info.uid}`}): ` +
+          `consider the secret exposed; run chmod 600 ${file}${ours ? '' : ` and chown it to uid ${process.getuid?.()}`}, or delete it to generate a new one ` +
+          `(deleting postgres-password also means deleting ${this.path('postgres')})`,
+      );
+    }
+  }
+
+  /** The port used last time for `name` (or `preferred` the first time) if it is free on `host` now, else a free one. */
+  async port(name: string, preferred?: number, host = '127.0.0.1'): Promise<number> {
     const file = this.path('ports.json');
     const remembered = readPorts(file);
     const candidate = remembered[name] ?? preferred;
-    const port = candidate !== undefined && (await isPortFree(candidate)) ? candidate : await findFreePort();
+    const port = candidate !== undefined && (await isPortFree(candidate, host)) ? candidate : await findFreePort(host);
     if (remembered[name] !== port) await writeFile(file, `${JSON.stringify({ ...readPorts(file), [name]: port }, null, 2)}\n`);
     return port;
   }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { isProcessAlive, waitForPidsGone } from '../../services/local/child';
@@ -13,9 +14,10 @@ import { SupervisorProcess } from './supervisor-process';
 function localConnections(workDir: string): { databaseUrl: string; redisUrl: string } {
   const ports = JSON.parse(readFileSync(path.join(workDir, '.data', 'ports.json'), 'utf8')) as Record<string, number>;
   const password = readFileSync(path.join(workDir, '.data', 'postgres-password'), 'utf8').trim();
+  const redisPassword = readFileSync(path.join(workDir, '.data', 'redis-password'), 'utf8').trim();
   return {
     databaseUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${ports.postgres}/platform`,
-    redisUrl: `redis://127.0.0.1:${ports.redis}`,
+    redisUrl: `redis://:${encodeURIComponent(redisPassword)}@127.0.0.1:${ports.redis}`,
   };
 }
 
@@ -80,8 +82,20 @@ describe('npm start (services/local/start.ts)', () => {
     expect(existsSync(path.join(workDir, '.data', 'redis'))).toBe(true);
     expect(existsSync(path.join(workDir, '.data', 'objects'))).toBe(true);
     const { databaseUrl, redisUrl } = localConnections(workDir);
+    expect(statSync(path.join(workDir, '.data')).mode & 0o777).toBe(0o700);
     const cliEnv = path.join(workDir, '.data', 'cli.env');
     expect(statSync(cliEnv).mode & 0o777).toBe(0o600);
+    for (const secret of ['postgres-password', 'redis-password']) expect(statSync(path.join(workDir, '.data', secret)).mode & 0o777).toBe(0o600);
+    // The private Redis wants its password: another local user cannot read or write the queue.
+    const ports = JSON.parse(readFileSync(path.join(workDir, '.data', 'ports.json'), 'utf8')) as Record<string, number>;
+    const anonymous = new Redis(`redis://127.0.0.1:${ports.redis}`, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
+    anonymous.on('error', () => undefined);
+    try {
+      await anonymous.connect();
+      await expect(anonymous.get('anything')).rejects.toThrow(/NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+    }
     expect(readFileSync(cliEnv, 'utf8')).toBe(
       `DATABASE_URL='${databaseUrl}'\nREDIS_URL='${redisUrl}'\nOBJECT_STORE_DIR='${path.join(workDir, '.data', 'objects')}'\n`,
     );
@@ -105,9 +119,10 @@ describe('npm start (services/local/start.ts)', () => {
       expect(supervisor.strayLines).toEqual([]);
       expect(new Set(supervisor.records.map((record) => record.service))).toEqual(new Set(['local', 'postgres', 'redis']));
     }
-    const secretFiles = ['postgres-password'].map((name) => path.join(workDir, '.data', name));
-    const password = readFileSync(secretFiles[0]!, 'utf8').trim();
-    expect([...first.records, ...second.records].some((record) => JSON.stringify(record).includes(password))).toBe(false);
+    for (const name of ['postgres-password', 'redis-password']) {
+      const secret = readFileSync(path.join(workDir, '.data', name), 'utf8').trim();
+      expect([...first.records, ...second.records].some((record) => JSON.stringify(record).includes(secret))).toBe(false);
+    }
   });
 
   it('serves the API and runs a job end to end, keeps the signing key from the worker, and drains on SIGTERM', async () => {
@@ -172,18 +187,76 @@ describe('npm start (services/local/start.ts)', () => {
     expect(tree.filter(isProcessAlive)).toEqual([]);
   });
 
-  it('shuts everything down and exits non-zero when the worker dies under it', async () => {
+  it('restarts a crashed worker with backoff, saying how it exited, and stops only after repeated crashes', async () => {
     const port = await findFreePort();
     const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
     await supervisor.waitFor((record) => record.msg.startsWith('API ready on'));
-    const tree = supervisor.descendants();
-    const workerPid = tree.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('worker', 'main.')));
-    process.kill(workerPid!, 'SIGKILL');
+    // A process may exit between listing and reading its /proc entry.
+    const commandLine = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const workerPid = () => supervisor.descendants().find((pid) => commandLine(pid).includes(path.join('worker', 'main.')));
+
+    const first = workerPid();
+    process.kill(first!, 'SIGKILL');
+    const restarted = await supervisor.waitFor((record) => /^worker exited unexpectedly \(signal SIGKILL\); restarting in \d+ ms$/.test(record.msg));
+    expect(restarted).toMatchObject({ service: 'local', signal: 'SIGKILL', crashesInWindow: 1 });
+    await supervisor.waitFor((record) => record.service === 'worker' && record.msg === 'worker ready' && workerPid() !== first);
+    expect(supervisor.running).toBe(true);
+
+    // A crash loop: the run gives up with a clear message instead of restarting forever.
+    for (let crash = 2; crash <= 5; crash += 1) {
+      await supervisor.waitFor(() => workerPid() !== undefined && isProcessAlive(workerPid()!), 60_000);
+      const pid = workerPid()!;
+      process.kill(pid, 'SIGKILL');
+      await supervisor.waitFor(() => !isProcessAlive(pid));
+      if (crash < 5) await supervisor.waitFor((record) => record.msg.startsWith('worker exited unexpectedly') && record.crashesInWindow === crash);
+    }
     expect((await supervisor.exited).code).toBe(1);
     running.delete(supervisor);
-    expect(await waitForPidsGone(tree, 5_000)).toBe(true);
-    expect(supervisor.records.some((record) => record.msg === 'worker exited unexpectedly')).toBe(true);
+    expect(supervisor.records.some((record) => record.level === 'fatal' && /^worker crashed 5 times within 60 s \(last: signal SIGKILL\): not restarting it/.test(record.msg))).toBe(true);
     expect(supervisor.records.some((record) => record.msg === 'API stopped')).toBe(true);
+  });
+
+  it('picks a free port for the worker\'s metrics when 9091 is taken, and says which', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => {
+      holder.once('error', () => resolve());
+      holder.listen({ port: 9091, host: '0.0.0.0' }, () => resolve());
+    });
+    try {
+      const port = await findFreePort();
+      const supervisor = start([], { PORT: String(port) });
+      const said = await supervisor.waitFor((record) => /^worker metrics on port \d+ \(9091 is taken\)$/.test(record.msg));
+      await supervisor.waitFor((record) => record.msg.startsWith('API ready on'));
+      const metricsPort = Number(said.port);
+      for (let tries = 0; tries < 100; tries += 1) {
+        const response = await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => undefined);
+        if (response?.status === 200) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
+      await stopCleanly(supervisor);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('refuses to start while a generated secret is readable by others, naming the file', async () => {
+    const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await first.waitFor(isInfraReady);
+    await stopCleanly(first);
+    const secret = path.join(workDir, '.data', 'redis-password');
+    await chmod(secret, 0o644);
+    const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    expect((await second.exited).code).toBe(1);
+    running.delete(second);
+    const fatal = second.records.find((record) => record.level === 'fatal');
+    expect(fatal?.msg).toContain(`${secret} must be readable by its owner only (it is mode 0644)`);
   });
 
   it('leaves nothing behind when the supervisor itself is killed, and starts again over the leftovers', async () => {
