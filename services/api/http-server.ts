@@ -1,28 +1,35 @@
 import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
+import { Socket } from 'node:net';
 import type { Express } from 'express';
 
-/**
- * A Node HTTP server for an Express app whose requests and responses are created with the
- * app's own prototypes (`app.request`, `app.response`), through Node's documented
- * `IncomingMessage`/`ServerResponse` server options.
- *
- * Express re-parents every request and response it is handed (`Object.setPrototypeOf`).
- * Done to objects Node has already built, that gives each of them a new hidden class, and
- * Node's own http code then runs on objects of a shape its inline caches have not seen:
- * measured on the bare stack (Express 5 + helmet + JSON body, bench/http-floor-server.ts),
- * 139 µs of CPU per request served by a plain `createServer(app)`, 66 µs served by this.
- * With the prototype already in place, Express's `setPrototypeOf` changes nothing, and the
- * objects are still `IncomingMessage` and `ServerResponse` instances.
- */
-export function createExpressServer(app: Express): Server {
-  // The constructors below call Node's as plain functions, which Node 20 defines them as.
-  // Should a later Node make them classes, serve the app the ordinary way rather than fail.
-  // (Reflect.construct with a new.target would work for both, but V8 builds those objects
-  // on a slow path: 195 µs per request on the same bench.)
-  if (isClass(IncomingMessage) || isClass(ServerResponse)) return createServer(app);
+/** Node's request and response constructors, as this module finds them (tests hand in others). */
+export interface NodeHttpConstructors {
+  IncomingMessage: typeof IncomingMessage;
+  ServerResponse: typeof ServerResponse;
+}
 
-  const initRequest = IncomingMessage as unknown as (this: IncomingMessage, ...args: unknown[]) => void;
-  const initResponse = ServerResponse as unknown as (this: ServerResponse, ...args: unknown[]) => void;
+/**
+ * The performance seam of the HTTP layer: a Node HTTP server for an Express app whose
+ * requests and responses are created with the app's own prototypes (`app.request`,
+ * `app.response`), through Node's documented `IncomingMessage`/`ServerResponse` server
+ * options. Express re-parents every request and response it is handed; done to objects
+ * Node already built, that changes their hidden class and slows Node's own http code down
+ * (bench/RESULTS.md has the figures). With the prototype already in place, Express's
+ * re-parenting changes nothing, and the objects are still IncomingMessage and ServerResponse.
+ *
+ * The subclasses call Node's constructors as plain functions, which Node 20 allows. Whether
+ * that works is tried, not assumed: one request and one response are built at startup, and
+ * if that fails or yields anything but instances with the app's prototypes, the app is
+ * served the ordinary way (`createServer(app)`).
+ */
+export function createExpressServer(app: Express, node: NodeHttpConstructors = { IncomingMessage, ServerResponse }): Server {
+  const constructors = appConstructors(app, node);
+  return constructors ? createServer(constructors, app) : createServer(app);
+}
+
+function appConstructors(app: Express, node: NodeHttpConstructors): NodeHttpConstructors | undefined {
+  const initRequest = node.IncomingMessage as unknown as (this: IncomingMessage, ...args: unknown[]) => void;
+  const initResponse = node.ServerResponse as unknown as (this: ServerResponse, ...args: unknown[]) => void;
   function AppRequest(this: IncomingMessage, ...args: unknown[]): void {
     initRequest.apply(this, args);
   }
@@ -31,16 +38,30 @@ export function createExpressServer(app: Express): Server {
     initResponse.apply(this, args);
   }
   AppResponse.prototype = app.response;
-
-  return createServer(
-    {
-      IncomingMessage: AppRequest as unknown as typeof IncomingMessage,
-      ServerResponse: AppResponse as unknown as typeof ServerResponse,
-    },
-    app,
-  );
+  const constructors = {
+    IncomingMessage: AppRequest as unknown as typeof IncomingMessage,
+    ServerResponse: AppResponse as unknown as typeof ServerResponse,
+  };
+  return worksAsNodeWould(constructors, app, node) ? constructors : undefined;
 }
 
-function isClass(constructor: unknown): boolean {
-  return typeof constructor === 'function' && /^class\b/.test(Function.prototype.toString.call(constructor));
+/** Builds one request and one response the way Node's server does, and checks what comes out. */
+function worksAsNodeWould(constructors: NodeHttpConstructors, app: Express, node: NodeHttpConstructors): boolean {
+  const socket = new Socket();
+  try {
+    const request = new constructors.IncomingMessage(socket);
+    const response = new constructors.ServerResponse(request);
+    return (
+      request instanceof node.IncomingMessage &&
+      response instanceof node.ServerResponse &&
+      Object.getPrototypeOf(request) === app.request &&
+      Object.getPrototypeOf(response) === app.response &&
+      typeof request.headers === 'object' &&
+      typeof response.setHeader === 'function'
+    );
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
+  }
 }

@@ -21,6 +21,13 @@ const VERIFIED_CACHE_SIZE = 10_000;
 
 export type TokenEnv = Pick<Env, 'JWT_SECRET' | 'JWT_ISSUER' | 'ACCESS_TOKEN_TTL_SECONDS'>;
 
+/**
+ * Whether an access token was revoked before it expired (logout, password reset). Asked on
+ * every verification, cached tokens included: the cache vouches for a signature, never for
+ * a token's standing.
+ */
+export type RevocationCheck = (claims: AccessClaims) => boolean | Promise<boolean>;
+
 export interface AccessTokens {
   readonly ttlSeconds: number;
   issue(user: { id: string; role: UserRole }): Promise<string>;
@@ -32,7 +39,8 @@ export interface AccessTokens {
  * Short-lived HS256 access tokens. The key is imported once here, so verifying a request
  * is a pure CPU check with no per-call key setup and no database lookup.
  */
-export function createAccessTokens(env: TokenEnv): AccessTokens {
+export function createAccessTokens(env: TokenEnv, options: { isRevoked?: RevocationCheck } = {}): AccessTokens {
+  const isRevoked: RevocationCheck = options.isRevoked ?? (() => false);
   // jose would import raw key bytes again on every call; a non-extractable CryptoKey imported here is reused.
   const key = webcrypto.subtle.importKey('raw', Buffer.from(env.JWT_SECRET, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   const verifyOptions = {
@@ -43,9 +51,9 @@ export function createAccessTokens(env: TokenEnv): AccessTokens {
     requiredClaims: ['sub', 'exp', 'iat', 'jti'],
   };
 
-  // A token that verified once verifies again until it expires: the signature covers every claim, and
-  // the cache is keyed by the whole token, signature included, so a changed byte is a miss. Checking
-  // the signature again on every request was a fifth of the API's CPU on the submit path.
+  // A token whose signature verified once verifies again until it expires: the signature covers every
+  // claim, and the cache is keyed by the whole token, signature included, so a changed byte is a miss.
+  // The HMAC check is the costliest step of an authenticated request (bench/RESULTS.md).
   const verified = new Map<string, AccessClaims>();
   const remember = (token: string, claims: AccessClaims) => {
     if (verified.size >= VERIFIED_CACHE_SIZE) {
@@ -72,7 +80,13 @@ export function createAccessTokens(env: TokenEnv): AccessTokens {
     async verify(token) {
       const known = verified.get(token);
       if (known) {
-        if (Date.now() / 1000 < known.expiresAt + CLOCK_TOLERANCE_SECONDS) return known;
+        if (Date.now() / 1000 < known.expiresAt + CLOCK_TOLERANCE_SECONDS) {
+          if (await isRevoked(known)) {
+            verified.delete(token);
+            throw new UnauthorizedError('the access token was revoked');
+          }
+          return known;
+        }
         verified.delete(token);
       }
       try {
@@ -82,6 +96,7 @@ export function createAccessTokens(env: TokenEnv): AccessTokens {
           throw new UnauthorizedError('the access token is malformed');
         }
         const claims: AccessClaims = { userId: payload.sub, role, tokenId: payload.jti, expiresAt: payload.exp };
+        if (await isRevoked(claims)) throw new UnauthorizedError('the access token was revoked');
         remember(token, claims);
         return claims;
       } catch (error) {

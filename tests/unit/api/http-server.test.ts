@@ -57,4 +57,22 @@ describe('createExpressServer', () => {
     const missing = await fetch(`${base}/nowhere`);
     expect(missing.status).toBe(404);
   });
+
+  it('serves the app the ordinary way when Node\'s constructors cannot be called as functions (classes)', async () => {
+    class ClassRequest extends IncomingMessage {}
+    class ClassResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {}
+    const app = express();
+    app.get('/', (req, res) => res.json({ prototypeInPlace: Object.getPrototypeOf(req) === app.request }));
+    const server = createExpressServer(app, {
+      IncomingMessage: ClassRequest as unknown as typeof IncomingMessage,
+      ServerResponse: ClassResponse as unknown as typeof ServerResponse,
+    });
+    servers.push(server);
+    const seen: boolean[] = [];
+    server.prependListener('request', (req: IncomingMessage) => seen.push(Object.getPrototypeOf(req) === app.request));
+    const response = await fetch(await listen(server));
+    // Served, by a plain server: Express re-parents the request itself.
+    expect(await response.json()).toEqual({ prototypeInPlace: true });
+    expect(seen).toEqual([false]);
+  });
 });

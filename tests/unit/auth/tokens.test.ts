@@ -14,6 +14,17 @@ describe('access tokens', () => {
     expect(await tokens.verify(token)).toEqual(first);
   });
 
+  it('asks the revocation check on every verification, so a cached token that is revoked is refused', async () => {
+    const revoked = new Set<string>();
+    const tokens = createAccessTokens(env, { isRevoked: (claims) => revoked.has(claims.tokenId) });
+    const token = await tokens.issue({ id: '2f1c9a56-6a5e-4a53-9f0e-0d6b1e3b8c11', role: 'user' });
+    const claims = await tokens.verify(token);
+    revoked.add(claims.tokenId);
+    await expect(tokens.verify(token)).rejects.toThrow(new UnauthorizedError('the access token was revoked'));
+    const fresh = await tokens.issue({ id: '2f1c9a56-6a5e-4a53-9f0e-0d6b1e3b8c11', role: 'user' });
+    expect((await tokens.verify(fresh)).userId).toBe(claims.userId);
+  });
+
   it('rejects a cached token once it has expired', async () => {
     const tokens = createAccessTokens(env);
     const token = await tokens.issue({ id: '2f1c9a56-6a5e-4a53-9f0e-0d6b1e3b8c11', role: 'admin' });
