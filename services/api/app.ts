@@ -24,7 +24,7 @@ const API_VERSION = '1.0.0';
  * Every operation of the API, in the order Express tries them (the hot path, job
  * submission, first). Routes and the OpenAPI document are both made from this list.
  */
-export function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource: MetricsSource): Endpoint[] {
+function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource: MetricsSource): Endpoint[] {
   const { env, log } = deps;
   const credentialLimit = rateLimit(
     { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log },
@@ -44,8 +44,8 @@ export function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metric
   ];
 }
 
-/** The OpenAPI document of the API (also what `npm test` lints). */
-export function apiDocument(endpoints: readonly Endpoint[]): Record<string, unknown> {
+/** The OpenAPI document of the API (served at /openapi.json, linted by the tests). */
+function apiDocument(endpoints: readonly Endpoint[]): Record<string, unknown> {
   return openApiDocument(endpoints, {
     title: 'Platform Kit API',
     version: API_VERSION,

@@ -14,7 +14,7 @@ export interface NodeHttpConstructors {
  * `app.response`), through Node's documented `IncomingMessage`/`ServerResponse` server
  * options. Express re-parents every request and response it is handed; done to objects
  * Node already built, that changes their hidden class and slows Node's own http code down
- * (bench/RESULTS.md has the figures). With the prototype already in place, Express's
+ * (bench/FINDINGS.md has the figures). With the prototype already in place, Express's
  * re-parenting changes nothing, and the objects are still IncomingMessage and ServerResponse.
  *
  * The subclasses call Node's constructors as plain functions, which Node 20 allows. Whether

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileView, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSummary, JobView, QUEUE_DEPTH_STATES } from '../contract';
+import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobListItem, JobSummary, JobView, QUEUE_DEPTH_STATES } from '../contract';
 
 /**
  * Response and query shapes that only the HTTP layer has; the domain's own live in the
@@ -9,7 +9,6 @@ import { FileView, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSumma
 export const JobViewSchema = JobView.meta({ id: 'Job', description: 'A job with its input and result.' });
 export const JobSummarySchema = JobSummary.meta({ id: 'JobSummary', description: 'A job without its input and result.' });
 export const FileViewSchema = FileView.meta({ id: 'File' });
-export const JobEventSchema = JobEvent.meta({ id: 'JobEvent' });
 
 export const JobPage = z
   .object({
@@ -38,7 +37,7 @@ export const DeadLetterQuery = z
   .strict();
 
 export const IdempotencyHeaders = z.object({
-  'idempotency-key': IdempotencyKey.optional().meta({ description: 'Repeat a submission safely: the same key and body return the same job.' }),
+  [IDEMPOTENCY_KEY_HEADER]: IdempotencyKey.optional().meta({ description: 'Repeat a submission safely: the same key and body return the same job.' }),
 });
 
 export const Problem = z

@@ -5,10 +5,6 @@ export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancel
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
-export function isTerminal(status: JobStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
-}
-
 export const MAX_PRIORITY = 1_000;
 
 /** Any JSON value. Declared here rather than with z.json() so the OpenAPI document can name it (`JsonValue`) and refer to it recursively. */
@@ -47,10 +43,6 @@ export type JobView = z.infer<typeof JobView>;
 /** A job without its input and result: what lists return, so a page's size does not grow with payloads. */
 export const JobSummary = JobView.omit({ input: true, result: true });
 export type JobSummary = z.infer<typeof JobSummary>;
-
-/** The parts of a job a list leaves out unless `include` names them. */
-export const JOB_LIST_INCLUDES = ['input', 'result'] as const;
-export type JobListInclude = (typeof JOB_LIST_INCLUDES)[number];
 
 /** A list item: a summary, with input and result when `include` asked for them. */
 export const JobListItem = JobSummary.extend({ input: z.unknown().optional(), result: z.unknown().nullable().optional() });

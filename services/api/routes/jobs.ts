@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { API_PREFIX, ListJobsQuery, SubmitJobBody } from '../../contract';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, SubmitJobBody } from '../../contract';
 import type { JobService } from '../../core/jobs/types';
 import type { Logger } from '../../core/logger';
 import type { Lifecycle } from '../dependencies';
@@ -50,7 +50,7 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOpt
           input: body.input,
           maxAttempts: body.maxAttempts,
           priority: body.priority,
-          idempotencyKey: headers['idempotency-key'],
+          idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER],
           requestId: req.requestId,
         });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);

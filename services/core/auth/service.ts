@@ -5,10 +5,7 @@ import type { AccessClaims, AccessTokens } from './tokens';
 import type { AccessTokenResponse, LoginBody, RegisterBody, RegisteredUser, UserView } from './credentials';
 import { createDummyHash, hashPassword, verifyPassword } from './passwords';
 
-/**
- * Registration, login and the caller's identity. Refresh tokens, logout and password
- * resets belong to the identity issue and slot in here.
- */
+/** Registration, login and the caller's identity. */
 export interface AuthService {
   /** Throws ConflictError when the email is taken. */
   register(credentials: RegisterBody): Promise<RegisteredUser>;

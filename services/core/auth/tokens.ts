@@ -53,7 +53,7 @@ export function createAccessTokens(env: TokenEnv, options: { isRevoked?: Revocat
 
   // A token whose signature verified once verifies again until it expires: the signature covers every
   // claim, and the cache is keyed by the whole token, signature included, so a changed byte is a miss.
-  // The HMAC check is the costliest step of an authenticated request (bench/RESULTS.md).
+  // The HMAC check is the costliest step of an authenticated request (bench/FINDINGS.md).
   const verified = new Map<string, AccessClaims>();
   const remember = (token: string, claims: AccessClaims) => {
     if (verified.size >= VERIFIED_CACHE_SIZE) {

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { JobStatus, JobSummary, JobView } from '../../contract';
-import { attemptsAfter, auditDetail, MOVES, sqlStatusList } from '../jobs/lifecycle';
+import { attemptsAfter, auditDetail, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
 
 /**
  * The job repository: every statement that reads or writes the jobs table. Statements are
@@ -41,25 +41,6 @@ export const COLUMNS = `id, owner_id, type, input, status, attempts, max_attempt
   error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at,
   (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
 
-export function toJobView(row: JobRow): JobView {
-  return {
-    id: row.id,
-    type: row.type,
-    status: row.status,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    priority: row.priority,
-    progress: row.progress,
-    input: row.input,
-    result: row.result ?? null,
-    resultFileId: row.result_file_id,
-    error: row.error,
-    createdAt: row.created_at.toISOString(),
-    startedAt: row.started_at?.toISOString() ?? null,
-    finishedAt: row.finished_at?.toISOString() ?? null,
-  };
-}
-
 export function toJobSummary(row: Omit<JobRow, 'input' | 'result'>): JobSummary {
   return {
     id: row.id,
@@ -75,6 +56,14 @@ export function toJobSummary(row: Omit<JobRow, 'input' | 'result'>): JobSummary 
     startedAt: row.started_at?.toISOString() ?? null,
     finishedAt: row.finished_at?.toISOString() ?? null,
   };
+}
+
+/** The whole job: its summary, then its input and result. */
+export function toJobView(row: JobRow): JobView {
+  const view = toJobSummary(row) as JobView;
+  view.input = row.input;
+  view.result = row.result ?? null;
+  return view;
 }
 
 export interface NewJob {
@@ -104,13 +93,13 @@ export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<JobRow[
       ),
       inserted AS (
         INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, priority, idempotency_key, request_hash, request_id)
-        SELECT id, owner_id, type, input, 'queued', max_attempts, priority, idempotency_key, request_hash, request_id
+        SELECT id, owner_id, type, input, '${INITIAL_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id
         FROM v ORDER BY ord
         ON CONFLICT DO NOTHING
         RETURNING ${COLUMNS}
       ),
       events AS (
-        INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, 'queued', 0 FROM inserted
+        INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, status, 0 FROM inserted
       )
       SELECT * FROM inserted`,
     values: [JSON.stringify(jobs.map((job, ord) => ({ ord, ...job })))],
@@ -431,16 +420,6 @@ export async function findStaleRunning(db: Queryable, olderThanMs: number, limit
       WHERE status = 'running' AND updated_at < now() - $1::int * interval '1 millisecond'
       ORDER BY updated_at LIMIT $2`,
     values: [olderThanMs, limit],
-  });
-  return result.rows;
-}
-
-/** Queue entries for these ids, as they stand now (a replay, a retry). */
-export async function findQueueEntries(db: Queryable, jobIds: string[]): Promise<QueueEntryRow[]> {
-  const result = await db.query<QueueEntryRow>({
-    name: 'jobs.queue-entries',
-    text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[])`,
-    values: [jobIds],
   });
   return result.rows;
 }

@@ -55,7 +55,7 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
   },
 };
 
-export const TERMINAL: ReadonlySet<JobStatus> = new Set(TERMINAL_STATUSES);
+const TERMINAL: ReadonlySet<JobStatus> = new Set(TERMINAL_STATUSES);
 
 export function isTerminalStatus(status: JobStatus): boolean {
   return TERMINAL.has(status);
@@ -65,10 +65,6 @@ export function isTerminalStatus(status: JobStatus): boolean {
 export function nextStatus(status: JobStatus, event: LifecycleEvent): JobStatus | undefined {
   const move = MOVES[event];
   return move.from.includes(status) ? move.to : undefined;
-}
-
-export function statusesFrom(event: LifecycleEvent): readonly JobStatus[] {
-  return MOVES[event].from;
 }
 
 /**

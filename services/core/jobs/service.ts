@@ -104,7 +104,7 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
 }
 
 /** Which parts `include` asks for (`input`, `result`, or both, comma-separated). */
-export function listColumns(include: string | undefined): ListColumns {
+function listColumns(include: string | undefined): ListColumns {
   const parts = new Set((include ?? '').split(',').filter(Boolean));
   return { input: parts.has('input'), result: parts.has('result') };
 }

@@ -59,7 +59,7 @@ export function mergeTransitions(transitions: readonly WorkerTransition[]): Merg
 
 /**
  * Rows are built as literals of one fixed shape and updated in place: they are made
- * several times per job on the hottest path the worker has (see bench/RESULTS.md).
+ * several times per job on the hottest path the worker has (bench/FINDINGS.md).
  */
 function firstRow(transition: WorkerTransition): TransitionRow {
   const row: TransitionRow = {

@@ -7,11 +7,7 @@ import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { useSharedServices } from '../../harness/shared';
-import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
-
-async function statusOf(fx: EngineFixture, jobId: string): Promise<string> {
-  return (await fx.core.jobs.get(fx.ownerId, jobId)).status;
-}
+import { createEngineFixture, statusOf, waitFor, type EngineFixture } from './fixture';
 
 describe('job engine: one job\'s fault stays with that job', () => {
   let fx: EngineFixture;

@@ -111,6 +111,11 @@ export async function createEngineFixture(
   };
 }
 
+/** The job's status as its owner would read it. */
+export async function statusOf(fx: EngineFixture, jobId: string): Promise<string> {
+  return (await fx.core.jobs.get(fx.ownerId, jobId)).status;
+}
+
 /** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;

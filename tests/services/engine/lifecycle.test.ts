@@ -4,11 +4,7 @@ import { ConflictError } from '../../../services/core/errors';
 import { bullJobKey } from '../../../services/core/queue/keys';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, PermanentJobError, type Processor } from '../../../services/worker/processor';
-import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
-
-async function statusOf(fx: EngineFixture, jobId: string): Promise<string> {
-  return (await fx.core.jobs.get(fx.ownerId, jobId)).status;
-}
+import { createEngineFixture, statusOf, waitFor, type EngineFixture } from './fixture';
 
 function waitForStatus(fx: EngineFixture, jobId: string, status: string, timeoutMs?: number): Promise<true> {
   return waitFor(`job ${jobId} to be ${status}`, async () => (await statusOf(fx, jobId)) === status || undefined, timeoutMs);

@@ -3,14 +3,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { createEngineFixture, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, statusOf, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
 
 const WORKER_MAIN = 'services/worker/main.ts';
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
-
-async function statusOf(fx: EngineFixture, jobId: string): Promise<string> {
-  return (await fx.core.jobs.get(fx.ownerId, jobId)).status;
-}
 
 describe('job engine: worker processes', () => {
   let fx: EngineFixture;
