@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { accessToken, ECHO_BODY, ECHO_WORKER_CONCURRENCY, runLoad } from './driver';
+import { accessTokens, ECHO_BODY, runLoad } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
@@ -16,6 +16,16 @@ import { ResourceMonitor } from './proc-stats';
  */
 
 const run = promisify(execFile);
+
+/**
+ * The settings both sides get, whatever each revision's bench would pick by itself (older
+ * revisions tuned theirs): a comparison of code, not of configuration.
+ */
+const SAME_ON_BOTH_SIDES: BenchPlatformOptions = {
+  apiProcesses: 1,
+  workerConcurrency: 100,
+  env: { NODE_ENV: 'production', LOG_LEVEL: 'warn', SUBMIT_RATE_LIMIT_PER_SECOND: '1000000', AUTH_RATE_LIMIT_PER_MINUTE: '1000' },
+};
 const PROCESSES = ['api', 'worker', 'postgres', 'redis'] as const;
 
 interface Side {
@@ -63,10 +73,10 @@ async function buildRevision(revision: string, repository: string): Promise<{ si
 async function sample(side: Side, seconds: number): Promise<Sample> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBenchPlatform } = require(side.platformModule) as { startBenchPlatform(options: BenchPlatformOptions): Promise<BenchPlatform> };
-  const platform = await startBenchPlatform({ apiProcesses: 1, workerConcurrency: ECHO_WORKER_CONCURRENCY });
+  const platform = await startBenchPlatform(SAME_ON_BOTH_SIDES);
   try {
-    const token = await accessToken(platform.apiUrl);
-    const load = { url: `${platform.apiUrl}/v1/jobs`, token, body: ECHO_BODY };
+    const tokens = await accessTokens(platform.apiUrl);
+    const load = { url: `${platform.apiUrl}/v1/jobs`, tokens, body: ECHO_BODY };
     await runLoad({ ...load, connections: 16, amount: 2_000 });
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();

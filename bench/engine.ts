@@ -4,7 +4,7 @@ import { chown, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { parseEnv } from '../services/contract';
+import { parseEnv, SubmitJobBody } from '../services/contract';
 import { runMigrations } from '../services/core/db/migrate';
 import { createLogger } from '../services/core/logger';
 import { createMetrics } from '../services/core/metrics';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     const submitOne = async (): Promise<void> => {
       while (next < jobs) {
         next += 1;
-        await core.jobs.submit({ ownerId, type: 'echo', input: { payload: { n: next } } });
+        await core.jobs.submit({ ownerId, body: SubmitJobBody.parse({ type: 'echo', input: { payload: { n: next } } }) });
       }
     };
     await Promise.all(Array.from({ length: submitters }, submitOne));

@@ -23,10 +23,10 @@ export async function measureHttpFloor(options: { seconds: number; connections: 
     });
     const url = `http://127.0.0.1:${port}/v1/jobs`;
     // Warm up the JIT before measuring, as the platform is warmed up before its runs.
-    await runLoad({ url, token: 'unused', body: ECHO_BODY, connections: options.connections, amount: 3_000 });
+    await runLoad({ url, tokens: ['unused'], body: ECHO_BODY, connections: options.connections, amount: 3_000 });
     const pid = server.pid ?? 0;
     const before = cpuSeconds(pid);
-    const load = await runLoad({ url, token: 'unused', body: ECHO_BODY, connections: options.connections, durationSeconds: options.seconds });
+    const load = await runLoad({ url, tokens: ['unused'], body: ECHO_BODY, connections: options.connections, durationSeconds: options.seconds });
     const used = cpuSeconds(pid) - before;
     return { requestsPerSecond: load.requestsPerSecond, serverCpuMicrosPerRequest: (used * 1e6) / load.requests };
   } finally {

@@ -6,7 +6,8 @@ import net from 'node:net';
  */
 export interface LoadRequest {
   url: string;
-  token: string;
+  /** Bearer tokens of the users the load speaks for: connection n sends as user n mod their number. */
+  tokens: string[];
   body: string;
   connections: number;
   /** Requests per second offered at a steady pace (open loop); unset means as fast as answered (closed loop). */
@@ -43,7 +44,13 @@ class RawConnection {
   private status = 0;
   readonly socket: net.Socket;
 
-  constructor(host: string, port: number, onClose: () => void) {
+  constructor(
+    host: string,
+    port: number,
+    /** The request this connection sends, its user's. */
+    readonly bytes: Buffer,
+    onClose: () => void,
+  ) {
     this.socket = net.connect({ host, port, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('error', () => undefined);
@@ -55,9 +62,9 @@ class RawConnection {
   }
 
   /** Sends the request; `done` receives the status code (0 on a broken connection). */
-  send(bytes: Buffer, done: (status: number) => void): void {
+  send(done: (status: number) => void): void {
     this.pending = () => done(this.status);
-    this.socket.write(bytes);
+    this.socket.write(this.bytes);
   }
 
   fail(): void {
@@ -85,19 +92,24 @@ class RawConnection {
   }
 }
 
-function requestBytes(request: LoadRequest): { target: URL; bytes: Buffer } {
+/** The request each user's connections send, prebuilt. */
+function requestBytes(request: LoadRequest): { target: URL; bytesPerUser: Buffer[] } {
+  if (request.tokens.length === 0) throw new Error('load generator: no tokens');
   const target = new URL(request.url);
   const body = Buffer.from(request.body);
-  const head =
-    `POST ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: keep-alive\r\n` +
-    `Authorization: Bearer ${request.token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
-  return { target, bytes: Buffer.concat([Buffer.from(head), body]) };
+  const bytesPerUser = request.tokens.map((token) => {
+    const head =
+      `POST ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: keep-alive\r\n` +
+      `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    return Buffer.concat([Buffer.from(head), body]);
+  });
+  return { target, bytesPerUser };
 }
 
-async function openConnections(target: URL, count: number): Promise<RawConnection[]> {
+async function openConnections(target: URL, bytesPerUser: Buffer[], count: number): Promise<RawConnection[]> {
   const connections: RawConnection[] = [];
   for (let index = 0; index < count; index += 1) {
-    const connection: RawConnection = new RawConnection(target.hostname, Number(target.port), () => connection.fail());
+    const connection: RawConnection = new RawConnection(target.hostname, Number(target.port), bytesPerUser[index % bytesPerUser.length] as Buffer, () => connection.fail());
     connections.push(connection);
   }
   await Promise.all(connections.map((connection) => new Promise((resolve) => connection.socket.once('connect', resolve))));
@@ -142,8 +154,8 @@ class Tally {
  * did per request (0.05 against 0.1 ms), CPU the platform under test gets instead.
  */
 async function closedLoop(request: LoadRequest): Promise<LoadResult> {
-  const { target, bytes } = requestBytes(request);
-  const connections = await openConnections(target, request.connections);
+  const { target, bytesPerUser } = requestBytes(request);
+  const connections = await openConnections(target, bytesPerUser, request.connections);
   const tally = new Tally();
   const limit = request.amount ?? Number.POSITIVE_INFINITY;
   const started = performance.now();
@@ -161,7 +173,7 @@ async function closedLoop(request: LoadRequest): Promise<LoadResult> {
     sent += 1;
     inFlight += 1;
     const sentAt = performance.now();
-    connection.send(bytes, (status) => {
+    connection.send((status) => {
       inFlight -= 1;
       tally.record(status, performance.now() - sentAt);
       next(connection);
@@ -183,7 +195,7 @@ async function closedLoop(request: LoadRequest): Promise<LoadResult> {
  * sends each second's quota in a burst at the top of the second measures the burst instead.
  */
 async function paced(request: LoadRequest & { overallRate: number }): Promise<LoadResult> {
-  const { target, bytes } = requestBytes(request);
+  const { target, bytesPerUser } = requestBytes(request);
   const durationMs = (request.durationSeconds ?? 10) * 1_000;
   const intervalMs = 1_000 / request.overallRate;
   const total = Math.floor(durationMs / intervalMs);
@@ -197,14 +209,14 @@ async function paced(request: LoadRequest & { overallRate: number }): Promise<Lo
   const dispatch = (connection: RawConnection) => {
     const dueAt = waiting.shift();
     if (dueAt === undefined) return;
-    connection.send(bytes, (status) => {
+    connection.send((status) => {
       tally.record(status, performance.now() - dueAt);
       answered += 1;
       if (answered === total) finish();
       else if (connection.alive) dispatch(connection);
     });
   };
-  const connections = await openConnections(target, request.connections);
+  const connections = await openConnections(target, bytesPerUser, request.connections);
 
   const started = performance.now();
   const tick = setInterval(() => {

@@ -24,8 +24,12 @@ export interface BenchPlatform {
 }
 
 export interface BenchPlatformOptions {
-  apiProcesses: number;
-  workerConcurrency: number;
+  /** API_PROCESSES; the platform's default (what `npm start` runs) when unset. */
+  apiProcesses?: number;
+  /** WORKER_CONCURRENCY; the platform's default when unset. */
+  workerConcurrency?: number;
+  /** Further variables for the API and the worker (bench:compare sets the same ones on both sides). */
+  env?: Record<string, string>;
   /** Extra postgresql.conf settings, e.g. shared_preload_libraries for pg_stat_statements while profiling. */
   postgresSettings?: Record<string, string>;
   /** Extra node flags for the API and worker, e.g. --cpu-prof while profiling. */
@@ -92,20 +96,18 @@ export async function startBenchPlatform(options: BenchPlatformOptions): Promise
 
   const port = await findFreePort();
   const workerMetricsPort = await findFreePort();
-  const env = {
+  // What `npm start` gives the apps (services/local/start.ts), nothing tuned: the figures are the defaults'.
+  const env: Record<string, string | undefined> = {
     PATH: process.env.PATH,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
+    NODE_ENV: 'development',
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,
     OBJECT_STORE_DIR: path.join(root, 'objects'),
     PORT: String(port),
     WORKER_METRICS_PORT: String(workerMetricsPort),
-    API_PROCESSES: String(options.apiProcesses),
-    WORKER_CONCURRENCY: String(options.workerConcurrency),
-    // The bench measures capacity; one user submitting at full speed must not meet the per-user limiter.
-    SUBMIT_RATE_LIMIT_PER_SECOND: '1000000',
-    AUTH_RATE_LIMIT_PER_MINUTE: '1000',
+    ...(options.apiProcesses !== undefined && { API_PROCESSES: String(options.apiProcesses) }),
+    ...(options.workerConcurrency !== undefined && { WORKER_CONCURRENCY: String(options.workerConcurrency) }),
+    ...options.env,
   };
   const distRoot = path.resolve(__dirname, '..', 'services');
   const startApp = (service: 'api' | 'worker', extra: Record<string, string>): ChildProcess => {

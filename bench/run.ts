@@ -3,11 +3,11 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { METRICS } from '../services/contract';
+import { EnvSchema, METRICS } from '../services/contract';
 import { findFreePort } from '../services/local/free-port';
 import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
-import { accessToken, ECHO_BODY, ECHO_WORKER_CONCURRENCY, runLoad } from './driver';
+import { accessTokens, BENCH_USERS, ECHO_BODY, runLoad } from './driver';
 import { measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
@@ -26,23 +26,28 @@ interface Settings {
   sustainedSeconds: number;
   sustainedConnections: number;
   ceilingJobs: number;
-  apiProcesses: number;
-  workerConcurrency: number;
+  /** Unset: the platform's defaults, what `npm start` runs. Set from API_PROCESSES / WORKER_CONCURRENCY to measure another value. */
+  apiProcesses?: number;
+  workerConcurrency?: number;
 }
 
+/** The worker concurrency the platform runs when WORKER_CONCURRENCY is unset (the contract's default). */
+const DEFAULT_WORKER_CONCURRENCY = EnvSchema.shape.WORKER_CONCURRENCY.parse(undefined);
+
 function parseSettings(argv: string[]): Settings {
+  const fromEnv = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
   const settings: Settings = {
     latencyRate: 1_000,
     latencySeconds: 20,
     sustainedSeconds: 30,
     sustainedConnections: 64,
     ceilingJobs: 50_000,
-    apiProcesses: Number(process.env.API_PROCESSES ?? 1),
-    workerConcurrency: Number(process.env.WORKER_CONCURRENCY ?? ECHO_WORKER_CONCURRENCY),
+    apiProcesses: fromEnv('API_PROCESSES'),
+    workerConcurrency: fromEnv('WORKER_CONCURRENCY'),
   };
   if (argv.includes('--quick')) Object.assign(settings, { latencySeconds: 5, sustainedSeconds: 8, ceilingJobs: 10_000 });
   for (const [key, value] of Object.entries(settings)) {
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`bench: ${key} must be a positive number`);
+    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) throw new Error(`bench: ${key} must be a positive number`);
   }
   return settings;
 }
@@ -90,16 +95,19 @@ interface SustainedResult {
   redisCommands: RedisCommandCounts;
 }
 
-async function sustained(platform: BenchPlatform, token: string, settings: Settings): Promise<SustainedResult> {
+async function sustained(platform: BenchPlatform, tokens: string[], settings: Settings, generator: 'raw' | 'autocannon'): Promise<SustainedResult> {
   const warmUpSeconds = Math.min(5, settings.sustainedSeconds / 4);
   const started = performance.now();
-  const loadPromise = runLoad({
-    url: `${platform.apiUrl}/v1/jobs`,
-    token,
-    body: ECHO_BODY,
-    connections: settings.sustainedConnections,
-    durationSeconds: settings.sustainedSeconds,
-  });
+  const loadPromise = runLoad(
+    {
+      url: `${platform.apiUrl}/v1/jobs`,
+      tokens,
+      body: ECHO_BODY,
+      connections: settings.sustainedConnections,
+      durationSeconds: settings.sustainedSeconds,
+    },
+    generator,
+  );
   const monitor = new ResourceMonitor({ ...platform.pids });
   await new Promise((resolve) => setTimeout(resolve, warmUpSeconds * 1_000));
   monitor.begin();
@@ -207,46 +215,77 @@ function bound(resources: SustainedResult['resources']): string {
   return `${verdict} (all processes ${total.toFixed(2)} of ${cores} cores; largest ${name} at ${usage.cores.toFixed(2)})`;
 }
 
+/** The submit latency at a steady rate, with what every process spent meanwhile. */
+interface LatencyRun {
+  load: LoadResult;
+  resources: Record<string, { cores: number; peakRssMiB: number }>;
+  stolen: number;
+}
+
 interface PlatformRun {
-  latency: LoadResult;
-  latencyResources: Record<string, { cores: number; peakRssMiB: number }>;
-  latencyStolen: number;
+  latency: LatencyRun;
   run: SustainedResult;
+  /** The same two measurements through autocannon, an independent load generator. */
+  autocannonLatency: LatencyRun;
+  autocannonRun: SustainedResult;
   counts: Record<string, number>;
 }
 
+async function latencyAt(platform: BenchPlatform, tokens: string[], settings: Settings, generator: 'raw' | 'autocannon'): Promise<LatencyRun> {
+  const monitor = new ResourceMonitor({ ...platform.pids });
+  monitor.begin();
+  const machineBefore = machineCpu();
+  const load = await runLoad(
+    {
+      url: `${platform.apiUrl}/v1/jobs`,
+      tokens,
+      body: ECHO_BODY,
+      // The raw generator paces requests itself; autocannon keeps one in flight per connection.
+      connections: generator === 'raw' ? 32 : settings.sustainedConnections,
+      overallRate: settings.latencyRate,
+      durationSeconds: settings.latencySeconds,
+    },
+    generator,
+  );
+  const stolen = stolenShare(machineBefore, machineCpu());
+  const resources = { ...monitor.end(), 'load generator': { cores: load.cores, peakRssMiB: Number.NaN } };
+  await waitForDrain(platform.databaseUrl);
+  process.stdout.write(`bench:   ${generator}: p50 ${load.latencyMs.p50} ms, p99 ${load.latencyMs.p99} ms, ${fmt(load.requestsPerSecond)} req/s\n`);
+  return { load, resources, stolen };
+}
+
 async function measurePlatform(settings: Settings): Promise<PlatformRun> {
-  process.stdout.write(`bench: starting the platform (API processes ${settings.apiProcesses}, worker concurrency ${settings.workerConcurrency})…\n`);
+  process.stdout.write(
+    `bench: starting the platform with its defaults (API processes ${settings.apiProcesses ?? 1}, worker concurrency ${settings.workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY})…\n`,
+  );
   const platform = await startBenchPlatform({ apiProcesses: settings.apiProcesses, workerConcurrency: settings.workerConcurrency });
   try {
-    const token = await accessToken(platform.apiUrl);
-    await runLoad({ url: `${platform.apiUrl}/v1/jobs`, token, body: ECHO_BODY, connections: 16, amount: 3_000 });
+    const tokens = await accessTokens(platform.apiUrl);
+    await runLoad({ url: `${platform.apiUrl}/v1/jobs`, tokens, body: ECHO_BODY, connections: 16, amount: 3_000 });
     await waitForDrain(platform.databaseUrl);
 
     process.stdout.write(`bench: submit latency at ${settings.latencyRate}/s offered for ${settings.latencySeconds} s…\n`);
-    const latencyMonitor = new ResourceMonitor({ ...platform.pids });
-    latencyMonitor.begin();
-    const machineBefore = machineCpu();
-    const latency = await runLoad({
-      url: `${platform.apiUrl}/v1/jobs`,
-      token,
-      body: ECHO_BODY,
-      connections: 32,
-      overallRate: settings.latencyRate,
-      durationSeconds: settings.latencySeconds,
-    });
-    const latencyStolen = stolenShare(machineBefore, machineCpu());
-    const latencyResources = { ...latencyMonitor.end(), 'load generator': { cores: latency.cores, peakRssMiB: Number.NaN } };
-    await waitForDrain(platform.databaseUrl);
-    process.stdout.write(`bench:   p50 ${latency.latencyMs.p50} ms, p99 ${latency.latencyMs.p99} ms, ${fmt(latency.requestsPerSecond)} req/s\n`);
+    const latency = await latencyAt(platform, tokens, settings, 'raw');
+    const autocannonLatency = await latencyAt(platform, tokens, settings, 'autocannon');
 
     process.stdout.write(`bench: sustained echo jobs end to end, ${settings.sustainedConnections} connections for ${settings.sustainedSeconds} s…\n`);
-    const run = await sustained(platform, token, settings);
-    process.stdout.write(`bench:   submits ${fmt(run.load.requestsPerSecond)}/s, end to end ${fmt(run.endToEndPerSecond)} jobs/s\n`);
-    return { latency, latencyResources, latencyStolen, run, counts: await statusCounts(platform.databaseUrl) };
+    const run = await sustained(platform, tokens, settings, 'raw');
+    process.stdout.write(`bench:   raw: submits ${fmt(run.load.requestsPerSecond)}/s, end to end ${fmt(run.endToEndPerSecond)} jobs/s\n`);
+    const autocannonRun = await sustained(platform, tokens, settings, 'autocannon');
+    process.stdout.write(`bench:   autocannon: submits ${fmt(autocannonRun.load.requestsPerSecond)}/s, end to end ${fmt(autocannonRun.endToEndPerSecond)} jobs/s\n`);
+    return { latency, run, autocannonLatency, autocannonRun, counts: await statusCounts(platform.databaseUrl) };
   } finally {
     await platform.stop();
   }
+}
+
+/** The processes of the platform itself (not the load generator): what a job costs the machine. */
+const PLATFORM_PROCESSES = ['api', 'worker', 'postgres', 'redis'];
+
+/** CPU of all the platform's processes per job, in µs. */
+function platformMicrosPerJob(resources: Record<string, { cores: number }>, jobsPerSecond: number): number {
+  const cores = PLATFORM_PROCESSES.reduce((total, name) => total + (resources[name]?.cores ?? 0), 0);
+  return (cores * 1e6) / jobsPerSecond;
 }
 
 const percent = (share: number) => `${(share * 100).toFixed(0)} %`;
@@ -262,7 +301,7 @@ async function main(): Promise<void> {
   // VM the machine's speed drifts within minutes, and a ratio against one reading drifts with it.
   process.stdout.write('bench: raw BullMQ ceiling (bulk add, no-op worker, no HTTP, no PostgreSQL)…\n');
   const ceilingBefore = await ceiling(settings.ceilingJobs);
-  const fed = await fedInBatches(settings.ceilingJobs, settings.workerConcurrency);
+  const fed = await fedInBatches(settings.ceilingJobs, settings.workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY);
   process.stdout.write(`bench:   ${fmt(ceilingBefore.jobsPerSecond)} jobs/s; fed in bulks of ${fed.batch}: ${fmt(fed.jobsPerSecond)} jobs/s\n`);
 
   process.stdout.write('bench: HTTP floor (Express 5 + helmet + JSON body, nothing of ours)…\n');
@@ -270,7 +309,9 @@ async function main(): Promise<void> {
   const plainFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, plainServer: true });
   process.stdout.write(`bench:   ${fmt(httpFloor.serverCpuMicrosPerRequest)} us of CPU per request (served by a plain createServer(app): ${fmt(plainFloor.serverCpuMicrosPerRequest)})\n`);
 
-  const { latency, latencyResources, latencyStolen, run, counts } = await measurePlatform(settings);
+  const { latency: latencyRun, run, autocannonLatency, autocannonRun, counts } = await measurePlatform(settings);
+  const { load: latency, resources: latencyResources, stolen: latencyStolen } = latencyRun;
+  const workerConcurrency = settings.workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY;
 
   process.stdout.write('bench: raw BullMQ ceiling again…\n');
   const ceilingAfter = await ceiling(settings.ceilingJobs);
@@ -294,8 +335,8 @@ async function main(): Promise<void> {
   const report = `# Benchmark results
 
 Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}.
-Machine: ${machine()}. Everything on one box: PostgreSQL (embedded, fsync on), Redis (AOF everysec),
-the API (${settings.apiProcesses} process${settings.apiProcesses > 1 ? 'es' : ''}), one worker (concurrency ${settings.workerConcurrency}),
+Machine: ${machine()}. Everything on one box, configured as \`npm start\` configures it (no tuning): PostgreSQL (embedded, fsync on), Redis (AOF everysec),
+the API (${settings.apiProcesses ?? 1} process${(settings.apiProcesses ?? 1) > 1 ? 'es' : ''}), one worker (concurrency ${workerConcurrency}), ${BENCH_USERS} users submitting in turn,
 and the load generator in its own process (raw keep-alive sockets: closed loop at full speed for the
 sustained run; a steady open-loop sender for the latency run, latency counted from when each request was due). Compare ratios,
 not absolute times. "Host steal" is the share of the machine's CPU time the hypervisor gave to other guests meanwhile
@@ -310,6 +351,10 @@ not absolute times. "Host steal" is the share of the machine's CPU time the hype
 | submit latency at ${fmt(settings.latencyRate)} submits/s offered | p50 ${latency.latencyMs.p50} ms, **p99 ${latency.latencyMs.p99} ms** | p99 < 20 ms |
 | raw BullMQ ceiling (bulk add + no-op worker, no HTTP, no PostgreSQL), mean of before and after | ${fmt(ceilingPerSecond)} jobs/s (${fmt(ceilingBefore.jobsPerSecond)} before, ${fmt(ceilingAfter.jobsPerSecond)} after) | reference |
 | API peak RSS / worker peak RSS under sustained load | ${fmt(run.resources.api?.peakRssMiB ?? 0)} MiB / ${fmt(run.resources.worker?.peakRssMiB ?? 0)} MiB | < 256 MB each |
+| autocannon (64 connections, ${BENCH_USERS} users in turn): echo jobs end to end, sustained | **${fmt(autocannonRun.endToEndPerSecond)} jobs/s** (${ratioPercent(autocannonRun.endToEndPerSecond / ceilingPerSecond)} of the ceiling) | ≥ 3,000 jobs/s, ≥ 25 % |
+| autocannon: submit latency at ${fmt(settings.latencyRate)} submits/s offered | p50 ${autocannonLatency.load.latencyMs.p50} ms, **p99 ${autocannonLatency.load.latencyMs.p99} ms** | p99 < 20 ms |
+| CPU of all platform processes per job (api, worker, postgres, redis) at ${fmt(settings.latencyRate)}/s offered | ${fmt(platformMicrosPerJob(latencyResources, latency.requestsPerSecond))} µs (autocannon: ${fmt(platformMicrosPerJob(autocannonLatency.resources, autocannonLatency.load.requestsPerSecond))} µs) | lower is better |
+| CPU of all platform processes per job at full speed | ${fmt(platformMicrosPerJob(run.resources, run.load.requestsPerSecond))} µs (autocannon: ${fmt(platformMicrosPerJob(autocannonRun.resources, autocannonRun.load.requestsPerSecond))} µs) | lower is better |
 
 ## Sustained load (${settings.sustainedSeconds} s, ${settings.sustainedConnections} connections, as fast as accepted)
 
@@ -330,7 +375,7 @@ Measured in this run: the bare HTTP stack (bench/http-floor-server.ts: Express 5
 202 with a job-sized body, nothing of ours, served as the API serves it by services/api/http-server.ts; served
 by a plain \`createServer(app)\` instead, the same stack costs ${fmt(plainFloor.serverCpuMicrosPerRequest)} µs per request) under the same load generator, and BullMQ alone fed the way the
 platform feeds it (bulks of ${fed.batch} with the platform's retention options while a no-op worker of concurrency
-${settings.workerConcurrency} drains: ${fmt(fed.jobsPerSecond)} jobs/s; prefilled, as in the ceiling, it costs
+${workerConcurrency} drains: ${fmt(fed.jobsPerSecond)} jobs/s; prefilled, as in the ceiling, it costs
 ${fmt(ceilingBefore.cpuMicrosPerJob.node + ceilingBefore.cpuMicrosPerJob.redis)} µs per job instead).
 
 | part | platform (µs of CPU per job) | the part alone (µs) |
@@ -355,14 +400,34 @@ ${ratioPercent((cores * 1e6) / floorMicros / ceilingPerSecond)} of the ceiling m
 | --- | --- | --- | --- |
 ${resourceRows(latencyResources, latency.requestsPerSecond)}
 
+## The same through autocannon (64 connections, ${BENCH_USERS} users in turn)
+
+An independent load generator as a check on the bench's own: each connection sends as the users in
+turn. Its requests cost the machine more than the bench's prebuilt ones (see "load generator" below),
+CPU the platform does not get.
+
+- sustained (${settings.sustainedSeconds} s, as fast as answered): submits ${fmt(autocannonRun.load.requestsPerSecond)}/s (non-2xx ${autocannonRun.load.non2xx}, errors ${autocannonRun.load.errors}), submit p50 ${autocannonRun.load.latencyMs.p50} ms, p99 ${autocannonRun.load.latencyMs.p99} ms; end to end ${fmt(autocannonRun.endToEndPerSecond)} jobs/s; backlog drained ${autocannonRun.drainSeconds.toFixed(1)} s after; host steal ${percent(autocannonRun.stolen)}
+- at ${fmt(settings.latencyRate)}/s offered: achieved ${fmt(autocannonLatency.load.requestsPerSecond)} req/s, latency p50 ${autocannonLatency.load.latencyMs.p50} ms, p90 ${autocannonLatency.load.latencyMs.p90} ms, p99 ${autocannonLatency.load.latencyMs.p99} ms, max ${autocannonLatency.load.latencyMs.max} ms; host steal ${percent(autocannonLatency.stolen)}
+
+| process | cores used, sustained | CPU per job, sustained (µs) | cores used at ${fmt(settings.latencyRate)}/s | CPU per job at ${fmt(settings.latencyRate)}/s (µs) |
+| --- | --- | --- | --- | --- |
+${Object.keys(autocannonRun.resources)
+  .map((name) => {
+    const full = autocannonRun.resources[name] ?? { cores: 0 };
+    const paced = autocannonLatency.resources[name] ?? { cores: 0 };
+    return `| ${name} | ${full.cores.toFixed(2)} | ${fmt((full.cores * 1e6) / autocannonRun.load.requestsPerSecond)} | ${paced.cores.toFixed(2)} | ${fmt((paced.cores * 1e6) / autocannonLatency.load.requestsPerSecond)} |`;
+  })
+  .join('\n')}
+
 ## Raw BullMQ ceiling
 
 ${ceilingLine('before the platform', ceilingBefore)}
 ${ceilingLine('after the platform', ceilingAfter)}
-- fed in bulks of ${fed.batch} while draining (concurrency ${settings.workerConcurrency}, the platform's retention options): ${fmt(fed.jobsPerSecond)} jobs/s, Redis
+- fed in bulks of ${fed.batch} while draining (concurrency ${workerConcurrency}, the platform's retention options): ${fmt(fed.jobsPerSecond)} jobs/s, Redis
   ${fmt(fed.cpuMicrosPerJob.redis)} µs and Node ${fmt(fed.cpuMicrosPerJob.node)} µs per job; ${fed.redisCommands.all.toFixed(1)} Redis commands per job, ${fed.redisCommands.scripts.toFixed(2)} of them script calls
 `;
-  const target = path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
+  // A quick run's figures are too short to stand for the platform: they go beside the results, not over them.
+  const target = quick ? path.join(os.tmpdir(), 'platform-kit-bench-quick.md') : path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
   await writeFile(target, report);
   process.stdout.write(`bench: wrote ${target}\n`);
 }

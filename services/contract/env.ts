@@ -59,7 +59,11 @@ export const EnvSchema = z.object({
   AUTH_RATE_LIMIT_PER_MINUTE: positiveInt.default(20),
   SUBMIT_RATE_LIMIT_PER_SECOND: positiveInt.default(2_000),
 
-  WORKER_CONCURRENCY: positiveInt.max(1_000).default(50),
+  /**
+   * Jobs one worker runs at once. A short job holds its slot mostly while its state is
+   * written, so one worker drains about WORKER_CONCURRENCY ÷ that time (bench/FINDINGS.md).
+   */
+  WORKER_CONCURRENCY: positiveInt.max(1_000).default(100),
   /** How long SIGTERM waits for in-flight work before releasing it. */
   SHUTDOWN_GRACE_MS: positiveInt.max(600_000).default(25_000),
   /** How often the relay sweeps for queued jobs that Redis does not hold. */

@@ -122,7 +122,9 @@ export function schemaName(type: string): string {
 /**
  * Body of POST /v1/jobs: one variant per public type, told apart by `type`, each with that
  * type's own input schema. The route validates with it and the OpenAPI document is
- * generated from it, so both always list the same types with the same inputs.
+ * generated from it, so both always list the same types with the same inputs. Its output
+ * is branded: the submit use case takes only a body this schema parsed, so nothing
+ * validates a submission a second time.
  */
 export const SubmitJobBody: z.ZodType<SubmitJobBody> = z.discriminatedUnion(
   'type',
@@ -132,11 +134,11 @@ export const SubmitJobBody: z.ZodType<SubmitJobBody> = z.discriminatedUnion(
       .strict()
       .meta({ id: `Submit${schemaName(definition.type)}`, description: definition.description }),
   ) as unknown as [z.ZodObject, ...z.ZodObject[]],
-).meta({ id: 'SubmitJobBody' }) as unknown as z.ZodType<SubmitJobBody>;
+).meta({ id: 'SubmitJobBody' }) as unknown as z.ZodType<SubmitJobBody, unknown>;
 /** A submission the body schema accepted: `input` is the named type's input, its defaults applied. */
-export interface SubmitJobBody {
+export type SubmitJobBody = {
   type: string;
   input: unknown;
   maxAttempts?: number;
   priority?: number;
-}
+} & z.$brand<'SubmitJobBody'>;

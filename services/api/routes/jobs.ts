@@ -44,15 +44,7 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOpt
       },
       async handle({ body, headers }, req, res) {
         // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
-        const { job } = await jobs.submit({
-          ownerId: callerId(req),
-          type: body.type,
-          input: body.input,
-          maxAttempts: body.maxAttempts,
-          priority: body.priority,
-          idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER],
-          requestId: req.requestId,
-        });
+        const { job } = await jobs.submit({ ownerId: callerId(req), body, idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER], requestId: req.requestId });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },
     }),

@@ -12,11 +12,11 @@ import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
 import { isTerminalStatus } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
-import type { JobPage, JobService, SubmitRequest, SubmitResult } from './types';
+import type { InternalSubmitRequest, JobPage, JobService, SubmitResult } from './types';
 
 /** Submits of job types that clients may not submit (email.send); never wired to HTTP. */
 export interface InternalJobSubmitter {
-  submitInternal(request: SubmitRequest): Promise<SubmitResult>;
+  submitInternal(request: InternalSubmitRequest): Promise<SubmitResult>;
 }
 
 export interface JobServiceDeps {

@@ -10,7 +10,7 @@ import type { FileService } from '../files/types';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { Relay } from '../queue/relay';
-import type { SubmitRequest, SubmitResult } from './types';
+import type { InternalSubmitRequest, SubmitRequest, SubmitResult } from './types';
 
 export interface SubmitBatchOptions {
   /** How long the first submit of a batch waits for others. Default 1 ms. */
@@ -54,16 +54,17 @@ export class Submitter {
     });
   }
 
-  /**
-   * A client submit: public job types only, with `input` already validated against the
-   * type's schema (the HTTP route validates the whole body with the contract's SubmitJobBody).
-   */
+  /** A client submit: its body was parsed by the contract's SubmitJobBody, which admits public types only. */
   submit(request: SubmitRequest): Promise<SubmitResult> {
-    return this.accept(request, { allowInternal: false, validateInput: false });
+    const { body } = request;
+    return this.accept(
+      { ownerId: request.ownerId, type: body.type, input: body.input, maxAttempts: body.maxAttempts, priority: body.priority, idempotencyKey: request.idempotencyKey, requestId: request.requestId },
+      { allowInternal: false, validateInput: false },
+    );
   }
 
   /** A platform-internal submit (e.g. email.send from password reset): internal types allowed, input validated here. */
-  submitInternal(request: SubmitRequest): Promise<SubmitResult> {
+  submitInternal(request: InternalSubmitRequest): Promise<SubmitResult> {
     return this.accept(request, { allowInternal: true, validateInput: true });
   }
 
@@ -71,7 +72,7 @@ export class Submitter {
     return this.batcher.close();
   }
 
-  private async accept(request: SubmitRequest, how: { allowInternal: boolean; validateInput: boolean }): Promise<SubmitResult> {
+  private async accept(request: InternalSubmitRequest, how: { allowInternal: boolean; validateInput: boolean }): Promise<SubmitResult> {
     const definition = findJobType(request.type);
     if (!definition || (definition.internal && !how.allowInternal)) {
       throw new ValidationError('Unknown job type.', [{ field: 'type', message: `unknown job type "${request.type}"` }]);
@@ -88,7 +89,7 @@ export class Submitter {
     return this.existing(job);
   }
 
-  private newJob(definition: JobTypeDefinition, request: SubmitRequest, input: unknown): NewJob {
+  private newJob(definition: JobTypeDefinition, request: InternalSubmitRequest, input: unknown): NewJob {
     const maxAttempts = request.maxAttempts ?? definition.retry.attempts;
     const priority = request.priority ?? 0;
     const key = request.idempotencyKey;

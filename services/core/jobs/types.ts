@@ -1,14 +1,23 @@
-import type { JobEvent, JobListItem, JobStatus, JobView, ListJobsQuery, QueueDepthState } from '../../contract';
+import type { JobEvent, JobListItem, JobStatus, JobView, ListJobsQuery, QueueDepthState, SubmitJobBody } from '../../contract';
 import type { Page } from './cursor';
 
 export interface SubmitRequest {
+  ownerId: string;
+  /** What to run: a body the contract's SubmitJobBody schema parsed (public types, input valid, defaults applied). */
+  body: SubmitJobBody;
+  idempotencyKey?: string;
+  /** Correlation id of the submitting HTTP call; it travels with the job into worker logs. */
+  requestId?: string;
+}
+
+/** A submission from inside the platform (e.g. email.send for a password reset): any type, validated by the use case. */
+export interface InternalSubmitRequest {
   ownerId: string;
   type: string;
   input: unknown;
   maxAttempts?: number;
   priority?: number;
   idempotencyKey?: string;
-  /** Correlation id of the submitting HTTP call; it travels with the job into worker logs. */
   requestId?: string;
 }
 

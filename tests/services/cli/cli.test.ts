@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
+import { createEngineFixture, submission, waitFor, type EngineFixture } from '../engine/fixture';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -72,7 +72,7 @@ describe('platform CLI', () => {
   });
 
   it('lists and shows jobs of every owner, and cancels one', async () => {
-    const { job } = await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'cli' } });
+    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'cli' } }));
     const list = await platform(['jobs', 'list', '--json', '--status', 'queued'], cliEnv);
     expect(list.code).toBe(0);
     const listed = JSON.parse(list.stdout) as { items: { id: string; ownerId: string }[] };
@@ -95,7 +95,7 @@ describe('platform CLI', () => {
   });
 
   it('replays a dead letter back into the queue', async () => {
-    const { job } = await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: {} });
+    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: {} }));
     await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now() WHERE id = $1", [job.id]);
 
     const list = await platform(['dlq', 'list', '--json'], cliEnv);
@@ -113,7 +113,7 @@ describe('platform CLI', () => {
   });
 
   it('reconcile hands Redis the queued jobs it lost', async () => {
-    const { job } = await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'lost' } });
+    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'lost' } }));
     await fixture.core.relay.queue.remove(job.id);
     // The sweep only takes jobs older than its grace period, so a job being enqueued right now is not raced.
     await fixture.query("UPDATE jobs SET updated_at = now() - interval '10 minutes' WHERE id = $1", [job.id]);
@@ -125,7 +125,7 @@ describe('platform CLI', () => {
   });
 
   it('queues stats reads depth by state and statuses', async () => {
-    await fixture.core.jobs.submit({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'counted' } });
+    await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'counted' } }));
     const run = await platform(['queues', 'stats', '--json'], cliEnv);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);

@@ -7,7 +7,7 @@ import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { useSharedServices } from '../../harness/shared';
-import { createEngineFixture, statusOf, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, statusOf, waitFor, type EngineFixture } from './fixture';
 
 describe('job engine: one job\'s fault stays with that job', () => {
   let fx: EngineFixture;
@@ -21,7 +21,7 @@ describe('job engine: one job\'s fault stays with that job', () => {
 
   it('a state write PostgreSQL refuses for one job\'s data fails that job alone; the rest of its batch is written', async () => {
     const writer = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log });
-    const jobs = await Promise.all(Array.from({ length: 12 }, (_, index) => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } })));
+    const jobs = await Promise.all(Array.from({ length: 12 }, (_, index) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } }))));
     const ids = jobs.map(({ job }) => job.id);
     const bad = ids[5] as string;
     const now = Date.now();
@@ -51,8 +51,8 @@ describe('job engine: one job\'s fault stays with that job', () => {
       maxBytes: 1_000_000,
     });
     await fx.startRunner({ concurrency: 50 });
-    const csv = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'csv.summary', input: { fileId: file.id, delimiter: ',', header: true } });
-    const echoes = await Promise.all(Array.from({ length: 40 }, (_, index) => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } })));
+    const csv = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'csv.summary', input: { fileId: file.id, delimiter: ',', header: true } }));
+    const echoes = await Promise.all(Array.from({ length: 40 }, (_, index) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } }))));
     const ids = [csv.job.id, ...echoes.map(({ job }) => job.id)];
     await waitFor('every job to finish', async () => {
       const { count } = await fx.one<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed')", [ids]);
@@ -74,8 +74,8 @@ describe('job engine: one job\'s fault stays with that job', () => {
       return { result: { sleptMs: input.ms } };
     });
     await fx.startRunner({ concurrency: 1 }, { processors: (type) => (type === 'sleep' ? (stubborn as unknown as Processor) : findProcessor(type)) });
-    const slow = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 20_000 }, maxAttempts: 1 });
-    const next = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'after' } });
+    const slow = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 20_000 }, maxAttempts: 1 }));
+    const next = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'after' } }));
     await waitFor('the slow job to time out', async () => (await statusOf(fx, slow.job.id)) === 'failed', 10_000);
     expect((await fx.core.jobs.get(fx.ownerId, slow.job.id)).error).toBe('the job ran past its type\'s timeout of 300 ms and was stopped');
     // One slot: the echo job can only run once the stubborn one gave it back.
@@ -129,7 +129,7 @@ describe('job engine: a PostgreSQL outage', () => {
       return { result: { payload: input.payload } };
     });
     await current.startRunner({}, { processors: (type) => (type === 'echo' ? (gated as unknown as Processor) : findProcessor(type)) });
-    const { job } = await current.core.jobs.submit({ ownerId: current.ownerId, type: 'echo', input: { payload: 'kept' } });
+    const { job } = await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'echo', input: { payload: 'kept' } }));
     await waitFor('the job to run', async () => (await statusOf(current, job.id)) === 'running');
 
     await postgres.stop();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { JOB_TYPES } from '../../../services/contract';
-import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
 
 async function upload(fx: EngineFixture, name: string, contentType: string, content: string) {
   return fx.core.files.upload({ ownerId: fx.ownerId, name, contentType, body: Readable.from(Buffer.from(content)), maxBytes: 10_000_000 });
@@ -33,7 +33,7 @@ describe('job engine: every built-in type end to end through the worker', () => 
     const textFile = await upload(fx, 'fox.txt', 'text/plain', text);
     const csvFile = await upload(fx, 'people.csv', 'text/csv', csv);
 
-    const submit = (type: string, input: unknown) => fx.core.jobs.submit({ ownerId: fx.ownerId, type, input });
+    const submit = (type: string, input: unknown) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type, input }));
     const submitted = {
       echo: await submit('echo', { payload: { nested: [1, 'two', null] } }),
       sleep: await submit('sleep', { ms: 50 }),

@@ -4,7 +4,7 @@ import { ConflictError } from '../../../services/core/errors';
 import { bullJobKey } from '../../../services/core/queue/keys';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, PermanentJobError, type Processor } from '../../../services/worker/processor';
-import { createEngineFixture, statusOf, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, statusOf, waitFor, type EngineFixture } from './fixture';
 
 function waitForStatus(fx: EngineFixture, jobId: string, status: string, timeoutMs?: number): Promise<true> {
   return waitFor(`job ${jobId} to be ${status}`, async () => (await statusOf(fx, jobId)) === status || undefined, timeoutMs);
@@ -39,7 +39,7 @@ describe('job engine: lifecycle', () => {
     });
     await fx.startRunner({}, { processors: withEcho(flaky as unknown as Processor) });
 
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'x' }, maxAttempts: 3 });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'x' }, maxAttempts: 3 }));
     await waitForStatus(fx, job.id, 'failed');
     const failed = await fx.core.jobs.get(fx.ownerId, job.id);
     expect(failed).toMatchObject({ attempts: 3, error: 'boom 3' });
@@ -70,7 +70,7 @@ describe('job engine: lifecycle', () => {
       return { result: { payload: input.payload } };
     });
     await fx.startRunner({}, { processors: withEcho(picky as unknown as Processor) });
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 1 } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 1 } }));
     await waitForStatus(fx, job.id, 'failed');
     expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1, error: 'not my kind of payload' });
 
@@ -81,7 +81,7 @@ describe('job engine: lifecycle', () => {
   });
 
   it('cancels a queued job: the row is cancelled, the BullMQ job removed, and it never runs', async () => {
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 10 } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 10 } }));
     await waitFor('the job to reach Redis', async () => (await fx.core.relay.queue.getJob(job.id)) !== undefined);
     const cancelled = await fx.core.jobs.cancel(fx.ownerId, job.id);
     expect(cancelled.status).toBe('cancelled');
@@ -106,7 +106,7 @@ describe('job engine: lifecycle', () => {
       return { result: { sleptMs: input.ms } };
     });
     const runner = await fx.startRunner({}, { processors: (type) => (type === 'sleep' ? (sleeper as unknown as Processor) : findProcessor(type)) });
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 30_000 } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 30_000 } }));
     await waitForStatus(fx, job.id, 'running');
     await fx.core.jobs.cancel(fx.ownerId, job.id);
     await waitFor('the processor to abort', async () => aborted && runner.inFlight === 0);
@@ -125,7 +125,7 @@ describe('job engine: lifecycle', () => {
     });
     const processors = withEcho(slow as unknown as Processor);
     await fx.startRunner({}, { processors });
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'once' } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'once' } }));
     await waitFor('the first delivery', async () => runs === 1);
 
     // Make BullMQ believe the first worker died: drop its lock, so the stalled check moves the

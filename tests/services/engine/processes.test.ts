@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { createEngineFixture, statusOf, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, statusOf, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
 
 const WORKER_MAIN = 'services/worker/main.ts';
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
@@ -28,7 +28,7 @@ describe('job engine: worker processes', () => {
       maxBytes: 10_000_000,
     });
     const doomed = await spawnWorker(fx, WORKER_CHILD, { TEST_LINGER_AFTER_OUTPUT_MS: '60000' });
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'file.compress', input: { fileId: file.id } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'file.compress', input: { fileId: file.id } }));
 
     // Kill it after it wrote the output but before it reported success: the worst moment.
     await waitFor('the first run to store its output', async () => {
@@ -56,7 +56,7 @@ describe('job engine: worker processes', () => {
 
   it('SIGTERM drains: readiness fails first, the in-flight job finishes, the process exits 0', async () => {
     const worker = await spawnWorker(fx, WORKER_MAIN, { SHUTDOWN_GRACE_MS: '20000' });
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 3_000 } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 3_000 } }));
     await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
     expect((await fetch(`http://127.0.0.1:${worker.metricsPort}/healthz`)).status).toBe(200);
 
@@ -72,7 +72,7 @@ describe('job engine: worker processes', () => {
 
   it('SIGTERM past the grace period releases the job back to the queue, attempt not spent', async () => {
     const worker = await spawnWorker(fx, WORKER_MAIN, { SHUTDOWN_GRACE_MS: '300' });
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 2_500 } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 2_500 } }));
     await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
     worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
@@ -88,10 +88,10 @@ describe('job engine: worker processes', () => {
 
   it('an unhandled rejection in the worker is logged, and the worker keeps running jobs', async () => {
     const worker = await spawnWorker(fx, WORKER_CHILD);
-    const stray = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'stray rejection' } });
+    const stray = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'stray rejection' } }));
     await waitFor('the job to succeed', async () => (await statusOf(fx, stray.job.id)) === 'succeeded');
     await waitFor('the rejection to be logged', async () => worker.output().includes('unhandled promise rejection; the worker keeps running'));
-    const after = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'after' } });
+    const after = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'after' } }));
     await waitFor('the next job to succeed', async () => (await statusOf(fx, after.job.id)) === 'succeeded');
     expect((await fetch(`http://127.0.0.1:${worker.metricsPort}/healthz`)).status).toBe(200);
     expect(worker.output()).not.toMatch(/worker exited|failed to start/);
@@ -102,9 +102,9 @@ describe('job engine: worker processes', () => {
     const deliveryLog = path.join(scratch, 'deliveries');
     try {
       const innocents = await Promise.all(
-        Array.from({ length: 3 }, () => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_500 } })),
+        Array.from({ length: 3 }, () => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_500 } }))),
       );
-      const poison = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'poison' } });
+      const poison = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'poison' } }));
       // Plays the orchestrator: a worker that dies is started again, until the crash loop is over.
       for (let start = 0; start < 10 && (await statusOf(fx, poison.job.id)) !== 'failed'; start += 1) {
         const worker = await spawnWorker(fx, WORKER_CHILD, { TEST_DELIVERY_LOG: deliveryLog }).catch(() => undefined);

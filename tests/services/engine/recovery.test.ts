@@ -3,7 +3,7 @@ import { Client, Pool } from 'pg';
 import { listMigrations, pendingMigrations, runMigrations } from '../../../services/core/db/migrate';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { SHARED_ENV, useSharedServices } from '../../harness/shared';
-import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
 
 /** A database with nothing in it on the run's shared server (useSharedServices hands out migrated ones). */
 async function createEmptyDatabase(): Promise<string> {
@@ -42,7 +42,7 @@ describe('job engine: recovery', () => {
     });
     const current = fx;
     const accepted = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => current.core.jobs.submit({ ownerId: current.ownerId, type: 'echo', input: { payload: index } })),
+      Array.from({ length: 50 }, (_, index) => current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'echo', input: { payload: index } }))),
     );
     const ids = accepted.map((result) => result.job.id);
     await waitFor('the jobs to reach Redis', async () => (await current.core.relay.queue.getJobCounts('wait')).wait === 50);
@@ -75,7 +75,7 @@ describe('job engine: recovery', () => {
 
   it('reclaims a running job whose worker and Redis job are both gone', async () => {
     fx = await createEngineFixture();
-    const { job } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'lost' } });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'lost' } }));
     // A worker started it, then the worker and Redis lost it together.
     await fx.core.relay.queue.remove(job.id);
     await fx.query("UPDATE jobs SET status = 'running', attempts = 1, updated_at = now() - interval '1 hour' WHERE id = $1", [job.id]);

@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError, ValidationError } from '../../../services/core/errors';
-import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
 
 describe('job engine: submit', () => {
   let fx: EngineFixture;
@@ -13,7 +13,7 @@ describe('job engine: submit', () => {
 
   it('runs an echo job from submit to succeeded, with its audit trail', async () => {
     await fx.startRunner();
-    const { job, created } = await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: { hello: 'world' } }, requestId: 'req-1' });
+    const { job, created } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: { hello: 'world' } }, requestId: 'req-1' }));
     expect(created).toBe(true);
     expect(job).toMatchObject({ type: 'echo', status: 'queued', attempts: 0, maxAttempts: 3, priority: 0 });
 
@@ -37,22 +37,22 @@ describe('job engine: submit', () => {
 
   it('returns the same job for a repeated idempotency key and body, and 409 for another body', async () => {
     const request = { ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, idempotencyKey: 'key-1' };
-    const first = await fx.core.jobs.submit(request);
-    const again = await fx.core.jobs.submit({ ...request, input: { ms: 1 } });
+    const first = await fx.core.jobs.submit(submission(request));
+    const again = await fx.core.jobs.submit(submission({ ...request, input: { ms: 1 } }));
     expect(first.created).toBe(true);
     expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
-    await expect(fx.core.jobs.submit({ ...request, input: { ms: 2 } })).rejects.toBeInstanceOf(ConflictError);
+    await expect(fx.core.jobs.submit(submission({ ...request, input: { ms: 2 } }))).rejects.toBeInstanceOf(ConflictError);
 
     // The key is per owner: another user may use it.
     const otherOwner = await fx.createUser();
-    const theirs = await fx.core.jobs.submit({ ...request, ownerId: otherOwner });
+    const theirs = await fx.core.jobs.submit(submission({ ...request, ownerId: otherOwner }));
     expect(theirs.created).toBe(true);
     expect(theirs.job.id).not.toBe(first.job.id);
   });
 
   it('resolves concurrent submits of one key to one job', async () => {
     const request = { ownerId: fx.ownerId, type: 'echo', input: { payload: 1 }, idempotencyKey: 'key-concurrent' };
-    const results = await Promise.all(Array.from({ length: 10 }, () => fx.core.jobs.submit(request)));
+    const results = await Promise.all(Array.from({ length: 10 }, () => fx.core.jobs.submit(submission(request))));
     expect(new Set(results.map((result) => result.job.id)).size).toBe(1);
     expect(results.filter((result) => result.created)).toHaveLength(1);
   });
@@ -60,7 +60,7 @@ describe('job engine: submit', () => {
   it('gives jobs time-ordered ids (UUIDv7), so new rows land at the right edge of the primary key', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) {
-      ids.push((await fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 } })).job.id);
+      ids.push((await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 } }))).job.id);
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -72,7 +72,7 @@ describe('job engine: submit', () => {
 
   it('batches 100 concurrent submits into rows of their own, each caller getting its own job', async () => {
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, index) => fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } })),
+      Array.from({ length: 100 }, (_, index) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } }))),
     );
     const ids = results.map((result) => result.job.id);
     expect(new Set(ids).size).toBe(100);
@@ -87,23 +87,24 @@ describe('job engine: submit', () => {
     });
   });
 
-  it('rejects unknown and internal types and bad input with field issues, storing nothing', async () => {
+  it('admits only what the contract\'s body schema admits, validates internal submits itself, and stores nothing it refuses', async () => {
     const { count: before } = await fx.one<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
-    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'nope', input: {} })).rejects.toMatchObject({
+    // Client submissions reach the use case only through SubmitJobBody: unknown and internal types, bad input and bad envelopes stop there.
+    expect(() => submission({ ownerId: fx.ownerId, type: 'nope', input: {} })).toThrow();
+    expect(() => submission({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'a@b.test', subject: 's', text: 't' } })).toThrow();
+    expect(() => submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 } })).toThrow();
+    expect(() => submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, maxAttempts: 99 })).toThrow();
+    await expect(fx.core.jobs.submitInternal({ ownerId: fx.ownerId, type: 'nope', input: {} })).rejects.toMatchObject({
       name: 'ValidationError',
       issues: [{ field: 'type' }],
     });
-    await expect(
-      fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'a@b.test', subject: 's', text: 't' } }),
-    ).rejects.toBeInstanceOf(ValidationError);
-    // Client input is validated by the route's body schema; internal callers are validated here.
     await expect(fx.core.jobs.submitInternal({ ownerId: fx.ownerId, type: 'sleep', input: { ms: -1 } })).rejects.toMatchObject({
       issues: [{ field: 'input.ms' }],
     });
-    // The envelope is the route's to validate; the table's constraints stand behind callers that skip it.
-    await expect(fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, maxAttempts: 99 })).rejects.toBeInstanceOf(ValidationError);
+    // The table's constraints stand behind internal callers that pass an envelope out of range.
+    await expect(fx.core.jobs.submitInternal({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, maxAttempts: 99 })).rejects.toBeInstanceOf(ValidationError);
     await expect(
-      fx.core.jobs.submit({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: '6f1c1c2e-7c57-4c8e-9d7e-5a0f0f0f0f0f' } }),
+      fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: '6f1c1c2e-7c57-4c8e-9d7e-5a0f0f0f0f0f' } })),
     ).rejects.toBeInstanceOf(NotFoundError);
     const { count: after } = await fx.one<{ count: number }>('SELECT count(*)::int AS count FROM jobs');
     expect(after).toBe(before);
@@ -118,7 +119,7 @@ describe('job engine: submit', () => {
     const owner = await fx.createUser();
     const submitted: string[] = [];
     for (let index = 0; index < 5; index += 1) {
-      submitted.push((await fx.core.jobs.submit({ ownerId: owner, type: 'echo', input: { payload: index } })).job.id);
+      submitted.push((await fx.core.jobs.submit(submission({ ownerId: owner, type: 'echo', input: { payload: index } }))).job.id);
     }
     const first = await fx.core.jobs.list(owner, { limit: 2 });
     const second = await fx.core.jobs.list(owner, { limit: 2, cursor: first.nextCursor ?? undefined });
