@@ -1,6 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger';
-import { coalesceWrites } from '../net/coalesce-writes';
 
 /**
  * What a connection is for decides how it behaves when Redis is away or stops answering:
@@ -42,7 +41,6 @@ export function createRedisConnection(url: string, role: ConnectionRole, log?: L
     if (!reported) log?.warn({ err: error, role }, 'Redis connection error');
     reported = true;
   });
-  connection.on('connect', () => coalesceWrites(connection.stream));
   connection.on('ready', () => {
     if (reported) log?.info({ role }, 'Redis connection restored');
     reported = false;
