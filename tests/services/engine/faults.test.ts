@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { echo, sleep } from '../../../services/contract';
+import { ValidationError } from '../../../services/core/errors';
 import { TransitionWriter } from '../../../services/core/jobs/transitions';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
@@ -40,6 +41,24 @@ describe('job engine: one job\'s fault stays with that job', () => {
     const failed = await fx.core.jobs.get(fx.ownerId, bad);
     expect(failed).toMatchObject({ status: 'failed', attempts: 1, result: null, resultFileId: null });
     expect(failed.error).toMatch(/^the job's outcome could not be stored: .*foreign key/);
+  });
+
+  it('a batch INSERT with one row PostgreSQL refuses stores the others; that submitter alone gets a 400-class error', async () => {
+    const submits = Array.from({ length: 12 }, (_, index) =>
+      fx.core.jobs.submitInternal({
+        ownerId: fx.ownerId,
+        type: 'email.send',
+        // NUL cannot be stored in jsonb (22P05): a fault of this row only.
+        input: { to: 'someone@example.test', subject: `message ${index}`, text: index === 4 ? 'bad\u0000text' : 'fine' },
+      }),
+    );
+    const results = await Promise.allSettled(submits);
+    expect(results.map((result) => result.status)).toEqual(results.map((_, index) => (index === 4 ? 'rejected' : 'fulfilled')));
+    const refused = results[4] as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(ValidationError);
+    expect(String(refused.reason.message)).toMatch(/cannot be stored/);
+    const { count } = await fx.one<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE type = 'email.send'");
+    expect(count).toBe(11);
   });
 
   it('a CSV with a NUL in its header: its summary is stored with the character replaced, and the jobs beside it succeed at their first attempt', async () => {
