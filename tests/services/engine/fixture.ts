@@ -8,7 +8,7 @@ import { parseEnv, SubmitJobBody, type Env } from '../../../services/contract';
 import { runMigrations } from '../../../services/core/db/migrate';
 import { createLogger, type Logger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
-import type { SubmitRequest } from '../../../services/core/jobs/types';
+import type { InternalSubmitRequest, SubmitRequest } from '../../../services/core/jobs/types';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../../services/core/runtime';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from '../../../services/worker/runner';
 import { findFreePort } from '../../harness/free-port';
@@ -116,15 +116,7 @@ export async function createEngineFixture(
  * A submit request as the HTTP route makes it: the body parsed by the contract's schema
  * (which throws on what the route would answer 400).
  */
-export function submission(request: {
-  ownerId: string;
-  type: string;
-  input: unknown;
-  maxAttempts?: number;
-  priority?: number;
-  idempotencyKey?: string;
-  requestId?: string;
-}): SubmitRequest {
+export function submission(request: InternalSubmitRequest): SubmitRequest {
   const { ownerId, idempotencyKey, requestId, ...body } = request;
   return { ownerId, idempotencyKey, requestId, body: SubmitJobBody.parse(body) };
 }
