@@ -19,6 +19,13 @@ export interface StorageArgs {
   bucketPrefix?: string;
   /** Days a replaced or deleted object version stays recoverable. Default 30. */
   noncurrentVersionExpireDays?: number;
+  /**
+   * Where S3 server access logs of every bucket go (S3.9): the log archive's bucket and the
+   * key prefix there (ending in `/`); each bucket logs under `<prefix><role>/`. Required.
+   */
+  accessLogs: { bucketName: pulumi.Input<string>; prefix: string; after?: pulumi.Resource[] };
+  /** Let `pulumi destroy` delete non-empty buckets (disposable stacks only). Default false. */
+  forceDestroy?: boolean;
 }
 
 export interface StoredBucket {
@@ -42,13 +49,15 @@ export function validateStorageArgs(args: StorageArgs): string[] {
     if (args.bucketPrefix !== undefined && prefix.length > 37) problems.push(`bucket name prefix ${prefix} is longer than 37 characters`);
   }
   if ((args.noncurrentVersionExpireDays ?? 30) < 1) problems.push('noncurrentVersionExpireDays must be at least 1');
+  if (!/^[a-z0-9][a-z0-9/_-]*\/$/.test(args.accessLogs.prefix)) problems.push(`accessLogs.prefix ${args.accessLogs.prefix} must be a key prefix ending in "/"`);
   return problems;
 }
 
 /**
  * Private S3 buckets: public access blocked at the bucket, ACLs disabled, SSE-KMS with one
  * key for the component and S3 Bucket Keys (fewer KMS calls, lower cost), versioning,
- * lifecycle rules, and a bucket policy that refuses any request not made over TLS 1.2+.
+ * lifecycle rules, server access logging into the log archive, and a bucket policy that
+ * refuses any request not made over TLS 1.2+.
  */
 export class Storage extends pulumi.ComponentResource {
   public readonly buckets: Record<string, StoredBucket>;
@@ -73,7 +82,7 @@ export class Storage extends pulumi.ComponentResource {
 
     function createBucket(role: string, spec: BucketSpec): StoredBucket {
       const id = `${name}-${role}`;
-      const bucket = new aws.s3.Bucket(id, { bucketPrefix: `${args.bucketPrefix ?? name}-${role}-`, forceDestroy: false }, own);
+      const bucket = new aws.s3.Bucket(id, { bucketPrefix: `${args.bucketPrefix ?? name}-${role}-`, forceDestroy: args.forceDestroy ?? false }, own);
       const child = { parent: bucket };
       const publicAccess = new aws.s3.BucketPublicAccessBlock(
         `${id}-public-access-block`,
@@ -81,6 +90,17 @@ export class Storage extends pulumi.ComponentResource {
         child,
       );
       new aws.s3.BucketOwnershipControls(`${id}-ownership`, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, child);
+      new aws.s3.BucketLogging(
+        `${id}-access-logging`,
+        {
+          bucket: bucket.id,
+          targetBucket: args.accessLogs.bucketName,
+          targetPrefix: `${args.accessLogs.prefix}${role}/`,
+          targetObjectKeyFormat: { partitionedPrefix: { partitionDateSource: 'EventTime' } },
+        },
+        // S3 tests delivery when logging is turned on: the archive's policy must already grant it.
+        { ...child, dependsOn: args.accessLogs.after ?? [] },
+      );
       new aws.s3.BucketServerSideEncryptionConfiguration(
         `${id}-encryption`,
         { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.arn }, bucketKeyEnabled: true }] },
