@@ -507,6 +507,23 @@ export class Cluster extends pulumi.ComponentResource {
       return { ...own, provider: provider.provider, dependsOn: after };
     }
 
+    /** A pinned chart as a Helm release named like the chart, its pods on the system pool. */
+    function installChart(role: string, chart: { name: string; version: string; repo: string; namespace: pulumi.Input<string> }, values: Record<string, unknown>, after: pulumi.Resource[]): k8s.helm.v3.Release {
+      return new k8s.helm.v3.Release(
+        `${name}-${role}`,
+        {
+          name: chart.name,
+          chart: chart.name,
+          version: chart.version,
+          repositoryOpts: { repo: chart.repo },
+          namespace: chart.namespace,
+          cleanupOnFail: true,
+          values: { ...values, ...PLACEMENT.system },
+        },
+        kube(after),
+      );
+    }
+
     function createDefaultStorageClass(): void {
       new k8s.storage.v1.StorageClass(
         `${name}-gp3-storage-class`,
@@ -528,50 +545,35 @@ export class Cluster extends pulumi.ComponentResource {
         .all([ctx.partition, ctx.region, ctx.accountId, pulumi.output(args.vpcId)])
         .apply(([partition, region, accountId, vpcId]) => JSON.stringify(loadBalancerControllerPolicy({ partition, region, accountId, vpcId }, features)));
       const role = irsa('lb-controller', 'kube-system', serviceAccount, 'AWS Load Balancer Controller', { policy });
-      return new k8s.helm.v3.Release(
-        `${name}-lb-controller`,
+      return installChart(
+        'lb-controller',
+        { name: 'aws-load-balancer-controller', version: args.charts.awsLoadBalancerController, repo: 'https://aws.github.io/eks-charts', namespace: 'kube-system' },
         {
-          name: 'aws-load-balancer-controller',
-          chart: 'aws-load-balancer-controller',
-          version: args.charts.awsLoadBalancerController,
-          repositoryOpts: { repo: 'https://aws.github.io/eks-charts' },
-          namespace: 'kube-system',
-          cleanupOnFail: true,
-          values: {
-            clusterName,
-            // Given explicitly so the controller never needs instance metadata (hop limit 1 denies it).
-            region: args.region,
-            vpcId: args.vpcId,
-            replicaCount: 2,
-            serviceAccount: { create: true, name: serviceAccount, annotations: { 'eks.amazonaws.com/role-arn': role.arn } },
-            podDisruptionBudget: { maxUnavailable: 1 },
-            // WAF/Shield flags and the IAM policy come from one value (see lb-controller-policy.ts).
-            ...loadBalancerControllerFeatureValues(features),
-            // Its Service webhook fails every Service create cluster-wide while the controller
-            // is down; it only defaults LoadBalancer Services to NLBs, which this platform
-            // does not use (traffic enters through the ALB Ingress).
-            enableServiceMutatorWebhook: false,
-            ...PLACEMENT.system,
-          },
+          clusterName,
+          // Given explicitly so the controller never needs instance metadata (hop limit 1 denies it).
+          region: args.region,
+          vpcId: args.vpcId,
+          replicaCount: 2,
+          serviceAccount: { create: true, name: serviceAccount, annotations: { 'eks.amazonaws.com/role-arn': role.arn } },
+          podDisruptionBudget: { maxUnavailable: 1 },
+          // WAF/Shield flags and the IAM policy come from one value (see lb-controller-policy.ts).
+          ...loadBalancerControllerFeatureValues(features),
+          // Its Service webhook fails every Service create cluster-wide while the controller
+          // is down; it only defaults LoadBalancer Services to NLBs, which this platform
+          // does not use (traffic enters through the ALB Ingress).
+          enableServiceMutatorWebhook: false,
         },
-        { ...kube(base), dependsOn: [...base, ...role.grants] },
+        [...base, ...role.grants],
       );
     }
 
     function installMetricsServer(): k8s.helm.v3.Release {
-      return new k8s.helm.v3.Release(
-        `${name}-metrics-server`,
-        {
-          name: 'metrics-server',
-          chart: 'metrics-server',
-          version: args.charts.metricsServer,
-          repositoryOpts: { repo: 'https://kubernetes-sigs.github.io/metrics-server/' },
-          namespace: 'kube-system',
-          cleanupOnFail: true,
-          // Two replicas and a PDB: the HPA of the api goes blind when metrics-server is down.
-          values: { replicas: 2, podDisruptionBudget: { enabled: true, maxUnavailable: 1 }, ...PLACEMENT.system },
-        },
-        kube(admitted),
+      return installChart(
+        'metrics-server',
+        { name: 'metrics-server', version: args.charts.metricsServer, repo: 'https://kubernetes-sigs.github.io/metrics-server/', namespace: 'kube-system' },
+        // Two replicas and a PDB: the HPA of the api goes blind when metrics-server is down.
+        { replicas: 2, podDisruptionBudget: { enabled: true, maxUnavailable: 1 } },
+        admitted,
       );
     }
 
@@ -609,24 +611,16 @@ export class Cluster extends pulumi.ComponentResource {
           { parent: namespace, provider: provider.provider },
         );
       }
-      return new k8s.helm.v3.Release(
-        `${name}-keda`,
+      return installChart(
+        'keda',
+        { name: 'keda', version: args.charts.keda, repo: 'https://kedacore.github.io/charts', namespace: namespace.metadata.name },
         {
-          name: 'keda',
-          chart: 'keda',
-          version: args.charts.keda,
-          repositoryOpts: { repo: 'https://kedacore.github.io/charts' },
-          namespace: namespace.metadata.name,
-          cleanupOnFail: true,
-          values: {
-            operator: { replicaCount: 2 },
-            podDisruptionBudget: { operator: { maxUnavailable: 1 }, metricServer: { maxUnavailable: 1 } },
-            // Serve Prometheus metrics on 8080 (admitted from the monitoring namespace above).
-            prometheus: { operator: { enabled: true }, metricServer: { enabled: true }, webhooks: { enabled: true } },
-            ...PLACEMENT.system,
-          },
+          operator: { replicaCount: 2 },
+          podDisruptionBudget: { operator: { maxUnavailable: 1 }, metricServer: { maxUnavailable: 1 } },
+          // Serve Prometheus metrics on 8080 (admitted from the monitoring namespace above).
+          prometheus: { operator: { enabled: true }, metricServer: { enabled: true }, webhooks: { enabled: true } },
         },
-        kube(admitted),
+        admitted,
       );
     }
 
@@ -636,35 +630,27 @@ export class Cluster extends pulumi.ComponentResource {
         .all([ctx.partition, ctx.region, ctx.accountId])
         .apply(([partition, region, accountId]) => JSON.stringify(clusterAutoscalerPolicy({ partition, region, accountId, clusterName })));
       const role = irsa('cluster-autoscaler', 'kube-system', serviceAccount, 'Cluster Autoscaler: sizes the managed node groups', { policy });
-      return new k8s.helm.v3.Release(
-        `${name}-cluster-autoscaler`,
+      return installChart(
+        'cluster-autoscaler',
+        { name: 'cluster-autoscaler', version: args.charts.clusterAutoscaler, repo: 'https://kubernetes.github.io/autoscaler', namespace: 'kube-system' },
         {
-          name: 'cluster-autoscaler',
-          chart: 'cluster-autoscaler',
-          version: args.charts.clusterAutoscaler,
-          repositoryOpts: { repo: 'https://kubernetes.github.io/autoscaler' },
-          namespace: 'kube-system',
-          cleanupOnFail: true,
-          values: {
-            cloudProvider: 'aws',
-            awsRegion: args.region,
-            // Finds every managed node group of this cluster by the tags EKS puts on its Auto Scaling group.
-            autoDiscovery: { clusterName },
-            image: { tag: args.autoscalerImageTag },
-            rbac: { serviceAccount: { create: true, name: serviceAccount, annotations: { 'eks.amazonaws.com/role-arn': role.arn } } },
-            replicaCount: 2,
-            podDisruptionBudget: { maxUnavailable: 1 },
-            extraArgs: {
-              'balance-similar-node-groups': true,
-              expander: 'least-waste',
-              // Job workers write scratch files to emptyDir; their PDBs, not this flag, protect them.
-              'skip-nodes-with-local-storage': false,
-              'skip-nodes-with-system-pods': false,
-            },
-            ...PLACEMENT.system,
+          cloudProvider: 'aws',
+          awsRegion: args.region,
+          // Finds every managed node group of this cluster by the tags EKS puts on its Auto Scaling group.
+          autoDiscovery: { clusterName },
+          image: { tag: args.autoscalerImageTag },
+          rbac: { serviceAccount: { create: true, name: serviceAccount, annotations: { 'eks.amazonaws.com/role-arn': role.arn } } },
+          replicaCount: 2,
+          podDisruptionBudget: { maxUnavailable: 1 },
+          extraArgs: {
+            'balance-similar-node-groups': true,
+            expander: 'least-waste',
+            // Job workers write scratch files to emptyDir; their PDBs, not this flag, protect them.
+            'skip-nodes-with-local-storage': false,
+            'skip-nodes-with-system-pods': false,
           },
         },
-        { ...kube(admitted), dependsOn: [...admitted, ...role.grants] },
+        [...admitted, ...role.grants],
       );
     }
   }

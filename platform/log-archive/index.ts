@@ -2,6 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { awsContext } from '../shared/aws-context';
 import { type PolicyStatement, policyDocument } from '../shared/iam';
+import { housekeepingRules, tlsOnlyStatements } from '../shared/s3';
 
 /** Folders of the archive, one per kind of log AWS delivers into it. */
 export const LOG_FOLDERS = {
@@ -81,14 +82,7 @@ export class LogArchive extends pulumi.ComponentResource {
             filter: { prefix: `${LOG_FOLDERS[folder]}/` },
             expiration: { days: args.retentionDays[folder] as number },
           })),
-          {
-            id: 'expire-noncurrent',
-            status: 'Enabled',
-            filter: { prefix: '' },
-            noncurrentVersionExpiration: { noncurrentDays: args.noncurrentVersionExpireDays ?? 30 },
-            expiration: { expiredObjectDeleteMarker: true },
-          },
-          { id: 'abort-incomplete-multipart', status: 'Enabled', filter: { prefix: '' }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+          ...housekeepingRules(args.noncurrentVersionExpireDays ?? 30),
         ],
       },
       { ...child, dependsOn: [versioning] },
@@ -124,10 +118,7 @@ export class LogArchive extends pulumi.ComponentResource {
  * when the first flow log is created, which would fight this program on every `up`.
  */
 export function logArchiveStatements(s: { arn: string; partition: string; region: string; account: string; folders: readonly LogFolder[] }): PolicyStatement[] {
-  const statements: PolicyStatement[] = [
-    { Sid: 'DenyInsecureTransport', Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [s.arn, `${s.arn}/*`], Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
-    { Sid: 'DenyOutdatedTls', Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [s.arn, `${s.arn}/*`], Condition: { NumericLessThan: { 's3:TlsVersion': '1.2' } } },
-  ];
+  const statements = tlsOnlyStatements(s.arn);
   if (s.folders.includes('s3Access')) {
     statements.push({
       Sid: 'S3ServerAccessLogsDelivery',

@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { awsContext } from '../shared/aws-context';
 import { policyDocument } from '../shared/iam';
 import { createKmsKey } from '../shared/kms';
+import { housekeepingRules, tlsOnlyStatements } from '../shared/s3';
 
 export interface BucketSpec {
   /** Days after which current objects expire. Required: every bucket here holds data with a lifetime. */
@@ -113,15 +114,7 @@ export class Storage extends pulumi.ComponentResource {
           bucket: bucket.id,
           rules: [
             { id: 'expire-current', status: 'Enabled', filter: { prefix: '' }, expiration: { days: spec.expireDays } },
-            {
-              id: 'expire-noncurrent',
-              status: 'Enabled',
-              filter: { prefix: '' },
-              noncurrentVersionExpiration: { noncurrentDays: args.noncurrentVersionExpireDays ?? 30 },
-              expiration: { expiredObjectDeleteMarker: true },
-            },
-            // Interrupted multipart uploads are invisible yet billed; drop them after a day.
-            { id: 'abort-incomplete-multipart', status: 'Enabled', filter: { prefix: '' }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+            ...housekeepingRules(args.noncurrentVersionExpireDays ?? 30),
           ],
         },
         // Lifecycle on noncurrent versions needs versioning to exist first.
@@ -131,28 +124,7 @@ export class Storage extends pulumi.ComponentResource {
         `${id}-policy`,
         {
           bucket: bucket.id,
-          policy: bucket.arn.apply((arn) =>
-            JSON.stringify(
-              policyDocument(
-                {
-                  Sid: 'DenyInsecureTransport',
-                  Effect: 'Deny',
-                  Principal: '*',
-                  Action: 's3:*',
-                  Resource: [arn, `${arn}/*`],
-                  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-                },
-                {
-                  Sid: 'DenyOutdatedTls',
-                  Effect: 'Deny',
-                  Principal: '*',
-                  Action: 's3:*',
-                  Resource: [arn, `${arn}/*`],
-                  Condition: { NumericLessThan: { 's3:TlsVersion': '1.2' } },
-                },
-              ),
-            ),
-          ),
+          policy: bucket.arn.apply((arn) => JSON.stringify(policyDocument(...tlsOnlyStatements(arn)))),
         },
         // S3 rejects a policy put that races the public access block being set.
         { ...child, dependsOn: [publicAccess] },
