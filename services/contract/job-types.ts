@@ -12,11 +12,22 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
   input: In;
   output: Out;
   retry: RetryPolicy;
+  /**
+   * Longest one attempt may run; the worker then aborts it and the attempt fails like any
+   * other error (retried while attempts remain). A worker's shutdown drain is sized from
+   * the longest of these, so a rollout lets every running attempt end on its own.
+   */
+  timeoutMs: number;
   /** Internal types (e.g. email.send) are run by workers but not submittable over HTTP. */
   internal: boolean;
   /** Whether the processor writes an output file (its id lands in the job's resultFileId). */
   producesFile: boolean;
 }
+
+/** How long an attempt may run unless its type says otherwise. */
+export const DEFAULT_JOB_TIMEOUT_MS = 5 * 60_000;
+/** Ceiling of a type's timeout: a worker's shutdown waits this long at most, and Kubernetes waits for the worker. */
+export const MAX_JOB_TIMEOUT_MS = 30 * 60_000;
 
 export type JobInput<T extends JobTypeDefinition> = z.output<T['input']>;
 export type JobOutput<T extends JobTypeDefinition> = z.output<T['output']>;
@@ -27,6 +38,8 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   input: In;
   output: Out;
   retry?: Partial<RetryPolicy>;
+  /** Default 5 minutes. */
+  timeoutMs?: number;
   internal?: boolean;
   producesFile?: boolean;
 }): JobTypeDefinition<Name, In, Out> {
@@ -38,12 +51,17 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     throw new RangeError(`job type ${definition.type}: retry.attempts must be an integer from 1 to 25`);
   }
   if (retry.backoffMs < 0) throw new RangeError(`job type ${definition.type}: retry.backoffMs must be >= 0`);
+  const timeoutMs = definition.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1_000 || timeoutMs > MAX_JOB_TIMEOUT_MS) {
+    throw new RangeError(`job type ${definition.type}: timeoutMs must be an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
+  }
   return {
     type: definition.type,
     description: definition.description,
     input: definition.input,
     output: definition.output,
     retry,
+    timeoutMs,
     internal: definition.internal ?? false,
     producesFile: definition.producesFile ?? false,
   };

@@ -63,6 +63,14 @@ export class JobAbortedError extends Error {
   }
 }
 
+/** An attempt ran past its type's timeoutMs: it fails like any other error, retried while attempts remain. */
+export class JobTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`attempt timed out after ${timeoutMs} ms`);
+    this.name = this.constructor.name;
+  }
+}
+
 
 const MAX_ERROR_LENGTH = 2_000;
 
@@ -307,9 +315,12 @@ export class JobRunner {
       );
 
     const progress = this.progressReporter(data.jobId, data.attempt);
+    const { timeoutMs } = processor.definition;
+    const timeout = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
     try {
       const context = this.context(data, processor.definition, controller.signal, progress.report);
       const outcome = await processor.run(context);
+      clearTimeout(timeout);
       progress.stop();
       const output = processor.definition.output.safeParse(outcome.result);
       if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
@@ -324,13 +335,16 @@ export class JobRunner {
       metrics?.jobDuration.observe({ type: data.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
       if (applied) metrics?.jobsSucceeded.inc({ type: data.type });
       else log.info('result discarded: the job was cancelled or completed elsewhere');
-    } catch (error) {
+    } catch (thrown) {
+      clearTimeout(timeout);
       progress.stop();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       if (reason instanceof JobAbortedError) {
         await this.handleAbort(job, token, reason.kind, startedAt);
         return;
       }
+      // A processor aborted by its timeout throws its own AbortError; the timeout is the cause worth recording.
+      const error = reason instanceof JobTimeoutError ? reason : thrown;
       metrics?.jobDuration.observe({ type: data.type, outcome: 'failed' }, (Date.now() - startedAt) / 1_000);
       if (isPermanent(error) || data.attempt >= state.max_attempts) {
         await this.finishFailed(job, state, error, Date.now());

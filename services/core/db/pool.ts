@@ -1,6 +1,7 @@
 import { Pool, types } from 'pg';
 import type { Env } from '../../contract';
 import type { Logger } from '../logger';
+import { databaseSsl } from './tls';
 
 // BIGINT counts would otherwise arrive as strings; ours stay far below 2^53.
 types.setTypeParser(types.builtins.INT8, (value) => Number(value));
@@ -23,7 +24,7 @@ function newPool(env: DbEnv, log: Logger | undefined, settings: { applicationNam
     // A statement that runs this long is stuck (lock wait, lost server); fail it instead of hanging a request.
     statement_timeout: 30_000,
     options: settings.options,
-    ssl: env.DATABASE_SSL === 'disable' ? undefined : { rejectUnauthorized: env.DATABASE_SSL === 'verify-full' },
+    ssl: databaseSsl(env.DATABASE_SSL),
   });
   // An idle client losing its server (Postgres restart) emits here; without a listener the process dies.
   pool.on('error', (error) => log?.warn({ err: error }, 'idle PostgreSQL connection lost'));
