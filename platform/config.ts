@@ -330,15 +330,99 @@ const ingressSchema = z
   .object({
     /** Public host name of the API, e.g. api.dev.example.com. Required. */
     domain: z.string().regex(/^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, { error: 'must be a lowercase DNS name such as api.example.com' }),
-    /** Route 53 hosted zone that holds the domain (for DNS validation of the certificate). Required. */
+    /** Route 53 hosted zone that holds the domain (for DNS validation of the certificate and the alias record). Required. */
     hostedZoneId: z.string().regex(/^Z[A-Z0-9]{6,32}$/, { error: 'must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ' }),
+    /**
+     * A WAFv2 web ACL in front of the load balancer: AWS's common, known-bad-inputs and IP
+     * reputation rule groups and a per-IP rate limit. Needs `cluster.loadBalancerController.wafv2`.
+     * Default off.
+     */
+    waf: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Requests one client IP may send in any 5 minutes before WAF blocks it (100 to 2,000,000,000). Default 2000. */
+        requestsPerFiveMinutesPerIp: z.number().int().min(100).max(2_000_000_000).default(2000),
+        /** Days to keep the WAF log (a value CloudWatch accepts). Default 90. */
+        logRetentionDays: cloudWatchRetention.default(90),
+      })
+      .strict()
+      .default({ enabled: false, requestsPerFiveMinutesPerIp: 2000, logRetentionDays: 90 }),
   })
   .strict();
+
+const cpuQuantity = z.string().regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'must be a CPU quantity such as 250m or 1' });
+const memoryQuantity = z.string().regex(/^\d+(Mi|Gi)$/, { error: 'must be a memory quantity in Mi or Gi such as 512Mi' });
+
+/** Requests per container; the memory request is also its limit (a leak is killed, never swaps a node), CPU is not limited (a limit throttles latency long before a node is busy). */
+const resourcesSchema = z.object({ cpu: cpuQuantity, memory: memoryQuantity }).strict();
+
+const replicasSchema = (min: number, defaults: { min: number; max: number }) =>
+  z
+    .object({
+      /** Fewest replicas, also what the autoscaler returns to. */
+      min: z.number().int().min(min).max(100),
+      /** Most replicas the autoscaler may run. */
+      max: z.number().int().min(1).max(200),
+    })
+    .strict()
+    .refine((r) => r.min <= r.max, { error: 'min must be ≤ max', path: ['min'] })
+    .default(defaults);
+
+const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'must be a lowercase PostgreSQL role name' });
 
 const appSchema = z
   .object({
     /** Kubernetes namespace of the api and worker. Default "platform". */
     namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a Kubernetes namespace name' }).default('platform'),
+    /**
+     * Spreading of api and worker replicas over zones: `required` refuses to place a replica
+     * that would leave zones unbalanced (a zone outage then takes at most its share),
+     * `preferred` only tries (a stack whose nodes may sit in one zone). Default preferred.
+     */
+    zoneSpread: z.enum(['required', 'preferred'], { error: 'must be "required" or "preferred"' }).default('preferred'),
+    /** LOG_LEVEL of every service. Default info. */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { error: 'must be one of fatal, error, warn, info, debug, trace' }).default('info'),
+    api: z
+      .object({
+        /** HorizontalPodAutoscaler bounds. Default 2 to 6 (two, so a node loss or a rollout never empties the API). */
+        replicas: replicasSchema(1, { min: 2, max: 6 }),
+        /** Average CPU utilisation (% of the request) the HPA holds. Default 70. */
+        targetCpuUtilization: z.number().int().min(10).max(100).default(70),
+        /** Per container. Default 250m CPU, 512Mi memory. */
+        resources: resourcesSchema.default({ cpu: '250m', memory: '512Mi' }),
+        /** How long SIGTERM waits for in-flight requests (SHUTDOWN_GRACE_MS). Default 25. */
+        shutdownGraceSeconds: z.number().int().min(5).max(300).default(25),
+      })
+      .strict()
+      .default({ replicas: { min: 2, max: 6 }, targetCpuUtilization: 70, resources: { cpu: '250m', memory: '512Mi' }, shutdownGraceSeconds: 25 }),
+    worker: z
+      .object({
+        /** KEDA ScaledObject bounds; min 0 scales the workers away when no job is queued or running. Default 1 to 10. */
+        replicas: replicasSchema(0, { min: 1, max: 10 }),
+        /** Jobs one worker runs at once (WORKER_CONCURRENCY). Default 50. */
+        concurrency: z.number().int().min(1).max(1000).default(50),
+        /** Jobs queued or running per worker replica that KEDA aims for. Default: the concurrency (every slot busy, nothing waiting). */
+        backlogPerReplica: z.number().int().min(1).optional(),
+        /** Seconds between KEDA's backlog queries. Default 15. */
+        pollingIntervalSeconds: z.number().int().min(5).max(300).default(15),
+        /** Seconds without backlog before KEDA scales to the minimum. Default 300. */
+        cooldownSeconds: z.number().int().min(30).max(3600).default(300),
+        /** Per container. Default 500m CPU, 1Gi memory. */
+        resources: resourcesSchema.default({ cpu: '500m', memory: '1Gi' }),
+      })
+      .strict()
+      .default({ replicas: { min: 1, max: 10 }, concurrency: 50, pollingIntervalSeconds: 15, cooldownSeconds: 300, resources: { cpu: '500m', memory: '1Gi' } }),
+    /** PostgreSQL login roles the migrations Job creates or updates. Defaults platform_app and platform_scaler. */
+    database: z
+      .object({
+        /** What the api and worker connect as (rows of the platform's tables, no DDL). */
+        appUser: roleName.default('platform_app'),
+        /** What KEDA connects as to count the backlog (jobs.status only). */
+        scalerUser: roleName.default('platform_scaler'),
+      })
+      .strict()
+      .refine((d) => d.appUser !== d.scalerUser, { error: 'appUser and scalerUser must differ', path: ['scalerUser'] })
+      .default({ appUser: 'platform_app', scalerUser: 'platform_scaler' }),
   })
   .strict();
 
@@ -373,6 +457,12 @@ export const StackConfigSchema = StackConfigBase.superRefine((c, ctx) => {
   versionSkew(c, ctx);
   deployPath(c, ctx);
   accessEntries(c, ctx);
+  if (c.ingress.waf.enabled && !c.cluster.loadBalancerController.wafv2) {
+    ctx.addIssue({ code: 'custom', path: ['ingress', 'waf', 'enabled'], message: 'needs platform-kit:cluster.loadBalancerController.wafv2: true (the controller attaches the web ACL and needs the IAM for it)' });
+  }
+  if ([c.app.database.appUser, c.app.database.scalerUser].includes('platform_admin')) {
+    ctx.addIssue({ code: 'custom', path: ['app', 'database'], message: 'must not name the master user (platform_admin): the services never connect as it' });
+  }
 });
 
 /** Versions that must move with `cluster.version`, or the upgrade it starts cannot finish. */

@@ -13,6 +13,7 @@ import { teardownPolicies } from './aws/teardown';
 import { costPolicies } from './aws/cost';
 import { admissionPolicies } from './kubernetes/admission';
 import { helmPolicies } from './kubernetes/helm';
+import { ingressPolicies } from './kubernetes/ingress';
 import { podSecurityPolicies } from './kubernetes/pod-security';
 import { kubernetesStackPolicies } from './kubernetes/stack';
 import { workloadPolicies } from './kubernetes/workloads';
@@ -37,7 +38,7 @@ export const POLICY_GROUPS: readonly { title: string; policies: readonly Platfor
   { title: 'ECR', policies: ecrPolicies },
   { title: 'Teardown', policies: teardownPolicies },
   { title: 'Cost and ownership', policies: [...tagPolicies, ...costPolicies] },
-  { title: 'Kubernetes workloads', policies: [...podSecurityPolicies, ...workloadPolicies] },
+  { title: 'Kubernetes workloads', policies: [...podSecurityPolicies, ...workloadPolicies, ...ingressPolicies] },
   { title: 'Kubernetes stack', policies: [...kubernetesStackPolicies, ...admissionPolicies] },
   { title: 'Helm', policies: helmPolicies },
   { title: 'Platform Kit', policies: [...queueDashboardPolicies, ...monitoringCrdPolicies] },

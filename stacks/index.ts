@@ -1,15 +1,19 @@
+import * as path from 'node:path';
+import * as awsSdk from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { Cache } from '../platform/cache';
 import { Certificate } from '../platform/certificate';
-import { Cluster } from '../platform/cluster';
+import { amiTypeFor, Cluster, PLACEMENT } from '../platform/cluster';
 import { PROJECT, loadStackConfig } from '../platform/config';
 import { Database } from '../platform/database';
 import { Identity } from '../platform/identity';
 import { LOG_FOLDERS, LogArchive } from '../platform/log-archive';
 import { Network } from '../platform/network';
 import { Registry } from '../platform/registry';
+import { type ImagePlatform, ServiceImage } from '../platform/registry/image';
 import { Storage } from '../platform/storage';
 import { createAwsProvider } from '../platform/tags';
+import { Workloads } from '../platform/workloads';
 
 /**
  * The Pulumi program: read and validate the stack's config (before anything exists, so a
@@ -155,10 +159,11 @@ const identity = new Identity(
     bucketKeyArn: storage.kmsKeyArn,
     objectPrefix: cfg.storage.objectPrefix,
     workloads: {
-      // The api stores uploads and serves both uploads and results.
-      api: { serviceAccount: 'api', buckets: { uploads: 'read-write', results: 'read' } },
-      // The worker reads inputs and writes results.
-      worker: { serviceAccount: 'worker', buckets: { uploads: 'read', results: 'read-write' } },
+      // The api stores and serves uploads, serves results, and deletes what an owner removes
+      // (and an upload whose row could not be written).
+      api: { serviceAccount: 'api', buckets: { uploads: ['read', 'write', 'delete'], results: ['read', 'delete'] } },
+      // The worker reads inputs and writes results, deleting an output a re-run replaced.
+      worker: { serviceAccount: 'worker', buckets: { uploads: ['read'], results: ['read', 'write', 'delete'] } },
     },
   },
   opts,
@@ -171,6 +176,52 @@ const bucket = (role: string) => {
   if (!b) throw new Error(`storage has no ${role} bucket`);
   return b.name;
 };
+
+const roleArn = (workload: string) => {
+  const arn = identity.roleArns[workload];
+  if (!arn) throw new Error(`identity has no ${workload} role`);
+  return arn;
+};
+
+// Built for every CPU architecture the node groups run, so a pod lands on any of them.
+const imagePlatforms = [...new Set(cfg.cluster.nodeGroups.map((g): ImagePlatform => (amiTypeFor(g.instanceTypes).includes('ARM') ? 'linux/arm64' : 'linux/amd64')))];
+const image = new ServiceImage('image', { repositoryUrl: registry.repositoryUrl, contextDir: path.join(__dirname, '..'), platforms: imagePlatforms }, opts);
+
+// The ALB's nodes sit in the public subnets; the api admits the internet's traffic from there only.
+const loadBalancerCidrs = network.publicSubnetIds.apply((ids) => pulumi.all(ids.map((id) => awsSdk.ec2.getSubnetOutput({ id }, { provider: aws }).cidrBlock)));
+
+const workloads = new Workloads(
+  'workloads',
+  {
+    namespace: cfg.app.namespace,
+    provider: cluster.provider,
+    after: cluster.ready,
+    image: image.imageRef,
+    roleArns: { api: roleArn('api'), worker: roleArn('worker') },
+    region: cfg.region,
+    database: { address: database.address, port: database.port, name: database.databaseName, owner: { user: database.username, password: database.password } },
+    databaseRoles: cfg.app.database,
+    redisUrl: cache.connectionUrl,
+    buckets: { uploads: bucket('uploads'), results: bucket('results') },
+    objectPrefix: cfg.storage.objectPrefix,
+    logLevel: cfg.app.logLevel,
+    api: cfg.app.api,
+    worker: cfg.app.worker,
+    zoneSpread: cfg.app.zoneSpread,
+    ingress: {
+      domain: cfg.ingress.domain,
+      hostedZoneId: cfg.ingress.hostedZoneId,
+      certificateArn: certificate.certificateArn,
+      publicSubnetIds: network.publicSubnetIds,
+      loadBalancerCidrs,
+      ...(cfg.ingress.waf.enabled ? { waf: { requestsPerFiveMinutesPerIp: cfg.ingress.waf.requestsPerFiveMinutesPerIp, logRetentionDays: cfg.ingress.waf.logRetentionDays } } : {}),
+    },
+    vpcCidrBlock: cfg.network.cidrBlock,
+    monitoringNamespace: cluster.monitoringNamespace,
+    placement: { api: PLACEMENT.system, worker: PLACEMENT.jobs, migrations: PLACEMENT.system },
+  },
+  opts,
+);
 
 // Outputs: names and addresses only. The two connection URLs carry credentials and are
 // exported as secrets (`pulumi stack output --show-secrets` for break-glass use).
@@ -198,3 +249,8 @@ export const apiRoleArn = identity.roleArns.api;
 export const workerRoleArn = identity.roleArns.worker;
 export const ingressDomain = certificate.domain;
 export const ingressCertificateArn = certificate.certificateArn;
+export const imageRef = image.imageRef;
+export const imageTag = image.tag;
+export const appNamespace = workloads.namespace;
+export const apiUrl = workloads.url;
+export const loadBalancerHostname = workloads.ingressHostname;

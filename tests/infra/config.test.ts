@@ -241,7 +241,7 @@ describe('component validation (before anything is created)', () => {
     expect(validateStorageArgs({ buckets: { uploads: { expireDays: 0 } }, accessLogs: { bucketName: 'logs', prefix: 's3-access/' } })).toEqual(['bucket uploads: expireDays must be a positive integer']);
     expect(validateRegistryArgs({ repositoryName: 'Bad Name', keepTaggedImages: 0 })).toHaveLength(2);
     expect(
-      validateIdentityArgs({ oidc: { providerArn: 'a', issuer: 'i' }, namespace: 'n', buckets: { uploads: { arn: 'a' } }, bucketKeyArn: 'k', objectPrefix: '/x', workloads: { api: { serviceAccount: 'api', buckets: { results: 'read' } } } }),
+      validateIdentityArgs({ oidc: { providerArn: 'a', issuer: 'i' }, namespace: 'n', buckets: { uploads: { arn: 'a' } }, bucketKeyArn: 'k', objectPrefix: '/x', workloads: { api: { serviceAccount: 'api', buckets: { results: ['read'] } } } }),
     ).toEqual([expect.stringContaining('objectPrefix /x'), expect.stringContaining('workload api asks for bucket results')]);
   });
 

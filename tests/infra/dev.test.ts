@@ -4,6 +4,7 @@ import { describeBaseline } from './baseline';
 import { describeCluster } from './cluster';
 import { describeFoundation, ofType, one } from './graph';
 import { stackConfig } from './stack-config';
+import { describeWorkloads } from './workloads';
 
 let stack: CapturedStack;
 beforeAll(async () => {
@@ -15,6 +16,7 @@ describe('dev stack (under mocks)', () => {
   describeFoundation(() => stack);
   describeCluster(() => stack, () => cfg);
   describeBaseline(() => stack, () => cfg);
+  describeWorkloads(() => stack, () => cfg);
 
   describe('saves cost where a development stack can', () => {
     it('uses one NAT gateway over two AZs and no interface endpoints', () => {

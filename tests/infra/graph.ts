@@ -245,7 +245,7 @@ export function describeFoundation(get: () => CapturedStack): void {
   describe('identity', () => {
     const policyOf = (s: CapturedStack, name: string) => parsePolicy(one(s, 'aws:iam/rolePolicy:RolePolicy', `${name}-policy`).inputs.policy);
 
-    it('grants the api and worker only their object actions, under the shared prefix, and never delete', () => {
+    it('grants the api and worker only the object actions the file service uses, under the shared prefix, deletes included but never of versions', () => {
       const s = get();
       const prefix = String(s.outputs.objectPrefix);
       const uploads = `arn:aws:s3:::${String(s.outputs.uploadsBucket)}`;
@@ -256,12 +256,20 @@ export function describeFoundation(get: () => CapturedStack): void {
             .Statement.filter((st) => list(st.Action).some((a) => a.endsWith('Object') || a === 's3:AbortMultipartUpload'))
             .map((st) => [String(st.Resource), list(st.Action).sort()]),
         );
-      expect(objectGrants('identity-api')).toEqual({ [`${uploads}/${prefix}*`]: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], [`${results}/${prefix}*`]: ['s3:GetObject'] });
-      expect(objectGrants('identity-worker')).toEqual({ [`${uploads}/${prefix}*`]: ['s3:GetObject'], [`${results}/${prefix}*`]: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'] });
+      // The api deletes an upload whose row could not be written and what an owner removes; the worker an output a re-run replaced.
+      expect(objectGrants('identity-api')).toEqual({
+        [`${uploads}/${prefix}*`]: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+        [`${results}/${prefix}*`]: ['s3:DeleteObject', 's3:GetObject'],
+      });
+      expect(objectGrants('identity-worker')).toEqual({
+        [`${uploads}/${prefix}*`]: ['s3:GetObject'],
+        [`${results}/${prefix}*`]: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+      });
       for (const name of ['identity-api', 'identity-worker']) {
         const statements = policyOf(s, name).Statement;
         for (const st of statements) {
-          expect(list(st.Action)).not.toContain('s3:DeleteObject');
+          // Buckets are versioned: a delete leaves a noncurrent version only the lifecycle removes.
+          expect(list(st.Action)).not.toContain('s3:DeleteObjectVersion');
           expect(list(st.Resource)).not.toContain('*');
           expect(list(st.Action).some((a) => a.endsWith('*'))).toBe(false);
         }

@@ -4,6 +4,7 @@ import { describeBaseline } from './baseline';
 import { describeCluster } from './cluster';
 import { attachedTo, describeFoundation, ofType, one, waitsFor } from './graph';
 import { stackConfig } from './stack-config';
+import { describeWorkloads } from './workloads';
 
 let stack: CapturedStack;
 beforeAll(async () => {
@@ -15,6 +16,7 @@ describe('prod stack (under mocks)', () => {
   describeFoundation(() => stack);
   describeCluster(() => stack, () => cfg);
   describeBaseline(() => stack, () => cfg);
+  describeWorkloads(() => stack, () => cfg);
 
   describe('is built to survive the loss of an AZ', () => {
     it('spreads over three AZs with a NAT gateway in each', () => {

@@ -73,6 +73,23 @@ const deployment = (container: Record<string, unknown>, extra: { namespace?: str
     },
   },
 });
+const HPA = 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler';
+const SCALED_OBJECT = 'kubernetes:keda.sh/v1alpha1:ScaledObject';
+const scaledObject = (target: string, bounds: Record<string, number>) => craft(SCALED_OBJECT, `${target}-scaler`, { metadata: { name: target, namespace: 'platform' }, spec: { scaleTargetRef: { name: target }, ...bounds } });
+/** An internet-facing ALB Ingress as platform/workloads renders it; `override` blanks or changes annotations ('' removes one). */
+const publicIngress = (override: Record<string, string> = {}, paths: { path: string; pathType: string }[] = [{ path: '/v1', pathType: 'Prefix' }, { path: '/', pathType: 'Exact' }]) => {
+  const annotations: Record<string, string> = {
+    'alb.ingress.kubernetes.io/scheme': 'internet-facing',
+    'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80},{"HTTPS":443}]',
+    'alb.ingress.kubernetes.io/ssl-redirect': '443',
+    'alb.ingress.kubernetes.io/certificate-arn': 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
+    'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-TLS13-1-2-Res-2021-06',
+    'alb.ingress.kubernetes.io/wafv2-acl-arn': 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api/abc',
+    ...override,
+  };
+  for (const [k, v] of Object.entries(annotations)) if (v === '') delete annotations[k];
+  return { metadata: { name: 'api', namespace: 'platform', annotations }, spec: { ingressClassName: 'alb', rules: [{ host: 'api.example.com', http: { paths: paths.map((p) => ({ ...p, backend: { service: { name: 'api', port: { name: 'http' } } } })) } }] } };
+};
 const NAMESPACE = 'kubernetes:core/v1:Namespace';
 const RELEASE = 'kubernetes:helm.sh/v3:Release';
 const INGRESS = 'kubernetes:networking.k8s.io/v1:Ingress';
@@ -370,12 +387,41 @@ export const CASES: Record<string, Case> = {
   },
   'kubernetes-pdb-per-multi-replica-workload': {
     bad: [
-      { what: 'three replicas, no PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 }))], message: /runs 3 replicas but no PodDisruptionBudget selects its pods/ },
-      { what: 'HPA min 2, PDB selecting other pods', resources: () => { const d = craft(DEPLOYMENT, 'api', deployment(hardenedContainer)); return [d, craft('kubernetes:autoscaling/v2:HorizontalPodAutoscaler', 'api', { metadata: { namespace: 'platform' }, spec: { minReplicas: 2, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'worker', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'worker' } } } })]; }, message: /runs 2 replicas/ },
+      { what: 'three replicas, no PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 }))], message: /runs up to 3 replicas but no PodDisruptionBudget selects its pods/ },
+      { what: 'HPA min 2, PDB selecting other pods', resources: () => { const d = craft(DEPLOYMENT, 'api', deployment(hardenedContainer)); return [d, craft(HPA, 'api', { metadata: { namespace: 'platform' }, spec: { minReplicas: 2, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'worker', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'worker' } } } })]; }, message: /runs up to 2 replicas/ },
+      { what: 'one replica a KEDA ScaledObject may scale to ten', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { minReplicaCount: 1, maxReplicaCount: 10 })], message: /runs up to 10 replicas/ },
+      { what: 'a ScaledObject whose maximum is KEDA\'s default', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { minReplicaCount: 0 })], message: /runs up to 100 replicas/ },
     ],
     good: [
       { what: 'matching PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 })), craft('kubernetes:policy/v1:PodDisruptionBudget', 'api', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } } })] },
       { what: 'single replica needs none', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
+      { what: 'a KEDA-scaled workload with its PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { minReplicaCount: 2, maxReplicaCount: 10 }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'api', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } } })] },
+      { what: 'a ScaledObject that targets another workload', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('worker', { minReplicaCount: 2, maxReplicaCount: 10 })] },
+    ],
+  },
+  'kubernetes-one-autoscaler-per-workload': {
+    bad: [
+      { what: 'an HPA beside the ScaledObject', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { maxReplicaCount: 5 }), craft(HPA, 'api-cpu', { metadata: { namespace: 'platform' }, spec: { minReplicas: 1, maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } })], message: /is scaled by .*ScaledObject.* and .*HorizontalPodAutoscaler.*; one autoscaler per workload/ },
+      { what: 'two HPAs', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), ...['cpu', 'memory'].map((m) => craft(HPA, `api-${m}`, { metadata: { namespace: 'platform' }, spec: { maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }))], message: /one autoscaler per workload/ },
+    ],
+    good: [
+      { what: 'an HPA for one workload, a ScaledObject for another', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), craft(HPA, 'api', { metadata: { namespace: 'platform' }, spec: { maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), scaledObject('worker', { maxReplicaCount: 5 })] },
+      { what: 'same names in other namespaces', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), craft(HPA, 'api', { metadata: { namespace: 'platform' }, spec: { maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft(SCALED_OBJECT, 'api', { metadata: { namespace: 'staging' }, spec: { scaleTargetRef: { name: 'api' } } })] },
+    ],
+  },
+  'kubernetes-ingress-alb-https-only': {
+    bad: [
+      { what: 'plain HTTP', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80}]', 'alb.ingress.kubernetes.io/certificate-arn': '', 'alb.ingress.kubernetes.io/ssl-redirect': '' }))], message: /listens on no HTTPS port.*names no ACM certificate.*serves instead of redirecting/ },
+      { what: 'the default TLS policy', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/ssl-policy': '' }))], message: /TLS policy \(the default, which allows TLS 1\.0\)/ },
+      { what: 'a TLS 1.0 policy', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-2016-08' }))], message: /ELBSecurityPolicy-2016-08 is not a TLS 1\.2\+/ },
+      { what: 'a catch-all path that routes /metrics', resources: () => [craft(INGRESS, 'api', publicIngress({}, [{ path: '/', pathType: 'Prefix' }]))], message: /routes \/metrics to the internet \(path Prefix \/\).*routes \/healthz/ },
+      { what: 'the metrics path itself', resources: () => [craft(INGRESS, 'api', publicIngress({}, [{ path: '/metrics', pathType: 'Exact' }]))], message: /routes \/metrics to the internet/ },
+      { what: 'no web ACL in prod', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/wafv2-acl-arn': '' }))], message: /has no WAF web ACL/ },
+    ],
+    good: [
+      { what: 'HTTPS with redirect, modern policy, public paths and a web ACL', resources: () => [craft(INGRESS, 'api', publicIngress())] },
+      { what: 'no web ACL in dev', stack: 'dev', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/wafv2-acl-arn': '' }))] },
+      { what: 'an internal ALB', resources: () => [craft(INGRESS, 'admin', publicIngress({ 'alb.ingress.kubernetes.io/scheme': 'internal', 'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80}]' }))] },
     ],
   },
   'kubernetes-network-policy-per-namespace': {

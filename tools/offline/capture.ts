@@ -53,15 +53,16 @@ export function securePlaceholder(key: string): string {
   return `offline-secret:${key}`;
 }
 
-interface YamlParser {
+export interface YamlParser {
   load(text: string): unknown;
+  dump(value: unknown, options?: { lineWidth?: number; noRefs?: boolean; sortKeys?: boolean }): string;
 }
 
 /**
  * The YAML parser Pulumi's own automation API reads stack files with, resolved through
  * @pulumi/pulumi so it is the version Pulumi declares rather than an undeclared hoist.
  */
-function yamlParser(): YamlParser {
+export function yamlParser(): YamlParser {
   const pulumiDir = path.dirname(require.resolve('@pulumi/pulumi/package.json'));
   return createRequire(path.join(pulumiDir, 'package.json'))('js-yaml') as YamlParser;
 }
