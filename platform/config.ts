@@ -365,7 +365,7 @@ const replicasSchema = (min: number, defaults: { min: number; max: number }) =>
       max: z.number().int().min(1).max(200),
     })
     .strict()
-    .refine((r) => r.min <= r.max, { error: 'min must be ≤ max', path: ['min'] })
+    .refine((r) => r.min <= r.max, { error: 'must be ≤ max', path: ['min'] })
     .default(defaults);
 
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'must be a lowercase PostgreSQL role name' });

@@ -19,8 +19,10 @@ export function dockerfileSources(dockerfileText: string): string[] {
     if (keyword !== 'COPY') continue;
     const flags = 'getFlags' in instruction && typeof instruction.getFlags === 'function' ? (instruction.getFlags() as { getName(): string }[]) : [];
     if (flags.some((flag) => flag.getName() === 'from')) continue;
-    const json = 'getJSONStrings' in instruction && typeof instruction.getJSONStrings === 'function' ? (instruction.getJSONStrings() as { getJSONValue(): string }[]) : [];
-    const args = json.length > 0 ? json.map((j) => j.getJSONValue()) : instruction.getArguments().map((a) => a.getValue());
+    // The exec (JSON) form is parsed as JSON: the parser's own JSON strings lose their spaces.
+    const content = instruction.getArgumentsContent() ?? '';
+    const jsonForm = content.trimStart().startsWith('[');
+    const args = jsonForm ? (JSON.parse(content.slice(content.indexOf('['))) as string[]) : instruction.getArguments().map((a) => a.getValue());
     sources.push(...args.slice(0, -1));
   }
   return sources;

@@ -28,7 +28,7 @@ const pods = (...roles: WorkloadRole[]) =>
     : { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: roles }], matchLabels: { 'app.kubernetes.io/part-of': selectorLabels('api')['app.kubernetes.io/part-of'] as string } };
 
 /** An empty `from` admits every source: an empty list of subnets must fail, not open the api. */
-function loadBalancerPeers(cidrs: string[]): { ipBlock: { cidr: string } }[] {
+export function loadBalancerPeers(cidrs: string[]): { ipBlock: { cidr: string } }[] {
   if (cidrs.length === 0) throw new Error('the load balancer subnets are unknown: refusing an api ingress rule that would admit every source');
   return cidrs.map((cidr) => ({ ipBlock: { cidr } }));
 }
