@@ -578,7 +578,7 @@ export class Cluster extends pulumi.ComponentResource {
     }
 
     function installKeda(): k8s.helm.v3.Release {
-      // KEDA scales workers on queue depth read from Redis; it calls no AWS API, so no IRSA role.
+      // KEDA scales workers on the job backlog read from PostgreSQL; it calls no AWS API, so no IRSA role.
       const namespace = new k8s.core.v1.Namespace(
         `${name}-keda-namespace`,
         {

@@ -1,7 +1,7 @@
 /**
  * What KEDA's pods must accept, and from whom. KEDA runs three Deployments (chart labels
  * `app: <name>`); a default-deny policy isolates the namespace and one policy per component
- * admits exactly these ports. Egress stays open: scalers reach Redis, the API server and STS.
+ * admits exactly these ports. Egress stays open: scalers reach PostgreSQL, the API server and STS.
  *
  * Kubelet probes (operator and webhooks on 8081, the metrics server on 6443) need no rule:
  * the VPC CNI network policy agent always admits traffic from the pod's own node.
