@@ -7,6 +7,7 @@ import { awsContext } from '../shared/aws-context';
 import { isNonPublic } from '../shared/cidr';
 import { awsManagedPolicyArn, serviceTrustPolicy } from '../shared/iam';
 import { createKmsKey } from '../shared/kms';
+import { RESTRICTED_NAMESPACE_LABELS } from '../shared/pod-security';
 import { clusterAutoscalerPolicy } from './autoscaler-policy';
 import { KEDA_COMPONENTS, type KedaComponent, kedaNetworkPolicySpecs } from './keda-network-policy';
 import { clusterEndpointOf, stableKubeconfig } from './kubeconfig';
@@ -584,15 +585,8 @@ export class Cluster extends pulumi.ComponentResource {
         {
           metadata: {
             name: 'keda',
-            labels: {
-              // KEDA's pods meet `restricted`; enforce it so a chart change that loosens them fails loudly.
-              'pod-security.kubernetes.io/enforce': 'restricted',
-              'pod-security.kubernetes.io/enforce-version': 'latest',
-              'pod-security.kubernetes.io/audit': 'restricted',
-              'pod-security.kubernetes.io/audit-version': 'latest',
-              'pod-security.kubernetes.io/warn': 'restricted',
-              'pod-security.kubernetes.io/warn-version': 'latest',
-            },
+            // KEDA's pods meet `restricted`; enforce it so a chart change that loosens them fails loudly.
+            labels: { ...RESTRICTED_NAMESPACE_LABELS },
           },
         },
         kube(base),

@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { PATHS, PORTS } from '../../services/contract';
 import { PLACEMENT, type Placement } from '../cluster/placement';
+import { RESTRICTED_NAMESPACE_LABELS } from '../shared/pod-security';
 import { apiAutoscalerSpec, type ReplicaBounds, workerScaledObjectSpec } from './autoscaling';
 import { CONTAINER_COMMANDS } from './commands';
 import {
@@ -17,7 +18,7 @@ import {
 } from './env';
 import { ingressAnnotations, ingressRules, validateIngressSettings } from './ingress';
 import { networkPolicySpecs } from './network-policies';
-import { hardenedPodSpec, podLabels, type ResourceSpec, ROLLING_UPDATE, selectorLabels, type WorkloadRole } from './pod';
+import { hardenedPodSpec, podLabels, type ResourceSpec, ROLLING_UPDATE, selectorLabels, type ShutdownTiming, type WorkloadRole } from './pod';
 import { createWebAcl } from './waf';
 
 export { CONTAINER_COMMANDS } from './commands';
@@ -238,12 +239,7 @@ export class Workloads extends pulumi.ComponentResource {
           metadata: {
             name: args.namespace,
             labels: {
-              'pod-security.kubernetes.io/enforce': 'restricted',
-              'pod-security.kubernetes.io/enforce-version': 'latest',
-              'pod-security.kubernetes.io/audit': 'restricted',
-              'pod-security.kubernetes.io/audit-version': 'latest',
-              'pod-security.kubernetes.io/warn': 'restricted',
-              'pod-security.kubernetes.io/warn-version': 'latest',
+              ...RESTRICTED_NAMESPACE_LABELS,
               // The load balancer controller holds a rollout until a new api pod is healthy in the ALB.
               'elbv2.k8s.aws/pod-readiness-gate-inject': 'enabled',
             },
@@ -314,39 +310,59 @@ export class Workloads extends pulumi.ComponentResource {
       );
     }
 
-    function createApi(): { deployment: k8s.apps.v1.Deployment; service: k8s.core.v1.Service } {
-      const deployment = new k8s.apps.v1.Deployment(
-        `${name}-api`,
+    /**
+     * A service's Deployment: no replicas (its autoscaler owns the count; the first rollout
+     * starts one pod), surge-only rollouts, the hardened pod on the role's image entry point,
+     * service account, env and pool, probes on the contract's paths at `port`. After the
+     * migrations Job, so a new image never runs against an old schema.
+     */
+    function createDeployment(
+      role: 'api' | 'worker',
+      s: { resources: ResourceSpec; tmpSizeLimit: string; port: { name: string; containerPort: number }; shutdown: ShutdownTiming; progressDeadlineSeconds: number; minReadySeconds?: number },
+    ): k8s.apps.v1.Deployment {
+      const probe = (path: string) => ({ port: s.port.name, path });
+      return new k8s.apps.v1.Deployment(
+        `${name}-${role}`,
         {
-          metadata: meta('api', 'api'),
+          metadata: meta(role, role),
           spec: {
-            // No replicas: the HPA owns the count; the first rollout starts one pod and the HPA raises it to its minimum.
-            selector: { matchLabels: selectorLabels('api') },
+            selector: { matchLabels: selectorLabels(role) },
             strategy: ROLLING_UPDATE,
-            minReadySeconds: 5,
             revisionHistoryLimit: 5,
-            progressDeadlineSeconds: 600,
+            progressDeadlineSeconds: s.progressDeadlineSeconds,
+            ...(s.minReadySeconds !== undefined ? { minReadySeconds: s.minReadySeconds } : {}),
             template: {
-              metadata: { labels: podLabels('api') },
+              metadata: { labels: podLabels(role) },
               spec: hardenedPodSpec({
-                role: 'api',
+                role,
                 image: args.image,
-                command: CONTAINER_COMMANDS.api,
-                serviceAccountName: 'api',
-                env: env.api,
-                resources: args.api.resources,
-                placement: placement.api,
-                tmpSizeLimit: '256Mi',
-                ports: [{ name: 'http', containerPort: PORTS.api }],
-                probes: { startup: { port: 'http', path: PATHS.healthz }, readiness: { port: 'http', path: PATHS.readyz }, liveness: { port: 'http', path: PATHS.healthz } },
-                shutdown: { preStopSeconds: API_PRE_STOP_SECONDS, drainSeconds: apiGraceSeconds, closeSeconds: CLOSE_SECONDS.api },
+                command: CONTAINER_COMMANDS[role],
+                serviceAccountName: role,
+                env: env[role],
+                resources: s.resources,
+                placement: placement[role],
+                tmpSizeLimit: s.tmpSizeLimit,
+                ports: [s.port],
+                probes: { startup: probe(PATHS.healthz), readiness: probe(PATHS.readyz), liveness: probe(PATHS.healthz) },
+                shutdown: s.shutdown,
                 zoneSpread,
               }),
             },
           },
         },
-        kube([migrations, accounts.api, ...env.api.resources]),
+        kube([migrations, accounts[role], ...env[role].resources]),
       );
+    }
+
+    function createApi(): { deployment: k8s.apps.v1.Deployment; service: k8s.core.v1.Service } {
+      const deployment = createDeployment('api', {
+        resources: args.api.resources,
+        tmpSizeLimit: '256Mi',
+        port: { name: 'http', containerPort: PORTS.api },
+        shutdown: { preStopSeconds: API_PRE_STOP_SECONDS, drainSeconds: apiGraceSeconds, closeSeconds: CLOSE_SECONDS.api },
+        progressDeadlineSeconds: 600,
+        minReadySeconds: 5,
+      });
       const service = new k8s.core.v1.Service(
         `${name}-api-service`,
         {
@@ -364,38 +380,14 @@ export class Workloads extends pulumi.ComponentResource {
     }
 
     function createWorker(): k8s.apps.v1.Deployment {
-      const deployment = new k8s.apps.v1.Deployment(
-        `${name}-worker`,
-        {
-          metadata: meta('worker', 'worker'),
-          spec: {
-            // No replicas: KEDA's HPA owns the count.
-            selector: { matchLabels: selectorLabels('worker') },
-            strategy: ROLLING_UPDATE,
-            revisionHistoryLimit: 5,
-            // A rollout waits out each old worker's drain (the longest job's timeout).
-            progressDeadlineSeconds: Math.ceil(WORKER_SHUTDOWN_GRACE_MS / 1000) + 600,
-            template: {
-              metadata: { labels: podLabels('worker') },
-              spec: hardenedPodSpec({
-                role: 'worker',
-                image: args.image,
-                command: CONTAINER_COMMANDS.worker,
-                serviceAccountName: 'worker',
-                env: env.worker,
-                resources: args.worker.resources,
-                placement: placement.worker,
-                tmpSizeLimit: '1Gi',
-                ports: [{ name: 'metrics', containerPort: PORTS.workerMetrics }],
-                probes: { startup: { port: 'metrics', path: PATHS.healthz }, readiness: { port: 'metrics', path: PATHS.readyz }, liveness: { port: 'metrics', path: PATHS.healthz } },
-                shutdown: { preStopSeconds: WORKER_PRE_STOP_SECONDS, drainSeconds: WORKER_SHUTDOWN_GRACE_MS / 1000, closeSeconds: CLOSE_SECONDS.worker },
-                zoneSpread,
-              }),
-            },
-          },
-        },
-        kube([migrations, accounts.worker, ...env.worker.resources]),
-      );
+      const deployment = createDeployment('worker', {
+        resources: args.worker.resources,
+        tmpSizeLimit: '1Gi',
+        port: { name: 'metrics', containerPort: PORTS.workerMetrics },
+        shutdown: { preStopSeconds: WORKER_PRE_STOP_SECONDS, drainSeconds: WORKER_SHUTDOWN_GRACE_MS / 1000, closeSeconds: CLOSE_SECONDS.worker },
+        // A rollout waits out each old worker's drain (the longest job's timeout).
+        progressDeadlineSeconds: Math.ceil(WORKER_SHUTDOWN_GRACE_MS / 1000) + 600,
+      });
       const scalerSecret = new k8s.core.v1.Secret(
         `${name}-backlog-scaler-secret`,
         { metadata: meta('worker'), immutable: true, type: 'Opaque', stringData: { password: pulumi.secret(secrets.scalerPassword) } },

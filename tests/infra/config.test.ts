@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { validateCacheArgs } from '../../platform/cache';
 import { amiTypeFor, validateClusterArgs, type ClusterArgs } from '../../platform/cluster';
-import { StackConfigError, parseStackConfig } from '../../platform/config';
+import { parseStackConfig } from '../../platform/config';
 import { validateDatabaseArgs } from '../../platform/database';
 import { validateIdentityArgs } from '../../platform/identity';
 import { type NetworkArgs, subnetLayout, validateNetworkArgs } from '../../platform/network';
@@ -11,17 +11,9 @@ import { validateRegistryArgs } from '../../platform/registry';
 import { validateStorageArgs } from '../../platform/storage';
 import { captureStack, REPO_ROOT, redactSecrets, securePlaceholder, splitPath, stackFileConfig } from '../../tools/offline/capture';
 import { parseFlags } from '../../tools/offline/plan';
-import { rawConfig } from './stack-config';
+import { rawConfig, stackConfigErrorOf } from './stack-config';
 
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StackConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a StackConfigError');
-}
+const errorOf = stackConfigErrorOf;
 
 describe('stack config', () => {
   it.each(['dev', 'prod'])('accepts Pulumi.%s.yaml', (stack) => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { PROJECT, type StackConfig, parseStackConfig } from '../../platform/config';
+import { PROJECT, type StackConfig, StackConfigError, parseStackConfig } from '../../platform/config';
 import { applyOverrides, REPO_ROOT, stackFileConfig } from '../../tools/offline/capture';
 
 /** The raw object `loadStackConfig` builds from the runtime config, built here from a stack file. */
@@ -16,4 +16,15 @@ export function rawConfig(stack: string, overrides: Record<string, string> = {})
 /** The validated config of a stack file, as the program sees it. */
 export function stackConfig(stack: string, overrides: Record<string, string> = {}): StackConfig {
   return parseStackConfig(rawConfig(stack, overrides), stack);
+}
+
+/** The message of the StackConfigError `fn` throws; fails the test when it throws nothing or something else. */
+export function stackConfigErrorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StackConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a StackConfigError');
 }

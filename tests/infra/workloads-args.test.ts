@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { StackConfigError, parseStackConfig } from '../../platform/config';
+import { parseStackConfig } from '../../platform/config';
 import { PLACEMENT } from '../../platform/cluster';
 import { validateWorkloadsArgs, type WorkloadsArgs } from '../../platform/workloads';
 import { ingressRules, validateIngressSettings } from '../../platform/workloads/ingress';
@@ -16,17 +16,9 @@ import { terminationGracePeriodSeconds } from '../../platform/workloads/pod';
 import { PUBLIC_ROUTES } from '../../services/contract';
 import { REPO_ROOT, yamlParser } from '../../tools/offline/capture';
 import { parseFlags } from '../../tools/offline/plan';
-import { rawConfig } from './stack-config';
+import { rawConfig, stackConfigErrorOf } from './stack-config';
 
-function configError(stack: string, overrides: Record<string, string>): string {
-  try {
-    parseStackConfig(rawConfig(stack, overrides), stack);
-  } catch (err) {
-    expect(err).toBeInstanceOf(StackConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a StackConfigError');
-}
+const configError = (stack: string, overrides: Record<string, string>) => stackConfigErrorOf(() => parseStackConfig(rawConfig(stack, overrides), stack));
 
 describe('app stack config', () => {
   it('sizes dev small and prod for three zones, with WAF in prod only', () => {

@@ -43,6 +43,16 @@ async function upsertLoginRole(client: ClientBase, role: LoginRole): Promise<voi
   await client.query(`${exists ? 'ALTER' : 'CREATE'} ROLE ${user} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD ${verifier}`);
 }
 
+/** Login to the database and the schema, and nothing left of what the role held on its tables and sequences. */
+function freshGrants(database: string, user: string): string[] {
+  return [
+    `GRANT CONNECT ON DATABASE ${database} TO ${user}`,
+    `GRANT USAGE ON SCHEMA public TO ${user}`,
+    `REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${user}`,
+    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${user}`,
+  ];
+}
+
 /**
  * Grants exactly what each role needs, after revoking whatever it held on the schema's
  * tables and sequences, so a privilege granted by hand does not outlive the next run.
@@ -51,10 +61,7 @@ async function upsertLoginRole(client: ClientBase, role: LoginRole): Promise<voi
 async function grantApp(client: ClientBase, database: string, role: string): Promise<void> {
   const user = client.escapeIdentifier(role);
   for (const statement of [
-    `GRANT CONNECT ON DATABASE ${database} TO ${user}`,
-    `GRANT USAGE ON SCHEMA public TO ${user}`,
-    `REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${user}`,
-    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${user}`,
+    ...freshGrants(database, user),
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${user}`,
     `REVOKE INSERT, UPDATE, DELETE ON ${LEDGER_TABLE} FROM ${user}`,
     `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${user}`,
@@ -68,10 +75,7 @@ async function grantApp(client: ClientBase, database: string, role: string): Pro
 async function grantScaler(client: ClientBase, database: string, role: string): Promise<void> {
   const user = client.escapeIdentifier(role);
   for (const statement of [
-    `GRANT CONNECT ON DATABASE ${database} TO ${user}`,
-    `GRANT USAGE ON SCHEMA public TO ${user}`,
-    `REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${user}`,
-    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${user}`,
+    ...freshGrants(database, user),
     // A column privilege: it can count jobs by status, and read nothing a user submitted.
     `GRANT SELECT (status) ON jobs TO ${user}`,
     `ALTER ROLE ${user} SET statement_timeout = ${client.escapeLiteral(SCALER_STATEMENT_TIMEOUT)}`,
