@@ -194,6 +194,104 @@ const appSchema = z
   })
   .strict();
 
+const tolerationSchema = z
+  .object({
+    key: z.string().min(1),
+    operator: z.enum(['Equal', 'Exists']).default('Equal'),
+    value: z.string().optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+  })
+  .strict();
+
+const observabilitySchema = z
+  .object({
+    /** Node group (of cluster.nodeGroups) the monitoring stack runs on; node agents run on every node. Required. */
+    nodeGroup: z.string().min(1),
+    /** Tolerations for that group's taints. Default none. */
+    tolerations: z.array(tolerationSchema).default([]),
+    /** Where the runbooks are published; alerts link to `<base>/<AlertName>.md`. */
+    runbookBaseUrl: z.string().regex(/^https:\/\/[^\s]+[^/\s]$/, { error: 'must be an https URL without a trailing slash' }).default('https://github.com/platform-kit/platform-kit/blob/main/runbooks'),
+    prometheus: z
+      .object({
+        /** Prometheus replicas (each scrapes everything). Default 1. */
+        replicas: z.number().int().min(1).max(3).default(1),
+        /** Days of metrics kept. Default 15 (the SLO ticket window needs 3). */
+        retentionDays: z.number().int().min(4, { error: 'must be at least 4 (the slowest burn-rate alert reads 3 days)' }).max(90).default(15),
+        /** Persistent volume per replica, GiB. Default 50. */
+        storageGiB: z.number().int().min(10).max(1000).default(50),
+        /** Memory request per replica, MiB (also its limit). Default 2048. */
+        memoryMiB: z.number().int().min(512).max(65536).default(2048),
+      })
+      .strict()
+      .default({ replicas: 1, retentionDays: 15, storageGiB: 50, memoryMiB: 2048 }),
+    alertmanager: z
+      .object({
+        /** Alertmanager replicas (they gossip, so a page survives losing one). Default 1. */
+        replicas: z.number().int().min(1).max(5).default(1),
+      })
+      .strict()
+      .default({ replicas: 1 }),
+    grafana: z
+      .object({
+        /**
+         * Public access through the ALB, behind OIDC at the load balancer (client secret in the
+         * secret config key platform-kit:grafanaOidcClientSecret). Default none: reach Grafana by port-forward.
+         */
+        ingress: z
+          .object({
+            host: z.string().regex(/^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, { error: 'must be a lowercase DNS name' }),
+            certificateArn: z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, { error: 'must be an ACM certificate ARN' }),
+            oidc: z
+              .object({
+                issuer: z.string().url(),
+                authorizationEndpoint: z.string().url(),
+                tokenEndpoint: z.string().url(),
+                userInfoEndpoint: z.string().url(),
+                clientId: z.string().min(1),
+              })
+              .strict(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    loki: z
+      .object({
+        /** `filesystem` (one replica on a volume) or `s3` (the loki-chunks bucket, replicas share it). */
+        storage: z.enum(['filesystem', 's3'], { error: 'must be "filesystem" or "s3"' }),
+        /** Single-binary replicas. Default 1. */
+        replicas: z.number().int().min(1).max(5).default(1),
+        /** Days of logs kept; must not exceed storage.lokiChunksExpireDays. Default 14. */
+        retentionDays: z.number().int().min(1).max(365).default(14),
+        /** Volume per replica (WAL, and the chunks in filesystem mode), GiB. Default 20. */
+        storageGiB: z.number().int().min(5).max(1000).default(20),
+        /** Memory request per replica, MiB (also its limit). Default 1024. */
+        memoryMiB: z.number().int().min(256).max(65536).default(1024),
+      })
+      .strict(),
+    alerting: z
+      .object({
+        /** Slack channels (webhook URL in the secret key platform-kit:alertSlackWebhookUrl). Default none. */
+        slack: z.object({ pageChannel: z.string().regex(/^#[a-z0-9._-]+$/), ticketChannel: z.string().regex(/^#[a-z0-9._-]+$/) }).strict().optional(),
+        /** Page through PagerDuty (routing key in the secret key platform-kit:alertPagerDutyRoutingKey). Default false. */
+        pagerDuty: z.boolean().default(false),
+      })
+      .strict()
+      .default({ pagerDuty: false }),
+    /** Helm chart versions, pinned. */
+    charts: z
+      .object({
+        kubePrometheusStack: chartVersion.default('88.5.3'),
+        prometheusOperatorCrds: chartVersion.default('31.0.1'),
+        loki: chartVersion.default('7.3.0'),
+        alloy: chartVersion.default('1.11.1'),
+      })
+      .strict()
+      .default({ kubePrometheusStack: '88.5.3', prometheusOperatorCrds: '31.0.1', loki: '7.3.0', alloy: '1.11.1' }),
+  })
+  .strict();
+
 export const StackConfigSchema = z
   .object({
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: 'must be an AWS region such as eu-west-1' }),
@@ -206,6 +304,7 @@ export const StackConfigSchema = z
     registry: registrySchema.default(registrySchema.parse({})),
     ingress: ingressSchema,
     app: appSchema.default(appSchema.parse({})),
+    observability: observabilitySchema,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -214,13 +313,31 @@ export const StackConfigSchema = z
     }
     const names = c.cluster.nodeGroups.map((g) => g.name);
     if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: 'must not repeat a node group name' });
+    const obs = c.observability;
+    if (!names.includes(obs.nodeGroup)) ctx.addIssue({ code: 'custom', path: ['observability', 'nodeGroup'], message: `must name one of cluster.nodeGroups (${names.join(', ')})` });
+    if (obs.loki.retentionDays > c.storage.lokiChunksExpireDays) {
+      ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'retentionDays'], message: `must not exceed storage.lokiChunksExpireDays (${c.storage.lokiChunksExpireDays}): the bucket would expire chunks Loki still indexes` });
+    }
+    if (obs.loki.storage === 'filesystem' && obs.loki.replicas > 1) ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'replicas'], message: 'must be 1 with filesystem storage (replicas cannot share a volume); use storage s3' });
   });
 
 export type StackConfig = z.infer<typeof StackConfigSchema>;
 export type NodeGroupConfig = StackConfig['cluster']['nodeGroups'][number];
 
 /** The structured keys under `platform-kit:`; anything else in the namespace is a typo. */
-export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'ingress', 'app'] as const;
+export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'ingress', 'app', 'observability'] as const;
+
+/**
+ * Secret keys under `platform-kit:`, set with `pulumi config set --secret`. They are never
+ * parsed with the rest: the components read them with `getSecret`, so they stay secrets.
+ */
+export const SECRET_KEYS = ['alertSlackWebhookUrl', 'alertPagerDutyRoutingKey', 'grafanaOidcClientSecret'] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** A secret stack value, or undefined when the stack does not set it. */
+export function stackSecret(key: SecretKey): pulumi.Output<string> | undefined {
+  return new pulumi.Config(PROJECT).getSecret(key);
+}
 
 export class StackConfigError extends Error {
   constructor(message: string) {
@@ -316,6 +433,7 @@ export function loadStackConfig(): StackConfig {
   for (const fullKey of Object.keys(all)) {
     if (!fullKey.startsWith(`${PROJECT}:`)) continue;
     const key = fullKey.slice(PROJECT.length + 1);
+    if ((SECRET_KEYS as readonly string[]).includes(key)) continue;
     if (!(PROJECT_KEYS as readonly string[]).includes(key)) {
       throw new StackConfigError(`${file}: ${fullKey} is not a known key (known: ${PROJECT_KEYS.map((k) => `${PROJECT}:${k}`).join(', ')})`);
     }
