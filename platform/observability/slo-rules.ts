@@ -115,8 +115,7 @@ export function sloBurnAlerts(slo: Slo, runbookUrl: (alert: string) => string): 
 export function sloRuleGroups(slos: readonly Slo[], runbookUrl: (alert: string) => string): RuleGroup[] {
   const problems = slos.flatMap(sloProblems);
   if (problems.length > 0) throw new Error(`SLO declarations cannot be turned into rules: ${problems.join('; ')}`);
-  return [
-    { name: 'platform-slo-recording', interval: '30s', rules: slos.flatMap(sloRecordingRules) },
-    { name: 'platform-slo-alerts', rules: slos.flatMap((slo) => sloBurnAlerts(slo, runbookUrl)) },
-  ];
+  // One group per SLO, recording rules first: rules of a group run in order, so each alert
+  // reads ratios recorded in the same evaluation, never ones a lookback window may have lost.
+  return slos.map((slo) => ({ name: `platform-slo-${slo.name}`, rules: [...sloRecordingRules(slo), ...sloBurnAlerts(slo, runbookUrl)] }));
 }
