@@ -334,9 +334,29 @@ export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 
 export const SECRET_KEYS = ['alertSlackWebhookUrl', 'alertPagerDutyRoutingKey', 'grafanaOidcClientSecret'] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
-/** A secret stack value, or undefined when the stack does not set it. */
+const SECRET_FORMATS: Record<SecretKey, { pattern: RegExp; expected: string }> = {
+  alertSlackWebhookUrl: { pattern: /^https:\/\/[^\s/]+\/\S+$/, expected: 'an https webhook URL' },
+  alertPagerDutyRoutingKey: { pattern: /^[A-Za-z0-9]{32}$/, expected: 'a 32-character PagerDuty Events API v2 integration key' },
+  grafanaOidcClientSecret: { pattern: /^\S{8,}$/, expected: 'at least 8 characters without spaces' },
+};
+
+/** The problem with a secret value, naming the key but never echoing the value; undefined when it is fine. Pure. */
+export function secretProblem(key: SecretKey, value: string, stack: string): string | undefined {
+  const format = SECRET_FORMATS[key];
+  return format.pattern.test(value) ? undefined : `Pulumi.${stack}.yaml: ${PROJECT}:${key} must be ${format.expected} (the value is secret and not shown)`;
+}
+
+/**
+ * A secret stack value, or undefined when the stack does not set it. It stays an Output
+ * marked secret; its format is checked inside, so a bad value fails the update naming the key.
+ */
 export function stackSecret(key: SecretKey): pulumi.Output<string> | undefined {
-  return new pulumi.Config(PROJECT).getSecret(key);
+  const stack = pulumi.getStack();
+  return new pulumi.Config(PROJECT).getSecret(key)?.apply((value) => {
+    const problem = secretProblem(key, value, stack);
+    if (problem) throw new StackConfigError(problem);
+    return value;
+  });
 }
 
 export class StackConfigError extends Error {
