@@ -1,28 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { Client } from 'pg';
 import { MIGRATION_LOCK_KEY } from '../../../services/core/db/migrate';
 import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
-
-const ROOT = path.resolve(__dirname, '../../..');
-
-function platform(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { platform } from './platform-cli';
 
 const GROUPS = ['platform-slo-api-availability', 'platform-symptoms'];
 const ALERTS = ['ApiAvailabilityFastBurn', 'WorkerAbsent'];
