@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { cidrContains, cidrsOverlap, isNonPublic } from './shared/cidr';
 
 /**
  * The stack configuration schema: every value a stack file (`Pulumi.<stack>.yaml`) may
@@ -38,6 +39,37 @@ const tagsSchema = z
   })
   .strict();
 
+/** Retention values CloudWatch Logs accepts; anything else fails at `up`, not at preview. */
+export const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+const cloudWatchRetention = z
+  .number()
+  .int()
+  .refine((d) => (CLOUDWATCH_RETENTION_DAYS as readonly number[]).includes(d), { error: `must be a retention CloudWatch Logs accepts (${CLOUDWATCH_RETENTION_DAYS.join(', ')})` });
+
+const flowLogsSchema = z
+  .object({
+    /**
+     * `s3` (default): Parquet files in the log archive bucket, read with Athena; a fraction of
+     * CloudWatch's ingestion price. `cloudwatch`: a KMS-encrypted log group, for Logs Insights
+     * queries and metric filters; choose it only where someone runs those.
+     */
+    destination: z.enum(['s3', 'cloudwatch'], { error: 'must be "s3" or "cloudwatch"' }).default('s3'),
+    /** Seconds per flow record: 60 (fine-grained incident timelines, more records) or 600 (the AWS default). Default 600. */
+    aggregationSeconds: z.union([z.literal(60), z.literal(600)], { error: 'must be 60 or 600' }).default(600),
+    /** Days to keep flow logs: the archive's lifecycle for its `vpc-flow-logs/` folder, or the log group's retention. Default 90. */
+    retentionDays: cloudWatchRetention.default(90),
+  })
+  .strict();
+
+const transitGatewaySchema = z
+  .object({
+    /** Transit gateway the VPC attaches to (shared with this account through RAM), e.g. tgw-0a1b2c3d4e5f60718. */
+    id: z.string().regex(/^tgw-[0-9a-f]{8,17}$/, { error: 'must be a transit gateway id such as tgw-0a1b2c3d4e5f60718' }),
+    /** Networks behind the transit gateway (VPN, CI runners) that the private subnets route to through it. At least one. */
+    routes: z.array(cidr).min(1, { error: 'must list at least one network reached through the transit gateway' }),
+  })
+  .strict();
+
 const networkSchema = z
   .object({
     /** VPC CIDR. Default 10.0.0.0/16. */
@@ -50,77 +82,172 @@ const networkSchema = z
       .refine((azs) => new Set(azs).size === azs.length, { error: 'must not repeat an availability zone' }),
     /** `single` (one NAT gateway, cheap, one AZ's egress is a single point) or `onePerAz`. Default onePerAz. */
     natGateways: z.enum(['single', 'onePerAz'], { error: 'must be "single" or "onePerAz"' }).default('onePerAz'),
-    /** Days to keep VPC flow logs in CloudWatch. Default 90. */
-    flowLogRetentionDays: z.number().int().min(1).max(3653).default(90),
+    /** VPC flow logs (all traffic). Default: to S3 at 10-minute aggregation, kept 90 days. */
+    flowLogs: flowLogsSchema.default(flowLogsSchema.parse({})),
     /**
      * Interface endpoints for ECR (api, dkr), STS and CloudWatch Logs, so image pulls and IRSA
      * token exchanges skip the NAT. They cost per AZ-hour: worth it where traffic is steady. Default true.
      */
     interfaceEndpoints: z.boolean().default(true),
+    /**
+     * Attach the VPC to a transit gateway and route `routes` through it from the private
+     * subnets: how a deployer outside the VPC reaches a private Kubernetes API. Default none.
+     */
+    transitGateway: transitGatewaySchema.optional(),
   })
   .strict();
+
+/** What a node group is for. `system`: cluster add-ons, monitoring, the api. `jobs`: the job workers. */
+export const NODE_ROLES = ['system', 'jobs'] as const;
 
 const nodeGroupSchema = z
   .object({
     /** Logical name of the group (lowercase, used in resource names; never rename a shipped group). */
     name: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/, { error: 'must be lowercase letters, digits and dashes (2–21 chars)' }),
+    /**
+     * The pools the group serves: `[system]`, `[jobs]` or both. A group that serves only
+     * `jobs` is tainted so nothing but job workers lands there. Required.
+     */
+    roles: z
+      .array(z.enum(NODE_ROLES, { error: `must be one of ${NODE_ROLES.join(', ')}` }))
+      .min(1, { error: 'must name the pools the group serves (system, jobs or both)' })
+      .refine((r) => new Set(r).size === r.length, { error: 'must not repeat a role' }),
     /** EC2 instance types, e.g. [m6i.large]. */
     instanceTypes: z.array(z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, { error: 'must be an EC2 instance type such as m6i.large' })).min(1),
     /** ON_DEMAND or SPOT. Default ON_DEMAND. */
     capacityType: z.enum(['ON_DEMAND', 'SPOT'], { error: 'must be "ON_DEMAND" or "SPOT"' }).default('ON_DEMAND'),
+    /** Fewest nodes; the cluster autoscaler never goes below it. */
     minSize: z.number().int().min(0),
+    /** Nodes at creation. Afterwards the cluster autoscaler owns the count and `up` leaves it alone. */
     desiredSize: z.number().int().min(0),
+    /** Most nodes the cluster autoscaler may run. */
     maxSize: z.number().int().min(1),
     /** Root volume size in GiB. Default 50. */
     diskSizeGiB: z.number().int().min(20).max(1000).default(50),
-    /** Kubernetes node labels. Default none. */
+    /** Extra Kubernetes node labels. Default none. */
     labels: z.record(z.string(), z.string()).default({}),
+    /**
+     * What reads 1-minute EC2 metrics of these nodes (a CloudWatch alarm, a dashboard), e.g.
+     * "ASG CPU alarm". Setting it turns detailed monitoring on (about $2 per instance-month).
+     * Default unset: basic 5-minute metrics, since Prometheus already scrapes the nodes.
+     */
+    detailedMonitoringReader: z.string().min(3, { error: 'must say what reads the 1-minute metrics' }).optional(),
   })
   .strict()
   .refine((g) => g.minSize <= g.desiredSize && g.desiredSize <= g.maxSize, { error: 'must satisfy minSize ≤ desiredSize ≤ maxSize' });
 
 const chartVersion = z.string().regex(/^\d+\.\d+\.\d+$/, { error: 'must be an exact chart version such as 1.2.3 (pinned, never a range)' });
+const addonVersion = z
+  .string()
+  .regex(/^v\d+\.\d+\.\d+-eksbuild\.\d+$/, { error: 'must be an exact EKS add-on version such as v1.19.6-eksbuild.1 (aws eks describe-addon-versions)' });
+const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, { error: 'must be an IAM role ARN' });
 
 const clusterSchema = z
   .object({
-    /** Kubernetes minor version, e.g. "1.33". Required. */
-    version: z.string().regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.33" (quoted in YAML)' }),
     /**
-     * CIDRs allowed to reach the public API endpoint. Empty (the default) makes the endpoint
-     * private-only, reachable from the VPC and `privateAccessCidrs`.
+     * Kubernetes minor version, e.g. "1.33". Required. Bumping it upgrades, in one `up`, the
+     * control plane, then vpc-cni and kube-proxy, then the node groups, then coredns and EBS
+     * CSI; bump `addons.kubeProxy` and `autoscaler.imageTag` to the same minor with it.
      */
-    publicAccessCidrs: z.array(allowListCidr).default([]),
-    /** Networks outside the VPC (VPN, CI runners over peering) allowed to reach the private endpoint on 443. Default none. */
-    privateAccessCidrs: z.array(allowListCidr).default([]),
+    version: z.string().regex(/^1\.\d{2}$/, { error: 'must be a Kubernetes minor version such as "1.33" (quoted in YAML)' }),
+    /** EKS support tier once the version leaves standard support: STANDARD (upgrade is forced) or EXTENDED (six times the price per cluster-hour). Default STANDARD. */
+    upgradePolicy: z.enum(['STANDARD', 'EXTENDED'], { error: 'must be "STANDARD" or "EXTENDED"' }).default('STANDARD'),
+    /**
+     * How `pulumi up` reaches the Kubernetes API to install the add-ons. Required.
+     * `private`: no public endpoint; `deployerCidrs` reach the private one over
+     * `platform-kit:network.transitGateway` (each must be routed there). `restricted`: a
+     * public endpoint open only to `deployerCidrs`, the deployer's public egress addresses.
+     */
+    endpointAccess: z
+      .object({
+        mode: z.enum(['private', 'restricted'], { error: 'must be "private" or "restricted"' }),
+        /** Networks allowed to the Kubernetes API on 443: where `pulumi up` and kubectl run from. At least one. */
+        deployerCidrs: z.array(allowListCidr).min(1, { error: 'must list the networks `pulumi up` runs from (with none, nothing can install the add-ons)' }),
+      })
+      .strict(),
+    /**
+     * Who operates the cluster, through EKS access entries. Required, and neither list may
+     * be empty: a cluster only its creator can reach is lost with that role.
+     */
+    access: z
+      .object({
+        /**
+         * The role `pulumi up` runs as (CI assumes it). EKS makes the cluster's creator admin,
+         * so it must be the identity of the first `up` and is not listed again below.
+         */
+        deployerRoleArn: roleArn,
+        /** Roles granted cluster-admin (AmazonEKSClusterAdminPolicy), e.g. the SRE role. At least one. */
+        admins: z.array(roleArn).min(1, { error: 'must list at least one role (SRE break-glass) besides the deployer' }),
+        /** Roles granted read-only view (AmazonEKSViewPolicy: no Secrets), e.g. on-call and CI checks. At least one. */
+        viewers: z.array(roleArn).min(1, { error: 'must list at least one read-only role' }),
+      })
+      .strict(),
     /** Control-plane log types sent to CloudWatch. Default all five. */
     logTypes: z
       .array(z.enum(['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'], { error: 'must be one of api, audit, authenticator, controllerManager, scheduler' }))
       .min(1, { error: 'must enable at least one log type (audit logs are the minimum a platform keeps)' })
       .default(['api', 'audit', 'authenticator', 'controllerManager', 'scheduler']),
-    /** Days to keep control-plane logs. Default 90. */
-    logRetentionDays: z.number().int().min(1).max(3653).default(90),
-    /** Managed node groups. At least one. */
+    /** Days to keep control-plane logs (a value CloudWatch accepts). Default 90. */
+    logRetentionDays: cloudWatchRetention.default(90),
+    /** Managed node groups. At least one; together they must serve both the system and jobs roles. */
     nodeGroups: z.array(nodeGroupSchema).min(1, { error: 'must define at least one node group' }),
     /** Refuse cluster deletion until turned off. Default true. */
     deletionProtection: z.boolean().default(true),
-    /** IAM role ARNs granted cluster-admin through EKS access entries. Default none (the creator keeps admin). */
-    adminRoleArns: z.array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, { error: 'must be an IAM role ARN' })).default([]),
+    /** EKS managed add-on versions, pinned (`aws eks describe-addon-versions --kubernetes-version <version>`). Required. */
+    addons: z
+      .object({
+        vpcCni: addonVersion,
+        /** Must be of the cluster's minor version. */
+        kubeProxy: addonVersion,
+        coredns: addonVersion,
+        ebsCsiDriver: addonVersion,
+      })
+      .strict(),
     /** Helm chart versions, pinned. */
     charts: z
       .object({
         awsLoadBalancerController: chartVersion.default('1.13.4'),
         metricsServer: chartVersion.default('3.12.2'),
         keda: chartVersion.default('2.17.2'),
+        clusterAutoscaler: chartVersion.default('9.47.0'),
       })
       .strict()
-      .default({ awsLoadBalancerController: '1.13.4', metricsServer: '3.12.2', keda: '2.17.2' }),
+      .default({ awsLoadBalancerController: '1.13.4', metricsServer: '3.12.2', keda: '2.17.2', clusterAutoscaler: '9.47.0' }),
+    /** Cluster Autoscaler. */
+    autoscaler: z
+      .object({
+        /** Image tag, of the cluster's minor version (the autoscaler simulates that scheduler), e.g. v1.33.1. Required. */
+        imageTag: z.string().regex(/^v1\.\d{2}\.\d+$/, { error: 'must be a cluster-autoscaler release such as v1.33.1' }),
+      })
+      .strict(),
+    /**
+     * AWS Load Balancer Controller integrations; each one on gets the IAM actions it calls.
+     * Default both off: the controller then never calls WAFv2 or Shield.
+     */
+    loadBalancerController: z
+      .object({
+        /** Attach WAFv2 web ACLs named by Ingress annotations. Default false. */
+        wafv2: z.boolean().default(false),
+        /** Shield Advanced protection of the load balancers (needs a Shield Advanced subscription). Default false. */
+        shield: z.boolean().default(false),
+      })
+      .strict()
+      .default({ wafv2: false, shield: false }),
   })
   .strict();
 
 const databaseSchema = z
   .object({
-    /** PostgreSQL major.minor version. Default "16.8". */
-    engineVersion: z.string().regex(/^\d{2}\.\d+$/, { error: 'must be a PostgreSQL version such as "16.8"' }).default('16.8'),
+    /**
+     * PostgreSQL MAJOR version, e.g. "16". Only the major is pinned: RDS applies minor
+     * versions itself (autoMinorVersionUpgrade), and a pinned minor would make the next `up`
+     * after such an upgrade ask for a downgrade, which RDS refuses. Major upgrades are a
+     * deliberate change of this value. Default "16".
+     */
+    engineVersion: z
+      .string()
+      .regex(/^\d{2}$/, { error: 'must be a PostgreSQL major version such as "16" (RDS applies minor versions itself; a pinned minor would be downgraded by the next up)' })
+      .default('16'),
     /** Instance class, e.g. db.t4g.medium. Required. */
     instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { error: 'must be an RDS instance class (db.<family>.<size>)' }),
     /** Initial storage in GiB. Default 20. */
@@ -135,6 +262,8 @@ const databaseSchema = z
     deletionProtection: z.boolean().default(true),
     /** Performance Insights retention in days (7 is free; longer are 31-day multiples). Default 7. */
     performanceInsightsRetentionDays: z.number().int().refine((d) => d === 7 || d === 731 || (d % 31 === 0 && d <= 713), { error: 'must be 7, a multiple of 31 up to 713, or 731' }).default(7),
+    /** Days to keep the PostgreSQL logs RDS exports to CloudWatch (a value CloudWatch accepts). Default 90. */
+    logRetentionDays: cloudWatchRetention.default(90),
     /** Database name created at launch. Default "platform". */
     databaseName: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, { error: 'must be a lowercase identifier' }).default('platform'),
   })
@@ -178,6 +307,25 @@ const registrySchema = z
   })
   .strict();
 
+const logArchiveSchema = z
+  .object({
+    /** Days to keep S3 server access logs of the platform's buckets. Default 365. */
+    accessLogRetentionDays: z.number().int().min(1).max(3653).default(365),
+    /** Days a replaced or deleted log object stays recoverable. Default 30. */
+    noncurrentVersionExpireDays: z.number().int().min(1).default(30),
+  })
+  .strict();
+
+const teardownSchema = z
+  .object({
+    /**
+     * Let `pulumi destroy` empty S3 buckets and the ECR repository instead of stopping on
+     * them. For disposable stacks only: the policy pack refuses it in prod. Default false.
+     */
+    forceDestroy: z.boolean().default(false),
+  })
+  .strict();
+
 const ingressSchema = z
   .object({
     /** Public host name of the API, e.g. api.dev.example.com. Required. */
@@ -194,21 +342,13 @@ const appSchema = z
   })
   .strict();
 
-const tolerationSchema = z
-  .object({
-    key: z.string().min(1),
-    operator: z.enum(['Equal', 'Exists']).default('Equal'),
-    value: z.string().optional(),
-    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
-  })
-  .strict();
-
+/**
+ * The monitoring stack. Where it runs is not configured here: Prometheus, Alertmanager,
+ * Grafana and Loki run on the system pool (the node groups whose `roles` include `system`)
+ * and the node agents on every node, as the cluster's placement says. Required.
+ */
 const observabilitySchema = z
   .object({
-    /** Node group (of cluster.nodeGroups) the monitoring stack runs on; node agents run on every node. Required. */
-    nodeGroup: z.string().min(1),
-    /** Tolerations for that group's taints. Default none. */
-    tolerations: z.array(tolerationSchema).default([]),
     /** Where the runbooks are published; alerts link to `<base>/<AlertName>.md`. */
     runbookBaseUrl: z.string().regex(/^https:\/\/[^\s]+[^/\s]$/, { error: 'must be an https URL without a trailing slash' }).default('https://github.com/platform-kit/platform-kit/blob/main/runbooks'),
     prometheus: z
@@ -292,7 +432,7 @@ const observabilitySchema = z
   })
   .strict();
 
-export const StackConfigSchema = z
+const StackConfigBase = z
   .object({
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: 'must be an AWS region such as eu-west-1' }),
     tags: tagsSchema,
@@ -302,30 +442,99 @@ export const StackConfigSchema = z
     cache: cacheSchema,
     storage: storageSchema.default(storageSchema.parse({})),
     registry: registrySchema.default(registrySchema.parse({})),
+    logArchive: logArchiveSchema.default(logArchiveSchema.parse({})),
+    teardown: teardownSchema.default(teardownSchema.parse({})),
     ingress: ingressSchema,
     app: appSchema.default(appSchema.parse({})),
     observability: observabilitySchema,
   })
-  .strict()
-  .superRefine((c, ctx) => {
-    for (const [i, az] of c.network.availabilityZones.entries()) {
-      if (!az.startsWith(c.region)) ctx.addIssue({ code: 'custom', path: ['network', 'availabilityZones', i], message: `must be a zone of ${c.region} (aws:region)` });
+  .strict();
+
+export const StackConfigSchema = StackConfigBase.superRefine((c, ctx) => {
+  for (const [i, az] of c.network.availabilityZones.entries()) {
+    if (!az.startsWith(c.region)) ctx.addIssue({ code: 'custom', path: ['network', 'availabilityZones', i], message: `must be a zone of ${c.region} (aws:region)` });
+  }
+  const names = c.cluster.nodeGroups.map((g) => g.name);
+  if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: 'must not repeat a node group name' });
+  for (const role of NODE_ROLES) {
+    if (!c.cluster.nodeGroups.some((g) => g.roles.includes(role))) {
+      ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: `must include a group serving the ${role} role (${role === 'jobs' ? 'job workers select it' : 'cluster add-ons and the monitoring stack select it'})` });
     }
-    const names = c.cluster.nodeGroups.map((g) => g.name);
-    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: 'must not repeat a node group name' });
-    const obs = c.observability;
-    if (!names.includes(obs.nodeGroup)) ctx.addIssue({ code: 'custom', path: ['observability', 'nodeGroup'], message: `must name one of cluster.nodeGroups (${names.join(', ')})` });
-    if (obs.loki.retentionDays > c.storage.lokiChunksExpireDays) {
-      ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'retentionDays'], message: `must not exceed storage.lokiChunksExpireDays (${c.storage.lokiChunksExpireDays}): the bucket would expire chunks Loki still indexes` });
+  }
+  versionSkew(c, ctx);
+  deployPath(c, ctx);
+  accessEntries(c, ctx);
+  observability(c, ctx);
+});
+
+/** Versions that must move with `cluster.version`, or the upgrade it starts cannot finish. */
+function versionSkew(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx): void {
+  const minor = c.cluster.version;
+  if (!c.cluster.addons.kubeProxy.startsWith(`v${minor}.`)) {
+    ctx.addIssue({ code: 'custom', path: ['cluster', 'addons', 'kubeProxy'], message: `must be a kube-proxy build of Kubernetes ${minor} (platform-kit:cluster.version), e.g. v${minor}.0-eksbuild.1` });
+  }
+  if (!c.cluster.autoscaler.imageTag.startsWith(`v${minor}.`)) {
+    ctx.addIssue({ code: 'custom', path: ['cluster', 'autoscaler', 'imageTag'], message: `must be a cluster-autoscaler release for Kubernetes ${minor} (platform-kit:cluster.version), e.g. v${minor}.0` });
+  }
+}
+
+/** The Kubernetes API must be reachable from where `pulumi up` runs, on the very first `up`. */
+function deployPath(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx): void {
+  const { mode, deployerCidrs } = c.cluster.endpointAccess;
+  const tgw = c.network.transitGateway;
+  for (const [i, block] of deployerCidrs.entries()) {
+    const path = ['cluster', 'endpointAccess', 'deployerCidrs', i];
+    if (mode === 'restricted' && isNonPublic(block)) {
+      ctx.addIssue({ code: 'custom', path, message: `${block} is a private range: a public endpoint only ever sees the deployer's public (NAT) address; list that, or use mode private` });
     }
-    if (obs.loki.storage === 'filesystem' && obs.loki.replicas > 1) ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'replicas'], message: 'must be 1 with filesystem storage (replicas cannot share a volume); use storage s3' });
-  });
+    if (mode !== 'private') continue;
+    if (cidrsOverlap(block, c.network.cidrBlock)) {
+      ctx.addIssue({ code: 'custom', path, message: `${block} lies in the VPC (platform-kit:network.cidrBlock ${c.network.cidrBlock}), which does not exist before the first up; deploy from a network routed to it` });
+    } else if (!tgw?.routes.some((route) => cidrContains(route, block))) {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `${block} is not routed to the VPC, so a private endpoint is unreachable from it: add platform-kit:network.transitGateway with a route covering it, or use mode restricted`,
+      });
+    }
+  }
+  for (const [i, route] of (tgw?.routes ?? []).entries()) {
+    if (cidrsOverlap(route, c.network.cidrBlock)) {
+      ctx.addIssue({ code: 'custom', path: ['network', 'transitGateway', 'routes', i], message: `${route} overlaps the VPC (${c.network.cidrBlock}); a route cannot be more specific than the VPC's local route` });
+    }
+  }
+}
+
+/** One access entry per principal: EKS refuses a second one, and already holds the creator's. */
+function accessEntries(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx): void {
+  const { deployerRoleArn, admins, viewers } = c.cluster.access;
+  const seen = new Set<string>([deployerRoleArn]);
+  for (const [list, arns] of [['admins', admins], ['viewers', viewers]] as const) {
+    for (const [i, arn] of arns.entries()) {
+      if (arn === deployerRoleArn) {
+        ctx.addIssue({ code: 'custom', path: ['cluster', 'access', list, i], message: 'is the deployer role, which EKS already makes admin as the cluster creator; a second access entry for it fails' });
+      } else if (seen.has(arn)) {
+        ctx.addIssue({ code: 'custom', path: ['cluster', 'access', list, i], message: 'is listed twice; a role gets one access entry' });
+      }
+      seen.add(arn);
+    }
+  }
+}
+
+/** Loki's retention fits its bucket's expiry, and replicas have storage they can share. */
+function observability(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx): void {
+  const { loki } = c.observability;
+  if (loki.retentionDays > c.storage.lokiChunksExpireDays) {
+    ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'retentionDays'], message: `must not exceed storage.lokiChunksExpireDays (${c.storage.lokiChunksExpireDays}): the bucket would expire chunks Loki still indexes` });
+  }
+  if (loki.storage === 'filesystem' && loki.replicas > 1) ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'replicas'], message: 'must be 1 with filesystem storage (replicas cannot share a volume); use storage s3' });
+}
 
 export type StackConfig = z.infer<typeof StackConfigSchema>;
 export type NodeGroupConfig = StackConfig['cluster']['nodeGroups'][number];
 
 /** The structured keys under `platform-kit:`; anything else in the namespace is a typo. */
-export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'ingress', 'app', 'observability'] as const;
+export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'logArchive', 'teardown', 'ingress', 'app', 'observability'] as const;
 
 /**
  * Secret keys under `platform-kit:`, set with `pulumi config set --secret`. They are never

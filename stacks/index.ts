@@ -5,6 +5,7 @@ import { Cluster } from '../platform/cluster';
 import { PROJECT, StackConfigError, loadStackConfig, stackSecret } from '../platform/config';
 import { Database } from '../platform/database';
 import { Identity } from '../platform/identity';
+import { LOG_FOLDERS, LogArchive } from '../platform/log-archive';
 import { Network } from '../platform/network';
 import { Observability, renderAlerting } from '../platform/observability';
 import { Registry } from '../platform/registry';
@@ -24,6 +25,19 @@ const name = `${PROJECT}-${stack}`;
 const aws = createAwsProvider('aws', cfg, stack);
 const opts: pulumi.ComponentResourceOptions = { providers: { aws } };
 
+const flowLogsToS3 = cfg.network.flowLogs.destination === 's3';
+
+const logArchive = new LogArchive(
+  'log-archive',
+  {
+    bucketPrefix: name,
+    retentionDays: { s3Access: cfg.logArchive.accessLogRetentionDays, ...(flowLogsToS3 ? { vpcFlowLogs: cfg.network.flowLogs.retentionDays } : {}) },
+    noncurrentVersionExpireDays: cfg.logArchive.noncurrentVersionExpireDays,
+    forceDestroy: cfg.teardown.forceDestroy,
+  },
+  opts,
+);
+
 const network = new Network(
   'network',
   {
@@ -31,8 +45,14 @@ const network = new Network(
     cidrBlock: cfg.network.cidrBlock,
     availabilityZones: cfg.network.availabilityZones,
     natGateways: cfg.network.natGateways,
-    flowLogRetentionDays: cfg.network.flowLogRetentionDays,
+    flowLogs: {
+      destination: flowLogsToS3
+        ? { type: 's3', folderArn: logArchive.folderArn('vpcFlowLogs'), after: logArchive.ready }
+        : { type: 'cloudwatch', retentionDays: cfg.network.flowLogs.retentionDays },
+      aggregationSeconds: cfg.network.flowLogs.aggregationSeconds,
+    },
     interfaceEndpoints: cfg.network.interfaceEndpoints,
+    ...(cfg.network.transitGateway ? { transitGateway: cfg.network.transitGateway } : {}),
   },
   opts,
 );
@@ -43,16 +63,22 @@ const cluster = new Cluster(
     region: cfg.region,
     clusterName: name,
     vpcId: network.vpcId,
+    vpcCidrBlock: network.cidrBlock,
     privateSubnetIds: network.privateSubnetIds,
     version: cfg.cluster.version,
-    publicAccessCidrs: cfg.cluster.publicAccessCidrs,
-    privateAccessCidrs: cfg.cluster.privateAccessCidrs,
+    upgradePolicy: cfg.cluster.upgradePolicy,
+    endpointAccess: cfg.cluster.endpointAccess,
+    // A private endpoint is reached over the transit gateway: its routes come first.
+    apiReachableAfter: network.transitGatewayPath,
+    access: cfg.cluster.access,
     logTypes: cfg.cluster.logTypes,
     logRetentionDays: cfg.cluster.logRetentionDays,
     nodeGroups: cfg.cluster.nodeGroups,
-    adminRoleArns: cfg.cluster.adminRoleArns,
     deletionProtection: cfg.cluster.deletionProtection,
+    addons: cfg.cluster.addons,
     charts: cfg.cluster.charts,
+    autoscalerImageTag: cfg.cluster.autoscaler.imageTag,
+    loadBalancerController: cfg.cluster.loadBalancerController,
   },
   opts,
 );
@@ -74,6 +100,7 @@ const database = new Database(
     backupRetentionDays: cfg.database.backupRetentionDays,
     deletionProtection: cfg.database.deletionProtection,
     performanceInsightsRetentionDays: cfg.database.performanceInsightsRetentionDays,
+    logRetentionDays: cfg.database.logRetentionDays,
     databaseName: cfg.database.databaseName,
   },
   opts,
@@ -98,6 +125,8 @@ const storage = new Storage(
   {
     bucketPrefix: name,
     noncurrentVersionExpireDays: cfg.storage.noncurrentVersionExpireDays,
+    accessLogs: { bucketName: logArchive.bucketName, prefix: `${LOG_FOLDERS.s3Access}/`, after: logArchive.ready },
+    forceDestroy: cfg.teardown.forceDestroy,
     buckets: {
       uploads: { expireDays: cfg.storage.uploadsExpireDays },
       results: { expireDays: cfg.storage.resultsExpireDays },
@@ -109,7 +138,12 @@ const storage = new Storage(
 
 const registry = new Registry(
   'registry',
-  { repositoryName: `${PROJECT}/${stack}/app`, keepTaggedImages: cfg.registry.keepTaggedImages, untaggedExpireDays: cfg.registry.untaggedExpireDays },
+  {
+    repositoryName: `${PROJECT}/${stack}/app`,
+    keepTaggedImages: cfg.registry.keepTaggedImages,
+    untaggedExpireDays: cfg.registry.untaggedExpireDays,
+    forceDelete: cfg.teardown.forceDestroy,
+  },
   opts,
 );
 
@@ -155,7 +189,8 @@ const observability = new Observability(
     ready: cluster.ready,
     appNamespace: cfg.app.namespace,
     vpcCidr: cfg.network.cidrBlock,
-    placement: { nodeSelector: { 'platform-kit/node-group': obs.nodeGroup }, tolerations: obs.tolerations },
+    // The monitoring stack on the system pool; its node agents on every node.
+    placement: cluster.placement.system,
     runbookBaseUrl: obs.runbookBaseUrl,
     prometheus: obs.prometheus,
     alertmanagerReplicas: obs.alertmanager.replicas,
@@ -212,6 +247,7 @@ export const redisUrl = cache.connectionUrl;
 export const uploadsBucket = bucket('uploads');
 export const resultsBucket = bucket('results');
 export const lokiChunksBucket = bucket('loki-chunks');
+export const logArchiveBucket = logArchive.bucketName;
 export const objectPrefix = cfg.storage.objectPrefix;
 export const repositoryUrl = registry.repositoryUrl;
 export const apiRoleArn = identity.roleArns.api;

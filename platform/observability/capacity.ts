@@ -1,3 +1,4 @@
+import type { NodePool } from '../cluster/placement';
 import type { Footprint } from './sizing';
 
 /**
@@ -34,51 +35,73 @@ export function allocatableMemoryMiB(c: InstanceCapacity): number {
 
 /**
  * Pods the cluster's own add-ons keep on every node (aws-node, kube-proxy, ebs-csi-node)
- * and on the pool as a whole (coredns, EBS CSI controller, load balancer controller,
- * metrics-server and KEDA, two replicas each, plus KEDA's metrics server and webhooks),
- * with their memory requests from the charts' and add-ons' defaults (128 MiB where a
- * chart sets none).
+ * and on the system pool as a whole (coredns, EBS CSI controller, load balancer
+ * controller, metrics-server, KEDA's operator and the Cluster Autoscaler, two replicas
+ * each, plus KEDA's metrics server and webhooks), with their memory requests from the
+ * charts' and add-ons' defaults (128 MiB where a chart sets none).
  */
 export const CLUSTER_ADDONS = {
   perNode: { pods: 3, memoryMiB: 40 },
-  pool: { pods: 12, memoryMiB: 2 * 70 + 2 * 160 + 2 * 128 + 2 * 200 + 2 * 128 + 2 * 128 },
+  pool: { pods: 14, memoryMiB: 2 * 70 + 2 * 160 + 2 * 128 + 2 * 200 + 2 * 128 + 2 * 128 + 2 * 128 },
 } as const;
 
-export interface NodePool {
+/** A node group's part of a pool: its instance types and the nodes it can shrink to. */
+export interface PoolGroup {
   name: string;
   instanceTypes: string[];
-  /** Nodes the pool can shrink to: the stack must fit there. */
   nodes: number;
+}
+
+export interface PoolCapacity {
+  /** The pool, for messages (`system`). */
+  name: string;
+  groups: PoolGroup[];
+}
+
+/**
+ * The node groups serving `pool` (by their `roles`), each at its minimum size: the Cluster
+ * Autoscaler may shrink them that far, so the stack must fit there. Pure.
+ */
+export function poolAtMinimum(pool: NodePool, nodeGroups: readonly { name: string; roles: readonly NodePool[]; instanceTypes: string[]; minSize: number }[]): PoolCapacity {
+  return { name: pool, groups: nodeGroups.filter((g) => g.roles.includes(pool)).map((g) => ({ name: g.name, instanceTypes: g.instanceTypes, nodes: g.minSize })) };
 }
 
 export interface CapacityReport {
   pool: string;
-  /** The smallest of the pool's instance types decides. */
-  instanceType: string;
+  /** Per group, the smallest of its instance types, which decides. */
+  groups: { name: string; instanceType: string; nodes: number }[];
   nodes: number;
   allocatable: { pods: number; memoryMiB: number };
   requested: { pods: number; memoryMiB: number };
   fits: boolean;
 }
 
-/** Sums the stack's requests (DaemonSet pods once per node) with the add-ons' and compares them with the pool. */
-export function capacityReport(pool: NodePool, footprint: readonly Footprint[]): CapacityReport {
-  const known = pool.instanceTypes.map((t) => {
+function smallestType(group: PoolGroup): { type: string; capacity: InstanceCapacity } {
+  const known = group.instanceTypes.map((t) => {
     const capacity = INSTANCE_CAPACITY[t];
-    if (!capacity) throw new Error(`node group ${pool.name}: instance type ${t} is not in INSTANCE_CAPACITY (platform/observability/capacity.ts); add its memory and max pods`);
+    if (!capacity) throw new Error(`node group ${group.name}: instance type ${t} is not in INSTANCE_CAPACITY (platform/observability/capacity.ts); add its memory and max pods`);
     return { type: t, capacity };
   });
-  const smallest = known.reduce((a, b) => (allocatableMemoryMiB(b.capacity) < allocatableMemoryMiB(a.capacity) || b.capacity.maxPods < a.capacity.maxPods ? b : a));
-  const perNode = (pods: number | 'per-node') => (pods === 'per-node' ? pool.nodes : pods);
+  return known.reduce((a, b) => (allocatableMemoryMiB(b.capacity) < allocatableMemoryMiB(a.capacity) || b.capacity.maxPods < a.capacity.maxPods ? b : a));
+}
+
+/** Sums the stack's requests (DaemonSet pods once per node) with the add-ons' and compares them with the pool. */
+export function capacityReport(pool: PoolCapacity, footprint: readonly Footprint[]): CapacityReport {
+  const groups = pool.groups.map((g) => ({ group: g, smallest: smallestType(g) }));
+  const nodes = pool.groups.reduce((n, g) => n + g.nodes, 0);
+  const perNode = (pods: number | 'per-node') => (pods === 'per-node' ? nodes : pods);
   const requested = {
-    pods: footprint.reduce((n, f) => n + perNode(f.pods), 0) + CLUSTER_ADDONS.pool.pods + CLUSTER_ADDONS.perNode.pods * pool.nodes,
-    memoryMiB: footprint.reduce((n, f) => n + perNode(f.pods) * f.memoryMiB, 0) + CLUSTER_ADDONS.pool.memoryMiB + CLUSTER_ADDONS.perNode.memoryMiB * pool.nodes,
+    pods: footprint.reduce((n, f) => n + perNode(f.pods), 0) + CLUSTER_ADDONS.pool.pods + CLUSTER_ADDONS.perNode.pods * nodes,
+    memoryMiB: footprint.reduce((n, f) => n + perNode(f.pods) * f.memoryMiB, 0) + CLUSTER_ADDONS.pool.memoryMiB + CLUSTER_ADDONS.perNode.memoryMiB * nodes,
   };
-  const allocatable = { pods: smallest.capacity.maxPods * pool.nodes, memoryMiB: allocatableMemoryMiB(smallest.capacity) * pool.nodes };
+  const allocatable = {
+    pods: groups.reduce((n, { group, smallest }) => n + smallest.capacity.maxPods * group.nodes, 0),
+    memoryMiB: groups.reduce((n, { group, smallest }) => n + allocatableMemoryMiB(smallest.capacity) * group.nodes, 0),
+  };
   return {
     pool: pool.name,
-    instanceType: smallest.type,
-    nodes: pool.nodes,
+    groups: groups.map(({ group, smallest }) => ({ name: group.name, instanceType: smallest.type, nodes: group.nodes })),
+    nodes,
     allocatable,
     requested,
     fits: requested.pods <= allocatable.pods && requested.memoryMiB <= allocatable.memoryMiB,

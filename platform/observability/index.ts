@@ -123,6 +123,16 @@ export function lokiBucketPolicyStatements(bucketArn: string, keyArn: string, re
   ];
 }
 
+/** Pod Security admission labels: `enforce` at `level`, `audit` and `warn` at restricted. */
+function podSecurityLabels(level: 'restricted' | 'privileged'): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [mode, value] of [['enforce', level], ['audit', 'restricted'], ['warn', 'restricted']] as const) {
+    labels[`pod-security.kubernetes.io/${mode}`] = value;
+    labels[`pod-security.kubernetes.io/${mode}-version`] = 'latest';
+  }
+  return labels;
+}
+
 const PRIVILEGED_REASON =
   'Node agents only: node-exporter reads /proc, /sys and the root filesystem in the host PID and network namespaces; the log shipper reads /var/log/pods from the host and scrapes kube-proxy on the node loopback.';
 
@@ -181,11 +191,7 @@ export class Observability extends pulumi.ComponentResource {
         {
           metadata: {
             name: MONITORING.namespace,
-            labels: {
-              'pod-security.kubernetes.io/enforce': 'restricted',
-              'pod-security.kubernetes.io/enforce-version': 'latest',
-              'pod-security.kubernetes.io/warn': 'restricted',
-            },
+            labels: podSecurityLabels('restricted'),
           },
         },
         k8sOpts(),
@@ -195,7 +201,8 @@ export class Observability extends pulumi.ComponentResource {
         {
           metadata: {
             name: MONITORING.nodeAgentsNamespace,
-            labels: { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/enforce-version': 'latest' },
+            // Audit and warn stay restricted, so what the agents do beyond it is on record.
+            labels: podSecurityLabels('privileged'),
             annotations: { 'platform-kit.io/pod-security-exception': PRIVILEGED_REASON },
           },
         },

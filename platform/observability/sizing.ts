@@ -10,7 +10,7 @@ export interface Requests {
 
 export interface Footprint extends Requests {
   component: string;
-  /** Pods on the monitoring node group, or one per node for a DaemonSet. */
+  /** Pods on the system pool, or one per node for a DaemonSet. */
   pods: number | 'per-node';
 }
 

@@ -77,6 +77,9 @@ export function podSecurityProblems(pod: Props, level: PssLevel): string[] {
 
 const ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
 export const EXCEPTION_ANNOTATION = 'platform-kit.io/pod-security-exception';
+/** Admission modes a namespace labels: enforce rejects, audit records, warn tells the client. */
+export const PSA_MODES = ['enforce', 'audit', 'warn'] as const;
+const STRICTNESS: Record<string, number> = { privileged: 0, baseline: 1, restricted: 2 };
 
 export const podSecurityPolicies: PlatformPolicy[] = [
   resourcePolicy<PodSecurityConfig>({
@@ -104,17 +107,25 @@ export const podSecurityPolicies: PlatformPolicy[] = [
   resourcePolicy<PodSecurityConfig>({
     name: 'kubernetes-namespace-pod-security-admission',
     description:
-      'Every Namespace the program creates enforces Pod Security admission at `restricted` (label pod-security.kubernetes.io/enforce). A namespace listed by name in `exceptions` may enforce its listed level (the monitoring node agents\' namespace: privileged), and then must say why in the platform-kit.io/pod-security-exception annotation, so the exception is visible in the cluster too.',
+      'Every Namespace the program creates labels all three Pod Security admission modes: `enforce` at `restricted`, and `audit` and `warn` set and no looser than `enforce`, so a violation is rejected, recorded in the audit log and shown to whoever applied it. A namespace listed by name in `exceptions` (policies/kubernetes/exceptions.ts: only the monitoring node agents\' namespace, at privileged) may enforce its listed level, and then must say why in the platform-kit.io/pod-security-exception annotation, so the exception is visible in the cluster too.',
     control: { framework: 'Pod Security Standards', id: 'admission', url: 'https://kubernetes.io/docs/concepts/security/pod-security-admission/' },
     concern: 'security',
     severity: 'high',
-    remediation: 'Label the Namespace pod-security.kubernetes.io/enforce: restricted (and audit/warn likewise); for a listed exception, baseline plus the reason annotation.',
+    remediation: 'Label the Namespace pod-security.kubernetes.io/enforce, /audit and /warn: restricted; for a listed exception, enforce its listed level with the reason annotation and audit/warn restricted, so what would break under restricted stays visible.',
     types: [NAMESPACE],
     config: CONFIG,
     validate: (props, args, report) => {
       const name = namespaceName(props, args.name);
-      const level = labelsOf(at(props, 'metadata', 'labels'))[ENFORCE_LABEL];
+      const labels = labelsOf(at(props, 'metadata', 'labels'));
+      const level = labels[ENFORCE_LABEL];
       const exception = args.config.exceptions[name];
+      const quiet = PSA_MODES.filter((m) => m !== 'enforce').filter((m) => {
+        const v = labels[`pod-security.kubernetes.io/${m}`];
+        return v === undefined || (STRICTNESS[v] ?? -1) < (STRICTNESS[level ?? 'restricted'] ?? 2);
+      });
+      if (quiet.length > 0) {
+        report(`${describe(args)} does not ${quiet.map((m) => (m === 'audit' ? 'audit' : 'warn about')).join(' or ')} Pod Security violations; label ${quiet.map((m) => `pod-security.kubernetes.io/${m}`).join(' and ')} at least as strict as enforce (${level ?? 'restricted'}).`);
+      }
       if (level === 'restricted') return;
       if (exception !== undefined && level === exception.level) {
         const reason = labelsOf(at(props, 'metadata', 'annotations'))[EXCEPTION_ANNOTATION];

@@ -25,8 +25,18 @@ describe('observability stack config', () => {
     expect(readStackFile('prod').config.observability.loki.storage).toBe('s3');
   });
 
-  it('names the key when the node group does not exist', () => {
-    expect(errorOf((c) => ((c.observability as Record<string, unknown>).nodeGroup = 'monitoring'))).toBe('Pulumi.prod.yaml: platform-kit:observability.nodeGroup must name one of cluster.nodeGroups (system, jobs)');
+  it('takes no node group of its own: the stack runs on the system pool, and a stack file naming one is refused by key', () => {
+    expect(errorOf((c) => ((c.observability as Record<string, unknown>).nodeGroup = 'system'))).toMatch(/^Pulumi\.prod\.yaml: platform-kit:observability\.nodeGroup is not a known key/);
+    expect(errorOf((c) => ((c.observability as Record<string, unknown>).tolerations = []))).toMatch(/^Pulumi\.prod\.yaml: platform-kit:observability\.tolerations is not a known key/);
+  });
+
+  it('refuses a stack whose node groups serve no system pool, where the monitoring stack would have nowhere to run', () => {
+    expect(
+      errorOf((c) => {
+        const groups = (c.cluster as Record<string, unknown>).nodeGroups as Record<string, unknown>[];
+        (c.cluster as Record<string, unknown>).nodeGroups = groups.filter((g) => !(g.roles as string[]).includes('system'));
+      }),
+    ).toMatch(/platform-kit:cluster\.nodeGroups must include a group serving the system role \(cluster add-ons and the monitoring stack select it\)/);
   });
 
   it('refuses a Loki retention longer than the bucket keeps chunks', () => {

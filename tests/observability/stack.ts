@@ -4,8 +4,9 @@
  */
 import { parse } from 'yaml';
 import { MONITORING, SCRAPE_TARGETS } from '../../services/contract';
+import { PLACEMENT } from '../../platform/cluster';
 import { renderAlerting } from '../../platform/observability/render';
-import { capacityReport } from '../../platform/observability/capacity';
+import { capacityReport, poolAtMinimum } from '../../platform/observability/capacity';
 import { monitoringFootprint } from '../../platform/observability/sizing';
 import { readStackFile } from '../../tools/observability/stack-file';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
@@ -103,8 +104,9 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
   it('runs the stack in a restricted namespace and only the node agents in the listed privileged one', () => {
     const s = get();
     const namespaces = Object.fromEntries(observabilityResources(s).filter((r) => r.type === 'kubernetes:core/v1:Namespace').map((r) => [(r.inputs.metadata as Inputs).name, r.inputs.metadata as Inputs]));
-    expect(namespaces[MONITORING.namespace]?.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
-    expect(namespaces[MONITORING.nodeAgentsNamespace]?.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'privileged' });
+    const modes = (enforce: string) => ({ 'pod-security.kubernetes.io/enforce': enforce, 'pod-security.kubernetes.io/audit': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' });
+    expect(namespaces[MONITORING.namespace]?.labels).toMatchObject(modes('restricted'));
+    expect(namespaces[MONITORING.nodeAgentsNamespace]?.labels).toMatchObject(modes('privileged'));
     expect((namespaces[MONITORING.nodeAgentsNamespace]?.annotations as Inputs)['platform-kit.io/pod-security-exception']).toMatch(/node-exporter/);
     expect(valuesOf(release(s, 'kube-prometheus-stack'))['prometheus-node-exporter']).toMatchObject({ namespaceOverride: MONITORING.nodeAgentsNamespace });
     expect(release(s, 'alloy').inputs.namespace).toBe(MONITORING.nodeAgentsNamespace);
@@ -194,20 +196,17 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     }
   });
 
-  it('places the stack on its node group, and the system pool fits it', () => {
+  it('places the stack on the system pool, as the cluster does, and the system pool fits it', () => {
     const s = get();
     const v = valuesOf(release(s, 'kube-prometheus-stack'));
-    const selector = { 'platform-kit/node-group': obs.nodeGroup };
-    expect((v.prometheus as Inputs).prometheusSpec).toMatchObject({ nodeSelector: selector, tolerations: obs.tolerations });
-    expect(v.grafana).toMatchObject({ nodeSelector: selector });
-    expect((valuesOf(release(s, 'loki')).singleBinary as Inputs).nodeSelector).toEqual(selector);
-    const group = config.cluster.nodeGroups.find((g) => g.name === obs.nodeGroup);
-    if (!group) throw new Error('no node group');
-    const report = capacityReport(
-      { name: group.name, instanceTypes: group.instanceTypes, nodes: group.minSize },
-      monitoringFootprint({ prometheus: obs.prometheus, alertmanager: obs.alertmanager, loki: obs.loki }),
-    );
-    expect(report).toMatchObject({ fits: true });
+    const system = { nodeSelector: PLACEMENT.system.nodeSelector, tolerations: PLACEMENT.system.tolerations };
+    const onPool = (values: unknown) => ({ nodeSelector: (values as Inputs).nodeSelector, tolerations: (values as Inputs).tolerations });
+    for (const part of [(v.prometheus as Inputs).prometheusSpec, (v.alertmanager as Inputs).alertmanagerSpec, v.prometheusOperator, v.grafana, v['kube-state-metrics'], valuesOf(release(s, 'loki')).singleBinary]) {
+      expect(onPool(part)).toEqual(system);
+    }
+    const labelled = ofType(s, 'eks:index:ManagedNodeGroup').filter((g) => Object.entries(PLACEMENT.system.nodeSelector).every(([k, val]) => (g.inputs.labels as Record<string, string>)[k] === val));
+    expect(labelled.map((g) => g.name).sort()).toEqual(config.cluster.nodeGroups.filter((g) => g.roles.includes('system')).map((g) => `cluster-${g.name}`).sort());
+    expect(capacityReport(poolAtMinimum('system', config.cluster.nodeGroups), monitoringFootprint(obs))).toMatchObject({ fits: true });
   });
 
   it('records the stack for `platform doctor --stack`', () => {

@@ -32,6 +32,11 @@ export interface CaptureOptions {
    * `pulumi config set --path`. Meant for bad-config tests.
    */
   config?: Record<string, string>;
+  /**
+   * Another program to run with the stack's config instead of `stacks/index.ts`, e.g. a
+   * test fixture that puts a dependent on a component the way a later component will.
+   */
+  program?: string;
 }
 
 // Wire signatures of Pulumi's property serialization (sdk/nodejs/runtime/rpc.ts).
@@ -278,7 +283,7 @@ export async function captureStack(stack: StackName, opts: CaptureOptions = {}):
   let failed = false;
   await pulumi.runtime.runInPulumiStack(async () => {
     try {
-      return (await import(PROGRAM)) as Record<string, unknown>;
+      return (await import(opts.program ?? PROGRAM)) as Record<string, unknown>;
     } catch (err) {
       failed = true;
       programError = err;

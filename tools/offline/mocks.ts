@@ -194,6 +194,11 @@ export function createMocks(env: MockEnvironment): pulumi.runtime.Mocks {
           const names = ['a', 'b', 'c'].map((s) => `${region}${s}`);
           return { id: region, region, names, zoneIds: names.map((_, i) => `${region.slice(0, 2)}${region.split('-')[1]?.slice(0, 1) ?? ''}1-az${i + 1}`), groupNames: names.map(() => region) };
         }
+        case 'aws:ec2/getRouteTable:getRouteTable': {
+          const subnetId = str((args.inputs as Inputs).subnetId, 'subnet-unknown');
+          const routeTableId = `rtb-${hex(`route-table/${subnetId}`, 17)}`;
+          return { id: routeTableId, routeTableId, subnetId, vpcId: 'vpc-unknown', ownerId: account, arn: arn('ec2', `route-table/${routeTableId}`), associations: [], routes: [], tags: {}, propagatingVgws: [] };
+        }
         default:
           throw new Error(`offline mocks do not answer invoke ${args.token}; add it to tools/offline/mocks.ts`);
       }
