@@ -2,13 +2,14 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { JOB_LABEL, MONITORING, SCRAPE_TARGETS } from '../../services/contract';
+import { EVERY_NODE_TOLERATIONS, PLACEMENT, type Placement, type Toleration } from '../cluster/placement';
 import { createIrsaRole, type OidcIdentity } from '../identity/irsa';
 import { awsContext } from '../shared/aws-context';
 import { policyDocument } from '../shared/iam';
 import { RECEIVER_SECRET, alertmanagerConfig, type AlertRoutingOptions } from './alertmanager';
 import { platformDashboards } from './dashboards';
 import { platformRuleGroups } from './rules';
-import { GRAFANA_ADMIN_SECRET, SERVICES, alloyValues, kubePrometheusStackValues, lokiValues, type Placement } from './values';
+import { GRAFANA_ADMIN_SECRET, SERVICES, alloyValues, kubePrometheusStackValues, lokiValues } from './values';
 
 export { renderAlerting } from './render';
 
@@ -51,8 +52,10 @@ export interface ObservabilityArgs {
   appNamespace: string;
   /** The VPC's CIDR: node agents on the host network, the API server and the ALB come from it. Required. */
   vpcCidr: string;
-  /** Where the stack's pods run (node selector and tolerations of the monitoring node group). Default: anywhere. */
+  /** Where Prometheus, Alertmanager, Grafana, Loki and the operator run. Default `PLACEMENT.system` (the system pool). */
   placement?: Placement;
+  /** What the node agents (node-exporter, Alloy) tolerate so they run on every node. Default `EVERY_NODE_TOLERATIONS`. */
+  nodeAgentTolerations?: readonly Toleration[];
   /** Where alert descriptions point; each alert links to `<base>/<AlertName>.md`. Required. */
   runbookBaseUrl: string;
   prometheus: {
@@ -162,7 +165,8 @@ export class Observability extends pulumi.ComponentResource {
     const provider = args.provider;
     // Options every direct child shares: parented here, so it inherits this component's providers.
     const own = { parent: this };
-    const placement: Placement = args.placement ?? { nodeSelector: {}, tolerations: [] };
+    const placement: Placement = args.placement ?? PLACEMENT.system;
+    const nodeAgentTolerations = args.nodeAgentTolerations ?? EVERY_NODE_TOLERATIONS;
     const k8sOpts = (dependsOn: pulumi.Input<pulumi.Resource>[] = []): pulumi.CustomResourceOptions => ({ ...own, provider, dependsOn: [...args.ready, ...dependsOn] });
 
     const namespaces = createNamespaces();
@@ -293,6 +297,7 @@ export class Observability extends pulumi.ComponentResource {
       const values = kubePrometheusStackValues({
         stack: args.stack,
         placement,
+        nodeAgentTolerations,
         prometheus: {
           replicas: args.prometheus.replicas ?? 1,
           retentionDays: args.prometheus.retentionDays ?? 15,
@@ -342,7 +347,7 @@ export class Observability extends pulumi.ComponentResource {
     }
 
     function installAlloy(): k8s.helm.v3.Release {
-      return release('alloy', 'alloy', args.charts.alloy, GRAFANA, MONITORING.nodeAgentsNamespace, alloyValues({ stack: args.stack, appNamespace: args.appNamespace }), [crds, namespaces.agents, loki.release, stackRelease]);
+      return release('alloy', 'alloy', args.charts.alloy, GRAFANA, MONITORING.nodeAgentsNamespace, alloyValues({ stack: args.stack, appNamespace: args.appNamespace, tolerations: nodeAgentTolerations }), [crds, namespaces.agents, loki.release, stackRelease]);
     }
 
     function crdObject(role: string, apiVersion: string, kind: string, metadata: Record<string, unknown>, spec: Record<string, unknown>): k8s.apiextensions.CustomResource {

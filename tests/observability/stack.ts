@@ -4,7 +4,7 @@
  */
 import { parse } from 'yaml';
 import { MONITORING, SCRAPE_TARGETS } from '../../services/contract';
-import { PLACEMENT } from '../../platform/cluster';
+import { EVERY_NODE_TOLERATIONS, PLACEMENT } from '../../platform/cluster';
 import { renderAlerting } from '../../platform/observability/render';
 import { capacityReport, poolAtMinimum } from '../../platform/observability/capacity';
 import { monitoringFootprint } from '../../platform/observability/sizing';
@@ -129,7 +129,7 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     expect(alloy).toContain('"__address__" = "127.0.0.1:10249"');
     expect(alloy).toContain('job_name   = "kube-proxy"');
     expect(alloy).toContain(`url = "http://${MONITORING.prometheusService}.${MONITORING.namespace}.svc:9090/api/v1/write"`);
-    expect(valuesOf(release(s, 'alloy')).controller).toMatchObject({ type: 'daemonset', hostNetwork: true, tolerations: [{ operator: 'Exists' }] });
+    expect(valuesOf(release(s, 'alloy')).controller).toMatchObject({ type: 'daemonset', hostNetwork: true });
   });
 
   it('sets Prometheus retention and storage and Alertmanager replicas from the stack config', () => {
@@ -196,7 +196,7 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     }
   });
 
-  it('places the stack on the system pool, as the cluster does, and the system pool fits it', () => {
+  it('places the stack on the system pool and the node agents on every node, as the cluster does, and the system pool fits it', () => {
     const s = get();
     const v = valuesOf(release(s, 'kube-prometheus-stack'));
     const system = { nodeSelector: PLACEMENT.system.nodeSelector, tolerations: PLACEMENT.system.tolerations };
@@ -204,6 +204,9 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     for (const part of [(v.prometheus as Inputs).prometheusSpec, (v.alertmanager as Inputs).alertmanagerSpec, v.prometheusOperator, v.grafana, v['kube-state-metrics'], valuesOf(release(s, 'loki')).singleBinary]) {
       expect(onPool(part)).toEqual(system);
     }
+    // Every node, the tainted jobs pool's included: the same tolerations the cluster hands its DaemonSets.
+    expect((v['prometheus-node-exporter'] as Inputs).tolerations).toEqual(EVERY_NODE_TOLERATIONS);
+    expect((valuesOf(release(s, 'alloy')).controller as Inputs).tolerations).toEqual(EVERY_NODE_TOLERATIONS);
     const labelled = ofType(s, 'eks:index:ManagedNodeGroup').filter((g) => Object.entries(PLACEMENT.system.nodeSelector).every(([k, val]) => (g.inputs.labels as Record<string, string>)[k] === val));
     expect(labelled.map((g) => g.name).sort()).toEqual(config.cluster.nodeGroups.filter((g) => g.roles.includes('system')).map((g) => `cluster-${g.name}`).sort());
     expect(capacityReport(poolAtMinimum('system', config.cluster.nodeGroups), monitoringFootprint(obs))).toMatchObject({ fits: true });
