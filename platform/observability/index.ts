@@ -44,8 +44,10 @@ export interface ObservabilityArgs {
   /** Provider of the cluster to deploy into. Required. */
   provider: k8s.Provider;
   /**
-   * What must exist before any Kubernetes object here (node groups, add-ons, the load
-   * balancer controller whose webhook admits every Service). Required; may be empty.
+   * What must exist before any Kubernetes object here: the cluster's `ready` (node groups,
+   * add-ons, access entries and every Helm release, the load balancer controller whose
+   * webhooks admit each Service and Ingress among them). Every object and release here
+   * depends on it. Required.
    */
   ready: pulumi.Input<pulumi.Resource>[];
   /** Namespace of the api and worker (scraped, and their logs parsed). Required. */

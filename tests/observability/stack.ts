@@ -9,7 +9,9 @@ import { renderAlerting } from '../../platform/observability/render';
 import { capacityReport, poolAtMinimum } from '../../platform/observability/capacity';
 import { monitoringFootprint } from '../../platform/observability/sizing';
 import { readStackFile } from '../../tools/observability/stack-file';
+import { evaluate } from '../../tools/offline/evaluate';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
+import { policyNamed } from '../policies/helpers';
 import { mockedPassword, ofType, one } from '../infra/graph';
 
 export type Inputs = Record<string, unknown>;
@@ -77,10 +79,16 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     for (const r of customResources) expect({ urn: r.urn, dependsOnCrds: r.dependencies.includes(crds.urn) }).toEqual({ urn: r.urn, dependsOnCrds: true });
   });
 
-  it('makes every Kubernetes object (and so every Service the charts create) wait for what the cluster declares ready', () => {
+  it('makes every Kubernetes object and release wait for all the cluster declares ready, the load balancer controller first among them', () => {
     const s = get();
-    const ready = [...ofType(s, 'eks:index:ManagedNodeGroup'), ...ofType(s, 'aws:eks/addon:Addon')];
-    expect(ready.length).toBeGreaterThan(4);
+    const clusterReleases = ofType(s, 'kubernetes:helm.sh/v3:Release').filter((r) => r.urn.includes('platform-kit:cluster:Cluster$'));
+    expect(clusterReleases.map((r) => r.inputs.chart).sort()).toEqual(['aws-load-balancer-controller', 'cluster-autoscaler', 'keda', 'metrics-server']);
+    const ready = [
+      ...ofType(s, 'eks:index:ManagedNodeGroup'),
+      ...ofType(s, 'aws:eks/addon:Addon'),
+      ...ofType(s, 'aws:eks/accessPolicyAssociation:AccessPolicyAssociation'),
+      ...clusterReleases,
+    ];
     const kubernetesObjects = observabilityResources(s).filter((r) => r.type.startsWith('kubernetes:'));
     expect(kubernetesObjects.length).toBeGreaterThan(20);
     for (const r of kubernetesObjects) {
@@ -88,6 +96,18 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
       expect({ urn: r.urn, missing: ready.filter((x) => !deps.has(x.urn)).map((x) => x.name) }).toEqual({ urn: r.urn, missing: [] });
       expect(r.provider?.split('::').slice(0, -1).join('::')).toBe(one(s, 'pulumi:providers:kubernetes').urn);
     }
+  });
+
+  it('passes the admission-ordering rule, which reports a chart of the stack that stops waiting for the load balancer controller', async () => {
+    const s = get();
+    const ordering = async (resources: CapturedResource[]) =>
+      (await evaluate({ stack, resources }, { policies: [policyNamed('kubernetes-admission-webhook-ordering')] })).results[0]?.violations ?? [];
+    expect(await ordering(s.resources)).toEqual([]);
+    const kps = release(s, 'kube-prometheus-stack');
+    const detached = { ...kps, dependencies: [], propertyDependencies: {}, parent: undefined };
+    expect((await ordering(s.resources.map((r) => (r === kps ? detached : r)))).map((v) => v.message)).toEqual([
+      expect.stringContaining('does not wait for the AWS Load Balancer Controller'),
+    ]);
   });
 
   it('pins every chart and renders objects that pass the Kubernetes and prometheus-operator schemas', () => {
