@@ -2,6 +2,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { JOB_LABEL, MONITORING, SCRAPE_TARGETS } from '../../services/contract';
+import { KEDA_NAMESPACE } from '../cluster/keda-network-policy';
 import { EVERY_NODE_TOLERATIONS, PLACEMENT, type Placement, type Toleration } from '../cluster/placement';
 import { createIrsaRole, type OidcIdentity } from '../identity/irsa';
 import { awsContext } from '../shared/aws-context';
@@ -233,7 +234,7 @@ export class Observability extends pulumi.ComponentResource {
               // Node agents (host network), the API server (webhooks, service proxy for `platform doctor`) and the ALB (Grafana ingress).
               { from: [fromVpc], ports: [port(MONITORING.prometheusPort), port(3100), port(3000), port(10250)] },
               // The platform and KEDA read Prometheus (doctor, queue-depth scaling).
-              { from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [args.appNamespace, 'keda'] }] } }], ports: [port(MONITORING.prometheusPort)] },
+              { from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [args.appNamespace, KEDA_NAMESPACE] }] } }], ports: [port(MONITORING.prometheusPort)] },
             ],
           },
         },

@@ -4,7 +4,7 @@
  */
 import { parse } from 'yaml';
 import { MONITORING, SCRAPE_TARGETS } from '../../services/contract';
-import { EVERY_NODE_TOLERATIONS, PLACEMENT } from '../../platform/cluster';
+import { EVERY_NODE_TOLERATIONS, KEDA_INGRESS, PLACEMENT } from '../../platform/cluster';
 import { renderAlerting } from '../../platform/observability/render';
 import { capacityReport, poolAtMinimum } from '../../platform/observability/capacity';
 import { monitoringFootprint } from '../../platform/observability/sizing';
@@ -230,6 +230,16 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     const labelled = ofType(s, 'eks:index:ManagedNodeGroup').filter((g) => Object.entries(PLACEMENT.system.nodeSelector).every(([k, val]) => (g.inputs.labels as Record<string, string>)[k] === val));
     expect(labelled.map((g) => g.name).sort()).toEqual(config.cluster.nodeGroups.filter((g) => g.roles.includes('system')).map((g) => `cluster-${g.name}`).sort());
     expect(capacityReport(poolAtMinimum('system', config.cluster.nodeGroups), monitoringFootprint(obs))).toMatchObject({ fits: true });
+  });
+
+  it('agrees with the cluster on the monitoring namespace KEDA admits to its metrics ports', () => {
+    const s = get();
+    const namespaces = observabilityResources(s).filter((r) => r.type === 'kubernetes:core/v1:Namespace').map((r) => (r.inputs.metadata as Inputs).name);
+    expect(namespaces).toContain(MONITORING.namespace);
+    const kedaPolicies = ofType(s, 'kubernetes:networking.k8s.io/v1:NetworkPolicy').filter((r) => r.name.startsWith('cluster-keda-netpol-'));
+    const prometheusPeers = kedaPolicies.flatMap((p) => ((p.inputs.spec as Inputs).ingress as { from: Inputs[]; ports: { port: number }[] }[]).filter((rule) => rule.ports.some((port) => port.port === 8080)).flatMap((rule) => rule.from));
+    expect(prometheusPeers).toHaveLength(KEDA_INGRESS.filter((r) => r.from === 'prometheus').length);
+    for (const peer of prometheusPeers) expect(peer).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': MONITORING.namespace } } });
   });
 
   it('records the stack for `platform doctor --stack`', () => {
