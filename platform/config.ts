@@ -426,6 +426,96 @@ const appSchema = z
   })
   .strict();
 
+/**
+ * The monitoring stack. Where it runs is not configured here: Prometheus, Alertmanager,
+ * Grafana and Loki run on the system pool (the node groups whose `roles` include `system`)
+ * and the node agents on every node, as the cluster's placement says. Required.
+ */
+const observabilitySchema = z
+  .object({
+    /** Where the runbooks are published; alerts link to `<base>/<AlertName>.md`. */
+    runbookBaseUrl: z.string().regex(/^https:\/\/[^\s]+[^/\s]$/, { error: 'must be an https URL without a trailing slash' }).default('https://github.com/platform-kit/platform-kit/blob/main/runbooks'),
+    prometheus: z
+      .object({
+        /** Prometheus replicas (each scrapes everything). Default 1. */
+        replicas: z.number().int().min(1).max(3).default(1),
+        /** Days of metrics kept. Default 15 (the SLO ticket window needs 3). */
+        retentionDays: z.number().int().min(4, { error: 'must be at least 4 (the slowest burn-rate alert reads 3 days)' }).max(90).default(15),
+        /** Persistent volume per replica, GiB. Default 50. */
+        storageGiB: z.number().int().min(10).max(1000).default(50),
+        /** Memory request per replica, MiB (also its limit). Default 2048. */
+        memoryMiB: z.number().int().min(512).max(65536).default(2048),
+      })
+      .strict()
+      .default({ replicas: 1, retentionDays: 15, storageGiB: 50, memoryMiB: 2048 }),
+    alertmanager: z
+      .object({
+        /** Alertmanager replicas (they gossip, so a page survives losing one). Default 1. */
+        replicas: z.number().int().min(1).max(5).default(1),
+      })
+      .strict()
+      .default({ replicas: 1 }),
+    grafana: z
+      .object({
+        /**
+         * Public access through the ALB, behind OIDC at the load balancer (client secret in the
+         * secret config key platform-kit:grafanaOidcClientSecret). Default none: reach Grafana by port-forward.
+         */
+        ingress: z
+          .object({
+            host: z.string().regex(/^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, { error: 'must be a lowercase DNS name' }),
+            certificateArn: z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, { error: 'must be an ACM certificate ARN' }),
+            oidc: z
+              .object({
+                issuer: z.string().url(),
+                authorizationEndpoint: z.string().url(),
+                tokenEndpoint: z.string().url(),
+                userInfoEndpoint: z.string().url(),
+                clientId: z.string().min(1),
+              })
+              .strict(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    loki: z
+      .object({
+        /** `filesystem` (one replica on a volume) or `s3` (the loki-chunks bucket, replicas share it). */
+        storage: z.enum(['filesystem', 's3'], { error: 'must be "filesystem" or "s3"' }),
+        /** Single-binary replicas. Default 1. */
+        replicas: z.number().int().min(1).max(5).default(1),
+        /** Days of logs kept; must not exceed storage.lokiChunksExpireDays. Default 14. */
+        retentionDays: z.number().int().min(1).max(365).default(14),
+        /** Volume per replica (WAL, and the chunks in filesystem mode), GiB. Default 20. */
+        storageGiB: z.number().int().min(5).max(1000).default(20),
+        /** Memory request per replica, MiB (also its limit). Default 1024. */
+        memoryMiB: z.number().int().min(256).max(65536).default(1024),
+      })
+      .strict(),
+    alerting: z
+      .object({
+        /** Slack channels (webhook URL in the secret key platform-kit:alertSlackWebhookUrl). Default none. */
+        slack: z.object({ pageChannel: z.string().regex(/^#[a-z0-9._-]+$/), ticketChannel: z.string().regex(/^#[a-z0-9._-]+$/) }).strict().optional(),
+        /** Page through PagerDuty (routing key in the secret key platform-kit:alertPagerDutyRoutingKey). Default false. */
+        pagerDuty: z.boolean().default(false),
+      })
+      .strict()
+      .default({ pagerDuty: false }),
+    /** Helm chart versions, pinned. */
+    charts: z
+      .object({
+        kubePrometheusStack: chartVersion.default('88.5.3'),
+        prometheusOperatorCrds: chartVersion.default('31.0.1'),
+        loki: chartVersion.default('7.3.0'),
+        alloy: chartVersion.default('1.11.1'),
+      })
+      .strict()
+      .default({ kubePrometheusStack: '88.5.3', prometheusOperatorCrds: '31.0.1', loki: '7.3.0', alloy: '1.11.1' }),
+  })
+  .strict();
+
 const StackConfigBase = z
   .object({
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: 'must be an AWS region such as eu-west-1' }),
@@ -440,6 +530,7 @@ const StackConfigBase = z
     teardown: teardownSchema.default(teardownSchema.parse({})),
     ingress: ingressSchema,
     app: appSchema.default(appSchema.parse({})),
+    observability: observabilitySchema,
   })
   .strict();
 
@@ -451,7 +542,7 @@ export const StackConfigSchema = StackConfigBase.superRefine((c, ctx) => {
   if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: 'must not repeat a node group name' });
   for (const role of NODE_ROLES) {
     if (!c.cluster.nodeGroups.some((g) => g.roles.includes(role))) {
-      ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: `must include a group serving the ${role} role (${role === 'jobs' ? 'job workers select it' : 'cluster add-ons select it'})` });
+      ctx.addIssue({ code: 'custom', path: ['cluster', 'nodeGroups'], message: `must include a group serving the ${role} role (${role === 'jobs' ? 'job workers select it' : 'cluster add-ons and the monitoring stack select it'})` });
     }
   }
   versionSkew(c, ctx);
@@ -463,6 +554,7 @@ export const StackConfigSchema = StackConfigBase.superRefine((c, ctx) => {
   if ([c.app.database.appUser, c.app.database.scalerUser].includes('platform_admin')) {
     ctx.addIssue({ code: 'custom', path: ['app', 'database'], message: 'must not name the master user (platform_admin): the services never connect as it' });
   }
+  observability(c, ctx);
 });
 
 /** Versions that must move with `cluster.version`, or the upgrade it starts cannot finish. */
@@ -519,11 +611,52 @@ function accessEntries(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx)
   }
 }
 
+/** Loki's retention fits its bucket's expiry, and replicas have storage they can share. */
+function observability(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx): void {
+  const { loki } = c.observability;
+  if (loki.retentionDays > c.storage.lokiChunksExpireDays) {
+    ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'retentionDays'], message: `must not exceed storage.lokiChunksExpireDays (${c.storage.lokiChunksExpireDays}): the bucket would expire chunks Loki still indexes` });
+  }
+  if (loki.storage === 'filesystem' && loki.replicas > 1) ctx.addIssue({ code: 'custom', path: ['observability', 'loki', 'replicas'], message: 'must be 1 with filesystem storage (replicas cannot share a volume); use storage s3' });
+}
+
 export type StackConfig = z.infer<typeof StackConfigSchema>;
 export type NodeGroupConfig = StackConfig['cluster']['nodeGroups'][number];
 
 /** The structured keys under `platform-kit:`; anything else in the namespace is a typo. */
-export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'logArchive', 'teardown', 'ingress', 'app'] as const;
+export const PROJECT_KEYS = ['tags', 'network', 'cluster', 'database', 'cache', 'storage', 'registry', 'logArchive', 'teardown', 'ingress', 'app', 'observability'] as const;
+
+/**
+ * Secret keys under `platform-kit:`, set with `pulumi config set --secret`. They are never
+ * parsed with the rest: the components read them with `getSecret`, so they stay secrets.
+ */
+export const SECRET_KEYS = ['alertSlackWebhookUrl', 'alertPagerDutyRoutingKey', 'grafanaOidcClientSecret'] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+const SECRET_FORMATS: Record<SecretKey, { pattern: RegExp; expected: string }> = {
+  alertSlackWebhookUrl: { pattern: /^https:\/\/[^\s/]+\/\S+$/, expected: 'an https webhook URL' },
+  alertPagerDutyRoutingKey: { pattern: /^[A-Za-z0-9]{32}$/, expected: 'a 32-character PagerDuty Events API v2 integration key' },
+  grafanaOidcClientSecret: { pattern: /^\S{8,}$/, expected: 'at least 8 characters without spaces' },
+};
+
+/** The problem with a secret value, naming the key but never echoing the value; undefined when it is fine. Pure. */
+export function secretProblem(key: SecretKey, value: string, stack: string): string | undefined {
+  const format = SECRET_FORMATS[key];
+  return format.pattern.test(value) ? undefined : `Pulumi.${stack}.yaml: ${PROJECT}:${key} must be ${format.expected} (the value is secret and not shown)`;
+}
+
+/**
+ * A secret stack value, or undefined when the stack does not set it. It stays an Output
+ * marked secret; its format is checked inside, so a bad value fails the update naming the key.
+ */
+export function stackSecret(key: SecretKey): pulumi.Output<string> | undefined {
+  const stack = pulumi.getStack();
+  return new pulumi.Config(PROJECT).getSecret(key)?.apply((value) => {
+    const problem = secretProblem(key, value, stack);
+    if (problem) throw new StackConfigError(problem);
+    return value;
+  });
+}
 
 export class StackConfigError extends Error {
   constructor(message: string) {
@@ -619,6 +752,7 @@ export function loadStackConfig(): StackConfig {
   for (const fullKey of Object.keys(all)) {
     if (!fullKey.startsWith(`${PROJECT}:`)) continue;
     const key = fullKey.slice(PROJECT.length + 1);
+    if ((SECRET_KEYS as readonly string[]).includes(key)) continue;
     if (!(PROJECT_KEYS as readonly string[]).includes(key)) {
       throw new StackConfigError(`${file}: ${fullKey} is not a known key (known: ${PROJECT_KEYS.map((k) => `${PROJECT}:${k}`).join(', ')})`);
     }

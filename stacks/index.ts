@@ -3,12 +3,13 @@ import * as awsSdk from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { Cache } from '../platform/cache';
 import { Certificate } from '../platform/certificate';
-import { amiTypeFor, Cluster, PLACEMENT } from '../platform/cluster';
-import { PROJECT, loadStackConfig } from '../platform/config';
+import { amiTypeFor, Cluster } from '../platform/cluster';
+import { PROJECT, StackConfigError, loadStackConfig, stackSecret } from '../platform/config';
 import { Database } from '../platform/database';
 import { Identity } from '../platform/identity';
 import { LOG_FOLDERS, LogArchive } from '../platform/log-archive';
 import { Network } from '../platform/network';
+import { Observability, renderAlerting } from '../platform/observability';
 import { Registry } from '../platform/registry';
 import { type ImagePlatform, ServiceImage } from '../platform/registry/image';
 import { Storage } from '../platform/storage';
@@ -171,6 +172,61 @@ const identity = new Identity(
 
 const certificate = new Certificate('ingress-certificate', { domain: cfg.ingress.domain, hostedZoneId: cfg.ingress.hostedZoneId }, opts);
 
+// Monitoring: its plain settings render the rules and routing; receiver credentials and the
+// Grafana OIDC client secret are read as secrets and handed over unopened.
+const obs = cfg.observability;
+const alertingSecrets = { slackWebhookUrl: stackSecret('alertSlackWebhookUrl'), pagerDutyRoutingKey: stackSecret('alertPagerDutyRoutingKey') };
+const alerting = renderAlerting(obs, new Set(Object.entries({ alertSlackWebhookUrl: alertingSecrets.slackWebhookUrl, alertPagerDutyRoutingKey: alertingSecrets.pagerDutyRoutingKey }).filter(([, v]) => v !== undefined).map(([k]) => k)));
+for (const warning of alerting.warnings) pulumi.log.warn(`Pulumi.${stack}.yaml: ${warning}`);
+const grafanaIngress = obs.grafana.ingress;
+const grafanaClientSecret = stackSecret('grafanaOidcClientSecret');
+if (grafanaIngress && grafanaClientSecret === undefined) {
+  throw new StackConfigError(`Pulumi.${stack}.yaml: platform-kit:grafanaOidcClientSecret is required when observability.grafana.ingress is set: pulumi config set --secret platform-kit:grafanaOidcClientSecret <secret>`);
+}
+const lokiBucket = storage.buckets['loki-chunks'];
+if (obs.loki.storage === 's3' && !lokiBucket) throw new Error('storage has no loki-chunks bucket');
+
+const observability = new Observability(
+  'observability',
+  {
+    stack,
+    provider: cluster.provider,
+    ready: cluster.ready,
+    appNamespace: cfg.app.namespace,
+    vpcCidr: cfg.network.cidrBlock,
+    // The monitoring stack on the system pool; its node agents on every node.
+    placement: cluster.placement.system,
+    runbookBaseUrl: obs.runbookBaseUrl,
+    prometheus: obs.prometheus,
+    alertmanagerReplicas: obs.alertmanager.replicas,
+    alerting: {
+      ...alerting.routing,
+      ...(alerting.routing.slack ? { slackWebhookUrl: alertingSecrets.slackWebhookUrl } : {}),
+      ...(alerting.routing.pagerDuty ? { pagerDutyRoutingKey: alertingSecrets.pagerDutyRoutingKey } : {}),
+    },
+    grafana: grafanaIngress && grafanaClientSecret ? { ingress: { ...grafanaIngress, clientSecret: grafanaClientSecret } } : {},
+    loki: {
+      replicas: obs.loki.replicas,
+      retentionDays: obs.loki.retentionDays,
+      storageGiB: obs.loki.storageGiB,
+      memoryMiB: obs.loki.memoryMiB,
+      ...(obs.loki.storage === 's3' && lokiBucket
+        ? {
+            s3: {
+              bucket: lokiBucket,
+              bucketKeyArn: storage.kmsKeyArn,
+              bucketExpireDays: cfg.storage.lokiChunksExpireDays,
+              oidc: { providerArn: cluster.oidcProviderArn, issuer: cluster.oidcIssuer },
+              region: cfg.region,
+            },
+          }
+        : {}),
+    },
+    charts: obs.charts,
+  },
+  opts,
+);
+
 const bucket = (role: string) => {
   const b = storage.buckets[role];
   if (!b) throw new Error(`storage has no ${role} bucket`);
@@ -217,8 +273,9 @@ const workloads = new Workloads(
       ...(cfg.ingress.waf.enabled ? { waf: { requestsPerFiveMinutesPerIp: cfg.ingress.waf.requestsPerFiveMinutesPerIp, logRetentionDays: cfg.ingress.waf.logRetentionDays } } : {}),
     },
     vpcCidrBlock: cfg.network.cidrBlock,
-    monitoringNamespace: cluster.monitoringNamespace,
-    placement: { api: PLACEMENT.system, worker: PLACEMENT.jobs, migrations: PLACEMENT.system },
+    // Prometheus scrapes from the monitoring stack's namespace; the api, like it, on the system pool.
+    monitoringNamespace: observability.namespace,
+    placement: { api: cluster.placement.system, worker: cluster.placement.jobs, migrations: cluster.placement.system },
   },
   opts,
 );
@@ -254,3 +311,6 @@ export const imageTag = image.tag;
 export const appNamespace = workloads.namespace;
 export const apiUrl = workloads.url;
 export const loadBalancerHostname = workloads.ingressHostname;
+export const monitoringNamespace = observability.namespace;
+export const grafanaPortForward = observability.grafanaPortForward;
+export const grafanaAdminPassword = observability.grafanaAdminPassword;

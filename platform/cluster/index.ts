@@ -2,6 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as eks from '@pulumi/eks';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import { MONITORING } from '../../services/contract';
 import { createIrsaRole, type IrsaRole, type OidcIdentity } from '../identity/irsa';
 import { awsContext } from '../shared/aws-context';
 import { isNonPublic } from '../shared/cidr';
@@ -9,19 +10,22 @@ import { awsManagedPolicyArn, serviceTrustPolicy } from '../shared/iam';
 import { createKmsKey } from '../shared/kms';
 import { RESTRICTED_NAMESPACE_LABELS } from '../shared/pod-security';
 import { clusterAutoscalerPolicy } from './autoscaler-policy';
-import { KEDA_COMPONENTS, type KedaComponent, kedaNetworkPolicySpecs } from './keda-network-policy';
+import { KEDA_COMPONENTS, KEDA_NAMESPACE, type KedaComponent, kedaNetworkPolicySpecs } from './keda-network-policy';
 import { clusterEndpointOf, stableKubeconfig } from './kubeconfig';
 import { type LbControllerFeatures, loadBalancerControllerFeatureValues, loadBalancerControllerPolicy } from './lb-controller-policy';
 import { NODE_POOLS, type NodePool, PLACEMENT, type Placement, poolLabels, poolTaints } from './placement';
 
 export { EVERY_NODE_TOLERATIONS, JOBS_TAINT, NODE_POOLS, PLACEMENT, poolLabel, type NodePool, type Placement, type Toleration } from './placement';
-export { KEDA_INGRESS } from './keda-network-policy';
+export { KEDA_INGRESS, KEDA_NAMESPACE } from './keda-network-policy';
 
 export const CONTROL_PLANE_LOG_TYPES = ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'] as const;
 export type ControlPlaneLogType = (typeof CONTROL_PLANE_LOG_TYPES)[number];
 
-/** Namespace the monitoring stack (Prometheus) runs in, admitted to the add-ons' metrics ports. */
-export const DEFAULT_MONITORING_NAMESPACE = 'monitoring';
+/**
+ * Namespace the monitoring stack (Prometheus) runs in, admitted to the add-ons' metrics
+ * ports: the contract's, where the observability component puts Prometheus.
+ */
+export const DEFAULT_MONITORING_NAMESPACE: string = MONITORING.namespace;
 
 /** AWS-managed EKS access policies of the two access levels. */
 export const ACCESS_POLICIES = { admin: 'AmazonEKSClusterAdminPolicy', viewer: 'AmazonEKSViewPolicy' } as const;
@@ -124,7 +128,7 @@ export interface ClusterArgs {
   autoscalerImageTag: string;
   /** AWS Load Balancer Controller integrations (chart flags and IAM move together). Default both off. */
   loadBalancerController?: Partial<LbControllerFeatures>;
-  /** Namespace of the monitoring stack, admitted to the add-ons' metrics ports. Default `monitoring`. */
+  /** Namespace of the monitoring stack, admitted to the add-ons' metrics ports. Default `monitoring` (the contract's `MONITORING.namespace`). */
   monitoringNamespace?: string;
   /** Escape hatch for settings this component does not expose. Default identity. */
   transform?: { cluster?: (args: eks.ClusterArgs) => eks.ClusterArgs };
@@ -584,7 +588,7 @@ export class Cluster extends pulumi.ComponentResource {
         `${name}-keda-namespace`,
         {
           metadata: {
-            name: 'keda',
+            name: KEDA_NAMESPACE,
             // KEDA's pods meet `restricted`; enforce it so a chart change that loosens them fails loudly.
             labels: { ...RESTRICTED_NAMESPACE_LABELS },
           },

@@ -6,6 +6,9 @@
  * Kubelet probes (operator and webhooks on 8081, the metrics server on 6443) need no rule:
  * the VPC CNI network policy agent always admits traffic from the pod's own node.
  */
+/** The namespace KEDA runs in; the monitoring stack admits it to Prometheus for Prometheus-triggered scalers. */
+export const KEDA_NAMESPACE = 'keda';
+
 export const KEDA_COMPONENTS = {
   operator: 'keda-operator',
   metricsApiServer: 'keda-operator-metrics-apiserver',

@@ -15,6 +15,13 @@ const NODE_GROUP = 'eks:index:ManagedNodeGroup';
 const RELEASE = 'kubernetes:helm.sh/v3:Release';
 const ATTACHMENT = 'aws:iam/rolePolicyAttachment:RolePolicyAttachment';
 
+const CLUSTER_COMPONENT = 'platform-kit:cluster:Cluster$';
+
+/** Resources of a type that the cluster component owns (other components install releases too). */
+function ofCluster(s: CapturedStack, type: string): CapturedResource[] {
+  return ofType(s, type).filter((r) => r.urn.includes(CLUSTER_COMPONENT));
+}
+
 function childrenOf(s: CapturedStack, type: string, parent: CapturedResource): CapturedResource[] {
   return ofType(s, type).filter((r) => r.parent === parent.urn);
 }
@@ -26,7 +33,7 @@ function addon(s: CapturedStack, name: string): CapturedResource {
 }
 
 function release(s: CapturedStack, chart: string): CapturedResource {
-  const found = ofType(s, RELEASE).find((r) => r.inputs.chart === chart);
+  const found = ofCluster(s, RELEASE).find((r) => r.inputs.chart === chart);
   if (!found) throw new Error(`no ${chart} release`);
   return found;
 }
@@ -133,8 +140,9 @@ export function describeCluster(get: () => CapturedStack, cfg: () => StackConfig
       const lbc = release(s, 'aws-load-balancer-controller');
       for (const g of ofType(s, NODE_GROUP)) expect(waitsFor(s, lbc, g)).toBe(true);
       for (const a of ofType(s, ADDON)) expect(waitsFor(s, lbc, a)).toBe(true);
+      expect(ofCluster(s, RELEASE).filter((r) => r !== lbc).map((r) => r.inputs.chart).sort()).toEqual(['cluster-autoscaler', 'keda', 'metrics-server']);
+      // The cluster's other charts and every chart of the stack's other components.
       const others = ofType(s, RELEASE).filter((r) => r !== lbc);
-      expect(others.map((r) => r.inputs.chart).sort()).toEqual(['cluster-autoscaler', 'keda', 'metrics-server']);
       for (const r of others) expect({ chart: r.inputs.chart, waitsForController: waitsFor(s, r, lbc) }).toEqual({ chart: r.inputs.chart, waitsForController: true });
     });
 
@@ -226,7 +234,7 @@ export function describeCluster(get: () => CapturedStack, cfg: () => StackConfig
 
     it('keeps the cluster add-ons on the system pool', () => {
       const s = get();
-      for (const r of ofType(s, RELEASE)) expect({ chart: r.inputs.chart, nodeSelector: (r.inputs.values as Inputs).nodeSelector }).toEqual({ chart: r.inputs.chart, nodeSelector: PLACEMENT.system.nodeSelector });
+      for (const r of ofCluster(s, RELEASE)) expect({ chart: r.inputs.chart, nodeSelector: (r.inputs.values as Inputs).nodeSelector }).toEqual({ chart: r.inputs.chart, nodeSelector: PLACEMENT.system.nodeSelector });
       expect(JSON.parse(String(addon(s, 'coredns').inputs.configurationValues))).toEqual({ nodeSelector: PLACEMENT.system.nodeSelector });
       expect(JSON.parse(String(addon(s, 'aws-ebs-csi-driver').inputs.configurationValues))).toEqual({ controller: { nodeSelector: PLACEMENT.system.nodeSelector }, node: { tolerateAllTaints: true } });
     });
@@ -240,7 +248,7 @@ export function describeCluster(get: () => CapturedStack, cfg: () => StackConfig
     });
   });
 
-  it('leaves the Kubernetes objects valid against their schemas (KEDA custom resources included)', async () => {
+  it('leaves every Kubernetes object of the stack valid against its schema (KEDA and prometheus-operator custom resources included)', async () => {
     const manifests = renderManifests(get());
     expect(manifests.length).toBeGreaterThan(0);
     for (const { object } of manifests) await validateObject(object);

@@ -37,6 +37,13 @@ function objects(s: CapturedStack): KubernetesObject[] {
   return renderManifests(s).map((m) => m.object);
 }
 
+const WORKLOADS_COMPONENT = 'platform-kit:workloads:Workloads$';
+
+/** Resources of a type the workloads component owns (the monitoring stack makes Secrets, ConfigMaps and an Ingress too). */
+function ofWorkloads(s: CapturedStack, type: string): CapturedResource[] {
+  return ofType(s, type).filter((r) => r.urn.includes(WORKLOADS_COMPONENT));
+}
+
 function appObjects(s: CapturedStack, namespace: string): CapturedResource[] {
   return s.resources.filter((r) => r.type.startsWith('kubernetes:') && r.type !== RELEASE && (r.inputs.metadata as Inputs | undefined)?.namespace === namespace);
 }
@@ -177,7 +184,9 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       const worker = environmentOf(s, podOf(deployment(s, 'worker')));
       expect({ ...worker.config, ...worker.secret }.JWT_SECRET).toBeUndefined();
       for (const cm of ofType(s, CONFIG_MAP)) for (const key of SECRET_ENV_KEYS) expect(Object.keys(cm.inputs.data as Inputs)).not.toContain(key);
-      for (const secretObject of ofType(s, SECRET)) {
+      const secrets = ofWorkloads(s, SECRET);
+      expect(secrets.length).toBeGreaterThanOrEqual(4);
+      for (const secretObject of secrets) {
         expect(secretObject.secretPaths.some((p) => p === 'stringData' || p.startsWith('stringData.'))).toBe(true);
         expect(secretObject.inputs.immutable).toBe(true);
       }
@@ -343,7 +352,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
   });
 
   describe('workloads: ingress', () => {
-    const ingress = (s: CapturedStack) => one(s, INGRESS);
+    const ingress = (s: CapturedStack) => one(s, INGRESS, 'workloads-api-ingress');
     const annotations = (s: CapturedStack) => (ingress(s).inputs.metadata as Inputs).annotations as Record<string, string>;
 
     it('asks for an internet-facing ALB with HTTPS on the stack certificate, HTTP redirected, a modern TLS policy', () => {

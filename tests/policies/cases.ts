@@ -337,24 +337,28 @@ export const CASES: Record<string, Case> = {
     bad: [
       { what: 'root, escalation, capabilities, seccomp, writable root', resources: () => [craft(DEPLOYMENT, 'api', deployment({ name: 'api', image: 'app:1.0.0' }, { pod: { securityContext: {} } }))], message: /breaks Pod Security restricted: container 'api' must set allowPrivilegeEscalation: false; container 'api' must drop ALL capabilities; container 'api' must run as non-root \(runAsNonRoot: true\); container 'api' must set seccompProfile.type RuntimeDefault; container 'api' must set readOnlyRootFilesystem: true/ },
       { what: 'hostPath in a restricted namespace', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { pod: { volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }] } }))], message: /volume 'logs' is a hostPath/ },
-      { what: 'privileged in the baseline namespace', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ name: 'agent', image: 'agent:1.2.3', securityContext: { privileged: true } }, { namespace: 'monitoring' }))], message: /breaks Pod Security baseline: container 'agent' is privileged/ },
+      { what: 'a host agent in monitoring, which is no exception', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ ...hardenedContainer, name: 'agent', securityContext: { ...hardenedContainer.securityContext, privileged: true } }, { namespace: 'monitoring', pod: { hostPID: true } }))], message: /in namespace 'monitoring' breaks Pod Security restricted: pod sets hostPID: true; container 'agent' is privileged/ },
+      { what: 'a host agent in a namespace named like the exception', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ ...hardenedContainer, name: 'agent' }, { namespace: 'monitoring-node-agents-2', pod: { hostNetwork: true } }))], message: /breaks Pod Security restricted: pod sets hostNetwork: true/ },
     ],
     good: [
       { what: 'hardened pod', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
-      { what: 'baseline pod in monitoring', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ name: 'agent', image: 'agent:1.2.3' }, { namespace: 'monitoring', pod: { securityContext: {} } }))] },
+      { what: 'node-exporter on the host in the listed node agents namespace', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'node-exporter', deployment({ name: 'node-exporter', image: 'quay.io/prometheus/node-exporter:v1.9.1', securityContext: {} }, { namespace: 'monitoring-node-agents', pod: { hostNetwork: true, hostPID: true, securityContext: {}, volumes: [{ name: 'root', hostPath: { path: '/' } }] } }))] },
     ],
   },
   'kubernetes-namespace-pod-security-admission': {
     bad: [
       { what: 'no label', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform' } })], message: /enforces no Pod Security level; label pod-security.kubernetes.io\/enforce: restricted/ },
-      { what: 'baseline without the reason', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } })], message: /enforces baseline but does not say why/ },
+      { what: 'the listed exception without the reason', resources: () => [craft(NAMESPACE, 'agents', { metadata: { name: 'monitoring-node-agents', labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } })], message: /enforces privileged but does not say why/ },
       { what: 'baseline outside the exceptions', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } })], message: /enforces baseline; label .*: restricted/ },
       { what: 'enforce without audit and warn', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } })], message: /does not audit or warn about Pod Security violations; label pod-security.kubernetes.io\/audit and pod-security.kubernetes.io\/warn/ },
       { what: 'warn looser than enforce', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { ...psa('restricted'), 'pod-security.kubernetes.io/warn': 'baseline' } } })], message: /does not warn about Pod Security violations/ },
+      { what: 'monitoring as a whole, with a reason: no blanket pass', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: psa('privileged', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents' } } })], message: /'monitoring' enforces privileged; label .*: restricted\./ },
+      { what: 'monitoring at baseline with a reason: Prometheus, Grafana and Loki get no exception', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: psa('baseline', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents read host metrics' } } })], message: /'monitoring' enforces baseline; label .*: restricted\./ },
+      { what: 'a name like the exception', resources: () => [craft(NAMESPACE, 'agents', { metadata: { name: 'monitoring-node-agents-2', labels: psa('privileged', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents' } } })], message: /enforces privileged; label .*: restricted\./ },
     ],
     good: [
       { what: 'restricted in all three modes', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: psa('restricted') } })] },
-      { what: 'monitoring enforcing baseline with its reason, auditing and warning at restricted', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: psa('baseline', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents read host metrics' } } })] },
+      { what: 'the node agents namespace enforcing privileged with its reason, auditing and warning at restricted', resources: () => [craft(NAMESPACE, 'agents', { metadata: { name: 'monitoring-node-agents', labels: psa('privileged', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents read the host' } } })] },
     ],
   },
   'kubernetes-container-resources': {

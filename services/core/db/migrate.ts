@@ -9,7 +9,7 @@ import { ensureDatabaseRoles, type DatabaseRoles } from './roles';
 import { databaseSsl } from './tls';
 
 /** Arbitrary but fixed: every starter of any version of the platform takes the same lock. */
-const MIGRATION_LOCK_KEY = 7_203_114_520;
+export const MIGRATION_LOCK_KEY = 7_203_114_520;
 
 const MIGRATION_FILE = /^\d{4}_[a-z0-9_]+\.sql$/;
 
