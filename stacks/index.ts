@@ -14,7 +14,7 @@ import { Registry } from '../platform/registry';
 import { type ImagePlatform, ServiceImage } from '../platform/registry/image';
 import { Storage } from '../platform/storage';
 import { createAwsProvider } from '../platform/tags';
-import { Workloads } from '../platform/workloads';
+import { SERVICE_ACCOUNTS, Workloads } from '../platform/workloads';
 
 /**
  * The Pulumi program: read and validate the stack's config (before anything exists, so a
@@ -162,9 +162,9 @@ const identity = new Identity(
     workloads: {
       // The api stores and serves uploads, serves results, and deletes what an owner removes
       // (and an upload whose row could not be written).
-      api: { serviceAccount: 'api', buckets: { uploads: ['read', 'write', 'delete'], results: ['read', 'delete'] } },
+      api: { serviceAccount: SERVICE_ACCOUNTS.api, buckets: { uploads: ['read', 'write', 'delete'], results: ['read', 'delete'] } },
       // The worker reads inputs and writes results, deleting an output a re-run replaced.
-      worker: { serviceAccount: 'worker', buckets: { uploads: ['read'], results: ['read', 'write', 'delete'] } },
+      worker: { serviceAccount: SERVICE_ACCOUNTS.worker, buckets: { uploads: ['read'], results: ['read', 'write', 'delete'] } },
     },
   },
   opts,

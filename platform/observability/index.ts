@@ -7,6 +7,7 @@ import { EVERY_NODE_TOLERATIONS, PLACEMENT, type Placement, type Toleration } fr
 import { createIrsaRole, type OidcIdentity } from '../identity/irsa';
 import { awsContext } from '../shared/aws-context';
 import { policyDocument } from '../shared/iam';
+import { SERVICE_ACCOUNTS } from '../workloads/pod';
 import { RECEIVER_SECRET, alertmanagerConfig, type AlertRoutingOptions } from './alertmanager';
 import { platformDashboards } from './dashboards';
 import { platformRuleGroups } from './rules';
@@ -437,8 +438,9 @@ export class Observability extends pulumi.ComponentResource {
     }
 
     function createDoctorAccess(): void {
-      // `platform doctor --stack` runs in the api's pods (the CLI ships in the image): it reads
-      // CRDs, the KEDA scaler and the rules, and asks Prometheus through the API server.
+      // `platform doctor --stack` runs in the api's pods (the CLI ships in the image) as the
+      // api's service account, whose token those pods mount: it reads CRDs, the KEDA scaler
+      // and the rules, and asks Prometheus through the API server.
       const reader = new k8s.rbac.v1.ClusterRole(
         `${name}-doctor-role`,
         {
@@ -451,7 +453,7 @@ export class Observability extends pulumi.ComponentResource {
         },
         k8sOpts(),
       );
-      const subject = { kind: 'ServiceAccount', name: SCRAPE_TARGETS.api.job, namespace: args.appNamespace };
+      const subject = { kind: 'ServiceAccount', name: SERVICE_ACCOUNTS.api, namespace: args.appNamespace };
       new k8s.rbac.v1.ClusterRoleBinding(
         `${name}-doctor-binding`,
         { metadata: { name: 'platform-kit-doctor' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reader.metadata.name }, subjects: [subject] },

@@ -2,7 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
-import { PATHS, PORTS } from '../../services/contract';
+import { MONITORING, PATHS, SCRAPE_TARGETS } from '../../services/contract';
 import { PLACEMENT, type Placement } from '../cluster/placement';
 import { RESTRICTED_NAMESPACE_LABELS } from '../shared/pod-security';
 import { apiAutoscalerSpec, type ReplicaBounds, workerScaledObjectSpec } from './autoscaling';
@@ -18,10 +18,11 @@ import {
 } from './env';
 import { ingressAnnotations, ingressRules, validateIngressSettings } from './ingress';
 import { networkPolicySpecs } from './network-policies';
-import { hardenedPodSpec, podLabels, type ResourceSpec, ROLLING_UPDATE, selectorLabels, type ShutdownTiming, type WorkloadRole } from './pod';
+import { hardenedPodSpec, PART_OF_LABELS, podLabels, type ResourceSpec, ROLLING_UPDATE, SERVICE_ACCOUNTS, selectorLabels, type ShutdownTiming, type WorkloadRole } from './pod';
 import { createWebAcl } from './waf';
 
 export { CONTAINER_COMMANDS } from './commands';
+export { SERVICE_ACCOUNTS } from './pod';
 export { WORKER_SHUTDOWN_GRACE_MS } from './env';
 
 /** Seconds the api sleeps in preStop: the ALB and the endpoints stop sending before SIGTERM. */
@@ -106,7 +107,7 @@ export interface WorkloadsArgs {
   };
   /** The VPC's CIDR: PostgreSQL and Redis are reached inside it. Required. */
   vpcCidrBlock: string;
-  /** Namespace Prometheus scrapes from. Default `monitoring`. */
+  /** Namespace Prometheus scrapes from, admitted to the api's and the worker's metrics ports. Default the contract's `MONITORING.namespace`. */
   monitoringNamespace?: string;
   /** Pools: the api and the migrations on `system`, the worker on `jobs`. Default `PLACEMENT`. */
   placement?: { api: Placement; worker: Placement; migrations: Placement };
@@ -173,7 +174,7 @@ export class Workloads extends pulumi.ComponentResource {
     const placement = args.placement ?? { api: PLACEMENT.system, worker: PLACEMENT.jobs, migrations: PLACEMENT.system };
     const roles = args.databaseRoles ?? { appUser: 'platform_app', scalerUser: 'platform_scaler' };
     const apiGraceSeconds = args.api.shutdownGraceSeconds ?? 25;
-    const monitoringNamespace = args.monitoringNamespace ?? 'monitoring';
+    const monitoringNamespace = args.monitoringNamespace ?? MONITORING.namespace;
     const zoneSpread = args.zoneSpread ?? 'preferred';
 
     const namespace = createNamespace();
@@ -229,7 +230,7 @@ export class Workloads extends pulumi.ComponentResource {
     }
 
     function meta(role: WorkloadRole | undefined, objectName?: string) {
-      return { namespace: ns, ...(objectName ? { name: objectName } : {}), labels: role ? podLabels(role) : { 'app.kubernetes.io/part-of': 'platform-kit' } };
+      return { namespace: ns, ...(objectName ? { name: objectName } : {}), labels: role ? podLabels(role) : { ...PART_OF_LABELS } };
     }
 
     function createNamespace(): k8s.core.v1.Namespace {
@@ -266,7 +267,7 @@ export class Workloads extends pulumi.ComponentResource {
       return new k8s.core.v1.ServiceAccount(
         `${name}-${role}-service-account`,
         {
-          metadata: { ...meta(role, role), ...(roleArn ? { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } : {}) },
+          metadata: { ...meta(role, SERVICE_ACCOUNTS[role]), ...(roleArn ? { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } : {}) },
           automountServiceAccountToken: false,
         },
         kube(),
@@ -295,7 +296,7 @@ export class Workloads extends pulumi.ComponentResource {
                 role: 'migrations',
                 image: args.image,
                 command: CONTAINER_COMMANDS.migrations,
-                serviceAccountName: 'migrations',
+                serviceAccountName: SERVICE_ACCOUNTS.migrations,
                 env: env.migrations,
                 resources: { cpu: '100m', memory: '256Mi' },
                 placement: placement.migrations,
@@ -318,7 +319,15 @@ export class Workloads extends pulumi.ComponentResource {
      */
     function createDeployment(
       role: 'api' | 'worker',
-      s: { resources: ResourceSpec; tmpSizeLimit: string; port: { name: string; containerPort: number }; shutdown: ShutdownTiming; progressDeadlineSeconds: number; minReadySeconds?: number },
+      s: {
+        resources: ResourceSpec;
+        tmpSizeLimit: string;
+        port: { name: string; containerPort: number };
+        shutdown: ShutdownTiming;
+        progressDeadlineSeconds: number;
+        minReadySeconds?: number;
+        kubernetesApiToken?: boolean;
+      },
     ): k8s.apps.v1.Deployment {
       const probe = (path: string) => ({ port: s.port.name, path });
       return new k8s.apps.v1.Deployment(
@@ -337,7 +346,7 @@ export class Workloads extends pulumi.ComponentResource {
                 role,
                 image: args.image,
                 command: CONTAINER_COMMANDS[role],
-                serviceAccountName: role,
+                serviceAccountName: SERVICE_ACCOUNTS[role],
                 env: env[role],
                 resources: s.resources,
                 placement: placement[role],
@@ -346,6 +355,7 @@ export class Workloads extends pulumi.ComponentResource {
                 probes: { startup: probe(PATHS.healthz), readiness: probe(PATHS.readyz), liveness: probe(PATHS.healthz) },
                 shutdown: s.shutdown,
                 zoneSpread,
+                ...(s.kubernetesApiToken ? { kubernetesApiToken: true } : {}),
               }),
             },
           },
@@ -358,16 +368,19 @@ export class Workloads extends pulumi.ComponentResource {
       const deployment = createDeployment('api', {
         resources: args.api.resources,
         tmpSizeLimit: '256Mi',
-        port: { name: 'http', containerPort: PORTS.api },
+        // The port the ALB sends to and the ServiceMonitor scrapes, by the contract's name.
+        port: { name: SCRAPE_TARGETS.api.portName, containerPort: SCRAPE_TARGETS.api.port },
         shutdown: { preStopSeconds: API_PRE_STOP_SECONDS, drainSeconds: apiGraceSeconds, closeSeconds: CLOSE_SECONDS.api },
         progressDeadlineSeconds: 600,
         minReadySeconds: 5,
+        // `platform doctor --stack` runs here and reads the cluster as this service account.
+        kubernetesApiToken: true,
       });
       const service = new k8s.core.v1.Service(
         `${name}-api-service`,
         {
           metadata: meta('api', 'api'),
-          spec: { type: 'ClusterIP', selector: selectorLabels('api'), ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }] },
+          spec: { type: 'ClusterIP', selector: selectorLabels('api'), ports: [{ name: SCRAPE_TARGETS.api.portName, port: 80, targetPort: SCRAPE_TARGETS.api.portName, protocol: 'TCP' }] },
         },
         kube(),
       );
@@ -383,7 +396,8 @@ export class Workloads extends pulumi.ComponentResource {
       const deployment = createDeployment('worker', {
         resources: args.worker.resources,
         tmpSizeLimit: '1Gi',
-        port: { name: 'metrics', containerPort: PORTS.workerMetrics },
+        // The port the PodMonitor scrapes, by the contract's name.
+        port: { name: SCRAPE_TARGETS.worker.portName, containerPort: SCRAPE_TARGETS.worker.port },
         shutdown: { preStopSeconds: WORKER_PRE_STOP_SECONDS, drainSeconds: WORKER_SHUTDOWN_GRACE_MS / 1000, closeSeconds: CLOSE_SECONDS.worker },
         // A rollout waits out each old worker's drain (the longest job's timeout).
         progressDeadlineSeconds: Math.ceil(WORKER_SHUTDOWN_GRACE_MS / 1000) + 600,
@@ -448,7 +462,7 @@ export class Workloads extends pulumi.ComponentResource {
               ...(webAcl ? { webAclArn: webAcl.arn } : {}),
             }),
           },
-          spec: { ingressClassName: 'alb', rules: ingressRules(args.ingress.domain, { name: service.metadata.name, port: 'http' }) },
+          spec: { ingressClassName: 'alb', rules: ingressRules(args.ingress.domain, { name: service.metadata.name, port: SCRAPE_TARGETS.api.portName }) },
         },
         kube(),
       );

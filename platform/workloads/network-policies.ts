@@ -1,7 +1,7 @@
 import type * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { PORTS } from '../../services/contract';
-import { selectorLabels, type WorkloadRole } from './pod';
+import { JOB_LABEL, PORTS, SCRAPE_TARGETS } from '../../services/contract';
+import { PART_OF_LABELS, selectorLabels, type WorkloadRole } from './pod';
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 
@@ -16,7 +16,7 @@ export interface NetworkPolicyScope {
   loadBalancerCidrs: pulumi.Input<string[]>;
   /** The VPC: RDS and ElastiCache have their addresses in its private subnets. */
   vpcCidrBlock: string;
-  /** Namespace Prometheus scrapes from. */
+  /** Namespace Prometheus scrapes from (the contract's `MONITORING.namespace` in the stacks). */
   monitoringNamespace: string;
 }
 
@@ -25,7 +25,7 @@ const inNamespace = (name: string) => ({ namespaceSelector: { matchLabels: { 'ku
 const pods = (...roles: WorkloadRole[]) =>
   roles.length === 1
     ? { matchLabels: selectorLabels(roles[0] as WorkloadRole) }
-    : { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: roles }], matchLabels: { 'app.kubernetes.io/part-of': selectorLabels('api')['app.kubernetes.io/part-of'] as string } };
+    : { matchExpressions: [{ key: JOB_LABEL, operator: 'In', values: roles }], matchLabels: { ...PART_OF_LABELS } };
 
 /** An empty `from` admits every source: an empty list of subnets must fail, not open the api. */
 export function loadBalancerPeers(cidrs: string[]): { ipBlock: { cidr: string } }[] {
@@ -54,13 +54,14 @@ export function networkPolicySpecs(scope: NetworkPolicyScope): Record<string, Ne
       policyTypes: ['Ingress'],
       ingress: [
         { from: pulumi.output(scope.loadBalancerCidrs).apply(loadBalancerPeers), ports: [tcp(PORTS.api)] },
-        { from: [inNamespace(scope.monitoringNamespace)], ports: [tcp(PORTS.api)] },
+        // Prometheus, on the port the ServiceMonitor scrapes (the serving port: /metrics is never routed by the Ingress).
+        { from: [inNamespace(scope.monitoringNamespace)], ports: [tcp(SCRAPE_TARGETS.api.port)] },
       ],
     },
     'worker-ingress': {
       podSelector: pods('worker'),
       policyTypes: ['Ingress'],
-      ingress: [{ from: [inNamespace(scope.monitoringNamespace)], ports: [tcp(PORTS.workerMetrics)] }],
+      ingress: [{ from: [inNamespace(scope.monitoringNamespace)], ports: [tcp(SCRAPE_TARGETS.worker.port)] }],
     },
     'services-egress': {
       podSelector: pods('api', 'worker'),

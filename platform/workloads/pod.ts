@@ -1,5 +1,6 @@
 import type * as k8s from '@pulumi/kubernetes';
 import type * as pulumi from '@pulumi/pulumi';
+import { JOB_LABEL, SCRAPE_TARGETS } from '../../services/contract';
 import type { Placement } from '../cluster/placement';
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -12,11 +13,25 @@ export const SERVICE_UID = 1000;
 /** What the workloads are, as labels and names say it. */
 export type WorkloadRole = 'api' | 'worker' | 'migrations';
 
-export const PART_OF = 'platform-kit';
+/** What every object of the platform carries, whatever its role: the contract's `app.kubernetes.io/part-of`. */
+export const PART_OF_LABELS: Readonly<Record<string, string>> = { 'app.kubernetes.io/part-of': SCRAPE_TARGETS.api.podLabels['app.kubernetes.io/part-of'] };
 
-/** Labels a Deployment's selector, a Service, a PodDisruptionBudget and a NetworkPolicy match on. */
+/**
+ * Service account of each workload. The IRSA trust policies name the api's and the
+ * worker's; `platform doctor --stack` runs in the api's pods, so the monitoring stack
+ * binds its read-only access to the api's (platform/observability).
+ */
+export const SERVICE_ACCOUNTS = { api: 'api', worker: 'worker', migrations: 'migrations' } as const satisfies Record<WorkloadRole, string>;
+
+/**
+ * Labels a Deployment's selector, a Service, a PodDisruptionBudget and a NetworkPolicy
+ * match on. The api's and the worker's are the contract's `SCRAPE_TARGETS` pod labels,
+ * the ones the monitoring stack's ServiceMonitor and PodMonitor select; the migrations
+ * Job's follow the same scheme under its own name.
+ */
 export function selectorLabels(role: WorkloadRole): Record<string, string> {
-  return { 'app.kubernetes.io/name': role, 'app.kubernetes.io/part-of': PART_OF };
+  if (role === 'migrations') return { ...PART_OF_LABELS, [JOB_LABEL]: 'migrations' };
+  return { ...SCRAPE_TARGETS[role].podLabels };
 }
 
 export function podLabels(role: WorkloadRole): Record<string, string> {
@@ -113,11 +128,17 @@ export interface PodSpecArgs {
   /** Spread replicas across zones (and nodes): `required` refuses to schedule a replica that would unbalance the zones, `preferred` only tries. */
   zoneSpread?: 'required' | 'preferred';
   restartPolicy?: 'Always' | 'Never';
+  /**
+   * Mount the service account's token, for a pod whose service account holds Kubernetes
+   * API rights it uses (the api: `platform doctor --stack` reads the cluster with it).
+   * Default false: IRSA's web-identity token is projected by EKS regardless.
+   */
+  kubernetesApiToken?: boolean;
 }
 
 /**
  * A pod spec every workload of the platform shares: restricted security context, no
- * service-account token (IRSA's web-identity token is projected by EKS regardless), the
+ * service-account token unless asked for (IRSA's web-identity token is projected by EKS regardless), the
  * env from one ConfigMap and one Secret, requests and a memory limit, a /tmp emptyDir as
  * the one writable path, and the pool's node selector and tolerations.
  */
@@ -139,7 +160,7 @@ export function hardenedPodSpec(a: PodSpecArgs): PodSpec {
   const labels = selectorLabels(a.role);
   return {
     serviceAccountName: a.serviceAccountName,
-    automountServiceAccountToken: false,
+    automountServiceAccountToken: a.kubernetesApiToken ?? false,
     enableServiceLinks: false,
     securityContext: POD_SECURITY_CONTEXT,
     containers: [container],

@@ -11,7 +11,7 @@ import type { StackConfig } from '../../platform/config';
 import { buildContextTag } from '../../platform/registry/build-context';
 import { API_PRE_STOP_SECONDS, CONTAINER_COMMANDS, WORKER_SHUTDOWN_GRACE_MS } from '../../platform/workloads';
 import { ALB_SSL_POLICY } from '../../platform/workloads/ingress';
-import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, PATHS, PORTS, PUBLIC_ROUTES, SECRET_ENV_KEYS, WorkerEnvSchema } from '../../services/contract';
+import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema } from '../../services/contract';
 import { REPO_ROOT, redactSecrets } from '../../tools/offline/capture';
 import { type KubernetesObject, renderManifests } from '../../tools/offline/manifests';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
@@ -102,7 +102,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       for (const mode of ['enforce', 'audit', 'warn']) expect(labels[`pod-security.kubernetes.io/${mode}`]).toBe('restricted');
     });
 
-    it('names the service accounts as the IRSA trust policies expect, annotated with those roles, without mounted tokens', () => {
+    it('names the service accounts as the IRSA trust policies expect, annotated with those roles; only the api\'s pods mount a token', () => {
       const s = get();
       for (const role of ['api', 'worker'] as const) {
         const account = one(s, 'kubernetes:core/v1:ServiceAccount', `workloads-${role}-service-account`);
@@ -112,9 +112,14 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
         expect((metadata.annotations as Record<string, string>)['eks.amazonaws.com/role-arn']).toBe(s.outputs[`${role}RoleArn`]);
         expect(account.propertyDependencies?.metadata).toContain(irsa.urn);
         expect(String(irsa.inputs.assumeRolePolicy)).toContain(`system:serviceaccount:${cfg().app.namespace}:${role}`);
+        // Off for any pod that merely names the account; a pod opts in.
         expect(account.inputs.automountServiceAccountToken).toBe(false);
-        expect(podOf(deployment(s, role))).toMatchObject({ serviceAccountName: role, automountServiceAccountToken: false });
       }
+      // `platform doctor --stack` runs in the api's pods and reads the cluster with the token; the worker has no use for one.
+      expect(podOf(deployment(s, 'api'))).toMatchObject({ serviceAccountName: 'api', automountServiceAccountToken: true });
+      expect(podOf(deployment(s, 'worker'))).toMatchObject({ serviceAccountName: 'worker', automountServiceAccountToken: false });
+      const job = one(s, JOB, 'workloads-migrations');
+      expect((((job.inputs.spec as Inputs).template as Inputs).spec as Pod).automountServiceAccountToken).toBe(false);
       const migrations = one(s, 'kubernetes:core/v1:ServiceAccount', 'workloads-migrations-service-account');
       expect((migrations.inputs.metadata as Inputs).annotations).toBeUndefined();
     });
@@ -193,6 +198,67 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       const plaintexts = ['workloads-jwt-signing-key', 'workloads-db-app-password', 'workloads-db-scaler-password'].map((n) => mockedPassword(n, n.includes('jwt') ? 64 : 32));
       const visible = JSON.stringify([...s.resources.map((r) => redactSecrets(r.inputs, r.secretPaths)), objects(s)]);
       for (const secret of [...plaintexts, mockedPassword('database-master', 32), mockedPassword('cache-auth', 64)]) expect(visible).not.toContain(secret);
+    });
+  });
+
+  describe('workloads: seen by the monitoring stack', () => {
+    const SERVICE = 'kubernetes:core/v1:Service';
+    const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+    const templateLabels = (r: CapturedResource) => (((r.inputs.spec as Inputs).template as Inputs).metadata as { labels: Record<string, string> }).labels;
+    const labelsOf = (r: CapturedResource) => (r.inputs.metadata as { labels?: Record<string, string> }).labels;
+    const ns = () => cfg().app.namespace;
+    const inAppNamespace = (type: string) => ofType(get(), type).filter((r) => (r.inputs.metadata as Inputs).namespace === ns());
+
+    it('carries the labels and port name the api\'s ServiceMonitor selects: exactly the api Service, onto the api pods\' port', () => {
+      const s = get();
+      const monitor = one(s, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor').inputs.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string; path: string }[] };
+      expect(monitor.namespaceSelector.matchNames).toEqual([ns()]);
+      const selected = inAppNamespace(SERVICE).filter((svc) => matches(monitor.selector.matchLabels, labelsOf(svc)));
+      expect(selected.map((svc) => svc.name)).toEqual(['workloads-api-service']);
+      const service = selected[0] as CapturedResource;
+      const [endpoint] = monitor.endpoints;
+      const servicePort = ((service.inputs.spec as Inputs).ports as { name: string; targetPort: string }[]).find((p) => p.name === endpoint?.port);
+      expect(servicePort).toBeDefined();
+      // The Service sends that port to the api pods' container port of the same name, which serves /metrics.
+      expect(matches((service.inputs.spec as { selector: Record<string, string> }).selector, templateLabels(deployment(s, 'api')))).toBe(true);
+      expect(containerOf(deployment(s, 'api')).ports).toContainEqual(expect.objectContaining({ name: servicePort?.targetPort, containerPort: SCRAPE_TARGETS.api.port }));
+      expect(endpoint?.path).toBe(PATHS.metrics);
+    });
+
+    it('carries the labels and port name the worker\'s PodMonitor selects: the worker pods only', () => {
+      const s = get();
+      const monitor = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor').inputs.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; podMetricsEndpoints: { port: string }[] };
+      expect(monitor.namespaceSelector.matchNames).toEqual([ns()]);
+      expect(matches(monitor.selector.matchLabels, templateLabels(deployment(s, 'worker')))).toBe(true);
+      expect(matches(monitor.selector.matchLabels, templateLabels(deployment(s, 'api')))).toBe(false);
+      expect(matches(monitor.selector.matchLabels, templateLabels(one(s, JOB, 'workloads-migrations')))).toBe(false);
+      expect(containerOf(deployment(s, 'worker')).ports).toEqual([{ name: monitor.podMetricsEndpoints[0]?.port, containerPort: SCRAPE_TARGETS.worker.port, protocol: 'TCP' }]);
+    });
+
+    it('admits the contract\'s monitoring namespace to exactly the scraped ports, and to nothing else', () => {
+      const fromMonitoring = (rule: { from?: Inputs[] }) => (rule.from ?? []).some((peer) => JSON.stringify(peer) === JSON.stringify({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': MONITORING.namespace } } }));
+      const admitted = inAppNamespace(NETPOL).flatMap((p) => {
+        const spec = p.inputs.spec as { podSelector: { matchLabels?: Record<string, string> }; ingress?: { from?: Inputs[]; ports: { port: number }[] }[] };
+        return (spec.ingress ?? []).filter(fromMonitoring).flatMap((rule) => rule.ports.map((port) => ({ pods: spec.podSelector.matchLabels, port: port.port })));
+      });
+      expect(admitted).toEqual(
+        expect.arrayContaining([
+          { pods: SCRAPE_TARGETS.api.podLabels, port: SCRAPE_TARGETS.api.port },
+          { pods: SCRAPE_TARGETS.worker.podLabels, port: SCRAPE_TARGETS.worker.port },
+        ]),
+      );
+      expect(admitted).toHaveLength(2);
+    });
+
+    it('runs the api as the service account `platform doctor --stack` is bound to, in both its roles', () => {
+      const s = get();
+      const api = podOf(deployment(s, 'api'));
+      for (const type of ['kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding', 'kubernetes:rbac.authorization.k8s.io/v1:RoleBinding']) {
+        const bindings = ofType(s, type).filter((b) => (b.inputs.metadata as Inputs).name === 'platform-kit-doctor');
+        expect(bindings).toHaveLength(1);
+        expect((bindings[0] as CapturedResource).inputs.subjects).toEqual([{ kind: 'ServiceAccount', name: api.serviceAccountName, namespace: ns() }]);
+      }
+      expect(api.automountServiceAccountToken).toBe(true);
     });
   });
 
@@ -421,8 +487,8 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       expect(cidrs).toHaveLength((s.outputs.publicSubnetIds as string[]).length);
       for (const c of cidrs) expect(c).toMatch(/^\d+\.\d+\.\d+\.\d+\/2[0-8]$/);
       expect(fromLb?.ports).toEqual([{ protocol: 'TCP', port: PORTS.api }]);
-      expect(fromMonitoring?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
-      expect(policy(s, 'worker-ingress').ingress).toEqual([{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: PORTS.workerMetrics }] }]);
+      expect(fromMonitoring?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': MONITORING.namespace } } }]);
+      expect(policy(s, 'worker-ingress').ingress).toEqual([{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': MONITORING.namespace } } }], ports: [{ protocol: 'TCP', port: PORTS.workerMetrics }] }]);
     });
 
     it('lets the services out only to PostgreSQL and Redis in the VPC and to HTTPS, the migrations only to PostgreSQL', () => {
