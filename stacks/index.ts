@@ -186,47 +186,6 @@ if (grafanaIngress && grafanaClientSecret === undefined) {
 const lokiBucket = storage.buckets['loki-chunks'];
 if (obs.loki.storage === 's3' && !lokiBucket) throw new Error('storage has no loki-chunks bucket');
 
-const observability = new Observability(
-  'observability',
-  {
-    stack,
-    provider: cluster.provider,
-    ready: cluster.ready,
-    appNamespace: cfg.app.namespace,
-    vpcCidr: cfg.network.cidrBlock,
-    // The monitoring stack on the system pool; its node agents on every node.
-    placement: cluster.placement.system,
-    runbookBaseUrl: obs.runbookBaseUrl,
-    prometheus: obs.prometheus,
-    alertmanagerReplicas: obs.alertmanager.replicas,
-    alerting: {
-      ...alerting.routing,
-      ...(alerting.routing.slack ? { slackWebhookUrl: alertingSecrets.slackWebhookUrl } : {}),
-      ...(alerting.routing.pagerDuty ? { pagerDutyRoutingKey: alertingSecrets.pagerDutyRoutingKey } : {}),
-    },
-    grafana: grafanaIngress && grafanaClientSecret ? { ingress: { ...grafanaIngress, clientSecret: grafanaClientSecret } } : {},
-    loki: {
-      replicas: obs.loki.replicas,
-      retentionDays: obs.loki.retentionDays,
-      storageGiB: obs.loki.storageGiB,
-      memoryMiB: obs.loki.memoryMiB,
-      ...(obs.loki.storage === 's3' && lokiBucket
-        ? {
-            s3: {
-              bucket: lokiBucket,
-              bucketKeyArn: storage.kmsKeyArn,
-              bucketExpireDays: cfg.storage.lokiChunksExpireDays,
-              oidc: { providerArn: cluster.oidcProviderArn, issuer: cluster.oidcIssuer },
-              region: cfg.region,
-            },
-          }
-        : {}),
-    },
-    charts: obs.charts,
-  },
-  opts,
-);
-
 const bucket = (role: string) => {
   const b = storage.buckets[role];
   if (!b) throw new Error(`storage has no ${role} bucket`);
@@ -273,9 +232,50 @@ const workloads = new Workloads(
       ...(cfg.ingress.waf.enabled ? { waf: { requestsPerFiveMinutesPerIp: cfg.ingress.waf.requestsPerFiveMinutesPerIp, logRetentionDays: cfg.ingress.waf.logRetentionDays } } : {}),
     },
     vpcCidrBlock: cfg.network.cidrBlock,
-    // Prometheus scrapes from the monitoring stack's namespace; the api, like it, on the system pool.
-    monitoringNamespace: observability.namespace,
+    // Prometheus scrapes from the contract's monitoring namespace (the default); the api, like the monitoring stack, on the system pool.
     placement: { api: cluster.placement.system, worker: cluster.placement.jobs, migrations: cluster.placement.system },
+  },
+  opts,
+);
+
+const observability = new Observability(
+  'observability',
+  {
+    stack,
+    provider: cluster.provider,
+    ready: cluster.ready,
+    appNamespace: cfg.app.namespace,
+    vpcCidr: cfg.network.cidrBlock,
+    // The monitoring stack on the system pool; its node agents on every node.
+    placement: cluster.placement.system,
+    runbookBaseUrl: obs.runbookBaseUrl,
+    prometheus: obs.prometheus,
+    alertmanagerReplicas: obs.alertmanager.replicas,
+    alerting: {
+      ...alerting.routing,
+      ...(alerting.routing.slack ? { slackWebhookUrl: alertingSecrets.slackWebhookUrl } : {}),
+      ...(alerting.routing.pagerDuty ? { pagerDutyRoutingKey: alertingSecrets.pagerDutyRoutingKey } : {}),
+    },
+    // Grafana's ALB, when published, sits behind the api's web ACL where the stack has one.
+    grafana: grafanaIngress && grafanaClientSecret ? { ingress: { ...grafanaIngress, clientSecret: grafanaClientSecret, ...(workloads.webAclArn ? { webAclArn: workloads.webAclArn } : {}) } } : {},
+    loki: {
+      replicas: obs.loki.replicas,
+      retentionDays: obs.loki.retentionDays,
+      storageGiB: obs.loki.storageGiB,
+      memoryMiB: obs.loki.memoryMiB,
+      ...(obs.loki.storage === 's3' && lokiBucket
+        ? {
+            s3: {
+              bucket: lokiBucket,
+              bucketKeyArn: storage.kmsKeyArn,
+              bucketExpireDays: cfg.storage.lokiChunksExpireDays,
+              oidc: { providerArn: cluster.oidcProviderArn, issuer: cluster.oidcIssuer },
+              region: cfg.region,
+            },
+          }
+        : {}),
+    },
+    charts: obs.charts,
   },
   opts,
 );

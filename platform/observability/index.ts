@@ -1,12 +1,13 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
-import { JOB_LABEL, MONITORING, SCRAPE_TARGETS } from '../../services/contract';
+import { JOB_LABEL, MONITORING, ROUTE_CLASSES, SCRAPE_TARGETS } from '../../services/contract';
 import { KEDA_NAMESPACE } from '../cluster/keda-network-policy';
 import { EVERY_NODE_TOLERATIONS, PLACEMENT, type Placement, type Toleration } from '../cluster/placement';
 import { createIrsaRole, type OidcIdentity } from '../identity/irsa';
 import { awsContext } from '../shared/aws-context';
 import { policyDocument } from '../shared/iam';
+import { ALB_SSL_POLICY } from '../workloads/ingress';
 import { SERVICE_ACCOUNTS } from '../workloads/pod';
 import { RECEIVER_SECRET, alertmanagerConfig, type AlertRoutingOptions } from './alertmanager';
 import { platformDashboards } from './dashboards';
@@ -83,6 +84,8 @@ export interface ObservabilityArgs {
       certificateArn: string;
       oidc: { issuer: string; authorizationEndpoint: string; tokenEndpoint: string; userInfoEndpoint: string; clientId: string };
       clientSecret: pulumi.Input<string>;
+      /** WAFv2 web ACL in front of Grafana's ALB (the stack's, where it has one). Default none. */
+      webAclArn?: pulumi.Input<string>;
     };
   };
   loki: {
@@ -416,7 +419,7 @@ export class Observability extends pulumi.ComponentResource {
               'alb.ingress.kubernetes.io/target-type': 'ip',
               'alb.ingress.kubernetes.io/listen-ports': '[{"HTTPS":443}]',
               'alb.ingress.kubernetes.io/certificate-arn': ingress.certificateArn,
-              'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+              'alb.ingress.kubernetes.io/ssl-policy': ALB_SSL_POLICY,
               'alb.ingress.kubernetes.io/auth-type': 'oidc',
               'alb.ingress.kubernetes.io/auth-on-unauthenticated-request': 'authenticate',
               'alb.ingress.kubernetes.io/auth-idp-oidc': JSON.stringify({
@@ -426,11 +429,25 @@ export class Observability extends pulumi.ComponentResource {
                 userInfoEndpoint: ingress.oidc.userInfoEndpoint,
                 secretName: 'grafana-oidc',
               }),
+              [`alb.ingress.kubernetes.io/actions.${IN_CLUSTER_ONLY}`]: JSON.stringify({ type: 'fixed-response', fixedResponseConfig: { contentType: 'text/plain', statusCode: '404', messageBody: 'Not Found' } }),
+              ...(ingress.webAclArn !== undefined ? { 'alb.ingress.kubernetes.io/wafv2-acl-arn': ingress.webAclArn } : {}),
             },
           },
           spec: {
             ingressClassName: 'alb',
-            rules: [{ host: ingress.host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: SERVICES.grafana, port: { number: 80 } } } }] } }],
+            rules: [
+              {
+                host: ingress.host,
+                http: {
+                  paths: [
+                    // Grafana's own /metrics (Prometheus scrapes it in the cluster) and the probe paths get the load
+                    // balancer's 404: Exact paths outrank the catch-all in the controller's rule order.
+                    ...ROUTE_CLASSES.operational.map((path) => ({ path, pathType: 'Exact', backend: { service: { name: IN_CLUSTER_ONLY, port: { name: 'use-annotation' } } } })),
+                    { path: '/', pathType: 'Prefix', backend: { service: { name: SERVICES.grafana, port: { number: 80 } } } },
+                  ],
+                },
+              },
+            ],
           },
         },
         k8sOpts([stackRelease, secret]),
@@ -503,4 +520,6 @@ export class Observability extends pulumi.ComponentResource {
 }
 
 const PROMETHEUS_COMMUNITY = 'https://prometheus-community.github.io/helm-charts';
+/** The Grafana Ingress's fixed-response action for paths that never leave the cluster. */
+const IN_CLUSTER_ONLY = 'in-cluster-only';
 const GRAFANA = 'https://grafana.github.io/helm-charts';

@@ -159,6 +159,8 @@ export class Workloads extends pulumi.ComponentResource {
   /** Deployment names by role. */
   public readonly deployments: { api: pulumi.Output<string>; worker: pulumi.Output<string> };
   public readonly ingressHostname: pulumi.Output<string>;
+  /** The WAFv2 web ACL in front of the api's ALB, when `ingress.waf` is set; other internet-facing Ingresses of the stack may share it. */
+  public readonly webAclArn: pulumi.Output<string> | undefined;
   /** `https://<domain>`. */
   public readonly url: string;
   public readonly migrationsJob: k8s.batch.v1.Job;
@@ -220,9 +222,10 @@ export class Workloads extends pulumi.ComponentResource {
     this.namespace = ns;
     this.deployments = { api: api.deployment.metadata.name, worker: worker.metadata.name };
     this.ingressHostname = ingress.hostname;
+    this.webAclArn = ingress.webAclArn;
     this.url = `https://${args.ingress.domain}`;
     this.migrationsJob = migrations;
-    this.registerOutputs({ namespace: this.namespace, deployments: this.deployments, ingressHostname: this.ingressHostname, url: this.url });
+    this.registerOutputs({ namespace: this.namespace, deployments: this.deployments, ingressHostname: this.ingressHostname, webAclArn: this.webAclArn, url: this.url });
 
     /** Options of a Kubernetes object: the cluster's provider, after the cluster is ready and after `more`. */
     function kube(more: pulumi.Resource[] = []): pulumi.CustomResourceOptions {
@@ -447,7 +450,7 @@ export class Workloads extends pulumi.ComponentResource {
       );
     }
 
-    function createIngress(service: k8s.core.v1.Service): { hostname: pulumi.Output<string> } {
+    function createIngress(service: k8s.core.v1.Service): { hostname: pulumi.Output<string>; webAclArn?: pulumi.Output<string> } {
       const webAcl = args.ingress.waf ? createWebAcl(name, args.ingress.waf, own.parent) : undefined;
       const ingress = new k8s.networking.v1.Ingress(
         `${name}-api-ingress`,
@@ -477,7 +480,7 @@ export class Workloads extends pulumi.ComponentResource {
         { zoneId: args.ingress.hostedZoneId, name: args.ingress.domain, type: 'A', aliases: [{ name: hostname, zoneId: zone.id, evaluateTargetHealth: true }] },
         own,
       );
-      return { hostname };
+      return { hostname, ...(webAcl ? { webAclArn: webAcl.arn } : {}) };
     }
   }
 }

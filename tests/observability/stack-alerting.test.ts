@@ -1,4 +1,5 @@
 import { parse } from 'yaml';
+import { ROUTE_CLASSES } from '../../services/contract';
 import { evaluate, type EvaluationReport } from '../../tools/offline/evaluate';
 import { captureStack, redactSecrets } from '../../tools/offline/capture';
 import type { CapturedStack } from '../../tools/offline/types';
@@ -60,6 +61,14 @@ describe('prod with receiver credentials and a Grafana ingress', () => {
     const annotations = (ingress.inputs.metadata as Inputs).annotations as Record<string, string>;
     expect(annotations['alb.ingress.kubernetes.io/auth-type']).toBe('oidc');
     expect(JSON.parse(annotations['alb.ingress.kubernetes.io/auth-idp-oidc'] as string)).toMatchObject({ secretName: 'grafana-oidc', issuer: 'https://login.example.com' });
+    // Behind the stack's web ACL, the api's, and with Grafana's own /metrics and the probe paths answered by the load balancer.
+    const webAcl = one(stack, 'aws:wafv2/webAcl:WebAcl');
+    expect(ingress.propertyDependencies?.metadata).toContain(webAcl.urn);
+    expect(annotations['alb.ingress.kubernetes.io/wafv2-acl-arn']).toMatch(/^arn:aws:wafv2:/);
+    const paths = (ingress.inputs.spec as { rules: { http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: Inputs } } }[] } }[] }).rules[0]?.http.paths ?? [];
+    const inCluster = paths.filter((p) => p.backend.service.port.name === 'use-annotation');
+    expect(inCluster.map((p) => [p.path, p.pathType]).sort()).toEqual(ROUTE_CLASSES.operational.map((p) => [p, 'Exact']).sort());
+    for (const p of inCluster) expect(JSON.parse(annotations[`alb.ingress.kubernetes.io/actions.${p.backend.service.name}`] as string)).toMatchObject({ type: 'fixed-response', fixedResponseConfig: { statusCode: '404' } });
     expect((valuesOf(release(stack, 'kube-prometheus-stack')).grafana as Inputs)['grafana.ini']).toMatchObject({ server: { root_url: 'https://grafana.platform-kit.example.com/' }, security: { cookie_secure: true } });
     validateKubernetesObject(ingress);
     // Grafana is reached through that Ingress (or a port-forward), never a Service of its own exposed by the stack.

@@ -90,6 +90,13 @@ const publicIngress = (override: Record<string, string> = {}, paths: { path: str
   for (const [k, v] of Object.entries(annotations)) if (v === '') delete annotations[k];
   return { metadata: { name: 'api', namespace: 'platform', annotations }, spec: { ingressClassName: 'alb', rules: [{ host: 'api.example.com', http: { paths: paths.map((p) => ({ ...p, backend: { service: { name: 'api', port: { name: 'http' } } } })) } }] } };
 };
+const FIXED_404 = JSON.stringify({ type: 'fixed-response', fixedResponseConfig: { contentType: 'text/plain', statusCode: '404' } });
+/** A catch-all ALB Ingress (Grafana's, behind OIDC) whose in-cluster paths, of `pathType`, go to the action `actions.in-cluster-only`. */
+const catchAllIngress = (action: string, pathType: string) => {
+  const inCluster = ['/metrics', '/healthz', '/readyz'].map((path) => ({ path, pathType, backend: { service: { name: 'in-cluster-only', port: { name: 'use-annotation' } } } }));
+  const paths = [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'grafana', port: { number: 80 } } } }, ...inCluster];
+  return { ...publicIngress({ 'alb.ingress.kubernetes.io/actions.in-cluster-only': action }), spec: { ingressClassName: 'alb', rules: [{ host: 'grafana.example.com', http: { paths } }] } };
+};
 const NAMESPACE = 'kubernetes:core/v1:Namespace';
 const RELEASE = 'kubernetes:helm.sh/v3:Release';
 const INGRESS = 'kubernetes:networking.k8s.io/v1:Ingress';
@@ -421,11 +428,15 @@ export const CASES: Record<string, Case> = {
       { what: 'a catch-all path that routes /metrics', resources: () => [craft(INGRESS, 'api', publicIngress({}, [{ path: '/', pathType: 'Prefix' }]))], message: /routes \/metrics to the internet \(path Prefix \/\).*routes \/healthz/ },
       { what: 'the metrics path itself', resources: () => [craft(INGRESS, 'api', publicIngress({}, [{ path: '/metrics', pathType: 'Exact' }]))], message: /routes \/metrics to the internet/ },
       { what: 'no web ACL in prod', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/wafv2-acl-arn': '' }))], message: /has no WAF web ACL/ },
+      // The controller ranks Prefix paths above ImplementationSpecific ones, so the catch-all wins.
+      { what: 'a fixed response the catch-all outranks', resources: () => [craft(INGRESS, 'grafana', catchAllIngress(FIXED_404, 'ImplementationSpecific'))], message: /routes \/metrics to the internet \(path Prefix \/\)/ },
+      { what: 'in-cluster paths sent to a forwarding action', resources: () => [craft(INGRESS, 'grafana', catchAllIngress(JSON.stringify({ type: 'forward', forwardConfig: { targetGroups: [{ serviceName: 'grafana', servicePort: '80' }] } }), 'Exact'))], message: /routes \/metrics to the internet \(path Exact \/metrics\)/ },
     ],
     good: [
       { what: 'HTTPS with redirect, modern policy, public paths and a web ACL', resources: () => [craft(INGRESS, 'api', publicIngress())] },
       { what: 'no web ACL in dev', stack: 'dev', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/wafv2-acl-arn': '' }))] },
       { what: 'an internal ALB', resources: () => [craft(INGRESS, 'admin', publicIngress({ 'alb.ingress.kubernetes.io/scheme': 'internal', 'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80}]' }))] },
+      { what: 'a catch-all whose in-cluster paths the load balancer answers itself', resources: () => [craft(INGRESS, 'grafana', catchAllIngress(FIXED_404, 'Exact'))] },
     ],
   },
   'kubernetes-network-policy-per-namespace': {
