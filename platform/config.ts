@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { cidrContains, cidrsOverlap, isNonPublic } from './shared/cidr';
+import { MIN_WORKER_REPLICAS, WORKER_MINIMUM_REASON } from './workloads/autoscaling';
 
 /**
  * The stack configuration schema: every value a stack file (`Pulumi.<stack>.yaml`) may
@@ -356,11 +357,11 @@ const memoryQuantity = z.string().regex(/^\d+(Mi|Gi)$/, { error: 'must be a memo
 /** Requests per container; the memory request is also its limit (a leak is killed, never swaps a node), CPU is not limited (a limit throttles latency long before a node is busy). */
 const resourcesSchema = z.object({ cpu: cpuQuantity, memory: memoryQuantity }).strict();
 
-const replicasSchema = (min: number, defaults: { min: number; max: number }) =>
+const replicasSchema = (min: number, defaults: { min: number; max: number }, why?: string) =>
   z
     .object({
       /** Fewest replicas, also what the autoscaler returns to. */
-      min: z.number().int().min(min).max(100),
+      min: z.number().int().min(min, why ? { error: `must be at least ${min}: ${why}` } : undefined).max(100),
       /** Most replicas the autoscaler may run. */
       max: z.number().int().min(1).max(200),
     })
@@ -397,8 +398,13 @@ const appSchema = z
       .default({ replicas: { min: 2, max: 6 }, targetCpuUtilization: 70, resources: { cpu: '250m', memory: '512Mi' }, shutdownGraceSeconds: 25 }),
     worker: z
       .object({
-        /** KEDA ScaledObject bounds; min 0 scales the workers away when no job is queued or running. Default 1 to 10. */
-        replicas: replicasSchema(0, { min: 1, max: 10 }),
+        /**
+         * KEDA ScaledObject bounds. Default 1 to 10. `min` is at least 1 in every stack: the
+         * worker is what Prometheus scrapes for the backlog, dead-letter, PostgreSQL and
+         * Redis metrics and what `platform doctor` sees heartbeats from, so a fleet scaled to
+         * zero would page WorkerAbsent and blind the alerts that read those metrics.
+         */
+        replicas: replicasSchema(MIN_WORKER_REPLICAS, { min: 1, max: 10 }, WORKER_MINIMUM_REASON),
         /** Jobs one worker runs at once (WORKER_CONCURRENCY). Default 50. */
         concurrency: z.number().int().min(1).max(1000).default(50),
         /** Jobs queued or running per worker replica that KEDA aims for. Default: the concurrency (every slot busy, nothing waiting). */

@@ -6,6 +6,17 @@ export interface ReplicaBounds {
   max: number;
 }
 
+/**
+ * Fewest workers a stack runs, idle or not. The worker is what Prometheus scrapes for the
+ * queue, dead-letter, PostgreSQL and Redis metrics and what `platform doctor` reads
+ * heartbeats from; a fleet scaled to zero would page WorkerAbsent and blind every alert
+ * that reads those metrics, while the first job after a lull would wait for a pod (and
+ * perhaps a node) to start.
+ */
+export const MIN_WORKER_REPLICAS = 1;
+export const WORKER_MINIMUM_REASON =
+  'idle workers must not scale away: the worker exports the queue, dead-letter, PostgreSQL and Redis metrics the alerts read, so with none running WorkerAbsent pages and those alerts go blind (KEDA adds workers above the minimum when jobs queue)';
+
 /** Slower down than up: a burst of jobs gets workers at once, a lull gives them back gradually. */
 const SCALE_DOWN = { stabilizationWindowSeconds: 300, policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] };
 

@@ -5,7 +5,7 @@ import * as random from '@pulumi/random';
 import { MONITORING, PATHS, SCRAPE_TARGETS } from '../../services/contract';
 import { PLACEMENT, type Placement } from '../cluster/placement';
 import { RESTRICTED_NAMESPACE_LABELS } from '../shared/pod-security';
-import { apiAutoscalerSpec, type ReplicaBounds, workerScaledObjectSpec } from './autoscaling';
+import { apiAutoscalerSpec, MIN_WORKER_REPLICAS, type ReplicaBounds, WORKER_MINIMUM_REASON, workerScaledObjectSpec } from './autoscaling';
 import { CONTAINER_COMMANDS } from './commands';
 import {
   apiEnvironment,
@@ -46,7 +46,7 @@ export interface ApiWorkloadSettings {
 }
 
 export interface WorkerWorkloadSettings {
-  /** KEDA bounds (min may be 0). Required. */
+  /** KEDA bounds, min at least `MIN_WORKER_REPLICAS` (1; see there why). Required. */
   replicas: ReplicaBounds;
   /** WORKER_CONCURRENCY. Required. */
   concurrency: number;
@@ -118,7 +118,9 @@ export function validateWorkloadsArgs(args: WorkloadsArgs): string[] {
   const problems: string[] = [];
   const { api, worker } = args;
   if (api.replicas.min < 1 || api.replicas.min > api.replicas.max) problems.push(`api.replicas must satisfy 1 ≤ min ≤ max (got ${api.replicas.min}..${api.replicas.max})`);
-  if (worker.replicas.min < 0 || worker.replicas.max < 1 || worker.replicas.min > worker.replicas.max) problems.push(`worker.replicas must satisfy 0 ≤ min ≤ max, max ≥ 1 (got ${worker.replicas.min}..${worker.replicas.max})`);
+  if (worker.replicas.min < MIN_WORKER_REPLICAS || worker.replicas.min > worker.replicas.max) {
+    problems.push(`worker.replicas must satisfy ${MIN_WORKER_REPLICAS} ≤ min ≤ max (got ${worker.replicas.min}..${worker.replicas.max}): ${WORKER_MINIMUM_REASON}`);
+  }
   if (!Number.isInteger(worker.concurrency) || worker.concurrency < 1) problems.push('worker.concurrency must be a positive integer');
   if (worker.backlogPerReplica !== undefined && worker.backlogPerReplica < 1) problems.push('worker.backlogPerReplica must be at least 1');
   const roles = args.databaseRoles ?? { appUser: 'platform_app', scalerUser: 'platform_scaler' };

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parseStackConfig } from '../../platform/config';
 import { PLACEMENT } from '../../platform/cluster';
 import { validateWorkloadsArgs, type WorkloadsArgs } from '../../platform/workloads';
+import { WORKER_MINIMUM_REASON } from '../../platform/workloads/autoscaling';
 import { ingressRules, validateIngressSettings } from '../../platform/workloads/ingress';
 import { loadBalancerPeers } from '../../platform/workloads/network-policies';
 import { terminationGracePeriodSeconds } from '../../platform/workloads/pod';
@@ -21,19 +22,21 @@ import { rawConfig, stackConfigErrorOf } from './stack-config';
 const configError = (stack: string, overrides: Record<string, string>) => stackConfigErrorOf(() => parseStackConfig(rawConfig(stack, overrides), stack));
 
 describe('app stack config', () => {
-  it('sizes dev small and prod for three zones, with WAF in prod only', () => {
+  it('sizes dev small and prod for three zones, with WAF in prod only and a worker always running', () => {
     const dev = parseStackConfig(rawConfig('dev'), 'dev');
     const prod = parseStackConfig(rawConfig('prod'), 'prod');
     expect([dev.ingress.waf.enabled, prod.ingress.waf.enabled]).toEqual([false, true]);
     expect(prod.app.api.replicas.min).toBeGreaterThanOrEqual(prod.network.availabilityZones.length);
     expect([dev.app.zoneSpread, prod.app.zoneSpread]).toEqual(['preferred', 'required']);
-    expect(dev.app.worker.replicas.min).toBe(0);
+    expect([dev.app.worker.replicas.min, prod.app.worker.replicas.min]).toEqual([1, 3]);
   });
 
   it.each([
     ['platform-kit:ingress.waf.enabled', 'true', 'dev', 'Pulumi.dev.yaml: platform-kit:ingress.waf.enabled needs platform-kit:cluster.loadBalancerController.wafv2: true'],
     ['platform-kit:app.api.replicas', '{"min":4,"max":2}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.api.replicas.min must be ≤ max'],
     ['platform-kit:app.api.replicas', '{"min":0,"max":2}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.api.replicas.min must be ≥ 1'],
+    // A fleet scaled to zero pages WorkerAbsent and silences the alerts on the metrics the worker exports.
+    ['platform-kit:app.worker.replicas', '{"min":0,"max":4}', 'dev', 'Pulumi.dev.yaml: platform-kit:app.worker.replicas.min must be at least 1: idle workers must not scale away'],
     ['platform-kit:app.worker.resources', '{"cpu":"half","memory":"1Gi"}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.worker.resources.cpu must be a CPU quantity such as 250m or 1'],
     ['platform-kit:app.database', '{"appUser":"platform_app","scalerUser":"platform_app"}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.database.scalerUser appUser and scalerUser must differ'],
     ['platform-kit:app.database', '{"appUser":"platform_admin","scalerUser":"platform_scaler"}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.database must not name the master user'],
@@ -56,7 +59,7 @@ describe('workloads args', () => {
     redisUrl: 'rediss://:t@c:6379',
     buckets: { uploads: 'u', results: 'r' },
     api: { replicas: { min: 2, max: 4 }, resources: { cpu: '250m', memory: '512Mi' } },
-    worker: { replicas: { min: 0, max: 4 }, concurrency: 10, resources: { cpu: '500m', memory: '1Gi' } },
+    worker: { replicas: { min: 1, max: 4 }, concurrency: 10, resources: { cpu: '500m', memory: '1Gi' } },
     ingress: { domain: 'api.example.com', hostedZoneId: 'Z123', certificateArn: 'c', publicSubnetIds: [], loadBalancerCidrs: [], loadBalancerName: 'platform-kit-test-api' },
     vpcCidrBlock: '10.0.0.0/16',
     placement: { api: PLACEMENT.system, worker: PLACEMENT.jobs, migrations: PLACEMENT.system },
@@ -78,13 +81,14 @@ describe('workloads args', () => {
       }),
     ).toEqual([
       'api.replicas must satisfy 1 ≤ min ≤ max (got 0..2)',
-      'worker.replicas must satisfy 0 ≤ min ≤ max, max ≥ 1 (got 3..2)',
+      `worker.replicas must satisfy 1 ≤ min ≤ max (got 3..2): ${WORKER_MINIMUM_REASON}`,
       'worker.concurrency must be a positive integer',
       'the app, scaler and owner database roles must be three different roles',
       'namespace Platform is not a Kubernetes namespace name',
       'loadBalancerName a-name-far-too-long-for-an-application-lb must be 1–32 letters, digits or dashes, not starting or ending with a dash',
     ]);
     expect(validateIngressSettings({ loadBalancerName: 'api', domain: '*.example.com' })).toEqual(['domain *.example.com must name one host']);
+    expect(validateWorkloadsArgs({ ...sound, worker: { ...sound.worker, replicas: { min: 0, max: 4 } } })).toEqual([`worker.replicas must satisfy 1 ≤ min ≤ max (got 0..4): ${WORKER_MINIMUM_REASON}`]);
   });
 
   it('gives Kubernetes the preStop sleep, the drain and the close before SIGKILL', () => {

@@ -10,7 +10,10 @@ import { PLACEMENT } from '../../platform/cluster';
 import type { StackConfig } from '../../platform/config';
 import { buildContextTag } from '../../platform/registry/build-context';
 import { API_PRE_STOP_SECONDS, CONTAINER_COMMANDS, WORKER_SHUTDOWN_GRACE_MS } from '../../platform/workloads';
+import { MIN_WORKER_REPLICAS } from '../../platform/workloads/autoscaling';
+import { CLOUD_QUEUE_PREFIX } from '../../platform/workloads/env';
 import { ALB_SSL_POLICY } from '../../platform/workloads/ingress';
+import { triggerProblem } from '../../services/cli/commands/doctor-cluster';
 import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema } from '../../services/contract';
 import { REPO_ROOT, redactSecrets } from '../../tools/offline/capture';
 import { type KubernetesObject, renderManifests } from '../../tools/offline/manifests';
@@ -403,6 +406,13 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       const secretObject = ofType(s, SECRET).find((x) => autoNamed(x) === ref?.name) as CapturedResource;
       expect((secretObject.inputs.stringData as Inputs).password).toBe(mockedPassword('workloads-db-scaler-password', 32));
       for (const h of ofType(s, HPA)) expect(((h.inputs.spec as Inputs).scaleTargetRef as Inputs).name).not.toBe('worker');
+    });
+
+    it('keeps a worker running when idle and scales on what `platform doctor --stack` checks the scaler against', () => {
+      const spec = one(get(), SCALED_OBJECT).inputs.spec as { minReplicaCount: number; triggers: { type: string; metadata: Record<string, string> }[] };
+      // With none, WorkerAbsent pages and the alerts on the worker's metrics go blind (platform/workloads/autoscaling.ts).
+      expect(spec.minReplicaCount).toBeGreaterThanOrEqual(MIN_WORKER_REPLICAS);
+      expect(spec.triggers.map((t) => triggerProblem(t, CLOUD_QUEUE_PREFIX))).toEqual([undefined]);
     });
 
     it('gives both Deployments a PodDisruptionBudget over their pods', () => {

@@ -1,4 +1,4 @@
-import { METRICS, MONITORING, QUEUES } from '../../contract';
+import { BACKLOG_QUERY, METRICS, MONITORING, QUEUES } from '../../contract';
 import { KubeError, type KubeClient } from '../kube';
 import type { CheckResult, Verdict } from './doctor';
 
@@ -56,11 +56,15 @@ export function waitListKey(prefix: string): string {
 }
 
 /**
- * Does this KEDA trigger scale on the platform's queue? A Redis list trigger on the queue's
- * wait list, or a Prometheus trigger on the contract's queue-depth metric.
+ * Does this KEDA trigger scale on the platform's queue? A PostgreSQL trigger counting the
+ * contract's backlog (what the stacks deploy), a Redis list trigger on the queue's wait
+ * list, or a Prometheus trigger on the contract's queue-depth metric.
  */
 export function triggerProblem(trigger: { type?: string; metadata?: Record<string, string> }, prefix: string): string | undefined {
   const meta = trigger.metadata ?? {};
+  if (trigger.type === 'postgresql') {
+    return meta.query === BACKLOG_QUERY ? undefined : `postgresql trigger counts ${JSON.stringify(meta.query ?? '(no query)')}, not the backlog (${BACKLOG_QUERY})`;
+  }
   if (trigger.type === 'redis' || trigger.type === 'redis-cluster') {
     return meta.listName === waitListKey(prefix) ? undefined : `redis trigger reads list ${meta.listName ?? '(none)'}, not ${waitListKey(prefix)}`;
   }
@@ -116,7 +120,11 @@ export async function diagnoseCluster(kube: KubeClient, options: ClusterCheckOpt
       const matching = workers.filter((so) => (so.spec?.triggers ?? []).some((t) => triggerProblem(t, options.queuePrefix) === undefined));
       if (matching.length > 0) {
         const so = matching[0] as ScaledObject;
-        add('scaler', 'ok', `${so.metadata.name} scales ${so.spec?.scaleTargetRef?.name ?? '?'} on the ${QUEUES.jobs} queue (min ${so.spec?.minReplicaCount ?? 1})`);
+        // KEDA's own default minimum is 0.
+        const min = so.spec?.minReplicaCount ?? 0;
+        const scales = `${so.metadata.name} scales ${so.spec?.scaleTargetRef?.name ?? '?'} on the ${QUEUES.jobs} queue (min ${min})`;
+        if (min >= 1) add('scaler', 'ok', scales);
+        else add('scaler', 'fail', `${scales}: idle workers scale away, so WorkerAbsent pages and the alerts on the worker's metrics go blind; the stack config keeps at least 1 (platform-kit:app.worker.replicas.min), so restore it with pulumi up`);
       } else if (workers.length === 0) add('scaler', 'fail', `no KEDA ScaledObject in ${record.appNamespace}: workers do not scale with the queue`);
       else add('scaler', 'fail', workers.map((so) => `${so.metadata.name}: ${(so.spec?.triggers ?? []).map((t) => triggerProblem(t, options.queuePrefix)).join('; ') || 'no triggers'}`).join(' | '));
     } catch (error) {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
+import { BACKLOG_QUERY } from '../../../services/contract';
 import { MIGRATION_LOCK_KEY } from '../../../services/core/db/migrate';
 import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
@@ -13,7 +14,8 @@ function healthyCluster() {
   return {
     record: { stack: 'prod', appNamespace: 'platform', monitoringNamespace: 'monitoring', prometheusService: 'monitoring-prometheus', prometheusPort: 9090, ruleGroups: GROUPS, alerts: ALERTS },
     crds: new Set(['servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com', 'prometheuses.monitoring.coreos.com', 'alertmanagers.monitoring.coreos.com', 'scaledobjects.keda.sh']),
-    scaledObjects: [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'redis', metadata: { listName: '{pk}:jobs:wait' } }] } }],
+    // The trigger platform/workloads deploys: the backlog counted in PostgreSQL.
+    scaledObjects: [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } } as never] } }],
     prometheusRules: GROUPS,
     loaded: GROUPS.map((name, i) => ({ name, rules: [{ name: ALERTS[i], type: 'alerting', health: 'ok' }] })),
     targets: [{ labels: { job: 'api' }, health: 'up' }, { labels: { job: 'worker' }, health: 'up' }],
@@ -113,6 +115,20 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
     const { report } = await doctor();
     expect(verdicts(report).scaler).toBe('ok');
     expect(report.checks.find((c) => c.check === 'rules-loaded')?.detail).toBe('rules failing to evaluate: ApiAvailabilityFastBurn: many-to-many matching');
+  });
+
+  it('accepts a Redis scaler on the queue\'s wait list, refuses a PostgreSQL scaler counting something else and a fleet that may scale to zero', async () => {
+    cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 2, triggers: [{ type: 'redis', metadata: { listName: '{pk}:jobs:wait' } }] } }];
+    expect(verdicts((await doctor()).report).scaler).toBe('ok');
+    cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: 'SELECT count(*) FROM jobs' } } as never] } }];
+    expect(Object.fromEntries((await doctor()).report.checks.map((c) => [c.check, c.detail])).scaler).toBe(`worker: postgresql trigger counts "SELECT count(*) FROM jobs", not the backlog (${BACKLOG_QUERY})`);
+    // KEDA's default minimum is 0: a ScaledObject without one scales the workers away too.
+    for (const spec of [{ minReplicaCount: 0 }, {}]) {
+      cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, ...spec, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } } as never] } } as never];
+      const { code, report } = await doctor();
+      expect(code).toBe(1);
+      expect(report.checks.find((c) => c.check === 'scaler')).toEqual({ check: 'scaler', verdict: 'fail', detail: expect.stringMatching(/\(min 0\): idle workers scale away, so WorkerAbsent pages.*platform-kit:app\.worker\.replicas\.min/) });
+    }
   });
 
   it('refuses bad usage before reaching anything', async () => {
