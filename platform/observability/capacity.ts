@@ -1,6 +1,8 @@
 import type { NodePool } from '../cluster/placement';
 import type { Footprint } from './sizing';
 
+export type { Footprint } from './sizing';
+
 /**
  * What a node of an instance type offers pods on EKS (AL2023, VPC CNI without prefix
  * delegation): max pods from the ENI limits, memory after what the kubelet reserves.
@@ -44,6 +46,21 @@ export const CLUSTER_ADDONS = {
   perNode: { pods: 3, memoryMiB: 40 },
   pool: { pods: 14, memoryMiB: 2 * 70 + 2 * 160 + 2 * 128 + 2 * 200 + 2 * 128 + 2 * 128 + 2 * 128 },
 } as const;
+
+/** Pods and the pool they are placed in. */
+export interface PlacedFootprint extends Footprint {
+  pool: NodePool;
+}
+
+/**
+ * What may land on `pool`'s nodes: the footprints placed there, and those of another pool
+ * that shares a node group with it (dev's one group serves both), since the scheduler may
+ * put them on the same nodes. Pure.
+ */
+export function landingOn(pool: NodePool, nodeGroups: readonly { roles: readonly NodePool[] }[], placed: readonly PlacedFootprint[]): Footprint[] {
+  const shares = (other: NodePool) => other === pool || nodeGroups.some((g) => g.roles.includes(pool) && g.roles.includes(other));
+  return placed.filter((f) => shares(f.pool)).map(({ pool: _pool, ...footprint }) => footprint);
+}
 
 /** A node group's part of a pool: its instance types and the nodes it can shrink to. */
 export interface PoolGroup {

@@ -16,6 +16,7 @@ import {
   WORKER_SHUTDOWN_GRACE_MS,
   workerEnvironment,
 } from './env';
+import { MIGRATIONS_RESOURCES } from './footprint';
 import { ingressAnnotations, ingressRules, validateIngressSettings } from './ingress';
 import { networkPolicySpecs } from './network-policies';
 import { hardenedPodSpec, PART_OF_LABELS, podLabels, type ResourceSpec, ROLLING_UPDATE, SERVICE_ACCOUNTS, selectorLabels, type ShutdownTiming, type WorkloadRole } from './pod';
@@ -303,7 +304,7 @@ export class Workloads extends pulumi.ComponentResource {
                 command: CONTAINER_COMMANDS.migrations,
                 serviceAccountName: SERVICE_ACCOUNTS.migrations,
                 env: env.migrations,
-                resources: { cpu: '100m', memory: '256Mi' },
+                resources: MIGRATIONS_RESOURCES,
                 placement: placement.migrations,
                 tmpSizeLimit: '64Mi',
                 restartPolicy: 'Never',

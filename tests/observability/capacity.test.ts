@@ -1,16 +1,49 @@
-import { allocatableMemoryMiB, capacityReport, INSTANCE_CAPACITY, poolAtMinimum } from '../../platform/observability/capacity';
+import { parseStackConfig, type StackConfig } from '../../platform/config';
+import { allocatableMemoryMiB, capacityReport, INSTANCE_CAPACITY, landingOn, poolAtMinimum } from '../../platform/observability/capacity';
 import { monitoringFootprint } from '../../platform/observability/sizing';
+import { cpuMillis, memoryMiB, workloadsFootprint } from '../../platform/workloads/footprint';
 import { readStackFile } from '../../tools/observability/stack-file';
+import { rawConfig } from '../infra/stack-config';
+import { systemPoolFootprint } from './stack';
 
 describe('system pool capacity', () => {
-  it.each(['dev', 'prod'])('the %s system pool holds the monitoring stack and the add-ons at its minimum size, pods and memory', (stack) => {
+  it.each(['dev', 'prod'])('the %s system pool holds the monitoring stack, the api, the migrations Job and the add-ons at its minimum size, pods and memory', (stack) => {
     const { config } = readStackFile(stack);
     const pool = poolAtMinimum('system', config.cluster.nodeGroups);
     expect(pool.groups.length).toBeGreaterThan(0);
-    const report = capacityReport(pool, monitoringFootprint(config.observability));
+    const footprint = systemPoolFootprint(config);
+    expect(footprint.map((f) => f.component)).toEqual(expect.arrayContaining(['prometheus', 'api', 'migrations']));
+    const report = capacityReport(pool, footprint);
     expect(report.requested.pods).toBeLessThanOrEqual(report.allocatable.pods);
     expect(report.requested.memoryMiB).toBeLessThanOrEqual(report.allocatable.memoryMiB);
     expect(report.fits).toBe(true);
+  });
+
+  it('counts the api at its minimum plus a rollout\'s surge pod, and the worker only where its nodes are the system pool\'s (dev\'s one group)', () => {
+    const components = (stack: string) => systemPoolFootprint(readStackFile(stack).config).filter((f) => ['api', 'worker', 'migrations'].includes(f.component));
+    const dev = readStackFile('dev').config.app;
+    expect(components('dev')).toEqual([
+      { component: 'api', pods: dev.api.replicas.min + 1, cpuMillis: cpuMillis(dev.api.resources.cpu), memoryMiB: memoryMiB(dev.api.resources.memory) },
+      { component: 'worker', pods: dev.worker.replicas.min + 1, cpuMillis: cpuMillis(dev.worker.resources.cpu), memoryMiB: memoryMiB(dev.worker.resources.memory) },
+      { component: 'migrations', pods: 1, cpuMillis: 100, memoryMiB: 256 },
+    ]);
+    // Prod's jobs pool is its own tainted group: the workers never land on the system nodes.
+    expect(components('prod').map((f) => f.component)).toEqual(['api', 'migrations']);
+    expect(landingOn('jobs', [{ roles: ['system'] }, { roles: ['jobs'] }], workloadsFootprint(readStackFile('prod').config.app)).map((f) => f.component)).toEqual(['worker']);
+  });
+
+  it('reads the quantities the stack config accepts', () => {
+    expect([cpuMillis('250m'), cpuMillis('1'), cpuMillis('0.5')]).toEqual([250, 1000, 500]);
+    expect([memoryMiB('384Mi'), memoryMiB('2Gi')]).toEqual([384, 2048]);
+    expect(() => memoryMiB('1G')).toThrow(/not a memory quantity/);
+  });
+
+  it('says no when the api\'s minimum outgrows prod\'s system pool, which the monitoring stack alone fits', () => {
+    const config = (api: string): StackConfig => parseStackConfig(rawConfig('prod', { 'platform-kit:app.api': api }), 'prod');
+    const crowded = config(JSON.stringify({ replicas: { min: 12, max: 12 }, resources: { cpu: '500m', memory: '768Mi' } }));
+    const pool = poolAtMinimum('system', crowded.cluster.nodeGroups);
+    expect(capacityReport(pool, monitoringFootprint(crowded.observability)).fits).toBe(true);
+    expect(capacityReport(pool, systemPoolFootprint(crowded)).fits).toBe(false);
   });
 
   it('counts the groups whose roles include system, never a jobs-only group', () => {

@@ -6,8 +6,10 @@ import { parse } from 'yaml';
 import { MONITORING, SCRAPE_TARGETS } from '../../services/contract';
 import { EVERY_NODE_TOLERATIONS, KEDA_INGRESS, PLACEMENT } from '../../platform/cluster';
 import { renderAlerting } from '../../platform/observability/render';
-import { capacityReport, poolAtMinimum } from '../../platform/observability/capacity';
+import type { StackConfig } from '../../platform/config';
+import { capacityReport, type Footprint, landingOn, poolAtMinimum } from '../../platform/observability/capacity';
 import { monitoringFootprint } from '../../platform/observability/sizing';
+import { memoryMiB, workloadsFootprint } from '../../platform/workloads/footprint';
 import { readStackFile } from '../../tools/observability/stack-file';
 import { evaluate } from '../../tools/offline/evaluate';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
@@ -17,6 +19,11 @@ import { mockedPassword, ofType, one } from '../infra/graph';
 export type Inputs = Record<string, unknown>;
 
 const COMPONENT = 'platform-kit:observability:Observability$';
+
+/** Everything the system pool holds besides the add-ons: the monitoring stack, the api and the migrations Job, and the workers where they share its nodes. */
+export function systemPoolFootprint(config: StackConfig): Footprint[] {
+  return [...monitoringFootprint(config.observability), ...landingOn('system', config.cluster.nodeGroups, workloadsFootprint(config.app))];
+}
 
 export function observabilityResources(s: CapturedStack): CapturedResource[] {
   return s.resources.filter((r) => r.urn.includes(COMPONENT));
@@ -79,7 +86,7 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     for (const r of customResources) expect({ urn: r.urn, dependsOnCrds: r.dependencies.includes(crds.urn) }).toEqual({ urn: r.urn, dependsOnCrds: true });
   });
 
-  it('makes every Kubernetes object and release wait for all the cluster declares ready, the load balancer controller first among them', () => {
+  it('makes every Kubernetes object and release of the monitoring stack and the workloads wait for all the cluster declares ready, the load balancer controller first among them', () => {
     const s = get();
     const clusterReleases = ofType(s, 'kubernetes:helm.sh/v3:Release').filter((r) => r.urn.includes('platform-kit:cluster:Cluster$'));
     expect(clusterReleases.map((r) => r.inputs.chart).sort()).toEqual(['aws-load-balancer-controller', 'cluster-autoscaler', 'keda', 'metrics-server']);
@@ -89,8 +96,9 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
       ...ofType(s, 'aws:eks/accessPolicyAssociation:AccessPolicyAssociation'),
       ...clusterReleases,
     ];
-    const kubernetesObjects = observabilityResources(s).filter((r) => r.type.startsWith('kubernetes:'));
-    expect(kubernetesObjects.length).toBeGreaterThan(20);
+    const workloads = s.resources.filter((r) => r.urn.includes('platform-kit:workloads:Workloads$') && r.type.startsWith('kubernetes:'));
+    expect(workloads.length).toBeGreaterThan(25);
+    const kubernetesObjects = [...observabilityResources(s).filter((r) => r.type.startsWith('kubernetes:')), ...workloads];
     for (const r of kubernetesObjects) {
       const deps = closure(s, r);
       expect({ urn: r.urn, missing: ready.filter((x) => !deps.has(x.urn)).map((x) => x.name) }).toEqual({ urn: r.urn, missing: [] });
@@ -229,7 +237,12 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     expect((valuesOf(release(s, 'alloy')).controller as Inputs).tolerations).toEqual(EVERY_NODE_TOLERATIONS);
     const labelled = ofType(s, 'eks:index:ManagedNodeGroup').filter((g) => Object.entries(PLACEMENT.system.nodeSelector).every(([k, val]) => (g.inputs.labels as Record<string, string>)[k] === val));
     expect(labelled.map((g) => g.name).sort()).toEqual(config.cluster.nodeGroups.filter((g) => g.roles.includes('system')).map((g) => `cluster-${g.name}`).sort());
-    expect(capacityReport(poolAtMinimum('system', config.cluster.nodeGroups), monitoringFootprint(obs))).toMatchObject({ fits: true });
+    expect(capacityReport(poolAtMinimum('system', config.cluster.nodeGroups), systemPoolFootprint(config))).toMatchObject({ fits: true });
+    // What the check sums for the api is what its Deployment asks the scheduler for, on the pool it names.
+    const api = s.resources.find((r) => r.type === 'kubernetes:apps/v1:Deployment' && r.name === 'workloads-api') as CapturedResource;
+    const pod = ((api.inputs.spec as Inputs).template as Inputs).spec as { nodeSelector: Record<string, string>; containers: { resources: { requests: { memory: string } } }[] };
+    expect(pod.nodeSelector).toEqual(PLACEMENT.system.nodeSelector);
+    expect(systemPoolFootprint(config).find((f) => f.component === 'api')?.memoryMiB).toBe(memoryMiB(pod.containers[0]?.resources.requests.memory ?? ''));
   });
 
   it('agrees with the cluster on the monitoring namespace KEDA admits to its metrics ports', () => {
