@@ -1,5 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { MONITORING } from '../services/contract';
+import { KEDA_NAMESPACE } from './cluster/keda-network-policy';
 import { cidrContains, cidrsOverlap, isNonPublic } from './shared/cidr';
 import { MIN_WORKER_REPLICAS, WORKER_MINIMUM_REASON } from './workloads/autoscaling';
 
@@ -557,11 +559,24 @@ export const StackConfigSchema = StackConfigBase.superRefine((c, ctx) => {
   if (c.ingress.waf.enabled && !c.cluster.loadBalancerController.wafv2) {
     ctx.addIssue({ code: 'custom', path: ['ingress', 'waf', 'enabled'], message: 'needs platform-kit:cluster.loadBalancerController.wafv2: true (the controller attaches the web ACL and needs the IAM for it)' });
   }
+  const owner = namespaceOwners[c.app.namespace];
+  if (owner) ctx.addIssue({ code: 'custom', path: ['app', 'namespace'], message: `must not be ${c.app.namespace}, which ${owner}: the workloads create and own their namespace` });
   if ([c.app.database.appUser, c.app.database.scalerUser].includes('platform_admin')) {
     ctx.addIssue({ code: 'custom', path: ['app', 'database'], message: 'must not name the master user (platform_admin): the services never connect as it' });
   }
   observability(c, ctx);
 });
+
+/** Namespaces something else creates, so the app cannot have them. */
+const namespaceOwners: Readonly<Record<string, string>> = {
+  [MONITORING.namespace]: 'the monitoring stack owns',
+  [MONITORING.nodeAgentsNamespace]: 'the monitoring stack owns',
+  [KEDA_NAMESPACE]: 'KEDA owns',
+  default: 'every cluster has',
+  'kube-system': 'every cluster has',
+  'kube-public': 'every cluster has',
+  'kube-node-lease': 'every cluster has',
+};
 
 /** Versions that must move with `cluster.version`, or the upgrade it starts cannot finish. */
 function versionSkew(c: z.infer<typeof StackConfigBase>, ctx: z.RefinementCtx): void {

@@ -40,6 +40,8 @@ describe('app stack config', () => {
     ['platform-kit:app.worker.resources', '{"cpu":"half","memory":"1Gi"}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.worker.resources.cpu must be a CPU quantity such as 250m or 1'],
     ['platform-kit:app.database', '{"appUser":"platform_app","scalerUser":"platform_app"}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.database.scalerUser appUser and scalerUser must differ'],
     ['platform-kit:app.database', '{"appUser":"platform_admin","scalerUser":"platform_scaler"}', 'prod', 'Pulumi.prod.yaml: platform-kit:app.database must not name the master user'],
+    ['platform-kit:app.namespace', '"monitoring"', 'prod', 'Pulumi.prod.yaml: platform-kit:app.namespace must not be monitoring, which the monitoring stack owns'],
+    ['platform-kit:app.namespace', '"keda"', 'dev', 'Pulumi.dev.yaml: platform-kit:app.namespace must not be keda, which KEDA owns'],
     ['platform-kit:app.zoneSpread', '"always"', 'prod', 'Pulumi.prod.yaml: platform-kit:app.zoneSpread must be "required" or "preferred"'],
     ['platform-kit:app.logLevel', '"verbose"', 'prod', 'Pulumi.prod.yaml: platform-kit:app.logLevel must be one of fatal, error, warn, info, debug, trace'],
   ])('names the key when %s is %s', (key, value, stack, message) => {
