@@ -56,7 +56,7 @@ describe('prod with receiver credentials and a Grafana ingress', () => {
     for (const secret of [SLACK_URL, ROUTING_KEY, OIDC_SECRET]) expect(visible).not.toContain(secret);
   });
 
-  it('publishes Grafana only behind ALB OIDC authentication, and the policy pack agrees', () => {
+  it('publishes Grafana only behind ALB OIDC authentication, and the policy pack agrees', async () => {
     const ingress = one(stack, 'kubernetes:networking.k8s.io/v1:Ingress', 'observability-grafana-ingress');
     const annotations = (ingress.inputs.metadata as Inputs).annotations as Record<string, string>;
     expect(annotations['alb.ingress.kubernetes.io/auth-type']).toBe('oidc');
@@ -70,7 +70,7 @@ describe('prod with receiver credentials and a Grafana ingress', () => {
     expect(inCluster.map((p) => [p.path, p.pathType]).sort()).toEqual(ROUTE_CLASSES.operational.map((p) => [p, 'Exact']).sort());
     for (const p of inCluster) expect(JSON.parse(annotations[`alb.ingress.kubernetes.io/actions.${p.backend.service.name}`] as string)).toMatchObject({ type: 'fixed-response', fixedResponseConfig: { statusCode: '404' } });
     expect((valuesOf(release(stack, 'kube-prometheus-stack')).grafana as Inputs)['grafana.ini']).toMatchObject({ server: { root_url: 'https://grafana.platform-kit.example.com/' }, security: { cookie_secure: true } });
-    validateKubernetesObject(ingress);
+    await validateKubernetesObject(ingress);
     // Grafana is reached through that Ingress (or a port-forward), never a Service of its own exposed by the stack.
     expect(ofType(stack, 'kubernetes:core/v1:Service').filter((r) => r.urn.includes('platform-kit:observability:Observability$'))).toEqual([]);
     expect(report.results.filter((r) => r.violations.length > 0).map((r) => r.policy)).toEqual([]);

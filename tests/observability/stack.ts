@@ -12,9 +12,11 @@ import { monitoringFootprint } from '../../platform/observability/sizing';
 import { memoryMiB, workloadsFootprint } from '../../platform/workloads/footprint';
 import { readStackFile } from '../../tools/observability/stack-file';
 import { evaluate } from '../../tools/offline/evaluate';
+import { renderObject } from '../../tools/offline/manifests';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
 import { policyNamed } from '../policies/helpers';
 import { mockedPassword, ofType, one } from '../infra/graph';
+import { validateObject } from '../infra/manifests';
 
 export type Inputs = Record<string, unknown>;
 
@@ -54,19 +56,10 @@ export function closure(s: CapturedStack, r: CapturedResource): Set<string> {
   return seen;
 }
 
-/** Kubernetes objects the program creates directly, rendered from their captured inputs, validated against the schemas. */
-export function validateKubernetesObject(r: CapturedResource): void {
-  const [, group, kind] = /^kubernetes:(.+):([A-Za-z]+)$/.exec(r.type) ?? [];
-  if (!group || !kind || group.startsWith('helm.sh')) return;
-  const apiVersion = (r.inputs.apiVersion as string | undefined) ?? group.replace(/^core\//, '');
-  const objectKind = (r.inputs.kind as string | undefined) ?? kind;
-  const module = apiVersion.startsWith('monitoring.coreos.com')
-    ? `@kubernetes-models/prometheus-operator/${apiVersion}/${objectKind}`
-    : `kubernetes-models/${apiVersion}/${objectKind}`;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Model = (require(module) as Record<string, new (o: unknown) => { validate(): void }>)[objectKind];
-  if (!Model) throw new Error(`no model for ${apiVersion} ${objectKind}`);
-  new Model({ ...r.inputs, apiVersion, kind: objectKind }).validate();
+/** A Kubernetes object the program creates directly, rendered as the API server would receive it and validated against its schema (Helm releases and other resources pass). */
+export async function validateKubernetesObject(r: CapturedResource): Promise<void> {
+  const object = renderObject(r);
+  if (object) await validateObject(object);
 }
 
 export function describeObservability(get: () => CapturedStack, stack: 'dev' | 'prod'): void {
@@ -118,7 +111,7 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     ]);
   });
 
-  it('pins every chart and renders objects that pass the Kubernetes and prometheus-operator schemas', () => {
+  it('pins every chart and renders objects that pass the Kubernetes and prometheus-operator schemas', async () => {
     const s = get();
     expect(Object.fromEntries(['kube-prometheus-stack', 'prometheus-operator-crds', 'loki', 'alloy'].map((c) => [c, release(s, c).inputs.version]))).toEqual({
       'kube-prometheus-stack': obs.charts.kubePrometheusStack,
@@ -126,7 +119,9 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
       loki: obs.charts.loki,
       alloy: obs.charts.alloy,
     });
-    for (const r of observabilityResources(s)) validateKubernetesObject(r);
+    const objects = observabilityResources(s).filter((r) => renderObject(r) !== undefined);
+    expect(objects.length).toBeGreaterThan(20);
+    for (const r of objects) await validateKubernetesObject(r);
   });
 
   it('runs the stack in a restricted namespace and only the node agents in the listed privileged one', () => {
