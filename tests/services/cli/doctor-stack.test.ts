@@ -9,13 +9,18 @@ import { platform } from './platform-cli';
 const GROUPS = ['platform-slo-api-availability', 'platform-symptoms'];
 const ALERTS = ['ApiAvailabilityFastBurn', 'WorkerAbsent'];
 
+interface ScaledObject {
+  metadata: { name: string };
+  spec: { scaleTargetRef: { name: string }; minReplicaCount?: number; triggers: { type: string; metadata: Record<string, string> }[] };
+}
+
 /** A cluster as the API server answers for it: what the observability stack and the workloads leave there. */
 function healthyCluster() {
   return {
     record: { stack: 'prod', appNamespace: 'platform', monitoringNamespace: 'monitoring', prometheusService: 'monitoring-prometheus', prometheusPort: 9090, ruleGroups: GROUPS, alerts: ALERTS },
     crds: new Set(['servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com', 'prometheuses.monitoring.coreos.com', 'alertmanagers.monitoring.coreos.com', 'scaledobjects.keda.sh']),
     // The trigger platform/workloads deploys: the backlog counted in PostgreSQL.
-    scaledObjects: [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } } as never] } }],
+    scaledObjects: [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } }] } }] as ScaledObject[],
     prometheusRules: GROUPS,
     loaded: GROUPS.map((name, i) => ({ name, rules: [{ name: ALERTS[i], type: 'alerting', health: 'ok' }] })),
     targets: [{ labels: { job: 'api' }, health: 'up' }, { labels: { job: 'worker' }, health: 'up' }],
@@ -110,7 +115,7 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
   });
 
   it('accepts a Prometheus scaler on the contract\'s queue depth, and reports rules that do not evaluate', async () => {
-    cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'prometheus', metadata: { query: 'sum(platform_queue_depth{state=~"waiting|prioritized"})' } } as never] } }];
+    cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'prometheus', metadata: { query: 'sum(platform_queue_depth{state=~"waiting|prioritized"})' } }] } }];
     cluster.loaded = [{ name: GROUPS[0] as string, rules: [{ name: 'ApiAvailabilityFastBurn', type: 'alerting', health: 'err', lastError: 'many-to-many matching' } as never] }, cluster.loaded[1] as never];
     const { report } = await doctor();
     expect(verdicts(report).scaler).toBe('ok');
@@ -120,11 +125,11 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
   it('accepts a Redis scaler on the queue\'s wait list, refuses a PostgreSQL scaler counting something else and a fleet that may scale to zero', async () => {
     cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 2, triggers: [{ type: 'redis', metadata: { listName: '{pk}:jobs:wait' } }] } }];
     expect(verdicts((await doctor()).report).scaler).toBe('ok');
-    cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: 'SELECT count(*) FROM jobs' } } as never] } }];
+    cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: 'SELECT count(*) FROM jobs' } }] } }];
     expect(Object.fromEntries((await doctor()).report.checks.map((c) => [c.check, c.detail])).scaler).toBe(`worker: postgresql trigger counts "SELECT count(*) FROM jobs", not the backlog (${BACKLOG_QUERY})`);
     // KEDA's default minimum is 0: a ScaledObject without one scales the workers away too.
     for (const spec of [{ minReplicaCount: 0 }, {}]) {
-      cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, ...spec, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } } as never] } } as never];
+      cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, ...spec, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } }] } }];
       const { code, report } = await doctor();
       expect(code).toBe(1);
       expect(report.checks.find((c) => c.check === 'scaler')).toEqual({ check: 'scaler', verdict: 'fail', detail: expect.stringMatching(/\(min 0\): idle workers scale away, so WorkerAbsent pages.*platform-kit:app\.worker\.replicas\.min/) });
