@@ -1,14 +1,19 @@
 import type { EnforcementLevel, PolicyPackConfig, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
+import { cloudwatchPolicies } from './aws/cloudwatch';
 import { ecrPolicies } from './aws/ecr';
 import { eksPolicies } from './aws/eks';
 import { elasticachePolicies } from './aws/elasticache';
 import { iamPolicies } from './aws/iam';
+import { kmsPolicies } from './aws/kms';
 import { networkPolicies } from './aws/network';
 import { rdsPolicies } from './aws/rds';
 import { s3Policies } from './aws/s3';
 import { tagPolicies } from './aws/tags';
+import { teardownPolicies } from './aws/teardown';
 import { costPolicies } from './aws/cost';
+import { admissionPolicies } from './kubernetes/admission';
 import { helmPolicies } from './kubernetes/helm';
+import { ingressPolicies } from './kubernetes/ingress';
 import { podSecurityPolicies } from './kubernetes/pod-security';
 import { kubernetesStackPolicies } from './kubernetes/stack';
 import { workloadPolicies } from './kubernetes/workloads';
@@ -29,10 +34,12 @@ export const POLICY_GROUPS: readonly { title: string; policies: readonly Platfor
   { title: 'EKS', policies: eksPolicies },
   { title: 'Network', policies: networkPolicies },
   { title: 'IAM', policies: iamPolicies },
+  { title: 'KMS and CloudWatch Logs', policies: [...kmsPolicies, ...cloudwatchPolicies] },
   { title: 'ECR', policies: ecrPolicies },
+  { title: 'Teardown', policies: teardownPolicies },
   { title: 'Cost and ownership', policies: [...tagPolicies, ...costPolicies] },
-  { title: 'Kubernetes workloads', policies: [...podSecurityPolicies, ...workloadPolicies] },
-  { title: 'Kubernetes stack', policies: kubernetesStackPolicies },
+  { title: 'Kubernetes workloads', policies: [...podSecurityPolicies, ...workloadPolicies, ...ingressPolicies] },
+  { title: 'Kubernetes stack', policies: [...kubernetesStackPolicies, ...admissionPolicies] },
   { title: 'Helm', policies: helmPolicies },
   { title: 'Platform Kit', policies: [...queueDashboardPolicies, ...monitoringCrdPolicies] },
 ];

@@ -1,4 +1,4 @@
-import { policyDocument, type PolicyDocument } from '../shared/iam';
+import { policyDocument, type PolicyDocument, type PolicyStatement } from '../shared/iam';
 
 export interface LbControllerScope {
   partition: string;
@@ -7,17 +7,36 @@ export interface LbControllerScope {
   vpcId: string;
 }
 
+/**
+ * Optional integrations of the controller. Each is passed to the chart AND decides the IAM
+ * actions granted, from this one value: the controller calls WAFv2 and Shield on every
+ * Ingress reconcile unless told not to (its flags default to on), so a chart/IAM mismatch
+ * is an AccessDenied on the first Ingress.
+ */
+export interface LbControllerFeatures {
+  /** Attach WAFv2 web ACLs named by `alb.ingress.kubernetes.io/wafv2-acl-arn`. */
+  wafv2: boolean;
+  /** Shield Advanced protection of ALBs (`alb.ingress.kubernetes.io/shield-advanced-protection`). */
+  shield: boolean;
+}
+
+/** The chart values that switch the integrations; WAF Classic (waf-regional) is always off. */
+export function loadBalancerControllerFeatureValues(f: LbControllerFeatures): { enableWaf: boolean; enableWafv2: boolean; enableShield: boolean } {
+  return { enableWaf: false, enableWafv2: f.wafv2, enableShield: f.shield };
+}
+
 const CLUSTER_TAG = 'elbv2.k8s.aws/cluster';
 
 /**
  * IAM policy of the AWS Load Balancer Controller, narrower than the upstream sample:
- * - no WAF, Shield or Cognito actions (this platform uses none of them; add them with the feature);
+ * - WAFv2 and Shield actions only when the feature is on (`features`), writes scoped to this
+ *   account's web ACLs, ALBs and Shield protections; never WAF Classic or Cognito;
  * - every write is confined to this account and region, security-group writes to this
  *   VPC, and deletes and modifications to resources the controller itself tagged with
  *   `elbv2.k8s.aws/cluster`;
  * - `Resource: "*"` only on read-only Describe/List/Get calls, which IAM cannot scope.
  */
-export function loadBalancerControllerPolicy(s: LbControllerScope): PolicyDocument {
+export function loadBalancerControllerPolicy(s: LbControllerScope, features: LbControllerFeatures): PolicyDocument {
   const ec2 = (r: string) => `arn:${s.partition}:ec2:${s.region}:${s.accountId}:${r}`;
   const elb = (r: string) => `arn:${s.partition}:elasticloadbalancing:${s.region}:${s.accountId}:${r}`;
   const securityGroups = ec2('security-group/*');
@@ -25,6 +44,26 @@ export function loadBalancerControllerPolicy(s: LbControllerScope): PolicyDocume
   const targetGroups = elb('targetgroup/*/*');
   const listeners = [elb('listener/app/*/*/*'), elb('listener/net/*/*/*'), elb('listener-rule/app/*/*/*/*'), elb('listener-rule/net/*/*/*/*')];
   const taggedByController = { Null: { [`aws:ResourceTag/${CLUSTER_TAG}`]: 'false' } };
+
+  const optional: PolicyStatement[] = [];
+  if (features.wafv2) {
+    optional.push(
+      { Sid: 'ReadWafv2Associations', Effect: 'Allow', Action: ['wafv2:GetWebACL', 'wafv2:GetWebACLForResource'], Resource: '*' },
+      {
+        Sid: 'AssociateWafv2WebAcls',
+        Effect: 'Allow',
+        // SetWebAcl is the permission-only half of an association on the ALB side.
+        Action: ['wafv2:AssociateWebACL', 'wafv2:DisassociateWebACL', 'elasticloadbalancing:SetWebAcl'],
+        Resource: [`arn:${s.partition}:wafv2:${s.region}:${s.accountId}:regional/webacl/*/*`, elb('loadbalancer/app/*/*')],
+      },
+    );
+  }
+  if (features.shield) {
+    optional.push(
+      { Sid: 'ReadShieldProtections', Effect: 'Allow', Action: ['shield:GetSubscriptionState', 'shield:DescribeProtection'], Resource: '*' },
+      { Sid: 'ManageShieldProtections', Effect: 'Allow', Action: ['shield:CreateProtection', 'shield:DeleteProtection'], Resource: `arn:${s.partition}:shield::${s.accountId}:protection/*` },
+    );
+  }
 
   return policyDocument(
     {
@@ -171,5 +210,6 @@ export function loadBalancerControllerPolicy(s: LbControllerScope): PolicyDocume
       ],
       Resource: [...balancers, ...listeners],
     },
+    ...optional,
   );
 }

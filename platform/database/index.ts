@@ -15,7 +15,11 @@ export interface DatabaseArgs {
   subnetIds: pulumi.Input<string[]>;
   /** Security groups allowed to connect, keyed by a stable short name (part of the rule's logical name). Required, at least one. */
   allowedSecurityGroups: Record<string, pulumi.Input<string>>;
-  /** PostgreSQL version, e.g. `16.8`. Default `16.8`. */
+  /**
+   * PostgreSQL major version, e.g. `16`. Minor versions are RDS's to apply
+   * (autoMinorVersionUpgrade is on): pinning one would make the next `up` after an
+   * automatic upgrade request a downgrade. Default `16`.
+   */
   engineVersion?: string;
   /** Instance class, e.g. `db.t4g.medium`. Required. */
   instanceClass: string;
@@ -35,14 +39,27 @@ export interface DatabaseArgs {
   databaseName?: string;
   /** Master user name. Default `platform_admin`. */
   username?: string;
+  /**
+   * DB instance identifier, unique per account and region. Fixed rather than generated so the
+   * log groups RDS exports to can be created, encrypted and with a retention, before RDS
+   * creates them bare. Default `<project>-<stack>-<name>`.
+   */
+  identifier?: string;
+  /** Days to keep the exported PostgreSQL logs (a value CloudWatch accepts). Default 90. */
+  logRetentionDays?: number;
 }
+
+/** Logs the instance exports to CloudWatch, each into `/aws/rds/instance/<identifier>/<type>`. */
+export const EXPORTED_LOGS = ['postgresql', 'upgrade'] as const;
 
 /** Problems with the args, empty when they are usable. Pure, so tests can call it. */
 export function validateDatabaseArgs(args: DatabaseArgs): string[] {
   const problems: string[] = [];
-  const version = args.engineVersion ?? '16.8';
+  const version = args.engineVersion ?? '16';
+  if (!/^\d+$/.test(version)) problems.push(`engineVersion ${version} must be a major version only (e.g. 16): RDS applies minor versions, and a pinned minor would be downgraded`);
   const major = Number(version.split('.')[0]);
   if (!SUPPORTED_MAJORS.includes(major)) problems.push(`engineVersion ${version}: major ${major} is not one of ${SUPPORTED_MAJORS.join(', ')}`);
+  if (args.identifier !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(args.identifier)) problems.push(`identifier ${args.identifier} must be 1–63 lowercase letters, digits or dashes, starting with a letter`);
   const allocated = args.allocatedStorageGiB ?? 20;
   const max = args.maxAllocatedStorageGiB ?? 100;
   if (allocated < 20) problems.push('allocatedStorageGiB must be at least 20 (gp3 minimum)');
@@ -80,12 +97,13 @@ export class Database extends pulumi.ComponentResource {
     // Options every direct child shares: parented here, so it inherits this component's providers.
     const own = { parent: this };
     const ctx = awsContext(this);
-    const engineVersion = args.engineVersion ?? '16.8';
+    const engineVersion = args.engineVersion ?? '16';
+    const identifier = args.identifier ?? `${pulumi.getProject()}-${pulumi.getStack()}-${name}`;
     const deletionProtection = args.deletionProtection ?? true;
     const databaseName = args.databaseName ?? 'platform';
     const username = args.username ?? 'platform_admin';
 
-    const { key } = createKmsKey(name, { description: `RDS ${name}: storage, snapshots, Performance Insights`, ctx }, own);
+    const { key } = createKmsKey(name, { description: `RDS ${name}: storage, snapshots, Performance Insights, exported logs`, ctx, servicePrincipals: ['logs'] }, own);
     const securityGroup = createDataTierSecurityGroup(
       `${name}-sg`,
       { vpcId: args.vpcId, port: PORT, description: `RDS ${name}: PostgreSQL from the cluster only`, sources: args.allowedSecurityGroups },
@@ -94,6 +112,7 @@ export class Database extends pulumi.ComponentResource {
     const subnetGroup = new aws.rds.SubnetGroup(`${name}-subnets`, { description: `Private subnets of RDS ${name}`, subnetIds: args.subnetIds }, own);
     const parameterGroup = createParameterGroup();
     const password = createPassword();
+    const logGroups = createLogGroups();
     const instance = createInstance();
 
     this.instance = instance;
@@ -128,11 +147,25 @@ export class Database extends pulumi.ComponentResource {
       return new random.RandomPassword(`${name}-master`, { length: 32, special: false }, own).result;
     }
 
+    function createLogGroups(): aws.cloudwatch.LogGroup[] {
+      return EXPORTED_LOGS.map(
+        (type) =>
+          new aws.cloudwatch.LogGroup(
+            `${name}-${type}-logs`,
+            { name: `/aws/rds/instance/${identifier}/${type}`, retentionInDays: args.logRetentionDays ?? 90, kmsKeyId: key.arn },
+            own,
+          ),
+      );
+    }
+
     function createInstance(): aws.rds.Instance {
       return new aws.rds.Instance(
         `${name}-postgres`,
         {
+          identifier,
           engine: 'postgres',
+          // Major only: with autoMinorVersionUpgrade RDS moves the minor, and the provider
+          // accepts a version prefix, so an upgraded instance shows no diff.
           engineVersion,
           instanceClass: args.instanceClass,
           dbName: databaseName,
@@ -158,18 +191,19 @@ export class Database extends pulumi.ComponentResource {
           deletionProtection,
           skipFinalSnapshot: !deletionProtection,
           // Snapshot identifiers are unique per account and region, so the stack is part of it.
-          ...(deletionProtection ? { finalSnapshotIdentifier: `${pulumi.getProject()}-${pulumi.getStack()}-${name}-final` } : {}),
+          ...(deletionProtection ? { finalSnapshotIdentifier: `${identifier}-final` } : {}),
           performanceInsightsEnabled: true,
           performanceInsightsKmsKeyId: key.arn,
           performanceInsightsRetentionPeriod: args.performanceInsightsRetentionDays ?? 7,
-          enabledCloudwatchLogsExports: ['postgresql', 'upgrade'],
+          enabledCloudwatchLogsExports: [...EXPORTED_LOGS],
           autoMinorVersionUpgrade: true,
           allowMajorVersionUpgrade: false,
           // Changes wait for the maintenance window instead of restarting the database mid-day.
           applyImmediately: false,
         },
         // Keeps the password output secret even if a transform ever feeds a plain value.
-        { ...own, additionalSecretOutputs: ['password'] },
+        // The log groups first: RDS creates missing ones itself, unencrypted and kept forever.
+        { ...own, additionalSecretOutputs: ['password'], dependsOn: logGroups },
       );
     }
   }

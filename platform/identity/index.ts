@@ -3,8 +3,16 @@ import { awsContext } from '../shared/aws-context';
 import { policyDocument, type PolicyStatement } from '../shared/iam';
 import { createIrsaRole, type OidcIdentity } from './irsa';
 
-/** What a workload may do with one bucket, under the shared object prefix. */
-export type BucketAccess = 'read' | 'write' | 'read-write';
+/**
+ * What a workload may do with objects of one bucket, under the shared prefix: `read`
+ * (GetObject, and ListBucket so a missing key reads as 404), `write` (PutObject,
+ * AbortMultipartUpload) and `delete` (DeleteObject: the file service removes objects no
+ * row refers to, and files or results their owner deletes). Buckets are versioned: a
+ * delete leaves a recoverable noncurrent version until the lifecycle expires it, and no
+ * workload may delete versions.
+ */
+export type BucketPermission = 'read' | 'write' | 'delete';
+export type BucketAccess = readonly BucketPermission[];
 
 export interface WorkloadIdentitySpec {
   /** Kubernetes service account name (in `namespace`). */
@@ -38,6 +46,10 @@ export function validateIdentityArgs(args: IdentityArgs): string[] {
       if (!(bucket in args.buckets)) problems.push(`workload ${role} asks for bucket ${bucket}, which is not one of ${Object.keys(args.buckets).join(', ')}`);
     }
     if (Object.keys(spec.buckets).length === 0) problems.push(`workload ${role} has no bucket access: give it none of this component's roles instead`);
+    for (const [bucket, access] of Object.entries(spec.buckets)) {
+      if (access.length === 0) problems.push(`workload ${role}: bucket ${bucket} lists no permission`);
+      if (new Set(access).size !== access.length) problems.push(`workload ${role}: bucket ${bucket} repeats a permission`);
+    }
   }
   return problems;
 }
@@ -45,8 +57,6 @@ export function validateIdentityArgs(args: IdentityArgs): string[] {
 /**
  * The statements of one workload's policy: object actions only under the prefix, listing
  * only of the prefix, and the KMS calls S3 makes on the caller's behalf (and only through S3).
- * Write means PutObject plus AbortMultipartUpload (large uploads are multipart); no workload
- * deletes: expiry is the lifecycle rules' job, so a compromised pod cannot wipe data.
  */
 export function workloadPolicyStatements(
   buckets: Record<string, string>,
@@ -58,20 +68,21 @@ export function workloadPolicyStatements(
   const statements: PolicyStatement[] = [];
   let reads = false;
   let writes = false;
-  for (const [role, mode] of Object.entries(access)) {
+  for (const [role, permissions] of Object.entries(access)) {
     const arn = buckets[role];
     if (arn === undefined) continue;
     const sid = role.replace(/[^A-Za-z0-9]/g, '');
     const actions: string[] = [];
-    if (mode === 'read' || mode === 'read-write') actions.push('s3:GetObject');
-    if (mode === 'write' || mode === 'read-write') actions.push('s3:PutObject', 's3:AbortMultipartUpload');
+    if (permissions.includes('read')) actions.push('s3:GetObject');
+    if (permissions.includes('write')) actions.push('s3:PutObject', 's3:AbortMultipartUpload');
+    if (permissions.includes('delete')) actions.push('s3:DeleteObject');
     statements.push({ Sid: `Objects${sid}`, Effect: 'Allow', Action: actions, Resource: `${arn}/${prefix}*` });
-    if (mode !== 'write') {
+    if (permissions.includes('read')) {
       // Without ListBucket a missing key reads as 403 instead of 404.
       statements.push({ Sid: `List${sid}`, Effect: 'Allow', Action: 's3:ListBucket', Resource: arn, Condition: { StringLike: { 's3:prefix': `${prefix}*` } } });
     }
-    reads ||= mode !== 'write';
-    writes ||= mode !== 'read';
+    reads ||= permissions.includes('read');
+    writes ||= permissions.includes('write');
   }
   const kmsActions = [...(reads || writes ? ['kms:Decrypt'] : []), ...(writes ? ['kms:GenerateDataKey'] : [])];
   if (kmsActions.length > 0) {

@@ -31,6 +31,8 @@ export interface IrsaRoleArgs {
 export interface IrsaRole {
   role: aws.iam.Role;
   arn: pulumi.Output<string>;
+  /** The inline policy and attachments: what uses the role waits for them, or its first calls are denied. */
+  grants: pulumi.Resource[];
 }
 
 /**
@@ -66,11 +68,12 @@ export function createIrsaRole(name: string, args: IrsaRoleArgs, opts: pulumi.Cu
     },
     opts,
   );
+  const grants: pulumi.Resource[] = [];
   if (args.policy !== undefined) {
-    new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, policy: args.policy }, { ...opts, parent: role });
+    grants.push(new aws.iam.RolePolicy(`${name}-policy`, { role: role.id, policy: args.policy }, { ...opts, parent: role }));
   }
   for (const [key, policyArn] of Object.entries(args.managedPolicies ?? {})) {
-    new aws.iam.RolePolicyAttachment(`${name}-${key}`, { role: role.name, policyArn }, { ...opts, parent: role });
+    grants.push(new aws.iam.RolePolicyAttachment(`${name}-${key}`, { role: role.name, policyArn }, { ...opts, parent: role }));
   }
-  return { role, arn: role.arn };
+  return { role, arn: role.arn, grants };
 }

@@ -17,10 +17,29 @@ export interface NetworkArgs {
    * `onePerAz`: one per AZ (an AZ outage takes only its own egress). Default `onePerAz`.
    */
   natGateways?: 'single' | 'onePerAz';
-  /** Days to keep VPC flow logs. Default 90. */
-  flowLogRetentionDays?: number;
+  /** Where VPC flow logs (all traffic) go, and at which aggregation. Required. */
+  flowLogs: FlowLogsSpec;
   /** Interface endpoints for ECR (api, dkr), STS and CloudWatch Logs in the private subnets. Default true. */
   interfaceEndpoints?: boolean;
+  /**
+   * Attach the private subnets to a transit gateway and route `routes` through it, so that
+   * networks behind it (VPN, CI runners) reach the VPC, e.g. a private Kubernetes API.
+   * The transit gateway's own route tables must lead back to this VPC (propagation or a
+   * static route, owned by whoever owns the gateway). Default none.
+   */
+  transitGateway?: { id: string; routes: string[] };
+}
+
+/**
+ * `s3`: Parquet records under `folderArn` (the log archive), retention by its lifecycle.
+ * `cloudwatch`: a KMS-encrypted log group of this component, kept `retentionDays`.
+ */
+export type FlowLogDestination = { type: 's3'; folderArn: pulumi.Input<string>; after?: pulumi.Resource[] } | { type: 'cloudwatch'; retentionDays: number };
+
+export interface FlowLogsSpec {
+  destination: FlowLogDestination;
+  /** Seconds per flow record, 60 or 600. Default 600 (the AWS default; 60 writes ten times the records). */
+  aggregationSeconds?: 60 | 600;
 }
 
 export interface SubnetLayout {
@@ -54,23 +73,34 @@ export function validateNetworkArgs(args: NetworkArgs): string[] {
     if (!az.startsWith(args.region)) problems.push(`availability zone ${az} is not in region ${args.region}`);
   }
   if (new Set(args.availabilityZones).size !== args.availabilityZones.length) problems.push('availabilityZones must not repeat a zone');
-  if ((args.flowLogRetentionDays ?? 90) < 1) problems.push('flowLogRetentionDays must be at least 1');
+  const dest = args.flowLogs.destination;
+  if (dest.type === 'cloudwatch' && dest.retentionDays < 1) problems.push('flowLogs.destination.retentionDays must be at least 1');
+  const interval = args.flowLogs.aggregationSeconds ?? 600;
+  if (interval !== 60 && interval !== 600) problems.push('flowLogs.aggregationSeconds must be 60 or 600');
+  for (const route of args.transitGateway?.routes ?? []) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(route)) problems.push(`transitGateway route ${route} is not an IPv4 CIDR block`);
+  }
   return problems;
 }
 
 /**
  * The VPC: public and private subnets over the given AZs (awsx), NAT per the chosen
- * strategy, VPC flow logs to a KMS-encrypted log group, an S3 gateway endpoint and,
- * optionally, interface endpoints. The awsx VPC is a remote component whose children are
- * invisible under mocks, so everything security-relevant around it (flow log, its role
- * and key, endpoint security group and rules) is created here as direct resources.
+ * strategy, VPC flow logs (to the log archive in S3, or to a KMS-encrypted log group), the
+ * default security group emptied of its rules, an S3 gateway endpoint and, optionally,
+ * interface endpoints and a transit gateway attachment. The awsx VPC is a remote component
+ * whose children are invisible under mocks, so everything security-relevant around it is
+ * created here as direct resources.
  */
 export class Network extends pulumi.ComponentResource {
   public readonly vpcId: pulumi.Output<string>;
   public readonly cidrBlock: string;
   public readonly privateSubnetIds: pulumi.Output<string[]>;
   public readonly publicSubnetIds: pulumi.Output<string[]>;
-  public readonly flowLogGroupName: pulumi.Output<string>;
+  /**
+   * What must exist before networks behind the transit gateway reach the VPC (attachment
+   * and routes); empty without one. A private Kubernetes API waits for it.
+   */
+  public readonly transitGatewayPath: pulumi.Resource[];
   /** The raw awsx VPC, for the rare caller that needs its route tables or NAT gateways. */
   public readonly vpc: awsx.ec2.Vpc;
 
@@ -84,15 +114,17 @@ export class Network extends pulumi.ComponentResource {
     const layout = subnetLayout(cidrBlock);
 
     const vpc = createVpc(this);
-    const flowLogGroup = createFlowLogs(this);
+    emptyDefaultSecurityGroup(this);
+    createFlowLog(this);
     if (args.interfaceEndpoints ?? true) createInterfaceEndpoints(this);
+    const transitGatewayPath = args.transitGateway ? attachTransitGateway(this, args.transitGateway) : [];
 
     this.vpc = vpc;
     this.vpcId = vpc.vpcId;
     this.cidrBlock = cidrBlock;
     this.privateSubnetIds = vpc.privateSubnetIds;
     this.publicSubnetIds = vpc.publicSubnetIds;
-    this.flowLogGroupName = flowLogGroup.name;
+    this.transitGatewayPath = transitGatewayPath;
     this.registerOutputs({ vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds, publicSubnetIds: this.publicSubnetIds });
 
     function createVpc(parent: Network): awsx.ec2.Vpc {
@@ -121,19 +153,37 @@ export class Network extends pulumi.ComponentResource {
       );
     }
 
-    function createFlowLogs(parent: Network): aws.cloudwatch.LogGroup {
+    function emptyDefaultSecurityGroup(parent: Network): void {
+      // Every VPC comes with a default group that admits its own members and all egress;
+      // adopting it with no rules leaves nothing attached to it by accident any access (EC2.2).
+      new aws.ec2.DefaultSecurityGroup(`${name}-default-sg`, { vpcId: vpc.vpcId, ingress: [], egress: [] }, { parent });
+    }
+
+    function createFlowLog(parent: Network): void {
+      const dest = args.flowLogs.destination;
+      const common = { vpcId: vpc.vpcId, trafficType: 'ALL', maxAggregationInterval: args.flowLogs.aggregationSeconds ?? 600 };
+      if (dest.type === 's3') {
+        new aws.ec2.FlowLog(
+          `${name}-flow-log`,
+          {
+            ...common,
+            logDestinationType: 's3',
+            logDestination: dest.folderArn,
+            destinationOptions: { fileFormat: 'parquet', hiveCompatiblePartitions: true, perHourPartition: true },
+          },
+          // The archive's bucket policy must grant log delivery first, or AWS rewrites it.
+          { parent, dependsOn: dest.after ?? [] },
+        );
+        return;
+      }
       const { key } = createKmsKey(`${name}-flow-logs`, { description: `VPC flow logs of ${name}`, ctx, servicePrincipals: ['logs'] }, { parent });
-      const logGroup = new aws.cloudwatch.LogGroup(
-        `${name}-flow-logs`,
-        { retentionInDays: args.flowLogRetentionDays ?? 90, kmsKeyId: key.arn },
-        { parent },
-      );
+      const logGroup = new aws.cloudwatch.LogGroup(`${name}-flow-logs`, { retentionInDays: dest.retentionDays, kmsKeyId: key.arn }, { parent });
       const role = new aws.iam.Role(
         `${name}-flow-logs-role`,
         { description: `Lets VPC flow logs of ${name} write to their log group`, assumeRolePolicy: ctx.accountId.apply((account) => serviceTrustPolicy('vpc-flow-logs', account)) },
         { parent },
       );
-      new aws.iam.RolePolicy(
+      const write = new aws.iam.RolePolicy(
         `${name}-flow-logs-policy`,
         {
           role: role.id,
@@ -152,18 +202,31 @@ export class Network extends pulumi.ComponentResource {
       );
       new aws.ec2.FlowLog(
         `${name}-flow-log`,
-        {
-          vpcId: vpc.vpcId,
-          trafficType: 'ALL',
-          logDestinationType: 'cloud-watch-logs',
-          logDestination: logGroup.arn,
-          iamRoleArn: role.arn,
-          // One-minute aggregation: incident timelines need finer grain than the 10-minute default.
-          maxAggregationInterval: 60,
-        },
+        { ...common, logDestinationType: 'cloud-watch-logs', logDestination: logGroup.arn, iamRoleArn: role.arn },
+        { parent, dependsOn: [write] },
+      );
+    }
+
+    function attachTransitGateway(parent: Network, tgw: { id: string; routes: string[] }): pulumi.Resource[] {
+      const attachment = new aws.ec2transitgateway.VpcAttachment(
+        `${name}-tgw-attachment`,
+        { transitGatewayId: tgw.id, vpcId: vpc.vpcId, subnetIds: vpc.privateSubnetIds, dnsSupport: 'enable', tags: { Name: `${name}` } },
         { parent },
       );
-      return logGroup;
+      // awsx gives each private subnet its own route table; find it through the subnet, once
+      // the whole VPC (associations included) exists, or the lookup finds no association.
+      const routes = args.availabilityZones.flatMap((az, i) => {
+        const routeTableId = aws.ec2.getRouteTableOutput({ subnetId: vpc.privateSubnetIds.apply((ids) => ids[i] ?? '') }, { parent, dependsOn: [vpc] }).routeTableId;
+        return tgw.routes.map(
+          (cidr) =>
+            new aws.ec2.Route(
+              `${name}-private-${az}-to-${cidr.replace(/[./]/g, '-')}`,
+              { routeTableId, destinationCidrBlock: cidr, transitGatewayId: tgw.id },
+              { parent: attachment, dependsOn: [attachment] },
+            ),
+        );
+      });
+      return [attachment, ...routes];
     }
 
     function createInterfaceEndpoints(parent: Network): void {

@@ -10,6 +10,8 @@ export interface RegistryArgs {
   keepTaggedImages?: number;
   /** Days before untagged images (superseded build layers) expire. Default 7. */
   untaggedExpireDays?: number;
+  /** Let `pulumi destroy` delete the repository with its images (disposable stacks only). Default false. */
+  forceDelete?: boolean;
 }
 
 /** Problems with the args, empty when they are usable. Pure, so tests can call it. */
@@ -47,7 +49,7 @@ export class Registry extends pulumi.ComponentResource {
         imageTagMutability: 'IMMUTABLE',
         imageScanningConfiguration: { scanOnPush: true },
         encryptionConfigurations: [{ encryptionType: 'KMS', kmsKey: key.arn }],
-        forceDelete: false,
+        forceDelete: args.forceDelete ?? false,
       },
       { parent: this },
     );

@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { awsContext } from '../shared/aws-context';
 import { policyDocument } from '../shared/iam';
 import { createKmsKey } from '../shared/kms';
+import { housekeepingRules, tlsOnlyStatements } from '../shared/s3';
 
 export interface BucketSpec {
   /** Days after which current objects expire. Required: every bucket here holds data with a lifetime. */
@@ -19,6 +20,13 @@ export interface StorageArgs {
   bucketPrefix?: string;
   /** Days a replaced or deleted object version stays recoverable. Default 30. */
   noncurrentVersionExpireDays?: number;
+  /**
+   * Where S3 server access logs of every bucket go (S3.9): the log archive's bucket and the
+   * key prefix there (ending in `/`); each bucket logs under `<prefix><role>/`. Required.
+   */
+  accessLogs: { bucketName: pulumi.Input<string>; prefix: string; after?: pulumi.Resource[] };
+  /** Let `pulumi destroy` delete non-empty buckets (disposable stacks only). Default false. */
+  forceDestroy?: boolean;
 }
 
 export interface StoredBucket {
@@ -42,13 +50,15 @@ export function validateStorageArgs(args: StorageArgs): string[] {
     if (args.bucketPrefix !== undefined && prefix.length > 37) problems.push(`bucket name prefix ${prefix} is longer than 37 characters`);
   }
   if ((args.noncurrentVersionExpireDays ?? 30) < 1) problems.push('noncurrentVersionExpireDays must be at least 1');
+  if (!/^[a-z0-9][a-z0-9/_-]*\/$/.test(args.accessLogs.prefix)) problems.push(`accessLogs.prefix ${args.accessLogs.prefix} must be a key prefix ending in "/"`);
   return problems;
 }
 
 /**
  * Private S3 buckets: public access blocked at the bucket, ACLs disabled, SSE-KMS with one
  * key for the component and S3 Bucket Keys (fewer KMS calls, lower cost), versioning,
- * lifecycle rules, and a bucket policy that refuses any request not made over TLS 1.2+.
+ * lifecycle rules, server access logging into the log archive, and a bucket policy that
+ * refuses any request not made over TLS 1.2+.
  */
 export class Storage extends pulumi.ComponentResource {
   public readonly buckets: Record<string, StoredBucket>;
@@ -73,7 +83,7 @@ export class Storage extends pulumi.ComponentResource {
 
     function createBucket(role: string, spec: BucketSpec): StoredBucket {
       const id = `${name}-${role}`;
-      const bucket = new aws.s3.Bucket(id, { bucketPrefix: `${args.bucketPrefix ?? name}-${role}-`, forceDestroy: false }, own);
+      const bucket = new aws.s3.Bucket(id, { bucketPrefix: `${args.bucketPrefix ?? name}-${role}-`, forceDestroy: args.forceDestroy ?? false }, own);
       const child = { parent: bucket };
       const publicAccess = new aws.s3.BucketPublicAccessBlock(
         `${id}-public-access-block`,
@@ -81,6 +91,17 @@ export class Storage extends pulumi.ComponentResource {
         child,
       );
       new aws.s3.BucketOwnershipControls(`${id}-ownership`, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, child);
+      new aws.s3.BucketLogging(
+        `${id}-access-logging`,
+        {
+          bucket: bucket.id,
+          targetBucket: args.accessLogs.bucketName,
+          targetPrefix: `${args.accessLogs.prefix}${role}/`,
+          targetObjectKeyFormat: { partitionedPrefix: { partitionDateSource: 'EventTime' } },
+        },
+        // S3 tests delivery when logging is turned on: the archive's policy must already grant it.
+        { ...child, dependsOn: args.accessLogs.after ?? [] },
+      );
       new aws.s3.BucketServerSideEncryptionConfiguration(
         `${id}-encryption`,
         { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.arn }, bucketKeyEnabled: true }] },
@@ -93,15 +114,7 @@ export class Storage extends pulumi.ComponentResource {
           bucket: bucket.id,
           rules: [
             { id: 'expire-current', status: 'Enabled', filter: { prefix: '' }, expiration: { days: spec.expireDays } },
-            {
-              id: 'expire-noncurrent',
-              status: 'Enabled',
-              filter: { prefix: '' },
-              noncurrentVersionExpiration: { noncurrentDays: args.noncurrentVersionExpireDays ?? 30 },
-              expiration: { expiredObjectDeleteMarker: true },
-            },
-            // Interrupted multipart uploads are invisible yet billed; drop them after a day.
-            { id: 'abort-incomplete-multipart', status: 'Enabled', filter: { prefix: '' }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+            ...housekeepingRules(args.noncurrentVersionExpireDays ?? 30),
           ],
         },
         // Lifecycle on noncurrent versions needs versioning to exist first.
@@ -111,28 +124,7 @@ export class Storage extends pulumi.ComponentResource {
         `${id}-policy`,
         {
           bucket: bucket.id,
-          policy: bucket.arn.apply((arn) =>
-            JSON.stringify(
-              policyDocument(
-                {
-                  Sid: 'DenyInsecureTransport',
-                  Effect: 'Deny',
-                  Principal: '*',
-                  Action: 's3:*',
-                  Resource: [arn, `${arn}/*`],
-                  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-                },
-                {
-                  Sid: 'DenyOutdatedTls',
-                  Effect: 'Deny',
-                  Principal: '*',
-                  Action: 's3:*',
-                  Resource: [arn, `${arn}/*`],
-                  Condition: { NumericLessThan: { 's3:TlsVersion': '1.2' } },
-                },
-              ),
-            ),
-          ),
+          policy: bucket.arn.apply((arn) => JSON.stringify(policyDocument(...tlsOnlyStatements(arn)))),
         },
         // S3 rejects a policy put that races the public access block being set.
         { ...child, dependsOn: [publicAccess] },

@@ -1,5 +1,5 @@
 import type { PolicyResource } from '@pulumi/policy';
-import { type PlatformPolicy, type Props, at, describe, known, obj, resourcePolicy, stackPolicy, str, strs } from '../lib/policy';
+import { type PlatformPolicy, type Props, at, describe, known, obj, referencedBy, resourcePolicy, stackPolicy, str, strs } from '../lib/policy';
 
 /** The remote component (all that exists offline) and the raw resource it creates under the CLI. */
 export const EKS_COMPONENT = 'eks:index:Cluster';
@@ -8,6 +8,8 @@ export const EKS_MANAGED_NODE_GROUP = 'eks:index:ManagedNodeGroup';
 export const EKS_NODE_GROUP = 'aws:eks/nodeGroup:NodeGroup';
 export const VPC_COMPONENT = 'awsx:ec2:Vpc';
 const SUBNET = 'aws:ec2/subnet:Subnet';
+export const EKS_ADDON = 'aws:eks/addon:Addon';
+const ADDON_VERSION = /^v\d+\.\d+\.\d+-eksbuild\.\d+$/;
 
 const fsbp = (id: string) => ({ framework: 'AWS FSBP', id, url: `https://docs.aws.amazon.com/securityhub/latest/userguide/eks-controls.html#${id.toLowerCase().replace('.', '-')}` });
 
@@ -126,5 +128,43 @@ export const eksPolicies: PlatformPolicy[] = [
       }
     },
   }),
+  resourcePolicy({
+    name: 'aws-eks-addon-version-pinned',
+    description:
+      'EKS managed add-ons name an exact addonVersion (v1.2.3-eksbuild.4). Unset means "the default for the cluster version at creation": two stacks drift apart, and an upgrade of the cluster leaves the add-on behind without a diff anyone reviews.',
+    control: { framework: 'Platform Kit', id: 'upgrade-without-drift', url: 'https://docs.aws.amazon.com/eks/latest/userguide/updating-an-add-on.html' },
+    concern: 'resilience',
+    severity: 'medium',
+    remediation: 'Set addonVersion from the stack file (platform-kit:cluster.addons); list versions with `aws eks describe-addon-versions --kubernetes-version <version> --addon-name <name>`.',
+    types: [EKS_ADDON],
+    validate: (props, args, report) => {
+      const version = str(props.addonVersion);
+      if (version === undefined) report(`${describe(args)} does not pin addonVersion.`);
+      else if (!ADDON_VERSION.test(version)) report(`${describe(args)} pins addonVersion '${version}', not an exact EKS add-on build.`);
+    },
+  }),
+  stackPolicy({
+    name: 'aws-eks-node-group-version-follows-cluster',
+    description:
+      "Every managed node group states its Kubernetes version and it is its cluster's: a bump of the cluster version then rolls the nodes in the same `up`. Unset, EKS picks the version once at creation and the nodes stay behind on every upgrade until the skew blocks the next one.",
+    control: { framework: 'Kubernetes version skew policy', id: 'kubelet', url: 'https://kubernetes.io/releases/version-skew-policy/#kubelet' },
+    concern: 'resilience',
+    severity: 'medium',
+    remediation: 'Pass the cluster version as `version` to every node group (with no AMI pinned in its launch template).',
+    types: [EKS_COMPONENT, EKS_CLUSTER, EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP],
+    validate: (resources, _args, report) => {
+      const clusters = resources.filter((r) => r.type === EKS_COMPONENT || (r.type === EKS_CLUSTER && r.parent?.type !== EKS_COMPONENT));
+      for (const group of resources.filter((r) => r.type === EKS_MANAGED_NODE_GROUP || (r.type === EKS_NODE_GROUP && r.parent?.type !== EKS_MANAGED_NODE_GROUP))) {
+        const refs = [...referencedBy(group, 'cluster'), ...referencedBy(group, 'clusterName')].filter((c) => clusters.some((k) => k.urn === c.urn));
+        const cluster = refs[0] ?? (clusters.length === 1 ? clusters[0] : undefined);
+        const version = known(() => str(group.props.version));
+        if (version === undefined) {
+          report(`${describe(group)} does not state its Kubernetes version, so it never follows the cluster's.`, group.urn);
+          continue;
+        }
+        const clusterVersion = cluster ? known(() => str(cluster.props.version)) : undefined;
+        if (cluster && clusterVersion !== undefined && clusterVersion !== version) report(`${describe(group)} runs ${version} while ${describe(cluster)} runs ${clusterVersion}.`, group.urn);
+      }
+    },
+  }),
 ];
-

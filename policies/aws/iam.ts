@@ -1,4 +1,4 @@
-import { type PlatformPolicy, type Props, arr, at, describe, oneOrMany, policyDocument, resourcePolicy, statements, str } from '../lib/policy';
+import { type PlatformPolicy, type Props, arr, at, describe, obj, oneOrMany, policyDocument, resourcePolicy, statements, str } from '../lib/policy';
 
 const DOCUMENT_TYPES: Record<string, (props: Props) => unknown[]> = {
   'aws:iam/policy:Policy': (p) => [p.policy],
@@ -81,6 +81,38 @@ export const iamPolicies: PlatformPolicy[] = [
           if (problem) report(`${describe(args)} statement ${str(s.Sid) ?? i} ${problem}.`);
         });
       }
+    },
+  }),
+  resourcePolicy({
+    name: 'aws-iam-irsa-trust-conditions',
+    description:
+      'A role trusting a Kubernetes OIDC provider (IRSA: sts:AssumeRoleWithWebIdentity from an oidc-provider principal) pins both token claims with StringEquals: `<issuer>:sub` to one service account (system:serviceaccount:<namespace>:<name>, no wildcard) and `<issuer>:aud` to sts.amazonaws.com. Without `:sub` every pod in the cluster can assume the role; without `:aud` a token minted for another audience can.',
+    control: { framework: 'AWS EKS Best Practices', id: 'iam-irsa-scope', url: 'https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html#_scope_the_iam_role_trust_policy_for_irsa_roles_to_the_service_account_name_namespace_and_cluster' },
+    concern: 'security',
+    severity: 'critical',
+    remediation: 'Condition: { StringEquals: { "<issuer>:sub": "system:serviceaccount:<ns>:<sa>", "<issuer>:aud": "sts.amazonaws.com" } }, with <issuer> the provider URL without https://.',
+    types: ['aws:iam/role:Role'],
+    validate: (props, args, report) => {
+      const raw = props.assumeRolePolicy;
+      if (typeof raw !== 'string' && obj(raw) === undefined) return;
+      statements(policyDocument(raw)).forEach((s, i) => {
+        if (s.Effect !== 'Allow' || !oneOrMany(s.Action).includes('sts:AssumeRoleWithWebIdentity')) return;
+        const federated = oneOrMany(at(s.Principal, 'Federated'));
+        const issuers = federated.flatMap((p) => {
+          const m = /:oidc-provider\/(.+)$/.exec(p);
+          return m?.[1] ? [m[1]] : [];
+        });
+        if (issuers.length === 0) return;
+        const where = `${describe(args)} statement ${str(s.Sid) ?? i}`;
+        const equals = obj(at(s.Condition, 'StringEquals')) ?? {};
+        for (const issuer of issuers) {
+          const sub = oneOrMany(equals[`${issuer}:sub`]);
+          const aud = oneOrMany(equals[`${issuer}:aud`]);
+          if (sub.length === 0) report(`${where} lets any service account of ${issuer} assume the role: pin ${issuer}:sub with StringEquals.`);
+          else if (sub.some((v) => !/^system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(v))) report(`${where} pins ${issuer}:sub to ${sub.join(', ')}, not to one service account.`);
+          if (aud.length !== 1 || aud[0] !== 'sts.amazonaws.com') report(`${where} must pin ${issuer}:aud to sts.amazonaws.com with StringEquals.`);
+        }
+      });
     },
   }),
 ];

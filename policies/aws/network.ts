@@ -1,11 +1,32 @@
-import { type PlatformPolicy, type Props, arr, at, describe, num, obj, resourcePolicy, str, strs } from '../lib/policy';
-import { EKS_COMPONENT, EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP } from './eks';
+import type { PolicyResource } from '@pulumi/policy';
+import { type PlatformPolicy, type Props, arr, at, describe, known, num, obj, referencedBy, resourcePolicy, stackPolicy, str, strs } from '../lib/policy';
+import { EKS_COMPONENT, EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, VPC_COMPONENT } from './eks';
 
 const SECURITY_GROUP = 'aws:ec2/securityGroup:SecurityGroup';
 const SECURITY_GROUP_RULE = 'aws:ec2/securityGroupRule:SecurityGroupRule';
 const INGRESS_RULE = 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule';
 const LAUNCH_TEMPLATE = 'aws:ec2/launchTemplate:LaunchTemplate';
 const INSTANCE = 'aws:ec2/instance:Instance';
+const VPC = 'aws:ec2/vpc:Vpc';
+const DEFAULT_SECURITY_GROUP = 'aws:ec2/defaultSecurityGroup:DefaultSecurityGroup';
+const FLOW_LOG = 'aws:ec2/flowLog:FlowLog';
+/** Tag that says what reads an instance's 1-minute metrics; detailed monitoring without it is paid for and unread. */
+export const DETAILED_MONITORING_READER_TAG = 'platform-kit.io/detailed-monitoring-reader';
+
+/**
+ * The VPCs of a stack: the awsx component (all that exists offline) and raw VPCs. Under the
+ * CLI the component's raw child VPC is covered through its parent, since companions
+ * reference the component's `vpcId` output.
+ */
+function vpcs(resources: readonly PolicyResource[]): PolicyResource[] {
+  return resources.filter((r) => r.type === VPC_COMPONENT || (r.type === VPC && r.parent?.type !== VPC_COMPONENT));
+}
+
+/** Resources of `type` that name `vpc` in `vpcId` (by reference, or by a known literal id). */
+function attachedToVpc(vpc: PolicyResource, resources: readonly PolicyResource[], type: string): PolicyResource[] {
+  const id = known(() => str(vpc.props.id)) ?? known(() => str(vpc.props.vpcId));
+  return resources.filter((r) => r.type === type && (referencedBy(r, 'vpcId').some((d) => d.urn === vpc.urn) || (id !== undefined && known(() => str(r.props.vpcId)) === id)));
+}
 
 const OPEN = new Set(['0.0.0.0/0', '::/0']);
 const WEB_PORTS = new Set([80, 443]);
@@ -97,6 +118,58 @@ export const networkPolicies: PlatformPolicy[] = [
         default:
           if (obj(props.launchTemplate) === undefined) report(`${describe(args)} has no launch template, so its nodes accept IMDSv1; pass a launchTemplate that requires IMDSv2.`);
       }
+    },
+  }),
+  stackPolicy({
+    name: 'aws-ec2-default-security-group-no-rules',
+    description:
+      "Every VPC's default security group is adopted by the program (a DefaultSecurityGroup for the VPC) with no ingress and no egress rules. AWS creates it admitting all traffic between its members; anything attached to it by accident would get that access.",
+    control: { framework: 'AWS FSBP', id: 'EC2.2', url: 'https://docs.aws.amazon.com/securityhub/latest/userguide/ec2-controls.html#ec2-2' },
+    concern: 'security',
+    severity: 'high',
+    remediation: 'Add an aws.ec2.DefaultSecurityGroup with vpcId and ingress: [], egress: []; give every workload its own security group.',
+    types: [VPC_COMPONENT, VPC, DEFAULT_SECURITY_GROUP],
+    validate: (resources, _args, report) => {
+      for (const sg of resources.filter((r) => r.type === DEFAULT_SECURITY_GROUP)) {
+        const rules = [...arr(known(() => sg.props.ingress)), ...arr(known(() => sg.props.egress))];
+        if (rules.length > 0) report(`${describe(sg)} keeps ${rules.length} rule(s); the default security group must have none.`, sg.urn);
+      }
+      for (const vpc of vpcs(resources)) {
+        if (attachedToVpc(vpc, resources, DEFAULT_SECURITY_GROUP).length === 0) {
+          report(`${describe(vpc)} leaves its default security group as AWS created it (all traffic between members, all egress); adopt it with an empty DefaultSecurityGroup.`, vpc.urn);
+        }
+      }
+    },
+  }),
+  stackPolicy({
+    name: 'aws-vpc-flow-logs-enabled',
+    description: 'Every VPC has a flow log of ALL traffic (accepted and rejected), to S3 or CloudWatch Logs, so an incident can be traced to the connections that carried it.',
+    control: { framework: 'AWS FSBP', id: 'EC2.6', url: 'https://docs.aws.amazon.com/securityhub/latest/userguide/ec2-controls.html#ec2-6' },
+    concern: 'security',
+    severity: 'medium',
+    remediation: 'Add an aws.ec2.FlowLog with vpcId, trafficType: "ALL" and a destination (the log archive bucket, or a KMS-encrypted log group).',
+    types: [VPC_COMPONENT, VPC, FLOW_LOG],
+    validate: (resources, _args, report) => {
+      for (const vpc of vpcs(resources)) {
+        const logs = attachedToVpc(vpc, resources, FLOW_LOG);
+        if (logs.length === 0) report(`${describe(vpc)} has no flow log.`, vpc.urn);
+        else if (!logs.some((l) => known(() => l.props.trafficType) === 'ALL')) report(`${describe(vpc)} logs only ${logs.map((l) => String(known(() => l.props.trafficType) ?? 'unset')).join(', ')} traffic; log ALL.`, vpc.urn);
+      }
+    },
+  }),
+  resourcePolicy({
+    name: 'aws-ec2-detailed-monitoring-read',
+    description: `Instances and launch templates turn on detailed (1-minute) CloudWatch monitoring only where something reads it, said in the tag \`${DETAILED_MONITORING_READER_TAG}\` (e.g. the alarm or dashboard). It is billed per instance and metric; Prometheus already scrapes the nodes.`,
+    control: { framework: 'Platform Kit', id: 'paid-telemetry-is-read' },
+    concern: 'cost',
+    severity: 'low',
+    remediation: `Set monitoring.enabled: false, or name the reader in the ${DETAILED_MONITORING_READER_TAG} tag (node group config: detailedMonitoringReader).`,
+    types: [LAUNCH_TEMPLATE, INSTANCE],
+    validate: (props, args, report) => {
+      const on = args.type === INSTANCE ? props.monitoring === true : at(props.monitoring, 'enabled') === true;
+      if (!on) return;
+      const reader = str(at(props.tags, DETAILED_MONITORING_READER_TAG));
+      if (!reader || reader.trim() === '') report(`${describe(args)} enables detailed monitoring but its ${DETAILED_MONITORING_READER_TAG} tag does not say what reads it.`);
     },
   }),
 ];

@@ -104,6 +104,39 @@ export const rdsPolicies: PlatformPolicy[] = [
       if (props.multiAz !== true) report(`${describe(args)} is not Multi-AZ.`);
     },
   }),
+  resourcePolicy({
+    name: 'aws-rds-final-snapshot',
+    description:
+      'RDS instances and clusters take a final snapshot when deleted: skipFinalSnapshot is false and a finalSnapshotIdentifier is set (with neither, a delete keeps nothing). Required in prod, advised in dev.',
+    control: { framework: 'AWS FSBP', id: 'RDS.8 (companion)', url: 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DeleteInstance.html' },
+    concern: 'resilience',
+    severity: 'high',
+    remediation: 'Set skipFinalSnapshot: false and finalSnapshotIdentifier to a name unique in the account and region (e.g. <project>-<stack>-<db>-final).',
+    types: [INSTANCE, CLUSTER],
+    validate: (props, args, report) => {
+      if (props.replicateSourceDb !== undefined) return;
+      if (props.skipFinalSnapshot === true) report(`${describe(args)} skips the final snapshot on delete.`);
+      else if (str(props.finalSnapshotIdentifier) === undefined) report(`${describe(args)} has no finalSnapshotIdentifier, so a delete cannot take a final snapshot.`);
+    },
+  }),
+  resourcePolicy({
+    name: 'aws-rds-engine-version-major-only',
+    description:
+      'An RDS instance or cluster whose minor versions RDS upgrades itself (autoMinorVersionUpgrade, on by default) pins only the major engine version ("16", not "16.8"): with a pinned minor, the first `up` after an automatic upgrade asks RDS for a downgrade, which fails.',
+    control: { framework: 'Platform Kit', id: 'upgrade-without-drift', url: 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.Upgrading.html#USER_UpgradeDBInstance.Upgrading.AutoMinorVersionUpgrades' },
+    concern: 'resilience',
+    severity: 'medium',
+    remediation: 'Set engineVersion to the major version only (e.g. "16"); change it deliberately, with allowMajorVersionUpgrade, for a major upgrade.',
+    types: [INSTANCE, CLUSTER],
+    validate: (props, args, report) => {
+      const version = str(props.engineVersion);
+      if (version === undefined || props.autoMinorVersionUpgrade === false) return;
+      const engine = str(props.engine) ?? '';
+      // MySQL-family majors carry a dot ("8.0"); anything past it pins a minor.
+      const majorParts = /mysql|mariadb/.test(engine) ? 2 : 1;
+      if (version.split('.').length > majorParts) report(`${describe(args)} pins engineVersion ${version} while RDS upgrades minor versions itself; pin ${version.split('.').slice(0, majorParts).join('.')} only.`);
+    },
+  }),
   stackPolicy({
     name: 'aws-rds-instance-tls-enforced',
     description:

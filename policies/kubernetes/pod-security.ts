@@ -1,30 +1,30 @@
 import { type PlatformPolicy, type Props, arr, at, describe, obj, resourcePolicy, str, strs } from '../lib/policy';
 import { NAMESPACE, WORKLOAD_TYPES, containersOf, labelsOf, namespaceName, namespaceOf, podSpecOf } from '../lib/kube';
+import { POD_SECURITY_EXCEPTIONS, type PodSecurityException } from './exceptions';
 
 const PSS_URL = 'https://kubernetes.io/docs/concepts/security/pod-security-standards/';
 
-/** Namespaces held to `baseline` instead of `restricted`, each with the reason a reviewer reads. */
+/** Namespaces allowed below `restricted`, by name, with their level and reason (see ./exceptions). */
 export interface PodSecurityConfig {
-  baselineNamespaces: Record<string, string>;
+  exceptions: Record<string, PodSecurityException>;
 }
-
-const BASELINE_NAMESPACES: Record<string, string> = {
-  monitoring:
-    'Node agents (node-exporter, the log shipper) read host metrics and /var/log; they cannot drop to restricted, so the namespace is held to baseline and nothing else runs there.',
-};
 
 const CONFIG = {
   schema: {
     properties: {
-      baselineNamespaces: {
+      exceptions: {
         type: 'object' as const,
-        additionalProperties: { type: 'string' as const, minLength: 1 },
-        default: BASELINE_NAMESPACES,
-        description: 'Namespace → reason it is held to baseline rather than restricted.',
+        additionalProperties: {
+          type: 'object' as const,
+          properties: { level: { type: 'string' as const, enum: ['baseline', 'privileged'] }, reason: { type: 'string' as const, minLength: 1 } },
+          required: ['level', 'reason'],
+        },
+        default: POD_SECURITY_EXCEPTIONS,
+        description: 'Namespace → the Pod Security level it may enforce instead of restricted, and why.',
       },
     },
   },
-  perStack: { dev: { baselineNamespaces: BASELINE_NAMESPACES }, prod: { baselineNamespaces: BASELINE_NAMESPACES } },
+  perStack: { dev: { exceptions: { ...POD_SECURITY_EXCEPTIONS } }, prod: { exceptions: { ...POD_SECURITY_EXCEPTIONS } } },
 };
 
 /** Capabilities baseline still allows a container to add. */
@@ -77,12 +77,15 @@ export function podSecurityProblems(pod: Props, level: PssLevel): string[] {
 
 const ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
 export const EXCEPTION_ANNOTATION = 'platform-kit.io/pod-security-exception';
+/** Admission modes a namespace labels: enforce rejects, audit records, warn tells the client. */
+export const PSA_MODES = ['enforce', 'audit', 'warn'] as const;
+const STRICTNESS: Record<string, number> = { privileged: 0, baseline: 1, restricted: 2 };
 
 export const podSecurityPolicies: PlatformPolicy[] = [
   resourcePolicy<PodSecurityConfig>({
     name: 'kubernetes-pod-security-restricted',
     description:
-      'Pods meet the Pod Security Standards `restricted` profile: runAsNonRoot, allowPrivilegeEscalation: false, capabilities drop ALL (add at most NET_BIND_SERVICE), seccompProfile RuntimeDefault, no host namespaces, hostPath or hostPort; plus readOnlyRootFilesystem: true on every container. Namespaces listed in `baselineNamespaces` (monitoring, with its reason) are held to `baseline` instead.',
+      'Pods meet the Pod Security Standards `restricted` profile: runAsNonRoot, allowPrivilegeEscalation: false, capabilities drop ALL (add at most NET_BIND_SERVICE), seccompProfile RuntimeDefault, no host namespaces, hostPath or hostPort; plus readOnlyRootFilesystem: true on every container. A namespace listed in `exceptions` (policies/kubernetes/exceptions.ts: only the monitoring node agents\' namespace, at privileged) is held to its listed level instead.',
     control: { framework: 'Pod Security Standards', id: 'restricted', url: `${PSS_URL}#restricted` },
     concern: 'security',
     severity: 'high',
@@ -94,7 +97,9 @@ export const podSecurityPolicies: PlatformPolicy[] = [
       const pod = podSpecOf(args.type, props);
       if (!pod) return;
       const ns = namespaceOf(props);
-      const level: PssLevel = ns in args.config.baselineNamespaces ? 'baseline' : 'restricted';
+      const excepted = args.config.exceptions[ns]?.level;
+      if (excepted === 'privileged') return;
+      const level: PssLevel = excepted ?? 'restricted';
       const problems = podSecurityProblems(pod, level);
       if (problems.length > 0) report(`${describe(args)} in namespace '${ns}' breaks Pod Security ${level}: ${problems.join('; ')}.`);
     },
@@ -102,25 +107,33 @@ export const podSecurityPolicies: PlatformPolicy[] = [
   resourcePolicy<PodSecurityConfig>({
     name: 'kubernetes-namespace-pod-security-admission',
     description:
-      'Every Namespace the program creates enforces Pod Security admission at `restricted` (label pod-security.kubernetes.io/enforce). A namespace listed in `baselineNamespaces` may enforce `baseline`, and then must say why in the platform-kit.io/pod-security-exception annotation, so the exception is visible in the cluster too.',
+      'Every Namespace the program creates labels all three Pod Security admission modes: `enforce` at `restricted`, and `audit` and `warn` set and no looser than `enforce`, so a violation is rejected, recorded in the audit log and shown to whoever applied it. A namespace listed by name in `exceptions` (policies/kubernetes/exceptions.ts: only the monitoring node agents\' namespace, at privileged) may enforce its listed level, and then must say why in the platform-kit.io/pod-security-exception annotation, so the exception is visible in the cluster too.',
     control: { framework: 'Pod Security Standards', id: 'admission', url: 'https://kubernetes.io/docs/concepts/security/pod-security-admission/' },
     concern: 'security',
     severity: 'high',
-    remediation: 'Label the Namespace pod-security.kubernetes.io/enforce: restricted (and audit/warn likewise); for a listed exception, baseline plus the reason annotation.',
+    remediation: 'Label the Namespace pod-security.kubernetes.io/enforce, /audit and /warn: restricted; for a listed exception, enforce its listed level with the reason annotation and audit/warn restricted, so what would break under restricted stays visible.',
     types: [NAMESPACE],
     config: CONFIG,
     validate: (props, args, report) => {
       const name = namespaceName(props, args.name);
-      const level = labelsOf(at(props, 'metadata', 'labels'))[ENFORCE_LABEL];
-      const exception = args.config.baselineNamespaces[name];
+      const labels = labelsOf(at(props, 'metadata', 'labels'));
+      const level = labels[ENFORCE_LABEL];
+      const exception = args.config.exceptions[name];
+      const quiet = PSA_MODES.filter((m) => m !== 'enforce').filter((m) => {
+        const v = labels[`pod-security.kubernetes.io/${m}`];
+        return v === undefined || (STRICTNESS[v] ?? -1) < (STRICTNESS[level ?? 'restricted'] ?? 2);
+      });
+      if (quiet.length > 0) {
+        report(`${describe(args)} does not ${quiet.map((m) => (m === 'audit' ? 'audit' : 'warn about')).join(' or ')} Pod Security violations; label ${quiet.map((m) => `pod-security.kubernetes.io/${m}`).join(' and ')} at least as strict as enforce (${level ?? 'restricted'}).`);
+      }
       if (level === 'restricted') return;
-      if (exception !== undefined && level === 'baseline') {
+      if (exception !== undefined && level === exception.level) {
         const reason = labelsOf(at(props, 'metadata', 'annotations'))[EXCEPTION_ANNOTATION];
-        if (!reason) report(`${describe(args)} enforces baseline but does not say why: annotate ${EXCEPTION_ANNOTATION} (e.g. "${exception}").`);
+        if (!reason) report(`${describe(args)} enforces ${level} but does not say why: annotate ${EXCEPTION_ANNOTATION} (e.g. "${exception.reason}").`);
         return;
       }
       report(
-        `${describe(args)} enforces ${level ?? 'no Pod Security level'}; label ${ENFORCE_LABEL}: ${exception !== undefined ? 'baseline (listed exception) or restricted' : 'restricted'}.`,
+        `${describe(args)} enforces ${level ?? 'no Pod Security level'}; label ${ENFORCE_LABEL}: ${exception !== undefined ? `${exception.level} (listed exception) or restricted` : 'restricted'}.`,
       );
     },
   }),

@@ -1,6 +1,6 @@
 import type { PolicyResource } from '@pulumi/policy';
 import { type PlatformPolicy, at, describe, known, num, stackPolicy, str } from '../lib/policy';
-import { DEPLOYMENT, HPA, NAMESPACE, NETWORK_POLICY, PDB, STATEFUL_SET, labelsOf, namespaceName, namespaceOf } from '../lib/kube';
+import { DEPLOYMENT, HPA, NAMESPACE, NETWORK_POLICY, PDB, SCALED_OBJECT, STATEFUL_SET, labelsOf, namespaceName, namespaceOf } from '../lib/kube';
 
 /**
  * Objects in a namespace the program creates usually take `metadata.namespace` from the
@@ -24,14 +24,32 @@ function sameNamespace(a: PolicyResource, b: PolicyResource): boolean {
   return (na ?? 'default') === (nb ?? 'default');
 }
 
-/** Replicas the workload runs with in steady state: the HPA's minimum when one targets it. */
-function replicasOf(w: PolicyResource, hpas: readonly PolicyResource[]): number {
+/** The autoscalers (HPAs and KEDA ScaledObjects) whose scaleTargetRef names the workload, in its namespace. */
+function autoscalersOf(w: PolicyResource, autoscalers: readonly PolicyResource[]): PolicyResource[] {
   const name = known(() => str(at(w.props, 'metadata', 'name')));
-  const hpa = hpas.find(
-    (h) => h.dependencies.some((d) => d.urn === w.urn) || (name !== undefined && known(() => str(at(h.props, 'spec', 'scaleTargetRef', 'name'))) === name),
+  const kind = w.type.split(':').pop();
+  return autoscalers.filter((a) => {
+    const target = known(() => at(a.props, 'spec', 'scaleTargetRef'));
+    const targetName = known(() => str(at(target, 'name')));
+    // During a preview the target's name may be unknown; the input that carries it still names the workload.
+    if (targetName === undefined || name === undefined) return (a.propertyDependencies.spec ?? []).some((d) => d.urn === w.urn);
+    return targetName === name && (known(() => str(at(target, 'kind'))) ?? 'Deployment') === kind && sameNamespace(a, w);
+  });
+}
+
+/**
+ * The most replicas the workload may run: its own `replicas`, or the bounds of its
+ * autoscalers (an HPA's minReplicas/maxReplicas, a ScaledObject's minReplicaCount/
+ * maxReplicaCount, whose unset maximum is KEDA's default of 100).
+ */
+function replicasOf(w: PolicyResource, autoscalers: readonly PolicyResource[]): number {
+  const own = known(() => num(at(w.props, 'spec', 'replicas'))) ?? 1;
+  const bounds = autoscalersOf(w, autoscalers).flatMap((a) =>
+    a.type === SCALED_OBJECT
+      ? [known(() => num(at(a.props, 'spec', 'minReplicaCount'))) ?? 0, known(() => num(at(a.props, 'spec', 'maxReplicaCount'))) ?? 100]
+      : [known(() => num(at(a.props, 'spec', 'minReplicas'))) ?? 1, known(() => num(at(a.props, 'spec', 'maxReplicas'))) ?? 1],
   );
-  if (hpa) return known(() => num(at(hpa.props, 'spec', 'minReplicas'))) ?? 1;
-  return known(() => num(at(w.props, 'spec', 'replicas'))) ?? 1;
+  return Math.max(own, ...bounds);
 }
 
 function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
@@ -43,23 +61,40 @@ export const kubernetesStackPolicies: PlatformPolicy[] = [
   stackPolicy({
     name: 'kubernetes-pdb-per-multi-replica-workload',
     description:
-      'Every Deployment or StatefulSet that runs more than one replica (its replicas, or its HorizontalPodAutoscaler\'s minReplicas) has a PodDisruptionBudget in its namespace whose selector matches its pod labels, so a node drain or upgrade never takes all replicas at once.',
+      'Every Deployment or StatefulSet that may run more than one replica (its replicas, or the bounds of its HorizontalPodAutoscaler or KEDA ScaledObject) has a PodDisruptionBudget in its namespace whose selector matches its pod labels, so a node drain or upgrade never takes all replicas at once.',
     control: { framework: 'Kubernetes best practices', id: 'pdb', url: 'https://kubernetes.io/docs/tasks/run-application/configure-pdb/' },
     concern: 'resilience',
     severity: 'medium',
     remediation: 'Add a policy/v1 PodDisruptionBudget with maxUnavailable: 1 (or minAvailable) and selector.matchLabels equal to the pod template labels.',
-    types: [DEPLOYMENT, STATEFUL_SET, PDB, HPA],
+    types: [DEPLOYMENT, STATEFUL_SET, PDB, HPA, SCALED_OBJECT],
     validate: (resources, _args, report) => {
       const pdbs = resources.filter((r) => r.type === PDB);
-      const hpas = resources.filter((r) => r.type === HPA);
+      const autoscalers = resources.filter((r) => r.type === HPA || r.type === SCALED_OBJECT);
       for (const w of resources.filter((r) => r.type === DEPLOYMENT || r.type === STATEFUL_SET)) {
-        const replicas = replicasOf(w, hpas);
+        const replicas = replicasOf(w, autoscalers);
         if (replicas <= 1) continue;
         const labels = labelsOf(known(() => at(w.props, 'spec', 'template', 'metadata', 'labels')));
         const covered = pdbs.some(
           (p) => sameNamespace(p, w) && selects(labelsOf(known(() => at(p.props, 'spec', 'selector', 'matchLabels'))), labels),
         );
-        if (!covered) report(`${describe(w)} runs ${replicas} replicas but no PodDisruptionBudget selects its pods.`, w.urn);
+        if (!covered) report(`${describe(w)} runs up to ${replicas} replicas but no PodDisruptionBudget selects its pods.`, w.urn);
+      }
+    },
+  }),
+  stackPolicy({
+    name: 'kubernetes-one-autoscaler-per-workload',
+    description:
+      'No Deployment or StatefulSet is the target of two autoscalers. A KEDA ScaledObject creates and owns a HorizontalPodAutoscaler for its target, so a second HPA beside it (or two HPAs) would fight over the replica count, each undoing the other every sync.',
+    control: { framework: 'KEDA', id: 'scaledobject-hpa-ownership', url: 'https://keda.sh/docs/latest/concepts/scaling-deployments/' },
+    concern: 'resilience',
+    severity: 'medium',
+    remediation: 'Keep one autoscaler per workload: the ScaledObject for queue-driven workers (put CPU triggers into it if needed), the HPA for the api.',
+    types: [DEPLOYMENT, STATEFUL_SET, HPA, SCALED_OBJECT],
+    validate: (resources, _args, report) => {
+      const autoscalers = resources.filter((r) => r.type === HPA || r.type === SCALED_OBJECT);
+      for (const w of resources.filter((r) => r.type === DEPLOYMENT || r.type === STATEFUL_SET)) {
+        const targeting = autoscalersOf(w, autoscalers);
+        if (targeting.length > 1) report(`${describe(w)} is scaled by ${targeting.map((a) => describe(a)).join(' and ')}; one autoscaler per workload.`, w.urn);
       }
     },
   }),

@@ -22,6 +22,8 @@ export const PDB = 'kubernetes:policy/v1:PodDisruptionBudget';
 export const NETWORK_POLICY = 'kubernetes:networking.k8s.io/v1:NetworkPolicy';
 export const INGRESS = 'kubernetes:networking.k8s.io/v1:Ingress';
 export const HPA = 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler';
+/** KEDA's ScaledObject: it creates and owns a HorizontalPodAutoscaler for its target. */
+export const SCALED_OBJECT = 'kubernetes:keda.sh/v1alpha1:ScaledObject';
 export const HELM_RELEASE = 'kubernetes:helm.sh/v3:Release';
 export const HELM_CHART_V3 = 'kubernetes:helm.sh/v3:Chart';
 export const HELM_CHART_V4 = 'kubernetes:helm.sh/v4:Chart';

@@ -3,8 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { EnvError } from '../contract';
 import { DomainError } from '../core/errors';
 import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
-import { doctor } from './commands/doctor';
+import { doctor, doctorStack } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
+import { dbCancel, dbLocks } from './commands/db';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
 import { withRuntime } from './context';
@@ -14,7 +15,10 @@ import { UsageError } from './output';
  * `platform`: the operator's CLI. Runbooks call these sub-commands, never ad-hoc scripts.
  * Exit status: 0 success/healthy, 1 failure/unhealthy, 2 bad usage or configuration.
  */
-export function buildProgram(): Command {
+/** Runs a parsed command; tests pass one that records instead, to parse without side effects. */
+export type Executor = (command: () => Promise<number>) => Promise<void>;
+
+export function buildProgram(execute: Executor = run): Command {
   const program = new Command('platform')
     .description('Operate the Platform Kit job platform (reads DATABASE_URL, REDIS_URL, QUEUE_PREFIX, … from the environment)')
     .showHelpAfterError()
@@ -25,7 +29,7 @@ export function buildProgram(): Command {
     .description('apply pending SQL migrations (needs only DATABASE_URL)')
     .option('--status', 'list applied and pending migrations; exit 1 when any is pending')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => migrate(options)));
+    .action((options) => execute(() => migrate(options)));
 
   program
     .command('doctor')
@@ -34,7 +38,15 @@ export function buildProgram(): Command {
     .option('--worker-timeout <seconds>', 'a worker whose heartbeat is older is dead', '30')
     .option('--max-queue-age <seconds>', 'queued longer than this counts as a backlog', '300')
     .option('--max-relay-lag <seconds>', 'accepted jobs missing from Redis longer than this fail the check', '60')
-    .action((options) => run(() => withRuntime((core) => doctor(core, options))));
+    .option('--stack <stack>', 'also check what the stack adds to the cluster: CRDs, the KEDA scaler against the queue, rules loaded by Prometheus, scrape targets')
+    .option('--kube-api <url>', 'with --stack: the Kubernetes API (default: in-cluster, from the pod\'s service account; outside, e.g. http://127.0.0.1:8001 from `kubectl proxy`)')
+    .option('--prometheus-url <url>', 'with --stack: reach Prometheus directly instead of through the API server')
+    .action((options) =>
+      execute(async () => {
+        if (options.stack === undefined && (options.kubeApi !== undefined || options.prometheusUrl !== undefined)) throw new UsageError('--kube-api and --prometheus-url need --stack');
+        return options.stack === undefined ? withRuntime((core) => doctor(core, options)) : doctorStack(options, withRuntime);
+      }),
+    );
 
   const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
   jobs
@@ -45,22 +57,22 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withRuntime((core) => listJobs(core, options))));
+    .action((options) => execute(() => withRuntime((core) => listJobs(core, options))));
   jobs
     .command('show <jobId>')
     .description('a job with its audit trail')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => run(() => withRuntime((core) => showJob(core, id, options))));
+    .action((id: string, options) => execute(() => withRuntime((core) => showJob(core, id, options))));
   jobs
     .command('retry <jobId>')
     .description('re-queue a failed or cancelled job with a fresh attempt budget')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => run(() => withRuntime((core) => retryJob(core, id, options))));
+    .action((id: string, options) => execute(() => withRuntime((core) => retryJob(core, id, options))));
   jobs
     .command('cancel <jobId>')
     .description('cancel a queued or running job')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => run(() => withRuntime((core) => cancelJob(core, id, options))));
+    .action((id: string, options) => execute(() => withRuntime((core) => cancelJob(core, id, options))));
 
   const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
   dlq
@@ -68,29 +80,40 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withRuntime((core) => listDeadLetters(core, options))));
+    .action((options) => execute(() => withRuntime((core) => listDeadLetters(core, options))));
   dlq
     .command('replay [jobIds...]')
     .description('put dead-lettered jobs back in the queue')
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], options) => run(() => withRuntime((core) => replayDeadLetters(core, ids, options))));
+    .action((ids: string[], options) => execute(() => withRuntime((core) => replayDeadLetters(core, ids, options))));
 
   const queues = program.command('queues').description('the BullMQ queue');
   queues
     .command('stats')
     .description('depth by state (waiting, prioritized, delayed, active, failed), jobs by status, relay lag')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withRuntime((core) => queueStats(core, options))));
-  queues.command('pause').description('stop workers taking new jobs').action(() => run(() => withRuntime(pauseQueue)));
-  queues.command('resume').description('let workers take jobs again').action(() => run(() => withRuntime(resumeQueue)));
+    .action((options) => execute(() => withRuntime((core) => queueStats(core, options))));
+  queues.command('pause').description('stop workers taking new jobs').action(() => execute(() => withRuntime(pauseQueue)));
+  queues.command('resume').description('let workers take jobs again').action(() => execute(() => withRuntime(resumeQueue)));
+
+  const db = program.command('db').description('PostgreSQL sessions: what a stuck migration or a pile-up waits for');
+  db.command('locks')
+    .description('sessions holding the migration lock, waiting for a lock, or blocking others')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(() => withRuntime((core) => dbLocks(core, options))));
+  db.command('cancel <pid>')
+    .description('cancel a session\'s running query (pg_cancel_backend)')
+    .option('--terminate', 'end the whole session instead (pg_terminate_backend): its transaction rolls back')
+    .option('--json', 'machine-readable output')
+    .action((pid: string, options) => execute(() => withRuntime((core) => dbCancel(core, pid, options))));
 
   program
     .command('reconcile')
     .description('re-enqueue accepted jobs that Redis does not hold (after a Redis loss or failover)')
     .option('--json', 'machine-readable output')
-    .action((options) => run(() => withRuntime((core) => reconcile(core, options))));
+    .action((options) => execute(() => withRuntime((core) => reconcile(core, options))));
 
   return program;
 }

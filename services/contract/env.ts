@@ -1,4 +1,9 @@
 import { z } from 'zod';
+import { MAX_JOB_TIMEOUT_MS } from './job-types';
+
+/** TLS modes of the PostgreSQL connection, weakest first. */
+export const DATABASE_SSL_MODES = ['disable', 'require', 'verify-full'] as const;
+export type DatabaseSslMode = (typeof DATABASE_SSL_MODES)[number];
 
 /**
  * Every environment variable the api and the worker read. Services parse `process.env`
@@ -8,6 +13,7 @@ import { z } from 'zod';
  */
 const port = z.coerce.number().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
 const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((value) => value === 'true' || value === '1');
@@ -27,9 +33,14 @@ export const EnvSchema = z.object({
 
   DATABASE_URL: z.string().url().refine((url) => /^postgres(ql)?:\/\//.test(url), 'must be a postgres:// URL'),
   DATABASE_POOL_MAX: positiveInt.max(200).default(10),
-  /** Verify the server certificate when connecting over TLS (RDS enforces TLS). */
-  DATABASE_SSL: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  /**
+   * TLS to PostgreSQL. `disable` (the local run's embedded server), `require` (encrypted,
+   * certificate not checked), `verify-full` (encrypted, the certificate must chain to a
+   * trusted root, AWS's RDS roots included, and name the host: what the cloud uses).
+   */
+  DATABASE_SSL: z.enum(DATABASE_SSL_MODES).default('disable'),
 
+  /** `rediss://` connects over TLS (ElastiCache: `rediss://:<auth token>@<primary endpoint>:6379`). */
   REDIS_URL: z.string().url().refine((url) => /^rediss?:\/\//.test(url), 'must be a redis:// or rediss:// URL'),
   /**
    * BullMQ key prefix. Hash-tagged so that every key of a queue lands in one Redis
@@ -42,9 +53,13 @@ export const EnvSchema = z.object({
 
   /** Filesystem object store root, used when S3_BUCKET is unset. */
   OBJECT_STORE_DIR: z.string().min(1).default('.data/objects'),
-  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').optional(),
+  /** Bucket of uploaded files (and of job outputs too when S3_RESULTS_BUCKET is unset). */
+  S3_BUCKET: bucketName.optional(),
+  /** Bucket of job outputs, when they live apart from the uploads (the cloud's results bucket). */
+  S3_RESULTS_BUCKET: bucketName.optional(),
   S3_PREFIX: z.string().max(256).default(''),
-  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Region of the buckets. Unset: the AWS SDK's own resolution (AWS_REGION, which EKS sets for IRSA pods). */
+  S3_REGION: z.string().min(1).optional(),
   /** S3-compatible endpoint (MinIO, LocalStack); unset means AWS. */
   S3_ENDPOINT: z.string().url().optional(),
   S3_FORCE_PATH_STYLE: bool.default(false),
@@ -64,8 +79,11 @@ export const EnvSchema = z.object({
    * written, so one worker drains about WORKER_CONCURRENCY ÷ that time (bench/FINDINGS.md).
    */
   WORKER_CONCURRENCY: positiveInt.max(1_000).default(100),
-  /** How long SIGTERM waits for in-flight work before releasing it. */
-  SHUTDOWN_GRACE_MS: positiveInt.max(600_000).default(25_000),
+  /**
+   * How long SIGTERM waits for in-flight work before releasing it. A worker's drain covers
+   * the longest job timeout, so the ceiling is the longest timeout a job type may declare.
+   */
+  SHUTDOWN_GRACE_MS: positiveInt.max(MAX_JOB_TIMEOUT_MS).default(25_000),
   /** How often the relay sweeps for queued jobs that Redis does not hold. */
   RELAY_SWEEP_MS: positiveInt.max(3_600_000).default(5_000),
 });
@@ -89,8 +107,46 @@ export const WorkerEnvSchema = EnvSchema.omit({
 });
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
 
-/** The variables as strings, the form a container spec or a shell provides. */
-export type EnvVars = { [K in keyof Env]?: string };
+/**
+ * What `platform migrate` reads: the database as its owner (the RDS master user in the
+ * cloud), and the login roles it creates or updates with least privilege. A role is set
+ * by its user and password together; unset, none is managed (the local run connects as
+ * the owner).
+ */
+const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase PostgreSQL role name');
+const rolePassword = z.string().regex(/^[\x21-\x7E]{16,128}$/, 'must be 16-128 printable ASCII characters without spaces');
+export const MigrateEnvSchema = EnvSchema.pick({ LOG_LEVEL: true, DATABASE_URL: true, DATABASE_SSL: true })
+  .extend({
+    /** Role the api and worker connect as: read and write the platform's tables, nothing else. */
+    DATABASE_APP_USER: roleName.optional(),
+    DATABASE_APP_PASSWORD: rolePassword.optional(),
+    /** Role the queue autoscaler connects as: reads `jobs.status` only. */
+    DATABASE_SCALER_USER: roleName.optional(),
+    DATABASE_SCALER_PASSWORD: rolePassword.optional(),
+  })
+  .refine((env) => (env.DATABASE_APP_USER === undefined) === (env.DATABASE_APP_PASSWORD === undefined), {
+    path: ['DATABASE_APP_PASSWORD'],
+    message: 'must be set together with DATABASE_APP_USER',
+  })
+  .refine((env) => (env.DATABASE_SCALER_USER === undefined) === (env.DATABASE_SCALER_PASSWORD === undefined), {
+    path: ['DATABASE_SCALER_PASSWORD'],
+    message: 'must be set together with DATABASE_SCALER_USER',
+  });
+export type MigrateEnv = z.infer<typeof MigrateEnvSchema>;
+
+/**
+ * A schema's variables as strings, the form a container spec or a shell provides. A key
+ * the schema requires (no default, not optional) is required here too, so a deployment
+ * that builds its env as this type fails to compile when it misses one.
+ */
+export type EnvVarsOf<S extends z.ZodType> = { [K in keyof z.input<S>]: string };
+export type EnvVars = EnvVarsOf<typeof EnvSchema>;
+export type WorkerEnvVars = EnvVarsOf<typeof WorkerEnvSchema>;
+export type MigrateEnvVars = EnvVarsOf<typeof MigrateEnvSchema>;
+
+/** Variables that carry credentials: a deployment keeps them in a secret store, never in plain config. */
+export const SECRET_ENV_KEYS = ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'DATABASE_APP_PASSWORD', 'DATABASE_SCALER_PASSWORD'] as const;
+export type SecretEnvKey = (typeof SECRET_ENV_KEYS)[number];
 
 export class EnvError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {

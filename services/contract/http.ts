@@ -25,3 +25,18 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
  * needs more.
  */
 export const MAX_JSON_DEPTH = 64;
+
+/** How an ingress matches a public route: the path itself, or the path and everything under it. */
+export type RouteMatch = 'exact' | 'prefix';
+
+/**
+ * What the API serves to the internet, as an ingress routes it: the versioned API, the
+ * OpenAPI document, Swagger UI and the console's page. Health and metrics endpoints are
+ * not among them: probes and Prometheus reach the pods inside the cluster.
+ */
+export const PUBLIC_ROUTES: readonly { path: string; match: RouteMatch }[] = [
+  { path: API_PREFIX, match: 'prefix' },
+  { path: PATHS.openapi, match: 'exact' },
+  { path: PATHS.docs, match: 'prefix' },
+  { path: '/', match: 'exact' },
+];

@@ -6,10 +6,6 @@ export interface RetryPolicy {
   backoffMs: number;
 }
 
-/** Longest execution timeout a job type may declare: a job that needs longer should report progress and be split. */
-export const MAX_JOB_TIMEOUT_MS = 60 * 60_000;
-export const DEFAULT_JOB_TIMEOUT_MS = 5 * 60_000;
-
 export interface JobTypeDefinition<Name extends string = string, In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
   type: Name;
   description: string;
@@ -17,8 +13,10 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
   output: Out;
   retry: RetryPolicy;
   /**
-   * How long one attempt may run. Past it the attempt fails with a timeout error (retried
-   * like any failure while attempts remain), its abort signal fires and its slot is freed.
+   * How long one attempt may run. Past it the worker fires the attempt's abort signal,
+   * frees its slot and fails the attempt with a timeout error (retried like any failure
+   * while attempts remain). A worker's shutdown drain is sized from the longest of these,
+   * so a rollout lets every running attempt end on its own.
    */
   timeoutMs: number;
   /** Internal types (e.g. email.send) are run by workers but not submittable over HTTP. */
@@ -26,6 +24,11 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
   /** Whether the processor writes an output file (its id lands in the job's resultFileId). */
   producesFile: boolean;
 }
+
+/** How long an attempt may run unless its type says otherwise. */
+export const DEFAULT_JOB_TIMEOUT_MS = 5 * 60_000;
+/** Ceiling of a type's timeout: a worker's shutdown waits this long at most, and Kubernetes waits for the worker. */
+export const MAX_JOB_TIMEOUT_MS = 30 * 60_000;
 
 export type JobInput<T extends JobTypeDefinition> = z.output<T['input']>;
 export type JobOutput<T extends JobTypeDefinition> = z.output<T['output']>;
@@ -36,7 +39,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   input: In;
   output: Out;
   retry?: Partial<RetryPolicy>;
-  /** Default 5 minutes, at most 1 hour. */
+  /** Default 5 minutes; from 1 second to MAX_JOB_TIMEOUT_MS (30 minutes). */
   timeoutMs?: number;
   internal?: boolean;
   producesFile?: boolean;
@@ -50,8 +53,8 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   }
   if (retry.backoffMs < 0) throw new RangeError(`job type ${definition.type}: retry.backoffMs must be >= 0`);
   const timeoutMs = definition.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_JOB_TIMEOUT_MS) {
-    throw new RangeError(`job type ${definition.type}: timeoutMs must be an integer from 1 to ${MAX_JOB_TIMEOUT_MS}`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1_000 || timeoutMs > MAX_JOB_TIMEOUT_MS) {
+    throw new RangeError(`job type ${definition.type}: timeoutMs must be an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
   }
   return {
     type: definition.type,

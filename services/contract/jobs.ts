@@ -21,7 +21,7 @@ export const sleep = defineJobType({
   input: z.object({ ms: z.number().int().min(0).max(600_000) }).strict(),
   output: z.object({ sleptMs: z.number().int() }),
   retry: { attempts: 3, backoffMs: 1_000 },
-  // The longest sleep it accepts, and a minute to spare.
+  // The longest sleep accepted, and a minute to spare.
   timeoutMs: 660_000,
 });
 
@@ -105,6 +105,9 @@ export type JobTypeName = keyof typeof JOB_TYPES;
 export function findJobType(name: string): JobTypeDefinition | undefined {
   return Object.hasOwn(JOB_TYPES, name) ? JOB_TYPES[name as JobTypeName] : undefined;
 }
+
+/** The longest attempt any job type may run: what a worker's shutdown drain must wait for. */
+export const LONGEST_JOB_TIMEOUT_MS = Math.max(...Object.values(JOB_TYPES).map((definition) => definition.timeoutMs));
 
 /** The types a client may submit over HTTP. */
 export function publicJobTypes(): JobTypeDefinition[] {

@@ -1,3 +1,5 @@
+import { API_PREFIX, PATHS, PORTS } from './http';
+
 /**
  * Metric names, shared by the services that emit them, the dashboards that plot them and
  * the alert rules that page on them, so a rename cannot silently break an alert.
@@ -13,12 +15,24 @@ export const METRICS = {
   jobDuration: 'platform_job_duration_seconds',
   jobTimeToStart: 'platform_job_time_to_start_seconds',
   queueDepth: 'platform_queue_depth',
+  /** Age of the oldest job PostgreSQL holds as queued: how long the backlog has been waiting. */
+  queueOldestJobAge: 'platform_queue_oldest_job_age_seconds',
   relayLag: 'platform_relay_lag_seconds',
   relayEnqueued: 'platform_relay_enqueued_total',
   deadLetterSize: 'platform_dead_letter_jobs',
   dbPoolConnections: 'platform_db_pool_connections',
+  /** Server-side backends of the whole PostgreSQL instance (every client, not only this pool). */
+  postgresConnections: 'platform_postgres_connections',
+  postgresMaxConnections: 'platform_postgres_max_connections',
   redisUp: 'platform_redis_up',
+  redisMemoryUsed: 'platform_redis_memory_used_bytes',
+  /** Redis `maxmemory`; 0 means unlimited (a local redis-server), never the case on ElastiCache. */
+  redisMemoryMax: 'platform_redis_memory_max_bytes',
+  /** Writes Redis refused for lack of memory (`errorstat_OOM`): with noeviction, lost enqueues and lock renewals. */
+  redisRejectedWrites: 'platform_redis_rejected_writes_total',
   workerLastActivity: 'platform_worker_last_activity_timestamp_seconds',
+  /** Jobs one worker process runs at once (WORKER_CONCURRENCY), the denominator of worker saturation. */
+  workerConcurrency: 'platform_worker_concurrency',
 } as const;
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
@@ -26,3 +40,68 @@ export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 /** Queue depth label values: every place a job can wait or sit in BullMQ. */
 export const QUEUE_DEPTH_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
 export type QueueDepthState = (typeof QUEUE_DEPTH_STATES)[number];
+
+/**
+ * Histogram bucket bounds (seconds). Declared here because SLO thresholds must be one of
+ * them: a latency objective between two buckets could not be computed from the histogram.
+ */
+export const HISTOGRAM_BUCKETS = {
+  httpRequestDuration: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  jobDuration: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+  jobTimeToStart: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+} as const satisfies Record<string, readonly number[]>;
+
+/**
+ * Route templates (the `route` label of the HTTP histogram) by what they serve. Probes and
+ * scrapes are not user traffic; event streams stay open for minutes by design; file
+ * transfers take as long as the bytes do. SLOs leave out what would distort them.
+ */
+export const ROUTE_CLASSES = {
+  operational: [PATHS.healthz, PATHS.readyz, PATHS.metrics],
+  streaming: [`${API_PREFIX}/jobs/:id/events`, `${API_PREFIX}/jobs/events`],
+  transfer: [`${API_PREFIX}/files`, `${API_PREFIX}/files/:id/content`],
+} as const;
+
+/**
+ * How Prometheus finds the api and the worker. The workloads carry `podLabels`; the api
+ * Service carries them too and names its port `portName`; the worker's pods name their
+ * metrics container port `portName`. `job` is the scrape job label every rule selects on.
+ */
+export const SCRAPE_TARGETS = {
+  api: {
+    job: 'api',
+    podLabels: { 'app.kubernetes.io/name': 'api', 'app.kubernetes.io/part-of': 'platform-kit' },
+    portName: 'http',
+    port: PORTS.api,
+    path: PATHS.metrics,
+  },
+  worker: {
+    job: 'worker',
+    podLabels: { 'app.kubernetes.io/name': 'worker', 'app.kubernetes.io/part-of': 'platform-kit' },
+    portName: 'metrics',
+    port: PORTS.workerMetrics,
+    path: PATHS.metrics,
+  },
+} as const;
+export type ScrapeTarget = keyof typeof SCRAPE_TARGETS;
+
+/** The pod label whose value is the scrape job (`api`, `worker`). */
+export const JOB_LABEL = 'app.kubernetes.io/name';
+
+/**
+ * Where the monitoring stack lives in a cluster, for the Pulumi program that puts it there,
+ * the policy pack that holds it to account and `platform doctor --stack` that checks it.
+ */
+export const MONITORING = {
+  /** Prometheus, Alertmanager, Grafana, Loki and the operator: Pod Security `restricted`. */
+  namespace: 'monitoring',
+  /** Node exporter and the log shipper, which need the host: the one `privileged` namespace. */
+  nodeAgentsNamespace: 'monitoring-node-agents',
+  /** The Prometheus Service (kube-prometheus-stack, fullnameOverride `monitoring`). */
+  prometheusService: 'monitoring-prometheus',
+  prometheusPort: 9090,
+  /** ConfigMap in `namespace` where the program records what it deployed (stack, namespaces, queue). */
+  stackConfigMap: 'platform-kit-observability',
+  /** Label on every PrometheusRule the program ships. */
+  rulesLabel: 'platform-kit.io/rules',
+} as const;

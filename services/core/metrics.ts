@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { METRICS } from '../contract';
+import { HISTOGRAM_BUCKETS, METRICS } from '../contract';
 
 /**
  * Every metric the platform emits, registered once per process on its own registry.
@@ -17,7 +17,7 @@ export function createMetrics(service: string) {
       name: METRICS.httpRequestDuration,
       help: 'HTTP request duration by method, route template and status code.',
       labelNames: ['method', 'route', 'status'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: [...HISTOGRAM_BUCKETS.httpRequestDuration],
       registers,
     }),
     jobsSubmitted: new Counter({ name: METRICS.jobsSubmitted, help: 'Jobs accepted by the API.', labelNames: ['type'] as const, registers }),
@@ -30,14 +30,14 @@ export function createMetrics(service: string) {
       name: METRICS.jobDuration,
       help: 'Duration of one job attempt by type and outcome.',
       labelNames: ['type', 'outcome'] as const,
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      buckets: [...HISTOGRAM_BUCKETS.jobDuration],
       registers,
     }),
     jobTimeToStart: new Histogram({
       name: METRICS.jobTimeToStart,
       help: 'Time from acceptance to the first attempt starting.',
       labelNames: ['type'] as const,
-      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      buckets: [...HISTOGRAM_BUCKETS.jobTimeToStart],
       registers,
     }),
     queueDepth: new Gauge({ name: METRICS.queueDepth, help: 'Jobs in the queue by BullMQ state.', labelNames: ['queue', 'state'] as const, registers }),
@@ -45,7 +45,14 @@ export function createMetrics(service: string) {
     relayEnqueued: new Counter({ name: METRICS.relayEnqueued, help: 'Jobs handed to BullMQ by the relay, by path.', labelNames: ['path'] as const, registers }),
     deadLetterSize: new Gauge({ name: METRICS.deadLetterSize, help: 'Jobs in the dead-letter set.', registers }),
     dbPoolConnections: new Gauge({ name: METRICS.dbPoolConnections, help: 'PostgreSQL pool connections by state.', labelNames: ['state'] as const, registers }),
+    queueOldestJobAge: new Gauge({ name: METRICS.queueOldestJobAge, help: 'Seconds the oldest queued job has waited (0 when none is queued).', registers }),
+    postgresConnections: new Gauge({ name: METRICS.postgresConnections, help: 'Backends connected to the PostgreSQL server, from every client.', registers }),
+    postgresMaxConnections: new Gauge({ name: METRICS.postgresMaxConnections, help: 'PostgreSQL max_connections.', registers }),
     redisUp: new Gauge({ name: METRICS.redisUp, help: '1 when the last Redis check succeeded.', registers }),
+    redisMemoryUsed: new Gauge({ name: METRICS.redisMemoryUsed, help: 'Redis used_memory in bytes.', registers }),
+    redisMemoryMax: new Gauge({ name: METRICS.redisMemoryMax, help: 'Redis maxmemory in bytes (0: unlimited).', registers }),
+    redisRejectedWrites: new Counter({ name: METRICS.redisRejectedWrites, help: 'Commands Redis refused for lack of memory (OOM), as this process saw them grow in INFO errorstats.', registers }),
+    workerConcurrency: new Gauge({ name: METRICS.workerConcurrency, help: 'Jobs this worker runs at once (WORKER_CONCURRENCY).', registers }),
     workerLastActivity: new Gauge({ name: METRICS.workerLastActivity, help: 'Unix time of the worker loop\'s last sign of progress.', registers }),
   };
 }

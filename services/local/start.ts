@@ -12,6 +12,7 @@ import { MergedLog } from './log-stream';
 import { initialiseLocalCluster, PostgresCluster, postgresLineLevel, runnableEmbeddedPostgresBinDir } from './postgres';
 import { isRoot, lookupSystemUser } from './child';
 import { AppProcess, Supervisor } from './processes';
+import { observe } from './prometheus';
 import { findRedisServer, parseRedisLine, RedisServer } from './redis';
 import { RestartPolicy } from './restart-policy';
 import { LocalState } from './state';
@@ -38,13 +39,15 @@ interface Context {
   supervisor: Supervisor;
 }
 
-function parseArguments(argv: string[]): { infraOnly: boolean } {
+function parseArguments(argv: string[]): { infraOnly: boolean; observe: boolean } {
   const program = new Command()
     .name('npm start --')
     .description('Run the platform locally: PostgreSQL, Redis, object store, migrations, API and one worker.')
     .option('--infra-only', 'start PostgreSQL, Redis and the object store and apply migrations, without the API and worker')
+    .option('--observe', 'also run Prometheus (Debian\'s, when installed) scraping the api and worker with the generated alert rules')
     .parse(argv);
-  return { infraOnly: program.opts<{ infraOnly?: boolean }>().infraOnly === true };
+  const opts = program.opts<{ infraOnly?: boolean; observe?: boolean }>();
+  return { infraOnly: opts.infraOnly === true, observe: opts.observe === true && opts.infraOnly !== true };
 }
 
 /** The API and worker entry points next to this file: compiled JavaScript under dist/, or TypeScript when run from the sources. */
@@ -209,7 +212,7 @@ async function waitUntilApiHealthy(port: number, stopping: AbortSignal, timeoutM
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { infraOnly } = parseArguments(argv);
+  const { infraOnly, observe: observed } = parseArguments(argv);
   let env: LocalEnv;
   try {
     env = parseLocalEnv(process.env);
@@ -237,9 +240,21 @@ async function main(argv: string[]): Promise<number> {
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
     } else {
-      startApps(context, await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir));
+      const appEnv = await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir);
+      startApps(context, appEnv);
       await waitUntilApiHealthy(env.PORT, supervisor.stopping);
       if (!supervisor.stopping.aborted) log.info(`API ready on http://localhost:${env.PORT}  (docs: ${PATHS.docs})`);
+      if (observed && !supervisor.stopping.aborted) {
+        await observe({
+          dir: context.state.path('prometheus'),
+          port: await context.state.port('prometheus', 9090),
+          targets: { api: `127.0.0.1:${env.PORT}`, worker: `127.0.0.1:${appEnv.WORKER_METRICS_PORT ?? ''}` },
+          log,
+          onLine: (line) => merged.serviceLine('prometheus', line, /level=(error|warn)/.exec(line)?.[1] === 'error' ? 'error' : /level=warn/.test(line) ? 'warn' : 'info'),
+          onUnexpectedExit: (exit) => supervisor.childExited('prometheus', exit),
+          onShutdown: (step) => supervisor.onShutdown(step),
+        });
+      }
     }
   } catch (error) {
     // A failure caused by an ongoing shutdown (Ctrl-C during startup) is not news.

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { WorkerEnv } from '../contract';
 import { loadEnv } from '../core/config';
+import { DataStoreMetrics } from '../core/datastore-metrics';
 import { countDeadLetters } from '../core/db/jobs';
 import { queueDepth } from '../core/jobs/admin';
 import { createLogger } from '../core/logger';
@@ -44,7 +45,7 @@ async function pruneHeartbeats(redis: Redis, key: string): Promise<void> {
 }
 
 /**
- * The worker process: platform core, job runner, relay sweep, health listener, Redis
+ * The worker process: runtime, job runner, relay sweep, health listener, Redis
  * heartbeat for `platform doctor`, and graceful shutdown on SIGTERM/SIGINT.
  */
 export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
@@ -74,7 +75,11 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   ready = true;
 
   const heartbeatKey = workerHeartbeatKey(env.QUEUE_PREFIX);
+  const dataStores = new DataStoreMetrics({ generalPool: core.generalPool, redis: core.redis.client, metrics });
+  metrics.workerConcurrency.set(env.WORKER_CONCURRENCY);
   const refresh = async () => {
+    // Independent of the steps below, so a Redis outage still shows as platform_redis_up 0.
+    const stores = dataStores.refresh().catch((error: unknown) => log.debug({ err: error }, 'data store metrics refresh failed'));
     if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
     await pruneHeartbeats(core.redis.client, heartbeatKey);
     const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.generalPool)]);
@@ -83,6 +88,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
     metrics.dbPoolConnections.set({ state: 'total' }, core.generalPool.totalCount);
     metrics.dbPoolConnections.set({ state: 'idle' }, core.generalPool.idleCount);
     metrics.dbPoolConnections.set({ state: 'waiting' }, core.generalPool.waitingCount);
+    await stores;
   };
   const refreshTimer = setInterval(() => {
     refresh().catch((error: unknown) => log.debug({ err: error }, 'worker metrics refresh failed'));

@@ -73,6 +73,30 @@ const deployment = (container: Record<string, unknown>, extra: { namespace?: str
     },
   },
 });
+const HPA = 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler';
+const SCALED_OBJECT = 'kubernetes:keda.sh/v1alpha1:ScaledObject';
+const scaledObject = (target: string, bounds: Record<string, number>) => craft(SCALED_OBJECT, `${target}-scaler`, { metadata: { name: target, namespace: 'platform' }, spec: { scaleTargetRef: { name: target }, ...bounds } });
+/** An internet-facing ALB Ingress as platform/workloads renders it; `override` blanks or changes annotations ('' removes one). */
+const publicIngress = (override: Record<string, string> = {}, paths: { path: string; pathType: string }[] = [{ path: '/v1', pathType: 'Prefix' }, { path: '/', pathType: 'Exact' }]) => {
+  const annotations: Record<string, string> = {
+    'alb.ingress.kubernetes.io/scheme': 'internet-facing',
+    'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80},{"HTTPS":443}]',
+    'alb.ingress.kubernetes.io/ssl-redirect': '443',
+    'alb.ingress.kubernetes.io/certificate-arn': 'arn:aws:acm:eu-west-1:123456789012:certificate/abc',
+    'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-TLS13-1-2-Res-2021-06',
+    'alb.ingress.kubernetes.io/wafv2-acl-arn': 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api/abc',
+    ...override,
+  };
+  for (const [k, v] of Object.entries(annotations)) if (v === '') delete annotations[k];
+  return { metadata: { name: 'api', namespace: 'platform', annotations }, spec: { ingressClassName: 'alb', rules: [{ host: 'api.example.com', http: { paths: paths.map((p) => ({ ...p, backend: { service: { name: 'api', port: { name: 'http' } } } })) } }] } };
+};
+const FIXED_404 = JSON.stringify({ type: 'fixed-response', fixedResponseConfig: { contentType: 'text/plain', statusCode: '404' } });
+/** A catch-all ALB Ingress (Grafana's, behind OIDC) whose in-cluster paths, of `pathType`, go to the action `actions.in-cluster-only`. */
+const catchAllIngress = (action: string, pathType: string) => {
+  const inCluster = ['/metrics', '/healthz', '/readyz'].map((path) => ({ path, pathType, backend: { service: { name: 'in-cluster-only', port: { name: 'use-annotation' } } } }));
+  const paths = [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'grafana', port: { number: 80 } } } }, ...inCluster];
+  return { ...publicIngress({ 'alb.ingress.kubernetes.io/actions.in-cluster-only': action }), spec: { ingressClassName: 'alb', rules: [{ host: 'grafana.example.com', http: { paths } }] } };
+};
 const NAMESPACE = 'kubernetes:core/v1:Namespace';
 const RELEASE = 'kubernetes:helm.sh/v3:Release';
 const INGRESS = 'kubernetes:networking.k8s.io/v1:Ingress';
@@ -82,6 +106,22 @@ const ingressTo = (service: string, annotations: Record<string, string> = {}) =>
 });
 
 const doc = (statement: Record<string, unknown>) => JSON.stringify({ Version: '2012-10-17', Statement: [statement] });
+/** Pod Security admission labels: enforce at one level, audit and warn at another (default the same). */
+const psa = (enforce: string, report = enforce) => ({
+  'pod-security.kubernetes.io/enforce': enforce,
+  'pod-security.kubernetes.io/audit': report,
+  'pod-security.kubernetes.io/warn': report,
+});
+
+// ---------------------------------------------------------------- IRSA, logs, network, teardown
+const ISSUER = 'oidc.eks.eu-west-1.amazonaws.com/id/ABC123';
+const irsaTrust = (condition: Record<string, unknown>) =>
+  doc({ Effect: 'Allow', Principal: { Federated: `arn:aws:iam::123456789012:oidc-provider/${ISSUER}` }, Action: 'sts:AssumeRoleWithWebIdentity', Condition: condition });
+const LOG_GROUP = 'aws:cloudwatch/logGroup:LogGroup';
+const goodLogGroup = (name: string) => ({ name, kmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/x', retentionInDays: 90 });
+const VPC_X = 'awsx:ec2:Vpc';
+const LBC_RELEASE = () => craft(RELEASE, 'lb-controller', { chart: 'aws-load-balancer-controller', version: '1.13.4' });
+const ingressObject = () => ({ metadata: { name: 'api', namespace: 'platform' }, spec: { ingressClassName: 'alb' } });
 
 export const CASES: Record<string, Case> = {
   'aws-s3-bucket-public-access-blocked': {
@@ -99,6 +139,21 @@ export const CASES: Record<string, Case> = {
     ],
     good: [
       { what: 'SSE-KMS', resources: withCompanion('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/x' } }] }) },
+      {
+        what: 'SSE-S3 on the bucket that receives access logs (S3 delivers into no other)',
+        resources: () => {
+          const logs = bucket('logs');
+          const b = bucket();
+          const kms = { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms' } }] };
+          return [
+            logs,
+            b,
+            craft('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', 'logs-sse', { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }] }, { via: { bucket: [logs] } }),
+            craft('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', 'uploads-sse', kms, { via: { bucket: [b] } }),
+            craft('aws:s3/bucketLogging:BucketLogging', 'uploads-logging', {}, { via: { bucket: [b], targetBucket: [logs] } }),
+          ];
+        },
+      },
     ],
   },
   'aws-s3-bucket-versioning-enabled': {
@@ -289,22 +344,28 @@ export const CASES: Record<string, Case> = {
     bad: [
       { what: 'root, escalation, capabilities, seccomp, writable root', resources: () => [craft(DEPLOYMENT, 'api', deployment({ name: 'api', image: 'app:1.0.0' }, { pod: { securityContext: {} } }))], message: /breaks Pod Security restricted: container 'api' must set allowPrivilegeEscalation: false; container 'api' must drop ALL capabilities; container 'api' must run as non-root \(runAsNonRoot: true\); container 'api' must set seccompProfile.type RuntimeDefault; container 'api' must set readOnlyRootFilesystem: true/ },
       { what: 'hostPath in a restricted namespace', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { pod: { volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }] } }))], message: /volume 'logs' is a hostPath/ },
-      { what: 'privileged in the baseline namespace', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ name: 'agent', image: 'agent:1.2.3', securityContext: { privileged: true } }, { namespace: 'monitoring' }))], message: /breaks Pod Security baseline: container 'agent' is privileged/ },
+      { what: 'a host agent in monitoring, which is no exception', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ ...hardenedContainer, name: 'agent', securityContext: { ...hardenedContainer.securityContext, privileged: true } }, { namespace: 'monitoring', pod: { hostPID: true } }))], message: /in namespace 'monitoring' breaks Pod Security restricted: pod sets hostPID: true; container 'agent' is privileged/ },
+      { what: 'a host agent in a namespace named like the exception', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ ...hardenedContainer, name: 'agent' }, { namespace: 'monitoring-node-agents-2', pod: { hostNetwork: true } }))], message: /breaks Pod Security restricted: pod sets hostNetwork: true/ },
     ],
     good: [
       { what: 'hardened pod', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
-      { what: 'baseline pod in monitoring', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'agent', deployment({ name: 'agent', image: 'agent:1.2.3' }, { namespace: 'monitoring', pod: { securityContext: {} } }))] },
+      { what: 'node-exporter on the host in the listed node agents namespace', resources: () => [craft('kubernetes:apps/v1:DaemonSet', 'node-exporter', deployment({ name: 'node-exporter', image: 'quay.io/prometheus/node-exporter:v1.9.1', securityContext: {} }, { namespace: 'monitoring-node-agents', pod: { hostNetwork: true, hostPID: true, securityContext: {}, volumes: [{ name: 'root', hostPath: { path: '/' } }] } }))] },
     ],
   },
   'kubernetes-namespace-pod-security-admission': {
     bad: [
       { what: 'no label', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform' } })], message: /enforces no Pod Security level; label pod-security.kubernetes.io\/enforce: restricted/ },
-      { what: 'baseline without the reason', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } })], message: /enforces baseline but does not say why/ },
+      { what: 'the listed exception without the reason', resources: () => [craft(NAMESPACE, 'agents', { metadata: { name: 'monitoring-node-agents', labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } })], message: /enforces privileged but does not say why/ },
       { what: 'baseline outside the exceptions', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } })], message: /enforces baseline; label .*: restricted/ },
+      { what: 'enforce without audit and warn', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } })], message: /does not audit or warn about Pod Security violations; label pod-security.kubernetes.io\/audit and pod-security.kubernetes.io\/warn/ },
+      { what: 'warn looser than enforce', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { ...psa('restricted'), 'pod-security.kubernetes.io/warn': 'baseline' } } })], message: /does not warn about Pod Security violations/ },
+      { what: 'monitoring as a whole, with a reason: no blanket pass', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: psa('privileged', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents' } } })], message: /'monitoring' enforces privileged; label .*: restricted\./ },
+      { what: 'monitoring at baseline with a reason: Prometheus, Grafana and Loki get no exception', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: psa('baseline', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents read host metrics' } } })], message: /'monitoring' enforces baseline; label .*: restricted\./ },
+      { what: 'a name like the exception', resources: () => [craft(NAMESPACE, 'agents', { metadata: { name: 'monitoring-node-agents-2', labels: psa('privileged', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents' } } })], message: /enforces privileged; label .*: restricted\./ },
     ],
     good: [
-      { what: 'restricted', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } })] },
-      { what: 'monitoring at baseline with its reason', resources: () => [craft(NAMESPACE, 'monitoring', { metadata: { name: 'monitoring', labels: { 'pod-security.kubernetes.io/enforce': 'baseline' }, annotations: { 'platform-kit.io/pod-security-exception': 'node agents read host metrics' } } })] },
+      { what: 'restricted in all three modes', resources: () => [craft(NAMESPACE, 'platform', { metadata: { name: 'platform', labels: psa('restricted') } })] },
+      { what: 'the node agents namespace enforcing privileged with its reason, auditing and warning at restricted', resources: () => [craft(NAMESPACE, 'agents', { metadata: { name: 'monitoring-node-agents', labels: psa('privileged', 'restricted'), annotations: { 'platform-kit.io/pod-security-exception': 'node agents read the host' } } })] },
     ],
   },
   'kubernetes-container-resources': {
@@ -337,12 +398,45 @@ export const CASES: Record<string, Case> = {
   },
   'kubernetes-pdb-per-multi-replica-workload': {
     bad: [
-      { what: 'three replicas, no PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 }))], message: /runs 3 replicas but no PodDisruptionBudget selects its pods/ },
-      { what: 'HPA min 2, PDB selecting other pods', resources: () => { const d = craft(DEPLOYMENT, 'api', deployment(hardenedContainer)); return [d, craft('kubernetes:autoscaling/v2:HorizontalPodAutoscaler', 'api', { metadata: { namespace: 'platform' }, spec: { minReplicas: 2, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'worker', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'worker' } } } })]; }, message: /runs 2 replicas/ },
+      { what: 'three replicas, no PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 }))], message: /runs up to 3 replicas but no PodDisruptionBudget selects its pods/ },
+      { what: 'HPA min 2, PDB selecting other pods', resources: () => { const d = craft(DEPLOYMENT, 'api', deployment(hardenedContainer)); return [d, craft(HPA, 'api', { metadata: { namespace: 'platform' }, spec: { minReplicas: 2, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'worker', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'worker' } } } })]; }, message: /runs up to 2 replicas/ },
+      { what: 'one replica a KEDA ScaledObject may scale to ten', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { minReplicaCount: 1, maxReplicaCount: 10 })], message: /runs up to 10 replicas/ },
+      { what: 'a ScaledObject whose maximum is KEDA\'s default', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { minReplicaCount: 0 })], message: /runs up to 100 replicas/ },
     ],
     good: [
       { what: 'matching PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer, { replicas: 3 })), craft('kubernetes:policy/v1:PodDisruptionBudget', 'api', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } } })] },
       { what: 'single replica needs none', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer))] },
+      { what: 'a KEDA-scaled workload with its PDB', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { minReplicaCount: 2, maxReplicaCount: 10 }), craft('kubernetes:policy/v1:PodDisruptionBudget', 'api', { metadata: { namespace: 'platform' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: 'api' } } } })] },
+      { what: 'a ScaledObject that targets another workload', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('worker', { minReplicaCount: 2, maxReplicaCount: 10 })] },
+    ],
+  },
+  'kubernetes-one-autoscaler-per-workload': {
+    bad: [
+      { what: 'an HPA beside the ScaledObject', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), scaledObject('api', { maxReplicaCount: 5 }), craft(HPA, 'api-cpu', { metadata: { namespace: 'platform' }, spec: { minReplicas: 1, maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } })], message: /is scaled by .*ScaledObject.* and .*HorizontalPodAutoscaler.*; one autoscaler per workload/ },
+      { what: 'two HPAs', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), ...['cpu', 'memory'].map((m) => craft(HPA, `api-${m}`, { metadata: { namespace: 'platform' }, spec: { maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }))], message: /one autoscaler per workload/ },
+    ],
+    good: [
+      { what: 'an HPA for one workload, a ScaledObject for another', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), craft(HPA, 'api', { metadata: { namespace: 'platform' }, spec: { maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), scaledObject('worker', { maxReplicaCount: 5 })] },
+      { what: 'same names in other namespaces', resources: () => [craft(DEPLOYMENT, 'api', deployment(hardenedContainer)), craft(HPA, 'api', { metadata: { namespace: 'platform' }, spec: { maxReplicas: 4, scaleTargetRef: { kind: 'Deployment', name: 'api' } } }), craft(SCALED_OBJECT, 'api', { metadata: { namespace: 'staging' }, spec: { scaleTargetRef: { name: 'api' } } })] },
+    ],
+  },
+  'kubernetes-ingress-alb-https-only': {
+    bad: [
+      { what: 'plain HTTP', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80}]', 'alb.ingress.kubernetes.io/certificate-arn': '', 'alb.ingress.kubernetes.io/ssl-redirect': '' }))], message: /listens on no HTTPS port.*names no ACM certificate.*serves instead of redirecting/ },
+      { what: 'the default TLS policy', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/ssl-policy': '' }))], message: /TLS policy \(the default, which allows TLS 1\.0\)/ },
+      { what: 'a TLS 1.0 policy', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/ssl-policy': 'ELBSecurityPolicy-2016-08' }))], message: /ELBSecurityPolicy-2016-08 is not a TLS 1\.2\+/ },
+      { what: 'a catch-all path that routes /metrics', resources: () => [craft(INGRESS, 'api', publicIngress({}, [{ path: '/', pathType: 'Prefix' }]))], message: /routes \/metrics to the internet \(path Prefix \/\).*routes \/healthz/ },
+      { what: 'the metrics path itself', resources: () => [craft(INGRESS, 'api', publicIngress({}, [{ path: '/metrics', pathType: 'Exact' }]))], message: /routes \/metrics to the internet/ },
+      { what: 'no web ACL in prod', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/wafv2-acl-arn': '' }))], message: /has no WAF web ACL/ },
+      // The controller ranks Prefix paths above ImplementationSpecific ones, so the catch-all wins.
+      { what: 'a fixed response the catch-all outranks', resources: () => [craft(INGRESS, 'grafana', catchAllIngress(FIXED_404, 'ImplementationSpecific'))], message: /routes \/metrics to the internet \(path Prefix \/\)/ },
+      { what: 'in-cluster paths sent to a forwarding action', resources: () => [craft(INGRESS, 'grafana', catchAllIngress(JSON.stringify({ type: 'forward', forwardConfig: { targetGroups: [{ serviceName: 'grafana', servicePort: '80' }] } }), 'Exact'))], message: /routes \/metrics to the internet \(path Exact \/metrics\)/ },
+    ],
+    good: [
+      { what: 'HTTPS with redirect, modern policy, public paths and a web ACL', resources: () => [craft(INGRESS, 'api', publicIngress())] },
+      { what: 'no web ACL in dev', stack: 'dev', resources: () => [craft(INGRESS, 'api', publicIngress({ 'alb.ingress.kubernetes.io/wafv2-acl-arn': '' }))] },
+      { what: 'an internal ALB', resources: () => [craft(INGRESS, 'admin', publicIngress({ 'alb.ingress.kubernetes.io/scheme': 'internal', 'alb.ingress.kubernetes.io/listen-ports': '[{"HTTP":80}]' }))] },
+      { what: 'a catch-all whose in-cluster paths the load balancer answers itself', resources: () => [craft(INGRESS, 'grafana', catchAllIngress(FIXED_404, 'Exact'))] },
     ],
   },
   'kubernetes-network-policy-per-namespace': {
@@ -385,6 +479,152 @@ export const CASES: Record<string, Case> = {
     good: [
       { what: 'through dependsOn', resources: () => { const chart = craft(RELEASE, 'prometheus', { chart: 'kube-prometheus-stack', version: '75.0.0' }); return [chart, craft('kubernetes:monitoring.coreos.com/v1:PrometheusRule', 'slo', {}, { dependsOn: [chart] })]; } },
       { what: 'through a parent that depends on the CRD chart', resources: () => { const crds = craft(RELEASE, 'crds', { chart: 'prometheus-operator-crds', version: '21.0.0' }); const parent = craft('platform:index:Workloads', 'workloads', {}, { dependsOn: [crds] }); return [crds, parent, craft('kubernetes:monitoring.coreos.com/v1:ServiceMonitor', 'api', {}, { parent })]; } },
+    ],
+  },
+  'aws-s3-bucket-access-logging': {
+    bad: [
+      { what: 'no logging', resources: () => [bucket()], message: /has no server access logging/ },
+      {
+        what: 'a bucket logging into itself',
+        resources: () => {
+          const b = bucket();
+          return [b, craft('aws:s3/bucketLogging:BucketLogging', 'self', { targetPrefix: 'x/' }, { via: { bucket: [b], targetBucket: [b] } })];
+        },
+        message: /logs Bucket 'uploads' into itself/,
+      },
+    ],
+    good: [
+      {
+        what: 'logged into a log bucket, which itself is exempt',
+        resources: () => {
+          const logs = bucket('logs');
+          const b = bucket();
+          return [logs, b, craft('aws:s3/bucketLogging:BucketLogging', 'uploads-logging', { targetPrefix: 's3-access/uploads/' }, { via: { bucket: [b], targetBucket: [logs] } })];
+        },
+      },
+    ],
+  },
+  'aws-s3-bucket-lifecycle-configured': {
+    bad: [
+      { what: 'no lifecycle', resources: () => [bucket()], message: /has no enabled lifecycle rule/ },
+      { what: 'only disabled rules', resources: withCompanion('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration', { rules: [{ id: 'x', status: 'Disabled', expiration: { days: 30 } }] }), message: /has no enabled lifecycle rule/ },
+    ],
+    good: [{ what: 'an enabled expiry', resources: withCompanion('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration', { rules: [{ id: 'expire', status: 'Enabled', expiration: { days: 30 } }] }) }],
+  },
+  'aws-rds-final-snapshot': {
+    bad: [
+      { what: 'skipFinalSnapshot', resources: () => [craft(RDS, 'db', { ...goodRds, skipFinalSnapshot: true })], message: /skips the final snapshot on delete/ },
+      { what: 'no identifier', resources: () => [craft(RDS, 'db', goodRds)], message: /has no finalSnapshotIdentifier/ },
+    ],
+    good: [{ what: 'final snapshot named', resources: () => [craft(RDS, 'db', { ...goodRds, skipFinalSnapshot: false, finalSnapshotIdentifier: 'platform-kit-prod-database-final' })] }],
+  },
+  'aws-rds-engine-version-major-only': {
+    bad: [{ what: 'a pinned minor with automatic minor upgrades', resources: () => [craft(RDS, 'db', { ...goodRds, engineVersion: '16.8', autoMinorVersionUpgrade: true })], message: /pins engineVersion 16\.8 .*pin 16 only/ }],
+    good: [
+      { what: 'the major only', resources: () => [craft(RDS, 'db', { ...goodRds, engineVersion: '16' })] },
+      { what: 'a MySQL major (8.0)', resources: () => [craft(RDS, 'db', { ...goodRds, engine: 'mysql', engineVersion: '8.0' })] },
+      { what: 'a pinned minor without automatic upgrades', resources: () => [craft(RDS, 'db', { ...goodRds, engineVersion: '16.8', autoMinorVersionUpgrade: false })] },
+    ],
+  },
+  'aws-eks-addon-version-pinned': {
+    bad: [
+      { what: 'unset', resources: () => [craft('aws:eks/addon:Addon', 'coredns', { addonName: 'coredns' })], message: /does not pin addonVersion/ },
+      { what: 'not a build', resources: () => [craft('aws:eks/addon:Addon', 'coredns', { addonName: 'coredns', addonVersion: 'latest' })], message: /pins addonVersion 'latest'/ },
+    ],
+    good: [{ what: 'exact build', resources: () => [craft('aws:eks/addon:Addon', 'coredns', { addonName: 'coredns', addonVersion: 'v1.12.1-eksbuild.2' })] }],
+  },
+  'aws-eks-node-group-version-follows-cluster': {
+    bad: [
+      { what: 'no version', resources: () => { const c = craft(EKS, 'cluster', { version: '1.33' }); return [c, craft(MNG, 'jobs', {}, { via: { cluster: [c] } })]; }, message: /does not state its Kubernetes version/ },
+      { what: 'left behind', resources: () => { const c = craft(EKS, 'cluster', { version: '1.34' }); return [c, craft(MNG, 'jobs', { version: '1.33' }, { via: { cluster: [c] } })]; }, message: /runs 1\.33 while Cluster 'cluster' runs 1\.34/ },
+    ],
+    good: [{ what: 'same version', resources: () => { const c = craft(EKS, 'cluster', { version: '1.33' }); return [c, craft(MNG, 'jobs', { version: '1.33' }, { via: { cluster: [c] } })]; } }],
+  },
+  'aws-ec2-default-security-group-no-rules': {
+    bad: [
+      { what: 'VPC left with its default group', resources: () => [craft(VPC_X, 'vpc', {})], message: /leaves its default security group as AWS created it/ },
+      {
+        what: 'default group keeping rules',
+        resources: () => {
+          const vpc = craft(VPC_X, 'vpc', {});
+          return [vpc, craft('aws:ec2/defaultSecurityGroup:DefaultSecurityGroup', 'default', { ingress: [{ protocol: '-1', self: true, fromPort: 0, toPort: 0 }], egress: [] }, { via: { vpcId: [vpc] } })];
+        },
+        message: /keeps 1 rule\(s\)/,
+      },
+    ],
+    good: [{ what: 'adopted and emptied', resources: () => { const vpc = craft(VPC_X, 'vpc', {}); return [vpc, craft('aws:ec2/defaultSecurityGroup:DefaultSecurityGroup', 'default', { ingress: [], egress: [] }, { via: { vpcId: [vpc] } })]; } }],
+  },
+  'aws-vpc-flow-logs-enabled': {
+    bad: [
+      { what: 'no flow log', resources: () => [craft(VPC_X, 'vpc', {})], message: /has no flow log/ },
+      { what: 'rejected traffic only', resources: () => { const vpc = craft(VPC_X, 'vpc', {}); return [vpc, craft('aws:ec2/flowLog:FlowLog', 'fl', { trafficType: 'REJECT' }, { via: { vpcId: [vpc] } })]; }, message: /logs only REJECT traffic/ },
+    ],
+    good: [{ what: 'all traffic to S3', resources: () => { const vpc = craft(VPC_X, 'vpc', {}); return [vpc, craft('aws:ec2/flowLog:FlowLog', 'fl', { trafficType: 'ALL', logDestinationType: 's3' }, { via: { vpcId: [vpc] } })]; } }],
+  },
+  'aws-ec2-detailed-monitoring-read': {
+    bad: [{ what: 'detailed monitoring nobody reads', resources: () => [craft('aws:ec2/launchTemplate:LaunchTemplate', 'nodes', { monitoring: { enabled: true } })], message: /enables detailed monitoring but its platform-kit.io\/detailed-monitoring-reader tag/ }],
+    good: [
+      { what: 'basic monitoring', resources: () => [craft('aws:ec2/launchTemplate:LaunchTemplate', 'nodes', { monitoring: { enabled: false } })] },
+      { what: 'a named reader', resources: () => [craft('aws:ec2/launchTemplate:LaunchTemplate', 'nodes', { monitoring: { enabled: true }, tags: { 'platform-kit.io/detailed-monitoring-reader': 'ASG CPU alarm' } })] },
+    ],
+  },
+  'aws-iam-irsa-trust-conditions': {
+    bad: [
+      { what: 'no sub: any pod of the cluster', resources: () => [craft('aws:iam/role:Role', 'worker', { assumeRolePolicy: irsaTrust({ StringEquals: { [`${ISSUER}:aud`]: 'sts.amazonaws.com' } }) })], message: /lets any service account of .* assume the role/ },
+      { what: 'a wildcard sub', resources: () => [craft('aws:iam/role:Role', 'worker', { assumeRolePolicy: irsaTrust({ StringEquals: { [`${ISSUER}:sub`]: 'system:serviceaccount:platform:*', [`${ISSUER}:aud`]: 'sts.amazonaws.com' } }) })], message: /pins .*:sub to system:serviceaccount:platform:\*, not to one service account/ },
+      { what: 'no aud', resources: () => [craft('aws:iam/role:Role', 'worker', { assumeRolePolicy: irsaTrust({ StringEquals: { [`${ISSUER}:sub`]: 'system:serviceaccount:platform:worker' } }) })], message: /must pin .*:aud to sts.amazonaws.com/ },
+    ],
+    good: [
+      { what: 'sub and aud pinned', resources: () => [craft('aws:iam/role:Role', 'worker', { assumeRolePolicy: irsaTrust({ StringEquals: { [`${ISSUER}:sub`]: 'system:serviceaccount:platform:worker', [`${ISSUER}:aud`]: 'sts.amazonaws.com' } }) })] },
+      { what: 'a service role is not IRSA', resources: () => [craft('aws:iam/role:Role', 'nodes', { assumeRolePolicy: doc({ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }) })] },
+    ],
+  },
+  'aws-kms-key-rotation-enabled': {
+    bad: [{ what: 'rotation unset', resources: () => [craft('aws:kms/key:Key', 'data', {})], message: /does not rotate its key material \(enableKeyRotation is unset/ }],
+    good: [
+      { what: 'rotating', resources: () => [craft('aws:kms/key:Key', 'data', { enableKeyRotation: true })] },
+      { what: 'an asymmetric signing key (cannot rotate)', resources: () => [craft('aws:kms/key:Key', 'signing', { customerMasterKeySpec: 'RSA_3072', keyUsage: 'SIGN_VERIFY' })] },
+    ],
+  },
+  'aws-cloudwatch-log-groups-encrypted-with-retention': {
+    bad: [
+      { what: 'a bare log group', resources: () => [craft(LOG_GROUP, 'app', { name: '/platform/app' })], message: /has no kmsKeyId .* and no retentionInDays/ },
+      { what: 'RDS exports into a group the program does not declare', resources: () => [craft(RDS, 'db', { ...goodRds, identifier: 'pk-db', enabledCloudwatchLogsExports: ['postgresql'] })], message: /writes logs to \/aws\/rds\/instance\/pk-db\/postgresql, which the program does not declare/ },
+      { what: 'RDS exports without an identifier', resources: () => [craft(RDS, 'db', { ...goodRds, enabledCloudwatchLogsExports: ['postgresql'] })], message: /sets no identifier/ },
+      { what: 'EKS logs created before its group', resources: () => [craft(LOG_GROUP, 'cp', goodLogGroup('/aws/eks/pk/cluster')), craft(EKS, 'cluster', { name: 'pk', enabledClusterLogTypes: ['audit'] })], message: /does not depend on its log group \/aws\/eks\/pk\/cluster/ },
+    ],
+    good: [
+      {
+        what: 'declared, encrypted, kept, and waited for',
+        resources: () => {
+          const group = craft(LOG_GROUP, 'pg', goodLogGroup('/aws/rds/instance/pk-db/postgresql'));
+          const cp = craft(LOG_GROUP, 'cp', goodLogGroup('/aws/eks/pk/cluster'));
+          return [group, cp, craft(RDS, 'db', { ...goodRds, identifier: 'pk-db', enabledCloudwatchLogsExports: ['postgresql'] }, { dependsOn: [group] }), craft(EKS, 'cluster', { name: 'pk', enabledClusterLogTypes: ['audit'] }, { dependsOn: [cp] })];
+        },
+      },
+    ],
+  },
+  'aws-force-destroy-disallowed': {
+    bad: [
+      { what: 'a prod bucket emptied on delete', resources: () => [bucket('uploads', { forceDestroy: true })], message: /sets forceDestroy: true/ },
+      { what: 'a prod repository emptied on delete', resources: () => [craft('aws:ecr/repository:Repository', 'app', { forceDelete: true })], message: /sets forceDelete: true/ },
+    ],
+    good: [
+      { what: 'prod keeps its data', resources: () => [bucket('uploads', { forceDestroy: false }), craft('aws:ecr/repository:Repository', 'app', {})] },
+      { what: 'dev may be torn down', stack: 'dev', resources: () => [bucket('uploads', { forceDestroy: true }), craft('aws:ecr/repository:Repository', 'app', { forceDelete: true })] },
+    ],
+  },
+  'kubernetes-admission-webhook-ordering': {
+    bad: [
+      { what: 'an Ingress racing the controller', resources: () => [LBC_RELEASE(), craft(INGRESS, 'api', ingressObject())], message: /Ingress 'api' does not wait for the AWS Load Balancer Controller \(lb-controller\)/ },
+      { what: 'a ScaledObject racing KEDA', resources: () => [craft(RELEASE, 'keda', { chart: 'keda', version: '2.17.2' }), craft('kubernetes:keda.sh/v1alpha1:ScaledObject', 'worker', {})], message: /ScaledObject 'worker' does not wait for the KEDA/ },
+      { what: 'a chart installed beside the controller', resources: () => [LBC_RELEASE(), craft(RELEASE, 'grafana', { chart: 'grafana', version: '8.0.0' })], message: /Release 'grafana' does not wait for the AWS Load Balancer Controller/ },
+      { what: 'an Ingress in a stack without the controller', resources: () => [craft(INGRESS, 'api', ingressObject())], message: /needs the AWS Load Balancer Controller, which this stack does not install/ },
+    ],
+    good: [
+      { what: 'waiting through dependsOn', resources: () => { const lbc = LBC_RELEASE(); return [lbc, craft(INGRESS, 'api', ingressObject(), { dependsOn: [lbc] }), craft(RELEASE, 'grafana', { chart: 'grafana', version: '8.0.0' }, { dependsOn: [lbc] })]; } },
+      { what: 'waiting through a parent component', resources: () => { const keda = craft(RELEASE, 'keda', { chart: 'keda', version: '2.17.2' }); const parent = craft('platform:index:Workloads', 'workloads', {}, { dependsOn: [keda] }); return [keda, parent, craft('kubernetes:keda.sh/v1alpha1:ScaledObject', 'worker', {}, { parent })]; } },
+      { what: 'what the controller itself waits for', resources: () => { const crds = craft(RELEASE, 'cert-manager', { chart: 'cert-manager', version: '1.15.0' }); return [crds, craft(RELEASE, 'lb-controller', { chart: 'aws-load-balancer-controller', version: '1.13.4' }, { dependsOn: [crds] })]; } },
     ],
   },
 };

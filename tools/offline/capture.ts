@@ -32,6 +32,11 @@ export interface CaptureOptions {
    * `pulumi config set --path`. Meant for bad-config tests.
    */
   config?: Record<string, string>;
+  /**
+   * Another program to run with the stack's config instead of `stacks/index.ts`, e.g. a
+   * test fixture that puts a dependent on a component the way a later component will.
+   */
+  program?: string;
 }
 
 // Wire signatures of Pulumi's property serialization (sdk/nodejs/runtime/rpc.ts).
@@ -48,15 +53,16 @@ export function securePlaceholder(key: string): string {
   return `offline-secret:${key}`;
 }
 
-interface YamlParser {
+export interface YamlParser {
   load(text: string): unknown;
+  dump(value: unknown, options?: { lineWidth?: number; noRefs?: boolean; sortKeys?: boolean }): string;
 }
 
 /**
  * The YAML parser Pulumi's own automation API reads stack files with, resolved through
  * @pulumi/pulumi so it is the version Pulumi declares rather than an undeclared hoist.
  */
-function yamlParser(): YamlParser {
+export function yamlParser(): YamlParser {
   const pulumiDir = path.dirname(require.resolve('@pulumi/pulumi/package.json'));
   return createRequire(path.join(pulumiDir, 'package.json'))('js-yaml') as YamlParser;
 }
@@ -278,7 +284,7 @@ export async function captureStack(stack: StackName, opts: CaptureOptions = {}):
   let failed = false;
   await pulumi.runtime.runInPulumiStack(async () => {
     try {
-      return (await import(PROGRAM)) as Record<string, unknown>;
+      return (await import(opts.program ?? PROGRAM)) as Record<string, unknown>;
     } catch (err) {
       failed = true;
       programError = err;

@@ -45,22 +45,43 @@ function str(v: unknown, fallback: string): string {
   return typeof v === 'string' && v.length > 0 ? v : fallback;
 }
 
+/** The name the Kubernetes provider would give an object without `metadata.name`: its logical name and a random suffix, here derived from both. */
+export function kubernetesAutoName(type: string, logicalName: string): string {
+  return `${logicalName}-${hex(`${type}/${logicalName}`, 8)}`;
+}
+
 export function createMocks(env: MockEnvironment): pulumi.runtime.Mocks {
   const region = env.region;
   const account = env.accountId ?? MOCK_ACCOUNT_ID;
   const arn = (service: string, resource: string, scoped = true) =>
     `arn:${MOCK_PARTITION}:${service}:${scoped ? region : ''}:${scoped ? account : ''}:${resource}`;
 
+  /** CIDR per subnet id of the faked VPCs, so a subnet lookup answers with an address inside its VPC. */
+  const subnetCidrs = new Map<string, string>();
+
+  /** Private subnets from the start of the block, public ones after them, at the masks the program asked for. */
+  function layOutSubnets(vpcCidr: string, specs: Inputs[], privateIds: string[], publicIds: string[]): void {
+    const [base = '10.0.0.0', bits = '16'] = vpcCidr.split('/');
+    const start = base.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    const maskOf = (type: string, fallback: number) => Number(specs.find((spec) => spec.type === type)?.cidrMask ?? fallback);
+    const toCidr = (address: number, mask: number) => `${[24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join('.')}/${mask}`;
+    let next = start;
+    for (const [ids, mask] of [[privateIds, maskOf('Private', Number(bits) + 3)], [publicIds, maskOf('Public', Number(bits) + 6)]] as const) {
+      for (const id of ids) {
+        subnetCidrs.set(id, toCidr(next, mask));
+        next += 2 ** (32 - mask);
+      }
+    }
+  }
+
   function remoteComponent(type: string, name: string, inputs: Inputs): Inputs | undefined {
     switch (type) {
       case 'awsx:ec2:Vpc': {
         const azs = Array.isArray(inputs.availabilityZoneNames) ? (inputs.availabilityZoneNames as string[]) : [`${region}a`, `${region}b`];
-        return {
-          vpcId: `vpc-${hex(name, 17)}`,
-          privateSubnetIds: azs.map((az) => `subnet-${hex(`${name}/private/${az}`, 17)}`),
-          publicSubnetIds: azs.map((az) => `subnet-${hex(`${name}/public/${az}`, 17)}`),
-          isolatedSubnetIds: [],
-        };
+        const privateSubnetIds = azs.map((az) => `subnet-${hex(`${name}/private/${az}`, 17)}`);
+        const publicSubnetIds = azs.map((az) => `subnet-${hex(`${name}/public/${az}`, 17)}`);
+        layOutSubnets(str(inputs.cidrBlock, '10.0.0.0/16'), (inputs.subnetSpecs ?? []) as Inputs[], privateSubnetIds, publicSubnetIds);
+        return { vpcId: `vpc-${hex(name, 17)}`, privateSubnetIds, publicSubnetIds, isolatedSubnetIds: [] };
       }
       case 'eks:index:Cluster': {
         const clusterName = str(inputs.name, name);
@@ -167,9 +188,33 @@ export function createMocks(env: MockEnvironment): pulumi.runtime.Mocks {
         for (let i = 0; result.length < length; i++) result += hex(`${name}/${i}`, 64);
         return { id: 'none', extra: { result: result.slice(0, length), bcryptHash: `$2a$10$${hex(name, 53)}` } };
       }
+      case 'docker-build:index:Image': {
+        // What a push to the registry returns: the manifest digest, and a ref of the first tag pinned to it.
+        const digest = `sha256:${hex(`${name}/${JSON.stringify(inputs.tags ?? [])}`, 64)}`;
+        const tag = Array.isArray(inputs.tags) && typeof inputs.tags[0] === 'string' ? inputs.tags[0] : '';
+        return { id: digest, extra: { digest, ref: tag ? `${tag}@${digest}` : '', contextHash: hex(`${name}/context`, 64) } };
+      }
       default:
+        if (type.startsWith('kubernetes:') && !type.startsWith('kubernetes:helm.sh/')) return kubernetesObject(type, name, inputs);
         return { id, extra: type.startsWith('aws:') ? { arn: arn(serviceOf(type), id) } : {} };
     }
+  }
+
+  /**
+   * A Kubernetes object as the provider returns it: auto-named like the provider does
+   * (`<logical name>-<8 hex>`) when the program gives no `metadata.name`, and an Ingress
+   * with the load balancer address its controller writes into the status.
+   */
+  function kubernetesObject(type: string, name: string, inputs: Inputs): { id: string; extra: Inputs } {
+    const metadata = (inputs.metadata ?? {}) as Inputs;
+    const objectName = str(metadata.name, kubernetesAutoName(type, name));
+    const namespace = typeof metadata.namespace === 'string' ? metadata.namespace : undefined;
+    const extra: Inputs = { metadata: { ...metadata, name: objectName } };
+    if (type === 'kubernetes:networking.k8s.io/v1:Ingress') {
+      const lbName = str((metadata.annotations as Inputs | undefined)?.['alb.ingress.kubernetes.io/load-balancer-name'], objectName);
+      extra.status = { loadBalancer: { ingress: [{ hostname: `${lbName}-${hex(`${name}/alb`, 10)}.${region}.elb.amazonaws.com` }] } };
+    }
+    return { id: namespace ? `${namespace}/${objectName}` : objectName, extra };
   }
 
   return {
@@ -194,6 +239,32 @@ export function createMocks(env: MockEnvironment): pulumi.runtime.Mocks {
           const names = ['a', 'b', 'c'].map((s) => `${region}${s}`);
           return { id: region, region, names, zoneIds: names.map((_, i) => `${region.slice(0, 2)}${region.split('-')[1]?.slice(0, 1) ?? ''}1-az${i + 1}`), groupNames: names.map(() => region) };
         }
+        case 'aws:ec2/getRouteTable:getRouteTable': {
+          const subnetId = str((args.inputs as Inputs).subnetId, 'subnet-unknown');
+          const routeTableId = `rtb-${hex(`route-table/${subnetId}`, 17)}`;
+          return { id: routeTableId, routeTableId, subnetId, vpcId: 'vpc-unknown', ownerId: account, arn: arn('ec2', `route-table/${routeTableId}`), associations: [], routes: [], tags: {}, propagatingVgws: [] };
+        }
+        case 'aws:ec2/getSubnet:getSubnet': {
+          const subnetId = str((args.inputs as Inputs).id, 'subnet-unknown');
+          const cidrBlock = subnetCidrs.get(subnetId);
+          if (cidrBlock === undefined) throw new Error(`offline mocks know no subnet ${subnetId}`);
+          return { id: subnetId, cidrBlock, vpcId: 'vpc-unknown', availabilityZone: `${region}a`, arn: arn('ec2', `subnet/${subnetId}`), ownerId: account, tags: {} };
+        }
+        case 'aws:ecr/getAuthorizationToken:getAuthorizationToken': {
+          const registryId = str((args.inputs as Inputs).registryId, account);
+          return {
+            id: registryId,
+            registryId,
+            userName: 'AWS',
+            password: `offline-ecr-token-${hex(registryId, 16)}`,
+            authorizationToken: Buffer.from(`AWS:offline-ecr-token-${hex(registryId, 16)}`).toString('base64'),
+            proxyEndpoint: `https://${registryId}.dkr.ecr.${region}.amazonaws.com`,
+            expiresAt: '2000-01-01T12:00:00Z',
+          };
+        }
+        case 'aws:lb/getHostedZoneId:getHostedZoneId':
+          // The canonical zone of ALBs in the region; a stable stand-in, not AWS's real id.
+          return { id: `Z${hex(`alb/${region}`, 13).toUpperCase()}`, loadBalancerType: 'application', region };
         default:
           throw new Error(`offline mocks do not answer invoke ${args.token}; add it to tools/offline/mocks.ts`);
       }

@@ -1,20 +1,27 @@
 /**
- * `npm run plan -- --stack <dev|prod> [--json]`
+ * `npm run plan -- --stack <dev|prod> [--json] [--manifests DIR]`
  *
  * Runs the Pulumi program of a stack under the shared mocks (no network, credentials or
  * Pulumi CLI) and prints what it would create: the resource tree (type, name, nesting by
  * parent) and the count per type; `--json` prints
  * `{stack, resources: [{urn, type, name, parent, inputs}]}` with secrets as "[secret]".
+ * `--manifests DIR` also writes every Kubernetes object the stack creates as YAML, one
+ * file per object under `DIR/<namespace or _cluster>/<kind>-<name>.yaml` (secrets as
+ * "[secret]"), and prints the count per kind.
  * Exit codes: 0 printed, 1 the program failed (e.g. a bad stack config value), 2 bad flags.
  */
+import * as path from 'node:path';
 import { captureStack, redactSecrets, STACKS } from './capture';
+import { helmReleases, renderManifests, writeManifests } from './manifests';
 import type { CapturedResource, CapturedStack, StackName } from './types';
 
-const USAGE = `usage: npm run plan -- --stack <${STACKS.join('|')}> [--json]`;
+const USAGE = `usage: npm run plan -- --stack <${STACKS.join('|')}> [--json] [--manifests DIR]`;
 
 export interface PlanFlags {
   stack: StackName;
   json: boolean;
+  /** Directory to write the Kubernetes objects into. */
+  manifests?: string;
 }
 
 export class UsageError extends Error {
@@ -28,11 +35,18 @@ export class UsageError extends Error {
 export function parseFlags(argv: readonly string[]): PlanFlags | 'help' {
   let stack: string | undefined;
   let json = false;
+  let manifests: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') return 'help';
     if (arg === '--json') json = true;
-    else if (arg === '--stack' || arg === '-s') {
+    else if (arg === '--manifests') {
+      manifests = argv[++i];
+      if (manifests === undefined || manifests.startsWith('-') || manifests === '') throw new UsageError('--manifests needs a directory');
+    } else if (arg.startsWith('--manifests=')) {
+      manifests = arg.slice('--manifests='.length);
+      if (manifests === '') throw new UsageError('--manifests needs a directory');
+    } else if (arg === '--stack' || arg === '-s') {
       stack = argv[++i];
       if (stack === undefined || stack.startsWith('-')) throw new UsageError('--stack needs a value');
     } else if (arg.startsWith('--stack=')) stack = arg.slice('--stack='.length);
@@ -40,7 +54,24 @@ export function parseFlags(argv: readonly string[]): PlanFlags | 'help' {
   }
   if (stack === undefined) throw new UsageError('--stack is required');
   if (!(STACKS as readonly string[]).includes(stack)) throw new UsageError(`unknown stack ${JSON.stringify(stack)} (expected one of ${STACKS.join(', ')})`);
-  return { stack: stack as StackName, json };
+  return { stack: stack as StackName, json, ...(manifests !== undefined ? { manifests } : {}) };
+}
+
+/** What `--manifests` prints: where the files went and the count per kind. */
+export function renderManifestSummary(captured: CapturedStack, dir: string): string[] {
+  const manifests = renderManifests(captured);
+  writeManifests(dir, manifests);
+  const counts = new Map<string, number>();
+  for (const { object } of manifests) counts.set(`${object.apiVersion} ${object.kind}`, (counts.get(`${object.apiVersion} ${object.kind}`) ?? 0) + 1);
+  const rows = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+  const width = Math.max(...rows.map(([k]) => k.length), 5);
+  return [
+    `Kubernetes objects written to ${path.resolve(dir)}:`,
+    ...rows.map(([kind, n]) => `  ${kind.padEnd(width)}  ${String(n).padStart(3)}`),
+    `  ${'total'.padEnd(width)}  ${String(manifests.length).padStart(3)}`,
+    'Helm releases (their objects come from the charts, not rendered here):',
+    ...helmReleases(captured).map((r) => `  ${r.namespace}/${r.name}  ${r.chart}@${r.version}`),
+  ];
 }
 
 /** The tree as text lines: one line per resource, children indented under their parent. */
@@ -113,6 +144,8 @@ async function main(): Promise<number> {
   } else {
     console.log([...renderTree(captured), '', ...renderCounts(captured.resources)].join('\n'));
   }
+  // With --json, stdout stays one JSON document: the summary goes to stderr.
+  if (flags.manifests !== undefined) (flags.json ? console.error : console.log)(['', ...renderManifestSummary(captured, flags.manifests)].join('\n'));
   return 0;
 }
 

@@ -4,8 +4,11 @@ import { flowSnapshot } from '../../core/db/operations';
 import type { Runtime } from '../../core/runtime';
 import { workerHeartbeatKey } from '../../core/queue/keys';
 import { withTimeout } from '../../core/timeout';
+import { EnvSchema } from '../../contract';
 import * as parse from '../args';
-import { printJson, printTable } from '../output';
+import { kubeClient } from '../kube';
+import { UsageError, printJson, printTable } from '../output';
+import { diagnoseCluster } from './doctor-cluster';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -108,7 +111,39 @@ export async function diagnose(core: Runtime, options: DoctorOptions): Promise<C
 }
 
 export async function doctor(core: Runtime, options: DoctorOptions): Promise<number> {
-  const results = await diagnose(core, options);
+  return report(await diagnose(core, options), options);
+}
+
+export interface StackDoctorOptions extends DoctorOptions {
+  stack: string;
+  kubeApi?: string;
+  prometheusUrl?: string;
+}
+
+async function fetchJson<T>(url: string): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/**
+ * `platform doctor --stack <s>`: what the stack adds to the cluster (see doctor-cluster),
+ * then, where the data stores are reachable (inside the cluster, where RDS and Redis admit
+ * the CLI), the platform's own checks.
+ */
+export async function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): Promise<number> {
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${JSON.stringify(options.stack)}`);
+  const prefix = EnvSchema.shape.QUEUE_PREFIX.safeParse(process.env.QUEUE_PREFIX);
+  if (!prefix.success) throw new UsageError(`QUEUE_PREFIX ${prefix.error.issues[0]?.message ?? 'is invalid'}`);
+  if (options.prometheusUrl !== undefined && !/^https?:\/\/\S+$/.test(options.prometheusUrl)) throw new UsageError('--prometheus-url must be an http(s) URL');
+  const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
+  const results = await diagnoseCluster(kube, { stack: options.stack, queuePrefix: prefix.data, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
+  if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, options))));
+  else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
+  return report(results, options);
+}
+
+function report(results: CheckResult[], options: DoctorOptions): number {
   const healthy = results.every((result) => result.verdict !== 'fail');
   if (options.json) printJson({ healthy, checks: results });
   else {

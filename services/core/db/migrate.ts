@@ -2,11 +2,14 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, type Pool } from 'pg';
+import type { DatabaseSslMode } from '../../contract';
 import type { Logger } from '../logger';
 import { redactUrl } from '../logger';
+import { ensureDatabaseRoles, type DatabaseRoles } from './roles';
+import { databaseSsl } from './tls';
 
 /** Arbitrary but fixed: every starter of any version of the platform takes the same lock. */
-const MIGRATION_LOCK_KEY = 7_203_114_520;
+export const MIGRATION_LOCK_KEY = 7_203_114_520;
 
 const MIGRATION_FILE = /^\d{4}_[a-z0-9_]+\.sql$/;
 
@@ -40,16 +43,23 @@ const CREATE_LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now()
 )`;
 
+export interface MigrationOptions {
+  /** TLS to the database (DATABASE_SSL). Default `disable`. */
+  ssl?: DatabaseSslMode;
+  /** Login roles to create or update with least privilege once the schema is current. Default none. */
+  roles?: DatabaseRoles;
+}
+
 /**
  * Applies every migration not yet recorded in schema_migrations, each in its own
- * transaction, in file-name order. A session advisory lock serialises concurrent
- * starters (api and worker booting together): the second waits, then finds nothing to do.
- * Returns the names applied by this call.
+ * transaction, in file-name order, then brings the given login roles up to date. A
+ * session advisory lock serialises concurrent starters (api and worker booting together):
+ * the second waits, then finds nothing to do. Returns the names applied by this call.
  */
-export async function runMigrations(databaseUrl: string, log?: Logger): Promise<string[]> {
+export async function runMigrations(databaseUrl: string, log?: Logger, options: MigrationOptions = {}): Promise<string[]> {
   const names = await listMigrations();
   const directory = migrationsDirectory();
-  const client = new Client({ connectionString: databaseUrl, application_name: 'platform-migrate' });
+  const client = new Client({ connectionString: databaseUrl, application_name: 'platform-migrate', ssl: databaseSsl(options.ssl ?? 'disable') });
   await client.connect();
   const applied: string[] = [];
   try {
@@ -72,6 +82,8 @@ export async function runMigrations(databaseUrl: string, log?: Logger): Promise<
         applied.push(name);
         log?.info({ migration: name }, 'migration applied');
       }
+      const roles = await ensureDatabaseRoles(client, options.roles ?? {});
+      if (roles.length > 0) log?.info({ roles }, 'database roles up to date');
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }

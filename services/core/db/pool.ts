@@ -1,6 +1,7 @@
 import { Pool, types } from 'pg';
 import type { Env } from '../../contract';
 import type { Logger } from '../logger';
+import { databaseSsl } from './tls';
 
 // BIGINT counts would otherwise arrive as strings; ours stay far below 2^53.
 types.setTypeParser(types.builtins.INT8, (value) => Number(value));
@@ -35,7 +36,7 @@ function newPool(
     statement_timeout: settings.statementTimeoutMs,
     query_timeout: settings.statementTimeoutMs + 5_000,
     options: settings.options,
-    ssl: env.DATABASE_SSL === 'disable' ? undefined : { rejectUnauthorized: env.DATABASE_SSL === 'verify-full' },
+    ssl: databaseSsl(env.DATABASE_SSL),
   });
   // An idle client losing its server (Postgres restart) emits here; without a listener the process dies.
   pool.on('error', (error) => log?.warn({ err: error }, 'idle PostgreSQL connection lost'));

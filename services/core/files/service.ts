@@ -7,6 +7,7 @@ import { createFileRepository, type FileRecord } from '../db/files';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '../errors';
 import type { Logger } from '../logger';
 import { ObjectTooLargeError, type ObjectStore } from '../storage/object-store';
+import { JOB_OUTPUTS_PREFIX } from '../storage/routed';
 import { normaliseContentType, sanitiseFileName } from './metadata';
 import type { FileService } from './types';
 
@@ -27,7 +28,7 @@ function uploadKey(ownerId: string, fileId: string): string {
  */
 function jobOutputKey(jobId: string, name: string): string {
   const keySafe = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200);
-  return `outputs/${jobId}/${/^\.*$/.test(keySafe) ? 'output' : keySafe}`;
+  return `${JOB_OUTPUTS_PREFIX}${jobId}/${/^\.*$/.test(keySafe) ? 'output' : keySafe}`;
 }
 
 function toView(record: FileRecord): FileView {

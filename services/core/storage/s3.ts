@@ -17,7 +17,8 @@ export interface S3ObjectStoreOptions {
   bucket: string;
   /** Prepended to every key as a folder (`tenant-a` stores `files/x` at `tenant-a/files/x`). Empty by default. */
   prefix?: string;
-  region: string;
+  /** Region of the bucket. Unset: the SDK's resolution (AWS_REGION, the shared config). */
+  region?: string;
   /** An S3-compatible endpoint such as MinIO or LocalStack. Unset means AWS itself. */
   endpoint?: string;
   /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`; most S3-compatible servers need it. Off by default. */

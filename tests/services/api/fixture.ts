@@ -17,7 +17,7 @@ import { createRuntime, type Runtime } from '../../../services/core/runtime';
 import { useSharedServices, type SharedServices } from '../../harness/shared';
 
 export interface ApiFixtureOptions {
-  env?: EnvVars;
+  env?: Partial<EnvVars>;
   /** Servers to use instead of slices of the run's shared ones (fault tests bring private servers). */
   servers?: Pick<SharedServices, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>;
 }

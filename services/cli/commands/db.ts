@@ -1,0 +1,66 @@
+import { MIGRATION_LOCK_KEY } from '../../core/db/migrate';
+import type { Runtime } from '../../core/runtime';
+import { UsageError, printJson, printTable } from '../output';
+
+interface SessionRow {
+  pid: number;
+  state: string | null;
+  waiting_seconds: number | null;
+  transaction_seconds: number | null;
+  blocked_by: number[];
+  holds_migration_lock: boolean;
+  application: string;
+  query: string;
+}
+
+/**
+ * Sessions that hold the migration lock, wait for a lock, or block someone, with how long
+ * and on what: what a stuck `platform migrate` is waiting for, and who to cancel.
+ */
+export async function dbLocks(core: Runtime, options: { json?: boolean }): Promise<number> {
+  const { rows } = await core.generalPool.query<SessionRow>(
+    `WITH sessions AS (
+       SELECT a.pid, a.state, a.application_name AS application, left(regexp_replace(a.query, '\\s+', ' ', 'g'), 120) AS query,
+              extract(epoch FROM now() - a.state_change)::float8 AS waiting_seconds,
+              extract(epoch FROM now() - a.xact_start)::float8 AS transaction_seconds,
+              pg_blocking_pids(a.pid) AS blocked_by,
+              EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
+                        AND ((l.classid::bigint << 32) | l.objid::bigint) = $1) AS holds_migration_lock
+         FROM pg_stat_activity a
+        WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid())
+     SELECT * FROM sessions s
+      WHERE s.holds_migration_lock OR cardinality(s.blocked_by) > 0
+         OR s.pid IN (SELECT unnest(blocked_by) FROM sessions)
+      ORDER BY s.transaction_seconds DESC NULLS LAST`,
+    [MIGRATION_LOCK_KEY],
+  );
+  if (options.json) {
+    printJson({ sessions: rows });
+    return 0;
+  }
+  printTable(
+    rows.map((r) => ({
+      pid: r.pid,
+      state: r.state,
+      migration: r.holds_migration_lock ? 'holds lock' : '',
+      'blocked by': r.blocked_by.join(',') || '',
+      'in transaction': r.transaction_seconds === null ? '' : `${r.transaction_seconds.toFixed(0)} s`,
+      application: r.application,
+      query: r.query,
+    })),
+    ['pid', 'state', 'migration', 'blocked by', 'in transaction', 'application', 'query'],
+  );
+  return 0;
+}
+
+/** Cancels a session's current query (or ends the session with --terminate). */
+export async function dbCancel(core: Runtime, pidArg: string, options: { terminate?: boolean; json?: boolean }): Promise<number> {
+  const pid = Number(pidArg);
+  if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`pid must be a positive integer, got ${JSON.stringify(pidArg)}`);
+  const fn = options.terminate ? 'pg_terminate_backend' : 'pg_cancel_backend';
+  const { rows } = await core.generalPool.query<{ done: boolean | null }>(`SELECT ${fn}(pid) AS done FROM pg_stat_activity WHERE pid = $1`, [pid]);
+  const done = rows[0]?.done === true;
+  if (options.json) printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: rows.length > 0 });
+  else process.stdout.write(rows.length === 0 ? `no session ${pid}\n` : done ? `${options.terminate ? 'terminated' : 'cancelled the query of'} session ${pid}\n` : `could not signal session ${pid} (not allowed?)\n`);
+  return done ? 0 : 1;
+}

@@ -1,0 +1,173 @@
+import { execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { SCRAPE_TARGETS } from '../contract';
+import type { Logger } from '../core/logger';
+import { findExecutable, hasExited, spawnChild, waitForExit, type ExitStatus } from './child';
+import { ServerProcess } from './server-process';
+
+/** What `npm start -- --observe` scrapes: host:port of the api and the worker's metrics listener. */
+export interface ObservedTargets {
+  api: string;
+  worker: string;
+}
+
+/**
+ * Prometheus' configuration for the local run: the api and the worker under the scrape job
+ * names the cluster uses (so the generated rules and dashboards' queries work unchanged),
+ * and the generated rule files. JSON is YAML, which Prometheus reads.
+ */
+export function localPrometheusConfig(targets: ObservedTargets, rulesDir: string, interval = '15s'): Record<string, unknown> {
+  return {
+    global: { scrape_interval: interval, evaluation_interval: interval, external_labels: { cluster: 'local' } },
+    rule_files: [path.join(rulesDir, '*.yaml')],
+    scrape_configs: (['api', 'worker'] as const).map((name) => ({
+      job_name: SCRAPE_TARGETS[name].job,
+      metrics_path: SCRAPE_TARGETS[name].path,
+      static_configs: [{ targets: [targets[name]] }],
+    })),
+  };
+}
+
+/** The repository root (package.json), from the sources or the compiled tree. */
+function repositoryRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above services/local');
+    dir = parent;
+  }
+  return dir;
+}
+
+/**
+ * Writes the rule files the stacks ship into `outDir`, through `npm run rules` (its script
+ * lives in tools/, beside the Pulumi program's generator; it needs the dev dependencies that
+ * a checkout running `npm start` has).
+ */
+export async function writeGeneratedRules(outDir: string): Promise<string[]> {
+  const root = repositoryRoot();
+  await promisify(execFile)(process.execPath, ['-r', require.resolve('@swc-node/register'), path.join(root, 'tools/observability/rules.ts'), '--out', outDir, '--stack', 'dev'], { cwd: root });
+  return (await readdir(path.join(outDir, 'rules'))).filter((f) => f.endsWith('.yaml'));
+}
+
+export interface LocalPrometheusOptions {
+  /** Path of Debian's `prometheus`; found on PATH by default. */
+  command?: string;
+  port: number;
+  /** Configuration, rules and the TSDB live here. */
+  dir: string;
+  targets: ObservedTargets;
+  /** Scrape and rule evaluation interval. Default 15s. */
+  interval?: string;
+  onLine?: (line: string) => void;
+  onUnexpectedExit?: (exit: ExitStatus) => void;
+  parentDeathSignal?: NodeJS.Signals;
+  ownProcessGroup?: boolean;
+}
+
+/** Debian's prometheus binary, if installed. */
+export function findPrometheus(): string | undefined {
+  return findExecutable('prometheus', `${process.env.PATH ?? ''}:/usr/bin`);
+}
+
+/** A private Prometheus on 127.0.0.1 scraping the local api and worker, with the generated rules. */
+export class LocalPrometheus {
+  readonly port: number;
+  readonly dir: string;
+  private readonly server: ServerProcess;
+
+  constructor(private readonly options: LocalPrometheusOptions) {
+    this.port = options.port;
+    this.dir = path.resolve(options.dir);
+    this.server = new ServerProcess(options);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.server.pid;
+  }
+
+  async start(options: { readyTimeoutMs?: number } = {}): Promise<void> {
+    if (this.pid !== undefined) return;
+    const command = this.options.command ?? findPrometheus();
+    if (!command) throw new Error('prometheus is not installed (Debian: apt-get install prometheus)');
+    const rulesDir = path.join(this.dir, 'generated', 'rules');
+    await mkdir(path.join(this.dir, 'tsdb'), { recursive: true });
+    const configFile = path.join(this.dir, 'prometheus.yml');
+    await writeFile(configFile, `${JSON.stringify(localPrometheusConfig(this.options.targets, rulesDir, this.options.interval), null, 2)}\n`);
+    const child = spawnChild(
+      command,
+      [
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${path.join(this.dir, 'tsdb')}`,
+        '--storage.tsdb.retention.time=3d',
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        '--web.enable-lifecycle',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir, parentDeathSignal: this.options.parentDeathSignal, ownProcessGroup: this.options.ownProcessGroup },
+    );
+    await this.server.adopt(child, (started) => this.waitUntilReady(started, options.readyTimeoutMs ?? 30_000));
+  }
+
+  /** SIGTERM: Prometheus closes its TSDB cleanly. */
+  async stop(): Promise<void> {
+    await this.server.stop([{ signal: 'SIGTERM', waitMs: 20_000 }]);
+  }
+
+  async kill(): Promise<void> {
+    const child = this.server.requestStop();
+    if (!child) return;
+    child.kill('SIGKILL');
+    await waitForExit(child, 10_000);
+  }
+
+  private async waitUntilReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (hasExited(child)) throw new Error(`prometheus exited during startup (code ${child.exitCode}):\n${this.server.recentOutput()}`);
+      try {
+        if ((await fetch(`${this.url}/-/ready`, { signal: AbortSignal.timeout(1_000) })).ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`prometheus was not ready within ${timeoutMs} ms:\n${this.server.recentOutput()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** What the local run hands `observe`: where to keep data, how to log, and its supervisor's hooks. */
+export interface ObserveContext {
+  dir: string;
+  port: number;
+  targets: ObservedTargets;
+  log: Logger;
+  onLine: (line: string) => void;
+  onUnexpectedExit: (exit: ExitStatus) => void;
+  onShutdown: (step: { name: string; stop: () => Promise<void>; kill: () => Promise<void> }) => void;
+}
+
+/**
+ * `npm start -- --observe`: Debian's Prometheus, when installed, scraping the api and the
+ * worker with the generated rules, so alerts and queries can be tried locally. Without
+ * the binary it says how to get it and the rest of the run goes on.
+ */
+export async function observe(ctx: ObserveContext): Promise<LocalPrometheus | undefined> {
+  if (!findPrometheus()) {
+    ctx.log.warn('--observe: prometheus is not installed, so nothing scrapes the services (Debian/Ubuntu: apt-get install --no-install-recommends prometheus)');
+    return undefined;
+  }
+  const generated = path.join(ctx.dir, 'generated');
+  const rules = await writeGeneratedRules(generated);
+  const prometheus = new LocalPrometheus({ port: ctx.port, dir: ctx.dir, targets: ctx.targets, onLine: ctx.onLine, onUnexpectedExit: ctx.onUnexpectedExit, parentDeathSignal: 'SIGTERM', ownProcessGroup: true });
+  ctx.onShutdown({ name: 'prometheus', stop: () => prometheus.stop(), kill: () => prometheus.kill() });
+  await prometheus.start();
+  ctx.log.info({ url: prometheus.url, ruleFiles: rules.length, alerts: `${prometheus.url}/alerts`, dashboards: path.join(generated, 'dashboards') }, 'Prometheus ready (--observe)');
+  return prometheus;
+}

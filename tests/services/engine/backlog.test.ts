@@ -1,0 +1,74 @@
+/**
+ * What KEDA scales the workers on (BACKLOG_QUERY, run by its postgresql scaler) against what
+ * the services hold: every job the platform accepted and has not finished, however BullMQ
+ * files it (wait list, prioritized set, delayed set, active list) and equal to what the
+ * worker reports as queue depth. The length of BullMQ's wait list, what a plain Redis
+ * list trigger would read, misses the prioritized and delayed jobs.
+ */
+import { BACKLOG_QUERY, BACKLOG_STATUSES, JOB_STATUSES, QUEUES } from '../../../services/contract';
+import { queueDepth } from '../../../services/core/jobs/admin';
+import { defineProcessor } from '../../../services/worker/processor';
+import { findProcessor } from '../../../services/worker/jobs';
+import { echo, sleep } from '../../../services/contract/jobs';
+import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+
+describe('the autoscaler\'s backlog', () => {
+  let fx: EngineFixture;
+  beforeAll(async () => {
+    fx = await createEngineFixture();
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  const backlog = async () => Number((await fx.one<{ count: number }>(BACKLOG_QUERY)).count);
+  const inBullmq = async () => {
+    const depth = await queueDepth(fx.core.relay);
+    return depth.waiting + depth.prioritized + depth.delayed + depth.active;
+  };
+
+  it('counts exactly the statuses of unfinished jobs', () => {
+    expect([...BACKLOG_STATUSES].sort()).toEqual(JOB_STATUSES.filter((s) => s === 'queued' || s === 'running').sort());
+    expect(BACKLOG_QUERY).toBe("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')");
+  });
+
+  it('counts prioritized, plain and running jobs as the queue depth the worker emits does, where the wait list alone under-counts', async () => {
+    const submit = (priority?: number) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: {}, ...(priority !== undefined ? { priority } : {}) }));
+    for (let i = 0; i < 4; i++) await submit();
+    for (let i = 0; i < 6; i++) await submit(i + 1);
+    await waitFor('the relay to hand every job to BullMQ', async () => (await inBullmq()) === 10);
+    expect(await backlog()).toBe(10);
+    // BullMQ's wait list, what a Redis list-length trigger reads: prioritized jobs are not in it.
+    const waitList = await fx.core.redis.client.llen(`${fx.env.QUEUE_PREFIX}:${QUEUES.jobs}:wait`);
+    expect(waitList).toBeLessThan(10);
+
+    // Running jobs are backlog too: a worker holding them has no slot for more.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holding = defineProcessor(sleep, async () => {
+      await held;
+      return { result: { sleptMs: 0 } };
+    });
+    const runner = await fx.startRunner({ concurrency: 3 }, { processors: (type) => (type === 'echo' ? (holding as never) : findProcessor(type)) });
+    await waitFor('three jobs to run', async () => Number((await fx.one<{ count: number }>("SELECT count(*) FROM jobs WHERE status = 'running'")).count) === 3);
+    expect(await backlog()).toBe(10);
+    expect(await inBullmq()).toBe(10);
+    release();
+    await waitFor('the backlog to drain', async () => (await backlog()) === 0, 30_000);
+    await waitFor('BullMQ to agree', async () => (await inBullmq()) === 0);
+    await runner.stop(1_000);
+  });
+
+  it('counts a job waiting out its retry backoff, which BullMQ keeps in the delayed set', async () => {
+    // A minute of backoff: the jobs stay delayed for the whole check.
+    const failing = defineProcessor({ ...echo, retry: { attempts: 3, backoffMs: 60_000 } }, async () => {
+      throw new Error('transient');
+    });
+    await fx.startRunner({}, { processors: (type) => (type === 'echo' ? (failing as never) : findProcessor(type)) });
+    for (let i = 0; i < 2; i++) await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: {} }));
+    await waitFor('both jobs to wait out their backoff', async () => (await queueDepth(fx.core.relay)).delayed === 2);
+    expect(await backlog()).toBe(2);
+    expect(await fx.core.redis.client.llen(`${fx.env.QUEUE_PREFIX}:${QUEUES.jobs}:wait`)).toBe(0);
+    expect(await inBullmq()).toBe(2);
+  });
+});
