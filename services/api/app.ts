@@ -1,7 +1,8 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
-import { openApiDocument, routerFor, type Endpoint } from './endpoints';
+import { PATHS } from '../contract';
+import { exposureMismatches, openApiDocument, routerFor, type Endpoint } from './endpoints';
 import { describeJobTypes } from './job-type-catalog';
 import { authenticate, requireRole } from './middleware/authenticate';
 import { httpMetrics } from './middleware/http-metrics';
@@ -80,6 +81,9 @@ export function createApp(deps: AppDependencies): Express {
   });
 
   const endpoints = apiEndpoints(deps, lifecycle, metricsSource);
+  // The ingress routes the contract's PUBLIC_ROUTES: a declaration it would get wrong is a bug to stop at, not to ship.
+  const mismatches = exposureMismatches([...endpoints.map((definition) => definition.path), PATHS.openapi, PATHS.docs]);
+  if (mismatches.length > 0) throw new Error(`the API's operations and the contract's PUBLIC_ROUTES disagree: ${mismatches.join('; ')}`);
   app.use(routerFor(endpoints, { authenticated: authenticate(deps.auth), admin: requireRole('admin'), json: jsonBody(env.JSON_BODY_LIMIT_BYTES) }));
   app.use(openApiRoutes(apiDocument(endpoints)));
 

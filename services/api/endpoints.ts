@@ -1,7 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER } from '../contract';
+import { IN_CLUSTER_PATHS, isPublicPath, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { Problem } from './schemas';
 
@@ -129,6 +129,22 @@ function handlerOf(definition: Endpoint): RequestHandler {
 function accessGuards(access: Access, guards: EndpointGuards): RequestHandler[] {
   if (access === 'public') return [];
   return access === 'admin' ? [guards.authenticated, guards.admin] : [guards.authenticated];
+}
+
+/**
+ * The declared paths an ingress built from the contract's PUBLIC_ROUTES would get wrong:
+ * an operation it would not route (unreachable from the internet although not one of the
+ * in-cluster paths), or an in-cluster path (probe, metrics) it would expose. Empty when the
+ * API and the ingress agree.
+ */
+export function exposureMismatches(paths: readonly string[], routes: readonly PublicRoute[] = PUBLIC_ROUTES): string[] {
+  return paths.flatMap((path) => {
+    const inCluster = IN_CLUSTER_PATHS.includes(path);
+    const routed = isPublicPath(path, routes);
+    if (inCluster && routed) return [`${path} is in-cluster only, yet PUBLIC_ROUTES route it from the internet`];
+    if (!inCluster && !routed) return [`${path} is neither under PUBLIC_ROUTES nor an in-cluster path: the ingress would never route it`];
+    return [];
+  });
 }
 
 /** An Express router serving the endpoints, in the order given (put the hot path first). */

@@ -28,15 +28,32 @@ export const MAX_JSON_DEPTH = 64;
 
 /** How an ingress matches a public route: the path itself, or the path and everything under it. */
 export type RouteMatch = 'exact' | 'prefix';
+export interface PublicRoute {
+  path: string;
+  match: RouteMatch;
+}
 
 /**
  * What the API serves to the internet, as an ingress routes it: the versioned API, the
- * OpenAPI document, Swagger UI and the console's page. Health and metrics endpoints are
- * not among them: probes and Prometheus reach the pods inside the cluster.
+ * OpenAPI document and Swagger UI. Every operation the API declares is under one of these,
+ * except the in-cluster ones below (the API refuses to start otherwise, see
+ * services/api/endpoints.ts), and each of these serves something.
  */
-export const PUBLIC_ROUTES: readonly { path: string; match: RouteMatch }[] = [
+export const PUBLIC_ROUTES: readonly PublicRoute[] = [
   { path: API_PREFIX, match: 'prefix' },
   { path: PATHS.openapi, match: 'exact' },
   { path: PATHS.docs, match: 'prefix' },
-  { path: '/', match: 'exact' },
 ];
+
+/** Paths only the cluster reaches: probes (kubelet, the load balancer's health check) and Prometheus. Never routed from the internet. */
+export const IN_CLUSTER_PATHS: readonly string[] = [PATHS.healthz, PATHS.readyz, PATHS.metrics];
+
+/**
+ * Whether an ingress built from PUBLIC_ROUTES sends `path` to the API, matched as
+ * Kubernetes matches `Exact` and `Prefix` paths (a prefix matches whole path segments:
+ * `/v1` matches `/v1` and `/v1/jobs`, not `/v1x`). Route templates (`/v1/jobs/:id`) match
+ * like the paths they stand for.
+ */
+export function isPublicPath(path: string, routes: readonly PublicRoute[] = PUBLIC_ROUTES): boolean {
+  return routes.some((route) => (route.match === 'exact' ? path === route.path : path === route.path || path.startsWith(`${route.path.replace(/\/+$/, '')}/`)));
+}

@@ -1,4 +1,4 @@
-import { API_PREFIX, PATHS, PORTS } from './http';
+import { API_PREFIX, IN_CLUSTER_PATHS, PATHS, PORTS } from './http';
 
 /**
  * Metric names, shared by the services that emit them, the dashboards that plot them and
@@ -57,7 +57,7 @@ export const HISTOGRAM_BUCKETS = {
  * transfers take as long as the bytes do. SLOs leave out what would distort them.
  */
 export const ROUTE_CLASSES = {
-  operational: [PATHS.healthz, PATHS.readyz, PATHS.metrics],
+  operational: IN_CLUSTER_PATHS,
   streaming: [`${API_PREFIX}/jobs/:id/events`, `${API_PREFIX}/jobs/events`],
   transfer: [`${API_PREFIX}/files`, `${API_PREFIX}/files/:id/content`],
 } as const;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { publicJobTypes, schemaName } from '../../../services/contract';
+import { IN_CLUSTER_PATHS, isPublicPath, PATHS, PUBLIC_ROUTES, publicJobTypes, schemaName } from '../../../services/contract';
 import { call, startApi, type ApiFixture } from './fixture';
 
 interface OpenApiDocument {
@@ -68,6 +68,17 @@ describe('OpenAPI document and docs', () => {
         'GET /metrics',
       ].sort(),
     );
+  });
+
+  it('agrees with the ingress: every operation is routed by PUBLIC_ROUTES but the in-cluster ones, and every public route serves something', async () => {
+    const paths = Object.keys(document.paths);
+    expect(paths.filter((p) => !isPublicPath(p)).sort()).toEqual([...IN_CLUSTER_PATHS].sort());
+    for (const route of PUBLIC_ROUTES) {
+      const served = [...paths, PATHS.openapi, PATHS.docs].filter((p) => isPublicPath(p, [route]));
+      expect({ route: route.path, served: served.length > 0 }).toEqual({ route: route.path, served: true });
+    }
+    // What the ALB sends for each exact route is answered by the API itself.
+    for (const route of PUBLIC_ROUTES.filter((r) => r.match === 'exact')) expect({ route: route.path, status: (await call(api, route.path)).status }).toEqual({ route: route.path, status: 200 });
   });
 
   it('documents problem responses and security on protected operations', () => {
