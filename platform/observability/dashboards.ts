@@ -114,7 +114,7 @@ export function workersDashboard(): DashboardJson {
     .withPanel(timeseries('CPU per worker', 'percentunit', [{ expr: `rate(process_cpu_seconds_total{${worker}}[$__rate_interval])`, legend: '{{instance}}' }]))
     .withPanel(timeseries('Event loop lag p99', 's', [{ expr: `max by (instance) (nodejs_eventloop_lag_p99_seconds{${worker}})`, legend: '{{instance}}' }]))
     .withPanel(timeseries('Resident memory', 'bytes', [{ expr: `process_resident_memory_bytes{${worker}}`, legend: '{{instance}}' }]))
-    .withPanel(timeseries('Database pool', 'short', [{ expr: `sum by (state) (${METRICS.dbPoolConnections}{${worker}})`, legend: '{{state}}' }], 'A waiting count above zero means jobs queue for a connection.'))
+    .withPanel(timeseries('Database pools', 'short', [{ expr: `sum by (pool, state) (${METRICS.dbPoolConnections}{${worker}})`, legend: '{{pool}} {{state}}' }], 'The batch pool writes job states, the general pool everything else. A waiting count above zero means work queues for a connection.'))
     .build() as DashboardJson;
 }
 

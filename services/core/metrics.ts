@@ -44,7 +44,7 @@ export function createMetrics(service: string) {
     relayLag: new Gauge({ name: METRICS.relayLag, help: 'Age of the oldest queued job that Redis does not hold yet.', registers }),
     relayEnqueued: new Counter({ name: METRICS.relayEnqueued, help: 'Jobs handed to BullMQ by the relay, by path.', labelNames: ['path'] as const, registers }),
     deadLetterSize: new Gauge({ name: METRICS.deadLetterSize, help: 'Jobs in the dead-letter set.', registers }),
-    dbPoolConnections: new Gauge({ name: METRICS.dbPoolConnections, help: 'PostgreSQL pool connections by state.', labelNames: ['state'] as const, registers }),
+    dbPoolConnections: new Gauge({ name: METRICS.dbPoolConnections, help: 'PostgreSQL pool connections by pool (general, batch) and state.', labelNames: ['pool', 'state'] as const, registers }),
     queueOldestJobAge: new Gauge({ name: METRICS.queueOldestJobAge, help: 'Seconds the oldest queued job has waited (0 when none is queued).', registers }),
     postgresConnections: new Gauge({ name: METRICS.postgresConnections, help: 'Backends connected to the PostgreSQL server, from every client.', registers }),
     postgresMaxConnections: new Gauge({ name: METRICS.postgresMaxConnections, help: 'PostgreSQL max_connections.', registers }),
