@@ -1,6 +1,39 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { HISTOGRAM_BUCKETS, METRICS } from '../contract';
 
+/** A measurement this process made, exported only while it is fresh. */
+export interface FreshGauge {
+  /** Exports `value` for the next `freshForMs`; after that the series is dropped unless measured again. */
+  record(value: number, freshForMs: number): void;
+  /** The value exported now, or undefined when there is none fresh. */
+  current(): number | undefined;
+}
+
+/**
+ * A gauge for a value that whichever process holds a lock measures (the relay lag, under
+ * the sweep lock). A process that stopped measuring drops its series (Prometheus marks it
+ * stale) rather than repeating its last value, which would keep an alert firing, or
+ * silent, on its behalf.
+ */
+function freshGauge(config: { name: string; help: string; registers: Registry[] }): FreshGauge {
+  let latest: { value: number; until: number } | undefined;
+  const current = () => (latest && Date.now() <= latest.until ? latest.value : undefined);
+  new Gauge({
+    ...config,
+    collect() {
+      const value = current();
+      if (value === undefined) this.remove();
+      else this.set(value);
+    },
+  });
+  return {
+    record(value, freshForMs) {
+      latest = { value, until: Date.now() + freshForMs };
+    },
+    current,
+  };
+}
+
 /**
  * Every metric the platform emits, registered once per process on its own registry.
  * Names come from the contract so dashboards and alert rules cannot drift from them.
@@ -41,7 +74,11 @@ export function createMetrics(service: string) {
       registers,
     }),
     queueDepth: new Gauge({ name: METRICS.queueDepth, help: 'Jobs in the queue by BullMQ state.', labelNames: ['queue', 'state'] as const, registers }),
-    relayLag: new Gauge({ name: METRICS.relayLag, help: 'Age of the oldest queued job that Redis does not hold yet.', registers }),
+    relayLag: freshGauge({
+      name: METRICS.relayLag,
+      help: 'Age of the oldest queued job (past the hand-off grace) that Redis could not be shown to hold, as this process last measured it; absent when this process has not measured it lately.',
+      registers,
+    }),
     relayEnqueued: new Counter({ name: METRICS.relayEnqueued, help: 'Jobs handed to BullMQ by the relay, by path.', labelNames: ['path'] as const, registers }),
     deadLetterSize: new Gauge({ name: METRICS.deadLetterSize, help: 'Jobs in the dead-letter set.', registers }),
     dbPoolConnections: new Gauge({ name: METRICS.dbPoolConnections, help: 'PostgreSQL pool connections by pool (general, batch) and state.', labelNames: ['pool', 'state'] as const, registers }),

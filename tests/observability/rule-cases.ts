@@ -195,7 +195,20 @@ export const RULE_CASES: Record<string, AlertCase> = {
       at: '20m',
       description: 'The oldest accepted job that Redis does not hold has waited 10m 0s. The relay cannot hand jobs to the queue: Redis is down, full, or was restarted and the sweep is failing.',
     },
-    silent: [{ interval: '1m', series: [{ series: 'platform_relay_lag_seconds{job="worker",instance="a"}', values: '3x20' }], at: '20m' }],
+    silent: [
+      { interval: '1m', series: [{ series: 'platform_relay_lag_seconds{job="worker",instance="a"}', values: '3x20' }], at: '20m' },
+      // A process exports only a lag it measured lately: one that measured a large lag, then
+      // lost the sweep lock to a process that handed the jobs over, drops its series (stale)
+      // instead of repeating its last value and paging on a backlog that is gone.
+      {
+        interval: '1m',
+        series: [
+          { series: 'platform_relay_lag_seconds{job="api",instance="a"}', values: '300x5 stale' },
+          { series: 'platform_relay_lag_seconds{job="worker",instance="b"}', values: '_x5 0x15' },
+        ],
+        at: '20m',
+      },
+    ],
   },
   PostgresConnectionsNearLimit: {
     fires: {

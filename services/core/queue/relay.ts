@@ -37,6 +37,11 @@ export interface RelayOptions {
   lostRunningAfterMs?: number;
   /** A hand-off to Redis slower than this is abandoned to the sweep. Default 5 s. */
   enqueueTimeoutMs?: number;
+  /**
+   * How long a lag this process measured stays exported (platform_relay_lag_seconds).
+   * Default three sweep intervals (15 s when this process runs no sweeper).
+   */
+  lagFreshForMs?: number;
 }
 
 export interface SweepReport {
@@ -59,7 +64,24 @@ export interface SweepReport {
 }
 
 /** Arbitrary but fixed: one sweeper at a time across every api and worker process. */
-const SWEEP_LOCK_KEY = 7_203_114_521;
+export const SWEEP_LOCK_KEY = 7_203_114_521;
+/** A measured lag stays exported this many sweep intervals: a process that keeps winning the sweep lock never drops it between scrapes. */
+const LAG_FRESH_SWEEPS = 3;
+const DEFAULT_LAG_FRESH_MS = 15_000;
+
+/**
+ * Redis could not say which of the sweep's rows it holds. None of them can be shown handed
+ * over, so the lag is the age of the oldest of them (`oldestUnconfirmedUs`, µs since epoch).
+ */
+class RedisStatesUnavailableError extends Error {
+  constructor(
+    readonly oldestUnconfirmedUs: number,
+    options: { cause: unknown },
+  ) {
+    super(`Redis could not be asked which queued jobs it holds: ${options.cause instanceof Error ? options.cause.message : String(options.cause)}`, options);
+    this.name = this.constructor.name;
+  }
+}
 
 /** Where a job stands in Redis. `crash-looped`: BullMQ stopped delivering it because its runs kept ending with their worker. */
 type RedisJobState = 'missing' | 'held' | 'finished' | 'crash-looped';
@@ -74,12 +96,13 @@ type RedisJobState = 'missing' | 'held' | 'finished' | 'crash-looped';
  */
 export class Relay {
   readonly queue: Queue<QueueJobData, unknown, string>;
-  private readonly options: Required<RelayOptions>;
+  private readonly options: Required<Omit<RelayOptions, 'lagFreshForMs'>> & Pick<RelayOptions, 'lagFreshForMs'>;
   private readonly connection: Redis;
   private readonly generalPool: Pool;
   private readonly log: Logger;
   private readonly metrics: Metrics | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private sweepIntervalMs: number | undefined;
   private sweeping: Promise<SweepReport> | undefined;
   private closing: Promise<void> | undefined;
   /** Queued rows the last sweep found missing from Redis, with their updated_at (µs): lost if the next sweep finds them so again. */
@@ -168,11 +191,13 @@ export class Relay {
 
   /** The relay lag without repairing anything (queue stats, doctor). Read-only, so it needs no lock. */
   async measureLagSeconds(): Promise<number> {
-    return (await this.sweepQueued('measure')).lagSeconds;
+    const { lagSeconds } = await this.measuringLag(() => this.sweepQueued('measure'));
+    return lagSeconds;
   }
 
   startSweeper(intervalMs: number): void {
     if (this.sweeper || this.closing) return;
+    this.sweepIntervalMs = intervalMs;
     this.sweeper = setInterval(() => {
       this.sweep().catch((error: unknown) => this.log.warn({ err: error }, 'relay sweep failed'));
     }, intervalMs);
@@ -202,10 +227,9 @@ export class Relay {
       const locked = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
       if (!locked.rows[0]?.locked) return { ran: false, checked: 0, pending: 0, requeued: 0, reclaimed: 0, abandoned: 0, lagSeconds: 0 };
       try {
-        const queued = await this.sweepQueued('repair');
+        const queued = await this.measuringLag(() => this.sweepQueued('repair'));
         const running = await this.reclaimLostRunning();
         const report: SweepReport = { ran: true, ...queued, reclaimed: running.reclaimed, abandoned: queued.abandoned + running.abandoned };
-        this.metrics?.relayLag.set(report.lagSeconds);
         if (report.requeued > 0 || report.reclaimed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs Redis had lost');
         return report;
       } finally {
@@ -213,6 +237,24 @@ export class Relay {
       }
     } finally {
       client.release();
+    }
+  }
+
+  /**
+   * Runs a look at the queued rows and exports the lag it measured. Only a look that ran
+   * measures: a process that lost the sweep lock, or whose PostgreSQL query failed, says
+   * nothing and its series lapses. When Redis cannot be asked, the rows already read are
+   * unconfirmed, and their age is exported as the lag (jobs are not reaching the queue).
+   */
+  private async measuringLag<T extends { lagSeconds: number }>(look: () => Promise<T>): Promise<T> {
+    const freshForMs = this.options.lagFreshForMs ?? (this.sweepIntervalMs === undefined ? DEFAULT_LAG_FRESH_MS : LAG_FRESH_SWEEPS * this.sweepIntervalMs);
+    try {
+      const result = await look();
+      this.metrics?.relayLag.record(result.lagSeconds, freshForMs);
+      return result;
+    } catch (error) {
+      if (error instanceof RedisStatesUnavailableError) this.metrics?.relayLag.record(ageSeconds(error.oldestUnconfirmedUs), freshForMs);
+      throw error;
     }
   }
 
@@ -230,7 +272,9 @@ export class Relay {
       checked += rows.length;
       const last = rows[rows.length - 1] as QueueEntryRow;
       after = { at: last.updated_us, id: last.id };
-      const states = await this.redisStates(rows.map((row) => row.id));
+      const states = await this.redisStates(rows.map((row) => row.id)).catch((error: unknown) => {
+        throw new RedisStatesUnavailableError(oldestMissingUs ?? (rows[0] as QueueEntryRow).updated_us, { cause: error });
+      });
       const notHeld = rows.filter((row) => states.get(row.id) !== 'held');
       if (notHeld.length > 0) oldestMissingUs ??= (notHeld[0] as QueueEntryRow).updated_us;
       if (mode === 'measure') continue;
@@ -249,8 +293,7 @@ export class Relay {
       if (rows.length < this.options.sweepPageSize) break;
     }
     if (mode === 'repair') this.suspects = suspects;
-    const lagSeconds = oldestMissingUs === undefined ? 0 : Math.max(0, Date.now() / 1_000 - oldestMissingUs / 1_000_000);
-    return { checked, pending, requeued, abandoned, lagSeconds };
+    return { checked, pending, requeued, abandoned, lagSeconds: oldestMissingUs === undefined ? 0 : ageSeconds(oldestMissingUs) };
   }
 
   /** Running rows whose worker and Redis job are both gone: the lifecycle counts the attempt as failed. */
@@ -324,6 +367,11 @@ export class Relay {
     const ms = this.options.enqueueTimeoutMs;
     return withTimeout(promise, ms, `Redis ${what} timed out after ${ms} ms`);
   }
+}
+
+/** Seconds since a time in µs since the epoch (a row's updated_us). */
+function ageSeconds(us: number): number {
+  return Math.max(0, Date.now() / 1_000 - us / 1_000_000);
 }
 
 function isFinished(state: RedisJobState | undefined): boolean {
