@@ -1,7 +1,6 @@
 import type { ObjectStore } from '../core/storage/object-store';
+import { MAIL_DROP_PREFIX } from '../core/storage/routed';
 import type { MailDrop } from './processor';
-
-export const MAIL_DROP_PREFIX = 'mail/';
 
 /** The object-store mail drop a worker hands to processors as `context.mailDrop`. */
 export function createMailDrop(store: ObjectStore): MailDrop {

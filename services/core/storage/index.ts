@@ -7,15 +7,15 @@ import type * as S3Driver from './s3';
 
 export * from './object-store';
 export { FilesystemObjectStore, type FilesystemObjectStoreOptions } from './filesystem';
-export { JOB_OUTPUTS_PREFIX, UploadsAndResultsStore } from './routed';
+export { JOB_OUTPUTS_PREFIX, MAIL_DROP_PREFIX, RESULTS_PREFIXES, UploadsAndResultsStore } from './routed';
 export type { S3ObjectStoreOptions } from './s3';
 
 export type ObjectStoreEnv = Pick<Env, 'OBJECT_STORE_DIR' | 'S3_BUCKET' | 'S3_RESULTS_BUCKET' | 'S3_PREFIX' | 'S3_REGION' | 'S3_ENDPOINT' | 'S3_FORCE_PATH_STYLE'>;
 
 /**
  * S3 when S3_BUCKET is set (credentials from the default AWS chain), else the filesystem
- * under OBJECT_STORE_DIR. With S3_RESULTS_BUCKET too, job outputs go to that bucket and
- * uploads to S3_BUCKET.
+ * under OBJECT_STORE_DIR. With S3_RESULTS_BUCKET too, what the worker writes (job outputs,
+ * the mail drop) goes to that bucket and uploads to S3_BUCKET.
  */
 export function createObjectStore(env: ObjectStoreEnv, log?: Logger): ObjectStore {
   if (env.S3_BUCKET) {

@@ -1,13 +1,20 @@
 import type { Readable } from 'node:stream';
 import type { ObjectStore, PutOptions, StoredObject } from './object-store';
 
-/** Where the file service keeps job outputs; every other key is an upload. */
+/** Where the file service keeps job outputs. */
 export const JOB_OUTPUTS_PREFIX = 'outputs/';
+/** Where the worker drops the messages `email.send` writes, for a mail relay to pick up. */
+export const MAIL_DROP_PREFIX = 'mail/';
+/**
+ * What the worker writes: the results store holds it (in the cloud, the one bucket the
+ * worker may write to). Every other key is an upload, which the worker only reads.
+ */
+export const RESULTS_PREFIXES: readonly string[] = [JOB_OUTPUTS_PREFIX, MAIL_DROP_PREFIX];
 
 /**
- * Uploads and job outputs in two stores (the cloud's uploads and results buckets, each
- * with its own lifecycle and its own grants), chosen by key: a key under
- * `JOB_OUTPUTS_PREFIX` belongs to `results`, any other to `uploads`. The key itself is
+ * Uploads and what the worker writes in two stores (the cloud's uploads and results
+ * buckets, each with its own lifecycle and its own grants), chosen by key: a key under one
+ * of `RESULTS_PREFIXES` belongs to `results`, any other to `uploads`. The key itself is
  * unchanged, so a file row's storage key still names its object.
  */
 export class UploadsAndResultsStore implements ObjectStore {
@@ -20,7 +27,7 @@ export class UploadsAndResultsStore implements ObjectStore {
 
   /** The store that holds `key`. */
   storeFor(key: string): ObjectStore {
-    return key.startsWith(JOB_OUTPUTS_PREFIX) ? this.stores.results : this.stores.uploads;
+    return RESULTS_PREFIXES.some((prefix) => key.startsWith(prefix)) ? this.stores.results : this.stores.uploads;
   }
 
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<StoredObject> {

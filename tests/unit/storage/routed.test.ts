@@ -1,11 +1,13 @@
 /**
  * Uploads and job outputs in their own buckets, as the cloud has them: with S3_BUCKET and
- * S3_RESULTS_BUCKET the store sends every key under `outputs/` (the file service's job
- * outputs) to the results bucket and every other key to the uploads bucket, for each
- * operation, under the one S3_PREFIX the IAM grants stop at.
+ * S3_RESULTS_BUCKET the store sends every key the worker writes (`outputs/`, the file
+ * service's job outputs, and `mail/`, the mail drop) to the results bucket, the only one the
+ * worker may write to, and every other key to the uploads bucket, for each operation, under
+ * the one S3_PREFIX the IAM grants stop at.
  */
 import { Readable } from 'node:stream';
 import { createObjectStore, JOB_OUTPUTS_PREFIX, UploadsAndResultsStore } from '../../../services/core/storage';
+import { createMailDrop } from '../../../services/worker/mail-drop';
 import { S3ObjectStore } from '../../../services/core/storage/s3';
 import { startFakeS3, type FakeS3Server } from './fake-s3-server';
 
@@ -64,6 +66,13 @@ describe('uploads and results in two buckets', () => {
     await store.check();
     expect(s3.requests.filter((r) => r.method === 'HEAD' && /^\/(uploads|results)\/?$/.test(r.path)).map((r) => r.path.replace(/\/$/, '')).sort()).toEqual(['/results', '/uploads']);
     for (const s of [(store as UploadsAndResultsStore).storeFor(upload), (store as UploadsAndResultsStore).storeFor(output)]) (s as S3ObjectStore).client.destroy();
+  });
+
+  it('puts the mail drop in the results bucket, which the worker may write to (it only reads uploads)', async () => {
+    const store = createObjectStore(env('results'));
+    await createMailDrop(store).write('job-1.eml', Buffer.from('Subject: hi\r\n\r\nhello'));
+    expect([...s3.objects.keys()]).toEqual(['/results/files/mail/job-1.eml']);
+    for (const key of ['mail/x', 'files/x']) ((store as UploadsAndResultsStore).storeFor(key) as S3ObjectStore).client.destroy();
   });
 
   it('keeps one bucket for both when S3_RESULTS_BUCKET is unset or the same', () => {
