@@ -1,6 +1,6 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SCRAPE_TARGETS } from '../contract';
@@ -13,20 +13,30 @@ export interface ObservedTargets {
   api: string;
   worker: string;
 }
+export type ObservedService = keyof ObservedTargets;
+
+const OBSERVED_SERVICES: readonly ObservedService[] = ['api', 'worker'];
+
+/** The file that tells Prometheus where one service listens now (file-based discovery). */
+export function targetsFile(targetsDir: string, service: ObservedService): string {
+  return path.join(targetsDir, `${service}.json`);
+}
 
 /**
  * Prometheus' configuration for the local run: the api and the worker under the scrape job
  * names the cluster uses (so the generated rules and dashboards' queries work unchanged),
- * and the generated rule files. JSON is YAML, which Prometheus reads.
+ * and the generated rule files. Each job finds its target in a file (`targetsFile`) that
+ * Prometheus watches, because the local run restarts a crashed worker on whatever metrics
+ * port is free then. JSON is YAML, which Prometheus reads.
  */
-export function localPrometheusConfig(targets: ObservedTargets, rulesDir: string, interval = '15s'): Record<string, unknown> {
+export function localPrometheusConfig(targetsDir: string, rulesDir: string, interval = '15s'): Record<string, unknown> {
   return {
     global: { scrape_interval: interval, evaluation_interval: interval, external_labels: { cluster: 'local' } },
     rule_files: [path.join(rulesDir, '*.yaml')],
-    scrape_configs: (['api', 'worker'] as const).map((name) => ({
+    scrape_configs: OBSERVED_SERVICES.map((name) => ({
       job_name: SCRAPE_TARGETS[name].job,
       metrics_path: SCRAPE_TARGETS[name].path,
-      static_configs: [{ targets: [targets[name]] }],
+      file_sd_configs: [{ files: [targetsFile(targetsDir, name)] }],
     })),
   };
 }
@@ -78,11 +88,33 @@ export class LocalPrometheus {
   readonly port: number;
   readonly dir: string;
   private readonly server: ServerProcess;
+  private readonly targets: ObservedTargets;
 
   constructor(private readonly options: LocalPrometheusOptions) {
     this.port = options.port;
     this.dir = path.resolve(options.dir);
     this.server = new ServerProcess(options);
+    this.targets = { ...options.targets };
+  }
+
+  private get targetsDir(): string {
+    return path.join(this.dir, 'targets');
+  }
+
+  /**
+   * Points a job at where its service listens now (the worker after a restart on another
+   * port). Prometheus notices the file change on its own; the file is replaced whole so it
+   * never reads half of one.
+   */
+  async retarget(service: ObservedService, target: string): Promise<void> {
+    this.targets[service] = target;
+    await this.writeTargets(service);
+  }
+
+  private async writeTargets(service: ObservedService): Promise<void> {
+    const file = targetsFile(this.targetsDir, service);
+    await writeFile(`${file}.tmp`, `${JSON.stringify([{ targets: [this.targets[service]] }])}\n`);
+    await rename(`${file}.tmp`, file);
   }
 
   get url(): string {
@@ -99,8 +131,10 @@ export class LocalPrometheus {
     if (!command) throw new Error('prometheus is not installed (Debian: apt-get install prometheus)');
     const rulesDir = path.join(this.dir, 'generated', 'rules');
     await mkdir(path.join(this.dir, 'tsdb'), { recursive: true });
+    await mkdir(this.targetsDir, { recursive: true });
+    for (const service of OBSERVED_SERVICES) await this.writeTargets(service);
     const configFile = path.join(this.dir, 'prometheus.yml');
-    await writeFile(configFile, `${JSON.stringify(localPrometheusConfig(this.options.targets, rulesDir, this.options.interval), null, 2)}\n`);
+    await writeFile(configFile, `${JSON.stringify(localPrometheusConfig(this.targetsDir, rulesDir, this.options.interval), null, 2)}\n`);
     const child = spawnChild(
       command,
       [

@@ -168,11 +168,16 @@ function workerEnvironment(appEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-function startApps(context: Context, appEnv: NodeJS.ProcessEnv): void {
+/** `onWorkerMetricsPort` hears the worker's metrics port before each of its starts. */
+function startApps(context: Context, appEnv: NodeJS.ProcessEnv, onWorkerMetricsPort: (port: number) => void): void {
   const { env, merged, supervisor, log } = context;
   const environments: Record<'api' | 'worker', () => Promise<NodeJS.ProcessEnv>> = {
     api: async () => ({ ...appEnv, SERVICE_NAME: 'api' }),
-    worker: async () => ({ ...workerEnvironment(appEnv), SERVICE_NAME: 'worker', WORKER_METRICS_PORT: String(await workerMetricsPort(context)) }),
+    worker: async () => {
+      const metricsPort = await workerMetricsPort(context);
+      onWorkerMetricsPort(metricsPort);
+      return { ...workerEnvironment(appEnv), SERVICE_NAME: 'worker', WORKER_METRICS_PORT: String(metricsPort) };
+    },
   };
   const apps = (['api', 'worker'] as const).map(
     (name) =>
@@ -240,20 +245,29 @@ async function main(argv: string[]): Promise<number> {
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
     } else {
-      const appEnv = await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir);
-      startApps(context, appEnv);
+      // Where the worker serves its metrics now, and who follows it there (--observe's Prometheus).
+      const workerMetrics: { port?: number; follow?: (port: number) => void } = {};
+      startApps(context, await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir), (port) => {
+        workerMetrics.port = port;
+        workerMetrics.follow?.(port);
+      });
       await waitUntilApiHealthy(env.PORT, supervisor.stopping);
       if (!supervisor.stopping.aborted) log.info(`API ready on http://localhost:${env.PORT}  (docs: ${PATHS.docs})`);
       if (observed && !supervisor.stopping.aborted) {
-        await observe({
+        const workerTarget = (port: number) => `127.0.0.1:${port}`;
+        const prometheus = await observe({
           dir: context.state.path('prometheus'),
           port: await context.state.port('prometheus', 9090),
-          targets: { api: `127.0.0.1:${env.PORT}`, worker: `127.0.0.1:${appEnv.WORKER_METRICS_PORT ?? ''}` },
+          targets: { api: `127.0.0.1:${env.PORT}`, worker: workerTarget(workerMetrics.port ?? PORTS.workerMetrics) },
           log,
           onLine: (line) => merged.serviceLine('prometheus', line, /level=(error|warn)/.exec(line)?.[1] === 'error' ? 'error' : /level=warn/.test(line) ? 'warn' : 'info'),
-          onUnexpectedExit: (exit) => supervisor.childExited('prometheus', exit),
+          // An observer: the platform runs on without it.
+          onUnexpectedExit: (exit) => log.error({ code: exit.code, signal: exit.signal }, 'prometheus exited unexpectedly (--observe): the services run on unobserved'),
           onShutdown: (step) => supervisor.onShutdown(step),
         });
+        workerMetrics.follow = (port) => {
+          prometheus?.retarget('worker', workerTarget(port)).catch((error: unknown) => log.warn({ err: error }, 'could not point prometheus at the restarted worker'));
+        };
       }
     }
   } catch (error) {
