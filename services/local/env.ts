@@ -9,6 +9,7 @@ import { EnvSchema } from '../contract';
 const LocalEnvSchema = EnvSchema.pick({
   PORT: true,
   DATABASE_URL: true,
+  DATABASE_SSL: true,
   REDIS_URL: true,
   S3_BUCKET: true,
   JWT_SECRET: true,

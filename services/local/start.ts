@@ -130,8 +130,9 @@ async function prepareObjectStore({ state, log }: Context): Promise<string> {
   return directory;
 }
 
-async function applyMigrations(databaseUrl: string, log: Logger): Promise<void> {
-  const applied = await runMigrations(databaseUrl, log);
+async function applyMigrations(databaseUrl: string, env: LocalEnv, log: Logger): Promise<void> {
+  // The embedded server speaks plain TCP on 127.0.0.1; an external one gets the TLS mode the services use.
+  const applied = await runMigrations(databaseUrl, log, { ssl: env.DATABASE_URL ? env.DATABASE_SSL : 'disable' });
   log.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'schema up to date');
 }
 
@@ -240,7 +241,7 @@ async function main(argv: string[]): Promise<number> {
     const databaseUrl = env.DATABASE_URL ?? (await startEmbeddedPostgres(context));
     const redisUrl = env.REDIS_URL ?? (await startPrivateRedis(context));
     const objectStoreDir = env.S3_BUCKET ? undefined : await prepareObjectStore(context);
-    await applyMigrations(databaseUrl, log);
+    await applyMigrations(databaseUrl, env, log);
     await context.state.writeCliEnv({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, OBJECT_STORE_DIR: objectStoreDir });
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
