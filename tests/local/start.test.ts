@@ -6,6 +6,7 @@ import net from 'node:net';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { isProcessAlive, waitForPidsGone } from '../../services/local/child';
+import { findPrometheus } from '../../services/local/prometheus';
 import { findFreePort } from '../harness/free-port';
 import { useSharedServices } from '../harness/shared';
 import { SupervisorProcess } from './supervisor-process';
@@ -240,6 +241,32 @@ describe('npm start (services/local/start.ts)', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
+      await stopCleanly(supervisor);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('--observe runs Prometheus scraping the api and the worker on the metrics port chosen for it, and stops it with the rest', async () => {
+    if (!findPrometheus()) throw new Error('prometheus is not installed: apt-get install --no-install-recommends prometheus (.ci/run does this)');
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => {
+      holder.once('error', () => resolve());
+      holder.listen({ port: 9091, host: '0.0.0.0' }, () => resolve());
+    });
+    try {
+      const port = await findFreePort();
+      const supervisor = start(['--observe'], { PORT: String(port) });
+      const said = await supervisor.waitFor((record) => /^worker metrics on port \d+ \(9091 is taken\)$/.test(record.msg));
+      const ready = await supervisor.waitFor((record) => record.msg === 'Prometheus ready (--observe)', 120_000);
+      const expected = [`api 127.0.0.1:${port}`, `worker 127.0.0.1:${Number(said.port)}`];
+      let up: string[] = [];
+      for (let tries = 0; tries < 300 && JSON.stringify(up) !== JSON.stringify(expected); tries += 1) {
+        if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+        const targets = (await (await fetch(`${String(ready.url)}/api/v1/targets`)).json()) as { data: { activeTargets: { labels: { job: string; instance: string }; health: string }[] } };
+        up = targets.data.activeTargets.filter((t) => t.health === 'up').map((t) => `${t.labels.job} ${t.labels.instance}`).sort();
+      }
+      expect(up).toEqual(expected);
       await stopCleanly(supervisor);
     } finally {
       holder.close();
