@@ -42,6 +42,16 @@ async function withRedis<T>(url: string, use: (redis: Redis) => Promise<T>): Pro
   }
 }
 
+/** Takes the worker's usual metrics port (9091), so the local run must pick another; already taken by someone else does as well. */
+async function holdWorkerMetricsPort(): Promise<net.Server> {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => {
+    holder.once('error', () => resolve());
+    holder.listen({ port: 9091, host: '0.0.0.0' }, () => resolve());
+  });
+  return holder;
+}
+
 const isInfraReady = (record: { msg: string }): boolean => record.msg.startsWith('infrastructure ready');
 
 describe('npm start (services/local/start.ts)', () => {
@@ -224,11 +234,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('picks a free port for the worker\'s metrics when 9091 is taken, and says which', async () => {
-    const holder = net.createServer();
-    await new Promise<void>((resolve) => {
-      holder.once('error', () => resolve());
-      holder.listen({ port: 9091, host: '0.0.0.0' }, () => resolve());
-    });
+    const holder = await holdWorkerMetricsPort();
     try {
       const port = await findFreePort();
       const supervisor = start([], { PORT: String(port) });
@@ -249,11 +255,7 @@ describe('npm start (services/local/start.ts)', () => {
 
   it('--observe runs Prometheus scraping the api and the worker on the metrics port chosen for it, and stops it with the rest', async () => {
     if (!findPrometheus()) throw new Error('prometheus is not installed: apt-get install --no-install-recommends prometheus (.ci/run does this)');
-    const holder = net.createServer();
-    await new Promise<void>((resolve) => {
-      holder.once('error', () => resolve());
-      holder.listen({ port: 9091, host: '0.0.0.0' }, () => resolve());
-    });
+    const holder = await holdWorkerMetricsPort();
     try {
       const port = await findFreePort();
       const supervisor = start(['--observe'], { PORT: String(port) });
