@@ -169,5 +169,7 @@ describe('metrics named by the dashboards and rules', () => {
     expect(value('platform_postgres_connections')).toBeLessThanOrEqual(value('platform_postgres_max_connections'));
     expect(value('platform_worker_concurrency')).toBe(concurrency);
     expect(value('platform_queue_oldest_job_age_seconds')).toBeGreaterThanOrEqual(0);
+    // Both PostgreSQL pools, the batch one (job-state writes) included.
+    for (const pool of ['general', 'batch']) expect(exposition.worker).toMatch(new RegExp(`^platform_db_pool_connections\\{[^}]*pool="${pool}"[^}]*state="total"[^}]*\\} \\d+$`, 'm'));
   });
 });
