@@ -230,7 +230,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
 
     it('carries the labels and port name the worker\'s PodMonitor selects: the worker pods only', () => {
       const s = get();
-      const monitor = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor').inputs.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; podMetricsEndpoints: { port: string }[] };
+      const monitor = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor', 'observability-worker-pod-monitor').inputs.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; podMetricsEndpoints: { port: string }[] };
       expect(monitor.namespaceSelector.matchNames).toEqual([ns()]);
       expect(matches(monitor.selector.matchLabels, templateLabels(deployment(s, 'worker')))).toBe(true);
       expect(matches(monitor.selector.matchLabels, templateLabels(deployment(s, 'api')))).toBe(false);
