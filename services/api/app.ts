@@ -15,6 +15,7 @@ import { authEndpoints } from './routes/auth';
 import { fileEndpoints } from './routes/files';
 import { healthEndpoints } from './routes/health';
 import { jobTypeEndpoints } from './routes/job-types';
+import { EventStreams } from './routes/job-events';
 import { jobEndpoints } from './routes/jobs';
 import { openApiRoutes } from './routes/openapi';
 
@@ -36,7 +37,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     (req) => req.user?.userId ?? 'anonymous',
   );
   return [
-    ...jobEndpoints({ jobs: deps.jobs, log, lifecycle, submitLimit }),
+    ...jobEndpoints({ jobs: deps.jobs, streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, log }), submitLimit }),
     ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES }),
     ...jobTypeEndpoints(describeJobTypes()),
     ...authEndpoints({ auth: deps.auth, credentialLimit }),

@@ -3,6 +3,7 @@ import type { Env } from '../contract';
 import { createAccessTokens, createAuthService, type AuthService } from '../core/auth';
 import { createUserRepository } from '../core/db/users';
 import type { FileService } from '../core/files/types';
+import type { EventHub } from '../core/jobs/event-hub';
 import type { JobAdmin, JobService } from '../core/jobs/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -29,6 +30,8 @@ export interface AppDependencies {
   auth: AuthService;
   jobs: JobService;
   admin: JobAdmin;
+  /** Job events as they commit: what the event streams serve. */
+  events: EventHub;
   files: FileService;
   checks: ReadinessChecks;
   /** The Redis `client` connection; rate-limit counters live there so every API process shares them. */
@@ -50,6 +53,7 @@ export function dependenciesFromCore(
     auth: createAuthService(createUserRepository(core.generalPool), createAccessTokens(env)),
     jobs: core.jobs,
     admin: core.admin,
+    events: core.events,
     files: core.files,
     checks: core.checks,
     redis: core.redis.client,

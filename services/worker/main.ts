@@ -59,7 +59,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const metrics = createMetrics(env.SERVICE_NAME ?? 'worker');
   const core = await createRuntime(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
   const runner = new JobRunner(
-    { batchPool: core.batchPool, files: core.files, store: core.store, log, metrics, processors: options.processors },
+    { batchPool: core.batchPool, files: core.files, store: core.store, log, metrics, processors: options.processors, relay: core.relay },
     { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
   );
   const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;

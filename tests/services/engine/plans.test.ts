@@ -62,7 +62,7 @@ describe.each([
         expect.objectContaining({ id: job!.id, owner_id: ownerId, type: 'echo', input: {}, status: 'queued', attempts: 0, max_attempts: 3 }),
       ]);
       expect(await findByIdempotencyKeys(pool, [{ ownerId, key: `key-${job!.id}` }])).toHaveLength(1);
-      expect(await succeed([job!.id])).toEqual(new Set([job!.id]));
+      expect((await succeed([job!.id])).applied).toEqual(new Set([job!.id]));
     }
     for (let batch = 0; batch < 10; batch += 1) await insertJobs(pool, newJobs(500));
 
@@ -72,7 +72,7 @@ describe.each([
       const ids = rows.map((row) => row.id);
       expect((await loadDeliveries(pool, ids)).map((row) => row.id).sort()).toEqual([...ids].sort());
       expect(await findByIdempotencyKeys(pool, ids.map((id) => ({ ownerId, key: `key-${id}` })))).toHaveLength(3);
-      expect((await succeed(ids)).size).toBe(3);
+      expect((await succeed(ids)).applied.size).toBe(3);
     }
     expect((await sequentialScansOfJobs()) - before).toBe(0);
   });
