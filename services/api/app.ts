@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
-import { PATHS } from '../contract';
+import { CONSOLE_PAGES, PATHS } from '../contract';
 import { exposureMismatches, openApiDocument, routerFor, type Endpoint } from './endpoints';
 import { describeJobTypes } from './job-type-catalog';
 import { authenticate, requireRole } from './middleware/authenticate';
@@ -12,6 +12,7 @@ import { requestContext } from './middleware/request-context';
 import { notFoundHandler, problemHandler } from './problem';
 import { adminEndpoints } from './routes/admin';
 import { authEndpoints } from './routes/auth';
+import { consoleRoutes } from './routes/console';
 import { fileEndpoints } from './routes/files';
 import { healthEndpoints } from './routes/health';
 import { jobTypeEndpoints } from './routes/job-types';
@@ -82,10 +83,11 @@ export function createApp(deps: AppDependencies): Express {
 
   const endpoints = apiEndpoints(deps, lifecycle, metricsSource);
   // The ingress routes the contract's PUBLIC_ROUTES: a declaration it would get wrong is a bug to stop at, not to ship.
-  const mismatches = exposureMismatches([...endpoints.map((definition) => definition.path), PATHS.openapi, PATHS.docs]);
+  const mismatches = exposureMismatches([...endpoints.map((definition) => definition.path), PATHS.openapi, PATHS.docs, ...Object.values(CONSOLE_PAGES)]);
   if (mismatches.length > 0) throw new Error(`the API's operations and the contract's PUBLIC_ROUTES disagree: ${mismatches.join('; ')}`);
   app.use(routerFor(endpoints, { authenticated: authenticate(deps.auth), admin: requireRole('admin'), json: jsonBody(env.JSON_BODY_LIMIT_BYTES) }));
   app.use(openApiRoutes(apiDocument(endpoints)));
+  if (deps.consoleDir) app.use(consoleRoutes(deps.consoleDir));
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

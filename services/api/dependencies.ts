@@ -36,13 +36,15 @@ export interface AppDependencies {
   lifecycle?: Lifecycle;
   /** Defaults to this process's registry. */
   metricsSource?: MetricsSource;
+  /** A build of the web console to serve at `/`; without one the console's paths answer 404. */
+  consoleDir?: string;
 }
 
 /** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
 export function dependenciesFromCore(
   env: Env,
   core: Runtime,
-  parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource },
+  parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource; consoleDir?: string },
 ): AppDependencies {
   return {
     env,

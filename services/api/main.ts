@@ -8,6 +8,7 @@ import { createRuntime } from '../core/runtime';
 import { createApp } from './app';
 import { clusterWorkerMetricsSource, runClusterPrimary } from './cluster';
 import { dependenciesFromCore, type Lifecycle } from './dependencies';
+import { builtConsoleDir } from './routes/console';
 import { startWebServer, stopWebServer } from './server';
 
 /**
@@ -31,12 +32,15 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const metrics = createMetrics(service);
   const core = await createRuntime(env, { service: 'api', log, metrics, relaySweep: true });
   const lifecycle: Lifecycle = { draining: false };
+  const consoleDir = builtConsoleDir();
+  if (!consoleDir) log.warn('the web console is not built (npm run build builds it): / answers 404');
   const app = createApp(
     dependenciesFromCore(env, core, {
       log,
       metrics,
       lifecycle,
       metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
+      consoleDir,
     }),
   );
   const { port } = await startWebServer(app, env.PORT);
