@@ -20,6 +20,8 @@ export interface ApiFixtureOptions {
   env?: Partial<EnvVars>;
   /** Servers to use instead of slices of the run's shared ones (fault tests bring private servers). */
   servers?: Pick<SharedServices, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>;
+  /** A build of the web console for the app to serve at `/`. */
+  consoleDir?: string;
 }
 
 export interface ApiFixture {
@@ -71,7 +73,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
   // The rate limiters fall back to per-process counters until Redis is ready; tests count on the shared ones.
   await core.checks.redis();
   const lifecycle: Lifecycle = { draining: false };
-  const deps: AppDependencies = dependenciesFromCore(env, core, { log, metrics, lifecycle });
+  const deps: AppDependencies = dependenciesFromCore(env, core, { log, metrics, lifecycle, consoleDir: options.consoleDir });
   const app = createApp(deps);
   // Served the way the API process serves it (services/api/server.ts), Express prototypes in place.
   const server: Server = createExpressServer(app);
