@@ -31,16 +31,16 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const metrics = createMetrics(service);
   const core = await createRuntime(env, { service: 'api', log, metrics, relaySweep: true });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp(
-    dependenciesFromCore(env, core, {
-      log,
-      metrics,
-      lifecycle,
-      metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
-    }),
-  );
+  const deps = await dependenciesFromCore(env, core, {
+    log,
+    metrics,
+    lifecycle,
+    metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
+  });
+  const app = createApp(deps);
   const { port } = await startWebServer(app, env.PORT);
   log.info({ port, pid: process.pid }, 'API listening');
+  if (!env.COOKIE_SECURE) log.warn('COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -49,6 +49,7 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
       const propagation = readinessPropagationMs(env);
       await sleep(propagation);
       await stopWebServer(Math.max(1_000, env.SHUTDOWN_GRACE_MS - propagation));
+      await deps.close?.();
       await core.close();
       log.info('API stopped');
     })();
