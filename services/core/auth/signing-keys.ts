@@ -128,7 +128,7 @@ export class SigningKeyStore {
 export interface KeyringOptions {
   /** How often the keys are read again, so a rotation reaches every process. Default 60 s. */
   refreshMs?: number;
-  /** An unknown kid reloads the keys at most this often (a flood of made-up kids cannot flood PostgreSQL). Default 5 s. */
+  /** A kid found unknown after a reload is not looked up again for this long. Default 5 s. */
   unknownKidReloadMs?: number;
 }
 
@@ -143,7 +143,8 @@ type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 export class Keyring {
   private signer: { kid: string; key: VerifyKey } | undefined;
   private verifiers = new Map<string, VerifyKey>();
-  private lastLoad = 0;
+  /** Kids a reload did not find, until when they are not looked up again. */
+  private readonly unknown = new Map<string, number>();
   private loading: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -181,10 +182,16 @@ export class Keyring {
   async verificationKey(kid: string): Promise<VerifyKey | undefined> {
     const known = this.verifiers.get(kid);
     if (known) return known;
-    if (Date.now() - this.lastLoad >= (this.options.unknownKidReloadMs ?? 5_000)) {
-      await this.reload().catch((error: unknown) => this.log.warn({ err: error }, 'could not reload the signing keys'));
+    // A flood of made-up kids costs at most one small SELECT in flight at a time (reload is
+    // single-flight), and a kid found unknown is not looked up again for a while.
+    if ((this.unknown.get(kid) ?? 0) > Date.now()) return undefined;
+    await this.reload().catch((error: unknown) => this.log.warn({ err: error }, 'could not reload the signing keys'));
+    const found = this.verifiers.get(kid);
+    if (!found) {
+      if (this.unknown.size >= 10_000) this.unknown.clear();
+      this.unknown.set(kid, Date.now() + (this.options.unknownKidReloadMs ?? 5_000));
     }
-    return this.verifiers.get(kid);
+    return found;
   }
 
   reload(): Promise<void> {
@@ -195,7 +202,6 @@ export class Keyring {
   }
 
   private async load(): Promise<void> {
-    this.lastLoad = Date.now();
     const stored = await this.store.verifyingKeys();
     const newest = stored[0];
     if (!newest) throw new Error('no signing key in the database');
