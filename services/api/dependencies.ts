@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Env } from '../contract';
-import { createAccessTokens, createAuthService, type AuthService } from '../core/auth';
-import { createUserRepository } from '../core/db/users';
+import { createIdentity, createSecurityEvents, type AuthService, type SecurityEvents } from '../core/auth';
+import { createQuotas, type Quotas } from '../core/quotas';
 import type { FileService } from '../core/files/types';
+import { createJobRemoval, type JobRemoval } from '../core/jobs/removal';
 import type { JobAdmin, JobService } from '../core/jobs/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -27,7 +28,10 @@ export interface AppDependencies {
   log: Logger;
   metrics: Metrics;
   auth: AuthService;
+  security: SecurityEvents;
+  quotas: Quotas;
   jobs: JobService;
+  removal: JobRemoval;
   admin: JobAdmin;
   files: FileService;
   checks: ReadinessChecks;
@@ -38,22 +42,29 @@ export interface AppDependencies {
   metricsSource?: MetricsSource;
   /** A build of the web console to serve at `/`; without one the console's paths answer 404. */
   consoleDir?: string;
+  /** Stops what the dependencies started themselves (key refresh, denylist subscription). */
+  close?: () => Promise<void>;
 }
 
 /** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
-export function dependenciesFromCore(
+export async function dependenciesFromCore(
   env: Env,
   core: Runtime,
   parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource; consoleDir?: string },
-): AppDependencies {
+): Promise<AppDependencies> {
+  const identity = await createIdentity(env, core, { log: parts.log, metrics: parts.metrics, mirror: true });
   return {
     env,
     ...parts,
-    auth: createAuthService(createUserRepository(core.generalPool), createAccessTokens(env)),
+    auth: identity.auth,
+    security: createSecurityEvents(parts.log, parts.metrics),
+    quotas: createQuotas(core.generalPool, env),
     jobs: core.jobs,
+    removal: createJobRemoval({ generalPool: core.generalPool, store: core.store, log: parts.log }),
     admin: core.admin,
     files: core.files,
     checks: core.checks,
     redis: core.redis.client,
+    close: () => identity.close(),
   };
 }

@@ -34,17 +34,17 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const lifecycle: Lifecycle = { draining: false };
   const consoleDir = builtConsoleDir();
   if (!consoleDir) log.warn('the web console is not built (npm run build builds it): / answers 404');
-  const app = createApp(
-    dependenciesFromCore(env, core, {
-      log,
-      metrics,
-      lifecycle,
-      metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
-      consoleDir,
-    }),
-  );
+  const deps = await dependenciesFromCore(env, core, {
+    log,
+    metrics,
+    lifecycle,
+    metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
+    consoleDir,
+  });
+  const app = createApp(deps);
   const { port } = await startWebServer(app, env.PORT);
   log.info({ port, pid: process.pid }, 'API listening');
+  if (!env.COOKIE_SECURE) log.warn('COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -53,6 +53,7 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
       const propagation = readinessPropagationMs(env);
       await sleep(propagation);
       await stopWebServer(Math.max(1_000, env.SHUTDOWN_GRACE_MS - propagation));
+      await deps.close?.();
       await core.close();
       log.info('API stopped');
     })();

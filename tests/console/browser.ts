@@ -80,5 +80,5 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 /** How far the page is wider than the viewport (0 when nothing scrolls sideways). */
 export function horizontalOverflow(page: Page): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  return page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
 }

@@ -58,10 +58,7 @@ async function signedIn(page: Page, existing?: Account): Promise<Account> {
 
 /** Goes to a console page the way its links do, without reloading (a reload is a new session's test of its own). */
 async function visit(page: Page, url: string): Promise<void> {
-  await page.evaluate((to) => {
-    window.history.pushState(null, '', to);
-    window.dispatchEvent(new PopStateEvent('popstate'));
-  }, url);
+  await page.evaluate(`history.pushState(null, '', ${JSON.stringify(url)}); dispatchEvent(new PopStateEvent('popstate'))`);
 }
 
 function navLink(page: Page, name: string) {
@@ -70,22 +67,25 @@ function navLink(page: Page, name: string) {
 
 /** Marks the document; still marked later means the page was never reloaded. */
 async function markDocument(page: Page): Promise<void> {
-  await page.evaluate(() => Object.assign(window, { consoleTestMarker: true }));
+  await page.evaluate('window.consoleTestMarker = true');
 }
 
 async function stillSameDocument(page: Page): Promise<boolean> {
-  return page.evaluate(() => (window as unknown as { consoleTestMarker?: boolean }).consoleTestMarker === true);
+  return page.evaluate<boolean>('window.consoleTestMarker === true');
 }
 
-async function uploadThroughConsole(page: Page, name: string, content: Buffer | string): Promise<void> {
+/** Uploads on the Files page; returns the short id the file pickers show beside the name. */
+async function uploadThroughConsole(page: Page, name: string, content: Buffer | string): Promise<string> {
   await navLink(page, 'Files').click();
   await page.getByLabel('File to upload').setInputFiles({ name, mimeType: 'text/plain', buffer: Buffer.from(content) });
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.getByRole('status').filter({ hasText: `Uploaded ${name}` }).waitFor();
+  const id = await page.locator('li[data-file-id]', { hasText: name }).first().getAttribute('data-file-id');
+  return (id ?? '').slice(0, 8);
 }
 
 async function storedTokens(page: Page): Promise<{ local: number; session: number }> {
-  return page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length }));
+  return page.evaluate<{ local: number; session: number }>('({ local: localStorage.length, session: sessionStorage.length })');
 }
 
 describe('web console', () => {
@@ -125,13 +125,13 @@ describe('web console', () => {
     await signedIn(page);
     await markDocument(page);
     const content = `hello console ${randomBytes(4).toString('hex')}\n`;
-    await uploadThroughConsole(page, 'hello.txt', content);
+    const helloId = await uploadThroughConsole(page, 'hello.txt', content);
     await screenshot(page, 'files');
 
     await page.getByRole('link', { name: 'Use in a job' }).click();
     await page.getByRole('heading', { name: 'Submit a job' }).waitFor();
     await page.getByLabel('Job type').selectOption('file.checksum');
-    await page.getByLabel('fileId: choose one of your uploads').selectOption({ label: /hello\.txt/ });
+    await page.getByLabel('fileId: choose one of your uploads').selectOption({ label: `hello.txt (${helloId})` });
     await page.getByLabel('algorithm').selectOption({ label: 'sha256' });
     await screenshot(page, 'submit');
     await page.getByRole('button', { name: 'Submit job' }).click();
@@ -150,10 +150,10 @@ describe('web console', () => {
     const page = await newPage();
     await signedIn(page);
     const content = 'compress me '.repeat(200);
-    await uploadThroughConsole(page, 'big.txt', content);
+    const bigId = await uploadThroughConsole(page, 'big.txt', content);
     await navLink(page, 'Submit').click();
     await page.getByLabel('Job type').selectOption('file.compress');
-    await page.getByLabel('fileId: choose one of your uploads').selectOption({ label: /big\.txt/ });
+    await page.getByLabel('fileId: choose one of your uploads').selectOption({ label: `big.txt (${bigId})` });
     await page.getByRole('button', { name: 'Submit job' }).click();
     const downloadButton = page.getByRole('button', { name: 'Download result file' });
     await downloadButton.waitFor();
@@ -212,10 +212,12 @@ describe('web console', () => {
     const page = await newPage();
     await page.goto('/');
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    const focused = () => page.evaluate(() => {
-      const element = document.activeElement as HTMLElement | null;
-      return { tag: element?.tagName.toLowerCase(), label: element?.getAttribute('aria-label') ?? element?.textContent?.trim() ?? '', id: element?.id ?? '', outline: element ? getComputedStyle(element).outlineStyle : '' };
-    });
+    // The page's script runs in the browser (no DOM types here): what has focus, and whether its outline shows.
+    const focused = () =>
+      page.evaluate<{ tag: string; label: string; id: string; outline: string }>(`(() => {
+        const element = document.activeElement;
+        return { tag: element.tagName.toLowerCase(), label: element.getAttribute('aria-label') ?? element.textContent.trim(), id: element.id, outline: getComputedStyle(element).outlineStyle };
+      })()`);
     const tabTo = async (predicate: (state: Awaited<ReturnType<typeof focused>>) => boolean, what: string) => {
       for (let presses = 0; presses < 40; presses += 1) {
         await page.keyboard.press('Tab');
@@ -240,7 +242,7 @@ describe('web console', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Submit a job' }).waitFor();
     // Navigation moved focus to the new page's heading.
-    await page.waitForFunction(() => document.activeElement?.id === 'page-title');
+    await page.waitForFunction('document.activeElement?.id === "page-title"');
 
     await tabTo((s) => s.id === 'job-type', 'the job type');
     await page.keyboard.press('Home');

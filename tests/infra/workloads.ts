@@ -190,7 +190,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
     it('keeps the signing key from the worker and every credential out of ConfigMaps, secret in state', () => {
       const s = get();
       const worker = environmentOf(s, podOf(deployment(s, 'worker')));
-      expect({ ...worker.config, ...worker.secret }.JWT_SECRET).toBeUndefined();
+      expect({ ...worker.config, ...worker.secret }.KEY_ENCRYPTION_SECRET).toBeUndefined();
       for (const cm of ofType(s, CONFIG_MAP)) for (const key of SECRET_ENV_KEYS) expect(Object.keys(cm.inputs.data as Inputs)).not.toContain(key);
       const secrets = ofWorkloads(s, SECRET);
       expect(secrets.length).toBeGreaterThanOrEqual(4);

@@ -167,10 +167,10 @@ describe('npm start (services/local/start.ts)', () => {
       const pid = supervisor.descendants().find((candidate) => readFileSync(`/proc/${candidate}/cmdline`, 'utf8').includes(entry));
       return readFileSync(`/proc/${pid}/environ`, 'utf8');
     };
-    expect(environOf(path.join('api', 'main.'))).toMatch(/(^|\0)JWT_SECRET=/);
-    expect(environOf(path.join('worker', 'main.'))).not.toMatch(/(^|\0)JWT_SECRET=/);
-    const jwtSecretFile = path.join(workDir, '.data', 'jwt-secret');
-    expect(statSync(jwtSecretFile).mode & 0o777).toBe(0o600);
+    expect(environOf(path.join('api', 'main.'))).toMatch(/(^|\0)KEY_ENCRYPTION_SECRET=/);
+    expect(environOf(path.join('worker', 'main.'))).not.toMatch(/(^|\0)KEY_ENCRYPTION_SECRET=/);
+    const sealingSecretFile = path.join(workDir, '.data', 'key-encryption-secret');
+    expect(statSync(sealingSecretFile).mode & 0o777).toBe(0o600);
 
     await stopCleanly(supervisor);
     const order = ['api and worker stopped', 'redis stopped', 'postgres stopped'].map((msg) =>
@@ -180,8 +180,8 @@ describe('npm start (services/local/start.ts)', () => {
     expect(supervisor.records.some((record) => record.service === 'api')).toBe(true);
     expect(supervisor.records.some((record) => record.service === 'worker')).toBe(true);
     expect(supervisor.strayLines).toEqual([]);
-    const jwtSecret = readFileSync(jwtSecretFile, 'utf8').trim();
-    expect(supervisor.records.some((record) => JSON.stringify(record).includes(jwtSecret))).toBe(false);
+    const sealingSecret = readFileSync(sealingSecretFile, 'utf8').trim();
+    expect(supervisor.records.some((record) => JSON.stringify(record).includes(sealingSecret))).toBe(false);
   });
 
   it('shuts everything down and exits non-zero when a server dies under it', async () => {

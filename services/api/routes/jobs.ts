@@ -1,7 +1,9 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, SubmitJobBody } from '../../contract';
+import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
+import type { Quotas } from '../../core/quotas';
 import type { Logger } from '../../core/logger';
 import type { Lifecycle } from '../dependencies';
 import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
@@ -14,6 +16,10 @@ export interface JobRoutesOptions {
   log: Logger;
   lifecycle: Lifecycle;
   submitLimit: RequestHandler;
+  /** Per user: new event streams. */
+  streamLimit: RequestHandler;
+  quotas: Quotas;
+  removal: JobRemoval;
 }
 
 /**
@@ -21,7 +27,7 @@ export interface JobRoutesOptions {
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOptions): Endpoint[] {
+export function jobEndpoints({ jobs, log, lifecycle, submitLimit, streamLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -37,12 +43,14 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOpt
       responses: {
         202: respond.json('The accepted job.', JobViewSchema, LOCATION_HEADER),
         400: respond.problem('Unknown type or invalid input; `errors` lists the fields.'),
+        403: respond.problem('The caller has QUOTA_QUEUED_JOBS jobs waiting already.'),
         404: respond.problem('A file the input names is not the caller\'s.'),
         409: respond.problem('The Idempotency-Key was used with another body.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
       },
       async handle({ body, headers }, req, res) {
+        await quotas.assertCanQueue(callerId(req));
         // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
         const { job } = await jobs.submit({ ownerId: callerId(req), body, idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER], requestId: req.requestId });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
@@ -120,6 +128,7 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOpt
         'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Resumes after Last-Event-ID; ends after a terminal state.',
       tag: 'jobs',
       access: 'user',
+      before: [streamLimit],
       request: {
         params: IdParams,
         headers: z.object({ 'last-event-id': z.string().max(64).optional().meta({ description: 'Resume after this event id; anything but an id the stream sent starts from the beginning.' }) }),
@@ -132,6 +141,24 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit }: JobRoutesOpt
         const lastEventId = headers['last-event-id'];
         const after = lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : undefined;
         await streamJobEvents({ jobs, lifecycle, log }, { ownerId: callerId(req), jobId: params.id, after }, res);
+      },
+    }),
+    endpoint({
+      method: 'delete',
+      path: `${API_PREFIX}/jobs/:id`,
+      operationId: 'deleteJob',
+      summary: 'Delete a finished job with its events and result file',
+      tag: 'jobs',
+      access: 'user',
+      request: { params: IdParams },
+      responses: {
+        204: respond.empty('Deleted.'),
+        404: respond.problem('No such job of the caller.'),
+        409: respond.problem('The job is queued or running; cancel it first.'),
+      },
+      async handle({ params }, req, res) {
+        await removal.remove(callerId(req), params.id);
+        res.status(204).end();
       },
     }),
   ];
