@@ -19,6 +19,7 @@ import { consoleRoutes } from './routes/console';
 import { fileEndpoints } from './routes/files';
 import { healthEndpoints } from './routes/health';
 import { jobTypeEndpoints } from './routes/job-types';
+import { EventStreams } from './routes/job-events';
 import { jobEndpoints } from './routes/jobs';
 import { openApiRoutes } from './routes/openapi';
 
@@ -55,7 +56,14 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     log,
   });
   return [
-    ...jobEndpoints({ jobs: deps.jobs, log, lifecycle, submitLimit, streamLimit, quotas: deps.quotas, removal: deps.removal }),
+    ...jobEndpoints({
+      jobs: deps.jobs,
+      streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, log }),
+      submitLimit,
+      streamLimit,
+      quotas: deps.quotas,
+      removal: deps.removal,
+    }),
     ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, uploadLimit, quotas: deps.quotas }),
     ...jobTypeEndpoints(describeJobTypes()),
     ...authEndpoints({ auth: deps.auth, security: deps.security, log, credentialLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),

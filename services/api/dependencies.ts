@@ -4,6 +4,7 @@ import { createIdentity, createSecurityEvents, type AuthService, type SecurityEv
 import { createQuotas, type Quotas } from '../core/quotas';
 import type { FileService } from '../core/files/types';
 import { createJobRemoval, type JobRemoval } from '../core/jobs/removal';
+import type { EventHub } from '../core/jobs/event-hub';
 import type { JobAdmin, JobService } from '../core/jobs/types';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -33,6 +34,8 @@ export interface AppDependencies {
   jobs: JobService;
   removal: JobRemoval;
   admin: JobAdmin;
+  /** Job events as they commit: what the event streams serve. */
+  events: EventHub;
   files: FileService;
   checks: ReadinessChecks;
   /** The Redis `client` connection; rate-limit counters live there so every API process shares them. */
@@ -62,6 +65,7 @@ export async function dependenciesFromCore(
     jobs: core.jobs,
     removal: createJobRemoval({ generalPool: core.generalPool, store: core.store, log: parts.log }),
     admin: core.admin,
+    events: core.events,
     files: core.files,
     checks: core.checks,
     redis: core.redis.client,

@@ -52,6 +52,8 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
       lifecycle.draining = true;
       const propagation = readinessPropagationMs(env);
       await sleep(propagation);
+      // Open event streams end now, with a retry hint: their clients resume on another instance.
+      core.events.drain();
       await stopWebServer(Math.max(1_000, env.SHUTDOWN_GRACE_MS - propagation));
       await deps.close?.();
       await core.close();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobListItem, JobSummary, JobView, QUEUE_DEPTH_STATES } from '../contract';
+import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobListItem, JobSummary, JobView, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
 
 /**
  * Response and query shapes that only the HTTP layer has; the domain's own live in the
@@ -16,6 +16,14 @@ export const JobPage = z
     nextCursor: z.string().nullable().meta({ description: 'Pass back as `cursor` for the next page; null on the last page.' }),
   })
   .meta({ id: 'JobPage' });
+
+export const TaskPage = z
+  .object({
+    items: z.array(JobSummarySchema),
+    nextCursor: z.string().nullable().meta({ description: 'Pass back as `cursor` for the next page; null on the last page.' }),
+    counts: TaskCounts,
+  })
+  .meta({ id: 'TaskPage' });
 
 export const JobSummaryPage = z.object({ items: z.array(JobSummarySchema), nextCursor: z.string().nullable() }).meta({ id: 'JobSummaryPage' });
 

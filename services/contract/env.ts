@@ -142,6 +142,15 @@ export const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt.max(MAX_JOB_TIMEOUT_MS).default(25_000),
   /** How often the relay sweeps for queued jobs that Redis does not hold. */
   RELAY_SWEEP_MS: positiveInt.max(3_600_000).default(5_000),
+
+  /** Event streams (SSE) one API process holds open at most; one more is answered 503 with Retry-After. */
+  EVENT_STREAMS_MAX: positiveInt.max(100_000).default(5_000),
+  /** Event streams one user holds open on one API process at most; one more is answered 429 with Retry-After. */
+  EVENT_STREAMS_PER_USER: positiveInt.max(100_000).default(20),
+  /** An event stream is ended after this long, with a `retry:` hint; its client resumes from its last event id. */
+  EVENT_STREAM_MAX_SECONDS: positiveInt.max(86_400).default(900),
+  /** Comment lines keep an idle stream from being timed out by proxies this often. */
+  EVENT_STREAM_HEARTBEAT_SECONDS: positiveInt.max(3_600).default(15),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -173,6 +182,10 @@ export const WorkerEnvSchema = EnvSchema.omit({
   QUOTA_STORED_BYTES: true,
   QUOTA_FILES: true,
   QUOTA_QUEUED_JOBS: true,
+  EVENT_STREAMS_MAX: true,
+  EVENT_STREAMS_PER_USER: true,
+  EVENT_STREAM_MAX_SECONDS: true,
+  EVENT_STREAM_HEARTBEAT_SECONDS: true,
 });
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
 

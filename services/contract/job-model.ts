@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
-/** queued → running → succeeded | failed | cancelled; a retry goes running → queued. */
-export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/**
+ * queued → running → succeeded | failed | cancelled; a retry goes running → queued. A
+ * fan-out job waits in `waiting` while its tasks run, then its reduce step is queued.
+ */
+export const JOB_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
@@ -22,6 +25,45 @@ export const SubmitOptions = {
 
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be 1-255 characters of A-Z a-z 0-9 _ . : -');
 
+/** The statuses a fan-out job's tasks can be in: tasks never fan out themselves. */
+export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/**
+ * What a fan-out job does when its tasks fail for good (or are cancelled): `fail-fast`
+ * fails it at the first such task and cancels the tasks not yet finished; `tolerate` lets
+ * up to `maxFailed` of them fail and runs the reduce step over the rest, failing the job
+ * only at one more.
+ */
+export const FailurePolicy = z
+  .discriminatedUnion('mode', [
+    z.object({ mode: z.literal('fail-fast') }).strict(),
+    z.object({ mode: z.literal('tolerate'), maxFailed: z.number().int().min(0).max(100_000) }).strict(),
+  ])
+  .meta({ id: 'FailurePolicy', description: 'fail-fast (the default), or tolerate up to maxFailed failed or cancelled tasks.' });
+export type FailurePolicy = z.infer<typeof FailurePolicy>;
+
+/** Tasks a fan-out job may have: enough for the benchmark's 10,000 and a file list of that size. */
+export const MAX_TASKS = 10_000;
+
+/** How many tasks a failure policy tolerates. */
+export function toleratedFailures(policy: FailurePolicy): number {
+  return policy.mode === 'tolerate' ? policy.maxFailed : 0;
+}
+
+export const TaskCounts = z
+  .object({
+    total: z.number().int(),
+    queued: z.number().int(),
+    running: z.number().int(),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+    cancelled: z.number().int(),
+    failurePolicy: FailurePolicy,
+  })
+  .meta({ id: 'TaskCounts', description: 'A fan-out job\'s tasks by status, and the policy that decides the job when some fail.' });
+export type TaskCounts = z.infer<typeof TaskCounts>;
+
 export const JobView = z.object({
   id: z.uuid(),
   type: z.string(),
@@ -37,6 +79,10 @@ export const JobView = z.object({
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().nullable(),
   finishedAt: z.iso.datetime().nullable(),
+  /** The fan-out job this job is a task of. */
+  parentId: z.uuid().nullable(),
+  /** A fan-out job's tasks by status (progress is their finished share); null for any other job. */
+  tasks: TaskCounts.nullable(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -79,9 +125,20 @@ export const FileView = z.object({
 });
 export type FileView = z.infer<typeof FileView>;
 
+export const ListTasksQuery = z
+  .object({
+    status: z.enum(TASK_STATUSES).optional(),
+    limit: z.coerce.number().int().min(1).max(1_000).default(100),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+
 /** Job events as audited in job_events and streamed over SSE. */
 export const JobEvent = z.object({
   jobId: z.uuid(),
+  /** Set on a task's events: the fan-out job it belongs to. */
+  parentId: z.uuid().nullable(),
   from: z.enum(JOB_STATUSES).nullable(),
   to: z.enum(JOB_STATUSES),
   at: z.iso.datetime(),

@@ -1,4 +1,18 @@
 import { type z } from 'zod';
+import { MAX_TASKS, type FailurePolicy } from './job-model';
+
+/**
+ * A fan-out type's split: the tasks one submission becomes (each an ordinary job of
+ * `childType`, with that type's retries and timeout) and the failure policy that decides
+ * the parent when some of them fail. The type's own processor is the reduce step: it runs
+ * once, when the tasks are done, over their results.
+ */
+export interface FanOut<In = unknown> {
+  childType: string;
+  /** The tasks' inputs, in order; each must satisfy `childType`'s input schema. Pure: no I/O. */
+  tasks(input: In): unknown[];
+  failurePolicy(input: In): FailurePolicy;
+}
 
 /** Retry policy of a job type: attempts in all (first run included) and the base of the exponential backoff. */
 export interface RetryPolicy {
@@ -23,6 +37,8 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
   internal: boolean;
   /** Whether the processor writes an output file (its id lands in the job's resultFileId). */
   producesFile: boolean;
+  /** Set for a fan-out type: how a submission splits into tasks. */
+  fanOut?: FanOut<z.output<In>>;
 }
 
 /** How long an attempt may run unless its type says otherwise. */
@@ -43,6 +59,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   timeoutMs?: number;
   internal?: boolean;
   producesFile?: boolean;
+  fanOut?: FanOut<z.output<In>>;
 }): JobTypeDefinition<Name, In, Out> {
   if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
     throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
@@ -65,5 +82,13 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     timeoutMs,
     internal: definition.internal ?? false,
     producesFile: definition.producesFile ?? false,
+    ...(definition.fanOut ? { fanOut: definition.fanOut } : {}),
   };
+}
+
+/** The tasks of a fan-out submission, checked against the limits every fan-out shares. */
+export function splitIntoTasks<In>(type: string, fanOut: FanOut<In>, input: In): unknown[] {
+  const tasks = fanOut.tasks(input);
+  if (tasks.length === 0 || tasks.length > MAX_TASKS) throw new RangeError(`job type ${type}: a fan-out has 1 to ${MAX_TASKS} tasks, not ${tasks.length}`);
+  return tasks;
 }

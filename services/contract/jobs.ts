@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JsonValue, SubmitOptions } from './job-model';
+import { FailurePolicy, JsonValue, MAX_TASKS, SubmitOptions } from './job-model';
 import { defineJobType, type JobTypeDefinition } from './job-types';
 
 const fileId = z.uuid();
@@ -79,6 +79,48 @@ export const csvSummary = defineJobType({
   timeoutMs: FILE_JOB_TIMEOUT_MS,
 });
 
+const failurePolicy = FailurePolicy.default({ mode: 'fail-fast' });
+const checksumAlgorithm = z.enum(['sha256', 'sha1', 'md5']).default('sha256');
+
+export const filesChecksum = defineJobType({
+  type: 'files.checksum',
+  description:
+    'Checksums many uploaded files, one file.checksum task per file, and writes a manifest (`<digest>  <name>` per line, as sha256sum prints) whose id is in resultFileId.',
+  input: z
+    .object({
+      fileIds: z
+        .array(fileId)
+        .min(1)
+        .max(MAX_TASKS)
+        .refine((ids) => new Set(ids).size === ids.length, 'must not name a file twice'),
+      algorithm: checksumAlgorithm,
+      failurePolicy,
+    })
+    .strict(),
+  output: z.object({ algorithm: z.string(), files: z.number().int(), succeeded: z.number().int(), failed: z.number().int(), manifestSha256: z.string() }),
+  producesFile: true,
+  timeoutMs: FILE_JOB_TIMEOUT_MS,
+  fanOut: {
+    childType: 'file.checksum',
+    tasks: (input) => input.fileIds.map((id) => ({ fileId: id, algorithm: input.algorithm })),
+    failurePolicy: (input) => input.failurePolicy,
+  },
+});
+
+export const echoBatch = defineJobType({
+  type: 'echo.batch',
+  description: 'Fans out into `count` echo tasks and counts their outcomes. Useful for smoke tests and benchmarks of fan-out.',
+  input: z.object({ count: z.number().int().min(1).max(MAX_TASKS), payload: JsonValue.optional(), failurePolicy }).strict(),
+  output: z.object({ tasks: z.number().int(), succeeded: z.number().int(), failed: z.number().int() }),
+  retry: { attempts: 3, backoffMs: 500 },
+  timeoutMs: 60_000,
+  fanOut: {
+    childType: 'echo',
+    tasks: (input) => Array.from({ length: input.count }, () => ({ payload: input.payload })),
+    failurePolicy: (input) => input.failurePolicy,
+  },
+});
+
 export const emailSend = defineJobType({
   type: 'email.send',
   description: 'Sends a transactional e-mail (password resets). Internal: not submittable over HTTP.',
@@ -97,8 +139,17 @@ export const JOB_TYPES = {
   [fileCompress.type]: fileCompress,
   [textStats.type]: textStats,
   [csvSummary.type]: csvSummary,
+  [filesChecksum.type]: filesChecksum,
+  [echoBatch.type]: echoBatch,
   [emailSend.type]: emailSend,
 } as const satisfies Record<string, JobTypeDefinition>;
+
+for (const definition of Object.values(JOB_TYPES) as JobTypeDefinition[]) {
+  const childType = definition.fanOut?.childType;
+  if (childType === undefined) continue;
+  const child = (JOB_TYPES as Record<string, JobTypeDefinition>)[childType];
+  if (!child || child.fanOut || child.internal) throw new Error(`job type ${definition.type}: its tasks' type ${childType} must be a declared public type that does not fan out`);
+}
 
 export type JobTypeName = keyof typeof JOB_TYPES;
 

@@ -5,6 +5,7 @@ import { createBatchPool, createGeneralPool } from './db/pool';
 import { createFileService } from './files/service';
 import type { FileService } from './files/types';
 import { createJobAdmin } from './jobs/admin';
+import { EventHub } from './jobs/event-hub';
 import { createJobService, type EngineJobService } from './jobs/service';
 import type { SubmitBatchOptions } from './jobs/submit';
 import type { JobAdmin } from './jobs/types';
@@ -48,6 +49,8 @@ export interface Runtime {
   files: FileService;
   jobs: EngineJobService;
   admin: JobAdmin;
+  /** Job events as they commit, for live streams; connects on its first subscriber (the API's). */
+  events: EventHub;
   relay: Relay;
   redis: {
     /** Fails fast when Redis is away (enqueue path): the job stays queued and the sweep hands it over later. */
@@ -98,12 +101,14 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
   const files = createFileService({ generalPool, store, log });
   const jobs = createJobService({ generalPool, batchPool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
   const admin = createJobAdmin({ generalPool, relay, log, reconcileConfirmMs: options.reconcileConfirmMs });
+  const events = new EventHub({ env, pool: generalPool, log, applicationName: `pk-${options.service}-events` });
   if (options.relaySweep) relay.startSweeper(env.RELAY_SWEEP_MS);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const steps: [string, () => Promise<unknown>][] = [
+        ['event hub', () => events.close()],
         ['submit batcher', () => jobs.close()],
         ['relay', () => relay.close()],
         ['redis producer', () => endRedis(producer)],
@@ -132,6 +137,7 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
     files,
     jobs,
     admin,
+    events,
     relay,
     redis: { producer, client },
     checks: {

@@ -70,6 +70,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       metrics,
       processors: options.processors,
       mailDrop: env.SMTP_URL ? createSmtpMailDrop(env.SMTP_URL, env.MAIL_FROM) : createMailDrop(core.store, env.MAIL_FROM),
+      relay: core.relay,
     },
     { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
   );

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { FileView, JobInput, JobOutput, JobTypeDefinition } from '../contract';
+import type { FileView, JobInput, JobOutput, JobStatus, JobTypeDefinition } from '../contract';
 import type { Logger } from '../core/logger';
 
 /** What a processor may touch: its input, the owner's files, its own outputs, progress and an abort signal. */
@@ -17,11 +17,26 @@ export interface ProcessorContext<T extends JobTypeDefinition> {
   };
   /** Where email.send drops the messages it composes; see MailDrop. */
   mailDrop: MailDrop;
+  /**
+   * A fan-out job's tasks with their outcomes, in creation order, read from PostgreSQL a
+   * page at a time: what a reduce step folds. Empty for a job that does not fan out.
+   */
+  tasks(): AsyncIterable<TaskOutcome>;
   /** Aborted on cancellation and when shutdown's grace period runs out. Long work must honour it. */
   signal: AbortSignal;
   /** Reports progress (0-100); the runner throttles and batches the writes. */
   progress(percent: number): void;
   log: Logger;
+}
+
+/** One task of a fan-out job as its reduce step sees it. */
+export interface TaskOutcome {
+  id: string;
+  input: unknown;
+  status: JobStatus;
+  result: unknown;
+  resultFileId: string | null;
+  error: string | null;
 }
 
 /**

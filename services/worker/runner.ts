@@ -5,7 +5,8 @@ import type { Pool } from 'pg';
 import { validate as isUuid } from 'uuid';
 import { MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
 import { runWithContext } from '../core/context';
-import type { DeliveryRow } from '../core/db/jobs';
+import { listTaskOutcomes } from '../core/db/fanouts';
+import type { DeliveryRow, Keyset } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { crashLoopReason, eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -15,12 +16,13 @@ import type { Metrics } from '../core/metrics';
 import { createRedisConnection } from '../core/queue/connection';
 import { cancelChannel } from '../core/queue/keys';
 import type { QueueJobData } from '../core/queue/relay';
+import type { Relay } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
 import { retryDelayMs } from './backoff';
 import { findProcessor } from './jobs';
 import { createMailDrop } from './mail-drop';
-import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
+import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext, type TaskOutcome } from './processor';
 
 export interface StallOptions {
   lockDurationMs: number;
@@ -56,7 +58,12 @@ export interface RunnerDeps {
   processors?: (type: string) => Processor | undefined;
   /** Where email.send delivers; the object store's mail drop unless given (SMTP_URL). */
   mailDrop?: MailDrop;
+  /** Hands the reduce steps of fan-out jobs this worker's writes finish to BullMQ at once (the relay's sweep does otherwise). */
+  relay?: Pick<Relay, 'requeue'>;
 }
+
+/** Tasks a reduce step reads per round trip. */
+const TASK_PAGE_SIZE = 1_000;
 
 type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown' | 'timeout';
 
@@ -145,7 +152,7 @@ export class JobRunner {
       ...options,
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    this.transitions = new TransitionWriter({ batchPool: deps.batchPool, log: deps.log }, options.transitions);
+    this.transitions = new TransitionWriter({ batchPool: deps.batchPool, log: deps.log, relay: deps.relay }, options.transitions);
     this.mailDrop = deps.mailDrop ?? createMailDrop(deps.store);
     this.processors = deps.processors ?? findProcessor;
   }
@@ -458,10 +465,25 @@ export class JobRunner {
         saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
       },
       mailDrop: this.mailDrop,
+      tasks: () => this.taskOutcomes(row.id, signal),
       signal,
       progress,
       log,
     };
+  }
+
+  private async *taskOutcomes(parentId: string, signal: AbortSignal): AsyncIterable<TaskOutcome> {
+    let after: Keyset | undefined;
+    for (;;) {
+      signal.throwIfAborted();
+      const rows = await listTaskOutcomes(this.deps.batchPool, parentId, TASK_PAGE_SIZE, after);
+      for (const row of rows) {
+        yield { id: row.id, input: row.input, status: row.status, result: row.result, resultFileId: row.result_file_id, error: row.error };
+      }
+      const last = rows.at(-1);
+      if (!last || rows.length < TASK_PAGE_SIZE) return;
+      after = { at: last.created_us, id: last.id };
+    }
   }
 
   /** Throttles one job's progress to a write per interval, always ending on the latest value. */

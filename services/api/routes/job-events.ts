@@ -1,65 +1,160 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Response } from 'express';
+import type { Env } from '../../contract';
+import type { StoredJobEvent } from '../../core/db/job-events';
+import { ServiceUnavailableError } from '../../core/errors';
+import type { EventHub, SubscriptionEnd } from '../../core/jobs/event-hub';
 import { isTerminalStatus } from '../../core/jobs/lifecycle';
 import type { JobService } from '../../core/jobs/types';
 import type { Logger } from '../../core/logger';
 import type { Lifecycle } from '../dependencies';
+import { TooManyRequestsError } from '../errors';
 
-export interface JobEventsOptions {
-  jobs: JobService;
-  lifecycle: Lifecycle;
-  log: Logger;
-  pollIntervalMs?: number;
-  heartbeatIntervalMs?: number;
-}
+export type StreamLimits = Pick<Env, 'EVENT_STREAMS_MAX' | 'EVENT_STREAMS_PER_USER' | 'EVENT_STREAM_MAX_SECONDS' | 'EVENT_STREAM_HEARTBEAT_SECONDS'>;
 
-/** What EventSource waits before reconnecting (with Last-Event-ID) after the stream drops. */
+/** What a stream follows: one job (and its tasks, when it fans out), or every job of its caller. */
+export type StreamSource = { kind: 'job'; jobId: string } | { kind: 'owner' };
+
+/** What EventSource waits before reconnecting (with Last-Event-ID) after the server ends a stream. */
 const RECONNECT_DELAY_MS = 2_000;
+/** How long a client turned away by a cap waits before trying again. */
+const CAP_RETRY_AFTER_SECONDS = 5;
+/** A client this far behind (bytes the socket has not taken) is cut off; it resumes from its last id. */
+const MAX_UNSENT_BYTES = 1_048_576;
+/** Events a resume reads per round trip. */
+const BACKLOG_PAGE = 1_000;
 
 /**
- * Server-Sent Events of a job's state changes: polls the audit trail, resumes after
- * Last-Event-ID, ends after a terminal state, on client disconnect and when the server
- * drains (the client reconnects elsewhere and resumes). Comments keep proxies from
- * timing the idle stream out.
+ * Server-Sent Events of job state changes, fed by the process's EventHub (one LISTEN
+ * connection, one read per notification batch) rather than a poll per stream. A stream
+ * first subscribes, then reads what it missed from job_events once (after Last-Event-ID),
+ * sends that, then what arrived meanwhile (without repeats), then lives. It ends after
+ * its job's terminal state, when the client leaves, when the process drains or loses its
+ * notifications, and after EVENT_STREAM_MAX_SECONDS; each end but the first carries a
+ * `retry:` hint, and the client resumes where it stopped. Streams are capped per user and
+ * per process.
  */
-export async function streamJobEvents(
-  { jobs, lifecycle, log, pollIntervalMs = 500, heartbeatIntervalMs = 15_000 }: JobEventsOptions,
-  { ownerId, jobId, after }: { ownerId: string; jobId: string; after?: number },
-  res: Response,
-): Promise<void> {
-  let cursor = after;
-  // Read before the events: if the job was terminal then, its terminal event is among them or already seen.
-  const jobAtStart = await jobs.get(ownerId, jobId);
-  let pending = await jobs.events(ownerId, jobId, cursor);
+export class EventStreams {
+  private open = 0;
+  private readonly perUser = new Map<string, number>();
 
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-  });
-  res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
+  constructor(
+    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits; log: Logger },
+  ) {}
 
-  const disconnected = new AbortController();
-  res.once('close', () => disconnected.abort());
-  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatIntervalMs);
-  let finished = isTerminalStatus(jobAtStart.status);
-  try {
-    for (;;) {
-      for (const event of pending) {
-        const { eventId, ...data } = event;
-        res.write(`id: ${eventId}\ndata: ${JSON.stringify(data)}\n\n`);
-        cursor = eventId;
-        if (isTerminalStatus(event.to)) finished = true;
-      }
-      if (finished || disconnected.signal.aborted || lifecycle.draining) break;
-      await sleep(pollIntervalMs, undefined, { signal: disconnected.signal });
-      pending = await jobs.events(ownerId, jobId, cursor);
+  get openStreams(): number {
+    return this.open;
+  }
+
+  async stream(res: Response, request: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
+    const { ownerId } = request;
+    this.admit(ownerId);
+    this.open += 1;
+    this.perUser.set(ownerId, (this.perUser.get(ownerId) ?? 0) + 1);
+    try {
+      await this.run(res, request);
+    } finally {
+      this.open -= 1;
+      const left = (this.perUser.get(ownerId) ?? 1) - 1;
+      if (left === 0) this.perUser.delete(ownerId);
+      else this.perUser.set(ownerId, left);
     }
-  } catch (error) {
-    if (!disconnected.signal.aborted) log.warn({ err: error, jobId }, 'job event stream ended by an error; the client will resume');
-  } finally {
-    clearInterval(heartbeat);
-    res.end();
+  }
+
+  private admit(ownerId: string): void {
+    const { limits, lifecycle } = this.deps;
+    if (lifecycle.draining) throw new ServiceUnavailableError('The server is shutting down; open the stream again.', CAP_RETRY_AFTER_SECONDS);
+    if (this.open >= limits.EVENT_STREAMS_MAX) {
+      throw new ServiceUnavailableError(`This server holds its maximum of ${limits.EVENT_STREAMS_MAX} event streams.`, CAP_RETRY_AFTER_SECONDS);
+    }
+    if ((this.perUser.get(ownerId) ?? 0) >= limits.EVENT_STREAMS_PER_USER) {
+      throw new TooManyRequestsError(`At most ${limits.EVENT_STREAMS_PER_USER} event streams may be open per user.`, CAP_RETRY_AFTER_SECONDS);
+    }
+  }
+
+  private async run(res: Response, { ownerId, source, after }: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
+    const { hub, jobs, limits, log } = this.deps;
+    // Read before the backlog: a job terminal by then has its terminal event in it or already sent.
+    const jobAtStart = source.kind === 'job' ? await jobs.get(ownerId, source.jobId) : undefined;
+    const matches = (event: StoredJobEvent) => source.kind === 'owner' || event.jobId === source.jobId || event.parentId === source.jobId;
+    const endsStream = (event: StoredJobEvent) => source.kind === 'job' && event.jobId === source.jobId && isTerminalStatus(event.to);
+
+    let buffered: StoredJobEvent[] | undefined = [];
+    let ended = false;
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const end = (retryHint: boolean) => {
+      if (ended) return;
+      ended = true;
+      if (res.headersSent) {
+        if (retryHint && !res.writableEnded) res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
+        res.end();
+      }
+      resolveDone();
+    };
+    res.once('close', () => end(false));
+    const send = (event: StoredJobEvent) => {
+      if (ended) return;
+      const { eventId, ownerId: _owner, ...data } = event;
+      res.write(`id: ${eventId}\ndata: ${JSON.stringify(data)}\n\n`);
+      if (endsStream(event)) end(false);
+      else if (res.writableLength > MAX_UNSENT_BYTES) end(true);
+    };
+
+    const unsubscribe = await hub.subscribe({
+      ownerId,
+      deliver: (event) => {
+        if (!matches(event)) return;
+        if (buffered) buffered.push(event);
+        else send(event);
+      },
+      end: (_reason: SubscriptionEnd) => end(true),
+    });
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      const backlog = await this.backlog(ownerId, source, after);
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
+      res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
+      const sent = new Set<number>();
+      for (const event of backlog) {
+        send(event);
+        sent.add(event.eventId);
+      }
+      const arrived = buffered ?? [];
+      buffered = undefined;
+      for (const event of arrived) if (!sent.has(event.eventId)) send(event);
+      if (jobAtStart && isTerminalStatus(jobAtStart.status)) end(false);
+      // Ended before the headers (the client left, or the hub drained while the backlog was read).
+      if (ended && !res.writableEnded) res.end();
+
+      timers.push(setInterval(() => !ended && res.write(': keep-alive\n\n'), limits.EVENT_STREAM_HEARTBEAT_SECONDS * 1_000));
+      timers.push(setTimeout(() => end(true), limits.EVENT_STREAM_MAX_SECONDS * 1_000));
+      await done;
+    } catch (error) {
+      if (!res.headersSent) throw error;
+      log.warn({ err: error }, 'job event stream ended by an error; the client will resume');
+      end(true);
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      unsubscribe();
+    }
+  }
+
+  /** What the stream missed: after `after` for a resume; a job stream without one starts from the job's first event. */
+  private async backlog(ownerId: string, source: StreamSource, after: number | undefined): Promise<StoredJobEvent[]> {
+    if (source.kind === 'owner' && after === undefined) return [];
+    const events: StoredJobEvent[] = [];
+    let cursor = after ?? 0;
+    for (;;) {
+      const page = source.kind === 'job' ? await this.deps.jobs.events(ownerId, source.jobId, cursor) : await this.deps.jobs.ownerEvents(ownerId, cursor);
+      events.push(...page);
+      const last = page.at(-1);
+      if (!last || page.length < BACKLOG_PAGE) return events;
+      cursor = last.eventId;
+    }
   }
 }

@@ -1,20 +1,17 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, SubmitJobBody } from '../../contract';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, SubmitJobBody } from '../../contract';
 import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
 import type { Quotas } from '../../core/quotas';
-import type { Logger } from '../../core/logger';
-import type { Lifecycle } from '../dependencies';
-import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
+import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { callerId } from '../middleware/authenticate';
-import { IdempotencyHeaders, JobPage, JobViewSchema } from '../schemas';
-import { streamJobEvents } from './job-events';
+import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
+import type { EventStreams } from './job-events';
 
 export interface JobRoutesOptions {
   jobs: JobService;
-  log: Logger;
-  lifecycle: Lifecycle;
+  streams: EventStreams;
   submitLimit: RequestHandler;
   /** Per user: new event streams. */
   streamLimit: RequestHandler;
@@ -22,12 +19,26 @@ export interface JobRoutesOptions {
   removal: JobRemoval;
 }
 
+const LastEventIdHeaders = z.object({
+  'last-event-id': z.string().max(64).optional().meta({ description: 'Resume after this event id; anything but an id the stream sent starts afresh.' }),
+});
+
+function resumeAfter(lastEventId: string | undefined): number | undefined {
+  return lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : undefined;
+}
+
+const STREAM_RESPONSES = {
+  200: { description: 'An event stream of JobEvent documents (`id` is the audit row\'s id).', content: { 'text/event-stream': { schema: z.string() } } },
+  429: respond.problem('The caller holds the most event streams a user may (EVENT_STREAMS_PER_USER); see Retry-After.', RETRY_AFTER_HEADER),
+  503: respond.problem('The server holds its most event streams (EVENT_STREAMS_MAX), or is shutting down; see Retry-After.', RETRY_AFTER_HEADER),
+};
+
 /**
  * Jobs of the caller. Submit answers 202 both for a new job and for an earlier identical
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobEndpoints({ jobs, log, lifecycle, submitLimit, streamLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
+export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -69,6 +80,22 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit, streamLimit, q
       responses: { 200: respond.json('One page; pass nextCursor back as cursor for the next.', JobPage), 400: respond.problem('Invalid query.') },
       async handle({ query }, req, res) {
         res.json(await jobs.list(callerId(req), query));
+      },
+    }),
+    endpoint({
+      method: 'get',
+      path: `${API_PREFIX}/jobs/events`,
+      operationId: 'streamAllJobEvents',
+      summary: 'Server-Sent Events of all the caller\'s jobs, tasks of fan-out jobs included',
+      description:
+        'One connection for a whole job list. Each event\'s `data` is a JobEvent (`parentId` set on a task\'s). With Last-Event-ID, the events after it are sent first. The server ends the stream after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID.',
+      tag: 'jobs',
+      access: 'user',
+      before: [streamLimit],
+      request: { headers: LastEventIdHeaders },
+      responses: STREAM_RESPONSES,
+      async handle({ headers }, req, res) {
+        await streams.stream(res, { ownerId: callerId(req), source: { kind: 'owner' }, after: resumeAfter(headers['last-event-id']) });
       },
     }),
     endpoint({
@@ -121,26 +148,35 @@ export function jobEndpoints({ jobs, log, lifecycle, submitLimit, streamLimit, q
     }),
     endpoint({
       method: 'get',
+      path: `${API_PREFIX}/jobs/:id/tasks`,
+      operationId: 'listJobTasks',
+      summary: 'A fan-out job\'s tasks, in creation order, with its counts per task status',
+      tag: 'jobs',
+      access: 'user',
+      request: { params: IdParams, query: ListTasksQuery },
+      responses: {
+        200: respond.json('One page of tasks and the counts; pass nextCursor back as cursor for the next.', TaskPage),
+        400: respond.problem('Invalid query.'),
+        404: respond.problem('No such job of the caller, or the job does not fan out.'),
+      },
+      async handle({ params, query }, req, res) {
+        res.json(await jobs.tasks(callerId(req), params.id, query));
+      },
+    }),
+    endpoint({
+      method: 'get',
       path: `${API_PREFIX}/jobs/:id/events`,
       operationId: 'streamJobEvents',
-      summary: 'Server-Sent Events of the job\'s state changes',
+      summary: 'Server-Sent Events of the job\'s state changes, and of its tasks\' when it fans out',
       description:
-        'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Resumes after Last-Event-ID; ends after a terminal state.',
+        'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Sends the job\'s events so far (after Last-Event-ID when given), then live ones; ends after the job\'s terminal state. The server also ends it after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID.',
       tag: 'jobs',
       access: 'user',
       before: [streamLimit],
-      request: {
-        params: IdParams,
-        headers: z.object({ 'last-event-id': z.string().max(64).optional().meta({ description: 'Resume after this event id; anything but an id the stream sent starts from the beginning.' }) }),
-      },
-      responses: {
-        200: { description: 'An event stream of JobEvent documents.', content: { 'text/event-stream': { schema: z.string() } } },
-        404: respond.problem('No such job of the caller.'),
-      },
+      request: { params: IdParams, headers: LastEventIdHeaders },
+      responses: { ...STREAM_RESPONSES, 404: respond.problem('No such job of the caller.') },
       async handle({ params, headers }, req, res) {
-        const lastEventId = headers['last-event-id'];
-        const after = lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : undefined;
-        await streamJobEvents({ jobs, lifecycle, log }, { ownerId: callerId(req), jobId: params.id, after }, res);
+        await streams.stream(res, { ownerId: callerId(req), source: { kind: 'job', jobId: params.id }, after: resumeAfter(headers['last-event-id']) });
       },
     }),
     endpoint({

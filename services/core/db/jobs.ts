@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
-import type { JobStatus, JobSummary, JobView } from '../../contract';
+import type { JobStatus, JobSummary, JobView, TaskCounts } from '../../contract';
 import { attemptsAfter, auditDetail, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
+import { taskCountCtes, type ParentMove } from './task-counts';
 
 /**
  * The job repository: every statement that reads or writes the jobs table. Statements are
@@ -32,16 +33,54 @@ export interface JobRow {
   updated_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  parent_id: string | null;
   /** created_at in microseconds since the epoch: exact, unlike a JS Date, so keyset cursors never skip rows. */
   created_us: number;
 }
 
+/** A fan-out job's counts, as statements that join job_fanouts read them (all null for other jobs). */
+export interface TaskCountColumns {
+  tasks_total?: number | null;
+  tasks_queued?: number | null;
+  tasks_running?: number | null;
+  tasks_succeeded?: number | null;
+  tasks_failed?: number | null;
+  tasks_cancelled?: number | null;
+  tasks_max_failed?: number | null;
+}
+
+/** The counts columns, from job_fanouts joined as `f` (FANOUT_JOIN). */
+export const TASK_COUNT_COLUMNS = `f.total AS tasks_total, f.queued AS tasks_queued, f.running AS tasks_running, f.succeeded AS tasks_succeeded,
+  f.failed AS tasks_failed, f.cancelled AS tasks_cancelled, f.max_failed AS tasks_max_failed`;
+export const FANOUT_JOIN = 'LEFT JOIN job_fanouts f ON f.job_id = jobs.id';
+
+export function toTaskCounts(row: TaskCountColumns): TaskCounts | null {
+  if (row.tasks_total === null || row.tasks_total === undefined) return null;
+  const maxFailed = row.tasks_max_failed ?? 0;
+  return {
+    total: row.tasks_total,
+    queued: row.tasks_queued ?? 0,
+    running: row.tasks_running ?? 0,
+    succeeded: row.tasks_succeeded ?? 0,
+    failed: row.tasks_failed ?? 0,
+    cancelled: row.tasks_cancelled ?? 0,
+    failurePolicy: maxFailed === 0 ? { mode: 'fail-fast' } : { mode: 'tolerate', maxFailed },
+  };
+}
+
+/** A fan-out job's progress is its finished tasks' share, until its reduce step succeeds. */
+function progressOf(status: JobStatus, stored: number, tasks: TaskCounts | null): number {
+  if (!tasks || status === 'succeeded') return stored;
+  return Math.floor((1_000 * (tasks.succeeded + tasks.failed + tasks.cancelled)) / tasks.total) / 10;
+}
+
 /** The columns a JobRow is read from; shared with the operator queries. */
 export const COLUMNS = `id, owner_id, type, input, status, attempts, max_attempts, priority, progress, result, result_file_id,
-  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at,
+  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
   (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
 
-export function toJobSummary(row: Omit<JobRow, 'input' | 'result'>): JobSummary {
+export function toJobSummary(row: Omit<JobRow, 'input' | 'result'> & TaskCountColumns): JobSummary {
+  const tasks = toTaskCounts(row);
   return {
     id: row.id,
     type: row.type,
@@ -49,17 +88,19 @@ export function toJobSummary(row: Omit<JobRow, 'input' | 'result'>): JobSummary 
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     priority: row.priority,
-    progress: row.progress,
+    progress: progressOf(row.status, row.progress, tasks),
     resultFileId: row.result_file_id,
     error: row.error,
     createdAt: row.created_at.toISOString(),
     startedAt: row.started_at?.toISOString() ?? null,
     finishedAt: row.finished_at?.toISOString() ?? null,
+    parentId: row.parent_id,
+    tasks,
   };
 }
 
 /** The whole job: its summary, then its input and result. */
-export function toJobView(row: JobRow): JobView {
+export function toJobView(row: JobRow & TaskCountColumns): JobView {
   const view = toJobSummary(row) as JobView;
   view.input = row.input;
   view.result = row.result ?? null;
@@ -122,11 +163,11 @@ export async function findByIdempotencyKeys(db: Queryable, keys: { ownerId: stri
   return result.rows;
 }
 
-/** The job when it exists and (when ownerId is given) belongs to that owner. */
-export async function findJob(db: Queryable, jobId: string, ownerId?: string): Promise<JobRow | undefined> {
-  const result = await db.query<JobRow>({
+/** The job when it exists and (when ownerId is given) belongs to that owner, with its task counts when it fans out. */
+export async function findJob(db: Queryable, jobId: string, ownerId?: string): Promise<(JobRow & TaskCountColumns) | undefined> {
+  const result = await db.query<JobRow & TaskCountColumns>({
     name: 'jobs.find',
-    text: `SELECT ${COLUMNS} FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)`,
+    text: `SELECT ${COLUMNS}, ${TASK_COUNT_COLUMNS} FROM jobs ${FANOUT_JOIN} WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)`,
     values: [jobId, ownerId ?? null],
   });
   return result.rows[0];
@@ -145,15 +186,16 @@ export interface ListColumns {
 }
 
 const SUMMARY_COLUMNS = `id, owner_id, type, status, attempts, max_attempts, priority, progress, result_file_id,
-  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at,
-  (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
+  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
+  (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, ${TASK_COUNT_COLUMNS}`;
 
 /** A job row as lists read it: input and result only when the caller asked for them. */
-export type ListedJobRow = Omit<JobRow, 'input' | 'result'> & { input?: unknown; result?: unknown };
+export type ListedJobRow = Omit<JobRow, 'input' | 'result'> & TaskCountColumns & { input?: unknown; result?: unknown };
 
 /**
  * Jobs newest first, after a keyset position: one owner's (the API) or every owner's (the
- * operator's CLI), with optional status and type filters. Input and result are read only
+ * operator's CLI), with optional status and type filters. Tasks of fan-out jobs are listed
+ * by their parent (listTasks), not here, so 10,000 of them do not bury the owner's jobs. Input and result are read only
  * when asked for, so a page of summaries never pulls megabytes of payload off the disk.
  */
 export async function listJobs(
@@ -164,8 +206,8 @@ export async function listJobs(
   const extra = `${columns.input ? ', input' : ''}${columns.result ? ', result' : ''}`;
   const result = await db.query<ListedJobRow>({
     name: `jobs.list${columns.input ? '+input' : ''}${columns.result ? '+result' : ''}`,
-    text: `SELECT ${SUMMARY_COLUMNS}${extra} FROM jobs
-      WHERE ($1::uuid IS NULL OR owner_id = $1)
+    text: `SELECT ${SUMMARY_COLUMNS}${extra} FROM jobs ${FANOUT_JOIN}
+      WHERE ($1::uuid IS NULL OR owner_id = $1) AND parent_id IS NULL
         AND ($2::text IS NULL OR status = $2)
         AND ($3::text IS NULL OR type = $3)
         AND ($4::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' + $4::bigint * interval '1 microsecond', $5::uuid))
@@ -180,7 +222,7 @@ export async function listJobs(
 export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset }): Promise<(ListedJobRow & { finished_us: number })[]> {
   const result = await db.query<ListedJobRow & { finished_us: number }>({
     name: 'jobs.dead-letters',
-    text: `SELECT ${SUMMARY_COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs
+    text: `SELECT ${SUMMARY_COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs ${FANOUT_JOIN}
       WHERE status = 'failed'
         AND ($1::bigint IS NULL OR (finished_at, id) < (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
       ORDER BY finished_at DESC, id DESC
@@ -190,16 +232,20 @@ export async function listDeadLetters(db: Queryable, filter: { limit: number; af
   return result.rows;
 }
 
+/** What cancel and requeue of one job wrote: the row, the status it had, and the fan-out job the move finished, if any. */
+export interface SingleMove {
+  row: JobRow;
+  previous: JobStatus;
+  parentMoves: ParentMove[];
+}
+
 /**
- * Cancels a job the lifecycle lets cancel (queued or running). Returns the updated row and
- * the status it had, or undefined when the job is missing, not the owner's, or past cancelling.
+ * Cancels a job the lifecycle lets cancel (queued, running, or a fan-out job waiting).
+ * Returns the updated row and the status it had, or undefined when the job is missing,
+ * not the owner's, or past cancelling. A task's parent counts it in the same statement.
  */
-export async function cancelJob(
-  db: Queryable,
-  jobId: string,
-  ownerId: string | undefined,
-): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
-  const result = await db.query<JobRow & { previous_status: JobStatus }>({
+export async function cancelJob(db: Queryable, jobId: string, ownerId: string | undefined): Promise<SingleMove | undefined> {
+  const result = await db.query<JobRow & { previous_status: JobStatus; parent_moves: ParentMove[] | null }>({
     name: 'jobs.cancel',
     text: `WITH target AS (
         SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
@@ -212,14 +258,19 @@ export async function cancelJob(
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
         SELECT id, previous_status, status, attempts, $3 FROM updated
-      )
-      SELECT * FROM updated`,
+      ),
+      changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
+      ${taskCountCtes('changed', { moveParents: true })}
+      SELECT *, (SELECT json_agg(m) FROM parent_moves m) AS parent_moves FROM updated`,
     values: [jobId, ownerId ?? null, auditDetail({ event: 'cancel' })],
   });
-  const row = result.rows[0];
+  return singleMove(result.rows[0]);
+}
+
+function singleMove(row: (JobRow & { previous_status: JobStatus; parent_moves: ParentMove[] | null }) | undefined): SingleMove | undefined {
   if (!row) return undefined;
-  const { previous_status: previous, ...job } = row;
-  return { row: job, previous };
+  const { previous_status: previous, parent_moves: parentMoves, ...job } = row;
+  return { row: job, previous, parentMoves: parentMoves ?? [] };
 }
 
 /**
@@ -227,13 +278,8 @@ export async function cancelJob(
  * fresh attempt budget. Undefined when the job is missing, not the owner's, or not in one
  * of those states.
  */
-export async function requeueJob(
-  db: Queryable,
-  jobId: string,
-  ownerId: string | undefined,
-  by: 'owner' | 'operator',
-): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
-  const result = await db.query<JobRow & { previous_status: JobStatus }>({
+export async function requeueJob(db: Queryable, jobId: string, ownerId: string | undefined, by: 'owner' | 'operator'): Promise<SingleMove | undefined> {
+  const result = await db.query<JobRow & { previous_status: JobStatus; parent_moves: ParentMove[] | null }>({
     name: 'jobs.requeue',
     text: `WITH target AS (
         SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
@@ -247,14 +293,13 @@ export async function requeueJob(
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
         SELECT id, previous_status, status, 0, $3 FROM updated
-      )
-      SELECT * FROM updated`,
+      ),
+      changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
+      ${taskCountCtes('changed', { moveParents: true })}
+      SELECT *, (SELECT json_agg(m) FROM parent_moves m) AS parent_moves FROM updated`,
     values: [jobId, ownerId ?? null, auditDetail({ event: 'requeue', by }), attemptsAfter('requeue', 0)],
   });
-  const row = result.rows[0];
-  if (!row) return undefined;
-  const { previous_status: previous, ...job } = row;
-  return { row: job, previous };
+  return singleMove(result.rows[0]);
 }
 
 /**
@@ -319,20 +364,34 @@ export interface EventRow {
   at_ms: number;
 }
 
+export interface AppliedTransitions {
+  /** The jobs whose row the batch moved. */
+  applied: Set<string>;
+  /** Fan-out jobs whose last task the batch finished, moved on by their failure policy. */
+  parentMoves: ParentMove[];
+}
+
 /**
  * Applies a batch of transitions as one UPDATE … FROM, with their audit rows, in one
  * statement. A row applies only when the job is still in a state its event may move it
  * from (`expected`, from the lifecycle's table) and no newer attempt has started
  * (`attempts <= attempt`): that condition is what keeps a job from completing twice when
- * it is delivered twice. Returns the ids that applied; events are written only for those.
+ * it is delivered twice. Events are written only for the rows that applied.
+ *
+ * Tasks of fan-out jobs are locked first (`locked`) so the status each had when the batch
+ * moved it is known exactly, and their parents' counts move by the sum in the same
+ * statement (taskCountCtes). A batch without tasks locks nothing and counts nothing.
  */
-export async function applyTransitions(db: Queryable, transitions: TransitionRow[], events: EventRow[]): Promise<Set<string>> {
-  const result = await db.query<{ id: string }>({
+export async function applyTransitions(db: Queryable, transitions: TransitionRow[], events: EventRow[]): Promise<AppliedTransitions> {
+  const result = await db.query<{ id: string; moved_to: JobStatus | null; type: string | null; priority: number | null }>({
     name: 'jobs.apply-transitions',
     text: `WITH v AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
           id uuid, expected text, status text, attempt int, attempts int, progress real, result jsonb,
           result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8, unchanged_since_us bigint)
+      ),
+      locked AS (
+        SELECT id, status FROM jobs WHERE id = ANY ($3::uuid[]) AND parent_id IS NOT NULL FOR UPDATE
       ),
       updated AS (
         UPDATE jobs j SET
@@ -345,18 +404,20 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           started_at = COALESCE(j.started_at, to_timestamp(v.started_ms / 1000)),
           finished_at = to_timestamp(v.finished_ms / 1000),
           updated_at = now()
-        FROM v
+        FROM v LEFT JOIN locked l ON l.id = v.id
         WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
           AND (v.unchanged_since_us IS NULL OR (extract(epoch FROM j.updated_at) * 1000000)::bigint = v.unchanged_since_us)
-        RETURNING j.id
+        RETURNING j.id, j.parent_id, l.status AS old_status, j.status AS new_status
       ),
+      ${taskCountCtes('updated', { moveParents: true })},
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail, at)
         SELECT e.job_id, e.from_status, e.to_status, e.attempt, e.detail, to_timestamp(e.at_ms / 1000)
         FROM jsonb_to_recordset($2::jsonb) AS e(job_id uuid, from_status text, to_status text, attempt int, detail text, at_ms float8)
         WHERE e.job_id IN (SELECT id FROM updated)
       )
-      SELECT id FROM updated`,
+      SELECT id, NULL::text AS moved_to, NULL::text AS type, NULL::int AS priority FROM updated
+      UNION ALL SELECT id, status, type, priority FROM parent_moves`,
     values: [
       JSON.stringify(
         transitions.map((transition) => ({
@@ -379,7 +440,13 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
       transitions.map((transition) => transition.id),
     ],
   });
-  return new Set(result.rows.map((row) => row.id));
+  const applied = new Set<string>();
+  const parentMoves: ParentMove[] = [];
+  for (const row of result.rows) {
+    if (row.moved_to === null) applied.add(row.id);
+    else parentMoves.push({ id: row.id, type: row.type as string, priority: row.priority ?? 0, status: row.moved_to });
+  }
+  return { applied, parentMoves };
 }
 
 /** What the relay needs of a row to hand it to BullMQ, and to judge it in a sweep. */
@@ -425,7 +492,7 @@ export async function findStaleRunning(db: Queryable, olderThanMs: number, limit
 }
 
 export async function countByStatus(db: Queryable): Promise<Record<JobStatus, number>> {
-  const counts: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const counts: Record<JobStatus, number> = { queued: 0, running: 0, waiting: 0, succeeded: 0, failed: 0, cancelled: 0 };
   const result = await db.query<{ status: JobStatus; count: number }>({
     name: 'jobs.count-by-status',
     text: 'SELECT status, count(*)::bigint AS count FROM jobs GROUP BY status',

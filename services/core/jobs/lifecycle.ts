@@ -13,12 +13,19 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  *     ▲                │ │ └───fail─────▶ failed ──requeue──▶ queued
  *     └──retry/release─┘ └────cancel────▶ cancelled ──requeue──▶ queued
  *
+ * A fan-out job is created `waiting` (audited null → waiting) beside its tasks, which are
+ * ordinary jobs. The write that finishes its last task moves it on, by its failure policy:
+ *
+ *   waiting ──reduce──▶ queued (its reduce step runs as a delivery like any other)
+ *      │ └──failTasks──▶ failed ──resume──▶ waiting (the failed tasks queued again)
+ *      └────cancel─────▶ cancelled ──resume──▶ waiting
+ *
  * Adding a state or an event is an edit of MOVES (and of the contract's JOB_STATUSES for a
  * state): the table-driven test (tests/unit/jobs/lifecycle.test.ts) then lists the pairs
  * whose outcome must be decided.
  */
 
-export const LIFECYCLE_EVENTS = ['start', 'progress', 'succeed', 'fail', 'retry', 'release', 'cancel', 'requeue', 'abandon'] as const;
+export const LIFECYCLE_EVENTS = ['start', 'progress', 'succeed', 'fail', 'retry', 'release', 'cancel', 'requeue', 'abandon', 'reduce', 'failTasks', 'resume'] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
 export interface Move {
@@ -32,6 +39,8 @@ export interface Move {
 }
 
 export const INITIAL_STATUS: JobStatus = 'queued';
+/** A fan-out job waits for its tasks from the start. */
+export const INITIAL_FANOUT_STATUS: JobStatus = 'waiting';
 
 export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
   start: {
@@ -45,13 +54,21 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
   fail: { from: ['running'], to: 'failed', audited: true, meaning: 'the attempt failed and no attempt is left (or the error is permanent): dead-lettered' },
   retry: { from: ['running'], to: 'queued', audited: true, meaning: 'the attempt failed and attempts remain: queued again after a backoff' },
   release: { from: ['running'], to: 'queued', audited: true, meaning: 'the worker shut down before the run ended: queued again, the attempt not spent' },
-  cancel: { from: ['queued', 'running'], to: 'cancelled', audited: true, meaning: 'the owner or an operator cancelled it' },
+  cancel: { from: ['queued', 'running', 'waiting'], to: 'cancelled', audited: true, meaning: 'the owner or an operator cancelled it (a fan-out job\'s unfinished tasks with it)' },
   requeue: { from: ['failed', 'cancelled'], to: 'queued', audited: true, meaning: 'retried by its owner or replayed by an operator, with a fresh attempt budget' },
   abandon: {
     from: ['queued', 'running'],
     to: 'failed',
     audited: true,
     meaning: 'its runs ended with their worker too many times (a crash loop): dead-lettered without running again',
+  },
+  reduce: { from: ['waiting'], to: 'queued', audited: true, meaning: 'a fan-out job\'s tasks are all finished within its failure policy: its reduce step is queued' },
+  failTasks: { from: ['waiting'], to: 'failed', audited: true, meaning: 'more of a fan-out job\'s tasks failed or were cancelled than its failure policy tolerates' },
+  resume: {
+    from: ['failed', 'cancelled'],
+    to: 'waiting',
+    audited: true,
+    meaning: 'a fan-out job retried by its owner: its failed and cancelled tasks are queued again and it waits for them',
   },
 };
 
@@ -118,7 +135,10 @@ export type AuditContext =
   | { event: 'release' }
   | { event: 'cancel' }
   | { event: 'requeue'; by: 'owner' | 'operator' }
-  | { event: 'abandon'; reason: string };
+  | { event: 'abandon'; reason: string }
+  | { event: 'reduce' }
+  | { event: 'failTasks' }
+  | { event: 'resume'; tasks: number };
 
 /** The `detail` of the event's audit row (null when the move speaks for itself). */
 export function auditDetail(context: AuditContext): string | null {
@@ -140,7 +160,18 @@ export function auditDetail(context: AuditContext): string | null {
       return context.by === 'owner' ? 'retried by request' : 'replayed from the dead-letter set';
     case 'abandon':
       return context.reason;
+    case 'reduce':
+      return 'every task finished within the failure policy: reduce step queued';
+    case 'failTasks':
+      return 'more tasks failed or were cancelled than the failure policy tolerates';
+    case 'resume':
+      return `retried by request: ${context.tasks} failed or cancelled tasks queued again`;
   }
+}
+
+/** The error a fan-out job that failed by its policy carries. */
+export function tasksFailedReason(counts: { failed: number; cancelled: number; maxFailed: number }): string {
+  return `${counts.failed} tasks failed and ${counts.cancelled} were cancelled; the failure policy tolerates ${counts.maxFailed}`;
 }
 
 /** Why a crash-looping job is dead-lettered: the error its owner reads. */

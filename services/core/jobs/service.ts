@@ -1,8 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { MAX_LIST_RESPONSE_BYTES, type JobEvent, type JobListItem, type JobView, type ListJobsQuery } from '../../contract';
-import { listJobEvents } from '../db/job-events';
-import { cancelJob, findJob, listJobs, requeueJob, toJobSummary, toJobView, type JobRow, type ListColumns, type ListedJobRow } from '../db/jobs';
+import { MAX_LIST_RESPONSE_BYTES, type JobListItem, type JobView, type ListJobsQuery, type ListTasksQuery } from '../../contract';
+import { listTasks } from '../db/fanouts';
+import { listJobEvents, listOwnerEvents, type StoredJobEvent } from '../db/job-events';
+import {
+  cancelJob,
+  findJob,
+  listJobs,
+  requeueJob,
+  toJobSummary,
+  toJobView,
+  toTaskCounts,
+  type JobRow,
+  type ListColumns,
+  type ListedJobRow,
+  type TaskCountColumns,
+} from '../db/jobs';
 import { ConflictError, NotFoundError } from '../errors';
 import type { FileService } from '../files/types';
 import type { Logger } from '../logger';
@@ -10,9 +23,10 @@ import type { Metrics } from '../metrics';
 import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
+import { cancelFanOut, followParentMoves, retryFanOut } from './fanout';
 import { isTerminalStatus } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
-import type { InternalSubmitRequest, JobPage, JobService, SubmitResult } from './types';
+import type { InternalSubmitRequest, JobPage, JobService, SubmitResult, TaskPage } from './types';
 
 /** Submits of job types that clients may not submit (email.send); never wired to HTTP. */
 export interface InternalJobSubmitter {
@@ -41,7 +55,7 @@ const notFound = () => new NotFoundError('Job not found.');
 export function createJobService(deps: JobServiceDeps): EngineJobService {
   const submitter = new Submitter({ batchPool: deps.batchPool, files: deps.files, relay: deps.relay, log: deps.log, metrics: deps.metrics }, deps.submit);
 
-  async function ownedJob(ownerId: string, jobId: string): Promise<JobRow> {
+  async function ownedJob(ownerId: string, jobId: string): Promise<JobRow & TaskCountColumns> {
     const row = await findJob(deps.generalPool, jobId, ownerId);
     if (!row) throw notFound();
     return row;
@@ -54,6 +68,28 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     } catch (error) {
       deps.log.warn({ err: error, jobId }, 'could not publish cancel; the worker will find the job cancelled when it reports');
     }
+  }
+
+  /** Cancels a fan-out job and its unfinished tasks; the workers running tasks are told to stop. */
+  async function cancelWithTasks(ownerId: string, current: JobRow): Promise<JobView> {
+    const cancelled = await cancelFanOut(deps.generalPool, current.id, ownerId);
+    if (!cancelled) throw new ConflictError(`The job is already ${(await ownedJob(ownerId, current.id)).status}.`);
+    await Promise.all(cancelled.runningTasks.map((taskId) => signalCancel(taskId)));
+    if (cancelled.move.previous === 'queued') await deps.relay.remove(current.id);
+    else if (cancelled.move.previous === 'running') await signalCancel(current.id);
+    deps.metrics?.jobsCancelled.inc({ type: current.type });
+    return toJobView(await ownedJob(ownerId, current.id));
+  }
+
+  /** Retries a fan-out job: its failed and cancelled tasks run again (or its reduce step, when they all succeeded). */
+  async function retryWithTasks(ownerId: string, current: JobRow): Promise<JobView> {
+    const retried = await retryFanOut(deps.generalPool, current.id, ownerId);
+    if (!retried) {
+      throw new ConflictError(isTerminalStatus(current.status) ? `Only failed or cancelled jobs can be retried; this one ${current.status}.` : `The job is ${current.status}.`);
+    }
+    await deps.relay.requeue(retried.tasks);
+    if (retried.row.status === 'queued') await deps.relay.requeue([retried.row]);
+    return toJobView(await ownedJob(ownerId, current.id));
   }
 
   return {
@@ -69,11 +105,15 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     },
 
     async cancel(ownerId, jobId): Promise<JobView> {
+      const current = await ownedJob(ownerId, jobId);
+      if (current.tasks_total !== null && current.tasks_total !== undefined) return cancelWithTasks(ownerId, current);
       const cancelled = await cancelJob(deps.generalPool, jobId, ownerId);
       if (!cancelled) {
         const row = await ownedJob(ownerId, jobId);
         throw new ConflictError(`The job is already ${row.status}.`);
       }
+      // A task's cancel may finish its fan-out job.
+      await followParentMoves(cancelled.parentMoves, { pool: deps.generalPool, relay: deps.relay, log: deps.log });
       // A queued job is taken out of Redis; if a worker picked it up meanwhile (remove
       // fails on a locked job) or it was running, the worker is told to abort.
       const removed = cancelled.previous === 'queued' && (await deps.relay.remove(jobId));
@@ -83,6 +123,8 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     },
 
     async retry(ownerId, jobId): Promise<JobView> {
+      const current = await ownedJob(ownerId, jobId);
+      if (current.tasks_total !== null && current.tasks_total !== undefined) return retryWithTasks(ownerId, current);
       const requeued = await requeueJob(deps.generalPool, jobId, ownerId, 'owner');
       if (!requeued) {
         const row = await ownedJob(ownerId, jobId);
@@ -91,12 +133,25 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
         );
       }
       await deps.relay.requeue([requeued.row]);
+      await followParentMoves(requeued.parentMoves, { pool: deps.generalPool, relay: deps.relay, log: deps.log });
       return toJobView(requeued.row);
     },
 
-    async events(ownerId, jobId, afterEventId): Promise<(JobEvent & { eventId: number })[]> {
+    async tasks(ownerId, jobId, query: ListTasksQuery): Promise<TaskPage> {
+      const parent = await ownedJob(ownerId, jobId);
+      const counts = toTaskCounts(parent);
+      if (!counts) throw new NotFoundError('The job has no tasks: it does not fan out.');
+      const rows = await listTasks(deps.generalPool, { parentId: jobId, status: query.status, limit: query.limit + 1, after: decodeCursor(query.cursor) });
+      return { ...pageOf(rows, query.limit, (row) => row.created_us, (row) => toJobSummary(row)), counts };
+    },
+
+    async events(ownerId, jobId, afterEventId): Promise<StoredJobEvent[]> {
       await ownedJob(ownerId, jobId);
       return listJobEvents(deps.generalPool, jobId, afterEventId);
+    },
+
+    async ownerEvents(ownerId, afterEventId): Promise<StoredJobEvent[]> {
+      return listOwnerEvents(deps.generalPool, ownerId, afterEventId);
     },
 
     close: () => submitter.close(),

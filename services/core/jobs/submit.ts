@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { v7 as timeOrderedUuid } from 'uuid';
-import { findJobType, type JobTypeDefinition } from '../../contract';
+import { findJobType, splitIntoTasks, toleratedFailures, type FanOut, type JobTypeDefinition } from '../../contract';
 import { MicroBatcher } from '../batcher';
 import { isolateRowFaults } from '../db/errors';
+import { insertFanOut } from '../db/fanouts';
 import { findByIdempotencyKeys, insertJobs, toJobView, type JobRow, type NewJob } from '../db/jobs';
 import { ConflictError, ValidationError } from '../errors';
 import type { FileService } from '../files/types';
@@ -80,6 +81,7 @@ export class Submitter {
     const job = this.newJob(definition, request, how.validateInput ? parseInput(definition, request.input) : request.input);
     const fileRefs = collectFileIds(job.input);
     if (fileRefs.length > 0) await this.deps.files.assertOwned(request.ownerId, fileRefs);
+    if (definition.fanOut) return this.acceptFanOut(definition, definition.fanOut, job);
 
     const row = await this.batcher.add(job);
     if (row) {
@@ -87,6 +89,29 @@ export class Submitter {
       return { job: toJobView(row), created: true };
     }
     return this.existing(job);
+  }
+
+  /**
+   * A fan-out job and its tasks are inserted by one statement of their own (one commit
+   * for up to 10,000 rows), not through the batcher, and the tasks are handed to BullMQ
+   * after the commit like any submitted job.
+   */
+  private async acceptFanOut(definition: JobTypeDefinition, fanOut: FanOut, job: NewJob): Promise<SubmitResult> {
+    const child = findJobType(fanOut.childType);
+    if (!child) throw new Error(`job type ${definition.type} fans out into the undeclared type ${fanOut.childType}`);
+    const tasks = splitIntoTasks(definition.type, fanOut, job.input).map((input) => ({
+      id: timeOrderedUuid(),
+      input: parseInput(child, input),
+      max_attempts: child.retry.attempts,
+    }));
+    const row = await insertFanOut(this.deps.batchPool, job, { childType: child.type, maxFailed: toleratedFailures(fanOut.failurePolicy(job.input)) }, tasks);
+    if (!row) return this.existing(job);
+    this.deps.metrics?.jobsSubmitted.inc({ type: row.type });
+    this.deps.metrics?.jobsSubmitted.inc({ type: child.type }, tasks.length);
+    for (let start = 0; start < tasks.length; start += ENQUEUE_CHUNK) {
+      void this.deps.relay.enqueue(tasks.slice(start, start + ENQUEUE_CHUNK).map((task) => ({ id: task.id, type: child.type, priority: row.priority })), 'submit');
+    }
+    return { job: toJobView(row), created: true };
   }
 
   private newJob(definition: JobTypeDefinition, request: InternalSubmitRequest, input: unknown): NewJob {
@@ -135,6 +160,9 @@ export class Submitter {
   }
 }
 
+/** Tasks handed to BullMQ per addBulk: a 10,000-task job is ten round trips, none of them huge. */
+const ENQUEUE_CHUNK = 1_000;
+
 function parseInput(definition: JobTypeDefinition, input: unknown): unknown {
   const parsed = definition.input.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
@@ -159,14 +187,19 @@ function rowFaultError(job: NewJob, error: unknown): Error {
 
 /**
  * File ids an input names, with the field each came from: top-level string fields named
- * `fileId` or ending in `FileId` (the registry's convention). Only the top level, so an
- * echo payload that happens to hold a `fileId` is data, not a reference.
+ * `fileId` or ending in `FileId`, and the strings of top-level arrays named `fileIds` or
+ * ending in `FileIds` (the registry's convention). Only the top level, so an echo payload
+ * that happens to hold a `fileId` is data, not a reference.
  */
 export function collectFileIds(input: unknown): { field: string; fileId: string }[] {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
-  return Object.entries(input).flatMap(([key, value]) =>
-    typeof value === 'string' && (key === 'fileId' || key.endsWith('FileId')) ? [{ field: `input.${key}`, fileId: value }] : [],
-  );
+  return Object.entries(input).flatMap(([key, value]) => {
+    if (typeof value === 'string' && (key === 'fileId' || key.endsWith('FileId'))) return [{ field: `input.${key}`, fileId: value }];
+    if (Array.isArray(value) && (key === 'fileIds' || key.endsWith('FileIds'))) {
+      return value.flatMap((item, index) => (typeof item === 'string' ? [{ field: `input.${key}.${index}`, fileId: item }] : []));
+    }
+    return [];
+  });
 }
 
 /** A digest of what a submit asked for, independent of key order, to tell a replay from a different request. */

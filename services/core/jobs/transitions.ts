@@ -4,6 +4,9 @@ import { isolateRowFaults, isRetryable } from '../db/errors';
 import { applyTransitions, loadDeliveries, type DeliveryRow, type EventRow, type TransitionRow } from '../db/jobs';
 import { toStorableText } from '../json';
 import type { Logger } from '../logger';
+import type { Relay } from '../queue/relay';
+import type { ParentMove } from '../db/task-counts';
+import { followParentMoves } from './fanout';
 import { attemptsAfter, auditDetail, isTerminalStatus, MOVES, type AuditContext } from './lifecycle';
 
 /** A state change a worker reports, named by its lifecycle event. `at` is when it happened (ms since the epoch). */
@@ -192,7 +195,8 @@ export class TransitionWriter {
   private closing = false;
 
   constructor(
-    private readonly deps: { batchPool: Pool; log: Logger },
+    /** `relay` hands the reduce steps this writer's batches queue to BullMQ (without it, the relay's sweep does, later). */
+    private readonly deps: { batchPool: Pool; log: Logger; relay?: Pick<Relay, 'requeue'> },
     options: TransitionBatchOptions = {},
   ) {
     this.writes = new MicroBatcher({
@@ -242,26 +246,34 @@ export class TransitionWriter {
     const eventsByJob = new Map<string, EventRow[]>();
     for (const event of events) eventsByJob.set(event.job_id, [...(eventsByJob.get(event.job_id) ?? []), event]);
     const applied = new Set<string>();
+    const parentMoves: ParentMove[] = [];
     const outcomes = await isolateRowFaults(
       rows,
       (batch) =>
         this.untilWritten('job state write', async () => {
-          const ids = await applyTransitions(
+          const written = await applyTransitions(
             this.deps.batchPool,
             batch,
             batch.flatMap((row) => eventsByJob.get(row.id) ?? []),
           );
-          return batch.map((row) => ids.has(row.id));
+          parentMoves.push(...written.parentMoves);
+          return batch.map((row) => written.applied.has(row.id));
         }),
       async (row, error) => {
         this.deps.log.error({ err: error, jobId: row.id }, 'a job state write was refused for its data; failing that job alone');
         const replacement = unstorableOutcome(row, error);
-        await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], [replacement.event]));
+        const written = await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], [replacement.event]));
+        parentMoves.push(...written.parentMoves);
         // Whatever was written, it is not what the transitions reported.
         return false;
       },
     );
     rows.forEach((row, index) => outcomes[index] && applied.add(row.id));
+    if (parentMoves.length > 0) {
+      followParentMoves(parentMoves, { pool: this.deps.batchPool, relay: this.deps.relay, log: this.deps.log }).catch((error: unknown) =>
+        this.deps.log.warn({ err: error }, 'could not act on fan-out jobs a write moved on; the relay sweep will'),
+      );
+    }
     return transitions.map((transition, index) => ({ status: 'fulfilled', value: accepted[index] === true && applied.has(transition.jobId) }));
   }
 

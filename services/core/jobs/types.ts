@@ -1,4 +1,5 @@
-import type { JobEvent, JobListItem, JobStatus, JobView, ListJobsQuery, QueueDepthState, SubmitJobBody } from '../../contract';
+import type { JobListItem, JobStatus, JobSummary, JobView, ListJobsQuery, ListTasksQuery, QueueDepthState, SubmitJobBody, TaskCounts } from '../../contract';
+import type { StoredJobEvent } from '../db/job-events';
 import type { Page } from './cursor';
 
 export interface SubmitRequest {
@@ -29,6 +30,9 @@ export interface SubmitResult {
 
 export type JobPage = Page<JobListItem>;
 
+/** A page of a fan-out job's tasks, with the job's counts per task status. */
+export type TaskPage = Page<JobSummary> & { counts: TaskCounts };
+
 export interface QueueStats {
   queue: string;
   paused: boolean;
@@ -51,8 +55,12 @@ export interface JobService {
   list(ownerId: string, query: ListJobsQuery): Promise<JobPage>;
   cancel(ownerId: string, jobId: string): Promise<JobView>;
   retry(ownerId: string, jobId: string): Promise<JobView>;
-  /** State transitions of the job after `afterEventId` (for SSE resumption), oldest first. */
-  events(ownerId: string, jobId: string, afterEventId?: number): Promise<(JobEvent & { eventId: number })[]>;
+  /** A fan-out job's tasks, in creation order; NotFoundError for a job that does not fan out. */
+  tasks(ownerId: string, jobId: string, query: ListTasksQuery): Promise<TaskPage>;
+  /** State transitions of the job (and of its tasks) after `afterEventId` (for SSE resumption), oldest first. */
+  events(ownerId: string, jobId: string, afterEventId?: number): Promise<StoredJobEvent[]>;
+  /** State transitions of all the owner's jobs after `afterEventId`, oldest first. */
+  ownerEvents(ownerId: string, afterEventId: number): Promise<StoredJobEvent[]>;
 }
 
 /** Operations for admins and the `platform` CLI; not scoped to an owner. */

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
 import { applyTransitions, findStaleQueued, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../db/jobs';
+import { followParentMoves } from '../jobs/fanout';
 import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, LOST_ATTEMPT_REASON, MOVES, type LifecycleEvent } from '../jobs/lifecycle';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -344,7 +345,9 @@ export class Relay {
       detail: event === 'abandon' ? auditDetail({ event, reason: detail }) : detail,
       at_ms: now,
     }));
-    return applyTransitions(this.generalPool, rows, events);
+    const written = await applyTransitions(this.generalPool, rows, events);
+    await followParentMoves(written.parentMoves, { pool: this.generalPool, relay: this, log: this.log });
+    return written.applied;
   }
 
   /** Where each job stands in Redis, in one pipelined round trip. */

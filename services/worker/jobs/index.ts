@@ -2,9 +2,11 @@ import type { JOB_TYPES, JobTypeName } from '../../contract';
 import type { Processor } from '../processor';
 import csvSummary from './csv-summary';
 import echo from './echo';
+import echoBatch from './echo-batch';
 import emailSend from './email-send';
 import fileChecksum from './file-checksum';
 import fileCompress from './file-compress';
+import filesChecksum from './files-checksum';
 import sleep from './sleep';
 import textStats from './text-stats';
 
@@ -22,6 +24,8 @@ export const PROCESSORS: ProcessorRegistry = {
   'file.compress': fileCompress,
   'text.stats': textStats,
   'csv.summary': csvSummary,
+  'files.checksum': filesChecksum,
+  'echo.batch': echoBatch,
   'email.send': emailSend,
 };
 

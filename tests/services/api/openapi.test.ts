@@ -58,6 +58,8 @@ describe('OpenAPI document and docs', () => {
         'POST /v1/jobs/{id}/cancel',
         'POST /v1/jobs/{id}/retry',
         'GET /v1/jobs/{id}/events',
+        'GET /v1/jobs/events',
+        'GET /v1/jobs/{id}/tasks',
         'GET /v1/admin/queues',
         'POST /v1/admin/queues/pause',
         'POST /v1/admin/queues/resume',

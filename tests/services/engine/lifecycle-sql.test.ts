@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { JobStatus } from '../../../services/contract';
 import { applyTransitions, cancelJob, requeueJob } from '../../../services/core/db/jobs';
+import { retryFanOut } from '../../../services/core/jobs/fanout';
 import { allPairs, nextStatus, type LifecycleEvent } from '../../../services/core/jobs/lifecycle';
 import { mergeTransitions, type WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
 /** The worker-side transition that reports `event` for a job at attempt 1. */
-function transitionFor(event: Exclude<LifecycleEvent, 'cancel' | 'requeue'>, jobId: string, status: JobStatus): WorkerTransition {
+function transitionFor(event: Exclude<LifecycleEvent, 'cancel' | 'requeue' | 'reduce' | 'failTasks' | 'resume'>, jobId: string, status: JobStatus): WorkerTransition {
   const at = Date.now();
   const from = status === 'queued' ? 'queued' : 'running';
   switch (event) {
@@ -43,12 +44,40 @@ describe('job lifecycle in SQL', () => {
     await fx?.close();
   });
 
+  /**
+   * A fan-out job in `status` with one task: running for reduce and failTasks (the task's
+   * success or failure is what moves its parent), failed for resume.
+   */
+  async function fanOutWithOneTask(id: string, status: JobStatus, taskStatus: 'running' | 'failed'): Promise<string> {
+    const taskId = randomUUID();
+    await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts) VALUES ($1, $2, 'echo.batch', '{}', $3, 1, 3)", [id, fx.ownerId, status]);
+    await fx.query(
+      `INSERT INTO job_fanouts (job_id, child_type, max_failed, total, queued, running, succeeded, failed, cancelled)
+       VALUES ($1, 'echo', 0, 1, 0, $2, 0, $3, 0)`,
+      [id, taskStatus === 'running' ? 1 : 0, taskStatus === 'failed' ? 1 : 0],
+    );
+    await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, parent_id) VALUES ($1, $2, 'echo', '{}', $3, 1, 3, $4)", [
+      taskId,
+      fx.ownerId,
+      taskStatus,
+      id,
+    ]);
+    return taskId;
+  }
+
   it.each(allPairs())('$event from $status', async ({ status, event }) => {
     const id = randomUUID();
-    await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts) VALUES ($1, $2, 'echo', '{}', $3, 1, 3)", [id, fx.ownerId, status]);
+    if (event === 'reduce' || event === 'failTasks') {
+      const taskId = await fanOutWithOneTask(id, status, 'running');
+      const { rows, events } = mergeTransitions([transitionFor(event === 'reduce' ? 'succeed' : 'fail', taskId, 'running')]);
+      await applyTransitions(fx.core.batchPool, rows, events);
+    } else if (event === 'resume') {
+      await fanOutWithOneTask(id, status, 'failed');
+      await retryFanOut(fx.core.generalPool, id, fx.ownerId);
+    } else await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts) VALUES ($1, $2, 'echo', '{}', $3, 1, 3)", [id, fx.ownerId, status]);
     if (event === 'cancel') await cancelJob(fx.core.generalPool, id, fx.ownerId);
     else if (event === 'requeue') await requeueJob(fx.core.generalPool, id, fx.ownerId, 'owner');
-    else {
+    else if (event !== 'reduce' && event !== 'failTasks' && event !== 'resume') {
       const { rows, events } = mergeTransitions([transitionFor(event, id, status)]);
       await applyTransitions(fx.core.batchPool, rows, events);
     }

@@ -72,7 +72,7 @@ describe.each([
       const ids = rows.map((row) => row.id);
       expect((await loadDeliveries(pool, ids)).map((row) => row.id).sort()).toEqual([...ids].sort());
       expect(await findByIdempotencyKeys(pool, ids.map((id) => ({ ownerId, key: `key-${id}` })))).toHaveLength(3);
-      expect((await succeed(ids)).size).toBe(3);
+      expect((await succeed(ids)).applied.size).toBe(3);
     }
     expect((await sequentialScansOfJobs()) - before).toBe(0);
   });

@@ -18,12 +18,13 @@ import {
  * not also made here fails this test, so every pair's outcome is a decision someone made.
  */
 const EXPECTED: Record<JobStatus, Record<LifecycleEvent, JobStatus | '-'>> = {
-  //          start      progress   succeed      fail      retry     release   cancel       requeue   abandon
-  queued: { start: 'running', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: 'cancelled', requeue: '-', abandon: 'failed' },
-  running: { start: 'running', progress: 'running', succeed: 'succeeded', fail: 'failed', retry: 'queued', release: 'queued', cancel: 'cancelled', requeue: '-', abandon: 'failed' },
-  succeeded: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: '-', abandon: '-' },
-  failed: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-' },
-  cancelled: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-' },
+  //          start      progress   succeed      fail      retry     release   cancel       requeue   abandon   reduce   failTasks   resume
+  queued: { start: 'running', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: 'cancelled', requeue: '-', abandon: 'failed', reduce: '-', failTasks: '-', resume: '-' },
+  running: { start: 'running', progress: 'running', succeed: 'succeeded', fail: 'failed', retry: 'queued', release: 'queued', cancel: 'cancelled', requeue: '-', abandon: 'failed', reduce: '-', failTasks: '-', resume: '-' },
+  waiting: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: 'cancelled', requeue: '-', abandon: '-', reduce: 'queued', failTasks: 'failed', resume: '-' },
+  succeeded: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: '-', abandon: '-', reduce: '-', failTasks: '-', resume: '-' },
+  failed: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-', reduce: '-', failTasks: '-', resume: 'waiting' },
+  cancelled: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-', reduce: '-', failTasks: '-', resume: 'waiting' },
 };
 
 describe('the job lifecycle', () => {
@@ -37,15 +38,19 @@ describe('the job lifecycle', () => {
     expect(nextStatus(status, event) ?? '-').toBe(EXPECTED[status][event]);
   });
 
-  it('moves nothing out of succeeded; a failed or cancelled job only by requeue', () => {
+  it('moves nothing out of succeeded; a failed or cancelled job only by requeue (or resume, for a fan-out job)', () => {
     for (const status of TERMINAL_STATUSES) {
       const allowed = LIFECYCLE_EVENTS.filter((event) => nextStatus(status, event) !== undefined);
-      expect(allowed).toEqual(status === 'succeeded' ? [] : ['requeue']);
+      expect(allowed).toEqual(status === 'succeeded' ? [] : ['requeue', 'resume']);
     }
   });
 
+  it('never delivers a fan-out job while it waits for its tasks', () => {
+    expect(planDelivery({ status: 'waiting', attempts: 0 })).toBeUndefined();
+  });
+
   it('writes SQL preconditions from the table, never anything else', () => {
-    expect(sqlStatusList('cancel')).toBe("'queued', 'running'");
+    expect(sqlStatusList('cancel')).toBe("'queued', 'running', 'waiting'");
     expect(sqlStatusList('requeue')).toBe("'failed', 'cancelled'");
     for (const event of LIFECYCLE_EVENTS) expect(sqlStatusList(event)).toBe(MOVES[event].from.map((status) => `'${status}'`).join(', '));
   });

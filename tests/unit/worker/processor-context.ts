@@ -7,7 +7,7 @@ import { NotFoundError } from '../../../services/core/errors';
 import { createLogger } from '../../../services/core/logger';
 import { FilesystemObjectStore } from '../../../services/core/storage/filesystem';
 import { createMailDrop } from '../../../services/worker/mail-drop';
-import type { ProcessorContext } from '../../../services/worker/processor';
+import type { ProcessorContext, TaskOutcome } from '../../../services/worker/processor';
 
 export interface StoredTestFile {
   view: FileView;
@@ -56,8 +56,9 @@ export class ProcessorTestBed {
   context<T extends JobTypeDefinition>(
     definition: T,
     rawInput: unknown,
-    options: { jobId?: string; signal?: AbortSignal } = {},
+    options: { jobId?: string; signal?: AbortSignal; tasks?: TaskOutcome[] } = {},
   ): ProcessorContext<T> {
+    const tasks = options.tasks ?? [];
     const jobId = options.jobId ?? randomUUID();
     return {
       jobId,
@@ -80,6 +81,9 @@ export class ProcessorTestBed {
         },
       },
       mailDrop: createMailDrop(this.store),
+      async *tasks() {
+        yield* tasks;
+      },
       signal: options.signal ?? new AbortController().signal,
       progress: (percent) => this.progress.push(percent),
       log: this.log,

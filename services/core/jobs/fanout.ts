@@ -1,0 +1,94 @@
+import type { Pool, PoolClient } from 'pg';
+import { cancelTasks, requeueTasks, resumeFanOut, type TaskEntry } from '../db/fanouts';
+import { isRetryable } from '../db/errors';
+import { cancelJob, type JobRow, type SingleMove } from '../db/jobs';
+import type { ParentMove } from '../db/task-counts';
+import type { Logger } from '../logger';
+import type { Relay } from '../queue/relay';
+
+/** Who acts on a fan-out job a write moved on. */
+export interface ParentMoveDeps {
+  pool: Pool;
+  relay?: Pick<Relay, 'requeue'>;
+  log: Logger;
+}
+
+/**
+ * What follows, after commit, from fan-out jobs a write moved on: a reduce step queued is
+ * handed to BullMQ; a job failed by its policy has its unfinished tasks cancelled. Both
+ * are repaired if this process dies first: the relay's sweep enqueues a queued row Redis
+ * lacks, and tasks left running only finish and are counted, the parent staying failed.
+ */
+export async function followParentMoves(moves: readonly ParentMove[], deps: ParentMoveDeps): Promise<void> {
+  const queued = moves.filter((move) => move.status === 'queued');
+  if (queued.length > 0 && deps.relay) await deps.relay.requeue(queued, 'requeue');
+  for (const move of moves.filter((candidate) => candidate.status === 'failed')) {
+    try {
+      const tasks = await withDeadlockRetry(() => cancelTasks(deps.pool, move.id));
+      deps.log.info({ jobId: move.id, cancelledTasks: tasks.length }, 'fan-out job failed by its policy: unfinished tasks cancelled');
+    } catch (error) {
+      deps.log.warn({ err: error, jobId: move.id }, 'could not cancel the tasks of a failed fan-out job; they finish and are counted');
+    }
+  }
+}
+
+/**
+ * Runs a statement or transaction that moves many tasks at once again when PostgreSQL
+ * picks it as a deadlock victim: it locks tasks in id order, a write batch in its own
+ * order, so the two can meet.
+ */
+export async function withDeadlockRetry<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= attempts || !isRetryable(error) || (error as { code?: string }).code !== '40P01') throw error;
+    }
+  }
+}
+
+async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query(result === undefined ? 'ROLLBACK' : 'COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Cancels a fan-out job and its unfinished tasks in one transaction (tasks first, the
+ * order a write batch locks in). Undefined, and nothing changed, when the job is missing,
+ * not the owner's or past cancelling. Returns the tasks that were running, whose workers
+ * must be told to stop.
+ */
+export async function cancelFanOut(pool: Pool, parentId: string, ownerId: string | undefined): Promise<{ move: SingleMove; runningTasks: string[] } | undefined> {
+  return withDeadlockRetry(() =>
+    inTransaction(pool, async (client) => {
+      const tasks = await cancelTasks(client, parentId, ownerId);
+      const move = await cancelJob(client, parentId, ownerId);
+      return move && { move, runningTasks: tasks.filter((task) => task.previous_status === 'running').map((task) => task.id) };
+    }),
+  );
+}
+
+/**
+ * Retries a failed or cancelled fan-out job: only its failed and cancelled tasks are
+ * queued again, and it waits for them (or, when all its tasks had succeeded, its reduce
+ * step is queued). One transaction; the relay hands the rows to BullMQ after commit.
+ */
+export async function retryFanOut(pool: Pool, parentId: string, ownerId: string | undefined): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
+  return withDeadlockRetry(() =>
+    inTransaction(pool, async (client) => {
+      const tasks = await requeueTasks(client, parentId, ownerId);
+      const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length);
+      return resumed && { row: resumed.row, tasks };
+    }),
+  );
+}

@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { echo } from '../../../services/contract';
+import { findProcessor } from '../../../services/worker/jobs';
+import { defineProcessor, PermanentJobError, type Processor } from '../../../services/worker/processor';
+import { startRedis, type RedisServer } from '../../harness/redis';
+import { startPostgres, type PostgresServer } from '../../harness/postgres';
+import { useSharedServices } from '../../harness/shared';
+import { createEngineFixture, killWorkerChildren, spawnWorker, statusOf, submission, waitFor, type EngineFixture } from './fixture';
+
+const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
+
+/** Echo that fails for good for the task ids in `failing`, at every attempt. */
+function echoFailingFor(failing: Set<string>): (type: string) => Processor | undefined {
+  const failingEcho = defineProcessor(echo, async ({ input, jobId }) => {
+    if (failing.has(jobId)) throw new PermanentJobError('this task is made to fail');
+    return { result: { payload: input.payload } };
+  });
+  return (type) => (type === 'echo' ? (failingEcho as unknown as Processor) : findProcessor(type));
+}
+
+/** What a fan-out job's counts must be: the statuses its tasks are in, counted from their rows. */
+async function assertCountsMatchTasks(fx: EngineFixture, parentId: string): Promise<Record<string, number>> {
+  const counted = await fx.query<{ status: string; count: number }>('SELECT status, count(*)::int AS count FROM jobs WHERE parent_id = $1 GROUP BY status', [parentId]);
+  const actual: Record<string, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  for (const row of counted) actual[row.status] = row.count;
+  const { tasks } = await fx.core.jobs.get(fx.ownerId, parentId);
+  expect(tasks).toMatchObject(actual);
+  return actual;
+}
+
+/** Every task of the job succeeded exactly once: one `succeeded` audit row each, none twice. */
+async function assertEachTaskSucceededOnce(fx: EngineFixture, parentId: string, total: number): Promise<void> {
+  const { once, twice } = await fx.one<{ once: number; twice: number }>(
+    `SELECT count(*) FILTER (WHERE n = 1)::int AS once, count(*) FILTER (WHERE n > 1)::int AS twice FROM (
+       SELECT j.id, count(e.id) AS n FROM jobs j LEFT JOIN job_events e ON e.job_id = j.id AND e.to_status = 'succeeded'
+       WHERE j.parent_id = $1 GROUP BY j.id) AS per_task`,
+    [parentId],
+  );
+  expect({ once, twice }).toEqual({ once: total, twice: 0 });
+}
+
+async function submitBatch(fx: EngineFixture, count: number, failurePolicy?: unknown): Promise<string> {
+  const input = failurePolicy === undefined ? { count, payload: 'x' } : { count, payload: 'x', failurePolicy };
+  const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo.batch', input }));
+  return job.id;
+}
+
+async function taskIds(fx: EngineFixture, parentId: string): Promise<string[]> {
+  return (await fx.query<{ id: string }>('SELECT id FROM jobs WHERE parent_id = $1 ORDER BY created_at, id', [parentId])).map((row) => row.id);
+}
+
+describe('fan-out jobs', () => {
+  let fx: EngineFixture;
+
+  beforeEach(async () => {
+    fx = await createEngineFixture();
+  });
+  afterEach(async () => {
+    await fx?.close();
+  });
+
+  it('runs every task as its own job, counts them on the parent in step, and runs the reduce step once at the end', async () => {
+    const parentId = await submitBatch(fx, 300);
+    const submitted = await fx.core.jobs.get(fx.ownerId, parentId);
+    expect(submitted).toMatchObject({ status: 'waiting', progress: 0, parentId: null, tasks: { total: 300, queued: 300, succeeded: 0, failurePolicy: { mode: 'fail-fast' } } });
+    expect((await taskIds(fx, parentId)).length).toBe(300);
+
+    await fx.startRunner({ concurrency: 50 });
+    await waitFor('the fan-out job to succeed', async () => (await statusOf(fx, parentId)) === 'succeeded', 60_000);
+    const done = await fx.core.jobs.get(fx.ownerId, parentId);
+    expect(done).toMatchObject({ progress: 100, attempts: 1, result: { tasks: 300, succeeded: 300, failed: 0 } });
+    await assertCountsMatchTasks(fx, parentId);
+    await assertEachTaskSucceededOnce(fx, parentId, 300);
+    const parentEvents = await fx.query<{ from_status: string | null; to_status: string }>('SELECT from_status, to_status FROM job_events WHERE job_id = $1 ORDER BY id', [parentId]);
+    expect(parentEvents.map((event) => `${event.from_status}>${event.to_status}`)).toEqual(['null>waiting', 'waiting>queued', 'queued>running', 'running>succeeded']);
+    // Tasks are listed by their parent, not among the owner's jobs.
+    expect((await fx.core.jobs.list(fx.ownerId, { limit: 100 })).items.map((item) => item.id)).toEqual([parentId]);
+    const page = await fx.core.jobs.tasks(fx.ownerId, parentId, { limit: 100 });
+    expect(page.items).toHaveLength(100);
+    expect(page.items[0]).toMatchObject({ type: 'echo', status: 'succeeded', parentId, tasks: null });
+    expect(page.counts).toMatchObject({ total: 300, succeeded: 300 });
+    const rest = await fx.core.jobs.tasks(fx.ownerId, parentId, { limit: 1_000, cursor: page.nextCursor ?? undefined });
+    expect(rest.items).toHaveLength(200);
+    expect(new Set([...page.items, ...rest.items].map((item) => item.id)).size).toBe(300);
+  });
+
+  it('files.checksum: one task per file, and a manifest of their digests as the result file', async () => {
+    const contents = ['alpha\n', 'beta\n', 'gamma\n'];
+    const files = await Promise.all(
+      contents.map((content, index) =>
+        fx.core.files.upload({ ownerId: fx.ownerId, name: `f${index}.txt`, contentType: 'text/plain', body: Readable.from(Buffer.from(content)), maxBytes: 1_000 }),
+      ),
+    );
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'files.checksum', input: { fileIds: files.map((file) => file.id) } }));
+    await fx.startRunner();
+    await waitFor('the checksums to finish', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
+    const done = await fx.core.jobs.get(fx.ownerId, job.id);
+    const expected = files.map((file, index) => `${createHash('sha256').update(contents[index] as string).digest('hex')}  ${file.id}`).join('\n') + '\n';
+    expect(done.result).toEqual({ algorithm: 'sha256', files: 3, succeeded: 3, failed: 0, manifestSha256: createHash('sha256').update(expected).digest('hex') });
+    const { body } = await fx.core.files.openContent(fx.ownerId, done.resultFileId as string);
+    expect(Buffer.concat(await body.toArray()).toString('utf8')).toBe(expected);
+  });
+
+  it('fail-fast: the first task that fails for good fails the parent and cancels the unfinished tasks; retry re-runs only those', async () => {
+    const parentId = await submitBatch(fx, 200);
+    const ids = await taskIds(fx, parentId);
+    const failing = new Set([ids[0] as string]);
+    const runner = await fx.startRunner({ concurrency: 5 }, { processors: echoFailingFor(failing) });
+    await waitFor('the parent to fail', async () => (await statusOf(fx, parentId)) === 'failed', 30_000);
+    await waitFor('the unfinished tasks to be cancelled', async () => {
+      const counts = await assertCountsMatchTasks(fx, parentId);
+      return counts.queued === 0 && counts.running === 0;
+    });
+    const failed = await fx.core.jobs.get(fx.ownerId, parentId);
+    expect(failed.error).toMatch(/^1 tasks failed and 0 were cancelled; the failure policy tolerates 0$/);
+    expect(failed.tasks?.failed).toBe(1);
+    expect(failed.tasks?.cancelled).toBeGreaterThan(0);
+    const succeededBefore = (await fx.query<{ id: string }>("SELECT id FROM jobs WHERE parent_id = $1 AND status = 'succeeded'", [parentId])).map((row) => row.id);
+
+    await runner.stop(1_000);
+    failing.clear();
+    await fx.startRunner({ concurrency: 50 }, { processors: echoFailingFor(failing) });
+    const retried = await fx.core.jobs.retry(fx.ownerId, parentId);
+    expect(retried.status).toBe('waiting');
+    await waitFor('the retried parent to succeed', async () => (await statusOf(fx, parentId)) === 'succeeded', 30_000);
+    await assertCountsMatchTasks(fx, parentId);
+    await assertEachTaskSucceededOnce(fx, parentId, 200);
+    // The tasks that had succeeded ran once: their only run is the first.
+    const rerun = await fx.query<{ job_id: string }>("SELECT DISTINCT job_id FROM job_events WHERE job_id = ANY($1::uuid[]) AND detail = 'retried with its fan-out job'", [succeededBefore]);
+    expect(rerun).toEqual([]);
+  });
+
+  it('tolerate: up to maxFailed failed tasks, and the reduce step runs over the rest', async () => {
+    const parentId = await submitBatch(fx, 20, { mode: 'tolerate', maxFailed: 2 });
+    const ids = await taskIds(fx, parentId);
+    await fx.startRunner({}, { processors: echoFailingFor(new Set([ids[3] as string, ids[7] as string])) });
+    await waitFor('the parent to succeed', async () => (await statusOf(fx, parentId)) === 'succeeded', 30_000);
+    expect(await fx.core.jobs.get(fx.ownerId, parentId)).toMatchObject({
+      result: { tasks: 20, succeeded: 18, failed: 2 },
+      tasks: { total: 20, succeeded: 18, failed: 2, failurePolicy: { mode: 'tolerate', maxFailed: 2 } },
+    });
+  });
+
+  it('cancelling the parent cancels every task not yet finished, and none of them runs', async () => {
+    const parentId = await submitBatch(fx, 50);
+    const cancelled = await fx.core.jobs.cancel(fx.ownerId, parentId);
+    expect(cancelled).toMatchObject({ status: 'cancelled', tasks: { total: 50, cancelled: 50, queued: 0 } });
+    await assertCountsMatchTasks(fx, parentId);
+    await fx.startRunner();
+    // The queue entries still in Redis are dropped when delivered: nothing runs.
+    await waitFor('the queue to drain', async () => (await fx.core.relay.queue.getJobCounts('wait')).wait === 0);
+    const { count } = await fx.one<{ count: number }>("SELECT count(*)::int AS count FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE j.parent_id = $1 AND e.to_status = 'running'", [parentId]);
+    expect(count).toBe(0);
+    await expect(fx.core.jobs.cancel(fx.ownerId, parentId)).rejects.toThrow(/already cancelled/);
+  });
+});
+
+describe('fan-out jobs across faults', () => {
+  let fx: EngineFixture | undefined;
+  let redis: RedisServer | undefined;
+  let postgres: PostgresServer | undefined;
+
+  afterEach(async () => {
+    await killWorkerChildren();
+    await fx?.close();
+    await redis?.destroy();
+    await postgres?.destroy();
+    fx = undefined;
+    redis = undefined;
+    postgres = undefined;
+  });
+
+  const TASKS = 600;
+
+  it('a worker SIGKILLed mid-way: no task lost or counted twice', async () => {
+    fx = await createEngineFixture({ core: { relaySweep: true } });
+    const current = fx;
+    const doomed = await spawnWorker(current, WORKER_CHILD, { WORKER_CONCURRENCY: '20' });
+    const parentId = await submitBatch(current, TASKS);
+    await waitFor('a part of the tasks to finish', async () => ((await current.core.jobs.get(current.ownerId, parentId)).tasks?.succeeded ?? 0) >= 100, 30_000, 5);
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    await current.startRunner({ concurrency: 50 });
+    await waitFor('the parent to succeed', async () => (await statusOf(current, parentId)) === 'succeeded', 90_000);
+    await assertCountsMatchTasks(current, parentId);
+    await assertEachTaskSucceededOnce(current, parentId, TASKS);
+  }, 120_000);
+
+  it('Redis restarted empty mid-way: the sweep re-enqueues, no task lost or counted twice', async () => {
+    redis = await startRedis();
+    const shared = await useSharedServices();
+    fx = await createEngineFixture({ servers: { databaseUrl: shared.databaseUrl, redisUrl: redis.url, redisPrefix: `{t-${randomUUID()}}` }, core: { relaySweep: true } });
+    const current = fx;
+    const parentId = await submitBatch(current, TASKS);
+    const runner = await current.startRunner({ concurrency: 10 });
+    await waitFor('a part of the tasks to finish', async () => ((await current.core.jobs.get(current.ownerId, parentId)).tasks?.succeeded ?? 0) >= 50, 30_000, 5);
+    await runner.stop(2_000);
+    await redis.restartEmpty();
+    await waitFor('the enqueue connection to reconnect', async () => current.core.redis.producer.status === 'ready');
+    await current.startRunner({ concurrency: 50 });
+    await waitFor('the parent to succeed', async () => (await statusOf(current, parentId)) === 'succeeded', 90_000);
+    await assertCountsMatchTasks(current, parentId);
+    await assertEachTaskSucceededOnce(current, parentId, TASKS);
+  }, 120_000);
+
+  it('PostgreSQL restarted mid-way: the writes wait for it, no task lost or counted twice', async () => {
+    postgres = await startPostgres();
+    const shared = await useSharedServices();
+    fx = await createEngineFixture({ servers: { databaseUrl: await postgres.createDatabase(), redisUrl: shared.redisUrl, redisPrefix: `{t-${randomUUID()}}` }, core: { relaySweep: true } });
+    const current = fx;
+    const server = postgres;
+    const parentId = await submitBatch(current, TASKS);
+    await current.startRunner({ concurrency: 20 });
+    await waitFor('a part of the tasks to finish', async () => ((await current.core.jobs.get(current.ownerId, parentId)).tasks?.succeeded ?? 0) >= 50, 30_000, 5);
+    await server.stop();
+    await server.start();
+    await waitFor('the parent to succeed', async () => (await statusOf(current, parentId)) === 'succeeded', 90_000, 200);
+    await assertCountsMatchTasks(current, parentId);
+    await assertEachTaskSucceededOnce(current, parentId, TASKS);
+  }, 120_000);
+});
