@@ -162,6 +162,33 @@ describe('web console', () => {
     expect(gunzipSync(await readFile(saved)).toString('utf8')).toBe(content);
   });
 
+  it('submits a fan-out job over several uploads and shows its tasks complete, live', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    await markDocument(page);
+    const contents = ['alpha\n', 'beta\n', 'gamma\n'];
+    for (const [index, content] of contents.entries()) await uploadThroughConsole(page, `part-${index}.txt`, content);
+    await navLink(page, 'Submit').click();
+    await page.getByLabel('Job type').selectOption('files.checksum');
+    for (let index = 0; index < contents.length; index += 1) await page.getByRole('group', { name: 'fileIds: your uploads' }).getByLabel(`part-${index}.txt`).check();
+    await page.getByRole('button', { name: 'Submit job' }).click();
+
+    await page.getByRole('heading', { name: 'Job files.checksum' }).waitFor();
+    const tasks = page.getByRole('region', { name: 'Tasks' });
+    await tasks.locator('[data-status="total"] .count', { hasText: String(contents.length) }).waitFor();
+    await tasks.locator('[data-status="succeeded"] .count', { hasText: String(contents.length) }).waitFor();
+    await page.locator('.toolbar .status', { hasText: 'succeeded' }).waitFor();
+    expect(await tasks.locator('tbody tr').count()).toBe(contents.length);
+    expect(await tasks.locator('tbody .status', { hasText: 'succeeded' }).count()).toBe(contents.length);
+    expect(await page.getByRole('progressbar', { name: 'Progress' }).getAttribute('value')).toBe('100');
+    await screenshot(page, 'fan-out');
+    await page.getByRole('button', { name: 'Download result file' }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download result file' }).click()]);
+    const manifest = (await readFile(await download.path())).toString('utf8');
+    for (const content of contents) expect(manifest).toContain(createHash('sha256').update(content).digest('hex'));
+    expect(await stillSameDocument(page)).toBe(true);
+  });
+
   it('keeps the job list current from one event stream', async () => {
     const page = await newPage();
     const { token } = await signedIn(page);

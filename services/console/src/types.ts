@@ -17,8 +17,22 @@ export interface Job {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-  /** Fan-out jobs: children per status. */
-  taskCounts?: Record<string, number>;
+  /** The fan-out job this job is a task of. */
+  parentId?: string | null;
+  /** A fan-out job's tasks by status; null for any other job. */
+  tasks?: TaskCounts | null;
+}
+
+export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+export interface TaskCounts {
+  total: number;
+  queued: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  failurePolicy: { mode: string; maxFailed?: number };
 }
 
 export interface Page<T> {
@@ -27,21 +41,14 @@ export interface Page<T> {
 }
 
 /** GET /v1/jobs/:id/tasks: a page of a fan-out job's child tasks, with counts per status. */
-export interface TaskPage extends Page<Task> {
-  counts?: Record<string, number>;
-}
-
-export interface Task {
-  id: string;
-  status: string;
-  attempts?: number;
-  error?: string | null;
-  index?: number;
-  type?: string;
+export interface TaskPage extends Page<Job> {
+  counts: TaskCounts;
 }
 
 export interface JobEventData {
   jobId: string;
+  /** Set on a fan-out task's events: its job. */
+  parentId?: string | null;
   from: string | null;
   to: string;
   at: string;

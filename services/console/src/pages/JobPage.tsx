@@ -4,12 +4,11 @@ import { apiJson, asProblem, type ApiProblem } from '../api';
 import { formatTime, JsonBlock, PageTitle, ProblemAlert, ProgressBar, StatusBadge } from '../components';
 import { followEventStream } from '../event-stream';
 import { Link } from '../router';
-import { isTerminal, parseJobEvent, type Job, type JobEventData, type TaskPage } from '../types';
+import { isTerminal, parseJobEvent, TASK_STATUSES, type Job, type JobEventData, type TaskPage } from '../types';
 import { downloadFile } from '../uploads';
 
 const REFRESH_COALESCE_MS = 250;
 const TASK_PAGE_SIZE = 50;
-const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 interface ShownEvent extends JobEventData {
   id: string;
@@ -21,6 +20,7 @@ export function JobPage({ jobId }: { jobId: string }) {
   const [tasks, setTasks] = useState<TaskPage>();
   const [taskStatus, setTaskStatus] = useState('');
   const [events, setEvents] = useState<ShownEvent[]>([]);
+  const [taskEvents, setTaskEvents] = useState(0);
   const [problem, setProblem] = useState<ApiProblem>();
   const [notFound, setNotFound] = useState(false);
   const [streamRound, setStreamRound] = useState(0);
@@ -36,22 +36,22 @@ export function JobPage({ jobId }: { jobId: string }) {
     }
   }, [jobId]);
 
+  const fansOut = Boolean(job?.tasks);
   const loadTasks = useCallback(async () => {
+    if (!fansOut) return;
     const query = new URLSearchParams({ limit: String(TASK_PAGE_SIZE) });
     if (taskStatus) query.set('status', taskStatus);
     try {
       setTasks(await apiJson<TaskPage>(`/v1/jobs/${jobId}/tasks?${query.toString()}`));
     } catch (error) {
-      // A job that is not a fan-out has no tasks to show; anything else is worth telling.
-      const failure = asProblem(error);
-      if (failure.status === 404 || failure.status === 409) setTasks(undefined);
-      else setProblem(failure);
+      setProblem(asProblem(error));
     }
-  }, [jobId, taskStatus]);
+  }, [jobId, taskStatus, fansOut]);
 
   useEffect(() => {
     setJob(undefined);
     setEvents([]);
+    setTaskEvents(0);
     setNotFound(false);
     setProblem(undefined);
     void loadJob();
@@ -78,9 +78,12 @@ export function JobPage({ jobId }: { jobId: string }) {
         onMessage: (message) => {
           const event = parseJobEvent(message.data);
           if (!event) return;
-          const id = message.lastEventId || `${event.at}:${event.to}`;
-          setEvents((current) => (current.some((known) => known.id === id) ? current : [...current, { ...event, id }]));
-          if (event.jobId === jobId) setJob((current) => (current ? { ...current, status: event.to } : current));
+          const id = message.lastEventId || `${event.jobId}:${event.at}:${event.to}`;
+          // A fan-out job's stream carries its tasks' events too: those show in the tasks panel, counted here.
+          if (event.jobId === jobId) {
+            setEvents((current) => (current.some((known) => known.id === id) ? current : [...current, { ...event, id }]));
+            setJob((current) => (current ? { ...current, status: event.to } : current));
+          } else setTaskEvents((count) => count + 1);
           refreshSoon();
           // The stream ends after a terminal state; following it further would only replay it.
           if (event.jobId === jobId && isTerminal(event.to)) stop.abort();
@@ -144,7 +147,7 @@ export function JobPage({ jobId }: { jobId: string }) {
           <div className="toolbar">
             <StatusBadge status={job.status} />
             <ProgressBar value={job.progress} label="Progress" />
-            {job.status === 'queued' || job.status === 'running' ? (
+            {!isTerminal(job.status) ? (
               <button type="button" onClick={() => void act('cancel')} disabled={busy}>
                 Cancel job
               </button>
@@ -156,6 +159,14 @@ export function JobPage({ jobId }: { jobId: string }) {
             ) : null}
           </div>
           <dl className="details">
+            {job.parentId ? (
+              <>
+                <dt>Task of</dt>
+                <dd>
+                  <Link to={`${CONSOLE_PAGES.job}/${job.parentId}`}>the fan-out job {job.parentId.slice(0, 8)}</Link>
+                </dd>
+              </>
+            ) : null}
             <dt>Attempts</dt>
             <dd>
               {job.attempts} of {job.maxAttempts}
@@ -194,15 +205,16 @@ export function JobPage({ jobId }: { jobId: string }) {
       ) : (
         <p>Loading…</p>
       )}
-      {tasks ? <TasksPanel tasks={tasks} status={taskStatus} onStatus={setTaskStatus} /> : null}
+      {fansOut && tasks ? <TasksPanel tasks={tasks} status={taskStatus} onStatus={setTaskStatus} /> : null}
       <h2>Events</h2>
+      {taskEvents > 0 ? <p className="hint">and {taskEvents} events of its tasks</p> : null}
       {events.length === 0 ? (
         <p>No events yet.</p>
       ) : (
         <ol className="events" aria-live="polite">
           {events.map((event) => (
             <li key={event.id}>
-              <time dateTime={event.at}>{formatTime(event.at)}</time> {event.jobId === jobId ? '' : <code>{event.jobId.slice(0, 8)}</code>} {event.from ?? 'new'} →{' '}
+              <time dateTime={event.at}>{formatTime(event.at)}</time> {event.from ?? 'new'} →{' '}
               <StatusBadge status={event.to} />
               {event.detail ? <span className="detail"> {event.detail}</span> : null}
             </li>
@@ -214,21 +226,22 @@ export function JobPage({ jobId }: { jobId: string }) {
 }
 
 function TasksPanel({ tasks, status, onStatus }: { tasks: TaskPage; status: string; onStatus: (status: string) => void }) {
-  const counts = tasks.counts ?? {};
-  const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  const { counts } = tasks;
+  const policy = counts.failurePolicy.mode === 'tolerate' ? `tolerates up to ${counts.failurePolicy.maxFailed ?? 0} failed tasks` : 'fails at the first failed task';
   return (
     <section aria-labelledby="tasks-title" className="tasks">
       <h2 id="tasks-title">Tasks</h2>
       <ul className="counts" aria-label="Tasks per status">
         {TASK_STATUSES.map((value) => (
           <li key={value} data-status={value}>
-            <StatusBadge status={value} /> <span className="count">{counts[value] ?? 0}</span>
+            <StatusBadge status={value} /> <span className="count">{counts[value]}</span>
           </li>
         ))}
-        <li>
-          total <span className="count">{total}</span>
+        <li data-status="total">
+          total <span className="count">{counts.total}</span>
         </li>
       </ul>
+      <p className="hint">The job {policy}.</p>
       <label htmlFor="task-status">Show tasks</label>{' '}
       <select id="task-status" value={status} onChange={(e) => onStatus(e.target.value)}>
         <option value="">any status</option>
@@ -253,19 +266,21 @@ function TasksPanel({ tasks, status, onStatus }: { tasks: TaskPage; status: stri
             {tasks.items.map((task) => (
               <tr key={task.id}>
                 <td>
-                  <Link to={`${CONSOLE_PAGES.job}/${task.id}`}>{task.index !== undefined ? `#${task.index}` : task.id.slice(0, 8)}</Link>
+                  <Link to={`${CONSOLE_PAGES.job}/${task.id}`}>
+                    {task.type} {task.id.slice(0, 8)}
+                  </Link>
                 </td>
                 <td>
                   <StatusBadge status={task.status} />
                 </td>
-                <td>{task.attempts ?? '—'}</td>
+                <td>{task.attempts}</td>
                 <td>{task.error ?? ''}</td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
-      {tasks.nextCursor ? <p>Showing the first {tasks.items.length} tasks.</p> : null}
+      {tasks.nextCursor ? <p>Showing the first {tasks.items.length} tasks of this selection.</p> : null}
     </section>
   );
 }

@@ -7,7 +7,7 @@ import { Link } from '../router';
 import { parseJobEvent, type Job, type Page } from '../types';
 
 const PAGE_SIZE = 20;
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
 /** Events arrive in bursts (a fan-out's children); one re-read of the list answers a burst. */
 const REFRESH_COALESCE_MS = 250;
 
