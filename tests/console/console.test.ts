@@ -81,7 +81,7 @@ async function uploadThroughConsole(page: Page, name: string, content: Buffer | 
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.getByRole('status').filter({ hasText: `Uploaded ${name}` }).waitFor();
   const id = await page.locator('li[data-file-id]', { hasText: name }).first().getAttribute('data-file-id');
-  return (id ?? '').slice(0, 8);
+  return (id ?? '').slice(-8);
 }
 
 async function storedTokens(page: Page): Promise<{ local: number; session: number }> {
@@ -370,7 +370,7 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Pause queue' }).waitFor();
     expect((await call<{ paused: boolean }>(stack.api, '/v1/admin/queues', { token: adminToken })).body.paused).toBe(false);
 
-    await page.getByRole('button', { name: `Replay file.checksum ${doomed.body.id.slice(0, 8)}` }).click();
+    await page.getByRole('button', { name: `Replay file.checksum ${doomed.body.id.slice(-8)}` }).click();
     await page.getByRole('status').filter({ hasText: 'replayed' }).waitFor();
     const replayed = await call<{ attempts: number; status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token: adminToken });
     expect(replayed.body.status).not.toBe('succeeded');

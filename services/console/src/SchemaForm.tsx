@@ -1,3 +1,4 @@
+import { shortId } from './components';
 import type { Field, FieldError, FormValues } from './schema-form';
 import { encodeOption, splitLines } from './schema-form';
 import type { StoredFile } from './types';
@@ -130,7 +131,7 @@ function FilePicker({ field, text, uploads, common, set }: PickerProps) {
           <option value="">Choose an upload…</option>
           {uploads.map((file) => (
             <option key={file.id} value={file.id}>
-              {file.name} ({file.id.slice(0, 8)})
+              {file.name} ({shortId(file.id)})
             </option>
           ))}
         </select>

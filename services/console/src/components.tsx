@@ -64,3 +64,8 @@ export function formatBytes(size: number): string {
 export function formatTime(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '—';
 }
+
+/** Enough of an id to tell jobs and files apart on screen: ids are time-ordered (UUIDv7), so their heads repeat and their tails differ. */
+export function shortId(id: string): string {
+  return id.slice(-8);
+}

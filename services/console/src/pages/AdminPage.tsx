@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
 import { apiJson, asProblem, type ApiProblem } from '../api';
-import { formatTime, PageTitle, ProblemAlert, StatusBadge } from '../components';
+import { formatTime, PageTitle, ProblemAlert, StatusBadge, shortId } from '../components';
 import { Link } from '../router';
 import type { Job, Page, QueueStats } from '../types';
 
@@ -93,7 +93,7 @@ export function AdminPage() {
               {dead.items.map((job) => (
                 <tr key={job.id}>
                   <td>
-                    <Link to={`${CONSOLE_PAGES.job}/${job.id}`}>{job.type}</Link> <code className="id">{job.id.slice(0, 8)}</code>
+                    <Link to={`${CONSOLE_PAGES.job}/${job.id}`}>{job.type}</Link> <code className="id">{shortId(job.id)}</code>
                   </td>
                   <td>
                     <StatusBadge status={job.status} />
@@ -101,8 +101,8 @@ export function AdminPage() {
                   <td>{job.error}</td>
                   <td>{formatTime(job.finishedAt)}</td>
                   <td>
-                    <button type="button" disabled={busy} onClick={() => void run(`Job ${job.id.slice(0, 8)} replayed.`, `/v1/admin/dlq/${job.id}/replay`)}>
-                      Replay <span className="visually-hidden">{job.type} {job.id.slice(0, 8)}</span>
+                    <button type="button" disabled={busy} onClick={() => void run(`Job ${shortId(job.id)} replayed.`, `/v1/admin/dlq/${job.id}/replay`)}>
+                      Replay <span className="visually-hidden">{job.type} {shortId(job.id)}</span>
                     </button>
                   </td>
                 </tr>

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
 import { apiJson, asProblem, type ApiProblem } from '../api';
-import { formatTime, JsonBlock, PageTitle, ProblemAlert, ProgressBar, StatusBadge } from '../components';
+import { formatTime, JsonBlock, PageTitle, ProblemAlert, ProgressBar, StatusBadge, shortId } from '../components';
 import { followEventStream } from '../event-stream';
 import { Link } from '../router';
 import { isTerminal, parseJobEvent, TASK_STATUSES, type Job, type JobEventData, type TaskPage } from '../types';
@@ -163,7 +163,7 @@ export function JobPage({ jobId }: { jobId: string }) {
               <>
                 <dt>Task of</dt>
                 <dd>
-                  <Link to={`${CONSOLE_PAGES.job}/${job.parentId}`}>the fan-out job {job.parentId.slice(0, 8)}</Link>
+                  <Link to={`${CONSOLE_PAGES.job}/${job.parentId}`}>the fan-out job {shortId(job.parentId)}</Link>
                 </dd>
               </>
             ) : null}
@@ -267,7 +267,7 @@ function TasksPanel({ tasks, status, onStatus }: { tasks: TaskPage; status: stri
               <tr key={task.id}>
                 <td>
                   <Link to={`${CONSOLE_PAGES.job}/${task.id}`}>
-                    {task.type} {task.id.slice(0, 8)}
+                    {task.type} {shortId(task.id)}
                   </Link>
                 </td>
                 <td>

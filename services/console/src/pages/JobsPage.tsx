@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
 import { apiJson, asProblem, type ApiProblem } from '../api';
-import { formatTime, PageTitle, ProblemAlert, ProgressBar, StatusBadge } from '../components';
+import { formatTime, PageTitle, ProblemAlert, ProgressBar, StatusBadge, shortId } from '../components';
 import { followEventStream } from '../event-stream';
 import { Link } from '../router';
 import { parseJobEvent, type Job, type Page } from '../types';
@@ -126,13 +126,13 @@ export function JobsPage() {
               {jobs.map((job) => (
                 <tr key={job.id} data-job-id={job.id}>
                   <td>
-                    <Link to={`${CONSOLE_PAGES.job}/${job.id}`}>{job.type}</Link> <code className="id">{job.id.slice(0, 8)}</code>
+                    <Link to={`${CONSOLE_PAGES.job}/${job.id}`}>{job.type}</Link> <code className="id">{shortId(job.id)}</code>
                   </td>
                   <td>
                     <StatusBadge status={job.status} />
                   </td>
                   <td>
-                    <ProgressBar value={job.progress} label={`Progress of ${job.type} ${job.id.slice(0, 8)}`} />
+                    <ProgressBar value={job.progress} label={`Progress of ${job.type} ${shortId(job.id)}`} />
                   </td>
                   <td>{formatTime(job.createdAt)}</td>
                 </tr>
