@@ -53,6 +53,3 @@ CREATE INDEX password_reset_tokens_user_idx ON password_reset_tokens (user_id) W
 INSERT INTO users (id, email, password_hash, role)
 VALUES ('00000000-0000-0000-0000-000000000000', 'platform', '!', 'user')
 ON CONFLICT DO NOTHING;
-
--- Quota of queued jobs: counted per owner without walking the owner's whole history.
-CREATE INDEX jobs_owner_queued_idx ON jobs (owner_id) WHERE status = 'queued';

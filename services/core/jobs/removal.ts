@@ -39,7 +39,7 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
   return {
     async remove(ownerId, jobId) {
       const client = await generalPool.connect();
-      let keys: string[] = [];
+      let keys: string[];
       try {
         await client.query('BEGIN');
         const { rows } = await client.query<{ status: string }>('SELECT status FROM jobs WHERE id = $1 AND owner_id = $2 FOR UPDATE', [jobId, ownerId]);
