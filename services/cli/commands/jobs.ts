@@ -46,14 +46,21 @@ async function ownerOf(core: Runtime, id: string): Promise<string> {
 export async function showJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
   const row = await findJob(core.generalPool, parse.uuid(id));
   if (!row) throw new NotFoundError(`job ${id} not found`);
-  const events = await listJobEvents(core.generalPool, row.id);
-  const view = { ...toJobView(row), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
+  // The job's own audit trail; a fan-out job's tasks are summed up by their counts.
+  const events = (await listJobEvents(core.generalPool, row.id)).filter((event) => event.jobId === row.id);
+  const { tasks, ...view } = { ...toJobView(row), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
   if (options.json) {
-    printJson({ job: view, events });
+    printJson({ job: { ...view, tasks }, events });
     return 0;
   }
   for (const [key, value] of Object.entries(view)) {
     process.stdout.write(`${key.padEnd(15)} ${value === null || value === undefined ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+  }
+  if (tasks) {
+    const { failurePolicy, ...counts } = tasks;
+    const policy = failurePolicy.mode === 'tolerate' ? `tolerate ${failurePolicy.maxFailed} failed` : 'fail-fast';
+    process.stdout.write(`\ntasks (${policy}):\n`);
+    printTable([counts], ['total', 'queued', 'running', 'succeeded', 'failed', 'cancelled']);
   }
   process.stdout.write('\nevents:\n');
   printTable(events.map((event) => ({ at: event.at, from: event.from, to: event.to, detail: event.detail })), ['at', 'from', 'to', 'detail']);

@@ -68,6 +68,16 @@ describe('platform CLI', () => {
     expect(again.stderr).toMatch(/platform: .*/);
   });
 
+  it('shows a fan-out job with its counts per task status', async () => {
+    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo.batch', input: { count: 4, failurePolicy: { mode: 'tolerate', maxFailed: 1 } } }));
+    const show = await platform(['jobs', 'show', job.id], cliEnv);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('tasks (tolerate 1 failed):');
+    expect(show.stdout).toMatch(/TOTAL\s+QUEUED\s+RUNNING\s+SUCCEEDED\s+FAILED\s+CANCELLED\n4\s+4\s+0\s+0\s+0\s+0/);
+    const json = JSON.parse((await platform(['jobs', 'show', job.id, '--json'], cliEnv)).stdout) as { job: { status: string; tasks: { total: number } } };
+    expect(json.job).toMatchObject({ status: 'waiting', tasks: { total: 4, queued: 4 } });
+  });
+
   it('replays a dead letter back into the queue', async () => {
     const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: {} }));
     await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now() WHERE id = $1", [job.id]);

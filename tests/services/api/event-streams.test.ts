@@ -1,0 +1,257 @@
+import { TransitionWriter } from '../../../services/core/jobs/transitions';
+import { call, signUp, startApi, type ApiFixture } from './fixture';
+
+interface StreamedEvent {
+  id: number;
+  data: { jobId: string; parentId: string | null; from: string | null; to: string };
+}
+
+/** An SSE client over fetch: collects events as they arrive, notes `retry:` hints, and knows when the server ended the stream. */
+class SseClient {
+  readonly events: StreamedEvent[] = [];
+  readonly retryHints: number[] = [];
+  status = 0;
+  ended = false;
+  private readonly abort = new AbortController();
+  private waiters: (() => void)[] = [];
+
+  static async open(api: ApiFixture, path: string, token: string, lastEventId?: number): Promise<SseClient> {
+    const client = new SseClient();
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+    if (lastEventId !== undefined) headers['last-event-id'] = String(lastEventId);
+    const response = await fetch(`${api.baseUrl}${path}`, { headers, signal: client.abort.signal });
+    client.status = response.status;
+    if (response.status !== 200 || !response.body) {
+      client.ended = true;
+      await response.body?.cancel();
+      return client;
+    }
+    void client.read(response.body);
+    return client;
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let boundary: number;
+        while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+          this.parse(buffer.slice(0, boundary));
+          buffer = buffer.slice(boundary + 2);
+        }
+        this.notify();
+      }
+    } catch {
+      // Aborted by close().
+    }
+    this.ended = true;
+    this.notify();
+  }
+
+  private parse(block: string): void {
+    let id: number | undefined;
+    let data: string | undefined;
+    for (const line of block.split('\n')) {
+      if (line.startsWith('id: ')) id = Number(line.slice(4));
+      else if (line.startsWith('data: ')) data = line.slice(6);
+      else if (line.startsWith('retry: ')) this.retryHints.push(Number(line.slice(7)));
+    }
+    if (id !== undefined && data !== undefined) this.events.push({ id, data: JSON.parse(data) as StreamedEvent['data'] });
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  /** Resolves once `check` holds; fails after a generous bound so a broken stream fails the test instead of hanging it. */
+  async until(what: string, check: (client: SseClient) => boolean, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check(this)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.events.map((event) => event.data.to))}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 200).unref();
+      });
+    }
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+}
+
+const hasEvent = (jobId: string, to: string) => (client: SseClient) => client.events.some((event) => event.data.jobId === jobId && event.data.to === to);
+
+describe('job event streams', () => {
+  let api: ApiFixture;
+  let writer: TransitionWriter;
+  let alice: { token: string; userId: string };
+
+  beforeAll(async () => {
+    api = await startApi({ env: { EVENT_STREAMS_PER_USER: '1000', EVENT_STREAMS_MAX: '2000' } });
+    writer = new TransitionWriter({ batchPool: api.core.batchPool, log: api.core.log });
+    alice = await signUp(api);
+  });
+  afterAll(async () => {
+    await writer.close();
+    await api.close();
+  });
+
+  async function submitEcho(token: string): Promise<string> {
+    const response = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 1 } } });
+    expect(response.status).toBe(202);
+    return response.body.id;
+  }
+
+  /** Runs jobs one after another as a worker would report them, each once every client has seen its success. */
+  async function completeOneByOne(jobIds: string[], clients: SseClient[]): Promise<void> {
+    for (const jobId of jobIds) {
+      const at = Date.now();
+      void writer.record({ event: 'start', jobId, attempt: 1, at, from: 'queued' });
+      await writer.record({ event: 'succeed', jobId, attempt: 1, at, result: { payload: 1 } });
+      await Promise.all(clients.map((client) => client.until(`${jobId} to succeed`, hasEvent(jobId, 'succeeded'))));
+    }
+  }
+
+  /** Queries the API process makes on its pool, and reads of notified rows, while `work` runs. */
+  async function databaseCost(work: () => Promise<void>): Promise<{ queries: number; reads: number }> {
+    let queries = 0;
+    const count = () => (queries += 1);
+    api.core.generalPool.on('acquire', count);
+    const readsBefore = api.core.events.reads;
+    try {
+      await work();
+    } finally {
+      api.core.generalPool.off('acquire', count);
+    }
+    return { queries, reads: api.core.events.reads - readsBefore };
+  }
+
+  it('300 open streams cost the database what one does: one read per committed write, whatever the number of streams', async () => {
+    const first = await SseClient.open(api, '/v1/jobs/events', alice.token);
+    expect(first.status).toBe(200);
+    const oneStreamJobs = [await submitEcho(alice.token), await submitEcho(alice.token), await submitEcho(alice.token)];
+    await first.until('the submits', (client) => oneStreamJobs.every((id) => hasEvent(id, 'queued')(client)));
+    const withOne = await databaseCost(() => completeOneByOne(oneStreamJobs, [first]));
+
+    const many = [first, ...(await Promise.all(Array.from({ length: 299 }, () => SseClient.open(api, '/v1/jobs/events', alice.token))))];
+    expect(many.every((client) => client.status === 200)).toBe(true);
+    const manyStreamJobs = [await submitEcho(alice.token), await submitEcho(alice.token), await submitEcho(alice.token)];
+    await Promise.all(many.map((client) => client.until('the submits', (c) => manyStreamJobs.every((id) => hasEvent(id, 'queued')(c)))));
+    const withMany = await databaseCost(() => completeOneByOne(manyStreamJobs, many));
+
+    expect(withOne).toEqual({ queries: 3, reads: 3 });
+    expect(withMany).toEqual(withOne);
+    // Every stream saw every job's events, each job's in the order they were written.
+    for (const client of many.slice(1)) {
+      for (const jobId of manyStreamJobs) {
+        expect(client.events.filter((event) => event.data.jobId === jobId).map((event) => event.data.to)).toEqual(['queued', 'running', 'succeeded']);
+      }
+    }
+    for (const client of many) client.close();
+  }, 60_000);
+
+  it('a job\'s stream: its events in order, ended after its terminal state; a resume after Last-Event-ID sends the rest once', async () => {
+    const jobId = await submitEcho(alice.token);
+    const stream = await SseClient.open(api, `/v1/jobs/${jobId}/events`, alice.token);
+    await stream.until('the creation event', hasEvent(jobId, 'queued'));
+    const at = Date.now();
+    await writer.record({ event: 'start', jobId, attempt: 1, at, from: 'queued' });
+    await writer.record({ event: 'retry', jobId, attempt: 1, at, error: 'boom', retryInMs: 10 });
+    await writer.record({ event: 'start', jobId, attempt: 2, at, from: 'queued' });
+    await writer.record({ event: 'succeed', jobId, attempt: 2, at, result: { payload: 1 } });
+    await stream.until('the stream to end', (client) => client.ended);
+    expect(stream.events.map((event) => event.data.to)).toEqual(['queued', 'running', 'queued', 'running', 'succeeded']);
+    const ids = stream.events.map((event) => event.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+
+    const resumed = await SseClient.open(api, `/v1/jobs/${jobId}/events`, alice.token, ids[1]);
+    await resumed.until('the resumed stream to end', (client) => client.ended);
+    expect(resumed.events.map((event) => event.id)).toEqual(ids.slice(2));
+  });
+
+  it('a fan-out job\'s stream carries its tasks\' events, and the tasks route pages them with the counts', async () => {
+    const submitted = await call<{ id: string; status: string; tasks: { total: number } }>(api, '/v1/jobs', { token: alice.token, json: { type: 'echo.batch', input: { count: 3 } } });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body).toMatchObject({ status: 'waiting', tasks: { total: 3, queued: 3 } });
+    const parentId = submitted.body.id;
+    const page = await call<{ items: { id: string; parentId: string }[]; nextCursor: string | null; counts: Record<string, unknown> }>(api, `/v1/jobs/${parentId}/tasks?limit=2`, { token: alice.token });
+    expect(page.status).toBe(200);
+    expect(page.body.items).toHaveLength(2);
+    expect(page.body.counts).toMatchObject({ total: 3, queued: 3, succeeded: 0, failurePolicy: { mode: 'fail-fast' } });
+    const next = await call<{ items: { id: string }[]; nextCursor: string | null }>(api, `/v1/jobs/${parentId}/tasks?limit=2&cursor=${page.body.nextCursor}`, { token: alice.token });
+    expect(next.body).toMatchObject({ nextCursor: null });
+    expect(next.body.items).toHaveLength(1);
+    const taskIds = [...page.body.items, ...next.body.items].map((item) => item.id);
+
+    const stream = await SseClient.open(api, `/v1/jobs/${parentId}/events`, alice.token);
+    const at = Date.now();
+    for (const taskId of taskIds) {
+      void writer.record({ event: 'start', jobId: taskId, attempt: 1, at, from: 'queued' });
+      void writer.record({ event: 'succeed', jobId: taskId, attempt: 1, at, result: { payload: null } });
+    }
+    await writer.flush();
+    await stream.until('the reduce step to be queued', hasEvent(parentId, 'queued'));
+    expect(stream.events.filter((event) => event.data.parentId === parentId && event.data.to === 'succeeded')).toHaveLength(3);
+    const succeeded = await call<{ items: unknown[] }>(api, `/v1/jobs/${parentId}/tasks?status=succeeded`, { token: alice.token });
+    expect(succeeded.body.items).toHaveLength(3);
+    expect((await call(api, `/v1/jobs/${parentId}`, { token: alice.token })).body).toMatchObject({ status: 'queued', progress: 100, tasks: { succeeded: 3 } });
+    expect((await call(api, `/v1/jobs/${parentId}/tasks?status=nope`, { token: alice.token })).status).toBe(400);
+    const plain = await submitEcho(alice.token);
+    expect((await call(api, `/v1/jobs/${plain}/tasks`, { token: alice.token })).status).toBe(404);
+    const bob = await signUp(api);
+    expect((await call(api, `/v1/jobs/${parentId}/tasks`, { token: bob.token })).status).toBe(404);
+    stream.close();
+  });
+});
+
+describe('job event stream limits', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { EVENT_STREAMS_PER_USER: '2', EVENT_STREAMS_MAX: '3', EVENT_STREAM_MAX_SECONDS: '1' } });
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('caps streams per user (429) and per process (503), with problem+json and Retry-After; a stream ends at its maximum duration with a retry hint', async () => {
+    const alice = await signUp(api);
+    const bob = await signUp(api);
+    const open = [await SseClient.open(api, '/v1/jobs/events', alice.token), await SseClient.open(api, '/v1/jobs/events', alice.token)];
+    expect(open.map((client) => client.status)).toEqual([200, 200]);
+    const overUser = await call(api, '/v1/jobs/events', { token: alice.token });
+    expect(overUser.status).toBe(429);
+    expect(overUser.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(overUser.headers.get('retry-after')).toBe('5');
+    const third = await SseClient.open(api, '/v1/jobs/events', bob.token);
+    expect(third.status).toBe(200);
+    const overProcess = await call(api, '/v1/jobs/events', { token: bob.token });
+    expect(overProcess.status).toBe(503);
+    expect(overProcess.body).toMatchObject({ status: 503, detail: 'This server holds its maximum of 3 event streams.' });
+
+    await Promise.all([...open, third].map((client) => client.until('the stream to reach its maximum duration', (c) => c.ended)));
+    for (const client of [...open, third]) expect(client.retryHints.length).toBeGreaterThanOrEqual(2);
+    // Their slots are free again.
+    const again = await SseClient.open(api, '/v1/jobs/events', alice.token);
+    expect(again.status).toBe(200);
+    again.close();
+  });
+
+  it('shutdown drains: open streams end with a retry hint, and new ones are refused while the process drains', async () => {
+    const alice = await signUp(api);
+    const stream = await SseClient.open(api, '/v1/jobs/events', alice.token);
+    expect(stream.status).toBe(200);
+    await stream.until('the opening retry hint', (client) => client.retryHints.length === 1);
+    api.lifecycle.draining = true;
+    api.core.events.drain();
+    await stream.until('the stream to end', (client) => client.ended);
+    expect(stream.retryHints).toEqual([2_000, 2_000]);
+    expect((await call(api, '/v1/jobs/events', { token: alice.token })).status).toBe(503);
+    api.lifecycle.draining = false;
+  });
+});
