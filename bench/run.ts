@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -8,6 +8,7 @@ import { findFreePort } from '../services/local/free-port';
 import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
 import { accessTokens, BENCH_USERS, ECHO_BODY, runLoad } from './driver';
+import { fanOutSection, measureFanOutAndStreams } from './fanout-streams';
 import { measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
@@ -292,10 +293,45 @@ const percent = (share: number) => `${(share * 100).toFixed(0)} %`;
 /** The ratio the target is set on: one decimal, so 24.6 % does not read as 25 %. */
 const ratioPercent = (share: number) => `${(share * 100).toFixed(1)} %`;
 
+const RESULTS_FILE = path.join(__dirname, '..', '..', 'bench', 'RESULTS.md');
+const FAN_OUT_HEADING = '## Fan-out and event streams';
+
+/** The parts `--only=` names (fanout, streams); empty for the whole run. */
+function onlyParts(argv: string[]): string[] {
+  const option = argv.find((arg) => arg.startsWith('--only='));
+  if (!option) return [];
+  const parts = option.slice('--only='.length).split(',').filter(Boolean);
+  for (const part of parts) if (part !== 'fanout' && part !== 'streams') throw new Error(`bench: --only takes fanout and/or streams, not ${part}`);
+  return parts;
+}
+
+/** Measures fan-out and event streams and writes their section of RESULTS.md, leaving the rest of the file as it is. */
+async function fanOutAndStreams(parts: string[], quick: boolean): Promise<string> {
+  process.stdout.write(`bench: ${parts.join(' and ')} on the platform…\n`);
+  const result = await measureFanOutAndStreams({ only: parts, seconds: quick ? 5 : 10 });
+  const command = `npm run bench -- --only=${parts.join(',')}${quick ? ' --quick' : ''}`;
+  return fanOutSection(result, `Written by \`${command}\` (bench/fanout-streams.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}. Machine: ${machine()}.`);
+}
+
+async function writeSection(section: string): Promise<void> {
+  const current = await readFile(RESULTS_FILE, 'utf8').catch(() => '');
+  const start = current.indexOf(FAN_OUT_HEADING);
+  const end = start < 0 ? -1 : current.indexOf('\n## ', start + FAN_OUT_HEADING.length);
+  const next = start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start)}${section}${end < 0 ? '' : current.slice(end + 1)}`;
+  await writeFile(RESULTS_FILE, next);
+}
+
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   const quick = process.argv.includes('--quick');
   process.stdout.write(`bench: machine ${machine()}\n`);
+  const only = onlyParts(process.argv.slice(2));
+  if (only.length > 0) {
+    const section = await fanOutAndStreams(only, quick);
+    process.stdout.write(section);
+    await writeSection(section);
+    return;
+  }
 
   // The ceiling is measured before and after the platform and the two averaged: on a shared
   // VM the machine's speed drifts within minutes, and a ratio against one reading drifts with it.
@@ -428,7 +464,7 @@ ${ceilingLine('after the platform', ceilingAfter)}
 `;
   // A quick run's figures are too short to stand for the platform: they go beside the results, not over them.
   const target = quick ? path.join(os.tmpdir(), 'platform-kit-bench-quick.md') : path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
-  await writeFile(target, report);
+  await writeFile(target, `${report}\n${await fanOutAndStreams(['fanout', 'streams'], quick)}`);
   process.stdout.write(`bench: wrote ${target}\n`);
 }
 

@@ -42,6 +42,8 @@ describe('job engine: every built-in type end to end through the worker', () => 
       compress: await submit('file.compress', { fileId: textFile.id }),
       stats: await submit('text.stats', { fileId: textFile.id }),
       summary: await submit('csv.summary', { fileId: csvFile.id }),
+      manifest: await submit('files.checksum', { fileIds: [textFile.id, csvFile.id] }),
+      batch: await submit('echo.batch', { count: 3 }),
       email: await fx.core.jobs.submitInternal({ ownerId: fx.ownerId, type: 'email.send', input: { to: 'ada@example.test', subject: 'Hello', text: 'Hi Ada' } }),
     };
     const covered = new Set(Object.values(submitted).map((result) => result.job.type));
@@ -63,6 +65,8 @@ describe('job engine: every built-in type end to end through the worker', () => 
     expect(done.echo?.result).toEqual({ payload: { nested: [1, 'two', null] } });
     expect(done.sleep?.result).toEqual({ sleptMs: 50 });
     expect(done.checksum?.result).toEqual({ algorithm: 'sha256', digest: createHash('sha256').update(text).digest('hex') });
+    expect(done.manifest?.result).toMatchObject({ algorithm: 'sha256', files: 2, succeeded: 2, failed: 0 });
+    expect(done.batch?.result).toEqual({ tasks: 3, succeeded: 3, failed: 0 });
     expect(done.md5?.result).toEqual({ algorithm: 'md5', digest: createHash('md5').update(text).digest('hex') });
     expect(done.stats?.result).toMatchObject({ bytes: Buffer.byteLength(text), lines: 3, words: 11, topWords: expect.arrayContaining([{ word: 'the', count: 3 }]) });
     expect(done.summary?.result).toMatchObject({

@@ -62,7 +62,7 @@ describe.each([
         expect.objectContaining({ id: job!.id, owner_id: ownerId, type: 'echo', input: {}, status: 'queued', attempts: 0, max_attempts: 3 }),
       ]);
       expect(await findByIdempotencyKeys(pool, [{ ownerId, key: `key-${job!.id}` }])).toHaveLength(1);
-      expect(await succeed([job!.id])).toEqual(new Set([job!.id]));
+      expect((await succeed([job!.id])).applied).toEqual(new Set([job!.id]));
     }
     for (let batch = 0; batch < 10; batch += 1) await insertJobs(pool, newJobs(500));
 

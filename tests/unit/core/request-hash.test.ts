@@ -19,10 +19,12 @@ describe('requestHash', () => {
 });
 
 describe('collectFileIds', () => {
-  it('finds top-level fileId and *FileId strings only', () => {
-    expect(collectFileIds({ fileId: 'a', otherFileId: 'b', nested: { fileId: 'c' }, fileIds: ['d'], count: 1 })).toEqual([
+  it('finds top-level fileId and *FileId strings and the strings of top-level fileIds and *FileIds arrays only', () => {
+    expect(collectFileIds({ fileId: 'a', otherFileId: 'b', nested: { fileId: 'c', fileIds: ['x'] }, fileIds: ['d', 3], sourceFileIds: ['e'], ids: ['f'], count: 1 })).toEqual([
       { field: 'input.fileId', fileId: 'a' },
       { field: 'input.otherFileId', fileId: 'b' },
+      { field: 'input.fileIds.0', fileId: 'd' },
+      { field: 'input.sourceFileIds.0', fileId: 'e' },
     ]);
     expect(collectFileIds(null)).toEqual([]);
     expect(collectFileIds(['fileId'])).toEqual([]);
