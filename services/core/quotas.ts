@@ -19,8 +19,7 @@ const MAX_CACHED_OWNERS = 10_000;
 /**
  * Per-user quotas. Stored bytes and files are counted at each upload (uploads are few and
  * slow). Queued jobs are checked on the submit path, where a COUNT per request would cost
- * a PostgreSQL round trip per job (measured: a recount every second per submitting user
- * cost a quarter of PostgreSQL's time per job under the bench). The count is re-read once
+ * a PostgreSQL round trip per job. The count is re-read once
  * a second while the owner is within half of the quota, every 30 s below that, and the
  * submits since are added to it; a burst may pass the quota by what one process accepts
  * before its next count. No index serves the count (one would be written by every submit):
