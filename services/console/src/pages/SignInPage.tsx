@@ -45,7 +45,7 @@ export function SignInPage({ mode }: { mode: 'sign-in' | 'register' }) {
         />
         {registering ? (
           <p id="password-hint" className="hint">
-            12 to 256 characters.
+            12 to 256 characters, not a common password.
           </p>
         ) : null}
         <button type="submit" disabled={busy}>
