@@ -59,11 +59,14 @@ describe('hostile requests at every route (fast-check)', () => {
         const sendsBody = route.method !== 'GET' && route.method !== 'DELETE';
         // Any bytes are a valid raw upload; an upload is made malformed by a multipart type its body cannot match.
         const upload = route.method === 'POST' && route.path === '/v1/files' ? { 'content-type': 'multipart/form-data; boundary=never-in-the-body' } : {};
-        const response = await call(api, `${path}${search ? `?${search}` : ''}`, {
+        const response = await fetch(`${api.baseUrl}${path}${search ? `?${search}` : ''}`, {
           method: route.method,
           headers: { ...headers, ...upload, ...(signedIn ? { authorization: `Bearer ${token}` } : {}) },
           body: sendsBody ? body : undefined,
         });
+        // An event stream the request opened (GET /v1/jobs/events, signed in) runs until the server's maximum duration: its answer is its status and headers.
+        if (response.headers.get('content-type')?.startsWith('text/event-stream')) await response.body?.cancel();
+        else await response.arrayBuffer();
         // A well-formed request can succeed (GET of the caller's empty list, logout, a refused reset request that is 202): what matters is no 5xx and nothing written.
         expect(response.status).toBeLessThan(500);
         if (response.status >= 400) expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
