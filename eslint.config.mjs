@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', '**/*.js', '**/*.mjs'] },
@@ -19,6 +20,20 @@ export default tseslint.config(
     files: ['services/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['@pulumi/*'], message: 'services/ never imports Pulumi (DESIGN §2).' }] }],
+    },
+  },
+  {
+    // The web console runs in the browser: DOM globals, React's hook rules, and nothing of the server side but the contract's plain constants.
+    files: ['services/console/**/*.{ts,tsx,mts}'],
+    plugins: { 'react-hooks': reactHooks },
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'react-hooks/rules-of-hooks': 'error',
+      'react-hooks/exhaustive-deps': 'error',
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['@pulumi/*'], message: 'services/ never imports Pulumi (DESIGN §2).' },
+        { group: ['**/core/**', '**/api/**', '**/worker/**', '**/cli/**', '**/local/**', 'node:*'], message: 'The console is a browser app: it talks to the API over HTTP.' },
+      ] }],
     },
   },
   {

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       DATABASE_URL: servers.databaseUrl,
       REDIS_URL: servers.redisUrl,
       QUEUE_PREFIX: `{bench-${randomUUID().slice(0, 8)}}`,
-      JWT_SECRET: 'bench-secret-bench-secret-bench-secret-0',
+      KEY_ENCRYPTION_SECRET: 'bench-secret-bench-secret-bench-secret-0',
       DATABASE_POOL_MAX: '20',
       OBJECT_STORE_DIR: path.join(os.tmpdir(), 'pk-bench-engine-objects'),
     });

@@ -116,7 +116,7 @@ export async function startBenchPlatform(options: BenchPlatformOptions): Promise
     child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
     return child;
   };
-  const api = startApp('api', { JWT_SECRET: 'bench-only-signing-key-0123456789abcdef' });
+  const api = startApp('api', { KEY_ENCRYPTION_SECRET: 'bench-only-sealing-secret-0123456789abcdef' });
   const worker = startApp('worker', {});
   const apiUrl = `http://127.0.0.1:${port}`;
   const workerMetricsUrl = `http://127.0.0.1:${workerMetricsPort}`;

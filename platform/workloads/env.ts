@@ -21,7 +21,7 @@ export type ContainerEnv<Vars, Cloud extends keyof Vars> = { [K in keyof Vars]: 
 type CommonCloudKeys = 'NODE_ENV' | 'LOG_LEVEL' | 'SERVICE_NAME' | 'DATABASE_URL' | 'DATABASE_SSL' | 'REDIS_URL' | 'QUEUE_PREFIX';
 type StorageCloudKeys = 'S3_BUCKET' | 'S3_RESULTS_BUCKET' | 'S3_REGION' | 'S3_PREFIX';
 
-export type ApiContainerEnv = ContainerEnv<EnvVars, CommonCloudKeys | StorageCloudKeys | 'PORT' | 'API_PROCESSES' | 'JWT_SECRET' | 'SHUTDOWN_GRACE_MS'>;
+export type ApiContainerEnv = ContainerEnv<EnvVars, CommonCloudKeys | StorageCloudKeys | 'PORT' | 'API_PROCESSES' | 'KEY_ENCRYPTION_SECRET' | 'JWT_ISSUER' | 'TRUST_PROXY' | 'SHUTDOWN_GRACE_MS'>;
 export type WorkerContainerEnv = ContainerEnv<WorkerEnvVars, CommonCloudKeys | StorageCloudKeys | 'WORKER_METRICS_PORT' | 'WORKER_CONCURRENCY' | 'SHUTDOWN_GRACE_MS'>;
 export type MigrationsContainerEnv = ContainerEnv<
   MigrateEnvVars,
@@ -54,8 +54,12 @@ export interface EnvironmentInputs {
   buckets: { uploads: pulumi.Input<string>; results: pulumi.Input<string> };
   /** S3_PREFIX: the key prefix the IRSA grants stop at, e.g. `files/`. */
   objectPrefix: string;
-  /** HMAC key the api signs access tokens with. Secret. */
-  jwtSecret: pulumi.Input<string>;
+  /** Seals the token signing keys in PostgreSQL (KEY_ENCRYPTION_SECRET). Secret. */
+  keyEncryptionSecret: pulumi.Input<string>;
+  /** `iss` of the stack's access tokens (JWT_ISSUER): a token of one stack is refused by another. */
+  tokenIssuer: string;
+  /** Where the stack serves the console (links in mails). */
+  publicUrl: string;
   logLevel: string;
   /** BullMQ key prefix (a hash tag). */
   queuePrefix: string;
@@ -101,7 +105,11 @@ export function apiEnvironment(inputs: EnvironmentInputs): ApiContainerEnv {
     PORT: String(PORTS.api),
     // Replicas scale the API; one process per pod keeps a pod's CPU request honest.
     API_PROCESSES: '1',
-    JWT_SECRET: pulumi.secret(inputs.jwtSecret),
+    KEY_ENCRYPTION_SECRET: pulumi.secret(inputs.keyEncryptionSecret),
+    JWT_ISSUER: inputs.tokenIssuer,
+    // The ALB is the one proxy in front of the pods: believe its hop of X-Forwarded-For, no other.
+    TRUST_PROXY: '1',
+    PUBLIC_URL: inputs.publicUrl,
     SHUTDOWN_GRACE_MS: String(inputs.api.shutdownGraceMs),
   };
 }

@@ -198,7 +198,9 @@ export class Workloads extends pulumi.ComponentResource {
       redisUrl: args.redisUrl,
       buckets: args.buckets,
       objectPrefix: args.objectPrefix ?? 'files/',
-      jwtSecret: secrets.jwtSecret,
+      keyEncryptionSecret: secrets.keyEncryptionSecret,
+      tokenIssuer: `platform-kit/${pulumi.getProject()}/${pulumi.getStack()}`,
+      publicUrl: `https://${args.ingress.domain}`,
       logLevel: args.logLevel ?? 'info',
       queuePrefix: CLOUD_QUEUE_PREFIX,
       api: { shutdownGraceMs: apiGraceSeconds * 1000 },
@@ -259,7 +261,7 @@ export class Workloads extends pulumi.ComponentResource {
     function generateSecrets() {
       // Alphanumeric: they go into URLs and env vars unescaped. 32 of 62 symbols is ~190 bits.
       const password = (role: string, length: number) => new random.RandomPassword(`${name}-${role}`, { length, special: false }, own).result;
-      return { jwtSecret: password('jwt-signing-key', 64), appPassword: password('db-app-password', 32), scalerPassword: password('db-scaler-password', 32) };
+      return { keyEncryptionSecret: password('key-encryption-secret', 64), appPassword: password('db-app-password', 32), scalerPassword: password('db-scaler-password', 32) };
     }
 
     function createNetworkPolicies(): void {

@@ -1,17 +1,21 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
-import { PATHS } from '../contract';
+import { CONSOLE_PAGES, PATHS } from '../contract';
 import { exposureMismatches, openApiDocument, routerFor, type Endpoint } from './endpoints';
 import { describeJobTypes } from './job-type-catalog';
 import { authenticate, requireRole } from './middleware/authenticate';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
-import { rateLimit } from './middleware/rate-limit';
+import { AccountLockout } from './middleware/account-lockout';
+import { clientAddressKey } from './middleware/client-address';
+import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-limit';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { requestContext } from './middleware/request-context';
 import { notFoundHandler, problemHandler } from './problem';
 import { adminEndpoints } from './routes/admin';
 import { authEndpoints } from './routes/auth';
+import { consoleRoutes } from './routes/console';
 import { fileEndpoints } from './routes/files';
 import { healthEndpoints } from './routes/health';
 import { jobTypeEndpoints } from './routes/job-types';
@@ -28,19 +32,41 @@ const API_VERSION = '1.0.0';
  */
 function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource: MetricsSource): Endpoint[] {
   const { env, log } = deps;
-  const credentialLimit = rateLimit(
-    { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log },
-    (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown',
-  );
-  const submitLimit = rateLimit(
-    { redis: deps.redis, keyPrefix: `${env.QUEUE_PREFIX}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1, log },
-    (req) => req.user?.userId ?? 'anonymous',
-  );
+  const prefix = env.QUEUE_PREFIX;
+  const perUser = (req: { user?: { userId: string } }) => req.user?.userId ?? 'anonymous';
+  const credentialLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log }, clientAddressKey);
+  const submitLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1, log }, perUser);
+  const uploadLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:upload`, points: env.UPLOAD_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log }, perUser);
+  const streamLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:stream`, points: env.STREAM_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log }, perUser);
+  const resetLimiter = createLimiter({ redis: deps.redis, keyPrefix: `${prefix}:rl:reset`, points: env.PASSWORD_RESET_PER_HOUR, durationSeconds: 3_600 });
+  const resetLimit = async (account: string) => {
+    try {
+      await resetLimiter.consume(account);
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) throw tooManyRequests(rejection, env.PASSWORD_RESET_PER_HOUR, 'too many password-reset requests for this account; see Retry-After');
+      log.warn({ err: rejection }, 'password-reset limiter unavailable; request let through');
+    }
+  };
+  const lockout = new AccountLockout({
+    redis: deps.redis,
+    prefix,
+    failuresBeforeLockout: env.LOGIN_FAILURES_BEFORE_LOCKOUT,
+    lockoutSeconds: env.LOCKOUT_SECONDS,
+    security: deps.security,
+    log,
+  });
   return [
-    ...jobEndpoints({ jobs: deps.jobs, streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, log }), submitLimit }),
-    ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES }),
+    ...jobEndpoints({
+      jobs: deps.jobs,
+      streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, log }),
+      submitLimit,
+      streamLimit,
+      quotas: deps.quotas,
+      removal: deps.removal,
+    }),
+    ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, uploadLimit, quotas: deps.quotas }),
     ...jobTypeEndpoints(describeJobTypes()),
-    ...authEndpoints({ auth: deps.auth, credentialLimit }),
+    ...authEndpoints({ auth: deps.auth, security: deps.security, log, credentialLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
     ...adminEndpoints({ admin: deps.admin }),
     ...healthEndpoints({ checks: deps.checks, lifecycle, metricsSource }),
   ];
@@ -69,8 +95,9 @@ export function createApp(deps: AppDependencies): Express {
   app.disable('x-powered-by');
   // Clients cache nothing of ours by ETag, and hashing every JSON body is work the submit path does not need.
   app.set('etag', false);
-  // Behind the ALB or a local proxy, the client address is in X-Forwarded-For; trust only private hops.
-  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (the ALB's hop in the cloud),
+  // never from any private address: an in-cluster client could then forge its own address.
+  app.set('trust proxy', env.TRUST_PROXY);
 
   app.use(requestContext);
   app.use(httpMetrics(metrics));
@@ -83,10 +110,11 @@ export function createApp(deps: AppDependencies): Express {
 
   const endpoints = apiEndpoints(deps, lifecycle, metricsSource);
   // The ingress routes the contract's PUBLIC_ROUTES: a declaration it would get wrong is a bug to stop at, not to ship.
-  const mismatches = exposureMismatches([...endpoints.map((definition) => definition.path), PATHS.openapi, PATHS.docs]);
+  const mismatches = exposureMismatches([...endpoints.map((definition) => definition.path), PATHS.openapi, PATHS.docs, ...Object.values(CONSOLE_PAGES)]);
   if (mismatches.length > 0) throw new Error(`the API's operations and the contract's PUBLIC_ROUTES disagree: ${mismatches.join('; ')}`);
   app.use(routerFor(endpoints, { authenticated: authenticate(deps.auth), admin: requireRole('admin'), json: jsonBody(env.JSON_BODY_LIMIT_BYTES) }));
   app.use(openApiRoutes(apiDocument(endpoints)));
+  if (deps.consoleDir) app.use(consoleRoutes(deps.consoleDir));
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Env } from '../contract';
-import { createAccessTokens, createAuthService, type AuthService } from '../core/auth';
-import { createUserRepository } from '../core/db/users';
+import { createIdentity, createSecurityEvents, type AuthService, type SecurityEvents } from '../core/auth';
+import { createQuotas, type Quotas } from '../core/quotas';
 import type { FileService } from '../core/files/types';
+import { createJobRemoval, type JobRemoval } from '../core/jobs/removal';
 import type { EventHub } from '../core/jobs/event-hub';
 import type { JobAdmin, JobService } from '../core/jobs/types';
 import type { Logger } from '../core/logger';
@@ -28,7 +29,10 @@ export interface AppDependencies {
   log: Logger;
   metrics: Metrics;
   auth: AuthService;
+  security: SecurityEvents;
+  quotas: Quotas;
   jobs: JobService;
+  removal: JobRemoval;
   admin: JobAdmin;
   /** Job events as they commit: what the event streams serve. */
   events: EventHub;
@@ -39,23 +43,32 @@ export interface AppDependencies {
   lifecycle?: Lifecycle;
   /** Defaults to this process's registry. */
   metricsSource?: MetricsSource;
+  /** A build of the web console to serve at `/`; without one the console's paths answer 404. */
+  consoleDir?: string;
+  /** Stops what the dependencies started themselves (key refresh, denylist subscription). */
+  close?: () => Promise<void>;
 }
 
 /** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
-export function dependenciesFromCore(
+export async function dependenciesFromCore(
   env: Env,
   core: Runtime,
-  parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource },
-): AppDependencies {
+  parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource; consoleDir?: string },
+): Promise<AppDependencies> {
+  const identity = await createIdentity(env, core, { log: parts.log, metrics: parts.metrics, mirror: true });
   return {
     env,
     ...parts,
-    auth: createAuthService(createUserRepository(core.generalPool), createAccessTokens(env)),
+    auth: identity.auth,
+    security: createSecurityEvents(parts.log, parts.metrics),
+    quotas: createQuotas(core.generalPool, env),
     jobs: core.jobs,
+    removal: createJobRemoval({ generalPool: core.generalPool, store: core.store, log: parts.log }),
     admin: core.admin,
     events: core.events,
     files: core.files,
     checks: core.checks,
     redis: core.redis.client,
+    close: () => identity.close(),
   };
 }

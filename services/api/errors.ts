@@ -5,12 +5,13 @@ export class UnsupportedMediaTypeError extends DomainError {
   readonly status = 415;
 }
 
-/** Over a rate limit; the client may try again after `retryAfterSeconds`. */
+/** Over a rate limit; the client may try again after `retryAfterSeconds`. `limit` is the window's budget (RateLimit-Limit). */
 export class TooManyRequestsError extends DomainError {
   readonly status = 429;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
+    readonly limit?: number,
   ) {
     super(message);
   }

@@ -8,6 +8,7 @@ import { createRuntime } from '../core/runtime';
 import { createApp } from './app';
 import { clusterWorkerMetricsSource, runClusterPrimary } from './cluster';
 import { dependenciesFromCore, type Lifecycle } from './dependencies';
+import { builtConsoleDir } from './routes/console';
 import { startWebServer, stopWebServer } from './server';
 
 /**
@@ -31,16 +32,19 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const metrics = createMetrics(service);
   const core = await createRuntime(env, { service: 'api', log, metrics, relaySweep: true });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp(
-    dependenciesFromCore(env, core, {
-      log,
-      metrics,
-      lifecycle,
-      metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
-    }),
-  );
+  const consoleDir = builtConsoleDir();
+  if (!consoleDir) log.warn('the web console is not built (npm run build builds it): / answers 404');
+  const deps = await dependenciesFromCore(env, core, {
+    log,
+    metrics,
+    lifecycle,
+    metricsSource: cluster.isWorker ? clusterWorkerMetricsSource(metrics.registry) : undefined,
+    consoleDir,
+  });
+  const app = createApp(deps);
   const { port } = await startWebServer(app, env.PORT);
   log.info({ port, pid: process.pid }, 'API listening');
+  if (!env.COOKIE_SECURE) log.warn('COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -51,6 +55,7 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
       // Open event streams end now, with a retry hint: their clients resume on another instance.
       core.events.drain();
       await stopWebServer(Math.max(1_000, env.SHUTDOWN_GRACE_MS - propagation));
+      await deps.close?.();
       await core.close();
       log.info('API stopped');
     })();

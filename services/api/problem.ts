@@ -75,6 +75,12 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
     }
     if (error instanceof DomainError) {
       if (error instanceof TooManyRequestsError || error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      if (error instanceof TooManyRequestsError) {
+        // draft-ietf-httpapi-ratelimit-headers: the budget, what is left of it (nothing), and when it refills.
+        if (error.limit !== undefined) res.setHeader('RateLimit-Limit', String(error.limit));
+        res.setHeader('RateLimit-Remaining', '0');
+        res.setHeader('RateLimit-Reset', String(error.retryAfterSeconds));
+      }
       const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
       sendProblem(req, res, error.status, error.message, extensions);
       return;

@@ -6,6 +6,7 @@ import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
 import { doctor, doctorStack } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
 import { dbCancel, dbLocks } from './commands/db';
+import { createAdmin, purge, rotateKeys, setRole } from './commands/identity';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
 import { withRuntime } from './context';
@@ -108,6 +109,32 @@ export function buildProgram(execute: Executor = run): Command {
     .option('--terminate', 'end the whole session instead (pg_terminate_backend): its transaction rolls back')
     .option('--json', 'machine-readable output')
     .action((pid: string, options) => execute(() => withRuntime((core) => dbCancel(core, pid, options))));
+
+  const users = program.command('users').description('accounts and roles');
+  users
+    .command('create-admin <email>')
+    .description('create an admin account, or promote an existing one; the password is read from standard input or asked for, never given as a flag')
+    .option('--json', 'machine-readable output')
+    .action((address: string, options) => execute(() => withRuntime((core) => createAdmin(core, address, options))));
+  users
+    .command('set-role <email> <role>')
+    .description('set an account\'s role (user or admin); its sessions end, so the change holds from the next request')
+    .option('--json', 'machine-readable output')
+    .action((address: string, role: string, options) => execute(() => withRuntime((core) => setRole(core, address, role, options))));
+
+  const keys = program.command('keys').description('access-token signing keys (needs KEY_ENCRYPTION_SECRET)');
+  keys
+    .command('rotate')
+    .description('make a new signing key current; tokens signed with the previous key stay valid')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(() => withRuntime((core) => rotateKeys(core, options))));
+
+  program
+    .command('purge')
+    .description('delete finished jobs older than the retention period, with their events and result files (the worker also runs it periodically)')
+    .option('--retention-days <days>', 'override JOB_RETENTION_DAYS')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(() => withRuntime((core) => purge(core, options))));
 
   program
     .command('reconcile')

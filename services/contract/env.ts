@@ -64,15 +64,71 @@ export const EnvSchema = z.object({
   S3_ENDPOINT: z.string().url().optional(),
   S3_FORCE_PATH_STYLE: bool.default(false),
 
-  /** HMAC key for access tokens; at least 32 bytes. Never logged. */
-  JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
+  /**
+   * Seals the access-token signing keys stored in PostgreSQL (AES-256-GCM under a key
+   * derived from it); at least 32 characters. The api and `platform keys rotate` read it,
+   * never the worker. Never logged.
+   */
+  KEY_ENCRYPTION_SECRET: z.string().min(32, 'must be at least 32 characters'),
+  /** `iss` of access tokens: one per stack, so a token of one stack is refused by another. */
   JWT_ISSUER: z.string().min(1).default('platform-kit'),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(86_400).default(900),
+  /** Lifetime of a refresh token (each refresh issues a new one); default 30 days. */
+  REFRESH_TOKEN_TTL_SECONDS: positiveInt.max(31_536_000).default(2_592_000),
+  PASSWORD_RESET_TTL_SECONDS: positiveInt.max(86_400).default(1_800),
+  /** `Secure` on the refresh cookie. Only a local run over plain HTTP sets it false. */
+  COOKIE_SECURE: bool.default(true),
+  /**
+   * Which proxies' X-Forwarded-For to believe: `false` (none: the peer is the client), a hop
+   * count (the load balancer's hops, e.g. 1 behind the ALB), or a comma-separated list of
+   * the proxies' addresses or CIDRs. Never "every private address": then any in-cluster
+   * client could forge its address.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value, context): false | number | string[] => {
+      if (value === 'false') return false;
+      if (/^\d{1,2}$/.test(value)) return Number(value);
+      const entries = value.split(',').map((entry) => entry.trim());
+      const address = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]);
+      if (entries.length > 0 && entries.every((entry) => address.safeParse(entry).success)) return entries;
+      context.addIssue({ code: 'custom', message: 'must be false, a hop count, or a comma-separated list of addresses or CIDRs' });
+      return z.NEVER;
+    }),
+  /** Base URL of the console, for links in mails. */
+  PUBLIC_URL: z.string().url().default('http://localhost:8080'),
 
   JSON_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
   UPLOAD_LIMIT_BYTES: positiveInt.default(26_214_400),
+  /** Per client address (IPv6 by /64): login, registration, refresh and password-reset requests. */
   AUTH_RATE_LIMIT_PER_MINUTE: positiveInt.default(20),
+  /** Failed logins of one account before it is locked; each further lockout doubles (up to a day). */
+  LOGIN_FAILURES_BEFORE_LOCKOUT: positiveInt.max(1_000).default(5),
+  LOCKOUT_SECONDS: positiveInt.max(86_400).default(60),
+  /** Password-reset requests per account per hour. */
+  PASSWORD_RESET_PER_HOUR: positiveInt.max(1_000).default(5),
+  /** Per user. Generous by default: the platform's throughput target is met within it. */
   SUBMIT_RATE_LIMIT_PER_SECOND: positiveInt.default(2_000),
+  UPLOAD_RATE_LIMIT_PER_MINUTE: positiveInt.default(120),
+  /** New event-stream connections per user per minute. */
+  STREAM_RATE_LIMIT_PER_MINUTE: positiveInt.default(120),
+  /** Per-user quotas. */
+  QUOTA_STORED_BYTES: positiveInt.default(10 * 1024 ** 3),
+  QUOTA_FILES: positiveInt.default(10_000),
+  QUOTA_QUEUED_JOBS: positiveInt.default(1_000_000),
+
+  /** Finished jobs older than this are purged with their events and result files. */
+  JOB_RETENTION_DAYS: positiveInt.max(3_650).default(30),
+  /** How often the worker runs the retention purge. */
+  PURGE_INTERVAL_SECONDS: positiveInt.max(604_800).default(3_600),
+  /** `smtp://` or `smtps://` URL of the mail relay; unset, mails are dropped as .eml files in the object store (`mail/`). */
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((url) => /^smtps?:\/\//.test(url), 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  MAIL_FROM: z.string().min(3).max(200).default('Platform Kit <no-reply@platform-kit.invalid>'),
 
   /**
    * Jobs one worker runs at once. A short job holds its slot mostly while its state is
@@ -101,18 +157,31 @@ export type Env = z.infer<typeof EnvSchema>;
 
 /**
  * What the worker and the CLI read: everything but the API's own settings. The worker
- * never receives the token signing key, so a compromised worker cannot mint tokens.
+ * never receives the key-encryption secret, so a compromised worker cannot mint tokens.
  */
 export const WorkerEnvSchema = EnvSchema.omit({
   PORT: true,
   API_PROCESSES: true,
-  JWT_SECRET: true,
+  KEY_ENCRYPTION_SECRET: true,
   JWT_ISSUER: true,
   ACCESS_TOKEN_TTL_SECONDS: true,
+  REFRESH_TOKEN_TTL_SECONDS: true,
+  PASSWORD_RESET_TTL_SECONDS: true,
+  COOKIE_SECURE: true,
+  TRUST_PROXY: true,
+  PUBLIC_URL: true,
   JSON_BODY_LIMIT_BYTES: true,
   UPLOAD_LIMIT_BYTES: true,
   AUTH_RATE_LIMIT_PER_MINUTE: true,
+  LOGIN_FAILURES_BEFORE_LOCKOUT: true,
+  LOCKOUT_SECONDS: true,
+  PASSWORD_RESET_PER_HOUR: true,
   SUBMIT_RATE_LIMIT_PER_SECOND: true,
+  UPLOAD_RATE_LIMIT_PER_MINUTE: true,
+  STREAM_RATE_LIMIT_PER_MINUTE: true,
+  QUOTA_STORED_BYTES: true,
+  QUOTA_FILES: true,
+  QUOTA_QUEUED_JOBS: true,
   EVENT_STREAMS_MAX: true,
   EVENT_STREAMS_PER_USER: true,
   EVENT_STREAM_MAX_SECONDS: true,
@@ -158,7 +227,7 @@ export type WorkerEnvVars = EnvVarsOf<typeof WorkerEnvSchema>;
 export type MigrateEnvVars = EnvVarsOf<typeof MigrateEnvSchema>;
 
 /** Variables that carry credentials: a deployment keeps them in a secret store, never in plain config. */
-export const SECRET_ENV_KEYS = ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'DATABASE_APP_PASSWORD', 'DATABASE_SCALER_PASSWORD'] as const;
+export const SECRET_ENV_KEYS = ['DATABASE_URL', 'REDIS_URL', 'KEY_ENCRYPTION_SECRET', 'SMTP_URL', 'DATABASE_APP_PASSWORD', 'DATABASE_SCALER_PASSWORD'] as const;
 export type SecretEnvKey = (typeof SECRET_ENV_KEYS)[number];
 
 export class EnvError extends Error {

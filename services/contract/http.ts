@@ -34,15 +34,40 @@ export interface PublicRoute {
 }
 
 /**
+ * The web console's pages (services/console), as the browser's address bar shows them.
+ * The API answers each with the console's index.html and the console's router renders
+ * the page, so a bookmarked or reloaded address works. `job` takes the job's id.
+ */
+export const CONSOLE_PAGES = {
+  jobs: '/',
+  job: '/jobs',
+  submit: '/submit',
+  files: '/files',
+  admin: '/admin',
+  signIn: '/sign-in',
+  register: '/register',
+} as const;
+
+/** Where the console's built, content-hashed scripts and styles live. */
+export const CONSOLE_ASSETS_PATH = '/assets';
+
+/** What an ingress routes to the console: each page (a job's page is under its prefix) and the assets. */
+export const CONSOLE_ROUTES: readonly PublicRoute[] = [
+  ...Object.values(CONSOLE_PAGES).map((path): PublicRoute => ({ path, match: path === CONSOLE_PAGES.job ? 'prefix' : 'exact' })),
+  { path: CONSOLE_ASSETS_PATH, match: 'prefix' },
+];
+
+/**
  * What the API serves to the internet, as an ingress routes it: the versioned API, the
- * OpenAPI document and Swagger UI. Every operation the API declares is under one of these,
- * except the in-cluster ones below (the API refuses to start otherwise, see
- * services/api/endpoints.ts), and each of these serves something.
+ * OpenAPI document, Swagger UI and the web console. Every operation the API declares is
+ * under one of these, except the in-cluster ones below (the API refuses to start
+ * otherwise, see services/api/endpoints.ts), and each of these serves something.
  */
 export const PUBLIC_ROUTES: readonly PublicRoute[] = [
   { path: API_PREFIX, match: 'prefix' },
   { path: PATHS.openapi, match: 'exact' },
   { path: PATHS.docs, match: 'prefix' },
+  ...CONSOLE_ROUTES,
 ];
 
 /** Paths only the cluster reaches: probes (kubelet, the load balancer's health check) and Prometheus. Never routed from the internet. */

@@ -33,7 +33,13 @@ export const METRICS = {
   workerLastActivity: 'platform_worker_last_activity_timestamp_seconds',
   /** Jobs one worker process runs at once (WORKER_CONCURRENCY), the denominator of worker saturation. */
   workerConcurrency: 'platform_worker_concurrency',
+  /** Security events (failed login, lockout, refresh-token reuse, password reset, role change), by kind. */
+  securityEvents: 'platform_security_events_total',
 } as const;
+
+/** The `kind` label of platform_security_events_total. */
+export const SECURITY_EVENT_KINDS = ['login_failed', 'account_locked', 'refresh_token_reuse', 'password_reset_requested', 'password_reset', 'role_change', 'admin_created'] as const;
+export type SecurityEventKind = (typeof SECURITY_EVENT_KINDS)[number];
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 

@@ -43,6 +43,11 @@ export class UnauthorizedError extends DomainError {
   readonly status = 401;
 }
 
+/** Over a per-user quota (stored bytes, files, queued jobs): nothing was stored. */
+export class QuotaExceededError extends DomainError {
+  readonly status = 403;
+}
+
 export class PayloadTooLargeError extends DomainError {
   readonly status = 413;
 }

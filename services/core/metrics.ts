@@ -90,6 +90,7 @@ export function createMetrics(service: string) {
     redisMemoryMax: new Gauge({ name: METRICS.redisMemoryMax, help: 'Redis maxmemory in bytes (0: unlimited).', registers }),
     redisRejectedWrites: new Counter({ name: METRICS.redisRejectedWrites, help: 'Commands Redis refused for lack of memory (OOM), as this process saw them grow in INFO errorstats.', registers }),
     workerConcurrency: new Gauge({ name: METRICS.workerConcurrency, help: 'Jobs this worker runs at once (WORKER_CONCURRENCY).', registers }),
+    securityEvents: new Counter({ name: METRICS.securityEvents, help: 'Security events (failed logins, lockouts, token reuse, resets, role changes), by kind.', labelNames: ['kind'] as const, registers }),
     workerLastActivity: new Gauge({ name: METRICS.workerLastActivity, help: 'Unix time of the worker loop\'s last sign of progress.', registers }),
   };
 }

@@ -12,11 +12,11 @@ const LocalEnvSchema = EnvSchema.pick({
   DATABASE_SSL: true,
   REDIS_URL: true,
   S3_BUCKET: true,
-  JWT_SECRET: true,
+  KEY_ENCRYPTION_SECRET: true,
   SHUTDOWN_GRACE_MS: true,
   LOG_LEVEL: true,
 })
-  .partial({ DATABASE_URL: true, REDIS_URL: true, JWT_SECRET: true })
+  .partial({ DATABASE_URL: true, REDIS_URL: true, KEY_ENCRYPTION_SECRET: true })
   // Unset means "9091, or a free port when that is taken": no default here (partial() would keep the contract's).
   .extend({ WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65_535).optional() });
 

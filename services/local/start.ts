@@ -144,7 +144,9 @@ async function appEnvironment(context: Context, databaseUrl: string, redisUrl: s
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     PORT: String(env.PORT),
-    JWT_SECRET: env.JWT_SECRET ?? (await state.secret('jwt-secret')),
+    KEY_ENCRYPTION_SECRET: env.KEY_ENCRYPTION_SECRET ?? (await state.secret('key-encryption-secret')),
+    // Plain HTTP on localhost: a Secure cookie would never be sent back. Said at start (see startLocal).
+    COOKIE_SECURE: process.env.COOKIE_SECURE || 'false',
     ...(objectStoreDir ? { OBJECT_STORE_DIR: objectStoreDir } : {}),
   };
 }
@@ -163,9 +165,9 @@ async function workerMetricsPort({ env, state, log }: Context): Promise<number> 
   return port;
 }
 
-/** The worker never receives the token signing key (WorkerEnvSchema): a compromised worker cannot mint tokens. */
+/** The worker never receives the key-encryption secret (WorkerEnvSchema): a compromised worker cannot mint tokens. */
 function workerEnvironment(appEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { JWT_SECRET: _signingKey, ...rest } = appEnv;
+  const { KEY_ENCRYPTION_SECRET: _sealingSecret, ...rest } = appEnv;
   return rest;
 }
 
@@ -242,7 +244,9 @@ async function main(argv: string[]): Promise<number> {
     const redisUrl = env.REDIS_URL ?? (await startPrivateRedis(context));
     const objectStoreDir = env.S3_BUCKET ? undefined : await prepareObjectStore(context);
     await applyMigrations(databaseUrl, env, log);
-    await context.state.writeCliEnv({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, OBJECT_STORE_DIR: objectStoreDir });
+    // `platform keys rotate` seals new signing keys with the same secret as the api.
+    const keyEncryptionSecret = env.KEY_ENCRYPTION_SECRET ?? (await context.state.secret('key-encryption-secret'));
+    await context.state.writeCliEnv({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, OBJECT_STORE_DIR: objectStoreDir, KEY_ENCRYPTION_SECRET: keyEncryptionSecret });
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
     } else {
@@ -253,7 +257,13 @@ async function main(argv: string[]): Promise<number> {
         workerMetrics.follow?.(port);
       });
       await waitUntilApiHealthy(env.PORT, supervisor.stopping);
-      if (!supervisor.stopping.aborted) log.info(`API ready on http://localhost:${env.PORT}  (docs: ${PATHS.docs})`);
+      if (!supervisor.stopping.aborted) {
+        log.info(`API ready on http://localhost:${env.PORT}  (docs: ${PATHS.docs})`);
+        if ((process.env.COOKIE_SECURE || 'false') === 'false') {
+          log.warn('COOKIE_SECURE=false: the refresh cookie is sent over plain HTTP to localhost; a deployment keeps it Secure');
+        }
+        if (objectStoreDir) log.info({ directory: path.join(objectStoreDir, 'mail') }, 'mail (password resets) is dropped here as .eml files unless SMTP_URL is set');
+      }
       if (observed && !supervisor.stopping.aborted) {
         const workerTarget = (port: number) => `127.0.0.1:${port}`;
         const prometheus = await observe({

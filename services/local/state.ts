@@ -7,7 +7,7 @@ import { LocalRunError } from './errors';
 import { findFreePort, isPortFree } from './free-port';
 
 /** The secrets `npm start` generates under `.data/`; each must stay readable by its owner only. */
-export const SECRET_FILES = ['postgres-password', 'redis-password', 'jwt-secret', 'cli.env'] as const;
+export const SECRET_FILES = ['postgres-password', 'redis-password', 'key-encryption-secret', 'cli.env'] as const;
 export type SecretName = (typeof SECRET_FILES)[number];
 
 /**

@@ -11,6 +11,9 @@ import { workerHeartbeatKey } from '../core/queue/keys';
 import { QUEUES, QUEUE_DEPTH_STATES } from '../contract';
 import { startHealthServer, type HealthServer } from './health';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from './runner';
+import { createMailDrop, createSmtpMailDrop } from './mail-drop';
+import { startRetentionPurge } from './retention';
+import { createJobRemoval } from '../core/jobs/removal';
 
 export interface WorkerProcessOptions {
   /** Runner tuning beyond the env (tests shorten lock and stall settings). */
@@ -59,7 +62,16 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const metrics = createMetrics(env.SERVICE_NAME ?? 'worker');
   const core = await createRuntime(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
   const runner = new JobRunner(
-    { batchPool: core.batchPool, files: core.files, store: core.store, log, metrics, processors: options.processors, relay: core.relay },
+    {
+      batchPool: core.batchPool,
+      files: core.files,
+      store: core.store,
+      log,
+      metrics,
+      processors: options.processors,
+      mailDrop: env.SMTP_URL ? createSmtpMailDrop(env.SMTP_URL, env.MAIL_FROM) : createMailDrop(core.store, env.MAIL_FROM),
+      relay: core.relay,
+    },
     { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
   );
   const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;
@@ -97,6 +109,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   }, options.refreshMs ?? 5_000);
   refreshTimer.unref();
   void refresh().catch(() => undefined);
+  const purge = startRetentionPurge(createJobRemoval({ generalPool: core.generalPool, store: core.store, log }), env, log);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -104,6 +117,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       // Readiness fails first, so nothing new is routed here while we drain.
       draining = true;
       clearInterval(refreshTimer);
+      purge.stop();
       await runner.stop(env.SHUTDOWN_GRACE_MS);
       await core.redis.client.hdel(heartbeatKey, runner.id).catch(() => undefined);
       await health.close();

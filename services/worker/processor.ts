@@ -41,11 +41,12 @@ export interface TaskOutcome {
 
 /**
  * Where composed e-mail goes: objects under `mail/` in the object store, one per name, so
- * a re-run overwrites instead of sending twice. A transport that delivers (SMTP, SES)
- * implements the same interface.
+ * a re-run overwrites instead of sending twice; or an SMTP relay (SMTP_URL), which delivers.
  */
 export interface MailDrop {
-  write(name: string, message: Buffer, signal?: AbortSignal): Promise<void>;
+  /** The From of the messages it carries. */
+  readonly from: string;
+  write(name: string, message: Buffer, options?: { signal?: AbortSignal; to?: string }): Promise<void>;
 }
 
 export interface ProcessorOutcome<T extends JobTypeDefinition> {

@@ -56,6 +56,8 @@ export interface RunnerDeps {
   metrics?: Metrics;
   /** The processor for a job type; the built-in registry unless a test brings its own. */
   processors?: (type: string) => Processor | undefined;
+  /** Where email.send delivers; the object store's mail drop unless given (SMTP_URL). */
+  mailDrop?: MailDrop;
   /** Hands the reduce steps of fan-out jobs this worker's writes finish to BullMQ at once (the relay's sweep does otherwise). */
   relay?: Pick<Relay, 'requeue'>;
 }
@@ -151,7 +153,7 @@ export class JobRunner {
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     this.transitions = new TransitionWriter({ batchPool: deps.batchPool, log: deps.log, relay: deps.relay }, options.transitions);
-    this.mailDrop = createMailDrop(deps.store);
+    this.mailDrop = deps.mailDrop ?? createMailDrop(deps.store);
     this.processors = deps.processors ?? findProcessor;
   }
 

@@ -22,19 +22,19 @@ const cloud = {
   S3_PREFIX: 'files/',
 };
 
-export const api: ApiContainerEnv = { ...cloud, PORT: '8080', API_PROCESSES: '1', JWT_SECRET: 'k'.repeat(64), SHUTDOWN_GRACE_MS: '25000' };
+export const api: ApiContainerEnv = { ...cloud, PORT: '8080', API_PROCESSES: '1', KEY_ENCRYPTION_SECRET: 'k'.repeat(64), JWT_ISSUER: 'platform-kit/test', TRUST_PROXY: '1', SHUTDOWN_GRACE_MS: '25000' };
 
-// @ts-expect-error the api requires JWT_SECRET: leaving it out does not compile
+// @ts-expect-error the api requires KEY_ENCRYPTION_SECRET: leaving it out does not compile
 export const apiWithoutSigningKey: ApiContainerEnv = { ...cloud, PORT: '8080', API_PROCESSES: '1', SHUTDOWN_GRACE_MS: '25000' };
 
 const { DATABASE_SSL: _ssl, ...withoutTls } = cloud;
 // @ts-expect-error the cloud must state DATABASE_SSL although the local run defaults it
-export const apiWithoutTls: ApiContainerEnv = { ...withoutTls, PORT: '8080', API_PROCESSES: '1', JWT_SECRET: 'k'.repeat(64), SHUTDOWN_GRACE_MS: '25000' };
+export const apiWithoutTls: ApiContainerEnv = { ...withoutTls, PORT: '8080', API_PROCESSES: '1', KEY_ENCRYPTION_SECRET: 'k'.repeat(64), JWT_ISSUER: 'platform-kit/test', TRUST_PROXY: '1', SHUTDOWN_GRACE_MS: '25000' };
 
 export const worker: WorkerContainerEnv = { ...cloud, SERVICE_NAME: 'worker', WORKER_METRICS_PORT: '9091', WORKER_CONCURRENCY: '50', SHUTDOWN_GRACE_MS: '660000' };
 
 // @ts-expect-error the worker never receives the signing key (WorkerEnvSchema omits it)
-export const workerWithSigningKey: WorkerContainerEnv = { ...worker, JWT_SECRET: 'k'.repeat(64) };
+export const workerWithSigningKey: WorkerContainerEnv = { ...worker, KEY_ENCRYPTION_SECRET: 'k'.repeat(64) };
 
 // @ts-expect-error a misspelt key is not part of any schema
 export const apiWithTypo: ApiContainerEnv = { ...api, S3_BUKET: 'uploads' };
@@ -45,4 +45,4 @@ export const migrationsWithoutRoles: MigrationsContainerEnv = { LOG_LEVEL: 'info
 /** A key added to the schema without a default is required of every env built from it. */
 export const Grown = EnvSchema.extend({ NEW_REQUIRED_KEY: z.string() });
 // @ts-expect-error NEW_REQUIRED_KEY is required by the grown schema and missing here
-export const grown: EnvVarsOf<typeof Grown> = { DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x', JWT_SECRET: 'k'.repeat(32) };
+export const grown: EnvVarsOf<typeof Grown> = { DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x', KEY_ENCRYPTION_SECRET: 'k'.repeat(32) };

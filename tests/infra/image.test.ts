@@ -103,6 +103,19 @@ describe('Dockerfile', () => {
     for (const command of Object.values(CONTAINER_COMMANDS)) expect(command.find((a) => a.startsWith('/app/'))).toMatch(/^\/app\/dist\/services\//);
   });
 
+  it('carries the web console: the build stage builds it into dist/services, which the runtime copies', () => {
+    const build = stages().get('build') ?? [];
+    expect(of(build, 'COPY').map(args)).toEqual(expect.arrayContaining([['services', './services']]));
+    expect(of(build, 'RUN').map((i) => args(i).join(' '))).toContain('npm run build');
+    const scripts = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.build).toContain('npm run build:console');
+    expect(scripts['build:console']).toMatch(/^vite build services\/console\b/);
+    const viteConfig = readFileSync(path.join(REPO_ROOT, 'services', 'console', 'vite.config.mts'), 'utf8');
+    const outDir = /outDir: '([^']+)'/.exec(viteConfig)?.[1] ?? '';
+    expect(path.resolve(REPO_ROOT, 'services', 'console', outDir)).toBe(path.join(REPO_ROOT, 'dist', 'services', 'console'));
+    expect(of(runtime(), 'COPY').map(args)).toEqual(expect.arrayContaining([['/src/dist/services', './dist/services']]));
+  });
+
   it('sends only what it copies: the .dockerignore is a whitelist of the COPY sources', () => {
     const ignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
     expect(ignore[0]).toBe('*');

@@ -189,7 +189,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
     it('keeps the signing key from the worker and every credential out of ConfigMaps, secret in state', () => {
       const s = get();
       const worker = environmentOf(s, podOf(deployment(s, 'worker')));
-      expect({ ...worker.config, ...worker.secret }.JWT_SECRET).toBeUndefined();
+      expect({ ...worker.config, ...worker.secret }.KEY_ENCRYPTION_SECRET).toBeUndefined();
       for (const cm of ofType(s, CONFIG_MAP)) for (const key of SECRET_ENV_KEYS) expect(Object.keys(cm.inputs.data as Inputs)).not.toContain(key);
       const secrets = ofWorkloads(s, SECRET);
       expect(secrets.length).toBeGreaterThanOrEqual(4);
@@ -454,9 +454,9 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       for (const p of paths) expect(p.backend).toEqual({ service: { name: 'api', port: { name: 'http' } } });
       // The load balancer's own matching: Exact is the path itself, Prefix the path and what lies under it.
       const routed = (request: string) => paths.some((p) => (p.pathType === 'Exact' ? request === p.path : request === p.path || request.startsWith(`${p.path.replace(/\/$/, '')}/`)));
-      // `/` is served by nothing (the API answers it 404), so it is not routed either.
-      for (const internal of [PATHS.metrics, PATHS.healthz, PATHS.readyz, '/metrics/', '/v1x', '/']) expect({ internal, routed: routed(internal) }).toEqual({ internal, routed: false });
-      for (const open of ['/v1/jobs', '/openapi.json', '/docs/']) expect({ open, routed: routed(open) }).toEqual({ open, routed: true });
+      for (const internal of [PATHS.metrics, PATHS.healthz, PATHS.readyz, '/metrics/', '/v1x', '/index.html']) expect({ internal, routed: routed(internal) }).toEqual({ internal, routed: false });
+      // The web console: its pages (a job's under /jobs) and its assets.
+      for (const open of ['/v1/jobs', '/openapi.json', '/docs/', '/', '/jobs/0b0ad3c1-5a1e-4c57-9c1b-0c3c0a4f5e6d', '/assets/index.js', '/sign-in']) expect({ open, routed: routed(open) }).toEqual({ open, routed: true });
     });
 
     it('attaches the WAF web ACL exactly where the stack file enables it', () => {

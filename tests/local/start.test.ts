@@ -108,7 +108,7 @@ describe('npm start (services/local/start.ts)', () => {
       anonymous.disconnect();
     }
     expect(readFileSync(cliEnv, 'utf8')).toBe(
-      `DATABASE_URL='${databaseUrl}'\nREDIS_URL='${redisUrl}'\nOBJECT_STORE_DIR='${path.join(workDir, '.data', 'objects')}'\n`,
+      `DATABASE_URL='${databaseUrl}'\nREDIS_URL='${redisUrl}'\nOBJECT_STORE_DIR='${path.join(workDir, '.data', 'objects')}'\nKEY_ENCRYPTION_SECRET='${readFileSync(path.join(workDir, '.data', 'key-encryption-secret'), 'utf8').trim()}'\n`,
     );
     expect(await sql(databaseUrl, "SELECT count(*)::int AS applied FROM schema_migrations")).toEqual([{ applied: expect.any(Number) }]);
     await sql(databaseUrl, "CREATE TABLE kept_between_runs (note text); INSERT INTO kept_between_runs VALUES ('first run')");
@@ -151,7 +151,7 @@ describe('npm start (services/local/start.ts)', () => {
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify(body),
       });
-    expect((await post('/v1/auth/register', credentials)).status).toBe(201);
+    expect((await post('/v1/auth/register', credentials)).status).toBe(202);
     const { accessToken } = (await (await post('/v1/auth/login', credentials)).json()) as { accessToken: string };
     const submitted = await post('/v1/jobs', { type: 'echo', input: { payload: { from: 'npm start' } } }, accessToken);
     expect(submitted.status).toBe(202);
@@ -167,10 +167,10 @@ describe('npm start (services/local/start.ts)', () => {
       const pid = supervisor.descendants().find((candidate) => readFileSync(`/proc/${candidate}/cmdline`, 'utf8').includes(entry));
       return readFileSync(`/proc/${pid}/environ`, 'utf8');
     };
-    expect(environOf(path.join('api', 'main.'))).toMatch(/(^|\0)JWT_SECRET=/);
-    expect(environOf(path.join('worker', 'main.'))).not.toMatch(/(^|\0)JWT_SECRET=/);
-    const jwtSecretFile = path.join(workDir, '.data', 'jwt-secret');
-    expect(statSync(jwtSecretFile).mode & 0o777).toBe(0o600);
+    expect(environOf(path.join('api', 'main.'))).toMatch(/(^|\0)KEY_ENCRYPTION_SECRET=/);
+    expect(environOf(path.join('worker', 'main.'))).not.toMatch(/(^|\0)KEY_ENCRYPTION_SECRET=/);
+    const sealingSecretFile = path.join(workDir, '.data', 'key-encryption-secret');
+    expect(statSync(sealingSecretFile).mode & 0o777).toBe(0o600);
 
     await stopCleanly(supervisor);
     const order = ['api and worker stopped', 'redis stopped', 'postgres stopped'].map((msg) =>
@@ -180,8 +180,8 @@ describe('npm start (services/local/start.ts)', () => {
     expect(supervisor.records.some((record) => record.service === 'api')).toBe(true);
     expect(supervisor.records.some((record) => record.service === 'worker')).toBe(true);
     expect(supervisor.strayLines).toEqual([]);
-    const jwtSecret = readFileSync(jwtSecretFile, 'utf8').trim();
-    expect(supervisor.records.some((record) => JSON.stringify(record).includes(jwtSecret))).toBe(false);
+    const sealingSecret = readFileSync(sealingSecretFile, 'utf8').trim();
+    expect(supervisor.records.some((record) => JSON.stringify(record).includes(sealingSecret))).toBe(false);
   });
 
   it('shuts everything down and exits non-zero when a server dies under it', async () => {

@@ -28,7 +28,7 @@ export class SupervisorProcess {
 
   constructor(cwd: string, args: string[], env: NodeJS.ProcessEnv) {
     const inherited = { ...process.env };
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_BUCKET', 'S3_ENDPOINT', 'JWT_SECRET', 'OBJECT_STORE_DIR']) delete inherited[name];
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_BUCKET', 'S3_ENDPOINT', 'KEY_ENCRYPTION_SECRET', 'COOKIE_SECURE', 'OBJECT_STORE_DIR']) delete inherited[name];
     this.child = spawn(process.execPath, ['-r', require.resolve('@swc-node/register'), START_SCRIPT, ...args], {
       cwd,
       env: { ...inherited, SWC_NODE_PROJECT: path.join(REPO_ROOT, 'tsconfig.json'), LOG_LEVEL: 'info', ...env },

@@ -17,17 +17,16 @@ export interface RateLimitOptions {
  * Redis-backed limiter with an in-memory insurance limiter: while Redis is not ready the
  * process keeps limiting on its own counters instead of failing every request.
  */
-function createLimiter(options: RateLimitOptions): RateLimiterAbstract {
-  const memory = new RateLimiterMemory({ keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds });
+export function createLimiter(options: Omit<RateLimitOptions, 'log'> & { blockDurationSeconds?: number }): RateLimiterAbstract {
+  const shape = { keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds, blockDuration: options.blockDurationSeconds ?? 0 };
+  const memory = new RateLimiterMemory(shape);
   if (!options.redis) return memory;
-  return new RateLimiterRedis({
-    storeClient: options.redis,
-    keyPrefix: options.keyPrefix,
-    points: options.points,
-    duration: options.durationSeconds,
-    rejectIfRedisNotReady: true,
-    insuranceLimiter: memory,
-  });
+  return new RateLimiterRedis({ ...shape, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: memory });
+}
+
+/** A rejection of rate-limiter-flexible as the 429 the problem handler answers (Retry-After, RateLimit-*). */
+export function tooManyRequests(rejection: RateLimiterRes, limit: number, message = 'rate limit exceeded'): TooManyRequestsError {
+  return new TooManyRequestsError(message, Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), limit);
 }
 
 /** Below this many points per window every request asks the shared store; above, points are leased. */
@@ -88,9 +87,7 @@ export function rateLimit(options: RateLimitOptions, keyOf: (req: Request) => st
     try {
       await points.consume(keyOf(req));
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) {
-        throw new TooManyRequestsError('rate limit exceeded', Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)));
-      }
+      if (rejection instanceof RateLimiterRes) throw tooManyRequests(rejection, options.points);
       // Both stores failed: limiting is a safeguard, not a reason to refuse service.
       options.log.warn({ err: rejection, limiter: options.keyPrefix }, 'rate limiter unavailable; request let through');
     }

@@ -1,58 +1,208 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { API_PREFIX } from '../../contract';
-import { AccessTokenResponse, LoginBody, RegisterBody, RegisteredUser, UserView, type AuthService } from '../../core/auth';
+import {
+  AccessTokenResponse,
+  LoginBody,
+  PasswordResetConfirmBody,
+  PasswordResetRequestBody,
+  RegisterBody,
+  RegistrationAccepted,
+  UserView,
+  type AccessClaims,
+  type AuthService,
+  type SecurityEvents,
+} from '../../core/auth';
+import { UnauthorizedError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import { clearRefreshCookie, readRefreshCookie, REFRESH_COOKIE, REFRESH_COOKIE_PATH, setRefreshCookie } from '../cookies';
 import { endpoint, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
+import type { AccountLockout } from '../middleware/account-lockout';
 import { callerId } from '../middleware/authenticate';
+import { clientAddressKey } from '../middleware/client-address';
 
 export interface AuthRoutesOptions {
   auth: AuthService;
-  /** Per-IP limit on the endpoints that take a password. */
+  security: SecurityEvents;
+  log: Logger;
+  /** Per client address (IPv6 by /64) on every endpoint that takes a credential. */
   credentialLimit: RequestHandler;
+  /** Per account: password-reset requests. */
+  resetLimit: (account: string) => Promise<void>;
+  lockout: AccountLockout;
+  cookieSecure: boolean;
 }
 
-const tooManyAttempts = respond.problem('Too many attempts from this address; see Retry-After.', RETRY_AFTER_HEADER);
+const tooManyAttempts = respond.problem('Too many attempts from this address or for this account; see Retry-After and RateLimit-*.', RETRY_AFTER_HEADER);
+const SET_COOKIE_HEADER = {
+  'Set-Cookie': {
+    description: `The refresh token: \`${REFRESH_COOKIE}\`, HttpOnly, SameSite=Strict, Path=${REFRESH_COOKIE_PATH}, Secure (unless COOKIE_SECURE=false).`,
+    schema: { type: 'string' as const },
+  },
+};
 
-export function authEndpoints({ auth, credentialLimit }: AuthRoutesOptions): Endpoint[] {
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+};
+
+/** The bearer token of a logout, when one is sent and still good; logging out with a dead one is no error. */
+async function optionalClaims(auth: AuthService, req: Request): Promise<AccessClaims | undefined> {
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(req.headers.authorization ?? '');
+  if (!match?.[1]) return undefined;
+  try {
+    return await auth.verifyAccessToken(match[1]);
+  } catch (error) {
+    if (error instanceof UnauthorizedError) return undefined;
+    throw error;
+  }
+}
+
+export function authEndpoints({ auth, security, log, credentialLimit, resetLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
       path: `${API_PREFIX}/auth/register`,
       operationId: 'register',
       summary: 'Create an account',
+      description:
+        'Answers 202 with the same body whether or not the address was free, so registration cannot tell which addresses have accounts; the owner of an address already registered gets a mail instead. Then sign in.',
       tag: 'auth',
       access: 'public',
       before: [credentialLimit],
       request: { body: RegisterBody.meta({ id: 'RegisterBody' }) },
       responses: {
-        201: respond.json('The account.', RegisteredUser.meta({ id: 'RegisteredUser' })),
-        400: respond.problem('Invalid email or a password outside the policy (12-256 characters).'),
-        409: respond.problem('The email is taken.'),
+        202: respond.json('Accepted.', RegistrationAccepted.meta({ id: 'RegistrationAccepted' })),
+        400: respond.problem('Invalid email, or a password outside the policy (12-256 characters, not a common password).'),
+        413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
         429: tooManyAttempts,
       },
       async handle({ body }, _req, res) {
-        res.status(201).json(await auth.register(body));
+        res.status(202).json(await auth.register(body));
       },
     }),
     endpoint({
       method: 'post',
       path: `${API_PREFIX}/auth/login`,
       operationId: 'login',
-      summary: 'Exchange credentials for a short-lived access token',
+      summary: 'Exchange credentials for a short-lived access token and a refresh cookie',
+      tag: 'auth',
+      access: 'public',
+      before: [credentialLimit, noStore],
+      request: { body: LoginBody.meta({ id: 'LoginBody' }) },
+      responses: {
+        200: respond.json('A bearer access token; the refresh token is in the cookie.', AccessTokenResponse.meta({ id: 'AccessToken' }), SET_COOKIE_HEADER),
+        400: respond.problem('Malformed credentials.'),
+        401: respond.problem('Unknown email or wrong password (one answer for both).'),
+        413: respond.problem('Body over the JSON limit.'),
+        415: respond.problem('The body is not JSON.'),
+        429: tooManyAttempts,
+      },
+      async handle({ body }, req, res) {
+        const ip = clientAddressKey(req);
+        await lockout.assertOpen(body.email);
+        let session;
+        try {
+          session = await auth.login(body);
+        } catch (error) {
+          if (error instanceof UnauthorizedError) {
+            security('login_failed', { email: body.email, ip });
+            await lockout.recordFailure(body.email, ip);
+          }
+          throw error;
+        }
+        await lockout.recordSuccess(body.email);
+        setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
+        res.json(session.access);
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/auth/refresh`,
+      operationId: 'refreshSession',
+      summary: 'A new access token for the refresh cookie; the cookie is rotated',
+      description:
+        'Each refresh token works once. Presenting one that was already exchanged revokes its whole session (every token of the family): a stolen and replayed token ends the session for thief and owner alike.',
+      tag: 'auth',
+      access: 'public',
+      before: [credentialLimit, noStore],
+      responses: {
+        200: respond.json('A new access token; the rotated refresh token is in the cookie.', AccessTokenResponse, SET_COOKIE_HEADER),
+        401: respond.problem('No refresh cookie, or one that is invalid, expired, revoked or already used.'),
+        429: tooManyAttempts,
+      },
+      async handle(_request, req, res) {
+        const refreshToken = readRefreshCookie(req);
+        if (!refreshToken) throw new UnauthorizedError('no refresh cookie');
+        try {
+          const session = await auth.refresh(refreshToken);
+          setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
+          res.json(session.access);
+        } catch (error) {
+          if (error instanceof UnauthorizedError) clearRefreshCookie(res, cookieSecure);
+          throw error;
+        }
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/auth/logout`,
+      operationId: 'logout',
+      summary: 'End the session: the access token and the refresh family are revoked',
+      description:
+        'Send the bearer access token, the refresh cookie, or both. The access token is denied until it expires; the session\'s refresh tokens stop working. Always 204, also when already logged out.',
+      tag: 'auth',
+      access: 'public',
+      before: [noStore],
+      responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.') },
+      async handle(_request, req, res) {
+        await auth.logout(await optionalClaims(auth, req), readRefreshCookie(req));
+        clearRefreshCookie(res, cookieSecure);
+        res.status(204).end();
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/auth/password-reset`,
+      operationId: 'requestPasswordReset',
+      summary: 'Mail a single-use password-reset token',
+      description: 'Always 202, answered before any lookup: neither the answer nor its timing tells whether the address has an account.',
       tag: 'auth',
       access: 'public',
       before: [credentialLimit],
-      request: { body: LoginBody.meta({ id: 'LoginBody' }) },
+      request: { body: PasswordResetRequestBody.meta({ id: 'PasswordResetRequest' }) },
       responses: {
-        200: respond.json('A bearer access token.', AccessTokenResponse.meta({ id: 'AccessToken' })),
-        400: respond.problem('Malformed credentials.'),
-        401: respond.problem('Unknown email or wrong password (one answer for both).'),
+        202: respond.empty('Accepted; a mail goes out when the address has an account.'),
+        400: respond.problem('Not an email address.'),
+        413: respond.problem('Body over the JSON limit.'),
+        415: respond.problem('The body is not JSON.'),
         429: tooManyAttempts,
       },
       async handle({ body }, _req, res) {
-        const token = await auth.login(body);
-        res.setHeader('Cache-Control', 'no-store');
-        res.json(token);
+        await resetLimit(body.email);
+        res.status(202).end();
+        auth.requestPasswordReset(body.email).catch((error: unknown) => log.error({ err: error }, 'password reset request failed'));
+      },
+    }),
+    endpoint({
+      method: 'post',
+      path: `${API_PREFIX}/auth/password-reset/confirm`,
+      operationId: 'confirmPasswordReset',
+      summary: 'Set a new password with a reset token; every session of the account ends',
+      tag: 'auth',
+      access: 'public',
+      before: [credentialLimit],
+      request: { body: PasswordResetConfirmBody.meta({ id: 'PasswordResetConfirm' }) },
+      responses: {
+        204: respond.empty('The password is set; earlier reset tokens and all sessions are revoked.'),
+        400: respond.problem('A token that is invalid, used or expired, or a password outside the policy.'),
+        413: respond.problem('Body over the JSON limit.'),
+        415: respond.problem('The body is not JSON.'),
+        429: tooManyAttempts,
+      },
+      async handle({ body }, _req, res) {
+        await auth.confirmPasswordReset(body.token, body.password);
+        res.status(204).end();
       },
     }),
     endpoint({

@@ -1,11 +1,12 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
+import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
 import { UnsupportedMediaTypeError } from '../errors';
 import { callerId } from '../middleware/authenticate';
@@ -14,6 +15,9 @@ import { FileViewSchema } from '../schemas';
 export interface FileRoutesOptions {
   files: FileService;
   uploadLimitBytes: number;
+  /** Per user. */
+  uploadLimit: RequestHandler;
+  quotas: Quotas;
 }
 
 const FILE_FIELD = 'file';
@@ -66,7 +70,7 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
 
 const Binary = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
-export function fileEndpoints({ files, uploadLimitBytes }: FileRoutesOptions): Endpoint[] {
+export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: FileRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -76,6 +80,7 @@ export function fileEndpoints({ files, uploadLimitBytes }: FileRoutesOptions): E
       description: 'Multipart field "file", or the raw bytes with their Content-Type and an optional X-File-Name (percent-encoded when not ASCII).',
       tag: 'files',
       access: 'user',
+      before: [uploadLimit],
       request: {
         headers: z.object({ 'x-file-name': z.string().max(1_024).optional().meta({ description: 'Name of a raw upload.' }) }),
         rawBody: {
@@ -89,6 +94,7 @@ export function fileEndpoints({ files, uploadLimitBytes }: FileRoutesOptions): E
       responses: {
         201: respond.json('The stored file.', FileViewSchema, LOCATION_HEADER),
         400: respond.problem('Malformed multipart body or no "file" part.'),
+        403: respond.problem('Over the caller\'s quota of files or stored bytes; nothing was stored.'),
         413: respond.problem('Over the upload limit; nothing was stored.'),
         415: respond.problem('No Content-Type.'),
       },
@@ -103,7 +109,8 @@ export function fileEndpoints({ files, uploadLimitBytes }: FileRoutesOptions): E
           res.setHeader('Connection', 'close');
           throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
         }
-        const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes });
+        const quotaBytes = await quotas.uploadAllowance(ownerId);
+        const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes });
         let file: FileView;
         try {
           file = multipart ? await receiveMultipart(req, upload) : await upload(headerFileName(headers['x-file-name']), contentType, req);
@@ -153,6 +160,21 @@ export function fileEndpoints({ files, uploadLimitBytes }: FileRoutesOptions): E
           // Headers are out; a broken stream can only be cut short, which the client sees as a short body.
           if (!aborted.signal.aborted) res.destroy(error as Error);
         });
+      },
+    }),
+    endpoint({
+      method: 'delete',
+      path: `${API_PREFIX}/files/:id`,
+      operationId: 'deleteFile',
+      summary: 'Delete a file',
+      description: 'A job whose result the file was keeps its result without the file (resultFileId becomes null).',
+      tag: 'files',
+      access: 'user',
+      request: { params: IdParams },
+      responses: { 204: respond.empty('Deleted.'), 404: respond.problem('No such file of the caller.') },
+      async handle({ params }, req, res) {
+        await files.remove(callerId(req), params.id);
+        res.status(204).end();
       },
     }),
   ];

@@ -1,7 +1,9 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, SubmitJobBody } from '../../contract';
+import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
+import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { callerId } from '../middleware/authenticate';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
@@ -11,6 +13,10 @@ export interface JobRoutesOptions {
   jobs: JobService;
   streams: EventStreams;
   submitLimit: RequestHandler;
+  /** Per user: new event streams. */
+  streamLimit: RequestHandler;
+  quotas: Quotas;
+  removal: JobRemoval;
 }
 
 const LastEventIdHeaders = z.object({
@@ -32,7 +38,7 @@ const STREAM_RESPONSES = {
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobEndpoints({ jobs, streams, submitLimit }: JobRoutesOptions): Endpoint[] {
+export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -48,12 +54,14 @@ export function jobEndpoints({ jobs, streams, submitLimit }: JobRoutesOptions): 
       responses: {
         202: respond.json('The accepted job.', JobViewSchema, LOCATION_HEADER),
         400: respond.problem('Unknown type or invalid input; `errors` lists the fields.'),
+        403: respond.problem('The caller has QUOTA_QUEUED_JOBS jobs waiting already.'),
         404: respond.problem('A file the input names is not the caller\'s.'),
         409: respond.problem('The Idempotency-Key was used with another body.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
       },
       async handle({ body, headers }, req, res) {
+        await quotas.assertCanQueue(callerId(req));
         // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
         const { job } = await jobs.submit({ ownerId: callerId(req), body, idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER], requestId: req.requestId });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
@@ -83,6 +91,7 @@ export function jobEndpoints({ jobs, streams, submitLimit }: JobRoutesOptions): 
         'One connection for a whole job list. Each event\'s `data` is a JobEvent (`parentId` set on a task\'s). With Last-Event-ID, the events after it are sent first. The server ends the stream after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID.',
       tag: 'jobs',
       access: 'user',
+      before: [streamLimit],
       request: { headers: LastEventIdHeaders },
       responses: STREAM_RESPONSES,
       async handle({ headers }, req, res) {
@@ -163,10 +172,29 @@ export function jobEndpoints({ jobs, streams, submitLimit }: JobRoutesOptions): 
         'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Sends the job\'s events so far (after Last-Event-ID when given), then live ones; ends after the job\'s terminal state. The server also ends it after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID.',
       tag: 'jobs',
       access: 'user',
+      before: [streamLimit],
       request: { params: IdParams, headers: LastEventIdHeaders },
       responses: { ...STREAM_RESPONSES, 404: respond.problem('No such job of the caller.') },
       async handle({ params, headers }, req, res) {
         await streams.stream(res, { ownerId: callerId(req), source: { kind: 'job', jobId: params.id }, after: resumeAfter(headers['last-event-id']) });
+      },
+    }),
+    endpoint({
+      method: 'delete',
+      path: `${API_PREFIX}/jobs/:id`,
+      operationId: 'deleteJob',
+      summary: 'Delete a finished job with its events and result file',
+      tag: 'jobs',
+      access: 'user',
+      request: { params: IdParams },
+      responses: {
+        204: respond.empty('Deleted.'),
+        404: respond.problem('No such job of the caller.'),
+        409: respond.problem('The job is queued or running; cancel it first.'),
+      },
+      async handle({ params }, req, res) {
+        await removal.remove(callerId(req), params.id);
+        res.status(204).end();
       },
     }),
   ];

@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { PASSWORD_MAX_LENGTH, passwordProblem } from './password-policy';
 
-export const PASSWORD_MIN_LENGTH = 12;
-export const PASSWORD_MAX_LENGTH = 256;
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy';
 
 /**
  * Emails are trimmed, NFC-normalised and lower-cased before they are validated and stored,
@@ -12,15 +12,17 @@ export const Email = z.preprocess(
   z.email('must be a valid email address').max(254),
 );
 
-export const RegisterBody = z
-  .object({
-    email: Email,
-    password: z
-      .string()
-      .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
-      .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
+/** A password being set: the length policy and the common-password list. */
+export const NewPassword = z
+  .string()
+  .max(PASSWORD_MAX_LENGTH * 4)
+  .superRefine((password, context) => {
+    const problem = passwordProblem(password);
+    if (problem) context.addIssue({ code: 'custom', message: problem });
   })
-  .strict();
+  .meta({ description: '12-256 characters, not one of the most common passwords.' });
+
+export const RegisterBody = z.object({ email: Email, password: NewPassword }).strict();
 export type RegisterBody = z.infer<typeof RegisterBody>;
 
 /** Login checks shape only: the password policy may have changed since the account was made. */
@@ -32,15 +34,32 @@ export const LoginBody = z
   .strict();
 export type LoginBody = z.infer<typeof LoginBody>;
 
+export const PasswordResetRequestBody = z.object({ email: Email }).strict();
+export type PasswordResetRequestBody = z.infer<typeof PasswordResetRequestBody>;
+
+export const PasswordResetConfirmBody = z
+  .object({
+    token: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be the token from the mail'),
+    password: NewPassword,
+  })
+  .strict();
+export type PasswordResetConfirmBody = z.infer<typeof PasswordResetConfirmBody>;
+
+export const UserRoleSchema = z.enum(['user', 'admin']);
+
 export const UserView = z.object({
   id: z.uuid(),
   email: z.string(),
-  role: z.enum(['user', 'admin']),
+  role: UserRoleSchema,
 });
 export type UserView = z.infer<typeof UserView>;
 
-export const RegisteredUser = UserView.pick({ id: true, email: true });
-export type RegisteredUser = z.infer<typeof RegisteredUser>;
+/** What registration answers, whether or not the address was free: nothing that tells the two apart. */
+export const RegistrationAccepted = z.object({
+  email: z.string(),
+  detail: z.string(),
+});
+export type RegistrationAccepted = z.infer<typeof RegistrationAccepted>;
 
 export const AccessTokenResponse = z.object({
   accessToken: z.string(),

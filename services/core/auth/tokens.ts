@@ -1,59 +1,66 @@
-import { randomUUID, webcrypto } from 'node:crypto';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, errors as joseErrors, jwtVerify, type JWTHeaderParameters } from 'jose';
 import type { Env } from '../../contract';
 import { UnauthorizedError } from '../errors';
 import type { UserRole } from '../db/users';
+import { SIGNING_ALGORITHM, type Keyring } from './signing-keys';
 
 /** Who an access token speaks for. */
 export interface AccessClaims {
   userId: string;
   role: UserRole;
   tokenId: string;
+  /** The session (refresh-token family) the token was issued in. */
+  sessionId: string;
   expiresAt: number;
+  kid: string;
 }
 
 export const ACCESS_TOKEN_AUDIENCE = 'platform-kit-api';
-const ALGORITHM = 'HS256';
 /** Clock skew tolerated between the issuing and the verifying process. */
 const CLOCK_TOLERANCE_SECONDS = 5;
 /** Verified tokens remembered per process; a client reuses its token for every call until it expires. */
 const VERIFIED_CACHE_SIZE = 10_000;
 
-export type TokenEnv = Pick<Env, 'JWT_SECRET' | 'JWT_ISSUER' | 'ACCESS_TOKEN_TTL_SECONDS'>;
+export type TokenEnv = Pick<Env, 'JWT_ISSUER' | 'ACCESS_TOKEN_TTL_SECONDS'>;
 
 /**
- * Whether an access token was revoked before it expired (logout, password reset). Asked on
- * every verification, cached tokens included: the cache vouches for a signature, never for
- * a token's standing.
+ * Whether an access token was revoked before it expired. Asked on every verification,
+ * cached tokens included: the cache vouches for a signature, never for a token's standing.
+ * Synchronous on purpose: it reads the in-memory denylist mirror (revocations.ts).
  */
-export type RevocationCheck = (claims: AccessClaims) => boolean | Promise<boolean>;
+export type RevocationCheck = (claims: AccessClaims) => boolean;
 
 export interface AccessTokens {
   readonly ttlSeconds: number;
-  issue(user: { id: string; role: UserRole }): Promise<string>;
-  /** Throws UnauthorizedError for anything but a valid, unexpired token of ours. */
+  issue(user: { id: string; role: UserRole }, sessionId: string): Promise<{ token: string; expiresAt: number; tokenId: string }>;
+  /** Throws UnauthorizedError for anything but a valid, unexpired, unrevoked token of ours. */
   verify(token: string): Promise<AccessClaims>;
 }
 
 /**
- * Short-lived HS256 access tokens. The key is imported once here, so verifying a request
- * is a pure CPU check with no per-call key setup and no database lookup.
+ * Short-lived EdDSA access tokens with a `kid`. Only EdDSA is accepted (`alg: none`,
+ * HS256 with the public key as a secret and every other algorithm are refused before any
+ * key is chosen), and only keys of the keyring verify.
  */
-export function createAccessTokens(env: TokenEnv, options: { isRevoked?: RevocationCheck } = {}): AccessTokens {
+export function createAccessTokens(env: TokenEnv, keyring: Keyring, options: { isRevoked?: RevocationCheck } = {}): AccessTokens {
   const isRevoked: RevocationCheck = options.isRevoked ?? (() => false);
-  // jose would import raw key bytes again on every call; a non-extractable CryptoKey imported here is reused.
-  const key = webcrypto.subtle.importKey('raw', Buffer.from(env.JWT_SECRET, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   const verifyOptions = {
-    algorithms: [ALGORITHM],
+    algorithms: [SIGNING_ALGORITHM],
     issuer: env.JWT_ISSUER,
     audience: ACCESS_TOKEN_AUDIENCE,
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
-    requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+    requiredClaims: ['sub', 'exp', 'iat', 'jti', 'iss', 'aud'],
+  };
+  const keyFor = async (header: JWTHeaderParameters) => {
+    const key = header.kid ? await keyring.verificationKey(header.kid) : undefined;
+    if (!key) throw new UnauthorizedError('the access token was signed with an unknown key');
+    return key;
   };
 
   // A token whose signature verified once verifies again until it expires: the signature covers every
   // claim, and the cache is keyed by the whole token, signature included, so a changed byte is a miss.
-  // The HMAC check is the costliest step of an authenticated request (bench/FINDINGS.md).
+  // The signature check is the costliest step of an authenticated request (bench/FINDINGS.md).
   const verified = new Map<string, AccessClaims>();
   const remember = (token: string, claims: AccessClaims) => {
     if (verified.size >= VERIFIED_CACHE_SIZE) {
@@ -62,41 +69,46 @@ export function createAccessTokens(env: TokenEnv, options: { isRevoked?: Revocat
     }
     verified.set(token, claims);
   };
+  const standing = (token: string, claims: AccessClaims): AccessClaims => {
+    if (isRevoked(claims)) {
+      verified.delete(token);
+      throw new UnauthorizedError('the access token was revoked');
+    }
+    return claims;
+  };
 
   return {
     ttlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
-    async issue(user) {
+    async issue(user, sessionId) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ role: user.role })
-        .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+      const expiresAt = now + env.ACCESS_TOKEN_TTL_SECONDS;
+      const tokenId = randomUUID();
+      const signer = keyring.current();
+      const token = await new SignJWT({ role: user.role, sid: sessionId })
+        .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: signer.kid, typ: 'JWT' })
         .setSubject(user.id)
         .setIssuer(env.JWT_ISSUER)
         .setAudience(ACCESS_TOKEN_AUDIENCE)
         .setIssuedAt(now)
-        .setExpirationTime(now + env.ACCESS_TOKEN_TTL_SECONDS)
-        .setJti(randomUUID())
-        .sign(await key);
+        .setExpirationTime(expiresAt)
+        .setJti(tokenId)
+        .sign(signer.key);
+      return { token, expiresAt, tokenId };
     },
     async verify(token) {
       const known = verified.get(token);
       if (known) {
-        if (Date.now() / 1000 < known.expiresAt + CLOCK_TOLERANCE_SECONDS) {
-          if (await isRevoked(known)) {
-            verified.delete(token);
-            throw new UnauthorizedError('the access token was revoked');
-          }
-          return known;
-        }
+        if (Date.now() / 1000 < known.expiresAt + CLOCK_TOLERANCE_SECONDS && keyring.trusts(known.kid)) return standing(token, known);
         verified.delete(token);
       }
       try {
-        const { payload } = await jwtVerify(token, await key, verifyOptions);
-        const role = payload.role;
-        if ((role !== 'user' && role !== 'admin') || !payload.sub || !payload.jti || payload.exp === undefined) {
+        const { payload, protectedHeader } = await jwtVerify(token, keyFor, verifyOptions);
+        const { role, sid } = payload;
+        if ((role !== 'user' && role !== 'admin') || typeof sid !== 'string' || !payload.sub || !payload.jti || payload.exp === undefined || !protectedHeader.kid) {
           throw new UnauthorizedError('the access token is malformed');
         }
-        const claims: AccessClaims = { userId: payload.sub, role, tokenId: payload.jti, expiresAt: payload.exp };
-        if (await isRevoked(claims)) throw new UnauthorizedError('the access token was revoked');
+        const claims: AccessClaims = { userId: payload.sub, role, tokenId: payload.jti, sessionId: sid, expiresAt: payload.exp, kid: protectedHeader.kid };
+        standing(token, claims);
         remember(token, claims);
         return claims;
       } catch (error) {

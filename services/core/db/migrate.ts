@@ -18,7 +18,7 @@ const MIGRATION_FILE = /^\d{4}_[a-z0-9_]+\.sql$/;
  * from the TypeScript sources (services/core/db) and from the compiled tree
  * (dist/services/core/db), which has no package.json of its own.
  */
-function repositoryRoot(): string {
+export function repositoryRoot(): string {
   let directory = __dirname;
   for (;;) {
     if (existsSync(path.join(directory, 'package.json'))) return directory;

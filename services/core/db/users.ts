@@ -31,7 +31,14 @@ export interface UserRepository {
   insert(user: { id: string; email: string; passwordHash: string; role?: UserRole }): Promise<UserRecord>;
   findByEmail(email: string): Promise<UserRecord | undefined>;
   findById(id: string): Promise<UserRecord | undefined>;
+  /** Replaces the hash when it still is `previousHash` (a rehash must not undo a concurrent reset). */
+  replacePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void>;
+  /** Returns false when there is no such account. */
+  setRole(id: string, role: UserRole): Promise<boolean>;
 }
+
+/** The platform's own account (migration 0003): owns internal jobs such as mails. */
+export const PLATFORM_USER_ID = '00000000-0000-0000-0000-000000000000';
 
 export function createUserRepository(pool: Pool): UserRepository {
   return {
@@ -63,6 +70,13 @@ export function createUserRepository(pool: Pool): UserRepository {
         values: [id],
       });
       return rows[0] && toRecord(rows[0]);
+    },
+    async replacePasswordHash(id, previousHash, passwordHash) {
+      await pool.query('UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2', [id, previousHash, passwordHash]);
+    },
+    async setRole(id, role) {
+      const { rowCount } = await pool.query('UPDATE users SET role = $2 WHERE id = $1', [id, role]);
+      return rowCount === 1;
     },
   };
 }

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { validate as isUuid } from 'uuid';
 import type { FileView } from '../../contract';
 import { createFileRepository, type FileRecord } from '../db/files';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../errors';
+import { NotFoundError, PayloadTooLargeError, QuotaExceededError, ValidationError } from '../errors';
 import type { Logger } from '../logger';
 import { ObjectTooLargeError, type ObjectStore } from '../storage/object-store';
 import { JOB_OUTPUTS_PREFIX } from '../storage/routed';
@@ -84,17 +84,21 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
   };
 
   return {
-    async upload({ ownerId, name, contentType, body, maxBytes }) {
+    async upload({ ownerId, name, contentType, body, maxBytes, quotaBytes }) {
       const normalisedType = requireContentType(contentType);
       const id = randomUUID();
       const key = uploadKey(ownerId, id);
+      const quotaBinds = quotaBytes !== undefined && quotaBytes < maxBytes;
       let stored;
       try {
-        stored = await store.put(key, detached(body), { contentType: normalisedType, maxBytes });
+        stored = await store.put(key, detached(body), { contentType: normalisedType, maxBytes: quotaBinds ? quotaBytes : maxBytes });
       } catch (error) {
         // The drivers leave nothing behind on failure; the delete covers a store that half-wrote before failing.
         await discard(key);
-        if (error instanceof ObjectTooLargeError) throw new PayloadTooLargeError(`file exceeds the upload limit of ${maxBytes} bytes`);
+        if (error instanceof ObjectTooLargeError) {
+          if (quotaBinds) throw new QuotaExceededError(`storage quota: this file is larger than the ${quotaBytes} bytes the quota leaves`);
+          throw new PayloadTooLargeError(`file exceeds the upload limit of ${maxBytes} bytes`);
+        }
         throw error;
       }
       try {
@@ -122,6 +126,24 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
       const record = await findOwned(ownerId, fileId);
       const body = await store.get(record.storageKey, { signal });
       return { file: toView(record), body };
+    },
+
+    async remove(ownerId, fileId) {
+      const record = await findOwned(ownerId, fileId);
+      const client = await generalPool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('UPDATE jobs SET result_file_id = NULL WHERE result_file_id = $1', [record.id]);
+        const { rowCount } = await client.query('DELETE FROM files WHERE id = $1 AND owner_id = $2', [record.id, ownerId]);
+        await client.query('COMMIT');
+        if (rowCount !== 1) throw new NotFoundError(`file ${fileId} not found`);
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+      await discard(record.storageKey);
     },
 
     async assertOwned(ownerId, fileIds) {

@@ -8,6 +8,8 @@ export interface UploadRequest {
   body: Readable;
   /** Uploads over the limit are rejected with PayloadTooLargeError and leave nothing stored. */
   maxBytes: number;
+  /** What the owner's storage quota leaves (QuotaExceededError past it); unlimited when unset. */
+  quotaBytes?: number;
 }
 
 export interface JobOutputRequest {
@@ -28,6 +30,11 @@ export interface FileService {
   get(ownerId: string, fileId: string): Promise<FileView>;
   /** The bytes of a file the owner may read. */
   openContent(ownerId: string, fileId: string, signal?: AbortSignal): Promise<{ file: FileView; body: Readable }>;
+  /**
+   * Deletes a file of the owner (NotFoundError otherwise): its row, then its bytes. A job
+   * whose result it was keeps its result, without the file.
+   */
+  remove(ownerId: string, fileId: string): Promise<void>;
   /** Throws NotFoundError naming the field when any of the ids is not the owner's file. */
   assertOwned(ownerId: string, fileIds: { field: string; fileId: string }[]): Promise<void>;
   /**

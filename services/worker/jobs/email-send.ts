@@ -2,13 +2,11 @@ import { emailSend } from '../../contract';
 import { defineProcessor } from '../processor';
 
 /**
- * Composes the message and drops it in the mail drop (`mail/<jobId>.eml` in the object
- * store), which a developer can open. The name is the job id, so a re-run after a crash
+ * Composes the message and hands it to the mail drop: `mail/<jobId>.eml` in the object
+ * store, which a developer can open, or the SMTP relay when SMTP_URL is set. The name is the job id, so a re-run after a crash
  * overwrites the same message rather than sending a second one.
  */
 
-/** `.invalid` (RFC 2606) because nothing delivers from the local mail drop. */
-const SENDER = 'Platform Kit <no-reply@platform-kit.invalid>';
 const MESSAGE_ID_DOMAIN = 'platform-kit';
 /** RFC 5322 §2.1.1: no line may exceed 998 characters. */
 const MAX_LINE_LENGTH = 998;
@@ -16,6 +14,7 @@ const BASE64_LINE_LENGTH = 76;
 
 export interface OutgoingMessage {
   messageId: string;
+  from: string;
   to: string;
   subject: string;
   text: string;
@@ -63,7 +62,7 @@ function encodeBody(text: string): { encoding: '7bit' | 'base64'; body: string }
 export function composeMessage(message: OutgoingMessage): Buffer {
   const { encoding, body } = encodeBody(message.text);
   const headers = [
-    `From: ${SENDER}`,
+    `From: ${message.from.replace(/[\r\n]+/g, '')}`,
     `To: ${message.to.replace(/[\r\n]+/g, '')}`,
     `Subject: ${encodeHeaderValue(message.subject)}`,
     `Date: ${rfc5322Date(message.date)}`,
@@ -77,7 +76,7 @@ export function composeMessage(message: OutgoingMessage): Buffer {
 
 export default defineProcessor(emailSend, async ({ jobId, input, mailDrop, signal }) => {
   const messageId = `<${jobId}@${MESSAGE_ID_DOMAIN}>`;
-  const message = composeMessage({ messageId, to: input.to, subject: input.subject, text: input.text, date: new Date() });
-  await mailDrop.write(`${jobId}.eml`, message, signal);
+  const message = composeMessage({ messageId, from: mailDrop.from, to: input.to, subject: input.subject, text: input.text, date: new Date() });
+  await mailDrop.write(`${jobId}.eml`, message, { signal, to: input.to });
   return { result: { messageId } };
 });

@@ -2,6 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ACCESS_TOKEN_AUDIENCE } from '../../../services/core/auth';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+import { signedToken } from './identity-helpers';
 
 describe('auth routes', () => {
   let api: ApiFixture;
@@ -16,8 +17,8 @@ describe('auth routes', () => {
 
   it('registers, logs in and tells the caller who they are', async () => {
     const registered = await call(api, '/v1/auth/register', { json: { email: '  Ada.Lovelace@Example.COM ', password: 'analytical engine 1843' } });
-    expect(registered.status).toBe(201);
-    expect(registered.body).toEqual({ id: expect.any(String), email: 'ada.lovelace@example.com' });
+    expect(registered.status).toBe(202);
+    expect(registered.body).toEqual({ email: 'ada.lovelace@example.com', detail: expect.any(String) });
 
     const login = await call(api, '/v1/auth/login', { json: { email: 'ADA.lovelace@example.com', password: 'analytical engine 1843' } });
     expect(login.status).toBe(200);
@@ -26,7 +27,7 @@ describe('auth routes', () => {
 
     const me = await call(api, '/v1/auth/me', { token: String(login.body.accessToken) });
     expect(me.status).toBe(200);
-    expect(me.body).toEqual({ id: registered.body.id, email: 'ada.lovelace@example.com', role: 'user' });
+    expect(me.body).toEqual({ id: expect.any(String), email: 'ada.lovelace@example.com', role: 'user' });
   });
 
   it('stores argon2id hashes, never the password', async () => {
@@ -36,11 +37,26 @@ describe('auth routes', () => {
     expect(rows[0]?.password_hash).not.toContain('nobody guesses');
   });
 
-  it('answers 409 when the email is taken, whatever its case', async () => {
+  it('answers a taken email exactly as a free one, mails its owner instead, and keeps the old password', async () => {
     const { email } = await signUp(api);
+    const fresh = await call(api, '/v1/auth/register', { json: { email: `fresh-${email}`, password: 'another long password' } });
     const again = await call(api, '/v1/auth/register', { json: { email: email.toUpperCase(), password: 'another long password' } });
-    expect(again.status).toBe(409);
-    expect(again.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(again.status).toBe(fresh.status);
+    expect(again.body).toEqual({ ...fresh.body, email });
+    expect((await call(api, '/v1/auth/login', { json: { email, password: 'another long password' } })).status).toBe(401);
+    let mails = 0;
+    for (let attempt = 0; attempt < 50 && mails === 0; attempt += 1) {
+      const { rows } = await api.db.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE type = 'email.send' AND input->>'to' = $1", [email]);
+      mails = rows[0]?.count ?? 0;
+      if (mails === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(mails).toBe(1);
+  });
+
+  it('refuses a common password, whatever its case', async () => {
+    const refused = await call(api, '/v1/auth/register', { json: { email: 'common@example.com', password: 'QWERTYUIOP123' } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([{ field: 'body.password', message: expect.stringContaining('common') }]);
   });
 
   it('rejects a bad email and a password outside 12-256 characters with field errors, storing nothing', async () => {
@@ -76,7 +92,7 @@ describe('auth routes', () => {
     expect((await call(api, '/v1/auth/me', { token: 'not.a.jwt' })).status).toBe(401);
 
     const sign = (secret: string, expiresAt: number) =>
-      new SignJWT({ role: 'admin' })
+      new SignJWT({ role: 'admin', sid: userId })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject(userId)
         .setIssuer(api.env.JWT_ISSUER)
@@ -88,7 +104,7 @@ describe('auth routes', () => {
     const now = Math.floor(Date.now() / 1000);
     const forged = await call(api, '/v1/auth/me', { token: await sign('a different secret of at least 32 chars', now + 600) });
     expect(forged.status).toBe(401);
-    const expired = await call(api, '/v1/auth/me', { token: await sign(api.env.JWT_SECRET, now - 3_600) });
+    const expired = await call(api, '/v1/auth/me', { token: await signedToken(api, { userId, expiresAt: now - 3_600 }) });
     expect(expired.status).toBe(401);
     expect(expired.body.detail).toBe('the access token has expired');
   });

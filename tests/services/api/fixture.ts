@@ -20,6 +20,8 @@ export interface ApiFixtureOptions {
   env?: Partial<EnvVars>;
   /** Servers to use instead of slices of the run's shared ones (fault tests bring private servers). */
   servers?: Pick<SharedServices, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>;
+  /** A build of the web console for the app to serve at `/`. */
+  consoleDir?: string;
 }
 
 export interface ApiFixture {
@@ -28,6 +30,7 @@ export interface ApiFixture {
   core: Runtime;
   /** A pool of the fixture's own for assertions on what was (not) stored. */
   db: Pool;
+  deps: AppDependencies;
   lifecycle: Lifecycle;
   /** Every log line the app wrote, parsed. */
   logLines: Record<string, unknown>[];
@@ -58,7 +61,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     REDIS_URL: servers.redisUrl,
     QUEUE_PREFIX: servers.redisPrefix,
     OBJECT_STORE_DIR: objectDir,
-    JWT_SECRET: randomBytes(32).toString('base64url'),
+    KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
     AUTH_RATE_LIMIT_PER_MINUTE: '10000',
     DATABASE_POOL_MAX: '5',
     RELAY_SWEEP_MS: '1000',
@@ -71,7 +74,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
   // The rate limiters fall back to per-process counters until Redis is ready; tests count on the shared ones.
   await core.checks.redis();
   const lifecycle: Lifecycle = { draining: false };
-  const deps: AppDependencies = dependenciesFromCore(env, core, { log, metrics, lifecycle });
+  const deps: AppDependencies = await dependenciesFromCore(env, core, { log, metrics, lifecycle, consoleDir: options.consoleDir });
   const app = createApp(deps);
   // Served the way the API process serves it (services/api/server.ts), Express prototypes in place.
   const server: Server = createExpressServer(app);
@@ -82,11 +85,13 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     env,
     core,
     db,
+    deps,
     lifecycle,
     logLines,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await deps.close?.();
       await core.close();
       await db.end();
       await rm(objectDir, { recursive: true, force: true });
@@ -133,10 +138,11 @@ export async function signUp(api: Pick<ApiFixture, 'baseUrl'>, password = 'corre
   userCounter += 1;
   const email = `user${userCounter}-${randomBytes(4).toString('hex')}@example.com`;
   const registered = await call(api, '/v1/auth/register', { json: { email, password } });
-  if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${registered.text}`);
+  if (registered.status !== 202) throw new Error(`register failed: ${registered.status} ${registered.text}`);
   const login = await call<{ accessToken: string }>(api, '/v1/auth/login', { json: { email, password } });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
-  return { token: login.body.accessToken, userId: String(registered.body.id), email };
+  const me = await call<{ id: string }>(api, '/v1/auth/me', { token: login.body.accessToken });
+  return { token: login.body.accessToken, userId: me.body.id, email };
 }
 
 /** Promotes an account to admin directly in the database (there is no HTTP path to it, by design). */
@@ -146,7 +152,7 @@ export async function makeAdmin(api: ApiFixture, userId: string, password = 'cor
   return login.body.accessToken;
 }
 
-export async function countRows(api: ApiFixture, table: 'jobs' | 'files' | 'users'): Promise<number> {
+export async function countRows(api: ApiFixture, table: 'jobs' | 'files' | 'users' | 'sessions' | 'refresh_tokens' | 'password_reset_tokens' | 'job_events' | 'signing_keys'): Promise<number> {
   const { rows } = await api.db.query<{ count: number }>(`SELECT count(*)::int AS count FROM ${table}`);
   return rows[0]?.count ?? 0;
 }

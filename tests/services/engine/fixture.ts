@@ -39,7 +39,7 @@ export function testEnv(values: { databaseUrl: string; redisUrl: string; redisPr
     REDIS_URL: values.redisUrl,
     QUEUE_PREFIX: values.redisPrefix,
     OBJECT_STORE_DIR: values.objectDir,
-    JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+    KEY_ENCRYPTION_SECRET: 'test-secret-test-secret-test-secret-0123',
     RELAY_SWEEP_MS: '500',
     ...extra,
   });

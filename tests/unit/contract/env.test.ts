@@ -5,7 +5,7 @@
  */
 import { EnvError, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, SECRET_ENV_KEYS, WorkerEnvSchema, parseEnv } from '../../../services/contract';
 
-const required = { DATABASE_URL: 'postgres://app:pw@db.internal:5432/platform', REDIS_URL: 'rediss://:token@cache.internal:6379', JWT_SECRET: 'k'.repeat(32) };
+const required = { DATABASE_URL: 'postgres://app:pw@db.internal:5432/platform', REDIS_URL: 'rediss://:token@cache.internal:6379', KEY_ENCRYPTION_SECRET: 'k'.repeat(32) };
 
 function issues(fn: () => unknown): { variable: string; message: string }[] {
   try {
@@ -48,6 +48,6 @@ describe('env contract', () => {
   it('names as credentials only variables some schema reads', () => {
     const known = new Set([...Object.keys(EnvSchema.shape), ...Object.keys(MigrateEnvSchema.shape)]);
     for (const key of SECRET_ENV_KEYS) expect(known.has(key)).toBe(true);
-    expect(SECRET_ENV_KEYS).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET']));
+    expect(SECRET_ENV_KEYS).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'KEY_ENCRYPTION_SECRET', 'SMTP_URL']));
   });
 });

@@ -1,0 +1,73 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { SecurityEvents } from '../../core/auth';
+import type { Logger } from '../../core/logger';
+import { createLimiter, tooManyRequests } from './rate-limit';
+
+/** Failures count within this window; a success clears them. */
+const FAILURE_WINDOW_SECONDS = 15 * 60;
+/** Lockouts of an account count within a day: each one doubles the next. */
+const LOCKOUT_MEMORY_SECONDS = 24 * 3600;
+const MAX_LOCKOUT_SECONDS = 24 * 3600;
+
+export interface AccountLockoutOptions {
+  redis?: Redis;
+  prefix: string;
+  failuresBeforeLockout: number;
+  lockoutSeconds: number;
+  security: SecurityEvents;
+  log: Logger;
+}
+
+/**
+ * Per-account login lockout with backoff, against credential stuffing spread over many
+ * addresses: after `failuresBeforeLockout` failed logins an account is locked for
+ * `lockoutSeconds`, doubled for each further lockout that day (up to a day). Counted for
+ * any email, existing or not, so a lockout tells nothing about which accounts exist.
+ */
+export class AccountLockout {
+  private readonly failures: RateLimiterAbstract;
+  private readonly lockouts: RateLimiterAbstract;
+
+  constructor(private readonly options: AccountLockoutOptions) {
+    this.failures = createLimiter({ redis: options.redis, keyPrefix: `${options.prefix}:rl:login-failures`, points: options.failuresBeforeLockout, durationSeconds: FAILURE_WINDOW_SECONDS });
+    this.lockouts = createLimiter({ redis: options.redis, keyPrefix: `${options.prefix}:rl:lockouts`, points: 1_000_000, durationSeconds: LOCKOUT_MEMORY_SECONDS });
+  }
+
+  /** Throws a 429 while the account is locked. */
+  async assertOpen(account: string): Promise<void> {
+    const state = await this.guard(() => this.failures.get(account));
+    if (state && state.consumedPoints > this.options.failuresBeforeLockout && state.msBeforeNext > 0) {
+      throw tooManyRequests(state, this.options.failuresBeforeLockout, 'too many failed logins: this account is locked for now; see Retry-After');
+    }
+  }
+
+  async recordFailure(account: string, ip: string): Promise<void> {
+    try {
+      const counted = await this.failures.consume(account);
+      if (counted.remainingPoints > 0) return;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) {
+        this.options.log.warn({ err: rejection }, 'login failure limiter unavailable');
+        return;
+      }
+    }
+    const lockouts = await this.guard(() => this.lockouts.penalty(account, 1));
+    const seconds = Math.min(MAX_LOCKOUT_SECONDS, this.options.lockoutSeconds * 2 ** Math.max(0, (lockouts?.consumedPoints ?? 1) - 1));
+    await this.guard(() => this.failures.block(account, seconds));
+    this.options.security('account_locked', { email: account, ip, retryAfterSeconds: seconds });
+  }
+
+  async recordSuccess(account: string): Promise<void> {
+    await this.guard(() => this.failures.delete(account));
+  }
+
+  private async guard<T>(action: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await action();
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'account lockout store unavailable');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { EnvSchema, parseEnv } from '../../contract';
+import { Email, SigningKeyStore, UserRoleSchema, createIdentity } from '../../core/auth';
+import { createJobRemoval } from '../../core/jobs/removal';
+import type { Runtime } from '../../core/runtime';
+import { UsageError, printJson } from '../output';
+
+/** The identity settings the CLI needs beyond the shared ones: only `keys rotate` needs the sealing secret. */
+const IdentityCliEnv = EnvSchema.pick({ JWT_ISSUER: true, ACCESS_TOKEN_TTL_SECONDS: true, REFRESH_TOKEN_TTL_SECONDS: true, PASSWORD_RESET_TTL_SECONDS: true, PUBLIC_URL: true });
+
+function email(value: string): string {
+  const parsed = Email.safeParse(value);
+  if (!parsed.success) throw new UsageError(`not an email address: ${JSON.stringify(value)}`);
+  return parsed.data as string;
+}
+
+/** The password from standard input (piped), or asked for without echo on a terminal: never a flag, which `ps` and shell history would show. */
+async function readPassword(): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  process.stderr.write('password: ');
+  stdin.setRawMode(true);
+  return new Promise((resolve) => {
+    let typed = '';
+    const onData = (data: Buffer) => {
+      for (const character of data.toString('utf8')) {
+        if (character === '\r' || character === '\n') {
+          stdin.setRawMode(false);
+          stdin.off('data', onData);
+          stdin.pause();
+          process.stderr.write('\n');
+          resolve(typed);
+          return;
+        }
+        if (character === '\u0003') process.exit(130);
+        if (character === '\u007f') typed = typed.slice(0, -1);
+        else typed += character;
+      }
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
+/** Auth use cases for the CLI; revocations it writes reach every API process through Redis. */
+async function identityOf(core: Runtime) {
+  // The CLI signs nothing, but the keyring it starts unseals the stored keys, as the api does.
+  const secret = process.env.KEY_ENCRYPTION_SECRET;
+  if (!secret) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s)');
+  const env = { ...parseEnv(process.env, IdentityCliEnv), KEY_ENCRYPTION_SECRET: secret, QUEUE_PREFIX: core.env.QUEUE_PREFIX, REDIS_URL: core.env.REDIS_URL };
+  return createIdentity(env, core, { log: core.log, mirror: false });
+}
+
+export async function createAdmin(core: Runtime, address: string, options: { json?: boolean }): Promise<number> {
+  const target = email(address);
+  const password = await readPassword();
+  const identity = await identityOf(core);
+  try {
+    const { user, created } = await identity.auth.createAdmin(target, password);
+    if (options.json) printJson({ user, created });
+    else process.stdout.write(created ? `created admin ${user.email} (${user.id})\n` : `${user.email} exists: promoted to admin (its sessions were ended; its password is unchanged)\n`);
+    return 0;
+  } finally {
+    await identity.close();
+  }
+}
+
+export async function setRole(core: Runtime, address: string, role: string, options: { json?: boolean }): Promise<number> {
+  const parsedRole = UserRoleSchema.safeParse(role);
+  if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${JSON.stringify(role)}`);
+  const identity = await identityOf(core);
+  try {
+    const user = await identity.auth.setRole(email(address), parsedRole.data);
+    if (options.json) printJson({ user });
+    else process.stdout.write(`${user.email} is now ${user.role}; its sessions were ended\n`);
+    return 0;
+  } finally {
+    await identity.close();
+  }
+}
+
+export async function rotateKeys(core: Runtime, options: { json?: boolean }): Promise<number> {
+  const secret = z.string().min(32).safeParse(process.env.KEY_ENCRYPTION_SECRET);
+  if (!secret.success) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s, at least 32 characters)');
+  const kid = await new SigningKeyStore(core.generalPool).rotate(secret.data);
+  if (options.json) printJson({ kid });
+  else process.stdout.write(`new signing key ${kid}; the previous key still verifies; API processes pick it up within a minute\n`);
+  return 0;
+}
+
+export async function purge(core: Runtime, options: { retentionDays?: string; json?: boolean }): Promise<number> {
+  const days = options.retentionDays === undefined ? core.env.JOB_RETENTION_DAYS : Number(options.retentionDays);
+  if (!Number.isInteger(days) || days < 0) throw new UsageError('--retention-days must be a whole number of days');
+  const purged = await createJobRemoval({ generalPool: core.generalPool, store: core.store, log: core.log }).purge(days);
+  if (options.json) printJson({ purged, retentionDays: days });
+  else process.stdout.write(`purged ${purged} finished job(s) older than ${days} day(s), with their events and result files\n`);
+  return 0;
+}
+

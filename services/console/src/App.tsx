@@ -1,0 +1,159 @@
+import { useEffect, useRef, useState } from 'react';
+import { CONSOLE_PAGES } from '../../contract/http';
+import { getMe, onSessionChange, refreshSession, signOut, type CurrentUser } from './api';
+import { PageTitle } from './components';
+import { AdminPage } from './pages/AdminPage';
+import { FilesPage } from './pages/FilesPage';
+import { JobPage } from './pages/JobPage';
+import { JobsPage } from './pages/JobsPage';
+import { SignInPage } from './pages/SignInPage';
+import { SubmitPage } from './pages/SubmitPage';
+import { Link, navigate, useLocation } from './router';
+import { forgetFiles } from './uploads';
+
+type Session = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'signed-in'; user: CurrentUser };
+
+const PUBLIC_PAGES: string[] = [CONSOLE_PAGES.signIn, CONSOLE_PAGES.register];
+const JOB_PAGE = new RegExp(`^${CONSOLE_PAGES.job}/([0-9a-fA-F-]{36})$`);
+
+/** Where to go after signing in: a page of this console, never another origin. */
+function safeNext(next: string | null): string {
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : CONSOLE_PAGES.jobs;
+}
+
+export function App() {
+  const location = useLocation();
+  const [session, setSession] = useState<Session>({ kind: 'loading' });
+  const firstRender = useRef(true);
+  const path = location.pathname;
+  const here = location.pathname + location.search;
+  const next = location.searchParams.get('next');
+
+  useEffect(() => {
+    const loadUser = () =>
+      getMe().then(
+        (user) => setSession({ kind: 'signed-in', user }),
+        () => setSession({ kind: 'signed-out' }),
+      );
+    const unsubscribe = onSessionChange((signedIn) => {
+      if (signedIn) void loadUser();
+      else {
+        forgetFiles();
+        setSession({ kind: 'signed-out' });
+      }
+    });
+    // A reload keeps no token: the HttpOnly refresh cookie is what restores the session.
+    void refreshSession().then((restored) => {
+      if (!restored) setSession({ kind: 'signed-out' });
+    });
+    return unsubscribe;
+  }, []);
+
+  const onPublicPage = PUBLIC_PAGES.includes(path);
+  useEffect(() => {
+    if (session.kind === 'signed-out' && !onPublicPage) {
+      navigate(here === CONSOLE_PAGES.jobs ? CONSOLE_PAGES.signIn : `${CONSOLE_PAGES.signIn}?next=${encodeURIComponent(here)}`, { replace: true });
+    }
+  }, [session.kind, onPublicPage, here]);
+
+  useEffect(() => {
+    if (session.kind === 'signed-in' && onPublicPage) navigate(safeNext(next), { replace: true });
+  }, [session.kind, onPublicPage, next]);
+
+  // A new page moves focus to its heading, as a page load would, so keyboard and screen reader users start there.
+  useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
+    document.getElementById('page-title')?.focus();
+  }, [path, session.kind]);
+
+  useEffect(() => {
+    const title = document.getElementById('page-title')?.textContent;
+    document.title = title ? `${title} · Platform Kit` : 'Platform Kit console';
+  });
+
+  const user = session.kind === 'signed-in' ? session.user : undefined;
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="site-header">
+        <Link to={CONSOLE_PAGES.jobs} className="brand">
+          Platform Kit
+        </Link>
+        {user ? (
+          <nav aria-label="Main">
+            <ul>
+              <li>
+                <Link to={CONSOLE_PAGES.jobs} aria-current={path === CONSOLE_PAGES.jobs ? 'page' : undefined}>
+                  Jobs
+                </Link>
+              </li>
+              <li>
+                <Link to={CONSOLE_PAGES.submit} aria-current={path === CONSOLE_PAGES.submit ? 'page' : undefined}>
+                  Submit
+                </Link>
+              </li>
+              <li>
+                <Link to={CONSOLE_PAGES.files} aria-current={path === CONSOLE_PAGES.files ? 'page' : undefined}>
+                  Files
+                </Link>
+              </li>
+              {user.role === 'admin' ? (
+                <li>
+                  <Link to={CONSOLE_PAGES.admin} aria-current={path === CONSOLE_PAGES.admin ? 'page' : undefined}>
+                    Operations
+                  </Link>
+                </li>
+              ) : null}
+            </ul>
+          </nav>
+        ) : null}
+        {user ? (
+          <div className="account">
+            <span className="email">{user.email}</span>
+            <button type="button" className="secondary" onClick={() => void signOut().catch(() => undefined)}>
+              Sign out
+            </button>
+          </div>
+        ) : null}
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Page session={session} location={location} />
+      </main>
+    </>
+  );
+}
+
+function Page({ session, location }: { session: Session; location: URL }) {
+  const path = location.pathname;
+  if (session.kind === 'loading') return <p>Loading…</p>;
+  if (session.kind === 'signed-out') {
+    return <SignInPage mode={path === CONSOLE_PAGES.register ? 'register' : 'sign-in'} />;
+  }
+  if (path === CONSOLE_PAGES.jobs) return <JobsPage />;
+  if (path === CONSOLE_PAGES.submit) return <SubmitPage initialType={location.searchParams.get('type')} initialFileId={location.searchParams.get('fileId')} />;
+  if (path === CONSOLE_PAGES.files) return <FilesPage />;
+  if (path === CONSOLE_PAGES.admin) {
+    return session.user.role === 'admin' ? <AdminPage /> : <NotFound what="This page is for administrators." />;
+  }
+  const job = JOB_PAGE.exec(path);
+  if (job?.[1]) return <JobPage key={job[1]} jobId={job[1]} />;
+  if (PUBLIC_PAGES.includes(path)) return <p>Signed in.</p>;
+  return <NotFound what="There is no such page in the console." />;
+}
+
+function NotFound({ what }: { what: string }) {
+  return (
+    <section>
+      <PageTitle>Not found</PageTitle>
+      <p>{what}</p>
+      <p>
+        <Link to={CONSOLE_PAGES.jobs}>Go to your jobs</Link>
+      </p>
+    </section>
+  );
+}

@@ -1,0 +1,159 @@
+/**
+ * The console's HTTP client. The access token lives only in this module's memory (never
+ * in localStorage or sessionStorage, where any script could read it); the refresh token
+ * is an HttpOnly cookie the browser sends to /v1/auth/refresh, which is how a reload or a
+ * token's expiry restores the session. A 401 that a refresh cannot cure means signed out.
+ */
+
+export interface ProblemField {
+  field: string;
+  message: string;
+}
+
+/** An API error as RFC 9457 describes it: what the console shows is its title and detail. */
+export class ApiProblem extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly detail: string | undefined;
+  readonly errors: ProblemField[];
+
+  constructor(status: number, title: string, detail?: string, errors: ProblemField[] = []) {
+    super(detail ? `${title}: ${detail}` : title);
+    this.name = this.constructor.name;
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+    this.errors = errors;
+  }
+}
+
+export interface AccessToken {
+  accessToken: string;
+  tokenType: string;
+  expiresIn: number;
+}
+
+export interface CurrentUser {
+  id: string;
+  email: string;
+  role: string;
+}
+
+type SessionListener = (signedIn: boolean) => void;
+
+let accessToken: string | undefined;
+let refreshing: Promise<boolean> | undefined;
+const listeners = new Set<SessionListener>();
+
+export function onSessionChange(listener: SessionListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+function setToken(token: string | undefined): void {
+  const changed = Boolean(token) !== Boolean(accessToken);
+  accessToken = token;
+  if (changed) for (const listener of listeners) listener(Boolean(token));
+}
+
+export function currentToken(): string | undefined {
+  return accessToken;
+}
+
+async function problemOf(response: Response): Promise<ApiProblem> {
+  const text = await response.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { title?: unknown; detail?: unknown; errors?: unknown };
+    const errors = Array.isArray(body.errors)
+      ? body.errors.filter((e): e is ProblemField => typeof e === 'object' && e !== null && typeof e.field === 'string' && typeof e.message === 'string')
+      : [];
+    return new ApiProblem(response.status, typeof body.title === 'string' ? body.title : response.statusText || `HTTP ${response.status}`, typeof body.detail === 'string' ? body.detail : undefined, errors);
+  } catch {
+    return new ApiProblem(response.status, response.statusText || `HTTP ${response.status}`, text.slice(0, 200) || undefined);
+  }
+}
+
+/**
+ * Asks for a new access token with the refresh cookie. One refresh at a time: every
+ * caller that met a 401 meanwhile waits for the same answer. False means signed out.
+ */
+export function refreshSession(): Promise<boolean> {
+  refreshing ??= (async () => {
+    try {
+      const response = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } });
+      if (!response.ok) {
+        setToken(undefined);
+        return false;
+      }
+      setToken(((await response.json()) as AccessToken).accessToken);
+      return true;
+    } catch {
+      setToken(undefined);
+      return false;
+    } finally {
+      refreshing = undefined;
+    }
+  })();
+  return refreshing;
+}
+
+export interface RequestOptions {
+  method?: string;
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** A call with the bearer token; one refresh-and-retry on 401. Non-2xx answers throw ApiProblem. */
+export async function apiFetch(path: string, options: RequestOptions = {}): Promise<Response> {
+  const send = () => {
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+    let body = options.body;
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.json);
+    }
+    return fetch(path, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal: options.signal, credentials: 'same-origin' });
+  };
+  let response = await send();
+  if (response.status === 401 && accessToken && (await refreshSession())) response = await send();
+  if (response.status === 401) setToken(undefined);
+  if (!response.ok) throw await problemOf(response);
+  return response;
+}
+
+export async function apiJson<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const response = await apiFetch(path, options);
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+export async function signIn(email: string, password: string): Promise<void> {
+  const token = await apiJson<AccessToken>('/v1/auth/login', { json: { email, password } });
+  setToken(token.accessToken);
+}
+
+export async function register(email: string, password: string): Promise<void> {
+  await apiJson('/v1/auth/register', { json: { email, password } });
+  await signIn(email, password);
+}
+
+/** Revokes the session on the server (access token and refresh family); the console forgets it whatever the answer. */
+export async function signOut(): Promise<void> {
+  try {
+    await apiFetch('/v1/auth/logout', { method: 'POST' });
+  } finally {
+    setToken(undefined);
+  }
+}
+
+export function getMe(): Promise<CurrentUser> {
+  return apiJson<CurrentUser>('/v1/auth/me');
+}
+
+/** A message for anything a call threw: the problem as the API stated it, or what went wrong on the way. */
+export function asProblem(error: unknown): ApiProblem {
+  if (error instanceof ApiProblem) return error;
+  return new ApiProblem(0, 'The API could not be reached', error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,71 @@
+import { useEffect, useRef, type ReactNode } from 'react';
+import type { ApiProblem } from './api';
+
+/** An API error as the problem document states it: its title, its detail, and the fields at fault. */
+export function ProblemAlert({ problem }: { problem: ApiProblem | undefined }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (problem) ref.current?.focus();
+  }, [problem]);
+  if (!problem) return null;
+  return (
+    <div className="problem" role="alert" tabIndex={-1} ref={ref}>
+      <p className="problem-title">{problem.title}</p>
+      {problem.detail ? <p className="problem-detail">{problem.detail}</p> : null}
+      {problem.errors.length > 0 ? (
+        <ul>
+          {problem.errors.map((error) => (
+            <li key={`${error.field}:${error.message}`}>
+              <code>{error.field}</code> {error.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+/** The page's heading; navigation moves focus here (App), so a screen reader announces the new page. */
+export function PageTitle({ children }: { children: ReactNode }) {
+  return (
+    <h1 id="page-title" tabIndex={-1}>
+      {children}
+    </h1>
+  );
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span className={`status status-${status}`}>{status}</span>;
+}
+
+export function ProgressBar({ value, label }: { value: number; label: string }) {
+  return (
+    <div className="progress">
+      <progress max={100} value={value} aria-label={label} />
+      <span>{Math.round(value)} %</span>
+    </div>
+  );
+}
+
+export function JsonBlock({ value, label }: { value: unknown; label: string }) {
+  return (
+    <pre className="json" aria-label={label} tabIndex={0}>
+      {JSON.stringify(value, null, 2)}
+    </pre>
+  );
+}
+
+export function formatBytes(size: number): string {
+  if (size < 1024) return `${size} B`;
+  if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KiB`;
+  return `${(size / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
+
+/** Enough of an id to tell jobs and files apart on screen: ids are time-ordered (UUIDv7), so their heads repeat and their tails differ. */
+export function shortId(id: string): string {
+  return id.slice(-8);
+}

@@ -1,0 +1,145 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+
+/**
+ * The access-token denylist. An access token is revoked by its `jti` (logout) or by its
+ * session (`sid`: logout, reuse of a rotated refresh token, password reset, role change),
+ * until the moment every token it could cover has expired anyway.
+ *
+ * Redis holds the list (a sorted set scored by that moment) and announces each change on
+ * one channel. Every API process keeps a mirror of the list in memory, so checking a token
+ * on the request path costs a map lookup and no network round trip: every authenticated
+ * request, job submission included, goes through that check.
+ */
+export type RevokedKind = 'token' | 'session';
+
+export interface Revocation {
+  kind: RevokedKind;
+  id: string;
+  /** Unix seconds after which the entry no longer matters. */
+  until: number;
+}
+
+const member = (kind: RevokedKind, id: string) => `${kind}:${id}`;
+
+export function denylistKeys(prefix: string): { list: string; channel: string } {
+  return { list: `${prefix}:auth:denylist`, channel: `${prefix}:auth:denylist:changes` };
+}
+
+/** Writes revocations: to the sorted set first, then announced, so a process that misses the message finds it on its next reload. */
+export async function publishRevocations(redis: Redis, prefix: string, revocations: Revocation[]): Promise<void> {
+  if (revocations.length === 0) return;
+  const { list, channel } = denylistKeys(prefix);
+  const now = Math.floor(Date.now() / 1000);
+  const scored = revocations.flatMap((revocation) => [revocation.until, member(revocation.kind, revocation.id)]);
+  await redis.multi().zadd(list, ...scored).zremrangebyscore(list, '-inf', now).exec();
+  await redis.publish(channel, JSON.stringify(revocations));
+}
+
+export interface RevocationMirrorOptions {
+  /** A connection of its own: a subscribed connection can run no other command. */
+  subscriber: Redis;
+  /** Reads the sorted set when (re)subscribing. */
+  client: Redis;
+  prefix: string;
+  /**
+   * The durable record of revoked sessions (PostgreSQL), merged into every reload, so a
+   * Redis that restarted empty does not un-revoke a session.
+   */
+  durable: () => Promise<Revocation[]>;
+  log: Logger;
+}
+
+const PRUNE_INTERVAL_MS = 60_000;
+
+/**
+ * One API process's in-memory copy of the denylist, kept current by ONE pub/sub
+ * subscription per process. It is reloaded in full each time the subscription is
+ * (re)established: messages published while the connection was down are never
+ * delivered, and the reload covers them. Entries are only ever added (and dropped once
+ * expired), so a message that overlaps a reload does no harm.
+ */
+export class RevocationMirror {
+  private readonly revoked = new Map<string, number>();
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private loaded = false;
+
+  constructor(private readonly options: RevocationMirrorOptions) {}
+
+  /** Subscribes and loads; resolves after the first load (or when it failed, which is logged and retried on reconnect). */
+  async start(): Promise<void> {
+    const { subscriber, log } = this.options;
+    const { channel } = denylistKeys(this.options.prefix);
+    subscriber.on('message', (from: string, message: string) => {
+      if (from === channel) this.apply(message);
+    });
+    // ioredis re-subscribes on reconnect before it emits 'ready'; reload then.
+    subscriber.on('ready', () => void this.reload());
+    await subscriber.subscribe(channel).catch((error: unknown) => log.warn({ err: error }, 'denylist subscription failed; retried on reconnect'));
+    await this.reload();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  /** Whether the token (by jti) or its session (by sid) is revoked. A Map lookup: this runs on every authenticated request. */
+  isRevoked(tokenId: string, sessionId: string): boolean {
+    const now = Date.now() / 1000;
+    const byToken = this.revoked.get(member('token', tokenId));
+    if (byToken !== undefined && byToken > now) return true;
+    const bySession = this.revoked.get(member('session', sessionId));
+    return bySession !== undefined && bySession > now;
+  }
+
+  /** Adds revocations this process made itself, without waiting for its own message to come back. */
+  add(revocations: Revocation[]): void {
+    for (const revocation of revocations) this.set(member(revocation.kind, revocation.id), revocation.until);
+  }
+
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  close(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+  }
+
+  async reload(): Promise<void> {
+    const { client, durable, log } = this.options;
+    const now = Math.floor(Date.now() / 1000);
+    const [fromRedis, fromDatabase] = await Promise.allSettled([
+      client.zrangebyscore(denylistKeys(this.options.prefix).list, now, '+inf', 'WITHSCORES'),
+      durable(),
+    ]);
+    if (fromRedis.status === 'fulfilled') {
+      const flat = fromRedis.value;
+      for (let index = 0; index + 1 < flat.length; index += 2) this.set(flat[index] as string, Number(flat[index + 1]));
+    } else log.warn({ err: fromRedis.reason }, 'could not load the denylist from Redis; retried on reconnect');
+    if (fromDatabase.status === 'fulfilled') this.add(fromDatabase.value);
+    else log.warn({ err: fromDatabase.reason }, 'could not load revoked sessions from PostgreSQL');
+    this.loaded = this.loaded || fromRedis.status === 'fulfilled';
+  }
+
+  private apply(message: string): void {
+    try {
+      const revocations = JSON.parse(message) as unknown;
+      if (!Array.isArray(revocations)) return;
+      for (const entry of revocations as Partial<Revocation>[]) {
+        if ((entry.kind === 'token' || entry.kind === 'session') && typeof entry.id === 'string' && typeof entry.until === 'number') {
+          this.set(member(entry.kind, entry.id), entry.until);
+        }
+      }
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'ignored a malformed denylist message');
+    }
+  }
+
+  private set(key: string, until: number): void {
+    const held = this.revoked.get(key);
+    if (held === undefined || held < until) this.revoked.set(key, until);
+  }
+
+  private prune(): void {
+    const now = Date.now() / 1000;
+    for (const [key, until] of this.revoked) if (until <= now) this.revoked.delete(key);
+  }
+}

@@ -1,0 +1,24 @@
+import type { SecurityEventKind } from '../../contract';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+
+/** What a security event may carry: identifiers and addresses, never a password, a token or a hash. */
+export interface SecurityEventFields {
+  userId?: string;
+  sessionId?: string;
+  ip?: string;
+  /** For events about an account that may not exist (a failed login): the email as typed, lower-cased. */
+  email?: string;
+  role?: string;
+  retryAfterSeconds?: number;
+}
+
+export type SecurityEvents = (kind: SecurityEventKind, fields?: SecurityEventFields) => void;
+
+/** A structured log event (`event: "security"`, `kind`) and a count in platform_security_events_total{kind}. */
+export function createSecurityEvents(log: Logger, metrics?: Pick<Metrics, 'securityEvents'>): SecurityEvents {
+  return (kind, fields = {}) => {
+    metrics?.securityEvents.inc({ kind });
+    log.warn({ event: 'security', kind, ...fields }, `security event: ${kind}`);
+  };
+}

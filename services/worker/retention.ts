@@ -1,0 +1,33 @@
+import type { WorkerEnv } from '../contract';
+import type { JobRemoval } from '../core/jobs/removal';
+import type { Logger } from '../core/logger';
+
+/**
+ * Runs the retention purge every PURGE_INTERVAL_SECONDS (and once shortly after start).
+ * Several workers purging at once is safe: each batch skips rows another holds.
+ */
+export function startRetentionPurge(removal: Pick<JobRemoval, 'purge'>, env: Pick<WorkerEnv, 'JOB_RETENTION_DAYS' | 'PURGE_INTERVAL_SECONDS'>, log: Logger): { stop(): void } {
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const purged = await removal.purge(env.JOB_RETENTION_DAYS);
+      if (purged > 0) log.info({ purged, retentionDays: env.JOB_RETENTION_DAYS }, 'purged finished jobs past retention');
+    } catch (error) {
+      log.warn({ err: error }, 'retention purge failed; tried again at the next interval');
+    } finally {
+      running = false;
+    }
+  };
+  const first = setTimeout(() => void run(), 10_000);
+  const timer = setInterval(() => void run(), env.PURGE_INTERVAL_SECONDS * 1000);
+  first.unref();
+  timer.unref();
+  return {
+    stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+    },
+  };
+}

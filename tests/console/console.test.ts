@@ -1,0 +1,391 @@
+/**
+ * The web console end to end: headless Chromium (Debian's, through playwright-core)
+ * against the real API serving a fresh console build, and a real worker, over the
+ * harness's PostgreSQL and Redis. One browser and one stack for the file; each test has
+ * its own browser context (cookies, memory) and its own account.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, readdir, rm, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { call, makeAdmin, signUp } from '../services/api/fixture';
+import { horizontalOverflow, launchBrowser, screenshot, seriousViolations, startConsoleStack, type ConsoleStack } from './browser';
+
+const PASSWORD = 'correct horse battery staple';
+/** Generous: a job's way through queue and worker on a busy 2-core machine. Not a timing assertion. */
+const JOB_WAIT_MS = 30_000;
+
+let stack: ConsoleStack;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  [stack, browser] = await Promise.all([startConsoleStack(), launchBrowser()]);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+  if (stack) await rm(stack.consoleDir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const context of contexts.splice(0)) await context.close();
+});
+
+async function newPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ baseURL: stack.api.baseUrl, viewport, acceptDownloads: true });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(JOB_WAIT_MS);
+  return page;
+}
+
+type Account = { email: string; token: string; userId: string };
+
+/** An account made over the API, signed in through the console's form. */
+async function signedIn(page: Page, existing?: Account): Promise<Account> {
+  const account = existing ?? (await signUp(stack.api, PASSWORD));
+  await page.goto('/');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('Email').fill(account.email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+  return account;
+}
+
+/** Goes to a console page the way its links do, without reloading (a reload is a new session's test of its own). */
+async function visit(page: Page, url: string): Promise<void> {
+  await page.evaluate(`history.pushState(null, '', ${JSON.stringify(url)}); dispatchEvent(new PopStateEvent('popstate'))`);
+}
+
+function navLink(page: Page, name: string) {
+  return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+}
+
+/** Marks the document; still marked later means the page was never reloaded. */
+async function markDocument(page: Page): Promise<void> {
+  await page.evaluate('window.consoleTestMarker = true');
+}
+
+async function stillSameDocument(page: Page): Promise<boolean> {
+  return page.evaluate<boolean>('window.consoleTestMarker === true');
+}
+
+/** Uploads on the Files page; returns the short id the file pickers show beside the name. */
+async function uploadThroughConsole(page: Page, name: string, content: Buffer | string): Promise<string> {
+  await navLink(page, 'Files').click();
+  await page.getByLabel('File to upload').setInputFiles({ name, mimeType: 'text/plain', buffer: Buffer.from(content) });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: `Uploaded ${name}` }).waitFor();
+  const id = await page.locator('li[data-file-id]', { hasText: name }).first().getAttribute('data-file-id');
+  return (id ?? '').slice(-8);
+}
+
+async function storedTokens(page: Page): Promise<{ local: number; session: number }> {
+  return page.evaluate<{ local: number; session: number }>('({ local: localStorage.length, session: sessionStorage.length })');
+}
+
+describe('web console', () => {
+  it('is served at its pages with cacheable assets and a strict CSP, shadowing nothing of the API', async () => {
+    const home = await fetch(`${stack.api.baseUrl}/`);
+    const html = await home.text();
+    expect(home.status).toBe(200);
+    expect(home.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(home.headers.get('cache-control')).toBe('no-cache');
+    const csp = home.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    // No inline script: everything the page runs comes from /assets.
+    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]).every((tag) => /src="\/assets\//.test(tag))).toBe(true);
+
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1] ?? '';
+    const script = await fetch(`${stack.api.baseUrl}${asset}`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+
+    for (const page of ['/jobs/0b0ad3c1-5a1e-4c57-9c1b-0c3c0a4f5e6d', '/submit', '/files', '/admin', '/sign-in', '/register']) {
+      const response = await fetch(`${stack.api.baseUrl}${page}`);
+      expect({ page, status: response.status, body: await response.text() }).toEqual({ page, status: 200, body: html });
+    }
+    expect((await call(stack.api, '/v1/jobs')).status).toBe(401);
+    expect((await call(stack.api, '/healthz')).status).toBe(200);
+    expect((await call(stack.api, '/openapi.json')).status).toBe(200);
+    expect((await call(stack.api, '/docs')).status).toBe(200);
+    for (const missing of ['/assets/nothing.js', '/nothing', '/files/x']) {
+      const response = await call(stack.api, missing);
+      expect({ missing, status: response.status, type: response.headers.get('content-type') }).toEqual({ missing, status: 404, type: expect.stringMatching(/problem\+json/) });
+    }
+  });
+
+  it('signs in, uploads a file, submits a job from the generated form and watches it succeed without reloading; no token in web storage', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    await markDocument(page);
+    const content = `hello console ${randomBytes(4).toString('hex')}\n`;
+    const helloId = await uploadThroughConsole(page, 'hello.txt', content);
+    await screenshot(page, 'files');
+
+    await page.getByRole('link', { name: 'Use in a job' }).click();
+    await page.getByRole('heading', { name: 'Submit a job' }).waitFor();
+    await page.getByLabel('Job type').selectOption('file.checksum');
+    await page.getByLabel('fileId: choose one of your uploads').selectOption({ label: `hello.txt (${helloId})` });
+    await page.getByLabel('algorithm').selectOption({ label: 'sha256' });
+    await screenshot(page, 'submit');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+
+    await page.getByRole('heading', { name: 'Job file.checksum' }).waitFor();
+    await page.locator('.toolbar .status', { hasText: 'succeeded' }).waitFor();
+    const digest = createHash('sha256').update(content).digest('hex');
+    await page.getByLabel('Result').filter({ hasText: digest }).waitFor();
+    await page.locator('.events li', { hasText: 'succeeded' }).waitFor();
+    await screenshot(page, 'job');
+    expect(await stillSameDocument(page)).toBe(true);
+    expect(await storedTokens(page)).toEqual({ local: 0, session: 0 });
+  });
+
+  it('downloads a result file', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    const content = 'compress me '.repeat(200);
+    const bigId = await uploadThroughConsole(page, 'big.txt', content);
+    await navLink(page, 'Submit').click();
+    await page.getByLabel('Job type').selectOption('file.compress');
+    await page.getByLabel('fileId: choose one of your uploads').selectOption({ label: `big.txt (${bigId})` });
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    const downloadButton = page.getByRole('button', { name: 'Download result file' });
+    await downloadButton.waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), downloadButton.click()]);
+    const saved = await download.path();
+    expect(gunzipSync(await readFile(saved)).toString('utf8')).toBe(content);
+  });
+
+  it('submits a fan-out job over several uploads and shows its tasks complete, live', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    await markDocument(page);
+    const contents = ['alpha\n', 'beta\n', 'gamma\n'];
+    for (const [index, content] of contents.entries()) await uploadThroughConsole(page, `part-${index}.txt`, content);
+    await navLink(page, 'Submit').click();
+    await page.getByLabel('Job type').selectOption('files.checksum');
+    for (let index = 0; index < contents.length; index += 1) await page.getByRole('group', { name: 'fileIds: your uploads' }).getByLabel(`part-${index}.txt`).check();
+    await page.getByRole('button', { name: 'Submit job' }).click();
+
+    await page.getByRole('heading', { name: 'Job files.checksum' }).waitFor();
+    const tasks = page.getByRole('region', { name: 'Tasks' });
+    await tasks.locator('[data-status="total"] .count', { hasText: String(contents.length) }).waitFor();
+    await tasks.locator('[data-status="succeeded"] .count', { hasText: String(contents.length) }).waitFor();
+    await page.locator('.toolbar .status', { hasText: 'succeeded' }).waitFor();
+    expect(await tasks.locator('tbody tr').count()).toBe(contents.length);
+    expect(await tasks.locator('tbody .status', { hasText: 'succeeded' }).count()).toBe(contents.length);
+    // The status comes with the event itself, the progress with the job read right after it.
+    await page.locator('.toolbar progress[value="100"]').waitFor();
+    await screenshot(page, 'fan-out');
+    await page.getByRole('button', { name: 'Download result file' }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download result file' }).click()]);
+    const manifest = (await readFile(await download.path())).toString('utf8');
+    for (const content of contents) expect(manifest).toContain(createHash('sha256').update(content).digest('hex'));
+    expect(await stillSameDocument(page)).toBe(true);
+  });
+
+  it('keeps the job list current from one event stream', async () => {
+    const page = await newPage();
+    const { token } = await signedIn(page);
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    await markDocument(page);
+    const submitted = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'from the API' } } });
+    expect(submitted.status).toBe(202);
+    const row = page.locator(`tr[data-job-id="${submitted.body.id}"]`);
+    await row.locator('.status', { hasText: 'succeeded' }).waitFor();
+    await screenshot(page, 'jobs');
+    expect(await stillSameDocument(page)).toBe(true);
+  });
+
+  it('cancels a running job and retries it from the job page', async () => {
+    const page = await newPage();
+    const { token } = await signedIn(page);
+    const submitted = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'sleep', input: { ms: 600_000 } } });
+    await visit(page, `/jobs/${submitted.body.id}`);
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.locator('.toolbar .status', { hasText: 'cancelled' }).waitFor();
+    await page.getByRole('button', { name: 'Retry job' }).click();
+    await page.getByRole('button', { name: 'Cancel job' }).waitFor();
+    expect((await call<{ status: string }>(stack.api, `/v1/jobs/${submitted.body.id}`, { token })).body.status).toMatch(/^(queued|running)$/);
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.locator('.toolbar .status', { hasText: 'cancelled' }).waitFor();
+  });
+
+  it('shows an API error as the problem\'s title and detail', async () => {
+    const page = await newPage();
+    const { token } = await signedIn(page);
+    const body = { type: 'sleep', input: { ms: -5 } };
+    const expected = await call<{ title: string; detail: string }>(stack.api, '/v1/jobs', { token, json: body });
+    expect(expected.status).toBe(400);
+
+    await navLink(page, 'Submit').click();
+    await page.getByLabel('Job type').selectOption('sleep');
+    await page.getByRole('button', { name: 'Edit as JSON' }).click();
+    await page.getByLabel('Input as JSON').fill(JSON.stringify(body.input));
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    const alert = page.getByRole('alert');
+    await alert.locator('.problem-title', { hasText: expected.body.title }).waitFor();
+    expect(await alert.locator('.problem-detail').textContent()).toBe(expected.body.detail);
+    await screenshot(page, 'problem');
+  });
+
+  it('is usable by keyboard alone: sign in, open a page, submit a job, reach its page', async () => {
+    const account = await signUp(stack.api, PASSWORD);
+    const page = await newPage();
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    // The page's script runs in the browser (no DOM types here): what has focus, and whether its outline shows.
+    const focused = () =>
+      page.evaluate<{ tag: string; label: string; id: string; outline: string }>(`(() => {
+        const element = document.activeElement;
+        return { tag: element.tagName.toLowerCase(), label: element.getAttribute('aria-label') ?? element.textContent.trim(), id: element.id, outline: getComputedStyle(element).outlineStyle };
+      })()`);
+    const tabTo = async (predicate: (state: Awaited<ReturnType<typeof focused>>) => boolean, what: string) => {
+      for (let presses = 0; presses < 40; presses += 1) {
+        await page.keyboard.press('Tab');
+        const state = await focused();
+        if (predicate(state)) return state;
+      }
+      throw new Error(`Tab never reached ${what}`);
+    };
+
+    // The skip link comes first and is visible when focused.
+    const skip = await tabTo((s) => s.label === 'Skip to content', 'the skip link');
+    expect(skip.outline).not.toBe('none');
+    await tabTo((s) => s.id === 'email', 'the email field');
+    await page.keyboard.type(account.email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+
+    const submitLink = await tabTo((s) => s.tag === 'a' && s.label === 'Submit', 'the Submit link');
+    expect(submitLink.outline).not.toBe('none');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Submit a job' }).waitFor();
+    // Navigation moved focus to the new page's heading.
+    await page.waitForFunction('document.activeElement?.id === "page-title"');
+
+    await tabTo((s) => s.id === 'job-type', 'the job type');
+    await page.keyboard.press('Home');
+    expect(await page.getByLabel('Job type').inputValue()).toBe('echo');
+    await tabTo((s) => s.id === 'input-payload', 'the payload field');
+    await page.keyboard.type('{"typed": "by keyboard"}');
+    const submit = await tabTo((s) => s.tag === 'button' && s.label === 'Submit job', 'the submit button');
+    expect(submit.outline).not.toBe('none');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Job echo' }).waitFor();
+    await page.getByLabel('Result').filter({ hasText: 'by keyboard' }).waitFor();
+  });
+
+  it('reads at 375 px wide: no screen scrolls sideways', async () => {
+    const page = await newPage({ width: 375, height: 812 });
+    await page.goto('/sign-in');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect({ screen: 'sign-in', overflow: await horizontalOverflow(page) }).toEqual({ screen: 'sign-in', overflow: 0 });
+    const { token } = await signedIn(page);
+    const job = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: { a: 'long value '.repeat(30) } } } });
+    const screens: [string, string, string][] = [
+      ['jobs', '/', 'Jobs'],
+      ['submit', '/submit', 'Submit a job'],
+      ['files', '/files', 'Files'],
+      ['job', `/jobs/${job.body.id}`, 'Job echo'],
+    ];
+    for (const [screen, url, title] of screens) {
+      await visit(page, url);
+      await page.getByRole('heading', { name: title }).waitFor();
+      await page.locator('main').getByText('Loading').waitFor({ state: 'detached' });
+      expect({ screen, overflow: await horizontalOverflow(page) }).toEqual({ screen, overflow: 0 });
+      await screenshot(page, `narrow-${screen}`);
+    }
+  });
+
+  it('has no serious or critical accessibility violations on its main screens', async () => {
+    const page = await newPage();
+    await page.goto('/sign-in');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const found: Record<string, string[]> = { 'sign-in': await seriousViolations(page) };
+    await screenshot(page, 'sign-in');
+    await page.goto('/register');
+    await page.getByRole('heading', { name: 'Create an account' }).waitFor();
+    found.register = await seriousViolations(page);
+
+    const account = await signUp(stack.api, PASSWORD);
+    const { token, userId } = account;
+    const job = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: [1, 2, 3] } } });
+    await signedIn(page, account);
+    await page.locator(`tr[data-job-id="${job.body.id}"]`).waitFor();
+    found.jobs = await seriousViolations(page);
+    await navLink(page, 'Submit').click();
+    await page.getByLabel('Job type').waitFor();
+    found.submit = await seriousViolations(page);
+    await page.getByLabel('Job type').selectOption('csv.summary');
+    found['submit csv.summary'] = await seriousViolations(page);
+    await uploadThroughConsole(page, 'a.csv', 'a,b\n1,2\n');
+    found.files = await seriousViolations(page);
+    await visit(page, `/jobs/${job.body.id}`);
+    await page.locator('.toolbar .status', { hasText: 'succeeded' }).waitFor();
+    found.job = await seriousViolations(page);
+
+    // The role is read at sign-in: sign in again as the admin the account now is.
+    await makeAdmin(stack.api, userId, PASSWORD);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signedIn(page, account);
+    await navLink(page, 'Operations').click();
+    await page.getByRole('heading', { name: /^Queue / }).waitFor();
+    found.admin = await seriousViolations(page);
+    await screenshot(page, 'admin');
+    expect(found).toEqual({ 'sign-in': [], register: [], jobs: [], submit: [], 'submit csv.summary': [], files: [], job: [], admin: [] });
+  });
+
+  it('lets an admin pause and resume the queue and replay a dead-lettered job', async () => {
+    const page = await newPage();
+    const account = await signUp(stack.api, PASSWORD);
+    const adminToken = await makeAdmin(stack.api, account.userId, PASSWORD);
+    // A job that fails for good: its file's bytes are gone from the object store.
+    const upload = await call<{ id: string }>(stack.api, '/v1/files', { token: adminToken, body: 'doomed', headers: { 'content-type': 'text/plain', 'x-file-name': 'doomed.txt' } });
+    for (const file of await readdir(stack.api.env.OBJECT_STORE_DIR ?? '', { recursive: true, withFileTypes: true })) {
+      if (file.isFile() && file.name.includes(upload.body.id)) await unlink(path.join(file.parentPath, file.name));
+    }
+    const doomed = await call<{ id: string }>(stack.api, '/v1/jobs', { token: adminToken, json: { type: 'file.checksum', input: { fileId: upload.body.id }, maxAttempts: 1 } });
+    expect(doomed.status).toBe(202);
+    for (;;) {
+      const { body } = await call<{ status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token: adminToken });
+      if (body.status === 'failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    await signedIn(page, account);
+    await navLink(page, 'Operations').click();
+    await page.getByRole('heading', { name: 'Operations' }).waitFor();
+    await page.getByRole('button', { name: 'Pause queue' }).click();
+    await page.getByRole('button', { name: 'Resume queue' }).waitFor();
+    expect((await call<{ paused: boolean }>(stack.api, '/v1/admin/queues', { token: adminToken })).body.paused).toBe(true);
+    await page.getByRole('button', { name: 'Resume queue' }).click();
+    await page.getByRole('button', { name: 'Pause queue' }).waitFor();
+    expect((await call<{ paused: boolean }>(stack.api, '/v1/admin/queues', { token: adminToken })).body.paused).toBe(false);
+
+    await page.getByRole('button', { name: `Replay file.checksum ${doomed.body.id.slice(-8)}` }).click();
+    await page.getByRole('status').filter({ hasText: 'replayed' }).waitFor();
+    const replayed = await call<{ attempts: number; status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token: adminToken });
+    expect(replayed.body.status).not.toBe('succeeded');
+  });
+
+  it('restores the session from the refresh cookie on reload, and signs out for good', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(await storedTokens(page)).toEqual({ local: 0, session: 0 });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  });
+});

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+import { clientAddressKey } from '../../../services/api/middleware/client-address';
+
+const PASSWORD = 'correct horse battery staple';
+
+describe('lockout and rate limits', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { LOGIN_FAILURES_BEFORE_LOCKOUT: '3', LOCKOUT_SECONDS: '120', PASSWORD_RESET_PER_HOUR: '2', UPLOAD_RATE_LIMIT_PER_MINUTE: '2', STREAM_RATE_LIMIT_PER_MINUTE: '1' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('locks an account after repeated failures from any address, even for the right password, and says when to retry', async () => {
+    const { email } = await signUp(api);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const failed = await call(api, '/v1/auth/login', { json: { email, password: 'wrong password here' }, headers: { 'x-forwarded-for': `203.0.113.${attempt}` } });
+      expect(failed.status).toBe(401);
+    }
+    const locked = await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } });
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(60);
+    expect(locked.headers.get('ratelimit-limit')).toBe('3');
+    expect(locked.headers.get('ratelimit-remaining')).toBe('0');
+    expect(Number(locked.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
+    expect(api.logLines.filter((line) => line.kind === 'account_locked' && line.email === email)).toHaveLength(1);
+    expect(api.logLines.filter((line) => line.kind === 'login_failed' && line.email === email)).toHaveLength(3);
+    expect(JSON.stringify(api.logLines)).not.toContain('wrong password here');
+  });
+
+  it('locks an unknown email the same way, so lockouts do not tell which accounts exist', async () => {
+    const email = `ghost-${randomUUID()}@example.com`;
+    for (let attempt = 0; attempt < 3; attempt += 1) expect((await call(api, '/v1/auth/login', { json: { email, password: 'wrong password here' } })).status).toBe(401);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: 'wrong password here' } })).status).toBe(429);
+  });
+
+  it('limits password-reset requests per account', async () => {
+    const email = `reset-${randomUUID()}@example.com`;
+    expect((await call(api, '/v1/auth/password-reset', { json: { email } })).status).toBe(202);
+    expect((await call(api, '/v1/auth/password-reset', { json: { email } })).status).toBe(202);
+    const limited = await call(api, '/v1/auth/password-reset', { json: { email } });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
+
+  it('limits uploads and event streams per user', async () => {
+    const { token } = await signUp(api);
+    const upload = () => call(api, '/v1/files', { token, body: 'hello', headers: { 'content-type': 'text/plain' } });
+    expect((await upload()).status).toBe(201);
+    expect((await upload()).status).toBe(201);
+    expect((await upload()).status).toBe(429);
+    const other = await signUp(api);
+    expect((await call(api, '/v1/files', { token: other.token, body: 'hello', headers: { 'content-type': 'text/plain' } })).status).toBe(201);
+    const job = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: {} } });
+    await api.db.query("UPDATE jobs SET status = 'succeeded', finished_at = now() WHERE id = $1", [job.body.id]);
+    expect((await call(api, `/v1/jobs/${job.body.id}/events`, { token })).status).toBe(200);
+    expect((await call(api, `/v1/jobs/${job.body.id}/events`, { token })).status).toBe(429);
+  });
+});
+
+describe('client address keys', () => {
+  const key = (ip: string) => clientAddressKey({ ip, socket: {} } as never);
+
+  it('counts IPv6 by /64, IPv4 and IPv4-mapped IPv6 by address', () => {
+    expect(key('2001:db8:1:2:aaaa::1')).toBe(key('2001:db8:1:2:ffff:ffff:ffff:ffff'));
+    expect(key('2001:db8:1:2::1')).not.toBe(key('2001:db8:1:3::1'));
+    expect(key('::ffff:198.51.100.7')).toBe('198.51.100.7');
+    expect(key('198.51.100.7')).not.toBe(key('198.51.100.8'));
+  });
+});
+
+describe('trust proxy from TRUST_PROXY only', () => {
+  it('ignores X-Forwarded-For from a peer it was not told to trust, so a client cannot dodge the per-address limit', async () => {
+    const api = await startApi({ env: { AUTH_RATE_LIMIT_PER_MINUTE: '2' } });
+    try {
+      const attempt = (forwardedFor: string) => call(api, '/v1/auth/login', { json: { email: `a-${randomUUID()}@example.com`, password: 'whatever password' }, headers: { 'x-forwarded-for': forwardedFor } });
+      expect((await attempt('10.0.0.1')).status).toBe(401);
+      expect((await attempt('10.0.0.2')).status).toBe(401);
+      expect((await attempt('10.0.0.3')).status).toBe(429);
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe('ownership and quotas', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { QUOTA_FILES: '2', QUOTA_STORED_BYTES: '100', QUOTA_QUEUED_JOBS: '2' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('answers 404 for another user\'s job and file on every object route, and changes nothing', async () => {
+    const owner = await signUp(api);
+    const intruder = await signUp(api);
+    const file = await call<{ id: string }>(api, '/v1/files', { token: owner.token, body: 'mine', headers: { 'content-type': 'text/plain' } });
+    const job = await call<{ id: string }>(api, '/v1/jobs', { token: owner.token, json: { type: 'file.checksum', input: { fileId: file.body.id } } });
+    const routes: [string, string][] = [
+      ['GET', `/v1/files/${file.body.id}`],
+      ['GET', `/v1/files/${file.body.id}/content`],
+      ['DELETE', `/v1/files/${file.body.id}`],
+      ['GET', `/v1/jobs/${job.body.id}`],
+      ['GET', `/v1/jobs/${job.body.id}/events`],
+      ['POST', `/v1/jobs/${job.body.id}/cancel`],
+      ['POST', `/v1/jobs/${job.body.id}/retry`],
+      ['DELETE', `/v1/jobs/${job.body.id}`],
+    ];
+    for (const [method, path] of routes) {
+      const response = await call(api, path, { method, token: intruder.token });
+      expect({ method, path, status: response.status }).toEqual({ method, path, status: 404 });
+    }
+    const usingTheirFile = await call(api, '/v1/jobs', { token: intruder.token, json: { type: 'file.checksum', input: { fileId: file.body.id } } });
+    expect(usingTheirFile.status).toBe(404);
+    expect((await call(api, `/v1/jobs/${job.body.id}`, { token: owner.token })).body).toMatchObject({ status: 'queued' });
+    expect((await call(api, `/v1/files/${file.body.id}`, { token: owner.token })).status).toBe(200);
+  });
+
+  it('deletes a finished job with its events, refuses a queued one with 409, and deletes files', async () => {
+    const { token } = await signUp(api);
+    const job = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: {} } });
+    expect((await call(api, `/v1/jobs/${job.body.id}`, { method: 'DELETE', token })).status).toBe(409);
+    await api.db.query("UPDATE jobs SET status = 'succeeded', finished_at = now() WHERE id = $1", [job.body.id]);
+    expect((await call(api, `/v1/jobs/${job.body.id}`, { method: 'DELETE', token })).status).toBe(204);
+    expect((await call(api, `/v1/jobs/${job.body.id}`, { token })).status).toBe(404);
+    expect((await api.db.query('SELECT 1 FROM job_events WHERE job_id = $1', [job.body.id])).rowCount).toBe(0);
+    const file = await call<{ id: string }>(api, '/v1/files', { token, body: 'bytes', headers: { 'content-type': 'text/plain' } });
+    expect((await call(api, `/v1/files/${file.body.id}`, { method: 'DELETE', token })).status).toBe(204);
+    expect((await call(api, `/v1/files/${file.body.id}/content`, { token })).status).toBe(404);
+  });
+
+  it('enforces the file-count, stored-bytes and queued-jobs quotas with 403, storing nothing', async () => {
+    const { token } = await signUp(api);
+    const upload = (body: string) => call(api, '/v1/files', { token, body, headers: { 'content-type': 'text/plain' } });
+    expect((await upload('x'.repeat(60))).status).toBe(201);
+    const before = await countRows(api, 'files');
+    const overBytes = await upload('y'.repeat(60));
+    expect(overBytes.status).toBe(403);
+    expect(overBytes.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await countRows(api, 'files')).toBe(before);
+    expect((await upload('z'.repeat(10))).status).toBe(201);
+    expect((await upload('w')).status).toBe(403);
+
+    const other = await signUp(api);
+    const submit = () => call(api, '/v1/jobs', { token: other.token, json: { type: 'echo', input: {} } });
+    expect((await submit()).status).toBe(202);
+    expect((await submit()).status).toBe(202);
+    const overQueued = await submit();
+    expect(overQueued.status).toBe(403);
+  });
+});

@@ -1,0 +1,105 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { WorkerEnvSchema, parseEnv } from '../../../services/contract';
+import { startWorkerProcess, type WorkerProcess } from '../../../services/worker/main';
+import { findFreePort } from '../../harness/free-port';
+import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { login, refresh } from './identity-helpers';
+
+const PASSWORD = 'correct horse battery staple';
+
+/** The reset token of the newest dropped mail to `email` (the worker writes mail/<jobId>.eml to the object store). */
+async function droppedResetToken(api: ApiFixture, email: string, seen: Set<string>): Promise<string> {
+  const directory = path.join(api.env.OBJECT_STORE_DIR, 'mail');
+  for (let attempt = 0; attempt < 600; attempt += 1) {
+    const names = await readdir(directory).catch(() => [] as string[]);
+    for (const name of names) {
+      if (seen.has(name)) continue;
+      const message = await readFile(path.join(directory, name), 'utf8');
+      const token = /Reset token[^:]*: ([A-Za-z0-9_-]{43})/.exec(message)?.[1];
+      if (message.includes(`To: ${email}`) && token) {
+        seen.add(name);
+        return token;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no reset mail for ${email}`);
+}
+
+describe('password reset through the dropped mail', () => {
+  let api: ApiFixture;
+  let worker: WorkerProcess;
+  const seen = new Set<string>();
+
+  beforeAll(async () => {
+    api = await startApi({ env: { PASSWORD_RESET_TTL_SECONDS: '60' } });
+    const env = parseEnv(
+      {
+        DATABASE_URL: api.env.DATABASE_URL,
+        REDIS_URL: api.env.REDIS_URL,
+        QUEUE_PREFIX: api.env.QUEUE_PREFIX,
+        OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR,
+        WORKER_METRICS_PORT: String(await findFreePort()),
+        WORKER_CONCURRENCY: '4',
+        LOG_LEVEL: 'silent',
+      },
+      WorkerEnvSchema,
+    );
+    worker = await startWorkerProcess(env, { exitOnSignal: false });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await api?.close();
+  });
+
+  it('answers 202 with no body for a known and an unknown address alike, and mails only the known one', async () => {
+    const { email } = await signUp(api);
+    const known = await call(api, '/v1/auth/password-reset', { json: { email } });
+    const unknown = await call(api, '/v1/auth/password-reset', { json: { email: 'nobody-here@example.com' } });
+    expect([known.status, known.text]).toEqual([202, '']);
+    expect([unknown.status, unknown.text]).toEqual([202, '']);
+    await droppedResetToken(api, email, seen);
+    const { rows } = await api.db.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE type = 'email.send' AND input->>'to' = 'nobody-here@example.com'");
+    expect(rows[0]?.count).toBe(0);
+  });
+
+  it('sets the new password, ends every session, and refuses the token a second time', async () => {
+    const { email } = await signUp(api);
+    const session = await login(api, email, PASSWORD);
+    await call(api, '/v1/auth/password-reset', { json: { email } });
+    const token = await droppedResetToken(api, email, seen);
+    const confirmed = await call(api, '/v1/auth/password-reset/confirm', { json: { token, password: 'a brand new passphrase' } });
+    expect(confirmed.status).toBe(204);
+    expect((await call(api, '/v1/auth/me', { token: session.accessToken })).status).toBe(401);
+    expect((await refresh(api, session.refresh)).status).toBe(401);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(401);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: 'a brand new passphrase' } })).status).toBe(200);
+    const again = await call(api, '/v1/auth/password-reset/confirm', { json: { token, password: 'yet another passphrase' } });
+    expect(again.status).toBe(400);
+    expect(again.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(api.logLines.some((line) => line.kind === 'password_reset')).toBe(true);
+    expect(JSON.stringify(api.logLines)).not.toContain(token);
+  });
+
+  it('invalidates an earlier token when a new one is asked for, and refuses an expired one', async () => {
+    const { email } = await signUp(api);
+    await call(api, '/v1/auth/password-reset', { json: { email } });
+    const earlier = await droppedResetToken(api, email, seen);
+    await call(api, '/v1/auth/password-reset', { json: { email } });
+    const later = await droppedResetToken(api, email, seen);
+    expect((await call(api, '/v1/auth/password-reset/confirm', { json: { token: earlier, password: 'a brand new passphrase' } })).status).toBe(400);
+    await api.db.query("UPDATE password_reset_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL");
+    expect((await call(api, '/v1/auth/password-reset/confirm', { json: { token: later, password: 'a brand new passphrase' } })).status).toBe(400);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(200);
+  });
+
+  it('never shows the reset mail in the user\'s own jobs', async () => {
+    const { email, token } = await signUp(api);
+    await call(api, '/v1/auth/password-reset', { json: { email } });
+    await droppedResetToken(api, email, seen);
+    const jobs = await call<{ items: unknown[] }>(api, '/v1/jobs', { token });
+    expect(jobs.body.items).toEqual([]);
+  });
+});

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { UnsecuredJWT } from 'jose';
+import { ACCESS_TOKEN_AUDIENCE, SigningKeyStore } from '../../../services/core/auth';
+import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+import { login, refresh, refreshCookie, signedToken } from './identity-helpers';
+
+const PASSWORD = 'correct horse battery staple';
+
+describe('sessions: access tokens, refresh cookies, logout, keys and roles', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { COOKIE_SECURE: 'true' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('sets the refresh token as an HttpOnly, SameSite=Strict, Secure cookie limited to /v1/auth, stored only hashed', async () => {
+    const { email } = await signUp(api);
+    const response = await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } });
+    const cookie = refreshCookie(response.headers);
+    expect(cookie?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(cookie?.attributes).toMatch(/Path=\/v1\/auth/);
+    expect(cookie?.attributes).toMatch(/HttpOnly/);
+    expect(cookie?.attributes).toMatch(/Secure/);
+    expect(cookie?.attributes).toMatch(/SameSite=Strict/);
+    const { rows } = await api.db.query<{ token_hash: Buffer }>('SELECT token_hash FROM refresh_tokens');
+    expect(rows.some((row) => row.token_hash.toString('base64url') === cookie?.value)).toBe(false);
+    expect(rows.every((row) => row.token_hash.length === 32)).toBe(true);
+  });
+
+  it('lives a whole session: login, calls, refresh rotating the cookie, refresh again, logout', async () => {
+    const { email } = await signUp(api);
+    const first = await login(api, email, PASSWORD);
+    expect((await call(api, '/v1/auth/me', { token: first.accessToken })).status).toBe(200);
+    const refreshed = await refresh(api, first.refresh);
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.headers.get('cache-control')).toBe('no-store');
+    const second = refreshCookie(refreshed.headers)?.value ?? '';
+    expect(second).not.toBe(first.refresh);
+    expect(refreshed.body.accessToken).not.toBe(first.accessToken);
+    expect((await call(api, '/v1/auth/me', { token: refreshed.body.accessToken })).status).toBe(200);
+    const third = await refresh(api, second);
+    expect(third.status).toBe(200);
+    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: third.body.accessToken, headers: { cookie: `pk_refresh=${refreshCookie(third.headers)?.value}` } });
+    expect(loggedOut.status).toBe(204);
+    expect(refreshCookie(loggedOut.headers)?.attributes).toMatch(/Expires=Thu, 01 Jan 1970/);
+  });
+
+  it('revokes the whole family when a rotated refresh token is presented again, and logs it as a security event', async () => {
+    const { email, userId } = await signUp(api);
+    const first = await login(api, email, PASSWORD);
+    const rotated = await refresh(api, first.refresh);
+    const current = refreshCookie(rotated.headers)?.value ?? '';
+    const replayed = await refresh(api, first.refresh);
+    expect(replayed.status).toBe(401);
+    // The thief's replay ended the session for the owner too: the current token and the access tokens die.
+    expect((await refresh(api, current)).status).toBe(401);
+    expect((await call(api, '/v1/auth/me', { token: rotated.body.accessToken })).status).toBe(401);
+    expect((await call(api, '/v1/auth/me', { token: first.accessToken })).status).toBe(401);
+    const events = api.logLines.filter((line) => line.event === 'security' && line.kind === 'refresh_token_reuse');
+    expect(events).toEqual([expect.objectContaining({ userId })]);
+    expect(JSON.stringify(api.logLines)).not.toContain(first.refresh);
+    const metrics = await call(api, '/metrics');
+    expect(metrics.text).toMatch(/platform_security_events_total\{[^}]*kind="refresh_token_reuse"[^}]*\} 1/);
+  });
+
+  it('logout denies the access token and the refresh token at once; other sessions of the user live on', async () => {
+    const { email } = await signUp(api);
+    const one = await login(api, email, PASSWORD);
+    const other = await login(api, email, PASSWORD);
+    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: one.accessToken, headers: { cookie: `pk_refresh=${one.refresh}` } });
+    expect(loggedOut.status).toBe(204);
+    expect((await call(api, '/v1/auth/me', { token: one.accessToken })).status).toBe(401);
+    expect((await refresh(api, one.refresh)).status).toBe(401);
+    expect((await call(api, '/v1/auth/me', { token: other.accessToken })).status).toBe(200);
+    expect((await call(api, '/v1/auth/logout', { method: 'POST', token: one.accessToken })).status).toBe(204);
+  });
+
+  it('denies a logged-out token in another API process too, through the Redis denylist', async () => {
+    const second = await startApi({ servers: { databaseUrl: api.env.DATABASE_URL, redisUrl: api.env.REDIS_URL, redisPrefix: api.env.QUEUE_PREFIX }, env: { KEY_ENCRYPTION_SECRET: api.env.KEY_ENCRYPTION_SECRET } });
+    try {
+      const { email } = await signUp(api);
+      const session = await login(api, email, PASSWORD);
+      expect((await call(second, '/v1/auth/me', { token: session.accessToken })).status).toBe(200);
+      await call(api, '/v1/auth/logout', { method: 'POST', token: session.accessToken });
+      let status = 200;
+      for (let attempt = 0; attempt < 100 && status === 200; attempt += 1) {
+        status = (await call(second, '/v1/auth/me', { token: session.accessToken })).status;
+        if (status === 200) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(status).toBe(401);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('refuses expired, tampered, unknown-kid, alg none, wrong-audience and wrong-issuer tokens', async () => {
+    const { userId } = await signUp(api);
+    const now = Math.floor(Date.now() / 1000);
+    const good = await signedToken(api, { userId });
+    expect((await call(api, '/v1/auth/me', { token: good })).status).toBe(200);
+    const refused = {
+      expired: await signedToken(api, { userId, expiresAt: now - 60 }),
+      tampered: (() => {
+        const [header, payload, signature] = good.split('.') as [string, string, string];
+        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+        return `${header}.${Buffer.from(JSON.stringify({ ...claims, role: 'admin' })).toString('base64url')}.${signature}`;
+      })(),
+      unknownKid: await signedToken(api, { userId, kid: randomUUID() }),
+      algNone: new UnsecuredJWT({ role: 'admin', sid: randomUUID() }).setSubject(userId).setIssuer(api.env.JWT_ISSUER).setAudience(ACCESS_TOKEN_AUDIENCE).setIssuedAt().setExpirationTime('5m').setJti(randomUUID()).encode(),
+      wrongAudience: await signedToken(api, { userId, audience: 'another-api' }),
+      wrongIssuer: await signedToken(api, { userId, issuer: 'another-stack' }),
+    };
+    for (const [name, token] of Object.entries(refused)) {
+      const response = await call(api, '/v1/auth/me', { token });
+      expect({ name, status: response.status }).toEqual({ name, status: 401 });
+      expect(response.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    }
+  });
+
+  it('keeps sessions valid across a key rotation and accepts tokens of the new key without a restart', async () => {
+    const { email, userId } = await signUp(api);
+    const before = await login(api, email, PASSWORD);
+    const kidBefore = (await api.db.query<{ kid: string }>('SELECT kid FROM signing_keys ORDER BY created_at DESC LIMIT 1')).rows[0]?.kid;
+    const newKid = await new SigningKeyStore(api.db).rotate(api.env.KEY_ENCRYPTION_SECRET);
+    expect(newKid).not.toBe(kidBefore);
+    expect((await call(api, '/v1/auth/me', { token: before.accessToken })).status).toBe(200);
+    const withNewKey = await signedToken(api, { userId });
+    expect((await call(api, '/v1/auth/me', { token: withNewKey })).status).toBe(200);
+    expect((await refresh(api, before.refresh)).status).toBe(200);
+    expect(await countRows(api, 'signing_keys')).toBe(2);
+  });
+
+  it('demotes an admin at once: the admin token stops working at the next request, and admin routes refuse users with 403', async () => {
+    const { email, userId } = await signUp(api);
+    await api.deps.auth.setRole(email, 'admin');
+    const admin = await login(api, email, PASSWORD);
+    expect((await call(api, '/v1/admin/queues', { token: admin.accessToken })).status).toBe(200);
+    await api.deps.auth.setRole(email, 'user');
+    expect((await call(api, '/v1/admin/queues', { token: admin.accessToken })).status).toBe(401);
+    expect((await refresh(api, admin.refresh)).status).toBe(401);
+    const user = await login(api, email, PASSWORD);
+    const me = await call(api, '/v1/auth/me', { token: user.accessToken });
+    expect(me.body).toMatchObject({ id: userId, role: 'user' });
+    for (const [method, path] of [['GET', '/v1/admin/queues'], ['GET', '/v1/admin/dlq'], ['POST', '/v1/admin/queues/pause'], ['POST', '/v1/admin/queues/resume'], ['POST', `/v1/admin/dlq/${randomUUID()}/replay`]] as const) {
+      const response = await call(api, path, { method, token: user.accessToken });
+      expect({ path, status: response.status }).toEqual({ path, status: 403 });
+    }
+    expect(api.logLines.filter((line) => line.kind === 'role_change' && line.userId === userId)).toHaveLength(2);
+  });
+});
