@@ -108,7 +108,7 @@ describe('npm start (services/local/start.ts)', () => {
       anonymous.disconnect();
     }
     expect(readFileSync(cliEnv, 'utf8')).toBe(
-      `DATABASE_URL='${databaseUrl}'\nREDIS_URL='${redisUrl}'\nOBJECT_STORE_DIR='${path.join(workDir, '.data', 'objects')}'\n`,
+      `DATABASE_URL='${databaseUrl}'\nREDIS_URL='${redisUrl}'\nOBJECT_STORE_DIR='${path.join(workDir, '.data', 'objects')}'\nKEY_ENCRYPTION_SECRET='${readFileSync(path.join(workDir, '.data', 'key-encryption-secret'), 'utf8').trim()}'\n`,
     );
     expect(await sql(databaseUrl, "SELECT count(*)::int AS applied FROM schema_migrations")).toEqual([{ applied: expect.any(Number) }]);
     await sql(databaseUrl, "CREATE TABLE kept_between_runs (note text); INSERT INTO kept_between_runs VALUES ('first run')");
@@ -151,7 +151,7 @@ describe('npm start (services/local/start.ts)', () => {
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify(body),
       });
-    expect((await post('/v1/auth/register', credentials)).status).toBe(201);
+    expect((await post('/v1/auth/register', credentials)).status).toBe(202);
     const { accessToken } = (await (await post('/v1/auth/login', credentials)).json()) as { accessToken: string };
     const submitted = await post('/v1/jobs', { type: 'echo', input: { payload: { from: 'npm start' } } }, accessToken);
     expect(submitted.status).toBe(202);
