@@ -6,8 +6,11 @@
  * Kubelet probes (operator and webhooks on 8081, the metrics server on 6443) need no rule:
  * the VPC CNI network policy agent always admits traffic from the pod's own node.
  */
-/** The namespace KEDA runs in; the monitoring stack admits it to Prometheus for Prometheus-triggered scalers. */
+/** The namespace KEDA runs in. */
 export const KEDA_NAMESPACE = 'keda';
+
+/** Where each KEDA component serves Prometheus metrics (the chart's `prometheus.*.port` default). */
+export const KEDA_METRICS_PORT = 8080;
 
 export const KEDA_COMPONENTS = {
   operator: 'keda-operator',
@@ -33,21 +36,21 @@ export const KEDA_INGRESS: readonly KedaIngressRule[] = [
     from: { component: 'metricsApiServer' },
     reason: 'gRPC metrics service: the metrics API server asks the operator for every scaler metric an HPA reads',
   },
-  { component: 'operator', port: 8080, from: 'prometheus', reason: 'Prometheus scrapes the operator metrics (scaler errors, loop latency)' },
+  { component: 'operator', port: KEDA_METRICS_PORT, from: 'prometheus', reason: 'Prometheus scrapes the operator metrics (scaler errors, loop latency)' },
   {
     component: 'metricsApiServer',
     port: 6443,
     from: 'api-server',
     reason: 'the Kubernetes API server proxies external.metrics.k8s.io to it (the APIService the HPA controller reads)',
   },
-  { component: 'metricsApiServer', port: 8080, from: 'prometheus', reason: 'Prometheus scrapes the metrics API server metrics' },
+  { component: 'metricsApiServer', port: KEDA_METRICS_PORT, from: 'prometheus', reason: 'Prometheus scrapes the metrics API server metrics' },
   {
     component: 'admissionWebhooks',
     port: 9443,
     from: 'api-server',
     reason: 'the Kubernetes API server calls the validating webhook for ScaledObjects, ScaledJobs and TriggerAuthentications',
   },
-  { component: 'admissionWebhooks', port: 8080, from: 'prometheus', reason: 'Prometheus scrapes the webhook metrics' },
+  { component: 'admissionWebhooks', port: KEDA_METRICS_PORT, from: 'prometheus', reason: 'Prometheus scrapes the webhook metrics' },
 ];
 
 export interface KedaPolicyScope {

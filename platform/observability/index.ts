@@ -2,7 +2,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { JOB_LABEL, MONITORING, ROUTE_CLASSES, SCRAPE_TARGETS } from '../../services/contract';
-import { KEDA_NAMESPACE } from '../cluster/keda-network-policy';
+import { KEDA_COMPONENTS, KEDA_METRICS_PORT, KEDA_NAMESPACE } from '../cluster/keda-network-policy';
 import { EVERY_NODE_TOLERATIONS, PLACEMENT, type Placement, type Toleration } from '../cluster/placement';
 import { createIrsaRole, type OidcIdentity } from '../identity/irsa';
 import { awsContext } from '../shared/aws-context';
@@ -237,8 +237,8 @@ export class Observability extends pulumi.ComponentResource {
               { from: [{ podSelector: {} }] },
               // Node agents (host network), the API server (webhooks, service proxy for `platform doctor`) and the ALB (Grafana ingress).
               { from: [fromVpc], ports: [port(MONITORING.prometheusPort), port(3100), port(3000), port(10250)] },
-              // The platform and KEDA read Prometheus (doctor, queue-depth scaling).
-              { from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [args.appNamespace, KEDA_NAMESPACE] }] } }], ports: [port(MONITORING.prometheusPort)] },
+              // `platform doctor`, run in an app pod, reads Prometheus (rules loaded, targets up).
+              { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': args.appNamespace } } }], ports: [port(MONITORING.prometheusPort)] },
             ],
           },
         },
@@ -375,6 +375,15 @@ export class Observability extends pulumi.ComponentResource {
           ...common,
           selector: { matchLabels: worker.podLabels },
           podMetricsEndpoints: [{ port: worker.portName, path: worker.path, interval: '30s', scrapeTimeout: '10s' }],
+        }),
+        // KEDA's chart names its metrics ports differently per component and version; the number is what its
+        // NetworkPolicy admits, so the scrape follows the number. The chart's own PodMonitors cannot be used:
+        // KEDA installs with the cluster, before these CRDs exist.
+        crdObject('keda-pod-monitor', 'monitoring.coreos.com/v1', 'PodMonitor', { name: 'keda' }, {
+          jobLabel: 'app',
+          namespaceSelector: { matchNames: [KEDA_NAMESPACE] },
+          selector: { matchExpressions: [{ key: 'app', operator: 'In', values: Object.values(KEDA_COMPONENTS) }] },
+          podMetricsEndpoints: [{ targetPort: KEDA_METRICS_PORT, path: '/metrics', interval: '60s', scrapeTimeout: '10s' }],
         }),
       ];
     }

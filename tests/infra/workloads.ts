@@ -11,7 +11,6 @@ import type { StackConfig } from '../../platform/config';
 import { buildContextTag } from '../../platform/registry/build-context';
 import { API_PRE_STOP_SECONDS, CONTAINER_COMMANDS, WORKER_SHUTDOWN_GRACE_MS } from '../../platform/workloads';
 import { MIN_WORKER_REPLICAS } from '../../platform/workloads/autoscaling';
-import { CLOUD_QUEUE_PREFIX } from '../../platform/workloads/env';
 import { ALB_SSL_POLICY } from '../../platform/workloads/ingress';
 import { triggerProblem } from '../../services/cli/commands/doctor-cluster';
 import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema } from '../../services/contract';
@@ -230,7 +229,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
 
     it('carries the labels and port name the worker\'s PodMonitor selects: the worker pods only', () => {
       const s = get();
-      const monitor = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor').inputs.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; podMetricsEndpoints: { port: string }[] };
+      const monitor = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor', 'observability-worker-pod-monitor').inputs.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; podMetricsEndpoints: { port: string }[] };
       expect(monitor.namespaceSelector.matchNames).toEqual([ns()]);
       expect(matches(monitor.selector.matchLabels, templateLabels(deployment(s, 'worker')))).toBe(true);
       expect(matches(monitor.selector.matchLabels, templateLabels(deployment(s, 'api')))).toBe(false);
@@ -412,7 +411,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       const spec = one(get(), SCALED_OBJECT).inputs.spec as { minReplicaCount: number; triggers: { type: string; metadata: Record<string, string> }[] };
       // With none, WorkerAbsent pages and the alerts on the worker's metrics go blind (platform/workloads/autoscaling.ts).
       expect(spec.minReplicaCount).toBeGreaterThanOrEqual(MIN_WORKER_REPLICAS);
-      expect(spec.triggers.map((t) => triggerProblem(t, CLOUD_QUEUE_PREFIX))).toEqual([undefined]);
+      expect(spec.triggers.map((t) => triggerProblem(t))).toEqual([undefined]);
     });
 
     it('gives both Deployments a PodDisruptionBudget over their pods', () => {

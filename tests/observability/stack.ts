@@ -4,7 +4,7 @@
  */
 import { parse } from 'yaml';
 import { MONITORING, SCRAPE_TARGETS } from '../../services/contract';
-import { EVERY_NODE_TOLERATIONS, KEDA_INGRESS, PLACEMENT } from '../../platform/cluster';
+import { EVERY_NODE_TOLERATIONS, KEDA_INGRESS, KEDA_NAMESPACE, PLACEMENT } from '../../platform/cluster';
 import { renderAlerting } from '../../platform/observability/render';
 import type { StackConfig } from '../../platform/config';
 import { capacityReport, type Footprint, landingOn, poolAtMinimum } from '../../platform/observability/capacity';
@@ -75,7 +75,7 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     expect(valuesOf(kps).crds).toEqual({ enabled: false });
     expect(closure(s, kps).has(crds.urn)).toBe(true);
     const customResources = observabilityResources(s).filter((r) => r.type.startsWith('kubernetes:monitoring.coreos.com/'));
-    expect(customResources.map((r) => r.type.split(':').pop()).sort()).toEqual(['PodMonitor', ...Array(5).fill('PrometheusRule'), 'ServiceMonitor'].sort());
+    expect(customResources.map((r) => r.type.split(':').pop()).sort()).toEqual([...Array(2).fill('PodMonitor'), ...Array(5).fill('PrometheusRule'), 'ServiceMonitor'].sort());
     for (const r of customResources) expect({ urn: r.urn, dependsOnCrds: r.dependencies.includes(crds.urn) }).toEqual({ urn: r.urn, dependsOnCrds: true });
   });
 
@@ -198,7 +198,7 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
       selector: { matchLabels: SCRAPE_TARGETS.api.podLabels },
       endpoints: [{ port: SCRAPE_TARGETS.api.portName, path: '/metrics', interval: '30s', scrapeTimeout: '10s' }],
     });
-    const pm = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor').inputs.spec as Inputs;
+    const pm = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor', 'observability-worker-pod-monitor').inputs.spec as Inputs;
     expect(pm).toMatchObject({ selector: { matchLabels: SCRAPE_TARGETS.worker.podLabels }, podMetricsEndpoints: [{ port: SCRAPE_TARGETS.worker.portName, path: '/metrics' }] });
   });
 
@@ -238,6 +238,28 @@ export function describeObservability(get: () => CapturedStack, stack: 'dev' | '
     const pod = ((api.inputs.spec as Inputs).template as Inputs).spec as { nodeSelector: Record<string, string>; containers: { resources: { requests: { memory: string } } }[] };
     expect(pod.nodeSelector).toEqual(PLACEMENT.system.nodeSelector);
     expect(systemPoolFootprint(config).find((f) => f.component === 'api')?.memoryMiB).toBe(memoryMiB(pod.containers[0]?.resources.requests.memory ?? ''));
+  });
+
+  it('scrapes KEDA on the port its NetworkPolicies admit from the monitoring namespace', () => {
+    const s = get();
+    const spec = one(s, 'kubernetes:monitoring.coreos.com/v1:PodMonitor', 'observability-keda-pod-monitor').inputs.spec as Inputs;
+    const admitted = [...new Set(KEDA_INGRESS.filter((r) => r.from === 'prometheus').map((r) => r.port))];
+    expect(spec.podMetricsEndpoints).toEqual([expect.objectContaining({ targetPort: admitted[0], path: '/metrics' })]);
+    expect(admitted).toHaveLength(1);
+    expect(spec.namespaceSelector).toEqual({ matchNames: [KEDA_NAMESPACE] });
+    const scraped = ((spec.selector as Inputs).matchExpressions as { values: string[] }[])[0]?.values;
+    const policed = ofType(s, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')
+      .filter((r) => r.name.startsWith('cluster-keda-netpol-'))
+      .map((p) => (((p.inputs.spec as Inputs).podSelector as Inputs).matchLabels as Record<string, string> | undefined)?.app)
+      .filter((app): app is string => app !== undefined);
+    expect([...(scraped ?? [])].sort()).toEqual([...new Set(policed)].sort());
+  });
+
+  it('admits only the app namespace to Prometheus besides the monitoring namespace itself and the VPC', () => {
+    const s = get();
+    const policy = one(s, 'kubernetes:networking.k8s.io/v1:NetworkPolicy', 'observability-netpol').inputs.spec as { ingress: { from: Inputs[] }[] };
+    const namespacePeers = policy.ingress.flatMap((rule) => rule.from).filter((peer) => 'namespaceSelector' in peer);
+    expect(namespacePeers).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': config.app.namespace } } }]);
   });
 
   it('agrees with the cluster on the monitoring namespace KEDA admits to its metrics ports', () => {

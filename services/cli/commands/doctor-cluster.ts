@@ -38,8 +38,6 @@ interface PrometheusTargets {
 
 export interface ClusterCheckOptions {
   stack: string;
-  /** Queue key prefix the scaler must watch (the services' QUEUE_PREFIX). */
-  queuePrefix: string;
   /** Prometheus base URL; through the API server's service proxy when unset. */
   prometheusUrl?: string;
   /** Fetches JSON from a Prometheus URL outside the API server (only with prometheusUrl). */
@@ -50,23 +48,19 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The BullMQ list a queue-depth scaler must read: jobs waiting for a worker. */
-export function waitListKey(prefix: string): string {
-  return `${prefix}:${QUEUES.jobs}:wait`;
-}
-
 /**
  * Does this KEDA trigger scale on the platform's queue? A PostgreSQL trigger counting the
- * contract's backlog (what the stacks deploy), a Redis list trigger on the queue's wait
- * list, or a Prometheus trigger on the contract's queue-depth metric.
+ * contract's backlog (what the stacks deploy) or a Prometheus trigger on the contract's
+ * queue-depth metric. A Redis list trigger is refused: BullMQ's wait list holds neither
+ * prioritized nor delayed jobs, and jobs the relay has not yet handed to Redis are in no list.
  */
-export function triggerProblem(trigger: { type?: string; metadata?: Record<string, string> }, prefix: string): string | undefined {
+export function triggerProblem(trigger: { type?: string; metadata?: Record<string, string> }): string | undefined {
   const meta = trigger.metadata ?? {};
   if (trigger.type === 'postgresql') {
     return meta.query === BACKLOG_QUERY ? undefined : `postgresql trigger counts ${JSON.stringify(meta.query ?? '(no query)')}, not the backlog (${BACKLOG_QUERY})`;
   }
   if (trigger.type === 'redis' || trigger.type === 'redis-cluster') {
-    return meta.listName === waitListKey(prefix) ? undefined : `redis trigger reads list ${meta.listName ?? '(none)'}, not ${waitListKey(prefix)}`;
+    return `redis trigger reads list ${meta.listName ?? '(none)'}, which under-counts the backlog (prioritized, delayed and not-yet-relayed jobs are in no list): scale on PostgreSQL (${BACKLOG_QUERY})`;
   }
   if (trigger.type === 'prometheus') {
     return (meta.query ?? '').includes(METRICS.queueDepth) ? undefined : `prometheus trigger query does not read ${METRICS.queueDepth}`;
@@ -117,7 +111,7 @@ export async function diagnoseCluster(kube: KubeClient, options: ClusterCheckOpt
     try {
       const list = await kube.get<{ items: ScaledObject[] }>(`/apis/keda.sh/v1alpha1/namespaces/${record.appNamespace}/scaledobjects`);
       const workers = list.items.filter((so) => (so.spec?.scaleTargetRef?.kind ?? 'Deployment') === 'Deployment');
-      const matching = workers.filter((so) => (so.spec?.triggers ?? []).some((t) => triggerProblem(t, options.queuePrefix) === undefined));
+      const matching = workers.filter((so) => (so.spec?.triggers ?? []).some((t) => triggerProblem(t) === undefined));
       if (matching.length > 0) {
         const so = matching[0] as ScaledObject;
         // KEDA's own default minimum is 0.
@@ -126,7 +120,7 @@ export async function diagnoseCluster(kube: KubeClient, options: ClusterCheckOpt
         if (min >= 1) add('scaler', 'ok', scales);
         else add('scaler', 'fail', `${scales}: idle workers scale away, so WorkerAbsent pages and the alerts on the worker's metrics go blind; the stack config keeps at least 1 (platform-kit:app.worker.replicas.min), so restore it with pulumi up`);
       } else if (workers.length === 0) add('scaler', 'fail', `no KEDA ScaledObject in ${record.appNamespace}: workers do not scale with the queue`);
-      else add('scaler', 'fail', workers.map((so) => `${so.metadata.name}: ${(so.spec?.triggers ?? []).map((t) => triggerProblem(t, options.queuePrefix)).join('; ') || 'no triggers'}`).join(' | '));
+      else add('scaler', 'fail', workers.map((so) => `${so.metadata.name}: ${(so.spec?.triggers ?? []).map((t) => triggerProblem(t)).join('; ') || 'no triggers'}`).join(' | '));
     } catch (error) {
       add('scaler', 'fail', `could not list ScaledObjects: ${message(error)}`);
     }

@@ -4,7 +4,6 @@ import { flowSnapshot } from '../../core/db/operations';
 import type { Runtime } from '../../core/runtime';
 import { workerHeartbeatKey } from '../../core/queue/keys';
 import { withTimeout } from '../../core/timeout';
-import { EnvSchema } from '../../contract';
 import * as parse from '../args';
 import { kubeClient } from '../kube';
 import { UsageError, printJson, printTable } from '../output';
@@ -133,11 +132,9 @@ async function fetchJson<T>(url: string): Promise<T> {
  */
 export async function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): Promise<number> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${JSON.stringify(options.stack)}`);
-  const prefix = EnvSchema.shape.QUEUE_PREFIX.safeParse(process.env.QUEUE_PREFIX);
-  if (!prefix.success) throw new UsageError(`QUEUE_PREFIX ${prefix.error.issues[0]?.message ?? 'is invalid'}`);
   if (options.prometheusUrl !== undefined && !/^https?:\/\/\S+$/.test(options.prometheusUrl)) throw new UsageError('--prometheus-url must be an http(s) URL');
   const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
-  const results = await diagnoseCluster(kube, { stack: options.stack, queuePrefix: prefix.data, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
+  const results = await diagnoseCluster(kube, { stack: options.stack, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
   if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, options))));
   else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
   return report(results, options);

@@ -109,7 +109,7 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
     const detail = Object.fromEntries(report.checks.map((c) => [c.check, `${c.verdict}: ${c.detail}`]));
     expect(detail.stack).toBe('fail: this cluster runs stack dev, not prod: check your kube context');
     expect(detail.crds).toBe('fail: missing: prometheusrules.monitoring.coreos.com');
-    expect(detail.scaler).toBe('fail: worker: redis trigger reads list bull:jobs:wait, not {pk}:jobs:wait');
+    expect(detail.scaler).toBe(`fail: worker: redis trigger reads list bull:jobs:wait, which under-counts the backlog (prioritized, delayed and not-yet-relayed jobs are in no list): scale on PostgreSQL (${BACKLOG_QUERY})`);
     expect(detail['rules-loaded']).toBe('fail: Prometheus has not loaded platform-symptoms (check its ruleSelector)');
     expect(detail.alertmanager).toMatch(/^fail: Prometheus knows no Alertmanager/);
   });
@@ -122,9 +122,9 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
     expect(report.checks.find((c) => c.check === 'rules-loaded')?.detail).toBe('rules failing to evaluate: ApiAvailabilityFastBurn: many-to-many matching');
   });
 
-  it('accepts a Redis scaler on the queue\'s wait list, refuses a PostgreSQL scaler counting something else and a fleet that may scale to zero', async () => {
+  it('refuses a Redis scaler even on the queue\'s own wait list, a PostgreSQL scaler counting something else and a fleet that may scale to zero', async () => {
     cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 2, triggers: [{ type: 'redis', metadata: { listName: '{pk}:jobs:wait' } }] } }];
-    expect(verdicts((await doctor()).report).scaler).toBe('ok');
+    expect(verdicts((await doctor()).report).scaler).toBe('fail');
     cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: 'SELECT count(*) FROM jobs' } }] } }];
     expect(Object.fromEntries((await doctor()).report.checks.map((c) => [c.check, c.detail])).scaler).toBe(`worker: postgresql trigger counts "SELECT count(*) FROM jobs", not the backlog (${BACKLOG_QUERY})`);
     // KEDA's default minimum is 0: a ScaledObject without one scales the workers away too.
