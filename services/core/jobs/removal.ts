@@ -60,13 +60,12 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
         const unfinished = fanOut.rows[0]?.unfinished ?? 0;
         if (unfinished > 0) throw new ConflictError(`fan-out job ${jobId} still has ${unfinished} unfinished task(s); wait until they finish`);
         await client.query('DELETE FROM job_events WHERE job_id = $1 OR job_id IN (SELECT id FROM jobs WHERE parent_id = $1)', [jobId]);
-        const files = await client.query<{ storage_key: string }>(
-          'DELETE FROM files WHERE produced_by_job_id = $1 OR produced_by_job_id IN (SELECT id FROM jobs WHERE parent_id = $1) RETURNING storage_key',
-          [jobId],
-        );
-        // The tasks first, then the job: its job_fanouts row goes with it (ON DELETE CASCADE).
-        await client.query('DELETE FROM jobs WHERE parent_id = $1', [jobId]);
+        // The tasks, then the job (its job_fanouts row goes with it, ON DELETE CASCADE), then the files they produced, which they referenced.
+        const tasks = await client.query<{ id: string }>('DELETE FROM jobs WHERE parent_id = $1 RETURNING id', [jobId]);
         await client.query('DELETE FROM jobs WHERE id = $1', [jobId]);
+        const files = await client.query<{ storage_key: string }>('DELETE FROM files WHERE produced_by_job_id = ANY($1::uuid[]) RETURNING storage_key', [
+          [jobId, ...tasks.rows.map((task) => task.id)],
+        ]);
         keys = files.rows.map((row) => row.storage_key);
         await client.query('COMMIT');
       } catch (error) {
