@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { inTransaction } from '../db/transaction';
 import { TERMINAL_STATUSES } from '../../contract';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
@@ -46,10 +47,7 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
 
   return {
     async remove(ownerId, jobId) {
-      const client = await generalPool.connect();
-      let keys: string[];
-      try {
-        await client.query('BEGIN');
+      const keys = await inTransaction(generalPool, async (client) => {
         const { rows } = await client.query<{ status: string; parent_id: string | null }>('SELECT status, parent_id FROM jobs WHERE id = $1 AND owner_id = $2 FOR UPDATE', [jobId, ownerId]);
         const job = rows[0];
         if (!job) throw new NotFoundError(`job ${jobId} not found`);
@@ -66,14 +64,8 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
         const files = await client.query<{ storage_key: string }>('DELETE FROM files WHERE produced_by_job_id = ANY($1::uuid[]) RETURNING storage_key', [
           [jobId, ...tasks.rows.map((task) => task.id)],
         ]);
-        keys = files.rows.map((row) => row.storage_key);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
+        return files.rows.map((row) => row.storage_key);
+      });
       await deleteObjects(keys);
     },
 
