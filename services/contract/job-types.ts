@@ -39,6 +39,12 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
   producesFile: boolean;
   /** Set for a fan-out type: how a submission splits into tasks. */
   fanOut?: FanOut<z.output<In>>;
+  /**
+   * Input keys that carry a secret (email.send's text holds a password-reset token):
+   * removed from the stored input once the job succeeds, so the secret lives in the
+   * database only until the work it was for is done.
+   */
+  secretInputKeys?: readonly string[];
 }
 
 /** How long an attempt may run unless its type says otherwise. */
@@ -60,6 +66,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   internal?: boolean;
   producesFile?: boolean;
   fanOut?: FanOut<z.output<In>>;
+  secretInputKeys?: readonly string[];
 }): JobTypeDefinition<Name, In, Out> {
   if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
     throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
@@ -83,6 +90,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     internal: definition.internal ?? false,
     producesFile: definition.producesFile ?? false,
     ...(definition.fanOut ? { fanOut: definition.fanOut } : {}),
+    ...(definition.secretInputKeys ? { secretInputKeys: definition.secretInputKeys } : {}),
   };
 }
 

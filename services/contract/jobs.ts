@@ -129,6 +129,7 @@ export const emailSend = defineJobType({
   retry: { attempts: 5, backoffMs: 5_000 },
   timeoutMs: 60_000,
   internal: true,
+  secretInputKeys: ['text'],
 });
 
 /** Every job type the platform knows, by name. Adding a type: declare it here, write its processor. */
@@ -155,6 +156,15 @@ export type JobTypeName = keyof typeof JOB_TYPES;
 
 export function findJobType(name: string): JobTypeDefinition | undefined {
   return Object.hasOwn(JOB_TYPES, name) ? JOB_TYPES[name as JobTypeName] : undefined;
+}
+
+/**
+ * The queue entries a submission makes, what the queued-jobs quota counts: its tasks for a
+ * fan-out type (the job itself waits, it is not queued), one otherwise.
+ */
+export function queueEntriesOf(type: string, input: unknown): number {
+  const fanOut = findJobType(type)?.fanOut;
+  return fanOut ? Math.max(1, fanOut.tasks(input).length) : 1;
 }
 
 /** The longest attempt any job type may run: what a worker's shutdown drain must wait for. */

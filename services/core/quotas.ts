@@ -7,8 +7,12 @@ export type QuotaEnv = Pick<Env, 'QUOTA_STORED_BYTES' | 'QUOTA_FILES' | 'QUOTA_Q
 export interface Quotas {
   /** How many bytes the owner's next upload may have; throws QuotaExceededError when files or bytes are used up. */
   uploadAllowance(ownerId: string): Promise<number>;
-  /** Throws QuotaExceededError when the owner has QUOTA_QUEUED_JOBS jobs waiting. */
-  assertCanQueue(ownerId: string): Promise<void>;
+  /**
+   * Throws QuotaExceededError when `entries` more queued jobs would take the owner past
+   * QUOTA_QUEUED_JOBS. A fan-out job's tasks are queued jobs like any other, so its
+   * submission asks for as many entries as it has tasks (queueEntriesOf).
+   */
+  assertCanQueue(ownerId: string, entries?: number): Promise<void>;
 }
 
 /** How long a counted number of queued jobs is trusted: briefly near the quota, long far below it. */
@@ -52,7 +56,7 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
       return remaining;
     },
 
-    async assertCanQueue(ownerId) {
+    async assertCanQueue(ownerId, entries = 1) {
       const now = Date.now();
       let entry = queued.get(ownerId);
       const trustedFor = entry && entry.count * 2 < env.QUOTA_QUEUED_JOBS ? FAR_FROM_QUOTA_TTL_MS : NEAR_QUOTA_TTL_MS;
@@ -70,10 +74,14 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
           }
         } else await entry.pending;
       }
-      if (entry.count >= env.QUOTA_QUEUED_JOBS) {
-        throw new QuotaExceededError(`queued-jobs quota reached: ${env.QUOTA_QUEUED_JOBS} jobs waiting; let some finish or cancel them`);
+      if (entry.count + entries > env.QUOTA_QUEUED_JOBS) {
+        throw new QuotaExceededError(
+          entries === 1
+            ? `queued-jobs quota reached: ${env.QUOTA_QUEUED_JOBS} jobs waiting; let some finish or cancel them`
+            : `queued-jobs quota: this fan-out queues ${entries} tasks, and ${entry.count} of the ${env.QUOTA_QUEUED_JOBS} places are taken; let some finish or split the job`,
+        );
       }
-      entry.count += 1;
+      entry.count += entries;
     },
   };
 }

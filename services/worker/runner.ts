@@ -6,7 +6,7 @@ import { validate as isUuid } from 'uuid';
 import { MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
 import { runWithContext } from '../core/context';
 import { listTaskOutcomes } from '../core/db/fanouts';
-import type { DeliveryRow, Keyset } from '../core/db/jobs';
+import { removeSecretInput, type DeliveryRow, type Keyset } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { crashLoopReason, eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -370,8 +370,10 @@ export class JobRunner {
       const result = storableResult(output.data);
       const applied = await this.transitions.record({ event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
-      if (applied) metrics?.jobsSucceeded.inc({ type: row.type });
-      else log.info('result discarded: the job was cancelled or completed elsewhere');
+      if (applied) {
+        metrics?.jobsSucceeded.inc({ type: row.type });
+        if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys);
+      } else log.info('result discarded: the job was cancelled or completed elsewhere');
     } catch (error) {
       progress.stop();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
@@ -418,6 +420,15 @@ export class JobRunner {
   }
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
+  /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */
+  private async removeSecretInput(jobId: string, keys: readonly string[]): Promise<void> {
+    try {
+      await removeSecretInput(this.deps.batchPool, jobId, keys);
+    } catch (error) {
+      this.deps.log.warn({ err: error, jobId }, 'could not remove the secret from a succeeded job\'s input');
+    }
+  }
+
   private async release(job: Job<QueueJobData, void, string>, token: string | undefined, row: DeliveryRow, attempt: number): Promise<void> {
     const released = await this.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
     if (!released) return;

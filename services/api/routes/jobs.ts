@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, SubmitJobBody } from '../../contract';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, queueEntriesOf, SubmitJobBody } from '../../contract';
 import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
 import type { Quotas } from '../../core/quotas';
@@ -54,14 +54,14 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       responses: {
         202: respond.json('The accepted job.', JobViewSchema, LOCATION_HEADER),
         400: respond.problem('Unknown type or invalid input; `errors` lists the fields.'),
-        403: respond.problem('The caller has QUOTA_QUEUED_JOBS jobs waiting already.'),
+        403: respond.problem('The caller would have more than QUOTA_QUEUED_JOBS jobs queued (a fan-out job counts its tasks).'),
         404: respond.problem('A file the input names is not the caller\'s.'),
         409: respond.problem('The Idempotency-Key was used with another body.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
       },
       async handle({ body, headers }, req, res) {
-        await quotas.assertCanQueue(callerId(req));
+        await quotas.assertCanQueue(callerId(req), queueEntriesOf(body.type, body.input));
         // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
         const { job } = await jobs.submit({ ownerId: callerId(req), body, idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER], requestId: req.requestId });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
@@ -183,14 +183,16 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       method: 'delete',
       path: `${API_PREFIX}/jobs/:id`,
       operationId: 'deleteJob',
-      summary: 'Delete a finished job with its events and result file',
+      summary: 'Delete a finished job with its events and result file (a fan-out job with its tasks)',
+      description:
+        'A fan-out job is deleted with all its tasks, their events and result files, once it and every task have finished. A task is never deleted alone (409): it goes with its fan-out job.',
       tag: 'jobs',
       access: 'user',
       request: { params: IdParams },
       responses: {
         204: respond.empty('Deleted.'),
         404: respond.problem('No such job of the caller.'),
-        409: respond.problem('The job is queued or running; cancel it first.'),
+        409: respond.problem('The job is queued, running or waiting; a fan-out job still has unfinished tasks; or the job is a task.'),
       },
       async handle({ params }, req, res) {
         await removal.remove(callerId(req), params.id);

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { Pool } from 'pg';
+import { inTransaction } from '../db/transaction';
 import type { Logger } from '../logger';
 
 /** The one signing algorithm: asymmetric, so a verifier holding the public key cannot mint tokens. */
@@ -80,7 +81,7 @@ export class SigningKeyStore {
    */
   async rotate(secret: string): Promise<string> {
     const key = await createSigningKey(secret);
-    await this.inTransaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('platform-kit:signing-keys'))");
       await this.insert(client, key);
       await client.query(
@@ -94,7 +95,7 @@ export class SigningKeyStore {
   /** Creates the first key when there is none (first start of a stack); safe when several processes start at once. */
   async ensureOne(secret: string): Promise<void> {
     const key = await createSigningKey(secret);
-    await this.inTransaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('platform-kit:signing-keys'))");
       const { rowCount } = await client.query('SELECT 1 FROM signing_keys LIMIT 1');
       if (!rowCount) await this.insert(client, key);
@@ -108,20 +109,6 @@ export class SigningKeyStore {
       JSON.stringify(key.publicJwk),
       key.sealedPrivate,
     ]);
-  }
-
-  private async inTransaction(work: (client: Pick<Pool, 'query'>) => Promise<void>): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await work(client);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
   }
 }
 

@@ -467,6 +467,11 @@ const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts,
  * Queued jobs untouched for `olderThanMs`, oldest first, after a keyset position: the
  * relay's sweep candidates.
  */
+/** Removes `keys` from a succeeded job's stored input (its type's secretInputKeys). */
+export async function removeSecretInput(db: Queryable, jobId: string, keys: readonly string[]): Promise<void> {
+  await db.query("UPDATE jobs SET input = input - $2::text[] WHERE id = $1 AND status = 'succeeded'", [jobId, keys]);
+}
+
 export async function findStaleQueued(db: Queryable, olderThanMs: number, limit: number, after?: Keyset): Promise<QueueEntryRow[]> {
   const result = await db.query<QueueEntryRow>({
     name: 'jobs.stale-queued',

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Revocation } from '../auth/revocations';
+import { inTransaction } from './transaction';
 import type { UserRole } from './users';
 
 export type SessionRevokedReason = 'logout' | 'refresh-token-reuse' | 'password-reset' | 'role-change';
@@ -108,19 +109,7 @@ export class SessionRepository {
     });
   }
 
-  async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      // work may have rolled back itself (a lost race); COMMIT then is a harmless warning-free no-op.
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work);
   }
 }

@@ -60,6 +60,19 @@ describe('lockout and rate limits', () => {
     await api.db.query("UPDATE jobs SET status = 'succeeded', finished_at = now() WHERE id = $1", [job.body.id]);
     expect((await call(api, `/v1/jobs/${job.body.id}/events`, { token })).status).toBe(200);
     expect((await call(api, `/v1/jobs/${job.body.id}/events`, { token })).status).toBe(429);
+    expect((await call(api, '/v1/jobs/events', { token })).status).toBe(429);
+  });
+
+  it('counts the list-level stream against the same per-user budget of new streams', async () => {
+    const watcher = await signUp(api);
+    const opened = await fetch(`${api.baseUrl}/v1/jobs/events`, { headers: { authorization: `Bearer ${watcher.token}` } });
+    expect(opened.status).toBe(200);
+    await opened.body?.cancel();
+    const again = await call(api, '/v1/jobs/events', { token: watcher.token });
+    expect(again.status).toBe(429);
+    expect(again.headers.get('retry-after')).toMatch(/^\d+$/);
+    const job = await call<{ id: string }>(api, '/v1/jobs', { token: watcher.token, json: { type: 'echo', input: {} } });
+    expect((await call(api, `/v1/jobs/${job.body.id}/events`, { token: watcher.token })).status).toBe(429);
   });
 });
 

@@ -1,7 +1,6 @@
-import { WorkerEnvSchema, parseEnv } from '../../../services/contract';
-import { startWorkerProcess, type WorkerProcess } from '../../../services/worker/main';
-import { findFreePort } from '../../harness/free-port';
+import type { WorkerProcess } from '../../../services/worker/main';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { startWorkerFor } from './worker-process';
 
 describe('submit over HTTP, processed by a worker', () => {
   let api: ApiFixture;
@@ -9,19 +8,7 @@ describe('submit over HTTP, processed by a worker', () => {
 
   beforeAll(async () => {
     api = await startApi();
-    const env = parseEnv(
-      {
-        DATABASE_URL: api.env.DATABASE_URL,
-        REDIS_URL: api.env.REDIS_URL,
-        QUEUE_PREFIX: api.env.QUEUE_PREFIX,
-        OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR,
-        WORKER_METRICS_PORT: String(await findFreePort()),
-        WORKER_CONCURRENCY: '4',
-        LOG_LEVEL: 'silent',
-      },
-      WorkerEnvSchema,
-    );
-    worker = await startWorkerProcess(env, { exitOnSignal: false });
+    worker = await startWorkerFor(api);
   });
 
   afterAll(async () => {

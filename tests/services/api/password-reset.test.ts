@@ -1,10 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { WorkerEnvSchema, parseEnv } from '../../../services/contract';
-import { startWorkerProcess, type WorkerProcess } from '../../../services/worker/main';
-import { findFreePort } from '../../harness/free-port';
+import type { WorkerProcess } from '../../../services/worker/main';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh } from './identity-helpers';
+import { startWorkerFor } from './worker-process';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -34,19 +33,7 @@ describe('password reset through the dropped mail', () => {
 
   beforeAll(async () => {
     api = await startApi({ env: { PASSWORD_RESET_TTL_SECONDS: '60' } });
-    const env = parseEnv(
-      {
-        DATABASE_URL: api.env.DATABASE_URL,
-        REDIS_URL: api.env.REDIS_URL,
-        QUEUE_PREFIX: api.env.QUEUE_PREFIX,
-        OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR,
-        WORKER_METRICS_PORT: String(await findFreePort()),
-        WORKER_CONCURRENCY: '4',
-        LOG_LEVEL: 'silent',
-      },
-      WorkerEnvSchema,
-    );
-    worker = await startWorkerProcess(env, { exitOnSignal: false });
+    worker = await startWorkerFor(api);
   });
 
   afterAll(async () => {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import argon2 from 'argon2';
 import { UnsecuredJWT } from 'jose';
 import { ACCESS_TOKEN_AUDIENCE, SigningKeyStore } from '../../../services/core/auth';
+import { HASH_OPTIONS } from '../../../services/core/auth/passwords';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh, refreshCookie, signedToken } from './identity-helpers';
 
@@ -150,5 +152,19 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
       expect({ path, status: response.status }).toEqual({ path, status: 403 });
     }
     expect(api.logLines.filter((line) => line.kind === 'role_change' && line.userId === userId)).toHaveLength(2);
+  });
+
+  it('rehashes a password at login when its hash was made with weaker argon2 parameters than today\'s', async () => {
+    const { email, userId } = await signUp(api);
+    const weaker = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: HASH_OPTIONS.memoryCost / 2, timeCost: 1, parallelism: 1 });
+    await api.db.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, weaker]);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(200);
+    const { rows } = await api.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [userId]);
+    const stored = rows[0]?.password_hash ?? '';
+    expect(stored).not.toBe(weaker);
+    expect(argon2.needsRehash(stored, HASH_OPTIONS)).toBe(false);
+    expect(stored).toContain(`m=${HASH_OPTIONS.memoryCost},`);
+    expect(await argon2.verify(stored, PASSWORD)).toBe(true);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(200);
   });
 });

@@ -9,14 +9,15 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment. */
-export function platform(args: string[], env: Record<string, string | undefined>): Promise<CliRun> {
+/** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment (and `stdin` piped in, when given). */
+export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
