@@ -12,8 +12,9 @@ async function droppedResetToken(api: ApiFixture, email: string, seen: Set<strin
   const directory = path.join(api.env.OBJECT_STORE_DIR, 'mail');
   for (let attempt = 0; attempt < 600; attempt += 1) {
     const names = await readdir(directory).catch(() => [] as string[]);
+    // The store writes a hidden `.partial` file and renames it into place: only finished mails end in .eml.
     for (const name of names) {
-      if (seen.has(name)) continue;
+      if (seen.has(name) || !name.endsWith('.eml')) continue;
       const message = await readFile(path.join(directory, name), 'utf8');
       const token = /Reset token[^:]*: ([A-Za-z0-9_-]{43})/.exec(message)?.[1];
       if (message.includes(`To: ${email}`) && token) {
