@@ -6,10 +6,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { WorkerEnvSchema, parseEnv } from '../../services/contract';
-import { startWorkerProcess, type WorkerProcess } from '../../services/worker/main';
-import { findFreePort } from '../harness/free-port';
+import type { WorkerProcess } from '../../services/worker/main';
 import { startApi, type ApiFixture } from '../services/api/fixture';
+import { startWorkerFor } from '../services/api/worker-process';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 /** Where the tests leave screenshots of the main screens (kept out of git by .gitignore). */
@@ -41,19 +40,7 @@ export interface ConsoleStack {
 export async function startConsoleStack(): Promise<ConsoleStack> {
   const consoleDir = await buildConsole();
   const api = await startApi({ consoleDir });
-  const env = parseEnv(
-    {
-      DATABASE_URL: api.env.DATABASE_URL,
-      REDIS_URL: api.env.REDIS_URL,
-      QUEUE_PREFIX: api.env.QUEUE_PREFIX,
-      OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR,
-      WORKER_METRICS_PORT: String(await findFreePort()),
-      WORKER_CONCURRENCY: '4',
-      LOG_LEVEL: 'silent',
-    },
-    WorkerEnvSchema,
-  );
-  const worker = await startWorkerProcess(env, { exitOnSignal: false });
+  const worker = await startWorkerFor(api);
   return {
     api,
     worker,
