@@ -1,10 +1,13 @@
 import type { Pool } from 'pg';
 import type { Env } from '../contract';
+import type { StorageQuota } from './db/files';
 import { QuotaExceededError } from './errors';
 
 export type QuotaEnv = Pick<Env, 'QUOTA_STORED_BYTES' | 'QUOTA_FILES' | 'QUOTA_QUEUED_JOBS'>;
 
 export interface Quotas {
+  /** What an owner may store in all (QUOTA_FILES, QUOTA_STORED_BYTES). */
+  readonly storage: StorageQuota;
   /** How many bytes the owner's next upload may have; throws QuotaExceededError when files or bytes are used up. */
   uploadAllowance(ownerId: string): Promise<number>;
   /**
@@ -42,6 +45,8 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
   };
 
   return {
+    storage: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES },
+
     async uploadAllowance(ownerId) {
       const { rows } = await pool.query<{ files: number; bytes: string }>({
         name: 'quota_stored',

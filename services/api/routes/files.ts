@@ -110,7 +110,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
         }
         const quotaBytes = await quotas.uploadAllowance(ownerId);
-        const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes });
+        const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes, quota: quotas.storage });
         let file: FileView;
         try {
           file = multipart ? await receiveMultipart(req, upload) : await upload(headerFileName(headers['x-file-name']), contentType, req);

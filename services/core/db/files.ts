@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { inTransaction } from './transaction';
 
 export interface FileRecord {
   id: string;
@@ -13,6 +14,11 @@ export interface FileRecord {
 }
 
 export type NewFile = Omit<FileRecord, 'createdAt' | 'producedByJobId'>;
+/** What an owner may store in all. */
+export interface StorageQuota {
+  files: number;
+  bytes: number;
+}
 export type NewJobOutputFile = NewFile & { producedByJobId: string };
 
 interface FileRow {
@@ -46,6 +52,12 @@ function toRecord(row: FileRow): FileRecord {
 /** Files table access. Lookups by id are always scoped to an owner, so no caller can forget the check. */
 export interface FileRepository {
   insert(file: NewFile): Promise<FileRecord>;
+  /**
+   * Inserts an upload only if the owner's files, this one included, stay within `quota`;
+   * undefined when they would not. Uploads of one owner serialise on the owner's row here,
+   * so two that stream at once cannot both pass on the same count.
+   */
+  insertWithinQuota(file: NewFile, quota: StorageQuota): Promise<FileRecord | undefined>;
   findForOwner(ownerId: string, fileId: string): Promise<FileRecord | undefined>;
   /** Which of the given ids are files of this owner. */
   findOwnedIds(ownerId: string, fileIds: string[]): Promise<Set<string>>;
@@ -67,6 +79,22 @@ export function createFileRepository(pool: Pool): FileRepository {
         values: [file.id, file.ownerId, file.name, file.contentType, file.size, file.sha256, file.storageKey],
       });
       return toRecord(rows[0] as FileRow);
+    },
+    async insertWithinQuota(file, quota) {
+      return inTransaction(pool, async (client) => {
+        // A statement of its own: the count below is then read after the lock is held, seeing every upload committed before.
+        await client.query({ name: 'files_lock_owner', text: 'SELECT 1 FROM users WHERE id = $1 FOR UPDATE', values: [file.ownerId] });
+        const { rows } = await client.query<FileRow>({
+          name: 'files_insert_within_quota',
+          text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key)
+                 SELECT $1, $2, $3, $4, $5::bigint, $6, $7
+                   FROM (SELECT count(*) AS files, COALESCE(sum(size), 0) AS bytes FROM files WHERE owner_id = $2::uuid) AS used
+                  WHERE used.files + 1 <= $8::bigint AND used.bytes + $5::bigint <= $9::bigint
+                 RETURNING ${COLUMNS}`,
+          values: [file.id, file.ownerId, file.name, file.contentType, file.size, file.sha256, file.storageKey, quota.files, quota.bytes],
+        });
+        return rows[0] && toRecord(rows[0]);
+      });
     },
     async findForOwner(ownerId, fileId) {
       const { rows } = await pool.query<FileRow>({

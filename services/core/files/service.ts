@@ -84,7 +84,7 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
   };
 
   return {
-    async upload({ ownerId, name, contentType, body, maxBytes, quotaBytes }) {
+    async upload({ ownerId, name, contentType, body, maxBytes, quotaBytes, quota }) {
       const normalisedType = requireContentType(contentType);
       const id = randomUUID();
       const key = uploadKey(ownerId, id);
@@ -102,15 +102,13 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
         throw error;
       }
       try {
-        const record = await files.insert({
-          id,
-          ownerId,
-          name: sanitiseFileName(name),
-          contentType: normalisedType,
-          size: stored.size,
-          sha256: stored.sha256,
-          storageKey: key,
-        });
+        const file = { id, ownerId, name: sanitiseFileName(name), contentType: normalisedType, size: stored.size, sha256: stored.sha256, storageKey: key };
+        const record = quota ? await files.insertWithinQuota(file, quota) : await files.insert(file);
+        if (!record) {
+          throw new QuotaExceededError(
+            `storage quota: with the uploads that finished meanwhile, this file would pass ${quota?.files} files or ${quota?.bytes} bytes; nothing was stored`,
+          );
+        }
         return toView(record);
       } catch (error) {
         await discard(key);

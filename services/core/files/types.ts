@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FileView } from '../../contract';
+import type { StorageQuota } from '../db/files';
 
 export interface UploadRequest {
   ownerId: string;
@@ -10,6 +11,8 @@ export interface UploadRequest {
   maxBytes: number;
   /** What the owner's storage quota leaves (QuotaExceededError past it); unlimited when unset. */
   quotaBytes?: number;
+  /** The owner's whole quota, checked again as the file is registered (uploads of one owner may run at once). */
+  quota?: StorageQuota;
 }
 
 export interface JobOutputRequest {

@@ -169,4 +169,35 @@ describe('ownership and quotas', () => {
     const overQueued = await submit();
     expect(overQueued.status).toBe(403);
   });
+
+  it('holds the stored-bytes and file quotas against uploads streaming at the same time', async () => {
+    const { token, userId } = await signUp(api);
+    // Each body sends half, waits until every upload has passed the check at its start, then the rest.
+    const slowBody = (char: string) =>
+      new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode(char.repeat(20)));
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          controller.enqueue(new TextEncoder().encode(char.repeat(20)));
+          controller.close();
+        },
+      });
+    const statuses = await Promise.all(
+      ['a', 'b', 'c', 'd', 'e', 'f'].map(async (char) => {
+        const response = await fetch(`${api.baseUrl}/v1/files`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+          body: slowBody(char),
+          duplex: 'half',
+        } as RequestInit);
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
+    // 40 bytes each against 100 bytes and 2 files: two fit, whichever finish first.
+    expect(statuses.filter((status) => status === 201)).toHaveLength(2);
+    expect(statuses.filter((status) => status === 403)).toHaveLength(4);
+    const { rows } = await api.db.query<{ files: number; bytes: string }>('SELECT count(*)::int AS files, COALESCE(sum(size), 0) AS bytes FROM files WHERE owner_id = $1', [userId]);
+    expect(rows[0]).toEqual({ files: 2, bytes: '80' });
+  });
 });
