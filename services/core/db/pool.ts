@@ -40,6 +40,10 @@ function newPool(
   });
   // An idle client losing its server (Postgres restart) emits here; without a listener the process dies.
   pool.on('error', (error) => log?.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  // A checked-out client has no pool listener: one that loses its server between statements (a transaction
+  // waiting on other work, the relay's sweep holding its lock) would emit an unhandled 'error' and end the
+  // process. Its next statement fails instead, and the pool drops it on release.
+  pool.on('connect', (client) => client.on('error', (error) => log?.warn({ err: error }, 'PostgreSQL connection lost while in use')));
   return pool;
 }
 

@@ -1,0 +1,30 @@
+/**
+ * A PostgreSQL restart ends every connection, including one checked out of a pool between
+ * two statements. The process must survive that: the next statement fails, and the pool
+ * replaces the connection.
+ */
+import { Client } from 'pg';
+import { createGeneralPool } from '../../services/core/db/pool';
+import { useSharedServices } from '../harness/shared';
+
+describe('a pooled connection lost while checked out', () => {
+  it('fails its next statement instead of ending the process, and the pool goes on with a new connection', async () => {
+    const { databaseUrl } = await useSharedServices();
+    const pool = createGeneralPool({ DATABASE_URL: databaseUrl, DATABASE_POOL_MAX: 2, DATABASE_SSL: 'disable' });
+    const admin = new Client({ connectionString: databaseUrl });
+    await admin.connect();
+    try {
+      const client = await pool.connect();
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await admin.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+      // The server's FATAL arrives while no statement runs: without a listener, an uncaught 'error' event.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      client.release();
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await admin.end();
+      await pool.end();
+    }
+  });
+});
