@@ -306,10 +306,9 @@ function onlyParts(argv: string[]): string[] {
 }
 
 /** Measures fan-out and event streams and writes their section of RESULTS.md, leaving the rest of the file as it is. */
-async function fanOutAndStreams(parts: string[], quick: boolean): Promise<string> {
+async function fanOutAndStreams(parts: string[], quick: boolean, command: string): Promise<string> {
   process.stdout.write(`bench: ${parts.join(' and ')} on the platform…\n`);
   const result = await measureFanOutAndStreams({ only: parts, seconds: quick ? 5 : 10 });
-  const command = `npm run bench -- --only=${parts.join(',')}${quick ? ' --quick' : ''}`;
   return fanOutSection(result, `Written by \`${command}\` (bench/fanout-streams.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}. Machine: ${machine()}.`);
 }
 
@@ -327,7 +326,7 @@ async function main(): Promise<void> {
   process.stdout.write(`bench: machine ${machine()}\n`);
   const only = onlyParts(process.argv.slice(2));
   if (only.length > 0) {
-    const section = await fanOutAndStreams(only, quick);
+    const section = await fanOutAndStreams(only, quick, `npm run bench -- --only=${only.join(',')}${quick ? ' --quick' : ''}`);
     process.stdout.write(section);
     await writeSection(section);
     return;
@@ -464,7 +463,7 @@ ${ceilingLine('after the platform', ceilingAfter)}
 `;
   // A quick run's figures are too short to stand for the platform: they go beside the results, not over them.
   const target = quick ? path.join(os.tmpdir(), 'platform-kit-bench-quick.md') : path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
-  await writeFile(target, `${report}\n${await fanOutAndStreams(['fanout', 'streams'], quick)}`);
+  await writeFile(target, `${report}\n${await fanOutAndStreams(['fanout', 'streams'], quick, `npm run bench${quick ? ' -- --quick' : ''}`)}`);
   process.stdout.write(`bench: wrote ${target}\n`);
 }
 
