@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import { validate as isUuid } from 'uuid';
 import type { FileView } from '../../contract';
 import { createFileRepository, type FileRecord } from '../db/files';
+import { inTransaction } from '../db/transaction';
 import { NotFoundError, PayloadTooLargeError, QuotaExceededError, ValidationError } from '../errors';
 import type { Logger } from '../logger';
 import { ObjectTooLargeError, type ObjectStore } from '../storage/object-store';
@@ -128,19 +129,11 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
 
     async remove(ownerId, fileId) {
       const record = await findOwned(ownerId, fileId);
-      const client = await generalPool.connect();
-      try {
-        await client.query('BEGIN');
+      const removed = await inTransaction(generalPool, async (client) => {
         await client.query('UPDATE jobs SET result_file_id = NULL WHERE result_file_id = $1', [record.id]);
-        const { rowCount } = await client.query('DELETE FROM files WHERE id = $1 AND owner_id = $2', [record.id, ownerId]);
-        await client.query('COMMIT');
-        if (rowCount !== 1) throw new NotFoundError(`file ${fileId} not found`);
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
+        return (await client.query('DELETE FROM files WHERE id = $1 AND owner_id = $2', [record.id, ownerId])).rowCount;
+      });
+      if (removed !== 1) throw new NotFoundError(`file ${fileId} not found`);
       await discard(record.storageKey);
     },
 

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { cancelTasks, requeueTasks, resumeFanOut, type TaskEntry } from '../db/fanouts';
 import { isRetryable } from '../db/errors';
+import { inTransaction } from '../db/transaction';
 import { cancelJob, type JobRow, type SingleMove } from '../db/jobs';
 import type { ParentMove } from '../db/task-counts';
 import type { Logger } from '../logger';
@@ -47,19 +48,13 @@ export async function withDeadlockRetry<T>(work: () => Promise<T>, attempts = 5)
   }
 }
 
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+/** A transaction whose work returning undefined (nothing to do, a lost race) leaves nothing of it behind. */
+function allOrNothing<T>(pool: Pool, work: (client: PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
+  return inTransaction(pool, async (client) => {
     const result = await work(client);
-    await client.query(result === undefined ? 'ROLLBACK' : 'COMMIT');
+    if (result === undefined) await client.query('ROLLBACK');
     return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
@@ -70,7 +65,7 @@ async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promis
  */
 export async function cancelFanOut(pool: Pool, parentId: string, ownerId: string | undefined): Promise<{ move: SingleMove; runningTasks: string[] } | undefined> {
   return withDeadlockRetry(() =>
-    inTransaction(pool, async (client) => {
+    allOrNothing(pool, async (client) => {
       const tasks = await cancelTasks(client, parentId, ownerId);
       const move = await cancelJob(client, parentId, ownerId);
       return move && { move, runningTasks: tasks.filter((task) => task.previous_status === 'running').map((task) => task.id) };
@@ -85,7 +80,7 @@ export async function cancelFanOut(pool: Pool, parentId: string, ownerId: string
  */
 export async function retryFanOut(pool: Pool, parentId: string, ownerId: string | undefined): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
   return withDeadlockRetry(() =>
-    inTransaction(pool, async (client) => {
+    allOrNothing(pool, async (client) => {
       const tasks = await requeueTasks(client, parentId, ownerId);
       const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length);
       return resumed && { row: resumed.row, tasks };
