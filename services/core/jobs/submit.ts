@@ -26,7 +26,7 @@ export interface SubmitDeps {
   /** Runs the batch INSERTs and idempotency-key lookups (see createBatchPool). */
   batchPool: Pool;
   files: Pick<FileService, 'assertOwned'>;
-  relay: Pick<Relay, 'enqueue'>;
+  relay: Pick<Relay, 'enqueue' | 'handOff'>;
   log: Logger;
   metrics?: Metrics;
 }
@@ -35,9 +35,10 @@ export interface SubmitDeps {
  * Submit: check the type and the input against the type's schema, then insert through a
  * batcher that gathers concurrent submits into one multi-row INSERT (one commit for many
  * jobs). Each caller is answered only after the commit that holds its row; the relay hands
- * the batch to BullMQ right after. The envelope (maxAttempts, priority, the idempotency
- * key's form) is the caller's to validate: the HTTP route does it with the contract's
- * schemas, internal callers are typed, and the table's constraints stand behind both.
+ * the rows to BullMQ after it, gathered with other batches' (Relay.handOff). The envelope
+ * (maxAttempts, priority, the idempotency key's form) is the caller's to validate: the
+ * HTTP route does it with the contract's schemas, internal callers are typed, and the
+ * table's constraints stand behind both.
  */
 export class Submitter {
   private readonly batcher: MicroBatcher<NewJob, JobRow | null>;
@@ -151,7 +152,7 @@ export class Submitter {
       async (batch) => {
         const inserted = await insertJobs(this.deps.batchPool, batch);
         // Committed: hand the batch to BullMQ without making the callers wait for Redis.
-        void this.deps.relay.enqueue(inserted, 'submit');
+        this.deps.relay.handOff(inserted);
         const byId = new Map(inserted.map((row) => [row.id, row]));
         return batch.map((job) => ({ status: 'fulfilled', value: byId.get(job.id) ?? null }));
       },

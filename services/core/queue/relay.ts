@@ -2,6 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
+import { MicroBatcher } from '../batcher';
 import { applyTransitions, findStaleQueued, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../db/jobs';
 import { followParentMoves } from '../jobs/fanout';
 import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, LOST_ATTEMPT_REASON, MOVES, type LifecycleEvent } from '../jobs/lifecycle';
@@ -39,6 +40,18 @@ export interface RelayOptions {
   /** A hand-off to Redis slower than this is abandoned to the sweep. Default 5 s. */
   enqueueTimeoutMs?: number;
   /**
+   * How long a submitted row waits for others before they go to BullMQ together
+   * (handOff). Default 10 ms: a few milliseconds more before a job can start, and no
+   * submitter waits for it; 0 hands each batch over on its own.
+   */
+  handOffWindowMs?: number;
+  /**
+   * Rows waiting for a hand-off at most. While Redis is slow or away, rows past this are
+   * left to the sweep (they are committed and queued in PostgreSQL) instead of piling up in
+   * memory. Default 20,000.
+   */
+  maxWaitingHandOffs?: number;
+  /**
    * How long a lag this process measured stays exported (platform_relay_lag_seconds).
    * Default three sweep intervals (15 s when this process runs no sweeper).
    */
@@ -63,6 +76,10 @@ export interface SweepReport {
   /** Age of the oldest queued row Redis did not hold, in seconds (0 when none). */
   lagSeconds: number;
 }
+
+/** Rows handed to BullMQ per addBulk at most, and addBulks of handed-off rows running at once. */
+const HAND_OFF_BATCH = 1_000;
+const HAND_OFF_IN_FLIGHT = 2;
 
 /** Arbitrary but fixed: one sweeper at a time across every api and worker process. */
 export const SWEEP_LOCK_KEY = 7_203_114_521;
@@ -108,6 +125,8 @@ export class Relay {
   private closing: Promise<void> | undefined;
   /** Queued rows the last sweep found missing from Redis, with their updated_at (µs): lost if the next sweep finds them so again. */
   private suspects = new Map<string, number>();
+  /** Rows of the submit path gathered into fewer, larger addBulks (see handOff). */
+  private readonly handOffs: MicroBatcher<EnqueueRow, void>;
 
   constructor(deps: { connection: Redis; generalPool: Pool; log: Logger; metrics?: Metrics }, options: RelayOptions) {
     this.options = {
@@ -116,6 +135,8 @@ export class Relay {
       sweepMaxRows: 50_000,
       lostRunningAfterMs: STALL_SETTINGS.lockDurationMs + STALL_SETTINGS.stalledIntervalMs,
       enqueueTimeoutMs: 5_000,
+      handOffWindowMs: 10,
+      maxWaitingHandOffs: 20_000,
       ...options,
     };
     this.connection = deps.connection;
@@ -130,6 +151,34 @@ export class Relay {
     });
     // Connection errors are reported once per outage by the connection itself.
     this.queue.on('error', (error) => this.log.debug({ err: error }, 'relay queue error'));
+    this.handOffs = new MicroBatcher<EnqueueRow, void>({
+      name: 'relay hand-off',
+      windowMs: this.options.handOffWindowMs,
+      maxBatch: HAND_OFF_BATCH,
+      maxInFlight: HAND_OFF_IN_FLIGHT,
+      run: async (rows) => {
+        await this.enqueue(rows, 'submit');
+        return rows.map(() => ({ status: 'fulfilled', value: undefined }));
+      },
+    });
+  }
+
+  /**
+   * Hands rows the submit path just committed to BullMQ without making anyone wait: rows
+   * committed within handOffWindowMs of each other go in one addBulk. At a moderate rate
+   * each submit batch holds a job or two, and an addBulk, the worker's wake-up and its
+   * state writes per job or two cost several times what they cost per job in bulk
+   * (bench/FINDINGS.md). A row that does not make it (Redis away, this process stopping)
+   * stays queued in PostgreSQL and the sweep hands it over.
+   */
+  handOff(rows: readonly EnqueueRow[]): void {
+    if (this.handOffs.backlog + rows.length > this.options.maxWaitingHandOffs) {
+      this.log.warn({ jobs: rows.length, waiting: this.handOffs.backlog }, 'hand-off backlog full; the relay sweep will hand these jobs over');
+      return;
+    }
+    for (const row of rows) {
+      this.handOffs.add(row).catch((error: unknown) => this.log.debug({ err: error, jobId: row.id }, 'hand-off skipped; the relay sweep will hand this job over'));
+    }
   }
 
   /**
@@ -209,6 +258,7 @@ export class Relay {
     this.closing ??= (async () => {
       if (this.sweeper) clearInterval(this.sweeper);
       this.sweeper = undefined;
+      await this.handOffs.close();
       await this.sweeping?.catch(() => undefined);
       await this.queue.close();
     })();
