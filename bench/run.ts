@@ -439,7 +439,12 @@ ${resourceRows(latencyResources, latency.requestsPerSecond)}
 
 An independent load generator as a check on the bench's own: each connection sends as the users in
 turn. Its requests cost the machine more than the bench's prebuilt ones (see "load generator" below),
-CPU the platform does not get.
+CPU the platform does not get. Its rate limit is not a steady pace: each connection sends its share of
+a second back to back, then waits for the next second (autocannon's lib/httpClient.js resets a count
+of requests per second on a 1 s interval), and with a rate set it records each latency with
+coordinated-omission corrections at a 1 ms expected interval. So "at ${fmt(settings.latencyRate)}/s offered" below is a burst
+each second, answered at full speed with ${settings.sustainedConnections} requests in flight; the steady pace is the bench's
+own generator above.
 
 - sustained (${settings.sustainedSeconds} s, as fast as answered): submits ${fmt(autocannonRun.load.requestsPerSecond)}/s (non-2xx ${autocannonRun.load.non2xx}, errors ${autocannonRun.load.errors}), submit p50 ${autocannonRun.load.latencyMs.p50} ms, p99 ${autocannonRun.load.latencyMs.p99} ms; end to end ${fmt(autocannonRun.endToEndPerSecond)} jobs/s; backlog drained ${autocannonRun.drainSeconds.toFixed(1)} s after; host steal ${percent(autocannonRun.stolen)}
 - at ${fmt(settings.latencyRate)}/s offered: achieved ${fmt(autocannonLatency.load.requestsPerSecond)} req/s, latency p50 ${autocannonLatency.load.latencyMs.p50} ms, p90 ${autocannonLatency.load.latencyMs.p90} ms, p99 ${autocannonLatency.load.latencyMs.p99} ms, max ${autocannonLatency.load.latencyMs.max} ms; host steal ${percent(autocannonLatency.stolen)}
