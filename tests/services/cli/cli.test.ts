@@ -1,4 +1,4 @@
-import { createEngineFixture, submission, waitFor, type EngineFixture } from '../engine/fixture';
+import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
 
 describe('platform CLI', () => {
@@ -98,6 +98,7 @@ describe('platform CLI', () => {
 
   it('reconcile hands Redis the queued jobs it lost', async () => {
     const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'lost' } }));
+    await handedOver(fixture, job.id);
     await fixture.core.relay.queue.remove(job.id);
     // The sweep only takes jobs older than its grace period, so a job being enqueued right now is not raced.
     await fixture.query("UPDATE jobs SET updated_at = now() - interval '10 minutes' WHERE id = $1", [job.id]);

@@ -142,6 +142,11 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/** Waits until the relay's hand-off (gathered for a few milliseconds after the commit) put the job in BullMQ. */
+export function handedOver(fx: Pick<EngineFixture, 'core'>, jobId: string): Promise<true> {
+  return waitFor(`job ${jobId} to reach BullMQ`, async () => (await fx.core.relay.queue.getJob(jobId)) !== undefined);
+}
+
 export interface WorkerChild {
   pid: number;
   metricsPort: number;

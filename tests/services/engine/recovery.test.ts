@@ -3,7 +3,7 @@ import { Client, Pool } from 'pg';
 import { listMigrations, pendingMigrations, runMigrations } from '../../../services/core/db/migrate';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { SHARED_ENV, useSharedServices } from '../../harness/shared';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from './fixture';
 
 /** A database with nothing in it on the run's shared server (useSharedServices hands out migrated ones). */
 async function createEmptyDatabase(): Promise<string> {
@@ -77,6 +77,7 @@ describe('job engine: recovery', () => {
     fx = await createEngineFixture();
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'lost' } }));
     // A worker started it, then the worker and Redis lost it together.
+    await handedOver(fx, job.id);
     await fx.core.relay.queue.remove(job.id);
     await fx.query("UPDATE jobs SET status = 'running', attempts = 1, updated_at = now() - interval '1 hour' WHERE id = $1", [job.id]);
 
