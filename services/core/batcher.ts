@@ -9,9 +9,10 @@ export interface MicroBatcherOptions<In, Out> {
   /**
    * How long the first item of a batch waits for company. 0 waits only for the rest of
    * the current event-loop turn. Under load batches form anyway: items that arrive while
-   * every slot is busy go out together as soon as one frees.
+   * every slot is busy go out together as soon as one frees. A function is asked each time
+   * a batch starts to gather, for a wait that depends on the caller's load.
    */
-  windowMs: number;
+  windowMs: number | (() => number);
   /** Items per batch at most; a full batch goes out at once. */
   maxBatch: number;
   /** Batches running at the same time at most. 1 keeps batches strictly ordered. */
@@ -39,7 +40,7 @@ export class MicroBatcher<In, Out> {
   constructor(options: MicroBatcherOptions<In, Out>) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError(`${options.name}: maxBatch must be a positive integer`);
     if (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 1) throw new RangeError(`${options.name}: maxInFlight must be a positive integer`);
-    if (!(options.windowMs >= 0)) throw new RangeError(`${options.name}: windowMs must be >= 0`);
+    if (typeof options.windowMs === 'number' && !(options.windowMs >= 0)) throw new RangeError(`${options.name}: windowMs must be >= 0`);
     this.options = options;
   }
 
@@ -78,7 +79,9 @@ export class MicroBatcher<In, Out> {
       this.timer = undefined;
       this.dispatch();
     };
-    this.timer = this.options.windowMs === 0 ? setImmediate(fire) : setTimeout(fire, this.options.windowMs);
+    const { windowMs } = this.options;
+    const wait = typeof windowMs === 'number' ? windowMs : windowMs();
+    this.timer = wait > 0 ? setTimeout(fire, wait) : setImmediate(fire);
   }
 
   private dispatch(): void {

@@ -152,7 +152,10 @@ export class JobRunner {
       ...options,
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    this.transitions = new TransitionWriter({ batchPool: deps.batchPool, log: deps.log, relay: deps.relay }, options.transitions);
+    this.transitions = new TransitionWriter(
+      { batchPool: deps.batchPool, log: deps.log, relay: deps.relay, saturated: () => this.active.size * 2 > options.concurrency },
+      options.transitions,
+    );
     this.mailDrop = deps.mailDrop ?? createMailDrop(deps.store);
     this.processors = deps.processors ?? findProcessor;
   }

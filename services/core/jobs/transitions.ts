@@ -21,10 +21,12 @@ export type WorkerTransition =
 
 export interface TransitionBatchOptions {
   /**
-   * How long the first transition of a batch waits for others (0: the rest of the current
-   * event-loop turn). Default 5 ms: BullMQ hands a worker the jobs of a hand-off one fetch
-   * after another, so at a moderate rate a shorter wait writes them a job or two per
-   * commit (bench/FINDINGS.md). Under load, transitions gather behind the write in flight anyway.
+   * How long the first transition of a batch waits for others while the worker has spare
+   * slots (0: the rest of the current event-loop turn). Default 5 ms: BullMQ hands a worker
+   * the jobs of a hand-off one fetch after another, so at a moderate rate a shorter wait
+   * writes them a job or two per commit (bench/FINDINGS.md). While most slots are busy the
+   * writer does not wait: transitions gather behind the write in flight anyway, and a wait
+   * would only hold the slots longer.
    */
   windowMs?: number;
   /** The same for the delivery read before each run. Default 5 ms, for the same reason. */
@@ -200,19 +202,26 @@ export class TransitionWriter {
 
   constructor(
     /** `relay` hands the reduce steps this writer's batches queue to BullMQ (without it, the relay's sweep does, later). */
-    private readonly deps: { batchPool: Pool; log: Logger; relay?: Pick<Relay, 'requeue'> },
+    private readonly deps: {
+      batchPool: Pool;
+      log: Logger;
+      relay?: Pick<Relay, 'requeue'>;
+      /** True while most of the worker's slots are busy: batches then form without waiting. */
+      saturated?: () => boolean;
+    },
     options: TransitionBatchOptions = {},
   ) {
+    const whileSpare = (windowMs: number) => () => (deps.saturated?.() ? 0 : windowMs);
     this.writes = new MicroBatcher({
       name: 'transition writer',
-      windowMs: options.windowMs ?? 5,
+      windowMs: whileSpare(options.windowMs ?? 5),
       maxBatch: options.maxBatch ?? 2_000,
       maxInFlight: 1,
       run: (transitions) => this.write(transitions),
     });
     this.reads = new MicroBatcher({
       name: 'delivery reader',
-      windowMs: options.readWindowMs ?? 5,
+      windowMs: whileSpare(options.readWindowMs ?? 5),
       maxBatch: options.maxBatch ?? 2_000,
       maxInFlight: 2,
       run: (jobIds) => this.read(jobIds),

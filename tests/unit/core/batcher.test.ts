@@ -69,6 +69,36 @@ describe('MicroBatcher', () => {
     expect(order).toEqual([1, 2, 3]);
   });
 
+  it('asks a window function each time a batch starts to gather: items within its wait go together, a 0 sends them with the turn', async () => {
+    let wait = 30;
+    const asked: number[] = [];
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number, number>({
+      name: 'load-dependent',
+      windowMs: () => {
+        asked.push(wait);
+        return wait;
+      },
+      maxBatch: 10,
+      maxInFlight: 1,
+      run: async (items) => {
+        batches.push(items);
+        return items.map((item) => ({ status: 'fulfilled', value: item }));
+      },
+    });
+    const first = batcher.add(1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await Promise.all([first, batcher.add(2)]);
+    expect(batches).toEqual([[1, 2]]);
+
+    wait = 0;
+    const next = batcher.add(3);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await Promise.all([next, batcher.add(4)]);
+    expect(batches).toEqual([[1, 2], [3], [4]]);
+    expect(asked).toEqual([30, 0, 0]);
+  });
+
   it('flushes on close and refuses items after', async () => {
     const { batcher, batches } = recorder();
     const pending = batcher.add(7);
