@@ -127,6 +127,7 @@ export class Relay {
   private suspects = new Map<string, number>();
   /** Rows of the submit path gathered into fewer, larger addBulks (see handOff). */
   private readonly handOffs: MicroBatcher<EnqueueRow, void>;
+  private handOffsOverflowing = false;
 
   constructor(deps: { connection: Redis; generalPool: Pool; log: Logger; metrics?: Metrics }, options: RelayOptions) {
     this.options = {
@@ -173,9 +174,12 @@ export class Relay {
    */
   handOff(rows: readonly EnqueueRow[]): void {
     if (this.handOffs.backlog + rows.length > this.options.maxWaitingHandOffs) {
-      this.log.warn({ jobs: rows.length, waiting: this.handOffs.backlog }, 'hand-off backlog full; the relay sweep will hand these jobs over');
+      // Once per episode: while Redis is away this would be every submit batch.
+      if (!this.handOffsOverflowing) this.log.warn({ waiting: this.handOffs.backlog }, 'hand-off backlog full; the relay sweep will hand the jobs over');
+      this.handOffsOverflowing = true;
       return;
     }
+    this.handOffsOverflowing = false;
     for (const row of rows) {
       this.handOffs.add(row).catch((error: unknown) => this.log.debug({ err: error, jobId: row.id }, 'hand-off skipped; the relay sweep will hand this job over'));
     }

@@ -83,12 +83,17 @@ describe('relay hand-off', () => {
     }
   });
 
-  it('leaves rows past its backlog limit to the sweep instead of holding them', async () => {
+  it('leaves rows past its backlog limit to the sweep instead of holding them, and says so once', async () => {
     const { relay: subject, addBulkSizes } = startRelay({ handOffWindowMs: 200, maxWaitingHandOffs: 3 });
+    const warn = jest.spyOn(fx.log, 'warn');
     const kept = rows(3);
     const leftToSweep = rows(2);
     subject.handOff(kept);
-    subject.handOff(leftToSweep);
+    subject.handOff(leftToSweep.slice(0, 1));
+    subject.handOff(leftToSweep.slice(1));
+    const warnings = warn.mock.calls.filter(([, message]) => String(message).includes('hand-off backlog full')).length;
+    warn.mockRestore();
+    expect(warnings).toBe(1);
     await delay(500);
     expect(addBulkSizes).toEqual([3]);
     expect(await held(subject, kept.map((row) => row.id))).toBe(3);
