@@ -3,16 +3,19 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from 'pg';
 import { accessTokens, ECHO_BODY, runLoad } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
 /**
- * `npm run bench:compare -- <git revision> [--runs N] [--seconds S]`: the platform at another
- * revision and at this checkout, run alternately under the same load generator (this
- * checkout's), N runs of S seconds each at full speed. On a machine whose speed drifts from
- * one minute to the next, only a side-by-side comparison says whether a change helped.
- * Prints mean jobs/s and CPU per job by process for each side.
+ * `npm run bench:compare -- <git revision> [--runs N] [--seconds S] [--rate R]`: the platform
+ * at another revision and at this checkout, run alternately under the same load generator
+ * (this checkout's), N runs of S seconds each: at full speed (64 connections), or with
+ * --rate at R submits/s offered at a steady pace (32 connections, as the bench's latency
+ * run). On a machine whose speed drifts from one minute to the next, only a side-by-side
+ * comparison says whether a change helped. Prints, for each side, submits/s, echo jobs
+ * finished end to end per second, submit latency and CPU per job by process.
  */
 
 const run = promisify(execFile);
@@ -35,20 +38,43 @@ interface Side {
 }
 
 interface Sample {
+  submitsPerSecond: number;
+  /** Jobs that reached `succeeded` during the load, per second. */
   jobsPerSecond: number;
+  latencyMs: { p50: number; p99: number };
   cpuMicrosPerJob: Record<(typeof PROCESSES)[number], number>;
 }
 
-function parseArgs(argv: string[]): { revision: string; runs: number; seconds: number } {
+interface Settings {
+  revision: string;
+  runs: number;
+  seconds: number;
+  /** Submits/s offered at a steady pace; full speed when unset. */
+  rate?: number;
+}
+
+function parseArgs(argv: string[]): Settings {
   const [revision] = argv.filter((arg) => !arg.startsWith('--'));
-  const flag = (name: string, fallback: number) => {
+  const flag = (name: string) => {
     const raw = argv.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
-    const value = raw === undefined ? fallback : Number(raw);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
     return value;
   };
-  if (!revision) throw new Error('usage: npm run bench:compare -- <git revision> [--runs=N] [--seconds=S]');
-  return { revision, runs: flag('runs', 3), seconds: flag('seconds', 10) };
+  if (!revision) throw new Error('usage: npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R]');
+  return { revision, runs: flag('runs') ?? 3, seconds: flag('seconds') ?? 10, rate: flag('rate') };
+}
+
+async function succeededJobs(databaseUrl: string): Promise<number> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE status = 'succeeded'");
+    return rows[0]?.count ?? 0;
+  } finally {
+    await client.end();
+  }
 }
 
 /** Builds the revision's services and bench into a scratch directory that resolves this checkout's node_modules. */
@@ -70,7 +96,7 @@ async function buildRevision(revision: string, repository: string): Promise<{ si
   };
 }
 
-async function sample(side: Side, seconds: number): Promise<Sample> {
+async function sample(side: Side, settings: Settings): Promise<Sample> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBenchPlatform } = require(side.platformModule) as { startBenchPlatform(options: BenchPlatformOptions): Promise<BenchPlatform> };
   const platform = await startBenchPlatform(SAME_ON_BOTH_SIDES);
@@ -80,11 +106,15 @@ async function sample(side: Side, seconds: number): Promise<Sample> {
     await runLoad({ ...load, connections: 16, amount: 2_000 });
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();
-    const result = await runLoad({ ...load, connections: 64, durationSeconds: seconds });
+    const before = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
+    const result = await runLoad({ ...load, connections: settings.rate ? 32 : 64, overallRate: settings.rate, durationSeconds: settings.seconds });
+    const after = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
     const usage = monitor.end();
     const perJob = (name: (typeof PROCESSES)[number]) => ((usage[name]?.cores ?? 0) * 1e6) / result.requestsPerSecond;
     return {
-      jobsPerSecond: result.requestsPerSecond,
+      submitsPerSecond: result.requestsPerSecond,
+      jobsPerSecond: ((after.succeeded - before.succeeded) * 1_000) / (after.at - before.at),
+      latencyMs: { p50: result.latencyMs.p50, p99: result.latencyMs.p99 },
       cpuMicrosPerJob: { api: perJob('api'), worker: perJob('worker'), postgres: perJob('postgres'), redis: perJob('redis') },
     };
   } finally {
@@ -96,7 +126,8 @@ const mean = (values: number[]) => values.reduce((total, value) => total + value
 const fmt = (value: number) => Math.round(value).toLocaleString('en-US');
 
 async function main(): Promise<void> {
-  const { revision, runs, seconds } = parseArgs(process.argv.slice(2));
+  const settings = parseArgs(process.argv.slice(2));
+  const { revision, runs } = settings;
   const repository = path.resolve(__dirname, '..', '..');
   process.stdout.write(`compare: building ${revision}…\n`);
   const other = await buildRevision(revision, repository);
@@ -105,21 +136,28 @@ async function main(): Promise<void> {
   try {
     for (let round = 1; round <= runs; round += 1) {
       for (const side of sides) {
-        const result = await sample(side, seconds);
+        const result = await sample(side, settings);
         samples.get(side.label)?.push(result);
-        process.stdout.write(`compare: round ${round}, ${side.label}: ${fmt(result.jobsPerSecond)} jobs/s\n`);
+        process.stdout.write(
+          `compare: round ${round}, ${side.label}: submits ${fmt(result.submitsPerSecond)}/s, end to end ${fmt(result.jobsPerSecond)} jobs/s, submit p99 ${result.latencyMs.p99} ms\n`,
+        );
       }
     }
   } finally {
     await other.cleanup();
   }
-  process.stdout.write(`\n| side | jobs/s (mean of ${runs}) | ${PROCESSES.map((name) => `${name} µs/job`).join(' | ')} | total µs/job |\n`);
-  process.stdout.write(`| --- | --- | ${PROCESSES.map(() => '---').join(' | ')} | --- |\n`);
+  const load = settings.rate ? `${fmt(settings.rate)} submits/s offered` : 'full speed';
+  process.stdout.write(`\n${load}, means of ${runs} runs of ${settings.seconds} s:\n\n`);
+  process.stdout.write(`| side | submits/s | jobs/s end to end | submit p50 / p99 (ms) | ${PROCESSES.map((name) => `${name} µs/job`).join(' | ')} | total µs/job |\n`);
+  process.stdout.write(`| --- | --- | --- | --- | ${PROCESSES.map(() => '---').join(' | ')} | --- |\n`);
   for (const side of sides) {
     const list = samples.get(side.label) ?? [];
     const perProcess = PROCESSES.map((name) => mean(list.map((entry) => entry.cpuMicrosPerJob[name])));
     const total = perProcess.reduce((sum, value) => sum + value, 0);
-    process.stdout.write(`| ${side.label} | ${fmt(mean(list.map((entry) => entry.jobsPerSecond)))} | ${perProcess.map(fmt).join(' | ')} | ${fmt(total)} |\n`);
+    const latency = `${mean(list.map((entry) => entry.latencyMs.p50)).toFixed(1)} / ${mean(list.map((entry) => entry.latencyMs.p99)).toFixed(1)}`;
+    process.stdout.write(
+      `| ${side.label} | ${fmt(mean(list.map((entry) => entry.submitsPerSecond)))} | ${fmt(mean(list.map((entry) => entry.jobsPerSecond)))} | ${latency} | ${perProcess.map(fmt).join(' | ')} | ${fmt(total)} |\n`,
+    );
   }
 }
 
