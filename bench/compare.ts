@@ -3,8 +3,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from 'pg';
-import { accessTokens, ECHO_BODY, runLoad } from './driver';
+import { accessTokens, ECHO_BODY, runLoad, statusCounts } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
@@ -66,17 +65,6 @@ function parseArgs(argv: string[]): Settings {
   return { revision, runs: flag('runs') ?? 3, seconds: flag('seconds') ?? 10, rate: flag('rate') };
 }
 
-async function succeededJobs(databaseUrl: string): Promise<number> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE status = 'succeeded'");
-    return rows[0]?.count ?? 0;
-  } finally {
-    await client.end();
-  }
-}
-
 /** Builds the revision's services and bench into a scratch directory that resolves this checkout's node_modules. */
 async function buildRevision(revision: string, repository: string): Promise<{ side: Side; cleanup: () => Promise<void> }> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'pk-compare-'));
@@ -106,9 +94,9 @@ async function sample(side: Side, settings: Settings): Promise<Sample> {
     await runLoad({ ...load, connections: 16, amount: 2_000 });
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();
-    const before = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
+    const before = { at: performance.now(), succeeded: (await statusCounts(platform.databaseUrl)).succeeded ?? 0 };
     const result = await runLoad({ ...load, connections: settings.rate ? 32 : 64, overallRate: settings.rate, durationSeconds: settings.seconds });
-    const after = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
+    const after = { at: performance.now(), succeeded: (await statusCounts(platform.databaseUrl)).succeeded ?? 0 };
     const usage = monitor.end();
     const perJob = (name: (typeof PROCESSES)[number]) => ((usage[name]?.cores ?? 0) * 1e6) / result.requestsPerSecond;
     return {

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from 'pg';
 import type { LoadRequest, LoadResult } from './load-generator';
 
 /** What every bench run submits: the cheapest job, so the platform's own cost shows. */
@@ -33,4 +34,16 @@ export async function accessTokens(apiUrl: string, count = BENCH_USERS): Promise
     tokens.push(((await login.json()) as { accessToken: string }).accessToken);
   }
   return tokens;
+}
+
+/** Jobs by status in the platform's database. */
+export async function statusCounts(databaseUrl: string): Promise<Record<string, number>> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM jobs GROUP BY status');
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+  } finally {
+    await client.end();
+  }
 }

@@ -2,12 +2,11 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { EnvSchema, METRICS } from '../services/contract';
 import { findFreePort } from '../services/local/free-port';
 import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
-import { accessTokens, BENCH_USERS, ECHO_BODY, runLoad } from './driver';
+import { accessTokens, BENCH_USERS, ECHO_BODY, runLoad, statusCounts } from './driver';
 import { fanOutSection, measureFanOutAndStreams } from './fanout-streams';
 import { measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
@@ -59,17 +58,6 @@ async function succeededCounter(workerMetricsUrl: string): Promise<number> {
     .split('\n')
     .filter((line) => line.startsWith(`${METRICS.jobsSucceeded}{`) || line.startsWith(`${METRICS.jobsSucceeded} `))
     .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
-
-async function statusCounts(databaseUrl: string): Promise<Record<string, number>> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM jobs GROUP BY status');
-    return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
-  } finally {
-    await client.end();
-  }
 }
 
 async function waitForDrain(databaseUrl: string, timeoutMs = 180_000): Promise<number> {
