@@ -77,7 +77,7 @@ export async function measureBullmqFedInBatches(options: { redisUrl: string; job
   const { queue, drain, close } = harness(options.redisUrl);
   const started = performance.now();
   const drained = drain(options.jobs, options.concurrency);
-  const retention: JobsOptions = { attempts: 1, removeOnComplete: { ...RETENTION.completed }, removeOnFail: { ...RETENTION.failed } };
+  const retention: JobsOptions = { attempts: 1, removeOnComplete: RETENTION.completed, removeOnFail: { ...RETENTION.failed } };
   for (let offset = 0; offset < options.jobs; offset += options.batch) {
     await queue.addBulk(noopJobs(offset, Math.min(options.batch, options.jobs - offset), retention));
   }

@@ -40,12 +40,14 @@ export const STALL_SETTINGS = {
 } as const;
 
 /**
- * Bounds on what BullMQ keeps in Redis. PostgreSQL holds every job's input, result and
- * history; a finished queue entry only tells the relay's sweep that Redis has seen the job,
- * so a few thousand recent ones are enough, and memory stays flat whatever the load.
+ * What BullMQ keeps in Redis. PostgreSQL holds every job's input, result and history, and
+ * the relay's sweep treats a completed queue entry exactly as a missing one, so a completed
+ * entry is removed as it completes: BullMQ's cheapest finish (no sorted set to add to and
+ * trim), and Redis memory stays flat whatever the load. Failed entries are kept, bounded,
+ * for the crash-loop mark BullMQ leaves on them.
  */
 export const RETENTION = {
-  completed: { age: 3_600, count: 2_000 },
+  completed: true,
   failed: { age: 24 * 3_600, count: 2_000 },
   eventsMaxLen: 2_000,
 } as const;

@@ -270,7 +270,7 @@ export class Relay {
   }
 
   private jobOptions(row?: EnqueueRow): JobsOptions {
-    const options: JobsOptions = { attempts: 1, removeOnComplete: { ...RETENTION.completed }, removeOnFail: { ...RETENTION.failed } };
+    const options: JobsOptions = { attempts: 1, removeOnComplete: RETENTION.completed, removeOnFail: { ...RETENTION.failed } };
     if (row) options.jobId = row.id;
     if (row && row.priority > 0) options.priority = row.priority;
     return options;

@@ -35,6 +35,18 @@ describe('job engine: submit', () => {
     expect(requestId).toBe('req-1');
   });
 
+  it('leaves nothing of a succeeded job in Redis: its queue entry goes as it completes', async () => {
+    await fx.startRunner();
+    const jobs = await Promise.all(Array.from({ length: 5 }, (_, index) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } }))));
+    const ids = jobs.map(({ job }) => job.id);
+    await waitFor('the echoes to succeed', async () => {
+      const views = await Promise.all(ids.map((id) => fx.core.jobs.get(fx.ownerId, id)));
+      return views.every((view) => view.status === 'succeeded');
+    });
+    await waitFor('their queue entries to go', async () => (await Promise.all(ids.map((id) => fx.core.relay.queue.getJob(id)))).every((entry) => entry === undefined));
+    expect(await fx.core.relay.queue.getJobCounts('completed')).toEqual({ completed: 0 });
+  });
+
   it('returns the same job for a repeated idempotency key and body, and 409 for another body', async () => {
     const request = { ownerId: fx.ownerId, type: 'sleep', input: { ms: 1 }, idempotencyKey: 'key-1' };
     const first = await fx.core.jobs.submit(submission(request));
