@@ -4,7 +4,6 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { validate as isUuid } from 'uuid';
 import { MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
-import { runWithContext } from '../core/context';
 import { listTaskOutcomes } from '../core/db/fanouts';
 import { removeSecretInput, type DeliveryRow, type Keyset } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
@@ -296,21 +295,20 @@ export class JobRunner {
       this.deps.log.error({ queueJobId: job.id }, 'queue entry without a job id: dropped');
       return;
     }
-    if (job.stalledCounter === 0) return runWithContext({ jobId }, () => this.execute(job, jobId, token));
+    if (job.stalledCounter === 0) return this.execute(job, jobId, token);
     if (this.recoveryLaneBusy) {
       await job.moveToDelayed(Date.now() + RECOVERY_LANE_WAIT_MS, token);
       throw new DelayedError();
     }
     this.recoveryLaneBusy = true;
     try {
-      return await runWithContext({ jobId }, () => this.execute(job, jobId, token));
+      return await this.execute(job, jobId, token);
     } finally {
       this.recoveryLaneBusy = false;
     }
   }
 
   private async execute(job: Job<QueueJobData, void, string>, jobId: string, token: string | undefined): Promise<void> {
-    const { log } = this.deps;
     const controller = new AbortController();
     // Registered before the delivery read so a cancel arriving meanwhile is not missed.
     const controllers = this.active.get(jobId) ?? new Set<AbortController>();
@@ -320,10 +318,10 @@ export class JobRunner {
       const row = await this.transitions.delivery(jobId);
       const plan = row && planDelivery(row);
       if (!row || !plan) {
-        log.info({ status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
+        this.deps.log.info({ jobId, status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
         return;
       }
-      await runWithContext({ requestId: row.request_id ?? undefined }, () => this.run(job, token, row, plan, controller));
+      await this.run(job, token, row, plan, controller, this.jobLog(row));
     } finally {
       controllers.delete(controller);
       if (controllers.size === 0) this.active.delete(jobId);
@@ -337,8 +335,9 @@ export class JobRunner {
     row: DeliveryRow,
     plan: { attempt: number; from: 'queued' | 'running' },
     controller: AbortController,
+    log: Logger,
   ): Promise<void> {
-    const { log, metrics } = this.deps;
+    const { metrics } = this.deps;
     const { attempt } = plan;
     const startedAt = Date.now();
     metrics?.jobsStarted.inc({ type: row.type });
@@ -358,14 +357,14 @@ export class JobRunner {
 
     const processor = this.processors(row.type);
     if (!processor) {
-      await this.finish(job, token, row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined);
+      await this.finish(job, token, row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
       return;
     }
     const { definition } = processor;
     const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
-    const progress = this.progressReporter(row.id, attempt);
+    const progress = this.progressReporter(row.id, attempt, log);
     try {
-      const context = this.context(row, attempt, definition, controller.signal, progress.report);
+      const context = this.context(row, attempt, definition, controller.signal, progress.report, log);
       const outcome = await untilAborted(processor.run(context), controller.signal);
       progress.stop();
       const output = definition.output.safeParse(outcome.result);
@@ -375,18 +374,18 @@ export class JobRunner {
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
       if (applied) {
         metrics?.jobsSucceeded.inc({ type: row.type });
-        if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys);
+        if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
       } else log.info('result discarded: the job was cancelled or completed elsewhere');
     } catch (error) {
       progress.stop();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
       metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
-      if (aborted === 'shutdown') await this.release(job, token, row, attempt);
+      if (aborted === 'shutdown') await this.release(job, token, row, attempt, log);
       else if (aborted === 'cancelled' || aborted === 'not-runnable') log.info({ reason: aborted }, 'job stopped');
       else {
         const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
-        await this.finish(job, token, row, attempt, failure, definition);
+        await this.finish(job, token, row, attempt, failure, definition, log);
       }
     } finally {
       clearTimeout(timeout);
@@ -401,8 +400,9 @@ export class JobRunner {
     attempt: number,
     error: unknown,
     definition: JobTypeDefinition | undefined,
+    log: Logger,
   ): Promise<void> {
-    const { log, metrics } = this.deps;
+    const { metrics } = this.deps;
     const message = describe(error);
     const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
     if (event === 'retry' && definition) {
@@ -424,19 +424,19 @@ export class JobRunner {
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */
-  private async removeSecretInput(jobId: string, keys: readonly string[]): Promise<void> {
+  private async removeSecretInput(jobId: string, keys: readonly string[], log: Logger): Promise<void> {
     try {
       await removeSecretInput(this.deps.batchPool, jobId, keys);
     } catch (error) {
-      this.deps.log.warn({ err: error, jobId }, 'could not remove the secret from a succeeded job\'s input');
+      log.warn({ err: error }, 'could not remove the secret from a succeeded job\'s input');
     }
   }
 
-  private async release(job: Job<QueueJobData, void, string>, token: string | undefined, row: DeliveryRow, attempt: number): Promise<void> {
+  private async release(job: Job<QueueJobData, void, string>, token: string | undefined, row: DeliveryRow, attempt: number, log: Logger): Promise<void> {
     const released = await this.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
     if (!released) return;
     await job.moveToDelayed(Date.now(), token);
-    this.deps.log.info('job released back to the queue at shutdown');
+    log.info('job released back to the queue at shutdown');
     throw new DelayedError();
   }
 
@@ -452,12 +452,22 @@ export class JobRunner {
       const applied = await this.transitions.record({ event: 'abandon', jobId, attempt: row.attempts, at: Date.now(), reason: crashLoopReason(runs), from: plan.from });
       if (applied) {
         this.deps.metrics?.jobsFailed.inc({ type: row.type });
-        this.deps.log.error({ jobId, runs }, 'crash loop: job dead-lettered');
+        this.jobLog(row).error({ runs }, 'crash loop: job dead-lettered');
       }
     } catch (error) {
       // The relay's sweep finds the job finished in Redis and dead-letters it from there.
       this.deps.log.warn({ err: error, jobId }, 'could not dead-letter a crash-looping job; the relay sweep will');
     }
+  }
+
+  /**
+   * What the runner and the processor log for one job carries its id and the request id of
+   * the call that submitted it (DESIGN: correlation). A child logger per job rather than the
+   * API's AsyncLocalStorage: on Node 20 that turns on promise hooks for every promise the
+   * process makes, a tenth of the worker's CPU per job (bench/FINDINGS.md).
+   */
+  private jobLog(row: DeliveryRow): Logger {
+    return this.deps.log.child(row.request_id === null ? { jobId: row.id } : { jobId: row.id, requestId: row.request_id });
   }
 
   private context(
@@ -466,8 +476,9 @@ export class JobRunner {
     definition: JobTypeDefinition,
     signal: AbortSignal,
     progress: (percent: number) => void,
+    log: Logger,
   ): ProcessorContext<JobTypeDefinition> {
-    const { files, log } = this.deps;
+    const { files } = this.deps;
     return {
       jobId: row.id,
       ownerId: row.owner_id,
@@ -501,7 +512,7 @@ export class JobRunner {
   }
 
   /** Throttles one job's progress to a write per interval, always ending on the latest value. */
-  private progressReporter(jobId: string, attempt: number): { report(percent: number): void; stop(): void } {
+  private progressReporter(jobId: string, attempt: number, log: Logger): { report(percent: number): void; stop(): void } {
     let latest = 0;
     let lastWrite = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -511,7 +522,7 @@ export class JobRunner {
       if (stopped) return;
       lastWrite = Date.now();
       this.transitions.record({ event: 'progress', jobId, attempt, progress: latest }).catch((error: unknown) => {
-        this.deps.log.debug({ err: error }, 'progress write failed');
+        log.debug({ err: error }, 'progress write failed');
       });
     };
     return {
