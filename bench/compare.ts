@@ -8,13 +8,16 @@ import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
 /**
- * `npm run bench:compare -- <git revision> [--runs N] [--seconds S] [--rate R]`: the platform
- * at another revision and at this checkout, run alternately under the same load generator
- * (this checkout's), N runs of S seconds each: at full speed (64 connections), or with
- * --rate at R submits/s offered at a steady pace (32 connections, as the bench's latency
- * run). On a machine whose speed drifts from one minute to the next, only a side-by-side
- * comparison says whether a change helped. Prints, for each side, submits/s, echo jobs
- * finished end to end per second, submit latency and CPU per job by process.
+ * `npm run bench:compare -- <git revision> [--runs N] [--seconds S] [--rate R | --drain J]`:
+ * the platform at another revision and at this checkout, run alternately under the same
+ * load generator (this checkout's), N runs of S seconds each: at full speed (64
+ * connections), or with --rate at R submits/s offered at a steady pace (32 connections, as
+ * the bench's latency run). With --drain, each run submits J echo jobs while the worker is
+ * stopped, then lets it drain them alone: the worker's own cost, measured with the API idle
+ * (far less noisy than a whole-platform run). On a machine whose speed drifts from one
+ * minute to the next, only a side-by-side comparison says whether a change helped. Prints,
+ * for each side, submits/s, echo jobs finished per second, submit latency and CPU per job
+ * by process.
  */
 
 const run = promisify(execFile);
@@ -50,6 +53,8 @@ interface Settings {
   seconds: number;
   /** Submits/s offered at a steady pace; full speed when unset. */
   rate?: number;
+  /** Jobs queued while the worker is stopped, then drained by it alone; unset for a submit run. */
+  drain?: number;
 }
 
 function parseArgs(argv: string[]): Settings {
@@ -61,8 +66,10 @@ function parseArgs(argv: string[]): Settings {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
     return value;
   };
-  if (!revision) throw new Error('usage: npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R]');
-  return { revision, runs: flag('runs') ?? 3, seconds: flag('seconds') ?? 10, rate: flag('rate') };
+  if (!revision) throw new Error('usage: npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R | --drain=J]');
+  const settings = { revision, runs: flag('runs') ?? 3, seconds: flag('seconds') ?? 10, rate: flag('rate'), drain: flag('drain') };
+  if (settings.rate !== undefined && settings.drain !== undefined) throw new Error('--rate and --drain measure different things: give one of them');
+  return settings;
 }
 
 /** Builds the revision's services and bench into a scratch directory that resolves this checkout's node_modules. */
@@ -92,6 +99,7 @@ async function sample(side: Side, settings: Settings): Promise<Sample> {
     const tokens = await accessTokens(platform.apiUrl);
     const load = { url: `${platform.apiUrl}/v1/jobs`, tokens, body: ECHO_BODY };
     await runLoad({ ...load, connections: 16, amount: 2_000 });
+    if (settings.drain !== undefined) return await sampleDrain(platform, load, settings.drain);
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();
     const before = { at: performance.now(), succeeded: (await statusCounts(platform.databaseUrl)).succeeded ?? 0 };
@@ -110,8 +118,41 @@ async function sample(side: Side, settings: Settings): Promise<Sample> {
   }
 }
 
+/**
+ * The worker alone: jobs are queued while it is stopped (SIGSTOP), then it drains them with
+ * the API idle. Submit figures do not apply (NaN, printed as "-").
+ */
+async function sampleDrain(platform: BenchPlatform, load: { url: string; tokens: string[]; body: string }, jobs: number): Promise<Sample> {
+  const finished = async () => (await statusCounts(platform.databaseUrl)).succeeded ?? 0;
+  process.kill(platform.pids.worker, 'SIGSTOP');
+  let resumed = false;
+  try {
+    const target = (await finished()) + jobs;
+    await runLoad({ ...load, connections: 32, amount: jobs });
+    // The API hands committed rows to BullMQ within its hand-off window; let the last ones land.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const monitor = new ResourceMonitor({ ...platform.pids });
+    monitor.begin();
+    const started = performance.now();
+    process.kill(platform.pids.worker, 'SIGCONT');
+    resumed = true;
+    while ((await finished()) < target) await new Promise((resolve) => setTimeout(resolve, 100));
+    const jobsPerSecond = (jobs * 1_000) / (performance.now() - started);
+    const usage = monitor.end();
+    const perJob = (name: (typeof PROCESSES)[number]) => ((usage[name]?.cores ?? 0) * 1e6) / jobsPerSecond;
+    return {
+      submitsPerSecond: Number.NaN,
+      jobsPerSecond,
+      latencyMs: { p50: Number.NaN, p99: Number.NaN },
+      cpuMicrosPerJob: { api: perJob('api'), worker: perJob('worker'), postgres: perJob('postgres'), redis: perJob('redis') },
+    };
+  } finally {
+    if (!resumed) process.kill(platform.pids.worker, 'SIGCONT');
+  }
+}
+
 const mean = (values: number[]) => values.reduce((total, value) => total + value, 0) / values.length;
-const fmt = (value: number) => Math.round(value).toLocaleString('en-US');
+const fmt = (value: number) => (Number.isNaN(value) ? '-' : Math.round(value).toLocaleString('en-US'));
 
 async function main(): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
@@ -126,23 +167,24 @@ async function main(): Promise<void> {
       for (const side of sides) {
         const result = await sample(side, settings);
         samples.get(side.label)?.push(result);
-        process.stdout.write(
-          `compare: round ${round}, ${side.label}: submits ${fmt(result.submitsPerSecond)}/s, end to end ${fmt(result.jobsPerSecond)} jobs/s, submit p99 ${result.latencyMs.p99} ms\n`,
-        );
+        const figures = settings.drain
+          ? `drained ${fmt(result.jobsPerSecond)} jobs/s, worker ${fmt(result.cpuMicrosPerJob.worker)} µs/job`
+          : `submits ${fmt(result.submitsPerSecond)}/s, end to end ${fmt(result.jobsPerSecond)} jobs/s, submit p99 ${result.latencyMs.p99} ms`;
+        process.stdout.write(`compare: round ${round}, ${side.label}: ${figures}\n`);
       }
     }
   } finally {
     await other.cleanup();
   }
-  const load = settings.rate ? `${fmt(settings.rate)} submits/s offered` : 'full speed';
-  process.stdout.write(`\n${load}, means of ${runs} runs of ${settings.seconds} s:\n\n`);
+  const load = settings.drain ? `the worker draining ${fmt(settings.drain)} queued jobs alone` : settings.rate ? `${fmt(settings.rate)} submits/s offered` : 'full speed';
+  process.stdout.write(`\n${load}, means of ${runs} runs${settings.drain ? '' : ` of ${settings.seconds} s`}:\n\n`);
   process.stdout.write(`| side | submits/s | jobs/s end to end | submit p50 / p99 (ms) | ${PROCESSES.map((name) => `${name} µs/job`).join(' | ')} | total µs/job |\n`);
   process.stdout.write(`| --- | --- | --- | --- | ${PROCESSES.map(() => '---').join(' | ')} | --- |\n`);
   for (const side of sides) {
     const list = samples.get(side.label) ?? [];
     const perProcess = PROCESSES.map((name) => mean(list.map((entry) => entry.cpuMicrosPerJob[name])));
     const total = perProcess.reduce((sum, value) => sum + value, 0);
-    const latency = `${mean(list.map((entry) => entry.latencyMs.p50)).toFixed(1)} / ${mean(list.map((entry) => entry.latencyMs.p99)).toFixed(1)}`;
+    const latency = settings.drain ? '-' : `${mean(list.map((entry) => entry.latencyMs.p50)).toFixed(1)} / ${mean(list.map((entry) => entry.latencyMs.p99)).toFixed(1)}`;
     process.stdout.write(
       `| ${side.label} | ${fmt(mean(list.map((entry) => entry.submitsPerSecond)))} | ${fmt(mean(list.map((entry) => entry.jobsPerSecond)))} | ${latency} | ${perProcess.map(fmt).join(' | ')} | ${fmt(total)} |\n`,
     );
