@@ -91,6 +91,17 @@ async function buildRevision(revision: string, repository: string): Promise<{ si
   };
 }
 
+/** Echo jobs that have reached `succeeded` so far. */
+async function succeededJobs(databaseUrl: string): Promise<number> {
+  return (await statusCounts(databaseUrl)).succeeded ?? 0;
+}
+
+/** Each process's CPU per job, from the cores a ResourceMonitor saw it use at this many jobs/s. */
+function cpuMicrosPerJob(usage: Record<string, { cores: number }>, jobsPerSecond: number): Sample['cpuMicrosPerJob'] {
+  const perJob = (name: (typeof PROCESSES)[number]) => ((usage[name]?.cores ?? 0) * 1e6) / jobsPerSecond;
+  return { api: perJob('api'), worker: perJob('worker'), postgres: perJob('postgres'), redis: perJob('redis') };
+}
+
 async function sample(side: Side, settings: Settings): Promise<Sample> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBenchPlatform } = require(side.platformModule) as { startBenchPlatform(options: BenchPlatformOptions): Promise<BenchPlatform> };
@@ -102,16 +113,14 @@ async function sample(side: Side, settings: Settings): Promise<Sample> {
     if (settings.drain !== undefined) return await sampleDrain(platform, load, settings.drain);
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();
-    const before = { at: performance.now(), succeeded: (await statusCounts(platform.databaseUrl)).succeeded ?? 0 };
+    const before = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
     const result = await runLoad({ ...load, connections: settings.rate ? 32 : 64, overallRate: settings.rate, durationSeconds: settings.seconds });
-    const after = { at: performance.now(), succeeded: (await statusCounts(platform.databaseUrl)).succeeded ?? 0 };
-    const usage = monitor.end();
-    const perJob = (name: (typeof PROCESSES)[number]) => ((usage[name]?.cores ?? 0) * 1e6) / result.requestsPerSecond;
+    const after = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
     return {
       submitsPerSecond: result.requestsPerSecond,
       jobsPerSecond: ((after.succeeded - before.succeeded) * 1_000) / (after.at - before.at),
       latencyMs: { p50: result.latencyMs.p50, p99: result.latencyMs.p99 },
-      cpuMicrosPerJob: { api: perJob('api'), worker: perJob('worker'), postgres: perJob('postgres'), redis: perJob('redis') },
+      cpuMicrosPerJob: cpuMicrosPerJob(monitor.end(), result.requestsPerSecond),
     };
   } finally {
     await platform.stop();
@@ -123,11 +132,10 @@ async function sample(side: Side, settings: Settings): Promise<Sample> {
  * the API idle. Submit figures do not apply (NaN, printed as "-").
  */
 async function sampleDrain(platform: BenchPlatform, load: { url: string; tokens: string[]; body: string }, jobs: number): Promise<Sample> {
-  const finished = async () => (await statusCounts(platform.databaseUrl)).succeeded ?? 0;
   process.kill(platform.pids.worker, 'SIGSTOP');
   let resumed = false;
   try {
-    const target = (await finished()) + jobs;
+    const target = (await succeededJobs(platform.databaseUrl)) + jobs;
     await runLoad({ ...load, connections: 32, amount: jobs });
     // The API hands committed rows to BullMQ within its hand-off window; let the last ones land.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -136,15 +144,13 @@ async function sampleDrain(platform: BenchPlatform, load: { url: string; tokens:
     const started = performance.now();
     process.kill(platform.pids.worker, 'SIGCONT');
     resumed = true;
-    while ((await finished()) < target) await new Promise((resolve) => setTimeout(resolve, 100));
+    while ((await succeededJobs(platform.databaseUrl)) < target) await new Promise((resolve) => setTimeout(resolve, 100));
     const jobsPerSecond = (jobs * 1_000) / (performance.now() - started);
-    const usage = monitor.end();
-    const perJob = (name: (typeof PROCESSES)[number]) => ((usage[name]?.cores ?? 0) * 1e6) / jobsPerSecond;
     return {
       submitsPerSecond: Number.NaN,
       jobsPerSecond,
       latencyMs: { p50: Number.NaN, p99: Number.NaN },
-      cpuMicrosPerJob: { api: perJob('api'), worker: perJob('worker'), postgres: perJob('postgres'), redis: perJob('redis') },
+      cpuMicrosPerJob: cpuMicrosPerJob(monitor.end(), jobsPerSecond),
     };
   } finally {
     if (!resumed) process.kill(platform.pids.worker, 'SIGCONT');
