@@ -9,7 +9,7 @@ import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, LOST_
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { withTimeout } from '../timeout';
-import { bullJobKey } from './keys';
+import { readJobStates, type RedisJobState } from './job-states';
 
 /**
  * What a queue entry carries: the job's id and nothing else. Type, owner and input live in
@@ -100,9 +100,6 @@ class RedisStatesUnavailableError extends Error {
     this.name = this.constructor.name;
   }
 }
-
-/** Where a job stands in Redis. `crash-looped`: BullMQ stopped delivering it because its runs kept ending with their worker. */
-type RedisJobState = 'missing' | 'held' | 'finished' | 'crash-looped';
 
 /**
  * Hands committed job rows to BullMQ, and repairs what the hand-off missed.
@@ -404,20 +401,9 @@ export class Relay {
     return written.applied;
   }
 
-  /** Where each job stands in Redis, in one pipelined round trip. */
-  private async redisStates(jobIds: string[]): Promise<Map<string, RedisJobState>> {
-    const pipeline = this.connection.pipeline();
-    // `defa`: BullMQ's deferred failure, set when a job stalled more than maxStalledCount times.
-    for (const id of jobIds) pipeline.hmget(bullJobKey(this.options.prefix, id), 'timestamp', 'finishedOn', 'defa');
-    const replies = (await this.withTimeout(pipeline.exec(), 'job state lookup')) ?? [];
-    const states = new Map<string, RedisJobState>();
-    jobIds.forEach((id, index) => {
-      const [error, value] = replies[index] ?? [new Error('no reply'), null];
-      if (error) throw error;
-      const [timestamp, finishedOn, deferredFailure] = value as [string | null, string | null, string | null];
-      states.set(id, timestamp === null ? 'missing' : deferredFailure !== null ? 'crash-looped' : finishedOn !== null ? 'finished' : 'held');
-    });
-    return states;
+  /** Where each job stands in Redis, bounded by the enqueue timeout. */
+  private redisStates(jobIds: string[]): Promise<Map<string, RedisJobState>> {
+    return this.withTimeout(readJobStates(this.connection, this.options.prefix, jobIds), 'job state lookup');
   }
 
   private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
