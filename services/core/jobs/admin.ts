@@ -70,10 +70,19 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
     },
 
     async reconcile() {
-      const first = await relay.sweep();
+      // Two whole walks over the queued rows (a job is handed over once two looks found it missing); one
+      // walk is several sweeps when the backlog is past what one sweep checks. Another process sweeping: it does the work.
+      const walk = async () => {
+        let repaired = 0;
+        for (;;) {
+          const report = await relay.sweep();
+          repaired += report.requeued + report.reclaimed + report.abandoned;
+          if (!report.ran || report.passEnded) return repaired;
+        }
+      };
+      const first = await walk();
       await new Promise((resolve) => setTimeout(resolve, deps.reconcileConfirmMs ?? RECONCILE_CONFIRM_MS));
-      const second = await relay.sweep();
-      return [first, second].reduce((total, report) => total + report.requeued + report.reclaimed + report.abandoned, 0);
+      return first + (await walk());
     },
   };
 }

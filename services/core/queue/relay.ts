@@ -30,7 +30,10 @@ export interface RelayOptions {
   sweepGraceMs?: number;
   /** Rows read and checked against Redis per round trip. Default 1,000. */
   sweepPageSize?: number;
-  /** Rows checked per sweep at most, so a huge backlog costs a bounded sweep. Default 50,000. */
+  /**
+   * Rows checked per sweep at most, so a huge backlog costs a bounded sweep; the next sweep
+   * goes on from the row where this one stopped, so every row is checked in turn. Default 50,000.
+   */
   sweepMaxRows?: number;
   /**
    * A running row unchanged this long whose Redis job is gone (or finished) lost its
@@ -63,11 +66,16 @@ export interface SweepReport {
   ran: boolean;
   checked: number;
   /**
+   * True when this sweep reached the newest stale queued row: it and the sweeps since the
+   * last one that did looked at every row once (one sweep unless the backlog is past sweepMaxRows).
+   */
+  passEnded: boolean;
+  /**
    * Queued rows Redis did not hold at this sweep for the first time: most are still on
    * their way (the in-process hand-off is behind under load), so they are only noted.
    */
   pending: number;
-  /** Queued rows Redis did not hold at two sweeps in a row, unchanged in between: lost, and handed over again. */
+  /** Queued rows Redis did not hold at two looks in a row (two sweeps, or two passes over a backlog past sweepMaxRows), unchanged in between: lost, and handed over again. */
   requeued: number;
   /** Running rows whose attempt was lost, queued again or dead-lettered. */
   reclaimed: number;
@@ -80,6 +88,9 @@ export interface SweepReport {
 /** Rows handed to BullMQ per addBulk at most, and addBulks of handed-off rows running at once. */
 const HAND_OFF_BATCH = 1_000;
 const HAND_OFF_IN_FLIGHT = 2;
+
+/** Suspects held at most, as a multiple of sweepMaxRows: memory stays bounded whatever Redis lost. */
+const SUSPECTS_PER_SWEEP_ROWS = 2;
 
 /** Arbitrary but fixed: one sweeper at a time across every api and worker process. */
 export const SWEEP_LOCK_KEY = 7_203_114_521;
@@ -120,8 +131,15 @@ export class Relay {
   private sweepIntervalMs: number | undefined;
   private sweeping: Promise<SweepReport> | undefined;
   private closing: Promise<void> | undefined;
-  /** Queued rows the last sweep found missing from Redis, with their updated_at (µs): lost if the next sweep finds them so again. */
-  private suspects = new Map<string, number>();
+  /**
+   * Queued rows a sweep found missing from Redis, with their updated_at (µs) and the pass
+   * that noted them: lost if the next look at them finds them so again, unchanged. A pass
+   * is one walk over every stale queued row, one sweep unless the backlog is past sweepMaxRows.
+   */
+  private readonly suspects = new Map<string, { updatedUs: number; pass: number }>();
+  private pass = 0;
+  /** Where the next sweep's walk goes on from; undefined: from the oldest row. */
+  private passCursor: Keyset | undefined;
   /** Rows of the submit path gathered into fewer, larger addBulks (see handOff). */
   private readonly handOffs: MicroBatcher<EnqueueRow, void>;
   private handOffsOverflowing = false;
@@ -277,7 +295,7 @@ export class Relay {
     const client = await this.generalPool.connect();
     try {
       const locked = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
-      if (!locked.rows[0]?.locked) return { ran: false, checked: 0, pending: 0, requeued: 0, reclaimed: 0, abandoned: 0, lagSeconds: 0 };
+      if (!locked.rows[0]?.locked) return { ran: false, checked: 0, passEnded: false, pending: 0, requeued: 0, reclaimed: 0, abandoned: 0, lagSeconds: 0 };
       try {
         const queued = await this.measuringLag(() => this.sweepQueued('repair'));
         const running = await this.reclaimLostRunning();
@@ -310,42 +328,89 @@ export class Relay {
     }
   }
 
-  private async sweepQueued(mode: 'repair' | 'measure'): Promise<{ checked: number; pending: number; requeued: number; abandoned: number; lagSeconds: number }> {
+  /**
+   * Walks the stale queued rows oldest first, a page at a time, and asks Redis about each.
+   * `measure` reads from the oldest row and changes nothing; `repair` goes on from where
+   * the last sweep stopped and hands over the rows it finds lost.
+   */
+  private async sweepQueued(mode: 'repair' | 'measure'): Promise<{ checked: number; passEnded: boolean; pending: number; requeued: number; abandoned: number; lagSeconds: number }> {
     let checked = 0;
     let pending = 0;
     let requeued = 0;
     let abandoned = 0;
-    let oldestMissingUs: number | undefined;
-    let after: Keyset | undefined;
-    const suspects = new Map<string, number>();
+    let oldestMissingUs = Infinity;
+    let after = mode === 'repair' ? this.passCursor : undefined;
+    let walkedToTheEnd = false;
     while (checked < this.options.sweepMaxRows) {
       const rows = await findStaleQueued(this.generalPool, this.options.sweepGraceMs, this.options.sweepPageSize, after);
-      if (rows.length === 0) break;
+      if (rows.length === 0) {
+        walkedToTheEnd = true;
+        break;
+      }
       checked += rows.length;
       const last = rows[rows.length - 1] as QueueEntryRow;
       after = { at: last.updated_us, id: last.id };
       const states = await this.redisStates(rows.map((row) => row.id)).catch((error: unknown) => {
-        throw new RedisStatesUnavailableError(oldestMissingUs ?? (rows[0] as QueueEntryRow).updated_us, { cause: error });
+        const knownMissingUs = mode === 'repair' ? this.oldestSuspectUs() : Infinity;
+        throw new RedisStatesUnavailableError(Math.min(oldestMissingUs, knownMissingUs, (rows[0] as QueueEntryRow).updated_us), { cause: error });
       });
-      const notHeld = rows.filter((row) => states.get(row.id) !== 'held');
-      if (notHeld.length > 0) oldestMissingUs ??= (notHeld[0] as QueueEntryRow).updated_us;
-      if (mode === 'measure') continue;
-      const crashLooped = notHeld.filter((row) => states.get(row.id) === 'crash-looped');
-      abandoned += await this.abandon(crashLooped);
-      const lost: QueueEntryRow[] = [];
-      for (const row of notHeld) {
-        if (states.get(row.id) === 'crash-looped') continue;
-        if (this.suspects.get(row.id) === row.updated_us) lost.push(row);
-        else {
-          suspects.set(row.id, row.updated_us);
-          pending += 1;
-        }
+      for (const row of rows) {
+        if (states.get(row.id) === 'held') continue;
+        oldestMissingUs = Math.min(oldestMissingUs, row.updated_us);
       }
-      requeued += await this.requeue(lost, 'sweep');
-      if (rows.length < this.options.sweepPageSize) break;
+      if (mode === 'repair') {
+        const outcome = await this.repairQueued(rows, states);
+        pending += outcome.pending;
+        requeued += outcome.requeued;
+        abandoned += outcome.abandoned;
+      }
+      if (rows.length < this.options.sweepPageSize) {
+        walkedToTheEnd = true;
+        break;
+      }
     }
-    if (mode === 'repair') this.suspects = suspects;
-    return { checked, pending, requeued, abandoned, lagSeconds: oldestMissingUs === undefined ? 0 : ageSeconds(oldestMissingUs) };
+    if (mode === 'repair') {
+      this.passCursor = walkedToTheEnd ? undefined : after;
+      if (walkedToTheEnd) this.endPass();
+      // Rows found missing by earlier sweeps of this pass count towards the lag until looked at again.
+      oldestMissingUs = Math.min(oldestMissingUs, this.oldestSuspectUs());
+    }
+    return { checked, passEnded: walkedToTheEnd, pending, requeued, abandoned, lagSeconds: oldestMissingUs === Infinity ? 0 : ageSeconds(oldestMissingUs) };
+  }
+
+  /** Notes rows missing for the first time, hands over those missing at two looks in a row, and dead-letters crash loops. */
+  private async repairQueued(rows: QueueEntryRow[], states: Map<string, RedisJobState>): Promise<{ pending: number; requeued: number; abandoned: number }> {
+    const crashLooped: QueueEntryRow[] = [];
+    const lost: QueueEntryRow[] = [];
+    let pending = 0;
+    for (const row of rows) {
+      const state = states.get(row.id);
+      const suspect = this.suspects.get(row.id);
+      this.suspects.delete(row.id);
+      if (state === 'held') continue;
+      if (state === 'crash-looped') crashLooped.push(row);
+      else if (suspect?.updatedUs === row.updated_us) lost.push(row);
+      else {
+        // Past the bound (Redis lost a backlog several sweeps long) a row is noted on a later pass, once earlier ones are handed over.
+        if (this.suspects.size < SUSPECTS_PER_SWEEP_ROWS * this.options.sweepMaxRows) this.suspects.set(row.id, { updatedUs: row.updated_us, pass: this.pass });
+        pending += 1;
+      }
+    }
+    const abandoned = await this.abandon(crashLooped);
+    const requeued = await this.requeue(lost, 'sweep');
+    return { pending, requeued, abandoned };
+  }
+
+  /** A pass walked every stale queued row: suspects it did not note again are no longer queued and stale. */
+  private endPass(): void {
+    for (const [id, { pass }] of this.suspects) if (pass < this.pass) this.suspects.delete(id);
+    this.pass += 1;
+  }
+
+  private oldestSuspectUs(): number {
+    let oldest = Infinity;
+    for (const { updatedUs } of this.suspects.values()) oldest = Math.min(oldest, updatedUs);
+    return oldest;
   }
 
   /** Running rows whose worker and Redis job are both gone: the lifecycle counts the attempt as failed. */

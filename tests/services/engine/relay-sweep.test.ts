@@ -1,0 +1,94 @@
+/**
+ * A sweep checks at most sweepMaxRows queued rows, so a huge backlog costs a bounded
+ * sweep. The next sweep goes on from where the last one stopped: a lost job behind a
+ * backlog larger than that is still found and handed over, and the lag counts it.
+ */
+import { randomUUID } from 'node:crypto';
+import { createEngineFixture, type EngineFixture } from './fixture';
+
+describe('relay sweep over a backlog larger than one sweep checks', () => {
+  let fx: EngineFixture;
+
+  beforeEach(async () => {
+    // Pages of 2 rows, at most 3 rows per sweep: each sweep reads two pages (4 rows).
+    fx = await createEngineFixture({ core: { relay: { sweepGraceMs: 300, lostRunningAfterMs: 3_000, sweepPageSize: 2, sweepMaxRows: 3 } } });
+  });
+  afterEach(async () => {
+    await fx?.close();
+  });
+
+  /** Queued rows committed minutes ago, oldest first, that never reached Redis. */
+  async function lostJobs(count: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const id = randomUUID();
+      await fx.query(
+        "INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, updated_at) VALUES ($1, $2, 'echo', '{}', 'queued', 3, now() - interval '10 minutes' + $3::int * interval '1 second')",
+        [id, fx.ownerId, index],
+      );
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  async function inRedis(ids: string[]): Promise<string[]> {
+    const found = await Promise.all(ids.map(async (id) => ((await fx.core.relay.queue.getJob(id)) ? id : undefined)));
+    return found.filter((id): id is string => id !== undefined);
+  }
+
+  it('hands over every lost row in turn, each once, and reports the oldest one as the lag meanwhile', async () => {
+    const ids = await lostJobs(6);
+    const reports = [];
+    for (let sweep = 1; sweep <= 6; sweep += 1) reports.push(await fx.core.relay.sweep());
+
+    expect(reports.map((report) => report.ran)).toEqual([true, true, true, true, true, true]);
+    // Pass 1 notes rows 1-4, then 5-6; pass 2 finds them missing again and hands them over; pass 3 finds them held.
+    expect(reports.map((report) => report.checked)).toEqual([4, 2, 4, 2, 4, 2]);
+    expect(reports.map((report) => report.pending)).toEqual([4, 2, 0, 0, 0, 0]);
+    expect(reports.map((report) => report.requeued)).toEqual([0, 0, 4, 2, 0, 0]);
+    expect(await inRedis(ids)).toEqual(ids);
+    const swept = (await fx.core.metrics?.relayEnqueued.get())?.values.find((value) => value.labels.path === 'sweep');
+    expect(swept?.value).toBe(6);
+
+    // The second sweep looked at rows 5-6 only; row 1, noted missing by the first, is still the oldest one missing.
+    expect(reports[1]?.lagSeconds).toBeGreaterThanOrEqual(599);
+    expect(reports[3]?.lagSeconds).toBeGreaterThanOrEqual(590);
+    expect(reports[5]?.lagSeconds).toBe(0);
+  });
+
+  it('hands over neither a noted row that left the queue nor one that reached Redis before the next look', async () => {
+    const ids = await lostJobs(6);
+    await fx.core.relay.sweep();
+    // Rows 1-4 were noted as missing. Row 1 is cancelled, row 2 reaches Redis on its own.
+    await fx.query("UPDATE jobs SET status = 'cancelled', finished_at = now() WHERE id = $1", [ids[0]]);
+    await fx.core.relay.enqueue([{ id: ids[1] as string, type: 'echo', priority: 0 }]);
+
+    const second = await fx.core.relay.sweep();
+    const third = await fx.core.relay.sweep();
+    const fourth = await fx.core.relay.sweep();
+
+    expect(second).toMatchObject({ checked: 2, pending: 2, requeued: 0 });
+    // The next pass starts at row 2 now: held; rows 3-5 lost (5 was noted by the second sweep); then row 6.
+    expect(third).toMatchObject({ checked: 4, pending: 0, requeued: 3 });
+    expect(fourth).toMatchObject({ checked: 1, pending: 0, requeued: 1 });
+    expect(await inRedis(ids)).toEqual(ids.slice(1));
+  });
+
+  it('notes at most twice sweepMaxRows rows at a time; the rest are handed over on a later pass', async () => {
+    const ids = await lostJobs(7);
+    const reports = [];
+    for (let sweep = 1; sweep <= 6; sweep += 1) reports.push(await fx.core.relay.sweep());
+
+    // Six rows noted in pass 1, row 7 only once rows 1-6 are handed over (pass 2), and handed over in pass 3.
+    expect(reports.map((report) => report.checked)).toEqual([4, 3, 4, 3, 4, 3]);
+    expect(reports.map((report) => report.pending)).toEqual([4, 3, 0, 1, 0, 0]);
+    expect(reports.map((report) => report.requeued)).toEqual([0, 0, 4, 2, 0, 1]);
+    expect(await inRedis(ids)).toEqual(ids);
+  });
+
+  it('platform reconcile walks the whole backlog twice, however many sweeps that takes', async () => {
+    const ids = await lostJobs(6);
+    expect(await fx.core.admin.reconcile()).toBe(6);
+    expect(await inRedis(ids)).toEqual(ids);
+  });
+});
