@@ -422,7 +422,6 @@ export class JobRunner {
     throw new UnrecoverableError(message);
   }
 
-  /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */
   private async removeSecretInput(jobId: string, keys: readonly string[], log: Logger): Promise<void> {
     try {
@@ -432,6 +431,7 @@ export class JobRunner {
     }
   }
 
+  /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   private async release(job: Job<QueueJobData, void, string>, token: string | undefined, row: DeliveryRow, attempt: number, log: Logger): Promise<void> {
     const released = await this.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
     if (!released) return;
