@@ -13,6 +13,7 @@ import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-lim
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { requestContext } from './middleware/request-context';
 import { notFoundHandler, problemHandler } from './problem';
+import type { Logger } from '../core/logger';
 import { adminEndpoints } from './routes/admin';
 import { authEndpoints } from './routes/auth';
 import { consoleRoutes } from './routes/console';
@@ -31,20 +32,20 @@ const API_VERSION = '1.0.0';
  * submission, first). Routes and the OpenAPI document are both made from this list.
  */
 function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource: MetricsSource): Endpoint[] {
-  const { env, log } = deps;
+  const { env } = deps;
   const prefix = env.QUEUE_PREFIX;
   const perUser = (req: { user?: { userId: string } }) => req.user?.userId ?? 'anonymous';
-  const credentialLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log }, clientAddressKey);
-  const submitLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1, log }, perUser);
-  const uploadLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:upload`, points: env.UPLOAD_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log }, perUser);
-  const streamLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:stream`, points: env.STREAM_RATE_LIMIT_PER_MINUTE, durationSeconds: 60, log }, perUser);
+  const credentialLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, clientAddressKey);
+  const submitLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1 }, perUser);
+  const uploadLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:upload`, points: env.UPLOAD_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
+  const streamLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:stream`, points: env.STREAM_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
   const resetLimiter = createLimiter({ redis: deps.redis, keyPrefix: `${prefix}:rl:reset`, points: env.PASSWORD_RESET_PER_HOUR, durationSeconds: 3_600 });
-  const resetLimit = async (account: string) => {
+  const resetLimit = async (account: string, requestLog: Logger) => {
     try {
       await resetLimiter.consume(account);
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) throw tooManyRequests(rejection, env.PASSWORD_RESET_PER_HOUR, 'too many password-reset requests for this account; see Retry-After');
-      log.warn({ err: rejection }, 'password-reset limiter unavailable; request let through');
+      requestLog.warn({ err: rejection }, 'password-reset limiter unavailable; request let through');
     }
   };
   const lockout = new AccountLockout({
@@ -53,12 +54,11 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     failuresBeforeLockout: env.LOGIN_FAILURES_BEFORE_LOCKOUT,
     lockoutSeconds: env.LOCKOUT_SECONDS,
     security: deps.security,
-    log,
   });
   return [
     ...jobEndpoints({
       jobs: deps.jobs,
-      streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, log }),
+      streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env }),
       submitLimit,
       streamLimit,
       quotas: deps.quotas,
@@ -66,7 +66,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     }),
     ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, uploadLimit, quotas: deps.quotas }),
     ...jobTypeEndpoints(describeJobTypes()),
-    ...authEndpoints({ auth: deps.auth, security: deps.security, log, credentialLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
+    ...authEndpoints({ auth: deps.auth, security: deps.security, credentialLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
     ...adminEndpoints({ admin: deps.admin }),
     ...healthEndpoints({ checks: deps.checks, lifecycle, metricsSource }),
   ];
@@ -99,7 +99,7 @@ export function createApp(deps: AppDependencies): Express {
   // never from any private address: an in-cluster client could then forge its own address.
   app.set('trust proxy', env.TRUST_PROXY);
 
-  app.use(requestContext);
+  app.use(requestContext(log));
   app.use(httpMetrics(metrics));
   app.use(helmet());
   app.use((_req, res, next) => {
@@ -117,6 +117,6 @@ export function createApp(deps: AppDependencies): Express {
   if (deps.consoleDir) app.use(consoleRoutes(deps.consoleDir));
 
   app.use(notFoundHandler);
-  app.use(problemHandler(log));
+  app.use(problemHandler);
   return app;
 }

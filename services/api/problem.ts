@@ -3,7 +3,6 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import { PROBLEM_CONTENT_TYPE } from '../contract';
 import { isDatabaseUnavailable } from '../core/db/errors';
 import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
-import type { Logger } from '../core/logger';
 import { TooManyRequestsError } from './errors';
 
 /** An RFC 9457 problem document, with the request id and, for validation failures, the fields at fault. */
@@ -57,42 +56,43 @@ function isBodyParserError(error: unknown): error is BodyParserError {
 /** How long a client is asked to wait while PostgreSQL is away: a restart or a failover takes seconds. */
 const DATABASE_RETRY_AFTER_SECONDS = 5;
 
-/** The one place errors turn into responses: operational errors by their status, anything else is a logged 500. */
-export function problemHandler(log: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, next) => {
-    if (res.headersSent) {
-      // The response is streaming already; all that is left is to cut it short.
-      log.warn({ err: error }, 'error after the response started');
-      next(error);
-      return;
+/**
+ * The one place errors turn into responses: operational errors by their status, anything
+ * else is a 500 logged under the request's id.
+ */
+export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, next) => {
+  if (res.headersSent) {
+    // The response is streaming already; all that is left is to cut it short.
+    req.log.warn({ err: error }, 'error after the response started');
+    next(error);
+    return;
+  }
+  if (isDatabaseUnavailable(error)) {
+    // The pool reconnects by itself once the server is back; the client only has to come back too.
+    req.log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL unavailable');
+    res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    sendProblem(req, res, 503, 'the database is unavailable; try again shortly');
+    return;
+  }
+  if (error instanceof DomainError) {
+    if (error instanceof TooManyRequestsError || error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+    if (error instanceof TooManyRequestsError) {
+      // draft-ietf-httpapi-ratelimit-headers: the budget, what is left of it (nothing), and when it refills.
+      if (error.limit !== undefined) res.setHeader('RateLimit-Limit', String(error.limit));
+      res.setHeader('RateLimit-Remaining', '0');
+      res.setHeader('RateLimit-Reset', String(error.retryAfterSeconds));
     }
-    if (isDatabaseUnavailable(error)) {
-      // The pool reconnects by itself once the server is back; the client only has to come back too.
-      log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL unavailable');
-      res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-      sendProblem(req, res, 503, 'the database is unavailable; try again shortly');
-      return;
-    }
-    if (error instanceof DomainError) {
-      if (error instanceof TooManyRequestsError || error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
-      if (error instanceof TooManyRequestsError) {
-        // draft-ietf-httpapi-ratelimit-headers: the budget, what is left of it (nothing), and when it refills.
-        if (error.limit !== undefined) res.setHeader('RateLimit-Limit', String(error.limit));
-        res.setHeader('RateLimit-Remaining', '0');
-        res.setHeader('RateLimit-Reset', String(error.retryAfterSeconds));
-      }
-      const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
-      sendProblem(req, res, error.status, error.message, extensions);
-      return;
-    }
-    if (isBodyParserError(error)) {
-      sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
-      return;
-    }
-    log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
-    sendProblem(req, res, 500, 'an unexpected error occurred');
-  };
-}
+    const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
+    sendProblem(req, res, error.status, error.message, extensions);
+    return;
+  }
+  if (isBodyParserError(error)) {
+    sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
+    return;
+  }
+  req.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
+  sendProblem(req, res, 500, 'an unexpected error occurred');
+};
 
 export const notFoundHandler: RequestHandler = (req) => {
   throw new NotFoundError(`no route for ${req.method} ${req.path}`);

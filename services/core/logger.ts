@@ -1,5 +1,4 @@
 import pino, { type Logger } from 'pino';
-import { currentContext } from './context';
 
 export type { Logger } from 'pino';
 
@@ -34,7 +33,13 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
 }
 
-/** JSON logs with level, time, service and the current requestId/jobId (DESIGN §8). */
+/**
+ * JSON logs with level, time and service (DESIGN §8). Correlation ids ride on child
+ * loggers: the API's request logger (`req.log`) carries the request's id, the worker's job
+ * logger its job's id and the submitter's request id. No implicit context: on Node 20 an
+ * AsyncLocalStorage in use turns on promise hooks for every promise the process makes
+ * (bench/FINDINGS.md).
+ */
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
@@ -43,7 +48,6 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      mixin: () => ({ ...currentContext() }),
     },
     options.destination ?? pino.destination({ sync: false }),
   );

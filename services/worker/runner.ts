@@ -462,9 +462,9 @@ export class JobRunner {
 
   /**
    * What the runner and the processor log for one job carries its id and the request id of
-   * the call that submitted it (DESIGN: correlation). A child logger per job rather than the
-   * API's AsyncLocalStorage: on Node 20 that turns on promise hooks for every promise the
-   * process makes, a tenth of the worker's CPU per job (bench/FINDINGS.md).
+   * the call that submitted it (DESIGN: correlation). A child logger per job, as the API has
+   * one per request, rather than an AsyncLocalStorage: on Node 20 that turns on promise hooks
+   * for every promise the process makes, a tenth of the worker's CPU per job (bench/FINDINGS.md).
    */
   private jobLog(row: DeliveryRow): Logger {
     return this.deps.log.child(row.request_id === null ? { jobId: row.id } : { jobId: row.id, requestId: row.request_id });

@@ -16,7 +16,6 @@ export interface AccountLockoutOptions {
   failuresBeforeLockout: number;
   lockoutSeconds: number;
   security: SecurityEvents;
-  log: Logger;
 }
 
 /**
@@ -34,39 +33,39 @@ export class AccountLockout {
     this.lockouts = createLimiter({ redis: options.redis, keyPrefix: `${options.prefix}:rl:lockouts`, points: 1_000_000, durationSeconds: LOCKOUT_MEMORY_SECONDS });
   }
 
-  /** Throws a 429 while the account is locked. */
-  async assertOpen(account: string): Promise<void> {
-    const state = await this.guard(() => this.failures.get(account));
+  /** Throws a 429 while the account is locked. `log` is the request's. */
+  async assertOpen(account: string, log: Logger): Promise<void> {
+    const state = await this.guard(log, () => this.failures.get(account));
     if (state && state.consumedPoints > this.options.failuresBeforeLockout && state.msBeforeNext > 0) {
       throw tooManyRequests(state, this.options.failuresBeforeLockout, 'too many failed logins: this account is locked for now; see Retry-After');
     }
   }
 
-  async recordFailure(account: string, ip: string): Promise<void> {
+  async recordFailure(account: string, ip: string, log: Logger): Promise<void> {
     try {
       const counted = await this.failures.consume(account);
       if (counted.remainingPoints > 0) return;
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) {
-        this.options.log.warn({ err: rejection }, 'login failure limiter unavailable');
+        log.warn({ err: rejection }, 'login failure limiter unavailable');
         return;
       }
     }
-    const lockouts = await this.guard(() => this.lockouts.penalty(account, 1));
+    const lockouts = await this.guard(log, () => this.lockouts.penalty(account, 1));
     const seconds = Math.min(MAX_LOCKOUT_SECONDS, this.options.lockoutSeconds * 2 ** Math.max(0, (lockouts?.consumedPoints ?? 1) - 1));
-    await this.guard(() => this.failures.block(account, seconds));
-    this.options.security('account_locked', { email: account, ip, retryAfterSeconds: seconds });
+    await this.guard(log, () => this.failures.block(account, seconds));
+    this.options.security('account_locked', { email: account, ip, retryAfterSeconds: seconds }, log);
   }
 
-  async recordSuccess(account: string): Promise<void> {
-    await this.guard(() => this.failures.delete(account));
+  async recordSuccess(account: string, log: Logger): Promise<void> {
+    await this.guard(log, () => this.failures.delete(account));
   }
 
-  private async guard<T>(action: () => Promise<T>): Promise<T | undefined> {
+  private async guard<T>(log: Logger, action: () => Promise<T>): Promise<T | undefined> {
     try {
       return await action();
     } catch (error) {
-      this.options.log.warn({ err: error }, 'account lockout store unavailable');
+      log.warn({ err: error }, 'account lockout store unavailable');
       return undefined;
     }
   }

@@ -30,8 +30,6 @@ export function jsonBody(limitBytes: number): RequestHandler {
       next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
       return;
     }
-    // raw-body binds its callback to this async context itself (tests/unit/api/json-body.test.ts),
-    // so the request's log context survives a body that arrives over several reads.
     parse(req, res, (error?: unknown) => {
       if (error) {
         next(error);

@@ -1,7 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Logger } from '../../core/logger';
 import { TooManyRequestsError } from '../errors';
 
 export interface RateLimitOptions {
@@ -10,14 +9,13 @@ export interface RateLimitOptions {
   keyPrefix: string;
   points: number;
   durationSeconds: number;
-  log: Logger;
 }
 
 /**
  * Redis-backed limiter with an in-memory insurance limiter: while Redis is not ready the
  * process keeps limiting on its own counters instead of failing every request.
  */
-export function createLimiter(options: Omit<RateLimitOptions, 'log'> & { blockDurationSeconds?: number }): RateLimiterAbstract {
+export function createLimiter(options: RateLimitOptions & { blockDurationSeconds?: number }): RateLimiterAbstract {
   const shape = { keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds, blockDuration: options.blockDurationSeconds ?? 0 };
   const memory = new RateLimiterMemory(shape);
   if (!options.redis) return memory;
@@ -89,7 +87,7 @@ export function rateLimit(options: RateLimitOptions, keyOf: (req: Request) => st
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) throw tooManyRequests(rejection, options.points);
       // Both stores failed: limiting is a safeguard, not a reason to refuse service.
-      options.log.warn({ err: rejection, limiter: options.keyPrefix }, 'rate limiter unavailable; request let through');
+      req.log.warn({ err: rejection, limiter: options.keyPrefix }, 'rate limiter unavailable; request let through');
     }
     next();
   };

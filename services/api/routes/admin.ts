@@ -26,8 +26,8 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
       tag: 'admin',
       access: 'admin',
       responses: { 204: respond.empty('Paused.') },
-      async handle(_request, _req, res) {
-        await admin.pause();
+      async handle(_request, req, res) {
+        await admin.pause(req.log);
         res.status(204).end();
       },
     }),
@@ -39,8 +39,8 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
       tag: 'admin',
       access: 'admin',
       responses: { 204: respond.empty('Resumed.') },
-      async handle(_request, _req, res) {
-        await admin.resume();
+      async handle(_request, req, res) {
+        await admin.resume(req.log);
         res.status(204).end();
       },
     }),
@@ -70,8 +70,8 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
         404: respond.problem('No such dead-lettered job.'),
         409: respond.problem('The job is not dead-lettered.'),
       },
-      async handle({ params }, _req, res) {
-        const job = await admin.replay(params.id);
+      async handle({ params }, req, res) {
+        const job = await admin.replay(params.id, req.log);
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },
     }),

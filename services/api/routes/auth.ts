@@ -23,11 +23,10 @@ import { clientAddressKey } from '../middleware/client-address';
 export interface AuthRoutesOptions {
   auth: AuthService;
   security: SecurityEvents;
-  log: Logger;
   /** Per client address (IPv6 by /64) on every endpoint that takes a credential. */
   credentialLimit: RequestHandler;
-  /** Per account: password-reset requests. */
-  resetLimit: (account: string) => Promise<void>;
+  /** Per account: password-reset requests; `log` is the request's. */
+  resetLimit: (account: string, log: Logger) => Promise<void>;
   lockout: AccountLockout;
   cookieSecure: boolean;
 }
@@ -57,7 +56,7 @@ async function optionalClaims(auth: AuthService, req: Request): Promise<AccessCl
   }
 }
 
-export function authEndpoints({ auth, security, log, credentialLimit, resetLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
+export function authEndpoints({ auth, security, credentialLimit, resetLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -77,8 +76,8 @@ export function authEndpoints({ auth, security, log, credentialLimit, resetLimit
         415: respond.problem('The body is not JSON.'),
         429: tooManyAttempts,
       },
-      async handle({ body }, _req, res) {
-        res.status(202).json(await auth.register(body));
+      async handle({ body }, req, res) {
+        res.status(202).json(await auth.register(body, req.log));
       },
     }),
     endpoint({
@@ -100,18 +99,18 @@ export function authEndpoints({ auth, security, log, credentialLimit, resetLimit
       },
       async handle({ body }, req, res) {
         const ip = clientAddressKey(req);
-        await lockout.assertOpen(body.email);
+        await lockout.assertOpen(body.email, req.log);
         let session;
         try {
-          session = await auth.login(body);
+          session = await auth.login(body, req.log);
         } catch (error) {
           if (error instanceof UnauthorizedError) {
-            security('login_failed', { email: body.email, ip });
-            await lockout.recordFailure(body.email, ip);
+            security('login_failed', { email: body.email, ip }, req.log);
+            await lockout.recordFailure(body.email, ip, req.log);
           }
           throw error;
         }
-        await lockout.recordSuccess(body.email);
+        await lockout.recordSuccess(body.email, req.log);
         setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
         res.json(session.access);
       },
@@ -135,7 +134,7 @@ export function authEndpoints({ auth, security, log, credentialLimit, resetLimit
         const refreshToken = readRefreshCookie(req);
         if (!refreshToken) throw new UnauthorizedError('no refresh cookie');
         try {
-          const session = await auth.refresh(refreshToken);
+          const session = await auth.refresh(refreshToken, req.log);
           setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
           res.json(session.access);
         } catch (error) {
@@ -178,10 +177,10 @@ export function authEndpoints({ auth, security, log, credentialLimit, resetLimit
         415: respond.problem('The body is not JSON.'),
         429: tooManyAttempts,
       },
-      async handle({ body }, _req, res) {
-        await resetLimit(body.email);
+      async handle({ body }, req, res) {
+        await resetLimit(body.email, req.log);
         res.status(202).end();
-        auth.requestPasswordReset(body.email).catch((error: unknown) => log.error({ err: error }, 'password reset request failed'));
+        auth.requestPasswordReset(body.email, req.log).catch((error: unknown) => req.log.error({ err: error }, 'password reset request failed'));
       },
     }),
     endpoint({
@@ -200,8 +199,8 @@ export function authEndpoints({ auth, security, log, credentialLimit, resetLimit
         415: respond.problem('The body is not JSON.'),
         429: tooManyAttempts,
       },
-      async handle({ body }, _req, res) {
-        await auth.confirmPasswordReset(body.token, body.password);
+      async handle({ body }, req, res) {
+        await auth.confirmPasswordReset(body.token, body.password, req.log);
         res.status(204).end();
       },
     }),

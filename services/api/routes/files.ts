@@ -173,7 +173,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       request: { params: IdParams },
       responses: { 204: respond.empty('Deleted.'), 404: respond.problem('No such file of the caller.') },
       async handle({ params }, req, res) {
-        await files.remove(callerId(req), params.id);
+        await files.remove(callerId(req), params.id, req.log);
         res.status(204).end();
       },
     }),

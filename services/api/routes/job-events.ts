@@ -5,7 +5,6 @@ import { ServiceUnavailableError } from '../../core/errors';
 import type { EventHub, SubscriptionEnd } from '../../core/jobs/event-hub';
 import { isTerminalStatus } from '../../core/jobs/lifecycle';
 import type { JobService } from '../../core/jobs/types';
-import type { Logger } from '../../core/logger';
 import type { Lifecycle } from '../dependencies';
 import { TooManyRequestsError } from '../errors';
 
@@ -38,7 +37,7 @@ export class EventStreams {
   private readonly perUser = new Map<string, number>();
 
   constructor(
-    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits; log: Logger },
+    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits },
   ) {}
 
   get openStreams(): number {
@@ -72,7 +71,7 @@ export class EventStreams {
   }
 
   private async run(res: Response, { ownerId, source, after }: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
-    const { hub, jobs, limits, log } = this.deps;
+    const { hub, jobs, limits } = this.deps;
     // Read before the backlog: a job terminal by then has its terminal event in it or already sent.
     const jobAtStart = source.kind === 'job' ? await jobs.get(ownerId, source.jobId) : undefined;
     const matches = (event: StoredJobEvent) => source.kind === 'owner' || event.jobId === source.jobId || event.parentId === source.jobId;
@@ -136,7 +135,7 @@ export class EventStreams {
       await done;
     } catch (error) {
       if (!res.headersSent) throw error;
-      log.warn({ err: error }, 'job event stream ended by an error; the client will resume');
+      res.req.log.warn({ err: error }, 'job event stream ended by an error; the client will resume');
       end(true);
     } finally {
       for (const timer of timers) clearTimeout(timer);

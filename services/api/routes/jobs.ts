@@ -125,7 +125,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
         409: respond.problem('The job is already terminal.'),
       },
       async handle({ params }, req, res) {
-        res.json(await jobs.cancel(callerId(req), params.id));
+        res.json(await jobs.cancel(callerId(req), params.id, req.log));
       },
     }),
     endpoint({
@@ -195,7 +195,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
         409: respond.problem('The job is queued, running or waiting; a fan-out job still has unfinished tasks; or the job is a task.'),
       },
       async handle({ params }, req, res) {
-        await removal.remove(callerId(req), params.id);
+        await removal.remove(callerId(req), params.id, req.log);
         res.status(204).end();
       },
     }),

@@ -13,11 +13,12 @@ export interface SecurityEventFields {
   retryAfterSeconds?: number;
 }
 
-export type SecurityEvents = (kind: SecurityEventKind, fields?: SecurityEventFields) => void;
+/** `log` is the caller's (the API passes its request's, so the event carries the request id); the service's own by default. */
+export type SecurityEvents = (kind: SecurityEventKind, fields?: SecurityEventFields, log?: Logger) => void;
 
 /** A structured log event (`event: "security"`, `kind`) and a count in platform_security_events_total{kind}. */
-export function createSecurityEvents(log: Logger, metrics?: Pick<Metrics, 'securityEvents'>): SecurityEvents {
-  return (kind, fields = {}) => {
+export function createSecurityEvents(serviceLog: Logger, metrics?: Pick<Metrics, 'securityEvents'>): SecurityEvents {
+  return (kind, fields = {}, log = serviceLog) => {
     metrics?.securityEvents.inc({ kind });
     log.warn({ event: 'security', kind, ...fields }, `security event: ${kind}`);
   };

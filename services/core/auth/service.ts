@@ -40,27 +40,31 @@ export interface AuthServiceDependencies {
   log: Logger;
 }
 
-/** Registration, sessions, password reset and the caller's identity. */
+/**
+ * Registration, sessions, password reset and the caller's identity. A method that logs takes
+ * the caller's logger last (the API passes its request's, so the lines carry the request id);
+ * the service's own by default.
+ */
 export interface AuthService {
   /** Same answer whether or not the email was free; when it was not, its owner gets a mail. */
-  register(credentials: RegisterBody): Promise<RegistrationAccepted>;
+  register(credentials: RegisterBody, log?: Logger): Promise<RegistrationAccepted>;
   /** Throws UnauthorizedError with one message for an unknown email and a wrong password alike. */
-  login(credentials: LoginBody): Promise<SessionTokens & { userId: string }>;
+  login(credentials: LoginBody, log?: Logger): Promise<SessionTokens & { userId: string }>;
   /** Rotates the refresh token; presenting one already rotated revokes its whole session. */
-  refresh(refreshToken: string): Promise<SessionTokens>;
+  refresh(refreshToken: string, log?: Logger): Promise<SessionTokens>;
   /** Revokes the access token (by jti) and its session; a refresh token, when given, revokes its own session too. */
   logout(claims: AccessClaims | undefined, refreshToken: string | undefined): Promise<void>;
   /** Mails a reset token when the account exists; says nothing either way. */
-  requestPasswordReset(email: string): Promise<void>;
+  requestPasswordReset(email: string, log?: Logger): Promise<void>;
   /** Throws ValidationError when the token is unknown, used or expired. */
-  confirmPasswordReset(token: string, password: string): Promise<void>;
+  confirmPasswordReset(token: string, password: string, log?: Logger): Promise<void>;
   /** Throws UnauthorizedError when the account no longer exists. */
   me(userId: string): Promise<UserView>;
   verifyAccessToken(token: string): Promise<AccessClaims>;
   /** Sets a role and revokes the user's sessions, so the old role stops at the next request. */
-  setRole(email: string, role: UserRole): Promise<UserView>;
+  setRole(email: string, role: UserRole, log?: Logger): Promise<UserView>;
   /** Creates an admin account, or promotes an existing one (its password is then left as it is). */
-  createAdmin(email: string, password: string): Promise<{ user: UserView; created: boolean }>;
+  createAdmin(email: string, password: string, log?: Logger): Promise<{ user: UserView; created: boolean }>;
 }
 
 const INVALID_CREDENTIALS = 'invalid email or password';
@@ -72,7 +76,7 @@ const newOpaqueToken = () => randomBytes(32).toString('base64url');
 const viewOf = (user: UserRecord): UserView => ({ id: user.id, email: user.email, role: user.role });
 
 export function createAuthService(deps: AuthServiceDependencies): AuthService {
-  const { env, users, sessions, tokens, security, log } = deps;
+  const { env, users, sessions, tokens, security } = deps;
   const dummyHash = createDummyHash();
   // Warm it now so the first login for an unknown email is not slower than the rest.
   dummyHash().catch(() => undefined);
@@ -93,7 +97,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
   };
 
   const service: AuthService = {
-    async register({ email, password }) {
+    async register({ email, password }, log = deps.log) {
       // The hash is computed for a taken address too: both answers cost the same argon2 work.
       const passwordHash = await hashPassword(password);
       try {
@@ -112,7 +116,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       return { email, detail: REGISTRATION_DETAIL };
     },
 
-    async login({ email, password }) {
+    async login({ email, password }, log = deps.log) {
       const user = await users.findByEmail(email);
       if (!user || user.id === PLATFORM_USER_ID) {
         await verifyPassword(await dummyHash(), password);
@@ -126,13 +130,13 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       return { ...(await startSession(user)), userId: user.id };
     },
 
-    async refresh(refreshToken) {
+    async refresh(refreshToken, log = deps.log) {
       const hash = sha256(refreshToken);
       const found = await sessions.findRefreshToken(hash);
       if (!found) throw new UnauthorizedError(INVALID_REFRESH);
       const reuse = async () => {
         await revokeAndAnnounce(await sessions.revokeSession(found.sessionId, 'refresh-token-reuse'));
-        security('refresh_token_reuse', { userId: found.userId, sessionId: found.sessionId });
+        security('refresh_token_reuse', { userId: found.userId, sessionId: found.sessionId }, log);
         return new UnauthorizedError(INVALID_REFRESH);
       };
       if (found.sessionRevokedAt) throw new UnauthorizedError(INVALID_REFRESH);
@@ -165,7 +169,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       await revokeAndAnnounce(revocations);
     },
 
-    async requestPasswordReset(email) {
+    async requestPasswordReset(email, log = deps.log) {
       const user = await users.findByEmail(email);
       if (!user || user.id === PLATFORM_USER_ID) return;
       const token = newOpaqueToken();
@@ -183,17 +187,17 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         'If it was not you, ignore this mail: your password stays as it is.',
       ].join('\n');
       await deps.sendMail({ to: user.email, subject: 'Reset your Platform Kit password', text });
-      security('password_reset_requested', { userId: user.id });
+      security('password_reset_requested', { userId: user.id }, log);
     },
 
-    async confirmPasswordReset(token, password) {
+    async confirmPasswordReset(token, password, log = deps.log) {
       const problem = passwordProblem(password);
       if (problem) throw new ValidationError('invalid body', [{ field: 'body.password', message: problem }]);
       const passwordHash = await hashPassword(password);
       const reset = await sessions.resetPassword(sha256(token), passwordHash);
       if (!reset) throw new ValidationError('the reset token is invalid, used or expired', [{ field: 'body.token', message: 'is invalid, used or expired' }]);
       await revokeAndAnnounce(reset.revocations);
-      security('password_reset', { userId: reset.userId });
+      security('password_reset', { userId: reset.userId }, log);
     },
 
     async me(userId) {
@@ -204,25 +208,25 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
 
     verifyAccessToken: (token) => tokens.verify(token),
 
-    async setRole(email, role) {
+    async setRole(email, role, log = deps.log) {
       const user = await users.findByEmail(email);
       if (!user || user.id === PLATFORM_USER_ID) throw new NotFoundError(`no account with email ${email}`);
       await users.setRole(user.id, role);
       await revokeAndAnnounce(await sessions.revokeUserSessions(user.id, 'role-change'));
-      security('role_change', { userId: user.id, role });
+      security('role_change', { userId: user.id, role }, log);
       return { ...viewOf(user), role };
     },
 
-    async createAdmin(email, password) {
+    async createAdmin(email, password, log = deps.log) {
       const problem = passwordProblem(password);
       if (problem) throw new ValidationError(`the password ${problem}`, [{ field: 'password', message: problem }]);
       const existing = await users.findByEmail(email);
       if (existing) {
-        const user = await service.setRole(email, 'admin');
+        const user = await service.setRole(email, 'admin', log);
         return { user, created: false };
       }
       const user = await users.insert({ id: randomUUID(), email, passwordHash: await hashPassword(password), role: 'admin' });
-      security('admin_created', { userId: user.id });
+      security('admin_created', { userId: user.id }, log);
       return { user: viewOf(user), created: true };
     },
   };

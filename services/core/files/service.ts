@@ -70,11 +70,11 @@ function detached(body: Readable): Readable {
 export function createFileService({ generalPool, store, log }: FileServiceDependencies): FileService {
   const files = createFileRepository(generalPool);
 
-  const discard = async (key: string): Promise<void> => {
+  const discard = async (key: string, caller: Logger = log): Promise<void> => {
     try {
       await store.delete(key);
     } catch (error) {
-      log.warn({ err: error, key }, 'could not delete an object that no file row refers to');
+      caller.warn({ err: error, key }, 'could not delete an object that no file row refers to');
     }
   };
 
@@ -127,14 +127,14 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
       return { file: toView(record), body };
     },
 
-    async remove(ownerId, fileId) {
+    async remove(ownerId, fileId, caller) {
       const record = await findOwned(ownerId, fileId);
       const removed = await inTransaction(generalPool, async (client) => {
         await client.query('UPDATE jobs SET result_file_id = NULL WHERE result_file_id = $1', [record.id]);
         return (await client.query('DELETE FROM files WHERE id = $1 AND owner_id = $2', [record.id, ownerId])).rowCount;
       });
       if (removed !== 1) throw new NotFoundError(`file ${fileId} not found`);
-      await discard(record.storageKey);
+      await discard(record.storageKey, caller);
     },
 
     async assertOwned(ownerId, fileIds) {

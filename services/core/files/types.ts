@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FileView } from '../../contract';
 import type { StorageQuota } from '../db/files';
+import type { Logger } from '../logger';
 
 export interface UploadRequest {
   ownerId: string;
@@ -35,9 +36,10 @@ export interface FileService {
   openContent(ownerId: string, fileId: string, signal?: AbortSignal): Promise<{ file: FileView; body: Readable }>;
   /**
    * Deletes a file of the owner (NotFoundError otherwise): its row, then its bytes. A job
-   * whose result it was keeps its result, without the file.
+   * whose result it was keeps its result, without the file. `log`: the caller's (the API
+   * passes its request's).
    */
-  remove(ownerId: string, fileId: string): Promise<void>;
+  remove(ownerId: string, fileId: string, log?: Logger): Promise<void>;
   /** Throws NotFoundError naming the field when any of the ids is not the owner's file. */
   assertOwned(ownerId: string, fileIds: { field: string; fileId: string }[]): Promise<void>;
   /**

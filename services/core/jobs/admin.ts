@@ -42,14 +42,14 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       return { queue: QUEUES.jobs, paused, counts, statuses, relayLagSeconds };
     },
 
-    async pause() {
+    async pause(log = deps.log) {
       await relay.queue.pause();
-      deps.log.info({ queue: QUEUES.jobs }, 'queue paused');
+      log.info({ queue: QUEUES.jobs }, 'queue paused');
     },
 
-    async resume() {
+    async resume(log = deps.log) {
       await relay.queue.resume();
-      deps.log.info({ queue: QUEUES.jobs }, 'queue resumed');
+      log.info({ queue: QUEUES.jobs }, 'queue resumed');
     },
 
     async deadLetters({ limit, cursor }): Promise<JobPage> {
@@ -57,7 +57,7 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       return pageOf(rows, limit, (row) => row.finished_us, toJobSummary);
     },
 
-    async replay(jobId) {
+    async replay(jobId, log = deps.log) {
       const requeued = await requeueJob(generalPool, jobId, undefined, 'operator');
       if (!requeued) {
         const row = await findJob(generalPool, jobId);
@@ -65,7 +65,7 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
         throw new ConflictError(`Only failed or cancelled jobs can be replayed; this one is ${row.status}.`);
       }
       await relay.requeue([requeued.row]);
-      deps.log.info({ jobId, previous: requeued.previous }, 'job replayed');
+      log.info({ jobId, previous: requeued.previous }, 'job replayed');
       return toJobView(requeued.row);
     },
 

@@ -16,9 +16,10 @@ export interface JobRemoval {
   /**
    * NotFoundError for a missing or another owner's job. ConflictError while it is queued,
    * running or waiting, while a fan-out job has unfinished tasks, and for a task: a task
-   * goes only with its fan-out job, so the job's counts always add up to its tasks.
+   * goes only with its fan-out job, so the job's counts always add up to its tasks. `log`:
+   * the caller's (the API passes its request's).
    */
-  remove(ownerId: string, jobId: string): Promise<void>;
+  remove(ownerId: string, jobId: string, log?: Logger): Promise<void>;
   /**
    * Deletes jobs finished more than `retentionDays` ago, their events and result files; a
    * fan-out job goes with all its tasks once none is unfinished, a task never alone.
@@ -35,18 +36,18 @@ const PURGE_BATCH = 500;
  * bytes are gone.
  */
 export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): JobRemoval {
-  const deleteObjects = async (keys: string[]) => {
+  const deleteObjects = async (keys: string[], caller: Logger = log) => {
     for (const key of keys) {
       try {
         await store.delete(key);
       } catch (error) {
-        log.warn({ err: error, key }, 'could not delete a removed job\'s result object');
+        caller.warn({ err: error, key }, 'could not delete a removed job\'s result object');
       }
     }
   };
 
   return {
-    async remove(ownerId, jobId) {
+    async remove(ownerId, jobId, caller) {
       const keys = await inTransaction(generalPool, async (client) => {
         const { rows } = await client.query<{ status: string; parent_id: string | null }>('SELECT status, parent_id FROM jobs WHERE id = $1 AND owner_id = $2 FOR UPDATE', [jobId, ownerId]);
         const job = rows[0];
@@ -66,7 +67,7 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
         ]);
         return files.rows.map((row) => row.storage_key);
       });
-      await deleteObjects(keys);
+      await deleteObjects(keys, caller);
     },
 
     async purge(retentionDays) {

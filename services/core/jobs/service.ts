@@ -62,21 +62,21 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
   }
 
   /** Tells the worker running the job (if any) to abort it. Best effort: the row is already cancelled. */
-  async function signalCancel(jobId: string): Promise<void> {
+  async function signalCancel(jobId: string, log: Logger): Promise<void> {
     try {
       await deps.publisher.publish(cancelChannel(deps.prefix), jobId);
     } catch (error) {
-      deps.log.warn({ err: error, jobId }, 'could not publish cancel; the worker will find the job cancelled when it reports');
+      log.warn({ err: error, jobId }, 'could not publish cancel; the worker will find the job cancelled when it reports');
     }
   }
 
   /** Cancels a fan-out job and its unfinished tasks; the workers running tasks are told to stop. */
-  async function cancelWithTasks(ownerId: string, current: JobRow): Promise<JobView> {
+  async function cancelWithTasks(ownerId: string, current: JobRow, log: Logger): Promise<JobView> {
     const cancelled = await cancelFanOut(deps.generalPool, current.id, ownerId);
     if (!cancelled) throw new ConflictError(`The job is already ${(await ownedJob(ownerId, current.id)).status}.`);
-    await Promise.all(cancelled.runningTasks.map((taskId) => signalCancel(taskId)));
+    await Promise.all(cancelled.runningTasks.map((taskId) => signalCancel(taskId, log)));
     if (cancelled.move.previous === 'queued') await deps.relay.remove(current.id);
-    else if (cancelled.move.previous === 'running') await signalCancel(current.id);
+    else if (cancelled.move.previous === 'running') await signalCancel(current.id, log);
     deps.metrics?.jobsCancelled.inc({ type: current.type });
     return toJobView(await ownedJob(ownerId, current.id));
   }
@@ -104,20 +104,20 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
       return listPage(deps.generalPool, { ...query, ownerId });
     },
 
-    async cancel(ownerId, jobId): Promise<JobView> {
+    async cancel(ownerId, jobId, log = deps.log): Promise<JobView> {
       const current = await ownedJob(ownerId, jobId);
-      if (current.tasks_total !== null && current.tasks_total !== undefined) return cancelWithTasks(ownerId, current);
+      if (current.tasks_total !== null && current.tasks_total !== undefined) return cancelWithTasks(ownerId, current, log);
       const cancelled = await cancelJob(deps.generalPool, jobId, ownerId);
       if (!cancelled) {
         const row = await ownedJob(ownerId, jobId);
         throw new ConflictError(`The job is already ${row.status}.`);
       }
       // A task's cancel may finish its fan-out job.
-      await followParentMoves(cancelled.parentMoves, { pool: deps.generalPool, relay: deps.relay, log: deps.log });
+      await followParentMoves(cancelled.parentMoves, { pool: deps.generalPool, relay: deps.relay, log });
       // A queued job is taken out of Redis; if a worker picked it up meanwhile (remove
       // fails on a locked job) or it was running, the worker is told to abort.
       const removed = cancelled.previous === 'queued' && (await deps.relay.remove(jobId));
-      if (!removed) await signalCancel(jobId);
+      if (!removed) await signalCancel(jobId, log);
       deps.metrics?.jobsCancelled.inc({ type: cancelled.row.type });
       return toJobView(cancelled.row);
     },

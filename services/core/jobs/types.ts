@@ -1,5 +1,6 @@
 import type { JobListItem, JobStatus, JobSummary, JobView, ListJobsQuery, ListTasksQuery, QueueDepthState, SubmitJobBody, TaskCounts } from '../../contract';
 import type { StoredJobEvent } from '../db/job-events';
+import type { Logger } from '../logger';
 import type { Page } from './cursor';
 
 export interface SubmitRequest {
@@ -47,13 +48,14 @@ export interface QueueStats {
  * The job use cases. Errors: ValidationError (unknown type, bad input, with field issues),
  * NotFoundError (missing or another owner's job, or a file the input names),
  * ConflictError (idempotency key reused with another body; cancel of a terminal job;
- * retry of a job that is not failed or cancelled).
+ * retry of a job that is not failed or cancelled). A method that logs takes the caller's
+ * logger last (the API passes its request's, so the lines carry the request id).
  */
 export interface JobService {
   submit(request: SubmitRequest): Promise<SubmitResult>;
   get(ownerId: string, jobId: string): Promise<JobView>;
   list(ownerId: string, query: ListJobsQuery): Promise<JobPage>;
-  cancel(ownerId: string, jobId: string): Promise<JobView>;
+  cancel(ownerId: string, jobId: string, log?: Logger): Promise<JobView>;
   retry(ownerId: string, jobId: string): Promise<JobView>;
   /** A fan-out job's tasks, in creation order; NotFoundError for a job that does not fan out. */
   tasks(ownerId: string, jobId: string, query: ListTasksQuery): Promise<TaskPage>;
@@ -63,14 +65,17 @@ export interface JobService {
   ownerEvents(ownerId: string, afterEventId: number): Promise<StoredJobEvent[]>;
 }
 
-/** Operations for admins and the `platform` CLI; not scoped to an owner. */
+/**
+ * Operations for admins and the `platform` CLI; not scoped to an owner. What they log (an
+ * operator's action) goes to the caller's logger when one is given.
+ */
 export interface JobAdmin {
   queueStats(): Promise<QueueStats>;
-  pause(): Promise<void>;
-  resume(): Promise<void>;
+  pause(log?: Logger): Promise<void>;
+  resume(log?: Logger): Promise<void>;
   deadLetters(options: { limit: number; cursor?: string }): Promise<JobPage>;
   /** Puts a dead-lettered job back in the queue with a fresh attempt budget. */
-  replay(jobId: string): Promise<JobView>;
+  replay(jobId: string, log?: Logger): Promise<JobView>;
   /**
    * Re-enqueues the queued jobs Redis lost, reclaims lost running attempts and dead-letters
    * crash loops; returns how many jobs it repaired. Looks twice, a moment apart, so a job

@@ -1,4 +1,5 @@
-import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+import { call, countRows, makeAdmin, signUp, startApi, type ApiFixture } from './fixture';
+import { login, refresh } from './identity-helpers';
 
 describe('HTTP conventions', () => {
   let api: ApiFixture;
@@ -20,6 +21,26 @@ describe('HTTP conventions', () => {
     await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 1 } }, headers: { 'x-request-id': 'submit-trace-1' } });
     const { rows } = await api.db.query<{ request_id: string }>("SELECT request_id FROM jobs WHERE request_id = 'submit-trace-1'");
     expect(rows).toHaveLength(1);
+  });
+
+  it('logs what the routes and the core services do for a request under that request\'s id', async () => {
+    const { email, userId } = await signUp(api);
+    const wrong = await call(api, '/v1/auth/login', { json: { email, password: 'not the password at all' }, headers: { 'x-request-id': 'login-trace-1' } });
+    expect(wrong.status).toBe(401);
+    // The route's own security event, then the core auth service's: a replayed refresh token.
+    const first = await login(api, email, 'correct horse battery staple');
+    expect((await refresh(api, first.refresh)).status).toBe(200);
+    const replayed = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `pk_refresh=${first.refresh}`, 'x-request-id': 'replay-trace-1' } });
+    expect(replayed.status).toBe(401);
+    // An operator's action, logged by the core admin service.
+    const admin = await makeAdmin(api, (await signUp(api)).userId);
+    expect((await call(api, '/v1/admin/queues/pause', { method: 'POST', token: admin, headers: { 'x-request-id': 'pause-trace-1' } })).status).toBe(204);
+    expect((await call(api, '/v1/admin/queues/resume', { method: 'POST', token: admin, headers: { 'x-request-id': 'resume-trace-1' } })).status).toBe(204);
+
+    expect(api.logLines).toContainEqual(expect.objectContaining({ kind: 'login_failed', email, requestId: 'login-trace-1' }));
+    expect(api.logLines).toContainEqual(expect.objectContaining({ kind: 'refresh_token_reuse', userId, requestId: 'replay-trace-1' }));
+    expect(api.logLines).toContainEqual(expect.objectContaining({ msg: 'queue paused', requestId: 'pause-trace-1' }));
+    expect(api.logLines).toContainEqual(expect.objectContaining({ msg: 'queue resumed', requestId: 'resume-trace-1' }));
   });
 
   it('generates a UUID request id when none or a malformed one is sent', async () => {

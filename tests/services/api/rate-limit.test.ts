@@ -4,11 +4,13 @@ import { createLogger } from '../../../services/core/logger';
 import { rateLimit } from '../../../services/api/middleware/rate-limit';
 import { useSharedServices } from '../../harness/shared';
 
+const log = createLogger({ service: 'rate-limit-test', level: 'silent' });
+
 /** Runs a rate-limit middleware once; true when the request may go on, false on 429. */
 async function admitted(handler: ReturnType<typeof rateLimit>, userId: string): Promise<boolean> {
   let passed = false;
   try {
-    await handler({ user: { userId } } as unknown as Request, {} as Response, () => (passed = true));
+    await handler({ user: { userId }, log } as unknown as Request, {} as Response, () => (passed = true));
   } catch (error) {
     expect((error as { status?: number }).status).toBe(429);
     expect((error as { retryAfterSeconds?: number }).retryAfterSeconds).toBeGreaterThanOrEqual(1);
@@ -19,7 +21,6 @@ async function admitted(handler: ReturnType<typeof rateLimit>, userId: string): 
 describe('per-user rate limit with leased points', () => {
   let redis: Redis;
   let prefix: string;
-  const log = createLogger({ service: 'rate-limit-test', level: 'silent' });
 
   beforeAll(async () => {
     const shared = await useSharedServices();
@@ -32,7 +33,7 @@ describe('per-user rate limit with leased points', () => {
 
   it('never admits more than the limit per window across two API processes sharing Redis', async () => {
     // Two middleware instances stand for two API processes; a long window keeps the test on one window.
-    const options = { redis, keyPrefix: prefix, points: 100, durationSeconds: 60, log };
+    const options = { redis, keyPrefix: prefix, points: 100, durationSeconds: 60 };
     const processes = [rateLimit(options, (req) => req.user!.userId), rateLimit(options, (req) => req.user!.userId)];
     let accepted = 0;
     for (let request = 0; request < 163; request += 1) if (await admitted(processes[request % 2]!, 'user-a')) accepted += 1;
@@ -44,14 +45,14 @@ describe('per-user rate limit with leased points', () => {
   });
 
   it('admits concurrent requests well under the limit: they share one lease request', async () => {
-    const handler = rateLimit({ redis, keyPrefix: prefix, points: 1_000_000, durationSeconds: 60, log }, (req) => req.user!.userId);
+    const handler = rateLimit({ redis, keyPrefix: prefix, points: 1_000_000, durationSeconds: 60 }, (req) => req.user!.userId);
     const outcomes = await Promise.all(Array.from({ length: 200 }, () => admitted(handler, 'user-d')));
     expect(outcomes.every(Boolean)).toBe(true);
     expect(Number(await redis.get(`${prefix}:user-d`))).toBe(50_000);
   });
 
   it('counts users apart', async () => {
-    const handler = rateLimit({ redis, keyPrefix: prefix, points: 40, durationSeconds: 60, log }, (req) => req.user!.userId);
+    const handler = rateLimit({ redis, keyPrefix: prefix, points: 40, durationSeconds: 60 }, (req) => req.user!.userId);
     for (let request = 0; request < 40; request += 1) expect(await admitted(handler, 'user-b')).toBe(true);
     expect(await admitted(handler, 'user-b')).toBe(false);
     expect(await admitted(handler, 'user-c')).toBe(true);

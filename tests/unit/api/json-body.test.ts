@@ -1,6 +1,6 @@
 import net, { type AddressInfo } from 'node:net';
 import express from 'express';
-import { currentContext } from '../../../services/core/context';
+import { createLogger } from '../../../services/core/logger';
 import { jsonBody } from '../../../services/api/middleware/json-body';
 import { requestContext } from '../../../services/api/middleware/request-context';
 
@@ -23,11 +23,15 @@ function postInTwoParts(port: number, requestId: string, body: string): Promise<
 }
 
 describe('jsonBody', () => {
-  it('hands the parsed body to the next handler inside the request’s log context', async () => {
+  it('hands the parsed body to the next handler, whose request logger carries the request id', async () => {
+    const lines: { requestId?: string; id?: string }[] = [];
+    const log = createLogger({ service: 'json-body-test', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { requestId?: string; id?: string }) } });
     const app = express();
-    app.use(requestContext);
+    app.use(requestContext(log));
     app.post('/echo', jsonBody(1_024), (req, res) => {
-      res.json({ body: req.body as unknown, requestId: currentContext()?.requestId ?? null });
+      const body = req.body as { id: string };
+      req.log.info({ id: body.id }, 'parsed');
+      res.json({ body: req.body as unknown, requestId: req.requestId });
     });
     const server = app.listen(0);
     try {
@@ -37,6 +41,9 @@ describe('jsonBody', () => {
       expect(responses.map((text) => JSON.parse(text) as unknown)).toEqual(
         ['a', 'b', 'c'].map((id) => ({ body: { id, padding: 'x'.repeat(40) }, requestId: `trace-${id}` })),
       );
+      // Three requests in flight at once, each body finished on a later read: every line under its own request's id.
+      expect(lines).toHaveLength(3);
+      for (const line of lines) expect(line.requestId).toBe(`trace-${line.id}`);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
