@@ -11,7 +11,7 @@ import { AccountLockout } from './middleware/account-lockout';
 import { clientAddressKey } from './middleware/client-address';
 import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-limit';
 import { RateLimiterRes } from 'rate-limiter-flexible';
-import { requestContext } from './middleware/request-context';
+import { provideRequestLogger, requestContext } from './middleware/request-context';
 import { notFoundHandler, problemHandler } from './problem';
 import type { Logger } from '../core/logger';
 import { adminEndpoints } from './routes/admin';
@@ -99,7 +99,8 @@ export function createApp(deps: AppDependencies): Express {
   // never from any private address: an in-cluster client could then forge its own address.
   app.set('trust proxy', env.TRUST_PROXY);
 
-  app.use(requestContext(log));
+  provideRequestLogger(app, log);
+  app.use(requestContext);
   app.use(httpMetrics(metrics));
   app.use(helmet());
   app.use((_req, res, next) => {

@@ -2,7 +2,7 @@ import net, { type AddressInfo } from 'node:net';
 import express from 'express';
 import { createLogger } from '../../../services/core/logger';
 import { jsonBody } from '../../../services/api/middleware/json-body';
-import { requestContext } from '../../../services/api/middleware/request-context';
+import { provideRequestLogger, requestContext } from '../../../services/api/middleware/request-context';
 
 /** Sends the body in two packets, so the parser finishes on a later socket read, not within the request's own tick. */
 function postInTwoParts(port: number, requestId: string, body: string): Promise<string> {
@@ -27,7 +27,8 @@ describe('jsonBody', () => {
     const lines: { requestId?: string; id?: string }[] = [];
     const log = createLogger({ service: 'json-body-test', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { requestId?: string; id?: string }) } });
     const app = express();
-    app.use(requestContext(log));
+    provideRequestLogger(app, log);
+    app.use(requestContext);
     app.post('/echo', jsonBody(1_024), (req, res) => {
       const body = req.body as { id: string };
       req.log.info({ id: body.id }, 'parsed');
