@@ -8,7 +8,7 @@ import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
 import { accessTokens, BENCH_USERS, ECHO_BODY, runLoad, statusCounts } from './driver';
 import { fanOutSection, measureFanOutAndStreams } from './fanout-streams';
-import { measureHttpFloor, type HttpFloor } from './floors';
+import { measureFloorLatency, measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
 import { cpuSeconds, machineCpu, ResourceMonitor, stolenShare } from './proc-stats';
@@ -82,6 +82,8 @@ interface SustainedResult {
   stolen: number;
   /** Redis commands per job that succeeded in the measured window. */
   redisCommands: RedisCommandCounts;
+  /** Jobs by status once the backlog drained. */
+  counts: Record<string, number>;
 }
 
 async function sustained(platform: BenchPlatform, tokens: string[], settings: Settings, generator: 'raw' | 'autocannon'): Promise<SustainedResult> {
@@ -110,6 +112,7 @@ async function sustained(platform: BenchPlatform, tokens: string[], settings: Se
   const resources = { ...monitor.end(), 'load generator': { cores: load.cores, peakRssMiB: Number.NaN } };
   const drainSeconds = await waitForDrain(platform.databaseUrl);
   const totalSeconds = (performance.now() - started) / 1_000;
+  process.stdout.write(`bench:   ${generator}: submits ${fmt(load.requestsPerSecond)}/s, end to end ${fmt((windowEnd.done - windowStart.done) / ((windowEnd.at - windowStart.at) / 1_000))} jobs/s\n`);
   return {
     load,
     endToEndPerSecond: (windowEnd.done - windowStart.done) / ((windowEnd.at - windowStart.at) / 1_000),
@@ -118,6 +121,7 @@ async function sustained(platform: BenchPlatform, tokens: string[], settings: Se
     resources,
     stolen,
     redisCommands,
+    counts: await statusCounts(platform.databaseUrl),
   };
 }
 
@@ -211,15 +215,6 @@ interface LatencyRun {
   stolen: number;
 }
 
-interface PlatformRun {
-  latency: LatencyRun;
-  run: SustainedResult;
-  /** The same two measurements through autocannon, an independent load generator. */
-  autocannonLatency: LatencyRun;
-  autocannonRun: SustainedResult;
-  counts: Record<string, number>;
-}
-
 async function latencyAt(platform: BenchPlatform, tokens: string[], settings: Settings, generator: 'raw' | 'autocannon'): Promise<LatencyRun> {
   const monitor = new ResourceMonitor({ ...platform.pids });
   monitor.begin();
@@ -243,7 +238,12 @@ async function latencyAt(platform: BenchPlatform, tokens: string[], settings: Se
   return { load, resources, stolen };
 }
 
-async function measurePlatform(settings: Settings): Promise<PlatformRun> {
+/**
+ * A freshly started platform with its defaults, warmed up, for one part of the run: each
+ * sustained run starts from an empty database, and nothing of one run (rows, dead tuples,
+ * a checkpoint under way) is charged to the next or to the ceiling measured after it.
+ */
+async function withPlatform<T>(settings: Settings, use: (platform: BenchPlatform, tokens: string[]) => Promise<T>): Promise<T> {
   process.stdout.write(
     `bench: starting the platform with its defaults (API processes ${settings.apiProcesses ?? 1}, worker concurrency ${settings.workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY})…\n`,
   );
@@ -252,17 +252,7 @@ async function measurePlatform(settings: Settings): Promise<PlatformRun> {
     const tokens = await accessTokens(platform.apiUrl);
     await runLoad({ url: `${platform.apiUrl}/v1/jobs`, tokens, body: ECHO_BODY, connections: 16, amount: 3_000 });
     await waitForDrain(platform.databaseUrl);
-
-    process.stdout.write(`bench: submit latency at ${settings.latencyRate}/s offered for ${settings.latencySeconds} s…\n`);
-    const latency = await latencyAt(platform, tokens, settings, 'raw');
-    const autocannonLatency = await latencyAt(platform, tokens, settings, 'autocannon');
-
-    process.stdout.write(`bench: sustained echo jobs end to end, ${settings.sustainedConnections} connections for ${settings.sustainedSeconds} s…\n`);
-    const run = await sustained(platform, tokens, settings, 'raw');
-    process.stdout.write(`bench:   raw: submits ${fmt(run.load.requestsPerSecond)}/s, end to end ${fmt(run.endToEndPerSecond)} jobs/s\n`);
-    const autocannonRun = await sustained(platform, tokens, settings, 'autocannon');
-    process.stdout.write(`bench:   autocannon: submits ${fmt(autocannonRun.load.requestsPerSecond)}/s, end to end ${fmt(autocannonRun.endToEndPerSecond)} jobs/s\n`);
-    return { latency, run, autocannonLatency, autocannonRun, counts: await statusCounts(platform.databaseUrl) };
+    return await use(platform, tokens);
   } finally {
     await platform.stop();
   }
@@ -277,6 +267,7 @@ function platformMicrosPerJob(resources: Record<string, { cores: number }>, jobs
   return (cores * 1e6) / jobsPerSecond;
 }
 
+const latencyFigures = (load: LoadResult) => `p50 ${load.latencyMs.p50} ms, p90 ${load.latencyMs.p90} ms, p99 ${load.latencyMs.p99} ms, max ${load.latencyMs.max} ms`;
 const percent = (share: number) => `${(share * 100).toFixed(0)} %`;
 /** The ratio the target is set on: one decimal, so 24.6 % does not read as 25 %. */
 const ratioPercent = (share: number) => `${(share * 100).toFixed(1)} %`;
@@ -320,26 +311,51 @@ async function main(): Promise<void> {
     return;
   }
 
-  // The ceiling is measured before and after the platform and the two averaged: on a shared
-  // VM the machine's speed drifts within minutes, and a ratio against one reading drifts with it.
-  process.stdout.write('bench: raw BullMQ ceiling (bulk add, no-op worker, no HTTP, no PostgreSQL)…\n');
-  const ceilingBefore = await ceiling(settings.ceilingJobs);
+  process.stdout.write('bench: BullMQ alone, fed in bulks as the platform feeds it…\n');
   const fed = await fedInBatches(settings.ceilingJobs, settings.workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY);
-  process.stdout.write(`bench:   ${fmt(ceilingBefore.jobsPerSecond)} jobs/s; fed in bulks of ${fed.batch}: ${fmt(fed.jobsPerSecond)} jobs/s\n`);
+  process.stdout.write(`bench:   ${fmt(fed.jobsPerSecond)} jobs/s in bulks of ${fed.batch}\n`);
 
   process.stdout.write('bench: HTTP floor (Express 5 + helmet + JSON body, nothing of ours)…\n');
-  const httpFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections });
-  const plainFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, plainServer: true });
+  const httpFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, server: 'express' });
+  const plainFloor: HttpFloor = await measureHttpFloor({ seconds: quick ? 4 : 10, connections: settings.sustainedConnections, server: 'plain' });
   process.stdout.write(`bench:   ${fmt(httpFloor.serverCpuMicrosPerRequest)} us of CPU per request (served by a plain createServer(app): ${fmt(plainFloor.serverCpuMicrosPerRequest)})\n`);
 
-  const { latency: latencyRun, run, autocannonLatency, autocannonRun, counts } = await measurePlatform(settings);
+  process.stdout.write(`bench: autocannon at ${settings.latencyRate}/s against servers with nothing of ours (the Express stack, node:http alone)…\n`);
+  const floorLatency = (server: 'express' | 'node') =>
+    measureFloorLatency({ seconds: settings.latencySeconds, connections: settings.sustainedConnections, rate: settings.latencyRate, server });
+  const latencyFloors = { express: await floorLatency('express'), node: await floorLatency('node') };
+  process.stdout.write(`bench:   p99 ${latencyFloors.express.latencyMs.p99} ms (Express stack), ${latencyFloors.node.latencyMs.p99} ms (node:http alone)\n`);
+
+  const { latencyRun, autocannonLatency } = await withPlatform(settings, async (platform, tokens) => {
+    process.stdout.write(`bench: submit latency at ${settings.latencyRate}/s offered for ${settings.latencySeconds} s…\n`);
+    return { latencyRun: await latencyAt(platform, tokens, settings, 'raw'), autocannonLatency: await latencyAt(platform, tokens, settings, 'autocannon') };
+  });
   const { load: latency, resources: latencyResources, stolen: latencyStolen } = latencyRun;
   const workerConcurrency = settings.workerConcurrency ?? DEFAULT_WORKER_CONCURRENCY;
 
-  process.stdout.write('bench: raw BullMQ ceiling again…\n');
-  const ceilingAfter = await ceiling(settings.ceilingJobs);
-  process.stdout.write(`bench:   ${fmt(ceilingAfter.jobsPerSecond)} jobs/s\n`);
-  const ceilingPerSecond = (ceilingBefore.jobsPerSecond + ceilingAfter.jobsPerSecond) / 2;
+  // A share of the ceiling is taken against the ceiling measured right before and right after
+  // the run it is compared with, each sustained run on a platform of its own: on a shared VM the
+  // machine's speed drifts within minutes, and a ratio against a reading taken minutes away drifts with it.
+  const measureCeiling = async (label: string): Promise<Ceiling> => {
+    process.stdout.write(`bench: raw BullMQ ceiling (bulk add, no-op worker, no HTTP, no PostgreSQL), ${label}…\n`);
+    const result = await ceiling(settings.ceilingJobs);
+    process.stdout.write(`bench:   ${fmt(result.jobsPerSecond)} jobs/s\n`);
+    return result;
+  };
+  const sustainedRun = (generator: 'raw' | 'autocannon') =>
+    withPlatform(settings, (platform, tokens) => {
+      process.stdout.write(`bench: sustained echo jobs end to end (${generator}), ${settings.sustainedConnections} connections for ${settings.sustainedSeconds} s…\n`);
+      return sustained(platform, tokens, settings, generator);
+    });
+  const ceilings = [await measureCeiling('before the bench generator\'s sustained run')];
+  const run = await sustainedRun('raw');
+  ceilings.push(await measureCeiling('between the sustained runs'));
+  const autocannonRun = await sustainedRun('autocannon');
+  ceilings.push(await measureCeiling('after autocannon\'s sustained run'));
+  const [ceilingFirst, ceilingBetween, ceilingLast] = ceilings as [Ceiling, Ceiling, Ceiling];
+  const around = (before: Ceiling, after: Ceiling) => (before.jobsPerSecond + after.jobsPerSecond) / 2;
+  const ceilingPerSecond = around(ceilingFirst, ceilingBetween);
+  const autocannonCeilingPerSecond = around(ceilingBetween, ceilingLast);
 
   const ratio = run.endToEndPerSecond / ceilingPerSecond;
   const resourceRows = (resources: Record<string, { cores: number; peakRssMiB: number }>, jobsPerSecond: number) =>
@@ -361,8 +377,9 @@ Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${ne
 Machine: ${machine()}. Everything on one box, configured as \`npm start\` configures it (no tuning): PostgreSQL (embedded, fsync on), Redis (AOF everysec),
 the API (${settings.apiProcesses ?? 1} process${(settings.apiProcesses ?? 1) > 1 ? 'es' : ''}), one worker (concurrency ${workerConcurrency}), ${BENCH_USERS} users submitting in turn,
 and the load generator in its own process (raw keep-alive sockets: closed loop at full speed for the
-sustained run; a steady open-loop sender for the latency run, latency counted from when each request was due). Compare ratios,
-not absolute times. "Host steal" is the share of the machine's CPU time the hypervisor gave to other guests meanwhile
+sustained run; a steady open-loop sender for the latency run, latency counted from when each request was due).
+The latency runs share one platform; each sustained run gets a freshly started one, with the raw BullMQ
+ceiling measured right before and right after it. Compare ratios, not absolute times. "Host steal" is the share of the machine's CPU time the hypervisor gave to other guests meanwhile
 (/proc/stat): a figure measured while it was high is low for reasons outside the code.
 
 ## Summary
@@ -372,10 +389,10 @@ not absolute times. "Host steal" is the share of the machine's CPU time the hype
 | echo jobs end to end, sustained (submit → succeeded) | **${fmt(run.endToEndPerSecond)} jobs/s** | ≥ 3,000 jobs/s |
 | share of the raw BullMQ ceiling measured in this run | **${ratioPercent(ratio)}** | ≥ 25 % |
 | submit latency at ${fmt(settings.latencyRate)} submits/s offered | p50 ${latency.latencyMs.p50} ms, **p99 ${latency.latencyMs.p99} ms** | p99 < 20 ms |
-| raw BullMQ ceiling (bulk add + no-op worker, no HTTP, no PostgreSQL), mean of before and after | ${fmt(ceilingPerSecond)} jobs/s (${fmt(ceilingBefore.jobsPerSecond)} before, ${fmt(ceilingAfter.jobsPerSecond)} after) | reference |
+| raw BullMQ ceiling (bulk add + no-op worker, no HTTP, no PostgreSQL), mean of the readings right before and after each sustained run | ${fmt(ceilingPerSecond)} jobs/s around the bench generator's run, ${fmt(autocannonCeilingPerSecond)} around autocannon's (readings ${ceilings.map((reading) => fmt(reading.jobsPerSecond)).join(', ')}) | reference |
 | API peak RSS / worker peak RSS under sustained load | ${fmt(run.resources.api?.peakRssMiB ?? 0)} MiB / ${fmt(run.resources.worker?.peakRssMiB ?? 0)} MiB | < 256 MB each |
-| autocannon (64 connections, ${BENCH_USERS} users in turn): echo jobs end to end, sustained | **${fmt(autocannonRun.endToEndPerSecond)} jobs/s** (${ratioPercent(autocannonRun.endToEndPerSecond / ceilingPerSecond)} of the ceiling) | ≥ 3,000 jobs/s, ≥ 25 % |
-| autocannon: submit latency at ${fmt(settings.latencyRate)} submits/s offered | p50 ${autocannonLatency.load.latencyMs.p50} ms, **p99 ${autocannonLatency.load.latencyMs.p99} ms** | p99 < 20 ms |
+| autocannon (64 connections, ${BENCH_USERS} users in turn): echo jobs end to end, sustained | **${fmt(autocannonRun.endToEndPerSecond)} jobs/s** (${ratioPercent(autocannonRun.endToEndPerSecond / autocannonCeilingPerSecond)} of the ceiling around it) | ≥ 3,000 jobs/s, ≥ 25 % |
+| autocannon: submit latency at ${fmt(settings.latencyRate)} submits/s offered | p50 ${autocannonLatency.load.latencyMs.p50} ms, **p99 ${autocannonLatency.load.latencyMs.p99} ms** (servers with nothing of ours, same generator and run: the Express stack p99 ${latencyFloors.express.latencyMs.p99} ms, node:http alone p99 ${latencyFloors.node.latencyMs.p99} ms) | p99 < 20 ms |
 | CPU of all platform processes per job (api, worker, postgres, redis) at ${fmt(settings.latencyRate)}/s offered | ${fmt(platformMicrosPerJob(latencyResources, latency.requestsPerSecond))} µs (autocannon: ${fmt(platformMicrosPerJob(autocannonLatency.resources, autocannonLatency.load.requestsPerSecond))} µs) | lower is better |
 | CPU of all platform processes per job at full speed | ${fmt(platformMicrosPerJob(run.resources, run.load.requestsPerSecond))} µs (autocannon: ${fmt(platformMicrosPerJob(autocannonRun.resources, autocannonRun.load.requestsPerSecond))} µs) | lower is better |
 
@@ -384,7 +401,7 @@ not absolute times. "Host steal" is the share of the machine's CPU time the hype
 - submits accepted: ${fmt(run.load.accepted)} at ${fmt(run.load.requestsPerSecond)}/s (non-2xx ${run.load.non2xx}, errors ${run.load.errors}); submit p50 ${run.load.latencyMs.p50} ms, p99 ${run.load.latencyMs.p99} ms
 - end to end, measured on the worker's succeeded counter after ${Math.min(5, settings.sustainedSeconds / 4)} s of warm-up: ${fmt(run.endToEndPerSecond)} jobs/s
 - backlog drained ${run.drainSeconds.toFixed(1)} s after the load stopped; overall ${fmt(run.overallPerSecond)} jobs/s from first submit to last success
-- final job statuses: ${JSON.stringify(counts)}
+- final job statuses: ${JSON.stringify(run.counts)}
 - bound by: ${bound(run.resources)}; host steal ${percent(run.stolen)}
 - Redis commands per job: ${run.redisCommands.all.toFixed(1)}, of which BullMQ script calls ${run.redisCommands.scripts.toFixed(2)} (BullMQ alone, fed in bulks of ${fed.batch}: ${fed.redisCommands.all.toFixed(1)} and ${fed.redisCommands.scripts.toFixed(2)})
 
@@ -399,7 +416,7 @@ Measured in this run: the bare HTTP stack (bench/http-floor-server.ts: Express 5
 by a plain \`createServer(app)\` instead, the same stack costs ${fmt(plainFloor.serverCpuMicrosPerRequest)} µs per request) under the same load generator, and BullMQ alone fed the way the
 platform feeds it (bulks of ${fed.batch} with the platform's retention options while a no-op worker of concurrency
 ${workerConcurrency} drains: ${fmt(fed.jobsPerSecond)} jobs/s; prefilled, as in the ceiling, it costs
-${fmt(ceilingBefore.cpuMicrosPerJob.node + ceilingBefore.cpuMicrosPerJob.redis)} µs per job instead).
+${fmt(ceilingFirst.cpuMicrosPerJob.node + ceilingFirst.cpuMicrosPerJob.redis)} µs per job instead).
 
 | part | platform (µs of CPU per job) | the part alone (µs) |
 | --- | --- | --- |
@@ -435,7 +452,11 @@ each second, answered at full speed with ${settings.sustainedConnections} reques
 own generator above.
 
 - sustained (${settings.sustainedSeconds} s, as fast as answered): submits ${fmt(autocannonRun.load.requestsPerSecond)}/s (non-2xx ${autocannonRun.load.non2xx}, errors ${autocannonRun.load.errors}), submit p50 ${autocannonRun.load.latencyMs.p50} ms, p99 ${autocannonRun.load.latencyMs.p99} ms; end to end ${fmt(autocannonRun.endToEndPerSecond)} jobs/s; backlog drained ${autocannonRun.drainSeconds.toFixed(1)} s after; host steal ${percent(autocannonRun.stolen)}
-- at ${fmt(settings.latencyRate)}/s offered: achieved ${fmt(autocannonLatency.load.requestsPerSecond)} req/s, latency p50 ${autocannonLatency.load.latencyMs.p50} ms, p90 ${autocannonLatency.load.latencyMs.p90} ms, p99 ${autocannonLatency.load.latencyMs.p99} ms, max ${autocannonLatency.load.latencyMs.max} ms; host steal ${percent(autocannonLatency.stolen)}
+- at ${fmt(settings.latencyRate)}/s offered: achieved ${fmt(autocannonLatency.load.requestsPerSecond)} req/s, latency ${latencyFigures(autocannonLatency.load)}; host steal ${percent(autocannonLatency.stolen)}
+- the same offer (${fmt(settings.latencyRate)}/s, ${settings.sustainedConnections} connections, ${settings.latencySeconds} s) to servers with nothing of ours, measured before the platform started
+  (bench/http-floor-server.ts answering the 202 alone): the Express stack as the API serves it, ${latencyFigures(latencyFloors.express)};
+  node:http alone, no Express, ${latencyFigures(latencyFloors.node)}. That much of the figure is autocannon's
+  burst on this machine; what the platform shows beyond it is the platform's.
 
 | process | cores used, sustained | CPU per job, sustained (µs) | cores used at ${fmt(settings.latencyRate)}/s | CPU per job at ${fmt(settings.latencyRate)}/s (µs) |
 | --- | --- | --- | --- | --- |
@@ -449,8 +470,9 @@ ${Object.keys(autocannonRun.resources)
 
 ## Raw BullMQ ceiling
 
-${ceilingLine('before the platform', ceilingBefore)}
-${ceilingLine('after the platform', ceilingAfter)}
+${ceilingLine("right before the bench generator's sustained run", ceilingFirst)}
+${ceilingLine('between the two sustained runs', ceilingBetween)}
+${ceilingLine("right after autocannon's sustained run", ceilingLast)}
 - fed in bulks of ${fed.batch} while draining (concurrency ${workerConcurrency}, the platform's retention options): ${fmt(fed.jobsPerSecond)} jobs/s, Redis
   ${fmt(fed.cpuMicrosPerJob.redis)} µs and Node ${fmt(fed.cpuMicrosPerJob.node)} µs per job; ${fed.redisCommands.all.toFixed(1)} Redis commands per job, ${fed.redisCommands.scripts.toFixed(2)} of them script calls
 `;
