@@ -14,6 +14,17 @@ export function isRowFault(error: unknown): boolean {
   return /^2[23]/.test(sqlState(error) ?? '');
 }
 
+/**
+ * PostgreSQL did not answer within the time the caller allows (see commitWithin): it is
+ * away or stopped answering, so the caller treats it as unavailable.
+ */
+export class DatabaseDeadlineError extends Error {
+  constructor() {
+    super('PostgreSQL did not answer in the time allowed');
+    this.name = 'DatabaseDeadlineError';
+  }
+}
+
 /** Messages node-postgres gives errors of its own, which carry no SQLSTATE. */
 const CONNECTION_FAILURE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connection timeout/i;
 const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -24,6 +35,7 @@ const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT
  * a worker keeps its result and tries again.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error instanceof DatabaseDeadlineError) return true;
   const code = sqlState(error);
   if (code !== undefined) {
     // 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now; 53300: too many connections.
