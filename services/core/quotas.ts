@@ -1,7 +1,9 @@
 import type { Pool } from 'pg';
 import type { Env } from '../contract';
 import type { StorageQuota } from './db/files';
+import { DatabaseDeadlineError } from './db/errors';
 import { QuotaExceededError } from './errors';
+import { withTimeout } from './timeout';
 
 export type QuotaEnv = Pick<Env, 'QUOTA_STORED_BYTES' | 'QUOTA_FILES' | 'QUOTA_QUEUED_JOBS'>;
 
@@ -22,6 +24,8 @@ export interface Quotas {
 const NEAR_QUOTA_TTL_MS = 1_000;
 const FAR_FROM_QUOTA_TTL_MS = 30_000;
 const MAX_CACHED_OWNERS = 10_000;
+/** A recount is on the submit path: it waits no longer than a submit waits for its commit (Submitter). */
+const RECOUNT_WITHIN_MS = 5_000;
 
 /**
  * Per-user quotas. Stored bytes and files are counted at each upload (uploads are few and
@@ -36,11 +40,12 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
   const queued = new Map<string, { count: number; countedAt: number; pending?: Promise<number> }>();
 
   const countQueued = async (ownerId: string): Promise<number> => {
-    const { rows } = await pool.query<{ count: number }>({
+    const counting = pool.query<{ count: number }>({
       name: 'quota_queued_jobs',
       text: "SELECT count(*)::int AS count FROM jobs WHERE owner_id = $1 AND status = 'queued'",
       values: [ownerId],
     });
+    const { rows } = await withTimeout(counting, RECOUNT_WITHIN_MS, () => new DatabaseDeadlineError());
     return rows[0]?.count ?? 0;
   };
 

@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID, createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +29,13 @@ export interface PostgresServer {
   start(): Promise<void>;
   /** SIGKILL to the server and its backends, for crash tests. `start()` then runs crash recovery. */
   kill(): Promise<void>;
+  /**
+   * SIGSTOP to the server and every process it started: connections stay open and nothing
+   * answers (a hung or partitioned server). New connections wait in the listen queue.
+   */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Stops the server and deletes its data. */
   destroy(): Promise<void>;
 }
@@ -144,11 +151,38 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       await server.start();
     },
     kill: () => server.kill(),
+    pause: () => signalServerProcesses(server.pid, 'SIGSTOP'),
+    resume: () => signalServerProcesses(server.pid, 'SIGCONT'),
     async destroy() {
+      signalServerProcesses(server.pid, 'SIGCONT');
       if (destroyed) return;
       destroyed = true;
       await server.stop();
       await tempDir.remove();
     },
   };
+}
+
+/** The postmaster and its children (backends, checkpointer, WAL writer, …): every process of the server. */
+function signalServerProcesses(postmaster: number | undefined, signal: NodeJS.Signals): void {
+  if (postmaster === undefined) return;
+  const children = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // Fields after the command name, which may hold spaces: state, then the parent's pid.
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+  for (const pid of [postmaster, ...children]) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
 }

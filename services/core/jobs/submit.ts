@@ -3,9 +3,10 @@ import type { Pool } from 'pg';
 import { v7 as timeOrderedUuid } from 'uuid';
 import { findJobType, splitIntoTasks, toleratedFailures, type FanOut, type JobTypeDefinition } from '../../contract';
 import { MicroBatcher } from '../batcher';
-import { isolateRowFaults } from '../db/errors';
+import { DatabaseDeadlineError, isolateRowFaults } from '../db/errors';
 import { insertFanOut } from '../db/fanouts';
 import { findByIdempotencyKeys, insertJobs, toJobView, type JobRow, type NewJob } from '../db/jobs';
+import { commitWithin } from '../db/transaction';
 import { ConflictError, ValidationError } from '../errors';
 import type { FileService } from '../files/types';
 import type { Logger } from '../logger';
@@ -20,6 +21,22 @@ export interface SubmitBatchOptions {
   maxBatch?: number;
   /** INSERTs running at once at most. Default 2. */
   maxInFlight?: number;
+  /**
+   * How long a submit may wait, from when it joins a batch, for its row to commit; past it
+   * the caller gets a 503 and nothing of the submit is written later (see commitWithin).
+   * Default 5,000 ms, as long as the pool waits for a connection.
+   */
+  commitWithinMs?: number;
+}
+
+/** A fan-out job inserts up to 10,001 rows in one transaction: it gets as long as any batch statement (the batch pool's query timeout). */
+const FAN_OUT_COMMIT_WITHIN_MS = 15_000;
+
+/** A submit waiting for its batch, and when it stops waiting. */
+interface PendingJob {
+  job: NewJob;
+  /** Epoch ms. */
+  deadline: number;
 }
 
 export interface SubmitDeps {
@@ -34,19 +51,22 @@ export interface SubmitDeps {
 /**
  * Submit: check the type and the input against the type's schema, then insert through a
  * batcher that gathers concurrent submits into one multi-row INSERT (one commit for many
- * jobs). Each caller is answered only after the commit that holds its row; the relay hands
+ * jobs). Each caller is answered only after the commit that holds its row, or refused (503)
+ * when it does not commit in time, in which case it is never written; the relay hands
  * the rows to BullMQ after it, gathered with other batches' (Relay.handOff). The envelope
  * (maxAttempts, priority, the idempotency key's form) is the caller's to validate: the
  * HTTP route does it with the contract's schemas, internal callers are typed, and the
  * table's constraints stand behind both.
  */
 export class Submitter {
-  private readonly batcher: MicroBatcher<NewJob, JobRow | null>;
+  private readonly batcher: MicroBatcher<PendingJob, JobRow | null>;
+  private readonly commitWithinMs: number;
 
   constructor(
     private readonly deps: SubmitDeps,
     options: SubmitBatchOptions = {},
   ) {
+    this.commitWithinMs = options.commitWithinMs ?? 5_000;
     this.batcher = new MicroBatcher({
       name: 'submit batcher',
       windowMs: options.windowMs ?? 1,
@@ -84,7 +104,7 @@ export class Submitter {
     if (fileRefs.length > 0) await this.deps.files.assertOwned(request.ownerId, fileRefs);
     if (definition.fanOut) return this.acceptFanOut(definition, definition.fanOut, job);
 
-    const row = await this.batcher.add(job);
+    const row = await this.batcher.add({ job, deadline: Date.now() + this.commitWithinMs });
     if (row) {
       this.deps.metrics?.jobsSubmitted.inc({ type: row.type });
       return { job: toJobView(row), created: true };
@@ -105,7 +125,9 @@ export class Submitter {
       input: parseInput(child, input),
       max_attempts: child.retry.attempts,
     }));
-    const row = await insertFanOut(this.deps.batchPool, job, { childType: child.type, maxFailed: toleratedFailures(fanOut.failurePolicy(job.input)) }, tasks);
+    const row = await commitWithin(this.deps.batchPool, FAN_OUT_COMMIT_WITHIN_MS, (client) =>
+      insertFanOut(client, job, { childType: child.type, maxFailed: toleratedFailures(fanOut.failurePolicy(job.input)) }, tasks),
+    );
     if (!row) return this.existing(job);
     this.deps.metrics?.jobsSubmitted.inc({ type: row.type });
     this.deps.metrics?.jobsSubmitted.inc({ type: child.type }, tasks.length);
@@ -146,18 +168,33 @@ export class Submitter {
     return { job: toJobView(row), created: false };
   }
 
-  private async insertBatch(jobs: NewJob[]): Promise<PromiseSettledResult<JobRow | null>[]> {
-    return isolateRowFaults<NewJob, PromiseSettledResult<JobRow | null>>(
+  /**
+   * One transaction for the batch, committed only before the earliest deadline in it;
+   * submits whose deadline passed while they waited for a batch (PostgreSQL not answering
+   * the batches ahead of them) are refused without being sent.
+   */
+  private async insertBatch(pending: PendingJob[]): Promise<PromiseSettledResult<JobRow | null>[]> {
+    const now = Date.now();
+    const due = pending.filter((entry) => entry.deadline > now);
+    const deadline = Math.min(...due.map((entry) => entry.deadline));
+    const written = due.length === 0 ? new Map<NewJob, PromiseSettledResult<JobRow | null>>() : await this.writeBatch(due.map((entry) => entry.job), deadline);
+    return pending.map(({ job }) => written.get(job) ?? { status: 'rejected', reason: new DatabaseDeadlineError() });
+  }
+
+  private async writeBatch(jobs: NewJob[], deadline: number): Promise<Map<NewJob, PromiseSettledResult<JobRow | null>>> {
+    const results = await isolateRowFaults<NewJob, PromiseSettledResult<JobRow | null>>(
       jobs,
       async (batch) => {
-        const inserted = await insertJobs(this.deps.batchPool, batch);
+        // The halves a faulty row is isolated in share the batch's deadline.
+        const inserted = await commitWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch));
         // Committed: hand the batch to BullMQ without making the callers wait for Redis.
         this.deps.relay.handOff(inserted);
         const byId = new Map(inserted.map((row) => [row.id, row]));
         return batch.map((job) => ({ status: 'fulfilled', value: byId.get(job.id) ?? null }));
       },
       async (job, error) => ({ status: 'rejected', reason: rowFaultError(job, error) }),
-    ).catch((error: unknown) => jobs.map(() => ({ status: 'rejected', reason: error })));
+    ).catch((error: unknown) => jobs.map((): PromiseSettledResult<JobRow | null> => ({ status: 'rejected', reason: error })));
+    return new Map(jobs.map((job, index) => [job, results[index] as PromiseSettledResult<JobRow | null>]));
   }
 }
 

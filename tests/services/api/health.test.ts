@@ -112,6 +112,39 @@ describe('health routes against private servers', () => {
     expect(accepted.status).toBe(202);
   });
 
+  it('answers a submission 503 while PostgreSQL is hung, and writes nothing of it when the server resumes', async () => {
+    const { token, userId } = await signUp(api);
+    // A submit that commits first, so the batch pool holds an open session, as it does under load.
+    expect((await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'before the hang' } } })).status).toBe(202);
+    const sessions = await api.db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%-batches'");
+    const batchSessions = sessions.rows.map((row) => row.pid);
+    expect(batchSessions.length).toBeGreaterThan(0);
+
+    postgres.pause();
+    let refused: Awaited<ReturnType<typeof call>>;
+    try {
+      refused = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'while hung' } } });
+    } finally {
+      postgres.resume();
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+
+    // The API dropped the session that carried the refused submit; once the server has caught
+    // up with what was sent on it, that session is gone and its work settled one way or the other.
+    for (;;) {
+      const alive = await api.db.query<{ count: number }>('SELECT count(*)::int AS count FROM pg_stat_activity WHERE pid = ANY($1)', [batchSessions]);
+      if ((alive.rows[0]?.count ?? 0) < batchSessions.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const stored = await api.db.query<{ payload: string }>("SELECT input->>'payload' AS payload FROM jobs WHERE owner_id = $1 ORDER BY created_at", [userId]);
+    expect(stored.rows.map((row) => row.payload)).toEqual(['before the hang']);
+
+    await readyzBecomes(api, 200);
+    expect((await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'after' } } })).status).toBe(202);
+  });
+
   it('turns 503 while draining, before the listener closes', async () => {
     api.lifecycle.draining = true;
     try {
