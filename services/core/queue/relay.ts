@@ -300,7 +300,7 @@ export class Relay {
         const queued = await this.measuringLag(() => this.sweepQueued('repair'));
         const running = await this.reclaimLostRunning();
         const report: SweepReport = { ran: true, ...queued, reclaimed: running.reclaimed, abandoned: queued.abandoned + running.abandoned };
-        if (report.requeued > 0 || report.reclaimed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs Redis had lost');
+        if (report.requeued > 0 || report.reclaimed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
         return report;
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]);
