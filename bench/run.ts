@@ -112,10 +112,11 @@ async function sustained(platform: BenchPlatform, tokens: string[], settings: Se
   const resources = { ...monitor.end(), 'load generator': { cores: load.cores, peakRssMiB: Number.NaN } };
   const drainSeconds = await waitForDrain(platform.databaseUrl);
   const totalSeconds = (performance.now() - started) / 1_000;
-  process.stdout.write(`bench:   ${generator}: submits ${fmt(load.requestsPerSecond)}/s, end to end ${fmt((windowEnd.done - windowStart.done) / ((windowEnd.at - windowStart.at) / 1_000))} jobs/s\n`);
+  const endToEndPerSecond = (windowEnd.done - windowStart.done) / ((windowEnd.at - windowStart.at) / 1_000);
+  process.stdout.write(`bench:   ${generator}: submits ${fmt(load.requestsPerSecond)}/s, end to end ${fmt(endToEndPerSecond)} jobs/s\n`);
   return {
     load,
-    endToEndPerSecond: (windowEnd.done - windowStart.done) / ((windowEnd.at - windowStart.at) / 1_000),
+    endToEndPerSecond,
     drainSeconds,
     overallPerSecond: load.accepted / totalSeconds,
     resources,

@@ -1,10 +1,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID, createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chown, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isRoot, lookupSystemUser } from '../../services/local/child';
+import { childPidsOf, isRoot, lookupSystemUser } from '../../services/local/child';
 import { PostgresCluster, runnableEmbeddedPostgresBinDir } from '../../services/local/postgres';
 import { findFreePort } from './free-port';
 import { createServerTempDir, TEST_TMP_ROOT } from './temp-dirs';
@@ -166,19 +166,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 /** The postmaster and its children (backends, checkpointer, WAL writer, …): every process of the server. */
 function signalServerProcesses(postmaster: number | undefined, signal: NodeJS.Signals): void {
   if (postmaster === undefined) return;
-  const children = readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        // Fields after the command name, which may hold spaces: state, then the parent's pid.
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
-      } catch {
-        return false; // exited meanwhile
-      }
-    })
-    .map(Number);
-  for (const pid of [postmaster, ...children]) {
+  for (const pid of [postmaster, ...childPidsOf(postmaster)]) {
     try {
       process.kill(pid, signal);
     } catch {

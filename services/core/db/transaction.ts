@@ -2,6 +2,13 @@ import type { Pool, PoolClient } from 'pg';
 import { withTimeout } from '../timeout';
 import { DatabaseDeadlineError, isDatabaseUnavailable } from './errors';
 
+async function transaction<T>(client: PoolClient, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  const result = await work(client);
+  await client.query('COMMIT');
+  return result;
+}
+
 /**
  * Runs `work` in a transaction on one pooled connection: COMMIT when it returns, ROLLBACK
  * when it throws (the error goes on to the caller). Work that rolled back itself (a lost
@@ -10,10 +17,7 @@ import { DatabaseDeadlineError, isDatabaseUnavailable } from './errors';
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
+    return await transaction(client, work);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -45,14 +49,8 @@ export async function commitWithin<T>(pool: Pool, withinMs: number, work: (clien
     connecting.then((arrived) => arrived.release(), () => undefined);
     throw error;
   }
-  const transaction = async () => {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  };
   try {
-    const result = await withTimeout(transaction(), deadline - Date.now(), late);
+    const result = await withTimeout(transaction(client, work), deadline - Date.now(), late);
     client.release();
     return result;
   } catch (error) {
