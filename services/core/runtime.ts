@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { WorkerEnv } from '../contract';
-import { createBatchPool, createGeneralPool } from './db/pool';
+import { BACKGROUND_BOUNDS, createBatchPool, createGeneralPool, REQUEST_BOUNDS } from './db/pool';
 import { createFileService } from './files/service';
 import type { FileService } from './files/types';
 import { createJobAdmin } from './jobs/admin';
@@ -88,7 +88,8 @@ async function endRedis(connection: Redis): Promise<void> {
  */
 export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Promise<Runtime> {
   const { log, metrics } = options;
-  const generalPool = createGeneralPool(env, log, `pk-${options.service}`);
+  // The api's statements run while a client waits (its sweep and admin walks go page by page).
+  const generalPool = createGeneralPool(env, log, `pk-${options.service}`, options.service === 'api' ? REQUEST_BOUNDS : BACKGROUND_BOUNDS);
   // Connections are opened on first use: a process that runs no batch statement (the CLI) opens none.
   const batchPool = createBatchPool(env, log, `pk-${options.service}`);
   const store = options.store ?? createObjectStore(env, log);

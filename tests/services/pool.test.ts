@@ -4,7 +4,7 @@
  * replaces the connection.
  */
 import { Client } from 'pg';
-import { createGeneralPool } from '../../services/core/db/pool';
+import { createGeneralPool, REQUEST_BOUNDS } from '../../services/core/db/pool';
 import { useSharedServices } from '../harness/shared';
 
 describe('a pooled connection lost while checked out', () => {
@@ -24,6 +24,21 @@ describe('a pooled connection lost while checked out', () => {
       expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     } finally {
       await admin.end();
+      await pool.end();
+    }
+  });
+});
+
+describe('statement bounds of the general pool', () => {
+  it.each([
+    ['background work (the default)', undefined, '15s'],
+    ["the api's requests", REQUEST_BOUNDS, '4s'],
+  ])('sets the server-side statement timeout for %s', async (_name, bounds, expected) => {
+    const { databaseUrl } = await useSharedServices();
+    const pool = createGeneralPool({ DATABASE_URL: databaseUrl, DATABASE_POOL_MAX: 1, DATABASE_SSL: 'disable' }, undefined, 'pk-test', bounds);
+    try {
+      expect((await pool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: expected }]);
+    } finally {
       await pool.end();
     }
   });

@@ -15,6 +15,26 @@ export type DbEnv = Pick<Env, 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_S
 const BATCH_POOL_MAX = 4;
 
 /**
+ * How long a statement may run on the server, and how long its caller waits for the answer.
+ * The server gives up first, so a statement that is only slow comes back as the server's
+ * own timeout error; the client's wait ends a statement the server never answers (a hung
+ * or partitioned host), and the pool then drops that connection.
+ */
+export interface StatementBounds {
+  statementTimeoutMs: number;
+  answerWithinMs: number;
+}
+
+/** Background work and the CLI: sweeps, retention, admin walks. */
+export const BACKGROUND_BOUNDS: StatementBounds = { statementTimeoutMs: 15_000, answerWithinMs: 20_000 };
+
+/**
+ * Statements made while an HTTP client waits: a read waits for PostgreSQL as long as a
+ * submit waits for its commit (5 s), then the request is answered 503 with Retry-After.
+ */
+export const REQUEST_BOUNDS: StatementBounds = { statementTimeoutMs: 4_000, answerWithinMs: 5_000 };
+
+/**
  * Every call to PostgreSQL is bounded: connecting (5 s), a statement on the server
  * (`statement_timeout`), and the wait for its answer on the client (`query_timeout`, which
  * also ends a wait on a server that stopped answering without closing the connection).
@@ -23,7 +43,7 @@ const BATCH_POOL_MAX = 4;
 function newPool(
   env: DbEnv,
   log: Logger | undefined,
-  settings: { applicationName: string; max: number; options: string; statementTimeoutMs: number },
+  settings: { applicationName: string; max: number; options: string } & StatementBounds,
 ): Pool {
   const pool = new Pool({
     connectionString: env.DATABASE_URL,
@@ -34,7 +54,7 @@ function newPool(
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     statement_timeout: settings.statementTimeoutMs,
-    query_timeout: settings.statementTimeoutMs + 5_000,
+    query_timeout: settings.answerWithinMs,
     options: settings.options,
     ssl: databaseSsl(env.DATABASE_SSL),
   });
@@ -55,12 +75,12 @@ function newPool(
  * connection's life as the table grows. These statements have optional filters whose best
  * plan depends on the values, so they are planned on each run.
  */
-export function createGeneralPool(env: DbEnv, log?: Logger, applicationName = 'pk'): Pool {
+export function createGeneralPool(env: DbEnv, log?: Logger, applicationName = 'pk', bounds: StatementBounds = BACKGROUND_BOUNDS): Pool {
   return newPool(env, log, {
     applicationName,
     max: env.DATABASE_POOL_MAX,
     options: '-c plan_cache_mode=force_custom_plan',
-    statementTimeoutMs: 15_000,
+    ...bounds,
   });
 }
 
@@ -79,5 +99,6 @@ export function createBatchPool(env: DbEnv, log?: Logger, applicationName = 'pk'
     options: '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off',
     // These statements take milliseconds; one that takes seconds waits on a lock or a stopped server.
     statementTimeoutMs: 10_000,
+    answerWithinMs: 15_000,
   });
 }

@@ -145,6 +145,37 @@ describe('health routes against private servers', () => {
     expect((await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'after' } } })).status).toBe(202);
   });
 
+  it('answers reads 503 within a request-sized wait while PostgreSQL is hung, and 200 once it resumes', async () => {
+    const { token } = await signUp(api);
+    const submitted = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'read me' } } });
+    expect(submitted.status).toBe(202);
+    const jobId = (submitted.body as { id: string }).id;
+    // Reads first, so the general pool holds open sessions, as it does under load.
+    expect((await call(api, '/v1/jobs', { token })).status).toBe(200);
+    expect((await call(api, `/v1/jobs/${jobId}`, { token })).status).toBe(200);
+
+    postgres.pause();
+    let list: Awaited<ReturnType<typeof call>>;
+    let single: Awaited<ReturnType<typeof call>>;
+    try {
+      // Abandoned (and the test fails) only if no answer comes within 10 s; the pool's
+      // background bound (20 s) would let a hung server hold the request that long.
+      [list, single] = await Promise.all([
+        call(api, '/v1/jobs', { token, signal: AbortSignal.timeout(10_000) }),
+        call(api, `/v1/jobs/${jobId}`, { token, signal: AbortSignal.timeout(10_000) }),
+      ]);
+    } finally {
+      postgres.resume();
+    }
+    for (const refused of [list, single]) {
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    }
+    await readyzBecomes(api, 200);
+    expect((await call(api, `/v1/jobs/${jobId}`, { token })).status).toBe(200);
+  });
+
   it('turns 503 while draining, before the listener closes', async () => {
     api.lifecycle.draining = true;
     try {
