@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { PROBLEM_CONTENT_TYPE } from '../contract';
-import { isDatabaseUnavailable } from '../core/db/errors';
+import { isDatabaseUnavailable, isStatementTimeout } from '../core/db/errors';
 import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
 import { TooManyRequestsError } from './errors';
 
@@ -72,6 +72,12 @@ export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, ne
     req.log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL unavailable');
     res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     sendProblem(req, res, 503, 'the database is unavailable; try again shortly');
+    return;
+  }
+  if (isStatementTimeout(error)) {
+    req.log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL did not run the statement in time');
+    res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    sendProblem(req, res, 503, 'the database did not answer in time; try again shortly');
     return;
   }
   if (error instanceof DomainError) {

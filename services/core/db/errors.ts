@@ -44,6 +44,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return error instanceof Error && CONNECTION_FAILURE.test(error.message);
 }
 
+/**
+ * The server gave up on the statement at its `statement_timeout` (57014): it waited on a
+ * lock or the server is overloaded. Nothing of it was written, and it may go through later.
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  return sqlState(error) === '57014';
+}
+
 /** Worth running again as is: the server was away, or it chose this transaction as a deadlock or serialization victim. */
 export function isRetryable(error: unknown): boolean {
   const code = sqlState(error);

@@ -306,18 +306,10 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
  * What a worker reads before running a delivery: whether the job may still run, and what
  * to run. The queue entry names only the job; type, owner and input come from here.
  */
-export interface DeliveryRow {
-  id: string;
-  owner_id: string;
-  type: string;
-  input: unknown;
-  status: JobStatus;
-  attempts: number;
-  max_attempts: number;
-  request_id: string | null;
+export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'input' | 'status' | 'attempts' | 'max_attempts' | 'request_id'> & {
   /** When the job was accepted, ms since the epoch. */
   created_ms: number;
-}
+};
 
 /** One batched read for many deliveries. */
 export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<DeliveryRow[]> {

@@ -176,6 +176,25 @@ describe('health routes against private servers', () => {
     expect((await call(api, `/v1/jobs/${jobId}`, { token })).status).toBe(200);
   });
 
+  it('answers a read 503 with Retry-After when PostgreSQL cannot run it in time (a lock held elsewhere)', async () => {
+    const { token } = await signUp(api);
+    const submitted = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'locked away' } } });
+    const jobId = (submitted.body as { id: string }).id;
+    const holder = await api.db.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE');
+      const read = await call(api, `/v1/jobs/${jobId}`, { token, signal: AbortSignal.timeout(10_000) });
+      expect(read.status).toBe(503);
+      expect(read.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(read.body).toMatchObject({ status: 503, detail: expect.stringMatching(/did not answer in time/) });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect((await call(api, `/v1/jobs/${jobId}`, { token })).status).toBe(200);
+  });
+
   it('turns 503 while draining, before the listener closes', async () => {
     api.lifecycle.draining = true;
     try {
