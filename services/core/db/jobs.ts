@@ -122,9 +122,10 @@ export interface NewJob {
 /**
  * Inserts a batch of queued jobs and their creation events in one statement (one commit).
  * A row whose (owner, idempotency key) already exists is skipped and absent from the
- * result; the caller looks the existing row up.
+ * result; the caller looks the existing row up. With `startBefore` (epoch ms), a statement
+ * the server starts later inserts nothing and fails with 57014 (require_started_before).
  */
-export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<JobRow[]> {
+export async function insertJobs(db: Queryable, jobs: NewJob[], startBefore?: number): Promise<JobRow[]> {
   const result = await db.query<JobRow>({
     name: 'jobs.insert',
     text: `WITH v AS (
@@ -135,7 +136,7 @@ export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<JobRow[
       inserted AS (
         INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, priority, idempotency_key, request_hash, request_id)
         SELECT id, owner_id, type, input, '${INITIAL_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id
-        FROM v ORDER BY ord
+        FROM v WHERE (SELECT require_started_before(to_timestamp($2::float8 / 1000))) ORDER BY ord
         ON CONFLICT DO NOTHING
         RETURNING ${COLUMNS}
       ),
@@ -143,7 +144,7 @@ export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<JobRow[
         INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, status, 0 FROM inserted
       )
       SELECT * FROM inserted`,
-    values: [JSON.stringify(jobs.map((job, ord) => ({ ord, ...job })))],
+    values: [JSON.stringify(jobs.map((job, ord) => ({ ord, ...job }))), startBefore ?? null],
   });
   return result.rows;
 }

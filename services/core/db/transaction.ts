@@ -27,16 +27,12 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
 }
 
 /**
- * Runs `work` in a transaction that commits only if PostgreSQL gets through it within
- * `withinMs`. Past that the caller gets DatabaseDeadlineError at once, and the connection
- * is dropped instead of waited on: a server that stopped answering (stopped, partitioned,
- * hung) and later resumes finds the session gone and rolls back whatever of the work it
- * had not yet committed, so nothing the caller was told failed is written afterwards. A
- * single autocommitted statement has no such point of no return: it would commit whenever
- * the server got to it. Only a COMMIT that was sent but not yet answered when the time ran
- * out leaves the outcome open.
+ * Runs `work` on one pooled connection and waits for it at most `withinMs`. Past that the
+ * caller gets DatabaseDeadlineError at once, and the connection is dropped instead of
+ * waited on (a release with an error closes it). When PostgreSQL answers with an error,
+ * `settle` makes the session sound again before it goes back to the pool.
  */
-export async function commitWithin<T>(pool: Pool, withinMs: number, work: (client: PoolClient) => Promise<T>): Promise<T> {
+async function onConnectionWithin<T>(pool: Pool, withinMs: number, work: (client: PoolClient) => Promise<T>, settle: (client: PoolClient) => Promise<void>): Promise<T> {
   if (!(withinMs > 0)) throw new DatabaseDeadlineError();
   const deadline = Date.now() + withinMs;
   const late = () => new DatabaseDeadlineError();
@@ -50,20 +46,42 @@ export async function commitWithin<T>(pool: Pool, withinMs: number, work: (clien
     throw error;
   }
   try {
-    const result = await withTimeout(transaction(client, work), deadline - Date.now(), late);
+    const result = await withTimeout(work(client), deadline - Date.now(), late);
     client.release();
     return result;
   } catch (error) {
-    if (isDatabaseUnavailable(error)) {
-      // Unanswered or broken: end the session rather than wait on it (a release with an error closes the connection).
-      client.release(error as Error);
-    } else {
-      // PostgreSQL answered with an error (a row at fault): the session is sound once the transaction is gone.
-      await client.query('ROLLBACK').then(
+    if (isDatabaseUnavailable(error)) client.release(error as Error);
+    else
+      await settle(client).then(
         () => client.release(),
-        (rollbackError: unknown) => client.release(rollbackError as Error),
+        (settleError: unknown) => client.release(settleError as Error),
       );
-    }
     throw error;
   }
+}
+
+/**
+ * Runs one statement (`work`) and waits for its answer at most `withinMs`, as
+ * onConnectionWithin does. The statement itself must refuse to run once its caller has
+ * stopped waiting (require_started_before, migration 0005): a statement on its own commits
+ * whenever the server gets to it, so a server that resumes after the caller gave up would
+ * otherwise write what the caller was told failed.
+ */
+export function answerWithin<T>(pool: Pool, withinMs: number, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return onConnectionWithin(pool, withinMs, work, async () => undefined);
+}
+
+/**
+ * Runs `work` in a transaction that commits only if PostgreSQL gets through it within
+ * `withinMs`. Past that the caller gets DatabaseDeadlineError at once and the connection is
+ * dropped: a server that stopped answering (stopped, partitioned, hung) and later resumes
+ * finds the session gone and rolls back whatever of the work it had not yet committed, so
+ * nothing the caller was told failed is written afterwards. Only a COMMIT that was sent but
+ * not yet answered when the time ran out leaves the outcome open. Work PostgreSQL refused
+ * is rolled back and its error handed on; the session is kept.
+ */
+export function commitWithin<T>(pool: Pool, withinMs: number, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return onConnectionWithin(pool, withinMs, (client) => transaction(client, work), async (client) => {
+    await client.query('ROLLBACK');
+  });
 }

@@ -6,7 +6,7 @@ import { MicroBatcher } from '../batcher';
 import { DatabaseDeadlineError, isolateRowFaults } from '../db/errors';
 import { insertFanOut } from '../db/fanouts';
 import { findByIdempotencyKeys, insertJobs, toJobView, type JobRow, type NewJob } from '../db/jobs';
-import { commitWithin } from '../db/transaction';
+import { answerWithin, commitWithin } from '../db/transaction';
 import { ConflictError, ValidationError } from '../errors';
 import type { FileService } from '../files/types';
 import type { Logger } from '../logger';
@@ -23,11 +23,19 @@ export interface SubmitBatchOptions {
   maxInFlight?: number;
   /**
    * How long a submit may wait, from when it joins a batch, for its row to commit; past it
-   * the caller gets a 503 and nothing of the submit is written later (see commitWithin).
-   * Default 5,000 ms, as long as the pool waits for a connection.
+   * the caller gets a 503 and nothing of the submit is written later. Default 5,000 ms, as
+   * long as the pool waits for a connection.
    */
   commitWithinMs?: number;
 }
+
+/**
+ * A batch's INSERT must start on the server this long before its earliest submit stops
+ * waiting, or it writes nothing (require_started_before): a statement that starts in time
+ * has this long to commit and answer. It also covers the difference between the API's clock
+ * and the database's, which NTP keeps to milliseconds.
+ */
+const START_MARGIN_MS = 1_000;
 
 /** A fan-out job inserts up to 10,001 rows in one transaction: it gets as long as any batch statement (the batch pool's query timeout). */
 const FAN_OUT_COMMIT_WITHIN_MS = 15_000;
@@ -169,13 +177,14 @@ export class Submitter {
   }
 
   /**
-   * One transaction for the batch, committed only before the earliest deadline in it;
-   * submits whose deadline passed while they waited for a batch (PostgreSQL not answering
-   * the batches ahead of them) are refused without being sent.
+   * One statement for the batch, which the server runs only if it starts it a margin before
+   * the earliest deadline in the batch, so a statement that sat in a hung server's socket
+   * writes nothing when the server resumes. Submits too close to their deadline to make it
+   * (PostgreSQL not answering the batches ahead of them) are refused without being sent.
    */
   private async insertBatch(pending: PendingJob[]): Promise<PromiseSettledResult<JobRow | null>[]> {
     const now = Date.now();
-    const due = pending.filter((entry) => entry.deadline > now);
+    const due = pending.filter((entry) => entry.deadline - START_MARGIN_MS > now);
     const deadline = Math.min(...due.map((entry) => entry.deadline));
     const written = due.length === 0 ? new Map<NewJob, PromiseSettledResult<JobRow | null>>() : await this.writeBatch(due.map((entry) => entry.job), deadline);
     return pending.map(({ job }) => written.get(job) ?? { status: 'rejected', reason: new DatabaseDeadlineError() });
@@ -186,7 +195,7 @@ export class Submitter {
       jobs,
       async (batch) => {
         // The halves a faulty row is isolated in share the batch's deadline.
-        const inserted = await commitWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch));
+        const inserted = await answerWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch, deadline - START_MARGIN_MS));
         // Committed: hand the batch to BullMQ without making the callers wait for Redis.
         this.deps.relay.handOff(inserted);
         const byId = new Map(inserted.map((row) => [row.id, row]));
