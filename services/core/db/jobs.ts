@@ -74,10 +74,12 @@ function progressOf(status: JobStatus, stored: number, tasks: TaskCounts | null)
   return Math.floor((1_000 * (tasks.succeeded + tasks.failed + tasks.cancelled)) / tasks.total) / 10;
 }
 
-/** The columns a JobRow is read from; shared with the operator queries. */
-export const COLUMNS = `id, owner_id, type, input, status, attempts, max_attempts, priority, progress, result, result_file_id,
+const COLUMNS_BUT_INPUT = `id, owner_id, type, status, attempts, max_attempts, priority, progress, result, result_file_id,
   error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
   (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
+
+/** The columns a JobRow is read from; shared with the operator queries. */
+export const COLUMNS = `input, ${COLUMNS_BUT_INPUT}`;
 
 export function toJobSummary(row: Omit<JobRow, 'input' | 'result'> & TaskCountColumns): JobSummary {
   const tasks = toTaskCounts(row);
@@ -138,7 +140,7 @@ export async function insertJobs(db: Queryable, jobs: NewJob[], startBefore?: nu
         SELECT id, owner_id, type, input, '${INITIAL_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id
         FROM v WHERE (SELECT require_started_before(to_timestamp($2::float8 / 1000))) ORDER BY ord
         ON CONFLICT DO NOTHING
-        RETURNING ${COLUMNS}
+        RETURNING ${COLUMNS_BUT_INPUT}
       ),
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, status, 0 FROM inserted
@@ -146,6 +148,9 @@ export async function insertJobs(db: Queryable, jobs: NewJob[], startBefore?: nu
       SELECT * FROM inserted`,
     values: [JSON.stringify(jobs.map((job, ord) => ({ ord, ...job }))), startBefore ?? null],
   });
+  // The input is the caller's own: not read back, since it may be a MiB of JSON to parse again.
+  const inputs = new Map(jobs.map((job) => [job.id, job.input]));
+  for (const row of result.rows) row.input = inputs.get(row.id);
   return result.rows;
 }
 
