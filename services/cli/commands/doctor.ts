@@ -1,6 +1,7 @@
 import { pendingMigrations } from '../../core/db/migrate';
 import { countDeadLetters } from '../../core/db/jobs';
-import { flowSnapshot } from '../../core/db/operations';
+import { flowSnapshot, readClockSkew, type ClockReading } from '../../core/db/operations';
+import { SUBMIT_START_MARGIN_MS } from '../../core/jobs/submit';
 import type { Runtime } from '../../core/runtime';
 import { workerHeartbeatKey } from '../../core/queue/keys';
 import { withTimeout } from '../../core/timeout';
@@ -33,6 +34,23 @@ function message(error: unknown): string {
 }
 
 /**
+ * A submit's INSERT names the latest time PostgreSQL may start it, on this host's clock,
+ * SUBMIT_START_MARGIN_MS before the submit stops waiting. A database clock ahead by about
+ * that margin refuses every submit (503); one behind by it lets a submit refused during a
+ * hang be written when the server resumes. Half the margin already fails the check.
+ */
+export function clockVerdict(reading: ClockReading): { verdict: Verdict; detail: string } {
+  const off = Math.abs(reading.skewMs);
+  const way = reading.skewMs > 0 ? 'ahead of' : 'behind';
+  const measured = `PostgreSQL's clock is ${off.toFixed(0)} ms ${way} this host's (±${reading.uncertaintyMs.toFixed(0)} ms)`;
+  if (!Number.isFinite(off)) return { verdict: 'warn', detail: 'could not read PostgreSQL\'s clock' };
+  if (off - reading.uncertaintyMs > SUBMIT_START_MARGIN_MS / 2)
+    return { verdict: 'fail', detail: `${measured}: submits carry a start deadline with a ${SUBMIT_START_MARGIN_MS} ms margin; fix time sync (NTP) on the database or the nodes` };
+  if (off > 100) return { verdict: 'warn', detail: `${measured}; check time sync (NTP)` };
+  return { verdict: 'ok', detail: `within ${Math.max(off, reading.uncertaintyMs).toFixed(0)} ms of this host's` };
+}
+
+/**
  * One verdict on the platform: each check says ok, warn or fail and why, in the order an
  * operator would investigate. Checks that need an unreachable dependency fail with that
  * reason instead of hanging.
@@ -58,6 +76,16 @@ export async function diagnose(core: Runtime, options: DoctorOptions): Promise<C
     if (pending.length === 0) add('migrations', 'ok', 'schema is up to date');
     else add('migrations', 'fail', `pending: ${pending.join(', ')}; run: platform migrate`);
   } else add('migrations', 'fail', 'PostgreSQL unreachable');
+
+  if (postgresUp) {
+    await timeLimited(readClockSkew(core.generalPool)).then(
+      (reading) => {
+        const { verdict, detail } = clockVerdict(reading);
+        add('clock', verdict, detail);
+      },
+      (error: unknown) => add('clock', 'warn', `could not read PostgreSQL's clock: ${message(error)}`),
+    );
+  } else add('clock', 'fail', 'PostgreSQL unreachable');
 
   if (redisUp) {
     try {

@@ -37,3 +37,18 @@ export async function flowSnapshot(db: Queryable): Promise<FlowSnapshot> {
     lastWorkerTransitionSeconds: row?.last_transition ?? null,
   };
 }
+
+export interface ClockReading {
+  /** PostgreSQL's clock minus this host's, in ms. */
+  skewMs: number;
+  /** Half the round trip: the skew is known to within this. */
+  uncertaintyMs: number;
+}
+
+/** How far PostgreSQL's clock is from this host's (submits carry a start deadline read on this host's clock). */
+export async function readClockSkew(db: Queryable): Promise<ClockReading> {
+  const before = Date.now();
+  const { rows } = await db.query<{ ms: number }>('SELECT extract(epoch FROM clock_timestamp())::float8 * 1000 AS ms');
+  const after = Date.now();
+  return { skewMs: (rows[0]?.ms ?? Number.NaN) - (before + after) / 2, uncertaintyMs: (after - before) / 2 };
+}

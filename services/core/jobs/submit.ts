@@ -35,7 +35,7 @@ export interface SubmitBatchOptions {
  * has this long to commit and answer. It also covers the difference between the API's clock
  * and the database's, which NTP keeps to milliseconds.
  */
-const START_MARGIN_MS = 1_000;
+export const SUBMIT_START_MARGIN_MS = 1_000;
 
 /** A fan-out job inserts up to 10,001 rows in one transaction: it gets as long as any batch statement (the batch pool's query timeout). */
 const FAN_OUT_COMMIT_WITHIN_MS = 15_000;
@@ -184,7 +184,7 @@ export class Submitter {
    */
   private async insertBatch(pending: PendingJob[]): Promise<PromiseSettledResult<JobRow | null>[]> {
     const now = Date.now();
-    const due = pending.filter((entry) => entry.deadline - START_MARGIN_MS > now);
+    const due = pending.filter((entry) => entry.deadline - SUBMIT_START_MARGIN_MS > now);
     const deadline = Math.min(...due.map((entry) => entry.deadline));
     const written = due.length === 0 ? new Map<NewJob, PromiseSettledResult<JobRow | null>>() : await this.writeBatch(due.map((entry) => entry.job), deadline);
     return pending.map(({ job }) => written.get(job) ?? { status: 'rejected', reason: new DatabaseDeadlineError() });
@@ -195,7 +195,7 @@ export class Submitter {
       jobs,
       async (batch) => {
         // The halves a faulty row is isolated in share the batch's deadline.
-        const inserted = await answerWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch, deadline - START_MARGIN_MS));
+        const inserted = await answerWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch, deadline - SUBMIT_START_MARGIN_MS));
         // Committed: hand the batch to BullMQ without making the callers wait for Redis.
         this.deps.relay.handOff(inserted);
         const byId = new Map(inserted.map((row) => [row.id, row]));

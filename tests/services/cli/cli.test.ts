@@ -127,6 +127,7 @@ describe('platform CLI', () => {
     expect(sickReport.checks.find((check) => check.check === 'workers')?.verdict).toBe('fail');
     expect(sickReport.checks.find((check) => check.check === 'postgres')?.verdict).toBe('ok');
     expect(sickReport.checks.find((check) => check.check === 'migrations')?.verdict).toBe('ok');
+    expect(sickReport.checks.find((check) => check.check === 'clock')).toEqual({ check: 'clock', verdict: 'ok', detail: expect.stringMatching(/^within \d+ ms of this host's$/) });
 
     const runner = await fixture.startRunner();
     await fixture.core.redis.client.hset(`${fixture.env.QUEUE_PREFIX}:workers:heartbeat`, runner.id, Date.now());
