@@ -9,21 +9,23 @@ import { DatabaseDeadlineError, isDatabaseUnavailable, isStatementTimeout } from
 import { answerWithin, commitWithin } from '../../services/core/db/transaction';
 import { useSharedServices } from '../harness/shared';
 
+let pool: Pool;
+
+beforeAll(async () => {
+  const { databaseUrl } = await useSharedServices();
+  pool = new Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 0 });
+  await pool.query('CREATE TEMP TABLE IF NOT EXISTS marks (id int PRIMARY KEY)');
+});
+
+afterAll(async () => {
+  await pool.end();
+});
+
+// A pool of one connection: a temp table lives as long as that session, so it also shows the session was kept.
+const marks = async () => (await pool.query<{ id: number }>('SELECT id FROM marks ORDER BY id')).rows.map((row) => row.id);
+
 describe('commitWithin', () => {
-  let pool: Pool;
-
-  beforeAll(async () => {
-    const { databaseUrl } = await useSharedServices();
-    pool = new Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 0 });
-    await pool.query('CREATE TEMP TABLE IF NOT EXISTS marks (id int PRIMARY KEY)');
-  });
-
-  afterAll(async () => {
-    await pool.end();
-  });
-
-  // A pool of one connection: a temp table lives as long as that session, so it also shows the session was kept.
-  const marks = async () => (await pool.query<{ id: number }>('SELECT id FROM marks ORDER BY id')).rows.map((row) => row.id);
+  beforeAll(() => pool.query('TRUNCATE marks'));
 
   it('commits the work and returns its result', async () => {
     const result = await commitWithin(pool, 5_000, async (client) => (await client.query<{ id: number }>('INSERT INTO marks VALUES (1) RETURNING id')).rows[0]?.id);
@@ -51,19 +53,8 @@ describe('commitWithin', () => {
 });
 
 describe('answerWithin and require_started_before', () => {
-  let pool: Pool;
+  beforeAll(() => pool.query('TRUNCATE marks'));
 
-  beforeAll(async () => {
-    const { databaseUrl } = await useSharedServices();
-    pool = new Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 0 });
-    await pool.query('CREATE TEMP TABLE IF NOT EXISTS marks (id int PRIMARY KEY)');
-  });
-
-  afterAll(async () => {
-    await pool.end();
-  });
-
-  const marks = async () => (await pool.query<{ id: number }>('SELECT id FROM marks ORDER BY id')).rows.map((row) => row.id);
   const insertUnless = (client: { query: Pool['query'] }, id: number, startBefore: number | null) =>
     client.query('INSERT INTO marks SELECT $1 WHERE (SELECT require_started_before(to_timestamp($2::float8 / 1000)))', [id, startBefore]);
 
