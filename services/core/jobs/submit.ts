@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { v7 as timeOrderedUuid } from 'uuid';
 import { findJobType, splitIntoTasks, toleratedFailures, type FanOut, type JobTypeDefinition } from '../../contract';
 import { MicroBatcher } from '../batcher';
-import { DatabaseDeadlineError, isolateRowFaults } from '../db/errors';
+import { DatabaseDeadlineError, isolateRowFaults, isStatementTimeout } from '../db/errors';
 import { insertFanOut } from '../db/fanouts';
 import { findByIdempotencyKeys, insertJobs, toJobView, type JobRow, type NewJob } from '../db/jobs';
 import { answerWithin, commitWithin } from '../db/transaction';
@@ -69,6 +69,7 @@ export interface SubmitDeps {
 export class Submitter {
   private readonly batcher: MicroBatcher<PendingJob, JobRow | null>;
   private readonly commitWithinMs: number;
+  private clockWarnedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly deps: SubmitDeps,
@@ -202,8 +203,26 @@ export class Submitter {
         return batch.map((job) => ({ status: 'fulfilled', value: byId.get(job.id) ?? null }));
       },
       async (job, error) => ({ status: 'rejected', reason: rowFaultError(job, error) }),
-    ).catch((error: unknown) => jobs.map((): PromiseSettledResult<JobRow | null> => ({ status: 'rejected', reason: error })));
+    ).catch((error: unknown) => {
+      this.noticeClockAhead(error, deadline - SUBMIT_START_MARGIN_MS);
+      return jobs.map((): PromiseSettledResult<JobRow | null> => ({ status: 'rejected', reason: error }));
+    });
     return new Map(jobs.map((job, index) => [job, results[index] as PromiseSettledResult<JobRow | null>]));
+  }
+
+  /**
+   * A batch refused as started late while this host's clock says its start deadline is still
+   * ahead: PostgreSQL's clock is ahead of ours, and every submit will be refused until the
+   * clocks agree. Said at most once a minute, naming the check that measures it.
+   */
+  private noticeClockAhead(error: unknown, startBefore: number): void {
+    const now = Date.now();
+    if (!isStatementTimeout(error) || now >= startBefore || now - this.clockWarnedAt < 60_000) return;
+    this.clockWarnedAt = now;
+    this.deps.log.error(
+      { err: error, marginMs: startBefore - now },
+      "PostgreSQL refused a submit batch as started late though this host's clock says it was in time: its clock runs ahead of this host's; see platform doctor's clock check",
+    );
   }
 }
 

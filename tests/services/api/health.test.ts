@@ -195,6 +195,29 @@ describe('health routes against private servers', () => {
     expect((await call(api, `/v1/jobs/${jobId}`, { token })).status).toBe(200);
   });
 
+  it("refuses submits 503 and says why while PostgreSQL's clock runs a minute ahead of the API's", async () => {
+    const { token } = await signUp(api);
+    // PostgreSQL's view of when a statement started, a minute later than it is.
+    const ahead = (offset: string) =>
+      api.db.query(`CREATE OR REPLACE FUNCTION require_started_before(deadline timestamptz) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+          IF deadline IS NOT NULL AND statement_timestamp() + interval '${offset}' >= deadline THEN
+            RAISE EXCEPTION 'the statement started % after the time its caller allowed', statement_timestamp() + interval '${offset}' - deadline USING ERRCODE = 'query_canceled';
+          END IF;
+          RETURN true;
+        END $$`);
+    await ahead('1 minute');
+    try {
+      const refused = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'early' } } });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(api.logLines).toContainEqual(expect.objectContaining({ level: 'error', msg: expect.stringMatching(/its clock runs ahead of this host's; see platform doctor's clock check/) }));
+    } finally {
+      await ahead('0 seconds');
+    }
+    expect((await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'in time' } } })).status).toBe(202);
+  });
+
   it('turns 503 while draining, before the listener closes', async () => {
     api.lifecycle.draining = true;
     try {
