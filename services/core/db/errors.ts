@@ -15,8 +15,8 @@ export function isRowFault(error: unknown): boolean {
 }
 
 /**
- * PostgreSQL did not answer within the time the caller allows (see commitWithin): it is
- * away or stopped answering, so the caller treats it as unavailable.
+ * PostgreSQL did not answer within the time the caller allows (see answerWithin and
+ * commitWithin): it is away or stopped answering, so the caller treats it as unavailable.
  */
 export class DatabaseDeadlineError extends Error {
   constructor() {
