@@ -1,6 +1,6 @@
 import { BACKLOG_QUERY, METRICS, MONITORING, QUEUES } from '../../contract';
 import { KubeError, type KubeClient } from '../kube';
-import type { CheckResult, Verdict } from './doctor';
+import type { CheckResult, Verdict } from './check-result';
 
 /** What the Pulumi program recorded in the cluster about the stack it deployed (observability component). */
 export interface StackRecord {

@@ -8,15 +8,9 @@ import { withTimeout } from '../../core/timeout';
 import * as parse from '../args';
 import { kubeClient } from '../kube';
 import { UsageError, printJson, printTable } from '../output';
+import type { CheckResult, Verdict } from './check-result';
 import { diagnoseCluster } from './doctor-cluster';
 
-export type Verdict = 'ok' | 'warn' | 'fail';
-
-export interface CheckResult {
-  check: string;
-  verdict: Verdict;
-  detail: string;
-}
 
 export interface DoctorOptions {
   json?: boolean;
