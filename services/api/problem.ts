@@ -67,17 +67,13 @@ export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, ne
     next(error);
     return;
   }
-  if (isDatabaseUnavailable(error)) {
-    // The pool reconnects by itself once the server is back; the client only has to come back too.
-    req.log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL unavailable');
+  // Away (the pool reconnects by itself once it is back) or too slow to run the statement in
+  // time: either way nothing was written, and the client only has to come back.
+  const databaseTrouble = isDatabaseUnavailable(error) ? 'is unavailable' : isStatementTimeout(error) ? 'did not answer in time' : undefined;
+  if (databaseTrouble) {
+    req.log.warn({ err: error, method: req.method, url: req.originalUrl }, `PostgreSQL ${databaseTrouble}`);
     res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-    sendProblem(req, res, 503, 'the database is unavailable; try again shortly');
-    return;
-  }
-  if (isStatementTimeout(error)) {
-    req.log.warn({ err: error, method: req.method, url: req.originalUrl }, 'PostgreSQL did not run the statement in time');
-    res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-    sendProblem(req, res, 503, 'the database did not answer in time; try again shortly');
+    sendProblem(req, res, 503, `the database ${databaseTrouble}; try again shortly`);
     return;
   }
   if (error instanceof DomainError) {

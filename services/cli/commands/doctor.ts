@@ -11,7 +11,6 @@ import { UsageError, printJson, printTable } from '../output';
 import type { CheckResult, Verdict } from './check-result';
 import { diagnoseCluster } from './doctor-cluster';
 
-
 export interface DoctorOptions {
   json?: boolean;
   workerTimeout?: string;
@@ -35,9 +34,9 @@ function message(error: unknown): string {
  */
 export function clockVerdict(reading: ClockReading): { verdict: Verdict; detail: string } {
   const off = Math.abs(reading.skewMs);
+  if (!Number.isFinite(off)) return { verdict: 'warn', detail: "could not read PostgreSQL's clock" };
   const way = reading.skewMs > 0 ? 'ahead of' : 'behind';
   const measured = `PostgreSQL's clock is ${off.toFixed(0)} ms ${way} this host's (±${reading.uncertaintyMs.toFixed(0)} ms)`;
-  if (!Number.isFinite(off)) return { verdict: 'warn', detail: 'could not read PostgreSQL\'s clock' };
   if (off - reading.uncertaintyMs > SUBMIT_START_MARGIN_MS / 2)
     return { verdict: 'fail', detail: `${measured}: submits carry a start deadline with a ${SUBMIT_START_MARGIN_MS} ms margin; fix time sync (NTP) on the database or the nodes` };
   if (off > 100) return { verdict: 'warn', detail: `${measured}; check time sync (NTP)` };

@@ -192,11 +192,12 @@ export class Submitter {
   }
 
   private async writeBatch(jobs: NewJob[], deadline: number): Promise<Map<NewJob, PromiseSettledResult<JobRow | null>>> {
+    const startBefore = deadline - SUBMIT_START_MARGIN_MS;
     const results = await isolateRowFaults<NewJob, PromiseSettledResult<JobRow | null>>(
       jobs,
       async (batch) => {
         // The halves a faulty row is isolated in share the batch's deadline.
-        const inserted = await answerWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch, deadline - SUBMIT_START_MARGIN_MS));
+        const inserted = await answerWithin(this.deps.batchPool, deadline - Date.now(), (client) => insertJobs(client, batch, startBefore));
         // Committed: hand the batch to BullMQ without making the callers wait for Redis.
         this.deps.relay.handOff(inserted);
         const byId = new Map(inserted.map((row) => [row.id, row]));
@@ -204,7 +205,7 @@ export class Submitter {
       },
       async (job, error) => ({ status: 'rejected', reason: rowFaultError(job, error) }),
     ).catch((error: unknown) => {
-      this.noticeClockAhead(error, deadline - SUBMIT_START_MARGIN_MS);
+      this.noticeClockAhead(error, startBefore);
       return jobs.map((): PromiseSettledResult<JobRow | null> => ({ status: 'rejected', reason: error }));
     });
     return new Map(jobs.map((job, index) => [job, results[index] as PromiseSettledResult<JobRow | null>]));
