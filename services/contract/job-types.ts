@@ -45,7 +45,20 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
    * database only until the work it was for is done.
    */
   secretInputKeys?: readonly string[];
+  /**
+   * How many jobs of this type one queue entry may carry. BullMQ spends a fixed amount of
+   * Redis and worker CPU per entry (about 130-200 µs here, bench/FINDINGS.md): for a type
+   * whose run takes well under a millisecond that is most of what a job costs, and jobs
+   * submitted together sharing an entry divide it. A type whose jobs run for long keeps 1:
+   * each job is then its own unit of BullMQ's concurrency, so workers share the load job by
+   * job. A worker runs up to WORKER_CONCURRENCY entries at once, so up to that many times
+   * this of such jobs.
+   */
+  jobsPerQueueEntry: number;
 }
+
+/** Jobs one queue entry may carry at most (jobsPerQueueEntry). */
+export const MAX_JOBS_PER_QUEUE_ENTRY = 50;
 
 /** How long an attempt may run unless its type says otherwise. */
 export const DEFAULT_JOB_TIMEOUT_MS = 5 * 60_000;
@@ -67,6 +80,8 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   producesFile?: boolean;
   fanOut?: FanOut<z.output<In>>;
   secretInputKeys?: readonly string[];
+  /** Default 1; from 1 to MAX_JOBS_PER_QUEUE_ENTRY. */
+  jobsPerQueueEntry?: number;
 }): JobTypeDefinition<Name, In, Out> {
   if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
     throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
@@ -80,6 +95,10 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1_000 || timeoutMs > MAX_JOB_TIMEOUT_MS) {
     throw new RangeError(`job type ${definition.type}: timeoutMs must be an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
   }
+  const jobsPerQueueEntry = definition.jobsPerQueueEntry ?? 1;
+  if (!Number.isInteger(jobsPerQueueEntry) || jobsPerQueueEntry < 1 || jobsPerQueueEntry > MAX_JOBS_PER_QUEUE_ENTRY) {
+    throw new RangeError(`job type ${definition.type}: jobsPerQueueEntry must be an integer from 1 to ${MAX_JOBS_PER_QUEUE_ENTRY}`);
+  }
   return {
     type: definition.type,
     description: definition.description,
@@ -89,6 +108,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     timeoutMs,
     internal: definition.internal ?? false,
     producesFile: definition.producesFile ?? false,
+    jobsPerQueueEntry,
     ...(definition.fanOut ? { fanOut: definition.fanOut } : {}),
     ...(definition.secretInputKeys ? { secretInputKeys: definition.secretInputKeys } : {}),
   };

@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { validate as isUuid } from 'uuid';
-import { MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
+import { MAX_JOBS_PER_QUEUE_ENTRY, MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
 import { listTaskOutcomes } from '../core/db/fanouts';
 import { removeSecretInput, type DeliveryRow, type Keyset } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
@@ -14,8 +14,7 @@ import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection } from '../core/queue/connection';
 import { cancelChannel } from '../core/queue/keys';
-import type { QueueJobData } from '../core/queue/relay';
-import type { Relay } from '../core/queue/relay';
+import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
 import { retryDelayMs } from './backoff';
@@ -57,14 +56,26 @@ export interface RunnerDeps {
   processors?: (type: string) => Processor | undefined;
   /** Where email.send delivers; the object store's mail drop unless given (SMTP_URL). */
   mailDrop?: MailDrop;
-  /** Hands the reduce steps of fan-out jobs this worker's writes finish to BullMQ at once (the relay's sweep does otherwise). */
-  relay?: Pick<Relay, 'requeue'>;
+  /**
+   * Gives jobs of a shared queue entry entries of their own (a retry, a release, a split
+   * after a crash), calls parked entries back to the recovery lane, and hands the reduce steps of fan-out jobs this worker's writes finish
+   * to BullMQ at once.
+   */
+  relay: Pick<Relay, 'requeue' | 'forgetSharedEntry' | 'promote'>;
 }
 
 /** Tasks a reduce step reads per round trip. */
 const TASK_PAGE_SIZE = 1_000;
 
 type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown' | 'timeout';
+
+/**
+ * How one delivery of a job ended, for the entry that carried it: nothing more to do; queue
+ * the job again (a retry after its backoff, or a release at shutdown); or dead-lettered.
+ */
+type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string };
+
+const DONE: Settlement = { kind: 'done' };
 
 /** Why a running job's signal was aborted. */
 export class JobAbortedError extends Error {
@@ -75,8 +86,12 @@ export class JobAbortedError extends Error {
 }
 
 const MAX_ERROR_LENGTH = 2_000;
-/** How long a redelivered job waits for the recovery lane before it is offered again. */
-const RECOVERY_LANE_WAIT_MS = 1_000;
+/**
+ * How long a redelivered job parked outside a busy recovery lane waits at most. The lane
+ * calls the next parked job as soon as it frees; this is for a call that went to another
+ * worker, or a lane whose process ended.
+ */
+const RECOVERY_LANE_PARK_MS = 5_000;
 /** Results may nest a little deeper than inputs (echo wraps its payload). */
 const MAX_RESULT_DEPTH = MAX_JSON_DEPTH * 2;
 
@@ -111,15 +126,17 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /**
- * The adapter between BullMQ and the job lifecycle. A queue entry names a job; the runner
- * reads the job from PostgreSQL (state, type, owner, input: nothing from Redis is trusted),
- * asks the lifecycle whether and as which attempt it may run, runs its processor with an
- * abort signal and the type's timeout, and reports each event to the TransitionWriter.
- * The lifecycle decides what a failure means (retry or dead-letter); this class only moves
- * the BullMQ job to match: delayed for a retry or a release, failed for a dead letter.
+ * The adapter between BullMQ and the job lifecycle. A queue entry names a job, or several
+ * (a shared entry); for each, the runner reads the job from PostgreSQL (state, type, owner,
+ * input: nothing from Redis is trusted), asks the lifecycle whether and as which attempt it
+ * may run, runs its processor with an abort signal and the type's timeout, and reports each
+ * event to the TransitionWriter. The lifecycle decides what a failure means (retry or
+ * dead-letter); this class only moves the entry to match: a job's own entry delayed for a
+ * retry or a release and failed for a dead letter; a job of a shared entry queued again in
+ * an entry of its own.
  *
- * The BullMQ job is acknowledged only after its transition committed, so a crash in between
- * means redelivery, never loss.
+ * An entry is acknowledged only after its jobs' transitions committed, so a crash in
+ * between means redelivery, never loss.
  */
 export class JobRunner {
   readonly id = randomUUID();
@@ -136,8 +153,12 @@ export class JobRunner {
   private probing = false;
   private lastActivity = Date.now();
   private stopping: Promise<void> | undefined;
+  /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
+  private entriesRunning = 0;
   /** Whether a redelivered job (its previous run ended with its worker) is running here now: see process(). */
   private recoveryLaneBusy = false;
+  /** Entries this process parked outside its busy recovery lane, in the order they came. */
+  private readonly parkedSuspects = new Set<string>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -152,7 +173,7 @@ export class JobRunner {
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     this.transitions = new TransitionWriter(
-      { batchPool: deps.batchPool, log: deps.log, relay: deps.relay, saturated: () => this.active.size * 2 > options.concurrency },
+      { batchPool: deps.batchPool, log: deps.log, relay: deps.relay, saturated: () => this.entriesRunning * 2 > options.concurrency },
       options.transitions,
     );
     this.mailDrop = deps.mailDrop ?? createMailDrop(deps.store);
@@ -180,7 +201,7 @@ export class JobRunner {
     await this.subscriber.subscribe(cancelChannel(this.options.prefix));
 
     const { stall } = this.options;
-    const worker = new Worker<QueueJobData, void, string>(QUEUES.jobs, (job, token) => this.process(job, token), {
+    const worker = new Worker<QueueJobData, void, string>(QUEUES.jobs, (job, token) => this.processCounted(job, token), {
       connection: this.connection,
       prefix: this.options.prefix,
       concurrency: this.options.concurrency,
@@ -200,7 +221,7 @@ export class JobRunner {
       touch();
       // BullMQ fails a job without calling us when its runs ended with their worker more
       // than maxStalledCount times: a crash loop, which the lifecycle dead-letters.
-      if (job?.deferredFailure) void this.abandonCrashLoop(job);
+      if (job?.deferredFailure) void this.onCrashLoop(job);
       else if (job && !(error instanceof UnrecoverableError)) log.warn({ jobId: job.id, err: error }, 'BullMQ failed a job outside the runner');
     });
     worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
@@ -283,32 +304,113 @@ export class JobRunner {
     }
   }
 
-  /**
-   * A job whose previous run ended with its worker may be what killed it. Such jobs run one
-   * at a time here (the recovery lane); the others wait in `delayed`, outside the active
-   * set, so if the suspect kills this worker too, only its own count of interrupted runs
-   * grows and a crash loop is dead-lettered without taking the jobs beside it along.
-   */
-  private async process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
-    const jobId = job.data?.jobId;
-    if (typeof jobId !== 'string' || !isUuid(jobId)) {
-      this.deps.log.error({ queueJobId: job.id }, 'queue entry without a job id: dropped');
-      return;
-    }
-    if (job.stalledCounter === 0) return this.execute(job, jobId, token);
-    if (this.recoveryLaneBusy) {
-      await job.moveToDelayed(Date.now() + RECOVERY_LANE_WAIT_MS, token);
-      throw new DelayedError();
-    }
-    this.recoveryLaneBusy = true;
+  private async processCounted(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
+    this.entriesRunning += 1;
     try {
-      return await this.execute(job, jobId, token);
+      await this.process(job, token);
     } finally {
-      this.recoveryLaneBusy = false;
+      this.entriesRunning -= 1;
     }
   }
 
-  private async execute(job: Job<QueueJobData, void, string>, jobId: string, token: string | undefined): Promise<void> {
+  /**
+   * A job whose previous run ended with its worker may be what killed it. Such jobs run one
+   * at a time here (the recovery lane); the others are parked in `delayed`, outside the
+   * active set, so if the suspect kills this worker too, only its own count of interrupted
+   * runs grows and a crash loop is dead-lettered without taking the jobs beside it along.
+   * When the lane frees, it calls the next parked job back at once: one crash can leave
+   * hundreds of suspects (every job of the shared entries it interrupted), and a lane that
+   * waited for each to come back on its own would take minutes over them.
+   */
+  private async process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
+    const data: unknown = job.data;
+    const jobIds = sharedJobIds(data);
+    if (jobIds) return this.processShared(job, jobIds);
+    const jobId = ownJobId(data);
+    if (!jobId) {
+      this.deps.log.error({ queueJobId: job.id }, 'queue entry without a valid job id: dropped');
+      return;
+    }
+    const runs = job.stalledCounter + carriedCrashes(data);
+    if (runs > this.options.stall.maxStalledCount) {
+      const reason = await this.abandonCrashLoop(jobId, runs);
+      throw new UnrecoverableError(reason);
+    }
+    if (runs === 0) return this.settleOwnEntry(job, token, await this.execute(jobId));
+    if (this.recoveryLaneBusy) {
+      await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
+      if (job.id) this.parkedSuspects.add(job.id);
+      throw new DelayedError();
+    }
+    this.recoveryLaneBusy = true;
+    if (job.id) this.parkedSuspects.delete(job.id);
+    try {
+      return await this.settleOwnEntry(job, token, await this.execute(jobId));
+    } finally {
+      this.recoveryLaneBusy = false;
+      void this.callNextSuspect();
+    }
+  }
+
+  /** Moves the first parked entry still waiting back to the queue; it takes the lane if it reaches a worker whose lane is free. */
+  private async callNextSuspect(): Promise<void> {
+    for (const entryId of this.parkedSuspects) {
+      if (this.recoveryLaneBusy) return;
+      this.parkedSuspects.delete(entryId);
+      if (await this.deps.relay.promote(entryId)) return;
+    }
+  }
+
+  /** Moves a job's own entry to match how its delivery ended: delayed to run again, failed when dead-lettered. */
+  private async settleOwnEntry(job: Job<QueueJobData, void, string>, token: string | undefined, settlement: Settlement): Promise<void> {
+    if (settlement.kind === 'done') return;
+    if (settlement.kind === 'dead') {
+      // Failing the entry too keeps BullMQ's failed count a mirror of the dead-letter set.
+      throw new UnrecoverableError(settlement.message);
+    }
+    await job.moveToDelayed(Date.now() + settlement.delayMs, token);
+    throw new DelayedError();
+  }
+
+  /**
+   * Runs the jobs of a shared entry side by side. A job to be queued again gets an entry
+   * of its own, so the shared entry completes once each of its jobs is settled. An entry
+   * delivered again after its worker ended is split instead: each job still runnable goes
+   * to an entry of its own carrying the crash, and runs in the recovery lane.
+   */
+  private async processShared(job: Job<QueueJobData, void, string>, jobIds: string[]): Promise<void> {
+    if (job.stalledCounter > 0) return this.splitShared(jobIds, job.stalledCounter);
+    const settlements = await Promise.allSettled(jobIds.map((jobId) => this.execute(jobId)));
+    const again: Extract<Settlement, { kind: 'again' }>[] = [];
+    settlements.forEach((settlement, index) => {
+      if (settlement.status === 'rejected') this.deps.log.warn({ err: settlement.reason, jobId: jobIds[index] }, 'delivery failed; the relay sweep will hand the job over again');
+      else if (settlement.value.kind === 'again') again.push(settlement.value);
+    });
+    await Promise.all(again.map(({ row, delayMs }) => this.queueAgain([row], { delayMs })));
+    await this.forgetSharedEntry(jobIds);
+  }
+
+  /** Gives each still runnable job of a shared entry whose worker ended an entry of its own, carrying that crash. */
+  private async splitShared(jobIds: string[], crashes: number): Promise<void> {
+    const rows = (await Promise.all(jobIds.map((jobId) => this.transitions.delivery(jobId)))).filter((row): row is DeliveryRow => row !== undefined && planDelivery(row) !== undefined);
+    await this.queueAgain(rows, { crashes });
+    await this.forgetSharedEntry(jobIds);
+    if (rows.length > 0) this.deps.log.warn({ jobs: rows.length, crashes }, 'a shared queue entry outlived its worker: its jobs each get an entry of their own');
+  }
+
+  /** Entries of their own for these jobs; when Redis cannot take them, they stay queued in PostgreSQL and the relay sweep hands them over. */
+  private async queueAgain(rows: readonly DeliveryRow[], options: RequeueOptions): Promise<void> {
+    const entries: EnqueueRow[] = rows.map((row) => ({ id: row.id, type: row.type, priority: row.priority }));
+    const queued = await this.deps.relay.requeue(entries, 'requeue', options);
+    if (queued < entries.length) this.deps.log.warn({ jobIds: rows.map((row) => row.id) }, 'could not queue jobs again; the relay sweep will hand them over');
+  }
+
+  /** The relay sweep prunes what this could not forget: the entry completes either way, its jobs being settled. */
+  private async forgetSharedEntry(jobIds: string[]): Promise<void> {
+    await this.deps.relay.forgetSharedEntry(jobIds).catch((error: unknown) => this.deps.log.debug({ err: error }, 'could not forget a shared entry\'s jobs; the relay sweep will'));
+  }
+
+  private async execute(jobId: string): Promise<Settlement> {
     const controller = new AbortController();
     // Registered before the delivery read so a cancel arriving meanwhile is not missed.
     const controllers = this.active.get(jobId) ?? new Set<AbortController>();
@@ -319,9 +421,9 @@ export class JobRunner {
       const plan = row && planDelivery(row);
       if (!row || !plan) {
         this.deps.log.info({ jobId, status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
-        return;
+        return DONE;
       }
-      await this.run(job, token, row, plan, controller, this.jobLog(row));
+      return await this.run(row, plan, controller, this.jobLog(row));
     } finally {
       controllers.delete(controller);
       if (controllers.size === 0) this.active.delete(jobId);
@@ -329,14 +431,7 @@ export class JobRunner {
     }
   }
 
-  private async run(
-    job: Job<QueueJobData, void, string>,
-    token: string | undefined,
-    row: DeliveryRow,
-    plan: { attempt: number; from: 'queued' | 'running' },
-    controller: AbortController,
-    log: Logger,
-  ): Promise<void> {
+  private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
     const { metrics } = this.deps;
     const { attempt } = plan;
     const startedAt = Date.now();
@@ -356,10 +451,7 @@ export class JobRunner {
     );
 
     const processor = this.processors(row.type);
-    if (!processor) {
-      await this.finish(job, token, row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
-      return;
-    }
+    if (!processor) return this.finish(row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
     const { definition } = processor;
     const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
     const progress = this.progressReporter(row.id, attempt, log);
@@ -376,50 +468,42 @@ export class JobRunner {
         metrics?.jobsSucceeded.inc({ type: row.type });
         if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
       } else log.info('result discarded: the job was cancelled or completed elsewhere');
+      return DONE;
     } catch (error) {
       progress.stop();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
       metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
-      if (aborted === 'shutdown') await this.release(job, token, row, attempt, log);
-      else if (aborted === 'cancelled' || aborted === 'not-runnable') log.info({ reason: aborted }, 'job stopped');
-      else {
-        const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
-        await this.finish(job, token, row, attempt, failure, definition, log);
+      if (aborted === 'shutdown') return await this.release(row, attempt, log);
+      if (aborted === 'cancelled' || aborted === 'not-runnable') {
+        log.info({ reason: aborted }, 'job stopped');
+        return DONE;
       }
+      const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
+      return await this.finish(row, attempt, failure, definition, log);
     } finally {
       clearTimeout(timeout);
     }
   }
 
-  /** A failed attempt: the lifecycle says retry (BullMQ job delayed) or fail (dead-lettered, BullMQ job failed). */
-  private async finish(
-    job: Job<QueueJobData, void, string>,
-    token: string | undefined,
-    row: DeliveryRow,
-    attempt: number,
-    error: unknown,
-    definition: JobTypeDefinition | undefined,
-    log: Logger,
-  ): Promise<void> {
+  /** A failed attempt: the lifecycle says retry (queued again after its backoff) or fail (dead-lettered). */
+  private async finish(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
     const { metrics } = this.deps;
     const message = describe(error);
     const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
     if (event === 'retry' && definition) {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
       const applied = await this.transitions.record({ event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
-      if (!applied) return;
+      if (!applied) return DONE;
       metrics?.jobsRetried.inc({ type: row.type });
       log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
-      await job.moveToDelayed(Date.now() + retryInMs, token);
-      throw new DelayedError();
+      return { kind: 'again', row, delayMs: retryInMs };
     }
     const applied = await this.transitions.record({ event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
-    if (!applied) return;
+    if (!applied) return DONE;
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
-    // Also fail the BullMQ job, so BullMQ's failed count mirrors the dead-letter set.
-    throw new UnrecoverableError(message);
+    return { kind: 'dead', message };
   }
 
   /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */
@@ -432,32 +516,44 @@ export class JobRunner {
   }
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
-  private async release(job: Job<QueueJobData, void, string>, token: string | undefined, row: DeliveryRow, attempt: number, log: Logger): Promise<void> {
+  private async release(row: DeliveryRow, attempt: number, log: Logger): Promise<Settlement> {
     const released = await this.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
-    if (!released) return;
-    await job.moveToDelayed(Date.now(), token);
+    if (!released) return DONE;
     log.info('job released back to the queue at shutdown');
-    throw new DelayedError();
+    return { kind: 'again', row, delayMs: 0 };
   }
 
-  /** Dead-letters a job BullMQ gave up on after its runs ended with their worker too often. */
-  private async abandonCrashLoop(job: Job<QueueJobData, void, string>): Promise<void> {
-    const jobId = job.data?.jobId;
-    if (typeof jobId !== 'string' || !isUuid(jobId)) return;
+  /**
+   * BullMQ gave up on an entry whose runs kept ending with their worker. A job's own entry:
+   * the job is dead-lettered. A shared entry never got to be split: its jobs are, now.
+   */
+  private async onCrashLoop(job: Job<QueueJobData, void, string>): Promise<void> {
+    const data: unknown = job.data;
+    const jobIds = sharedJobIds(data);
     try {
-      const row = await this.transitions.delivery(jobId);
-      const plan = row && planDelivery(row);
-      if (!row || !plan) return;
-      const runs = Math.max(job.stalledCounter, this.options.stall.maxStalledCount + 1);
-      const applied = await this.transitions.record({ event: 'abandon', jobId, attempt: row.attempts, at: Date.now(), reason: crashLoopReason(runs), from: plan.from });
-      if (applied) {
-        this.deps.metrics?.jobsFailed.inc({ type: row.type });
-        this.jobLog(row).error({ runs }, 'crash loop: job dead-lettered');
+      if (jobIds) await this.splitShared(jobIds, job.stalledCounter);
+      else {
+        const jobId = ownJobId(data);
+        if (jobId) await this.abandonCrashLoop(jobId, Math.max(job.stalledCounter + carriedCrashes(data), this.options.stall.maxStalledCount + 1));
       }
     } catch (error) {
-      // The relay's sweep finds the job finished in Redis and dead-letters it from there.
-      this.deps.log.warn({ err: error, jobId }, 'could not dead-letter a crash-looping job; the relay sweep will');
+      // The relay's sweep finds the entry finished in Redis and dead-letters or hands over its jobs from there.
+      this.deps.log.warn({ err: error, queueJobId: job.id }, 'could not settle a crash-looping queue entry; the relay sweep will');
     }
+  }
+
+  /** Dead-letters a job whose runs ended with their worker `runs` times; the reason it was given. */
+  private async abandonCrashLoop(jobId: string, runs: number): Promise<string> {
+    const reason = crashLoopReason(runs);
+    const row = await this.transitions.delivery(jobId);
+    const plan = row && planDelivery(row);
+    if (!row || !plan) return reason;
+    const applied = await this.transitions.record({ event: 'abandon', jobId, attempt: row.attempts, at: Date.now(), reason, from: plan.from });
+    if (applied) {
+      this.deps.metrics?.jobsFailed.inc({ type: row.type });
+      this.jobLog(row).error({ runs }, 'crash loop: job dead-lettered');
+    }
+    return reason;
   }
 
   /**
@@ -543,6 +639,24 @@ export class JobRunner {
       },
     };
   }
+}
+
+/** The job ids of a shared entry, or undefined when the data is not one (Redis is not trusted). */
+function sharedJobIds(data: unknown): string[] | undefined {
+  const jobIds = (data as { jobIds?: unknown } | null)?.jobIds;
+  if (!Array.isArray(jobIds) || jobIds.length === 0 || jobIds.length > MAX_JOBS_PER_QUEUE_ENTRY) return undefined;
+  return jobIds.every((id): id is string => typeof id === 'string' && isUuid(id)) ? jobIds : undefined;
+}
+
+function ownJobId(data: unknown): string | undefined {
+  const jobId = (data as { jobId?: unknown } | null)?.jobId;
+  return typeof jobId === 'string' && isUuid(jobId) ? jobId : undefined;
+}
+
+/** Runs of the job that ended with their worker before its own entry existed (see OwnEntryData). */
+function carriedCrashes(data: unknown): number {
+  const crashes = (data as { crashes?: unknown } | null)?.crashes;
+  return typeof crashes === 'number' && Number.isInteger(crashes) && crashes > 0 ? crashes : 0;
 }
 
 /** The result as PostgreSQL can store it; a result nested absurdly deep is a bug of the processor, not worth a retry. */

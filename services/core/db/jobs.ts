@@ -312,7 +312,7 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
  * What a worker reads before running a delivery: whether the job may still run, and what
  * to run. The queue entry names only the job; type, owner and input come from here.
  */
-export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'input' | 'status' | 'attempts' | 'max_attempts' | 'request_id'> & {
+export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'priority' | 'input' | 'status' | 'attempts' | 'max_attempts' | 'request_id'> & {
   /** When the job was accepted, ms since the epoch. */
   created_ms: number;
 };
@@ -321,7 +321,7 @@ export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'input' | 's
 export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<DeliveryRow[]> {
   const result = await db.query<DeliveryRow>({
     name: 'jobs.deliveries',
-    text: `SELECT id, owner_id, type, input, status, attempts, max_attempts, request_id,
+    text: `SELECT id, owner_id, type, priority, input, status, attempts, max_attempts, request_id,
         (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
       FROM jobs WHERE id = ANY($1::uuid[])`,
     values: [jobIds],

@@ -11,6 +11,18 @@ export function bullJobKey(prefix: string, jobId: string): string {
   return `${prefix}:${QUEUES.jobs}:${jobId}`;
 }
 
+/** Prefix of the ids of queue entries that carry several jobs; a job's own entry has the job id (a UUID). */
+export const SHARED_ENTRY_ID_PREFIX = 'shared-';
+
+/**
+ * Hash of jobId → id of the shared entry that carries it, while it does: how the sweep
+ * finds a job that has no entry of its own. Under the queue's keys, so it lives in the
+ * queue's Redis Cluster slot and goes when the queue is obliterated.
+ */
+export function sharedEntriesKey(prefix: string): string {
+  return `${prefix}:${QUEUES.jobs}:shared-entry-of`;
+}
+
 /** Pub/sub channel on which cancel requests reach the workers. */
 export function cancelChannel(prefix: string): string {
   return `${prefix}:${CANCEL_CHANNEL}`;

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
+import { findJobType, QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
 import { MicroBatcher } from '../batcher';
 import { applyTransitions, findStaleQueued, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../db/jobs';
 import { followParentMoves } from '../jobs/fanout';
@@ -9,15 +9,38 @@ import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, LOST_
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { withTimeout } from '../timeout';
-import { readJobStates, type RedisJobState } from './job-states';
+import { pruneSharedEntries, readJobStates, type RedisJobState } from './job-states';
+import { SHARED_ENTRY_ID_PREFIX, sharedEntriesKey } from './keys';
 
 /**
- * What a queue entry carries: the job's id and nothing else. Type, owner and input live in
+ * What a queue entry carries: job ids and nothing else. Type, owner and input live in
  * PostgreSQL, where the worker reads them, so Redis memory does not grow with payloads and
  * nothing a worker runs comes from Redis.
+ *
+ * A job's own entry has the job's id as its BullMQ id. `crashes` counts the runs of the job
+ * that ended with their worker before this entry existed (it was split out of a shared
+ * entry that was redelivered), so a crash loop ends after the same number of runs either way.
  */
-export interface QueueJobData {
+export interface OwnEntryData {
   jobId: string;
+  crashes?: number;
+}
+
+/**
+ * Jobs of a type that declares jobsPerQueueEntry > 1, submitted together: one entry, whose
+ * BullMQ id is SHARED_ENTRY_ID_PREFIX and the first job's id. Each job of it that must be
+ * queued again (a retry, a release, a redelivery after a crash) gets an entry of its own.
+ */
+export interface SharedEntryData {
+  jobIds: string[];
+}
+
+export type QueueJobData = OwnEntryData | SharedEntryData;
+
+/** How a job queued again gets its entry: after a delay (a retry's backoff), and with the crashes of its earlier runs. */
+export interface RequeueOptions {
+  delayMs?: number;
+  crashes?: number;
 }
 
 /** What the relay needs of a row to hand it to BullMQ. */
@@ -117,8 +140,9 @@ class RedisStatesUnavailableError extends Error {
  *
  * Ownership of retries: PostgreSQL (attempts, max_attempts) and the lifecycle own attempts
  * and backoff; every BullMQ job has `attempts: 1`. The runner schedules a retry by moving
- * the same BullMQ job to `delayed`, so the BullMQ job id stays the row id for the job's
- * whole life and every enqueue is idempotent (BullMQ ignores an add whose id exists).
+ * a job's own entry to `delayed`, or by giving a job of a shared entry an entry of its own,
+ * delayed; so a BullMQ id names the same job (or jobs) for the entry's whole life and every
+ * enqueue is idempotent (BullMQ ignores an add whose id exists).
  */
 export class Relay {
   readonly queue: Queue<QueueJobData, unknown, string>;
@@ -140,6 +164,8 @@ export class Relay {
   private pass = 0;
   /** Where the next sweep's walk goes on from; undefined: from the oldest row. */
   private passCursor: Keyset | undefined;
+  /** Where the next sweep goes on pruning the shared-entry map from ('0': the start). */
+  private pruneCursor = '0';
   /** Rows of the submit path gathered into fewer, larger addBulks (see handOff). */
   private readonly handOffs: MicroBatcher<EnqueueRow, void>;
   private handOffsOverflowing = false;
@@ -203,27 +229,37 @@ export class Relay {
   /**
    * Hands committed rows to BullMQ in one addBulk. Never throws: a row that does not make
    * it (Redis down, slow or restarted) stays queued in PostgreSQL and the sweep enqueues it.
+   * On the submit path, jobs of a type that declares jobsPerQueueEntry > 1 share entries;
+   * every other path gives each job an entry of its own.
    */
-  async enqueue(rows: readonly EnqueueRow[], path: 'submit' | 'sweep' | 'requeue' = 'submit'): Promise<number> {
+  async enqueue(rows: readonly EnqueueRow[], path: 'submit' | 'sweep' | 'requeue' = 'submit', options: RequeueOptions = {}): Promise<number> {
     if (rows.length === 0) return 0;
+    const entries = path === 'submit' ? shareEntries(rows) : rows.map((row) => [row]);
+    const sharedBy = entries.filter((jobs) => jobs.length > 1).flatMap((jobs) => jobs.flatMap((row) => [row.id, sharedEntryId(jobs)]));
     try {
-      await this.withTimeout(
-        this.queue.addBulk(rows.map((row) => ({ name: row.type, data: { jobId: row.id }, opts: this.jobOptions(row) }))),
-        'addBulk',
-      );
-      this.metrics?.relayEnqueued.inc({ path }, rows.length);
-      return rows.length;
+      await this.withTimeout(this.queue.addBulk(entries.map((jobs) => this.entry(jobs, options))), 'addBulk');
     } catch (error) {
       this.log.warn({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over');
       return 0;
     }
+    this.metrics?.relayEnqueued.inc({ path }, rows.length);
+    // The map goes after the entries, so a field always names an entry that exists (pruneSharedEntries relies on it).
+    // A job the sweep finds without it is noted only; if the map never makes it, the sweep's
+    // second look hands the job over in an entry of its own: delivered twice, completed once.
+    if (sharedBy.length > 0) {
+      await this.withTimeout(this.connection.hset(sharedEntriesKey(this.options.prefix), ...sharedBy), 'shared entry map').catch((error: unknown) => {
+        this.log.warn({ err: error, jobs: sharedBy.length / 2 }, 'could not note which entries carry these jobs; the relay sweep will hand them over again');
+      });
+    }
+    return rows.length;
   }
 
   /**
-   * Enqueues a job that was queued again (retry, replay, reclaim). BullMQ still holds its
-   * finished previous run under the same id, which would swallow the add: remove it first.
+   * Enqueues a job that was queued again (retry, replay, reclaim, a job split out of a
+   * shared entry), each in an entry of its own. BullMQ still holds its finished previous
+   * run under the same id, which would swallow the add: remove it first.
    */
-  async requeue(rows: readonly EnqueueRow[], path: 'requeue' | 'sweep' = 'requeue'): Promise<number> {
+  async requeue(rows: readonly EnqueueRow[], path: 'requeue' | 'sweep' = 'requeue', options: RequeueOptions = {}): Promise<number> {
     if (rows.length === 0) return 0;
     try {
       const states = await this.redisStates(rows.map((row) => row.id));
@@ -232,7 +268,30 @@ export class Relay {
       this.log.warn({ err: error, jobs: rows.length }, 'could not clear finished BullMQ jobs before re-enqueue; the sweep will retry');
       return 0;
     }
-    return this.enqueue(rows, path);
+    return this.enqueue(rows, path, options);
+  }
+
+  /**
+   * Forgets which shared entry carried these jobs, once the entry is done with them (each
+   * finished, or queued again in an entry of its own). Throws when Redis cannot be reached;
+   * the sweep prunes what is left of entries that are done.
+   */
+  async forgetSharedEntry(jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.withTimeout(this.connection.hdel(sharedEntriesKey(this.options.prefix), ...jobIds), 'shared entry map');
+  }
+
+  /** Moves a delayed entry to the queue now. False when it is no longer delayed (its time came, or it was taken) or Redis did not answer. */
+  async promote(entryId: string): Promise<boolean> {
+    try {
+      const entry = await this.withTimeout(this.queue.getJob(entryId), 'getJob');
+      if (!entry || !(await this.withTimeout(entry.isDelayed(), 'state'))) return false;
+      await this.withTimeout(entry.promote(), 'promote');
+      return true;
+    } catch (error) {
+      this.log.debug({ err: error, entryId }, 'could not promote a delayed entry; it comes back when its delay ends');
+      return false;
+    }
   }
 
   /** Removes a waiting or delayed job from BullMQ. False when it is missing or a worker holds it. */
@@ -284,11 +343,19 @@ export class Relay {
     return this.closing;
   }
 
-  private jobOptions(row?: EnqueueRow): JobsOptions {
-    const options: JobsOptions = { attempts: 1, removeOnComplete: RETENTION.completed, removeOnFail: { ...RETENTION.failed } };
-    if (row) options.jobId = row.id;
-    if (row && row.priority > 0) options.priority = row.priority;
-    return options;
+  private jobOptions(): JobsOptions {
+    return { attempts: 1, removeOnComplete: RETENTION.completed, removeOnFail: { ...RETENTION.failed } };
+  }
+
+  /** The addBulk item of an entry carrying `jobs` (all of one type and priority). */
+  private entry(jobs: readonly EnqueueRow[], { delayMs, crashes }: RequeueOptions): { name: string; data: QueueJobData; opts: JobsOptions } {
+    const first = jobs[0] as EnqueueRow;
+    const opts = this.jobOptions();
+    if (first.priority > 0) opts.priority = first.priority;
+    if (delayMs !== undefined && delayMs > 0) opts.delay = delayMs;
+    if (jobs.length > 1) return { name: first.type, data: { jobIds: jobs.map((row) => row.id) }, opts: { ...opts, jobId: sharedEntryId(jobs) } };
+    const data: OwnEntryData = crashes ? { jobId: first.id, crashes } : { jobId: first.id };
+    return { name: first.type, data, opts: { ...opts, jobId: first.id } };
   }
 
   private async sweepUnderLock(): Promise<SweepReport> {
@@ -299,6 +366,7 @@ export class Relay {
       try {
         const queued = await this.measuringLag(() => this.sweepQueued('repair'));
         const running = await this.reclaimLostRunning();
+        await this.pruneSharedEntries();
         const report: SweepReport = { ran: true, ...queued, reclaimed: running.reclaimed, abandoned: queued.abandoned + running.abandoned };
         if (report.requeued > 0 || report.reclaimed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
         return report;
@@ -413,6 +481,17 @@ export class Relay {
     return oldest;
   }
 
+  /** Drops a page of shared-entry map fields whose entry is done; a failure leaves them to the next sweep. */
+  private async pruneSharedEntries(): Promise<void> {
+    try {
+      const { cursor, pruned } = await this.withTimeout(pruneSharedEntries(this.connection, this.options.prefix, this.pruneCursor, this.options.sweepPageSize), 'shared entry prune');
+      this.pruneCursor = cursor;
+      if (pruned > 0) this.log.debug({ pruned }, 'dropped shared-entry map fields of entries that are done');
+    } catch (error) {
+      this.log.debug({ err: error }, 'could not prune the shared-entry map; the next sweep will');
+    }
+  }
+
   /** Running rows whose worker and Redis job are both gone: the lifecycle counts the attempt as failed. */
   private async reclaimLostRunning(): Promise<{ reclaimed: number; abandoned: number }> {
     const running = await findStaleRunning(this.generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
@@ -475,6 +554,35 @@ export class Relay {
     const ms = this.options.enqueueTimeoutMs;
     return withTimeout(promise, ms, `Redis ${what} timed out after ${ms} ms`);
   }
+}
+
+/**
+ * Rows in entries: jobs of one type and priority, in the order given, share an entry up to
+ * their type's jobsPerQueueEntry; a type that is not declared (or declares 1) gets one per job.
+ */
+function shareEntries(rows: readonly EnqueueRow[]): EnqueueRow[][] {
+  const entries: EnqueueRow[][] = [];
+  const open = new Map<string, EnqueueRow[]>();
+  for (const row of rows) {
+    const perEntry = findJobType(row.type)?.jobsPerQueueEntry ?? 1;
+    if (perEntry <= 1) {
+      entries.push([row]);
+      continue;
+    }
+    const key = `${row.type}/${row.priority}`;
+    let entry = open.get(key);
+    if (!entry || entry.length >= perEntry) {
+      entry = [];
+      open.set(key, entry);
+      entries.push(entry);
+    }
+    entry.push(row);
+  }
+  return entries;
+}
+
+function sharedEntryId(jobs: readonly EnqueueRow[]): string {
+  return `${SHARED_ENTRY_ID_PREFIX}${(jobs[0] as EnqueueRow).id}`;
 }
 
 /** Seconds since a time in µs since the epoch (a row's updated_us). */

@@ -1,12 +1,14 @@
 /**
  * What KEDA scales the workers on (BACKLOG_QUERY, run by its postgresql scaler) against what
  * the services hold: every job the platform accepted and has not finished, however BullMQ
- * files it (wait list, prioritized set, delayed set, active list) and equal to what the
- * worker reports as queue depth. The length of BullMQ's wait list, what a plain Redis
+ * files it (wait list, prioritized set, delayed set, active list), and equal to what the
+ * worker reports as queue depth where each job has an entry of its own (that depth counts
+ * entries, and jobs of a type that shares entries go up to ten to one). The length of BullMQ's wait list, what a plain Redis
  * list trigger would read, misses the prioritized and delayed jobs.
  */
 import { BACKLOG_QUERY, BACKLOG_STATUSES, JOB_STATUSES, QUEUES } from '../../../services/contract';
 import { queueDepth } from '../../../services/core/jobs/admin';
+import { readJobStates } from '../../../services/core/queue/job-states';
 import { defineProcessor } from '../../../services/worker/processor';
 import { findProcessor } from '../../../services/worker/jobs';
 import { echo, sleep } from '../../../services/contract/jobs';
@@ -33,7 +35,8 @@ describe('the autoscaler\'s backlog', () => {
   });
 
   it('counts prioritized, plain and running jobs as the queue depth the worker emits does, where the wait list alone under-counts', async () => {
-    const submit = (priority?: number) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: {}, ...(priority !== undefined ? { priority } : {}) }));
+    // sleep jobs have an entry each, so BullMQ's depth counts jobs (see the shared entries below).
+    const submit = (priority?: number) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 0 }, ...(priority !== undefined ? { priority } : {}) }));
     for (let i = 0; i < 4; i++) await submit();
     for (let i = 0; i < 6; i++) await submit(i + 1);
     await waitFor('the relay to hand every job to BullMQ', async () => (await inBullmq()) === 10);
@@ -49,11 +52,28 @@ describe('the autoscaler\'s backlog', () => {
       await held;
       return { result: { sleptMs: 0 } };
     });
-    const runner = await fx.startRunner({ concurrency: 3 }, { processors: (type) => (type === 'echo' ? (holding as never) : findProcessor(type)) });
+    const runner = await fx.startRunner({ concurrency: 3 }, { processors: (type) => (type === 'sleep' ? (holding as never) : findProcessor(type)) });
     await waitFor('three jobs to run', async () => Number((await fx.one<{ count: number }>("SELECT count(*) FROM jobs WHERE status = 'running'")).count) === 3);
     expect(await backlog()).toBe(10);
     expect(await inBullmq()).toBe(10);
     release();
+    await waitFor('the backlog to drain', async () => (await backlog()) === 0, 30_000);
+    await waitFor('BullMQ to agree', async () => (await inBullmq()) === 0);
+    await runner.stop(1_000);
+  });
+
+  it('counts each job of an entry shared by jobs submitted together, where BullMQ\'s depth counts entries', async () => {
+    const accepted = await Promise.all(Array.from({ length: 12 }, () => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: {} }))));
+    await waitFor('the relay to hand every job to BullMQ', async () => {
+      const states = await readJobStates(fx.core.redis.client, fx.env.QUEUE_PREFIX, accepted.map(({ job }) => job.id));
+      return [...states.values()].every((state) => state === 'held');
+    });
+    expect(await backlog()).toBe(12);
+    // At most 10 echo jobs to an entry (jobsPerQueueEntry).
+    const entries = await inBullmq();
+    expect(entries).toBeGreaterThanOrEqual(2);
+    expect(entries).toBeLessThan(12);
+    const runner = await fx.startRunner();
     await waitFor('the backlog to drain', async () => (await backlog()) === 0, 30_000);
     await waitFor('BullMQ to agree', async () => (await inBullmq()) === 0);
     await runner.stop(1_000);

@@ -10,6 +10,8 @@ import { createLogger, type Logger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import type { InternalSubmitRequest, SubmitRequest } from '../../../services/core/jobs/types';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../../services/core/runtime';
+import { readJobStates } from '../../../services/core/queue/job-states';
+import { SHARED_ENTRY_ID_PREFIX } from '../../../services/core/queue/keys';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from '../../../services/worker/runner';
 import { findFreePort } from '../../harness/free-port';
 import { useSharedServices } from '../../harness/shared';
@@ -142,9 +144,28 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-/** Waits until the relay's hand-off (gathered for a few milliseconds after the commit) put the job in BullMQ. */
-export function handedOver(fx: Pick<EngineFixture, 'core'>, jobId: string): Promise<true> {
-  return waitFor(`job ${jobId} to reach BullMQ`, async () => (await fx.core.relay.queue.getJob(jobId)) !== undefined);
+/**
+ * Queued echo rows with these payloads, handed to BullMQ as the submit path does: echo jobs
+ * share entries, so these few share one. The rows are written directly, so which jobs share
+ * an entry does not hang on timing. Answers their ids, in order.
+ */
+export async function queueSharedEntry(fx: Pick<EngineFixture, 'core' | 'ownerId' | 'query'>, payloads: string[], options: { minutesAgo?: number } = {}): Promise<string[]> {
+  const ids = payloads.map(() => randomUUID());
+  for (const [index, id] of ids.entries()) {
+    await fx.query(
+      "INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, created_at, updated_at) VALUES ($1, $2, 'echo', $3, 'queued', 3, now() - $4::int * interval '1 minute', now() - $4::int * interval '1 minute')",
+      [id, fx.ownerId, JSON.stringify({ payload: payloads[index] }), options.minutesAgo ?? 0],
+    );
+  }
+  const queued = await fx.core.relay.enqueue(ids.map((id) => ({ id, type: 'echo', priority: 0 })), 'submit');
+  const entry = await fx.core.relay.queue.getJob(`${SHARED_ENTRY_ID_PREFIX}${ids[0]}`);
+  if (queued !== ids.length || JSON.stringify(entry?.data) !== JSON.stringify({ jobIds: ids })) throw new Error('the jobs did not get one shared entry');
+  return ids;
+}
+
+/** Waits until the relay's hand-off (gathered for a few milliseconds after the commit) put the job in BullMQ, in an entry of its own or a shared one. */
+export function handedOver(fx: Pick<EngineFixture, 'core' | 'env'>, jobId: string): Promise<true> {
+  return waitFor(`job ${jobId} to reach BullMQ`, async () => (await readJobStates(fx.core.redis.client, fx.env.QUEUE_PREFIX, [jobId])).get(jobId) === 'held');
 }
 
 export interface WorkerChild {

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { createEngineFixture, submission, statusOf, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, queueSharedEntry, submission, statusOf, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
 
 const WORKER_MAIN = 'services/worker/main.ts';
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
@@ -123,6 +123,37 @@ describe('job engine: worker processes', () => {
         return statuses.every((status) => status === 'succeeded');
       }, 30_000);
       for (const { job } of innocents) expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1 });
+      worker.kill('SIGTERM');
+      await worker.exited;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('a job that kills its worker from an entry it shares: the entry is split, the job dead-lettered after the same bounded runs, the jobs beside it finish at their first attempt', async () => {
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'pk-crash-loop-shared-'));
+    const deliveryLog = path.join(scratch, 'deliveries');
+    try {
+      const ids = await queueSharedEntry(fx, ['fine', 'fine', 'poison', 'fine', 'fine']);
+      const poison = ids[2] as string;
+      const innocents = ids.filter((id) => id !== poison);
+      for (let start = 0; start < 10 && (await statusOf(fx, poison)) !== 'failed'; start += 1) {
+        const worker = await spawnWorker(fx, WORKER_CHILD, { TEST_DELIVERY_LOG: deliveryLog }).catch(() => undefined);
+        if (!worker) continue;
+        await Promise.race([worker.exited, waitFor('the poison job to be dead-lettered', async () => (await statusOf(fx, poison)) === 'failed', 20_000).catch(() => undefined)]);
+        if ((await statusOf(fx, poison)) === 'failed') {
+          worker.kill('SIGTERM');
+          await worker.exited;
+        }
+      }
+      const dead = await fx.core.jobs.get(fx.ownerId, poison);
+      expect(dead.status).toBe('failed');
+      expect(dead.error).toMatch(/its run ended with its worker 3 times in a row/);
+      expect(readFileSync(deliveryLog, 'utf8').trim().split('\n').length).toBeLessThanOrEqual(3);
+
+      const worker = await spawnWorker(fx, WORKER_CHILD);
+      await waitFor('the jobs beside it to succeed', async () => (await Promise.all(innocents.map((id) => statusOf(fx, id)))).every((status) => status === 'succeeded'), 30_000);
+      for (const id of innocents) expect(await fx.core.jobs.get(fx.ownerId, id)).toMatchObject({ attempts: 1, result: { payload: 'fine' } });
       worker.kill('SIGTERM');
       await worker.exited;
     } finally {

@@ -8,6 +8,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedisConnection } from '../../../services/core/queue/connection';
+import { readJobStates } from '../../../services/core/queue/job-states';
+import { SHARED_ENTRY_ID_PREFIX } from '../../../services/core/queue/keys';
 import { Relay, type RelayOptions } from '../../../services/core/queue/relay';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
@@ -40,11 +42,12 @@ describe('relay hand-off', () => {
     return { relay, addBulkSizes };
   }
 
-  const rows = (count: number) => Array.from({ length: count }, () => ({ id: randomUUID(), type: 'echo', priority: 0 }));
+  // sleep jobs have an entry each (jobsPerQueueEntry 1), so an addBulk's size counts rows.
+  const rows = (count: number, type = 'sleep') => Array.from({ length: count }, () => ({ id: randomUUID(), type, priority: 0 }));
 
   async function held(target: Relay, ids: string[]): Promise<number> {
-    const jobs = await Promise.all(ids.map((id) => target.queue.getJob(id)));
-    return jobs.filter((job) => job?.data.jobId !== undefined).length;
+    const states = await readJobStates(connection as Redis, (target.queue.opts.prefix as string), ids);
+    return [...states.values()].filter((state) => state === 'held').length;
   }
 
   it('gathers the rows of several submit batches within its window into one addBulk', async () => {
@@ -98,5 +101,45 @@ describe('relay hand-off', () => {
     expect(addBulkSizes).toEqual([3]);
     expect(await held(subject, kept.map((row) => row.id))).toBe(3);
     expect(await held(subject, leftToSweep.map((row) => row.id))).toBe(0);
+  });
+
+  it('puts jobs of a type that shares entries up to jobsPerQueueEntry in one, by type and priority, and the sweep finds each job in its entry', async () => {
+    const { relay: subject, addBulkSizes } = startRelay({ handOffWindowMs: 50 });
+    const echoes = rows(23, 'echo');
+    const urgent = rows(2, 'echo').map((row) => ({ ...row, priority: 5 }));
+    const sleeps = rows(2);
+    subject.handOff([...echoes.slice(0, 12), ...sleeps, ...urgent, ...echoes.slice(12)]);
+    await delay(300);
+    // 23 echo jobs in entries of 10, 10 and 3; the two urgent ones together; a sleep job each.
+    expect(addBulkSizes).toEqual([3 + 1 + 2]);
+    const all = [...echoes, ...urgent, ...sleeps].map((row) => row.id);
+    expect(await held(subject, all)).toBe(all.length);
+
+    const first = await subject.queue.getJob(`${SHARED_ENTRY_ID_PREFIX}${echoes[0]?.id}`);
+    expect(first?.data).toEqual({ jobIds: echoes.slice(0, 10).map((row) => row.id) });
+    const urgentEntry = await subject.queue.getJob(`${SHARED_ENTRY_ID_PREFIX}${urgent[0]?.id}`);
+    expect(urgentEntry?.opts.priority).toBe(5);
+    expect(await subject.queue.getJob(sleeps[0]?.id as string)).toMatchObject({ data: { jobId: sleeps[0]?.id } });
+
+    // Once the entry is done with its jobs (each finished or queued on its own), the map forgets them and they count as missing.
+    await subject.forgetSharedEntry(echoes.slice(0, 10).map((row) => row.id));
+    await first?.remove();
+    const states = await readJobStates(connection, subject.queue.opts.prefix as string, echoes.slice(0, 11).map((row) => row.id));
+    expect([...states.values()]).toEqual([...Array<string>(10).fill('missing'), 'held']);
+  });
+
+  it('reports a job as its shared entry stands: finished once the entry completed and before the map forgot it', async () => {
+    const { relay: subject } = startRelay({ handOffWindowMs: 0 });
+    const echoes = rows(3, 'echo');
+    await subject.queue.waitUntilReady();
+    expect(await subject.enqueue(echoes, 'submit')).toBe(3);
+    // What BullMQ writes on the entry's hash when it completes (kept here by retention).
+    await connection.hset(`${subject.queue.opts.prefix}:${subject.queue.name}:${SHARED_ENTRY_ID_PREFIX}${echoes[0]?.id}`, 'finishedOn', Date.now());
+    const states = await readJobStates(connection, subject.queue.opts.prefix as string, echoes.map((row) => row.id));
+    expect([...states.values()]).toEqual(['finished', 'finished', 'finished']);
+    // A job queued again gets an entry of its own, which the lookup prefers to the shared one.
+    expect(await subject.requeue([echoes[1] as (typeof echoes)[number]])).toBe(1);
+    expect((await readJobStates(connection, subject.queue.opts.prefix as string, [echoes[1]?.id as string])).get(echoes[1]?.id as string)).toBe('held');
+    expect(await subject.queue.getJob(echoes[1]?.id as string)).toMatchObject({ data: { jobId: echoes[1]?.id } });
   });
 });
