@@ -73,8 +73,8 @@ export function jobsDashboard(): DashboardJson {
   return base('platform-jobs', 'Platform / Jobs')
     .withRow(new RowBuilder('Now'))
     .withPanel(stat('Queued, oldest', 's', `max(${METRICS.queueOldestJobAge}{${worker}})`, 'Age of the oldest job PostgreSQL holds as queued.'))
-    .withPanel(stat('Waiting in Redis', 'short', `sum(${METRICS.queueDepth}{${worker},state=~"waiting|prioritized"})`))
-    .withPanel(stat('Running', 'short', `sum(${METRICS.queueDepth}{${worker},state="active"})`))
+    .withPanel(stat('Entries waiting in Redis', 'short', `sum(${METRICS.queueDepth}{${worker},state=~"waiting|prioritized"})`, 'Queue entries, each one job or up to its type\'s jobsPerQueueEntry (echo: 10).'))
+    .withPanel(stat('Entries running', 'short', `sum(${METRICS.queueDepth}{${worker},state="active"})`))
     .withPanel(stat('Dead letters', 'short', `max(${METRICS.deadLetterSize}{${worker}})`, 'Jobs that failed their last attempt; replay with `platform dlq replay`.'))
     .withRow(new RowBuilder('Throughput'))
     .withPanel(
@@ -93,7 +93,7 @@ export function jobsDashboard(): DashboardJson {
     .withRow(new RowBuilder('Timing'))
     .withPanel(timeseries('p95 duration by type', 's', [{ expr: quantile(0.95, METRICS.jobDuration, `${worker},outcome="succeeded"`, 'type'), legend: '{{type}}' }]))
     .withPanel(timeseries('p95 time to start by type', 's', [{ expr: quantile(0.95, METRICS.jobTimeToStart, worker, 'type'), legend: '{{type}}' }]))
-    .withPanel(timeseries('Queue depth by state', 'short', [{ expr: `sum by (state) (${METRICS.queueDepth}{${worker}})`, legend: '{{state}}' }]))
+    .withPanel(timeseries('Queue entries by state', 'short', [{ expr: `sum by (state) (${METRICS.queueDepth}{${worker}})`, legend: '{{state}}' }]))
     .withPanel(timeseries('Oldest queued job', 's', [{ expr: `max(${METRICS.queueOldestJobAge}{${worker}})`, legend: 'age' }]))
     .build() as DashboardJson;
 }
@@ -106,7 +106,7 @@ export function workersDashboard(): DashboardJson {
         'Busy slots',
         'percentunit',
         [{ expr: `sum(${METRICS.queueDepth}{${worker},state="active"}) / sum(${METRICS.workerConcurrency}{${worker}})`, legend: 'busy' }],
-        'Running jobs over the slots of every live worker (WORKER_CONCURRENCY each). Near 100 % with a growing backlog: scale workers.',
+        'Running queue entries over the slots of every live worker (WORKER_CONCURRENCY entries each). Near 100 % with a growing backlog: scale workers.',
       ),
     )
     .withPanel(timeseries('Workers up', 'short', [{ expr: `sum(up{${worker}})`, legend: 'workers' }]))

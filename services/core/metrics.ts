@@ -73,7 +73,7 @@ export function createMetrics(service: string) {
       buckets: [...HISTOGRAM_BUCKETS.jobTimeToStart],
       registers,
     }),
-    queueDepth: new Gauge({ name: METRICS.queueDepth, help: 'Jobs in the queue by BullMQ state.', labelNames: ['queue', 'state'] as const, registers }),
+    queueDepth: new Gauge({ name: METRICS.queueDepth, help: 'Queue entries by BullMQ state: each carries one job, or up to its type\'s jobsPerQueueEntry.', labelNames: ['queue', 'state'] as const, registers }),
     relayLag: freshGauge({
       name: METRICS.relayLag,
       help: 'Age of the oldest queued job (past the hand-off grace) that Redis could not be shown to hold, as this process last measured it; absent when this process has not measured it lately.',
