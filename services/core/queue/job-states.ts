@@ -103,9 +103,11 @@ export async function readJobStates(connection: Redis, prefix: string, jobIds: r
 }
 
 /**
- * Drops map fields of entries that are done (see sharedEntriesKey), one page from `cursor`:
- * the runner forgets an entry's jobs when it completes, but not when it fails for good or
- * its worker ends between the two, so without this such fields would stay for good. A
+ * Drops map fields of entries that are done (see sharedEntriesKey), one page from `cursor`.
+ * The runner forgets an entry's jobs as it completes the entry; a field stays when that
+ * did not reach Redis, when it ran before the relay's write of the same entry's fields
+ * landed (a quick entry under load), or when the entry failed; without this such fields
+ * would stay for good. A
  * field of a job still carried always points at an entry that is there and not finished,
  * because the relay writes the map only once the entry is in (lookups meanwhile read
  * "missing" once, which the sweep's second look covers). Answers the cursor to go on
