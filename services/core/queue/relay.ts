@@ -353,9 +353,13 @@ export class Relay {
     const opts = this.jobOptions();
     if (first.priority > 0) opts.priority = first.priority;
     if (delayMs !== undefined && delayMs > 0) opts.delay = delayMs;
-    if (jobs.length > 1) return { name: first.type, data: { jobIds: jobs.map((row) => row.id) }, opts: { ...opts, jobId: sharedEntryId(jobs) } };
+    if (jobs.length > 1) {
+      opts.jobId = sharedEntryId(jobs);
+      return { name: first.type, data: { jobIds: jobs.map((row) => row.id) }, opts };
+    }
+    opts.jobId = first.id;
     const data: OwnEntryData = crashes ? { jobId: first.id, crashes } : { jobId: first.id };
-    return { name: first.type, data, opts: { ...opts, jobId: first.id } };
+    return { name: first.type, data, opts };
   }
 
   private async sweepUnderLock(): Promise<SweepReport> {
