@@ -78,6 +78,32 @@ describe('shared queue entries', () => {
     expect(events.map((event) => event.to_status)).not.toContain('running');
   });
 
+  it('cancelling a running job of the entry stops that job alone; the entry completes once the others are done', async () => {
+    let aborted = false;
+    const holdOne = defineProcessor(echo, ({ input, signal }) => {
+      if (input.payload !== 'hold') return Promise.resolve({ result: { payload: input.payload } });
+      return new Promise((_, reject) =>
+        signal.addEventListener(
+          'abort',
+          () => {
+            aborted = true;
+            reject(signal.reason as Error);
+          },
+          { once: true },
+        ),
+      );
+    });
+    const ids = await sharedEntry(['hold', 'quick', 'quick']);
+    const held = ids[0] as string;
+    await fx.startRunner({}, { processors: withEcho(holdOne as unknown as Processor) });
+    await waitFor('the held job to run and the others to succeed', async () => (await statusOf(fx, held)) === 'running' && (await statusOf(fx, ids[2] as string)) === 'succeeded');
+    expect((await fx.core.jobs.cancel(fx.ownerId, held)).status).toBe('cancelled');
+    await waitFor('the held job to see its signal abort', async () => aborted);
+    await waitFor('the entry to complete and the map to forget it', async () => (await mapSize()) === 0);
+    expect(await fx.core.relay.queue.getJob(`${SHARED_ENTRY_ID_PREFIX}${held}`)).toBeUndefined();
+    expect(await Promise.all(ids.map((id) => statusOf(fx, id)))).toEqual(['cancelled', 'succeeded', 'succeeded']);
+  });
+
   it('a shutdown past its grace gives each running job of the entry an entry of its own, attempt not spent', async () => {
     const holding = defineProcessor(echo, ({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })));
     const ids = await sharedEntry(['x', 'y']);
