@@ -58,8 +58,8 @@ export interface RunnerDeps {
   mailDrop?: MailDrop;
   /**
    * Gives jobs of a shared queue entry entries of their own (a retry, a release, a split
-   * after a crash), calls parked entries back to the recovery lane, and hands the reduce steps of fan-out jobs this worker's writes finish
-   * to BullMQ at once.
+   * after a crash), calls parked entries back to the recovery lane, and hands the reduce
+   * steps of fan-out jobs this worker's writes finish to BullMQ at once.
    */
   relay: Pick<Relay, 'requeue' | 'forgetSharedEntry' | 'promote'>;
 }
