@@ -3,21 +3,23 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseCompareArgs, type CompareSettings } from './compare-args';
 import { accessTokens, ECHO_BODY, runLoad, statusCounts } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
 /**
- * `npm run bench:compare -- <git revision> [--runs N] [--seconds S] [--rate R | --drain J]`:
+ * `npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R | --drain=J] [--generator=raw|autocannon]`:
  * the platform at another revision and at this checkout, run alternately under the same
  * load generator (this checkout's), N runs of S seconds each: at full speed (64
- * connections), or with --rate at R submits/s offered at a steady pace (32 connections, as
- * the bench's latency run). With --drain, each run submits J echo jobs while the worker is
- * stopped, then lets it drain them alone: the worker's own cost, measured with the API idle
- * (far less noisy than a whole-platform run). On a machine whose speed drifts from one
- * minute to the next, only a side-by-side comparison says whether a change helped. Prints,
- * for each side, submits/s, echo jobs finished per second, submit latency and CPU per job
- * by process.
+ * connections), or with --rate at R submits/s offered. The bench's own generator drives
+ * both sides unless --generator=autocannon says otherwise; at a rate it sends at a steady
+ * pace over 32 connections, and autocannon over 64, as `npm run bench` drives each. With
+ * --drain, each run submits J echo jobs while the worker is stopped, then lets it drain
+ * them alone: the worker's own cost, measured with the API idle (far less noisy than a
+ * whole-platform run). On a machine whose speed drifts from one minute to the next, only a
+ * side-by-side comparison says whether a change helped. Prints, for each side, submits/s,
+ * echo jobs finished per second, submit latency and CPU per job by process.
  */
 
 const run = promisify(execFile);
@@ -45,31 +47,6 @@ interface Sample {
   jobsPerSecond: number;
   latencyMs: { p50: number; p99: number };
   cpuMicrosPerJob: Record<(typeof PROCESSES)[number], number>;
-}
-
-interface Settings {
-  revision: string;
-  runs: number;
-  seconds: number;
-  /** Submits/s offered at a steady pace; full speed when unset. */
-  rate?: number;
-  /** Jobs queued while the worker is stopped, then drained by it alone; unset for a submit run. */
-  drain?: number;
-}
-
-function parseArgs(argv: string[]): Settings {
-  const [revision] = argv.filter((arg) => !arg.startsWith('--'));
-  const flag = (name: string) => {
-    const raw = argv.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-    return value;
-  };
-  if (!revision) throw new Error('usage: npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R | --drain=J]');
-  const settings = { revision, runs: flag('runs') ?? 3, seconds: flag('seconds') ?? 10, rate: flag('rate'), drain: flag('drain') };
-  if (settings.rate !== undefined && settings.drain !== undefined) throw new Error('--rate and --drain measure different things: give one of them');
-  return settings;
 }
 
 /** Builds the revision's services and bench into a scratch directory that resolves this checkout's node_modules. */
@@ -102,7 +79,7 @@ function cpuMicrosPerJob(usage: Record<string, { cores: number }>, jobsPerSecond
   return { api: perJob('api'), worker: perJob('worker'), postgres: perJob('postgres'), redis: perJob('redis') };
 }
 
-async function sample(side: Side, settings: Settings): Promise<Sample> {
+async function sample(side: Side, settings: CompareSettings): Promise<Sample> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBenchPlatform } = require(side.platformModule) as { startBenchPlatform(options: BenchPlatformOptions): Promise<BenchPlatform> };
   const platform = await startBenchPlatform(SAME_ON_BOTH_SIDES);
@@ -114,7 +91,9 @@ async function sample(side: Side, settings: Settings): Promise<Sample> {
     const monitor = new ResourceMonitor({ ...platform.pids });
     monitor.begin();
     const before = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
-    const result = await runLoad({ ...load, connections: settings.rate ? 32 : 64, overallRate: settings.rate, durationSeconds: settings.seconds });
+    // The bench's own generator paces a rate itself; autocannon keeps one request in flight per connection.
+    const connections = settings.rate && settings.generator === 'raw' ? 32 : 64;
+    const result = await runLoad({ ...load, connections, overallRate: settings.rate, durationSeconds: settings.seconds }, settings.generator);
     const after = { at: performance.now(), succeeded: await succeededJobs(platform.databaseUrl) };
     return {
       submitsPerSecond: result.requestsPerSecond,
@@ -161,7 +140,7 @@ const mean = (values: number[]) => values.reduce((total, value) => total + value
 const fmt = (value: number) => (Number.isNaN(value) ? '-' : Math.round(value).toLocaleString('en-US'));
 
 async function main(): Promise<void> {
-  const settings = parseArgs(process.argv.slice(2));
+  const settings = parseCompareArgs(process.argv.slice(2));
   const { revision, runs } = settings;
   const repository = path.resolve(__dirname, '..', '..');
   process.stdout.write(`compare: building ${revision}…\n`);
@@ -182,15 +161,18 @@ async function main(): Promise<void> {
   } finally {
     await other.cleanup();
   }
-  const load = settings.drain ? `the worker draining ${fmt(settings.drain)} queued jobs alone` : settings.rate ? `${fmt(settings.rate)} submits/s offered` : 'full speed';
+  const offered = settings.rate ? `${fmt(settings.rate)} submits/s offered` : 'full speed';
+  const load = settings.drain ? `the worker draining ${fmt(settings.drain)} queued jobs alone` : settings.generator === 'autocannon' ? `${offered}, through autocannon` : offered;
   process.stdout.write(`\n${load}, means of ${runs} runs${settings.drain ? '' : ` of ${settings.seconds} s`}:\n\n`);
-  process.stdout.write(`| side | submits/s | jobs/s end to end | submit p50 / p99 (ms) | ${PROCESSES.map((name) => `${name} µs/job`).join(' | ')} | total µs/job |\n`);
+  process.stdout.write(`| side | submits/s | jobs/s end to end | submit p50 / p99 (p99 range), ms | ${PROCESSES.map((name) => `${name} µs/job`).join(' | ')} | total µs/job |\n`);
   process.stdout.write(`| --- | --- | --- | --- | ${PROCESSES.map(() => '---').join(' | ')} | --- |\n`);
   for (const side of sides) {
     const list = samples.get(side.label) ?? [];
     const perProcess = PROCESSES.map((name) => mean(list.map((entry) => entry.cpuMicrosPerJob[name])));
     const total = perProcess.reduce((sum, value) => sum + value, 0);
-    const latency = settings.drain ? '-' : `${mean(list.map((entry) => entry.latencyMs.p50)).toFixed(1)} / ${mean(list.map((entry) => entry.latencyMs.p99)).toFixed(1)}`;
+    const p99s = list.map((entry) => entry.latencyMs.p99);
+    // A p99 swings from run to run far more than a mean does: the range says how far.
+    const latency = settings.drain ? '-' : `${mean(list.map((entry) => entry.latencyMs.p50)).toFixed(1)} / ${mean(p99s).toFixed(1)} (${Math.min(...p99s)}-${Math.max(...p99s)})`;
     process.stdout.write(
       `| ${side.label} | ${fmt(mean(list.map((entry) => entry.submitsPerSecond)))} | ${fmt(mean(list.map((entry) => entry.jobsPerSecond)))} | ${latency} | ${perProcess.map(fmt).join(' | ')} | ${fmt(total)} |\n`,
     );
