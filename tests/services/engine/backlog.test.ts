@@ -3,16 +3,16 @@
  * the services hold: every job the platform accepted and has not finished, however BullMQ
  * files it (wait list, prioritized set, delayed set, active list), and equal to what the
  * worker reports as queue depth where each job has an entry of its own (that depth counts
- * entries, and jobs of a type that shares entries go up to ten to one). The length of BullMQ's wait list, what a plain Redis
- * list trigger would read, misses the prioritized and delayed jobs.
+ * entries, and jobs of a type that shares entries go up to ten to one). The length of
+ * BullMQ's wait list, what a plain Redis list trigger would read, misses the prioritized
+ * and delayed jobs.
  */
 import { BACKLOG_QUERY, BACKLOG_STATUSES, JOB_STATUSES, QUEUES } from '../../../services/contract';
 import { queueDepth } from '../../../services/core/jobs/admin';
-import { readJobStates } from '../../../services/core/queue/job-states';
 import { defineProcessor } from '../../../services/worker/processor';
 import { findProcessor } from '../../../services/worker/jobs';
 import { echo, sleep } from '../../../services/contract/jobs';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from './fixture';
 
 describe('the autoscaler\'s backlog', () => {
   let fx: EngineFixture;
@@ -64,10 +64,7 @@ describe('the autoscaler\'s backlog', () => {
 
   it('counts each job of an entry shared by jobs submitted together, where BullMQ\'s depth counts entries', async () => {
     const accepted = await Promise.all(Array.from({ length: 12 }, () => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: {} }))));
-    await waitFor('the relay to hand every job to BullMQ', async () => {
-      const states = await readJobStates(fx.core.redis.client, fx.env.QUEUE_PREFIX, accepted.map(({ job }) => job.id));
-      return [...states.values()].every((state) => state === 'held');
-    });
+    await handedOver(fx, accepted.map(({ job }) => job.id));
     expect(await backlog()).toBe(12);
     // At most 10 echo jobs to an entry (jobsPerQueueEntry).
     const entries = await inBullmq();

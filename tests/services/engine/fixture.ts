@@ -163,9 +163,13 @@ export async function queueSharedEntry(fx: Pick<EngineFixture, 'core' | 'ownerId
   return ids;
 }
 
-/** Waits until the relay's hand-off (gathered for a few milliseconds after the commit) put the job in BullMQ, in an entry of its own or a shared one. */
-export function handedOver(fx: Pick<EngineFixture, 'core' | 'env'>, jobId: string): Promise<true> {
-  return waitFor(`job ${jobId} to reach BullMQ`, async () => (await readJobStates(fx.core.redis.client, fx.env.QUEUE_PREFIX, [jobId])).get(jobId) === 'held');
+/** Waits until the relay's hand-off (gathered for a few milliseconds after the commit) put each job in BullMQ, in an entry of its own or a shared one. */
+export function handedOver(fx: Pick<EngineFixture, 'core' | 'env'>, jobIds: string | readonly string[]): Promise<true> {
+  const ids = typeof jobIds === 'string' ? [jobIds] : jobIds;
+  return waitFor(`${ids.length === 1 ? `job ${ids[0]}` : `${ids.length} jobs`} to reach BullMQ`, async () => {
+    const states = await readJobStates(fx.core.redis.client, fx.env.QUEUE_PREFIX, ids);
+    return [...states.values()].every((state) => state === 'held');
+  });
 }
 
 export interface WorkerChild {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { listMigrations, pendingMigrations, runMigrations } from '../../../services/core/db/migrate';
-import { readJobStates } from '../../../services/core/queue/job-states';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { SHARED_ENV, useSharedServices } from '../../harness/shared';
 import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from './fixture';
@@ -46,10 +45,7 @@ describe('job engine: recovery', () => {
       Array.from({ length: 50 }, (_, index) => current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'echo', input: { payload: index } }))),
     );
     const ids = accepted.map((result) => result.job.id);
-    await waitFor('the jobs to reach Redis', async () => {
-      const states = await readJobStates(current.core.redis.client, current.env.QUEUE_PREFIX, ids);
-      return [...states.values()].every((state) => state === 'held');
-    });
+    await handedOver(current, ids);
 
     await redis.restartEmpty();
     await waitFor('Redis to come back', async () => (await current.core.redis.client.ping()) === 'PONG');
