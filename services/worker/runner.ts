@@ -331,7 +331,7 @@ export class JobRunner {
       this.deps.log.error({ queueJobId: job.id }, 'queue entry without a valid job id: dropped');
       return;
     }
-    const runs = job.stalledCounter + carriedCrashes(data);
+    const runs = runsEndedWithWorker(job);
     if (runs > this.options.stall.maxStalledCount) {
       const reason = await this.abandonCrashLoop(jobId, runs);
       throw new UnrecoverableError(reason);
@@ -534,7 +534,7 @@ export class JobRunner {
       if (jobIds) await this.splitShared(jobIds, job.stalledCounter);
       else {
         const jobId = ownJobId(data);
-        if (jobId) await this.abandonCrashLoop(jobId, Math.max(job.stalledCounter + carriedCrashes(data), this.options.stall.maxStalledCount + 1));
+        if (jobId) await this.abandonCrashLoop(jobId, Math.max(runsEndedWithWorker(job), this.options.stall.maxStalledCount + 1));
       }
     } catch (error) {
       // The relay's sweep finds the entry finished in Redis and dead-letters or hands over its jobs from there.
@@ -653,10 +653,13 @@ function ownJobId(data: unknown): string | undefined {
   return typeof jobId === 'string' && isUuid(jobId) ? jobId : undefined;
 }
 
-/** Runs of the job that ended with their worker before its own entry existed (see OwnEntryData). */
-function carriedCrashes(data: unknown): number {
-  const crashes = (data as { crashes?: unknown } | null)?.crashes;
-  return typeof crashes === 'number' && Number.isInteger(crashes) && crashes > 0 ? crashes : 0;
+/**
+ * Runs of an own entry's job that ended with their worker: BullMQ's count for this entry,
+ * plus those before the entry existed (`crashes`, see OwnEntryData).
+ */
+function runsEndedWithWorker(job: Job<QueueJobData, void, string>): number {
+  const crashes = (job.data as { crashes?: unknown } | null)?.crashes;
+  return job.stalledCounter + (typeof crashes === 'number' && Number.isInteger(crashes) && crashes > 0 ? crashes : 0);
 }
 
 /** The result as PostgreSQL can store it; a result nested absurdly deep is a bug of the processor, not worth a retry. */
