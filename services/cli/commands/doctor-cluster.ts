@@ -52,8 +52,9 @@ function message(error: unknown): string {
  * Does this KEDA trigger scale on the platform's queue? A PostgreSQL trigger counting the
  * contract's backlog (what the stacks deploy) or a Prometheus trigger on the contract's
  * queue-depth metric (queue entries: a worker's slots hold entries, so it measures their
- * load too, though jobs that share entries count an entry each). A Redis list trigger is refused: BullMQ's wait list holds neither
- * prioritized nor delayed jobs, and jobs the relay has not yet handed to Redis are in no list.
+ * load too, though jobs that share entries count an entry each). A Redis list trigger is
+ * refused: BullMQ's wait list holds neither prioritized nor delayed jobs, and jobs the
+ * relay has not yet handed to Redis are in no list.
  */
 export function triggerProblem(trigger: { type?: string; metadata?: Record<string, string> }): string | undefined {
   const meta = trigger.metadata ?? {};

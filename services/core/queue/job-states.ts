@@ -35,7 +35,6 @@ end
 return table.concat(states)
 `;
 
-
 /**
  * One HSCAN page of the shared-entry map (KEYS[1]) from cursor ARGV[2]: fields whose entry
  * (key ARGV[1] .. entry id) is gone or finished are dropped. Answers the next cursor and
@@ -107,11 +106,10 @@ export async function readJobStates(connection: Redis, prefix: string, jobIds: r
  * The runner forgets an entry's jobs as it completes the entry; a field stays when that
  * did not reach Redis, when it ran before the relay's write of the same entry's fields
  * landed (a quick entry under load), or when the entry failed; without this such fields
- * would stay for good. A
- * field of a job still carried always points at an entry that is there and not finished,
- * because the relay writes the map only once the entry is in (lookups meanwhile read
- * "missing" once, which the sweep's second look covers). Answers the cursor to go on
- * from ('0' once the map was walked through).
+ * would stay for good. A field of a job still carried always points at an entry that is
+ * there and not finished, because the relay writes the map only once the entry is in
+ * (lookups meanwhile read "missing" once, which the sweep's second look covers). Answers
+ * the cursor to go on from ('0' once the map was walked through).
  */
 export async function pruneSharedEntries(connection: Redis, prefix: string, cursor: string, pageSize: number): Promise<{ cursor: string; pruned: number }> {
   if (typeof connection.platformPruneSharedEntries !== 'function') connection.defineCommand('platformPruneSharedEntries', { lua: PRUNE_SHARED_ENTRIES_SCRIPT });
