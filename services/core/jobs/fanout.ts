@@ -5,12 +5,19 @@ import { inTransaction } from '../db/transaction';
 import { cancelJob, type JobRow, type SingleMove } from '../db/jobs';
 import type { ParentMove } from '../db/task-counts';
 import type { Logger } from '../logger';
-import type { Relay } from '../queue/relay';
+
+/**
+ * What hands queued rows to BullMQ again (the relay). Declared here, not imported from the
+ * relay, because the relay's sweep itself follows the parent moves its repairs make.
+ */
+export interface Requeuer {
+  requeue(rows: readonly ParentMove[], path: 'requeue'): Promise<unknown>;
+}
 
 /** Who acts on a fan-out job a write moved on. */
 export interface ParentMoveDeps {
   pool: Pool;
-  relay?: Pick<Relay, 'requeue'>;
+  relay?: Requeuer;
   log: Logger;
 }
 
