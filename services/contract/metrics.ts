@@ -24,6 +24,8 @@ export const METRICS = {
   /** Server-side backends of the whole PostgreSQL instance (every client, not only this pool). */
   postgresConnections: 'platform_postgres_connections',
   postgresMaxConnections: 'platform_postgres_max_connections',
+  /** 0 while the API answers requests that need PostgreSQL 503 at once, because one found it away and no probe has had an answer since. */
+  postgresAvailable: 'platform_postgres_available',
   redisUp: 'platform_redis_up',
   redisMemoryUsed: 'platform_redis_memory_used_bytes',
   /** Redis `maxmemory`; 0 means unlimited (a local redis-server), never the case on ElastiCache. */

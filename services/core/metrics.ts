@@ -85,6 +85,11 @@ export function createMetrics(service: string) {
     queueOldestJobAge: new Gauge({ name: METRICS.queueOldestJobAge, help: 'Seconds the oldest queued job has waited (0 when none is queued).', registers }),
     postgresConnections: new Gauge({ name: METRICS.postgresConnections, help: 'Backends connected to the PostgreSQL server, from every client.', registers }),
     postgresMaxConnections: new Gauge({ name: METRICS.postgresMaxConnections, help: 'PostgreSQL max_connections.', registers }),
+    postgresAvailable: new Gauge({
+      name: METRICS.postgresAvailable,
+      help: '1 while this API process sends requests to PostgreSQL; 0 while it answers them 503 at once, PostgreSQL having been found away and not yet answered a probe.',
+      registers,
+    }),
     redisUp: new Gauge({ name: METRICS.redisUp, help: '1 when the last Redis check succeeded.', registers }),
     redisMemoryUsed: new Gauge({ name: METRICS.redisMemoryUsed, help: 'Redis used_memory in bytes.', registers }),
     redisMemoryMax: new Gauge({ name: METRICS.redisMemoryMax, help: 'Redis maxmemory in bytes (0: unlimited).', registers }),

@@ -25,6 +25,17 @@ export class DatabaseDeadlineError extends Error {
   }
 }
 
+/**
+ * Refused without asking PostgreSQL: a request found it away moments ago and it has not
+ * answered a probe since (see DatabaseAvailability).
+ */
+export class DatabaseAwayError extends Error {
+  constructor() {
+    super('PostgreSQL has not answered since a request found it away');
+    this.name = 'DatabaseAwayError';
+  }
+}
+
 /** Messages node-postgres gives errors of its own, which carry no SQLSTATE. */
 const CONNECTION_FAILURE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connection timeout/i;
 const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -35,7 +46,7 @@ const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT
  * a worker keeps its result and tries again.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  if (error instanceof DatabaseDeadlineError) return true;
+  if (error instanceof DatabaseDeadlineError || error instanceof DatabaseAwayError) return true;
   const code = sqlState(error);
   if (code !== undefined) {
     // 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now; 53300: too many connections.
