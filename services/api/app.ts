@@ -12,7 +12,7 @@ import { clientAddressKey } from './middleware/client-address';
 import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-limit';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { provideRequestLogger, requestContext } from './middleware/request-context';
-import { notFoundHandler, problemHandler } from './problem';
+import { createProblemHandler, notFoundHandler } from './problem';
 import type { Logger } from '../core/logger';
 import { adminEndpoints } from './routes/admin';
 import { authEndpoints } from './routes/auth';
@@ -113,11 +113,22 @@ export function createApp(deps: AppDependencies): Express {
   // The ingress routes the contract's PUBLIC_ROUTES: a declaration it would get wrong is a bug to stop at, not to ship.
   const mismatches = exposureMismatches([...endpoints.map((definition) => definition.path), PATHS.openapi, PATHS.docs, ...Object.values(CONSOLE_PAGES)]);
   if (mismatches.length > 0) throw new Error(`the API's operations and the contract's PUBLIC_ROUTES disagree: ${mismatches.join('; ')}`);
-  app.use(routerFor(endpoints, { authenticated: authenticate(deps.auth), admin: requireRole('admin'), json: jsonBody(env.JSON_BODY_LIMIT_BYTES) }));
+  const { database } = deps;
+  app.use(
+    routerFor(endpoints, {
+      authenticated: authenticate(deps.auth),
+      admin: requireRole('admin'),
+      json: jsonBody(env.JSON_BODY_LIMIT_BYTES),
+      database: (_req, _res, next) => {
+        database?.assertAvailable();
+        next();
+      },
+    }),
+  );
   app.use(openApiRoutes(apiDocument(endpoints)));
   if (deps.consoleDir) app.use(consoleRoutes(deps.consoleDir));
 
   app.use(notFoundHandler);
-  app.use(problemHandler);
+  app.use(createProblemHandler({ onDatabaseTrouble: (error) => database?.observe(error) }));
   return app;
 }

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Env } from '../contract';
 import { createIdentity, createSecurityEvents, type AuthService, type SecurityEvents } from '../core/auth';
+import { DatabaseAvailability } from '../core/db/availability';
+import { answerWithin } from '../core/db/transaction';
 import { createQuotas, type Quotas } from '../core/quotas';
 import type { FileService } from '../core/files/types';
 import { createJobRemoval, type JobRemoval } from '../core/jobs/removal';
@@ -38,6 +40,8 @@ export interface AppDependencies {
   events: EventHub;
   files: FileService;
   checks: ReadinessChecks;
+  /** Whether requests should ask PostgreSQL at all; without it every request does. */
+  database?: DatabaseAvailability;
   /** The Redis `client` connection; rate-limit counters live there so every API process shares them. */
   redis?: Redis;
   lifecycle?: Lifecycle;
@@ -49,6 +53,9 @@ export interface AppDependencies {
   close?: () => Promise<void>;
 }
 
+/** How long a probe of PostgreSQL waits for its answer while requests are refused. */
+const DATABASE_PROBE_WITHIN_MS = 1_000;
+
 /** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
 export async function dependenciesFromCore(
   env: Env,
@@ -56,6 +63,13 @@ export async function dependenciesFromCore(
   parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource; consoleDir?: string },
 ): Promise<AppDependencies> {
   const identity = await createIdentity(env, core, { log: parts.log, metrics: parts.metrics, mirror: true });
+  const database = new DatabaseAvailability({
+    probe: async () => {
+      await answerWithin(core.generalPool, DATABASE_PROBE_WITHIN_MS, (client) => client.query('SELECT 1'));
+    },
+    log: parts.log,
+    metrics: parts.metrics,
+  });
   return {
     env,
     ...parts,
@@ -67,8 +81,18 @@ export async function dependenciesFromCore(
     admin: core.admin,
     events: core.events,
     files: core.files,
-    checks: core.checks,
+    checks: {
+      async postgres() {
+        await core.checks.postgres();
+        database.answered();
+      },
+      redis: () => core.checks.redis(),
+    },
+    database,
     redis: core.redis.client,
-    close: () => identity.close(),
+    close: async () => {
+      database.close();
+      await identity.close();
+    },
   };
 }

@@ -45,6 +45,11 @@ export interface Endpoint<P extends Schema = Schema, Q extends Schema = Schema, 
     rawBody?: { description: string; content: Record<string, { schema: z.ZodType }> };
   };
   responses: Record<number, ResponseConfig>;
+  /**
+   * False for an operation that answers without PostgreSQL (probes, metrics, the job-type
+   * catalog): it is not refused while PostgreSQL is away. Default true.
+   */
+  needsDatabase?: boolean;
   /** Runs after authentication and before the body is read (rate limits). */
   before?: RequestHandler[];
   handle(request: EndpointRequest<P, Q, B, H>, req: Request, res: Response): void | Promise<void>;
@@ -83,6 +88,8 @@ export interface EndpointGuards {
   admin: RequestHandler;
   /** Reads a JSON body (415/413/400 on a wrong type, size or syntax). */
   json: RequestHandler;
+  /** Refuses at once (503) while PostgreSQL is known to be away; first, so a refusal costs nothing else. */
+  database: RequestHandler;
 }
 
 /** `idempotency-key` → `Idempotency-Key`: how a header is named back to the client. */
@@ -151,7 +158,12 @@ export function exposureMismatches(paths: readonly string[], routes: readonly Pu
 export function routerFor(endpoints: readonly Endpoint[], guards: EndpointGuards): Router {
   const router = Router();
   for (const definition of endpoints) {
-    const chain = [...accessGuards(definition.access, guards), ...(definition.before ?? []), ...(definition.request?.body ? [guards.json] : [])];
+    const chain = [
+      ...(definition.needsDatabase === false ? [] : [guards.database]),
+      ...accessGuards(definition.access, guards),
+      ...(definition.before ?? []),
+      ...(definition.request?.body ? [guards.json] : []),
+    ];
     router[definition.method](definition.path, ...chain, handlerOf(definition));
   }
   return router;

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { PROBLEM_CONTENT_TYPE } from '../contract';
-import { isDatabaseUnavailable, isStatementTimeout } from '../core/db/errors';
+import { DatabaseAwayError, isDatabaseUnavailable, isStatementTimeout } from '../core/db/errors';
 import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
 import { TooManyRequestsError } from './errors';
 
@@ -56,45 +56,58 @@ function isBodyParserError(error: unknown): error is BodyParserError {
 /** How long a client is asked to wait while PostgreSQL is away: a restart or a failover takes seconds. */
 const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+export interface ProblemHandlerOptions {
+  /** Told of every error that says PostgreSQL is away or did not answer (DatabaseAvailability.observe). */
+  onDatabaseTrouble?: (error: unknown) => void;
+}
+
 /**
  * The one place errors turn into responses: operational errors by their status, anything
  * else is a 500 logged under the request's id.
  */
-export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, next) => {
-  if (res.headersSent) {
-    // The response is streaming already; all that is left is to cut it short.
-    req.log.warn({ err: error }, 'error after the response started');
-    next(error);
-    return;
-  }
-  // Away (the pool reconnects by itself once it is back) or too slow to run the statement in
-  // time: either way nothing was written, and the client only has to come back.
-  const databaseTrouble = isDatabaseUnavailable(error) ? 'is unavailable' : isStatementTimeout(error) ? 'did not answer in time' : undefined;
-  if (databaseTrouble) {
-    req.log.warn({ err: error, method: req.method, url: req.originalUrl }, `PostgreSQL ${databaseTrouble}`);
-    res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-    sendProblem(req, res, 503, `the database ${databaseTrouble}; try again shortly`);
-    return;
-  }
-  if (error instanceof DomainError) {
-    if (error instanceof TooManyRequestsError || error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
-    if (error instanceof TooManyRequestsError) {
-      // draft-ietf-httpapi-ratelimit-headers: the budget, what is left of it (nothing), and when it refills.
-      if (error.limit !== undefined) res.setHeader('RateLimit-Limit', String(error.limit));
-      res.setHeader('RateLimit-Remaining', '0');
-      res.setHeader('RateLimit-Reset', String(error.retryAfterSeconds));
+export function createProblemHandler(options: ProblemHandlerOptions = {}): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      // The response is streaming already; all that is left is to cut it short.
+      req.log.warn({ err: error }, 'error after the response started');
+      next(error);
+      return;
     }
-    const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
-    sendProblem(req, res, error.status, error.message, extensions);
-    return;
-  }
-  if (isBodyParserError(error)) {
-    sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
-    return;
-  }
-  req.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
-  sendProblem(req, res, 500, 'an unexpected error occurred');
-};
+    // Away (the pool reconnects by itself once it is back) or too slow to run the statement in
+    // time: either way nothing was written, and the client only has to come back.
+    const databaseTrouble = isDatabaseUnavailable(error) ? 'is unavailable' : isStatementTimeout(error) ? 'did not answer in time' : undefined;
+    if (databaseTrouble) {
+      options.onDatabaseTrouble?.(error);
+      res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      if (error instanceof DatabaseAwayError) {
+        // Refused without asking PostgreSQL: the outage was logged once when it began, not per request.
+        sendProblem(req, res, 503, 'the database is unavailable (a request found it away moments ago); try again shortly');
+        return;
+      }
+      req.log.warn({ err: error, method: req.method, url: req.originalUrl }, `PostgreSQL ${databaseTrouble}`);
+      sendProblem(req, res, 503, `the database ${databaseTrouble}; try again shortly`);
+      return;
+    }
+    if (error instanceof DomainError) {
+      if (error instanceof TooManyRequestsError || error instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      if (error instanceof TooManyRequestsError) {
+        // draft-ietf-httpapi-ratelimit-headers: the budget, what is left of it (nothing), and when it refills.
+        if (error.limit !== undefined) res.setHeader('RateLimit-Limit', String(error.limit));
+        res.setHeader('RateLimit-Remaining', '0');
+        res.setHeader('RateLimit-Reset', String(error.retryAfterSeconds));
+      }
+      const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
+      sendProblem(req, res, error.status, error.message, extensions);
+      return;
+    }
+    if (isBodyParserError(error)) {
+      sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
+      return;
+    }
+    req.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
+    sendProblem(req, res, 500, 'an unexpected error occurred');
+  };
+}
 
 export const notFoundHandler: RequestHandler = (req) => {
   throw new NotFoundError(`no route for ${req.method} ${req.path}`);

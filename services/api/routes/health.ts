@@ -45,6 +45,7 @@ export function healthEndpoints({ checks, lifecycle, metricsSource }: HealthRout
       summary: 'Liveness: the process serves (no dependency is checked)',
       tag: 'operations',
       access: 'public',
+      needsDatabase: false,
       responses: { 200: respond.json('The process is alive.', z.object({ status: z.literal('ok') })) },
       handle(_request, _req, res) {
         res.json({ status: 'ok' });
@@ -57,6 +58,7 @@ export function healthEndpoints({ checks, lifecycle, metricsSource }: HealthRout
       summary: 'Readiness: not draining and PostgreSQL reachable; Redis away means degraded, still ready',
       tag: 'operations',
       access: 'public',
+      needsDatabase: false,
       responses: {
         200: respond.json('Ready to take requests.', z.object({ status: z.enum(['ready', 'degraded']), checks: Checks })),
         503: respond.problem('Not ready (draining, or PostgreSQL unreachable); `checks` says which.'),
@@ -84,6 +86,7 @@ export function healthEndpoints({ checks, lifecycle, metricsSource }: HealthRout
       summary: 'Prometheus metrics',
       tag: 'operations',
       access: 'public',
+      needsDatabase: false,
       responses: { 200: { description: 'Text exposition format.', content: { 'text/plain': { schema: z.string() } } } },
       async handle(_request, _req, res) {
         const { contentType, body } = await metricsSource();

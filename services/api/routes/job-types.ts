@@ -30,6 +30,7 @@ export function jobTypeEndpoints(catalog: JobTypeDescription[]): Endpoint[] {
       summary: 'Submittable job types with the JSON Schemas of their input and output',
       tag: 'jobs',
       access: 'public',
+      needsDatabase: false,
       responses: { 200: respond.json('The job types.', JobTypeList) },
       handle(_request, _req, res) {
         res.type('application/json').send(body);

@@ -1,6 +1,6 @@
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { startRedis, type RedisServer } from '../../harness/redis';
-import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { call, signUp, startApi, type ApiFixture, type CallResult } from './fixture';
 
 /** Polls /readyz until it answers `status`; a dependency coming back takes a reconnect or two. */
 async function readyzBecomes(api: ApiFixture, status: number): Promise<Record<string, unknown>> {
@@ -174,6 +174,52 @@ describe('health routes against private servers', () => {
     }
     await readyzBecomes(api, 200);
     expect((await call(api, `/v1/jobs/${jobId}`, { token })).status).toBe(200);
+  });
+
+  it('once a request finds PostgreSQL hung, refuses the next ones at once without asking it, and lets them through again when a probe is answered', async () => {
+    const { token } = await signUp(api);
+    const availability = async () => Number(/^platform_postgres_available(?:\{[^}]*\})? (\d)$/m.exec((await call(api, '/metrics')).text)?.[1]);
+    expect(await availability()).toBe(1);
+    const awayWarnings = () => api.logLines.filter((line) => String(line.msg).startsWith('PostgreSQL is away')).length;
+    const warnedBefore = awayWarnings();
+
+    postgres.pause();
+    let found: CallResult;
+    let refused: CallResult[];
+    let whileAway: number;
+    let catalog: CallResult;
+    try {
+      // This one asks PostgreSQL and waits out its deadline.
+      found = await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'finds it hung' } }, signal: AbortSignal.timeout(10_000) });
+      // These are refused by the API itself: a request that waited on the hung server would get the first one's detail.
+      refused = await Promise.all([
+        call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'refused' } } }),
+        call(api, '/v1/jobs', { token }),
+        call(api, '/v1/auth/login', { json: { email: 'nobody@example.com', password: 'some password' } }),
+      ]);
+      whileAway = await availability();
+      catalog = await call(api, '/v1/job-types');
+    } finally {
+      postgres.resume();
+    }
+    expect(found.status).toBe(503);
+    expect(found.body.detail).toBe('the database is unavailable; try again shortly');
+    for (const response of refused) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(response.body.detail).toMatch(/found it away moments ago/);
+    }
+    expect(whileAway).toBe(0);
+    // What answers without PostgreSQL still does.
+    expect(catalog.status).toBe(200);
+    // One warning for the outage, not one per refused request.
+    expect(awayWarnings()).toBe(warnedBefore + 1);
+
+    // The probe, not a readiness check, lets requests through again.
+    while ((await availability()) !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await call(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'after' } } })).status).toBe(202);
+    expect(api.logLines).toContainEqual(expect.objectContaining({ msg: 'PostgreSQL answers again: requests are sent to it' }));
   });
 
   it('answers a read 503 with Retry-After when PostgreSQL cannot run it in time (a lock held elsewhere)', async () => {
