@@ -87,7 +87,9 @@ export function createMetrics(service: string) {
     postgresMaxConnections: new Gauge({ name: METRICS.postgresMaxConnections, help: 'PostgreSQL max_connections.', registers }),
     postgresAvailable: new Gauge({
       name: METRICS.postgresAvailable,
-      help: '1 while this API process sends requests to PostgreSQL; 0 while it answers them 503 at once, PostgreSQL having been found away and not yet answered a probe.',
+      help: '1 while this API process sends requests to PostgreSQL; 0 while it answers them 503 at once, PostgreSQL having been found away and not yet answered a probe. Over API_PROCESSES: 0 when any of them refuses.',
+      // A sum over a pod's processes would read 2 for two that are well and 1 for one refusing.
+      aggregator: 'min',
       registers,
     }),
     redisUp: new Gauge({ name: METRICS.redisUp, help: '1 when the last Redis check succeeded.', registers }),

@@ -1,3 +1,4 @@
+import { AggregatorRegistry } from 'prom-client';
 import { DatabaseAvailability } from '../../../services/core/db/availability';
 import { DatabaseAwayError, DatabaseDeadlineError, isDatabaseUnavailable } from '../../../services/core/db/errors';
 import { createLogger } from '../../../services/core/logger';
@@ -108,5 +109,13 @@ describe('DatabaseAvailability', () => {
     probe.fail();
     await jest.advanceTimersByTimeAsync(10_000);
     expect(probe.calls()).toBe(1);
+  });
+
+  it('reads 0 for a pod of several API processes when any one of them refuses (the cluster aggregate takes the least)', async () => {
+    const [refusing, well] = [createMetrics('api'), createMetrics('api')];
+    refusing.postgresAvailable.set(0);
+    well.postgresAvailable.set(1);
+    const aggregate = AggregatorRegistry.aggregate([await refusing.registry.getMetricsAsJSON(), await well.registry.getMetricsAsJSON()]);
+    expect((await aggregate.getSingleMetric('platform_postgres_available')?.get())?.values.map((sample) => sample.value)).toEqual([0]);
   });
 });
