@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { SecurityEvents } from '../../core/auth';
 import type { Logger } from '../../core/logger';
-import { createLimiter, tooManyRequests } from './rate-limit';
+import { createLimiter, tooManyRequests, type Limiter } from './rate-limit';
 
 /** Failures count within this window; a success clears them. */
 const FAILURE_WINDOW_SECONDS = 15 * 60;
@@ -25,8 +25,8 @@ export interface AccountLockoutOptions {
  * any email, existing or not, so a lockout tells nothing about which accounts exist.
  */
 export class AccountLockout {
-  private readonly failures: RateLimiterAbstract;
-  private readonly lockouts: RateLimiterAbstract;
+  private readonly failures: Limiter;
+  private readonly lockouts: Limiter;
 
   constructor(private readonly options: AccountLockoutOptions) {
     this.failures = createLimiter({ redis: options.redis, keyPrefix: `${options.prefix}:rl:login-failures`, points: options.failuresBeforeLockout, durationSeconds: FAILURE_WINDOW_SECONDS });

@@ -11,15 +11,76 @@ export interface RateLimitOptions {
   durationSeconds: number;
 }
 
+/** What the API asks of a limiter: rate-limiter-flexible's operations it uses. */
+export type Limiter = Pick<RateLimiterAbstract, 'consume' | 'get' | 'delete' | 'penalty' | 'block'>;
+
 /**
- * Redis-backed limiter with an in-memory insurance limiter: while Redis is not ready the
- * process keeps limiting on its own counters instead of failing every request.
+ * After Redis failed a limiter's call, how long this process counts on its own before asking
+ * Redis again.
  */
-export function createLimiter(options: RateLimitOptions & { blockDurationSeconds?: number }): RateLimiterAbstract {
+const REDIS_RETRY_AFTER_MS = 5_000;
+
+/**
+ * Shared counters in Redis, and this process's own counters while Redis fails. A Redis that
+ * is down fails a call at once (the connection is not ready), but one that hangs (stopped,
+ * partitioned) fails it only at the client's command timeout (1 s). rate-limiter-flexible's
+ * insurance limiter would take over after each such call, so every limited request would
+ * wait that second, and the outage Redis being away should not cost (submissions still go
+ * to PostgreSQL) would slow every user down. Here one failed call sends the next ones to the
+ * process's own counters for REDIS_RETRY_AFTER_MS.
+ */
+class SharedOrOwnCounters implements Limiter {
+  private ownUntil = 0;
+
+  constructor(
+    private readonly shared: RateLimiterRedis,
+    private readonly own: RateLimiterMemory,
+    private readonly retryAfterMs: number,
+  ) {}
+
+  consume(key: string | number, points?: number): Promise<RateLimiterRes> {
+    return this.either((limiter) => limiter.consume(key, points));
+  }
+
+  get(key: string | number): Promise<RateLimiterRes | null> {
+    return this.either((limiter) => limiter.get(key));
+  }
+
+  delete(key: string | number): Promise<boolean> {
+    return this.either((limiter) => limiter.delete(key));
+  }
+
+  penalty(key: string | number, points?: number): Promise<RateLimiterRes> {
+    return this.either((limiter) => limiter.penalty(key, points));
+  }
+
+  block(key: string | number, seconds: number): Promise<RateLimiterRes> {
+    return this.either((limiter) => limiter.block(key, seconds));
+  }
+
+  private async either<T>(call: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> {
+    if (Date.now() < this.ownUntil) return call(this.own);
+    try {
+      return await call(this.shared);
+    } catch (error) {
+      // A rejection is the shared counters' answer (over the limit), not a failure of Redis.
+      if (error instanceof RateLimiterRes) throw error;
+      this.ownUntil = Date.now() + this.retryAfterMs;
+      return call(this.own);
+    }
+  }
+}
+
+/**
+ * Redis-backed limiter that counts on this process's own counters while Redis is away or
+ * hangs, instead of failing every request (see SharedOrOwnCounters).
+ */
+export function createLimiter(options: RateLimitOptions & { blockDurationSeconds?: number; redisRetryAfterMs?: number }): Limiter {
   const shape = { keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds, blockDuration: options.blockDurationSeconds ?? 0 };
-  const memory = new RateLimiterMemory(shape);
-  if (!options.redis) return memory;
-  return new RateLimiterRedis({ ...shape, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: memory });
+  const own = new RateLimiterMemory(shape);
+  if (!options.redis) return own;
+  const shared = new RateLimiterRedis({ ...shape, storeClient: options.redis, rejectIfRedisNotReady: true });
+  return new SharedOrOwnCounters(shared, own, options.redisRetryAfterMs ?? REDIS_RETRY_AFTER_MS);
 }
 
 /** A rejection of rate-limiter-flexible as the 429 the problem handler answers (Retry-After, RateLimit-*). */
@@ -45,7 +106,7 @@ class LeasedPoints {
   private readonly acquiring = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly limiter: RateLimiterAbstract,
+    private readonly limiter: Limiter,
     private readonly leaseSize: number,
   ) {}
 

@@ -1,7 +1,10 @@
 import type { Request, Response } from 'express';
 import { Redis } from 'ioredis';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { createLogger } from '../../../services/core/logger';
-import { rateLimit } from '../../../services/api/middleware/rate-limit';
+import { createRedisConnection } from '../../../services/core/queue/connection';
+import { createLimiter, rateLimit } from '../../../services/api/middleware/rate-limit';
+import { startRedis, type RedisServer } from '../../harness/redis';
 import { useSharedServices } from '../../harness/shared';
 
 const log = createLogger({ service: 'rate-limit-test', level: 'silent' });
@@ -58,3 +61,51 @@ describe('per-user rate limit with leased points', () => {
     expect(await admitted(handler, 'user-c')).toBe(true);
   });
 });
+
+describe('a limiter while its Redis hangs (stopped, connections open)', () => {
+  let server: RedisServer;
+  let connection: Redis;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    // The API's own kind of connection: its commands time out after a second.
+    connection = createRedisConnection(server.url, 'client');
+    await connection.ping();
+  });
+  afterAll(async () => {
+    connection?.disconnect();
+    await server?.destroy();
+  });
+
+  const outcome = (limiter: ReturnType<typeof createLimiter>, key: string) =>
+    limiter.consume(key).then(
+      () => 'admitted',
+      (rejection: unknown) => (rejection instanceof RateLimiterRes ? 'limited' : 'failed'),
+    );
+
+  it('asks Redis once, keeps limiting on its own counters without asking again, and asks Redis again after a while', async () => {
+    const limiter = createLimiter({ redis: connection, keyPrefix: 'hang', points: 3, durationSeconds: 60, redisRetryAfterMs: 500 });
+    expect(await outcome(limiter, 'user')).toBe('admitted');
+
+    server.pause();
+    const whileHung: string[] = [];
+    try {
+      for (let request = 0; request < 4; request += 1) whileHung.push(await outcome(limiter, 'user'));
+    } finally {
+      server.resume();
+    }
+    // The process's own counters start at nothing and still hold the limit.
+    expect(whileHung).toEqual(['admitted', 'admitted', 'admitted', 'limited']);
+    // What was sent to the stopped server runs once it resumes, before this PING on the same connection.
+    await connection.ping();
+    // The call before the pause and the one that waited out the timeout: no other call asked Redis.
+    expect(Number(await connection.get('hang:user'))).toBe(2);
+
+    // Past redisRetryAfterMs the shared counters decide again: the third point there, then the limit.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(await outcome(limiter, 'user')).toBe('admitted');
+    expect(await outcome(limiter, 'user')).toBe('limited');
+    expect(Number(await connection.get('hang:user'))).toBe(4);
+  });
+});
+
