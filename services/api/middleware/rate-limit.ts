@@ -22,12 +22,12 @@ const REDIS_RETRY_AFTER_MS = 5_000;
 
 /**
  * Shared counters in Redis, and this process's own counters while Redis fails. A Redis that
- * is down fails a call at once (the connection is not ready), but one that hangs (stopped,
+ * is down fails a call at once (the connection is not ready); one that hangs (stopped,
  * partitioned) fails it only at the client's command timeout (1 s). rate-limiter-flexible's
- * insurance limiter would take over after each such call, so every limited request would
- * wait that second, and the outage Redis being away should not cost (submissions still go
- * to PostgreSQL) would slow every user down. Here one failed call sends the next ones to the
- * process's own counters for REDIS_RETRY_AFTER_MS.
+ * insurance limiter takes over after each failed call, so with a hung Redis every limited
+ * request would wait that second, though submissions do not need Redis (they go to
+ * PostgreSQL). Here one failed call sends the calls of the next REDIS_RETRY_AFTER_MS to this
+ * process's own counters.
  */
 class SharedOrOwnCounters implements Limiter {
   private ownUntil = 0;
