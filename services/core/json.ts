@@ -32,11 +32,12 @@ interface Frame {
 }
 
 /**
- * The first part of `value` that cannot be stored, or undefined. Walks with an explicit
- * stack, so a document nested far deeper than `maxDepth` costs a loop, not the call stack.
- * Depth counts containers: `{}` is 1, `{"a": []}` is 2.
+ * The first part of `value` whose string, or key (`keyProblem`), has a problem, or that
+ * nests past `maxDepth`. Walks with an explicit stack, so a document nested far deeper than
+ * `maxDepth` costs a loop, not the call stack. Depth counts containers: `{}` is 1,
+ * `{"a": []}` is 2.
  */
-export function findUnstorable(value: unknown, maxDepth: number, rootPath: string[] = []): UnstorablePart | undefined {
+function findFirst<R extends string>(value: unknown, maxDepth: number, rootPath: string[], keyProblem: (key: string) => R | undefined): { path: string; reason: R | UnstorableReason } | undefined {
   const stack: Frame[] = [{ value, path: rootPath, depth: 0 }];
   while (stack.length > 0) {
     const { value: current, path, depth } = stack.pop() as Frame;
@@ -52,12 +53,31 @@ export function findUnstorable(value: unknown, maxDepth: number, rootPath: strin
       continue;
     }
     for (const key of Object.keys(current)) {
-      const reason = characterProblem(key);
+      const reason = keyProblem(key);
       if (reason) return { path: [...path, key].join('.'), reason };
       stack.push({ value: (current as Record<string, unknown>)[key], path: [...path, key], depth: depth + 1 });
     }
   }
   return undefined;
+}
+
+/** The first part of `value` that cannot be stored, or undefined. */
+export function findUnstorable(value: unknown, maxDepth: number, rootPath: string[] = []): UnstorablePart | undefined {
+  return findFirst(value, maxDepth, rootPath, characterProblem);
+}
+
+/** Why a JSON document from outside is refused: what cannot be stored, or a key no JavaScript object keeps. */
+export type UnacceptableReason = UnstorableReason | '__proto__ key';
+
+/**
+ * The first part of a JSON document from outside that is refused, or undefined: what
+ * findUnstorable finds, and a key named `__proto__`. JSON.parse keeps that key, but copying
+ * it member by member by assignment (as the schemas' parse does) sets the copy's prototype
+ * instead, so the member would vanish without a word; a processor that deep-merges its input
+ * could even change the prototype every object shares. Refused, it changes nothing.
+ */
+export function findUnacceptableInput(value: unknown, maxDepth: number, rootPath: string[] = []): { path: string; reason: UnacceptableReason } | undefined {
+  return findFirst<UnacceptableReason>(value, maxDepth, rootPath, (key) => (key === '__proto__' ? '__proto__ key' : characterProblem(key)));
 }
 
 /** `text` with every NUL and unpaired surrogate replaced by U+FFFD. */

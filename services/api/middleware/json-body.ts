@@ -1,7 +1,7 @@
 import express, { type RequestHandler } from 'express';
 import { MAX_JSON_DEPTH } from '../../contract';
 import { ValidationError } from '../../core/errors';
-import { findUnstorable, type UnstorableReason } from '../../core/json';
+import { findUnacceptableInput, type UnacceptableReason } from '../../core/json';
 import { UnsupportedMediaTypeError } from '../errors';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -10,18 +10,19 @@ function hasBody(headers: { 'transfer-encoding'?: string; 'content-length'?: str
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }
 
-const REFUSAL: Record<UnstorableReason, string> = {
+const REFUSAL: Record<UnacceptableReason, string> = {
   'too deep': `is nested deeper than ${MAX_JSON_DEPTH} levels`,
   'NUL character': 'contains a NUL character (\\u0000), which cannot be stored',
   'unpaired surrogate': 'contains an unpaired UTF-16 surrogate, which is not valid Unicode and cannot be stored',
+  '__proto__ key': 'has a key named __proto__, which is not accepted (JavaScript objects cannot keep it as data)',
 };
 
 /**
  * JSON bodies for JSON routes: over the limit → 413, malformed → 400, any other media
  * type → 415 (rather than an empty body that fails validation with a misleading message).
- * A body that parses but could never be stored (NUL characters, unpaired surrogates) or
- * that nests deeper than MAX_JSON_DEPTH is refused with 400 naming the field, before any
- * schema walks it.
+ * A body that parses but could never be stored (NUL characters, unpaired surrogates), that
+ * holds a `__proto__` key, or that nests deeper than MAX_JSON_DEPTH is refused with 400
+ * naming the field, before any schema walks it.
  */
 export function jsonBody(limitBytes: number): RequestHandler {
   const parse = express.json({ limit: limitBytes, type: JSON_TYPES, strict: true });
@@ -35,7 +36,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
         next(error);
         return;
       }
-      const problem = findUnstorable(req.body, MAX_JSON_DEPTH, ['body']);
+      const problem = findUnacceptableInput(req.body, MAX_JSON_DEPTH, ['body']);
       if (problem) {
         next(new ValidationError(`the request body ${REFUSAL[problem.reason]}`, [{ field: problem.path || 'body', message: REFUSAL[problem.reason] }]));
         return;

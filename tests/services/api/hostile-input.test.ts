@@ -32,6 +32,24 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
     expect(await countRows(api, 'jobs')).toBe(before);
   });
 
+  it('refuses a __proto__ key anywhere in a body with 400 naming it, instead of dropping it without a word', async () => {
+    const before = await countRows(api, 'jobs');
+    const response = await call(api, '/v1/jobs', {
+      token,
+      body: '{"type":"echo","input":{"payload":{"kept":1,"nested":[{"__proto__":{"isAdmin":true}}]}}}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body.errors).toEqual([{ field: 'body.input.payload.nested.0.__proto__', message: expect.stringMatching(/__proto__/) }]);
+    expect(await countRows(api, 'jobs')).toBe(before);
+    // The word as a value, and a constructor.prototype path, are data like any other and come back as sent.
+    const payload = { note: '__proto__', constructor: { prototype: { y: 2 } } };
+    const accepted = await call<{ input: unknown }>(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload } } });
+    expect(accepted.status).toBe(202);
+    expect(accepted.body.input).toEqual({ payload });
+  });
+
   it('accepts the other submissions of a burst that holds a NUL, each answered 202', async () => {
     const burst = await Promise.all(
       Array.from({ length: 20 }, (_, index) =>

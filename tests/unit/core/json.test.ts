@@ -1,4 +1,4 @@
-import { findUnstorable, JsonTooDeepError, toStorable, toStorableText } from '../../../services/core/json';
+import { findUnacceptableInput, findUnstorable, JsonTooDeepError, toStorable, toStorableText } from '../../../services/core/json';
 
 function nested(depth: number): unknown {
   let value: unknown = 'leaf';
@@ -15,6 +15,15 @@ describe('storable JSON', () => {
     expect(findUnstorable('\ud83d\ude00 fine', 10)).toBeUndefined();
     expect(findUnstorable(nested(5), 5)).toBeUndefined();
     expect(findUnstorable(nested(6), 5)).toMatchObject({ reason: 'too deep' });
+  });
+
+  it('refuses a __proto__ key in input from outside, which storage alone would keep', () => {
+    const input = JSON.parse('{"a":[{"ok":1},{"__proto__":{"polluted":true}}]}') as unknown;
+    expect(findUnacceptableInput(input, 10, ['body'])).toEqual({ path: 'body.a.1.__proto__', reason: '__proto__ key' });
+    expect(findUnstorable(input, 10)).toBeUndefined();
+    // Only the key itself: the word as a value, or a constructor.prototype path (kept as data), is fine.
+    expect(findUnacceptableInput(JSON.parse('{"note":"__proto__","constructor":{"prototype":{}}}'), 10)).toBeUndefined();
+    expect(findUnacceptableInput({ a: 'x\u0000' }, 10)).toEqual({ path: 'a', reason: 'NUL character' });
   });
 
   it('walks a document nested 100,000 deep without using the call stack', () => {
