@@ -120,6 +120,21 @@ describe('web console', () => {
     }
   });
 
+  it('renders the API document in Swagger UI at /docs: every operation, and no error box about the document', async () => {
+    const document = (await call<{ paths: Record<string, Record<string, unknown>> }>(stack.api, '/openapi.json')).body;
+    const operations = Object.values(document.paths).reduce((count, item) => count + Object.keys(item).length, 0);
+    const page = await newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto('/docs');
+    await page.locator('.opblock').first().waitFor();
+    expect(await page.locator('.opblock').count()).toBe(operations);
+    // Swagger UI lists what it could not make of the document (a wrong jsonSchemaDialect, a 3.2 keyword) in this box.
+    expect(await page.locator('.errors-wrapper').count()).toBe(0);
+    expect(await page.locator('.info .title').innerText()).toMatch(/OAS 3\.1/);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('signs in, uploads a file, submits a job from the generated form and watches it succeed without reloading; no token in web storage', async () => {
     const page = await newPage();
     await signedIn(page);
