@@ -82,11 +82,12 @@ export async function dependenciesFromCore(
     events: core.events,
     files: core.files,
     checks: {
+      ...core.checks,
+      // A passing readiness check is an answer from PostgreSQL like a probe's.
       async postgres() {
         await core.checks.postgres();
         database.answered();
       },
-      redis: () => core.checks.redis(),
     },
     database,
     redis: core.redis.client,
