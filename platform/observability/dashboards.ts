@@ -148,7 +148,7 @@ export function relayDashboard(): DashboardJson {
         'API processes refusing requests',
         'short',
         [{ expr: `count(${METRICS.postgresAvailable}{${api}} == 0) or vector(0)`, legend: 'PostgreSQL found away' }],
-        'API processes that answer requests needing PostgreSQL 503 at once: a request found it away, and it has not answered a probe (every second) since.',
+        'API processes that answer requests needing PostgreSQL 503 at once: a request found it away, and it has not answered a probe since.',
       ),
     )
     .build() as DashboardJson;

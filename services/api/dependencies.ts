@@ -2,7 +2,6 @@ import type { Redis } from 'ioredis';
 import type { Env } from '../contract';
 import { createIdentity, createSecurityEvents, type AuthService, type SecurityEvents } from '../core/auth';
 import { DatabaseAvailability } from '../core/db/availability';
-import { answerWithin } from '../core/db/transaction';
 import { createQuotas, type Quotas } from '../core/quotas';
 import type { FileService } from '../core/files/types';
 import { createJobRemoval, type JobRemoval } from '../core/jobs/removal';
@@ -53,9 +52,6 @@ export interface AppDependencies {
   close?: () => Promise<void>;
 }
 
-/** How long a probe of PostgreSQL waits for its answer while requests are refused. */
-const DATABASE_PROBE_WITHIN_MS = 1_000;
-
 /** The app's dependencies wired from a platform core: what the API process and the API tests both run. */
 export async function dependenciesFromCore(
   env: Env,
@@ -63,13 +59,7 @@ export async function dependenciesFromCore(
   parts: { log: Logger; metrics: Metrics; lifecycle: Lifecycle; metricsSource?: MetricsSource; consoleDir?: string },
 ): Promise<AppDependencies> {
   const identity = await createIdentity(env, core, { log: parts.log, metrics: parts.metrics, mirror: true });
-  const database = new DatabaseAvailability({
-    probe: async () => {
-      await answerWithin(core.generalPool, DATABASE_PROBE_WITHIN_MS, (client) => client.query('SELECT 1'));
-    },
-    log: parts.log,
-    metrics: parts.metrics,
-  });
+  const database = new DatabaseAvailability({ probe: () => core.checks.postgres(), log: parts.log, metrics: parts.metrics });
   return {
     env,
     ...parts,

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { WorkerEnv } from '../contract';
 import { BACKGROUND_BOUNDS, createBatchPool, createGeneralPool, REQUEST_BOUNDS } from './db/pool';
+import { answerWithin } from './db/transaction';
 import { createFileService } from './files/service';
 import type { FileService } from './files/types';
 import { createJobAdmin } from './jobs/admin';
@@ -65,14 +66,14 @@ export interface Runtime {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-const answerWithin = <T>(promise: Promise<T>, what: string): Promise<T> =>
+const withinCheckTimeout = <T>(promise: Promise<T>, what: string): Promise<T> =>
   withTimeout(promise, CHECK_TIMEOUT_MS, `${what} did not answer within ${CHECK_TIMEOUT_MS} ms`);
 
 /** Ends a Redis connection: QUIT when it is up (flushes replies), a plain disconnect otherwise (QUIT would wait for a reconnect). */
 async function endRedis(connection: Redis): Promise<void> {
   if (connection.status === 'ready') {
     try {
-      await answerWithin(connection.quit(), 'Redis QUIT');
+      await withinCheckTimeout(connection.quit(), 'Redis QUIT');
       return;
     } catch {
       // Fall through to a hard disconnect.
@@ -143,11 +144,13 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
     redis: { producer, client },
     checks: {
       async postgres() {
-        await answerWithin(generalPool.query('SELECT 1'), 'PostgreSQL');
+        // Past the deadline the connection is dropped, not waited on: checks of a hung server
+        // (readiness every few seconds, the API's probe every second) must not pile up in the pool.
+        await answerWithin(generalPool, CHECK_TIMEOUT_MS, (connection) => connection.query('SELECT 1'));
       },
       async redis() {
         try {
-          await answerWithin(client.ping(), 'Redis');
+          await withinCheckTimeout(client.ping(), 'Redis');
           metrics?.redisUp.set(1);
         } catch (error) {
           metrics?.redisUp.set(0);

@@ -15,9 +15,10 @@ export interface DatabaseAvailabilityOptions {
  * Whether a request should ask PostgreSQL at all. While it answers, every request does.
  * Once a request ends because it is away or stopped answering (down, restarting, hung,
  * partitioned), the requests that need it are refused at once (503 with Retry-After) and
- * a probe asks it every second until it answers again. Without this, a hung server held
- * every request for the whole wait (5 s) and the pool's queue of waiting requests grew
- * with the offered load; with it, only the requests already waiting pay that wait.
+ * a probe asks it again, a second after each unanswered one, until it answers. Without
+ * this, a hung server held every request for the whole wait (5 s) and the pool's queue of
+ * waiting requests grew with the offered load; with it, only the requests already waiting
+ * pay that wait.
  */
 export class DatabaseAvailability {
   private away = false;
