@@ -24,7 +24,7 @@ export interface ProcessorContext<T extends JobTypeDefinition> {
   tasks(): AsyncIterable<TaskOutcome>;
   /** Aborted on cancellation and when shutdown's grace period runs out. Long work must honour it. */
   signal: AbortSignal;
-  /** Reports progress (0-100); the runner throttles and batches the writes. */
+  /** Reports progress (0-100); the executor throttles the writes (throttleProgress) and the transition writer batches them. */
   progress(percent: number): void;
   log: Logger;
 }

@@ -2,14 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { validate as isUuid } from 'uuid';
-import { MAX_JOBS_PER_QUEUE_ENTRY, MAX_JSON_DEPTH, QUEUES, STALL_SETTINGS, type JobTypeDefinition } from '../contract';
-import { listTaskOutcomes } from '../core/db/fanouts';
-import { removeSecretInput, type DeliveryRow, type Keyset } from '../core/db/jobs';
+import { QUEUES, STALL_SETTINGS } from '../contract';
+import type { DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
-import { crashLoopReason, eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
+import { planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
-import { JsonTooDeepError, toStorable } from '../core/json';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection } from '../core/queue/connection';
@@ -17,10 +14,13 @@ import { cancelChannel } from '../core/queue/keys';
 import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
-import { retryDelayMs } from './backoff';
+import { CrashLoops, runsEndedWithWorker } from './crash-loop';
+import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
 import { createMailDrop } from './mail-drop';
-import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext, type TaskOutcome } from './processor';
+import type { MailDrop, Processor } from './processor';
+import { ownJobId, sharedJobIds } from './queue-entry';
+import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
 export interface StallOptions {
   lockDurationMs: number;
@@ -64,76 +64,15 @@ export interface RunnerDeps {
   relay: Pick<Relay, 'requeue' | 'forgetSharedEntry' | 'promote'>;
 }
 
-/** Tasks a reduce step reads per round trip. */
-const TASK_PAGE_SIZE = 1_000;
-
-type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown' | 'timeout';
-
 /**
- * How one delivery of a job ended, for the entry that carried it: nothing more to do; queue
- * the job again (a retry after its backoff, or a release at shutdown); or dead-lettered.
- */
-type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string };
-
-const DONE: Settlement = { kind: 'done' };
-
-/** Why a running job's signal was aborted. */
-export class JobAbortedError extends Error {
-  constructor(readonly kind: AbortKind) {
-    super(`job aborted: ${kind}`);
-    this.name = this.constructor.name;
-  }
-}
-
-const MAX_ERROR_LENGTH = 2_000;
-/**
- * How long a redelivered job parked outside a busy recovery lane waits at most. The lane
- * calls the next parked job as soon as it frees; this is for a call that went to another
- * worker, or a lane whose process ended.
- */
-const RECOVERY_LANE_PARK_MS = 5_000;
-/** Results may nest a little deeper than inputs (echo wraps its payload). */
-const MAX_RESULT_DEPTH = MAX_JSON_DEPTH * 2;
-
-function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH)}…` : message;
-}
-
-function isPermanent(error: unknown): boolean {
-  return error instanceof PermanentJobError || (error as Error | undefined)?.name === 'PermanentJobError';
-}
-
-/** Settles with `work`, or rejects as soon as `signal` aborts: a processor that ignores its signal still gives its slot back. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  // The processor may still settle later; nobody is listening by then.
-  work.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
-}
-
-/**
- * The adapter between BullMQ and the job lifecycle. A queue entry names a job, or several
- * (a shared entry); for each, the runner reads the job from PostgreSQL (state, type, owner,
- * input: nothing from Redis is trusted), asks the lifecycle whether and as which attempt it
- * may run, runs its processor with an abort signal and the type's timeout, and reports each
- * event to the TransitionWriter. The lifecycle decides what a failure means (retry or
- * dead-letter); this class only moves the entry to match: a job's own entry delayed for a
- * retry or a release and failed for a dead letter; a job of a shared entry queued again in
- * an entry of its own.
+ * The adapter between BullMQ and the job lifecycle. It owns the BullMQ worker and its
+ * connections, the liveness of its loop, and shutdown. A queue entry names a job, or
+ * several (a shared entry); the runner hands each job id to the JobExecutor, which runs
+ * the job as the lifecycle decides and answers how its delivery ended, and moves the entry
+ * to match: a job's own entry delayed for a retry or a release and failed for a dead
+ * letter; a job of a shared entry queued again in an entry of its own. Jobs redelivered
+ * after their worker ended go through the RecoveryLane, and CrashLoops dead-letters those
+ * whose runs keep ending that way.
  *
  * An entry is acknowledged only after its jobs' transitions committed, so a crash in
  * between means redelivery, never loss.
@@ -142,10 +81,9 @@ export class JobRunner {
   readonly id = randomUUID();
   private readonly options: Required<Omit<RunnerOptions, 'transitions'>> & Pick<RunnerOptions, 'transitions'>;
   private readonly transitions: TransitionWriter;
-  private readonly mailDrop: MailDrop;
-  private readonly processors: (type: string) => Processor | undefined;
-  /** Abort controllers of the deliveries running here, by job id (one job may be delivered twice at once). */
-  private readonly active = new Map<string, Set<AbortController>>();
+  private readonly executor: JobExecutor;
+  private readonly crashLoops: CrashLoops;
+  private readonly recoveryLane: RecoveryLane;
   private worker: Worker<QueueJobData, void, string> | undefined;
   private connection: Redis | undefined;
   private subscriber: Redis | undefined;
@@ -155,10 +93,6 @@ export class JobRunner {
   private stopping: Promise<void> | undefined;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
-  /** Whether a redelivered job (its previous run ended with its worker) is running here now: see process(). */
-  private recoveryLaneBusy = false;
-  /** Entries this process parked outside its busy recovery lane, in the order they came. */
-  private readonly parkedSuspects = new Set<string>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -176,15 +110,23 @@ export class JobRunner {
       { batchPool: deps.batchPool, log: deps.log, relay: deps.relay, saturated: () => this.entriesRunning * 2 > options.concurrency },
       options.transitions,
     );
-    this.mailDrop = deps.mailDrop ?? createMailDrop(deps.store);
-    this.processors = deps.processors ?? findProcessor;
+    this.executor = new JobExecutor({
+      transitions: this.transitions,
+      batchPool: deps.batchPool,
+      files: deps.files,
+      mailDrop: deps.mailDrop ?? createMailDrop(deps.store),
+      processors: deps.processors ?? findProcessor,
+      log: deps.log,
+      metrics: deps.metrics,
+      progressIntervalMs: this.options.progressIntervalMs,
+    });
+    this.crashLoops = new CrashLoops({ transitions: this.transitions, maxStalledCount: this.options.stall.maxStalledCount, log: deps.log, metrics: deps.metrics });
+    this.recoveryLane = new RecoveryLane({ relay: deps.relay });
   }
 
   /** Deliveries running in this process now. */
   get inFlight(): number {
-    let count = 0;
-    for (const controllers of this.active.values()) count += controllers.size;
-    return count;
+    return this.executor.inFlight;
   }
 
   /** Alive while the loop shows progress: a job moved, the queue drained, or a probe came back on the blocking connection. */
@@ -197,7 +139,7 @@ export class JobRunner {
     const { log } = this.deps;
     this.connection = createRedisConnection(this.options.redisUrl, 'worker', log);
     this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
-    this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId, 'cancelled'));
+    this.subscriber.on('message', (_channel: string, jobId: string) => this.executor.abort(jobId, 'cancelled'));
     await this.subscriber.subscribe(cancelChannel(this.options.prefix));
 
     const { stall } = this.options;
@@ -249,7 +191,7 @@ export class JobRunner {
     log.info({ inFlight: this.inFlight, graceMs }, 'worker stopping: finishing in-flight jobs');
     const graceTimer = setTimeout(() => {
       if (this.inFlight > 0) log.warn({ inFlight: this.inFlight }, 'grace period over: releasing the jobs still running');
-      for (const jobId of this.active.keys()) this.abort(jobId, 'shutdown');
+      this.executor.abortAll('shutdown');
     }, graceMs);
     // Past this, what still waits (a processor that ignores its signal, a state write while
     // PostgreSQL is away) is abandoned: its job's lock lapses and another worker takes it over.
@@ -296,14 +238,6 @@ export class JobRunner {
       });
   }
 
-  private abort(jobId: string, kind: AbortKind): void {
-    for (const controller of this.active.get(jobId) ?? []) {
-      if (controller.signal.aborted) continue;
-      this.deps.log.info({ jobId, reason: kind }, 'aborting job');
-      controller.abort(new JobAbortedError(kind));
-    }
-  }
-
   private async processCounted(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
     this.entriesRunning += 1;
     try {
@@ -314,13 +248,9 @@ export class JobRunner {
   }
 
   /**
-   * A job whose previous run ended with its worker may be what killed it. Such jobs run one
-   * at a time here (the recovery lane); the others are parked in `delayed`, outside the
-   * active set, so if the suspect kills this worker too, only its own count of interrupted
-   * runs grows and a crash loop is dead-lettered without taking the jobs beside it along.
-   * When the lane frees, it calls the next parked job back at once: one crash can leave
-   * hundreds of suspects (every job of the shared entries it interrupted), and a lane that
-   * waited for each to come back on its own would take minutes over them.
+   * A shared entry's jobs run side by side; a job's own entry runs its job, unless its runs
+   * kept ending with their worker (a crash loop, dead-lettered) or its last one did (a
+   * suspect, which runs in the recovery lane or is parked until the lane frees).
    */
   private async process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
     const data: unknown = job.data;
@@ -332,32 +262,20 @@ export class JobRunner {
       return;
     }
     const runs = runsEndedWithWorker(job);
-    if (runs > this.options.stall.maxStalledCount) {
-      const reason = await this.abandonCrashLoop(jobId, runs);
+    if (this.crashLoops.isCrashLoop(runs)) {
+      const reason = await this.crashLoops.deadLetter(jobId, runs);
       throw new UnrecoverableError(reason);
     }
-    if (runs === 0) return this.settleOwnEntry(job, token, await this.execute(jobId));
-    if (this.recoveryLaneBusy) {
+    if (runs === 0) return this.settleOwnEntry(job, token, await this.executor.execute(jobId));
+    if (!this.recoveryLane.enter(job.id)) {
       await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
-      if (job.id) this.parkedSuspects.add(job.id);
+      this.recoveryLane.park(job.id);
       throw new DelayedError();
     }
-    this.recoveryLaneBusy = true;
-    if (job.id) this.parkedSuspects.delete(job.id);
     try {
-      return await this.settleOwnEntry(job, token, await this.execute(jobId));
+      return await this.settleOwnEntry(job, token, await this.executor.execute(jobId));
     } finally {
-      this.recoveryLaneBusy = false;
-      void this.callNextSuspect();
-    }
-  }
-
-  /** Moves the first parked entry still waiting back to the queue; it takes the lane if it reaches a worker whose lane is free. */
-  private async callNextSuspect(): Promise<void> {
-    for (const entryId of this.parkedSuspects) {
-      if (this.recoveryLaneBusy) return;
-      this.parkedSuspects.delete(entryId);
-      if (await this.deps.relay.promote(entryId)) return;
+      this.recoveryLane.leave();
     }
   }
 
@@ -380,7 +298,7 @@ export class JobRunner {
    */
   private async processShared(job: Job<QueueJobData, void, string>, jobIds: string[]): Promise<void> {
     if (job.stalledCounter > 0) return this.splitShared(jobIds, job.stalledCounter);
-    const settlements = await Promise.allSettled(jobIds.map((jobId) => this.execute(jobId)));
+    const settlements = await Promise.allSettled(jobIds.map((jobId) => this.executor.execute(jobId)));
     const again: Extract<Settlement, { kind: 'again' }>[] = [];
     settlements.forEach((settlement, index) => {
       if (settlement.status === 'rejected') this.deps.log.warn({ err: settlement.reason, jobId: jobIds[index] }, 'delivery failed; the relay sweep will hand the job over again');
@@ -410,119 +328,6 @@ export class JobRunner {
     await this.deps.relay.forgetSharedEntry(jobIds).catch((error: unknown) => this.deps.log.debug({ err: error }, 'could not forget a shared entry\'s jobs; the relay sweep will'));
   }
 
-  private async execute(jobId: string): Promise<Settlement> {
-    const controller = new AbortController();
-    // Registered before the delivery read so a cancel arriving meanwhile is not missed.
-    const controllers = this.active.get(jobId) ?? new Set<AbortController>();
-    controllers.add(controller);
-    this.active.set(jobId, controllers);
-    try {
-      const row = await this.transitions.delivery(jobId);
-      const plan = row && planDelivery(row);
-      if (!row || !plan) {
-        this.deps.log.info({ jobId, status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
-        return DONE;
-      }
-      return await this.run(row, plan, controller, this.jobLog(row));
-    } finally {
-      controllers.delete(controller);
-      if (controllers.size === 0) this.active.delete(jobId);
-      this.deps.metrics?.workerLastActivity.set(Date.now() / 1_000);
-    }
-  }
-
-  private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
-    const { metrics } = this.deps;
-    const { attempt } = plan;
-    const startedAt = Date.now();
-    metrics?.jobsStarted.inc({ type: row.type });
-    if (attempt === 1 && plan.from === 'queued') metrics?.jobTimeToStart.observe({ type: row.type }, (startedAt - row.created_ms) / 1_000);
-
-    // Not awaited: it is written with the next tick (merged with the outcome when the job is
-    // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
-    this.transitions.record({ event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
-      (applied) => {
-        if (!applied) controller.abort(new JobAbortedError('not-runnable'));
-      },
-      (error: unknown) => {
-        log.warn({ err: error }, 'could not record the job start');
-        controller.abort(new JobAbortedError('not-runnable'));
-      },
-    );
-
-    const processor = this.processors(row.type);
-    if (!processor) return this.finish(row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
-    const { definition } = processor;
-    const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
-    const progress = this.progressReporter(row.id, attempt, log);
-    try {
-      const context = this.context(row, attempt, definition, controller.signal, progress.report, log);
-      const outcome = await untilAborted(processor.run(context), controller.signal);
-      progress.stop();
-      const output = definition.output.safeParse(outcome.result);
-      if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
-      const result = storableResult(output.data);
-      const applied = await this.transitions.record({ event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
-      metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
-      if (applied) {
-        metrics?.jobsSucceeded.inc({ type: row.type });
-        if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
-      } else log.info('result discarded: the job was cancelled or completed elsewhere');
-      return DONE;
-    } catch (error) {
-      progress.stop();
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-      const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
-      metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
-      if (aborted === 'shutdown') return await this.release(row, attempt, log);
-      if (aborted === 'cancelled' || aborted === 'not-runnable') {
-        log.info({ reason: aborted }, 'job stopped');
-        return DONE;
-      }
-      const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
-      return await this.finish(row, attempt, failure, definition, log);
-    } finally {
-      clearTimeout(timeout);
-    }
-  }
-
-  /** A failed attempt: the lifecycle says retry (queued again after its backoff) or fail (dead-lettered). */
-  private async finish(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
-    const { metrics } = this.deps;
-    const message = describe(error);
-    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
-    if (event === 'retry' && definition) {
-      const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
-      const applied = await this.transitions.record({ event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
-      if (!applied) return DONE;
-      metrics?.jobsRetried.inc({ type: row.type });
-      log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
-      return { kind: 'again', row, delayMs: retryInMs };
-    }
-    const applied = await this.transitions.record({ event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
-    if (!applied) return DONE;
-    metrics?.jobsFailed.inc({ type: row.type });
-    log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
-    return { kind: 'dead', message };
-  }
-
-  /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */
-  private async removeSecretInput(jobId: string, keys: readonly string[], log: Logger): Promise<void> {
-    try {
-      await removeSecretInput(this.deps.batchPool, jobId, keys);
-    } catch (error) {
-      log.warn({ err: error }, 'could not remove the secret from a succeeded job\'s input');
-    }
-  }
-
-  /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
-  private async release(row: DeliveryRow, attempt: number, log: Logger): Promise<Settlement> {
-    const released = await this.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
-    if (!released) return DONE;
-    log.info('job released back to the queue at shutdown');
-    return { kind: 'again', row, delayMs: 0 };
-  }
-
   /**
    * BullMQ gave up on an entry whose runs kept ending with their worker. A job's own entry:
    * the job is dead-lettered. A shared entry never got to be split: its jobs are, now.
@@ -534,140 +339,11 @@ export class JobRunner {
       if (jobIds) await this.splitShared(jobIds, job.stalledCounter);
       else {
         const jobId = ownJobId(data);
-        if (jobId) await this.abandonCrashLoop(jobId, Math.max(runsEndedWithWorker(job), this.options.stall.maxStalledCount + 1));
+        if (jobId) await this.crashLoops.deadLetter(jobId, this.crashLoops.runsOfGivenUpEntry(job));
       }
     } catch (error) {
       // The relay's sweep finds the entry finished in Redis and dead-letters or hands over its jobs from there.
       this.deps.log.warn({ err: error, queueJobId: job.id }, 'could not settle a crash-looping queue entry; the relay sweep will');
     }
-  }
-
-  /** Dead-letters a job whose runs ended with their worker `runs` times; the reason it was given. */
-  private async abandonCrashLoop(jobId: string, runs: number): Promise<string> {
-    const reason = crashLoopReason(runs);
-    const row = await this.transitions.delivery(jobId);
-    const plan = row && planDelivery(row);
-    if (!row || !plan) return reason;
-    const applied = await this.transitions.record({ event: 'abandon', jobId, attempt: row.attempts, at: Date.now(), reason, from: plan.from });
-    if (applied) {
-      this.deps.metrics?.jobsFailed.inc({ type: row.type });
-      this.jobLog(row).error({ runs }, 'crash loop: job dead-lettered');
-    }
-    return reason;
-  }
-
-  /**
-   * What the runner and the processor log for one job carries its id and the request id of
-   * the call that submitted it (DESIGN: correlation). A child logger per job, as the API has
-   * one per request, rather than an AsyncLocalStorage: on Node 20 that turns on promise hooks
-   * for every promise the process makes, a tenth of the worker's CPU per job (bench/FINDINGS.md).
-   */
-  private jobLog(row: DeliveryRow): Logger {
-    return this.deps.log.child(row.request_id === null ? { jobId: row.id } : { jobId: row.id, requestId: row.request_id });
-  }
-
-  private context(
-    row: DeliveryRow,
-    attempt: number,
-    definition: JobTypeDefinition,
-    signal: AbortSignal,
-    progress: (percent: number) => void,
-    log: Logger,
-  ): ProcessorContext<JobTypeDefinition> {
-    const { files } = this.deps;
-    return {
-      jobId: row.id,
-      ownerId: row.owner_id,
-      attempt,
-      // Validated against the type's schema (defaults applied) when it was submitted.
-      input: row.input as ProcessorContext<typeof definition>['input'],
-      files: {
-        open: (fileId) => files.openContent(row.owner_id, fileId, signal),
-        saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
-      },
-      mailDrop: this.mailDrop,
-      tasks: () => this.taskOutcomes(row.id, signal),
-      signal,
-      progress,
-      log,
-    };
-  }
-
-  private async *taskOutcomes(parentId: string, signal: AbortSignal): AsyncIterable<TaskOutcome> {
-    let after: Keyset | undefined;
-    for (;;) {
-      signal.throwIfAborted();
-      const rows = await listTaskOutcomes(this.deps.batchPool, parentId, TASK_PAGE_SIZE, after);
-      for (const row of rows) {
-        yield { id: row.id, input: row.input, status: row.status, result: row.result, resultFileId: row.result_file_id, error: row.error };
-      }
-      const last = rows.at(-1);
-      if (!last || rows.length < TASK_PAGE_SIZE) return;
-      after = { at: last.created_us, id: last.id };
-    }
-  }
-
-  /** Throttles one job's progress to a write per interval, always ending on the latest value. */
-  private progressReporter(jobId: string, attempt: number, log: Logger): { report(percent: number): void; stop(): void } {
-    let latest = 0;
-    let lastWrite = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    const write = () => {
-      timer = undefined;
-      if (stopped) return;
-      lastWrite = Date.now();
-      this.transitions.record({ event: 'progress', jobId, attempt, progress: latest }).catch((error: unknown) => {
-        log.debug({ err: error }, 'progress write failed');
-      });
-    };
-    return {
-      report: (percent) => {
-        if (stopped || !Number.isFinite(percent)) return;
-        latest = Math.min(100, Math.max(0, percent));
-        if (timer) return;
-        const wait = lastWrite + this.options.progressIntervalMs - Date.now();
-        if (wait <= 0) write();
-        else {
-          timer = setTimeout(write, wait);
-          timer.unref();
-        }
-      },
-      stop: () => {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-      },
-    };
-  }
-}
-
-/** The job ids of a shared entry, or undefined when the data is not one (Redis is not trusted). */
-function sharedJobIds(data: unknown): string[] | undefined {
-  const jobIds = (data as { jobIds?: unknown } | null)?.jobIds;
-  if (!Array.isArray(jobIds) || jobIds.length === 0 || jobIds.length > MAX_JOBS_PER_QUEUE_ENTRY) return undefined;
-  return jobIds.every((id): id is string => typeof id === 'string' && isUuid(id)) ? jobIds : undefined;
-}
-
-function ownJobId(data: unknown): string | undefined {
-  const jobId = (data as { jobId?: unknown } | null)?.jobId;
-  return typeof jobId === 'string' && isUuid(jobId) ? jobId : undefined;
-}
-
-/**
- * Runs of an own entry's job that ended with their worker: BullMQ's count for this entry,
- * plus those before the entry existed (`crashes`, see OwnEntryData).
- */
-function runsEndedWithWorker(job: Job<QueueJobData, void, string>): number {
-  const crashes = (job.data as { crashes?: unknown } | null)?.crashes;
-  return job.stalledCounter + (typeof crashes === 'number' && Number.isInteger(crashes) && crashes > 0 ? crashes : 0);
-}
-
-/** The result as PostgreSQL can store it; a result nested absurdly deep is a bug of the processor, not worth a retry. */
-function storableResult(result: unknown): unknown {
-  try {
-    return toStorable(result, MAX_RESULT_DEPTH);
-  } catch (error) {
-    if (error instanceof JsonTooDeepError) throw new PermanentJobError(`the processor returned a result ${error.message}`);
-    throw error;
   }
 }

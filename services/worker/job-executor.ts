@@ -1,0 +1,232 @@
+import type { Pool } from 'pg';
+import type { JobTypeDefinition } from '../contract';
+import { removeSecretInput, type DeliveryRow } from '../core/db/jobs';
+import type { FileService } from '../core/files/types';
+import { eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
+import type { TransitionWriter } from '../core/jobs/transitions';
+import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
+import { retryDelayMs } from './backoff';
+import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
+import { jobLogger } from './job-log';
+import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
+import { throttleProgress } from './progress-throttle';
+import { storableResult } from './storable-result';
+import { readTaskOutcomes } from './task-outcomes';
+
+export interface JobExecutorOptions {
+  /** Reads each job's delivery row and records the lifecycle events of its runs, batched with other deliveries'. */
+  transitions: Pick<TransitionWriter, 'delivery' | 'record'>;
+  /** Where a reduce step's tasks are read and a succeeded job's secret input is removed. */
+  batchPool: Pool;
+  /** The owner's files a processor opens, and where it saves its output. */
+  files: FileService;
+  /** Where email.send delivers. */
+  mailDrop: MailDrop;
+  /** The processor for a job type; undefined fails the job for good. */
+  processors: (type: string) => Processor | undefined;
+  log: Logger;
+  metrics?: Metrics;
+  /** Progress of one job is written at most this often, in milliseconds. */
+  progressIntervalMs: number;
+}
+
+/**
+ * How one delivery of a job ended, for the queue entry that carried it: nothing more to do;
+ * queue the job again (a retry after its backoff, or a release at shutdown); or dead-lettered.
+ */
+export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string };
+
+const DONE: Settlement = { kind: 'done' };
+
+const MAX_ERROR_LENGTH = 2_000;
+
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH)}…` : message;
+}
+
+function isPermanent(error: unknown): boolean {
+  return error instanceof PermanentJobError || (error as Error | undefined)?.name === 'PermanentJobError';
+}
+
+/**
+ * Runs jobs by id, whatever delivered them. For each, it reads the job from PostgreSQL
+ * (state, type, owner, input: nothing from the queue is trusted), asks the lifecycle whether
+ * and as which attempt it may run, runs its processor with an abort signal, the type's
+ * timeout and throttled progress, and reports each event to the transition writer. The
+ * lifecycle decides what a failed attempt means (retry or dead-letter); the answer is a
+ * Settlement, which whoever delivered the job turns into a move of its queue entry.
+ */
+export class JobExecutor {
+  /** Abort controllers of the deliveries running here, by job id (one job may be delivered twice at once). */
+  private readonly active = new Map<string, Set<AbortController>>();
+
+  constructor(private readonly options: JobExecutorOptions) {}
+
+  /** Deliveries running now. */
+  get inFlight(): number {
+    let count = 0;
+    for (const controllers of this.active.values()) count += controllers.size;
+    return count;
+  }
+
+  /** Aborts every running delivery of the job; what its run becomes follows from `kind`. */
+  abort(jobId: string, kind: AbortKind): void {
+    for (const controller of this.active.get(jobId) ?? []) {
+      if (controller.signal.aborted) continue;
+      this.options.log.info({ jobId, reason: kind }, 'aborting job');
+      controller.abort(new JobAbortedError(kind));
+    }
+  }
+
+  /** Aborts every delivery running now. */
+  abortAll(kind: AbortKind): void {
+    for (const jobId of this.active.keys()) this.abort(jobId, kind);
+  }
+
+  /** Runs one delivery of the job; rejects only when its state could not be read or written. */
+  async execute(jobId: string): Promise<Settlement> {
+    const controller = new AbortController();
+    // Registered before the delivery read so a cancel arriving meanwhile is not missed.
+    const controllers = this.active.get(jobId) ?? new Set<AbortController>();
+    controllers.add(controller);
+    this.active.set(jobId, controllers);
+    try {
+      const row = await this.options.transitions.delivery(jobId);
+      const plan = row && planDelivery(row);
+      if (!row || !plan) {
+        this.options.log.info({ jobId, status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
+        return DONE;
+      }
+      return await this.run(row, plan, controller, jobLogger(this.options.log, row));
+    } finally {
+      controllers.delete(controller);
+      if (controllers.size === 0) this.active.delete(jobId);
+      this.options.metrics?.workerLastActivity.set(Date.now() / 1_000);
+    }
+  }
+
+  private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
+    const { transitions, metrics } = this.options;
+    const { attempt } = plan;
+    const startedAt = Date.now();
+    metrics?.jobsStarted.inc({ type: row.type });
+    if (attempt === 1 && plan.from === 'queued') metrics?.jobTimeToStart.observe({ type: row.type }, (startedAt - row.created_ms) / 1_000);
+
+    // Not awaited: it is written with the next tick (merged with the outcome when the job is
+    // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
+    transitions.record({ event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
+      (applied) => {
+        if (!applied) controller.abort(new JobAbortedError('not-runnable'));
+      },
+      (error: unknown) => {
+        log.warn({ err: error }, 'could not record the job start');
+        controller.abort(new JobAbortedError('not-runnable'));
+      },
+    );
+
+    const processor = this.options.processors(row.type);
+    if (!processor) return this.finish(row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
+    const { definition } = processor;
+    const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
+    const progress = throttleProgress((percent) => {
+      transitions.record({ event: 'progress', jobId: row.id, attempt, progress: percent }).catch((error: unknown) => {
+        log.debug({ err: error }, 'progress write failed');
+      });
+    }, this.options.progressIntervalMs);
+    try {
+      const context = this.context(row, attempt, definition, controller.signal, progress.report, log);
+      const outcome = await untilAborted(processor.run(context), controller.signal);
+      progress.stop();
+      const output = definition.output.safeParse(outcome.result);
+      if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
+      const result = storableResult(output.data);
+      const applied = await transitions.record({ event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
+      metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
+      if (applied) {
+        metrics?.jobsSucceeded.inc({ type: row.type });
+        if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
+      } else log.info('result discarded: the job was cancelled or completed elsewhere');
+      return DONE;
+    } catch (error) {
+      progress.stop();
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
+      metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
+      if (aborted === 'shutdown') return await this.release(row, attempt, log);
+      if (aborted === 'cancelled' || aborted === 'not-runnable') {
+        log.info({ reason: aborted }, 'job stopped');
+        return DONE;
+      }
+      const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
+      return await this.finish(row, attempt, failure, definition, log);
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  /** A failed attempt: the lifecycle says retry (queued again after its backoff) or fail (dead-lettered). */
+  private async finish(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
+    const { transitions, metrics } = this.options;
+    const message = describe(error);
+    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
+    if (event === 'retry' && definition) {
+      const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
+      const applied = await transitions.record({ event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
+      if (!applied) return DONE;
+      metrics?.jobsRetried.inc({ type: row.type });
+      log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
+      return { kind: 'again', row, delayMs: retryInMs };
+    }
+    const applied = await transitions.record({ event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
+    if (!applied) return DONE;
+    metrics?.jobsFailed.inc({ type: row.type });
+    log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
+    return { kind: 'dead', message };
+  }
+
+  /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
+  private async release(row: DeliveryRow, attempt: number, log: Logger): Promise<Settlement> {
+    const released = await this.options.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
+    if (!released) return DONE;
+    log.info('job released back to the queue at shutdown');
+    return { kind: 'again', row, delayMs: 0 };
+  }
+
+  /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */
+  private async removeSecretInput(jobId: string, keys: readonly string[], log: Logger): Promise<void> {
+    try {
+      await removeSecretInput(this.options.batchPool, jobId, keys);
+    } catch (error) {
+      log.warn({ err: error }, 'could not remove the secret from a succeeded job\'s input');
+    }
+  }
+
+  private context(
+    row: DeliveryRow,
+    attempt: number,
+    definition: JobTypeDefinition,
+    signal: AbortSignal,
+    progress: (percent: number) => void,
+    log: Logger,
+  ): ProcessorContext<JobTypeDefinition> {
+    const { files, batchPool } = this.options;
+    return {
+      jobId: row.id,
+      ownerId: row.owner_id,
+      attempt,
+      // Validated against the type's schema (defaults applied) when it was submitted.
+      input: row.input as ProcessorContext<typeof definition>['input'],
+      files: {
+        open: (fileId) => files.openContent(row.owner_id, fileId, signal),
+        saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
+      },
+      mailDrop: this.options.mailDrop,
+      tasks: () => readTaskOutcomes(batchPool, row.id, signal),
+      signal,
+      progress,
+      log,
+    };
+  }
+}

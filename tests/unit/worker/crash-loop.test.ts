@@ -1,0 +1,68 @@
+import { crashLoopReason } from '../../../services/core/jobs/lifecycle';
+import { createLogger } from '../../../services/core/logger';
+import { createMetrics } from '../../../services/core/metrics';
+import { CrashLoops, runsEndedWithWorker } from '../../../services/worker/crash-loop';
+import { deliveryRow, FakeTransitions } from './fake-transitions';
+
+const log = createLogger({ service: 'crash-loop-test', level: 'silent' });
+
+async function failedCount(metrics: ReturnType<typeof createMetrics>): Promise<number> {
+  return (await metrics.jobsFailed.get()).values.reduce((sum, { value }) => sum + value, 0);
+}
+
+describe('runsEndedWithWorker', () => {
+  it('adds the crashes an entry carries from before it existed to BullMQ\'s count', () => {
+    expect(runsEndedWithWorker({ stalledCounter: 0, data: { jobId: 'x' } })).toBe(0);
+    expect(runsEndedWithWorker({ stalledCounter: 1, data: { jobId: 'x' } })).toBe(1);
+    expect(runsEndedWithWorker({ stalledCounter: 1, data: { jobId: 'x', crashes: 2 } })).toBe(3);
+  });
+
+  it('trusts no crash count that is not a positive integer', () => {
+    for (const crashes of [-1, 0, 1.5, '2', null]) expect(runsEndedWithWorker({ stalledCounter: 1, data: { jobId: 'x', crashes } })).toBe(1);
+    expect(runsEndedWithWorker({ stalledCounter: 2, data: null })).toBe(2);
+  });
+});
+
+describe('CrashLoops', () => {
+  let transitions: FakeTransitions;
+  let metrics: ReturnType<typeof createMetrics>;
+  let crashLoops: CrashLoops;
+  beforeEach(() => {
+    transitions = new FakeTransitions();
+    metrics = createMetrics('crash-loop-test');
+    crashLoops = new CrashLoops({ transitions, maxStalledCount: 2, log, metrics });
+  });
+
+  it('calls more runs than maxStalledCount that ended with their worker a crash loop', () => {
+    expect(crashLoops.isCrashLoop(2)).toBe(false);
+    expect(crashLoops.isCrashLoop(3)).toBe(true);
+  });
+
+  it('counts an entry BullMQ gave up on as at least one run past the limit', () => {
+    expect(crashLoops.runsOfGivenUpEntry({ stalledCounter: 1, data: {} })).toBe(3);
+    expect(crashLoops.runsOfGivenUpEntry({ stalledCounter: 3, data: { crashes: 2 } })).toBe(5);
+  });
+
+  it('dead-letters a runnable job through the abandon event, from the state it is in, with the reason', async () => {
+    const running = transitions.add(deliveryRow({ status: 'running', attempts: 2 }));
+    await expect(crashLoops.deadLetter(running.id, 3)).resolves.toBe(crashLoopReason(3));
+    expect(transitions.recorded).toEqual([{ event: 'abandon', jobId: running.id, attempt: 2, at: expect.any(Number), reason: crashLoopReason(3), from: 'running' }]);
+    expect(await failedCount(metrics)).toBe(1);
+  });
+
+  it('records nothing for a job no longer runnable, or missing, and still answers the reason', async () => {
+    const done = transitions.add(deliveryRow({ status: 'succeeded', attempts: 1 }));
+    await expect(crashLoops.deadLetter(done.id, 4)).resolves.toBe(crashLoopReason(4));
+    await expect(crashLoops.deadLetter('00000000-0000-4000-8000-000000000000', 4)).resolves.toBe(crashLoopReason(4));
+    expect(transitions.recorded).toEqual([]);
+    expect(await failedCount(metrics)).toBe(0);
+  });
+
+  it('counts no failure when the abandon did not apply (the job moved on meanwhile)', async () => {
+    const queued = transitions.add(deliveryRow());
+    transitions.refuse = () => true;
+    await crashLoops.deadLetter(queued.id, 3);
+    expect(transitions.events()).toEqual(['abandon']);
+    expect(await failedCount(metrics)).toBe(0);
+  });
+});

@@ -1,0 +1,213 @@
+import type { Pool } from 'pg';
+import type { JobTypeDefinition } from '../../../services/contract';
+import { echo } from '../../../services/contract/jobs';
+import type { FileService } from '../../../services/core/files/types';
+import type { WorkerTransition } from '../../../services/core/jobs/transitions';
+import { createLogger } from '../../../services/core/logger';
+import { createMetrics } from '../../../services/core/metrics';
+import { MAX_BACKOFF_MS } from '../../../services/worker/backoff';
+import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
+import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
+import { deliveryRow, FakeTransitions } from './fake-transitions';
+
+const log = createLogger({ service: 'job-executor-test', level: 'silent' });
+/** The processors below touch neither files, PostgreSQL nor the mail drop. */
+const untouched = { files: {} as FileService, batchPool: {} as Pool, mailDrop: {} as MailDrop };
+
+/** An executor whose only processor is `run`, declared as the echo type (or `definition`). */
+function executorWith(transitions: FakeTransitions, run: Processor['run'], overrides: Partial<JobExecutorOptions> & { definition?: JobTypeDefinition } = {}) {
+  const { definition = echo, ...options } = overrides;
+  const processor: Processor = { definition, run };
+  const metrics = createMetrics('job-executor-test');
+  const executor = new JobExecutor({
+    transitions,
+    ...untouched,
+    processors: (type) => (type === 'echo' ? processor : undefined),
+    log,
+    metrics,
+    progressIntervalMs: 60_000,
+    ...options,
+  });
+  return { executor, metrics };
+}
+
+async function count(counter: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
+  return (await counter.get()).values.reduce((sum, { value }) => sum + value, 0);
+}
+
+function outcome(transitions: FakeTransitions): WorkerTransition | undefined {
+  return transitions.recorded.filter((transition) => transition.event !== 'start' && transition.event !== 'progress').at(-1);
+}
+
+describe('JobExecutor', () => {
+  let transitions: FakeTransitions;
+  beforeEach(() => {
+    transitions = new FakeTransitions();
+  });
+
+  it('runs a queued job as its next attempt and records its result', async () => {
+    const row = transitions.add(deliveryRow({ input: { payload: 'hi' } }));
+    let seen: ProcessorContext<JobTypeDefinition> | undefined;
+    const { executor, metrics } = executorWith(transitions, async (context) => {
+      seen = context;
+      return { result: context.input };
+    });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
+    expect(seen).toMatchObject({ jobId: row.id, ownerId: row.owner_id, attempt: 1, input: { payload: 'hi' } });
+    expect(transitions.recorded).toEqual([
+      { event: 'start', jobId: row.id, attempt: 1, at: expect.any(Number), from: 'queued' },
+      { event: 'succeed', jobId: row.id, attempt: 1, at: expect.any(Number), result: { payload: 'hi' }, resultFileId: undefined },
+    ]);
+    expect(await count(metrics.jobsStarted)).toBe(1);
+    expect(await count(metrics.jobsSucceeded)).toBe(1);
+    expect(executor.inFlight).toBe(0);
+  });
+
+  it('runs a redelivery of a running job as the attempt it is in', async () => {
+    const row = transitions.add(deliveryRow({ status: 'running', attempts: 2 }));
+    const { executor } = executorWith(transitions, async () => ({ result: {} }));
+    await executor.execute(row.id);
+    expect(transitions.recorded[0]).toMatchObject({ event: 'start', attempt: 2, from: 'running' });
+  });
+
+  it('skips a job that is finished or missing: nothing runs, nothing is recorded', async () => {
+    const done = transitions.add(deliveryRow({ status: 'succeeded', attempts: 1 }));
+    const run = jest.fn(async () => ({ result: {} }));
+    const { executor } = executorWith(transitions, run);
+    await expect(executor.execute(done.id)).resolves.toEqual({ kind: 'done' });
+    await expect(executor.execute('00000000-0000-4000-8000-000000000000')).resolves.toEqual({ kind: 'done' });
+    expect(run).not.toHaveBeenCalled();
+    expect(transitions.recorded).toEqual([]);
+  });
+
+  it('retries a failed attempt while attempts remain: queued again after its backoff', async () => {
+    const row = transitions.add(deliveryRow({ attempts: 1 }));
+    const { executor, metrics } = executorWith(transitions, async () => {
+      throw new Error('dependency down');
+    });
+    const settlement = await executor.execute(row.id);
+    const retry = outcome(transitions);
+    expect(retry).toMatchObject({ event: 'retry', attempt: 2, error: 'dependency down' });
+    const retryInMs = (retry as Extract<WorkerTransition, { event: 'retry' }>).retryInMs;
+    // echo's backoff is 500 ms; the second attempt's step is 1 s, jittered over its upper half.
+    expect(retryInMs).toBeGreaterThanOrEqual(500);
+    expect(retryInMs).toBeLessThanOrEqual(Math.min(MAX_BACKOFF_MS, 1_000));
+    expect(settlement).toEqual({ kind: 'again', row, delayMs: retryInMs });
+    expect(await count(metrics.jobsRetried)).toBe(1);
+  });
+
+  it('dead-letters the last attempt, and a permanent error at once', async () => {
+    const last = transitions.add(deliveryRow({ attempts: 2, max_attempts: 3 }));
+    const first = transitions.add(deliveryRow());
+    const { executor, metrics } = executorWith(transitions, async (context) => {
+      throw context.jobId === first.id ? new PermanentJobError('not a CSV file') : new Error('still down');
+    });
+    await expect(executor.execute(last.id)).resolves.toEqual({ kind: 'dead', message: 'still down' });
+    await expect(executor.execute(first.id)).resolves.toEqual({ kind: 'dead', message: 'not a CSV file' });
+    expect(transitions.recorded.filter((transition) => transition.event === 'fail')).toEqual([
+      { event: 'fail', jobId: last.id, attempt: 3, at: expect.any(Number), error: 'still down' },
+      { event: 'fail', jobId: first.id, attempt: 1, at: expect.any(Number), error: 'not a CSV file' },
+    ]);
+    expect(await count(metrics.jobsFailed)).toBe(2);
+  });
+
+  it('fails for good a job of a type without a processor, and a result outside the type\'s schema', async () => {
+    const unknown = transitions.add(deliveryRow({ type: 'no.such.type' }));
+    const invalid = transitions.add(deliveryRow());
+    const { executor } = executorWith(transitions, async () => ({ result: 'not an object' }));
+    await expect(executor.execute(unknown.id)).resolves.toEqual({ kind: 'dead', message: 'no processor for job type "no.such.type"' });
+    const settlement = await executor.execute(invalid.id);
+    expect(settlement).toMatchObject({ kind: 'dead', message: expect.stringMatching(/^the processor returned an invalid result: /) });
+  });
+
+  it('keeps an error message to 2,000 characters', async () => {
+    const row = transitions.add(deliveryRow({ max_attempts: 1 }));
+    const { executor } = executorWith(transitions, async () => {
+      throw new Error('x'.repeat(3_000));
+    });
+    await executor.execute(row.id);
+    expect(outcome(transitions)).toMatchObject({ event: 'fail', error: `${'x'.repeat(2_000)}…` });
+  });
+
+  it('stops an attempt that runs past its type\'s timeout, though the processor ignores its signal', async () => {
+    const row = transitions.add(deliveryRow());
+    const { executor } = executorWith(transitions, () => new Promise<never>(() => undefined), { definition: { ...echo, timeoutMs: 30 } });
+    const settlement = await executor.execute(row.id);
+    expect(outcome(transitions)).toMatchObject({ event: 'retry', attempt: 1, error: 'the job ran past its type\'s timeout of 30 ms and was stopped' });
+    expect(settlement).toMatchObject({ kind: 'again' });
+  });
+
+  it('releases a job aborted at shutdown: queued again at once, no failure recorded', async () => {
+    const row = transitions.add(deliveryRow());
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const { executor } = executorWith(transitions, async (context) => {
+      started();
+      await new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+      return { result: {} };
+    });
+    const settlement = executor.execute(row.id);
+    await running;
+    expect(executor.inFlight).toBe(1);
+    executor.abortAll('shutdown');
+    await expect(settlement).resolves.toEqual({ kind: 'again', row, delayMs: 0 });
+    expect(transitions.events()).toEqual(['start', 'release']);
+    expect(executor.inFlight).toBe(0);
+  });
+
+  it('stops a cancelled job without an outcome of its own (the cancel wrote it)', async () => {
+    const row = transitions.add(deliveryRow());
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const { executor } = executorWith(transitions, () => {
+      started();
+      return new Promise<never>(() => undefined);
+    });
+    const settlement = executor.execute(row.id);
+    await running;
+    executor.abort(row.id, 'cancelled');
+    await expect(settlement).resolves.toEqual({ kind: 'done' });
+    expect(transitions.events()).toEqual(['start']);
+  });
+
+  it('stops the run when its start does not apply (cancelled or finished elsewhere meanwhile)', async () => {
+    const row = transitions.add(deliveryRow());
+    transitions.refuse = (transition) => transition.event === 'start';
+    let signal: AbortSignal | undefined;
+    const { executor } = executorWith(transitions, (context) => {
+      signal = context.signal;
+      return new Promise<never>(() => undefined);
+    });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
+    expect(signal?.reason).toMatchObject({ name: 'JobAbortedError', kind: 'not-runnable' });
+    expect(transitions.events()).toEqual(['start']);
+  });
+
+  it('writes progress throttled, the first report at once', async () => {
+    const row = transitions.add(deliveryRow());
+    const { executor } = executorWith(transitions, async (context) => {
+      context.progress(10);
+      context.progress(50);
+      context.progress(90);
+      return { result: {} };
+    });
+    await executor.execute(row.id);
+    expect(transitions.recorded.filter((transition) => transition.event === 'progress')).toEqual([{ event: 'progress', jobId: row.id, attempt: 1, progress: 10 }]);
+  });
+
+  it('logs for a job with its id and the request id that submitted it', async () => {
+    const row = transitions.add(deliveryRow({ request_id: 'req-42' }));
+    const lines: Record<string, unknown>[] = [];
+    const capturing = createLogger({ service: 'job-executor-test', level: 'info', destination: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) } });
+    const { executor } = executorWith(
+      transitions,
+      async (context) => {
+        context.log.info('from the processor');
+        return { result: {} };
+      },
+      { log: capturing },
+    );
+    await executor.execute(row.id);
+    expect(lines.find((line) => line.msg === 'from the processor')).toMatchObject({ jobId: row.id, requestId: 'req-42' });
+  });
+});
