@@ -96,7 +96,7 @@ export async function cancelTasks(db: Queryable, parentId: string, ownerId?: str
       changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
       ${taskCountCtes('changed', { moveParents: false })}
       SELECT id, previous_status FROM updated`,
-    values: [parentId, ownerId ?? null, 'cancelled with its fan-out job'],
+    values: [parentId, ownerId ?? null, auditDetail({ event: 'cancel', by: 'parent' })],
   });
   return result.rows;
 }
@@ -123,7 +123,7 @@ export async function requeueTasks(db: Queryable, parentId: string, ownerId: str
       changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
       ${taskCountCtes('changed', { moveParents: false })}
       SELECT id, type, priority FROM updated`,
-    values: [parentId, ownerId ?? null, 'retried with its fan-out job', attemptsAfter('requeue', 0)],
+    values: [parentId, ownerId ?? null, auditDetail({ event: 'requeue', by: 'parent' }), attemptsAfter('requeue', 0)],
   });
   return result.rows;
 }
