@@ -41,6 +41,16 @@ describe('job engine: one job\'s fault stays with that job', () => {
     const failed = await fx.core.jobs.get(fx.ownerId, bad);
     expect(failed).toMatchObject({ status: 'failed', attempts: 1, result: null, resultFileId: null });
     expect(failed.error).toMatch(/^the job's outcome could not be stored: .*foreign key/);
+    // Its start and its outcome were one write from queued: the trail shows the start, then the fail from running.
+    const trail = await fx.query<{ from_status: string | null; to_status: string; detail: string | null }>(
+      'SELECT from_status, to_status, detail FROM job_events WHERE job_id = $1 ORDER BY id',
+      [bad],
+    );
+    expect(trail).toEqual([
+      { from_status: null, to_status: 'queued', detail: null },
+      { from_status: 'queued', to_status: 'running', detail: null },
+      { from_status: 'running', to_status: 'failed', detail: failed.error },
+    ]);
   });
 
   it('a batch INSERT with one row PostgreSQL refuses stores the others; that submitter alone gets a 400-class error', async () => {
