@@ -200,7 +200,10 @@ export class TransitionWriter {
   constructor(
     /** `relay` hands the reduce steps this writer's batches queue to BullMQ (without it, the relay's sweep does, later). */
     private readonly deps: {
+      /** The delivery reads and state writes: primary-key statements (see createBatchPool). */
       batchPool: Pool;
+      /** Cancels the tasks of fan-out jobs this writer's batches fail by their policy: a statement over a job's tasks, not by primary key. */
+      generalPool: Pool;
       log: Logger;
       relay?: Pick<Relay, 'requeue'>;
       /** True while most of the worker's slots are busy: batches then form without waiting. */
@@ -284,7 +287,7 @@ export class TransitionWriter {
     );
     rows.forEach((row, index) => outcomes[index] && applied.add(row.id));
     if (parentMoves.length > 0) {
-      followParentMoves(parentMoves, { pool: this.deps.batchPool, relay: this.deps.relay, log: this.deps.log }).catch((error: unknown) =>
+      followParentMoves(parentMoves, { generalPool: this.deps.generalPool, relay: this.deps.relay, log: this.deps.log }).catch((error: unknown) =>
         this.deps.log.warn({ err: error }, 'could not act on fan-out jobs a write moved on; the relay sweep will'),
       );
     }

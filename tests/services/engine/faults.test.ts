@@ -21,7 +21,7 @@ describe('job engine: one job\'s fault stays with that job', () => {
   });
 
   it('a state write PostgreSQL refuses for one job\'s data fails that job alone; the rest of its batch is written', async () => {
-    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log });
+    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log });
     const jobs = await Promise.all(Array.from({ length: 12 }, (_, index) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } }))));
     const ids = jobs.map(({ job }) => job.id);
     const bad = ids[5] as string;
