@@ -1,6 +1,6 @@
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { COLUMNS, TASK_COUNT_COLUMNS, FANOUT_JOIN, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
+import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -173,10 +173,7 @@ export async function listTasks(
 ): Promise<ListedJobRow[]> {
   const result = await db.query<ListedJobRow>({
     name: 'fanouts.list-tasks',
-    text: `SELECT id, owner_id, type, status, attempts, max_attempts, priority, progress, result_file_id,
-        error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
-        (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, ${TASK_COUNT_COLUMNS}
-      FROM jobs ${FANOUT_JOIN}
+    text: `SELECT ${SUMMARY_COLUMNS} FROM jobs ${FANOUT_JOIN}
       WHERE parent_id = $1 AND ($2::text IS NULL OR status = $2)
         AND ($3::bigint IS NULL OR (created_at, id) > (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::uuid))
       ORDER BY created_at, id
