@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const metrics = createMetrics('bench');
     const core = await createRuntime(env, { service: 'api', log, metrics });
     const runner = new JobRunner(
-      { batchPool: core.batchPool, files: core.files, store: core.store, log, metrics, relay: core.relay },
+      { batchPool: core.batchPool, generalPool: core.generalPool, files: core.files, store: core.store, log, metrics, relay: core.relay },
       { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency },
     );
     await runner.start();

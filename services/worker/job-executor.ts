@@ -17,8 +17,10 @@ import { readTaskOutcomes } from './task-outcomes';
 export interface JobExecutorOptions {
   /** Reads each job's delivery row and records the lifecycle events of its runs, batched with other deliveries'. */
   transitions: Pick<TransitionWriter, 'delivery' | 'record'>;
-  /** Where a reduce step's tasks are read and a succeeded job's secret input is removed. */
+  /** Where a succeeded job's secret input is removed (a primary-key update). */
   batchPool: Pool;
+  /** Where a reduce step reads its tasks, by parent id (see createGeneralPool). */
+  generalPool: Pool;
   /** The owner's files a processor opens, and where it saves its output. */
   files: FileService;
   /** Where email.send delivers. */
@@ -211,7 +213,7 @@ export class JobExecutor {
     progress: (percent: number) => void,
     log: Logger,
   ): ProcessorContext<JobTypeDefinition> {
-    const { files, batchPool } = this.options;
+    const { files, generalPool } = this.options;
     return {
       jobId: row.id,
       ownerId: row.owner_id,
@@ -223,7 +225,7 @@ export class JobExecutor {
         saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
       },
       mailDrop: this.options.mailDrop,
-      tasks: () => readTaskOutcomes(batchPool, row.id, signal),
+      tasks: () => readTaskOutcomes(generalPool, row.id, signal),
       signal,
       progress,
       log,

@@ -64,6 +64,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const runner = new JobRunner(
     {
       batchPool: core.batchPool,
+      generalPool: core.generalPool,
       files: core.files,
       store: core.store,
       log,

@@ -48,6 +48,8 @@ export interface RunnerOptions {
 export interface RunnerDeps {
   /** Runs the delivery reads and transition writes: the hot batch statements (see createBatchPool). */
   batchPool: Pool;
+  /** Runs what is not a primary-key lookup: a reduce step's read of its tasks, the cancel of a failed fan-out job's tasks (see createGeneralPool). */
+  generalPool: Pool;
   files: FileService;
   store: ObjectStore;
   log: Logger;
@@ -107,12 +109,13 @@ export class JobRunner {
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     this.transitions = new TransitionWriter(
-      { batchPool: deps.batchPool, log: deps.log, relay: deps.relay, saturated: () => this.entriesRunning * 2 > options.concurrency },
+      { batchPool: deps.batchPool, generalPool: deps.generalPool, log: deps.log, relay: deps.relay, saturated: () => this.entriesRunning * 2 > options.concurrency },
       options.transitions,
     );
     this.executor = new JobExecutor({
       transitions: this.transitions,
       batchPool: deps.batchPool,
+      generalPool: deps.generalPool,
       files: deps.files,
       mailDrop: deps.mailDrop ?? createMailDrop(deps.store),
       processors: deps.processors ?? findProcessor,

@@ -9,13 +9,14 @@ const TASK_PAGE_SIZE = 1_000;
 /**
  * A fan-out job's tasks with their outcomes, in creation order, read a page at a time
  * (keyset paging), so a reduce step over many tasks never holds them all. Stops with the
- * signal's reason once the job is aborted.
+ * signal's reason once the job is aborted. A read by parent id, not a primary-key lookup, so
+ * it runs on the general pool (see createGeneralPool).
  */
-export async function* readTaskOutcomes(batchPool: Pool, parentId: string, signal: AbortSignal): AsyncIterable<TaskOutcome> {
+export async function* readTaskOutcomes(generalPool: Pool, parentId: string, signal: AbortSignal): AsyncIterable<TaskOutcome> {
   let after: Keyset | undefined;
   for (;;) {
     signal.throwIfAborted();
-    const rows = await listTaskOutcomes(batchPool, parentId, TASK_PAGE_SIZE, after);
+    const rows = await listTaskOutcomes(generalPool, parentId, TASK_PAGE_SIZE, after);
     for (const row of rows) {
       yield { id: row.id, input: row.input, status: row.status, result: row.result, resultFileId: row.result_file_id, error: row.error };
     }

@@ -1,6 +1,6 @@
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { COLUMNS, TASK_COUNT_COLUMNS, FANOUT_JOIN, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
+import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -96,7 +96,7 @@ export async function cancelTasks(db: Queryable, parentId: string, ownerId?: str
       changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
       ${taskCountCtes('changed', { moveParents: false })}
       SELECT id, previous_status FROM updated`,
-    values: [parentId, ownerId ?? null, 'cancelled with its fan-out job'],
+    values: [parentId, ownerId ?? null, auditDetail({ event: 'cancel', by: 'parent' })],
   });
   return result.rows;
 }
@@ -123,7 +123,7 @@ export async function requeueTasks(db: Queryable, parentId: string, ownerId: str
       changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
       ${taskCountCtes('changed', { moveParents: false })}
       SELECT id, type, priority FROM updated`,
-    values: [parentId, ownerId ?? null, 'retried with its fan-out job', attemptsAfter('requeue', 0)],
+    values: [parentId, ownerId ?? null, auditDetail({ event: 'requeue', by: 'parent' }), attemptsAfter('requeue', 0)],
   });
   return result.rows;
 }
@@ -173,10 +173,7 @@ export async function listTasks(
 ): Promise<ListedJobRow[]> {
   const result = await db.query<ListedJobRow>({
     name: 'fanouts.list-tasks',
-    text: `SELECT id, owner_id, type, status, attempts, max_attempts, priority, progress, result_file_id,
-        error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
-        (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, ${TASK_COUNT_COLUMNS}
-      FROM jobs ${FANOUT_JOIN}
+    text: `SELECT ${SUMMARY_COLUMNS} FROM jobs ${FANOUT_JOIN}
       WHERE parent_id = $1 AND ($2::text IS NULL OR status = $2)
         AND ($3::bigint IS NULL OR (created_at, id) > (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::uuid))
       ORDER BY created_at, id

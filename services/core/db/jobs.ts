@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import type { JobStatus, JobSummary, JobView, TaskCounts } from '../../contract';
-import { attemptsAfter, auditDetail, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
+import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type TaskCounts } from '../../contract';
+import { attemptsAfter, auditDetail, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList } from '../jobs/lifecycle';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
 /**
@@ -50,7 +50,7 @@ export interface TaskCountColumns {
 }
 
 /** The counts columns, from job_fanouts joined as `f` (FANOUT_JOIN). */
-export const TASK_COUNT_COLUMNS = `f.total AS tasks_total, f.queued AS tasks_queued, f.running AS tasks_running, f.succeeded AS tasks_succeeded,
+const TASK_COUNT_COLUMNS = `f.total AS tasks_total, f.queued AS tasks_queued, f.running AS tasks_running, f.succeeded AS tasks_succeeded,
   f.failed AS tasks_failed, f.cancelled AS tasks_cancelled, f.max_failed AS tasks_max_failed`;
 export const FANOUT_JOIN = 'LEFT JOIN job_fanouts f ON f.job_id = jobs.id';
 
@@ -70,16 +70,22 @@ export function toTaskCounts(row: TaskCountColumns): TaskCounts | null {
 
 /** A fan-out job's progress is its finished tasks' share, until its reduce step succeeds. */
 function progressOf(status: JobStatus, stored: number, tasks: TaskCounts | null): number {
-  if (!tasks || status === 'succeeded') return stored;
+  if (!tasks || status === MOVES.succeed.to) return stored;
   return Math.floor((1_000 * (tasks.succeeded + tasks.failed + tasks.cancelled)) / tasks.total) / 10;
 }
 
-const COLUMNS_BUT_INPUT = `id, owner_id, type, status, attempts, max_attempts, priority, progress, result, result_file_id,
+/** Every column of a job but its input and result, which may be megabytes each: what a summary is read from. */
+const COLUMNS_BUT_PAYLOADS = `id, owner_id, type, status, attempts, max_attempts, priority, progress, result_file_id,
   error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
   (extract(epoch FROM created_at) * 1000000)::bigint AS created_us`;
 
-/** The columns a JobRow is read from; shared with the operator queries. */
+const COLUMNS_BUT_INPUT = `${COLUMNS_BUT_PAYLOADS}, result`;
+
+/** The columns a JobRow is read from. */
 export const COLUMNS = `input, ${COLUMNS_BUT_INPUT}`;
+
+/** The columns a ListedJobRow is read from (jobs joined to job_fanouts as FANOUT_JOIN): a summary with its task counts. */
+export const SUMMARY_COLUMNS = `${COLUMNS_BUT_PAYLOADS}, ${TASK_COUNT_COLUMNS}`;
 
 export function toJobSummary(row: Omit<JobRow, 'input' | 'result'> & TaskCountColumns): JobSummary {
   const tasks = toTaskCounts(row);
@@ -190,10 +196,6 @@ export interface ListColumns {
   input: boolean;
   result: boolean;
 }
-
-const SUMMARY_COLUMNS = `id, owner_id, type, status, attempts, max_attempts, priority, progress, result_file_id,
-  error, idempotency_key, request_hash, request_id, created_at, updated_at, started_at, finished_at, parent_id,
-  (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, ${TASK_COUNT_COLUMNS}`;
 
 /** A job row as lists read it: input and result only when the caller asked for them. */
 export type ListedJobRow = Omit<JobRow, 'input' | 'result'> & TaskCountColumns & { input?: unknown; result?: unknown };
@@ -396,7 +398,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           status = v.status,
           attempts = v.attempts,
           progress = COALESCE(v.progress, j.progress),
-          result = CASE WHEN v.status = 'succeeded' THEN v.result ELSE j.result END,
+          result = CASE WHEN v.status = '${MOVES.succeed.to}' THEN v.result ELSE j.result END,
           result_file_id = COALESCE(v.result_file_id, j.result_file_id),
           error = CASE WHEN v.set_error THEN v.error ELSE j.error END,
           started_at = COALESCE(j.started_at, to_timestamp(v.started_ms / 1000)),
@@ -461,15 +463,15 @@ export interface QueueEntryRow {
 
 const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
 
+/** Removes `keys` from a succeeded job's stored input (its type's secretInputKeys). */
+export async function removeSecretInput(db: Queryable, jobId: string, keys: readonly string[]): Promise<void> {
+  await db.query(`UPDATE jobs SET input = input - $2::text[] WHERE id = $1 AND status = '${MOVES.succeed.to}'`, [jobId, keys]);
+}
+
 /**
  * Queued jobs untouched for `olderThanMs`, oldest first, after a keyset position: the
  * relay's sweep candidates.
  */
-/** Removes `keys` from a succeeded job's stored input (its type's secretInputKeys). */
-export async function removeSecretInput(db: Queryable, jobId: string, keys: readonly string[]): Promise<void> {
-  await db.query("UPDATE jobs SET input = input - $2::text[] WHERE id = $1 AND status = 'succeeded'", [jobId, keys]);
-}
-
 export async function findStaleQueued(db: Queryable, olderThanMs: number, limit: number, after?: Keyset): Promise<QueueEntryRow[]> {
   const result = await db.query<QueueEntryRow>({
     name: 'jobs.stale-queued',
@@ -482,12 +484,15 @@ export async function findStaleQueued(db: Queryable, olderThanMs: number, limit:
   return result.rows;
 }
 
-/** Running jobs whose row has not changed for `olderThanMs` (candidates for "worker and queue entry both gone"). */
+/**
+ * Jobs in a state an attempt can be lost in (running) whose row has not changed for
+ * `olderThanMs`: the relay's candidates for "worker and queue entry both gone".
+ */
 export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number): Promise<QueueEntryRow[]> {
   const result = await db.query<QueueEntryRow>({
     name: 'jobs.stale-running',
     text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
-      WHERE status = 'running' AND updated_at < now() - $1::int * interval '1 millisecond'
+      WHERE status IN (${sqlStatuses(LOST_ATTEMPT_STATUSES)}) AND updated_at < now() - $1::int * interval '1 millisecond'
       ORDER BY updated_at LIMIT $2`,
     values: [olderThanMs, limit],
   });
@@ -495,7 +500,7 @@ export async function findStaleRunning(db: Queryable, olderThanMs: number, limit
 }
 
 export async function countByStatus(db: Queryable): Promise<Record<JobStatus, number>> {
-  const counts: Record<JobStatus, number> = { queued: 0, running: 0, waiting: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
   const result = await db.query<{ status: JobStatus; count: number }>({
     name: 'jobs.count-by-status',
     text: 'SELECT status, count(*)::bigint AS count FROM jobs GROUP BY status',

@@ -1,5 +1,10 @@
-import type { JobStatus } from '../../contract';
-import { auditDetail, MOVES, sqlStatusList } from '../jobs/lifecycle';
+import { TASK_STATUSES, type JobStatus } from '../../contract';
+import { auditDetail, MOVES, sqlStatusList, tasksFailedReason } from '../jobs/lifecycle';
+
+/** A text as a SQL literal, for the lifecycle's fixed texts in a statement whose text is fixed (a named, prepared statement). */
+function sqlText(text: string | null): string {
+  return text === null ? 'NULL' : `'${text.replaceAll("'", "''")}'`;
+}
 
 /**
  * The SQL that keeps a fan-out job's counts per task status in step with its tasks' rows,
@@ -15,8 +20,8 @@ import { auditDetail, MOVES, sqlStatusList } from '../jobs/lifecycle';
  * and parent_events.
  */
 export function taskCountCtes(changed: string, options: { moveParents: boolean }): string {
-  const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
-  const deltas = statuses
+  // job_fanouts has a count column per task status, named like the status.
+  const deltas = TASK_STATUSES
     .map((status) => `count(*) FILTER (WHERE new_status = '${status}') - count(*) FILTER (WHERE old_status = '${status}') AS ${status}`)
     .join(',\n      ');
   const counts = `task_deltas AS (
@@ -26,7 +31,7 @@ export function taskCountCtes(changed: string, options: { moveParents: boolean }
       GROUP BY parent_id
     ),
     task_counts AS (
-      UPDATE job_fanouts f SET ${statuses.map((status) => `${status} = f.${status} + d.${status}`).join(', ')}
+      UPDATE job_fanouts f SET ${TASK_STATUSES.map((status) => `${status} = f.${status} + d.${status}`).join(', ')}
       FROM task_deltas d WHERE f.job_id = d.parent_id
       RETURNING f.job_id, f.total, f.max_failed, f.succeeded, f.failed, f.cancelled
     )`;
@@ -37,7 +42,7 @@ export function taskCountCtes(changed: string, options: { moveParents: boolean }
       UPDATE jobs p SET
         status = CASE WHEN ${overPolicy} THEN '${MOVES.failTasks.to}' ELSE '${MOVES.reduce.to}' END,
         error = CASE WHEN ${overPolicy}
-          THEN format('%s tasks failed and %s were cancelled; the failure policy tolerates %s', c.failed, c.cancelled, c.max_failed)
+          THEN format(${sqlText(tasksFailedReason({ failed: '%s', cancelled: '%s', maxFailed: '%s' }))}, c.failed, c.cancelled, c.max_failed)
           ELSE p.error END,
         finished_at = CASE WHEN ${overPolicy} THEN now() END,
         updated_at = now()
@@ -49,7 +54,7 @@ export function taskCountCtes(changed: string, options: { moveParents: boolean }
     parent_events AS (
       INSERT INTO job_events (job_id, from_status, to_status, attempt, detail)
       SELECT id, '${MOVES.reduce.from[0]}', status, attempts,
-        CASE WHEN status = '${MOVES.failTasks.to}' THEN '${auditDetail({ event: 'failTasks' })}' ELSE '${auditDetail({ event: 'reduce' })}' END
+        CASE WHEN status = '${MOVES.failTasks.to}' THEN ${sqlText(auditDetail({ event: 'failTasks' }))} ELSE ${sqlText(auditDetail({ event: 'reduce' }))} END
       FROM parent_moves
     )`;
 }

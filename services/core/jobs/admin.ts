@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
+import { MOVES } from './lifecycle';
 import type { JobAdmin, JobPage, QueueStats } from './types';
 
 /**
@@ -62,7 +63,7 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       if (!requeued) {
         const row = await findJob(generalPool, jobId);
         if (!row) throw new NotFoundError('Job not found.');
-        throw new ConflictError(`Only failed or cancelled jobs can be replayed; this one is ${row.status}.`);
+        throw new ConflictError(`Only ${MOVES.requeue.from.join(' or ')} jobs can be replayed; this one is ${row.status}.`);
       }
       await relay.requeue([requeued.row]);
       log.info({ jobId, previous: requeued.previous }, 'job replayed');

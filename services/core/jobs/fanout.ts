@@ -5,6 +5,7 @@ import { inTransaction } from '../db/transaction';
 import { cancelJob, type JobRow, type SingleMove } from '../db/jobs';
 import type { ParentMove } from '../db/task-counts';
 import type { Logger } from '../logger';
+import { deliveryHolder, MOVES } from './lifecycle';
 
 /**
  * What hands queued rows to BullMQ again (the relay). Declared here, not imported from the
@@ -16,7 +17,8 @@ export interface Requeuer {
 
 /** Who acts on a fan-out job a write moved on. */
 export interface ParentMoveDeps {
-  pool: Pool;
+  /** Cancels a failed job's tasks: a statement over its tasks (by parent_id), not a primary-key lookup, so never the batch pool. */
+  generalPool: Pool;
   relay?: Requeuer;
   log: Logger;
 }
@@ -28,11 +30,11 @@ export interface ParentMoveDeps {
  * lacks, and tasks left running only finish and are counted, the parent staying failed.
  */
 export async function followParentMoves(moves: readonly ParentMove[], deps: ParentMoveDeps): Promise<void> {
-  const queued = moves.filter((move) => move.status === 'queued');
-  if (queued.length > 0 && deps.relay) await deps.relay.requeue(queued, 'requeue');
-  for (const move of moves.filter((candidate) => candidate.status === 'failed')) {
+  const reduced = moves.filter((move) => move.status === MOVES.reduce.to);
+  if (reduced.length > 0 && deps.relay) await deps.relay.requeue(reduced, 'requeue');
+  for (const move of moves.filter((candidate) => candidate.status === MOVES.failTasks.to)) {
     try {
-      const tasks = await withDeadlockRetry(() => cancelTasks(deps.pool, move.id));
+      const tasks = await withDeadlockRetry(() => cancelTasks(deps.generalPool, move.id));
       deps.log.info({ jobId: move.id, cancelledTasks: tasks.length }, 'fan-out job failed by its policy: unfinished tasks cancelled');
     } catch (error) {
       deps.log.warn({ err: error, jobId: move.id }, 'could not cancel the tasks of a failed fan-out job; they finish and are counted');
@@ -56,8 +58,8 @@ export async function withDeadlockRetry<T>(work: () => Promise<T>, attempts = 5)
 }
 
 /** A transaction whose work returning undefined (nothing to do, a lost race) leaves nothing of it behind. */
-function allOrNothing<T>(pool: Pool, work: (client: PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
-  return inTransaction(pool, async (client) => {
+function allOrNothing<T>(generalPool: Pool, work: (client: PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
+  return inTransaction(generalPool, async (client) => {
     const result = await work(client);
     if (result === undefined) await client.query('ROLLBACK');
     return result;
@@ -70,12 +72,12 @@ function allOrNothing<T>(pool: Pool, work: (client: PoolClient) => Promise<T | u
  * not the owner's or past cancelling. Returns the tasks that were running, whose workers
  * must be told to stop.
  */
-export async function cancelFanOut(pool: Pool, parentId: string, ownerId: string | undefined): Promise<{ move: SingleMove; runningTasks: string[] } | undefined> {
+export async function cancelFanOut(generalPool: Pool, parentId: string, ownerId: string | undefined): Promise<{ move: SingleMove; runningTasks: string[] } | undefined> {
   return withDeadlockRetry(() =>
-    allOrNothing(pool, async (client) => {
+    allOrNothing(generalPool, async (client) => {
       const tasks = await cancelTasks(client, parentId, ownerId);
       const move = await cancelJob(client, parentId, ownerId);
-      return move && { move, runningTasks: tasks.filter((task) => task.previous_status === 'running').map((task) => task.id) };
+      return move && { move, runningTasks: tasks.filter((task) => deliveryHolder(task.previous_status) === 'worker').map((task) => task.id) };
     }),
   );
 }
@@ -85,9 +87,9 @@ export async function cancelFanOut(pool: Pool, parentId: string, ownerId: string
  * queued again, and it waits for them (or, when all its tasks had succeeded, its reduce
  * step is queued). One transaction; the relay hands the rows to BullMQ after commit.
  */
-export async function retryFanOut(pool: Pool, parentId: string, ownerId: string | undefined): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
+export async function retryFanOut(generalPool: Pool, parentId: string, ownerId: string | undefined): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
   return withDeadlockRetry(() =>
-    allOrNothing(pool, async (client) => {
+    allOrNothing(generalPool, async (client) => {
       const tasks = await requeueTasks(client, parentId, ownerId);
       const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length);
       return resumed && { row: resumed.row, tasks };

@@ -90,7 +90,12 @@ export function nextStatus(status: JobStatus, event: LifecycleEvent): JobStatus 
  * the contract's own status names, never from input.
  */
 export function sqlStatusList(event: LifecycleEvent): string {
-  return MOVES[event].from.map((status) => `'${status}'`).join(', ');
+  return sqlStatuses(MOVES[event].from);
+}
+
+/** `statuses` as a SQL list literal, for a fixed statement text; the states are the contract's own names. */
+export function sqlStatuses(statuses: readonly JobStatus[]): string {
+  return statuses.map((status) => `'${status}'`).join(', ');
 }
 
 /** Every (state, event) pair: what the table-driven test walks. */
@@ -118,6 +123,20 @@ export function eventForLostAttempt(row: { attempts: number; max_attempts: numbe
   return eventAfterFailedAttempt({ number: row.attempts, maxAttempts: row.max_attempts, permanent: false });
 }
 
+/** The states the relay looks for lost attempts in: those from which either event of eventForLostAttempt applies. */
+export const LOST_ATTEMPT_STATUSES: readonly JobStatus[] = MOVES.retry.from.filter((status) => MOVES.fail.from.includes(status));
+
+/**
+ * Who holds a job's delivery outside PostgreSQL, by the job's state: a job a delivery may
+ * start waits for one in the queue; a job a delivery has started is held by the worker
+ * running it; in any other state nothing does. What a cancel must stop besides the row: the
+ * queue entry is taken out, the worker told to abort.
+ */
+export function deliveryHolder(status: JobStatus): 'queue' | 'worker' | undefined {
+  if (status === MOVES.start.to) return 'worker';
+  return nextStatus(status, 'start') === undefined ? undefined : 'queue';
+}
+
 /** The `attempts` column after the event, given the attempt the event belongs to. */
 export function attemptsAfter(event: LifecycleEvent, attempt: number): number {
   if (event === 'requeue') return 0;
@@ -133,12 +152,16 @@ export type AuditContext =
   | { event: 'fail'; error: string }
   | { event: 'retry'; attempt: number; error: string; retryInMs: number }
   | { event: 'release' }
-  | { event: 'cancel' }
-  | { event: 'requeue'; by: 'owner' | 'operator' }
+  /** `by` 'parent': a task cancelled with its fan-out job. */
+  | { event: 'cancel'; by?: 'request' | 'parent' }
+  /** `by` 'parent': a task queued again with its fan-out job. */
+  | { event: 'requeue'; by: 'owner' | 'operator' | 'parent' }
   | { event: 'abandon'; reason: string }
   | { event: 'reduce' }
   | { event: 'failTasks' }
   | { event: 'resume'; tasks: number };
+
+const REQUEUED_BY = { owner: 'retried by request', operator: 'replayed from the dead-letter set', parent: 'retried with its fan-out job' } as const;
 
 /** The `detail` of the event's audit row (null when the move speaks for itself). */
 export function auditDetail(context: AuditContext): string | null {
@@ -155,9 +178,9 @@ export function auditDetail(context: AuditContext): string | null {
     case 'release':
       return 'released at worker shutdown';
     case 'cancel':
-      return 'cancelled by request';
+      return context.by === 'parent' ? 'cancelled with its fan-out job' : 'cancelled by request';
     case 'requeue':
-      return context.by === 'owner' ? 'retried by request' : 'replayed from the dead-letter set';
+      return REQUEUED_BY[context.by];
     case 'abandon':
       return context.reason;
     case 'reduce':
@@ -169,8 +192,12 @@ export function auditDetail(context: AuditContext): string | null {
   }
 }
 
-/** The error a fan-out job that failed by its policy carries. */
-export function tasksFailedReason(counts: { failed: number; cancelled: number; maxFailed: number }): string {
+/**
+ * The error a fan-out job that failed by its policy carries. The statement that fails it
+ * (taskCountCtes) fills in counts it reads there, so a count may also be a SQL format
+ * placeholder (`%s`).
+ */
+export function tasksFailedReason(counts: { failed: number | string; cancelled: number | string; maxFailed: number | string }): string {
   return `${counts.failed} tasks failed and ${counts.cancelled} were cancelled; the failure policy tolerates ${counts.maxFailed}`;
 }
 

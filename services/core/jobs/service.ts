@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { MAX_LIST_RESPONSE_BYTES, type JobListItem, type JobView, type ListJobsQuery, type ListTasksQuery } from '../../contract';
+import { MAX_LIST_RESPONSE_BYTES, type JobListItem, type JobStatus, type JobView, type ListJobsQuery, type ListTasksQuery } from '../../contract';
 import { listTasks } from '../db/fanouts';
 import { listJobEvents, listOwnerEvents, type StoredJobEvent } from '../db/job-events';
 import {
@@ -24,7 +24,7 @@ import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
 import { cancelFanOut, followParentMoves, retryFanOut } from './fanout';
-import { isTerminalStatus } from './lifecycle';
+import { deliveryHolder, isTerminalStatus, MOVES } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
 import type { InternalSubmitRequest, JobPage, JobService, SubmitResult, TaskPage } from './types';
 
@@ -52,6 +52,13 @@ export type EngineJobService = JobService & InternalJobSubmitter & { close(): Pr
 
 const notFound = () => new NotFoundError('Job not found.');
 
+/** Why a job in `status` cannot be retried: only the states requeue moves from can. */
+function notRetryable(status: JobStatus): ConflictError {
+  return new ConflictError(
+    isTerminalStatus(status) ? `Only ${MOVES.requeue.from.join(' or ')} jobs can be retried; this one ${status}.` : `The job is ${status}.`,
+  );
+}
+
 export function createJobService(deps: JobServiceDeps): EngineJobService {
   const submitter = new Submitter({ batchPool: deps.batchPool, files: deps.files, relay: deps.relay, log: deps.log, metrics: deps.metrics }, deps.submit);
 
@@ -70,13 +77,25 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     }
   }
 
+  /**
+   * Stops what still delivers a job just cancelled from `previous`: a queue entry is taken
+   * out of Redis; if a worker took it meanwhile (remove fails on a locked job), or a worker
+   * was running the job, that worker is told to abort.
+   */
+  async function stopDelivery(jobId: string, previous: JobStatus, log: Logger): Promise<void> {
+    const holder = deliveryHolder(previous);
+    if (holder === undefined) return;
+    const removed = holder === 'queue' && (await deps.relay.remove(jobId));
+    if (!removed) await signalCancel(jobId, log);
+  }
+
   /** Cancels a fan-out job and its unfinished tasks; the workers running tasks are told to stop. */
   async function cancelWithTasks(ownerId: string, current: JobRow, log: Logger): Promise<JobView> {
     const cancelled = await cancelFanOut(deps.generalPool, current.id, ownerId);
     if (!cancelled) throw new ConflictError(`The job is already ${(await ownedJob(ownerId, current.id)).status}.`);
     await Promise.all(cancelled.runningTasks.map((taskId) => signalCancel(taskId, log)));
-    if (cancelled.move.previous === 'queued') await deps.relay.remove(current.id);
-    else if (cancelled.move.previous === 'running') await signalCancel(current.id, log);
+    // Its reduce step may be queued or running; a job waiting for its tasks has no delivery.
+    await stopDelivery(current.id, cancelled.move.previous, log);
     deps.metrics?.jobsCancelled.inc({ type: current.type });
     return toJobView(await ownedJob(ownerId, current.id));
   }
@@ -84,11 +103,10 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
   /** Retries a fan-out job: its failed and cancelled tasks run again (or its reduce step, when they all succeeded). */
   async function retryWithTasks(ownerId: string, current: JobRow): Promise<JobView> {
     const retried = await retryFanOut(deps.generalPool, current.id, ownerId);
-    if (!retried) {
-      throw new ConflictError(isTerminalStatus(current.status) ? `Only failed or cancelled jobs can be retried; this one ${current.status}.` : `The job is ${current.status}.`);
-    }
+    if (!retried) throw notRetryable(current.status);
     await deps.relay.requeue(retried.tasks);
-    if (retried.row.status === 'queued') await deps.relay.requeue([retried.row]);
+    // Every task had succeeded: the job was requeued for its reduce step rather than resumed.
+    if (retried.row.status === MOVES.requeue.to) await deps.relay.requeue([retried.row]);
     return toJobView(await ownedJob(ownerId, current.id));
   }
 
@@ -113,11 +131,8 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
         throw new ConflictError(`The job is already ${row.status}.`);
       }
       // A task's cancel may finish its fan-out job.
-      await followParentMoves(cancelled.parentMoves, { pool: deps.generalPool, relay: deps.relay, log });
-      // A queued job is taken out of Redis; if a worker picked it up meanwhile (remove
-      // fails on a locked job) or it was running, the worker is told to abort.
-      const removed = cancelled.previous === 'queued' && (await deps.relay.remove(jobId));
-      if (!removed) await signalCancel(jobId, log);
+      await followParentMoves(cancelled.parentMoves, { generalPool: deps.generalPool, relay: deps.relay, log });
+      await stopDelivery(jobId, cancelled.previous, log);
       deps.metrics?.jobsCancelled.inc({ type: cancelled.row.type });
       return toJobView(cancelled.row);
     },
@@ -126,14 +141,9 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
       const current = await ownedJob(ownerId, jobId);
       if (current.tasks_total !== null && current.tasks_total !== undefined) return retryWithTasks(ownerId, current);
       const requeued = await requeueJob(deps.generalPool, jobId, ownerId, 'owner');
-      if (!requeued) {
-        const row = await ownedJob(ownerId, jobId);
-        throw new ConflictError(
-          isTerminalStatus(row.status) ? `Only failed or cancelled jobs can be retried; this one ${row.status}.` : `The job is ${row.status}.`,
-        );
-      }
+      if (!requeued) throw notRetryable((await ownedJob(ownerId, jobId)).status);
       await deps.relay.requeue([requeued.row]);
-      await followParentMoves(requeued.parentMoves, { pool: deps.generalPool, relay: deps.relay, log: deps.log });
+      await followParentMoves(requeued.parentMoves, { generalPool: deps.generalPool, relay: deps.relay, log: deps.log });
       return toJobView(requeued.row);
     },
 

@@ -74,7 +74,7 @@ function firstRow(transition: WorkerTransition): TransitionRow {
   const row: TransitionRow = {
     id: transition.jobId,
     expected: MOVES[transition.event].from,
-    status: 'running',
+    status: MOVES[transition.event].to,
     attempt: transition.attempt,
     attempts: transition.attempt,
     progress: undefined,
@@ -157,28 +157,25 @@ function auditEvent(transition: WorkerTransition): EventRow | undefined {
 }
 
 /**
- * The row that replaces a job's pending write when that write hit a data error: the job
- * fails, with the reason, instead of its neighbours in the batch.
+ * What one job's transitions of a batch (`transitions`, those the batch accepted) become
+ * when PostgreSQL refused their write for the job's data: the job is dead-lettered with the
+ * reason, instead of its neighbours in the batch. Its moves up to its last outcome stay (a
+ * start did happen); that outcome, which carried the data (a result, an error text), gives
+ * way to the lifecycle's fail move, or to an abandon with the reason when it was an abandon
+ * (which may come from queued, where fail does not apply). Merged like any batch, the row
+ * keeps the precondition of the job's first transition and the audit rows go on from the
+ * state the job was in.
  */
-function unstorableOutcome(row: TransitionRow, error: unknown): { row: TransitionRow; event: EventRow } {
+export function unstorableOutcome(jobId: string, transitions: readonly WorkerTransition[], error: unknown, at: number): { row: TransitionRow; events: EventRow[] } {
   const reason = `the job's outcome could not be stored: ${error instanceof Error ? error.message : String(error)}`;
-  const now = Date.now();
-  return {
-    row: {
-      id: row.id,
-      expected: row.expected,
-      status: 'failed',
-      attempt: row.attempt,
-      attempts: row.attempts,
-      progress: undefined,
-      result: undefined,
-      result_file_id: undefined,
-      error: toStorableText(reason),
-      started_ms: row.started_ms,
-      finished_ms: now,
-    },
-    event: { job_id: row.id, from_status: 'running', to_status: 'failed', attempt: row.attempt, detail: toStorableText(reason), at_ms: now },
-  };
+  const outcomeIndex = transitions.findLastIndex((transition) => transition.event !== 'start' && transition.event !== 'progress');
+  const outcome = transitions[outcomeIndex];
+  // Progress is not audited and a failed job's progress says nothing: none of it is kept.
+  const before = (outcome ? transitions.slice(0, outcomeIndex) : transitions).filter((transition) => transition.event !== 'progress');
+  const attempt = Math.max(0, ...transitions.map((transition) => transition.attempt));
+  const failure: WorkerTransition = outcome?.event === 'abandon' ? { ...outcome, reason, at } : { event: 'fail', jobId, attempt, at, error: reason };
+  const { rows, events } = mergeTransitions([...before, failure]);
+  return { row: rows[0] as TransitionRow, events };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -203,7 +200,10 @@ export class TransitionWriter {
   constructor(
     /** `relay` hands the reduce steps this writer's batches queue to BullMQ (without it, the relay's sweep does, later). */
     private readonly deps: {
+      /** The delivery reads and state writes: primary-key statements (see createBatchPool). */
       batchPool: Pool;
+      /** Cancels the tasks of fan-out jobs this writer's batches fail by their policy: a statement over a job's tasks, not by primary key. */
+      generalPool: Pool;
       log: Logger;
       relay?: Pick<Relay, 'requeue'>;
       /** True while most of the worker's slots are busy: batches then form without waiting. */
@@ -258,6 +258,10 @@ export class TransitionWriter {
     const { rows, events, accepted } = mergeTransitions(transitions);
     const eventsByJob = new Map<string, EventRow[]>();
     for (const event of events) eventsByJob.set(event.job_id, [...(eventsByJob.get(event.job_id) ?? []), event]);
+    const acceptedByJob = new Map<string, WorkerTransition[]>();
+    transitions.forEach((transition, index) => {
+      if (accepted[index]) acceptedByJob.set(transition.jobId, [...(acceptedByJob.get(transition.jobId) ?? []), transition]);
+    });
     const applied = new Set<string>();
     const parentMoves: ParentMove[] = [];
     const outcomes = await isolateRowFaults(
@@ -274,8 +278,8 @@ export class TransitionWriter {
         }),
       async (row, error) => {
         this.deps.log.error({ err: error, jobId: row.id }, 'a job state write was refused for its data; failing that job alone');
-        const replacement = unstorableOutcome(row, error);
-        const written = await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], [replacement.event]));
+        const replacement = unstorableOutcome(row.id, acceptedByJob.get(row.id) ?? [], error, Date.now());
+        const written = await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], replacement.events));
         parentMoves.push(...written.parentMoves);
         // Whatever was written, it is not what the transitions reported.
         return false;
@@ -283,7 +287,7 @@ export class TransitionWriter {
     );
     rows.forEach((row, index) => outcomes[index] && applied.add(row.id));
     if (parentMoves.length > 0) {
-      followParentMoves(parentMoves, { pool: this.deps.batchPool, relay: this.deps.relay, log: this.deps.log }).catch((error: unknown) =>
+      followParentMoves(parentMoves, { generalPool: this.deps.generalPool, relay: this.deps.relay, log: this.deps.log }).catch((error: unknown) =>
         this.deps.log.warn({ err: error }, 'could not act on fan-out jobs a write moved on; the relay sweep will'),
       );
     }

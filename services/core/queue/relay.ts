@@ -5,7 +5,7 @@ import { findJobType, QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
 import { MicroBatcher } from '../batcher';
 import { applyTransitions, findStaleQueued, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../db/jobs';
 import { followParentMoves } from '../jobs/fanout';
-import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, LOST_ATTEMPT_REASON, MOVES, type LifecycleEvent } from '../jobs/lifecycle';
+import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, isTerminalStatus, LOST_ATTEMPT_REASON, MOVES, type AuditContext } from '../jobs/lifecycle';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { withTimeout } from '../timeout';
@@ -237,7 +237,7 @@ export class Relay {
     const entries = path === 'submit' ? shareEntries(rows) : rows.map((row) => [row]);
     const sharedBy = entries.filter((jobs) => jobs.length > 1).flatMap((jobs) => jobs.flatMap((row) => [row.id, sharedEntryId(jobs)]));
     try {
-      await this.withTimeout(this.queue.addBulk(entries.map((jobs) => this.entry(jobs, options))), 'addBulk');
+      await this.withinEnqueueTimeout(this.queue.addBulk(entries.map((jobs) => this.entry(jobs, options))), 'addBulk');
     } catch (error) {
       this.log.warn({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over');
       return 0;
@@ -247,7 +247,7 @@ export class Relay {
     // A job the sweep finds without it is noted only; if the map never makes it, the sweep's
     // second look hands the job over in an entry of its own: delivered twice, completed once.
     if (sharedBy.length > 0) {
-      await this.withTimeout(this.connection.hset(sharedEntriesKey(this.options.prefix), ...sharedBy), 'shared entry map').catch((error: unknown) => {
+      await this.withinEnqueueTimeout(this.connection.hset(sharedEntriesKey(this.options.prefix), ...sharedBy), 'shared entry map').catch((error: unknown) => {
         this.log.warn({ err: error, jobs: sharedBy.length / 2 }, 'could not note which entries carry these jobs; the relay sweep will hand them over again');
       });
     }
@@ -278,15 +278,15 @@ export class Relay {
    */
   async forgetSharedEntry(jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
-    await this.withTimeout(this.connection.hdel(sharedEntriesKey(this.options.prefix), ...jobIds), 'shared entry map');
+    await this.withinEnqueueTimeout(this.connection.hdel(sharedEntriesKey(this.options.prefix), ...jobIds), 'shared entry map');
   }
 
   /** Moves a delayed entry to the queue now. False when it is no longer delayed (its time came, or it was taken) or Redis did not answer. */
   async promote(entryId: string): Promise<boolean> {
     try {
-      const entry = await this.withTimeout(this.queue.getJob(entryId), 'getJob');
-      if (!entry || !(await this.withTimeout(entry.isDelayed(), 'state'))) return false;
-      await this.withTimeout(entry.promote(), 'promote');
+      const entry = await this.withinEnqueueTimeout(this.queue.getJob(entryId), 'getJob');
+      if (!entry || !(await this.withinEnqueueTimeout(entry.isDelayed(), 'state'))) return false;
+      await this.withinEnqueueTimeout(entry.promote(), 'promote');
       return true;
     } catch (error) {
       this.log.debug({ err: error, entryId }, 'could not promote a delayed entry; it comes back when its delay ends');
@@ -294,10 +294,10 @@ export class Relay {
     }
   }
 
-  /** Removes a waiting or delayed job from BullMQ. False when it is missing or a worker holds it. */
+  /** Removes a waiting or delayed job from BullMQ (one it does not hold counts as removed). False when a worker holds it, or Redis did not answer. */
   async remove(jobId: string): Promise<boolean> {
     try {
-      return (await this.withTimeout(this.queue.remove(jobId), 'remove')) === 1;
+      return (await this.withinEnqueueTimeout(this.queue.remove(jobId), 'remove')) === 1;
     } catch (error) {
       this.log.warn({ err: error, jobId }, 'could not remove job from BullMQ');
       return false;
@@ -488,7 +488,7 @@ export class Relay {
   /** Drops a page of shared-entry map fields whose entry is done; a failure leaves them to the next sweep. */
   private async pruneSharedEntries(): Promise<void> {
     try {
-      const { cursor, pruned } = await this.withTimeout(pruneSharedEntries(this.connection, this.options.prefix, this.pruneCursor, this.options.sweepPageSize), 'shared entry prune');
+      const { cursor, pruned } = await this.withinEnqueueTimeout(pruneSharedEntries(this.connection, this.options.prefix, this.pruneCursor, this.options.sweepPageSize), 'shared entry prune');
       this.pruneCursor = cursor;
       if (pruned > 0) this.log.debug({ pruned }, 'dropped shared-entry map fields of entries that are done');
     } catch (error) {
@@ -503,10 +503,10 @@ export class Relay {
     const states = await this.redisStates(running.map((row) => row.id));
     const abandoned = await this.abandon(running.filter((row) => states.get(row.id) === 'crash-looped'));
     const lost = running.filter((row) => states.get(row.id) === 'missing' || states.get(row.id) === 'finished');
-    const decided = lost.map((row) => ({ row, event: eventForLostAttempt(row) }));
-    const applied = await this.applyRepairs(decided.map(({ row, event }) => ({ row, event, detail: event === 'fail' ? LOST_ATTEMPT_REASON : `${LOST_ATTEMPT_REASON}; queued again` })));
+    const decided = lost.map((row) => ({ row, audit: lostAttemptAudit(row) }));
+    const applied = await this.applyRepairs(decided);
     await this.requeue(
-      decided.filter(({ row, event }) => event === 'retry' && applied.has(row.id)).map(({ row }) => row),
+      decided.filter(({ row, audit }) => audit.event === 'retry' && applied.has(row.id)).map(({ row }) => row),
       'sweep',
     );
     return { reclaimed: applied.size, abandoned };
@@ -516,48 +516,60 @@ export class Relay {
   private async abandon(rows: QueueEntryRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     const reason = crashLoopReason(STALL_SETTINGS.maxStalledCount + 1);
-    return (await this.applyRepairs(rows.map((row) => ({ row, event: 'abandon' as const, detail: reason })))).size;
+    return (await this.applyRepairs(rows.map((row) => ({ row, audit: { event: 'abandon' as const, reason } })))).size;
   }
 
   /**
    * Writes the sweep's decisions through the same conditional statement the workers use,
-   * each only if its row has not moved since the sweep read it.
+   * each only if its row has not moved since the sweep read it. The row's error and the
+   * audit row's detail are what a worker's write of the same event stores.
    */
-  private async applyRepairs(repairs: { row: QueueEntryRow; event: LifecycleEvent & ('retry' | 'fail' | 'abandon'); detail: string }[]): Promise<Set<string>> {
+  private async applyRepairs(repairs: { row: QueueEntryRow; audit: RepairAudit }[]): Promise<Set<string>> {
     if (repairs.length === 0) return new Set();
     const now = Date.now();
-    const rows: TransitionRow[] = repairs.map(({ row, event, detail }) => ({
+    const rows: TransitionRow[] = repairs.map(({ row, audit }) => ({
       id: row.id,
-      expected: MOVES[event].from,
-      status: MOVES[event].to,
+      expected: MOVES[audit.event].from,
+      status: MOVES[audit.event].to,
       attempt: row.attempts,
-      attempts: attemptsAfter(event, row.attempts),
-      error: detail,
-      finished_ms: MOVES[event].to === 'queued' ? null : now,
+      attempts: attemptsAfter(audit.event, row.attempts),
+      error: audit.event === 'abandon' ? audit.reason : audit.error,
+      finished_ms: isTerminalStatus(MOVES[audit.event].to) ? now : null,
       unchanged_since_us: row.updated_us,
     }));
-    const events: EventRow[] = repairs.map(({ row, event, detail }) => ({
+    const events: EventRow[] = repairs.map(({ row, audit }) => ({
       job_id: row.id,
       from_status: row.status,
-      to_status: MOVES[event].to,
+      to_status: MOVES[audit.event].to,
       attempt: row.attempts,
-      detail: event === 'abandon' ? auditDetail({ event, reason: detail }) : detail,
+      detail: auditDetail(audit),
       at_ms: now,
     }));
     const written = await applyTransitions(this.generalPool, rows, events);
-    await followParentMoves(written.parentMoves, { pool: this.generalPool, relay: this, log: this.log });
+    await followParentMoves(written.parentMoves, { generalPool: this.generalPool, relay: this, log: this.log });
     return written.applied;
   }
 
   /** Where each job stands in Redis, bounded by the enqueue timeout. */
   private redisStates(jobIds: string[]): Promise<Map<string, RedisJobState>> {
-    return this.withTimeout(readJobStates(this.connection, this.options.prefix, jobIds), 'job state lookup');
+    return this.withinEnqueueTimeout(readJobStates(this.connection, this.options.prefix, jobIds), 'job state lookup');
   }
 
-  private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  /** A Redis call bounded by enqueueTimeoutMs (withTimeout), rejected with an error naming `what`. */
+  private withinEnqueueTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
     const ms = this.options.enqueueTimeoutMs;
     return withTimeout(promise, ms, `Redis ${what} timed out after ${ms} ms`);
   }
+}
+
+/** What the sweep writes for a row it repairs, as the lifecycle audits it. */
+type RepairAudit = Extract<AuditContext, { event: 'retry' | 'fail' | 'abandon' }>;
+
+/** A lost attempt, recorded as a worker records a failed one; a retry is queued again at once (no backoff): the attempt was lost, not refused. */
+function lostAttemptAudit(row: QueueEntryRow): RepairAudit {
+  return eventForLostAttempt(row) === 'retry'
+    ? { event: 'retry', attempt: row.attempts, error: LOST_ATTEMPT_REASON, retryInMs: 0 }
+    : { event: 'fail', error: LOST_ATTEMPT_REASON };
 }
 
 /**

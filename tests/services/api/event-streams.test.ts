@@ -97,7 +97,7 @@ describe('job event streams', () => {
   beforeAll(async () => {
     // Hundreds of streams in a minute: past the per-user rate of new streams (STREAM_RATE_LIMIT_PER_MINUTE), which is not what this tests.
     api = await startApi({ env: { EVENT_STREAMS_PER_USER: '1000', EVENT_STREAMS_MAX: '2000', STREAM_RATE_LIMIT_PER_MINUTE: '100000' } });
-    writer = new TransitionWriter({ batchPool: api.core.batchPool, log: api.core.log });
+    writer = new TransitionWriter({ batchPool: api.core.batchPool, generalPool: api.core.generalPool, log: api.core.log });
     alice = await signUp(api);
   });
   afterAll(async () => {

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { echo } from '../../../services/contract';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { echo, QUEUES } from '../../../services/contract';
+import { cancelChannel } from '../../../services/core/queue/keys';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, PermanentJobError, type Processor } from '../../../services/worker/processor';
 import { startRedis, type RedisServer } from '../../harness/redis';
@@ -141,6 +144,79 @@ describe('fan-out jobs', () => {
       result: { tasks: 20, succeeded: 18, failed: 2 },
       tasks: { total: 20, succeeded: 18, failed: 2, failurePolicy: { mode: 'tolerate', maxFailed: 2 } },
     });
+  });
+
+  it('statements over a fan-out job\'s tasks (a reduce step\'s read, the cancel of a failed job\'s tasks) never run on the batch pool', async () => {
+    const reduced = await submitBatch(fx, 5);
+    const failing = await submitBatch(fx, 30);
+    const [failingTask, ...otherTasks] = await taskIds(fx, failing);
+    // The failing job's other tasks hold their slots until they are cancelled, so all of them are
+    // unfinished when the job fails, however the worker orders them. Enough slots for every entry
+    // at once: the failing task never waits behind held ones.
+    const holding = new Set(otherTasks);
+    const failsOrHolds = defineProcessor(echo, async ({ input, jobId, signal }) => {
+      if (jobId === failingTask) throw new PermanentJobError('this task is made to fail');
+      while (holding.has(jobId) && (await statusOf(fx, jobId)) !== 'cancelled') {
+        signal.throwIfAborted();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return { result: { payload: input.payload } };
+    });
+    const runner = await fx.startRunner({ concurrency: 20 }, { processors: (type) => (type === 'echo' ? (failsOrHolds as unknown as Processor) : findProcessor(type)) });
+    await waitFor('the reduce step to succeed', async () => (await statusOf(fx, reduced)) === 'succeeded', 30_000);
+    await waitFor('the failed job\'s unfinished tasks to be cancelled', async () => {
+      const counts = await assertCountsMatchTasks(fx, failing);
+      return (await statusOf(fx, failing)) === 'failed' && counts.queued === 0 && counts.running === 0 && counts.cancelled === otherTasks.length;
+    });
+    await runner.stop(1_000);
+    // Every connection of the batch pool at once (it holds at most 4): the statements each has prepared.
+    const connections = await Promise.all(Array.from({ length: 4 }, () => fx.core.batchPool.connect()));
+    try {
+      const prepared = await Promise.all(connections.map(async (connection) => (await connection.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows));
+      const names = new Set(prepared.flat().map((row) => row.name));
+      expect(names).toContain('jobs.apply-transitions');
+      expect(names).not.toContain('fanouts.task-outcomes');
+      expect(names).not.toContain('fanouts.cancel-tasks');
+    } finally {
+      for (const connection of connections) connection.release();
+    }
+  });
+
+  it('cancelling a fan-out job whose queued reduce step a worker has just taken tells that worker to stop', async () => {
+    const parentId = await submitBatch(fx, 1);
+    // Its only task succeeded and its reduce step is queued, with its entry in Redis.
+    await fx.query("UPDATE jobs SET status = 'succeeded' WHERE parent_id = $1", [parentId]);
+    await fx.query('UPDATE job_fanouts SET queued = 0, succeeded = 1 WHERE job_id = $1', [parentId]);
+    await fx.query("UPDATE jobs SET status = 'queued' WHERE id = $1", [parentId]);
+    await fx.core.relay.enqueue([{ id: parentId, type: 'echo.batch', priority: 0 }], 'requeue');
+    // A worker takes the entry (and its lock) before the cancel's remove: the entry cannot be taken out.
+    const connection = new Redis(fx.env.REDIS_URL, { maxRetriesPerRequest: null });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let taken = false;
+    const holder = new Worker(
+      QUEUES.jobs,
+      async (entry) => {
+        if (entry.id !== parentId) return;
+        taken = true;
+        await held;
+      },
+      { connection, prefix: fx.env.QUEUE_PREFIX },
+    );
+    const subscriber = fx.core.redis.client.duplicate();
+    const signalled: string[] = [];
+    subscriber.on('message', (_channel: string, jobId: string) => signalled.push(jobId));
+    try {
+      await waitFor('a worker to take the reduce step', async () => taken);
+      await subscriber.subscribe(cancelChannel(fx.env.QUEUE_PREFIX));
+      expect(await fx.core.jobs.cancel(fx.ownerId, parentId)).toMatchObject({ status: 'cancelled' });
+      await waitFor('the cancel signal for the reduce step', async () => signalled.includes(parentId), 5_000);
+    } finally {
+      release();
+      await holder.close();
+      connection.disconnect();
+      subscriber.disconnect();
+    }
   });
 
   it('cancelling the parent cancels every task not yet finished, and none of them runs', async () => {

@@ -21,7 +21,7 @@ describe('job engine: one job\'s fault stays with that job', () => {
   });
 
   it('a state write PostgreSQL refuses for one job\'s data fails that job alone; the rest of its batch is written', async () => {
-    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log });
+    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log });
     const jobs = await Promise.all(Array.from({ length: 12 }, (_, index) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: index } }))));
     const ids = jobs.map(({ job }) => job.id);
     const bad = ids[5] as string;
@@ -41,6 +41,16 @@ describe('job engine: one job\'s fault stays with that job', () => {
     const failed = await fx.core.jobs.get(fx.ownerId, bad);
     expect(failed).toMatchObject({ status: 'failed', attempts: 1, result: null, resultFileId: null });
     expect(failed.error).toMatch(/^the job's outcome could not be stored: .*foreign key/);
+    // Its start and its outcome were one write from queued: the trail shows the start, then the fail from running.
+    const trail = await fx.query<{ from_status: string | null; to_status: string; detail: string | null }>(
+      'SELECT from_status, to_status, detail FROM job_events WHERE job_id = $1 ORDER BY id',
+      [bad],
+    );
+    expect(trail).toEqual([
+      { from_status: null, to_status: 'queued', detail: null },
+      { from_status: 'queued', to_status: 'running', detail: null },
+      { from_status: 'running', to_status: 'failed', detail: failed.error },
+    ]);
   });
 
   it('a batch INSERT with one row PostgreSQL refuses stores the others; that submitter alone gets a 400-class error', async () => {

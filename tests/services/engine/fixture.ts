@@ -89,7 +89,7 @@ export async function createEngineFixture(
     ownerId,
     async startRunner(runnerOptions = {}, deps = {}) {
       const runner = new JobRunner(
-        { batchPool: core.batchPool, files: core.files, store: core.store, log, relay: core.relay, ...deps },
+        { batchPool: core.batchPool, generalPool: core.generalPool, files: core.files, store: core.store, log, relay: core.relay, ...deps },
         { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: 20, stall: FAST_STALL, drainDelaySeconds: 1, ...runnerOptions },
       );
       runners.push(runner);

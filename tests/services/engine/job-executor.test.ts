@@ -17,10 +17,11 @@ describe('JobExecutor over PostgreSQL', () => {
   let executor: JobExecutor;
   beforeAll(async () => {
     fx = await createEngineFixture();
-    transitions = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log });
+    transitions = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log });
     executor = new JobExecutor({
       transitions,
       batchPool: fx.core.batchPool,
+      generalPool: fx.core.generalPool,
       files: fx.core.files,
       mailDrop: createMailDrop(fx.core.store),
       processors: (type) => (type === 'fails' ? { definition: echo, run: async () => Promise.reject(new Error('always fails')) } : findProcessor(type)),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { listMigrations, pendingMigrations, runMigrations } from '../../../services/core/db/migrate';
+import { LOST_ATTEMPT_REASON } from '../../../services/core/jobs/lifecycle';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { SHARED_ENV, useSharedServices } from '../../harness/shared';
 import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from './fixture';
@@ -88,6 +89,8 @@ describe('job engine: recovery', () => {
     expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 2 });
     const events = await fx.core.jobs.events(fx.ownerId, job.id);
     expect(events.map((event) => event.to)).toEqual(['queued', 'queued', 'running', 'succeeded']);
+    // The reclaim is audited as a worker's retry is: the lost attempt failed, and the job is retried.
+    expect(events[1]).toMatchObject({ from: 'running', to: 'queued', detail: `attempt 1 failed: ${LOST_ATTEMPT_REASON}; retrying in 0 ms` });
   });
 
   it('migrations apply once, even from concurrent starters, and report nothing pending', async () => {

@@ -46,7 +46,7 @@ describe('transition writer: waiting for company depends on the worker\'s load',
 
   it('with spare slots, reads asked within the window go out as one statement and each gets its row', async () => {
     const ids = await submitted(4);
-    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log, saturated: () => false }, { readWindowMs: 200 });
+    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log, saturated: () => false }, { readWindowMs: 200 });
     let rows: unknown[] = [];
     const statements = await statementsDuring(async () => {
       rows = await readApart(writer, ids);
@@ -58,7 +58,7 @@ describe('transition writer: waiting for company depends on the worker\'s load',
 
   it('with most slots busy, each read goes out without waiting', async () => {
     const ids = await submitted(4);
-    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log, saturated: () => true }, { readWindowMs: 200 });
+    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log, saturated: () => true }, { readWindowMs: 200 });
     const statements = await statementsDuring(() => readApart(writer, ids));
     await writer.close();
     expect(statements).toBeGreaterThan(1);
@@ -66,7 +66,7 @@ describe('transition writer: waiting for company depends on the worker\'s load',
 
   it('with spare slots, state writes recorded within the window commit together', async () => {
     const ids = await submitted(3);
-    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, log: fx.log, saturated: () => false }, { windowMs: 200 });
+    const writer = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log, saturated: () => false }, { windowMs: 200 });
     let applied: boolean[] = [];
     const statements = await statementsDuring(async () => {
       const outcomes: Promise<boolean>[] = [];

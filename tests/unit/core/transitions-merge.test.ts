@@ -1,4 +1,4 @@
-import { mergeTransitions } from '../../../services/core/jobs/transitions';
+import { mergeTransitions, unstorableOutcome } from '../../../services/core/jobs/transitions';
 
 const JOB = '0190a0b0-0000-7000-8000-000000000001';
 const OTHER = '0190a0b0-0000-7000-8000-000000000002';
@@ -48,3 +48,61 @@ describe('mergeTransitions', () => {
     expect(merged.events[0]?.detail).toBe('bad\ufffdheader');
   });
 });
+
+describe('unstorableOutcome', () => {
+  const refused = new Error('insert or update on table "jobs" violates foreign key constraint');
+  const reason = `the job's outcome could not be stored: ${refused.message}`;
+  const trail = (events: { from_status: string | null; to_status: string; detail: string | null }[]) =>
+    events.map((event) => [event.from_status, event.to_status, event.detail]);
+
+  it('a job started and finished within the batch: the start stays, and it fails from running, so its audit trail goes on from queued', () => {
+    const { row, events } = unstorableOutcome(
+      JOB,
+      [
+        { event: 'start', jobId: JOB, attempt: 1, at: 1_000, from: 'queued' },
+        { event: 'progress', jobId: JOB, attempt: 1, progress: 40 },
+        { event: 'succeed', jobId: JOB, attempt: 1, at: 2_000, result: { ok: true }, resultFileId: OTHER },
+      ],
+      refused,
+      3_000,
+    );
+    expect(row).toMatchObject({ id: JOB, expected: ['queued', 'running'], status: 'failed', attempts: 1, error: reason, started_ms: 1_000, finished_ms: 3_000 });
+    // Nothing of the refused outcome is written again.
+    expect(row.result).toBeUndefined();
+    expect(row.result_file_id).toBeUndefined();
+    expect(row.progress).toBeUndefined();
+    expect(trail(events)).toEqual([
+      ['queued', 'running', null],
+      ['running', 'failed', reason],
+    ]);
+  });
+
+  it('a job whose outcome alone was in the batch fails from running', () => {
+    const { row, events } = unstorableOutcome(JOB, [{ event: 'succeed', jobId: JOB, attempt: 2, at: 5, result: 1 }], refused, 6);
+    expect(row).toMatchObject({ expected: ['running'], status: 'failed', attempt: 2, attempts: 2, error: reason });
+    expect(trail(events)).toEqual([['running', 'failed', reason]]);
+  });
+
+  it('an abandon stays an abandon, with the reason: from queued, where the fail move does not apply', () => {
+    const { row, events } = unstorableOutcome(JOB, [{ event: 'abandon', jobId: JOB, attempt: 3, at: 5, reason: 'crash loop', from: 'queued' }], refused, 6);
+    expect(row).toMatchObject({ expected: ['queued', 'running'], status: 'failed', attempts: 3, error: reason });
+    expect(trail(events)).toEqual([['queued', 'failed', reason]]);
+  });
+
+  it('keeps the moves before the last outcome: a release and a second start within the batch', () => {
+    const { row, events } = unstorableOutcome(
+      JOB,
+      [
+        { event: 'start', jobId: JOB, attempt: 1, at: 1, from: 'queued' },
+        { event: 'release', jobId: JOB, attempt: 1, at: 2 },
+        { event: 'start', jobId: JOB, attempt: 1, at: 3, from: 'queued' },
+        { event: 'succeed', jobId: JOB, attempt: 1, at: 4, result: 1 },
+      ],
+      refused,
+      5,
+    );
+    expect(row).toMatchObject({ expected: ['queued', 'running'], status: 'failed', attempts: 1 });
+    expect(trail(events).map(([from, to]) => `${from}>${to}`)).toEqual(['queued>running', 'running>queued', 'queued>running', 'running>failed']);
+  });
+});
+

@@ -2,13 +2,17 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../../servic
 import {
   allPairs,
   attemptsAfter,
+  deliveryHolder,
   eventAfterFailedAttempt,
   eventForLostAttempt,
   LIFECYCLE_EVENTS,
+  LOST_ATTEMPT_STATUSES,
   MOVES,
   nextStatus,
   planDelivery,
+  sqlStatuses,
   sqlStatusList,
+  tasksFailedReason,
   type LifecycleEvent,
 } from '../../../services/core/jobs/lifecycle';
 
@@ -75,5 +79,20 @@ describe('the job lifecycle', () => {
     expect(attemptsAfter('retry', 2)).toBe(2);
     expect(attemptsAfter('release', 2)).toBe(1);
     expect(attemptsAfter('requeue', 5)).toBe(0);
+  });
+
+  it('looks for lost attempts only where both of their outcomes (retry, fail) apply', () => {
+    expect(LOST_ATTEMPT_STATUSES).toEqual(['running']);
+    expect(sqlStatuses(LOST_ATTEMPT_STATUSES)).toBe("'running'");
+  });
+
+  it('says who holds a job\'s delivery: the queue while a start may take it, the worker once started, nobody otherwise', () => {
+    const holders = Object.fromEntries(JOB_STATUSES.map((status) => [status, deliveryHolder(status) ?? '-']));
+    expect(holders).toEqual({ queued: 'queue', running: 'worker', waiting: '-', succeeded: '-', failed: '-', cancelled: '-' });
+  });
+
+  it('words a fan-out job\'s policy failure once, for counts or for the SQL format that fills them in', () => {
+    expect(tasksFailedReason({ failed: 3, cancelled: 1, maxFailed: 2 })).toBe('3 tasks failed and 1 were cancelled; the failure policy tolerates 2');
+    expect(tasksFailedReason({ failed: '%s', cancelled: '%s', maxFailed: '%s' })).toBe('%s tasks failed and %s were cancelled; the failure policy tolerates %s');
   });
 });

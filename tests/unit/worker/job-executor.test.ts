@@ -12,7 +12,7 @@ import { deliveryRow, FakeTransitions } from './fake-transitions';
 
 const log = createLogger({ service: 'job-executor-test', level: 'silent' });
 /** The processors below touch neither files, PostgreSQL nor the mail drop. */
-const untouched = { files: {} as FileService, batchPool: {} as Pool, mailDrop: {} as MailDrop };
+const untouched = { files: {} as FileService, batchPool: {} as Pool, generalPool: {} as Pool, mailDrop: {} as MailDrop };
 
 /** An executor whose only processor is `run`, declared as the echo type (or `definition`). */
 function executorWith(transitions: FakeTransitions, run: Processor['run'], overrides: Partial<JobExecutorOptions> & { definition?: JobTypeDefinition } = {}) {
