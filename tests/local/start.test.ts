@@ -96,7 +96,7 @@ describe('npm start (services/local/start.ts)', () => {
     expect(statSync(path.join(workDir, '.data')).mode & 0o777).toBe(0o700);
     const cliEnv = path.join(workDir, '.data', 'cli.env');
     expect(statSync(cliEnv).mode & 0o777).toBe(0o600);
-    for (const secret of ['postgres-password', 'redis-password']) expect(statSync(path.join(workDir, '.data', secret)).mode & 0o777).toBe(0o600);
+    for (const secret of ['postgres-password', 'redis-password', path.join('redis', 'redis-auth.conf')]) expect(statSync(path.join(workDir, '.data', secret)).mode & 0o777).toBe(0o600);
     // The private Redis wants its password: another local user cannot read or write the queue.
     const ports = JSON.parse(readFileSync(path.join(workDir, '.data', 'ports.json'), 'utf8')) as Record<string, number>;
     const anonymous = new Redis(`redis://127.0.0.1:${ports.redis}`, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
@@ -275,17 +275,20 @@ describe('npm start (services/local/start.ts)', () => {
     }
   });
 
-  it('refuses to start while a generated secret is readable by others, naming the file', async () => {
+  it('refuses to start while a file holding a secret is readable by others, naming the file', async () => {
     const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
     await first.waitFor(isInfraReady);
     await stopCleanly(first);
-    const secret = path.join(workDir, '.data', 'redis-password');
-    await chmod(secret, 0o644);
-    const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
-    expect((await second.exited).code).toBe(1);
-    running.delete(second);
-    const fatal = second.records.find((record) => record.level === 'fatal');
-    expect(fatal?.msg).toContain(`${secret} must be readable by its owner only (it is mode 0644)`);
+    // A generated secret, and the private Redis's config, which holds its password.
+    for (const secret of [path.join(workDir, '.data', 'redis-password'), path.join(workDir, '.data', 'redis', 'redis-auth.conf')]) {
+      await chmod(secret, 0o644);
+      const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
+      expect((await second.exited).code).toBe(1);
+      running.delete(second);
+      const fatal = second.records.find((record) => record.level === 'fatal');
+      expect(fatal?.msg).toContain(`${secret} must be readable by its owner only (it is mode 0644)`);
+      await chmod(secret, 0o600);
+    }
   });
 
   it('leaves nothing behind when the supervisor itself is killed, and starts again over the leftovers', async () => {
