@@ -11,7 +11,10 @@ import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import type { Runtime } from '../core/runtime';
 
-/** Reachability checks behind /readyz; each rejects when its dependency is down. */
+/**
+ * Reachability checks behind /readyz; each rejects when its dependency is down or has not
+ * answered within the check's own deadline (the core's checks: see Runtime.checks).
+ */
 export interface ReadinessChecks {
   postgres(): Promise<void>;
   redis(): Promise<void>;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { EnvError } from '../contract';
+import { EnvError, JOB_STATUSES } from '../contract';
 import { DomainError } from '../core/errors';
 import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
 import { doctor, doctorStack } from './commands/doctor';
@@ -52,7 +52,7 @@ export function buildProgram(execute: Executor = run): Command {
   const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
   jobs
     .command('list')
-    .option('--status <status>', 'queued, running, succeeded, failed or cancelled')
+    .option('--status <status>', `only jobs in this status: ${JOB_STATUSES.join(', ')}`)
     .option('--type <type>', 'job type, e.g. file.checksum')
     .option('--owner <userId>', 'only this owner\'s jobs')
     .option('--limit <n>', 'page size (1-1000)', '20')

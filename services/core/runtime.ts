@@ -59,21 +59,24 @@ export interface Runtime {
     /** Bounded retries: checks, pub/sub publishing, rate limits, CLI. */
     client: Redis;
   };
+  /** Reachability of PostgreSQL and Redis: each rejects when its server is down or has not answered within CHECK_TIMEOUT_MS. */
   checks: { postgres(): Promise<void>; redis(): Promise<void> };
   /** Flushes pending submits, stops the sweep, closes the queue, Redis and the pool. Idempotent; every step runs even if one fails. */
   close(): Promise<void>;
 }
 
+/**
+ * How long a reachability check (readiness, the API's availability probe, doctor) and a
+ * QUIT at shutdown wait for their server: one that has not answered by then counts as down,
+ * so none of them ever hangs.
+ */
 const CHECK_TIMEOUT_MS = 2_000;
-
-const withinCheckTimeout = <T>(promise: Promise<T>, what: string): Promise<T> =>
-  withTimeout(promise, CHECK_TIMEOUT_MS, `${what} did not answer within ${CHECK_TIMEOUT_MS} ms`);
 
 /** Ends a Redis connection: QUIT when it is up (flushes replies), a plain disconnect otherwise (QUIT would wait for a reconnect). */
 async function endRedis(connection: Redis): Promise<void> {
   if (connection.status === 'ready') {
     try {
-      await withinCheckTimeout(connection.quit(), 'Redis QUIT');
+      await withTimeout(connection.quit(), CHECK_TIMEOUT_MS, `Redis did not answer QUIT within ${CHECK_TIMEOUT_MS} ms`);
       return;
     } catch {
       // Fall through to a hard disconnect.
@@ -150,7 +153,7 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
       },
       async redis() {
         try {
-          await withinCheckTimeout(client.ping(), 'Redis');
+          await withTimeout(client.ping(), CHECK_TIMEOUT_MS, `Redis did not answer within ${CHECK_TIMEOUT_MS} ms`);
           metrics?.redisUp.set(1);
         } catch (error) {
           metrics?.redisUp.set(0);

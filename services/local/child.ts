@@ -78,11 +78,6 @@ function killLiveChildren(): void {
 }
 process.once('exit', killLiveChildren);
 
-/** Children still running, for shutdown checks and tests. */
-export function liveChildCount(): number {
-  return liveChildren.size;
-}
-
 /**
  * Spawns a child that is tracked until it exits and killed if this process exits first.
  * With `setpriv` available the child is exec'ed in place (its pid is the server's pid,

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { EnvSchema } from '../contract';
 
 /**
@@ -7,7 +6,6 @@ import { EnvSchema } from '../contract';
  * that part itself.
  */
 const LocalEnvSchema = EnvSchema.pick({
-  PORT: true,
   DATABASE_URL: true,
   DATABASE_SSL: true,
   REDIS_URL: true,
@@ -17,8 +15,9 @@ const LocalEnvSchema = EnvSchema.pick({
   LOG_LEVEL: true,
 })
   .partial({ DATABASE_URL: true, REDIS_URL: true, KEY_ENCRYPTION_SECRET: true })
-  // Unset means "9091, or a free port when that is taken": no default here (partial() would keep the contract's).
-  .extend({ WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65_535).optional() });
+  // Unset means "the contract's port, or a free one when that is taken" (start.ts): no
+  // default here, so the run can tell a port the user chose from one it may move.
+  .extend({ PORT: EnvSchema.shape.PORT.unwrap().optional(), WORKER_METRICS_PORT: EnvSchema.shape.WORKER_METRICS_PORT.unwrap().optional() });
 
 export type LocalEnv = ReturnType<typeof LocalEnvSchema.parse>;
 

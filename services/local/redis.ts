@@ -45,6 +45,9 @@ export interface RedisServerOptions {
   onUnexpectedExit?: (exit: ExitStatus) => void;
 }
 
+/** The config file in the server's directory that hands redis-server its password. */
+export const REDIS_AUTH_FILE = 'redis-auth.conf';
+
 /** A private redis-server bound to 127.0.0.1, run as our child. */
 export class RedisServer {
   readonly port: number;
@@ -75,7 +78,7 @@ export class RedisServer {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const config: string[] = [];
     if (this.options.password) {
-      const file = path.join(this.dir, 'redis-auth.conf');
+      const file = path.join(this.dir, REDIS_AUTH_FILE);
       await writeFile(file, `requirepass ${this.options.password}\n`, { mode: 0o600 });
       config.push(file);
     }

@@ -30,6 +30,8 @@ const DATA_DIR = '.data';
 const DATABASE_NAME = 'platform';
 /** Extra time past the apps' own SHUTDOWN_GRACE_MS before they are killed. */
 const STOP_MARGIN_MS = 5_000;
+/** Prometheus's own default port, where --observe serves it unless that is taken. */
+const PROMETHEUS_PORT = 9090;
 
 interface Context {
   env: LocalEnv;
@@ -69,8 +71,38 @@ async function checkPrerequisites(env: LocalEnv, infraOnly: boolean): Promise<vo
   if (!infraOnly) {
     appCommand('api');
     appCommand('worker');
-    if (!(await isPortFree(env.PORT, '0.0.0.0'))) throw new LocalRunError(`PORT ${env.PORT} is already in use: stop what holds it or set PORT`);
+    // A port the user chose is kept or the run stops; an unset one moves (chooseApiPort).
+    if (env.PORT !== undefined && !(await isPortFree(env.PORT, '0.0.0.0'))) {
+      throw new LocalRunError(`PORT ${env.PORT} is already in use: stop what holds it or set PORT to a free port`);
+    }
   }
+}
+
+/**
+ * The port a listener of the local run takes when the user set none: `usual` (where its
+ * clients and the docs look first) when it is free on `host`, else a free one, the one
+ * chosen last time when that is still free, so a second checkout keeps its addresses from
+ * run to run. A moved port is said in the log, at `level`.
+ */
+async function usualOrFreePort(
+  { state, log }: Context,
+  listener: { name: string; what: string; usual: number; host: string; level: 'info' | 'warn' },
+): Promise<number> {
+  if (await isPortFree(listener.usual, listener.host)) return listener.usual;
+  const port = await state.port(listener.name, undefined, listener.host);
+  log[listener.level]({ port }, `${listener.what} on port ${port} (${listener.usual} is taken)`);
+  return port;
+}
+
+/**
+ * The API's port for the whole run: PORT when set (checkPrerequisites made sure it is
+ * free), else 8080 or, when something else holds that (another checkout's run), a free
+ * one, with a warning: every address the run prints and hands on uses it.
+ */
+async function chooseApiPort(context: Context): Promise<number> {
+  if (context.env.PORT !== undefined) return context.env.PORT;
+  // The API listens on every interface, so that is where the port must be free.
+  return usualOrFreePort(context, { name: 'api', what: 'API', usual: PORTS.api, host: '0.0.0.0', level: 'warn' });
 }
 
 async function startEmbeddedPostgres({ state, merged, log, supervisor }: Context): Promise<string> {
@@ -136,14 +168,16 @@ async function applyMigrations(databaseUrl: string, env: LocalEnv, log: Logger):
   log.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'schema up to date');
 }
 
-async function appEnvironment(context: Context, databaseUrl: string, redisUrl: string, objectStoreDir: string | undefined): Promise<NodeJS.ProcessEnv> {
+async function appEnvironment(context: Context, port: number, databaseUrl: string, redisUrl: string, objectStoreDir: string | undefined): Promise<NodeJS.ProcessEnv> {
   const { env, state } = context;
   return {
     ...process.env,
     NODE_ENV: process.env.NODE_ENV || 'development',
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
-    PORT: String(env.PORT),
+    PORT: String(port),
+    // Links in mails (password resets) point at this run's console.
+    PUBLIC_URL: process.env.PUBLIC_URL || `http://localhost:${port}`,
     KEY_ENCRYPTION_SECRET: env.KEY_ENCRYPTION_SECRET ?? (await state.secret('key-encryption-secret')),
     // Plain HTTP on localhost: a Secure cookie would never be sent back. Said at start (see startLocal).
     COOKIE_SECURE: process.env.COOKIE_SECURE || 'false',
@@ -154,15 +188,13 @@ async function appEnvironment(context: Context, databaseUrl: string, redisUrl: s
 /**
  * The worker's metrics port for its next start: WORKER_METRICS_PORT when set, else 9091
  * (what its probes and ServiceMonitor use in a cluster) or, when something else holds that,
- * a free one, said in the log. Chosen again before every restart.
+ * a free one, said in the log. Chosen again before every restart: nothing outside the run
+ * needs to find it (--observe's Prometheus follows it).
  */
-async function workerMetricsPort({ env, state, log }: Context): Promise<number> {
-  if (env.WORKER_METRICS_PORT !== undefined) return env.WORKER_METRICS_PORT;
+async function workerMetricsPort(context: Context): Promise<number> {
+  if (context.env.WORKER_METRICS_PORT !== undefined) return context.env.WORKER_METRICS_PORT;
   // The worker listens on every interface, so that is where the port must be free.
-  if (await isPortFree(PORTS.workerMetrics, '0.0.0.0')) return PORTS.workerMetrics;
-  const port = await state.port('workerMetrics', undefined, '0.0.0.0');
-  log.info({ port }, `worker metrics on port ${port} (${PORTS.workerMetrics} is taken)`);
-  return port;
+  return usualOrFreePort(context, { name: 'workerMetrics', what: 'worker metrics', usual: PORTS.workerMetrics, host: '0.0.0.0', level: 'info' });
 }
 
 /** The worker never receives the key-encryption secret (WorkerEnvSchema): a compromised worker cannot mint tokens. */
@@ -250,15 +282,17 @@ async function main(argv: string[]): Promise<number> {
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
     } else {
+      const apiPort = await chooseApiPort(context);
       // Where the worker serves its metrics now, and who follows it there (--observe's Prometheus).
       const workerMetrics: { port?: number; follow?: (port: number) => void } = {};
-      startApps(context, await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir), (port) => {
+      startApps(context, await appEnvironment(context, apiPort, databaseUrl, redisUrl, objectStoreDir), (port) => {
         workerMetrics.port = port;
         workerMetrics.follow?.(port);
       });
-      await waitUntilApiHealthy(env.PORT, supervisor.stopping);
+      await waitUntilApiHealthy(apiPort, supervisor.stopping);
       if (!supervisor.stopping.aborted) {
-        log.info(`API ready on http://localhost:${env.PORT}  (docs: ${PATHS.docs})`);
+        const base = `http://localhost:${apiPort}`;
+        log.info(`API ready on ${base}  (web console: ${base}/, docs: ${base}${PATHS.docs})`);
         if ((process.env.COOKIE_SECURE || 'false') === 'false') {
           log.warn('COOKIE_SECURE=false: the refresh cookie is sent over plain HTTP to localhost; a deployment keeps it Secure');
         }
@@ -268,8 +302,8 @@ async function main(argv: string[]): Promise<number> {
         const workerTarget = (port: number) => `127.0.0.1:${port}`;
         const prometheus = await observe({
           dir: context.state.path('prometheus'),
-          port: await context.state.port('prometheus', 9090),
-          targets: { api: `127.0.0.1:${env.PORT}`, worker: workerTarget(workerMetrics.port ?? PORTS.workerMetrics) },
+          port: await usualOrFreePort(context, { name: 'prometheus', what: 'Prometheus', usual: PROMETHEUS_PORT, host: '127.0.0.1', level: 'info' }),
+          targets: { api: `127.0.0.1:${apiPort}`, worker: workerTarget(workerMetrics.port ?? PORTS.workerMetrics) },
           log,
           onLine: (line) => merged.serviceLine('prometheus', line, /level=(error|warn)/.exec(line)?.[1] === 'error' ? 'error' : /level=warn/.test(line) ? 'warn' : 'info'),
           // An observer: the platform runs on without it.

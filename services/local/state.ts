@@ -5,10 +5,19 @@ import path from 'node:path';
 import type { SystemUser } from './child';
 import { LocalRunError } from './errors';
 import { findFreePort, isPortFree } from './free-port';
+import { REDIS_AUTH_FILE } from './redis';
 
-/** The secrets `npm start` generates under `.data/`; each must stay readable by its owner only. */
-export const SECRET_FILES = ['postgres-password', 'redis-password', 'key-encryption-secret', 'cli.env'] as const;
-export type SecretName = (typeof SECRET_FILES)[number];
+/** The secrets `npm start` generates under `.data/` and reads back on later runs. */
+const GENERATED_SECRETS = ['postgres-password', 'redis-password', 'key-encryption-secret'] as const;
+export type GeneratedSecret = (typeof GENERATED_SECRETS)[number];
+
+/**
+ * Every file under `.data/` that holds a secret, each of which must stay readable by its
+ * owner only: the generated ones, the CLI's connection settings (with the database
+ * password), and the private Redis's config (its password; RedisServer writes it into
+ * the server's directory, `.data/redis`).
+ */
+const SECRET_FILES: readonly string[] = [...GENERATED_SECRETS, 'cli.env', path.join('redis', REDIS_AUTH_FILE)];
 
 /**
  * What the local run keeps under `.data/` between runs besides the servers' data:
@@ -51,7 +60,7 @@ export class LocalState {
   }
 
   /** A random secret generated on first use and read back afterwards (after its mode is checked). */
-  async secret(name: Exclude<SecretName, 'cli.env'>): Promise<string> {
+  async secret(name: GeneratedSecret): Promise<string> {
     const file = this.path(name);
     await this.checkSecretMode(name);
     try {
@@ -69,7 +78,7 @@ export class LocalState {
    * Refuses to go on when a secret file may be read or changed by anyone but us: it may
    * have leaked, and a secret silently re-protected would hide that.
    */
-  private async checkSecretMode(name: SecretName): Promise<void> {
+  private async checkSecretMode(name: string): Promise<void> {
     const file = this.path(name);
     let info;
     try {

@@ -42,15 +42,18 @@ async function withRedis<T>(url: string, use: (redis: Redis) => Promise<T>): Pro
   }
 }
 
-/** Takes the worker's usual metrics port (9091), so the local run must pick another; already taken by someone else does as well. */
-async function holdWorkerMetricsPort(): Promise<net.Server> {
+/** Takes `port` on every interface, so the local run must pick another; already taken by someone else (another checkout's run) does as well. */
+async function holdPort(port: number): Promise<net.Server> {
   const holder = net.createServer();
   await new Promise<void>((resolve) => {
     holder.once('error', () => resolve());
-    holder.listen({ port: 9091, host: '0.0.0.0' }, () => resolve());
+    holder.listen({ port, host: '0.0.0.0' }, () => resolve());
   });
   return holder;
 }
+
+/** The worker's usual metrics port. */
+const holdWorkerMetricsPort = (): Promise<net.Server> => holdPort(9091);
 
 const isInfraReady = (record: { msg: string }): boolean => record.msg.startsWith('infrastructure ready');
 
@@ -96,7 +99,7 @@ describe('npm start (services/local/start.ts)', () => {
     expect(statSync(path.join(workDir, '.data')).mode & 0o777).toBe(0o700);
     const cliEnv = path.join(workDir, '.data', 'cli.env');
     expect(statSync(cliEnv).mode & 0o777).toBe(0o600);
-    for (const secret of ['postgres-password', 'redis-password']) expect(statSync(path.join(workDir, '.data', secret)).mode & 0o777).toBe(0o600);
+    for (const secret of ['postgres-password', 'redis-password', path.join('redis', 'redis-auth.conf')]) expect(statSync(path.join(workDir, '.data', secret)).mode & 0o777).toBe(0o600);
     // The private Redis wants its password: another local user cannot read or write the queue.
     const ports = JSON.parse(readFileSync(path.join(workDir, '.data', 'ports.json'), 'utf8')) as Record<string, number>;
     const anonymous = new Redis(`redis://127.0.0.1:${ports.redis}`, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
@@ -139,7 +142,7 @@ describe('npm start (services/local/start.ts)', () => {
   it('serves the API and runs a job end to end, keeps the signing key from the worker, and drains on SIGTERM', async () => {
     const port = await findFreePort();
     const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
-    await supervisor.waitFor((record) => record.msg === `API ready on http://localhost:${port}  (docs: /docs)`);
+    await supervisor.waitFor((record) => record.msg === `API ready on http://localhost:${port}  (web console: http://localhost:${port}/, docs: http://localhost:${port}/docs)`);
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/docs/`)).status).toBe(200);
@@ -253,14 +256,51 @@ describe('npm start (services/local/start.ts)', () => {
     }
   });
 
+  it('serves the API on a free port when PORT is unset and 8080 is taken, warns which, and prints and hands on that address', async () => {
+    const holder = await holdPort(8080);
+    try {
+      // PORT empty counts as unset, whatever the test's own environment holds.
+      const supervisor = start([], { PORT: '', WORKER_METRICS_PORT: String(await findFreePort()) });
+      const moved = await supervisor.waitFor((record) => /^API on port \d+ \(8080 is taken\)$/.test(record.msg));
+      expect(moved.level).toBe('warn');
+      const port = Number(moved.port);
+      expect(port).not.toBe(8080);
+      await supervisor.waitFor((record) => record.msg === `API ready on http://localhost:${port}  (web console: http://localhost:${port}/, docs: http://localhost:${port}/docs)`);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      // Links in mails point at this run too.
+      const apiPid = supervisor.descendants().find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('api', 'main.')));
+      expect(readFileSync(`/proc/${apiPid}/environ`, 'utf8').split('\0')).toContain(`PUBLIC_URL=http://localhost:${port}`);
+      await stopCleanly(supervisor);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('stops with a message naming PORT when the PORT the user set is taken', async () => {
+    const port = await findFreePort();
+    const holder = await holdPort(port);
+    try {
+      const supervisor = start([], { PORT: String(port) });
+      expect((await supervisor.exited).code).toBe(1);
+      running.delete(supervisor);
+      const fatal = supervisor.records.find((record) => record.level === 'fatal');
+      expect(fatal?.msg).toBe(`PORT ${port} is already in use: stop what holds it or set PORT to a free port`);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('--observe runs Prometheus scraping the api and the worker on the metrics port chosen for it, and stops it with the rest', async () => {
     if (!findPrometheus()) throw new Error('prometheus is not installed: apt-get install --no-install-recommends prometheus (.ci/run does this)');
-    const holder = await holdWorkerMetricsPort();
+    // Prometheus's own port taken as well: it moves too, and says where.
+    const holders = await Promise.all([holdWorkerMetricsPort(), holdPort(9090)]);
     try {
       const port = await findFreePort();
       const supervisor = start(['--observe'], { PORT: String(port) });
       const said = await supervisor.waitFor((record) => /^worker metrics on port \d+ \(9091 is taken\)$/.test(record.msg));
+      const moved = await supervisor.waitFor((record) => /^Prometheus on port \d+ \(9090 is taken\)$/.test(record.msg), 120_000);
       const ready = await supervisor.waitFor((record) => record.msg === 'Prometheus ready (--observe)', 120_000);
+      expect(ready.url).toBe(`http://127.0.0.1:${Number(moved.port)}`);
       const expected = [`api 127.0.0.1:${port}`, `worker 127.0.0.1:${Number(said.port)}`];
       let up: string[] = [];
       for (let tries = 0; tries < 300 && JSON.stringify(up) !== JSON.stringify(expected); tries += 1) {
@@ -271,21 +311,24 @@ describe('npm start (services/local/start.ts)', () => {
       expect(up).toEqual(expected);
       await stopCleanly(supervisor);
     } finally {
-      holder.close();
+      for (const holder of holders) holder.close();
     }
   });
 
-  it('refuses to start while a generated secret is readable by others, naming the file', async () => {
+  it('refuses to start while a file holding a secret is readable by others, naming the file', async () => {
     const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
     await first.waitFor(isInfraReady);
     await stopCleanly(first);
-    const secret = path.join(workDir, '.data', 'redis-password');
-    await chmod(secret, 0o644);
-    const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
-    expect((await second.exited).code).toBe(1);
-    running.delete(second);
-    const fatal = second.records.find((record) => record.level === 'fatal');
-    expect(fatal?.msg).toContain(`${secret} must be readable by its owner only (it is mode 0644)`);
+    // A generated secret, and the private Redis's config, which holds its password.
+    for (const secret of [path.join(workDir, '.data', 'redis-password'), path.join(workDir, '.data', 'redis', 'redis-auth.conf')]) {
+      await chmod(secret, 0o644);
+      const second = start(['--infra-only'], { PORT: String(await findFreePort()) });
+      expect((await second.exited).code).toBe(1);
+      running.delete(second);
+      const fatal = second.records.find((record) => record.level === 'fatal');
+      expect(fatal?.msg).toContain(`${secret} must be readable by its owner only (it is mode 0644)`);
+      await chmod(secret, 0o600);
+    }
   });
 
   it('leaves nothing behind when the supervisor itself is killed, and starts again over the leftovers', async () => {

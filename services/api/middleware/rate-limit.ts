@@ -96,9 +96,10 @@ const MAX_LEASES = 10_000;
 /**
  * Points taken from the shared store a batch at a time (a twentieth of the window's
  * budget) and spent locally, so a busy key costs one Redis round trip per batch instead
- * of one per request (it was the submit path's only Redis call). The store still never
- * grants more than the limit per window across all processes; a lease that cannot be
- * filled is counted there, so a key at its limit is limited up to one lease early.
+ * of one per request, on a submit path that otherwise reaches Redis only once per batch
+ * of jobs (the relay's hand-over). The store still never grants more than the limit per
+ * window across all processes; a lease that cannot be filled is counted there, so a key
+ * at its limit is limited up to one lease early.
  */
 class LeasedPoints {
   private readonly leases = new Map<string, { remaining: number; expiresAt: number }>();

@@ -18,9 +18,14 @@ export interface DoctorOptions {
   maxRelayLag?: string;
 }
 
-const CHECK_TIMEOUT_MS = 5_000;
+/**
+ * How long each of the doctor's reads (a query, a Redis command, a GET of Prometheus) may
+ * take before its check reports the dependency as not answering. The reachability checks
+ * themselves (core.checks) keep their own, shorter deadline.
+ */
+const READ_TIMEOUT_MS = 5_000;
 
-const timeLimited = <T>(work: Promise<T>): Promise<T> => withTimeout(work, CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS / 1_000} s`);
+const timeLimited = <T>(work: Promise<T>): Promise<T> => withTimeout(work, READ_TIMEOUT_MS, `no answer within ${READ_TIMEOUT_MS / 1_000} s`);
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -55,11 +60,11 @@ export async function diagnose(core: Runtime, options: DoctorOptions): Promise<C
   const results: CheckResult[] = [];
   const add = (check: string, verdict: Verdict, detail: string) => results.push({ check, verdict, detail });
 
-  const postgresUp = await timeLimited(core.checks.postgres()).then(
+  const postgresUp = await core.checks.postgres().then(
     () => (add('postgres', 'ok', 'reachable'), true),
     (error: unknown) => (add('postgres', 'fail', `unreachable: ${message(error)}`), false),
   );
-  const redisUp = await timeLimited(core.checks.redis()).then(
+  const redisUp = await core.checks.redis().then(
     () => (add('redis', 'ok', 'reachable'), true),
     (error: unknown) => (add('redis', 'fail', `unreachable: ${message(error)}`), false),
   );
@@ -141,7 +146,7 @@ export interface StackDoctorOptions extends DoctorOptions {
 }
 
 async function fetchJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
+  const res = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
   if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
   return (await res.json()) as T;
 }

@@ -56,10 +56,6 @@ function setToken(token: string | undefined): void {
   if (changed) for (const listener of listeners) listener(Boolean(token));
 }
 
-export function currentToken(): string | undefined {
-  return accessToken;
-}
-
 async function problemOf(response: Response): Promise<ApiProblem> {
   const text = await response.text().catch(() => '');
   try {

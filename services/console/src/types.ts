@@ -1,6 +1,9 @@
 /** The API's shapes as the console reads them (DESIGN §5; the OpenAPI document at /openapi.json is the reference). */
 
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+import { TERMINAL_STATUSES } from '../../contract/job-model';
+
+/** The statuses are the contract's own, so the console's filters and its "finished" test follow the lifecycle. */
+export { JOB_STATUSES, TASK_STATUSES } from '../../contract/job-model';
 
 export interface Job {
   id: string;
@@ -22,8 +25,6 @@ export interface Job {
   /** A fan-out job's tasks by status; null for any other job. */
   tasks?: TaskCounts | null;
 }
-
-export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
 export interface TaskCounts {
   total: number;

@@ -47,6 +47,25 @@ describe('health routes against private servers', () => {
     await readyzBecomes(api, 200);
   });
 
+  it('turns 503 within its check deadline while PostgreSQL hangs (stopped, not closed), naming the deadline', async () => {
+    postgres.pause();
+    let ready: CallResult;
+    let tookMs: number;
+    try {
+      const started = Date.now();
+      // Abandoned (and the test fails) only if no answer comes at all within 10 s.
+      ready = await call(api, '/readyz', { signal: AbortSignal.timeout(10_000) });
+      tookMs = Date.now() - started;
+    } finally {
+      postgres.resume();
+    }
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ checks: { postgres: 'PostgreSQL did not answer in the time allowed', redis: 'ok' } });
+    // The check's own deadline (2 s) and no more: nothing waits on the hung server past it.
+    expect(tookMs).toBeLessThan(4_000);
+    await readyzBecomes(api, 200);
+  });
+
   it('stays ready (degraded, naming Redis) while Redis is down, since submissions still reach PostgreSQL', async () => {
     await redis.stop();
     try {

@@ -4,10 +4,9 @@ import { apiJson, asProblem, type ApiProblem } from '../api';
 import { formatTime, PageTitle, ProblemAlert, ProgressBar, StatusBadge, shortId } from '../components';
 import { followEventStream } from '../event-stream';
 import { Link } from '../router';
-import { parseJobEvent, type Job, type Page } from '../types';
+import { JOB_STATUSES, parseJobEvent, type Job, type Page } from '../types';
 
 const PAGE_SIZE = 20;
-const STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
 /** Events arrive in bursts (a fan-out's children); one re-read of the list answers a burst. */
 const REFRESH_COALESCE_MS = 250;
 
@@ -94,7 +93,7 @@ export function JobsPage() {
         <label htmlFor="status-filter">Status</label>
         <select id="status-filter" value={status} onChange={(e) => setStatus(e.target.value)}>
           <option value="">any</option>
-          {STATUSES.map((value) => (
+          {JOB_STATUSES.map((value) => (
             <option key={value} value={value}>
               {value}
             </option>
