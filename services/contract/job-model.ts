@@ -1,12 +1,8 @@
 import { z } from 'zod';
 
-/**
- * queued → running → succeeded | failed | cancelled; a retry goes running → queued. A
- * fan-out job waits in `waiting` while its tasks run, then its reduce step is queued.
- */
-export const JOB_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+import { JOB_STATUSES, TASK_STATUSES } from './job-statuses';
+
+export { JOB_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, type JobStatus, type TaskStatus } from './job-statuses';
 
 export const MAX_PRIORITY = 1_000;
 
@@ -25,9 +21,6 @@ export const SubmitOptions = {
 
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be 1-255 characters of A-Z a-z 0-9 _ . : -');
 
-/** The statuses a fan-out job's tasks can be in: tasks never fan out themselves. */
-export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /**
  * What a fan-out job does when its tasks fail for good (or are cancelled): `fail-fast`

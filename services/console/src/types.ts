@@ -1,9 +1,9 @@
 /** The API's shapes as the console reads them (DESIGN §5; the OpenAPI document at /openapi.json is the reference). */
 
-import { TERMINAL_STATUSES } from '../../contract/job-model';
+import { TERMINAL_STATUSES } from '../../contract/job-statuses';
 
 /** The statuses are the contract's own, so the console's filters and its "finished" test follow the lifecycle. */
-export { JOB_STATUSES, TASK_STATUSES } from '../../contract/job-model';
+export { JOB_STATUSES, TASK_STATUSES } from '../../contract/job-statuses';
 
 export interface Job {
   id: string;
