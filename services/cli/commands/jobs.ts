@@ -1,6 +1,6 @@
 import { listJobEvents } from '../../core/db/job-events';
-import { findJob, listJobs as listJobRows, toJobSummary, toJobView } from '../../core/db/jobs';
-import { decodeCursor, pageOf } from '../../core/jobs/cursor';
+import { findJob, toJobView } from '../../core/db/jobs';
+import { listPageForOperators } from '../../core/jobs/service';
 import { NotFoundError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
@@ -16,15 +16,13 @@ export interface ListOptions {
 }
 
 export async function listJobs(core: Runtime, options: ListOptions): Promise<number> {
-  const limit = parse.limit(options.limit, 20);
-  const rows = await listJobRows(core.generalPool, {
+  const page = await listPageForOperators(core.generalPool, {
     ownerId: options.owner === undefined ? undefined : parse.uuid(options.owner, '--owner'),
     status: parse.jobStatus(options.status),
     type: options.type,
-    limit: limit + 1,
-    after: decodeCursor(options.cursor),
+    limit: parse.limit(options.limit, 20),
+    cursor: options.cursor,
   });
-  const page = pageOf(rows, limit, (row) => row.created_us, (row) => ({ ...toJobSummary(row), ownerId: row.owner_id }));
   if (options.json) {
     printJson(page);
   } else {

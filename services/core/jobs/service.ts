@@ -22,7 +22,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
-import { decodeCursor, pageOf } from './cursor';
+import { decodeCursor, pageOf, type Page } from './cursor';
 import { cancelFanOut, followParentMoves, retryFanOut } from './fanout';
 import { deliveryHolder, isTerminalStatus, MOVES } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
@@ -175,11 +175,24 @@ function listColumns(include: string | undefined): ListColumns {
 }
 
 /**
- * One page of jobs, newest first: one owner's, or every owner's for operators. Items are
- * summaries unless `include` asks for input or result; then the page also stops before
- * the item that would take it past MAX_LIST_RESPONSE_BYTES, so no page is unbounded.
+ * One page of one owner's jobs, newest first. Items are summaries unless `include` asks for
+ * input or result; then the page also stops before the item that would take it past
+ * MAX_LIST_RESPONSE_BYTES, so no page is unbounded.
  */
-export async function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId?: string }): Promise<JobPage> {
+export function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId: string }): Promise<JobPage> {
+  return pageOfJobs(generalPool, query, toListItem);
+}
+
+/** The same page for operators: every owner's jobs unless `ownerId` narrows it, each item naming its owner. */
+export function listPageForOperators(generalPool: Pool, query: ListJobsQuery & { ownerId?: string }): Promise<Page<JobListItem & { ownerId: string }>> {
+  return pageOfJobs(generalPool, query, (row, columns) => ({ ...toListItem(row, columns), ownerId: row.owner_id }));
+}
+
+async function pageOfJobs<Item>(
+  generalPool: Pool,
+  query: ListJobsQuery & { ownerId?: string },
+  toItem: (row: ListedJobRow, columns: ListColumns) => Item,
+): Promise<Page<Item>> {
   const columns = listColumns(query.include);
   const rows = await listJobs(generalPool, {
     ownerId: query.ownerId,
@@ -195,7 +208,7 @@ export async function listPage(generalPool: Pool, query: ListJobsQuery & { owner
     rows,
     query.limit,
     (row) => row.created_us,
-    (row) => toListItem(row, columns),
+    (row) => toItem(row, columns),
     (item) => {
       if (!sized) return true;
       bytes += Buffer.byteLength(JSON.stringify(item));

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
 
@@ -52,6 +53,11 @@ describe('platform CLI', () => {
     const listed = JSON.parse(list.stdout) as { items: { id: string; ownerId: string }[] };
     expect(listed.items.map((item) => item.id)).toContain(job.id);
     expect(listed.items.find((item) => item.id === job.id)?.ownerId).toBe(fixture.ownerId);
+    const ofOwner = JSON.parse((await platform(['jobs', 'list', '--json', '--owner', fixture.ownerId], cliEnv)).stdout) as { items: { id: string; ownerId: string }[] };
+    expect(ofOwner.items.map((item) => item.id)).toContain(job.id);
+    expect(new Set(ofOwner.items.map((item) => item.ownerId))).toEqual(new Set([fixture.ownerId]));
+    const ofNobody = JSON.parse((await platform(['jobs', 'list', '--json', '--owner', randomUUID()], cliEnv)).stdout) as { items: unknown[] };
+    expect(ofNobody.items).toEqual([]);
 
     const show = await platform(['jobs', 'show', job.id], cliEnv);
     expect(show.code).toBe(0);
