@@ -1,40 +1,18 @@
 /** The API's shapes as the console reads them (DESIGN §5; the OpenAPI document at /openapi.json is the reference). */
 
+import type { FileView, JobEvent, JobListItem, TaskCounts } from '../../contract/job-model';
 import { TERMINAL_STATUSES } from '../../contract/job-statuses';
 
 /** The statuses are the contract's own, so the console's filters and its "finished" test follow the lifecycle. */
 export { JOB_STATUSES, TASK_STATUSES } from '../../contract/job-statuses';
 
-export interface Job {
-  id: string;
-  type: string;
-  status: string;
-  attempts: number;
-  maxAttempts: number;
-  priority: number;
-  progress: number;
-  input?: unknown;
-  result?: unknown;
-  resultFileId: string | null;
-  error: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  /** The fan-out job this job is a task of. */
-  parentId?: string | null;
-  /** A fan-out job's tasks by status; null for any other job. */
-  tasks?: TaskCounts | null;
-}
+/**
+ * A job as lists and GET /v1/jobs/:id return it: the contract's own type (type-only, so the
+ * bundle carries no schema code); a list item has input and result only when asked for.
+ */
+export type Job = JobListItem;
 
-export interface TaskCounts {
-  total: number;
-  queued: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-  failurePolicy: { mode: string; maxFailed?: number };
-}
+export type { TaskCounts };
 
 export interface Page<T> {
   items: T[];
@@ -46,15 +24,8 @@ export interface TaskPage extends Page<Job> {
   counts: TaskCounts;
 }
 
-export interface JobEventData {
-  jobId: string;
-  /** Set on a fan-out task's events: its job. */
-  parentId?: string | null;
-  from: string | null;
-  to: string;
-  at: string;
-  detail: string | null;
-}
+/** One event of GET /v1/jobs/events and of a job's own stream. */
+export type JobEventData = JobEvent;
 
 export interface JobType {
   type: string;
@@ -63,14 +34,7 @@ export interface JobType {
   inputSchema: Record<string, unknown>;
 }
 
-export interface StoredFile {
-  id: string;
-  name: string;
-  size: number;
-  contentType: string;
-  sha256: string;
-  createdAt: string;
-}
+export type StoredFile = FileView;
 
 export interface QueueStats {
   queue: string;
