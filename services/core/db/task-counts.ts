@@ -1,9 +1,10 @@
+import { escapeLiteral } from 'pg';
 import { TASK_STATUSES, type JobStatus } from '../../contract';
 import { auditDetail, MOVES, sqlStatusList, tasksFailedReason } from '../jobs/lifecycle';
 
 /** A text as a SQL literal, for the lifecycle's fixed texts in a statement whose text is fixed (a named, prepared statement). */
 function sqlText(text: string | null): string {
-  return text === null ? 'NULL' : `'${text.replaceAll("'", "''")}'`;
+  return text === null ? 'NULL' : escapeLiteral(text);
 }
 
 /**
