@@ -46,7 +46,11 @@ async function scalar(databaseUrl: string, sql: string, values: unknown[] = []):
 
 async function submit(apiUrl: string, token: string, body: unknown): Promise<string> {
   const response = await fetch(`${apiUrl}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (response.status !== 202) throw new Error(`submit: ${response.status} ${await response.text()}`);
+  if (response.status !== 202) {
+    // The limits in force say why a submit was refused (the bench sets them far above its load).
+    const limits = [...response.headers].filter(([name]) => /^(ratelimit-|retry-after)/i.test(name)).map(([name, value]) => `${name}: ${value}`);
+    throw new Error(`submit: ${response.status} ${await response.text()}${limits.length > 0 ? ` (${limits.join(', ')})` : ''}`);
+  }
   return ((await response.json()) as { id: string }).id;
 }
 
@@ -116,8 +120,17 @@ async function paced(platform: BenchPlatform, tokens: string[], seconds: number)
   const before = await databaseTransactions();
   const started = performance.now();
   const pending: Promise<unknown>[] = [];
-  for (let tick = 0; tick < seconds * 100; tick += 1) {
-    for (let index = 0; index < RATE / 100; index += 1) pending.push(submit(platform.apiUrl, tokens[(tick * 5 + index) % tokens.length] as string, { type: 'echo', input: {} }));
+  // A refused submit ends the phase through Promise.all below; left unhandled until then, it
+  // would end the process before the platform is stopped.
+  let failed = false;
+  for (let tick = 0; tick < seconds * 100 && !failed; tick += 1) {
+    for (let index = 0; index < RATE / 100; index += 1) {
+      const submitted = submit(platform.apiUrl, tokens[(tick * 5 + index) % tokens.length] as string, { type: 'echo', input: {} });
+      submitted.catch(() => {
+        failed = true;
+      });
+      pending.push(submitted);
+    }
     const due = started + (tick + 1) * 10;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
   }
