@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -92,6 +93,10 @@ export function tooManyRequests(rejection: RateLimiterRes, limit: number, messag
 const LEASE_THRESHOLD = 40;
 /** Leased points held per key at most: a key no longer seen lets its lease go after its window. */
 const MAX_LEASES = 10_000;
+/** A store's answer from a window that ends within this long is waited out and the store asked again. */
+const WINDOW_TURN_WAIT_MS = 10;
+/** Asks of the store one lease request makes at most while windows turn; the last answer stands. */
+const WINDOW_TURN_ATTEMPTS = 3;
 
 /**
  * Points taken from the shared store a batch at a time (a twentieth of the window's
@@ -101,7 +106,7 @@ const MAX_LEASES = 10_000;
  * window across all processes; a lease that cannot be filled is counted there, so a key
  * at its limit is limited up to one lease early.
  */
-class LeasedPoints {
+export class LeasedPoints {
   private readonly leases = new Map<string, { remaining: number; expiresAt: number }>();
   /** One lease request per key at a time: concurrent requests wait for it instead of each taking a lease. */
   private readonly acquiring = new Map<string, Promise<void>>();
@@ -129,13 +134,37 @@ class LeasedPoints {
   }
 
   private async acquire(key: string): Promise<void> {
-    const granted = await this.limiter.consume(key, this.leaseSize);
+    const granted = await this.leaseFromCurrentWindow(key);
     const now = Date.now();
     if (this.leases.size >= MAX_LEASES) {
       for (const [held, { expiresAt }] of this.leases) if (expiresAt <= now) this.leases.delete(held);
       if (this.leases.size >= MAX_LEASES) this.leases.clear();
     }
     this.leases.set(key, { remaining: this.leaseSize, expiresAt: now + granted.msBeforeNext });
+  }
+
+  /**
+   * A lease from the store's window as it stands, unless that window is in its last moments.
+   * In its last millisecond Redis still counts into a window whose PTTL reads 0: a lease
+   * granted then lapses at once, the next request of the key asks again into the same
+   * window, and twenty such leases in that millisecond (a busy key does that many round
+   * trips) exhaust it, so a key far under its limit was refused with Retry-After 1 s. A
+   * grant or a refusal from a window that turns within WINDOW_TURN_WAIT_MS waits for the
+   * turn and asks the new window instead.
+   */
+  private async leaseFromCurrentWindow(key: string): Promise<RateLimiterRes> {
+    for (let attempt = 1; ; attempt += 1) {
+      const lastAttempt = attempt >= WINDOW_TURN_ATTEMPTS;
+      let answer: RateLimiterRes;
+      try {
+        answer = await this.limiter.consume(key, this.leaseSize);
+        if (answer.msBeforeNext > 0 || lastAttempt) return answer;
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes) || rejection.msBeforeNext > WINDOW_TURN_WAIT_MS || lastAttempt) throw rejection;
+        answer = rejection;
+      }
+      await sleep(Math.max(0, answer.msBeforeNext) + 1);
+    }
   }
 }
 

@@ -54,6 +54,16 @@ describe('per-user rate limit with leased points', () => {
     expect(Number(await redis.get(`${prefix}:user-d`))).toBe(50_000);
   });
 
+  it('admits a key refused in the last moments of its window from the next window, instead of telling it to come back in a second', async () => {
+    const handler = rateLimit({ redis, keyPrefix: prefix, points: 40, durationSeconds: 1 }, (req) => req.user!.userId);
+    // The window is spent and Redis ends it in 5 ms.
+    await redis.set(`${prefix}:user-e`, 40, 'PX', 5);
+    expect(await admitted(handler, 'user-e')).toBe(true);
+    // One lease (2 points) in a fresh window of a second.
+    expect(Number(await redis.get(`${prefix}:user-e`))).toBe(2);
+    expect(await redis.pttl(`${prefix}:user-e`)).toBeGreaterThan(900);
+  });
+
   it('counts users apart', async () => {
     const handler = rateLimit({ redis, keyPrefix: prefix, points: 40, durationSeconds: 60 }, (req) => req.user!.userId);
     for (let request = 0; request < 40; request += 1) expect(await admitted(handler, 'user-b')).toBe(true);
