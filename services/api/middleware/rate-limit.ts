@@ -93,7 +93,7 @@ export function tooManyRequests(rejection: RateLimiterRes, limit: number, messag
 const LEASE_THRESHOLD = 40;
 /** Leased points held per key at most: a key no longer seen lets its lease go after its window. */
 const MAX_LEASES = 10_000;
-/** A store's answer from a window that ends within this long is waited out and the store asked again. */
+/** A refusal from a window that ends within this long waits for the next window instead of answering 429. */
 const WINDOW_TURN_WAIT_MS = 10;
 /** Asks of the store one lease request makes at most while windows turn; the last answer stands. */
 const WINDOW_TURN_ATTEMPTS = 3;
@@ -146,11 +146,11 @@ export class LeasedPoints {
   /**
    * A lease from the store's window as it stands, unless that window is in its last moments.
    * In its last millisecond Redis still counts into a window whose PTTL reads 0: a lease
-   * granted then lapses at once, the next request of the key asks again into the same
-   * window, and twenty such leases in that millisecond (a busy key does that many round
-   * trips) exhaust it, so a key far under its limit was refused with Retry-After 1 s. A
-   * grant or a refusal from a window that turns within WINDOW_TURN_WAIT_MS waits for the
-   * turn and asks the new window instead.
+   * granted then would lapse at once, the key's next request would ask again into the same
+   * window, and twenty such leases in that millisecond (a busy key makes that many round
+   * trips) would exhaust it and refuse a key far under its limit for a whole second. So a
+   * grant with no time left, or a refusal from a window that ends within
+   * WINDOW_TURN_WAIT_MS, waits for the turn and asks the new window.
    */
   private async leaseFromCurrentWindow(key: string): Promise<RateLimiterRes> {
     for (let attempt = 1; ; attempt += 1) {
