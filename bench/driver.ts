@@ -27,7 +27,7 @@ export async function accessTokens(apiUrl: string, count = BENCH_USERS): Promise
     const credentials = { email: `bench-${Date.now()}-${index}@example.com`, password: 'bench password 123' };
     const post = (route: string) => fetch(`${apiUrl}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
     const registered = await post('/v1/auth/register');
-    // 202 since registration stopped telling taken addresses apart (201 before).
+    // Registration answers 202 whether or not the address is taken; revisions older than that, which bench:compare may run, answer 201.
     if (registered.status !== 202 && registered.status !== 201) throw new Error(`register: ${registered.status} ${await registered.text()}`);
     const login = await post('/v1/auth/login');
     if (!login.ok) throw new Error(`login: ${login.status} ${await login.text()}`);

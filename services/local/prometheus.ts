@@ -78,6 +78,9 @@ export interface LocalPrometheusOptions {
   ownProcessGroup?: boolean;
 }
 
+/** Where Prometheus's UIs put the alerts page, the current one first. */
+const ALERTS_PAGES = ['/alerts', '/classic/alerts'] as const;
+
 /** Debian's prometheus binary, if installed. */
 export function findPrometheus(): string | undefined {
   return findExecutable('prometheus', `${process.env.PATH ?? ''}:/usr/bin`);
@@ -123,6 +126,24 @@ export class LocalPrometheus {
 
   get pid(): number | undefined {
     return this.server.pid;
+  }
+
+  /**
+   * The address of the alerts page this Prometheus serves. Debian's package ships only the
+   * classic UI (`/classic/alerts`; `/alerts` answers 404), an upstream build the React one
+   * (`/alerts`), so the running server is asked rather than its version guessed.
+   */
+  async alertsPage(): Promise<string> {
+    for (const page of ALERTS_PAGES) {
+      const url = `${this.url}${page}`;
+      try {
+        if ((await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok) return url;
+      } catch {
+        // not this one
+      }
+    }
+    // The API lists the same alerts wherever the UI lives.
+    return `${this.url}/api/v1/alerts`;
   }
 
   async start(options: { readyTimeoutMs?: number } = {}): Promise<void> {
@@ -202,6 +223,6 @@ export async function observe(ctx: ObserveContext): Promise<LocalPrometheus | un
   const prometheus = new LocalPrometheus({ port: ctx.port, dir: ctx.dir, targets: ctx.targets, onLine: ctx.onLine, onUnexpectedExit: ctx.onUnexpectedExit, parentDeathSignal: 'SIGTERM', ownProcessGroup: true });
   ctx.onShutdown({ name: 'prometheus', stop: () => prometheus.stop(), kill: () => prometheus.kill() });
   await prometheus.start();
-  ctx.log.info({ url: prometheus.url, ruleFiles: rules.length, alerts: `${prometheus.url}/alerts`, dashboards: path.join(generated, 'dashboards') }, 'Prometheus ready (--observe)');
+  ctx.log.info({ url: prometheus.url, ruleFiles: rules.length, alerts: await prometheus.alertsPage(), dashboards: path.join(generated, 'dashboards') }, 'Prometheus ready (--observe)');
   return prometheus;
 }

@@ -57,6 +57,11 @@ describe('npm start -- --observe: the local Prometheus', () => {
       const rules = await get<{ groups: { name: string; rules: { name: string; health: string; type: string }[] }[] }>('/api/v1/rules');
       expect(rules.groups.map((g) => g.name)).toEqual(expect.arrayContaining(['platform-symptoms', 'platform-slo-api-availability']));
       expect(rules.groups.flatMap((g) => g.rules).filter((r) => r.type === 'alerting').length).toBeGreaterThanOrEqual(18);
+      // The page the local run links to is one this build serves (Debian's has only the classic UI), and it lists the alerts.
+      const alertsPage = await prometheus.alertsPage();
+      const page = await fetch(alertsPage);
+      expect({ url: alertsPage, status: page.status }).toEqual({ url: expect.stringMatching(/\/alerts$/), status: 200 });
+      expect(await page.text()).toContain('WorkerAbsent');
 
       // The local run restarts a crashed worker on whatever metrics port is free then.
       const closed = new Promise((resolve) => worker.close(resolve));

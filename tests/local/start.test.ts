@@ -301,6 +301,8 @@ describe('npm start (services/local/start.ts)', () => {
       const moved = await supervisor.waitFor((record) => /^Prometheus on port \d+ \(9090 is taken\)$/.test(record.msg), 120_000);
       const ready = await supervisor.waitFor((record) => record.msg === 'Prometheus ready (--observe)', 120_000);
       expect(ready.url).toBe(`http://127.0.0.1:${Number(moved.port)}`);
+      // The alerts link it logs opens a page this Prometheus serves.
+      expect((await fetch(String(ready.alerts))).status).toBe(200);
       const expected = [`api 127.0.0.1:${port}`, `worker 127.0.0.1:${Number(said.port)}`];
       let up: string[] = [];
       for (let tries = 0; tries < 300 && JSON.stringify(up) !== JSON.stringify(expected); tries += 1) {
