@@ -2,13 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { PATHS } from '../contract';
+import type { Liveness } from './liveness';
 
 export interface HealthServerOptions {
   port: number;
   host?: string;
   registry: Registry;
-  /** Liveness: false when the worker loop shows no progress (a stuck blocking connection included). */
-  alive(): boolean;
+  /** Liveness: `stuck` (503) when the worker loop shows no progress while Redis answers others; the rest is 200. */
+  liveness(): Liveness;
   /** Readiness: false while draining or before the worker is connected. */
   ready(): boolean;
 }
@@ -28,7 +29,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, JSON.stringify({ status: 'method not allowed' }));
     if (path === PATHS.healthz) {
-      return options.alive() ? reply(200, JSON.stringify({ status: 'alive' })) : reply(503, JSON.stringify({ status: 'stuck' }));
+      const status = options.liveness();
+      return reply(status === 'stuck' ? 503 : 200, JSON.stringify({ status }));
     }
     if (path === PATHS.readyz) {
       return options.ready() ? reply(200, JSON.stringify({ status: 'ready' })) : reply(503, JSON.stringify({ status: 'not ready' }));

@@ -21,7 +21,7 @@ export interface WorkerProcessOptions {
   relay?: RuntimeOptions['relay'];
   /** Processor lookup; the built-in registry unless a test wraps it. */
   processors?: RunnerDeps['processors'];
-  /** /healthz fails when the worker loop has been silent this long. Default 30 s (above BullMQ's 10 s longest blocking wait). */
+  /** /healthz fails when the worker loop has been silent this long while Redis answers others. Default 30 s (above BullMQ's 10 s longest blocking wait). */
   livenessMaxSilenceMs?: number;
   /** How often queue depth, the dead-letter size and the Redis heartbeat are refreshed. Default 5 s. */
   refreshMs?: number;
@@ -81,7 +81,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const health = await startHealthServer({
     port: env.WORKER_METRICS_PORT,
     registry: metrics.registry,
-    alive: () => runner.isAlive(maxSilenceMs),
+    liveness: () => runner.liveness(maxSilenceMs),
     ready: () => ready && !draining,
   });
   await runner.start();

@@ -17,6 +17,7 @@ import { withTimeout } from '../core/timeout';
 import { CrashLoops, runsEndedWithWorker } from './crash-loop';
 import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
+import { LoopLiveness, type Liveness } from './liveness';
 import { createMailDrop } from './mail-drop';
 import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
@@ -90,8 +91,7 @@ export class JobRunner {
   private connection: Redis | undefined;
   private subscriber: Redis | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
-  private probing = false;
-  private lastActivity = Date.now();
+  private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
@@ -125,6 +125,7 @@ export class JobRunner {
     });
     this.crashLoops = new CrashLoops({ transitions: this.transitions, maxStalledCount: this.options.stall.maxStalledCount, log: deps.log, metrics: deps.metrics });
     this.recoveryLane = new RecoveryLane({ relay: deps.relay });
+    this.loop = new LoopLiveness({ redisUrl: options.redisUrl, prefix: options.prefix, probeEveryMs: this.options.livenessProbeMs, metrics: deps.metrics });
   }
 
   /** Deliveries running in this process now. */
@@ -132,9 +133,14 @@ export class JobRunner {
     return this.executor.inFlight;
   }
 
-  /** Alive while the loop shows progress: a job moved, the queue drained, or a probe came back on the blocking connection. */
+  /** True while the loop shows progress: a job moved, the queue drained, or a probe came back on the blocking connection. */
   isAlive(maxSilenceMs: number): boolean {
-    return Date.now() - this.lastActivity <= maxSilenceMs;
+    return this.loop.isAlive(maxSilenceMs);
+  }
+
+  /** What /healthz reports: a silent loop is `stuck` only while Redis answers others (see LoopLiveness). */
+  liveness(maxSilenceMs: number): Liveness {
+    return this.loop.liveness(maxSilenceMs);
   }
 
   async start(): Promise<void> {
@@ -158,7 +164,7 @@ export class JobRunner {
       name: `worker-${this.id}`,
     });
     this.worker = worker;
-    const touch = () => this.touch();
+    const touch = () => this.loop.touch();
     worker.on('active', touch);
     worker.on('completed', touch);
     worker.on('drained', touch);
@@ -172,8 +178,8 @@ export class JobRunner {
     worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
     worker.run().catch((error: unknown) => log.error({ err: error }, 'worker loop stopped'));
     await worker.waitUntilReady();
-    this.touch();
-    this.livenessTimer = setInterval(() => this.probeBlockingConnection(), this.options.livenessProbeMs);
+    this.loop.touch();
+    this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
     this.livenessTimer.unref();
     log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
@@ -215,30 +221,6 @@ export class JobRunner {
     }
     clearTimeout(graceTimer);
     log.info('worker stopped');
-  }
-
-  private touch(): void {
-    this.lastActivity = Date.now();
-    this.deps.metrics?.workerLastActivity.set(this.lastActivity / 1_000);
-  }
-
-  /**
-   * A command on the blocking connection is answered only after the pending blocking wait
-   * returns (at most drainDelay when idle): a reply proves the loop's connection moves.
-   */
-  private probeBlockingConnection(): void {
-    const worker = this.worker;
-    if (!worker || this.probing) return;
-    const blocking = worker.getBackend().blockingClient;
-    if (!blocking) return;
-    this.probing = true;
-    blocking
-      .then((client) => client.get(`${this.options.prefix}:liveness-probe`))
-      .then(() => this.touch())
-      .catch(() => undefined)
-      .finally(() => {
-        this.probing = false;
-      });
   }
 
   private async processCounted(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger';
+import { withTimeout } from '../timeout';
 
 /**
  * What a connection is for decides how it behaves when Redis is away or stops answering:
@@ -64,5 +65,36 @@ export async function checkMaxmemoryPolicy(connection: Redis, log: Logger): Prom
   } catch (error) {
     log.warn({ err: error }, 'could not read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction');
     return undefined;
+  }
+}
+
+/**
+ * Whether Redis answers a PING on a connection of its own within `timeoutMs`. It tells a
+ * Redis that answers no one (down, stopped, partitioned) from a connection of ours that is
+ * stuck while Redis serves everyone else. Never retries and never throws.
+ */
+export async function redisAnswersNewConnection(url: string, timeoutMs: number): Promise<boolean> {
+  const connection = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+  });
+  // A refused or timed-out connection is the answer, not an error to report.
+  connection.on('error', () => undefined);
+  try {
+    // AUTH goes out as part of connecting; a server that takes the socket but never answers must not hold the check.
+    const answered = (async () => {
+      await connection.connect();
+      return (await connection.ping()) === 'PONG';
+    })();
+    return await withTimeout(answered, timeoutMs, 'Redis did not answer a new connection');
+  } catch {
+    return false;
+  } finally {
+    connection.disconnect();
   }
 }

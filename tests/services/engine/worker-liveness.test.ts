@@ -1,0 +1,136 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import type { Liveness } from '../../../services/worker/liveness';
+import { startHealthServer, type HealthServer } from '../../../services/worker/health';
+import type { JobRunner } from '../../../services/worker/runner';
+import { startRedis, type RedisServer } from '../../harness/redis';
+import { useSharedServices } from '../../harness/shared';
+import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
+
+/** How long the loop may be silent in these tests (30 s in the worker). */
+const MAX_SILENCE_MS = 1_500;
+
+/**
+ * A TCP relay in front of Redis that can freeze the connections it carries while new ones
+ * still get through: a connection of the worker's that hangs (a half-open socket) while
+ * Redis serves everyone else.
+ */
+async function startRelay(redisPort: number): Promise<{ url: string; freezeExisting(): void; thaw(): void; close(): Promise<void> }> {
+  const pairs: [Socket, Socket][] = [];
+  const server: Server = createServer((client) => {
+    const upstream = connect(redisPort, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const frozen: [Socket, Socket][] = [];
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    freezeExisting() {
+      for (const pair of pairs.splice(0)) {
+        for (const socket of pair) {
+          socket.unpipe();
+          socket.pause();
+        }
+        frozen.push(pair);
+      }
+    },
+    thaw() {
+      // A frozen connection's bytes are lost with it: end them, as a failover would, and let the clients reconnect.
+      for (const [client, upstream] of frozen.splice(0)) {
+        client.destroy();
+        upstream.destroy();
+      }
+    },
+    async close() {
+      for (const pair of [...pairs, ...frozen]) for (const socket of pair) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Every answer the runner gives over `ms`, in order, without repeats. */
+async function livenessOver(runner: JobRunner, ms: number): Promise<Liveness[]> {
+  const seen: Liveness[] = [];
+  for (const until = Date.now() + ms; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 50))) {
+    const now = runner.liveness(MAX_SILENCE_MS);
+    if (seen.at(-1) !== now) seen.push(now);
+  }
+  return seen;
+}
+
+describe('worker liveness: a silent loop fails /healthz only when a restart would help', () => {
+  let redis: RedisServer;
+  let fx: EngineFixture | undefined;
+  let health: HealthServer | undefined;
+
+  beforeEach(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    await health?.close();
+    await fx?.close();
+    await redis.destroy();
+    health = undefined;
+    fx = undefined;
+  });
+
+  async function startWorker(redisUrl: string, prefix: string): Promise<{ runner: JobRunner; healthz: () => Promise<{ status: number; body: unknown }> }> {
+    const shared = await useSharedServices();
+    fx = await createEngineFixture({ servers: { databaseUrl: shared.databaseUrl, redisUrl, redisPrefix: prefix } });
+    const runner = await fx.startRunner({ livenessProbeMs: 200 });
+    health = await startHealthServer({ port: 0, host: '127.0.0.1', registry: new Registry(), liveness: () => runner.liveness(MAX_SILENCE_MS), ready: () => true });
+    const url = `http://127.0.0.1:${health.port}/healthz`;
+    return {
+      runner,
+      healthz: async () => {
+        const response = await fetch(url);
+        return { status: response.status, body: await response.json() };
+      },
+    };
+  }
+
+  it('while Redis answers no one it reports waiting for redis (200), never stuck, and alive again once Redis is back', async () => {
+    const { runner, healthz } = await startWorker(redis.url, '{liveness-outage}');
+    expect(await healthz()).toEqual({ status: 200, body: { status: 'alive' } });
+
+    redis.pause();
+    let during: Liveness[];
+    try {
+      await waitFor('the loop to fall silent', async () => runner.liveness(MAX_SILENCE_MS) !== 'alive', 10_000);
+      during = await livenessOver(runner, 2 * MAX_SILENCE_MS);
+      expect(await healthz()).toEqual({ status: 200, body: { status: 'waiting for redis' } });
+    } finally {
+      redis.resume();
+    }
+    expect(during).toEqual(['waiting for redis']);
+    await waitFor('the loop to move again', async () => runner.liveness(MAX_SILENCE_MS) === 'alive', 20_000);
+    expect(await healthz()).toEqual({ status: 200, body: { status: 'alive' } });
+  });
+
+  it('stuck on a connection of its own while Redis answers new ones, it reports stuck (503)', async () => {
+    const relay = await startRelay(redis.port);
+    try {
+      const { runner, healthz } = await startWorker(relay.url, '{liveness-stuck}');
+      expect(runner.liveness(MAX_SILENCE_MS)).toBe('alive');
+
+      relay.freezeExisting();
+      await waitFor('the loop to be found stuck', async () => runner.liveness(MAX_SILENCE_MS) === 'stuck', 10_000);
+      expect(await livenessOver(runner, MAX_SILENCE_MS)).toEqual(['stuck']);
+      expect(await healthz()).toEqual({ status: 503, body: { status: 'stuck' } });
+      relay.thaw();
+    } finally {
+      await fx?.close();
+      fx = undefined;
+      await relay.close();
+    }
+  });
+});
