@@ -145,6 +145,16 @@ export async function register(email: string, password: string): Promise<void> {
   await signIn(email, password);
 }
 
+/** Asks for a reset mail. The API answers 202 whether or not the address has an account, so this never tells either. */
+export async function requestPasswordReset(email: string): Promise<void> {
+  await apiFetch('/v1/auth/password-reset', { json: { email } });
+}
+
+/** Sets a new password with the token from the reset mail; the API ends every session of the account. */
+export async function confirmPasswordReset(token: string, password: string): Promise<void> {
+  await apiFetch('/v1/auth/password-reset/confirm', { json: { token, password } });
+}
+
 /** Revokes the session on the server (access token and refresh family); the console forgets it whatever the answer. */
 export async function signOut(): Promise<void> {
   try {

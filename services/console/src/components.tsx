@@ -35,6 +35,15 @@ export function PageTitle({ children }: { children: ReactNode }) {
   );
 }
 
+/** The API's password policy (services/core/auth/password-policy.ts) in words, under every field that sets a password. */
+export function PasswordHint({ id }: { id: string }) {
+  return (
+    <p id={id} className="hint">
+      12 to 256 characters, not a common password.
+    </p>
+  );
+}
+
 export function StatusBadge({ status }: { status: string }) {
   return <span className={`status status-${status}`}>{status}</span>;
 }
