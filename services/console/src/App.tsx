@@ -135,7 +135,7 @@ export function App() {
 
 function Page({ session, location }: { session: Session; location: URL }) {
   const path = location.pathname;
-  // Before the session is known: the page reads its token from the address at once (and takes it out of there).
+  // Rendered whatever the session, even while it is still loading: the page must read its token and take it out of the address at once.
   if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedIn={session.kind === 'signed-in'} />;
   if (session.kind === 'loading') return <p>Loading…</p>;
   if (session.kind === 'signed-out') {
