@@ -37,6 +37,9 @@ export interface PublicRoute {
  * The web console's pages (services/console), as the browser's address bar shows them.
  * The API answers each with the console's index.html and the console's router renders
  * the page, so a bookmarked or reloaded address works. `job` takes the job's id.
+ * `resetPassword` is where the password-reset mail links, with the token in the URL's
+ * fragment (`/reset#token=…`): browsers never send a fragment to a server, so the token
+ * stays out of access logs, proxies and Referer headers.
  */
 export const CONSOLE_PAGES = {
   jobs: '/',
@@ -46,6 +49,8 @@ export const CONSOLE_PAGES = {
   admin: '/admin',
   signIn: '/sign-in',
   register: '/register',
+  forgotPassword: '/forgot-password',
+  resetPassword: '/reset',
 } as const;
 
 /** Where the console's built, content-hashed scripts and styles live. */

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { call, makeAdmin, signUp } from '../services/api/fixture';
+import { droppedResetMail } from '../services/api/mail-drop';
 import { horizontalOverflow, launchBrowser, screenshot, seriousViolations, startConsoleStack, type ConsoleStack } from './browser';
 
 const PASSWORD = 'correct horse battery staple';
@@ -19,6 +20,8 @@ const JOB_WAIT_MS = 30_000;
 let stack: ConsoleStack;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
+/** Reset mails already read from the mail drop (tests/services/api/mail-drop.ts). */
+const seenMails = new Set<string>();
 
 beforeAll(async () => {
   [stack, browser] = await Promise.all([startConsoleStack(), launchBrowser()]);
@@ -106,9 +109,15 @@ describe('web console', () => {
     expect(script.status).toBe(200);
     expect(script.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
 
-    for (const page of ['/jobs/0b0ad3c1-5a1e-4c57-9c1b-0c3c0a4f5e6d', '/submit', '/files', '/admin', '/sign-in', '/register']) {
+    for (const page of ['/jobs/0b0ad3c1-5a1e-4c57-9c1b-0c3c0a4f5e6d', '/submit', '/files', '/admin', '/sign-in', '/register', '/forgot-password', '/reset']) {
       const response = await fetch(`${stack.api.baseUrl}${page}`);
-      expect({ page, status: response.status, body: await response.text() }).toEqual({ page, status: 200, body: html });
+      expect({ page, status: response.status, body: await response.text(), cacheControl: response.headers.get('cache-control'), csp: response.headers.get('content-security-policy') }).toEqual({
+        page,
+        status: 200,
+        body: html,
+        cacheControl: 'no-cache',
+        csp,
+      });
     }
     expect((await call(stack.api, '/v1/jobs')).status).toBe(401);
     expect((await call(stack.api, '/healthz')).status).toBe(200);
@@ -301,9 +310,16 @@ describe('web console', () => {
 
   it('reads at 375 px wide: no screen scrolls sideways', async () => {
     const page = await newPage({ width: 375, height: 812 });
-    await page.goto('/sign-in');
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    expect({ screen: 'sign-in', overflow: await horizontalOverflow(page) }).toEqual({ screen: 'sign-in', overflow: 0 });
+    const signedOutScreens: [string, string][] = [
+      ['sign-in', 'Sign in'],
+      ['forgot-password', 'Reset your password'],
+      ['reset', 'Incomplete reset link'],
+    ];
+    for (const [screen, title] of signedOutScreens) {
+      await page.goto(`/${screen}`);
+      await page.getByRole('heading', { name: title }).waitFor();
+      expect({ screen, overflow: await horizontalOverflow(page) }).toEqual({ screen, overflow: 0 });
+    }
     const { token } = await signedIn(page);
     const job = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: { a: 'long value '.repeat(30) } } } });
     const screens: [string, string, string][] = [
@@ -390,6 +406,110 @@ describe('web console', () => {
     await page.getByRole('status').filter({ hasText: 'replayed' }).waitFor();
     const replayed = await call<{ attempts: number; status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token: adminToken });
     expect(replayed.body.status).not.toBe('succeeded');
+  });
+
+  it('resets a forgotten password: from the sign-in page, through the mailed link, to signing in with the new password', async () => {
+    const account = await signUp(stack.api, PASSWORD);
+    const newPassword = 'a brand new passphrase';
+    const page = await newPage();
+    await page.goto('/sign-in');
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.getByRole('heading', { name: 'Reset your password' }).waitFor();
+    const found: Record<string, string[]> = { 'forgot-password': await seriousViolations(page) };
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByRole('button', { name: 'Send reset link' }).click();
+    await page.getByRole('status').filter({ hasText: `If an account exists for ${account.email}, a mail with a link to set a new password is on its way.` }).waitFor();
+    await screenshot(page, 'forgot-password');
+
+    const mail = await droppedResetMail(stack.api, account.email, seenMails);
+    expect(mail.link).toBe(`${stack.api.env.PUBLIC_URL}/reset#token=${mail.token}`);
+    // PUBLIC_URL names the deployed console; the test's API listens on a port of its own.
+    const link = new URL(mail.link);
+    const requests: { url: string; navigation: boolean; headers: string }[] = [];
+    page.on('request', (request) => requests.push({ url: request.url(), navigation: request.isNavigationRequest(), headers: JSON.stringify(request.headers()) }));
+    await page.goto(`${link.pathname}${link.hash}`);
+    await page.getByRole('heading', { name: 'Set a new password' }).waitFor();
+    // The page took the token out of the address bar as soon as it read it.
+    await page.waitForURL(`${stack.api.baseUrl}/reset`);
+    expect(await page.evaluate('location.hash')).toBe('');
+    found.reset = await seriousViolations(page);
+
+    // Two different passwords: said on the page, nothing sent.
+    await page.getByLabel('New password', { exact: true }).fill(newPassword);
+    await page.getByLabel('New password again').fill(`${newPassword}!`);
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByText('The two passwords differ').waitFor();
+    expect(await page.getByLabel('New password again').getAttribute('aria-invalid')).toBe('true');
+    // A password outside the policy: the API's problem, field by field.
+    await page.getByLabel('New password', { exact: true }).fill('too short');
+    await page.getByLabel('New password again').fill('too short');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByRole('alert').filter({ hasText: 'must be at least 12 characters' }).waitFor();
+    await screenshot(page, 'reset-problem');
+
+    await page.getByLabel('New password', { exact: true }).fill(newPassword);
+    await page.getByLabel('New password again').fill(newPassword);
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByRole('heading', { name: 'Password changed' }).waitFor();
+    found['password-changed'] = await seriousViolations(page);
+    // The token went out in the confirmation's body only: in no address the console asked for, and in no header (Referer).
+    expect(requests.filter((request) => (!request.navigation && request.url.includes(mail.token)) || request.headers.includes(mail.token))).toEqual([]);
+
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'invalid email or password' }).waitFor();
+    await page.getByLabel('Password').fill(newPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+
+    // The same link a second time, signed in or not: the API refuses the used token, and the page says so.
+    const again = await newPage();
+    await again.goto(`${link.pathname}${link.hash}`);
+    await again.getByLabel('New password', { exact: true }).fill('yet another passphrase');
+    await again.getByLabel('New password again').fill('yet another passphrase');
+    await again.getByRole('button', { name: 'Set new password' }).click();
+    await again.getByRole('alert').filter({ hasText: 'the reset token is invalid, used or expired' }).waitFor();
+    await again.getByRole('link', { name: 'Ask for a new one' }).waitFor();
+    expect((await call(stack.api, '/v1/auth/login', { json: { email: account.email, password: newPassword } })).status).toBe(200);
+    expect(found).toEqual({ 'forgot-password': [], reset: [], 'password-changed': [] });
+  });
+
+  it('opens a reset link in a signed-in console: sets the password, and the console signs out with the sessions the API ended', async () => {
+    const page = await newPage();
+    const account = await signedIn(page);
+    await call(stack.api, '/v1/auth/password-reset', { json: { email: account.email } });
+    const link = new URL((await droppedResetMail(stack.api, account.email, seenMails)).link);
+    await visit(page, `${link.pathname}${link.hash}`);
+    await page.getByRole('heading', { name: 'Set a new password' }).waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase');
+    await page.getByLabel('New password again').fill('a brand new passphrase');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByRole('heading', { name: 'Password changed' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  });
+
+  it('says a reset link without a token is incomplete and offers the request form, whose rate limit says when to try again', async () => {
+    const page = await newPage();
+    await page.goto('/reset');
+    await page.getByRole('heading', { name: 'Incomplete reset link' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    // The limit counts requests per address, registered or not, so it tells nothing either.
+    const email = `nobody-${randomBytes(4).toString('hex')}@example.com`;
+    for (let request = 0; request < stack.api.env.PASSWORD_RESET_PER_HOUR; request += 1) {
+      expect((await call(stack.api, '/v1/auth/password-reset', { json: { email } })).status).toBe(202);
+    }
+    await page.getByLabel('Email').fill(email);
+    await page.getByRole('button', { name: 'Send reset link' }).click();
+    const alert = page.getByRole('alert');
+    await alert.locator('.problem-title', { hasText: 'Too Many Requests' }).waitFor();
+    expect(await alert.locator('.problem-retry').textContent()).toMatch(/^Try again in \d+ (minutes?|seconds?)\.$/);
+    expect(await page.getByRole('status').textContent()).toBe('');
+    await screenshot(page, 'reset-incomplete');
   });
 
   it('restores the session from the refresh cookie on reload, and signs out for good', async () => {

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { API_PREFIX } from '../../contract';
+import { API_PREFIX, CONSOLE_PAGES } from '../../contract';
 import {
   AccessTokenResponse,
   LoginBody,
@@ -165,7 +165,8 @@ export function authEndpoints({ auth, security, credentialLimit, resetLimit, loc
       path: `${API_PREFIX}/auth/password-reset`,
       operationId: 'requestPasswordReset',
       summary: 'Mail a single-use password-reset token',
-      description: 'Always 202, answered before any lookup: neither the answer nor its timing tells whether the address has an account.',
+      description:
+        `Always 202, answered before any lookup: neither the answer nor its timing tells whether the address has an account. The mail gives the token and a link to the web console's reset page with the token in the URL fragment (\`${CONSOLE_PAGES.resetPassword}#token=…\`), which browsers never send to a server.`,
       tag: 'auth',
       access: 'public',
       before: [credentialLimit],

@@ -4,8 +4,10 @@ import { getMe, onSessionChange, refreshSession, signOut, type CurrentUser } fro
 import { PageTitle } from './components';
 import { AdminPage } from './pages/AdminPage';
 import { FilesPage } from './pages/FilesPage';
+import { ForgotPasswordPage } from './pages/ForgotPasswordPage';
 import { JobPage } from './pages/JobPage';
 import { JobsPage } from './pages/JobsPage';
+import { ResetPasswordPage } from './pages/ResetPasswordPage';
 import { SignInPage } from './pages/SignInPage';
 import { SubmitPage } from './pages/SubmitPage';
 import { Link, navigate, useLocation } from './router';
@@ -13,7 +15,8 @@ import { forgetFiles } from './uploads';
 
 type Session = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'signed-in'; user: CurrentUser };
 
-const PUBLIC_PAGES: string[] = [CONSOLE_PAGES.signIn, CONSOLE_PAGES.register];
+/** Pages for someone not signed in; a signed-in visitor moves on to `next`. */
+const SIGNED_OUT_PAGES: string[] = [CONSOLE_PAGES.signIn, CONSOLE_PAGES.register, CONSOLE_PAGES.forgotPassword];
 const JOB_PAGE = new RegExp(`^${CONSOLE_PAGES.job}/([0-9a-fA-F-]{36})$`);
 
 /** Where to go after signing in: a page of this console, never another origin. */
@@ -49,16 +52,18 @@ export function App() {
     return unsubscribe;
   }, []);
 
-  const onPublicPage = PUBLIC_PAGES.includes(path);
+  const onSignedOutPage = SIGNED_OUT_PAGES.includes(path);
+  // A reset link works whether or not this browser is signed in, and as whoever.
+  const onResetPage = path === CONSOLE_PAGES.resetPassword;
   useEffect(() => {
-    if (session.kind === 'signed-out' && !onPublicPage) {
+    if (session.kind === 'signed-out' && !onSignedOutPage && !onResetPage) {
       navigate(here === CONSOLE_PAGES.jobs ? CONSOLE_PAGES.signIn : `${CONSOLE_PAGES.signIn}?next=${encodeURIComponent(here)}`, { replace: true });
     }
-  }, [session.kind, onPublicPage, here]);
+  }, [session.kind, onSignedOutPage, onResetPage, here]);
 
   useEffect(() => {
-    if (session.kind === 'signed-in' && onPublicPage) navigate(safeNext(next), { replace: true });
-  }, [session.kind, onPublicPage, next]);
+    if (session.kind === 'signed-in' && onSignedOutPage) navigate(safeNext(next), { replace: true });
+  }, [session.kind, onSignedOutPage, next]);
 
   // A new page moves focus to its heading, as a page load would, so keyboard and screen reader users start there.
   useEffect(() => {
@@ -130,8 +135,11 @@ export function App() {
 
 function Page({ session, location }: { session: Session; location: URL }) {
   const path = location.pathname;
+  // Rendered whatever the session, even while it is still loading: the page must read its token and take it out of the address at once.
+  if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedIn={session.kind === 'signed-in'} />;
   if (session.kind === 'loading') return <p>Loading…</p>;
   if (session.kind === 'signed-out') {
+    if (path === CONSOLE_PAGES.forgotPassword) return <ForgotPasswordPage />;
     return <SignInPage mode={path === CONSOLE_PAGES.register ? 'register' : 'sign-in'} />;
   }
   if (path === CONSOLE_PAGES.jobs) return <JobsPage />;
@@ -142,7 +150,7 @@ function Page({ session, location }: { session: Session; location: URL }) {
   }
   const job = JOB_PAGE.exec(path);
   if (job?.[1]) return <JobPage key={job[1]} jobId={job[1]} />;
-  if (PUBLIC_PAGES.includes(path)) return <p>Signed in.</p>;
+  if (SIGNED_OUT_PAGES.includes(path)) return <p>Signed in.</p>;
   return <NotFound what="There is no such page in the console." />;
 }
 

@@ -16,15 +16,24 @@ export class ApiProblem extends Error {
   readonly title: string;
   readonly detail: string | undefined;
   readonly errors: ProblemField[];
+  /** From the Retry-After header of a 429 or 503: the problem's detail can only point at the header, which a person never sees. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, title: string, detail?: string, errors: ProblemField[] = []) {
+  constructor(status: number, title: string, detail?: string, errors: ProblemField[] = [], retryAfterSeconds?: number) {
     super(detail ? `${title}: ${detail}` : title);
     this.name = this.constructor.name;
     this.status = status;
     this.title = title;
     this.detail = detail;
     this.errors = errors;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
+}
+
+/** Retry-After in seconds; the API sends whole seconds, never an HTTP date. */
+function retryAfterOf(response: Response): number | undefined {
+  const value = response.headers.get('retry-after');
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 export interface AccessToken {
@@ -58,14 +67,15 @@ function setToken(token: string | undefined): void {
 
 async function problemOf(response: Response): Promise<ApiProblem> {
   const text = await response.text().catch(() => '');
+  const retryAfter = retryAfterOf(response);
   try {
     const body = JSON.parse(text) as { title?: unknown; detail?: unknown; errors?: unknown };
     const errors = Array.isArray(body.errors)
       ? body.errors.filter((e): e is ProblemField => typeof e === 'object' && e !== null && typeof e.field === 'string' && typeof e.message === 'string')
       : [];
-    return new ApiProblem(response.status, typeof body.title === 'string' ? body.title : response.statusText || `HTTP ${response.status}`, typeof body.detail === 'string' ? body.detail : undefined, errors);
+    return new ApiProblem(response.status, typeof body.title === 'string' ? body.title : response.statusText || `HTTP ${response.status}`, typeof body.detail === 'string' ? body.detail : undefined, errors, retryAfter);
   } catch {
-    return new ApiProblem(response.status, response.statusText || `HTTP ${response.status}`, text.slice(0, 200) || undefined);
+    return new ApiProblem(response.status, response.statusText || `HTTP ${response.status}`, text.slice(0, 200) || undefined, [], retryAfter);
   }
 }
 
@@ -133,6 +143,16 @@ export async function signIn(email: string, password: string): Promise<void> {
 export async function register(email: string, password: string): Promise<void> {
   await apiJson('/v1/auth/register', { json: { email, password } });
   await signIn(email, password);
+}
+
+/** Asks for a reset mail. The API answers 202 whether or not the address has an account, so this never tells either. */
+export async function requestPasswordReset(email: string): Promise<void> {
+  await apiFetch('/v1/auth/password-reset', { json: { email } });
+}
+
+/** Sets a new password with the token from the reset mail; the API ends every session of the account. */
+export async function confirmPasswordReset(token: string, password: string): Promise<void> {
+  await apiFetch('/v1/auth/password-reset/confirm', { json: { token, password } });
 }
 
 /** Revokes the session on the server (access token and refresh family); the console forgets it whatever the answer. */

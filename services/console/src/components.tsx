@@ -12,6 +12,7 @@ export function ProblemAlert({ problem }: { problem: ApiProblem | undefined }) {
     <div className="problem" role="alert" tabIndex={-1} ref={ref}>
       <p className="problem-title">{problem.title}</p>
       {problem.detail ? <p className="problem-detail">{problem.detail}</p> : null}
+      {problem.retryAfterSeconds !== undefined ? <p className="problem-retry">Try again in {formatWait(problem.retryAfterSeconds)}.</p> : null}
       {problem.errors.length > 0 ? (
         <ul>
           {problem.errors.map((error) => (
@@ -31,6 +32,15 @@ export function PageTitle({ children }: { children: ReactNode }) {
     <h1 id="page-title" tabIndex={-1}>
       {children}
     </h1>
+  );
+}
+
+/** The API's password policy (services/core/auth/password-policy.ts) in words, under every field that sets a password. */
+export function PasswordHint({ id }: { id: string }) {
+  return (
+    <p id={id} className="hint">
+      12 to 256 characters, not a common password.
+    </p>
   );
 }
 
@@ -59,6 +69,13 @@ export function formatBytes(size: number): string {
   if (size < 1024) return `${size} B`;
   if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KiB`;
   return `${(size / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** A wait as a person reads it: seconds under a minute, whole minutes (rounded up) beyond. */
+export function formatWait(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
 
 export function formatTime(iso: string | null | undefined): string {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Env } from '../../contract';
+import { CONSOLE_PAGES, type Env } from '../../contract';
 import type { SessionRepository } from '../db/sessions';
 import { PLATFORM_USER_ID, type UserRecord, type UserRepository, type UserRole } from '../db/users';
 import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors';
@@ -176,13 +176,15 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       const expiresAt = new Date(Date.now() + env.PASSWORD_RESET_TTL_SECONDS * 1000);
       await sessions.createResetToken(user.id, sha256(token), expiresAt);
       const minutes = Math.round(env.PASSWORD_RESET_TTL_SECONDS / 60);
+      const site = env.PUBLIC_URL.replace(/\/+$/, '');
       const text = [
         'Someone asked to reset the password of your Platform Kit account.',
         '',
         `Reset token (single use, valid for ${minutes} minutes): ${token}`,
         '',
-        `Set a new password at ${env.PUBLIC_URL}/#/reset?token=${token}`,
-        `or with: curl -X POST ${env.PUBLIC_URL}/v1/auth/password-reset/confirm -H 'content-type: application/json' -d '{"token":"${token}","password":"<new password>"}'`,
+        // In the fragment, which browsers never send: the token stays out of access logs, proxies and Referer headers.
+        `Set a new password at ${site}${CONSOLE_PAGES.resetPassword}#token=${token}`,
+        `or with: curl -X POST ${site}/v1/auth/password-reset/confirm -H 'content-type: application/json' -d '{"token":"${token}","password":"<new password>"}'`,
         '',
         'If it was not you, ignore this mail: your password stays as it is.',
       ].join('\n');

@@ -1,30 +1,14 @@
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { WorkerProcess } from '../../../services/worker/main';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh } from './identity-helpers';
+import { droppedResetMail } from './mail-drop';
 import { startWorkerFor } from './worker-process';
 
 const PASSWORD = 'correct horse battery staple';
 
-/** The reset token of the newest dropped mail to `email` (the worker writes mail/<jobId>.eml to the object store). */
+/** The reset token of the newest dropped mail to `email` not seen yet. */
 async function droppedResetToken(api: ApiFixture, email: string, seen: Set<string>): Promise<string> {
-  const directory = path.join(api.env.OBJECT_STORE_DIR, 'mail');
-  for (let attempt = 0; attempt < 600; attempt += 1) {
-    const names = await readdir(directory).catch(() => [] as string[]);
-    // The store writes a hidden `.partial` file and renames it into place: only finished mails end in .eml.
-    for (const name of names) {
-      if (seen.has(name) || !name.endsWith('.eml')) continue;
-      const message = await readFile(path.join(directory, name), 'utf8');
-      const token = /Reset token[^:]*: ([A-Za-z0-9_-]{43})/.exec(message)?.[1];
-      if (message.includes(`To: ${email}`) && token) {
-        seen.add(name);
-        return token;
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no reset mail for ${email}`);
+  return (await droppedResetMail(api, email, seen)).token;
 }
 
 describe('password reset through the dropped mail', () => {
@@ -48,7 +32,9 @@ describe('password reset through the dropped mail', () => {
     const unknown = await call(api, '/v1/auth/password-reset', { json: { email: 'nobody-here@example.com' } });
     expect([known.status, known.text]).toEqual([202, '']);
     expect([unknown.status, unknown.text]).toEqual([202, '']);
-    await droppedResetToken(api, email, seen);
+    const { token, link } = await droppedResetMail(api, email, seen);
+    // The console's reset page, the token in the fragment: browsers never send it to a server.
+    expect(link).toBe(`${api.env.PUBLIC_URL}/reset#token=${token}`);
     const { rows } = await api.db.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE type = 'email.send' AND input->>'to' = 'nobody-here@example.com'");
     expect(rows[0]?.count).toBe(0);
   });

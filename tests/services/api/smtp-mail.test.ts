@@ -82,7 +82,7 @@ describe('mail through SMTP when SMTP_URL is set', () => {
     expect(headers.filter((line) => /^(To|From|Subject|Cc|Bcc):/i.test(line)).map((line) => line.split(':')[0])).toEqual(['From', 'To', 'Subject']);
     const token = /Reset token[^:]*: ([A-Za-z0-9_-]{43})/.exec(message.raw)?.[1] ?? '';
     expect(token).toHaveLength(43);
-    expect(message.raw).toContain(`/#/reset?token=${token}`);
+    expect(message.raw).toContain(`Set a new password at ${api.env.PUBLIC_URL}/reset#token=${token}\r\n`);
 
     await waitFor('the mail job to succeed', async () => {
       const { rows } = await api.db.query<{ status: string }>("SELECT status FROM jobs WHERE type = 'email.send' AND input->>'to' = $1", [email]);

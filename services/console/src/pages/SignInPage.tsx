@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
 import { asProblem, register, signIn, type ApiProblem } from '../api';
-import { PageTitle, ProblemAlert } from '../components';
+import { PageTitle, PasswordHint, ProblemAlert } from '../components';
 import { Link } from '../router';
 
 /** Sign in, or (mode "register") create an account and sign in with it. */
@@ -43,11 +43,7 @@ export function SignInPage({ mode }: { mode: 'sign-in' | 'register' }) {
           value={password}
           onChange={(e) => setPassword(e.target.value)}
         />
-        {registering ? (
-          <p id="password-hint" className="hint">
-            12 to 256 characters, not a common password.
-          </p>
-        ) : null}
+        {registering ? <PasswordHint id="password-hint" /> : null}
         <button type="submit" disabled={busy}>
           {registering ? 'Create account' : 'Sign in'}
         </button>
@@ -63,6 +59,11 @@ export function SignInPage({ mode }: { mode: 'sign-in' | 'register' }) {
           </>
         )}
       </p>
+      {registering ? null : (
+        <p>
+          <Link to={CONSOLE_PAGES.forgotPassword}>Forgot your password?</Link>
+        </p>
+      )}
     </section>
   );
 }

@@ -1,0 +1,136 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { CONSOLE_PAGES } from '../../../contract/http';
+import { asProblem, confirmPasswordReset, signOut, type ApiProblem } from '../api';
+import { PageTitle, PasswordHint, ProblemAlert } from '../components';
+import { Link } from '../router';
+import { PasswordResetRequestForm } from './ForgotPasswordPage';
+
+/**
+ * The token the reset mail's link carries in the fragment (`/reset#token=…`). A fragment
+ * never travels to a server, so the token reaches no access log, proxy or Referer header.
+ */
+function tokenFromFragment(): string | undefined {
+  return new URLSearchParams(window.location.hash.slice(1)).get('token') || undefined;
+}
+
+/** Where the reset mail's link lands: sets a new password with the token it carries. */
+export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
+  // Read on the first render only: the effect below takes the token out of the address.
+  const [token] = useState(tokenFromFragment);
+  const [password, setPassword] = useState('');
+  const [again, setAgain] = useState('');
+  const [mismatch, setMismatch] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<ApiProblem>();
+  const [done, setDone] = useState(false);
+  const againRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    // Out of the address bar and the history entry, so a screenshot, a shared screen or the
+    // back button shows no usable token; the page keeps it in memory only.
+    if (new URLSearchParams(window.location.hash.slice(1)).has('token')) {
+      window.history.replaceState(window.history.state, '', window.location.pathname + window.location.search);
+    }
+  }, []);
+
+  useEffect(() => {
+    if (done) document.getElementById('page-title')?.focus();
+  }, [done]);
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!token) return;
+    if (password !== again) {
+      setMismatch(true);
+      againRef.current?.focus();
+      return;
+    }
+    setMismatch(false);
+    setBusy(true);
+    setProblem(undefined);
+    try {
+      await confirmPasswordReset(token, password);
+      // The API has ended every session of the account, quite likely this one's too: forget it
+      // here as well, so "Sign in" shows the form instead of a session that no longer works.
+      if (signedIn) await signOut().catch(() => undefined);
+      setDone(true);
+    } catch (error) {
+      setProblem(asProblem(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!token) {
+    return (
+      <section className="narrow">
+        <PageTitle>Incomplete reset link</PageTitle>
+        <p>
+          This link carries no reset token. Open the whole link from the reset mail (a mail program may have broken it across lines), or ask for a
+          new mail:
+        </p>
+        <PasswordResetRequestForm />
+        <p>
+          <Link to={CONSOLE_PAGES.signIn}>Back to sign in</Link>
+        </p>
+      </section>
+    );
+  }
+
+  if (done) {
+    return (
+      <section className="narrow">
+        <PageTitle>Password changed</PageTitle>
+        <p>Your new password is set, and every session of your account has ended. Sign in with the new password.</p>
+        <p>
+          <Link to={CONSOLE_PAGES.signIn} className="button">
+            Sign in
+          </Link>
+        </p>
+      </section>
+    );
+  }
+
+  return (
+    <section className="narrow">
+      <PageTitle>Set a new password</PageTitle>
+      <ProblemAlert problem={problem} />
+      <form onSubmit={onSubmit} className="stack">
+        <label htmlFor="new-password">New password</label>
+        <input
+          id="new-password"
+          type="password"
+          autoComplete="new-password"
+          required
+          aria-describedby="password-hint"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        <PasswordHint id="password-hint" />
+        <label htmlFor="new-password-again">New password again</label>
+        <input
+          id="new-password-again"
+          ref={againRef}
+          type="password"
+          autoComplete="new-password"
+          required
+          aria-invalid={mismatch || undefined}
+          aria-describedby={mismatch ? 'mismatch-error' : undefined}
+          value={again}
+          onChange={(e) => setAgain(e.target.value)}
+        />
+        {mismatch ? (
+          <p id="mismatch-error" className="field-error">
+            The two passwords differ: type the same new password in both fields.
+          </p>
+        ) : null}
+        <button type="submit" disabled={busy}>
+          Set new password
+        </button>
+      </form>
+      <p>
+        Link used or expired? <Link to={CONSOLE_PAGES.forgotPassword}>Ask for a new one</Link>
+      </p>
+    </section>
+  );
+}
