@@ -44,7 +44,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     try {
       await resetLimiter.consume(account);
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) throw tooManyRequests(rejection, env.PASSWORD_RESET_PER_HOUR, 'too many password-reset requests for this account; see Retry-After');
+      if (rejection instanceof RateLimiterRes) throw tooManyRequests(rejection, env.PASSWORD_RESET_PER_HOUR, 'too many password-reset requests for this address; see Retry-After');
       requestLog.warn({ err: rejection }, 'password-reset limiter unavailable; request let through');
     }
   };

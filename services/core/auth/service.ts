@@ -27,6 +27,11 @@ export interface Mail {
 
 export type AuthEnv = Pick<Env, 'REFRESH_TOKEN_TTL_SECONDS' | 'PASSWORD_RESET_TTL_SECONDS' | 'PUBLIC_URL'>;
 
+/** PUBLIC_URL without a trailing slash, so the links mails build from it never hold `//`. */
+function siteOf(env: Pick<AuthEnv, 'PUBLIC_URL'>): string {
+  return env.PUBLIC_URL.replace(/\/+$/, '');
+}
+
 export interface AuthServiceDependencies {
   env: AuthEnv;
   users: UserRepository;
@@ -104,10 +109,11 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         await users.insert({ id: randomUUID(), email, passwordHash });
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
+        const site = siteOf(env);
         const text = [
           'Someone tried to create an account with this address, which already has one.',
           '',
-          'If it was you: sign in instead, or reset your password.',
+          `If it was you: sign in instead (${site}${CONSOLE_PAGES.signIn}), or reset your password (${site}${CONSOLE_PAGES.forgotPassword}).`,
           'If it was not you: nothing changed; you can ignore this mail.',
         ].join('\n');
         // Not awaited: queueing the mail must not make this answer slower than a fresh registration.
@@ -176,7 +182,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       const expiresAt = new Date(Date.now() + env.PASSWORD_RESET_TTL_SECONDS * 1000);
       await sessions.createResetToken(user.id, sha256(token), expiresAt);
       const minutes = Math.round(env.PASSWORD_RESET_TTL_SECONDS / 60);
-      const site = env.PUBLIC_URL.replace(/\/+$/, '');
+      const site = siteOf(env);
       const text = [
         'Someone asked to reset the password of your Platform Kit account.',
         '',

@@ -2,17 +2,22 @@ import type { SessionRepository } from '../../../services/core/db/sessions';
 import type { UserRecord, UserRepository } from '../../../services/core/db/users';
 import { createAuthService, type AuthEnv, type Mail } from '../../../services/core/auth/service';
 import type { AccessTokens } from '../../../services/core/auth/tokens';
+import { ConflictError } from '../../../services/core/errors';
 import { createLogger } from '../../../services/core/logger';
 
 const ADA: UserRecord = { id: '0190b7a2-7c4e-7a51-9a0e-3f1d2c4b5a69', email: 'ada@example.com', passwordHash: 'unused', role: 'user', createdAt: new Date() };
 
-/** The reset mail the service composes for Ada's account, with only what requestPasswordReset touches behind it. */
-async function resetMail(publicUrl: string): Promise<Mail> {
-  const mails: Mail[] = [];
+/** An auth service for Ada's account, with only what the mails' paths touch behind it; the mails it sends land in `mails`. */
+function authService(publicUrl: string, mails: Mail[]) {
   const env: AuthEnv = { PUBLIC_URL: publicUrl, PASSWORD_RESET_TTL_SECONDS: 1800, REFRESH_TOKEN_TTL_SECONDS: 3600 };
-  const auth = createAuthService({
+  return createAuthService({
     env,
-    users: { findByEmail: async (email: string) => (email === ADA.email ? ADA : undefined) } as unknown as UserRepository,
+    users: {
+      findByEmail: async (email: string) => (email === ADA.email ? ADA : undefined),
+      insert: async () => {
+        throw new ConflictError('taken');
+      },
+    } as unknown as UserRepository,
     sessions: { createResetToken: async () => undefined } as unknown as SessionRepository,
     tokens: {} as AccessTokens,
     revoke: async () => undefined,
@@ -22,7 +27,12 @@ async function resetMail(publicUrl: string): Promise<Mail> {
     security: () => undefined,
     log: createLogger({ service: 'test', level: 'silent' }),
   });
-  await auth.requestPasswordReset(ADA.email);
+}
+
+/** The reset mail the service composes for Ada's account. */
+async function resetMail(publicUrl: string): Promise<Mail> {
+  const mails: Mail[] = [];
+  await authService(publicUrl, mails).requestPasswordReset(ADA.email);
   expect(mails).toHaveLength(1);
   return mails[0] as Mail;
 }
@@ -44,5 +54,17 @@ describe('the password-reset mail (services/core/auth/service.ts)', () => {
     const mail = await resetMail('https://console.example.com/');
     expect(mail.text).toMatch(/^Set a new password at https:\/\/console\.example\.com\/reset#token=[A-Za-z0-9_-]{43}$/m);
     expect(mail.text).toContain('curl -X POST https://console.example.com/v1/auth/password-reset/confirm ');
+  });
+});
+
+describe('the mail to an address that registers again (services/core/auth/service.ts)', () => {
+  it('links the console\'s sign-in and forgotten-password pages', async () => {
+    const mails: Mail[] = [];
+    await authService('https://console.example.com/', mails).register({ email: ADA.email, password: 'correct horse battery staple' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(mails).toHaveLength(1);
+    expect(mails[0]?.text).toContain(
+      'If it was you: sign in instead (https://console.example.com/sign-in), or reset your password (https://console.example.com/forgot-password).',
+    );
   });
 });
