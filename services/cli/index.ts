@@ -183,7 +183,23 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/**
+ * When whoever reads our output goes away (`platform jobs list | head -1`), the next write
+ * fails with EPIPE. Node ignores SIGPIPE, so the stream's error would go unhandled and crash
+ * the CLI with a stack trace. A Unix tool is stopped quietly by SIGPIPE there: nobody reads
+ * what it would still print, so we stop the same way, with status 0 and no message (which
+ * could not be read either when stderr is the same pipe). Any other write error still throws.
+ */
+function stopQuietlyWhenReaderGoes(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 if (require.main === module) {
+  stopQuietlyWhenReaderGoes(process.stdout);
+  stopQuietlyWhenReaderGoes(process.stderr);
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -35,6 +35,13 @@ describe('platform CLI', () => {
     expect(unknown.code).toBe(2);
   });
 
+  it('stops quietly with status 0 when the reader of its output goes away (`platform … | head -1`)', async () => {
+    for (const args of [['jobs', 'list'], ['jobs', 'list', '--json'], ['--help']]) {
+      const run = await platform(args, cliEnv, undefined, { readerGone: true });
+      expect({ args, code: run.code, stderr: run.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+  });
+
   it('reports migrations as applied after `migrate`', async () => {
     const apply = await platform(['migrate'], { DATABASE_URL: cliEnv.DATABASE_URL });
     expect(apply.code).toBe(0);
