@@ -138,7 +138,7 @@ export function buildProgram(execute: Executor = run): Command {
 
   program
     .command('reconcile')
-    .description('re-enqueue accepted jobs that Redis does not hold (after a Redis loss or failover)')
+    .description('re-enqueue accepted jobs that Redis does not hold, reclaim running jobs whose worker and Redis entry are gone, dead-letter crash loops; says how many jobs each happened to (after a Redis loss or failover)')
     .option('--json', 'machine-readable output')
     .action((options) => execute(() => withRuntime((core) => reconcile(core, options))));
 
