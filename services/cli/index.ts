@@ -138,7 +138,7 @@ export function buildProgram(execute: Executor = run): Command {
 
   program
     .command('reconcile')
-    .description('re-enqueue accepted jobs that Redis does not hold (after a Redis loss or failover)')
+    .description('re-enqueue accepted jobs that Redis does not hold, reclaim running jobs whose worker and Redis entry are gone, dead-letter crash loops; says how many jobs each happened to (after a Redis loss or failover)')
     .option('--json', 'machine-readable output')
     .action((options) => execute(() => withRuntime((core) => reconcile(core, options))));
 
@@ -183,7 +183,23 @@ export async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/**
+ * When whoever reads our output goes away (`platform jobs list | head -1`), the next write
+ * fails with EPIPE. Node ignores SIGPIPE, so the stream's error would go unhandled and crash
+ * the CLI with a stack trace. A Unix tool is stopped quietly by SIGPIPE there: nobody reads
+ * what it would still print, so we stop the same way, with status 0 and no message (which
+ * could not be read either when stderr is the same pipe). Any other write error still throws.
+ */
+function stopQuietlyWhenReaderGoes(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 if (require.main === module) {
+  stopQuietlyWhenReaderGoes(process.stdout);
+  stopQuietlyWhenReaderGoes(process.stderr);
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

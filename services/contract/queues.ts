@@ -22,8 +22,14 @@ export const BACKLOG_QUERY = `SELECT count(*) FROM jobs WHERE status IN (${BACKL
 /** Redis pub/sub channel on which the API tells workers to abort a running job. */
 export const CANCEL_CHANNEL = 'platform:cancel';
 
-/** Redis key (under the queue prefix) where each worker writes its heartbeat. */
+/**
+ * Redis hash (under the queue prefix) of workerId → last heartbeat (ms since the epoch).
+ * A worker refreshes its own field every few seconds and deletes it when it stops cleanly.
+ */
 export const WORKER_HEARTBEAT_KEY = 'workers:heartbeat';
+
+/** A heartbeat older than this belongs to a worker that died without stopping (SIGKILL, OOM): the workers delete it. */
+export const WORKER_HEARTBEAT_FORGET_MS = 10 * 60_000;
 
 /**
  * Stall detection. A worker renews its lock every lockDuration/2; a job whose lock lapses

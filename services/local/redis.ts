@@ -60,9 +60,14 @@ export class RedisServer {
     this.server = new ServerProcess(options);
   }
 
-  /** The connection URL, with the password when there is one: log it through redactUrl. */
+  /**
+   * The connection URL, with the password when there is one: log it through redactUrl. It
+   * names the user, `default` (the one requirepass sets the password of): ioredis reads
+   * `redis://:password@` as no user, but redis-cli -u (7.0) reads it as the user "" and its
+   * AUTH fails, so the URL in .data/cli.env would not work in `redis-cli -u "$REDIS_URL"`.
+   */
   get url(): string {
-    const credentials = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
+    const credentials = this.options.password ? `default:${encodeURIComponent(this.options.password)}@` : '';
     return `redis://${credentials}127.0.0.1:${this.port}`;
   }
 

@@ -8,7 +8,7 @@ import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
 import { createRuntime, type RuntimeOptions } from '../core/runtime';
 import { workerHeartbeatKey } from '../core/queue/keys';
-import { QUEUES, QUEUE_DEPTH_STATES } from '../contract';
+import { QUEUES, QUEUE_DEPTH_STATES, WORKER_HEARTBEAT_FORGET_MS } from '../contract';
 import { startHealthServer, type HealthServer } from './health';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from './runner';
 import { createMailDrop, createSmtpMailDrop } from './mail-drop';
@@ -36,13 +36,10 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** Heartbeats older than this belong to workers that died without saying goodbye (SIGKILL, OOM). */
-const FORGET_WORKER_AFTER_MS = 10 * 60_000;
-
 async function pruneHeartbeats(redis: Redis, key: string): Promise<void> {
   const heartbeats = await redis.hgetall(key);
   const stale = Object.entries(heartbeats)
-    .filter(([, at]) => Date.now() - Number(at) > FORGET_WORKER_AFTER_MS)
+    .filter(([, at]) => Date.now() - Number(at) > WORKER_HEARTBEAT_FORGET_MS)
     .map(([workerId]) => workerId);
   if (stale.length > 0) await redis.hdel(key, ...stale);
 }

@@ -18,7 +18,7 @@ function localConnections(workDir: string): { databaseUrl: string; redisUrl: str
   const redisPassword = readFileSync(path.join(workDir, '.data', 'redis-password'), 'utf8').trim();
   return {
     databaseUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${ports.postgres}/platform`,
-    redisUrl: `redis://:${encodeURIComponent(redisPassword)}@127.0.0.1:${ports.redis}`,
+    redisUrl: `redis://default:${encodeURIComponent(redisPassword)}@127.0.0.1:${ports.redis}`,
   };
 }
 

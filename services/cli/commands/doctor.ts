@@ -1,3 +1,4 @@
+import { WORKER_HEARTBEAT_FORGET_MS } from '../../contract';
 import { pendingMigrations } from '../../core/db/migrate';
 import { countDeadLetters } from '../../core/db/jobs';
 import { flowSnapshot, readClockSkew, type ClockReading } from '../../core/db/operations';
@@ -49,6 +50,23 @@ export function clockVerdict(reading: ClockReading): { verdict: Verdict; detail:
 }
 
 /**
+ * What the heartbeat hash (workerId → ms since the epoch) says about the workers. It only
+ * holds workers running now and workers that died within WORKER_HEARTBEAT_FORGET_MS: one that
+ * stops cleanly deletes its heartbeat. So an empty hash says no worker is reporting now, not
+ * that none ever did, and when the last one stopped is not known.
+ */
+export function workersVerdict(heartbeats: Record<string, string>, now: number, workerTimeoutSeconds: number): { verdict: Verdict; detail: string } {
+  const ages = Object.values(heartbeats).map((beat) => (now - Number(beat)) / 1_000);
+  const alive = ages.filter((age) => age <= workerTimeoutSeconds).length;
+  if (alive > 0) return { verdict: 'ok', detail: `${alive} alive (heartbeat within ${workerTimeoutSeconds} s)` };
+  if (ages.length > 0) return { verdict: 'fail', detail: `none alive: last heartbeat ${Math.min(...ages).toFixed(0)} s ago` };
+  return {
+    verdict: 'fail',
+    detail: `no worker is reporting a heartbeat now (one that stops removes its own; one that died is forgotten after ${WORKER_HEARTBEAT_FORGET_MS / 60_000} min)`,
+  };
+}
+
+/**
  * One verdict on the platform: each check says ok, warn or fail and why, in the order an
  * operator would investigate. Checks that need an unreachable dependency fail with that
  * reason instead of hanging.
@@ -95,12 +113,13 @@ export async function diagnose(core: Runtime, options: DoctorOptions): Promise<C
       add('redis-eviction', 'warn', `could not read maxmemory-policy (${message(error)}); make sure it is noeviction`);
     }
 
-    const heartbeats = await timeLimited(core.redis.client.hgetall(workerHeartbeatKey(core.env.QUEUE_PREFIX))).catch(() => ({}) as Record<string, string>);
-    const now = Date.now();
-    const ages = Object.values(heartbeats).map((beat) => (now - Number(beat)) / 1_000);
-    const alive = ages.filter((age) => age <= workerTimeout).length;
-    if (alive > 0) add('workers', 'ok', `${alive} alive (heartbeat within ${workerTimeout} s)`);
-    else add('workers', 'fail', ages.length ? `none alive: last heartbeat ${Math.min(...ages).toFixed(0)} s ago` : 'no worker has ever reported a heartbeat');
+    await timeLimited(core.redis.client.hgetall(workerHeartbeatKey(core.env.QUEUE_PREFIX))).then(
+      (heartbeats) => {
+        const { verdict, detail } = workersVerdict(heartbeats, Date.now(), workerTimeout);
+        add('workers', verdict, detail);
+      },
+      (error: unknown) => add('workers', 'fail', `could not read the workers' heartbeats: ${message(error)}`),
+    );
 
     try {
       const lag = await timeLimited(core.relay.measureLagSeconds());

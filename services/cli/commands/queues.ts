@@ -1,3 +1,4 @@
+import type { ReconcileReport } from '../../core/jobs/types';
 import type { Runtime } from '../../core/runtime';
 import { printJson, printTable } from '../output';
 
@@ -27,8 +28,24 @@ export async function resumeQueue(core: Runtime): Promise<number> {
 }
 
 export async function reconcile(core: Runtime, options: { json?: boolean }): Promise<number> {
-  const handedOver = await core.admin.reconcile();
-  if (options.json) printJson({ reenqueued: handedOver });
-  else process.stdout.write(`re-enqueued ${handedOver} job(s) that Redis did not hold\n`);
+  const report = await core.admin.reconcile();
+  if (options.json) printJson(report);
+  else process.stdout.write(describeReconcile(report));
   return 0;
+}
+
+/** The report as an operator reads it: one line per kind of repair, zeros included, so "nothing left to repair" is visible. */
+export function describeReconcile(report: ReconcileReport): string {
+  const { firstLook, secondLook } = report.checked;
+  const lines = [
+    `checked ${firstLook} queued job(s) against Redis, then ${secondLook} at a second look`,
+    `re-enqueued   ${report.reenqueued} queued job(s) that Redis had lost`,
+    `retried       ${report.retried} running job(s) whose worker and Redis entry were both gone (the lost attempt counts as failed)`,
+    `failed        ${report.failed} running job(s) like those whose lost attempt was their last (now dead letters)`,
+    `dead-lettered ${report.abandoned} crash-looping job(s) whose runs kept ending with their worker`,
+  ];
+  if (report.failed + report.abandoned > 0) lines.push('inspect the dead letters: platform dlq list');
+  if (report.pending > 0) lines.push(`${report.pending} queued job(s) were missing from Redis at the second look only: probably still on their way; the relay sweep hands over any that stay missing`);
+  if (report.sweptElsewhere) lines.push('another process (an api or worker) was sweeping at the same time: it repairs what it finds and logs it; run platform reconcile again to check what is left');
+  return `${lines.join('\n')}\n`;
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
 import { MOVES } from './lifecycle';
-import type { JobAdmin, JobPage, QueueStats } from './types';
+import type { JobAdmin, JobPage, QueueStats, ReconcileReport } from './types';
 
 /**
  * BullMQ's state names for our depth states. Prioritized jobs sit in their own sorted set,
@@ -70,20 +70,28 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       return toJobView(requeued.row);
     },
 
-    async reconcile() {
+    async reconcile(): Promise<ReconcileReport> {
       // Two whole walks over the queued rows (a job is handed over once two looks found it missing); one
       // walk is several sweeps when the backlog is past what one sweep checks. Another process sweeping: it does the work.
-      const walk = async () => {
-        let repaired = 0;
+      const report: ReconcileReport = { checked: { firstLook: 0, secondLook: 0 }, reenqueued: 0, retried: 0, failed: 0, abandoned: 0, pending: 0, sweptElsewhere: false };
+      const walk = async (look: keyof ReconcileReport['checked']) => {
         for (;;) {
-          const report = await relay.sweep();
-          repaired += report.requeued + report.reclaimed + report.abandoned;
-          if (!report.ran || report.passEnded) return repaired;
+          const sweep = await relay.sweep();
+          if (!sweep.ran) report.sweptElsewhere = true;
+          report.checked[look] += sweep.checked;
+          report.reenqueued += sweep.requeued;
+          report.retried += sweep.retried;
+          report.failed += sweep.failed;
+          report.abandoned += sweep.abandoned;
+          // What the first look noted is what the second hands over; only the second's notes are left pending.
+          if (look === 'secondLook') report.pending += sweep.pending;
+          if (!sweep.ran || sweep.passEnded) return;
         }
       };
-      const first = await walk();
+      await walk('firstLook');
       await new Promise((resolve) => setTimeout(resolve, deps.reconcileConfirmMs ?? RECONCILE_CONFIRM_MS));
-      return first + (await walk());
+      await walk('secondLook');
+      return report;
     },
   };
 }

@@ -78,8 +78,30 @@ export interface JobAdmin {
   replay(jobId: string, log?: Logger): Promise<JobView>;
   /**
    * Re-enqueues the queued jobs Redis lost, reclaims lost running attempts and dead-letters
-   * crash loops; returns how many jobs it repaired. Looks twice, a moment apart, so a job
-   * still on its way to Redis is not mistaken for a lost one.
+   * crash loops; says how many jobs each of those happened to. Looks twice, a moment apart,
+   * so a job still on its way to Redis is not mistaken for a lost one.
    */
-  reconcile(): Promise<number>;
+  reconcile(): Promise<ReconcileReport>;
+}
+
+/** What `platform reconcile` did, by kind: each job it changed is counted once, under what happened to it. */
+export interface ReconcileReport {
+  /** Queued jobs compared with Redis at the first look and at the second. */
+  checked: { firstLook: number; secondLook: number };
+  /** Queued jobs Redis did not hold at either look (it lost them): handed to Redis again. */
+  reenqueued: number;
+  /** Running jobs whose worker and Redis entry were both gone: the lost attempt counts as failed, and the job is queued again. */
+  retried: number;
+  /** Running jobs like those whose lost attempt was their last: failed, in the dead-letter set. */
+  failed: number;
+  /** Jobs whose runs kept ending with their worker (a crash loop BullMQ gave up on): failed, in the dead-letter set. */
+  abandoned: number;
+  /** Queued jobs missing from Redis at the second look only: most are still on their way; the relay sweep hands over any that stay missing. */
+  pending: number;
+  /**
+   * True when another process (an api or worker running the relay sweep) held the sweep lock
+   * at one of the looks: this run stopped that look, and that process repairs what it finds,
+   * which its log says, not this report.
+   */
+  sweptElsewhere: boolean;
 }

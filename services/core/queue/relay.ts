@@ -100,8 +100,10 @@ export interface SweepReport {
   pending: number;
   /** Queued rows Redis did not hold at two looks in a row (two sweeps, or two passes over a backlog past sweepMaxRows), unchanged in between: lost, and handed over again. */
   requeued: number;
-  /** Running rows whose attempt was lost, queued again or dead-lettered. */
-  reclaimed: number;
+  /** Running rows whose attempt was lost (worker and Redis job both gone): the attempt counts as failed, and the job is queued again. */
+  retried: number;
+  /** Running rows whose lost attempt was their last: failed, in the dead-letter set. */
+  failed: number;
   /** Rows BullMQ gave up on as crash loops, dead-lettered. */
   abandoned: number;
   /** Age of the oldest queued row Redis did not hold, in seconds (0 when none). */
@@ -366,13 +368,13 @@ export class Relay {
     const client = await this.generalPool.connect();
     try {
       const locked = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
-      if (!locked.rows[0]?.locked) return { ran: false, checked: 0, passEnded: false, pending: 0, requeued: 0, reclaimed: 0, abandoned: 0, lagSeconds: 0 };
+      if (!locked.rows[0]?.locked) return { ran: false, checked: 0, passEnded: false, pending: 0, requeued: 0, retried: 0, failed: 0, abandoned: 0, lagSeconds: 0 };
       try {
         const queued = await this.measuringLag(() => this.sweepQueued('repair'));
         const running = await this.reclaimLostRunning();
         await this.pruneSharedEntries();
-        const report: SweepReport = { ran: true, ...queued, reclaimed: running.reclaimed, abandoned: queued.abandoned + running.abandoned };
-        if (report.requeued > 0 || report.reclaimed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
+        const report: SweepReport = { ran: true, ...queued, retried: running.retried, failed: running.failed, abandoned: queued.abandoned + running.abandoned };
+        if (report.requeued > 0 || report.retried > 0 || report.failed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
         return report;
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]);
@@ -497,19 +499,18 @@ export class Relay {
   }
 
   /** Running rows whose worker and Redis job are both gone: the lifecycle counts the attempt as failed. */
-  private async reclaimLostRunning(): Promise<{ reclaimed: number; abandoned: number }> {
+  private async reclaimLostRunning(): Promise<{ retried: number; failed: number; abandoned: number }> {
     const running = await findStaleRunning(this.generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
-    if (running.length === 0) return { reclaimed: 0, abandoned: 0 };
+    if (running.length === 0) return { retried: 0, failed: 0, abandoned: 0 };
     const states = await this.redisStates(running.map((row) => row.id));
     const abandoned = await this.abandon(running.filter((row) => states.get(row.id) === 'crash-looped'));
     const lost = running.filter((row) => states.get(row.id) === 'missing' || states.get(row.id) === 'finished');
     const decided = lost.map((row) => ({ row, audit: lostAttemptAudit(row) }));
     const applied = await this.applyRepairs(decided);
-    await this.requeue(
-      decided.filter(({ row, audit }) => audit.event === 'retry' && applied.has(row.id)).map(({ row }) => row),
-      'sweep',
-    );
-    return { reclaimed: applied.size, abandoned };
+    // Only the rows whose move was written: another writer may have moved a row since it was read.
+    const retried = decided.filter(({ row, audit }) => audit.event === 'retry' && applied.has(row.id)).map(({ row }) => row);
+    await this.requeue(retried, 'sweep');
+    return { retried: retried.length, failed: applied.size - retried.length, abandoned };
   }
 
   /** Dead-letters rows BullMQ stopped delivering because their runs kept ending with their worker. */

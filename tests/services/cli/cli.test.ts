@@ -35,6 +35,13 @@ describe('platform CLI', () => {
     expect(unknown.code).toBe(2);
   });
 
+  it('stops quietly with status 0 when the reader of its output goes away (`platform … | head -1`)', async () => {
+    for (const args of [['jobs', 'list'], ['jobs', 'list', '--json'], ['--help']]) {
+      const run = await platform(args, cliEnv, undefined, { readerGone: true });
+      expect({ args, code: run.code, stderr: run.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+  });
+
   it('reports migrations as applied after `migrate`', async () => {
     const apply = await platform(['migrate'], { DATABASE_URL: cliEnv.DATABASE_URL });
     expect(apply.code).toBe(0);
@@ -102,17 +109,39 @@ describe('platform CLI', () => {
     expect(both.code).toBe(2);
   });
 
-  it('reconcile hands Redis the queued jobs it lost', async () => {
-    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'lost' } }));
-    await handedOver(fixture, job.id);
-    await fixture.core.relay.queue.remove(job.id);
+  it('reconcile says what it did to how many jobs, by kind', async () => {
+    // One at a time, so each job gets a queue entry of its own (echo jobs submitted together share one).
+    const submit = async (payload: string) => {
+      const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload } }));
+      await handedOver(fixture, job.id);
+      return job.id;
+    };
+    const [lost, retried, lastAttempt, crashLooped] = [await submit('lost'), await submit('retried'), await submit('last attempt'), await submit('crash loop')];
+    // Redis lost a queued job; two running jobs lost their worker and their Redis entry, one on its last attempt;
+    // BullMQ gave up on a job whose runs kept ending with their worker (its deferred failure, `defa`).
+    for (const id of [lost, retried, lastAttempt]) await fixture.core.relay.queue.remove(id);
+    await fixture.core.redis.client.hset(`${fixture.env.QUEUE_PREFIX}:jobs:${crashLooped}`, 'defa', 'job stalled more than allowable limit');
     // The sweep only takes jobs older than its grace period, so a job being enqueued right now is not raced.
-    await fixture.query("UPDATE jobs SET updated_at = now() - interval '10 minutes' WHERE id = $1", [job.id]);
+    await fixture.query("UPDATE jobs SET updated_at = now() - interval '10 minutes' WHERE id = ANY($1::uuid[])", [[lost, crashLooped]]);
+    await fixture.query("UPDATE jobs SET status = 'running', attempts = 1, max_attempts = 3, updated_at = now() - interval '1 hour' WHERE id = $1", [retried]);
+    await fixture.query("UPDATE jobs SET status = 'running', attempts = 3, max_attempts = 3, updated_at = now() - interval '1 hour' WHERE id = $1", [lastAttempt]);
 
-    const run = await platform(['reconcile', '--json'], cliEnv);
+    const run = await platform(['reconcile'], cliEnv);
     expect(run.code).toBe(0);
-    expect((JSON.parse(run.stdout) as { reenqueued: number }).reenqueued).toBeGreaterThanOrEqual(1);
-    expect((await fixture.core.relay.queue.getJob(job.id))?.id).toBe(job.id);
+    expect(run.stdout).toMatch(/^checked \d+ queued job\(s\) against Redis, then \d+ at a second look$/m);
+    expect(run.stdout).toMatch(/^re-enqueued +1 queued job\(s\) that Redis had lost$/m);
+    expect(run.stdout).toMatch(/^retried +1 running job\(s\) whose worker and Redis entry were both gone/m);
+    expect(run.stdout).toMatch(/^failed +1 running job\(s\) like those whose lost attempt was their last/m);
+    expect(run.stdout).toMatch(/^dead-lettered +1 crash-looping job\(s\)/m);
+    expect(run.stdout).toContain('platform dlq list');
+    const statuses = await fixture.query<{ id: string; status: string }>('SELECT id, status FROM jobs WHERE id = ANY($1::uuid[])', [[lost, retried, lastAttempt, crashLooped]]);
+    expect(Object.fromEntries(statuses.map((row) => [row.id, row.status]))).toEqual({ [lost]: 'queued', [retried]: 'queued', [lastAttempt]: 'failed', [crashLooped]: 'failed' });
+    expect((await fixture.core.relay.queue.getJob(lost))?.id).toBe(lost);
+
+    // Nothing is left: a second run repairs nothing, and says so in JSON too.
+    const again = await platform(['reconcile', '--json'], cliEnv);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ reenqueued: 0, retried: 0, failed: 0, abandoned: 0, pending: 0, sweptElsewhere: false });
   });
 
   it('queues stats reads depth by state and statuses', async () => {
@@ -130,7 +159,8 @@ describe('platform CLI', () => {
     expect(sick.code).toBe(1);
     const sickReport = JSON.parse(sick.stdout) as { healthy: boolean; checks: { check: string; verdict: string; detail: string }[] };
     expect(sickReport.healthy).toBe(false);
-    expect(sickReport.checks.find((check) => check.check === 'workers')?.verdict).toBe('fail');
+    // Workers delete their heartbeat when they stop, so an empty hash cannot tell "never ran" from "stopped".
+    expect(sickReport.checks.find((check) => check.check === 'workers')).toEqual({ check: 'workers', verdict: 'fail', detail: expect.stringMatching(/^no worker is reporting a heartbeat now \(/) });
     expect(sickReport.checks.find((check) => check.check === 'postgres')?.verdict).toBe('ok');
     expect(sickReport.checks.find((check) => check.check === 'migrations')?.verdict).toBe('ok');
     expect(sickReport.checks.find((check) => check.check === 'clock')).toEqual({ check: 'clock', verdict: 'ok', detail: expect.stringMatching(/^within \d+ ms of this host's$/) });

@@ -9,14 +9,24 @@ export interface CliRun {
   stderr: string;
 }
 
+export interface CliOptions {
+  /**
+   * Close our end of the CLI's stdout pipe before it writes anything, as `platform … | head`
+   * does once head has read enough: every write the CLI makes then fails with EPIPE.
+   */
+  readerGone?: boolean;
+}
+
 /** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment (and `stdin` piped in, when given). */
-export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string): Promise<CliRun> {
+export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string, options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // The CLI takes far longer to start than this takes, so it finds the pipe closed at its first write.
+    if (options.readerGone) child.stdout.destroy();
     child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';

@@ -4,6 +4,7 @@
  * backlog larger than that is still found and handed over, and the lag counts it.
  */
 import { randomUUID } from 'node:crypto';
+import { SWEEP_LOCK_KEY } from '../../../services/core/queue/relay';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
 describe('relay sweep over a backlog larger than one sweep checks', () => {
@@ -88,7 +89,28 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
 
   it('platform reconcile walks the whole backlog twice, however many sweeps that takes', async () => {
     const ids = await lostJobs(6);
-    expect(await fx.core.admin.reconcile()).toBe(6);
+    // First look: 4 rows, then 2 (two sweeps); second look the same, handing all six over.
+    expect(await fx.core.admin.reconcile()).toEqual({
+      checked: { firstLook: 6, secondLook: 6 },
+      reenqueued: 6,
+      retried: 0,
+      failed: 0,
+      abandoned: 0,
+      pending: 0,
+      sweptElsewhere: false,
+    });
     expect(await inRedis(ids)).toEqual(ids);
+  });
+
+  it('platform reconcile says so when another process holds the sweep lock, instead of reporting nothing to repair', async () => {
+    await lostJobs(2);
+    const otherSweeper = await fx.core.generalPool.connect();
+    try {
+      await otherSweeper.query('SELECT pg_advisory_lock($1)', [SWEEP_LOCK_KEY]);
+      expect(await fx.core.admin.reconcile()).toMatchObject({ checked: { firstLook: 0, secondLook: 0 }, reenqueued: 0, sweptElsewhere: true });
+    } finally {
+      await otherSweeper.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]);
+      otherSweeper.release();
+    }
   });
 });
