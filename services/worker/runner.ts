@@ -23,6 +23,10 @@ import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
+/** How a start waiting for Redis backs off between attempts: one more step per attempt, up to the cap. */
+const SUBSCRIBE_RETRY_STEP_MS = 500;
+const SUBSCRIBE_RETRY_MAX_MS = 5_000;
+
 export interface StallOptions {
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -146,10 +150,14 @@ export class JobRunner {
   async start(): Promise<void> {
     if (this.worker) throw new Error('the runner is already started');
     const { log } = this.deps;
+    // Probing from the start: while start() waits for Redis, liveness says why the loop is silent.
+    this.loop.touch();
+    this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
+    this.livenessTimer.unref();
     this.connection = createRedisConnection(this.options.redisUrl, 'worker', log);
     this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
     this.subscriber.on('message', (_channel: string, jobId: string) => this.executor.abort(jobId, 'cancelled'));
-    await this.subscriber.subscribe(cancelChannel(this.options.prefix));
+    await this.subscribeToCancels(this.subscriber);
 
     const { stall } = this.options;
     const worker = new Worker<QueueJobData, void, string>(QUEUES.jobs, (job, token) => this.processCounted(job, token), {
@@ -179,9 +187,27 @@ export class JobRunner {
     worker.run().catch((error: unknown) => log.error({ err: error }, 'worker loop stopped'));
     await worker.waitUntilReady();
     this.loop.touch();
-    this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
-    this.livenessTimer.unref();
     log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'worker started');
+  }
+
+  /**
+   * A worker that starts while Redis is away waits for it, as one already running does,
+   * instead of exiting: an orchestrator would restart it into a growing back-off, and it
+   * would come back minutes after Redis did. Its liveness says `waiting for redis`
+   * meanwhile, and its readiness stays false until start() returns.
+   */
+  private async subscribeToCancels(subscriber: Redis): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await subscriber.subscribe(cancelChannel(this.options.prefix));
+        if (attempt > 1) this.deps.log.info({ attempts: attempt }, 'Redis answers: the worker starts');
+        return;
+      } catch (error) {
+        if (this.stopping) throw error;
+        if (attempt === 1) this.deps.log.warn({ err: error }, 'Redis does not answer; the worker waits for it before taking jobs');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(attempt * SUBSCRIBE_RETRY_STEP_MS, SUBSCRIBE_RETRY_MAX_MS)));
+      }
+    }
   }
 
   /**

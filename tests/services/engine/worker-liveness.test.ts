@@ -1,12 +1,15 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
+import { WorkerEnvSchema, parseEnv } from '../../../services/contract';
 import type { Liveness } from '../../../services/worker/liveness';
 import { startHealthServer, type HealthServer } from '../../../services/worker/health';
+import { startWorkerProcess, type WorkerProcess } from '../../../services/worker/main';
 import type { JobRunner } from '../../../services/worker/runner';
+import { findFreePort } from '../../harness/free-port';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { useSharedServices } from '../../harness/shared';
-import { createEngineFixture, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, statusOf, submission, waitFor, type EngineFixture } from './fixture';
 
 /** How long the loop may be silent in these tests (30 s in the worker). */
 const MAX_SILENCE_MS = 1_500;
@@ -71,11 +74,14 @@ describe('worker liveness: a silent loop fails /healthz only when a restart woul
   let redis: RedisServer;
   let fx: EngineFixture | undefined;
   let health: HealthServer | undefined;
+  let workerProcess: WorkerProcess | undefined;
 
   beforeEach(async () => {
     redis = await startRedis();
   });
   afterEach(async () => {
+    await workerProcess?.stop();
+    workerProcess = undefined;
     await health?.close();
     await fx?.close();
     await redis.destroy();
@@ -132,5 +138,39 @@ describe('worker liveness: a silent loop fails /healthz only when a restart woul
       fx = undefined;
       await relay.close();
     }
+  });
+
+  it('a worker that starts while Redis is down waits for it (live, waiting for redis; not ready), then starts and runs jobs', async () => {
+    const shared = await useSharedServices();
+    fx = await createEngineFixture({ servers: { databaseUrl: shared.databaseUrl, redisUrl: redis.url, redisPrefix: '{liveness-start}' } });
+    const port = await findFreePort();
+    const env = parseEnv(
+      { DATABASE_URL: fx.env.DATABASE_URL, REDIS_URL: fx.env.REDIS_URL, QUEUE_PREFIX: fx.env.QUEUE_PREFIX, OBJECT_STORE_DIR: fx.env.OBJECT_STORE_DIR, WORKER_METRICS_PORT: String(port), LOG_LEVEL: 'silent' },
+      WorkerEnvSchema,
+    );
+    const probe = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      return { status: response.status, body: (await response.json()) as unknown };
+    };
+    await redis.stop();
+    const starting = startWorkerProcess(env, { exitOnSignal: false, livenessMaxSilenceMs: MAX_SILENCE_MS, runner: { livenessProbeMs: 200 } }).then((started) => {
+      workerProcess = started;
+      return started;
+    });
+    try {
+      await waitFor('the health listener', async () => (await probe('/healthz').catch(() => undefined)) !== undefined, 10_000);
+      // Past the silence liveness allows, the worker still answers 200 and says why it waits.
+      await new Promise((resolve) => setTimeout(resolve, 2 * MAX_SILENCE_MS));
+      expect(await probe('/healthz')).toEqual({ status: 200, body: { status: 'waiting for redis' } });
+      expect((await probe('/readyz')).status).toBe(503);
+      expect(workerProcess).toBeUndefined();
+    } finally {
+      await redis.start();
+    }
+    await starting;
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    const engine = fx;
+    const { job } = await engine.core.jobs.submit(submission({ ownerId: engine.ownerId, type: 'echo', input: { payload: 'after the wait' } }));
+    await waitFor('the job to succeed', async () => (await statusOf(engine, job.id)) === 'succeeded', 20_000);
   });
 });
