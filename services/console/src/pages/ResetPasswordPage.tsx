@@ -10,7 +10,11 @@ import { PasswordResetRequestForm } from './ForgotPasswordPage';
  * never travels to a server, so the token reaches no access log, proxy or Referer header.
  */
 function tokenFromFragment(): string | undefined {
-  return new URLSearchParams(window.location.hash.slice(1)).get('token') || undefined;
+  return fragmentParameters().get('token') || undefined;
+}
+
+function fragmentParameters(): URLSearchParams {
+  return new URLSearchParams(window.location.hash.slice(1));
 }
 
 /** Where the reset mail's link lands: sets a new password with the token it carries. */
@@ -28,7 +32,7 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
   useEffect(() => {
     // Out of the address bar and the history entry, so a screenshot, a shared screen or the
     // back button shows no usable token; the page keeps it in memory only.
-    if (new URLSearchParams(window.location.hash.slice(1)).has('token')) {
+    if (fragmentParameters().has('token')) {
       window.history.replaceState(window.history.state, '', window.location.pathname + window.location.search);
     }
   }, []);
