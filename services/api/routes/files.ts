@@ -39,8 +39,16 @@ function declaredLength(req: Request): number | undefined {
   return header === undefined ? undefined : Number(header);
 }
 
-/** The first `file` part of a multipart body goes to the store; other parts are drained and ignored. */
-function receiveMultipart(req: Request, upload: (name: string, contentType: string, body: Readable) => Promise<FileView>): Promise<FileView> {
+/**
+ * The first `file` part of a multipart body goes to the store; other parts are drained and
+ * ignored. A body found malformed after its file part was stored whole is refused, and
+ * `discard` removes what was stored.
+ */
+function receiveMultipart(
+  req: Request,
+  upload: (name: string, contentType: string, body: Readable) => Promise<FileView>,
+  discard: (file: FileView) => Promise<void>,
+): Promise<FileView> {
   return new Promise<FileView>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -51,6 +59,10 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
     }
     let stored: Promise<FileView> | undefined;
     parser.on('file', (field, stream, info) => {
+      // A body that ends inside a part errors the part's stream, maybe before anything reads
+      // it; unheard, that error would end the process. The parser reports it too (400 below),
+      // and the store, reading an errored stream, fails and keeps nothing.
+      stream.on('error', () => undefined);
       if (field !== FILE_FIELD || stored) {
         stream.resume();
         return;
@@ -59,8 +71,15 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
       // Whatever the store makes of the part, the rest of the body must keep flowing.
       stored.catch(() => stream.resume());
     });
-    parser.on('error', (error: Error) => reject(new ValidationError(`malformed multipart request: ${error.message}`)));
+    let malformed = false;
+    parser.on('error', (error: Error) => {
+      malformed = true;
+      const refusal = new ValidationError(`malformed multipart request: ${error.message}`);
+      if (!stored) reject(refusal);
+      else void stored.then(discard, () => undefined).finally(() => reject(refusal));
+    });
     parser.on('close', () => {
+      if (malformed) return;
       if (!stored) reject(new ValidationError('the multipart body has no "file" part', [{ field: FILE_FIELD, message: 'is required' }]));
       else stored.then(resolve, reject);
     });
@@ -110,10 +129,12 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
         }
         const quotaBytes = await quotas.uploadAllowance(ownerId);
+        const discard = (stored: FileView) =>
+          files.remove(ownerId, stored.id, req.log).catch((error: unknown) => req.log.warn({ err: error, fileId: stored.id }, 'could not remove the file of a refused multipart upload'));
         const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes, quota: quotas.storage });
         let file: FileView;
         try {
-          file = multipart ? await receiveMultipart(req, upload) : await upload(headerFileName(headers['x-file-name']), contentType, req);
+          file = multipart ? await receiveMultipart(req, upload, discard) : await upload(headerFileName(headers['x-file-name']), contentType, req);
         } catch (error) {
           if (error instanceof PayloadTooLargeError) res.setHeader('Connection', 'close');
           throw error;

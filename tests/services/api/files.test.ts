@@ -65,6 +65,29 @@ describe('file routes', () => {
     expect(await countRows(api, 'files')).toBe(before);
   });
 
+  it('answers 400 for a multipart body that ends inside a part, storing nothing and staying up', async () => {
+    const beforeRows = await countRows(api, 'files');
+    const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
+    const headers = { 'content-type': 'multipart/form-data; boundary=XX' };
+    // The body ends before the closing boundary: the parser errors each open part's stream as the request ends.
+    const cutInFile = await call(api, '/v1/files', { token: alice, body: '--XX\r\nContent-Disposition: form-data; name="file"; filename="t.txt"\r\n\r\nabc', headers });
+    expect(cutInFile.status).toBe(400);
+    expect(cutInFile.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(cutInFile.body.detail).toMatch(/malformed multipart request/);
+    const cutInIgnoredPart = await call(api, '/v1/files', { token: alice, body: '--XX\r\nContent-Disposition: form-data; name="other"; filename="o.txt"\r\n\r\nabc', headers });
+    expect(cutInIgnoredPart.status).toBe(400);
+    // The file part is whole (and stored by then); the part after it is cut off, so the request is refused all the same.
+    const cutAfterFile = await call(api, '/v1/files', {
+      token: alice,
+      body: '--XX\r\nContent-Disposition: form-data; name="file"; filename="t.txt"\r\n\r\nabc\r\n--XX\r\nContent-Disposition: form-data; name="note"\r\n\r\nab',
+      headers,
+    });
+    expect(cutAfterFile.status).toBe(400);
+    expect(await countRows(api, 'files')).toBe(beforeRows);
+    expect(await countObjects(api.env.OBJECT_STORE_DIR)).toBe(beforeObjects);
+    expect((await call(api, '/v1/auth/me', { token: alice })).status).toBe(200);
+  });
+
   it('answers 413 over the upload limit, raw or multipart, and stores nothing', async () => {
     const beforeRows = await countRows(api, 'files');
     const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
