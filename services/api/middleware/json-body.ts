@@ -10,7 +10,8 @@ function hasBody(headers: { 'transfer-encoding'?: string; 'content-length'?: str
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }
 
-const REFUSAL: Record<UnacceptableReason, string> = {
+/** Why a part of a request is refused, as the problem's field message says it. */
+export const REFUSAL: Record<UnacceptableReason, string> = {
   'too deep': `is nested deeper than ${MAX_JSON_DEPTH} levels`,
   'NUL character': 'contains a NUL character (\\u0000), which cannot be stored',
   'unpaired surrogate': 'contains an unpaired UTF-16 surrogate, which is not valid Unicode and cannot be stored',
