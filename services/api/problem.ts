@@ -53,6 +53,11 @@ function isBodyParserError(error: unknown): error is BodyParserError {
   return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.type in BODY_PARSER_DETAILS;
 }
 
+/** The router's error for a path parameter decodeURIComponent refuses (`/v1/jobs/%ZZ`): a URIError it marks 400. */
+function isUndecodablePathParameter(error: unknown): boolean {
+  return error instanceof URIError && (error as URIError & { status?: number }).status === 400;
+}
+
 /** How long a client is asked to wait while PostgreSQL is away: a restart or a failover takes seconds. */
 const DATABASE_RETRY_AFTER_SECONDS = 5;
 
@@ -102,6 +107,11 @@ export function createProblemHandler(options: ProblemHandlerOptions = {}): Error
     }
     if (isBodyParserError(error)) {
       sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
+      return;
+    }
+    if (isUndecodablePathParameter(error)) {
+      // Like any malformed id, a path parameter that is not even valid percent-encoding names nothing.
+      sendProblem(req, res, 404, `nothing at ${req.path}: the path is not valid percent-encoding`);
       return;
     }
     req.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
