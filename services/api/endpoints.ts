@@ -35,6 +35,8 @@ export interface Endpoint<P extends Schema = Schema, Q extends Schema = Schema, 
   summary: string;
   description?: string;
   tag: 'auth' | 'files' | 'jobs' | 'admin' | 'operations';
+  /** What the path's id names, for the 404 of a malformed one ("no such job"). Default: the tag, singular. */
+  resource?: string;
   access: Access;
   request?: {
     /** Path parameters; a value that fails its schema names nothing, so the answer is 404. */
@@ -125,7 +127,7 @@ function handlerOf(definition: Endpoint): RequestHandler {
     let params: unknown;
     if (request.params) {
       const result = request.params.safeParse(req.params);
-      if (!result.success) throw new NotFoundError(`no such ${definition.tag.replace(/s$/, '')}`);
+      if (!result.success) throw new NotFoundError(`no such ${definition.resource ?? definition.tag.replace(/s$/, '')}`);
       params = result.data;
     }
     const parsed = {
