@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { call, countRows, makeAdmin, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh } from './identity-helpers';
 
@@ -92,6 +93,20 @@ describe('HTTP conventions', () => {
     expect(big.status).toBe(413);
     expect(big.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await countRows(api, 'jobs')).toBe(before);
+  });
+
+  it('refuses a JSON body that is not what its Content-Encoding says with 400, not 500', async () => {
+    const before = await countRows(api, 'jobs');
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const response = await call(api, '/v1/jobs', { token, body: '{"type":"echo","input":{}}', headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
+      expect({ encoding, status: response.status }).toEqual({ encoding, status: 400 });
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.detail).toBe(`the request body is not valid ${encoding} data`);
+    }
+    const compressed = await call(api, '/v1/jobs', { token, body: gzipSync('{"type":"echo","input":{}}'), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+    expect(compressed.status).toBe(202);
+    expect(await countRows(api, 'jobs')).toBe(before + 1);
+    expect(api.logLines.filter((line) => line.msg === 'unhandled error')).toEqual([]);
   });
 
   it('sets helmet\'s security headers', async () => {
