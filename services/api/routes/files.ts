@@ -115,12 +115,15 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         400: respond.problem('Malformed multipart body or no "file" part.'),
         403: respond.problem('Over the caller\'s quota of files or stored bytes; nothing was stored.'),
         413: respond.problem('Over the upload limit; nothing was stored.'),
-        415: respond.problem('No Content-Type.'),
+        415: respond.problem('No Content-Type, or a Content-Encoding (uploads are stored as sent).'),
       },
       async handle({ headers }, req, res) {
         const ownerId = callerId(req);
         const contentType = req.headers['content-type'];
         if (!contentType) throw new UnsupportedMediaTypeError('an upload needs a Content-Type: multipart/form-data or the file\'s own type');
+        // The bytes are stored and served back as sent: gzip bytes kept as a text/plain file would be a different file.
+        const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+        if (encoding && encoding !== 'identity') throw new UnsupportedMediaTypeError(`uploads are stored as sent; send the file without a Content-Encoding (not ${encoding})`);
         const multipart = req.is('multipart/form-data') === 'multipart/form-data';
         const length = declaredLength(req);
         if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
 
 async function countObjects(directory: string): Promise<number> {
@@ -124,6 +125,17 @@ describe('file routes', () => {
   it('answers 415 for an upload without a Content-Type', async () => {
     const response = await fetch(`${api.baseUrl}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${alice}` }, body: new Uint8Array([1, 2, 3]) });
     expect(response.status).toBe(415);
+  });
+
+  it('answers 415 for an upload with a Content-Encoding, rather than store the encoded bytes as the file', async () => {
+    const before = await countRows(api, 'files');
+    const response = await call(api, '/v1/files', { token: alice, body: gzipSync('hello'), headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' } });
+    expect(response.status).toBe(415);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body.detail).toMatch(/Content-Encoding/);
+    expect(await countRows(api, 'files')).toBe(before);
+    const identity = await call(api, '/v1/files', { token: alice, body: 'hello', headers: { 'content-type': 'text/plain', 'content-encoding': 'identity' } });
+    expect(identity.status).toBe(201);
   });
 
   it('hides another user\'s file and malformed ids behind 404', async () => {
