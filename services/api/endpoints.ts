@@ -1,8 +1,10 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { IN_CLUSTER_PATHS, isPublicPath, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
+import { IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
+import { findUnacceptableInput } from '../core/json';
+import { REFUSAL } from './middleware/json-body';
 import { Problem } from './schemas';
 
 /**
@@ -33,6 +35,8 @@ export interface Endpoint<P extends Schema = Schema, Q extends Schema = Schema, 
   summary: string;
   description?: string;
   tag: 'auth' | 'files' | 'jobs' | 'admin' | 'operations';
+  /** What the path's id names, for the 404 of a malformed one ("no such job"). Default: the tag, singular. */
+  resource?: string;
   access: Access;
   request?: {
     /** Path parameters; a value that fails its schema names nothing, so the answer is 404. */
@@ -107,6 +111,10 @@ function issuesOf(error: z.ZodError, part: 'query' | 'body' | 'headers') {
 
 function parse<S extends Schema>(schema: S, value: unknown, part: 'query' | 'body' | 'headers'): Parsed<S> {
   if (!schema) return undefined as Parsed<S>;
+  // Query values reach SQL as text, which cannot hold a NUL: refused here, naming the parameter,
+  // as JSON bodies are (jsonBody), rather than failing in PostgreSQL as a 500.
+  const unacceptable = part === 'query' ? findUnacceptableInput(value, MAX_JSON_DEPTH, ['query']) : undefined;
+  if (unacceptable) throw new ValidationError(`the query ${REFUSAL[unacceptable.reason]}`, [{ field: unacceptable.path, message: REFUSAL[unacceptable.reason] }]);
   const result = schema.safeParse(value);
   if (!result.success) throw new ValidationError(`invalid ${part === 'headers' ? 'headers' : part}`, issuesOf(result.error, part));
   return result.data as Parsed<S>;
@@ -119,7 +127,7 @@ function handlerOf(definition: Endpoint): RequestHandler {
     let params: unknown;
     if (request.params) {
       const result = request.params.safeParse(req.params);
-      if (!result.success) throw new NotFoundError(`no such ${definition.tag.replace(/s$/, '')}`);
+      if (!result.success) throw new NotFoundError(`no such ${definition.resource ?? definition.tag.replace(/s$/, '')}`);
       params = result.data;
     }
     const parsed = {

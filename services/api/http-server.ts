@@ -1,6 +1,7 @@
 import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import { Socket } from 'node:net';
 import type { Express } from 'express';
+import { answerClientError } from './problem';
 
 /** Node's request and response constructors, as this module finds them (tests hand in others). */
 export interface NodeHttpConstructors {
@@ -24,7 +25,9 @@ export interface NodeHttpConstructors {
  */
 export function createExpressServer(app: Express, node: NodeHttpConstructors = { IncomingMessage, ServerResponse }): Server {
   const constructors = appConstructors(app, node);
-  return constructors ? createServer(constructors, app) : createServer(app);
+  const server = constructors ? createServer(constructors, app) : createServer(app);
+  server.on('clientError', answerClientError);
+  return server;
 }
 
 function appConstructors(app: Express, node: NodeHttpConstructors): NodeHttpConstructors | undefined {

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { PROBLEM_CONTENT_TYPE } from '../contract';
+import { PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER } from '../contract';
 import { DatabaseAwayError, isDatabaseUnavailable, isStatementTimeout } from '../core/db/errors';
 import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
 import { TooManyRequestsError } from './errors';
@@ -51,6 +53,11 @@ const BODY_PARSER_DETAILS: Record<string, string> = {
 function isBodyParserError(error: unknown): error is BodyParserError {
   const candidate = error as Partial<BodyParserError> | null;
   return typeof candidate?.type === 'string' && typeof candidate.status === 'number' && candidate.type in BODY_PARSER_DETAILS;
+}
+
+/** The router's error for a path parameter decodeURIComponent refuses (`/v1/jobs/%ZZ`): a URIError it marks 400. */
+function isUndecodablePathParameter(error: unknown): boolean {
+  return error instanceof URIError && (error as URIError & { status?: number }).status === 400;
 }
 
 /** How long a client is asked to wait while PostgreSQL is away: a restart or a failover takes seconds. */
@@ -104,9 +111,43 @@ export function createProblemHandler(options: ProblemHandlerOptions = {}): Error
       sendProblem(req, res, error.status, BODY_PARSER_DETAILS[error.type], error.limit !== undefined ? { limitBytes: error.limit } : {});
       return;
     }
+    if (isUndecodablePathParameter(error)) {
+      // Like any malformed id, a path parameter that is not even valid percent-encoding names nothing.
+      sendProblem(req, res, 404, `nothing at ${req.path}: the path is not valid percent-encoding`);
+      return;
+    }
     req.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
     sendProblem(req, res, 500, 'an unexpected error occurred');
   };
+}
+
+/** What Node's HTTP parser refused (codes of llhttp and of the server's timeouts), as the status that says it. */
+const CLIENT_ERRORS: Record<string, { status: number; detail: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, detail: 'the request headers are larger than the server accepts' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, detail: 'the chunk extensions of the request body are larger than the server accepts' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, detail: 'the request did not arrive in time' },
+};
+
+/**
+ * The server's `clientError` listener: a request Node refuses before the app sees it (headers
+ * over the size limit, a line that is not HTTP) is answered with a problem document too, where
+ * Node would send a status line without a body. The connection is closed after it.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // Node's own rule (socketOnError): answer only a socket that can still take it and is not
+  // midway through a response (a keep-alive socket between requests has none in flight).
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy(error);
+    return;
+  }
+  const { status, detail } = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, detail: 'the request is not valid HTTP/1.1' };
+  const requestId = randomUUID();
+  const body = JSON.stringify({ type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail, requestId });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export const notFoundHandler: RequestHandler = (req) => {

@@ -10,7 +10,18 @@ function hasBody(headers: { 'transfer-encoding'?: string; 'content-length'?: str
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }
 
-const REFUSAL: Record<UnacceptableReason, string> = {
+/**
+ * body-parser's errors carry a `type` (see the problem handler), except the one it wraps
+ * around a failed decompression (a body that is not the gzip, deflate or br its
+ * Content-Encoding says): a 400 with zlib's error inside and no type.
+ */
+function isUndecodable(error: unknown): boolean {
+  const candidate = error as { type?: unknown; status?: unknown } | null;
+  return typeof candidate === 'object' && candidate !== null && candidate.type === undefined && candidate.status === 400;
+}
+
+/** Why a part of a request is refused, as the problem's field message says it. */
+export const REFUSAL: Record<UnacceptableReason, string> = {
   'too deep': `is nested deeper than ${MAX_JSON_DEPTH} levels`,
   'NUL character': 'contains a NUL character (\\u0000), which cannot be stored',
   'unpaired surrogate': 'contains an unpaired UTF-16 surrogate, which is not valid Unicode and cannot be stored',
@@ -33,7 +44,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
     }
     parse(req, res, (error?: unknown) => {
       if (error) {
-        next(error);
+        next(isUndecodable(error) ? new ValidationError(`the request body is not valid ${String(req.headers['content-encoding']).trim().toLowerCase()} data`) : error);
         return;
       }
       const problem = findUnacceptableInput(req.body, MAX_JSON_DEPTH, ['body']);

@@ -63,6 +63,7 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
       operationId: 'replayDeadLetter',
       summary: 'Replay a dead-lettered job with a fresh attempt budget',
       tag: 'admin',
+      resource: 'job',
       access: 'admin',
       request: { params: IdParams },
       responses: {

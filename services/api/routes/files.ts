@@ -39,8 +39,16 @@ function declaredLength(req: Request): number | undefined {
   return header === undefined ? undefined : Number(header);
 }
 
-/** The first `file` part of a multipart body goes to the store; other parts are drained and ignored. */
-function receiveMultipart(req: Request, upload: (name: string, contentType: string, body: Readable) => Promise<FileView>): Promise<FileView> {
+/**
+ * The first `file` part of a multipart body goes to the store; other parts are drained and
+ * ignored. A body found malformed after its file part was stored whole is refused, and
+ * `discard` removes what was stored.
+ */
+function receiveMultipart(
+  req: Request,
+  upload: (name: string, contentType: string, body: Readable) => Promise<FileView>,
+  discard: (file: FileView) => Promise<void>,
+): Promise<FileView> {
   return new Promise<FileView>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -51,6 +59,10 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
     }
     let stored: Promise<FileView> | undefined;
     parser.on('file', (field, stream, info) => {
+      // A body that ends inside a part errors the part's stream, maybe before anything reads
+      // it; unheard, that error would end the process. The parser reports it too (400 below),
+      // and the store, reading an errored stream, fails and keeps nothing.
+      stream.on('error', () => undefined);
       if (field !== FILE_FIELD || stored) {
         stream.resume();
         return;
@@ -59,8 +71,15 @@ function receiveMultipart(req: Request, upload: (name: string, contentType: stri
       // Whatever the store makes of the part, the rest of the body must keep flowing.
       stored.catch(() => stream.resume());
     });
-    parser.on('error', (error: Error) => reject(new ValidationError(`malformed multipart request: ${error.message}`)));
+    let malformed = false;
+    parser.on('error', (error: Error) => {
+      malformed = true;
+      const refusal = new ValidationError(`malformed multipart request: ${error.message}`);
+      if (!stored) reject(refusal);
+      else void stored.then(discard, () => undefined).finally(() => reject(refusal));
+    });
     parser.on('close', () => {
+      if (malformed) return;
       if (!stored) reject(new ValidationError('the multipart body has no "file" part', [{ field: FILE_FIELD, message: 'is required' }]));
       else stored.then(resolve, reject);
     });
@@ -96,12 +115,15 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         400: respond.problem('Malformed multipart body or no "file" part.'),
         403: respond.problem('Over the caller\'s quota of files or stored bytes; nothing was stored.'),
         413: respond.problem('Over the upload limit; nothing was stored.'),
-        415: respond.problem('No Content-Type.'),
+        415: respond.problem('No Content-Type, or a Content-Encoding (uploads are stored as sent).'),
       },
       async handle({ headers }, req, res) {
         const ownerId = callerId(req);
         const contentType = req.headers['content-type'];
         if (!contentType) throw new UnsupportedMediaTypeError('an upload needs a Content-Type: multipart/form-data or the file\'s own type');
+        // The bytes are stored and served back as sent: gzip bytes kept as a text/plain file would be a different file.
+        const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+        if (encoding && encoding !== 'identity') throw new UnsupportedMediaTypeError(`uploads are stored as sent; send the file without a Content-Encoding (not ${encoding})`);
         const multipart = req.is('multipart/form-data') === 'multipart/form-data';
         const length = declaredLength(req);
         if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
@@ -110,10 +132,12 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
         }
         const quotaBytes = await quotas.uploadAllowance(ownerId);
+        const discard = (stored: FileView) =>
+          files.remove(ownerId, stored.id, req.log).catch((error: unknown) => req.log.warn({ err: error, fileId: stored.id }, 'could not remove the file of a refused multipart upload'));
         const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes, quota: quotas.storage });
         let file: FileView;
         try {
-          file = multipart ? await receiveMultipart(req, upload) : await upload(headerFileName(headers['x-file-name']), contentType, req);
+          file = multipart ? await receiveMultipart(req, upload, discard) : await upload(headerFileName(headers['x-file-name']), contentType, req);
         } catch (error) {
           if (error instanceof PayloadTooLargeError) res.setHeader('Connection', 'close');
           throw error;

@@ -103,7 +103,8 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
   /** Retries a fan-out job: its failed and cancelled tasks run again (or its reduce step, when they all succeeded). */
   async function retryWithTasks(ownerId: string, current: JobRow): Promise<JobView> {
     const retried = await retryFanOut(deps.generalPool, current.id, ownerId);
-    if (!retried) throw notRetryable(current.status);
+    // Read again: `current` may be stale, e.g. the job another retry just moved.
+    if (!retried) throw notRetryable((await ownedJob(ownerId, current.id)).status);
     await deps.relay.requeue(retried.tasks);
     // Every task had succeeded: the job was requeued for its reduce step rather than resumed.
     if (retried.row.status === MOVES.requeue.to) await deps.relay.requeue([retried.row]);

@@ -46,4 +46,10 @@ describe('admin routes', () => {
     expect((await call(api, '/v1/admin/dlq?limit=0', { token: admin })).status).toBe(400);
     expect((await call(api, '/v1/admin/dlq/00000000-0000-4000-8000-000000000000/replay', { method: 'POST', token: admin })).status).toBe(404);
   });
+
+  it('says a malformed replay id names no job (not "no such admin")', async () => {
+    const response = await call(api, '/v1/admin/dlq/not-an-id/replay', { method: 'POST', token: admin });
+    expect(response.status).toBe(404);
+    expect(response.body.detail).toBe('no such job');
+  });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
 
 async function countObjects(directory: string): Promise<number> {
@@ -65,6 +66,29 @@ describe('file routes', () => {
     expect(await countRows(api, 'files')).toBe(before);
   });
 
+  it('answers 400 for a multipart body that ends inside a part, storing nothing and staying up', async () => {
+    const beforeRows = await countRows(api, 'files');
+    const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
+    const headers = { 'content-type': 'multipart/form-data; boundary=XX' };
+    // The body ends before the closing boundary: the parser errors each open part's stream as the request ends.
+    const cutInFile = await call(api, '/v1/files', { token: alice, body: '--XX\r\nContent-Disposition: form-data; name="file"; filename="t.txt"\r\n\r\nabc', headers });
+    expect(cutInFile.status).toBe(400);
+    expect(cutInFile.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(cutInFile.body.detail).toMatch(/malformed multipart request/);
+    const cutInIgnoredPart = await call(api, '/v1/files', { token: alice, body: '--XX\r\nContent-Disposition: form-data; name="other"; filename="o.txt"\r\n\r\nabc', headers });
+    expect(cutInIgnoredPart.status).toBe(400);
+    // The file part is whole (and stored by then); the part after it is cut off, so the request is refused all the same.
+    const cutAfterFile = await call(api, '/v1/files', {
+      token: alice,
+      body: '--XX\r\nContent-Disposition: form-data; name="file"; filename="t.txt"\r\n\r\nabc\r\n--XX\r\nContent-Disposition: form-data; name="note"\r\n\r\nab',
+      headers,
+    });
+    expect(cutAfterFile.status).toBe(400);
+    expect(await countRows(api, 'files')).toBe(beforeRows);
+    expect(await countObjects(api.env.OBJECT_STORE_DIR)).toBe(beforeObjects);
+    expect((await call(api, '/v1/auth/me', { token: alice })).status).toBe(200);
+  });
+
   it('answers 413 over the upload limit, raw or multipart, and stores nothing', async () => {
     const beforeRows = await countRows(api, 'files');
     const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
@@ -101,6 +125,17 @@ describe('file routes', () => {
   it('answers 415 for an upload without a Content-Type', async () => {
     const response = await fetch(`${api.baseUrl}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${alice}` }, body: new Uint8Array([1, 2, 3]) });
     expect(response.status).toBe(415);
+  });
+
+  it('answers 415 for an upload with a Content-Encoding, rather than store the encoded bytes as the file', async () => {
+    const before = await countRows(api, 'files');
+    const response = await call(api, '/v1/files', { token: alice, body: gzipSync('hello'), headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' } });
+    expect(response.status).toBe(415);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body.detail).toMatch(/Content-Encoding/);
+    expect(await countRows(api, 'files')).toBe(before);
+    const identity = await call(api, '/v1/files', { token: alice, body: 'hello', headers: { 'content-type': 'text/plain', 'content-encoding': 'identity' } });
+    expect(identity.status).toBe(201);
   });
 
   it('hides another user\'s file and malformed ids behind 404', async () => {

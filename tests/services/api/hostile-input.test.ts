@@ -50,6 +50,27 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
     expect(accepted.body.input).toEqual({ payload });
   });
 
+  it('refuses a NUL character in a query parameter with 400 naming it, before PostgreSQL sees it', async () => {
+    const response = await call(api, '/v1/jobs?type=echo%00', { token });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body.errors).toEqual([{ field: 'query.type', message: expect.stringMatching(/NUL/) }]);
+    expect(api.logLines.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
+  it('answers a path id that is not valid percent-encoding like any other malformed id: 404 problem+json', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/jobs/%ZZ'],
+      ['POST', '/v1/jobs/%E0%A4%A/cancel'],
+      ['GET', '/v1/files/%ZZ/content'],
+    ] as const) {
+      const response = await call(api, path, { method, token });
+      expect({ path, status: response.status }).toEqual({ path, status: 404 });
+      expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    }
+    expect(api.logLines.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
   it('accepts the other submissions of a burst that holds a NUL, each answered 202', async () => {
     const burst = await Promise.all(
       Array.from({ length: 20 }, (_, index) =>

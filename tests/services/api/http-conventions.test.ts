@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { call, countRows, makeAdmin, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh } from './identity-helpers';
 
@@ -59,6 +61,26 @@ describe('HTTP conventions', () => {
     expect(response.body).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: expect.any(String), instance: '/v1/nothing-here', requestId: 'nf-1' });
   });
 
+  it('answers requests Node refuses before the app sees them (headers too large, not HTTP) with a problem too', async () => {
+    const tooLarge = await call(api, '/v1/auth/me', { token, headers: { 'x-padding': 'a'.repeat(20_000) } });
+    expect(tooLarge.status).toBe(431);
+    expect(tooLarge.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(tooLarge.body).toEqual({ type: 'about:blank', title: 'Request Header Fields Too Large', status: 431, detail: expect.stringMatching(/headers/), requestId: expect.any(String) });
+    expect(tooLarge.headers.get('x-request-id')).toBe(tooLarge.body.requestId);
+
+    const { port } = new URL(api.baseUrl);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET /v1/jobs HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(raw).toMatch(/\r\ncontent-type: application\/problem\+json;/i);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).toMatchObject({ status: 400, title: 'Bad Request' });
+  });
+
   it('refuses bodies that are not JSON with 415, malformed JSON with 400 and big ones with 413, storing nothing', async () => {
     const before = await countRows(api, 'jobs');
     const form = await call(api, '/v1/jobs', { token, body: 'type=echo', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -71,6 +93,20 @@ describe('HTTP conventions', () => {
     expect(big.status).toBe(413);
     expect(big.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await countRows(api, 'jobs')).toBe(before);
+  });
+
+  it('refuses a JSON body that is not what its Content-Encoding says with 400, not 500', async () => {
+    const before = await countRows(api, 'jobs');
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const response = await call(api, '/v1/jobs', { token, body: '{"type":"echo","input":{}}', headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
+      expect({ encoding, status: response.status }).toEqual({ encoding, status: 400 });
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.detail).toBe(`the request body is not valid ${encoding} data`);
+    }
+    const compressed = await call(api, '/v1/jobs', { token, body: gzipSync('{"type":"echo","input":{}}'), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+    expect(compressed.status).toBe(202);
+    expect(await countRows(api, 'jobs')).toBe(before + 1);
+    expect(api.logLines.filter((line) => line.msg === 'unhandled error')).toEqual([]);
   });
 
   it('sets helmet\'s security headers', async () => {

@@ -110,6 +110,21 @@ describe('job routes', () => {
     await call(api, `/v1/jobs/${job.id}/cancel`, { token: alice, method: 'POST' });
   });
 
+  it('answers concurrent retries of a cancelled fan-out job once with 202 and the rest with 409 saying its status now', async () => {
+    const { body: job } = await submit(alice, { type: 'echo.batch', input: { count: 20 } });
+    expect((await call(api, `/v1/jobs/${job.id}/cancel`, { token: alice, method: 'POST' })).status).toBe(200);
+    const retries = await Promise.all(Array.from({ length: 8 }, () => call(api, `/v1/jobs/${job.id}/retry`, { token: alice, method: 'POST' })));
+    expect(retries.filter((response) => response.status === 202)).toHaveLength(1);
+    const now = (await call<Job>(api, `/v1/jobs/${job.id}`, { token: alice })).body.status;
+    expect(now).not.toBe('cancelled');
+    // Those that lost the race read the job as cancelled first; their answer must not say it still is.
+    for (const refused of retries.filter((response) => response.status !== 202)) {
+      expect(refused.status).toBe(409);
+      expect(refused.body.detail).not.toMatch(/cancelled/);
+    }
+    await call(api, `/v1/jobs/${job.id}/cancel`, { token: alice, method: 'POST' });
+  });
+
   it('streams state changes as Server-Sent Events, resumes after Last-Event-ID and ends after a terminal state', async () => {
     const { body: job } = await submit(alice, { type: 'sleep', input: { ms: 60_000 } });
     const stream = await fetch(`${api.baseUrl}/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${alice}` } });

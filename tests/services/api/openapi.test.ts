@@ -112,6 +112,17 @@ describe('OpenAPI document and docs', () => {
     });
   });
 
+  it('documents the 400 of every operation that validates query parameters, headers or a body', () => {
+    const undocumented: string[] = [];
+    for (const [route, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations) as [string, { parameters?: { in: string }[]; requestBody?: unknown; responses: Record<string, unknown> }][]) {
+        const validates = operation.requestBody !== undefined || (operation.parameters ?? []).some((parameter) => parameter.in === 'query' || parameter.in === 'header');
+        if (validates && !operation.responses['400']) undocumented.push(`${method.toUpperCase()} ${route}`);
+      }
+    }
+    expect(undocumented).toEqual([]);
+  });
+
   it('gives every operation an operationId and declares its security (public ones say [])', () => {
     const ids = new Set<string>();
     for (const [route, methods] of Object.entries(document.paths)) {
