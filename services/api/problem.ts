@@ -91,7 +91,7 @@ export function createProblemHandler(options: ProblemHandlerOptions = {}): Error
         sendProblem(req, res, 503, 'the database is unavailable (a request found it away moments ago); try again shortly');
         return;
       }
-      req.log.warn({ err: error, method: req.method, url: req.originalUrl }, `PostgreSQL ${databaseTrouble}`);
+      req.log.warn({ err: error, method: req.method, path: req.path }, `PostgreSQL ${databaseTrouble}`);
       sendProblem(req, res, 503, `the database ${databaseTrouble}; try again shortly`);
       return;
     }
@@ -116,7 +116,8 @@ export function createProblemHandler(options: ProblemHandlerOptions = {}): Error
       sendProblem(req, res, 404, `nothing at ${req.path}: the path is not valid percent-encoding`);
       return;
     }
-    req.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
+    // The path, not the URL: a careless client's query string may carry a token or an address.
+    req.log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
     sendProblem(req, res, 500, 'an unexpected error occurred');
   };
 }

@@ -119,11 +119,12 @@ describe('HTTP conventions', () => {
   it('logs an unexpected error with the request id and answers 500 without details', async () => {
     const failing = jest.spyOn(api.core.jobs, 'get').mockRejectedValueOnce(new Error('secret internal detail'));
     try {
-      const response = await call(api, '/v1/jobs/00000000-0000-4000-8000-000000000000', { token, headers: { 'x-request-id': 'boom-1' } });
+      const response = await call(api, '/v1/jobs/00000000-0000-4000-8000-000000000000?access_token=query-secret-1', { token, headers: { 'x-request-id': 'boom-1' } });
       expect(response.status).toBe(500);
       expect(response.text).not.toContain('secret internal detail');
       expect(response.body.requestId).toBe('boom-1');
-      expect(api.logLines).toContainEqual(expect.objectContaining({ level: 'error', requestId: 'boom-1', msg: 'unhandled error' }));
+      expect(api.logLines).toContainEqual(expect.objectContaining({ level: 'error', requestId: 'boom-1', msg: 'unhandled error', path: '/v1/jobs/00000000-0000-4000-8000-000000000000' }));
+      expect(JSON.stringify(api.logLines)).not.toContain('query-secret-1');
     } finally {
       failing.mockRestore();
     }
