@@ -39,7 +39,7 @@ export function buildProgram(execute: Executor = run): Command {
     .option('--worker-timeout <seconds>', 'a worker whose heartbeat is older is dead', '30')
     .option('--max-queue-age <seconds>', 'queued longer than this counts as a backlog', '300')
     .option('--max-relay-lag <seconds>', 'accepted jobs missing from Redis longer than this fail the check', '60')
-    .option('--stack <stack>', 'also check what the stack adds to the cluster: CRDs, the KEDA scaler against the queue, rules loaded by Prometheus, scrape targets')
+    .option('--stack <stack>', 'also check what the stack adds to the cluster: CRDs, the KEDA scaler against the queue, rules loaded by Prometheus, scrape targets, Alertmanager')
     .option('--kube-api <url>', 'with --stack: the Kubernetes API (default: in-cluster, from the pod\'s service account; outside, e.g. http://127.0.0.1:8001 from `kubectl proxy`)')
     .option('--prometheus-url <url>', 'with --stack: reach Prometheus directly instead of through the API server')
     .action((options) =>
@@ -52,6 +52,7 @@ export function buildProgram(execute: Executor = run): Command {
   const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
   jobs
     .command('list')
+    .description('jobs of every owner, newest first, a page at a time')
     .option('--status <status>', `only jobs in this status: ${JOB_STATUSES.join(', ')}`)
     .option('--type <type>', 'job type, e.g. file.checksum')
     .option('--owner <userId>', 'only this owner\'s jobs')
@@ -78,6 +79,7 @@ export function buildProgram(execute: Executor = run): Command {
   const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
   dlq
     .command('list')
+    .description('the dead letters, newest first, with their last error')
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
