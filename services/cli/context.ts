@@ -5,6 +5,12 @@ import { createRuntime, type Runtime } from '../core/runtime';
 
 const REDIS_CONNECT_WAIT_MS = 3_000;
 
+/**
+ * What a command does once connected. A command is a function of its flags that returns
+ * one of these, so its flags are parsed (and a bad one refused) before anything connects.
+ */
+export type RuntimeAction = (core: Runtime) => Promise<number>;
+
 /** Resolves when the connection is ready or the wait is over; a Redis that stays down is reported by the command itself. */
 function connected(connection: Redis, waitMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();

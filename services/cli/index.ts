@@ -39,56 +39,58 @@ export function buildProgram(execute: Executor = run): Command {
     .option('--worker-timeout <seconds>', 'a worker whose heartbeat is older is dead', '30')
     .option('--max-queue-age <seconds>', 'queued longer than this counts as a backlog', '300')
     .option('--max-relay-lag <seconds>', 'accepted jobs missing from Redis longer than this fail the check', '60')
-    .option('--stack <stack>', 'also check what the stack adds to the cluster: CRDs, the KEDA scaler against the queue, rules loaded by Prometheus, scrape targets')
+    .option('--stack <stack>', 'also check what the stack adds to the cluster: CRDs, the KEDA scaler against the queue, rules loaded by Prometheus, scrape targets, Alertmanager')
     .option('--kube-api <url>', 'with --stack: the Kubernetes API (default: in-cluster, from the pod\'s service account; outside, e.g. http://127.0.0.1:8001 from `kubectl proxy`)')
     .option('--prometheus-url <url>', 'with --stack: reach Prometheus directly instead of through the API server')
     .action((options) =>
       execute(async () => {
         if (options.stack === undefined && (options.kubeApi !== undefined || options.prometheusUrl !== undefined)) throw new UsageError('--kube-api and --prometheus-url need --stack');
-        return options.stack === undefined ? withRuntime((core) => doctor(core, options)) : doctorStack(options, withRuntime);
+        return options.stack === undefined ? withRuntime(doctor(options)) : doctorStack(options, withRuntime);
       }),
     );
 
   const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
   jobs
     .command('list')
+    .description('jobs of every owner, newest first, a page at a time')
     .option('--status <status>', `only jobs in this status: ${JOB_STATUSES.join(', ')}`)
     .option('--type <type>', 'job type, e.g. file.checksum')
     .option('--owner <userId>', 'only this owner\'s jobs')
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => listJobs(core, options))));
+    .action((options) => execute(async () => withRuntime(listJobs(options))));
   jobs
     .command('show <jobId>')
     .description('a job with its audit trail')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => execute(() => withRuntime((core) => showJob(core, id, options))));
+    .action((id: string, options) => execute(async () => withRuntime(showJob(id, options))));
   jobs
     .command('retry <jobId>')
     .description('re-queue a failed or cancelled job with a fresh attempt budget')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => execute(() => withRuntime((core) => retryJob(core, id, options))));
+    .action((id: string, options) => execute(async () => withRuntime(retryJob(id, options))));
   jobs
     .command('cancel <jobId>')
     .description('cancel a queued or running job')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => execute(() => withRuntime((core) => cancelJob(core, id, options))));
+    .action((id: string, options) => execute(async () => withRuntime(cancelJob(id, options))));
 
   const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
   dlq
     .command('list')
+    .description('the dead letters, newest first, with their last error')
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => listDeadLetters(core, options))));
+    .action((options) => execute(async () => withRuntime(listDeadLetters(options))));
   dlq
     .command('replay [jobIds...]')
     .description('put dead-lettered jobs back in the queue')
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], options) => execute(() => withRuntime((core) => replayDeadLetters(core, ids, options))));
+    .action((ids: string[], options) => execute(async () => withRuntime(replayDeadLetters(ids, options))));
 
   const queues = program.command('queues').description('the BullMQ queue');
   queues
@@ -108,33 +110,33 @@ export function buildProgram(execute: Executor = run): Command {
     .description('cancel a session\'s running query (pg_cancel_backend)')
     .option('--terminate', 'end the whole session instead (pg_terminate_backend): its transaction rolls back')
     .option('--json', 'machine-readable output')
-    .action((pid: string, options) => execute(() => withRuntime((core) => dbCancel(core, pid, options))));
+    .action((pid: string, options) => execute(async () => withRuntime(dbCancel(pid, options))));
 
   const users = program.command('users').description('accounts and roles');
   users
     .command('create-admin <email>')
     .description('create an admin account, or promote an existing one; the password is read from standard input or asked for, never given as a flag')
     .option('--json', 'machine-readable output')
-    .action((address: string, options) => execute(() => withRuntime((core) => createAdmin(core, address, options))));
+    .action((address: string, options) => execute(async () => withRuntime(createAdmin(address, options))));
   users
     .command('set-role <email> <role>')
     .description('set an account\'s role (user or admin); its sessions end, so the change holds from the next request')
     .option('--json', 'machine-readable output')
-    .action((address: string, role: string, options) => execute(() => withRuntime((core) => setRole(core, address, role, options))));
+    .action((address: string, role: string, options) => execute(async () => withRuntime(setRole(address, role, options))));
 
   const keys = program.command('keys').description('access-token signing keys (needs KEY_ENCRYPTION_SECRET)');
   keys
     .command('rotate')
     .description('make a new signing key current; tokens signed with the previous key stay valid')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => rotateKeys(core, options))));
+    .action((options) => execute(async () => withRuntime(rotateKeys(options))));
 
   program
     .command('purge')
     .description('delete finished jobs older than the retention period, with their events and result files (the worker also runs it periodically)')
     .option('--retention-days <days>', 'override JOB_RETENTION_DAYS')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => purge(core, options))));
+    .action((options) => execute(async () => withRuntime(purge(options))));
 
   program
     .command('reconcile')

@@ -1,5 +1,6 @@
 import { MIGRATION_LOCK_KEY } from '../../core/db/migrate';
 import type { Runtime } from '../../core/runtime';
+import type { RuntimeAction } from '../context';
 import { UsageError, printJson, printTable } from '../output';
 
 interface SessionRow {
@@ -54,13 +55,15 @@ export async function dbLocks(core: Runtime, options: { json?: boolean }): Promi
 }
 
 /** Cancels a session's current query (or ends the session with --terminate). */
-export async function dbCancel(core: Runtime, pidArg: string, options: { terminate?: boolean; json?: boolean }): Promise<number> {
+export function dbCancel(pidArg: string, options: { terminate?: boolean; json?: boolean }): RuntimeAction {
   const pid = Number(pidArg);
   if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`pid must be a positive integer, got ${JSON.stringify(pidArg)}`);
   const fn = options.terminate ? 'pg_terminate_backend' : 'pg_cancel_backend';
-  const { rows } = await core.generalPool.query<{ done: boolean | null }>(`SELECT ${fn}(pid) AS done FROM pg_stat_activity WHERE pid = $1`, [pid]);
-  const done = rows[0]?.done === true;
-  if (options.json) printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: rows.length > 0 });
-  else process.stdout.write(rows.length === 0 ? `no session ${pid}\n` : done ? `${options.terminate ? 'terminated' : 'cancelled the query of'} session ${pid}\n` : `could not signal session ${pid} (not allowed?)\n`);
-  return done ? 0 : 1;
+  return async (core) => {
+    const { rows } = await core.generalPool.query<{ done: boolean | null }>(`SELECT ${fn}(pid) AS done FROM pg_stat_activity WHERE pid = $1`, [pid]);
+    const done = rows[0]?.done === true;
+    if (options.json) printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: rows.length > 0 });
+    else process.stdout.write(rows.length === 0 ? `no session ${pid}\n` : done ? `${options.terminate ? 'terminated' : 'cancelled the query of'} session ${pid}\n` : `could not signal session ${pid} (not allowed?)\n`);
+    return done ? 0 : 1;
+  };
 }

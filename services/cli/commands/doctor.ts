@@ -7,6 +7,7 @@ import type { Runtime } from '../../core/runtime';
 import { workerHeartbeatKey } from '../../core/queue/keys';
 import { withTimeout } from '../../core/timeout';
 import * as parse from '../args';
+import type { RuntimeAction } from '../context';
 import { kubeClient } from '../kube';
 import { UsageError, printJson, printTable } from '../output';
 import type { CheckResult, Verdict } from './check-result';
@@ -17,6 +18,21 @@ export interface DoctorOptions {
   workerTimeout?: string;
   maxQueueAge?: string;
   maxRelayLag?: string;
+}
+
+/** The doctor's limits, in seconds, from its flags. */
+export interface DoctorThresholds {
+  workerTimeout: number;
+  maxQueueAge: number;
+  maxRelayLag: number;
+}
+
+export function doctorThresholds(options: DoctorOptions): DoctorThresholds {
+  return {
+    workerTimeout: parse.seconds('--worker-timeout', options.workerTimeout, 30),
+    maxQueueAge: parse.seconds('--max-queue-age', options.maxQueueAge, 300),
+    maxRelayLag: parse.seconds('--max-relay-lag', options.maxRelayLag, 60),
+  };
 }
 
 /**
@@ -71,10 +87,7 @@ export function workersVerdict(heartbeats: Record<string, string>, now: number, 
  * operator would investigate. Checks that need an unreachable dependency fail with that
  * reason instead of hanging.
  */
-export async function diagnose(core: Runtime, options: DoctorOptions): Promise<CheckResult[]> {
-  const workerTimeout = parse.seconds('--worker-timeout', options.workerTimeout, 30);
-  const maxQueueAge = parse.seconds('--max-queue-age', options.maxQueueAge, 300);
-  const maxRelayLag = parse.seconds('--max-relay-lag', options.maxRelayLag, 60);
+export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxRelayLag }: DoctorThresholds): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const add = (check: string, verdict: Verdict, detail: string) => results.push({ check, verdict, detail });
 
@@ -154,8 +167,9 @@ export async function diagnose(core: Runtime, options: DoctorOptions): Promise<C
   return results;
 }
 
-export async function doctor(core: Runtime, options: DoctorOptions): Promise<number> {
-  return report(await diagnose(core, options), options);
+export function doctor(options: DoctorOptions): RuntimeAction {
+  const thresholds = doctorThresholds(options);
+  return async (core) => report(await diagnose(core, thresholds), options);
 }
 
 export interface StackDoctorOptions extends DoctorOptions {
@@ -178,9 +192,10 @@ async function fetchJson<T>(url: string): Promise<T> {
 export async function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): Promise<number> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${JSON.stringify(options.stack)}`);
   if (options.prometheusUrl !== undefined && !/^https?:\/\/\S+$/.test(options.prometheusUrl)) throw new UsageError('--prometheus-url must be an http(s) URL');
+  const thresholds = doctorThresholds(options);
   const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
   const results = await diagnoseCluster(kube, { stack: options.stack, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
-  if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, options))));
+  if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, thresholds))));
   else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
   return report(results, options);
 }

@@ -3,6 +3,7 @@ import { EnvSchema, parseEnv } from '../../contract';
 import { Email, SigningKeyStore, UserRoleSchema, createIdentity } from '../../core/auth';
 import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
+import type { RuntimeAction } from '../context';
 import { UsageError, printJson } from '../output';
 
 /** The identity settings the CLI needs beyond the shared ones: only `keys rotate` needs the sealing secret. */
@@ -46,58 +47,73 @@ async function readPassword(): Promise<string> {
   });
 }
 
-/** Auth use cases for the CLI; revocations it writes reach every API process through Redis. */
-async function identityOf(core: Runtime) {
-  // The CLI signs nothing, but the keyring it starts unseals the stored keys, as the api does.
+/** The api's sealing secret: the keyring the CLI starts unseals the stored keys, as the api does, though the CLI signs nothing. */
+function keyEncryptionSecret(): string {
   const secret = process.env.KEY_ENCRYPTION_SECRET;
   if (!secret) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s)');
+  return secret;
+}
+
+/** Auth use cases for the CLI; revocations it writes reach every API process through Redis. */
+async function identityOf(core: Runtime, secret: string) {
   const env = { ...parseEnv(process.env, IdentityCliEnv), KEY_ENCRYPTION_SECRET: secret, QUEUE_PREFIX: core.env.QUEUE_PREFIX, REDIS_URL: core.env.REDIS_URL };
   return createIdentity(env, core, { log: core.log, mirror: false });
 }
 
-export async function createAdmin(core: Runtime, address: string, options: { json?: boolean }): Promise<number> {
+export function createAdmin(address: string, options: { json?: boolean }): RuntimeAction {
   const target = email(address);
-  const password = await readPassword();
-  const identity = await identityOf(core);
-  try {
-    const { user, created } = await identity.auth.createAdmin(target, password);
-    if (options.json) printJson({ user, created });
-    else process.stdout.write(created ? `created admin ${user.email} (${user.id})\n` : `${user.email} exists: promoted to admin (its sessions were ended; its password is unchanged)\n`);
-    return 0;
-  } finally {
-    await identity.close();
-  }
+  const secret = keyEncryptionSecret();
+  return async (core) => {
+    const password = await readPassword();
+    const identity = await identityOf(core, secret);
+    try {
+      const { user, created } = await identity.auth.createAdmin(target, password);
+      if (options.json) printJson({ user, created });
+      else process.stdout.write(created ? `created admin ${user.email} (${user.id})\n` : `${user.email} exists: promoted to admin (its sessions were ended; its password is unchanged)\n`);
+      return 0;
+    } finally {
+      await identity.close();
+    }
+  };
 }
 
-export async function setRole(core: Runtime, address: string, role: string, options: { json?: boolean }): Promise<number> {
+export function setRole(address: string, role: string, options: { json?: boolean }): RuntimeAction {
+  const target = email(address);
   const parsedRole = UserRoleSchema.safeParse(role);
   if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${JSON.stringify(role)}`);
-  const identity = await identityOf(core);
-  try {
-    const user = await identity.auth.setRole(email(address), parsedRole.data);
-    if (options.json) printJson({ user });
-    else process.stdout.write(`${user.email} is now ${user.role}; its sessions were ended\n`);
-    return 0;
-  } finally {
-    await identity.close();
-  }
+  const secret = keyEncryptionSecret();
+  return async (core) => {
+    const identity = await identityOf(core, secret);
+    try {
+      const user = await identity.auth.setRole(target, parsedRole.data);
+      if (options.json) printJson({ user });
+      else process.stdout.write(`${user.email} is now ${user.role}; its sessions were ended\n`);
+      return 0;
+    } finally {
+      await identity.close();
+    }
+  };
 }
 
-export async function rotateKeys(core: Runtime, options: { json?: boolean }): Promise<number> {
+export function rotateKeys(options: { json?: boolean }): RuntimeAction {
   const secret = z.string().min(32).safeParse(process.env.KEY_ENCRYPTION_SECRET);
   if (!secret.success) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s, at least 32 characters)');
-  const kid = await new SigningKeyStore(core.generalPool).rotate(secret.data);
-  if (options.json) printJson({ kid });
-  else process.stdout.write(`new signing key ${kid}; the previous key still verifies; API processes pick it up within a minute\n`);
-  return 0;
+  return async (core) => {
+    const kid = await new SigningKeyStore(core.generalPool).rotate(secret.data);
+    if (options.json) printJson({ kid });
+    else process.stdout.write(`new signing key ${kid}; the previous key still verifies; API processes pick it up within a minute\n`);
+    return 0;
+  };
 }
 
-export async function purge(core: Runtime, options: { retentionDays?: string; json?: boolean }): Promise<number> {
-  const days = options.retentionDays === undefined ? core.env.JOB_RETENTION_DAYS : Number(options.retentionDays);
-  if (!Number.isInteger(days) || days < 0) throw new UsageError('--retention-days must be a whole number of days');
-  const purged = await createJobRemoval({ generalPool: core.generalPool, store: core.store, log: core.log }).purge(days);
-  if (options.json) printJson({ purged, retentionDays: days });
-  else process.stdout.write(`purged ${purged} finished job(s) older than ${days} day(s), with their events and result files\n`);
-  return 0;
+export function purge(options: { retentionDays?: string; json?: boolean }): RuntimeAction {
+  const override = options.retentionDays === undefined ? undefined : Number(options.retentionDays);
+  if (override !== undefined && (!Number.isInteger(override) || override < 0)) throw new UsageError('--retention-days must be a whole number of days');
+  return async (core) => {
+    const days = override ?? core.env.JOB_RETENTION_DAYS;
+    const purged = await createJobRemoval({ generalPool: core.generalPool, store: core.store, log: core.log }).purge(days);
+    if (options.json) printJson({ purged, retentionDays: days });
+    else process.stdout.write(`purged ${purged} finished job(s) older than ${days} day(s), with their events and result files\n`);
+    return 0;
+  };
 }
-

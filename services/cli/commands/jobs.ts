@@ -4,6 +4,7 @@ import { listPageForOperators } from '../../core/jobs/service';
 import { NotFoundError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
+import type { RuntimeAction } from '../context';
 import { printJson, printTable } from '../output';
 
 export interface ListOptions {
@@ -15,24 +16,27 @@ export interface ListOptions {
   json?: boolean;
 }
 
-export async function listJobs(core: Runtime, options: ListOptions): Promise<number> {
-  const page = await listPageForOperators(core.generalPool, {
+export function listJobs(options: ListOptions): RuntimeAction {
+  const query = {
     ownerId: options.owner === undefined ? undefined : parse.uuid(options.owner, '--owner'),
     status: parse.jobStatus(options.status),
     type: options.type,
     limit: parse.limit(options.limit, 20),
     cursor: options.cursor,
-  });
-  if (options.json) {
-    printJson(page);
-  } else {
-    printTable(
-      page.items.map((job) => ({ id: job.id, type: job.type, status: job.status, attempts: `${job.attempts}/${job.maxAttempts}`, owner: job.ownerId, created: job.createdAt, error: job.error })),
-      ['id', 'type', 'status', 'attempts', 'owner', 'created', 'error'],
-    );
-    if (page.nextCursor) process.stdout.write(`next page: --cursor ${page.nextCursor}\n`);
-  }
-  return 0;
+  };
+  return async (core) => {
+    const page = await listPageForOperators(core.generalPool, query);
+    if (options.json) {
+      printJson(page);
+    } else {
+      printTable(
+        page.items.map((job) => ({ id: job.id, type: job.type, status: job.status, attempts: `${job.attempts}/${job.maxAttempts}`, owner: job.ownerId, created: job.createdAt, error: job.error })),
+        ['id', 'type', 'status', 'attempts', 'owner', 'created', 'error'],
+      );
+      if (page.nextCursor) process.stdout.write(`next page: --cursor ${page.nextCursor}\n`);
+    }
+    return 0;
+  };
 }
 
 async function ownerOf(core: Runtime, id: string): Promise<string> {
@@ -41,42 +45,49 @@ async function ownerOf(core: Runtime, id: string): Promise<string> {
   return row.owner_id;
 }
 
-export async function showJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
-  const row = await findJob(core.generalPool, parse.uuid(id));
-  if (!row) throw new NotFoundError(`job ${id} not found`);
-  // The job's own audit trail; a fan-out job's tasks are summed up by their counts.
-  const events = (await listJobEvents(core.generalPool, row.id)).filter((event) => event.jobId === row.id);
-  const { tasks, ...view } = { ...toJobView(row), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
-  if (options.json) {
-    printJson({ job: { ...view, tasks }, events });
+export function showJob(id: string, options: { json?: boolean }): RuntimeAction {
+  const jobId = parse.uuid(id);
+  return async (core) => {
+    const row = await findJob(core.generalPool, jobId);
+    if (!row) throw new NotFoundError(`job ${id} not found`);
+    // The job's own audit trail; a fan-out job's tasks are summed up by their counts.
+    const events = (await listJobEvents(core.generalPool, row.id)).filter((event) => event.jobId === row.id);
+    const { tasks, ...view } = { ...toJobView(row), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
+    if (options.json) {
+      printJson({ job: { ...view, tasks }, events });
+      return 0;
+    }
+    for (const [key, value] of Object.entries(view)) {
+      process.stdout.write(`${key.padEnd(15)} ${value === null || value === undefined ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+    }
+    if (tasks) {
+      const { failurePolicy, ...counts } = tasks;
+      const policy = failurePolicy.mode === 'tolerate' ? `tolerate ${failurePolicy.maxFailed} failed` : 'fail-fast';
+      process.stdout.write(`\ntasks (${policy}):\n`);
+      printTable([counts], ['total', 'queued', 'running', 'succeeded', 'failed', 'cancelled']);
+    }
+    process.stdout.write('\nevents:\n');
+    printTable(events.map((event) => ({ at: event.at, from: event.from, to: event.to, detail: event.detail })), ['at', 'from', 'to', 'detail']);
     return 0;
-  }
-  for (const [key, value] of Object.entries(view)) {
-    process.stdout.write(`${key.padEnd(15)} ${value === null || value === undefined ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
-  }
-  if (tasks) {
-    const { failurePolicy, ...counts } = tasks;
-    const policy = failurePolicy.mode === 'tolerate' ? `tolerate ${failurePolicy.maxFailed} failed` : 'fail-fast';
-    process.stdout.write(`\ntasks (${policy}):\n`);
-    printTable([counts], ['total', 'queued', 'running', 'succeeded', 'failed', 'cancelled']);
-  }
-  process.stdout.write('\nevents:\n');
-  printTable(events.map((event) => ({ at: event.at, from: event.from, to: event.to, detail: event.detail })), ['at', 'from', 'to', 'detail']);
-  return 0;
+  };
 }
 
-export async function retryJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
+export function retryJob(id: string, options: { json?: boolean }): RuntimeAction {
   const jobId = parse.uuid(id);
-  const job = await core.jobs.retry(await ownerOf(core, jobId), jobId);
-  if (options.json) printJson(job);
-  else process.stdout.write(`job ${job.id} re-queued (attempt budget ${job.maxAttempts})\n`);
-  return 0;
+  return async (core) => {
+    const job = await core.jobs.retry(await ownerOf(core, jobId), jobId);
+    if (options.json) printJson(job);
+    else process.stdout.write(`job ${job.id} re-queued (attempt budget ${job.maxAttempts})\n`);
+    return 0;
+  };
 }
 
-export async function cancelJob(core: Runtime, id: string, options: { json?: boolean }): Promise<number> {
+export function cancelJob(id: string, options: { json?: boolean }): RuntimeAction {
   const jobId = parse.uuid(id);
-  const job = await core.jobs.cancel(await ownerOf(core, jobId), jobId);
-  if (options.json) printJson(job);
-  else process.stdout.write(`job ${job.id} cancelled\n`);
-  return 0;
+  return async (core) => {
+    const job = await core.jobs.cancel(await ownerOf(core, jobId), jobId);
+    if (options.json) printJson(job);
+    else process.stdout.write(`job ${job.id} cancelled\n`);
+    return 0;
+  };
 }

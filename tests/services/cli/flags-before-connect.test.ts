@@ -1,0 +1,35 @@
+import { platform } from './platform-cli';
+
+/**
+ * Nothing listens on port 1, so a CLI that connected before reading its flags would wait for
+ * Redis and log its connection error (a JSON line with a stack) beside the usage message.
+ */
+const UNREACHABLE = {
+  DATABASE_URL: 'postgres://platform:platform@127.0.0.1:1/platform',
+  REDIS_URL: 'redis://127.0.0.1:1',
+  KEY_ENCRYPTION_SECRET: 'k'.repeat(32),
+};
+
+describe('platform CLI flags', () => {
+  it.each([
+    [['jobs', 'list', '--limit', '0'], '--limit must be an integer from 1 to 1000'],
+    [['jobs', 'list', '--owner', 'nobody'], '--owner must be a UUID, got "nobody"'],
+    [['jobs', 'retry', 'not-a-uuid'], 'job id must be a UUID, got "not-a-uuid"'],
+    [['dlq', 'list', '--limit', '-1'], '--limit must be an integer from 1 to 1000'],
+    [['dlq', 'replay', '--all', '--limit', '0'], '--limit must be an integer from 1 to 1000'],
+    [['doctor', '--worker-timeout', 'abc'], '--worker-timeout must be a positive number of seconds'],
+    [['doctor', '--stack', 'prod', '--kube-api', 'http://127.0.0.1:1', '--max-relay-lag', '0'], '--max-relay-lag must be a positive number of seconds'],
+    [['db', 'cancel', 'abc'], 'pid must be a positive integer, got "abc"'],
+    [['purge', '--retention-days', '-1'], '--retention-days must be a whole number of days'],
+    [['users', 'set-role', 'ada@example.com', 'root'], 'role must be user or admin, got "root"'],
+    [['users', 'create-admin', 'not-an-email'], 'not an email address: "not-an-email"'],
+  ])('%j is refused with exit 2 and only the message naming the bad value, before connecting', async (args, message) => {
+    const run = await platform(args, UNREACHABLE);
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 2, stdout: '', stderr: `platform: ${message}\n` });
+  });
+
+  it('refuses keys rotate without the sealing secret before connecting', async () => {
+    const run = await platform(['keys', 'rotate'], { ...UNREACHABLE, KEY_ENCRYPTION_SECRET: undefined });
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 2, stderr: "platform: environment variable KEY_ENCRYPTION_SECRET is required (the api's, at least 32 characters)\n" });
+  });
+});
