@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Env } from '../contract';
+import type { ApiListeningMessage, Env } from '../contract';
 import { loadEnv } from '../core/config';
 import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
@@ -17,6 +17,18 @@ import { startWebServer, stopWebServer } from './server';
  */
 function readinessPropagationMs(env: Env): number {
   return env.NODE_ENV === 'production' ? Math.min(5_000, Math.floor(env.SHUTDOWN_GRACE_MS / 5)) : 0;
+}
+
+/**
+ * Tells the parent that started this process over an IPC channel (`npm start`) which port
+ * it holds, when that parent asked for it (ANNOUNCE_PORT_OVER_IPC): a channel alone may be
+ * someone else's (a test runner's worker has one) and must not get messages it cannot read.
+ */
+export function announceListening(env: Pick<Env, 'ANNOUNCE_PORT_OVER_IPC'>, port: number): void {
+  if (!env.ANNOUNCE_PORT_OVER_IPC || !process.send) return;
+  process.send({ type: 'api-listening', port } satisfies ApiListeningMessage);
+  // The channel is a courtesy to the parent: it must not hold the process open at shutdown.
+  process.channel?.unref();
 }
 
 export interface ApiProcess {
@@ -44,6 +56,8 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   const app = createApp(deps);
   const { port } = await startWebServer(app, env.PORT);
   log.info({ port, pid: process.pid }, 'API listening');
+  // A cluster's workers talk to their primary, which announces the shared port (runClusterPrimary).
+  if (!cluster.isWorker) announceListening(env, port);
   if (!env.COOKIE_SECURE) log.warn('COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only');
 
   let stopping: Promise<void> | undefined;
@@ -84,6 +98,7 @@ async function main(): Promise<void> {
     const log = createLogger({ service: env.SERVICE_NAME ?? 'api', level: env.LOG_LEVEL });
     log.info({ processes: env.API_PROCESSES }, 'starting the API as a cluster');
     runClusterPrimary({ processes: env.API_PROCESSES, graceMs: env.SHUTDOWN_GRACE_MS, log });
+    cluster.once('listening', (_worker, address) => announceListening(env, address.port));
     return;
   }
   await startApiProcess(env);

@@ -28,6 +28,11 @@ export const EnvSchema = z.object({
   PORT: port.default(8080),
   /** Port of the worker's own /metrics and /healthz listener. */
   WORKER_METRICS_PORT: port.default(9091),
+  /**
+   * Set by `npm start`'s supervisor, which starts the API with an IPC channel: once its
+   * listener is bound, the API says on which port there (services/local/api-port.ts).
+   */
+  ANNOUNCE_PORT_OVER_IPC: bool.default(false),
   /** Node cluster workers serving the API (1 = no cluster). */
   API_PROCESSES: positiveInt.max(64).default(1),
 
@@ -161,6 +166,7 @@ export type Env = z.infer<typeof EnvSchema>;
  */
 export const WorkerEnvSchema = EnvSchema.omit({
   PORT: true,
+  ANNOUNCE_PORT_OVER_IPC: true,
   API_PROCESSES: true,
   KEY_ENCRYPTION_SECRET: true,
   JWT_ISSUER: true,

@@ -14,6 +14,21 @@ export const PATHS = {
 
 export const API_PREFIX = '/v1';
 
+/**
+ * What an API process tells the parent that started it over an IPC channel (`npm start`'s
+ * supervisor) once its listener is bound. Answers on the port prove nothing: another
+ * checkout's run may hold it; this message comes only from the parent's own child.
+ */
+export interface ApiListeningMessage {
+  type: 'api-listening';
+  port: number;
+}
+
+export function isApiListeningMessage(message: unknown): message is ApiListeningMessage {
+  const candidate = message as Partial<ApiListeningMessage> | null;
+  return typeof candidate === 'object' && candidate !== null && candidate.type === 'api-listening' && Number.isInteger(candidate.port);
+}
+
 /** Media type of every error body (RFC 9457). */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const REQUEST_ID_HEADER = 'x-request-id';

@@ -11,6 +11,8 @@ export interface AppSpec {
   args: string[];
   /** The environment of each start: called again before every restart (a port taken meanwhile is chosen anew). */
   environment(): Promise<NodeJS.ProcessEnv>;
+  /** Hears what the app sends over an IPC channel, which it gets only when this is set. */
+  onMessage?(message: unknown): void;
   /** How long SIGTERM may take (the app's own drain grace) before SIGKILL. */
   stopTimeoutMs: number;
   restartPolicy: RestartPolicy;
@@ -53,7 +55,7 @@ export class AppProcess {
     if (this.stopRequested) return;
     const child = spawnChild(this.spec.command, this.spec.args, {
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: this.spec.onMessage ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
       ownProcessGroup: true,
       // If the supervisor dies, the app still drains instead of running on unsupervised.
       parentDeathSignal: 'SIGTERM',
@@ -62,6 +64,7 @@ export class AppProcess {
     if (child.stdout) forEachLine(child.stdout, (line) => this.merged.serviceLine(this.spec.name, line, 'info'));
     if (child.stderr) forEachLine(child.stderr, (line) => this.merged.serviceLine(this.spec.name, line, 'warn'));
     child.once('error', (error) => this.merged.record(this.spec.name, 'error', `could not start: ${error.message}`));
+    if (this.spec.onMessage) child.on('message', this.spec.onMessage);
     child.once('exit', (code, signal) => {
       if (!this.stopRequested) this.crashed({ code, signal });
     });

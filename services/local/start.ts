@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { PATHS, PORTS } from '../contract';
 import { createLogger, redactUrl, type Logger } from '../core/logger';
 import { runMigrations } from '../core/db/migrate';
+import { ApiPort } from './api-port';
 import { isPortFree } from './free-port';
 import { LocalEnvError, parseLocalEnv, type LocalEnv } from './env';
 import { LocalRunError } from './errors';
@@ -95,9 +96,9 @@ async function usualOrFreePort(
 }
 
 /**
- * The API's port for the whole run: PORT when set (checkPrerequisites made sure it is
- * free), else 8080 or, when something else holds that (another checkout's run), a free
- * one, with a warning: every address the run prints and hands on uses it.
+ * The port for the API's next start until it holds one (ApiPort): PORT when set
+ * (checkPrerequisites made sure it was free), else 8080 or, when something else holds that
+ * (another checkout's run), a free one, with a warning.
  */
 async function chooseApiPort(context: Context): Promise<number> {
   if (context.env.PORT !== undefined) return context.env.PORT;
@@ -168,18 +169,15 @@ async function applyMigrations(databaseUrl: string, env: LocalEnv, log: Logger):
   log.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'schema up to date');
 }
 
-async function appEnvironment(context: Context, port: number, databaseUrl: string, redisUrl: string, objectStoreDir: string | undefined): Promise<NodeJS.ProcessEnv> {
+async function appEnvironment(context: Context, databaseUrl: string, redisUrl: string, objectStoreDir: string | undefined): Promise<NodeJS.ProcessEnv> {
   const { env, state } = context;
   return {
     ...process.env,
     NODE_ENV: process.env.NODE_ENV || 'development',
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
-    PORT: String(port),
-    // Links in mails (password resets) point at this run's console.
-    PUBLIC_URL: process.env.PUBLIC_URL || `http://localhost:${port}`,
     KEY_ENCRYPTION_SECRET: env.KEY_ENCRYPTION_SECRET ?? (await state.secret('key-encryption-secret')),
-    // Plain HTTP on localhost: a Secure cookie would never be sent back. Said at start (see startLocal).
+    // Plain HTTP on localhost: a Secure cookie would never be sent back. The API warns of it as it starts.
     COOKIE_SECURE: process.env.COOKIE_SECURE || 'false',
     ...(objectStoreDir ? { OBJECT_STORE_DIR: objectStoreDir } : {}),
   };
@@ -203,11 +201,16 @@ function workerEnvironment(appEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
+/** Where the API listens, and where links in its mails (password resets) point: this run's console. */
+function apiAddress(port: number): NodeJS.ProcessEnv {
+  return { PORT: String(port), PUBLIC_URL: process.env.PUBLIC_URL || `http://localhost:${port}`, ANNOUNCE_PORT_OVER_IPC: 'true' };
+}
+
 /** `onWorkerMetricsPort` hears the worker's metrics port before each of its starts. */
-function startApps(context: Context, appEnv: NodeJS.ProcessEnv, onWorkerMetricsPort: (port: number) => void): void {
+function startApps(context: Context, appEnv: NodeJS.ProcessEnv, apiPort: ApiPort, onWorkerMetricsPort: (port: number) => void): void {
   const { env, merged, supervisor, log } = context;
   const environments: Record<'api' | 'worker', () => Promise<NodeJS.ProcessEnv>> = {
-    api: async () => ({ ...appEnv, SERVICE_NAME: 'api' }),
+    api: async () => ({ ...appEnv, ...apiAddress(await apiPort.next()), SERVICE_NAME: 'api' }),
     worker: async () => {
       const metricsPort = await workerMetricsPort(context);
       onWorkerMetricsPort(metricsPort);
@@ -217,7 +220,14 @@ function startApps(context: Context, appEnv: NodeJS.ProcessEnv, onWorkerMetricsP
   const apps = (['api', 'worker'] as const).map(
     (name) =>
       new AppProcess(
-        { name, ...appCommand(name), environment: environments[name], stopTimeoutMs: env.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS, restartPolicy: new RestartPolicy() },
+        {
+          name,
+          ...appCommand(name),
+          environment: environments[name],
+          ...(name === 'api' && { onMessage: (message: unknown) => apiPort.hear(message) }),
+          stopTimeoutMs: env.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS,
+          restartPolicy: new RestartPolicy(),
+        },
         merged,
         { log, onGiveUp: (message) => void supervisor.stop(message, 1) },
       ),
@@ -236,19 +246,24 @@ function startApps(context: Context, appEnv: NodeJS.ProcessEnv, onWorkerMetricsP
   }
 }
 
-async function waitUntilApiHealthy(port: number, stopping: AbortSignal, timeoutMs = 120_000): Promise<void> {
-  const url = `http://127.0.0.1:${port}${PATHS.healthz}`;
+/** The API's port once it listens there and answers its health check; undefined when the run stops first. */
+async function waitUntilApiHealthy(apiPort: ApiPort, stopping: AbortSignal, timeoutMs = 120_000): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
+  // Only our own API's word says the port is ours: an answer there may be another run's.
+  const port = await apiPort.held(stopping, timeoutMs);
+  if (port === undefined) return undefined;
+  const url = `http://127.0.0.1:${port}${PATHS.healthz}`;
   while (!stopping.aborted) {
     try {
       const response = await fetch(url, { signal: AbortSignal.any([stopping, AbortSignal.timeout(2_000)]) });
-      if (response.ok) return;
+      if (response.ok) return port;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) throw new LocalRunError(`the API did not answer ${PATHS.healthz} within ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  return undefined;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -282,23 +297,20 @@ async function main(argv: string[]): Promise<number> {
     if (infraOnly) {
       log.info({ postgres: redactUrl(databaseUrl), redis: redactUrl(redisUrl), objects: objectStoreDir ?? 's3' }, 'infrastructure ready (--infra-only): Ctrl-C stops it');
     } else {
-      const apiPort = await chooseApiPort(context);
+      const chosenApiPort = new ApiPort(() => chooseApiPort(context));
       // Where the worker serves its metrics now, and who follows it there (--observe's Prometheus).
       const workerMetrics: { port?: number; follow?: (port: number) => void } = {};
-      startApps(context, await appEnvironment(context, apiPort, databaseUrl, redisUrl, objectStoreDir), (port) => {
+      startApps(context, await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir), chosenApiPort, (port) => {
         workerMetrics.port = port;
         workerMetrics.follow?.(port);
       });
-      await waitUntilApiHealthy(apiPort, supervisor.stopping);
-      if (!supervisor.stopping.aborted) {
+      const apiPort = await waitUntilApiHealthy(chosenApiPort, supervisor.stopping);
+      if (apiPort !== undefined && !supervisor.stopping.aborted) {
         const base = `http://localhost:${apiPort}`;
         log.info(`API ready on ${base}  (web console: ${base}/, docs: ${base}${PATHS.docs})`);
-        if ((process.env.COOKIE_SECURE || 'false') === 'false') {
-          log.warn('COOKIE_SECURE=false: the refresh cookie is sent over plain HTTP to localhost; a deployment keeps it Secure');
-        }
         if (objectStoreDir) log.info({ directory: path.join(objectStoreDir, 'mail') }, 'mail (password resets) is dropped here as .eml files unless SMTP_URL is set');
       }
-      if (observed && !supervisor.stopping.aborted) {
+      if (observed && apiPort !== undefined && !supervisor.stopping.aborted) {
         const workerTarget = (port: number) => `127.0.0.1:${port}`;
         const prometheus = await observe({
           dir: context.state.path('prometheus'),

@@ -2,10 +2,12 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import net from 'node:net';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { isProcessAlive, waitForPidsGone } from '../../services/local/child';
+import { PATHS } from '../../services/contract';
 import { findPrometheus } from '../../services/local/prometheus';
 import { findFreePort } from '../harness/free-port';
 import { useSharedServices } from '../harness/shared';
@@ -54,6 +56,25 @@ async function holdPort(port: number): Promise<net.Server> {
 
 /** The worker's usual metrics port. */
 const holdWorkerMetricsPort = (): Promise<net.Server> => holdPort(9091);
+
+/** The run's API processes (the supervisor's descendants running api/main). */
+function apiPids(supervisor: SupervisorProcess): number[] {
+  return supervisor.descendants().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('api', 'main.'));
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 const isInfraReady = (record: { msg: string }): boolean => record.msg.startsWith('infrastructure ready');
 
@@ -268,11 +289,32 @@ describe('npm start (services/local/start.ts)', () => {
       await supervisor.waitFor((record) => record.msg === `API ready on http://localhost:${port}  (web console: http://localhost:${port}/, docs: http://localhost:${port}/docs)`);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       // Links in mails point at this run too.
-      const apiPid = supervisor.descendants().find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('api', 'main.')));
+      const [apiPid] = apiPids(supervisor);
       expect(readFileSync(`/proc/${apiPid}/environ`, 'utf8').split('\0')).toContain(`PUBLIC_URL=http://localhost:${port}`);
       await stopCleanly(supervisor);
     } finally {
       holder.close();
+    }
+  });
+
+  it('waits for its own API when another run takes 8080 while ours starts, and moves it to a free port', async () => {
+    // Another checkout's API: it takes 8080 the moment ours is spawned (when 8080 is free at all) and answers every request.
+    const impostor = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
+    try {
+      const supervisor = start([], { PORT: '', WORKER_METRICS_PORT: String(await findFreePort()) });
+      await until(() => apiPids(supervisor).length > 0);
+      await new Promise<void>((resolve) => {
+        impostor.once('error', () => resolve());
+        impostor.listen({ port: 8080, host: '0.0.0.0' }, () => resolve());
+      });
+      const ready = await supervisor.waitFor((record) => record.msg.startsWith('API ready on '));
+      const port = Number(/localhost:(\d+)/.exec(ready.msg)?.[1]);
+      expect(port).not.toBe(8080);
+      expect(apiPids(supervisor).map((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'))).toEqual([expect.arrayContaining([`PORT=${port}`, `PUBLIC_URL=http://localhost:${port}`])]);
+      expect((await fetch(`http://127.0.0.1:${port}${PATHS.openapi}`)).headers.get('content-type')).toMatch(/^application\/json/);
+      await stopCleanly(supervisor);
+    } finally {
+      impostor.close();
     }
   });
 
