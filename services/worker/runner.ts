@@ -9,7 +9,7 @@ import { planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
-import { createRedisConnection } from '../core/queue/connection';
+import { createRedisConnection, redisAnswersNewConnection } from '../core/queue/connection';
 import { cancelChannel } from '../core/queue/keys';
 import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
@@ -26,6 +26,8 @@ import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 /** How a start waiting for Redis backs off between attempts: one more step per attempt, up to the cap. */
 const SUBSCRIBE_RETRY_STEP_MS = 500;
 const SUBSCRIBE_RETRY_MAX_MS = 5_000;
+/** How often a stopping worker whose close has not returned looks whether Redis answers anyone (and how long that look waits). */
+const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
 
 export interface StallOptions {
   lockDurationMs: number;
@@ -233,7 +235,7 @@ export class JobRunner {
     const abandonAfterMs = graceMs + 5_000;
     const abandon = <T>(work: Promise<T>) => withTimeout(work, abandonAfterMs, 'abandoned at shutdown').catch(() => undefined);
     const steps: [string, () => Promise<unknown>][] = [
-      ['worker', async () => this.worker && (await abandon(this.worker.close()))],
+      ['worker', async () => this.worker && (await abandon(this.closeWorker(this.worker)))],
       ['transitions', () => abandon(this.transitions.close())],
       ['cancel subscriber', async () => this.subscriber?.disconnect()],
       ['worker connection', async () => this.connection?.disconnect()],
@@ -247,6 +249,30 @@ export class JobRunner {
     }
     clearTimeout(graceTimer);
     log.info('worker stopped');
+  }
+
+  /**
+   * BullMQ's close() waits for its fetch loop, whose blocking wait never returns while Redis
+   * answers no one (its disconnect() waits for a live connection too). Once no delivery of
+   * ours runs, such a worker has nothing left to finish or release: it stops without that
+   * close instead of holding the shutdown for the whole grace period, into the
+   * orchestrator's SIGKILL. A delivery still running keeps the usual wait.
+   */
+  private async closeWorker(worker: Worker<QueueJobData, void, string>): Promise<void> {
+    let closed = false;
+    const closing = worker.close().finally(() => {
+      closed = true;
+    });
+    for (;;) {
+      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_WITHOUT_REDIS_CHECK_MS))]);
+      if (closed) return;
+      if (this.entriesRunning === 0 && this.inFlight === 0 && !(await redisAnswersNewConnection(this.options.redisUrl, CLOSE_WITHOUT_REDIS_CHECK_MS))) {
+        if (closed) return;
+        this.deps.log.warn('Redis answers no one and no job runs here: the worker stops without closing its queue connection');
+        closing.catch(() => undefined);
+        return;
+      }
+    }
   }
 
   private async processCounted(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
