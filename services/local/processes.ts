@@ -191,7 +191,7 @@ export class Supervisor {
 
   /** A server the run depends on (PostgreSQL, Redis) exited on its own: everything else goes down with it. */
   childExited(name: string, exit: ExitStatus): void {
-    this.log.error({ code: exit.code, signal: exit.signal }, `${name} exited unexpectedly`);
+    this.log.error({ code: exit.code, signal: exit.signal }, `${name} exited unexpectedly; the run stops with it (npm start starts it all again, over the same data)`);
     void this.stop(`${name} exited`, 1);
   }
 

@@ -218,7 +218,7 @@ describe('npm start (services/local/start.ts)', () => {
     expect((await supervisor.exited).code).toBe(1);
     running.delete(supervisor);
     expect(await waitForPidsGone(tree, 5_000)).toBe(true);
-    expect(supervisor.records.some((record) => record.msg === 'redis exited unexpectedly')).toBe(true);
+    expect(supervisor.records.some((record) => record.msg === 'redis exited unexpectedly; the run stops with it (npm start starts it all again, over the same data)')).toBe(true);
     expect(tree.filter(isProcessAlive)).toEqual([]);
   });
 
