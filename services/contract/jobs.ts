@@ -109,10 +109,34 @@ export const filesChecksum = defineJobType({
   },
 });
 
+/**
+ * What echo.batch's tasks' payloads may add up to (each task carries a copy): a fan-out is
+ * inserted in one statement, and 10,000 copies of a payload near the body limit would be
+ * gigabytes, more than one statement, a JavaScript string or the API's memory can hold.
+ */
+export const MAX_ECHO_BATCH_PAYLOAD_BYTES = 16 * 1_048_576;
+
+/** Bytes of a value's JSON text as UTF-8, what PostgreSQL stores it from. */
+function jsonBytes(value: unknown): number {
+  return value === undefined ? 0 : new TextEncoder().encode(JSON.stringify(value)).length;
+}
+
 export const echoBatch = defineJobType({
   type: 'echo.batch',
-  description: 'Fans out into `count` echo tasks and counts their outcomes. Useful for smoke tests and benchmarks of fan-out.',
-  input: z.object({ count: z.number().int().min(1).max(MAX_TASKS), payload: JsonValue.optional(), failurePolicy }).strict(),
+  description: `Fans out into \`count\` echo tasks and counts their outcomes. Useful for smoke tests and benchmarks of fan-out. Every task carries the payload: count × its JSON bytes may come to ${MAX_ECHO_BATCH_PAYLOAD_BYTES} at most.`,
+  input: z
+    .object({ count: z.number().int().min(1).max(MAX_TASKS), payload: JsonValue.optional(), failurePolicy })
+    .strict()
+    .superRefine((input, context) => {
+      const bytes = input.count * jsonBytes(input.payload);
+      if (bytes > MAX_ECHO_BATCH_PAYLOAD_BYTES) {
+        context.addIssue({
+          code: 'custom',
+          path: ['payload'],
+          message: `copied into ${input.count} tasks it comes to ${bytes} bytes; count × payload bytes may be ${MAX_ECHO_BATCH_PAYLOAD_BYTES} bytes at most`,
+        });
+      }
+    }),
   output: z.object({ tasks: z.number().int(), succeeded: z.number().int(), failed: z.number().int() }),
   retry: { attempts: 3, backoffMs: 500 },
   timeoutMs: 60_000,

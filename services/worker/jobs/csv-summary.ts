@@ -79,8 +79,8 @@ function describeCsvError(error: CsvError): string {
 }
 
 /**
- * Summarises CSV (parsed by csv-parse: RFC 4180 quoting, CRLF, LF or CR line ends, blank
- * lines skipped, rows of any width). Per column: `count` non-blank cells, `empty` blank
+ * Summarises CSV (parsed by csv-parse: RFC 4180 quoting, CRLF, LF or CR line ends, a leading
+ * byte order mark dropped, blank lines skipped, rows of any width). Per column: `count` non-blank cells, `empty` blank
  * or missing cells (so count + empty = rows), and `numeric` when every non-blank cell is a
  * decimal number. Without a header the columns are named column1, column2, …; so are
  * columns beyond the header's. A file that is not CSV fails with a PermanentJobError.
@@ -96,6 +96,8 @@ export async function summariseCsv(chunks: AsyncIterable<Buffer> | Iterable<Buff
       skip_empty_lines: true,
       max_record_size: MAX_RECORD_CHARACTERS,
       encoding: 'utf8',
+      // Spreadsheet programs start their UTF-8 CSV with a byte order mark; kept, it would hide in the first column's name.
+      bom: true,
     }),
   );
   let headerNames: string[] | undefined = options.header ? undefined : [];

@@ -96,6 +96,23 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
     expect(allowed.status).toBe(202);
   });
 
+  it('refuses an echo.batch whose payload, copied into every task, would pass the fan-out\'s input budget: 400 naming the payload, nothing stored', async () => {
+    const { token: owner } = await signUp(api);
+    const before = await countRows(api, 'jobs');
+    // 100 KB copied into 10,000 tasks is a gigabyte of task inputs from a 100 KB request.
+    const amplified = await call(api, '/v1/jobs', { token: owner, json: { type: 'echo.batch', input: { count: 10_000, payload: 'x'.repeat(100_000) } } });
+    expect(amplified.status).toBe(400);
+    expect(amplified.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(amplified.body.errors).toEqual([{ field: 'body.input.payload', message: expect.stringMatching(/16777216 bytes/) }]);
+    // 8,192 tasks of a payload whose JSON is 2,048 bytes: exactly the budget, and one byte more.
+    const overByOne = await call(api, '/v1/jobs', { token: owner, json: { type: 'echo.batch', input: { count: 8_192, payload: 'x'.repeat(2_047) } } });
+    expect(overByOne.status).toBe(400);
+    expect(await countRows(api, 'jobs')).toBe(before);
+    const atLimit = await call<{ tasks: { total: number } }>(api, '/v1/jobs', { token: owner, json: { type: 'echo.batch', input: { count: 8_192, payload: 'x'.repeat(2_046) } } });
+    expect(atLimit.status).toBe(202);
+    expect(atLimit.body.tasks.total).toBe(8_192);
+  });
+
   it('keeps payloads out of Redis: the queue entry of a 400 KB job names only the job', async () => {
     const payload = 'x'.repeat(400_000);
     const { body: job, status } = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload } } });

@@ -296,6 +296,22 @@ describe('csv.summary', () => {
     });
   });
 
+  it('takes a UTF-8 byte order mark (as spreadsheet programs save CSV) off the first column name', async () => {
+    expect(await summarise('\uFEFFname,val\r\nx,1\r\n')).toEqual({
+      rows: 1,
+      columns: [
+        { name: 'name', count: 1, empty: 0 },
+        { name: 'val', count: 1, empty: 0, numeric: { min: 1, max: 1, mean: 1 } },
+      ],
+    });
+    // The mark split across two chunks is still recognised.
+    const bytes = Buffer.from('\uFEFFa\n1\n');
+    expect(await summariseCsv([bytes.subarray(0, 2), bytes.subarray(2)], { delimiter: ',', header: true })).toEqual({
+      rows: 1,
+      columns: [{ name: 'a', count: 1, empty: 0, numeric: { min: 1, max: 1, mean: 1 } }],
+    });
+  });
+
   it('counts blank and missing cells as empty and drops numeric stats when any value is not a number', async () => {
     const content = 'a,b,c\n1,0x10,\n2,  ,x\n,Infinity\n4,5,6,extra\n';
     expect(await summarise(content)).toEqual({
