@@ -14,6 +14,13 @@ export type DatabaseSslMode = (typeof DATABASE_SSL_MODES)[number];
 const port = z.coerce.number().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
+/**
+ * WORKER_INPUT_BUDGET_BYTES when unset. A backlog of 300 one-MiB echo inputs drained in the
+ * same time with 8, 16 or 32 MiB or no budget at all (the bound is PostgreSQL and JSON, not
+ * slots), while the worker's peak RSS was 298, 302, 497 and 979 MiB.
+ */
+export const DEFAULT_WORKER_INPUT_BUDGET_BYTES = 16 * 1024 * 1024;
+
 const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((value) => value === 'true' || value === '1');
@@ -140,6 +147,11 @@ export const EnvSchema = z.object({
    * written, so one worker drains about WORKER_CONCURRENCY ÷ that time (bench/FINDINGS.md).
    */
   WORKER_CONCURRENCY: positiveInt.max(1_000).default(100),
+  /**
+   * Bytes of large job inputs (over 64 KiB) one worker holds at once; a job with one waits
+   * for room before its input is read. One larger than the whole budget runs alone.
+   */
+  WORKER_INPUT_BUDGET_BYTES: positiveInt.default(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
   /**
    * How long SIGTERM waits for in-flight work before releasing it. A worker's drain covers
    * the longest job timeout, so the ceiling is the longest timeout a job type may declare.

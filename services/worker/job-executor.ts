@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { JobTypeDefinition } from '../contract';
-import { removeSecretInput, type DeliveryRow } from '../core/db/jobs';
+import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
 import type { TransitionWriter } from '../core/jobs/transitions';
@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
+import type { InputBudget } from './input-budget';
 import { jobLogger } from './job-log';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
 import { throttleProgress } from './progress-throttle';
@@ -17,8 +18,10 @@ import { readTaskOutcomes } from './task-outcomes';
 export interface JobExecutorOptions {
   /** Reads each job's delivery row and records the lifecycle events of its runs, batched with other deliveries'. */
   transitions: Pick<TransitionWriter, 'delivery' | 'record'>;
-  /** Where a succeeded job's secret input is removed (a primary-key update). */
+  /** Where a large input is read and a succeeded job's secret input removed (primary-key statements). */
   batchPool: Pool;
+  /** Room for large inputs (those the delivery read leaves out): a job with one waits for it before its input is read. */
+  inputBudget: InputBudget;
   /** Where a reduce step reads its tasks, by parent id (see createGeneralPool). */
   generalPool: Pool;
   /** The owner's files a processor opens, and where it saves its output. */
@@ -101,7 +104,16 @@ export class JobExecutor {
         this.options.log.info({ jobId, status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
         return DONE;
       }
-      return await this.run(row, plan, controller, jobLogger(this.options.log, row));
+      if (row.input_inline) return await this.run(row, plan, controller, jobLogger(this.options.log, row));
+      // Held until the job's outcome is written: its input and result are in memory until then.
+      const release = await this.options.inputBudget.acquire(row.input_bytes);
+      try {
+        const input = await loadInput(this.options.batchPool, row.id);
+        if (input === undefined) return DONE;
+        return await this.run({ ...row, input }, plan, controller, jobLogger(this.options.log, row));
+      } finally {
+        release();
+      }
     } finally {
       controllers.delete(controller);
       if (controllers.size === 0) this.active.delete(jobId);

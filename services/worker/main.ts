@@ -70,7 +70,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       mailDrop: env.SMTP_URL ? createSmtpMailDrop(env.SMTP_URL, env.MAIL_FROM) : createMailDrop(core.store, env.MAIL_FROM),
       relay: core.relay,
     },
-    { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY },
+    { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY, inputBudgetBytes: env.WORKER_INPUT_BUDGET_BYTES },
   );
   const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;
   let ready = false;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { QUEUES, STALL_SETTINGS } from '../contract';
+import { DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
 import type { DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
@@ -21,6 +21,7 @@ import { LoopLiveness, type Liveness } from './liveness';
 import { createMailDrop } from './mail-drop';
 import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
+import { InputBudget } from './input-budget';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
 /** How a start waiting for Redis backs off between attempts: one more step per attempt, up to the cap. */
@@ -41,6 +42,8 @@ export interface RunnerOptions {
   prefix: string;
   /** Jobs run at once by this process (WORKER_CONCURRENCY). */
   concurrency: number;
+  /** Bytes of large job inputs held at once (WORKER_INPUT_BUDGET_BYTES; its default when unset). */
+  inputBudgetBytes?: number;
   /** Lock and stall detection; the contract's STALL_SETTINGS unless a test shortens them. */
   stall?: StallOptions;
   /** How long an idle worker's blocking wait lasts, in seconds (BullMQ drainDelay). Default 5. */
@@ -111,6 +114,7 @@ export class JobRunner {
       drainDelaySeconds: 5,
       progressIntervalMs: 500,
       livenessProbeMs: 5_000,
+      inputBudgetBytes: DEFAULT_WORKER_INPUT_BUDGET_BYTES,
       ...options,
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
@@ -121,6 +125,7 @@ export class JobRunner {
     this.executor = new JobExecutor({
       transitions: this.transitions,
       batchPool: deps.batchPool,
+      inputBudget: new InputBudget(this.options.inputBudgetBytes),
       generalPool: deps.generalPool,
       files: deps.files,
       mailDrop: deps.mailDrop ?? createMailDrop(deps.store),

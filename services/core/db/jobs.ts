@@ -312,23 +312,44 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
 
 /**
  * What a worker reads before running a delivery: whether the job may still run, and what
- * to run. The queue entry names only the job; type, owner and input come from here.
+ * to run. The queue entry names only the job; type, owner and input come from here. An
+ * input over INLINE_INPUT_BYTES is left out (`input` null, `input_inline` false) and read
+ * alone by loadInput once the worker has room for it (services/worker/input-budget.ts).
  */
 export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'priority' | 'input' | 'status' | 'attempts' | 'max_attempts' | 'request_id'> & {
   /** When the job was accepted, ms since the epoch. */
   created_ms: number;
+  /** The input's size as JSON text, in bytes (as stored, for an input stored in 256 bytes or less). */
+  input_bytes: number;
+  input_inline: boolean;
 };
+
+/** Inputs up to this size come with the batched delivery read; larger ones are read one by one. */
+export const INLINE_INPUT_BYTES = 64 * 1024;
 
 /** One batched read for many deliveries. */
 export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<DeliveryRow[]> {
   const result = await db.query<DeliveryRow>({
     name: 'jobs.deliveries',
-    text: `SELECT id, owner_id, type, priority, input, status, attempts, max_attempts, request_id,
-        (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
-      FROM jobs WHERE id = ANY($1::uuid[])`,
-    values: [jobIds],
+    // A value stored in 256 bytes or less is small whatever it holds (a row that small is not
+    // compressed); only a larger one pays for being measured as the text it becomes.
+    text: `SELECT j.id, j.owner_id, j.type, j.priority, CASE WHEN size.bytes <= $2 THEN j.input END AS input,
+        size.bytes AS input_bytes, size.bytes <= $2 AS input_inline, j.status, j.attempts, j.max_attempts, j.request_id,
+        (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms
+      FROM jobs j
+      CROSS JOIN LATERAL (
+        SELECT CASE WHEN pg_column_size(j.input) <= 256 THEN pg_column_size(j.input) ELSE octet_length(j.input::text) END AS bytes
+      ) size
+      WHERE j.id = ANY($1::uuid[])`,
+    values: [jobIds, INLINE_INPUT_BYTES],
   });
   return result.rows;
+}
+
+/** A job's input, read alone (see DeliveryRow); undefined when the job is gone. */
+export async function loadInput(db: Queryable, jobId: string): Promise<unknown> {
+  const result = await db.query<{ input: unknown }>({ name: 'jobs.input', text: 'SELECT input FROM jobs WHERE id = $1', values: [jobId] });
+  return result.rows[0]?.input;
 }
 
 /**

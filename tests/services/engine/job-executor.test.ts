@@ -4,8 +4,11 @@
  * nothing but the executor touches them.
  */
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_WORKER_INPUT_BUDGET_BYTES } from '../../../services/contract';
 import { echo } from '../../../services/contract/jobs';
+import { INLINE_INPUT_BYTES } from '../../../services/core/db/jobs';
 import { TransitionWriter } from '../../../services/core/jobs/transitions';
+import { InputBudget } from '../../../services/worker/input-budget';
 import { JobExecutor } from '../../../services/worker/job-executor';
 import { findProcessor } from '../../../services/worker/jobs';
 import { createMailDrop } from '../../../services/worker/mail-drop';
@@ -27,6 +30,7 @@ describe('JobExecutor over PostgreSQL', () => {
       processors: (type) => (type === 'fails' ? { definition: echo, run: async () => Promise.reject(new Error('always fails')) } : findProcessor(type)),
       log: fx.log,
       progressIntervalMs: 500,
+      inputBudget: new InputBudget(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
     });
   });
   afterAll(async () => {
@@ -53,6 +57,42 @@ describe('JobExecutor over PostgreSQL', () => {
     await expect(fx.one('SELECT status, attempts, error FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'queued', attempts: 1, error: 'always fails' });
     await expect(executor.execute(id)).resolves.toEqual({ kind: 'dead', message: 'always fails' });
     await expect(fx.one('SELECT status, attempts FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'failed', attempts: 2 });
+  });
+
+  it('reads and runs large inputs only while the input budget has room, small ones with the batch, each with its whole result', async () => {
+    let running = 0;
+    const peak = { large: 0, small: 0 };
+    const echoProcessor = findProcessor('echo');
+    if (!echoProcessor) throw new Error('no echo processor');
+    const budgeted = new JobExecutor({
+      transitions,
+      batchPool: fx.core.batchPool,
+      generalPool: fx.core.generalPool,
+      files: fx.core.files,
+      mailDrop: createMailDrop(fx.core.store),
+      // Room for one 600 KB input at a time.
+      inputBudget: new InputBudget(1024 * 1024),
+      processors: () => ({
+        definition: echoProcessor.definition,
+        run: async (context) => {
+          running += 1;
+          const size = JSON.stringify(context.input).length > INLINE_INPUT_BYTES ? 'large' : 'small';
+          peak[size] = Math.max(peak[size], running);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          running -= 1;
+          return echoProcessor.run(context);
+        },
+      }),
+      log: fx.log,
+      progressIntervalMs: 500,
+    });
+    const large = await Promise.all(Array.from({ length: 5 }, (_, index) => queuedJob('echo', { payload: `${index}`.repeat(600 * 1024) })));
+    const small = await Promise.all(Array.from({ length: 5 }, (_, index) => queuedJob('echo', { payload: index })));
+    await expect(Promise.all(large.map((id) => budgeted.execute(id)))).resolves.toEqual(large.map(() => ({ kind: 'done' })));
+    await expect(Promise.all(small.map((id) => budgeted.execute(id)))).resolves.toEqual(small.map(() => ({ kind: 'done' })));
+    expect(peak).toEqual({ large: 1, small: 5 });
+    const rows = await fx.query<{ id: string; status: string; result_length: number }>('SELECT id, status, length(result->>\'payload\') AS result_length FROM jobs WHERE id = ANY($1)', [large]);
+    expect(rows.map(({ status, result_length }) => ({ status, result_length }))).toEqual(large.map(() => ({ status: 'succeeded', result_length: 600 * 1024 })));
   });
 
   it('leaves a finished job as it is', async () => {

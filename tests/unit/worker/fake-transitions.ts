@@ -15,6 +15,8 @@ export function deliveryRow(overrides: Partial<DeliveryRow> = {}): DeliveryRow {
     max_attempts: 3,
     request_id: null,
     created_ms: Date.now() - 10,
+    input_bytes: 20,
+    input_inline: true,
     ...overrides,
   };
 }

@@ -6,13 +6,14 @@ import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { MAX_BACKOFF_MS } from '../../../services/worker/backoff';
+import { InputBudget } from '../../../services/worker/input-budget';
 import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
 import { deliveryRow, FakeTransitions } from './fake-transitions';
 
 const log = createLogger({ service: 'job-executor-test', level: 'silent' });
 /** The processors below touch neither files, PostgreSQL nor the mail drop. */
-const untouched = { files: {} as FileService, batchPool: {} as Pool, generalPool: {} as Pool, mailDrop: {} as MailDrop };
+const untouched = { files: {} as FileService, batchPool: {} as Pool, generalPool: {} as Pool, mailDrop: {} as MailDrop, inputBudget: new InputBudget(1) };
 
 /** An executor whose only processor is `run`, declared as the echo type (or `definition`). */
 function executorWith(transitions: FakeTransitions, run: Processor['run'], overrides: Partial<JobExecutorOptions> & { definition?: JobTypeDefinition } = {}) {
