@@ -560,4 +560,11 @@ describe('web console', () => {
     }
   });
 
+  it('keeps an uploaded file\'s non-ASCII name as the browser sent it', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    await uploadThroughConsole(page, 'résumé 履歴書.txt', 'name test\n');
+    await page.locator('li[data-file-id] strong', { hasText: 'résumé 履歴書.txt' }).waitFor();
+  });
+
 });
