@@ -567,4 +567,22 @@ describe('web console', () => {
     await page.locator('li[data-file-id] strong', { hasText: 'résumé 履歴書.txt' }).waitFor();
   });
 
+  it('stays on its own origin and keeps working when sign-in\'s next points elsewhere', async () => {
+    const page = await newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const account = await signUp(stack.api, PASSWORD);
+    for (const next of ['/\\evil.example/', '//evil.example/', 'https://evil.example/', 'javascript:alert(1)', '/%5Cevil.example']) {
+      await page.goto(`/sign-in?next=${encodeURIComponent(next)}`);
+      if (next === '/\\evil.example/') {
+        await page.getByLabel('Email').fill(account.email);
+        await page.getByLabel('Password').fill(PASSWORD);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+      }
+      await page.getByRole('heading', { name: /^(Jobs|Not found)$/ }).waitFor();
+      expect({ next, origin: new URL(page.url()).origin }).toEqual({ next, origin: stack.api.baseUrl });
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
 });
