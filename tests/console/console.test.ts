@@ -585,4 +585,17 @@ describe('web console', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('shows bidi control characters of a result escaped, so they cannot reorder what the JSON reads', async () => {
+    const page = await newPage();
+    const account = await signedIn(page);
+    const payload = { name: 'invoice\u202Efdp.exe', note: 'a\u2067b\u200Fc' };
+    const job = await call<{ id: string }>(stack.api, '/v1/jobs', { token: account.token, json: { type: 'echo', input: { payload } } });
+    await visit(page, `/jobs/${job.body.id}`);
+    const result = page.getByLabel('Result');
+    await result.waitFor();
+    const shown = await result.textContent();
+    expect(shown).not.toMatch(/[\u200E\u200F\u202A-\u202E\u2066-\u2069]/);
+    expect(shown).toContain('invoice\\u202efdp.exe');
+    expect(JSON.parse(shown ?? '')).toEqual({ payload });
+  });
 });
