@@ -6,6 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir, rm, unlink } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -522,5 +524,78 @@ describe('web console', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.reload();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  });
+
+  it('keeps its session when a page of another origin posts to refresh and logout (a form, a no-cors fetch)', async () => {
+    // The attacker's page: another port of the console's host (same site, other origin) and another host (another site).
+    const target = stack.api.baseUrl;
+    const attacker: Server = createServer((req, res) => {
+      res.setHeader('content-type', 'text/html');
+      const form = (action: string) => `<form id="f" method="post" action="${target}${action}"></form><script>document.getElementById('f').submit()</script>`;
+      if (req.url === '/logout') res.end(form('/v1/auth/logout'));
+      else if (req.url === '/refresh') res.end(form('/v1/auth/refresh'));
+      else res.end(`<script>fetch('${target}/v1/auth/refresh', { method: 'POST', mode: 'no-cors', credentials: 'include' }).finally(() => { document.title = 'sent'; })</script>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const port = (attacker.address() as AddressInfo).port;
+    try {
+      const page = await newPage();
+      await signedIn(page);
+      const cookieOf = async () => (await page.context().cookies()).find((cookie) => cookie.name === 'pk_refresh')?.value;
+      const before = await cookieOf();
+      expect(before).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+        for (const attack of ['/fetch', '/refresh', '/logout']) {
+          const evil = await page.context().newPage();
+          await evil.goto(`${origin}${attack}`, { waitUntil: 'commit' });
+          await evil.waitForLoadState('networkidle');
+          await evil.close();
+          expect({ origin, attack, cookie: await cookieOf() }).toEqual({ origin, attack, cookie: before });
+        }
+      }
+      await page.reload();
+      await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    } finally {
+      await new Promise<void>((resolve) => attacker.close(() => resolve()));
+    }
+  });
+
+  it('keeps an uploaded file\'s non-ASCII name as the browser sent it', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    await uploadThroughConsole(page, 'résumé 履歴書.txt', 'name test\n');
+    await page.locator('li[data-file-id] strong', { hasText: 'résumé 履歴書.txt' }).waitFor();
+  });
+
+  it('stays on its own origin and keeps working when sign-in\'s next points elsewhere', async () => {
+    const page = await newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const account = await signUp(stack.api, PASSWORD);
+    for (const next of ['/\\evil.example/', '//evil.example/', 'https://evil.example/', 'javascript:alert(1)', '/%5Cevil.example']) {
+      await page.goto(`/sign-in?next=${encodeURIComponent(next)}`);
+      if (next === '/\\evil.example/') {
+        await page.getByLabel('Email').fill(account.email);
+        await page.getByLabel('Password').fill(PASSWORD);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+      }
+      await page.getByRole('heading', { name: /^(Jobs|Not found)$/ }).waitFor();
+      expect({ next, origin: new URL(page.url()).origin }).toEqual({ next, origin: stack.api.baseUrl });
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows bidi control characters of a result escaped, so they cannot reorder what the JSON reads', async () => {
+    const page = await newPage();
+    const account = await signedIn(page);
+    const payload = { name: 'invoice\u202Efdp.exe', note: 'a\u2067b\u200Fc' };
+    const job = await call<{ id: string }>(stack.api, '/v1/jobs', { token: account.token, json: { type: 'echo', input: { payload } } });
+    await visit(page, `/jobs/${job.body.id}`);
+    const result = page.getByLabel('Result');
+    await result.waitFor();
+    const shown = await result.textContent();
+    expect(shown).not.toMatch(/[\u200E\u200F\u202A-\u202E\u2066-\u2069]/);
+    expect(shown).toContain('invoice\\u202efdp.exe');
+    expect(JSON.parse(shown ?? '')).toEqual({ payload });
   });
 });

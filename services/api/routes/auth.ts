@@ -19,6 +19,7 @@ import { endpoint, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoin
 import type { AccountLockout } from '../middleware/account-lockout';
 import { callerId } from '../middleware/authenticate';
 import { clientAddressKey } from '../middleware/client-address';
+import { sameOriginOnly } from '../middleware/same-origin';
 
 export interface AuthRoutesOptions {
   auth: AuthService;
@@ -38,6 +39,8 @@ const SET_COOKIE_HEADER = {
     schema: { type: 'string' as const },
   },
 };
+
+const otherOrigin = respond.problem('Sent by a page of another origin (Sec-Fetch-Site, or Origin): refused, the cookie untouched.');
 
 const noStore: RequestHandler = (_req, res, next) => {
   res.setHeader('Cache-Control', 'no-store');
@@ -124,10 +127,11 @@ export function authEndpoints({ auth, security, credentialLimit, resetLimit, loc
         'Each refresh token works once. Presenting one that was already exchanged revokes its whole session (every token of the family): a stolen and replayed token ends the session for thief and owner alike.',
       tag: 'auth',
       access: 'public',
-      before: [credentialLimit, noStore],
+      before: [sameOriginOnly, credentialLimit, noStore],
       responses: {
         200: respond.json('A new access token; the rotated refresh token is in the cookie.', AccessTokenResponse, SET_COOKIE_HEADER),
         401: respond.problem('No refresh cookie, or one that is invalid, expired, revoked or already used.'),
+        403: otherOrigin,
         429: tooManyAttempts,
       },
       async handle(_request, req, res) {
@@ -149,11 +153,11 @@ export function authEndpoints({ auth, security, credentialLimit, resetLimit, loc
       operationId: 'logout',
       summary: 'End the session: the access token and the refresh family are revoked',
       description:
-        'Send the bearer access token, the refresh cookie, or both. The access token is denied until it expires; the session\'s refresh tokens stop working. Always 204, also when already logged out.',
+        'Send the bearer access token, the refresh cookie, or both. The access token is denied until it expires; the session\'s refresh tokens stop working. Always 204, also when already logged out, unless a page of another origin sent it (403).',
       tag: 'auth',
       access: 'public',
-      before: [noStore],
-      responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.') },
+      before: [sameOriginOnly, noStore],
+      responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.'), 403: otherOrigin },
       async handle(_request, req, res) {
         await auth.logout(await optionalClaims(auth, req), readRefreshCookie(req));
         clearRefreshCookie(res, cookieSecure);

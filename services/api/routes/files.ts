@@ -52,7 +52,8 @@ function receiveMultipart(
   return new Promise<FileView>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { files: 1, fields: 20, parts: 25 } });
+      // Browsers send a file name as raw UTF-8 in filename="…"; busboy would read it as Latin-1 (résumé → rÃ©sumÃ©).
+      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 20, parts: 25 } });
     } catch (error) {
       reject(new ValidationError(`malformed multipart request: ${(error as Error).message}`));
       return;

@@ -19,9 +19,14 @@ type Session = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'signed-in
 const SIGNED_OUT_PAGES: string[] = [CONSOLE_PAGES.signIn, CONSOLE_PAGES.register, CONSOLE_PAGES.forgotPassword];
 const JOB_PAGE = new RegExp(`^${CONSOLE_PAGES.job}/([0-9a-fA-F-]{36})$`);
 
-/** Where to go after signing in: a page of this console, never another origin. */
+/**
+ * Where to go after signing in: a page of this console, never another origin. Resolved the
+ * way the browser resolves it, which reads `/\evil.example` as `//evil.example`.
+ */
 function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : CONSOLE_PAGES.jobs;
+  if (!next?.startsWith('/')) return CONSOLE_PAGES.jobs;
+  const target = new URL(next, window.location.origin);
+  return target.origin === window.location.origin ? target.pathname + target.search + target.hash : CONSOLE_PAGES.jobs;
 }
 
 export function App() {

@@ -57,10 +57,15 @@ export function ProgressBar({ value, label }: { value: number; label: string }) 
   );
 }
 
+/** Bidi marks, embeddings, overrides and isolates: JSON.stringify leaves them raw, and raw they reorder the text around them. */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A value as JSON, with bidi controls written as escapes (still the same JSON), so `"a\u202ebc"` cannot show as `"acb"`. */
 export function JsonBlock({ value, label }: { value: unknown; label: string }) {
+  const text = JSON.stringify(value, null, 2).replace(BIDI_CONTROLS, (control) => `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return (
     <pre className="json" aria-label={label} tabIndex={0}>
-      {JSON.stringify(value, null, 2)}
+      {text}
     </pre>
   );
 }

@@ -56,6 +56,18 @@ describe('file routes', () => {
     expect(uploaded.body).toMatchObject({ name: 'numbers.csv', size: 8, contentType: 'text/csv' });
   });
 
+  it('keeps a multipart file name as the UTF-8 a browser sends, and still strips a bidi override from it', async () => {
+    for (const [sent, stored] of [
+      ['résumé 履歴書.txt', 'résumé 履歴書.txt'],
+      ['invoice\u202Efdp.exe', 'invoicefdp.exe'],
+    ]) {
+      const form = new FormData();
+      form.append('file', new Blob(['x'], { type: 'text/plain' }), sent);
+      const uploaded = await call(api, '/v1/files', { token: alice, body: form });
+      expect({ sent, status: uploaded.status, name: uploaded.body.name }).toEqual({ sent, status: 201, name: stored });
+    }
+  });
+
   it('answers 400 for a multipart body without a file part, storing nothing', async () => {
     const before = await countRows(api, 'files');
     const form = new FormData();

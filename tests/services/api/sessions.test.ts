@@ -51,6 +51,41 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect(refreshCookie(loggedOut.headers)?.attributes).toMatch(/Expires=Thu, 01 Jan 1970/);
   });
 
+  it('refuses refresh and logout sent for a page of another origin, leaving the cookie and the session alone; clients without those headers pass', async () => {
+    const { email } = await signUp(api);
+    const session = await login(api, email, PASSWORD);
+    const host = new URL(api.baseUrl).host;
+    const cookie = `pk_refresh=${session.refresh}`;
+    const foreign: Record<string, string>[] = [
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'none' },
+      { origin: 'http://localhost:1' },
+      { origin: 'null' },
+      // Sec-Fetch-Site is the browser's word; an Origin naming this host does not overrule it.
+      { 'sec-fetch-site': 'same-site', origin: `http://${host}` },
+    ];
+    for (const headers of foreign) {
+      for (const path of ['/v1/auth/refresh', '/v1/auth/logout']) {
+        const response = await call(api, path, { method: 'POST', headers: { ...headers, cookie } });
+        expect({ path, headers, status: response.status, type: response.headers.get('content-type'), cleared: refreshCookie(response.headers) }).toEqual({
+          path,
+          headers,
+          status: 403,
+          type: expect.stringMatching(/problem\+json/),
+          cleared: undefined,
+        });
+      }
+    }
+    const sameOrigin = await call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', origin: `http://${host}`, cookie } });
+    expect(sameOrigin.status).toBe(200);
+    const next = refreshCookie(sameOrigin.headers)?.value ?? '';
+    const byOrigin = await call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { origin: `http://${host}`, cookie: `pk_refresh=${next}` } });
+    expect(byOrigin.status).toBe(200);
+    const plain = await refresh(api, refreshCookie(byOrigin.headers)?.value ?? '');
+    expect(plain.status).toBe(200);
+  });
+
   it('revokes the whole family when a rotated refresh token is presented again, and logs it as a security event', async () => {
     const { email, userId } = await signUp(api);
     const first = await login(api, email, PASSWORD);
