@@ -6,9 +6,14 @@ import '../request';
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
 
-/** Verifies the bearer access token (a CPU check, no database) and sets req.user; 401 otherwise. */
+/**
+ * Verifies the bearer access token (a CPU check, no database) and sets req.user; 401 otherwise.
+ * Whatever such a request is answered is one user's: no cache keeps it (a route serving
+ * content, a file or an event stream, says its own Cache-Control).
+ */
 export function authenticate(auth: Pick<AuthService, 'verifyAccessToken'>): RequestHandler {
   return async (req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
     const match = BEARER.exec(req.headers.authorization ?? '');
     if (!match?.[1]) {
       res.setHeader('WWW-Authenticate', 'Bearer');

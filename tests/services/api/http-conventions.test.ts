@@ -109,6 +109,12 @@ describe('HTTP conventions', () => {
     expect(api.logLines.filter((line) => line.msg === 'unhandled error')).toEqual([]);
   });
 
+  it('has no cache keep what an authenticated request is answered, its 401 included', async () => {
+    for (const response of [await call(api, '/v1/jobs', { token }), await call(api, '/v1/auth/me', { token }), await call(api, '/v1/jobs')]) {
+      expect(response.headers.get('cache-control')).toBe('no-store');
+    }
+  });
+
   it('sets helmet\'s security headers', async () => {
     const response = await call(api, '/healthz');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
