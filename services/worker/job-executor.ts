@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { JobTypeDefinition } from '../contract';
 import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs';
+import { NotFoundError } from '../core/errors';
 import type { FileService } from '../core/files/types';
 import { eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
 import type { TransitionWriter } from '../core/jobs/transitions';
@@ -233,7 +234,11 @@ export class JobExecutor {
       // Validated against the type's schema (defaults applied) when it was submitted.
       input: row.input as ProcessorContext<typeof definition>['input'],
       files: {
-        open: (fileId) => files.openContent(row.owner_id, fileId, signal),
+        // A file deleted since the job was submitted stays deleted: its later attempts would fail the same way.
+        open: (fileId) =>
+          files.openContent(row.owner_id, fileId, signal).catch((error: unknown) => {
+            throw error instanceof NotFoundError ? new PermanentJobError(error.message) : error;
+          }),
         saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
       },
       mailDrop: this.options.mailDrop,

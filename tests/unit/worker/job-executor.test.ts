@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { JobTypeDefinition } from '../../../services/contract';
 import { echo } from '../../../services/contract/jobs';
+import { NotFoundError } from '../../../services/core/errors';
 import type { FileService } from '../../../services/core/files/types';
 import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
@@ -110,6 +111,14 @@ describe('JobExecutor', () => {
       { event: 'fail', jobId: first.id, attempt: 1, at: expect.any(Number), error: 'not a CSV file' },
     ]);
     expect(await count(metrics.jobsFailed)).toBe(2);
+  });
+
+  it('fails for good at once a job whose file is gone, without spending its other attempts', async () => {
+    const row = transitions.add(deliveryRow());
+    const files = { openContent: async () => Promise.reject(new NotFoundError('file 1234 not found')) } as unknown as FileService;
+    const { executor } = executorWith(transitions, async (context) => context.files.open('1234').then(() => ({ result: { payload: 'read' } })), { files });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'dead', message: 'file 1234 not found' });
+    expect(transitions.recorded.filter((transition) => transition.event === 'retry')).toEqual([]);
   });
 
   it('fails for good a job of a type without a processor, and a result outside the type\'s schema', async () => {
