@@ -36,6 +36,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
   const prefix = env.QUEUE_PREFIX;
   const perUser = (req: { user?: { userId: string } }) => req.user?.userId ?? 'anonymous';
   const credentialLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, clientAddressKey);
+  const refreshLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:refresh`, points: env.REFRESH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, clientAddressKey);
   const submitLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1 }, perUser);
   const uploadLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:upload`, points: env.UPLOAD_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
   const streamLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:stream`, points: env.STREAM_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
@@ -66,7 +67,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     }),
     ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, uploadLimit, quotas: deps.quotas }),
     ...jobTypeEndpoints(describeJobTypes()),
-    ...authEndpoints({ auth: deps.auth, security: deps.security, credentialLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
+    ...authEndpoints({ auth: deps.auth, security: deps.security, credentialLimit, refreshLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
     ...adminEndpoints({ admin: deps.admin }),
     ...healthEndpoints({ checks: deps.checks, lifecycle, metricsSource }),
   ];

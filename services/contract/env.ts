@@ -115,6 +115,13 @@ export const EnvSchema = z.object({
   UPLOAD_LIMIT_BYTES: positiveInt.default(26_214_400),
   /** Per client address (IPv6 by /64): login, registration, refresh and password-reset requests. */
   AUTH_RATE_LIMIT_PER_MINUTE: positiveInt.default(20),
+  /**
+   * Per client address: session refreshes, which every console page load makes. A refresh
+   * token is 256 random bits, nothing to guess, so its limit only bounds the work, and it
+   * is apart from the credential limit: an office behind one address reloading pages must
+   * not use up its colleagues' logins.
+   */
+  REFRESH_RATE_LIMIT_PER_MINUTE: positiveInt.default(300),
   /** Failed logins of one account before it is locked; each further lockout doubles (up to a day). */
   LOGIN_FAILURES_BEFORE_LOCKOUT: positiveInt.max(1_000).default(5),
   LOCKOUT_SECONDS: positiveInt.max(86_400).default(60),
@@ -191,6 +198,7 @@ export const WorkerEnvSchema = EnvSchema.omit({
   JSON_BODY_LIMIT_BYTES: true,
   UPLOAD_LIMIT_BYTES: true,
   AUTH_RATE_LIMIT_PER_MINUTE: true,
+  REFRESH_RATE_LIMIT_PER_MINUTE: true,
   LOGIN_FAILURES_BEFORE_LOCKOUT: true,
   LOCKOUT_SECONDS: true,
   PASSWORD_RESET_PER_HOUR: true,

@@ -243,6 +243,24 @@ describe('web console', () => {
     await page.locator('.toolbar .status', { hasText: 'cancelled' }).waitFor();
   });
 
+  it('stays signed in when restoring the session is rate limited: it says so, waits, and tries again', async () => {
+    const page = await newPage();
+    await signedIn(page);
+    let refusals = 0;
+    await page.route('**/v1/auth/refresh', async (route) => {
+      if (refusals > 0) return route.continue();
+      refusals += 1;
+      const body = JSON.stringify({ type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'rate limit exceeded' });
+      return route.fulfill({ status: 429, headers: { 'content-type': 'application/problem+json', 'retry-after': '1' }, body });
+    });
+    await page.reload();
+    await page.getByRole('heading', { name: 'Your session could not be restored yet' }).waitFor();
+    expect(await page.getByRole('alert').locator('.problem-title').textContent()).toBe('Too Many Requests');
+    expect(page.url()).not.toContain('/sign-in');
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(refusals).toBe(1);
+  });
+
   it('shows an API error as the problem\'s title and detail', async () => {
     const page = await newPage();
     const { token } = await signedIn(page);

@@ -26,6 +26,8 @@ export interface AuthRoutesOptions {
   security: SecurityEvents;
   /** Per client address (IPv6 by /64) on every endpoint that takes a credential. */
   credentialLimit: RequestHandler;
+  /** Per client address on refresh (REFRESH_RATE_LIMIT_PER_MINUTE), apart from the credential limit. */
+  refreshLimit: RequestHandler;
   /** Per account: password-reset requests; `log` is the request's. */
   resetLimit: (account: string, log: Logger) => Promise<void>;
   lockout: AccountLockout;
@@ -59,7 +61,7 @@ async function optionalClaims(auth: AuthService, req: Request): Promise<AccessCl
   }
 }
 
-export function authEndpoints({ auth, security, credentialLimit, resetLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
+export function authEndpoints({ auth, security, credentialLimit, refreshLimit, resetLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -127,7 +129,7 @@ export function authEndpoints({ auth, security, credentialLimit, resetLimit, loc
         'Each refresh token works once. Presenting one that was already exchanged revokes its whole session (every token of the family): a stolen and replayed token ends the session for thief and owner alike.',
       tag: 'auth',
       access: 'public',
-      before: [sameOriginOnly, credentialLimit, noStore],
+      before: [sameOriginOnly, refreshLimit, noStore],
       responses: {
         200: respond.json('A new access token; the rotated refresh token is in the cookie.', AccessTokenResponse, SET_COOKIE_HEADER),
         401: respond.problem('No refresh cookie, or one that is invalid, expired, revoked or already used.'),

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { CONSOLE_PAGES } from '../../contract/http';
-import { getMe, onSessionChange, refreshSession, signOut, type CurrentUser } from './api';
-import { PageTitle } from './components';
+import { asProblem, getMe, onSessionChange, refreshSession, signOut, type ApiProblem, type CurrentUser } from './api';
+import { PageTitle, ProblemAlert } from './components';
 import { AdminPage } from './pages/AdminPage';
 import { FilesPage } from './pages/FilesPage';
 import { ForgotPasswordPage } from './pages/ForgotPasswordPage';
@@ -13,7 +13,11 @@ import { SubmitPage } from './pages/SubmitPage';
 import { Link, navigate, useLocation } from './router';
 import { forgetFiles } from './uploads';
 
-type Session = { kind: 'loading' } | { kind: 'signed-out' } | { kind: 'signed-in'; user: CurrentUser };
+/** `unknown`: restoring the session got no answer about it (rate limited, unavailable); it is tried again after the wait. */
+type Session = { kind: 'loading' } | { kind: 'unknown'; problem: ApiProblem } | { kind: 'signed-out' } | { kind: 'signed-in'; user: CurrentUser };
+
+/** How long to wait before trying to restore the session again when the API named no wait. */
+const RESTORE_RETRY_SECONDS = 5;
 
 /** Pages for someone not signed in; a signed-in visitor moves on to `next`. */
 const SIGNED_OUT_PAGES: string[] = [CONSOLE_PAGES.signIn, CONSOLE_PAGES.register, CONSOLE_PAGES.forgotPassword];
@@ -51,10 +55,23 @@ export function App() {
       }
     });
     // A reload keeps no token: the HttpOnly refresh cookie is what restores the session.
-    void refreshSession().then((restored) => {
-      if (!restored) setSession({ kind: 'signed-out' });
-    });
-    return unsubscribe;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const restore = () =>
+      refreshSession().then(
+        (restored) => {
+          if (!restored) setSession({ kind: 'signed-out' });
+        },
+        (error: unknown) => {
+          const problem = asProblem(error);
+          setSession({ kind: 'unknown', problem });
+          retry = setTimeout(restore, (problem.retryAfterSeconds ?? RESTORE_RETRY_SECONDS) * 1_000);
+        },
+      );
+    void restore();
+    return () => {
+      unsubscribe();
+      clearTimeout(retry);
+    };
   }, []);
 
   const onSignedOutPage = SIGNED_OUT_PAGES.includes(path);
@@ -143,6 +160,15 @@ function Page({ session, location }: { session: Session; location: URL }) {
   // Rendered whatever the session, even while it is still loading: the page must read its token and take it out of the address at once.
   if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedIn={session.kind === 'signed-in'} />;
   if (session.kind === 'loading') return <p>Loading…</p>;
+  if (session.kind === 'unknown') {
+    return (
+      <section>
+        <PageTitle>Your session could not be restored yet</PageTitle>
+        <ProblemAlert problem={session.problem} />
+        <p>The console tries again by itself.</p>
+      </section>
+    );
+  }
   if (session.kind === 'signed-out') {
     if (path === CONSOLE_PAGES.forgotPassword) return <ForgotPasswordPage />;
     return <SignInPage mode={path === CONSOLE_PAGES.register ? 'register' : 'sign-in'} />;

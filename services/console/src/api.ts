@@ -2,7 +2,8 @@
  * The console's HTTP client. The access token lives only in this module's memory (never
  * in localStorage or sessionStorage, where any script could read it); the refresh token
  * is an HttpOnly cookie the browser sends to /v1/auth/refresh, which is how a reload or a
- * token's expiry restores the session. A 401 that a refresh cannot cure means signed out.
+ * token's expiry restores the session. A 401 that a refresh cannot cure means signed out;
+ * a refresh refused for a while (429, 503) or not answered says nothing about the session.
  */
 
 export interface ProblemField {
@@ -81,21 +82,27 @@ async function problemOf(response: Response): Promise<ApiProblem> {
 
 /**
  * Asks for a new access token with the refresh cookie. One refresh at a time: every
- * caller that met a 401 meanwhile waits for the same answer. False means signed out.
+ * caller that met a 401 meanwhile waits for the same answer. False means signed out (the
+ * API refused the cookie); an ApiProblem is thrown when the answer was no answer about the
+ * session (rate limited, unavailable, unreachable): the session stands as it was, and the
+ * caller shows the problem and tries again later.
  */
 export function refreshSession(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
-      const response = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } });
+      let response: Response;
+      try {
+        response = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } });
+      } catch (error) {
+        throw asProblem(error);
+      }
+      if (response.status === 429 || response.status >= 500) throw await problemOf(response);
       if (!response.ok) {
         setToken(undefined);
         return false;
       }
       setToken(((await response.json()) as AccessToken).accessToken);
       return true;
-    } catch {
-      setToken(undefined);
-      return false;
     } finally {
       refreshing = undefined;
     }

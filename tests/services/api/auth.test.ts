@@ -2,7 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ACCESS_TOKEN_AUDIENCE } from '../../../services/core/auth';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
-import { signedToken } from './identity-helpers';
+import { login, refresh, refreshCookie, signedToken } from './identity-helpers';
 
 describe('auth routes', () => {
   let api: ApiFixture;
@@ -130,5 +130,33 @@ describe('auth rate limit', () => {
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
+  });
+});
+
+describe('refresh rate limit', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { AUTH_RATE_LIMIT_PER_MINUTE: '2', REFRESH_RATE_LIMIT_PER_MINUTE: '3' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('is apart from the credential limit: logins used up leave refreshes working, which have a limit of their own', async () => {
+    const email = 'refresher@example.com';
+    const password = 'correct horse battery staple';
+    expect((await call(api, '/v1/auth/register', { json: { email, password } })).status).toBe(202);
+    let cookie = (await login(api, email, password)).refresh;
+    expect((await call(api, '/v1/auth/login', { json: { email, password } })).status).toBe(429);
+    for (let i = 0; i < 3; i += 1) {
+      const refreshed = await refresh(api, cookie);
+      expect(refreshed.status).toBe(200);
+      cookie = refreshCookie(refreshed.headers)?.value ?? '';
+    }
+    const limited = await refresh(api, cookie);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 });

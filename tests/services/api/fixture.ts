@@ -63,6 +63,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     OBJECT_STORE_DIR: objectDir,
     KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
     AUTH_RATE_LIMIT_PER_MINUTE: '10000',
+    REFRESH_RATE_LIMIT_PER_MINUTE: '10000',
     DATABASE_POOL_MAX: '5',
     RELAY_SWEEP_MS: '1000',
     ...options.env,
