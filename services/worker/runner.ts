@@ -15,13 +15,13 @@ import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/qu
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
 import { CrashLoops, runsEndedWithWorker } from './crash-loop';
+import { InputBudget } from './input-budget';
 import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
 import { LoopLiveness, type Liveness } from './liveness';
 import { createMailDrop } from './mail-drop';
 import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
-import { InputBudget } from './input-budget';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
 /** How a start waiting for Redis backs off between attempts: one more step per attempt, up to the cap. */
@@ -269,7 +269,8 @@ export class JobRunner {
       closed = true;
     });
     for (;;) {
-      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_WITHOUT_REDIS_CHECK_MS))]);
+      // Unref'd: when the close wins the race, the pause left behind must not hold the process open.
+      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_WITHOUT_REDIS_CHECK_MS).unref())]);
       if (closed) return;
       if (this.entriesRunning === 0 && this.inFlight === 0 && !(await redisAnswersNewConnection(this.options.redisUrl, CLOSE_WITHOUT_REDIS_CHECK_MS))) {
         if (closed) return;
