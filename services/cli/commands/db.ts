@@ -1,7 +1,8 @@
 import { MIGRATION_LOCK_KEY } from '../../core/db/migrate';
 import type { Runtime } from '../../core/runtime';
+import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { UsageError, printJson, printTable } from '../output';
+import { printJson, printTable } from '../output';
 
 interface SessionRow {
   pid: number;
@@ -56,8 +57,7 @@ export async function dbLocks(core: Runtime, options: { json?: boolean }): Promi
 
 /** Cancels a session's current query (or ends the session with --terminate). */
 export function dbCancel(pidArg: string, options: { terminate?: boolean; json?: boolean }): RuntimeAction {
-  const pid = Number(pidArg);
-  if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`pid must be a positive integer, got ${JSON.stringify(pidArg)}`);
+  const pid = parse.pid(pidArg);
   const fn = options.terminate ? 'pg_terminate_backend' : 'pg_cancel_backend';
   return async (core) => {
     const { rows } = await core.generalPool.query<{ done: boolean | null }>(`SELECT ${fn}(pid) AS done FROM pg_stat_activity WHERE pid = $1`, [pid]);

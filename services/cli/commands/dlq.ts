@@ -3,7 +3,7 @@ import type { RuntimeAction } from '../context';
 import { UsageError, printJson, printTable } from '../output';
 
 export function listDeadLetters(options: { limit?: string; cursor?: string; json?: boolean }): RuntimeAction {
-  const query = { limit: parse.limit(options.limit, 20), cursor: options.cursor };
+  const query = { limit: parse.limit(options.limit, 20), cursor: parse.cursor(options.cursor) };
   return async (core) => {
     const page = await core.admin.deadLetters(query);
     if (options.json) {

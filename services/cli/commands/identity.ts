@@ -3,6 +3,7 @@ import { EnvSchema, parseEnv } from '../../contract';
 import { Email, SigningKeyStore, UserRoleSchema, createIdentity } from '../../core/auth';
 import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
+import * as parse from '../args';
 import type { RuntimeAction } from '../context';
 import { UsageError, printJson } from '../output';
 
@@ -107,8 +108,7 @@ export function rotateKeys(options: { json?: boolean }): RuntimeAction {
 }
 
 export function purge(options: { retentionDays?: string; json?: boolean }): RuntimeAction {
-  const override = options.retentionDays === undefined ? undefined : Number(options.retentionDays);
-  if (override !== undefined && (!Number.isInteger(override) || override < 0)) throw new UsageError('--retention-days must be a whole number of days');
+  const override = parse.retentionDays(options.retentionDays);
   return async (core) => {
     const days = override ?? core.env.JOB_RETENTION_DAYS;
     const purged = await createJobRemoval({ generalPool: core.generalPool, store: core.store, log: core.log }).purge(days);

@@ -22,7 +22,7 @@ export function listJobs(options: ListOptions): RuntimeAction {
     status: parse.jobStatus(options.status),
     type: options.type,
     limit: parse.limit(options.limit, 20),
-    cursor: options.cursor,
+    cursor: parse.cursor(options.cursor),
   };
   return async (core) => {
     const page = await listPageForOperators(core.generalPool, query);
