@@ -26,3 +26,11 @@ export class UsageError extends Error {
     this.name = this.constructor.name;
   }
 }
+
+/** PostgreSQL or Redis, which the command needs, does not answer: exit status 1, with which one and why. */
+export class DependencyUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}

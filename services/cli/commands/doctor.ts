@@ -187,17 +187,20 @@ async function fetchJson<T>(url: string): Promise<T> {
 /**
  * `platform doctor --stack <s>`: what the stack adds to the cluster (see doctor-cluster),
  * then, where the data stores are reachable (inside the cluster, where RDS and Redis admit
- * the CLI), the platform's own checks.
+ * the CLI), the platform's own checks. Its flags are checked here; the returned command
+ * finds the cluster (from the pod, or --kube-api) when it runs.
  */
-export async function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): Promise<number> {
+export function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): () => Promise<number> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${JSON.stringify(options.stack)}`);
   if (options.prometheusUrl !== undefined && !/^https?:\/\/\S+$/.test(options.prometheusUrl)) throw new UsageError('--prometheus-url must be an http(s) URL');
   const thresholds = doctorThresholds(options);
-  const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
-  const results = await diagnoseCluster(kube, { stack: options.stack, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
-  if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, thresholds))));
-  else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
-  return report(results, options);
+  return async () => {
+    const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
+    const results = await diagnoseCluster(kube, { stack: options.stack, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
+    if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, thresholds))));
+    else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
+    return report(results, options);
+  };
 }
 
 function report(results: CheckResult[], options: DoctorOptions): number {

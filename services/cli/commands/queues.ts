@@ -1,3 +1,4 @@
+import { QUEUES } from '../../contract';
 import type { ReconcileReport } from '../../core/jobs/types';
 import type { Runtime } from '../../core/runtime';
 import { printJson, printTable } from '../output';
@@ -15,15 +16,17 @@ export async function queueStats(core: Runtime, options: { json?: boolean }): Pr
   return 0;
 }
 
-export async function pauseQueue(core: Runtime): Promise<number> {
+export async function pauseQueue(core: Runtime, options: { json?: boolean }): Promise<number> {
   await core.admin.pause();
-  process.stdout.write('queue paused: workers finish what they hold and take nothing new\n');
+  if (options.json) printJson({ queue: QUEUES.jobs, paused: true });
+  else process.stdout.write('queue paused: workers finish what they hold and take nothing new\n');
   return 0;
 }
 
-export async function resumeQueue(core: Runtime): Promise<number> {
+export async function resumeQueue(core: Runtime, options: { json?: boolean }): Promise<number> {
   await core.admin.resume();
-  process.stdout.write('queue resumed\n');
+  if (options.json) printJson({ queue: QUEUES.jobs, paused: false });
+  else process.stdout.write('queue resumed\n');
   return 0;
 }
 
