@@ -1,3 +1,8 @@
+import type { JobStatus } from '../../contract';
+import { requeueJob, type SingleMove } from '../../core/db/jobs';
+import { inTransaction } from '../../core/db/transaction';
+import { ConflictError } from '../../core/errors';
+import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
 import { UsageError, printJson, printTable } from '../output';
@@ -19,28 +24,102 @@ export function listDeadLetters(options: { limit?: string; cursor?: string; json
   };
 }
 
+export interface ReplayOutcome {
+  id: string;
+  replayed: boolean;
+  /** Why it was not replayed. */
+  error?: string;
+}
+
+/** PostgreSQL's clock now, in ISO 8601 with its microseconds (a JavaScript Date would cut them to milliseconds). */
+async function databaseNow(core: Runtime): Promise<string> {
+  const { rows } = await core.generalPool.query<{ now: string }>(`SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`);
+  return (rows[0] as { now: string }).now;
+}
+
 /**
- * Replays the named jobs, or with --all every dead letter (newest first, up to --limit).
- * Replays one at a time and reports each, so a partial failure says what was done.
+ * Replays one job if it is still the dead letter it was when this replay began: failed, and
+ * failed no later than `asOf`. A job failed since was replayed by someone else meanwhile (two
+ * operators replaying the same set, a console's replay) and has run again: replaying it once
+ * more would run it twice for one decision. The row stays locked from the check to the requeue.
+ */
+async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<ReplayOutcome> {
+  const decision = await inTransaction(core.generalPool, async (client): Promise<{ move: SingleMove } | { skipped: string }> => {
+    const { rows } = await client.query<{ status: JobStatus; finished_at: Date | null; failed_since: boolean | null }>(
+      'SELECT status, finished_at, finished_at > $2::timestamptz AS failed_since FROM jobs WHERE id = $1 FOR UPDATE',
+      [id, asOf],
+    );
+    const row = rows[0];
+    if (!row) return { skipped: 'not found (deleted, or purged)' };
+    if (row.status === 'cancelled') return { skipped: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' };
+    if (row.status !== 'failed') return { skipped: `not a dead letter any more: it is ${row.status} (replayed meanwhile?)` };
+    if (row.failed_since !== false) {
+      return { skipped: `failed again at ${row.finished_at?.toISOString() ?? '?'}, after this replay began: someone replayed it meanwhile; replay it again if you mean to run it once more` };
+    }
+    const move = await requeueJob(client, id, undefined, 'operator');
+    return move ? { move } : { skipped: 'could not be re-queued' };
+  });
+  if ('skipped' in decision) return { id, replayed: false, error: decision.skipped };
+  // Committed: the job is queued in PostgreSQL. A hand-off that fails is left to the relay sweep.
+  await core.relay.requeue([decision.move.row]);
+  return { id, replayed: true };
+}
+
+/** Arbitrary but fixed, beside the migration and relay sweep locks: one `dlq replay` at a time. */
+export const REPLAY_LOCK_KEY = 7_203_114_522;
+
+/**
+ * Runs `work` while holding the replay lock, or refuses at once when another replay holds it.
+ * Waiting would not do: a replay begun after another one ends lists the jobs that one just
+ * replayed, once they fail again, and runs them a second time for the same decision.
+ */
+async function oneReplayAtATime<T>(core: Runtime, work: () => Promise<T>): Promise<T> {
+  const session = await core.generalPool.connect();
+  try {
+    const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [REPLAY_LOCK_KEY]);
+    if (!rows[0]?.locked) {
+      const holder = await session.query<{ pid: number; since: Date | null }>(
+        `SELECT a.pid, a.backend_start AS since FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+        [REPLAY_LOCK_KEY],
+      );
+      const who = holder.rows[0] ? ` (PostgreSQL session ${holder.rows[0].pid}, since ${holder.rows[0].since?.toISOString() ?? '?'})` : '';
+      throw new ConflictError(`another platform dlq replay is running${who}: let it end, then see what is left with platform dlq list`);
+    }
+    try {
+      return await work();
+    } finally {
+      await session.query('SELECT pg_advisory_unlock($1)', [REPLAY_LOCK_KEY]);
+    }
+  } finally {
+    session.release();
+  }
+}
+
+/**
+ * Replays the named jobs, or with --all every dead letter (newest first, up to --limit), as
+ * they stood when the command began, one replay at a time. Replays one job at a time and
+ * reports each, so a partial failure says what was done.
  */
 export function replayDeadLetters(ids: string[], options: { all?: boolean; limit?: string; json?: boolean }): RuntimeAction {
   if (options.all && ids.length > 0) throw new UsageError('give job ids or --all, not both');
   if (!options.all && ids.length === 0) throw new UsageError('give one or more job ids, or --all');
-  const named = options.all ? undefined : ids.map((id) => parse.uuid(id));
+  const named = options.all ? undefined : [...new Set(ids.map((id) => parse.uuid(id).toLowerCase()))];
   const allLimit = parse.limit(options.limit, 100);
-  return async (core) => {
-    const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
-    const outcomes: { id: string; replayed: boolean; error?: string }[] = [];
-    for (const id of targets) {
-      try {
-        await core.admin.replay(id);
-        outcomes.push({ id, replayed: true });
-      } catch (error) {
-        outcomes.push({ id, replayed: false, error: error instanceof Error ? error.message : String(error) });
+  return (core) =>
+    oneReplayAtATime(core, async () => {
+      const asOf = await databaseNow(core);
+      const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
+      const outcomes: ReplayOutcome[] = [];
+      for (const id of targets) {
+        try {
+          outcomes.push(await replayAsOf(core, id, asOf));
+        } catch (error) {
+          outcomes.push({ id, replayed: false, error: error instanceof Error ? error.message : String(error) });
+        }
       }
-    }
-    if (options.json) printJson({ outcomes });
-    else printTable(outcomes, ['id', 'replayed', 'error']);
-    return outcomes.every((outcome) => outcome.replayed) ? 0 : 1;
-  };
+      if (options.json) printJson({ asOf, outcomes });
+      else printTable(outcomes, ['id', 'replayed', 'error']);
+      return outcomes.every((outcome) => outcome.replayed) ? 0 : 1;
+    });
 }
