@@ -20,7 +20,7 @@ export interface CliOptions {
 }
 
 /** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment (and `stdin` piped in, when given). */
-export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string, options: CliOptions = {}): Promise<CliRun> {
+export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string | Buffer, options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
       cwd: ROOT,
