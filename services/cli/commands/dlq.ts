@@ -43,7 +43,7 @@ async function databaseNow(core: Runtime): Promise<string> {
  * operators replaying the same set, a console's replay) and has run again: replaying it once
  * more would run it twice for one decision. The row stays locked from the check to the requeue.
  */
-async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<ReplayOutcome> {
+async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<{ outcome: ReplayOutcome; move?: SingleMove }> {
   const decision = await inTransaction(core.generalPool, async (client): Promise<{ move: SingleMove } | { skipped: string }> => {
     const { rows } = await client.query<{ status: JobStatus; finished_at: Date | null; failed_since: boolean | null }>(
       'SELECT status, finished_at, finished_at > $2::timestamptz AS failed_since FROM jobs WHERE id = $1 FOR UPDATE',
@@ -59,10 +59,8 @@ async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<Repl
     const move = await requeueJob(client, id, undefined, 'operator');
     return move ? { move } : { skipped: 'could not be re-queued' };
   });
-  if ('skipped' in decision) return { id, replayed: false, error: decision.skipped };
-  // Committed: the job is queued in PostgreSQL. A hand-off that fails is left to the relay sweep.
-  await core.relay.requeue([decision.move.row]);
-  return { id, replayed: true };
+  if ('skipped' in decision) return { outcome: { id, replayed: false, error: decision.skipped } };
+  return { outcome: { id, replayed: true }, move: decision.move };
 }
 
 /** Arbitrary but fixed, beside the migration and relay sweep locks: one `dlq replay` at a time. */
@@ -111,13 +109,20 @@ export function replayDeadLetters(ids: string[], options: { all?: boolean; limit
       const asOf = await databaseNow(core);
       const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
       const outcomes: ReplayOutcome[] = [];
+      const requeued: SingleMove['row'][] = [];
       for (const id of targets) {
         try {
-          outcomes.push(await replayAsOf(core, id, asOf));
+          const { outcome, move } = await replayAsOf(core, id, asOf);
+          outcomes.push(outcome);
+          if (move) requeued.push(move.row);
         } catch (error) {
           outcomes.push({ id, replayed: false, error: error instanceof Error ? error.message : String(error) });
         }
       }
+      // The replayed jobs are queued in PostgreSQL, committed: one hand-off to Redis for all of
+      // them, so a Redis that hangs costs one wait, not one per job. One that fails leaves them
+      // to the relay sweep, which hands over queued jobs Redis does not hold.
+      await core.relay.requeue(requeued);
       if (options.json) printJson({ asOf, outcomes });
       else printTable(outcomes, ['id', 'replayed', 'error']);
       return outcomes.every((outcome) => outcome.replayed) ? 0 : 1;
