@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EnvSchema, JOB_STATUSES, type JobStatus } from '../contract';
 import { decodeCursor } from '../core/jobs/cursor';
-import { UsageError } from './output';
+import { UsageError, shownArgument } from './output';
 
 /**
  * Flag and argument parsers: a bad value is a UsageError naming the flag, before anything
@@ -9,7 +9,7 @@ import { UsageError } from './output';
  * and '1e3', so an empty shell variable (`--retention-days "$DAYS"`) would read as 0.
  */
 export function uuid(value: string, name = 'job id'): string {
-  if (!z.uuid().safeParse(value).success) throw new UsageError(`${name} must be a UUID, got ${JSON.stringify(value)}`);
+  if (!z.uuid().safeParse(value).success) throw new UsageError(`${name} must be a UUID, got ${shownArgument(value)}`);
   return value;
 }
 
@@ -19,7 +19,7 @@ const DECIMAL_NUMBER = /^[0-9]+(\.[0-9]+)?$/;
 /** A whole number from `min` to `max`, or the message naming `what` and the range. */
 function wholeNumber(value: string, min: number, max: number, what: string): number {
   const parsed = WHOLE_NUMBER.test(value) ? Number(value) : Number.NaN;
-  if (!(parsed >= min && parsed <= max)) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  if (!(parsed >= min && parsed <= max)) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got ${shownArgument(value)}`);
   return parsed;
 }
 
@@ -30,7 +30,7 @@ export function limit(value: string | undefined, fallback: number, max = 1_000):
 export function seconds(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = DECIMAL_NUMBER.test(value) ? Number(value) : Number.NaN;
-  if (!(parsed > 0 && Number.isFinite(parsed))) throw new UsageError(`${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`);
+  if (!(parsed > 0 && Number.isFinite(parsed))) throw new UsageError(`${flag} must be a positive number of seconds, got ${shownArgument(value)}`);
   return parsed;
 }
 

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { EnvError } from '../contract';
 import { ConflictError, DomainError, NotFoundError } from '../core/errors';
-import { DependencyUnavailableError, UsageError } from './output';
+import { DependencyUnavailableError, UsageError, shownAsJson, shownAsText } from './output';
 
 /**
  * Exit statuses, the same for every command (`platform --help` lists them):
@@ -45,9 +45,9 @@ export function describeFailure(error: unknown): Failure {
  */
 export function reportFailure(error: unknown, json: boolean): number {
   const failure = describeFailure(error);
-  if (json) process.stderr.write(`${JSON.stringify({ error: failure })}\n`);
+  if (json) process.stderr.write(`${shownAsJson({ error: failure })}\n`);
   else if (failure.kind === 'environment' && error instanceof EnvError) {
     for (const issue of error.issues) process.stderr.write(`platform: environment variable ${issue.variable} ${issue.message}\n`);
-  } else process.stderr.write(`platform: ${failure.message}\n`);
+  } else process.stderr.write(`platform: ${shownAsText(failure.message)}\n`);
   return failure.exitCode;
 }

@@ -9,7 +9,7 @@ import { withTimeout } from '../../core/timeout';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
 import { kubeClient } from '../kube';
-import { UsageError, printJson, printTable } from '../output';
+import { UsageError, printJson, printTable, shownArgument } from '../output';
 import type { CheckResult, Verdict } from './check-result';
 import { diagnoseCluster } from './doctor-cluster';
 
@@ -191,7 +191,7 @@ async function fetchJson<T>(url: string): Promise<T> {
  * finds the cluster (from the pod, or --kube-api) when it runs.
  */
 export function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): () => Promise<number> {
-  if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${JSON.stringify(options.stack)}`);
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${shownArgument(options.stack)}`);
   if (options.prometheusUrl !== undefined && !/^https?:\/\/\S+$/.test(options.prometheusUrl)) throw new UsageError('--prometheus-url must be an http(s) URL');
   const thresholds = doctorThresholds(options);
   return async () => {

@@ -5,14 +5,14 @@ import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { UsageError, printJson } from '../output';
+import { UsageError, printJson, shownArgument } from '../output';
 
 /** The identity settings the CLI needs beyond the shared ones: only `keys rotate` needs the sealing secret. */
 const IdentityCliEnv = EnvSchema.pick({ JWT_ISSUER: true, ACCESS_TOKEN_TTL_SECONDS: true, REFRESH_TOKEN_TTL_SECONDS: true, PASSWORD_RESET_TTL_SECONDS: true, PUBLIC_URL: true });
 
 function email(value: string): string {
   const parsed = Email.safeParse(value);
-  if (!parsed.success) throw new UsageError(`not an email address: ${JSON.stringify(value)}`);
+  if (!parsed.success) throw new UsageError(`not an email address: ${shownArgument(value)}`);
   return parsed.data as string;
 }
 
@@ -106,7 +106,7 @@ export function createAdmin(address: string, options: { json?: boolean }): Runti
 export function setRole(address: string, role: string, options: { json?: boolean }): RuntimeAction {
   const target = email(address);
   const parsedRole = UserRoleSchema.safeParse(role);
-  if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${JSON.stringify(role)}`);
+  if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${shownArgument(role)}`);
   const secret = keyEncryptionSecret();
   return async (core) => {
     const identity = await identityOf(core, secret);

@@ -6,7 +6,7 @@ import { NotFoundError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { printJson, printTable } from '../output';
+import { printJson, printTable, shownValue } from '../output';
 
 export interface ListOptions {
   status?: string;
@@ -71,7 +71,7 @@ export function showJob(id: string, options: { json?: boolean }): RuntimeAction 
       return 0;
     }
     for (const [key, value] of Object.entries(view)) {
-      process.stdout.write(`${key.padEnd(15)} ${value === null || value === undefined ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+      process.stdout.write(`${key.padEnd(15)} ${shownValue(value)}\n`);
     }
     if (tasks) {
       const { failurePolicy, ...counts } = tasks;
