@@ -43,22 +43,30 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The last error a connection reported while connecting: a failed PING says only that it gave up, this says why (refused, wrong password). */
-function lastConnectionError(connection: Redis): () => string | undefined {
-  let last: string | undefined;
-  connection.on('error', (error: Error) => (last = error.message));
-  connection.on('ready', () => (last = undefined));
-  return () => last;
+/**
+ * The runtime with a Redis check that says why it failed. A PING on a connection that cannot
+ * connect fails with "Reached the max retries per request limit"; the connection's own last
+ * error says why (connect ECONNREFUSED, WRONGPASS).
+ */
+function explainingRedisFailures(core: Runtime): Runtime {
+  let lastConnectionError: string | undefined;
+  core.redis.client.on('error', (error: Error) => (lastConnectionError = error.message));
+  core.redis.client.on('ready', () => (lastConnectionError = undefined));
+  const redis = () =>
+    core.checks.redis().catch((error: unknown) => {
+      throw new Error(lastConnectionError ?? message(error), { cause: error });
+    });
+  return { ...core, checks: { ...core.checks, redis } };
 }
 
-async function requireAnswers(core: Runtime, needs: readonly Dependency[], redisError: () => string | undefined): Promise<void> {
+async function requireAnswers(core: Runtime, needs: readonly Dependency[]): Promise<void> {
   const problems = await Promise.all([
     needs.includes('postgres') ? core.checks.postgres().then(() => undefined, (error: unknown) => `PostgreSQL is unavailable: ${message(error)}`) : undefined,
     needs.includes('redis')
       ? core.checks.redis().then(
           // The queue's own connection is the one BullMQ would wait on, however long.
-          () => (core.redis.producer.status === 'ready' ? undefined : `Redis is unavailable: the queue's connection is ${core.redis.producer.status} (${redisError() ?? 'not ready'})`),
-          (error: unknown) => `Redis is unavailable: ${redisError() ?? message(error)}`,
+          () => (core.redis.producer.status === 'ready' ? undefined : `Redis is unavailable: the queue's connection is ${core.redis.producer.status}`),
+          (error: unknown) => `Redis is unavailable: ${message(error)}`,
         )
       : undefined,
   ]);
@@ -82,14 +90,13 @@ function cliEnv(): WorkerEnv {
 export async function withRuntime<T>(action: RuntimeAction<T>, options: RuntimeOptions = {}): Promise<T> {
   const env = cliEnv();
   const log = createLogger({ service: 'cli', level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, destination: process.stderr });
-  const core = await createRuntime(env, { service: 'cli', log });
-  const redisError = lastConnectionError(core.redis.client);
+  const core = explainingRedisFailures(await createRuntime(env, { service: 'cli', log }));
   try {
     // The enqueue connection fails fast instead of queueing commands while it connects (right for
     // the API, wrong for a command issued the moment the CLI starts): give both a moment to come up.
     // Closing one still connecting would also fail the maxmemory-policy read it has queued, with a warning.
     await Promise.all([connected(core.redis.producer, REDIS_CONNECT_WAIT_MS), connected(core.redis.client, REDIS_CONNECT_WAIT_MS)]);
-    await requireAnswers(core, options.needs ?? ['postgres'], redisError);
+    await requireAnswers(core, options.needs ?? ['postgres']);
     return await action(core);
   } finally {
     await core.close();

@@ -83,6 +83,15 @@ export function workersVerdict(heartbeats: Record<string, string>, now: number, 
 }
 
 /**
+ * What the checks that need a data store say when its own check failed: it may be down,
+ * stopped, refusing the password or unreachable, so what they would have found is unknown.
+ */
+const NOT_CHECKED = {
+  postgres: 'not checked: PostgreSQL failed its check (above)',
+  redis: 'not checked: Redis failed its check (above)',
+} as const;
+
+/**
  * One verdict on the platform: each check says ok, warn or fail and why, in the order an
  * operator would investigate. Checks that need an unreachable dependency fail with that
  * reason instead of hanging.
@@ -93,18 +102,18 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
 
   const postgresUp = await core.checks.postgres().then(
     () => (add('postgres', 'ok', 'reachable'), true),
-    (error: unknown) => (add('postgres', 'fail', `unreachable: ${message(error)}`), false),
+    (error: unknown) => (add('postgres', 'fail', `failed: ${message(error)}`), false),
   );
   const redisUp = await core.checks.redis().then(
     () => (add('redis', 'ok', 'reachable'), true),
-    (error: unknown) => (add('redis', 'fail', `unreachable: ${message(error)}`), false),
+    (error: unknown) => (add('redis', 'fail', `failed: ${message(error)}`), false),
   );
 
   if (postgresUp) {
     const pending = await timeLimited(pendingMigrations(core.generalPool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
     if (pending.length === 0) add('migrations', 'ok', 'schema is up to date');
     else add('migrations', 'fail', `pending: ${pending.join(', ')}; run: platform migrate`);
-  } else add('migrations', 'fail', 'PostgreSQL unreachable');
+  } else add('migrations', 'fail', NOT_CHECKED.postgres);
 
   if (postgresUp) {
     await timeLimited(readClockSkew(core.generalPool)).then(
@@ -114,7 +123,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       },
       (error: unknown) => add('clock', 'warn', `could not read PostgreSQL's clock: ${message(error)}`),
     );
-  } else add('clock', 'fail', 'PostgreSQL unreachable');
+  } else add('clock', 'fail', NOT_CHECKED.postgres);
 
   if (redisUp) {
     try {
@@ -142,7 +151,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       add('relay', 'fail', `could not measure: ${message(error)}`);
     }
   } else {
-    for (const check of ['redis-eviction', 'workers', 'relay']) add(check, 'fail', 'Redis unreachable');
+    for (const check of ['redis-eviction', 'workers', 'relay']) add(check, 'fail', NOT_CHECKED.redis);
   }
 
   if (postgresUp) {
@@ -162,7 +171,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       add('flow', 'fail', `could not read: ${message(error)}`);
     }
   } else {
-    for (const check of ['flow', 'dead-letters']) add(check, 'fail', 'PostgreSQL unreachable');
+    for (const check of ['flow', 'dead-letters']) add(check, 'fail', NOT_CHECKED.postgres);
   }
   return results;
 }

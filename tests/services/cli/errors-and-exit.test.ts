@@ -65,6 +65,30 @@ describe('platform errors and exit', () => {
     });
   });
 
+  it('doctor says what failed without calling a server that answered unreachable, and what it could not check', async () => {
+    const server = await scramAskingServer();
+    try {
+      const { port } = server.address() as AddressInfo;
+      const run = await platform(['doctor', '--json'], { DATABASE_URL: `postgres://platform@127.0.0.1:${port}/platform`, REDIS_URL: UNREACHABLE.REDIS_URL }, undefined, { timeoutMs: 30_000 });
+      expect(run.code).toBe(1);
+      const report = JSON.parse(run.stdout) as { healthy: boolean; checks: { check: string; verdict: string; detail: string }[] };
+      const detail = Object.fromEntries(report.checks.map((check) => [check.check, `${check.verdict} ${check.detail}`]));
+      expect(detail).toEqual({
+        postgres: 'fail failed: SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string',
+        redis: 'fail failed: connect ECONNREFUSED 127.0.0.1:1',
+        migrations: 'fail not checked: PostgreSQL failed its check (above)',
+        clock: 'fail not checked: PostgreSQL failed its check (above)',
+        'redis-eviction': 'fail not checked: Redis failed its check (above)',
+        workers: 'fail not checked: Redis failed its check (above)',
+        relay: 'fail not checked: Redis failed its check (above)',
+        flow: 'fail not checked: PostgreSQL failed its check (above)',
+        'dead-letters': 'fail not checked: PostgreSQL failed its check (above)',
+      });
+    } finally {
+      server.close();
+    }
+  });
+
   describe('with PostgreSQL up and Redis away', () => {
     let databaseUrl: string;
     beforeAll(async () => {
