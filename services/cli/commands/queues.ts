@@ -9,9 +9,9 @@ export async function queueStats(core: Runtime, options: { json?: boolean }): Pr
     printJson(stats);
     return 0;
   }
-  process.stdout.write(`queue ${stats.queue}${stats.paused ? ' (PAUSED)' : ''}; relay lag ${stats.relayLagSeconds.toFixed(1)} s\n\nin Redis (BullMQ):\n`);
+  process.stdout.write(`queue ${stats.queue}${stats.paused ? ' (PAUSED)' : ''}; relay lag ${stats.relayLagSeconds.toFixed(1)} s\n\nin Redis (BullMQ queue entries; jobs of a type that shares entries, submitted together, count one):\n`);
   printTable(Object.entries(stats.counts).map(([state, count]) => ({ state, count })), ['state', 'count']);
-  process.stdout.write('\nin PostgreSQL (source of truth):\n');
+  process.stdout.write('\nin PostgreSQL (jobs; the source of truth):\n');
   printTable(Object.entries(stats.statuses).map(([status, count]) => ({ status, count })), ['status', 'count']);
   return 0;
 }
