@@ -111,7 +111,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .action((options) => execute(connected(listDeadLetters(options))));
   dlq
     .command('replay [jobIds...]')
-    .description('put dead-lettered jobs back in the queue')
+    .description('put dead-lettered jobs back in the queue, as they stood when it began (one failed again since was replayed by someone else, and is skipped); one replay runs at a time')
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
