@@ -61,8 +61,8 @@ export interface AuthService {
   logout(claims: AccessClaims | undefined, refreshToken: string | undefined): Promise<void>;
   /** Mails a reset token when the account exists; says nothing either way. */
   requestPasswordReset(email: string, log?: Logger): Promise<void>;
-  /** Throws ValidationError when the token is unknown, used or expired. */
-  confirmPasswordReset(token: string, password: string, log?: Logger): Promise<void>;
+  /** Returns the account whose password it set; throws ValidationError when the token is unknown, used or expired. */
+  confirmPasswordReset(token: string, password: string, log?: Logger): Promise<UserView>;
   /** Throws UnauthorizedError when the account no longer exists. */
   me(userId: string): Promise<UserView>;
   verifyAccessToken(token: string): Promise<AccessClaims>;
@@ -206,6 +206,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       if (!reset) throw new ValidationError('the reset token is invalid, used or expired', [{ field: 'body.token', message: 'is invalid, used or expired' }]);
       await revokeAndAnnounce(reset.revocations);
       security('password_reset', { userId: reset.userId }, log);
+      return service.me(reset.userId);
     },
 
     async me(userId) {
