@@ -66,6 +66,8 @@ export interface AuthService {
   /** Throws UnauthorizedError when the account no longer exists. */
   me(userId: string): Promise<UserView>;
   verifyAccessToken(token: string): Promise<AccessClaims>;
+  /** Calls `onRevoked` once when the verified token or its session is revoked (sign-out, reset, role change); returns the unsubscribe. */
+  watchRevocation(claims: AccessClaims, onRevoked: () => void): () => void;
   /** Sets a role and revokes the user's sessions, so the old role stops at the next request. */
   setRole(email: string, role: UserRole, log?: Logger): Promise<UserView>;
   /** Creates an admin account, or promotes an existing one (its password is then left as it is). */
@@ -216,6 +218,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
     },
 
     verifyAccessToken: (token) => tokens.verify(token),
+    watchRevocation: (claims, onRevoked) => tokens.watchRevocation(claims, onRevoked),
 
     async setRole(email, role, log = deps.log) {
       const user = await users.findByEmail(email);
