@@ -440,6 +440,21 @@ describe('web console', () => {
     expect(replayed.body.status).not.toBe('succeeded');
   });
 
+  it('signs out every tab of the browser when one signs out, not only the tab whose button was pressed', async () => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const [first, second] = [await context.newPage(), await context.newPage()];
+    for (const page of [first, second]) page.setDefaultTimeout(JOB_WAIT_MS);
+    await signedIn(first);
+    // The Files page holds no event stream: nothing but the sign-out itself can tell it.
+    await second.goto('/files');
+    await second.getByRole('heading', { name: 'Files' }).waitFor();
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    await first.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await second.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+  });
+
   it('resets a forgotten password: from the sign-in page, through the mailed link, to signing in with the new password', async () => {
     const account = await signUp(stack.api, PASSWORD);
     const newPassword = 'a brand new passphrase';
