@@ -101,6 +101,21 @@ async function untilInPage(page: Page, expression: string): Promise<void> {
   throw new Error(`never held in the page: ${expression}`);
 }
 
+/** A job of the token's account that failed for good (its file's bytes are gone from the object store): a dead letter. */
+async function deadLetteredJob(token: string): Promise<string> {
+  const upload = await call<{ id: string }>(stack.api, '/v1/files', { token, body: 'doomed', headers: { 'content-type': 'text/plain', 'x-file-name': 'doomed.txt' } });
+  for (const file of await readdir(stack.api.env.OBJECT_STORE_DIR ?? '', { recursive: true, withFileTypes: true })) {
+    if (file.isFile() && file.name.includes(upload.body.id)) await unlink(path.join(file.parentPath, file.name));
+  }
+  const doomed = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'file.checksum', input: { fileId: upload.body.id }, maxAttempts: 1 } });
+  expect(doomed.status).toBe(202);
+  for (;;) {
+    const { body } = await call<{ status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token });
+    if (body.status === 'failed') return doomed.body.id;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function storedTokens(page: Page): Promise<{ local: number; session: number }> {
   return page.evaluate<{ local: number; session: number }>('({ local: localStorage.length, session: sessionStorage.length })');
 }
@@ -411,18 +426,7 @@ describe('web console', () => {
     const page = await newPage();
     const account = await signUp(stack.api, PASSWORD);
     const adminToken = await makeAdmin(stack.api, account.userId, PASSWORD);
-    // A job that fails for good: its file's bytes are gone from the object store.
-    const upload = await call<{ id: string }>(stack.api, '/v1/files', { token: adminToken, body: 'doomed', headers: { 'content-type': 'text/plain', 'x-file-name': 'doomed.txt' } });
-    for (const file of await readdir(stack.api.env.OBJECT_STORE_DIR ?? '', { recursive: true, withFileTypes: true })) {
-      if (file.isFile() && file.name.includes(upload.body.id)) await unlink(path.join(file.parentPath, file.name));
-    }
-    const doomed = await call<{ id: string }>(stack.api, '/v1/jobs', { token: adminToken, json: { type: 'file.checksum', input: { fileId: upload.body.id }, maxAttempts: 1 } });
-    expect(doomed.status).toBe(202);
-    for (;;) {
-      const { body } = await call<{ status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token: adminToken });
-      if (body.status === 'failed') break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const doomed = { body: { id: await deadLetteredJob(adminToken) } };
 
     await signedIn(page, account);
     await navLink(page, 'Operations').click();
@@ -438,6 +442,51 @@ describe('web console', () => {
     await page.getByRole('status').filter({ hasText: 'replayed' }).waitFor();
     const replayed = await call<{ attempts: number; status: string }>(stack.api, `/v1/jobs/${doomed.body.id}`, { token: adminToken });
     expect(replayed.body.status).not.toBe('succeeded');
+  });
+
+  it('keeps the Operations page true and usable by keyboard in two tabs: another account\'s dead letter named by its whole id, a conflicting replay, a 375 px screen', async () => {
+    const owner = await signUp(stack.api, PASSWORD);
+    const jobId = await deadLetteredJob(owner.token);
+    const admin = await signUp(stack.api, PASSWORD);
+    const adminToken = await makeAdmin(stack.api, admin.userId, PASSWORD);
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl, viewport: { width: 375, height: 812 } });
+    contexts.push(context);
+    const first = await context.newPage();
+    first.setDefaultTimeout(JOB_WAIT_MS);
+    await signedIn(first, admin);
+    await navLink(first, 'Operations').click();
+    const row = (page: Page) => page.locator('tr', { hasText: jobId.slice(-8) });
+    await row(first).waitFor();
+    // The job pages show the viewer's own jobs only: a link there would open "Job not found". The whole id is what `platform jobs show` takes.
+    expect(await row(first).getByRole('link').count()).toBe(0);
+    expect(await row(first).textContent()).toContain(jobId);
+    // What is visually hidden in the table (the replay buttons' names) stays in its scroll box.
+    expect(await horizontalOverflow(first)).toBe(0);
+
+    const second = await context.newPage();
+    second.setDefaultTimeout(JOB_WAIT_MS);
+    await second.goto('/admin');
+    await row(second).waitFor();
+    try {
+      // By keyboard: the queue toggle keeps focus while it works, and after.
+      await first.getByRole('button', { name: 'Pause queue' }).focus();
+      await first.keyboard.press('Enter');
+      await first.getByRole('button', { name: 'Resume queue' }).waitFor();
+      await untilInPage(first, 'document.activeElement?.textContent === "Resume queue"');
+
+      // Paused, the replayed job stays queued: the second tab's replay comes too late.
+      await first.getByRole('button', { name: `Replay file.checksum ${jobId.slice(-8)}` }).click();
+      await first.getByRole('status').filter({ hasText: 'replayed' }).waitFor();
+      await untilInPage(first, 'document.activeElement?.textContent === "Dead letters"');
+      await second.getByRole('button', { name: `Replay file.checksum ${jobId.slice(-8)}` }).click();
+      await second.getByRole('alert').filter({ hasText: 'this one is queued' }).waitFor();
+      await row(second).waitFor({ state: 'detached' });
+      await second.getByText('The queue is paused').waitFor();
+      await second.getByRole('button', { name: 'Refresh' }).click();
+      await second.getByRole('alert').waitFor({ state: 'detached' });
+    } finally {
+      await call(stack.api, '/v1/admin/queues/resume', { method: 'POST', token: adminToken });
+    }
   });
 
   it('signs out every tab of the browser when one signs out, not only the tab whose button was pressed', async () => {
