@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { Env } from '../../contract';
+import type { AccessClaims, AuthService } from '../../core/auth';
 import type { StoredJobEvent } from '../../core/db/job-events';
 import { ServiceUnavailableError } from '../../core/errors';
 import type { EventHub, SubscriptionEnd } from '../../core/jobs/event-hub';
@@ -29,23 +30,24 @@ const BACKLOG_PAGE = 1_000;
  * sends that, then what arrived meanwhile (without repeats), then lives. It ends after
  * its job's terminal state, when the client leaves, when the process drains or loses its
  * notifications, and after EVENT_STREAM_MAX_SECONDS; each end but the first carries a
- * `retry:` hint, and the client resumes where it stopped. Streams are capped per user and
- * per process.
+ * `retry:` hint, and the client resumes where it stopped. A stream also ends, without a hint,
+ * once the token that opened it is revoked: a session signed out, reset or demoted sees no
+ * further event, whatever stream it held open. Streams are capped per user and per process.
  */
 export class EventStreams {
   private open = 0;
   private readonly perUser = new Map<string, number>();
 
   constructor(
-    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits },
+    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits; auth: Pick<AuthService, 'watchRevocation'> },
   ) {}
 
   get openStreams(): number {
     return this.open;
   }
 
-  async stream(res: Response, request: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
-    const { ownerId } = request;
+  async stream(res: Response, request: { caller: AccessClaims; source: StreamSource; after?: number }): Promise<void> {
+    const ownerId = request.caller.userId;
     this.admit(ownerId);
     this.open += 1;
     this.perUser.set(ownerId, (this.perUser.get(ownerId) ?? 0) + 1);
@@ -70,8 +72,9 @@ export class EventStreams {
     }
   }
 
-  private async run(res: Response, { ownerId, source, after }: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
-    const { hub, jobs, limits } = this.deps;
+  private async run(res: Response, { caller, source, after }: { caller: AccessClaims; source: StreamSource; after?: number }): Promise<void> {
+    const { hub, jobs, limits, auth } = this.deps;
+    const ownerId = caller.userId;
     // Read before the backlog: a job terminal by then has its terminal event in it or already sent.
     const jobAtStart = source.kind === 'job' ? await jobs.get(ownerId, source.jobId) : undefined;
     const matches = (event: StoredJobEvent) => source.kind === 'owner' || event.jobId === source.jobId || event.parentId === source.jobId;
@@ -108,6 +111,8 @@ export class EventStreams {
       },
       end: (_reason: SubscriptionEnd) => end(true),
     });
+    // Before the backlog is read: once the token is revoked, nothing more is sent.
+    const unwatch = auth.watchRevocation(caller, () => end(false));
     const timers: NodeJS.Timeout[] = [];
     try {
       const backlog = await this.backlog(ownerId, source, after);
@@ -140,6 +145,7 @@ export class EventStreams {
     } finally {
       for (const timer of timers) clearTimeout(timer);
       unsubscribe();
+      unwatch();
     }
   }
 
