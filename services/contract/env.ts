@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { inconsistencies } from './env-consistency';
 import { flag, label, mailbox, oneOf, url, wholeNumber } from './env-values';
 import { MAX_JOB_TIMEOUT_MS } from './job-types';
 
@@ -10,7 +11,8 @@ export type DatabaseSslMode = (typeof DATABASE_SSL_MODES)[number];
  * Every environment variable the api and the worker read. Services parse `process.env`
  * with it at start; the workloads component builds the container env from infra outputs
  * keyed by `keyof Env`, so a variable added here that a stack does not provide fails to
- * compile rather than crash in production.
+ * compile rather than crash in production. Settings that contradict each other are
+ * refused by parseEnv (env-consistency.ts).
  */
 const port = wholeNumber({ min: 1, max: 65_535 });
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
@@ -295,8 +297,8 @@ export class EnvError extends Error {
 
 /**
  * Parses an environment; throws EnvError naming each bad variable (never its value: it may
- * be a secret). An empty variable counts as unset, as `VAR=` in a shell or a blank
- * ConfigMap entry means.
+ * be a secret), then each contradiction between valid ones (env-consistency.ts). An empty
+ * variable counts as unset, as `VAR=` in a shell or a blank ConfigMap entry means.
  */
 export function parseEnv(source: Record<string, string | undefined>): Env;
 export function parseEnv<S extends z.ZodType>(source: Record<string, string | undefined>, schema: S): z.output<S>;
@@ -312,5 +314,7 @@ export function parseEnv(source: Record<string, string | undefined>, schema: z.Z
     }
     throw new EnvError([...firstIssuePerVariable].map(([variable, message]) => ({ variable, message })));
   }
+  const contradictions = inconsistencies(schema, result.data as Record<string, unknown>);
+  if (contradictions.length > 0) throw new EnvError(contradictions);
   return result.data;
 }

@@ -1,6 +1,6 @@
 /**
  * The env contract against what people actually type: units, fractions, exponents, yes/no,
- * URLs with unencoded passwords or query strings.
+ * URLs with unencoded passwords or query strings, and settings that contradict each other.
  * Every refusal names the variable and says what is expected, and no message ever repeats
  * the value (it may be a secret).
  */
@@ -146,5 +146,36 @@ describe('env contract: URLs', () => {
 
   it('holds the migrations to the same DATABASE_URL rules', () => {
     expect(issues({ DATABASE_URL: 'postgres://admin:pw@db/platform?sslmode=disable' }, MigrateEnvSchema)[0]?.variable).toBe('DATABASE_URL');
+  });
+});
+
+describe('env contract: settings that contradict each other', () => {
+  it('refuses an access token that outlives its refresh token', () => {
+    expect(issues({ ...required, ACCESS_TOKEN_TTL_SECONDS: '3600', REFRESH_TOKEN_TTL_SECONDS: '600' })).toEqual([
+      { variable: 'ACCESS_TOKEN_TTL_SECONDS', message: 'must not exceed REFRESH_TOKEN_TTL_SECONDS (600): an access token would outlive the session that issued it' },
+    ]);
+    expect(parseEnv({ ...required, ACCESS_TOKEN_TTL_SECONDS: '600', REFRESH_TOKEN_TTL_SECONDS: '600' }).ACCESS_TOKEN_TTL_SECONDS).toBe(600);
+  });
+
+  it('refuses a Secure cookie for a console served over plain HTTP, but not on localhost', () => {
+    expect(issues({ ...required, PUBLIC_URL: 'http://platform.example.com' })).toEqual([{ variable: 'COOKIE_SECURE', message: expect.stringMatching(/^is true \(its default\) while PUBLIC_URL is a plain-HTTP address/) }]);
+    expect(parseEnv({ ...required, PUBLIC_URL: 'http://platform.example.com', COOKIE_SECURE: 'false' }).COOKIE_SECURE).toBe(false);
+    for (const local of ['http://localhost:8080', 'http://127.0.0.1:3000', 'http://[::1]:8080', 'http://console.localhost']) expect(parseEnv({ ...required, PUBLIC_URL: local }).COOKIE_SECURE).toBe(true);
+  });
+
+  it.each([
+    ['S3_RESULTS_BUCKET', 'results-1'],
+    ['S3_ENDPOINT', 'http://minio:9000'],
+    ['S3_REGION', 'eu-west-1'],
+    ['S3_PREFIX', 'files/'],
+    ['S3_FORCE_PATH_STYLE', 'true'],
+  ])('refuses %s without S3_BUCKET, which it would be ignored for', (variable, value) => {
+    expect(issues({ ...required, [variable]: value })).toEqual([{ variable, message: expect.stringMatching(/^is set but S3_BUCKET is not/) }]);
+    expect(issues({ ...required, [variable]: value }, WorkerEnvSchema)[0]?.variable).toBe(variable);
+    expect(() => parseEnv({ ...required, S3_BUCKET: 'uploads-1', [variable]: value })).not.toThrow();
+  });
+
+  it('applies a rule only where the schema has its variables: the worker has no cookie', () => {
+    expect(parseEnv({ ...required, PUBLIC_URL: 'http://platform.example.com' }, WorkerEnvSchema)).not.toHaveProperty('COOKIE_SECURE');
   });
 });
