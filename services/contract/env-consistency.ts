@@ -66,3 +66,17 @@ export function inconsistencies(schema: z.ZodType, env: Record<string, unknown>)
     .map((candidate) => candidate.check(env))
     .filter((issue): issue is EnvIssue => issue !== undefined);
 }
+
+/**
+ * API settings that are allowed but most likely a mistake where they are, said in the log
+ * as the API starts: a local run over plain HTTP needs the first, and nothing forbids a
+ * production process on one machine.
+ */
+export function apiCautions(env: { NODE_ENV: string; COOKIE_SECURE: boolean; PUBLIC_URL: string }): string[] {
+  const cautions: string[] = [];
+  if (!env.COOKIE_SECURE) cautions.push('COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only');
+  if (env.NODE_ENV === 'production' && isLoopbackOrigin(env.PUBLIC_URL)) {
+    cautions.push(`PUBLIC_URL is ${env.PUBLIC_URL}${env.PUBLIC_URL === 'http://localhost:8080' ? ' (its default)' : ''}: links in mails (password resets) point at the reader's own machine; set it to the console's address`);
+  }
+  return cautions;
+}

@@ -4,7 +4,7 @@
  * Every refusal names the variable and says what is expected, and no message ever repeats
  * the value (it may be a secret).
  */
-import { EnvError, EnvSchema, MAX_JOB_TIMEOUT_MS, MigrateEnvSchema, WorkerEnvSchema, parseEnv } from '../../../services/contract';
+import { apiCautions, EnvError, EnvSchema, MAX_JOB_TIMEOUT_MS, MigrateEnvSchema, WorkerEnvSchema, parseEnv } from '../../../services/contract';
 
 const required = { DATABASE_URL: 'postgres://app:pw@db.internal:5432/platform', REDIS_URL: 'rediss://:token@cache.internal:6379', KEY_ENCRYPTION_SECRET: 'k'.repeat(32) };
 
@@ -177,5 +177,16 @@ describe('env contract: settings that contradict each other', () => {
 
   it('applies a rule only where the schema has its variables: the worker has no cookie', () => {
     expect(parseEnv({ ...required, PUBLIC_URL: 'http://platform.example.com' }, WorkerEnvSchema)).not.toHaveProperty('COOKIE_SECURE');
+  });
+});
+
+describe('env contract: what the API points out as it starts', () => {
+  it('says a cookie without Secure is for a local run, and a production console whose mail links point at localhost', () => {
+    expect(apiCautions(parseEnv({ ...required, COOKIE_SECURE: 'false' }))).toEqual(['COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only']);
+    expect(apiCautions(parseEnv({ ...required, NODE_ENV: 'production' }))).toEqual([
+      "PUBLIC_URL is http://localhost:8080 (its default): links in mails (password resets) point at the reader's own machine; set it to the console's address",
+    ]);
+    expect(apiCautions(parseEnv({ ...required, NODE_ENV: 'production', PUBLIC_URL: 'https://platform.example.com' }))).toEqual([]);
+    expect(apiCautions(parseEnv(required))).toEqual([]);
   });
 });
