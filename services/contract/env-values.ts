@@ -116,7 +116,7 @@ export function url(rules: UrlRules) {
       fail(`must be a URL such as ${rules.example}${encodingHint}`);
       return;
     }
-    if (!rules.schemes.includes(parsed.protocol)) return fail(`must be a ${schemes} URL, such as ${rules.example}`);
+    if (!rules.schemes.includes(parsed.protocol)) return fail(`must start with ${schemes}, such as ${rules.example}`);
     if (parsed.hostname === '') return fail(`must name a host, such as ${rules.example}`);
     if (parsed.port === '0') return fail('must not name port 0');
     const hasCredentials = parsed.username !== '' || parsed.password !== '';
