@@ -12,7 +12,7 @@ import { deliveryHolder, MOVES } from './lifecycle';
  * relay, because the relay's sweep itself follows the parent moves its repairs make.
  */
 export interface Requeuer {
-  requeue(rows: readonly ParentMove[], path: 'requeue'): Promise<unknown>;
+  requeue(rows: readonly Pick<ParentMove, 'id' | 'type' | 'priority'>[], path: 'requeue'): Promise<unknown>;
 }
 
 /** Who acts on a fan-out job a write moved on. */
@@ -95,4 +95,19 @@ export async function retryFanOut(generalPool: Pool, parentId: string, ownerId: 
       return resumed && { row: resumed.row, tasks };
     }),
   );
+}
+
+/**
+ * Retries a failed or cancelled fan-out job (retryFanOut) and hands what that queued to
+ * BullMQ: its failed and cancelled tasks, or its reduce step when every task had succeeded.
+ * What its owner's retry and an operator's replay both do: a fan-out job never runs its
+ * reduce step over tasks its failure policy failed it for. Undefined, and nothing changed,
+ * when the job is missing, not the owner's, or not failed or cancelled.
+ */
+export async function retryFanOutAndHandOver(generalPool: Pool, relay: Requeuer, parentId: string, ownerId: string | undefined): Promise<JobRow | undefined> {
+  const retried = await retryFanOut(generalPool, parentId, ownerId);
+  if (!retried) return undefined;
+  await relay.requeue(retried.tasks, 'requeue');
+  if (retried.row.status === MOVES.requeue.to) await relay.requeue([retried.row], 'requeue');
+  return retried.row;
 }
