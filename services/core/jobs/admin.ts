@@ -37,7 +37,7 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
   /** A job that does not fan out, queued again with a fresh attempt budget and handed to BullMQ. */
   async function replayOne(jobId: string): Promise<JobRow | undefined> {
     const requeued = await requeueJob(generalPool, jobId, undefined, 'operator');
-    if (requeued) await relay.requeue([requeued.row]);
+    if (requeued) await relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
     return requeued?.row;
   }
 

@@ -13,7 +13,7 @@ import { deliveryHolder, MOVES } from './lifecycle';
  * relay, because the relay's sweep itself follows the parent moves its repairs make.
  */
 export interface Requeuer {
-  requeue(rows: readonly Pick<ParentMove, 'id' | 'type' | 'priority'>[], path: 'requeue'): Promise<unknown>;
+  requeue(rows: readonly Pick<ParentMove, 'id' | 'type' | 'priority'>[], path: 'requeue', options?: { waitForHolder?: boolean }): Promise<unknown>;
 }
 
 /** Who acts on a fan-out job a write moved on. */
@@ -135,7 +135,8 @@ export async function retryFanOut(generalPool: Pool, parentId: string, ownerId: 
 export async function retryFanOutAndHandOver(generalPool: Pool, relay: Requeuer, parentId: string, ownerId: string | undefined): Promise<JobRow | undefined> {
   const retried = await retryFanOut(generalPool, parentId, ownerId);
   if (!retried) return undefined;
-  await relay.requeue(retried.tasks, 'requeue');
-  if (retried.row.status === MOVES.requeue.to) await relay.requeue([retried.row], 'requeue');
+  // A task that failed a moment ago may still be held by its last delivery.
+  await relay.requeue(retried.tasks, 'requeue', { waitForHolder: true });
+  if (retried.row.status === MOVES.requeue.to) await relay.requeue([retried.row], 'requeue', { waitForHolder: true });
   return retried.row;
 }

@@ -140,7 +140,8 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
       if (current.tasks_total !== null && current.tasks_total !== undefined) return retryWithTasks(ownerId, current);
       const requeued = await requeueJob(deps.generalPool, jobId, ownerId, 'owner');
       if (!requeued) throw notRetryable((await ownedJob(ownerId, jobId)).status);
-      await deps.relay.requeue([requeued.row]);
+      // Retried the moment it failed or was cancelled, it may still be held by its last delivery.
+      await deps.relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
       await followParentMoves(requeued.parentMoves, { generalPool: deps.generalPool, relay: deps.relay, log: deps.log });
       return toJobView(requeued.row);
     },
