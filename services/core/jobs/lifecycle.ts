@@ -53,7 +53,12 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
   succeed: { from: ['running'], to: 'succeeded', audited: true, meaning: 'the processor returned a valid result' },
   fail: { from: ['running'], to: 'failed', audited: true, meaning: 'the attempt failed and no attempt is left (or the error is permanent): dead-lettered' },
   retry: { from: ['running'], to: 'queued', audited: true, meaning: 'the attempt failed and attempts remain: queued again after a backoff' },
-  release: { from: ['running'], to: 'queued', audited: true, meaning: 'the worker shut down before the run ended: queued again, the attempt not spent' },
+  release: {
+    from: ['running'],
+    to: 'queued',
+    audited: true,
+    meaning: 'the run ended without an outcome of its own (its worker shut down, or it obeyed a cancel that a retry had overtaken): queued again, the attempt not spent',
+  },
   cancel: { from: ['queued', 'running', 'waiting'], to: 'cancelled', audited: true, meaning: 'the owner or an operator cancelled it (a fan-out job\'s unfinished tasks with it)' },
   requeue: { from: ['failed', 'cancelled'], to: 'queued', audited: true, meaning: 'retried by its owner or replayed by an operator, with a fresh attempt budget' },
   abandon: {
@@ -151,7 +156,8 @@ export type AuditContext =
   | { event: 'succeed' }
   | { event: 'fail'; error: string }
   | { event: 'retry'; attempt: number; error: string; retryInMs: number }
-  | { event: 'release' }
+  /** `cause` 'overtaken cancel': the run obeyed a cancel of the job, which had been retried since and started by that very run. */
+  | { event: 'release'; cause: 'shutdown' | 'overtaken cancel' }
   /** `by` 'parent': a task cancelled with its fan-out job. */
   | { event: 'cancel'; by?: 'request' | 'parent' }
   /** `by` 'parent': a task queued again with its fan-out job. */
@@ -176,7 +182,7 @@ export function auditDetail(context: AuditContext): string | null {
     case 'retry':
       return `attempt ${context.attempt} failed: ${context.error}; retrying in ${context.retryInMs} ms`;
     case 'release':
-      return 'released at worker shutdown';
+      return context.cause === 'shutdown' ? 'released at worker shutdown' : 'released: its run obeyed a cancel that came before the retry it had started';
     case 'cancel':
       return context.by === 'parent' ? 'cancelled with its fan-out job' : 'cancelled by request';
     case 'requeue':

@@ -22,7 +22,7 @@ function transitionFor(event: Exclude<LifecycleEvent, 'cancel' | 'requeue' | 're
     case 'retry':
       return { event, jobId, attempt: 1, at, error: 'boom', retryInMs: 10 };
     case 'release':
-      return { event, jobId, attempt: 1, at };
+      return { event, jobId, attempt: 1, at, cause: 'shutdown' };
     case 'abandon':
       return { event, jobId, attempt: 1, at, reason: 'crash loop', from };
   }
