@@ -27,7 +27,8 @@ const BACKLOG_PAGE = 1_000;
  * Server-Sent Events of job state changes, fed by the process's EventHub (one LISTEN
  * connection, one read per notification batch) rather than a poll per stream. A stream
  * first subscribes, then reads what it missed from job_events once (after Last-Event-ID),
- * sends that, then what arrived meanwhile (without repeats), then lives. It ends after
+ * sends that, then lives, never sending an event twice: the hub reads a statement's rows
+ * after its notification, so an event the backlog read already found may still arrive live. It ends after
  * its job's terminal state, when the client leaves, when the process drains or loses its
  * notifications, and after EVENT_STREAM_MAX_SECONDS; each end but the first carries a
  * `retry:` hint, and the client resumes where it stopped. A stream also ends, without a hint,
@@ -39,7 +40,13 @@ export class EventStreams {
   private readonly perUser = new Map<string, number>();
 
   constructor(
-    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits; auth: Pick<AuthService, 'watchRevocation'> },
+    private readonly deps: {
+      hub: Pick<EventHub, 'subscribe'>;
+      jobs: Pick<JobService, 'get' | 'events' | 'ownerEvents'>;
+      lifecycle: Lifecycle;
+      limits: StreamLimits;
+      auth: Pick<AuthService, 'watchRevocation'>;
+    },
   ) {}
 
   get openStreams(): number {
@@ -81,6 +88,8 @@ export class EventStreams {
     const endsStream = (event: StoredJobEvent) => source.kind === 'job' && event.jobId === source.jobId && isTerminalStatus(event.to);
 
     let buffered: StoredJobEvent[] | undefined = [];
+    // Each backlog event is skipped once when the hub delivers it too; ids are not in commit order, so a set, not a high-water mark.
+    const sentFromBacklog = new Set<number>();
     let ended = false;
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -102,12 +111,16 @@ export class EventStreams {
       else if (res.writableLength > MAX_UNSENT_BYTES) end(true);
     };
 
+    const sendLive = (event: StoredJobEvent) => {
+      if (!sentFromBacklog.delete(event.eventId)) send(event);
+    };
+
     const unsubscribe = await hub.subscribe({
       ownerId,
       deliver: (event) => {
         if (!matches(event)) return;
         if (buffered) buffered.push(event);
-        else send(event);
+        else sendLive(event);
       },
       end: (_reason: SubscriptionEnd) => end(true),
     });
@@ -123,14 +136,13 @@ export class EventStreams {
         'X-Accel-Buffering': 'no',
       });
       res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
-      const sent = new Set<number>();
       for (const event of backlog) {
         send(event);
-        sent.add(event.eventId);
+        sentFromBacklog.add(event.eventId);
       }
       const arrived = buffered ?? [];
       buffered = undefined;
-      for (const event of arrived) if (!sent.has(event.eventId)) send(event);
+      for (const event of arrived) sendLive(event);
       if (jobAtStart && isTerminalStatus(jobAtStart.status)) end(false);
       // Ended before the headers (the client left, or the hub drained while the backlog was read).
       if (ended && !res.writableEnded) res.end();
