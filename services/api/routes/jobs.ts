@@ -140,7 +140,9 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       responses: {
         202: respond.json('The re-queued job.', JobViewSchema, LOCATION_HEADER),
         404: respond.problem('No such job of the caller.'),
-        409: respond.problem('The job is not failed or cancelled.'),
+        409: respond.problem(
+          'The job is not failed or cancelled; or it is a task whose fan-out job no longer waits for its tasks (retry the fan-out job itself, which requeues its failed and cancelled tasks).',
+        ),
       },
       async handle({ params }, req, res) {
         const job = await jobs.retry(callerId(req), params.id);

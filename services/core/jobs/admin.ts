@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
-import { retryFanOutAndHandOver } from './fanout';
+import { requeueTask, retryFanOutAndHandOver } from './fanout';
 import { MOVES } from './lifecycle';
 import type { JobAdmin, JobPage, QueueStats, ReconcileReport } from './types';
 
@@ -34,9 +34,12 @@ const RECONCILE_CONFIRM_MS = 2_000;
 export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Logger; reconcileConfirmMs?: number }): JobAdmin {
   const { generalPool, relay } = deps;
 
-  /** A job that does not fan out, queued again with a fresh attempt budget and handed to BullMQ. */
-  async function replayOne(jobId: string): Promise<JobRow | undefined> {
-    const requeued = await requeueJob(generalPool, jobId, undefined, 'operator');
+  /**
+   * A job that does not fan out, queued again with a fresh attempt budget and handed to
+   * BullMQ; a task only while its fan-out job waits for its tasks.
+   */
+  async function replayOne(current: JobRow): Promise<JobRow | undefined> {
+    const requeued = current.parent_id === null ? await requeueJob(generalPool, current.id, undefined, 'operator') : await requeueTask(generalPool, current.id, undefined, 'operator');
     if (requeued) await relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
     return requeued?.row;
   }
@@ -73,7 +76,7 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       // A fan-out job is replayed as its owner retries it: its failed and cancelled tasks run
       // again, not its reduce step over the tasks its failure policy failed it for.
       const fansOut = toTaskCounts(current) !== null;
-      const replayed = fansOut ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined) : await replayOne(jobId);
+      const replayed = fansOut ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined, 'operator') : await replayOne(current);
       if (!replayed) {
         const row = await findJob(generalPool, jobId);
         if (!row) throw new NotFoundError('Job not found.');

@@ -1,12 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
-import { cancelTasks, requeueTasks, resumeFanOut, type TaskEntry } from '../db/fanouts';
+import { cancelTasks, lockTaskAndParent, requeueTasks, resumeFanOut, type TaskEntry } from '../db/fanouts';
 import { isRetryable } from '../db/errors';
 import { inTransaction } from '../db/transaction';
-import { cancelJob, findJob, toTaskCounts, type JobRow, type SingleMove } from '../db/jobs';
+import { cancelJob, findJob, requeueJob, toTaskCounts, type JobRow, type SingleMove } from '../db/jobs';
 import { ConflictError } from '../errors';
 import type { ParentMove } from '../db/task-counts';
 import type { Logger } from '../logger';
-import { deliveryHolder, MOVES } from './lifecycle';
+import { deliveryHolder, MOVES, TASK_REQUEUE_PARENT_STATUSES } from './lifecycle';
 
 /**
  * What hands queued rows to BullMQ again (the relay). Declared here, not imported from the
@@ -112,10 +112,15 @@ export async function cancelFanOut(generalPool: Pool, parentId: string, ownerId:
  * committed while this pass ran) overtakes the pass, which would leave the job waiting for
  * tasks that never run.
  */
-export async function retryFanOut(generalPool: Pool, parentId: string, ownerId: string | undefined): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
+export async function retryFanOut(
+  generalPool: Pool,
+  parentId: string,
+  ownerId: string | undefined,
+  by: 'owner' | 'operator',
+): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
   return fanOutTransaction(generalPool, async (client) => {
     const tasks = await requeueTasks(client, parentId, ownerId);
-    const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length);
+    const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length, by);
     if (!resumed) return undefined;
     if (resumed.row.status === MOVES.resume.to) {
       const counts = toTaskCounts((await findJob(client, parentId)) ?? {});
@@ -129,14 +134,48 @@ export async function retryFanOut(generalPool: Pool, parentId: string, ownerId: 
  * Retries a failed or cancelled fan-out job (retryFanOut) and hands what that queued to
  * BullMQ: its failed and cancelled tasks, or its reduce step when every task had succeeded.
  * What its owner's retry and an operator's replay both do: a fan-out job never runs its
- * reduce step over tasks its failure policy failed it for. Undefined, and nothing changed,
- * when the job is missing, not the owner's, or not failed or cancelled.
+ * reduce step over tasks its failure policy failed it for; `by` says which, for the audit
+ * trail. Undefined, and nothing changed, when the job is missing, not the owner's, or not
+ * failed or cancelled.
  */
-export async function retryFanOutAndHandOver(generalPool: Pool, relay: Requeuer, parentId: string, ownerId: string | undefined): Promise<JobRow | undefined> {
-  const retried = await retryFanOut(generalPool, parentId, ownerId);
+export async function retryFanOutAndHandOver(
+  generalPool: Pool,
+  relay: Requeuer,
+  parentId: string,
+  ownerId: string | undefined,
+  by: 'owner' | 'operator',
+): Promise<JobRow | undefined> {
+  const retried = await retryFanOut(generalPool, parentId, ownerId, by);
   if (!retried) return undefined;
   // A task that failed a moment ago may still be held by its last delivery.
   await relay.requeue(retried.tasks, 'requeue', { waitForHolder: true });
   if (retried.row.status === MOVES.requeue.to) await relay.requeue([retried.row], 'requeue', { waitForHolder: true });
   return retried.row;
+}
+
+const REQUEUE_VERB = { owner: { act: 'retried', advice: 'Retry' }, operator: { act: 'replayed', advice: 'Replay' } } as const;
+
+/**
+ * Requeues one task of a fan-out job (an owner's retry, an operator's replay), as requeueJob
+ * does any job, but only while its fan-out job waits for its tasks: afterwards the job has
+ * counted the task's outcome (TASK_REQUEUE_PARENT_STATUSES), and the job itself is retried
+ * instead. One transaction: the task, the job's counts row and the job's state are locked
+ * and read in the order the statements moving tasks take (lockTaskAndParent), so the write
+ * finishing the job's last task cannot slip between the check and the requeue. Undefined,
+ * and nothing changed, when the task is missing, not the owner's, or not failed or
+ * cancelled; a ConflictError when its job is past waiting.
+ */
+export async function requeueTask(generalPool: Pool, taskId: string, ownerId: string | undefined, by: 'owner' | 'operator'): Promise<SingleMove | undefined> {
+  return inTransaction(generalPool, async (client) => {
+    const task = await lockTaskAndParent(client, taskId, ownerId);
+    if (!task || !MOVES.requeue.from.includes(task.status)) return undefined;
+    if (!TASK_REQUEUE_PARENT_STATUSES.includes(task.parentStatus)) {
+      const verb = REQUEUE_VERB[by];
+      throw new ConflictError(
+        `This task can be ${verb.act} alone only while its fan-out job ${task.parentId} waits for its tasks; that job is ${task.parentStatus}. ` +
+          `${verb.advice} the fan-out job itself once it is ${MOVES.resume.from.join(' or ')}: its failed and cancelled tasks are queued again.`,
+      );
+    }
+    return requeueJob(client, taskId, ownerId, by);
+  });
 }

@@ -20,6 +20,9 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  *      │ └──failTasks──▶ failed ──resume──▶ waiting (the failed tasks queued again)
  *      └────cancel─────▶ cancelled ──resume──▶ waiting
  *
+ * A task is requeued on its own (retried, replayed) only while its fan-out job waits for
+ * its tasks (TASK_REQUEUE_PARENT_STATUSES); after that the job is retried as a whole.
+ *
  * Adding a state or an event is an edit of MOVES (and of the contract's JOB_STATUSES for a
  * state): the table-driven test (tests/unit/jobs/lifecycle.test.ts) then lists the pairs
  * whose outcome must be decided.
@@ -73,9 +76,19 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
     from: ['failed', 'cancelled'],
     to: 'waiting',
     audited: true,
-    meaning: 'a fan-out job retried by its owner: its failed and cancelled tasks are queued again and it waits for them',
+    meaning: 'a fan-out job retried by its owner or replayed by an operator: its failed and cancelled tasks are queued again and it waits for them',
   },
 };
+
+/**
+ * The states of a fan-out job in which one of its tasks may be requeued on its own: those in
+ * which the job waits for its tasks, the states the write finishing its last task moves it
+ * on from (reduce, failTasks). In any other state the job has already counted its tasks'
+ * outcomes (its reduce step is queued, running or done, or it failed or was cancelled for
+ * them): a task run again then would change counts its state and result no longer follow.
+ * Such a job is retried as a whole (resume), which requeues its failed and cancelled tasks.
+ */
+export const TASK_REQUEUE_PARENT_STATUSES: readonly JobStatus[] = MOVES.reduce.from.filter((status) => MOVES.failTasks.from.includes(status));
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(TERMINAL_STATUSES);
 
@@ -165,7 +178,7 @@ export type AuditContext =
   | { event: 'abandon'; reason: string }
   | { event: 'reduce' }
   | { event: 'failTasks' }
-  | { event: 'resume'; tasks: number };
+  | { event: 'resume'; tasks: number; by: 'owner' | 'operator' };
 
 const REQUEUED_BY = { owner: 'retried by request', operator: 'replayed from the dead-letter set', parent: 'retried with its fan-out job' } as const;
 
@@ -194,7 +207,7 @@ export function auditDetail(context: AuditContext): string | null {
     case 'failTasks':
       return 'more tasks failed or were cancelled than the failure policy tolerates';
     case 'resume':
-      return `retried by request: ${context.tasks} failed or cancelled tasks queued again`;
+      return `${REQUEUED_BY[context.by]}: ${context.tasks} failed or cancelled tasks queued again`;
   }
 }
 

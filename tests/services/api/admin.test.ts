@@ -58,6 +58,13 @@ describe('admin routes', () => {
     expect(replayed.status).toBe(202);
     expect(replayed.body).toMatchObject({ status: 'waiting', tasks: { total: 3, queued: 3, cancelled: 0 } });
     expect((await call(api, `/v1/jobs/${job.id}`, { token: user })).body).toMatchObject({ status: 'waiting', tasks: { queued: 3 } });
+
+    // The audit trail says an operator replayed it, not that its owner retried it.
+    const { rows: events } = await api.db.query<{ from_status: string; to_status: string; detail: string }>(
+      'SELECT from_status, to_status, detail FROM job_events WHERE job_id = $1 ORDER BY id DESC LIMIT 1',
+      [job.id],
+    );
+    expect(events).toEqual([{ from_status: 'failed', to_status: 'waiting', detail: 'replayed from the dead-letter set: 3 failed or cancelled tasks queued again' }]);
   });
 
   it('says a malformed replay id names no job (not "no such admin")', async () => {

@@ -13,6 +13,7 @@
 import type { PoolClient } from 'pg';
 import { cancelTasks, requeueTasks, resumeFanOut } from '../../../services/core/db/fanouts';
 import { cancelJob } from '../../../services/core/db/jobs';
+import { ConflictError } from '../../../services/core/errors';
 import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
 
 describe('fan-out jobs: a cancel and a retry of the same job at once', () => {
@@ -77,7 +78,7 @@ describe('fan-out jobs: a cancel and a retry of the same job at once', () => {
     const cancelled = await whileOpen(
       async (client) => {
         const tasks = await requeueTasks(client, parentId, fx.ownerId);
-        await resumeFanOut(client, parentId, fx.ownerId, tasks.length);
+        await resumeFanOut(client, parentId, fx.ownerId, tasks.length, 'owner');
       },
       () => fx.core.jobs.cancel(fx.ownerId, parentId),
     );
@@ -85,5 +86,21 @@ describe('fan-out jobs: a cancel and a retry of the same job at once', () => {
     expect(cancelled).toMatchObject({ status: 'cancelled', tasks: { total: 4, queued: 0, cancelled: 4 } });
     const tasks = await fx.query<{ status: string }>('SELECT status FROM jobs WHERE parent_id = $1', [parentId]);
     expect(tasks.map((task) => task.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
+  });
+
+  it('a retry of one task that waits behind the write finishing the job\'s last task is refused: the job no longer waits for it', async () => {
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo.batch', input: { count: 2, failurePolicy: { mode: 'tolerate', maxFailed: 2 } } }));
+    const [first, last] = (await fx.query<{ id: string }>('SELECT id FROM jobs WHERE parent_id = $1 ORDER BY created_at, id', [job.id])).map((task) => task.id);
+    await fx.core.jobs.cancel(fx.ownerId, first as string);
+
+    // The cancel of the last task, which queues the job's reduce step, is mid-way when the first task's retry comes.
+    const answer = await whileOpen(
+      (client) => cancelJob(client, last as string, fx.ownerId),
+      () => fx.core.jobs.retry(fx.ownerId, first as string).then((view) => view, (error: unknown) => error),
+    );
+
+    expect(answer).toBeInstanceOf(ConflictError);
+    expect(await fx.core.jobs.get(fx.ownerId, first as string)).toMatchObject({ status: 'cancelled' });
+    expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ status: 'queued', tasks: { queued: 0, cancelled: 2 } });
   });
 });

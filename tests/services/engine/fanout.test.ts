@@ -144,6 +144,12 @@ describe('fan-out jobs', () => {
       result: { tasks: 20, succeeded: 18, failed: 2 },
       tasks: { total: 20, succeeded: 18, failed: 2, failurePolicy: { mode: 'tolerate', maxFailed: 2 } },
     });
+
+    // A failed task retried or replayed now would change counts the job's result no longer follows.
+    const finished = await fx.core.jobs.get(fx.ownerId, parentId);
+    await expect(fx.core.jobs.retry(fx.ownerId, ids[3] as string)).rejects.toThrow(/that job is succeeded/);
+    await expect(fx.core.admin.replay(ids[7] as string)).rejects.toThrow(/that job is succeeded/);
+    expect(await fx.core.jobs.get(fx.ownerId, parentId)).toEqual(finished);
   });
 
   it('statements over a fan-out job\'s tasks (a reduce step\'s read, the cancel of a failed job\'s tasks) never run on the batch pool', async () => {
