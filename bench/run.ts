@@ -35,7 +35,14 @@ interface Settings {
 const DEFAULT_WORKER_CONCURRENCY = EnvSchema.shape.WORKER_CONCURRENCY.parse(undefined);
 
 function parseSettings(argv: string[]): Settings {
-  const fromEnv = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+  // Read as the platform reads them, so the bench never measures a value the platform would refuse.
+  const fromEnv = (name: 'API_PROCESSES' | 'WORKER_CONCURRENCY'): number | undefined => {
+    const raw = process.env[name];
+    if (raw === undefined) return undefined;
+    const parsed = EnvSchema.shape[name].safeParse(raw);
+    if (!parsed.success) throw new Error(`bench: ${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}`);
+    return parsed.data;
+  };
   const settings: Settings = {
     latencyRate: 1_000,
     latencySeconds: 20,

@@ -59,7 +59,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
   return [
     ...jobEndpoints({
       jobs: deps.jobs,
-      streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env }),
+      streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, auth: deps.auth }),
       submitLimit,
       streamLimit,
       quotas: deps.quotas,

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ApiListeningMessage, Env } from '../contract';
+import { apiCautions, type ApiListeningMessage, type Env } from '../contract';
 import { loadEnv } from '../core/config';
 import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
@@ -58,7 +58,7 @@ export async function startApiProcess(env: Env, options: { exitOnSignal?: boolea
   log.info({ port, pid: process.pid }, 'API listening');
   // A cluster's workers talk to their primary, which announces the shared port (runClusterPrimary).
   if (!cluster.isWorker) announceListening(env, port);
-  if (!env.COOKIE_SECURE) log.warn('COOKIE_SECURE=false: the refresh cookie goes over plain HTTP; for a local run only');
+  for (const caution of apiCautions(env)) log.warn(caution);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobListItem, JobSummary, JobView, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
+import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobListItem, JobSummary, JobView, pageLimit, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
 
 /**
  * Response and query shapes that only the HTTP layer has; the domain's own live in the
@@ -39,7 +39,7 @@ export const QueueStatsView = z
 
 export const DeadLetterQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: pageLimit(100, 20),
     cursor: z.string().max(200).optional(),
   })
   .strict();

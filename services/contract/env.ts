@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { inconsistencies } from './env-consistency';
+import { flag, label, mailbox, oneOf, url, wholeNumber } from './env-values';
 import { MAX_JOB_TIMEOUT_MS } from './job-types';
 
 /** TLS modes of the PostgreSQL connection, weakest first. */
@@ -9,10 +11,10 @@ export type DatabaseSslMode = (typeof DATABASE_SSL_MODES)[number];
  * Every environment variable the api and the worker read. Services parse `process.env`
  * with it at start; the workloads component builds the container env from infra outputs
  * keyed by `keyof Env`, so a variable added here that a stack does not provide fails to
- * compile rather than crash in production.
+ * compile rather than crash in production. Settings that contradict each other are
+ * refused by parseEnv (env-consistency.ts).
  */
-const port = z.coerce.number().int().min(1).max(65_535);
-const positiveInt = z.coerce.number().int().positive();
+const port = wholeNumber({ min: 1, max: 65_535 });
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
 /**
  * WORKER_INPUT_BUDGET_BYTES when unset. A backlog of 300 one-MiB echo inputs drained in the
@@ -21,15 +23,16 @@ const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must 
  */
 export const DEFAULT_WORKER_INPUT_BUDGET_BYTES = 16 * 1024 * 1024;
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1');
+const seconds = (max?: number) => wholeNumber({ min: 1, max, unit: 'seconds' });
+const milliseconds = (max: number) => wholeNumber({ min: 1, max, unit: 'milliseconds' });
+const bytes = wholeNumber({ min: 1, unit: 'bytes' });
+const count = (max?: number) => wholeNumber({ min: 1, max });
 
 export const EnvSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: oneOf(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Name stamped on every log line and metric (`api`, `worker`, `cli`). */
-  SERVICE_NAME: z.string().min(1).max(64).optional(),
+  SERVICE_NAME: label({ max: 64 }).optional(),
 
   /** HTTP port of the API. */
   PORT: port.default(8080),
@@ -39,21 +42,40 @@ export const EnvSchema = z.object({
    * Set by `npm start`'s supervisor, which starts the API with an IPC channel: once its
    * listener is bound, the API says on which port there (services/local/api-port.ts).
    */
-  ANNOUNCE_PORT_OVER_IPC: bool.default(false),
+  ANNOUNCE_PORT_OVER_IPC: flag.default(false),
   /** Node cluster workers serving the API (1 = no cluster). */
-  API_PROCESSES: positiveInt.max(64).default(1),
+  API_PROCESSES: count(64).default(1),
 
-  DATABASE_URL: z.string().url().refine((url) => /^postgres(ql)?:\/\//.test(url), 'must be a postgres:// URL'),
-  DATABASE_POOL_MAX: positiveInt.max(200).default(10),
+  /**
+   * `postgres://user:password@host:5432/database`. No query parameters: pg lets them win
+   * over the services' own settings, so `?sslmode=disable` would turn DATABASE_SSL's TLS
+   * off and `?statement_timeout=0` lift the statement bounds.
+   */
+  DATABASE_URL: url({
+    schemes: ['postgres:', 'postgresql:'],
+    example: 'postgres://app:password@db.internal:5432/platform',
+    credentials: 'allowed',
+    queryRefusedBecause: 'they would override the services\' own connection settings (TLS is DATABASE_SSL)',
+  }),
+  DATABASE_POOL_MAX: count(200).default(10),
   /**
    * TLS to PostgreSQL. `disable` (the local run's embedded server), `require` (encrypted,
    * certificate not checked), `verify-full` (encrypted, the certificate must chain to a
    * trusted root, AWS's RDS roots included, and name the host: what the cloud uses).
    */
-  DATABASE_SSL: z.enum(DATABASE_SSL_MODES).default('disable'),
+  DATABASE_SSL: oneOf(DATABASE_SSL_MODES).default('disable'),
 
-  /** `rediss://` connects over TLS (ElastiCache: `rediss://:<auth token>@<primary endpoint>:6379`). */
-  REDIS_URL: z.string().url().refine((url) => /^rediss?:\/\//.test(url), 'must be a redis:// or rediss:// URL'),
+  /**
+   * `rediss://` connects over TLS (ElastiCache: `rediss://:<auth token>@<primary endpoint>:6379`).
+   * No query parameters: ioredis lets them win over the services' connection settings.
+   */
+  REDIS_URL: url({
+    schemes: ['redis:', 'rediss:'],
+    example: 'rediss://:token@cache.internal:6379',
+    credentials: 'allowed',
+    queryRefusedBecause: 'they would override the services\' own connection settings',
+    path: { pattern: /^(\/(\d{1,5})?)?$/, message: 'must name no database or a database number (…:6379/0), nothing else after the port' },
+  }),
   /**
    * BullMQ key prefix. Hash-tagged so that every key of a queue lands in one Redis
    * Cluster slot (BullMQ's Lua scripts touch several keys at once).
@@ -64,17 +86,23 @@ export const EnvSchema = z.object({
     .default('{pk}'),
 
   /** Filesystem object store root, used when S3_BUCKET is unset. */
-  OBJECT_STORE_DIR: z.string().min(1).default('.data/objects'),
+  OBJECT_STORE_DIR: label({ max: 4_096 }).default('.data/objects'),
   /** Bucket of uploaded files (and of job outputs too when S3_RESULTS_BUCKET is unset). */
   S3_BUCKET: bucketName.optional(),
   /** Bucket of job outputs, when they live apart from the uploads (the cloud's results bucket). */
   S3_RESULTS_BUCKET: bucketName.optional(),
-  S3_PREFIX: z.string().max(256).default(''),
+  S3_PREFIX: z.string().regex(/^[\x21-\x7E]{0,256}$/, 'must be at most 256 printable ASCII characters without spaces').default(''),
   /** Region of the buckets. Unset: the AWS SDK's own resolution (AWS_REGION, which EKS sets for IRSA pods). */
-  S3_REGION: z.string().min(1).optional(),
-  /** S3-compatible endpoint (MinIO, LocalStack); unset means AWS. */
-  S3_ENDPOINT: z.string().url().optional(),
-  S3_FORCE_PATH_STYLE: bool.default(false),
+  S3_REGION: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a region name such as eu-west-1').optional(),
+  /** S3-compatible endpoint (MinIO, LocalStack); unset means AWS. Credentials come from the AWS variables, never from here (it is logged). */
+  S3_ENDPOINT: url({
+    schemes: ['http:', 'https:'],
+    example: 'http://minio.internal:9000',
+    credentials: 'refused',
+    credentialsRefusedBecause: 'the AWS SDK takes them from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and this address is logged',
+    queryRefusedBecause: 'the SDK builds each request\'s own',
+  }).optional(),
+  S3_FORCE_PATH_STYLE: flag.default(false),
 
   /**
    * Seals the access-token signing keys stored in PostgreSQL (AES-256-GCM under a key
@@ -83,13 +111,13 @@ export const EnvSchema = z.object({
    */
   KEY_ENCRYPTION_SECRET: z.string().min(32, 'must be at least 32 characters'),
   /** `iss` of access tokens: one per stack, so a token of one stack is refused by another. */
-  JWT_ISSUER: z.string().min(1).default('platform-kit'),
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(86_400).default(900),
+  JWT_ISSUER: label({ max: 256 }).default('platform-kit'),
+  ACCESS_TOKEN_TTL_SECONDS: seconds(86_400).default(900),
   /** Lifetime of a refresh token (each refresh issues a new one); default 30 days. */
-  REFRESH_TOKEN_TTL_SECONDS: positiveInt.max(31_536_000).default(2_592_000),
-  PASSWORD_RESET_TTL_SECONDS: positiveInt.max(86_400).default(1_800),
+  REFRESH_TOKEN_TTL_SECONDS: seconds(31_536_000).default(2_592_000),
+  PASSWORD_RESET_TTL_SECONDS: seconds(86_400).default(1_800),
   /** `Secure` on the refresh cookie. Only a local run over plain HTTP sets it false. */
-  COOKIE_SECURE: bool.default(true),
+  COOKIE_SECURE: flag.default(true),
   /**
    * Which proxies' X-Forwarded-For to believe: `false` (none: the peer is the client), a hop
    * count (the load balancer's hops, e.g. 1 behind the ALB), or a comma-separated list of
@@ -99,7 +127,8 @@ export const EnvSchema = z.object({
   TRUST_PROXY: z
     .string()
     .default('false')
-    .transform((value, context): false | number | string[] => {
+    .transform((raw, context): false | number | string[] => {
+      const value = raw.trim();
       if (value === 'false') return false;
       if (/^\d{1,2}$/.test(value)) return Number(value);
       const entries = value.split(',').map((entry) => entry.trim());
@@ -108,73 +137,76 @@ export const EnvSchema = z.object({
       context.addIssue({ code: 'custom', message: 'must be false, a hop count, or a comma-separated list of addresses or CIDRs' });
       return z.NEVER;
     }),
-  /** Base URL of the console, for links in mails. */
-  PUBLIC_URL: z.string().url().default('http://localhost:8080'),
+  /** Base URL of the console, for links in mails (`${PUBLIC_URL}/reset#token=…`): so no query, fragment or credentials. */
+  PUBLIC_URL: url({
+    schemes: ['http:', 'https:'],
+    example: 'https://platform.example.com',
+    credentials: 'refused',
+    credentialsRefusedBecause: 'it is written into every mail',
+    queryRefusedBecause: 'links are built by appending a path to it',
+  }).default('http://localhost:8080'),
 
-  JSON_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
-  UPLOAD_LIMIT_BYTES: positiveInt.default(26_214_400),
+  JSON_BODY_LIMIT_BYTES: bytes.default(1_048_576),
+  UPLOAD_LIMIT_BYTES: bytes.default(26_214_400),
   /** Per client address (IPv6 by /64): login, registration, refresh and password-reset requests. */
-  AUTH_RATE_LIMIT_PER_MINUTE: positiveInt.default(20),
+  AUTH_RATE_LIMIT_PER_MINUTE: count().default(20),
   /**
    * Per client address: session refreshes, which every console page load makes. A refresh
    * token is 256 random bits, nothing to guess, so its limit only bounds the work, and it
    * is apart from the credential limit: an office behind one address reloading pages must
    * not use up its colleagues' logins.
    */
-  REFRESH_RATE_LIMIT_PER_MINUTE: positiveInt.default(300),
+  REFRESH_RATE_LIMIT_PER_MINUTE: count().default(300),
   /** Failed logins of one account before it is locked; each further lockout doubles (up to a day). */
-  LOGIN_FAILURES_BEFORE_LOCKOUT: positiveInt.max(1_000).default(5),
-  LOCKOUT_SECONDS: positiveInt.max(86_400).default(60),
+  LOGIN_FAILURES_BEFORE_LOCKOUT: count(1_000).default(5),
+  LOCKOUT_SECONDS: seconds(86_400).default(60),
   /** Password-reset requests per account per hour. */
-  PASSWORD_RESET_PER_HOUR: positiveInt.max(1_000).default(5),
+  PASSWORD_RESET_PER_HOUR: count(1_000).default(5),
   /** Per user. Generous by default: the platform's throughput target is met within it. */
-  SUBMIT_RATE_LIMIT_PER_SECOND: positiveInt.default(2_000),
-  UPLOAD_RATE_LIMIT_PER_MINUTE: positiveInt.default(120),
+  SUBMIT_RATE_LIMIT_PER_SECOND: count().default(2_000),
+  UPLOAD_RATE_LIMIT_PER_MINUTE: count().default(120),
   /** New event-stream connections per user per minute. */
-  STREAM_RATE_LIMIT_PER_MINUTE: positiveInt.default(120),
+  STREAM_RATE_LIMIT_PER_MINUTE: count().default(120),
   /** Per-user quotas. */
-  QUOTA_STORED_BYTES: positiveInt.default(10 * 1024 ** 3),
-  QUOTA_FILES: positiveInt.default(10_000),
-  QUOTA_QUEUED_JOBS: positiveInt.default(1_000_000),
+  QUOTA_STORED_BYTES: bytes.default(10 * 1024 ** 3),
+  QUOTA_FILES: count().default(10_000),
+  QUOTA_QUEUED_JOBS: count().default(1_000_000),
 
   /** Finished jobs older than this are purged with their events and result files. */
-  JOB_RETENTION_DAYS: positiveInt.max(3_650).default(30),
+  JOB_RETENTION_DAYS: wholeNumber({ min: 1, max: 3_650, unit: 'days' }).default(30),
   /** How often the worker runs the retention purge. */
-  PURGE_INTERVAL_SECONDS: positiveInt.max(604_800).default(3_600),
+  PURGE_INTERVAL_SECONDS: seconds(604_800).default(3_600),
   /** `smtp://` or `smtps://` URL of the mail relay; unset, mails are dropped as .eml files in the object store (`mail/`). */
-  SMTP_URL: z
-    .string()
-    .url()
-    .refine((url) => /^smtps?:\/\//.test(url), 'must be an smtp:// or smtps:// URL')
-    .optional(),
-  MAIL_FROM: z.string().min(3).max(200).default('Platform Kit <no-reply@platform-kit.invalid>'),
+  SMTP_URL: url({ schemes: ['smtp:', 'smtps:'], example: 'smtps://user:password@mail.example.com:465', credentials: 'allowed' }).optional(),
+  /** The From of every mail: one mailbox, `no-reply@example.com` or `Name <no-reply@example.com>`. */
+  MAIL_FROM: mailbox.max(200).default('Platform Kit <no-reply@platform-kit.invalid>'),
 
   /**
    * Jobs one worker runs at once. A short job holds its slot mostly while its state is
    * written, so one worker drains about WORKER_CONCURRENCY ÷ that time (bench/FINDINGS.md).
    */
-  WORKER_CONCURRENCY: positiveInt.max(1_000).default(100),
+  WORKER_CONCURRENCY: count(1_000).default(100),
   /**
    * Bytes of large job inputs (over 64 KiB) one worker holds at once; a job with one waits
    * for room before its input is read. One larger than the whole budget runs alone.
    */
-  WORKER_INPUT_BUDGET_BYTES: positiveInt.default(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
+  WORKER_INPUT_BUDGET_BYTES: bytes.default(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
   /**
    * How long SIGTERM waits for in-flight work before releasing it. A worker's drain covers
    * the longest job timeout, so the ceiling is the longest timeout a job type may declare.
    */
-  SHUTDOWN_GRACE_MS: positiveInt.max(MAX_JOB_TIMEOUT_MS).default(25_000),
+  SHUTDOWN_GRACE_MS: milliseconds(MAX_JOB_TIMEOUT_MS).default(25_000),
   /** How often the relay sweeps for queued jobs that Redis does not hold. */
-  RELAY_SWEEP_MS: positiveInt.max(3_600_000).default(5_000),
+  RELAY_SWEEP_MS: milliseconds(3_600_000).default(5_000),
 
   /** Event streams (SSE) one API process holds open at most; one more is answered 503 with Retry-After. */
-  EVENT_STREAMS_MAX: positiveInt.max(100_000).default(5_000),
+  EVENT_STREAMS_MAX: count(100_000).default(5_000),
   /** Event streams one user holds open on one API process at most; one more is answered 429 with Retry-After. */
-  EVENT_STREAMS_PER_USER: positiveInt.max(100_000).default(20),
+  EVENT_STREAMS_PER_USER: count(100_000).default(20),
   /** An event stream is ended after this long, with a `retry:` hint; its client resumes from its last event id. */
-  EVENT_STREAM_MAX_SECONDS: positiveInt.max(86_400).default(900),
+  EVENT_STREAM_MAX_SECONDS: seconds(86_400).default(900),
   /** Comment lines keep an idle stream from being timed out by proxies this often. */
-  EVENT_STREAM_HEARTBEAT_SECONDS: positiveInt.max(3_600).default(15),
+  EVENT_STREAM_HEARTBEAT_SECONDS: seconds(3_600).default(15),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -263,18 +295,26 @@ export class EnvError extends Error {
   }
 }
 
-/** Parses an environment; throws EnvError naming each bad variable (never its value: it may be a secret). */
+/**
+ * Parses an environment; throws EnvError naming each bad variable (never its value: it may
+ * be a secret), then each contradiction between valid ones (env-consistency.ts). An empty
+ * variable counts as unset, as `VAR=` in a shell or a blank ConfigMap entry means.
+ */
 export function parseEnv(source: Record<string, string | undefined>): Env;
 export function parseEnv<S extends z.ZodType>(source: Record<string, string | undefined>, schema: S): z.output<S>;
 export function parseEnv(source: Record<string, string | undefined>, schema: z.ZodType = EnvSchema): unknown {
-  const blanksRemoved = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  const blanksRemoved = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
   const result = schema.safeParse(blanksRemoved);
-  if (result.success) return result.data;
-  const firstIssuePerVariable = new Map<string, string>();
-  for (const issue of result.error.issues) {
-    const variable = String(issue.path[0] ?? '(env)');
-    if (firstIssuePerVariable.has(variable)) continue;
-    firstIssuePerVariable.set(variable, issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message);
+  if (!result.success) {
+    const firstIssuePerVariable = new Map<string, string>();
+    for (const issue of result.error.issues) {
+      const variable = String(issue.path[0] ?? '(env)');
+      if (firstIssuePerVariable.has(variable)) continue;
+      firstIssuePerVariable.set(variable, issue.code === 'invalid_type' && !(variable in blanksRemoved) ? 'is required' : issue.message);
+    }
+    throw new EnvError([...firstIssuePerVariable].map(([variable, message]) => ({ variable, message })));
   }
-  throw new EnvError([...firstIssuePerVariable].map(([variable, message]) => ({ variable, message })));
+  const contradictions = inconsistencies(schema, result.data as Record<string, unknown>);
+  if (contradictions.length > 0) throw new EnvError(contradictions);
+  return result.data;
 }

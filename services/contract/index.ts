@@ -1,4 +1,5 @@
 export * from './env';
+export { apiCautions, ENV_RULES, isLoopbackOrigin, type EnvIssue, type EnvRule } from './env-consistency';
 export * from './http';
 export * from './queues';
 export * from './metrics';

@@ -19,6 +19,18 @@ export const SubmitOptions = {
   priority: z.number().int().min(0).max(MAX_PRIORITY).optional().meta({ description: '0 (the default) is the most urgent.' }),
 };
 
+/**
+ * A page size in a query string: decimal digits only. z.coerce.number() would take what
+ * Number() takes (`0x10`, `1e1`, ` 5`, `5.`), so two spellings of one page would be two
+ * different requests to a cache and to anyone reading the logs.
+ */
+export function pageLimit(max: number, fallback: number) {
+  const message = `must be a whole number from 1 to ${max}, written in decimal digits`;
+  return z
+    .preprocess((raw) => (typeof raw === 'string' && /^[0-9]{1,9}$/.test(raw) ? Number(raw) : raw), z.number({ error: message }).int(message).min(1, message).max(max, message))
+    .default(fallback);
+}
+
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be 1-255 characters of A-Z a-z 0-9 _ . : -');
 
 
@@ -97,7 +109,7 @@ export const ListJobsQuery = z
   .object({
     status: z.enum(JOB_STATUSES).optional(),
     type: z.string().min(1).max(100).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: pageLimit(100, 20),
     cursor: z.string().max(200).optional(),
     /** Comma-separated parts to add to each item: `input`, `result` or both. */
     include: z
@@ -121,7 +133,7 @@ export type FileView = z.infer<typeof FileView>;
 export const ListTasksQuery = z
   .object({
     status: z.enum(TASK_STATUSES).optional(),
-    limit: z.coerce.number().int().min(1).max(1_000).default(100),
+    limit: pageLimit(1_000, 100),
     cursor: z.string().max(200).optional(),
   })
   .strict();

@@ -1,4 +1,4 @@
-import { EnvError, EnvSchema, WorkerEnvSchema, parseEnv, type Env, type WorkerEnv } from '../contract';
+import { EnvError, EnvSchema, SECRET_ENV_KEYS, WorkerEnvSchema, parseEnv, type Env, type WorkerEnv } from '../contract';
 
 /**
  * Reads the environment for a service at boot. On a bad or missing variable it prints
@@ -9,7 +9,10 @@ export function loadEnv(service: 'worker' | 'cli', source?: Record<string, strin
 export function loadEnv(service: 'api' | 'worker' | 'cli', source: Record<string, string | undefined> = process.env): Env | WorkerEnv {
   const schema = service === 'api' ? EnvSchema : WorkerEnvSchema;
   try {
-    return { ...parseEnv(source, schema), SERVICE_NAME: source.SERVICE_NAME || service };
+    const env = { ...parseEnv(source, schema), SERVICE_NAME: source.SERVICE_NAME || service };
+    // The CLI runs the migrations and rotates keys, so every secret may be its own.
+    if (service !== 'cli') for (const secret of unreadSecrets(source, schema.shape)) process.stderr.write(`${service}: ${secret} is set, but the ${service} never reads it: keep it out of this environment, where it only widens what a compromise of the ${service} gives away\n`);
+    return env;
   } catch (error) {
     if (error instanceof EnvError) {
       for (const issue of error.issues) {
@@ -19,4 +22,9 @@ export function loadEnv(service: 'api' | 'worker' | 'cli', source: Record<string
     }
     throw error;
   }
+}
+
+/** Credentials given to a process whose schema leaves them out on purpose (the worker never gets the key-encryption secret). */
+function unreadSecrets(source: Record<string, string | undefined>, shape: object): string[] {
+  return SECRET_ENV_KEYS.filter((key) => source[key] && !(key in shape));
 }

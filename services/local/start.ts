@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { PATHS, PORTS } from '../contract';
 import { createLogger, redactUrl, type Logger } from '../core/logger';
 import { runMigrations } from '../core/db/migrate';
 import { ApiPort } from './api-port';
 import { isPortFree } from './free-port';
-import { LocalEnvError, parseLocalEnv, type LocalEnv } from './env';
+import { apiEnvironment, appEnvironment, workerEnvironment } from './app-env';
+import { LocalEnvError, objectStoreDirectory, parseLocalEnv, type LocalEnv } from './env';
 import { LocalRunError } from './errors';
 import { MergedLog } from './log-stream';
 import { initialiseLocalCluster, PostgresCluster, postgresLineLevel, runnableEmbeddedPostgresBinDir } from './postgres';
@@ -42,15 +43,29 @@ interface Context {
   supervisor: Supervisor;
 }
 
+/** The run's flags, as `npm start -- <flags>` passes them on. */
+const FLAGS = { infraOnly: '--infra-only', observe: '--observe' } as const;
+
 function parseArguments(argv: string[]): { infraOnly: boolean; observe: boolean } {
   const program = new Command()
     .name('npm start --')
     .description('Run the platform locally: PostgreSQL, Redis, object store, migrations, API and one worker.')
-    .option('--infra-only', 'start PostgreSQL, Redis and the object store and apply migrations, without the API and worker')
-    .option('--observe', 'also run Prometheus (Debian\'s, when installed) scraping the api and worker with the generated alert rules')
+    .option(FLAGS.infraOnly, 'start PostgreSQL, Redis and the object store and apply migrations, without the API and worker')
+    .addOption(
+      new Option(FLAGS.observe, 'also run Prometheus (Debian\'s, when installed) scraping the api and worker with the generated alert rules (not with --infra-only)').conflicts('infraOnly'),
+    )
     .parse(argv);
   const opts = program.opts<{ infraOnly?: boolean; observe?: boolean }>();
-  return { infraOnly: opts.infraOnly === true, observe: opts.observe === true && opts.infraOnly !== true };
+  return { infraOnly: opts.infraOnly === true, observe: opts.observe === true };
+}
+
+/**
+ * `npm start --observe`, without the `--` that passes it on, is taken by npm as a setting of
+ * its own (npm_config_observe) and never reaches this process, which would start without
+ * it. The flags npm took that way, to be refused with the right spelling.
+ */
+function flagsTakenByNpm(source: NodeJS.ProcessEnv, argv: string[]): string[] {
+  return Object.values(FLAGS).filter((flag) => source[`npm_config_${flag.slice(2).replaceAll('-', '_')}`] !== undefined && !argv.includes(flag));
 }
 
 /** The API and worker entry points next to this file: compiled JavaScript under dist/, or TypeScript when run from the sources. */
@@ -72,9 +87,12 @@ async function checkPrerequisites(env: LocalEnv, infraOnly: boolean): Promise<vo
   if (!infraOnly) {
     appCommand('api');
     appCommand('worker');
-    // A port the user chose is kept or the run stops; an unset one moves (chooseApiPort).
-    if (env.PORT !== undefined && !(await isPortFree(env.PORT, '0.0.0.0'))) {
-      throw new LocalRunError(`PORT ${env.PORT} is already in use: stop what holds it or set PORT to a free port`);
+    // A port the user chose is kept or the run stops; an unset one moves (chooseApiPort, workerMetricsPort).
+    for (const variable of ['PORT', 'WORKER_METRICS_PORT'] as const) {
+      const port = env[variable];
+      if (port !== undefined && !(await isPortFree(port, '0.0.0.0'))) {
+        throw new LocalRunError(`${variable} ${port} is already in use: stop what holds it or set ${variable} to a free port`);
+      }
     }
   }
 }
@@ -156,8 +174,8 @@ async function startPrivateRedis({ state, merged, log, supervisor }: Context): P
   return redis.url;
 }
 
-async function prepareObjectStore({ state, log }: Context): Promise<string> {
-  const directory = state.path('objects');
+async function prepareObjectStore({ env, state, log }: Context): Promise<string> {
+  const directory = objectStoreDirectory(env, state.path('objects'));
   await mkdir(directory, { recursive: true });
   log.info({ directory }, 'object store: local filesystem');
   return directory;
@@ -167,20 +185,6 @@ async function applyMigrations(databaseUrl: string, env: LocalEnv, log: Logger):
   // The embedded server speaks plain TCP on 127.0.0.1; an external one gets the TLS mode the services use.
   const applied = await runMigrations(databaseUrl, log, { ssl: env.DATABASE_URL ? env.DATABASE_SSL : 'disable' });
   log.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'schema up to date');
-}
-
-async function appEnvironment(context: Context, databaseUrl: string, redisUrl: string, objectStoreDir: string | undefined): Promise<NodeJS.ProcessEnv> {
-  const { env, state } = context;
-  return {
-    ...process.env,
-    NODE_ENV: process.env.NODE_ENV || 'development',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    KEY_ENCRYPTION_SECRET: env.KEY_ENCRYPTION_SECRET ?? (await state.secret('key-encryption-secret')),
-    // Plain HTTP on localhost: a Secure cookie would never be sent back. The API warns of it as it starts.
-    COOKIE_SECURE: process.env.COOKIE_SECURE || 'false',
-    ...(objectStoreDir ? { OBJECT_STORE_DIR: objectStoreDir } : {}),
-  };
 }
 
 /**
@@ -195,26 +199,15 @@ async function workerMetricsPort(context: Context): Promise<number> {
   return usualOrFreePort(context, { name: 'workerMetrics', what: 'worker metrics', usual: PORTS.workerMetrics, host: '0.0.0.0', level: 'info' });
 }
 
-/** The worker never receives the key-encryption secret (WorkerEnvSchema): a compromised worker cannot mint tokens. */
-function workerEnvironment(appEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { KEY_ENCRYPTION_SECRET: _sealingSecret, ...rest } = appEnv;
-  return rest;
-}
-
-/** Where the API listens, and where links in its mails (password resets) point: this run's console. */
-function apiAddress(port: number): NodeJS.ProcessEnv {
-  return { PORT: String(port), PUBLIC_URL: process.env.PUBLIC_URL || `http://localhost:${port}`, ANNOUNCE_PORT_OVER_IPC: 'true' };
-}
-
 /** `onWorkerMetricsPort` hears the worker's metrics port before each of its starts. */
 function startApps(context: Context, appEnv: NodeJS.ProcessEnv, apiPort: ApiPort, onWorkerMetricsPort: (port: number) => void): void {
   const { env, merged, supervisor, log } = context;
   const environments: Record<'api' | 'worker', () => Promise<NodeJS.ProcessEnv>> = {
-    api: async () => ({ ...appEnv, ...apiAddress(await apiPort.next()), SERVICE_NAME: 'api' }),
+    api: async () => apiEnvironment(appEnv, await apiPort.next()),
     worker: async () => {
       const metricsPort = await workerMetricsPort(context);
       onWorkerMetricsPort(metricsPort);
-      return { ...workerEnvironment(appEnv), SERVICE_NAME: 'worker', WORKER_METRICS_PORT: String(metricsPort) };
+      return workerEnvironment(appEnv, metricsPort);
     },
   };
   const apps = (['api', 'worker'] as const).map(
@@ -268,6 +261,11 @@ async function waitUntilApiHealthy(apiPort: ApiPort, stopping: AbortSignal, time
 
 async function main(argv: string[]): Promise<number> {
   const { infraOnly, observe: observed } = parseArguments(argv);
+  const swallowed = flagsTakenByNpm(process.env, argv);
+  if (swallowed.length > 0) {
+    process.stderr.write(`npm start: npm took ${swallowed.join(' ')} for settings of its own and did not pass ${swallowed.length > 1 ? 'them' : 'it'} on: run npm start -- ${swallowed.join(' ')}\n`);
+    return 2;
+  }
   let env: LocalEnv;
   try {
     env = parseLocalEnv(process.env);
@@ -300,7 +298,8 @@ async function main(argv: string[]): Promise<number> {
       const chosenApiPort = new ApiPort(() => chooseApiPort(context));
       // Where the worker serves its metrics now, and who follows it there (--observe's Prometheus).
       const workerMetrics: { port?: number; follow?: (port: number) => void } = {};
-      startApps(context, await appEnvironment(context, databaseUrl, redisUrl, objectStoreDir), chosenApiPort, (port) => {
+      const appEnv = appEnvironment(process.env, { databaseUrl, redisUrl, keyEncryptionSecret, objectStoreDir });
+      startApps(context, appEnv, chosenApiPort, (port) => {
         workerMetrics.port = port;
         workerMetrics.follow?.(port);
       });

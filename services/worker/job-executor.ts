@@ -131,13 +131,15 @@ export class JobExecutor {
 
     // Not awaited: it is written with the next tick (merged with the outcome when the job is
     // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
-    transitions.record({ event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
+    const started = transitions.record({ event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
       (applied) => {
         if (!applied) controller.abort(new JobAbortedError('not-runnable'));
+        return applied;
       },
       (error: unknown) => {
         log.warn({ err: error }, 'could not record the job start');
         controller.abort(new JobAbortedError('not-runnable'));
+        return false;
       },
     );
 
@@ -159,10 +161,12 @@ export class JobExecutor {
       const result = storableResult(output.data);
       const applied = await transitions.record({ event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
-      if (applied) {
-        metrics?.jobsSucceeded.inc({ type: row.type });
-        if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
-      } else log.info('result discarded: the job was cancelled or completed elsewhere');
+      if (!applied) {
+        log.info('result discarded: the job was cancelled or completed elsewhere');
+        return await this.handOn(row, attempt, { startedHere: false }, log);
+      }
+      metrics?.jobsSucceeded.inc({ type: row.type });
+      if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
       return DONE;
     } catch (error) {
       progress.stop();
@@ -172,7 +176,7 @@ export class JobExecutor {
       if (aborted === 'shutdown') return await this.release(row, attempt, log);
       if (aborted === 'cancelled' || aborted === 'not-runnable') {
         log.info({ reason: aborted }, 'job stopped');
-        return DONE;
+        return await this.handOn(row, attempt, { startedHere: await started }, log);
       }
       const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
       return await this.finish(row, attempt, failure, definition, log);
@@ -189,13 +193,13 @@ export class JobExecutor {
     if (event === 'retry' && definition) {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
       const applied = await transitions.record({ event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
-      if (!applied) return DONE;
+      if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
       metrics?.jobsRetried.inc({ type: row.type });
       log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
       return { kind: 'again', row, delayMs: retryInMs };
     }
     const applied = await transitions.record({ event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
-    if (!applied) return DONE;
+    if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
     return { kind: 'dead', message };
@@ -203,10 +207,34 @@ export class JobExecutor {
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   private async release(row: DeliveryRow, attempt: number, log: Logger): Promise<Settlement> {
-    const released = await this.options.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now() });
-    if (!released) return DONE;
+    const released = await this.options.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'shutdown' });
+    if (!released) return this.handOn(row, attempt, { startedHere: false }, log);
     log.info('job released back to the queue at shutdown');
     return { kind: 'again', row, delayMs: 0 };
+  }
+
+  /**
+   * The delivery ends without an outcome of its own: its run obeyed a cancel, or what it
+   * reported was refused because the job had moved on. A cancel reaches the worker by job id
+   * alone, so it may come after the owner retried the job: the retry found this delivery
+   * holding the job's queue entry, and BullMQ keeps one entry per id, so the retry's entry
+   * was never added. Such a job is handed on in this delivery's entry ('again') instead of
+   * being left behind: queued with no entry (until the relay's sweep finds it), or, when
+   * this run's own start moved the retried job to running before the cancel stopped it,
+   * running with no run (until the sweep counts the attempt as lost). That start is undone
+   * first: released, its attempt given back. The release applies only while the job is
+   * running this attempt, so a cancel that still holds leaves it cancelled.
+   */
+  private async handOn(row: DeliveryRow, attempt: number, run: { startedHere: boolean }, log: Logger): Promise<Settlement> {
+    const { transitions } = this.options;
+    if (run.startedHere && (await transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel' }))) {
+      log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
+      return { kind: 'again', row, delayMs: 0 };
+    }
+    const current = await transitions.delivery(row.id);
+    if (!current || planDelivery(current)?.from !== 'queued') return DONE;
+    log.info('the job was queued again while this delivery held its queue entry: handed on in that entry');
+    return { kind: 'again', row: current, delayMs: 0 };
   }
 
   /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */

@@ -13,7 +13,7 @@ import { API_PRE_STOP_SECONDS, CONTAINER_COMMANDS, WORKER_SHUTDOWN_GRACE_MS } fr
 import { MIN_WORKER_REPLICAS } from '../../platform/workloads/autoscaling';
 import { ALB_SSL_POLICY } from '../../platform/workloads/ingress';
 import { triggerProblem } from '../../services/cli/commands/doctor-cluster';
-import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema } from '../../services/contract';
+import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema, parseEnv } from '../../services/contract';
 import { REPO_ROOT, redactSecrets } from '../../tools/offline/capture';
 import { type KubernetesObject, renderManifests } from '../../tools/offline/manifests';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
@@ -139,10 +139,10 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
   describe('workloads: the env contract', () => {
     const schemas = { api: EnvSchema, worker: WorkerEnvSchema } as const;
 
-    it.each(['api', 'worker'] as const)('gives the %s exactly an environment its own schema accepts, with the cloud\'s values', (role) => {
+    it.each(['api', 'worker'] as const)('gives the %s exactly an environment it accepts at boot (no unknown name, no contradiction), with the cloud\'s values', (role) => {
       const s = get();
       const { config, secret } = environmentOf(s, podOf(deployment(s, role)));
-      const env = schemas[role].strict().parse({ ...config, ...secret });
+      const env = parseEnv({ ...config, ...secret }, schemas[role].strict());
       expect(env).toMatchObject({
         NODE_ENV: 'production',
         SERVICE_NAME: role,

@@ -431,6 +431,76 @@ describe('npm start (services/local/start.ts)', () => {
     expect(existsSync(path.join(workDir, '.data'))).toBe(false);
   });
 
+  /** The run must stop with exit status 2 and `message` on stderr, having started and written nothing. */
+  async function expectRefusedUpFront(args: string[], env: NodeJS.ProcessEnv, message: RegExp, status = 2): Promise<void> {
+    const supervisor = start(args, env);
+    expect(await supervisor.exited).toEqual({ code: status, signal: null });
+    running.delete(supervisor);
+    expect(supervisor.stderr.join('\n')).toMatch(message);
+    expect(supervisor.records).toEqual([]);
+    expect(existsSync(path.join(workDir, '.data'))).toBe(false);
+  }
+
+  it('names the bad PORT and says what a port is', async () => {
+    await expectRefusedUpFront([], { PORT: '8080.5' }, /^npm start: environment variable PORT must be a whole number from 1 to 65535, in digits only$/m);
+  });
+
+  it.each([
+    ['an API flag written yes', { COOKIE_SECURE: 'yes' }, /environment variable COOKIE_SECURE must be true or false/],
+    ['a duration with a unit', { ACCESS_TOKEN_TTL_SECONDS: '15m' }, /environment variable ACCESS_TOKEN_TTL_SECONDS must be a whole number of seconds/],
+    ['a worker setting of 0', { WORKER_CONCURRENCY: '0' }, /environment variable WORKER_CONCURRENCY must be a whole number from 1 to 1000/],
+    ['settings that contradict each other', { PUBLIC_URL: 'http://platform.example.com', COOKIE_SECURE: 'true' }, /environment variable COOKIE_SECURE is true .* PUBLIC_URL is a plain-HTTP address/],
+    ['an S3 setting without S3_BUCKET', { S3_ENDPOINT: 'http://127.0.0.1:9000' }, /environment variable S3_ENDPOINT is set but S3_BUCKET is not/],
+  ])('refuses %s before starting anything, not in a crash loop over a started database', async (_, env, message) => {
+    await expectRefusedUpFront([], { PORT: String(await findFreePort()), ...env }, message);
+  });
+
+  it('refuses one port for the API and the worker', async () => {
+    const port = String(await findFreePort());
+    await expectRefusedUpFront([], { PORT: port, WORKER_METRICS_PORT: port }, new RegExp(`environment variable WORKER_METRICS_PORT must differ from PORT \\(both ${port}\\)`));
+  });
+
+  it('refuses DATABASE_SSL without DATABASE_URL: the embedded PostgreSQL has no TLS', async () => {
+    await expectRefusedUpFront(['--infra-only'], { DATABASE_SSL: 'verify-full' }, /environment variable DATABASE_SSL is set but DATABASE_URL is not/);
+  });
+
+  it('refuses OBJECT_STORE_DIR beside S3_BUCKET, which would leave it unused', async () => {
+    await expectRefusedUpFront(['--infra-only'], { S3_BUCKET: 'uploads-1', OBJECT_STORE_DIR: path.join(workDir, 'objects') }, /environment variable OBJECT_STORE_DIR is set but so is S3_BUCKET/);
+  });
+
+  it('refuses --observe with --infra-only, which has nothing to observe', async () => {
+    await expectRefusedUpFront(['--infra-only', '--observe'], {}, /option '--observe' cannot be used with option '--infra-only'/, 1);
+  });
+
+  it('refuses a flag npm took for its own setting (npm start --observe, without --)', async () => {
+    await expectRefusedUpFront([], { npm_config_observe: 'true', npm_config_infra_only: 'true' }, /^npm start: npm took --infra-only --observe for settings of its own and did not pass them on: run npm start -- --infra-only --observe$/m);
+  });
+
+  it('stops with a message naming WORKER_METRICS_PORT when the port the user set for it is taken', async () => {
+    const port = await findFreePort();
+    const holder = await holdPort(port);
+    try {
+      const supervisor = start([], { PORT: String(await findFreePort()), WORKER_METRICS_PORT: String(port) });
+      expect((await supervisor.exited).code).toBe(1);
+      running.delete(supervisor);
+      expect(supervisor.records.find((record) => record.level === 'fatal')?.msg).toBe(`WORKER_METRICS_PORT ${port} is already in use: stop what holds it or set WORKER_METRICS_PORT to a free port`);
+      expect(existsSync(path.join(workDir, '.data'))).toBe(false);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('keeps the object store where OBJECT_STORE_DIR says, and tells the CLI', async () => {
+    const objects = path.join(workDir, 'elsewhere', 'objects');
+    const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()), OBJECT_STORE_DIR: objects });
+    await supervisor.waitFor(isInfraReady);
+    expect(supervisor.records.find((record) => record.msg === 'object store: local filesystem')?.directory).toBe(objects);
+    expect(statSync(objects).isDirectory()).toBe(true);
+    expect(readFileSync(path.join(workDir, '.data', 'cli.env'), 'utf8')).toContain(objects);
+    expect(existsSync(path.join(workDir, '.data', 'objects'))).toBe(false);
+    await stopCleanly(supervisor);
+  });
+
   it('explains how to get redis-server when it is missing and REDIS_URL is unset', async () => {
     const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()), PATH: '/nonexistent' });
     expect((await supervisor.exited).code).toBe(1);

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { AuthService } from '../../core/auth';
+import type { AccessClaims, AuthService } from '../../core/auth';
 import { ForbiddenError, UnauthorizedError } from '../../core/errors';
 import type { UserRole } from '../../core/db/users';
 import '../request';
@@ -34,6 +34,12 @@ export function requireRole(role: UserRole): RequestHandler {
     if (req.user?.role !== role) throw new ForbiddenError(`this endpoint requires the ${role} role`);
     next();
   };
+}
+
+/** The authenticated caller's token claims; routes behind `authenticate` only. */
+export function caller(req: { user?: AccessClaims }): AccessClaims {
+  if (!req.user) throw new UnauthorizedError('a bearer access token is required');
+  return req.user;
 }
 
 /** The authenticated caller; routes behind `authenticate` only. */

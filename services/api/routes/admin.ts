@@ -69,7 +69,9 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
       responses: {
         202: respond.json('The re-queued job.', JobViewSchema, LOCATION_HEADER),
         404: respond.problem('No such dead-lettered job.'),
-        409: respond.problem('The job is not dead-lettered.'),
+        409: respond.problem(
+          'The job is not dead-lettered; or it is a task whose fan-out job no longer waits for its tasks (replay the fan-out job itself, which requeues its failed and cancelled tasks).',
+        ),
       },
       async handle({ params }, req, res) {
         const job = await admin.replay(params.id, req.log);

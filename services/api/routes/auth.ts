@@ -200,14 +200,16 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       before: [credentialLimit],
       request: { body: PasswordResetConfirmBody.meta({ id: 'PasswordResetConfirm' }) },
       responses: {
-        204: respond.empty('The password is set; earlier reset tokens and all sessions are revoked.'),
+        204: respond.empty('The password is set; earlier reset tokens and all sessions are revoked, and a login lockout of the account is lifted.'),
         400: respond.problem('A token that is invalid, used or expired, or a password outside the policy.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
         429: tooManyAttempts,
       },
       async handle({ body }, req, res) {
-        await auth.confirmPasswordReset(body.token, body.password, req.log);
+        const account = await auth.confirmPasswordReset(body.token, body.password, req.log);
+        // The token proved the mailbox: failed guesses of the old password no longer lock out its owner.
+        await lockout.recordSuccess(account.email, req.log);
         res.status(204).end();
       },
     }),

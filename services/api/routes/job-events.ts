@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { Env } from '../../contract';
+import type { AccessClaims, AuthService } from '../../core/auth';
 import type { StoredJobEvent } from '../../core/db/job-events';
 import { ServiceUnavailableError } from '../../core/errors';
 import type { EventHub, SubscriptionEnd } from '../../core/jobs/event-hub';
@@ -26,26 +27,34 @@ const BACKLOG_PAGE = 1_000;
  * Server-Sent Events of job state changes, fed by the process's EventHub (one LISTEN
  * connection, one read per notification batch) rather than a poll per stream. A stream
  * first subscribes, then reads what it missed from job_events once (after Last-Event-ID),
- * sends that, then what arrived meanwhile (without repeats), then lives. It ends after
+ * sends that, then lives, never sending an event twice: the hub reads a statement's rows
+ * after its notification, so an event the backlog read already found may still arrive live. It ends after
  * its job's terminal state, when the client leaves, when the process drains or loses its
  * notifications, and after EVENT_STREAM_MAX_SECONDS; each end but the first carries a
- * `retry:` hint, and the client resumes where it stopped. Streams are capped per user and
- * per process.
+ * `retry:` hint, and the client resumes where it stopped. A stream also ends, without a hint,
+ * once the token that opened it is revoked: a session signed out, reset or demoted sees no
+ * further event, whatever stream it held open. Streams are capped per user and per process.
  */
 export class EventStreams {
   private open = 0;
   private readonly perUser = new Map<string, number>();
 
   constructor(
-    private readonly deps: { hub: EventHub; jobs: JobService; lifecycle: Lifecycle; limits: StreamLimits },
+    private readonly deps: {
+      hub: Pick<EventHub, 'subscribe'>;
+      jobs: Pick<JobService, 'get' | 'events' | 'ownerEvents'>;
+      lifecycle: Lifecycle;
+      limits: StreamLimits;
+      auth: Pick<AuthService, 'watchRevocation'>;
+    },
   ) {}
 
   get openStreams(): number {
     return this.open;
   }
 
-  async stream(res: Response, request: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
-    const { ownerId } = request;
+  async stream(res: Response, request: { caller: AccessClaims; source: StreamSource; after?: number }): Promise<void> {
+    const ownerId = request.caller.userId;
     this.admit(ownerId);
     this.open += 1;
     this.perUser.set(ownerId, (this.perUser.get(ownerId) ?? 0) + 1);
@@ -70,14 +79,17 @@ export class EventStreams {
     }
   }
 
-  private async run(res: Response, { ownerId, source, after }: { ownerId: string; source: StreamSource; after?: number }): Promise<void> {
-    const { hub, jobs, limits } = this.deps;
+  private async run(res: Response, { caller, source, after }: { caller: AccessClaims; source: StreamSource; after?: number }): Promise<void> {
+    const { hub, jobs, limits, auth } = this.deps;
+    const ownerId = caller.userId;
     // Read before the backlog: a job terminal by then has its terminal event in it or already sent.
     const jobAtStart = source.kind === 'job' ? await jobs.get(ownerId, source.jobId) : undefined;
     const matches = (event: StoredJobEvent) => source.kind === 'owner' || event.jobId === source.jobId || event.parentId === source.jobId;
     const endsStream = (event: StoredJobEvent) => source.kind === 'job' && event.jobId === source.jobId && isTerminalStatus(event.to);
 
     let buffered: StoredJobEvent[] | undefined = [];
+    // Each backlog event is skipped once when the hub delivers it too; ids are not in commit order, so a set, not a high-water mark.
+    const sentFromBacklog = new Set<number>();
     let ended = false;
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -99,15 +111,21 @@ export class EventStreams {
       else if (res.writableLength > MAX_UNSENT_BYTES) end(true);
     };
 
+    const sendLive = (event: StoredJobEvent) => {
+      if (!sentFromBacklog.delete(event.eventId)) send(event);
+    };
+
     const unsubscribe = await hub.subscribe({
       ownerId,
       deliver: (event) => {
         if (!matches(event)) return;
         if (buffered) buffered.push(event);
-        else send(event);
+        else sendLive(event);
       },
       end: (_reason: SubscriptionEnd) => end(true),
     });
+    // Before the backlog is read: once the token is revoked, nothing more is sent.
+    const unwatch = auth.watchRevocation(caller, () => end(false));
     const timers: NodeJS.Timeout[] = [];
     try {
       const backlog = await this.backlog(ownerId, source, after);
@@ -118,14 +136,13 @@ export class EventStreams {
         'X-Accel-Buffering': 'no',
       });
       res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
-      const sent = new Set<number>();
       for (const event of backlog) {
         send(event);
-        sent.add(event.eventId);
+        sentFromBacklog.add(event.eventId);
       }
       const arrived = buffered ?? [];
       buffered = undefined;
-      for (const event of arrived) if (!sent.has(event.eventId)) send(event);
+      for (const event of arrived) sendLive(event);
       if (jobAtStart && isTerminalStatus(jobAtStart.status)) end(false);
       // Ended before the headers (the client left, or the hub drained while the backlog was read).
       if (ended && !res.writableEnded) res.end();
@@ -140,6 +157,7 @@ export class EventStreams {
     } finally {
       for (const timer of timers) clearTimeout(timer);
       unsubscribe();
+      unwatch();
     }
   }
 

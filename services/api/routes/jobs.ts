@@ -5,7 +5,7 @@ import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
 import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
-import { callerId } from '../middleware/authenticate';
+import { caller, callerId } from '../middleware/authenticate';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
 import type { EventStreams } from './job-events';
 
@@ -89,14 +89,14 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       operationId: 'streamAllJobEvents',
       summary: 'Server-Sent Events of all the caller\'s jobs, tasks of fan-out jobs included',
       description:
-        'One connection for a whole job list. Each event\'s `data` is a JobEvent (`parentId` set on a task\'s). With Last-Event-ID, the events after it are sent first. The server ends the stream after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID.',
+        'One connection for a whole job list. Each event\'s `data` is a JobEvent (`parentId` set on a task\'s). With Last-Event-ID, the events after it are sent first. The server ends the stream after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID. It also ends the stream, without the hint, as soon as its access token is revoked (sign-out, password reset, role change).',
       tag: 'jobs',
       access: 'user',
       before: [streamLimit],
       request: { headers: LastEventIdHeaders },
       responses: STREAM_RESPONSES,
       async handle({ headers }, req, res) {
-        await streams.stream(res, { ownerId: callerId(req), source: { kind: 'owner' }, after: resumeAfter(headers['last-event-id']) });
+        await streams.stream(res, { caller: caller(req), source: { kind: 'owner' }, after: resumeAfter(headers['last-event-id']) });
       },
     }),
     endpoint({
@@ -140,7 +140,9 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       responses: {
         202: respond.json('The re-queued job.', JobViewSchema, LOCATION_HEADER),
         404: respond.problem('No such job of the caller.'),
-        409: respond.problem('The job is not failed or cancelled.'),
+        409: respond.problem(
+          'The job is not failed or cancelled; or it is a task whose fan-out job no longer waits for its tasks (retry the fan-out job itself, which requeues its failed and cancelled tasks).',
+        ),
       },
       async handle({ params }, req, res) {
         const job = await jobs.retry(callerId(req), params.id);
@@ -170,14 +172,14 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       operationId: 'streamJobEvents',
       summary: 'Server-Sent Events of the job\'s state changes, and of its tasks\' when it fans out',
       description:
-        'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Sends the job\'s events so far (after Last-Event-ID when given), then live ones; ends after the job\'s terminal state. The server also ends it after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID.',
+        'Each event\'s `data` is a JobEvent and its `id` the audit row\'s id. Sends the job\'s events so far (after Last-Event-ID when given), then live ones; ends after the job\'s terminal state. The server also ends it after EVENT_STREAM_MAX_SECONDS, and when it shuts down, with a `retry:` hint: reconnect with Last-Event-ID. It also ends the stream, without the hint, as soon as its access token is revoked (sign-out, password reset, role change).',
       tag: 'jobs',
       access: 'user',
       before: [streamLimit],
       request: { params: IdParams, headers: LastEventIdHeaders },
       responses: { ...STREAM_RESPONSES, 404: respond.problem('No such job of the caller.') },
       async handle({ params, headers }, req, res) {
-        await streams.stream(res, { ownerId: callerId(req), source: { kind: 'job', jobId: params.id }, after: resumeAfter(headers['last-event-id']) });
+        await streams.stream(res, { caller: caller(req), source: { kind: 'job', jobId: params.id }, after: resumeAfter(headers['last-event-id']) });
       },
     }),
     endpoint({

@@ -55,6 +55,17 @@ let accessToken: string | undefined;
 let refreshing: Promise<boolean> | undefined;
 const listeners = new Set<SessionListener>();
 
+/**
+ * The console's tabs in this browser share one session (the refresh cookie). A sign-out in one
+ * tells the others, which forget their token at once instead of showing the account until
+ * their next call.
+ */
+const SIGNED_OUT_MESSAGE = 'signed-out';
+const otherTabs = typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel('platform-kit-session');
+otherTabs?.addEventListener('message', (event: MessageEvent<unknown>) => {
+  if (event.data === SIGNED_OUT_MESSAGE) setToken(undefined);
+});
+
 export function onSessionChange(listener: SessionListener): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
@@ -162,12 +173,13 @@ export async function confirmPasswordReset(token: string, password: string): Pro
   await apiFetch('/v1/auth/password-reset/confirm', { json: { token, password } });
 }
 
-/** Revokes the session on the server (access token and refresh family); the console forgets it whatever the answer. */
+/** Revokes the session on the server (access token and refresh family); the console forgets it whatever the answer, in every tab. */
 export async function signOut(): Promise<void> {
   try {
     await apiFetch('/v1/auth/logout', { method: 'POST' });
   } finally {
     setToken(undefined);
+    otherTabs?.postMessage(SIGNED_OUT_MESSAGE);
   }
 }
 

@@ -42,7 +42,10 @@ export async function createIdentity(env: IdentityEnv, core: Pick<Runtime, 'gene
     mirror = new RevocationMirror({ subscriber, client: core.redis.client, prefix: env.QUEUE_PREFIX, durable: () => sessions.revokedStillRelevant(), log });
     await mirror.start();
   }
-  const tokens = createAccessTokens(env, keyring, { isRevoked: mirror ? (claims) => mirror.isRevoked(claims.tokenId, claims.sessionId) : undefined });
+  const tokens = createAccessTokens(env, keyring, {
+    isRevoked: mirror ? (claims) => mirror.isRevoked(claims.tokenId, claims.sessionId) : undefined,
+    revocations: mirror ? (listener) => mirror.onChange(listener) : undefined,
+  });
   const revoke = async (revocations: Revocation[]) => {
     // This process honours its own revocations at once, whatever Redis does.
     mirror?.add(revocations);

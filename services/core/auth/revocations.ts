@@ -61,6 +61,7 @@ const PRUNE_INTERVAL_MS = 60_000;
  */
 export class RevocationMirror {
   private readonly revoked = new Map<string, number>();
+  private readonly listeners = new Set<() => void>();
   private pruneTimer: NodeJS.Timeout | undefined;
   private loaded = false;
 
@@ -93,6 +94,17 @@ export class RevocationMirror {
   /** Adds revocations this process made itself, without waiting for its own message to come back. */
   add(revocations: Revocation[]): void {
     for (const revocation of revocations) this.set(member(revocation.kind, revocation.id), revocation.until);
+    this.announce();
+  }
+
+  /**
+   * Calls `listener` each time entries may have been added (by this process, a message or a
+   * reload), so what outlives a request (an event stream) can end when its token is revoked.
+   * Returns the unsubscribe.
+   */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   get ready(): boolean {
@@ -117,6 +129,7 @@ export class RevocationMirror {
     if (fromDatabase.status === 'fulfilled') this.add(fromDatabase.value);
     else log.warn({ err: fromDatabase.reason }, 'could not load revoked sessions from PostgreSQL');
     this.loaded = this.loaded || fromRedis.status === 'fulfilled';
+    this.announce();
   }
 
   private apply(message: string): void {
@@ -128,8 +141,19 @@ export class RevocationMirror {
           this.set(member(entry.kind, entry.id), entry.until);
         }
       }
+      this.announce();
     } catch (error) {
       this.options.log.warn({ err: error }, 'ignored a malformed denylist message');
+    }
+  }
+
+  private announce(): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener();
+      } catch (error) {
+        this.options.log.error({ err: error }, 'a denylist listener failed');
+      }
     }
   }
 

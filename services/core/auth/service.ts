@@ -61,11 +61,13 @@ export interface AuthService {
   logout(claims: AccessClaims | undefined, refreshToken: string | undefined): Promise<void>;
   /** Mails a reset token when the account exists; says nothing either way. */
   requestPasswordReset(email: string, log?: Logger): Promise<void>;
-  /** Throws ValidationError when the token is unknown, used or expired. */
-  confirmPasswordReset(token: string, password: string, log?: Logger): Promise<void>;
+  /** Returns the account whose password it set; throws ValidationError when the token is unknown, used or expired. */
+  confirmPasswordReset(token: string, password: string, log?: Logger): Promise<UserView>;
   /** Throws UnauthorizedError when the account no longer exists. */
   me(userId: string): Promise<UserView>;
   verifyAccessToken(token: string): Promise<AccessClaims>;
+  /** Calls `onRevoked` once when the verified token or its session is revoked (sign-out, reset, role change); returns the unsubscribe. */
+  watchRevocation(claims: AccessClaims, onRevoked: () => void): () => void;
   /** Sets a role and revokes the user's sessions, so the old role stops at the next request. */
   setRole(email: string, role: UserRole, log?: Logger): Promise<UserView>;
   /** Creates an admin account, or promotes an existing one (its password is then left as it is). */
@@ -206,6 +208,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       if (!reset) throw new ValidationError('the reset token is invalid, used or expired', [{ field: 'body.token', message: 'is invalid, used or expired' }]);
       await revokeAndAnnounce(reset.revocations);
       security('password_reset', { userId: reset.userId }, log);
+      return service.me(reset.userId);
     },
 
     async me(userId) {
@@ -215,6 +218,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
     },
 
     verifyAccessToken: (token) => tokens.verify(token),
+    watchRevocation: (claims, onRevoked) => tokens.watchRevocation(claims, onRevoked),
 
     async setRole(email, role, log = deps.log) {
       const user = await users.findByEmail(email);

@@ -31,11 +31,19 @@ export type TokenEnv = Pick<Env, 'JWT_ISSUER' | 'ACCESS_TOKEN_TTL_SECONDS'>;
  */
 export type RevocationCheck = (claims: AccessClaims) => boolean;
 
+/** Subscribes to additions to the denylist (RevocationMirror.onChange); returns the unsubscribe. */
+export type RevocationFeed = (listener: () => void) => () => void;
+
 export interface AccessTokens {
   readonly ttlSeconds: number;
   issue(user: { id: string; role: UserRole }, sessionId: string): Promise<{ token: string; expiresAt: number; tokenId: string }>;
   /** Throws UnauthorizedError for anything but a valid, unexpired, unrevoked token of ours. */
   verify(token: string): Promise<AccessClaims>;
+  /**
+   * Calls `onRevoked` once, as soon as the verified token is revoked (itself or its session),
+   * for what a token keeps open past its request. Returns the unsubscribe.
+   */
+  watchRevocation(claims: AccessClaims, onRevoked: () => void): () => void;
 }
 
 /**
@@ -43,8 +51,9 @@ export interface AccessTokens {
  * HS256 with the public key as a secret and every other algorithm are refused before any
  * key is chosen), and only keys of the keyring verify.
  */
-export function createAccessTokens(env: TokenEnv, keyring: Keyring, options: { isRevoked?: RevocationCheck } = {}): AccessTokens {
+export function createAccessTokens(env: TokenEnv, keyring: Keyring, options: { isRevoked?: RevocationCheck; revocations?: RevocationFeed } = {}): AccessTokens {
   const isRevoked: RevocationCheck = options.isRevoked ?? (() => false);
+  const revocations: RevocationFeed = options.revocations ?? (() => () => undefined);
   const verifyOptions = {
     algorithms: [SIGNING_ALGORITHM],
     issuer: env.JWT_ISSUER,
@@ -117,6 +126,22 @@ export function createAccessTokens(env: TokenEnv, keyring: Keyring, options: { i
         if (error instanceof joseErrors.JOSEError) throw new UnauthorizedError('the access token is invalid');
         throw error;
       }
+    },
+    watchRevocation(claims, onRevoked) {
+      let watching = true;
+      const stop = () => {
+        watching = false;
+        unsubscribe();
+      };
+      const check = () => {
+        if (!watching || !isRevoked(claims)) return;
+        stop();
+        onRevoked();
+      };
+      const unsubscribe = revocations(check);
+      // Revoked between the request's verification and now: no change would come to say so.
+      check();
+      return stop;
     },
   };
 }

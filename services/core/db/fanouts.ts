@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
 import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
@@ -129,16 +130,18 @@ export async function requeueTasks(db: Queryable, parentId: string, ownerId: str
 }
 
 /**
- * A failed or cancelled fan-out job retried: waiting again for the tasks requeueTasks just
- * queued (`resume`), or, when every task had succeeded and only its reduce step did not,
- * queued for that step (`requeue`). Undefined when the job is missing, not the owner's, or
- * not failed or cancelled.
+ * A failed or cancelled fan-out job retried by its owner or replayed by an operator (`by`,
+ * recorded in its audit row): waiting again for the tasks requeueTasks just queued
+ * (`resume`), or, when every task had succeeded and only its reduce step did not, queued for
+ * that step (`requeue`). Undefined when the job is missing, not the owner's, or not failed
+ * or cancelled.
  */
 export async function resumeFanOut(
   db: Queryable,
   parentId: string,
   ownerId: string | undefined,
   requeuedTasks: number,
+  by: 'owner' | 'operator',
 ): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
   const result = await db.query<JobRow & { previous_status: JobStatus }>({
     name: 'fanouts.resume',
@@ -158,12 +161,43 @@ export async function resumeFanOut(
         SELECT id, previous_status, status, 0, CASE WHEN status = '${MOVES.requeue.to}' THEN $3 ELSE $4 END FROM updated
       )
       SELECT * FROM updated`,
-    values: [parentId, ownerId ?? null, auditDetail({ event: 'requeue', by: 'owner' }), auditDetail({ event: 'resume', tasks: requeuedTasks }), attemptsAfter('requeue', 0)],
+    values: [parentId, ownerId ?? null, auditDetail({ event: 'requeue', by }), auditDetail({ event: 'resume', tasks: requeuedTasks, by }), attemptsAfter('requeue', 0)],
   });
   const row = result.rows[0];
   if (!row) return undefined;
   const { previous_status: previous, ...job } = row;
   return { row: job, previous };
+}
+
+/** A task as lockTaskAndParent leaves it: its own state and its fan-out job's. */
+export interface LockedTask {
+  status: JobStatus;
+  parentId: string;
+  parentStatus: JobStatus;
+}
+
+/**
+ * Locks a task, then its fan-out job's counts row, then reads the job's state, in the
+ * caller's transaction: the order every statement that moves tasks takes (tasks, counts, the
+ * job; see taskCountCtes), so it waits behind them and never deadlocks with them. While the
+ * counts row is held no write moves the job on, since each first moves its counts; the job's
+ * state is read by a statement of its own once that lock is held, as a statement that waited
+ * for it would read the state its snapshot had before the wait. Undefined when the job is
+ * missing, not the owner's, or not a task.
+ */
+export async function lockTaskAndParent(client: PoolClient, taskId: string, ownerId: string | undefined): Promise<LockedTask | undefined> {
+  const task = await client.query<{ status: JobStatus; parent_id: string }>({
+    name: 'fanouts.lock-task',
+    text: 'SELECT status, parent_id FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) AND parent_id IS NOT NULL FOR UPDATE',
+    values: [taskId, ownerId ?? null],
+  });
+  const locked = task.rows[0];
+  if (!locked) return undefined;
+  await client.query({ name: 'fanouts.lock-counts', text: 'SELECT 1 FROM job_fanouts WHERE job_id = $1 FOR NO KEY UPDATE', values: [locked.parent_id] });
+  const parent = await client.query<{ status: JobStatus }>({ name: 'fanouts.parent-status', text: 'SELECT status FROM jobs WHERE id = $1', values: [locked.parent_id] });
+  const parentStatus = parent.rows[0]?.status;
+  if (parentStatus === undefined) return undefined;
+  return { status: locked.status, parentId: locked.parent_id, parentStatus };
 }
 
 /** A page of a fan-out job's tasks in creation order, optionally of one status. */

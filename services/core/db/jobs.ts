@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type TaskCounts } from '../../contract';
-import { attemptsAfter, auditDetail, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList } from '../jobs/lifecycle';
+import { attemptsAfter, auditDetail, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
 /**
@@ -227,13 +227,21 @@ export async function listJobs(
 }
 
 /** Failed jobs of every owner, most recently failed first, as summaries. The keyset is on finished_at. */
+/**
+ * The dead-letter set: failed jobs an operator can replay. A failed task belongs to it only
+ * while its fan-out job still waits for its tasks; once the job has counted it, the job is
+ * what is replayed (or, having succeeded over it, what its failure policy accepted).
+ */
+const DEAD_LETTER = `jobs.status = 'failed' AND (jobs.parent_id IS NULL OR EXISTS (
+    SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id AND parent.status IN (${sqlStatuses(TASK_REQUEUE_PARENT_STATUSES)})))`;
+
 export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset }): Promise<(ListedJobRow & { finished_us: number })[]> {
   const result = await db.query<ListedJobRow & { finished_us: number }>({
     name: 'jobs.dead-letters',
     text: `SELECT ${SUMMARY_COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs ${FANOUT_JOIN}
-      WHERE status = 'failed'
-        AND ($1::bigint IS NULL OR (finished_at, id) < (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
-      ORDER BY finished_at DESC, id DESC
+      WHERE ${DEAD_LETTER}
+        AND ($1::bigint IS NULL OR (jobs.finished_at, jobs.id) < (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
+      ORDER BY jobs.finished_at DESC, jobs.id DESC
       LIMIT $3`,
     values: [filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
   });
@@ -533,7 +541,7 @@ export async function countByStatus(db: Queryable): Promise<Record<JobStatus, nu
 export async function countDeadLetters(db: Queryable): Promise<number> {
   const result = await db.query<{ count: number }>({
     name: 'jobs.count-dead-letters',
-    text: "SELECT count(*)::bigint AS count FROM jobs WHERE status = 'failed'",
+    text: `SELECT count(*)::bigint AS count FROM jobs WHERE ${DEAD_LETTER}`,
   });
   return result.rows[0]?.count ?? 0;
 }

@@ -1,10 +1,11 @@
 import type { Pool } from 'pg';
 import { QUEUE_DEPTH_STATES, QUEUES, type QueueDepthState } from '../../contract';
-import { countByStatus, findJob, listDeadLetters, requeueJob, toJobSummary, toJobView } from '../db/jobs';
+import { countByStatus, findJob, listDeadLetters, requeueJob, toJobSummary, toJobView, toTaskCounts, type JobRow } from '../db/jobs';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
+import { requeueTask, retryFanOutAndHandOver } from './fanout';
 import { MOVES } from './lifecycle';
 import type { JobAdmin, JobPage, QueueStats, ReconcileReport } from './types';
 
@@ -32,6 +33,17 @@ const RECONCILE_CONFIRM_MS = 2_000;
 
 export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Logger; reconcileConfirmMs?: number }): JobAdmin {
   const { generalPool, relay } = deps;
+
+  /**
+   * A job that does not fan out, queued again with a fresh attempt budget and handed to
+   * BullMQ; a task only while its fan-out job waits for its tasks.
+   */
+  async function replayOne(current: JobRow): Promise<JobRow | undefined> {
+    const requeued = current.parent_id === null ? await requeueJob(generalPool, current.id, undefined, 'operator') : await requeueTask(generalPool, current.id, undefined, 'operator');
+    if (requeued) await relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
+    return requeued?.row;
+  }
+
   return {
     async queueStats(): Promise<QueueStats> {
       const [counts, paused, statuses, relayLagSeconds] = await Promise.all([
@@ -59,15 +71,19 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
     },
 
     async replay(jobId, log = deps.log) {
-      const requeued = await requeueJob(generalPool, jobId, undefined, 'operator');
-      if (!requeued) {
+      const current = await findJob(generalPool, jobId);
+      if (!current) throw new NotFoundError('Job not found.');
+      // A fan-out job is replayed as its owner retries it: its failed and cancelled tasks run
+      // again, not its reduce step over the tasks its failure policy failed it for.
+      const fansOut = toTaskCounts(current) !== null;
+      const replayed = fansOut ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined, 'operator') : await replayOne(current);
+      if (!replayed) {
         const row = await findJob(generalPool, jobId);
         if (!row) throw new NotFoundError('Job not found.');
         throw new ConflictError(`Only ${MOVES.requeue.from.join(' or ')} jobs can be replayed; this one is ${row.status}.`);
       }
-      await relay.requeue([requeued.row]);
-      log.info({ jobId, previous: requeued.previous }, 'job replayed');
-      return toJobView(requeued.row);
+      log.info({ jobId, previous: current.status }, 'job replayed');
+      return toJobView(fansOut ? ((await findJob(generalPool, jobId)) ?? replayed) : replayed);
     },
 
     async reconcile(): Promise<ReconcileReport> {

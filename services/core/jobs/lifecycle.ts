@@ -20,6 +20,9 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  *      │ └──failTasks──▶ failed ──resume──▶ waiting (the failed tasks queued again)
  *      └────cancel─────▶ cancelled ──resume──▶ waiting
  *
+ * A task is requeued on its own (retried, replayed) only while its fan-out job waits for
+ * its tasks (TASK_REQUEUE_PARENT_STATUSES); after that the job is retried as a whole.
+ *
  * Adding a state or an event is an edit of MOVES (and of the contract's JOB_STATUSES for a
  * state): the table-driven test (tests/unit/jobs/lifecycle.test.ts) then lists the pairs
  * whose outcome must be decided.
@@ -53,7 +56,12 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
   succeed: { from: ['running'], to: 'succeeded', audited: true, meaning: 'the processor returned a valid result' },
   fail: { from: ['running'], to: 'failed', audited: true, meaning: 'the attempt failed and no attempt is left (or the error is permanent): dead-lettered' },
   retry: { from: ['running'], to: 'queued', audited: true, meaning: 'the attempt failed and attempts remain: queued again after a backoff' },
-  release: { from: ['running'], to: 'queued', audited: true, meaning: 'the worker shut down before the run ended: queued again, the attempt not spent' },
+  release: {
+    from: ['running'],
+    to: 'queued',
+    audited: true,
+    meaning: 'the run ended without an outcome of its own (its worker shut down, or it obeyed a cancel that a retry had overtaken): queued again, the attempt not spent',
+  },
   cancel: { from: ['queued', 'running', 'waiting'], to: 'cancelled', audited: true, meaning: 'the owner or an operator cancelled it (a fan-out job\'s unfinished tasks with it)' },
   requeue: { from: ['failed', 'cancelled'], to: 'queued', audited: true, meaning: 'retried by its owner or replayed by an operator, with a fresh attempt budget' },
   abandon: {
@@ -68,9 +76,19 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
     from: ['failed', 'cancelled'],
     to: 'waiting',
     audited: true,
-    meaning: 'a fan-out job retried by its owner: its failed and cancelled tasks are queued again and it waits for them',
+    meaning: 'a fan-out job retried by its owner or replayed by an operator: its failed and cancelled tasks are queued again and it waits for them',
   },
 };
+
+/**
+ * The states of a fan-out job in which one of its tasks may be requeued on its own: those in
+ * which the job waits for its tasks, the states the write finishing its last task moves it
+ * on from (reduce, failTasks). In any other state the job has already counted its tasks'
+ * outcomes (its reduce step is queued, running or done, or it failed or was cancelled for
+ * them): a task run again then would change counts its state and result no longer follow.
+ * Such a job is retried as a whole (resume), which requeues its failed and cancelled tasks.
+ */
+export const TASK_REQUEUE_PARENT_STATUSES: readonly JobStatus[] = MOVES.reduce.from.filter((status) => MOVES.failTasks.from.includes(status));
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(TERMINAL_STATUSES);
 
@@ -151,7 +169,8 @@ export type AuditContext =
   | { event: 'succeed' }
   | { event: 'fail'; error: string }
   | { event: 'retry'; attempt: number; error: string; retryInMs: number }
-  | { event: 'release' }
+  /** `cause` 'overtaken cancel': the run obeyed a cancel of the job, which had been retried since and started by that very run. */
+  | { event: 'release'; cause: 'shutdown' | 'overtaken cancel' }
   /** `by` 'parent': a task cancelled with its fan-out job. */
   | { event: 'cancel'; by?: 'request' | 'parent' }
   /** `by` 'parent': a task queued again with its fan-out job. */
@@ -159,7 +178,7 @@ export type AuditContext =
   | { event: 'abandon'; reason: string }
   | { event: 'reduce' }
   | { event: 'failTasks' }
-  | { event: 'resume'; tasks: number };
+  | { event: 'resume'; tasks: number; by: 'owner' | 'operator' };
 
 const REQUEUED_BY = { owner: 'retried by request', operator: 'replayed from the dead-letter set', parent: 'retried with its fan-out job' } as const;
 
@@ -176,7 +195,7 @@ export function auditDetail(context: AuditContext): string | null {
     case 'retry':
       return `attempt ${context.attempt} failed: ${context.error}; retrying in ${context.retryInMs} ms`;
     case 'release':
-      return 'released at worker shutdown';
+      return context.cause === 'shutdown' ? 'released at worker shutdown' : 'released: its run obeyed a cancel that came before the retry it had started';
     case 'cancel':
       return context.by === 'parent' ? 'cancelled with its fan-out job' : 'cancelled by request';
     case 'requeue':
@@ -188,7 +207,7 @@ export function auditDetail(context: AuditContext): string | null {
     case 'failTasks':
       return 'more tasks failed or were cancelled than the failure policy tolerates';
     case 'resume':
-      return `retried by request: ${context.tasks} failed or cancelled tasks queued again`;
+      return `${REQUEUED_BY[context.by]}: ${context.tasks} failed or cancelled tasks queued again`;
   }
 }
 

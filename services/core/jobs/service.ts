@@ -23,7 +23,7 @@ import type { Metrics } from '../metrics';
 import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf, type Page } from './cursor';
-import { cancelFanOut, followParentMoves, retryFanOut } from './fanout';
+import { cancelFanOut, followParentMoves, requeueTask, retryFanOutAndHandOver } from './fanout';
 import { deliveryHolder, isTerminalStatus, MOVES } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
 import type { InternalSubmitRequest, JobPage, JobService, SubmitResult, TaskPage } from './types';
@@ -102,12 +102,9 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
 
   /** Retries a fan-out job: its failed and cancelled tasks run again (or its reduce step, when they all succeeded). */
   async function retryWithTasks(ownerId: string, current: JobRow): Promise<JobView> {
-    const retried = await retryFanOut(deps.generalPool, current.id, ownerId);
+    const retried = await retryFanOutAndHandOver(deps.generalPool, deps.relay, current.id, ownerId, 'owner');
     // Read again: `current` may be stale, e.g. the job another retry just moved.
     if (!retried) throw notRetryable((await ownedJob(ownerId, current.id)).status);
-    await deps.relay.requeue(retried.tasks);
-    // Every task had succeeded: the job was requeued for its reduce step rather than resumed.
-    if (retried.row.status === MOVES.requeue.to) await deps.relay.requeue([retried.row]);
     return toJobView(await ownedJob(ownerId, current.id));
   }
 
@@ -141,9 +138,11 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     async retry(ownerId, jobId): Promise<JobView> {
       const current = await ownedJob(ownerId, jobId);
       if (current.tasks_total !== null && current.tasks_total !== undefined) return retryWithTasks(ownerId, current);
-      const requeued = await requeueJob(deps.generalPool, jobId, ownerId, 'owner');
+      // A task is retried alone only while its fan-out job waits for it.
+      const requeued = current.parent_id === null ? await requeueJob(deps.generalPool, jobId, ownerId, 'owner') : await requeueTask(deps.generalPool, jobId, ownerId, 'owner');
       if (!requeued) throw notRetryable((await ownedJob(ownerId, jobId)).status);
-      await deps.relay.requeue([requeued.row]);
+      // Retried the moment it failed or was cancelled, it may still be held by its last delivery.
+      await deps.relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
       await followParentMoves(requeued.parentMoves, { generalPool: deps.generalPool, relay: deps.relay, log: deps.log });
       return toJobView(requeued.row);
     },

@@ -5,7 +5,7 @@ import { findJobType, splitIntoTasks, toleratedFailures, type FanOut, type JobTy
 import { MicroBatcher } from '../batcher';
 import { DatabaseDeadlineError, isolateRowFaults, isStatementTimeout } from '../db/errors';
 import { insertFanOut } from '../db/fanouts';
-import { findByIdempotencyKeys, insertJobs, toJobView, type JobRow, type NewJob } from '../db/jobs';
+import { findByIdempotencyKeys, findJob, insertJobs, toJobView, type JobRow, type NewJob } from '../db/jobs';
 import { answerWithin, commitWithin } from '../db/transaction';
 import { ConflictError, ValidationError } from '../errors';
 import type { FileService } from '../files/types';
@@ -174,7 +174,10 @@ export class Submitter {
     if (row.request_hash !== job.request_hash) {
       throw new ConflictError('This Idempotency-Key was already used with a different request.');
     }
-    return { job: toJobView(row), created: false };
+    // The key's lookup reads the job alone; a fan-out job is read again with its task counts,
+    // so a repeat answers with the job the first submit did (and GET /v1/jobs/{id} does).
+    const whole = findJobType(row.type)?.fanOut ? await findJob(this.deps.batchPool, row.id) : row;
+    return { job: toJobView(whole ?? row), created: false };
   }
 
   /**

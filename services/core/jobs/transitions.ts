@@ -16,7 +16,7 @@ export type WorkerTransition =
   | { event: 'succeed'; jobId: string; attempt: number; at: number; result: unknown; resultFileId?: string }
   | { event: 'fail'; jobId: string; attempt: number; at: number; error: string }
   | { event: 'retry'; jobId: string; attempt: number; at: number; error: string; retryInMs: number }
-  | { event: 'release'; jobId: string; attempt: number; at: number }
+  | { event: 'release'; jobId: string; attempt: number; at: number; cause: 'shutdown' | 'overtaken cancel' }
   | { event: 'abandon'; jobId: string; attempt: number; at: number; reason: string; from: 'queued' | 'running' };
 
 export interface TransitionBatchOptions {
@@ -137,6 +137,8 @@ function auditContext(transition: WorkerTransition): AuditContext {
       return { event: 'retry', attempt: transition.attempt, error: transition.error, retryInMs: transition.retryInMs };
     case 'abandon':
       return { event: 'abandon', reason: transition.reason };
+    case 'release':
+      return { event: 'release', cause: transition.cause };
     default:
       return { event: transition.event };
   }

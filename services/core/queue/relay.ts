@@ -41,6 +41,14 @@ export type QueueJobData = OwnEntryData | SharedEntryData;
 export interface RequeueOptions {
   delayMs?: number;
   crashes?: number;
+  /**
+   * Wait (up to heldEntryWaitMs) for a worker still holding the job's own entry to let go of
+   * it before adding the new one: for a job an owner or operator queued again the moment it
+   * failed or was cancelled, whose last delivery has not finished its entry yet (BullMQ
+   * ignores an add while the id exists). The worker's own requeues pass nothing: they hold
+   * the entry themselves, or another delivery of the job runs.
+   */
+  waitForHolder?: boolean;
 }
 
 /** What the relay needs of a row to hand it to BullMQ. */
@@ -65,6 +73,13 @@ export interface RelayOptions {
   lostRunningAfterMs?: number;
   /** A hand-off to Redis slower than this is abandoned to the sweep. Default 5 s. */
   enqueueTimeoutMs?: number;
+  /**
+   * How long a requeue with waitForHolder waits for a worker to let go of the job's entry;
+   * past it the add is left as it goes (the sweep hands the job over if it was swallowed).
+   * Default 2 s: a delivery that has written its outcome finishes its entry within
+   * milliseconds, and one obeying a cancel within one signal.
+   */
+  heldEntryWaitMs?: number;
   /**
    * How long a submitted row waits for others before they go to BullMQ together
    * (handOff). Default 10 ms: a few milliseconds more before a job can start, and no
@@ -109,6 +124,9 @@ export interface SweepReport {
   /** Age of the oldest queued row Redis did not hold, in seconds (0 when none). */
   lagSeconds: number;
 }
+
+/** How often a requeue that waits for a worker to let go of an entry looks again. */
+const HELD_ENTRY_POLL_MS = 20;
 
 /** Rows handed to BullMQ per addBulk at most, and addBulks of handed-off rows running at once. */
 const HAND_OFF_BATCH = 1_000;
@@ -179,6 +197,7 @@ export class Relay {
       sweepMaxRows: 50_000,
       lostRunningAfterMs: STALL_SETTINGS.lockDurationMs + STALL_SETTINGS.stalledIntervalMs,
       enqueueTimeoutMs: 5_000,
+      heldEntryWaitMs: 2_000,
       handOffWindowMs: 10,
       maxWaitingHandOffs: 20_000,
       ...options,
@@ -259,12 +278,16 @@ export class Relay {
   /**
    * Enqueues a job that was queued again (retry, replay, reclaim, a job split out of a
    * shared entry), each in an entry of its own. BullMQ still holds its finished previous
-   * run under the same id, which would swallow the add: remove it first.
+   * run under the same id, which would swallow the add: remove it first. An entry a worker
+   * still holds (active) would swallow it too, and then finish; with waitForHolder the
+   * requeue waits for the worker to let go of it first.
    */
   async requeue(rows: readonly EnqueueRow[], path: 'requeue' | 'sweep' = 'requeue', options: RequeueOptions = {}): Promise<number> {
     if (rows.length === 0) return 0;
     try {
-      const states = await this.redisStates(rows.map((row) => row.id));
+      const ids = rows.map((row) => row.id);
+      let states = await this.redisStates(ids);
+      if (options.waitForHolder && (await this.untilHoldersLetGo(ids.filter((id) => states.get(id) === 'held')))) states = await this.redisStates(ids);
       await Promise.all(rows.filter((row) => isFinished(states.get(row.id))).map((row) => this.queue.remove(row.id)));
     } catch (error) {
       this.log.warn({ err: error, jobs: rows.length }, 'could not clear finished BullMQ jobs before re-enqueue; the sweep will retry');
@@ -293,6 +316,24 @@ export class Relay {
     } catch (error) {
       this.log.debug({ err: error, entryId }, 'could not promote a delayed entry; it comes back when its delay ends');
       return false;
+    }
+  }
+
+  /**
+   * Waits, up to heldEntryWaitMs, until no worker holds the own entries of these jobs
+   * (BullMQ's active state); a job carried by a shared entry has none to wait for. Answers
+   * whether any was held, so its state is worth reading again.
+   */
+  private async untilHoldersLetGo(jobIds: readonly string[]): Promise<boolean> {
+    const deadline = Date.now() + this.options.heldEntryWaitMs;
+    let held = jobIds;
+    let waited = false;
+    for (;;) {
+      const states = await Promise.all(held.map((id) => this.withinEnqueueTimeout(this.queue.getJobState(id), 'job state')));
+      held = held.filter((_id, index) => states[index] === 'active');
+      if (held.length === 0 || Date.now() >= deadline) return waited;
+      waited = true;
+      await new Promise((resolve) => setTimeout(resolve, HELD_ENTRY_POLL_MS));
     }
   }
 

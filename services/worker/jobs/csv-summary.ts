@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { csvSummary, type JobOutput } from '../../contract';
 import { readChunks } from '../file-chunks';
@@ -87,8 +87,12 @@ function describeCsvError(error: CsvError): string {
  */
 export async function summariseCsv(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, options: { delimiter: string; header: boolean }): Promise<CsvSummary> {
   assertUsableDelimiter(options.delimiter);
-  const source = Readable.from(chunks);
-  const parser = source.pipe(
+  // pipeline, not pipe(): a failure of the source (a read error, the job stopped mid-read)
+  // reaches the parser, which the loop below reads. pipe() leaves it on the source, where
+  // nobody listens, and an 'error' nobody hears ends the worker with every job it runs.
+  // The loop reports the failure; the callback has nothing to add.
+  const parser = pipeline(
+    Readable.from(chunks),
     parse({
       delimiter: options.delimiter,
       record_delimiter: ['\r\n', '\n', '\r'],
@@ -99,6 +103,7 @@ export async function summariseCsv(chunks: AsyncIterable<Buffer> | Iterable<Buff
       // Spreadsheet programs start their UTF-8 CSV with a byte order mark; kept, it would hide in the first column's name.
       bom: true,
     }),
+    () => undefined,
   );
   let headerNames: string[] | undefined = options.header ? undefined : [];
   const columns: ColumnStats[] = [];
@@ -123,9 +128,6 @@ export async function summariseCsv(chunks: AsyncIterable<Buffer> | Iterable<Buff
   } catch (error) {
     if (error instanceof CsvError) throw new PermanentJobError(describeCsvError(error));
     throw error;
-  } finally {
-    // pipe() does not close its source when the parser fails: without this the file stays open.
-    source.destroy();
   }
   if (headerNames) ensureColumns(headerNames.length);
   return { rows, columns: columns.map((column) => column.summary()) };

@@ -47,6 +47,26 @@ describe('admin routes', () => {
     expect((await call(api, '/v1/admin/dlq/00000000-0000-4000-8000-000000000000/replay', { method: 'POST', token: admin })).status).toBe(404);
   });
 
+  it('replays a fan-out job its policy failed as its owner retries it: the failed tasks run again, not its reduce step', async () => {
+    const { body: job } = await call<{ id: string }>(api, '/v1/jobs', { token: user, json: { type: 'echo.batch', input: { count: 3 } } });
+    const { body: tasks } = await call<{ items: { id: string }[] }>(api, `/v1/jobs/${job.id}/tasks`, { token: user });
+    // fail-fast: one task cancelled fails the job and cancels the others.
+    expect((await call(api, `/v1/jobs/${tasks.items[0]?.id}/cancel`, { method: 'POST', token: user })).status).toBe(200);
+    expect((await call(api, `/v1/jobs/${job.id}`, { token: user })).body).toMatchObject({ status: 'failed', tasks: { cancelled: 3 } });
+
+    const replayed = await call(api, `/v1/admin/dlq/${job.id}/replay`, { method: 'POST', token: admin });
+    expect(replayed.status).toBe(202);
+    expect(replayed.body).toMatchObject({ status: 'waiting', tasks: { total: 3, queued: 3, cancelled: 0 } });
+    expect((await call(api, `/v1/jobs/${job.id}`, { token: user })).body).toMatchObject({ status: 'waiting', tasks: { queued: 3 } });
+
+    // The audit trail says an operator replayed it, not that its owner retried it.
+    const { rows: events } = await api.db.query<{ from_status: string; to_status: string; detail: string }>(
+      'SELECT from_status, to_status, detail FROM job_events WHERE job_id = $1 ORDER BY id DESC LIMIT 1',
+      [job.id],
+    );
+    expect(events).toEqual([{ from_status: 'failed', to_status: 'waiting', detail: 'replayed from the dead-letter set: 3 failed or cancelled tasks queued again' }]);
+  });
+
   it('says a malformed replay id names no job (not "no such admin")', async () => {
     const response = await call(api, '/v1/admin/dlq/not-an-id/replay', { method: 'POST', token: admin });
     expect(response.status).toBe(404);

@@ -1,5 +1,8 @@
 import { TransitionWriter } from '../../../services/core/jobs/transitions';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { login } from './identity-helpers';
+
+const PASSWORD = 'correct horse battery staple';
 
 interface StreamedEvent {
   id: number;
@@ -213,6 +216,32 @@ describe('job event streams', () => {
     const bob = await signUp(api);
     expect((await call(api, `/v1/jobs/${parentId}/tasks`, { token: bob.token })).status).toBe(404);
     stream.close();
+  });
+
+  it('ends the streams of a session that signs out, in this process and in another; a stream of another session of the user goes on', async () => {
+    const second = await startApi({
+      servers: { databaseUrl: api.env.DATABASE_URL, redisUrl: api.env.REDIS_URL, redisPrefix: api.env.QUEUE_PREFIX },
+      env: { KEY_ENCRYPTION_SECRET: api.env.KEY_ENCRYPTION_SECRET, STREAM_RATE_LIMIT_PER_MINUTE: '100000' },
+    });
+    try {
+      const owner = await signUp(api);
+      const otherSession = await login(api, owner.email, PASSWORD);
+      const here = await SseClient.open(api, '/v1/jobs/events', owner.token);
+      const there = await SseClient.open(second, '/v1/jobs/events', owner.token);
+      const kept = await SseClient.open(api, '/v1/jobs/events', otherSession.accessToken);
+      expect([here.status, there.status, kept.status]).toEqual([200, 200, 200]);
+
+      expect((await call(api, '/v1/auth/logout', { method: 'POST', token: owner.token })).status).toBe(204);
+      await here.until('the signed-out stream here to end', (client) => client.ended);
+      await there.until('the signed-out stream in the other process to end', (client) => client.ended);
+
+      const jobId = await submitEcho(otherSession.accessToken);
+      await kept.until('the other session to see the job', hasEvent(jobId, 'queued'));
+      expect([...here.events, ...there.events]).toEqual([]);
+      kept.close();
+    } finally {
+      await second.close();
+    }
   });
 });
 

@@ -58,6 +58,19 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
     expect(api.logLines.filter((line) => line.level === 'error')).toEqual([]);
   });
 
+  it('takes a page size only in decimal digits: 0x10, 1e1, " 5" and 5.0 are 400 naming query.limit, not other spellings of a size', async () => {
+    for (const path of ['/v1/jobs', '/v1/jobs/0190c0de-0000-7000-8000-000000000000/tasks']) {
+      for (const spelling of ['0x10', '1e1', '%205', '5.0', '', '-1', '0']) {
+        const response = await call(api, `${path}?limit=${spelling}`, { token });
+        expect({ path, spelling, status: response.status }).toEqual({ path, spelling, status: 400 });
+        expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+        expect(response.body.errors).toEqual([{ field: 'query.limit', message: expect.stringMatching(/decimal digits/) }]);
+      }
+    }
+    const page = await call<{ items: unknown[] }>(api, '/v1/jobs?limit=007', { token });
+    expect(page.status).toBe(200);
+  });
+
   it('answers a path id that is not valid percent-encoding like any other malformed id: 404 problem+json', async () => {
     for (const [method, path] of [
       ['GET', '/v1/jobs/%ZZ'],

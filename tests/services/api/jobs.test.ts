@@ -66,6 +66,17 @@ describe('job routes', () => {
     expect(badKey.body.errors).toEqual([expect.objectContaining({ field: 'Idempotency-Key' })]);
   });
 
+  it('answers every submit of a fan-out job under one Idempotency-Key, at once, with the same job, task counts included', async () => {
+    const key = { 'idempotency-key': 'batch-7' };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => submit(alice, { type: 'echo.batch', input: { count: 3 } }, key)));
+    expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202, 202, 202]);
+    const [first] = answers;
+    expect(first?.body.tasks).toMatchObject({ total: 3, queued: 3 });
+    for (const answer of answers) expect(answer.body).toEqual(first?.body);
+    const { rows } = await api.db.query<{ count: number }>('SELECT count(*)::int AS count FROM jobs WHERE parent_id = $1', [first?.body.id]);
+    expect(rows[0]?.count).toBe(3);
+  });
+
   it('hides another user\'s job and malformed ids behind 404', async () => {
     const { body: job } = await submit(alice, { type: 'echo', input: {} });
     expect((await call(api, `/v1/jobs/${job.id}`, { token: bob })).status).toBe(404);

@@ -69,6 +69,18 @@ describe('password reset through the dropped mail', () => {
     expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(200);
   });
 
+  it('lifts the login lockout that failed guesses put on the account: the new password signs in at once', async () => {
+    const { email } = await signUp(api);
+    for (let attempt = 0; attempt < api.env.LOGIN_FAILURES_BEFORE_LOCKOUT; attempt += 1) {
+      expect((await call(api, '/v1/auth/login', { json: { email, password: 'somebody guessing' } })).status).toBe(401);
+    }
+    expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(429);
+    await call(api, '/v1/auth/password-reset', { json: { email } });
+    const token = await droppedResetToken(api, email, seen);
+    expect((await call(api, '/v1/auth/password-reset/confirm', { json: { token, password: 'a brand new passphrase' } })).status).toBe(204);
+    expect((await call(api, '/v1/auth/login', { json: { email, password: 'a brand new passphrase' } })).status).toBe(200);
+  });
+
   it('never shows the reset mail in the user\'s own jobs', async () => {
     const { email, token } = await signUp(api);
     await call(api, '/v1/auth/password-reset', { json: { email } });

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { echo, QUEUES } from '../../../services/contract';
+import { countDeadLetters } from '../../../services/core/db/jobs';
 import { cancelChannel } from '../../../services/core/queue/keys';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, PermanentJobError, type Processor } from '../../../services/worker/processor';
@@ -144,6 +145,39 @@ describe('fan-out jobs', () => {
       result: { tasks: 20, succeeded: 18, failed: 2 },
       tasks: { total: 20, succeeded: 18, failed: 2, failurePolicy: { mode: 'tolerate', maxFailed: 2 } },
     });
+
+    // A failed task retried or replayed now would change counts the job's result no longer follows.
+    const finished = await fx.core.jobs.get(fx.ownerId, parentId);
+    await expect(fx.core.jobs.retry(fx.ownerId, ids[3] as string)).rejects.toThrow(/that job is succeeded/);
+    await expect(fx.core.admin.replay(ids[7] as string)).rejects.toThrow(/that job is succeeded/);
+    expect(await fx.core.jobs.get(fx.ownerId, parentId)).toEqual(finished);
+  });
+
+  it('the dead-letter set holds a failed task while its job waits for its tasks, and not once the job has counted it', async () => {
+    const parentId = await submitBatch(fx, 2, { mode: 'tolerate', maxFailed: 1 });
+    const [failingTask, heldTask] = (await taskIds(fx, parentId)) as [string, string];
+    let holding = true;
+    const failsOrHolds = defineProcessor(echo, async ({ input, jobId, signal }) => {
+      if (jobId === failingTask) throw new PermanentJobError('this task is made to fail');
+      while (holding && jobId === heldTask) {
+        signal.throwIfAborted();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return { result: { payload: input.payload } };
+    });
+    await fx.startRunner({ concurrency: 5 }, { processors: (type) => (type === 'echo' ? (failsOrHolds as unknown as Processor) : findProcessor(type)) });
+    const deadLetterIds = async () => (await fx.core.admin.deadLetters({ limit: 100 })).items.map((job) => job.id);
+
+    await waitFor('the task to fail while its job waits', async () => (await statusOf(fx, failingTask)) === 'failed');
+    expect(await statusOf(fx, parentId)).toBe('waiting');
+    expect(await deadLetterIds()).toEqual([failingTask]);
+    expect(await countDeadLetters(fx.core.generalPool)).toBe(1);
+
+    holding = false;
+    await waitFor('the job to succeed over its failed task', async () => (await statusOf(fx, parentId)) === 'succeeded', 30_000);
+    expect(await statusOf(fx, failingTask)).toBe('failed');
+    expect(await deadLetterIds()).toEqual([]);
+    expect(await countDeadLetters(fx.core.generalPool)).toBe(0);
   });
 
   it('statements over a fan-out job\'s tasks (a reduce step\'s read, the cancel of a failed job\'s tasks) never run on the batch pool', async () => {

@@ -22,7 +22,7 @@ function transitionFor(event: Exclude<LifecycleEvent, 'cancel' | 'requeue' | 're
     case 'retry':
       return { event, jobId, attempt: 1, at, error: 'boom', retryInMs: 10 };
     case 'release':
-      return { event, jobId, attempt: 1, at };
+      return { event, jobId, attempt: 1, at, cause: 'shutdown' };
     case 'abandon':
       return { event, jobId, attempt: 1, at, reason: 'crash loop', from };
   }
@@ -73,7 +73,7 @@ describe('job lifecycle in SQL', () => {
       await applyTransitions(fx.core.batchPool, rows, events);
     } else if (event === 'resume') {
       await fanOutWithOneTask(id, status, 'failed');
-      await retryFanOut(fx.core.generalPool, id, fx.ownerId);
+      await retryFanOut(fx.core.generalPool, id, fx.ownerId, 'owner');
     } else await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts) VALUES ($1, $2, 'echo', '{}', $3, 1, 3)", [id, fx.ownerId, status]);
     if (event === 'cancel') await cancelJob(fx.core.generalPool, id, fx.ownerId);
     else if (event === 'requeue') await requeueJob(fx.core.generalPool, id, fx.ownerId, 'owner');

@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { echo } from '../../../services/contract';
 import { loadEnv } from '../../../services/core/config';
@@ -15,7 +16,10 @@ import { FAST_STALL } from './stall';
  *   can kill it between "output written" and "success reported";
  * - an echo job whose payload is "poison" kills this process at once (SIGKILL, as the
  *   kernel's OOM killer would), after noting the delivery in TEST_DELIVERY_LOG;
- * - an echo job whose payload is "stray rejection" leaves a rejected promise nobody awaits.
+ * - an echo job whose payload is "stray rejection" leaves a rejected promise nobody awaits;
+ * - TEST_STALL_CSV_READS_LOG: csv.summary gets the first chunk of its file and then nothing
+ *   (a store that stopped sending); the job id is appended to this file once the processor
+ *   waits for more.
  */
 const lingerMs = Number(process.env.TEST_LINGER_AFTER_OUTPUT_MS ?? 0);
 const compress = findProcessor('file.compress') as Processor;
@@ -37,14 +41,56 @@ const trickyEcho = defineProcessor(echo, async ({ input, jobId }) => {
   return { result: { payload: input.payload } };
 });
 
+const stalledCsvReadsLog = process.env.TEST_STALL_CSV_READS_LOG;
+
+/** The body's first chunk, then nothing: `onStalled` is called once its reader asks for more. */
+async function firstChunkOnly(body: Readable, onStalled: () => void): Promise<Readable> {
+  const chunks = body[Symbol.asyncIterator]();
+  const first = (await chunks.next()) as IteratorResult<Buffer>;
+  let reads = 0;
+  return new Readable({
+    read() {
+      reads += 1;
+      if (reads === 1 && !first.done) this.push(first.value);
+      else if (reads === 2) onStalled();
+    },
+    destroy(error, callback) {
+      void chunks.return?.();
+      callback(error);
+    },
+  });
+}
+
+const csv = findProcessor('csv.summary') as Processor;
+/** csv.summary whose file stalls after its first chunk; the job id goes to `log` once the processor waits for more. */
+function stallingCsv(log: string): Processor {
+  return {
+    definition: csv.definition,
+    run: (context) =>
+      csv.run({
+        ...context,
+        files: {
+          ...context.files,
+          async open(fileId) {
+            const opened = await context.files.open(fileId);
+            return { ...opened, body: await firstChunkOnly(opened.body, () => appendFileSync(log, `${context.jobId}\n`)) };
+          },
+        },
+      }),
+  };
+}
+
+function processorFor(type: string): Processor | undefined {
+  if (type === 'file.compress' && lingerMs > 0) return lingeringCompress;
+  if (type === 'echo') return trickyEcho as unknown as Processor;
+  if (type === 'csv.summary' && stalledCsvReadsLog) return stallingCsv(stalledCsvReadsLog);
+  return findProcessor(type);
+}
+
 startWorkerProcess(loadEnv('worker'), {
   runner: { stall: FAST_STALL, drainDelaySeconds: 1 },
   relay: { sweepGraceMs: 300, lostRunningAfterMs: 3_000 },
-  processors: (type) => {
-    if (type === 'file.compress' && lingerMs > 0) return lingeringCompress;
-    if (type === 'echo') return trickyEcho as unknown as Processor;
-    return findProcessor(type);
-  },
+  processors: processorFor,
 }).catch((error: unknown) => {
   process.stderr.write(`worker-child: ${String(error)}\n`);
   process.exit(1);

@@ -47,6 +47,33 @@ describe('access tokens', () => {
     await expect(tokens.verify(other.token)).rejects.toThrow('revoked');
   });
 
+  it('tells a watcher once when its token is revoked, at once when it already was, and never after it stopped watching', async () => {
+    const { keyring } = await keyringWith();
+    const revoked = new Set<string>();
+    const listeners = new Set<() => void>();
+    const changed = () => listeners.forEach((listener) => listener());
+    const tokens = createAccessTokens(env, keyring, {
+      isRevoked: (claims) => revoked.has(claims.sessionId),
+      revocations: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    });
+    const claims = await tokens.verify((await tokens.issue(USER, SESSION)).token);
+    const calls: string[] = [];
+    tokens.watchRevocation(claims, () => calls.push('watched'));
+    const stopped = tokens.watchRevocation(claims, () => calls.push('stopped'));
+    stopped();
+    changed();
+    expect(calls).toEqual([]);
+    revoked.add(SESSION);
+    changed();
+    changed();
+    tokens.watchRevocation(claims, () => calls.push('late'));
+    expect(calls).toEqual(['watched', 'late']);
+    expect(listeners.size).toBe(0);
+  });
+
   it('refuses alg none, HS256 keyed with the public key, a missing kid and a changed signature', async () => {
     const { keyring, keys } = await keyringWith();
     const tokens = createAccessTokens(env, keyring);

@@ -19,8 +19,8 @@ function issues(fn: () => unknown): { variable: string; message: string }[] {
 
 describe('env contract', () => {
   it('guesses no region for the buckets: unset leaves it to the AWS SDK (AWS_REGION), never us-east-1', () => {
-    expect(parseEnv(required).S3_REGION).toBeUndefined();
-    expect(parseEnv({ ...required, S3_REGION: 'eu-west-1' }).S3_REGION).toBe('eu-west-1');
+    expect(parseEnv({ ...required, S3_BUCKET: 'uploads-1' }).S3_REGION).toBeUndefined();
+    expect(parseEnv({ ...required, S3_BUCKET: 'uploads-1', S3_REGION: 'eu-west-1' }).S3_REGION).toBe('eu-west-1');
   });
 
   it('knows the results bucket apart from the uploads bucket', () => {

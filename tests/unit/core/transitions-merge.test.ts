@@ -35,7 +35,7 @@ describe('mergeTransitions', () => {
   });
 
   it('gives the attempt back on release and keeps the error of a retry', () => {
-    const [released] = mergeTransitions([{ event: 'release', jobId: JOB, attempt: 2, at: 5 }]).rows;
+    const [released] = mergeTransitions([{ event: 'release', jobId: JOB, attempt: 2, at: 5, cause: 'shutdown' }]).rows;
     expect(released).toMatchObject({ status: 'queued', attempts: 1, expected: ['running'], finished_ms: null });
     const retried = mergeTransitions([{ event: 'retry', jobId: JOB, attempt: 1, at: 5, error: 'flaky', retryInMs: 250 }]);
     expect(retried.rows[0]).toMatchObject({ status: 'queued', attempts: 1, error: 'flaky' });
@@ -94,7 +94,7 @@ describe('unstorableOutcome', () => {
       JOB,
       [
         { event: 'start', jobId: JOB, attempt: 1, at: 1, from: 'queued' },
-        { event: 'release', jobId: JOB, attempt: 1, at: 2 },
+        { event: 'release', jobId: JOB, attempt: 1, at: 2, cause: 'shutdown' },
         { event: 'start', jobId: JOB, attempt: 1, at: 3, from: 'queued' },
         { event: 'succeed', jobId: JOB, attempt: 1, at: 4, result: 1 },
       ],

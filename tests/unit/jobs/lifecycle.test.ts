@@ -2,6 +2,7 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../../servic
 import {
   allPairs,
   attemptsAfter,
+  auditDetail,
   deliveryHolder,
   eventAfterFailedAttempt,
   eventForLostAttempt,
@@ -12,6 +13,7 @@ import {
   planDelivery,
   sqlStatuses,
   sqlStatusList,
+  TASK_REQUEUE_PARENT_STATUSES,
   tasksFailedReason,
   type LifecycleEvent,
 } from '../../../services/core/jobs/lifecycle';
@@ -47,6 +49,15 @@ describe('the job lifecycle', () => {
       const allowed = LIFECYCLE_EVENTS.filter((event) => nextStatus(status, event) !== undefined);
       expect(allowed).toEqual(status === 'succeeded' ? [] : ['requeue', 'resume']);
     }
+  });
+
+  it('requeues a task on its own only while its fan-out job waits for its tasks, before it counted their outcomes', () => {
+    expect(TASK_REQUEUE_PARENT_STATUSES).toEqual(['waiting']);
+  });
+
+  it('audits who retried a fan-out job: its owner or an operator', () => {
+    expect(auditDetail({ event: 'resume', tasks: 3, by: 'owner' })).toBe('retried by request: 3 failed or cancelled tasks queued again');
+    expect(auditDetail({ event: 'resume', tasks: 3, by: 'operator' })).toBe('replayed from the dead-letter set: 3 failed or cancelled tasks queued again');
   });
 
   it('never delivers a fan-out job while it waits for its tasks', () => {

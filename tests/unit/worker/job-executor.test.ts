@@ -175,14 +175,21 @@ describe('JobExecutor', () => {
     });
     const settlement = executor.execute(row.id);
     await running;
+    // What the cancel wrote before its signal reached the worker: the run's release finds the job cancelled.
+    transitions.rows.set(row.id, { ...row, status: 'cancelled' });
+    transitions.refuse = (transition) => transition.event === 'release';
     executor.abort(row.id, 'cancelled');
     await expect(settlement).resolves.toEqual({ kind: 'done' });
-    expect(transitions.events()).toEqual(['start']);
+    expect(transitions.events()).toEqual(['start', 'release']);
   });
 
   it('stops the run when its start does not apply (cancelled or finished elsewhere meanwhile)', async () => {
     const row = transitions.add(deliveryRow());
-    transitions.refuse = (transition) => transition.event === 'start';
+    transitions.refuse = (transition) => {
+      // Cancelled between the delivery read and the start.
+      transitions.rows.set(row.id, { ...row, status: 'cancelled' });
+      return transition.event === 'start';
+    };
     let signal: AbortSignal | undefined;
     const { executor } = executorWith(transitions, (context) => {
       signal = context.signal;

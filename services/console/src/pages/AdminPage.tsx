@@ -1,17 +1,21 @@
-import { useCallback, useEffect, useState } from 'react';
-import { CONSOLE_PAGES } from '../../../contract/http';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { apiJson, asProblem, type ApiProblem } from '../api';
 import { formatTime, PageTitle, ProblemAlert, StatusBadge, shortId } from '../components';
-import { Link } from '../router';
 import type { Job, Page, QueueStats } from '../types';
 
-/** For admins: queue counts, pause and resume, and the dead-letter set with replay. */
+/**
+ * For admins: queue counts, pause and resume, and the dead-letter set with replay. The dead
+ * letters are anyone's jobs, and the job pages show only the viewer's own: a row names its
+ * job by its whole id, which `platform jobs show` takes.
+ */
 export function AdminPage() {
   const [stats, setStats] = useState<QueueStats>();
   const [dead, setDead] = useState<Page<Job>>();
   const [problem, setProblem] = useState<ApiProblem>();
   const [message, setMessage] = useState('');
   const [busy, setBusy] = useState(false);
+  const deadLettersHeading = useRef<HTMLHeadingElement>(null);
+  const actionEnded = useRef(false);
 
   const load = useCallback(async () => {
     try {
@@ -27,19 +31,35 @@ export function AdminPage() {
     void load();
   }, [load]);
 
+  // Once an action's outcome is on screen: a replayed row has left the table with the button that
+  // had focus, and focus fell to the page's start; carry on from the dead letters' heading instead.
+  useEffect(() => {
+    if (!actionEnded.current) return;
+    actionEnded.current = false;
+    if (document.activeElement === document.body) deadLettersHeading.current?.focus();
+  });
+
+  const refresh = () => {
+    setProblem(undefined);
+    setMessage('');
+    void load();
+  };
+
   const run = async (what: string, path: string) => {
+    if (busy) return;
     setBusy(true);
     setProblem(undefined);
     setMessage('');
     try {
       await apiJson(path, { method: 'POST' });
       setMessage(what);
-      await load();
     } catch (error) {
       setProblem(asProblem(error));
-    } finally {
-      setBusy(false);
     }
+    // Either way the page shows what is true now: another tab or operator may have acted meanwhile.
+    await load();
+    actionEnded.current = true;
+    setBusy(false);
   };
 
   return (
@@ -48,7 +68,7 @@ export function AdminPage() {
       <ProblemAlert problem={problem} />
       <p role="status">{message}</p>
       <div className="toolbar">
-        <button type="button" onClick={() => void load()} className="secondary">
+        <button type="button" onClick={refresh} className="secondary">
           Refresh
         </button>
       </div>
@@ -57,12 +77,13 @@ export function AdminPage() {
           <h2>Queue {stats.queue}</h2>
           <p>
             The queue is <strong>{stats.paused ? 'paused' : 'running'}</strong>. Relay lag {stats.relayLagSeconds.toFixed(1)} s.{' '}
+            {/* aria-disabled, not disabled, while busy: a disabled button drops keyboard focus to the page's start. */}
             {stats.paused ? (
-              <button type="button" disabled={busy} onClick={() => void run('Queue resumed.', '/v1/admin/queues/resume')}>
+              <button type="button" aria-disabled={busy} onClick={() => void run('Queue resumed.', '/v1/admin/queues/resume')}>
                 Resume queue
               </button>
             ) : (
-              <button type="button" disabled={busy} onClick={() => void run('Queue paused.', '/v1/admin/queues/pause')}>
+              <button type="button" aria-disabled={busy} onClick={() => void run('Queue paused.', '/v1/admin/queues/pause')}>
                 Pause queue
               </button>
             )}
@@ -73,7 +94,9 @@ export function AdminPage() {
           </div>
         </>
       ) : null}
-      <h2>Dead letters</h2>
+      <h2 ref={deadLettersHeading} tabIndex={-1}>
+        Dead letters
+      </h2>
       {dead === undefined ? null : dead.items.length === 0 ? (
         <p>No dead-lettered jobs.</p>
       ) : (
@@ -93,7 +116,7 @@ export function AdminPage() {
               {dead.items.map((job) => (
                 <tr key={job.id}>
                   <td>
-                    <Link to={`${CONSOLE_PAGES.job}/${job.id}`}>{job.type}</Link> <code className="id">{shortId(job.id)}</code>
+                    {job.type} <code className="id">{job.id}</code>
                   </td>
                   <td>
                     <StatusBadge status={job.status} />
@@ -101,7 +124,7 @@ export function AdminPage() {
                   <td>{job.error}</td>
                   <td>{formatTime(job.finishedAt)}</td>
                   <td>
-                    <button type="button" disabled={busy} onClick={() => void run(`Job ${shortId(job.id)} replayed.`, `/v1/admin/dlq/${job.id}/replay`)}>
+                    <button type="button" aria-disabled={busy} onClick={() => void run(`Job ${shortId(job.id)} replayed.`, `/v1/admin/dlq/${job.id}/replay`)}>
                       Replay <span className="visually-hidden">{job.type} {shortId(job.id)}</span>
                     </button>
                   </td>

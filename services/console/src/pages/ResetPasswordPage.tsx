@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
-import { asProblem, confirmPasswordReset, signOut, type ApiProblem } from '../api';
+import { ApiProblem, asProblem, confirmPasswordReset, signOut } from '../api';
 import { PageTitle, PasswordHint, ProblemAlert } from '../components';
 import { Link } from '../router';
 import { PasswordResetRequestForm } from './ForgotPasswordPage';
@@ -17,6 +17,20 @@ function fragmentParameters(): URLSearchParams {
   return new URLSearchParams(window.location.hash.slice(1));
 }
 
+/** What the API's field errors of a confirmation say about the two things this page sends. */
+function fieldErrors(problem: ApiProblem): { password?: string; token: boolean } {
+  return {
+    password: problem.errors.find((error) => error.field === 'body.password')?.message,
+    token: problem.errors.some((error) => error.field === 'body.token'),
+  };
+}
+
+const DEAD_LINK = new ApiProblem(
+  400,
+  'This reset link does not work any more',
+  'It was used already, a newer reset mail replaced it, or it expired. Ask for a new mail below and use the link in it.',
+);
+
 /** Where the reset mail's link lands: sets a new password with the token it carries. */
 export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
   // Read on the first render only: the effect below takes the token out of the address.
@@ -24,9 +38,12 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
   const [password, setPassword] = useState('');
   const [again, setAgain] = useState('');
   const [mismatch, setMismatch] = useState(false);
+  const [passwordError, setPasswordError] = useState<string>();
+  const [deadLink, setDeadLink] = useState(false);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<ApiProblem>();
   const [done, setDone] = useState(false);
+  const passwordRef = useRef<HTMLInputElement>(null);
   const againRef = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
@@ -50,6 +67,7 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
       return;
     }
     setMismatch(false);
+    setPasswordError(undefined);
     setBusy(true);
     setProblem(undefined);
     try {
@@ -59,7 +77,19 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
       if (signedIn) await signOut().catch(() => undefined);
       setDone(true);
     } catch (error) {
-      setProblem(asProblem(error));
+      const failure = asProblem(error);
+      const fields = fieldErrors(failure);
+      if (fields.token) {
+        // No password can make this token work again: the way on is a new mail.
+        setDeadLink(true);
+        setProblem(DEAD_LINK);
+      } else if (fields.password) {
+        // Said at the field, which takes focus: a screen reader reads its label, the policy and what is wrong.
+        setPasswordError(fields.password);
+        passwordRef.current?.focus();
+      } else {
+        setProblem(failure);
+      }
     } finally {
       setBusy(false);
     }
@@ -95,6 +125,19 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
     );
   }
 
+  if (deadLink) {
+    return (
+      <section className="narrow">
+        <PageTitle>Set a new password</PageTitle>
+        <ProblemAlert problem={problem} />
+        <PasswordResetRequestForm />
+        <p>
+          <Link to={CONSOLE_PAGES.signIn}>Back to sign in</Link>
+        </p>
+      </section>
+    );
+  }
+
   return (
     <section className="narrow">
       <PageTitle>Set a new password</PageTitle>
@@ -103,14 +146,21 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
         <label htmlFor="new-password">New password</label>
         <input
           id="new-password"
+          ref={passwordRef}
           type="password"
           autoComplete="new-password"
           required
-          aria-describedby="password-hint"
+          aria-invalid={passwordError ? true : undefined}
+          aria-describedby={passwordError ? 'password-hint new-password-error' : 'password-hint'}
           value={password}
           onChange={(e) => setPassword(e.target.value)}
         />
         <PasswordHint id="password-hint" />
+        {passwordError ? (
+          <p id="new-password-error" className="field-error">
+            New password {passwordError}
+          </p>
+        ) : null}
         <label htmlFor="new-password-again">New password again</label>
         <input
           id="new-password-again"
