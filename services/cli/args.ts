@@ -40,13 +40,17 @@ export function pid(value: string): number {
 }
 
 /**
- * The range JOB_RETENTION_DAYS allows (a positive number of days, up to its maximum), so an
+ * What JOB_RETENTION_DAYS allows (a positive number of days, up to its maximum), so an
  * override cannot ask for what the setting could not: 0 would purge every finished job.
  */
-const MAX_RETENTION_DAYS = EnvSchema.shape.JOB_RETENTION_DAYS.unwrap().maxValue ?? Number.MAX_SAFE_INTEGER;
+const RETENTION_DAYS = EnvSchema.shape.JOB_RETENTION_DAYS.unwrap();
+const RETENTION_DAYS_EXPECTED = RETENTION_DAYS.safeParse('').error?.issues[0]?.message ?? 'must be a whole number of days';
 
 export function retentionDays(value: string | undefined): number | undefined {
-  return value === undefined ? undefined : wholeNumber(value, 1, MAX_RETENTION_DAYS, '--retention-days');
+  if (value === undefined) return undefined;
+  const parsed = WHOLE_NUMBER.test(value) ? RETENTION_DAYS.safeParse(value) : undefined;
+  if (!parsed?.success) throw new UsageError(`--retention-days ${RETENTION_DAYS_EXPECTED}, got ${shownArgument(value)}`);
+  return parsed.data;
 }
 
 /** A page cursor as a previous page printed it; anything else is refused here rather than by the query. */

@@ -1,6 +1,4 @@
 import type { JobStatus } from '../../contract';
-import { requeueJob, type SingleMove } from '../../core/db/jobs';
-import { inTransaction } from '../../core/db/transaction';
 import { ConflictError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
@@ -39,28 +37,31 @@ async function databaseNow(core: Runtime): Promise<string> {
 
 /**
  * Replays one job if it is still the dead letter it was when this replay began: failed, and
- * failed no later than `asOf`. A job failed since was replayed by someone else meanwhile (two
- * operators replaying the same set, a console's replay) and has run again: replaying it once
- * more would run it twice for one decision. The row stays locked from the check to the requeue.
+ * failed no later than `asOf`. A job failed since was replayed by someone else meanwhile (the
+ * console's Operations page) and has run again: replaying it once more would run it twice for
+ * one decision. The replay itself is the platform's (core.admin.replay: a fan-out job's tasks,
+ * a task only while its job waits, the hand-off to Redis), whose move needs the job still
+ * failed, so no job is queued twice by it; but this check and that move are two statements,
+ * and a console replay, a run and a new failure all landing between them is the case left.
  */
-async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<{ outcome: ReplayOutcome; move?: SingleMove }> {
-  const decision = await inTransaction(core.generalPool, async (client): Promise<{ move: SingleMove } | { skipped: string }> => {
-    const { rows } = await client.query<{ status: JobStatus; finished_at: Date | null; failed_since: boolean | null }>(
-      'SELECT status, finished_at, finished_at > $2::timestamptz AS failed_since FROM jobs WHERE id = $1 FOR UPDATE',
-      [id, asOf],
-    );
-    const row = rows[0];
-    if (!row) return { skipped: 'not found (deleted, or purged)' };
-    if (row.status === 'cancelled') return { skipped: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' };
-    if (row.status !== 'failed') return { skipped: `not a dead letter any more: it is ${row.status} (replayed meanwhile?)` };
-    if (row.failed_since !== false) {
-      return { skipped: `failed again at ${row.finished_at?.toISOString() ?? '?'}, after this replay began: someone replayed it meanwhile; replay it again if you mean to run it once more` };
-    }
-    const move = await requeueJob(client, id, undefined, 'operator');
-    return move ? { move } : { skipped: 'could not be re-queued' };
-  });
-  if ('skipped' in decision) return { outcome: { id, replayed: false, error: decision.skipped } };
-  return { outcome: { id, replayed: true }, move: decision.move };
+async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<ReplayOutcome> {
+  const { rows } = await core.generalPool.query<{ status: JobStatus; finished_at: Date | null; failed_since: boolean | null }>(
+    'SELECT status, finished_at, finished_at > $2::timestamptz AS failed_since FROM jobs WHERE id = $1',
+    [id, asOf],
+  );
+  const row = rows[0];
+  if (!row) return { id, replayed: false, error: 'not found (deleted, or purged)' };
+  if (row.status === 'cancelled') return { id, replayed: false, error: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' };
+  if (row.status !== 'failed') return { id, replayed: false, error: `not a dead letter any more: it is ${row.status} (replayed meanwhile?)` };
+  if (row.failed_since !== false) {
+    return { id, replayed: false, error: `failed again at ${row.finished_at?.toISOString() ?? '?'}, after this replay began: someone replayed it meanwhile; replay it again if you mean to run it once more` };
+  }
+  try {
+    await core.admin.replay(id);
+    return { id, replayed: true };
+  } catch (error) {
+    return { id, replayed: false, error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** Arbitrary but fixed, beside the migration and relay sweep locks: one `dlq replay` at a time. */
@@ -109,20 +110,7 @@ export function replayDeadLetters(ids: string[], options: { all?: boolean; limit
       const asOf = await databaseNow(core);
       const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
       const outcomes: ReplayOutcome[] = [];
-      const requeued: SingleMove['row'][] = [];
-      for (const id of targets) {
-        try {
-          const { outcome, move } = await replayAsOf(core, id, asOf);
-          outcomes.push(outcome);
-          if (move) requeued.push(move.row);
-        } catch (error) {
-          outcomes.push({ id, replayed: false, error: error instanceof Error ? error.message : String(error) });
-        }
-      }
-      // The replayed jobs are queued in PostgreSQL, committed: one hand-off to Redis for all of
-      // them, so a Redis that hangs costs one wait, not one per job. One that fails leaves them
-      // to the relay sweep, which hands over queued jobs Redis does not hold.
-      await core.relay.requeue(requeued);
+      for (const id of targets) outcomes.push(await replayAsOf(core, id, asOf));
       if (options.json) printJson({ asOf, outcomes });
       else printTable(outcomes, ['id', 'replayed', 'error']);
       return outcomes.every((outcome) => outcome.replayed) ? 0 : 1;

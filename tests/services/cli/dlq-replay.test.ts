@@ -77,20 +77,6 @@ describe('platform dlq replay', () => {
     expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [raced])).status).toBe('failed');
   });
 
-  it('hands the replayed jobs to Redis together, so a Redis that hangs costs one wait rather than one per job', async () => {
-    const ids = [await deadLetter('one'), await deadLetter('two'), await deadLetter('three')];
-    const handOffs = jest.spyOn(fixture.core.relay, 'requeue');
-    const written = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    try {
-      expect(await replayDeadLetters(ids, {})(fixture.core)).toBe(0);
-      expect(handOffs.mock.calls.map(([rows]) => rows.map((row) => row.id).sort())).toEqual([[...ids].sort()]);
-    } finally {
-      written.mockRestore();
-      handOffs.mockRestore();
-    }
-    for (const id of ids) expect((await fixture.core.relay.queue.getJob(id))?.id).toBe(id);
-  });
-
   it('refuses at once while another replay runs, naming its session, and replays nothing', async () => {
     const id = await deadLetter('waits');
     const other = new Client({ connectionString: fixture.env.DATABASE_URL });

@@ -61,7 +61,7 @@ describe('platform errors and exit', () => {
     expect({ code: json.code, stdout: json.stdout, stderr: JSON.parse(json.stderr) }).toEqual({
       code: 2,
       stdout: '',
-      stderr: { error: { kind: 'environment', message: 'environment variable REDIS_URL must be a redis:// or rediss:// URL', exitCode: 2, variables: ['REDIS_URL'] } },
+      stderr: { error: { kind: 'environment', message: 'environment variable REDIS_URL must start with redis:// or rediss://, such as rediss://:token@cache.internal:6379', exitCode: 2, variables: ['REDIS_URL'] } },
     });
   });
 

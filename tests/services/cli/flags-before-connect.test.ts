@@ -20,9 +20,9 @@ describe('platform CLI flags', () => {
     [['doctor', '--worker-timeout', 'abc'], '--worker-timeout must be a positive number of seconds, got "abc"'],
     [['doctor', '--stack', 'prod', '--kube-api', 'http://127.0.0.1:1', '--max-relay-lag', '0'], '--max-relay-lag must be a positive number of seconds, got "0"'],
     [['db', 'cancel', 'abc'], 'pid must be a whole number from 1 to 2147483647, got "abc"'],
-    [['purge', '--retention-days', '-1'], '--retention-days must be a whole number from 1 to 3650, got "-1"'],
+    [['purge', '--retention-days', '-1'], '--retention-days must be a whole number of days from 1 to 3650, in digits only, got "-1"'],
     // An empty variable (`--retention-days "$DAYS"`) read as 0 days and purged every finished job.
-    [['purge', '--retention-days', ''], '--retention-days must be a whole number from 1 to 3650, got ""'],
+    [['purge', '--retention-days', ''], '--retention-days must be a whole number of days from 1 to 3650, in digits only, got ""'],
     // These two failed only in PostgreSQL, after connecting, with exit status 1.
     [['db', 'cancel', '2147483648'], 'pid must be a whole number from 1 to 2147483647, got "2147483648"'],
     [['jobs', 'list', '--cursor', 'garbage'], '--cursor must be a cursor a previous page printed (after "next page:")'],

@@ -21,7 +21,7 @@ describe('platform flag values', () => {
   it.each(NOT_DECIMAL)('refuses %j for --limit, pid and --retention-days, naming the flag and the range', (value) => {
     expect(() => limit(value, 20)).toThrow(new UsageError(`--limit must be a whole number from 1 to 1000, got ${JSON.stringify(value)}`));
     expect(() => pid(value)).toThrow(new UsageError(`pid must be a whole number from 1 to 2147483647, got ${JSON.stringify(value)}`));
-    expect(() => retentionDays(value)).toThrow(new UsageError(`--retention-days must be a whole number from 1 to 3650, got ${JSON.stringify(value)}`));
+    expect(() => retentionDays(value)).toThrow(new UsageError(`--retention-days must be a whole number of days from 1 to 3650, in digits only, got ${JSON.stringify(value)}`));
   });
 
   it('refuses numbers outside the range: 0 days would purge every finished job, a pid past PostgreSQL integers failed in the query', () => {
