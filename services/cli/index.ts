@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { EnvError, JOB_STATUSES } from '../contract';
-import { DomainError } from '../core/errors';
+import { Command, CommanderError, type OutputConfiguration } from 'commander';
+import { JOB_STATUSES } from '../contract';
 import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
 import { doctor, doctorStack } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
@@ -9,21 +8,47 @@ import { dbCancel, dbLocks } from './commands/db';
 import { createAdmin, purge, rotateKeys, setRole } from './commands/identity';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
-import { withRuntime } from './context';
+import { withRuntime, type RuntimeAction, type RuntimeOptions } from './context';
+import { EXIT, reportFailure } from './failure';
 import { UsageError } from './output';
 
-/**
- * `platform`: the operator's CLI. Runbooks call these sub-commands, never ad-hoc scripts.
- * Exit status: 0 success/healthy, 1 failure/unhealthy, 2 bad usage or configuration.
- */
 /** Runs a parsed command; tests pass one that records instead, to parse without side effects. */
 export type Executor = (command: () => Promise<number>) => Promise<void>;
 
-export function buildProgram(execute: Executor = run): Command {
+const EXIT_STATUS_HELP = `
+Exit status (every command):
+  0  done; doctor: healthy
+  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed)
+  2  bad usage or configuration: nothing was connected to or changed
+
+With --json, the answer is JSON on standard output, and an error is one JSON object on
+standard error: {"error": {"kind", "message", "exitCode"}}, kind being usage, environment,
+not-found, conflict, unavailable or failed.`;
+
+/**
+ * A command that runs against the data stores. Its flags are parsed here, while the command
+ * line is parsed (a bad one is refused before anything connects, and a runbook's command
+ * that only parses is checked with its values); the connecting happens when it is run.
+ */
+function connected(action: RuntimeAction, options?: RuntimeOptions): () => Promise<number> {
+  return () => withRuntime(action, options);
+}
+
+/** Commands whose work is in Redis (the BullMQ queue): without it they would wait for it forever, or report nothing done. */
+const QUEUE_WORK: RuntimeOptions = { needs: ['postgres', 'redis'] };
+
+/**
+ * `platform`: the operator's CLI. Runbooks call these sub-commands, never ad-hoc scripts.
+ * `output` replaces commander's own writing (usage errors, help), as --json does for errors.
+ */
+export function buildProgram(execute: Executor, output?: OutputConfiguration): Command {
   const program = new Command('platform')
     .description('Operate the Platform Kit job platform (reads DATABASE_URL, REDIS_URL, QUEUE_PREFIX, … from the environment)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', EXIT_STATUS_HELP);
+  // Before any sub-command is added: each copies these settings from its parent when created.
+  if (output) program.configureOutput(output);
 
   program
     .command('migrate')
@@ -42,12 +67,12 @@ export function buildProgram(execute: Executor = run): Command {
     .option('--stack <stack>', 'also check what the stack adds to the cluster: CRDs, the KEDA scaler against the queue, rules loaded by Prometheus, scrape targets, Alertmanager')
     .option('--kube-api <url>', 'with --stack: the Kubernetes API (default: in-cluster, from the pod\'s service account; outside, e.g. http://127.0.0.1:8001 from `kubectl proxy`)')
     .option('--prometheus-url <url>', 'with --stack: reach Prometheus directly instead of through the API server')
-    .action((options) =>
-      execute(async () => {
-        if (options.stack === undefined && (options.kubeApi !== undefined || options.prometheusUrl !== undefined)) throw new UsageError('--kube-api and --prometheus-url need --stack');
-        return options.stack === undefined ? withRuntime(doctor(options)) : doctorStack(options, withRuntime);
-      }),
-    );
+    .action((options) => {
+      if (options.stack === undefined && (options.kubeApi !== undefined || options.prometheusUrl !== undefined)) throw new UsageError('--kube-api and --prometheus-url need --stack');
+      // Doctor asks for no data store up front: it reports on each itself.
+      const reporting: RuntimeOptions = { needs: [] };
+      return execute(options.stack === undefined ? connected(doctor(options), reporting) : doctorStack(options, (action) => withRuntime(action, reporting)));
+    });
 
   const jobs = program.command('jobs').description('inspect and act on jobs of every owner');
   jobs
@@ -59,22 +84,22 @@ export function buildProgram(execute: Executor = run): Command {
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(async () => withRuntime(listJobs(options))));
+    .action((options) => execute(connected(listJobs(options))));
   jobs
     .command('show <jobId>')
     .description('a job with its audit trail')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => execute(async () => withRuntime(showJob(id, options))));
+    .action((id: string, options) => execute(connected(showJob(id, options))));
   jobs
     .command('retry <jobId>')
     .description('re-queue a failed or cancelled job with a fresh attempt budget')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => execute(async () => withRuntime(retryJob(id, options))));
+    .action((id: string, options) => execute(connected(retryJob(id, options))));
   jobs
     .command('cancel <jobId>')
     .description('cancel a queued or running job')
     .option('--json', 'machine-readable output')
-    .action((id: string, options) => execute(async () => withRuntime(cancelJob(id, options))));
+    .action((id: string, options) => execute(connected(cancelJob(id, options))));
 
   const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
   dlq
@@ -83,106 +108,110 @@ export function buildProgram(execute: Executor = run): Command {
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(async () => withRuntime(listDeadLetters(options))));
+    .action((options) => execute(connected(listDeadLetters(options))));
   dlq
     .command('replay [jobIds...]')
-    .description('put dead-lettered jobs back in the queue')
+    .description('put dead-lettered jobs back in the queue, as they stood when it began (one failed again since was replayed by someone else, and is skipped); one replay runs at a time')
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], options) => execute(async () => withRuntime(replayDeadLetters(ids, options))));
+    .action((ids: string[], options) => execute(connected(replayDeadLetters(ids, options))));
 
   const queues = program.command('queues').description('the BullMQ queue');
   queues
     .command('stats')
     .description('depth by state (waiting, prioritized, delayed, active, failed), jobs by status, relay lag')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => queueStats(core, options))));
-  queues.command('pause').description('stop workers taking new jobs').action(() => execute(() => withRuntime(pauseQueue)));
-  queues.command('resume').description('let workers take jobs again').action(() => execute(() => withRuntime(resumeQueue)));
+    .action((options) => execute(connected((core) => queueStats(core, options), QUEUE_WORK)));
+  queues
+    .command('pause')
+    .description('stop workers taking new jobs')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(connected((core) => pauseQueue(core, options), QUEUE_WORK)));
+  queues
+    .command('resume')
+    .description('let workers take jobs again')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(connected((core) => resumeQueue(core, options), QUEUE_WORK)));
 
   const db = program.command('db').description('PostgreSQL sessions: what a stuck migration or a pile-up waits for');
   db.command('locks')
     .description('sessions holding the migration lock, waiting for a lock, or blocking others')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => dbLocks(core, options))));
+    .action((options) => execute(connected((core) => dbLocks(core, options))));
   db.command('cancel <pid>')
     .description('cancel a session\'s running query (pg_cancel_backend)')
     .option('--terminate', 'end the whole session instead (pg_terminate_backend): its transaction rolls back')
     .option('--json', 'machine-readable output')
-    .action((pid: string, options) => execute(async () => withRuntime(dbCancel(pid, options))));
+    .action((pid: string, options) => execute(connected(dbCancel(pid, options))));
 
   const users = program.command('users').description('accounts and roles');
   users
     .command('create-admin <email>')
     .description('create an admin account, or promote an existing one; the password is read from standard input or asked for, never given as a flag')
     .option('--json', 'machine-readable output')
-    .action((address: string, options) => execute(async () => withRuntime(createAdmin(address, options))));
+    .action((address: string, options) => execute(connected(createAdmin(address, options))));
   users
     .command('set-role <email> <role>')
     .description('set an account\'s role (user or admin); its sessions end, so the change holds from the next request')
     .option('--json', 'machine-readable output')
-    .action((address: string, role: string, options) => execute(async () => withRuntime(setRole(address, role, options))));
+    .action((address: string, role: string, options) => execute(connected(setRole(address, role, options))));
 
   const keys = program.command('keys').description('access-token signing keys (needs KEY_ENCRYPTION_SECRET)');
   keys
     .command('rotate')
     .description('make a new signing key current; tokens signed with the previous key stay valid')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(async () => withRuntime(rotateKeys(options))));
+    .action((options) => execute(connected(rotateKeys(options))));
 
   program
     .command('purge')
     .description('delete finished jobs older than the retention period, with their events and result files (the worker also runs it periodically)')
     .option('--retention-days <days>', 'override JOB_RETENTION_DAYS')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(async () => withRuntime(purge(options))));
+    .action((options) => execute(connected(purge(options))));
 
   program
     .command('reconcile')
     .description('re-enqueue accepted jobs that Redis does not hold, reclaim running jobs whose worker and Redis entry are gone, dead-letter crash loops; says how many jobs each happened to (after a Redis loss or failover)')
     .option('--json', 'machine-readable output')
-    .action((options) => execute(() => withRuntime((core) => reconcile(core, options))));
+    .action((options) => execute(connected((core) => reconcile(core, options), QUEUE_WORK)));
 
   return program;
 }
 
-let exitCode = 0;
-
-async function run(command: () => Promise<number>): Promise<void> {
-  try {
-    exitCode = await command();
-  } catch (error) {
-    exitCode = reportFailure(error);
-  }
-}
-
-function reportFailure(error: unknown): number {
-  if (error instanceof UsageError) {
-    process.stderr.write(`platform: ${error.message}\n`);
-    return 2;
-  }
-  if (error instanceof EnvError) {
-    for (const issue of error.issues) process.stderr.write(`platform: environment variable ${issue.variable} ${issue.message}\n`);
-    return 2;
-  }
-  if (error instanceof DomainError) {
-    process.stderr.write(`platform: ${error.message}\n`);
-    return 1;
-  }
-  process.stderr.write(`platform: ${error instanceof Error ? error.message : String(error)}\n`);
-  return 1;
+/** --json anywhere before a `--` that ends the options: errors are then JSON too, also those found while parsing. */
+function asksForJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 export async function main(argv: string[]): Promise<number> {
-  exitCode = 0;
+  const json = asksForJson(argv);
+  let status: number = EXIT.ok;
+  const execute: Executor = async (command) => {
+    status = await command();
+  };
+  // With --json, commander's own error text (and the help it adds) would be the only thing on standard error that is not JSON.
+  const program = buildProgram(execute, json ? { writeErr: () => undefined, outputError: () => undefined } : undefined);
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
+    return status;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    return reportFailure(error);
+    if (error instanceof CommanderError && error.exitCode === 0) return EXIT.ok;
+    // Commander has said what was wrong, with the usage, on standard error.
+    if (error instanceof CommanderError && !json) return EXIT.usage;
+    return reportFailure(error, json);
   }
-  return exitCode;
+}
+
+/**
+ * Exits once what was written is flushed. A command is over when main resolves, but a library
+ * may still hold a socket open after a failure (pg keeps the connection of a client-side
+ * authentication error, e.g. a DATABASE_URL without a password), and the CLI would wait on it forever.
+ */
+function exitOnceWritten(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
 /**
@@ -202,7 +231,5 @@ function stopQuietlyWhenReaderGoes(stream: NodeJS.WriteStream): void {
 if (require.main === module) {
   stopQuietlyWhenReaderGoes(process.stdout);
   stopQuietlyWhenReaderGoes(process.stderr);
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  void main(process.argv.slice(2)).then(exitOnceWritten);
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { UsageError } from './output';
+import { UsageError, shownArgument } from './output';
 
 /** Where a pod finds its service account's credentials. */
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -49,7 +49,7 @@ export function kubeClient(options: { server?: string; timeoutMs?: number } = {}
   try {
     base = new URL(server);
   } catch {
-    throw new UsageError(`--kube-api must be a URL such as http://127.0.0.1:8001, got ${JSON.stringify(server)}`);
+    throw new UsageError(`--kube-api must be a URL such as http://127.0.0.1:8001, got ${shownArgument(server)}`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--kube-api must be an http:// or https:// URL');
 

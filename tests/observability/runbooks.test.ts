@@ -39,8 +39,22 @@ export function platformCommands(text: string): { line: number; argv: string[] }
   return out;
 }
 
+/**
+ * What an operator puts in place of a runbook's shell variables, so a command is parsed with
+ * values as it would be run: the CLI checks flag values while parsing, before it connects.
+ */
+const PLACEHOLDER_VALUES: Record<string, string> = {
+  $JOB_ID: '0190b6e2-4c1a-7d3e-9f10-2b3c4d5e6f70',
+  $OTHER_JOB_ID: '0190b6e2-4c1a-7d3e-9f10-2b3c4d5e6f71',
+  $PID: '4242',
+};
+
+/** The environment runbook commands run in (an api pod's): keys rotate needs the sealing secret before it connects. */
+const POD_ENVIRONMENT = { KEY_ENCRYPTION_SECRET: 'k'.repeat(32) };
+
 /** Parses argv with the real CLI definition; actions are recorded, never run. */
-async function parses(argv: string[]): Promise<{ ok: true; ran: number } | { ok: false; error: string }> {
+async function parses(words: string[]): Promise<{ ok: true; ran: number } | { ok: false; error: string }> {
+  const argv = words.map((word) => PLACEHOLDER_VALUES[word] ?? word);
   let ran = 0;
   const program: Command = buildProgram(async () => {
     ran += 1;
@@ -61,6 +75,14 @@ async function parses(argv: string[]): Promise<{ ok: true; ran: number } | { ok:
 
 describe('runbooks', () => {
   const { config } = readStackFile('prod');
+  const saved = Object.fromEntries(Object.keys(POD_ENVIRONMENT).map((name) => [name, process.env[name]]));
+  beforeAll(() => Object.assign(process.env, POD_ENVIRONMENT));
+  afterAll(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
   const alerts = alertingRules(renderAlerting(config.observability, new Set()).ruleGroups);
 
   it('have one page per alert and one alert per page', () => {
@@ -129,6 +151,8 @@ describe('runbooks', () => {
     expect(await parses(['doctor', '--stak', 'prod'])).toMatchObject({ ok: false, error: expect.stringContaining("unknown option '--stak'") });
     expect(await parses(['queues', 'stats', 'extra'])).toMatchObject({ ok: false });
     expect(await parses(['db', 'cancel', '4242', '--terminate'])).toEqual({ ok: true, ran: 1 });
+    expect(await parses(['dlq', 'list', '--limit', '5000'])).toEqual({ ok: false, error: '--limit must be a whole number from 1 to 1000, got "5000"' });
+    expect(await parses(['jobs', 'show', '$JOB_ID'])).toEqual({ ok: true, ran: 1 });
     expect(platformCommands('text\n```sh\nkubectl -n platform exec deploy/api -- platform queues stats\n```\nplatform outside a block')).toEqual([{ line: 3, argv: ['queues', 'stats'] }]);
   });
 });

@@ -1,7 +1,8 @@
 import { MIGRATION_LOCK_KEY } from '../../core/db/migrate';
 import type { Runtime } from '../../core/runtime';
+import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { UsageError, printJson, printTable } from '../output';
+import { printJson, printTable } from '../output';
 
 interface SessionRow {
   pid: number;
@@ -54,16 +55,26 @@ export async function dbLocks(core: Runtime, options: { json?: boolean }): Promi
   return 0;
 }
 
-/** Cancels a session's current query (or ends the session with --terminate). */
+/**
+ * Cancels a client session's current query (or ends the session with --terminate). Only a
+ * client's session: PostgreSQL's own processes (the logical replication launcher, autovacuum,
+ * walsenders) are in pg_stat_activity too, and a mistyped pid must not signal one of them.
+ */
 export function dbCancel(pidArg: string, options: { terminate?: boolean; json?: boolean }): RuntimeAction {
-  const pid = Number(pidArg);
-  if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`pid must be a positive integer, got ${JSON.stringify(pidArg)}`);
+  const pid = parse.pid(pidArg);
   const fn = options.terminate ? 'pg_terminate_backend' : 'pg_cancel_backend';
   return async (core) => {
-    const { rows } = await core.generalPool.query<{ done: boolean | null }>(`SELECT ${fn}(pid) AS done FROM pg_stat_activity WHERE pid = $1`, [pid]);
-    const done = rows[0]?.done === true;
-    if (options.json) printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: rows.length > 0 });
-    else process.stdout.write(rows.length === 0 ? `no session ${pid}\n` : done ? `${options.terminate ? 'terminated' : 'cancelled the query of'} session ${pid}\n` : `could not signal session ${pid} (not allowed?)\n`);
+    const { rows } = await core.generalPool.query<{ backend_type: string | null; done: boolean | null }>(
+      `SELECT backend_type, CASE WHEN backend_type = 'client backend' THEN ${fn}(pid) END AS done FROM pg_stat_activity WHERE pid = $1`,
+      [pid],
+    );
+    const session = rows[0];
+    const done = session?.done === true;
+    const client = session?.backend_type === 'client backend';
+    if (options.json) printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: session !== undefined, ...(session && !client ? { backendType: session.backend_type } : {}) });
+    else if (!session) process.stdout.write(`no session ${pid}\n`);
+    else if (!client) process.stdout.write(`${pid} is PostgreSQL's own ${session.backend_type ?? 'process'}, not a client's session: left alone\n`);
+    else process.stdout.write(done ? `${options.terminate ? 'terminated' : 'cancelled the query of'} session ${pid}\n` : `could not signal session ${pid} (not allowed?)\n`);
     return done ? 0 : 1;
   };
 }

@@ -9,7 +9,7 @@ import { withTimeout } from '../../core/timeout';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
 import { kubeClient } from '../kube';
-import { UsageError, printJson, printTable } from '../output';
+import { UsageError, printJson, printTable, shownArgument } from '../output';
 import type { CheckResult, Verdict } from './check-result';
 import { diagnoseCluster } from './doctor-cluster';
 
@@ -83,6 +83,15 @@ export function workersVerdict(heartbeats: Record<string, string>, now: number, 
 }
 
 /**
+ * What the checks that need a data store say when its own check failed: it may be down,
+ * stopped, refusing the password or unreachable, so what they would have found is unknown.
+ */
+const NOT_CHECKED = {
+  postgres: 'not checked: PostgreSQL failed its check (above)',
+  redis: 'not checked: Redis failed its check (above)',
+} as const;
+
+/**
  * One verdict on the platform: each check says ok, warn or fail and why, in the order an
  * operator would investigate. Checks that need an unreachable dependency fail with that
  * reason instead of hanging.
@@ -93,18 +102,18 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
 
   const postgresUp = await core.checks.postgres().then(
     () => (add('postgres', 'ok', 'reachable'), true),
-    (error: unknown) => (add('postgres', 'fail', `unreachable: ${message(error)}`), false),
+    (error: unknown) => (add('postgres', 'fail', `failed: ${message(error)}`), false),
   );
   const redisUp = await core.checks.redis().then(
     () => (add('redis', 'ok', 'reachable'), true),
-    (error: unknown) => (add('redis', 'fail', `unreachable: ${message(error)}`), false),
+    (error: unknown) => (add('redis', 'fail', `failed: ${message(error)}`), false),
   );
 
   if (postgresUp) {
     const pending = await timeLimited(pendingMigrations(core.generalPool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
     if (pending.length === 0) add('migrations', 'ok', 'schema is up to date');
     else add('migrations', 'fail', `pending: ${pending.join(', ')}; run: platform migrate`);
-  } else add('migrations', 'fail', 'PostgreSQL unreachable');
+  } else add('migrations', 'fail', NOT_CHECKED.postgres);
 
   if (postgresUp) {
     await timeLimited(readClockSkew(core.generalPool)).then(
@@ -114,7 +123,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       },
       (error: unknown) => add('clock', 'warn', `could not read PostgreSQL's clock: ${message(error)}`),
     );
-  } else add('clock', 'fail', 'PostgreSQL unreachable');
+  } else add('clock', 'fail', NOT_CHECKED.postgres);
 
   if (redisUp) {
     try {
@@ -142,7 +151,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       add('relay', 'fail', `could not measure: ${message(error)}`);
     }
   } else {
-    for (const check of ['redis-eviction', 'workers', 'relay']) add(check, 'fail', 'Redis unreachable');
+    for (const check of ['redis-eviction', 'workers', 'relay']) add(check, 'fail', NOT_CHECKED.redis);
   }
 
   if (postgresUp) {
@@ -162,7 +171,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       add('flow', 'fail', `could not read: ${message(error)}`);
     }
   } else {
-    for (const check of ['flow', 'dead-letters']) add(check, 'fail', 'PostgreSQL unreachable');
+    for (const check of ['flow', 'dead-letters']) add(check, 'fail', NOT_CHECKED.postgres);
   }
   return results;
 }
@@ -187,17 +196,20 @@ async function fetchJson<T>(url: string): Promise<T> {
 /**
  * `platform doctor --stack <s>`: what the stack adds to the cluster (see doctor-cluster),
  * then, where the data stores are reachable (inside the cluster, where RDS and Redis admit
- * the CLI), the platform's own checks.
+ * the CLI), the platform's own checks. Its flags are checked here; the returned command
+ * finds the cluster (from the pod, or --kube-api) when it runs.
  */
-export async function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): Promise<number> {
-  if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${JSON.stringify(options.stack)}`);
+export function doctorStack(options: StackDoctorOptions, withRuntime: <T>(action: (core: Runtime) => Promise<T>) => Promise<T>): () => Promise<number> {
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(options.stack)) throw new UsageError(`--stack must be a stack name such as prod, got ${shownArgument(options.stack)}`);
   if (options.prometheusUrl !== undefined && !/^https?:\/\/\S+$/.test(options.prometheusUrl)) throw new UsageError('--prometheus-url must be an http(s) URL');
   const thresholds = doctorThresholds(options);
-  const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
-  const results = await diagnoseCluster(kube, { stack: options.stack, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
-  if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, thresholds))));
-  else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
-  return report(results, options);
+  return async () => {
+    const kube = kubeClient(options.kubeApi === undefined ? {} : { server: options.kubeApi });
+    const results = await diagnoseCluster(kube, { stack: options.stack, ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl, fetchJson } : {}) });
+    if (process.env.DATABASE_URL && process.env.REDIS_URL) results.push(...(await withRuntime((core) => diagnose(core, thresholds))));
+    else results.push({ check: 'platform', verdict: 'warn', detail: 'DATABASE_URL and REDIS_URL are not set here, so PostgreSQL, Redis, workers and the queue were not checked: run it in the cluster (kubectl exec deploy/api -- platform doctor --stack <s>)' });
+    return report(results, options);
+  };
 }
 
 function report(results: CheckResult[], options: DoctorOptions): number {

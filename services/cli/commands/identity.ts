@@ -3,16 +3,36 @@ import { EnvSchema, parseEnv } from '../../contract';
 import { Email, SigningKeyStore, UserRoleSchema, createIdentity } from '../../core/auth';
 import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
+import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { UsageError, printJson } from '../output';
+import { UsageError, printJson, shownArgument } from '../output';
 
 /** The identity settings the CLI needs beyond the shared ones: only `keys rotate` needs the sealing secret. */
 const IdentityCliEnv = EnvSchema.pick({ JWT_ISSUER: true, ACCESS_TOKEN_TTL_SECONDS: true, REFRESH_TOKEN_TTL_SECONDS: true, PASSWORD_RESET_TTL_SECONDS: true, PUBLIC_URL: true });
 
 function email(value: string): string {
   const parsed = Email.safeParse(value);
-  if (!parsed.success) throw new UsageError(`not an email address: ${JSON.stringify(value)}`);
+  if (!parsed.success) throw new UsageError(`not an email address: ${shownArgument(value)}`);
   return parsed.data as string;
+}
+
+/** Far more than any password the policy allows: standard input is a password, not a file piped by mistake. */
+const MAX_PASSWORD_INPUT_BYTES = 64 * 1024;
+
+/**
+ * A password as sign-in will see it. Sign-in reads JSON, which refuses a NUL character, so an
+ * account given one could never sign in; bytes that are not UTF-8 would be stored as U+FFFD
+ * and match nothing a browser sends.
+ */
+function signInPassword(bytes: Buffer): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError('the password is not UTF-8 text');
+  }
+  if (text.includes('\0')) throw new UsageError('the password contains a NUL character, which sign-in refuses');
+  return text;
 }
 
 /** The password from standard input (piped), or asked for without echo on a terminal: never a flag, which `ps` and shell history would show. */
@@ -20,13 +40,18 @@ async function readPassword(): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) {
     const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    let size = 0;
+    for await (const chunk of stdin) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_PASSWORD_INPUT_BYTES) throw new UsageError(`standard input holds more than ${MAX_PASSWORD_INPUT_BYTES} bytes: pipe in the password alone`);
+      chunks.push(chunk as Buffer);
+    }
+    return signInPassword(Buffer.concat(chunks)).replace(/\r?\n$/, '');
   }
   process.stderr.write('password: ');
   stdin.setRawMode(true);
-  return new Promise((resolve) => {
-    let typed = '';
+  const typed = await new Promise<string>((resolve) => {
+    let text = '';
     const onData = (data: Buffer) => {
       for (const character of data.toString('utf8')) {
         if (character === '\r' || character === '\n') {
@@ -34,17 +59,18 @@ async function readPassword(): Promise<string> {
           stdin.off('data', onData);
           stdin.pause();
           process.stderr.write('\n');
-          resolve(typed);
+          resolve(text);
           return;
         }
         if (character === '\u0003') process.exit(130);
-        if (character === '\u007f') typed = typed.slice(0, -1);
-        else typed += character;
+        if (character === '\u007f') text = text.slice(0, -1);
+        else text += character;
       }
     };
     stdin.on('data', onData);
     stdin.resume();
   });
+  return signInPassword(Buffer.from(typed, 'utf8'));
 }
 
 /** The api's sealing secret: the keyring the CLI starts unseals the stored keys, as the api does, though the CLI signs nothing. */
@@ -80,7 +106,7 @@ export function createAdmin(address: string, options: { json?: boolean }): Runti
 export function setRole(address: string, role: string, options: { json?: boolean }): RuntimeAction {
   const target = email(address);
   const parsedRole = UserRoleSchema.safeParse(role);
-  if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${JSON.stringify(role)}`);
+  if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${shownArgument(role)}`);
   const secret = keyEncryptionSecret();
   return async (core) => {
     const identity = await identityOf(core, secret);
@@ -107,8 +133,7 @@ export function rotateKeys(options: { json?: boolean }): RuntimeAction {
 }
 
 export function purge(options: { retentionDays?: string; json?: boolean }): RuntimeAction {
-  const override = options.retentionDays === undefined ? undefined : Number(options.retentionDays);
-  if (override !== undefined && (!Number.isInteger(override) || override < 0)) throw new UsageError('--retention-days must be a whole number of days');
+  const override = parse.retentionDays(options.retentionDays);
   return async (core) => {
     const days = override ?? core.env.JOB_RETENTION_DAYS;
     const purged = await createJobRemoval({ generalPool: core.generalPool, store: core.store, log: core.log }).purge(days);

@@ -1,3 +1,4 @@
+import { findJobType } from '../../contract';
 import { listJobEvents } from '../../core/db/job-events';
 import { findJob, toJobView } from '../../core/db/jobs';
 import { listPageForOperators } from '../../core/jobs/service';
@@ -5,7 +6,7 @@ import { NotFoundError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { printJson, printTable } from '../output';
+import { printJson, printTable, shownValue } from '../output';
 
 export interface ListOptions {
   status?: string;
@@ -22,7 +23,7 @@ export function listJobs(options: ListOptions): RuntimeAction {
     status: parse.jobStatus(options.status),
     type: options.type,
     limit: parse.limit(options.limit, 20),
-    cursor: options.cursor,
+    cursor: parse.cursor(options.cursor),
   };
   return async (core) => {
     const page = await listPageForOperators(core.generalPool, query);
@@ -45,6 +46,17 @@ async function ownerOf(core: Runtime, id: string): Promise<string> {
   return row.owner_id;
 }
 
+/**
+ * The input as an operator may see it: the keys its type declares secret (email.send's text,
+ * which carries a live password-reset token until the mail is handed off) are censored, as
+ * the logs censor credentials. The job's owner, not the operator, is who the secret is for.
+ */
+function withoutSecrets(type: string, input: unknown): unknown {
+  const secretKeys = findJobType(type)?.secretInputKeys ?? [];
+  if (secretKeys.length === 0 || input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  return Object.fromEntries(Object.entries(input).map(([key, value]) => [key, secretKeys.includes(key) ? '[redacted]' : value]));
+}
+
 export function showJob(id: string, options: { json?: boolean }): RuntimeAction {
   const jobId = parse.uuid(id);
   return async (core) => {
@@ -52,13 +64,14 @@ export function showJob(id: string, options: { json?: boolean }): RuntimeAction 
     if (!row) throw new NotFoundError(`job ${id} not found`);
     // The job's own audit trail; a fan-out job's tasks are summed up by their counts.
     const events = (await listJobEvents(core.generalPool, row.id)).filter((event) => event.jobId === row.id);
-    const { tasks, ...view } = { ...toJobView(row), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
+    const job = toJobView(row);
+    const { tasks, ...view } = { ...job, input: withoutSecrets(job.type, job.input), ownerId: row.owner_id, requestId: row.request_id, idempotencyKey: row.idempotency_key };
     if (options.json) {
       printJson({ job: { ...view, tasks }, events });
       return 0;
     }
     for (const [key, value] of Object.entries(view)) {
-      process.stdout.write(`${key.padEnd(15)} ${value === null || value === undefined ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+      process.stdout.write(`${key.padEnd(15)} ${shownValue(value)}\n`);
     }
     if (tasks) {
       const { failurePolicy, ...counts } = tasks;
@@ -76,7 +89,7 @@ export function retryJob(id: string, options: { json?: boolean }): RuntimeAction
   const jobId = parse.uuid(id);
   return async (core) => {
     const job = await core.jobs.retry(await ownerOf(core, jobId), jobId);
-    if (options.json) printJson(job);
+    if (options.json) printJson({ ...job, input: withoutSecrets(job.type, job.input) });
     else process.stdout.write(`job ${job.id} re-queued (attempt budget ${job.maxAttempts})\n`);
     return 0;
   };
@@ -86,7 +99,7 @@ export function cancelJob(id: string, options: { json?: boolean }): RuntimeActio
   const jobId = parse.uuid(id);
   return async (core) => {
     const job = await core.jobs.cancel(await ownerOf(core, jobId), jobId);
-    if (options.json) printJson(job);
+    if (options.json) printJson({ ...job, input: withoutSecrets(job.type, job.input) });
     else process.stdout.write(`job ${job.id} cancelled\n`);
     return 0;
   };

@@ -1,3 +1,4 @@
+import { QUEUES } from '../../contract';
 import type { ReconcileReport } from '../../core/jobs/types';
 import type { Runtime } from '../../core/runtime';
 import { printJson, printTable } from '../output';
@@ -8,22 +9,24 @@ export async function queueStats(core: Runtime, options: { json?: boolean }): Pr
     printJson(stats);
     return 0;
   }
-  process.stdout.write(`queue ${stats.queue}${stats.paused ? ' (PAUSED)' : ''}; relay lag ${stats.relayLagSeconds.toFixed(1)} s\n\nin Redis (BullMQ):\n`);
+  process.stdout.write(`queue ${stats.queue}${stats.paused ? ' (PAUSED)' : ''}; relay lag ${stats.relayLagSeconds.toFixed(1)} s\n\nin Redis (BullMQ queue entries; jobs of a type that shares entries, submitted together, count one):\n`);
   printTable(Object.entries(stats.counts).map(([state, count]) => ({ state, count })), ['state', 'count']);
-  process.stdout.write('\nin PostgreSQL (source of truth):\n');
+  process.stdout.write('\nin PostgreSQL (jobs; the source of truth):\n');
   printTable(Object.entries(stats.statuses).map(([status, count]) => ({ status, count })), ['status', 'count']);
   return 0;
 }
 
-export async function pauseQueue(core: Runtime): Promise<number> {
+export async function pauseQueue(core: Runtime, options: { json?: boolean }): Promise<number> {
   await core.admin.pause();
-  process.stdout.write('queue paused: workers finish what they hold and take nothing new\n');
+  if (options.json) printJson({ queue: QUEUES.jobs, paused: true });
+  else process.stdout.write('queue paused: workers finish what they hold and take nothing new\n');
   return 0;
 }
 
-export async function resumeQueue(core: Runtime): Promise<number> {
+export async function resumeQueue(core: Runtime, options: { json?: boolean }): Promise<number> {
   await core.admin.resume();
-  process.stdout.write('queue resumed\n');
+  if (options.json) printJson({ queue: QUEUES.jobs, paused: false });
+  else process.stdout.write('queue resumed\n');
   return 0;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from '../engine/fixture';
+import { createEngineFixture, handedOver, queueSharedEntry, submission, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
 
 describe('platform CLI', () => {
@@ -152,6 +152,18 @@ describe('platform CLI', () => {
     const stats = JSON.parse(run.stdout) as { counts: Record<string, number>; statuses: Record<string, number> };
     expect(Object.keys(stats.counts).sort()).toEqual(['active', 'delayed', 'failed', 'prioritized', 'waiting']);
     expect(stats.statuses.queued).toBeGreaterThanOrEqual(1);
+  });
+
+  it('queues stats counts entries in Redis and jobs in PostgreSQL, and says so: jobs sharing an entry are not jobs Redis lost', async () => {
+    type Stats = { counts: { waiting: number }; statuses: { queued: number }; relayLagSeconds: number };
+    const stats = async () => JSON.parse((await platform(['queues', 'stats', '--json'], cliEnv)).stdout) as Stats;
+    const before = await stats();
+    await queueSharedEntry(fixture, ['one', 'two', 'three']);
+    const after = await stats();
+    expect({ entries: after.counts.waiting - before.counts.waiting, jobs: after.statuses.queued - before.statuses.queued, lag: after.relayLagSeconds }).toEqual({ entries: 1, jobs: 3, lag: 0 });
+    const text = (await platform(['queues', 'stats'], cliEnv)).stdout;
+    expect(text).toContain('in Redis (BullMQ queue entries; jobs of a type that shares entries, submitted together, count one):');
+    expect(text).toContain('in PostgreSQL (jobs; the source of truth):');
   });
 
   it('doctor fails without a live worker and passes once one reports', async () => {

@@ -188,4 +188,14 @@ describe('platform db locks / cancel (a stuck migration)', () => {
     await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     expect((await platform(['db', 'cancel', 'abc'], env)).code).toBe(2);
   });
+
+  it("leaves PostgreSQL's own processes alone: a mistyped pid ended the logical replication launcher", async () => {
+    const env = { DATABASE_URL: fixture.env.DATABASE_URL, REDIS_URL: fixture.env.REDIS_URL, QUEUE_PREFIX: fixture.env.QUEUE_PREFIX, LOG_LEVEL: 'error' };
+    const { pid } = await fixture.one<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'logical replication launcher'");
+    const run = await platform(['db', 'cancel', String(pid), '--terminate', '--json'], env);
+    expect({ code: run.code, answer: JSON.parse(run.stdout) }).toEqual({ code: 1, answer: { pid, action: 'terminate', done: false, found: true, backendType: 'logical replication launcher' } });
+    const text = await platform(['db', 'cancel', String(pid)], env);
+    expect({ code: text.code, stdout: text.stdout }).toEqual({ code: 1, stdout: `${pid} is PostgreSQL's own logical replication launcher, not a client's session: left alone\n` });
+    expect(await fixture.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).toHaveLength(1);
+  });
 });

@@ -12,15 +12,20 @@ const UNREACHABLE = {
 
 describe('platform CLI flags', () => {
   it.each([
-    [['jobs', 'list', '--limit', '0'], '--limit must be an integer from 1 to 1000'],
+    [['jobs', 'list', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"'],
     [['jobs', 'list', '--owner', 'nobody'], '--owner must be a UUID, got "nobody"'],
     [['jobs', 'retry', 'not-a-uuid'], 'job id must be a UUID, got "not-a-uuid"'],
-    [['dlq', 'list', '--limit', '-1'], '--limit must be an integer from 1 to 1000'],
-    [['dlq', 'replay', '--all', '--limit', '0'], '--limit must be an integer from 1 to 1000'],
-    [['doctor', '--worker-timeout', 'abc'], '--worker-timeout must be a positive number of seconds'],
-    [['doctor', '--stack', 'prod', '--kube-api', 'http://127.0.0.1:1', '--max-relay-lag', '0'], '--max-relay-lag must be a positive number of seconds'],
-    [['db', 'cancel', 'abc'], 'pid must be a positive integer, got "abc"'],
-    [['purge', '--retention-days', '-1'], '--retention-days must be a whole number of days'],
+    [['dlq', 'list', '--limit', '-1'], '--limit must be a whole number from 1 to 1000, got "-1"'],
+    [['dlq', 'replay', '--all', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"'],
+    [['doctor', '--worker-timeout', 'abc'], '--worker-timeout must be a positive number of seconds, got "abc"'],
+    [['doctor', '--stack', 'prod', '--kube-api', 'http://127.0.0.1:1', '--max-relay-lag', '0'], '--max-relay-lag must be a positive number of seconds, got "0"'],
+    [['db', 'cancel', 'abc'], 'pid must be a whole number from 1 to 2147483647, got "abc"'],
+    [['purge', '--retention-days', '-1'], '--retention-days must be a whole number of days from 1 to 3650, in digits only, got "-1"'],
+    // An empty variable (`--retention-days "$DAYS"`) read as 0 days and purged every finished job.
+    [['purge', '--retention-days', ''], '--retention-days must be a whole number of days from 1 to 3650, in digits only, got ""'],
+    // These two failed only in PostgreSQL, after connecting, with exit status 1.
+    [['db', 'cancel', '2147483648'], 'pid must be a whole number from 1 to 2147483647, got "2147483648"'],
+    [['jobs', 'list', '--cursor', 'garbage'], '--cursor must be a cursor a previous page printed (after "next page:")'],
     [['users', 'set-role', 'ada@example.com', 'root'], 'role must be user or admin, got "root"'],
     [['users', 'create-admin', 'not-an-email'], 'not an email address: "not-an-email"'],
   ])('%j is refused with exit 2 and only the message naming the bad value, before connecting', async (args, message) => {

@@ -47,6 +47,20 @@ describe('platform users and keys', () => {
     expect((await api.db.query('SELECT 1 FROM users WHERE email = $1', [email])).rowCount).toBe(0);
   });
 
+  it('users create-admin refuses a password sign-in could never take (a NUL, bytes that are not UTF-8), exit 2, and creates nothing', async () => {
+    for (const [stdin, message] of [
+      [Buffer.from('correct horse\0battery staple\n'), 'the password contains a NUL character, which sign-in refuses'],
+      [Buffer.concat([Buffer.from('correct horse battery caf'), Buffer.from([0xe9]), Buffer.from('\n')]), 'the password is not UTF-8 text'],
+    ] as const) {
+      const email = `unusable-admin-${randomUUID()}@example.com`;
+      const refused = await platform(['users', 'create-admin', email, '--json'], cliEnv, stdin);
+      expect({ code: refused.code, stdout: refused.stdout, stderr: JSON.parse(refused.stderr) }).toEqual({ code: 2, stdout: '', stderr: { error: { kind: 'usage', message, exitCode: 2 } } });
+      expect((await api.db.query('SELECT 1 FROM users WHERE email = $1', [email])).rowCount).toBe(0);
+    }
+    // The same password without the NUL signs in: the API refuses a NUL in any JSON body.
+    expect((await call(api, '/v1/auth/login', { json: { email: 'nobody@example.com', password: 'correct horse\0battery staple' } })).status).toBe(400);
+  });
+
   it('users set-role demotes an admin: the admin\'s token is refused at its next request, and a new login is a user', async () => {
     const { email } = await signUp(api);
     expect((await platform(['users', 'set-role', email, 'admin'], cliEnv)).code).toBe(0);

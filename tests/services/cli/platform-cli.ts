@@ -15,10 +15,12 @@ export interface CliOptions {
    * does once head has read enough: every write the CLI makes then fails with EPIPE.
    */
   readerGone?: boolean;
+  /** Kill the CLI (SIGKILL) if it has not exited by then: `code` is then null, and the test says it hung instead of timing out with the process left behind. */
+  timeoutMs?: number;
 }
 
 /** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment (and `stdin` piped in, when given). */
-export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string, options: CliOptions = {}): Promise<CliRun> {
+export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string | Buffer, options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
       cwd: ROOT,
@@ -32,7 +34,11 @@ export function platform(args: string[], env: Record<string, string | undefined>
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }

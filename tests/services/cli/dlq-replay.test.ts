@@ -1,0 +1,124 @@
+import { Client } from 'pg';
+import { replayDeadLetters, REPLAY_LOCK_KEY } from '../../../services/cli/commands/dlq';
+import type { Runtime } from '../../../services/core/runtime';
+import { createEngineFixture, submission, type EngineFixture } from '../engine/fixture';
+import { platform } from './platform-cli';
+
+interface Outcome {
+  id: string;
+  replayed: boolean;
+  error?: string;
+}
+
+describe('platform dlq replay', () => {
+  let fixture: EngineFixture;
+  let cliEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    fixture = await createEngineFixture();
+    cliEnv = { DATABASE_URL: fixture.env.DATABASE_URL, REDIS_URL: fixture.env.REDIS_URL, QUEUE_PREFIX: fixture.env.QUEUE_PREFIX, OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
+  });
+  afterAll(() => fixture?.close());
+  // Each test sees only its own dead letters (--all replays every one).
+  beforeEach(() => fixture.query("UPDATE jobs SET status = 'succeeded' WHERE status = 'failed'"));
+
+  /** No worker runs here: a replayed job stays queued, and what fails it again is the test. */
+  async function failForGood(id: string): Promise<void> {
+    await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now() WHERE id = $1", [id]);
+  }
+
+  async function deadLetter(payload: string): Promise<string> {
+    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload } }));
+    await failForGood(job.id);
+    return job.id;
+  }
+
+  async function replays(ids: string[]): Promise<number> {
+    const [row] = await fixture.query<{ n: number }>("SELECT count(*)::int AS n FROM job_events WHERE job_id = ANY($1::uuid[]) AND from_status = 'failed' AND to_status = 'queued'", [ids]);
+    return row?.n ?? 0;
+  }
+
+  it('leaves a dead letter that was replayed elsewhere and failed again after it began: replaying it again would run it twice', async () => {
+    const [kept, raced] = [await deadLetter('kept'), await deadLetter('raced')];
+    // Between this replay's listing and its turn, another operator (or the console) replays `raced`, and it fails again.
+    const core: Runtime = {
+      ...fixture.core,
+      admin: {
+        ...fixture.core.admin,
+        async deadLetters(query) {
+          const page = await fixture.core.admin.deadLetters(query);
+          await fixture.core.admin.replay(raced);
+          await failForGood(raced);
+          return page;
+        },
+      },
+    };
+    let output = '';
+    const written = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      output += String(chunk);
+      return true;
+    });
+    let code: number;
+    try {
+      code = await replayDeadLetters([], { all: true, json: true })(core);
+    } finally {
+      written.mockRestore();
+    }
+    const printed = JSON.parse(output) as { asOf: string; outcomes: Outcome[] };
+    expect(code).toBe(1);
+    expect(printed.outcomes.sort((a, b) => Number(a.id === raced) - Number(b.id === raced))).toEqual([
+      { id: kept, replayed: true },
+      { id: raced, replayed: false, error: expect.stringMatching(/^failed again at \S+, after this replay began: someone replayed it meanwhile/) },
+    ]);
+    expect(printed.asOf).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    // One replay each: the other operator's for `raced`, this one's for `kept`.
+    expect(await replays([kept])).toBe(1);
+    expect(await replays([raced])).toBe(1);
+    expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [raced])).status).toBe('failed');
+  });
+
+  it('refuses at once while another replay runs, naming its session, and replays nothing', async () => {
+    const id = await deadLetter('waits');
+    const other = new Client({ connectionString: fixture.env.DATABASE_URL });
+    await other.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock($1)', [REPLAY_LOCK_KEY]);
+      const [{ pid }] = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+      const refused = await platform(['dlq', 'replay', '--all', '--json'], cliEnv);
+      expect({ code: refused.code, stdout: refused.stdout, stderr: JSON.parse(refused.stderr) }).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: { error: { kind: 'conflict', message: expect.stringMatching(new RegExp(`^another platform dlq replay is running \\(PostgreSQL session ${pid}, since \\S+\\): let it end, then see what is left with platform dlq list$`)), exitCode: 1 } },
+      });
+      expect(await replays([id])).toBe(0);
+    } finally {
+      await other.end();
+    }
+    const replayed = await platform(['dlq', 'replay', '--all', '--json'], cliEnv);
+    expect(replayed.code).toBe(0);
+    expect((JSON.parse(replayed.stdout) as { outcomes: Outcome[] }).outcomes).toEqual([{ id, replayed: true }]);
+  });
+
+  it('two operators replaying the same set at once replay each job once between them', async () => {
+    const ids = await Promise.all(Array.from({ length: 10 }, (_, index) => deadLetter(`pair ${index}`)));
+    const runs = await Promise.all([platform(['dlq', 'replay', '--all', '--json'], cliEnv), platform(['dlq', 'replay', '--all', '--json'], cliEnv)]);
+    // The second either found the first holding the replay (refused) or began after it ended (nothing left to replay).
+    const replayed = runs.flatMap((run) => (run.stdout ? (JSON.parse(run.stdout) as { outcomes: Outcome[] }).outcomes : [])).filter((outcome) => outcome.replayed);
+    expect(replayed.map((outcome) => outcome.id).sort()).toEqual([...ids].sort());
+    expect(await replays(ids)).toBe(ids.length);
+  });
+
+  it('replays a job named twice once, and leaves a cancelled job, which is no dead letter, to jobs retry', async () => {
+    const dead = await deadLetter('named twice');
+    const { job: cancelled } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: 'cancelled' } }));
+    await fixture.core.jobs.cancel(fixture.ownerId, cancelled.id);
+    const run = await platform(['dlq', 'replay', dead, cancelled.id, dead.toUpperCase(), '--json'], cliEnv);
+    expect(run.code).toBe(1);
+    expect((JSON.parse(run.stdout) as { outcomes: Outcome[] }).outcomes).toEqual([
+      { id: dead, replayed: true },
+      { id: cancelled.id, replayed: false, error: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' },
+    ]);
+    expect(await replays([dead])).toBe(1);
+    expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [cancelled.id])).status).toBe('cancelled');
+  });
+});

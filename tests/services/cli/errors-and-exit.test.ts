@@ -1,0 +1,120 @@
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { useSharedServices } from '../../harness/shared';
+import { platform } from './platform-cli';
+
+/** Nothing listens on port 1. */
+const UNREACHABLE = {
+  DATABASE_URL: 'postgres://platform:platform@127.0.0.1:1/platform',
+  REDIS_URL: 'redis://127.0.0.1:1',
+};
+
+/** Every line of standard error is JSON (logs are pino lines); the error is the last one. */
+function errorOf(stderr: string): unknown {
+  const lines = stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  return lines[lines.length - 1];
+}
+
+/** A PostgreSQL authentication request: 'R', the length, the request's code, its data. */
+function authentication(code: number, data: string): Buffer {
+  const body = Buffer.from(data, 'latin1');
+  const head = Buffer.alloc(9);
+  head.write('R', 0);
+  head.writeInt32BE(8 + body.length, 1);
+  head.writeInt32BE(code, 5);
+  return Buffer.concat([head, body]);
+}
+
+/**
+ * A server that asks for SCRAM-SHA-256 as a real one with password authentication does: the
+ * mechanism after the startup message (10), the server-first message after the client's (11).
+ * pg, given no password, then fails on the client side and keeps the socket open.
+ */
+function scramAskingServer(): Promise<Server> {
+  const server = createServer((socket) => {
+    const replies = [authentication(10, 'SCRAM-SHA-256\0\0'), authentication(11, 'r=client-nonce-server-nonce,s=c2FsdA==,i=4096')];
+    socket.on('data', () => {
+      const reply = replies.shift();
+      if (reply) socket.write(reply);
+    });
+    socket.on('error', () => undefined);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+describe('platform errors and exit', () => {
+  it('with --json, says a usage error as one JSON object on standard error, nothing on standard output, exit 2', async () => {
+    for (const [args, message] of [
+      [['jobs', 'list', '--bogus', '--json'], "unknown option '--bogus'"],
+      [['dlq', 'list', '--json', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"'],
+      [['jobs', 'show', '--json'], "missing required argument 'jobId'"],
+    ] as const) {
+      const run = await platform([...args], UNREACHABLE);
+      expect({ args, code: run.code, stdout: run.stdout, stderr: JSON.parse(run.stderr) }).toEqual({ args, code: 2, stdout: '', stderr: { error: { kind: 'usage', message, exitCode: 2 } } });
+    }
+  });
+
+  it('names a missing or bad variable as the CLI, as JSON with --json, exit 2', async () => {
+    const plain = await platform(['jobs', 'list'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect({ code: plain.code, stderr: plain.stderr }).toEqual({ code: 2, stderr: 'platform: environment variable DATABASE_URL is required\n' });
+    const json = await platform(['queues', 'stats', '--json'], { DATABASE_URL: 'postgres://u:S3CRET@127.0.0.1:1/db', REDIS_URL: 'http://u:S3CRET@127.0.0.1:1' });
+    expect({ code: json.code, stdout: json.stdout, stderr: JSON.parse(json.stderr) }).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: { error: { kind: 'environment', message: 'environment variable REDIS_URL must start with redis:// or rediss://, such as rediss://:token@cache.internal:6379', exitCode: 2, variables: ['REDIS_URL'] } },
+    });
+  });
+
+  it('doctor says what failed without calling a server that answered unreachable, and what it could not check', async () => {
+    const server = await scramAskingServer();
+    try {
+      const { port } = server.address() as AddressInfo;
+      const run = await platform(['doctor', '--json'], { DATABASE_URL: `postgres://platform@127.0.0.1:${port}/platform`, REDIS_URL: UNREACHABLE.REDIS_URL }, undefined, { timeoutMs: 30_000 });
+      expect(run.code).toBe(1);
+      const report = JSON.parse(run.stdout) as { healthy: boolean; checks: { check: string; verdict: string; detail: string }[] };
+      const detail = Object.fromEntries(report.checks.map((check) => [check.check, `${check.verdict} ${check.detail}`]));
+      expect(detail).toEqual({
+        postgres: 'fail failed: SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string',
+        redis: 'fail failed: connect ECONNREFUSED 127.0.0.1:1',
+        migrations: 'fail not checked: PostgreSQL failed its check (above)',
+        clock: 'fail not checked: PostgreSQL failed its check (above)',
+        'redis-eviction': 'fail not checked: Redis failed its check (above)',
+        workers: 'fail not checked: Redis failed its check (above)',
+        relay: 'fail not checked: Redis failed its check (above)',
+        flow: 'fail not checked: PostgreSQL failed its check (above)',
+        'dead-letters': 'fail not checked: PostgreSQL failed its check (above)',
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  describe('with PostgreSQL up and Redis away', () => {
+    let databaseUrl: string;
+    beforeAll(async () => {
+      ({ databaseUrl } = await useSharedServices());
+    });
+
+    // queues stats and pause waited for Redis forever; reconcile, with no queued job to ask Redis about, said it had checked 0 and exited 0.
+    it.each([[['queues', 'stats']], [['queues', 'pause']], [['reconcile']]])('%j says Redis is unavailable and why, exit 1', async (args) => {
+      const run = await platform([...args, '--json'], { DATABASE_URL: databaseUrl, REDIS_URL: UNREACHABLE.REDIS_URL }, undefined, { timeoutMs: 30_000 });
+      expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
+      expect(errorOf(run.stderr)).toEqual({ error: { kind: 'unavailable', message: 'Redis is unavailable: connect ECONNREFUSED 127.0.0.1:1 (platform doctor checks each part)', exitCode: 1 } });
+    });
+  });
+
+  it('exits once it has said what failed, though a library keeps a socket open (pg after a DATABASE_URL without a password)', async () => {
+    const server = await scramAskingServer();
+    try {
+      const { port } = server.address() as AddressInfo;
+      const run = await platform(['migrate', '--status', '--json'], { DATABASE_URL: `postgres://platform@127.0.0.1:${port}/platform` }, undefined, { timeoutMs: 30_000 });
+      expect({ code: run.code, stdout: run.stdout, stderr: JSON.parse(run.stderr) }).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: { error: { kind: 'failed', message: 'SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string', exitCode: 1 } },
+      });
+    } finally {
+      server.close();
+    }
+  });
+});
