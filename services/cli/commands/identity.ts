@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { EnvSchema, parseEnv } from '../../contract';
 import { Email, SigningKeyStore, UserRoleSchema, createIdentity } from '../../core/auth';
 import { createJobRemoval } from '../../core/jobs/removal';
@@ -75,9 +74,9 @@ async function readPassword(): Promise<string> {
 
 /** The api's sealing secret: the keyring the CLI starts unseals the stored keys, as the api does, though the CLI signs nothing. */
 function keyEncryptionSecret(): string {
-  const secret = process.env.KEY_ENCRYPTION_SECRET;
-  if (!secret) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s)');
-  return secret;
+  const secret = EnvSchema.shape.KEY_ENCRYPTION_SECRET.safeParse(process.env.KEY_ENCRYPTION_SECRET);
+  if (!secret.success) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s, at least 32 characters)');
+  return secret.data;
 }
 
 /** Auth use cases for the CLI; revocations it writes reach every API process through Redis. */
@@ -122,10 +121,9 @@ export function setRole(address: string, role: string, options: { json?: boolean
 }
 
 export function rotateKeys(options: { json?: boolean }): RuntimeAction {
-  const secret = z.string().min(32).safeParse(process.env.KEY_ENCRYPTION_SECRET);
-  if (!secret.success) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s, at least 32 characters)');
+  const secret = keyEncryptionSecret();
   return async (core) => {
-    const kid = await new SigningKeyStore(core.generalPool).rotate(secret.data);
+    const kid = await new SigningKeyStore(core.generalPool).rotate(secret);
     if (options.json) printJson({ kid });
     else process.stdout.write(`new signing key ${kid}; the previous key still verifies; API processes pick it up within a minute\n`);
     return 0;

@@ -33,8 +33,13 @@ describe('platform CLI flags', () => {
     expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 2, stdout: '', stderr: `platform: ${message}\n` });
   });
 
-  it('refuses keys rotate without the sealing secret before connecting', async () => {
-    const run = await platform(['keys', 'rotate'], { ...UNREACHABLE, KEY_ENCRYPTION_SECRET: undefined });
+  it.each([
+    [['keys', 'rotate'], undefined],
+    [['keys', 'rotate'], 'short'],
+    [['users', 'create-admin', 'ops@example.com'], 'k'.repeat(31)],
+    [['users', 'set-role', 'ops@example.com', 'user'], 'k'.repeat(31)],
+  ])('%j with a sealing secret of %j is refused before connecting: the api\'s secret is 32 characters or more', async (args, secret) => {
+    const run = await platform(args, { ...UNREACHABLE, KEY_ENCRYPTION_SECRET: secret });
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 2, stderr: "platform: environment variable KEY_ENCRYPTION_SECRET is required (the api's, at least 32 characters)\n" });
   });
 });
