@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
 import { QUEUE_DEPTH_STATES, QUEUES, type QueueDepthState } from '../../contract';
-import { countByStatus, findJob, listDeadLetters, requeueJob, toJobSummary, toJobView, toTaskCounts, type JobRow } from '../db/jobs';
+import { countByStatus, findJob, listDeadLetters, toJobSummary, toJobView, toTaskCounts } from '../db/jobs';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
-import { requeueTask, retryFanOutAndHandOver } from './fanout';
+import { requeueAndHandOver, retryFanOutAndHandOver } from './fanout';
 import { MOVES } from './lifecycle';
 import type { JobAdmin, JobPage, QueueStats, ReconcileReport } from './types';
 
@@ -33,16 +33,6 @@ const RECONCILE_CONFIRM_MS = 2_000;
 
 export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Logger; reconcileConfirmMs?: number }): JobAdmin {
   const { generalPool, relay } = deps;
-
-  /**
-   * A job that does not fan out, queued again with a fresh attempt budget and handed to
-   * BullMQ; a task only while its fan-out job waits for its tasks.
-   */
-  async function replayOne(current: JobRow): Promise<JobRow | undefined> {
-    const requeued = current.parent_id === null ? await requeueJob(generalPool, current.id, undefined, 'operator') : await requeueTask(generalPool, current.id, undefined, 'operator');
-    if (requeued) await relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
-    return requeued?.row;
-  }
 
   return {
     async queueStats(): Promise<QueueStats> {
@@ -76,7 +66,9 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       // A fan-out job is replayed as its owner retries it: its failed and cancelled tasks run
       // again, not its reduce step over the tasks its failure policy failed it for.
       const fansOut = toTaskCounts(current) !== null;
-      const replayed = fansOut ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined, 'operator') : await replayOne(current);
+      const replayed = fansOut
+        ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined, 'operator')
+        : (await requeueAndHandOver({ generalPool, relay, log }, current, undefined, 'operator'))?.row;
       if (!replayed) {
         const row = await findJob(generalPool, jobId);
         if (!row) throw new NotFoundError('Job not found.');

@@ -153,6 +153,24 @@ export async function retryFanOutAndHandOver(
   return retried.row;
 }
 
+/**
+ * Requeues a job that does not fan out (an owner's retry, an operator's replay), a task only
+ * while its fan-out job waits for its tasks (requeueTask), and hands it to BullMQ. Queued
+ * again the moment it failed or was cancelled, it may still be held by its last delivery.
+ */
+export async function requeueAndHandOver(
+  deps: Required<ParentMoveDeps>,
+  job: Pick<JobRow, 'id' | 'parent_id'>,
+  ownerId: string | undefined,
+  by: 'owner' | 'operator',
+): Promise<SingleMove | undefined> {
+  const move = job.parent_id === null ? await requeueJob(deps.generalPool, job.id, ownerId, by) : await requeueTask(deps.generalPool, job.id, ownerId, by);
+  if (!move) return undefined;
+  await deps.relay.requeue([move.row], 'requeue', { waitForHolder: true });
+  await followParentMoves(move.parentMoves, deps);
+  return move;
+}
+
 const REQUEUE_VERB = { owner: { act: 'retried', advice: 'Retry' }, operator: { act: 'replayed', advice: 'Replay' } } as const;
 
 /**

@@ -7,7 +7,6 @@ import {
   cancelJob,
   findJob,
   listJobs,
-  requeueJob,
   toJobSummary,
   toJobView,
   toTaskCounts,
@@ -23,7 +22,7 @@ import type { Metrics } from '../metrics';
 import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf, type Page } from './cursor';
-import { cancelFanOut, followParentMoves, requeueTask, retryFanOutAndHandOver } from './fanout';
+import { cancelFanOut, followParentMoves, requeueAndHandOver, retryFanOutAndHandOver } from './fanout';
 import { deliveryHolder, isTerminalStatus, MOVES } from './lifecycle';
 import { Submitter, type SubmitBatchOptions } from './submit';
 import type { InternalSubmitRequest, JobPage, JobService, SubmitResult, TaskPage } from './types';
@@ -138,12 +137,8 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     async retry(ownerId, jobId): Promise<JobView> {
       const current = await ownedJob(ownerId, jobId);
       if (current.tasks_total !== null && current.tasks_total !== undefined) return retryWithTasks(ownerId, current);
-      // A task is retried alone only while its fan-out job waits for it.
-      const requeued = current.parent_id === null ? await requeueJob(deps.generalPool, jobId, ownerId, 'owner') : await requeueTask(deps.generalPool, jobId, ownerId, 'owner');
+      const requeued = await requeueAndHandOver({ generalPool: deps.generalPool, relay: deps.relay, log: deps.log }, current, ownerId, 'owner');
       if (!requeued) throw notRetryable((await ownedJob(ownerId, jobId)).status);
-      // Retried the moment it failed or was cancelled, it may still be held by its last delivery.
-      await deps.relay.requeue([requeued.row], 'requeue', { waitForHolder: true });
-      await followParentMoves(requeued.parentMoves, { generalPool: deps.generalPool, relay: deps.relay, log: deps.log });
       return toJobView(requeued.row);
     },
 
