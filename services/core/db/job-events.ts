@@ -89,14 +89,14 @@ export function parseWrittenEvents(payload: string | undefined): WrittenEvents |
  * transactions' own rows: ids are drawn before commit, so a range may hold rows of a
  * transaction that commits later, which its own notification brings.
  */
-export async function readWrittenEvents(db: Queryable, written: readonly WrittenEvents[]): Promise<StoredJobEvent[]> {
+export async function readWrittenEvents(db: Queryable, written: readonly WrittenEvents[]): Promise<{ event: StoredJobEvent; xid: string }[]> {
   if (written.length === 0) return [];
-  const result = await db.query<JobEventRow>({
+  const result = await db.query<JobEventRow & { xid: string }>({
     name: 'job-events.read-written',
-    text: `SELECT ${EVENT_COLUMNS} FROM job_events e JOIN jobs j ON j.id = e.job_id
+    text: `SELECT ${EVENT_COLUMNS}, e.xmin::text AS xid FROM job_events e JOIN jobs j ON j.id = e.job_id
       WHERE e.id BETWEEN $1 AND $2 AND e.xmin::text = ANY ($3::text[])
       ORDER BY e.id`,
     values: [Math.min(...written.map((item) => item.minId)), Math.max(...written.map((item) => item.maxId)), written.map((item) => item.xid)],
   });
-  return result.rows.map(toStoredEvent);
+  return result.rows.map((row) => ({ event: toStoredEvent(row), xid: row.xid }));
 }

@@ -15,6 +15,11 @@ export interface Subscriber {
   end(reason: SubscriptionEnd): void;
 }
 
+/** A notification, numbered in the order this process received it. */
+interface AnnouncedWrite extends WrittenEvents {
+  sequence: number;
+}
+
 /**
  * The one notification path of an API process. One dedicated connection LISTENs on the
  * channel every audit-row write notifies (once per statement, migration 0004); each
@@ -31,7 +36,10 @@ export class EventHub {
   private listener: Client | undefined;
   private connecting: Promise<Client> | undefined;
   private readonly byOwner = new Map<string, Set<Subscriber>>();
-  private pending: WrittenEvents[] = [];
+  private pending: AnnouncedWrite[] = [];
+  /** Notifications received so far: what a subscriber was registered after (`since`). */
+  private announced = 0;
+  private readonly since = new WeakMap<Subscriber, number>();
   private reading: Promise<void> | undefined;
   private closed = false;
   /** Reads of notified rows this process made, for tests and metrics: the database cost of live status. */
@@ -49,12 +57,14 @@ export class EventHub {
 
   /**
    * Registers a subscriber once the hub is listening, so that everything committed after
-   * this resolves reaches it; what was committed before is the caller's to read (resume).
+   * this resolves reaches it, and nothing notified before; what was committed before is
+   * the caller's to read (resume), and a resumed stream would otherwise send it twice.
    * Returns the unsubscribe function.
    */
   async subscribe(subscriber: Subscriber): Promise<() => void> {
     if (this.closed) throw new Error('the event hub is closed');
     await this.listening();
+    this.since.set(subscriber, this.announced);
     const set = this.byOwner.get(subscriber.ownerId) ?? new Set<Subscriber>();
     set.add(subscriber);
     this.byOwner.set(subscriber.ownerId, set);
@@ -136,8 +146,9 @@ export class EventHub {
   }
 
   private announce(written: WrittenEvents): void {
+    this.announced += 1;
     if (this.byOwner.size === 0) return;
-    this.pending.push(written);
+    this.pending.push({ ...written, sequence: this.announced });
     this.reading ??= this.readPending().finally(() => {
       this.reading = undefined;
     });
@@ -149,7 +160,7 @@ export class EventHub {
       const batch = this.pending;
       this.pending = [];
       if (this.byOwner.size === 0) continue;
-      let events: StoredJobEvent[];
+      let events: { event: StoredJobEvent; xid: string }[];
       try {
         this.reads += 1;
         events = await readWrittenEvents(this.deps.pool, batch);
@@ -158,8 +169,12 @@ export class EventHub {
         this.endAll('interrupted');
         continue;
       }
-      for (const event of events) {
-        for (const subscriber of this.byOwner.get(event.ownerId) ?? []) subscriber.deliver(event);
+      for (const { event, xid } of events) {
+        const sequence = batch.find((write) => write.xid === xid && write.minId <= event.eventId && event.eventId <= write.maxId)?.sequence ?? this.announced;
+        for (const subscriber of this.byOwner.get(event.ownerId) ?? []) {
+          // Notified before this subscriber came, the row was committed before it too: its own read of what it missed has it.
+          if ((this.since.get(subscriber) ?? 0) < sequence) subscriber.deliver(event);
+        }
       }
     }
   }
