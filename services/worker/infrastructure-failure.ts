@@ -1,7 +1,7 @@
 import { isRetryable as isPostgresRetryable } from '../core/db/errors';
 
 /** What failed when an attempt failed on the platform's infrastructure: the phrase its audit row names. */
-export type Dependency = 'PostgreSQL' | 'Redis' | 'the object store' | 'the mail relay' | 'a network connection';
+export type Dependency = 'PostgreSQL' | 'Redis' | 'the object store' | 'the mail relay' | 'a connection to a platform service';
 
 /**
  * Socket errors of Node (errno names in `code`): the connection was refused, reset, timed out
@@ -93,7 +93,7 @@ function classifyOne(error: ErrorShape): Dependency | undefined {
   if (typeof error.command === 'string') return mailRelayFailure(error) ? 'the mail relay' : undefined;
   if (redisFailure(error)) return 'Redis';
   // A bare socket error does not say which service it came from; its message names the address.
-  if (typeof error.code === 'string' && SOCKET_ERRORS.has(error.code)) return 'a network connection';
+  if (typeof error.code === 'string' && SOCKET_ERRORS.has(error.code)) return 'a connection to a platform service';
   // SQLSTATEs of a server that is away or restarting (08, 57P01-57P03, 53300), a deadlock or
   // serialization victim (40P01, 40001), and node-postgres's own connection failures.
   if (isPostgresRetryable(error)) return 'PostgreSQL';

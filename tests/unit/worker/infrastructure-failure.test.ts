@@ -174,10 +174,10 @@ describe('infrastructureFailure: PostgreSQL (pg)', () => {
     expect(infrastructureFailure(waiting)).toBe('PostgreSQL');
   });
 
-  it('a refused connection is a network failure (a bare socket error names its address, not its service)', async () => {
+  it('a refused connection is a failed connection to a platform service (a bare socket error names its address, not its service)', async () => {
     const error = await rejectionOf(pool(await closedPort()).query('SELECT 1'));
     expect(error).toMatchObject({ code: 'ECONNREFUSED' });
-    expect(infrastructureFailure(error)).toBe('a network connection');
+    expect(infrastructureFailure(error)).toBe('a connection to a platform service');
   });
 
   it('a deadline the platform put on a statement, or a server found away moments ago', () => {
