@@ -3,12 +3,13 @@ import type { JobTypeDefinition } from '../contract';
 import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs';
 import { NotFoundError } from '../core/errors';
 import type { FileService } from '../core/files/types';
-import { eventAfterFailedAttempt, planDelivery } from '../core/jobs/lifecycle';
+import { deferralsAfter, deferralsExhaustedReason, eventAfterFailedAttempt, eventAfterInfrastructureFailure, planDelivery } from '../core/jobs/lifecycle';
 import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
+import { infrastructureFailure, type Dependency } from './infrastructure-failure';
 import type { InputBudget } from './input-budget';
 import { jobLogger } from './job-log';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
@@ -39,7 +40,8 @@ export interface JobExecutorOptions {
 
 /**
  * How one delivery of a job ended, for the queue entry that carried it: nothing more to do;
- * queue the job again (a retry after its backoff, or a release at shutdown); or dead-lettered.
+ * queue the job again (a retry or a deferral after its backoff, or a release at shutdown);
+ * or dead-lettered.
  */
 export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string };
 
@@ -61,8 +63,9 @@ function isPermanent(error: unknown): boolean {
  * (state, type, owner, input: nothing from the queue is trusted), asks the lifecycle whether
  * and as which attempt it may run, runs its processor with an abort signal, the type's
  * timeout and throttled progress, and reports each event to the transition writer. The
- * lifecycle decides what a failed attempt means (retry or dead-letter); the answer is a
- * Settlement, which whoever delivered the job turns into a move of its queue entry.
+ * lifecycle decides what a failed attempt means (retry or dead-letter; deferred, the attempt
+ * not charged, when it failed on the platform's infrastructure); the answer is a Settlement,
+ * which whoever delivered the job turns into a move of its queue entry.
  */
 export class JobExecutor {
   /** Abort controllers of the deliveries running here, by job id (one job may be delivered twice at once). */
@@ -185,10 +188,15 @@ export class JobExecutor {
     }
   }
 
-  /** A failed attempt: the lifecycle says retry (queued again after its backoff) or fail (dead-lettered). */
+  /**
+   * A failed attempt: the lifecycle says retry (queued again after its backoff) or fail
+   * (dead-lettered), unless it failed on the platform's infrastructure (see defer).
+   */
   private async finish(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
     const { transitions, metrics } = this.options;
     const message = describe(error);
+    const dependency = definition && !isPermanent(error) ? infrastructureFailure(error) : undefined;
+    if (dependency && definition) return this.defer(row, attempt, { error, message, dependency }, definition, log);
     const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
     if (event === 'retry' && definition) {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
@@ -203,6 +211,38 @@ export class JobExecutor {
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
     return { kind: 'dead', message };
+  }
+
+  /**
+   * The attempt failed on the platform's infrastructure, not on the job: it goes back to the
+   * queue after a backoff, its attempt not spent, and the deferral is counted. Past the
+   * lifecycle's bound the job is dead-lettered (abandon) instead: its own input may be what
+   * provokes the failure. While PostgreSQL is away, this write waits for it like any other.
+   */
+  private async defer(
+    row: DeliveryRow,
+    attempt: number,
+    failure: { error: unknown; message: string; dependency: Dependency },
+    definition: JobTypeDefinition,
+    log: Logger,
+  ): Promise<Settlement> {
+    const { transitions, metrics } = this.options;
+    const { error, message, dependency } = failure;
+    const at = Date.now();
+    if (eventAfterInfrastructureFailure(row.deferrals) === 'abandon') {
+      const reason = deferralsExhaustedReason(row.deferrals, { dependency, error: message });
+      const applied = await transitions.record({ event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running' });
+      if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+      metrics?.jobsFailed.inc({ type: row.type });
+      log.warn({ err: error, attempt, dependency, deferrals: row.deferrals }, 'job failed on the platform\'s infrastructure once more past its deferrals: dead-lettered');
+      return { kind: 'dead', message: reason };
+    }
+    const deferrals = deferralsAfter('defer', row.deferrals);
+    const retryInMs = retryDelayMs(definition.retry.backoffMs, deferrals);
+    const applied = await transitions.record({ event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs });
+    if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+    log.warn({ err: error, attempt, dependency, deferrals, retryInMs }, 'job attempt failed on the platform\'s infrastructure; deferred, the attempt not charged');
+    return { kind: 'again', row, delayMs: retryInMs };
   }
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */

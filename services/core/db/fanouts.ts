@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
-import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
+import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
 import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
 import { taskCountCtes } from './task-counts';
 
@@ -112,8 +112,8 @@ export async function requeueTasks(db: Queryable, parentId: string, ownerId: str
         ORDER BY id FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, progress = 0, result = NULL, result_file_id = NULL, error = NULL,
-          started_at = NULL, finished_at = NULL, updated_at = now()
+        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL,
+          result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('requeue')})
         RETURNING id, type, priority, parent_id, previous_status, status
       ),
@@ -152,7 +152,7 @@ export async function resumeFanOut(
       ),
       updated AS (
         UPDATE jobs SET status = CASE WHEN all_succeeded THEN '${MOVES.requeue.to}' ELSE '${MOVES.resume.to}' END,
-          attempts = $5, progress = 0, result = NULL, result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+          attempts = $5, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL, result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('resume')}) AND previous_status IN (${sqlStatusList('requeue')})
         RETURNING ${COLUMNS}, previous_status
       ),

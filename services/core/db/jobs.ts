@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type TaskCounts } from '../../contract';
-import { attemptsAfter, auditDetail, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
+import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
 /**
@@ -301,8 +301,8 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
         SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, progress = 0, result = NULL, result_file_id = NULL, error = NULL,
-          started_at = NULL, finished_at = NULL, updated_at = now()
+        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL,
+          result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('requeue')})
         RETURNING ${COLUMNS}, previous_status
       ),
@@ -330,6 +330,8 @@ export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'priority' |
   /** The input's size as JSON text, in bytes (as stored, for an input stored in 256 bytes or less). */
   input_bytes: number;
   input_inline: boolean;
+  /** Times the job's attempts failed on the platform's infrastructure without being charged (see MAX_DEFERRALS). */
+  deferrals: number;
 };
 
 /** Inputs up to this size come with the batched delivery read; larger ones are read one by one. */
@@ -342,7 +344,7 @@ export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<D
     // A value stored in 256 bytes or less is small whatever it holds (a row that small is not
     // compressed); only a larger one pays for being measured as the text it becomes.
     text: `SELECT j.id, j.owner_id, j.type, j.priority, CASE WHEN size.bytes <= $2 THEN j.input END AS input,
-        size.bytes AS input_bytes, size.bytes <= $2 AS input_inline, j.status, j.attempts, j.max_attempts, j.request_id,
+        size.bytes AS input_bytes, size.bytes <= $2 AS input_inline, j.status, j.attempts, j.max_attempts, j.deferrals, j.request_id,
         (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms
       FROM jobs j
       CROSS JOIN LATERAL (
@@ -370,6 +372,8 @@ export interface TransitionRow {
   status: JobStatus;
   attempt: number;
   attempts: number;
+  /** Undefined leaves the column as it is. */
+  deferrals?: number;
   progress?: number;
   result?: unknown;
   result_file_id?: string | null;
@@ -416,7 +420,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
     name: 'jobs.apply-transitions',
     text: `WITH v AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
-          id uuid, expected text, status text, attempt int, attempts int, progress real, result jsonb,
+          id uuid, expected text, status text, attempt int, attempts int, deferrals int, progress real, result jsonb,
           result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8, unchanged_since_us bigint)
       ),
       locked AS (
@@ -426,6 +430,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
         UPDATE jobs j SET
           status = v.status,
           attempts = v.attempts,
+          deferrals = COALESCE(v.deferrals, j.deferrals),
           progress = COALESCE(v.progress, j.progress),
           result = CASE WHEN v.status = '${MOVES.succeed.to}' THEN v.result ELSE j.result END,
           result_file_id = COALESCE(v.result_file_id, j.result_file_id),
@@ -455,6 +460,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           status: transition.status,
           attempt: transition.attempt,
           attempts: transition.attempts,
+          deferrals: transition.deferrals ?? null,
           progress: transition.progress,
           result: transition.result,
           result_file_id: transition.result_file_id,

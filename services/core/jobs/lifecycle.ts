@@ -11,7 +11,14 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  *
  *   queued ──start──▶ running ──succeed──▶ succeeded
  *     ▲                │ │ └───fail─────▶ failed ──requeue──▶ queued
- *     └──retry/release─┘ └────cancel────▶ cancelled ──requeue──▶ queued
+ *     └─retry/release/─┘ └────cancel────▶ cancelled ──requeue──▶ queued
+ *           defer
+ *
+ * An attempt that failed on the platform's own infrastructure (a data store away, the
+ * object store answering 5xx) is not the job's doing: `defer` queues it again without
+ * spending the attempt, as `release` does, but counts the deferral (`deferrals`), and past
+ * MAX_DEFERRALS the job is abandoned instead (eventAfterInfrastructureFailure): one whose
+ * own input provokes such a failure every time must not run for ever.
  *
  * A fan-out job is created `waiting` (audited null → waiting) beside its tasks, which are
  * ordinary jobs. The write that finishes its last task moves it on, by its failure policy:
@@ -28,7 +35,7 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  * whose outcome must be decided.
  */
 
-export const LIFECYCLE_EVENTS = ['start', 'progress', 'succeed', 'fail', 'retry', 'release', 'cancel', 'requeue', 'abandon', 'reduce', 'failTasks', 'resume'] as const;
+export const LIFECYCLE_EVENTS = ['start', 'progress', 'succeed', 'fail', 'retry', 'release', 'defer', 'cancel', 'requeue', 'abandon', 'reduce', 'failTasks', 'resume'] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
 export interface Move {
@@ -62,13 +69,19 @@ export const MOVES: { readonly [Event in LifecycleEvent]: Move } = {
     audited: true,
     meaning: 'the run ended without an outcome of its own (its worker shut down, or it obeyed a cancel that a retry had overtaken): queued again, the attempt not spent',
   },
+  defer: {
+    from: ['running'],
+    to: 'queued',
+    audited: true,
+    meaning: 'the attempt failed on the platform\'s own infrastructure, not on the job: queued again after a backoff, the attempt not spent, the deferral counted',
+  },
   cancel: { from: ['queued', 'running', 'waiting'], to: 'cancelled', audited: true, meaning: 'the owner or an operator cancelled it (a fan-out job\'s unfinished tasks with it)' },
   requeue: { from: ['failed', 'cancelled'], to: 'queued', audited: true, meaning: 'retried by its owner or replayed by an operator, with a fresh attempt budget' },
   abandon: {
     from: ['queued', 'running'],
     to: 'failed',
     audited: true,
-    meaning: 'its runs ended with their worker too many times (a crash loop): dead-lettered without running again',
+    meaning: 'its runs ended with their worker too many times (a crash loop), or it was deferred MAX_DEFERRALS times: dead-lettered without running again',
   },
   reduce: { from: ['waiting'], to: 'queued', audited: true, meaning: 'a fan-out job\'s tasks are all finished within its failure policy: its reduce step is queued' },
   failTasks: { from: ['waiting'], to: 'failed', audited: true, meaning: 'more of a fan-out job\'s tasks failed or were cancelled than its failure policy tolerates' },
@@ -136,6 +149,22 @@ export function eventAfterFailedAttempt(attempt: { number: number; maxAttempts: 
   return attempt.permanent || attempt.number >= attempt.maxAttempts ? 'fail' : 'retry';
 }
 
+/**
+ * How many times a job's attempts may fail on the platform's infrastructure without being
+ * charged. Deferrals back off like retries (the type's base, doubled each time, capped at
+ * ten minutes), so with a base of a second this rides out an outage of about an hour and a
+ * half; a job that meets such a failure on every run is dead-lettered after as many runs.
+ */
+export const MAX_DEFERRALS = 20;
+
+/**
+ * After an attempt failed on the platform's infrastructure (`deferrals`: the job's
+ * deferrals before this one): deferred while deferrals remain, abandoned after.
+ */
+export function eventAfterInfrastructureFailure(deferrals: number): 'defer' | 'abandon' {
+  return deferrals >= MAX_DEFERRALS ? 'abandon' : 'defer';
+}
+
 /** A running attempt whose worker and queue entry are both gone counts as a failed attempt. */
 export function eventForLostAttempt(row: { attempts: number; max_attempts: number }): 'retry' | 'fail' {
   return eventAfterFailedAttempt({ number: row.attempts, maxAttempts: row.max_attempts, permanent: false });
@@ -158,9 +187,17 @@ export function deliveryHolder(status: JobStatus): 'queue' | 'worker' | undefine
 /** The `attempts` column after the event, given the attempt the event belongs to. */
 export function attemptsAfter(event: LifecycleEvent, attempt: number): number {
   if (event === 'requeue') return 0;
-  // A release gives the attempt back: the worker stopped, the job did nothing wrong.
-  if (event === 'release') return attempt - 1;
+  // A release or a deferral gives the attempt back: the worker stopped or the platform
+  // failed, the job did nothing wrong.
+  if (event === 'release' || event === 'defer') return attempt - 1;
   return attempt;
+}
+
+/** The `deferrals` column after the event, given its value before. */
+export function deferralsAfter(event: LifecycleEvent, deferrals: number): number {
+  if (event === 'requeue') return 0;
+  if (event === 'defer') return deferrals + 1;
+  return deferrals;
 }
 
 export type AuditContext =
@@ -171,6 +208,8 @@ export type AuditContext =
   | { event: 'retry'; attempt: number; error: string; retryInMs: number }
   /** `cause` 'overtaken cancel': the run obeyed a cancel of the job, which had been retried since and started by that very run. */
   | { event: 'release'; cause: 'shutdown' | 'overtaken cancel' }
+  /** `dependency`: what failed (see infrastructureFailure); `deferral`: the job's deferrals with this one. */
+  | { event: 'defer'; attempt: number; dependency: string; error: string; deferral: number; retryInMs: number }
   /** `by` 'parent': a task cancelled with its fan-out job. */
   | { event: 'cancel'; by?: 'request' | 'parent' }
   /** `by` 'parent': a task queued again with its fan-out job. */
@@ -196,6 +235,8 @@ export function auditDetail(context: AuditContext): string | null {
       return `attempt ${context.attempt} failed: ${context.error}; retrying in ${context.retryInMs} ms`;
     case 'release':
       return context.cause === 'shutdown' ? 'released at worker shutdown' : 'released: its run obeyed a cancel that came before the retry it had started';
+    case 'defer':
+      return `attempt ${context.attempt} not charged: it failed on ${context.dependency}, not on the job (${context.error}); deferral ${context.deferral} of ${MAX_DEFERRALS}, running again in ${context.retryInMs} ms`;
     case 'cancel':
       return context.by === 'parent' ? 'cancelled with its fan-out job' : 'cancelled by request';
     case 'requeue':
@@ -223,6 +264,14 @@ export function tasksFailedReason(counts: { failed: number | string; cancelled: 
 /** Why a crash-looping job is dead-lettered: the error its owner reads. */
 export function crashLoopReason(runs: number): string {
   return `its run ended with its worker ${runs} times in a row (the worker died, ran out of memory or lost the job's lock each time): not delivered again`;
+}
+
+/** Why a job deferred MAX_DEFERRALS times is dead-lettered at its next failure on the infrastructure: the error its owner reads. */
+export function deferralsExhaustedReason(deferrals: number, last: { dependency: string; error: string }): string {
+  return (
+    `its runs failed on the platform's infrastructure ${deferrals + 1} times, the last on ${last.dependency} (${last.error}); ` +
+    `the first ${deferrals} were deferred without charging an attempt, and a job that meets such a failure on every run is not delivered again`
+  );
 }
 
 /** Why the relay takes back a running attempt. */

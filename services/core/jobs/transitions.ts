@@ -17,6 +17,8 @@ export type WorkerTransition =
   | { event: 'fail'; jobId: string; attempt: number; at: number; error: string }
   | { event: 'retry'; jobId: string; attempt: number; at: number; error: string; retryInMs: number }
   | { event: 'release'; jobId: string; attempt: number; at: number; cause: 'shutdown' | 'overtaken cancel' }
+  /** `deferrals`: the job's count with this deferral; `dependency` and `error`: what failed, for the audit row. */
+  | { event: 'defer'; jobId: string; attempt: number; at: number; dependency: string; error: string; deferrals: number; retryInMs: number }
   | { event: 'abandon'; jobId: string; attempt: number; at: number; reason: string; from: 'queued' | 'running' };
 
 export interface TransitionBatchOptions {
@@ -77,6 +79,7 @@ function firstRow(transition: WorkerTransition): TransitionRow {
     status: MOVES[transition.event].to,
     attempt: transition.attempt,
     attempts: transition.attempt,
+    deferrals: undefined,
     progress: undefined,
     result: undefined,
     result_file_id: undefined,
@@ -122,6 +125,10 @@ function mergeInto(row: TransitionRow, transition: WorkerTransition): void {
     case 'release':
       row.finished_ms = null;
       break;
+    case 'defer':
+      row.deferrals = transition.deferrals;
+      row.finished_ms = null;
+      break;
   }
   row.status = move.to;
   row.attempts = attemptsAfter(transition.event, transition.attempt);
@@ -139,6 +146,8 @@ function auditContext(transition: WorkerTransition): AuditContext {
       return { event: 'abandon', reason: transition.reason };
     case 'release':
       return { event: 'release', cause: transition.cause };
+    case 'defer':
+      return { event: 'defer', attempt: transition.attempt, dependency: transition.dependency, error: transition.error, deferral: transition.deferrals, retryInMs: transition.retryInMs };
     default:
       return { event: transition.event };
   }

@@ -23,6 +23,8 @@ function transitionFor(event: Exclude<LifecycleEvent, 'cancel' | 'requeue' | 're
       return { event, jobId, attempt: 1, at, error: 'boom', retryInMs: 10 };
     case 'release':
       return { event, jobId, attempt: 1, at, cause: 'shutdown' };
+    case 'defer':
+      return { event, jobId, attempt: 1, at, dependency: 'PostgreSQL', error: 'connect ECONNREFUSED 127.0.0.1:5432', deferrals: 1, retryInMs: 10 };
     case 'abandon':
       return { event, jobId, attempt: 1, at, reason: 'crash loop', from };
   }
@@ -86,5 +88,28 @@ describe('job lifecycle in SQL', () => {
     expect(row.status).toBe(expected ?? status);
     const audit = await fx.query<{ from_status: string; to_status: string }>('SELECT from_status, to_status FROM job_events WHERE job_id = $1', [id]);
     expect(audit).toEqual(expected === undefined || event === 'progress' ? [] : [{ from_status: status, to_status: expected }]);
+  });
+
+  it('a deferral gives its attempt back and counts itself; a retry by the owner, of a job or of a fan-out job and its tasks, starts the count over', async () => {
+    const id = randomUUID();
+    await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, deferrals) VALUES ($1, $2, 'echo', '{}', 'running', 2, 3, 4)", [id, fx.ownerId]);
+    const deferral = mergeTransitions([{ event: 'defer', jobId: id, attempt: 2, at: Date.now(), dependency: 'Redis', error: 'Command timed out', deferrals: 5, retryInMs: 10 }]);
+    await applyTransitions(fx.core.batchPool, deferral.rows, deferral.events);
+    expect(await fx.one('SELECT status, attempts, deferrals FROM jobs WHERE id = $1', [id])).toEqual({ status: 'queued', attempts: 1, deferrals: 5 });
+
+    const run = mergeTransitions([
+      { event: 'start', jobId: id, attempt: 2, at: Date.now(), from: 'queued' },
+      { event: 'fail', jobId: id, attempt: 2, at: Date.now(), error: 'boom' },
+    ]);
+    await applyTransitions(fx.core.batchPool, run.rows, run.events);
+    expect(await fx.one('SELECT status, attempts, deferrals FROM jobs WHERE id = $1', [id])).toEqual({ status: 'failed', attempts: 2, deferrals: 5 });
+    await requeueJob(fx.core.generalPool, id, fx.ownerId, 'owner');
+    expect(await fx.one('SELECT status, attempts, deferrals FROM jobs WHERE id = $1', [id])).toEqual({ status: 'queued', attempts: 0, deferrals: 0 });
+
+    const parentId = randomUUID();
+    const taskId = await fanOutWithOneTask(parentId, 'failed', 'failed');
+    await fx.query('UPDATE jobs SET deferrals = 7 WHERE id = ANY ($1::uuid[])', [[parentId, taskId]]);
+    await retryFanOut(fx.core.generalPool, parentId, fx.ownerId, 'owner');
+    expect(await fx.query('SELECT deferrals FROM jobs WHERE id = ANY ($1::uuid[])', [[parentId, taskId]])).toEqual([{ deferrals: 0 }, { deferrals: 0 }]);
   });
 });

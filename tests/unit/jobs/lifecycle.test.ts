@@ -3,11 +3,15 @@ import {
   allPairs,
   attemptsAfter,
   auditDetail,
+  deferralsAfter,
+  deferralsExhaustedReason,
   deliveryHolder,
   eventAfterFailedAttempt,
+  eventAfterInfrastructureFailure,
   eventForLostAttempt,
   LIFECYCLE_EVENTS,
   LOST_ATTEMPT_STATUSES,
+  MAX_DEFERRALS,
   MOVES,
   nextStatus,
   planDelivery,
@@ -24,13 +28,13 @@ import {
  * not also made here fails this test, so every pair's outcome is a decision someone made.
  */
 const EXPECTED: Record<JobStatus, Record<LifecycleEvent, JobStatus | '-'>> = {
-  //          start      progress   succeed      fail      retry     release   cancel       requeue   abandon   reduce   failTasks   resume
-  queued: { start: 'running', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: 'cancelled', requeue: '-', abandon: 'failed', reduce: '-', failTasks: '-', resume: '-' },
-  running: { start: 'running', progress: 'running', succeed: 'succeeded', fail: 'failed', retry: 'queued', release: 'queued', cancel: 'cancelled', requeue: '-', abandon: 'failed', reduce: '-', failTasks: '-', resume: '-' },
-  waiting: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: 'cancelled', requeue: '-', abandon: '-', reduce: 'queued', failTasks: 'failed', resume: '-' },
-  succeeded: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: '-', abandon: '-', reduce: '-', failTasks: '-', resume: '-' },
-  failed: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-', reduce: '-', failTasks: '-', resume: 'waiting' },
-  cancelled: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', cancel: '-', requeue: 'queued', abandon: '-', reduce: '-', failTasks: '-', resume: 'waiting' },
+  //          start      progress   succeed      fail      retry     release   defer     cancel       requeue   abandon   reduce   failTasks   resume
+  queued: { start: 'running', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', defer: '-', cancel: 'cancelled', requeue: '-', abandon: 'failed', reduce: '-', failTasks: '-', resume: '-' },
+  running: { start: 'running', progress: 'running', succeed: 'succeeded', fail: 'failed', retry: 'queued', release: 'queued', defer: 'queued', cancel: 'cancelled', requeue: '-', abandon: 'failed', reduce: '-', failTasks: '-', resume: '-' },
+  waiting: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', defer: '-', cancel: 'cancelled', requeue: '-', abandon: '-', reduce: 'queued', failTasks: 'failed', resume: '-' },
+  succeeded: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', defer: '-', cancel: '-', requeue: '-', abandon: '-', reduce: '-', failTasks: '-', resume: '-' },
+  failed: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', defer: '-', cancel: '-', requeue: 'queued', abandon: '-', reduce: '-', failTasks: '-', resume: 'waiting' },
+  cancelled: { start: '-', progress: '-', succeed: '-', fail: '-', retry: '-', release: '-', defer: '-', cancel: '-', requeue: 'queued', abandon: '-', reduce: '-', failTasks: '-', resume: 'waiting' },
 };
 
 describe('the job lifecycle', () => {
@@ -85,11 +89,39 @@ describe('the job lifecycle', () => {
     expect(eventForLostAttempt({ attempts: 2, max_attempts: 2 })).toBe('fail');
   });
 
-  it('counts attempts: a release gives its attempt back, a requeue starts over', () => {
+  it('counts attempts: a release or a deferral gives its attempt back, a requeue starts over', () => {
     expect(attemptsAfter('start', 2)).toBe(2);
     expect(attemptsAfter('retry', 2)).toBe(2);
     expect(attemptsAfter('release', 2)).toBe(1);
+    expect(attemptsAfter('defer', 2)).toBe(1);
+    expect(attemptsAfter('abandon', 2)).toBe(2);
     expect(attemptsAfter('requeue', 5)).toBe(0);
+  });
+
+  it('counts deferrals: each deferral one more, a requeue starts over, every other event leaves the count', () => {
+    for (const event of LIFECYCLE_EVENTS) {
+      const expected = event === 'defer' ? 4 : event === 'requeue' ? 0 : 3;
+      expect(deferralsAfter(event, 3)).toBe(expected);
+    }
+  });
+
+  it('decides after an attempt failed on the infrastructure: deferred while deferrals remain, abandoned after', () => {
+    expect(eventAfterInfrastructureFailure(0)).toBe('defer');
+    expect(eventAfterInfrastructureFailure(MAX_DEFERRALS - 1)).toBe('defer');
+    expect(eventAfterInfrastructureFailure(MAX_DEFERRALS)).toBe('abandon');
+    // Both moves apply where a failed attempt ends: a running job.
+    expect(nextStatus('running', 'defer')).toBe('queued');
+    expect(nextStatus('running', 'abandon')).toBe('failed');
+  });
+
+  it('audits a deferral as an attempt not charged, with what failed; and says why the bound dead-letters', () => {
+    expect(auditDetail({ event: 'defer', attempt: 2, dependency: 'PostgreSQL', error: 'timeout exceeded when trying to connect', deferral: 3, retryInMs: 1_500 })).toBe(
+      `attempt 2 not charged: it failed on PostgreSQL, not on the job (timeout exceeded when trying to connect); deferral 3 of ${MAX_DEFERRALS}, running again in 1500 ms`,
+    );
+    expect(deferralsExhaustedReason(MAX_DEFERRALS, { dependency: 'the object store', error: 'Please reduce your request rate.' })).toBe(
+      `its runs failed on the platform's infrastructure ${MAX_DEFERRALS + 1} times, the last on the object store (Please reduce your request rate.); ` +
+        `the first ${MAX_DEFERRALS} were deferred without charging an attempt, and a job that meets such a failure on every run is not delivered again`,
+    );
   });
 
   it('looks for lost attempts only where both of their outcomes (retry, fail) apply', () => {

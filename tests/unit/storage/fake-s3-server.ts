@@ -20,6 +20,8 @@ export interface FakeS3Server {
   /** Multipart uploads begun and neither completed nor aborted, by upload id. */
   openUploads: Map<string, { path: string; parts: Map<number, Buffer> }>;
   buckets: Set<string>;
+  /** Answers a request with this S3 error instead of serving it (a store that is failing or throttling); unset serves everything. */
+  fault?: (request: RecordedRequest) => { status: number; code: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -60,7 +62,10 @@ export async function startFakeS3(buckets: string[]): Promise<FakeS3Server> {
       const path = decodeURIComponent(url.pathname);
       const method = request.method ?? 'GET';
       const body = Buffer.concat(chunks);
-      requests.push({ method, path, query: url.searchParams, headers: request.headers, body });
+      const recorded = { method, path, query: url.searchParams, headers: request.headers, body };
+      requests.push(recorded);
+      const fault = handle.fault?.(recorded);
+      if (fault) return sendError(response, fault.status, fault.code, method);
 
       const bucket = path.split('/')[1] ?? '';
       if (!bucketSet.has(bucket)) return sendError(response, 404, 'NoSuchBucket', method);
@@ -114,7 +119,7 @@ export async function startFakeS3(buckets: string[]): Promise<FakeS3Server> {
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const handle: FakeS3Server = {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     objects,
@@ -126,4 +131,5 @@ export async function startFakeS3(buckets: string[]): Promise<FakeS3Server> {
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+  return handle;
 }

@@ -13,6 +13,7 @@ export function deliveryRow(overrides: Partial<DeliveryRow> = {}): DeliveryRow {
     status: 'queued',
     attempts: 0,
     max_attempts: 3,
+    deferrals: 0,
     request_id: null,
     created_ms: Date.now() - 10,
     input_bytes: 20,

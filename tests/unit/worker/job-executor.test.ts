@@ -3,6 +3,7 @@ import type { JobTypeDefinition } from '../../../services/contract';
 import { echo } from '../../../services/contract/jobs';
 import { NotFoundError } from '../../../services/core/errors';
 import type { FileService } from '../../../services/core/files/types';
+import { deferralsExhaustedReason, MAX_DEFERRALS } from '../../../services/core/jobs/lifecycle';
 import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
@@ -145,6 +146,58 @@ describe('JobExecutor', () => {
     const settlement = await executor.execute(row.id);
     expect(outcome(transitions)).toMatchObject({ event: 'retry', attempt: 1, error: 'the job ran past its type\'s timeout of 30 ms and was stopped' });
     expect(settlement).toMatchObject({ kind: 'again' });
+  });
+
+  it('defers an attempt that failed on the platform\'s infrastructure: queued again after a backoff, the attempt not charged, even the last', async () => {
+    const row = transitions.add(deliveryRow({ attempts: 1, max_attempts: 2, deferrals: 3 }));
+    const { executor, metrics } = executorWith(transitions, async () => {
+      // What pg's pool rejects a query with when no connection came within its timeout.
+      throw new Error('timeout exceeded when trying to connect');
+    });
+    const settlement = await executor.execute(row.id);
+    const deferral = outcome(transitions) as Extract<WorkerTransition, { event: 'defer' }>;
+    expect(deferral).toEqual({
+      event: 'defer',
+      jobId: row.id,
+      attempt: 2,
+      at: expect.any(Number),
+      dependency: 'PostgreSQL',
+      error: 'timeout exceeded when trying to connect',
+      deferrals: 4,
+      retryInMs: expect.any(Number),
+    });
+    // echo's backoff is 500 ms; the fourth deferral's step is 4 s, jittered over its upper half.
+    expect(deferral.retryInMs).toBeGreaterThanOrEqual(2_000);
+    expect(deferral.retryInMs).toBeLessThanOrEqual(4_000);
+    expect(settlement).toEqual({ kind: 'again', row, delayMs: deferral.retryInMs });
+    expect(transitions.events()).toEqual(['start', 'defer']);
+    expect(await count(metrics.jobsRetried)).toBe(0);
+    expect(await count(metrics.jobsFailed)).toBe(0);
+  });
+
+  it('dead-letters a job whose runs keep failing on the infrastructure once its deferrals are spent, with the reason', async () => {
+    const row = transitions.add(deliveryRow({ deferrals: MAX_DEFERRALS }));
+    const { executor, metrics } = executorWith(transitions, async () => {
+      throw new Error('Command timed out');
+    });
+    const reason = deferralsExhaustedReason(MAX_DEFERRALS, { dependency: 'Redis', error: 'Command timed out' });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'dead', message: reason });
+    expect(outcome(transitions)).toEqual({ event: 'abandon', jobId: row.id, attempt: 1, at: expect.any(Number), reason, from: 'running' });
+    expect(await count(metrics.jobsFailed)).toBe(1);
+  });
+
+  it('charges the attempt of what is the job\'s own, whatever its message says: a permanent error, the type\'s timeout', async () => {
+    const permanent = transitions.add(deliveryRow());
+    const { executor } = executorWith(transitions, async () => {
+      throw new PermanentJobError('Connection terminated unexpectedly');
+    });
+    await expect(executor.execute(permanent.id)).resolves.toMatchObject({ kind: 'dead' });
+    expect(outcome(transitions)).toMatchObject({ event: 'fail', attempt: 1 });
+
+    const slow = transitions.add(deliveryRow());
+    const timedOut = executorWith(transitions, () => new Promise<never>(() => undefined), { definition: { ...echo, timeoutMs: 30 } });
+    await timedOut.executor.execute(slow.id);
+    expect(outcome(transitions)).toMatchObject({ event: 'retry', jobId: slow.id, attempt: 1 });
   });
 
   it('releases a job aborted at shutdown: queued again at once, no failure recorded', async () => {
