@@ -166,6 +166,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
   users
     .command('enable <email>')
     .description('let a disabled account sign in again (the sessions the disable ended stay ended)')
+    .option('--reset-password', 'for an account whose password someone else may know: replace it with one nobody knows and mail the owner a reset token, the only way back in')
     .option('--reason <text>', 'why, kept in the account\'s audit trail (users show)')
     .option('--json', 'machine-readable output')
     .action((address: string, options) => execute(connected(enableUser(address, options))));

@@ -50,6 +50,8 @@ export const SECURITY_EVENT_KINDS = [
   'admin_created',
   'account_disabled',
   'account_enabled',
+  /** An operator replaced the password with one nobody knows (enable --reset-password). */
+  'password_cleared',
   /** The right password for a disabled account: answered as a wrong one (login_failed too), told apart here. */
   'login_disabled_account',
 ] as const;

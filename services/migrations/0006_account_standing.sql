@@ -7,13 +7,13 @@ ALTER TABLE users ADD COLUMN disabled_at timestamptz;
 -- The last-admin guard locks the enabled admins on every demotion and disable.
 CREATE INDEX users_enabled_admins_idx ON users (id) WHERE role = 'admin' AND disabled_at IS NULL;
 
--- Who disabled, enabled, promoted or demoted an account, when and why. The CLI's own log
+-- Who disabled, enabled, promoted or demoted an account (or cleared its password), when and why. The CLI's own log
 -- goes to the operator's terminal, never to the log store, so this table is the audit
 -- trail of operator actions.
 CREATE TABLE account_events (
   id         bigserial PRIMARY KEY,
   user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-  action     text NOT NULL CHECK (action IN ('disabled', 'enabled', 'role_changed', 'admin_created')),
+  action     text NOT NULL CHECK (action IN ('disabled', 'enabled', 'password_cleared', 'role_changed', 'admin_created')),
   -- The new role, for role_changed and admin_created.
   role       text CHECK (role IN ('user', 'admin')),
   actor      text NOT NULL,

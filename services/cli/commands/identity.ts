@@ -180,15 +180,20 @@ export function disableUser(address: string, options: { reason?: string; json?: 
   );
 }
 
-export function enableUser(address: string, options: { reason?: string; json?: boolean }): RuntimeAction {
+export function enableUser(address: string, options: { reason?: string; resetPassword?: boolean; json?: boolean }): RuntimeAction {
   const target = email(address);
   const reason = reasonOf(options.reason);
   const secret = keyEncryptionSecret();
   return accountChange(
     options,
     secret,
-    (identity) => identity.auth.enable(target, { actor: operator(), reason }),
-    ({ user, changed }) => (changed ? `enabled ${described(user)}: it can sign in again (the sessions the disable ended stay ended)` : `${described(user)} is not disabled; nothing changed`),
+    (identity) => identity.auth.enable(target, { actor: operator(), reason, clearPassword: options.resetPassword === true }),
+    ({ user, changed, passwordCleared }) => {
+      if (passwordCleared) {
+        return `${changed ? 'enabled' : 'reset the password of'} ${described(user)}: its password is cleared (the old one no longer signs in), its sessions are ended, and a reset mail is on its way to ${shownAsText(user.email)}: it signs in again once its owner sets a new password`;
+      }
+      return changed ? `enabled ${described(user)}: it can sign in again (the sessions the disable ended stay ended)` : `${described(user)} is not disabled; nothing changed`;
+    },
   );
 }
 

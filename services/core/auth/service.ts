@@ -64,10 +64,12 @@ export interface AccountView extends UserView {
 /** What an operator's change did. */
 export interface AccountChange {
   user: AccountView;
-  /** False when the account already stood so: nothing was changed or recorded. */
+  /** False when the account already stood so (enable: was not disabled). */
   changed: boolean;
   /** Sessions the change ended. */
   sessionsEnded: number;
+  /** When asked for: the password was replaced with one nobody knows, and a reset mail queued for the owner. */
+  passwordCleared?: boolean;
 }
 
 /**
@@ -109,8 +111,12 @@ export interface AuthService {
    * again announces it again).
    */
   disable(email: string, change: OperatorChange): Promise<AccountChange>;
-  /** Lets the account sign in again (its old sessions stay ended). */
-  enable(email: string, change: OperatorChange): Promise<AccountChange>;
+  /**
+   * Lets the account sign in again (its old sessions stay ended). With `clearPassword`, for
+   * an account whose password someone else may know: the password is replaced with one
+   * nobody knows, its sessions end, and its owner is mailed a reset token, the only way in.
+   */
+  enable(email: string, change: OperatorChange & { clearPassword?: boolean }): Promise<AccountChange>;
   /** The account with the newest operator actions on it. */
   describe(email: string, events?: number): Promise<{ user: AccountView; events: AccountEvent[] }>;
 }
@@ -337,16 +343,33 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       return { user: accountViewOf(result.user), changed: result.changed, sessionsEnded: result.ended };
     },
 
-    async enable(email, { actor, reason, log = deps.log }) {
+    async enable(email, { actor, reason, clearPassword = false, log = deps.log }) {
       const found = await operatedAccount(email);
+      // Hashed before the account is locked: argon2's tens of milliseconds are not spent holding the lock.
+      const unknownPassword = clearPassword ? await hashPassword(newOpaqueToken()) : undefined;
       const result = await users.change(found.id, { endsAdmin: false }, async (account) => {
         const enabled = await account.setDisabled(false);
         if (enabled) await account.record({ action: 'enabled', actor, reason });
-        return { user: enabled ?? account.user, changed: enabled !== undefined };
+        const done = { user: enabled ?? account.user, enabled: enabled !== undefined };
+        if (unknownPassword === undefined) return { ...done, revocations: [] };
+        await account.setPasswordHash(unknownPassword);
+        await account.record({ action: 'password_cleared', actor, reason });
+        return { ...done, revocations: await sessions.revokeUserSessions(done.user.id, 'password-reset', account.client) };
       });
       if (!result) throw new NotFoundError(`no account with email ${email}`);
-      if (result.changed) security('account_enabled', { userId: found.id, actor, reason }, log);
-      return { user: accountViewOf(result.user), changed: result.changed, sessionsEnded: 0 };
+      if (result.enabled) security('account_enabled', { userId: found.id, actor, reason }, log);
+      if (unknownPassword === undefined) return { user: accountViewOf(result.user), changed: result.enabled, sessionsEnded: 0 };
+
+      security('password_cleared', { userId: found.id, actor, reason }, log);
+      await announce(result.user, result.revocations, 'has its password cleared');
+      try {
+        await service.requestPasswordReset(result.user.email, log);
+      } catch (error) {
+        throw new ServiceUnavailableError(
+          `${result.user.email} is enabled with its password cleared, but the reset mail could not be queued (${error instanceof Error ? error.message : String(error)}): its owner can ask for one on the sign-in page (forgot password)`,
+        );
+      }
+      return { user: accountViewOf(result.user), changed: result.enabled, sessionsEnded: result.revocations.length, passwordCleared: true };
     },
 
     async describe(email, events = 10) {

@@ -31,7 +31,7 @@ function toRecord(row: UserRow): UserRecord {
 }
 
 /** What an operator did to an account (account_events). */
-export type AccountAction = 'disabled' | 'enabled' | 'role_changed' | 'admin_created';
+export type AccountAction = 'disabled' | 'enabled' | 'password_cleared' | 'role_changed' | 'admin_created';
 
 export interface AccountEvent {
   action: AccountAction;
@@ -55,6 +55,7 @@ export interface AccountChangeScope {
   setRole(role: UserRole): Promise<UserRecord>;
   /** Disables (true) or enables the account; returns it as changed, or undefined when it already stood so. */
   setDisabled(disabled: boolean): Promise<UserRecord | undefined>;
+  setPasswordHash(passwordHash: string): Promise<void>;
   record(event: Omit<AccountEvent, 'at'>): Promise<void>;
 }
 
@@ -154,6 +155,9 @@ export function createUserRepository(pool: Pool): UserRepository {
               [id],
             );
             return updated[0] && toRecord(updated[0]);
+          },
+          async setPasswordHash(passwordHash) {
+            await client.query('UPDATE users SET password_hash = $2 WHERE id = $1', [id, passwordHash]);
           },
           record: (event) => recordEvent(client, id, event),
         });

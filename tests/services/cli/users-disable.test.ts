@@ -136,6 +136,26 @@ describe('platform users disable and enable', () => {
     }
   });
 
+  it('enable --reset-password brings a compromised account back only through its owner\'s mailbox: the old password no longer signs in', async () => {
+    const { email, userId } = await signUp(api);
+    expect((await platform(['users', 'disable', email, '--reason', 'password leaked'], cliEnv)).code).toBe(0);
+    const enabled = await platform(['users', 'enable', email, '--reset-password', '--reason', 'owner confirmed by phone', '--json'], cliEnv);
+    expect({ code: enabled.code, stderr: enabled.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(enabled.stdout)).toEqual({ user: { id: userId, email, role: 'user', disabled: false, disabledAt: null }, changed: true, sessionsEnded: 0, passwordCleared: true });
+    expect((await loginAnswer(api, email, PASSWORD)).status).toBe(401);
+
+    const [mailed] = await queuedResetTokens(api, email);
+    expect(mailed).toBeDefined();
+    expect((await call(api, '/v1/auth/password-reset/confirm', { json: { token: mailed, password: 'a brand new passphrase' } })).status).toBe(204);
+    expect((await loginAnswer(api, email, 'a brand new passphrase')).status).toBe(200);
+    const { rows } = await api.db.query<{ action: string; actor: string; reason: string }>('SELECT action, actor, reason FROM account_events WHERE user_id = $1 ORDER BY id', [userId]);
+    expect(rows.map((row) => [row.action, row.reason])).toEqual([
+      ['disabled', 'password leaked'],
+      ['enabled', 'owner confirmed by phone'],
+      ['password_cleared', 'owner confirmed by phone'],
+    ]);
+  });
+
   it('says what it did in words, and doing it twice changes nothing more', async () => {
     const { email, userId } = await signUp(api);
     const first = await platform(['users', 'disable', email], cliEnv);
