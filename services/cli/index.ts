@@ -5,7 +5,7 @@ import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
 import { doctor, doctorStack } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
 import { dbCancel, dbLocks } from './commands/db';
-import { createAdmin, purge, rotateKeys, setRole } from './commands/identity';
+import { createAdmin, disableUser, enableUser, purge, rotateKeys, setRole, showUser } from './commands/identity';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
 import { withRuntime, type RuntimeAction, type RuntimeOptions } from './context';
@@ -145,7 +145,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .option('--json', 'machine-readable output')
     .action((pid: string, options) => execute(connected(dbCancel(pid, options))));
 
-  const users = program.command('users').description('accounts and roles');
+  const users = program.command('users').description('accounts and roles (needs KEY_ENCRYPTION_SECRET)');
   users
     .command('create-admin <email>')
     .description('create an admin account, or promote an existing one; the password is read from standard input or asked for, never given as a flag')
@@ -153,9 +153,28 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .action((address: string, options) => execute(connected(createAdmin(address, options))));
   users
     .command('set-role <email> <role>')
-    .description('set an account\'s role (user or admin); its sessions end, so the change holds from the next request')
+    .description('set an account\'s role (user or admin); its sessions end, so the change holds from the next request; the last enabled admin is not demoted')
+    .option('--reason <text>', 'why, kept in the account\'s audit trail (users show)')
     .option('--json', 'machine-readable output')
     .action((address: string, role: string, options) => execute(connected(setRole(address, role, options))));
+  users
+    .command('disable <email>')
+    .description('lock an account out: sign-in, refresh and password reset refuse it, its sessions end and its access tokens are refused at once; its queued jobs keep running; the last enabled admin is not disabled')
+    .option('--reason <text>', 'why (a ticket, who asked), kept in the account\'s audit trail (users show)')
+    .option('--json', 'machine-readable output')
+    .action((address: string, options) => execute(connected(disableUser(address, options))));
+  users
+    .command('enable <email>')
+    .description('let a disabled account sign in again (the sessions the disable ended stay ended)')
+    .option('--reset-password', 'for an account whose password someone else may know: replace it with one nobody knows and mail the owner a reset token, the only way back in')
+    .option('--reason <text>', 'why, kept in the account\'s audit trail (users show)')
+    .option('--json', 'machine-readable output')
+    .action((address: string, options) => execute(connected(enableUser(address, options))));
+  users
+    .command('show <email>')
+    .description('an account\'s role and whether it is disabled, with the newest operator actions on it (who, when, why)')
+    .option('--json', 'machine-readable output')
+    .action((address: string, options) => execute(connected(showUser(address, options))));
 
   const keys = program.command('keys').description('access-token signing keys (needs KEY_ENCRYPTION_SECRET)');
   keys

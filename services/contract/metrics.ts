@@ -35,12 +35,26 @@ export const METRICS = {
   workerLastActivity: 'platform_worker_last_activity_timestamp_seconds',
   /** Jobs one worker process runs at once (WORKER_CONCURRENCY), the denominator of worker saturation. */
   workerConcurrency: 'platform_worker_concurrency',
-  /** Security events (failed login, lockout, refresh-token reuse, password reset, role change), by kind. */
+  /** Security events (failed login, lockout, refresh-token reuse, password reset, role change, account disabled), by kind. */
   securityEvents: 'platform_security_events_total',
 } as const;
 
 /** The `kind` label of platform_security_events_total. */
-export const SECURITY_EVENT_KINDS = ['login_failed', 'account_locked', 'refresh_token_reuse', 'password_reset_requested', 'password_reset', 'role_change', 'admin_created'] as const;
+export const SECURITY_EVENT_KINDS = [
+  'login_failed',
+  'account_locked',
+  'refresh_token_reuse',
+  'password_reset_requested',
+  'password_reset',
+  'role_change',
+  'admin_created',
+  'account_disabled',
+  'account_enabled',
+  /** An operator replaced the password with one nobody knows (enable --reset-password). */
+  'password_cleared',
+  /** The right password for a disabled account: answered as a wrong one (login_failed too), told apart here. */
+  'login_disabled_account',
+] as const;
 export type SecurityEventKind = (typeof SECURITY_EVENT_KINDS)[number];
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];

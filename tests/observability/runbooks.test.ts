@@ -47,6 +47,8 @@ const PLACEHOLDER_VALUES: Record<string, string> = {
   $JOB_ID: '0190b6e2-4c1a-7d3e-9f10-2b3c4d5e6f70',
   $OTHER_JOB_ID: '0190b6e2-4c1a-7d3e-9f10-2b3c4d5e6f71',
   $PID: '4242',
+  $EMAIL: 'leaver@example.com',
+  $USER_ID: '0190b6e2-4c1a-7d3e-9f10-2b3c4d5e6f72',
 };
 
 /** The environment runbook commands run in (an api pod's): keys rotate needs the sealing secret before it connects. */
@@ -127,7 +129,7 @@ describe('runbooks', () => {
 
   it('cover the procedures an operator needs', () => {
     expect(markdown(PROCEDURES).sort()).toEqual(
-      ['deploy-and-rollback.md', 'redis-loss-and-reconcile.md', 'replay-dead-letters.md', 'restore-postgres-pitr.md', 'rotate-secrets.md', 'scale-workers.md', 'stuck-migration.md'].sort(),
+      ['deploy-and-rollback.md', 'disable-an-account.md', 'redis-loss-and-reconcile.md', 'replay-dead-letters.md', 'restore-postgres-pitr.md', 'rotate-secrets.md', 'scale-workers.md', 'stuck-migration.md'].sort(),
     );
   });
 

@@ -1,10 +1,11 @@
+import os from 'node:os';
 import { EnvSchema, parseEnv } from '../../contract';
-import { Email, SigningKeyStore, UserRoleSchema, createIdentity } from '../../core/auth';
+import { AccountChangeReason, Email, SigningKeyStore, UserRoleSchema, createIdentity, type AccountChange, type AccountView } from '../../core/auth';
 import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { UsageError, printJson, shownArgument } from '../output';
+import { UsageError, printJson, shownArgument, shownAsText, shownValue } from '../output';
 
 /** The identity settings the CLI needs beyond the shared ones: only `keys rotate` needs the sealing secret. */
 const IdentityCliEnv = EnvSchema.pick({ JWT_ISSUER: true, ACCESS_TOKEN_TTL_SECONDS: true, REFRESH_TOKEN_TTL_SECONDS: true, PASSWORD_RESET_TTL_SECONDS: true, PUBLIC_URL: true });
@@ -13,6 +14,29 @@ function email(value: string): string {
   const parsed = Email.safeParse(value);
   if (!parsed.success) throw new UsageError(`not an email address: ${shownArgument(value)}`);
   return parsed.data as string;
+}
+
+function reasonOf(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const parsed = AccountChangeReason.safeParse(value);
+  if (!parsed.success) throw new UsageError(`--reason ${parsed.error.issues[0]?.message ?? 'is not valid'}, got ${shownArgument(value)}`);
+  return parsed.data;
+}
+
+/**
+ * Who runs the command, as the account's audit trail records it: the OS user and the host.
+ * In a pod the host is the pod's name, which the cluster's audit log ties to whoever ran
+ * `kubectl exec` there; --reason says the rest (a ticket, who asked).
+ */
+function operator(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // A uid with no passwd entry, as in some containers.
+    user = `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+  return `cli:${user}@${os.hostname()}`;
 }
 
 /** Far more than any password the policy allows: standard input is a password, not a file piped by mistake. */
@@ -85,16 +109,20 @@ async function identityOf(core: Runtime, secret: string) {
   return createIdentity(env, core, { log: core.log, mirror: false });
 }
 
-export function createAdmin(address: string, options: { json?: boolean }): RuntimeAction {
-  const target = email(address);
-  const secret = keyEncryptionSecret();
+/** An account as one line of text: who it is, its role, whether it is disabled. */
+function described(user: AccountView): string {
+  const standing = user.disabledAt ? `disabled since ${user.disabledAt.toISOString()}` : 'enabled';
+  return `${shownAsText(user.email)} (${user.id}, ${user.role}, ${standing})`;
+}
+
+/** Runs an operator's change with the CLI's identity and prints its outcome: `text` for a terminal, the change itself with --json. */
+function accountChange(options: { json?: boolean }, secret: string, change: (identity: Awaited<ReturnType<typeof identityOf>>) => Promise<AccountChange>, text: (result: AccountChange) => string): RuntimeAction {
   return async (core) => {
-    const password = await readPassword();
     const identity = await identityOf(core, secret);
     try {
-      const { user, created } = await identity.auth.createAdmin(target, password);
-      if (options.json) printJson({ user, created });
-      else process.stdout.write(created ? `created admin ${user.email} (${user.id})\n` : `${user.email} exists: promoted to admin (its sessions were ended; its password is unchanged)\n`);
+      const result = await change(identity);
+      if (options.json) printJson(result);
+      else process.stdout.write(`${text(result)}\n`);
       return 0;
     } finally {
       await identity.close();
@@ -102,17 +130,93 @@ export function createAdmin(address: string, options: { json?: boolean }): Runti
   };
 }
 
-export function setRole(address: string, role: string, options: { json?: boolean }): RuntimeAction {
+export function createAdmin(address: string, options: { json?: boolean }): RuntimeAction {
+  const target = email(address);
+  const secret = keyEncryptionSecret();
+  return async (core) => {
+    const password = await readPassword();
+    const identity = await identityOf(core, secret);
+    try {
+      const { user, created, promoted } = await identity.auth.createAdmin(target, password, { actor: operator() });
+      if (options.json) printJson({ user, created, promoted });
+      else if (created) process.stdout.write(`created admin ${shownAsText(user.email)} (${user.id})\n`);
+      else if (promoted) process.stdout.write(`${shownAsText(user.email)} exists: promoted to admin (its sessions were ended; its password is unchanged)\n`);
+      else process.stdout.write(`${shownAsText(user.email)} is an admin already; nothing changed (its password is unchanged)\n`);
+      return 0;
+    } finally {
+      await identity.close();
+    }
+  };
+}
+
+export function setRole(address: string, role: string, options: { reason?: string; json?: boolean }): RuntimeAction {
   const target = email(address);
   const parsedRole = UserRoleSchema.safeParse(role);
   if (!parsedRole.success) throw new UsageError(`role must be user or admin, got ${shownArgument(role)}`);
+  const reason = reasonOf(options.reason);
+  const secret = keyEncryptionSecret();
+  return accountChange(
+    options,
+    secret,
+    (identity) => identity.auth.setRole(target, parsedRole.data, { actor: operator(), reason }),
+    ({ user, changed }) => (changed ? `${shownAsText(user.email)} is now ${user.role}; its sessions were ended` : `${shownAsText(user.email)} is already ${user.role}; nothing changed`),
+  );
+}
+
+export function disableUser(address: string, options: { reason?: string; json?: boolean }): RuntimeAction {
+  const target = email(address);
+  const reason = reasonOf(options.reason);
+  const secret = keyEncryptionSecret();
+  return accountChange(
+    options,
+    secret,
+    (identity) => identity.auth.disable(target, { actor: operator(), reason }),
+    ({ user, changed, sessionsEnded }) =>
+      [
+        changed ? `disabled ${described(user)}` : `${described(user)} was disabled already; its sessions' revocation was announced again`,
+        `sign-in, refresh and password reset refuse it; ${sessionsEnded} session(s) ended now, and API processes refuse its access tokens from their next request`,
+        `its queued and running jobs keep running: platform jobs list --owner ${user.id}`,
+      ].join('\n'),
+  );
+}
+
+export function enableUser(address: string, options: { reason?: string; resetPassword?: boolean; json?: boolean }): RuntimeAction {
+  const target = email(address);
+  const reason = reasonOf(options.reason);
+  const secret = keyEncryptionSecret();
+  return accountChange(
+    options,
+    secret,
+    (identity) => identity.auth.enable(target, { actor: operator(), reason, clearPassword: options.resetPassword === true }),
+    ({ user, changed, passwordCleared }) => {
+      if (passwordCleared) {
+        return `${changed ? 'enabled' : 'reset the password of'} ${described(user)}: its password is cleared (the old one no longer signs in), its sessions are ended, and a reset mail is on its way to ${shownAsText(user.email)}: it signs in again once its owner sets a new password`;
+      }
+      return changed ? `enabled ${described(user)}: it can sign in again (the sessions the disable ended stay ended)` : `${described(user)} is not disabled; nothing changed`;
+    },
+  );
+}
+
+const SHOWN_EVENTS = 10;
+
+export function showUser(address: string, options: { json?: boolean }): RuntimeAction {
+  const target = email(address);
   const secret = keyEncryptionSecret();
   return async (core) => {
     const identity = await identityOf(core, secret);
     try {
-      const user = await identity.auth.setRole(target, parsedRole.data);
-      if (options.json) printJson({ user });
-      else process.stdout.write(`${user.email} is now ${user.role}; its sessions were ended\n`);
+      const { user, events } = await identity.auth.describe(target, SHOWN_EVENTS);
+      if (options.json) {
+        printJson({ user, events });
+        return 0;
+      }
+      process.stdout.write(`${described(user)}\n`);
+      if (events.length === 0) process.stdout.write('no operator action recorded\n');
+      else process.stdout.write(`newest ${events.length} operator action(s):\n`);
+      for (const event of events) {
+        const what = event.role ? `${event.action} (${event.role})` : event.action;
+        process.stdout.write(`  ${event.at.toISOString()}  ${what}  by ${shownValue(event.actor)}${event.reason === undefined ? '' : `: ${shownValue(event.reason)}`}\n`);
+      }
       return 0;
     } finally {
       await identity.close();

@@ -47,6 +47,11 @@ export type PasswordResetConfirmBody = z.infer<typeof PasswordResetConfirmBody>;
 
 export const UserRoleSchema = z.enum(['user', 'admin']);
 
+export const REASON_MAX_LENGTH = 500;
+
+/** Why an operator changed an account, kept in its audit trail (free text: what prints it escapes control characters). */
+export const AccountChangeReason = z.string().trim().min(1, 'must not be empty').max(REASON_MAX_LENGTH, `must be at most ${REASON_MAX_LENGTH} characters`);
+
 export const UserView = z.object({
   id: z.uuid(),
   email: z.string(),

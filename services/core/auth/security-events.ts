@@ -10,6 +10,9 @@ export interface SecurityEventFields {
   /** For events about an account that may not exist (a failed login): the email as typed, lower-cased. */
   email?: string;
   role?: string;
+  /** Who made an operator's change (`cli:<os user>@<host>`), and the reason given. */
+  actor?: string;
+  reason?: string;
   retryAfterSeconds?: number;
 }
 

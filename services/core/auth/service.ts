@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { CONSOLE_PAGES, type Env } from '../../contract';
 import type { SessionRepository } from '../db/sessions';
-import { PLATFORM_USER_ID, type UserRecord, type UserRepository, type UserRole } from '../db/users';
-import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../errors';
+import { PLATFORM_USER_ID, type AccountEvent, type UserRecord, type UserRepository, type UserRole } from '../db/users';
+import { ConflictError, NotFoundError, ServiceUnavailableError, UnauthorizedError, ValidationError } from '../errors';
 import type { Logger } from '../logger';
 import type { AccessClaims, AccessTokens } from './tokens';
 import type { AccessTokenResponse, LoginBody, RegisterBody, RegistrationAccepted, UserView } from './credentials';
@@ -45,8 +45,36 @@ export interface AuthServiceDependencies {
   log: Logger;
 }
 
+/** Who made an operator's change, and why: what the audit trail (account_events) and the security event record. */
+export interface OperatorChange {
+  /** `cli:<os user>@<host>` for the CLI. */
+  actor: string;
+  reason?: string;
+  /** The caller's logger; the service's own by default. */
+  log?: Logger;
+}
+
+/** An account as an operator sees it. */
+export interface AccountView extends UserView {
+  disabled: boolean;
+  /** Since when, while disabled. */
+  disabledAt: Date | null;
+}
+
+/** What an operator's change did. */
+export interface AccountChange {
+  user: AccountView;
+  /** False when the account already stood so (enable: was not disabled). */
+  changed: boolean;
+  /** Sessions the change ended. */
+  sessionsEnded: number;
+  /** When asked for: the password was replaced with one nobody knows, and a reset mail queued for the owner. */
+  passwordCleared?: boolean;
+}
+
 /**
- * Registration, sessions, password reset and the caller's identity. A method that logs takes
+ * Registration, sessions, password reset and the caller's identity, and the operator's
+ * changes to an account (role, disable, enable). A method that logs takes
  * the caller's logger last (the API passes its request's, so the lines carry the request id);
  * the service's own by default.
  */
@@ -68,10 +96,29 @@ export interface AuthService {
   verifyAccessToken(token: string): Promise<AccessClaims>;
   /** Calls `onRevoked` once when the verified token or its session is revoked (sign-out, reset, role change); returns the unsubscribe. */
   watchRevocation(claims: AccessClaims, onRevoked: () => void): () => void;
-  /** Sets a role and revokes the user's sessions, so the old role stops at the next request. */
-  setRole(email: string, role: UserRole, log?: Logger): Promise<UserView>;
-  /** Creates an admin account, or promotes an existing one (its password is then left as it is). */
-  createAdmin(email: string, password: string, log?: Logger): Promise<{ user: UserView; created: boolean }>;
+  /**
+   * Sets a role and revokes the user's sessions, so the old role stops at the next request.
+   * Throws ConflictError rather than demote the last enabled admin.
+   */
+  setRole(email: string, role: UserRole, change: OperatorChange): Promise<AccountChange>;
+  /** Creates an admin account, or promotes an existing one (its password is then left as it is; `promoted` is false when it was an admin already). */
+  createAdmin(email: string, password: string, change: OperatorChange): Promise<{ user: AccountView; created: boolean; promoted: boolean }>;
+  /**
+   * Disables the account: sign-in, refresh and password reset refuse it, and its sessions are
+   * revoked at once (access tokens included, in every API process, through the denylist).
+   * Throws ConflictError rather than disable the last enabled admin; ServiceUnavailableError
+   * when the account is disabled but the revocation could not be announced (disabling it
+   * again announces it again).
+   */
+  disable(email: string, change: OperatorChange): Promise<AccountChange>;
+  /**
+   * Lets the account sign in again (its old sessions stay ended). With `clearPassword`, for
+   * an account whose password someone else may know: the password is replaced with one
+   * nobody knows, its sessions end, and its owner is mailed a reset token, the only way in.
+   */
+  enable(email: string, change: OperatorChange & { clearPassword?: boolean }): Promise<AccountChange>;
+  /** The account with the newest operator actions on it. */
+  describe(email: string, events?: number): Promise<{ user: AccountView; events: AccountEvent[] }>;
 }
 
 const INVALID_CREDENTIALS = 'invalid email or password';
@@ -81,6 +128,7 @@ const REGISTRATION_DETAIL = 'If this address can be registered, the account exis
 const sha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest();
 const newOpaqueToken = () => randomBytes(32).toString('base64url');
 const viewOf = (user: UserRecord): UserView => ({ id: user.id, email: user.email, role: user.role });
+const accountViewOf = (user: UserRecord): AccountView => ({ ...viewOf(user), disabled: user.disabledAt !== null, disabledAt: user.disabledAt });
 
 export function createAuthService(deps: AuthServiceDependencies): AuthService {
   const { env, users, sessions, tokens, security } = deps;
@@ -90,17 +138,40 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
 
   const refreshExpiry = () => new Date(Date.now() + env.REFRESH_TOKEN_TTL_SECONDS * 1000);
 
-  const startSession = async (user: UserRecord): Promise<SessionTokens> => {
+  /** Undefined when the account is disabled by the time the session would be stored. */
+  const startSession = async (user: UserRecord): Promise<SessionTokens | undefined> => {
     const sessionId = randomUUID();
     const issued = await tokens.issue(user, sessionId);
     const refreshToken = newOpaqueToken();
     const refreshExpiresAt = refreshExpiry();
-    await sessions.create({ id: sessionId, userId: user.id, accessExpiresAt: new Date(issued.expiresAt * 1000) }, { hash: sha256(refreshToken), expiresAt: refreshExpiresAt });
+    if (!(await sessions.create({ id: sessionId, userId: user.id, accessExpiresAt: new Date(issued.expiresAt * 1000) }, { hash: sha256(refreshToken), expiresAt: refreshExpiresAt }))) return undefined;
     return { access: { accessToken: issued.token, tokenType: 'Bearer', expiresIn: tokens.ttlSeconds }, refreshToken, refreshExpiresAt };
   };
 
   const revokeAndAnnounce = async (revocations: Revocation[]) => {
     if (revocations.length > 0) await deps.revoke(revocations);
+  };
+
+  /** An account an operator may change: any but the platform's own. */
+  const operatedAccount = async (email: string): Promise<UserRecord> => {
+    const user = await users.findByEmail(email);
+    if (!user || user.id === PLATFORM_USER_ID) throw new NotFoundError(`no account with email ${email}`);
+    return user;
+  };
+
+  /**
+   * Announces an operator's revocations once they are committed. When that fails, what
+   * PostgreSQL holds (the change, and the sessions ended) stands, and the caller learns that
+   * API processes may still accept the account's access tokens for a while.
+   */
+  const announce = async (user: UserRecord, revocations: Revocation[], outcome: string, remedy = '') => {
+    try {
+      await revokeAndAnnounce(revocations);
+    } catch (error) {
+      throw new ServiceUnavailableError(
+        `${user.email} ${outcome} and its sessions are ended in PostgreSQL, but the revocation could not be announced through Redis (${error instanceof Error ? error.message : String(error)}): API processes accept the access tokens the account already holds until they reconnect to Redis or the tokens expire (ACCESS_TOKEN_TTL_SECONDS).${remedy}`,
+      );
+    }
   };
 
   const service: AuthService = {
@@ -131,11 +202,19 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         throw new UnauthorizedError(INVALID_CREDENTIALS);
       }
       if (!(await verifyPassword(user.passwordHash, password))) throw new UnauthorizedError(INVALID_CREDENTIALS);
+      // Refused with the answer a wrong password gets, after the same work: a disabled account looks like any other.
+      if (user.disabledAt) {
+        security('login_disabled_account', { userId: user.id }, log);
+        throw new UnauthorizedError(INVALID_CREDENTIALS);
+      }
       if (needsRehash(user.passwordHash)) {
         await users.replacePasswordHash(user.id, user.passwordHash, await hashPassword(password));
         log.info({ userId: user.id }, 'password rehashed with the current argon2 parameters');
       }
-      return { ...(await startSession(user)), userId: user.id };
+      const session = await startSession(user);
+      // Disabled while the password was being checked.
+      if (!session) throw new UnauthorizedError(INVALID_CREDENTIALS);
+      return { ...session, userId: user.id };
     },
 
     async refresh(refreshToken, log = deps.log) {
@@ -180,6 +259,10 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
     async requestPasswordReset(email, log = deps.log) {
       const user = await users.findByEmail(email);
       if (!user || user.id === PLATFORM_USER_ID) return;
+      if (user.disabledAt) {
+        log.info({ userId: user.id }, 'no reset mail: the account is disabled');
+        return;
+      }
       const token = newOpaqueToken();
       const expiresAt = new Date(Date.now() + env.PASSWORD_RESET_TTL_SECONDS * 1000);
       await sessions.createResetToken(user.id, sha256(token), expiresAt);
@@ -220,26 +303,78 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
     verifyAccessToken: (token) => tokens.verify(token),
     watchRevocation: (claims, onRevoked) => tokens.watchRevocation(claims, onRevoked),
 
-    async setRole(email, role, log = deps.log) {
-      const user = await users.findByEmail(email);
-      if (!user || user.id === PLATFORM_USER_ID) throw new NotFoundError(`no account with email ${email}`);
-      await users.setRole(user.id, role);
-      await revokeAndAnnounce(await sessions.revokeUserSessions(user.id, 'role-change'));
-      security('role_change', { userId: user.id, role }, log);
-      return { ...viewOf(user), role };
+    async setRole(email, role, { actor, reason, log = deps.log }) {
+      const found = await operatedAccount(email);
+      const result = await users.change(found.id, { endsAdmin: role !== 'admin' }, async (account) => {
+        if (account.user.role === role) return { user: account.user, changed: false, revocations: [] };
+        const user = await account.setRole(role);
+        await account.record({ action: 'role_changed', role, actor, reason });
+        return { user, changed: true, revocations: await sessions.revokeUserSessions(user.id, 'role-change', account.client) };
+      });
+      if (!result) throw new NotFoundError(`no account with email ${email}`);
+      if (result.changed) security('role_change', { userId: found.id, role, actor, reason }, log);
+      await announce(result.user, result.revocations, `is ${role} now`);
+      return { user: accountViewOf(result.user), changed: result.changed, sessionsEnded: result.revocations.length };
     },
 
-    async createAdmin(email, password, log = deps.log) {
+    async createAdmin(email, password, change) {
       const problem = passwordProblem(password);
       if (problem) throw new ValidationError(`the password ${problem}`, [{ field: 'password', message: problem }]);
       const existing = await users.findByEmail(email);
       if (existing) {
-        const user = await service.setRole(email, 'admin', log);
-        return { user, created: false };
+        const { user, changed } = await service.setRole(email, 'admin', change);
+        return { user, created: false, promoted: changed };
       }
-      const user = await users.insert({ id: randomUUID(), email, passwordHash: await hashPassword(password), role: 'admin' });
-      security('admin_created', { userId: user.id }, log);
-      return { user: viewOf(user), created: true };
+      const user = await users.insert({ id: randomUUID(), email, passwordHash: await hashPassword(password), role: 'admin' }, { action: 'admin_created', role: 'admin', actor: change.actor, reason: change.reason });
+      security('admin_created', { userId: user.id, actor: change.actor, reason: change.reason }, change.log ?? deps.log);
+      return { user: accountViewOf(user), created: true, promoted: false };
+    },
+
+    async disable(email, { actor, reason, log = deps.log }) {
+      const found = await operatedAccount(email);
+      const result = await users.change(found.id, { endsAdmin: true }, async (account) => {
+        const disabled = await account.setDisabled(true);
+        if (disabled) await account.record({ action: 'disabled', actor, reason });
+        return { user: disabled ?? account.user, changed: disabled !== undefined, ...(await sessions.revokeForDisabledAccount(account.user.id, account.client)) };
+      });
+      if (!result) throw new NotFoundError(`no account with email ${email}`);
+      if (result.changed) security('account_disabled', { userId: found.id, actor, reason }, log);
+      await announce(result.user, result.revocations, 'is disabled', ' Disabling it again announces it again, once Redis answers.');
+      return { user: accountViewOf(result.user), changed: result.changed, sessionsEnded: result.ended };
+    },
+
+    async enable(email, { actor, reason, clearPassword = false, log = deps.log }) {
+      const found = await operatedAccount(email);
+      // Hashed before the account is locked: argon2's tens of milliseconds are not spent holding the lock.
+      const unknownPassword = clearPassword ? await hashPassword(newOpaqueToken()) : undefined;
+      const result = await users.change(found.id, { endsAdmin: false }, async (account) => {
+        const enabled = await account.setDisabled(false);
+        if (enabled) await account.record({ action: 'enabled', actor, reason });
+        const done = { user: enabled ?? account.user, enabled: enabled !== undefined };
+        if (unknownPassword === undefined) return { ...done, revocations: [] };
+        await account.setPasswordHash(unknownPassword);
+        await account.record({ action: 'password_cleared', actor, reason });
+        return { ...done, revocations: await sessions.revokeUserSessions(done.user.id, 'password-reset', account.client) };
+      });
+      if (!result) throw new NotFoundError(`no account with email ${email}`);
+      if (result.enabled) security('account_enabled', { userId: found.id, actor, reason }, log);
+      if (unknownPassword === undefined) return { user: accountViewOf(result.user), changed: result.enabled, sessionsEnded: 0 };
+
+      security('password_cleared', { userId: found.id, actor, reason }, log);
+      await announce(result.user, result.revocations, 'has its password cleared');
+      try {
+        await service.requestPasswordReset(result.user.email, log);
+      } catch (error) {
+        throw new ServiceUnavailableError(
+          `${result.user.email} is enabled with its password cleared, but the reset mail could not be queued (${error instanceof Error ? error.message : String(error)}): its owner can ask for one on the sign-in page (forgot password)`,
+        );
+      }
+      return { user: accountViewOf(result.user), changed: result.enabled, sessionsEnded: result.revocations.length, passwordCleared: true };
+    },
+
+    async describe(email, events = 10) {
+      const user = await operatedAccount(email);
+      return { user: accountViewOf(user), events: await users.events(user.id, events) };
     },
   };
   return service;

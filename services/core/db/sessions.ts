@@ -3,7 +3,7 @@ import type { Revocation } from '../auth/revocations';
 import { inTransaction } from './transaction';
 import type { UserRole } from './users';
 
-export type SessionRevokedReason = 'logout' | 'refresh-token-reuse' | 'password-reset' | 'role-change';
+export type SessionRevokedReason = 'logout' | 'refresh-token-reuse' | 'password-reset' | 'role-change' | 'account-disabled';
 
 export interface RefreshTokenLookup {
   sessionId: string;
@@ -20,10 +20,13 @@ const toSeconds = (date: Date) => Math.ceil(date.getTime() / 1000);
 export class SessionRepository {
   constructor(private readonly pool: Pool) {}
 
-  async create(session: { id: string; userId: string; accessExpiresAt: Date }, firstToken: { hash: Buffer; expiresAt: Date }): Promise<void> {
-    await this.transaction(async (client) => {
+  /** Starts a session; false, and nothing stored, when the account is disabled (or gone). */
+  async create(session: { id: string; userId: string; accessExpiresAt: Date }, firstToken: { hash: Buffer; expiresAt: Date }): Promise<boolean> {
+    return this.transaction(async (client) => {
+      if (!(await this.lockEnabledAccount(client, session.userId, 'share'))) return false;
       await client.query('INSERT INTO sessions (id, user_id, access_expires_at) VALUES ($1, $2, $3)', [session.id, session.userId, session.accessExpiresAt]);
       await client.query('INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)', [firstToken.hash, session.id, firstToken.expiresAt]);
+      return true;
     });
   }
 
@@ -75,6 +78,22 @@ export class SessionRepository {
     return rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) }));
   }
 
+  /**
+   * For a disabled account, in the transaction that disables it: revokes its live sessions and
+   * spends its unused reset tokens. The revocations returned cover every session of the user
+   * whose access tokens may still be unexpired, those revoked earlier too, so disabling the
+   * account again announces them again (after an announcement that failed).
+   */
+  async revokeForDisabledAccount(userId: string, client: Pick<Pool, 'query'>): Promise<{ ended: number; revocations: Revocation[] }> {
+    const ended = await this.revokeUserSessions(userId, 'account-disabled', client);
+    await client.query('UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL', [userId]);
+    const { rows } = await client.query<{ id: string; access_expires_at: Date }>(
+      'SELECT id, access_expires_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL AND access_expires_at > now()',
+      [userId],
+    );
+    return { ended: ended.length, revocations: rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) })) };
+  }
+
   /** Revoked sessions whose access tokens may still be unexpired: the denylist's durable part. */
   async revokedStillRelevant(): Promise<Revocation[]> {
     const { rows } = await this.pool.query<{ id: string; access_expires_at: Date }>(
@@ -93,20 +112,33 @@ export class SessionRepository {
 
   /**
    * Spends a reset token and sets the new password hash, revoking every session of the
-   * user, in one transaction. Undefined when the token is unknown, used or expired.
+   * user, in one transaction. Undefined when the token is unknown, used or expired, or its
+   * account is disabled.
    */
   async resetPassword(hash: Buffer, passwordHash: string): Promise<{ userId: string; revocations: Revocation[] } | undefined> {
     return this.transaction(async (client) => {
-      const { rows } = await client.query<{ user_id: string }>(
-        'UPDATE password_reset_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id',
-        [hash],
-      );
-      const userId = rows[0]?.user_id;
-      if (!userId) return undefined;
-      await client.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, passwordHash]);
-      const revocations = await this.revokeUserSessions(userId, 'password-reset', client);
-      return { userId, revocations };
+      // The account is locked first, as a disable locks it before the reset tokens: in one order, the two cannot deadlock.
+      const { rows: owners } = await client.query<{ user_id: string }>('SELECT user_id FROM password_reset_tokens WHERE token_hash = $1', [hash]);
+      const owner = owners[0]?.user_id;
+      // A disabled account's token is refused like a spent one: the reset must not bring the account back.
+      if (!owner || !(await this.lockEnabledAccount(client, owner, 'update'))) return undefined;
+      const { rowCount } = await client.query('UPDATE password_reset_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()', [hash]);
+      if (rowCount !== 1) return undefined;
+      await client.query('UPDATE users SET password_hash = $2 WHERE id = $1', [owner, passwordHash]);
+      const revocations = await this.revokeUserSessions(owner, 'password-reset', client);
+      return { userId: owner, revocations };
     });
+  }
+
+  /**
+   * Whether the account is enabled, its row locked until the transaction ends: shared to start
+   * a session (sign-ins of one account need not wait for each other), for update where the row
+   * is written next. A disable that committed first is seen here; one that comes later waits
+   * for this transaction, and then finds what it wrote.
+   */
+  private async lockEnabledAccount(client: PoolClient, userId: string, mode: 'share' | 'update'): Promise<boolean> {
+    const { rowCount } = await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL ${mode === 'share' ? 'FOR SHARE' : 'FOR NO KEY UPDATE'}`, [userId]);
+    return rowCount === 1;
   }
 
   transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {

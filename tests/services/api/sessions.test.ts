@@ -173,10 +173,12 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
 
   it('demotes an admin at once: the admin token stops working at the next request, and admin routes refuse users with 403', async () => {
     const { email, userId } = await signUp(api);
-    await api.deps.auth.setRole(email, 'admin');
+    // Another admin stays: the last enabled admin is not demoted.
+    await api.deps.auth.setRole((await signUp(api)).email, 'admin', { actor: 'test' });
+    await api.deps.auth.setRole(email, 'admin', { actor: 'test' });
     const admin = await login(api, email, PASSWORD);
     expect((await call(api, '/v1/admin/queues', { token: admin.accessToken })).status).toBe(200);
-    await api.deps.auth.setRole(email, 'user');
+    await api.deps.auth.setRole(email, 'user', { actor: 'test' });
     expect((await call(api, '/v1/admin/queues', { token: admin.accessToken })).status).toBe(401);
     expect((await refresh(api, admin.refresh)).status).toBe(401);
     const user = await login(api, email, PASSWORD);

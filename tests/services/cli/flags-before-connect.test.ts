@@ -28,6 +28,9 @@ describe('platform CLI flags', () => {
     [['jobs', 'list', '--cursor', 'garbage'], '--cursor must be a cursor a previous page printed (after "next page:")'],
     [['users', 'set-role', 'ada@example.com', 'root'], 'role must be user or admin, got "root"'],
     [['users', 'create-admin', 'not-an-email'], 'not an email address: "not-an-email"'],
+    [['users', 'disable', 'not-an-email'], 'not an email address: "not-an-email"'],
+    [['users', 'enable', 'ada@example.com', '--reason', ''], '--reason must not be empty, got ""'],
+    [['users', 'disable', 'ada@example.com', '--reason', 'x'.repeat(501)], `--reason must be at most 500 characters, got "${'x'.repeat(80)}"… (501 characters)`],
   ])('%j is refused with exit 2 and only the message naming the bad value, before connecting', async (args, message) => {
     const run = await platform(args, UNREACHABLE);
     expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 2, stdout: '', stderr: `platform: ${message}\n` });
@@ -38,6 +41,7 @@ describe('platform CLI flags', () => {
     [['keys', 'rotate'], 'short'],
     [['users', 'create-admin', 'ops@example.com'], 'k'.repeat(31)],
     [['users', 'set-role', 'ops@example.com', 'user'], 'k'.repeat(31)],
+    [['users', 'disable', 'ops@example.com'], undefined],
   ])('%j with a sealing secret of %j is refused before connecting: the api\'s secret is 32 characters or more', async (args, secret) => {
     const run = await platform(args, { ...UNREACHABLE, KEY_ENCRYPTION_SECRET: secret });
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 2, stderr: "platform: environment variable KEY_ENCRYPTION_SECRET is required (the api's, at least 32 characters)\n" });

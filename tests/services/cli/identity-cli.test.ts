@@ -63,6 +63,8 @@ describe('platform users and keys', () => {
 
   it('users set-role demotes an admin: the admin\'s token is refused at its next request, and a new login is a user', async () => {
     const { email } = await signUp(api);
+    // Another admin stays: the last enabled admin is not demoted.
+    expect((await platform(['users', 'set-role', (await signUp(api)).email, 'admin'], cliEnv)).code).toBe(0);
     expect((await platform(['users', 'set-role', email, 'admin'], cliEnv)).code).toBe(0);
     const admin = await login(api, email, PASSWORD);
     expect((await call(api, '/v1/admin/queues', { token: admin.accessToken })).status).toBe(200);

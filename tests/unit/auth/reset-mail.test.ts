@@ -5,7 +5,7 @@ import type { AccessTokens } from '../../../services/core/auth/tokens';
 import { ConflictError } from '../../../services/core/errors';
 import { createLogger } from '../../../services/core/logger';
 
-const ADA: UserRecord = { id: '0190b7a2-7c4e-7a51-9a0e-3f1d2c4b5a69', email: 'ada@example.com', passwordHash: 'unused', role: 'user', createdAt: new Date() };
+const ADA: UserRecord = { id: '0190b7a2-7c4e-7a51-9a0e-3f1d2c4b5a69', email: 'ada@example.com', passwordHash: 'unused', role: 'user', createdAt: new Date(), disabledAt: null };
 
 /** An auth service for Ada's account, with only what the mails' paths touch behind it; the mails it sends land in `mails`. */
 function authService(publicUrl: string, mails: Mail[]) {
