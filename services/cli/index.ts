@@ -8,6 +8,7 @@ import { dbCancel, dbLocks } from './commands/db';
 import { createAdmin, purge, rotateKeys, setRole } from './commands/identity';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
+import { KNOWN_JOB_TYPES } from './args';
 import { withRuntime, type RuntimeAction, type RuntimeOptions } from './context';
 import { EXIT, reportFailure } from './failure';
 import { UsageError } from './output';
@@ -79,7 +80,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .command('list')
     .description('jobs of every owner, newest first, a page at a time')
     .option('--status <status>', `only jobs in this status: ${JOB_STATUSES.join(', ')}`)
-    .option('--type <type>', 'job type, e.g. file.checksum')
+    .option('--type <type>', `only jobs of this type: ${KNOWN_JOB_TYPES.join(', ')}`)
     .option('--owner <userId>', 'only this owner\'s jobs')
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
