@@ -208,8 +208,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * Exits once what was written is flushed. A command is over when main resolves, but a library
- * may still hold a socket open after a failure (pg keeps the connection of a client-side
- * authentication error, e.g. a DATABASE_URL without a password), and the CLI would wait on it forever.
+ * may still hold a socket or a timer after a failure, and the CLI would wait on it for as long.
  */
 function exitOnceWritten(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
