@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { replayDeadLetters, REPLAY_LOCK_KEY } from '../../../services/cli/commands/dlq';
+import { ChangedSinceReadError } from '../../../services/core/errors';
 import type { Runtime } from '../../../services/core/runtime';
 import { createEngineFixture, submission, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
@@ -22,9 +23,13 @@ describe('platform dlq replay', () => {
   // Each test sees only its own dead letters (--all replays every one).
   beforeEach(() => fixture.query("UPDATE jobs SET status = 'succeeded' WHERE status = 'failed'"));
 
-  /** No worker runs here: a replayed job stays queued, and what fails it again is the test. */
+  /** No worker runs here: a replayed job stays queued, and what fails it again is the test (a move, like the worker's: updated_at too). */
   async function failForGood(id: string): Promise<void> {
-    await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now() WHERE id = $1", [id]);
+    await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now(), updated_at = now() WHERE id = $1", [id]);
+  }
+
+  async function asRead(id: string): Promise<{ status: 'failed' | 'cancelled'; updatedUs: number }> {
+    return fixture.one<{ status: 'failed' | 'cancelled'; updatedUs: number }>('SELECT status, (extract(epoch FROM updated_at) * 1000000)::bigint AS "updatedUs" FROM jobs WHERE id = $1', [id]);
   }
 
   async function deadLetter(payload: string): Promise<string> {
@@ -75,6 +80,45 @@ describe('platform dlq replay', () => {
     expect(await replays([kept])).toBe(1);
     expect(await replays([raced])).toBe(1);
     expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [raced])).status).toBe('failed');
+  });
+
+  describe('core.admin.replay with the job as read (asRead)', () => {
+    it('replays a job still as read, and refuses one moved since with ChangedSinceReadError, moving nothing', async () => {
+      const id = await deadLetter('as read');
+      const read = await asRead(id);
+      await fixture.core.admin.replay(id);
+      await failForGood(id);
+      const refused = await fixture.core.admin.replay(id, undefined, { asRead: read }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(ChangedSinceReadError);
+      expect((refused as Error).message).toMatch(/^The job changed after it was read: it was failed, it is failed \(last changed \S+\); not replayed\.$/);
+      expect(await replays([id])).toBe(1);
+      const replayed = await fixture.core.admin.replay(id, undefined, { asRead: await asRead(id) });
+      expect(replayed).toEqual({ job: expect.objectContaining({ id, status: 'queued' }), handedOver: true });
+      expect(await replays([id])).toBe(2);
+    });
+
+    it('says a job in another state now changed since it was read; without asRead, a replay of it is the conflict it was', async () => {
+      const id = await deadLetter('queued since');
+      const read = await asRead(id);
+      await fixture.core.admin.replay(id);
+      await expect(fixture.core.admin.replay(id, undefined, { asRead: read })).rejects.toBeInstanceOf(ChangedSinceReadError);
+      await expect(fixture.core.admin.replay(id)).rejects.toThrow('Only failed or cancelled jobs can be replayed; this one is queued.');
+    });
+
+    it('leaves a fan-out job moved since it was read as it is, tasks and all', async () => {
+      const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo.batch', input: { count: 3 } }));
+      await fixture.core.jobs.cancel(fixture.ownerId, job.id);
+      const read = await asRead(job.id);
+      // Its owner retried it and cancelled it again: cancelled as it was, but not the job that was read.
+      await fixture.core.jobs.retry(fixture.ownerId, job.id);
+      await fixture.core.jobs.cancel(fixture.ownerId, job.id);
+      const tasksQueued = async () => (await fixture.one<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE parent_id = $1 AND status = 'queued'", [job.id])).n;
+      await expect(fixture.core.admin.replay(job.id, undefined, { asRead: read })).rejects.toBeInstanceOf(ChangedSinceReadError);
+      expect(await tasksQueued()).toBe(0);
+      expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [job.id])).status).toBe('cancelled');
+      await fixture.core.admin.replay(job.id, undefined, { asRead: await asRead(job.id) });
+      expect(await tasksQueued()).toBe(3);
+    });
   });
 
   it('refuses at once while another replay runs, naming its session, and replays nothing', async () => {
