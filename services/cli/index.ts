@@ -19,7 +19,7 @@ export type Executor = (command: () => Promise<number>) => Promise<void>;
 const EXIT_STATUS_HELP = `
 Exit status (every command):
   0  done; doctor: healthy
-  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed)
+  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed or not handed to Redis)
   2  bad usage or configuration: nothing was connected to or changed
 
 With --json, the answer is JSON on standard output, and an error is one JSON object on
@@ -35,7 +35,10 @@ function connected(action: RuntimeAction, options?: RuntimeOptions): () => Promi
   return () => withRuntime(action, options);
 }
 
-/** Commands whose work is in Redis (the BullMQ queue): without it they would wait for it forever, or report nothing done. */
+/**
+ * Commands whose work is in Redis (the BullMQ queue): without it they would wait for it
+ * forever, or report nothing done; a replay would move its first job and leave the rest.
+ */
 const QUEUE_WORK: RuntimeOptions = { needs: ['postgres', 'redis'] };
 
 /**
@@ -112,11 +115,13 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .action((options) => execute(connected(listDeadLetters(options))));
   dlq
     .command('replay [jobIds...]')
-    .description('put dead-lettered jobs back in the queue, as they stood when it began (one failed again since was replayed by someone else, and is skipped); one replay runs at a time')
+    .description(
+      'put dead-lettered jobs back in the queue, as they stood when it began (one replayed or failed again since is skipped); once Redis does not take a job, the rest are left dead-lettered; one replay runs at a time',
+    )
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], options) => execute(connected(replayDeadLetters(ids, options))));
+    .action((ids: string[], options) => execute(connected(replayDeadLetters(ids, options), QUEUE_WORK)));
 
   const queues = program.command('queues').description('the BullMQ queue');
   queues

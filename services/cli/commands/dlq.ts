@@ -24,16 +24,19 @@ export function listDeadLetters(options: { limit?: string; cursor?: string; json
 
 /**
  * What became of one job of a replay:
- * - replayed: queued again;
+ * - replayed: queued again, and handed to Redis;
+ * - queued: queued again, but Redis did not take the hand-off: the relay's sweep hands it over
+ *   once Redis answers (the rest of the run is then left, see below);
  * - skipped: not the dead letter this replay took it for (no longer failed, or failed again
  *   after the replay began): left as it is;
- * - failed: the replay was refused or failed.
+ * - failed: the replay was refused or failed;
+ * - left: not tried, still dead-lettered: Redis stopped taking hand-offs earlier in the run.
  */
-export type ReplayOutcomeKind = 'replayed' | 'skipped' | 'failed';
+export type ReplayOutcomeKind = 'replayed' | 'queued' | 'skipped' | 'failed' | 'left';
 
 export interface ReplayOutcome {
   id: string;
-  /** Queued again. */
+  /** Queued again (replayed or queued). */
   replayed: boolean;
   outcome: ReplayOutcomeKind;
   /** Why it is not simply replayed. */
@@ -93,8 +96,9 @@ function messageOf(error: unknown): string {
  */
 async function replayOne(core: Runtime, id: string, asRead: JobAsOf, asOf: string): Promise<ReplayOutcome> {
   try {
-    await core.admin.replay(id, undefined, { asRead: { status: asRead.status, updatedUs: asRead.updated_us } });
-    return { id, replayed: true, outcome: 'replayed' };
+    const { handedOver } = await core.admin.replay(id, undefined, { asRead: { status: asRead.status, updatedUs: asRead.updated_us } });
+    if (handedOver) return { id, replayed: true, outcome: 'replayed' };
+    return { id, replayed: true, outcome: 'queued', error: 'Redis did not take it: queued in PostgreSQL, the relay hands it over once Redis answers' };
   } catch (error) {
     if (error instanceof ChangedSinceReadError) {
       const now = (await readAsOf(core, [id], asOf)).get(id);
@@ -135,10 +139,18 @@ async function oneReplayAtATime<T>(core: Runtime, work: () => Promise<T>): Promi
   }
 }
 
+const LEFT = 'not tried, still dead-lettered: Redis did not take an earlier job of this replay; replay it once Redis answers (platform doctor)';
+
 /**
  * Replays the named jobs, or with --all every dead letter (newest first, up to --limit), as
  * they stood when the command began, one replay at a time. Replays one job at a time and
  * reports each, so a partial failure says what was done.
+ *
+ * Once Redis does not take a job's hand-off, the rest are left dead-lettered instead of each
+ * waiting out its own hand-off (5 s a job while Redis hangs). Queued in PostgreSQL they would
+ * be handed over by the relay's sweep later, but the sweep finds the entry a crash loop left
+ * in Redis (kept a day, which a replay's hand-off removes first) and dead-letters such a job
+ * again without running it; a dead letter stays where the next replay finds it.
  */
 export function replayDeadLetters(ids: string[], options: { all?: boolean; limit?: string; json?: boolean }): RuntimeAction {
   if (options.all && ids.length > 0) throw new UsageError('give job ids or --all, not both');
@@ -151,11 +163,17 @@ export function replayDeadLetters(ids: string[], options: { all?: boolean; limit
       const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
       const read = await readAsOf(core, targets, asOf);
       const outcomes: ReplayOutcome[] = [];
+      let redisStopped = false;
       for (const id of targets) {
         const row = read.get(id);
         const skip = notTheDeadLetter(row);
         if (skip !== undefined || !row) outcomes.push({ id, replayed: false, outcome: 'skipped', error: skip });
-        else outcomes.push(await replayOne(core, id, row, asOf));
+        else if (redisStopped) outcomes.push({ id, replayed: false, outcome: 'left', error: LEFT });
+        else {
+          const outcome = await replayOne(core, id, row, asOf);
+          redisStopped = outcome.outcome === 'queued';
+          outcomes.push(outcome);
+        }
       }
       const counts = countOutcomes(outcomes);
       if (options.json) printJson({ asOf, counts, outcomes });
@@ -168,11 +186,15 @@ export function replayDeadLetters(ids: string[], options: { all?: boolean; limit
 }
 
 function countOutcomes(outcomes: readonly ReplayOutcome[]): Record<ReplayOutcomeKind, number> {
-  const counts: Record<ReplayOutcomeKind, number> = { replayed: 0, skipped: 0, failed: 0 };
+  const counts: Record<ReplayOutcomeKind, number> = { replayed: 0, queued: 0, skipped: 0, failed: 0, left: 0 };
   for (const { outcome } of outcomes) counts[outcome] += 1;
   return counts;
 }
 
 function summary(counts: Record<ReplayOutcomeKind, number>): string {
-  return `replayed ${counts.replayed}, skipped ${counts.skipped}, failed ${counts.failed}`;
+  const parts = [`replayed ${counts.replayed}`];
+  if (counts.queued > 0) parts.push(`queued for the relay ${counts.queued} (Redis did not take them)`);
+  parts.push(`skipped ${counts.skipped}`, `failed ${counts.failed}`);
+  if (counts.left > 0) parts.push(`left dead-lettered ${counts.left} (not tried once Redis stopped taking jobs: replay them once it answers)`);
+  return parts.join(', ');
 }

@@ -109,7 +109,7 @@ describe('platform dlq replay', () => {
       { id: kept, replayed: true, outcome: 'replayed' },
       { id: raced, replayed: false, outcome: 'skipped', error: expect.stringMatching(/^failed again at \S+, after this replay began: someone replayed it meanwhile/) },
     ]);
-    expect(printed.counts).toEqual({ replayed: 1, skipped: 1, failed: 0 });
+    expect(printed.counts).toEqual({ replayed: 1, queued: 0, skipped: 1, failed: 0, left: 0 });
     // The console's replay only: this one's did not move it.
     expect(await replays([raced])).toBe(1);
     expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [raced])).status).toBe('failed');

@@ -68,8 +68,9 @@ describe('platform errors and exit', () => {
       ({ databaseUrl } = await useSharedServices());
     });
 
-    // queues stats and pause waited for Redis forever; reconcile, with no queued job to ask Redis about, said it had checked 0 and exited 0.
-    it.each([[['queues', 'stats']], [['queues', 'pause']], [['reconcile']]])('%j says Redis is unavailable and why, exit 1', async (args) => {
+    // queues stats and pause waited for Redis forever; reconcile, with no queued job to ask Redis about, said it had checked 0 and exited 0;
+    // dlq replay moved jobs Redis could not take, each reported replayed.
+    it.each([[['queues', 'stats']], [['queues', 'pause']], [['reconcile']], [['dlq', 'replay', '--all']]])('%j says Redis is unavailable and why, exit 1', async (args) => {
       const run = await platform([...args, '--json'], { DATABASE_URL: databaseUrl, REDIS_URL: UNREACHABLE.REDIS_URL }, undefined, { timeoutMs: 30_000 });
       expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
       expect(errorOf(run.stderr)).toEqual({ error: { kind: 'unavailable', message: 'Redis is unavailable: connect ECONNREFUSED 127.0.0.1:1 (platform doctor checks each part)', exitCode: 1 } });
