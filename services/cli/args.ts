@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EnvSchema, JOB_STATUSES, type JobStatus } from '../contract';
+import { EnvSchema, findJobType, JOB_STATUSES, JOB_TYPES, type JobStatus } from '../contract';
 import { decodeCursor } from '../core/jobs/cursor';
 import { UsageError, shownArgument } from './output';
 
@@ -66,6 +66,16 @@ export function cursor(value: string | undefined): string | undefined {
 
 export function jobStatus(value: string | undefined): JobStatus | undefined {
   if (value === undefined) return undefined;
-  if (!(JOB_STATUSES as readonly string[]).includes(value)) throw new UsageError(`--status must be one of ${JOB_STATUSES.join(', ')}`);
+  if (!(JOB_STATUSES as readonly string[]).includes(value)) throw new UsageError(`--status must be one of ${JOB_STATUSES.join(', ')}, got ${shownArgument(value)}`);
   return value as JobStatus;
+}
+
+/** Every type of the registry, internal ones too: an operator lists email.send jobs as well. */
+export const KNOWN_JOB_TYPES: readonly string[] = Object.keys(JOB_TYPES);
+
+/** A type the registry declares. A misspelt one would match no job, and an empty list would read as "none of those". */
+export function jobType(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!findJobType(value)) throw new UsageError(`--type must be one of ${KNOWN_JOB_TYPES.join(', ')}, got ${shownArgument(value)}`);
+  return value;
 }

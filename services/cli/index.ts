@@ -8,6 +8,7 @@ import { dbCancel, dbLocks } from './commands/db';
 import { createAdmin, disableUser, enableUser, purge, rotateKeys, setRole, showUser } from './commands/identity';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
+import { KNOWN_JOB_TYPES } from './args';
 import { withRuntime, type RuntimeAction, type RuntimeOptions } from './context';
 import { EXIT, reportFailure } from './failure';
 import { UsageError } from './output';
@@ -18,7 +19,7 @@ export type Executor = (command: () => Promise<number>) => Promise<void>;
 const EXIT_STATUS_HELP = `
 Exit status (every command):
   0  done; doctor: healthy
-  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed)
+  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed or not handed to Redis)
   2  bad usage or configuration: nothing was connected to or changed
 
 With --json, the answer is JSON on standard output, and an error is one JSON object on
@@ -34,7 +35,10 @@ function connected(action: RuntimeAction, options?: RuntimeOptions): () => Promi
   return () => withRuntime(action, options);
 }
 
-/** Commands whose work is in Redis (the BullMQ queue): without it they would wait for it forever, or report nothing done. */
+/**
+ * Commands whose work is in Redis (the BullMQ queue): without it they would wait for it
+ * forever, or report nothing done; a replay would move its first job and leave the rest.
+ */
 const QUEUE_WORK: RuntimeOptions = { needs: ['postgres', 'redis'] };
 
 /**
@@ -79,7 +83,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .command('list')
     .description('jobs of every owner, newest first, a page at a time')
     .option('--status <status>', `only jobs in this status: ${JOB_STATUSES.join(', ')}`)
-    .option('--type <type>', 'job type, e.g. file.checksum')
+    .option('--type <type>', `only jobs of this type: ${KNOWN_JOB_TYPES.join(', ')}`)
     .option('--owner <userId>', 'only this owner\'s jobs')
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
@@ -111,11 +115,13 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .action((options) => execute(connected(listDeadLetters(options))));
   dlq
     .command('replay [jobIds...]')
-    .description('put dead-lettered jobs back in the queue, as they stood when it began (one failed again since was replayed by someone else, and is skipped); one replay runs at a time')
+    .description(
+      'put dead-lettered jobs back in the queue, as they stood when it began (one replayed or failed again since is skipped); once Redis does not take a job, the rest are left dead-lettered; one replay runs at a time',
+    )
     .option('--all', 'replay every dead letter (newest first, up to --limit)')
     .option('--limit <n>', 'with --all: how many (1-1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], options) => execute(connected(replayDeadLetters(ids, options))));
+    .action((ids: string[], options) => execute(connected(replayDeadLetters(ids, options), QUEUE_WORK)));
 
   const queues = program.command('queues').description('the BullMQ queue');
   queues
@@ -226,8 +232,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * Exits once what was written is flushed. A command is over when main resolves, but a library
- * may still hold a socket open after a failure (pg keeps the connection of a client-side
- * authentication error, e.g. a DATABASE_URL without a password), and the CLI would wait on it forever.
+ * may still hold a socket or a timer after a failure, and the CLI would wait on it for as long.
  */
 function exitOnceWritten(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

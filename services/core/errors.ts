@@ -35,6 +35,9 @@ export class ConflictError extends DomainError {
   readonly status = 409;
 }
 
+/** A write made on the condition that its row was still as the caller read it found the row moved since: nothing was written. */
+export class ChangedSinceReadError extends ConflictError {}
+
 export class ForbiddenError extends DomainError {
   readonly status = 403;
 }

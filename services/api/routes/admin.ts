@@ -74,7 +74,7 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
         ),
       },
       async handle({ params }, req, res) {
-        const job = await admin.replay(params.id, req.log);
+        const { job } = await admin.replay(params.id, req.log);
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },
     }),

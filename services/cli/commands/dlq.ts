@@ -1,5 +1,5 @@
 import type { JobStatus } from '../../contract';
-import { ConflictError } from '../../core/errors';
+import { ChangedSinceReadError, ConflictError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
@@ -22,11 +22,34 @@ export function listDeadLetters(options: { limit?: string; cursor?: string; json
   };
 }
 
+/**
+ * What became of one job of a replay:
+ * - replayed: queued again, and handed to Redis;
+ * - queued: queued again, but Redis did not take the hand-off: the relay's sweep hands it over
+ *   once Redis answers (the rest of the run is then left, see below);
+ * - skipped: not the dead letter this replay took it for (no longer failed, or failed again
+ *   after the replay began): left as it is;
+ * - failed: the replay was refused or failed;
+ * - left: not tried, still dead-lettered: Redis stopped taking hand-offs earlier in the run.
+ */
+export type ReplayOutcomeKind = 'replayed' | 'queued' | 'skipped' | 'failed' | 'left';
+
 export interface ReplayOutcome {
   id: string;
+  /** Queued again (replayed or queued). */
   replayed: boolean;
-  /** Why it was not replayed. */
+  outcome: ReplayOutcomeKind;
+  /** Why it is not simply replayed. */
   error?: string;
+}
+
+/** A job as this replay read it, just after it began. */
+interface JobAsOf {
+  status: JobStatus;
+  updated_us: number;
+  finished_at: Date | null;
+  /** Whether it finished after the replay began (null when it has not finished). */
+  finished_since: boolean | null;
 }
 
 /** PostgreSQL's clock now, in ISO 8601 with its microseconds (a JavaScript Date would cut them to milliseconds). */
@@ -35,32 +58,53 @@ async function databaseNow(core: Runtime): Promise<string> {
   return (rows[0] as { now: string }).now;
 }
 
-/**
- * Replays one job if it is still the dead letter it was when this replay began: failed, and
- * failed no later than `asOf`. A job failed since was replayed by someone else meanwhile (the
- * console's Operations page) and has run again: replaying it once more would run it twice for
- * one decision. The replay itself is the platform's (core.admin.replay: a fan-out job's tasks,
- * a task only while its job waits, the hand-off to Redis), whose move needs the job still
- * failed, so no job is queued twice by it; but this check and that move are two statements,
- * and a console replay, a run and a new failure all landing between them is the case left.
- */
-async function replayAsOf(core: Runtime, id: string, asOf: string): Promise<ReplayOutcome> {
-  const { rows } = await core.generalPool.query<{ status: JobStatus; finished_at: Date | null; failed_since: boolean | null }>(
-    'SELECT status, finished_at, finished_at > $2::timestamptz AS failed_since FROM jobs WHERE id = $1',
-    [id, asOf],
+async function readAsOf(core: Runtime, ids: readonly string[], asOf: string): Promise<Map<string, JobAsOf>> {
+  const { rows } = await core.generalPool.query<JobAsOf & { id: string }>(
+    `SELECT id, status, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us, finished_at, finished_at > $2::timestamptz AS finished_since
+       FROM jobs WHERE id = ANY($1::uuid[])`,
+    [ids, asOf],
   );
-  const row = rows[0];
-  if (!row) return { id, replayed: false, error: 'not found (deleted, or purged)' };
-  if (row.status === 'cancelled') return { id, replayed: false, error: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' };
-  if (row.status !== 'failed') return { id, replayed: false, error: `not a dead letter any more: it is ${row.status} (replayed meanwhile?)` };
-  if (row.failed_since !== false) {
-    return { id, replayed: false, error: `failed again at ${row.finished_at?.toISOString() ?? '?'}, after this replay began: someone replayed it meanwhile; replay it again if you mean to run it once more` };
+  return new Map(rows.map(({ id, ...row }) => [id, row]));
+}
+
+/**
+ * Why a job is not the dead letter this replay took it for, or undefined when it is: failed,
+ * and no later than the replay began. One failed since was replayed by someone else meanwhile
+ * (the console's Operations page) and has run again: replaying it once more would run it twice
+ * for one decision.
+ */
+function notTheDeadLetter(row: JobAsOf | undefined): string | undefined {
+  if (!row) return 'not found (deleted, or purged)';
+  if (row.status === 'cancelled') return 'not a dead letter: it was cancelled (platform jobs retry re-queues it)';
+  if (row.status !== 'failed') return `not a dead letter any more: it is ${row.status} (replayed meanwhile?)`;
+  if (row.finished_since !== false) {
+    return `failed again at ${row.finished_at?.toISOString() ?? '?'}, after this replay began: someone replayed it meanwhile; replay it again if you mean to run it once more`;
   }
+  return undefined;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Replays one job that was the dead letter it was when this replay began, on the condition
+ * that it still is as read then (core.admin.replay's asRead, checked in the transaction that
+ * moves it): a console replay, a run and a new failure landing after the read leave it
+ * skipped, not replayed a second time. The replay itself is the platform's (a fan-out job's
+ * tasks, a task only while its job waits, the hand-off to Redis).
+ */
+async function replayOne(core: Runtime, id: string, asRead: JobAsOf, asOf: string): Promise<ReplayOutcome> {
   try {
-    await core.admin.replay(id);
-    return { id, replayed: true };
+    const { handedOver } = await core.admin.replay(id, undefined, { asRead: { status: asRead.status, updatedUs: asRead.updated_us } });
+    if (handedOver) return { id, replayed: true, outcome: 'replayed' };
+    return { id, replayed: true, outcome: 'queued', error: 'Redis did not take it: queued in PostgreSQL, the relay hands it over once Redis answers' };
   } catch (error) {
-    return { id, replayed: false, error: error instanceof Error ? error.message : String(error) };
+    if (error instanceof ChangedSinceReadError) {
+      const now = (await readAsOf(core, [id], asOf)).get(id);
+      return { id, replayed: false, outcome: 'skipped', error: notTheDeadLetter(now) ?? messageOf(error) };
+    }
+    return { id, replayed: false, outcome: 'failed', error: messageOf(error) };
   }
 }
 
@@ -95,10 +139,18 @@ async function oneReplayAtATime<T>(core: Runtime, work: () => Promise<T>): Promi
   }
 }
 
+const LEFT = 'not tried, still dead-lettered: Redis did not take an earlier job of this replay; replay it once Redis answers (platform doctor)';
+
 /**
  * Replays the named jobs, or with --all every dead letter (newest first, up to --limit), as
  * they stood when the command began, one replay at a time. Replays one job at a time and
  * reports each, so a partial failure says what was done.
+ *
+ * Once Redis does not take a job's hand-off, the rest are left dead-lettered instead of each
+ * waiting out its own hand-off (5 s a job while Redis hangs). Queued in PostgreSQL they would
+ * be handed over by the relay's sweep later, but the sweep finds the entry a crash loop left
+ * in Redis (kept a day, which a replay's hand-off removes first) and dead-letters such a job
+ * again without running it; a dead letter stays where the next replay finds it.
  */
 export function replayDeadLetters(ids: string[], options: { all?: boolean; limit?: string; json?: boolean }): RuntimeAction {
   if (options.all && ids.length > 0) throw new UsageError('give job ids or --all, not both');
@@ -109,10 +161,40 @@ export function replayDeadLetters(ids: string[], options: { all?: boolean; limit
     oneReplayAtATime(core, async () => {
       const asOf = await databaseNow(core);
       const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
+      const read = await readAsOf(core, targets, asOf);
       const outcomes: ReplayOutcome[] = [];
-      for (const id of targets) outcomes.push(await replayAsOf(core, id, asOf));
-      if (options.json) printJson({ asOf, outcomes });
-      else printTable(outcomes, ['id', 'replayed', 'error']);
-      return outcomes.every((outcome) => outcome.replayed) ? 0 : 1;
+      let redisStopped = false;
+      for (const id of targets) {
+        const row = read.get(id);
+        const skip = notTheDeadLetter(row);
+        if (skip !== undefined || !row) outcomes.push({ id, replayed: false, outcome: 'skipped', error: skip });
+        else if (redisStopped) outcomes.push({ id, replayed: false, outcome: 'left', error: LEFT });
+        else {
+          const outcome = await replayOne(core, id, row, asOf);
+          redisStopped = outcome.outcome === 'queued';
+          outcomes.push(outcome);
+        }
+      }
+      const counts = countOutcomes(outcomes);
+      if (options.json) printJson({ asOf, counts, outcomes });
+      else {
+        printTable(outcomes, ['id', 'outcome', 'error']);
+        process.stdout.write(`\n${summary(counts)}\n`);
+      }
+      return counts.replayed === outcomes.length ? 0 : 1;
     });
+}
+
+function countOutcomes(outcomes: readonly ReplayOutcome[]): Record<ReplayOutcomeKind, number> {
+  const counts: Record<ReplayOutcomeKind, number> = { replayed: 0, queued: 0, skipped: 0, failed: 0, left: 0 };
+  for (const { outcome } of outcomes) counts[outcome] += 1;
+  return counts;
+}
+
+function summary(counts: Record<ReplayOutcomeKind, number>): string {
+  const parts = [`replayed ${counts.replayed}`];
+  if (counts.queued > 0) parts.push(`queued for the relay ${counts.queued} (Redis did not take them)`);
+  parts.push(`skipped ${counts.skipped}`, `failed ${counts.failed}`);
+  if (counts.left > 0) parts.push(`left dead-lettered ${counts.left} (not tried once Redis stopped taking jobs: replay them once it answers)`);
+  return parts.join(', ');
 }

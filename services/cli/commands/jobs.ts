@@ -21,7 +21,7 @@ export function listJobs(options: ListOptions): RuntimeAction {
   const query = {
     ownerId: options.owner === undefined ? undefined : parse.uuid(options.owner, '--owner'),
     status: parse.jobStatus(options.status),
-    type: options.type,
+    type: parse.jobType(options.type),
     limit: parse.limit(options.limit, 20),
     cursor: parse.cursor(options.cursor),
   };

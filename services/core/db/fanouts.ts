@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
+import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -133,8 +133,8 @@ export async function requeueTasks(db: Queryable, parentId: string, ownerId: str
  * A failed or cancelled fan-out job retried by its owner or replayed by an operator (`by`,
  * recorded in its audit row): waiting again for the tasks requeueTasks just queued
  * (`resume`), or, when every task had succeeded and only its reduce step did not, queued for
- * that step (`requeue`). Undefined when the job is missing, not the owner's, or not failed
- * or cancelled.
+ * that step (`requeue`). Undefined when the job is missing, not the owner's, not failed
+ * or cancelled, or, given `asRead`, no longer as the caller read it.
  */
 export async function resumeFanOut(
   db: Queryable,
@@ -142,11 +142,13 @@ export async function resumeFanOut(
   ownerId: string | undefined,
   requeuedTasks: number,
   by: 'owner' | 'operator',
+  asRead?: JobAsRead,
 ): Promise<{ row: JobRow; previous: JobStatus } | undefined> {
   const result = await db.query<JobRow & { previous_status: JobStatus }>({
     name: 'fanouts.resume',
     text: `WITH target AS (
-        SELECT jobs.id AS current_id, jobs.status AS previous_status, f.succeeded = f.total AS all_succeeded
+        SELECT jobs.id AS current_id, jobs.status AS previous_status, (extract(epoch FROM jobs.updated_at) * 1000000)::bigint AS previous_updated_us,
+          f.succeeded = f.total AS all_succeeded
         FROM jobs JOIN job_fanouts f ON f.job_id = jobs.id
         WHERE jobs.id = $1 AND ($2::uuid IS NULL OR jobs.owner_id = $2) FOR UPDATE OF jobs
       ),
@@ -154,6 +156,7 @@ export async function resumeFanOut(
         UPDATE jobs SET status = CASE WHEN all_succeeded THEN '${MOVES.requeue.to}' ELSE '${MOVES.resume.to}' END,
           attempts = $5, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL, result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('resume')}) AND previous_status IN (${sqlStatusList('requeue')})
+          AND ($6::text IS NULL OR (previous_status = $6 AND previous_updated_us = $7::bigint))
         RETURNING ${COLUMNS}, previous_status
       ),
       events AS (
@@ -161,7 +164,15 @@ export async function resumeFanOut(
         SELECT id, previous_status, status, 0, CASE WHEN status = '${MOVES.requeue.to}' THEN $3 ELSE $4 END FROM updated
       )
       SELECT * FROM updated`,
-    values: [parentId, ownerId ?? null, auditDetail({ event: 'requeue', by }), auditDetail({ event: 'resume', tasks: requeuedTasks, by }), attemptsAfter('requeue', 0)],
+    values: [
+      parentId,
+      ownerId ?? null,
+      auditDetail({ event: 'requeue', by }),
+      auditDetail({ event: 'resume', tasks: requeuedTasks, by }),
+      attemptsAfter('requeue', 0),
+      asRead?.status ?? null,
+      asRead?.updatedUs ?? null,
+    ],
   });
   const row = result.rows[0];
   if (!row) return undefined;

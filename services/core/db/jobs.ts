@@ -290,20 +290,33 @@ function singleMove(row: (JobRow & { previous_status: JobStatus; parent_moves: P
 }
 
 /**
- * Puts a job the lifecycle lets requeue (failed or cancelled) back in the queue with a
- * fresh attempt budget. Undefined when the job is missing, not the owner's, or not in one
- * of those states.
+ * A job as a caller read it before deciding to move it: its status and its updated_at in
+ * microseconds since the epoch. Every move of a job sets updated_at, so a row that still has
+ * both has not moved since. A write given one applies only to such a row.
  */
-export async function requeueJob(db: Queryable, jobId: string, ownerId: string | undefined, by: 'owner' | 'operator'): Promise<SingleMove | undefined> {
+export interface JobAsRead {
+  status: JobStatus;
+  updatedUs: number;
+}
+
+/**
+ * Puts a job the lifecycle lets requeue (failed or cancelled) back in the queue with a
+ * fresh attempt budget. Undefined when the job is missing, not the owner's, not in one of
+ * those states, or, given `asRead`, no longer as the caller read it (checked on the locked
+ * row, in the statement that moves it).
+ */
+export async function requeueJob(db: Queryable, jobId: string, ownerId: string | undefined, by: 'owner' | 'operator', asRead?: JobAsRead): Promise<SingleMove | undefined> {
   const result = await db.query<JobRow & { previous_status: JobStatus; parent_moves: ParentMove[] | null }>({
     name: 'jobs.requeue',
     text: `WITH target AS (
-        SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
+        SELECT id AS current_id, status AS previous_status, (extract(epoch FROM updated_at) * 1000000)::bigint AS previous_updated_us
+        FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
       ),
       updated AS (
         UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL,
           result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('requeue')})
+          AND ($5::text IS NULL OR (previous_status = $5 AND previous_updated_us = $6::bigint))
         RETURNING ${COLUMNS}, previous_status
       ),
       events AS (
@@ -313,7 +326,7 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
       changed AS (SELECT parent_id, previous_status AS old_status, status AS new_status FROM updated),
       ${taskCountCtes('changed', { moveParents: true })}
       SELECT *, (SELECT json_agg(m) FROM parent_moves m) AS parent_moves FROM updated`,
-    values: [jobId, ownerId ?? null, auditDetail({ event: 'requeue', by }), attemptsAfter('requeue', 0)],
+    values: [jobId, ownerId ?? null, auditDetail({ event: 'requeue', by }), attemptsAfter('requeue', 0), asRead?.status ?? null, asRead?.updatedUs ?? null],
   });
   return singleMove(result.rows[0]);
 }

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { DatabaseSslMode } from '../../contract';
 import type { Logger } from '../logger';
 import { redactUrl } from '../logger';
+import { ClosingClient } from './client';
 import { ensureDatabaseRoles, type DatabaseRoles } from './roles';
 import { databaseSsl } from './tls';
 
@@ -59,7 +60,7 @@ export interface MigrationOptions {
 export async function runMigrations(databaseUrl: string, log?: Logger, options: MigrationOptions = {}): Promise<string[]> {
   const names = await listMigrations();
   const directory = migrationsDirectory();
-  const client = new Client({ connectionString: databaseUrl, application_name: 'platform-migrate', ssl: databaseSsl(options.ssl ?? 'disable') });
+  const client = new ClosingClient({ connectionString: databaseUrl, application_name: 'platform-migrate', ssl: databaseSsl(options.ssl ?? 'disable') });
   await client.connect();
   const applied: string[] = [];
   try {

@@ -1,6 +1,7 @@
 import { Pool, types } from 'pg';
 import type { Env } from '../../contract';
 import type { Logger } from '../logger';
+import { ClosingClient } from './client';
 import { databaseSsl } from './tls';
 
 // BIGINT counts would otherwise arrive as strings; ours stay far below 2^53.
@@ -46,6 +47,7 @@ function newPool(
   settings: { applicationName: string; max: number; options: string } & StatementBounds,
 ): Pool {
   const pool = new Pool({
+    Client: ClosingClient,
     connectionString: env.DATABASE_URL,
     max: settings.max,
     application_name: settings.applicationName,

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { QUEUE_DEPTH_STATES, QUEUES, type QueueDepthState } from '../../contract';
 import { countByStatus, findJob, listDeadLetters, toJobSummary, toJobView, toTaskCounts } from '../db/jobs';
-import { ConflictError, NotFoundError } from '../errors';
+import { ChangedSinceReadError, ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
@@ -60,22 +60,26 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       return pageOf(rows, limit, (row) => row.finished_us, toJobSummary);
     },
 
-    async replay(jobId, log = deps.log) {
+    async replay(jobId, log = deps.log, { asRead } = {}) {
       const current = await findJob(generalPool, jobId);
       if (!current) throw new NotFoundError('Job not found.');
       // A fan-out job is replayed as its owner retries it: its failed and cancelled tasks run
       // again, not its reduce step over the tasks its failure policy failed it for.
       const fansOut = toTaskCounts(current) !== null;
       const replayed = fansOut
-        ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined, 'operator')
-        : (await requeueAndHandOver({ generalPool, relay, log }, current, undefined, 'operator'))?.row;
+        ? await retryFanOutAndHandOver(generalPool, relay, jobId, undefined, 'operator', asRead)
+        : await requeueAndHandOver({ generalPool, relay, log }, current, undefined, 'operator', asRead);
       if (!replayed) {
         const row = await findJob(generalPool, jobId);
         if (!row) throw new NotFoundError('Job not found.');
+        // Against what the caller read: in another state now, or replayable yet refused because it moved and came back (replayed, then failed again).
+        if (asRead && (row.status !== asRead.status || MOVES.requeue.from.includes(row.status))) {
+          throw new ChangedSinceReadError(`The job changed after it was read: it was ${asRead.status}, it is ${row.status} (last changed ${row.updated_at.toISOString()}); not replayed.`);
+        }
         throw new ConflictError(`Only ${MOVES.requeue.from.join(' or ')} jobs can be replayed; this one is ${row.status}.`);
       }
-      log.info({ jobId, previous: current.status }, 'job replayed');
-      return toJobView(fansOut ? ((await findJob(generalPool, jobId)) ?? replayed) : replayed);
+      log.info({ jobId, previous: current.status, handedOver: replayed.handedOver }, 'job replayed');
+      return { job: toJobView(fansOut ? ((await findJob(generalPool, jobId)) ?? replayed.row) : replayed.row), handedOver: replayed.handedOver };
     },
 
     async reconcile(): Promise<ReconcileReport> {

@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { cancelTasks, lockTaskAndParent, requeueTasks, resumeFanOut, type TaskEntry } from '../db/fanouts';
 import { isRetryable } from '../db/errors';
 import { inTransaction } from '../db/transaction';
-import { cancelJob, findJob, requeueJob, toTaskCounts, type JobRow, type SingleMove } from '../db/jobs';
+import { cancelJob, findJob, requeueJob, toTaskCounts, type JobAsRead, type JobRow, type SingleMove } from '../db/jobs';
 import { ConflictError } from '../errors';
 import type { ParentMove } from '../db/task-counts';
 import type { Logger } from '../logger';
@@ -13,7 +13,8 @@ import { deliveryHolder, MOVES, TASK_REQUEUE_PARENT_STATUSES } from './lifecycle
  * relay, because the relay's sweep itself follows the parent moves its repairs make.
  */
 export interface Requeuer {
-  requeue(rows: readonly Pick<ParentMove, 'id' | 'type' | 'priority'>[], path: 'requeue', options?: { waitForHolder?: boolean }): Promise<unknown>;
+  /** Answers how many of the rows it handed over: 0 when Redis did not take them (they stay queued in PostgreSQL, for the sweep). */
+  requeue(rows: readonly Pick<ParentMove, 'id' | 'type' | 'priority'>[], path: 'requeue', options?: { waitForHolder?: boolean }): Promise<number>;
 }
 
 /** Who acts on a fan-out job a write moved on. */
@@ -117,10 +118,12 @@ export async function retryFanOut(
   parentId: string,
   ownerId: string | undefined,
   by: 'owner' | 'operator',
+  asRead?: JobAsRead,
 ): Promise<{ row: JobRow; tasks: TaskEntry[] } | undefined> {
   return fanOutTransaction(generalPool, async (client) => {
     const tasks = await requeueTasks(client, parentId, ownerId);
-    const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length, by);
+    // A job no longer as the caller read it is not resumed, and the transaction rolls back its tasks' requeue.
+    const resumed = await resumeFanOut(client, parentId, ownerId, tasks.length, by, asRead);
     if (!resumed) return undefined;
     if (resumed.row.status === MOVES.resume.to) {
       const counts = toTaskCounts((await findJob(client, parentId)) ?? {});
@@ -135,8 +138,9 @@ export async function retryFanOut(
  * BullMQ: its failed and cancelled tasks, or its reduce step when every task had succeeded.
  * What its owner's retry and an operator's replay both do: a fan-out job never runs its
  * reduce step over tasks its failure policy failed it for; `by` says which, for the audit
- * trail. Undefined, and nothing changed, when the job is missing, not the owner's, or not
- * failed or cancelled.
+ * trail. Undefined, and nothing changed, when the job is missing, not the owner's, not
+ * failed or cancelled, or, given `asRead`, no longer as the caller read it. `handedOver`:
+ * whether Redis took what was queued (if not, it is queued in PostgreSQL, for the sweep).
  */
 export async function retryFanOutAndHandOver(
   generalPool: Pool,
@@ -144,31 +148,36 @@ export async function retryFanOutAndHandOver(
   parentId: string,
   ownerId: string | undefined,
   by: 'owner' | 'operator',
-): Promise<JobRow | undefined> {
-  const retried = await retryFanOut(generalPool, parentId, ownerId, by);
+  asRead?: JobAsRead,
+): Promise<{ row: JobRow; handedOver: boolean } | undefined> {
+  const retried = await retryFanOut(generalPool, parentId, ownerId, by, asRead);
   if (!retried) return undefined;
   // A task that failed a moment ago may still be held by its last delivery.
-  await relay.requeue(retried.tasks, 'requeue', { waitForHolder: true });
-  if (retried.row.status === MOVES.requeue.to) await relay.requeue([retried.row], 'requeue', { waitForHolder: true });
-  return retried.row;
+  let handedOver = (await relay.requeue(retried.tasks, 'requeue', { waitForHolder: true })) === retried.tasks.length;
+  if (retried.row.status === MOVES.requeue.to) handedOver = (await relay.requeue([retried.row], 'requeue', { waitForHolder: true })) === 1 && handedOver;
+  return { row: retried.row, handedOver };
 }
 
 /**
  * Requeues a job that does not fan out (an owner's retry, an operator's replay), a task only
  * while its fan-out job waits for its tasks (requeueTask), and hands it to BullMQ. Queued
  * again the moment it failed or was cancelled, it may still be held by its last delivery.
+ * Given `asRead`, only a job still as the caller read it. `handedOver`: whether Redis took
+ * it (if not, it is queued in PostgreSQL, for the sweep).
  */
 export async function requeueAndHandOver(
   deps: Required<ParentMoveDeps>,
   job: Pick<JobRow, 'id' | 'parent_id'>,
   ownerId: string | undefined,
   by: 'owner' | 'operator',
-): Promise<SingleMove | undefined> {
-  const move = job.parent_id === null ? await requeueJob(deps.generalPool, job.id, ownerId, by) : await requeueTask(deps.generalPool, job.id, ownerId, by);
+  asRead?: JobAsRead,
+): Promise<(SingleMove & { handedOver: boolean }) | undefined> {
+  const move =
+    job.parent_id === null ? await requeueJob(deps.generalPool, job.id, ownerId, by, asRead) : await requeueTask(deps.generalPool, job.id, ownerId, by, asRead);
   if (!move) return undefined;
-  await deps.relay.requeue([move.row], 'requeue', { waitForHolder: true });
+  const handedOver = (await deps.relay.requeue([move.row], 'requeue', { waitForHolder: true })) === 1;
   await followParentMoves(move.parentMoves, deps);
-  return move;
+  return { ...move, handedOver };
 }
 
 const REQUEUE_VERB = { owner: { act: 'retried', advice: 'Retry' }, operator: { act: 'replayed', advice: 'Replay' } } as const;
@@ -180,13 +189,13 @@ const REQUEUE_VERB = { owner: { act: 'retried', advice: 'Retry' }, operator: { a
  * instead. One transaction: the task, the job's counts row and the job's state are locked
  * and read in the order the statements moving tasks take (lockTaskAndParent), so the write
  * finishing the job's last task cannot slip between the check and the requeue. Undefined,
- * and nothing changed, when the task is missing, not the owner's, or not failed or
- * cancelled; a ConflictError when its job is past waiting.
+ * and nothing changed, when the task is missing, not the owner's, not failed or cancelled,
+ * or, given `asRead`, no longer as the caller read it; a ConflictError when its job is past waiting.
  */
-export async function requeueTask(generalPool: Pool, taskId: string, ownerId: string | undefined, by: 'owner' | 'operator'): Promise<SingleMove | undefined> {
+export async function requeueTask(generalPool: Pool, taskId: string, ownerId: string | undefined, by: 'owner' | 'operator', asRead?: JobAsRead): Promise<SingleMove | undefined> {
   return inTransaction(generalPool, async (client) => {
     const task = await lockTaskAndParent(client, taskId, ownerId);
-    if (!task || !MOVES.requeue.from.includes(task.status)) return undefined;
+    if (!task || !MOVES.requeue.from.includes(task.status) || (asRead && task.status !== asRead.status)) return undefined;
     if (!TASK_REQUEUE_PARENT_STATUSES.includes(task.parentStatus)) {
       const verb = REQUEUE_VERB[by];
       throw new ConflictError(
@@ -194,6 +203,6 @@ export async function requeueTask(generalPool: Pool, taskId: string, ownerId: st
           `${verb.advice} the fan-out job itself once it is ${MOVES.resume.from.join(' or ')}: its failed and cancelled tasks are queued again.`,
       );
     }
-    return requeueJob(client, taskId, ownerId, by);
+    return requeueJob(client, taskId, ownerId, by, asRead);
   });
 }

@@ -1,5 +1,6 @@
 import type { JobListItem, JobStatus, JobSummary, JobView, ListJobsQuery, ListTasksQuery, QueueDepthState, SubmitJobBody, TaskCounts } from '../../contract';
 import type { StoredJobEvent } from '../db/job-events';
+import type { JobAsRead } from '../db/jobs';
 import type { Logger } from '../logger';
 import type { Page } from './cursor';
 
@@ -74,14 +75,25 @@ export interface JobAdmin {
   pause(log?: Logger): Promise<void>;
   resume(log?: Logger): Promise<void>;
   deadLetters(options: { limit: number; cursor?: string }): Promise<JobPage>;
-  /** Puts a dead-lettered job back in the queue with a fresh attempt budget. */
-  replay(jobId: string, log?: Logger): Promise<JobView>;
+  /**
+   * Puts a dead-lettered job back in the queue with a fresh attempt budget. With `asRead`
+   * (the job as the caller read it when it decided to replay it), only if the job is still
+   * so, checked in the transaction that moves it: a ChangedSinceReadError, and nothing
+   * moved, when it was replayed, ran or failed again since.
+   */
+  replay(jobId: string, log?: Logger, options?: { asRead?: JobAsRead }): Promise<ReplayedJob>;
   /**
    * Re-enqueues the queued jobs Redis lost, reclaims lost running attempts and dead-letters
    * crash loops; says how many jobs each of those happened to. Looks twice, a moment apart,
    * so a job still on its way to Redis is not mistaken for a lost one.
    */
   reconcile(): Promise<ReconcileReport>;
+}
+
+/** A replayed job, and whether Redis took it: if not, it is queued in PostgreSQL, and the relay's sweep hands it over once Redis answers. */
+export interface ReplayedJob {
+  job: JobView;
+  handedOver: boolean;
 }
 
 /** What `platform reconcile` did, by kind: each job it changed is counted once, under what happened to it. */

@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { replayDeadLetters, REPLAY_LOCK_KEY } from '../../../services/cli/commands/dlq';
+import { ChangedSinceReadError } from '../../../services/core/errors';
 import type { Runtime } from '../../../services/core/runtime';
 import { createEngineFixture, submission, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
@@ -7,6 +8,7 @@ import { platform } from './platform-cli';
 interface Outcome {
   id: string;
   replayed: boolean;
+  outcome: string;
   error?: string;
 }
 
@@ -22,9 +24,28 @@ describe('platform dlq replay', () => {
   // Each test sees only its own dead letters (--all replays every one).
   beforeEach(() => fixture.query("UPDATE jobs SET status = 'succeeded' WHERE status = 'failed'"));
 
-  /** No worker runs here: a replayed job stays queued, and what fails it again is the test. */
+  /** No worker runs here: a replayed job stays queued, and what fails it again is the test (a move, like the worker's: updated_at too). */
   async function failForGood(id: string): Promise<void> {
-    await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now() WHERE id = $1", [id]);
+    await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = 'boom', finished_at = now(), updated_at = now() WHERE id = $1", [id]);
+  }
+
+  /** Runs the command in this process, its standard output read as the JSON it printed. */
+  async function replayInProcess(core: Runtime, ids: string[], options: { all?: boolean }): Promise<{ code: number; printed: { asOf: string; counts: Record<string, number>; outcomes: Outcome[] } }> {
+    let output = '';
+    const written = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      output += String(chunk);
+      return true;
+    });
+    try {
+      const code = await replayDeadLetters(ids, { ...options, json: true })(core);
+      return { code, printed: JSON.parse(output) as { asOf: string; counts: Record<string, number>; outcomes: Outcome[] } };
+    } finally {
+      written.mockRestore();
+    }
+  }
+
+  async function asRead(id: string): Promise<{ status: 'failed' | 'cancelled'; updatedUs: number }> {
+    return fixture.one<{ status: 'failed' | 'cancelled'; updatedUs: number }>('SELECT status, (extract(epoch FROM updated_at) * 1000000)::bigint AS "updatedUs" FROM jobs WHERE id = $1', [id]);
   }
 
   async function deadLetter(payload: string): Promise<string> {
@@ -53,28 +74,84 @@ describe('platform dlq replay', () => {
         },
       },
     };
-    let output = '';
-    const written = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-      output += String(chunk);
-      return true;
-    });
-    let code: number;
-    try {
-      code = await replayDeadLetters([], { all: true, json: true })(core);
-    } finally {
-      written.mockRestore();
-    }
-    const printed = JSON.parse(output) as { asOf: string; outcomes: Outcome[] };
+    const { code, printed } = await replayInProcess(core, [], { all: true });
     expect(code).toBe(1);
     expect(printed.outcomes.sort((a, b) => Number(a.id === raced) - Number(b.id === raced))).toEqual([
-      { id: kept, replayed: true },
-      { id: raced, replayed: false, error: expect.stringMatching(/^failed again at \S+, after this replay began: someone replayed it meanwhile/) },
+      { id: kept, replayed: true, outcome: 'replayed' },
+      { id: raced, replayed: false, outcome: 'skipped', error: expect.stringMatching(/^failed again at \S+, after this replay began: someone replayed it meanwhile/) },
     ]);
     expect(printed.asOf).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     // One replay each: the other operator's for `raced`, this one's for `kept`.
     expect(await replays([kept])).toBe(1);
     expect(await replays([raced])).toBe(1);
     expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [raced])).status).toBe('failed');
+  });
+
+  it('skips a dead letter that a console replay, a run and a new failure moved between its read and its replay, instead of running it twice', async () => {
+    const [kept, raced] = [await deadLetter('kept'), await deadLetter('raced late')];
+    // Landing after this replay read the job, and before its own replay moves it.
+    const core: Runtime = {
+      ...fixture.core,
+      admin: {
+        ...fixture.core.admin,
+        async replay(id, log, options) {
+          if (id === raced) {
+            await fixture.core.admin.replay(raced);
+            await failForGood(raced);
+          }
+          return fixture.core.admin.replay(id, log, options);
+        },
+      },
+    };
+    const { code, printed } = await replayInProcess(core, [kept, raced], {});
+    expect(code).toBe(1);
+    expect(printed.outcomes).toEqual([
+      { id: kept, replayed: true, outcome: 'replayed' },
+      { id: raced, replayed: false, outcome: 'skipped', error: expect.stringMatching(/^failed again at \S+, after this replay began: someone replayed it meanwhile/) },
+    ]);
+    expect(printed.counts).toEqual({ replayed: 1, queued: 0, skipped: 1, failed: 0, left: 0 });
+    // The console's replay only: this one's did not move it.
+    expect(await replays([raced])).toBe(1);
+    expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [raced])).status).toBe('failed');
+  });
+
+  describe('core.admin.replay with the job as read (asRead)', () => {
+    it('replays a job still as read, and refuses one moved since with ChangedSinceReadError, moving nothing', async () => {
+      const id = await deadLetter('as read');
+      const read = await asRead(id);
+      await fixture.core.admin.replay(id);
+      await failForGood(id);
+      const refused = await fixture.core.admin.replay(id, undefined, { asRead: read }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(ChangedSinceReadError);
+      expect((refused as Error).message).toMatch(/^The job changed after it was read: it was failed, it is failed \(last changed \S+\); not replayed\.$/);
+      expect(await replays([id])).toBe(1);
+      const replayed = await fixture.core.admin.replay(id, undefined, { asRead: await asRead(id) });
+      expect(replayed).toEqual({ job: expect.objectContaining({ id, status: 'queued' }), handedOver: true });
+      expect(await replays([id])).toBe(2);
+    });
+
+    it('says a job in another state now changed since it was read; without asRead, a replay of it is the conflict it was', async () => {
+      const id = await deadLetter('queued since');
+      const read = await asRead(id);
+      await fixture.core.admin.replay(id);
+      await expect(fixture.core.admin.replay(id, undefined, { asRead: read })).rejects.toBeInstanceOf(ChangedSinceReadError);
+      await expect(fixture.core.admin.replay(id)).rejects.toThrow('Only failed or cancelled jobs can be replayed; this one is queued.');
+    });
+
+    it('leaves a fan-out job moved since it was read as it is, tasks and all', async () => {
+      const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo.batch', input: { count: 3 } }));
+      await fixture.core.jobs.cancel(fixture.ownerId, job.id);
+      const read = await asRead(job.id);
+      // Its owner retried it and cancelled it again: cancelled as it was, but not the job that was read.
+      await fixture.core.jobs.retry(fixture.ownerId, job.id);
+      await fixture.core.jobs.cancel(fixture.ownerId, job.id);
+      const tasksQueued = async () => (await fixture.one<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE parent_id = $1 AND status = 'queued'", [job.id])).n;
+      await expect(fixture.core.admin.replay(job.id, undefined, { asRead: read })).rejects.toBeInstanceOf(ChangedSinceReadError);
+      expect(await tasksQueued()).toBe(0);
+      expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [job.id])).status).toBe('cancelled');
+      await fixture.core.admin.replay(job.id, undefined, { asRead: await asRead(job.id) });
+      expect(await tasksQueued()).toBe(3);
+    });
   });
 
   it('refuses at once while another replay runs, naming its session, and replays nothing', async () => {
@@ -96,7 +173,7 @@ describe('platform dlq replay', () => {
     }
     const replayed = await platform(['dlq', 'replay', '--all', '--json'], cliEnv);
     expect(replayed.code).toBe(0);
-    expect((JSON.parse(replayed.stdout) as { outcomes: Outcome[] }).outcomes).toEqual([{ id, replayed: true }]);
+    expect((JSON.parse(replayed.stdout) as { outcomes: Outcome[] }).outcomes).toEqual([{ id, replayed: true, outcome: 'replayed' }]);
   });
 
   it('two operators replaying the same set at once replay each job once between them', async () => {
@@ -115,8 +192,8 @@ describe('platform dlq replay', () => {
     const run = await platform(['dlq', 'replay', dead, cancelled.id, dead.toUpperCase(), '--json'], cliEnv);
     expect(run.code).toBe(1);
     expect((JSON.parse(run.stdout) as { outcomes: Outcome[] }).outcomes).toEqual([
-      { id: dead, replayed: true },
-      { id: cancelled.id, replayed: false, error: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' },
+      { id: dead, replayed: true, outcome: 'replayed' },
+      { id: cancelled.id, replayed: false, outcome: 'skipped', error: 'not a dead letter: it was cancelled (platform jobs retry re-queues it)' },
     ]);
     expect(await replays([dead])).toBe(1);
     expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [cancelled.id])).status).toBe('cancelled');

@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { useSharedServices } from '../../harness/shared';
 import { platform } from './platform-cli';
+import { scramAskingServer } from './scram-asking-server';
 
 /** Nothing listens on port 1. */
 const UNREACHABLE = {
@@ -13,33 +13,6 @@ const UNREACHABLE = {
 function errorOf(stderr: string): unknown {
   const lines = stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   return lines[lines.length - 1];
-}
-
-/** A PostgreSQL authentication request: 'R', the length, the request's code, its data. */
-function authentication(code: number, data: string): Buffer {
-  const body = Buffer.from(data, 'latin1');
-  const head = Buffer.alloc(9);
-  head.write('R', 0);
-  head.writeInt32BE(8 + body.length, 1);
-  head.writeInt32BE(code, 5);
-  return Buffer.concat([head, body]);
-}
-
-/**
- * A server that asks for SCRAM-SHA-256 as a real one with password authentication does: the
- * mechanism after the startup message (10), the server-first message after the client's (11).
- * pg, given no password, then fails on the client side and keeps the socket open.
- */
-function scramAskingServer(): Promise<Server> {
-  const server = createServer((socket) => {
-    const replies = [authentication(10, 'SCRAM-SHA-256\0\0'), authentication(11, 'r=client-nonce-server-nonce,s=c2FsdA==,i=4096')];
-    socket.on('data', () => {
-      const reply = replies.shift();
-      if (reply) socket.write(reply);
-    });
-    socket.on('error', () => undefined);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 describe('platform errors and exit', () => {
@@ -95,8 +68,9 @@ describe('platform errors and exit', () => {
       ({ databaseUrl } = await useSharedServices());
     });
 
-    // queues stats and pause waited for Redis forever; reconcile, with no queued job to ask Redis about, said it had checked 0 and exited 0.
-    it.each([[['queues', 'stats']], [['queues', 'pause']], [['reconcile']]])('%j says Redis is unavailable and why, exit 1', async (args) => {
+    // queues stats and pause waited for Redis forever; reconcile, with no queued job to ask Redis about, said it had checked 0 and exited 0;
+    // dlq replay moved jobs Redis could not take, each reported replayed.
+    it.each([[['queues', 'stats']], [['queues', 'pause']], [['reconcile']], [['dlq', 'replay', '--all']]])('%j says Redis is unavailable and why, exit 1', async (args) => {
       const run = await platform([...args, '--json'], { DATABASE_URL: databaseUrl, REDIS_URL: UNREACHABLE.REDIS_URL }, undefined, { timeoutMs: 30_000 });
       expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 1, stdout: '' });
       expect(errorOf(run.stderr)).toEqual({ error: { kind: 'unavailable', message: 'Redis is unavailable: connect ECONNREFUSED 127.0.0.1:1 (platform doctor checks each part)', exitCode: 1 } });

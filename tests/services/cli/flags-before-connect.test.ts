@@ -1,3 +1,4 @@
+import { JOB_STATUSES, JOB_TYPES } from '../../../services/contract';
 import { platform } from './platform-cli';
 
 /**
@@ -27,6 +28,9 @@ describe('platform CLI flags', () => {
     [['db', 'cancel', '2147483648'], 'pid must be a whole number from 1 to 2147483647, got "2147483648"'],
     [['jobs', 'list', '--cursor', 'garbage'], '--cursor must be a cursor a previous page printed (after "next page:")'],
     [['users', 'set-role', 'ada@example.com', 'root'], 'role must be user or admin, got "root"'],
+    // A misspelt type matched no job: an empty page and exit 0, as if there were none.
+    [['jobs', 'list', '--type', 'file.checksun'], `--type must be one of ${Object.keys(JOB_TYPES).join(', ')}, got "file.checksun"`],
+    [['jobs', 'list', '--status', 'done'], `--status must be one of ${JOB_STATUSES.join(', ')}, got "done"`],
     [['users', 'create-admin', 'not-an-email'], 'not an email address: "not-an-email"'],
     [['users', 'disable', 'not-an-email'], 'not an email address: "not-an-email"'],
     [['users', 'enable', 'ada@example.com', '--reason', ''], '--reason must not be empty, got ""'],

@@ -55,7 +55,7 @@ describe('job engine: lifecycle', () => {
     expect(stats.counts.failed).toBe(1);
 
     failing = false;
-    const replayed = await fx.core.admin.replay(job.id);
+    const { job: replayed } = await fx.core.admin.replay(job.id);
     expect(replayed).toMatchObject({ status: 'queued', attempts: 0, error: null });
     await waitForStatus(fx, job.id, 'succeeded');
     expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1, result: { payload: 'x' } });
