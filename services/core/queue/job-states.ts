@@ -102,6 +102,26 @@ export async function readJobStates(connection: Redis, prefix: string, jobIds: r
 }
 
 /**
+ * When each job's own entry was added (BullMQ's `timestamp`, ms since the epoch, by the
+ * clock of the process that added it), in one pipelined round trip; absent for a job
+ * without an entry of its own.
+ */
+export async function readEntriesAddedAt(connection: Redis, prefix: string, jobIds: readonly string[]): Promise<Map<string, number>> {
+  const addedAt = new Map<string, number>();
+  if (jobIds.length === 0) return addedAt;
+  const pipeline = connection.pipeline();
+  for (const id of jobIds) pipeline.hget(bullJobKey(prefix, id), 'timestamp');
+  const replies = (await pipeline.exec()) ?? [];
+  jobIds.forEach((id, index) => {
+    const [error, value] = replies[index] ?? [new Error('no reply from Redis'), null];
+    if (error) throw error;
+    const ms = Number(value);
+    if (value !== null && Number.isFinite(ms)) addedAt.set(id, ms);
+  });
+  return addedAt;
+}
+
+/**
  * Drops map fields of entries that are done (see sharedEntriesKey), one page from `cursor`.
  * The runner forgets an entry's jobs as it completes the entry; a field stays when that
  * did not reach Redis, when it ran before the relay's write of the same entry's fields

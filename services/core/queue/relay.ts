@@ -9,7 +9,7 @@ import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, isTer
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { withTimeout } from '../timeout';
-import { pruneSharedEntries, readJobStates, type RedisJobState } from './job-states';
+import { pruneSharedEntries, readEntriesAddedAt, readJobStates, type RedisJobState } from './job-states';
 import { SHARED_ENTRY_ID_PREFIX, sharedEntriesKey } from './keys';
 
 /**
@@ -134,6 +134,13 @@ const HAND_OFF_IN_FLIGHT = 2;
 
 /** Suspects held at most, as a multiple of sweepMaxRows: memory stays bounded whatever Redis lost. */
 const SUSPECTS_PER_SWEEP_ROWS = 2;
+
+/**
+ * How much earlier than its row's last queuing a crash-looped entry must have been added to
+ * count as an earlier run's: the clocks of the processes and of PostgreSQL may differ by this
+ * much (platform doctor fails a database clock off by half of it).
+ */
+const ENTRY_CLOCK_MARGIN_MS = 1_000;
 
 /** Arbitrary but fixed: one sweeper at a time across every api and worker process. */
 export const SWEEP_LOCK_KEY = 7_203_114_521;
@@ -498,8 +505,10 @@ export class Relay {
     const crashLooped: QueueEntryRow[] = [];
     const lost: QueueEntryRow[] = [];
     let pending = 0;
+    const leftBehind = await this.entriesOfEarlierRuns(rows.filter((row) => states.get(row.id) === 'crash-looped'));
     for (const row of rows) {
-      const state = states.get(row.id);
+      // An entry left from an earlier run is finished business: the row is as good as missing.
+      const state = leftBehind.has(row.id) ? 'finished' : states.get(row.id);
       const suspect = this.suspects.get(row.id);
       this.suspects.delete(row.id);
       if (state === 'held') continue;
@@ -514,6 +523,25 @@ export class Relay {
     const abandoned = await this.abandon(crashLooped);
     const requeued = await this.requeue(lost, 'sweep');
     return { pending, requeued, abandoned };
+  }
+
+  /**
+   * Of queued rows whose own entry BullMQ gave up on as a crash loop, those whose entry was
+   * added well before the row was last queued. Such an entry belongs to a run before the
+   * move that queued the row again: a replay whose hand-off Redis did not take (it was away)
+   * leaves it behind, since the hand-off is what replaces it. Dead-lettering the row for it
+   * would undo the replay without the job ever running. An entry added for the row's current
+   * run is added after the commit that queued it; the margin covers the difference between
+   * the clock of the process that added it and PostgreSQL's.
+   */
+  private async entriesOfEarlierRuns(crashLooped: QueueEntryRow[]): Promise<Set<string>> {
+    if (crashLooped.length === 0) return new Set();
+    const addedAt = await this.withinEnqueueTimeout(readEntriesAddedAt(this.connection, this.options.prefix, crashLooped.map((row) => row.id)), 'entry timestamps');
+    const earlier = crashLooped.filter((row) => {
+      const added = addedAt.get(row.id);
+      return added !== undefined && added * 1_000 < row.updated_us - ENTRY_CLOCK_MARGIN_MS * 1_000;
+    });
+    return new Set(earlier.map((row) => row.id));
   }
 
   /** A pass walked every stale queued row: suspects it did not note again are no longer queued and stale. */

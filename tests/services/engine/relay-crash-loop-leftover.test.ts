@@ -1,0 +1,73 @@
+/**
+ * A queued row whose own BullMQ entry crash-looped is dead-lettered by the sweep, unless
+ * that entry belongs to an earlier run: a replay made while Redis was away queues the row
+ * in PostgreSQL and cannot replace the entry its crash loop left (kept a day with the
+ * failed entries). The sweep must hand such a row over, not dead-letter it again without
+ * it ever running.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { STALL_SETTINGS } from '../../../services/contract';
+import { crashLoopReason } from '../../../services/core/jobs/lifecycle';
+import { bullJobKey } from '../../../services/core/queue/keys';
+import { createEngineFixture, statusOf, waitFor, type EngineFixture } from './fixture';
+
+describe('relay sweep and crash-looped entries', () => {
+  let fx: EngineFixture;
+
+  beforeEach(async () => {
+    fx = await createEngineFixture();
+  });
+  afterEach(async () => {
+    await fx?.close();
+  });
+
+  /** A queued echo job last queued `queuedSecondsAgo` ago, with an entry of its own that BullMQ gave up on as a crash loop, added `addedSecondsAgo` ago. */
+  async function queuedWithCrashLoopedEntry(queuedSecondsAgo: number, addedSecondsAgo: number): Promise<string> {
+    const id = randomUUID();
+    await fx.query(
+      "INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, updated_at) VALUES ($1, $2, 'echo', '{\"payload\":\"again\"}', 'queued', 3, now() - $3::int * interval '1 second')",
+      [id, fx.ownerId, queuedSecondsAgo],
+    );
+    await fx.core.relay.queue.add('echo', { jobId: id }, { jobId: id });
+    const redis = new Redis(fx.env.REDIS_URL, { lazyConnect: true });
+    try {
+      // What BullMQ leaves on an entry that stalled more than maxStalledCount times.
+      await redis.hset(bullJobKey(fx.env.QUEUE_PREFIX, id), 'defa', 'job stalled more than allowable limit', 'timestamp', String(Date.now() - addedSecondsAgo * 1_000));
+    } finally {
+      redis.disconnect();
+    }
+    return id;
+  }
+
+  it('hands over a row queued again after its entry crash-looped, and the job runs', async () => {
+    const id = await queuedWithCrashLoopedEntry(60, 600);
+
+    const first = await fx.core.relay.sweep();
+    const second = await fx.core.relay.sweep();
+
+    expect(first).toMatchObject({ pending: 1, requeued: 0, abandoned: 0 });
+    expect(second).toMatchObject({ pending: 0, requeued: 1, abandoned: 0 });
+    await fx.startRunner();
+    await waitFor('the job to succeed', async () => (await statusOf(fx, id)) === 'succeeded');
+    const { attempts } = await fx.one<{ attempts: number }>('SELECT attempts FROM jobs WHERE id = $1', [id]);
+    expect(attempts).toBe(1);
+  });
+
+  it('still dead-letters a row whose entry crash-looped in the run it is queued for', async () => {
+    const id = await queuedWithCrashLoopedEntry(60, 30);
+
+    const report = await fx.core.relay.sweep();
+
+    expect(report).toMatchObject({ abandoned: 1, requeued: 0 });
+    const row = await fx.one<{ status: string; error: string }>('SELECT status, error FROM jobs WHERE id = $1', [id]);
+    expect(row).toEqual({ status: 'failed', error: crashLoopReason(STALL_SETTINGS.maxStalledCount + 1) });
+  });
+
+  it('counts an entry added within the clock margin before the row was queued as the current run', async () => {
+    const id = await queuedWithCrashLoopedEntry(60, 60);
+
+    expect(await fx.core.relay.sweep()).toMatchObject({ abandoned: 1 });
+    expect(await statusOf(fx, id)).toBe('failed');
+  });
+});
