@@ -306,6 +306,27 @@ describe('web console', () => {
     await screenshot(page, 'problem');
   });
 
+  it('says when to try again after a 503 in its own words alone, not beside the API\'s detail', async () => {
+    const page = await newPage();
+    const account = await signUp(stack.api, PASSWORD);
+    // What the API answers while PostgreSQL is away (services/api/problem.ts).
+    await page.route('**/v1/auth/login', (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/problem+json',
+        headers: { 'retry-after': '5' },
+        body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the database is unavailable (a request found it away moments ago); try again shortly' }),
+      }),
+    );
+    await page.goto('/sign-in');
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert');
+    await alert.locator('.problem-retry').waitFor();
+    expect(await alert.locator('p').allTextContents()).toEqual(['Service Unavailable', 'Try again in 5 seconds.']);
+  });
+
   it('is usable by keyboard alone: sign in, open a page, submit a job, reach its page', async () => {
     const account = await signUp(stack.api, PASSWORD);
     const page = await newPage();
@@ -611,7 +632,8 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Send reset link' }).click();
     const alert = page.getByRole('alert');
     await alert.locator('.problem-title', { hasText: 'Too Many Requests' }).waitFor();
-    expect(await alert.locator('.problem-retry').textContent()).toMatch(/^Try again in \d+ (minutes?|seconds?)\.$/);
+    // The console's own words only: the API's detail points at a header nobody reading the page sees.
+    expect(await alert.locator('p').allTextContents()).toEqual(['Too Many Requests', expect.stringMatching(/^Try again in \d+ (minutes?|seconds?)\.$/)]);
     expect(await page.getByRole('status').textContent()).toBe('');
     await screenshot(page, 'reset-incomplete');
   });
