@@ -116,6 +116,19 @@ async function deadLetteredJob(token: string): Promise<string> {
   }
 }
 
+/** The server's session behind the browser's refresh cookie: the one a reload would restore. */
+async function browserSession(context: BrowserContext): Promise<string> {
+  const cookie = (await context.cookies()).find((candidate) => candidate.name === 'pk_refresh')?.value ?? '';
+  const { rows } = await stack.api.db.query<{ session_id: string }>('SELECT session_id FROM refresh_tokens WHERE token_hash = $1', [createHash('sha256').update(cookie).digest()]);
+  if (!rows[0]) throw new Error('the browser holds no refresh cookie of a session');
+  return rows[0].session_id;
+}
+
+async function sessionEnded(sessionId: string): Promise<boolean> {
+  const { rows } = await stack.api.db.query<{ ended: boolean }>('SELECT revoked_at IS NOT NULL AS ended FROM sessions WHERE id = $1', [sessionId]);
+  return rows[0]?.ended ?? true;
+}
+
 async function storedTokens(page: Page): Promise<{ local: number; session: number }> {
   return page.evaluate<{ local: number; session: number }>('({ local: localStorage.length, session: sessionStorage.length })');
 }
@@ -523,6 +536,31 @@ describe('web console', () => {
     await first.getByRole('heading', { name: 'Sign in' }).waitFor();
     await second.getByRole('heading', { name: 'Sign in' }).waitFor();
     expect(await second.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+  });
+
+  it('keeps the account signed in when a reset link of another account is opened and used here: only the sessions the API ended go', async () => {
+    const page = await newPage();
+    const here = await signedIn(page);
+    const session = await browserSession(page.context());
+    const other = await signUp(stack.api, PASSWORD);
+    await call(stack.api, '/v1/auth/password-reset', { json: { email: other.email } });
+    const link = new URL((await droppedResetMail(stack.api, other.email, seenMails)).link);
+    // As a mail program opens it: a new load of the console.
+    await page.goto(`${link.pathname}${link.hash}`);
+    await page.getByRole('heading', { name: 'Set a new password' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    expect(await page.locator('.account .email').textContent()).toBe(here.email);
+    await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase');
+    await page.getByLabel('New password again').fill('a brand new passphrase');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByRole('heading', { name: 'Password changed' }).waitFor();
+    expect(await page.locator('.account .email').allTextContents()).toEqual([here.email]);
+    await page.getByText(`This browser is still signed in as ${here.email}`).waitFor();
+    expect(await sessionEnded(session)).toBe(false);
+    expect((await call(stack.api, '/v1/auth/me', { token: other.token })).status).toBe(401);
+    // A new load restores the session from its cookie: the reset left it valid.
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
   });
 
   it('resets a forgotten password: from the sign-in page, through the mailed link, to signing in with the new password', async () => {

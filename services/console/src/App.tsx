@@ -158,7 +158,7 @@ export function App() {
 function Page({ session, location }: { session: Session; location: URL }) {
   const path = location.pathname;
   // Rendered whatever the session, even while it is still loading: the page must read its token and take it out of the address at once.
-  if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedIn={session.kind === 'signed-in'} />;
+  if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedInAs={session.kind === 'signed-in' ? session.user.email : undefined} />;
   if (session.kind === 'loading') return <p>Loading…</p>;
   if (session.kind === 'unknown') {
     return (
