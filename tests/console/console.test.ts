@@ -538,6 +538,108 @@ describe('web console', () => {
     expect(await second.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
   });
 
+  it.each([
+    ['cannot reach the API', { abort: 'connectionrefused' }],
+    ['gets a 503', { status: 503, contentType: 'application/problem+json', headers: { 'retry-after': '5' }, body: '{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the database is unavailable; try again shortly"}' }],
+  ] as const)('ends the session on the server even when the sign-out %s: restores nothing meanwhile, in any tab, says so, and keeps trying', async (_how, failure) => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const [first, second] = [await context.newPage(), await context.newPage()];
+    for (const page of [first, second]) page.setDefaultTimeout(JOB_WAIT_MS);
+    const account = await signedIn(first);
+    await second.goto('/files');
+    await second.getByRole('heading', { name: 'Files' }).waitFor();
+    const session = await browserSession(context);
+    await context.route('**/v1/auth/logout', (route) => ('abort' in failure ? route.abort(failure.abort) : route.fulfill(failure)));
+
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    for (const page of [first, second]) await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    // A reload, or a tab opened now, must not bring back the session that the user ended.
+    await first.reload();
+    const third = await context.newPage();
+    await third.goto('/jobs');
+    for (const page of [first, third]) {
+      await page.getByRole('heading', { name: /^(Sign in|Jobs)$/ }).waitFor();
+      expect(await page.getByRole('heading', { name: 'Sign in' }).count()).toBe(1);
+    }
+    expect(await sessionEnded(session)).toBe(false);
+    const unconfirmed = (page: Page) => page.getByRole('alert').filter({ hasText: 'Your session has not ended on the server yet' });
+    for (const page of [first, second, third]) await unconfirmed(page).waitFor();
+
+    // Signing in now would put a new session's cookie in place of the old one, which then could never be ended from here.
+    await first.getByLabel('Email').fill(account.email);
+    await first.getByLabel('Password').fill(PASSWORD);
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('alert').filter({ hasText: 'The previous sign-out is not confirmed yet' }).waitFor();
+    expect(await browserSession(context)).toBe(session);
+
+    // "Try again now" asks at once, and the notice stays while the API still does not confirm.
+    const logouts = () => new Promise<void>((resolve) => first.once('request', (request) => (request.url().endsWith('/v1/auth/logout') ? resolve() : undefined)));
+    const asked = logouts();
+    await first.getByRole('button', { name: 'Try again now' }).click();
+    await asked;
+    await unconfirmed(first).waitFor();
+    expect(await sessionEnded(session)).toBe(false);
+
+    // The API answers again: a load asks before anything else (unless a tab's backoff came first), and every tab that said "not yet" hears the confirmation.
+    await context.unroute('**/v1/auth/logout');
+    await second.reload();
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor();
+    for (const page of [first, third]) await page.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
+    for (const page of [first, second, third]) expect(await unconfirmed(page).count()).toBe(0);
+    expect(await sessionEnded(session)).toBe(true);
+    expect(await storedTokens(first)).toEqual({ local: 0, session: 0 });
+
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(await browserSession(context)).not.toBe(session);
+    await first.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor({ state: 'detached' });
+  });
+
+  it('retries an unconfirmed sign-out by itself: later in the same page, and first thing when the console next opens', async () => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(JOB_WAIT_MS);
+    const account = await signedIn(page);
+    const failFirstLogout = async () => {
+      await context.route('**/v1/auth/logout', (route) => route.abort('connectionrefused'));
+      const attempted = page.waitForEvent('requestfailed', (request) => request.url().endsWith('/v1/auth/logout'));
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await attempted;
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await context.unroute('**/v1/auth/logout');
+    };
+
+    // Left open, the page asks again after its backoff, with nobody pressing anything.
+    const first = await browserSession(context);
+    await failFirstLogout();
+    for (let polls = 0; polls < 300 && !(await sessionEnded(first)); polls += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await sessionEnded(first)).toBe(true);
+    await page.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
+
+    // Closed before then, the next console opened in this browser asks first and restores nothing.
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    const second = await browserSession(context);
+    await failFirstLogout();
+    await page.close();
+    const refreshes: string[] = [];
+    const later = await context.newPage();
+    later.on('request', (request) => {
+      if (request.url().endsWith('/v1/auth/refresh')) refreshes.push(request.url());
+    });
+    await later.goto('/');
+    await later.getByRole('heading', { name: /^(Sign in|Jobs)$/ }).waitFor();
+    expect(await later.getByRole('heading', { name: 'Sign in' }).count()).toBe(1);
+    await later.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
+    expect(await sessionEnded(second)).toBe(true);
+    expect(refreshes).toEqual([]);
+    expect(await storedTokens(later)).toEqual({ local: 0, session: 0 });
+  });
+
   it('keeps the account signed in when a reset link of another account is opened and used here: only the sessions the API ended go', async () => {
     const page = await newPage();
     const here = await signedIn(page);
