@@ -790,6 +790,30 @@ describe('web console', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   });
 
+  it('keeps the session when several tabs restore it at once, as a browser reopening its tabs does', async () => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const tabs = [await context.newPage(), await context.newPage(), await context.newPage()];
+    for (const tab of tabs) tab.setDefaultTimeout(JOB_WAIT_MS);
+    const [first] = tabs;
+    if (!first) throw new Error('no tab');
+    await signedIn(first);
+    const session = await browserSession(context);
+    for (const tab of tabs.slice(1)) await tab.goto('/files');
+    // Each refresh rotates the cookie; two sent with the same one look to the API like a replayed token.
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all(tabs.map((tab) => tab.reload()));
+      const shown = await Promise.all(
+        tabs.map(async (tab) => {
+          await tab.getByRole('heading', { name: /^(Jobs|Files|Sign in)$/ }).waitFor();
+          return tab.getByRole('heading', { level: 1 }).textContent();
+        }),
+      );
+      expect({ round, shown }).toEqual({ round, shown: ['Jobs', 'Files', 'Files'] });
+    }
+    expect(await sessionEnded(session)).toBe(false);
+  });
+
   it('keeps its session when a page of another origin posts to refresh and logout (a form, a no-cors fetch)', async () => {
     // The attacker's page: another port of the console's host (same site, other origin) and another host (another site).
     const target = stack.api.baseUrl;

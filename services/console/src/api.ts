@@ -97,6 +97,15 @@ async function problemOf(response: Response): Promise<ApiProblem> {
   }
 }
 
+/** Apart from SESSION_LOCK (sign-out and sign-in): a refresh the API does not answer must not hold up a sign-out, which needs no refresh to be over (the session is the same, whichever of its cookies the logout carries). */
+const REFRESH_LOCK = 'platform-kit-refresh';
+
+/** A Web Lock shared by this browser's console tabs, where the browser offers Web Locks (secure contexts); elsewhere the task runs at once. */
+async function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
+  const locks = (navigator as Partial<Navigator>).locks;
+  return locks ? await locks.request(name, task) : await task();
+}
+
 /**
  * Asks for a new access token with the refresh cookie. One refresh at a time: every
  * caller that met a 401 meanwhile waits for the same answer. False means signed out (the
@@ -115,7 +124,11 @@ export function refreshSession(): Promise<boolean> {
       }
       let response: Response;
       try {
-        response = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } });
+        // One tab at a time, so each sends the cookie the previous refresh rotated in: two tabs
+        // with the same cookie (a browser restoring its tabs) would look like a replayed token,
+        // and the API would end the session. No timeout: a refresh the API answers after the
+        // browser gave up on it has rotated the cookie the browser still holds.
+        response = await withLock(REFRESH_LOCK, () => fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } }));
       } catch (error) {
         throw asProblem(error);
       }
@@ -242,9 +255,8 @@ let signOutAttempt: Promise<boolean> | undefined;
 let endingToken: string | undefined;
 const signOutListeners = new Set<() => void>();
 
-async function withSessionLock<T>(task: () => Promise<T>): Promise<T> {
-  const locks = (navigator as Partial<Navigator>).locks;
-  return locks ? await locks.request(SESSION_LOCK, task) : await task();
+function withSessionLock<T>(task: () => Promise<T>): Promise<T> {
+  return withLock(SESSION_LOCK, task);
 }
 
 function signOutPending(): boolean {
