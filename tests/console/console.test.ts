@@ -587,6 +587,8 @@ describe('web console', () => {
     await second.getByRole('heading', { name: 'Sign in' }).waitFor();
     for (const page of [first, third]) await page.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
     for (const page of [first, second, third]) expect(await unconfirmed(page).count()).toBe(0);
+    // The refused sign-in's alert no longer holds either.
+    await first.getByRole('alert').filter({ hasText: 'The previous sign-out is not confirmed yet' }).waitFor({ state: 'detached' });
     expect(await sessionEnded(session)).toBe(true);
     expect(await storedTokens(first)).toEqual({ local: 0, session: 0 });
 

@@ -238,7 +238,8 @@ const SIGN_OUT_RETRY_MAX_SECONDS = 60;
 /** An API that accepted the connection but does not answer (stopped, overloaded) must neither hold the session lock nor keep the user from hearing it. */
 const LOGOUT_TIMEOUT_MS = 5_000;
 
-const PREVIOUS_SIGN_OUT_UNCONFIRMED = new ApiProblem(
+/** What a sign-in (or registration) throws while an earlier sign-out is owed and the API still does not confirm it. */
+export const PREVIOUS_SIGN_OUT_UNCONFIRMED = new ApiProblem(
   0,
   'The previous sign-out is not confirmed yet',
   'Signing in now would leave the previous session valid on the server. Try again when the API answers.',
