@@ -565,6 +565,7 @@ describe('web console', () => {
     expect(await sessionEnded(session)).toBe(false);
     const unconfirmed = (page: Page) => page.getByRole('alert').filter({ hasText: 'Your session has not ended on the server yet' });
     for (const page of [first, second, third]) await unconfirmed(page).waitFor();
+    expect(await seriousViolations(first)).toEqual([]);
 
     // Signing in now would put a new session's cookie in place of the old one, which then could never be ended from here.
     await first.getByLabel('Email').fill(account.email);
