@@ -116,6 +116,19 @@ async function deadLetteredJob(token: string): Promise<string> {
   }
 }
 
+/** The server's session behind the browser's refresh cookie: the one a reload would restore. */
+async function browserSession(context: BrowserContext): Promise<string> {
+  const cookie = (await context.cookies()).find((candidate) => candidate.name === 'pk_refresh')?.value ?? '';
+  const { rows } = await stack.api.db.query<{ session_id: string }>('SELECT session_id FROM refresh_tokens WHERE token_hash = $1', [createHash('sha256').update(cookie).digest()]);
+  if (!rows[0]) throw new Error('the browser holds no refresh cookie of a session');
+  return rows[0].session_id;
+}
+
+async function sessionEnded(sessionId: string): Promise<boolean> {
+  const { rows } = await stack.api.db.query<{ ended: boolean }>('SELECT revoked_at IS NOT NULL AS ended FROM sessions WHERE id = $1', [sessionId]);
+  return rows[0]?.ended ?? true;
+}
+
 async function storedTokens(page: Page): Promise<{ local: number; session: number }> {
   return page.evaluate<{ local: number; session: number }>('({ local: localStorage.length, session: sessionStorage.length })');
 }
@@ -304,6 +317,27 @@ describe('web console', () => {
     await alert.locator('.problem-title', { hasText: expected.body.title }).waitFor();
     expect(await alert.locator('.problem-detail').textContent()).toBe(expected.body.detail);
     await screenshot(page, 'problem');
+  });
+
+  it('says when to try again after a 503 in its own words alone, not beside the API\'s detail', async () => {
+    const page = await newPage();
+    const account = await signUp(stack.api, PASSWORD);
+    // What the API answers while PostgreSQL is away (services/api/problem.ts).
+    await page.route('**/v1/auth/login', (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/problem+json',
+        headers: { 'retry-after': '5' },
+        body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the database is unavailable (a request found it away moments ago); try again shortly' }),
+      }),
+    );
+    await page.goto('/sign-in');
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert');
+    await alert.locator('.problem-retry').waitFor();
+    expect(await alert.locator('p').allTextContents()).toEqual(['Service Unavailable', 'Try again in 5 seconds.']);
   });
 
   it('is usable by keyboard alone: sign in, open a page, submit a job, reach its page', async () => {
@@ -504,6 +538,136 @@ describe('web console', () => {
     expect(await second.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
   });
 
+  it.each([
+    ['cannot reach the API', { abort: 'connectionrefused' }],
+    ['gets a 503', { status: 503, contentType: 'application/problem+json', headers: { 'retry-after': '5' }, body: '{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the database is unavailable; try again shortly"}' }],
+  ] as const)('ends the session on the server even when the sign-out %s: restores nothing meanwhile, in any tab, says so, and keeps trying', async (_how, failure) => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const [first, second] = [await context.newPage(), await context.newPage()];
+    for (const page of [first, second]) page.setDefaultTimeout(JOB_WAIT_MS);
+    const account = await signedIn(first);
+    await second.goto('/files');
+    await second.getByRole('heading', { name: 'Files' }).waitFor();
+    const session = await browserSession(context);
+    await context.route('**/v1/auth/logout', (route) => ('abort' in failure ? route.abort(failure.abort) : route.fulfill(failure)));
+
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    for (const page of [first, second]) await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    // A reload, or a tab opened now, must not bring back the session that the user ended.
+    await first.reload();
+    const third = await context.newPage();
+    await third.goto('/jobs');
+    for (const page of [first, third]) {
+      await page.getByRole('heading', { name: /^(Sign in|Jobs)$/ }).waitFor();
+      expect(await page.getByRole('heading', { name: 'Sign in' }).count()).toBe(1);
+    }
+    expect(await sessionEnded(session)).toBe(false);
+    const unconfirmed = (page: Page) => page.getByRole('alert').filter({ hasText: 'Your session has not ended on the server yet' });
+    for (const page of [first, second, third]) await unconfirmed(page).waitFor();
+    expect(await seriousViolations(first)).toEqual([]);
+
+    // Signing in now would put a new session's cookie in place of the old one, which then could never be ended from here.
+    await first.getByLabel('Email').fill(account.email);
+    await first.getByLabel('Password').fill(PASSWORD);
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('alert').filter({ hasText: 'The previous sign-out is not confirmed yet' }).waitFor();
+    expect(await browserSession(context)).toBe(session);
+
+    // "Try again now" asks at once, and the notice stays while the API still does not confirm.
+    const logouts = () => new Promise<void>((resolve) => first.once('request', (request) => (request.url().endsWith('/v1/auth/logout') ? resolve() : undefined)));
+    const asked = logouts();
+    await first.getByRole('button', { name: 'Try again now' }).click();
+    await asked;
+    await unconfirmed(first).waitFor();
+    expect(await sessionEnded(session)).toBe(false);
+
+    // The API answers again: a load asks before anything else (unless a tab's backoff came first), and every tab that said "not yet" hears the confirmation.
+    await context.unroute('**/v1/auth/logout');
+    await second.reload();
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor();
+    for (const page of [first, third]) await page.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
+    for (const page of [first, second, third]) expect(await unconfirmed(page).count()).toBe(0);
+    // The refused sign-in's alert no longer holds either.
+    await first.getByRole('alert').filter({ hasText: 'The previous sign-out is not confirmed yet' }).waitFor({ state: 'detached' });
+    expect(await sessionEnded(session)).toBe(true);
+    expect(await storedTokens(first)).toEqual({ local: 0, session: 0 });
+
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(await browserSession(context)).not.toBe(session);
+    await first.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor({ state: 'detached' });
+  });
+
+  it('retries an unconfirmed sign-out by itself: later in the same page, and first thing when the console next opens', async () => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(JOB_WAIT_MS);
+    const account = await signedIn(page);
+    const failFirstLogout = async () => {
+      await context.route('**/v1/auth/logout', (route) => route.abort('connectionrefused'));
+      const attempted = page.waitForEvent('requestfailed', (request) => request.url().endsWith('/v1/auth/logout'));
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await attempted;
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await context.unroute('**/v1/auth/logout');
+    };
+
+    // Left open, the page asks again after its backoff, with nobody pressing anything.
+    const first = await browserSession(context);
+    await failFirstLogout();
+    for (let polls = 0; polls < 300 && !(await sessionEnded(first)); polls += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await sessionEnded(first)).toBe(true);
+    await page.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
+
+    // Closed before then, the next console opened in this browser asks first and restores nothing.
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    const second = await browserSession(context);
+    await failFirstLogout();
+    await page.close();
+    const refreshes: string[] = [];
+    const later = await context.newPage();
+    later.on('request', (request) => {
+      if (request.url().endsWith('/v1/auth/refresh')) refreshes.push(request.url());
+    });
+    await later.goto('/');
+    await later.getByRole('heading', { name: /^(Sign in|Jobs)$/ }).waitFor();
+    expect(await later.getByRole('heading', { name: 'Sign in' }).count()).toBe(1);
+    await later.getByRole('status').filter({ hasText: 'The server confirmed the sign-out' }).waitFor();
+    expect(await sessionEnded(second)).toBe(true);
+    expect(refreshes).toEqual([]);
+    expect(await storedTokens(later)).toEqual({ local: 0, session: 0 });
+  });
+
+  it('keeps the account signed in when a reset link of another account is opened and used here: only the sessions the API ended go', async () => {
+    const page = await newPage();
+    const here = await signedIn(page);
+    const session = await browserSession(page.context());
+    const other = await signUp(stack.api, PASSWORD);
+    await call(stack.api, '/v1/auth/password-reset', { json: { email: other.email } });
+    const link = new URL((await droppedResetMail(stack.api, other.email, seenMails)).link);
+    // As a mail program opens it: a new load of the console.
+    await page.goto(`${link.pathname}${link.hash}`);
+    await page.getByRole('heading', { name: 'Set a new password' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    expect(await page.locator('.account .email').textContent()).toBe(here.email);
+    await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase');
+    await page.getByLabel('New password again').fill('a brand new passphrase');
+    await page.getByRole('button', { name: 'Set new password' }).click();
+    await page.getByRole('heading', { name: 'Password changed' }).waitFor();
+    expect(await page.locator('.account .email').allTextContents()).toEqual([here.email]);
+    await page.getByText(`This browser is still signed in as ${here.email}`).waitFor();
+    expect(await sessionEnded(session)).toBe(false);
+    expect((await call(stack.api, '/v1/auth/me', { token: other.token })).status).toBe(401);
+    // A new load restores the session from its cookie: the reset left it valid.
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+  });
+
   it('resets a forgotten password: from the sign-in page, through the mailed link, to signing in with the new password', async () => {
     const account = await signUp(stack.api, PASSWORD);
     const newPassword = 'a brand new passphrase';
@@ -611,7 +775,8 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Send reset link' }).click();
     const alert = page.getByRole('alert');
     await alert.locator('.problem-title', { hasText: 'Too Many Requests' }).waitFor();
-    expect(await alert.locator('.problem-retry').textContent()).toMatch(/^Try again in \d+ (minutes?|seconds?)\.$/);
+    // The console's own words only: the API's detail points at a header nobody reading the page sees.
+    expect(await alert.locator('p').allTextContents()).toEqual(['Too Many Requests', expect.stringMatching(/^Try again in \d+ (minutes?|seconds?)\.$/)]);
     expect(await page.getByRole('status').textContent()).toBe('');
     await screenshot(page, 'reset-incomplete');
   });
@@ -626,6 +791,30 @@ describe('web console', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.reload();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  });
+
+  it('keeps the session when several tabs restore it at once, as a browser reopening its tabs does', async () => {
+    const context = await browser.newContext({ baseURL: stack.api.baseUrl });
+    contexts.push(context);
+    const tabs = [await context.newPage(), await context.newPage(), await context.newPage()];
+    for (const tab of tabs) tab.setDefaultTimeout(JOB_WAIT_MS);
+    const [first] = tabs;
+    if (!first) throw new Error('no tab');
+    await signedIn(first);
+    const session = await browserSession(context);
+    for (const tab of tabs.slice(1)) await tab.goto('/files');
+    // Each refresh rotates the cookie; two sent with the same one look to the API like a replayed token.
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all(tabs.map((tab) => tab.reload()));
+      const shown = await Promise.all(
+        tabs.map(async (tab) => {
+          await tab.getByRole('heading', { name: /^(Jobs|Files|Sign in)$/ }).waitFor();
+          return tab.getByRole('heading', { level: 1 }).textContent();
+        }),
+      );
+      expect({ round, shown }).toEqual({ round, shown: ['Jobs', 'Files', 'Files'] });
+    }
+    expect(await sessionEnded(session)).toBe(false);
   });
 
   it('keeps its session when a page of another origin posts to refresh and logout (a form, a no-cors fetch)', async () => {

@@ -1,6 +1,6 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { CONSOLE_PAGES } from '../../contract/http';
-import { asProblem, getMe, onSessionChange, refreshSession, signOut, type ApiProblem, type CurrentUser } from './api';
+import { asProblem, getMe, onSessionChange, onSignOutStatus, refreshSession, resumePendingSignOut, retrySignOut, signOut, signOutStatusNow, type ApiProblem, type CurrentUser } from './api';
 import { PageTitle, ProblemAlert } from './components';
 import { AdminPage } from './pages/AdminPage';
 import { FilesPage } from './pages/FilesPage';
@@ -54,7 +54,7 @@ export function App() {
         setSession({ kind: 'signed-out' });
       }
     });
-    // A reload keeps no token: the HttpOnly refresh cookie is what restores the session.
+    // A reload keeps no token: the HttpOnly refresh cookie is what restores the session, unless it is one whose sign-out the API has not confirmed yet.
     let retry: ReturnType<typeof setTimeout> | undefined;
     const restore = () =>
       refreshSession().then(
@@ -67,7 +67,8 @@ export function App() {
           retry = setTimeout(restore, (problem.retryAfterSeconds ?? RESTORE_RETRY_SECONDS) * 1_000);
         },
       );
-    void restore();
+    if (resumePendingSignOut()) setSession({ kind: 'signed-out' });
+    else void restore();
     return () => {
       unsubscribe();
       clearTimeout(retry);
@@ -142,13 +143,14 @@ export function App() {
         {user ? (
           <div className="account">
             <span className="email">{user.email}</span>
-            <button type="button" className="secondary" onClick={() => void signOut().catch(() => undefined)}>
+            <button type="button" className="secondary" onClick={signOut}>
               Sign out
             </button>
           </div>
         ) : null}
       </header>
       <main id="main" tabIndex={-1}>
+        <SignOutNotice />
         <Page session={session} location={location} />
       </main>
     </>
@@ -158,7 +160,7 @@ export function App() {
 function Page({ session, location }: { session: Session; location: URL }) {
   const path = location.pathname;
   // Rendered whatever the session, even while it is still loading: the page must read its token and take it out of the address at once.
-  if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedIn={session.kind === 'signed-in'} />;
+  if (path === CONSOLE_PAGES.resetPassword) return <ResetPasswordPage signedInAs={session.kind === 'signed-in' ? session.user.email : undefined} />;
   if (session.kind === 'loading') return <p>Loading…</p>;
   if (session.kind === 'unknown') {
     return (
@@ -183,6 +185,32 @@ function Page({ session, location }: { session: Session; location: URL }) {
   if (job?.[1]) return <JobPage key={job[1]} jobId={job[1]} />;
   if (SIGNED_OUT_PAGES.includes(path)) return <p>Signed in.</p>;
   return <NotFound what="There is no such page in the console." />;
+}
+
+/** Where a sign-out stands when the API has not confirmed it: the user must not believe the session ended before it has. */
+function SignOutNotice() {
+  const status = useSyncExternalStore(onSignOutStatus, signOutStatusNow);
+  if (status.kind === 'confirmed') {
+    return (
+      <p className="notice" role="status">
+        The server confirmed the sign-out: your session has ended.
+      </p>
+    );
+  }
+  if (status.kind !== 'pending' || !status.problem) return null;
+  return (
+    <div className="notice warning" role="alert">
+      <p className="notice-title">Your session has not ended on the server yet</p>
+      <p>
+        This browser no longer uses it, but the API did not confirm the sign-out ({status.problem.title}). Until it does, the session could still be
+        restored from this browser: do not leave this computer to someone else yet. The console keeps trying by itself, also the next time it opens
+        here.
+      </p>
+      <button type="button" className="secondary" onClick={retrySignOut}>
+        Try again now
+      </button>
+    </div>
+  );
 }
 
 function NotFound({ what }: { what: string }) {

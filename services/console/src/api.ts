@@ -4,6 +4,10 @@
  * is an HttpOnly cookie the browser sends to /v1/auth/refresh, which is how a reload or a
  * token's expiry restores the session. A 401 that a refresh cannot cure means signed out;
  * a refresh refused for a while (429, 503) or not answered says nothing about the session.
+ *
+ * Only the API can end a session for good: it revokes the cookie's session and clears the
+ * cookie, which no script here can touch. So a sign-out the API has not confirmed is owed,
+ * not done: see "Signing out" below.
  */
 
 export interface ProblemField {
@@ -53,6 +57,8 @@ type SessionListener = (signedIn: boolean) => void;
 
 let accessToken: string | undefined;
 let refreshing: Promise<boolean> | undefined;
+/** Counts sign-outs seen by this tab: a refresh answered after one must not bring the session back. */
+let signOuts = 0;
 const listeners = new Set<SessionListener>();
 
 /**
@@ -63,7 +69,7 @@ const listeners = new Set<SessionListener>();
 const SIGNED_OUT_MESSAGE = 'signed-out';
 const otherTabs = typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel('platform-kit-session');
 otherTabs?.addEventListener('message', (event: MessageEvent<unknown>) => {
-  if (event.data === SIGNED_OUT_MESSAGE) setToken(undefined);
+  if (event.data === SIGNED_OUT_MESSAGE) signedOutElsewhere();
 });
 
 export function onSessionChange(listener: SessionListener): () => void {
@@ -91,6 +97,15 @@ async function problemOf(response: Response): Promise<ApiProblem> {
   }
 }
 
+/** Apart from SESSION_LOCK (sign-out and sign-in): a refresh the API does not answer must not hold up a sign-out, which needs no refresh to be over (the session is the same, whichever of its cookies the logout carries). */
+const REFRESH_LOCK = 'platform-kit-refresh';
+
+/** A Web Lock shared by this browser's console tabs, where the browser offers Web Locks (secure contexts); elsewhere the task runs at once. */
+async function withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
+  const locks = (navigator as Partial<Navigator>).locks;
+  return locks ? await locks.request(name, task) : await task();
+}
+
 /**
  * Asks for a new access token with the refresh cookie. One refresh at a time: every
  * caller that met a 401 meanwhile waits for the same answer. False means signed out (the
@@ -100,19 +115,31 @@ async function problemOf(response: Response): Promise<ApiProblem> {
  */
 export function refreshSession(): Promise<boolean> {
   refreshing ??= (async () => {
+    const signOutsBefore = signOuts;
+    const signedOutMeanwhile = () => signOuts !== signOutsBefore || signOutPending();
     try {
+      if (signedOutMeanwhile()) {
+        setToken(undefined);
+        return false;
+      }
       let response: Response;
       try {
-        response = await fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } });
+        // One tab at a time, so each sends the cookie the previous refresh rotated in: two tabs
+        // with the same cookie (a browser restoring its tabs) would look like a replayed token,
+        // and the API would end the session. No timeout: a refresh the API answers after the
+        // browser gave up on it has rotated the cookie the browser still holds.
+        response = await withLock(REFRESH_LOCK, () => fetch('/v1/auth/refresh', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } }));
       } catch (error) {
         throw asProblem(error);
       }
       if (response.status === 429 || response.status >= 500) throw await problemOf(response);
-      if (!response.ok) {
+      const token = response.ok ? ((await response.json()) as AccessToken).accessToken : undefined;
+      // The cookie this answer rotated belongs to the session being signed out: the pending logout ends it.
+      if (!token || signedOutMeanwhile()) {
         setToken(undefined);
         return false;
       }
-      setToken(((await response.json()) as AccessToken).accessToken);
+      setToken(token);
       return true;
     } finally {
       refreshing = undefined;
@@ -153,12 +180,23 @@ export async function apiJson<T>(path: string, options: RequestOptions = {}): Pr
   return (response.status === 204 ? undefined : await response.json()) as T;
 }
 
+/**
+ * Signs in, once an earlier sign-out of this browser is confirmed: the login's cookie would
+ * replace the cookie of the session still owed a logout, which then could not be ended from
+ * here, and the owed logout would end the new session instead.
+ */
 export async function signIn(email: string, password: string): Promise<void> {
-  const token = await apiJson<AccessToken>('/v1/auth/login', { json: { email, password } });
-  setToken(token.accessToken);
+  await withSessionLock(async () => {
+    if (!(await settleOwedLogout())) throw PREVIOUS_SIGN_OUT_UNCONFIRMED;
+    const token = await apiJson<AccessToken>('/v1/auth/login', { json: { email, password } });
+    setSignOutStatus({ kind: 'none' });
+    setToken(token.accessToken);
+  });
 }
 
 export async function register(email: string, password: string): Promise<void> {
+  // Before the account exists: a sign-in that cannot happen yet should not leave one behind unexplained.
+  if (signOutPending() && !(await withSessionLock(settleOwedLogout))) throw PREVIOUS_SIGN_OUT_UNCONFIRMED;
   await apiJson('/v1/auth/register', { json: { email, password } });
   await signIn(email, password);
 }
@@ -173,15 +211,179 @@ export async function confirmPasswordReset(token: string, password: string): Pro
   await apiFetch('/v1/auth/password-reset/confirm', { json: { token, password } });
 }
 
-/** Revokes the session on the server (access token and refresh family); the console forgets it whatever the answer, in every tab. */
-export async function signOut(): Promise<void> {
+/* Signing out.
+ *
+ * The console forgets the session at once, in every tab, and asks the API to log out. Until
+ * the API confirms (204), a marker in localStorage says a logout is owed: every tab, a reload
+ * and the next visit find it, refresh nothing while it is set, and keep asking, with backoff,
+ * until the API answers. The marker holds no secret, only that a sign-out is owed. Where
+ * localStorage is refused, the marker lasts as long as the page.
+ *
+ * Attempts, and a sign-in, run under one Web Lock across tabs (where the browser offers Web
+ * Locks: secure contexts), so no tab sends an owed logout after another tab settled it and
+ * signed in: that logout would carry the new session's cookie.
+ */
+
+export type SignOutStatus =
+  | { kind: 'none' }
+  /** The API has not confirmed the sign-out yet; `problem` says why the last attempt failed, absent while the first is under way. */
+  | { kind: 'pending'; problem?: ApiProblem }
+  /** The API confirmed a sign-out this tab had called unconfirmed (or found owed when it opened). */
+  | { kind: 'confirmed' };
+
+const SIGN_OUT_PENDING_KEY = 'platform-kit.sign-out-pending';
+const SESSION_LOCK = 'platform-kit-session';
+const SIGN_OUT_RETRY_FIRST_SECONDS = 2;
+const SIGN_OUT_RETRY_MAX_SECONDS = 60;
+/** An API that accepted the connection but does not answer (stopped, overloaded) must neither hold the session lock nor keep the user from hearing it. */
+const LOGOUT_TIMEOUT_MS = 5_000;
+
+/** What a sign-in (or registration) throws while an earlier sign-out is owed and the API still does not confirm it. */
+export const PREVIOUS_SIGN_OUT_UNCONFIRMED = new ApiProblem(
+  0,
+  'The previous sign-out is not confirmed yet',
+  'Signing in now would leave the previous session valid on the server. Try again when the API answers.',
+);
+
+let pendingHere = false;
+let signOutStatus: SignOutStatus = { kind: 'none' };
+/** Whether the user was told (or could have been) that the sign-out was not confirmed: then its confirmation is said too. */
+let signOutAnnounced = false;
+let signOutFailures = 0;
+let signOutRetry: ReturnType<typeof setTimeout> | undefined;
+let signOutAttempt: Promise<boolean> | undefined;
+/** The access token of the session being signed out, in this tab's memory only: the logout also denies it. */
+let endingToken: string | undefined;
+const signOutListeners = new Set<() => void>();
+
+function withSessionLock<T>(task: () => Promise<T>): Promise<T> {
+  return withLock(SESSION_LOCK, task);
+}
+
+function signOutPending(): boolean {
   try {
-    await apiFetch('/v1/auth/logout', { method: 'POST' });
-  } finally {
-    setToken(undefined);
-    otherTabs?.postMessage(SIGNED_OUT_MESSAGE);
+    return pendingHere || localStorage.getItem(SIGN_OUT_PENDING_KEY) !== null;
+  } catch {
+    return pendingHere;
   }
 }
+
+function setSignOutPending(pending: boolean): void {
+  pendingHere = pending;
+  try {
+    if (pending) localStorage.setItem(SIGN_OUT_PENDING_KEY, new Date().toISOString());
+    else localStorage.removeItem(SIGN_OUT_PENDING_KEY);
+  } catch {
+    // Refused storage: the marker lives in this page only (pendingHere).
+  }
+}
+
+function setSignOutStatus(status: SignOutStatus): void {
+  signOutStatus = status;
+  if (status.kind !== 'pending') signOutAnnounced = false;
+  for (const listener of signOutListeners) listener();
+}
+
+function signOutSettled(): void {
+  clearTimeout(signOutRetry);
+  signOutFailures = 0;
+  endingToken = undefined;
+  if (signOutStatus.kind === 'pending') setSignOutStatus(signOutAnnounced ? { kind: 'confirmed' } : { kind: 'none' });
+}
+
+/** One logout request; undefined when the API confirmed it, else why not. */
+async function requestLogout(): Promise<ApiProblem | undefined> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (endingToken) headers.authorization = `Bearer ${endingToken}`;
+  try {
+    const response = await fetch('/v1/auth/logout', { method: 'POST', credentials: 'same-origin', headers, signal: AbortSignal.timeout(LOGOUT_TIMEOUT_MS) });
+    return response.ok ? undefined : await problemOf(response);
+  } catch (error) {
+    return asProblem(error);
+  }
+}
+
+/** Asks the API once for an owed logout (under the session lock); true when none is owed any more. */
+async function settleOwedLogout(): Promise<boolean> {
+  if (!signOutPending()) {
+    signOutSettled();
+    return true;
+  }
+  clearTimeout(signOutRetry);
+  const problem = await requestLogout();
+  if (!problem) {
+    setSignOutPending(false);
+    signOutSettled();
+    return true;
+  }
+  signOutFailures += 1;
+  signOutAnnounced = true;
+  setSignOutStatus({ kind: 'pending', problem });
+  const backoff = Math.min(SIGN_OUT_RETRY_MAX_SECONDS, SIGN_OUT_RETRY_FIRST_SECONDS * 2 ** (signOutFailures - 1));
+  signOutRetry = setTimeout(continueSignOut, Math.max(problem.retryAfterSeconds ?? 0, backoff) * 1_000);
+  return false;
+}
+
+function continueSignOut(): void {
+  if (signOutStatus.kind !== 'pending') setSignOutStatus({ kind: 'pending' });
+  signOutAttempt ??= withSessionLock(settleOwedLogout).finally(() => {
+    signOutAttempt = undefined;
+  });
+}
+
+/** Asks the API again now for a sign-out it has not confirmed yet (a button, the browser coming back online). */
+export function retrySignOut(): void {
+  if (signOutPending()) continueSignOut();
+}
+
+/**
+ * For a console that opens: when this browser still owes a sign-out, resumes asking the API
+ * for it and answers true, and then there is no session to restore.
+ */
+export function resumePendingSignOut(): boolean {
+  if (!signOutPending()) return false;
+  signOutAnnounced = true;
+  continueSignOut();
+  return true;
+}
+
+/** Ends the session: forgotten here and in every tab at once; the API is asked until it confirms (signOutStatus says how far). */
+export function signOut(): void {
+  setSignOutPending(true);
+  signOuts += 1;
+  endingToken = accessToken;
+  setToken(undefined);
+  otherTabs?.postMessage(SIGNED_OUT_MESSAGE);
+  continueSignOut();
+}
+
+export function signOutStatusNow(): SignOutStatus {
+  return signOutStatus;
+}
+
+export function onSignOutStatus(listener: () => void): () => void {
+  signOutListeners.add(listener);
+  return () => signOutListeners.delete(listener);
+}
+
+/** Another tab signed out: told by its message, or by the marker it set, whichever arrives first. */
+function signedOutElsewhere(): void {
+  signOuts += 1;
+  setToken(undefined);
+  if (signOutPending()) continueSignOut();
+}
+
+window.addEventListener('storage', (event) => {
+  if (event.key !== SIGN_OUT_PENDING_KEY) return;
+  if (event.newValue !== null) {
+    signedOutElsewhere();
+    return;
+  }
+  // Removed: the API confirmed the sign-out to another tab (or before its sign-in); the cookie it sent is this tab's too.
+  pendingHere = false;
+  signOutSettled();
+});
+window.addEventListener('online', retrySignOut);
 
 export function getMe(): Promise<CurrentUser> {
   return apiJson<CurrentUser>('/v1/auth/me');

@@ -1,7 +1,12 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApiProblem } from './api';
 
-/** An API error as the problem document states it: its title, its detail, and the fields at fault. */
+/**
+ * An API error as the problem document states it: its title, its detail, and the fields at
+ * fault. When the answer names a wait (429, 503 with Retry-After), the console says the wait
+ * in its own words instead of the detail, which there can only point at that header or say
+ * "try again shortly".
+ */
 export function ProblemAlert({ problem }: { problem: ApiProblem | undefined }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -11,8 +16,11 @@ export function ProblemAlert({ problem }: { problem: ApiProblem | undefined }) {
   return (
     <div className="problem" role="alert" tabIndex={-1} ref={ref}>
       <p className="problem-title">{problem.title}</p>
-      {problem.detail ? <p className="problem-detail">{problem.detail}</p> : null}
-      {problem.retryAfterSeconds !== undefined ? <p className="problem-retry">Try again in {formatWait(problem.retryAfterSeconds)}.</p> : null}
+      {problem.retryAfterSeconds !== undefined ? (
+        <p className="problem-retry">Try again in {formatWait(problem.retryAfterSeconds)}.</p>
+      ) : problem.detail ? (
+        <p className="problem-detail">{problem.detail}</p>
+      ) : null}
       {problem.errors.length > 0 ? (
         <ul>
           {problem.errors.map((error) => (

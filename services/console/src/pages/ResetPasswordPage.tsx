@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
-import { ApiProblem, asProblem, confirmPasswordReset, signOut } from '../api';
+import { ApiProblem, asProblem, confirmPasswordReset, refreshSession } from '../api';
 import { PageTitle, PasswordHint, ProblemAlert } from '../components';
 import { Link } from '../router';
 import { PasswordResetRequestForm } from './ForgotPasswordPage';
@@ -31,8 +31,12 @@ const DEAD_LINK = new ApiProblem(
   'It was used already, a newer reset mail replaced it, or it expired. Ask for a new mail below and use the link in it.',
 );
 
-/** Where the reset mail's link lands: sets a new password with the token it carries. */
-export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
+/**
+ * Where the reset mail's link lands: sets a new password with the token it carries. The link
+ * may be another account's than the one signed in here (`signedInAs`), so opening it signs
+ * nobody out, and after the reset only a session the API ended is dropped.
+ */
+export function ResetPasswordPage({ signedInAs }: { signedInAs: string | undefined }) {
   // Read on the first render only: the effect below takes the token out of the address.
   const [token] = useState(tokenFromFragment);
   const [password, setPassword] = useState('');
@@ -72,9 +76,10 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
     setProblem(undefined);
     try {
       await confirmPasswordReset(token, password);
-      // The API has ended every session of the account, quite likely this one's too: forget it
-      // here as well, so "Sign in" shows the form instead of a session that no longer works.
-      if (signedIn) await signOut().catch(() => undefined);
+      // The API ended every session of the link's account, which may or may not be this browser's
+      // (or the one a reload is still restoring): a refresh asks. A refused cookie signs this
+      // console out; no answer leaves the session as it is, for its next call to find out.
+      await refreshSession().catch(() => undefined);
       setDone(true);
     } catch (error) {
       const failure = asProblem(error);
@@ -106,6 +111,19 @@ export function ResetPasswordPage({ signedIn }: { signedIn: boolean }) {
         <PasswordResetRequestForm />
         <p>
           <Link to={CONSOLE_PAGES.signIn}>Back to sign in</Link>
+        </p>
+      </section>
+    );
+  }
+
+  if (done && signedInAs) {
+    return (
+      <section className="narrow">
+        <PageTitle>Password changed</PageTitle>
+        <p>The new password is set, and every session of the account the link was for has ended.</p>
+        <p>This browser is still signed in as {signedInAs}: the reset did not end that session.</p>
+        <p>
+          <Link to={CONSOLE_PAGES.jobs}>Go to your jobs</Link>
         </p>
       </section>
     );

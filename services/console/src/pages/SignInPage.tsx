@@ -1,6 +1,6 @@
-import { useState, type FormEvent } from 'react';
+import { useState, useSyncExternalStore, type FormEvent } from 'react';
 import { CONSOLE_PAGES } from '../../../contract/http';
-import { asProblem, register, signIn, type ApiProblem } from '../api';
+import { asProblem, onSignOutStatus, PREVIOUS_SIGN_OUT_UNCONFIRMED, register, signIn, signOutStatusNow, type ApiProblem } from '../api';
 import { PageTitle, PasswordHint, ProblemAlert } from '../components';
 import { Link } from '../router';
 
@@ -11,6 +11,9 @@ export function SignInPage({ mode }: { mode: 'sign-in' | 'register' }) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<ApiProblem>();
   const registering = mode === 'register';
+  const signOutStatus = useSyncExternalStore(onSignOutStatus, signOutStatusNow);
+  // Once the API confirmed the earlier sign-out, the form works again: the refusal would contradict the notice above it.
+  const shownProblem = problem === PREVIOUS_SIGN_OUT_UNCONFIRMED && signOutStatus.kind !== 'pending' ? undefined : problem;
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
@@ -29,7 +32,7 @@ export function SignInPage({ mode }: { mode: 'sign-in' | 'register' }) {
   return (
     <section className="narrow">
       <PageTitle>{registering ? 'Create an account' : 'Sign in'}</PageTitle>
-      <ProblemAlert problem={problem} />
+      <ProblemAlert problem={shownProblem} />
       <form onSubmit={onSubmit} className="stack">
         <label htmlFor="email">Email</label>
         <input id="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
