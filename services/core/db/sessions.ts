@@ -62,9 +62,21 @@ export class SessionRepository {
   }
 
   /** Revokes the sessions and returns what the denylist must hold for them. */
+  /**
+   * Revokes the session. The revocation to announce comes back also for a session revoked
+   * earlier whose access tokens may be unexpired: a logout repeated because the first one's
+   * announcement through Redis failed (after its revoke committed) then announces again what
+   * the first missed, instead of nothing. The reason stays the first revoke's.
+   */
   async revokeSession(sessionId: string, reason: SessionRevokedReason): Promise<Revocation[]> {
+    // Both parts read the snapshot before the update: a session revoked now comes from the first only.
     const { rows } = await this.pool.query<{ id: string; access_expires_at: Date }>(
-      `UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id, access_expires_at`,
+      `WITH revoked AS (
+         UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id, access_expires_at
+       )
+       SELECT id, access_expires_at FROM revoked
+       UNION ALL
+       SELECT id, access_expires_at FROM sessions WHERE id = $1 AND revoked_at IS NOT NULL AND access_expires_at > now()`,
       [sessionId, reason],
     );
     return rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) }));
