@@ -88,6 +88,11 @@ export function jobsDashboard(): DashboardJson {
     .withRow(new RowBuilder('Failures'))
     .withPanel(timeseries('Failed for good by type', 'ops', [{ expr: byType(METRICS.jobsFailed), legend: '{{type}}' }]))
     .withPanel(timeseries('Retried by type', 'ops', [{ expr: byType(METRICS.jobsRetried), legend: '{{type}}' }]))
+    .withPanel(
+      timeseries('Deferred (platform failures, not charged) by what failed', 'ops', [
+        { expr: `sum by (dependency) (rate(${METRICS.jobsDeferred}{${worker}}[$__rate_interval]))`, legend: '{{dependency}}' },
+      ]),
+    )
     .withPanel(timeseries('Cancelled by type', 'ops', [{ expr: byType(METRICS.jobsCancelled), legend: '{{type}}' }]))
     .withPanel(timeseries('Dead-letter set', 'short', [{ expr: `max(${METRICS.deadLetterSize}{${worker}})`, legend: 'dead letters' }]))
     .withRow(new RowBuilder('Timing'))

@@ -11,6 +11,8 @@ export const METRICS = {
   jobsSucceeded: 'platform_jobs_succeeded_total',
   jobsFailed: 'platform_jobs_failed_total',
   jobsRetried: 'platform_jobs_retried_total',
+  /** Attempts that failed on the platform's infrastructure and were queued again without being charged, by type and by what failed. */
+  jobsDeferred: 'platform_jobs_deferred_total',
   jobsCancelled: 'platform_jobs_cancelled_total',
   jobDuration: 'platform_job_duration_seconds',
   jobTimeToStart: 'platform_job_time_to_start_seconds',

@@ -58,6 +58,12 @@ export function createMetrics(service: string) {
     jobsSucceeded: new Counter({ name: METRICS.jobsSucceeded, help: 'Jobs that succeeded.', labelNames: ['type'] as const, registers }),
     jobsFailed: new Counter({ name: METRICS.jobsFailed, help: 'Jobs that failed for good (dead-lettered).', labelNames: ['type'] as const, registers }),
     jobsRetried: new Counter({ name: METRICS.jobsRetried, help: 'Failed attempts that will be retried.', labelNames: ['type'] as const, registers }),
+    jobsDeferred: new Counter({
+      name: METRICS.jobsDeferred,
+      help: 'Attempts that failed on the platform\'s infrastructure, queued again without being charged.',
+      labelNames: ['type', 'dependency'] as const,
+      registers,
+    }),
     jobsCancelled: new Counter({ name: METRICS.jobsCancelled, help: 'Jobs cancelled.', labelNames: ['type'] as const, registers }),
     jobDuration: new Histogram({
       name: METRICS.jobDuration,

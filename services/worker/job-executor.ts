@@ -241,6 +241,7 @@ export class JobExecutor {
     const retryInMs = retryDelayMs(definition.retry.backoffMs, deferrals);
     const applied = await transitions.record({ event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs });
     if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+    metrics?.jobsDeferred.inc({ type: row.type, dependency });
     log.warn({ err: error, attempt, dependency, deferrals, retryInMs }, 'job attempt failed on the platform\'s infrastructure; deferred, the attempt not charged');
     return { kind: 'again', row, delayMs: retryInMs };
   }

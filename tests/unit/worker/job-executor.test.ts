@@ -171,6 +171,7 @@ describe('JobExecutor', () => {
     expect(deferral.retryInMs).toBeLessThanOrEqual(4_000);
     expect(settlement).toEqual({ kind: 'again', row, delayMs: deferral.retryInMs });
     expect(transitions.events()).toEqual(['start', 'defer']);
+    expect((await metrics.jobsDeferred.get()).values).toEqual([{ value: 1, labels: { type: 'echo', dependency: 'PostgreSQL' } }]);
     expect(await count(metrics.jobsRetried)).toBe(0);
     expect(await count(metrics.jobsFailed)).toBe(0);
   });
