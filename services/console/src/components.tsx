@@ -1,11 +1,12 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { ApiProblem } from './api';
+import { detailBesideWait } from './problem-detail';
 
 /**
  * An API error as the problem document states it: its title, its detail, and the fields at
  * fault. When the answer names a wait (429, 503 with Retry-After), the console says the wait
- * in its own words instead of the detail, which there can only point at that header or say
- * "try again shortly".
+ * in its own words, and the detail keeps only what it says beyond the wait (see
+ * detailBesideWait).
  */
 export function ProblemAlert({ problem }: { problem: ApiProblem | undefined }) {
   const ref = useRef<HTMLDivElement>(null);
@@ -13,14 +14,13 @@ export function ProblemAlert({ problem }: { problem: ApiProblem | undefined }) {
     if (problem) ref.current?.focus();
   }, [problem]);
   if (!problem) return null;
+  const waitSeconds = problem.retryAfterSeconds;
+  const detail = problem.detail && waitSeconds !== undefined ? detailBesideWait(problem.detail) : problem.detail;
   return (
     <div className="problem" role="alert" tabIndex={-1} ref={ref}>
       <p className="problem-title">{problem.title}</p>
-      {problem.retryAfterSeconds !== undefined ? (
-        <p className="problem-retry">Try again in {formatWait(problem.retryAfterSeconds)}.</p>
-      ) : problem.detail ? (
-        <p className="problem-detail">{problem.detail}</p>
-      ) : null}
+      {detail ? <p className="problem-detail">{detail}</p> : null}
+      {waitSeconds !== undefined ? <p className="problem-retry">Try again in {formatWait(waitSeconds)}.</p> : null}
       {problem.errors.length > 0 ? (
         <ul>
           {problem.errors.map((error) => (
