@@ -319,7 +319,7 @@ describe('web console', () => {
     await screenshot(page, 'problem');
   });
 
-  it('says when to try again after a 503 in its own words alone, not beside the API\'s detail', async () => {
+  it('says when to try again after a 503 in its own words, keeping what the API\'s detail says beyond its pointer at Retry-After', async () => {
     const page = await newPage();
     const account = await signUp(stack.api, PASSWORD);
     // What the API answers while PostgreSQL is away (services/api/problem.ts).
@@ -337,7 +337,7 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     const alert = page.getByRole('alert');
     await alert.locator('.problem-retry').waitFor();
-    expect(await alert.locator('p').allTextContents()).toEqual(['Service Unavailable', 'Try again in 5 seconds.']);
+    expect(await alert.locator('p').allTextContents()).toEqual(['Service Unavailable', 'the database is unavailable (a request found it away moments ago)', 'Try again in 5 seconds.']);
   });
 
   it('is usable by keyboard alone: sign in, open a page, submit a job, reach its page', async () => {
@@ -775,8 +775,12 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Send reset link' }).click();
     const alert = page.getByRole('alert');
     await alert.locator('.problem-title', { hasText: 'Too Many Requests' }).waitFor();
-    // The console's own words only: the API's detail points at a header nobody reading the page sees.
-    expect(await alert.locator('p').allTextContents()).toEqual(['Too Many Requests', expect.stringMatching(/^Try again in \d+ (minutes?|seconds?)\.$/)]);
+    // The wait in the console's own words: the API's detail points at a header nobody reading the page sees, and keeps only what it says beyond that.
+    expect(await alert.locator('p').allTextContents()).toEqual([
+      'Too Many Requests',
+      'too many password-reset requests for this address',
+      expect.stringMatching(/^Try again in \d+ (minutes?|seconds?)\.$/),
+    ]);
     expect(await page.getByRole('status').textContent()).toBe('');
     await screenshot(page, 'reset-incomplete');
   });
@@ -802,6 +806,7 @@ describe('web console', () => {
     if (!first) throw new Error('no tab');
     await signedIn(first);
     const session = await browserSession(context);
+    // Not waiting for their refreshes to be answered: the first reload may cut one short, and the browser then never stores the cookie it rotated.
     for (const tab of tabs.slice(1)) await tab.goto('/files');
     // Each refresh rotates the cookie; two sent with the same one look to the API like a replayed token.
     for (let round = 0; round < 3; round += 1) {

@@ -123,6 +123,13 @@ export interface AuthService {
 
 const INVALID_CREDENTIALS = 'invalid email or password';
 const INVALID_REFRESH = 'the refresh token is invalid, expired or revoked';
+/**
+ * How long after its exchange a refresh token may be exchanged once more, when that exchange
+ * was its session's last (SessionRepository.rotate): a browser that reloads while a refresh is
+ * under way drops the answer and its cookie, and presents the old token on the next load. Past
+ * this, or after its successor was used, presenting it again is reuse and ends the session.
+ */
+const REFRESH_REEXCHANGE_WITHIN_MS = 10_000;
 const REGISTRATION_DETAIL = 'If this address can be registered, the account exists now and you can sign in; if not, its owner has been mailed.';
 
 const sha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest();
@@ -227,15 +234,15 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         return new UnauthorizedError(INVALID_REFRESH);
       };
       if (found.sessionRevokedAt) throw new UnauthorizedError(INVALID_REFRESH);
-      if (found.rotatedAt) throw await reuse();
+      if (found.rotatedAt && Date.now() - found.rotatedAt.getTime() >= REFRESH_REEXCHANGE_WITHIN_MS) throw await reuse();
       if (found.expiresAt.getTime() <= Date.now()) throw new UnauthorizedError(INVALID_REFRESH);
       // The role comes from the database at every refresh, never from an earlier token.
       const issued = await tokens.issue({ id: found.userId, role: found.role }, found.sessionId);
       const next = newOpaqueToken();
       const refreshExpiresAt = refreshExpiry();
-      const rotated = await sessions.rotate(hash, { hash: sha256(next), expiresAt: refreshExpiresAt }, found.sessionId, new Date(issued.expiresAt * 1000));
+      const rotated = await sessions.rotate(hash, { hash: sha256(next), expiresAt: refreshExpiresAt }, found.sessionId, new Date(issued.expiresAt * 1000), REFRESH_REEXCHANGE_WITHIN_MS);
       if (!rotated) {
-        // Lost to a concurrent refresh with the same token, or the session was revoked meanwhile.
+        // Exchanged before and not re-exchangeable (its successor was used, or a concurrent refresh won), or the session was revoked meanwhile.
         const again = await sessions.findRefreshToken(hash);
         if (again && !again.sessionRevokedAt) throw await reuse();
         throw new UnauthorizedError(INVALID_REFRESH);

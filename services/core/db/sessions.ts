@@ -42,17 +42,32 @@ export class SessionRepository {
   }
 
   /**
-   * Exchanges a refresh token for the next one of its session. False when the token was
-   * exchanged already (a concurrent refresh won: that is reuse) or the session was revoked.
+   * Exchanges a refresh token for the next one of its session. A token exchanged already is
+   * exchanged once more only when that exchange was the session's last and came within
+   * `reexchangeWithinMs`: its answer was lost on the way (a reload cut the request short, so
+   * the browser never stored the cookie it set), and the token it gave, which nobody then
+   * holds, is superseded. False otherwise (reuse), or when the session was revoked.
    */
-  async rotate(previousHash: Buffer, next: { hash: Buffer; expiresAt: Date }, sessionId: string, accessExpiresAt: Date): Promise<boolean> {
+  async rotate(previousHash: Buffer, next: { hash: Buffer; expiresAt: Date }, sessionId: string, accessExpiresAt: Date, reexchangeWithinMs: number): Promise<boolean> {
     return this.transaction(async (client) => {
-      const rotated = await client.query('UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1 AND rotated_at IS NULL', [previousHash]);
+      // The session's row first: exchanges of one session's tokens take turns, so "its last exchange" holds until commit.
       const live = await client.query(
         'UPDATE sessions SET access_expires_at = GREATEST(access_expires_at, $2) WHERE id = $1 AND revoked_at IS NULL',
         [sessionId, accessExpiresAt],
       );
-      if (rotated.rowCount !== 1 || live.rowCount !== 1) {
+      let rotated = live.rowCount === 1 ? await client.query('UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1 AND rotated_at IS NULL', [previousHash]) : undefined;
+      if (rotated?.rowCount === 0) {
+        rotated = await client.query(
+          `UPDATE refresh_tokens SET rotated_at = now()
+            WHERE session_id = $2 AND rotated_at IS NULL
+              AND EXISTS (
+                SELECT 1 FROM refresh_tokens previous
+                 WHERE previous.token_hash = $1 AND previous.session_id = $2 AND previous.rotated_at > now() - $3 * interval '1 millisecond'
+                   AND NOT EXISTS (SELECT 1 FROM refresh_tokens later WHERE later.session_id = $2 AND later.rotated_at > previous.rotated_at))`,
+          [previousHash, sessionId, reexchangeWithinMs],
+        );
+      }
+      if (rotated?.rowCount !== 1) {
         await client.query('ROLLBACK');
         return false;
       }
@@ -61,7 +76,6 @@ export class SessionRepository {
     });
   }
 
-  /** Revokes the sessions and returns what the denylist must hold for them. */
   /**
    * Revokes the session. The revocation to announce comes back also for a session revoked
    * earlier whose access tokens may be unexpired: a logout repeated because the first one's

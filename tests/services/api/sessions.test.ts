@@ -86,11 +86,17 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect(plain.status).toBe(200);
   });
 
+  /** Moves the user's refresh-token exchanges back in time, past the window in which an exchanged token may be exchanged once more. */
+  async function exchangedLongAgo(userId: string): Promise<void> {
+    await api.db.query("UPDATE refresh_tokens SET rotated_at = rotated_at - interval '1 minute' WHERE rotated_at IS NOT NULL AND session_id IN (SELECT id FROM sessions WHERE user_id = $1)", [userId]);
+  }
+
   it('revokes the whole family when a rotated refresh token is presented again, and logs it as a security event', async () => {
     const { email, userId } = await signUp(api);
     const first = await login(api, email, PASSWORD);
     const rotated = await refresh(api, first.refresh);
     const current = refreshCookie(rotated.headers)?.value ?? '';
+    await exchangedLongAgo(userId);
     const replayed = await refresh(api, first.refresh);
     expect(replayed.status).toBe(401);
     // The thief's replay ended the session for the owner too: the current token and the access tokens die.
@@ -102,6 +108,35 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect(JSON.stringify(api.logLines)).not.toContain(first.refresh);
     const metrics = await call(api, '/metrics');
     expect(metrics.text).toMatch(/platform_security_events_total\{[^}]*kind="refresh_token_reuse"[^}]*\} 1/);
+  });
+
+  it('exchanges a token once more moments after its exchange, when nobody used what that gave: a reload cut the answer short', async () => {
+    const { email, userId } = await signUp(api);
+    const first = await login(api, email, PASSWORD);
+    const lost = refreshCookie((await refresh(api, first.refresh)).headers)?.value ?? '';
+
+    const again = await refresh(api, first.refresh);
+    expect(again.status).toBe(200);
+    const current = refreshCookie(again.headers)?.value ?? '';
+    expect((await call(api, '/v1/auth/me', { token: again.body.accessToken })).status).toBe(200);
+    // The lost answer's token is superseded: presented after the window, it is reuse.
+    await exchangedLongAgo(userId);
+    expect((await refresh(api, lost)).status).toBe(401);
+    expect((await refresh(api, current)).status).toBe(401);
+    expect(api.logLines.filter((line) => line.event === 'security' && line.kind === 'refresh_token_reuse' && line.userId === userId)).toHaveLength(1);
+  });
+
+  it('takes a token presented again after its successor was used as reuse, however soon', async () => {
+    const { email, userId } = await signUp(api);
+    const first = await login(api, email, PASSWORD);
+    const second = refreshCookie((await refresh(api, first.refresh)).headers)?.value ?? '';
+    const third = await refresh(api, second);
+    expect(third.status).toBe(200);
+
+    expect((await refresh(api, first.refresh)).status).toBe(401);
+    expect((await refresh(api, refreshCookie(third.headers)?.value ?? '')).status).toBe(401);
+    expect((await call(api, '/v1/auth/me', { token: third.body.accessToken })).status).toBe(401);
+    expect(api.logLines.filter((line) => line.event === 'security' && line.kind === 'refresh_token_reuse' && line.userId === userId)).toHaveLength(1);
   });
 
   it('logout denies the access token and the refresh token at once; other sessions of the user live on', async () => {
