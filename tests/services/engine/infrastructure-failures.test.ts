@@ -45,6 +45,20 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
     postgres = undefined;
   });
 
+  /** An engine fixture whose files live on a fake S3 server (its faults set by each test), through the S3 driver. */
+  async function onFakeS3(): Promise<{ current: EngineFixture; fakeS3: FakeS3Server; objects: S3ObjectStore; files: FileService }> {
+    s3 = await startFakeS3(['platform-bucket']);
+    store = new S3ObjectStore({
+      bucket: 'platform-bucket',
+      region: 'eu-west-1',
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-for-signing-only' },
+    });
+    fx = await createEngineFixture();
+    return { current: fx, fakeS3: s3, objects: store, files: createFileService({ generalPool: fx.core.generalPool, store, log: fx.log }) };
+  }
+
   it('PostgreSQL restarted while a job reads its file: the job is deferred, its state write waits for the server, and it succeeds on its only attempt', async () => {
     postgres = await startPostgres();
     const shared = await useSharedServices();
@@ -87,22 +101,12 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
   }, 90_000);
 
   it('the object store answering 503 for a while: the job is deferred until it answers, and succeeds on its only attempt', async () => {
-    s3 = await startFakeS3(['platform-bucket']);
-    store = new S3ObjectStore({
-      bucket: 'platform-bucket',
-      region: 'eu-west-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-for-signing-only' },
-    });
-    fx = await createEngineFixture();
-    const current = fx;
-    const files = createFileService({ generalPool: current.core.generalPool, store, log: current.log });
+    const { current, fakeS3, objects, files } = await onFakeS3();
     const fileId = await uploadTo(files, current.ownerId, 'innocent.txt');
     // Three reads fail: all of the first run's (the SDK's own three attempts).
     let failing = 3;
-    s3.fault = (request) => (request.method === 'GET' && failing-- > 0 ? { status: 503, code: 'ServiceUnavailable' } : undefined);
-    await current.startRunner({}, { files, store });
+    fakeS3.fault = (request) => (request.method === 'GET' && failing-- > 0 ? { status: 503, code: 'ServiceUnavailable' } : undefined);
+    await current.startRunner({}, { files, store: objects });
     const { job } = await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'file.checksum', input: { fileId }, maxAttempts: 1 }));
 
     await waitFor('the job to finish', async () => ['succeeded', 'failed'].includes(await statusOf(current, job.id)) || undefined, 30_000);
@@ -114,24 +118,14 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
   }, 60_000);
 
   it('a job that meets an infrastructure failure on every run is dead-lettered after its deferrals, and the job beside it is not', async () => {
-    s3 = await startFakeS3(['platform-bucket']);
-    store = new S3ObjectStore({
-      bucket: 'platform-bucket',
-      region: 'eu-west-1',
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-for-signing-only' },
-    });
-    fx = await createEngineFixture();
-    const current = fx;
-    const files = createFileService({ generalPool: current.core.generalPool, store, log: current.log });
+    const { current, fakeS3, objects, files } = await onFakeS3();
     const provoking = await uploadTo(files, current.ownerId, 'provoking.txt');
     const innocent = await uploadTo(files, current.ownerId, 'innocent.txt');
     const provokingKey = `/platform-bucket/files/${current.ownerId}/${provoking}`;
-    s3.fault = (request) => (request.method === 'GET' && request.path === provokingKey ? { status: 503, code: 'ServiceUnavailable' } : undefined);
+    fakeS3.fault = (request) => (request.method === 'GET' && request.path === provokingKey ? { status: 503, code: 'ServiceUnavailable' } : undefined);
     // No backoff between runs, so the bound is reached in seconds rather than the hour it covers.
     const noBackoff = defineProcessor({ ...fileChecksum, retry: { attempts: 3, backoffMs: 0 } }, (context) => checksum.run(context));
-    await current.startRunner({}, { files, store, processors: (type) => (type === 'file.checksum' ? (noBackoff as unknown as Processor) : findProcessor(type)) });
+    await current.startRunner({}, { files, store: objects, processors: (type) => (type === 'file.checksum' ? (noBackoff as unknown as Processor) : findProcessor(type)) });
     const [bad, good] = await Promise.all(
       [provoking, innocent].map(async (fileId) => (await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'file.checksum', input: { fileId } }))).job),
     );
