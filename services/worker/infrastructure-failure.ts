@@ -105,7 +105,7 @@ function classifyOne(error: ErrorShape): Dependency | undefined {
  * when the error is the job's own (or a bug). Such a failure is not the job's doing, so it
  * does not spend the job's attempt (the lifecycle's `defer`). Recognised, from what the
  * libraries throw:
- * - PostgreSQL (pg): connection exceptions (SQLSTATE 08xxx), the server shutting down,
+ * - PostgreSQL (pg): connection exceptions (SQLSTATE class 08), the server shutting down,
  *   crashing or starting (57P01-57P03), too many connections (53300), deadlock and
  *   serialization victims; the pool's "timeout exceeded when trying to connect", "Connection
  *   terminated …" and the other connection failures node-postgres reports without a SQLSTATE.
