@@ -192,6 +192,17 @@ export const EnvSchema = z.object({
    */
   WORKER_INPUT_BUDGET_BYTES: bytes.default(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
   /**
+   * A name for the place this worker process runs in, which only one worker process holds
+   * at a time: in the cluster the pod's uid, under `npm start` its one worker. A worker
+   * starting in a slot releases at once the jobs the previous process there left running
+   * (killed, out of memory) instead of leaving them to wait out their locks. Unset, they
+   * wait: nothing then says the earlier process is gone.
+   */
+  WORKER_SLOT: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, dots, underscores, colons or hyphens, starting with a letter or digit')
+    .optional(),
+  /**
    * How long SIGTERM waits for in-flight work before releasing it. A worker's drain covers
    * the longest job timeout, so the ceiling is the longest timeout a job type may declare.
    */

@@ -14,6 +14,8 @@ import { JobRunner, type RunnerDeps, type RunnerOptions } from './runner';
 import { createMailDrop, createSmtpMailDrop } from './mail-drop';
 import { startRetentionPurge } from './retention';
 import { createJobRemoval } from '../core/jobs/removal';
+import { WorkerSlots } from '../core/queue/worker-slots';
+import { SlotCheck } from './slot-check';
 
 export interface WorkerProcessOptions {
   /** Runner tuning beyond the env (tests shorten lock and stall settings). */
@@ -70,7 +72,14 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       mailDrop: env.SMTP_URL ? createSmtpMailDrop(env.SMTP_URL, env.MAIL_FROM) : createMailDrop(core.store, env.MAIL_FROM),
       relay: core.relay,
     },
-    { ...options.runner, redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX, concurrency: env.WORKER_CONCURRENCY, inputBudgetBytes: env.WORKER_INPUT_BUDGET_BYTES },
+    {
+      ...options.runner,
+      redisUrl: env.REDIS_URL,
+      prefix: env.QUEUE_PREFIX,
+      concurrency: env.WORKER_CONCURRENCY,
+      inputBudgetBytes: env.WORKER_INPUT_BUDGET_BYTES,
+      ...(env.WORKER_SLOT ? { slot: env.WORKER_SLOT } : {}),
+    },
   );
   const maxSilenceMs = options.livenessMaxSilenceMs ?? 30_000;
   let ready = false;
@@ -87,11 +96,13 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   const heartbeatKey = workerHeartbeatKey(env.QUEUE_PREFIX);
   const dataStores = new DataStoreMetrics({ generalPool: core.generalPool, redis: core.redis.client, metrics });
   metrics.workerConcurrency.set(env.WORKER_CONCURRENCY);
+  const slotCheck = new SlotCheck(runner, new WorkerSlots(core.redis.client, env.QUEUE_PREFIX), log);
   const refresh = async () => {
     // Independent of the steps below, so a Redis outage still shows as platform_redis_up 0.
     const stores = dataStores.refresh().catch((error: unknown) => log.debug({ err: error }, 'data store metrics refresh failed'));
     if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
     await pruneHeartbeats(core.redis.client, heartbeatKey);
+    await slotCheck.refresh();
     const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.generalPool)]);
     for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
     metrics.deadLetterSize.set(deadLetters);

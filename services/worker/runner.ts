@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection, redisAnswersNewConnection } from '../core/queue/connection';
 import { cancelChannel } from '../core/queue/keys';
+import { WorkerSlots, type SlotHolder } from '../core/queue/worker-slots';
 import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
@@ -53,6 +54,11 @@ export interface RunnerOptions {
   /** How often liveness probes the blocking connection. Default 5 s. */
   livenessProbeMs?: number;
   transitions?: TransitionBatchOptions;
+  /**
+   * WORKER_SLOT: a place only one worker process runs in at a time (see WorkerSlots). When
+   * set, a start there releases at once the jobs the previous process in it left running.
+   */
+  slot?: string;
 }
 
 export interface RunnerDeps {
@@ -91,7 +97,7 @@ export interface RunnerDeps {
  */
 export class JobRunner {
   readonly id = randomUUID();
-  private readonly options: Required<Omit<RunnerOptions, 'transitions'>> & Pick<RunnerOptions, 'transitions'>;
+  private readonly options: Required<Omit<RunnerOptions, 'transitions' | 'slot'>> & Pick<RunnerOptions, 'transitions' | 'slot'>;
   private readonly transitions: TransitionWriter;
   private readonly executor: JobExecutor;
   private readonly crashLoops: CrashLoops;
@@ -102,6 +108,8 @@ export class JobRunner {
   private livenessTimer: NodeJS.Timeout | undefined;
   private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
+  /** What this process recorded in its worker slot, once it claimed one. */
+  private slotHolder: SlotHolder | undefined;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
 
@@ -179,6 +187,8 @@ export class JobRunner {
       name: `worker-${this.id}`,
     });
     this.worker = worker;
+    // Before the worker runs: its first stalled check then moves what the claim released.
+    if (this.options.slot) await this.claimSlot(this.options.slot, worker.id);
     const touch = () => this.loop.touch();
     worker.on('active', touch);
     worker.on('completed', touch);
@@ -195,6 +205,39 @@ export class JobRunner {
     await worker.waitUntilReady();
     this.loop.touch();
     log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'worker started');
+  }
+
+  private async claimSlot(slot: string, lockOwner: string): Promise<void> {
+    const holder: SlotHolder = { workerId: this.id, lockOwner, claimedAt: Date.now() };
+    const claim = await new WorkerSlots(this.connectionOrThrow(), this.options.prefix).claim(slot, holder);
+    this.slotHolder = holder;
+    const { predecessor, released } = claim;
+    if (predecessor) {
+      this.deps.log.info(
+        { slot, predecessor: predecessor.workerId, released },
+        released > 0
+          ? `released ${released} queue ${released === 1 ? 'entry' : 'entries'} the previous worker in this slot left running: they run again without waiting for their locks to lapse`
+          : 'the previous worker in this slot left no running entries',
+      );
+    } else if (claim.unreadablePredecessor) {
+      this.deps.log.warn({ slot }, 'the worker slot held a record this version cannot read: its jobs wait for their locks to lapse');
+    }
+  }
+
+  /**
+   * Whether this process still holds its worker slot: false when another process claimed
+   * it since (two workers configured with one WORKER_SLOT), undefined without a slot.
+   */
+  async holdsSlot(): Promise<{ held: boolean; holder?: SlotHolder } | undefined> {
+    const { slot } = this.options;
+    if (!slot || !this.slotHolder) return undefined;
+    const holder = await new WorkerSlots(this.connectionOrThrow(), this.options.prefix).holder(slot);
+    return { held: holder?.workerId === this.slotHolder.workerId, ...(holder ? { holder } : {}) };
+  }
+
+  private connectionOrThrow(): Redis {
+    if (!this.connection) throw new Error('the runner is not started');
+    return this.connection;
   }
 
   /**
@@ -239,9 +282,12 @@ export class JobRunner {
     // PostgreSQL is away) is abandoned: its job's lock lapses and another worker takes it over.
     const abandonAfterMs = graceMs + 5_000;
     const abandon = <T>(work: Promise<T>) => withTimeout(work, abandonAfterMs, 'abandoned at shutdown').catch(() => undefined);
+    let workerClosed = false;
     const steps: [string, () => Promise<unknown>][] = [
-      ['worker', async () => this.worker && (await abandon(this.closeWorker(this.worker)))],
+      ['worker', async () => this.worker && (await abandon(this.closeWorker(this.worker).then(() => (workerClosed = true))))],
       ['transitions', () => abandon(this.transitions.close())],
+      // A worker whose close was abandoned may still hold locks: the slot stays claimed, so a process starting in it releases them.
+      ['worker slot', async () => workerClosed && (await abandon(this.leaveSlot()))],
       ['cancel subscriber', async () => this.subscriber?.disconnect()],
       ['worker connection', async () => this.connection?.disconnect()],
     ];
@@ -254,6 +300,11 @@ export class JobRunner {
     }
     clearTimeout(graceTimer);
     log.info('worker stopped');
+  }
+
+  /** A clean stop leaves nothing running, so there is nothing for the next process in the slot to release. */
+  private async leaveSlot(): Promise<void> {
+    if (this.options.slot && this.slotHolder && this.connection) await new WorkerSlots(this.connection, this.options.prefix).leave(this.options.slot, this.slotHolder);
   }
 
   /**

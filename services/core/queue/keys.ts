@@ -32,3 +32,8 @@ export function cancelChannel(prefix: string): string {
 export function workerHeartbeatKey(prefix: string): string {
   return `${prefix}:${WORKER_HEARTBEAT_KEY}`;
 }
+
+/** Hash of worker slot → the SlotHolder (JSON) of the process running in it (see WorkerSlots). */
+export function workerSlotsKey(prefix: string): string {
+  return `${prefix}:workers:slots`;
+}

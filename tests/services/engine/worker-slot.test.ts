@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { workerSlotsKey } from '../../../services/core/queue/keys';
+import { createEngineFixture, killWorkerChildren, spawnWorker, statusOf, submission, waitFor, type EngineFixture } from './fixture';
+
+const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
+/** Longer than any wait below: a job that finishes after its worker was killed was set free by its slot, not by a lapsed lock. */
+const LOCK_OUTLIVING_THE_TEST = { TEST_LOCK_DURATION_MS: String(10 * 60_000) };
+
+describe('job engine: worker slots', () => {
+  let fx: EngineFixture;
+
+  beforeEach(async () => {
+    fx = await createEngineFixture();
+  });
+  afterEach(async () => {
+    await killWorkerChildren();
+    await fx?.close();
+  });
+
+  const eventsOf = async (jobId: string) =>
+    (await fx.query<{ to_status: string; detail: string | null }>('SELECT to_status, detail FROM job_events WHERE job_id = $1 ORDER BY id', [jobId])).map((event) => [event.to_status, event.detail]);
+
+  it('a worker started in the slot of one that was killed runs that worker\'s jobs again at once, without an attempt, instead of after their locks lapse', async () => {
+    const doomed = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_000 } }));
+    await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+
+    const successor = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    await waitFor('the job to succeed on the successor', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
+    expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1, result: { sleptMs: 1_000 } });
+    expect(await eventsOf(job.id)).toEqual([
+      ['queued', null],
+      ['running', null],
+      ['running', 'redelivered after an interrupted run'],
+      ['succeeded', null],
+    ]);
+    expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
+    successor.kill('SIGTERM');
+    expect(await successor.exited).toEqual({ code: 0, signal: null });
+    // A clean stop leaves nothing behind to release.
+    expect(await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'pod-1')).toBeNull();
+  }, 90_000);
+
+  it('a worker in another slot leaves the jobs of a live worker alone', async () => {
+    const first = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 2_500 } }));
+    await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
+    const second = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-2' });
+    await waitFor('the job to succeed', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
+    expect(await eventsOf(job.id)).toEqual([
+      ['queued', null],
+      ['running', null],
+      ['succeeded', null],
+    ]);
+    expect(second.output()).not.toMatch(/released/);
+    for (const worker of [first, second]) worker.kill('SIGTERM');
+    await Promise.all([first.exited, second.exited]);
+  }, 90_000);
+
+  it('two live workers given one slot: the first says so, loudly, when the second claims it', async () => {
+    const first = await spawnWorker(fx, WORKER_CHILD, { WORKER_SLOT: 'shared' });
+    const second = await spawnWorker(fx, WORKER_CHILD, { WORKER_SLOT: 'shared' });
+    await waitFor('the first worker to notice', async () => /another worker process claimed this worker slot while this one runs/.test(first.output()), 20_000);
+    expect(second.output()).not.toMatch(/another worker process claimed/);
+    for (const worker of [first, second]) worker.kill('SIGTERM');
+    await Promise.all([first.exited, second.exited]);
+  }, 90_000);
+
+  it('a job that kills its worker, restarted in its slot as an orchestrator would, is still dead-lettered after three runs, without waiting out a lock', async () => {
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'pk-slot-crash-loop-'));
+    const deliveryLog = path.join(scratch, 'deliveries');
+    try {
+      const poison = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'poison' } }));
+      for (let start = 0; start < 8 && (await statusOf(fx, poison.job.id)) !== 'failed'; start += 1) {
+        const worker = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1', TEST_DELIVERY_LOG: deliveryLog }).catch(() => undefined);
+        if (!worker) continue;
+        await Promise.race([worker.exited, waitFor('the poison job to be dead-lettered', async () => (await statusOf(fx, poison.job.id)) === 'failed', 20_000).catch(() => undefined)]);
+        if ((await statusOf(fx, poison.job.id)) === 'failed') {
+          worker.kill('SIGTERM');
+          await worker.exited;
+        }
+      }
+      const dead = await fx.core.jobs.get(fx.ownerId, poison.job.id);
+      expect(dead.status).toBe('failed');
+      expect(dead.error).toMatch(/its run ended with its worker 3 times in a row/);
+      expect(readFileSync(deliveryLog, 'utf8').trim().split('\n')).toHaveLength(3);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
