@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+
 /**
  * The environments `npm start` hands the API and the worker: the user's own, with the parts
  * the local run provides (database, Redis, sealing secret, object store, ports) filled in.
@@ -33,8 +37,18 @@ export function apiEnvironment(appEnv: NodeJS.ProcessEnv, port: number): NodeJS.
   return { ...appEnv, PORT: String(port), PUBLIC_URL: appEnv.PUBLIC_URL || `http://localhost:${port}`, ANNOUNCE_PORT_OVER_IPC: 'true', SERVICE_NAME: 'api' };
 }
 
+/**
+ * The local run's one worker holds one worker slot, named for this checkout on this host:
+ * the run restarts the worker only after it saw the last one exit, so a restarted worker
+ * releases the jobs the crashed one was running at once. Another checkout (which may share
+ * an external Redis) gets a slot of its own.
+ */
+export function localWorkerSlot(checkoutDir: string): string {
+  return `local-${createHash('sha256').update(`${os.hostname()}\0${path.resolve(checkoutDir)}`).digest('hex').slice(0, 16)}`;
+}
+
 /** The worker never receives the key-encryption secret (WorkerEnvSchema): a compromised worker cannot mint tokens. */
 export function workerEnvironment(appEnv: NodeJS.ProcessEnv, metricsPort: number): NodeJS.ProcessEnv {
   const { KEY_ENCRYPTION_SECRET: _sealingSecret, ...rest } = appEnv;
-  return { ...rest, SERVICE_NAME: 'worker', WORKER_METRICS_PORT: String(metricsPort) };
+  return { ...rest, SERVICE_NAME: 'worker', WORKER_METRICS_PORT: String(metricsPort), WORKER_SLOT: appEnv.WORKER_SLOT || localWorkerSlot(process.cwd()) };
 }
