@@ -77,6 +77,14 @@ export const CLOUD_QUEUE_PREFIX = '{pk}';
  */
 export const WORKER_SHUTDOWN_GRACE_MS = LONGEST_JOB_TIMEOUT_MS;
 
+/**
+ * What the worker container reads from its own pod (the downward API). WORKER_SLOT is the
+ * pod's uid: only that pod's one worker container runs under it, and the kubelet starts
+ * the container again only after the last one exited, so a worker restarted after a crash
+ * or an OOM kill releases at once the jobs the last one was running.
+ */
+export const WORKER_FIELD_ENV = { WORKER_SLOT: 'metadata.uid' } as const satisfies Partial<Record<keyof WorkerEnvVars, string>>;
+
 /** `postgres://user:password@host:port/db`, no `sslmode` (pg would let it override DATABASE_SSL). Secret. */
 export function databaseUrl(database: EnvironmentInputs['database'], login: DatabaseLogin): pulumi.Output<string> {
   return pulumi.secret(pulumi.interpolate`postgres://${login.user}:${login.password}@${database.address}:${database.port}/${database.name}`);

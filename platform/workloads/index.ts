@@ -13,6 +13,7 @@ import {
   type EnvironmentInputs,
   migrationsEnvironment,
   splitEnvironment,
+  WORKER_FIELD_ENV,
   WORKER_SHUTDOWN_GRACE_MS,
   workerEnvironment,
 } from './env';
@@ -335,6 +336,7 @@ export class Workloads extends pulumi.ComponentResource {
         progressDeadlineSeconds: number;
         minReadySeconds?: number;
         kubernetesApiToken?: boolean;
+        fieldEnv?: Readonly<Record<string, string>>;
       },
     ): k8s.apps.v1.Deployment {
       const probe = (path: string) => ({ port: s.port.name, path });
@@ -356,6 +358,7 @@ export class Workloads extends pulumi.ComponentResource {
                 command: CONTAINER_COMMANDS[role],
                 serviceAccountName: SERVICE_ACCOUNTS[role],
                 env: env[role],
+                ...(s.fieldEnv ? { fieldEnv: s.fieldEnv } : {}),
                 resources: s.resources,
                 placement: placement[role],
                 tmpSizeLimit: s.tmpSizeLimit,
@@ -409,6 +412,7 @@ export class Workloads extends pulumi.ComponentResource {
         shutdown: { preStopSeconds: WORKER_PRE_STOP_SECONDS, drainSeconds: WORKER_SHUTDOWN_GRACE_MS / 1000, closeSeconds: CLOSE_SECONDS.worker },
         // A rollout waits out each old worker's drain (the longest job's timeout).
         progressDeadlineSeconds: Math.ceil(WORKER_SHUTDOWN_GRACE_MS / 1000) + 600,
+        fieldEnv: WORKER_FIELD_ENV,
       });
       const scalerSecret = new k8s.core.v1.Secret(
         `${name}-backlog-scaler-secret`,

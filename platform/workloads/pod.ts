@@ -116,6 +116,8 @@ export interface PodSpecArgs {
   serviceAccountName: string;
   /** Names of the ConfigMap and Secret holding the container's environment. */
   env: { configMap: pulumi.Input<string>; secret: pulumi.Input<string> };
+  /** Variables set from the pod's own fields through the downward API: name → field path (`metadata.uid`). */
+  fieldEnv?: Readonly<Record<string, string>>;
   resources: ResourceSpec;
   placement: Placement;
   /** Size of the /tmp emptyDir. */
@@ -149,6 +151,7 @@ export function hardenedPodSpec(a: PodSpecArgs): PodSpec {
     imagePullPolicy: 'IfNotPresent',
     command: [...a.command],
     envFrom: [{ configMapRef: { name: a.env.configMap } }, { secretRef: { name: a.env.secret } }],
+    ...(a.fieldEnv ? { env: Object.entries(a.fieldEnv).map(([name, fieldPath]) => ({ name, valueFrom: { fieldRef: { fieldPath } } })) } : {}),
     resources: containerResources(a.resources),
     securityContext: CONTAINER_SECURITY_CONTEXT,
     volumeMounts: [{ name: TMP_VOLUME, mountPath: '/tmp' }],

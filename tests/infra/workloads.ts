@@ -346,6 +346,18 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       expect((d.inputs.spec as Inputs).progressDeadlineSeconds).toBeGreaterThan(LONGEST_JOB_TIMEOUT_MS / 1000);
     });
 
+    it('gives each worker its pod\'s uid as its WORKER_SLOT, so a restarted container releases what the last one was running; the api has no slot', () => {
+      const s = get();
+      const worker = containerOf(deployment(s, 'worker'));
+      expect(worker.env).toEqual([{ name: 'WORKER_SLOT', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }]);
+      const { config, secret } = environmentOf(s, podOf(deployment(s, 'worker')));
+      expect(Object.keys({ ...config, ...secret })).not.toContain('WORKER_SLOT');
+      // What the kubelet assembles, with a uid as the API server writes one, is what the worker's schema accepts.
+      const podUid = '3f1c9c7e-8a4b-4f55-9d0e-1b2c3d4e5f60';
+      expect(WorkerEnvSchema.parse({ ...config, ...secret, WORKER_SLOT: podUid }).WORKER_SLOT).toBe(podUid);
+      expect(containerOf(deployment(s, 'api')).env).toBeUndefined();
+    });
+
     it('runs the worker on the jobs pool, the api and the migrations on the system pool', () => {
       const s = get();
       expect(podOf(deployment(s, 'worker'))).toMatchObject({ nodeSelector: PLACEMENT.jobs.nodeSelector, tolerations: PLACEMENT.jobs.tolerations });
