@@ -236,12 +236,34 @@ describe('npm start (services/local/start.ts)', () => {
     };
     const workerPid = () => supervisor.descendants().find((pid) => commandLine(pid).includes(path.join('worker', 'main.')));
 
+    // A job running when the worker is killed runs again as soon as the worker is back, not once its lock lapses.
+    const base = `http://127.0.0.1:${port}`;
+    const credentials = { email: 'crash@example.com', password: 'correct horse battery' };
+    const call = async (route: string, init: { body?: unknown; token?: string } = {}) => {
+      const response = await fetch(`${base}${route}`, {
+        method: init.body === undefined ? 'GET' : 'POST',
+        headers: { 'content-type': 'application/json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    await call('/v1/auth/register', { body: credentials });
+    const token = String((await call('/v1/auth/login', { body: credentials })).accessToken);
+    const { id } = await call('/v1/jobs', { body: { type: 'sleep', input: { ms: 3_000 } }, token });
+    for (let job = await call(`/v1/jobs/${String(id)}`, { token }); job.status !== 'running'; job = await call(`/v1/jobs/${String(id)}`, { token })) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
     const first = workerPid();
     process.kill(first!, 'SIGKILL');
     const restarted = await supervisor.waitFor((record) => /^worker exited unexpectedly \(signal SIGKILL\); restarting in \d+ ms$/.test(record.msg));
     expect(restarted).toMatchObject({ service: 'local', signal: 'SIGKILL', crashesInWindow: 1 });
     await supervisor.waitFor((record) => record.service === 'worker' && record.msg === 'worker ready' && workerPid() !== first);
     expect(supervisor.running).toBe(true);
+    await supervisor.waitFor((record) => record.service === 'worker' && record.msg.startsWith('released 1 queue entry the previous worker in this slot left running'));
+    let job = await call(`/v1/jobs/${String(id)}`, { token });
+    for (; job.status !== 'succeeded'; job = await call(`/v1/jobs/${String(id)}`, { token })) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(job).toMatchObject({ status: 'succeeded', attempts: 1 });
 
     // A crash loop: the run gives up with a clear message instead of restarting forever.
     for (let crash = 2; crash <= 5; crash += 1) {
