@@ -43,6 +43,11 @@ export class CrashLoops {
     return runs > this.options.maxStalledCount;
   }
 
+  /** Whether, after `runs` that ended with their worker, one more such run would make the job a crash loop. */
+  isLastChance(runs: number): boolean {
+    return runs === this.options.maxStalledCount;
+  }
+
   /**
    * The runs of an entry BullMQ failed for its runs ending with their worker: what it
    * counts, and at least one more than the limit, since BullMQ gave up on it.

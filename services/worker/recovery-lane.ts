@@ -13,13 +13,15 @@ export interface RecoveryLaneOptions {
 }
 
 /**
- * A job whose previous run ended with its worker may be what killed it. Such jobs (suspects)
- * run one at a time in a process: the lane. The others are parked in `delayed`, outside the
- * active set, so if the suspect kills this worker too, only its own count of interrupted
- * runs grows and a crash loop is dead-lettered without taking the jobs beside it along.
- * When the lane frees, it calls the next parked job back at once: one crash can leave
- * hundreds of suspects (every job of the shared entries it interrupted), and a lane that
- * waited for each to come back on its own would take minutes over them.
+ * A job whose runs ended with their worker as many times as a job may (maxStalledCount)
+ * may be what killed it, and one more such run dead-letters it. Such jobs (suspects) run one
+ * at a time in a process: the lane. The others are parked in `delayed`, outside the active
+ * set, so if the suspect kills this worker too, only its own count of interrupted runs goes
+ * past the limit, and a crash loop is dead-lettered without taking the jobs that rode along
+ * with it before. Jobs with runs to spare run beside everything else: a crash that ends a
+ * worker's hundred jobs must not have them run one at a time. When the lane frees, it calls
+ * the next parked job back at once: two crashes can leave hundreds of suspects, and a lane
+ * that waited for each to come back on its own would take minutes over them.
  *
  * The caller parks and runs the entries; the lane keeps who holds it and who waits.
  */

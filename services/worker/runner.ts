@@ -343,8 +343,10 @@ export class JobRunner {
 
   /**
    * A shared entry's jobs run side by side; a job's own entry runs its job, unless its runs
-   * kept ending with their worker (a crash loop, dead-lettered) or its last one did (a
-   * suspect, which runs in the recovery lane or is parked until the lane frees).
+   * kept ending with their worker: a crash loop is dead-lettered, and a job on its last
+   * chance (one more such run would make it a crash loop) runs in the recovery lane or is
+   * parked until the lane frees. A job interrupted fewer times runs beside the others: a
+   * crash of a worker running a hundred jobs would otherwise have them run one at a time.
    */
   private async process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
     const data: unknown = job.data;
@@ -360,7 +362,7 @@ export class JobRunner {
       const reason = await this.crashLoops.deadLetter(jobId, runs);
       throw new UnrecoverableError(reason);
     }
-    if (runs === 0) return this.settleOwnEntry(job, token, await this.executor.execute(jobId));
+    if (!this.crashLoops.isLastChance(runs)) return this.settleOwnEntry(job, token, await this.executor.execute(jobId));
     if (!this.recoveryLane.enter(job.id)) {
       await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
       this.recoveryLane.park(job.id);
@@ -388,7 +390,7 @@ export class JobRunner {
    * Runs the jobs of a shared entry side by side. A job to be queued again gets an entry
    * of its own, so the shared entry completes once each of its jobs is settled. An entry
    * delivered again after its worker ended is split instead: each job still runnable goes
-   * to an entry of its own carrying the crash, and runs in the recovery lane.
+   * to an entry of its own carrying the crash (into the recovery lane once that is its last chance).
    */
   private async processShared(job: Job<QueueJobData, void, string>, jobIds: string[]): Promise<void> {
     if (job.stalledCounter > 0) return this.splitShared(jobIds, job.stalledCounter);

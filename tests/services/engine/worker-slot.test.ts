@@ -46,6 +46,28 @@ describe('job engine: worker slots', () => {
     expect(await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'pod-1')).toBeNull();
   }, 90_000);
 
+  it('the jobs a killed worker was running run side by side again, not one at a time', async () => {
+    const doomed = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    const jobs = await Promise.all(Array.from({ length: 4 }, () => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 3_000 } }))));
+    const ids = jobs.map(({ job }) => job.id);
+    await waitFor('the jobs to run', async () => (await Promise.all(ids.map((id) => statusOf(fx, id)))).every((status) => status === 'running'));
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+
+    const successor = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    await waitFor('the jobs to succeed', async () => (await Promise.all(ids.map((id) => statusOf(fx, id)))).every((status) => status === 'succeeded'), 60_000);
+    const [span] = await fx.query<{ last_rerun: Date; first_success: Date }>(
+      `SELECT max(at) FILTER (WHERE detail = 'redelivered after an interrupted run') AS last_rerun, min(at) FILTER (WHERE to_status = 'succeeded') AS first_success
+         FROM job_events WHERE job_id = ANY($1::uuid[])`,
+      [ids],
+    );
+    // Every second run began before any ended: they overlapped.
+    expect(span!.last_rerun.getTime()).toBeLessThan(span!.first_success.getTime());
+    for (const id of ids) expect(await fx.core.jobs.get(fx.ownerId, id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+    successor.kill('SIGTERM');
+    await successor.exited;
+  }, 120_000);
+
   it('a worker in another slot leaves the jobs of a live worker alone', async () => {
     const first = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 2_500 } }));

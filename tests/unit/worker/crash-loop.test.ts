@@ -38,6 +38,10 @@ describe('CrashLoops', () => {
     expect(crashLoops.isCrashLoop(3)).toBe(true);
   });
 
+  it('sends a job to the recovery lane only on its last chance: one more interrupted run would make it a crash loop', () => {
+    expect([0, 1, 2, 3].map((runs) => crashLoops.isLastChance(runs))).toEqual([false, false, true, false]);
+  });
+
   it('counts an entry BullMQ gave up on as at least one run past the limit', () => {
     expect(crashLoops.runsOfGivenUpEntry({ stalledCounter: 1, data: {} })).toBe(3);
     expect(crashLoops.runsOfGivenUpEntry({ stalledCounter: 3, data: { crashes: 2 } })).toBe(5);
