@@ -108,8 +108,8 @@ export class JobRunner {
   private livenessTimer: NodeJS.Timeout | undefined;
   private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
-  /** What this process recorded in its worker slot, once it claimed one. */
-  private slotHolder: SlotHolder | undefined;
+  /** The worker slot this process claimed, and what it recorded there. */
+  private claimed: { slot: string; holder: SlotHolder; slots: WorkerSlots } | undefined;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
 
@@ -209,8 +209,9 @@ export class JobRunner {
 
   private async claimSlot(slot: string, lockOwner: string): Promise<void> {
     const holder: SlotHolder = { workerId: this.id, lockOwner, claimedAt: Date.now() };
-    const claim = await new WorkerSlots(this.connectionOrThrow(), this.options.prefix).claim(slot, holder);
-    this.slotHolder = holder;
+    const slots = new WorkerSlots(this.connectionOrThrow(), this.options.prefix);
+    const claim = await slots.claim(slot, holder);
+    this.claimed = { slot, holder, slots };
     const { predecessor, released } = claim;
     if (predecessor) {
       this.deps.log.info(
@@ -229,10 +230,9 @@ export class JobRunner {
    * it since (two workers configured with one WORKER_SLOT), undefined without a slot.
    */
   async holdsSlot(): Promise<{ held: boolean; holder?: SlotHolder } | undefined> {
-    const { slot } = this.options;
-    if (!slot || !this.slotHolder) return undefined;
-    const holder = await new WorkerSlots(this.connectionOrThrow(), this.options.prefix).holder(slot);
-    return { held: holder?.workerId === this.slotHolder.workerId, ...(holder ? { holder } : {}) };
+    if (!this.claimed) return undefined;
+    const holder = await this.claimed.slots.holder(this.claimed.slot);
+    return { held: holder?.workerId === this.claimed.holder.workerId, ...(holder ? { holder } : {}) };
   }
 
   private connectionOrThrow(): Redis {
@@ -304,7 +304,7 @@ export class JobRunner {
 
   /** A clean stop leaves nothing running, so there is nothing for the next process in the slot to release. */
   private async leaveSlot(): Promise<void> {
-    if (this.options.slot && this.slotHolder && this.connection) await new WorkerSlots(this.connection, this.options.prefix).leave(this.options.slot, this.slotHolder);
+    if (this.claimed) await this.claimed.slots.leave(this.claimed.slot, this.claimed.holder);
   }
 
   /**
