@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { workerSlotsKey } from '../../../services/core/queue/keys';
+import { workerHeartbeatKey, workerSlotsKey } from '../../../services/core/queue/keys';
+import { WorkerSlots } from '../../../services/core/queue/worker-slots';
 import { createEngineFixture, killWorkerChildren, spawnWorker, statusOf, submission, waitFor, type EngineFixture } from './fixture';
 
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
@@ -92,6 +93,29 @@ describe('job engine: worker slots', () => {
     for (const worker of [first, second]) worker.kill('SIGTERM');
     await Promise.all([first.exited, second.exited]);
   }, 90_000);
+
+  it('forgets a slot only once its holder is long gone, and a stop leaves only a slot it still holds', async () => {
+    const redis = fx.core.redis.client;
+    const slots = new WorkerSlots(redis, fx.env.QUEUE_PREFIX);
+    const now = Date.now();
+    const holder = (workerId: string, claimedAt: number) => ({ workerId, lockOwner: `bull-${workerId}`, claimedAt });
+    await slots.claim('deleted-pod', holder('w-gone', now - 3_600_000));
+    await slots.claim('live-pod', holder('w-live', now - 3_600_000));
+    await slots.claim('new-pod', holder('w-new', now));
+    await redis.hset(workerHeartbeatKey(fx.env.QUEUE_PREFIX), 'w-live', now);
+
+    expect(await slots.forgetAbandoned(now - 600_000)).toBe(1);
+    expect(Object.keys(await redis.hgetall(workerSlotsKey(fx.env.QUEUE_PREFIX))).sort()).toEqual(['live-pod', 'new-pod']);
+
+    // A process that lost its slot to another does not take it from that one as it stops.
+    const successor = holder('w-successor', now);
+    const claim = await slots.claim('new-pod', successor);
+    expect(claim).toMatchObject({ predecessor: holder('w-new', now), released: 0, unreadablePredecessor: false });
+    await slots.leave('new-pod', holder('w-new', now));
+    expect(await slots.holder('new-pod')).toEqual(successor);
+    await slots.leave('new-pod', successor);
+    expect(await slots.holder('new-pod')).toBeUndefined();
+  });
 
   it('a job that kills its worker, restarted in its slot as an orchestrator would, is still dead-lettered after three runs, without waiting out a lock', async () => {
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'pk-slot-crash-loop-'));
