@@ -211,16 +211,18 @@ export async function spawnWorker(fx: EngineFixture, entry: string, extraEnv: Re
   );
   children.add(child);
   void exited.then(() => children.delete(child));
-  await waitFor(
+  // waitFor keeps polling past a check that throws, so an exit is an answer of its own, not an error.
+  const started = await waitFor(
     'the worker child to be ready',
     async () => {
-      if (child.exitCode !== null) throw new Error(`worker exited early (${child.exitCode}):\n${output}`);
+      if (child.exitCode !== null || child.signalCode !== null) return 'exited';
       const response = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).catch(() => undefined);
-      return response?.status === 200;
+      return response?.status === 200 && 'ready';
     },
     30_000,
     100,
   );
+  if (started === 'exited') throw new Error(`worker exited early (${child.exitCode ?? child.signalCode}):\n${output}`);
   return {
     pid: child.pid as number,
     metricsPort,
