@@ -12,10 +12,13 @@ export interface SlotHolder {
 }
 
 /**
- * KEYS: 1 slot hash, 2 the queue's active list, 3 its stalled set, 4 its stalled-check key.
+ * KEYS: 1 slot hash, 2 the queue's active list, 3 its stalled set, 4 its stalled-check key,
+ * 5 the heartbeat hash.
  * ARGV: 1 slot, 2 the claimant's SlotHolder (JSON), 3 the prefix of job keys.
  *
- * The claimant takes the slot; whoever held it before has ended, so every lock still held
+ * The claimant takes the slot; whoever held it before has ended. Its heartbeat goes, so
+ * `platform doctor` does not count it among the live workers for as long as the heartbeat
+ * would have looked fresh. Every lock still held
  * under that holder's lock owner belongs to a run that is over. Those locks go, and the jobs
  * join the stalled set with the stalled check's rate limit lifted: BullMQ's next check moves
  * them back to wait exactly as it moves a job whose lock lapsed, counting the interrupted
@@ -27,9 +30,10 @@ local previous = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if not previous then return { false, 0 } end
 local decoded, holder = pcall(cjson.decode, previous)
-if not decoded or type(holder) ~= 'table' or type(holder.lockOwner) ~= 'string' or holder.lockOwner == '' then
-  return { previous, 0 }
-end
+if not decoded or type(holder) ~= 'table' then return { previous, 0 } end
+local claimant = cjson.decode(ARGV[2])
+if type(holder.workerId) == 'string' and holder.workerId ~= claimant.workerId then redis.call('HDEL', KEYS[5], holder.workerId) end
+if type(holder.lockOwner) ~= 'string' or holder.lockOwner == '' then return { previous, 0 } end
 local owner = holder.lockOwner .. ':'
 local released = 0
 for _, jobId in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
@@ -126,15 +130,16 @@ export class WorkerSlots {
     defineSlotCommands(connection);
   }
 
-  /** Takes `slot` for `holder` and releases the jobs its predecessor left running (see CLAIM_SLOT_SCRIPT). */
+  /** Takes `slot` for `holder`, forgets its predecessor's heartbeat and releases the jobs the predecessor left running (see CLAIM_SLOT_SCRIPT). */
   async claim(slot: string, holder: SlotHolder): Promise<SlotClaim> {
     const jobKeyPrefix = bullJobKey(this.prefix, '');
     const [previous, released] = await this.connection.platformClaimWorkerSlot(
-      4,
+      5,
       workerSlotsKey(this.prefix),
       `${jobKeyPrefix}active`,
       `${jobKeyPrefix}stalled`,
       `${jobKeyPrefix}stalled-check`,
+      workerHeartbeatKey(this.prefix),
       slot,
       JSON.stringify(holder),
       jobKeyPrefix,

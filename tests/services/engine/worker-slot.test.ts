@@ -41,6 +41,9 @@ describe('job engine: worker slots', () => {
       ['succeeded', null],
     ]);
     expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
+    // The killed worker's heartbeat went with its slot: `platform doctor` counts one live worker, not two.
+    const heartbeats = workerHeartbeatKey(fx.env.QUEUE_PREFIX);
+    await waitFor('one heartbeat, the successor\'s', async () => (await fx.core.redis.client.hlen(heartbeats)) === 1);
     successor.kill('SIGTERM');
     expect(await successor.exited).toEqual({ code: 0, signal: null });
     // A clean stop leaves nothing behind to release.
@@ -108,9 +111,12 @@ describe('job engine: worker slots', () => {
     expect(Object.keys(await redis.hgetall(workerSlotsKey(fx.env.QUEUE_PREFIX))).sort()).toEqual(['live-pod', 'new-pod']);
 
     // A process that lost its slot to another does not take it from that one as it stops.
+    await redis.hset(workerHeartbeatKey(fx.env.QUEUE_PREFIX), 'w-new', now);
     const successor = holder('w-successor', now);
     const claim = await slots.claim('new-pod', successor);
     expect(claim).toMatchObject({ predecessor: holder('w-new', now), released: 0, unreadablePredecessor: false });
+    // The claim forgets the predecessor's heartbeat, and only its.
+    expect(Object.keys(await redis.hgetall(workerHeartbeatKey(fx.env.QUEUE_PREFIX)))).toEqual(['w-live']);
     await slots.leave('new-pod', holder('w-new', now));
     expect(await slots.holder('new-pod')).toEqual(successor);
     await slots.leave('new-pod', successor);
