@@ -24,7 +24,6 @@ interface UserRow {
 }
 
 const COLUMNS = 'id, email, password_hash, role, created_at, disabled_at';
-const UNIQUE_VIOLATION = '23505';
 
 function toRecord(row: UserRow): UserRecord {
   return { id: row.id, email: row.email, passwordHash: row.password_hash, role: row.role, createdAt: row.created_at, disabledAt: row.disabled_at };
@@ -92,19 +91,18 @@ export function createUserRepository(pool: Pool): UserRepository {
       const write = async (db: Pick<Pool, 'query'>) => {
         const { rows } = await db.query<UserRow>({
           name: 'users_insert',
-          text: `INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
+          // A taken address is an everyday answer of registration, not an error: DO NOTHING
+          // keeps it out of PostgreSQL's log, where a unique violation is logged as ERROR.
+          text: `INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
           values: [user.id, user.email, user.passwordHash, user.role ?? 'user'],
         });
+        const row = rows[0];
+        if (!row) throw new ConflictError('an account with this email already exists');
         if (event) await recordEvent(db, user.id, event);
-        return toRecord(rows[0] as UserRow);
+        return toRecord(row);
       };
-      try {
-        // Registration records no event: one statement, no transaction around it.
-        return event ? await inTransaction(pool, write) : await write(pool);
-      } catch (error) {
-        if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new ConflictError('an account with this email already exists');
-        throw error;
-      }
+      // Registration records no event: one statement, no transaction around it.
+      return event ? inTransaction(pool, write) : write(pool);
     },
     async findByEmail(email) {
       const { rows } = await pool.query<UserRow>({
