@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startRedis } from '../../harness/redis';
 import { createEngineFixture, handedOver, queueSharedEntry, submission, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
 
@@ -189,14 +191,20 @@ describe('platform CLI', () => {
   });
 
   it('doctor fails when Redis may evict keys', async () => {
-    await fixture.core.redis.client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    // A Redis of its own: the run's shared one serves suites running meanwhile, whose BullMQ
+    // connections would warn on stderr while its policy is changed.
+    const evicting = await startRedis();
     try {
-      const run = await platform(['doctor', '--json'], cliEnv);
+      const redis = new Redis(evicting.url, { lazyConnect: true });
+      await redis.connect();
+      await redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      redis.disconnect();
+      const run = await platform(['doctor', '--json'], { ...cliEnv, REDIS_URL: evicting.url });
       const report = JSON.parse(run.stdout) as { checks: { check: string; verdict: string; detail: string }[] };
       expect(run.code).toBe(1);
-      expect(report.checks.find((check) => check.check === 'redis-eviction')).toMatchObject({ verdict: 'fail' });
+      expect(report.checks.find((check) => check.check === 'redis-eviction')).toMatchObject({ verdict: 'fail', detail: expect.stringContaining('allkeys-lru') });
     } finally {
-      await fixture.core.redis.client.config('SET', 'maxmemory-policy', 'noeviction');
+      await evicting.destroy();
     }
   });
 });
