@@ -1,3 +1,4 @@
+import { COMPILED_ROOT_ENV, removeTranspiled, transpileForChildren } from './compiled-children';
 import { startPostgres, type PostgresServer } from './postgres';
 import { startRedis, type RedisServer } from './redis';
 import { SHARED_ENV } from './shared';
@@ -18,14 +19,18 @@ export const SHARED_SERVERS_KEY = '__platformKitSharedServers';
  */
 export default async function globalSetup(): Promise<void> {
   removeOrphanedTempDirs();
-  const [postgres, redis] = await Promise.allSettled([startPostgres(), startRedis()]);
+  const [postgres, redis, compiled] = await Promise.allSettled([startPostgres(), startRedis(), transpileForChildren()]);
   if (postgres.status === 'rejected' || redis.status === 'rejected') {
     if (postgres.status === 'fulfilled') await postgres.value.destroy();
     if (redis.status === 'fulfilled') await redis.value.destroy();
+    if (compiled.status === 'fulfilled') await removeTranspiled(compiled.value);
     throw postgres.status === 'rejected' ? postgres.reason : (redis as PromiseRejectedResult).reason;
   }
   const servers: SharedServers = { postgres: postgres.value, redis: redis.value };
   (globalThis as Record<string, unknown>)[SHARED_SERVERS_KEY] = servers;
   process.env[SHARED_ENV.postgresUrl] = servers.postgres.url;
   process.env[SHARED_ENV.redisUrl] = servers.redis.url;
+  // Children then run from the sources, only slower.
+  if (compiled.status === 'fulfilled') process.env[COMPILED_ROOT_ENV] = compiled.value;
+  else console.warn(`test children run from the TypeScript sources: transpiling them failed (${String(compiled.reason)})`);
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { childPidsOf } from '../../services/local/child';
+import { nodeArgsFor } from '../harness/compiled-children';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const START_SCRIPT = path.join(REPO_ROOT, 'services', 'local', 'start.ts');
@@ -14,7 +15,8 @@ export interface LogRecord {
 }
 
 /**
- * `npm start` run from the TypeScript sources (no build step) as a child of the test,
+ * `npm start` run from this checkout (no build step: the run's transpiled tree, or the
+ * TypeScript sources; see nodeArgsFor) as a child of the test,
  * in `cwd`, with its NDJSON log collected.
  */
 export class SupervisorProcess {
@@ -29,7 +31,7 @@ export class SupervisorProcess {
   constructor(cwd: string, args: string[], env: NodeJS.ProcessEnv) {
     const inherited = { ...process.env };
     for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_BUCKET', 'S3_ENDPOINT', 'KEY_ENCRYPTION_SECRET', 'COOKIE_SECURE', 'OBJECT_STORE_DIR']) delete inherited[name];
-    this.child = spawn(process.execPath, ['-r', require.resolve('@swc-node/register'), START_SCRIPT, ...args], {
+    this.child = spawn(process.execPath, [...nodeArgsFor(START_SCRIPT), ...args], {
       cwd,
       env: { ...inherited, SWC_NODE_PROJECT: path.join(REPO_ROOT, 'tsconfig.json'), LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

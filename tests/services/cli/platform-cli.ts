@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { nodeArgsFor } from '../../harness/compiled-children';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -22,7 +23,7 @@ export interface CliOptions {
 /** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment (and `stdin` piped in, when given). */
 export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string | Buffer, options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'services/cli/index.ts'), ...args], {
+    const child = spawn(process.execPath, [...nodeArgsFor(path.join(ROOT, 'services/cli/index.ts')), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../../servi
 import { readJobStates } from '../../../services/core/queue/job-states';
 import { SHARED_ENTRY_ID_PREFIX } from '../../../services/core/queue/keys';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from '../../../services/worker/runner';
+import { nodeArgsFor } from '../../harness/compiled-children';
 import { findFreePort } from '../../harness/free-port';
 import { useSharedServices } from '../../harness/shared';
 import { FAST_STALL } from './stall';
@@ -183,10 +184,10 @@ export interface WorkerChild {
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 
-/** Starts a worker as a child process (`node -r @swc-node/register <entry>`) on the fixture's database, Redis and store. */
+/** Starts a worker as a child process (`entry`, a TypeScript file of this checkout; see nodeArgsFor) on the fixture's database, Redis and store. */
 export async function spawnWorker(fx: EngineFixture, entry: string, extraEnv: Record<string, string> = {}): Promise<WorkerChild> {
   const metricsPort = await findFreePort();
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', entry], {
+  const child = spawn(process.execPath, nodeArgsFor(entry), {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH,
