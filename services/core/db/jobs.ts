@@ -203,18 +203,14 @@ export type ListedJobRow = Omit<JobRow, 'input' | 'result'> & TaskCountColumns &
 /**
  * Jobs newest first, after a keyset position: one owner's (the API) or every owner's (the
  * operator's CLI), with optional status and type filters. Tasks of fan-out jobs are listed
- * by their parent (listTasks), not here, so 10,000 of them do not bury the owner's jobs. Input and result are read only
- * when asked for, so a page of summaries never pulls megabytes of payload off the disk.
+ * by their parent (listTasks), not here, so 10,000 of them do not bury the owner's jobs.
+ * Summaries only: a list that shows inputs or results reads them afterwards, a few jobs at
+ * a time (readPayloads), as far as its page has room.
  */
-export async function listJobs(
-  db: Queryable,
-  filter: { ownerId?: string; status?: JobStatus; type?: string; limit: number; after?: Keyset; columns?: ListColumns },
-): Promise<ListedJobRow[]> {
-  const columns = filter.columns ?? { input: false, result: false };
-  const extra = `${columns.input ? ', input' : ''}${columns.result ? ', result' : ''}`;
+export async function listJobs(db: Queryable, filter: { ownerId?: string; status?: JobStatus; type?: string; limit: number; after?: Keyset }): Promise<ListedJobRow[]> {
   const result = await db.query<ListedJobRow>({
-    name: `jobs.list${columns.input ? '+input' : ''}${columns.result ? '+result' : ''}`,
-    text: `SELECT ${SUMMARY_COLUMNS}${extra} FROM jobs ${FANOUT_JOIN}
+    name: 'jobs.list',
+    text: `SELECT ${SUMMARY_COLUMNS} FROM jobs ${FANOUT_JOIN}
       WHERE ($1::uuid IS NULL OR owner_id = $1) AND parent_id IS NULL
         AND ($2::text IS NULL OR status = $2)
         AND ($3::text IS NULL OR type = $3)
@@ -224,6 +220,17 @@ export async function listJobs(
     values: [filter.ownerId ?? null, filter.status ?? null, filter.type ?? null, filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
   });
   return result.rows;
+}
+
+/** The inputs and/or results of the given jobs, by id; the columns not asked for are not read. */
+export async function readPayloads(db: Queryable, ids: readonly string[], columns: ListColumns): Promise<Map<string, { input?: unknown; result?: unknown }>> {
+  const parts = [...(columns.input ? ['input'] : []), ...(columns.result ? ['result'] : [])];
+  const { rows } = await db.query<{ id: string; input?: unknown; result?: unknown }>({
+    name: `jobs.payloads+${parts.join('+')}`,
+    text: `SELECT id, ${parts.join(', ')} FROM jobs WHERE id = ANY($1::uuid[])`,
+    values: [ids],
+  });
+  return new Map(rows.map(({ id, ...payload }) => [id, payload]));
 }
 
 /** Failed jobs of every owner, most recently failed first, as summaries. The keyset is on finished_at. */

@@ -168,4 +168,37 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
 
     expect((await call(api, '/v1/jobs?include=owner', { token: owner })).status).toBe(400);
   });
+
+  it('reads no more inputs than a page that includes them has room for, not every job of the page', async () => {
+    const { token: owner } = await signUp(api);
+    const big = 'z'.repeat(900_000);
+    for (let index = 0; index < 20; index += 1) {
+      expect((await call(api, '/v1/jobs', { token: owner, json: { type: 'echo', input: { payload: `${index}${big}` } } })).status).toBe(202);
+    }
+    // What PostgreSQL hands the API: each row carrying an input is about 900 KB the API parses.
+    const pool = api.core.generalPool;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<{ rows?: Record<string, unknown>[] }>;
+    let inputsRead = 0;
+    const spy = jest.spyOn(pool, 'query').mockImplementation(((...args: unknown[]) =>
+      query(...args).then((result) => {
+        inputsRead += (result.rows ?? []).filter((row) => typeof row.input === 'object' && row.input !== null).length;
+        return result;
+      })) as unknown as typeof pool.query);
+    try {
+      const pages: number[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { status: number; body: { items: { input: { payload: string } }[]; nextCursor: string | null } } = await call(api, `/v1/jobs?limit=100&include=input${cursor ? `&cursor=${cursor}` : ''}`, { token: owner });
+        expect(page.status).toBe(200);
+        pages.push(page.body.items.length);
+        cursor = page.body.nextCursor;
+      } while (cursor);
+      // Four items of 900 KB fill a 4 MiB page; every job is listed once, newest first.
+      expect(pages).toEqual([4, 4, 4, 4, 4]);
+      // Each page reads its four and at most one more batch of four (the old page read all 21 rows it looked at: 20 + 16 + 12 + 8 + 4 = 60).
+      expect(inputsRead).toBeLessThanOrEqual(5 * 8);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
