@@ -167,6 +167,12 @@ export const EnvSchema = z.object({
   UPLOAD_RATE_LIMIT_PER_MINUTE: count().default(120),
   /** New event-stream connections per user per minute. */
   STREAM_RATE_LIMIT_PER_MINUTE: count().default(120),
+  /**
+   * Per user: bytes of job data (the lists and jobs that carry inputs and results) the API
+   * sends per second. One page that includes them is up to 4 MiB, about a tenth of a second
+   * of the API's time to build; the default lets a user read one such page a second.
+   */
+  JOB_DATA_READ_BYTES_PER_SECOND: bytes.default(4 * 1_048_576),
   /** Per-user quotas. */
   QUOTA_STORED_BYTES: bytes.default(10 * 1024 ** 3),
   QUOTA_FILES: count().default(10_000),
@@ -248,6 +254,7 @@ export const WorkerEnvSchema = EnvSchema.omit({
   SUBMIT_RATE_LIMIT_PER_SECOND: true,
   UPLOAD_RATE_LIMIT_PER_MINUTE: true,
   STREAM_RATE_LIMIT_PER_MINUTE: true,
+  JOB_DATA_READ_BYTES_PER_SECOND: true,
   QUOTA_STORED_BYTES: true,
   QUOTA_FILES: true,
   QUOTA_QUEUED_JOBS: true,

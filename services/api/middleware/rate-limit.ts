@@ -13,7 +13,7 @@ export interface RateLimitOptions {
 }
 
 /** What the API asks of a limiter: rate-limiter-flexible's operations it uses. */
-export type Limiter = Pick<RateLimiterAbstract, 'consume' | 'get' | 'delete' | 'penalty' | 'block'>;
+export type Limiter = Pick<RateLimiterAbstract, 'consume' | 'get' | 'delete' | 'penalty' | 'reward' | 'block'>;
 
 /**
  * After Redis failed a limiter's call, how long this process counts on its own before asking
@@ -53,6 +53,10 @@ class SharedOrOwnCounters implements Limiter {
 
   penalty(key: string | number, points?: number): Promise<RateLimiterRes> {
     return this.either((limiter) => limiter.penalty(key, points));
+  }
+
+  reward(key: string | number, points?: number): Promise<RateLimiterRes> {
+    return this.either((limiter) => limiter.reward(key, points));
   }
 
   block(key: string | number, seconds: number): Promise<RateLimiterRes> {

@@ -15,6 +15,8 @@ export interface JobRoutesOptions {
   submitLimit: RequestHandler;
   /** Per user: new event streams. */
   streamLimit: RequestHandler;
+  /** Per user: bytes of inputs and results sent (lists and jobs). */
+  jobDataLimit: RequestHandler;
   quotas: Quotas;
   removal: JobRemoval;
 }
@@ -39,7 +41,7 @@ const STREAM_RESPONSES = {
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
+export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -77,6 +79,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
         'Items are summaries (no input or result) unless `include` names them; a page with `include` also ends early rather than exceed 4 MiB. The whole job is `GET /v1/jobs/{id}`.',
       tag: 'jobs',
       access: 'user',
+      before: [jobDataLimit],
       request: { query: ListJobsQuery },
       responses: { 200: respond.json('One page; pass nextCursor back as cursor for the next.', JobPage), 400: respond.problem('Invalid query.') },
       async handle({ query }, req, res) {
@@ -106,6 +109,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, quotas, 
       summary: 'A job, with its input and result',
       tag: 'jobs',
       access: 'user',
+      before: [jobDataLimit],
       request: { params: IdParams },
       responses: { 200: respond.json('The job.', JobViewSchema), 404: respond.problem('No such job of the caller.') },
       async handle({ params }, req, res) {

@@ -201,3 +201,62 @@ describe('ownership and quotas', () => {
     expect(rows[0]).toEqual({ files: 2, bytes: '80' });
   });
 });
+
+describe('job data reads per user', () => {
+  let api: ApiFixture;
+  const budget = 2 * 1_048_576;
+  const big = 'r'.repeat(900_000);
+
+  beforeAll(async () => {
+    api = await startApi({ env: { JOB_DATA_READ_BYTES_PER_SECOND: String(budget) } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  async function userWithBigJobs(count: number): Promise<{ token: string; ids: string[] }> {
+    const { token } = await signUp(api);
+    const ids: string[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const submitted = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: big } } });
+      expect(submitted.status).toBe(202);
+      ids.push(submitted.body.id);
+    }
+    return { token, ids };
+  }
+
+  it('refuses a user who read a second\'s worth of inputs and results until the second is over, and nobody else', async () => {
+    const reader = await userWithBigJobs(4);
+    const bystander = await userWithBigJobs(1);
+
+    const page = await call<{ items: unknown[] }>(api, '/v1/jobs?limit=100&include=input', { token: reader.token });
+    expect(page.status).toBe(200);
+    expect(page.text.length).toBeGreaterThan(budget);
+    // The page sent more than the budget: the user's next read, even a summary, waits for the next second.
+    for (const pathname of [`/v1/jobs/${reader.ids[0]}`, '/v1/jobs?limit=5']) {
+      const refused = await call(api, pathname, { token: reader.token });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(refused.body.detail).toMatch(/JOB_DATA_READ_BYTES_PER_SECOND/);
+    }
+    expect((await call(api, '/v1/jobs?limit=100&include=input', { token: bystander.token })).status).toBe(200);
+    // Submitting is not reading: the reader's submits go on.
+    expect((await call(api, '/v1/jobs', { token: reader.token, json: { type: 'echo', input: { payload: 'still here' } } })).status).toBe(202);
+
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const again = await call<{ input: { payload: string } }>(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token });
+    expect(again.status).toBe(200);
+    expect(again.body.input.payload).toBe(big);
+  });
+
+  it('serves at most two of a user\'s reads of job data at once; the rest are told to come back', async () => {
+    const reader = await userWithBigJobs(1);
+    const answers = await Promise.all(Array.from({ length: 6 }, () => call(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token })));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(3);
+    expect(answers.some((answer) => answer.status === 429 && /at most 2 such reads at once/.test(String(answer.body.detail)))).toBe(true);
+  });
+});
