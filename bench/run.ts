@@ -8,6 +8,7 @@ import { RedisServer } from '../services/local/redis';
 import { measureBullmqCeiling, measureBullmqFedInBatches, type CeilingResult } from './bullmq-ceiling';
 import { accessTokens, BENCH_USERS, ECHO_BODY, runLoad, statusCounts } from './driver';
 import { fanOutSection, measureFanOutAndStreams } from './fanout-streams';
+import { measureReadsBesideSubmits, READS_HEADING, readsSection } from './job-data-reads';
 import { measureFloorLatency, measureHttpFloor, type HttpFloor } from './floors';
 import type { LoadResult } from './load-generator';
 import { startBenchPlatform, type BenchPlatform } from './platform';
@@ -283,12 +284,14 @@ const ratioPercent = (share: number) => `${(share * 100).toFixed(1)} %`;
 const RESULTS_FILE = path.join(__dirname, '..', '..', 'bench', 'RESULTS.md');
 const FAN_OUT_HEADING = '## Fan-out and event streams';
 
-/** The parts `--only=` names (fanout, streams); empty for the whole run. */
+const PARTS = ['fanout', 'streams', 'reads'];
+
+/** The parts `--only=` names (fanout, streams, reads); empty for the whole run. */
 function onlyParts(argv: string[]): string[] {
   const option = argv.find((arg) => arg.startsWith('--only='));
   if (!option) return [];
   const parts = option.slice('--only='.length).split(',').filter(Boolean);
-  for (const part of parts) if (part !== 'fanout' && part !== 'streams') throw new Error(`bench: --only takes fanout and/or streams, not ${part}`);
+  for (const part of parts) if (!PARTS.includes(part)) throw new Error(`bench: --only takes ${PARTS.join(', ')}, not ${part}`);
   return parts;
 }
 
@@ -299,10 +302,18 @@ async function fanOutAndStreams(parts: string[], quick: boolean, command: string
   return fanOutSection(result, `Written by \`${command}\` (bench/fanout-streams.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}. Machine: ${machine()}.`);
 }
 
-async function writeSection(section: string): Promise<void> {
+/** One user's job-data reads beside another's submits, with the read limit and without it. */
+async function readsBesideSubmits(quick: boolean, command: string): Promise<string> {
+  process.stdout.write("bench: one user's reads beside another's submits, with the read limit and without…\n");
+  const results = await measureReadsBesideSubmits(quick ? 5 : 10);
+  return readsSection(results, `Written by \`${command}\` (bench/job-data-reads.ts) on ${new Date().toISOString()}, commit ${await gitRevision()}. Machine: ${machine()}.`);
+}
+
+/** Puts `section` (which starts with `heading`) in RESULTS.md in place of the one there, or at the end. */
+async function writeSection(heading: string, section: string): Promise<void> {
   const current = await readFile(RESULTS_FILE, 'utf8').catch(() => '');
-  const start = current.indexOf(FAN_OUT_HEADING);
-  const end = start < 0 ? -1 : current.indexOf('\n## ', start + FAN_OUT_HEADING.length);
+  const start = current.indexOf(heading);
+  const end = start < 0 ? -1 : current.indexOf('\n## ', start + heading.length);
   const next = start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start)}${section}${end < 0 ? '' : current.slice(end + 1)}`;
   await writeFile(RESULTS_FILE, next);
 }
@@ -313,9 +324,18 @@ async function main(): Promise<void> {
   process.stdout.write(`bench: machine ${machine()}\n`);
   const only = onlyParts(process.argv.slice(2));
   if (only.length > 0) {
-    const section = await fanOutAndStreams(only, quick, `npm run bench -- --only=${only.join(',')}${quick ? ' --quick' : ''}`);
-    process.stdout.write(section);
-    await writeSection(section);
+    const command = `npm run bench -- --only=${only.join(',')}${quick ? ' --quick' : ''}`;
+    const fanOutParts = only.filter((part) => part !== 'reads');
+    if (fanOutParts.length > 0) {
+      const section = await fanOutAndStreams(fanOutParts, quick, command);
+      process.stdout.write(section);
+      await writeSection(FAN_OUT_HEADING, section);
+    }
+    if (only.includes('reads')) {
+      const section = await readsBesideSubmits(quick, command);
+      process.stdout.write(section);
+      await writeSection(READS_HEADING, section);
+    }
     return;
   }
 
@@ -486,7 +506,8 @@ ${ceilingLine("right after autocannon's sustained run", ceilingLast)}
 `;
   // A quick run's figures are too short to stand for the platform: they go beside the results, not over them.
   const target = quick ? path.join(os.tmpdir(), 'platform-kit-bench-quick.md') : path.resolve(__dirname, '..', '..', 'bench', 'RESULTS.md');
-  await writeFile(target, `${report}\n${await fanOutAndStreams(['fanout', 'streams'], quick, `npm run bench${quick ? ' -- --quick' : ''}`)}`);
+  const command = `npm run bench${quick ? ' -- --quick' : ''}`;
+  await writeFile(target, `${report}\n${await fanOutAndStreams(['fanout', 'streams'], quick, command)}\n${await readsBesideSubmits(quick, command)}`);
   process.stdout.write(`bench: wrote ${target}\n`);
 }
 
