@@ -20,8 +20,8 @@ const KIB = 1_024;
 /**
  * Per user, the job data (inputs and results) the API reads back and sends: the one read
  * whose cost grows with what users store. Building a page of 4 MiB of inputs costs the API
- * about a tenth of a second; one user reading such pages eight at a time kept another
- * user's submits waiting 0.2-0.3 s at the median and 4.5-6 s at p99 (bench probe, 2 × EPYC).
+ * about a tenth of a second, so one user reading such pages unchecked takes the API from
+ * everyone else (bench/RESULTS.md, "One user's reads beside another's submits").
  *
  * Each read is charged what it sent, in a one-second window shared by the API processes
  * (Redis, as the other limits), after it is sent; a read that may be large (`reserveBytes`:

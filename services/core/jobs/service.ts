@@ -218,8 +218,8 @@ async function pageOfJobs<Item>(
  * each, and nothing cheap tells their size before they are read (PostgreSQL stores them
  * compressed; turning them into text to measure them costs as much as reading them), so a
  * page reads a few jobs, measures them and stops once the page is full: it reads at most
- * this many jobs past MAX_LIST_RESPONSE_BYTES, where reading the page's 101 rows at once read
- * 200 MiB to send 4 MiB.
+ * this many jobs past MAX_LIST_RESPONSE_BYTES. Reading all 101 rows a page looks at could
+ * mean 200 MiB (jobs of 1 MiB in and out) read and parsed to send 4 MiB.
  */
 const PAYLOAD_ROWS_PER_READ = 4;
 
