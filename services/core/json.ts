@@ -37,12 +37,23 @@ interface Frame {
  * `maxDepth` costs a loop, not the call stack. Depth counts containers: `{}` is 1,
  * `{"a": []}` is 2.
  */
-function findFirst<R extends string>(value: unknown, maxDepth: number, rootPath: string[], keyProblem: (key: string) => R | undefined): { path: string; reason: R | UnstorableReason } | undefined {
+function findFirst<R extends string>(
+  value: unknown,
+  maxDepth: number,
+  rootPath: string[],
+  keyProblem: (key: string) => R | undefined,
+  numberProblem: (value: number) => R | undefined = () => undefined,
+): { path: string; reason: R | UnstorableReason } | undefined {
   const stack: Frame[] = [{ value, path: rootPath, depth: 0 }];
   while (stack.length > 0) {
     const { value: current, path, depth } = stack.pop() as Frame;
     if (typeof current === 'string') {
       const reason = characterProblem(current);
+      if (reason) return { path: path.join('.'), reason };
+      continue;
+    }
+    if (typeof current === 'number') {
+      const reason = numberProblem(current);
       if (reason) return { path: path.join('.'), reason };
       continue;
     }
@@ -66,18 +77,35 @@ export function findUnstorable(value: unknown, maxDepth: number, rootPath: strin
   return findFirst(value, maxDepth, rootPath, characterProblem);
 }
 
-/** Why a JSON document from outside is refused: what cannot be stored, or a key no JavaScript object keeps. */
-export type UnacceptableReason = UnstorableReason | '__proto__ key';
+/** Why a JSON document from outside is refused: what cannot be stored, a key no JavaScript object keeps, or a number stored as many more digits. */
+export type UnacceptableReason = UnstorableReason | '__proto__ key' | 'number of too many digits';
+
+/**
+ * The magnitudes past which a JSON number is refused from outside. jsonb keeps numbers as
+ * `numeric`, exactly, and writes every digit back: `1e308` is read back as 309 digits, so an
+ * input of such numbers grows 44 times between what a client sends and what every read of it
+ * (the worker's, each GET) parses. Within these bounds a number comes back at most about as
+ * long as JavaScript writes it (1e20 is 21 digits either way) or four times what a client
+ * wrote (1e-20); outside them, it can be sent as a string.
+ */
+export const LARGEST_NUMBER_MAGNITUDE = 1e21;
+export const SMALLEST_NUMBER_MAGNITUDE = 1e-20;
+
+function numberProblem(value: number): 'number of too many digits' | undefined {
+  const magnitude = Math.abs(value);
+  return magnitude >= LARGEST_NUMBER_MAGNITUDE || (magnitude > 0 && magnitude < SMALLEST_NUMBER_MAGNITUDE) ? 'number of too many digits' : undefined;
+}
 
 /**
  * The first part of a JSON document from outside that is refused, or undefined: what
- * findUnstorable finds, and a key named `__proto__`. JSON.parse keeps that key, but copying
+ * findUnstorable finds, a number PostgreSQL would store as far more digits than it was sent
+ * with (LARGEST_NUMBER_MAGNITUDE), and a key named `__proto__`. JSON.parse keeps that key, but copying
  * it member by member by assignment (as the schemas' parse does) sets the copy's prototype
  * instead, so the member would vanish without a word; a processor that deep-merges its input
  * could even change the prototype every object shares. Refused, it changes nothing.
  */
 export function findUnacceptableInput(value: unknown, maxDepth: number, rootPath: string[] = []): { path: string; reason: UnacceptableReason } | undefined {
-  return findFirst<UnacceptableReason>(value, maxDepth, rootPath, (key) => (key === '__proto__' ? '__proto__ key' : characterProblem(key)));
+  return findFirst<UnacceptableReason>(value, maxDepth, rootPath, (key) => (key === '__proto__' ? '__proto__ key' : characterProblem(key)), numberProblem);
 }
 
 /** `text` with every NUL and unpaired surrogate replaced by U+FFFD. */

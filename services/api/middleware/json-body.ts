@@ -1,7 +1,7 @@
 import express, { type RequestHandler } from 'express';
 import { MAX_JSON_DEPTH } from '../../contract';
 import { ValidationError } from '../../core/errors';
-import { findUnacceptableInput, type UnacceptableReason } from '../../core/json';
+import { findUnacceptableInput, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
 import { UnsupportedMediaTypeError } from '../errors';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -26,6 +26,7 @@ export const REFUSAL: Record<UnacceptableReason, string> = {
   'NUL character': 'contains a NUL character (\\u0000), which cannot be stored',
   'unpaired surrogate': 'contains an unpaired UTF-16 surrogate, which is not valid Unicode and cannot be stored',
   '__proto__ key': 'has a key named __proto__, which is not accepted (JavaScript objects cannot keep it as data)',
+  'number of too many digits': `has a number of ${LARGEST_NUMBER_MAGNITUDE} or more, or closer to 0 than ${SMALLEST_NUMBER_MAGNITUDE}: PostgreSQL stores JSON numbers exactly and writes every digit back (1e308 as 309 digits); send it as a string`,
 };
 
 /**

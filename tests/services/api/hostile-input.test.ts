@@ -94,6 +94,19 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
     expect(burst.map((response) => response.status)).toEqual(burst.map((_, index) => (index === 7 ? 400 : 202)));
   });
 
+  it('refuses a number PostgreSQL would store as hundreds of digits, naming it, and stores nothing', async () => {
+    const before = await countRows(api, 'jobs');
+    // Written 1e308, read back from jsonb as 309 digits: a MiB of them would be read back as 45 MB.
+    const refused = await call(api, '/v1/jobs', { token, body: '{"type":"echo","input":{"payload":{"values":[1,1e308]}}}', headers: { 'content-type': 'application/json' } });
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.body.errors).toEqual([{ field: 'body.input.payload.values.1', message: expect.stringMatching(/send it as a string/) }]);
+    expect((await call(api, '/v1/jobs', { token, body: '{"type":"echo","input":{"payload":{"tiny":5e-324}}}', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect(await countRows(api, 'jobs')).toBe(before);
+    const accepted = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: { values: [1e20, 1e-20, '1e308'] } } } });
+    expect(accepted.status).toBe(202);
+  });
+
   it('answers 400, not 500, for a payload nested 5,000 levels deep', async () => {
     const response = await call(api, '/v1/jobs', {
       token,

@@ -26,6 +26,17 @@ describe('storable JSON', () => {
     expect(findUnacceptableInput({ a: 'x\u0000' }, 10)).toEqual({ path: 'a', reason: 'NUL character' });
   });
 
+  it('refuses from outside a number PostgreSQL would write back as far more digits than it came with, and only that', () => {
+    for (const refused of [1e21, -1e21, 1e308, Number.MAX_VALUE, 1e-21, -5e-324, Number.MIN_VALUE]) {
+      expect(findUnacceptableInput({ a: [0, refused] }, 10, ['body'])).toEqual({ path: 'body.a.1', reason: 'number of too many digits' });
+    }
+    for (const accepted of [0, -0, 1, -1.5, 0.1, 1e20, 999_999_999_999_999_900_000, 1e-20, -1e-20, Number.MAX_SAFE_INTEGER, 123.456e-10]) {
+      expect(findUnacceptableInput({ a: [accepted] }, 10)).toBeUndefined();
+    }
+    // Results a job produced are stored as they are: the rule is for what arrives from outside.
+    expect(findUnstorable({ mean: 1e308 }, 10)).toBeUndefined();
+  });
+
   it('walks a document nested 100,000 deep without using the call stack', () => {
     expect(findUnstorable(nested(100_000), 64)).toMatchObject({ reason: 'too deep' });
   });
