@@ -72,7 +72,6 @@ export function jobDataReadLimit(options: JobDataReadLimitOptions, keyOf: (req: 
       }
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
-        reserved = 0;
         end(0);
         throw tooManyRequests(rejection, options.bytesPerSecond, limitMessage);
       }

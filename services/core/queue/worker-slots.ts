@@ -31,8 +31,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if not previous then return { false, 0 } end
 local decoded, holder = pcall(cjson.decode, previous)
 if not decoded or type(holder) ~= 'table' then return { previous, 0 } end
-local claimant = cjson.decode(ARGV[2])
-if type(holder.workerId) == 'string' and holder.workerId ~= claimant.workerId then redis.call('HDEL', KEYS[5], holder.workerId) end
+if type(holder.workerId) == 'string' then redis.call('HDEL', KEYS[5], holder.workerId) end
 if type(holder.lockOwner) ~= 'string' or holder.lockOwner == '' then return { previous, 0 } end
 local owner = holder.lockOwner .. ':'
 local released = 0
