@@ -22,6 +22,13 @@ const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must 
  * slots), while the worker's peak RSS was 298, 302, 497 and 979 MiB.
  */
 export const DEFAULT_WORKER_INPUT_BUDGET_BYTES = 16 * 1024 * 1024;
+/**
+ * JOBS_RUNNING_PER_USER when unset: half the slots of one worker at its default
+ * concurrency, so under `npm start` one user's long jobs leave the other half to everyone
+ * else. A fleet of several workers raises WORKER_CONCURRENCY's total, not this: set it to
+ * what one user may take of the whole.
+ */
+export const DEFAULT_JOBS_RUNNING_PER_USER = 50;
 
 const seconds = (max?: number) => wholeNumber({ min: 1, max, unit: 'seconds' });
 const milliseconds = (max: number) => wholeNumber({ min: 1, max, unit: 'milliseconds' });
@@ -192,6 +199,13 @@ export const EnvSchema = z.object({
    * written, so one worker drains about WORKER_CONCURRENCY ÷ that time (bench/FINDINGS.md).
    */
   WORKER_CONCURRENCY: count(1_000).default(100),
+  /**
+   * Jobs of one user running at once across every worker, so one user's long jobs cannot
+   * take every slot from the others. A job past it waits, its attempt not charged, and runs
+   * as soon as one of that user's jobs ends. Jobs sharing a queue entry (echo) run in well
+   * under a millisecond and are not counted.
+   */
+  JOBS_RUNNING_PER_USER: count(100_000).default(DEFAULT_JOBS_RUNNING_PER_USER),
   /**
    * Bytes of large job inputs (over 64 KiB) one worker holds at once; a job with one waits
    * for room before its input is read. One larger than the whole budget runs alone.

@@ -13,6 +13,8 @@ export const METRICS = {
   jobsRetried: 'platform_jobs_retried_total',
   /** Attempts that failed on the platform's infrastructure and were queued again without being charged, by type and by what failed. */
   jobsDeferred: 'platform_jobs_deferred_total',
+  /** Deliveries held back because their user already ran JOBS_RUNNING_PER_USER jobs, by type: how often one user's load met the cap. */
+  jobsHeld: 'platform_jobs_held_total',
   jobsCancelled: 'platform_jobs_cancelled_total',
   jobDuration: 'platform_job_duration_seconds',
   jobTimeToStart: 'platform_job_time_to_start_seconds',

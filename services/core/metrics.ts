@@ -64,6 +64,12 @@ export function createMetrics(service: string) {
       labelNames: ['type', 'dependency'] as const,
       registers,
     }),
+    jobsHeld: new Counter({
+      name: METRICS.jobsHeld,
+      help: 'Deliveries held back because their user already ran JOBS_RUNNING_PER_USER jobs; they run when one of those ends.',
+      labelNames: ['type'] as const,
+      registers,
+    }),
     jobsCancelled: new Counter({ name: METRICS.jobsCancelled, help: 'Jobs cancelled.', labelNames: ['type'] as const, registers }),
     jobDuration: new Histogram({
       name: METRICS.jobDuration,

@@ -8,6 +8,7 @@ import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
+import { HELD_ENTRY_DELAY_MS, type FairShare } from './fair-share';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
 import { infrastructureFailure, type Dependency } from './infrastructure-failure';
 import type { InputBudget } from './input-budget';
@@ -36,6 +37,8 @@ export interface JobExecutorOptions {
   metrics?: Metrics;
   /** Progress of one job is written at most this often, in milliseconds. */
   progressIntervalMs: number;
+  /** Shares of the slots per user, for the deliveries that run in entries of their own (see FairShare). */
+  fairShare?: Pick<FairShare, 'take'>;
 }
 
 /**
@@ -94,8 +97,13 @@ export class JobExecutor {
     for (const jobId of this.active.keys()) this.abort(jobId, kind);
   }
 
-  /** Runs one delivery of the job; rejects only when its state could not be read or written. */
-  async execute(jobId: string): Promise<Settlement> {
+  /**
+   * Runs one delivery of the job; rejects only when its state could not be read or written.
+   * `ownEntry`: the job came in an entry of its own, which holds a slot for as long as it
+   * runs, so it runs only on a share of its user's (fairShare); without one it goes 'again'
+   * after HELD_ENTRY_DELAY_MS, unless a share of its user frees first and calls it back.
+   */
+  async execute(jobId: string, delivery: { ownEntry: boolean } = { ownEntry: false }): Promise<Settlement> {
     const controller = new AbortController();
     // Registered before the delivery read so a cancel arriving meanwhile is not missed.
     const controllers = this.active.get(jobId) ?? new Set<AbortController>();
@@ -108,20 +116,35 @@ export class JobExecutor {
         this.options.log.info({ jobId, status: row?.status, attempts: row?.attempts }, 'delivery skipped: the job is no longer runnable');
         return DONE;
       }
-      if (row.input_inline) return await this.run(row, plan, controller, jobLogger(this.options.log, row));
-      // Held until the job's outcome is written: its input and result are in memory until then.
-      const release = await this.options.inputBudget.acquire(row.input_bytes);
+      const { fairShare } = this.options;
+      const share = delivery.ownEntry && fairShare ? await fairShare.take(row.owner_id, row.id, row.type) : undefined;
+      if (delivery.ownEntry && fairShare && !share) {
+        this.options.log.debug({ jobId, ownerId: row.owner_id }, 'delivery held: its user runs as many jobs as one user may');
+        return { kind: 'again', row, delayMs: HELD_ENTRY_DELAY_MS };
+      }
       try {
-        const input = await loadInput(this.options.batchPool, row.id);
-        if (input === undefined) return DONE;
-        return await this.run({ ...row, input }, plan, controller, jobLogger(this.options.log, row));
+        return await this.runWithInput(row, plan, controller);
       } finally {
-        release();
+        // After the outcome is written: the job the freed share calls back reads this one as ended.
+        share?.release();
       }
     } finally {
       controllers.delete(controller);
       if (controllers.size === 0) this.active.delete(jobId);
       this.options.metrics?.workerLastActivity.set(Date.now() / 1_000);
+    }
+  }
+
+  private async runWithInput(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController): Promise<Settlement> {
+    if (row.input_inline) return this.run(row, plan, controller, jobLogger(this.options.log, row));
+    // Held until the job's outcome is written: its input and result are in memory until then.
+    const release = await this.options.inputBudget.acquire(row.input_bytes);
+    try {
+      const input = await loadInput(this.options.batchPool, row.id);
+      if (input === undefined) return DONE;
+      return await this.run({ ...row, input }, plan, controller, jobLogger(this.options.log, row));
+    } finally {
+      release();
     }
   }
 

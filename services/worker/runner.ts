@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
+import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
 import type { DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
@@ -16,6 +16,7 @@ import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/qu
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
 import { CrashLoops, runsEndedWithWorker } from './crash-loop';
+import { FairShare } from './fair-share';
 import { InputBudget } from './input-budget';
 import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
@@ -30,6 +31,8 @@ const SUBSCRIBE_RETRY_STEP_MS = 500;
 const SUBSCRIBE_RETRY_MAX_MS = 5_000;
 /** How often a stopping worker whose close has not returned looks whether Redis answers anyone (and how long that look waits). */
 const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
+/** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
+const OWN_ENTRY = { ownEntry: true } as const;
 
 export interface StallOptions {
   lockDurationMs: number;
@@ -43,6 +46,8 @@ export interface RunnerOptions {
   prefix: string;
   /** Jobs run at once by this process (WORKER_CONCURRENCY). */
   concurrency: number;
+  /** Jobs of one user running at once across every worker (JOBS_RUNNING_PER_USER; its default when unset). */
+  jobsRunningPerUser?: number;
   /** Bytes of large job inputs held at once (WORKER_INPUT_BUDGET_BYTES; its default when unset). */
   inputBudgetBytes?: number;
   /** Lock and stall detection; the contract's STALL_SETTINGS unless a test shortens them. */
@@ -102,6 +107,7 @@ export class JobRunner {
   private readonly executor: JobExecutor;
   private readonly crashLoops: CrashLoops;
   private readonly recoveryLane: RecoveryLane;
+  private readonly fairShare: FairShare;
   private worker: Worker<QueueJobData, void, string> | undefined;
   private connection: Redis | undefined;
   private subscriber: Redis | undefined;
@@ -123,6 +129,7 @@ export class JobRunner {
       progressIntervalMs: 500,
       livenessProbeMs: 5_000,
       inputBudgetBytes: DEFAULT_WORKER_INPUT_BUDGET_BYTES,
+      jobsRunningPerUser: DEFAULT_JOBS_RUNNING_PER_USER,
       ...options,
     };
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
@@ -130,6 +137,14 @@ export class JobRunner {
       { batchPool: deps.batchPool, generalPool: deps.generalPool, log: deps.log, relay: deps.relay, saturated: () => this.entriesRunning * 2 > options.concurrency },
       options.transitions,
     );
+    this.fairShare = new FairShare({
+      connection: () => this.connectionOrThrow(),
+      prefix: options.prefix,
+      perUser: this.options.jobsRunningPerUser,
+      relay: deps.relay,
+      log: deps.log,
+      metrics: deps.metrics,
+    });
     this.executor = new JobExecutor({
       transitions: this.transitions,
       batchPool: deps.batchPool,
@@ -141,6 +156,7 @@ export class JobRunner {
       log: deps.log,
       metrics: deps.metrics,
       progressIntervalMs: this.options.progressIntervalMs,
+      fairShare: this.fairShare,
     });
     this.crashLoops = new CrashLoops({ transitions: this.transitions, maxStalledCount: this.options.stall.maxStalledCount, log: deps.log, metrics: deps.metrics });
     this.recoveryLane = new RecoveryLane({ relay: deps.relay });
@@ -286,6 +302,7 @@ export class JobRunner {
     const steps: [string, () => Promise<unknown>][] = [
       ['worker', async () => this.worker && (await abandon(this.closeWorker(this.worker).then(() => (workerClosed = true))))],
       ['transitions', () => abandon(this.transitions.close())],
+      ['user shares', async () => this.fairShare.close()],
       // A worker whose close was abandoned may still hold locks: the slot stays claimed, so a process starting in it releases them.
       ['worker slot', async () => workerClosed && (await abandon(this.leaveSlot()))],
       ['cancel subscriber', async () => this.subscriber?.disconnect()],
@@ -362,14 +379,14 @@ export class JobRunner {
       const reason = await this.crashLoops.deadLetter(jobId, runs);
       throw new UnrecoverableError(reason);
     }
-    if (!this.crashLoops.isLastChance(runs)) return this.settleOwnEntry(job, token, await this.executor.execute(jobId));
+    if (!this.crashLoops.isLastChance(runs)) return this.settleOwnEntry(job, token, await this.executor.execute(jobId, OWN_ENTRY));
     if (!this.recoveryLane.enter(job.id)) {
       await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
       this.recoveryLane.park(job.id);
       throw new DelayedError();
     }
     try {
-      return await this.settleOwnEntry(job, token, await this.executor.execute(jobId));
+      return await this.settleOwnEntry(job, token, await this.executor.execute(jobId, OWN_ENTRY));
     } finally {
       this.recoveryLane.leave();
     }

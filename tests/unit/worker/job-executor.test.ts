@@ -8,6 +8,7 @@ import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { MAX_BACKOFF_MS } from '../../../services/worker/backoff';
+import { HELD_ENTRY_DELAY_MS } from '../../../services/worker/fair-share';
 import { InputBudget } from '../../../services/worker/input-budget';
 import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
@@ -64,6 +65,44 @@ describe('JobExecutor', () => {
     expect(await count(metrics.jobsStarted)).toBe(1);
     expect(await count(metrics.jobsSucceeded)).toBe(1);
     expect(executor.inFlight).toBe(0);
+  });
+
+  it('holds a delivery in an entry of its own while its user runs their share: nothing runs or is recorded, and it comes back later', async () => {
+    const row = transitions.add(deliveryRow());
+    const run = jest.fn(async () => ({ result: {} }));
+    const take = jest.fn(async () => undefined);
+    const { executor, metrics } = executorWith(transitions, run, { fairShare: { take } });
+    await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'again', row, delayMs: HELD_ENTRY_DELAY_MS });
+    expect(take).toHaveBeenCalledWith(row.owner_id, row.id, row.type);
+    expect(run).not.toHaveBeenCalled();
+    expect(transitions.recorded).toEqual([]);
+    expect(await count(metrics.jobsStarted)).toBe(0);
+  });
+
+  it('runs a delivery on its user\'s share and frees the share once the outcome is written; a shared entry\'s jobs take none', async () => {
+    const row = transitions.add(deliveryRow());
+    const events: string[] = [];
+    const take = jest.fn(async () => ({ release: () => events.push(`release after ${transitions.recorded.map((t) => t.event).join(',')}`) }));
+    const { executor } = executorWith(transitions, async () => ({ result: {} }), { fairShare: { take } });
+    await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'done' });
+    expect(events).toEqual(['release after start,succeed']);
+    const shared = transitions.add(deliveryRow());
+    await expect(executor.execute(shared.id)).resolves.toEqual({ kind: 'done' });
+    expect(take).toHaveBeenCalledTimes(1);
+  });
+
+  it('frees the share when the job fails for good too', async () => {
+    const row = transitions.add(deliveryRow());
+    const release = jest.fn();
+    const { executor } = executorWith(
+      transitions,
+      async () => {
+        throw new PermanentJobError('bad input');
+      },
+      { fairShare: { take: async () => ({ release }) } },
+    );
+    await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'dead', message: 'bad input' });
+    expect(release).toHaveBeenCalledTimes(1);
   });
 
   it('runs a redelivery of a running job as the attempt it is in', async () => {
