@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { MONITORING } from '../services/contract';
+import { DEFAULT_JOBS_RUNNING_PER_USER, MONITORING } from '../services/contract';
 import { KEDA_NAMESPACE } from './cluster/keda-network-policy';
 import { cidrContains, cidrsOverlap, isNonPublic } from './shared/cidr';
 import { MIN_WORKER_REPLICAS, WORKER_MINIMUM_REASON } from './workloads/autoscaling';
@@ -409,6 +409,12 @@ const appSchema = z
         replicas: replicasSchema(MIN_WORKER_REPLICAS, { min: 1, max: 10 }, WORKER_MINIMUM_REASON),
         /** Jobs one worker runs at once (WORKER_CONCURRENCY). Default 50. */
         concurrency: z.number().int().min(1).max(1000).default(50),
+        /**
+         * Jobs of one user running at once across the whole fleet (JOBS_RUNNING_PER_USER), so
+         * one user's long jobs leave slots to the others. Default 50: one replica's worth at
+         * the default concurrency.
+         */
+        jobsRunningPerUser: z.number().int().min(1).max(100_000).default(DEFAULT_JOBS_RUNNING_PER_USER),
         /** Jobs queued or running per worker replica that KEDA aims for. Default: the concurrency (every slot busy, nothing waiting). */
         backlogPerReplica: z.number().int().min(1).optional(),
         /** Seconds between KEDA's backlog queries. Default 15. */
@@ -419,7 +425,7 @@ const appSchema = z
         resources: resourcesSchema.default({ cpu: '500m', memory: '1Gi' }),
       })
       .strict()
-      .default({ replicas: { min: 1, max: 10 }, concurrency: 50, pollingIntervalSeconds: 15, cooldownSeconds: 300, resources: { cpu: '500m', memory: '1Gi' } }),
+      .default({ replicas: { min: 1, max: 10 }, concurrency: 50, jobsRunningPerUser: DEFAULT_JOBS_RUNNING_PER_USER, pollingIntervalSeconds: 15, cooldownSeconds: 300, resources: { cpu: '500m', memory: '1Gi' } }),
     /** PostgreSQL login roles the migrations Job creates or updates. Defaults platform_app and platform_scaler. */
     database: z
       .object({

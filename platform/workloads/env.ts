@@ -22,7 +22,7 @@ type CommonCloudKeys = 'NODE_ENV' | 'LOG_LEVEL' | 'SERVICE_NAME' | 'DATABASE_URL
 type StorageCloudKeys = 'S3_BUCKET' | 'S3_RESULTS_BUCKET' | 'S3_REGION' | 'S3_PREFIX';
 
 export type ApiContainerEnv = ContainerEnv<EnvVars, CommonCloudKeys | StorageCloudKeys | 'PORT' | 'API_PROCESSES' | 'KEY_ENCRYPTION_SECRET' | 'JWT_ISSUER' | 'TRUST_PROXY' | 'SHUTDOWN_GRACE_MS'>;
-export type WorkerContainerEnv = ContainerEnv<WorkerEnvVars, CommonCloudKeys | StorageCloudKeys | 'WORKER_METRICS_PORT' | 'WORKER_CONCURRENCY' | 'SHUTDOWN_GRACE_MS'>;
+export type WorkerContainerEnv = ContainerEnv<WorkerEnvVars, CommonCloudKeys | StorageCloudKeys | 'WORKER_METRICS_PORT' | 'WORKER_CONCURRENCY' | 'JOBS_RUNNING_PER_USER' | 'SHUTDOWN_GRACE_MS'>;
 export type MigrationsContainerEnv = ContainerEnv<
   MigrateEnvVars,
   'LOG_LEVEL' | 'DATABASE_URL' | 'DATABASE_SSL' | 'DATABASE_APP_USER' | 'DATABASE_APP_PASSWORD' | 'DATABASE_SCALER_USER' | 'DATABASE_SCALER_PASSWORD'
@@ -64,7 +64,7 @@ export interface EnvironmentInputs {
   /** BullMQ key prefix (a hash tag). */
   queuePrefix: string;
   api: { shutdownGraceMs: number };
-  worker: { concurrency: number };
+  worker: { concurrency: number; jobsRunningPerUser: number };
 }
 
 /** Queue key prefix in the cloud: the contract's default, stated. */
@@ -127,6 +127,7 @@ export function workerEnvironment(inputs: EnvironmentInputs): WorkerContainerEnv
     ...shared(inputs, 'worker'),
     WORKER_METRICS_PORT: String(PORTS.workerMetrics),
     WORKER_CONCURRENCY: String(inputs.worker.concurrency),
+    JOBS_RUNNING_PER_USER: String(inputs.worker.jobsRunningPerUser),
     SHUTDOWN_GRACE_MS: String(WORKER_SHUTDOWN_GRACE_MS),
   };
 }

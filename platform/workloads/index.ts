@@ -2,7 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
-import { MONITORING, PATHS, SCRAPE_TARGETS } from '../../services/contract';
+import { DEFAULT_JOBS_RUNNING_PER_USER, MONITORING, PATHS, SCRAPE_TARGETS } from '../../services/contract';
 import { PLACEMENT, type Placement } from '../cluster/placement';
 import { RESTRICTED_NAMESPACE_LABELS } from '../shared/pod-security';
 import { apiAutoscalerSpec, MIN_WORKER_REPLICAS, type ReplicaBounds, WORKER_MINIMUM_REASON, workerScaledObjectSpec } from './autoscaling';
@@ -52,6 +52,8 @@ export interface WorkerWorkloadSettings {
   replicas: ReplicaBounds;
   /** WORKER_CONCURRENCY. Required. */
   concurrency: number;
+  /** JOBS_RUNNING_PER_USER: jobs of one user running at once across the fleet. Default: the contract's (50). */
+  jobsRunningPerUser?: number;
   /** Jobs queued or running per replica KEDA aims for. Default: `concurrency`. */
   backlogPerReplica?: number;
   /** Seconds between backlog queries. Default 15. */
@@ -124,6 +126,9 @@ export function validateWorkloadsArgs(args: WorkloadsArgs): string[] {
     problems.push(`worker.replicas must satisfy ${MIN_WORKER_REPLICAS} ≤ min ≤ max (got ${worker.replicas.min}..${worker.replicas.max}): ${WORKER_MINIMUM_REASON}`);
   }
   if (!Number.isInteger(worker.concurrency) || worker.concurrency < 1) problems.push('worker.concurrency must be a positive integer');
+  if (worker.jobsRunningPerUser !== undefined && (!Number.isInteger(worker.jobsRunningPerUser) || worker.jobsRunningPerUser < 1)) {
+    problems.push('worker.jobsRunningPerUser must be a positive integer');
+  }
   if (worker.backlogPerReplica !== undefined && worker.backlogPerReplica < 1) problems.push('worker.backlogPerReplica must be at least 1');
   const roles = args.databaseRoles ?? { appUser: 'platform_app', scalerUser: 'platform_scaler' };
   if (new Set([roles.appUser, roles.scalerUser, args.database.owner.user]).size !== 3) problems.push('the app, scaler and owner database roles must be three different roles');
@@ -205,7 +210,7 @@ export class Workloads extends pulumi.ComponentResource {
       logLevel: args.logLevel ?? 'info',
       queuePrefix: CLOUD_QUEUE_PREFIX,
       api: { shutdownGraceMs: apiGraceSeconds * 1000 },
-      worker: { concurrency: args.worker.concurrency },
+      worker: { concurrency: args.worker.concurrency, jobsRunningPerUser: args.worker.jobsRunningPerUser ?? DEFAULT_JOBS_RUNNING_PER_USER },
     };
     createNetworkPolicies();
     const accounts = {

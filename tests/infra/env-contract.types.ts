@@ -31,7 +31,7 @@ const { DATABASE_SSL: _ssl, ...withoutTls } = cloud;
 // @ts-expect-error the cloud must state DATABASE_SSL although the local run defaults it
 export const apiWithoutTls: ApiContainerEnv = { ...withoutTls, PORT: '8080', API_PROCESSES: '1', KEY_ENCRYPTION_SECRET: 'k'.repeat(64), JWT_ISSUER: 'platform-kit/test', TRUST_PROXY: '1', SHUTDOWN_GRACE_MS: '25000' };
 
-export const worker: WorkerContainerEnv = { ...cloud, SERVICE_NAME: 'worker', WORKER_METRICS_PORT: '9091', WORKER_CONCURRENCY: '50', SHUTDOWN_GRACE_MS: '660000' };
+export const worker: WorkerContainerEnv = { ...cloud, SERVICE_NAME: 'worker', WORKER_METRICS_PORT: '9091', WORKER_CONCURRENCY: '50', JOBS_RUNNING_PER_USER: '50', SHUTDOWN_GRACE_MS: '660000' };
 
 // @ts-expect-error the worker never receives the signing key (WorkerEnvSchema omits it)
 export const workerWithSigningKey: WorkerContainerEnv = { ...worker, KEY_ENCRYPTION_SECRET: 'k'.repeat(64) };

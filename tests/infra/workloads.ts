@@ -170,7 +170,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       const api = EnvSchema.parse({ ...environmentOf(s, podOf(deployment(s, 'api'))).config, ...environmentOf(s, podOf(deployment(s, 'api'))).secret });
       expect(api).toMatchObject({ PORT: PORTS.api, SHUTDOWN_GRACE_MS: cfg().app.api.shutdownGraceSeconds * 1000, LOG_LEVEL: cfg().app.logLevel, API_PROCESSES: 1 });
       const worker = WorkerEnvSchema.parse({ ...environmentOf(s, podOf(deployment(s, 'worker'))).config, ...environmentOf(s, podOf(deployment(s, 'worker'))).secret });
-      expect(worker).toMatchObject({ WORKER_METRICS_PORT: PORTS.workerMetrics, WORKER_CONCURRENCY: cfg().app.worker.concurrency, SHUTDOWN_GRACE_MS: LONGEST_JOB_TIMEOUT_MS });
+      expect(worker).toMatchObject({ WORKER_METRICS_PORT: PORTS.workerMetrics, WORKER_CONCURRENCY: cfg().app.worker.concurrency, JOBS_RUNNING_PER_USER: cfg().app.worker.jobsRunningPerUser, SHUTDOWN_GRACE_MS: LONGEST_JOB_TIMEOUT_MS });
     });
 
     it('gives the migrations Job the owner login and the roles it creates, which its schema accepts', () => {
