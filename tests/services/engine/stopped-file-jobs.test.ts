@@ -38,6 +38,8 @@ describe('job engine: stopping a file job while it reads its file', () => {
     });
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'csv.summary', input: { fileId: file.id } }));
     await waitFor('the job to wait for more of its file', async () => (await readFile(readsLog, 'utf8')).includes(job.id));
+    // Its start is written with the worker's next batch of writes: a cancel before that finds the job still queued.
+    await waitFor('the run to be recorded', async () => (await statusOf(fx, job.id)) === 'running');
 
     await fx.core.jobs.cancel(fx.ownerId, job.id);
 
