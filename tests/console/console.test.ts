@@ -283,6 +283,42 @@ describe('web console', () => {
     await page.locator('.toolbar .status', { hasText: 'cancelled' }).waitFor();
   });
 
+  it('waits out a read refused for a moment and shows the job, with no error', async () => {
+    const page = await newPage();
+    const { token } = await signedIn(page);
+    const job = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'read twice' } } });
+    let refusals = 0;
+    await page.route(`**/v1/jobs/${job.body.id}`, async (route) => {
+      if (route.request().method() !== 'GET' || refusals > 0) return route.continue();
+      refusals += 1;
+      const body = JSON.stringify({ type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'at most 2 such reads at once' });
+      return route.fulfill({ status: 429, headers: { 'content-type': 'application/problem+json', 'retry-after': '1' }, body });
+    });
+    await visit(page, `/jobs/${job.body.id}`);
+    await page.getByLabel('Result').waitFor();
+    expect(refusals).toBe(1);
+    expect(await page.getByRole('alert').count()).toBe(0);
+  });
+
+  it('shows a refused write at once and does not send it twice', async () => {
+    const page = await newPage();
+    const { token } = await signedIn(page);
+    const submitted = await call<{ id: string }>(stack.api, '/v1/jobs', { token, json: { type: 'sleep', input: { ms: 600_000 } } });
+    let cancels = 0;
+    await page.route(`**/v1/jobs/${submitted.body.id}/cancel`, async (route) => {
+      cancels += 1;
+      const body = JSON.stringify({ type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'rate limit exceeded' });
+      return route.fulfill({ status: 429, headers: { 'content-type': 'application/problem+json', 'retry-after': '1' }, body });
+    });
+    await visit(page, `/jobs/${submitted.body.id}`);
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.getByRole('alert').locator('.problem-title', { hasText: 'Too Many Requests' }).waitFor();
+    // Past the Retry-After: a write was never sent again on its own.
+    await page.waitForTimeout(1_500);
+    expect(cancels).toBe(1);
+    await call(stack.api, `/v1/jobs/${submitted.body.id}/cancel`, { token, method: 'POST' });
+  });
+
   it('stays signed in when restoring the session is rate limited: it says so, waits, and tries again', async () => {
     const page = await newPage();
     await signedIn(page);

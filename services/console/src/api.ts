@@ -156,7 +156,34 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** A call with the bearer token; one refresh-and-retry on 401. Non-2xx answers throw ApiProblem. */
+/**
+ * A read refused for a moment, 429 or 503 with a Retry-After this short, is sent once more
+ * after that wait rather than shown as an error: the API answers reads of job data 429 past
+ * a few at once per user, which a handful of tabs opening jobs together can meet, and a second
+ * look a second later is answered. Writes are never sent twice; a longer wait is shown.
+ */
+const READ_RETRY_MAX_SECONDS = 5;
+
+/** Resolves after `ms`, or rejects with the signal's reason once it aborts (as fetch would). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+/** The Retry-After of a 429 or 503 whose wait is short enough to wait out, else undefined. */
+function briefRefusal(response: Response): number | undefined {
+  if (response.status !== 429 && response.status !== 503) return undefined;
+  const wait = retryAfterOf(response);
+  return wait !== undefined && wait <= READ_RETRY_MAX_SECONDS ? wait : undefined;
+}
+
+/** A call with the bearer token; one refresh-and-retry on 401, one retry of a read briefly refused. Non-2xx answers throw ApiProblem. */
 export async function apiFetch(path: string, options: RequestOptions = {}): Promise<Response> {
   const send = () => {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
@@ -169,6 +196,13 @@ export async function apiFetch(path: string, options: RequestOptions = {}): Prom
     return fetch(path, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal: options.signal, credentials: 'same-origin' });
   };
   let response = await send();
+  const isRead = (options.method ?? 'GET') === 'GET' && options.body === undefined && options.json === undefined;
+  const wait = isRead ? briefRefusal(response) : undefined;
+  if (wait !== undefined) {
+    void response.body?.cancel();
+    await pause(wait * 1_000, options.signal);
+    response = await send();
+  }
   if (response.status === 401 && accessToken && (await refreshSession())) response = await send();
   if (response.status === 401) setToken(undefined);
   if (!response.ok) throw await problemOf(response);
