@@ -3,13 +3,13 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parseCompareArgs, type CompareSettings } from './compare-args';
+import { parseCompareArgs, type CompareJob, type CompareSettings } from './compare-args';
 import { accessTokens, ECHO_BODY, runLoad, statusCounts } from './driver';
 import type { BenchPlatform, BenchPlatformOptions } from './platform';
 import { ResourceMonitor } from './proc-stats';
 
 /**
- * `npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R | --drain=J] [--generator=raw|autocannon]`:
+ * `npm run bench:compare -- <git revision> [--runs=N] [--seconds=S] [--rate=R | --drain=J] [--generator=raw|autocannon] [--job=echo|sleep]`:
  * the platform at another revision and at this checkout, run alternately under the same
  * load generator (this checkout's), N runs of S seconds each: at full speed (64
  * connections), or with --rate at R submits/s offered. The bench's own generator drives
@@ -17,12 +17,20 @@ import { ResourceMonitor } from './proc-stats';
  * pace over 32 connections, and autocannon over 64, as `npm run bench` drives each. With
  * --drain, each run submits J echo jobs while the worker is stopped, then lets it drain
  * them alone: the worker's own cost, measured with the API idle (far less noisy than a
- * whole-platform run). On a machine whose speed drifts from one minute to the next, only a
+ * whole-platform run). --job=sleep submits 0 ms sleeps, each in a queue entry of its own,
+ * instead of echo jobs (which share entries). On a machine whose speed drifts from one minute to the next, only a
  * side-by-side comparison says whether a change helped. Prints, for each side, submits/s,
  * echo jobs finished per second, submit latency and CPU per job by process.
  */
 
 const run = promisify(execFile);
+
+/**
+ * What each submit sends: echo jobs (ten submitted together share a queue entry), or 0 ms
+ * sleeps, jobs that do nothing in entries of their own: what every other type costs the
+ * queue and the worker beside its own work.
+ */
+const JOB_BODIES: Record<CompareJob, string> = { echo: ECHO_BODY, sleep: JSON.stringify({ type: 'sleep', input: { ms: 0 } }) };
 
 /**
  * The settings both sides get, whatever each revision's bench would pick by itself (older
@@ -68,7 +76,7 @@ async function buildRevision(revision: string, repository: string): Promise<{ si
   };
 }
 
-/** Echo jobs that have reached `succeeded` so far. */
+/** Jobs that have reached `succeeded` so far. */
 async function succeededJobs(databaseUrl: string): Promise<number> {
   return (await statusCounts(databaseUrl)).succeeded ?? 0;
 }
@@ -85,7 +93,7 @@ async function sample(side: Side, settings: CompareSettings): Promise<Sample> {
   const platform = await startBenchPlatform(SAME_ON_BOTH_SIDES);
   try {
     const tokens = await accessTokens(platform.apiUrl);
-    const load = { url: `${platform.apiUrl}/v1/jobs`, tokens, body: ECHO_BODY };
+    const load = { url: `${platform.apiUrl}/v1/jobs`, tokens, body: JOB_BODIES[settings.job] };
     await runLoad({ ...load, connections: 16, amount: 2_000 });
     if (settings.drain !== undefined) return await sampleDrain(platform, load, settings.drain);
     const monitor = new ResourceMonitor({ ...platform.pids });
@@ -163,7 +171,7 @@ async function main(): Promise<void> {
   }
   const offered = settings.rate ? `${fmt(settings.rate)} submits/s offered` : 'full speed';
   const load = settings.drain ? `the worker draining ${fmt(settings.drain)} queued jobs alone` : settings.generator === 'autocannon' ? `${offered}, through autocannon` : offered;
-  process.stdout.write(`\n${load}, means of ${runs} runs${settings.drain ? '' : ` of ${settings.seconds} s`}:\n\n`);
+  process.stdout.write(`\n${settings.job} jobs, ${load}, means of ${runs} runs${settings.drain ? '' : ` of ${settings.seconds} s`}:\n\n`);
   process.stdout.write(`| side | submits/s | jobs/s end to end | submit p50 / p99 (p99 range), ms | ${PROCESSES.map((name) => `${name} µs/job`).join(' | ')} | total µs/job |\n`);
   process.stdout.write(`| --- | --- | --- | --- | ${PROCESSES.map(() => '---').join(' | ')} | --- |\n`);
   for (const side of sides) {

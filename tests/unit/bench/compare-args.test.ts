@@ -2,7 +2,7 @@ import { parseCompareArgs } from '../../../bench/compare-args';
 
 describe('bench:compare command line', () => {
   it('compares at full speed through the bench generator, 3 runs of 10 s, when only a revision is given', () => {
-    expect(parseCompareArgs(['main'])).toEqual({ revision: 'main', runs: 3, seconds: 10, rate: undefined, drain: undefined, generator: 'raw' });
+    expect(parseCompareArgs(['main'])).toEqual({ revision: 'main', runs: 3, seconds: 10, rate: undefined, drain: undefined, generator: 'raw', job: 'echo' });
   });
 
   it('takes a rate, runs, seconds and autocannon as the generator', () => {
@@ -13,7 +13,13 @@ describe('bench:compare command line', () => {
       rate: 1000,
       drain: undefined,
       generator: 'autocannon',
+      job: 'echo',
     });
+  });
+
+  it('takes the job every submit asks for: echo, or sleep in entries of their own', () => {
+    expect(parseCompareArgs(['main', '--drain=3000', '--job=sleep'])).toMatchObject({ drain: 3000, job: 'sleep' });
+    expect(() => parseCompareArgs(['main', '--job=csv'])).toThrow('--job must be one of echo, sleep, not "csv"');
   });
 
   it('refuses a flag it does not know, naming it, instead of comparing at full speed', () => {
