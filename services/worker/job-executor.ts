@@ -8,7 +8,7 @@ import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
-import { HELD_ENTRY_DELAY_MS, type FairShare } from './fair-share';
+import { HELD_ENTRY_DELAY_MS, type FairShare, type HeldShare } from './fair-share';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
 import { infrastructureFailure, type Dependency } from './infrastructure-failure';
 import type { InputBudget } from './input-budget';
@@ -117,10 +117,13 @@ export class JobExecutor {
         return DONE;
       }
       const { fairShare } = this.options;
-      const share = delivery.ownEntry && fairShare ? await fairShare.take(row.owner_id, row.id, row.type) : undefined;
-      if (delivery.ownEntry && fairShare && !share) {
-        this.options.log.debug({ jobId, ownerId: row.owner_id }, 'delivery held: its user runs as many jobs as one user may');
-        return { kind: 'again', row, delayMs: HELD_ENTRY_DELAY_MS };
+      let share: HeldShare | undefined;
+      if (delivery.ownEntry && fairShare) {
+        share = await fairShare.take(row.owner_id, row.id, row.type);
+        if (!share) {
+          this.options.log.debug({ jobId, ownerId: row.owner_id }, 'delivery held: its user runs as many jobs as one user may');
+          return { kind: 'again', row, delayMs: HELD_ENTRY_DELAY_MS };
+        }
       }
       try {
         return await this.runWithInput(row, plan, controller);

@@ -79,9 +79,8 @@ export class UserShares {
   constructor(
     private readonly connection: Redis,
     private readonly prefix: string,
-    readonly options: UserSharesOptions,
+    private readonly options: UserSharesOptions,
   ) {
-    if (!Number.isInteger(options.perUser) || options.perUser < 1) throw new RangeError('perUser must be a positive integer');
     defineShareCommands(connection);
   }
 
