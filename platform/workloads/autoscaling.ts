@@ -1,5 +1,5 @@
 import type * as pulumi from '@pulumi/pulumi';
-import { BACKLOG_QUERY, QUEUES } from '../../services/contract';
+import { backlogQuery, QUEUES } from '../../services/contract';
 
 export interface ReplicaBounds {
   min: number;
@@ -35,6 +35,8 @@ export interface BacklogScalerSettings {
   replicas: ReplicaBounds;
   /** Jobs queued or running one worker replica is meant to carry. */
   backlogPerReplica: number;
+  /** JOBS_RUNNING_PER_USER: a user's jobs past it wait for their share, so the backlog counts at most this many of them. */
+  jobsRunningPerUser: number;
   pollingIntervalSeconds: number;
   cooldownSeconds: number;
   /** PostgreSQL the scaler counts in, and the role it connects as. */
@@ -45,7 +47,8 @@ export interface BacklogScalerSettings {
 
 /**
  * The trigger of the workers' ScaledObject: the backlog counted where every accepted job
- * lives, PostgreSQL (`BACKLOG_QUERY`: queued and running jobs). A Redis list-length
+ * lives, PostgreSQL (`backlogQuery`: queued and running jobs, each user's that wait for
+ * their share of the slots left out, since more workers would not run them). A Redis list-length
  * trigger would see BullMQ's `wait` list only, not prioritized jobs (a sorted set), delayed
  * retries (another sorted set) nor the jobs being run, and under-count exactly when
  * clients use priorities. TLS is required; KEDA's scaler has no RDS roots to verify with.
@@ -60,7 +63,7 @@ export function backlogTrigger(s: BacklogScalerSettings) {
       dbName: s.database.name,
       userName: s.database.user,
       sslmode: 'require',
-      query: BACKLOG_QUERY,
+      query: backlogQuery(s.jobsRunningPerUser),
       targetQueryValue: String(s.backlogPerReplica),
       activationTargetQueryValue: '0',
     },

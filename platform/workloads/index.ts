@@ -443,6 +443,7 @@ export class Workloads extends pulumi.ComponentResource {
           spec: workerScaledObjectSpec(deployment.metadata.name, {
             replicas: args.worker.replicas,
             backlogPerReplica: args.worker.backlogPerReplica ?? args.worker.concurrency,
+            jobsRunningPerUser: inputs.worker.jobsRunningPerUser,
             pollingIntervalSeconds: args.worker.pollingIntervalSeconds ?? 15,
             cooldownSeconds: args.worker.cooldownSeconds ?? 300,
             database: { host: args.database.address, port: args.database.port, name: args.database.name, user: roles.scalerUser },

@@ -12,13 +12,6 @@ export const QUEUES = {
  */
 export const BACKLOG_STATUSES: readonly JobStatus[] = ['queued', 'running'];
 
-/**
- * The backlog as one count, for an autoscaler that reads PostgreSQL (KEDA's postgresql
- * scaler). It reads only `jobs.status`, the one column the scaler's role may see, and is
- * answered from the partial indexes on queued and running jobs.
- */
-export const BACKLOG_QUERY = `SELECT count(*) FROM jobs WHERE status IN (${BACKLOG_STATUSES.map((s) => `'${s}'`).join(', ')})`;
-
 /** Redis pub/sub channel on which the API tells workers to abort a running job. */
 export const CANCEL_CHANNEL = 'platform:cancel';
 

@@ -13,7 +13,7 @@ import { API_PRE_STOP_SECONDS, CONTAINER_COMMANDS, WORKER_SHUTDOWN_GRACE_MS } fr
 import { MIN_WORKER_REPLICAS } from '../../platform/workloads/autoscaling';
 import { ALB_SSL_POLICY } from '../../platform/workloads/ingress';
 import { triggerProblem } from '../../services/cli/commands/doctor-cluster';
-import { BACKLOG_QUERY, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema, parseEnv } from '../../services/contract';
+import { backlogQuery, EnvSchema, LONGEST_JOB_TIMEOUT_MS, MigrateEnvSchema, MONITORING, PATHS, PORTS, PUBLIC_ROUTES, SCRAPE_TARGETS, SECRET_ENV_KEYS, WorkerEnvSchema, parseEnv } from '../../services/contract';
 import { REPO_ROOT, redactSecrets } from '../../tools/offline/capture';
 import { type KubernetesObject, renderManifests } from '../../tools/offline/manifests';
 import type { CapturedResource, CapturedStack } from '../../tools/offline/types';
@@ -394,7 +394,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
     it('scales the worker with a KEDA ScaledObject on the PostgreSQL backlog, and no HPA beside it', () => {
       const s = get();
       const scaled = one(s, SCALED_OBJECT);
-      const { replicas, concurrency, backlogPerReplica } = cfg().app.worker;
+      const { replicas, concurrency, backlogPerReplica, jobsRunningPerUser } = cfg().app.worker;
       const spec = scaled.inputs.spec as Inputs;
       expect(spec).toMatchObject({ scaleTargetRef: { kind: 'Deployment', name: 'worker' }, minReplicaCount: replicas.min, maxReplicaCount: replicas.max });
       const [trigger, ...others] = spec.triggers as Inputs[];
@@ -402,7 +402,7 @@ export function describeWorkloads(get: () => CapturedStack, cfg: () => StackConf
       expect(trigger).toMatchObject({
         type: 'postgresql',
         metadata: {
-          query: BACKLOG_QUERY,
+          query: backlogQuery(jobsRunningPerUser),
           targetQueryValue: String(backlogPerReplica ?? concurrency),
           host: s.outputs.databaseAddress,
           dbName: s.outputs.databaseName,

@@ -11,7 +11,7 @@ import { rootCertificates } from 'node:tls';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
-import { BACKLOG_QUERY } from '../../services/contract';
+import { backlogQuery } from '../../services/contract';
 import { runMigrations } from '../../services/core/db/migrate';
 import { createBatchPool, createGeneralPool } from '../../services/core/db/pool';
 import { scramVerifier } from '../../services/core/db/roles';
@@ -153,8 +153,10 @@ describe('database access as deployed', () => {
     });
 
     it('lets the scaler count the backlog and read nothing a user submitted', async () => {
-      const [row] = await query<{ count: string }>(byName(SCALER), tls(), BACKLOG_QUERY);
+      const [row] = await query<{ count: string }>(byName(SCALER), tls(), backlogQuery(50));
       expect(Number(row?.count)).toBe(0);
+      await expect(query(byName(SCALER), tls(), 'SELECT result FROM jobs')).rejects.toThrow(/permission denied/);
+      await expect(query(byName(SCALER), tls(), 'SELECT idempotency_key FROM jobs')).rejects.toThrow(/permission denied/);
       await expect(query(byName(SCALER), tls(), 'SELECT input FROM jobs')).rejects.toThrow(/permission denied/);
       await expect(query(byName(SCALER), tls(), 'SELECT * FROM users')).rejects.toThrow(/permission denied/);
       await expect(query(byName(SCALER), tls(), "INSERT INTO jobs (id, owner_id, type, input, status, max_attempts) VALUES (gen_random_uuid(), gen_random_uuid(), 'echo', '{}', 'queued', 1)")).rejects.toThrow(/permission denied/);

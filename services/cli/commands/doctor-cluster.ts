@@ -1,4 +1,4 @@
-import { BACKLOG_QUERY, METRICS, MONITORING, QUEUES } from '../../contract';
+import { METRICS, MONITORING, QUEUES, shareOfBacklogQuery } from '../../contract';
 import { KubeError, type KubeClient } from '../kube';
 import type { CheckResult, Verdict } from './check-result';
 
@@ -48,6 +48,9 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What a postgresql trigger must count, for the messages that say it does not. */
+export const BACKLOG_QUERY_SHAPE = 'the contract\'s backlogQuery: jobs queued or running, a user\'s jobs in entries of their own counted up to their share of the slots';
+
 /**
  * Does this KEDA trigger scale on the platform's queue? A PostgreSQL trigger counting the
  * contract's backlog (what the stacks deploy) or a Prometheus trigger on the contract's
@@ -59,10 +62,10 @@ function message(error: unknown): string {
 export function triggerProblem(trigger: { type?: string; metadata?: Record<string, string> }): string | undefined {
   const meta = trigger.metadata ?? {};
   if (trigger.type === 'postgresql') {
-    return meta.query === BACKLOG_QUERY ? undefined : `postgresql trigger counts ${JSON.stringify(meta.query ?? '(no query)')}, not the backlog (${BACKLOG_QUERY})`;
+    return shareOfBacklogQuery(meta.query ?? '') !== undefined ? undefined : `postgresql trigger counts ${JSON.stringify(meta.query ?? '(no query)')}, not the backlog (${BACKLOG_QUERY_SHAPE})`;
   }
   if (trigger.type === 'redis' || trigger.type === 'redis-cluster') {
-    return `redis trigger reads list ${meta.listName ?? '(none)'}, which under-counts the backlog (prioritized, delayed and not-yet-relayed jobs are in no list): scale on PostgreSQL (${BACKLOG_QUERY})`;
+    return `redis trigger reads list ${meta.listName ?? '(none)'}, which under-counts the backlog (prioritized, delayed and not-yet-relayed jobs are in no list): scale on PostgreSQL (${BACKLOG_QUERY_SHAPE})`;
   }
   if (trigger.type === 'prometheus') {
     return (meta.query ?? '').includes(METRICS.queueDepth) ? undefined : `prometheus trigger query does not read ${METRICS.queueDepth}`;

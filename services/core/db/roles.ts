@@ -10,13 +10,13 @@ export interface LoginRole {
 export interface DatabaseRoles {
   /** What the api and worker connect as: rows of the platform's tables, no DDL, no migration ledger writes. */
   app?: LoginRole;
-  /** What the queue autoscaler connects as: the `status` column of `jobs`, nothing else. */
+  /** What the queue autoscaler connects as: the `status`, `owner_id` and `type` columns of `jobs`, nothing else. */
   scaler?: LoginRole;
 }
 
 /** The migration ledger: the app may read it (`platform doctor` lists pending migrations) but never write it. */
 const LEDGER_TABLE = 'schema_migrations';
-/** Longest statement the autoscaler may run: its one count, answered from a partial index. */
+/** Longest statement the autoscaler may run: its one count of the queued and running jobs. */
 const SCALER_STATEMENT_TIMEOUT = '5s';
 const SCRAM_ITERATIONS = 4096;
 
@@ -76,8 +76,8 @@ async function grantScaler(client: ClientBase, database: string, role: string): 
   const user = client.escapeIdentifier(role);
   for (const statement of [
     ...freshGrants(database, user),
-    // A column privilege: it can count jobs by status, and read nothing a user submitted.
-    `GRANT SELECT (status) ON jobs TO ${user}`,
+    // Column privileges: it can count jobs by status, owner and type (backlogQuery), and read nothing a user submitted.
+    `GRANT SELECT (status, owner_id, type) ON jobs TO ${user}`,
     `ALTER ROLE ${user} SET statement_timeout = ${client.escapeLiteral(SCALER_STATEMENT_TIMEOUT)}`,
   ]) {
     await client.query(statement);

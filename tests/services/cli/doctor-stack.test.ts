@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
-import { BACKLOG_QUERY } from '../../../services/contract';
+import { backlogQuery } from '../../../services/contract';
+import { BACKLOG_QUERY_SHAPE } from '../../../services/cli/commands/doctor-cluster';
 import { MIGRATION_LOCK_KEY } from '../../../services/core/db/migrate';
 import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
@@ -20,7 +21,7 @@ function healthyCluster() {
     record: { stack: 'prod', appNamespace: 'platform', monitoringNamespace: 'monitoring', prometheusService: 'monitoring-prometheus', prometheusPort: 9090, ruleGroups: GROUPS, alerts: ALERTS },
     crds: new Set(['servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com', 'prometheuses.monitoring.coreos.com', 'alertmanagers.monitoring.coreos.com', 'scaledobjects.keda.sh']),
     // The trigger platform/workloads deploys: the backlog counted in PostgreSQL.
-    scaledObjects: [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } }] } }] as ScaledObject[],
+    scaledObjects: [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: backlogQuery(50) } }] } }] as ScaledObject[],
     prometheusRules: GROUPS,
     loaded: GROUPS.map((name, i) => ({ name, rules: [{ name: ALERTS[i], type: 'alerting', health: 'ok' }] })),
     targets: [{ labels: { job: 'api' }, health: 'up' }, { labels: { job: 'worker' }, health: 'up' }],
@@ -109,7 +110,7 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
     const detail = Object.fromEntries(report.checks.map((c) => [c.check, `${c.verdict}: ${c.detail}`]));
     expect(detail.stack).toBe('fail: this cluster runs stack dev, not prod: check your kube context');
     expect(detail.crds).toBe('fail: missing: prometheusrules.monitoring.coreos.com');
-    expect(detail.scaler).toBe(`fail: worker: redis trigger reads list bull:jobs:wait, which under-counts the backlog (prioritized, delayed and not-yet-relayed jobs are in no list): scale on PostgreSQL (${BACKLOG_QUERY})`);
+    expect(detail.scaler).toBe(`fail: worker: redis trigger reads list bull:jobs:wait, which under-counts the backlog (prioritized, delayed and not-yet-relayed jobs are in no list): scale on PostgreSQL (${BACKLOG_QUERY_SHAPE})`);
     expect(detail['rules-loaded']).toBe('fail: Prometheus has not loaded platform-symptoms (check its ruleSelector)');
     expect(detail.alertmanager).toMatch(/^fail: Prometheus knows no Alertmanager/);
   });
@@ -126,10 +127,10 @@ describe('platform doctor --stack (against the Kubernetes API)', () => {
     cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 2, triggers: [{ type: 'redis', metadata: { listName: '{pk}:jobs:wait' } }] } }];
     expect(verdicts((await doctor()).report).scaler).toBe('fail');
     cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'postgresql', metadata: { query: 'SELECT count(*) FROM jobs' } }] } }];
-    expect(Object.fromEntries((await doctor()).report.checks.map((c) => [c.check, c.detail])).scaler).toBe(`worker: postgresql trigger counts "SELECT count(*) FROM jobs", not the backlog (${BACKLOG_QUERY})`);
+    expect(Object.fromEntries((await doctor()).report.checks.map((c) => [c.check, c.detail])).scaler).toBe(`worker: postgresql trigger counts "SELECT count(*) FROM jobs", not the backlog (${BACKLOG_QUERY_SHAPE})`);
     // KEDA's default minimum is 0: a ScaledObject without one scales the workers away too.
     for (const spec of [{ minReplicaCount: 0 }, {}]) {
-      cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, ...spec, triggers: [{ type: 'postgresql', metadata: { query: BACKLOG_QUERY } }] } }];
+      cluster.scaledObjects = [{ metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, ...spec, triggers: [{ type: 'postgresql', metadata: { query: backlogQuery(50) } }] } }];
       const { code, report } = await doctor();
       expect(code).toBe(1);
       expect(report.checks.find((c) => c.check === 'scaler')).toEqual({ check: 'scaler', verdict: 'fail', detail: expect.stringMatching(/\(min 0\): idle workers scale away, so WorkerAbsent pages.*platform-kit:app\.worker\.replicas\.min/) });

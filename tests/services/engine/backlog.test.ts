@@ -1,5 +1,5 @@
 /**
- * What KEDA scales the workers on (BACKLOG_QUERY, run by its postgresql scaler) against what
+ * What KEDA scales the workers on (backlogQuery, run by its postgresql scaler) against what
  * the services hold: every job the platform accepted and has not finished, however BullMQ
  * files it (wait list, prioritized set, delayed set, active list), and equal to what the
  * worker reports as queue depth where each job has an entry of its own (that depth counts
@@ -7,7 +7,7 @@
  * BullMQ's wait list, what a plain Redis list trigger would read, misses the prioritized
  * and delayed jobs.
  */
-import { BACKLOG_QUERY, BACKLOG_STATUSES, JOB_STATUSES, QUEUES } from '../../../services/contract';
+import { BACKLOG_STATUSES, backlogQuery, JOB_STATUSES, QUEUES, shareOfBacklogQuery } from '../../../services/contract';
 import { queueDepth } from '../../../services/core/jobs/admin';
 import { defineProcessor } from '../../../services/worker/processor';
 import { findProcessor } from '../../../services/worker/jobs';
@@ -23,7 +23,8 @@ describe('the autoscaler\'s backlog', () => {
     await fx?.close();
   });
 
-  const backlog = async () => Number((await fx.one<{ count: number }>(BACKLOG_QUERY)).count);
+  /** A share larger than any test's jobs, but for the test of the share itself. */
+  const backlog = async (jobsRunningPerUser = 1_000) => Number((await fx.one<{ count: number }>(backlogQuery(jobsRunningPerUser))).count);
   const inBullmq = async () => {
     const depth = await queueDepth(fx.core.relay);
     return depth.waiting + depth.prioritized + depth.delayed + depth.active;
@@ -31,7 +32,15 @@ describe('the autoscaler\'s backlog', () => {
 
   it('counts exactly the statuses of unfinished jobs', () => {
     expect([...BACKLOG_STATUSES].sort()).toEqual(JOB_STATUSES.filter((s) => s === 'queued' || s === 'running').sort());
-    expect(BACKLOG_QUERY).toBe("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')");
+    expect(backlogQuery(50)).toContain("WHERE status IN ('queued', 'running')");
+  });
+
+  it('tells the share a query was made for, and a query it did not make', () => {
+    expect(shareOfBacklogQuery(backlogQuery(50))).toBe(50);
+    expect(shareOfBacklogQuery(backlogQuery(7))).toBe(7);
+    expect(shareOfBacklogQuery("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")).toBeUndefined();
+    expect(shareOfBacklogQuery(backlogQuery(50).replace('AS per_user', 'AS per_user WHERE false'))).toBeUndefined();
+    expect(() => backlogQuery(0)).toThrow('jobsRunningPerUser must be a positive integer');
   });
 
   it('counts prioritized, plain and running jobs as the queue depth the worker emits does, where the wait list alone under-counts', async () => {
@@ -87,5 +96,32 @@ describe('the autoscaler\'s backlog', () => {
     expect(await backlog()).toBe(2);
     expect(await fx.core.redis.client.llen(`${fx.env.QUEUE_PREFIX}:${QUEUES.jobs}:wait`)).toBe(0);
     expect(await inBullmq()).toBe(2);
+  });
+});
+
+describe('the autoscaler\'s backlog, with no worker running', () => {
+  let fx: EngineFixture;
+  beforeAll(async () => {
+    fx = await createEngineFixture();
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  const backlog = async (jobsRunningPerUser = 1_000) => Number((await fx.one<{ count: number }>(backlogQuery(jobsRunningPerUser))).count);
+
+  it('counts a user\'s jobs in entries of their own up to their share, and jobs that share entries in full: the jobs workers could run now', async () => {
+    const hog = await fx.createUser();
+    const other = await fx.createUser();
+    // What other tests left waiting in the database (within any share here).
+    const before = await backlog();
+    const submit = async (ownerId: string, type: 'sleep' | 'echo', count: number) =>
+      (await Promise.all(Array.from({ length: count }, () => fx.core.jobs.submit(submission({ ownerId, type, input: type === 'sleep' ? { ms: 0 } : {} }))))).map(({ job }) => ({ ownerId, id: job.id }));
+    const jobs = [...(await submit(hog, 'sleep', 9)), ...(await submit(hog, 'echo', 4)), ...(await submit(other, 'sleep', 2))];
+    // The hog's 9 sleeps count as the share of 3, its echo jobs in full; the other user's 2 sleeps are within the share.
+    expect(await backlog(3)).toBe(before + 3 + 4 + 2);
+    expect(await backlog()).toBe(before + 9 + 4 + 2);
+    for (const job of jobs) await fx.core.jobs.cancel(job.ownerId, job.id);
+    expect(await backlog(3)).toBe(before);
   });
 });
