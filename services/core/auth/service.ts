@@ -124,8 +124,8 @@ export interface AuthService {
 const INVALID_CREDENTIALS = 'invalid email or password';
 const INVALID_REFRESH = 'the refresh token is invalid, expired or revoked';
 /**
- * How long after its exchange a refresh token may be exchanged once more, when that exchange
- * was its session's last (SessionRepository.rotate): a browser that reloads while a refresh is
+ * How long after its exchange a refresh token may be exchanged again, while that exchange
+ * is its session's last (tokens superseded since do not count) (SessionRepository.rotate): a browser that reloads while a refresh is
  * under way drops the answer and its cookie, and presents the old token on the next load. Past
  * this, or after its successor was used, presenting it again is reuse and ends the session.
  */

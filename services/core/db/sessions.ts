@@ -43,10 +43,12 @@ export class SessionRepository {
 
   /**
    * Exchanges a refresh token for the next one of its session. A token exchanged already is
-   * exchanged once more only when that exchange was the session's last and came within
-   * `reexchangeWithinMs`: its answer was lost on the way (a reload cut the request short, so
-   * the browser never stored the cookie it set), and the token it gave, which nobody then
-   * holds, is superseded. False otherwise (reuse), or when the session was revoked.
+   * exchanged again only when that exchange was the session's last (tokens superseded since
+   * were never presented and do not count) and came within `reexchangeWithinMs`: its answer
+   * was lost on the way (a reload cut the request short, so the browser never stored the
+   * cookie it set), and the token it gave, which nobody then holds, is superseded. Several
+   * reloads in a row each cut one short when a browser reopens several tabs. False otherwise
+   * (reuse), or when the session was revoked.
    */
   async rotate(previousHash: Buffer, next: { hash: Buffer; expiresAt: Date }, sessionId: string, accessExpiresAt: Date, reexchangeWithinMs: number): Promise<boolean> {
     return this.transaction(async (client) => {
@@ -57,13 +59,14 @@ export class SessionRepository {
       );
       let rotated = live.rowCount === 1 ? await client.query('UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1 AND rotated_at IS NULL', [previousHash]) : undefined;
       if (rotated?.rowCount === 0) {
+        // Tokens superseded by earlier re-exchanges were never presented: they do not make the previous token's exchange any less its session's last.
         rotated = await client.query(
-          `UPDATE refresh_tokens SET rotated_at = now()
+          `UPDATE refresh_tokens SET rotated_at = now(), superseded = true
             WHERE session_id = $2 AND rotated_at IS NULL
               AND EXISTS (
                 SELECT 1 FROM refresh_tokens previous
                  WHERE previous.token_hash = $1 AND previous.session_id = $2 AND previous.rotated_at > now() - $3 * interval '1 millisecond'
-                   AND NOT EXISTS (SELECT 1 FROM refresh_tokens later WHERE later.session_id = $2 AND later.rotated_at > previous.rotated_at))`,
+                   AND NOT EXISTS (SELECT 1 FROM refresh_tokens later WHERE later.session_id = $2 AND later.rotated_at > previous.rotated_at AND NOT later.superseded))`,
           [previousHash, sessionId, reexchangeWithinMs],
         );
       }

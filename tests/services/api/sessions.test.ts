@@ -126,6 +126,23 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect(api.logLines.filter((line) => line.event === 'security' && line.kind === 'refresh_token_reuse' && line.userId === userId)).toHaveLength(1);
   });
 
+  it('exchanges it again as often as reloads cut the answers short within the window, and takes it as reuse once a token it gave was used', async () => {
+    const { email, userId } = await signUp(api);
+    const first = await login(api, email, PASSWORD);
+    // Three tabs restored together: the first two refreshes are cut short by reloads, the third is answered.
+    expect((await refresh(api, first.refresh)).status).toBe(200);
+    expect((await refresh(api, first.refresh)).status).toBe(200);
+    const kept = await refresh(api, first.refresh);
+    expect(kept.status).toBe(200);
+    const current = refreshCookie(kept.headers)?.value ?? '';
+    const next = await refresh(api, current);
+    expect(next.status).toBe(200);
+    // The token the third exchange gave was used: the first token, presented once more, is reuse.
+    expect((await refresh(api, first.refresh)).status).toBe(401);
+    expect((await refresh(api, refreshCookie(next.headers)?.value ?? '')).status).toBe(401);
+    expect(api.logLines.filter((line) => line.event === 'security' && line.kind === 'refresh_token_reuse' && line.userId === userId)).toHaveLength(1);
+  });
+
   it('takes a token presented again after its successor was used as reuse, however soon', async () => {
     const { email, userId } = await signUp(api);
     const first = await login(api, email, PASSWORD);
