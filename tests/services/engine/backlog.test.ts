@@ -90,30 +90,19 @@ describe('the autoscaler\'s backlog', () => {
     const failing = defineProcessor({ ...echo, retry: { attempts: 3, backoffMs: 60_000 } }, async () => {
       throw new Error('transient');
     });
-    await fx.startRunner({}, { processors: (type) => (type === 'echo' ? (failing as never) : findProcessor(type)) });
+    const runner = await fx.startRunner({}, { processors: (type) => (type === 'echo' ? (failing as never) : findProcessor(type)) });
     for (let i = 0; i < 2; i++) await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: {} }));
     await waitFor('both jobs to wait out their backoff', async () => (await queueDepth(fx.core.relay)).delayed === 2);
     expect(await backlog()).toBe(2);
     expect(await fx.core.redis.client.llen(`${fx.env.QUEUE_PREFIX}:${QUEUES.jobs}:wait`)).toBe(0);
     expect(await inBullmq()).toBe(2);
+    await runner.stop(1_000);
   });
-});
-
-describe('the autoscaler\'s backlog, with no worker running', () => {
-  let fx: EngineFixture;
-  beforeAll(async () => {
-    fx = await createEngineFixture();
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
-
-  const backlog = async (jobsRunningPerUser = 1_000) => Number((await fx.one<{ count: number }>(backlogQuery(jobsRunningPerUser))).count);
 
   it('counts a user\'s jobs in entries of their own up to their share, and jobs that share entries in full: the jobs workers could run now', async () => {
     const hog = await fx.createUser();
     const other = await fx.createUser();
-    // What other tests left waiting in the database (within any share here).
+    // No worker runs now; what earlier tests left waiting (their retries) stays as it is.
     const before = await backlog();
     const submit = async (ownerId: string, type: 'sleep' | 'echo', count: number) =>
       (await Promise.all(Array.from({ length: count }, () => fx.core.jobs.submit(submission({ ownerId, type, input: type === 'sleep' ? { ms: 0 } : {} }))))).map(({ job }) => ({ ownerId, id: job.id }));
