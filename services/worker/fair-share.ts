@@ -6,11 +6,25 @@ import { UserShares } from '../core/queue/user-shares';
 
 /**
  * How long a held entry waits before it looks for a share again, unless a share of its
- * user frees first and calls it back. It bounds the wait when a call-back is lost (its
- * worker died, the entry was not yet delayed when called), and the churn: a user's held
- * entries come back at most this often each.
+ * user frees first and calls it back: at least HELD_ENTRY_DELAY_MS, longer for a long line
+ * (see heldEntryDelayMs). The delay only bounds the wait when a call-back is lost (its
+ * worker died, the entry was not yet delayed when called); call-backs keep the line moving.
  */
 export const HELD_ENTRY_DELAY_MS = 10_000;
+/** The longest a held entry waits for a call-back before it looks again. */
+export const HELD_ENTRY_MAX_DELAY_MS = 60 * 60_000;
+/**
+ * Held entries of one user that come back on their own per second, at most (until the
+ * longest delay): each comes back to a delivery read and a script call, so a line of a
+ * million held jobs must not come back every 10 s. Spread over the line, they still come
+ * back often enough to use a share whose call-back was lost.
+ */
+const HELD_RETURNS_PER_SECOND = 10;
+
+/** How long an entry held behind `waiting` entries of its user's waits before it looks again. */
+export function heldEntryDelayMs(waiting: number): number {
+  return Math.min(HELD_ENTRY_MAX_DELAY_MS, Math.max(HELD_ENTRY_DELAY_MS, Math.ceil((waiting * 1_000) / HELD_RETURNS_PER_SECOND)));
+}
 /** How long a share outlives the last renewal from its worker: the longest a dead worker's shares stay taken. */
 export const SHARE_LEASE_MS = 30_000;
 const RENEW_EVERY_MS = SHARE_LEASE_MS / 3;
@@ -21,6 +35,9 @@ const CALL_BACK_TRIES = 3;
 export interface HeldShare {
   release(): void;
 }
+
+/** A share for the job's run, or how long its entry waits in its user's line unless called back first. */
+export type ShareOrWait = { share: HeldShare } | { waitMs: number };
 
 export interface FairShareOptions {
   /** The Redis connection the shares are counted on (the runner's, once it started). */
@@ -54,24 +71,27 @@ export class FairShare {
     if (!Number.isInteger(options.perUser) || options.perUser < 1) throw new RangeError('perUser must be a positive integer');
   }
 
-  /** A share for the job's run, or undefined when its user holds all theirs: the entry is then in the user's line. */
-  async take(ownerId: string, jobId: string, type: string): Promise<HeldShare | undefined> {
+  /** A share for the job's run; when its user holds all theirs, the entry is in the user's line and waits. */
+  async take(ownerId: string, jobId: string, type: string): Promise<ShareOrWait> {
     try {
-      if (!(await this.userShares().take(ownerId, jobId))) {
+      const waiting = await this.userShares().take(ownerId, jobId);
+      if (waiting > 0) {
         this.options.metrics?.jobsHeld.inc({ type });
-        return undefined;
+        return { waitMs: heldEntryDelayMs(waiting) };
       }
     } catch (error) {
       this.options.log.warn({ err: error, jobId }, 'could not count the user\'s running jobs; the job runs');
-      return { release: () => undefined };
+      return { share: { release: () => undefined } };
     }
     this.hold(ownerId, jobId);
     let released = false;
     return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.letGo(ownerId, jobId);
+      share: {
+        release: () => {
+          if (released) return;
+          released = true;
+          this.letGo(ownerId, jobId);
+        },
       },
     };
   }
@@ -86,7 +106,7 @@ export class FairShare {
     this.shares ??= new UserShares(this.options.connection(), this.options.prefix, {
       perUser: this.options.perUser,
       leaseMs: SHARE_LEASE_MS,
-      heldTtlMs: HELD_ENTRY_DELAY_MS * 3,
+      heldTtlMs: HELD_ENTRY_MAX_DELAY_MS * 2,
     });
     return this.shares;
   }

@@ -8,7 +8,7 @@ import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
-import { HELD_ENTRY_DELAY_MS, type FairShare, type HeldShare } from './fair-share';
+import type { FairShare, HeldShare } from './fair-share';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
 import { infrastructureFailure, type Dependency } from './infrastructure-failure';
 import type { InputBudget } from './input-budget';
@@ -101,7 +101,7 @@ export class JobExecutor {
    * Runs one delivery of the job; rejects only when its state could not be read or written.
    * `ownEntry`: the job came in an entry of its own, which holds a slot for as long as it
    * runs, so it runs only on a share of its user's (fairShare); without one it goes 'again'
-   * after HELD_ENTRY_DELAY_MS, unless a share of its user frees first and calls it back.
+   * after the wait the share names, unless a share of its user frees first and calls it back.
    */
   async execute(jobId: string, delivery: { ownEntry: boolean } = { ownEntry: false }): Promise<Settlement> {
     const controller = new AbortController();
@@ -119,11 +119,12 @@ export class JobExecutor {
       const { fairShare } = this.options;
       let share: HeldShare | undefined;
       if (delivery.ownEntry && fairShare) {
-        share = await fairShare.take(row.owner_id, row.id, row.type);
-        if (!share) {
-          this.options.log.debug({ jobId, ownerId: row.owner_id }, 'delivery held: its user runs as many jobs as one user may');
-          return { kind: 'again', row, delayMs: HELD_ENTRY_DELAY_MS };
+        const taken = await fairShare.take(row.owner_id, row.id, row.type);
+        if (!('share' in taken)) {
+          this.options.log.debug({ jobId, ownerId: row.owner_id, waitMs: taken.waitMs }, 'delivery held: its user runs as many jobs as one user may');
+          return { kind: 'again', row, delayMs: taken.waitMs };
         }
+        share = taken.share;
       }
       try {
         return await this.runWithInput(row, plan, controller);

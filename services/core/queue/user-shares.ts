@@ -19,7 +19,7 @@ export function heldEntriesKey(prefix: string, ownerId: string): string {
  * when one is free, or keeps its own when it already holds one (delivered again while its
  * lease runs), and leaves the held set. Otherwise it joins the held set, keeping the place
  * it first waited at, so the user's jobs are handed on in the order they were held.
- * Answers 1 for a share taken, 0 for held.
+ * Answers 0 for a share taken, else how many of the user's entries wait in the line.
  */
 const TAKE_SHARE_SCRIPT = `
 local now = tonumber(ARGV[2])
@@ -29,11 +29,11 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonu
   redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], lease)
   redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
+  return 0
 end
 redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 0
+return redis.call('ZCARD', KEYS[2])
 `;
 
 /**
@@ -65,7 +65,7 @@ export interface UserSharesOptions {
   perUser: number;
   /** How long a share outlives the last word from its worker: the longest a crashed worker's shares stay taken. */
   leaseMs: number;
-  /** How long a held set outlives its last hold: longer than a held entry's delay, so nothing waiting is forgotten. */
+  /** How long a held set outlives its last hold: longer than a held entry's longest delay, so nothing waiting is forgotten. */
   heldTtlMs: number;
 }
 
@@ -84,10 +84,13 @@ export class UserShares {
     defineShareCommands(connection);
   }
 
-  /** Takes a share for the job, or holds its entry in the user's line when they are all taken: true when taken. */
-  async take(ownerId: string, jobId: string, now = Date.now()): Promise<boolean> {
+  /**
+   * Takes a share for the job (answers 0), or holds its entry in the user's line when they
+   * are all taken (answers how many entries wait in that line, this one included).
+   */
+  async take(ownerId: string, jobId: string, now = Date.now()): Promise<number> {
     const { leaseMs, perUser, heldTtlMs } = this.options;
-    const taken = await this.connection.platformTakeUserShare(
+    return this.connection.platformTakeUserShare(
       2,
       runningSharesKey(this.prefix, ownerId),
       heldEntriesKey(this.prefix, ownerId),
@@ -97,7 +100,6 @@ export class UserShares {
       String(perUser),
       String(heldTtlMs),
     );
-    return taken === 1;
   }
 
   /** Frees the job's share; answers the user's longest-held entry (its job id), now out of the line, if any waits. */

@@ -6,7 +6,9 @@
  * PostgreSQL and Redis stand for two worker processes.
  */
 import type { Relay } from '../../../services/core/queue/relay';
+import { bullJobKey } from '../../../services/core/queue/keys';
 import { heldEntriesKey, runningSharesKey, UserShares } from '../../../services/core/queue/user-shares';
+import { HELD_ENTRY_DELAY_MS, heldEntryDelayMs } from '../../../services/worker/fair-share';
 import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
 
 const PER_USER = 3;
@@ -83,6 +85,21 @@ describe('job engine: one user\'s share of the slots', () => {
     // Nothing stays counted once the user's jobs are done.
     await waitFor('the shares to be freed', async () => (await fx.core.redis.client.zcard(runningSharesKey(fx.env.QUEUE_PREFIX, user))) === 0);
   }, 60_000);
+
+  it('lets a long line come back on its own less often, so a large backlog does not keep the workers busy redelivering it', async () => {
+    const user = await fx.createUser();
+    const jobs = await submitSleeps(user, 600_000, 150);
+    const held = 150 - PER_USER;
+    await waitFor('all but the share to be held', async () => (await fx.core.redis.client.zcard(heldEntriesKey(fx.env.QUEUE_PREFIX, user))) === held, 30_000);
+    // BullMQ scores a delayed entry by when it is due (ms × 4096, plus a counter).
+    const scores = await fx.core.redis.client.zmscore(bullJobKey(fx.env.QUEUE_PREFIX, 'delayed'), ...jobs);
+    const dueInMs = scores.filter((score): score is string => score !== null).map((score) => Math.floor(Number(score) / 4096) - Date.now());
+    expect(dueInMs).toHaveLength(held);
+    // The entry held last waits about as long as its place in the line says (14.7 s here), not the 10 s of a short line.
+    expect(Math.max(...dueInMs)).toBeGreaterThan(HELD_ENTRY_DELAY_MS + 2_000);
+    expect(Math.max(...dueInMs)).toBeLessThanOrEqual(heldEntryDelayMs(held));
+    await cancelAll(user, jobs);
+  }, 60_000);
 });
 
 describe('UserShares over Redis', () => {
@@ -99,19 +116,20 @@ describe('UserShares over Redis', () => {
 
   it('gives a user their shares, holds the rest in the order they waited, and hands the longest-held back when one frees', async () => {
     const now = Date.now();
-    expect(await shares.take('u1', 'a', now)).toBe(true);
-    expect(await shares.take('u1', 'b', now)).toBe(true);
-    expect(await shares.take('u1', 'c', now + 1)).toBe(false);
-    expect(await shares.take('u1', 'd', now + 2)).toBe(false);
+    // 0: a share taken; else how many wait in the user's line.
+    expect(await shares.take('u1', 'a', now)).toBe(0);
+    expect(await shares.take('u1', 'b', now)).toBe(0);
+    expect(await shares.take('u1', 'c', now + 1)).toBe(1);
+    expect(await shares.take('u1', 'd', now + 2)).toBe(2);
     // Held again later, c keeps its place ahead of d.
-    expect(await shares.take('u1', 'c', now + 3)).toBe(false);
+    expect(await shares.take('u1', 'c', now + 3)).toBe(2);
     // Another user is not counted against u1.
-    expect(await shares.take('u2', 'x', now)).toBe(true);
+    expect(await shares.take('u2', 'x', now)).toBe(0);
     // A job delivered again while it holds its share keeps it.
-    expect(await shares.take('u1', 'a', now + 4)).toBe(true);
+    expect(await shares.take('u1', 'a', now + 4)).toBe(0);
 
     expect(await shares.release('u1', 'a')).toBe('c');
-    expect(await shares.take('u1', 'c', now + 5)).toBe(true);
+    expect(await shares.take('u1', 'c', now + 5)).toBe(0);
     expect(await shares.nextHeld('u1')).toBe('d');
     expect(await shares.nextHeld('u1')).toBeUndefined();
     expect(await shares.release('u1', 'b')).toBeUndefined();
@@ -119,13 +137,13 @@ describe('UserShares over Redis', () => {
 
   it('lets the shares of a worker that stopped renewing them lapse, and keeps those renewed', async () => {
     const now = Date.now();
-    expect(await shares.take('u3', 'renewed', now)).toBe(true);
-    expect(await shares.take('u3', 'abandoned', now)).toBe(true);
-    expect(await shares.take('u3', 'waiting', now + 1)).toBe(false);
+    expect(await shares.take('u3', 'renewed', now)).toBe(0);
+    expect(await shares.take('u3', 'abandoned', now)).toBe(0);
+    expect(await shares.take('u3', 'waiting', now + 1)).toBe(1);
     await shares.renew([{ ownerId: 'u3', jobId: 'renewed' }], now + lease - 1);
     // Past the first lease: the abandoned share lapsed, the renewed one holds.
-    expect(await shares.take('u3', 'waiting', now + lease + 1)).toBe(true);
-    expect(await shares.take('u3', 'later', now + lease + 2)).toBe(false);
+    expect(await shares.take('u3', 'waiting', now + lease + 1)).toBe(0);
+    expect(await shares.take('u3', 'later', now + lease + 2)).toBe(1);
     // A renewal does not bring back a share already freed.
     await shares.release('u3', 'waiting');
     await shares.renew([{ ownerId: 'u3', jobId: 'waiting' }], now + lease + 3);
@@ -133,9 +151,9 @@ describe('UserShares over Redis', () => {
   });
 
   it('leaves no keys behind once a user\'s shares and holds run out', async () => {
-    expect(await shares.take('u4', 'a')).toBe(true);
-    expect(await shares.take('u4', 'b')).toBe(true);
-    expect(await shares.take('u4', 'c')).toBe(false);
+    expect(await shares.take('u4', 'a')).toBe(0);
+    expect(await shares.take('u4', 'b')).toBe(0);
+    expect(await shares.take('u4', 'c')).toBe(1);
     const running = await fx.core.redis.client.pttl(runningSharesKey(fx.env.QUEUE_PREFIX, 'u4'));
     const held = await fx.core.redis.client.pttl(heldEntriesKey(fx.env.QUEUE_PREFIX, 'u4'));
     expect(running).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { createLogger } from '../../../services/core/logger';
-import { FairShare } from '../../../services/worker/fair-share';
+import { FairShare, HELD_ENTRY_DELAY_MS, HELD_ENTRY_MAX_DELAY_MS, heldEntryDelayMs } from '../../../services/worker/fair-share';
 
 const log = createLogger({ service: 'fair-share-test', level: 'silent' });
 
@@ -15,11 +15,18 @@ describe('FairShare', () => {
       relay: { promote },
       log,
     });
-    const share = await fairShare.take('owner', 'job', 'sleep');
-    expect(share).toBeDefined();
-    share?.release();
+    const taken = await fairShare.take('owner', 'job', 'sleep');
+    if (!('share' in taken)) throw new Error('the job was held');
+    taken.share.release();
     expect(promote).not.toHaveBeenCalled();
     fairShare.close();
+  });
+
+  it('lets a long line come back on its own at a bounded rate: ten entries a second, each at least every 10 s and at most every hour', () => {
+    expect(heldEntryDelayMs(1)).toBe(HELD_ENTRY_DELAY_MS);
+    expect(heldEntryDelayMs(100)).toBe(HELD_ENTRY_DELAY_MS);
+    expect(heldEntryDelayMs(1_000)).toBe(100_000);
+    expect(heldEntryDelayMs(1_000_000)).toBe(HELD_ENTRY_MAX_DELAY_MS);
   });
 
   it('refuses a share count that is not a positive whole number', () => {

@@ -8,7 +8,6 @@ import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { MAX_BACKOFF_MS } from '../../../services/worker/backoff';
-import { HELD_ENTRY_DELAY_MS } from '../../../services/worker/fair-share';
 import { InputBudget } from '../../../services/worker/input-budget';
 import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
@@ -70,9 +69,9 @@ describe('JobExecutor', () => {
   it('holds a delivery in an entry of its own while its user runs their share: nothing runs or is recorded, and it comes back later', async () => {
     const row = transitions.add(deliveryRow());
     const run = jest.fn(async () => ({ result: {} }));
-    const take = jest.fn(async () => undefined);
+    const take = jest.fn(async () => ({ waitMs: 12_345 }));
     const { executor, metrics } = executorWith(transitions, run, { fairShare: { take } });
-    await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'again', row, delayMs: HELD_ENTRY_DELAY_MS });
+    await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'again', row, delayMs: 12_345 });
     expect(take).toHaveBeenCalledWith(row.owner_id, row.id, row.type);
     expect(run).not.toHaveBeenCalled();
     expect(transitions.recorded).toEqual([]);
@@ -82,7 +81,7 @@ describe('JobExecutor', () => {
   it('runs a delivery on its user\'s share and frees the share once the outcome is written; a shared entry\'s jobs take none', async () => {
     const row = transitions.add(deliveryRow());
     const events: string[] = [];
-    const take = jest.fn(async () => ({ release: () => events.push(`release after ${transitions.recorded.map((t) => t.event).join(',')}`) }));
+    const take = jest.fn(async () => ({ share: { release: () => events.push(`release after ${transitions.recorded.map((t) => t.event).join(',')}`) } }));
     const { executor } = executorWith(transitions, async () => ({ result: {} }), { fairShare: { take } });
     await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'done' });
     expect(events).toEqual(['release after start,succeed']);
@@ -99,7 +98,7 @@ describe('JobExecutor', () => {
       async () => {
         throw new PermanentJobError('bad input');
       },
-      { fairShare: { take: async () => ({ release }) } },
+      { fairShare: { take: async () => ({ share: { release } }) } },
     );
     await expect(executor.execute(row.id, { ownEntry: true })).resolves.toEqual({ kind: 'dead', message: 'bad input' });
     expect(release).toHaveBeenCalledTimes(1);
