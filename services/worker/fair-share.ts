@@ -21,15 +21,16 @@ export const HELD_ENTRY_MAX_DELAY_MS = 60 * 60_000;
  */
 const HELD_RETURNS_PER_SECOND = 10;
 
+/** How long a share outlives the last renewal from its worker: the longest a dead worker's shares stay taken. */
+const SHARE_LEASE_MS = 30_000;
+const RENEW_EVERY_MS = SHARE_LEASE_MS / 3;
+/** Held entries one freed share tries in turn, until one is still delayed to be called back (others left the line: run, cancelled). */
+const CALL_BACK_TRIES = 3;
+
 /** How long an entry held behind `waiting` entries of its user's waits before it looks again. */
 export function heldEntryDelayMs(waiting: number): number {
   return Math.min(HELD_ENTRY_MAX_DELAY_MS, Math.max(HELD_ENTRY_DELAY_MS, Math.ceil((waiting * 1_000) / HELD_RETURNS_PER_SECOND)));
 }
-/** How long a share outlives the last renewal from its worker: the longest a dead worker's shares stay taken. */
-export const SHARE_LEASE_MS = 30_000;
-const RENEW_EVERY_MS = SHARE_LEASE_MS / 3;
-/** Held entries one freed share tries in turn, until one is still delayed to be called back (others left the line: run, cancelled). */
-const CALL_BACK_TRIES = 3;
 
 /** A share this process holds for a job's run; release() once its outcome is written. */
 export interface HeldShare {
