@@ -255,8 +255,11 @@ describe('job data reads per user', () => {
     const reader = await userWithBigJobs(1);
     const answers = await Promise.all(Array.from({ length: 6 }, () => call(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token })));
     const statuses = answers.map((answer) => answer.status);
+    // How many are served depends on how the burst spreads over the one-second windows, so
+    // only its shape is asserted here; tests/unit/api/job-data-reads.test.ts holds reads open to
+    // count "at once" exactly.
     expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(1);
-    expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(3);
+    expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
     expect(answers.some((answer) => answer.status === 429 && /at most 2 such reads at once/.test(String(answer.body.detail)))).toBe(true);
   });
 });
