@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
-import { CONSOLE_PAGES, MAX_LIST_RESPONSE_BYTES, PATHS } from '../contract';
+import { CONSOLE_PAGES, PATHS } from '../contract';
 import { exposureMismatches, openApiDocument, routerFor, type Endpoint } from './endpoints';
 import { describeJobTypes } from './job-type-catalog';
 import { authenticate, requireRole } from './middleware/authenticate';
@@ -41,10 +41,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
   const submitLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1 }, perUser);
   const uploadLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:upload`, points: env.UPLOAD_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
   const streamLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:stream`, points: env.STREAM_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
-  // A list page that includes inputs or results may be MAX_LIST_RESPONSE_BYTES: it reserves that much.
-  const jobDataLimit = jobDataReadLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:job-data`, bytesPerSecond: env.JOB_DATA_READ_BYTES_PER_SECOND }, perUser, (req) =>
-    typeof req.query.include === 'string' && req.query.include !== '' ? MAX_LIST_RESPONSE_BYTES : 0,
-  );
+  const jobDataLimit = jobDataReadLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:job-data`, bytesPerSecond: env.JOB_DATA_READ_BYTES_PER_SECOND }, perUser);
   const resetLimiter = createLimiter({ redis: deps.redis, keyPrefix: `${prefix}:rl:reset`, points: env.PASSWORD_RESET_PER_HOUR, durationSeconds: 3_600 });
   const resetLimit = async (account: string, requestLog: Logger) => {
     try {

@@ -12,10 +12,29 @@ export interface JobDataReadLimitOptions {
   bytesPerSecond: number;
 }
 
+/** What a read sends of job data (inputs and results), as its route knows before it runs. */
+export type JobDataRead =
+  /** Summaries only: nothing of what users stored, so nothing to count. */
+  | 'none'
+  /** One job whole, of a size known once it is sent: charged what it sent. */
+  | 'whole'
+  /** A page that stops at the bytes it is allowed (`jobDataAllowance`), `upToBytes` at most. */
+  | { upToBytes: number };
+
+/** The limit for one route, told what each of its reads sends. */
+export type JobDataReadLimit = (readOf: (req: Request) => JobDataRead) => RequestHandler;
+
 /** A user's reads of job data one API process serves at once; more are refused until one ends. */
 const MAX_READS_AT_ONCE = 2;
 /** The counters count KiB: whole bytes would pass rate-limiter-flexible's integers quickly. */
 const KIB = 1_024;
+
+const allowances = new WeakMap<Request, number>();
+
+/** The bytes of job data a page read may send, given it by the limit; undefined on routes it does not limit. */
+export function jobDataAllowance(req: Request): number | undefined {
+  return allowances.get(req);
+}
 
 /**
  * Per user, the job data (inputs and results) the API reads back and sends: the one read
@@ -24,12 +43,13 @@ const KIB = 1_024;
  * everyone else (bench/RESULTS.md, "One user's reads beside another's submits").
  *
  * Each read is charged what it sent, in a one-second window shared by the API processes
- * (Redis, as the other limits), after it is sent; a read that may be large (`reserveBytes`:
- * a list page that includes inputs or results) reserves its bound first, and what it did
- * not use is given back. A read arriving when its user's window is spent, or while the user
- * already has MAX_READS_AT_ONCE reads in this process, is answered 429 with Retry-After.
+ * (Redis, as the other limits), after it is sent. A page reserves first what it may send:
+ * its bound or what is left of the window, whichever is less, and is built to fit in that
+ * (one item at least); what it did not use is given back. A read arriving when its user's
+ * window is spent, or while the user already has MAX_READS_AT_ONCE reads in this process,
+ * is answered 429 with Retry-After. Summaries carry nothing users stored and pass freely.
  */
-export function jobDataReadLimit(options: JobDataReadLimitOptions, keyOf: (req: Request) => string, reserveBytes: (req: Request) => number): RequestHandler {
+export function jobDataReadLimit(options: JobDataReadLimitOptions, keyOf: (req: Request) => string): JobDataReadLimit {
   const points = Math.max(1, Math.floor(options.bytesPerSecond / KIB));
   const limiter = createLimiter({ redis: options.redis, keyPrefix: options.keyPrefix, points, durationSeconds: 1 });
   const readsAtOnce = new Map<string, number>();
@@ -44,7 +64,24 @@ export function jobDataReadLimit(options: JobDataReadLimitOptions, keyOf: (req: 
     });
   };
 
-  return async (req, res, next) => {
+  /** KiB reserved for the read: 0 for a whole job (charged after), a page's share of what is left. Throws the window when it is spent. */
+  const reserve = async (key: string, read: Exclude<JobDataRead, 'none'>): Promise<number> => {
+    const window = await limiter.get(key);
+    const left = points - (window?.consumedPoints ?? 0);
+    if (window && left <= 0) throw window;
+    if (read === 'whole') return 0;
+    const reserved = Math.min(left, Math.ceil(read.upToBytes / KIB));
+    // Another process may take the rest of the window meanwhile: then this consume refuses.
+    if (reserved > 0) await limiter.consume(key, reserved);
+    return reserved;
+  };
+
+  return (readOf) => async (req, res, next) => {
+    const read = readOf(req);
+    if (read === 'none') {
+      next();
+      return;
+    }
     const key = keyOf(req);
     const atOnce = readsAtOnce.get(key) ?? 0;
     if (atOnce >= MAX_READS_AT_ONCE) {
@@ -64,12 +101,7 @@ export function jobDataReadLimit(options: JobDataReadLimitOptions, keyOf: (req: 
     };
     let reserved = 0;
     try {
-      reserved = Math.min(points, Math.ceil(reserveBytes(req) / KIB));
-      if (reserved > 0) await limiter.consume(key, reserved);
-      else {
-        const window = await limiter.get(key);
-        if (window && window.consumedPoints >= points) throw window;
-      }
+      reserved = await reserve(key, read);
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
         end(0);
@@ -79,6 +111,7 @@ export function jobDataReadLimit(options: JobDataReadLimitOptions, keyOf: (req: 
       req.log.warn({ err: rejection, limiter: options.keyPrefix }, 'job data read limiter unavailable; request let through');
       reserved = 0;
     }
+    if (typeof read === 'object') allowances.set(req, reserved > 0 ? reserved * KIB : read.upToBytes);
     res.once('close', () => end(reserved));
     next();
   };

@@ -1,11 +1,12 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, queueEntriesOf, SubmitJobBody } from '../../contract';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, MAX_LIST_RESPONSE_BYTES, queueEntriesOf, SubmitJobBody } from '../../contract';
 import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
 import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { caller, callerId } from '../middleware/authenticate';
+import { jobDataAllowance, type JobDataRead, type JobDataReadLimit } from '../middleware/job-data-reads';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
 import type { EventStreams } from './job-events';
 
@@ -15,8 +16,8 @@ export interface JobRoutesOptions {
   submitLimit: RequestHandler;
   /** Per user: new event streams. */
   streamLimit: RequestHandler;
-  /** Per user: bytes of inputs and results sent (lists and jobs). */
-  jobDataLimit: RequestHandler;
+  /** Per user: bytes of inputs and results sent (pages that include them, and whole jobs). */
+  jobDataLimit: JobDataReadLimit;
   quotas: Quotas;
   removal: JobRemoval;
 }
@@ -24,6 +25,11 @@ export interface JobRoutesOptions {
 const LastEventIdHeaders = z.object({
   'last-event-id': z.string().max(64).optional().meta({ description: 'Resume after this event id; anything but an id the stream sent starts afresh.' }),
 });
+
+/** A page sends inputs or results only when `include` names them; summaries send neither. */
+function pageRead(req: { query: Record<string, unknown> }): JobDataRead {
+  return typeof req.query.include === 'string' && req.query.include !== '' ? { upToBytes: MAX_LIST_RESPONSE_BYTES } : 'none';
+}
 
 function resumeAfter(lastEventId: string | undefined): number | undefined {
   return lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : undefined;
@@ -76,14 +82,14 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       operationId: 'listJobs',
       summary: 'The caller\'s jobs, newest first',
       description:
-        'Items are summaries (no input or result) unless `include` names them; a page with `include` also ends early rather than exceed 4 MiB. The whole job is `GET /v1/jobs/{id}`.',
+        'Items are summaries (no input or result) unless `include` names them; a page with `include` also ends early rather than exceed 4 MiB, or what is left of the caller\'s JOB_DATA_READ_BYTES_PER_SECOND this second (one item at least). The whole job is `GET /v1/jobs/{id}`.',
       tag: 'jobs',
       access: 'user',
-      before: [jobDataLimit],
+      before: [jobDataLimit(pageRead)],
       request: { query: ListJobsQuery },
       responses: { 200: respond.json('One page; pass nextCursor back as cursor for the next.', JobPage), 400: respond.problem('Invalid query.') },
       async handle({ query }, req, res) {
-        res.json(await jobs.list(callerId(req), query));
+        res.json(await jobs.list(callerId(req), query, jobDataAllowance(req)));
       },
     }),
     endpoint({
@@ -109,7 +115,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       summary: 'A job, with its input and result',
       tag: 'jobs',
       access: 'user',
-      before: [jobDataLimit],
+      before: [jobDataLimit(() => 'whole')],
       request: { params: IdParams },
       responses: { 200: respond.json('The job.', JobViewSchema), 404: respond.problem('No such job of the caller.') },
       async handle({ params }, req, res) {

@@ -116,8 +116,8 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
       return toJobView(await ownedJob(ownerId, jobId));
     },
 
-    async list(ownerId, query: ListJobsQuery): Promise<JobPage> {
-      return listPage(deps.generalPool, { ...query, ownerId });
+    async list(ownerId, query: ListJobsQuery, maxBytes?: number): Promise<JobPage> {
+      return listPage(deps.generalPool, { ...query, ownerId }, maxBytes);
     },
 
     async cancel(ownerId, jobId, log = deps.log): Promise<JobView> {
@@ -173,21 +173,22 @@ function listColumns(include: string | undefined): ListColumns {
 /**
  * One page of one owner's jobs, newest first. Items are summaries unless `include` asks for
  * input or result; then the page also stops before the item that would take it past
- * MAX_LIST_RESPONSE_BYTES, so no page is unbounded.
+ * `maxBytes` (never more than MAX_LIST_RESPONSE_BYTES), so no page is unbounded.
  */
-export function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId: string }): Promise<JobPage> {
-  return pageOfJobs(generalPool, query, toListItem);
+export function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId: string }, maxBytes = MAX_LIST_RESPONSE_BYTES): Promise<JobPage> {
+  return pageOfJobs(generalPool, query, toListItem, Math.min(maxBytes, MAX_LIST_RESPONSE_BYTES));
 }
 
 /** The same page for operators: every owner's jobs unless `ownerId` narrows it, each item naming its owner. */
 export function listPageForOperators(generalPool: Pool, query: ListJobsQuery & { ownerId?: string }): Promise<Page<JobListItem & { ownerId: string }>> {
-  return pageOfJobs(generalPool, query, (row, columns) => ({ ...toListItem(row, columns), ownerId: row.owner_id }));
+  return pageOfJobs(generalPool, query, (row, columns) => ({ ...toListItem(row, columns), ownerId: row.owner_id }), MAX_LIST_RESPONSE_BYTES);
 }
 
 async function pageOfJobs<Item>(
   generalPool: Pool,
   query: ListJobsQuery & { ownerId?: string },
   toItem: (row: ListedJobRow, columns: ListColumns) => Item,
+  maxBytes: number,
 ): Promise<Page<Item>> {
   const columns = listColumns(query.include);
   const rows = await listJobs(generalPool, {
@@ -198,7 +199,7 @@ async function pageOfJobs<Item>(
     after: decodeCursor(query.cursor),
   });
   if (!columns.input && !columns.result) return pageOf(rows, query.limit, (row) => row.created_us, (row) => toItem(row, columns));
-  const { examined, sizes } = await readPayloadsWhileRoom(generalPool, rows.slice(0, query.limit), columns, (row) => toItem(row, columns));
+  const { examined, sizes } = await readPayloadsWhileRoom(generalPool, rows.slice(0, query.limit), (row) => toItem(row, columns), { columns, maxBytes });
   let bytes = 0;
   // The rows not examined did not fit; one of them is left in, unread, to say that more follow.
   return pageOf(
@@ -208,7 +209,7 @@ async function pageOfJobs<Item>(
     (row) => toItem(row, columns),
     (_item, itemsSoFar) => {
       bytes += sizes[itemsSoFar] ?? 0;
-      return bytes <= MAX_LIST_RESPONSE_BYTES;
+      return bytes <= maxBytes;
     },
   );
 }
@@ -218,25 +219,25 @@ async function pageOfJobs<Item>(
  * each, and nothing cheap tells their size before they are read (PostgreSQL stores them
  * compressed; turning them into text to measure them costs as much as reading them), so a
  * page reads a few jobs, measures them and stops once the page is full: it reads at most
- * this many jobs past MAX_LIST_RESPONSE_BYTES. Reading all 101 rows a page looks at could
+ * this many jobs past the page's byte cap. Reading all 101 rows a page looks at could
  * mean 200 MiB (jobs of 1 MiB in and out) read and parsed to send 4 MiB.
  */
 const PAYLOAD_ROWS_PER_READ = 4;
 
 /**
  * Reads the payloads of `rows` (in place), in order, PAYLOAD_ROWS_PER_READ at a time, until
- * their items, as JSON, pass MAX_LIST_RESPONSE_BYTES. Answers how many rows were read and
- * each one's size in bytes.
+ * their items, as JSON, pass `maxBytes`. Answers how many rows were read and each one's size
+ * in bytes.
  */
 async function readPayloadsWhileRoom(
   generalPool: Pool,
   rows: ListedJobRow[],
-  columns: ListColumns,
   toItem: (row: ListedJobRow) => unknown,
+  { columns, maxBytes }: { columns: ListColumns; maxBytes: number },
 ): Promise<{ examined: number; sizes: number[] }> {
   const sizes: number[] = [];
   let bytes = 0;
-  while (sizes.length < rows.length && bytes <= MAX_LIST_RESPONSE_BYTES) {
+  while (sizes.length < rows.length && bytes <= maxBytes) {
     const batch = rows.slice(sizes.length, sizes.length + PAYLOAD_ROWS_PER_READ);
     const payloads = await readPayloads(generalPool, batch.map((row) => row.id), columns);
     for (const row of batch) {
@@ -244,7 +245,7 @@ async function readPayloadsWhileRoom(
       const size = Buffer.byteLength(JSON.stringify(toItem(row)));
       sizes.push(size);
       bytes += size;
-      if (bytes > MAX_LIST_RESPONSE_BYTES) break;
+      if (bytes > maxBytes) break;
     }
   }
   return { examined: sizes.length, sizes };

@@ -55,7 +55,12 @@ export interface QueueStats {
 export interface JobService {
   submit(request: SubmitRequest): Promise<SubmitResult>;
   get(ownerId: string, jobId: string): Promise<JobView>;
-  list(ownerId: string, query: ListJobsQuery): Promise<JobPage>;
+  /**
+   * One page of the owner's jobs. A page that includes inputs or results ends before the item
+   * that would take it past `maxBytes` (MAX_LIST_RESPONSE_BYTES at most), and holds one item
+   * at least, whatever its size.
+   */
+  list(ownerId: string, query: ListJobsQuery, maxBytes?: number): Promise<JobPage>;
   cancel(ownerId: string, jobId: string, log?: Logger): Promise<JobView>;
   retry(ownerId: string, jobId: string): Promise<JobView>;
   /** A fan-out job's tasks, in creation order; NotFoundError for a job that does not fan out. */

@@ -230,17 +230,24 @@ describe('job data reads per user', () => {
     const reader = await userWithBigJobs(4);
     const bystander = await userWithBigJobs(1);
 
-    const page = await call<{ items: unknown[] }>(api, '/v1/jobs?limit=100&include=input', { token: reader.token });
+    // A page is built to fit the second's budget: two of the 900 KB inputs fit in 2 MiB, the third would not.
+    const page = await call<{ items: unknown[]; nextCursor: string | null }>(api, '/v1/jobs?limit=100&include=input', { token: reader.token });
     expect(page.status).toBe(200);
-    expect(page.text.length).toBeGreaterThan(budget);
-    // The page sent more than the budget: the user's next read, even a summary, waits for the next second.
-    for (const pathname of [`/v1/jobs/${reader.ids[0]}`, '/v1/jobs?limit=5']) {
+    expect(page.body.items).toHaveLength(2);
+    expect(page.body.nextCursor).not.toBeNull();
+    expect(page.text.length).toBeLessThanOrEqual(budget);
+    // Something is left of the second, so a whole job is sent; it is charged in full once sent.
+    expect((await call(api, `/v1/jobs/${reader.ids[1]}`, { token: reader.token })).status).toBe(200);
+    // That took the user past the budget: their next read of inputs or results waits for the next second.
+    for (const pathname of [`/v1/jobs/${reader.ids[0]}`, '/v1/jobs?limit=5&include=result']) {
       const refused = await call(api, pathname, { token: reader.token });
       expect(refused.status).toBe(429);
       expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(refused.body.detail).toMatch(/JOB_DATA_READ_BYTES_PER_SECOND/);
     }
+    // Summaries hold nothing the user stored: the list of their jobs is still there.
+    expect((await call(api, '/v1/jobs?limit=5', { token: reader.token })).status).toBe(200);
     expect((await call(api, '/v1/jobs?limit=100&include=input', { token: bystander.token })).status).toBe(200);
     // Submitting is not reading: the reader's submits go on.
     expect((await call(api, '/v1/jobs', { token: reader.token, json: { type: 'echo', input: { payload: 'still here' } } })).status).toBe(202);
@@ -249,6 +256,32 @@ describe('job data reads per user', () => {
     const again = await call<{ input: { payload: string } }>(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token });
     expect(again.status).toBe(200);
     expect(again.body.input.payload).toBe(big);
+  });
+
+  it('does not count summaries, and gives a page what is left of the second rather than refusing it', async () => {
+    const reader = await userWithBigJobs(4);
+    // Summaries first, as a console lists jobs before opening a page of their inputs.
+    const summaries = await call<{ items: unknown[] }>(api, '/v1/jobs?limit=100', { token: reader.token });
+    expect(summaries.status).toBe(200);
+    expect(summaries.body.items).toHaveLength(4);
+    const page = await call<{ items: unknown[]; nextCursor: string | null }>(api, '/v1/jobs?limit=100&include=input', { token: reader.token });
+    expect(page.status).toBe(200);
+    expect(page.body.items.length).toBeGreaterThanOrEqual(2);
+
+    // One whole job (900 KB) read, then a page: it is built to fit what is left of the 2 MiB,
+    // so it holds fewer of the 900 KB inputs than a page of its own second would, and says more follow.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await call(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token })).status).toBe(200);
+    let cut = await call<{ items: unknown[]; nextCursor: string | null }>(api, '/v1/jobs?limit=100&include=input', { token: reader.token });
+    // The whole job is charged once its answer closed: a page asked before that may see the full window.
+    for (let tries = 0; cut.status === 200 && cut.body.items.length > 1 && tries < 10; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect((await call(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token })).status).toBe(200);
+      cut = await call(api, '/v1/jobs?limit=100&include=input', { token: reader.token });
+    }
+    expect(cut.status).toBe(200);
+    expect(cut.body.items).toHaveLength(1);
+    expect(cut.body.nextCursor).not.toBeNull();
   });
 
   it('serves at most two of a user\'s reads of job data at once; the rest are told to come back', async () => {
