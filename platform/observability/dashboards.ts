@@ -65,6 +65,10 @@ export function apiDashboard(): DashboardJson {
     .withPanel(
       timeseries('Latency quantiles (all user routes)', 's', [0.5, 0.95, 0.99].map((q) => ({ expr: `histogram_quantile(${q}, sum by (le) (rate(${METRICS.httpRequestDuration}_bucket{${api},${userRoutes}}[$__rate_interval])))`, legend: `p${q * 100}` }))),
     )
+    .withRow(new RowBuilder('Process'))
+    .withPanel(timeseries('CPU per API pod', 'percentunit', [{ expr: `rate(process_cpu_seconds_total{${api}}[$__rate_interval])`, legend: '{{instance}}' }], 'Its API processes together (API_PROCESSES). Near its CPU limit while every route slows: scale the API.'))
+    .withPanel(timeseries('Event loop lag p99', 's', [{ expr: `max by (instance) (nodejs_eventloop_lag_p99_seconds{${api}})`, legend: '{{instance}}' }]))
+    .withPanel(timeseries('Database pools', 'short', [{ expr: `sum by (pool, state) (${METRICS.dbPoolConnections}{${api}})`, legend: '{{pool}} {{state}}' }], 'The batch pool inserts submitted jobs, the general pool runs everything else. A waiting count above zero means requests queue for a connection.'))
     .build() as DashboardJson;
 }
 

@@ -85,6 +85,17 @@ async function endRedis(connection: Redis): Promise<void> {
   connection.disconnect();
 }
 
+/** How often a service reads its PostgreSQL pools' connection counts into its metrics. */
+const POOL_READING_MS = 5_000;
+
+function recordPoolConnections(metrics: Metrics, pools: Record<'general' | 'batch', Pool>): void {
+  for (const [name, pool] of Object.entries(pools)) {
+    metrics.dbPoolConnections.set({ pool: name, state: 'total' }, pool.totalCount);
+    metrics.dbPoolConnections.set({ pool: name, state: 'idle' }, pool.idleCount);
+    metrics.dbPoolConnections.set({ pool: name, state: 'waiting' }, pool.waitingCount);
+  }
+}
+
 /**
  * The composition root shared by the api, the worker and the CLI: the pools (one for the
  * batch statements, one for everything else), one object store, the Redis connections by
@@ -108,9 +119,14 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
   const admin = createJobAdmin({ generalPool, relay, log, reconcileConfirmMs: options.reconcileConfirmMs });
   const events = new EventHub({ env, pool: generalPool, log, applicationName: `pk-${options.service}-events` });
   if (options.relaySweep) relay.startSweeper(env.RELAY_SWEEP_MS);
+  // The api and the worker both report their pools (platform_db_pool_connections); the CLI passes no metrics.
+  const readPools = metrics ? () => recordPoolConnections(metrics, { general: generalPool, batch: batchPool }) : undefined;
+  readPools?.();
+  const poolReadings = readPools ? setInterval(readPools, POOL_READING_MS).unref() : undefined;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
+    clearInterval(poolReadings);
     closing ??= (async () => {
       const steps: [string, () => Promise<unknown>][] = [
         ['event hub', () => events.close()],

@@ -107,11 +107,6 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
     const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.generalPool)]);
     for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
     metrics.deadLetterSize.set(deadLetters);
-    for (const [name, pool] of [['general', core.generalPool], ['batch', core.batchPool]] as const) {
-      metrics.dbPoolConnections.set({ pool: name, state: 'total' }, pool.totalCount);
-      metrics.dbPoolConnections.set({ pool: name, state: 'idle' }, pool.idleCount);
-      metrics.dbPoolConnections.set({ pool: name, state: 'waiting' }, pool.waitingCount);
-    }
     await stores;
   };
   const refreshTimer = setInterval(() => {

@@ -172,4 +172,12 @@ describe('metrics named by the dashboards and rules', () => {
     // Both PostgreSQL pools, the batch one (job-state writes) included.
     for (const pool of ['general', 'batch']) expect(exposition.worker).toMatch(new RegExp(`^platform_db_pool_connections\\{[^}]*pool="${pool}"[^}]*state="total"[^}]*\\} \\d+$`, 'm'));
   });
+
+  it('reports the api\'s PostgreSQL pools as the worker reports its own, for the API dashboard and the connections runbook', () => {
+    for (const pool of ['general', 'batch']) {
+      for (const state of ['total', 'idle', 'waiting']) {
+        expect(exposition.api).toMatch(new RegExp(`^platform_db_pool_connections\\{[^}]*pool="${pool}"[^}]*state="${state}"[^}]*\\} \\d+$`, 'm'));
+      }
+    }
+  });
 });
