@@ -108,6 +108,11 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
     () => (add('redis', 'ok', 'reachable'), true),
     (error: unknown) => (add('redis', 'fail', `failed: ${message(error)}`), false),
   );
+  // With the credentials of where it runs: in the cloud, the api pod's (`kubectl exec deploy/api`).
+  await timeLimited(core.store.check()).then(
+    () => add('object-store', 'ok', core.store.driver === 's3' ? 'the uploads and results buckets answer' : 'writes and reads back a probe object'),
+    (error: unknown) => add('object-store', 'fail', `failed: ${message(error)}`),
+  );
 
   if (postgresUp) {
     const pending = await timeLimited(pendingMigrations(core.generalPool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
@@ -143,6 +148,11 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       (error: unknown) => add('workers', 'fail', `could not read the workers' heartbeats: ${message(error)}`),
     );
 
+    await timeLimited(core.relay.queue.isPaused()).then(
+      (paused) => add('queue', paused ? 'warn' : 'ok', paused ? 'paused: workers take no new jobs; resume with: platform queues resume' : 'not paused'),
+      (error: unknown) => add('queue', 'fail', `could not read whether it is paused: ${message(error)}`),
+    );
+
     try {
       const lag = await timeLimited(core.relay.measureLagSeconds());
       if (lag > maxRelayLag) add('relay', 'fail', `oldest accepted job missing from Redis for ${lag.toFixed(0)} s; run: platform reconcile`);
@@ -151,7 +161,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       add('relay', 'fail', `could not measure: ${message(error)}`);
     }
   } else {
-    for (const check of ['redis-eviction', 'workers', 'relay']) add(check, 'fail', NOT_CHECKED.redis);
+    for (const check of ['redis-eviction', 'workers', 'queue', 'relay']) add(check, 'fail', NOT_CHECKED.redis);
   }
 
   if (postgresUp) {

@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startRedis } from '../../harness/redis';
@@ -188,6 +191,37 @@ describe('platform CLI', () => {
     expect(well.stdout).toContain('workers');
     expect(well.code).toBe(0);
     expect(well.stdout).toContain('healthy');
+  });
+
+  it('doctor checks the object store with a probe object, and says when the queue is paused', async () => {
+    const checkOf = async (env: Record<string, string | undefined>, name: string) => {
+      const run = await platform(['doctor', '--json'], env);
+      return (JSON.parse(run.stdout) as { checks: { check: string; verdict: string; detail: string }[] }).checks.find((check) => check.check === name);
+    };
+    expect(await checkOf(cliEnv, 'object-store')).toEqual({ check: 'object-store', verdict: 'ok', detail: 'writes and reads back a probe object' });
+    // The probe leaves nothing behind.
+    expect(readdirSync(path.join(fixture.env.OBJECT_STORE_DIR, '_check'))).toEqual([]);
+
+    // A store the CLI cannot write: its directory's parent is a file.
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'pk-doctor-'));
+    try {
+      writeFileSync(path.join(scratch, 'not-a-directory'), '');
+      expect(await checkOf({ ...cliEnv, OBJECT_STORE_DIR: path.join(scratch, 'not-a-directory', 'objects') }, 'object-store')).toEqual({
+        check: 'object-store',
+        verdict: 'fail',
+        detail: expect.stringMatching(/^failed: .*ENOTDIR/),
+      });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+
+    expect(await checkOf(cliEnv, 'queue')).toEqual({ check: 'queue', verdict: 'ok', detail: 'not paused' });
+    expect((await platform(['queues', 'pause'], cliEnv)).code).toBe(0);
+    try {
+      expect(await checkOf(cliEnv, 'queue')).toEqual({ check: 'queue', verdict: 'warn', detail: 'paused: workers take no new jobs; resume with: platform queues resume' });
+    } finally {
+      expect((await platform(['queues', 'resume'], cliEnv)).code).toBe(0);
+    }
   });
 
   it('doctor fails when Redis may evict keys', async () => {

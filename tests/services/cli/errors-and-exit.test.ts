@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { useSharedServices } from '../../harness/shared';
 import { platform } from './platform-cli';
 import { scramAskingServer } from './scram-asking-server';
@@ -40,25 +43,31 @@ describe('platform errors and exit', () => {
 
   it('doctor says what failed without calling a server that answered unreachable, and what it could not check', async () => {
     const server = await scramAskingServer();
+    // The object store needs neither server: its check passes on a directory of its own.
+    const objects = mkdtempSync(path.join(os.tmpdir(), 'pk-doctor-objects-'));
     try {
       const { port } = server.address() as AddressInfo;
-      const run = await platform(['doctor', '--json'], { DATABASE_URL: `postgres://platform@127.0.0.1:${port}/platform`, REDIS_URL: UNREACHABLE.REDIS_URL }, undefined, { timeoutMs: 30_000 });
+      const env = { DATABASE_URL: `postgres://platform@127.0.0.1:${port}/platform`, REDIS_URL: UNREACHABLE.REDIS_URL, OBJECT_STORE_DIR: objects };
+      const run = await platform(['doctor', '--json'], env, undefined, { timeoutMs: 30_000 });
       expect(run.code).toBe(1);
       const report = JSON.parse(run.stdout) as { healthy: boolean; checks: { check: string; verdict: string; detail: string }[] };
       const detail = Object.fromEntries(report.checks.map((check) => [check.check, `${check.verdict} ${check.detail}`]));
       expect(detail).toEqual({
         postgres: 'fail failed: SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string',
         redis: 'fail failed: connect ECONNREFUSED 127.0.0.1:1',
+        'object-store': 'ok writes and reads back a probe object',
         migrations: 'fail not checked: PostgreSQL failed its check (above)',
         clock: 'fail not checked: PostgreSQL failed its check (above)',
         'redis-eviction': 'fail not checked: Redis failed its check (above)',
         workers: 'fail not checked: Redis failed its check (above)',
+        queue: 'fail not checked: Redis failed its check (above)',
         relay: 'fail not checked: Redis failed its check (above)',
         flow: 'fail not checked: PostgreSQL failed its check (above)',
         'dead-letters': 'fail not checked: PostgreSQL failed its check (above)',
       });
     } finally {
       server.close();
+      rmSync(objects, { recursive: true, force: true });
     }
   });
 
