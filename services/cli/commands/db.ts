@@ -59,21 +59,27 @@ export async function dbLocks(core: Runtime, options: { json?: boolean }): Promi
  * Cancels a client session's current query (or ends the session with --terminate). Only a
  * client's session: PostgreSQL's own processes (the logical replication launcher, autovacuum,
  * walsenders) are in pg_stat_activity too, and a mistyped pid must not signal one of them.
+ * A session running no query (idle, or idle in a transaction whose locks block others) has
+ * nothing to cancel: PostgreSQL would accept the signal and change nothing, so it is not
+ * sent, and the answer says what would end the session's locks.
  */
 export function dbCancel(pidArg: string, options: { terminate?: boolean; json?: boolean }): RuntimeAction {
   const pid = parse.pid(pidArg);
   const fn = options.terminate ? 'pg_terminate_backend' : 'pg_cancel_backend';
   return async (core) => {
-    const { rows } = await core.generalPool.query<{ backend_type: string | null; done: boolean | null }>(
-      `SELECT backend_type, CASE WHEN backend_type = 'client backend' THEN ${fn}(pid) END AS done FROM pg_stat_activity WHERE pid = $1`,
-      [pid],
+    const { rows } = await core.generalPool.query<{ backend_type: string | null; state: string | null; done: boolean | null }>(
+      `SELECT backend_type, state, CASE WHEN backend_type = 'client backend' AND ($2 OR state = 'active') THEN ${fn}(pid) END AS done FROM pg_stat_activity WHERE pid = $1`,
+      [pid, options.terminate === true],
     );
     const session = rows[0];
     const done = session?.done === true;
     const client = session?.backend_type === 'client backend';
-    if (options.json) printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: session !== undefined, ...(session && !client ? { backendType: session.backend_type } : {}) });
-    else if (!session) process.stdout.write(`no session ${pid}\n`);
+    const idle = client && !options.terminate && session?.state !== 'active';
+    if (options.json) {
+      printJson({ pid, action: options.terminate ? 'terminate' : 'cancel', done, found: session !== undefined, ...(session && !client ? { backendType: session.backend_type } : {}), ...(idle ? { state: session?.state } : {}) });
+    } else if (!session) process.stdout.write(`no session ${pid}\n`);
     else if (!client) process.stdout.write(`${pid} is PostgreSQL's own ${session.backend_type ?? 'process'}, not a client's session: left alone\n`);
+    else if (idle) process.stdout.write(`session ${pid} runs no query (${session.state ?? 'state unknown'}): nothing to cancel; its locks last until it ends: platform db cancel ${pid} --terminate\n`);
     else process.stdout.write(done ? `${options.terminate ? 'terminated' : 'cancelled the query of'} session ${pid}\n` : `could not signal session ${pid} (not allowed?)\n`);
     return done ? 0 : 1;
   };

@@ -190,6 +190,33 @@ describe('platform db locks / cancel (a stuck migration)', () => {
     expect((await platform(['db', 'cancel', 'abc'], env)).code).toBe(2);
   });
 
+  it('cancels nothing in a session idle in a transaction, says so, and ends it with --terminate', async () => {
+    const idle = new Client({ connectionString: fixture.env.DATABASE_URL, application_name: 'idle-lock-holder' });
+    idle.on('error', () => undefined);
+    await idle.connect();
+    try {
+      await idle.query('BEGIN');
+      await idle.query('LOCK TABLE jobs IN SHARE MODE');
+      const pid = (await idle.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid as number;
+      const env = { DATABASE_URL: fixture.env.DATABASE_URL, REDIS_URL: fixture.env.REDIS_URL, QUEUE_PREFIX: fixture.env.QUEUE_PREFIX, LOG_LEVEL: 'error' };
+      const text = await platform(['db', 'cancel', String(pid)], env);
+      expect({ code: text.code, stdout: text.stdout }).toEqual({
+        code: 1,
+        stdout: `session ${pid} runs no query (idle in transaction): nothing to cancel; its locks last until it ends: platform db cancel ${pid} --terminate\n`,
+      });
+      const json = await platform(['db', 'cancel', String(pid), '--json'], env);
+      expect(JSON.parse(json.stdout)).toEqual({ pid, action: 'cancel', done: false, found: true, state: 'idle in transaction' });
+      // Still there, lock and all.
+      expect(await fixture.query("SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE l.pid = $1 AND c.relname = 'jobs' AND l.granted", [pid])).toHaveLength(1);
+
+      const terminated = await platform(['db', 'cancel', String(pid), '--terminate'], env);
+      expect({ code: terminated.code, stdout: terminated.stdout }).toEqual({ code: 0, stdout: `terminated session ${pid}\n` });
+      await waitFor('the session to end', async () => (await fixture.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 0);
+    } finally {
+      await idle.end().catch(() => undefined);
+    }
+  });
+
   it("leaves PostgreSQL's own processes alone: a mistyped pid ended the logical replication launcher", async () => {
     const env = { DATABASE_URL: fixture.env.DATABASE_URL, REDIS_URL: fixture.env.REDIS_URL, QUEUE_PREFIX: fixture.env.QUEUE_PREFIX, LOG_LEVEL: 'error' };
     const { pid } = await fixture.one<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type = 'logical replication launcher'");
