@@ -110,8 +110,9 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
   const store = options.store ?? createObjectStore(env, log);
   const producer = createRedisConnection(env.REDIS_URL, 'producer', log);
   const client = createRedisConnection(env.REDIS_URL, 'client', log);
-  // Not awaited: a Redis that is down at boot must not keep the service from starting.
-  void checkMaxmemoryPolicy(client, log);
+  // Once Redis answers, not before: a Redis down at boot must not keep the service from
+  // starting, and is checked when it is back instead of adding a misleading warning to the outage's.
+  client.once('ready', () => void checkMaxmemoryPolicy(client, log));
 
   const relay = new Relay({ connection: producer, generalPool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
   const files = createFileService({ generalPool, store, log });
