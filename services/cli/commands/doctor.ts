@@ -110,7 +110,7 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
   );
   // With the credentials of where it runs: in the cloud, the api pod's (`kubectl exec deploy/api`).
   await timeLimited(core.store.check()).then(
-    () => add('object-store', 'ok', core.store.driver === 's3' ? 'the uploads and results buckets answer' : 'writes and reads back a probe object'),
+    () => add('object-store', 'ok', core.store.driver === 's3' ? 'the uploads and results buckets list keys under the prefix' : 'writes and reads back a probe object'),
     (error: unknown) => add('object-store', 'fail', `failed: ${message(error)}`),
   );
 

@@ -1,8 +1,8 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -139,9 +139,13 @@ export class S3ObjectStore implements ObjectStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
   }
 
-  /** HeadBucket: the bucket exists and these credentials may use it. */
+  /**
+   * One key listed under the prefix: the bucket exists and these credentials may read it.
+   * Not HeadBucket: that needs ListBucket on the whole bucket, and the cloud's workloads may
+   * list only under their prefix (platform/identity), so it would be refused there.
+   */
   async check(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, MaxKeys: 1 }));
   }
 
   private objectKey(key: string): string {

@@ -46,7 +46,8 @@ function sendError(response: ServerResponse, status: number, code: string, metho
 /**
  * Just enough of S3's REST API, path style, on 127.0.0.1:0, to check what the real SDK
  * sends: PutObject, multipart upload (create, part, complete, abort), GetObject,
- * HeadObject, DeleteObject and HeadBucket. Every request is recorded.
+ * HeadObject, DeleteObject, HeadBucket and ListObjectsV2 (keys under a prefix). Every
+ * request is recorded.
  */
 export async function startFakeS3(buckets: string[]): Promise<FakeS3Server> {
   const requests: RecordedRequest[] = [];
@@ -74,6 +75,12 @@ export async function startFakeS3(buckets: string[]): Promise<FakeS3Server> {
 
       if (isBucket && method === 'HEAD') {
         response.writeHead(200).end();
+      } else if (isBucket && method === 'GET' && url.searchParams.get('list-type') === '2') {
+        const prefix = url.searchParams.get('prefix') ?? '';
+        const maxKeys = Number(url.searchParams.get('max-keys') ?? 1_000);
+        const keys = [...objects.keys()].map((objectPath) => objectPath.slice(`/${bucket}/`.length)).filter((key) => key.startsWith(prefix)).sort().slice(0, maxKeys);
+        const contents = keys.map((key) => `<Contents><Key>${key}</Key></Contents>`).join('');
+        sendXml(response, 200, `<ListBucketResult><Name>${bucket}</Name><Prefix>${prefix}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`);
       } else if (method === 'POST' && url.searchParams.has('uploads')) {
         const id = randomUUID();
         openUploads.set(id, { path, parts: new Map() });

@@ -64,7 +64,9 @@ describe('uploads and results in two buckets', () => {
     const paths = s3.requests.map((r) => `${r.method} ${r.path}`);
     expect(paths).toEqual(expect.arrayContaining(['HEAD /results/files/outputs/job-1/out.gz', 'GET /uploads/files/files/owner-1/file-1', 'DELETE /results/files/outputs/job-1/out.gz', 'DELETE /uploads/files/files/owner-1/file-1']));
     await store.check();
-    expect(s3.requests.filter((r) => r.method === 'HEAD' && /^\/(uploads|results)\/?$/.test(r.path)).map((r) => r.path.replace(/\/$/, '')).sort()).toEqual(['/results', '/uploads']);
+    // Both buckets checked, each by a listing under the prefix.
+    const checks = s3.requests.filter((r) => r.method === 'GET' && /^\/(uploads|results)\/?$/.test(r.path));
+    expect(checks.map((r) => `${r.path.replace(/\/$/, '')} ${r.query.get('prefix') ?? ''}`).sort()).toEqual(['/results files/', '/uploads files/']);
     for (const s of [(store as UploadsAndResultsStore).storeFor(upload), (store as UploadsAndResultsStore).storeFor(output)]) (s as S3ObjectStore).client.destroy();
   });
 

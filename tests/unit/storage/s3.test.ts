@@ -138,9 +138,12 @@ describe('S3ObjectStore against an S3-speaking HTTP server', () => {
     expect(await store.head('k/one')).toBeUndefined();
   });
 
-  it('checks the bucket with HeadBucket and surfaces a missing bucket instead of calling it a missing object', async () => {
+  it('checks the bucket by listing one key under its prefix, what a workload limited to that prefix may do, and surfaces a missing bucket instead of calling it a missing object', async () => {
     await store.check();
-    expect(s3.requests.at(-1)).toMatchObject({ method: 'HEAD', path: expect.stringMatching(new RegExp(`^/${BUCKET}/?$`)) });
+    const listed = s3.requests.at(-1)!;
+    expect(listed).toMatchObject({ method: 'GET', path: expect.stringMatching(new RegExp(`^/${BUCKET}/?$`)) });
+    // The cloud's grants allow ListBucket only where s3:prefix is under the workloads' prefix (platform/identity).
+    expect(Object.fromEntries(listed.query)).toMatchObject({ 'list-type': '2', prefix: 'tenant-a/', 'max-keys': '1' });
 
     const wrongBucket = new S3ObjectStore({
       bucket: 'no-such-bucket',
