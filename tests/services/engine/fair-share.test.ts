@@ -90,11 +90,15 @@ describe('job engine: one user\'s share of the slots', () => {
     const user = await fx.createUser();
     const jobs = await submitSleeps(user, 600_000, 150);
     const held = 150 - PER_USER;
-    await waitFor('all but the share to be held', async () => (await fx.core.redis.client.zcard(heldEntriesKey(fx.env.QUEUE_PREFIX, user))) === held, 30_000);
-    // BullMQ scores a delayed entry by when it is due (ms × 4096, plus a counter).
-    const scores = await fx.core.redis.client.zmscore(bullJobKey(fx.env.QUEUE_PREFIX, 'delayed'), ...jobs);
-    const dueInMs = scores.filter((score): score is string => score !== null).map((score) => Math.floor(Number(score) / 4096) - Date.now());
-    expect(dueInMs).toHaveLength(held);
+    // An entry joins its user's line before its worker moves it to the delayed set, so the line
+    // can be full while its last entry is still on the way: wait until every held entry sits in
+    // the delayed set. BullMQ scores a delayed entry by when it is due (ms × 4096, plus a counter).
+    const dueInMs = await waitFor('all but the share to be held and delayed', async () => {
+      if ((await fx.core.redis.client.zcard(heldEntriesKey(fx.env.QUEUE_PREFIX, user))) !== held) return false;
+      const scores = await fx.core.redis.client.zmscore(bullJobKey(fx.env.QUEUE_PREFIX, 'delayed'), ...jobs);
+      const due = scores.filter((score): score is string => score !== null).map((score) => Math.floor(Number(score) / 4096) - Date.now());
+      return due.length === held && due;
+    }, 30_000);
     // The entry held last waits about as long as its place in the line says (14.7 s here), not the 10 s of a short line.
     expect(Math.max(...dueInMs)).toBeGreaterThan(HELD_ENTRY_DELAY_MS + 2_000);
     expect(Math.max(...dueInMs)).toBeLessThanOrEqual(heldEntryDelayMs(held));
