@@ -25,17 +25,23 @@ export interface RuntimeOptions {
   needs?: readonly Dependency[];
 }
 
-/** Resolves when the connection is ready or the wait is over; a Redis that stays down is reported by the command itself. */
+/**
+ * Resolves when the connection is ready, fails to connect, or the wait is over. A refused
+ * connection will not come up within the wait, so a command that does not need Redis does
+ * not wait it out; one that does is told by requireAnswers why Redis is unavailable.
+ */
 function connected(connection: Redis, waitMs: number): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       connection.off('ready', done);
+      connection.off('error', done);
       resolve();
     };
     const timer = setTimeout(done, waitMs);
     connection.once('ready', done);
+    connection.once('error', done);
   });
 }
 
@@ -90,7 +96,7 @@ function cliEnv(): WorkerEnv {
 export async function withRuntime<T>(action: RuntimeAction<T>, options: RuntimeOptions = {}): Promise<T> {
   const env = cliEnv();
   const log = createLogger({ service: 'cli', level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, destination: process.stderr });
-  const core = explainingRedisFailures(await createRuntime(env, { service: 'cli', log }));
+  const core = explainingRedisFailures(await createRuntime(env, { service: 'cli', log, logRedisOutages: false }));
   try {
     // The enqueue connection fails fast instead of queueing commands while it connects (right for
     // the API, wrong for a command issued the moment the CLI starts): give both a moment to come up.

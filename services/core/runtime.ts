@@ -35,6 +35,12 @@ export interface RuntimeOptions {
   store?: ObjectStore;
   /** How long reconcile waits between its two looks (tests shorten it). */
   reconcileConfirmMs?: number;
+  /**
+   * Log a line when a Redis connection fails and when it is back (default). The CLI turns it
+   * off: it says in its own answer that Redis is unavailable and why, to a command that
+   * needs Redis, and a command that does not should not talk about it.
+   */
+  logRedisOutages?: boolean;
 }
 
 export interface Runtime {
@@ -108,8 +114,9 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
   // Connections are opened on first use: a process that runs no batch statement (the CLI) opens none.
   const batchPool = createBatchPool(env, log, `pk-${options.service}`);
   const store = options.store ?? createObjectStore(env, log);
-  const producer = createRedisConnection(env.REDIS_URL, 'producer', log);
-  const client = createRedisConnection(env.REDIS_URL, 'client', log);
+  const outageLog = options.logRedisOutages === false ? undefined : log;
+  const producer = createRedisConnection(env.REDIS_URL, 'producer', outageLog);
+  const client = createRedisConnection(env.REDIS_URL, 'client', outageLog);
   // Once Redis answers, not before: a Redis down at boot must not keep the service from
   // starting, and is checked when it is back instead of adding a misleading warning to the outage's.
   client.once('ready', () => void checkMaxmemoryPolicy(client, log));
