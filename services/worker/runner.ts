@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection, redisAnswersNewConnection } from '../core/queue/connection';
 import { cancelChannel } from '../core/queue/keys';
+import { ChannelSubscription } from '../core/queue/subscription';
 import { WorkerSlots, type SlotHolder } from '../core/queue/worker-slots';
 import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
@@ -26,9 +27,6 @@ import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
-/** How a start waiting for Redis backs off between attempts: one more step per attempt, up to the cap. */
-const SUBSCRIBE_RETRY_STEP_MS = 500;
-const SUBSCRIBE_RETRY_MAX_MS = 5_000;
 /** How often a stopping worker whose close has not returned looks whether Redis answers anyone (and how long that look waits). */
 const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
 /** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
@@ -111,6 +109,7 @@ export class JobRunner {
   private worker: Worker<QueueJobData, void, string> | undefined;
   private connection: Redis | undefined;
   private subscriber: Redis | undefined;
+  private cancels: ChannelSubscription | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
   private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
@@ -188,7 +187,12 @@ export class JobRunner {
     this.connection = createRedisConnection(this.options.redisUrl, 'worker', log);
     this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
     this.subscriber.on('message', (_channel: string, jobId: string) => this.executor.abort(jobId, 'cancelled'));
-    await this.subscribeToCancels(this.subscriber);
+    // A worker that starts while Redis is away waits for it, as one already running does,
+    // instead of exiting: an orchestrator would restart it into a growing back-off, and it
+    // would come back minutes after Redis did. Its liveness says `waiting for redis`
+    // meanwhile, and its readiness stays false until start() returns.
+    this.cancels = new ChannelSubscription(this.subscriber, cancelChannel(this.options.prefix), { log, what: 'the cancel channel (the worker takes no job before)' });
+    await this.cancels.subscribed;
 
     const { stall } = this.options;
     const worker = new Worker<QueueJobData, void, string>(QUEUES.jobs, (job, token) => this.processCounted(job, token), {
@@ -257,26 +261,6 @@ export class JobRunner {
   }
 
   /**
-   * A worker that starts while Redis is away waits for it, as one already running does,
-   * instead of exiting: an orchestrator would restart it into a growing back-off, and it
-   * would come back minutes after Redis did. Its liveness says `waiting for redis`
-   * meanwhile, and its readiness stays false until start() returns.
-   */
-  private async subscribeToCancels(subscriber: Redis): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await subscriber.subscribe(cancelChannel(this.options.prefix));
-        if (attempt > 1) this.deps.log.info({ attempts: attempt }, 'Redis answers: the worker starts');
-        return;
-      } catch (error) {
-        if (this.stopping) throw error;
-        if (attempt === 1) this.deps.log.warn({ err: error }, 'Redis does not answer; the worker waits for it before taking jobs');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(attempt * SUBSCRIBE_RETRY_STEP_MS, SUBSCRIBE_RETRY_MAX_MS)));
-      }
-    }
-  }
-
-  /**
    * Graceful stop: take no new jobs, let running ones finish for `graceMs`, then abort the
    * rest, which are released back to the queue (not failed, attempt not spent). Flushes
    * pending transitions and closes the connections. Idempotent.
@@ -305,7 +289,13 @@ export class JobRunner {
       ['user shares', async () => this.fairShare.close()],
       // A worker whose close was abandoned may still hold locks: the slot stays claimed, so a process starting in it releases them.
       ['worker slot', async () => workerClosed && (await abandon(this.leaveSlot()))],
-      ['cancel subscriber', async () => this.subscriber?.disconnect()],
+      [
+        'cancel subscriber',
+        async () => {
+          this.cancels?.close();
+          this.subscriber?.disconnect();
+        },
+      ],
       ['worker connection', async () => this.connection?.disconnect()],
     ];
     for (const [name, step] of steps) {

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger';
+import { ChannelSubscription } from '../queue/subscription';
+import { withTimeout } from '../timeout';
 
 /**
  * The access-token denylist. An access token is revoked by its `jti` (logout) or by its
@@ -51,6 +53,8 @@ export interface RevocationMirrorOptions {
 }
 
 const PRUNE_INTERVAL_MS = 60_000;
+/** How long start() waits for the first SUBSCRIBE before it loads without it (Redis away at start). */
+const FIRST_SUBSCRIBE_WAIT_MS = 2_000;
 
 /**
  * One API process's in-memory copy of the denylist, kept current by ONE pub/sub
@@ -64,20 +68,37 @@ export class RevocationMirror {
   private readonly listeners = new Set<() => void>();
   private pruneTimer: NodeJS.Timeout | undefined;
   private loaded = false;
+  private subscription: ChannelSubscription | undefined;
+  /** The reload the latest answered SUBSCRIBE started. */
+  private loading: Promise<void> | undefined;
 
   constructor(private readonly options: RevocationMirrorOptions) {}
 
-  /** Subscribes and loads; resolves after the first load (or when it failed, which is logged and retried on reconnect). */
+  /**
+   * Subscribes and loads; resolves after the first load. With Redis away it loads what
+   * PostgreSQL holds and goes on; the subscription and a full load follow when Redis answers.
+   */
   async start(): Promise<void> {
     const { subscriber, log } = this.options;
     const { channel } = denylistKeys(this.options.prefix);
     subscriber.on('message', (from: string, message: string) => {
       if (from === channel) this.apply(message);
     });
-    // ioredis re-subscribes on reconnect before it emits 'ready'; reload then.
-    subscriber.on('ready', () => void this.reload());
-    await subscriber.subscribe(channel).catch((error: unknown) => log.warn({ err: error }, 'denylist subscription failed; retried on reconnect'));
-    await this.reload();
+    // Each answered SUBSCRIBE, the first and each after a reconnect, reloads: what was
+    // announced while this process was not subscribed is in the sorted set.
+    this.subscription = new ChannelSubscription(subscriber, channel, {
+      log,
+      what: "the token denylist's changes",
+      onSubscribed: () => {
+        this.loading = this.reload();
+      },
+    });
+    try {
+      await withTimeout(this.subscription.subscribed, FIRST_SUBSCRIBE_WAIT_MS, 'Redis did not answer the SUBSCRIBE');
+    } catch (error) {
+      log.warn({ err: error }, 'the denylist is not subscribed yet; it subscribes and reloads when Redis answers');
+    }
+    await (this.loading ?? this.reload());
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
   }
@@ -113,6 +134,7 @@ export class RevocationMirror {
 
   close(): void {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.subscription?.close();
   }
 
   async reload(): Promise<void> {

@@ -13,7 +13,8 @@ import { withTimeout } from '../timeout';
  * - `client`: health checks, rate limits, publishing, the CLI: bounded retries, and a
  *   short command timeout, so a Redis that hangs (stopped, partitioned) costs a request at
  *   most that long before it falls back (the rate limiter to its in-process counters).
- * - `subscriber`: the worker's cancel channel; like `client`.
+ * - `subscriber`: the worker's cancel channel, the API's denylist changes; like `client`,
+ *   and subscribed through a ChannelSubscription, which keeps it subscribed across reconnects.
  */
 export type ConnectionRole = 'worker' | 'producer' | 'client' | 'subscriber';
 
@@ -34,6 +35,8 @@ export function createRedisConnection(url: string, role: ConnectionRole, log?: L
     ...(role === 'worker' && { maxRetriesPerRequest: null, enableReadyCheck: true }),
     ...(role === 'producer' && { maxRetriesPerRequest: 1, enableOfflineQueue: false }),
     ...((role === 'client' || role === 'subscriber') && { maxRetriesPerRequest: 2 }),
+    // ioredis's own resubscribe leaves its failure unhandled; a ChannelSubscription resubscribes instead.
+    ...(role === 'subscriber' && { autoResubscribe: false }),
   };
   const connection = new Redis(url, options);
   let reported = false;

@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+
+export interface ChannelSubscriptionOptions {
+  log: Logger;
+  /** What is subscribed to, in log lines: "to {what}". */
+  what: string;
+  /**
+   * Called each time Redis answers a SUBSCRIBE: the first, and each after a reconnect.
+   * Messages published while the connection was down are lost, so a subscriber that keeps
+   * state reloads it here.
+   */
+  onSubscribed?: () => void;
+}
+
+/**
+ * Keeps a subscriber connection (createRedisConnection's `subscriber` role) subscribed to
+ * one channel, through every reconnect.
+ *
+ * ioredis can do this itself (autoResubscribe), but it sends that SUBSCRIBE without
+ * handling its failure (fixed upstream by redis/ioredis#2187, in no release up to 6.0.0):
+ * a connection that drops again, or is closed at shutdown, before Redis answers rejects it
+ * with nobody listening, and an unhandled rejection ends a Node process. So subscriber
+ * connections are made with autoResubscribe off and subscribe here, on every `ready`,
+ * with the failure handled: a SUBSCRIBE lost with its connection is sent again on the
+ * next `ready`.
+ */
+export class ChannelSubscription {
+  /** Settles once Redis first answers the SUBSCRIBE, or rejects when the connection ends before it does. */
+  readonly subscribed: Promise<void>;
+  private answered = false;
+  private waitingLogged = false;
+  private settleFirst!: { resolve: () => void; reject: (error: Error) => void };
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly channel: string,
+    private readonly options: ChannelSubscriptionOptions,
+  ) {
+    this.subscribed = new Promise<void>((resolve, reject) => {
+      this.settleFirst = { resolve, reject };
+    });
+    // Whoever awaits it may stop waiting (a shutdown); the rejection is theirs to see, not unhandled.
+    this.subscribed.catch(() => undefined);
+    connection.on('ready', this.subscribe);
+    connection.on('error', this.noteWaiting);
+    connection.once('end', this.ended);
+    // A 'ready' that fires from now on is a connection not yet subscribed; one already ready was before this.
+    if (connection.status === 'ready') this.subscribe();
+  }
+
+  /** Stops resubscribing (the connection is being closed); an unanswered first SUBSCRIBE rejects `subscribed`. */
+  close(): void {
+    this.connection.off('ready', this.subscribe);
+    this.connection.off('error', this.noteWaiting);
+    this.connection.off('end', this.ended);
+    this.ended();
+  }
+
+  private readonly subscribe = (): void => {
+    this.connection.subscribe(this.channel).then(
+      () => {
+        this.options.onSubscribed?.();
+        if (this.answered) return;
+        this.answered = true;
+        if (this.waitingLogged) this.options.log.info({ channel: this.channel }, `Redis answers: subscribed to ${this.options.what}`);
+        this.settleFirst.resolve();
+      },
+      (error: unknown) => {
+        // The connection went before the answer; its next 'ready' subscribes again.
+        this.options.log.debug({ err: error, channel: this.channel }, `SUBSCRIBE to ${this.options.what} lost with its connection; sent again when it is back`);
+      },
+    );
+  };
+
+  private readonly noteWaiting = (error: Error): void => {
+    if (this.answered || this.waitingLogged) return;
+    this.waitingLogged = true;
+    this.options.log.warn({ err: error, channel: this.channel }, `Redis does not answer: waiting to subscribe to ${this.options.what}`);
+  };
+
+  private readonly ended = (): void => {
+    if (!this.answered) this.settleFirst.reject(new Error(`the Redis connection closed before it subscribed to ${this.options.what}`));
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * A subscriber connection stays subscribed through reconnects without ever leaving a
+ * rejected promise unhandled. ioredis's own resubscribe (autoResubscribe) sends its
+ * SUBSCRIBE with nobody handling a failure: a connection closed (a shutdown) right after a
+ * reconnect, before Redis's answer was read, rejected "Connection is closed." unhandled,
+ * which ends a Node process without a handler of its own (the API), and failed a worker
+ * test in CI. A SUBSCRIBE that failed while Redis was down at start was never sent again,
+ * so an API started during an outage never heard of another process's revocations.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { publishRevocations, RevocationMirror } from '../../../services/core/auth/revocations';
+import { createLogger } from '../../../services/core/logger';
+import { createRedisConnection } from '../../../services/core/queue/connection';
+import { ChannelSubscription } from '../../../services/core/queue/subscription';
+import { nodeArgsFor } from '../../harness/compiled-children';
+import { startRedis, type RedisServer } from '../../harness/redis';
+import { waitFor } from './fixture';
+
+const log = createLogger({ service: 'test', level: 'silent' });
+
+describe('a subscriber connection across reconnects', () => {
+  let redis: RedisServer;
+  const opened: Redis[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const connection of opened) connection.disconnect();
+    await redis.destroy();
+  });
+
+  const connect = (role: 'subscriber' | 'client') => {
+    const connection = createRedisConnection(redis.url, role);
+    opened.push(connection);
+    return connection;
+  };
+  /** Publishes until `received` says a message arrived: a subscription can lag its 'ready'. */
+  const heard = async (channel: string, received: () => boolean) => {
+    const publisher = connect('client');
+    await waitFor(`a message on ${channel}`, async () => {
+      await publisher.publish(channel, 'ping');
+      return received();
+    });
+  };
+
+  it('a connection closed with its SUBSCRIBE unanswered, right after a reconnect, leaves no rejection unhandled', async () => {
+    // In a process of its own: there an unhandled rejection ends the process, as it would the API.
+    const child = spawn(process.execPath, nodeArgsFor(path.join(__dirname, 'subscriber-shutdown-child.ts')), { env: { PATH: process.env.PATH, REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect({ code, output }).toEqual({ code: 0, output: 'closed, nothing unhandled\n' });
+  }, 30_000);
+
+  it('is subscribed again after Redis restarts, and says so each time Redis answers a SUBSCRIBE', async () => {
+    const subscriber = connect('subscriber');
+    let messages = 0;
+    subscriber.on('message', () => (messages += 1));
+    let answered = 0;
+    const subscription = new ChannelSubscription(subscriber, 'pk-test:restart', { log, what: 'a test channel', onSubscribed: () => (answered += 1) });
+    await subscription.subscribed;
+    expect(answered).toBe(1);
+
+    await redis.stop();
+    await redis.start();
+    await waitFor('the SUBSCRIBE after the restart', async () => answered === 2);
+    const before = messages;
+    await heard('pk-test:restart', () => messages > before);
+    subscription.close();
+  });
+
+  it('started while Redis is down, subscribes once Redis answers; closed first, it stops waiting', async () => {
+    await redis.stop();
+    const late = connect('subscriber');
+    let messages = 0;
+    late.on('message', () => (messages += 1));
+    const subscription = new ChannelSubscription(late, 'pk-test:late', { log, what: 'a test channel' });
+    const never = new ChannelSubscription(connect('subscriber'), 'pk-test:never', { log, what: 'a test channel' });
+    never.close();
+    await expect(never.subscribed).rejects.toThrow('the Redis connection closed before it subscribed to a test channel');
+    await redis.start();
+
+    await subscription.subscribed;
+    await heard('pk-test:late', () => messages > 0);
+    subscription.close();
+  });
+
+  it("an API process's denylist started while Redis is down learns of revocations made elsewhere once Redis is back", async () => {
+    await redis.stop();
+    const mirror = new RevocationMirror({ subscriber: connect('subscriber'), client: connect('client'), prefix: 'pk-test', durable: async () => [], log });
+    await mirror.start();
+    await redis.start();
+
+    // Another API process revokes a session: written to the sorted set and announced.
+    const other = connect('client');
+    const until = Math.floor(Date.now() / 1000) + 600;
+    await waitFor('the mirror to hear a revocation made elsewhere', async () => {
+      await publishRevocations(other, 'pk-test', [{ kind: 'session', id: `s-${Date.now()}`, until }]);
+      await publishRevocations(other, 'pk-test', [{ kind: 'token', id: 'announced-late', until }]);
+      return mirror.isRevoked('announced-late', 'none');
+    });
+    // Announced after the mirror subscribed: heard as a message, not only from a reload.
+    const reloads = jest.spyOn(mirror, 'reload');
+    await publishRevocations(other, 'pk-test', [{ kind: 'token', id: 'heard', until }]);
+    await waitFor('the announcement', async () => mirror.isRevoked('heard', 'none'));
+    expect(reloads).not.toHaveBeenCalled();
+    mirror.close();
+  });
+});
