@@ -13,6 +13,10 @@ export interface ChannelSubscriptionOptions {
   onSubscribed?: () => void;
 }
 
+/** How a SUBSCRIBE Redis did not answer in time is asked again: one more step per try, up to the cap. */
+const RETRY_STEP_MS = 500;
+const RETRY_MAX_MS = 5_000;
+
 /**
  * Keeps a subscriber connection (createRedisConnection's `subscriber` role) subscribed to
  * one channel, through every reconnect.
@@ -23,13 +27,18 @@ export interface ChannelSubscriptionOptions {
  * with nobody listening, and an unhandled rejection ends a Node process. So subscriber
  * connections are made with autoResubscribe off and subscribe here, on every `ready`,
  * with the failure handled: a SUBSCRIBE lost with its connection is sent again on the
- * next `ready`.
+ * next `ready`, and one that timed out on a connection still up (Redis stalled past the
+ * connection's command timeout) is sent again on it, backing off.
  */
 export class ChannelSubscription {
   /** Settles once Redis first answers the SUBSCRIBE, or rejects when the connection ends before it does. */
   readonly subscribed: Promise<void>;
   private answered = false;
   private waitingLogged = false;
+  private closed = false;
+  /** Unanswered SUBSCRIBEs on a connection that stayed up, since the last answer. */
+  private timedOut = 0;
+  private retry: NodeJS.Timeout | undefined;
   private settleFirst!: { resolve: () => void; reject: (error: Error) => void };
 
   constructor(
@@ -51,6 +60,8 @@ export class ChannelSubscription {
 
   /** Stops resubscribing (the connection is being closed); an unanswered first SUBSCRIBE rejects `subscribed`. */
   close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
     this.connection.off('ready', this.subscribe);
     this.connection.off('error', this.noteWaiting);
     this.connection.off('end', this.ended);
@@ -58,8 +69,11 @@ export class ChannelSubscription {
   }
 
   private readonly subscribe = (): void => {
+    clearTimeout(this.retry);
+    this.retry = undefined;
     this.connection.subscribe(this.channel).then(
       () => {
+        this.timedOut = 0;
         this.options.onSubscribed?.();
         if (this.answered) return;
         this.answered = true;
@@ -67,8 +81,18 @@ export class ChannelSubscription {
         this.settleFirst.resolve();
       },
       (error: unknown) => {
-        // The connection went before the answer; its next 'ready' subscribes again.
-        this.options.log.debug({ err: error, channel: this.channel }, `SUBSCRIBE to ${this.options.what} lost with its connection; sent again when it is back`);
+        if (this.closed) return;
+        if (this.connection.status !== 'ready') {
+          // The connection went before the answer; its next 'ready' subscribes again.
+          this.options.log.debug({ err: error, channel: this.channel }, `SUBSCRIBE to ${this.options.what} lost with its connection; sent again when it is back`);
+          return;
+        }
+        // Still connected: Redis did not answer in time. SUBSCRIBE is idempotent, so ask again.
+        this.timedOut += 1;
+        const delayMs = Math.min(this.timedOut * RETRY_STEP_MS, RETRY_MAX_MS);
+        this.options.log.warn({ err: error, channel: this.channel, attempts: this.timedOut, retryInMs: delayMs }, `Redis did not answer the SUBSCRIBE to ${this.options.what}; asking again`);
+        this.retry = setTimeout(this.subscribe, delayMs);
+        this.retry.unref();
       },
     );
   };

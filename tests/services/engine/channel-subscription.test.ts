@@ -6,6 +6,9 @@
  * which ends a Node process without a handler of its own (the API), and failed a worker
  * test in CI. A SUBSCRIBE that failed while Redis was down at start was never sent again,
  * so an API started during an outage never heard of another process's revocations.
+ * Sending it again on each 'ready' alone left a SUBSCRIBE that timed out on a connection
+ * still up unanswered for good: a worker never started after a stall of Redis (found by an
+ * outside walk through a proxy holding the first SUBSCRIBE for 3 s).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -88,6 +91,26 @@ describe('a subscriber connection across reconnects', () => {
     await heard('pk-test:late', () => messages > 0);
     subscription.close();
   });
+
+  it('asks again when Redis stalls past the SUBSCRIBE timeout on a connection that stays up', async () => {
+    const subscriber = connect('subscriber');
+    let messages = 0;
+    subscriber.on('message', () => (messages += 1));
+    await waitFor('the connection', async () => subscriber.status === 'ready');
+    redis.pause();
+    let subscription: ChannelSubscription;
+    try {
+      subscription = new ChannelSubscription(subscriber, 'pk-test:stall', { log, what: 'a test channel' });
+      // Past the subscriber connection's 2 s command timeout: the first SUBSCRIBE has failed, the connection is still up.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(subscriber.status).toBe('ready');
+    } finally {
+      redis.resume();
+    }
+    await subscription.subscribed;
+    await heard('pk-test:stall', () => messages > 0);
+    subscription.close();
+  }, 30_000);
 
   it("an API process's denylist started while Redis is down learns of revocations made elsewhere once Redis is back", async () => {
     await redis.stop();
