@@ -83,6 +83,11 @@ export class JobExecutor {
     return count;
   }
 
+  /** The jobs with a delivery running now. */
+  runningJobIds(): string[] {
+    return [...this.active.keys()];
+  }
+
   /** Aborts every running delivery of the job; what its run becomes follows from `kind`. */
   abort(jobId: string, kind: AbortKind): void {
     for (const controller of this.active.get(jobId) ?? []) {

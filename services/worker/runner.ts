@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
-import type { DeliveryRow } from '../core/db/jobs';
+import { findCancelled, type DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -191,7 +191,11 @@ export class JobRunner {
     // instead of exiting: an orchestrator would restart it into a growing back-off, and it
     // would come back minutes after Redis did. Its liveness says `waiting for redis`
     // meanwhile, and its readiness stays false until start() returns.
-    this.cancels = new ChannelSubscription(this.subscriber, cancelChannel(this.options.prefix), { log, what: 'the cancel channel (the worker takes no job before)' });
+    this.cancels = new ChannelSubscription(this.subscriber, cancelChannel(this.options.prefix), {
+      log,
+      what: "the worker's cancel channel",
+      onSubscribed: () => void this.abortCancelledMeanwhile(),
+    });
     await this.cancels.subscribed;
 
     const { stall } = this.options;
@@ -258,6 +262,21 @@ export class JobRunner {
   private connectionOrThrow(): Redis {
     if (!this.connection) throw new Error('the runner is not started');
     return this.connection;
+  }
+
+  /**
+   * A cancel published while the cancel channel was not subscribed (Redis away, a reconnect
+   * not yet resubscribed) reached no one: once subscribed again, ask PostgreSQL which of
+   * the jobs running here were cancelled meanwhile, and stop them.
+   */
+  private async abortCancelledMeanwhile(): Promise<void> {
+    const running = this.executor.runningJobIds();
+    if (running.length === 0) return;
+    try {
+      for (const jobId of await findCancelled(this.deps.generalPool, running)) this.executor.abort(jobId, 'cancelled');
+    } catch (error) {
+      this.deps.log.warn({ err: error, running: running.length }, 'could not look for jobs cancelled while the cancel channel was not subscribed; such a job runs on, and its result is discarded');
+    }
   }
 
   /**

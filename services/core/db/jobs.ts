@@ -376,6 +376,12 @@ export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<D
   return result.rows;
 }
 
+/** Which of these jobs are cancelled. */
+export async function findCancelled(db: Queryable, jobIds: readonly string[]): Promise<string[]> {
+  const result = await db.query<{ id: string }>({ name: 'jobs.cancelled-among', text: "SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'cancelled'", values: [jobIds] });
+  return result.rows.map((row) => row.id);
+}
+
 /** A job's input, read alone (see DeliveryRow); undefined when the job is gone. */
 export async function loadInput(db: Queryable, jobId: string): Promise<unknown> {
   const result = await db.query<{ input: unknown }>({ name: 'jobs.input', text: 'SELECT input FROM jobs WHERE id = $1', values: [jobId] });

@@ -13,16 +13,19 @@ import { withTimeout } from '../timeout';
  * - `client`: health checks, rate limits, publishing, the CLI: bounded retries, and a
  *   short command timeout, so a Redis that hangs (stopped, partitioned) costs a request at
  *   most that long before it falls back (the rate limiter to its in-process counters).
- * - `subscriber`: the worker's cancel channel, the API's denylist changes; like `client`,
- *   and subscribed through a ChannelSubscription, which keeps it subscribed across reconnects.
+ * - `subscriber`: the worker's cancel channel, the API's denylist changes, subscribed
+ *   through a ChannelSubscription, which keeps it subscribed across reconnects. Its only
+ *   command, SUBSCRIBE, has no timeout: Redis subscribes the connection whenever it gets to
+ *   the command, and ioredis ignores the answer to a command it timed out, so a timeout
+ *   would only make a late subscription look like none. A dropped connection fails it.
  */
 export type ConnectionRole = 'worker' | 'producer' | 'client' | 'subscriber';
 
-const COMMAND_TIMEOUT_MS: Record<ConnectionRole, number> = {
+const COMMAND_TIMEOUT_MS: Record<ConnectionRole, number | undefined> = {
   worker: 15_000,
   producer: 5_000,
   client: 1_000,
-  subscriber: 2_000,
+  subscriber: undefined,
 };
 
 export function createRedisConnection(url: string, role: ConnectionRole, log?: Logger): Redis {

@@ -13,7 +13,7 @@ export interface ChannelSubscriptionOptions {
   onSubscribed?: () => void;
 }
 
-/** How a SUBSCRIBE Redis did not answer in time is asked again: one more step per try, up to the cap. */
+/** How a refused SUBSCRIBE is asked again: one more step per try, up to the cap. */
 const RETRY_STEP_MS = 500;
 const RETRY_MAX_MS = 5_000;
 
@@ -27,17 +27,18 @@ const RETRY_MAX_MS = 5_000;
  * with nobody listening, and an unhandled rejection ends a Node process. So subscriber
  * connections are made with autoResubscribe off and subscribe here, on every `ready`,
  * with the failure handled: a SUBSCRIBE lost with its connection is sent again on the
- * next `ready`, and one that timed out on a connection still up (Redis stalled past the
- * connection's command timeout) is sent again on it, backing off.
+ * next `ready`, and one refused on a connection still up (an ACL's NOPERM, say) is sent
+ * again on it, backing off, with a warning each time.
  */
 export class ChannelSubscription {
   /** Settles once Redis first answers the SUBSCRIBE, or rejects when the connection ends before it does. */
   readonly subscribed: Promise<void>;
   private answered = false;
-  private waitingLogged = false;
+  /** A warning said the channel is not subscribed; the next answer says it is again. */
+  private warned = false;
   private closed = false;
-  /** Unanswered SUBSCRIBEs on a connection that stayed up, since the last answer. */
-  private timedOut = 0;
+  /** SUBSCRIBEs refused on a connection that stayed up, since the last answer. */
+  private refused = 0;
   private retry: NodeJS.Timeout | undefined;
   private settleFirst!: { resolve: () => void; reject: (error: Error) => void };
 
@@ -73,11 +74,12 @@ export class ChannelSubscription {
     this.retry = undefined;
     this.connection.subscribe(this.channel).then(
       () => {
-        this.timedOut = 0;
+        this.refused = 0;
+        if (this.warned) this.options.log.info({ channel: this.channel }, `Redis answers: subscribed to ${this.options.what}`);
+        this.warned = false;
         this.options.onSubscribed?.();
         if (this.answered) return;
         this.answered = true;
-        if (this.waitingLogged) this.options.log.info({ channel: this.channel }, `Redis answers: subscribed to ${this.options.what}`);
         this.settleFirst.resolve();
       },
       (error: unknown) => {
@@ -87,10 +89,11 @@ export class ChannelSubscription {
           this.options.log.debug({ err: error, channel: this.channel }, `SUBSCRIBE to ${this.options.what} lost with its connection; sent again when it is back`);
           return;
         }
-        // Still connected: Redis did not answer in time. SUBSCRIBE is idempotent, so ask again.
-        this.timedOut += 1;
-        const delayMs = Math.min(this.timedOut * RETRY_STEP_MS, RETRY_MAX_MS);
-        this.options.log.warn({ err: error, channel: this.channel, attempts: this.timedOut, retryInMs: delayMs }, `Redis did not answer the SUBSCRIBE to ${this.options.what}; asking again`);
+        // Still connected, and refused. SUBSCRIBE is idempotent, so ask again.
+        this.refused += 1;
+        this.warned = true;
+        const delayMs = Math.min(this.refused * RETRY_STEP_MS, RETRY_MAX_MS);
+        this.options.log.warn({ err: error, channel: this.channel, attempts: this.refused, retryInMs: delayMs }, `Redis refused the SUBSCRIBE to ${this.options.what}; asking again`);
         this.retry = setTimeout(this.subscribe, delayMs);
         this.retry.unref();
       },
@@ -98,9 +101,9 @@ export class ChannelSubscription {
   };
 
   private readonly noteWaiting = (error: Error): void => {
-    if (this.answered || this.waitingLogged) return;
-    this.waitingLogged = true;
-    this.options.log.warn({ err: error, channel: this.channel }, `Redis does not answer: waiting to subscribe to ${this.options.what}`);
+    if (this.warned) return;
+    this.warned = true;
+    this.options.log.warn({ err: error, channel: this.channel }, `not subscribed to ${this.options.what} while Redis does not answer; subscribing again when it does`);
   };
 
   private readonly ended = (): void => {

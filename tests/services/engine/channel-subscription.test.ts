@@ -6,9 +6,9 @@
  * which ends a Node process without a handler of its own (the API), and failed a worker
  * test in CI. A SUBSCRIBE that failed while Redis was down at start was never sent again,
  * so an API started during an outage never heard of another process's revocations.
- * Sending it again on each 'ready' alone left a SUBSCRIBE that timed out on a connection
- * still up unanswered for good: a worker never started after a stall of Redis (found by an
- * outside walk through a proxy holding the first SUBSCRIBE for 3 s).
+ * A SUBSCRIBE that timed out (the connection's 2 s) on a connection still up was never
+ * answered for the subscription, though Redis subscribed it: a worker never started after a
+ * stall of Redis (found by an outside walk through a proxy holding the first SUBSCRIBE 3 s).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -92,7 +92,7 @@ describe('a subscriber connection across reconnects', () => {
     subscription.close();
   });
 
-  it('asks again when Redis stalls past the SUBSCRIBE timeout on a connection that stays up', async () => {
+  it('a SUBSCRIBE that Redis answers late, after a stall of 3 s, still subscribes', async () => {
     const subscriber = connect('subscriber');
     let messages = 0;
     subscriber.on('message', () => (messages += 1));
@@ -101,14 +101,34 @@ describe('a subscriber connection across reconnects', () => {
     let subscription: ChannelSubscription;
     try {
       subscription = new ChannelSubscription(subscriber, 'pk-test:stall', { log, what: 'a test channel' });
-      // Past the subscriber connection's 2 s command timeout: the first SUBSCRIBE has failed, the connection is still up.
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
-      expect(subscriber.status).toBe('ready');
+      // Past the 2 s the subscriber connection gave a command: that SUBSCRIBE failed, and its late answer went unheard.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
     } finally {
       redis.resume();
     }
     await subscription.subscribed;
     await heard('pk-test:stall', () => messages > 0);
+    subscription.close();
+  }, 30_000);
+
+  it('a SUBSCRIBE refused on a connection that stays up is asked again, and the recovery is said', async () => {
+    const admin = connect('client');
+    await admin.call('ACL', 'SETUSER', 'pk-listener', 'on', '>listener-password', 'resetchannels', '+@all');
+    const lines: { msg: string }[] = [];
+    const recording = createLogger({ service: 'test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) } });
+    const url = new URL(redis.url);
+    url.username = 'pk-listener';
+    url.password = 'listener-password';
+    const subscriber = createRedisConnection(url.toString(), 'subscriber');
+    opened.push(subscriber);
+    const subscription = new ChannelSubscription(subscriber, 'pk-test:acl', { log: recording, what: 'a test channel' });
+
+    await waitFor('the refusal to be said', async () => lines.some((line) => line.msg === 'Redis refused the SUBSCRIBE to a test channel; asking again'));
+    // The operator grants the channel; the next ask, on the same connection, is answered.
+    await admin.call('ACL', 'SETUSER', 'pk-listener', '&pk-test:*');
+    await subscription.subscribed;
+    expect(lines.map((line) => line.msg).at(-1)).toBe('Redis answers: subscribed to a test channel');
+    expect(subscriber.status).toBe('ready');
     subscription.close();
   }, 30_000);
 
