@@ -11,7 +11,12 @@ export interface ChannelSubscriptionOptions {
    * state reloads it here.
    */
   onSubscribed?: () => void;
+  /** How long a SUBSCRIBE may go unanswered before a warning says so (tests shorten it). */
+  slowAfterMs?: number;
 }
+
+/** A SUBSCRIBE unanswered this long on a live connection (Redis stalled, a half-open socket) is worth a warning. */
+const SLOW_SUBSCRIBE_MS = 5_000;
 
 /** How a refused SUBSCRIBE is asked again: one more step per try, up to the cap. */
 const RETRY_STEP_MS = 500;
@@ -72,7 +77,17 @@ export class ChannelSubscription {
   private readonly subscribe = (): void => {
     clearTimeout(this.retry);
     this.retry = undefined;
-    this.connection.subscribe(this.channel).then(
+    const slowAfterMs = this.options.slowAfterMs ?? SLOW_SUBSCRIBE_MS;
+    // No timeout fails the command (its late answer would go unheard); this only says it is late.
+    const slow = setTimeout(() => {
+      if (this.closed) return;
+      this.warned = true;
+      this.options.log.warn({ channel: this.channel, waitedMs: slowAfterMs }, `Redis has not answered the SUBSCRIBE to ${this.options.what} for ${slowAfterMs / 1000} s; still waiting`);
+    }, slowAfterMs);
+    slow.unref();
+    const answered = this.connection.subscribe(this.channel);
+    void answered.finally(() => clearTimeout(slow)).catch(() => undefined);
+    answered.then(
       () => {
         this.refused = 0;
         if (this.warned) this.options.log.info({ channel: this.channel }, `Redis answers: subscribed to ${this.options.what}`);

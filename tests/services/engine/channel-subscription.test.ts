@@ -92,21 +92,24 @@ describe('a subscriber connection across reconnects', () => {
     subscription.close();
   });
 
-  it('a SUBSCRIBE that Redis answers late, after a stall of 3 s, still subscribes', async () => {
+  it('a SUBSCRIBE that Redis answers late, after a stall of 3 s, still subscribes; the wait and the recovery are said', async () => {
     const subscriber = connect('subscriber');
     let messages = 0;
     subscriber.on('message', () => (messages += 1));
     await waitFor('the connection', async () => subscriber.status === 'ready');
+    const lines: { msg: string }[] = [];
+    const recording = createLogger({ service: 'test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) } });
     redis.pause();
     let subscription: ChannelSubscription;
     try {
-      subscription = new ChannelSubscription(subscriber, 'pk-test:stall', { log, what: 'a test channel' });
+      subscription = new ChannelSubscription(subscriber, 'pk-test:stall', { log: recording, what: 'a test channel', slowAfterMs: 1_000 });
       // Past the 2 s the subscriber connection gave a command: that SUBSCRIBE failed, and its late answer went unheard.
       await new Promise((resolve) => setTimeout(resolve, 3_000));
     } finally {
       redis.resume();
     }
     await subscription.subscribed;
+    expect(lines.map((line) => line.msg)).toEqual(['Redis has not answered the SUBSCRIBE to a test channel for 1 s; still waiting', 'Redis answers: subscribed to a test channel']);
     await heard('pk-test:stall', () => messages > 0);
     subscription.close();
   }, 30_000);
