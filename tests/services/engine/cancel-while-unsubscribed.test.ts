@@ -13,7 +13,7 @@ import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { useSharedServices } from '../../harness/shared';
-import { createEngineFixture, statusOf, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, statusOf, submission, untilAborted, waitFor, type EngineFixture } from './fixture';
 
 describe('job engine: a cancel published while the worker was not subscribed', () => {
   let redis: RedisServer;
@@ -35,17 +35,7 @@ describe('job engine: a cancel published while the worker was not subscribed', (
     let aborted = false;
     const waitsToBeStopped = defineProcessor(sleep, async ({ signal }) => {
       entered();
-      await new Promise((_resolve, reject) =>
-        signal.addEventListener(
-          'abort',
-          () => {
-            aborted = true;
-            reject(signal.reason as Error);
-          },
-          { once: true },
-        ),
-      );
-      return { result: { sleptMs: 0 } };
+      return untilAborted(signal, () => (aborted = true));
     }) as unknown as Processor;
     const runner = await fx.startRunner({}, { processors: (type) => (type === 'sleep' ? waitsToBeStopped : findProcessor(type)) });
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 60_000 }, maxAttempts: 1 }));

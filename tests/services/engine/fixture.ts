@@ -129,6 +129,20 @@ export async function statusOf(fx: EngineFixture, jobId: string): Promise<string
   return (await fx.core.jobs.get(fx.ownerId, jobId)).status;
 }
 
+/** What a processor that runs until it is stopped awaits: rejects with the signal's reason once it aborts, after `onAbort`. */
+export function untilAborted(signal: AbortSignal, onAbort?: () => void): Promise<never> {
+  return new Promise((_resolve, reject) =>
+    signal.addEventListener(
+      'abort',
+      () => {
+        onAbort?.();
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    ),
+  );
+}
+
 /** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -11,7 +11,7 @@ import { pruneSharedEntries, readJobStates } from '../../../services/core/queue/
 import { SHARED_ENTRY_ID_PREFIX, sharedEntriesKey } from '../../../services/core/queue/keys';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
-import { createEngineFixture, queueSharedEntry, statusOf, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, queueSharedEntry, statusOf, untilAborted, waitFor, type EngineFixture } from './fixture';
 
 describe('shared queue entries', () => {
   let fx: EngineFixture;
@@ -82,16 +82,7 @@ describe('shared queue entries', () => {
     let aborted = false;
     const holdOne = defineProcessor(echo, ({ input, signal }) => {
       if (input.payload !== 'hold') return Promise.resolve({ result: { payload: input.payload } });
-      return new Promise((_, reject) =>
-        signal.addEventListener(
-          'abort',
-          () => {
-            aborted = true;
-            reject(signal.reason as Error);
-          },
-          { once: true },
-        ),
-      );
+      return untilAborted(signal, () => (aborted = true));
     });
     const ids = await sharedEntry(['hold', 'quick', 'quick']);
     const held = ids[0] as string;
