@@ -10,7 +10,7 @@ import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/tran
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection, redisAnswersNewConnection } from '../core/queue/connection';
-import { cancelChannel } from '../core/queue/keys';
+import { cancelChannel, workerConnectionName } from '../core/queue/keys';
 import { ChannelSubscription } from '../core/queue/subscription';
 import { WorkerSlots, type SlotHolder } from '../core/queue/worker-slots';
 import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
@@ -184,7 +184,7 @@ export class JobRunner {
     this.loop.touch();
     this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
     this.livenessTimer.unref();
-    this.connection = createRedisConnection(this.options.redisUrl, 'worker', log);
+    this.connection = createRedisConnection(this.options.redisUrl, 'worker', log, workerConnectionName(this.id));
     this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
     this.subscriber.on('message', (_channel: string, jobId: string) => this.executor.abort(jobId, 'cancelled'));
     // A worker that starts while Redis is away waits for it, as one already running does,
@@ -235,8 +235,18 @@ export class JobRunner {
     const holder: SlotHolder = { workerId: this.id, lockOwner, claimedAt: Date.now() };
     const slots = new WorkerSlots(this.connectionOrThrow(), this.options.prefix);
     const claim = await slots.claim(slot, holder);
-    this.claimed = { slot, holder, slots };
     const { predecessor, released } = claim;
+    if (!claim.taken) {
+      this.deps.log.error(
+        { slot, holder: predecessor?.workerId },
+        'another worker process holds this worker slot and is still connected to Redis: this worker runs without a slot and releases none of its jobs; give each worker a WORKER_SLOT of its own (a pod uid), or none',
+      );
+      return;
+    }
+    this.claimed = { slot, holder, slots };
+    if (claim.livenessUnknown !== undefined) {
+      this.deps.log.warn({ slot, predecessor: predecessor?.workerId, reason: claim.livenessUnknown }, 'Redis would not list its clients, so the previous worker in this slot is taken to have ended, as the slot promises');
+    }
     if (predecessor) {
       this.deps.log.info(
         { slot, predecessor: predecessor.workerId, released },

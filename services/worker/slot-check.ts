@@ -5,9 +5,10 @@ import type { JobRunner } from './runner';
 
 /**
  * Looks, at each refresh, whether this process still holds its WORKER_SLOT, and forgets the
- * slots of workers long gone. Another process claiming the slot of a live one is a
- * misconfiguration (two workers given one WORKER_SLOT) that makes each start of one hand
- * the other's running jobs out again: said once, loudly, when it happens.
+ * slots of workers long gone. A claim leaves the slot of a process still connected to Redis
+ * alone; one that could not ask Redis (a server refusing CLIENT LIST) takes it on the slot's
+ * promise and hands this process's running jobs out again. Two workers given one WORKER_SLOT
+ * is a misconfiguration: said once, loudly, when it happens.
  */
 export class SlotCheck {
   private lostTo: string | undefined;

@@ -28,9 +28,11 @@ const COMMAND_TIMEOUT_MS: Record<ConnectionRole, number | undefined> = {
   subscriber: undefined,
 };
 
-export function createRedisConnection(url: string, role: ConnectionRole, log?: Logger): Redis {
+export function createRedisConnection(url: string, role: ConnectionRole, log?: Logger, connectionName?: string): Redis {
   const options: RedisOptions = {
     lazyConnect: false,
+    // ioredis names the connection again after every reconnect (CLIENT SETNAME), so the name says whose it is for as long as it is connected.
+    ...(connectionName !== undefined && { connectionName }),
     connectTimeout: 5_000,
     commandTimeout: COMMAND_TIMEOUT_MS[role],
     // Reconnect forever with a capped backoff: the outage ends, the process should not.

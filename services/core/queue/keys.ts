@@ -33,6 +33,15 @@ export function workerHeartbeatKey(prefix: string): string {
   return `${prefix}:${WORKER_HEARTBEAT_KEY}`;
 }
 
+/**
+ * The name a worker process gives its Redis connection (CLIENT SETNAME): Redis lists it
+ * for exactly as long as that process is alive and connected, which is how a process
+ * starting in a worker slot tells a predecessor that ended from one still running.
+ */
+export function workerConnectionName(workerId: string): string {
+  return `platform-worker:${workerId}`;
+}
+
 /** Hash of worker slot → the SlotHolder (JSON) of the process running in it (see WorkerSlots). */
 export function workerSlotsKey(prefix: string): string {
   return `${prefix}:workers:slots`;

@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis';
-import { bullJobKey, workerHeartbeatKey, workerSlotsKey } from './keys';
+import { bullJobKey, workerConnectionName, workerHeartbeatKey, workerSlotsKey } from './keys';
 
 /**
  * What a worker records in its slot: its own id (the heartbeat's field), the id BullMQ's
@@ -14,9 +14,12 @@ export interface SlotHolder {
 /**
  * KEYS: 1 slot hash, 2 the queue's active list, 3 its stalled set, 4 its stalled-check key,
  * 5 the heartbeat hash.
- * ARGV: 1 slot, 2 the claimant's SlotHolder (JSON), 3 the prefix of job keys.
+ * ARGV: 1 slot, 2 the claimant's SlotHolder (JSON), 3 the prefix of job keys, 4 the record
+ * the claimant found in the slot and saw no live connection for ('' when the slot was free).
  *
- * The claimant takes the slot; whoever held it before has ended. Its heartbeat goes, so
+ * When the slot holds another record by now, nothing changes and the answer's count is -1:
+ * the claimant looks again. Otherwise the claimant takes the slot; whoever held it before
+ * has ended. Its heartbeat goes, so
  * `platform doctor` does not count it among the live workers for as long as the heartbeat
  * would have looked fresh. Every lock still held
  * under that holder's lock owner belongs to a run that is over. Those locks go, and the jobs
@@ -27,6 +30,7 @@ export interface SlotHolder {
  */
 const CLAIM_SLOT_SCRIPT = `
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if (previous or '') ~= ARGV[4] then return { previous, -1 } end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if not previous then return { false, 0 } end
 local decoded, holder = pcall(cjson.decode, previous)
@@ -104,12 +108,36 @@ function parseHolder(value: string | null): SlotHolder | undefined {
 }
 
 export interface SlotClaim {
-  /** Who held the slot before, when anyone did and its record could be read. */
+  /**
+   * False when the slot's holder is a process still connected to Redis (two live workers
+   * given one WORKER_SLOT): the claimant neither took the slot nor released anything.
+   */
+  taken: boolean;
+  /** Who held the slot before, when anyone did and its record could be read (the live holder when not taken). */
   predecessor?: SlotHolder;
   /** True when the slot held a record this code cannot read (nothing was released for it). */
   unreadablePredecessor: boolean;
   /** Jobs whose locks the predecessor left behind, now handed to BullMQ's stalled check. */
   released: number;
+  /**
+   * Why Redis could not say whether the predecessor is still connected (a server that
+   * refuses CLIENT LIST): the slot was taken on its contract alone, that one process runs
+   * in it at a time.
+   */
+  livenessUnknown?: string;
+}
+
+/** How many times a claim looks again when the slot changed hands while it looked. */
+const CLAIM_ATTEMPTS = 3;
+
+/** The names of the connections in a CLIENT LIST reply (a name holds no spaces). */
+export function connectionNames(clientList: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of clientList.split(/\r?\n/)) {
+    const field = line.split(' ').find((pair) => pair.startsWith('name='));
+    if (field && field.length > 'name='.length) names.add(field.slice('name='.length));
+  }
+  return names;
 }
 
 /**
@@ -118,8 +146,10 @@ export interface SlotClaim {
  * before it there has ended (the kubelet starts a container again only after the last one
  * exited; the local supervisor, after it saw the exit), so the jobs that process was running
  * need not wait for their locks to lapse, as they must when nothing says whether a worker
- * is gone. Two live processes sharing a slot would each hand the other's running jobs out
- * again; `holder` lets a running worker notice that.
+ * is gone. Two live processes given one slot (a misconfiguration) would each hand the
+ * other's running jobs out again, so a claim checks first that the holder it replaces has no
+ * connection left (each worker names its own); `holder` lets a running worker notice a
+ * claim that could not check.
  */
 export class WorkerSlots {
   constructor(
@@ -129,22 +159,59 @@ export class WorkerSlots {
     defineSlotCommands(connection);
   }
 
-  /** Takes `slot` for `holder`, forgets its predecessor's heartbeat and releases the jobs the predecessor left running (see CLAIM_SLOT_SCRIPT). */
+  /**
+   * Takes `slot` for `holder` unless a process still connected to Redis holds it; then forgets
+   * the predecessor's heartbeat and releases the jobs it left running (see CLAIM_SLOT_SCRIPT).
+   * A process that was killed has no connection left: the kernel closes its sockets.
+   */
   async claim(slot: string, holder: SlotHolder): Promise<SlotClaim> {
     const jobKeyPrefix = bullJobKey(this.prefix, '');
-    const [previous, released] = await this.connection.platformClaimWorkerSlot(
-      5,
-      workerSlotsKey(this.prefix),
-      `${jobKeyPrefix}active`,
-      `${jobKeyPrefix}stalled`,
-      `${jobKeyPrefix}stalled-check`,
-      workerHeartbeatKey(this.prefix),
-      slot,
-      JSON.stringify(holder),
-      jobKeyPrefix,
-    );
-    const predecessor = parseHolder(previous);
-    return { ...(predecessor ? { predecessor } : {}), unreadablePredecessor: previous !== null && !predecessor, released: Number(released) };
+    for (let attempt = 1; ; attempt += 1) {
+      const found = await this.connection.hget(workerSlotsKey(this.prefix), slot);
+      const standing = parseHolder(found);
+      let livenessUnknown: string | undefined;
+      if (standing && standing.workerId !== holder.workerId) {
+        const connected = await this.isConnected(standing);
+        if (connected === true) return { taken: false, predecessor: standing, unreadablePredecessor: false, released: 0 };
+        if (connected !== false) livenessUnknown = connected.unknown;
+      }
+      const [previous, released] = await this.connection.platformClaimWorkerSlot(
+        5,
+        workerSlotsKey(this.prefix),
+        `${jobKeyPrefix}active`,
+        `${jobKeyPrefix}stalled`,
+        `${jobKeyPrefix}stalled-check`,
+        workerHeartbeatKey(this.prefix),
+        slot,
+        JSON.stringify(holder),
+        jobKeyPrefix,
+        found ?? '',
+      );
+      if (Number(released) < 0) {
+        if (attempt < CLAIM_ATTEMPTS) continue;
+        throw new Error(`worker slot ${slot} changed hands ${CLAIM_ATTEMPTS} times while this worker claimed it: another process keeps claiming it`);
+      }
+      const predecessor = parseHolder(previous);
+      return {
+        taken: true,
+        ...(predecessor ? { predecessor } : {}),
+        unreadablePredecessor: previous !== null && !predecessor,
+        released: Number(released),
+        ...(livenessUnknown !== undefined ? { livenessUnknown } : {}),
+      };
+    }
+  }
+
+  /** Whether the process that recorded `holder` is still connected to Redis, or why Redis could not say. */
+  async isConnected(holder: SlotHolder): Promise<boolean | { unknown: string }> {
+    let clientList: unknown;
+    try {
+      clientList = await this.connection.call('CLIENT', 'LIST', 'TYPE', 'normal');
+    } catch (error) {
+      return { unknown: error instanceof Error ? error.message : String(error) };
+    }
+    if (typeof clientList !== 'string') return { unknown: 'CLIENT LIST answered something other than text' };
+    return connectionNames(clientList).has(workerConnectionName(holder.workerId));
   }
 
   /** Who holds `slot` now. */

@@ -88,13 +88,44 @@ describe('job engine: worker slots', () => {
     await Promise.all([first.exited, second.exited]);
   }, 90_000);
 
-  it('two live workers given one slot: the first says so, loudly, when the second claims it', async () => {
+  it('a second live worker given the slot of a running one releases nothing, says so, and runs without a slot', async () => {
+    const first = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'shared' });
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 2_500 } }));
+    await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
+    const firstHolder = await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'shared');
+
+    const second = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'shared' });
+    await waitFor('the job to succeed', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
+    // Run once: the second start did not hand the first worker's running job out again.
+    expect(await eventsOf(job.id)).toEqual([
+      ['queued', null],
+      ['running', null],
+      ['succeeded', null],
+    ]);
+    expect(second.output()).toMatch(/another worker process holds this worker slot and is still connected to Redis/);
+    expect(second.output()).not.toMatch(/released/);
+    expect(await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'shared')).toBe(firstHolder);
+
+    // The second worker takes jobs like any other.
+    const later = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 0 } }));
+    await waitFor('a later job to succeed', async () => (await statusOf(fx, later.job.id)) === 'succeeded', 30_000);
+    expect(first.output()).not.toMatch(/another worker process claimed/);
+    second.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    // The second never held the slot, so its stop left the first one's record in place.
+    expect(await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'shared')).toBe(firstHolder);
+    first.kill('SIGTERM');
+    await first.exited;
+  }, 90_000);
+
+  it('a running worker says so, loudly, when a claim that could not see it took its slot', async () => {
     const first = await spawnWorker(fx, WORKER_CHILD, { WORKER_SLOT: 'shared' });
-    const second = await spawnWorker(fx, WORKER_CHILD, { WORKER_SLOT: 'shared' });
+    await waitFor('the first worker to hold the slot', async () => (await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'shared')) !== null);
+    // Where Redis refuses CLIENT LIST a claim takes the slot on the slot's promise alone, as this record does.
+    await fx.core.redis.client.hset(workerSlotsKey(fx.env.QUEUE_PREFIX), 'shared', JSON.stringify({ workerId: 'w-unseen', lockOwner: 'bull-unseen', claimedAt: Date.now() }));
     await waitFor('the first worker to notice', async () => /another worker process claimed this worker slot while this one runs/.test(first.output()), 20_000);
-    expect(second.output()).not.toMatch(/another worker process claimed/);
-    for (const worker of [first, second]) worker.kill('SIGTERM');
-    await Promise.all([first.exited, second.exited]);
+    first.kill('SIGTERM');
+    await first.exited;
   }, 90_000);
 
   it('forgets a slot only once its holder is long gone, and a stop leaves only a slot it still holds', async () => {
