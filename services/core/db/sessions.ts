@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Revocation } from '../auth/revocations';
-import { inTransaction } from './transaction';
+import { inTransaction, type TransactionOptions } from './transaction';
 import type { UserRole } from './users';
 
 export type SessionRevokedReason = 'logout' | 'refresh-token-reuse' | 'password-reset' | 'role-change' | 'account-disabled';
@@ -70,13 +70,10 @@ export class SessionRepository {
           [previousHash, sessionId, reexchangeWithinMs],
         );
       }
-      if (rotated?.rowCount !== 1) {
-        await client.query('ROLLBACK');
-        return false;
-      }
+      if (rotated?.rowCount !== 1) return false;
       await client.query('INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)', [next.hash, sessionId, next.expiresAt]);
       return true;
-    });
+    }, { commitIf: (exchanged) => exchanged });
   }
 
   /**
@@ -170,7 +167,7 @@ export class SessionRepository {
     return rowCount === 1;
   }
 
-  transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return inTransaction(this.pool, work);
+  transaction<T>(work: (client: PoolClient) => Promise<T>, options?: TransactionOptions<T>): Promise<T> {
+    return inTransaction(this.pool, work, options);
   }
 }

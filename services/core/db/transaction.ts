@@ -2,22 +2,30 @@ import type { Pool, PoolClient } from 'pg';
 import { withTimeout } from '../timeout';
 import { DatabaseDeadlineError, isDatabaseUnavailable } from './errors';
 
-async function transaction<T>(client: PoolClient, work: (client: PoolClient) => Promise<T>): Promise<T> {
+export interface TransactionOptions<T> {
+  /**
+   * Whether what the work answered is kept: false rolls the transaction back and still
+   * answers it (a lost race that leaves nothing behind). Everything is kept by default.
+   */
+  commitIf?: (result: T) => boolean;
+}
+
+async function transaction<T>(client: PoolClient, work: (client: PoolClient) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
   await client.query('BEGIN');
   const result = await work(client);
-  await client.query('COMMIT');
+  await client.query(options.commitIf && !options.commitIf(result) ? 'ROLLBACK' : 'COMMIT');
   return result;
 }
 
 /**
- * Runs `work` in a transaction on one pooled connection: COMMIT when it returns, ROLLBACK
- * when it throws (the error goes on to the caller). Work that rolled back itself (a lost
- * race) is followed by a COMMIT that does nothing.
+ * Runs `work` in a transaction on one pooled connection: COMMIT when it returns (ROLLBACK
+ * when `commitIf` says its answer is not to be kept), ROLLBACK when it throws (the error
+ * goes on to the caller).
  */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
   const client = await pool.connect();
   try {
-    return await transaction(client, work);
+    return await transaction(client, work, options);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -77,11 +77,7 @@ const MAX_PASSES = 5;
 async function fanOutTransaction<T>(generalPool: Pool, work: (client: PoolClient) => Promise<T | undefined | typeof OVERTAKEN>): Promise<T | undefined> {
   for (let pass = 1; ; pass += 1) {
     const outcome = await withDeadlockRetry(() =>
-      inTransaction(generalPool, async (client) => {
-        const result = await work(client);
-        if (result === undefined || result === OVERTAKEN) await client.query('ROLLBACK');
-        return result;
-      }),
+      inTransaction(generalPool, work, { commitIf: (result) => result !== undefined && result !== OVERTAKEN }),
     );
     if (outcome !== OVERTAKEN) return outcome;
     if (pass >= MAX_PASSES) throw new ConflictError('The job and its tasks kept changing while this request moved them; try again.');
