@@ -5,7 +5,7 @@
  * refresh token presented twice), a warning an operator would have to learn to ignore.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Pool, type NoticeMessage } from 'pg';
+import { Pool } from 'pg';
 import { SessionRepository } from '../../services/core/db/sessions';
 import { inTransaction } from '../../services/core/db/transaction';
 import { useSharedServices } from '../harness/shared';
@@ -16,7 +16,7 @@ const notices: string[] = [];
 beforeAll(async () => {
   const { databaseUrl } = await useSharedServices();
   pool = new Pool({ connectionString: databaseUrl, max: 1, idleTimeoutMillis: 0 });
-  pool.on('connect', (client) => client.on('notice', (notice: NoticeMessage) => notices.push(`${notice.severity ?? ''} ${notice.message}`)));
+  pool.on('connect', (client) => client.on('notice', (notice: { severity?: string; message?: string }) => notices.push(`${notice.severity ?? ''} ${notice.message ?? ''}`)));
   await pool.query('CREATE TEMP TABLE IF NOT EXISTS marks (id int PRIMARY KEY)');
 });
 
