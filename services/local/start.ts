@@ -6,7 +6,7 @@ import { PATHS, PORTS } from '../contract';
 import { createLogger, redactUrl, type Logger } from '../core/logger';
 import { runMigrations } from '../core/db/migrate';
 import { ApiPort } from './api-port';
-import { isPortFree } from './free-port';
+import { isPortFree, isPortUsable, reservePort } from './free-port';
 import { apiEnvironment, appEnvironment, workerEnvironment } from './app-env';
 import { LocalEnvError, objectStoreDirectory, parseLocalEnv, type LocalEnv } from './env';
 import { LocalRunError } from './errors';
@@ -88,11 +88,14 @@ async function checkPrerequisites(env: LocalEnv, infraOnly: boolean): Promise<vo
     appCommand('api');
     appCommand('worker');
     // A port the user chose is kept or the run stops; an unset one moves (chooseApiPort, workerMetricsPort).
+    // Kept also from the run's own servers, which start before the API and the worker bind theirs.
     for (const variable of ['PORT', 'WORKER_METRICS_PORT'] as const) {
       const port = env[variable];
-      if (port !== undefined && !(await isPortFree(port, '0.0.0.0'))) {
+      if (port === undefined) continue;
+      if (!(await isPortFree(port, '0.0.0.0'))) {
         throw new LocalRunError(`${variable} ${port} is already in use: stop what holds it or set ${variable} to a free port`);
       }
+      reservePort(port);
     }
   }
 }
@@ -107,7 +110,7 @@ async function usualOrFreePort(
   { state, log }: Context,
   listener: { name: string; what: string; usual: number; host: string; level: 'info' | 'warn' },
 ): Promise<number> {
-  if (await isPortFree(listener.usual, listener.host)) return listener.usual;
+  if (await isPortUsable(listener.usual, listener.host)) return listener.usual;
   const port = await state.port(listener.name, undefined, listener.host);
   log[listener.level]({ port }, `${listener.what} on port ${port} (${listener.usual} is taken)`);
   return port;

@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import type { SystemUser } from './child';
 import { LocalRunError } from './errors';
-import { findFreePort, isPortFree } from './free-port';
+import { findFreePort, isPortUsable } from './free-port';
 import { REDIS_AUTH_FILE } from './redis';
 
 /** The secrets `npm start` generates under `.data/` and reads back on later runs. */
@@ -98,12 +98,15 @@ export class LocalState {
     }
   }
 
-  /** The port used last time for `name` (or `preferred` the first time) if it is free on `host` now, else a free one. */
+  /**
+   * The port used last time for `name` (or `preferred` the first time) if it is free on `host`
+   * now and not reserved for a listener the user placed (a PORT set since), else a free one.
+   */
   async port(name: string, preferred?: number, host = '127.0.0.1'): Promise<number> {
     const file = this.path('ports.json');
     const remembered = readPorts(file);
     const candidate = remembered[name] ?? preferred;
-    const port = candidate !== undefined && (await isPortFree(candidate, host)) ? candidate : await findFreePort(host);
+    const port = candidate !== undefined && (await isPortUsable(candidate, host)) ? candidate : await findFreePort(host);
     if (remembered[name] !== port) await writeFile(file, `${JSON.stringify({ ...readPorts(file), [name]: port }, null, 2)}\n`);
     return port;
   }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -300,6 +300,26 @@ describe('npm start (services/local/start.ts)', () => {
     } finally {
       holder.close();
     }
+  });
+
+  it('keeps the PORT and WORKER_METRICS_PORT the user set from its own PostgreSQL and Redis, also where an earlier run placed them', async () => {
+    const apiPort = await findFreePort();
+    const metricsPort = await findFreePort();
+    // An earlier run, started without them, gave those ports to its servers; they are free now.
+    mkdirSync(path.join(workDir, '.data'), { mode: 0o700 });
+    writeFileSync(path.join(workDir, '.data', 'ports.json'), JSON.stringify({ postgres: apiPort, redis: metricsPort }));
+    const supervisor = start([], { PORT: String(apiPort), WORKER_METRICS_PORT: String(metricsPort) });
+    await supervisor.waitFor((record) => record.msg.startsWith(`API ready on http://localhost:${apiPort} `));
+    const ports = JSON.parse(readFileSync(path.join(workDir, '.data', 'ports.json'), 'utf8')) as Record<string, number>;
+    for (const server of ['postgres', 'redis']) expect([apiPort, metricsPort]).not.toContain(ports[server]);
+    expect((await fetch(`http://127.0.0.1:${apiPort}/healthz`)).status).toBe(200);
+    let metrics: Response | undefined;
+    for (let tries = 0; tries < 100 && metrics?.status !== 200; tries += 1) {
+      metrics = await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => undefined);
+      if (metrics?.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(metrics?.status).toBe(200);
+    await stopCleanly(supervisor);
   });
 
   it('serves the API on a free port when PORT is unset and 8080 is taken, warns which, and prints and hands on that address', async () => {
