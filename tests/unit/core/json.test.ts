@@ -37,6 +37,23 @@ describe('storable JSON', () => {
     expect(findUnstorable({ mean: 1e308 }, 10)).toBeUndefined();
   });
 
+  it('says where the first problem is in document order, an object\'s keys before its values, and where nesting goes too deep', () => {
+    expect(findUnacceptableInput({ a: [0, 'x\u0000'], b: 1e300 }, 10, ['body'])).toEqual({ path: 'body.a.1', reason: 'NUL character' });
+    expect(findUnacceptableInput(JSON.parse('{"a":"x\\u0000","__proto__":1}'), 10)).toEqual({ path: '__proto__', reason: '__proto__ key' });
+    expect(findUnstorable({ a: [[['x']]] }, 3, ['body'])).toEqual({ path: 'body.a.0.0', reason: 'too deep' });
+    expect(findUnstorable([[[]]], 2)).toEqual({ path: '0.0', reason: 'too deep' });
+    expect(findUnstorable({}, 0, ['body'])).toEqual({ path: 'body', reason: 'too deep' });
+    expect(findUnacceptableInput(1e300, 10, ['body'])).toEqual({ path: 'body', reason: 'number of too many digits' });
+    expect(findUnstorable([{}, [], { a: [] }], 3)).toBeUndefined();
+  });
+
+  it('walks half a million members of one array and names the last one when it is the one refused', () => {
+    const payload: unknown[] = new Array(500_000).fill(0);
+    expect(findUnacceptableInput({ payload }, 64, ['body'])).toBeUndefined();
+    payload[499_999] = 'x\u0000';
+    expect(findUnacceptableInput({ payload }, 64, ['body'])).toEqual({ path: 'body.payload.499999', reason: 'NUL character' });
+  });
+
   it('walks a document nested 100,000 deep without using the call stack', () => {
     expect(findUnstorable(nested(100_000), 64)).toMatchObject({ reason: 'too deep' });
   });
