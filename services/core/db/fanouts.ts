@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
+import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -86,7 +86,7 @@ export async function cancelTasks(db: Queryable, parentId: string, ownerId?: str
         ORDER BY id FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = '${MOVES.cancel.to}', finished_at = now(), updated_at = now()
+        UPDATE jobs SET status = '${MOVES.cancel.to}', finished_at = ${CANCELLED_AT}, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('cancel')})
         RETURNING id, parent_id, previous_status, status, attempts
       ),

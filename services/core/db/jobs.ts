@@ -54,6 +54,13 @@ const TASK_COUNT_COLUMNS = `f.total AS tasks_total, f.queued AS tasks_queued, f.
   f.failed AS tasks_failed, f.cancelled AS tasks_cancelled, f.max_failed AS tasks_max_failed`;
 export const FANOUT_JOIN = 'LEFT JOIN job_fanouts f ON f.job_id = jobs.id';
 
+/**
+ * When a cancel finished a job, in its UPDATE. Not now(): that is when the statement began,
+ * and a cancel may have waited since for the row lock of the job's start, which then wrote
+ * a later started_at (a worker's clock, which may also run ahead of the database's).
+ */
+export const CANCELLED_AT = 'GREATEST(clock_timestamp(), jobs.started_at)';
+
 export function toTaskCounts(row: TaskCountColumns): TaskCounts | null {
   if (row.tasks_total === null || row.tasks_total === undefined) return null;
   const maxFailed = row.tasks_max_failed ?? 0;
@@ -274,7 +281,7 @@ export async function cancelJob(db: Queryable, jobId: string, ownerId: string | 
         SELECT id AS current_id, status AS previous_status FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = '${MOVES.cancel.to}', finished_at = now(), updated_at = now()
+        UPDATE jobs SET status = '${MOVES.cancel.to}', finished_at = ${CANCELLED_AT}, updated_at = now()
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('cancel')})
         RETURNING ${COLUMNS}, previous_status
       ),
