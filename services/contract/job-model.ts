@@ -6,11 +6,7 @@ export { JOB_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, type JobStatus, type Ta
 
 export const MAX_PRIORITY = 1_000;
 
-/** Any JSON value. Declared here rather than with z.json() so the OpenAPI document can name it (`JsonValue`) and refer to it recursively. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-export const JsonValue: z.ZodType<JsonValue> = z
-  .lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]))
-  .meta({ id: 'JsonValue', description: 'Any JSON value.' });
+export { JsonValue } from './json-value';
 
 /** The fields of POST /v1/jobs besides type and input; the body schema itself is built from the registry (jobs.ts). */
 export const SubmitOptions = {

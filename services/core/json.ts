@@ -6,6 +6,8 @@
  * in the way.
  */
 
+import { findFirstInJson } from '../contract/json-walk';
+
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for.
 const NUL_OR_LONE_SURROGATE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const NUL_OR_LONE_SURROGATE_GLOBAL = new RegExp(NUL_OR_LONE_SURROGATE.source, 'g');
@@ -25,33 +27,7 @@ function characterProblem(text: string): UnstorableReason | undefined {
   return match[0] === '\u0000' ? 'NUL character' : 'unpaired surrogate';
 }
 
-/** A container being walked: its members are looked at in order, from `next` on. */
-interface Level {
-  members: unknown[];
-  /** The object's keys, in the order of `members`; undefined for an array. */
-  keys: string[] | undefined;
-  next: number;
-  parent: Level | undefined;
-  /** Where this container sits in its parent. */
-  keyInParent: string;
-  /** 1 for the top-level container. */
-  depth: number;
-}
-
-/** The dotted path of member `key` of `level`: spelled out only for a part that has a problem. */
-function pathOf(rootPath: string[], level: Level | undefined, key?: string): string {
-  const keys: string[] = key === undefined ? [] : [key];
-  for (let current = level; current?.parent !== undefined; current = current.parent) keys.push(current.keyInParent);
-  return [...rootPath, ...keys.reverse()].join('.');
-}
-
-/**
- * The first part of `value` whose string, or key (`keyProblem`), has a problem, or that
- * nests past `maxDepth`. Walks with an explicit stack of containers, so a document nested
- * far deeper than `maxDepth` costs a loop, not the call stack, and allocates nothing per
- * member: a body of half a million array items is walked in milliseconds. An object's keys
- * are looked at before its values. Depth counts containers: `{}` is 1, `{"a": []}` is 2.
- */
+/** The first part of `value`, in document order, with a problem: a string or key (`keyProblem`) or number (`numberProblem`), or nesting past `maxDepth`. */
 function findFirst<R extends string>(
   value: unknown,
   maxDepth: number,
@@ -59,49 +35,12 @@ function findFirst<R extends string>(
   keyProblem: (key: string) => R | undefined,
   numberProblem: (value: number) => R | undefined = () => undefined,
 ): { path: string; reason: R | UnstorableReason } | undefined {
-  const scalarProblem = (member: unknown): R | UnstorableReason | undefined =>
-    typeof member === 'string' ? characterProblem(member) : typeof member === 'number' ? numberProblem(member) : undefined;
-  const open = (container: object, parent: Level | undefined, keyInParent: string): Level | { path: string; reason: R | UnstorableReason } => {
-    const depth = (parent?.depth ?? 0) + 1;
-    if (depth > maxDepth) return { path: pathOf(rootPath, parent, parent ? keyInParent : undefined), reason: 'too deep' };
-    if (Array.isArray(container)) return { members: container, keys: undefined, next: 0, parent, keyInParent, depth };
-    const keys = Object.keys(container);
-    const level: Level = { members: [], keys, next: 0, parent, keyInParent, depth };
-    for (const key of keys) {
-      const reason = keyProblem(key);
-      if (reason) return { path: pathOf(rootPath, level, key), reason };
-      level.members.push((container as Record<string, unknown>)[key]);
-    }
-    return level;
-  };
-
-  if (value === null || typeof value !== 'object') {
-    const reason = scalarProblem(value);
-    return reason ? { path: rootPath.join('.'), reason } : undefined;
-  }
-  const root = open(value, undefined, '');
-  if (!('members' in root)) return root;
-  const stack: Level[] = [root];
-  while (stack.length > 0) {
-    const level = stack[stack.length - 1] as Level;
-    if (level.next >= level.members.length) {
-      stack.pop();
-      continue;
-    }
-    const index = level.next;
-    level.next += 1;
-    const member = level.members[index];
-    const key = () => level.keys?.[index] ?? String(index);
-    if (member !== null && typeof member === 'object') {
-      const child = open(member, level, key());
-      if (!('members' in child)) return child;
-      stack.push(child);
-      continue;
-    }
-    const reason = scalarProblem(member);
-    if (reason) return { path: pathOf(rootPath, level, key()), reason };
-  }
-  return undefined;
+  const problem = findFirstInJson<R | UnstorableReason>(value, {
+    maxDepth,
+    key: keyProblem,
+    scalar: (member) => (typeof member === 'string' ? characterProblem(member) : typeof member === 'number' ? numberProblem(member) : undefined),
+  });
+  return problem && { path: [...rootPath, ...problem.path].join('.'), reason: problem.reason };
 }
 
 /** The first part of `value` that cannot be stored, or undefined. */
