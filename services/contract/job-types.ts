@@ -14,6 +14,30 @@ export interface FanOut<In = unknown> {
   failurePolicy(input: In): FailurePolicy;
 }
 
+/** One linear bound on the memory a run holds: `bytes`, plus `perFileByte` for each byte of its file. */
+export interface MemoryBound {
+  bytes: number;
+  perFileByte: number;
+}
+
+/**
+ * Memory a run holds that grows with the file it reads (text.stats' table of distinct
+ * words, the records csv.summary has parsed ahead, brotli's window), beyond the chunks every
+ * streaming run holds: the file, named by the run's input, and bounds fitted over the peaks
+ * measured by bench/file-job-memory.ts. The worker reserves the least of the bounds for the
+ * file's size from its file memory budget (WORKER_FILE_MEMORY_BUDGET_BYTES) before the run
+ * starts, so a worker never runs more of such work at once than its memory holds.
+ */
+export interface FileMemory {
+  fileId: string;
+  bounds: readonly [MemoryBound, ...MemoryBound[]];
+}
+
+/** Bytes a run may hold for a file of `fileBytes`: the least of its bounds, in whole bytes. */
+export function fileMemoryBytes(bounds: FileMemory['bounds'], fileBytes: number): number {
+  return Math.ceil(Math.min(...bounds.map(({ bytes, perFileByte }) => bytes + perFileByte * fileBytes)));
+}
+
 /** Retry policy of a job type: attempts in all (first run included) and the base of the exponential backoff. */
 export interface RetryPolicy {
   attempts: number;
@@ -55,6 +79,12 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
    * this of such jobs.
    */
   jobsPerQueueEntry: number;
+  /**
+   * For a type whose run holds memory that grows with the file it reads: that file and the
+   * bounds of that memory (see FileMemory); undefined for an input whose run holds none
+   * worth counting. Pure: no I/O.
+   */
+  fileMemory?(input: z.output<In>): FileMemory | undefined;
 }
 
 /** Jobs one queue entry may carry at most (jobsPerQueueEntry). */
@@ -82,6 +112,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   secretInputKeys?: readonly string[];
   /** Default 1; from 1 to MAX_JOBS_PER_QUEUE_ENTRY. */
   jobsPerQueueEntry?: number;
+  fileMemory?: (input: z.output<In>) => FileMemory | undefined;
 }): JobTypeDefinition<Name, In, Out> {
   if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
     throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
@@ -111,6 +142,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     jobsPerQueueEntry,
     ...(definition.fanOut ? { fanOut: definition.fanOut } : {}),
     ...(definition.secretInputKeys ? { secretInputKeys: definition.secretInputKeys } : {}),
+    ...(definition.fileMemory ? { fileMemory: definition.fileMemory } : {}),
   };
 }
 

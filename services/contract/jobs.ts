@@ -1,10 +1,41 @@
 import { z } from 'zod';
 import { FailurePolicy, JsonValue, MAX_TASKS, SubmitOptions } from './job-model';
-import { defineJobType, type JobTypeDefinition } from './job-types';
+import { defineJobType, type FileMemory, type JobTypeDefinition } from './job-types';
 
 const fileId = z.uuid();
 /** File jobs stream up to the upload limit (25 MiB by default); a quarter of an hour leaves room for slow object stores. */
 const FILE_JOB_TIMEOUT_MS = 15 * 60_000;
+
+const MiB = 1_048_576;
+/**
+ * text.stats counts distinct words in a table of 200,000 at most. Short distinct words fill
+ * it fastest per byte of file; once it is full of them, longer words take their places and
+ * cost about their own length; full of 256-character words of a two-byte script it holds
+ * the most it ever does. Measured in bench/FINDINGS.md.
+ */
+const TEXT_STATS_MEMORY: FileMemory['bounds'] = [
+  { bytes: 0, perFileByte: 16 },
+  { bytes: 12.5 * MiB, perFileByte: 1.6 },
+  { bytes: 120 * MiB, perFileByte: 0 },
+];
+/**
+ * csv.summary's parser reads up to 16 records ahead of the summary, each up to a million
+ * characters, and a wide header keeps its 10,000 names and cells. Measured in bench/FINDINGS.md.
+ */
+const CSV_SUMMARY_MEMORY: FileMemory['bounds'] = [
+  { bytes: 0, perFileByte: 7 },
+  { bytes: 8 * MiB, perFileByte: 1.1 },
+  { bytes: 36 * MiB, perFileByte: 0 },
+];
+/**
+ * Brotli's window and tables grow with the size hint the processor gives it, up to its 4 MiB
+ * window; gzip's state is a fixed few hundred kilobytes, no more than any stream's buffers.
+ * Measured (resident memory, outside the V8 heap) in bench/FINDINGS.md.
+ */
+const BROTLI_MEMORY: FileMemory['bounds'] = [
+  { bytes: 3 * MiB, perFileByte: 2 },
+  { bytes: 16 * MiB, perFileByte: 0 },
+];
 
 export const echo = defineJobType({
   type: 'echo',
@@ -42,6 +73,7 @@ export const fileCompress = defineJobType({
   output: z.object({ format: z.enum(['gzip', 'brotli']), size: z.number().int(), ratio: z.number() }),
   producesFile: true,
   timeoutMs: FILE_JOB_TIMEOUT_MS,
+  fileMemory: (input) => (input.format === 'brotli' ? { fileId: input.fileId, bounds: BROTLI_MEMORY } : undefined),
 });
 
 export const textStats = defineJobType({
@@ -55,6 +87,7 @@ export const textStats = defineJobType({
     topWords: z.array(z.object({ word: z.string(), count: z.number().int() })),
   }),
   timeoutMs: FILE_JOB_TIMEOUT_MS,
+  fileMemory: (input) => ({ fileId: input.fileId, bounds: TEXT_STATS_MEMORY }),
 });
 
 export const csvSummary = defineJobType({
@@ -79,6 +112,7 @@ export const csvSummary = defineJobType({
     ),
   }),
   timeoutMs: FILE_JOB_TIMEOUT_MS,
+  fileMemory: (input) => ({ fileId: input.fileId, bounds: CSV_SUMMARY_MEMORY }),
 });
 
 const failurePolicy = FailurePolicy.default({ mode: 'fail-fast' });
