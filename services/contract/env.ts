@@ -23,6 +23,14 @@ const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must 
  */
 export const DEFAULT_WORKER_INPUT_BUDGET_BYTES = 16 * 1024 * 1024;
 /**
+ * WORKER_FILE_MEMORY_BUDGET_BYTES when unset: sized for the smallest worker pod the stacks
+ * run (dev: 512 MiB). A worker's resident memory grows by up to about one and a half times
+ * what its jobs hold live, and the idle process (about 100 MiB) and a full input budget
+ * (about 200 MiB more) take most of the rest. Two text.stats runs on 8 MiB files fit at once,
+ * one on a 25 MiB file runs alone.
+ */
+export const DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+/**
  * JOBS_RUNNING_PER_USER when unset: half the slots of one worker at its default
  * concurrency, so under `npm start` one user's long jobs leave the other half to everyone
  * else. A fleet of several workers raises WORKER_CONCURRENCY's total, not this: set it to
@@ -211,6 +219,12 @@ export const EnvSchema = z.object({
    * for room before its input is read. One larger than the whole budget runs alone.
    */
   WORKER_INPUT_BUDGET_BYTES: bytes.default(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
+  /**
+   * Bytes of memory one worker lets file jobs hold at once for what grows with their file
+   * (a type's fileMemory: text.stats, csv.summary, file.compress to brotli); such a job waits
+   * for room before it starts. One needing more than the whole budget runs alone.
+   */
+  WORKER_FILE_MEMORY_BUDGET_BYTES: bytes.default(DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES),
   /**
    * A name for the place this worker process runs in, which only one worker process holds
    * at a time: in the cluster the pod's uid, under `npm start` its one worker. A worker

@@ -39,6 +39,14 @@ export const METRICS = {
   workerLastActivity: 'platform_worker_last_activity_timestamp_seconds',
   /** Jobs one worker process runs at once (WORKER_CONCURRENCY), the denominator of worker saturation. */
   workerConcurrency: 'platform_worker_concurrency',
+  /** Bytes a worker's memory budget lets its jobs hold at once, by budget (MEMORY_BUDGETS). */
+  workerMemoryBudget: 'platform_worker_memory_budget_bytes',
+  /** Bytes of a worker's memory budget its jobs hold now, by budget. */
+  workerMemoryHeld: 'platform_worker_memory_held_bytes',
+  /** Deliveries waiting now for room in a worker's memory budget, by budget. */
+  workerMemoryWaiting: 'platform_worker_memory_waiting_jobs',
+  /** Deliveries that had to wait for room in a worker's memory budget before they ran, by type and budget. */
+  jobsMemoryWaits: 'platform_jobs_memory_waits_total',
   /** Security events (failed login, lockout, refresh-token reuse, password reset, role change, account disabled), by kind. */
   securityEvents: 'platform_security_events_total',
 } as const;
@@ -62,6 +70,14 @@ export const SECURITY_EVENT_KINDS = [
 export type SecurityEventKind = (typeof SECURITY_EVENT_KINDS)[number];
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+/**
+ * The `budget` label of the worker memory metrics: `input`, large job inputs
+ * (WORKER_INPUT_BUDGET_BYTES); `file`, what file jobs hold that grows with their file
+ * (WORKER_FILE_MEMORY_BUDGET_BYTES).
+ */
+export const MEMORY_BUDGETS = ['input', 'file'] as const;
+export type MemoryBudgetName = (typeof MEMORY_BUDGETS)[number];
 
 /** Queue depth label values: every place a job can wait or sit in BullMQ. */
 export const QUEUE_DEPTH_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;

@@ -109,6 +109,25 @@ export function createMetrics(service: string) {
     redisMemoryMax: new Gauge({ name: METRICS.redisMemoryMax, help: 'Redis maxmemory in bytes (0: unlimited).', registers }),
     redisRejectedWrites: new Counter({ name: METRICS.redisRejectedWrites, help: 'Commands Redis refused for lack of memory (OOM), as this process saw them grow in INFO errorstats.', registers }),
     workerConcurrency: new Gauge({ name: METRICS.workerConcurrency, help: 'Jobs this worker runs at once (WORKER_CONCURRENCY).', registers }),
+    workerMemoryBudget: new Gauge({
+      name: METRICS.workerMemoryBudget,
+      help: 'Bytes this worker lets its jobs hold at once, by budget: input (WORKER_INPUT_BUDGET_BYTES), file (WORKER_FILE_MEMORY_BUDGET_BYTES).',
+      labelNames: ['budget'] as const,
+      registers,
+    }),
+    workerMemoryHeld: new Gauge({ name: METRICS.workerMemoryHeld, help: 'Bytes of a memory budget this worker\'s jobs hold now, by budget.', labelNames: ['budget'] as const, registers }),
+    workerMemoryWaiting: new Gauge({
+      name: METRICS.workerMemoryWaiting,
+      help: 'Deliveries waiting now for room in a memory budget of this worker before they run, by budget.',
+      labelNames: ['budget'] as const,
+      registers,
+    }),
+    jobsMemoryWaits: new Counter({
+      name: METRICS.jobsMemoryWaits,
+      help: 'Deliveries that waited for room in a memory budget of their worker before they ran, by type and budget.',
+      labelNames: ['type', 'budget'] as const,
+      registers,
+    }),
     securityEvents: new Counter({ name: METRICS.securityEvents, help: 'Security events (failed logins, lockouts, token reuse, resets, role changes), by kind.', labelNames: ['kind'] as const, registers }),
     workerLastActivity: new Gauge({ name: METRICS.workerLastActivity, help: 'Unix time of the worker loop\'s last sign of progress.', registers }),
   };

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { JobTypeDefinition } from '../contract';
+import { fileMemoryBytes, type JobTypeDefinition, type MemoryBudgetName } from '../contract';
 import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs';
 import { NotFoundError } from '../core/errors';
 import type { FileService } from '../core/files/types';
@@ -11,8 +11,8 @@ import { retryDelayMs } from './backoff';
 import type { FairShare, HeldShare } from './fair-share';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
 import { infrastructureFailure, type Dependency } from './infrastructure-failure';
-import type { InputBudget } from './input-budget';
 import { jobLogger } from './job-log';
+import type { MemoryBudget } from './memory-budget';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
 import { throttleProgress } from './progress-throttle';
 import { storableResult } from './storable-result';
@@ -24,7 +24,9 @@ export interface JobExecutorOptions {
   /** Where a large input is read and a succeeded job's secret input removed (primary-key statements). */
   batchPool: Pool;
   /** Room for large inputs (those the delivery read leaves out): a job with one waits for it before its input is read. */
-  inputBudget: InputBudget;
+  inputBudget: MemoryBudget;
+  /** Room for what file jobs hold that grows with their file (a type's fileMemory): such a job waits for it before it starts. */
+  fileMemoryBudget: MemoryBudget;
   /** Where a reduce step reads its tasks, by parent id (see createGeneralPool). */
   generalPool: Pool;
   /** The owner's files a processor opens, and where it saves its output. */
@@ -145,16 +147,58 @@ export class JobExecutor {
   }
 
   private async runWithInput(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController): Promise<Settlement> {
-    if (row.input_inline) return this.run(row, plan, controller, jobLogger(this.options.log, row));
+    const log = jobLogger(this.options.log, row);
+    if (row.input_inline) return this.runWithFileMemory(row, plan, controller, log);
     // Held until the job's outcome is written: its input and result are in memory until then.
-    const release = await this.options.inputBudget.acquire(row.input_bytes);
+    const release = await this.reserve(this.options.inputBudget, 'input', row.input_bytes, row, log);
     try {
       const input = await loadInput(this.options.batchPool, row.id);
       if (input === undefined) return DONE;
-      return await this.run({ ...row, input }, plan, controller, jobLogger(this.options.log, row));
+      return await this.runWithFileMemory({ ...row, input }, plan, controller, log);
     } finally {
       release();
     }
+  }
+
+  /**
+   * A job whose type holds memory that grows with its file starts only once the file memory
+   * budget has room for what its file may need, and holds it until its outcome is written.
+   * The wait comes before the run: its start is not recorded (a first delivery stays queued)
+   * and its timeout has not begun, so waiting never fails it.
+   */
+  private async runWithFileMemory(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
+    const bytes = await this.fileMemoryOf(row);
+    if (bytes === 0) return this.run(row, plan, controller, log);
+    const release = await this.reserve(this.options.fileMemoryBudget, 'file', bytes, row, log);
+    try {
+      return await this.run(row, plan, controller, log);
+    } finally {
+      release();
+    }
+  }
+
+  /** What the job's file may make its run hold, by its type's fileMemory; 0 when its type declares none. */
+  private async fileMemoryOf(row: DeliveryRow): Promise<number> {
+    // The input was validated against the type's schema (defaults applied) when it was submitted.
+    const declared = this.options.processors(row.type)?.definition.fileMemory?.(row.input);
+    if (!declared) return 0;
+    try {
+      const file = await this.options.files.get(row.owner_id, declared.fileId);
+      return fileMemoryBytes(declared.bounds, file.size);
+    } catch (error) {
+      // A file deleted since the job was submitted: the run fails for good as it opens it, holding nothing.
+      if (error instanceof NotFoundError) return 0;
+      throw error;
+    }
+  }
+
+  /** Takes `bytes` of a memory budget once it has room; a job that has to wait says so in the log and the metrics. */
+  private reserve(budget: MemoryBudget, name: MemoryBudgetName, bytes: number, row: DeliveryRow, log: Logger): Promise<() => void> {
+    if (budget.wouldWait(bytes)) {
+      log.info({ budget: name, bytes, heldBytes: budget.held, budgetBytes: budget.capacityBytes, waiting: budget.waiting }, `job waits for room in the worker's ${name} memory budget`);
+      this.options.metrics?.jobsMemoryWaits.inc({ type: row.type, budget: name });
+    }
+    return budget.acquire(bytes);
   }
 
   private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {

@@ -78,6 +78,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       prefix: env.QUEUE_PREFIX,
       concurrency: env.WORKER_CONCURRENCY,
       inputBudgetBytes: env.WORKER_INPUT_BUDGET_BYTES,
+      fileMemoryBudgetBytes: env.WORKER_FILE_MEMORY_BUDGET_BYTES,
       jobsRunningPerUser: env.JOBS_RUNNING_PER_USER,
       ...(env.WORKER_SLOT ? { slot: env.WORKER_SLOT } : {}),
     },

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
+import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
 import { findCancelled, type DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
@@ -18,11 +18,11 @@ import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
 import { CrashLoops, runsEndedWithWorker } from './crash-loop';
 import { FairShare } from './fair-share';
-import { InputBudget } from './input-budget';
 import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
 import { LoopLiveness, type Liveness } from './liveness';
 import { createMailDrop } from './mail-drop';
+import { observedMemoryBudget } from './memory-budget';
 import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
@@ -48,6 +48,8 @@ export interface RunnerOptions {
   jobsRunningPerUser?: number;
   /** Bytes of large job inputs held at once (WORKER_INPUT_BUDGET_BYTES; its default when unset). */
   inputBudgetBytes?: number;
+  /** Bytes file jobs hold at once for what grows with their file (WORKER_FILE_MEMORY_BUDGET_BYTES; its default when unset). */
+  fileMemoryBudgetBytes?: number;
   /** Lock and stall detection; the contract's STALL_SETTINGS unless a test shortens them. */
   stall?: StallOptions;
   /** How long an idle worker's blocking wait lasts, in seconds (BullMQ drainDelay). Default 5. */
@@ -128,6 +130,7 @@ export class JobRunner {
       progressIntervalMs: 500,
       livenessProbeMs: 5_000,
       inputBudgetBytes: DEFAULT_WORKER_INPUT_BUDGET_BYTES,
+      fileMemoryBudgetBytes: DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES,
       jobsRunningPerUser: DEFAULT_JOBS_RUNNING_PER_USER,
       ...options,
     };
@@ -147,7 +150,8 @@ export class JobRunner {
     this.executor = new JobExecutor({
       transitions: this.transitions,
       batchPool: deps.batchPool,
-      inputBudget: new InputBudget(this.options.inputBudgetBytes),
+      inputBudget: observedMemoryBudget('input', this.options.inputBudgetBytes, deps.metrics),
+      fileMemoryBudget: observedMemoryBudget('file', this.options.fileMemoryBudgetBytes, deps.metrics),
       generalPool: deps.generalPool,
       files: deps.files,
       mailDrop: deps.mailDrop ?? createMailDrop(deps.store),

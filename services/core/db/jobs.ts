@@ -349,7 +349,7 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
  * What a worker reads before running a delivery: whether the job may still run, and what
  * to run. The queue entry names only the job; type, owner and input come from here. An
  * input over INLINE_INPUT_BYTES is left out (`input` null, `input_inline` false) and read
- * alone by loadInput once the worker has room for it (services/worker/input-budget.ts).
+ * alone by loadInput once the worker has room for it (services/worker/memory-budget.ts).
  */
 export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'priority' | 'input' | 'status' | 'attempts' | 'max_attempts' | 'request_id'> & {
   /** When the job was accepted, ms since the epoch. */

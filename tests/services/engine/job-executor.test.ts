@@ -4,14 +4,14 @@
  * nothing but the executor touches them.
  */
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_WORKER_INPUT_BUDGET_BYTES } from '../../../services/contract';
+import { DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES } from '../../../services/contract';
 import { echo } from '../../../services/contract/jobs';
 import { INLINE_INPUT_BYTES } from '../../../services/core/db/jobs';
 import { TransitionWriter } from '../../../services/core/jobs/transitions';
-import { InputBudget } from '../../../services/worker/input-budget';
 import { JobExecutor } from '../../../services/worker/job-executor';
 import { findProcessor } from '../../../services/worker/jobs';
 import { createMailDrop } from '../../../services/worker/mail-drop';
+import { MemoryBudget } from '../../../services/worker/memory-budget';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
 describe('JobExecutor over PostgreSQL', () => {
@@ -30,7 +30,8 @@ describe('JobExecutor over PostgreSQL', () => {
       processors: (type) => (type === 'fails' ? { definition: echo, run: async () => Promise.reject(new Error('always fails')) } : findProcessor(type)),
       log: fx.log,
       progressIntervalMs: 500,
-      inputBudget: new InputBudget(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
+      inputBudget: new MemoryBudget(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
+      fileMemoryBudget: new MemoryBudget(DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES),
     });
   });
   afterAll(async () => {
@@ -71,7 +72,8 @@ describe('JobExecutor over PostgreSQL', () => {
       files: fx.core.files,
       mailDrop: createMailDrop(fx.core.store),
       // Room for one 600 KB input at a time.
-      inputBudget: new InputBudget(1024 * 1024),
+      inputBudget: new MemoryBudget(1024 * 1024),
+      fileMemoryBudget: new MemoryBudget(DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES),
       processors: () => ({
         definition: echoProcessor.definition,
         run: async (context) => {

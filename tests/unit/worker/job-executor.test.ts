@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import type { JobTypeDefinition } from '../../../services/contract';
-import { echo } from '../../../services/contract/jobs';
+import { fileMemoryBytes, type FileView, type JobTypeDefinition } from '../../../services/contract';
+import { echo, textStats } from '../../../services/contract/jobs';
 import { NotFoundError } from '../../../services/core/errors';
 import type { FileService } from '../../../services/core/files/types';
 import { deferralsExhaustedReason, MAX_DEFERRALS } from '../../../services/core/jobs/lifecycle';
@@ -8,14 +8,14 @@ import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { MAX_BACKOFF_MS } from '../../../services/worker/backoff';
-import { InputBudget } from '../../../services/worker/input-budget';
+import { MemoryBudget } from '../../../services/worker/memory-budget';
 import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
 import { deliveryRow, FakeTransitions } from './fake-transitions';
 
 const log = createLogger({ service: 'job-executor-test', level: 'silent' });
 /** The processors below touch neither files, PostgreSQL nor the mail drop. */
-const untouched = { files: {} as FileService, batchPool: {} as Pool, generalPool: {} as Pool, mailDrop: {} as MailDrop, inputBudget: new InputBudget(1) };
+const untouched = { files: {} as FileService, batchPool: {} as Pool, generalPool: {} as Pool, mailDrop: {} as MailDrop, inputBudget: new MemoryBudget(1), fileMemoryBudget: new MemoryBudget(1) };
 
 /** An executor whose only processor is `run`, declared as the echo type (or `definition`). */
 function executorWith(transitions: FakeTransitions, run: Processor['run'], overrides: Partial<JobExecutorOptions> & { definition?: JobTypeDefinition } = {}) {
@@ -318,5 +318,80 @@ describe('JobExecutor', () => {
     );
     await executor.execute(row.id);
     expect(lines.find((line) => line.msg === 'from the processor')).toMatchObject({ jobId: row.id, requestId: 'req-42' });
+  });
+});
+
+describe('JobExecutor: memory that grows with a job\'s file', () => {
+  const MiB = 1_048_576;
+  const fileId = '6f1c1b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
+  /** text.stats' declaration over a file of one MiB: what such a job reserves. */
+  const needed = fileMemoryBytes(textStats.fileMemory?.({ fileId })?.bounds ?? [{ bytes: 0, perFileByte: 0 }], MiB);
+  const filesOf = (size: number) => ({ get: async (ownerId: string, id: string) => ({ id, size }) as FileView }) as unknown as FileService;
+  let transitions: FakeTransitions;
+  beforeEach(() => {
+    transitions = new FakeTransitions();
+  });
+
+  it('reserves what the job\'s file may make it hold before the run, and gives it back once the outcome is written', async () => {
+    const row = transitions.add(deliveryRow({ type: 'echo', input: { fileId } }));
+    const fileMemoryBudget = new MemoryBudget(100 * MiB);
+    let heldDuringRun: number | undefined;
+    const { executor } = executorWith(
+      transitions,
+      async () => {
+        heldDuringRun = fileMemoryBudget.held;
+        return { result: { bytes: 0, lines: 0, words: 0, topWords: [] } };
+      },
+      { definition: textStats, files: filesOf(MiB), fileMemoryBudget },
+    );
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
+    expect(heldDuringRun).toBe(needed);
+    expect(fileMemoryBudget.held).toBe(0);
+    expect(transitions.events()).toEqual(['start', 'succeed']);
+  });
+
+  it('holds a job until the budget has room: not started meanwhile, the wait logged and counted, run once room frees', async () => {
+    const row = transitions.add(deliveryRow({ type: 'echo', input: { fileId } }));
+    const fileMemoryBudget = new MemoryBudget(20 * MiB);
+    const holder = await fileMemoryBudget.acquire(10 * MiB);
+    const lines: Record<string, unknown>[] = [];
+    const capturing = createLogger({ service: 'job-executor-test', level: 'info', destination: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) } });
+    const { executor, metrics } = executorWith(transitions, async () => ({ result: { bytes: 0, lines: 0, words: 0, topWords: [] } }), {
+      definition: textStats,
+      files: filesOf(MiB),
+      fileMemoryBudget,
+      log: capturing,
+    });
+    const settlement = executor.execute(row.id);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fileMemoryBudget.waiting).toBe(1);
+    expect(transitions.recorded).toEqual([]);
+    expect(lines.find((line) => line.budget === 'file')).toMatchObject({ jobId: row.id, bytes: needed, heldBytes: 10 * MiB, budgetBytes: 20 * MiB, msg: "job waits for room in the worker's file memory budget" });
+    expect(await count(metrics.jobsMemoryWaits)).toBe(1);
+    holder();
+    await expect(settlement).resolves.toEqual({ kind: 'done' });
+    expect(transitions.events()).toEqual(['start', 'succeed']);
+  });
+
+  it('reserves nothing for a job whose file is gone: it fails for good as it opens it', async () => {
+    const row = transitions.add(deliveryRow({ type: 'echo', input: { fileId } }));
+    const gone = () => Promise.reject(new NotFoundError(`file ${fileId} not found`));
+    const files = { get: gone, openContent: gone } as unknown as FileService;
+    const held: number[] = [];
+    const fileMemoryBudget = new MemoryBudget(MiB, (state) => held.push(state.held));
+    const { executor } = executorWith(transitions, async (context) => context.files.open(fileId).then(() => ({ result: { bytes: 0, lines: 0, words: 0, topWords: [] } })), {
+      definition: textStats,
+      files,
+      fileMemoryBudget,
+    });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'dead', message: `file ${fileId} not found` });
+    expect(held).toEqual([]);
+  });
+
+  it('reads no file for a type that declares no such memory', async () => {
+    const row = transitions.add(deliveryRow());
+    const files = { get: () => Promise.reject(new Error('not to be read')) } as unknown as FileService;
+    const { executor } = executorWith(transitions, async (context) => ({ result: context.input }), { files });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
   });
 });

@@ -1,0 +1,125 @@
+/**
+ * File jobs whose memory grows with their file (text.stats here), through the real runner,
+ * PostgreSQL and Redis: a worker runs at once only as many as its file memory budget
+ * (WORKER_FILE_MEMORY_BUDGET_BYTES) has room for, by what each one's file may need; the
+ * others wait for room, queued with no attempt spent, and then run: every one succeeds.
+ */
+import { Readable } from 'node:stream';
+import { fileMemoryBytes, METRICS, textStats } from '../../../services/contract';
+import { createMetrics, type Metrics } from '../../../services/core/metrics';
+import { findProcessor } from '../../../services/worker/jobs';
+import type { Processor } from '../../../services/worker/processor';
+import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+
+const FILE_BYTES = 256 * 1024;
+
+/** Distinct words up to `bytes`, so the run has a table of words to fill. */
+function distinctWords(bytes: number): Buffer {
+  const words: string[] = [];
+  for (let n = 0, length = 0; length < bytes; n += 1) {
+    const word = `w${n.toString(36)} `;
+    words.push(word);
+    length += word.length;
+  }
+  return Buffer.from(words.join('').slice(0, bytes));
+}
+
+/** A metric's value for the file budget, summed over its other labels; 0 when the worker exports none. */
+async function fileBudgetMetric(metrics: Metrics, name: string): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name);
+  const values = metric ? (await metric.get()).values : [];
+  return values.filter((value) => value.labels.budget === 'file').reduce((sum, { value }) => sum + value, 0);
+}
+
+describe('job engine: file jobs within the worker\'s file memory budget', () => {
+  let fx: EngineFixture;
+  let fileId: string;
+  /** What one text.stats job on the file reserves. */
+  let reservation: number;
+
+  beforeAll(async () => {
+    fx = await createEngineFixture();
+    const file = await fx.core.files.upload({ ownerId: fx.ownerId, name: 'words.txt', contentType: 'text/plain', body: Readable.from(distinctWords(FILE_BYTES)), maxBytes: FILE_BYTES });
+    fileId = file.id;
+    const declared = textStats.fileMemory?.({ fileId });
+    if (!declared) throw new Error('text.stats declares no file memory');
+    reservation = fileMemoryBytes(declared.bounds, file.size);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+
+  /**
+   * Submits `jobs` text.stats jobs on the file to a runner whose file memory budget is
+   * `budgetBytes`. Each run is held at its start until every job has either started or is
+   * waiting for room, so all had their chance to run side by side (a worker without the
+   * bound runs them all at once); the test reads the state of that moment, then lets them go.
+   */
+  async function runTextStats(jobs: number, budgetBytes: number) {
+    const metrics = createMetrics('file-memory-test');
+    const textStatsProcessor = findProcessor(textStats.type);
+    if (!textStatsProcessor) throw new Error('no text.stats processor');
+    let running = 0;
+    let peak = 0;
+    let letGo: () => void = () => undefined;
+    const go = new Promise<void>((resolve) => (letGo = resolve));
+    const observed: Processor = {
+      definition: textStatsProcessor.definition,
+      run: async (context) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        try {
+          await go;
+          return await textStatsProcessor.run(context);
+        } finally {
+          running -= 1;
+        }
+      },
+    };
+    const runner = await fx.startRunner({ fileMemoryBudgetBytes: budgetBytes }, { metrics, processors: (type) => (type === textStats.type ? observed : findProcessor(type)) });
+    const ids = await Promise.all(Array.from({ length: jobs }, async () => (await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: textStats.type, input: { fileId } }))).job.id));
+    await waitFor('every job to run or wait for room', async () => running + (await fileBudgetMetric(metrics, METRICS.workerMemoryWaiting)) === jobs);
+    const atOnce = running;
+    const states = await waitFor('the running jobs\' starts to be written', async () => {
+      const rows = await fx.query<{ status: string; attempts: number }>('SELECT status, attempts FROM jobs WHERE id = ANY($1) ORDER BY status', [ids]);
+      return rows.filter((row) => row.status === 'running').length === atOnce && rows;
+    });
+    letGo();
+    const finished = await Promise.all(
+      ids.map((id) =>
+        waitFor(`job ${id} to finish`, async () => {
+          const job = await fx.core.jobs.get(fx.ownerId, id);
+          return ['succeeded', 'failed', 'cancelled'].includes(job.status) && job;
+        }),
+      ),
+    );
+    await runner.stop(1_000);
+    return {
+      atOnce,
+      peak,
+      states,
+      finished: finished.map(({ status, result }) => ({ status, bytes: (result as { bytes?: number } | null)?.bytes })),
+      waits: await fileBudgetMetric(metrics, METRICS.jobsMemoryWaits),
+      heldAfter: await fileBudgetMetric(metrics, METRICS.workerMemoryHeld),
+    };
+  }
+
+  it('runs at once only what the budget has room for; the others wait queued, their attempts not spent, and all succeed', async () => {
+    const jobs = 6;
+    const outcome = await runTextStats(jobs, 2 * reservation);
+    expect(outcome.atOnce).toBe(2);
+    expect(outcome.states).toEqual([...Array.from({ length: jobs - 2 }, () => ({ status: 'queued', attempts: 0 })), { status: 'running', attempts: 1 }, { status: 'running', attempts: 1 }]);
+    expect(outcome.peak).toBe(2);
+    expect(outcome.finished).toEqual(Array.from({ length: jobs }, () => ({ status: 'succeeded', bytes: FILE_BYTES })));
+    expect(outcome.waits).toBe(jobs - 2);
+    expect(outcome.heldAfter).toBe(0);
+  });
+
+  it('runs a job whose file needs more than the whole budget alone, and still runs every one', async () => {
+    const jobs = 4;
+    const outcome = await runTextStats(jobs, reservation - 1);
+    expect(outcome.atOnce).toBe(1);
+    expect(outcome.peak).toBe(1);
+    expect(outcome.finished).toEqual(Array.from({ length: jobs }, () => ({ status: 'succeeded', bytes: FILE_BYTES })));
+  });
+});

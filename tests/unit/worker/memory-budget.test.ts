@@ -1,0 +1,102 @@
+import { createMetrics } from '../../../services/core/metrics';
+import { MemoryBudget, observedMemoryBudget } from '../../../services/worker/memory-budget';
+
+/** Whether the promise has settled after the microtasks queued so far have run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(() => (done = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+describe('MemoryBudget', () => {
+  it('lets jobs in while their bytes fit, and the next one as soon as bytes come back', async () => {
+    const budget = new MemoryBudget(100);
+    const first = await budget.acquire(60);
+    const second = budget.acquire(50);
+    expect(await settled(second)).toBe(false);
+    expect(budget.held).toBe(60);
+    first();
+    expect(await settled(second)).toBe(true);
+    expect(budget.held).toBe(50);
+  });
+
+  it('serves in order: a small job does not overtake a large one waiting for room', async () => {
+    const budget = new MemoryBudget(100);
+    const holder = await budget.acquire(60);
+    const large = budget.acquire(80);
+    const small = budget.acquire(10);
+    expect([await settled(large), await settled(small)]).toEqual([false, false]);
+    holder();
+    expect([await settled(large), await settled(small)]).toEqual([true, true]);
+    expect(budget.held).toBe(90);
+  });
+
+  it('runs an input larger than the whole budget alone, once the budget is empty', async () => {
+    const budget = new MemoryBudget(100);
+    const holder = await budget.acquire(10);
+    const huge = budget.acquire(500);
+    expect(await settled(huge)).toBe(false);
+    holder();
+    const release = await huge;
+    expect(budget.held).toBe(500);
+    const after = budget.acquire(1);
+    expect(await settled(after)).toBe(false);
+    release();
+    expect(await settled(after)).toBe(true);
+  });
+
+  it('counts a release once, however often it is called', async () => {
+    const budget = new MemoryBudget(100);
+    const release = await budget.acquire(40);
+    await budget.acquire(30);
+    release();
+    release();
+    expect(budget.held).toBe(30);
+  });
+
+  it('says whether a request would wait: when it does not fit beside what is held, or others wait before it', async () => {
+    const budget = new MemoryBudget(100);
+    expect(budget.wouldWait(500)).toBe(false);
+    const holder = await budget.acquire(60);
+    expect([budget.wouldWait(40), budget.wouldWait(41)]).toEqual([false, true]);
+    const large = budget.acquire(80);
+    expect(budget.waiting).toBe(1);
+    expect(budget.wouldWait(10)).toBe(true);
+    holder();
+    await large;
+    expect(budget.waiting).toBe(0);
+  });
+
+  it('tells its observer what it holds and how many wait after every change', async () => {
+    const states: { held: number; waiting: number }[] = [];
+    const budget = new MemoryBudget(100, (state) => states.push(state));
+    const first = await budget.acquire(70);
+    const second = budget.acquire(70);
+    first();
+    (await second)();
+    expect(states).toEqual([
+      { held: 70, waiting: 0 },
+      { held: 70, waiting: 1 },
+      { held: 70, waiting: 0 },
+      { held: 0, waiting: 0 },
+    ]);
+  });
+
+  it('exports its capacity, what it holds and who waits under its name', async () => {
+    const metrics = createMetrics('memory-budget-test');
+    const budget = observedMemoryBudget('file', 100, metrics);
+    const value = async (gauge: { get(): Promise<{ values: { value: number; labels: object }[] }> }) => (await gauge.get()).values.map(({ value, labels }) => ({ value, labels }));
+    expect(await value(metrics.workerMemoryBudget)).toEqual([{ value: 100, labels: { budget: 'file' } }]);
+    expect(await value(metrics.workerMemoryWaiting)).toEqual([{ value: 0, labels: { budget: 'file' } }]);
+    await budget.acquire(80);
+    void budget.acquire(30);
+    expect(await value(metrics.workerMemoryHeld)).toEqual([{ value: 80, labels: { budget: 'file' } }]);
+    expect(await value(metrics.workerMemoryWaiting)).toEqual([{ value: 1, labels: { budget: 'file' } }]);
+  });
+
+  it('refuses a budget that is not a positive number of bytes', () => {
+    expect(() => new MemoryBudget(0)).toThrow(RangeError);
+    expect(() => new MemoryBudget(1.5)).toThrow(RangeError);
+  });
+});
