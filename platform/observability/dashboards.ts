@@ -119,6 +119,22 @@ export function workersDashboard(): DashboardJson {
       ),
     )
     .withPanel(timeseries('Workers up', 'short', [{ expr: `sum(up{${worker}})`, legend: 'workers' }]))
+    .withPanel(
+      timeseries(
+        'Memory budgets held',
+        'percentunit',
+        [{ expr: `max by (budget) (${METRICS.workerMemoryHeld}{${worker}} / ${METRICS.workerMemoryBudget}{${worker}})`, legend: '{{budget}}' }],
+        'The most any worker holds of its memory budgets: input (WORKER_INPUT_BUDGET_BYTES, large job inputs), file (WORKER_FILE_MEMORY_BUDGET_BYTES, what file jobs hold that grows with their file). Above 100 %: one job needing more than the whole budget runs alone.',
+      ),
+    )
+    .withPanel(
+      timeseries(
+        'Jobs waiting for memory',
+        'short',
+        [{ expr: `sum by (budget) (${METRICS.workerMemoryWaiting}{${worker}})`, legend: '{{budget}}' }],
+        'Deliveries holding a slot while they wait for room in their worker\'s memory budget; still queued, their attempts not charged. More workers run more of them at once.',
+      ),
+    )
     .withRow(new RowBuilder('Process'))
     .withPanel(timeseries('CPU per worker', 'percentunit', [{ expr: `rate(process_cpu_seconds_total{${worker}}[$__rate_interval])`, legend: '{{instance}}' }]))
     .withPanel(timeseries('Event loop lag p99', 's', [{ expr: `max by (instance) (nodejs_eventloop_lag_p99_seconds{${worker}})`, legend: '{{instance}}' }]))

@@ -24,10 +24,9 @@ const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must 
 export const DEFAULT_WORKER_INPUT_BUDGET_BYTES = 16 * 1024 * 1024;
 /**
  * WORKER_FILE_MEMORY_BUDGET_BYTES when unset: sized for the smallest worker pod the stacks
- * run (dev: 512 MiB). A worker's resident memory grows by up to about one and a half times
- * what its jobs hold live, and the idle process (about 100 MiB) and a full input budget
- * (about 200 MiB more) take most of the rest. Two text.stats runs on 8 MiB files fit at once,
- * one on a 25 MiB file runs alone.
+ * run (dev: 512 MiB), leaving room beside it for a full input budget. It lets in one
+ * text.stats on a 25 MiB file at a time, or two on 8 MiB files; a backlog of the former kept
+ * a worker near 300 MiB of resident memory (bench/FINDINGS.md).
  */
 export const DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
 /**
