@@ -24,10 +24,9 @@ export function findNonJson(value: unknown): { path: JsonPath; found: string } |
 /**
  * Any JSON value, checked in one walk that copies nothing. Not a union of the six JSON
  * types: zod tries a union's members one by one for every nested value and builds the
- * failures of those that do not match, about 0.4 µs and several objects per array item, so
- * a 1 MB payload of numbers cost the API 200 ms of its event loop and as much again of
- * garbage collection. A value JSON.parse gave is JSON by construction; what this refuses
- * are a processor's results that JSON cannot write. Documented as `{}` (any JSON value).
+ * failures of those that do not match (bench/FINDINGS.md). A value JSON.parse gave is JSON
+ * by construction; what this refuses are a processor's results that JSON cannot write.
+ * Documented as `{}` (any JSON value).
  */
 export const JsonValue = z
   .unknown()

@@ -34,10 +34,9 @@ function pathOf(level: Level | undefined, member?: string | number): JsonPath {
 /**
  * The first part of `value`, in document order, that a rule refuses, or that nests past
  * `maxDepth`. Walks with a stack of containers, so a document nested far deeper than any
- * limit costs a loop, not the call stack, and it allocates nothing per member and spells
- * out a path only for the part it refuses: half a million array items are walked in
- * milliseconds. Copying a path per member cost 2 µs each, a second of the API's event loop
- * for one 1 MB body.
+ * limit costs a loop, not the call stack. It allocates nothing per member and spells out a
+ * path only for the part it refuses, since it runs over every body a client sends
+ * (bench/FINDINGS.md).
  */
 export function findFirstInJson<R extends string>(value: unknown, rules: JsonRules<R>): { path: JsonPath; reason: R | 'too deep' } | undefined {
   const maxDepth = rules.maxDepth ?? Number.POSITIVE_INFINITY;

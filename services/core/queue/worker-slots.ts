@@ -203,7 +203,7 @@ export class WorkerSlots {
   }
 
   /** Whether the process that recorded `holder` is still connected to Redis, or why Redis could not say. */
-  async isConnected(holder: SlotHolder): Promise<boolean | { unknown: string }> {
+  private async isConnected(holder: SlotHolder): Promise<boolean | { unknown: string }> {
     let clientList: unknown;
     try {
       clientList = await this.connection.call('CLIENT', 'LIST', 'TYPE', 'normal');
