@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns } from './jobs';
+import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, recordWithInputSize, recordsWithInputSizes } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -39,11 +39,11 @@ export async function insertFanOut(
     name: 'fanouts.insert',
     text: `WITH p AS (
         SELECT * FROM jsonb_to_record($1::jsonb) AS p(
-          id uuid, owner_id uuid, type text, input jsonb, max_attempts int, priority int, idempotency_key text, request_hash text, request_id text)
+          id uuid, owner_id uuid, type text, input jsonb, input_bytes int, max_attempts int, priority int, idempotency_key text, request_hash text, request_id text)
       ),
       parent AS (
-        INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, priority, idempotency_key, request_hash, request_id)
-        SELECT id, owner_id, type, input, '${INITIAL_FANOUT_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id FROM p
+        INSERT INTO jobs (id, owner_id, type, input, input_bytes, status, max_attempts, priority, idempotency_key, request_hash, request_id)
+        SELECT id, owner_id, type, input, input_bytes, '${INITIAL_FANOUT_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id FROM p
         ON CONFLICT DO NOTHING
         RETURNING ${COLUMNS}
       ),
@@ -54,9 +54,9 @@ export async function insertFanOut(
           failed AS tasks_failed, cancelled AS tasks_cancelled, max_failed AS tasks_max_failed
       ),
       tasks AS (
-        INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, priority, request_id, parent_id)
-        SELECT t.id, parent.owner_id, $3, t.input, '${INITIAL_STATUS}', t.max_attempts, parent.priority, parent.request_id, parent.id
-        FROM parent, jsonb_to_recordset($2::jsonb) AS t(id uuid, input jsonb, max_attempts int, ord int)
+        INSERT INTO jobs (id, owner_id, type, input, input_bytes, status, max_attempts, priority, request_id, parent_id)
+        SELECT t.id, parent.owner_id, $3, t.input, t.input_bytes, '${INITIAL_STATUS}', t.max_attempts, parent.priority, parent.request_id, parent.id
+        FROM parent, jsonb_to_recordset($2::jsonb) AS t(id uuid, input jsonb, input_bytes int, max_attempts int, ord int)
         ORDER BY t.ord
         RETURNING id, status
       ),
@@ -66,8 +66,8 @@ export async function insertFanOut(
       )
       SELECT parent.*, fanout.* FROM parent, fanout`,
     values: [
-      JSON.stringify(parent),
-      JSON.stringify(tasks.map((task, ord) => ({ ...task, ord }))),
+      recordWithInputSize(parent),
+      recordsWithInputSizes(tasks.map((task, ord) => ({ ...task, ord }))),
       fanOut.childType,
       fanOut.maxFailed,
       tasks.length,
