@@ -29,6 +29,13 @@ export const REFUSAL: Record<UnacceptableReason, string> = {
   'number of too many digits': `has a number of ${LARGEST_NUMBER_MAGNITUDE} or more, or closer to 0 than ${SMALLEST_NUMBER_MAGNITUDE}: PostgreSQL stores JSON numbers exactly and writes every digit back (1e308 as 309 digits); send it as a string`,
 };
 
+const bodySizes = new WeakMap<object, number>();
+
+/** Bytes of the request's JSON body as parsed (after any Content-Encoding was undone); undefined when it had none. */
+export function jsonBodyBytes(req: object): number | undefined {
+  return bodySizes.get(req);
+}
+
 /**
  * JSON bodies for JSON routes: over the limit → 413, malformed → 400, any other media
  * type → 415 (rather than an empty body that fails validation with a misleading message).
@@ -37,7 +44,15 @@ export const REFUSAL: Record<UnacceptableReason, string> = {
  * naming the field, before any schema walks it.
  */
 export function jsonBody(limitBytes: number): RequestHandler {
-  const parse = express.json({ limit: limitBytes, type: JSON_TYPES, strict: true });
+  const parse = express.json({
+    limit: limitBytes,
+    type: JSON_TYPES,
+    strict: true,
+    // Called with the body as it is about to be parsed: its size is known here without another pass.
+    verify: (req, _res, body) => {
+      bodySizes.set(req, body.length);
+    },
+  });
   return (req, res, next) => {
     if (hasBody(req.headers) && !req.is(JSON_TYPES)) {
       next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));

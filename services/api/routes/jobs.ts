@@ -7,6 +7,7 @@ import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { caller, callerId } from '../middleware/authenticate';
 import { jobDataAllowance, type JobDataRead, type JobDataReadLimit } from '../middleware/job-data-reads';
+import { jsonBodyBytes } from '../middleware/json-body';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
 import type { EventStreams } from './job-events';
 
@@ -72,7 +73,13 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       async handle({ body, headers }, req, res) {
         await quotas.assertCanQueue(callerId(req), queueEntriesOf(body.type, body.input));
         // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
-        const { job } = await jobs.submit({ ownerId: callerId(req), body, idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER], requestId: req.requestId });
+        const { job } = await jobs.submit({
+          ownerId: callerId(req),
+          body,
+          idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER],
+          requestId: req.requestId,
+          sizeBytes: jsonBodyBytes(req),
+        });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },
     }),

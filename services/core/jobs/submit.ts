@@ -37,6 +37,17 @@ export interface SubmitBatchOptions {
  */
 export const SUBMIT_START_MARGIN_MS = 1_000;
 
+/**
+ * A submit this large or larger (its JSON body) is written by statements of its own, one at
+ * a time: PostgreSQL spends up to a few tenths of a second of CPU storing a MiB of JSON
+ * (bench/FINDINGS.md), and a small submit that shared such a statement, or waited for a
+ * slot behind two of them, would wait as long. One user sending large bodies then makes
+ * only large submits wait.
+ */
+export const LARGE_SUBMIT_BYTES = 64 * 1_024;
+/** Large submits per statement: with the JSON body limit of 1 MiB, a few MiB at most. */
+const LARGE_SUBMITS_PER_STATEMENT = 4;
+
 /** A fan-out job inserts up to 10,001 rows in one transaction: it gets as long as any batch statement (the batch pool's query timeout). */
 const FAN_OUT_COMMIT_WITHIN_MS = 15_000;
 
@@ -59,7 +70,7 @@ export interface SubmitDeps {
 /**
  * Submit: check the type and the input against the type's schema, then insert through a
  * batcher that gathers concurrent submits into one multi-row INSERT (one commit for many
- * jobs). Each caller is answered only after the commit that holds its row, or refused (503)
+ * jobs); large submits have a batcher of their own (LARGE_SUBMIT_BYTES). Each caller is answered only after the commit that holds its row, or refused (503)
  * when it does not commit in time, in which case it is never written; the relay hands
  * the rows to BullMQ after it, gathered with other batches' (Relay.handOff). The envelope
  * (maxAttempts, priority, the idempotency key's form) is the caller's to validate: the
@@ -68,6 +79,7 @@ export interface SubmitDeps {
  */
 export class Submitter {
   private readonly batcher: MicroBatcher<PendingJob, JobRow | null>;
+  private readonly largeBatcher: MicroBatcher<PendingJob, JobRow | null>;
   private readonly commitWithinMs: number;
   private clockWarnedAt = Number.NEGATIVE_INFINITY;
 
@@ -83,6 +95,13 @@ export class Submitter {
       maxInFlight: options.maxInFlight ?? 2,
       run: (jobs) => this.insertBatch(jobs),
     });
+    this.largeBatcher = new MicroBatcher({
+      name: 'large submit batcher',
+      windowMs: 0,
+      maxBatch: LARGE_SUBMITS_PER_STATEMENT,
+      maxInFlight: 1,
+      run: (jobs) => this.insertBatch(jobs),
+    });
   }
 
   /** A client submit: its body was parsed by the contract's SubmitJobBody, which admits public types only. */
@@ -90,20 +109,20 @@ export class Submitter {
     const { body } = request;
     return this.accept(
       { ownerId: request.ownerId, type: body.type, input: body.input, maxAttempts: body.maxAttempts, priority: body.priority, idempotencyKey: request.idempotencyKey, requestId: request.requestId },
-      { allowInternal: false, validateInput: false },
+      { allowInternal: false, validateInput: false, large: (request.sizeBytes ?? 0) >= LARGE_SUBMIT_BYTES },
     );
   }
 
   /** A platform-internal submit (e.g. email.send from password reset): internal types allowed, input validated here. */
   submitInternal(request: InternalSubmitRequest): Promise<SubmitResult> {
-    return this.accept(request, { allowInternal: true, validateInput: true });
+    return this.accept(request, { allowInternal: true, validateInput: true, large: false });
   }
 
-  close(): Promise<void> {
-    return this.batcher.close();
+  async close(): Promise<void> {
+    await Promise.all([this.batcher.close(), this.largeBatcher.close()]);
   }
 
-  private async accept(request: InternalSubmitRequest, how: { allowInternal: boolean; validateInput: boolean }): Promise<SubmitResult> {
+  private async accept(request: InternalSubmitRequest, how: { allowInternal: boolean; validateInput: boolean; large: boolean }): Promise<SubmitResult> {
     const definition = findJobType(request.type);
     if (!definition || (definition.internal && !how.allowInternal)) {
       throw new ValidationError('Unknown job type.', [{ field: 'type', message: `unknown job type "${request.type}"` }]);
@@ -113,7 +132,8 @@ export class Submitter {
     if (fileRefs.length > 0) await this.deps.files.assertOwned(request.ownerId, fileRefs);
     if (definition.fanOut) return this.acceptFanOut(definition, definition.fanOut, job);
 
-    const row = await this.batcher.add({ job, deadline: Date.now() + this.commitWithinMs });
+    const batcher = how.large ? this.largeBatcher : this.batcher;
+    const row = await batcher.add({ job, deadline: Date.now() + this.commitWithinMs });
     if (row) {
       this.deps.metrics?.jobsSubmitted.inc({ type: row.type });
       return { job: toJobView(row), created: true };

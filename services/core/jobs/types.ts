@@ -11,6 +11,8 @@ export interface SubmitRequest {
   idempotencyKey?: string;
   /** Correlation id of the submitting HTTP call; it travels with the job into worker logs. */
   requestId?: string;
+  /** Bytes of the submit as it arrived (its JSON body): a large one is written apart from the others (see LARGE_SUBMIT_BYTES). */
+  sizeBytes?: number;
 }
 
 /** A submission from inside the platform (e.g. email.send for a password reset): any type, validated by the use case. */
