@@ -4,7 +4,7 @@ import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs'
 import { NotFoundError } from '../core/errors';
 import type { FileService } from '../core/files/types';
 import { deferralsAfter, deferralsExhaustedReason, eventAfterFailedAttempt, eventAfterInfrastructureFailure, planDelivery } from '../core/jobs/lifecycle';
-import type { TransitionWriter } from '../core/jobs/transitions';
+import type { TransitionWriter, WorkerTransition } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
@@ -202,7 +202,7 @@ export class JobExecutor {
   }
 
   private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
-    const { transitions, metrics } = this.options;
+    const { metrics } = this.options;
     const { attempt } = plan;
     const startedAt = Date.now();
     metrics?.jobsStarted.inc({ type: row.type });
@@ -210,7 +210,7 @@ export class JobExecutor {
 
     // Not awaited: it is written with the next tick (merged with the outcome when the job is
     // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
-    const started = transitions.record({ event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
+    const started = this.record(row, { event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
       (applied) => {
         if (!applied) controller.abort(new JobAbortedError('not-runnable'));
         return applied;
@@ -227,7 +227,7 @@ export class JobExecutor {
     const { definition } = processor;
     const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
     const progress = throttleProgress((percent) => {
-      transitions.record({ event: 'progress', jobId: row.id, attempt, progress: percent }).catch((error: unknown) => {
+      this.record(row, { event: 'progress', jobId: row.id, attempt, progress: percent }).catch((error: unknown) => {
         log.debug({ err: error }, 'progress write failed');
       });
     }, this.options.progressIntervalMs);
@@ -238,7 +238,7 @@ export class JobExecutor {
       const output = definition.output.safeParse(outcome.result);
       if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
       const result = storableResult(output.data);
-      const applied = await transitions.record({ event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
+      const applied = await this.record(row, { event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
       if (!applied) {
         log.info('result discarded: the job was cancelled or completed elsewhere');
@@ -269,20 +269,20 @@ export class JobExecutor {
    * (dead-lettered), unless it failed on the platform's infrastructure (see defer).
    */
   private async finish(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
-    const { transitions, metrics } = this.options;
+    const { metrics } = this.options;
     const message = describe(error);
     const dependency = definition && !isPermanent(error) ? infrastructureFailure(error) : undefined;
     if (dependency && definition) return this.defer(row, attempt, { error, message, dependency }, definition, log);
     const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
     if (event === 'retry' && definition) {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
-      const applied = await transitions.record({ event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
+      const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
       if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
       metrics?.jobsRetried.inc({ type: row.type });
       log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
       return { kind: 'again', row, delayMs: retryInMs };
     }
-    const applied = await transitions.record({ event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
+    const applied = await this.record(row, { event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
     if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
@@ -302,12 +302,12 @@ export class JobExecutor {
     definition: JobTypeDefinition,
     log: Logger,
   ): Promise<Settlement> {
-    const { transitions, metrics } = this.options;
+    const { metrics } = this.options;
     const { error, message, dependency } = failure;
     const at = Date.now();
     if (eventAfterInfrastructureFailure(row.deferrals) === 'abandon') {
       const reason = deferralsExhaustedReason(row.deferrals, { dependency, error: message });
-      const applied = await transitions.record({ event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running' });
+      const applied = await this.record(row, { event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running' });
       if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
       metrics?.jobsFailed.inc({ type: row.type });
       log.warn({ err: error, attempt, dependency, deferrals: row.deferrals }, 'job failed on the platform\'s infrastructure once more past its deferrals: dead-lettered');
@@ -315,7 +315,7 @@ export class JobExecutor {
     }
     const deferrals = deferralsAfter('defer', row.deferrals);
     const retryInMs = retryDelayMs(definition.retry.backoffMs, deferrals);
-    const applied = await transitions.record({ event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs });
+    const applied = await this.record(row, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs });
     if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
     metrics?.jobsDeferred.inc({ type: row.type, dependency });
     log.warn({ err: error, attempt, dependency, deferrals, retryInMs }, 'job attempt failed on the platform\'s infrastructure; deferred, the attempt not charged');
@@ -324,7 +324,7 @@ export class JobExecutor {
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   private async release(row: DeliveryRow, attempt: number, log: Logger): Promise<Settlement> {
-    const released = await this.options.transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'shutdown' });
+    const released = await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'shutdown' });
     if (!released) return this.handOn(row, attempt, { startedHere: false }, log);
     log.info('job released back to the queue at shutdown');
     return { kind: 'again', row, delayMs: 0 };
@@ -344,7 +344,7 @@ export class JobExecutor {
    */
   private async handOn(row: DeliveryRow, attempt: number, run: { startedHere: boolean }, log: Logger): Promise<Settlement> {
     const { transitions } = this.options;
-    if (run.startedHere && (await transitions.record({ event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel' }))) {
+    if (run.startedHere && (await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel' }))) {
       log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
       return { kind: 'again', row, delayMs: 0 };
     }
@@ -352,6 +352,11 @@ export class JobExecutor {
     if (!current || planDelivery(current)?.from !== 'queued') return DONE;
     log.info('the job was queued again while this delivery held its queue entry: handed on in that entry');
     return { kind: 'again', row: current, delayMs: 0 };
+  }
+
+  /** Records one of the job's transitions, in the writer's lane for jobs of its input's size (TransitionWriter.record). */
+  private record(row: DeliveryRow, transition: WorkerTransition): Promise<boolean> {
+    return this.options.transitions.record(transition, { largeInput: !row.input_inline });
   }
 
   /** A secret the job's input carried (a reset token) is of no more use once it succeeded; a failure here leaves it to expire. */

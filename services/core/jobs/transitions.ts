@@ -191,11 +191,17 @@ export function unstorableOutcome(jobId: string, transitions: readonly WorkerTra
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Transitions per tick of the large-input lane (see TransitionWriter.record): a few MiB of results at most. */
+const LARGE_INPUT_TRANSITIONS_PER_TICK = 8;
+
 /**
  * The worker side of the job repository. Workers report transitions here; each tick they
  * are written as one UPDATE … FROM (VALUES …) plus their audit rows, in one statement.
  *
- * - Ticks run one at a time, so a job's transitions apply in the order reported.
+ * - Ticks run one at a time, so a job's transitions apply in the order reported. The jobs
+ *   with large inputs (whose results are often as large) have ticks of their own, also one
+ *   at a time, beside the others': storing a MiB of JSON takes PostgreSQL a few tenths of a
+ *   second, which other jobs' transitions would otherwise wait out.
  * - Every write is conditional on the job's state and attempt (see applyTransitions), so a
  *   job delivered twice completes once: the second terminal write matches no row.
  * - A row whose data PostgreSQL refuses fails its own job only (isolateRowFaults).
@@ -205,6 +211,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export class TransitionWriter {
   private readonly writes: MicroBatcher<WorkerTransition, boolean>;
+  private readonly largeInputWrites: MicroBatcher<WorkerTransition, boolean>;
   private readonly reads: MicroBatcher<string, DeliveryRow | undefined>;
   private closing = false;
 
@@ -230,6 +237,13 @@ export class TransitionWriter {
       maxInFlight: 1,
       run: (transitions) => this.write(transitions),
     });
+    this.largeInputWrites = new MicroBatcher({
+      name: 'transition writer (large inputs)',
+      windowMs: 0,
+      maxBatch: LARGE_INPUT_TRANSITIONS_PER_TICK,
+      maxInFlight: 1,
+      run: (transitions) => this.write(transitions),
+    });
     this.reads = new MicroBatcher({
       name: 'delivery reader',
       windowMs: whileSpare(options.readWindowMs ?? 5),
@@ -239,9 +253,14 @@ export class TransitionWriter {
     });
   }
 
-  /** Resolves true when the transition applied, false when the job had moved on (cancelled, completed elsewhere, newer attempt). */
-  record(transition: WorkerTransition): Promise<boolean> {
-    return this.writes.add(transition);
+  /**
+   * Resolves true when the transition applied, false when the job had moved on (cancelled,
+   * completed elsewhere, newer attempt). `job.largeInput`: the job's input is too large to
+   * come with the delivery read (DeliveryRow.input_inline false); every transition of such
+   * a job must say so, since its transitions keep their order only within one lane.
+   */
+  record(transition: WorkerTransition, job: { largeInput?: boolean } = {}): Promise<boolean> {
+    return (job.largeInput ? this.largeInputWrites : this.writes).add(transition);
   }
 
   /** The job as a delivery needs it (state, type, owner, input), read in a batch with other deliveries'. */
@@ -249,14 +268,14 @@ export class TransitionWriter {
     return this.reads.add(jobId);
   }
 
-  flush(): Promise<void> {
-    return this.writes.flush();
+  async flush(): Promise<void> {
+    await Promise.all([this.writes.flush(), this.largeInputWrites.flush()]);
   }
 
   /** Stops reading; pending writes still wait for PostgreSQL. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([this.writes.close(), this.reads.close()]);
+    await Promise.all([this.writes.close(), this.largeInputWrites.close(), this.reads.close()]);
   }
 
   private async read(jobIds: string[]): Promise<PromiseSettledResult<DeliveryRow | undefined>[]> {

@@ -1,5 +1,6 @@
+import type { PoolClient } from 'pg';
 import { INLINE_INPUT_BYTES, loadDeliveries } from '../../../services/core/db/jobs';
-import { createEngineFixture, submission, type EngineFixture } from './fixture';
+import { createEngineFixture, statusOf, submission, waitFor, type EngineFixture } from './fixture';
 
 /** Bytes of a value's compact JSON text as UTF-8. */
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
@@ -51,5 +52,32 @@ describe('job engine: large inputs', () => {
     );
     expect(rows).toHaveLength(4);
     for (const row of rows) expect(row.input_bytes).toBe(jsonBytes(row.input));
+  });
+
+  it('runs other jobs to the end while a large-input job\'s state write waits', async () => {
+    const large = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'x'.repeat(INLINE_INPUT_BYTES * 2) } }));
+    // Holds the large job's row as a long write would: its start (an UPDATE of that row) waits.
+    const held: PoolClient = await fx.core.generalPool.connect();
+    try {
+      await held.query('BEGIN');
+      await held.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [large.job.id]);
+      await fx.startRunner();
+      await waitFor('the large job\'s start to wait for its row', async () => {
+        const waiting = await fx.query<{ count: number }>(
+          "SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE jobs%'",
+        );
+        return waiting[0]!.count > 0;
+      });
+
+      const small = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'small' } }));
+      // With one lane for all, the small job's start would wait in the tick behind the held
+      // write until the batch statements' timeout (10 s) cancelled it.
+      await waitFor('the small job to succeed', async () => (await statusOf(fx, small.job.id)) === 'succeeded', 5_000);
+      expect(await statusOf(fx, large.job.id)).toBe('queued');
+    } finally {
+      await held.query('ROLLBACK');
+      held.release();
+    }
+    await waitFor('the large job to succeed once its row is free', async () => (await statusOf(fx, large.job.id)) === 'succeeded');
   });
 });
