@@ -194,11 +194,11 @@ export class JobExecutor {
 
   /** Takes `bytes` of a memory budget once it has room; a job that has to wait says so in the log and the metrics. */
   private reserve(budget: MemoryBudget, name: MemoryBudgetName, bytes: number, row: DeliveryRow, log: Logger): Promise<() => void> {
-    if (budget.wouldWait(bytes)) {
+    if (budget.wouldWait(bytes, row.owner_id)) {
       log.info({ budget: name, bytes, heldBytes: budget.held, budgetBytes: budget.capacityBytes, waiting: budget.waiting }, `job waits for room in the worker's ${name} memory budget`);
       this.options.metrics?.jobsMemoryWaits.inc({ type: row.type, budget: name });
     }
-    return budget.acquire(bytes);
+    return budget.acquire(bytes, row.owner_id);
   }
 
   private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {

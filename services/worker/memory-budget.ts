@@ -4,17 +4,39 @@ import type { Metrics } from '../core/metrics';
 /** What a budget holds and how many wait for room, after every change. */
 export type MemoryBudgetObserver = (state: { held: number; waiting: number }) => void;
 
+interface Waiter {
+  bytes: number;
+  /** Arrival order, which breaks ties between owners who were served equally recently. */
+  arrival: number;
+  grant: () => void;
+}
+
+/** One owner's jobs at a budget: those waiting, in their order, and what the owner holds. */
+interface OwnerLine {
+  waiting: Waiter[];
+  heldBytes: number;
+  /** When the owner was last let in (a count of grants); 0 for an owner not let in while it had a line here. */
+  lastServed: number;
+}
+
 /**
  * Bytes of memory one worker lets its jobs hold at once for one kind of need, so that
  * WORKER_CONCURRENCY slots cannot together take more memory than the worker has: large job
  * inputs (their input, result and copies on the way to PostgreSQL cost a few times the
  * input's size), or what file jobs hold that grows with their file. A job waits here for
- * room before it takes on what it reserves, first come first served; one larger than the
- * whole budget runs alone.
+ * room before it takes on what it reserves. Owners take turns: the next in line is the first
+ * waiting job of the owner let in longest ago, so one user's backlog of big file jobs, which
+ * fits within that user's share of the slots, does not make another user's job wait for
+ * all of it. The next in line is never overtaken, so a job larger than what is free gets its
+ * room as others end; one larger than the whole budget runs alone.
  */
 export class MemoryBudget {
   private heldBytes = 0;
-  private readonly queue: { bytes: number; grant: () => void }[] = [];
+  private waitingJobs = 0;
+  private arrivals = 0;
+  private grants = 0;
+  /** Owners with a job waiting or holding bytes; an owner with neither is forgotten. */
+  private readonly owners = new Map<string, OwnerLine>();
 
   constructor(
     readonly capacityBytes: number,
@@ -30,28 +52,45 @@ export class MemoryBudget {
 
   /** Jobs waiting now for room. */
   get waiting(): number {
-    return this.queue.length;
+    return this.waitingJobs;
   }
 
-  /** Whether `bytes` asked for now would wait: others are in line first, or it does not fit beside what is held. */
-  wouldWait(bytes: number): boolean {
-    return this.queue.length > 0 || !this.fits(bytes);
+  /** Whether `bytes` asked for now by `owner` would wait: another owner's job is next in line, the owner's own jobs wait before it, or it does not fit beside what is held. */
+  wouldWait(bytes: number, owner: string): boolean {
+    const line = this.owners.get(owner);
+    if (line && line.waiting.length > 0) return true;
+    const next = this.nextInLine();
+    if (next && next.line.lastServed <= (line?.lastServed ?? 0)) return true;
+    return !this.fits(bytes);
   }
 
-  /** Resolves once `bytes` may be held; the function it gives back hands them back (once, however often it is called). */
-  acquire(bytes: number): Promise<() => void> {
+  /** Resolves once `bytes` may be held by `owner`; the function it gives back hands them back (once, however often it is called). */
+  acquire(bytes: number, owner: string): Promise<() => void> {
     return new Promise((resolve) => {
-      this.queue.push({ bytes, grant: () => resolve(this.releaser(bytes)) });
+      const line = this.lineOf(owner);
+      line.waiting.push({ bytes, arrival: (this.arrivals += 1), grant: () => resolve(this.releaser(owner, line, bytes)) });
+      this.waitingJobs += 1;
       this.admit();
     });
   }
 
-  private releaser(bytes: number): () => void {
+  private lineOf(owner: string): OwnerLine {
+    let line = this.owners.get(owner);
+    if (!line) {
+      line = { waiting: [], heldBytes: 0, lastServed: 0 };
+      this.owners.set(owner, line);
+    }
+    return line;
+  }
+
+  private releaser(owner: string, line: OwnerLine, bytes: number): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.heldBytes -= bytes;
+      line.heldBytes -= bytes;
+      if (line.heldBytes === 0 && line.waiting.length === 0) this.owners.delete(owner);
       this.admit();
     };
   }
@@ -61,14 +100,28 @@ export class MemoryBudget {
     return this.heldBytes === 0 || this.heldBytes + bytes <= this.capacityBytes;
   }
 
-  /** Lets in waiting jobs in order while they fit; the first in line waits for the budget to empty when it needs more than it all. */
-  private admit(): void {
-    for (let next = this.queue[0]; next && this.fits(next.bytes); next = this.queue[0]) {
-      this.queue.shift();
-      this.heldBytes += next.bytes;
-      next.grant();
+  /** The owner whose turn it is: let in longest ago (never first), then the earliest arrival. */
+  private nextInLine(): { line: OwnerLine; waiter: Waiter } | undefined {
+    let next: { line: OwnerLine; waiter: Waiter } | undefined;
+    for (const line of this.owners.values()) {
+      const waiter = line.waiting[0];
+      if (!waiter) continue;
+      if (!next || line.lastServed < next.line.lastServed || (line.lastServed === next.line.lastServed && waiter.arrival < next.waiter.arrival)) next = { line, waiter };
     }
-    this.observe({ held: this.heldBytes, waiting: this.queue.length });
+    return next;
+  }
+
+  /** Lets in the next in line while it fits; when it needs more than the whole budget, everyone waits for the budget to empty. */
+  private admit(): void {
+    for (let next = this.nextInLine(); next && this.fits(next.waiter.bytes); next = this.nextInLine()) {
+      next.line.waiting.shift();
+      this.waitingJobs -= 1;
+      this.heldBytes += next.waiter.bytes;
+      next.line.heldBytes += next.waiter.bytes;
+      next.line.lastServed = this.grants += 1;
+      next.waiter.grant();
+    }
+    this.observe({ held: this.heldBytes, waiting: this.waitingJobs });
   }
 }
 

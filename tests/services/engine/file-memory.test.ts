@@ -115,6 +115,41 @@ describe('job engine: file jobs within the worker\'s file memory budget', () => 
     expect(outcome.heldAfter).toBe(0);
   });
 
+  it('lets another user\'s job in after the running one, not after every job of a user\'s backlog', async () => {
+    const bob = await fx.createUser();
+    const bobFile = await fx.core.files.upload({ ownerId: bob, name: 'words.txt', contentType: 'text/plain', body: Readable.from(distinctWords(FILE_BYTES)), maxBytes: FILE_BYTES });
+    const metrics = createMetrics('file-memory-turns-test');
+    const textStatsProcessor = findProcessor(textStats.type);
+    if (!textStatsProcessor) throw new Error('no text.stats processor');
+    const starts: string[] = [];
+    let letGo: () => void = () => undefined;
+    const go = new Promise<void>((resolve) => (letGo = resolve));
+    const observed: Processor = {
+      definition: textStatsProcessor.definition,
+      run: async (context) => {
+        starts.push(context.ownerId === bob ? 'bob' : 'alice');
+        await go;
+        return textStatsProcessor.run(context);
+      },
+    };
+    // Room for one job at a time: Alice's backlog of four fills the line before Bob submits.
+    const runner = await fx.startRunner({ fileMemoryBudgetBytes: reservation }, { metrics, processors: (type) => (type === textStats.type ? observed : findProcessor(type)) });
+    const submit = async (ownerId: string, id: string) => (await fx.core.jobs.submit(submission({ ownerId, type: textStats.type, input: { fileId: id } }))).job.id;
+    const alices = [];
+    for (let n = 0; n < 4; n += 1) alices.push(await submit(fx.ownerId, fileId));
+    await waitFor('one of Alice\'s jobs to run and the others to wait for room', async () => starts.length === 1 && (await fileBudgetMetric(metrics, METRICS.workerMemoryWaiting)) === 3);
+    const bobs = await submit(bob, bobFile.id);
+    await waitFor('Bob\'s job to wait for room', async () => (await fileBudgetMetric(metrics, METRICS.workerMemoryWaiting)) === 4);
+    letGo();
+    await Promise.all(
+      [...alices.map((id) => ({ id, ownerId: fx.ownerId })), { id: bobs, ownerId: bob }].map(({ id, ownerId }) =>
+        waitFor(`job ${id} to succeed`, async () => (await fx.core.jobs.get(ownerId, id)).status === 'succeeded'),
+      ),
+    );
+    await runner.stop(1_000);
+    expect(starts).toEqual(['alice', 'bob', 'alice', 'alice', 'alice']);
+  });
+
   it('runs a job whose file needs more than the whole budget alone, and still runs every one', async () => {
     const jobs = 4;
     const outcome = await runTextStats(jobs, reservation - 1);

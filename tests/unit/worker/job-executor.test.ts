@@ -353,7 +353,7 @@ describe('JobExecutor: memory that grows with a job\'s file', () => {
   it('holds a job until the budget has room: not started meanwhile, the wait logged and counted, run once room frees', async () => {
     const row = transitions.add(deliveryRow({ type: 'echo', input: { fileId } }));
     const fileMemoryBudget = new MemoryBudget(20 * MiB);
-    const holder = await fileMemoryBudget.acquire(10 * MiB);
+    const holder = await fileMemoryBudget.acquire(10 * MiB, row.owner_id);
     const lines: Record<string, unknown>[] = [];
     const capturing = createLogger({ service: 'job-executor-test', level: 'info', destination: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) } });
     const { executor, metrics } = executorWith(transitions, async () => ({ result: { bytes: 0, lines: 0, words: 0, topWords: [] } }), {

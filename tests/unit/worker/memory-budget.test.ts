@@ -12,8 +12,8 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 describe('MemoryBudget', () => {
   it('lets jobs in while their bytes fit, and the next one as soon as bytes come back', async () => {
     const budget = new MemoryBudget(100);
-    const first = await budget.acquire(60);
-    const second = budget.acquire(50);
+    const first = await budget.acquire(60, 'alice');
+    const second = budget.acquire(50, 'alice');
     expect(await settled(second)).toBe(false);
     expect(budget.held).toBe(60);
     first();
@@ -23,24 +23,57 @@ describe('MemoryBudget', () => {
 
   it('serves in order: a small job does not overtake a large one waiting for room', async () => {
     const budget = new MemoryBudget(100);
-    const holder = await budget.acquire(60);
-    const large = budget.acquire(80);
-    const small = budget.acquire(10);
+    const holder = await budget.acquire(60, 'alice');
+    const large = budget.acquire(80, 'alice');
+    const small = budget.acquire(10, 'alice');
     expect([await settled(large), await settled(small)]).toEqual([false, false]);
     holder();
     expect([await settled(large), await settled(small)]).toEqual([true, true]);
     expect(budget.held).toBe(90);
   });
 
+  it('lets owners take turns: the next in line is the first waiting job of the owner let in longest ago', async () => {
+    const budget = new MemoryBudget(100);
+    const order: string[] = [];
+    const take = (owner: string) => budget.acquire(60, owner).then((release) => (order.push(owner), release));
+    const running = await take('alice');
+    const waiting = [take('alice'), take('alice'), take('bob'), take('carol'), take('bob')];
+    expect(budget.waiting).toBe(5);
+    running();
+    // Each is let in alone (60 of 100), so each must be released for the next to come in.
+    for (const index of [2, 3, 0, 4, 1]) (await waiting[index]!)();
+    expect(order).toEqual(['alice', 'bob', 'carol', 'alice', 'bob', 'alice']);
+  });
+
+  it('never lets an owner overtake the next in line, so a large job gets its room as others end', async () => {
+    const budget = new MemoryBudget(100);
+    const holder = await budget.acquire(60, 'alice');
+    const large = budget.acquire(80, 'bob');
+    const small = budget.acquire(10, 'carol');
+    expect(budget.wouldWait(10, 'dave')).toBe(true);
+    expect([await settled(large), await settled(small)]).toEqual([false, false]);
+    holder();
+    expect([await settled(large), await settled(small)]).toEqual([true, true]);
+  });
+
+  it('says a job waits when its owner\'s own jobs wait before it, and not when it is next and fits', async () => {
+    const budget = new MemoryBudget(100);
+    await budget.acquire(60, 'alice');
+    void budget.acquire(60, 'alice');
+    expect(budget.wouldWait(10, 'alice')).toBe(true);
+    expect(budget.wouldWait(10, 'bob')).toBe(false);
+    expect(budget.wouldWait(50, 'bob')).toBe(true);
+  });
+
   it('runs an input larger than the whole budget alone, once the budget is empty', async () => {
     const budget = new MemoryBudget(100);
-    const holder = await budget.acquire(10);
-    const huge = budget.acquire(500);
+    const holder = await budget.acquire(10, 'alice');
+    const huge = budget.acquire(500, 'alice');
     expect(await settled(huge)).toBe(false);
     holder();
     const release = await huge;
     expect(budget.held).toBe(500);
-    const after = budget.acquire(1);
+    const after = budget.acquire(1, 'alice');
     expect(await settled(after)).toBe(false);
     release();
     expect(await settled(after)).toBe(true);
@@ -48,8 +81,8 @@ describe('MemoryBudget', () => {
 
   it('counts a release once, however often it is called', async () => {
     const budget = new MemoryBudget(100);
-    const release = await budget.acquire(40);
-    await budget.acquire(30);
+    const release = await budget.acquire(40, 'alice');
+    await budget.acquire(30, 'alice');
     release();
     release();
     expect(budget.held).toBe(30);
@@ -57,12 +90,12 @@ describe('MemoryBudget', () => {
 
   it('says whether a request would wait: when it does not fit beside what is held, or others wait before it', async () => {
     const budget = new MemoryBudget(100);
-    expect(budget.wouldWait(500)).toBe(false);
-    const holder = await budget.acquire(60);
-    expect([budget.wouldWait(40), budget.wouldWait(41)]).toEqual([false, true]);
-    const large = budget.acquire(80);
+    expect(budget.wouldWait(500, 'alice')).toBe(false);
+    const holder = await budget.acquire(60, 'alice');
+    expect([budget.wouldWait(40, 'alice'), budget.wouldWait(41, 'alice')]).toEqual([false, true]);
+    const large = budget.acquire(80, 'alice');
     expect(budget.waiting).toBe(1);
-    expect(budget.wouldWait(10)).toBe(true);
+    expect(budget.wouldWait(10, 'alice')).toBe(true);
     holder();
     await large;
     expect(budget.waiting).toBe(0);
@@ -71,8 +104,8 @@ describe('MemoryBudget', () => {
   it('tells its observer what it holds and how many wait after every change', async () => {
     const states: { held: number; waiting: number }[] = [];
     const budget = new MemoryBudget(100, (state) => states.push(state));
-    const first = await budget.acquire(70);
-    const second = budget.acquire(70);
+    const first = await budget.acquire(70, 'alice');
+    const second = budget.acquire(70, 'alice');
     first();
     (await second)();
     expect(states).toEqual([
@@ -89,8 +122,8 @@ describe('MemoryBudget', () => {
     const value = async (gauge: { get(): Promise<{ values: { value: number; labels: object }[] }> }) => (await gauge.get()).values.map(({ value, labels }) => ({ value, labels }));
     expect(await value(metrics.workerMemoryBudget)).toEqual([{ value: 100, labels: { budget: 'file' } }]);
     expect(await value(metrics.workerMemoryWaiting)).toEqual([{ value: 0, labels: { budget: 'file' } }]);
-    await budget.acquire(80);
-    void budget.acquire(30);
+    await budget.acquire(80, 'alice');
+    void budget.acquire(30, 'alice');
     expect(await value(metrics.workerMemoryHeld)).toEqual([{ value: 80, labels: { budget: 'file' } }]);
     expect(await value(metrics.workerMemoryWaiting)).toEqual([{ value: 1, labels: { budget: 'file' } }]);
   });
