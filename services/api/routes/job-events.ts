@@ -22,15 +22,22 @@ const CAP_RETRY_AFTER_SECONDS = 5;
 const MAX_UNSENT_BYTES = 1_048_576;
 /** Events a resume reads per round trip. */
 const BACKLOG_PAGE = 1_000;
+/**
+ * Bytes of missed events one connection sends before it ends with a `retry:` hint, and the
+ * client resumes from its last id: what a stream reads and holds for a resume is bounded by
+ * this, not by how many events its user's jobs ever wrote.
+ */
+const BACKLOG_BYTES_PER_CONNECTION = MAX_UNSENT_BYTES;
 
 /**
  * Server-Sent Events of job state changes, fed by the process's EventHub (one LISTEN
  * connection, one read per notification batch) rather than a poll per stream. A stream
- * first subscribes, then reads what it missed from job_events once (after Last-Event-ID),
- * sends that, then lives, never sending an event twice: the hub reads a statement's rows
+ * first subscribes, then reads what it missed from job_events (after Last-Event-ID) a page
+ * at a time, sends that, then lives, never sending an event twice: the hub reads a statement's rows
  * after its notification, so an event the backlog read already found may still arrive live. It ends after
  * its job's terminal state, when the client leaves, when the process drains or loses its
- * notifications, and after EVENT_STREAM_MAX_SECONDS; each end but the first carries a
+ * notifications, after EVENT_STREAM_MAX_SECONDS, and once it has sent
+ * BACKLOG_BYTES_PER_CONNECTION of a backlog with more to follow; each end but the first carries a
  * `retry:` hint, and the client resumes where it stopped. A stream also ends, without a hint,
  * once the token that opened it is revoked: a session signed out, reset or demoted sees no
  * further event, whatever stream it held open. Streams are capped per user and per process.
@@ -103,10 +110,13 @@ export class EventStreams {
       resolveDone();
     };
     res.once('close', () => end(false));
+    let sentBytes = 0;
     const send = (event: StoredJobEvent) => {
       if (ended) return;
       const { eventId, ownerId: _owner, ...data } = event;
-      res.write(`id: ${eventId}\ndata: ${JSON.stringify(data)}\n\n`);
+      const message = `id: ${eventId}\ndata: ${JSON.stringify(data)}\n\n`;
+      sentBytes += message.length;
+      res.write(message);
       if (endsStream(event)) end(false);
       else if (res.writableLength > MAX_UNSENT_BYTES) end(true);
     };
@@ -128,7 +138,8 @@ export class EventStreams {
     const unwatch = auth.watchRevocation(caller, () => end(false));
     const timers: NodeJS.Timeout[] = [];
     try {
-      const backlog = await this.backlog(ownerId, source, after);
+      // The first page before the headers: a failure to read it is still answered with a status.
+      let page = await this.backlogPage(ownerId, source, after);
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
@@ -136,9 +147,16 @@ export class EventStreams {
         'X-Accel-Buffering': 'no',
       });
       res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
-      for (const event of backlog) {
-        send(event);
-        sentFromBacklog.add(event.eventId);
+      for (;;) {
+        for (const event of page) {
+          send(event);
+          sentFromBacklog.add(event.eventId);
+        }
+        const last = page.at(-1);
+        if (ended || !last || page.length < BACKLOG_PAGE) break;
+        // More may follow than one connection sends: the client resumes after the last one sent.
+        if (sentBytes >= BACKLOG_BYTES_PER_CONNECTION) end(true);
+        else page = await this.backlogPage(ownerId, source, last.eventId);
       }
       const arrived = buffered ?? [];
       buffered = undefined;
@@ -161,17 +179,9 @@ export class EventStreams {
     }
   }
 
-  /** What the stream missed: after `after` for a resume; a job stream without one starts from the job's first event. */
-  private async backlog(ownerId: string, source: StreamSource, after: number | undefined): Promise<StoredJobEvent[]> {
+  /** One page of what the stream missed: after `after` for a resume; a job stream without one starts from the job's first event. */
+  private async backlogPage(ownerId: string, source: StreamSource, after: number | undefined): Promise<StoredJobEvent[]> {
     if (source.kind === 'owner' && after === undefined) return [];
-    const events: StoredJobEvent[] = [];
-    let cursor = after ?? 0;
-    for (;;) {
-      const page = source.kind === 'job' ? await this.deps.jobs.events(ownerId, source.jobId, cursor) : await this.deps.jobs.ownerEvents(ownerId, cursor);
-      events.push(...page);
-      const last = page.at(-1);
-      if (!last || page.length < BACKLOG_PAGE) return events;
-      cursor = last.eventId;
-    }
+    return source.kind === 'job' ? this.deps.jobs.events(ownerId, source.jobId, after ?? 0) : this.deps.jobs.ownerEvents(ownerId, after ?? 0);
   }
 }

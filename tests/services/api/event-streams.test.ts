@@ -133,6 +133,41 @@ describe('job event streams', () => {
     stream.close();
   });
 
+  it('a resume far behind reads and sends a bounded part of what it missed per connection; the client catches up over several, each event once', async () => {
+    const owner = await signUp(api);
+    const jobId = await submitEcho(owner.token);
+    // 20,000 missed events of about 250 bytes each: some 5 MB of backlog, far more than one connection sends.
+    await api.db.query(
+      `INSERT INTO job_events (job_id, from_status, to_status, attempt, detail) SELECT $1, 'queued', 'running', n, repeat('x', 100) FROM generate_series(1, 20000) AS n`,
+      [jobId],
+    );
+    const total = 20_001;
+    const received: number[] = [];
+    const pagesRead: number[] = [];
+    const retryHints: number[] = [];
+    while (received.length < total && pagesRead.length < 20) {
+      let client: SseClient | undefined;
+      const before = received.length;
+      const cost = await databaseCost(async () => {
+        client = await SseClient.open(api, '/v1/jobs/events', owner.token, received.at(-1) ?? 0);
+        await client.until('the stream to end or to send every event', (c) => c.ended || before + c.events.length >= total);
+      });
+      if (!client) throw new Error('no stream');
+      client.close();
+      pagesRead.push(cost.queries);
+      retryHints.push(client.retryHints.length);
+      received.push(...client.events.map((event) => event.id));
+    }
+    expect(received).toHaveLength(total);
+    expect(new Set(received).size).toBe(total);
+    expect([...received].sort((a, b) => a - b)).toEqual(received);
+    // About a megabyte per connection: five pages of a thousand (and the owner's check), not the 21 of the whole backlog.
+    expect(Math.max(...pagesRead)).toBeLessThanOrEqual(6);
+    expect(pagesRead.length).toBeGreaterThanOrEqual(5);
+    // Every connection but the last ended with a retry hint beside its opening one.
+    expect(retryHints.slice(0, -1).every((hints) => hints === 2)).toBe(true);
+  }, 60_000);
+
   it('ends the streams of a session that signs out, in this process and in another; a stream of another session of the user goes on', async () => {
     const second = await startApi({
       servers: { databaseUrl: api.env.DATABASE_URL, redisUrl: api.env.REDIS_URL, redisPrefix: api.env.QUEUE_PREFIX },
