@@ -282,8 +282,6 @@ export const WorkerEnvSchema = EnvSchema.omit({
   UPLOAD_RATE_LIMIT_PER_MINUTE: true,
   STREAM_RATE_LIMIT_PER_MINUTE: true,
   JOB_DATA_READ_BYTES_PER_SECOND: true,
-  QUOTA_STORED_BYTES: true,
-  QUOTA_FILES: true,
   QUOTA_QUEUED_JOBS: true,
   EVENT_STREAMS_MAX: true,
   EVENT_STREAMS_PER_USER: true,

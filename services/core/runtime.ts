@@ -122,7 +122,7 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
   client.once('ready', () => void checkMaxmemoryPolicy(client, log));
 
   const relay = new Relay({ connection: producer, generalPool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
-  const files = createFileService({ generalPool, store, log });
+  const files = createFileService({ generalPool, store, log, quota: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES } });
   const jobs = createJobService({ generalPool, batchPool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
   const admin = createJobAdmin({ generalPool, relay, log, reconcileConfirmMs: options.reconcileConfirmMs });
   const events = new EventHub({ env, pool: generalPool, log, applicationName: `pk-${options.service}-events` });

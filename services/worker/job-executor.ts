@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { fileMemoryBytes, type JobTypeDefinition, type MemoryBudgetName } from '../contract';
 import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs';
-import { NotFoundError } from '../core/errors';
+import { NotFoundError, QuotaExceededError } from '../core/errors';
 import type { FileService } from '../core/files/types';
 import { deferralsAfter, deferralsExhaustedReason, eventAfterFailedAttempt, eventAfterInfrastructureFailure, planDelivery } from '../core/jobs/lifecycle';
 import type { TransitionWriter, WorkerTransition } from '../core/jobs/transitions';
@@ -389,7 +389,11 @@ export class JobExecutor {
           files.openContent(row.owner_id, fileId, signal).catch((error: unknown) => {
             throw error instanceof NotFoundError ? new PermanentJobError(error.message) : error;
           }),
-        saveOutput: (name, contentType, body) => files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }),
+        saveOutput: (name, contentType, body) =>
+          files.saveJobOutput({ jobId: row.id, ownerId: row.owner_id, name, contentType, body, signal }).catch((error: unknown) => {
+            // Another attempt would find the same files stored: the owner has to make room first.
+            throw error instanceof QuotaExceededError ? new PermanentJobError(error.message) : error;
+          }),
       },
       mailDrop: this.options.mailDrop,
       tasks: () => readTaskOutcomes(generalPool, row.id, signal),

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import { createGeneralPool } from '../../services/core/db/pool';
 import { runMigrations } from '../../services/core/db/migrate';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../services/core/errors';
+import { NotFoundError, PayloadTooLargeError, QuotaExceededError, ValidationError } from '../../services/core/errors';
 import { createFileService } from '../../services/core/files/service';
 import type { FileService } from '../../services/core/files/types';
 import { createLogger } from '../../services/core/logger';
@@ -57,7 +57,7 @@ describe('FileService on PostgreSQL and the filesystem store', () => {
   beforeEach(async () => {
     await pool.query('DELETE FROM files');
     root = await mkdtemp(path.join(os.tmpdir(), 'pk-files-'));
-    files = createFileService({ generalPool: pool, store: new FilesystemObjectStore({ root }), log: createLogger({ service: 'files-test', level: 'silent' }) });
+    files = createFileService({ generalPool: pool, store: new FilesystemObjectStore({ root }), log: createLogger({ service: 'files-test', level: 'silent' }), quota: { files: 10_000, bytes: 10 * 1024 * MiB } });
   });
 
   afterEach(async () => {
@@ -171,6 +171,24 @@ describe('FileService on PostgreSQL and the filesystem store', () => {
     expect(second.id).toBe(first.id);
     expect(second.name).toBe('new.txt');
     expect(await listObjects(root)).toEqual([`outputs/${jobId}/new.txt`]);
+  });
+
+  it('holds job outputs to the owner\'s quota of files and bytes, as uploads are; a re-run\'s earlier output is not counted against it', async () => {
+    const limited = createFileService({ generalPool: pool, store: new FilesystemObjectStore({ root }), log: createLogger({ service: 'files-test', level: 'silent' }), quota: { files: 2, bytes: 10 } });
+    const save = (jobId: string, text: string) => limited.saveJobOutput({ jobId, ownerId: ada, name: 'out.txt', contentType: 'text/plain', body: Readable.from([Buffer.from(text)]) });
+    const first = randomUUID();
+    await save(first, '123456');
+    await save(first, '12345678');
+    await expect(save(randomUUID(), '123')).rejects.toBeInstanceOf(QuotaExceededError);
+    const second = randomUUID();
+    await save(second, '12');
+    await expect(save(randomUUID(), '')).rejects.toBeInstanceOf(QuotaExceededError);
+    const { rows } = await pool.query<{ produced_by_job_id: string; size: number }>('SELECT produced_by_job_id, size FROM files WHERE owner_id = $1 ORDER BY size DESC', [ada]);
+    expect(rows).toEqual([
+      { produced_by_job_id: first, size: 8 },
+      { produced_by_job_id: second, size: 2 },
+    ]);
+    expect((await listObjects(root)).sort()).toEqual([`outputs/${first}/out.txt`, `outputs/${second}/out.txt`].sort());
   });
 
   it('asserts ownership of every file a job names', async () => {

@@ -62,11 +62,17 @@ export interface FileRepository {
   /** Which of the given ids are files of this owner. */
   findOwnedIds(ownerId: string, fileIds: string[]): Promise<Set<string>>;
   findByProducingJob(jobId: string): Promise<FileRecord | undefined>;
+  /** Files and bytes the owner stores, leaving out the output of `exceptJobId` (which a re-run replaces). */
+  storedBy(ownerId: string, exceptJobId: string): Promise<{ files: number; bytes: number }>;
   /**
    * Registers a job's output, or updates the job's existing output row in place (same id)
    * when a re-run after a crash stores it again: one row per job, whatever the number of runs.
+   * Under a lock on the owner, as uploads are: undefined when the owner's other files and this
+   * one would pass the quota.
    */
-  upsertJobOutput(file: NewJobOutputFile): Promise<FileRecord>;
+  upsertJobOutputWithinQuota(file: NewJobOutputFile, quota: StorageQuota): Promise<FileRecord | undefined>;
+  /** Removes a job's output row; the storage key it named, if there was one. */
+  deleteJobOutput(jobId: string): Promise<string | undefined>;
 }
 
 export function createFileRepository(pool: Pool): FileRepository {
@@ -121,21 +127,45 @@ export function createFileRepository(pool: Pool): FileRepository {
       });
       return rows[0] && toRecord(rows[0]);
     },
-    async upsertJobOutput(file) {
-      const { rows } = await pool.query<FileRow>({
-        name: 'files_upsert_job_output',
-        text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key, produced_by_job_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (produced_by_job_id) DO UPDATE SET
-                 name = EXCLUDED.name,
-                 content_type = EXCLUDED.content_type,
-                 size = EXCLUDED.size,
-                 sha256 = EXCLUDED.sha256,
-                 storage_key = EXCLUDED.storage_key
-               RETURNING ${COLUMNS}`,
-        values: [file.id, file.ownerId, file.name, file.contentType, file.size, file.sha256, file.storageKey, file.producedByJobId],
+    async storedBy(ownerId, exceptJobId) {
+      const { rows } = await pool.query<{ files: number; bytes: string }>({
+        name: 'files_stored_by',
+        text: `SELECT count(*)::int AS files, COALESCE(sum(size), 0)::bigint AS bytes FROM files
+                WHERE owner_id = $1 AND produced_by_job_id IS DISTINCT FROM $2::uuid`,
+        values: [ownerId, exceptJobId],
       });
-      return toRecord(rows[0] as FileRow);
+      return { files: rows[0]?.files ?? 0, bytes: Number(rows[0]?.bytes ?? 0) };
+    },
+    async deleteJobOutput(jobId) {
+      const { rows } = await pool.query<{ storage_key: string }>({
+        name: 'files_delete_job_output',
+        text: 'DELETE FROM files WHERE produced_by_job_id = $1 RETURNING storage_key',
+        values: [jobId],
+      });
+      return rows[0]?.storage_key;
+    },
+    async upsertJobOutputWithinQuota(file, quota) {
+      return inTransaction(pool, async (client) => {
+        // As insertWithinQuota: the count is read after the lock, seeing every file registered before.
+        await client.query({ name: 'files_lock_owner', text: 'SELECT 1 FROM users WHERE id = $1 FOR UPDATE', values: [file.ownerId] });
+        const { rows } = await client.query<FileRow>({
+          name: 'files_upsert_job_output_within_quota',
+          text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key, produced_by_job_id)
+                 SELECT $1, $2, $3, $4, $5::bigint, $6, $7, $8
+                   FROM (SELECT count(*) AS files, COALESCE(sum(size), 0) AS bytes FROM files
+                          WHERE owner_id = $2::uuid AND produced_by_job_id IS DISTINCT FROM $8::uuid) AS used
+                  WHERE used.files + 1 <= $9::bigint AND used.bytes + $5::bigint <= $10::bigint
+                 ON CONFLICT (produced_by_job_id) DO UPDATE SET
+                   name = EXCLUDED.name,
+                   content_type = EXCLUDED.content_type,
+                   size = EXCLUDED.size,
+                   sha256 = EXCLUDED.sha256,
+                   storage_key = EXCLUDED.storage_key
+                 RETURNING ${COLUMNS}`,
+          values: [file.id, file.ownerId, file.name, file.contentType, file.size, file.sha256, file.storageKey, file.producedByJobId, quota.files, quota.bytes],
+        });
+        return rows[0] && toRecord(rows[0]);
+      });
     },
   };
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import { validate as isUuid } from 'uuid';
 import type { FileView } from '../../contract';
-import { createFileRepository, type FileRecord } from '../db/files';
+import { createFileRepository, type FileRecord, type StorageQuota } from '../db/files';
 import { inTransaction } from '../db/transaction';
 import { NotFoundError, PayloadTooLargeError, QuotaExceededError, ValidationError } from '../errors';
 import type { Logger } from '../logger';
@@ -16,6 +16,8 @@ export interface FileServiceDependencies {
   generalPool: Pool;
   store: ObjectStore;
   log: Logger;
+  /** What an owner may store in all; job outputs are held to it as uploads are (QUOTA_FILES, QUOTA_STORED_BYTES). */
+  quota: StorageQuota;
 }
 
 /** An upload's bytes live at `files/<ownerId>/<fileId>`: fresh per upload, so an upload never replaces another. */
@@ -67,7 +69,7 @@ function detached(body: Readable): Readable {
 }
 
 /** Metadata in PostgreSQL, bytes in the object store; the object is written first, so a row always has its bytes. */
-export function createFileService({ generalPool, store, log }: FileServiceDependencies): FileService {
+export function createFileService({ generalPool, store, log, quota }: FileServiceDependencies): FileService {
   const files = createFileRepository(generalPool);
 
   const discard = async (key: string, caller: Logger = log): Promise<void> => {
@@ -152,17 +154,27 @@ export function createFileService({ generalPool, store, log }: FileServiceDepend
       const displayName = sanitiseFileName(name);
       const key = jobOutputKey(jobId, displayName);
       const previous = await files.findByProducingJob(jobId);
-      const stored = await store.put(key, body, { contentType: normalisedType, signal });
-      const record = await files.upsertJobOutput({
-        id: previous?.id ?? randomUUID(),
-        ownerId,
-        name: displayName,
-        contentType: normalisedType,
-        size: stored.size,
-        sha256: stored.sha256,
-        storageKey: key,
-        producedByJobId: jobId,
-      });
+      // The job's earlier output, which this one replaces, is not counted against it.
+      const used = await files.storedBy(ownerId, jobId);
+      const overQuota = () =>
+        new QuotaExceededError(`storage quota: the job's output would pass the owner's ${quota.files} files or ${quota.bytes} bytes; delete some files and retry the job`);
+      if (used.files + 1 > quota.files || used.bytes >= quota.bytes) throw overQuota();
+      let stored;
+      try {
+        stored = await store.put(key, body, { contentType: normalisedType, signal, maxBytes: quota.bytes - used.bytes });
+      } catch (error) {
+        // A store writes an object whole or not at all: an earlier run's object under the key is untouched.
+        throw error instanceof ObjectTooLargeError ? overQuota() : error;
+      }
+      const file = { id: previous?.id ?? randomUUID(), ownerId, name: displayName, contentType: normalisedType, size: stored.size, sha256: stored.sha256, storageKey: key, producedByJobId: jobId };
+      const record = await files.upsertJobOutputWithinQuota(file, quota);
+      if (!record) {
+        // Files registered meanwhile took the room. The bytes just stored may have replaced an earlier run's under the same key: its row goes too.
+        const earlierKey = await files.deleteJobOutput(jobId);
+        await discard(key);
+        if (earlierKey && earlierKey !== key) await discard(earlierKey);
+        throw overQuota();
+      }
       // A re-run that named its output differently moved the row to a new key; the old object is now unreferenced.
       if (previous && previous.storageKey !== key) await discard(previous.storageKey);
       return toView(record);

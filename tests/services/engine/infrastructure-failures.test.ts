@@ -56,7 +56,7 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
       credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-for-signing-only' },
     });
     fx = await createEngineFixture();
-    return { current: fx, fakeS3: s3, objects: store, files: createFileService({ generalPool: fx.core.generalPool, store, log: fx.log }) };
+    return { current: fx, fakeS3: s3, objects: store, files: createFileService({ generalPool: fx.core.generalPool, store, log: fx.log, quota: { files: fx.env.QUOTA_FILES, bytes: fx.env.QUOTA_STORED_BYTES } }) };
   }
 
   it('PostgreSQL restarted while a job reads its file: the job is deferred, its state write waits for the server, and it succeeds on its only attempt', async () => {
