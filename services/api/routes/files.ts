@@ -1,14 +1,14 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
 import type { Quotas } from '../../core/quotas';
-import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
-import { UnsupportedMediaTypeError } from '../errors';
+import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
+import { TooManyRequestsError, UnsupportedMediaTypeError } from '../errors';
 import { callerId } from '../middleware/authenticate';
 import { FileViewSchema } from '../schemas';
 
@@ -21,6 +21,15 @@ export interface FileRoutesOptions {
 }
 
 const FILE_FIELD = 'file';
+/**
+ * Downloads of one user this process serves at once. Each holds an open object and a socket
+ * until its client has read it all, and a client that stops reading holds them as long as it
+ * keeps the connection: without a bound, one user could open them until the process ran out
+ * of file descriptors or memory.
+ */
+const DOWNLOADS_AT_ONCE_PER_USER = 4;
+/** How long a user turned away by that bound waits before trying again. */
+const DOWNLOAD_RETRY_AFTER_SECONDS = 5;
 /** Slack for multipart boundaries and part headers when comparing Content-Length with the file limit. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
@@ -91,6 +100,21 @@ function receiveMultipart(
 const Binary = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
 export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: FileRoutesOptions): Endpoint[] {
+  const downloading = new Map<string, number>();
+  /** Counts the caller's download until its response closes (sent, or the connection gone); throws when the caller has the most a user may. */
+  const admitDownload = (ownerId: string, res: Response): void => {
+    const atOnce = downloading.get(ownerId) ?? 0;
+    if (atOnce >= DOWNLOADS_AT_ONCE_PER_USER) {
+      throw new TooManyRequestsError(`At most ${DOWNLOADS_AT_ONCE_PER_USER} downloads of one user are served at once; let one finish first.`, DOWNLOAD_RETRY_AFTER_SECONDS);
+    }
+    downloading.set(ownerId, atOnce + 1);
+    res.once('close', () => {
+      const left = (downloading.get(ownerId) ?? 1) - 1;
+      if (left > 0) downloading.set(ownerId, left);
+      else downloading.delete(ownerId);
+    });
+  };
+
   return [
     endpoint({
       method: 'post',
@@ -170,8 +194,10 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       responses: {
         200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { 'application/octet-stream': { schema: Binary } } },
         404: respond.problem('No such file of the caller.'),
+        429: respond.problem(`The caller has ${DOWNLOADS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
       },
       async handle({ params }, req, res) {
+        admitDownload(callerId(req), res);
         const aborted = new AbortController();
         res.once('close', () => aborted.abort());
         const { file, body } = await files.openContent(callerId(req), params.id, aborted.signal);

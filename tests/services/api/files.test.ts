@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
 
@@ -157,5 +158,58 @@ describe('file routes', () => {
     expect((await call(api, `/v1/files/${id}/content`, { token: bob })).status).toBe(404);
     expect((await call(api, '/v1/files/not-a-uuid', { token: alice })).status).toBe(404);
     expect((await call(api, `/v1/files/${id}`)).status).toBe(401);
+  });
+});
+
+describe('file downloads', () => {
+  // Larger than what the kernel's socket buffers and the stream ahead of them take, so a client that reads nothing holds its download open.
+  const size = 24 * 1024 * 1024;
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { UPLOAD_LIMIT_BYTES: String(size) } });
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  /** A download whose client sends its request and then reads nothing; resolves once the answer has begun. */
+  async function stalledDownload(fileId: string, token: string): Promise<Socket> {
+    const { hostname, port } = new URL(api.baseUrl);
+    const socket = connect(Number(port), hostname);
+    socket.write(`GET /v1/files/${fileId}/content HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('readable', resolve);
+      socket.once('error', reject);
+    });
+    return socket;
+  }
+
+  it('serves a user a few downloads at once and answers one more 429 with Retry-After; other users are served, and the user again once one ends', async () => {
+    const alice = await signUp(api);
+    const bob = await signUp(api);
+    const upload = async (token: string) => String((await call(api, '/v1/files', { token, body: new Uint8Array(size), headers: { 'content-type': 'application/octet-stream' } })).body.id);
+    const [aliceFile, bobFile] = [await upload(alice.token), await upload(bob.token)];
+    const stalled = [];
+    for (let n = 0; n < 4; n += 1) stalled.push(await stalledDownload(aliceFile, alice.token));
+    try {
+      const refused = await call(api, `/v1/files/${aliceFile}/content`, { token: alice.token });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(refused.body.detail).toMatch(/At most 4 downloads of one user/);
+      const bobs = await call(api, `/v1/files/${bobFile}/content`, { token: bob.token });
+      expect([bobs.status, bobs.text.length]).toEqual([200, size]);
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
+    // The server sees the connections go as their next write fails; then the user is served again.
+    const deadline = Date.now() + 10_000;
+    let again = await call(api, `/v1/files/${aliceFile}/content`, { token: alice.token });
+    while (again.status === 429 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      again = await call(api, `/v1/files/${aliceFile}/content`, { token: alice.token });
+    }
+    expect(again.status).toBe(200);
   });
 });
