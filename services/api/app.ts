@@ -51,6 +51,18 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
       requestLog.warn({ err: rejection }, 'password-reset limiter unavailable; request let through');
     }
   };
+  // The reset route's budget of mails per address, for the mails an attempt to register a taken address sends its owner.
+  const noticeLimiter = createLimiter({ redis: deps.redis, keyPrefix: `${prefix}:rl:registered-notice`, points: env.PASSWORD_RESET_PER_HOUR, durationSeconds: 3_600 });
+  const registrationNoticeLimit = async (account: string, requestLog: Logger) => {
+    try {
+      await noticeLimiter.consume(account);
+      return true;
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) return false;
+      requestLog.warn({ err: rejection }, 'registration notice limiter unavailable; mail sent');
+      return true;
+    }
+  };
   const lockout = new AccountLockout({
     redis: deps.redis,
     prefix,
@@ -70,7 +82,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     }),
     ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, uploadLimit, quotas: deps.quotas }),
     ...jobTypeEndpoints(describeJobTypes()),
-    ...authEndpoints({ auth: deps.auth, security: deps.security, credentialLimit, refreshLimit, resetLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
+    ...authEndpoints({ auth: deps.auth, security: deps.security, credentialLimit, refreshLimit, resetLimit, registrationNoticeLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
     ...adminEndpoints({ admin: deps.admin }),
     ...healthEndpoints({ checks: deps.checks, lifecycle, metricsSource }),
   ];

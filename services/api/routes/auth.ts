@@ -30,6 +30,8 @@ export interface AuthRoutesOptions {
   refreshLimit: RequestHandler;
   /** Per account: password-reset requests; `log` is the request's. */
   resetLimit: (account: string, log: Logger) => Promise<void>;
+  /** Per account: whether the owner of a taken address may be mailed about another attempt to register it now. */
+  registrationNoticeLimit: (account: string, log: Logger) => Promise<boolean>;
   lockout: AccountLockout;
   cookieSecure: boolean;
 }
@@ -61,7 +63,7 @@ async function optionalClaims(auth: AuthService, req: Request): Promise<AccessCl
   }
 }
 
-export function authEndpoints({ auth, security, credentialLimit, refreshLimit, resetLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
+export function authEndpoints({ auth, security, credentialLimit, refreshLimit, resetLimit, registrationNoticeLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -82,7 +84,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
         429: tooManyAttempts,
       },
       async handle({ body }, req, res) {
-        res.status(202).json(await auth.register(body, req.log));
+        res.status(202).json(await auth.register(body, req.log, () => registrationNoticeLimit(body.email, req.log)));
       },
     }),
     endpoint({

@@ -79,8 +79,11 @@ export interface AccountChange {
  * the service's own by default.
  */
 export interface AuthService {
-  /** Same answer whether or not the email was free; when it was not, its owner gets a mail. */
-  register(credentials: RegisterBody, log?: Logger): Promise<RegistrationAccepted>;
+  /**
+   * Same answer whether or not the email was free; when it was not, its owner gets a mail,
+   * if `mayNotifyOwner` (asked only then, after the answer is settled) allows one now.
+   */
+  register(credentials: RegisterBody, log?: Logger, mayNotifyOwner?: () => Promise<boolean>): Promise<RegistrationAccepted>;
   /** Throws UnauthorizedError with one message for an unknown email and a wrong password alike. */
   login(credentials: LoginBody, log?: Logger): Promise<SessionTokens & { userId: string }>;
   /** Rotates the refresh token; presenting one already rotated revokes its whole session. */
@@ -182,7 +185,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
   };
 
   const service: AuthService = {
-    async register({ email, password }, log = deps.log) {
+    async register({ email, password }, log = deps.log, mayNotifyOwner = async () => true) {
       // The hash is computed for a taken address too: both answers cost the same argon2 work.
       const passwordHash = await hashPassword(password);
       try {
@@ -196,8 +199,10 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
           `If it was you: sign in instead (${site}${CONSOLE_PAGES.signIn}), or reset your password (${site}${CONSOLE_PAGES.forgotPassword}).`,
           'If it was not you: nothing changed; you can ignore this mail.',
         ].join('\n');
-        // Not awaited: queueing the mail must not make this answer slower than a fresh registration.
-        deps.sendMail({ to: email, subject: 'Your Platform Kit account', text }).catch((mailError: unknown) => log.error({ err: mailError }, 'could not queue the already-registered mail'));
+        // Not awaited: asking and queueing must not make this answer slower than a fresh registration.
+        void mayNotifyOwner()
+          .then((allowed) => (allowed ? deps.sendMail({ to: email, subject: 'Your Platform Kit account', text }) : undefined))
+          .catch((mailError: unknown) => log.error({ err: mailError }, 'could not queue the already-registered mail'));
       }
       return { email, detail: REGISTRATION_DETAIL };
     },

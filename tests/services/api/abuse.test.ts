@@ -48,6 +48,19 @@ describe('lockout and rate limits', () => {
     expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
   });
 
+  it('mails the owner of a taken address about attempts to register it no more often than resets, answering every attempt alike', async () => {
+    const { email } = await signUp(api, PASSWORD);
+    const attempts = await Promise.all(Array.from({ length: 6 }, () => call(api, '/v1/auth/register', { json: { email, password: 'another long passphrase' } })));
+    expect(attempts.map((attempt) => attempt.status)).toEqual([202, 202, 202, 202, 202, 202]);
+    expect(new Set(attempts.map((attempt) => attempt.text)).size).toBe(1);
+    const mails = async () => (await api.db.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE type = 'email.send' AND input->>'to' = $1", [email])).rows[0]?.count;
+    // The notices are queued after the answers: wait for them, then make sure no more come.
+    const deadline = Date.now() + 5_000;
+    while ((await mails()) !== 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await mails()).toBe(2);
+  });
+
   it('limits uploads and event streams per user', async () => {
     const { token } = await signUp(api);
     const upload = () => call(api, '/v1/files', { token, body: 'hello', headers: { 'content-type': 'text/plain' } });
