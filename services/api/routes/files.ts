@@ -22,14 +22,33 @@ export interface FileRoutesOptions {
 
 const FILE_FIELD = 'file';
 /**
- * Downloads of one user this process serves at once. Each holds an open object and a socket
- * until its client has read it all, and a client that stops reading holds them as long as it
- * keeps the connection: without a bound, one user could open them until the process ran out
- * of file descriptors or memory.
+ * Uploads and downloads of one user this process serves at once, each kind. An upload holds
+ * a partial object on disk (up to UPLOAD_LIMIT_BYTES, which the quota sees only once it is
+ * registered) and a download an open object, each with a socket, for as long as the client
+ * takes: without a bound, one user could hold them until the process ran out of file
+ * descriptors, memory or disk.
  */
-const DOWNLOADS_AT_ONCE_PER_USER = 4;
+const TRANSFERS_AT_ONCE_PER_USER = 4;
 /** How long a user turned away by that bound waits before trying again. */
-const DOWNLOAD_RETRY_AFTER_SECONDS = 5;
+const TRANSFER_RETRY_AFTER_SECONDS = 5;
+
+/** Counts a user's transfers of one kind while their responses are open; throws when the user has the most a user may. */
+function transfersAtOnce(what: string): (ownerId: string, res: Response) => void {
+  const underWay = new Map<string, number>();
+  return (ownerId, res) => {
+    const atOnce = underWay.get(ownerId) ?? 0;
+    if (atOnce >= TRANSFERS_AT_ONCE_PER_USER) {
+      throw new TooManyRequestsError(`At most ${TRANSFERS_AT_ONCE_PER_USER} ${what} of one user are served at once; let one finish first.`, TRANSFER_RETRY_AFTER_SECONDS);
+    }
+    underWay.set(ownerId, atOnce + 1);
+    // Closed once the response is sent or the connection is gone.
+    res.once('close', () => {
+      const left = (underWay.get(ownerId) ?? 1) - 1;
+      if (left > 0) underWay.set(ownerId, left);
+      else underWay.delete(ownerId);
+    });
+  };
+}
 /** Slack for multipart boundaries and part headers when comparing Content-Length with the file limit. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
@@ -100,20 +119,8 @@ function receiveMultipart(
 const Binary = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
 export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: FileRoutesOptions): Endpoint[] {
-  const downloading = new Map<string, number>();
-  /** Counts the caller's download until its response closes (sent, or the connection gone); throws when the caller has the most a user may. */
-  const admitDownload = (ownerId: string, res: Response): void => {
-    const atOnce = downloading.get(ownerId) ?? 0;
-    if (atOnce >= DOWNLOADS_AT_ONCE_PER_USER) {
-      throw new TooManyRequestsError(`At most ${DOWNLOADS_AT_ONCE_PER_USER} downloads of one user are served at once; let one finish first.`, DOWNLOAD_RETRY_AFTER_SECONDS);
-    }
-    downloading.set(ownerId, atOnce + 1);
-    res.once('close', () => {
-      const left = (downloading.get(ownerId) ?? 1) - 1;
-      if (left > 0) downloading.set(ownerId, left);
-      else downloading.delete(ownerId);
-    });
-  };
+  const admitUpload = transfersAtOnce('uploads');
+  const admitDownload = transfersAtOnce('downloads');
 
   return [
     endpoint({
@@ -141,6 +148,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         403: respond.problem('Over the caller\'s quota of files or stored bytes; nothing was stored.'),
         413: respond.problem('Over the upload limit; nothing was stored.'),
         415: respond.problem('No Content-Type, or a Content-Encoding (uploads are stored as sent).'),
+        429: respond.problem(`Over the per-user upload rate, or the caller has ${TRANSFERS_AT_ONCE_PER_USER} uploads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
       },
       async handle({ headers }, req, res) {
         const ownerId = callerId(req);
@@ -155,6 +163,13 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           // Refuse before reading; closing the connection spares both sides the rest of the body.
           res.setHeader('Connection', 'close');
           throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
+        }
+        try {
+          admitUpload(ownerId, res);
+        } catch (error) {
+          // The body is not read: closing the connection spares both sides the rest of it.
+          res.setHeader('Connection', 'close');
+          throw error;
         }
         const quotaBytes = await quotas.uploadAllowance(ownerId);
         const discard = (stored: FileView) =>
@@ -194,7 +209,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       responses: {
         200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { 'application/octet-stream': { schema: Binary } } },
         404: respond.problem('No such file of the caller.'),
-        429: respond.problem(`The caller has ${DOWNLOADS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
+        429: respond.problem(`The caller has ${TRANSFERS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
       },
       async handle({ params }, req, res) {
         admitDownload(callerId(req), res);

@@ -161,7 +161,7 @@ describe('file routes', () => {
   });
 });
 
-describe('file downloads', () => {
+describe('uploads and downloads under way', () => {
   // Larger than what the kernel's socket buffers and the stream ahead of them take, so a client that reads nothing holds its download open.
   const size = 24 * 1024 * 1024;
   let api: ApiFixture;
@@ -184,6 +184,53 @@ describe('file downloads', () => {
     });
     return socket;
   }
+
+  /** An upload whose client sends its headers and a first byte, then nothing more. */
+  function stalledUpload(token: string): Socket {
+    const { hostname, port } = new URL(api.baseUrl);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => undefined);
+    socket.write(`POST /v1/files HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\nx`);
+    return socket;
+  }
+
+  async function partialObjects(): Promise<number> {
+    const entries = await readdir(api.env.OBJECT_STORE_DIR, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries.filter((entry) => entry.isFile() && entry.name.endsWith('.partial')).length;
+  }
+
+  async function eventually<T>(attempt: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 10_000;
+    let value = await attempt();
+    while (!done(value) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      value = await attempt();
+    }
+    return value;
+  }
+
+  it('takes a few uploads of a user at once and answers one more 429 with Retry-After, reading none of it; other users\' uploads go on', async () => {
+    const alice = await signUp(api);
+    const bob = await signUp(api);
+    const stalled = Array.from({ length: 4 }, () => stalledUpload(alice.token));
+    try {
+      expect(await eventually(partialObjects, (count) => count === 4)).toBe(4);
+      const refused = await call(api, '/v1/files', { token: alice.token, body: 'one more', headers: { 'content-type': 'text/plain' } });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(refused.body.detail).toMatch(/At most 4 uploads of one user/);
+      expect((await call(api, '/v1/files', { token: bob.token, body: 'bob\'s', headers: { 'content-type': 'text/plain' } })).status).toBe(201);
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
+    const again = await eventually(
+      () => call(api, '/v1/files', { token: alice.token, body: 'now', headers: { 'content-type': 'text/plain' } }),
+      (answer) => answer.status !== 429,
+    );
+    expect(again.status).toBe(201);
+    expect(await eventually(partialObjects, (count) => count === 0)).toBe(0);
+  });
 
   it('serves a user a few downloads at once and answers one more 429 with Retry-After; other users are served, and the user again once one ends', async () => {
     const alice = await signUp(api);
