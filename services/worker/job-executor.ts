@@ -75,6 +75,8 @@ function isPermanent(error: unknown): boolean {
 export class JobExecutor {
   /** Abort controllers of the deliveries running here, by job id (one job may be delivered twice at once). */
   private readonly active = new Map<string, Set<AbortController>>();
+  /** Set by a shutdown's abortAll: see there. */
+  private shuttingDown = false;
 
   constructor(private readonly options: JobExecutorOptions) {}
 
@@ -99,8 +101,13 @@ export class JobExecutor {
     }
   }
 
-  /** Aborts every delivery running now. */
+  /**
+   * Aborts every delivery running now. After a shutdown's, deliveries that begin later are
+   * stopped before they start too: BullMQ may still hand over an entry fetched as it closes,
+   * among them the very jobs just released, and nothing would abort their runs.
+   */
   abortAll(kind: AbortKind): void {
+    if (kind === 'shutdown') this.shuttingDown = true;
     for (const jobId of this.active.keys()) this.abort(jobId, kind);
   }
 
@@ -112,6 +119,7 @@ export class JobExecutor {
    */
   async execute(jobId: string, delivery: { ownEntry: boolean } = { ownEntry: false }): Promise<Settlement> {
     const controller = new AbortController();
+    if (this.shuttingDown) controller.abort(new JobAbortedError('shutdown'));
     // Registered before the delivery read so a cancel arriving meanwhile is not missed.
     const controllers = this.active.get(jobId) ?? new Set<AbortController>();
     controllers.add(controller);
@@ -148,9 +156,16 @@ export class JobExecutor {
 
   private async runWithInput(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController): Promise<Settlement> {
     const log = jobLogger(this.options.log, row);
+    // A cancel that came during the delivery read, or a delivery begun during shutdown.
+    if (controller.signal.aborted) return this.stoppedBeforeStart(row, plan, controller.signal.reason, log);
     if (row.input_inline) return this.runWithFileMemory(row, plan, controller, log);
     // Held until the job's outcome is written: its input and result are in memory until then.
-    const release = await this.reserve(this.options.inputBudget, 'input', row.input_bytes, row, log);
+    let release: () => void;
+    try {
+      release = await this.reserve(this.options.inputBudget, 'input', row.input_bytes, row, controller.signal, log);
+    } catch (error) {
+      return this.stoppedBeforeStart(row, plan, error, log);
+    }
     try {
       const input = await loadInput(this.options.batchPool, row.id);
       if (input === undefined) return DONE;
@@ -169,7 +184,12 @@ export class JobExecutor {
   private async runWithFileMemory(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
     const bytes = await this.fileMemoryOf(row);
     if (bytes === 0) return this.run(row, plan, controller, log);
-    const release = await this.reserve(this.options.fileMemoryBudget, 'file', bytes, row, log);
+    let release: () => void;
+    try {
+      release = await this.reserve(this.options.fileMemoryBudget, 'file', bytes, row, controller.signal, log);
+    } catch (error) {
+      return this.stoppedBeforeStart(row, plan, error, log);
+    }
     try {
       return await this.run(row, plan, controller, log);
     } finally {
@@ -192,13 +212,33 @@ export class JobExecutor {
     }
   }
 
-  /** Takes `bytes` of a memory budget once it has room; a job that has to wait says so in the log and the metrics. */
-  private reserve(budget: MemoryBudget, name: MemoryBudgetName, bytes: number, row: DeliveryRow, log: Logger): Promise<() => void> {
+  /**
+   * Takes `bytes` of a memory budget once it has room; a job that has to wait says so in the
+   * log and the metrics. A cancel or shutdown meanwhile ends the wait (rejects with its reason).
+   */
+  private reserve(budget: MemoryBudget, name: MemoryBudgetName, bytes: number, row: DeliveryRow, signal: AbortSignal, log: Logger): Promise<() => void> {
     if (budget.wouldWait(bytes, row.owner_id)) {
       log.info({ budget: name, bytes, heldBytes: budget.held, budgetBytes: budget.capacityBytes, waiting: budget.waiting }, `job waits for room in the worker's ${name} memory budget`);
       this.options.metrics?.jobsMemoryWaits.inc({ type: row.type, budget: name });
     }
-    return budget.acquire(bytes, row.owner_id);
+    return budget.acquire(bytes, row.owner_id, signal);
+  }
+
+  /**
+   * The delivery was stopped before its run started (while it waited for memory, or as it
+   * began during shutdown): nothing of a run is recorded or undone. At shutdown the job goes
+   * back to the queue as it is; after a cancel it is handed on only if it was queued again
+   * meanwhile (see handOn).
+   */
+  private async stoppedBeforeStart(row: DeliveryRow, plan: { attempt: number }, reason: unknown, log: Logger): Promise<Settlement> {
+    const kind = reason instanceof JobAbortedError ? reason.kind : undefined;
+    if (kind === 'shutdown') {
+      log.info('job handed back to the queue at shutdown before it started');
+      return { kind: 'again', row, delayMs: 0 };
+    }
+    if (kind === undefined) throw reason;
+    log.info({ reason: kind }, 'job stopped before it started');
+    return this.handOn(row, plan.attempt, { startedHere: false }, log);
   }
 
   private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {

@@ -64,11 +64,35 @@ export class MemoryBudget {
     return !this.fits(bytes);
   }
 
-  /** Resolves once `bytes` may be held by `owner`; the function it gives back hands them back (once, however often it is called). */
-  acquire(bytes: number, owner: string): Promise<() => void> {
-    return new Promise((resolve) => {
+  /**
+   * Resolves once `bytes` may be held by `owner`; the function it gives back hands them back
+   * (once, however often it is called). When `signal` aborts first, the wait ends: the
+   * request leaves the line without holding anything, and rejects with the signal's reason.
+   */
+  acquire(bytes: number, owner: string, signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise((resolve, reject) => {
       const line = this.lineOf(owner);
-      line.waiting.push({ bytes, arrival: (this.arrivals += 1), grant: () => resolve(this.releaser(owner, line, bytes)) });
+      const onAbort = () => {
+        const index = line.waiting.indexOf(waiter);
+        if (index === -1) return;
+        line.waiting.splice(index, 1);
+        this.waitingJobs -= 1;
+        if (line.heldBytes === 0 && line.waiting.length === 0) this.owners.delete(owner);
+        reject(signal?.reason as Error);
+        // Those behind it may fit now that it is out of the way.
+        this.admit();
+      };
+      const waiter: Waiter = {
+        bytes,
+        arrival: (this.arrivals += 1),
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(this.releaser(owner, line, bytes));
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      line.waiting.push(waiter);
       this.waitingJobs += 1;
       this.admit();
     });

@@ -9,7 +9,7 @@ import { fileMemoryBytes, METRICS, textStats } from '../../../services/contract'
 import { createMetrics, type Metrics } from '../../../services/core/metrics';
 import { findProcessor } from '../../../services/worker/jobs';
 import type { Processor } from '../../../services/worker/processor';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, untilAborted, waitFor, type EngineFixture } from './fixture';
 
 const FILE_BYTES = 256 * 1024;
 
@@ -148,6 +148,68 @@ describe('job engine: file jobs within the worker\'s file memory budget', () => 
     );
     await runner.stop(1_000);
     expect(starts).toEqual(['alice', 'bob', 'alice', 'alice', 'alice']);
+  });
+
+  /** A text.stats processor that counts its runs and holds each until let go (or stopped). */
+  function heldTextStats() {
+    const textStatsProcessor = findProcessor(textStats.type);
+    if (!textStatsProcessor) throw new Error('no text.stats processor');
+    const held = { runs: 0, letGo: () => undefined as void };
+    const go = new Promise<void>((resolve) => (held.letGo = resolve));
+    const processor: Processor = {
+      definition: textStatsProcessor.definition,
+      run: async (context) => {
+        held.runs += 1;
+        await Promise.race([go, untilAborted(context.signal)]);
+        return textStatsProcessor.run(context);
+      },
+    };
+    return { held, processors: (type: string) => (type === textStats.type ? processor : findProcessor(type)) };
+  }
+
+  /** Two text.stats jobs on a runner with room for one: the first runs (held), the second waits for room. */
+  async function oneRunningOneWaiting() {
+    const metrics = createMetrics('file-memory-abort-test');
+    const { held, processors } = heldTextStats();
+    const runner = await fx.startRunner({ fileMemoryBudgetBytes: reservation }, { metrics, processors });
+    const submit = async () => (await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: textStats.type, input: { fileId } }))).job.id;
+    const running = await submit();
+    await waitFor('the first job to run', async () => held.runs === 1);
+    const waiting = await submit();
+    await waitFor('the second job to wait for room', async () => (await fileBudgetMetric(metrics, METRICS.workerMemoryWaiting)) === 1);
+    return { runner, metrics, held, running, waiting };
+  }
+
+  const eventsOf = async (jobId: string) =>
+    (await fx.query<{ from_status: string | null; to_status: string }>('SELECT from_status, to_status FROM job_events WHERE job_id = $1 ORDER BY id', [jobId])).map(
+      (event) => [event.from_status, event.to_status],
+    );
+
+  it('ends the wait of a job cancelled while it waits for room: it never runs, and leaves the line at once', async () => {
+    const { runner, metrics, held, running, waiting } = await oneRunningOneWaiting();
+    await fx.core.jobs.cancel(fx.ownerId, waiting);
+    await waitFor('the cancelled job to leave the line', async () => (await fileBudgetMetric(metrics, METRICS.workerMemoryWaiting)) === 0);
+    held.letGo();
+    await waitFor('the running job to succeed', async () => (await fx.core.jobs.get(fx.ownerId, running)).status === 'succeeded');
+    await runner.stop(1_000);
+    expect(held.runs).toBe(1);
+    expect(await eventsOf(waiting)).toEqual([
+      [null, 'queued'],
+      ['queued', 'cancelled'],
+    ]);
+    expect(await fileBudgetMetric(metrics, METRICS.workerMemoryHeld)).toBe(0);
+  });
+
+  it('hands a job waiting for room back to the queue at shutdown as it was, and runs nothing BullMQ hands over as it closes', async () => {
+    const { runner, held, running, waiting } = await oneRunningOneWaiting();
+    await runner.stop(0);
+    expect(held.runs).toBe(1);
+    expect(await fx.one('SELECT status, attempts FROM jobs WHERE id = $1', [waiting])).toEqual({ status: 'queued', attempts: 0 });
+    expect(await eventsOf(waiting)).toEqual([[null, 'queued']]);
+    // The running one was released, its attempt given back.
+    expect(await fx.one('SELECT status, attempts FROM jobs WHERE id = $1', [running])).toEqual({ status: 'queued', attempts: 0 });
+    // Not left for the next runner to take.
+    for (const jobId of [running, waiting]) await fx.core.jobs.cancel(fx.ownerId, jobId);
   });
 
   it('runs a job whose file needs more than the whole budget alone, and still runs every one', async () => {

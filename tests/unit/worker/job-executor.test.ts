@@ -66,6 +66,18 @@ describe('JobExecutor', () => {
     expect(executor.inFlight).toBe(0);
   });
 
+  it('after a shutdown aborted every run, stops a delivery that begins later before it starts: nothing runs or is recorded, and it goes back as it was', async () => {
+    const row = transitions.add(deliveryRow());
+    const run = jest.fn(async () => ({ result: {} }));
+    const { executor, metrics } = executorWith(transitions, run);
+    executor.abortAll('shutdown');
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'again', row, delayMs: 0 });
+    expect(run).not.toHaveBeenCalled();
+    expect(transitions.recorded).toEqual([]);
+    expect(await count(metrics.jobsStarted)).toBe(0);
+    expect(executor.inFlight).toBe(0);
+  });
+
   it('holds a delivery in an entry of its own while its user runs their share: nothing runs or is recorded, and it comes back later', async () => {
     const row = transitions.add(deliveryRow());
     const run = jest.fn(async () => ({ result: {} }));

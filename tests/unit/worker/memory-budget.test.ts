@@ -128,6 +128,36 @@ describe('MemoryBudget', () => {
     expect(await value(metrics.workerMemoryWaiting)).toEqual([{ value: 1, labels: { budget: 'file' } }]);
   });
 
+  it('ends a wait when its signal aborts: the request leaves the line holding nothing, and those behind it may go in', async () => {
+    const budget = new MemoryBudget(100);
+    const holder = await budget.acquire(60, 'alice');
+    const controller = new AbortController();
+    const large = budget.acquire(80, 'bob', controller.signal);
+    const small = budget.acquire(30, 'carol');
+    expect(await settled(small)).toBe(false);
+    const reason = new Error('cancelled');
+    controller.abort(reason);
+    await expect(large).rejects.toBe(reason);
+    expect(await settled(small)).toBe(true);
+    expect([budget.held, budget.waiting]).toEqual([90, 0]);
+    holder();
+    expect(budget.held).toBe(30);
+  });
+
+  it('refuses at once a request whose signal has already aborted, and ignores an abort after its bytes were granted', async () => {
+    const budget = new MemoryBudget(100);
+    const aborted = new AbortController();
+    aborted.abort(new Error('shutdown'));
+    await expect(budget.acquire(10, 'alice', aborted.signal)).rejects.toThrow('shutdown');
+    expect([budget.held, budget.waiting]).toEqual([0, 0]);
+    const later = new AbortController();
+    const release = await budget.acquire(10, 'alice', later.signal);
+    later.abort(new Error('too late'));
+    expect(budget.held).toBe(10);
+    release();
+    expect(budget.held).toBe(0);
+  });
+
   it('refuses a budget that is not a positive number of bytes', () => {
     expect(() => new MemoryBudget(0)).toThrow(RangeError);
     expect(() => new MemoryBudget(1.5)).toThrow(RangeError);
