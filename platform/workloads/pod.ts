@@ -1,6 +1,6 @@
 import type * as k8s from '@pulumi/kubernetes';
 import type * as pulumi from '@pulumi/pulumi';
-import { JOB_LABEL, SCRAPE_TARGETS } from '../../services/contract';
+import { HEALTH_PROBES, JOB_LABEL, SCRAPE_TARGETS } from '../../services/contract';
 import type { Placement } from '../cluster/placement';
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -102,9 +102,9 @@ export interface PodProbes {
 
 function probes(p: PodProbes): Pick<Container, 'startupProbe' | 'readinessProbe' | 'livenessProbe'> {
   const get = (s: ProbeSpec) => ({ httpGet: { path: s.path, port: s.port, scheme: 'HTTP' } });
-  const startupProbe: Probe = { ...get(p.startup), periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 };
+  const startupProbe: Probe = { ...get(p.startup), ...HEALTH_PROBES.startup };
   const readinessProbe: Probe = { ...get(p.readiness), periodSeconds: 5, failureThreshold: 2, successThreshold: 1, timeoutSeconds: 2 };
-  const livenessProbe: Probe = { ...get(p.liveness), periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 };
+  const livenessProbe: Probe = { ...get(p.liveness), ...HEALTH_PROBES.liveness };
   return { startupProbe, readinessProbe, livenessProbe };
 }
 

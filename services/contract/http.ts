@@ -15,6 +15,17 @@ export const PATHS = {
 export const API_PREFIX = '/v1';
 
 /**
+ * How the api's and the worker's `PATHS.healthz` is asked: how often, how long each answer
+ * may take, and after how many failures in a row the process is restarted. The startup
+ * probe holds until the first answer, the liveness probe from then on. The pods' probes and
+ * `npm start`'s supervisor both follow these, so a hung process is treated alike in both.
+ */
+export const HEALTH_PROBES = {
+  startup: { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 60 },
+  liveness: { periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+} as const;
+
+/**
  * What an API process tells the parent that started it over an IPC channel (`npm start`'s
  * supervisor) once its listener is bound. Answers on the port prove nothing: another
  * checkout's run may hold it; this message comes only from the parent's own child.

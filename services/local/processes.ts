@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../core/logger';
-import { hasExited, spawnChild, stopChild, type ExitStatus } from './child';
+import { hasExited, spawnChild, stopChild, waitForExit, type ExitStatus } from './child';
 import { forEachLine, type MergedLog } from './log-stream';
 import type { RestartPolicy } from './restart-policy';
 
@@ -16,6 +16,35 @@ export interface AppSpec {
   /** How long SIGTERM may take (the app's own drain grace) before SIGKILL. */
   stopTimeoutMs: number;
   restartPolicy: RestartPolicy;
+  /** Asked as a pod's startup and liveness probes would be; unset: only an exit restarts the app. */
+  health?: HealthProbes;
+}
+
+export interface ProbeTiming {
+  periodMs: number;
+  timeoutMs: number;
+  /** Failures in a row after which the app is killed, and so restarted. */
+  failureThreshold: number;
+}
+
+export interface HealthProbes {
+  /** Where this start of the app answers its health check, from the environment it was started with. */
+  url(env: NodeJS.ProcessEnv): string;
+  /** Until the app first answers. */
+  startup: ProbeTiming;
+  /** Once it has answered. */
+  liveness: ProbeTiming;
+}
+
+/** Why one health check failed; undefined when the app answered 2xx or 3xx, as Kubernetes counts it. */
+async function checkHealth(url: string, timeoutMs: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    await response.body?.cancel();
+    return response.status >= 200 && response.status < 400 ? undefined : `HTTP ${response.status}`;
+  } catch (error) {
+    return (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (error as Error).message;
+  }
 }
 
 export interface AppHooks {
@@ -68,6 +97,34 @@ export class AppProcess {
     child.once('exit', (code, signal) => {
       if (!this.stopRequested) this.crashed({ code, signal });
     });
+    if (this.spec.health) void this.watchHealth(child, this.spec.health, this.spec.health.url(env));
+  }
+
+  /**
+   * Kills the app once its health checks failed as many times in a row as the probe of
+   * its phase allows (startup until it first answers, liveness from then on), so a process
+   * that hangs without exiting (a blocked event loop, a stuck Redis connection, SIGSTOP) is
+   * restarted through the crash path, as the kubelet restarts a pod's container.
+   */
+  private async watchHealth(child: ChildProcess, probes: HealthProbes, url: string): Promise<void> {
+    let phase: 'startup' | 'liveness' = 'startup';
+    let failures = 0;
+    while (!(await waitForExit(child, probes[phase].periodMs)) && !this.stopRequested) {
+      const failure = await checkHealth(url, probes[phase].timeoutMs);
+      if (failure === undefined) {
+        phase = 'liveness';
+        failures = 0;
+        continue;
+      }
+      failures += 1;
+      if (failures < probes[phase].failureThreshold || this.stopRequested || hasExited(child)) continue;
+      this.hooks.log.error(
+        { url, phase, failures, lastFailure: failure },
+        `${this.spec.name} failed its ${phase} check ${failures} times in a row (last: ${failure}); killing it so it is restarted`,
+      );
+      child.kill('SIGKILL');
+      return;
+    }
   }
 
   get running(): boolean {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { PATHS, PORTS } from '../contract';
+import { HEALTH_PROBES, PATHS, PORTS } from '../contract';
 import { createLogger, redactUrl, type Logger } from '../core/logger';
 import { runMigrations } from '../core/db/migrate';
 import { ApiPort } from './api-port';
@@ -13,7 +13,7 @@ import { LocalRunError } from './errors';
 import { MergedLog } from './log-stream';
 import { initialiseLocalCluster, PostgresCluster, postgresLineLevel, runnableEmbeddedPostgresBinDir } from './postgres';
 import { isRoot, lookupSystemUser } from './child';
-import { AppProcess, Supervisor } from './processes';
+import { AppProcess, Supervisor, type HealthProbes } from './processes';
 import { observe } from './prometheus';
 import { findRedisServer, parseRedisLine, RedisServer } from './redis';
 import { RestartPolicy } from './restart-policy';
@@ -202,6 +202,20 @@ async function workerMetricsPort(context: Context): Promise<number> {
   return usualOrFreePort(context, { name: 'workerMetrics', what: 'worker metrics', usual: PORTS.workerMetrics, host: '0.0.0.0', level: 'info' });
 }
 
+/** The pods' startup and liveness probes, asked of the app on the port its environment gives it (the API's PORT, the worker's WORKER_METRICS_PORT). */
+function healthProbes(portVariable: 'PORT' | 'WORKER_METRICS_PORT'): HealthProbes {
+  const timing = (probe: (typeof HEALTH_PROBES)[keyof typeof HEALTH_PROBES]) => ({
+    periodMs: probe.periodSeconds * 1_000,
+    timeoutMs: probe.timeoutSeconds * 1_000,
+    failureThreshold: probe.failureThreshold,
+  });
+  return {
+    url: (appEnv) => `http://127.0.0.1:${appEnv[portVariable]}${PATHS.healthz}`,
+    startup: timing(HEALTH_PROBES.startup),
+    liveness: timing(HEALTH_PROBES.liveness),
+  };
+}
+
 /** `onWorkerMetricsPort` hears the worker's metrics port before each of its starts. */
 function startApps(context: Context, appEnv: NodeJS.ProcessEnv, apiPort: ApiPort, onWorkerMetricsPort: (port: number) => void): void {
   const { env, merged, supervisor, log } = context;
@@ -223,6 +237,7 @@ function startApps(context: Context, appEnv: NodeJS.ProcessEnv, apiPort: ApiPort
           ...(name === 'api' && { onMessage: (message: unknown) => apiPort.hear(message) }),
           stopTimeoutMs: env.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS,
           restartPolicy: new RestartPolicy(),
+          health: healthProbes(name === 'api' ? 'PORT' : 'WORKER_METRICS_PORT'),
         },
         merged,
         { log, onGiveUp: (message) => void supervisor.stop(message, 1) },

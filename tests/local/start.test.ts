@@ -282,6 +282,43 @@ describe('npm start (services/local/start.ts)', () => {
     expect(supervisor.records.some((record) => record.msg === 'API stopped')).toBe(true);
   });
 
+  it('restarts an api and a worker that hang without exiting once they fail their liveness checks, as the kubelet would', async () => {
+    const port = await findFreePort();
+    const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
+    await supervisor.waitFor((record) => record.msg.startsWith('API ready on'));
+    await supervisor.waitFor((record) => record.service === 'worker' && record.msg === 'worker ready');
+    const workerPids = () =>
+      supervisor.descendants().filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('worker', 'main.'));
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+    // Past the first startup check (every 2 s), which hands both over to their liveness checks.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const hung = [...apiPids(supervisor), ...workerPids()];
+    expect(hung).toHaveLength(2);
+    // Alive but answering nothing: a blocked event loop looks the same from outside.
+    for (const pid of hung) process.kill(pid, 'SIGSTOP');
+
+    for (const name of ['api', 'worker']) {
+      const killed = await supervisor.waitFor((record) => record.msg.startsWith(`${name} failed its liveness check 3 times in a row`), 80_000);
+      expect(killed).toMatchObject({ service: 'local', level: 'error', phase: 'liveness', url: expect.stringContaining(PATHS.healthz) });
+      await supervisor.waitFor((record) => record.msg.startsWith(`${name} exited unexpectedly (signal SIGKILL); restarting in`));
+    }
+    await supervisor.waitFor(() => supervisor.records.filter((record) => record.service === 'worker' && record.msg === 'worker ready').length === 2);
+    expect(workerPids().some((pid) => hung.includes(pid))).toBe(false);
+    await until(() => apiPids(supervisor).length === 1 && !hung.includes(apiPids(supervisor)[0]!));
+    let healthy = false;
+    for (const deadline = Date.now() + 30_000; !healthy && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+      healthy = await fetch(`http://127.0.0.1:${port}${PATHS.healthz}`).then((response) => response.ok, () => false);
+    }
+    expect(healthy).toBe(true);
+    expect(supervisor.running).toBe(true);
+    await stopCleanly(supervisor);
+  }, 180_000);
+
   it('picks a free port for the worker\'s metrics when 9091 is taken, and says which', async () => {
     const holder = await holdWorkerMetricsPort();
     try {
