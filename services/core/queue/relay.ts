@@ -196,6 +196,12 @@ export class Relay {
   /** Rows of the submit path gathered into fewer, larger addBulks (see handOff). */
   private readonly handOffs: MicroBatcher<EnqueueRow, void>;
   private handOffsOverflowing = false;
+  /**
+   * Enqueues that failed since the last that succeeded. While Redis is away every submit
+   * batch fails: the first failure is a warning, the rest are counted and said when Redis
+   * takes an enqueue again, so an outage costs the log two lines, not one per batch.
+   */
+  private failedEnqueues = { batches: 0, jobs: 0 };
 
   constructor(deps: { connection: Redis; generalPool: Pool; log: Logger; metrics?: Metrics }, options: RelayOptions) {
     this.options = {
@@ -267,8 +273,17 @@ export class Relay {
     try {
       await this.withinEnqueueTimeout(this.queue.addBulk(entries.map((jobs) => this.entry(jobs, options))), 'addBulk');
     } catch (error) {
-      this.log.warn({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over');
+      if (this.failedEnqueues.batches === 0) {
+        this.log.warn({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over (further failures are counted until an enqueue succeeds)');
+      } else {
+        this.log.debug({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over');
+      }
+      this.failedEnqueues = { batches: this.failedEnqueues.batches + 1, jobs: this.failedEnqueues.jobs + rows.length };
       return 0;
+    }
+    if (this.failedEnqueues.batches > 0) {
+      this.log.info({ failedBatches: this.failedEnqueues.batches, failedJobs: this.failedEnqueues.jobs }, 'enqueue succeeds again; the jobs of the failed ones are the relay sweep\'s');
+      this.failedEnqueues = { batches: 0, jobs: 0 };
     }
     this.metrics?.relayEnqueued.inc({ path }, rows.length);
     // The map goes after the entries, so a field always names an entry that exists (pruneSharedEntries relies on it).

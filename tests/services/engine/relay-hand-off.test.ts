@@ -11,6 +11,7 @@ import { createRedisConnection } from '../../../services/core/queue/connection';
 import { readJobStates } from '../../../services/core/queue/job-states';
 import { SHARED_ENTRY_ID_PREFIX } from '../../../services/core/queue/keys';
 import { Relay, type RelayOptions } from '../../../services/core/queue/relay';
+import { startRedis } from '../../harness/redis';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
 describe('relay hand-off', () => {
@@ -102,6 +103,39 @@ describe('relay hand-off', () => {
     expect(await held(subject, kept.map((row) => row.id))).toBe(3);
     expect(await held(subject, leftToSweep.map((row) => row.id))).toBe(0);
   });
+
+  it('says once that enqueues fail while Redis is away, however many batches fail, and how many once one succeeds again', async () => {
+    const redis = await startRedis();
+    const warn = jest.spyOn(fx.log, 'warn');
+    const info = jest.spyOn(fx.log, 'info');
+    const said = (spy: jest.SpyInstance, start: string) => spy.mock.calls.filter(([, message]) => String(message).startsWith(start));
+    try {
+      connection = createRedisConnection(redis.url, 'producer');
+      relay = new Relay({ connection, generalPool: fx.core.generalPool, log: fx.log }, { prefix: `${fx.env.QUEUE_PREFIX}-outage-${randomUUID()}`, enqueueTimeoutMs: 500 });
+      await relay.queue.waitUntilReady();
+      for (let outage = 1; outage <= 2; outage += 1) {
+        await redis.stop();
+        for (let batch = 0; batch < 20; batch += 1) expect(await relay.enqueue(rows(2))).toBe(0);
+        await redis.start();
+        let enqueued = 0;
+        for (const deadline = Date.now() + 20_000; enqueued === 0 && Date.now() < deadline; await delay(100)) enqueued = await relay.enqueue(rows(1));
+        expect(enqueued).toBe(1);
+        // One warning per outage, not one per batch; the recovery counts what failed in it.
+        expect(said(warn, 'enqueue failed')).toHaveLength(outage);
+        const recovered = said(info, 'enqueue succeeds again');
+        expect(recovered).toHaveLength(outage);
+        const { failedBatches, failedJobs } = recovered[outage - 1]?.[0] as { failedBatches: number; failedJobs: number };
+        expect(failedBatches).toBeGreaterThanOrEqual(20);
+        expect(failedJobs).toBe(40 + (failedBatches - 20));
+      }
+    } finally {
+      warn.mockRestore();
+      info.mockRestore();
+      await relay?.close();
+      relay = undefined;
+      await redis.destroy();
+    }
+  }, 90_000);
 
   it('puts jobs of a type that shares entries up to jobsPerQueueEntry in one, by type and priority, and the sweep finds each job in its entry', async () => {
     const { relay: subject, addBulkSizes } = startRelay({ handOffWindowMs: 50 });
