@@ -43,8 +43,8 @@ export function describeReconcile(report: ReconcileReport): string {
   const lines = [
     `checked ${firstLook} queued job(s) against Redis, then ${secondLook} at a second look`,
     `re-enqueued   ${report.reenqueued} queued job(s) that Redis had lost`,
-    `retried       ${report.retried} running job(s) whose worker and Redis entry were both gone (the lost attempt counts as failed)`,
-    `failed        ${report.failed} running job(s) like those whose lost attempt was their last (now dead letters)`,
+    `retried       ${report.retried} running job(s) whose worker and Redis entry were both gone (the lost attempt is not charged)`,
+    `failed        ${report.failed} running job(s) like those that had no deferral left (now dead letters)`,
     `dead-lettered ${report.abandoned} crash-looping job(s) whose runs kept ending with their worker`,
   ];
   if (report.failed + report.abandoned > 0) lines.push('inspect the dead letters: platform dlq list');

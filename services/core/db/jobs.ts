@@ -544,11 +544,12 @@ export interface QueueEntryRow {
   status: JobStatus;
   attempts: number;
   max_attempts: number;
+  deferrals: number;
   /** updated_at in microseconds since the epoch: the sweep's keyset, and proof a row did not move. */
   updated_us: number;
 }
 
-const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
+const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, deferrals, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
 
 /** Removes `keys` from a succeeded job's stored input (its type's secretInputKeys). */
 export async function removeSecretInput(db: Queryable, jobId: string, keys: readonly string[]): Promise<void> {

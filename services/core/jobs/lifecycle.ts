@@ -165,13 +165,22 @@ export function eventAfterInfrastructureFailure(deferrals: number): 'defer' | 'a
   return deferrals >= MAX_DEFERRALS ? 'abandon' : 'defer';
 }
 
-/** A running attempt whose worker and queue entry are both gone counts as a failed attempt. */
-export function eventForLostAttempt(row: { attempts: number; max_attempts: number }): 'retry' | 'fail' {
-  return eventAfterFailedAttempt({ number: row.attempts, maxAttempts: row.max_attempts, permanent: false });
+/**
+ * A running attempt whose worker and queue entry are both gone was lost to the platform,
+ * not to the job: a worker that died alone leaves its entry to be redelivered (a crash loop
+ * is counted there), so an entry that is gone too means Redis lost it (restarted empty,
+ * failed over). It is deferred as an attempt that failed on Redis is: not charged, counted
+ * against MAX_DEFERRALS.
+ */
+export function eventForLostAttempt(row: { deferrals: number }): 'defer' | 'abandon' {
+  return eventAfterInfrastructureFailure(row.deferrals);
 }
 
+/** What a lost attempt failed on, for its audit row and its dead letter's error. */
+export const LOST_ATTEMPT_DEPENDENCY = 'Redis';
+
 /** The states the relay looks for lost attempts in: those from which either event of eventForLostAttempt applies. */
-export const LOST_ATTEMPT_STATUSES: readonly JobStatus[] = MOVES.retry.from.filter((status) => MOVES.fail.from.includes(status));
+export const LOST_ATTEMPT_STATUSES: readonly JobStatus[] = MOVES.defer.from.filter((status) => MOVES.abandon.from.includes(status));
 
 /**
  * Who holds a job's delivery outside PostgreSQL, by the job's state: a job a delivery may

@@ -109,9 +109,9 @@ export interface ReconcileReport {
   checked: { firstLook: number; secondLook: number };
   /** Queued jobs Redis did not hold at either look (it lost them): handed to Redis again. */
   reenqueued: number;
-  /** Running jobs whose worker and Redis entry were both gone: the lost attempt counts as failed, and the job is queued again. */
+  /** Running jobs whose worker and Redis entry were both gone: queued again, the lost attempt not charged (a deferral). */
   retried: number;
-  /** Running jobs like those whose lost attempt was their last: failed, in the dead-letter set. */
+  /** Running jobs like those that had no deferral left (MAX_DEFERRALS): failed, in the dead-letter set. */
   failed: number;
   /** Jobs whose runs kept ending with their worker (a crash loop BullMQ gave up on): failed, in the dead-letter set. */
   abandoned: number;

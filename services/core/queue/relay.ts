@@ -5,7 +5,19 @@ import { findJobType, QUEUES, RETENTION, STALL_SETTINGS } from '../../contract';
 import { MicroBatcher } from '../batcher';
 import { applyTransitions, findStaleQueued, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../db/jobs';
 import { followParentMoves } from '../jobs/fanout';
-import { attemptsAfter, auditDetail, crashLoopReason, eventForLostAttempt, isTerminalStatus, LOST_ATTEMPT_REASON, MOVES, type AuditContext } from '../jobs/lifecycle';
+import {
+  attemptsAfter,
+  auditDetail,
+  crashLoopReason,
+  deferralsAfter,
+  deferralsExhaustedReason,
+  eventForLostAttempt,
+  isTerminalStatus,
+  LOST_ATTEMPT_DEPENDENCY,
+  LOST_ATTEMPT_REASON,
+  MOVES,
+  type AuditContext,
+} from '../jobs/lifecycle';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { withTimeout } from '../timeout';
@@ -115,7 +127,7 @@ export interface SweepReport {
   pending: number;
   /** Queued rows Redis did not hold at two looks in a row (two sweeps, or two passes over a backlog past sweepMaxRows), unchanged in between: lost, and handed over again. */
   requeued: number;
-  /** Running rows whose attempt was lost (worker and Redis job both gone): the attempt counts as failed, and the job is queued again. */
+  /** Running rows whose attempt was lost (worker and Redis job both gone): queued again, the attempt not charged (a deferral). */
   retried: number;
   /** Running rows whose lost attempt was their last: failed, in the dead-letter set. */
   failed: number;
@@ -582,7 +594,7 @@ export class Relay {
     }
   }
 
-  /** Running rows whose worker and Redis job are both gone: the lifecycle counts the attempt as failed. */
+  /** Running rows whose worker and Redis job are both gone: the lifecycle defers them, the attempt not charged. */
   private async reclaimLostRunning(): Promise<{ retried: number; failed: number; abandoned: number }> {
     const running = await findStaleRunning(this.generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
     if (running.length === 0) return { retried: 0, failed: 0, abandoned: 0 };
@@ -592,7 +604,7 @@ export class Relay {
     const decided = lost.map((row) => ({ row, audit: lostAttemptAudit(row) }));
     const applied = await this.applyRepairs(decided);
     // Only the rows whose move was written: another writer may have moved a row since it was read.
-    const retried = decided.filter(({ row, audit }) => audit.event === 'retry' && applied.has(row.id)).map(({ row }) => row);
+    const retried = decided.filter(({ row, audit }) => audit.event === 'defer' && applied.has(row.id)).map(({ row }) => row);
     await this.requeue(retried, 'sweep');
     return { retried: retried.length, failed: applied.size - retried.length, abandoned };
   }
@@ -618,6 +630,7 @@ export class Relay {
       status: MOVES[audit.event].to,
       attempt: row.attempts,
       attempts: attemptsAfter(audit.event, row.attempts),
+      deferrals: deferralsAfter(audit.event, row.deferrals),
       error: audit.event === 'abandon' ? audit.reason : audit.error,
       finished_ms: isTerminalStatus(MOVES[audit.event].to) ? now : null,
       unchanged_since_us: row.updated_us,
@@ -648,13 +661,17 @@ export class Relay {
 }
 
 /** What the sweep writes for a row it repairs, as the lifecycle audits it. */
-type RepairAudit = Extract<AuditContext, { event: 'retry' | 'fail' | 'abandon' }>;
+type RepairAudit = Extract<AuditContext, { event: 'defer' | 'abandon' }>;
 
-/** A lost attempt, recorded as a worker records a failed one; a retry is queued again at once (no backoff): the attempt was lost, not refused. */
+/**
+ * A lost attempt, recorded as a worker records one that failed on Redis; a deferral is
+ * queued again at once (no backoff): the attempt was lost, not refused.
+ */
 function lostAttemptAudit(row: QueueEntryRow): RepairAudit {
-  return eventForLostAttempt(row) === 'retry'
-    ? { event: 'retry', attempt: row.attempts, error: LOST_ATTEMPT_REASON, retryInMs: 0 }
-    : { event: 'fail', error: LOST_ATTEMPT_REASON };
+  const failure = { dependency: LOST_ATTEMPT_DEPENDENCY, error: LOST_ATTEMPT_REASON };
+  return eventForLostAttempt(row) === 'defer'
+    ? { event: 'defer', attempt: row.attempts, ...failure, deferral: row.deferrals + 1, retryInMs: 0 }
+    : { event: 'abandon', reason: deferralsExhaustedReason(row.deferrals, failure) };
 }
 
 /**

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { MAX_DEFERRALS } from '../../../services/core/jobs/lifecycle';
 import { startRedis } from '../../harness/redis';
 import { createEngineFixture, handedOver, queueSharedEntry, submission, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
@@ -122,21 +123,21 @@ describe('platform CLI', () => {
       return job.id;
     };
     const [lost, retried, lastAttempt, crashLooped] = [await submit('lost'), await submit('retried'), await submit('last attempt'), await submit('crash loop')];
-    // Redis lost a queued job; two running jobs lost their worker and their Redis entry, one on its last attempt;
+    // Redis lost a queued job; two running jobs lost their worker and their Redis entry, one with no deferral left;
     // BullMQ gave up on a job whose runs kept ending with their worker (its deferred failure, `defa`).
     for (const id of [lost, retried, lastAttempt]) await fixture.core.relay.queue.remove(id);
     await fixture.core.redis.client.hset(`${fixture.env.QUEUE_PREFIX}:jobs:${crashLooped}`, 'defa', 'job stalled more than allowable limit');
     // The sweep only takes jobs older than its grace period, so a job being enqueued right now is not raced.
     await fixture.query("UPDATE jobs SET updated_at = now() - interval '10 minutes' WHERE id = ANY($1::uuid[])", [[lost, crashLooped]]);
     await fixture.query("UPDATE jobs SET status = 'running', attempts = 1, max_attempts = 3, updated_at = now() - interval '1 hour' WHERE id = $1", [retried]);
-    await fixture.query("UPDATE jobs SET status = 'running', attempts = 3, max_attempts = 3, updated_at = now() - interval '1 hour' WHERE id = $1", [lastAttempt]);
+    await fixture.query("UPDATE jobs SET status = 'running', attempts = 1, max_attempts = 3, deferrals = $2, updated_at = now() - interval '1 hour' WHERE id = $1", [lastAttempt, MAX_DEFERRALS]);
 
     const run = await platform(['reconcile'], cliEnv);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^checked \d+ queued job\(s\) against Redis, then \d+ at a second look$/m);
     expect(run.stdout).toMatch(/^re-enqueued +1 queued job\(s\) that Redis had lost$/m);
     expect(run.stdout).toMatch(/^retried +1 running job\(s\) whose worker and Redis entry were both gone/m);
-    expect(run.stdout).toMatch(/^failed +1 running job\(s\) like those whose lost attempt was their last/m);
+    expect(run.stdout).toMatch(/^failed +1 running job\(s\) like those that had no deferral left/m);
     expect(run.stdout).toMatch(/^dead-lettered +1 crash-looping job\(s\)/m);
     expect(run.stdout).toContain('platform dlq list');
     const statuses = await fixture.query<{ id: string; status: string }>('SELECT id, status FROM jobs WHERE id = ANY($1::uuid[])', [[lost, retried, lastAttempt, crashLooped]]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { listMigrations, pendingMigrations, runMigrations } from '../../../services/core/db/migrate';
-import { LOST_ATTEMPT_REASON } from '../../../services/core/jobs/lifecycle';
+import { LOST_ATTEMPT_REASON, MAX_DEFERRALS } from '../../../services/core/jobs/lifecycle';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { SHARED_ENV, useSharedServices } from '../../harness/shared';
 import { createEngineFixture, handedOver, submission, waitFor, type EngineFixture } from './fixture';
@@ -74,9 +74,10 @@ describe('job engine: recovery', () => {
     expect(swept?.value).toBe(50);
   });
 
-  it('reclaims a running job whose worker and Redis job are both gone', async () => {
+  it('reclaims a running job whose worker and Redis job are both gone, without charging the lost attempt', async () => {
     fx = await createEngineFixture();
-    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'lost' } }));
+    // Its only attempt: were the loss charged to it, it would be dead-lettered for what Redis did.
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'lost' }, maxAttempts: 1 }));
     // A worker started it, then the worker and Redis lost it together.
     await handedOver(fx, job.id);
     await fx.core.relay.queue.remove(job.id);
@@ -86,11 +87,16 @@ describe('job engine: recovery', () => {
     await fx.startRunner();
     const current = fx;
     await waitFor('the reclaimed job to succeed', async () => (await current.core.jobs.get(current.ownerId, job.id)).status === 'succeeded');
-    expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 2 });
+    expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1 });
+    expect(await fx.query('SELECT deferrals FROM jobs WHERE id = $1', [job.id])).toEqual([{ deferrals: 1 }]);
     const events = await fx.core.jobs.events(fx.ownerId, job.id);
     expect(events.map((event) => event.to)).toEqual(['queued', 'queued', 'running', 'succeeded']);
-    // The reclaim is audited as a worker's retry is: the lost attempt failed, and the job is retried.
-    expect(events[1]).toMatchObject({ from: 'running', to: 'queued', detail: `attempt 1 failed: ${LOST_ATTEMPT_REASON}; retrying in 0 ms` });
+    // The reclaim is audited as a worker's deferral is: the attempt failed on Redis, not on the job.
+    expect(events[1]).toMatchObject({
+      from: 'running',
+      to: 'queued',
+      detail: `attempt 1 not charged: it failed on Redis, not on the job (${LOST_ATTEMPT_REASON}); deferral 1 of ${MAX_DEFERRALS}, running again in 0 ms`,
+    });
   });
 
   it('migrations apply once, even from concurrent starters, and report nothing pending', async () => {

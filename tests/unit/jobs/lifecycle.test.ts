@@ -85,8 +85,10 @@ describe('the job lifecycle', () => {
     expect(eventAfterFailedAttempt({ number: 1, maxAttempts: 3, permanent: false })).toBe('retry');
     expect(eventAfterFailedAttempt({ number: 3, maxAttempts: 3, permanent: false })).toBe('fail');
     expect(eventAfterFailedAttempt({ number: 1, maxAttempts: 3, permanent: true })).toBe('fail');
-    expect(eventForLostAttempt({ attempts: 1, max_attempts: 2 })).toBe('retry');
-    expect(eventForLostAttempt({ attempts: 2, max_attempts: 2 })).toBe('fail');
+    // A lost attempt is Redis's doing, not the job's: deferred, whatever attempts are left, until the deferrals run out.
+    expect(eventForLostAttempt({ deferrals: 0 })).toBe('defer');
+    expect(eventForLostAttempt({ deferrals: MAX_DEFERRALS - 1 })).toBe('defer');
+    expect(eventForLostAttempt({ deferrals: MAX_DEFERRALS })).toBe('abandon');
   });
 
   it('counts attempts: a release or a deferral gives its attempt back, a requeue starts over', () => {
@@ -124,7 +126,7 @@ describe('the job lifecycle', () => {
     );
   });
 
-  it('looks for lost attempts only where both of their outcomes (retry, fail) apply', () => {
+  it('looks for lost attempts only where both of their outcomes (defer, abandon) apply', () => {
     expect(LOST_ATTEMPT_STATUSES).toEqual(['running']);
     expect(sqlStatuses(LOST_ATTEMPT_STATUSES)).toBe("'running'");
   });
