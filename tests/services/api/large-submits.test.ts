@@ -45,12 +45,12 @@ describe('large submits are written apart: one user\'s MiB of JSON does not hold
     const heavy = await signUp(api);
     const light = await signUp(api);
     const held = await holdUserRow(heavy.userId);
-    let large: Promise<CallResult>[] = [];
+    const large: Promise<CallResult>[] = [];
     try {
       // Two large submits, one after the other reaching PostgreSQL: with one batcher for all,
       // they would take both of its statements in flight and the small submit would wait
       // for them (here, until its deadline: 503).
-      large = [call(api, '/v1/jobs', { token: heavy.token, json: echoOf(LARGE_SUBMIT_BYTES + 1_000) })];
+      large.push(call(api, '/v1/jobs', { token: heavy.token, json: echoOf(LARGE_SUBMIT_BYTES + 1_000) }));
       await until('the first large submit to wait for the lock', async () => (await insertsWaitingForALock()) >= 1);
       large.push(call(api, '/v1/jobs', { token: heavy.token, json: echoOf(LARGE_SUBMIT_BYTES * 4) }));
       // Gives the second one time to reach the API and, where it would, PostgreSQL.
