@@ -196,7 +196,8 @@ describe('ownership and quotas', () => {
         },
       });
     const statuses = await Promise.all(
-      ['a', 'b', 'c', 'd', 'e', 'f'].map(async (char) => {
+      // Four: the most uploads of one user a process takes at once (a fifth is 429).
+      ['a', 'b', 'c', 'd'].map(async (char) => {
         const response = await fetch(`${api.baseUrl}/v1/files`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
@@ -209,7 +210,7 @@ describe('ownership and quotas', () => {
     );
     // 40 bytes each against 100 bytes and 2 files: two fit, whichever finish first.
     expect(statuses.filter((status) => status === 201)).toHaveLength(2);
-    expect(statuses.filter((status) => status === 403)).toHaveLength(4);
+    expect(statuses.filter((status) => status === 403)).toHaveLength(2);
     const { rows } = await api.db.query<{ files: number; bytes: string }>('SELECT count(*)::int AS files, COALESCE(sum(size), 0) AS bytes FROM files WHERE owner_id = $1', [userId]);
     expect(rows[0]).toEqual({ files: 2, bytes: '80' });
   });
