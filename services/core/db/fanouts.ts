@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, recordWithInputSize, recordsWithInputSizes } from './jobs';
+import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, newJobFields, recordWithInputSize } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -66,8 +66,8 @@ export async function insertFanOut(
       )
       SELECT parent.*, fanout.* FROM parent, fanout`,
     values: [
-      recordWithInputSize(parent),
-      recordsWithInputSizes(tasks.map((task, ord) => ({ ...task, ord }))),
+      recordWithInputSize(newJobFields(parent, 0), parent.input),
+      `[${tasks.map((task, ord) => recordWithInputSize({ id: task.id, max_attempts: task.max_attempts, ord }, task.input)).join(',')}]`,
       fanOut.childType,
       fanOut.maxFailed,
       tasks.length,
