@@ -605,6 +605,12 @@ export class Relay {
     const applied = await this.applyRepairs(decided);
     // Only the rows whose move was written: another writer may have moved a row since it was read.
     const retried = decided.filter(({ row, audit }) => audit.event === 'defer' && applied.has(row.id)).map(({ row }) => row);
+    // Counted as a worker counts the same events, so the deferrals and dead letters of lost attempts show on the dashboards too.
+    for (const { row, audit } of decided) {
+      if (!applied.has(row.id)) continue;
+      if (audit.event === 'defer') this.metrics?.jobsDeferred.inc({ type: row.type, dependency: LOST_ATTEMPT_DEPENDENCY });
+      else this.metrics?.jobsFailed.inc({ type: row.type });
+    }
     await this.requeue(retried, 'sweep');
     return { retried: retried.length, failed: applied.size - retried.length, abandoned };
   }
@@ -613,7 +619,9 @@ export class Relay {
   private async abandon(rows: QueueEntryRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     const reason = crashLoopReason(STALL_SETTINGS.maxStalledCount + 1);
-    return (await this.applyRepairs(rows.map((row) => ({ row, audit: { event: 'abandon' as const, reason } })))).size;
+    const applied = await this.applyRepairs(rows.map((row) => ({ row, audit: { event: 'abandon' as const, reason } })));
+    for (const row of rows) if (applied.has(row.id)) this.metrics?.jobsFailed.inc({ type: row.type });
+    return applied.size;
   }
 
   /**

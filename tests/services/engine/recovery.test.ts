@@ -84,6 +84,9 @@ describe('job engine: recovery', () => {
     await fx.query("UPDATE jobs SET status = 'running', attempts = 1, updated_at = now() - interval '1 hour' WHERE id = $1", [job.id]);
 
     expect(await fx.core.admin.reconcile()).toMatchObject({ reenqueued: 0, retried: 1, failed: 0, abandoned: 0 });
+    // Counted as a worker's deferral is.
+    const deferred = (await fx.core.metrics?.jobsDeferred.get())?.values;
+    expect(deferred).toEqual([{ value: 1, labels: { type: 'echo', dependency: 'Redis' } }]);
     await fx.startRunner();
     const current = fx;
     await waitFor('the reclaimed job to succeed', async () => (await current.core.jobs.get(current.ownerId, job.id)).status === 'succeeded');
