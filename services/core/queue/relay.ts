@@ -404,6 +404,9 @@ export class Relay {
     if (this.sweeper || this.closing) return;
     this.sweepIntervalMs = intervalMs;
     this.sweeper = setInterval(() => {
+      // A sweep still waiting on a slow or hung Redis belongs to the tick that started it:
+      // a tick that joined it would log its failure once more.
+      if (this.sweeping) return;
       this.sweep().catch((error: unknown) => this.log.warn({ err: error }, 'relay sweep failed'));
     }, intervalMs);
     this.sweeper.unref();

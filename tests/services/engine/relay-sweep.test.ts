@@ -4,7 +4,10 @@
  * backlog larger than that is still found and handed over, and the lag counts it.
  */
 import { randomUUID } from 'node:crypto';
-import { SWEEP_LOCK_KEY } from '../../../services/core/queue/relay';
+import { setTimeout as delay } from 'node:timers/promises';
+import { createRedisConnection } from '../../../services/core/queue/connection';
+import { Relay, SWEEP_LOCK_KEY } from '../../../services/core/queue/relay';
+import { startRedis } from '../../harness/redis';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
 describe('relay sweep over a backlog larger than one sweep checks', () => {
@@ -113,4 +116,31 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
       otherSweeper.release();
     }
   });
+
+  it('logs each failed sweep once, however many ticks of the sweeper come while it waits on a hung Redis', async () => {
+    await lostJobs(1);
+    const redis = await startRedis();
+    const connection = createRedisConnection(redis.url, 'producer');
+    const relay = new Relay({ connection, generalPool: fx.core.generalPool, log: fx.log }, { prefix: `${fx.env.QUEUE_PREFIX}-hung-${randomUUID()}`, sweepGraceMs: 300 });
+    const warn = jest.spyOn(fx.log, 'warn');
+    const failures = () => warn.mock.calls.filter(([, message]) => message === 'relay sweep failed').map(([fields]) => (fields as { err: unknown }).err);
+    try {
+      await relay.queue.waitUntilReady();
+      redis.pause();
+      // Ticks far shorter than a command's timeout: many come while one sweep waits for Redis.
+      relay.startSweeper(100);
+      for (const deadline = Date.now() + 20_000; failures().length === 0 && Date.now() < deadline; ) await delay(100);
+      await delay(300);
+      const errors = failures();
+      expect(errors.length).toBeGreaterThan(0);
+      // One line per failed sweep: the same error is never logged twice.
+      expect(new Set(errors).size).toBe(errors.length);
+    } finally {
+      warn.mockRestore();
+      redis.resume();
+      await relay.close();
+      connection.disconnect();
+      await redis.destroy();
+    }
+  }, 60_000);
 });
