@@ -303,6 +303,7 @@ async function main(argv: string[]): Promise<number> {
     // PostgreSQL refuses to run as root and runs as its own system user, which must be able to reach its data.
     const postgresUser = !env.DATABASE_URL && isRoot() ? lookupSystemUser('postgres') : undefined;
     await context.state.prepare({ owner: postgresUser });
+    await context.state.claimRun();
     const databaseUrl = env.DATABASE_URL ?? (await startEmbeddedPostgres(context));
     const redisUrl = env.REDIS_URL ?? (await startPrivateRedis(context));
     const objectStoreDir = env.S3_BUCKET ? undefined : await prepareObjectStore(context);
@@ -353,6 +354,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   await supervisor.stopped();
+  context.state.releaseRun();
   return supervisor.exitCode;
 }
 

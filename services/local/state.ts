@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { SystemUser } from './child';
+import { isProcessAlive, type SystemUser } from './child';
 import { LocalRunError } from './errors';
 import { findFreePort, isPortUsable } from './free-port';
 import { REDIS_AUTH_FILE } from './redis';
@@ -19,6 +19,9 @@ export type GeneratedSecret = (typeof GENERATED_SECRETS)[number];
  */
 const SECRET_FILES: readonly string[] = [...GENERATED_SECRETS, 'cli.env', path.join('redis', REDIS_AUTH_FILE)];
 
+/** Names the run that uses `.data/`: its pid and that process's start time, so a pid reused since is not taken for it. */
+const RUN_FILE = 'run.pid';
+
 /**
  * What the local run keeps under `.data/` between runs besides the servers' data:
  * generated secrets (mode 0600, never logged, their modes checked at every start) and the
@@ -26,6 +29,8 @@ const SECRET_FILES: readonly string[] = [...GENERATED_SECRETS, 'cli.env', path.j
  * whenever those ports are free.
  */
 export class LocalState {
+  private claimed = false;
+
   constructor(readonly root: string) {}
 
   /**
@@ -39,6 +44,43 @@ export class LocalState {
     await chmod(this.root, 0o700);
     if (options.owner) await chown(this.root, options.owner.uid, options.owner.gid);
     for (const name of SECRET_FILES) await this.checkSecretMode(name);
+  }
+
+  /**
+   * Claims `.data/` for this run. Two runs of one checkout would share the servers' data
+   * (PostgreSQL refuses a second postmaster on its directory, but a second private Redis
+   * would append to the first one's files) and rewrite each other's ports.json and cli.env.
+   * A claim left by a run that was killed outright names a process that is gone: it is
+   * taken over.
+   */
+  async claimRun(): Promise<void> {
+    const file = this.path(RUN_FILE);
+    const mine = `${process.pid} ${processStartTime(process.pid) ?? 0}\n`;
+    // A second try covers a stale claim removed here; a third, another start removing it too.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        await writeFile(file, mine, { flag: 'wx', mode: 0o600 });
+        this.claimed = true;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = readRunHolder(file);
+      if (holder && isRunning(holder)) {
+        throw new LocalRunError(`another \`npm start\` runs in this checkout (pid ${holder.pid}) with ${this.root}: stop it first (Ctrl-C in its terminal, or kill -INT ${holder.pid})`);
+      }
+      await unlink(file).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      });
+    }
+    throw new LocalRunError(`could not claim ${this.root} for this run: another \`npm start\` is starting in this checkout`);
+  }
+
+  /** Gives `.data/` up once everything this run started has stopped. */
+  releaseRun(): void {
+    if (!this.claimed) return;
+    this.claimed = false;
+    rmSync(this.path(RUN_FILE), { force: true });
   }
 
   path(...parts: string[]): string {
@@ -119,5 +161,39 @@ function readPorts(file: string): Record<string, number> {
     return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, number] => Number.isInteger(entry[1])));
   } catch {
     return {};
+  }
+}
+
+interface RunHolder {
+  pid: number;
+  startTime: string;
+}
+
+function readRunHolder(file: string): RunHolder | undefined {
+  try {
+    const [pid, startTime = '0'] = readFileSync(file, 'utf8').trim().split(' ');
+    const parsed = Number(pid);
+    return Number.isInteger(parsed) && parsed > 0 ? { pid: parsed, startTime } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRunning(holder: RunHolder): boolean {
+  if (!isProcessAlive(holder.pid)) return false;
+  const startTime = processStartTime(holder.pid);
+  // Without /proc the start time is unknown on both sides: a live pid is taken at its word.
+  return startTime === undefined || holder.startTime === '0' || startTime === holder.startTime;
+}
+
+/** The process's start time in clock ticks since boot (/proc/<pid>/stat, field 22), or undefined off Linux. */
+function processStartTime(pid: number): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces and parentheses: state is field 3.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3];
+  } catch {
+    return undefined;
   }
 }

@@ -110,6 +110,32 @@ describe('npm start (services/local/start.ts)', () => {
     await rm(workDir, { recursive: true, force: true });
   });
 
+  it('refuses a second start in the same checkout while one runs, before it starts anything over the first one\'s .data/', async () => {
+    const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await first.waitFor(isInfraReady);
+    const { databaseUrl } = localConnections(workDir);
+    const kept = () => ['ports.json', 'cli.env'].map((name) => readFileSync(path.join(workDir, '.data', name), 'utf8'));
+    const before = kept();
+    // With a database of its own, nothing but the checkout's own state would stop it: a second
+    // private Redis over the same .data/redis, ports.json and cli.env pointing at it.
+    const second = start(['--infra-only'], { PORT: String(await findFreePort()), DATABASE_URL: databaseUrl });
+    const outcome = await Promise.race([second.exited.then(() => 'refused'), second.waitFor(isInfraReady).then(() => 'started beside the first', () => 'refused')]);
+    expect(outcome).toBe('refused');
+    expect(await second.exited).toEqual({ code: 1, signal: null });
+    running.delete(second);
+    expect(second.records.find((record) => record.level === 'fatal')?.msg).toMatch(new RegExp(`another \`npm start\` runs in this checkout \\(pid ${first.pid}\\)`));
+    expect(second.records.filter((record) => record.service !== 'local')).toEqual([]);
+    expect(kept()).toEqual(before);
+    await stopCleanly(first);
+
+    // A run killed outright leaves its claim behind; the next start sees that its process is gone.
+    writeFileSync(path.join(workDir, '.data', 'run.pid'), '2147483646 1\n');
+    const third = start(['--infra-only'], { PORT: String(await findFreePort()) });
+    await third.waitFor(isInfraReady);
+    await stopCleanly(third);
+    expect(existsSync(path.join(workDir, '.data', 'run.pid'))).toBe(false);
+  });
+
   it('runs PostgreSQL and Redis under .data/, stops them on SIGTERM, and a second start keeps the data', async () => {
     const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
     await first.waitFor(isInfraReady);
