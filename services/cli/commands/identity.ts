@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { EnvSchema, parseEnv } from '../../contract';
+import { EnvError, EnvSchema, parseEnv } from '../../contract';
 import { AccountChangeReason, Email, SigningKeyStore, UserRoleSchema, createIdentity, type AccountChange, type AccountView } from '../../core/auth';
 import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
@@ -7,7 +7,7 @@ import * as parse from '../args';
 import type { RuntimeAction } from '../context';
 import { UsageError, printJson, shownArgument, shownAsText, shownValue } from '../output';
 
-/** The identity settings the CLI needs beyond the shared ones: only `keys rotate` needs the sealing secret. */
+/** The identity settings the CLI needs beyond the shared ones and the sealing secret (keyEncryptionSecret). */
 const IdentityCliEnv = EnvSchema.pick({ JWT_ISSUER: true, ACCESS_TOKEN_TTL_SECONDS: true, REFRESH_TOKEN_TTL_SECONDS: true, PASSWORD_RESET_TTL_SECONDS: true, PUBLIC_URL: true });
 
 function email(value: string): string {
@@ -96,11 +96,19 @@ async function readPassword(): Promise<string> {
   return signInPassword(Buffer.from(typed, 'utf8'));
 }
 
-/** The api's sealing secret: the keyring the CLI starts unseals the stored keys, as the api does, though the CLI signs nothing. */
+/**
+ * The api's sealing secret: the keyring the CLI starts unseals the stored keys, as the api
+ * does, though the CLI signs nothing. Missing or too short, it is an environment problem
+ * like any other variable's (`kind: environment`, naming it), refused before connecting.
+ */
 function keyEncryptionSecret(): string {
-  const secret = EnvSchema.shape.KEY_ENCRYPTION_SECRET.safeParse(process.env.KEY_ENCRYPTION_SECRET);
-  if (!secret.success) throw new UsageError('environment variable KEY_ENCRYPTION_SECRET is required (the api\'s, at least 32 characters)');
-  return secret.data;
+  try {
+    return parseEnv(process.env, EnvSchema.pick({ KEY_ENCRYPTION_SECRET: true })).KEY_ENCRYPTION_SECRET;
+  } catch (error) {
+    if (!(error instanceof EnvError)) throw error;
+    // A secret of its own would not unseal the keys the api sealed.
+    throw new EnvError(error.issues.map((issue) => ({ ...issue, message: `${issue.message} (the api's own)` })));
+  }
 }
 
 /** Auth use cases for the CLI; revocations it writes reach every API process through Redis. */

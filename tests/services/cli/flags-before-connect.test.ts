@@ -41,13 +41,21 @@ describe('platform CLI flags', () => {
   });
 
   it.each([
-    [['keys', 'rotate'], undefined],
-    [['keys', 'rotate'], 'short'],
-    [['users', 'create-admin', 'ops@example.com'], 'k'.repeat(31)],
-    [['users', 'set-role', 'ops@example.com', 'user'], 'k'.repeat(31)],
-    [['users', 'disable', 'ops@example.com'], undefined],
-  ])('%j with a sealing secret of %j is refused before connecting: the api\'s secret is 32 characters or more', async (args, secret) => {
+    [['keys', 'rotate'], undefined, 'is required'],
+    [['keys', 'rotate'], 'short', 'must be at least 32 characters'],
+    [['users', 'create-admin', 'ops@example.com'], 'k'.repeat(31), 'must be at least 32 characters'],
+    [['users', 'set-role', 'ops@example.com', 'user'], 'k'.repeat(31), 'must be at least 32 characters'],
+    [['users', 'disable', 'ops@example.com'], undefined, 'is required'],
+  ])('%j with a sealing secret of %j is refused before connecting: the api\'s secret is 32 characters or more', async (args, secret, problem) => {
     const run = await platform(args, { ...UNREACHABLE, KEY_ENCRYPTION_SECRET: secret });
-    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 2, stderr: "platform: environment variable KEY_ENCRYPTION_SECRET is required (the api's, at least 32 characters)\n" });
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 2, stderr: `platform: environment variable KEY_ENCRYPTION_SECRET ${problem} (the api's own)\n` });
+  });
+
+  it('reports a missing sealing secret as the environment problem it is, naming the variable', async () => {
+    const run = await platform(['users', 'show', 'ops@example.com', '--json'], { ...UNREACHABLE, KEY_ENCRYPTION_SECRET: undefined });
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stderr)).toEqual({
+      error: { kind: 'environment', message: "environment variable KEY_ENCRYPTION_SECRET is required (the api's own)", exitCode: 2, variables: ['KEY_ENCRYPTION_SECRET'] },
+    });
   });
 });
