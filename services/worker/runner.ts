@@ -273,6 +273,20 @@ export class JobRunner {
     return { held: holder?.workerId === this.claimed.holder.workerId, ...(holder ? { holder } : {}) };
   }
 
+  /**
+   * Writes this process's record into its slot again when the slot is empty: Redis lost it
+   * (restarted empty, failed over), and without it the next process in the slot would not
+   * know whose jobs to release after a crash of this one. Answers whether it did.
+   */
+  async restoreSlot(): Promise<boolean> {
+    if (!this.claimed || this.stopping) return false;
+    const { slot, holder, slots } = this.claimed;
+    if (await slots.recorded(slot)) return false;
+    // The claim writes only while the slot is still empty, and then releases nothing.
+    const claim = await slots.claim(slot, holder);
+    return claim.taken && !claim.predecessor;
+  }
+
   private connectionOrThrow(): Redis {
     if (!this.connection) throw new Error('the runner is not started');
     return this.connection;

@@ -214,6 +214,11 @@ export class WorkerSlots {
     return connectionNames(clientList).has(workerConnectionName(holder.workerId));
   }
 
+  /** Whether `slot` holds any record, one this code cannot read included. */
+  async recorded(slot: string): Promise<boolean> {
+    return (await this.connection.hexists(workerSlotsKey(this.prefix), slot)) === 1;
+  }
+
   /** Who holds `slot` now. */
   async holder(slot: string): Promise<SlotHolder | undefined> {
     return parseHolder(await this.connection.hget(workerSlotsKey(this.prefix), slot));

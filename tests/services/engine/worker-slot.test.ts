@@ -50,6 +50,25 @@ describe('job engine: worker slots', () => {
     expect(await fx.core.redis.client.hget(workerSlotsKey(fx.env.QUEUE_PREFIX), 'pod-1')).toBeNull();
   }, 90_000);
 
+  it('a worker whose slot record Redis lost (restarted empty, failed over) records it again, so a crash still sets its jobs free at once', async () => {
+    const doomed = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    const slots = workerSlotsKey(fx.env.QUEUE_PREFIX);
+    await waitFor('the worker to hold its slot', async () => (await fx.core.redis.client.hget(slots, 'pod-1')) !== null);
+    const record = await fx.core.redis.client.hget(slots, 'pod-1');
+    await fx.core.redis.client.hdel(slots, 'pod-1');
+    await waitFor('the worker to record its slot again', async () => (await fx.core.redis.client.hget(slots, 'pod-1')) === record, 20_000);
+
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_000 } }));
+    await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    const successor = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    await waitFor('the job to succeed on the successor', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
+    expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
+    successor.kill('SIGTERM');
+    expect(await successor.exited).toEqual({ code: 0, signal: null });
+  }, 90_000);
+
   it('the jobs a killed worker was running run side by side again, not one at a time', async () => {
     const doomed = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
     const jobs = await Promise.all(Array.from({ length: 4 }, () => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 3_000 } }))));
