@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { workerHeartbeatKey, workerSlotsKey } from '../../../services/core/queue/keys';
 import { WorkerSlots } from '../../../services/core/queue/worker-slots';
-import { createEngineFixture, killWorkerChildren, spawnWorker, statusOf, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, killWorkerChildren, spawnWorker, statusOf, submission, waitFor, type EngineFixture, type WorkerChild } from './fixture';
 
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
 /** Longer than any wait below: a job that finishes after its worker was killed was set free by its slot, not by a lapsed lock. */
@@ -24,23 +24,32 @@ describe('job engine: worker slots', () => {
   const eventsOf = async (jobId: string) =>
     (await fx.query<{ to_status: string; detail: string | null }>('SELECT to_status, detail FROM job_events WHERE job_id = $1 ORDER BY id', [jobId])).map((event) => [event.to_status, event.detail]);
 
-  it('a worker started in the slot of one that was killed runs that worker\'s jobs again at once, without an attempt, instead of after their locks lapse', async () => {
-    const doomed = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+  /**
+   * A one-second sleep that `doomed` (a worker in pod-1) is running when it is killed, and
+   * the successor started in its slot, once the job succeeded there. With the lock outliving
+   * the test, only the successor's release of the slot's jobs lets it succeed in time.
+   */
+  async function killedWhileRunning(doomed: WorkerChild): Promise<{ jobId: string; successor: WorkerChild }> {
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_000 } }));
     await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
     doomed.kill('SIGKILL');
     await doomed.exited;
-
     const successor = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
     await waitFor('the job to succeed on the successor', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
-    expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1, result: { sleptMs: 1_000 } });
-    expect(await eventsOf(job.id)).toEqual([
+    expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
+    return { jobId: job.id, successor };
+  }
+
+  it('a worker started in the slot of one that was killed runs that worker\'s jobs again at once, without an attempt, instead of after their locks lapse', async () => {
+    const doomed = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
+    const { jobId, successor } = await killedWhileRunning(doomed);
+    expect(await fx.core.jobs.get(fx.ownerId, jobId)).toMatchObject({ attempts: 1, result: { sleptMs: 1_000 } });
+    expect(await eventsOf(jobId)).toEqual([
       ['queued', null],
       ['running', null],
       ['running', 'redelivered after an interrupted run'],
       ['succeeded', null],
     ]);
-    expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
     // The killed worker's heartbeat went with its slot: `platform doctor` counts one live worker, not two.
     const heartbeats = workerHeartbeatKey(fx.env.QUEUE_PREFIX);
     await waitFor('one heartbeat, the successor\'s', async () => (await fx.core.redis.client.hlen(heartbeats)) === 1);
@@ -58,13 +67,7 @@ describe('job engine: worker slots', () => {
     await fx.core.redis.client.hdel(slots, 'pod-1');
     await waitFor('the worker to record its slot again', async () => (await fx.core.redis.client.hget(slots, 'pod-1')) === record, 20_000);
 
-    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_000 } }));
-    await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
-    doomed.kill('SIGKILL');
-    await doomed.exited;
-    const successor = await spawnWorker(fx, WORKER_CHILD, { ...LOCK_OUTLIVING_THE_TEST, WORKER_SLOT: 'pod-1' });
-    await waitFor('the job to succeed on the successor', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
-    expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
+    const { successor } = await killedWhileRunning(doomed);
     successor.kill('SIGTERM');
     expect(await successor.exited).toEqual({ code: 0, signal: null });
   }, 90_000);
