@@ -27,6 +27,10 @@ export function createExpressServer(app: Express, node: NodeHttpConstructors = {
   const constructors = appConstructors(app, node);
   const server = constructors ? createServer(constructors, app) : createServer(app);
   server.on('clientError', answerClientError);
+  // Node would answer `Expect: 100-continue` at once, before any route could refuse the
+  // request: the client would then send a body only to have it refused. The routes that
+  // read a body say 100 Continue themselves once they take it (continueBody).
+  server.on('checkContinue', app);
   return server;
 }
 

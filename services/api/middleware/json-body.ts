@@ -3,6 +3,7 @@ import { MAX_JSON_DEPTH } from '../../contract';
 import { ValidationError } from '../../core/errors';
 import { findUnacceptableInput, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
 import { UnsupportedMediaTypeError } from '../errors';
+import { continueBody } from '../expect-continue';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
@@ -58,6 +59,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
       next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
       return;
     }
+    continueBody(req, res);
     parse(req, res, (error?: unknown) => {
       if (error) {
         next(isUndecodable(error) ? new ValidationError(`the request body is not valid ${String(req.headers['content-encoding']).trim().toLowerCase()} data`) : error);

@@ -9,6 +9,7 @@ import type { FileService } from '../../core/files/types';
 import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { TooManyRequestsError, UnsupportedMediaTypeError } from '../errors';
+import { continueBody } from '../expect-continue';
 import { callerId } from '../middleware/authenticate';
 import { FileViewSchema } from '../schemas';
 
@@ -171,7 +172,15 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           res.setHeader('Connection', 'close');
           throw error;
         }
-        const quotaBytes = await quotas.uploadAllowance(ownerId);
+        let quotaBytes: number;
+        try {
+          quotaBytes = await quotas.uploadAllowance(ownerId);
+        } catch (error) {
+          // Refused before reading: Node would otherwise read the rest of the body to discard it.
+          res.setHeader('Connection', 'close');
+          throw error;
+        }
+        continueBody(req, res);
         const discard = (stored: FileView) =>
           files.remove(ownerId, stored.id, req.log).catch((error: unknown) => req.log.warn({ err: error, fileId: stored.id }, 'could not remove the file of a refused multipart upload'));
         const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes, quota: quotas.storage });

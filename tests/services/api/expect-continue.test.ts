@@ -1,0 +1,111 @@
+import { connect, type Socket } from 'node:net';
+import { call, signUp, startApi, type ApiFixture } from './fixture';
+
+/** What the server sent on the socket so far, as text. */
+class RawExchange {
+  private received = '';
+  private readonly waiters: (() => void)[] = [];
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.received += chunk;
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  static async open(api: ApiFixture): Promise<RawExchange> {
+    const { hostname, port } = new URL(api.baseUrl);
+    const socket = connect(Number(port), hostname);
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return new RawExchange(socket);
+  }
+
+  /** Waits until what was received holds `text`; fails past 10 s. */
+  async until(text: string): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    while (!this.received.includes(text)) {
+      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(text)} in ${JSON.stringify(this.received)}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+    return this.received;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A request's head asking to be told before its body is sent. */
+function head(method: string, path: string, headers: Record<string, string | number>): string {
+  return `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n`;
+}
+
+describe('Expect: 100-continue: a request the API refuses is refused before the client sends its body', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { QUOTA_STORED_BYTES: '100' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('answers an upload over the caller\'s quota 403 without 100 Continue first, and closes the connection', async () => {
+    const { token } = await signUp(api);
+    const first = await call(api, '/v1/files', { token, body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' } });
+    expect(first.status).toBe(201);
+
+    const exchange = await RawExchange.open(api);
+    try {
+      exchange.socket.write(head('POST', '/v1/files', { authorization: `Bearer ${token}`, 'content-type': 'text/plain', 'content-length': 50 }));
+      const answer = await exchange.until('\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+      expect(answer).not.toMatch(/100 Continue/);
+      expect(answer.toLowerCase()).toContain('connection: close');
+    } finally {
+      exchange.close();
+    }
+  });
+
+  it('says 100 Continue to an upload it takes, then stores it', async () => {
+    const { token } = await signUp(api);
+    const exchange = await RawExchange.open(api);
+    try {
+      exchange.socket.write(head('POST', '/v1/files', { authorization: `Bearer ${token}`, 'content-type': 'text/plain', 'content-length': 5 }));
+      expect(await exchange.until('\r\n\r\n')).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+      exchange.socket.write('hello');
+      expect(await exchange.until('"size":5')).toMatch(/HTTP\/1\.1 201 /);
+    } finally {
+      exchange.close();
+    }
+  });
+
+  it('answers a submit without a valid token 401 without 100 Continue first, and says it to one it takes', async () => {
+    const { token } = await signUp(api);
+    const body = JSON.stringify({ type: 'echo', input: { payload: 'hi' } });
+    const refused = await RawExchange.open(api);
+    try {
+      refused.socket.write(head('POST', '/v1/jobs', { authorization: 'Bearer not-a-token', 'content-type': 'application/json', 'content-length': body.length }));
+      const answer = await refused.until('\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    } finally {
+      refused.close();
+    }
+    const taken = await RawExchange.open(api);
+    try {
+      taken.socket.write(head('POST', '/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': body.length }));
+      expect(await taken.until('\r\n\r\n')).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+      taken.socket.write(body);
+      expect(await taken.until('"status":"queued"')).toMatch(/HTTP\/1\.1 202 /);
+    } finally {
+      taken.close();
+    }
+  });
+});
