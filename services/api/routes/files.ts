@@ -160,23 +160,16 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         if (encoding && encoding !== 'identity') throw new UnsupportedMediaTypeError(`uploads are stored as sent; send the file without a Content-Encoding (not ${encoding})`);
         const multipart = req.is('multipart/form-data') === 'multipart/form-data';
         const length = declaredLength(req);
-        if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
-          // Refuse before reading; closing the connection spares both sides the rest of the body.
-          res.setHeader('Connection', 'close');
-          throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
-        }
-        try {
-          admitUpload(ownerId, res);
-        } catch (error) {
-          // The body is not read: closing the connection spares both sides the rest of it.
-          res.setHeader('Connection', 'close');
-          throw error;
-        }
         let quotaBytes: number;
         try {
+          if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
+            throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
+          }
+          admitUpload(ownerId, res);
           quotaBytes = await quotas.uploadAllowance(ownerId);
         } catch (error) {
-          // Refused before reading: Node would otherwise read the rest of the body to discard it.
+          // Refused before its body is read: closing the connection spares both sides the rest
+          // of it (Node would otherwise read it to discard it).
           res.setHeader('Connection', 'close');
           throw error;
         }
