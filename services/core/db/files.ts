@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './transaction';
 
 export interface FileRecord {
@@ -76,6 +76,17 @@ export interface FileRepository {
 }
 
 export function createFileRepository(pool: Pool): FileRepository {
+  /**
+   * Runs `work` in a transaction that first locks the owner's row, in a statement of its own:
+   * a quota count `work` reads then sees every file registered before, and files registered
+   * at the same time for one owner take turns.
+   */
+  const underOwnerLock = <T>(ownerId: string, work: (client: PoolClient) => Promise<T>): Promise<T> =>
+    inTransaction(pool, async (client) => {
+      await client.query({ name: 'files_lock_owner', text: 'SELECT 1 FROM users WHERE id = $1 FOR UPDATE', values: [ownerId] });
+      return work(client);
+    });
+
   return {
     async insert(file) {
       const { rows } = await pool.query<FileRow>({
@@ -87,9 +98,7 @@ export function createFileRepository(pool: Pool): FileRepository {
       return toRecord(rows[0] as FileRow);
     },
     async insertWithinQuota(file, quota) {
-      return inTransaction(pool, async (client) => {
-        // A statement of its own: the count below is then read after the lock is held, seeing every upload committed before.
-        await client.query({ name: 'files_lock_owner', text: 'SELECT 1 FROM users WHERE id = $1 FOR UPDATE', values: [file.ownerId] });
+      return underOwnerLock(file.ownerId, async (client) => {
         const { rows } = await client.query<FileRow>({
           name: 'files_insert_within_quota',
           text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key)
@@ -145,9 +154,7 @@ export function createFileRepository(pool: Pool): FileRepository {
       return rows[0]?.storage_key;
     },
     async upsertJobOutputWithinQuota(file, quota) {
-      return inTransaction(pool, async (client) => {
-        // As insertWithinQuota: the count is read after the lock, seeing every file registered before.
-        await client.query({ name: 'files_lock_owner', text: 'SELECT 1 FROM users WHERE id = $1 FOR UPDATE', values: [file.ownerId] });
+      return underOwnerLock(file.ownerId, async (client) => {
         const { rows } = await client.query<FileRow>({
           name: 'files_upsert_job_output_within_quota',
           text: `INSERT INTO files (id, owner_id, name, content_type, size, sha256, storage_key, produced_by_job_id)
