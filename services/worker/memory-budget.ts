@@ -78,7 +78,7 @@ export class MemoryBudget {
         if (index === -1) return;
         line.waiting.splice(index, 1);
         this.waitingJobs -= 1;
-        if (line.heldBytes === 0 && line.waiting.length === 0) this.owners.delete(owner);
+        this.forgetIfIdle(owner, line);
         reject(signal?.reason as Error);
         // Those behind it may fit now that it is out of the way.
         this.admit();
@@ -107,6 +107,11 @@ export class MemoryBudget {
     return line;
   }
 
+  /** An owner with nothing held and nothing waiting is forgotten, its turn with it. */
+  private forgetIfIdle(owner: string, line: OwnerLine): void {
+    if (line.heldBytes === 0 && line.waiting.length === 0) this.owners.delete(owner);
+  }
+
   private releaser(owner: string, line: OwnerLine, bytes: number): () => void {
     let released = false;
     return () => {
@@ -114,7 +119,7 @@ export class MemoryBudget {
       released = true;
       this.heldBytes -= bytes;
       line.heldBytes -= bytes;
-      if (line.heldBytes === 0 && line.waiting.length === 0) this.owners.delete(owner);
+      this.forgetIfIdle(owner, line);
       this.admit();
     };
   }
