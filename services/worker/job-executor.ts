@@ -12,7 +12,7 @@ import type { FairShare, HeldShare } from './fair-share';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
 import { infrastructureFailure, type Dependency } from './infrastructure-failure';
 import { jobLogger } from './job-log';
-import type { MemoryBudget } from './memory-budget';
+import type { MemoryBudget } from '../core/memory-budget';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
 import { throttleProgress } from './progress-throttle';
 import { storableResult } from './storable-result';

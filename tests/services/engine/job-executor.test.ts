@@ -11,7 +11,7 @@ import { TransitionWriter } from '../../../services/core/jobs/transitions';
 import { JobExecutor } from '../../../services/worker/job-executor';
 import { findProcessor } from '../../../services/worker/jobs';
 import { createMailDrop } from '../../../services/worker/mail-drop';
-import { MemoryBudget } from '../../../services/worker/memory-budget';
+import { MemoryBudget } from '../../../services/core/memory-budget';
 import { createEngineFixture, type EngineFixture } from './fixture';
 
 describe('JobExecutor over PostgreSQL', () => {

@@ -8,7 +8,7 @@ import type { WorkerTransition } from '../../../services/core/jobs/transitions';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
 import { MAX_BACKOFF_MS } from '../../../services/worker/backoff';
-import { MemoryBudget } from '../../../services/worker/memory-budget';
+import { MemoryBudget } from '../../../services/core/memory-budget';
 import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
 import { deliveryRow, FakeTransitions } from './fake-transitions';
