@@ -1,14 +1,15 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
 import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
-import { TooManyRequestsError, UnsupportedMediaTypeError } from '../errors';
+import { atOncePerOwner } from '../at-once';
+import { UnsupportedMediaTypeError } from '../errors';
 import { continueBody } from '../expect-continue';
 import { callerId } from '../middleware/authenticate';
 import { FileViewSchema } from '../schemas';
@@ -33,23 +34,6 @@ const TRANSFERS_AT_ONCE_PER_USER = 4;
 /** How long a user turned away by that bound waits before trying again. */
 const TRANSFER_RETRY_AFTER_SECONDS = 5;
 
-/** Counts a user's transfers of one kind while their responses are open; throws when the user has the most a user may. */
-function transfersAtOnce(what: string): (ownerId: string, res: Response) => void {
-  const underWay = new Map<string, number>();
-  return (ownerId, res) => {
-    const atOnce = underWay.get(ownerId) ?? 0;
-    if (atOnce >= TRANSFERS_AT_ONCE_PER_USER) {
-      throw new TooManyRequestsError(`At most ${TRANSFERS_AT_ONCE_PER_USER} ${what} of one user are served at once; let one finish first.`, TRANSFER_RETRY_AFTER_SECONDS);
-    }
-    underWay.set(ownerId, atOnce + 1);
-    // Closed once the response is sent or the connection is gone.
-    res.once('close', () => {
-      const left = (underWay.get(ownerId) ?? 1) - 1;
-      if (left > 0) underWay.set(ownerId, left);
-      else underWay.delete(ownerId);
-    });
-  };
-}
 /** Slack for multipart boundaries and part headers when comparing Content-Length with the file limit. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
@@ -120,8 +104,8 @@ function receiveMultipart(
 const Binary = z.string().meta({ contentMediaType: 'application/octet-stream' });
 
 export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: FileRoutesOptions): Endpoint[] {
-  const admitUpload = transfersAtOnce('uploads');
-  const admitDownload = transfersAtOnce('downloads');
+  const admitUpload = atOncePerOwner(TRANSFERS_AT_ONCE_PER_USER, 'uploads', TRANSFER_RETRY_AFTER_SECONDS);
+  const admitDownload = atOncePerOwner(TRANSFERS_AT_ONCE_PER_USER, 'downloads', TRANSFER_RETRY_AFTER_SECONDS);
 
   return [
     endpoint({
