@@ -134,7 +134,7 @@ export function createApp(deps: AppDependencies): Express {
     routerFor(endpoints, {
       authenticated: authenticate(deps.auth),
       admin: requireRole('admin'),
-      json: jsonBody(env.JSON_BODY_LIMIT_BYTES),
+      json: jsonBody(env.JSON_BODY_LIMIT_BYTES, { largeBodyTimeoutSeconds: env.LARGE_BODY_TIMEOUT_SECONDS }),
       database: (_req, _res, next) => {
         database?.assertAvailable();
         next();

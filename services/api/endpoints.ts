@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { findUnacceptableInput } from '../core/json';
-import { REFUSAL } from './middleware/json-body';
+import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, REFUSAL } from './middleware/json-body';
 import { Problem } from './schemas';
 
 /**
@@ -204,6 +204,14 @@ export interface DocumentInfo {
   serverUrl?: string;
 }
 
+/** What any route taking a JSON body may answer about a large one (jsonBody). */
+function largeBodyResponses(): Record<number, ResponseConfig> {
+  return {
+    408: respond.problem(`A body of ${LARGE_BODY_BYTES} bytes or more did not arrive within LARGE_BODY_TIMEOUT_SECONDS of being let in.`),
+    429: respond.problem(`The caller has ${LARGE_BODIES_AT_ONCE_PER_OWNER} bodies of ${LARGE_BODY_BYTES} bytes or more waiting or being read on this server process; see Retry-After.`, RETRY_AFTER_HEADER),
+  };
+}
+
 /** The OpenAPI 3.1 document of the endpoints. */
 export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentInfo): Record<string, unknown> {
   const registry = new OpenAPIRegistry();
@@ -212,7 +220,8 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
     const { request = {} } = definition;
     const responses: Record<number, ResponseConfig> = {
       ...accessResponses(definition.access),
-      503: respond.problem('A dependency is unavailable for now; see Retry-After.', RETRY_AFTER_HEADER),
+      ...(request.body ? largeBodyResponses() : {}),
+      503: respond.problem('A dependency is unavailable for now (or, for a large body, the server holds as many as it reads at once); see Retry-After.', RETRY_AFTER_HEADER),
       ...definition.responses,
     };
     for (const response of Object.values(responses)) response.headers = { ...REQUEST_ID_RESPONSE_HEADER, ...(response.headers as object | undefined) };

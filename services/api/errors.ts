@@ -5,6 +5,11 @@ export class UnsupportedMediaTypeError extends DomainError {
   readonly status = 415;
 }
 
+/** A request whose body did not arrive in the time the server gives it. */
+export class RequestTimeoutError extends DomainError {
+  readonly status = 408;
+}
+
 /** Over a rate limit; the client may try again after `retryAfterSeconds`. `limit` is the window's budget (RateLimit-Limit). */
 export class TooManyRequestsError extends DomainError {
   readonly status = 429;

@@ -161,6 +161,12 @@ export const EnvSchema = z.object({
   }).default('http://localhost:8080'),
 
   JSON_BODY_LIMIT_BYTES: bytes.default(1_048_576),
+  /**
+   * A JSON body of 64 KiB or more must arrive within this long of being let in, or the
+   * request is answered 408 and its connection closed: the API holds only so many large
+   * bodies at once, and a client trickling one in would keep that room from others.
+   */
+  LARGE_BODY_TIMEOUT_SECONDS: seconds(3_600).default(30),
   UPLOAD_LIMIT_BYTES: bytes.default(26_214_400),
   /** Per client address (IPv6 by /64): login, registration, refresh and password-reset requests. */
   AUTH_RATE_LIMIT_PER_MINUTE: count().default(20),
@@ -272,6 +278,7 @@ export const WorkerEnvSchema = EnvSchema.omit({
   TRUST_PROXY: true,
   PUBLIC_URL: true,
   JSON_BODY_LIMIT_BYTES: true,
+  LARGE_BODY_TIMEOUT_SECONDS: true,
   UPLOAD_LIMIT_BYTES: true,
   AUTH_RATE_LIMIT_PER_MINUTE: true,
   REFRESH_RATE_LIMIT_PER_MINUTE: true,

@@ -1,8 +1,11 @@
-import express, { type RequestHandler } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { MAX_JSON_DEPTH } from '../../contract';
-import { ValidationError } from '../../core/errors';
+import { ServiceUnavailableError, ValidationError } from '../../core/errors';
+import { LARGE_SUBMIT_BYTES } from '../../core/jobs/submit';
 import { findUnacceptableInput, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
-import { UnsupportedMediaTypeError } from '../errors';
+import { MemoryBudget } from '../../core/memory-budget';
+import { atOncePerOwner } from '../at-once';
+import { RequestTimeoutError, UnsupportedMediaTypeError } from '../errors';
 import { continueBody } from '../expect-continue';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -37,14 +40,59 @@ export function jsonBodyBytes(req: object): number | undefined {
   return bodySizes.get(req);
 }
 
+/** A body this large or larger, declared or of unknown size, waits for room before it is read: as large as the submit path writes apart. */
+export const LARGE_BODY_BYTES = LARGE_SUBMIT_BYTES;
+
+/**
+ * Large bodies (LARGE_BODY_BYTES or more, declared or of unknown size) one API process
+ * reads, parses and keeps until their responses at once, in bodies at the JSON limit. A
+ * parsed MiB of small JSON values takes several MiB of heap, and such submits then wait for
+ * the large-submit batcher, a few a statement: unbounded, one user's 400 concurrent MiB
+ * submits took the API to 1.8 GB resident. Sixteen keep that batcher busy.
+ */
+const LARGE_BODIES_AT_ONCE = 16;
+/**
+ * Large bodies of one owner (a user, or a client address on public routes) waiting for room
+ * or held at once, per process: more are refused (429), so that one user cannot take all the
+ * room and make everyone else's large bodies wait for theirs.
+ */
+export const LARGE_BODIES_AT_ONCE_PER_OWNER = 4;
+/** How long a large body waits for room before it is refused (503), about as long as a submit waits for its commit. */
+const LARGE_BODY_WAIT_MS = 5_000;
+const LARGE_BODY_RETRY_AFTER_SECONDS = 2;
+
+export interface JsonBodyOptions {
+  /**
+   * How long a large body let in may take to arrive (LARGE_BODY_TIMEOUT_SECONDS; 1 MiB in
+   * 30 s is 35 KB/s). Without it a client sending a byte now and then would hold its room for
+   * Node's request timeout (300 s).
+   */
+  largeBodyTimeoutSeconds?: number;
+}
+
+/**
+ * Room to reserve for the body in the large-body budget: its declared length, or the limit
+ * when it has none or is encoded (gzip may inflate to the limit); undefined for a small body,
+ * and for one over the limit (refused with 413 before it is read).
+ */
+function largeBodyReservation(req: Request, limitBytes: number): number | undefined {
+  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const bytes = declared === undefined || !Number.isFinite(declared) || (encoding !== undefined && encoding !== 'identity') ? limitBytes : declared;
+  if (declared !== undefined && declared > limitBytes) return undefined;
+  return bytes >= LARGE_BODY_BYTES ? bytes : undefined;
+}
+
 /**
  * JSON bodies for JSON routes: over the limit → 413, malformed → 400, any other media
  * type → 415 (rather than an empty body that fails validation with a misleading message).
  * A body that parses but could never be stored (NUL characters, unpaired surrogates), that
  * holds a `__proto__` key, or that nests deeper than MAX_JSON_DEPTH is refused with 400
- * naming the field, before any schema walks it.
+ * naming the field, before any schema walks it. A large body waits its owner's turn for room
+ * (LARGE_BODIES_AT_ONCE) before a byte of it is read, and then has largeBodyTimeoutSeconds to
+ * arrive (408); small ones, the submit path's, go straight through.
  */
-export function jsonBody(limitBytes: number): RequestHandler {
+export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: JsonBodyOptions = {}): RequestHandler {
   const parse = express.json({
     limit: limitBytes,
     type: JSON_TYPES,
@@ -54,11 +102,10 @@ export function jsonBody(limitBytes: number): RequestHandler {
       bodySizes.set(req, body.length);
     },
   });
-  return (req, res, next) => {
-    if (hasBody(req.headers) && !req.is(JSON_TYPES)) {
-      next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
-      return;
-    }
+  const largeBodies = new MemoryBudget(LARGE_BODIES_AT_ONCE * limitBytes);
+  const largeBodiesOfOwner = atOncePerOwner(LARGE_BODIES_AT_ONCE_PER_OWNER, 'large request bodies', LARGE_BODY_RETRY_AFTER_SECONDS);
+
+  const read = (req: Request, res: Response, next: NextFunction) => {
     continueBody(req, res);
     parse(req, res, (error?: unknown) => {
       if (error) {
@@ -72,5 +119,61 @@ export function jsonBody(limitBytes: number): RequestHandler {
       }
       next();
     });
+  };
+
+  /** Resolves once the body has room, held until the response closes; rejects after LARGE_BODY_WAIT_MS or when the client goes away. */
+  const admit = async (req: Request, res: Response, bytes: number): Promise<void> => {
+    // Owners take turns: the caller, or on public routes the client's address.
+    const owner = req.user ? `user ${req.user.userId}` : `address ${req.ip ?? ''}`;
+    largeBodiesOfOwner(owner, res);
+    const waiting = new AbortController();
+    const gone = () => waiting.abort(new Error('the client went away while its body waited'));
+    const tooLong = setTimeout(
+      () => waiting.abort(new ServiceUnavailableError('the server is reading as many large request bodies as it holds at once; try again shortly', LARGE_BODY_RETRY_AFTER_SECONDS)),
+      LARGE_BODY_WAIT_MS,
+    );
+    res.once('close', gone);
+    try {
+      const release = await largeBodies.acquire(bytes, owner, waiting.signal);
+      res.once('close', release);
+    } finally {
+      clearTimeout(tooLong);
+      res.off('close', gone);
+    }
+  };
+
+  const readInTime = (req: Request, res: Response, next: NextFunction) => {
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      // The rest of the body is not wanted: the connection closes after the answer.
+      res.setHeader('Connection', 'close');
+      next(new RequestTimeoutError(`a request body of ${LARGE_BODY_BYTES} bytes or more must arrive within ${largeBodyTimeoutSeconds} s of being let in`));
+    }, largeBodyTimeoutSeconds * 1_000);
+    read(req, res, (error?: unknown) => {
+      clearTimeout(deadline);
+      if (!late) next(error);
+    });
+  };
+
+  return (req, res, next) => {
+    if (hasBody(req.headers) && !req.is(JSON_TYPES)) {
+      next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
+      return;
+    }
+    const reservation = hasBody(req.headers) ? largeBodyReservation(req, limitBytes) : undefined;
+    if (reservation === undefined) {
+      read(req, res, next);
+      return;
+    }
+    admit(req, res, reservation).then(
+      () => readInTime(req, res, next),
+      (error: unknown) => {
+        if (req.socket.destroyed) return;
+        // Refused before its body is read: closing the connection spares both sides the rest of it.
+        res.setHeader('Connection', 'close');
+        next(error);
+      },
+    );
   };
 }
