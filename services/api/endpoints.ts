@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { findUnacceptableInput } from '../core/json';
-import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, REFUSAL } from './middleware/json-body';
+import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, REFUSAL, SLOW_SMALL_BODIES_PER_OWNER } from './middleware/json-body';
 import { Problem } from './schemas';
 
 /**
@@ -208,7 +208,10 @@ export interface DocumentInfo {
 function largeBodyResponses(): Record<number, ResponseConfig> {
   return {
     408: respond.problem(`A body of ${LARGE_BODY_BYTES} bytes or more did not arrive within LARGE_BODY_TIMEOUT_SECONDS of being let in.`),
-    429: respond.problem(`The caller has ${LARGE_BODIES_AT_ONCE_PER_OWNER} bodies of ${LARGE_BODY_BYTES} bytes or more waiting or being read on this server process; see Retry-After.`, RETRY_AFTER_HEADER),
+    429: respond.problem(
+      `The caller has ${LARGE_BODIES_AT_ONCE_PER_OWNER} bodies of ${LARGE_BODY_BYTES} bytes or more waiting or being read, or ${SLOW_SMALL_BODIES_PER_OWNER} smaller ones arriving for over a second, on this server process; see Retry-After.`,
+      RETRY_AFTER_HEADER,
+    ),
   };
 }
 

@@ -6,6 +6,7 @@ import { findUnacceptableInput, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNIT
 import { MemoryBudget } from '../../core/memory-budget';
 import { atOncePerOwner } from '../at-once';
 import { RequestTimeoutError, UnsupportedMediaTypeError } from '../errors';
+import { SlowBodies } from './slow-bodies';
 import { continueBody } from '../expect-continue';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -57,6 +58,13 @@ const LARGE_BODIES_AT_ONCE = 16;
  * room and make everyone else's large bodies wait for theirs.
  */
 export const LARGE_BODIES_AT_ONCE_PER_OWNER = 4;
+/**
+ * Smaller bodies of one owner arriving for over SLOW_BODY_MS at once, per process (SlowBodies):
+ * without a bound one user could hold 20,000 connections (the descriptors of a local run)
+ * each with 63 KiB of a body, 1.2 GB, for Node's 300 s request timeout.
+ */
+export const SLOW_SMALL_BODIES_PER_OWNER = 16;
+const SLOW_BODY_MS = 1_000;
 /** How long a large body waits for room before it is refused (503), about as long as a submit waits for its commit. */
 const LARGE_BODY_WAIT_MS = 5_000;
 const LARGE_BODY_RETRY_AFTER_SECONDS = 2;
@@ -83,6 +91,11 @@ function largeBodyReservation(req: Request, limitBytes: number): number | undefi
   return bytes >= LARGE_BODY_BYTES ? bytes : undefined;
 }
 
+/** Whose bodies a request's counts: the caller's, or on public routes the client address's. */
+function ownerOf(req: Request): string {
+  return req.user ? `user ${req.user.userId}` : `address ${req.ip ?? ''}`;
+}
+
 /**
  * JSON bodies for JSON routes: over the limit → 413, malformed → 400, any other media
  * type → 415 (rather than an empty body that fails validation with a misleading message).
@@ -90,7 +103,8 @@ function largeBodyReservation(req: Request, limitBytes: number): number | undefi
  * holds a `__proto__` key, or that nests deeper than MAX_JSON_DEPTH is refused with 400
  * naming the field, before any schema walks it. A large body waits its owner's turn for room
  * (LARGE_BODIES_AT_ONCE) before a byte of it is read, and then has largeBodyTimeoutSeconds to
- * arrive (408); small ones, the submit path's, go straight through.
+ * arrive (408); small ones, the submit path's, go straight through, while their owner has fewer
+ * than SLOW_SMALL_BODIES_PER_OWNER arriving for over a second.
  */
 export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: JsonBodyOptions = {}): RequestHandler {
   const parse = express.json({
@@ -104,6 +118,7 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
   });
   const largeBodies = new MemoryBudget(LARGE_BODIES_AT_ONCE * limitBytes);
   const largeBodiesOfOwner = atOncePerOwner(LARGE_BODIES_AT_ONCE_PER_OWNER, 'large request bodies', LARGE_BODY_RETRY_AFTER_SECONDS);
+  const slowBodies = new SlowBodies(SLOW_SMALL_BODIES_PER_OWNER, SLOW_BODY_MS, LARGE_BODY_RETRY_AFTER_SECONDS);
 
   const read = (req: Request, res: Response, next: NextFunction) => {
     continueBody(req, res);
@@ -123,8 +138,7 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
 
   /** Resolves once the body has room, held until the response closes; rejects after LARGE_BODY_WAIT_MS or when the client goes away. */
   const admit = async (req: Request, res: Response, bytes: number): Promise<void> => {
-    // Owners take turns: the caller, or on public routes the client's address.
-    const owner = req.user ? `user ${req.user.userId}` : `address ${req.ip ?? ''}`;
+    const owner = ownerOf(req);
     largeBodiesOfOwner(owner, res);
     const waiting = new AbortController();
     const gone = () => waiting.abort(new Error('the client went away while its body waited'));
@@ -161,9 +175,24 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
       next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
       return;
     }
-    const reservation = hasBody(req.headers) ? largeBodyReservation(req, limitBytes) : undefined;
-    if (reservation === undefined) {
+    if (!hasBody(req.headers)) {
       read(req, res, next);
+      return;
+    }
+    const reservation = largeBodyReservation(req, limitBytes);
+    if (reservation === undefined) {
+      let arrived: () => void;
+      try {
+        arrived = slowBodies.start(ownerOf(req));
+      } catch (error) {
+        res.setHeader('Connection', 'close');
+        next(error);
+        return;
+      }
+      read(req, res, (error?: unknown) => {
+        arrived();
+        next(error);
+      });
       return;
     }
     admit(req, res, reservation).then(

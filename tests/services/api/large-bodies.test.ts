@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES } from '../../../services/api/middleware/json-body';
+import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, SLOW_SMALL_BODIES_PER_OWNER } from '../../../services/api/middleware/json-body';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
 
 /** The JSON limit of these tests: a process then holds 16 of it at once (4 MiB), 16 bodies declaring it. */
@@ -49,7 +49,7 @@ function slowSubmit(api: ApiFixture, token: string, declaredBytes = LIMIT): Slow
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('large JSON bodies: held to a bounded room per API process, a few per user, each given a time to arrive', () => {
+describe('JSON bodies: large ones held to a bounded room per API process, a few per user, each given a time to arrive; small ones a few per user arriving slowly', () => {
   let api: ApiFixture;
 
   beforeAll(async () => {
@@ -111,5 +111,24 @@ describe('large JSON bodies: held to a bounded room per API process, a few per u
     } finally {
       for (const submit of slow) submit.close();
     }
+  });
+
+  it(`refuses a user's body past ${SLOW_SMALL_BODIES_PER_OWNER} small ones arriving for over a second, and takes it once they have`, async () => {
+    const trickling = await signUp(api);
+    const other = await signUp(api);
+    const slow = Array.from({ length: SLOW_SMALL_BODIES_PER_OWNER }, () => slowSubmit(api, trickling.token, 10_000));
+    try {
+      await settle(1_300);
+      const refused = await call(api, '/v1/jobs', { token: trickling.token, json: { type: 'echo', input: { payload: 'hello' } } });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+      expect(refused.body.detail).toMatch(/arriving for over 1 s/);
+      // Another user's submits are not counted with them.
+      expect((await call(api, '/v1/jobs', { token: other.token, json: { type: 'echo', input: { payload: 'hello' } } })).status).toBe(202);
+    } finally {
+      for (const submit of slow) submit.close();
+    }
+    await settle(200);
+    expect((await call(api, '/v1/jobs', { token: trickling.token, json: { type: 'echo', input: { payload: 'hello' } } })).status).toBe(202);
   });
 });
