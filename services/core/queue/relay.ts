@@ -214,6 +214,8 @@ export class Relay {
    * takes an enqueue again, so an outage costs the log two lines, not one per batch.
    */
   private failedEnqueues = { batches: 0, jobs: 0 };
+  /** Periodic sweeps that failed since the last that succeeded: said as the enqueues' are, once when the first fails and once when one succeeds again. */
+  private failedSweeps = 0;
 
   constructor(deps: { connection: Redis; generalPool: Pool; log: Logger; metrics?: Metrics }, options: RelayOptions) {
     this.options = {
@@ -407,7 +409,18 @@ export class Relay {
       // A sweep still waiting on a slow or hung Redis belongs to the tick that started it:
       // a tick that joined it would log its failure once more.
       if (this.sweeping) return;
-      this.sweep().catch((error: unknown) => this.log.warn({ err: error }, 'relay sweep failed'));
+      this.sweep().then(
+        () => {
+          if (this.failedSweeps === 0) return;
+          this.log.info({ failedSweeps: this.failedSweeps }, 'relay sweep succeeds again');
+          this.failedSweeps = 0;
+        },
+        (error: unknown) => {
+          if (this.failedSweeps === 0) this.log.warn({ err: error }, 'relay sweep failed (further failures are counted until a sweep succeeds)');
+          else this.log.debug({ err: error }, 'relay sweep failed');
+          this.failedSweeps += 1;
+        },
+      );
     }, intervalMs);
     this.sweeper.unref();
   }
