@@ -148,13 +148,17 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
 
   const refreshExpiry = () => new Date(Date.now() + env.REFRESH_TOKEN_TTL_SECONDS * 1000);
 
-  /** Undefined when the account is disabled by the time the session would be stored. */
-  const startSession = async (user: UserRecord): Promise<SessionTokens | undefined> => {
+  /**
+   * `passwordHash` is the hash the password was checked against. Undefined when, by the time
+   * the session would be stored, the account is disabled or its password was changed (reset).
+   */
+  const startSession = async (user: UserRecord, passwordHash: string): Promise<SessionTokens | undefined> => {
     const sessionId = randomUUID();
     const issued = await tokens.issue(user, sessionId);
     const refreshToken = newOpaqueToken();
     const refreshExpiresAt = refreshExpiry();
-    if (!(await sessions.create({ id: sessionId, userId: user.id, accessExpiresAt: new Date(issued.expiresAt * 1000) }, { hash: sha256(refreshToken), expiresAt: refreshExpiresAt }))) return undefined;
+    const session = { id: sessionId, userId: user.id, accessExpiresAt: new Date(issued.expiresAt * 1000), passwordHash };
+    if (!(await sessions.create(session, { hash: sha256(refreshToken), expiresAt: refreshExpiresAt }))) return undefined;
     return { access: { accessToken: issued.token, tokenType: 'Bearer', expiresIn: tokens.ttlSeconds }, refreshToken, refreshExpiresAt };
   };
 
@@ -219,12 +223,16 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         security('login_disabled_account', { userId: user.id }, log);
         throw new UnauthorizedError(INVALID_CREDENTIALS);
       }
+      let checkedHash = user.passwordHash;
       if (needsRehash(user.passwordHash)) {
-        await users.replacePasswordHash(user.id, user.passwordHash, await hashPassword(password));
-        log.info({ userId: user.id }, 'password rehashed with the current argon2 parameters');
+        const rehashed = await hashPassword(password);
+        if (await users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
+          checkedHash = rehashed;
+          log.info({ userId: user.id }, 'password rehashed with the current argon2 parameters');
+        }
       }
-      const session = await startSession(user);
-      // Disabled while the password was being checked.
+      const session = await startSession(user, checkedHash);
+      // Disabled, or the password reset, while the password was being checked.
       if (!session) throw new UnauthorizedError(INVALID_CREDENTIALS);
       return { ...session, userId: user.id };
     },

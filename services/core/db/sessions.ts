@@ -20,10 +20,16 @@ const toSeconds = (date: Date) => Math.ceil(date.getTime() / 1000);
 export class SessionRepository {
   constructor(private readonly pool: Pool) {}
 
-  /** Starts a session; false, and nothing stored, when the account is disabled (or gone). */
-  async create(session: { id: string; userId: string; accessExpiresAt: Date }, firstToken: { hash: Buffer; expiresAt: Date }): Promise<boolean> {
+  /**
+   * Starts a session for a sign-in whose password was checked against `passwordHash`; false, and
+   * nothing stored, when the account is disabled (or gone) or its password has changed since.
+   * A sign-in checks the password before its session is stored (tens of milliseconds of argon2,
+   * seconds under a flood of sign-ins): a reset that commits between the two ends the sessions
+   * it finds, and the old password must not start one after it.
+   */
+  async create(session: { id: string; userId: string; accessExpiresAt: Date; passwordHash: string }, firstToken: { hash: Buffer; expiresAt: Date }): Promise<boolean> {
     return this.transaction(async (client) => {
-      if (!(await this.lockEnabledAccount(client, session.userId, 'share'))) return false;
+      if (!(await this.lockEnabledAccount(client, session.userId, 'share', session.passwordHash))) return false;
       await client.query('INSERT INTO sessions (id, user_id, access_expires_at) VALUES ($1, $2, $3)', [session.id, session.userId, session.accessExpiresAt]);
       await client.query('INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)', [firstToken.hash, session.id, firstToken.expiresAt]);
       return true;
@@ -160,10 +166,15 @@ export class SessionRepository {
    * Whether the account is enabled, its row locked until the transaction ends: shared to start
    * a session (sign-ins of one account need not wait for each other), for update where the row
    * is written next. A disable that committed first is seen here; one that comes later waits
-   * for this transaction, and then finds what it wrote.
+   * for this transaction, and then finds what it wrote. With `passwordHash`, also whether the
+   * password is still that one (a reset or a cleared password, committed first, is seen the same way).
    */
-  private async lockEnabledAccount(client: PoolClient, userId: string, mode: 'share' | 'update'): Promise<boolean> {
-    const { rowCount } = await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL ${mode === 'share' ? 'FOR SHARE' : 'FOR NO KEY UPDATE'}`, [userId]);
+  private async lockEnabledAccount(client: PoolClient, userId: string, mode: 'share' | 'update', passwordHash?: string): Promise<boolean> {
+    const lock = mode === 'share' ? 'FOR SHARE' : 'FOR NO KEY UPDATE';
+    const { rowCount } =
+      passwordHash === undefined
+        ? await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL ${lock}`, [userId])
+        : await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL AND password_hash = $2 ${lock}`, [userId, passwordHash]);
     return rowCount === 1;
   }
 

@@ -64,8 +64,8 @@ export interface UserRepository {
   insert(user: { id: string; email: string; passwordHash: string; role?: UserRole }, event?: Omit<AccountEvent, 'at'>): Promise<UserRecord>;
   findByEmail(email: string): Promise<UserRecord | undefined>;
   findById(id: string): Promise<UserRecord | undefined>;
-  /** Replaces the hash when it still is `previousHash` (a rehash must not undo a concurrent reset). */
-  replacePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void>;
+  /** Replaces the hash when it still is `previousHash` (a rehash must not undo a concurrent reset); whether it did. */
+  replacePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<boolean>;
   /**
    * Runs `work` on the account in one transaction, the account's row locked. With
    * `endsAdmin` (a demotion or a disable), the enabled admins are locked first, always in id
@@ -121,7 +121,8 @@ export function createUserRepository(pool: Pool): UserRepository {
       return rows[0] && toRecord(rows[0]);
     },
     async replacePasswordHash(id, previousHash, passwordHash) {
-      await pool.query('UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2', [id, previousHash, passwordHash]);
+      const { rowCount } = await pool.query('UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2', [id, previousHash, passwordHash]);
+      return rowCount === 1;
     },
     async change(id, { endsAdmin }, work) {
       return inTransaction(pool, async (client) => {

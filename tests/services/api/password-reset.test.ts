@@ -1,3 +1,4 @@
+import argon2 from 'argon2';
 import type { WorkerProcess } from '../../../services/worker/main';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh } from './identity-helpers';
@@ -79,6 +80,28 @@ describe('password reset through the dropped mail', () => {
     const token = await droppedResetToken(api, email, seen);
     expect((await call(api, '/v1/auth/password-reset/confirm', { json: { token, password: 'a brand new passphrase' } })).status).toBe(204);
     expect((await call(api, '/v1/auth/login', { json: { email, password: 'a brand new passphrase' } })).status).toBe(200);
+  });
+
+  it('starts no session for a sign-in with the old password that was still being checked when the reset committed', async () => {
+    const { email, userId } = await signUp(api);
+    // A hash that takes a second or more to check: the sign-in reads it, and the reset commits while it is checked.
+    const slowHash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19_456, timeCost: 60, parallelism: 1 });
+    await api.db.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, slowHash]);
+    await call(api, '/v1/auth/password-reset', { json: { email } });
+    const token = await droppedResetToken(api, email, seen);
+
+    let answered = false;
+    const signIn = call(api, '/v1/auth/login', { json: { email, password: PASSWORD } }).finally(() => (answered = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await call(api, '/v1/auth/password-reset/confirm', { json: { token, password: 'a brand new passphrase' } })).status).toBe(204);
+    // Otherwise the sign-in ran wholly before the reset, and this test proved nothing.
+    expect(answered).toBe(false);
+
+    const old = await signIn;
+    expect(old.status).toBe(401);
+    expect(old.headers.getSetCookie()).toEqual([]);
+    const { rows } = await api.db.query<{ live: number }>('SELECT count(*)::int AS live FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+    expect(rows[0]?.live).toBe(0);
   });
 
   it('never shows the reset mail in the user\'s own jobs', async () => {
