@@ -58,7 +58,7 @@ describe('SessionRepository.rotate', () => {
     const hash = (token: string) => createHash('sha256').update(token).digest();
     const accessExpiresAt = new Date(Date.now() + 60_000);
     await pool.query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'x')", [userId, `${userId}@example.test`]);
-    expect(await sessions.create({ id: sessionId, userId, accessExpiresAt, passwordHash: 'x' }, { hash: hash('first'), expiresAt: new Date(Date.now() + 3_600_000) })).toBe(true);
+    expect(await sessions.create({ id: sessionId, userId, accessExpiresAt, passwordHash: 'x', role: 'user' }, { hash: hash('first'), expiresAt: new Date(Date.now() + 3_600_000) })).toBe(true);
     // Exchanged a minute ago, and its successor used since: presenting it again is reuse.
     await pool.query("UPDATE refresh_tokens SET rotated_at = now() - interval '1 minute' WHERE token_hash = $1", [hash('first')]);
     await pool.query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at, rotated_at) VALUES ($1, $2, now() + interval '1 hour', now() - interval '30 seconds')", [hash('second'), sessionId]);

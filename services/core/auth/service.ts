@@ -150,14 +150,15 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
 
   /**
    * `passwordHash` is the hash the password was checked against. Undefined when, by the time
-   * the session would be stored, the account is disabled or its password was changed (reset).
+   * the session would be stored, the account is disabled, or its password (reset) or its role
+   * (which the access token states) was changed.
    */
   const startSession = async (user: UserRecord, passwordHash: string): Promise<SessionTokens | undefined> => {
     const sessionId = randomUUID();
     const issued = await tokens.issue(user, sessionId);
     const refreshToken = newOpaqueToken();
     const refreshExpiresAt = refreshExpiry();
-    const session = { id: sessionId, userId: user.id, accessExpiresAt: new Date(issued.expiresAt * 1000), passwordHash };
+    const session = { id: sessionId, userId: user.id, accessExpiresAt: new Date(issued.expiresAt * 1000), passwordHash, role: user.role };
     if (!(await sessions.create(session, { hash: sha256(refreshToken), expiresAt: refreshExpiresAt }))) return undefined;
     return { access: { accessToken: issued.token, tokenType: 'Bearer', expiresIn: tokens.ttlSeconds }, refreshToken, refreshExpiresAt };
   };
@@ -232,7 +233,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         }
       }
       const session = await startSession(user, checkedHash);
-      // Disabled, or the password reset, while the password was being checked.
+      // Disabled, its password reset or its role changed while the password was being checked.
       if (!session) throw new UnauthorizedError(INVALID_CREDENTIALS);
       return { ...session, userId: user.id };
     },

@@ -21,15 +21,16 @@ export class SessionRepository {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Starts a session for a sign-in whose password was checked against `passwordHash`; false, and
-   * nothing stored, when the account is disabled (or gone) or its password has changed since.
-   * A sign-in checks the password before its session is stored (tens of milliseconds of argon2,
-   * seconds under a flood of sign-ins): a reset that commits between the two ends the sessions
-   * it finds, and the old password must not start one after it.
+   * Starts a session for a sign-in whose password was checked against `passwordHash` and whose
+   * access token states `role`; false, and nothing stored, when the account is disabled (or
+   * gone), or its password or role has changed since. A sign-in reads the account and checks the
+   * password before its session is stored (tens of milliseconds of argon2, seconds under a flood
+   * of sign-ins): a reset or a role change that commits between the two ends the sessions it
+   * finds, and must not be outlived by one stored after it.
    */
-  async create(session: { id: string; userId: string; accessExpiresAt: Date; passwordHash: string }, firstToken: { hash: Buffer; expiresAt: Date }): Promise<boolean> {
+  async create(session: { id: string; userId: string; accessExpiresAt: Date; passwordHash: string; role: UserRole }, firstToken: { hash: Buffer; expiresAt: Date }): Promise<boolean> {
     return this.transaction(async (client) => {
-      if (!(await this.lockEnabledAccount(client, session.userId, 'share', session.passwordHash))) return false;
+      if (!(await this.lockEnabledAccount(client, session.userId, 'share', session))) return false;
       await client.query('INSERT INTO sessions (id, user_id, access_expires_at) VALUES ($1, $2, $3)', [session.id, session.userId, session.accessExpiresAt]);
       await client.query('INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)', [firstToken.hash, session.id, firstToken.expiresAt]);
       return true;
@@ -166,15 +167,15 @@ export class SessionRepository {
    * Whether the account is enabled, its row locked until the transaction ends: shared to start
    * a session (sign-ins of one account need not wait for each other), for update where the row
    * is written next. A disable that committed first is seen here; one that comes later waits
-   * for this transaction, and then finds what it wrote. With `passwordHash`, also whether the
-   * password is still that one (a reset or a cleared password, committed first, is seen the same way).
+   * for this transaction, and then finds what it wrote. With `expected`, also whether the
+   * password and the role are still those (a reset or a role change is seen the same way).
    */
-  private async lockEnabledAccount(client: PoolClient, userId: string, mode: 'share' | 'update', passwordHash?: string): Promise<boolean> {
+  private async lockEnabledAccount(client: PoolClient, userId: string, mode: 'share' | 'update', expected?: { passwordHash: string; role: UserRole }): Promise<boolean> {
     const lock = mode === 'share' ? 'FOR SHARE' : 'FOR NO KEY UPDATE';
     const { rowCount } =
-      passwordHash === undefined
+      expected === undefined
         ? await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL ${lock}`, [userId])
-        : await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL AND password_hash = $2 ${lock}`, [userId, passwordHash]);
+        : await client.query(`SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NULL AND password_hash = $2 AND role = $3 ${lock}`, [userId, expected.passwordHash, expected.role]);
     return rowCount === 1;
   }
 

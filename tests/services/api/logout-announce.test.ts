@@ -38,8 +38,8 @@ describe('logout after an announcement that failed', () => {
     const id = randomUUID();
     const refreshToken = randomBytes(32).toString('base64url');
     const hash = createHash('sha256').update(refreshToken, 'utf8').digest();
-    // createUser stores this hash.
-    await sessions.create({ id, userId, accessExpiresAt, passwordHash: 'not-a-hash' }, { hash, expiresAt: new Date(Date.now() + 3_600_000) });
+    // createUser stores this hash and role.
+    await sessions.create({ id, userId, accessExpiresAt, passwordHash: 'not-a-hash', role: 'user' }, { hash, expiresAt: new Date(Date.now() + 3_600_000) });
     return { id, refreshToken };
   }
 

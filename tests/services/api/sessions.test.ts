@@ -243,6 +243,27 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect(api.logLines.filter((line) => line.kind === 'role_change' && line.userId === userId)).toHaveLength(2);
   });
 
+  it('gives no admin token to a sign-in that was still checking the password when the admin was demoted', async () => {
+    const { email, userId } = await signUp(api);
+    await api.deps.auth.setRole((await signUp(api)).email, 'admin', { actor: 'test' });
+    await api.deps.auth.setRole(email, 'admin', { actor: 'test' });
+    // A hash that takes a second or more to check: the sign-in reads the account (role admin), and the demotion commits while it is checked.
+    const slowHash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: HASH_OPTIONS.memoryCost, timeCost: 60, parallelism: 1 });
+    await api.db.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, slowHash]);
+    let answered = false;
+    const signIn = call<{ accessToken?: string }>(api, '/v1/auth/login', { json: { email, password: PASSWORD } }).finally(() => (answered = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await api.deps.auth.setRole(email, 'user', { actor: 'test' });
+    // Otherwise the sign-in ran wholly before the demotion, and this test proved nothing.
+    expect(answered).toBe(false);
+    const raced = await signIn;
+    expect(raced.status).toBe(401);
+    expect(raced.body.accessToken).toBeUndefined();
+    // Signing in again gives a user's token.
+    const user = await login(api, email, PASSWORD);
+    expect((await call(api, '/v1/admin/queues', { token: user.accessToken })).status).toBe(403);
+  });
+
   it('rehashes a password at login when its hash was made with weaker argon2 parameters than today\'s', async () => {
     const { email, userId } = await signUp(api);
     const weaker = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: HASH_OPTIONS.memoryCost / 2, timeCost: 1, parallelism: 1 });
