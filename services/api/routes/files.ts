@@ -7,6 +7,7 @@ import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
 import type { Quotas } from '../../core/quotas';
+import { attachmentDisposition } from '../content-disposition';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { atOncePerOwner } from '../at-once';
 import { UnsupportedMediaTypeError } from '../errors';
@@ -205,7 +206,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         res.writeHead(200, {
           'Content-Type': file.contentType,
           'Content-Length': String(file.size),
-          'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`,
+          'Content-Disposition': attachmentDisposition(file.name),
           'Cache-Control': 'private, max-age=0',
         });
         await pipeline(body, res).catch((error: unknown) => {

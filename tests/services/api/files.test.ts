@@ -69,6 +69,19 @@ describe('file routes', () => {
     }
   });
 
+  it('names a download in Content-Disposition both ways: filename* as RFC 8187 encodes it, filename as an ASCII stand-in', async () => {
+    const cases: [name: string, disposition: string][] = [
+      ['report.txt', `attachment; filename="report.txt"; filename*=UTF-8''report.txt`],
+      ["it's (final)*.txt", `attachment; filename="it's (final)*.txt"; filename*=UTF-8''it%27s%20%28final%29%2A.txt`],
+      ['résumé "100%".txt', `attachment; filename="r_sum_ _100__.txt"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22100%25%22.txt`],
+    ];
+    for (const [name, disposition] of cases) {
+      const uploaded = await call(api, '/v1/files', { token: alice, body: 'x', headers: { 'content-type': 'text/plain', 'x-file-name': encodeURIComponent(name) } });
+      const content = await call(api, `/v1/files/${String(uploaded.body.id)}/content`, { token: alice });
+      expect({ name, disposition: content.headers.get('content-disposition') }).toEqual({ name, disposition });
+    }
+  });
+
   it('answers 400 for a multipart body without a file part, storing nothing', async () => {
     const before = await countRows(api, 'files');
     const form = new FormData();
