@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger';
 import { ChannelSubscription } from '../queue/subscription';
 import { withTimeout } from '../timeout';
+import { CLOCK_TOLERANCE_SECONDS } from './tokens';
 
 /**
  * The access-token denylist. An access token is revoked by its `jti` (logout) or by its
@@ -18,9 +19,17 @@ export type RevokedKind = 'token' | 'session';
 export interface Revocation {
   kind: RevokedKind;
   id: string;
-  /** Unix seconds after which the entry no longer matters. */
+  /**
+   * Unix seconds when every token it covers has expired (their latest `exp`). The entry matters
+   * CLOCK_TOLERANCE_SECONDS longer: a verifier accepts a token that long past its `exp`.
+   */
   until: number;
 }
+
+/** The last Unix second an entry with this `until` still matters. */
+const standsUntil = (until: number) => until + CLOCK_TOLERANCE_SECONDS;
+/** Entries whose `until` is at or before this no longer matter. */
+const lapsedBy = (nowSeconds: number) => nowSeconds - CLOCK_TOLERANCE_SECONDS;
 
 const member = (kind: RevokedKind, id: string) => `${kind}:${id}`;
 
@@ -34,7 +43,7 @@ export async function publishRevocations(redis: Redis, prefix: string, revocatio
   const { list, channel } = denylistKeys(prefix);
   const now = Math.floor(Date.now() / 1000);
   const scored = revocations.flatMap((revocation) => [revocation.until, member(revocation.kind, revocation.id)]);
-  await redis.multi().zadd(list, ...scored).zremrangebyscore(list, '-inf', now).exec();
+  await redis.multi().zadd(list, ...scored).zremrangebyscore(list, '-inf', lapsedBy(now)).exec();
   await redis.publish(channel, JSON.stringify(revocations));
 }
 
@@ -64,6 +73,7 @@ const FIRST_SUBSCRIBE_WAIT_MS = 2_000;
  * expired), so a message that overlaps a reload does no harm.
  */
 export class RevocationMirror {
+  /** Member (`token:<jti>`, `session:<sid>`) to the last Unix second it matters (standsUntil). */
   private readonly revoked = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -141,7 +151,7 @@ export class RevocationMirror {
     const { client, durable, log } = this.options;
     const now = Math.floor(Date.now() / 1000);
     const [fromRedis, fromDatabase] = await Promise.allSettled([
-      client.zrangebyscore(denylistKeys(this.options.prefix).list, now, '+inf', 'WITHSCORES'),
+      client.zrangebyscore(denylistKeys(this.options.prefix).list, lapsedBy(now), '+inf', 'WITHSCORES'),
       durable(),
     ]);
     if (fromRedis.status === 'fulfilled') {
@@ -179,9 +189,11 @@ export class RevocationMirror {
     }
   }
 
+  /** Holds the entry until it stops mattering (standsUntil), which isRevoked and prune compare with now. */
   private set(key: string, until: number): void {
     const held = this.revoked.get(key);
-    if (held === undefined || held < until) this.revoked.set(key, until);
+    const stands = standsUntil(until);
+    if (held === undefined || held < stands) this.revoked.set(key, stands);
   }
 
   private prune(): void {

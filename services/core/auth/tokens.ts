@@ -17,8 +17,11 @@ export interface AccessClaims {
 }
 
 export const ACCESS_TOKEN_AUDIENCE = 'platform-kit-api';
-/** Clock skew tolerated between the issuing and the verifying process. */
-const CLOCK_TOLERANCE_SECONDS = 5;
+/**
+ * Clock skew tolerated between the issuing and the verifying process: a token verifies for this
+ * long past its `exp`, so the denylist holds a revocation this long past its `until` too.
+ */
+export const CLOCK_TOLERANCE_SECONDS = 5;
 /** Verified tokens remembered per process; a client reuses its token for every call until it expires. */
 const VERIFIED_CACHE_SIZE = 10_000;
 

@@ -264,6 +264,18 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect((await call(api, '/v1/admin/queues', { token: user.accessToken })).status).toBe(403);
   });
 
+  it('keeps refusing a logged-out access token through the seconds of clock skew its expiry is granted', async () => {
+    const { userId } = await signUp(api);
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const token = await signedToken(api, { userId, expiresAt });
+    expect((await call(api, '/v1/auth/me', { token })).status).toBe(200);
+    expect((await call(api, '/v1/auth/logout', { method: 'POST', token })).status).toBe(204);
+    expect((await call(api, '/v1/auth/me', { token })).status).toBe(401);
+    // Past its expiry, but within the skew a verifier tolerates: the denylist must still hold it.
+    await new Promise((resolve) => setTimeout(resolve, expiresAt * 1000 + 1_000 - Date.now()));
+    expect((await call(api, '/v1/auth/me', { token })).status).toBe(401);
+  });
+
   it('rehashes a password at login when its hash was made with weaker argon2 parameters than today\'s', async () => {
     const { email, userId } = await signUp(api);
     const weaker = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: HASH_OPTIONS.memoryCost / 2, timeCost: 1, parallelism: 1 });
