@@ -230,6 +230,11 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         if (await users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
           checkedHash = rehashed;
           log.info({ userId: user.id }, 'password rehashed with the current argon2 parameters');
+        } else {
+          // The hash changed since it was read: another sign-in's rehash of this same password
+          // (the new hash stands for it too), or a reset (it does not, and startSession refuses).
+          const current = await users.findById(user.id);
+          if (current && (await verifyPassword(current.passwordHash, password))) checkedHash = current.passwordHash;
         }
       }
       const session = await startSession(user, checkedHash);

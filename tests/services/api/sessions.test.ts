@@ -289,4 +289,12 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect(await argon2.verify(stored, PASSWORD)).toBe(true);
     expect((await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })).status).toBe(200);
   });
+
+  it('signs in every one of several sign-ins at once that each find the hash to rehash, whichever rehash is kept', async () => {
+    const { email, userId } = await signUp(api);
+    const weaker = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: HASH_OPTIONS.memoryCost / 2, timeCost: 1, parallelism: 1 });
+    await api.db.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, weaker]);
+    const signIns = await Promise.all(Array.from({ length: 4 }, () => call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })));
+    expect(signIns.map((response) => response.status)).toEqual([200, 200, 200, 200]);
+  });
 });
