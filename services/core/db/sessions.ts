@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Revocation } from '../auth/revocations';
+import { CLOCK_TOLERANCE_SECONDS } from '../auth/tokens';
 import { inTransaction, type TransactionOptions } from './transaction';
 import type { UserRole } from './users';
 
@@ -17,6 +18,12 @@ export interface RefreshTokenLookup {
 const toSeconds = (date: Date) => Math.ceil(date.getTime() / 1000);
 
 /** Sessions (refresh-token families), their refresh tokens (by SHA-256 only) and password-reset tokens. */
+/**
+ * A revoked session still matters while one of its access tokens may be accepted: until its
+ * last `exp`, and the clock skew a verifier grants past it.
+ */
+const TOKENS_STILL_ACCEPTED = `access_expires_at > now() - interval '${CLOCK_TOLERANCE_SECONDS} seconds'`;
+
 export class SessionRepository {
   constructor(private readonly pool: Pool) {}
 
@@ -97,7 +104,7 @@ export class SessionRepository {
        )
        SELECT id, access_expires_at FROM revoked
        UNION ALL
-       SELECT id, access_expires_at FROM sessions WHERE id = $1 AND revoked_at IS NOT NULL AND access_expires_at > now()`,
+       SELECT id, access_expires_at FROM sessions WHERE id = $1 AND revoked_at IS NOT NULL AND ${TOKENS_STILL_ACCEPTED}`,
       [sessionId, reason],
     );
     return rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) }));
@@ -121,7 +128,7 @@ export class SessionRepository {
     const ended = await this.revokeUserSessions(userId, 'account-disabled', client);
     await client.query('UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL', [userId]);
     const { rows } = await client.query<{ id: string; access_expires_at: Date }>(
-      'SELECT id, access_expires_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL AND access_expires_at > now()',
+      `SELECT id, access_expires_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL AND ${TOKENS_STILL_ACCEPTED}`,
       [userId],
     );
     return { ended: ended.length, revocations: rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) })) };
@@ -130,7 +137,7 @@ export class SessionRepository {
   /** Revoked sessions whose access tokens may still be unexpired: the denylist's durable part. */
   async revokedStillRelevant(): Promise<Revocation[]> {
     const { rows } = await this.pool.query<{ id: string; access_expires_at: Date }>(
-      'SELECT id, access_expires_at FROM sessions WHERE revoked_at IS NOT NULL AND access_expires_at > now()',
+      `SELECT id, access_expires_at FROM sessions WHERE revoked_at IS NOT NULL AND ${TOKENS_STILL_ACCEPTED}`,
     );
     return rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) }));
   }

@@ -3,6 +3,7 @@ import argon2 from 'argon2';
 import { UnsecuredJWT } from 'jose';
 import { ACCESS_TOKEN_AUDIENCE, SigningKeyStore } from '../../../services/core/auth';
 import { HASH_OPTIONS } from '../../../services/core/auth/passwords';
+import { SessionRepository } from '../../../services/core/db/sessions';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
 import { login, refresh, refreshCookie, signedToken } from './identity-helpers';
 
@@ -274,6 +275,16 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     // Past its expiry, but within the skew a verifier tolerates: the denylist must still hold it.
     await new Promise((resolve) => setTimeout(resolve, expiresAt * 1000 + 1_000 - Date.now()));
     expect((await call(api, '/v1/auth/me', { token })).status).toBe(401);
+  });
+
+  it('keeps a revoked session in the durable denylist (what a Redis restarted empty reloads) through the same seconds of skew', async () => {
+    const { token, userId } = await signUp(api);
+    expect((await call(api, '/v1/auth/logout', { method: 'POST', token })).status).toBe(204);
+    // Its access tokens expired two seconds ago: a verifier still accepts them for three more.
+    const { rows } = await api.db.query<{ id: string }>("UPDATE sessions SET access_expires_at = now() - interval '2 seconds' WHERE user_id = $1 RETURNING id", [userId]);
+    const durable = await new SessionRepository(api.db).revokedStillRelevant();
+    expect(durable.map((revocation) => revocation.id)).toEqual(expect.arrayContaining(rows.map((row) => row.id)));
+    expect(rows).toHaveLength(1);
   });
 
   it('rehashes a password at login when its hash was made with weaker argon2 parameters than today\'s', async () => {
