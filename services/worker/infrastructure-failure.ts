@@ -1,4 +1,4 @@
-import { isRetryable as isPostgresRetryable } from '../core/db/errors';
+import { isRetryable as isPostgresRetryable, isStatementTimeout } from '../core/db/errors';
 
 /** What failed when an attempt failed on the platform's infrastructure: the phrase its audit row names. */
 export type Dependency = 'PostgreSQL' | 'Redis' | 'the object store' | 'the mail relay' | 'a connection to a platform service';
@@ -97,6 +97,12 @@ function classifyOne(error: ErrorShape): Dependency | undefined {
   // SQLSTATEs of a server that is away or restarting (08, 57P01-57P03, 53300), a deadlock or
   // serialization victim (40P01, 40001), and node-postgres's own connection failures.
   if (isPostgresRetryable(error)) return 'PostgreSQL';
+  // A statement timeout (57014): a processor's statements are the platform's own key lookups,
+  // bounded pages and quota checks, so one that ran out the pool's statement_timeout waited
+  // on a lock or on a server that stalled. A server stopped for longer than that timeout but
+  // less than the client's wait for the answer fails the statement this way as it resumes,
+  // where a longer stall ends in "Query read timeout": the same outage, so the same verdict.
+  if (isStatementTimeout(error)) return 'PostgreSQL';
   return undefined;
 }
 
@@ -107,7 +113,8 @@ function classifyOne(error: ErrorShape): Dependency | undefined {
  * libraries throw:
  * - PostgreSQL (pg): connection exceptions (SQLSTATE class 08), the server shutting down,
  *   crashing or starting (57P01-57P03), too many connections (53300), deadlock and
- *   serialization victims; the pool's "timeout exceeded when trying to connect", "Connection
+ *   serialization victims, statement timeouts (57014: a lock or a stalled server, see
+ *   classifyOne); the pool's "timeout exceeded when trying to connect", "Connection
  *   terminated …" and the other connection failures node-postgres reports without a SQLSTATE.
  * - Redis (ioredis): "Command timed out", "Connection is closed.", MaxRetriesPerRequestError,
  *   and server replies that refuse work for now (LOADING, READONLY, MASTERDOWN, TRYAGAIN,
@@ -117,8 +124,9 @@ function classifyOne(error: ErrorShape): Dependency | undefined {
  *   RequestTimeout, TimeoutError, …), and socket errors it passes on.
  * - the mail relay (nodemailer): connection failures and 4xx replies.
  * - socket errors (ECONNREFUSED, ECONNRESET, ETIMEDOUT, …) from any of them.
- * An error wrapping one of these (`cause`) is classified by what it wraps. A statement
- * timeout (57014) is not among them: the statement may be slow for its own input.
+ * An error wrapping one of these (`cause`) is classified by what it wraps. A job whose own
+ * input provoked one of them on every run (a statement slow for its input) is still
+ * dead-lettered, after MAX_DEFERRALS runs.
  */
 export function infrastructureFailure(error: unknown): Dependency | undefined {
   let current: unknown = error;

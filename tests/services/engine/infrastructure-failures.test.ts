@@ -100,6 +100,39 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
     expect(await current.one('SELECT deferrals FROM jobs WHERE id = $1', [job.id])).toEqual({ deferrals: 1 });
   }, 90_000);
 
+  it('PostgreSQL stalled past the statement timeout under a statement the job had in flight: the job is deferred, and succeeds on its only attempt', async () => {
+    postgres = await startPostgres();
+    const shared = await useSharedServices();
+    // The worker's statement bounds (15 s on the server, 20 s for the answer), not the api's the fixture has by default.
+    fx = await createEngineFixture({ servers: { databaseUrl: await postgres.createDatabase(), redisUrl: shared.redisUrl, redisPrefix: `{t-${randomUUID()}}` }, core: { service: 'worker' } });
+    const current = fx;
+    const fileId = await uploadTo(current.core.files, current.ownerId, 'innocent.txt');
+    let runs = 0;
+    // The real file.checksum, its first run with a statement on the worker's pool that is still running when the server stops.
+    const stalled = defineProcessor(fileChecksum, async (context) => {
+      runs += 1;
+      if (runs === 1) await current.core.generalPool.query("SELECT pg_sleep(3), 'stalled statement'");
+      return checksum.run(context);
+    });
+    await current.startRunner({}, { processors: (type) => (type === 'file.checksum' ? (stalled as unknown as Processor) : findProcessor(type)) });
+    const { job } = await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'file.checksum', input: { fileId }, maxAttempts: 1 }));
+    await waitFor('the statement to run', async () => (await current.query("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%''stalled statement''%' AND state = 'active' AND pid <> pg_backend_pid()")).length === 1, 10_000, 20);
+
+    // A stall (SIGSTOP: a frozen host, storage that stopped answering) longer than the worker's
+    // statement_timeout (15 s) and shorter than its wait for an answer (20 s): the server's own
+    // timeout fires as it resumes, and the statement fails with 57014 rather than a connection error.
+    postgres.pause();
+    await delay(17_000);
+    postgres.resume();
+
+    await waitFor('the job to finish', async () => ['succeeded', 'failed'].includes(await statusOf(current, job.id)) || undefined, 30_000);
+    expect(await current.core.jobs.get(current.ownerId, job.id)).toMatchObject({ status: 'succeeded', attempts: 1, result: { algorithm: 'sha256', digest: DIGEST } });
+    const deferrals = (await auditTrail(current, job.id)).filter((event) => event.to_status === 'queued' && event.from_status === 'running');
+    expect(deferrals.map((event) => event.detail)).toEqual([
+      expect.stringMatching(/^attempt 1 not charged: it failed on PostgreSQL, not on the job \(canceling statement due to statement timeout\); deferral 1 of /),
+    ]);
+  }, 90_000);
+
   it('the object store answering 503 for a while: the job is deferred until it answers, and succeeds on its only attempt', async () => {
     const { current, fakeS3, objects, files } = await onFakeS3();
     const fileId = await uploadTo(files, current.ownerId, 'innocent.txt');

@@ -185,8 +185,15 @@ describe('infrastructureFailure: PostgreSQL (pg)', () => {
     expect(infrastructureFailure(new DatabaseAwayError())).toBe('PostgreSQL');
   });
 
-  it('not what the job\'s own statement provoked: bad input, a violated constraint, a statement timeout', async () => {
-    for (const code of ['22P02', '23505', '57014', '42P01']) {
+  it('a statement timeout (57014): a lock or a stalled server, since a processor\'s statements are the platform\'s bounded lookups', async () => {
+    const server = await fakePostgres({ queryError: { severity: 'ERROR', code: '57014', message: 'canceling statement due to statement timeout' } });
+    const error = await rejectionOf(pool(server.port).query('SELECT 1'));
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect(infrastructureFailure(error)).toBe('PostgreSQL');
+  });
+
+  it('not what the job\'s own statement provoked: bad input, a violated constraint, a missing table', async () => {
+    for (const code of ['22P02', '23505', '42P01']) {
       const server = await fakePostgres({ queryError: { severity: 'ERROR', code, message: 'the statement failed' } });
       const error = await rejectionOf(pool(server.port).query('SELECT 1'));
       expect(error).toBeInstanceOf(DatabaseError);
