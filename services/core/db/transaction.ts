@@ -21,16 +21,26 @@ async function transaction<T>(client: PoolClient, work: (client: PoolClient) => 
  * Runs `work` in a transaction on one pooled connection: COMMIT when it returns (ROLLBACK
  * when `commitIf` says its answer is not to be kept), ROLLBACK when it throws (the error
  * goes on to the caller).
+ *
+ * A session PostgreSQL stopped answering (a statement past the client's query_timeout on a
+ * stalled server, a lost connection) is closed instead: the server may still run what it
+ * was sent once it resumes, inside the transaction and holding its locks, and the next
+ * caller handed that session would run in the same transaction, its COMMIT writing what
+ * this caller was told failed. A closed session is rolled back by the server. So is one
+ * whose ROLLBACK failed.
  */
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
   const client = await pool.connect();
+  let unsound: Error | undefined;
   try {
     return await transaction(client, work, options);
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    if (isDatabaseUnavailable(error)) unsound = error instanceof Error ? error : new Error(String(error));
+    else await client.query('ROLLBACK').catch((rollbackError: unknown) => (unsound = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
     throw error;
   } finally {
-    client.release();
+    // A release with an error closes the connection rather than pooling it.
+    client.release(unsound);
   }
 }
 
