@@ -457,8 +457,18 @@ export class Relay {
 
   private async sweepUnderLock(): Promise<SweepReport> {
     const client = await this.generalPool.connect();
+    // The sweep lock belongs to the session. A lock or unlock PostgreSQL did not answer (a
+    // stalled server, past the pool's query_timeout) still takes or keeps it once the server
+    // resumes: such a session is closed, which ends its locks, rather than pooled, where it
+    // would hold the lock for as long as the pool keeps it and no other process could sweep.
+    let lockSession: Error | undefined;
+    const onLockSession = <T>(statement: Promise<T>): Promise<T> =>
+      statement.catch((error: unknown) => {
+        lockSession = error instanceof Error ? error : new Error(String(error));
+        throw error;
+      });
     try {
-      const locked = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
+      const locked = await onLockSession(client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]));
       if (!locked.rows[0]?.locked) return { ran: false, checked: 0, passEnded: false, pending: 0, requeued: 0, retried: 0, failed: 0, abandoned: 0, lagSeconds: 0 };
       try {
         const queued = await this.measuringLag(() => this.sweepQueued('repair'));
@@ -468,10 +478,11 @@ export class Relay {
         if (report.requeued > 0 || report.retried > 0 || report.failed > 0 || report.abandoned > 0) this.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
         return report;
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]);
+        await onLockSession(client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]));
       }
     } finally {
-      client.release();
+      // A release with an error closes the connection rather than pooling it.
+      client.release(lockSession);
     }
   }
 
