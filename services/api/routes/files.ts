@@ -103,6 +103,12 @@ function receiveMultipart(
 }
 
 const Binary = z.string().meta({ contentMediaType: 'application/octet-stream' });
+/**
+ * A raw upload is taken with whatever Content-Type it is sent with (text/csv, image/png, …),
+ * stored with it, and a download is answered with that type: any media type, not only
+ * application/octet-stream, so a generated client and a response validator accept both.
+ */
+const ANY_MEDIA_TYPE = '*/*';
 
 export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: FileRoutesOptions): Endpoint[] {
   const admitUpload = atOncePerOwner(TRANSFERS_AT_ONCE_PER_USER, 'uploads', TRANSFER_RETRY_AFTER_SECONDS);
@@ -124,7 +130,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           description: 'The file.',
           content: {
             'multipart/form-data': { schema: z.object({ file: Binary }) },
-            'application/octet-stream': { schema: Binary },
+            [ANY_MEDIA_TYPE]: { schema: Binary },
           },
         },
       },
@@ -194,7 +200,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       access: 'user',
       request: { params: IdParams },
       responses: {
-        200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { 'application/octet-stream': { schema: Binary } } },
+        200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { [ANY_MEDIA_TYPE]: { schema: Binary } } },
         404: respond.problem('No such file of the caller.'),
         429: respond.problem(`The caller has ${TRANSFERS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
       },

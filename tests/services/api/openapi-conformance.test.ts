@@ -1,0 +1,73 @@
+import { call, signUp, startApi, type ApiFixture } from './fixture';
+
+/**
+ * What the server sends, held against what the document it serves says: a client
+ * generated from /openapi.json (openapi-typescript, a response validator) must find each
+ * answer's status, media type and contract headers declared for its operation.
+ */
+
+interface MediaTypeObject {
+  schema?: Record<string, unknown>;
+}
+interface ResponseObject {
+  headers?: Record<string, unknown>;
+  content?: Record<string, MediaTypeObject>;
+}
+interface OpenApiDocument {
+  paths: Record<string, Record<string, { requestBody?: { content: Record<string, MediaTypeObject> }; responses: Record<string, ResponseObject> }>>;
+  components: { schemas: Record<string, { type?: unknown; properties?: Record<string, unknown>; required?: string[] }> };
+}
+
+/** Headers a client acts on (follows, waits by, stores): each one sent must be declared. */
+const CONTRACT_HEADERS = ['location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'set-cookie', 'www-authenticate'];
+
+/** Whether a declared media type or range (`text/*`, `*\/*`) covers the Content-Type sent. */
+function covers(declared: string, sent: string): boolean {
+  const [type, subtype] = declared.split('/');
+  const [sentType, sentSubtype] = sent.split(';')[0]!.trim().toLowerCase().split('/');
+  return (type === '*' || type === sentType) && (subtype === '*' || subtype === sentSubtype);
+}
+
+/** Where an answer departs from its operation's declared response; empty when the document describes it. */
+function departures(document: OpenApiDocument, method: string, template: string, response: { status: number; headers: Headers }): string[] {
+  const declared = document.paths[template]?.[method]?.responses[String(response.status)];
+  if (!declared) return [`${method.toUpperCase()} ${template}: status ${response.status} is not declared`];
+  const found: string[] = [];
+  const sentType = response.headers.get('content-type');
+  const mediaTypes = Object.keys(declared.content ?? {});
+  if (sentType && !mediaTypes.some((media) => covers(media, sentType))) {
+    found.push(`${method.toUpperCase()} ${template} ${response.status}: Content-Type ${sentType} is not among ${mediaTypes.join(', ') || 'none'}`);
+  }
+  const headers = Object.keys(declared.headers ?? {}).map((name) => name.toLowerCase());
+  for (const name of CONTRACT_HEADERS) {
+    if (response.headers.has(name) && !headers.includes(name)) found.push(`${method.toUpperCase()} ${template} ${response.status}: header ${name} is sent, not declared`);
+  }
+  return found;
+}
+
+describe('OpenAPI document against what the server sends', () => {
+  let api: ApiFixture;
+  let document: OpenApiDocument;
+
+  beforeAll(async () => {
+    // Low caps, so a test reaches a 429 in a few requests.
+    api = await startApi({ env: { EVENT_STREAMS_PER_USER: '1' } });
+    document = (await call<OpenApiDocument>(api, '/openapi.json')).body;
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('declares the media type a download is sent with: the file\'s own, as uploaded', async () => {
+    const user = await signUp(api);
+    // The raw upload's own type is a declared request media type too.
+    expect(Object.keys(document.paths['/v1/files']?.post?.requestBody?.content ?? {}).some((media) => covers(media, 'text/csv'))).toBe(true);
+    const upload = await call<{ id: string }>(api, '/v1/files', { token: user.token, body: 'a,b\n1,2\n', headers: { 'content-type': 'text/csv', 'x-file-name': 'data.csv' } });
+    expect(upload.status).toBe(201);
+    expect(departures(document, 'post', '/v1/files', upload)).toEqual([]);
+    const download = await call(api, `/v1/files/${upload.body.id}/content`, { token: user.token });
+    expect(download.headers.get('content-type')).toBe('text/csv');
+    expect(departures(document, 'get', '/v1/files/{id}/content', download)).toEqual([]);
+  });
+});
