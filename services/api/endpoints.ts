@@ -74,6 +74,10 @@ export const respond = {
   problem(description: string, headers?: ResponseConfig['headers']): ResponseConfig {
     return { description, headers, content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } } };
   },
+  /** A 429, with the headers every 429 is sent with. */
+  tooManyRequests(description: string): ResponseConfig {
+    return respond.problem(description, RATE_LIMITED_HEADERS);
+  },
   empty(description: string): ResponseConfig {
     return { description };
   },
@@ -81,6 +85,13 @@ export const respond = {
 
 export const LOCATION_HEADER = { Location: { description: 'Where the resource can be read.', schema: { type: 'string' as const } } };
 export const RETRY_AFTER_HEADER = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' as const } } };
+/** What every 429 is sent with (the problem handler, after draft-ietf-httpapi-ratelimit-headers), so each 429 declares all of it. */
+export const RATE_LIMITED_HEADERS = {
+  ...RETRY_AFTER_HEADER,
+  'RateLimit-Limit': { description: 'Requests the window allows; absent when the refusal is a cap on what is held at once (streams, transfers).', schema: { type: 'integer' as const } },
+  'RateLimit-Remaining': { description: 'Requests left in the window: 0.', schema: { type: 'integer' as const } },
+  'RateLimit-Reset': { description: 'Seconds until more are allowed (as Retry-After).', schema: { type: 'integer' as const } },
+};
 
 /** A path id: a malformed one names nothing, so it is a 404 like any missing resource. */
 export const IdParams = z.object({ id: z.uuid().meta({ description: 'The resource\'s id.' }) });
@@ -184,7 +195,7 @@ function accessResponses(access: Access): Record<number, ResponseConfig> {
   if (access === 'public') return {};
   const responses: Record<number, ResponseConfig> = {
     401: respond.problem('Missing, invalid or expired access token.'),
-    429: respond.problem('Rate limited; see Retry-After.', RETRY_AFTER_HEADER),
+    429: respond.tooManyRequests('Rate limited; see Retry-After.'),
   };
   if (access === 'admin') responses[403] = respond.problem('Not an admin.');
   return responses;
@@ -208,9 +219,8 @@ export interface DocumentInfo {
 function largeBodyResponses(): Record<number, ResponseConfig> {
   return {
     408: respond.problem(`A body of ${LARGE_BODY_BYTES} bytes or more did not arrive within LARGE_BODY_TIMEOUT_SECONDS of being let in.`),
-    429: respond.problem(
+    429: respond.tooManyRequests(
       `The caller has ${LARGE_BODIES_AT_ONCE_PER_OWNER} bodies of ${LARGE_BODY_BYTES} bytes or more waiting or being read, or ${SLOW_SMALL_BODIES_PER_OWNER} smaller ones arriving for over a second, on this server process; see Retry-After.`,
-      RETRY_AFTER_HEADER,
     ),
   };
 }

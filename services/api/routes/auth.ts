@@ -15,7 +15,7 @@ import {
 import { UnauthorizedError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { clearRefreshCookie, readRefreshCookie, REFRESH_COOKIE, REFRESH_COOKIE_PATH, setRefreshCookie } from '../cookies';
-import { endpoint, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
+import { endpoint, respond, type Endpoint } from '../endpoints';
 import type { AccountLockout } from '../middleware/account-lockout';
 import { callerId } from '../middleware/authenticate';
 import { clientAddressKey } from '../middleware/client-address';
@@ -36,7 +36,7 @@ export interface AuthRoutesOptions {
   cookieSecure: boolean;
 }
 
-const tooManyAttempts = respond.problem('Too many attempts from this address or for this account; see Retry-After and RateLimit-*.', RETRY_AFTER_HEADER);
+const tooManyAttempts = respond.tooManyRequests('Too many attempts from this address or for this account; see Retry-After and RateLimit-*.');
 const SET_COOKIE_HEADER = {
   'Set-Cookie': {
     description: `The refresh token: \`${REFRESH_COOKIE}\`, HttpOnly, SameSite=Strict, Path=${REFRESH_COOKIE_PATH}, Secure (unless COOKIE_SECURE=false).`,

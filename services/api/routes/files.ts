@@ -8,7 +8,7 @@ import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
 import type { Quotas } from '../../core/quotas';
 import { attachmentDisposition } from '../content-disposition';
-import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
+import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
 import { atOncePerOwner } from '../at-once';
 import { UnsupportedMediaTypeError } from '../errors';
 import { continueBody } from '../expect-continue';
@@ -140,7 +140,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         403: respond.problem('Over the caller\'s quota of files or stored bytes; nothing was stored.'),
         413: respond.problem('Over the upload limit; nothing was stored.'),
         415: respond.problem('No Content-Type, or a Content-Encoding (uploads are stored as sent).'),
-        429: respond.problem(`Over the per-user upload rate, or the caller has ${TRANSFERS_AT_ONCE_PER_USER} uploads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
+        429: respond.tooManyRequests(`Over the per-user upload rate, or the caller has ${TRANSFERS_AT_ONCE_PER_USER} uploads under way (in this server process); see Retry-After.`),
       },
       async handle({ headers }, req, res) {
         const ownerId = callerId(req);
@@ -202,7 +202,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       responses: {
         200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { [ANY_MEDIA_TYPE]: { schema: Binary } } },
         404: respond.problem('No such file of the caller.'),
-        429: respond.problem(`The caller has ${TRANSFERS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`, RETRY_AFTER_HEADER),
+        429: respond.tooManyRequests(`The caller has ${TRANSFERS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`),
       },
       async handle({ params }, req, res) {
         admitDownload(callerId(req), res);

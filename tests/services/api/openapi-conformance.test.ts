@@ -1,4 +1,5 @@
 import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { SseClient } from './sse-client';
 
 /**
  * What the server sends, held against what the document it serves says: a client
@@ -69,5 +70,32 @@ describe('OpenAPI document against what the server sends', () => {
     const download = await call(api, `/v1/files/${upload.body.id}/content`, { token: user.token });
     expect(download.headers.get('content-type')).toBe('text/csv');
     expect(departures(document, 'get', '/v1/files/{id}/content', download)).toEqual([]);
+  });
+
+  it('declares the RateLimit-* headers a 429 is sent with, on every operation that may answer 429', async () => {
+    const user = await signUp(api);
+    // A cap on things held at once (event streams): no window, so no RateLimit-Limit.
+    const held = await SseClient.open(api, '/v1/jobs/events', user.token);
+    try {
+      const refused = await call(api, '/v1/jobs/events', { token: user.token });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+      expect(departures(document, 'get', '/v1/jobs/events', refused)).toEqual([]);
+    } finally {
+      held.close();
+    }
+    // A limiter's window (the account lockout): RateLimit-Limit too.
+    for (let attempt = 0; attempt <= api.env.LOGIN_FAILURES_BEFORE_LOCKOUT; attempt += 1) await call(api, '/v1/auth/login', { json: { email: user.email, password: 'not the password at all' } });
+    const locked = await call(api, '/v1/auth/login', { json: { email: user.email, password: 'not the password at all' } });
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('ratelimit-limit')).toBe(String(api.env.LOGIN_FAILURES_BEFORE_LOCKOUT));
+    expect(departures(document, 'post', '/v1/auth/login', locked)).toEqual([]);
+    // Whatever limits an operation, its 429 says the same headers.
+    for (const [template, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const tooMany = operation.responses['429'];
+        if (tooMany) expect({ operation: `${method} ${template}`, headers: Object.keys(tooMany.headers ?? {}).sort() }).toEqual({ operation: `${method} ${template}`, headers: ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After', 'X-Request-Id'] });
+      }
+    }
   });
 });
