@@ -78,8 +78,8 @@ export const respond = {
   tooManyRequests(description: string): ResponseConfig {
     return respond.problem(description, RATE_LIMITED_HEADERS);
   },
-  empty(description: string): ResponseConfig {
-    return { description };
+  empty(description: string, headers?: ResponseConfig['headers']): ResponseConfig {
+    return { description, headers };
   },
 };
 

@@ -44,6 +44,14 @@ const SET_COOKIE_HEADER = {
   },
 };
 
+/** What logout, and a refresh refused for its cookie, answer with: the cookie expired, so the browser drops it. */
+const CLEAR_COOKIE_HEADER = {
+  'Set-Cookie': {
+    description: `Clears the refresh cookie: \`${REFRESH_COOKIE}=\` with an expiry in the past, Path=${REFRESH_COOKIE_PATH}.`,
+    schema: { type: 'string' as const },
+  },
+};
+
 const otherOrigin = respond.problem('Sent by a page of another origin (Sec-Fetch-Site, or Origin): refused, the cookie untouched.');
 
 const noStore: RequestHandler = (_req, res, next) => {
@@ -134,7 +142,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       before: [sameOriginOnly, refreshLimit, noStore],
       responses: {
         200: respond.json('A new access token; the rotated refresh token is in the cookie.', AccessTokenResponse, SET_COOKIE_HEADER),
-        401: respond.problem('No refresh cookie, or one that is invalid, expired, revoked or already used.'),
+        401: respond.problem('No refresh cookie, or one that is invalid, expired, revoked or already used (that one is cleared).', CLEAR_COOKIE_HEADER),
         403: otherOrigin,
         429: tooManyAttempts,
       },
@@ -161,7 +169,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       tag: 'auth',
       access: 'public',
       before: [sameOriginOnly, noStore],
-      responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.'), 403: otherOrigin },
+      responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.', CLEAR_COOKIE_HEADER), 403: otherOrigin },
       async handle(_request, req, res) {
         await auth.logout(await optionalClaims(auth, req), readRefreshCookie(req));
         clearRefreshCookie(res, cookieSecure);

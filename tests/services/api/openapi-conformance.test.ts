@@ -98,4 +98,16 @@ describe('OpenAPI document against what the server sends', () => {
       }
     }
   });
+
+  it('declares the Set-Cookie that clears the refresh cookie: logout, and a refresh refused', async () => {
+    const user = await signUp(api);
+    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: user.token });
+    expect(loggedOut.status).toBe(204);
+    expect(loggedOut.headers.get('set-cookie')).toMatch(/^pk_refresh=;/);
+    expect(departures(document, 'post', '/v1/auth/logout', loggedOut)).toEqual([]);
+    const refused = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `pk_refresh=${'A'.repeat(43)}` } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('set-cookie')).toMatch(/^pk_refresh=;/);
+    expect(departures(document, 'post', '/v1/auth/refresh', refused)).toEqual([]);
+  });
 });
