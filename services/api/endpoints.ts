@@ -190,11 +190,16 @@ export function routerFor(endpoints: readonly Endpoint[], guards: EndpointGuards
 
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z]+)/g, '{$1}');
 
+/** authenticate's challenge (RFC 6750), sent with each of its 401s. */
+const BEARER_CHALLENGE_HEADER = {
+  'WWW-Authenticate': { description: '`Bearer` when no token was sent; `Bearer error="invalid_token"` when it was refused.', schema: { type: 'string' as const } },
+};
+
 /** The standard answers of an access level, so no operation forgets them. */
 function accessResponses(access: Access): Record<number, ResponseConfig> {
   if (access === 'public') return {};
   const responses: Record<number, ResponseConfig> = {
-    401: respond.problem('Missing, invalid or expired access token.'),
+    401: respond.problem('Missing, invalid or expired access token.', BEARER_CHALLENGE_HEADER),
     429: respond.tooManyRequests('Rate limited; see Retry-After.'),
   };
   if (access === 'admin') responses[403] = respond.problem('Not an admin.');

@@ -110,4 +110,13 @@ describe('OpenAPI document against what the server sends', () => {
     expect(refused.headers.get('set-cookie')).toMatch(/^pk_refresh=;/);
     expect(departures(document, 'post', '/v1/auth/refresh', refused)).toEqual([]);
   });
+
+  it('declares the WWW-Authenticate challenge of a 401 for a missing or bad bearer token', async () => {
+    const missing = await call(api, '/v1/jobs');
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    expect(departures(document, 'get', '/v1/jobs', missing)).toEqual([]);
+    const invalid = await call(api, '/v1/auth/me', { token: 'not-a-token' });
+    expect(invalid.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(departures(document, 'get', '/v1/auth/me', invalid)).toEqual([]);
+  });
 });
