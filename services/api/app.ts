@@ -24,6 +24,7 @@ import { jobTypeEndpoints } from './routes/job-types';
 import { EventStreams } from './routes/job-events';
 import { jobEndpoints } from './routes/jobs';
 import { openApiRoutes } from './routes/openapi';
+import { JobEventSchema } from './schemas';
 
 /** The API's version as the OpenAPI document states it. */
 const API_VERSION = '1.0.0';
@@ -94,6 +95,7 @@ function apiDocument(endpoints: readonly Endpoint[]): Record<string, unknown> {
     title: 'Platform Kit API',
     version: API_VERSION,
     description: 'Submit jobs, upload files, and poll or stream job status. Errors are application/problem+json (RFC 9457) and carry the request id.',
+    schemas: [JobEventSchema],
   });
 }
 

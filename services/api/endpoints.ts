@@ -218,6 +218,12 @@ export interface DocumentInfo {
   version: string;
   description: string;
   serverUrl?: string;
+  /**
+   * Named schemas no request or response body carries, which operations name in their prose
+   * (what each event of an event stream holds): components, so a client can generate a type
+   * from each. Each is named by its `.meta({ id })`.
+   */
+  schemas?: z.ZodType[];
 }
 
 /** What any route taking a JSON body may answer about a large one (jsonBody). */
@@ -265,7 +271,8 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
       responses,
     });
   }
-  const generator = new OpenApiGeneratorV31(registry.definitions);
+  const named = (info.schemas ?? []).map((schema) => ({ type: 'schema' as const, schema }));
+  const generator = new OpenApiGeneratorV31([...registry.definitions, ...named]);
   return generator.generateDocument({
     openapi: '3.1.0',
     info: { title: info.title, version: info.version, description: info.description, license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } },

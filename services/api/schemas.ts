@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobListItem, JobSummary, JobView, pageLimit, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
+import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSummary, JobView, pageLimit, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
 
 /**
  * Response and query shapes that only the HTTP layer has; the domain's own live in the
@@ -9,6 +9,8 @@ import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobList
 export const JobViewSchema = JobView.meta({ id: 'Job', description: 'A job with its input and result.' });
 export const JobSummarySchema = JobSummary.meta({ id: 'JobSummary', description: 'A job without its input and result.' });
 export const FileViewSchema = FileView.meta({ id: 'File' });
+/** Not a body: the `data` of each event of the job event streams (app.ts names it to the document). */
+export const JobEventSchema = JobEvent.meta({ id: 'JobEvent', description: 'The `data` of one event of a job event stream; the event\'s `id` is the audit row\'s id.' });
 
 export const JobPage = z
   .object({

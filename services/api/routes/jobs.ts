@@ -37,7 +37,10 @@ function resumeAfter(lastEventId: string | undefined): number | undefined {
 }
 
 const STREAM_RESPONSES = {
-  200: { description: 'An event stream of JobEvent documents (`id` is the audit row\'s id).', content: { 'text/event-stream': { schema: z.string() } } },
+  200: {
+    description: 'An event stream: each event\'s `data` is a [JobEvent](#/components/schemas/JobEvent), its `id` the audit row\'s id.',
+    content: { 'text/event-stream': { schema: z.string() } },
+  },
   400: respond.problem('Last-Event-ID longer than 64 characters.'),
   429: respond.tooManyRequests('The caller holds the most event streams a user may (EVENT_STREAMS_PER_USER); see Retry-After.'),
   503: respond.problem('The server holds its most event streams (EVENT_STREAMS_MAX), or is shutting down; see Retry-After.', RETRY_AFTER_HEADER),

@@ -119,4 +119,24 @@ describe('OpenAPI document against what the server sends', () => {
     expect(invalid.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     expect(departures(document, 'get', '/v1/auth/me', invalid)).toEqual([]);
   });
+
+  it('defines the JobEvent its event streams name, as the events\' data are sent', async () => {
+    const user = await signUp(api);
+    const submitted = await call<{ id: string }>(api, '/v1/jobs', { token: user.token, json: { type: 'echo', input: {} } });
+    expect(submitted.status).toBe(202);
+    const stream = await SseClient.open(api, `/v1/jobs/${submitted.body.id}/events`, user.token);
+    try {
+      await stream.until('the queued event', (client) => client.events.length > 0);
+    } finally {
+      stream.close();
+    }
+    const schema = document.components.schemas.JobEvent;
+    expect(schema).toBeDefined();
+    const sent = Object.keys(stream.events[0]!.data).sort();
+    expect(Object.keys(schema?.properties ?? {}).sort()).toEqual(sent);
+    expect([...(schema?.required ?? [])].sort()).toEqual(sent);
+    // The streams' descriptions point at it.
+    const described = JSON.stringify(document.paths['/v1/jobs/{id}/events']?.get?.responses['200']);
+    expect(described).toContain('#/components/schemas/JobEvent');
+  });
 });
