@@ -206,6 +206,12 @@ function accessResponses(access: Access): Record<number, ResponseConfig> {
   return responses;
 }
 
+/** The 503 of an operation that needs PostgreSQL; one that consults no dependency is never refused for one (it declares its own 503, if any). */
+function dependencyResponses(definition: Endpoint): Record<number, ResponseConfig> {
+  if (definition.needsDatabase === false) return {};
+  return { 503: respond.problem('A dependency is unavailable for now; see Retry-After.', RETRY_AFTER_HEADER) };
+}
+
 const REQUEST_ID_RESPONSE_HEADER = {
   [headerName(REQUEST_ID_HEADER)]: {
     description: 'Correlation id of the request (the caller\'s when well-formed).',
@@ -233,6 +239,7 @@ function largeBodyResponses(): Record<number, ResponseConfig> {
     429: respond.tooManyRequests(
       `The caller has ${LARGE_BODIES_AT_ONCE_PER_OWNER} bodies of ${LARGE_BODY_BYTES} bytes or more waiting or being read, or ${SLOW_SMALL_BODIES_PER_OWNER} smaller ones arriving for over a second, on this server process; see Retry-After.`,
     ),
+    503: respond.problem('A dependency is unavailable for now, or the server holds as many large bodies as it reads at once; see Retry-After.', RETRY_AFTER_HEADER),
   };
 }
 
@@ -244,8 +251,8 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
     const { request = {} } = definition;
     const responses: Record<number, ResponseConfig> = {
       ...accessResponses(definition.access),
+      ...dependencyResponses(definition),
       ...(request.body ? largeBodyResponses() : {}),
-      503: respond.problem('A dependency is unavailable for now (or, for a large body, the server holds as many as it reads at once); see Retry-After.', RETRY_AFTER_HEADER),
       ...definition.responses,
     };
     for (const response of Object.values(responses)) response.headers = { ...REQUEST_ID_RESPONSE_HEADER, ...(response.headers as object | undefined) };

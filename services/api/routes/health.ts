@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PATHS } from '../../contract';
 import type { Lifecycle, MetricsSource, ReadinessChecks } from '../dependencies';
-import { endpoint, respond, type Endpoint } from '../endpoints';
+import { endpoint, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { sendProblem } from '../problem';
 
 /** "ok", or why the dependency is not. The checks keep their own deadline (ReadinessChecks), so a probe never hangs. */
@@ -58,7 +58,7 @@ export function healthEndpoints({ checks, lifecycle, metricsSource }: HealthRout
       needsDatabase: false,
       responses: {
         200: respond.json('Ready to take requests.', z.object({ status: z.enum(['ready', 'degraded']), checks: Checks })),
-        503: respond.problem('Not ready (draining, or PostgreSQL unreachable); `checks` says which.'),
+        503: respond.problem('Not ready (draining, or PostgreSQL unreachable); `checks` says which, and Retry-After is sent while PostgreSQL is away.', RETRY_AFTER_HEADER),
       },
       async handle(_request, req, res) {
         if (lifecycle.draining) {

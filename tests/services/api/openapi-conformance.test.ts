@@ -139,4 +139,16 @@ describe('OpenAPI document against what the server sends', () => {
     const described = JSON.stringify(document.paths['/v1/jobs/{id}/events']?.get?.responses['200']);
     expect(described).toContain('#/components/schemas/JobEvent');
   });
+
+  it('declares 503 only where an answer can be 503: not on the operations that consult no dependency', () => {
+    // Liveness, the job-type catalog and the metrics answer from the process alone (needsDatabase: false).
+    for (const [template, method] of [['/healthz', 'get'], ['/v1/job-types', 'get'], ['/metrics', 'get']] as const) {
+      expect({ operation: `${method} ${template}`, statuses: Object.keys(document.paths[template]?.[method]?.responses ?? {}) }).toEqual({
+        operation: `${method} ${template}`,
+        statuses: expect.not.arrayContaining(['503']),
+      });
+    }
+    // Readiness answers 503 with Retry-After while PostgreSQL is away.
+    expect(Object.keys(document.paths['/readyz']?.get?.responses['503']?.headers ?? {})).toContain('Retry-After');
+  });
 });
