@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDependencies, Lifecycle, MetricsSource } from './dependencies';
 import { CONSOLE_PAGES, PATHS } from '../contract';
-import { exposureMismatches, openApiDocument, routerFor, type Endpoint } from './endpoints';
+import { exposureMismatches, methodNotAllowedRouter, openApiDocument, routerFor, type Endpoint } from './endpoints';
 import { describeJobTypes } from './job-type-catalog';
 import { authenticate, requireRole } from './middleware/authenticate';
 import { httpMetrics } from './middleware/http-metrics';
@@ -145,6 +145,7 @@ export function createApp(deps: AppDependencies): Express {
   );
   app.use(openApiRoutes(apiDocument(endpoints)));
   if (deps.consoleDir) app.use(consoleRoutes(deps.consoleDir));
+  app.use(methodNotAllowedRouter(endpoints));
 
   app.use(notFoundHandler);
   app.use(createProblemHandler({ onDatabaseTrouble: (error) => database?.observe(error) }));

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { findUnacceptableInput } from '../core/json';
+import { MethodNotAllowedError } from './errors';
 import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, REFUSAL, SLOW_SMALL_BODIES_PER_OWNER } from './middleware/json-body';
 import { Problem } from './schemas';
 
@@ -184,6 +185,34 @@ export function routerFor(endpoints: readonly Endpoint[], guards: EndpointGuards
       ...(definition.request?.body ? [guards.json] : []),
     ];
     router[definition.method](definition.path, ...chain, handlerOf(definition));
+  }
+  return router;
+}
+
+/**
+ * After the endpoints' router: a declared path asked with a method it does not take
+ * (PUT /v1/jobs) is answered 405 with the Allow header RFC 9110 requires, rather than a 404
+ * saying nothing is there. HEAD is allowed wherever GET is; OPTIONS stays Express's own answer.
+ * A path two declarations match (/v1/jobs/events, /v1/jobs/:id) takes the first, as routing does.
+ */
+export function methodNotAllowedRouter(endpoints: readonly Endpoint[]): Router {
+  const allowed = new Map<string, Set<string>>();
+  for (const definition of endpoints) {
+    const methods = allowed.get(definition.path) ?? new Set<string>();
+    methods.add(definition.method.toUpperCase());
+    if (definition.method === 'get') methods.add('HEAD');
+    allowed.set(definition.path, methods);
+  }
+  const router = Router();
+  for (const [path, methods] of allowed) {
+    const allow = [...methods].sort().join(', ');
+    router.all(path, (req, _res, next) => {
+      if (req.method === 'OPTIONS') {
+        next();
+        return;
+      }
+      throw new MethodNotAllowedError(`${req.method} is not a method of ${req.path}; it takes ${allow}`, allow);
+    });
   }
   return router;
 }

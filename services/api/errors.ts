@@ -10,6 +10,17 @@ export class RequestTimeoutError extends DomainError {
   readonly status = 408;
 }
 
+/** A method the path's resource does not take; `allow` lists those it does (the Allow header). */
+export class MethodNotAllowedError extends DomainError {
+  readonly status = 405;
+  constructor(
+    message: string,
+    readonly allow: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Over a rate limit; the client may try again after `retryAfterSeconds`. `limit` is the window's budget (RateLimit-Limit). */
 export class TooManyRequestsError extends DomainError {
   readonly status = 429;

@@ -5,7 +5,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import { PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER } from '../contract';
 import { DatabaseAwayError, isDatabaseUnavailable, isStatementTimeout } from '../core/db/errors';
 import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
-import { TooManyRequestsError } from './errors';
+import { MethodNotAllowedError, TooManyRequestsError } from './errors';
 
 /** An RFC 9457 problem document, with the request id and, for validation failures, the fields at fault. */
 export interface Problem {
@@ -103,6 +103,7 @@ export function createProblemHandler(options: ProblemHandlerOptions = {}): Error
         res.setHeader('RateLimit-Remaining', '0');
         res.setHeader('RateLimit-Reset', String(error.retryAfterSeconds));
       }
+      if (error instanceof MethodNotAllowedError) res.setHeader('Allow', error.allow);
       const extensions = error instanceof ValidationError && error.issues.length > 0 ? { errors: error.issues } : {};
       sendProblem(req, res, error.status, error.message, extensions);
       return;

@@ -63,6 +63,23 @@ describe('HTTP conventions', () => {
     expect(response.body).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: expect.any(String), instance: '/v1/nothing-here', requestId: 'nf-1' });
   });
 
+  it('answers a method a declared path does not take with a 405 problem and Allow, not a 404', async () => {
+    for (const [method, path, allow] of [
+      ['PUT', '/v1/jobs', 'GET, HEAD, POST'],
+      ['PATCH', '/v1/jobs/00000000-0000-4000-8000-000000000000', 'DELETE, GET, HEAD'],
+      ['GET', '/v1/auth/login', 'POST'],
+      ['POST', '/v1/jobs/events', 'GET, HEAD'],
+    ] as const) {
+      const response = await call(api, path, { method, headers: { 'x-request-id': 'na-1' } });
+      expect({ method, path, status: response.status, allow: response.headers.get('allow') }).toEqual({ method, path, status: 405, allow });
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body).toEqual({ type: 'about:blank', title: 'Method Not Allowed', status: 405, detail: expect.any(String), instance: path, requestId: 'na-1' });
+    }
+    // OPTIONS stays Express's own answer, listing the same methods.
+    const options = await call(api, '/v1/jobs', { method: 'OPTIONS' });
+    expect({ status: options.status, allow: options.headers.get('allow') }).toEqual({ status: 200, allow: 'GET, HEAD, POST' });
+  });
+
   it('answers requests Node refuses before the app sees them (headers too large, not HTTP) with a problem too', async () => {
     const tooLarge = await call(api, '/v1/auth/me', { token, headers: { 'x-padding': 'a'.repeat(20_000) } });
     expect(tooLarge.status).toBe(431);
