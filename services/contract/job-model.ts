@@ -82,8 +82,13 @@ export const JobView = z.object({
   finishedAt: z.iso.datetime().nullable(),
   /** The fan-out job this job is a task of. */
   parentId: z.uuid().nullable(),
-  /** A fan-out job's tasks by status (progress is their finished share); null for any other job. */
-  tasks: TaskCounts.nullable(),
+  /**
+   * A fan-out job's tasks by status (progress is their finished share); null for any other job.
+   * A union rather than `.nullable()`: the OpenAPI generator writes `.nullable()` of a named
+   * schema into the component itself, and every other use of TaskCounts (a task page's
+   * counts, never null) would then read as nullable too.
+   */
+  tasks: z.union([TaskCounts, z.null()]),
 });
 export type JobView = z.infer<typeof JobView>;
 

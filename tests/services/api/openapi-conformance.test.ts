@@ -16,7 +16,7 @@ interface ResponseObject {
 }
 interface OpenApiDocument {
   paths: Record<string, Record<string, { requestBody?: { content: Record<string, MediaTypeObject> }; responses: Record<string, ResponseObject> }>>;
-  components: { schemas: Record<string, { type?: unknown; properties?: Record<string, unknown>; required?: string[] }> };
+  components: { schemas: Record<string, { type?: unknown; properties?: Record<string, unknown>; required?: string[]; anyOf?: unknown[] }> };
 }
 
 /** Headers a client acts on (follows, waits by, stores): each one sent must be declared. */
@@ -150,5 +150,20 @@ describe('OpenAPI document against what the server sends', () => {
     }
     // Readiness answers 503 with Retry-After while PostgreSQL is away.
     expect(Object.keys(document.paths['/readyz']?.get?.responses['503']?.headers ?? {})).toContain('Retry-After');
+  });
+
+  it('says null only where the server may send null: a task page\'s counts never are, a job\'s tasks may be', async () => {
+    const user = await signUp(api);
+    const batch = await call<{ id: string; tasks: unknown }>(api, '/v1/jobs', { token: user.token, json: { type: 'echo.batch', input: { count: 2 } } });
+    expect(batch.status).toBe(202);
+    const page = await call<{ counts: unknown }>(api, `/v1/jobs/${batch.body.id}/tasks`, { token: user.token });
+    expect(page.body.counts).not.toBeNull();
+    const echo = await call<{ tasks: unknown }>(api, '/v1/jobs', { token: user.token, json: { type: 'echo', input: {} } });
+    expect(echo.body.tasks).toBeNull();
+    // TaskPage.counts points at TaskCounts, so TaskCounts itself must not admit null (a generated client would type it `| null`) …
+    expect(document.components.schemas.TaskPage?.properties?.counts).toEqual({ $ref: '#/components/schemas/TaskCounts' });
+    expect(document.components.schemas.TaskCounts?.type).toBe('object');
+    // … while a job's `tasks` says null itself.
+    expect(document.components.schemas.Job?.properties?.tasks).toEqual({ anyOf: [{ $ref: '#/components/schemas/TaskCounts' }, { type: 'null' }] });
   });
 });
