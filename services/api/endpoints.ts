@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { findUnacceptableInput } from '../core/json';
+import { REFRESH_COOKIE } from './cookies';
 import { MethodNotAllowedError } from './errors';
 import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, REFUSAL, SLOW_SMALL_BODIES_PER_OWNER } from './middleware/json-body';
 import { Problem } from './schemas';
@@ -18,6 +19,8 @@ import { Problem } from './schemas';
 export type Access = 'public' | 'user' | 'admin';
 
 type Method = 'get' | 'post' | 'delete';
+/** An OpenAPI security requirement: scheme names (bearerAuth, refreshCookie); `{}` admits a caller without any. */
+export type SecurityRequirement = Partial<Record<'bearerAuth' | 'refreshCookie', string[]>>;
 type Schema = z.ZodType | undefined;
 type Parsed<S extends Schema> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -55,6 +58,12 @@ export interface Endpoint<P extends Schema = Schema, Q extends Schema = Schema, 
    * catalog): it is not refused while PostgreSQL is away. Default true.
    */
   needsDatabase?: boolean;
+  /**
+   * The credentials the document says the operation takes, where its access level does not
+   * say it: refresh needs the refresh cookie, which its handler reads (no guard does).
+   * Default: none for public operations, the bearer token for the others.
+   */
+  security?: SecurityRequirement[];
   /** Runs after authentication and before the body is read (rate limits). */
   before?: RequestHandler[];
   handle(request: EndpointRequest<P, Q, B, H>, req: Request, res: Response): void | Promise<void>;
@@ -276,6 +285,12 @@ function largeBodyResponses(): Record<number, ResponseConfig> {
 export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentInfo): Record<string, unknown> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  registry.registerComponent('securitySchemes', 'refreshCookie', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: REFRESH_COOKIE,
+    description: 'The refresh token, set HttpOnly by login and refresh (Path=/v1/auth); a browser sends it by itself.',
+  });
   for (const definition of endpoints) {
     const { request = {} } = definition;
     const responses: Record<number, ResponseConfig> = {
@@ -297,7 +312,7 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
       summary: definition.summary,
       description: definition.description,
       tags: [definition.tag],
-      security: definition.access === 'public' ? [] : [{ bearerAuth: [] }],
+      security: definition.security ?? (definition.access === 'public' ? [] : [{ bearerAuth: [] }]),
       request: {
         params: request.params as z.ZodObject | undefined,
         query: request.query as z.ZodObject | undefined,

@@ -139,6 +139,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
         'Each refresh token works once. Presenting one that was already exchanged revokes its whole session (every token of the family): a stolen and replayed token ends the session for thief and owner alike.',
       tag: 'auth',
       access: 'public',
+      security: [{ refreshCookie: [] }],
       before: [sameOriginOnly, refreshLimit, noStore],
       responses: {
         200: respond.json('A new access token; the rotated refresh token is in the cookie.', AccessTokenResponse, SET_COOKIE_HEADER),
@@ -168,6 +169,8 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
         'Send the bearer access token, the refresh cookie, or both. The access token is denied until it expires; the session\'s refresh tokens stop working. Always 204, also when already logged out, unless a page of another origin sent it (403).',
       tag: 'auth',
       access: 'public',
+      // Either credential, or none: logout is 204 whatever it is sent with.
+      security: [{ bearerAuth: [] }, { refreshCookie: [] }, {}],
       before: [sameOriginOnly, noStore],
       responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.', CLEAR_COOKIE_HEADER), 403: otherOrigin },
       async handle(_request, req, res) {

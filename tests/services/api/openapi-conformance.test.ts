@@ -15,8 +15,8 @@ interface ResponseObject {
   content?: Record<string, MediaTypeObject>;
 }
 interface OpenApiDocument {
-  paths: Record<string, Record<string, { requestBody?: { content: Record<string, MediaTypeObject> }; responses: Record<string, ResponseObject> }>>;
-  components: { schemas: Record<string, { type?: unknown; properties?: Record<string, unknown>; required?: string[]; anyOf?: unknown[] }> };
+  paths: Record<string, Record<string, { security?: Record<string, string[]>[]; requestBody?: { content: Record<string, MediaTypeObject> }; responses: Record<string, ResponseObject> }>>;
+  components: { securitySchemes: Record<string, unknown>; schemas: Record<string, { type?: unknown; properties?: Record<string, unknown>; required?: string[]; anyOf?: unknown[] }> };
 }
 
 /** Headers a client acts on (follows, waits by, stores): each one sent must be declared. */
@@ -165,5 +165,15 @@ describe('OpenAPI document against what the server sends', () => {
     expect(document.components.schemas.TaskCounts?.type).toBe('object');
     // … while a job's `tasks` says null itself.
     expect(document.components.schemas.Job?.properties?.tasks).toEqual({ anyOf: [{ $ref: '#/components/schemas/TaskCounts' }, { type: 'null' }] });
+  });
+
+  it('declares the refresh cookie as the credential refresh needs (and logout takes), not as no credential', async () => {
+    const refused = await call(api, '/v1/auth/refresh', { method: 'POST' });
+    expect(refused.status).toBe(401);
+    expect(document.components.securitySchemes.refreshCookie).toEqual({ type: 'apiKey', in: 'cookie', name: 'pk_refresh', description: expect.any(String) });
+    expect(document.paths['/v1/auth/refresh']?.post?.security).toEqual([{ refreshCookie: [] }]);
+    // Logout takes the bearer token, the cookie, or neither (always 204).
+    expect(document.paths['/v1/auth/logout']?.post?.security).toEqual([{ bearerAuth: [] }, { refreshCookie: [] }, {}]);
+    expect((await call(api, '/v1/auth/logout', { method: 'POST' })).status).toBe(204);
   });
 });
