@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { JOB_STATUSES, TASK_STATUSES } from './job-statuses';
+import { JsonValue } from './json-value';
 
 export { JOB_STATUSES, TASK_STATUSES, TERMINAL_STATUSES, type JobStatus, type TaskStatus } from './job-statuses';
 
@@ -73,8 +74,10 @@ export const JobView = z.object({
   maxAttempts: z.number().int(),
   priority: z.number().int(),
   progress: z.number().min(0).max(100),
-  input: z.unknown(),
-  result: z.unknown().nullable(),
+  // JsonValue, not z.unknown(): the OpenAPI generator takes a field that accepts undefined as
+  // optional, and a whole job always carries both (result null until there is one).
+  input: JsonValue,
+  result: JsonValue.nullable(),
   resultFileId: z.uuid().nullable(),
   error: z.string().nullable(),
   createdAt: z.iso.datetime(),

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type TaskCounts } from '../../contract';
+import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type JsonValue, type TaskCounts } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
@@ -117,8 +117,9 @@ export function toJobSummary(row: Omit<JobRow, 'input' | 'result'> & TaskCountCo
 /** The whole job: its summary, then its input and result. */
 export function toJobView(row: JobRow & TaskCountColumns): JobView {
   const view = toJobSummary(row) as JobView;
-  view.input = row.input;
-  view.result = row.result ?? null;
+  // jsonb columns: JSON by construction.
+  view.input = row.input as JsonValue;
+  view.result = (row.result ?? null) as JsonValue;
   return view;
 }
 

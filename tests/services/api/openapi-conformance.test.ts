@@ -176,4 +176,13 @@ describe('OpenAPI document against what the server sends', () => {
     expect(document.paths['/v1/auth/logout']?.post?.security).toEqual([{ bearerAuth: [] }, { refreshCookie: [] }, {}]);
     expect((await call(api, '/v1/auth/logout', { method: 'POST' })).status).toBe(204);
   });
+
+  it('requires in Job every field a whole job is always sent with, its input and result included', async () => {
+    const user = await signUp(api);
+    const submitted = await call<Record<string, unknown>>(api, '/v1/jobs', { token: user.token, json: { type: 'echo', input: { payload: 1 } } });
+    const read = await call<Record<string, unknown>>(api, `/v1/jobs/${String(submitted.body.id)}`, { token: user.token });
+    const required = document.components.schemas.Job?.required ?? [];
+    for (const body of [submitted.body, read.body]) expect(Object.keys(body).filter((key) => !required.includes(key))).toEqual([]);
+    expect(Object.keys(read.body)).toEqual(expect.arrayContaining(['input', 'result']));
+  });
 });
