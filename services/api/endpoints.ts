@@ -236,9 +236,9 @@ const BEARER_CHALLENGE_HEADER = {
 /** The standard answers of an access level, so no operation forgets them. */
 function accessResponses(access: Access): Record<number, ResponseConfig> {
   if (access === 'public') return {};
+  // No 429 here: an operation a limit guards declares its own (most are never limited).
   const responses: Record<number, ResponseConfig> = {
     401: respond.problem('Missing, invalid or expired access token.', BEARER_CHALLENGE_HEADER),
-    429: respond.tooManyRequests('Rate limited; see Retry-After.'),
   };
   if (access === 'admin') responses[403] = respond.problem('Not an admin.');
   return responses;

@@ -36,6 +36,9 @@ function resumeAfter(lastEventId: string | undefined): number | undefined {
   return lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : undefined;
 }
 
+/** Reads of inputs and results (a page with `include`, a whole job) are limited per user. */
+const JOB_DATA_LIMITED = respond.tooManyRequests('The caller has read back its JOB_DATA_READ_BYTES_PER_SECOND of inputs and results this second, or has the most such reads under way; see Retry-After.');
+
 const STREAM_RESPONSES = {
   200: {
     description: 'An event stream: each event\'s `data` is a [JobEvent](#/components/schemas/JobEvent), its `id` the audit row\'s id.',
@@ -72,6 +75,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         409: respond.problem('The Idempotency-Key was used with another body.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
+        429: respond.tooManyRequests('Over the per-user submit rate (SUBMIT_RATE_LIMIT_PER_SECOND); see Retry-After.'),
       },
       async handle({ body, headers }, req, res) {
         await quotas.assertCanQueue(callerId(req), queueEntriesOf(body.type, body.input));
@@ -97,7 +101,11 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       access: 'user',
       before: [jobDataLimit(pageRead)],
       request: { query: ListJobsQuery },
-      responses: { 200: respond.json('One page; pass nextCursor back as cursor for the next.', JobPage), 400: respond.problem('Invalid query.') },
+      responses: {
+        200: respond.json('One page; pass nextCursor back as cursor for the next.', JobPage),
+        400: respond.problem('Invalid query.'),
+        429: JOB_DATA_LIMITED,
+      },
       async handle({ query }, req, res) {
         res.json(await jobs.list(callerId(req), query, jobDataAllowance(req)));
       },
@@ -127,7 +135,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       access: 'user',
       before: [jobDataLimit(() => 'whole')],
       request: { params: IdParams },
-      responses: { 200: respond.json('The job.', JobViewSchema), 404: respond.problem('No such job of the caller.') },
+      responses: { 200: respond.json('The job.', JobViewSchema), 404: respond.problem('No such job of the caller.'), 429: JOB_DATA_LIMITED },
       async handle({ params }, req, res) {
         res.json(await jobs.get(callerId(req), params.id));
       },

@@ -185,4 +185,31 @@ describe('OpenAPI document against what the server sends', () => {
     for (const body of [submitted.body, read.body]) expect(Object.keys(body).filter((key) => !required.includes(key))).toEqual([]);
     expect(Object.keys(read.body)).toEqual(expect.arrayContaining(['input', 'result']));
   });
+
+  it('declares 429 only on the operations a limit guards', () => {
+    const limited = Object.entries(document.paths).flatMap(([template, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.responses['429'])
+        .map(([method]) => `${method.toUpperCase()} ${template}`),
+    );
+    // Per-user limits (submits, job data read back, uploads, streams), caps on what one user holds at once
+    // (streams, transfers), and the per-address and per-account limits of the auth routes. Nothing limits
+    // cancel, retry, delete, the task list, file metadata, /me or the admin routes.
+    expect(limited.sort()).toEqual(
+      [
+        'POST /v1/jobs',
+        'GET /v1/jobs',
+        'GET /v1/jobs/{id}',
+        'GET /v1/jobs/events',
+        'GET /v1/jobs/{id}/events',
+        'POST /v1/files',
+        'GET /v1/files/{id}/content',
+        'POST /v1/auth/register',
+        'POST /v1/auth/login',
+        'POST /v1/auth/refresh',
+        'POST /v1/auth/password-reset',
+        'POST /v1/auth/password-reset/confirm',
+      ].sort(),
+    );
+  });
 });
