@@ -90,8 +90,6 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
 /** Jobs one queue entry may carry at most (jobsPerQueueEntry). */
 export const MAX_JOBS_PER_QUEUE_ENTRY = 50;
 
-/** How long an attempt may run unless its type says otherwise. */
-export const DEFAULT_JOB_TIMEOUT_MS = 5 * 60_000;
 /** Ceiling of a type's timeout: a worker's shutdown waits this long at most, and Kubernetes waits for the worker. */
 export const MAX_JOB_TIMEOUT_MS = 30 * 60_000;
 
@@ -104,8 +102,12 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   input: In;
   output: Out;
   retry?: Partial<RetryPolicy>;
-  /** Default 5 minutes; from 1 second to MAX_JOB_TIMEOUT_MS (30 minutes). */
-  timeoutMs?: number;
+  /**
+   * From 1 second to MAX_JOB_TIMEOUT_MS (30 minutes), and required: no default fits every
+   * type (a file job stopped at a generic limit fails on large files only), and the longest
+   * of them sizes every worker's shutdown drain.
+   */
+  timeoutMs: number;
   internal?: boolean;
   producesFile?: boolean;
   fanOut?: FanOut<z.output<In>>;
@@ -122,9 +124,9 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     throw new RangeError(`job type ${definition.type}: retry.attempts must be an integer from 1 to 25`);
   }
   if (retry.backoffMs < 0) throw new RangeError(`job type ${definition.type}: retry.backoffMs must be >= 0`);
-  const timeoutMs = definition.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+  const { timeoutMs } = definition;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1_000 || timeoutMs > MAX_JOB_TIMEOUT_MS) {
-    throw new RangeError(`job type ${definition.type}: timeoutMs must be an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
+    throw new RangeError(`job type ${definition.type}: timeoutMs must be declared, an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
   }
   const jobsPerQueueEntry = definition.jobsPerQueueEntry ?? 1;
   if (!Number.isInteger(jobsPerQueueEntry) || jobsPerQueueEntry < 1 || jobsPerQueueEntry > MAX_JOBS_PER_QUEUE_ENTRY) {

@@ -1,7 +1,23 @@
 import { z } from 'zod';
-import { defineJobType, echo, JOB_TYPES, MAX_JOBS_PER_QUEUE_ENTRY } from '../../../services/contract';
+import { defineJobType, echo, JOB_TYPES, MAX_JOB_TIMEOUT_MS, MAX_JOBS_PER_QUEUE_ENTRY } from '../../../services/contract';
 
-const base = { type: 'demo.quick', description: 'a test type', input: z.object({}), output: z.object({}) };
+const untimed = { type: 'demo.quick', description: 'a test type', input: z.object({}), output: z.object({}) };
+const base = { ...untimed, timeoutMs: 30_000 };
+
+describe('job type definitions: time limit per attempt', () => {
+  it('has no default: a type that declares none does not compile, and is refused when loaded anyway', () => {
+    // @ts-expect-error timeoutMs is required: a forgotten limit must not become a generic one.
+    expect(() => defineJobType(untimed)).toThrow(`job type demo.quick: timeoutMs must be declared, an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
+  });
+
+  it('keeps the limit declared', () => {
+    expect(defineJobType(base).timeoutMs).toBe(30_000);
+  });
+
+  it.each([999, 1_500.5, MAX_JOB_TIMEOUT_MS + 1, Number.NaN])('refuses %p, naming the setting', (timeoutMs) => {
+    expect(() => defineJobType({ ...base, timeoutMs })).toThrow(`job type demo.quick: timeoutMs must be declared, an integer from 1000 to ${MAX_JOB_TIMEOUT_MS}`);
+  });
+});
 
 describe('job type definitions: jobs per queue entry', () => {
   it('gives each job an entry of its own unless the type says otherwise', () => {
