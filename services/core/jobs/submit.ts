@@ -279,7 +279,9 @@ function rowFaultError(job: NewJob, error: unknown): Error {
  * File ids an input names, with the field each came from: top-level string fields named
  * `fileId` or ending in `FileId`, and the strings of top-level arrays named `fileIds` or
  * ending in `FileIds` (the registry's convention). Only the top level, so an echo payload
- * that happens to hold a `fileId` is data, not a reference.
+ * that happens to hold a `fileId` is data, not a reference. A type that names a file in any
+ * other field would skip this check and fail only when a worker opens the file:
+ * tests/unit/jobs/file-references.test.ts holds every declared type to the convention.
  */
 export function collectFileIds(input: unknown): { field: string; fileId: string }[] {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
