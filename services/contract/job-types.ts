@@ -44,7 +44,7 @@ export interface RetryPolicy {
   backoffMs: number;
 }
 
-export interface JobTypeDefinition<Name extends string = string, In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
+export interface JobTypeDefinition<Name extends string = string, In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType, ProducesFile extends boolean = boolean> {
   type: Name;
   description: string;
   input: In;
@@ -59,8 +59,12 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
   timeoutMs: number;
   /** Internal types (e.g. email.send) are run by workers but not submittable over HTTP. */
   internal: boolean;
-  /** Whether the processor writes an output file (its id lands in the job's resultFileId). */
-  producesFile: boolean;
+  /**
+   * Whether the processor writes an output file (its id lands in the job's resultFileId).
+   * Kept as a literal type, so the processor's outcome must carry resultFileId exactly when
+   * its type says so (defineProcessor): GET /v1/job-types cannot promise a file that never comes.
+   */
+  producesFile: ProducesFile;
   /** Set for a fan-out type: how a submission splits into tasks. */
   fanOut?: FanOut<z.output<In>>;
   /**
@@ -96,7 +100,7 @@ export const MAX_JOB_TIMEOUT_MS = 30 * 60_000;
 export type JobInput<T extends JobTypeDefinition> = z.output<T['input']>;
 export type JobOutput<T extends JobTypeDefinition> = z.output<T['output']>;
 
-export function defineJobType<Name extends string, In extends z.ZodType, Out extends z.ZodType>(definition: {
+export function defineJobType<Name extends string, In extends z.ZodType, Out extends z.ZodType, ProducesFile extends boolean = false>(definition: {
   type: Name;
   description: string;
   input: In;
@@ -109,13 +113,13 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
    */
   timeoutMs: number;
   internal?: boolean;
-  producesFile?: boolean;
+  producesFile?: ProducesFile;
   fanOut?: FanOut<z.output<In>>;
   secretInputKeys?: readonly string[];
   /** Default 1; from 1 to MAX_JOBS_PER_QUEUE_ENTRY. */
   jobsPerQueueEntry?: number;
   fileMemory?: (input: z.output<In>) => FileMemory | undefined;
-}): JobTypeDefinition<Name, In, Out> {
+}): JobTypeDefinition<Name, In, Out, ProducesFile> {
   if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
     throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
   }
@@ -140,7 +144,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
     retry,
     timeoutMs,
     internal: definition.internal ?? false,
-    producesFile: definition.producesFile ?? false,
+    producesFile: definition.producesFile ?? (false as ProducesFile),
     jobsPerQueueEntry,
     ...(definition.fanOut ? { fanOut: definition.fanOut } : {}),
     ...(definition.secretInputKeys ? { secretInputKeys: definition.secretInputKeys } : {}),

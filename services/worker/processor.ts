@@ -70,9 +70,20 @@ export class PermanentJobError extends Error {
   }
 }
 
+/**
+ * A processor's outcome carries its output file's id exactly when its type declares
+ * producesFile: GET /v1/job-types tells clients which types give a file, and a processor that
+ * disagreed would break that promise for every one of its jobs without failing any.
+ */
+export type OutputFileOf<T extends JobTypeDefinition> = boolean extends T['producesFile']
+  ? { resultFileId?: string }
+  : T['producesFile'] extends true
+    ? { resultFileId: string }
+    : { resultFileId?: never };
+
 export function defineProcessor<T extends JobTypeDefinition>(
   definition: T,
-  run: (context: ProcessorContext<T>) => Promise<ProcessorOutcome<T>>,
+  run: (context: ProcessorContext<T>) => Promise<ProcessorOutcome<T> & OutputFileOf<T>>,
 ): Processor<T> {
   return { definition, run };
 }

@@ -72,7 +72,8 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
     const gated = defineProcessor(fileChecksum, async (context) => {
       runs += 1;
       if (runs === 1) await gate;
-      return checksum.run(context);
+      const { result } = await checksum.run(context);
+      return { result };
     });
     await current.startRunner({}, { processors: (type) => (type === 'file.checksum' ? (gated as unknown as Processor) : findProcessor(type)) });
     const { job } = await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'file.checksum', input: { fileId }, maxAttempts: 1 }));
@@ -112,7 +113,8 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
     const stalled = defineProcessor(fileChecksum, async (context) => {
       runs += 1;
       if (runs === 1) await current.core.generalPool.query("SELECT pg_sleep(3), 'stalled statement'");
-      return checksum.run(context);
+      const { result } = await checksum.run(context);
+      return { result };
     });
     await current.startRunner({}, { processors: (type) => (type === 'file.checksum' ? (stalled as unknown as Processor) : findProcessor(type)) });
     const { job } = await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'file.checksum', input: { fileId }, maxAttempts: 1 }));
@@ -157,7 +159,7 @@ describe('job engine: an attempt that failed on the platform\'s infrastructure i
     const provokingKey = `/platform-bucket/files/${current.ownerId}/${provoking}`;
     fakeS3.fault = (request) => (request.method === 'GET' && request.path === provokingKey ? { status: 503, code: 'ServiceUnavailable' } : undefined);
     // No backoff between runs, so the bound is reached in seconds rather than the hour it covers.
-    const noBackoff = defineProcessor({ ...fileChecksum, retry: { attempts: 3, backoffMs: 0 } }, (context) => checksum.run(context));
+    const noBackoff = defineProcessor({ ...fileChecksum, retry: { attempts: 3, backoffMs: 0 } }, async (context) => ({ result: (await checksum.run(context)).result }));
     await current.startRunner({}, { files, store: objects, processors: (type) => (type === 'file.checksum' ? (noBackoff as unknown as Processor) : findProcessor(type)) });
     const [bad, good] = await Promise.all(
       [provoking, innocent].map(async (fileId) => (await current.core.jobs.submit(submission({ ownerId: current.ownerId, type: 'file.checksum', input: { fileId } }))).job),
