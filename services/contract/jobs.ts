@@ -192,7 +192,15 @@ export const emailSend = defineJobType({
   secretInputKeys: ['text'],
 });
 
-/** Every job type the platform knows, by name. Adding a type: declare it here, write its processor. */
+/**
+ * Every job type the platform knows, by name. Adding a type takes four edits, each checked:
+ * its defineJobType above (timeoutMs required; file ids in fields named `fileId`/`fileIds`
+ * or ending so, which the submit checks the owner of) and its entry here; its processor,
+ * `services/worker/jobs/<type>.ts` with defineProcessor (tsc holds it to the input, output
+ * and producesFile); its entry in PROCESSORS (`services/worker/jobs/index.ts`: tsc refuses
+ * a type without one); and its row in README's Job types table (a test compares it).
+ * A type with fileMemory joins the list in tests/unit/contract/file-memory.test.ts.
+ */
 export const JOB_TYPES = {
   [echo.type]: echo,
   [sleep.type]: sleep,
