@@ -14,6 +14,9 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  *     └─retry/release/─┘ └────cancel────▶ cancelled ──requeue──▶ queued
  *           defer
  *
+ * Not drawn: `cancel` applies from queued too; `abandon` moves a queued or running job to
+ * failed (a crash loop, or its deferrals spent); `progress` keeps a running job running.
+ *
  * An attempt that failed on the platform's own infrastructure (a data store away, the
  * object store answering 5xx) is not the job's doing: `defer` queues it again without
  * spending the attempt, as `release` does, but counts the deferral (`deferrals`), and past
@@ -30,9 +33,13 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  * A task is requeued on its own (retried, replayed) only while its fan-out job waits for
  * its tasks (TASK_REQUEUE_PARENT_STATUSES); after that the job is retried as a whole.
  *
- * Adding a state or an event is an edit of MOVES (and of the contract's JOB_STATUSES for a
- * state): the table-driven test (tests/unit/jobs/lifecycle.test.ts) then lists the pairs
- * whose outcome must be decided.
+ * A new state goes into the contract's JOB_STATUSES, a new event into LIFECYCLE_EVENTS: tsc
+ * then asks for the event's MOVES entry, and the table-driven test
+ * (tests/unit/jobs/lifecycle.test.ts) for the new row or column, so every pair's outcome is
+ * decided. The rest is asked for by no check (tsc only for the AuditContext of an event a
+ * worker reports): an audited event needs its AuditContext variant and auditDetail case;
+ * one a worker reports, its WorkerTransition variant and mergeInto case (transitions.ts);
+ * one that spends or gives back an attempt or a deferral, attemptsAfter and deferralsAfter.
  */
 
 export const LIFECYCLE_EVENTS = ['start', 'progress', 'succeed', 'fail', 'retry', 'release', 'defer', 'cancel', 'requeue', 'abandon', 'reduce', 'failTasks', 'resume'] as const;

@@ -127,9 +127,9 @@ export interface SweepReport {
   pending: number;
   /** Queued rows Redis did not hold at two looks in a row (two sweeps, or two passes over a backlog past sweepMaxRows), unchanged in between: lost, and handed over again. */
   requeued: number;
-  /** Running rows whose attempt was lost (worker and Redis job both gone): queued again, the attempt not charged (a deferral). */
+  /** Running rows whose attempt was lost (worker and Redis job both gone): queued again, the attempt not charged (a deferral, not a retry). */
   retried: number;
-  /** Running rows whose lost attempt was their last: failed, in the dead-letter set. */
+  /** Running rows whose attempt was lost with no deferral left (MAX_DEFERRALS spent; attempts do not matter): abandoned, in the dead-letter set. */
   failed: number;
   /** Rows BullMQ gave up on as crash loops, dead-lettered. */
   abandoned: number;
