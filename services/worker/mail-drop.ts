@@ -4,7 +4,7 @@ import { MAIL_DROP_PREFIX } from '../core/storage/routed';
 import type { MailDrop } from './processor';
 
 /** `.invalid` (RFC 2606) because nothing delivers from the local mail drop. */
-export const DROP_SENDER = 'Platform Kit <no-reply@platform-kit.invalid>';
+const DROP_SENDER = 'Platform Kit <no-reply@platform-kit.invalid>';
 
 /** The object-store mail drop a worker hands to processors as `context.mailDrop` when SMTP_URL is unset. */
 export function createMailDrop(store: ObjectStore, from = DROP_SENDER): MailDrop {

@@ -49,7 +49,7 @@ export async function followParentMoves(moves: readonly ParentMove[], deps: Pare
  * picks it as a deadlock victim: it locks tasks in id order, a write batch in its own
  * order, so the two can meet.
  */
-export async function withDeadlockRetry<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+async function withDeadlockRetry<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await work();
@@ -188,7 +188,7 @@ const REQUEUE_VERB = { owner: { act: 'retried', advice: 'Retry' }, operator: { a
  * and nothing changed, when the task is missing, not the owner's, not failed or cancelled,
  * or, given `asRead`, no longer as the caller read it; a ConflictError when its job is past waiting.
  */
-export async function requeueTask(generalPool: Pool, taskId: string, ownerId: string | undefined, by: 'owner' | 'operator', asRead?: JobAsRead): Promise<SingleMove | undefined> {
+async function requeueTask(generalPool: Pool, taskId: string, ownerId: string | undefined, by: 'owner' | 'operator', asRead?: JobAsRead): Promise<SingleMove | undefined> {
   return inTransaction(generalPool, async (client) => {
     const task = await lockTaskAndParent(client, taskId, ownerId);
     if (!task || !MOVES.requeue.from.includes(task.status) || (asRead && task.status !== asRead.status)) return undefined;

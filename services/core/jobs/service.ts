@@ -175,7 +175,7 @@ function listColumns(include: string | undefined): ListColumns {
  * input or result; then the page also stops before the item that would take it past
  * `maxBytes` (never more than MAX_LIST_RESPONSE_BYTES), so no page is unbounded.
  */
-export function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId: string }, maxBytes = MAX_LIST_RESPONSE_BYTES): Promise<JobPage> {
+function listPage(generalPool: Pool, query: ListJobsQuery & { ownerId: string }, maxBytes = MAX_LIST_RESPONSE_BYTES): Promise<JobPage> {
   return pageOfJobs(generalPool, query, toListItem, Math.min(maxBytes, MAX_LIST_RESPONSE_BYTES));
 }
 
