@@ -263,7 +263,7 @@ export class JobExecutor {
     );
 
     const processor = this.options.processors(row.type);
-    if (!processor) return this.finish(row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
+    if (!processor) return this.settleFailedAttempt(row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
     const { definition } = processor;
     const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
     const progress = throttleProgress((percent) => {
@@ -298,7 +298,7 @@ export class JobExecutor {
         return await this.handOn(row, attempt, { startedHere: await started }, log);
       }
       const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
-      return await this.finish(row, attempt, failure, definition, log);
+      return await this.settleFailedAttempt(row, attempt, failure, definition, log);
     } finally {
       clearTimeout(timeout);
     }
@@ -306,9 +306,10 @@ export class JobExecutor {
 
   /**
    * A failed attempt: the lifecycle says retry (queued again after its backoff) or fail
-   * (dead-lettered), unless it failed on the platform's infrastructure (see defer).
+   * (dead-lettered), unless it failed on the platform's infrastructure (see defer). Without
+   * a definition (no processor for the type) the failure is permanent.
    */
-  private async finish(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
+  private async settleFailedAttempt(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
     const { metrics } = this.options;
     const message = describe(error);
     const dependency = definition && !isPermanent(error) ? infrastructureFailure(error) : undefined;
