@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
-import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, newJobFields, recordWithInputSize } from './jobs';
+import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
+import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, freshRunColumns, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, newJobFields, recordWithInputSize } from './jobs';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -112,8 +112,7 @@ export async function requeueTasks(db: Queryable, parentId: string, ownerId: str
         ORDER BY id FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL,
-          result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+        UPDATE jobs SET status = '${MOVES.requeue.to}', ${freshRunColumns('$4')}
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('requeue')})
         RETURNING id, type, priority, parent_id, previous_status, status
       ),
@@ -154,7 +153,7 @@ export async function resumeFanOut(
       ),
       updated AS (
         UPDATE jobs SET status = CASE WHEN all_succeeded THEN '${MOVES.requeue.to}' ELSE '${MOVES.resume.to}' END,
-          attempts = $5, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL, result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+          ${freshRunColumns('$5')}
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('resume')}) AND previous_status IN (${sqlStatusList('requeue')})
           AND ($6::text IS NULL OR (previous_status = $6 AND previous_updated_us = $7::bigint))
         RETURNING ${COLUMNS}, previous_status

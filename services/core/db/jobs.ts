@@ -61,6 +61,16 @@ export const FANOUT_JOIN = 'LEFT JOIN job_fanouts f ON f.job_id = jobs.id';
  */
 export const CANCELLED_AT = 'GREATEST(clock_timestamp(), jobs.started_at)';
 
+/**
+ * The SET list that starts a job's runs over, in every statement that requeues (a retry, a
+ * replay, a fan-out job's tasks and the job itself resumed): one list, so a column added to
+ * what a run leaves behind is cleared by all of them. `attempts`: the statement's parameter
+ * holding attemptsAfter('requeue').
+ */
+export function freshRunColumns(attempts: string): string {
+  return `attempts = ${attempts}, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL, result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()`;
+}
+
 export function toTaskCounts(row: TaskCountColumns): TaskCounts | null {
   if (row.tasks_total === null || row.tasks_total === undefined) return null;
   const maxFailed = row.tasks_max_failed ?? 0;
@@ -361,8 +371,7 @@ export async function requeueJob(db: Queryable, jobId: string, ownerId: string |
         FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) FOR UPDATE
       ),
       updated AS (
-        UPDATE jobs SET status = '${MOVES.requeue.to}', attempts = $4, deferrals = ${deferralsAfter('requeue', 0)}, progress = 0, result = NULL,
-          result_file_id = NULL, error = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+        UPDATE jobs SET status = '${MOVES.requeue.to}', ${freshRunColumns('$4')}
         FROM target WHERE jobs.id = current_id AND previous_status IN (${sqlStatusList('requeue')})
           AND ($5::text IS NULL OR (previous_status = $5 AND previous_updated_us = $6::bigint))
         RETURNING ${COLUMNS}, previous_status
