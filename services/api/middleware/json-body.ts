@@ -171,12 +171,12 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
   };
 
   return (req, res, next) => {
-    if (hasBody(req.headers) && !req.is(JSON_TYPES)) {
-      next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
-      return;
-    }
     if (!hasBody(req.headers)) {
       read(req, res, next);
+      return;
+    }
+    if (!req.is(JSON_TYPES)) {
+      next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
       return;
     }
     const reservation = largeBodyReservation(req, limitBytes);
