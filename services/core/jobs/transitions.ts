@@ -129,6 +129,11 @@ function mergeInto(row: TransitionRow, transition: WorkerTransition): void {
       row.deferrals = transition.deferrals;
       row.finished_ms = null;
       break;
+    default: {
+      // A worker event added to the lifecycle without its columns here stops tsc, not a job at run time.
+      const unmerged: never = transition;
+      throw new Error(`no merge for the worker event of ${JSON.stringify(unmerged)}`);
+    }
   }
   row.status = move.to;
   row.attempts = attemptsAfter(transition.event, transition.attempt);
