@@ -17,13 +17,13 @@ export interface RefreshTokenLookup {
 
 const toSeconds = (date: Date) => Math.ceil(date.getTime() / 1000);
 
-/** Sessions (refresh-token families), their refresh tokens (by SHA-256 only) and password-reset tokens. */
 /**
  * A revoked session still matters while one of its access tokens may be accepted: until its
  * last `exp`, and the clock skew a verifier grants past it.
  */
 const TOKENS_STILL_ACCEPTED = `access_expires_at > now() - interval '${CLOCK_TOLERANCE_SECONDS} seconds'`;
 
+/** Sessions (refresh-token families), their refresh tokens (by SHA-256 only) and password-reset tokens. */
 export class SessionRepository {
   constructor(private readonly pool: Pool) {}
 
