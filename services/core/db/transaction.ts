@@ -31,15 +31,15 @@ async function transaction<T>(client: PoolClient, work: (client: PoolClient) => 
  */
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, options: TransactionOptions<T> = {}): Promise<T> {
   const client = await pool.connect();
-  let unsound: Error | undefined;
+  let unsound = false;
   try {
     return await transaction(client, work, options);
   } catch (error) {
-    if (isDatabaseUnavailable(error)) unsound = error instanceof Error ? error : new Error(String(error));
-    else await client.query('ROLLBACK').catch((rollbackError: unknown) => (unsound = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
+    if (isDatabaseUnavailable(error)) unsound = true;
+    else await client.query('ROLLBACK').catch(() => (unsound = true));
     throw error;
   } finally {
-    // A release with an error closes the connection rather than pooling it.
+    // release(true) closes the connection rather than pooling it.
     client.release(unsound);
   }
 }

@@ -461,10 +461,10 @@ export class Relay {
     // stalled server, past the pool's query_timeout) still takes or keeps it once the server
     // resumes: such a session is closed, which ends its locks, rather than pooled, where it
     // would hold the lock for as long as the pool keeps it and no other process could sweep.
-    let lockSession: Error | undefined;
+    let unsound = false;
     const onLockSession = <T>(statement: Promise<T>): Promise<T> =>
       statement.catch((error: unknown) => {
-        lockSession = error instanceof Error ? error : new Error(String(error));
+        unsound = true;
         throw error;
       });
     try {
@@ -481,8 +481,8 @@ export class Relay {
         await onLockSession(client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK_KEY]));
       }
     } finally {
-      // A release with an error closes the connection rather than pooling it.
-      client.release(lockSession);
+      // release(true) closes the connection rather than pooling it.
+      client.release(unsound);
     }
   }
 
