@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, type OutputConfiguration } from 'commander';
 import { JOB_STATUSES } from '../contract';
-import { cancelJob, listJobs, retryJob, showJob } from './commands/jobs';
+import { cancelJob, jobUsage, listJobs, retryJob, showJob } from './commands/jobs';
 import { doctor, doctorStack } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
 import { dbCancel, dbLocks } from './commands/db';
@@ -104,6 +104,13 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .description('cancel a queued or running job')
     .option('--json', 'machine-readable output')
     .action((id: string, options) => execute(connected(cancelJob(id, options))));
+  jobs
+    .command('usage')
+    .description('the owners keeping the most job data (jobs, and bytes of inputs and results), against QUOTA_JOBS and QUOTA_JOB_BYTES')
+    .option('--limit <n>', 'how many owners (1-1000)', '20')
+    .option('--recount', 'count every owner\'s usage again from the jobs table first (after rows were deleted or changed by hand) and list what was corrected')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(connected(jobUsage(options))));
 
   const dlq = program.command('dlq').description('the dead-letter set: jobs that failed their last attempt');
   dlq

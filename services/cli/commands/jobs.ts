@@ -1,6 +1,8 @@
 import { findJobType } from '../../contract';
 import { listJobEvents } from '../../core/db/job-events';
 import { findJob, toJobView } from '../../core/db/jobs';
+import { largestJobUsage, recountJobUsage } from '../../core/db/job-usage';
+import { inTransaction } from '../../core/db/transaction';
 import { listPageForOperators } from '../../core/jobs/service';
 import { NotFoundError } from '../../core/errors';
 import type { Runtime } from '../../core/runtime';
@@ -101,6 +103,38 @@ export function cancelJob(id: string, options: { json?: boolean }): RuntimeActio
     const job = await core.jobs.cancel(await ownerOf(core, jobId), jobId);
     if (options.json) printJson({ ...job, input: withoutSecrets(job.type, job.input) });
     else process.stdout.write(`job ${job.id} cancelled\n`);
+    return 0;
+  };
+}
+
+/**
+ * What the owners keeping the most job data keep: what QUOTA_JOBS and QUOTA_JOB_BYTES of
+ * the API bound. With `recount`, the usage is first counted again from the jobs table (after
+ * rows were deleted or changed by hand), and the owners whose usage was wrong are listed.
+ */
+export function jobUsage(options: { limit?: string; recount?: boolean; json?: boolean }): RuntimeAction {
+  const limit = parse.limit(options.limit, 20);
+  return async (core) => {
+    const corrected = options.recount ? await inTransaction(core.generalPool, (client) => recountJobUsage(client)) : undefined;
+    const owners = await largestJobUsage(core.generalPool, limit);
+    if (options.json) {
+      printJson({ owners, ...(corrected && { corrected }) });
+      return 0;
+    }
+    if (corrected) {
+      process.stdout.write(corrected.length === 0 ? 'recounted: every owner\'s usage was right\n' : `recounted: ${corrected.length} owner(s) corrected\n`);
+      if (corrected.length > 0) {
+        printTable(
+          corrected.map(({ ownerId, was, is }) => ({ owner: ownerId, 'jobs was': was.jobs, 'jobs is': is.jobs, 'bytes was': was.bytes, 'bytes is': is.bytes })),
+          ['owner', 'jobs was', 'jobs is', 'bytes was', 'bytes is'],
+        );
+      }
+      process.stdout.write('\n');
+    }
+    printTable(
+      owners.map((owner) => ({ owner: owner.ownerId, email: owner.email, jobs: owner.jobs, bytes: owner.bytes })),
+      ['owner', 'email', 'jobs', 'bytes'],
+    );
     return 0;
   };
 }

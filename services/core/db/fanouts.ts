@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, freshRunColumns, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, newJobFields, recordWithInputSize } from './jobs';
+import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, freshRunColumns, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, newJobFields, recordWithSizedPayload } from './jobs';
+import { jobUsageCte, nextUsageShard } from './job-usage';
 import { taskCountCtes } from './task-counts';
 
 /**
@@ -25,7 +26,8 @@ export interface TaskEntry {
 
 /**
  * Inserts a fan-out job (`waiting`), its counts and its tasks (`queued`, the parent's
- * owner, priority and request id), with every creation's audit row, in one statement: the
+ * owner, priority and request id), with every creation's audit row and the owner's usage
+ * (job-usage.ts), in one statement: the
  * tasks exist exactly when their parent does. Undefined when the parent's idempotency key
  * is already taken (nothing is inserted; the caller looks the earlier job up).
  */
@@ -45,7 +47,7 @@ export async function insertFanOut(
         INSERT INTO jobs (id, owner_id, type, input, input_bytes, status, max_attempts, priority, idempotency_key, request_hash, request_id)
         SELECT id, owner_id, type, input, input_bytes, '${INITIAL_FANOUT_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id FROM p
         ON CONFLICT DO NOTHING
-        RETURNING ${COLUMNS}
+        RETURNING ${COLUMNS}, input_bytes
       ),
       fanout AS (
         INSERT INTO job_fanouts (job_id, child_type, max_failed, total, queued, running, succeeded, failed, cancelled)
@@ -58,19 +60,25 @@ export async function insertFanOut(
         SELECT t.id, parent.owner_id, $3, t.input, t.input_bytes, '${INITIAL_STATUS}', t.max_attempts, parent.priority, parent.request_id, parent.id
         FROM parent, jsonb_to_recordset($2::jsonb) AS t(id uuid, input jsonb, input_bytes int, max_attempts int, ord int)
         ORDER BY t.ord
-        RETURNING id, status
+        RETURNING id, owner_id, status, input_bytes
       ),
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt)
         SELECT id, NULL, status, 0 FROM parent UNION ALL SELECT id, NULL, status, 0 FROM tasks
-      )
+      ),
+      changed AS (
+        SELECT owner_id, 1 AS jobs, COALESCE(input_bytes, 0) AS bytes FROM parent
+        UNION ALL SELECT owner_id, 1, COALESCE(input_bytes, 0) FROM tasks
+      ),
+      ${jobUsageCte('changed', '$6')}
       SELECT parent.*, fanout.* FROM parent, fanout`,
     values: [
-      recordWithInputSize(newJobFields(parent, 0), parent.input),
-      `[${tasks.map((task, ord) => recordWithInputSize({ id: task.id, max_attempts: task.max_attempts, ord }, task.input)).join(',')}]`,
+      recordWithSizedPayload(newJobFields(parent, 0), 'input', parent.input),
+      `[${tasks.map((task, ord) => recordWithSizedPayload({ id: task.id, max_attempts: task.max_attempts, ord }, 'input', task.input)).join(',')}]`,
       fanOut.childType,
       fanOut.maxFailed,
       tasks.length,
+      nextUsageShard(),
     ],
   });
   return result.rows[0];

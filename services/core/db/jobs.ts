@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type JsonValue, type TaskCounts } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
+import { jobUsageCte, nextUsageShard } from './job-usage';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
 /**
@@ -146,17 +147,17 @@ export interface NewJob {
 }
 
 /**
- * A job's record for a jsonb recordset: `fields`, then `input_bytes`, the input's size as
- * compact JSON in UTF-8 taken from the very text the input is sent in (the size costs no
- * second serialization: a MiB of small values takes milliseconds to serialize), then
- * `input`. An undefined input leaves both out, as JSON.stringify would leave it out.
+ * A record for a jsonb recordset: `fields`, then `<name>_bytes`, the payload's size as
+ * compact JSON in UTF-8 taken from the very text it is sent in (the size costs no second
+ * serialization: a MiB of small values takes milliseconds to serialize), then `<name>`, the
+ * payload. An undefined payload leaves both out, as JSON.stringify would leave it out.
  */
-export function recordWithInputSize(fields: Record<string, unknown>, input: unknown): string {
+export function recordWithSizedPayload(fields: Record<string, unknown>, name: 'input' | 'result', payload: unknown): string {
   const head = JSON.stringify(fields);
-  const inputJson: string | undefined = JSON.stringify(input);
-  if (inputJson === undefined) return head;
+  const payloadJson: string | undefined = JSON.stringify(payload);
+  if (payloadJson === undefined) return head;
   const open = head === '{}' ? '{' : `${head.slice(0, -1)},`;
-  return `${open}"input_bytes":${Buffer.byteLength(inputJson)},"input":${inputJson}}`;
+  return `${open}"${name}_bytes":${Buffer.byteLength(payloadJson)},"${name}":${payloadJson}}`;
 }
 
 /**
@@ -179,7 +180,8 @@ export function newJobFields(job: NewJob, ord: number): Record<string, unknown> 
 }
 
 /**
- * Inserts a batch of queued jobs and their creation events in one statement (one commit).
+ * Inserts a batch of queued jobs, their creation events and their owners' usage (job-usage.ts)
+ * in one statement (one commit).
  * A row whose (owner, idempotency key) already exists is skipped and absent from the
  * result; the caller looks the existing row up. With `startBefore` (epoch ms), a statement
  * the server starts later inserts nothing and fails with 57014 (require_started_before).
@@ -197,13 +199,15 @@ export async function insertJobs(db: Queryable, jobs: NewJob[], startBefore?: nu
         SELECT id, owner_id, type, input, input_bytes, '${INITIAL_STATUS}', max_attempts, priority, idempotency_key, request_hash, request_id
         FROM v WHERE (SELECT require_started_before(to_timestamp($2::float8 / 1000))) ORDER BY ord
         ON CONFLICT DO NOTHING
-        RETURNING ${COLUMNS_BUT_INPUT}
+        RETURNING ${COLUMNS_BUT_INPUT}, input_bytes
       ),
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt) SELECT id, NULL, status, 0 FROM inserted
-      )
+      ),
+      changed AS (SELECT owner_id, 1 AS jobs, COALESCE(input_bytes, 0) AS bytes FROM inserted),
+      ${jobUsageCte('changed', '$3')}
       SELECT * FROM inserted`,
-    values: [`[${jobs.map((job, ord) => recordWithInputSize(newJobFields(job, ord), job.input)).join(',')}]`, startBefore ?? null],
+    values: [`[${jobs.map((job, ord) => recordWithSizedPayload(newJobFields(job, ord), 'input', job.input)).join(',')}]`, startBefore ?? null, nextUsageShard()],
   });
   // The input is the caller's own: not read back, since it may be a MiB of JSON to parse again.
   const inputs = new Map(jobs.map((job) => [job.id, job.input]));
@@ -497,7 +501,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
     name: 'jobs.apply-transitions',
     text: `WITH v AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
-          id uuid, expected text, status text, attempt int, attempts int, deferrals int, progress real, result jsonb,
+          id uuid, expected text, status text, attempt int, attempts int, deferrals int, progress real, result_bytes int, result jsonb,
           result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8, unchanged_since_us bigint)
       ),
       locked AS (
@@ -510,6 +514,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
           deferrals = COALESCE(v.deferrals, j.deferrals),
           progress = COALESCE(v.progress, j.progress),
           result = CASE WHEN v.status = '${MOVES.succeed.to}' THEN v.result ELSE j.result END,
+          result_bytes = CASE WHEN v.status = '${MOVES.succeed.to}' THEN v.result_bytes ELSE j.result_bytes END,
           result_file_id = COALESCE(v.result_file_id, j.result_file_id),
           error = CASE WHEN v.set_error THEN v.error ELSE j.error END,
           started_at = COALESCE(j.started_at, to_timestamp(v.started_ms / 1000)),
@@ -518,9 +523,12 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
         FROM v LEFT JOIN locked l ON l.id = v.id
         WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
           AND (v.unchanged_since_us IS NULL OR (extract(epoch FROM j.updated_at) * 1000000)::bigint = v.unchanged_since_us)
-        RETURNING j.id, j.parent_id, l.status AS old_status, j.status AS new_status
+        RETURNING j.id, j.parent_id, j.owner_id, l.status AS old_status, j.status AS new_status,
+          CASE WHEN j.status = '${MOVES.succeed.to}' THEN j.result_bytes END AS stored_result_bytes
       ),
       ${taskCountCtes('updated', { moveParents: true })},
+      results_stored AS (SELECT owner_id, 0 AS jobs, stored_result_bytes AS bytes FROM updated WHERE stored_result_bytes IS NOT NULL),
+      ${jobUsageCte('results_stored', '$4')},
       events AS (
         INSERT INTO job_events (job_id, from_status, to_status, attempt, detail, at)
         SELECT e.job_id, e.from_status, e.to_status, e.attempt, e.detail, to_timestamp(e.at_ms / 1000)
@@ -530,26 +538,32 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
       SELECT id, NULL::text AS moved_to, NULL::text AS type, NULL::int AS priority FROM updated
       UNION ALL SELECT id, status, type, priority FROM parent_moves`,
     values: [
-      JSON.stringify(
-        transitions.map((transition) => ({
-          id: transition.id,
-          expected: transition.expected.join(','),
-          status: transition.status,
-          attempt: transition.attempt,
-          attempts: transition.attempts,
-          deferrals: transition.deferrals ?? null,
-          progress: transition.progress,
-          result: transition.result,
-          result_file_id: transition.result_file_id,
-          error: transition.error,
-          set_error: transition.error !== undefined,
-          started_ms: transition.started_ms,
-          finished_ms: transition.finished_ms ?? null,
-          unchanged_since_us: transition.unchanged_since_us ?? null,
-        })),
-      ),
+      `[${transitions
+        .map((transition) =>
+          recordWithSizedPayload(
+            {
+              id: transition.id,
+              expected: transition.expected.join(','),
+              status: transition.status,
+              attempt: transition.attempt,
+              attempts: transition.attempts,
+              deferrals: transition.deferrals ?? null,
+              progress: transition.progress,
+              result_file_id: transition.result_file_id,
+              error: transition.error,
+              set_error: transition.error !== undefined,
+              started_ms: transition.started_ms,
+              finished_ms: transition.finished_ms ?? null,
+              unchanged_since_us: transition.unchanged_since_us ?? null,
+            },
+            'result',
+            transition.result,
+          ),
+        )
+        .join(',')}]`,
       JSON.stringify(events),
       transitions.map((transition) => transition.id),
+      nextUsageShard(),
     ],
   });
   const applied = new Set<string>();

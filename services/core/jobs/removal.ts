@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { deletedJobsCtes, nextUsageShard } from '../db/job-usage';
 import { inTransaction } from '../db/transaction';
 import { TERMINAL_STATUSES } from '../../contract';
 import { ConflictError, NotFoundError } from '../errors';
@@ -60,8 +61,8 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
         if (unfinished > 0) throw new ConflictError(`fan-out job ${jobId} still has ${unfinished} unfinished task(s); wait until they finish`);
         await client.query('DELETE FROM job_events WHERE job_id = $1 OR job_id IN (SELECT id FROM jobs WHERE parent_id = $1)', [jobId]);
         // The tasks, then the job (its job_fanouts row goes with it, ON DELETE CASCADE), then the files they produced, which they referenced.
-        const tasks = await client.query<{ id: string }>('DELETE FROM jobs WHERE parent_id = $1 RETURNING id', [jobId]);
-        await client.query('DELETE FROM jobs WHERE id = $1', [jobId]);
+        const tasks = await client.query<{ id: string }>(`WITH ${deletedJobsCtes('parent_id = $1', '$2')} SELECT id FROM gone`, [jobId, nextUsageShard()]);
+        await client.query(`WITH ${deletedJobsCtes('id = $1', '$2')} SELECT id FROM gone`, [jobId, nextUsageShard()]);
         const files = await client.query<{ storage_key: string }>('DELETE FROM files WHERE produced_by_job_id = ANY($1::uuid[]) RETURNING storage_key', [
           [jobId, ...tasks.rows.map((task) => task.id)],
         ]);
@@ -83,14 +84,12 @@ export function createJobRemoval({ generalPool, store, log }: JobRemovalDeps): J
              SELECT id FROM doomed UNION ALL SELECT t.id FROM jobs t WHERE t.parent_id IN (SELECT id FROM doomed)
            ), events AS (
              DELETE FROM job_events WHERE job_id IN (SELECT id FROM doomed_all)
-           ), gone AS (
-             DELETE FROM jobs WHERE id IN (SELECT id FROM doomed_all) RETURNING id
-           ), outputs AS (
+           ), ${deletedJobsCtes('id IN (SELECT id FROM doomed_all)', '$4')}, outputs AS (
              DELETE FROM files WHERE produced_by_job_id IN (SELECT id FROM gone) RETURNING storage_key
            )
            SELECT (SELECT count(*)::int FROM gone) AS jobs, (SELECT count(*)::int FROM doomed) AS roots, outputs.storage_key
              FROM (SELECT 1) AS one LEFT JOIN outputs ON true`,
-          [retentionDays, TERMINAL_STATUSES, PURGE_BATCH],
+          [retentionDays, TERMINAL_STATUSES, PURGE_BATCH, nextUsageShard()],
         );
         await deleteObjects(rows.flatMap((row) => (row.storage_key ? [row.storage_key] : [])));
         purged += rows[0]?.jobs ?? 0;

@@ -1,0 +1,134 @@
+import type { WorkerProcess } from '../../../services/worker/main';
+import { waitFor } from '../engine/fixture';
+import { platform } from '../cli/platform-cli';
+import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { startWorkerFor } from './worker-process';
+
+interface Job {
+  id: string;
+  status: string;
+  input: unknown;
+  result: unknown;
+}
+
+interface Kept {
+  jobs: number;
+  bytes: number;
+}
+
+/** What job_usage says the owner keeps. */
+async function usageOf(api: ApiFixture, ownerId: string): Promise<Kept> {
+  const { rows } = await api.db.query<{ jobs: string; bytes: string }>(
+    'SELECT COALESCE(sum(jobs), 0) AS jobs, COALESCE(sum(bytes), 0) AS bytes FROM job_usage WHERE owner_id = $1',
+    [ownerId],
+  );
+  return { jobs: Number(rows[0]?.jobs), bytes: Number(rows[0]?.bytes) };
+}
+
+/** What the owner's rows in jobs hold, counted from the rows themselves. */
+async function rowsOf(api: ApiFixture, ownerId: string): Promise<Kept> {
+  const { rows } = await api.db.query<{ jobs: string; bytes: string }>(
+    'SELECT count(*) AS jobs, COALESCE(sum(COALESCE(input_bytes, 0) + COALESCE(result_bytes, 0)), 0) AS bytes FROM jobs WHERE owner_id = $1',
+    [ownerId],
+  );
+  return { jobs: Number(rows[0]?.jobs), bytes: Number(rows[0]?.bytes) };
+}
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+async function untilFinished(api: ApiFixture, token: string, ids: string[]): Promise<Job[]> {
+  return Promise.all(
+    ids.map((id) =>
+      waitFor(`job ${id} to finish`, async () => {
+        const job = await call<Job>(api, `/v1/jobs/${id}`, { token });
+        return ['succeeded', 'failed'].includes(job.body.status) && job.body;
+      }, 60_000),
+    ),
+  );
+}
+
+describe('what each user keeps in the jobs table', () => {
+  let api: ApiFixture;
+  let worker: WorkerProcess | undefined;
+
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startWorkerFor(api);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await api?.close();
+  });
+
+  it('counts jobs and tasks with their inputs and results as JSON, less what is deleted or purged, exactly under concurrent writes', async () => {
+    const users = await Promise.all([signUp(api), signUp(api), signUp(api), signUp(api)]);
+    const [first, second] = users;
+    const before = await Promise.all(users.map((user) => rowsOf(api, user.userId)));
+    // Many submits at once from four users: batch INSERTs in flight together, each adding to its owners' usage.
+    const payloads = Array.from({ length: 240 }, (_, index) => `é✓ ${'x'.repeat(index * 7)} 🚀 ${index}`);
+    const submitted = await Promise.all(
+      payloads.map(async (payload, index) => {
+        const user = users[index % users.length] as (typeof users)[number];
+        const response = await call<Job>(api, '/v1/jobs', { token: user.token, json: { type: 'echo', input: { payload } } });
+        expect(response.status).toBe(202);
+        return { user, id: response.body.id };
+      }),
+    );
+    const fanOut = await call<Job>(api, '/v1/jobs', { token: first.token, json: { type: 'echo.batch', input: { count: 4 } } });
+    expect(fanOut.status).toBe(202);
+
+    const finished = await Promise.all(users.map((user) => untilFinished(api, user.token, submitted.filter((entry) => entry.user === user).map((entry) => entry.id))));
+    await untilFinished(api, first.token, [fanOut.body.id]);
+    // Each echo job counts its input and its result as the JSON the API sends them in.
+    for (const [index, user] of users.entries()) {
+      const jobs = finished[index] as Job[];
+      expect(jobs.every((job) => job.status === 'succeeded')).toBe(true);
+      const expected = jobs.reduce((sum, job) => sum + jsonBytes(job.input) + jsonBytes(job.result), 0);
+      const grown = { jobs: (await rowsOf(api, user.userId)).jobs - (before[index] as Kept).jobs, bytes: (await rowsOf(api, user.userId)).bytes - (before[index] as Kept).bytes };
+      expect(grown).toEqual(user === first ? { jobs: 60 + 5, bytes: expect.any(Number) } : { jobs: 60, bytes: expected });
+      expect(await usageOf(api, user.userId)).toEqual(await rowsOf(api, user.userId));
+    }
+
+    // Deleted by their owner: a plain job, and the fan-out job with its tasks.
+    const deleted = submitted.filter((entry) => entry.user === second).slice(0, 5);
+    for (const { id } of deleted) expect((await call(api, `/v1/jobs/${id}`, { method: 'DELETE', token: second.token })).status).toBe(204);
+    expect((await call(api, `/v1/jobs/${fanOut.body.id}`, { method: 'DELETE', token: first.token })).status).toBe(204);
+    expect(await usageOf(api, second.userId)).toEqual(await rowsOf(api, second.userId));
+    expect(await usageOf(api, first.userId)).toEqual(await rowsOf(api, first.userId));
+    expect((await usageOf(api, first.userId)).jobs).toBe((before[0] as Kept).jobs + 60);
+
+    // Purged for their age, from the CLI.
+    await api.db.query("UPDATE jobs SET finished_at = now() - interval '2 days' WHERE owner_id = $1 AND status = 'succeeded'", [first.userId]);
+    const cliEnv = { DATABASE_URL: api.env.DATABASE_URL, REDIS_URL: api.env.REDIS_URL, QUEUE_PREFIX: api.env.QUEUE_PREFIX, OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
+    const purged = await platform(['purge', '--retention-days', '1', '--json'], cliEnv);
+    expect(purged.stderr).toBe('');
+    expect(await rowsOf(api, first.userId)).toEqual({ jobs: 0, bytes: 0 });
+    expect(await usageOf(api, first.userId)).toEqual({ jobs: 0, bytes: 0 });
+    for (const user of users) expect(await usageOf(api, user.userId)).toEqual(await rowsOf(api, user.userId));
+  });
+
+  it('recounts from the jobs table what was changed by hand, from the CLI, and lists the owners it corrected', async () => {
+    const user = await signUp(api);
+    const job = await call<Job>(api, '/v1/jobs', { token: user.token, json: { type: 'echo', input: { payload: 'counted' } } });
+    expect(job.status).toBe(202);
+    await untilFinished(api, user.token, [job.body.id]);
+    const right = await rowsOf(api, user.userId);
+    expect(await usageOf(api, user.userId)).toEqual(right);
+    // An operator's hand-made DELETE bypasses the usage; so does a restore of the jobs table alone.
+    await api.db.query('UPDATE job_usage SET bytes = bytes + 1000, jobs = jobs + 3 WHERE (owner_id, shard) IN (SELECT owner_id, shard FROM job_usage WHERE owner_id = $1 LIMIT 1)', [user.userId]);
+    const wrong = await usageOf(api, user.userId);
+    expect(wrong).toEqual({ jobs: right.jobs + 3, bytes: right.bytes + 1000 });
+
+    const cliEnv = { DATABASE_URL: api.env.DATABASE_URL, REDIS_URL: api.env.REDIS_URL, QUEUE_PREFIX: api.env.QUEUE_PREFIX, OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
+    const recount = await platform(['jobs', 'usage', '--recount', '--limit', '1000', '--json'], cliEnv);
+    expect(recount.stderr).toBe('');
+    const answer = JSON.parse(recount.stdout) as { owners: { ownerId: string; email: string; jobs: number; bytes: number }[]; corrected: { ownerId: string; was: Kept; is: Kept }[] };
+    expect(answer.corrected).toContainEqual({ ownerId: user.userId, was: wrong, is: right });
+    expect(answer.owners).toContainEqual({ ownerId: user.userId, email: user.email, ...right });
+    expect(await usageOf(api, user.userId)).toEqual(right);
+
+    const again = await platform(['jobs', 'usage', '--recount'], cliEnv);
+    expect(again.stdout).toMatch(/^recounted: every owner's usage was right\n/);
+    expect(again.stdout).toContain(user.userId);
+  });
+});
