@@ -197,6 +197,13 @@ export const EnvSchema = z.object({
   QUOTA_STORED_BYTES: bytes.default(10 * 1024 ** 3),
   QUOTA_FILES: count().default(10_000),
   QUOTA_QUEUED_JOBS: count().default(1_000_000),
+  /**
+   * Jobs a user keeps, queued to finished (finished ones until deleted or purged after
+   * JOB_RETENTION_DAYS; a fan-out job's tasks count), and the bytes of their inputs and
+   * results as JSON text: what one user can make PostgreSQL hold.
+   */
+  QUOTA_JOBS: count().default(10_000_000),
+  QUOTA_JOB_BYTES: bytes.default(10 * 1024 ** 3),
 
   /** Finished jobs older than this are purged with their events and result files. */
   JOB_RETENTION_DAYS: wholeNumber({ min: 1, max: 3_650, unit: 'days' }).default(30),
@@ -290,6 +297,8 @@ export const WorkerEnvSchema = EnvSchema.omit({
   STREAM_RATE_LIMIT_PER_MINUTE: true,
   JOB_DATA_READ_BYTES_PER_SECOND: true,
   QUOTA_QUEUED_JOBS: true,
+  QUOTA_JOBS: true,
+  QUOTA_JOB_BYTES: true,
   EVENT_STREAMS_MAX: true,
   EVENT_STREAMS_PER_USER: true,
   EVENT_STREAM_MAX_SECONDS: true,

@@ -235,6 +235,11 @@ export function queueEntriesOf(type: string, input: unknown): number {
   return fanOut ? Math.max(1, fanOut.tasks(input).length) : 1;
 }
 
+/** The jobs a submission keeps, what the job quota counts: a fan-out job and its tasks, one otherwise. */
+export function jobsKeptBy(type: string, queueEntries: number): number {
+  return findJobType(type)?.fanOut ? queueEntries + 1 : 1;
+}
+
 /** The longest attempt any job type may run: what a worker's shutdown drain must wait for. */
 export const LONGEST_JOB_TIMEOUT_MS = Math.max(...Object.values(JOB_TYPES).map((definition) => definition.timeoutMs));
 

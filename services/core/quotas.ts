@@ -4,8 +4,19 @@ import type { StorageQuota } from './db/files';
 import { DatabaseDeadlineError } from './db/errors';
 import { QuotaExceededError } from './errors';
 import { withTimeout } from './timeout';
+import { readJobUsage, type JobUsage } from './db/job-usage';
 
-export type QuotaEnv = Pick<Env, 'QUOTA_STORED_BYTES' | 'QUOTA_FILES' | 'QUOTA_QUEUED_JOBS'>;
+export type QuotaEnv = Pick<Env, 'QUOTA_STORED_BYTES' | 'QUOTA_FILES' | 'QUOTA_QUEUED_JOBS' | 'QUOTA_JOBS' | 'QUOTA_JOB_BYTES' | 'JOB_RETENTION_DAYS'>;
+
+/** What a submission adds, as the submit quotas count it. */
+export interface Submission {
+  /** Queue entries: a fan-out job's tasks (the job itself waits), one otherwise (queueEntriesOf). */
+  queueEntries: number;
+  /** Jobs kept: a fan-out job and its tasks, one otherwise. */
+  jobs: number;
+  /** The size of the input, as the body that carried it. */
+  bytes: number;
+}
 
 export interface Quotas {
   /** What an owner may store in all (QUOTA_FILES, QUOTA_STORED_BYTES). */
@@ -13,14 +24,15 @@ export interface Quotas {
   /** How many bytes the owner's next upload may have; throws QuotaExceededError when files or bytes are used up. */
   uploadAllowance(ownerId: string): Promise<number>;
   /**
-   * Throws QuotaExceededError when `entries` more queued jobs would take the owner past
-   * QUOTA_QUEUED_JOBS. A fan-out job's tasks are queued jobs like any other, so its
-   * submission asks for as many entries as it has tasks (queueEntriesOf).
+   * Throws QuotaExceededError when the submission would take the owner past QUOTA_QUEUED_JOBS
+   * (jobs waiting to run), QUOTA_JOBS (jobs kept, finished ones until deleted or purged) or
+   * QUOTA_JOB_BYTES (their inputs and results). Results count once stored, so a user's
+   * results may take them past QUOTA_JOB_BYTES; their next submit is refused.
    */
-  assertCanQueue(ownerId: string, entries?: number): Promise<void>;
+  assertCanSubmit(ownerId: string, submission: Submission): Promise<void>;
 }
 
-/** How long a counted number of queued jobs is trusted: briefly near the quota, long far below it. */
+/** How long a counted figure is trusted: briefly near its quota, long far below it. */
 const NEAR_QUOTA_TTL_MS = 1_000;
 const FAR_FROM_QUOTA_TTL_MS = 30_000;
 const MAX_CACHED_OWNERS = 10_000;
@@ -28,26 +40,62 @@ const MAX_CACHED_OWNERS = 10_000;
 const RECOUNT_WITHIN_MS = 5_000;
 
 /**
+ * Per-owner figures read from PostgreSQL and trusted for a while: `nearQuota` says whether
+ * a figure is within half of its quota (re-read after a second) or far below it (after
+ * 30 s). What the owner's submits add meanwhile is added by the caller (`entry.value`),
+ * so a burst may pass a quota by what one process accepts before its next read.
+ */
+function ownerFigures<T>(read: (ownerId: string) => Promise<T>, nearQuota: (value: T) => boolean, zero: () => T) {
+  const cache = new Map<string, { value: T; readAt: number; pending?: Promise<T> }>();
+  return async (ownerId: string): Promise<{ value: T }> => {
+    const entry = cache.get(ownerId);
+    const trustedFor = entry && !nearQuota(entry.value) ? FAR_FROM_QUOTA_TTL_MS : NEAR_QUOTA_TTL_MS;
+    if (entry && Date.now() - entry.readAt <= trustedFor) return entry;
+    if (entry?.pending) {
+      await entry.pending;
+      return entry;
+    }
+    const pending = withTimeout(read(ownerId), RECOUNT_WITHIN_MS, () => new DatabaseDeadlineError());
+    if (cache.size >= MAX_CACHED_OWNERS && !cache.has(ownerId)) cache.clear();
+    const fresh: { value: T; readAt: number; pending?: Promise<T> } = { value: entry?.value ?? zero(), readAt: entry?.readAt ?? 0, pending };
+    cache.set(ownerId, fresh);
+    try {
+      fresh.value = await pending;
+      fresh.readAt = Date.now();
+    } finally {
+      fresh.pending = undefined;
+    }
+    return fresh;
+  };
+}
+
+/**
  * Per-user quotas. Stored bytes and files are counted at each upload (uploads are few and
- * slow). Queued jobs are checked on the submit path, where a COUNT per request would cost
- * a PostgreSQL round trip per job. The count is re-read once
- * a second while the owner is within half of the quota, every 30 s below that, and the
- * submits since are added to it; a burst may pass the quota by what one process accepts
- * before its next count. No index serves the count (one would be written by every submit):
- * it walks the queued jobs, which the recount intervals keep rare.
+ * slow). The submit quotas are checked on the submit path, where a count per request would
+ * cost a PostgreSQL round trip per job: queued jobs are counted (no index serves the count,
+ * one would be written by every submit: it walks the owner's queued jobs, which the
+ * intervals keep rare), jobs kept and their bytes are read from job_usage (a few rows per
+ * owner that the statements writing jobs keep exact), each per ownerFigures.
  */
 export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
-  const queued = new Map<string, { count: number; countedAt: number; pending?: Promise<number> }>();
-
-  const countQueued = async (ownerId: string): Promise<number> => {
-    const counting = pool.query<{ count: number }>({
-      name: 'quota_queued_jobs',
-      text: "SELECT count(*)::int AS count FROM jobs WHERE owner_id = $1 AND status = 'queued'",
-      values: [ownerId],
-    });
-    const { rows } = await withTimeout(counting, RECOUNT_WITHIN_MS, () => new DatabaseDeadlineError());
-    return rows[0]?.count ?? 0;
-  };
+  const queuedJobs = ownerFigures(
+    async (ownerId) => {
+      const { rows } = await pool.query<{ count: number }>({
+        name: 'quota_queued_jobs',
+        text: "SELECT count(*)::int AS count FROM jobs WHERE owner_id = $1 AND status = 'queued'",
+        values: [ownerId],
+      });
+      return rows[0]?.count ?? 0;
+    },
+    (count) => count * 2 >= env.QUOTA_QUEUED_JOBS,
+    () => 0,
+  );
+  const keptJobs = ownerFigures(
+    (ownerId) => readJobUsage(pool, ownerId),
+    (usage) => usage.jobs * 2 >= env.QUOTA_JOBS || usage.bytes * 2 >= env.QUOTA_JOB_BYTES,
+    (): JobUsage => ({ jobs: 0, bytes: 0 }),
+  );
+  const keptFor = `finished jobs are kept ${env.JOB_RETENTION_DAYS} days; delete some first`;
 
   return {
     storage: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES },
@@ -66,32 +114,25 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
       return remaining;
     },
 
-    async assertCanQueue(ownerId, entries = 1) {
-      const now = Date.now();
-      let entry = queued.get(ownerId);
-      const trustedFor = entry && entry.count * 2 < env.QUOTA_QUEUED_JOBS ? FAR_FROM_QUOTA_TTL_MS : NEAR_QUOTA_TTL_MS;
-      if (!entry || now - entry.countedAt > trustedFor) {
-        if (!entry?.pending) {
-          const pending = countQueued(ownerId);
-          if (queued.size >= MAX_CACHED_OWNERS && !queued.has(ownerId)) queued.clear();
-          entry = { count: entry?.count ?? 0, countedAt: entry?.countedAt ?? 0, pending };
-          queued.set(ownerId, entry);
-          try {
-            entry.count = await pending;
-            entry.countedAt = Date.now();
-          } finally {
-            entry.pending = undefined;
-          }
-        } else await entry.pending;
-      }
-      if (entry.count + entries > env.QUOTA_QUEUED_JOBS) {
+    async assertCanSubmit(ownerId, submission) {
+      const [queued, kept] = await Promise.all([queuedJobs(ownerId), keptJobs(ownerId)]);
+      const { queueEntries, jobs, bytes } = submission;
+      if (queued.value + queueEntries > env.QUOTA_QUEUED_JOBS) {
         throw new QuotaExceededError(
-          entries === 1
+          queueEntries === 1
             ? `queued-jobs quota reached: ${env.QUOTA_QUEUED_JOBS} jobs waiting; let some finish or cancel them`
-            : `queued-jobs quota: this fan-out queues ${entries} tasks, and ${entry.count} of the ${env.QUOTA_QUEUED_JOBS} places are taken; let some finish or split the job`,
+            : `queued-jobs quota: this fan-out queues ${queueEntries} tasks, and ${queued.value} of the ${env.QUOTA_QUEUED_JOBS} places are taken; let some finish or split the job`,
         );
       }
-      entry.count += entries;
+      if (kept.value.jobs + jobs > env.QUOTA_JOBS) {
+        throw new QuotaExceededError(`job quota reached: ${kept.value.jobs} of ${env.QUOTA_JOBS} jobs kept, and this submission adds ${jobs}; ${keptFor}`);
+      }
+      if (kept.value.bytes + bytes > env.QUOTA_JOB_BYTES) {
+        throw new QuotaExceededError(`job data quota reached: the jobs kept hold ${kept.value.bytes} of ${env.QUOTA_JOB_BYTES} bytes of inputs and results, and this input is ${bytes}; ${keptFor}`);
+      }
+      queued.value += queueEntries;
+      kept.value.jobs += jobs;
+      kept.value.bytes += bytes;
     },
   };
 }

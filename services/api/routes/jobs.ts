@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, MAX_LIST_RESPONSE_BYTES, queueEntriesOf, SubmitJobBody } from '../../contract';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, jobsKeptBy, MAX_LIST_RESPONSE_BYTES, queueEntriesOf, SubmitJobBody } from '../../contract';
 import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
 import type { Quotas } from '../../core/quotas';
@@ -70,7 +70,9 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       responses: {
         202: respond.json('The accepted job.', JobViewSchema, LOCATION_HEADER),
         400: respond.problem('Unknown type or invalid input; `errors` lists the fields.'),
-        403: respond.problem('The caller would have more than QUOTA_QUEUED_JOBS jobs queued (a fan-out job counts its tasks).'),
+        403: respond.problem(
+          'The caller would have more than QUOTA_QUEUED_JOBS jobs queued, or keep more than QUOTA_JOBS jobs or QUOTA_JOB_BYTES bytes of inputs and results (a fan-out job counts its tasks).',
+        ),
         404: respond.problem('A file the input names is not the caller\'s.'),
         409: respond.problem('The Idempotency-Key was used with another body.'),
         413: respond.problem('Body over the JSON limit.'),
@@ -78,14 +80,17 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         429: respond.tooManyRequests('Over the per-user submit rate (SUBMIT_RATE_LIMIT_PER_SECOND); see Retry-After.'),
       },
       async handle({ body, headers }, req, res) {
-        await quotas.assertCanQueue(callerId(req), queueEntriesOf(body.type, body.input));
+        const queueEntries = queueEntriesOf(body.type, body.input);
+        // A submit's body is JSON, so it has a size; a body-less submit fails validation before this.
+        const bytes = jsonBodyBytes(req) ?? 0;
+        await quotas.assertCanSubmit(callerId(req), { queueEntries, jobs: jobsKeptBy(body.type, queueEntries), bytes });
         // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
         const { job } = await jobs.submit({
           ownerId: callerId(req),
           body,
           idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER],
           requestId: req.requestId,
-          sizeBytes: jsonBodyBytes(req),
+          sizeBytes: bytes,
         });
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },

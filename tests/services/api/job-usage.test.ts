@@ -132,3 +132,61 @@ describe('what each user keeps in the jobs table', () => {
     expect(again.stdout).toContain(user.userId);
   });
 });
+
+describe('the job quotas', () => {
+  let api: ApiFixture;
+  let worker: WorkerProcess | undefined;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { QUOTA_JOBS: '6', QUOTA_JOB_BYTES: '4000' } });
+    worker = await startWorkerFor(api);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await api?.close();
+  });
+
+  const submit = (token: string, input: unknown, type = 'echo') => call<Job & { title: string; detail: string }>(api, '/v1/jobs', { token, json: { type, input } });
+
+  it('refuses a submit that would keep more than QUOTA_JOBS jobs with 403 problem+json, writes nothing, and lets other users submit', async () => {
+    const owner = await signUp(api);
+    const other = await signUp(api);
+    const kept = (await rowsOf(api, owner.userId)).jobs;
+    for (let index = kept; index < 6; index += 1) expect((await submit(owner.token, { payload: `${index}` })).status).toBe(202);
+    const refused = await submit(owner.token, { payload: 'one too many' });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(refused.body.detail).toMatch(/job quota reached: 6 of 6 jobs kept/);
+    expect(await rowsOf(api, owner.userId)).toMatchObject({ jobs: 6 });
+    // A fan-out job counts itself and its tasks.
+    const otherKept = (await rowsOf(api, other.userId)).jobs;
+    expect((await submit(other.token, { count: 6 - otherKept }, 'echo.batch')).status).toBe(403);
+    expect((await submit(other.token, { count: 5 - otherKept }, 'echo.batch')).status).toBe(202);
+    expect(await rowsOf(api, other.userId)).toMatchObject({ jobs: 6 });
+  });
+
+  it('counts results too, and takes submits again once the owner deletes finished jobs', async () => {
+    const owner = await signUp(api);
+    // Near the byte quota: the usage is read again every second, so stored results count from the next read.
+    const first = await submit(owner.token, { payload: 'r'.repeat(2_200) });
+    expect(first.status).toBe(202);
+    await untilFinished(api, owner.token, [first.body.id]);
+    expect((await rowsOf(api, owner.userId)).bytes).toBeGreaterThan(4_400);
+    const kept = await rowsOf(api, owner.userId);
+    // The usage the API read before the result was stored is trusted for a second near the quota.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // Its input alone would leave room for this one; its result does not.
+    const refused = await submit(owner.token, { payload: 'small' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toMatch(/job data quota reached: the jobs kept hold \d+ of 4000 bytes of inputs and results/);
+    expect(await rowsOf(api, owner.userId)).toEqual(kept);
+
+    expect((await call(api, `/v1/jobs/${first.body.id}`, { method: 'DELETE', token: owner.token })).status).toBe(204);
+    const accepted = await waitFor('the freed room to count', async () => {
+      const response = await submit(owner.token, { payload: 'small' });
+      return response.status === 202 && response;
+    }, 10_000);
+    expect(accepted.body.status).toBe('queued');
+    expect(await usageOf(api, owner.userId)).toEqual(await rowsOf(api, owner.userId));
+  });
+});
