@@ -23,6 +23,7 @@ import { healthEndpoints } from './routes/health';
 import { jobTypeEndpoints } from './routes/job-types';
 import { EventStreams } from './routes/job-events';
 import { jobEndpoints } from './routes/jobs';
+import { usageEndpoints } from './routes/usage';
 import { openApiRoutes } from './routes/openapi';
 import { JobEventSchema } from './schemas';
 
@@ -82,6 +83,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
       removal: deps.removal,
     }),
     ...fileEndpoints({ files: deps.files, uploadLimitBytes: env.UPLOAD_LIMIT_BYTES, uploadLimit, quotas: deps.quotas }),
+    ...usageEndpoints({ quotas: deps.quotas }),
     ...jobTypeEndpoints(describeJobTypes()),
     ...authEndpoints({ auth: deps.auth, security: deps.security, credentialLimit, refreshLimit, resetLimit, registrationNoticeLimit, lockout, cookieSecure: env.COOKIE_SECURE }),
     ...adminEndpoints({ admin: deps.admin }),

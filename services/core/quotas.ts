@@ -18,6 +18,21 @@ export interface Submission {
   bytes: number;
 }
 
+/** One quota: what the owner uses of it now, and the limit. */
+export interface QuotaUse {
+  used: number;
+  limit: number;
+}
+
+/** Every per-user quota, as the owner stands now. */
+export interface QuotaUsage {
+  jobs: QuotaUse;
+  jobBytes: QuotaUse;
+  queuedJobs: QuotaUse;
+  files: QuotaUse;
+  storedBytes: QuotaUse;
+}
+
 export interface Quotas {
   /** What an owner may store in all (QUOTA_FILES, QUOTA_STORED_BYTES). */
   readonly storage: StorageQuota;
@@ -30,6 +45,8 @@ export interface Quotas {
    * results may take them past QUOTA_JOB_BYTES; their next submit is refused.
    */
   assertCanSubmit(ownerId: string, submission: Submission): Promise<void>;
+  /** The owner's standing against every quota, read now (not the submit checks' cached figures). */
+  usage(ownerId: string): Promise<QuotaUsage>;
 }
 
 /** How long a counted figure is trusted: briefly near its quota, long far below it. */
@@ -78,15 +95,24 @@ function ownerFigures<T>(read: (ownerId: string) => Promise<T>, nearQuota: (valu
  * owner that the statements writing jobs keep exact), each per ownerFigures.
  */
 export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
+  const countQueued = async (ownerId: string): Promise<number> => {
+    const { rows } = await pool.query<{ count: number }>({
+      name: 'quota_queued_jobs',
+      text: "SELECT count(*)::int AS count FROM jobs WHERE owner_id = $1 AND status = 'queued'",
+      values: [ownerId],
+    });
+    return rows[0]?.count ?? 0;
+  };
+  const countStored = async (ownerId: string): Promise<{ files: number; bytes: number }> => {
+    const { rows } = await pool.query<{ files: number; bytes: string }>({
+      name: 'quota_stored',
+      text: 'SELECT count(*)::int AS files, COALESCE(sum(size), 0)::bigint AS bytes FROM files WHERE owner_id = $1',
+      values: [ownerId],
+    });
+    return { files: rows[0]?.files ?? 0, bytes: Number(rows[0]?.bytes ?? 0) };
+  };
   const queuedJobs = ownerFigures(
-    async (ownerId) => {
-      const { rows } = await pool.query<{ count: number }>({
-        name: 'quota_queued_jobs',
-        text: "SELECT count(*)::int AS count FROM jobs WHERE owner_id = $1 AND status = 'queued'",
-        values: [ownerId],
-      });
-      return rows[0]?.count ?? 0;
-    },
+    countQueued,
     (count) => count * 2 >= env.QUOTA_QUEUED_JOBS,
     () => 0,
   );
@@ -101,13 +127,7 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
     storage: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES },
 
     async uploadAllowance(ownerId) {
-      const { rows } = await pool.query<{ files: number; bytes: string }>({
-        name: 'quota_stored',
-        text: 'SELECT count(*)::int AS files, COALESCE(sum(size), 0)::bigint AS bytes FROM files WHERE owner_id = $1',
-        values: [ownerId],
-      });
-      const files = rows[0]?.files ?? 0;
-      const bytes = Number(rows[0]?.bytes ?? 0);
+      const { files, bytes } = await countStored(ownerId);
       if (files >= env.QUOTA_FILES) throw new QuotaExceededError(`file quota reached: ${files} of ${env.QUOTA_FILES} files stored; delete some first`);
       const remaining = env.QUOTA_STORED_BYTES - bytes;
       if (remaining <= 0) throw new QuotaExceededError(`storage quota reached: ${bytes} of ${env.QUOTA_STORED_BYTES} bytes stored; delete some files first`);
@@ -133,6 +153,17 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
       queued.value += queueEntries;
       kept.value.jobs += jobs;
       kept.value.bytes += bytes;
+    },
+
+    async usage(ownerId) {
+      const [queued, kept, stored] = await Promise.all([countQueued(ownerId), readJobUsage(pool, ownerId), countStored(ownerId)]);
+      return {
+        jobs: { used: kept.jobs, limit: env.QUOTA_JOBS },
+        jobBytes: { used: kept.bytes, limit: env.QUOTA_JOB_BYTES },
+        queuedJobs: { used: queued, limit: env.QUOTA_QUEUED_JOBS },
+        files: { used: stored.files, limit: env.QUOTA_FILES },
+        storedBytes: { used: stored.bytes, limit: env.QUOTA_STORED_BYTES },
+      };
     },
   };
 }

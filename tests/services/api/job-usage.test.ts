@@ -152,7 +152,12 @@ describe('the job quotas', () => {
     const owner = await signUp(api);
     const other = await signUp(api);
     const kept = (await rowsOf(api, owner.userId)).jobs;
-    for (let index = kept; index < 6; index += 1) expect((await submit(owner.token, { payload: `${index}` })).status).toBe(202);
+    const accepted: string[] = [];
+    for (let index = kept; index < 6; index += 1) {
+      const response = await submit(owner.token, { payload: `${index}` });
+      expect(response.status).toBe(202);
+      accepted.push(response.body.id);
+    }
     const refused = await submit(owner.token, { payload: 'one too many' });
     expect(refused.status).toBe(403);
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -163,6 +168,22 @@ describe('the job quotas', () => {
     expect((await submit(other.token, { count: 6 - otherKept }, 'echo.batch')).status).toBe(403);
     expect((await submit(other.token, { count: 5 - otherKept }, 'echo.batch')).status).toBe(202);
     expect(await rowsOf(api, other.userId)).toMatchObject({ jobs: 6 });
+
+    // Each user sees where they stand against every quota, and only their own (once the results are in, it stands still).
+    await untilFinished(api, owner.token, accepted);
+    const upload = await call(api, '/v1/files', { token: owner.token, body: 'twelve bytes', headers: { 'content-type': 'text/plain' } });
+    expect(upload.status).toBe(201);
+    const usage = await call<Record<string, { used: number; limit: number }>>(api, '/v1/usage', { token: owner.token });
+    expect(usage.status).toBe(200);
+    expect(usage.body).toEqual({
+      jobs: { used: 6, limit: 6 },
+      jobBytes: { used: (await rowsOf(api, owner.userId)).bytes, limit: 4000 },
+      queuedJobs: { used: 0, limit: api.env.QUOTA_QUEUED_JOBS },
+      files: { used: 1, limit: api.env.QUOTA_FILES },
+      storedBytes: { used: 12, limit: api.env.QUOTA_STORED_BYTES },
+    });
+    expect((await call<Record<string, { used: number }>>(api, '/v1/usage', { token: other.token })).body.files).toEqual({ used: 0, limit: api.env.QUOTA_FILES });
+    expect((await call(api, '/v1/usage')).status).toBe(401);
   });
 
   it('counts results too, and takes submits again once the owner deletes finished jobs', async () => {

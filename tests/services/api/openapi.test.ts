@@ -52,6 +52,7 @@ describe('OpenAPI document and docs', () => {
         'POST /v1/auth/password-reset',
         'POST /v1/auth/password-reset/confirm',
         'GET /v1/auth/me',
+        'GET /v1/usage',
         'POST /v1/files',
         'DELETE /v1/files/{id}',
         'DELETE /v1/jobs/{id}',
