@@ -34,6 +34,9 @@ async function rowsOf(api: ApiFixture, ownerId: string): Promise<Kept> {
   return { jobs: Number(rows[0]?.jobs), bytes: Number(rows[0]?.bytes) };
 }
 
+/** The platform CLI pointed at the fixture's data stores. */
+const cliEnvOf = (api: ApiFixture) => ({ DATABASE_URL: api.env.DATABASE_URL, REDIS_URL: api.env.REDIS_URL, QUEUE_PREFIX: api.env.QUEUE_PREFIX, OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' });
+
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 
 async function untilFinished(api: ApiFixture, token: string, ids: string[]): Promise<Job[]> {
@@ -99,8 +102,7 @@ describe('what each user keeps in the jobs table', () => {
 
     // Purged for their age, from the CLI.
     await api.db.query("UPDATE jobs SET finished_at = now() - interval '2 days' WHERE owner_id = $1 AND status = 'succeeded'", [first.userId]);
-    const cliEnv = { DATABASE_URL: api.env.DATABASE_URL, REDIS_URL: api.env.REDIS_URL, QUEUE_PREFIX: api.env.QUEUE_PREFIX, OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
-    const purged = await platform(['purge', '--retention-days', '1', '--json'], cliEnv);
+    const purged = await platform(['purge', '--retention-days', '1', '--json'], cliEnvOf(api));
     expect(purged.stderr).toBe('');
     expect(await rowsOf(api, first.userId)).toEqual({ jobs: 0, bytes: 0 });
     expect(await usageOf(api, first.userId)).toEqual({ jobs: 0, bytes: 0 });
@@ -119,15 +121,14 @@ describe('what each user keeps in the jobs table', () => {
     const wrong = await usageOf(api, user.userId);
     expect(wrong).toEqual({ jobs: right.jobs + 3, bytes: right.bytes + 1000 });
 
-    const cliEnv = { DATABASE_URL: api.env.DATABASE_URL, REDIS_URL: api.env.REDIS_URL, QUEUE_PREFIX: api.env.QUEUE_PREFIX, OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
-    const recount = await platform(['jobs', 'usage', '--recount', '--limit', '1000', '--json'], cliEnv);
+    const recount = await platform(['jobs', 'usage', '--recount', '--limit', '1000', '--json'], cliEnvOf(api));
     expect(recount.stderr).toBe('');
     const answer = JSON.parse(recount.stdout) as { owners: { ownerId: string; email: string; jobs: number; bytes: number }[]; corrected: { ownerId: string; was: Kept; is: Kept }[] };
     expect(answer.corrected).toContainEqual({ ownerId: user.userId, was: wrong, is: right });
     expect(answer.owners).toContainEqual({ ownerId: user.userId, email: user.email, ...right });
     expect(await usageOf(api, user.userId)).toEqual(right);
 
-    const again = await platform(['jobs', 'usage', '--recount'], cliEnv);
+    const again = await platform(['jobs', 'usage', '--recount'], cliEnvOf(api));
     expect(again.stdout).toMatch(/^recounted: every owner's usage was right\n/);
     expect(again.stdout).toContain(user.userId);
   });
