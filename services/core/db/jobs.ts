@@ -492,6 +492,10 @@ export interface AppliedTransitions {
  * (`attempts <= attempt`): that condition is what keeps a job from completing twice when
  * it is delivered twice. Events are written only for the rows that applied.
  *
+ * A row that succeeds stores its result with the result's size, which is added to its
+ * owner's usage (job-usage.ts); no move leaves `succeeded`, so a job's result is added once
+ * and taken off only when the job is deleted.
+ *
  * Tasks of fan-out jobs are locked first (`locked`) so the status each had when the batch
  * moved it is known exactly, and their parents' counts move by the sum in the same
  * statement (taskCountCtes). A batch without tasks locks nothing and counts nothing.
