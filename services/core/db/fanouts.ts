@@ -27,8 +27,9 @@ export interface TaskEntry {
 /**
  * Inserts a fan-out job (`waiting`), its counts and its tasks (`queued`, the parent's
  * owner, priority and request id), with every creation's audit row and the owner's usage
- * (job-usage.ts), in one statement: the tasks exist exactly when their parent does. Undefined when the parent's idempotency key
- * is already taken (nothing is inserted; the caller looks the earlier job up).
+ * (job-usage.ts), in one statement: the tasks exist exactly when their parent does.
+ * Undefined when the parent's idempotency key is already taken (nothing is inserted; the
+ * caller looks the earlier job up).
  */
 export async function insertFanOut(
   db: Queryable,
