@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { runMigrations } from '../../../services/core/db/migrate';
 import type { WorkerProcess } from '../../../services/worker/main';
+import { useSharedServices } from '../../harness/shared';
 import { waitFor } from '../engine/fixture';
 import { platform } from '../cli/platform-cli';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
@@ -210,5 +214,36 @@ describe('the job quotas', () => {
     }, 10_000);
     expect(accepted.body.status).toBe('queued');
     expect(await usageOf(api, owner.userId)).toEqual(await rowsOf(api, owner.userId));
+  });
+});
+
+describe('migration 0010 on a database that already keeps jobs', () => {
+  it('counts the jobs already kept, with the input sizes recorded since 0009, and nothing of earlier inputs or of results', async () => {
+    const { databaseUrl } = await useSharedServices();
+    const db = new Pool({ connectionString: databaseUrl });
+    try {
+      // The database as it stood before 0010.
+      await db.query("DROP TABLE job_usage; ALTER TABLE jobs DROP COLUMN result_bytes; DELETE FROM schema_migrations WHERE name = '0010_job_usage.sql'");
+      const owners = [randomUUID(), randomUUID()];
+      for (const owner of owners) await db.query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'not-a-hash')", [owner, `${owner}@example.test`]);
+      const insert = (owner: string, inputBytes: number | null, status: string) =>
+        db.query(
+          "INSERT INTO jobs (id, owner_id, type, input, input_bytes, status, max_attempts, result) VALUES ($1, $2, 'echo', '{\"payload\":\"x\"}', $3, $4, 1, CASE WHEN $4 = 'succeeded' THEN '{\"payload\":\"x\"}'::jsonb END)",
+          [randomUUID(), owner, inputBytes, status],
+        );
+      await insert(owners[0] as string, 15, 'succeeded');
+      await insert(owners[0] as string, 2_000, 'queued');
+      await insert(owners[0] as string, null, 'succeeded');
+      await insert(owners[1] as string, null, 'failed');
+
+      expect(await runMigrations(databaseUrl)).toEqual(['0010_job_usage.sql']);
+      const { rows } = await db.query<{ owner_id: string; jobs: string; bytes: string }>('SELECT owner_id, sum(jobs) AS jobs, sum(bytes) AS bytes FROM job_usage GROUP BY owner_id');
+      expect(Object.fromEntries(rows.map((row) => [row.owner_id, { jobs: Number(row.jobs), bytes: Number(row.bytes) }]))).toEqual({
+        [owners[0] as string]: { jobs: 3, bytes: 2_015 },
+        [owners[1] as string]: { jobs: 1, bytes: 0 },
+      });
+    } finally {
+      await db.end();
+    }
   });
 });
