@@ -3,8 +3,8 @@ import type { Env } from '../contract';
 import type { StorageQuota } from './db/files';
 import { DatabaseDeadlineError } from './db/errors';
 import { QuotaExceededError } from './errors';
-import { withTimeout } from './timeout';
 import { readJobUsage, type JobUsage } from './db/job-usage';
+import { withTimeout } from './timeout';
 
 export type QuotaEnv = Pick<Env, 'QUOTA_STORED_BYTES' | 'QUOTA_FILES' | 'QUOTA_QUEUED_JOBS' | 'QUOTA_JOBS' | 'QUOTA_JOB_BYTES' | 'JOB_RETENTION_DAYS'>;
 
@@ -63,7 +63,12 @@ const RECOUNT_WITHIN_MS = 5_000;
  * so a burst may pass a quota by what one process accepts before its next read.
  */
 function ownerFigures<T>(read: (ownerId: string) => Promise<T>, nearQuota: (value: T) => boolean, zero: () => T) {
-  const cache = new Map<string, { value: T; readAt: number; pending?: Promise<T> }>();
+  interface Figure {
+    value: T;
+    readAt: number;
+    pending?: Promise<T>;
+  }
+  const cache = new Map<string, Figure>();
   return async (ownerId: string): Promise<{ value: T }> => {
     const entry = cache.get(ownerId);
     const trustedFor = entry && !nearQuota(entry.value) ? FAR_FROM_QUOTA_TTL_MS : NEAR_QUOTA_TTL_MS;
@@ -74,7 +79,7 @@ function ownerFigures<T>(read: (ownerId: string) => Promise<T>, nearQuota: (valu
     }
     const pending = withTimeout(read(ownerId), RECOUNT_WITHIN_MS, () => new DatabaseDeadlineError());
     if (cache.size >= MAX_CACHED_OWNERS && !cache.has(ownerId)) cache.clear();
-    const fresh: { value: T; readAt: number; pending?: Promise<T> } = { value: entry?.value ?? zero(), readAt: entry?.readAt ?? 0, pending };
+    const fresh: Figure = { value: entry?.value ?? zero(), readAt: entry?.readAt ?? 0, pending };
     cache.set(ownerId, fresh);
     try {
       fresh.value = await pending;
