@@ -1,5 +1,5 @@
 import type { JobEvent, JobStatus } from '../../contract';
-import type { Queryable } from './jobs';
+import type { EventRow, Queryable } from './jobs';
 
 /** The channel the job_events trigger (migration 0004) notifies on, once per statement that writes audit rows. */
 export const JOB_EVENTS_CHANNEL = 'pk_job_events';
@@ -99,4 +99,23 @@ export async function readWrittenEvents(db: Queryable, written: readonly Written
     values: [Math.min(...written.map((item) => item.minId)), Math.max(...written.map((item) => item.maxId)), written.map((item) => item.xid)],
   });
   return result.rows.map((row) => ({ event: toStoredEvent(row), xid: row.xid }));
+}
+
+/**
+ * The jobs of `events` whose audit row is stored already, matched on job, move, attempt and
+ * time. A transition write stores its audit rows in the statement that moves the job, so a
+ * stored row proves that statement committed: what a write retried after an answer that
+ * never came (the server took it, then stalled past the client's timeout) asks, so it does
+ * not move those jobs a second time.
+ */
+export async function jobsWithEvents(db: Queryable, events: readonly Pick<EventRow, 'job_id' | 'to_status' | 'attempt' | 'at_ms'>[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const result = await db.query<{ job_id: string }>({
+    name: 'job-events.jobs-with-events',
+    text: `SELECT DISTINCT e.job_id FROM job_events e
+      JOIN jsonb_to_recordset($1::jsonb) AS w(job_id uuid, to_status text, attempt int, at_ms float8)
+        ON e.job_id = w.job_id AND e.to_status = w.to_status AND e.attempt = w.attempt AND e.at = to_timestamp(w.at_ms / 1000)`,
+    values: [JSON.stringify(events.map(({ job_id, to_status, attempt, at_ms }) => ({ job_id, to_status, attempt, at_ms })))],
+  });
+  return new Set(result.rows.map((row) => row.job_id));
 }

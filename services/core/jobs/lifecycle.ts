@@ -3,7 +3,7 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
 /**
  * The job lifecycle, declared once: the states (the contract's), the events that move a job,
  * and from which states each event may move it. Everything that changes a job's state reads
- * this table: the SQL preconditions of every write (`statusesFrom`, `sqlStatusList`), the
+ * this table: the SQL preconditions of every write (`writePrecondition`, `sqlStatusList`), the
  * audit trail (`auditDetail`), the worker's decision after an attempt ends
  * (`eventAfterFailedAttempt`), and the relay's reclaim of lost attempts (`eventForLostAttempt`).
  *
@@ -139,6 +139,18 @@ export function sqlStatuses(statuses: readonly JobStatus[]): string {
 /** Every (state, event) pair: what the table-driven test walks. */
 export function allPairs(): { status: JobStatus; event: LifecycleEvent }[] {
   return JOB_STATUSES.flatMap((status) => LIFECYCLE_EVENTS.map((event) => ({ status, event })));
+}
+
+/**
+ * The states a worker's write of `event` may find its job in. A start is written from the
+ * state its delivery read, not from any state a start applies from: a start read from
+ * `queued` that finds the job running already was taken by another delivery of the same
+ * attempt, or is this very write sent a second time after PostgreSQL took the first and
+ * its answer was lost (a stall past the client's query timeout). Either way it must not move
+ * the job again, nor add a second `queued → running` row to its audit trail.
+ */
+export function writePrecondition(event: LifecycleEvent, deliveredFrom?: 'queued' | 'running'): readonly JobStatus[] {
+  return event === 'start' && deliveredFrom !== undefined ? [deliveredFrom] : MOVES[event].from;
 }
 
 /**

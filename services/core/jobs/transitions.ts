@@ -1,13 +1,14 @@
 import type { Pool } from 'pg';
 import { MicroBatcher } from '../batcher';
 import { isolateRowFaults, isRetryable } from '../db/errors';
+import { jobsWithEvents } from '../db/job-events';
 import { applyTransitions, loadDeliveries, type DeliveryRow, type EventRow, type TransitionRow } from '../db/jobs';
 import { toStorableText } from '../json';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import type { ParentMove } from '../db/task-counts';
 import { followParentMoves } from './fanout';
-import { attemptsAfter, auditDetail, isTerminalStatus, MOVES, type AuditContext } from './lifecycle';
+import { attemptsAfter, auditDetail, isTerminalStatus, MOVES, writePrecondition, type AuditContext } from './lifecycle';
 
 /** A state change a worker reports, named by its lifecycle event. `at` is when it happened (ms since the epoch). */
 export type WorkerTransition =
@@ -75,7 +76,7 @@ export function mergeTransitions(transitions: readonly WorkerTransition[]): Merg
 function firstRow(transition: WorkerTransition): TransitionRow {
   const row: TransitionRow = {
     id: transition.jobId,
-    expected: MOVES[transition.event].from,
+    expected: writePrecondition(transition.event, transition.event === 'start' ? transition.from : undefined),
     status: MOVES[transition.event].to,
     attempt: transition.attempt,
     attempts: transition.attempt,
@@ -212,6 +213,8 @@ const LARGE_INPUT_TRANSITIONS_PER_TICK = 8;
  * - A row whose data PostgreSQL refuses fails its own job only (isolateRowFaults).
  * - While PostgreSQL is away, writes and reads wait for it (capped backoff) for as long as
  *   the process lives: a finished job's result is kept and written when the server is back.
+ *   A write tried again after an answer that never came first asks which of its jobs have
+ *   their audit rows stored (jobsWithEvents): those moved already and are not written twice.
  * - The delivery read before a run is a batched read too (one SELECT per tick).
  */
 export class TransitionWriter {
@@ -301,16 +304,26 @@ export class TransitionWriter {
     const parentMoves: ParentMove[] = [];
     const outcomes = await isolateRowFaults(
       rows,
-      (batch) =>
-        this.untilWritten('job state write', async () => {
-          const written = await applyTransitions(
-            this.deps.batchPool,
-            batch,
-            batch.flatMap((row) => eventsByJob.get(row.id) ?? []),
-          );
+      (batch) => {
+        // After a try whose answer did not come, PostgreSQL may have committed it all the same.
+        let unanswered = false;
+        return this.untilWritten('job state write', async () => {
+          const committed = unanswered ? await jobsWithEvents(this.deps.batchPool, batch.flatMap((row) => eventsByJob.get(row.id)?.slice(0, 1) ?? [])) : new Set<string>();
+          const pending = batch.filter((row) => !committed.has(row.id));
+          unanswered = true;
+          const written =
+            pending.length === 0
+              ? { applied: new Set<string>(), parentMoves: [] }
+              : await applyTransitions(
+                  this.deps.batchPool,
+                  pending,
+                  pending.flatMap((row) => eventsByJob.get(row.id) ?? []),
+                );
+          unanswered = false;
           parentMoves.push(...written.parentMoves);
-          return batch.map((row) => written.applied.has(row.id));
-        }),
+          return batch.map((row) => committed.has(row.id) || written.applied.has(row.id));
+        });
+      },
       async (row, error) => {
         this.deps.log.error({ err: error, jobId: row.id }, 'a job state write was refused for its data; failing that job alone');
         const replacement = unstorableOutcome(row.id, acceptedByJob.get(row.id) ?? [], error, Date.now());

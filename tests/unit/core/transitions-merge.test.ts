@@ -11,7 +11,7 @@ describe('mergeTransitions', () => {
       { event: 'succeed', jobId: JOB, attempt: 1, at: 2_000, result: { ok: true } },
     ]);
     expect(merged.rows).toEqual([
-      expect.objectContaining({ id: JOB, expected: ['queued', 'running'], status: 'succeeded', attempts: 1, progress: 100, result: { ok: true }, started_ms: 1_000, finished_ms: 2_000, error: null }),
+      expect.objectContaining({ id: JOB, expected: ['queued'], status: 'succeeded', attempts: 1, progress: 100, result: { ok: true }, started_ms: 1_000, finished_ms: 2_000, error: null }),
     ]);
     expect(merged.events.map((event) => [event.from_status, event.to_status])).toEqual([
       ['queued', 'running'],
@@ -47,7 +47,7 @@ describe('mergeTransitions', () => {
       { event: 'start', jobId: JOB, attempt: 2, at: 1_000, from: 'queued' },
       { event: 'defer', jobId: JOB, attempt: 2, at: 2_000, dependency: 'PostgreSQL', error: 'connect ECONNREFUSED 127.0.0.1:5432', deferrals: 4, retryInMs: 800 },
     ]);
-    expect(merged.rows).toEqual([expect.objectContaining({ id: JOB, expected: ['queued', 'running'], status: 'queued', attempt: 2, attempts: 1, deferrals: 4, finished_ms: null })]);
+    expect(merged.rows).toEqual([expect.objectContaining({ id: JOB, expected: ['queued'], status: 'queued', attempt: 2, attempts: 1, deferrals: 4, finished_ms: null })]);
     expect(merged.rows[0]?.error).toBeUndefined();
     expect(merged.events.map((event) => [event.from_status, event.to_status, event.attempt, event.detail])).toEqual([
       ['queued', 'running', 2, null],
@@ -81,7 +81,7 @@ describe('unstorableOutcome', () => {
       refused,
       3_000,
     );
-    expect(row).toMatchObject({ id: JOB, expected: ['queued', 'running'], status: 'failed', attempts: 1, error: reason, started_ms: 1_000, finished_ms: 3_000 });
+    expect(row).toMatchObject({ id: JOB, expected: ['queued'], status: 'failed', attempts: 1, error: reason, started_ms: 1_000, finished_ms: 3_000 });
     // Nothing of the refused outcome is written again.
     expect(row.result).toBeUndefined();
     expect(row.result_file_id).toBeUndefined();
@@ -116,7 +116,7 @@ describe('unstorableOutcome', () => {
       refused,
       5,
     );
-    expect(row).toMatchObject({ expected: ['queued', 'running'], status: 'failed', attempts: 1 });
+    expect(row).toMatchObject({ expected: ['queued'], status: 'failed', attempts: 1 });
     expect(trail(events).map(([from, to]) => `${from}>${to}`)).toEqual(['queued>running', 'running>queued', 'queued>running', 'running>failed']);
   });
 });
