@@ -1,7 +1,10 @@
 import { isRetryable as isPostgresRetryable, isStatementTimeout } from '../core/db/errors';
 
 /** What failed when an attempt failed on the platform's infrastructure: the phrase its audit row names. */
-export type Dependency = 'PostgreSQL' | 'Redis' | 'the object store' | 'the mail relay' | 'a connection to a platform service';
+export type Dependency = 'PostgreSQL' | 'Redis' | 'the object store' | 'the mail relay' | 'a connection to a platform service' | typeof MISSING_PROCESSOR;
+
+/** What a job failed on when the worker that took it runs a release without its type's processor (the API's release is newer). */
+export const MISSING_PROCESSOR = "the worker's release";
 
 /**
  * Socket errors of Node (errno names in `code`): the connection was refused, reset, timed out

@@ -10,7 +10,7 @@ import type { Metrics } from '../core/metrics';
 import { retryDelayMs } from './backoff';
 import type { FairShare, HeldShare } from './fair-share';
 import { JobAbortedError, untilAborted, type AbortKind } from './job-abort';
-import { infrastructureFailure, type Dependency } from './infrastructure-failure';
+import { infrastructureFailure, MISSING_PROCESSOR, type Dependency } from './infrastructure-failure';
 import { jobLogger } from './job-log';
 import type { MemoryBudget } from '../core/memory-budget';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from './processor';
@@ -33,7 +33,7 @@ export interface JobExecutorOptions {
   files: FileService;
   /** Where email.send delivers. */
   mailDrop: MailDrop;
-  /** The processor for a job type; undefined fails the job for good. */
+  /** The processor for a job type; undefined defers the job (a worker of an older release than the API's). */
   processors: (type: string) => Processor | undefined;
   log: Logger;
   metrics?: Metrics;
@@ -53,6 +53,13 @@ export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; d
 const DONE: Settlement = { kind: 'done' };
 
 const MAX_ERROR_LENGTH = 2_000;
+
+/**
+ * Base of the backoff of a job whose type this worker has no processor for; its release may
+ * not know the type's own. Doubled per deferral up to MAX_BACKOFF_MS, the MAX_DEFERRALS
+ * deferrals span about two hours: a rollout's skew, many times over.
+ */
+const MISSING_PROCESSOR_BACKOFF_MS = 5_000;
 
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
@@ -263,7 +270,13 @@ export class JobExecutor {
     );
 
     const processor = this.options.processors(row.type);
-    if (!processor) return this.settleFailedAttempt(row, attempt, new PermanentJobError(`no processor for job type "${row.type}"`), undefined, log);
+    if (!processor) {
+      // The API takes every type of its own release's contract; a worker of an older release
+      // (a rollout under way) lacks the newest. Not the job's doing: deferred to a later
+      // delivery, which a worker of the new release takes.
+      const message = `no processor for job type "${row.type}" in this worker's release`;
+      return this.defer(row, attempt, { error: new Error(message), message, dependency: MISSING_PROCESSOR }, MISSING_PROCESSOR_BACKOFF_MS, log);
+    }
     const { definition } = processor;
     const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
     const progress = throttleProgress((percent) => {
@@ -306,16 +319,15 @@ export class JobExecutor {
 
   /**
    * A failed attempt: the lifecycle says retry (queued again after its backoff) or fail
-   * (dead-lettered), unless it failed on the platform's infrastructure (see defer). Without
-   * a definition (no processor for the type) the failure is permanent.
+   * (dead-lettered), unless it failed on the platform's infrastructure (see defer).
    */
-  private async settleFailedAttempt(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition | undefined, log: Logger): Promise<Settlement> {
+  private async settleFailedAttempt(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition, log: Logger): Promise<Settlement> {
     const { metrics } = this.options;
     const message = describe(error);
-    const dependency = definition && !isPermanent(error) ? infrastructureFailure(error) : undefined;
-    if (dependency && definition) return this.defer(row, attempt, { error, message, dependency }, definition, log);
-    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) || !definition });
-    if (event === 'retry' && definition) {
+    const dependency = isPermanent(error) ? undefined : infrastructureFailure(error);
+    if (dependency) return this.defer(row, attempt, { error, message, dependency }, definition.retry.backoffMs, log);
+    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) });
+    if (event === 'retry') {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
       const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
       if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
@@ -335,12 +347,13 @@ export class JobExecutor {
    * queue after a backoff, its attempt not spent, and the deferral is counted. Past the
    * lifecycle's bound the job is dead-lettered (abandon) instead: its own input may be what
    * provokes the failure. While PostgreSQL is away, this write waits for it like any other.
+   * `backoffMs`: the base of the backoff, the type's own where this worker knows the type.
    */
   private async defer(
     row: DeliveryRow,
     attempt: number,
     failure: { error: unknown; message: string; dependency: Dependency },
-    definition: JobTypeDefinition,
+    backoffMs: number,
     log: Logger,
   ): Promise<Settlement> {
     const { metrics } = this.options;
@@ -355,7 +368,7 @@ export class JobExecutor {
       return { kind: 'dead', message: reason };
     }
     const deferrals = deferralsAfter('defer', row.deferrals);
-    const retryInMs = retryDelayMs(definition.retry.backoffMs, deferrals);
+    const retryInMs = retryDelayMs(backoffMs, deferrals);
     const applied = await this.record(row, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs });
     if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
     metrics?.jobsDeferred.inc({ type: row.type, dependency });

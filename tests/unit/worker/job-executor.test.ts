@@ -172,11 +172,18 @@ describe('JobExecutor', () => {
     expect(transitions.recorded.filter((transition) => transition.event === 'retry')).toEqual([]);
   });
 
-  it('fails for good a job of a type without a processor, and a result outside the type\'s schema', async () => {
-    const unknown = transitions.add(deliveryRow({ type: 'no.such.type' }));
+  it('defers a job of a type this worker has no processor for (the API runs a newer release): its attempt not charged', async () => {
+    const unknown = transitions.add(deliveryRow({ type: 'no.such.type', attempts: 2, max_attempts: 3 }));
+    const { executor, metrics } = executorWith(transitions, async () => ({ result: { payload: 'never run' } }));
+    const settlement = await executor.execute(unknown.id);
+    expect(outcome(transitions)).toMatchObject({ event: 'defer', attempt: 3, dependency: "the worker's release", error: 'no processor for job type "no.such.type" in this worker\'s release', deferrals: 1 });
+    expect(settlement).toMatchObject({ kind: 'again' });
+    expect((await metrics.jobsDeferred.get()).values).toEqual([{ value: 1, labels: { type: 'no.such.type', dependency: "the worker's release" } }]);
+  });
+
+  it('fails for good a result outside the type\'s schema', async () => {
     const invalid = transitions.add(deliveryRow());
     const { executor } = executorWith(transitions, async () => ({ result: 'not an object' }));
-    await expect(executor.execute(unknown.id)).resolves.toEqual({ kind: 'dead', message: 'no processor for job type "no.such.type"' });
     const settlement = await executor.execute(invalid.id);
     expect(settlement).toMatchObject({ kind: 'dead', message: expect.stringMatching(/^the processor returned an invalid result: /) });
   });
