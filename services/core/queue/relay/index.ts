@@ -1,0 +1,5 @@
+export type { EnqueueRow, OwnEntryData, QueueJobData, RequeueOptions, SharedEntryData } from './entries';
+export type { RelayOptions } from './options';
+export { Relay } from './relay';
+export type { SweepReport } from './sweep';
+export { SWEEP_LOCK_KEY } from './sweep-lock';

@@ -1,0 +1,111 @@
+import type { Pool } from 'pg';
+import { STALL_SETTINGS } from '../../../contract';
+import { applyTransitions, findStaleRunning, type EventRow, type QueueEntryRow, type TransitionRow } from '../../db/jobs';
+import { followParentMoves } from '../../jobs/fanout';
+import {
+  attemptsAfter,
+  auditDetail,
+  crashLoopReason,
+  deferralsAfter,
+  deferralsExhaustedReason,
+  eventForLostAttempt,
+  isTerminalStatus,
+  LOST_ATTEMPT_DEPENDENCY,
+  LOST_ATTEMPT_REASON,
+  MOVES,
+  type AuditContext,
+} from '../../jobs/lifecycle';
+import type { Logger } from '../../logger';
+import type { Metrics } from '../../metrics';
+import type { Enqueuer } from './enqueue';
+import type { ResolvedRelayOptions } from './options';
+
+/** What the sweep writes for a row it repairs, as the lifecycle audits it. */
+type RepairAudit = Extract<AuditContext, { event: 'defer' | 'abandon' }>;
+
+/**
+ * The sweep's moves of rows whose delivery the platform lost: running rows whose worker and
+ * Redis job are both gone (deferred, the attempt not charged, or abandoned past their
+ * deferrals), and rows BullMQ gave up on as crash loops (abandoned). Each is written through
+ * the statement the workers use, and only if its row has not moved since the sweep read it.
+ */
+export class LostDeliveries {
+  constructor(
+    private readonly deps: { generalPool: Pool; enqueuer: Pick<Enqueuer, 'redisStates' | 'requeue'>; log: Logger; metrics: Metrics | undefined },
+    private readonly options: Pick<ResolvedRelayOptions, 'lostRunningAfterMs' | 'sweepPageSize'>,
+  ) {}
+
+  /** Running rows whose worker and Redis job are both gone: the lifecycle defers them, the attempt not charged. */
+  async reclaimLostRunning(): Promise<{ retried: number; failed: number; abandoned: number }> {
+    const { enqueuer, generalPool, metrics } = this.deps;
+    const running = await findStaleRunning(generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
+    if (running.length === 0) return { retried: 0, failed: 0, abandoned: 0 };
+    const states = await enqueuer.redisStates(running.map((row) => row.id));
+    const abandoned = await this.abandon(running.filter((row) => states.get(row.id) === 'crash-looped'));
+    const lost = running.filter((row) => states.get(row.id) === 'missing' || states.get(row.id) === 'finished');
+    const decided = lost.map((row) => ({ row, audit: lostAttemptAudit(row) }));
+    const applied = await this.applyRepairs(decided);
+    // Only the rows whose move was written: another writer may have moved a row since it was read.
+    const retried = decided.filter(({ row, audit }) => audit.event === 'defer' && applied.has(row.id)).map(({ row }) => row);
+    // Counted as a worker counts the same events, so the deferrals and dead letters of lost attempts show on the dashboards too.
+    for (const { row, audit } of decided) {
+      if (!applied.has(row.id)) continue;
+      if (audit.event === 'defer') metrics?.jobsDeferred.inc({ type: row.type, dependency: LOST_ATTEMPT_DEPENDENCY });
+      else metrics?.jobsFailed.inc({ type: row.type });
+    }
+    await enqueuer.requeue(retried, 'sweep');
+    return { retried: retried.length, failed: applied.size - retried.length, abandoned };
+  }
+
+  /** Dead-letters rows BullMQ stopped delivering because their runs kept ending with their worker. */
+  async abandon(rows: QueueEntryRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const reason = crashLoopReason(STALL_SETTINGS.maxStalledCount + 1);
+    const applied = await this.applyRepairs(rows.map((row) => ({ row, audit: { event: 'abandon' as const, reason } })));
+    for (const row of rows) if (applied.has(row.id)) this.deps.metrics?.jobsFailed.inc({ type: row.type });
+    return applied.size;
+  }
+
+  /**
+   * Writes the sweep's decisions through the same conditional statement the workers use,
+   * each only if its row has not moved since the sweep read it. The row's error and the
+   * audit row's detail are what a worker's write of the same event stores.
+   */
+  private async applyRepairs(repairs: { row: QueueEntryRow; audit: RepairAudit }[]): Promise<Set<string>> {
+    if (repairs.length === 0) return new Set();
+    const now = Date.now();
+    const rows: TransitionRow[] = repairs.map(({ row, audit }) => ({
+      id: row.id,
+      expected: MOVES[audit.event].from,
+      status: MOVES[audit.event].to,
+      attempt: row.attempts,
+      attempts: attemptsAfter(audit.event, row.attempts),
+      deferrals: deferralsAfter(audit.event, row.deferrals),
+      error: audit.event === 'abandon' ? audit.reason : audit.error,
+      finished_ms: isTerminalStatus(MOVES[audit.event].to) ? now : null,
+      unchanged_since_us: row.updated_us,
+    }));
+    const events: EventRow[] = repairs.map(({ row, audit }) => ({
+      job_id: row.id,
+      from_status: row.status,
+      to_status: MOVES[audit.event].to,
+      attempt: row.attempts,
+      detail: auditDetail(audit),
+      at_ms: now,
+    }));
+    const written = await applyTransitions(this.deps.generalPool, rows, events);
+    await followParentMoves(written.parentMoves, { generalPool: this.deps.generalPool, relay: this.deps.enqueuer, log: this.deps.log });
+    return written.applied;
+  }
+}
+
+/**
+ * A lost attempt, recorded as a worker records one that failed on Redis; a deferral is
+ * queued again at once (no backoff): the attempt was lost, not refused.
+ */
+function lostAttemptAudit(row: QueueEntryRow): RepairAudit {
+  const failure = { dependency: LOST_ATTEMPT_DEPENDENCY, error: LOST_ATTEMPT_REASON };
+  return eventForLostAttempt(row) === 'defer'
+    ? { event: 'defer', attempt: row.attempts, ...failure, deferral: row.deferrals + 1, retryInMs: 0 }
+    : { event: 'abandon', reason: deferralsExhaustedReason(row.deferrals, failure) };
+}
