@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     const child = fork(__filename, ['--shape', String(index), '--sizes', values.sizes], { execArgv: [...process.execArgv, '--expose-gc'] });
     child.on('message', (message: { fileBytes: number; peakBytes: number }) => {
       const declared = shape.definition.fileMemory?.(shape.input);
-      const reserved = declared ? fileMemoryBytes(declared.bounds, message.fileBytes) : 0;
+      const reserved = declared ? fileMemoryBytes(declared, message.fileBytes) : 0;
       const verdict = message.peakBytes > reserved ? ' UNDER' : '';
       process.stdout.write(`| ${shape.name} | ${(message.fileBytes / MiB).toFixed(2)} | ${mib(message.peakBytes)} | ${mib(reserved)}${verdict} |\n`);
     });

@@ -5,6 +5,7 @@ export * from './queues';
 export * from './backlog';
 export * from './metrics';
 export * from './slo';
+export * from './file-inputs';
 export * from './job-types';
 export * from './job-model';
 export * from './jobs';

@@ -1,4 +1,5 @@
 import { type z } from 'zod';
+import { fileFields } from './file-inputs';
 import { MAX_TASKS, type FailurePolicy } from './job-model';
 
 /**
@@ -23,18 +24,15 @@ export interface MemoryBound {
 /**
  * Memory a run holds that grows with the file it reads (text.stats' table of distinct
  * words, the records csv.summary has parsed ahead, brotli's window), beyond the chunks every
- * streaming run holds: the file, named by the run's input, and bounds fitted over the peaks
- * measured by bench/file-job-memory.ts. The worker reserves the least of the bounds for the
- * file's size from its file memory budget (WORKER_FILE_MEMORY_BUDGET_BYTES) before the run
- * starts, so a worker never runs more of such work at once than its memory holds.
+ * streaming run holds: bounds fitted over the peaks measured by bench/file-job-memory.ts, for
+ * the file its type's one FileId field names. The worker reserves the least of the bounds
+ * for the file's size from its file memory budget (WORKER_FILE_MEMORY_BUDGET_BYTES) before
+ * the run starts, so a worker never runs more of such work at once than its memory holds.
  */
-export interface FileMemory {
-  fileId: string;
-  bounds: readonly [MemoryBound, ...MemoryBound[]];
-}
+export type FileMemoryBounds = readonly [MemoryBound, ...MemoryBound[]];
 
 /** Bytes a run may hold for a file of `fileBytes`: the least of its bounds, in whole bytes. */
-export function fileMemoryBytes(bounds: FileMemory['bounds'], fileBytes: number): number {
+export function fileMemoryBytes(bounds: FileMemoryBounds, fileBytes: number): number {
   return Math.ceil(Math.min(...bounds.map(({ bytes, perFileByte }) => bytes + perFileByte * fileBytes)));
 }
 
@@ -84,11 +82,11 @@ export interface JobTypeDefinition<Name extends string = string, In extends z.Zo
    */
   jobsPerQueueEntry: number;
   /**
-   * For a type whose run holds memory that grows with the file it reads: that file and the
-   * bounds of that memory (see FileMemory); undefined for an input whose run holds none
-   * worth counting. Pure: no I/O.
+   * For a type whose run holds memory that grows with the file it reads (the one its single
+   * FileId field names): the bounds of that memory (see FileMemoryBounds); undefined for an
+   * input whose run holds none worth counting. Pure: no I/O.
    */
-  fileMemory?(input: z.output<In>): FileMemory | undefined;
+  fileMemory?(input: z.output<In>): FileMemoryBounds | undefined;
 }
 
 /** Jobs one queue entry may carry at most (jobsPerQueueEntry). */
@@ -118,7 +116,7 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   secretInputKeys?: readonly string[];
   /** Default 1; from 1 to MAX_JOBS_PER_QUEUE_ENTRY. */
   jobsPerQueueEntry?: number;
-  fileMemory?: (input: z.output<In>) => FileMemory | undefined;
+  fileMemory?: (input: z.output<In>) => FileMemoryBounds | undefined;
 }): JobTypeDefinition<Name, In, Out, ProducesFile> {
   if (!/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/.test(definition.type)) {
     throw new Error(`job type "${definition.type}" must be lower-case dotted words`);
@@ -135,6 +133,10 @@ export function defineJobType<Name extends string, In extends z.ZodType, Out ext
   const jobsPerQueueEntry = definition.jobsPerQueueEntry ?? 1;
   if (!Number.isInteger(jobsPerQueueEntry) || jobsPerQueueEntry < 1 || jobsPerQueueEntry > MAX_JOBS_PER_QUEUE_ENTRY) {
     throw new RangeError(`job type ${definition.type}: jobsPerQueueEntry must be an integer from 1 to ${MAX_JOBS_PER_QUEUE_ENTRY}`);
+  }
+  const files = fileFields(definition.input);
+  if (definition.fileMemory && (files.length !== 1 || files[0]?.multiple)) {
+    throw new Error(`job type ${definition.type}: fileMemory needs exactly one FileId field holding one file, not ${files.map(({ name }) => name).join(', ') || 'none'}`);
   }
   return {
     type: definition.type,

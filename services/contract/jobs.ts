@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { FailurePolicy, JsonValue, MAX_TASKS, SubmitOptions } from './job-model';
-import { defineJobType, type FileMemory, type JobTypeDefinition } from './job-types';
+import { FileId } from './file-inputs';
+import { defineJobType, type FileMemoryBounds, type JobTypeDefinition } from './job-types';
 
-const fileId = z.uuid();
 /** File jobs stream up to the upload limit (25 MiB by default); a quarter of an hour leaves room for slow object stores. */
 const FILE_JOB_TIMEOUT_MS = 15 * 60_000;
 
@@ -13,7 +13,7 @@ const MiB = 1_048_576;
  * cost about their own length; full of 256-character words of a two-byte script it holds
  * the most it ever does. Measured in bench/FINDINGS.md.
  */
-const TEXT_STATS_MEMORY: FileMemory['bounds'] = [
+const TEXT_STATS_MEMORY: FileMemoryBounds = [
   { bytes: 0, perFileByte: 16 },
   { bytes: 12.5 * MiB, perFileByte: 1.6 },
   { bytes: 120 * MiB, perFileByte: 0 },
@@ -22,7 +22,7 @@ const TEXT_STATS_MEMORY: FileMemory['bounds'] = [
  * csv.summary's parser reads up to 16 records ahead of the summary, each up to a million
  * characters, and a wide header keeps its 10,000 names and cells. Measured in bench/FINDINGS.md.
  */
-const CSV_SUMMARY_MEMORY: FileMemory['bounds'] = [
+const CSV_SUMMARY_MEMORY: FileMemoryBounds = [
   { bytes: 0, perFileByte: 7 },
   { bytes: 8 * MiB, perFileByte: 1.1 },
   { bytes: 36 * MiB, perFileByte: 0 },
@@ -32,7 +32,7 @@ const CSV_SUMMARY_MEMORY: FileMemory['bounds'] = [
  * window; gzip's state is a fixed few hundred kilobytes, no more than any stream's buffers.
  * Measured (resident memory, outside the V8 heap) in bench/FINDINGS.md.
  */
-const BROTLI_MEMORY: FileMemory['bounds'] = [
+const BROTLI_MEMORY: FileMemoryBounds = [
   { bytes: 3 * MiB, perFileByte: 2 },
   { bytes: 16 * MiB, perFileByte: 0 },
 ];
@@ -61,7 +61,7 @@ export const sleep = defineJobType({
 export const fileChecksum = defineJobType({
   type: 'file.checksum',
   description: 'Computes a digest of an uploaded file, streaming it in constant memory.',
-  input: z.object({ fileId, algorithm: z.enum(['sha256', 'sha1', 'md5']).default('sha256') }).strict(),
+  input: z.object({ fileId: FileId, algorithm: z.enum(['sha256', 'sha1', 'md5']).default('sha256') }).strict(),
   output: z.object({ algorithm: z.string(), digest: z.string() }),
   timeoutMs: FILE_JOB_TIMEOUT_MS,
 });
@@ -69,17 +69,17 @@ export const fileChecksum = defineJobType({
 export const fileCompress = defineJobType({
   type: 'file.compress',
   description: 'Compresses an uploaded file with gzip or brotli; the output file id is in resultFileId.',
-  input: z.object({ fileId, format: z.enum(['gzip', 'brotli']).default('gzip') }).strict(),
+  input: z.object({ fileId: FileId, format: z.enum(['gzip', 'brotli']).default('gzip') }).strict(),
   output: z.object({ format: z.enum(['gzip', 'brotli']), size: z.number().int(), ratio: z.number() }),
   producesFile: true,
   timeoutMs: FILE_JOB_TIMEOUT_MS,
-  fileMemory: (input) => (input.format === 'brotli' ? { fileId: input.fileId, bounds: BROTLI_MEMORY } : undefined),
+  fileMemory: (input) => (input.format === 'brotli' ? BROTLI_MEMORY : undefined),
 });
 
 export const textStats = defineJobType({
   type: 'text.stats',
   description: 'Counts bytes, lines and words of a UTF-8 text file and lists its ten most frequent words.',
-  input: z.object({ fileId }).strict(),
+  input: z.object({ fileId: FileId }).strict(),
   output: z.object({
     bytes: z.number().int(),
     lines: z.number().int(),
@@ -87,7 +87,7 @@ export const textStats = defineJobType({
     topWords: z.array(z.object({ word: z.string(), count: z.number().int() })),
   }),
   timeoutMs: FILE_JOB_TIMEOUT_MS,
-  fileMemory: (input) => ({ fileId: input.fileId, bounds: TEXT_STATS_MEMORY }),
+  fileMemory: () => TEXT_STATS_MEMORY,
 });
 
 export const csvSummary = defineJobType({
@@ -95,7 +95,7 @@ export const csvSummary = defineJobType({
   description: 'Summarises a CSV file: row count and, per column, filled and empty cells and numeric min/max/mean.',
   input: z
     .object({
-      fileId,
+      fileId: FileId,
       delimiter: z.string().length(1).default(','),
       header: z.boolean().default(true),
     })
@@ -112,7 +112,7 @@ export const csvSummary = defineJobType({
     ),
   }),
   timeoutMs: FILE_JOB_TIMEOUT_MS,
-  fileMemory: (input) => ({ fileId: input.fileId, bounds: CSV_SUMMARY_MEMORY }),
+  fileMemory: () => CSV_SUMMARY_MEMORY,
 });
 
 const failurePolicy = FailurePolicy.default({ mode: 'fail-fast' });
@@ -125,7 +125,7 @@ export const filesChecksum = defineJobType({
   input: z
     .object({
       fileIds: z
-        .array(fileId)
+        .array(FileId)
         .min(1)
         .max(MAX_TASKS)
         .refine((ids) => new Set(ids).size === ids.length, 'must not name a file twice'),
@@ -194,8 +194,10 @@ export const emailSend = defineJobType({
 
 /**
  * Every job type the platform knows, by name. Adding a type takes four edits, each checked:
- * its defineJobType above (timeoutMs required; file ids in fields named `fileId`/`fileIds`
- * or ending so, which the submit checks the owner of) and its entry here; its processor,
+ * its defineJobType above (timeoutMs required; a field holding file ids declared with FileId,
+ * which is what makes the submit check their owner and lets the worker open them, and named
+ * `fileId`/`fileIds` or ending so: tests/unit/jobs/file-references.test.ts holds the names to
+ * the declarations) and its entry here; its processor,
  * `services/worker/jobs/<type>.ts` with defineProcessor (tsc holds it to the input, output
  * and producesFile); its entry in PROCESSORS (`services/worker/jobs/index.ts`: tsc refuses
  * a type without one); and its row in README's Job types table (a test compares it).

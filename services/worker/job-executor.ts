@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { fileMemoryBytes, type JobTypeDefinition, type MemoryBudgetName } from '../contract';
+import { fileMemoryBytes, fileReferences, type JobTypeDefinition, type MemoryBudgetName } from '../contract';
 import { loadInput, removeSecretInput, type DeliveryRow } from '../core/db/jobs';
 import { NotFoundError, QuotaExceededError } from '../core/errors';
 import type { FileService } from '../core/files/types';
@@ -204,14 +204,16 @@ export class JobExecutor {
     }
   }
 
-  /** What the job's file may make its run hold, by its type's fileMemory; 0 when its type declares none. */
+  /** What the job's file (its type's one FileId field) may make its run hold, by its type's fileMemory; 0 when its type declares none. */
   private async fileMemoryOf(row: DeliveryRow): Promise<number> {
+    const definition = this.options.processors(row.type)?.definition;
     // The input was validated against the type's schema (defaults applied) when it was submitted.
-    const declared = this.options.processors(row.type)?.definition.fileMemory?.(row.input);
-    if (!declared) return 0;
+    const bounds = definition?.fileMemory?.(row.input);
+    const fileId = definition && fileReferences(definition.input, row.input)[0]?.fileId;
+    if (!bounds || fileId === undefined) return 0;
     try {
-      const file = await this.options.files.get(row.owner_id, declared.fileId);
-      return fileMemoryBytes(declared.bounds, file.size);
+      const file = await this.options.files.get(row.owner_id, fileId);
+      return fileMemoryBytes(bounds, file.size);
     } catch (error) {
       // A file deleted since the job was submitted: the run fails for good as it opens it, holding nothing.
       if (error instanceof NotFoundError) return 0;
@@ -431,6 +433,8 @@ export class JobExecutor {
     log: Logger,
   ): ProcessorContext<JobTypeDefinition> {
     const { files, generalPool } = this.options;
+    // The files the input names in its FileId fields, whose owner the submit checked: the only ones the run may open.
+    const named = new Set(fileReferences(definition.input, row.input).map(({ fileId }) => fileId));
     return {
       jobId: row.id,
       ownerId: row.owner_id,
@@ -440,7 +444,7 @@ export class JobExecutor {
       files: {
         // A file deleted since the job was submitted stays deleted: its later attempts would fail the same way.
         open: (fileId) =>
-          files.openContent(row.owner_id, fileId, signal).catch((error: unknown) => {
+          (named.has(fileId) ? files.openContent(row.owner_id, fileId, signal) : Promise.reject(new PermanentJobError(`file ${fileId} is not named by a file field of the job's input`))).catch((error: unknown) => {
             throw error instanceof NotFoundError ? new PermanentJobError(error.message) : error;
           }),
         saveOutput: (name, contentType, body) =>

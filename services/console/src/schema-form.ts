@@ -5,6 +5,7 @@
  * control becomes a raw JSON field, and a schema that is not an object of properties
  * becomes one raw JSON editor for the whole input; the API validates either way.
  */
+import { FILE_ID_KEYWORD } from '../../contract/file-id-keyword';
 
 export type JsonSchema = { [key: string]: unknown };
 export type SimpleValue = string | number | boolean;
@@ -59,11 +60,9 @@ function resolve(schema: JsonSchema, root: JsonSchema, depth = 0): JsonSchema {
   return { ...resolve(target, root, depth + 1), ...own };
 }
 
-const FILE_ID_NAME = /(^|[a-z])files?Ids?$|^file$/i;
-const UUID_PATTERN_HINT = /[0-9a-fA-F]\{8\}-/;
-
-function isUuidString(schema: JsonSchema): boolean {
-  return schema.type === 'string' && (schema.format === 'uuid' || (typeof schema.pattern === 'string' && UUID_PATTERN_HINT.test(schema.pattern)));
+/** A field the contract declares as holding a file id (FileId): the catalog's schema carries the keyword. */
+function isFileId(schema: JsonSchema): boolean {
+  return schema[FILE_ID_KEYWORD] === true;
 }
 
 function numberOrUndefined(value: unknown): number | undefined {
@@ -84,7 +83,7 @@ function fieldFor(name: string, raw: JsonSchema, root: JsonSchema, required: boo
   if (options) return { ...base, kind: 'enum', options, ...(isSimple(schema.default) ? { defaultValue: schema.default } : {}) };
   switch (schema.type) {
     case 'string':
-      if (FILE_ID_NAME.test(name) && isUuidString(schema)) return { ...base, kind: 'file', multiple: false };
+      if (isFileId(schema)) return { ...base, kind: 'file', multiple: false };
       return {
         ...base,
         kind: 'text',
@@ -113,7 +112,7 @@ function fieldFor(name: string, raw: JsonSchema, root: JsonSchema, required: boo
     case 'array': {
       const items = isObject(schema.items) ? resolve(schema.items, root) : undefined;
       if (!items) return fallback;
-      if (FILE_ID_NAME.test(name) && isUuidString(items)) return { ...base, kind: 'file', multiple: true };
+      if (isFileId(items)) return { ...base, kind: 'file', multiple: true };
       const itemOptions = enumOptions(items);
       const itemType = items.type;
       if (itemType !== 'string' && itemType !== 'number' && itemType !== 'integer') return fallback;

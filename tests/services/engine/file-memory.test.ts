@@ -43,7 +43,7 @@ describe('job engine: file jobs within the worker\'s file memory budget', () => 
     fileId = file.id;
     const declared = textStats.fileMemory?.({ fileId });
     if (!declared) throw new Error('text.stats declares no file memory');
-    reservation = fileMemoryBytes(declared.bounds, file.size);
+    reservation = fileMemoryBytes(declared, file.size);
   });
   afterAll(async () => {
     await fx?.close();

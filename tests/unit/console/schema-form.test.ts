@@ -55,8 +55,14 @@ describe('schema-to-form generator (services/console/src/schema-form.ts)', () =>
     expect(buildInput(fields, { level: '"4"', verbose: '' })).toEqual({ ok: false, errors: [{ field: 'level', message: 'is not one of the choices' }] });
   });
 
-  it('reads arrays of simple values one per line, and arrays of file ids as a multi-file picker', () => {
+  it('offers a file picker for the fields the contract declares with FileId, not for other UUIDs or file-like names', () => {
     const uuid = { type: 'string', format: 'uuid' };
+    const fields = fieldsOf({ type: 'object', properties: { fileId: uuid, source: { ...uuid, 'x-file-id': true }, files: { type: 'array', items: uuid } } });
+    expect(fields.map((f) => [f.name, f.kind])).toEqual([['fileId', 'text'], ['source', 'file'], ['files', 'list']]);
+  });
+
+  it('reads arrays of simple values one per line, and arrays of file ids as a multi-file picker', () => {
+    const uuid = { type: 'string', format: 'uuid', 'x-file-id': true };
     const fields = fieldsOf({
       type: 'object',
       properties: { tags: { type: 'array', items: { type: 'string' } }, sizes: { type: 'array', items: { type: 'integer' }, default: [1, 2] }, fileIds: { type: 'array', items: uuid } },

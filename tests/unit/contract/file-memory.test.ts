@@ -1,4 +1,5 @@
-import { csvSummary, fileChecksum, fileCompress, fileMemoryBytes, JOB_TYPES, textStats, type FileMemory, type JobTypeDefinition } from '../../../services/contract';
+import { csvSummary, defineJobType, fileChecksum, fileCompress, FileId, fileMemoryBytes, JOB_TYPES, textStats, type FileMemoryBounds, type JobTypeDefinition } from '../../../services/contract';
+import { z } from 'zod';
 
 const MiB = 1_048_576;
 const fileId = '6f1c1b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -6,12 +7,12 @@ const fileId = '6f1c1b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
 /** What a definition reserves for an input and a file size (0: it declares nothing for that input). */
 function reserved(definition: JobTypeDefinition, input: Record<string, unknown>, fileBytes: number): number {
   const declared = definition.fileMemory?.(input);
-  return declared ? fileMemoryBytes(declared.bounds, fileBytes) : 0;
+  return declared ? fileMemoryBytes(declared, fileBytes) : 0;
 }
 
 describe('file memory: what a file job reserves of its worker\'s budget', () => {
   it('is the least of the bounds for the file\'s size, in whole bytes', () => {
-    const bounds: FileMemory['bounds'] = [
+    const bounds: FileMemoryBounds = [
       { bytes: 0, perFileByte: 16 },
       { bytes: 1_000, perFileByte: 1.5 },
       { bytes: 5_000, perFileByte: 0 },
@@ -25,12 +26,21 @@ describe('file memory: what a file job reserves of its worker\'s budget', () => 
       .map((definition) => definition.type)
       .sort();
     expect(declaring).toEqual(['csv.summary', 'file.compress', 'text.stats']);
-    expect(textStats.fileMemory?.({ fileId })?.fileId).toBe(fileId);
-    expect(csvSummary.fileMemory?.({ fileId, delimiter: ',', header: true })?.fileId).toBe(fileId);
-    expect(fileCompress.fileMemory?.({ fileId, format: 'brotli' })?.fileId).toBe(fileId);
+    expect(textStats.fileMemory?.({ fileId })).toBeDefined();
+    expect(csvSummary.fileMemory?.({ fileId, delimiter: ',', header: true })).toBeDefined();
+    expect(fileCompress.fileMemory?.({ fileId, format: 'brotli' })).toBeDefined();
     // gzip's state is a fixed few hundred kilobytes; a checksum streams in constant memory.
     expect(fileCompress.fileMemory?.({ fileId, format: 'gzip' })).toBeUndefined();
     expect(fileChecksum.fileMemory).toBeUndefined();
+  });
+
+  it('is refused for a type without exactly one FileId field holding one file: the worker would not know which file it grows with', () => {
+    const declare = (input: z.ZodObject) =>
+      defineJobType({ type: 'probe', description: 'probe', input, output: z.object({}), timeoutMs: 1_000, fileMemory: () => [{ bytes: 1, perFileByte: 1 }] });
+    expect(() => declare(z.object({ fileId: FileId }))).not.toThrow();
+    expect(() => declare(z.object({ fileId: z.uuid() }))).toThrow('job type probe: fileMemory needs exactly one FileId field holding one file, not none');
+    expect(() => declare(z.object({ fileIds: z.array(FileId) }))).toThrow('not fileIds');
+    expect(() => declare(z.object({ fileId: FileId, otherFileId: FileId }))).toThrow('not fileId, otherFileId');
   });
 
   it.each([

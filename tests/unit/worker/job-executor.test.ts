@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { fileMemoryBytes, type FileView, type JobTypeDefinition } from '../../../services/contract';
-import { echo, textStats } from '../../../services/contract/jobs';
+import { echo, fileChecksum, textStats } from '../../../services/contract/jobs';
 import { NotFoundError } from '../../../services/core/errors';
 import type { FileService } from '../../../services/core/files/types';
 import { deferralsExhaustedReason, MAX_DEFERRALS } from '../../../services/core/jobs/lifecycle';
@@ -165,11 +165,20 @@ describe('JobExecutor', () => {
   });
 
   it('fails for good at once a job whose file is gone, without spending its other attempts', async () => {
-    const row = transitions.add(deliveryRow());
+    const row = transitions.add(deliveryRow({ input: { fileId: '1234', algorithm: 'sha256' } }));
     const files = { openContent: async () => Promise.reject(new NotFoundError('file 1234 not found')) } as unknown as FileService;
-    const { executor } = executorWith(transitions, async (context) => context.files.open('1234').then(() => ({ result: { payload: 'read' } })), { files });
+    const { executor } = executorWith(transitions, async (context) => context.files.open('1234').then(() => ({ result: { algorithm: 'sha256', digest: '' } })), { files, definition: fileChecksum });
     await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'dead', message: 'file 1234 not found' });
     expect(transitions.recorded.filter((transition) => transition.event === 'retry')).toEqual([]);
+  });
+
+  it('opens only the files its input names in the fields its type declares with FileId', async () => {
+    const row = transitions.add(deliveryRow({ input: { fileId: 'named', algorithm: 'sha256' } }));
+    const opened: string[] = [];
+    const files = { openContent: async (_owner: string, fileId: string) => Promise.reject(new NotFoundError(`opened ${opened.push(fileId) && fileId}`)) } as unknown as FileService;
+    const { executor } = executorWith(transitions, async (context) => context.files.open('someone-elses').then(() => ({ result: { algorithm: 'sha256', digest: '' } })), { files, definition: fileChecksum });
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'dead', message: 'file someone-elses is not named by a file field of the job\'s input' });
+    expect(opened).toEqual([]);
   });
 
   it('defers a job of a type this worker has no processor for (the API runs a newer release): its attempt not charged', async () => {
@@ -344,7 +353,7 @@ describe('JobExecutor: memory that grows with a job\'s file', () => {
   const MiB = 1_048_576;
   const fileId = '6f1c1b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
   /** text.stats' declaration over a file of one MiB: what such a job reserves. */
-  const needed = fileMemoryBytes(textStats.fileMemory?.({ fileId })?.bounds ?? [{ bytes: 0, perFileByte: 0 }], MiB);
+  const needed = fileMemoryBytes(textStats.fileMemory?.({ fileId }) ?? [{ bytes: 0, perFileByte: 0 }], MiB);
   const filesOf = (size: number) => ({ get: async (ownerId: string, id: string) => ({ id, size }) as FileView }) as unknown as FileService;
   let transitions: FakeTransitions;
   beforeEach(() => {
