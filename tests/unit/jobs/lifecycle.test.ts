@@ -10,6 +10,7 @@ import {
   eventAfterInfrastructureFailure,
   eventForLostAttempt,
   LIFECYCLE_EVENTS,
+  writePrecondition,
   LOST_ATTEMPT_STATUSES,
   MAX_DEFERRALS,
   MOVES,
@@ -134,6 +135,12 @@ describe('the job lifecycle', () => {
   it('says who holds a job\'s delivery: the queue while a start may take it, the worker once started, nobody otherwise', () => {
     const holders = Object.fromEntries(JOB_STATUSES.map((status) => [status, deliveryHolder(status) ?? '-']));
     expect(holders).toEqual({ queued: 'queue', running: 'worker', waiting: '-', succeeded: '-', failed: '-', cancelled: '-' });
+  });
+
+  it('writes a start only from the state its delivery read, so a start sent twice, or a second delivery of one attempt, moves the job once', () => {
+    expect(writePrecondition('start', 'queued')).toEqual(['queued']);
+    expect(writePrecondition('start', 'running')).toEqual(['running']);
+    for (const event of LIFECYCLE_EVENTS.filter((candidate) => candidate !== 'start')) expect(writePrecondition(event)).toEqual(MOVES[event].from);
   });
 
   it('words a fan-out job\'s policy failure once, for counts or for the SQL format that fills them in', () => {
