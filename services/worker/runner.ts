@@ -22,7 +22,7 @@ import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
 import { LoopLiveness, type Liveness } from './liveness';
 import { createMailDrop } from './mail-drop';
-import { observedMemoryBudget } from './memory-budget';
+import { observedMemoryBudget } from './observed-memory-budget';
 import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';

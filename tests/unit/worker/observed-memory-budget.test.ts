@@ -1,5 +1,5 @@
 import { createMetrics } from '../../../services/core/metrics';
-import { observedMemoryBudget } from '../../../services/worker/memory-budget';
+import { observedMemoryBudget } from '../../../services/worker/observed-memory-budget';
 
 describe('observedMemoryBudget', () => {
   it('exports its capacity, what it holds and who waits under its name', async () => {
