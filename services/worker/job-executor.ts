@@ -57,7 +57,7 @@ const MAX_ERROR_LENGTH = 2_000;
 /**
  * Base of the backoff of a job whose type this worker has no processor for; its release may
  * not know the type's own. Doubled per deferral up to MAX_BACKOFF_MS, the MAX_DEFERRALS
- * deferrals span about two hours: a rollout's skew, many times over.
+ * deferrals span one to two hours (jitter): a rollout's skew, many times over.
  */
 const MISSING_PROCESSOR_BACKOFF_MS = 5_000;
 
