@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { v7 as timeOrderedUuid } from 'uuid';
-import { findJobType, splitIntoTasks, toleratedFailures, type FanOut, type JobTypeDefinition } from '../../contract';
+import { fileReferences, findJobType, splitIntoTasks, toleratedFailures, type FanOut, type JobTypeDefinition } from '../../contract';
 import { MicroBatcher } from '../batcher';
 import { DatabaseDeadlineError, isolateRowFaults, isStatementTimeout } from '../db/errors';
 import { insertFanOut } from '../db/fanouts';
@@ -128,7 +128,7 @@ export class Submitter {
       throw new ValidationError('Unknown job type.', [{ field: 'type', message: `unknown job type "${request.type}"` }]);
     }
     const job = this.newJob(definition, request, how.validateInput ? parseInput(definition, request.input) : request.input);
-    const fileRefs = collectFileIds(job.input);
+    const fileRefs = fileReferences(definition.input, job.input);
     if (fileRefs.length > 0) await this.deps.files.assertOwned(request.ownerId, fileRefs);
     if (definition.fanOut) return this.acceptFanOut(definition, definition.fanOut, job);
 
@@ -273,25 +273,6 @@ function rowFaultError(job: NewJob, error: unknown): Error {
   return code.startsWith('22') || code === '23514'
     ? new ValidationError(`The job cannot be stored: ${detail}.`, [{ field: 'body', message: detail }])
     : new ConflictError(`The job ${job.id} conflicts with the stored data: ${detail}.`);
-}
-
-/**
- * File ids an input names, with the field each came from: top-level string fields named
- * `fileId` or ending in `FileId`, and the strings of top-level arrays named `fileIds` or
- * ending in `FileIds` (the registry's convention). Only the top level, so an echo payload
- * that happens to hold a `fileId` is data, not a reference. A type that names a file in any
- * other field would skip this check and fail only when a worker opens the file:
- * tests/unit/jobs/file-references.test.ts holds every declared type to the convention.
- */
-export function collectFileIds(input: unknown): { field: string; fileId: string }[] {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
-  return Object.entries(input).flatMap(([key, value]) => {
-    if (typeof value === 'string' && (key === 'fileId' || key.endsWith('FileId'))) return [{ field: `input.${key}`, fileId: value }];
-    if (Array.isArray(value) && (key === 'fileIds' || key.endsWith('FileIds'))) {
-      return value.flatMap((item, index) => (typeof item === 'string' ? [{ field: `input.${key}.${index}`, fileId: item }] : []));
-    }
-    return [];
-  });
 }
 
 /** A digest of what a submit asked for, independent of key order, to tell a replay from a different request. */

@@ -1,4 +1,4 @@
-import { collectFileIds, requestHash } from '../../../services/core/jobs/submit';
+import { requestHash } from '../../../services/core/jobs/submit';
 
 describe('requestHash', () => {
   const base = { type: 'echo', input: { payload: { a: 1, b: [1, 2] } }, maxAttempts: 3, priority: 0 };
@@ -15,18 +15,5 @@ describe('requestHash', () => {
 
   it('is a hex SHA-256', () => {
     expect(requestHash(base)).toMatch(/^[0-9a-f]{64}$/);
-  });
-});
-
-describe('collectFileIds', () => {
-  it('finds top-level fileId and *FileId strings and the strings of top-level fileIds and *FileIds arrays only', () => {
-    expect(collectFileIds({ fileId: 'a', otherFileId: 'b', nested: { fileId: 'c', fileIds: ['x'] }, fileIds: ['d', 3], sourceFileIds: ['e'], ids: ['f'], count: 1 })).toEqual([
-      { field: 'input.fileId', fileId: 'a' },
-      { field: 'input.otherFileId', fileId: 'b' },
-      { field: 'input.fileIds.0', fileId: 'd' },
-      { field: 'input.sourceFileIds.0', fileId: 'e' },
-    ]);
-    expect(collectFileIds(null)).toEqual([]);
-    expect(collectFileIds(['fileId'])).toEqual([]);
   });
 });
