@@ -169,7 +169,7 @@ export async function measureStreams(platform: BenchPlatform, seconds: number): 
 }
 
 export async function measureFanOutAndStreams(options: { only: string[]; seconds: number }): Promise<{ fanOut?: FanOutResult; streams?: StreamsResult }> {
-  const platform = await startBenchPlatform({ env: { SUBMIT_RATE_LIMIT_PER_SECOND: '100000', AUTH_RATE_LIMIT_PER_MINUTE: '100000' } });
+  const platform = await startBenchPlatform({ env: { SUBMIT_RATE_LIMIT_PER_SECOND: '100000', AUTH_RATE_LIMIT_PER_MINUTE: '100000', EVENT_STREAMS_PER_ADDRESS: '100000' } });
   try {
     const fanOut = options.only.includes('fanout') ? await measureFanOut(platform) : undefined;
     const streams = options.only.includes('streams') ? await measureStreams(platform, options.seconds) : undefined;

@@ -260,6 +260,12 @@ export const EnvSchema = z.object({
   EVENT_STREAMS_MAX: count(100_000).default(5_000),
   /** Event streams one user holds open on one API process at most; one more is answered 429 with Retry-After. */
   EVENT_STREAMS_PER_USER: count(100_000).default(20),
+  /**
+   * Event streams one client address (IPv6 by /64) holds open on one API process at most,
+   * whatever accounts it signs in with (registration is open); one more is answered 429 with
+   * Retry-After. An office behind one NAT address shares it.
+   */
+  EVENT_STREAMS_PER_ADDRESS: count(100_000).default(200),
   /** An event stream is ended after this long, with a `retry:` hint; its client resumes from its last event id. */
   EVENT_STREAM_MAX_SECONDS: seconds(86_400).default(900),
   /** Comment lines keep an idle stream from being timed out by proxies this often. */
@@ -301,6 +307,7 @@ export const WorkerEnvSchema = EnvSchema.omit({
   QUOTA_JOB_BYTES: true,
   EVENT_STREAMS_MAX: true,
   EVENT_STREAMS_PER_USER: true,
+  EVENT_STREAMS_PER_ADDRESS: true,
   EVENT_STREAM_MAX_SECONDS: true,
   EVENT_STREAM_HEARTBEAT_SECONDS: true,
 });

@@ -9,7 +9,7 @@ import type { JobService } from '../../core/jobs/types';
 import type { Lifecycle } from '../dependencies';
 import { TooManyRequestsError } from '../errors';
 
-export type StreamLimits = Pick<Env, 'EVENT_STREAMS_MAX' | 'EVENT_STREAMS_PER_USER' | 'EVENT_STREAM_MAX_SECONDS' | 'EVENT_STREAM_HEARTBEAT_SECONDS'>;
+export type StreamLimits = Pick<Env, 'EVENT_STREAMS_MAX' | 'EVENT_STREAMS_PER_USER' | 'EVENT_STREAMS_PER_ADDRESS' | 'EVENT_STREAM_MAX_SECONDS' | 'EVENT_STREAM_HEARTBEAT_SECONDS'>;
 
 /** What a stream follows: one job (and its tasks, when it fans out), or every job of its caller. */
 export type StreamSource = { kind: 'job'; jobId: string } | { kind: 'owner' };
@@ -40,11 +40,14 @@ const BACKLOG_BYTES_PER_CONNECTION = MAX_UNSENT_BYTES;
  * BACKLOG_BYTES_PER_CONNECTION of a backlog with more to follow; each end but the first carries a
  * `retry:` hint, and the client resumes where it stopped. A stream also ends, without a hint,
  * once the token that opened it is revoked: a session signed out, reset or demoted sees no
- * further event, whatever stream it held open. Streams are capped per user and per process.
+ * further event, whatever stream it held open. Streams are capped per user, per client address
+ * and per process: registration is open, so a few accounts from one address would otherwise
+ * take every stream the process holds.
  */
 export class EventStreams {
   private open = 0;
   private readonly perUser = new Map<string, number>();
+  private readonly perAddress = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -60,29 +63,37 @@ export class EventStreams {
     return this.open;
   }
 
-  async stream(res: Response, request: { caller: AccessClaims; source: StreamSource; after?: number }): Promise<void> {
+  /** `address` is the client's address key (clientAddressKey: IPv6 by /64). */
+  async stream(res: Response, request: { caller: AccessClaims; address: string; source: StreamSource; after?: number }): Promise<void> {
     const ownerId = request.caller.userId;
-    this.admit(ownerId);
+    this.admit(ownerId, request.address);
     this.open += 1;
-    this.perUser.set(ownerId, (this.perUser.get(ownerId) ?? 0) + 1);
+    increment(this.perUser, ownerId);
+    increment(this.perAddress, request.address);
     try {
       await this.run(res, request);
     } finally {
       this.open -= 1;
-      const left = (this.perUser.get(ownerId) ?? 1) - 1;
-      if (left === 0) this.perUser.delete(ownerId);
-      else this.perUser.set(ownerId, left);
+      decrement(this.perUser, ownerId);
+      decrement(this.perAddress, request.address);
     }
   }
 
-  private admit(ownerId: string): void {
+  /** The caller's own caps first: a client over them is told so (429), not that the server is full. */
+  private admit(ownerId: string, address: string): void {
     const { limits, lifecycle } = this.deps;
     if (lifecycle.draining) throw new ServiceUnavailableError('The server is shutting down; open the stream again.', CAP_RETRY_AFTER_SECONDS);
+    if ((this.perUser.get(ownerId) ?? 0) >= limits.EVENT_STREAMS_PER_USER) {
+      throw new TooManyRequestsError(`At most ${limits.EVENT_STREAMS_PER_USER} event streams may be open per user; close one, or try again after Retry-After.`, CAP_RETRY_AFTER_SECONDS);
+    }
+    if ((this.perAddress.get(address) ?? 0) >= limits.EVENT_STREAMS_PER_ADDRESS) {
+      throw new TooManyRequestsError(
+        `At most ${limits.EVENT_STREAMS_PER_ADDRESS} event streams may be open from one client address, whatever the account; close one, or try again after Retry-After.`,
+        CAP_RETRY_AFTER_SECONDS,
+      );
+    }
     if (this.open >= limits.EVENT_STREAMS_MAX) {
       throw new ServiceUnavailableError(`This server holds its maximum of ${limits.EVENT_STREAMS_MAX} event streams.`, CAP_RETRY_AFTER_SECONDS);
-    }
-    if ((this.perUser.get(ownerId) ?? 0) >= limits.EVENT_STREAMS_PER_USER) {
-      throw new TooManyRequestsError(`At most ${limits.EVENT_STREAMS_PER_USER} event streams may be open per user.`, CAP_RETRY_AFTER_SECONDS);
     }
   }
 
@@ -184,4 +195,14 @@ export class EventStreams {
     if (source.kind === 'owner' && after === undefined) return [];
     return source.kind === 'job' ? this.deps.jobs.events(ownerId, source.jobId, after ?? 0) : this.deps.jobs.ownerEvents(ownerId, after ?? 0);
   }
+}
+
+function increment(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left === 0) counts.delete(key);
+  else counts.set(key, left);
 }

@@ -7,6 +7,7 @@ import type { Quotas } from '../../core/quotas';
 import { endpoint, IdParams, LOCATION_HEADER, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { caller, callerId } from '../middleware/authenticate';
 import { jobDataAllowance, type JobDataRead, type JobDataReadLimit } from '../middleware/job-data-reads';
+import { clientAddressKey } from '../middleware/client-address';
 import { jsonBodyBytes } from '../middleware/json-body';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
 import type { EventStreams } from './job-events';
@@ -45,7 +46,7 @@ const STREAM_RESPONSES = {
     content: { 'text/event-stream': { schema: z.string() } },
   },
   400: respond.problem('Last-Event-ID longer than 64 characters.'),
-  429: respond.tooManyRequests('The caller holds the most event streams a user may (EVENT_STREAMS_PER_USER); see Retry-After.'),
+  429: respond.tooManyRequests('The caller holds the most event streams a user (EVENT_STREAMS_PER_USER) or a client address (EVENT_STREAMS_PER_ADDRESS) may; see Retry-After.'),
   503: respond.problem('The server holds its most event streams (EVENT_STREAMS_MAX), or is shutting down; see Retry-After.', RETRY_AFTER_HEADER),
 };
 
@@ -128,7 +129,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       request: { headers: LastEventIdHeaders },
       responses: STREAM_RESPONSES,
       async handle({ headers }, req, res) {
-        await streams.stream(res, { caller: caller(req), source: { kind: 'owner' }, after: resumeAfter(headers['last-event-id']) });
+        await streams.stream(res, { caller: caller(req), address: clientAddressKey(req), source: { kind: 'owner' }, after: resumeAfter(headers['last-event-id']) });
       },
     }),
     endpoint({
@@ -212,7 +213,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
       request: { params: IdParams, headers: LastEventIdHeaders },
       responses: { ...STREAM_RESPONSES, 404: respond.problem('No such job of the caller.') },
       async handle({ params, headers }, req, res) {
-        await streams.stream(res, { caller: caller(req), source: { kind: 'job', jobId: params.id }, after: resumeAfter(headers['last-event-id']) });
+        await streams.stream(res, { caller: caller(req), address: clientAddressKey(req), source: { kind: 'job', jobId: params.id }, after: resumeAfter(headers['last-event-id']) });
       },
     }),
     endpoint({

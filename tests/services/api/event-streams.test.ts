@@ -14,7 +14,7 @@ describe('job event streams', () => {
 
   beforeAll(async () => {
     // Hundreds of streams in a minute: past the per-user rate of new streams (STREAM_RATE_LIMIT_PER_MINUTE), which is not what this tests.
-    api = await startApi({ env: { EVENT_STREAMS_PER_USER: '1000', EVENT_STREAMS_MAX: '2000', STREAM_RATE_LIMIT_PER_MINUTE: '100000' } });
+    api = await startApi({ env: { EVENT_STREAMS_PER_USER: '1000', EVENT_STREAMS_PER_ADDRESS: '1000', EVENT_STREAMS_MAX: '2000', STREAM_RATE_LIMIT_PER_MINUTE: '100000' } });
     writer = new TransitionWriter({ batchPool: api.core.batchPool, generalPool: api.core.generalPool, log: api.core.log });
     alice = await signUp(api);
   });
@@ -239,5 +239,49 @@ describe('job event stream limits', () => {
     expect(stream.retryHints).toEqual([2_000, 2_000]);
     expect((await call(api, '/v1/jobs/events', { token: alice.token })).status).toBe(503);
     api.lifecycle.draining = false;
+  });
+});
+
+describe('job event streams per client address', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    // X-Forwarded-For from the test's loopback peer names the client address, as the ALB's does in the cloud.
+    api = await startApi({ env: { TRUST_PROXY: '127.0.0.1,::1', EVENT_STREAMS_PER_USER: '2', EVENT_STREAMS_PER_ADDRESS: '3', EVENT_STREAMS_MAX: '10' } });
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('caps the streams of one address whatever accounts it signs in with (429, problem+json, Retry-After), leaving the rest of the process to other addresses', async () => {
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    const accounts = [await signUp(api), await signUp(api), await signUp(api)];
+    const [first, second, third] = accounts.map((account) => account.token) as [string, string, string];
+    const held = [
+      await SseClient.open(api, '/v1/jobs/events', first, undefined, from('198.51.100.7')),
+      await SseClient.open(api, '/v1/jobs/events', first, undefined, from('198.51.100.7')),
+      await SseClient.open(api, '/v1/jobs/events', second, undefined, from('198.51.100.7')),
+    ];
+    expect(held.map((client) => client.status)).toEqual([200, 200, 200]);
+
+    const refused = await call(api, '/v1/jobs/events', { token: third, headers: from('198.51.100.7') });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(refused.body).toMatchObject({ status: 429, detail: expect.stringContaining('from one client address') });
+
+    const elsewhere = await SseClient.open(api, '/v1/jobs/events', third, undefined, from('203.0.113.9'));
+    expect(elsewhere.status).toBe(200);
+    held[0]?.close();
+    await held[0]?.until('the stream to close', (client) => client.ended);
+    // A slot of that address is free again once one of its streams ends (the server sees the close a moment later).
+    let again = await SseClient.open(api, '/v1/jobs/events', third, undefined, from('198.51.100.7'));
+    for (let tries = 0; again.status === 429 && tries < 50; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      again = await SseClient.open(api, '/v1/jobs/events', third, undefined, from('198.51.100.7'));
+    }
+    expect(again.status).toBe(200);
+    again.close();
+    for (const client of [...held, elsewhere]) client.close();
   });
 });

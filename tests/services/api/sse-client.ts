@@ -14,9 +14,9 @@ export class SseClient {
   private readonly abort = new AbortController();
   private waiters: (() => void)[] = [];
 
-  static async open(api: ApiFixture, path: string, token: string, lastEventId?: number): Promise<SseClient> {
+  static async open(api: ApiFixture, path: string, token: string, lastEventId?: number, extraHeaders: Record<string, string> = {}): Promise<SseClient> {
     const client = new SseClient();
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+    const headers: Record<string, string> = { ...extraHeaders, authorization: `Bearer ${token}`, accept: 'text/event-stream' };
     if (lastEventId !== undefined) headers['last-event-id'] = String(lastEventId);
     // As EventSource does, a connection that fails before any answer is tried again (a pooled
     // keep-alive socket the server closed as it was reused fails so).

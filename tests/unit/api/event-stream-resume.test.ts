@@ -44,13 +44,13 @@ describe('a resumed event stream (services/api/routes/job-events.ts)', () => {
         ownerEvents: async (_owner, after) => backlog.filter((candidate) => candidate.eventId > (after ?? 0)),
       },
       lifecycle: { draining: false },
-      limits: { EVENT_STREAMS_MAX: 10, EVENT_STREAMS_PER_USER: 10, EVENT_STREAM_MAX_SECONDS: 60, EVENT_STREAM_HEARTBEAT_SECONDS: 60 },
+      limits: { EVENT_STREAMS_MAX: 10, EVENT_STREAMS_PER_USER: 10, EVENT_STREAMS_PER_ADDRESS: 10, EVENT_STREAM_MAX_SECONDS: 60, EVENT_STREAM_HEARTBEAT_SECONDS: 60 },
       auth: { watchRevocation: () => () => undefined },
     });
     const caller = { userId: OWNER } as AccessClaims;
     const app = express();
     app.get('/events', (req, res, next) => {
-      streams.stream(res, { caller, source: { kind: 'owner' }, after: Number(req.header('last-event-id')) }).catch(next);
+      streams.stream(res, { caller, address: '127.0.0.1', source: { kind: 'owner' }, after: Number(req.header('last-event-id')) }).catch(next);
     });
     server = createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
