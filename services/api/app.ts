@@ -69,6 +69,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
     redis: deps.redis,
     prefix,
     failuresBeforeLockout: env.LOGIN_FAILURES_BEFORE_LOCKOUT,
+    accountFailuresBeforeLockout: env.LOGIN_FAILURES_BEFORE_ACCOUNT_LOCKOUT,
     lockoutSeconds: env.LOCKOUT_SECONDS,
     security: deps.security,
   });

@@ -177,8 +177,17 @@ export const EnvSchema = z.object({
    * not use up its colleagues' logins.
    */
   REFRESH_RATE_LIMIT_PER_MINUTE: count().default(300),
-  /** Failed logins of one account before it is locked; each further lockout doubles (up to a day). */
+  /**
+   * Failed logins of one account from one client address (IPv6 by /64) before that address is
+   * locked out of it; each further lockout doubles (up to a day). Other addresses are untouched,
+   * so knowing an email is not enough to lock its owner out.
+   */
   LOGIN_FAILURES_BEFORE_LOCKOUT: count(1_000).default(5),
+  /**
+   * Failed logins of one account from all addresses together (within 15 minutes) before it is
+   * locked, with the same backoff, for every address it has not signed in from in 30 days.
+   */
+  LOGIN_FAILURES_BEFORE_ACCOUNT_LOCKOUT: count(100_000).default(100),
   LOCKOUT_SECONDS: seconds(86_400).default(60),
   /** Password-reset requests per account per hour. */
   PASSWORD_RESET_PER_HOUR: count(1_000).default(5),
@@ -296,6 +305,7 @@ export const WorkerEnvSchema = EnvSchema.omit({
   AUTH_RATE_LIMIT_PER_MINUTE: true,
   REFRESH_RATE_LIMIT_PER_MINUTE: true,
   LOGIN_FAILURES_BEFORE_LOCKOUT: true,
+  LOGIN_FAILURES_BEFORE_ACCOUNT_LOCKOUT: true,
   LOCKOUT_SECONDS: true,
   PASSWORD_RESET_PER_HOUR: true,
   SUBMIT_RATE_LIMIT_PER_SECOND: true,

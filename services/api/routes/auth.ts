@@ -114,7 +114,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       },
       async handle({ body }, req, res) {
         const ip = clientAddressKey(req);
-        await lockout.assertOpen(body.email, req.log);
+        await lockout.assertOpen(body.email, ip, req.log);
         let session;
         try {
           session = await auth.login(body, req.log);
@@ -125,7 +125,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
           }
           throw error;
         }
-        await lockout.recordSuccess(body.email, req.log);
+        await lockout.recordSuccess(body.email, ip, req.log);
         setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
         res.json(session.access);
       },
@@ -213,7 +213,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       before: [credentialLimit],
       request: { body: PasswordResetConfirmBody.meta({ id: 'PasswordResetConfirm' }) },
       responses: {
-        204: respond.empty('The password is set; earlier reset tokens and all sessions are revoked, and a login lockout of the account is lifted.'),
+        204: respond.empty('The password is set; earlier reset tokens and all sessions are revoked, and the account\'s login lockout is lifted (from every address it signed in from, and from this one).'),
         400: respond.problem('A token that is invalid, used or expired, or a password outside the policy.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
@@ -222,7 +222,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       async handle({ body }, req, res) {
         const account = await auth.confirmPasswordReset(body.token, body.password, req.log);
         // The token proved the mailbox: failed guesses of the old password no longer lock out its owner.
-        await lockout.recordSuccess(account.email, req.log);
+        await lockout.recordReset(account.email, clientAddressKey(req), req.log);
         res.status(204).end();
       },
     }),

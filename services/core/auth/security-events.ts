@@ -14,6 +14,8 @@ export interface SecurityEventFields {
   actor?: string;
   reason?: string;
   retryAfterSeconds?: number;
+  /** What a lockout covers: the account from one address, or the account from addresses it never signed in from. */
+  scope?: 'address' | 'account';
 }
 
 /** `log` is the caller's (the API passes its request's, so the event carries the request id); the service's own by default. */

@@ -8,29 +8,55 @@ describe('lockout and rate limits', () => {
   let api: ApiFixture;
 
   beforeAll(async () => {
-    api = await startApi({ env: { LOGIN_FAILURES_BEFORE_LOCKOUT: '3', LOCKOUT_SECONDS: '120', PASSWORD_RESET_PER_HOUR: '2', UPLOAD_RATE_LIMIT_PER_MINUTE: '2', STREAM_RATE_LIMIT_PER_MINUTE: '1' } });
+    // X-Forwarded-For from the test's loopback peer names the client address, as the ALB's does in the cloud.
+    api = await startApi({
+      env: {
+        TRUST_PROXY: '127.0.0.1,::1',
+        LOGIN_FAILURES_BEFORE_LOCKOUT: '3',
+        LOGIN_FAILURES_BEFORE_ACCOUNT_LOCKOUT: '6',
+        LOCKOUT_SECONDS: '120',
+        PASSWORD_RESET_PER_HOUR: '2',
+        UPLOAD_RATE_LIMIT_PER_MINUTE: '2',
+        STREAM_RATE_LIMIT_PER_MINUTE: '1',
+      },
+    });
   });
 
   afterAll(async () => {
     await api.close();
   });
 
-  it('locks an account after repeated failures from any address, even for the right password, and says when to retry', async () => {
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  const login = (email: string, password: string, address: string) => call(api, '/v1/auth/login', { json: { email, password }, headers: from(address) });
+
+  it('locks one address out of an account after repeated failures there, even for the right password, and says when to retry; its owner elsewhere still signs in', async () => {
     const { email } = await signUp(api);
-    for (let attempt = 0; attempt < 3; attempt += 1) {
-      const failed = await call(api, '/v1/auth/login', { json: { email, password: 'wrong password here' }, headers: { 'x-forwarded-for': `203.0.113.${attempt}` } });
-      expect(failed.status).toBe(401);
-    }
-    const locked = await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } });
+    for (let attempt = 0; attempt < 3; attempt += 1) expect((await login(email, 'wrong password here', '203.0.113.66')).status).toBe(401);
+    const locked = await login(email, PASSWORD, '203.0.113.66');
     expect(locked.status).toBe(429);
     expect(locked.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(60);
     expect(locked.headers.get('ratelimit-limit')).toBe('3');
     expect(locked.headers.get('ratelimit-remaining')).toBe('0');
     expect(Number(locked.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
-    expect(api.logLines.filter((line) => line.kind === 'account_locked' && line.email === email)).toHaveLength(1);
+    // Whoever knows the email cannot lock its owner out: the owner's own address is not locked.
+    expect((await login(email, PASSWORD, '198.51.100.20')).status).toBe(200);
+    expect(api.logLines.filter((line) => line.kind === 'account_locked' && line.email === email)).toEqual([expect.objectContaining({ scope: 'address', ip: '203.0.113.66' })]);
     expect(api.logLines.filter((line) => line.kind === 'login_failed' && line.email === email)).toHaveLength(3);
     expect(JSON.stringify(api.logLines)).not.toContain('wrong password here');
+  });
+
+  it('locks an account guessed at from many addresses for addresses it never signed in from, not for those it did', async () => {
+    const { email } = await signUp(api);
+    expect((await login(email, PASSWORD, '198.51.100.30')).status).toBe(200);
+    // Two failures from each of three addresses: no address reaches its 3, the account its 6.
+    for (let attempt = 0; attempt < 6; attempt += 1) expect((await login(email, 'wrong password here', `203.0.113.${100 + (attempt % 3)}`)).status).toBe(401);
+    const stranger = await login(email, PASSWORD, '203.0.113.200');
+    expect(stranger.status).toBe(429);
+    expect(stranger.headers.get('ratelimit-limit')).toBe('6');
+    expect(Number(stranger.headers.get('retry-after'))).toBeGreaterThan(60);
+    expect((await login(email, PASSWORD, '198.51.100.30')).status).toBe(200);
+    expect(api.logLines.filter((line) => line.kind === 'account_locked' && line.email === email)).toEqual([expect.objectContaining({ scope: 'account' })]);
   });
 
   it('locks an unknown email the same way, so lockouts do not tell which accounts exist', async () => {
