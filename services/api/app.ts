@@ -8,6 +8,7 @@ import { authenticate, requireRole } from './middleware/authenticate';
 import { httpMetrics } from './middleware/http-metrics';
 import { jobDataReadLimit } from './middleware/job-data-reads';
 import { jsonBody } from './middleware/json-body';
+import { refreshCookieFor, type RefreshCookie } from './cookies';
 import { AccountLockout } from './middleware/account-lockout';
 import { clientAddressKey } from './middleware/client-address';
 import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-limit';
@@ -93,8 +94,9 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
 }
 
 /** The OpenAPI document of the API (served at /openapi.json, linted by the tests). */
-function apiDocument(endpoints: readonly Endpoint[]): Record<string, unknown> {
+function apiDocument(endpoints: readonly Endpoint[], refreshCookie: RefreshCookie): Record<string, unknown> {
   return openApiDocument(endpoints, {
+    refreshCookie,
     title: 'Platform Kit API',
     version: API_VERSION,
     description: 'Submit jobs, upload files, and poll or stream job status. Errors are application/problem+json (RFC 9457) and carry the request id.',
@@ -146,7 +148,7 @@ export function createApp(deps: AppDependencies): Express {
       },
     }),
   );
-  app.use(openApiRoutes(apiDocument(endpoints)));
+  app.use(openApiRoutes(apiDocument(endpoints, refreshCookieFor(env.COOKIE_SECURE))));
   if (deps.consoleDir) app.use(consoleRoutes(deps.consoleDir));
   app.use(methodNotAllowedRouter(endpoints));
 

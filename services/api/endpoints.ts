@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PROBLEM_CONTENT_TYPE, PUBLIC_ROUTES, REQUEST_ID_HEADER, type PublicRoute } from '../contract';
 import { NotFoundError, ValidationError } from '../core/errors';
 import { findUnacceptableInput } from '../core/json';
-import { REFRESH_COOKIE } from './cookies';
+import type { RefreshCookie } from './cookies';
 import { MethodNotAllowedError } from './errors';
 import { LARGE_BODIES_AT_ONCE_PER_OWNER, LARGE_BODY_BYTES, REFUSAL, SLOW_SMALL_BODIES_PER_OWNER } from './middleware/json-body';
 import { Problem } from './schemas';
@@ -262,6 +262,8 @@ export interface DocumentInfo {
   version: string;
   description: string;
   serverUrl?: string;
+  /** The refresh cookie this API sets (its name follows COOKIE_SECURE). */
+  refreshCookie: Pick<RefreshCookie, 'name' | 'path'>;
   /**
    * Named schemas no request or response body carries, which operations name in their prose
    * (what each event of an event stream holds): components, so a client can generate a type
@@ -288,8 +290,8 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
   registry.registerComponent('securitySchemes', 'refreshCookie', {
     type: 'apiKey',
     in: 'cookie',
-    name: REFRESH_COOKIE,
-    description: 'The refresh token, set HttpOnly by login and refresh (Path=/v1/auth); a browser sends it by itself.',
+    name: info.refreshCookie.name,
+    description: `The refresh token, set HttpOnly by login and refresh (Path=${info.refreshCookie.path}); a browser sends it by itself.`,
   });
   for (const definition of endpoints) {
     const { request = {} } = definition;

@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { call, makeAdmin, signUp } from '../services/api/fixture';
 import { droppedResetMail } from '../services/api/mail-drop';
 import { horizontalOverflow, launchBrowser, screenshot, seriousViolations, startConsoleStack, type ConsoleStack } from './browser';
+import { SECURE_REFRESH_COOKIE } from '../../services/api/cookies';
 
 const PASSWORD = 'correct horse battery staple';
 /** Generous: a job's way through queue and worker on a busy 2-core machine. Not a timing assertion. */
@@ -118,7 +119,7 @@ async function deadLetteredJob(token: string): Promise<string> {
 
 /** The server's session behind the browser's refresh cookie: the one a reload would restore. */
 async function browserSession(context: BrowserContext): Promise<string> {
-  const cookie = (await context.cookies()).find((candidate) => candidate.name === 'pk_refresh')?.value ?? '';
+  const cookie = (await context.cookies()).find((candidate) => candidate.name === SECURE_REFRESH_COOKIE.name)?.value ?? '';
   const { rows } = await stack.api.db.query<{ session_id: string }>('SELECT session_id FROM refresh_tokens WHERE token_hash = $1', [createHash('sha256').update(cookie).digest()]);
   if (!rows[0]) throw new Error('the browser holds no refresh cookie of a session');
   return rows[0].session_id;
@@ -873,7 +874,7 @@ describe('web console', () => {
     try {
       const page = await newPage();
       await signedIn(page);
-      const cookieOf = async () => (await page.context().cookies()).find((cookie) => cookie.name === 'pk_refresh')?.value;
+      const cookieOf = async () => (await page.context().cookies()).find((cookie) => cookie.name === SECURE_REFRESH_COOKIE.name)?.value;
       const before = await cookieOf();
       expect(before).toMatch(/^[A-Za-z0-9_-]{43}$/);
       for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {

@@ -14,7 +14,7 @@ import {
 } from '../../core/auth';
 import { UnauthorizedError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import { clearRefreshCookie, readRefreshCookie, REFRESH_COOKIE, REFRESH_COOKIE_PATH, setRefreshCookie } from '../cookies';
+import { clearRefreshCookie, PLAIN_HTTP_REFRESH_COOKIE, readRefreshCookie, refreshCookieFor, SECURE_REFRESH_COOKIE, setRefreshCookie } from '../cookies';
 import { endpoint, respond, type Endpoint } from '../endpoints';
 import type { AccountLockout } from '../middleware/account-lockout';
 import { callerId } from '../middleware/authenticate';
@@ -39,7 +39,7 @@ export interface AuthRoutesOptions {
 const tooManyAttempts = respond.tooManyRequests('Too many attempts from this address or for this account; see Retry-After and RateLimit-*.');
 const SET_COOKIE_HEADER = {
   'Set-Cookie': {
-    description: `The refresh token: \`${REFRESH_COOKIE}\`, HttpOnly, SameSite=Strict, Path=${REFRESH_COOKIE_PATH}, Secure (unless COOKIE_SECURE=false).`,
+    description: `The refresh token, HttpOnly and SameSite=Strict: \`${SECURE_REFRESH_COOKIE.name}\`, Secure, Path=${SECURE_REFRESH_COOKIE.path}; with COOKIE_SECURE=false (a local run over plain HTTP) \`${PLAIN_HTTP_REFRESH_COOKIE.name}\`, Path=${PLAIN_HTTP_REFRESH_COOKIE.path}.`,
     schema: { type: 'string' as const },
   },
 };
@@ -47,7 +47,7 @@ const SET_COOKIE_HEADER = {
 /** What logout, and a refresh refused for its cookie, answer with: the cookie expired, so the browser drops it. */
 const CLEAR_COOKIE_HEADER = {
   'Set-Cookie': {
-    description: `Clears the refresh cookie: \`${REFRESH_COOKIE}=\` with an expiry in the past, Path=${REFRESH_COOKIE_PATH}.`,
+    description: `Clears the refresh cookie: its name (\`${SECURE_REFRESH_COOKIE.name}\`, or \`${PLAIN_HTTP_REFRESH_COOKIE.name}\` with COOKIE_SECURE=false) with an empty value and an expiry in the past, on its Path.`,
     schema: { type: 'string' as const },
   },
 };
@@ -72,6 +72,7 @@ async function optionalClaims(auth: AuthService, req: Request): Promise<AccessCl
 }
 
 export function authEndpoints({ auth, security, credentialLimit, refreshLimit, resetLimit, registrationNoticeLimit, lockout, cookieSecure }: AuthRoutesOptions): Endpoint[] {
+  const cookie = refreshCookieFor(cookieSecure);
   return [
     endpoint({
       method: 'post',
@@ -126,7 +127,7 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
           throw error;
         }
         await lockout.recordSuccess(body.email, ip, req.log);
-        setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
+        setRefreshCookie(res, cookie, session.refreshToken, session.refreshExpiresAt);
         res.json(session.access);
       },
     }),
@@ -148,14 +149,14 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
         429: tooManyAttempts,
       },
       async handle(_request, req, res) {
-        const refreshToken = readRefreshCookie(req);
+        const refreshToken = readRefreshCookie(req, cookie);
         if (!refreshToken) throw new UnauthorizedError('no refresh cookie');
         try {
           const session = await auth.refresh(refreshToken, req.log);
-          setRefreshCookie(res, session.refreshToken, session.refreshExpiresAt, cookieSecure);
+          setRefreshCookie(res, cookie, session.refreshToken, session.refreshExpiresAt);
           res.json(session.access);
         } catch (error) {
-          if (error instanceof UnauthorizedError) clearRefreshCookie(res, cookieSecure);
+          if (error instanceof UnauthorizedError) clearRefreshCookie(res, cookie);
           throw error;
         }
       },
@@ -174,8 +175,8 @@ export function authEndpoints({ auth, security, credentialLimit, refreshLimit, r
       before: [sameOriginOnly, noStore],
       responses: { 204: respond.empty('Logged out; the refresh cookie is cleared.', CLEAR_COOKIE_HEADER), 403: otherOrigin },
       async handle(_request, req, res) {
-        await auth.logout(await optionalClaims(auth, req), readRefreshCookie(req));
-        clearRefreshCookie(res, cookieSecure);
+        await auth.logout(await optionalClaims(auth, req), readRefreshCookie(req, cookie));
+        clearRefreshCookie(res, cookie);
         res.status(204).end();
       },
     }),

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { call, countRows, makeAdmin, signUp, startApi, type ApiFixture } from './fixture';
-import { login, refresh, refreshCookie } from './identity-helpers';
+import { login, refresh, refreshCookie, refreshCookieHeader } from './identity-helpers';
 
 describe('HTTP conventions', () => {
   let api: ApiFixture;
@@ -34,7 +34,7 @@ describe('HTTP conventions', () => {
     const second = await refresh(api, first.refresh);
     // Its successor used: presenting the first token again is reuse however soon (a lost answer alone may be exchanged again).
     expect((await refresh(api, refreshCookie(second.headers)?.value ?? '')).status).toBe(200);
-    const replayed = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `pk_refresh=${first.refresh}`, 'x-request-id': 'replay-trace-1' } });
+    const replayed = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: refreshCookieHeader(first.refresh), 'x-request-id': 'replay-trace-1' } });
     expect(replayed.status).toBe(401);
     // An operator's action, logged by the core admin service.
     const admin = await makeAdmin(api, (await signUp(api)).userId);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWTPayload } from 'jose';
+import { SECURE_REFRESH_COOKIE, type RefreshCookie } from '../../../services/api/cookies';
 import { ACCESS_TOKEN_AUDIENCE, unsealPrivateKey } from '../../../services/core/auth';
 import { call, type ApiFixture } from './fixture';
 
@@ -27,12 +28,17 @@ export async function signedToken(api: ApiFixture, claims: { userId: string; ses
     .sign(key);
 }
 
+/** The refresh cookie as a client sends it back: the form of a fixture's API, whose COOKIE_SECURE is true unless a test says otherwise. */
+export function refreshCookieHeader(refreshToken: string, form: RefreshCookie = SECURE_REFRESH_COOKIE): string {
+  return `${form.name}=${refreshToken}`;
+}
+
 /** The value of the refresh cookie a response set, with its attributes. */
-export function refreshCookie(headers: Headers): { value: string; attributes: string } | undefined {
-  const header = headers.getSetCookie().find((cookie) => cookie.startsWith('pk_refresh='));
+export function refreshCookie(headers: Headers, form: RefreshCookie = SECURE_REFRESH_COOKIE): { value: string; attributes: string } | undefined {
+  const header = headers.getSetCookie().find((cookie) => cookie.startsWith(`${form.name}=`));
   if (!header) return undefined;
   const [pair, ...attributes] = header.split(';');
-  return { value: (pair ?? '').slice('pk_refresh='.length), attributes: attributes.join(';').trim() };
+  return { value: (pair ?? '').slice(form.name.length + 1), attributes: attributes.join(';').trim() };
 }
 
 /** Logs in; returns the access token and the refresh cookie's value. */
@@ -45,5 +51,5 @@ export async function login(api: Pick<ApiFixture, 'baseUrl'>, email: string, pas
 }
 
 export function refresh(api: Pick<ApiFixture, 'baseUrl'>, refreshToken: string) {
-  return call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `pk_refresh=${refreshToken}` } });
+  return call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: refreshCookieHeader(refreshToken) } });
 }

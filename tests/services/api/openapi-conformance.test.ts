@@ -103,11 +103,11 @@ describe('OpenAPI document against what the server sends', () => {
     const user = await signUp(api);
     const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: user.token });
     expect(loggedOut.status).toBe(204);
-    expect(loggedOut.headers.get('set-cookie')).toMatch(/^pk_refresh=;/);
+    expect(loggedOut.headers.get('set-cookie')).toMatch(/^__Host-pk_refresh=;/);
     expect(departures(document, 'post', '/v1/auth/logout', loggedOut)).toEqual([]);
-    const refused = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `pk_refresh=${'A'.repeat(43)}` } });
+    const refused = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `__Host-pk_refresh=${'A'.repeat(43)}` } });
     expect(refused.status).toBe(401);
-    expect(refused.headers.get('set-cookie')).toMatch(/^pk_refresh=;/);
+    expect(refused.headers.get('set-cookie')).toMatch(/^__Host-pk_refresh=;/);
     expect(departures(document, 'post', '/v1/auth/refresh', refused)).toEqual([]);
   });
 
@@ -170,7 +170,7 @@ describe('OpenAPI document against what the server sends', () => {
   it('declares the refresh cookie as the credential refresh needs (and logout takes), not as no credential', async () => {
     const refused = await call(api, '/v1/auth/refresh', { method: 'POST' });
     expect(refused.status).toBe(401);
-    expect(document.components.securitySchemes.refreshCookie).toEqual({ type: 'apiKey', in: 'cookie', name: 'pk_refresh', description: expect.any(String) });
+    expect(document.components.securitySchemes.refreshCookie).toEqual({ type: 'apiKey', in: 'cookie', name: '__Host-pk_refresh', description: expect.any(String) });
     expect(document.paths['/v1/auth/refresh']?.post?.security).toEqual([{ refreshCookie: [] }]);
     // Logout takes the bearer token, the cookie, or neither (always 204).
     expect(document.paths['/v1/auth/logout']?.post?.security).toEqual([{ bearerAuth: [] }, { refreshCookie: [] }, {}]);

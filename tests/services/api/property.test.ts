@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
+import { SECURE_REFRESH_COOKIE } from '../../../services/api/cookies';
 
 /** Every operation of the API, from the served OpenAPI document (so a new route is covered without editing this test). */
 async function operations(api: ApiFixture): Promise<{ method: string; path: string }[]> {
@@ -27,7 +28,7 @@ const hostileHeader = fc.record({
   'x-request-id': fc.string({ maxLength: 80 }).map((value) => value.replace(/[^\x20-\x7e]/g, '')),
   'idempotency-key': fc.string({ maxLength: 300 }).map((value) => value.replace(/[^\x20-\x7e]/g, '')),
   'last-event-id': fc.string({ maxLength: 80 }).map((value) => value.replace(/[^\x20-\x7e]/g, '')),
-  cookie: fc.string({ maxLength: 80 }).map((value) => `pk_refresh=${value.replace(/[^\x21-\x7e]/g, '').replace(/;/g, '')}`),
+  cookie: fc.string({ maxLength: 80 }).map((value) => `${SECURE_REFRESH_COOKIE.name}=${value.replace(/[^\x21-\x7e]/g, '').replace(/;/g, '')}`),
   authorization: fc.oneof(fc.constant(''), fc.string({ maxLength: 80 }).map((value) => `Bearer ${value.replace(/[^\x21-\x7e]/g, '')}`)),
 }, { requiredKeys: [] });
 

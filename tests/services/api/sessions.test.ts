@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { UnsecuredJWT } from 'jose';
+import { PLAIN_HTTP_REFRESH_COOKIE } from '../../../services/api/cookies';
 import { ACCESS_TOKEN_AUDIENCE, SigningKeyStore } from '../../../services/core/auth';
 import { HASH_OPTIONS } from '../../../services/core/auth/passwords';
 import { SessionRepository } from '../../../services/core/db/sessions';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
-import { login, refresh, refreshCookie, signedToken } from './identity-helpers';
+import { login, refresh, refreshCookie, refreshCookieHeader, signedToken } from './identity-helpers';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -20,15 +21,17 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     await api.close();
   });
 
-  it('sets the refresh token as an HttpOnly, SameSite=Strict, Secure cookie limited to /v1/auth, stored only hashed', async () => {
+  it('sets the refresh token as a __Host- cookie (Secure, Path=/, no Domain), HttpOnly and SameSite=Strict, read back under that name only, stored only hashed', async () => {
     const { email } = await signUp(api);
     const response = await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } });
     const cookie = refreshCookie(response.headers);
     expect(cookie?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(cookie?.attributes).toMatch(/Path=\/v1\/auth/);
-    expect(cookie?.attributes).toMatch(/HttpOnly/);
-    expect(cookie?.attributes).toMatch(/Secure/);
-    expect(cookie?.attributes).toMatch(/SameSite=Strict/);
+    // What browsers demand of a __Host- cookie, or drop it: Secure, Path=/, no Domain.
+    expect(cookie?.attributes.split(/;\s*/).sort()).toEqual([expect.stringMatching(/^Expires=/), 'HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
+    // A cookie planted under the unprefixed name (a sibling subdomain can set one for the parent domain) is not read.
+    const planted = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: `pk_refresh=${cookie?.value ?? ''}` } });
+    expect(planted.status).toBe(401);
+    expect((await refresh(api, cookie?.value ?? '')).status).toBe(200);
     const { rows } = await api.db.query<{ token_hash: Buffer }>('SELECT token_hash FROM refresh_tokens');
     expect(rows.some((row) => row.token_hash.toString('base64url') === cookie?.value)).toBe(false);
     expect(rows.every((row) => row.token_hash.length === 32)).toBe(true);
@@ -47,7 +50,7 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     expect((await call(api, '/v1/auth/me', { token: refreshed.body.accessToken })).status).toBe(200);
     const third = await refresh(api, second);
     expect(third.status).toBe(200);
-    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: third.body.accessToken, headers: { cookie: `pk_refresh=${refreshCookie(third.headers)?.value}` } });
+    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: third.body.accessToken, headers: { cookie: refreshCookieHeader(refreshCookie(third.headers)?.value ?? '') } });
     expect(loggedOut.status).toBe(204);
     expect(refreshCookie(loggedOut.headers)?.attributes).toMatch(/Expires=Thu, 01 Jan 1970/);
   });
@@ -56,7 +59,7 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     const { email } = await signUp(api);
     const session = await login(api, email, PASSWORD);
     const host = new URL(api.baseUrl).host;
-    const cookie = `pk_refresh=${session.refresh}`;
+    const cookie = refreshCookieHeader(session.refresh);
     const foreign: Record<string, string>[] = [
       { 'sec-fetch-site': 'same-site' },
       { 'sec-fetch-site': 'cross-site' },
@@ -81,7 +84,7 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     const sameOrigin = await call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', origin: `http://${host}`, cookie } });
     expect(sameOrigin.status).toBe(200);
     const next = refreshCookie(sameOrigin.headers)?.value ?? '';
-    const byOrigin = await call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { origin: `http://${host}`, cookie: `pk_refresh=${next}` } });
+    const byOrigin = await call<{ accessToken: string }>(api, '/v1/auth/refresh', { method: 'POST', headers: { origin: `http://${host}`, cookie: refreshCookieHeader(next) } });
     expect(byOrigin.status).toBe(200);
     const plain = await refresh(api, refreshCookie(byOrigin.headers)?.value ?? '');
     expect(plain.status).toBe(200);
@@ -161,7 +164,7 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     const { email } = await signUp(api);
     const one = await login(api, email, PASSWORD);
     const other = await login(api, email, PASSWORD);
-    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: one.accessToken, headers: { cookie: `pk_refresh=${one.refresh}` } });
+    const loggedOut = await call(api, '/v1/auth/logout', { method: 'POST', token: one.accessToken, headers: { cookie: refreshCookieHeader(one.refresh) } });
     expect(loggedOut.status).toBe(204);
     expect((await call(api, '/v1/auth/me', { token: one.accessToken })).status).toBe(401);
     expect((await refresh(api, one.refresh)).status).toBe(401);
@@ -307,5 +310,27 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     await api.db.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, weaker]);
     const signIns = await Promise.all(Array.from({ length: 4 }, () => call(api, '/v1/auth/login', { json: { email, password: PASSWORD } })));
     expect(signIns.map((response) => response.status)).toEqual([200, 200, 200, 200]);
+  });
+});
+
+describe('the refresh cookie of a plain-HTTP local run (COOKIE_SECURE=false)', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { COOKIE_SECURE: 'false' } });
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('is pk_refresh, HttpOnly and SameSite=Strict, not Secure (a browser would not send it over http://), limited to /v1/auth, and refreshes', async () => {
+    const { email } = await signUp(api);
+    const response = await call(api, '/v1/auth/login', { json: { email, password: PASSWORD } });
+    const cookie = refreshCookie(response.headers, PLAIN_HTTP_REFRESH_COOKIE);
+    expect(cookie?.attributes.split(/;\s*/).sort()).toEqual([expect.stringMatching(/^Expires=/), 'HttpOnly', 'Path=/v1/auth', 'SameSite=Strict']);
+    const refreshed = await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: refreshCookieHeader(cookie?.value ?? '', PLAIN_HTTP_REFRESH_COOKIE) } });
+    expect(refreshed.status).toBe(200);
+    expect(refreshCookie(refreshed.headers, PLAIN_HTTP_REFRESH_COOKIE)?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
