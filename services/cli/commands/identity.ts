@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { EnvError, EnvSchema, parseEnv } from '../../contract';
-import { AccountChangeReason, Email, SigningKeyStore, UserRoleSchema, createIdentity, type AccountChange, type AccountView } from '../../core/auth';
+import { AccountChangeReason, Email, KEY_REFRESH_MS, SigningKeyStore, UserRoleSchema, createIdentity, publishRevocations, type AccountChange, type AccountView } from '../../core/auth';
+import { ServiceUnavailableError } from '../../core/errors';
 import { createJobRemoval } from '../../core/jobs/removal';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
@@ -232,12 +233,31 @@ export function showUser(address: string, options: { json?: boolean }): RuntimeA
   };
 }
 
+/**
+ * Rotates the signing key, then revokes the keys rotated out through the denylist, so every
+ * API process refuses their tokens (and reloads its keys) at once rather than at its next
+ * key refresh: rotating twice is how a key that may have leaked is retired, and until then
+ * it would sign any account's token, an admin's included. The revocation covers what a
+ * process that missed it may still sign before that refresh.
+ */
 export function rotateKeys(options: { json?: boolean }): RuntimeAction {
   const secret = keyEncryptionSecret();
+  const { ACCESS_TOKEN_TTL_SECONDS } = parseEnv(process.env, IdentityCliEnv);
   return async (core) => {
-    const kid = await new SigningKeyStore(core.generalPool).rotate(secret);
-    if (options.json) printJson({ kid });
-    else process.stdout.write(`new signing key ${kid}; the previous key still verifies; API processes pick it up within a minute\n`);
+    const { kid, dropped } = await new SigningKeyStore(core.generalPool).rotate(secret);
+    const until = Math.ceil((Date.now() + KEY_REFRESH_MS) / 1000) + ACCESS_TOKEN_TTL_SECONDS;
+    try {
+      await publishRevocations(core.redis.client, core.env.QUEUE_PREFIX, dropped.map((id) => ({ kind: 'key' as const, id, until })));
+    } catch (error) {
+      throw new ServiceUnavailableError(
+        `new signing key ${kid}, and ${dropped.length === 0 ? 'no key was' : `key(s) ${dropped.join(', ')} were`} rotated out in PostgreSQL, but the revocation could not be announced through Redis (${error instanceof Error ? error.message : String(error)}): API processes keep accepting tokens of the keys rotated out until their next key refresh (within a minute).`,
+      );
+    }
+    if (options.json) printJson({ kid, revoked: dropped });
+    else {
+      const revoked = dropped.length === 0 ? '' : `; tokens signed with ${dropped.join(', ')} are refused from now on`;
+      process.stdout.write(`new signing key ${kid}; the previous key still verifies; API processes sign with the new one within a minute${revoked}\n`);
+    }
     return 0;
   };
 }

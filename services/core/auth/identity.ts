@@ -39,11 +39,18 @@ export async function createIdentity(env: IdentityEnv, core: Pick<Runtime, 'gene
   let subscriber: ReturnType<typeof createRedisConnection> | undefined;
   if (options.mirror) {
     subscriber = createRedisConnection(env.REDIS_URL, 'subscriber', log);
-    mirror = new RevocationMirror({ subscriber, client: core.redis.client, prefix: env.QUEUE_PREFIX, durable: () => sessions.revokedStillRelevant(), log });
+    mirror = new RevocationMirror({
+      subscriber,
+      client: core.redis.client,
+      prefix: env.QUEUE_PREFIX,
+      durable: () => sessions.revokedStillRelevant(),
+      onKeyRevoked: () => void keyring.reload().catch((error: unknown) => log.warn({ err: error }, 'could not reload the signing keys after a key was revoked')),
+      log,
+    });
     await mirror.start();
   }
   const tokens = createAccessTokens(env, keyring, {
-    isRevoked: mirror ? (claims) => mirror.isRevoked(claims.tokenId, claims.sessionId) : undefined,
+    isRevoked: mirror ? (claims) => mirror.isRevoked(claims.tokenId, claims.sessionId, claims.kid) : undefined,
     revocations: mirror ? (listener) => mirror.onChange(listener) : undefined,
   });
   const revoke = async (revocations: Revocation[]) => {

@@ -5,8 +5,9 @@ import { withTimeout } from '../timeout';
 import { CLOCK_TOLERANCE_SECONDS } from './tokens';
 
 /**
- * The access-token denylist. An access token is revoked by its `jti` (logout) or by its
+ * The access-token denylist. An access token is revoked by its `jti` (logout), by its
  * session (`sid`: logout, reuse of a rotated refresh token, password reset, role change),
+ * or by the signing key that signed it (`kid`: a key rotated out by `platform keys rotate`),
  * until the moment every token it could cover has expired anyway.
  *
  * Redis holds the list (a sorted set scored by that moment) and announces each change on
@@ -14,7 +15,8 @@ import { CLOCK_TOLERANCE_SECONDS } from './tokens';
  * on the request path costs a map lookup and no network round trip: every authenticated
  * request, job submission included, goes through that check.
  */
-export type RevokedKind = 'token' | 'session';
+export type RevokedKind = 'token' | 'session' | 'key';
+const REVOKED_KINDS: readonly string[] = ['token', 'session', 'key'] satisfies RevokedKind[];
 
 export interface Revocation {
   kind: RevokedKind;
@@ -58,6 +60,11 @@ export interface RevocationMirrorOptions {
    * Redis that restarted empty does not un-revoke a session.
    */
   durable: () => Promise<Revocation[]>;
+  /**
+   * Called when a signing key is newly revoked: the process reloads its keys, so it stops
+   * signing with one it would refuse, without waiting for its periodic refresh.
+   */
+  onKeyRevoked?: () => void;
   log: Logger;
 }
 
@@ -73,11 +80,13 @@ const FIRST_SUBSCRIBE_WAIT_MS = 2_000;
  * expired), so a message that overlaps a reload does no harm.
  */
 export class RevocationMirror {
-  /** Member (`token:<jti>`, `session:<sid>`) to the last Unix second it matters (standsUntil). */
+  /** Member (`token:<jti>`, `session:<sid>`, `key:<kid>`) to the last Unix second it matters (standsUntil). */
   private readonly revoked = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
   private pruneTimer: NodeJS.Timeout | undefined;
   private loaded = false;
+  /** A key revocation was added since the last announce(). */
+  private keyRevoked = false;
   private subscription: ChannelSubscription | undefined;
   /** The reload the latest answered SUBSCRIBE started. */
   private loading: Promise<void> | undefined;
@@ -113,13 +122,14 @@ export class RevocationMirror {
     this.pruneTimer.unref();
   }
 
-  /** Whether the token (by jti) or its session (by sid) is revoked. A Map lookup: this runs on every authenticated request. */
-  isRevoked(tokenId: string, sessionId: string): boolean {
+  /** Whether the token (by jti), its session (by sid) or its signing key (by kid) is revoked. Map lookups: this runs on every authenticated request. */
+  isRevoked(tokenId: string, sessionId: string, kid: string): boolean {
     const now = Date.now() / 1000;
-    const byToken = this.revoked.get(member('token', tokenId));
-    if (byToken !== undefined && byToken > now) return true;
-    const bySession = this.revoked.get(member('session', sessionId));
-    return bySession !== undefined && bySession > now;
+    const stands = (key: string) => {
+      const until = this.revoked.get(key);
+      return until !== undefined && until > now;
+    };
+    return stands(member('token', tokenId)) || stands(member('session', sessionId)) || stands(member('key', kid));
   }
 
   /** Adds revocations this process made itself, without waiting for its own message to come back. */
@@ -169,7 +179,7 @@ export class RevocationMirror {
       const revocations = JSON.parse(message) as unknown;
       if (!Array.isArray(revocations)) return;
       for (const entry of revocations as Partial<Revocation>[]) {
-        if ((entry.kind === 'token' || entry.kind === 'session') && typeof entry.id === 'string' && typeof entry.until === 'number') {
+        if (typeof entry.kind === 'string' && REVOKED_KINDS.includes(entry.kind) && typeof entry.id === 'string' && typeof entry.until === 'number') {
           this.set(member(entry.kind, entry.id), entry.until);
         }
       }
@@ -180,6 +190,10 @@ export class RevocationMirror {
   }
 
   private announce(): void {
+    if (this.keyRevoked) {
+      this.keyRevoked = false;
+      this.options.onKeyRevoked?.();
+    }
     for (const listener of [...this.listeners]) {
       try {
         listener();
@@ -194,6 +208,7 @@ export class RevocationMirror {
     const held = this.revoked.get(key);
     const stands = standsUntil(until);
     if (held === undefined || held < stands) this.revoked.set(key, stands);
+    if (held === undefined && key.startsWith('key:')) this.keyRevoked = true;
   }
 
   private prune(): void {

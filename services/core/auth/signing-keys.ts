@@ -6,6 +6,8 @@ import type { Logger } from '../logger';
 
 /** The one signing algorithm: asymmetric, so a verifier holding the public key cannot mint tokens. */
 export const SIGNING_ALGORITHM = 'EdDSA';
+/** How often a Keyring reads the keys again by default, so a rotation reaches every process. */
+export const KEY_REFRESH_MS = 60_000;
 /** How many of the newest keys verify: the current one and the one it replaced. */
 const VERIFYING_KEYS = 2;
 const SEAL_VERSION = 'v1';
@@ -76,20 +78,22 @@ export class SigningKeyStore {
 
   /**
    * Makes a new current key and deletes the keys that no longer verify (their private
-   * halves with them). One rotation at a time (advisory lock), so two at once cannot
-   * push the previous key out of the verifying set together.
+   * halves with them); returns the new key's kid and the deleted ones', which the caller
+   * revokes so that processes holding them stop at once. One rotation at a time (advisory
+   * lock), so two at once cannot push the previous key out of the verifying set together.
    */
-  async rotate(secret: string): Promise<string> {
+  async rotate(secret: string): Promise<{ kid: string; dropped: string[] }> {
     const key = await createSigningKey(secret);
-    await inTransaction(this.pool, async (client) => {
+    const dropped = await inTransaction(this.pool, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock(hashtext('platform-kit:signing-keys'))");
       await this.insert(client, key);
-      await client.query(
-        'DELETE FROM signing_keys WHERE kid NOT IN (SELECT kid FROM signing_keys ORDER BY created_at DESC, kid LIMIT $1)',
+      const { rows } = await client.query<{ kid: string }>(
+        'DELETE FROM signing_keys WHERE kid NOT IN (SELECT kid FROM signing_keys ORDER BY created_at DESC, kid LIMIT $1) RETURNING kid',
         [VERIFYING_KEYS],
       );
+      return rows.map((row) => row.kid);
     });
-    return key.kid;
+    return { kid: key.kid, dropped };
   }
 
   /** Creates the first key when there is none (first start of a stack); safe when several processes start at once. */
@@ -113,7 +117,7 @@ export class SigningKeyStore {
 }
 
 export interface KeyringOptions {
-  /** How often the keys are read again, so a rotation reaches every process. Default 60 s. */
+  /** How often the keys are read again, so a rotation that was not announced still reaches every process. Default KEY_REFRESH_MS. */
   refreshMs?: number;
   /** A kid found unknown after a reload is not looked up again for this long. Default 5 s. */
   unknownKidReloadMs?: number;
@@ -124,8 +128,9 @@ type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 /**
  * The signing keys one API process holds: the newest signs, the newest two verify. Keys
  * are imported once per load, so signing and verifying cost no key setup. A rotation by
- * `platform keys rotate` reaches the process at its next periodic refresh, or at once
- * when a token signed with the new key arrives (an unknown kid reloads, rate-limited).
+ * `platform keys rotate` reaches the process at once through the denylist (the keys it
+ * rotated out are revoked, and the process reloads), and otherwise at its next periodic
+ * refresh, or when a token signed with the new key arrives (an unknown kid reloads, rate-limited).
  */
 export class Keyring {
   private signer: { kid: string; key: VerifyKey } | undefined;
@@ -148,7 +153,7 @@ export class Keyring {
     await this.reload();
     this.timer = setInterval(() => {
       this.reload().catch((error: unknown) => this.log.warn({ err: error }, 'could not refresh the signing keys; keeping the ones held'));
-    }, this.options.refreshMs ?? 60_000);
+    }, this.options.refreshMs ?? KEY_REFRESH_MS);
     this.timer.unref();
   }
 

@@ -218,7 +218,7 @@ describe('sessions: access tokens, refresh cookies, logout, keys and roles', () 
     const { email, userId } = await signUp(api);
     const before = await login(api, email, PASSWORD);
     const kidBefore = (await api.db.query<{ kid: string }>('SELECT kid FROM signing_keys ORDER BY created_at DESC LIMIT 1')).rows[0]?.kid;
-    const newKid = await new SigningKeyStore(api.db).rotate(api.env.KEY_ENCRYPTION_SECRET);
+    const { kid: newKid } = await new SigningKeyStore(api.db).rotate(api.env.KEY_ENCRYPTION_SECRET);
     expect(newKid).not.toBe(kidBefore);
     expect((await call(api, '/v1/auth/me', { token: before.accessToken })).status).toBe(200);
     const withNewKey = await signedToken(api, { userId });

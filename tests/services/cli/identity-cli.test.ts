@@ -1,11 +1,17 @@
 import { call, signUp, startApi, type ApiFixture } from '../api/fixture';
-import { currentSigningKey, login, refresh } from '../api/identity-helpers';
+import { currentSigningKey, login, refresh, refreshCookie } from '../api/identity-helpers';
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { ACCESS_TOKEN_AUDIENCE } from '../../../services/core/auth';
 import { platform } from './platform-cli';
 
 const PASSWORD = 'correct horse battery staple';
+
+function refreshCookieValue(headers: Headers): string {
+  const value = refreshCookie(headers)?.value;
+  if (!value) throw new Error('the refresh set no cookie');
+  return value;
+}
 
 /** The `platform users` and `platform keys` commands, run as processes against the API's servers, their effect seen over HTTP. */
 describe('platform users and keys', () => {
@@ -100,10 +106,25 @@ describe('platform users and keys', () => {
     const first = await platform(['keys', 'rotate', '--json'], cliEnv);
     expect(first.code).toBe(0);
     expect((await call(api, '/v1/auth/me', { token: session.accessToken })).status).toBe(200);
+    // The running API accepts the original key's token until the rotation that retires the key.
+    expect((await call(api, '/v1/auth/me', { token: signedWithOriginal })).status).toBe(200);
+    const retired = new Promise<void>((resolve) => {
+      void api.deps.auth.verifyAccessToken(signedWithOriginal).then((claims) => api.deps.auth.watchRevocation(claims, resolve));
+    });
     const second = await platform(['keys', 'rotate', '--json'], cliEnv);
     expect(second.code).toBe(0);
     const kids = (await api.db.query<{ kid: string }>('SELECT kid FROM signing_keys')).rows.map((row) => row.kid).sort();
     expect(kids).toEqual([(JSON.parse(first.stdout) as { kid: string }).kid, (JSON.parse(second.stdout) as { kid: string }).kid].sort());
+    expect(JSON.parse(second.stdout)).toMatchObject({ revoked: [original.kid] });
+    // Announced: the process that held the retired key refuses its tokens at once, not at its next key refresh a minute later.
+    await retired;
+    expect((await call(api, '/v1/auth/me', { token: signedWithOriginal })).status).toBe(401);
+    // So is the session's access token, signed with the same key; its refresh cookie is not, and gets one of the current key.
+    expect((await call(api, '/v1/auth/me', { token: session.accessToken })).status).toBe(401);
+    const current = await refresh(api, session.refresh);
+    expect(current.status).toBe(200);
+    expect((await call(api, '/v1/auth/me', { token: current.body.accessToken })).status).toBe(200);
+    session.refresh = refreshCookieValue(current.headers);
 
     // A process started now holds only the two newest keys, as every API process does after its next key refresh.
     const restarted = await startApi({

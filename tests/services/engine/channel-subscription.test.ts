@@ -147,12 +147,12 @@ describe('a subscriber connection across reconnects', () => {
     await waitFor('the mirror to hear a revocation made elsewhere', async () => {
       await publishRevocations(other, 'pk-test', [{ kind: 'session', id: `s-${Date.now()}`, until }]);
       await publishRevocations(other, 'pk-test', [{ kind: 'token', id: 'announced-late', until }]);
-      return mirror.isRevoked('announced-late', 'none');
+      return mirror.isRevoked('announced-late', 'none', 'none');
     });
     // Announced after the mirror subscribed: heard as a message, not only from a reload.
     const reloads = jest.spyOn(mirror, 'reload');
     await publishRevocations(other, 'pk-test', [{ kind: 'token', id: 'heard', until }]);
-    await waitFor('the announcement', async () => mirror.isRevoked('heard', 'none'));
+    await waitFor('the announcement', async () => mirror.isRevoked('heard', 'none', 'none'));
     expect(reloads).not.toHaveBeenCalled();
     mirror.close();
   });
