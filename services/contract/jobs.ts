@@ -128,7 +128,8 @@ export const filesChecksum = defineJobType({
         .array(FileId)
         .min(1)
         .max(MAX_TASKS)
-        .refine((ids) => new Set(ids).size === ids.length, 'must not name a file twice'),
+        // A uuid is one file however its hex digits are cased (PostgreSQL compares them so): as text, one file could be named thousands of times.
+        .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'must not name a file twice'),
       algorithm: checksumAlgorithm,
       failurePolicy,
     })

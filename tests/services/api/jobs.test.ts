@@ -33,6 +33,18 @@ describe('job routes', () => {
     expect(read.body.id).toBe(response.body.id);
   });
 
+  it('refuses a fan-out that names one file twice, also when the second names it in capitals (one uuid to PostgreSQL), storing nothing', async () => {
+    const file = await call<{ id: string }>(api, '/v1/files', { token: alice, body: 'hello', headers: { 'content-type': 'text/plain' } });
+    expect(file.status).toBe(201);
+    const before = await countRows(api, 'jobs');
+    for (const fileIds of [[file.body.id, file.body.id], [file.body.id, file.body.id.toUpperCase()]]) {
+      const refused = await submit(alice, { type: 'files.checksum', input: { fileIds } });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors).toEqual([{ field: 'body.input.fileIds', message: 'must not name a file twice' }]);
+    }
+    expect(await countRows(api, 'jobs')).toBe(before);
+  });
+
   it('rejects an unknown type, bad input and a bad envelope with 400 and field errors, storing nothing', async () => {
     const before = await countRows(api, 'jobs');
     const unknown = await submit(alice, { type: 'no.such.type', input: {} });
