@@ -10,6 +10,7 @@ import { jobDataReadLimit } from './middleware/job-data-reads';
 import { jsonBody } from './middleware/json-body';
 import { refreshCookieFor, type RefreshCookie } from './cookies';
 import { AccountLockout } from './middleware/account-lockout';
+import { WritesAtOnce } from './middleware/writes-at-once';
 import { clientAddressKey } from './middleware/client-address';
 import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-limit';
 import { RateLimiterRes } from 'rate-limiter-flexible';
@@ -81,6 +82,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
       submitLimit,
       streamLimit,
       jobDataLimit,
+      writes: new WritesAtOnce(env.JOB_WRITES_AT_ONCE_PER_USER),
       quotas: deps.quotas,
       removal: deps.removal,
     }),

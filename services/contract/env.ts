@@ -265,6 +265,12 @@ export const EnvSchema = z.object({
   /** How often the relay sweeps for queued jobs that Redis does not hold. */
   RELAY_SWEEP_MS: milliseconds(3_600_000).default(5_000),
 
+  /**
+   * Writes whose cost grows with a fan-out's tasks (a fan-out submit; a cancel, retry or
+   * delete of any job) one user runs at once on one API process; one more is answered 429
+   * with Retry-After. One on a job of 10,000 tasks holds a PostgreSQL connection for seconds.
+   */
+  JOB_WRITES_AT_ONCE_PER_USER: count(1_000).default(2),
   /** Event streams (SSE) one API process holds open at most; one more is answered 503 with Retry-After. */
   EVENT_STREAMS_MAX: count(100_000).default(5_000),
   /** Event streams one user holds open on one API process at most; one more is answered 429 with Retry-After. */
@@ -315,6 +321,7 @@ export const WorkerEnvSchema = EnvSchema.omit({
   QUOTA_QUEUED_JOBS: true,
   QUOTA_JOBS: true,
   QUOTA_JOB_BYTES: true,
+  JOB_WRITES_AT_ONCE_PER_USER: true,
   EVENT_STREAMS_MAX: true,
   EVENT_STREAMS_PER_USER: true,
   EVENT_STREAMS_PER_ADDRESS: true,

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, jobsKeptBy, MAX_LIST_RESPONSE_BYTES, queueEntriesOf, SubmitJobBody } from '../../contract';
+import { API_PREFIX, findJobType, IDEMPOTENCY_KEY_HEADER, ListJobsQuery, ListTasksQuery, jobsKeptBy, MAX_LIST_RESPONSE_BYTES, queueEntriesOf, SubmitJobBody } from '../../contract';
 import type { JobRemoval } from '../../core/jobs/removal';
 import type { JobService } from '../../core/jobs/types';
 import type { Quotas } from '../../core/quotas';
@@ -9,6 +9,7 @@ import { caller, callerId } from '../middleware/authenticate';
 import { jobDataAllowance, type JobDataRead, type JobDataReadLimit } from '../middleware/job-data-reads';
 import { clientAddressKey } from '../middleware/client-address';
 import { jsonBodyBytes } from '../middleware/json-body';
+import type { WritesAtOnce } from '../middleware/writes-at-once';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
 import type { EventStreams } from './job-events';
 
@@ -22,7 +23,11 @@ export interface JobRoutesOptions {
   jobDataLimit: JobDataReadLimit;
   quotas: Quotas;
   removal: JobRemoval;
+  /** Per user and process: the writes whose cost grows with a fan-out's tasks that run at once. */
+  writes: WritesAtOnce;
 }
+
+const WRITES_AT_ONCE = respond.tooManyRequests('The caller has as many fan-out submits, cancels, retries and deletes under way on this server as one user may; see Retry-After.');
 
 const LastEventIdHeaders = z.object({
   'last-event-id': z.string().max(64).optional().meta({ description: 'Resume after this event id; anything but an id the stream sent starts afresh.' }),
@@ -55,7 +60,7 @@ const STREAM_RESPONSES = {
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataLimit, quotas, removal }: JobRoutesOptions): Endpoint[] {
+export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataLimit, quotas, removal, writes }: JobRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -78,21 +83,27 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         409: respond.problem('The Idempotency-Key was used with another body.'),
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
-        429: respond.tooManyRequests('Over the per-user submit rate (SUBMIT_RATE_LIMIT_PER_SECOND); see Retry-After.'),
+        429: respond.tooManyRequests(
+          'Over the per-user submit rate (SUBMIT_RATE_LIMIT_PER_SECOND), or, for a fan-out job, as many fan-out submits, cancels, retries and deletes under way on this server as one user may; see Retry-After.',
+        ),
       },
       async handle({ body, headers }, req, res) {
         const queueEntries = queueEntriesOf(body.type, body.input);
         // A submit's body is JSON, so it has a size; a body-less submit fails validation before this.
         const bytes = jsonBodyBytes(req) ?? 0;
-        await quotas.assertCanSubmit(callerId(req), { queueEntries, jobs: jobsKeptBy(body.type, queueEntries), bytes });
-        // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
-        const { job } = await jobs.submit({
-          ownerId: callerId(req),
-          body,
-          idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER],
-          requestId: req.requestId,
-          sizeBytes: bytes,
-        });
+        const submit = async () => {
+          await quotas.assertCanSubmit(callerId(req), { queueEntries, jobs: jobsKeptBy(body.type, queueEntries), bytes });
+          // The use case counts accepted jobs (platform_jobs_submitted_total) once their rows commit.
+          return jobs.submit({
+            ownerId: callerId(req),
+            body,
+            idempotencyKey: headers[IDEMPOTENCY_KEY_HEADER],
+            requestId: req.requestId,
+            sizeBytes: bytes,
+          });
+        };
+        // A fan-out inserts all its tasks in one commit; other submits are one row and never wait for a slot.
+        const { job } = await (findJobType(body.type)?.fanOut ? writes.run(callerId(req), submit) : submit());
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },
     }),
@@ -158,9 +169,10 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         200: respond.json('The job.', JobViewSchema),
         404: respond.problem('No such job of the caller.'),
         409: respond.problem('The job is already terminal.'),
+        429: WRITES_AT_ONCE,
       },
       async handle({ params }, req, res) {
-        res.json(await jobs.cancel(callerId(req), params.id, req.log));
+        res.json(await writes.run(callerId(req), () => jobs.cancel(callerId(req), params.id, req.log)));
       },
     }),
     endpoint({
@@ -177,9 +189,10 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         409: respond.problem(
           'The job is not failed or cancelled; or it is a task whose fan-out job no longer waits for its tasks (retry the fan-out job itself, which requeues its failed and cancelled tasks).',
         ),
+        429: WRITES_AT_ONCE,
       },
       async handle({ params }, req, res) {
-        const job = await jobs.retry(callerId(req), params.id);
+        const job = await writes.run(callerId(req), () => jobs.retry(callerId(req), params.id));
         res.status(202).location(`${API_PREFIX}/jobs/${job.id}`).json(job);
       },
     }),
@@ -230,9 +243,10 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         204: respond.empty('Deleted.'),
         404: respond.problem('No such job of the caller.'),
         409: respond.problem('The job is queued, running or waiting; a fan-out job still has unfinished tasks; or the job is a task.'),
+        429: WRITES_AT_ONCE,
       },
       async handle({ params }, req, res) {
-        await removal.remove(callerId(req), params.id, req.log);
+        await writes.run(callerId(req), () => removal.remove(callerId(req), params.id, req.log));
         res.status(204).end();
       },
     }),

@@ -193,11 +193,14 @@ describe('OpenAPI document against what the server sends', () => {
         .map(([method]) => `${method.toUpperCase()} ${template}`),
     );
     // Per-user limits (submits, job data read back, uploads, streams), caps on what one user holds at once
-    // (streams, transfers), and the per-address and per-account limits of the auth routes. Nothing limits
-    // cancel, retry, delete, the task list, file metadata, /me or the admin routes.
+    // (streams, transfers, job writes over a fan-out's tasks: cancel, retry, delete), and the per-address and
+    // per-account limits of the auth routes. Nothing limits the task list, file metadata, /me or the admin routes.
     expect(limited.sort()).toEqual(
       [
         'POST /v1/jobs',
+        'POST /v1/jobs/{id}/cancel',
+        'POST /v1/jobs/{id}/retry',
+        'DELETE /v1/jobs/{id}',
         'GET /v1/jobs',
         'GET /v1/jobs/{id}',
         'GET /v1/jobs/events',
