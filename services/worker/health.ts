@@ -4,14 +4,25 @@ import type { Registry } from 'prom-client';
 import { PATHS } from '../contract';
 import type { Liveness } from './liveness';
 
+/**
+ * What the worker's /readyz reports; only `ready` answers 200. A worker is ready when it
+ * can take jobs: started (its queue connection made), not draining, and Redis answers it
+ * now. Liveness (/healthz) is a separate question: a worker waiting for Redis is alive.
+ */
+export interface Readiness {
+  status: 'ready' | 'starting' | 'draining' | 'waiting for redis';
+  /** Why not, when Redis is the reason (the check's error, never a secret). */
+  detail?: string;
+}
+
 export interface HealthServerOptions {
   port: number;
   host?: string;
   registry: Registry;
   /** Liveness: `stuck` (503) when the worker loop shows no progress while Redis answers others; the rest is 200. */
   liveness(): Liveness;
-  /** Readiness: false while draining or before the worker is connected. */
-  ready(): boolean;
+  /** Readiness: see Readiness. Answers within the probe's timeout (its checks keep their own deadline). */
+  readiness(): Promise<Readiness>;
 }
 
 export interface HealthServer {
@@ -33,7 +44,11 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       return reply(status === 'stuck' ? 503 : 200, JSON.stringify({ status }));
     }
     if (path === PATHS.readyz) {
-      return options.ready() ? reply(200, JSON.stringify({ status: 'ready' })) : reply(503, JSON.stringify({ status: 'not ready' }));
+      options.readiness().then(
+        (readiness) => reply(readiness.status === 'ready' ? 200 : 503, JSON.stringify(readiness)),
+        (error: unknown) => reply(503, JSON.stringify({ status: 'error', detail: String(error) })),
+      );
+      return;
     }
     if (path === PATHS.metrics) {
       options.registry.metrics().then(

@@ -90,7 +90,19 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
     port: env.WORKER_METRICS_PORT,
     registry: metrics.registry,
     liveness: () => runner.liveness(maxSilenceMs),
-    ready: () => ready && !draining,
+    async readiness() {
+      if (draining) return { status: 'draining' };
+      if (!ready) return { status: 'starting' };
+      // A worker that Redis does not answer takes no job, whatever its own connection's state
+      // (a paused or partitioned server keeps it open): a rollout must not count it as
+      // serving. It stays alive meanwhile (/healthz), so nothing restarts it for the outage.
+      try {
+        await core.checks.redis();
+        return { status: 'ready' };
+      } catch (error) {
+        return { status: 'waiting for redis', detail: error instanceof Error ? error.message : String(error) };
+      }
+    },
   });
   await runner.start();
   ready = true;

@@ -93,7 +93,7 @@ describe('worker liveness: a silent loop fails /healthz only when a restart woul
     const shared = await useSharedServices();
     fx = await createEngineFixture({ servers: { databaseUrl: shared.databaseUrl, redisUrl, redisPrefix: prefix } });
     const runner = await fx.startRunner({ livenessProbeMs: 200 });
-    health = await startHealthServer({ port: 0, host: '127.0.0.1', registry: new Registry(), liveness: () => runner.liveness(MAX_SILENCE_MS), ready: () => true });
+    health = await startHealthServer({ port: 0, host: '127.0.0.1', registry: new Registry(), liveness: () => runner.liveness(MAX_SILENCE_MS), readiness: async () => ({ status: 'ready' }) });
     const url = `http://127.0.0.1:${health.port}/healthz`;
     return {
       runner,
@@ -138,6 +138,35 @@ describe('worker liveness: a silent loop fails /healthz only when a restart woul
       fx = undefined;
       await relay.close();
     }
+  });
+
+  it('a running worker that Redis stops answering is not ready (503 waiting for redis) yet alive, and ready again once Redis answers', async () => {
+    const shared = await useSharedServices();
+    fx = await createEngineFixture({ servers: { databaseUrl: shared.databaseUrl, redisUrl: redis.url, redisPrefix: '{readiness-outage}' } });
+    const port = await findFreePort();
+    const env = parseEnv(
+      { DATABASE_URL: fx.env.DATABASE_URL, REDIS_URL: fx.env.REDIS_URL, QUEUE_PREFIX: fx.env.QUEUE_PREFIX, OBJECT_STORE_DIR: fx.env.OBJECT_STORE_DIR, WORKER_METRICS_PORT: String(port), LOG_LEVEL: 'silent' },
+      WorkerEnvSchema,
+    );
+    workerProcess = await startWorkerProcess(env, { exitOnSignal: false, livenessMaxSilenceMs: MAX_SILENCE_MS, runner: { livenessProbeMs: 200 } });
+    const probe = async (path: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+
+    redis.pause();
+    try {
+      const ready = await probe('/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body).toMatchObject({ status: 'waiting for redis', detail: expect.any(String) });
+      // Liveness is another question: a restart would not bring Redis back.
+      expect((await probe('/healthz')).status).toBe(200);
+    } finally {
+      redis.resume();
+    }
+    await waitFor('readiness to come back', async () => (await probe('/readyz')).status === 200, 20_000);
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
   });
 
   it('a worker that starts while Redis is down waits for it (live, waiting for redis; not ready), then starts and runs jobs', async () => {
