@@ -1,5 +1,9 @@
-/** Why a running job's signal was aborted. */
-export type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown' | 'timeout';
+/**
+ * Why a running job's signal was aborted. `lock-lost`: Redis told the worker its lock on the
+ * job's queue entry is gone (it lapsed while Redis was away past the lock duration, or
+ * another process released it), so BullMQ hands the entry out again.
+ */
+export type AbortKind = 'cancelled' | 'not-runnable' | 'shutdown' | 'timeout' | 'lock-lost';
 
 /** The reason a running job's abort signal carries: what stopped it decides what its run becomes. */
 export class JobAbortedError extends Error {

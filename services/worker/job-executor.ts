@@ -46,11 +46,13 @@ export interface JobExecutorOptions {
 /**
  * How one delivery of a job ended, for the queue entry that carried it: nothing more to do;
  * queue the job again (a retry or a deferral after its backoff, or a release at shutdown);
- * or dead-lettered.
+ * dead-lettered; or stopped because the entry is no longer this worker's (`lost`: its lock
+ * lapsed, and BullMQ's stalled check delivers the entry again, as after a crash).
  */
-export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string };
+export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string } | { kind: 'lost' };
 
 const DONE: Settlement = { kind: 'done' };
+const LOST: Settlement = { kind: 'lost' };
 
 const MAX_ERROR_LENGTH = 2_000;
 
@@ -245,6 +247,10 @@ export class JobExecutor {
       log.info('job handed back to the queue at shutdown before it started');
       return { kind: 'again', row, delayMs: 0 };
     }
+    if (kind === 'lock-lost') {
+      log.info('job stopped before it started: this worker lost its queue entry, which is delivered again');
+      return LOST;
+    }
     if (kind === undefined) throw reason;
     log.info({ reason: kind }, 'job stopped before it started');
     return this.handOn(row, plan.attempt, { startedHere: false }, log);
@@ -308,6 +314,13 @@ export class JobExecutor {
       const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
       metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
       if (aborted === 'shutdown') return await this.release(row, attempt, log);
+      if (aborted === 'lock-lost') {
+        // Nothing is written: the job stays running, and the entry's next delivery runs it again
+        // without charging this attempt, as after a worker that died. Running on here would make
+        // two runs of one job at once, with the side effects of both.
+        log.warn({ attempt }, 'job run stopped: this worker lost the lock on its queue entry (Redis did not renew it in time, e.g. it was away past the lock duration); the entry is delivered again and the job runs again, one run at a time');
+        return LOST;
+      }
       if (aborted === 'cancelled' || aborted === 'not-runnable') {
         log.info({ reason: aborted }, 'job stopped');
         return await this.handOn(row, attempt, { startedHere: await started }, log);

@@ -29,6 +29,8 @@ import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
 /** How often a stopping worker whose close has not returned looks whether Redis answers anyone (and how long that look waits). */
 const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
+/** How BullMQ's 'error' event words a lock it could not renew (the 'lockRenewalFailed' event says the same, by entry). */
+const LOCK_RENEWAL_FAILED = 'could not renew lock for job ';
 /** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
 const OWN_ENTRY = { ownEntry: true } as const;
 
@@ -119,6 +121,8 @@ export class JobRunner {
   private claimed: { slot: string; holder: SlotHolder; slots: WorkerSlots } | undefined;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
+  /** The jobs of each queue entry running here, by entry id: what a lost lock on an entry stops. */
+  private readonly entryJobs = new Map<string, readonly string[]>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -228,7 +232,12 @@ export class JobRunner {
       if (job?.deferredFailure) void this.onCrashLoop(job);
       else if (job && !(error instanceof UnrecoverableError)) log.warn({ jobId: job.id, err: error }, 'BullMQ failed a job outside the runner');
     });
-    worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
+    worker.on('lockRenewalFailed', (entryIds) => this.stopLostEntries(entryIds));
+    worker.on('error', (error) => {
+      // Said once, with what it means and what the worker did, by stopLostEntries.
+      if (error.message.startsWith(LOCK_RENEWAL_FAILED)) log.debug({ err: error }, 'worker error');
+      else log.warn({ err: error }, 'worker error');
+    });
     worker.run().catch((error: unknown) => log.error({ err: error }, 'worker loop stopped'));
     await worker.waitUntilReady();
     this.loop.touch();
@@ -388,10 +397,30 @@ export class JobRunner {
 
   private async processCounted(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
     this.entriesRunning += 1;
+    const entryId = job.id;
+    const jobIds = sharedJobIds(job.data) ?? [ownJobId(job.data)].filter((id): id is string => id !== undefined);
+    if (entryId !== undefined) this.entryJobs.set(entryId, jobIds);
     try {
       await this.process(job, token);
     } finally {
       this.entriesRunning -= 1;
+      if (entryId !== undefined && this.entryJobs.get(entryId) === jobIds) this.entryJobs.delete(entryId);
+    }
+  }
+
+  /**
+   * Redis says this worker's locks on these entries are gone: they lapsed while Redis was
+   * away past the lock duration (a pause, a partition), or another process released them.
+   * BullMQ keeps running such a job and only says so, while its stalled check hands the entry
+   * out again, to this worker or another: two runs of one job at once. The runs here are
+   * stopped instead, and the entry's next delivery runs the job.
+   */
+  private stopLostEntries(entryIds: readonly string[]): void {
+    for (const entryId of entryIds) {
+      const jobIds = this.entryJobs.get(entryId);
+      if (!jobIds) continue;
+      this.deps.log.warn({ queueJobId: entryId, jobIds }, 'lost the lock on a running queue entry (Redis did not renew it in time): stopping its runs here; the entry is delivered again');
+      for (const jobId of jobIds) this.executor.abort(jobId, 'lock-lost');
     }
   }
 
@@ -432,6 +461,8 @@ export class JobRunner {
   /** Moves a job's own entry to match how its delivery ended: delayed to run again, failed when dead-lettered. */
   private async settleOwnEntry(job: Job<QueueJobData, void, string>, token: string | undefined, settlement: Settlement): Promise<void> {
     if (settlement.kind === 'done') return;
+    // The entry is not this worker's to move any more; DelayedError tells BullMQ to leave it as it is.
+    if (settlement.kind === 'lost') throw new DelayedError();
     if (settlement.kind === 'dead') {
       // Failing the entry too keeps BullMQ's failed count a mirror of the dead-letter set.
       throw new UnrecoverableError(settlement.message);
@@ -450,11 +481,15 @@ export class JobRunner {
     if (job.stalledCounter > 0) return this.splitShared(jobIds, job.stalledCounter);
     const settlements = await Promise.allSettled(jobIds.map((jobId) => this.executor.execute(jobId)));
     const again: Extract<Settlement, { kind: 'again' }>[] = [];
+    let lost = false;
     settlements.forEach((settlement, index) => {
       if (settlement.status === 'rejected') this.deps.log.warn({ err: settlement.reason, jobId: jobIds[index] }, 'delivery failed; the relay sweep will hand the job over again');
       else if (settlement.value.kind === 'again') again.push(settlement.value);
+      else if (settlement.value.kind === 'lost') lost = true;
     });
     await Promise.all(again.map(({ row, delayMs }) => this.queueAgain([row], { delayMs })));
+    // Delivered again, the entry is split (splitShared): each job still runnable gets an entry of its own.
+    if (lost) throw new DelayedError();
     await this.forgetSharedEntry(jobIds);
   }
 
