@@ -60,6 +60,8 @@ export interface RunnerOptions {
   progressIntervalMs?: number;
   /** How often liveness probes the blocking connection. Default 5 s. */
   livenessProbeMs?: number;
+  /** How often the jobs running here are looked up in PostgreSQL for a cancel that never reached the cancel channel. Default 5 s. */
+  cancelCheckMs?: number;
   transitions?: TransitionBatchOptions;
   /**
    * WORKER_SLOT: a place only one worker process runs in at a time (see WorkerSlots). When
@@ -115,6 +117,7 @@ export class JobRunner {
   private subscriber: Redis | undefined;
   private cancels: ChannelSubscription | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
+  private cancelCheckTimer: NodeJS.Timeout | undefined;
   private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
   /** The worker slot this process claimed, and what it recorded there. */
@@ -133,6 +136,7 @@ export class JobRunner {
       drainDelaySeconds: 5,
       progressIntervalMs: 500,
       livenessProbeMs: 5_000,
+      cancelCheckMs: 5_000,
       inputBudgetBytes: DEFAULT_WORKER_INPUT_BUDGET_BYTES,
       fileMemoryBudgetBytes: DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES,
       jobsRunningPerUser: DEFAULT_JOBS_RUNNING_PER_USER,
@@ -192,6 +196,11 @@ export class JobRunner {
     this.loop.touch();
     this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
     this.livenessTimer.unref();
+    // A cancel is announced on a Redis channel, once: one published while Redis answered no one
+    // (paused, partitioned: the subscription never drops, so nothing resubscribes) reached no
+    // worker, and the job would run to its end holding its slot. PostgreSQL has every cancel.
+    this.cancelCheckTimer = setInterval(() => void this.abortCancelledMeanwhile('debug'), this.options.cancelCheckMs);
+    this.cancelCheckTimer.unref();
     this.connection = createRedisConnection(this.options.redisUrl, 'worker', log, workerConnectionName(this.id));
     this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
     this.subscriber.on('message', (_channel: string, jobId: string) => this.executor.abort(jobId, 'cancelled'));
@@ -303,16 +312,18 @@ export class JobRunner {
 
   /**
    * A cancel published while the cancel channel was not subscribed (Redis away, a reconnect
-   * not yet resubscribed) reached no one: once subscribed again, ask PostgreSQL which of
-   * the jobs running here were cancelled meanwhile, and stop them.
+   * not yet resubscribed, or Redis paused with the subscription left open) reached no one:
+   * once subscribed again, and every cancelCheckMs, ask PostgreSQL which of the jobs running
+   * here were cancelled meanwhile, and stop them.
    */
-  private async abortCancelledMeanwhile(): Promise<void> {
+  private async abortCancelledMeanwhile(failureLevel: 'warn' | 'debug' = 'warn'): Promise<void> {
     const running = this.executor.runningJobIds();
     if (running.length === 0) return;
     try {
       for (const jobId of await findCancelled(this.deps.generalPool, running)) this.executor.abort(jobId, 'cancelled');
     } catch (error) {
-      this.deps.log.warn({ err: error, running: running.length }, 'could not look for jobs cancelled while the cancel channel was not subscribed; such a job runs on, and its result is discarded');
+      // The periodic look says nothing of a failure: PostgreSQL being away is logged where it matters, and the next look comes soon.
+      this.deps.log[failureLevel]({ err: error, running: running.length }, 'could not look for jobs cancelled while the cancel channel was not subscribed; such a job runs on, and its result is discarded');
     }
   }
 
@@ -329,6 +340,7 @@ export class JobRunner {
   private async shutdown(graceMs: number): Promise<void> {
     const { log } = this.deps;
     if (this.livenessTimer) clearInterval(this.livenessTimer);
+    if (this.cancelCheckTimer) clearInterval(this.cancelCheckTimer);
     log.info({ inFlight: this.inFlight, graceMs }, 'worker stopping: finishing in-flight jobs');
     const graceTimer = setTimeout(() => {
       if (this.inFlight > 0) log.warn({ inFlight: this.inFlight }, 'grace period over: releasing the jobs still running');
