@@ -318,7 +318,8 @@ export class JobExecutor {
         // Nothing is written: the job stays running, and the entry's next delivery runs it again
         // without charging this attempt, as after a worker that died. Running on here would make
         // two runs of one job at once, with the side effects of both.
-        log.warn({ attempt }, 'job run stopped: this worker lost the lock on its queue entry (Redis did not renew it in time, e.g. it was away past the lock duration); the entry is delivered again and the job runs again, one run at a time');
+        // Info: the runner warned once for the entry, saying why.
+        log.info({ attempt }, 'job run stopped: this worker lost the lock on its queue entry; the entry is delivered again and the job runs again, one run at a time');
         return LOST;
       }
       if (aborted === 'cancelled' || aborted === 'not-runnable') {
