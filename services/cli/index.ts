@@ -4,7 +4,7 @@ import { JOB_STATUSES } from '../contract';
 import { cancelJob, jobUsage, listJobs, retryJob, showJob } from './commands/jobs';
 import { doctor, doctorStack } from './commands/doctor';
 import { listDeadLetters, replayDeadLetters } from './commands/dlq';
-import { dbCancel, dbLocks } from './commands/db';
+import { dbCancel, dbConnections, dbLocks } from './commands/db';
 import { createAdmin, disableUser, enableUser, purge, rotateKeys, setRole, showUser } from './commands/identity';
 import { migrate } from './commands/migrate';
 import { pauseQueue, queueStats, reconcile, resumeQueue } from './commands/queues';
@@ -152,6 +152,10 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .description('sessions holding the migration lock, waiting for a lock, or blocking others')
     .option('--json', 'machine-readable output')
     .action((options) => execute(connected((core) => dbLocks(core, options))));
+  db.command('connections')
+    .description('who holds the server\'s connections: client sessions by application, user, client and state, against max_connections, with pids')
+    .option('--json', 'machine-readable output')
+    .action((options) => execute(connected((core) => dbConnections(core, options))));
   db.command('cancel <pid>')
     .description('cancel a session\'s running query (pg_cancel_backend)')
     .option('--terminate', 'end the whole session instead (pg_terminate_backend): its transaction rolls back')

@@ -55,6 +55,63 @@ export async function dbLocks(core: Runtime, options: { json?: boolean }): Promi
   return 0;
 }
 
+interface ConnectionGroup {
+  application: string;
+  user: string | null;
+  client: string;
+  state: string;
+  count: number;
+  oldest_transaction_seconds: number | null;
+  /** Up to five, the oldest transaction first: what `db cancel` takes. */
+  pids: number[];
+}
+
+/**
+ * Who holds the server's connections: client sessions grouped by application, user, client
+ * address and state, against max_connections. PostgresConnectionsNearLimit counts every
+ * client, and the platform's own pools are only part of them (platform_db_pool_connections):
+ * this names the rest (an operator's psql, a script, a leaking release) and the pids to end.
+ * A role without pg_read_all_stats sees other roles' sessions without their state.
+ */
+export async function dbConnections(core: Runtime, options: { json?: boolean }): Promise<number> {
+  const [{ rows: groups }, { rows: limits }] = await Promise.all([
+    core.generalPool.query<ConnectionGroup>(
+      `SELECT coalesce(nullif(a.application_name, ''), '(none)') AS application, a.usename AS "user",
+              coalesce(host(a.client_addr), 'local socket') AS client, coalesce(a.state, '(hidden)') AS state,
+              count(*)::int AS count,
+              max(extract(epoch FROM now() - a.xact_start))::float8 AS oldest_transaction_seconds,
+              (array_agg(a.pid ORDER BY a.xact_start NULLS LAST, a.pid))[1:5] AS pids
+         FROM pg_stat_activity a
+        WHERE a.backend_type = 'client backend'
+        GROUP BY 1, 2, 3, 4
+        ORDER BY count(*) DESC, 1, 4`,
+    ),
+    core.generalPool.query<{ max_connections: number; reserved: number }>(
+      "SELECT current_setting('max_connections')::int AS max_connections, current_setting('superuser_reserved_connections')::int AS reserved",
+    ),
+  ]);
+  const { max_connections: maxConnections, reserved } = limits[0] ?? { max_connections: 0, reserved: 0 };
+  const inUse = groups.reduce((sum, group) => sum + group.count, 0);
+  if (options.json) {
+    printJson({ inUse, maxConnections, superuserReserved: reserved, groups });
+    return 0;
+  }
+  process.stdout.write(`${inUse} of max_connections ${maxConnections} in use by clients (${reserved} of them kept for superusers)\n\n`);
+  printTable(
+    groups.map((g) => ({
+      count: g.count,
+      application: g.application,
+      user: g.user ?? '',
+      client: g.client,
+      state: g.state,
+      'oldest transaction': g.oldest_transaction_seconds === null ? '' : `${Math.max(0, g.oldest_transaction_seconds).toFixed(0)} s`,
+      pids: g.pids.join(',') + (g.count > g.pids.length ? ',…' : ''),
+    })),
+    ['count', 'application', 'user', 'client', 'state', 'oldest transaction', 'pids'],
+  );
+  return 0;
+}
+
 /**
  * Cancels a client session's current query (or ends the session with --terminate). Only a
  * client's session: PostgreSQL's own processes (the logical replication launcher, autovacuum,
