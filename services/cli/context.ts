@@ -81,6 +81,25 @@ async function requireAnswers(core: Runtime, needs: readonly Dependency[]): Prom
 }
 
 /**
+ * A command whose work is in Redis that failed after Redis had answered its first check:
+ * when Redis no longer answers now, that is why (its error, "Command timed out", says
+ * nothing of Redis), and it is reported as Redis being unavailable, like a Redis that was
+ * away from the start, with what is known of the work done. Any other failure is the
+ * command's own and is handed on as it was.
+ */
+async function explainedMidwayFailure(core: Runtime, needs: readonly Dependency[], error: unknown): Promise<unknown> {
+  if (!needs.includes('redis') || error instanceof DependencyUnavailableError) return error;
+  const redisAnswers = await core.checks.redis().then(
+    () => true,
+    () => false,
+  );
+  if (redisAnswers) return error;
+  return new DependencyUnavailableError(
+    `Redis is unavailable: it stopped answering during the command (${message(error)}); the queue commands and reconcile are safe to run again once platform doctor says Redis is reachable`,
+  );
+}
+
+/**
  * The settings shared with the services. A bad or missing variable is an EnvError, which the
  * CLI reports like any other failure (as JSON with --json), naming the variable, never its value.
  */
@@ -102,8 +121,13 @@ export async function withRuntime<T>(action: RuntimeAction<T>, options: RuntimeO
     // the API, wrong for a command issued the moment the CLI starts): give both a moment to come up.
     // Closing one still connecting would also fail the maxmemory-policy read it has queued, with a warning.
     await Promise.all([connected(core.redis.producer, REDIS_CONNECT_WAIT_MS), connected(core.redis.client, REDIS_CONNECT_WAIT_MS)]);
-    await requireAnswers(core, options.needs ?? ['postgres']);
-    return await action(core);
+    const needs = options.needs ?? ['postgres'];
+    await requireAnswers(core, needs);
+    try {
+      return await action(core);
+    } catch (error) {
+      throw await explainedMidwayFailure(core, needs, error);
+    }
   } finally {
     await core.close();
   }
