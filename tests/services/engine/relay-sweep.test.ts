@@ -151,4 +151,40 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
       await redis.destroy();
     }
   }, 90_000);
+
+  it('says nothing of success while Redis hangs because another process held the sweep lock (its sweep did not run)', async () => {
+    await lostJobs(1);
+    const redis = await startRedis();
+    const prefix = `${fx.env.QUEUE_PREFIX}-hung-pair-${randomUUID()}`;
+    // Two processes' relays, an api's and a worker's: one sweeps at a time, under the lock.
+    const connections = [createRedisConnection(redis.url, 'producer'), createRedisConnection(redis.url, 'producer')];
+    const relays = connections.map((connection) => new Relay({ connection, generalPool: fx.core.generalPool, log: fx.log }, { prefix, sweepGraceMs: 300 }));
+    const warn = jest.spyOn(fx.log, 'warn');
+    const debug = jest.spyOn(fx.log, 'debug');
+    const info = jest.spyOn(fx.log, 'info');
+    const warned = () => warn.mock.calls.filter(([, message]) => String(message).startsWith('relay sweep failed'));
+    const counted = () => debug.mock.calls.filter(([, message]) => message === 'relay sweep failed');
+    const recovered = () => info.mock.calls.filter(([, message]) => message === 'relay sweep succeeds again');
+    try {
+      await Promise.all(relays.map((relay) => relay.queue.waitUntilReady()));
+      redis.pause();
+      for (const relay of relays) relay.startSweeper(100);
+      // Each has failed once, and one of them again: the other's ticks met the lock held meanwhile.
+      for (const deadline = Date.now() + 45_000; (warned().length < 2 || counted().length < 1) && Date.now() < deadline; ) await delay(100);
+      expect(warned()).toHaveLength(2);
+      expect(counted().length).toBeGreaterThanOrEqual(1);
+      expect(recovered()).toEqual([]);
+      redis.resume();
+      for (const deadline = Date.now() + 20_000; recovered().length < 2 && Date.now() < deadline; ) await delay(100);
+      expect(recovered()).toHaveLength(2);
+    } finally {
+      warn.mockRestore();
+      debug.mockRestore();
+      info.mockRestore();
+      redis.resume();
+      await Promise.all(relays.map((relay) => relay.close()));
+      for (const connection of connections) connection.disconnect();
+      await redis.destroy();
+    }
+  }, 120_000);
 });

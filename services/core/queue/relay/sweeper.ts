@@ -24,8 +24,10 @@ export class Sweeper {
       // a tick that joined it would log its failure once more.
       if (this.sweep.running) return;
       this.sweep.run().then(
-        () => {
-          if (this.failedSweeps === 0) return;
+        (report) => {
+          // A sweep that found the lock held (another process sweeping, perhaps waiting on the
+          // same hung Redis) did not run: it says nothing of Redis either way.
+          if (!report.ran || this.failedSweeps === 0) return;
           this.log.info({ failedSweeps: this.failedSweeps }, 'relay sweep succeeds again');
           this.failedSweeps = 0;
         },
