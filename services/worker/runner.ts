@@ -29,6 +29,8 @@ import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
 
 /** How often a stopping worker whose close has not returned looks whether Redis answers anyone (and how long that look waits). */
 const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
+/** Worker errors after a warning are counted, not each logged as one, for this long (reportWorkerError). */
+const WORKER_ERRORS_QUIET_MS = 5 * 60_000;
 /** How BullMQ's 'error' event words a lock it could not renew (the 'lockRenewalFailed' event says the same, by entry). */
 const LOCK_RENEWAL_FAILED = 'could not renew lock for job ';
 /** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
@@ -124,6 +126,8 @@ export class JobRunner {
   private claimed: { slot: string; holder: SlotHolder; slots: WorkerSlots } | undefined;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
+  /** When a worker error was last logged as a warning, and how many came since (reportWorkerError). */
+  private workerErrors: { lastWarnedAt: number | undefined; since: number } = { lastWarnedAt: undefined, since: 0 };
   /** The jobs of each queue entry running here, by entry id: what a lost lock on an entry stops. */
   private readonly entryJobs = new Map<string, readonly string[]>();
 
@@ -245,7 +249,7 @@ export class JobRunner {
     worker.on('error', (error) => {
       // Said once, with what it means and what the worker did, by stopLostEntries.
       if (error.message.startsWith(LOCK_RENEWAL_FAILED)) log.debug({ err: error }, 'worker error');
-      else log.warn({ err: error }, 'worker error');
+      else this.reportWorkerError(error);
     });
     worker.run().catch((error: unknown) => log.error({ err: error }, 'worker loop stopped'));
     await worker.waitUntilReady();
@@ -418,6 +422,25 @@ export class JobRunner {
       this.entriesRunning -= 1;
       if (entryId !== undefined && this.entryJobs.get(entryId) === jobIds) this.entryJobs.delete(entryId);
     }
+  }
+
+  /**
+   * While Redis hangs, each of BullMQ's commands times out in turn (every 10-15 s, with a
+   * stack): an outage would fill the log with lines nobody can act on, and the outage itself
+   * is reported by the metrics, liveness and the relay. The first error of a quiet spell is a
+   * warning; the rest within WORKER_ERRORS_QUIET_MS are counted, and the next warning says
+   * how many there were.
+   */
+  private reportWorkerError(error: Error): void {
+    const now = Date.now();
+    if (this.workerErrors.lastWarnedAt !== undefined && now - this.workerErrors.lastWarnedAt < WORKER_ERRORS_QUIET_MS) {
+      this.workerErrors.since += 1;
+      this.deps.log.debug({ err: error }, 'worker error');
+      return;
+    }
+    const { since } = this.workerErrors;
+    this.deps.log.warn({ err: error, ...(since > 0 && { earlierErrors: since }) }, since > 0 ? 'worker error (the earlier ones since the last such line are logged at debug and counted in earlierErrors)' : 'worker error');
+    this.workerErrors = { lastWarnedAt: now, since: 0 };
   }
 
   /**
