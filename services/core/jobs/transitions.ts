@@ -305,10 +305,13 @@ export class TransitionWriter {
     const outcomes = await isolateRowFaults(
       rows,
       (batch) => {
-        // After a try whose answer did not come, PostgreSQL may have committed it all the same.
+        // After a try whose answer did not come, PostgreSQL may have committed it all the same:
+        // before this try, or while this try waited for the row locks that try still held.
         let unanswered = false;
+        const storedEarlier = (rows: TransitionRow[]) => jobsWithEvents(this.deps.batchPool, rows.flatMap((row) => eventsByJob.get(row.id)?.slice(0, 1) ?? []));
         return this.untilWritten('job state write', async () => {
-          const committed = unanswered ? await jobsWithEvents(this.deps.batchPool, batch.flatMap((row) => eventsByJob.get(row.id)?.slice(0, 1) ?? [])) : new Set<string>();
+          const retried = unanswered;
+          const committed = retried ? await storedEarlier(batch) : new Set<string>();
           const pending = batch.filter((row) => !committed.has(row.id));
           unanswered = true;
           const written =
@@ -319,6 +322,8 @@ export class TransitionWriter {
                   pending,
                   pending.flatMap((row) => eventsByJob.get(row.id) ?? []),
                 );
+          const refused = pending.filter((row) => !written.applied.has(row.id));
+          if (retried && refused.length > 0) for (const id of await storedEarlier(refused)) committed.add(id);
           unanswered = false;
           parentMoves.push(...written.parentMoves);
           return batch.map((row) => committed.has(row.id) || written.applied.has(row.id));
