@@ -1,4 +1,4 @@
-import { TooManyRequestsError } from '../errors';
+import { placesPerOwner } from '../at-once';
 
 /** How long a client refused a slot waits before asking again: such a write takes a second or a few. */
 const RETRY_AFTER_SECONDS = 1;
@@ -15,27 +15,23 @@ const RETRY_AFTER_SECONDS = 1;
  * does not free it while the work it started still runs.
  */
 export class WritesAtOnce {
-  private readonly held = new Map<string, number>();
+  private readonly take: (userId: string) => () => void;
 
-  constructor(private readonly max: number) {
+  constructor(max: number) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a whole number of 1 or more, not ${max}`);
+    this.take = placesPerOwner(
+      max,
+      `At most ${max} submits of fan-out jobs, cancels, retries and deletes of one user run at once on this server (JOB_WRITES_AT_ONCE_PER_USER); try again after Retry-After.`,
+      RETRY_AFTER_SECONDS,
+    );
   }
 
   async run<T>(userId: string, write: () => Promise<T>): Promise<T> {
-    const holding = this.held.get(userId) ?? 0;
-    if (holding >= this.max) {
-      throw new TooManyRequestsError(
-        `At most ${this.max} submits of fan-out jobs, cancels, retries and deletes of one user run at once on this server (JOB_WRITES_AT_ONCE_PER_USER); try again after Retry-After.`,
-        RETRY_AFTER_SECONDS,
-      );
-    }
-    this.held.set(userId, holding + 1);
+    const release = this.take(userId);
     try {
       return await write();
     } finally {
-      const left = (this.held.get(userId) ?? 1) - 1;
-      if (left === 0) this.held.delete(userId);
-      else this.held.set(userId, left);
+      release();
     }
   }
 }
