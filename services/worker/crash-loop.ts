@@ -2,30 +2,16 @@ import { crashLoopReason, planDelivery } from '../core/jobs/lifecycle';
 import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
+import { crashesCharged, runsOfGivenUpEntry, type InterruptedRuns } from '../core/queue/relay';
 import { jobLogger } from './job-log';
-
-/** What a job's own queue entry says of its runs that ended with their worker (BullMQ's Job fits). */
-export interface InterruptedRuns {
-  /** BullMQ's count: the times this entry's lock lapsed while it ran. */
-  stalledCounter: number;
-  /** The entry's data; its `crashes` are runs before the entry existed (see OwnEntryData). */
-  data: unknown;
-}
-
-/**
- * Runs of an own entry's job that ended with their worker: BullMQ's count for this entry,
- * plus those before the entry existed (`crashes`, see OwnEntryData).
- */
-export function runsEndedWithWorker(entry: InterruptedRuns): number {
-  const crashes = (entry.data as { crashes?: unknown } | null)?.crashes;
-  return entry.stalledCounter + (typeof crashes === 'number' && Number.isInteger(crashes) && crashes > 0 ? crashes : 0);
-}
 
 export interface CrashLoopOptions {
   /** Reads the job's delivery row and records its abandon event. */
   transitions: Pick<TransitionWriter, 'delivery' | 'record'>;
   /** Runs that may end with their worker before the job is a crash loop: BullMQ's maxStalledCount. */
   maxStalledCount: number;
+  /** Runs of a job a live worker stopped for a lapsed queue lock (jobs.lock_lapses): not crashes of the job's. */
+  lockLapses: (jobId: string) => Promise<number>;
   log: Logger;
   metrics?: Metrics;
 }
@@ -33,7 +19,8 @@ export interface CrashLoopOptions {
 /**
  * A job whose runs keep ending with their worker (it kills the process, exhausts its memory,
  * or blocks the event loop past its lock) is a crash loop: it is dead-lettered through the
- * lifecycle's abandon event instead of running again, with the count in its error.
+ * lifecycle's abandon event instead of running again, with the count in its error. Runs a
+ * live worker stopped because Redis let their lock lapse are not counted (see `charged`).
  */
 export class CrashLoops {
   constructor(private readonly options: CrashLoopOptions) {}
@@ -48,12 +35,24 @@ export class CrashLoops {
     return runs === this.options.maxStalledCount;
   }
 
-  /**
-   * The runs of an entry BullMQ failed for its runs ending with their worker: what it
-   * counts, and at least one more than the limit, since BullMQ gave up on it.
-   */
+  /** The runs of an entry BullMQ gave up on for its runs ending with their worker (see runsOfGivenUpEntry). */
   runsOfGivenUpEntry(entry: InterruptedRuns): number {
-    return Math.max(runsEndedWithWorker(entry), this.options.maxStalledCount + 1);
+    return runsOfGivenUpEntry(entry, this.options.maxStalledCount);
+  }
+
+  /**
+   * Of `runs` that ended with their worker, those that count against the job: less the runs
+   * a live worker stopped because Redis let its lock lapse. When the lapses cannot be read,
+   * every run counts, as before there was a record of them.
+   */
+  async charged(jobId: string, runs: number): Promise<number> {
+    if (runs === 0) return 0;
+    try {
+      return crashesCharged(runs, await this.options.lockLapses(jobId));
+    } catch (error) {
+      this.options.log.warn({ err: error, jobId, runs }, 'could not read the lock lapses of a redelivered job: each of its interrupted runs counts as a crash');
+      return runs;
+    }
   }
 
   /** Dead-letters a job whose runs ended with their worker `runs` times; answers the reason it was given. */

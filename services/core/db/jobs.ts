@@ -437,6 +437,26 @@ export async function findCancelled(db: Queryable, jobIds: readonly string[]): P
   return result.rows.map((row) => row.id);
 }
 
+/**
+ * Counts a run of each of these jobs that a live worker stopped because its queue lock
+ * lapsed while Redis was away: BullMQ counts that run as one that ended with its worker,
+ * and the crash loop count takes it off again (migration 0011). A running row counts as
+ * changed, so the relay's sweep (findStaleRunning) leaves it to the entry's redelivery.
+ */
+export async function recordLockLapses(db: Queryable, jobIds: readonly string[]): Promise<void> {
+  await db.query({
+    name: 'jobs.record-lock-lapses',
+    text: `UPDATE jobs SET lock_lapses = lock_lapses + 1, updated_at = CASE WHEN status IN (${sqlStatuses(LOST_ATTEMPT_STATUSES)}) THEN now() ELSE updated_at END WHERE id = ANY($1::uuid[])`,
+    values: [jobIds],
+  });
+}
+
+/** Runs of this job a live worker stopped for a lapsed queue lock (see recordLockLapses); 0 for a job that is gone. */
+export async function readLockLapses(db: Queryable, jobId: string): Promise<number> {
+  const result = await db.query<{ lock_lapses: number }>({ name: 'jobs.lock-lapses', text: 'SELECT lock_lapses FROM jobs WHERE id = $1', values: [jobId] });
+  return result.rows[0]?.lock_lapses ?? 0;
+}
+
 /** A job's input, read alone (see DeliveryRow); undefined when the job is gone. */
 export async function loadInput(db: Queryable, jobId: string): Promise<unknown> {
   const result = await db.query<{ input: unknown }>({ name: 'jobs.input', text: 'SELECT input FROM jobs WHERE id = $1', values: [jobId] });
@@ -588,11 +608,13 @@ export interface QueueEntryRow {
   attempts: number;
   max_attempts: number;
   deferrals: number;
+  /** Runs a live worker stopped because their queue lock lapsed while Redis was away (see recordLockLapses). */
+  lock_lapses: number;
   /** updated_at in microseconds since the epoch: the sweep's keyset, and proof a row did not move. */
   updated_us: number;
 }
 
-const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, deferrals, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
+const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, deferrals, lock_lapses, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
 
 /** Removes `keys` from a succeeded job's stored input (its type's secretInputKeys). */
 export async function removeSecretInput(db: Queryable, jobId: string, keys: readonly string[]): Promise<void> {

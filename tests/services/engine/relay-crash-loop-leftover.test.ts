@@ -4,6 +4,10 @@
  * in PostgreSQL and cannot replace the entry its crash loop left (kept a day with the
  * failed entries). The sweep must hand such a row over, not dead-letter it again without
  * it ever running.
+ *
+ * A running row whose entry BullMQ gave up on, and which no worker settled, is the sweep's
+ * too: dead-lettered, unless the runs BullMQ counted were mostly stopped for locks Redis let
+ * lapse (jobs.lock_lapses), which are not the job's doing: then it is queued again.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -66,6 +70,40 @@ describe('relay sweep and crash-looped entries', () => {
 
   it('counts an entry added within the clock margin before the row was queued as the current run', async () => {
     const id = await queuedWithCrashLoopedEntry(60, 60);
+
+    expect(await fx.core.relay.sweep()).toMatchObject({ abandoned: 1 });
+    expect(await statusOf(fx, id)).toBe('failed');
+  });
+
+  /** A running echo job untouched for two minutes, whose own entry BullMQ gave up on after `stalls` runs that ended with their worker, `lockLapses` of them Redis's. */
+  async function runningWithGivenUpEntry(stalls: number, lockLapses: number): Promise<string> {
+    const id = randomUUID();
+    await fx.query(
+      "INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, lock_lapses, updated_at) VALUES ($1, $2, 'echo', '{\"payload\":\"lapsed\"}', 'running', 1, 3, $3, now() - interval '2 minutes')",
+      [id, fx.ownerId, lockLapses],
+    );
+    await fx.core.relay.queue.add('echo', { jobId: id }, { jobId: id });
+    const redis = new Redis(fx.env.REDIS_URL, { lazyConnect: true });
+    try {
+      await redis.hset(bullJobKey(fx.env.QUEUE_PREFIX, id), 'defa', 'job stalled more than allowable limit', 'stc', String(stalls));
+    } finally {
+      redis.disconnect();
+    }
+    return id;
+  }
+
+  it('queues a running job again when the runs BullMQ gave up on were stopped for locks Redis let lapse, and it runs to success at its attempt', async () => {
+    const id = await runningWithGivenUpEntry(STALL_SETTINGS.maxStalledCount + 1, STALL_SETTINGS.maxStalledCount + 1);
+
+    expect(await fx.core.relay.sweep()).toMatchObject({ abandoned: 0 });
+    await fx.startRunner();
+    await waitFor('the job to succeed', async () => (await statusOf(fx, id)) === 'succeeded');
+    const { attempts } = await fx.one<{ attempts: number }>('SELECT attempts FROM jobs WHERE id = $1', [id]);
+    expect(attempts).toBe(1);
+  });
+
+  it('dead-letters a running job whose given-up runs are more crashes than allowed once its lapses are taken off', async () => {
+    const id = await runningWithGivenUpEntry(STALL_SETTINGS.maxStalledCount + 2, 1);
 
     expect(await fx.core.relay.sweep()).toMatchObject({ abandoned: 1 });
     expect(await statusOf(fx, id)).toBe('failed');

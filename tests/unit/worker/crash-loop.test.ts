@@ -1,7 +1,8 @@
 import { crashLoopReason } from '../../../services/core/jobs/lifecycle';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
-import { CrashLoops, runsEndedWithWorker } from '../../../services/worker/crash-loop';
+import { crashesCharged, runsEndedWithWorker } from '../../../services/core/queue/relay';
+import { CrashLoops } from '../../../services/worker/crash-loop';
 import { deliveryRow, FakeTransitions } from './fake-transitions';
 
 const log = createLogger({ service: 'crash-loop-test', level: 'silent' });
@@ -23,14 +24,47 @@ describe('runsEndedWithWorker', () => {
   });
 });
 
+describe('crashesCharged', () => {
+  it('takes the runs stopped for locks Redis let lapse off the runs that ended with their worker, never below none', () => {
+    expect(crashesCharged(3, 0)).toBe(3);
+    expect(crashesCharged(3, 2)).toBe(1);
+    expect(crashesCharged(3, 3)).toBe(0);
+    // More lapses recorded than runs counted: an entry lost with Redis's data after its lapse.
+    expect(crashesCharged(1, 4)).toBe(0);
+  });
+});
+
 describe('CrashLoops', () => {
   let transitions: FakeTransitions;
   let metrics: ReturnType<typeof createMetrics>;
   let crashLoops: CrashLoops;
+  let lockLapses: Map<string, number>;
+  let lapsesReadable: boolean;
   beforeEach(() => {
     transitions = new FakeTransitions();
     metrics = createMetrics('crash-loop-test');
-    crashLoops = new CrashLoops({ transitions, maxStalledCount: 2, log, metrics });
+    lockLapses = new Map();
+    lapsesReadable = true;
+    const readLapses = async (jobId: string) => {
+      if (!lapsesReadable) throw new Error('connection refused');
+      return lockLapses.get(jobId) ?? 0;
+    };
+    crashLoops = new CrashLoops({ transitions, maxStalledCount: 2, lockLapses: readLapses, log, metrics });
+  });
+
+  it('charges a job the runs that ended with their worker, less those stopped for locks Redis let lapse', async () => {
+    lockLapses.set('long-job', 3);
+    await expect(crashLoops.charged('long-job', 3)).resolves.toBe(0);
+    await expect(crashLoops.charged('long-job', 5)).resolves.toBe(2);
+    await expect(crashLoops.charged('other-job', 3)).resolves.toBe(3);
+  });
+
+  it('charges every interrupted run when the lapses cannot be read, as a crash loop was judged before they were recorded', async () => {
+    lockLapses.set('long-job', 3);
+    lapsesReadable = false;
+    await expect(crashLoops.charged('long-job', 3)).resolves.toBe(3);
+    // No read at all for a job never interrupted.
+    await expect(crashLoops.charged('long-job', 0)).resolves.toBe(0);
   });
 
   it('calls more runs than maxStalledCount that ended with their worker a crash loop', () => {

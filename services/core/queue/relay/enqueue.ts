@@ -4,7 +4,8 @@ import type { Logger } from '../../logger';
 import type { Metrics } from '../../metrics';
 import { readJobStates, type RedisJobState } from '../job-states';
 import { sharedEntriesKey } from '../keys';
-import { entryItem, shareEntries, sharedEntryId, type EnqueueRow, type QueueJobData, type RequeueOptions } from './entries';
+import { STALL_SETTINGS } from '../../../contract';
+import { entryItem, runsOfGivenUpEntry, shareEntries, sharedEntryId, type EnqueueRow, type QueueJobData, type RequeueOptions } from './entries';
 import { withinEnqueueTimeout, type ResolvedRelayOptions } from './options';
 
 /** How often a requeue that waits for a worker to let go of an entry looks again. */
@@ -121,6 +122,14 @@ export class Enqueuer {
       this.deps.log.warn({ err: error, jobId }, 'could not remove job from BullMQ');
       return false;
     }
+  }
+
+  /** The runs that ended with their worker of the own entries BullMQ gave up on, by job id (see runsOfGivenUpEntry); an entry gone is left out. */
+  async givenUpRuns(jobIds: readonly string[]): Promise<Map<string, number>> {
+    const entries = await this.withinTimeout(Promise.all(jobIds.map((id) => this.deps.queue.getJob(id))), 'getJob');
+    const runs = new Map<string, number>();
+    for (const entry of entries) if (entry?.id !== undefined) runs.set(entry.id, runsOfGivenUpEntry(entry, STALL_SETTINGS.maxStalledCount));
+    return runs;
   }
 
   /** Where each job stands in Redis, bounded by the enqueue timeout. */

@@ -28,6 +28,41 @@ export interface SharedEntryData {
 
 export type QueueJobData = OwnEntryData | SharedEntryData;
 
+/** What a job's own queue entry says of its runs that ended with their worker (BullMQ's Job fits). */
+export interface InterruptedRuns {
+  /** BullMQ's count: the times this entry's lock lapsed while it ran. */
+  stalledCounter: number;
+  /** The entry's data; its `crashes` are runs before the entry existed (see OwnEntryData). */
+  data: unknown;
+}
+
+/**
+ * Runs of an own entry's job that ended with their worker: BullMQ's count for this entry,
+ * plus those before the entry existed (`crashes`). Runs a live worker stopped for a lapsed
+ * lock are among them; crashesCharged takes those off.
+ */
+export function runsEndedWithWorker(entry: InterruptedRuns): number {
+  const crashes = (entry.data as { crashes?: unknown } | null)?.crashes;
+  return entry.stalledCounter + (typeof crashes === 'number' && Number.isInteger(crashes) && crashes > 0 ? crashes : 0);
+}
+
+/**
+ * The runs of an entry BullMQ gave up on for its runs ending with their worker: what it
+ * counts, and at least one more than the limit, since BullMQ gave up on it.
+ */
+export function runsOfGivenUpEntry(entry: InterruptedRuns, maxStalledCount: number): number {
+  return Math.max(runsEndedWithWorker(entry), maxStalledCount + 1);
+}
+
+/**
+ * The runs that count against a job as crashes: those that ended with their worker, less
+ * the ones a live worker stopped because Redis let its queue lock lapse (jobs.lock_lapses),
+ * which were not the job's doing.
+ */
+export function crashesCharged(runsEndedWithWorker: number, lockLapses: number): number {
+  return Math.max(0, runsEndedWithWorker - lockLapses);
+}
+
 /** How a job queued again gets its entry: after a delay (a retry's backoff), and with the crashes of its earlier runs. */
 export interface RequeueOptions {
   delayMs?: number;

@@ -1,4 +1,5 @@
-export type { EnqueueRow, OwnEntryData, QueueJobData, RequeueOptions, SharedEntryData } from './entries';
+export { crashesCharged, runsEndedWithWorker, runsOfGivenUpEntry } from './entries';
+export type { EnqueueRow, InterruptedRuns, OwnEntryData, QueueJobData, RequeueOptions, SharedEntryData } from './entries';
 export type { RelayOptions } from './options';
 export { Relay } from './relay';
 export type { SweepReport } from './sweep';

@@ -18,6 +18,7 @@ import {
 import type { Logger } from '../../logger';
 import type { Metrics } from '../../metrics';
 import type { Enqueuer } from './enqueue';
+import { crashesCharged } from './entries';
 import type { ResolvedRelayOptions } from './options';
 
 /** What the sweep writes for a row it repairs, as the lifecycle audits it. */
@@ -31,7 +32,7 @@ type RepairAudit = Extract<AuditContext, { event: 'defer' | 'abandon' }>;
  */
 export class LostDeliveries {
   constructor(
-    private readonly deps: { generalPool: Pool; enqueuer: Pick<Enqueuer, 'redisStates' | 'requeue'>; log: Logger; metrics: Metrics | undefined },
+    private readonly deps: { generalPool: Pool; enqueuer: Pick<Enqueuer, 'redisStates' | 'requeue' | 'givenUpRuns'>; log: Logger; metrics: Metrics | undefined },
     private readonly options: Pick<ResolvedRelayOptions, 'lostRunningAfterMs' | 'sweepPageSize'>,
   ) {}
 
@@ -41,7 +42,7 @@ export class LostDeliveries {
     const running = await findStaleRunning(generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
     if (running.length === 0) return { retried: 0, failed: 0, abandoned: 0 };
     const states = await enqueuer.redisStates(running.map((row) => row.id));
-    const abandoned = await this.abandon(running.filter((row) => states.get(row.id) === 'crash-looped'));
+    const abandoned = await this.settleCrashLooped(running.filter((row) => states.get(row.id) === 'crash-looped'));
     const lost = running.filter((row) => states.get(row.id) === 'missing' || states.get(row.id) === 'finished');
     const decided = lost.map((row) => ({ row, audit: lostAttemptAudit(row) }));
     const applied = await this.applyRepairs(decided);
@@ -57,8 +58,29 @@ export class LostDeliveries {
     return { retried: retried.length, failed: applied.size - retried.length, abandoned };
   }
 
+  /**
+   * Rows BullMQ stopped delivering because their runs kept ending with their worker, which
+   * the worker that saw it did not settle: dead-lettered, as the worker would, unless
+   * enough of those runs were stopped for locks Redis let lapse (lock_lapses) that the job is
+   * no crash loop; such a job is queued again in a new entry carrying the count. Answers how
+   * many were dead-lettered.
+   */
+  async settleCrashLooped(rows: QueueEntryRow[]): Promise<number> {
+    const lapsed = rows.filter((row) => row.lock_lapses > 0);
+    const runs = lapsed.length > 0 ? await this.deps.enqueuer.givenUpRuns(lapsed.map((row) => row.id)) : new Map<string, number>();
+    const crashLoops: QueueEntryRow[] = [];
+    for (const row of rows) {
+      const given = runs.get(row.id);
+      if (given === undefined || crashesCharged(given, row.lock_lapses) > STALL_SETTINGS.maxStalledCount) crashLoops.push(row);
+      else if ((await this.deps.enqueuer.requeue([row], 'sweep', { crashes: given })) === 1) {
+        this.deps.log.info({ jobId: row.id, runs: given, lockLapses: row.lock_lapses }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
+      }
+    }
+    return this.abandon(crashLoops);
+  }
+
   /** Dead-letters rows BullMQ stopped delivering because their runs kept ending with their worker. */
-  async abandon(rows: QueueEntryRow[]): Promise<number> {
+  private async abandon(rows: QueueEntryRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     const reason = crashLoopReason(STALL_SETTINGS.maxStalledCount + 1);
     const applied = await this.applyRepairs(rows.map((row) => ({ row, audit: { event: 'abandon' as const, reason } })));

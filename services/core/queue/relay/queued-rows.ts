@@ -44,7 +44,7 @@ export class QueuedRows {
   private passCursor: Keyset | undefined;
 
   constructor(
-    private readonly deps: { generalPool: Pool; connection: Redis; enqueuer: Pick<Enqueuer, 'redisStates' | 'requeue'>; lost: Pick<LostDeliveries, 'abandon'> },
+    private readonly deps: { generalPool: Pool; connection: Redis; enqueuer: Pick<Enqueuer, 'redisStates' | 'requeue'>; lost: Pick<LostDeliveries, 'settleCrashLooped'> },
     private readonly options: Pick<ResolvedRelayOptions, 'prefix' | 'sweepGraceMs' | 'sweepPageSize' | 'sweepMaxRows' | 'enqueueTimeoutMs'>,
   ) {}
 
@@ -98,7 +98,7 @@ export class QueuedRows {
     return { checked, passEnded: walkedToTheEnd, pending, requeued, abandoned, lagSeconds: oldestMissingUs === Infinity ? 0 : ageSeconds(oldestMissingUs) };
   }
 
-  /** Notes rows missing for the first time, hands over those missing at two looks in a row, and dead-letters crash loops. */
+  /** Notes rows missing for the first time, hands over those missing at two looks in a row, and settles crash loops (see settleCrashLooped). */
   private async repair(rows: QueueEntryRow[], states: Map<string, RedisJobState>): Promise<{ pending: number; requeued: number; abandoned: number }> {
     const crashLooped: QueueEntryRow[] = [];
     const lost: QueueEntryRow[] = [];
@@ -118,7 +118,7 @@ export class QueuedRows {
         pending += 1;
       }
     }
-    const abandoned = await this.deps.lost.abandon(crashLooped);
+    const abandoned = await this.deps.lost.settleCrashLooped(crashLooped);
     const requeued = await this.deps.enqueuer.requeue(lost, 'sweep');
     return { pending, requeued, abandoned };
   }
