@@ -16,6 +16,8 @@ export const METRICS = {
   /** Deliveries held back because their user already ran JOBS_RUNNING_PER_USER jobs, by type: how often one user's load met the cap. */
   jobsHeld: 'platform_jobs_held_total',
   jobsCancelled: 'platform_jobs_cancelled_total',
+  /** Runs a worker stopped because their queue lock ran out, by cause (LOCK_LAPSE_CAUSES): only a `worker` lapse counts towards a crash loop. */
+  jobLockLapses: 'platform_job_lock_lapses_total',
   jobDuration: 'platform_job_duration_seconds',
   jobTimeToStart: 'platform_job_time_to_start_seconds',
   queueDepth: 'platform_queue_depth',
@@ -50,6 +52,13 @@ export const METRICS = {
   /** Security events (failed login, lockout, refresh-token reuse, password reset, role change, account disabled), by kind. */
   securityEvents: 'platform_security_events_total',
 } as const;
+
+/**
+ * The `cause` label of platform_job_lock_lapses_total. `redis`: the worker's loop ran and
+ * sent its renewals, and Redis did not take them in time (away, paused, out of reach).
+ * `worker`: the worker's loop stood still past the lock (a job blocking it, or a starved process).
+ */
+export const LOCK_LAPSE_CAUSES = ['redis', 'worker'] as const;
 
 /** The `kind` label of platform_security_events_total. */
 export const SECURITY_EVENT_KINDS = [

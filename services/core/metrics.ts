@@ -70,6 +70,12 @@ export function createMetrics(service: string) {
       labelNames: ['type'] as const,
       registers,
     }),
+    jobLockLapses: new Counter({
+      name: METRICS.jobLockLapses,
+      help: 'Runs stopped because their queue lock ran out, by cause: redis (renewals not taken in time; not charged as a crash) or worker (its loop stood still; charged).',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
     jobsCancelled: new Counter({ name: METRICS.jobsCancelled, help: 'Jobs cancelled.', labelNames: ['type'] as const, registers }),
     jobDuration: new Histogram({
       name: METRICS.jobDuration,

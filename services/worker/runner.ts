@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
-import { findCancelled, type DeliveryRow } from '../core/db/jobs';
+import { findCancelled, readLockLapses, recordLockLapses, type DeliveryRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -13,14 +13,15 @@ import { createRedisConnection, redisAnswersNewConnection } from '../core/queue/
 import { cancelChannel, workerConnectionName } from '../core/queue/keys';
 import { ChannelSubscription } from '../core/queue/subscription';
 import { WorkerSlots, type SlotHolder } from '../core/queue/worker-slots';
-import type { EnqueueRow, QueueJobData, Relay, RequeueOptions } from '../core/queue/relay';
+import { runsEndedWithWorker, type EnqueueRow, type QueueJobData, type Relay, type RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
-import { CrashLoops, runsEndedWithWorker } from './crash-loop';
+import { CrashLoops } from './crash-loop';
 import { FairShare } from './fair-share';
 import { JobExecutor, type Settlement } from './job-executor';
 import { findProcessor } from './jobs';
 import { LoopLiveness, type Liveness } from './liveness';
+import { LockWatch, type LockLapse } from './lock-watch';
 import { createMailDrop } from './mail-drop';
 import { observedMemoryBudget } from './observed-memory-budget';
 import type { MailDrop, Processor } from './processor';
@@ -114,6 +115,7 @@ export class JobRunner {
   private readonly crashLoops: CrashLoops;
   private readonly recoveryLane: RecoveryLane;
   private readonly fairShare: FairShare;
+  private readonly lockWatch: LockWatch;
   private worker: Worker<QueueJobData, void, string> | undefined;
   private connection: Redis | undefined;
   private subscriber: Redis | undefined;
@@ -130,6 +132,8 @@ export class JobRunner {
   private workerErrors: { lastWarnedAt: number | undefined; since: number } = { lastWarnedAt: undefined, since: 0 };
   /** The jobs of each queue entry running here, by entry id: what a lost lock on an entry stops. */
   private readonly entryJobs = new Map<string, readonly string[]>();
+  /** Deliveries (their entryJobs value) whose runs were stopped for a lost lock: each is stopped, and said, once. */
+  private readonly stoppedDeliveries = new WeakSet<readonly string[]>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -173,7 +177,14 @@ export class JobRunner {
       progressIntervalMs: this.options.progressIntervalMs,
       fairShare: this.fairShare,
     });
-    this.crashLoops = new CrashLoops({ transitions: this.transitions, maxStalledCount: this.options.stall.maxStalledCount, log: deps.log, metrics: deps.metrics });
+    this.crashLoops = new CrashLoops({
+      transitions: this.transitions,
+      maxStalledCount: this.options.stall.maxStalledCount,
+      lockLapses: (jobId) => readLockLapses(deps.generalPool, jobId),
+      log: deps.log,
+      metrics: deps.metrics,
+    });
+    this.lockWatch = new LockWatch({ lockDurationMs: this.options.stall.lockDurationMs, onLapse: (lapse) => void this.onLockLapse(lapse) });
     this.recoveryLane = new RecoveryLane({ relay: deps.relay });
     this.loop = new LoopLiveness({ redisUrl: options.redisUrl, prefix: options.prefix, probeEveryMs: this.options.livenessProbeMs, metrics: deps.metrics });
   }
@@ -200,6 +211,7 @@ export class JobRunner {
     this.loop.touch();
     this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
     this.livenessTimer.unref();
+    this.lockWatch.start();
     // A cancel is announced on a Redis channel, once: one published while Redis answered no one
     // (paused, partitioned: the subscription never drops, so nothing resubscribes) reached no
     // worker, and the job would run to its end holding its slot. PostgreSQL has every cancel.
@@ -245,7 +257,8 @@ export class JobRunner {
       if (job?.deferredFailure) void this.onCrashLoop(job);
       else if (job && !(error instanceof UnrecoverableError)) log.warn({ jobId: job.id, err: error }, 'BullMQ failed a job outside the runner');
     });
-    worker.on('lockRenewalFailed', (entryIds) => this.stopLostEntries(entryIds));
+    worker.on('locksRenewed', ({ jobIds }) => this.lockWatch.renewed(jobIds));
+    worker.on('lockRenewalFailed', (entryIds) => this.stopLostEntries(entryIds, 'Redis refused to renew it'));
     worker.on('error', (error) => {
       // Said once, with what it means and what the worker did, by stopLostEntries.
       if (error.message.startsWith(LOCK_RENEWAL_FAILED)) log.debug({ err: error }, 'worker error');
@@ -345,6 +358,7 @@ export class JobRunner {
     const { log } = this.deps;
     if (this.livenessTimer) clearInterval(this.livenessTimer);
     if (this.cancelCheckTimer) clearInterval(this.cancelCheckTimer);
+    this.lockWatch.stop();
     log.info({ inFlight: this.inFlight, graceMs }, 'worker stopping: finishing in-flight jobs');
     const graceTimer = setTimeout(() => {
       if (this.inFlight > 0) log.warn({ inFlight: this.inFlight }, 'grace period over: releasing the jobs still running');
@@ -415,12 +429,19 @@ export class JobRunner {
     this.entriesRunning += 1;
     const entryId = job.id;
     const jobIds = sharedJobIds(job.data) ?? [ownJobId(job.data)].filter((id): id is string => id !== undefined);
-    if (entryId !== undefined) this.entryJobs.set(entryId, jobIds);
+    if (entryId !== undefined) {
+      this.entryJobs.set(entryId, jobIds);
+      this.lockWatch.taken(entryId);
+    }
     try {
       await this.process(job, token);
     } finally {
       this.entriesRunning -= 1;
-      if (entryId !== undefined && this.entryJobs.get(entryId) === jobIds) this.entryJobs.delete(entryId);
+      // A later delivery of the same entry may have begun while this one wound down: it keeps its place.
+      if (entryId !== undefined && this.entryJobs.get(entryId) === jobIds) {
+        this.entryJobs.delete(entryId);
+        this.lockWatch.released(entryId);
+      }
     }
   }
 
@@ -444,18 +465,42 @@ export class JobRunner {
   }
 
   /**
-   * Redis says this worker's locks on these entries are gone: they lapsed while Redis was
-   * away past the lock duration (a pause, a partition), or another process released them.
-   * BullMQ keeps running such a job and only says so, while its stalled check hands the entry
-   * out again, to this worker or another: two runs of one job at once. The runs here are
-   * stopped instead, and the entry's next delivery runs the job.
+   * This worker's locks on these entries are gone: they ran out while Redis was away past
+   * the lock duration (a pause, a partition) or while this process's loop stood still, or
+   * Redis refused a renewal because another process released them. BullMQ keeps running
+   * such a job and only says so, while its stalled check hands the entry out again, to this
+   * worker or another: two runs of one job at once. The runs here are stopped instead, and
+   * the entry's next delivery runs the job. Answers the jobs it stopped.
    */
-  private stopLostEntries(entryIds: readonly string[]): void {
+  private stopLostEntries(entryIds: readonly string[], why: string): string[] {
+    const stopped: string[] = [];
     for (const entryId of entryIds) {
       const jobIds = this.entryJobs.get(entryId);
-      if (!jobIds) continue;
-      this.deps.log.warn({ queueJobId: entryId, jobIds }, 'lost the lock on a running queue entry (Redis did not renew it in time): stopping its runs here; the entry is delivered again');
+      if (!jobIds || this.stoppedDeliveries.has(jobIds)) continue;
+      this.stoppedDeliveries.add(jobIds);
+      this.deps.log.warn({ queueJobId: entryId, jobIds }, `lost the lock on a running queue entry (${why}): stopping its runs here; the entry is delivered again`);
       for (const jobId of jobIds) this.executor.abort(jobId, 'lock-lost');
+      stopped.push(...jobIds);
+    }
+    return stopped;
+  }
+
+  /**
+   * The LockWatch found locks that ran out. Their runs stop. BullMQ will count each as a run
+   * that ended with its worker, as it counts a crash; when this process's loop kept running,
+   * the lapse was Redis's doing, not the job's, and is recorded so the crash loop count
+   * leaves it out: a long job is not dead-lettered for outages of Redis it lived through.
+   * When the record cannot be written (PostgreSQL away too), the lapse counts as a crash.
+   */
+  private async onLockLapse({ entryIds, loopStood }: LockLapse): Promise<void> {
+    const jobIds = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still past the lock's duration" : "Redis did not take its renewals within the lock's duration");
+    if (jobIds.length === 0) return;
+    this.deps.metrics?.jobLockLapses.inc({ cause: loopStood ? 'worker' : 'redis' }, jobIds.length);
+    if (loopStood) return;
+    try {
+      await recordLockLapses(this.deps.generalPool, jobIds);
+    } catch (error) {
+      this.deps.log.warn({ err: error, jobIds }, 'could not record the lock lapses of runs stopped while Redis was away: each counts as a crash of its job');
     }
   }
 
@@ -475,7 +520,7 @@ export class JobRunner {
       this.deps.log.error({ queueJobId: job.id }, 'queue entry without a valid job id: dropped');
       return;
     }
-    const runs = runsEndedWithWorker(job);
+    const runs = await this.crashLoops.charged(jobId, runsEndedWithWorker(job));
     if (this.crashLoops.isCrashLoop(runs)) {
       const reason = await this.crashLoops.deadLetter(jobId, runs);
       throw new UnrecoverableError(reason);
@@ -536,6 +581,14 @@ export class JobRunner {
     if (rows.length > 0) this.deps.log.warn({ jobs: rows.length, crashes }, 'a shared queue entry outlived its worker: its jobs each get an entry of their own');
   }
 
+  /** Queues a job BullMQ gave up on again, its interrupted runs having been mostly Redis's lapses (see onCrashLoop). */
+  private async queueAgainAfterLapses(jobId: string, runs: number, charged: number): Promise<void> {
+    const row = await this.transitions.delivery(jobId);
+    if (!row || !planDelivery(row)) return;
+    this.deps.log.info({ jobId, runs, charged }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
+    await this.queueAgain([row], { crashes: runs });
+  }
+
   /** Entries of their own for these jobs; when Redis cannot take them, they stay queued in PostgreSQL and the relay sweep hands them over. */
   private async queueAgain(rows: readonly DeliveryRow[], options: RequeueOptions): Promise<void> {
     const entries: EnqueueRow[] = rows.map((row) => ({ id: row.id, type: row.type, priority: row.priority }));
@@ -550,7 +603,9 @@ export class JobRunner {
 
   /**
    * BullMQ gave up on an entry whose runs kept ending with their worker. A job's own entry:
-   * the job is dead-lettered. A shared entry never got to be split: its jobs are, now.
+   * the job is dead-lettered, unless enough of those runs were stopped for locks Redis let
+   * lapse that the job is no crash loop: it is queued again in a new entry that carries the
+   * count. A shared entry never got to be split: its jobs are, now.
    */
   private async onCrashLoop(job: Job<QueueJobData, void, string>): Promise<void> {
     const data: unknown = job.data;
@@ -559,7 +614,11 @@ export class JobRunner {
       if (jobIds) await this.splitShared(jobIds, job.stalledCounter);
       else {
         const jobId = ownJobId(data);
-        if (jobId) await this.crashLoops.deadLetter(jobId, this.crashLoops.runsOfGivenUpEntry(job));
+        if (!jobId) return;
+        const runs = this.crashLoops.runsOfGivenUpEntry(job);
+        const charged = await this.crashLoops.charged(jobId, runs);
+        if (this.crashLoops.isCrashLoop(charged)) await this.crashLoops.deadLetter(jobId, charged);
+        else await this.queueAgainAfterLapses(jobId, runs, charged);
       }
     } catch (error) {
       // The relay's sweep finds the entry finished in Redis and dead-letters or hands over its jobs from there.

@@ -4,10 +4,16 @@
  * check hands the entry out again. The first run used to go on beside the new one (found by
  * an outside walk: a 100 s sleep across a 45 s Redis pause ran twice at once, the worker
  * logging "could not renew lock" every 7.5 s). The run that lost its lock stops instead.
+ *
+ * BullMQ counts such a run as one that ended with its worker, as it counts a crash: a long
+ * job that lived through three such outages was dead-lettered as a crash loop (found by a
+ * probe: a 240 s sleep across Redis pauses of 40 s). A worker whose loop kept running
+ * records the lapse as Redis's doing, and only the other runs count towards a crash loop;
+ * a job that blocks its worker's loop past the lock is still one.
  * On a Redis of its own: the test pauses it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { sleep } from '../../../services/contract';
+import { echo, sleep } from '../../../services/contract';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
 import { startRedis, type RedisServer } from '../../harness/redis';
@@ -18,49 +24,98 @@ import { FAST_STALL } from './stall';
 describe('job engine: a run whose queue lock lapsed while Redis was away', () => {
   let redis: RedisServer;
   let fx: EngineFixture;
+  /** Runs of the sleep processor: how many began, how many run now, and the most at once. */
+  const sleeps = { runs: 0, running: 0, mostAtOnce: 0 };
+  let blockingRuns = 0;
+
+  const countsRuns = defineProcessor(sleep, async ({ input, signal }) => {
+    sleeps.runs += 1;
+    sleeps.running += 1;
+    sleeps.mostAtOnce = Math.max(sleeps.mostAtOnce, sleeps.running);
+    try {
+      await delay(input.ms, undefined, { signal });
+      return { result: { sleptMs: input.ms } };
+    } finally {
+      sleeps.running -= 1;
+    }
+  }) as unknown as Processor;
+  /** Holds its worker's event loop past the lock's duration, then waits to be stopped: a job at fault for its lapses. */
+  const blocksItsWorker = defineProcessor(echo, async ({ signal }) => {
+    blockingRuns += 1;
+    const until = Date.now() + FAST_STALL.lockDurationMs + 1_000;
+    while (Date.now() < until) {
+      // Spins: nothing else in this process runs meanwhile, the lock renewals included.
+    }
+    await delay(60_000, undefined, { signal });
+    return { result: {} };
+  }) as unknown as Processor;
 
   beforeAll(async () => {
     redis = await startRedis();
     const { databaseUrl } = await useSharedServices();
     fx = await createEngineFixture({ servers: { databaseUrl, redisUrl: redis.url, redisPrefix: '{lost-lock}' } });
+    const processors = (type: string) => (type === 'sleep' ? countsRuns : type === 'echo' ? blocksItsWorker : findProcessor(type));
+    await fx.startRunner({}, { processors });
   });
   afterAll(async () => {
     await fx?.close();
     await redis?.destroy();
   });
+  beforeEach(() => {
+    Object.assign(sleeps, { runs: 0, running: 0, mostAtOnce: 0 });
+  });
 
-  it('stops, so the redelivered entry runs the job alone, and the job succeeds without a charged attempt', async () => {
-    let running = 0;
-    let mostAtOnce = 0;
-    let runs = 0;
-    const countsRuns = defineProcessor(sleep, async ({ input, signal }) => {
-      runs += 1;
-      running += 1;
-      mostAtOnce = Math.max(mostAtOnce, running);
-      try {
-        await delay(input.ms, undefined, { signal });
-        return { result: { sleptMs: input.ms } };
-      } finally {
-        running -= 1;
-      }
-    }) as unknown as Processor;
-    await fx.startRunner({}, { processors: (type) => (type === 'sleep' ? countsRuns : findProcessor(type)) });
-    // Long enough that the first run, left alone, would still be going when the entry is delivered again.
-    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 8_000 }, maxAttempts: 1 }));
-    await waitFor('the run to be written', async () => (await statusOf(fx, job.id)) === 'running');
-
+  /** Pauses Redis past the lock's duration, so the lock lapses while Redis is away. */
+  async function pauseRedisPastTheLock(): Promise<void> {
     redis.pause();
     try {
-      // Past the lock's duration, so the lock lapses while Redis is away.
       await delay(FAST_STALL.lockDurationMs + 1_500);
     } finally {
       redis.resume();
     }
+  }
+
+  it('stops, so the redelivered entry runs the job alone, and the job succeeds without a charged attempt', async () => {
+    // Long enough that the first run, left alone, would still be going when the entry is delivered again.
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 8_000 }, maxAttempts: 1 }));
+    await waitFor('the run to be written', async () => (await statusOf(fx, job.id)) === 'running');
+
+    await pauseRedisPastTheLock();
 
     await waitFor('the job to succeed', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
-    expect(runs).toBeGreaterThanOrEqual(2);
-    expect(mostAtOnce).toBe(1);
+    expect(sleeps.runs).toBeGreaterThanOrEqual(2);
+    expect(sleeps.mostAtOnce).toBe(1);
     const { attempts } = await fx.one<{ attempts: number }>('SELECT attempts FROM jobs WHERE id = $1', [job.id]);
     expect(attempts).toBe(1);
+  });
+
+  it('lives through more such outages than a crash loop is allowed runs: they were Redis\'s doing, so the job succeeds', async () => {
+    const outages = FAST_STALL.maxStalledCount + 1;
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 6_000 }, maxAttempts: 1 }));
+    for (let outage = 1; outage <= outages; outage += 1) {
+      await waitFor(`run ${outage} to begin`, async () => sleeps.runs === outage && sleeps.running === 1 && (await statusOf(fx, job.id)) === 'running', 30_000);
+      await pauseRedisPastTheLock();
+    }
+
+    await waitFor('the job to succeed', async () => {
+      const status = await statusOf(fx, job.id);
+      // A dead letter is the fault this guards against: fail at once, with its reason.
+      if (status === 'failed') throw new Error(`dead-lettered: ${(await fx.one<{ error: string }>('SELECT error FROM jobs WHERE id = $1', [job.id])).error}`);
+      return status === 'succeeded';
+    }, 40_000);
+    expect(sleeps.runs).toBe(outages + 1);
+    expect(sleeps.mostAtOnce).toBe(1);
+    const row = await fx.one<{ attempts: number; lock_lapses: number }>('SELECT attempts, lock_lapses FROM jobs WHERE id = $1', [job.id]);
+    expect(row).toEqual({ attempts: 1, lock_lapses: outages });
+  });
+
+  it("still dead-letters a job that blocks its worker's loop past the lock each time it runs: those lapses are the job's", async () => {
+    blockingRuns = 0;
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'spins' }, maxAttempts: 1 }));
+    await waitFor('the job to be dead-lettered', async () => (await statusOf(fx, job.id)) === 'failed', 60_000);
+    const row = await fx.one<{ error: string; lock_lapses: number }>('SELECT error, lock_lapses FROM jobs WHERE id = $1', [job.id]);
+    expect(row.error).toMatch(/ended with its worker/);
+    expect(row.lock_lapses).toBe(0);
+    expect(blockingRuns).toBe(FAST_STALL.maxStalledCount + 1);
   });
 });
