@@ -114,7 +114,9 @@ function cliEnv(): WorkerEnv {
  */
 export async function withRuntime<T>(action: RuntimeAction<T>, options: RuntimeOptions = {}): Promise<T> {
   const env = cliEnv();
-  const log = createLogger({ service: 'cli', level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, destination: process.stderr });
+  // At LOG_LEVEL=debug or trace, whoever runs the command is debugging it: stacks stay.
+  const verbose = env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace';
+  const log = createLogger({ service: 'cli', level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, destination: process.stderr, errorsWithoutStacks: !verbose });
   const core = explainingRedisFailures(await createRuntime(env, { service: 'cli', log, logRedisOutages: false }));
   try {
     // The enqueue connection fails fast instead of queueing commands while it connects (right for

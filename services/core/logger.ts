@@ -31,6 +31,19 @@ export interface LoggerOptions {
   level?: string;
   /** Where to write; stdout by default. Tests pass a stream to read what was logged. */
   destination?: pino.DestinationStream;
+  /**
+   * Errors logged with their type, message and code but no stack: a person reading a
+   * command's warnings in a terminal needs what failed, not where in our code. The services
+   * keep their stacks, which is what their logs are read for.
+   */
+  errorsWithoutStacks?: boolean;
+}
+
+/** An error as errorsWithoutStacks logs it. */
+function errorWithoutStack(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as { code?: unknown }).code;
+  return { type: error.name, message: error.message, ...(code !== undefined && { code }) };
 }
 
 /**
@@ -48,6 +61,7 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      ...(options.errorsWithoutStacks && { serializers: { err: errorWithoutStack } }),
     },
     options.destination ?? pino.destination({ sync: false }),
   );

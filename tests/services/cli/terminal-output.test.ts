@@ -37,6 +37,24 @@ describe('platform output in a terminal', () => {
     expect((await fixture.one<{ input: { text: string } }>('SELECT input FROM jobs WHERE id = $1', [job.id])).input.text).toContain(TOKEN);
   });
 
+  // Found by an on-call walk: a cancel while Redis was away printed its warning with a twenty-line stack.
+  it('jobs cancel with Redis away cancels, and warns a line per failure, saying what failed, without a stack', async () => {
+    const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'sleep', input: { ms: 60_000 } }));
+
+    const cancelled = await platform(['jobs', 'cancel', job.id], { ...cliEnv, REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'warn' }, undefined, { timeoutMs: 30_000 });
+
+    expect({ code: cancelled.code, stdout: cancelled.stdout }).toEqual({ code: 0, stdout: `job ${job.id} cancelled\n` });
+    const warnings = cancelled.stderr.trim().split('\n').map((line) => JSON.parse(line) as { level: string; msg: string; err?: Record<string, unknown> });
+    // Its queue entry could not be removed, nor the cancel announced: each said once, with what failed.
+    expect(warnings.map(({ level, msg }) => ({ level, msg }))).toEqual([
+      { level: 'warn', msg: 'could not remove job from BullMQ' },
+      { level: 'warn', msg: 'could not publish cancel; the worker will find the job cancelled when it reports' },
+    ]);
+    for (const { err } of warnings) expect(err).toEqual({ type: 'Error', message: expect.any(String) as string });
+    expect(cancelled.stderr).not.toMatch(/\n\s+at /);
+    expect(cancelled.stderr).not.toContain('"stack"');
+  });
+
   it("writes control characters from users' data as escapes: an escape sequence in a job's error or input cannot clear the screen, a U+202E cannot reverse a line", async () => {
     const hostile = 'invoice\u202Efdp.exe \u001b[2J\u001b]0;owned\u0007 \u009b31m a\u2067b';
     const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type: 'echo', input: { payload: hostile } }));
