@@ -33,15 +33,20 @@ describe('relay sweep and crash-looped entries', () => {
       "INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, updated_at) VALUES ($1, $2, 'echo', '{\"payload\":\"again\"}', 'queued', 3, now() - $3::int * interval '1 second')",
       [id, fx.ownerId, queuedSecondsAgo],
     );
+    await giveUpOnEntry(id, { timestamp: String(Date.now() - addedSecondsAgo * 1_000) });
+    return id;
+  }
+
+  /** Gives job `id` an entry of its own that BullMQ gave up on as a crash loop, with these fields of BullMQ's set on it. */
+  async function giveUpOnEntry(id: string, fields: Record<string, string>): Promise<void> {
     await fx.core.relay.queue.add('echo', { jobId: id }, { jobId: id });
     const redis = new Redis(fx.env.REDIS_URL, { lazyConnect: true });
     try {
       // What BullMQ leaves on an entry that stalled more than maxStalledCount times.
-      await redis.hset(bullJobKey(fx.env.QUEUE_PREFIX, id), 'defa', 'job stalled more than allowable limit', 'timestamp', String(Date.now() - addedSecondsAgo * 1_000));
+      await redis.hset(bullJobKey(fx.env.QUEUE_PREFIX, id), { defa: 'job stalled more than allowable limit', ...fields });
     } finally {
       redis.disconnect();
     }
-    return id;
   }
 
   it('hands over a row queued again after its entry crash-looped, and the job runs', async () => {
@@ -82,13 +87,7 @@ describe('relay sweep and crash-looped entries', () => {
       "INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, lock_lapses, updated_at) VALUES ($1, $2, 'echo', '{\"payload\":\"lapsed\"}', 'running', 1, 3, $3, now() - interval '2 minutes')",
       [id, fx.ownerId, lockLapses],
     );
-    await fx.core.relay.queue.add('echo', { jobId: id }, { jobId: id });
-    const redis = new Redis(fx.env.REDIS_URL, { lazyConnect: true });
-    try {
-      await redis.hset(bullJobKey(fx.env.QUEUE_PREFIX, id), 'defa', 'job stalled more than allowable limit', 'stc', String(stalls));
-    } finally {
-      redis.disconnect();
-    }
+    await giveUpOnEntry(id, { stc: String(stalls) });
     return id;
   }
 
