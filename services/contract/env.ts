@@ -17,18 +17,23 @@ export type DatabaseSslMode = (typeof DATABASE_SSL_MODES)[number];
 const port = wholeNumber({ min: 1, max: 65_535 });
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
 /**
- * WORKER_INPUT_BUDGET_BYTES when unset. A backlog of 300 one-MiB echo inputs drained in the
- * same time with 8, 16 or 32 MiB or no budget at all (the bound is PostgreSQL and JSON, not
- * slots), while the worker's peak RSS was 298, 302, 497 and 979 MiB.
+ * WORKER_INPUT_BUDGET_BYTES for a worker in 512 MiB (WORKER_BUDGETS_SIZED_FOR_BYTES), or with
+ * no memory limit; other limits get the same share (services/worker/memory-budgets.ts). A
+ * backlog of 300 one-MiB echo inputs drained in the same time with 8, 16 or 32 MiB or no
+ * budget at all (the bound is PostgreSQL and JSON, not slots), while the worker's peak RSS
+ * was 298, 302, 497 and 979 MiB.
  */
 export const DEFAULT_WORKER_INPUT_BUDGET_BYTES = 16 * 1024 * 1024;
 /**
- * WORKER_FILE_MEMORY_BUDGET_BYTES when unset: sized for the smallest worker pod the stacks
- * run (dev: 512 MiB), leaving room beside it for a full input budget. It lets in one
- * text.stats on a 25 MiB file at a time, or two on 8 MiB files; a backlog of the former kept
- * a worker near 300 MiB of resident memory (bench/FINDINGS.md).
+ * WORKER_FILE_MEMORY_BUDGET_BYTES for a worker in 512 MiB, or with no memory limit: sized for
+ * the smallest worker pod the stacks run (dev: 512 MiB), leaving room beside it for a full
+ * input budget; other limits get the same share. It lets in one text.stats on a 25 MiB file
+ * at a time, or two on 8 MiB files; a backlog of the former kept a worker near 300 MiB of
+ * resident memory (bench/FINDINGS.md).
  */
 export const DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** The memory limit the default worker budgets were sized and measured for. */
+export const WORKER_BUDGETS_SIZED_FOR_BYTES = 512 * 1024 * 1024;
 /**
  * JOBS_RUNNING_PER_USER when unset: half the slots of one worker at its default
  * concurrency, so under `npm start` one user's long jobs leave the other half to everyone
@@ -237,15 +242,17 @@ export const EnvSchema = z.object({
   JOBS_RUNNING_PER_USER: count(100_000).default(DEFAULT_JOBS_RUNNING_PER_USER),
   /**
    * Bytes of large job inputs (over 64 KiB) one worker holds at once; a job with one waits
-   * for room before its input is read. One larger than the whole budget runs alone.
+   * for room before its input is read. One larger than the whole budget runs alone. Unset:
+   * sized from the worker's memory limit (services/worker/memory-budgets.ts).
    */
-  WORKER_INPUT_BUDGET_BYTES: bytes.default(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
+  WORKER_INPUT_BUDGET_BYTES: bytes.optional(),
   /**
    * Bytes of memory one worker lets file jobs hold at once for what grows with their file
    * (a type's fileMemory: text.stats, csv.summary, file.compress to brotli); such a job waits
-   * for room before it starts. One needing more than the whole budget runs alone.
+   * for room before it starts. One needing more than the whole budget runs alone. Unset:
+   * sized from the worker's memory limit (services/worker/memory-budgets.ts).
    */
-  WORKER_FILE_MEMORY_BUDGET_BYTES: bytes.default(DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES),
+  WORKER_FILE_MEMORY_BUDGET_BYTES: bytes.optional(),
   /**
    * A name for the place this worker process runs in, which only one worker process holds
    * at a time: in the cluster the pod's uid, under `npm start` its one worker. A worker

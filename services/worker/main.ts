@@ -12,6 +12,7 @@ import { QUEUES, QUEUE_DEPTH_STATES, WORKER_HEARTBEAT_FORGET_MS } from '../contr
 import { startHealthServer, type HealthServer } from './health';
 import { JobRunner, type RunnerDeps, type RunnerOptions } from './runner';
 import { createMailDrop, createSmtpMailDrop } from './mail-drop';
+import { memoryBudgets, memoryLimitBytes } from './memory-budgets';
 import { startRetentionPurge } from './retention';
 import { createJobRemoval } from '../core/jobs/removal';
 import { WorkerSlots } from '../core/queue/worker-slots';
@@ -60,6 +61,9 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   });
   const metrics = createMetrics(env.SERVICE_NAME ?? 'worker');
   const core = await createRuntime(env, { service: 'worker', log, metrics, relaySweep: true, relay: options.relay });
+  const limitBytes = memoryLimitBytes();
+  const { budgets, source } = memoryBudgets(limitBytes, { inputBudgetBytes: env.WORKER_INPUT_BUDGET_BYTES, fileMemoryBudgetBytes: env.WORKER_FILE_MEMORY_BUDGET_BYTES });
+  log.info({ ...budgets, memoryLimitBytes: limitBytes ?? null, source }, `memory budgets: ${source}`);
   const runner = new JobRunner(
     {
       batchPool: core.batchPool,
@@ -77,8 +81,7 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       redisUrl: env.REDIS_URL,
       prefix: env.QUEUE_PREFIX,
       concurrency: env.WORKER_CONCURRENCY,
-      inputBudgetBytes: env.WORKER_INPUT_BUDGET_BYTES,
-      fileMemoryBudgetBytes: env.WORKER_FILE_MEMORY_BUDGET_BYTES,
+      ...budgets,
       jobsRunningPerUser: env.JOBS_RUNNING_PER_USER,
       ...(env.WORKER_SLOT ? { slot: env.WORKER_SLOT } : {}),
     },

@@ -18,9 +18,12 @@ function issues(source: Record<string, string>, schema: Parameters<typeof parseE
   throw new Error(`expected an EnvError for ${JSON.stringify(Object.keys(source))}`);
 }
 
-/** The contract's variables whose value is a number (every one has a default). */
+/** The contract's variables whose value is a number: a default that is one, or (the worker's memory budgets, sized when unset) a byte count read as one. */
 const numericVariables = Object.entries(EnvSchema.shape)
-  .filter(([, schema]) => typeof (schema as { safeParse(value: undefined): { data?: unknown } }).safeParse(undefined).data === 'number')
+  .filter(([, schema]) => {
+    const { safeParse } = schema as { safeParse(value: string | undefined): { data?: unknown } };
+    return typeof safeParse(undefined).data === 'number' || typeof safeParse('16777216').data === 'number';
+  })
   .map(([variable]) => variable);
 
 describe('env contract: numbers', () => {
