@@ -200,7 +200,16 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       access: 'user',
       request: { params: IdParams },
       responses: {
-        200: { description: 'The bytes, with their Content-Type and Content-Length.', content: { [ANY_MEDIA_TYPE]: { schema: Binary } } },
+        200: {
+          description: 'The bytes, with their Content-Type and Content-Length.',
+          headers: {
+            'Content-Disposition': {
+              description: '`attachment`, with the file\'s name: `filename*` (RFC 8187, UTF-8) and an ASCII `filename` for clients that read only that.',
+              schema: { type: 'string' },
+            },
+          },
+          content: { [ANY_MEDIA_TYPE]: { schema: Binary } },
+        },
         404: respond.problem('No such file of the caller.'),
         429: respond.tooManyRequests(`The caller has ${TRANSFERS_AT_ONCE_PER_USER} downloads under way (in this server process); see Retry-After.`),
       },

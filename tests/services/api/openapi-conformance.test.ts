@@ -19,8 +19,8 @@ interface OpenApiDocument {
   components: { securitySchemes: Record<string, unknown>; schemas: Record<string, { type?: unknown; properties?: Record<string, unknown>; required?: string[]; anyOf?: unknown[] }> };
 }
 
-/** Headers a client acts on (follows, waits by, stores): each one sent must be declared. */
-const CONTRACT_HEADERS = ['location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'set-cookie', 'www-authenticate'];
+/** Headers a client acts on (follows, waits by, stores, names a saved file by): each one sent must be declared. */
+const CONTRACT_HEADERS = ['location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'set-cookie', 'www-authenticate', 'content-disposition'];
 
 /** Whether a declared media type or range (`text/*`, `*\/*`) covers the Content-Type sent. */
 function covers(declared: string, sent: string): boolean {
