@@ -81,8 +81,9 @@ export const respond = {
   json(description: string, schema: z.ZodType, headers?: ResponseConfig['headers']): ResponseConfig {
     return { description, headers, content: { 'application/json': { schema } } };
   },
-  problem(description: string, headers?: ResponseConfig['headers']): ResponseConfig {
-    return { description, headers, content: { [PROBLEM_CONTENT_TYPE]: { schema: Problem } } };
+  /** A problem document; `schema` when the problem carries extension members of its own (Problem extended). */
+  problem(description: string, headers?: ResponseConfig['headers'], schema: z.ZodType = Problem): ResponseConfig {
+    return { description, headers, content: { [PROBLEM_CONTENT_TYPE]: { schema } } };
   },
   /** A 429, with the headers every 429 is sent with. */
   tooManyRequests(description: string): ResponseConfig {

@@ -59,5 +59,6 @@ export const Problem = z
     instance: z.string().optional(),
     requestId: z.string().optional(),
     errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    limitBytes: z.number().int().optional().meta({ description: 'The limit a body over it passed (a 413 of a JSON body: JSON_BODY_LIMIT_BYTES).' }),
   })
   .meta({ id: 'Problem', description: 'An RFC 9457 problem document.' });

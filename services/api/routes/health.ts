@@ -3,6 +3,7 @@ import { PATHS } from '../../contract';
 import type { Lifecycle, MetricsSource, ReadinessChecks } from '../dependencies';
 import { endpoint, respond, RETRY_AFTER_HEADER, type Endpoint } from '../endpoints';
 import { sendProblem } from '../problem';
+import { Problem } from '../schemas';
 
 /** "ok", or why the dependency is not. The checks keep their own deadline (ReadinessChecks), so a probe never hangs. */
 async function probe(check: () => Promise<void>): Promise<string> {
@@ -21,6 +22,11 @@ export interface HealthRoutesOptions {
 }
 
 const Checks = z.object({ postgres: z.string(), redis: z.string() }).meta({ description: '"ok", or why the dependency is not.' });
+
+/** Readiness refused: the problem, and what is not ready (the dependencies' checks, or that the server drains). */
+const NotReady = Problem.extend({
+  checks: z.union([Checks, z.object({ draining: z.literal(true) }).meta({ description: 'The server is shutting down.' })]),
+}).meta({ id: 'NotReady' });
 
 /**
  * Liveness and readiness answer different questions:
@@ -58,7 +64,7 @@ export function healthEndpoints({ checks, lifecycle, metricsSource }: HealthRout
       needsDatabase: false,
       responses: {
         200: respond.json('Ready to take requests.', z.object({ status: z.enum(['ready', 'degraded']), checks: Checks })),
-        503: respond.problem('Not ready (draining, or PostgreSQL unreachable); `checks` says which, and Retry-After is sent while PostgreSQL is away.', RETRY_AFTER_HEADER),
+        503: respond.problem('Not ready (draining, or PostgreSQL unreachable); `checks` says which, and Retry-After is sent while PostgreSQL is away.', RETRY_AFTER_HEADER, NotReady),
       },
       async handle(_request, req, res) {
         if (lifecycle.draining) {

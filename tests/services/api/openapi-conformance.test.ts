@@ -1,4 +1,5 @@
-import { call, signUp, startApi, type ApiFixture } from './fixture';
+import { z } from 'zod';
+import { call, makeAdmin, signUp, startApi, type ApiFixture, type CallOptions, type CallResult } from './fixture';
 import { SseClient } from './sse-client';
 
 /**
@@ -22,6 +23,27 @@ interface OpenApiDocument {
 /** Headers a client acts on (follows, waits by, stores, names a saved file by): each one sent must be declared. */
 const CONTRACT_HEADERS = ['location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'set-cookie', 'www-authenticate', 'content-disposition'];
 
+/**
+ * A schema of the document as a response validator reads it: each `$ref` replaced by what it
+ * names (the document's schemas do not recurse), and each object closed, since a field the
+ * schema does not name is one a generated client has no type for.
+ */
+function closedSchema(document: OpenApiDocument, node: unknown): unknown {
+  if (Array.isArray(node)) return node.map((item) => closedSchema(document, item));
+  if (!node || typeof node !== 'object') return node;
+  const { $ref } = node as { $ref?: unknown };
+  if (typeof $ref === 'string') return closedSchema(document, document.components.schemas[$ref.slice('#/components/schemas/'.length)]);
+  const schema = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, closedSchema(document, value)]));
+  if ('properties' in schema && !('additionalProperties' in schema)) schema.additionalProperties = false;
+  return schema;
+}
+
+/** Where a JSON body departs from the schema declared for it (through zod's reading of JSON Schema, apart from the zod schemas the document was made from). */
+function bodyDepartures(document: OpenApiDocument, schema: Record<string, unknown>, body: unknown): string[] {
+  const result = z.fromJSONSchema(closedSchema(document, schema) as Parameters<typeof z.fromJSONSchema>[0]).safeParse(body);
+  return result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}${'keys' in issue ? ` ${JSON.stringify(issue.keys)}` : ''}`);
+}
+
 /** Whether a declared media type or range (`text/*`, `*\/*`) covers the Content-Type sent. */
 function covers(declared: string, sent: string): boolean {
   const [type, subtype] = declared.split('/');
@@ -30,7 +52,7 @@ function covers(declared: string, sent: string): boolean {
 }
 
 /** Where an answer departs from its operation's declared response; empty when the document describes it. */
-function departures(document: OpenApiDocument, method: string, template: string, response: { status: number; headers: Headers }): string[] {
+function departures(document: OpenApiDocument, method: string, template: string, response: { status: number; headers: Headers; text?: string }): string[] {
   const declared = document.paths[template]?.[method]?.responses[String(response.status)];
   if (!declared) return [`${method.toUpperCase()} ${template}: status ${response.status} is not declared`];
   const found: string[] = [];
@@ -43,6 +65,8 @@ function departures(document: OpenApiDocument, method: string, template: string,
   for (const name of CONTRACT_HEADERS) {
     if (response.headers.has(name) && !headers.includes(name)) found.push(`${method.toUpperCase()} ${template} ${response.status}: header ${name} is sent, not declared`);
   }
+  const schema = sentType && /json/.test(sentType) && response.text ? Object.entries(declared.content ?? {}).find(([media]) => covers(media, sentType))?.[1].schema : undefined;
+  if (schema) for (const departure of bodyDepartures(document, schema, JSON.parse(response.text!))) found.push(`${method.toUpperCase()} ${template} ${response.status}: ${departure}`);
   return found;
 }
 
@@ -214,5 +238,128 @@ describe('OpenAPI document against what the server sends', () => {
         'POST /v1/auth/password-reset/confirm',
       ].sort(),
     );
+  });
+  it('answers every operation, asked rightly and wrongly, with a status, headers and body its document declares', async () => {
+    const found: string[] = [];
+    const asked = new Set<string>();
+    /** One request, its answer held against the operation the template names. */
+    const ask = async (method: string, template: string, pathname: string, options: CallOptions = {}): Promise<CallResult> => {
+      const response = await call(api, pathname, { ...options, method: method.toUpperCase() });
+      asked.add(`${method} ${template}`);
+      found.push(...departures(document, method, template, response));
+      return response;
+    };
+    const user = await signUp(api);
+    const other = await signUp(api);
+    const token = user.token;
+    const missing = '00000000-0000-4000-8000-000000000000';
+
+    await ask('get', '/healthz', '/healthz');
+    await ask('get', '/readyz', '/readyz');
+    // Draining: readiness answers 503 (the problem names what is not ready).
+    api.lifecycle.draining = true;
+    try {
+      await ask('get', '/readyz', '/readyz');
+    } finally {
+      api.lifecycle.draining = false;
+    }
+    await ask('get', '/metrics', '/metrics');
+    await ask('get', '/v1/job-types', '/v1/job-types');
+
+    // Accounts.
+    const password = 'correct horse battery staple';
+    await ask('post', '/v1/auth/register', '/v1/auth/register', { json: { email: `tour-${Date.now()}@example.com`, password } });
+    await ask('post', '/v1/auth/register', '/v1/auth/register', { json: { email: 'no-password@example.com' } });
+    await ask('post', '/v1/auth/register', '/v1/auth/register', { body: 'email=a', headers: { 'content-type': 'text/plain' } });
+    // Over JSON_BODY_LIMIT_BYTES: 413, saying the limit.
+    await ask('post', '/v1/auth/register', '/v1/auth/register', { json: { email: 'big@example.com', password: 'x'.repeat(api.env.JSON_BODY_LIMIT_BYTES) } });
+    const login = await ask('post', '/v1/auth/login', '/v1/auth/login', { json: { email: user.email, password } });
+    await ask('post', '/v1/auth/login', '/v1/auth/login', { json: { email: user.email, password: 'not the password at all' } });
+    await ask('post', '/v1/auth/login', '/v1/auth/login', { json: { email: user.email } });
+    const refreshCookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    await ask('post', '/v1/auth/refresh', '/v1/auth/refresh', { headers: { cookie: refreshCookie } });
+    await ask('post', '/v1/auth/refresh', '/v1/auth/refresh', { headers: { cookie: refreshCookie, 'sec-fetch-site': 'cross-site' } });
+    await ask('post', '/v1/auth/password-reset', '/v1/auth/password-reset', { json: { email: user.email } });
+    await ask('post', '/v1/auth/password-reset', '/v1/auth/password-reset', { json: { email: 'not an address' } });
+    await ask('post', '/v1/auth/password-reset/confirm', '/v1/auth/password-reset/confirm', { json: { token: 'A'.repeat(43), password } });
+    await ask('get', '/v1/auth/me', '/v1/auth/me', { token });
+    await ask('get', '/v1/usage', '/v1/usage', { token });
+    await ask('get', '/v1/usage', '/v1/usage');
+
+    // Files.
+    const text = await ask('post', '/v1/files', '/v1/files', { token, body: 'one two two\n', headers: { 'content-type': 'text/plain', 'x-file-name': 'words.txt' } });
+    const csv = await ask('post', '/v1/files', '/v1/files', { token, body: 'a,b\n1,2\n', headers: { 'content-type': 'text/csv' } });
+    await ask('post', '/v1/files', '/v1/files', { token, body: 'no boundary', headers: { 'content-type': 'multipart/form-data; boundary=x' } });
+    await ask('post', '/v1/files', '/v1/files', { token, body: 'x', headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip' } });
+    const fileId = String(text.body.id);
+    await ask('get', '/v1/files/{id}', `/v1/files/${fileId}`, { token });
+    await ask('get', '/v1/files/{id}', `/v1/files/${fileId}`, { token: other.token });
+    await ask('get', '/v1/files/{id}/content', `/v1/files/${fileId}/content`, { token });
+    await ask('get', '/v1/files/{id}/content', `/v1/files/${missing}/content`, { token });
+
+    // Jobs: each public type, and refusals.
+    const submitted: Record<string, string> = {};
+    const inputs: Record<string, unknown> = {
+      echo: { payload: { nested: [1, 'two', null] } },
+      sleep: { ms: 60_000 },
+      'file.checksum': { fileId, algorithm: 'md5' },
+      'file.compress': { fileId, format: 'gzip' },
+      'text.stats': { fileId },
+      'csv.summary': { fileId: String(csv.body.id), header: true },
+      'files.checksum': { fileIds: [fileId, String(csv.body.id)], failurePolicy: { mode: 'tolerate', maxFailed: 1 } },
+      'echo.batch': { count: 2, payload: 'p' },
+    };
+    for (const [type, input] of Object.entries(inputs)) {
+      const job = await ask('post', '/v1/jobs', '/v1/jobs', { token, json: { type, input }, headers: { 'idempotency-key': `tour-${type}` } });
+      submitted[type] = String(job.body.id);
+    }
+    await ask('post', '/v1/jobs', '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'another' } }, headers: { 'idempotency-key': 'tour-echo' } });
+    await ask('post', '/v1/jobs', '/v1/jobs', { token, json: { type: 'no.such.type', input: {} } });
+    await ask('post', '/v1/jobs', '/v1/jobs', { token, json: { type: 'file.checksum', input: { fileId: missing } } });
+    await ask('post', '/v1/jobs', '/v1/jobs', { token, json: { type: 'echo', input: {} }, headers: { 'idempotency-key': 'not a key' } });
+    await ask('post', '/v1/jobs', '/v1/jobs', { token, body: '{"type":"echo","input":{}}', headers: { 'content-type': 'text/plain' } });
+    await ask('post', '/v1/jobs', '/v1/jobs', { token, json: { type: 'echo', input: { payload: 'x'.repeat(api.env.JSON_BODY_LIMIT_BYTES) } } });
+    await ask('post', '/v1/jobs', '/v1/jobs', { json: { type: 'echo', input: {} } });
+    const page = await ask('get', '/v1/jobs', '/v1/jobs?limit=2', { token });
+    await ask('get', '/v1/jobs', `/v1/jobs?limit=2&cursor=${encodeURIComponent(String(page.body.nextCursor))}`, { token });
+    await ask('get', '/v1/jobs', '/v1/jobs?include=input,result&status=queued', { token });
+    await ask('get', '/v1/jobs', '/v1/jobs?cursor=not-a-cursor', { token });
+    await ask('get', '/v1/jobs/{id}', `/v1/jobs/${submitted.echo}`, { token });
+    await ask('get', '/v1/jobs/{id}', `/v1/jobs/${submitted.echo}`, { token: other.token });
+    await ask('get', '/v1/jobs/{id}/tasks', `/v1/jobs/${submitted['echo.batch']}/tasks?limit=1`, { token });
+    await ask('get', '/v1/jobs/{id}/tasks', `/v1/jobs/${submitted.echo}/tasks`, { token });
+    await ask('get', '/v1/jobs/{id}/tasks', `/v1/jobs/${submitted['echo.batch']}/tasks?status=waiting`, { token });
+    await ask('get', '/v1/jobs/{id}/events', `/v1/jobs/${missing}/events`, { token });
+    await ask('get', '/v1/jobs/{id}/events', `/v1/jobs/${submitted.echo}/events`, { token, headers: { 'last-event-id': '9'.repeat(65) } });
+    await ask('get', '/v1/jobs/events', '/v1/jobs/events', { token, headers: { 'last-event-id': '9'.repeat(65) } });
+    await ask('delete', '/v1/jobs/{id}', `/v1/jobs/${submitted.sleep}`, { token });
+    await ask('post', '/v1/jobs/{id}/cancel', `/v1/jobs/${submitted.sleep}/cancel`, { token });
+    await ask('post', '/v1/jobs/{id}/cancel', `/v1/jobs/${submitted.sleep}/cancel`, { token });
+    await ask('post', '/v1/jobs/{id}/retry', `/v1/jobs/${submitted.sleep}/retry`, { token });
+    await ask('post', '/v1/jobs/{id}/retry', `/v1/jobs/${submitted.sleep}/retry`, { token });
+    await ask('post', '/v1/jobs/{id}/cancel', `/v1/jobs/${submitted.sleep}/cancel`, { token });
+    await ask('delete', '/v1/jobs/{id}', `/v1/jobs/${submitted.sleep}`, { token });
+    await ask('delete', '/v1/jobs/{id}', `/v1/jobs/${submitted.sleep}`, { token });
+
+    // Admin routes: a user is refused, an admin answered.
+    const admin = await makeAdmin(api, (await signUp(api)).userId);
+    for (const caller of [token, admin]) {
+      await ask('get', '/v1/admin/queues', '/v1/admin/queues', { token: caller });
+      await ask('get', '/v1/admin/dlq', '/v1/admin/dlq?limit=1', { token: caller });
+      await ask('post', '/v1/admin/dlq/{id}/replay', `/v1/admin/dlq/${missing}/replay`, { token: caller });
+      await ask('post', '/v1/admin/queues/pause', '/v1/admin/queues/pause', { token: caller });
+      await ask('post', '/v1/admin/queues/resume', '/v1/admin/queues/resume', { token: caller });
+    }
+    await ask('get', '/v1/admin/dlq', '/v1/admin/dlq?limit=0', { token: admin });
+    await ask('post', '/v1/admin/dlq/{id}/replay', `/v1/admin/dlq/${submitted.echo}/replay`, { token: admin });
+
+    await ask('delete', '/v1/files/{id}', `/v1/files/${fileId}`, { token });
+    await ask('delete', '/v1/files/{id}', `/v1/files/${fileId}`, { token });
+    await ask('post', '/v1/auth/logout', '/v1/auth/logout', { token });
+
+    expect(found).toEqual([]);
+    const operations = Object.entries(document.paths).flatMap(([template, methods]) => Object.keys(methods).map((method) => `${method} ${template}`));
+    // Every operation is asked (the streams' 200 are held against JobEvent above).
+    expect(operations.filter((operation) => !asked.has(operation))).toEqual([]);
   });
 });
