@@ -167,6 +167,22 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
     if (revocations.length > 0) await deps.revoke(revocations);
   };
 
+  /**
+   * Announces the revocations a caller's own request committed (logout, a reused refresh
+   * token, a password reset). When Redis cannot take them, the caller is answered 503 saying
+   * what stands in PostgreSQL, not 500: a dependency is away, and a logout asked again
+   * announces what this one could not (the console keeps it owed until it is confirmed).
+   */
+  const announceForCaller = async (revocations: Revocation[], done: string, remedy = '') => {
+    try {
+      await revokeAndAnnounce(revocations);
+    } catch (error) {
+      throw new ServiceUnavailableError(
+        `${done}, but the revocation could not be announced through Redis (${error instanceof Error ? error.message : String(error)}): API processes may accept the session's access tokens until they reconnect to Redis or the tokens expire${remedy}`,
+      );
+    }
+  };
+
   /** An account an operator may change: any but the platform's own. */
   const operatedAccount = async (email: string): Promise<UserRecord> => {
     const user = await users.findByEmail(email);
@@ -248,8 +264,10 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       const found = await sessions.findRefreshToken(hash);
       if (!found) throw new UnauthorizedError(INVALID_REFRESH);
       const reuse = async () => {
-        await revokeAndAnnounce(await sessions.revokeSession(found.sessionId, 'refresh-token-reuse'));
+        const revocations = await sessions.revokeSession(found.sessionId, 'refresh-token-reuse');
+        // Logged once the session is ended, whether or not Redis takes the announcement.
         security('refresh_token_reuse', { userId: found.userId, sessionId: found.sessionId }, log);
+        await announceForCaller(revocations, 'this refresh token was used before, so its session is ended');
         return new UnauthorizedError(INVALID_REFRESH);
       };
       if (found.sessionRevokedAt) throw new UnauthorizedError(INVALID_REFRESH);
@@ -279,7 +297,7 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
         const found = await sessions.findRefreshToken(sha256(refreshToken));
         if (found) revocations.push(...(await sessions.revokeSession(found.sessionId, 'logout')));
       }
-      await revokeAndAnnounce(revocations);
+      await announceForCaller(revocations, 'the session is ended in PostgreSQL', '; log out again to announce it');
     },
 
     async requestPasswordReset(email, log = deps.log) {
@@ -315,8 +333,8 @@ export function createAuthService(deps: AuthServiceDependencies): AuthService {
       const passwordHash = await hashPassword(password);
       const reset = await sessions.resetPassword(sha256(token), passwordHash);
       if (!reset) throw new ValidationError('the reset token is invalid, used or expired', [{ field: 'body.token', message: 'is invalid, used or expired' }]);
-      await revokeAndAnnounce(reset.revocations);
       security('password_reset', { userId: reset.userId }, log);
+      await announceForCaller(reset.revocations, 'the password is set and the account\'s sessions are ended in PostgreSQL');
       return service.me(reset.userId);
     },
 

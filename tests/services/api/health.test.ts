@@ -113,6 +113,33 @@ describe('health routes against private servers', () => {
     await readyzBecomes(api, 200);
   });
 
+  it('answers a logout, and a reused refresh token, 503 with Retry-After while Redis cannot announce the revocation; the logout asked again is 204', async () => {
+    const { email } = await signUp(api);
+    const login = await call(api, '/v1/auth/login', { json: { email, password: 'correct horse battery staple' } });
+    const cookieOf = (response: CallResult) => response.headers.get('set-cookie')!.split(';')[0]!;
+    const first = cookieOf(login);
+    // Two refreshes in a row: the first token, presented again, is a reuse (no longer a reload's retry).
+    const second = cookieOf(await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: first } }));
+    await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: second } });
+    const { token } = await signUp(api);
+    await redis.stop();
+    try {
+      for (const refused of [
+        await call(api, '/v1/auth/logout', { method: 'POST', token }),
+        await call(api, '/v1/auth/refresh', { method: 'POST', headers: { cookie: first } }),
+      ]) {
+        expect({ status: refused.status, type: refused.headers.get('content-type') }).toEqual({ status: 503, type: expect.stringMatching(/^application\/problem\+json/) });
+        expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(refused.body.detail).toMatch(/Redis/);
+      }
+    } finally {
+      await redis.start();
+    }
+    await readyzBecomes(api, 200);
+    expect((await call(api, '/v1/auth/logout', { method: 'POST', token })).status).toBe(204);
+    expect((await call(api, '/v1/auth/me', { token })).status).toBe(401);
+  });
+
   it('answers a submission 503 with Retry-After while PostgreSQL is down, and accepts it again once it is back', async () => {
     const { token } = await signUp(api);
     await postgres.stop();
