@@ -129,7 +129,8 @@ export const filesChecksum = defineJobType({
         .min(1)
         .max(MAX_TASKS)
         // A uuid is one file however its hex digits are cased (PostgreSQL compares them so): as text, one file could be named thousands of times.
-        .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'must not name a file twice'),
+        .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'must not name a file twice')
+        .meta({ uniqueItems: true }),
       algorithm: checksumAlgorithm,
       failurePolicy,
     })

@@ -113,6 +113,13 @@ describe('OpenAPI document and docs', () => {
     });
   });
 
+  it('says what files.checksum refuses of its fileIds, a file named twice, in the document and in /v1/job-types', async () => {
+    const fileIds = { type: 'array', minItems: 1, maxItems: 10_000, uniqueItems: true };
+    expect((document.components.schemas.FilesChecksumInput as { properties: Record<string, unknown> }).properties.fileIds).toMatchObject(fileIds);
+    const listed = await call<{ items: { type: string; inputSchema: { properties: Record<string, unknown> } }[] }>(api, '/v1/job-types');
+    expect(listed.body.items.find((item) => item.type === 'files.checksum')?.inputSchema.properties.fileIds).toMatchObject(fileIds);
+  });
+
   it('documents the 400 of every operation that validates query parameters, headers or a body', () => {
     const undocumented: string[] = [];
     for (const [route, operations] of Object.entries(document.paths)) {
