@@ -273,6 +273,19 @@ export interface DocumentInfo {
   schemas?: z.ZodType[];
 }
 
+/**
+ * What jsonBody refuses of any JSON body before its schema is applied, which no schema of
+ * the document can say: a client generated from it learns here why a body its types accept
+ * is answered 400.
+ */
+const JSON_BODY_DESCRIPTION = `JSON (application/json, or a +json type), refused with 413 when larger than JSON_BODY_LIMIT_BYTES and with 400, naming the field, when it ${[
+  REFUSAL['too deep'],
+  REFUSAL['NUL character'],
+  REFUSAL['unpaired surrogate'],
+  REFUSAL['__proto__ key'],
+  REFUSAL['number of too many digits'],
+].join('; or ')}.`;
+
 /** What any route taking a JSON body may answer about a large one (jsonBody). */
 function largeBodyResponses(): Record<number, ResponseConfig> {
   return {
@@ -304,7 +317,7 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
     };
     for (const response of Object.values(responses)) response.headers = { ...REQUEST_ID_RESPONSE_HEADER, ...(response.headers as object | undefined) };
     const body = request.body
-      ? { required: true, content: { 'application/json': { schema: request.body } } }
+      ? { required: true, description: JSON_BODY_DESCRIPTION, content: { 'application/json': { schema: request.body } } }
       : request.rawBody
         ? { required: true, description: request.rawBody.description, content: request.rawBody.content }
         : undefined;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CONSOLE_ROUTES, IN_CLUSTER_PATHS, isPublicPath, PATHS, PUBLIC_ROUTES, publicJobTypes, schemaName } from '../../../services/contract';
+import { CONSOLE_ROUTES, IN_CLUSTER_PATHS, isPublicPath, MAX_JSON_DEPTH, PATHS, PUBLIC_ROUTES, publicJobTypes, schemaName } from '../../../services/contract';
 import { call, startApi, type ApiFixture } from './fixture';
 
 interface OpenApiDocument {
@@ -118,6 +118,18 @@ describe('OpenAPI document and docs', () => {
     expect((document.components.schemas.FilesChecksumInput as { properties: Record<string, unknown> }).properties.fileIds).toMatchObject(fileIds);
     const listed = await call<{ items: { type: string; inputSchema: { properties: Record<string, unknown> } }[] }>(api, '/v1/job-types');
     expect(listed.body.items.find((item) => item.type === 'files.checksum')?.inputSchema.properties.fileIds).toMatchObject(fileIds);
+  });
+
+  it('says on every JSON request body what is refused of any JSON body, which its schema cannot say', () => {
+    const undescribed: string[] = [];
+    for (const [route, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations) as [string, { requestBody?: { description?: string; content: Record<string, unknown> } }][]) {
+        if (!operation.requestBody?.content['application/json']) continue;
+        const description = operation.requestBody.description ?? '';
+        if (!['JSON_BODY_LIMIT_BYTES', `${MAX_JSON_DEPTH} levels`, 'NUL', 'surrogate', '__proto__', '1e+21'].every((named) => description.includes(named))) undescribed.push(`${method.toUpperCase()} ${route}`);
+      }
+    }
+    expect(undescribed).toEqual([]);
   });
 
   it('documents the 400 of every operation that validates query parameters, headers or a body', () => {
