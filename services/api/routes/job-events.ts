@@ -157,6 +157,11 @@ export class EventStreams {
         Connection: 'keep-alive',
         'X-Accel-Buffering': 'no',
       });
+      // HEAD (allowed wherever GET is): Node sends the headers of a body-less answer only with its end, and a stream has none of its own.
+      if (res.req.method === 'HEAD') {
+        end(false);
+        return;
+      }
       res.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
       for (;;) {
         for (const event of page) {

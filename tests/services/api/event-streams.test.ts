@@ -168,6 +168,15 @@ describe('job event streams', () => {
     expect(retryHints.slice(0, -1).every((hints) => hints === 2)).toBe(true);
   }, 60_000);
 
+  it('answers a HEAD of a stream with its headers and ends it, rather than holding a stream that sends nothing', async () => {
+    const jobId = await submitEcho(alice.token);
+    for (const path of ['/v1/jobs/events', `/v1/jobs/${jobId}/events`]) {
+      // Abandoned (and the test fails) only if no answer comes at all within 10 s; a stream lasts EVENT_STREAM_MAX_SECONDS.
+      const response = await fetch(`${api.baseUrl}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${alice.token}` }, signal: AbortSignal.timeout(10_000) });
+      expect({ path, status: response.status, type: response.headers.get('content-type') }).toEqual({ path, status: 200, type: 'text/event-stream; charset=utf-8' });
+    }
+  });
+
   it('ends the streams of a session that signs out, in this process and in another; a stream of another session of the user goes on', async () => {
     const second = await startApi({
       servers: { databaseUrl: api.env.DATABASE_URL, redisUrl: api.env.REDIS_URL, redisPrefix: api.env.QUEUE_PREFIX },
