@@ -309,11 +309,13 @@ export function openApiDocument(endpoints: readonly Endpoint[], info: DocumentIn
   });
   for (const definition of endpoints) {
     const { request = {} } = definition;
-    const responses: Record<number, ResponseConfig> = {
+    const responses: Record<number | 'default', ResponseConfig> = {
       ...accessResponses(definition.access),
       ...dependencyResponses(definition),
       ...(request.body ? largeBodyResponses() : {}),
       ...definition.responses,
+      // Whatever else is answered (an unexpected 500, a 405 for another method, a 431 or 408 Node refuses) is a problem document too.
+      default: respond.problem('Any other error, as a problem document: an unexpected one is 500 and says only its requestId, under which it is logged.'),
     };
     for (const response of Object.values(responses)) response.headers = { ...REQUEST_ID_RESPONSE_HEADER, ...(response.headers as object | undefined) };
     const body = request.body

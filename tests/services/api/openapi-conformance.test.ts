@@ -239,6 +239,26 @@ describe('OpenAPI document against what the server sends', () => {
       ].sort(),
     );
   });
+  it('declares what any other answer is, a problem document, on every operation: as an unexpected 500 and a 405 are sent', async () => {
+    const user = await signUp(api);
+    const failing = jest.spyOn(api.core.jobs, 'get').mockRejectedValueOnce(new Error('an unexpected failure'));
+    let unexpected: CallResult;
+    try {
+      unexpected = await call(api, '/v1/jobs/00000000-0000-4000-8000-000000000000', { token: user.token });
+    } finally {
+      failing.mockRestore();
+    }
+    const wrongMethod = await call(api, '/v1/jobs', { method: 'PUT', token: user.token });
+    expect([unexpected.status, wrongMethod.status]).toEqual([500, 405]);
+    for (const [template, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const other = operation.responses.default;
+        expect({ operation: `${method} ${template}`, media: Object.keys(other?.content ?? {}) }).toEqual({ operation: `${method} ${template}`, media: ['application/problem+json'] });
+        for (const sent of [unexpected, wrongMethod]) expect(bodyDepartures(document, other!.content!['application/problem+json']!.schema!, sent.body)).toEqual([]);
+      }
+    }
+  });
+
   it('answers every operation, asked rightly and wrongly, with a status, headers and body its document declares', async () => {
     const found: string[] = [];
     const asked = new Set<string>();
