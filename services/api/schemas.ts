@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSummary, JobView, pageLimit, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
+import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSummary, JobView, PageCursor, pageLimit, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
 
 /**
  * Response and query shapes that only the HTTP layer has; the domain's own live in the
@@ -42,7 +42,7 @@ export const QueueStatsView = z
 export const DeadLetterQuery = z
   .object({
     limit: pageLimit(100, 20),
-    cursor: z.string().max(200).optional(),
+    cursor: PageCursor.optional(),
   })
   .strict();
 

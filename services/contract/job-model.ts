@@ -28,6 +28,9 @@ export function pageLimit(max: number, fallback: number) {
     .default(fallback);
 }
 
+/** A page's `nextCursor`, passed back for the next page: opaque, refused (400) when it is not one a page returned, the empty string included. */
+export const PageCursor = z.string().min(1).max(200);
+
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'must be 1-255 characters of A-Z a-z 0-9 _ . : -');
 
 
@@ -114,7 +117,7 @@ export const ListJobsQuery = z
     status: z.enum(JOB_STATUSES).optional(),
     type: z.string().min(1).max(100).optional(),
     limit: pageLimit(100, 20),
-    cursor: z.string().max(200).optional(),
+    cursor: PageCursor.optional(),
     /** Comma-separated parts to add to each item: `input`, `result` or both. */
     include: z
       .string()
@@ -138,7 +141,7 @@ export const ListTasksQuery = z
   .object({
     status: z.enum(TASK_STATUSES).optional(),
     limit: pageLimit(1_000, 100),
-    cursor: z.string().max(200).optional(),
+    cursor: PageCursor.optional(),
   })
   .strict();
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;

@@ -239,6 +239,22 @@ describe('OpenAPI document against what the server sends', () => {
       ].sort(),
     );
   });
+  it('declares the cursor each page takes as the server reads it: an empty one is refused (400), so the document admits none', async () => {
+    const user = await signUp(api);
+    const admin = await makeAdmin(api, (await signUp(api)).userId);
+    const batch = await call<{ id: string }>(api, '/v1/jobs', { token: user.token, json: { type: 'echo.batch', input: { count: 1 } } });
+    const paged: [string, string, string][] = [
+      ['/v1/jobs', '/v1/jobs', user.token],
+      ['/v1/jobs/{id}/tasks', `/v1/jobs/${batch.body.id}/tasks`, user.token],
+      ['/v1/admin/dlq', '/v1/admin/dlq', admin],
+    ];
+    for (const [template, pathname, token] of paged) {
+      expect({ template, status: (await call(api, `${pathname}?cursor=`, { token })).status }).toEqual({ template, status: 400 });
+      const parameters = (document.paths[template]?.get as { parameters?: { name: string; in: string; schema: Record<string, unknown> }[] } | undefined)?.parameters ?? [];
+      expect({ template, cursor: parameters.find((parameter) => parameter.in === 'query' && parameter.name === 'cursor')?.schema }).toEqual({ template, cursor: expect.objectContaining({ type: 'string', minLength: 1 }) });
+    }
+  });
+
   it('declares what any other answer is, a problem document, on every operation: as an unexpected 500 and a 405 are sent', async () => {
     const user = await signUp(api);
     const failing = jest.spyOn(api.core.jobs, 'get').mockRejectedValueOnce(new Error('an unexpected failure'));
