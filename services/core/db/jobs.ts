@@ -639,15 +639,17 @@ export async function findStaleQueued(db: Queryable, olderThanMs: number, limit:
 
 /**
  * Jobs in a state an attempt can be lost in (running) whose row has not changed for
- * `olderThanMs`: the relay's candidates for "worker and queue entry both gone".
+ * `olderThanMs`, oldest first, after a keyset position: the relay's candidates for "worker
+ * and queue entry both gone".
  */
-export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number): Promise<QueueEntryRow[]> {
+export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number, after?: Keyset): Promise<QueueEntryRow[]> {
   const result = await db.query<QueueEntryRow>({
     name: 'jobs.stale-running',
     text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
       WHERE status IN (${sqlStatuses(LOST_ATTEMPT_STATUSES)}) AND updated_at < now() - $1::int * interval '1 millisecond'
-      ORDER BY updated_at LIMIT $2`,
-    values: [olderThanMs, limit],
+        AND ($2::bigint IS NULL OR (updated_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
+      ORDER BY updated_at, id LIMIT $4`,
+    values: [olderThanMs, after?.at ?? null, after?.id ?? null, limit],
   });
   return result.rows;
 }

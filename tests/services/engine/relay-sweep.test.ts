@@ -52,6 +52,21 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
     };
   }
 
+  /** Running rows whose last move was `minutesAgo` (oldest first), each with a queue entry in Redis when `held`. */
+  async function staleRunningJobs(count: number, { held, minutesAgo }: { held: boolean; minutesAgo: number }): Promise<string[]> {
+    const ids: string[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const id = randomUUID();
+      await fx.query(
+        "INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, started_at, updated_at) VALUES ($1, $2, 'echo', '{}', 'running', 1, 3, now() - $3::int * interval '1 minute', now() - $3::int * interval '1 minute' + $4::int * interval '1 second')",
+        [id, fx.ownerId, minutesAgo, index],
+      );
+      ids.push(id);
+    }
+    if (held) await fx.core.relay.enqueue(ids.map((id) => ({ id, type: 'echo', priority: 0 })));
+    return ids;
+  }
+
   async function inRedis(ids: string[]): Promise<string[]> {
     const found = await Promise.all(ids.map(async (id) => ((await fx.core.relay.queue.getJob(id)) ? id : undefined)));
     return found.filter((id): id is string => id !== undefined);
@@ -75,6 +90,21 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
     expect(reports[1]?.lagSeconds).toBeGreaterThanOrEqual(599);
     expect(reports[3]?.lagSeconds).toBeGreaterThanOrEqual(590);
     expect(reports[5]?.lagSeconds).toBe(0);
+  });
+
+  it('takes back a running row whose worker and entry are gone from behind more stale running rows than a page, whose entries Redis holds', async () => {
+    // Older running rows that Redis still holds entries of (a recovery lane's waiters, say), more than a page of them.
+    const held = await staleRunningJobs(3, { held: true, minutesAgo: 10 });
+    const [lost] = await staleRunningJobs(1, { held: false, minutesAgo: 5 });
+    let retried = 0;
+    for (let sweep = 1; sweep <= 3; sweep += 1) retried += (await fx.core.relay.sweep()).retried;
+
+    expect(retried).toBe(1);
+    // Deferred: queued again, its attempt given back.
+    expect(await fx.one('SELECT status, attempts, deferrals FROM jobs WHERE id = $1', [lost])).toEqual({ status: 'queued', attempts: 0, deferrals: 1 });
+    expect(await inRedis([lost as string])).toEqual([lost]);
+    const untouched = await fx.query<{ status: string }>('SELECT status FROM jobs WHERE id = ANY($1::uuid[])', [held]);
+    expect(untouched.map((row) => row.status)).toEqual(['running', 'running', 'running']);
   });
 
   it('hands over neither a noted row that left the queue nor one that reached Redis before the next look', async () => {

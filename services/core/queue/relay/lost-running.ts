@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { STALL_SETTINGS } from '../../../contract';
-import { applyTransitions, findStaleRunning, type EventRow, type QueueEntryRow, type TransitionRow } from '../../db/jobs';
+import { applyTransitions, findStaleRunning, type EventRow, type Keyset, type QueueEntryRow, type TransitionRow } from '../../db/jobs';
 import { followParentMoves } from '../../jobs/fanout';
 import {
   attemptsAfter,
@@ -31,16 +31,50 @@ type RepairAudit = Extract<AuditContext, { event: 'defer' | 'abandon' }>;
  * the statement the workers use, and only if its row has not moved since the sweep read it.
  */
 export class LostDeliveries {
+  /**
+   * Where the next sweep's walk over stale running rows goes on from; undefined: from the
+   * oldest. Stale running rows Redis still holds (a recovery lane's waiters) stay stale, so a
+   * walk that always began at the oldest would never reach a lost row behind a page of them.
+   */
+  private runningCursor: Keyset | undefined;
+
   constructor(
     private readonly deps: { generalPool: Pool; enqueuer: Pick<Enqueuer, 'redisStates' | 'requeue' | 'givenUpRuns'>; log: Logger; metrics: Metrics | undefined },
-    private readonly options: Pick<ResolvedRelayOptions, 'lostRunningAfterMs' | 'sweepPageSize'>,
+    private readonly options: Pick<ResolvedRelayOptions, 'lostRunningAfterMs' | 'sweepPageSize' | 'sweepMaxRows'>,
   ) {}
 
-  /** Running rows whose worker and Redis job are both gone: the lifecycle defers them, the attempt not charged. */
+  /**
+   * Running rows whose worker and Redis job are both gone: the lifecycle defers them, the
+   * attempt not charged. Walks at most sweepMaxRows rows a page at a time, going on from
+   * where the last sweep stopped, as the walk over queued rows does.
+   */
   async reclaimLostRunning(): Promise<{ retried: number; failed: number; abandoned: number }> {
-    const { enqueuer, generalPool, metrics } = this.deps;
-    const running = await findStaleRunning(generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize);
-    if (running.length === 0) return { retried: 0, failed: 0, abandoned: 0 };
+    const total = { retried: 0, failed: 0, abandoned: 0 };
+    let checked = 0;
+    let after = this.runningCursor;
+    let walkedToTheEnd = false;
+    while (checked < this.options.sweepMaxRows) {
+      const running = await findStaleRunning(this.deps.generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize, after);
+      if (running.length > 0) {
+        checked += running.length;
+        const last = running[running.length - 1] as QueueEntryRow;
+        after = { at: last.updated_us, id: last.id };
+        const page = await this.reclaimPage(running);
+        total.retried += page.retried;
+        total.failed += page.failed;
+        total.abandoned += page.abandoned;
+      }
+      if (running.length < this.options.sweepPageSize) {
+        walkedToTheEnd = true;
+        break;
+      }
+    }
+    this.runningCursor = walkedToTheEnd ? undefined : after;
+    return total;
+  }
+
+  private async reclaimPage(running: QueueEntryRow[]): Promise<{ retried: number; failed: number; abandoned: number }> {
+    const { enqueuer, metrics } = this.deps;
     const states = await enqueuer.redisStates(running.map((row) => row.id));
     const abandoned = await this.settleCrashLooped(running.filter((row) => states.get(row.id) === 'crash-looped'));
     const lost = running.filter((row) => states.get(row.id) === 'missing' || states.get(row.id) === 'finished');
