@@ -67,6 +67,12 @@ export class FairShare {
   /** Shares held here, by `owner/job`: how many deliveries of that job hold it (a job may be delivered twice at once). */
   private readonly held = new Map<string, { ownerId: string; jobId: string; deliveries: number }>();
   private renewal: NodeJS.Timeout | undefined;
+  /**
+   * Renewals failed since the last one that succeeded: the first is a warning, the rest are
+   * counted into the line that says renewals succeed again, since a Redis away for minutes
+   * otherwise wrote the same warning every RENEW_EVERY_MS.
+   */
+  private failedRenewals = 0;
 
   constructor(private readonly options: FairShareOptions) {
     if (!Number.isInteger(options.perUser) || options.perUser < 1) throw new RangeError('perUser must be a positive integer');
@@ -152,7 +158,15 @@ export class FairShare {
     try {
       await this.userShares().renew([...this.held.values()]);
     } catch (error) {
-      this.options.log.warn({ err: error, shares: this.held.size }, 'could not renew the shares of running jobs; they lapse unless the next renewal succeeds');
+      this.failedRenewals += 1;
+      if (this.failedRenewals === 1) {
+        this.options.log.warn({ err: error, shares: this.held.size }, 'could not renew the shares of running jobs; they lapse unless a renewal succeeds (further failures are counted until one does)');
+      } else {
+        this.options.log.debug({ err: error, shares: this.held.size }, 'could not renew the shares of running jobs');
+      }
+      return;
     }
+    if (this.failedRenewals > 0) this.options.log.info({ failedRenewals: this.failedRenewals }, 'the shares of running jobs are renewed again');
+    this.failedRenewals = 0;
   }
 }
