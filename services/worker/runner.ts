@@ -478,7 +478,7 @@ export class JobRunner {
       const jobIds = this.entryJobs.get(entryId);
       if (!jobIds || this.stoppedDeliveries.has(jobIds)) continue;
       this.stoppedDeliveries.add(jobIds);
-      this.deps.log.warn({ queueJobId: entryId, jobIds }, `lost the lock on a running queue entry (${why}): stopping its runs here; the entry is delivered again`);
+      this.deps.log.warn({ queueJobId: entryId, jobIds }, `lost the lock on a running queue entry (${why}): stopping its runs here; the entry's next delivery runs them (or, if Redis lost the entry, the relay's sweep about a minute later)`);
       for (const jobId of jobIds) this.executor.abort(jobId, 'lock-lost');
       stopped.push(...jobIds);
     }
