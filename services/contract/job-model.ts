@@ -82,7 +82,10 @@ export const JobView = z.object({
   input: JsonValue,
   result: JsonValue.nullable(),
   resultFileId: z.uuid().nullable(),
-  error: z.string().nullable(),
+  error: z
+    .string()
+    .nullable()
+    .meta({ description: 'Why the job failed; while it is queued or running again after a failed or lost attempt, why that attempt ended. Null until an attempt ends so, and once the job succeeds.' }),
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().nullable(),
   finishedAt: z.iso.datetime().nullable(),
