@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { HEALTH_PROBES, PATHS, PORTS } from '../contract';
 import { createLogger, redactUrl, type Logger } from '../core/logger';
-import { runMigrations } from '../core/db/migrate';
+import { describeLockHolders, runMigrations } from '../core/db/migrate';
 import { ApiPort } from './api-port';
 import { isPortFree, isPortUsable, reservePort } from './free-port';
 import { apiEnvironment, appEnvironment, workerEnvironment } from './app-env';
@@ -186,7 +186,10 @@ async function prepareObjectStore({ env, state, log }: Context): Promise<string>
 
 async function applyMigrations(databaseUrl: string, env: LocalEnv, log: Logger): Promise<void> {
   // The embedded server speaks plain TCP on 127.0.0.1; an external one gets the TLS mode the services use.
-  const applied = await runMigrations(databaseUrl, log, { ssl: env.DATABASE_URL ? env.DATABASE_SSL : 'disable' });
+  const applied = await runMigrations(databaseUrl, log, {
+    ssl: env.DATABASE_URL ? env.DATABASE_SSL : 'disable',
+    onLockWait: (wait) => log.warn({ migration: wait.migration, tries: wait.tries }, `migration waits for a table lock; holding table locks: ${describeLockHolders(wait.holders)}`),
+  });
   log.info({ applied: applied.length }, applied.length ? 'migrations applied' : 'schema up to date');
 }
 

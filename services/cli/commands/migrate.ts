@@ -1,6 +1,6 @@
 import { MigrateEnvSchema, parseEnv, type MigrateEnv } from '../../contract';
 import { createGeneralPool } from '../../core/db/pool';
-import { listMigrations, pendingMigrations, runMigrations } from '../../core/db/migrate';
+import { describeLockHolders, listMigrations, pendingMigrations, runMigrations, type LockWait } from '../../core/db/migrate';
 import type { DatabaseRoles } from '../../core/db/roles';
 import { printJson, printTable } from '../output';
 
@@ -11,12 +11,19 @@ function rolesOf(env: MigrateEnv): DatabaseRoles {
   };
 }
 
+function reportLockWait(wait: LockWait): void {
+  process.stderr.write(
+    `migrate: ${wait.migration} waited for a table lock and gave way to the traffic queued behind it (try ${wait.tries}); ` +
+      `holding table locks: ${describeLockHolders(wait.holders)}; trying again in ${wait.retryInMs / 1_000} s\n`,
+  );
+}
+
 /** Migrations need only the database (MigrateEnvSchema): a migration Job in Kubernetes gets no Redis or bucket settings. */
 export async function migrate(options: { status?: boolean; json?: boolean }): Promise<number> {
   const env = parseEnv(process.env, MigrateEnvSchema);
   if (!options.status) {
     const roles = rolesOf(env);
-    const applied = await runMigrations(env.DATABASE_URL, undefined, { ssl: env.DATABASE_SSL, roles });
+    const applied = await runMigrations(env.DATABASE_URL, undefined, { ssl: env.DATABASE_SSL, roles, onLockWait: reportLockWait });
     const roleNames = Object.values(roles).map((role) => role.user);
     if (options.json) printJson({ applied, roles: roleNames });
     else {
