@@ -1,5 +1,5 @@
 import { WORKER_HEARTBEAT_FORGET_MS } from '../../contract';
-import { pendingMigrations } from '../../core/db/migrate';
+import { describeUnknownMigrations, migrationLedger } from '../../core/db/migrate';
 import { countDeadLetters } from '../../core/db/jobs';
 import { flowSnapshot, readClockSkew, type ClockReading } from '../../core/db/operations';
 import { SUBMIT_START_MARGIN_MS } from '../../core/jobs/submit';
@@ -115,9 +115,10 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
   );
 
   if (postgresUp) {
-    const pending = await timeLimited(pendingMigrations(core.generalPool)).catch((error: unknown) => [`(could not read: ${message(error)})`]);
-    if (pending.length === 0) add('migrations', 'ok', 'schema is up to date');
-    else add('migrations', 'fail', `pending: ${pending.join(', ')}; run: platform migrate`);
+    const ledger = await timeLimited(migrationLedger(core.generalPool)).catch((error: unknown) => ({ pending: [`(could not read: ${message(error)})`], unknown: [] }));
+    if (ledger.pending.length > 0) add('migrations', 'fail', `pending: ${ledger.pending.join(', ')}; run: platform migrate`);
+    else if (ledger.unknown.length > 0) add('migrations', 'warn', describeUnknownMigrations(ledger.unknown));
+    else add('migrations', 'ok', 'schema is up to date');
   } else add('migrations', 'fail', NOT_CHECKED.postgres);
 
   if (postgresUp) {

@@ -162,6 +162,9 @@ export async function runMigrations(databaseUrl: string, log?: Logger, options: 
     try {
       await client.query(CREATE_LEDGER);
       const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((row) => row.name));
+      const known = new Set(names);
+      const unknown = [...done].filter((name) => !known.has(name)).sort();
+      if (unknown.length > 0) log?.warn({ unknown }, describeUnknownMigrations(unknown));
       for (const name of names) {
         if (done.has(name)) continue;
         const sql = await readFile(path.join(directory, name), 'utf8');
@@ -181,11 +184,38 @@ export async function runMigrations(databaseUrl: string, log?: Logger, options: 
   return applied;
 }
 
-/** Migrations present on disk but not applied to the database (for `platform doctor`). */
-export async function pendingMigrations(pool: Pool): Promise<string[]> {
+export interface MigrationLedger {
+  /** On disk, not applied: what `platform migrate` would apply. */
+  pending: string[];
+  /**
+   * Applied, but not on disk: written by a newer release (this one was rolled back), or by
+   * another branch. This release runs on that schema only because migrations only add; its
+   * `platform migrate` has nothing to undo them with.
+   */
+  unknown: string[];
+}
+
+/** How the database's migration ledger compares with this release's migrations. */
+export async function migrationLedger(db: Pick<Pool, 'query'>): Promise<MigrationLedger> {
   const names = await listMigrations();
-  const ledger = await pool.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
-  if (!ledger.rows[0]?.exists) return names;
-  const done = new Set((await pool.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((row) => row.name));
-  return names.filter((name) => !done.has(name));
+  const ledger = await db.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
+  if (!ledger.rows[0]?.exists) return { pending: names, unknown: [] };
+  const done = (await db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name')).rows.map((row) => row.name);
+  const known = new Set(names);
+  const applied = new Set(done);
+  return { pending: names.filter((name) => !applied.has(name)), unknown: done.filter((name) => !known.has(name)) };
+}
+
+/** Migrations present on disk but not applied to the database. */
+export async function pendingMigrations(pool: Pool): Promise<string[]> {
+  return (await migrationLedger(pool)).pending;
+}
+
+/** What to tell an operator of migrations the database has and this release does not know. */
+export function describeUnknownMigrations(unknown: readonly string[]): string {
+  return (
+    `the database has ${unknown.length} migration(s) this release does not know: ${unknown.join(', ')} ` +
+    '(applied by a newer release: this one was rolled back over it). It runs on that schema, since migrations only add; ' +
+    'roll forward with the release that has them (runbooks/procedures/deploy-and-rollback.md)'
+  );
 }

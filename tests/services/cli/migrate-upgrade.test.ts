@@ -1,12 +1,15 @@
 /**
  * `platform migrate` as a release walks it: migrations run while the previous release's api
- * and workers keep using the database.
+ * and workers keep using the database, and an older release runs on the newer schema after
+ * a rollback.
  *
- * A migration's DDL waiting behind a long transaction queued every later statement on its
- * table behind it: with an `idle in transaction` session holding jobs, a plain
- * `SELECT count(*) FROM jobs` waited as long as that session lasted, and so would every
- * submit and state write. A migrate killed meanwhile (kill -9, a Job past its deadline) left
- * its session waiting, still holding the migration lock and its place in the queue.
+ * - A migration's DDL waiting behind a long transaction queued every later statement on its
+ *   table behind it: with an `idle in transaction` session holding jobs, a plain
+ *   `SELECT count(*) FROM jobs` waited as long as that session lasted, and so would every
+ *   submit and state write. A migrate killed meanwhile (kill -9, a Job past its deadline)
+ *   left its session waiting, still holding the migration lock and its place in the queue.
+ * - After a rollback, the older release's `platform migrate`, `--status` and `doctor` said
+ *   "up to date" without a word of the migrations the newer release had applied.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -14,14 +17,15 @@ import { Client } from 'pg';
 import { listMigrations } from '../../../services/core/db/migrate';
 import { nodeArgsFor } from '../../harness/compiled-children';
 import { useSharedServices } from '../../harness/shared';
-import { waitFor } from '../engine/fixture';
+import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
 import { platform } from './platform-cli';
 
 const ROOT = path.resolve(__dirname, '../../..');
 /** Only a bound, so that a statement queued behind the migration fails the test instead of hanging it. */
 const TRAFFIC_STATEMENT_TIMEOUT_MS = 20_000;
 
-type Status = { pending: string[]; migrations: { migration: string; state: string }[] };
+type Status = { pending: string[]; unknown?: string[]; migrations: { migration: string; state: string }[] };
+type Doctor = { checks: { check: string; verdict: string; detail: string }[] };
 
 async function connect(databaseUrl: string, application: string, options: { statementTimeoutMs?: number } = {}): Promise<Client> {
   const client = new Client({ connectionString: databaseUrl, application_name: application, statement_timeout: options.statementTimeoutMs });
@@ -72,13 +76,26 @@ async function migrationWaitsForLock(observer: Client): Promise<void> {
   });
 }
 
-describe('platform migrate during a rolling deploy', () => {
+describe('platform migrate during a rolling deploy and after a rollback', () => {
+  let fixture: EngineFixture;
+  let cliEnv: Record<string, string>;
   const clients: Client[] = [];
   const children: ChildProcess[] = [];
 
+  beforeAll(async () => {
+    fixture = await createEngineFixture();
+    cliEnv = {
+      DATABASE_URL: fixture.env.DATABASE_URL,
+      REDIS_URL: fixture.env.REDIS_URL,
+      QUEUE_PREFIX: fixture.env.QUEUE_PREFIX,
+      OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR,
+      LOG_LEVEL: 'error',
+    };
+  });
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
     await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+    await fixture?.close();
   });
 
   it('lets the statements of the running release through while its DDL waits behind a long transaction, names that transaction, and applies once it ends', async () => {
@@ -127,5 +144,29 @@ describe('platform migrate during a rolling deploy', () => {
     await holder.query('COMMIT');
     const rerun = await platform(['migrate'], { DATABASE_URL: databaseUrl });
     expect({ code: rerun.code, stdout: rerun.stdout }).toEqual({ code: 0, stdout: `applied: ${last}\n` });
+  });
+
+  it('says which applied migrations this release does not know (rolled back after a newer release), and changes nothing', async () => {
+    const newer = '9999_from_a_newer_release.sql';
+    await fixture.query('INSERT INTO schema_migrations (name) VALUES ($1)', [newer]);
+    try {
+      const apply = await platform(['migrate'], { DATABASE_URL: cliEnv.DATABASE_URL as string });
+      expect(apply.code).toBe(0);
+      expect(apply.stdout).toContain('up to date: no pending migrations');
+      expect(apply.stdout).toContain(`this release does not know: ${newer}`);
+
+      const status = await platform(['migrate', '--status', '--json'], { DATABASE_URL: cliEnv.DATABASE_URL as string });
+      expect(status.code).toBe(0);
+      const parsed = JSON.parse(status.stdout) as Status;
+      expect({ pending: parsed.pending, unknown: parsed.unknown }).toEqual({ pending: [], unknown: [newer] });
+      expect(parsed.migrations.at(-1)).toEqual({ migration: newer, state: 'applied, unknown to this release' });
+      expect((await platform(['migrate', '--status'], { DATABASE_URL: cliEnv.DATABASE_URL as string })).stdout).toContain(`this release does not know: ${newer}`);
+
+      const doctor = JSON.parse((await platform(['doctor', '--json'], cliEnv)).stdout) as Doctor;
+      expect(doctor.checks.find((check) => check.check === 'migrations')).toEqual({ check: 'migrations', verdict: 'warn', detail: expect.stringContaining(`this release does not know: ${newer}`) });
+      expect(await fixture.query('SELECT name FROM schema_migrations WHERE name = $1', [newer])).toEqual([{ name: newer }]);
+    } finally {
+      await fixture.query('DELETE FROM schema_migrations WHERE name = $1', [newer]);
+    }
   });
 });
