@@ -10,6 +10,8 @@
  *   left its session waiting, still holding the migration lock and its place in the queue.
  * - After a rollback, the older release's `platform migrate`, `--status` and `doctor` said
  *   "up to date" without a word of the migrations the newer release had applied.
+ * - Before a deploy's migrations, the new release's doctor failed its relay check with a bare
+ *   `column "lock_lapses" does not exist`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -144,6 +146,15 @@ describe('platform migrate during a rolling deploy and after a rollback', () => 
     await holder.query('COMMIT');
     const rerun = await platform(['migrate'], { DATABASE_URL: databaseUrl });
     expect({ code: rerun.code, stdout: rerun.stdout }).toEqual({ code: 0, stdout: `applied: ${last}\n` });
+  });
+
+  it('the new release\'s doctor, before its migrations, says its relay check could not run on the older schema', async () => {
+    const { databaseUrl } = await useSharedServices();
+    const last = await undoLastMigration(databaseUrl);
+    const run = await platform(['doctor', '--json'], { ...cliEnv, DATABASE_URL: databaseUrl });
+    const checks = (JSON.parse(run.stdout) as Doctor).checks;
+    expect(checks.find((check) => check.check === 'migrations')).toEqual({ check: 'migrations', verdict: 'fail', detail: `pending: ${last}; run: platform migrate` });
+    expect(checks.find((check) => check.check === 'relay')?.detail).toMatch(/^not checked: the schema lacks what this release reads \(pending migrations, above\)/);
   });
 
   it('says which applied migrations this release does not know (rolled back after a newer release), and changes nothing', async () => {
