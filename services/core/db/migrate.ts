@@ -157,7 +157,9 @@ export async function runMigrations(databaseUrl: string, log?: Logger, options: 
   await client.connect();
   const applied: string[] = [];
   try {
-    await client.query(`SET client_connection_check_interval = '${CLIENT_CHECK_INTERVAL}'`);
+    await client.query(`SET client_connection_check_interval = '${CLIENT_CHECK_INTERVAL}'`).catch(() => {
+      // PostgreSQL before 14, or a server platform without the check: a killed migrate's session then ends with its statement.
+    });
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       await client.query(CREATE_LEDGER);
