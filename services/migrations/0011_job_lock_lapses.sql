@@ -4,5 +4,10 @@
 -- past maxStalledCount of them as a crash loop; a long job could be dead-lettered for three
 -- Redis outages it had no part in. The worker that stopped the run records it here, and the
 -- runs that count against a job are BullMQ's count less these (services/worker/lock-watch.ts).
--- A constant default adds the column without rewriting a row.
-ALTER TABLE jobs ADD COLUMN lock_lapses integer NOT NULL DEFAULT 0;
+--
+-- BullMQ counts per queue entry, and a job queued anew (a retry in an entry of its own, a
+-- replay, a hand-over by the relay's sweep) starts from 0 in its new entry: the lapses are
+-- kept for one entry, `lock_lapses_entry`, the time BullMQ's entry was added (its
+-- `timestamp`), so lapses of an earlier entry never excuse the crashes of a later one.
+-- Constant defaults add the columns without rewriting a row.
+ALTER TABLE jobs ADD COLUMN lock_lapses integer NOT NULL DEFAULT 0, ADD COLUMN lock_lapses_entry bigint;

@@ -10,8 +10,8 @@ export interface CrashLoopOptions {
   transitions: Pick<TransitionWriter, 'delivery' | 'record'>;
   /** Runs that may end with their worker before the job is a crash loop: BullMQ's maxStalledCount. */
   maxStalledCount: number;
-  /** Runs of a job a live worker stopped for a lapsed queue lock (jobs.lock_lapses): not crashes of the job's. */
-  lockLapses: (jobId: string) => Promise<number>;
+  /** Runs of a job a live worker stopped for a lapsed lock on the entry added at `entryAddedAt` (jobs.lock_lapses): not crashes of the job's. */
+  lockLapses: (jobId: string, entryAddedAt: number) => Promise<number>;
   log: Logger;
   metrics?: Metrics;
 }
@@ -41,14 +41,15 @@ export class CrashLoops {
   }
 
   /**
-   * Of `runs` that ended with their worker, those that count against the job: less the runs
-   * a live worker stopped because Redis let its lock lapse. When the lapses cannot be read,
-   * every run counts, as before there was a record of them.
+   * Of `runs` that ended with their worker, counted for the entry added at `entryAddedAt`,
+   * those that count against the job: less the runs a live worker stopped because Redis let
+   * that entry's lock lapse. When the lapses cannot be read, every run counts, as before
+   * there was a record of them.
    */
-  async charged(jobId: string, runs: number): Promise<number> {
+  async charged(jobId: string, runs: number, entryAddedAt: number): Promise<number> {
     if (runs === 0) return 0;
     try {
-      return crashesCharged(runs, await this.options.lockLapses(jobId));
+      return crashesCharged(runs, await this.options.lockLapses(jobId, entryAddedAt));
     } catch (error) {
       this.options.log.warn({ err: error, jobId, runs }, 'could not read the lock lapses of a redelivered job: each of its interrupted runs counts as a crash');
       return runs;

@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
-import { findCancelled, readLockLapses, recordLockLapses, type DeliveryRow } from '../core/db/jobs';
+import { findCancelled, readLockLapses, recordLockLapses, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -34,6 +34,12 @@ const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
 const WORKER_ERRORS_QUIET_MS = 5 * 60_000;
 /** How BullMQ's 'error' event words a lock it could not renew (the 'lockRenewalFailed' event says the same, by entry). */
 const LOCK_RENEWAL_FAILED = 'could not renew lock for job ';
+/** A delivery of a queue entry running here: its jobs, and when BullMQ added the entry (its `timestamp`, which entry lock lapses are recorded for). */
+interface EntryDelivery {
+  jobIds: readonly string[];
+  entryAddedAt: number;
+}
+
 /** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
 const OWN_ENTRY = { ownEntry: true } as const;
 
@@ -130,10 +136,10 @@ export class JobRunner {
   private entriesRunning = 0;
   /** When a worker error was last logged as a warning, and how many came since (reportWorkerError). */
   private workerErrors: { lastWarnedAt: number | undefined; since: number } = { lastWarnedAt: undefined, since: 0 };
-  /** The jobs of each queue entry running here, by entry id: what a lost lock on an entry stops. */
-  private readonly entryJobs = new Map<string, readonly string[]>();
-  /** Deliveries (their entryJobs value) whose runs were stopped for a lost lock: each is stopped, and said, once. */
-  private readonly stoppedDeliveries = new WeakSet<readonly string[]>();
+  /** The deliveries of queue entries running here, by entry id: what a lost lock on an entry stops. */
+  private readonly entryDeliveries = new Map<string, EntryDelivery>();
+  /** Deliveries whose runs were stopped for a lost lock: each is stopped, and said, once. */
+  private readonly stoppedDeliveries = new WeakSet<EntryDelivery>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -180,7 +186,7 @@ export class JobRunner {
     this.crashLoops = new CrashLoops({
       transitions: this.transitions,
       maxStalledCount: this.options.stall.maxStalledCount,
-      lockLapses: (jobId) => readLockLapses(deps.generalPool, jobId),
+      lockLapses: (jobId, entryAddedAt) => readLockLapses(deps.generalPool, jobId, entryAddedAt),
       log: deps.log,
       metrics: deps.metrics,
     });
@@ -429,8 +435,9 @@ export class JobRunner {
     this.entriesRunning += 1;
     const entryId = job.id;
     const jobIds = sharedJobIds(job.data) ?? [ownJobId(job.data)].filter((id): id is string => id !== undefined);
+    const delivery: EntryDelivery = { jobIds, entryAddedAt: job.timestamp };
     if (entryId !== undefined) {
-      this.entryJobs.set(entryId, jobIds);
+      this.entryDeliveries.set(entryId, delivery);
       this.lockWatch.taken(entryId);
     }
     try {
@@ -438,8 +445,8 @@ export class JobRunner {
     } finally {
       this.entriesRunning -= 1;
       // A later delivery of the same entry may have begun while this one wound down: it keeps its place.
-      if (entryId !== undefined && this.entryJobs.get(entryId) === jobIds) {
-        this.entryJobs.delete(entryId);
+      if (entryId !== undefined && this.entryDeliveries.get(entryId) === delivery) {
+        this.entryDeliveries.delete(entryId);
         this.lockWatch.released(entryId);
       }
     }
@@ -470,17 +477,20 @@ export class JobRunner {
    * Redis refused a renewal because another process released them. BullMQ keeps running
    * such a job and only says so, while its stalled check hands the entry out again, to this
    * worker or another: two runs of one job at once. The runs here are stopped instead, and
-   * the entry's next delivery runs the job. Answers the jobs it stopped.
+   * the entry's next delivery runs the job. Answers the runs it stopped.
    */
-  private stopLostEntries(entryIds: readonly string[], why: string): string[] {
-    const stopped: string[] = [];
+  private stopLostEntries(entryIds: readonly string[], why: string): LockLapseRow[] {
+    const stopped: LockLapseRow[] = [];
     for (const entryId of entryIds) {
-      const jobIds = this.entryJobs.get(entryId);
-      if (!jobIds || this.stoppedDeliveries.has(jobIds)) continue;
-      this.stoppedDeliveries.add(jobIds);
+      const delivery = this.entryDeliveries.get(entryId);
+      if (!delivery || this.stoppedDeliveries.has(delivery)) continue;
+      this.stoppedDeliveries.add(delivery);
+      const { jobIds, entryAddedAt } = delivery;
       this.deps.log.warn({ queueJobId: entryId, jobIds }, `lost the lock on a running queue entry (${why}): stopping its runs here; the entry's next delivery runs them (or, if Redis lost the entry, the relay's sweep about a minute later)`);
-      for (const jobId of jobIds) this.executor.abort(jobId, 'lock-lost');
-      stopped.push(...jobIds);
+      for (const jobId of jobIds) {
+        this.executor.abort(jobId, 'lock-lost');
+        stopped.push({ jobId, entryAddedAt });
+      }
     }
     return stopped;
   }
@@ -493,14 +503,14 @@ export class JobRunner {
    * When the record cannot be written (PostgreSQL away too), the lapse counts as a crash.
    */
   private async onLockLapse({ entryIds, loopStood }: LockLapse): Promise<void> {
-    const jobIds = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still past the lock's duration" : "Redis did not take its renewals within the lock's duration");
-    if (jobIds.length === 0) return;
-    this.deps.metrics?.jobLockLapses.inc({ cause: loopStood ? 'worker' : 'redis' }, jobIds.length);
+    const lapses = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still past the lock's duration" : "Redis did not take its renewals within the lock's duration");
+    if (lapses.length === 0) return;
+    this.deps.metrics?.jobLockLapses.inc({ cause: loopStood ? 'worker' : 'redis' }, lapses.length);
     if (loopStood) return;
     try {
-      await recordLockLapses(this.deps.generalPool, jobIds);
+      await recordLockLapses(this.deps.generalPool, lapses);
     } catch (error) {
-      this.deps.log.warn({ err: error, jobIds }, 'could not record the lock lapses of runs stopped while Redis was away: each counts as a crash of its job');
+      this.deps.log.warn({ err: error, jobIds: lapses.map((lapse) => lapse.jobId) }, 'could not record the lock lapses of runs stopped while Redis was away: each counts as a crash of its job');
     }
   }
 
@@ -520,7 +530,7 @@ export class JobRunner {
       this.deps.log.error({ queueJobId: job.id }, 'queue entry without a valid job id: dropped');
       return;
     }
-    const runs = await this.crashLoops.charged(jobId, runsEndedWithWorker(job));
+    const runs = await this.crashLoops.charged(jobId, runsEndedWithWorker(job), job.timestamp);
     if (this.crashLoops.isCrashLoop(runs)) {
       const reason = await this.crashLoops.deadLetter(jobId, runs);
       throw new UnrecoverableError(reason);
@@ -558,7 +568,7 @@ export class JobRunner {
    * to an entry of its own carrying the crash (into the recovery lane once that is its last chance).
    */
   private async processShared(job: Job<QueueJobData, void, string>, jobIds: string[]): Promise<void> {
-    if (job.stalledCounter > 0) return this.splitShared(jobIds, job.stalledCounter);
+    if (job.stalledCounter > 0) return this.splitShared(job, jobIds);
     const settlements = await Promise.allSettled(jobIds.map((jobId) => this.executor.execute(jobId)));
     const again: Extract<Settlement, { kind: 'again' }>[] = [];
     let lost = false;
@@ -573,12 +583,22 @@ export class JobRunner {
     await this.forgetSharedEntry(jobIds);
   }
 
-  /** Gives each still runnable job of a shared entry whose worker ended an entry of its own, carrying that crash. */
-  private async splitShared(jobIds: string[], crashes: number): Promise<void> {
+  /**
+   * Gives each still runnable job of a shared entry whose run ended with its worker an entry
+   * of its own, carrying the crashes charged to it: the entry's count, less the runs stopped
+   * for locks Redis let lapse.
+   */
+  private async splitShared(entry: Job<QueueJobData, void, string>, jobIds: string[]): Promise<void> {
     const rows = (await Promise.all(jobIds.map((jobId) => this.transitions.delivery(jobId)))).filter((row): row is DeliveryRow => row !== undefined && planDelivery(row) !== undefined);
-    await this.queueAgain(rows, { crashes });
+    const charged = await Promise.all(rows.map((row) => this.crashLoops.charged(row.id, entry.stalledCounter, entry.timestamp)));
+    const byCrashes = new Map<number, DeliveryRow[]>();
+    rows.forEach((row, index) => {
+      const crashes = charged[index] as number;
+      byCrashes.set(crashes, [...(byCrashes.get(crashes) ?? []), row]);
+    });
+    await Promise.all([...byCrashes].map(([crashes, group]) => this.queueAgain(group, { crashes })));
     await this.forgetSharedEntry(jobIds);
-    if (rows.length > 0) this.deps.log.warn({ jobs: rows.length, crashes }, 'a shared queue entry outlived its worker: its jobs each get an entry of their own');
+    if (rows.length > 0) this.deps.log.warn({ jobs: rows.length, runs: entry.stalledCounter, crashes: [...byCrashes.keys()] }, 'a shared queue entry was delivered again after a run that ended with its worker or lost its lock: its jobs each get an entry of their own');
   }
 
   /** Queues a job BullMQ gave up on again, its interrupted runs having been mostly Redis's lapses (see onCrashLoop). */
@@ -586,7 +606,8 @@ export class JobRunner {
     const row = await this.transitions.delivery(jobId);
     if (!row || !planDelivery(row)) return;
     this.deps.log.info({ jobId, runs, charged }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
-    await this.queueAgain([row], { crashes: runs });
+    // The new entry carries what was charged: the lapses recorded are this entry's, not the next one's.
+    await this.queueAgain([row], { crashes: charged });
   }
 
   /** Entries of their own for these jobs; when Redis cannot take them, they stay queued in PostgreSQL and the relay sweep hands them over. */
@@ -611,12 +632,12 @@ export class JobRunner {
     const data: unknown = job.data;
     const jobIds = sharedJobIds(data);
     try {
-      if (jobIds) await this.splitShared(jobIds, job.stalledCounter);
+      if (jobIds) await this.splitShared(job, jobIds);
       else {
         const jobId = ownJobId(data);
         if (!jobId) return;
         const runs = this.crashLoops.runsOfGivenUpEntry(job);
-        const charged = await this.crashLoops.charged(jobId, runs);
+        const charged = await this.crashLoops.charged(jobId, runs, job.timestamp);
         if (this.crashLoops.isCrashLoop(charged)) await this.crashLoops.deadLetter(jobId, charged);
         else await this.queueAgainAfterLapses(jobId, runs, charged);
       }

@@ -437,24 +437,38 @@ export async function findCancelled(db: Queryable, jobIds: readonly string[]): P
   return result.rows.map((row) => row.id);
 }
 
+/** A run a live worker stopped because its queue lock lapsed: the job, and when BullMQ added the entry it ran from (the entry's `timestamp`). */
+export interface LockLapseRow {
+  jobId: string;
+  entryAddedAt: number;
+}
+
 /**
  * Counts a run of each of these jobs that a live worker stopped because its queue lock
  * lapsed while Redis was away: BullMQ counts that run as one that ended with its worker,
- * and the crash loop count takes it off again (migration 0011). A running row counts as
- * changed, so the relay's sweep (findStaleRunning) leaves it to the entry's redelivery.
+ * and the crash loop count takes it off again (migration 0011). The count is kept for one
+ * entry, as BullMQ's is: a lapse from another entry than the one counted starts it again.
+ * A running row counts as changed, so the relay's sweep (findStaleRunning) leaves it to the
+ * entry's redelivery.
  */
-export async function recordLockLapses(db: Queryable, jobIds: readonly string[]): Promise<void> {
+export async function recordLockLapses(db: Queryable, lapses: readonly LockLapseRow[]): Promise<void> {
   await db.query({
     name: 'jobs.record-lock-lapses',
-    text: `UPDATE jobs SET lock_lapses = lock_lapses + 1, updated_at = CASE WHEN status IN (${sqlStatuses(LOST_ATTEMPT_STATUSES)}) THEN now() ELSE updated_at END WHERE id = ANY($1::uuid[])`,
-    values: [jobIds],
+    text: `UPDATE jobs j SET lock_lapses = CASE WHEN j.lock_lapses_entry = l.entry THEN j.lock_lapses + 1 ELSE 1 END, lock_lapses_entry = l.entry,
+        updated_at = CASE WHEN j.status IN (${sqlStatuses(LOST_ATTEMPT_STATUSES)}) THEN now() ELSE j.updated_at END
+      FROM unnest($1::uuid[], $2::bigint[]) AS l(id, entry) WHERE j.id = l.id`,
+    values: [lapses.map((lapse) => lapse.jobId), lapses.map((lapse) => lapse.entryAddedAt)],
   });
 }
 
-/** Runs of this job a live worker stopped for a lapsed queue lock (see recordLockLapses); 0 for a job that is gone. */
-export async function readLockLapses(db: Queryable, jobId: string): Promise<number> {
-  const result = await db.query<{ lock_lapses: number }>({ name: 'jobs.lock-lapses', text: 'SELECT lock_lapses FROM jobs WHERE id = $1', values: [jobId] });
-  return result.rows[0]?.lock_lapses ?? 0;
+/** Runs of this job a live worker stopped for a lapsed lock on the entry BullMQ added at `entryAddedAt` (see recordLockLapses); 0 for another entry's, or a job that is gone. */
+export async function readLockLapses(db: Queryable, jobId: string, entryAddedAt: number): Promise<number> {
+  const result = await db.query<{ lapses: number }>({
+    name: 'jobs.lock-lapses',
+    text: 'SELECT CASE WHEN lock_lapses_entry = $2 THEN lock_lapses ELSE 0 END AS lapses FROM jobs WHERE id = $1',
+    values: [jobId, entryAddedAt],
+  });
+  return result.rows[0]?.lapses ?? 0;
 }
 
 /** A job's input, read alone (see DeliveryRow); undefined when the job is gone. */
@@ -608,13 +622,14 @@ export interface QueueEntryRow {
   attempts: number;
   max_attempts: number;
   deferrals: number;
-  /** Runs a live worker stopped because their queue lock lapsed while Redis was away (see recordLockLapses). */
+  /** Runs a live worker stopped because their queue lock lapsed while Redis was away, from the entry added at lock_lapses_entry (see recordLockLapses). */
   lock_lapses: number;
+  lock_lapses_entry: number | null;
   /** updated_at in microseconds since the epoch: the sweep's keyset, and proof a row did not move. */
   updated_us: number;
 }
 
-const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, deferrals, lock_lapses, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
+const QUEUE_ENTRY_COLUMNS = 'id, type, priority, status, attempts, max_attempts, deferrals, lock_lapses, lock_lapses_entry, (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us';
 
 /** Removes `keys` from a succeeded job's stored input (its type's secretInputKeys). */
 export async function removeSecretInput(db: Queryable, jobId: string, keys: readonly string[]): Promise<void> {

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { STALL_SETTINGS } from '../../../services/contract';
+import { readLockLapses, recordLockLapses } from '../../../services/core/db/jobs';
 import { crashLoopReason } from '../../../services/core/jobs/lifecycle';
 import { bullJobKey } from '../../../services/core/queue/keys';
 import { createEngineFixture, statusOf, waitFor, type EngineFixture } from './fixture';
@@ -80,14 +81,21 @@ describe('relay sweep and crash-looped entries', () => {
     expect(await statusOf(fx, id)).toBe('failed');
   });
 
-  /** A running echo job untouched for two minutes, whose own entry BullMQ gave up on after `stalls` runs that ended with their worker, `lockLapses` of them Redis's. */
-  async function runningWithGivenUpEntry(stalls: number, lockLapses: number): Promise<string> {
+  /**
+   * A running echo job untouched for two minutes, whose own entry BullMQ gave up on after
+   * `stalls` runs that ended with their worker, `lockLapses` of them Redis's: recorded for
+   * that entry, or for one before it (`ofEarlierEntry`).
+   */
+  async function runningWithGivenUpEntry(stalls: number, lockLapses: number, { ofEarlierEntry = false } = {}): Promise<string> {
     const id = randomUUID();
     await fx.query(
-      "INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, lock_lapses, updated_at) VALUES ($1, $2, 'echo', '{\"payload\":\"lapsed\"}', 'running', 1, 3, $3, now() - interval '2 minutes')",
-      [id, fx.ownerId, lockLapses],
+      "INSERT INTO jobs (id, owner_id, type, input, status, attempts, max_attempts, updated_at) VALUES ($1, $2, 'echo', '{\"payload\":\"lapsed\"}', 'running', 1, 3, now() - interval '2 minutes')",
+      [id, fx.ownerId],
     );
     await giveUpOnEntry(id, { stc: String(stalls) });
+    const entry = await fx.core.relay.queue.getJob(id);
+    const entryAddedAt = (entry?.timestamp ?? 0) - (ofEarlierEntry ? 60_000 : 0);
+    await fx.query('UPDATE jobs SET lock_lapses = $2, lock_lapses_entry = $3 WHERE id = $1', [id, lockLapses, entryAddedAt]);
     return id;
   }
 
@@ -99,6 +107,25 @@ describe('relay sweep and crash-looped entries', () => {
     await waitFor('the job to succeed', async () => (await statusOf(fx, id)) === 'succeeded');
     const { attempts } = await fx.one<{ attempts: number }>('SELECT attempts FROM jobs WHERE id = $1', [id]);
     expect(attempts).toBe(1);
+  });
+
+  // Found by the upgrade walk: the lapses stayed on the row through retries and replays, whose new entries BullMQ counts from 0.
+  it('does not take the lapses of an earlier entry of the job off the runs BullMQ counted for this one', async () => {
+    const id = await runningWithGivenUpEntry(STALL_SETTINGS.maxStalledCount + 1, STALL_SETTINGS.maxStalledCount + 1, { ofEarlierEntry: true });
+
+    expect(await fx.core.relay.sweep()).toMatchObject({ abandoned: 1 });
+    expect(await statusOf(fx, id)).toBe('failed');
+  });
+
+  it('counts the lapses a worker records per entry: one of another entry starts the count again', async () => {
+    const id = await runningWithGivenUpEntry(0, 0);
+    const lapsesOf = (entryAddedAt: number) => readLockLapses(fx.core.generalPool, id, entryAddedAt);
+
+    await recordLockLapses(fx.core.generalPool, [{ jobId: id, entryAddedAt: 1_000 }]);
+    await recordLockLapses(fx.core.generalPool, [{ jobId: id, entryAddedAt: 1_000 }]);
+    expect([await lapsesOf(1_000), await lapsesOf(2_000)]).toEqual([2, 0]);
+    await recordLockLapses(fx.core.generalPool, [{ jobId: id, entryAddedAt: 2_000 }]);
+    expect([await lapsesOf(1_000), await lapsesOf(2_000)]).toEqual([0, 1]);
   });
 
   it('dead-letters a running job whose given-up runs are more crashes than allowed once its lapses are taken off', async () => {

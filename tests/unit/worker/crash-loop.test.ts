@@ -45,26 +45,28 @@ describe('CrashLoops', () => {
     metrics = createMetrics('crash-loop-test');
     lockLapses = new Map();
     lapsesReadable = true;
-    const readLapses = async (jobId: string) => {
+    const readLapses = async (jobId: string, entryAddedAt: number) => {
       if (!lapsesReadable) throw new Error('connection refused');
-      return lockLapses.get(jobId) ?? 0;
+      return lockLapses.get(`${jobId}@${entryAddedAt}`) ?? 0;
     };
     crashLoops = new CrashLoops({ transitions, maxStalledCount: 2, lockLapses: readLapses, log, metrics });
   });
 
   it('charges a job the runs that ended with their worker, less those stopped for locks Redis let lapse', async () => {
-    lockLapses.set('long-job', 3);
-    await expect(crashLoops.charged('long-job', 3)).resolves.toBe(0);
-    await expect(crashLoops.charged('long-job', 5)).resolves.toBe(2);
-    await expect(crashLoops.charged('other-job', 3)).resolves.toBe(3);
+    lockLapses.set('long-job@1000', 3);
+    await expect(crashLoops.charged('long-job', 3, 1000)).resolves.toBe(0);
+    await expect(crashLoops.charged('long-job', 5, 1000)).resolves.toBe(2);
+    await expect(crashLoops.charged('other-job', 3, 1000)).resolves.toBe(3);
+    // The lapses of another entry of the job's excuse nothing here.
+    await expect(crashLoops.charged('long-job', 3, 2000)).resolves.toBe(3);
   });
 
   it('charges every interrupted run when the lapses cannot be read, as a crash loop was judged before they were recorded', async () => {
-    lockLapses.set('long-job', 3);
+    lockLapses.set('long-job@1000', 3);
     lapsesReadable = false;
-    await expect(crashLoops.charged('long-job', 3)).resolves.toBe(3);
+    await expect(crashLoops.charged('long-job', 3, 1000)).resolves.toBe(3);
     // No read at all for a job never interrupted.
-    await expect(crashLoops.charged('long-job', 0)).resolves.toBe(0);
+    await expect(crashLoops.charged('long-job', 0, 1000)).resolves.toBe(0);
   });
 
   it('calls more runs than maxStalledCount that ended with their worker a crash loop', () => {

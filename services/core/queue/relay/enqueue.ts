@@ -124,12 +124,16 @@ export class Enqueuer {
     }
   }
 
-  /** The runs that ended with their worker of the own entries BullMQ gave up on, by job id (see runsOfGivenUpEntry); an entry gone is left out. */
-  async givenUpRuns(jobIds: readonly string[]): Promise<Map<string, number>> {
+  /**
+   * Of own entries BullMQ gave up on, by job id: the runs that ended with their worker (see
+   * runsOfGivenUpEntry) and when the entry was added (whose lock lapses count, see
+   * lapsesOfEntry). An entry gone is left out.
+   */
+  async givenUpRuns(jobIds: readonly string[]): Promise<Map<string, { runs: number; entryAddedAt: number }>> {
     const entries = await this.withinTimeout(Promise.all(jobIds.map((id) => this.deps.queue.getJob(id))), 'getJob');
-    const runs = new Map<string, number>();
-    for (const entry of entries) if (entry?.id !== undefined) runs.set(entry.id, runsOfGivenUpEntry(entry, STALL_SETTINGS.maxStalledCount));
-    return runs;
+    const given = new Map<string, { runs: number; entryAddedAt: number }>();
+    for (const entry of entries) if (entry?.id !== undefined) given.set(entry.id, { runs: runsOfGivenUpEntry(entry, STALL_SETTINGS.maxStalledCount), entryAddedAt: entry.timestamp });
+    return given;
   }
 
   /** Where each job stands in Redis, bounded by the enqueue timeout. */

@@ -18,7 +18,7 @@ import {
 import type { Logger } from '../../logger';
 import type { Metrics } from '../../metrics';
 import type { Enqueuer } from './enqueue';
-import { crashesCharged } from './entries';
+import { crashesCharged, lapsesOfEntry } from './entries';
 import type { ResolvedRelayOptions } from './options';
 
 /** What the sweep writes for a row it repairs, as the lifecycle audits it. */
@@ -101,13 +101,14 @@ export class LostDeliveries {
    */
   async settleCrashLooped(rows: QueueEntryRow[]): Promise<number> {
     const lapsed = rows.filter((row) => row.lock_lapses > 0);
-    const runs = lapsed.length > 0 ? await this.deps.enqueuer.givenUpRuns(lapsed.map((row) => row.id)) : new Map<string, number>();
+    const given = lapsed.length > 0 ? await this.deps.enqueuer.givenUpRuns(lapsed.map((row) => row.id)) : new Map<string, { runs: number; entryAddedAt: number }>();
     const crashLoops: QueueEntryRow[] = [];
     for (const row of rows) {
-      const given = runs.get(row.id);
-      if (given === undefined || crashesCharged(given, row.lock_lapses) > STALL_SETTINGS.maxStalledCount) crashLoops.push(row);
-      else if ((await this.deps.enqueuer.requeue([row], 'sweep', { crashes: given })) === 1) {
-        this.deps.log.info({ jobId: row.id, runs: given, lockLapses: row.lock_lapses }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
+      const entry = given.get(row.id);
+      const charged = entry && crashesCharged(entry.runs, lapsesOfEntry(row, entry.entryAddedAt));
+      if (charged === undefined || charged > STALL_SETTINGS.maxStalledCount) crashLoops.push(row);
+      else if ((await this.deps.enqueuer.requeue([row], 'sweep', { crashes: charged })) === 1) {
+        this.deps.log.info({ jobId: row.id, runs: entry?.runs, charged }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
       }
     }
     return this.abandon(crashLoops);
