@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { MAX_DEFERRALS } from '../../../services/core/jobs/lifecycle';
 import { startRedis } from '../../harness/redis';
 import { createEngineFixture, handedOver, queueSharedEntry, submission, waitFor, type EngineFixture } from '../engine/fixture';
-import { platform } from './platform-cli';
+import { cliEnvFor, platform } from './platform-cli';
 
 describe('platform CLI', () => {
   let fixture: EngineFixture;
@@ -14,13 +14,7 @@ describe('platform CLI', () => {
 
   beforeAll(async () => {
     fixture = await createEngineFixture();
-    cliEnv = {
-      DATABASE_URL: fixture.env.DATABASE_URL,
-      REDIS_URL: fixture.env.REDIS_URL,
-      QUEUE_PREFIX: fixture.env.QUEUE_PREFIX,
-      OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR,
-      LOG_LEVEL: 'error',
-    };
+    cliEnv = cliEnvFor(fixture.env);
   });
   afterAll(() => fixture?.close());
 

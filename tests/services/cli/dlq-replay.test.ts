@@ -3,7 +3,7 @@ import { replayDeadLetters, REPLAY_LOCK_KEY } from '../../../services/cli/comman
 import { ChangedSinceReadError } from '../../../services/core/errors';
 import type { Runtime } from '../../../services/core/runtime';
 import { createEngineFixture, submission, type EngineFixture } from '../engine/fixture';
-import { platform } from './platform-cli';
+import { cliEnvFor, platform } from './platform-cli';
 
 interface Outcome {
   id: string;
@@ -18,7 +18,7 @@ describe('platform dlq replay', () => {
 
   beforeAll(async () => {
     fixture = await createEngineFixture();
-    cliEnv = { DATABASE_URL: fixture.env.DATABASE_URL, REDIS_URL: fixture.env.REDIS_URL, QUEUE_PREFIX: fixture.env.QUEUE_PREFIX, OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
+    cliEnv = cliEnvFor(fixture.env);
   });
   afterAll(() => fixture?.close());
   // Each test sees only its own dead letters (--all replays every one).

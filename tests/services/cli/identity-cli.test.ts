@@ -3,7 +3,7 @@ import { currentSigningKey, login, refresh, refreshCookie } from '../api/identit
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { ACCESS_TOKEN_AUDIENCE } from '../../../services/core/auth';
-import { platform } from './platform-cli';
+import { cliEnvFor, platform } from './platform-cli';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -20,15 +20,7 @@ describe('platform users and keys', () => {
 
   beforeAll(async () => {
     api = await startApi();
-    cliEnv = {
-      DATABASE_URL: api.env.DATABASE_URL,
-      REDIS_URL: api.env.REDIS_URL,
-      QUEUE_PREFIX: api.env.QUEUE_PREFIX,
-      OBJECT_STORE_DIR: api.env.OBJECT_STORE_DIR,
-      KEY_ENCRYPTION_SECRET: api.env.KEY_ENCRYPTION_SECRET,
-      JWT_ISSUER: api.env.JWT_ISSUER,
-      LOG_LEVEL: 'error',
-    };
+    cliEnv = { ...cliEnvFor(api.env), KEY_ENCRYPTION_SECRET: api.env.KEY_ENCRYPTION_SECRET, JWT_ISSUER: api.env.JWT_ISSUER };
   });
   afterAll(() => api?.close());
 

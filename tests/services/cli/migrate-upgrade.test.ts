@@ -20,7 +20,7 @@ import { listMigrations } from '../../../services/core/db/migrate';
 import { nodeArgsFor } from '../../harness/compiled-children';
 import { useSharedServices } from '../../harness/shared';
 import { createEngineFixture, waitFor, type EngineFixture } from '../engine/fixture';
-import { platform } from './platform-cli';
+import { cliEnvFor, platform } from './platform-cli';
 
 const ROOT = path.resolve(__dirname, '../../..');
 /** Only a bound, so that a statement queued behind the migration fails the test instead of hanging it. */
@@ -36,13 +36,13 @@ async function connect(databaseUrl: string, application: string, options: { stat
   return client;
 }
 
-/** The last migration, as the database was before this release's deploy: not applied, its column not there. */
+/** The last migration, as the database was before this release's deploy: not applied, its columns not there. */
 async function undoLastMigration(databaseUrl: string): Promise<string> {
   const last = (await listMigrations()).at(-1) as string;
   expect(last).toBe('0011_job_lock_lapses.sql');
   const admin = await connect(databaseUrl, 'test-setup');
   try {
-    await admin.query('ALTER TABLE jobs DROP COLUMN lock_lapses');
+    await admin.query('ALTER TABLE jobs DROP COLUMN lock_lapses, DROP COLUMN lock_lapses_entry');
     await admin.query('DELETE FROM schema_migrations WHERE name = $1', [last]);
   } finally {
     await admin.end();
@@ -86,13 +86,7 @@ describe('platform migrate during a rolling deploy and after a rollback', () => 
 
   beforeAll(async () => {
     fixture = await createEngineFixture();
-    cliEnv = {
-      DATABASE_URL: fixture.env.DATABASE_URL,
-      REDIS_URL: fixture.env.REDIS_URL,
-      QUEUE_PREFIX: fixture.env.QUEUE_PREFIX,
-      OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR,
-      LOG_LEVEL: 'error',
-    };
+    cliEnv = cliEnvFor(fixture.env);
   });
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
@@ -100,7 +94,12 @@ describe('platform migrate during a rolling deploy and after a rollback', () => 
     await fixture?.close();
   });
 
-  it('lets the statements of the running release through while its DDL waits behind a long transaction, names that transaction, and applies once it ends', async () => {
+  /**
+   * A database before this release's last migration, a long transaction holding a lock on
+   * jobs, and this release's migrate started and waiting for that lock; with a session to
+   * watch it and one that sends what the running release sends.
+   */
+  async function migrateBehindLongTransaction() {
     const { databaseUrl } = await useSharedServices();
     const last = await undoLastMigration(databaseUrl);
     const holder = await longTransaction(databaseUrl);
@@ -108,10 +107,14 @@ describe('platform migrate during a rolling deploy and after a rollback', () => 
     const observer = await connect(databaseUrl, 'observer');
     const traffic = await connect(databaseUrl, 'api-like', { statementTimeoutMs: TRAFFIC_STATEMENT_TIMEOUT_MS });
     clients.push(observer, traffic);
-
     const migrate = startMigrate(databaseUrl);
     children.push(migrate.child);
     await migrationWaitsForLock(observer);
+    return { databaseUrl, last, holder, observer, traffic, migrate };
+  }
+
+  it('lets the statements of the running release through while its DDL waits behind a long transaction, names that transaction, and applies once it ends', async () => {
+    const { databaseUrl, last, holder, traffic, migrate } = await migrateBehindLongTransaction();
     // What every submit and state write of the running release does to jobs.
     await expect(traffic.query('SELECT count(*) FROM jobs')).resolves.toBeDefined();
     await waitFor('the migration to say what it waits for', async () => migrate.stderr().includes('long-report'));
@@ -124,17 +127,7 @@ describe('platform migrate during a rolling deploy and after a rollback', () => 
   });
 
   it('a migrate killed while it waits leaves no session behind holding the migration lock or queueing the traffic; the next one applies', async () => {
-    const { databaseUrl } = await useSharedServices();
-    const last = await undoLastMigration(databaseUrl);
-    const holder = await longTransaction(databaseUrl);
-    clients.push(holder);
-    const observer = await connect(databaseUrl, 'observer');
-    const traffic = await connect(databaseUrl, 'api-like', { statementTimeoutMs: TRAFFIC_STATEMENT_TIMEOUT_MS });
-    clients.push(observer, traffic);
-
-    const killed = startMigrate(databaseUrl);
-    children.push(killed.child);
-    await migrationWaitsForLock(observer);
+    const { databaseUrl, last, holder, observer, traffic, migrate: killed } = await migrateBehindLongTransaction();
     killed.child.kill('SIGKILL');
     await killed.exited;
     await waitFor('the killed migration\'s session to end', async () => {

@@ -20,6 +20,17 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
+/** The environment a `platform` command needs to reach a test's servers (`env`: an engine or API fixture's), logging errors only. */
+export function cliEnvFor(env: { DATABASE_URL: string; REDIS_URL: string; QUEUE_PREFIX: string; OBJECT_STORE_DIR?: string }): Record<string, string> {
+  return {
+    DATABASE_URL: env.DATABASE_URL,
+    REDIS_URL: env.REDIS_URL,
+    QUEUE_PREFIX: env.QUEUE_PREFIX,
+    ...(env.OBJECT_STORE_DIR !== undefined && { OBJECT_STORE_DIR: env.OBJECT_STORE_DIR }),
+    LOG_LEVEL: 'error',
+  };
+}
+
 /** Runs the real `platform` entry point as an operator would, in its own process, with only the given environment (and `stdin` piped in, when given). */
 export function platform(args: string[], env: Record<string, string | undefined>, stdin?: string | Buffer, options: CliOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {

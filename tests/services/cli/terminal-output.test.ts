@@ -1,5 +1,5 @@
 import { createEngineFixture, submission, type EngineFixture } from '../engine/fixture';
-import { platform } from './platform-cli';
+import { cliEnvFor, platform } from './platform-cli';
 
 const TOKEN = 'axRDubMlp1agD6kdMYxnrGUBPLeZepCUrnA5sQa-ZwA';
 
@@ -13,7 +13,7 @@ describe('platform output in a terminal', () => {
 
   beforeAll(async () => {
     fixture = await createEngineFixture();
-    cliEnv = { DATABASE_URL: fixture.env.DATABASE_URL, REDIS_URL: fixture.env.REDIS_URL, QUEUE_PREFIX: fixture.env.QUEUE_PREFIX, OBJECT_STORE_DIR: fixture.env.OBJECT_STORE_DIR, LOG_LEVEL: 'error' };
+    cliEnv = cliEnvFor(fixture.env);
   });
   afterAll(() => fixture?.close());
 
