@@ -334,13 +334,20 @@ describe('job data reads per user', () => {
 
   it('serves at most two of a user\'s reads of job data at once; the rest are told to come back', async () => {
     const reader = await userWithBigJobs(1);
-    const answers = await Promise.all(Array.from({ length: 6 }, () => call(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token })));
+    const burst = () => Promise.all(Array.from({ length: 6 }, () => call(api, `/v1/jobs/${reader.ids[0]}`, { token: reader.token })));
+    const refusedAtOnce = (answers: Awaited<ReturnType<typeof burst>>) => answers.some((answer) => answer.status === 429 && /at most 2 such reads at once/.test(String(answer.body.detail)));
+    // How many are served depends on how the burst spreads over the one-second windows and how
+    // far the reads overlap (on a busy machine the first two may be answered before the third
+    // arrives), so only its shape is asserted here, over a few bursts a window apart;
+    // tests/unit/api/job-data-reads.test.ts holds reads open to count "at once" exactly.
+    let answers = await burst();
+    for (let tries = 1; !refusedAtOnce(answers) && tries < 5; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      answers = await burst();
+    }
     const statuses = answers.map((answer) => answer.status);
-    // How many are served depends on how the burst spreads over the one-second windows, so
-    // only its shape is asserted here; tests/unit/api/job-data-reads.test.ts holds reads open to
-    // count "at once" exactly.
-    expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(1);
     expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
-    expect(answers.some((answer) => answer.status === 429 && /at most 2 such reads at once/.test(String(answer.body.detail)))).toBe(true);
+    expect(refusedAtOnce(answers)).toBe(true);
+    expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(1);
   });
 });
