@@ -34,14 +34,14 @@ const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
 const WORKER_ERRORS_QUIET_MS = 5 * 60_000;
 /** How BullMQ's 'error' event words a lock it could not renew (the 'lockRenewalFailed' event says the same, by entry). */
 const LOCK_RENEWAL_FAILED = 'could not renew lock for job ';
+/** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
+const OWN_ENTRY = { ownEntry: true } as const;
+
 /** A delivery of a queue entry running here: its jobs, and when BullMQ added the entry (its `timestamp`, which entry lock lapses are recorded for). */
 interface EntryDelivery {
   jobIds: readonly string[];
   entryAddedAt: number;
 }
-
-/** A delivery in a job's own entry: it runs on a share of its user's (see FairShare). */
-const OWN_ENTRY = { ownEntry: true } as const;
 
 export interface StallOptions {
   lockDurationMs: number;
@@ -590,15 +590,10 @@ export class JobRunner {
    */
   private async splitShared(entry: Job<QueueJobData, void, string>, jobIds: string[]): Promise<void> {
     const rows = (await Promise.all(jobIds.map((jobId) => this.transitions.delivery(jobId)))).filter((row): row is DeliveryRow => row !== undefined && planDelivery(row) !== undefined);
-    const charged = await Promise.all(rows.map((row) => this.crashLoops.charged(row.id, entry.stalledCounter, entry.timestamp)));
-    const byCrashes = new Map<number, DeliveryRow[]>();
-    rows.forEach((row, index) => {
-      const crashes = charged[index] as number;
-      byCrashes.set(crashes, [...(byCrashes.get(crashes) ?? []), row]);
-    });
-    await Promise.all([...byCrashes].map(([crashes, group]) => this.queueAgain(group, { crashes })));
+    // An entry of its own each, so each carries its own charge (a shared entry holds ten jobs at most; this path is rare).
+    await Promise.all(rows.map(async (row) => this.queueAgain([row], { crashes: await this.crashLoops.charged(row.id, entry.stalledCounter, entry.timestamp) })));
     await this.forgetSharedEntry(jobIds);
-    if (rows.length > 0) this.deps.log.warn({ jobs: rows.length, runs: entry.stalledCounter, crashes: [...byCrashes.keys()] }, 'a shared queue entry was delivered again after a run that ended with its worker or lost its lock: its jobs each get an entry of their own');
+    if (rows.length > 0) this.deps.log.warn({ jobs: rows.length, runs: entry.stalledCounter }, 'a shared queue entry was delivered again after a run that ended with its worker or lost its lock: its jobs each get an entry of their own');
   }
 
   /** Queues a job BullMQ gave up on again, its interrupted runs having been mostly Redis's lapses (see onCrashLoop). */
