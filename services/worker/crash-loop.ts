@@ -43,8 +43,7 @@ export class CrashLoops {
   /**
    * Of `runs` that ended with their worker, counted for the entry added at `entryAddedAt`,
    * those that count against the job: less the runs a live worker stopped because Redis let
-   * that entry's lock lapse. When the lapses cannot be read, every run counts, as before
-   * there was a record of them.
+   * that entry's lock lapse. When the lapses cannot be read, every run counts.
    */
   async charged(jobId: string, runs: number, entryAddedAt: number): Promise<number> {
     if (runs === 0) return 0;

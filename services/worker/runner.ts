@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
 import { findCancelled, readLockLapses, recordLockLapses, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
+import { LockLapseLedger } from './lock-lapse-ledger';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -119,6 +120,7 @@ export class JobRunner {
   private readonly transitions: TransitionWriter;
   private readonly executor: JobExecutor;
   private readonly crashLoops: CrashLoops;
+  private readonly lockLapses: LockLapseLedger;
   private readonly recoveryLane: RecoveryLane;
   private readonly fairShare: FairShare;
   private readonly lockWatch: LockWatch;
@@ -183,10 +185,15 @@ export class JobRunner {
       progressIntervalMs: this.options.progressIntervalMs,
       fairShare: this.fairShare,
     });
+    this.lockLapses = new LockLapseLedger({
+      write: (lapses) => recordLockLapses(deps.generalPool, lapses),
+      read: (jobId, entryAddedAt) => readLockLapses(deps.generalPool, jobId, entryAddedAt),
+      log: deps.log,
+    });
     this.crashLoops = new CrashLoops({
       transitions: this.transitions,
       maxStalledCount: this.options.stall.maxStalledCount,
-      lockLapses: (jobId, entryAddedAt) => readLockLapses(deps.generalPool, jobId, entryAddedAt),
+      lockLapses: (jobId, entryAddedAt) => this.lockLapses.lapsesOf(jobId, entryAddedAt),
       log: deps.log,
       metrics: deps.metrics,
     });
@@ -378,6 +385,7 @@ export class JobRunner {
     const steps: [string, () => Promise<unknown>][] = [
       ['worker', async () => this.worker && (await abandon(this.closeWorker(this.worker).then(() => (workerClosed = true))))],
       ['transitions', () => abandon(this.transitions.close())],
+      ['lock lapses', () => abandon(this.lockLapses.close())],
       ['user shares', async () => this.fairShare.close()],
       // A worker whose close was abandoned may still hold locks: the slot stays claimed, so a process starting in it releases them.
       ['worker slot', async () => workerClosed && (await abandon(this.leaveSlot()))],
@@ -500,18 +508,13 @@ export class JobRunner {
    * that ended with its worker, as it counts a crash; when this process's loop kept running,
    * the lapse was Redis's doing, not the job's, and is recorded so the crash loop count
    * leaves it out: a long job is not dead-lettered for outages of Redis it lived through.
-   * When the record cannot be written (PostgreSQL away too), the lapse counts as a crash.
+   * When PostgreSQL is away too, the ledger keeps the lapse until it can be written.
    */
   private async onLockLapse({ entryIds, loopStood }: LockLapse): Promise<void> {
     const lapses = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still past the lock's duration" : "Redis did not take its renewals within the lock's duration");
     if (lapses.length === 0) return;
     this.deps.metrics?.jobLockLapses.inc({ cause: loopStood ? 'worker' : 'redis' }, lapses.length);
-    if (loopStood) return;
-    try {
-      await recordLockLapses(this.deps.generalPool, lapses);
-    } catch (error) {
-      this.deps.log.warn({ err: error, jobIds: lapses.map((lapse) => lapse.jobId) }, 'could not record the lock lapses of runs stopped while Redis was away: each counts as a crash of its job');
-    }
+    if (!loopStood) await this.lockLapses.record(lapses);
   }
 
   /**
