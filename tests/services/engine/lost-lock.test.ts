@@ -13,32 +13,21 @@
  * On a Redis of its own: the test pauses it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { echo, sleep } from '../../../services/contract';
+import { echo } from '../../../services/contract';
 import { findProcessor } from '../../../services/worker/jobs';
 import { defineProcessor, type Processor } from '../../../services/worker/processor';
 import { startRedis, type RedisServer } from '../../harness/redis';
 import { useSharedServices } from '../../harness/shared';
+import { countedSleep, expectSleepLivesThroughLapses } from './counted-sleep';
 import { createEngineFixture, statusOf, submission, waitFor, type EngineFixture } from './fixture';
 import { FAST_STALL } from './stall';
 
 describe('job engine: a run whose queue lock lapsed while Redis was away', () => {
   let redis: RedisServer;
   let fx: EngineFixture;
-  /** Runs of the sleep processor: how many began, how many run now, and the most at once. */
-  const sleeps = { runs: 0, running: 0, mostAtOnce: 0 };
+  const { processor: countsRuns, sleeps, reset: resetSleeps } = countedSleep();
   let blockingRuns = 0;
 
-  const countsRuns = defineProcessor(sleep, async ({ input, signal }) => {
-    sleeps.runs += 1;
-    sleeps.running += 1;
-    sleeps.mostAtOnce = Math.max(sleeps.mostAtOnce, sleeps.running);
-    try {
-      await delay(input.ms, undefined, { signal });
-      return { result: { sleptMs: input.ms } };
-    } finally {
-      sleeps.running -= 1;
-    }
-  }) as unknown as Processor;
   /** Holds its worker's event loop past the lock's duration, then waits to be stopped: a job at fault for its lapses. */
   const blocksItsWorker = defineProcessor(echo, async ({ signal }) => {
     blockingRuns += 1;
@@ -61,9 +50,7 @@ describe('job engine: a run whose queue lock lapsed while Redis was away', () =>
     await fx?.close();
     await redis?.destroy();
   });
-  beforeEach(() => {
-    Object.assign(sleeps, { runs: 0, running: 0, mostAtOnce: 0 });
-  });
+  beforeEach(resetSleeps);
 
   /** Pauses Redis past the lock's duration, so the lock lapses while Redis is away. */
   async function pauseRedisPastTheLock(): Promise<void> {
@@ -90,23 +77,7 @@ describe('job engine: a run whose queue lock lapsed while Redis was away', () =>
   });
 
   it('lives through more such outages than a crash loop is allowed runs: they were Redis\'s doing, so the job succeeds', async () => {
-    const outages = FAST_STALL.maxStalledCount + 1;
-    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 6_000 }, maxAttempts: 1 }));
-    for (let outage = 1; outage <= outages; outage += 1) {
-      await waitFor(`run ${outage} to begin`, async () => sleeps.runs === outage && sleeps.running === 1 && (await statusOf(fx, job.id)) === 'running', 30_000);
-      await pauseRedisPastTheLock();
-    }
-
-    await waitFor('the job to succeed', async () => {
-      const status = await statusOf(fx, job.id);
-      // A dead letter is the fault this guards against: fail at once, with its reason.
-      if (status === 'failed') throw new Error(`dead-lettered: ${(await fx.one<{ error: string }>('SELECT error FROM jobs WHERE id = $1', [job.id])).error}`);
-      return status === 'succeeded';
-    }, 40_000);
-    expect(sleeps.runs).toBe(outages + 1);
-    expect(sleeps.mostAtOnce).toBe(1);
-    const row = await fx.one<{ attempts: number; lock_lapses: number }>('SELECT attempts, lock_lapses FROM jobs WHERE id = $1', [job.id]);
-    expect(row).toEqual({ attempts: 1, lock_lapses: outages });
+    await expectSleepLivesThroughLapses(fx, sleeps, pauseRedisPastTheLock);
   });
 
   it("still dead-letters a job that blocks its worker's loop past the lock each time it runs: those lapses are the job's", async () => {
