@@ -56,7 +56,7 @@ export const METRICS = {
 /**
  * The `cause` label of platform_job_lock_lapses_total. `redis`: the worker's loop ran and
  * sent its renewals, and Redis did not take them in time (away, paused, out of reach).
- * `worker`: the worker's loop stood still past the lock (a job blocking it, or a starved process).
+ * `worker`: the worker's loop stood still for more than half the lock (a job blocking it, or a starved process).
  */
 export const LOCK_LAPSE_CAUSES = ['redis', 'worker'] as const;
 

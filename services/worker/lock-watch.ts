@@ -2,10 +2,11 @@
 export interface LockLapse {
   entryIds: string[];
   /**
-   * True when this process's event loop stood still for longer than a renewal may wait
-   * since the entry's lock was last known to be fresh: a job that blocks its worker (a
-   * tight loop, a huge synchronous parse) lets its lock lapse as surely as a crash does.
-   * False: the loop ran, the renewals were sent, and Redis did not take them in time.
+   * True when, since the entry's lock was last known to be fresh, this process's event loop
+   * stood still for more than half a lock in all: a job that blocks its worker (a tight loop,
+   * a huge synchronous parse) lets its lock lapse as surely as a crash does. BullMQ asks for
+   * a renewal at most half a lock after the last one, so a loop that stood still for less
+   * sent it in time, and the lapse was Redis not taking it, even if the loop was slow too.
    */
   loopStood: boolean;
 }
@@ -26,26 +27,26 @@ export interface LockWatchOptions {
  * (paused, restarting, out of reach) the worker learns it at once, before the entry comes
  * back from BullMQ's stalled check, instead of at the first renewal Redis answers again.
  *
- * Each tick also notes whether the loop stood still since the tick before, so a lapse the
+ * Each tick also notes how long the loop stood still since the tick before, so a lapse the
  * job brought about by blocking the worker is told from one Redis brought about.
  */
 export class LockWatch {
   /** Entries held now, with when their lock was last known to be fresh. */
   private readonly fresh = new Map<string, number>();
   private readonly tickMs: number;
-  /** A gap between ticks past this is the loop standing still: a quarter of a lock, how often BullMQ renews. */
+  /** Standing still this long in all since a lock was fresh makes its lapse the loop's (see LockLapse). */
   private readonly loopStoodPastMs: number;
   private readonly now: () => number;
   private lastTickAt: number;
-  /** When a tick last found the loop had stood still; -Infinity before any. */
-  private loopLastStoodAt = Number.NEGATIVE_INFINITY;
+  /** Spells the loop stood still, oldest first, kept for a lock's duration. */
+  private stands: { from: number; to: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LockWatchOptions) {
     if (!(options.lockDurationMs > 0)) throw new RangeError('lockDurationMs must be positive');
     this.now = options.now ?? Date.now;
     this.tickMs = Math.min(1_000, options.lockDurationMs / 8);
-    this.loopStoodPastMs = options.lockDurationMs / 4;
+    this.loopStoodPastMs = options.lockDurationMs / 2;
     this.lastTickAt = this.now();
   }
 
@@ -60,6 +61,7 @@ export class LockWatch {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.fresh.clear();
+    this.stands = [];
   }
 
   /** A delivery of this entry began: its lock was just taken. */
@@ -86,15 +88,27 @@ export class LockWatch {
     for (const [entryId, since] of this.fresh) {
       if (now - since < this.options.lockDurationMs) continue;
       this.fresh.delete(entryId);
-      byCause[this.loopLastStoodAt > since ? 'stood' : 'ran'].push(entryId);
+      byCause[this.stoodSince(since, now) > this.loopStoodPastMs ? 'stood' : 'ran'].push(entryId);
     }
     if (byCause.ran.length > 0) this.options.onLapse({ entryIds: byCause.ran, loopStood: false });
     if (byCause.stood.length > 0) this.options.onLapse({ entryIds: byCause.stood, loopStood: true });
   }
 
+  /** Notes the time since the last tick beyond the tick's own interval as a spell the loop stood still. */
   private noteLoop(): void {
     const now = this.now();
-    if (now - this.lastTickAt > this.tickMs + this.loopStoodPastMs) this.loopLastStoodAt = now;
+    const standFrom = this.lastTickAt + this.tickMs;
+    if (now > standFrom) this.stands.push({ from: standFrom, to: now });
     this.lastTickAt = now;
+    // A lock still held was fresh within its duration, so older spells concern none.
+    const keepAfter = now - this.options.lockDurationMs;
+    while (this.stands.length > 0 && this.stands[0]!.to <= keepAfter) this.stands.shift();
+  }
+
+  /** How long in all the loop stood still between `since` and `now`. */
+  private stoodSince(since: number, now: number): number {
+    let stood = 0;
+    for (const { from, to } of this.stands) stood += Math.max(0, Math.min(to, now) - Math.max(from, since));
+    return stood;
   }
 }

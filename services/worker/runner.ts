@@ -511,7 +511,7 @@ export class JobRunner {
    * When PostgreSQL is away too, the ledger keeps the lapse until it can be written.
    */
   private async onLockLapse({ entryIds, loopStood }: LockLapse): Promise<void> {
-    const lapses = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still past the lock's duration" : "Redis did not take its renewals within the lock's duration");
+    const lapses = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still for more than half the lock's duration" : "Redis did not take its renewals within the lock's duration");
     if (lapses.length === 0) return;
     this.deps.metrics?.jobLockLapses.inc({ cause: loopStood ? 'worker' : 'redis' }, lapses.length);
     if (!loopStood) await this.lockLapses.record(lapses);

@@ -54,6 +54,28 @@ describe('LockWatch', () => {
     expect(lapses).toEqual([{ entryIds: ['blocking'], loopStood: true }]);
   });
 
+  it('reports a lapse while the loop stood still for under half a lock in all as Redis\'s: the loop still sent a renewal in time', () => {
+    const { watch, lapses, run, standStill } = watchOn();
+    watch.taken('entry-1');
+    run(250);
+    // 900 ms without a tick: the loop stood 650 ms past its tick, a third of the 2 s lock.
+    standStill(900);
+    run(1_000);
+    expect(lapses).toEqual([{ entryIds: ['entry-1'], loopStood: false }]);
+  });
+
+  it('adds up spells the loop stood still: shorter spells past half a lock in all make the lapse the loop\'s', () => {
+    const { watch, lapses, run, standStill } = watchOn();
+    watch.taken('entry-1');
+    // Three spells of 450 ms past the tick, 1,350 ms of a 2 s lock.
+    for (let spell = 0; spell < 3; spell += 1) {
+      standStill(700);
+      run(1);
+    }
+    run(250);
+    expect(lapses).toEqual([{ entryIds: ['entry-1'], loopStood: true }]);
+  });
+
   it('does not blame the loop for a stand-still before the lock was last renewed', () => {
     const { watch, lapses, run, standStill } = watchOn();
     watch.taken('entry-1');
