@@ -13,10 +13,19 @@ export interface ChannelSubscriptionOptions {
   onSubscribed?: () => void;
   /** How long a SUBSCRIBE may go unanswered before a warning says so (tests shorten it). */
   slowAfterMs?: number;
+  /** How long a SUBSCRIBE may go unanswered before its connection is made again (tests shorten it). */
+  reconnectAfterMs?: number;
 }
 
 /** A SUBSCRIBE unanswered this long on a live connection (Redis stalled, a half-open socket) is worth a warning. */
 const SLOW_SUBSCRIBE_MS = 5_000;
+/**
+ * A SUBSCRIBE unanswered this long is given up with its connection, which ioredis makes
+ * again: a half-open socket (a peer gone without a FIN, a proxy or NAT that dropped the
+ * flow) never answers, and no command of ours would tell, since a subscriber sends nothing
+ * else. A stalled Redis costs only a reconnect, which waits for it as the SUBSCRIBE did.
+ */
+const RECONNECT_AFTER_MS = 15_000;
 
 /** How a refused SUBSCRIBE is asked again: one more step per try, up to the cap. */
 const RETRY_STEP_MS = 500;
@@ -33,7 +42,8 @@ const RETRY_MAX_MS = 5_000;
  * connections are made with autoResubscribe off and subscribe here, on every `ready`,
  * with the failure handled: a SUBSCRIBE lost with its connection is sent again on the
  * next `ready`, and one refused on a connection still up (an ACL's NOPERM, say) is sent
- * again on it, backing off, with a warning each time.
+ * again on it, backing off, with a warning each time. One never answered gives up its
+ * connection for a new one (RECONNECT_AFTER_MS).
  */
 export class ChannelSubscription {
   /** Settles once Redis first answers the SUBSCRIBE, or rejects when the connection ends before it does. */
@@ -85,8 +95,22 @@ export class ChannelSubscription {
       this.options.log.warn({ channel: this.channel, waitedMs: slowAfterMs }, `Redis has not answered the SUBSCRIBE to ${this.options.what} for ${slowAfterMs / 1000} s; still waiting`);
     }, slowAfterMs);
     slow.unref();
+    const reconnectAfterMs = this.options.reconnectAfterMs ?? RECONNECT_AFTER_MS;
+    const stuck = setTimeout(() => {
+      if (this.closed || this.connection.status !== 'ready') return;
+      this.warned = true;
+      this.options.log.warn({ channel: this.channel, waitedMs: reconnectAfterMs }, `Redis has not answered the SUBSCRIBE to ${this.options.what} for ${reconnectAfterMs / 1000} s; connecting again`);
+      // The unanswered SUBSCRIBE rejects with the connection; the next 'ready' subscribes again.
+      this.connection.disconnect(true);
+    }, reconnectAfterMs);
+    stuck.unref();
     const answered = this.connection.subscribe(this.channel);
-    void answered.finally(() => clearTimeout(slow)).catch(() => undefined);
+    void answered
+      .finally(() => {
+        clearTimeout(slow);
+        clearTimeout(stuck);
+      })
+      .catch(() => undefined);
     answered.then(
       () => {
         this.refused = 0;

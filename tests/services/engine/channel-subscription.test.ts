@@ -9,8 +9,10 @@
  * A SUBSCRIBE that timed out (the connection's 2 s) on a connection still up was never
  * answered for the subscription, though Redis subscribed it: a worker never started after a
  * stall of Redis (found by an outside walk through a proxy holding the first SUBSCRIBE 3 s).
+ * A SUBSCRIBE sent into a half-open socket is never answered: the connection is made again.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { publishRevocations, RevocationMirror } from '../../../services/core/auth/revocations';
@@ -22,6 +24,40 @@ import { startRedis, type RedisServer } from '../../harness/redis';
 import { waitFor } from './fixture';
 
 const log = createLogger({ service: 'test', level: 'silent' });
+
+/**
+ * A TCP proxy to Redis that can turn the connections it carries now into half-open ones:
+ * they stay up, and what the client sends on them goes nowhere, as through a NAT or a
+ * load balancer that dropped the flow. Connections made later are carried as before.
+ */
+async function startProxy(redisPort: number) {
+  const carried = new Set<net.Socket>();
+  const swallowing = new WeakSet<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redisPort, '127.0.0.1');
+    carried.add(client);
+    client.on('data', (chunk) => {
+      if (!swallowing.has(client)) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    const end = () => {
+      carried.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    halfOpenTheCarried: () => carried.forEach((client) => swallowing.add(client)),
+    close: () => {
+      carried.forEach((client) => client.destroy());
+      server.close();
+    },
+  };
+}
 
 describe('a subscriber connection across reconnects', () => {
   let redis: RedisServer;
@@ -112,6 +148,35 @@ describe('a subscriber connection across reconnects', () => {
     expect(lines.map((line) => line.msg)).toEqual(['Redis has not answered the SUBSCRIBE to a test channel for 1 s; still waiting', 'Redis answers: subscribed to a test channel']);
     await heard('pk-test:stall', () => messages > 0);
     subscription.close();
+  }, 30_000);
+
+  it('a SUBSCRIBE sent into a half-open socket is given up with its connection, and answered on a new one', async () => {
+    const proxy = await startProxy(redis.port);
+    const url = new URL(redis.url);
+    url.port = String(proxy.port);
+    const subscriber = createRedisConnection(url.toString(), 'subscriber');
+    opened.push(subscriber);
+    let messages = 0;
+    subscriber.on('message', () => (messages += 1));
+    await waitFor('the connection', async () => subscriber.status === 'ready');
+    const lines: { msg: string }[] = [];
+    const recording = createLogger({ service: 'test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) } });
+    proxy.halfOpenTheCarried();
+
+    const subscription = new ChannelSubscription(subscriber, 'pk-test:half-open', { log: recording, what: 'a test channel', slowAfterMs: 500, reconnectAfterMs: 1_500 });
+    try {
+      await waitFor('the subscription', async () => lines.some((line) => line.msg === 'Redis answers: subscribed to a test channel'), 10_000);
+      expect(lines.map((line) => line.msg)).toEqual([
+        'Redis has not answered the SUBSCRIBE to a test channel for 0.5 s; still waiting',
+        'Redis has not answered the SUBSCRIBE to a test channel for 1.5 s; connecting again',
+        'Redis answers: subscribed to a test channel',
+      ]);
+      await subscription.subscribed;
+      await heard('pk-test:half-open', () => messages > 0);
+    } finally {
+      subscription.close();
+      proxy.close();
+    }
   }, 30_000);
 
   it('a SUBSCRIBE refused on a connection that stays up is asked again, and the recovery is said', async () => {
