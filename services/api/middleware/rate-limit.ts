@@ -22,6 +22,29 @@ export type Limiter = Pick<RateLimiterAbstract, 'consume' | 'get' | 'delete' | '
 const REDIS_RETRY_AFTER_MS = 5_000;
 
 /**
+ * The longest delay Node's timers keep (2^31 - 1 ms, about 24.8 days): a longer one fires
+ * after 1 ms instead. rate-limiter-flexible's memory store forgets a key when such a timer
+ * fires, so a window or block longer than this (the 30 days an address stays known to an
+ * account) would be forgotten at once.
+ */
+export const LONGEST_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1_000);
+
+/**
+ * This process's own counters: rate-limiter-flexible's memory store, with every window and
+ * block kept to LONGEST_TIMER_SECONDS. Counters held in one process's memory last at most as
+ * long as the process, which in practice is far less than that.
+ */
+class OwnCounters extends RateLimiterMemory {
+  constructor(shape: { keyPrefix: string; points: number; duration: number; blockDuration: number }) {
+    super({ ...shape, duration: Math.min(shape.duration, LONGEST_TIMER_SECONDS), blockDuration: Math.min(shape.blockDuration, LONGEST_TIMER_SECONDS) });
+  }
+
+  override block(key: string | number, seconds: number): Promise<RateLimiterRes> {
+    return super.block(key, Math.min(seconds, LONGEST_TIMER_SECONDS));
+  }
+}
+
+/**
  * Shared counters in Redis, and this process's own counters while Redis fails. A Redis that
  * is down fails a call at once (the connection is not ready); one that hangs (stopped,
  * partitioned) fails it only at the client's command timeout (1 s). rate-limiter-flexible's
@@ -35,7 +58,7 @@ class SharedOrOwnCounters implements Limiter {
 
   constructor(
     private readonly shared: RateLimiterRedis,
-    private readonly own: RateLimiterMemory,
+    private readonly own: OwnCounters,
     private readonly retryAfterMs: number,
   ) {}
 
@@ -82,7 +105,7 @@ class SharedOrOwnCounters implements Limiter {
  */
 export function createLimiter(options: RateLimitOptions & { blockDurationSeconds?: number; redisRetryAfterMs?: number }): Limiter {
   const shape = { keyPrefix: options.keyPrefix, points: options.points, duration: options.durationSeconds, blockDuration: options.blockDurationSeconds ?? 0 };
-  const own = new RateLimiterMemory(shape);
+  const own = new OwnCounters(shape);
   if (!options.redis) return own;
   const shared = new RateLimiterRedis({ ...shape, storeClient: options.redis, rejectIfRedisNotReady: true });
   return new SharedOrOwnCounters(shared, own, options.redisRetryAfterMs ?? REDIS_RETRY_AFTER_MS);
