@@ -280,6 +280,7 @@ export interface DocumentInfo {
  */
 const JSON_BODY_DESCRIPTION = `JSON (application/json, or a +json type), refused with 413 when larger than JSON_BODY_LIMIT_BYTES and with 400, naming the field, when it ${[
   REFUSAL['too deep'],
+  REFUSAL['too many keys'],
   REFUSAL['NUL character'],
   REFUSAL['unpaired surrogate'],
   REFUSAL['__proto__ key'],

@@ -6,8 +6,8 @@ export interface JsonRules<R extends string> {
   scalar(value: unknown): R | undefined;
   /** Every object's keys, before its values are looked at. */
   key?(key: string): R | undefined;
-  /** Every object that is not an array, before its keys. */
-  object?(value: object): R | undefined;
+  /** Every object that is not an array, with its own enumerable keys, before any key is looked at. */
+  object?(value: object, keys: string[]): R | undefined;
 }
 
 /** Where a refused part is: keys of objects, indexes of arrays, from the root. */
@@ -44,9 +44,9 @@ export function findFirstInJson<R extends string>(value: unknown, rules: JsonRul
     const depth = (parent?.depth ?? 0) + 1;
     if (depth > maxDepth) return { path: pathOf(parent, parent ? keyInParent : undefined), reason: 'too deep' };
     if (Array.isArray(container)) return { members: container, keys: undefined, next: 0, parent, keyInParent, depth };
-    const objectReason = rules.object?.(container);
-    if (objectReason) return { path: pathOf(parent, parent ? keyInParent : undefined), reason: objectReason };
     const keys = Object.keys(container);
+    const objectReason = rules.object?.(container, keys);
+    if (objectReason) return { path: pathOf(parent, parent ? keyInParent : undefined), reason: objectReason };
     const level: Level = { members: [], keys, next: 0, parent, keyInParent, depth };
     for (const key of keys) {
       const reason = rules.key?.(key);

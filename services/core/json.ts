@@ -6,6 +6,7 @@
  * in the way.
  */
 
+import { MAX_JSON_OBJECT_KEYS } from '../contract/http';
 import { findFirstInJson } from '../contract/json-walk';
 
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for.
@@ -34,9 +35,11 @@ function findFirst<R extends string>(
   rootPath: string[],
   keyProblem: (key: string) => R | undefined,
   numberProblem: (value: number) => R | undefined = () => undefined,
+  objectProblem: (keys: string[]) => R | undefined = () => undefined,
 ): { path: string; reason: R | UnstorableReason } | undefined {
   const problem = findFirstInJson<R | UnstorableReason>(value, {
     maxDepth,
+    object: (_object, keys) => objectProblem(keys),
     key: keyProblem,
     scalar: (member) => (typeof member === 'string' ? characterProblem(member) : typeof member === 'number' ? numberProblem(member) : undefined),
   });
@@ -48,8 +51,12 @@ export function findUnstorable(value: unknown, maxDepth: number, rootPath: strin
   return findFirst(value, maxDepth, rootPath, characterProblem);
 }
 
-/** Why a JSON document from outside is refused: what cannot be stored, a key no JavaScript object keeps, or a number stored as many more digits. */
-export type UnacceptableReason = UnstorableReason | '__proto__ key' | 'number of too many digits';
+/**
+ * Why a JSON document from outside is refused: what cannot be stored, a key no JavaScript
+ * object keeps, a number stored as many more digits, or an object wider than
+ * MAX_JSON_OBJECT_KEYS.
+ */
+export type UnacceptableReason = UnstorableReason | '__proto__ key' | 'number of too many digits' | 'too many keys';
 
 /**
  * The magnitudes past which a JSON number is refused from outside. jsonb keeps numbers as
@@ -70,13 +77,21 @@ function numberProblem(value: number): 'number of too many digits' | undefined {
 /**
  * The first part of a JSON document from outside that is refused, or undefined: what
  * findUnstorable finds, a number PostgreSQL would store as far more digits than it was sent
- * with (LARGEST_NUMBER_MAGNITUDE), and a key named `__proto__`. JSON.parse keeps that key, but copying
+ * with (LARGEST_NUMBER_MAGNITUDE), an object of more than MAX_JSON_OBJECT_KEYS keys (found
+ * before its keys are walked), and a key named `__proto__`. JSON.parse keeps that key, but copying
  * it member by member by assignment (as the schemas' parse does) sets the copy's prototype
  * instead, so the member would vanish without a word; a processor that deep-merges its input
  * could even change the prototype every object shares. Refused, it changes nothing.
  */
 export function findUnacceptableInput(value: unknown, maxDepth: number, rootPath: string[] = []): { path: string; reason: UnacceptableReason } | undefined {
-  return findFirst<UnacceptableReason>(value, maxDepth, rootPath, (key) => (key === '__proto__' ? '__proto__ key' : characterProblem(key)), numberProblem);
+  return findFirst<UnacceptableReason>(
+    value,
+    maxDepth,
+    rootPath,
+    (key) => (key === '__proto__' ? '__proto__ key' : characterProblem(key)),
+    numberProblem,
+    (keys) => (keys.length > MAX_JSON_OBJECT_KEYS ? 'too many keys' : undefined),
+  );
 }
 
 /** `text` with every NUL and unpaired surrogate replaced by U+FFFD. */

@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { MAX_JSON_DEPTH } from '../../contract';
+import { MAX_JSON_DEPTH, MAX_JSON_OBJECT_KEYS } from '../../contract';
 import { ServiceUnavailableError, ValidationError } from '../../core/errors';
 import { LARGE_SUBMIT_BYTES } from '../../core/jobs/submit';
 import { findUnacceptableInput, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
@@ -31,6 +31,7 @@ export const REFUSAL: Record<UnacceptableReason, string> = {
   'NUL character': 'contains a NUL character (\\u0000), which cannot be stored',
   'unpaired surrogate': 'contains an unpaired UTF-16 surrogate, which is not valid Unicode and cannot be stored',
   '__proto__ key': 'has a key named __proto__, which is not accepted (JavaScript objects cannot keep it as data)',
+  'too many keys': `has an object of more than ${MAX_JSON_OBJECT_KEYS} keys (a list of any length is an array)`,
   'number of too many digits': `has a number of ${LARGEST_NUMBER_MAGNITUDE} or more, or closer to 0 than ${SMALLEST_NUMBER_MAGNITUDE}: PostgreSQL stores JSON numbers exactly and writes every digit back (1e308 as 309 digits); send it as a string`,
 };
 

@@ -1,3 +1,4 @@
+import { MAX_JSON_OBJECT_KEYS } from '../../../services/contract';
 import { findUnacceptableInput, findUnstorable, JsonTooDeepError, toStorable, toStorableText } from '../../../services/core/json';
 
 function nested(depth: number): unknown {
@@ -52,6 +53,15 @@ describe('storable JSON', () => {
     expect(findUnacceptableInput({ payload }, 64, ['body'])).toBeUndefined();
     payload[499_999] = 'x\u0000';
     expect(findUnacceptableInput({ payload }, 64, ['body'])).toEqual({ path: 'body.payload.499999', reason: 'NUL character' });
+  });
+
+  it('refuses an object wider than MAX_JSON_OBJECT_KEYS from outside, naming the object, before any of its keys; results keep theirs', () => {
+    const wide = (keys: number) => Object.fromEntries(Array.from({ length: keys }, (_, index) => [`k${index}`, index]));
+    expect(findUnacceptableInput({ rows: [wide(MAX_JSON_OBJECT_KEYS)] }, 10, ['body'])).toBeUndefined();
+    const over = { ...wide(MAX_JSON_OBJECT_KEYS), 'x\u0000': 1 };
+    expect(findUnacceptableInput({ rows: [over] }, 10, ['body'])).toEqual({ path: 'body.rows.0', reason: 'too many keys' });
+    expect(findUnacceptableInput(wide(MAX_JSON_OBJECT_KEYS + 1), 10, ['query'])).toEqual({ path: 'query', reason: 'too many keys' });
+    expect(findUnstorable(wide(MAX_JSON_OBJECT_KEYS + 1), 10)).toBeUndefined();
   });
 
   it('walks a document nested 100,000 deep without using the call stack', () => {
