@@ -128,3 +128,82 @@ export function toStorable(value: unknown, maxDepth: number): unknown {
   });
   return repaired;
 }
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+
+function isJsonWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/**
+ * Where the first object of more than `maxKeys` keys of a JSON text is (its dotted path,
+ * as findUnacceptableInput says it), found over the UTF-8 bytes before they are parsed, or
+ * undefined. JSON.parse alone of one object of 90,000 keys holds the event loop for a third
+ * of a second or more, so a body holding one is refused before that; one pass over the
+ * bytes costs a few milliseconds a MiB. The text is not validated here (the parse that
+ * follows does that): on malformed text the answer means nothing. A text shorter than
+ * 4 × maxKeys bytes cannot hold such an object (each member takes at least `"":0` and a
+ * comma), and is not read.
+ */
+export function findWideObjectInText(text: Uint8Array, maxKeys: number, rootPath: string[] = []): string | undefined {
+  if (text.length < maxKeys * 4) return undefined;
+  // One entry per open container: its members so far, whether it is an object, and an
+  // object's current key as a span of the text.
+  const members: number[] = [];
+  const isObject: boolean[] = [];
+  const keyStart: number[] = [];
+  const keyEnd: number[] = [];
+  let top = -1;
+  // Right after `{`, `[` or `,`: the next token starts a member of the open container.
+  let awaitingMember = false;
+  let lastStringStart = -1;
+  let lastStringEnd = -1;
+  const pathTo = (level: number): string => {
+    const path = [...rootPath];
+    for (let parent = 0; parent < level; parent += 1) {
+      path.push(isObject[parent] ? String(JSON.parse(Buffer.from(text.subarray(keyStart[parent], keyEnd[parent])).toString('utf8'))) : String((members[parent] as number) - 1));
+    }
+    return path.join('.');
+  };
+  const startMember = (): boolean => {
+    if (!awaitingMember || top < 0) return false;
+    awaitingMember = false;
+    members[top] = (members[top] as number) + 1;
+    return isObject[top] === true && (members[top] as number) > maxKeys;
+  };
+  for (let index = 0; index < text.length; index += 1) {
+    const byte = text[index] as number;
+    if (byte === QUOTE) {
+      lastStringStart = index;
+      for (index += 1; index < text.length && text[index] !== QUOTE; index += 1) if (text[index] === BACKSLASH) index += 1;
+      lastStringEnd = index + 1;
+      if (startMember()) return pathTo(top);
+    } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) {
+      if (startMember()) return pathTo(top);
+      top += 1;
+      members[top] = 0;
+      isObject[top] = byte === OPEN_OBJECT;
+      awaitingMember = true;
+    } else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
+      top -= 1;
+      awaitingMember = false;
+    } else if (byte === COMMA) {
+      awaitingMember = true;
+    } else if (byte === COLON) {
+      if (top >= 0) {
+        keyStart[top] = lastStringStart;
+        keyEnd[top] = lastStringEnd;
+      }
+    } else if (!isJsonWhitespace(byte)) {
+      if (startMember()) return pathTo(top);
+    }
+  }
+  return undefined;
+}

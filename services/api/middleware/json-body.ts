@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { MAX_JSON_DEPTH, MAX_JSON_OBJECT_KEYS } from '../../contract';
 import { ServiceUnavailableError, ValidationError } from '../../core/errors';
 import { LARGE_SUBMIT_BYTES } from '../../core/jobs/submit';
-import { findUnacceptableInput, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
+import { findUnacceptableInput, findWideObjectInText, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
 import { MemoryBudget } from '../../core/memory-budget';
 import { atOncePerOwner } from '../at-once';
 import { RequestTimeoutError, UnsupportedMediaTypeError } from '../errors';
@@ -112,9 +112,13 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
     limit: limitBytes,
     type: JSON_TYPES,
     strict: true,
-    // Called with the body as it is about to be parsed: its size is known here without another pass.
+    // Called with the body (decoded, when it had a Content-Encoding) as it is about to be
+    // parsed: its size is known here without another pass, and an object too wide to take is
+    // refused before JSON.parse spends its time on it (body-parser hands the error on as it is).
     verify: (req, _res, body) => {
       bodySizes.set(req, body.length);
+      const wide = findWideObjectInText(body, MAX_JSON_OBJECT_KEYS, ['body']);
+      if (wide !== undefined) throw new ValidationError(`the request body ${REFUSAL['too many keys']}`, [{ field: wide, message: REFUSAL['too many keys'] }]);
     },
   });
   const largeBodies = new MemoryBudget(LARGE_BODIES_AT_ONCE * limitBytes);

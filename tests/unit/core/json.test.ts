@@ -1,5 +1,5 @@
 import { MAX_JSON_OBJECT_KEYS } from '../../../services/contract';
-import { findUnacceptableInput, findUnstorable, JsonTooDeepError, toStorable, toStorableText } from '../../../services/core/json';
+import { findUnacceptableInput, findUnstorable, findWideObjectInText, JsonTooDeepError, toStorable, toStorableText } from '../../../services/core/json';
 
 function nested(depth: number): unknown {
   let value: unknown = 'leaf';
@@ -62,6 +62,25 @@ describe('storable JSON', () => {
     expect(findUnacceptableInput({ rows: [over] }, 10, ['body'])).toEqual({ path: 'body.rows.0', reason: 'too many keys' });
     expect(findUnacceptableInput(wide(MAX_JSON_OBJECT_KEYS + 1), 10, ['query'])).toEqual({ path: 'query', reason: 'too many keys' });
     expect(findUnstorable(wide(MAX_JSON_OBJECT_KEYS + 1), 10)).toBeUndefined();
+  });
+
+  it('finds the object wider than MAX_JSON_OBJECT_KEYS in the text before it is parsed, naming it as the walk of the parsed value does', () => {
+    const text = (value: unknown) => Buffer.from(JSON.stringify(value));
+    const wide = (keys: number, value: unknown = 0) => Object.fromEntries(Array.from({ length: keys }, (_, index) => [`k${index}`, value]));
+    const awkwardKey = 'a "quoted" \\ key, with: {braces} [and] é😀';
+    const documents = [
+      { type: 'echo', input: { payload: wide(MAX_JSON_OBJECT_KEYS + 1) } },
+      { type: 'echo', input: { payload: { list: ['{', '"', ',', [1, 2, { x: '}' }], { [awkwardKey]: [0, 1, wide(MAX_JSON_OBJECT_KEYS + 1, 'v,"}')] }] } } },
+      { type: 'echo', input: { payload: [wide(MAX_JSON_OBJECT_KEYS, [1, 2]), wide(MAX_JSON_OBJECT_KEYS, { a: 1 })] } },
+      { type: 'echo', input: { payload: new Array(100_000).fill({ a: 1, b: [2, 3], c: 'x' }) } },
+      { type: 'echo', input: { payload: { rows: [wide(MAX_JSON_OBJECT_KEYS + 5, wide(3))] } } },
+    ];
+    for (const document of documents) {
+      expect(findWideObjectInText(text(document), MAX_JSON_OBJECT_KEYS, ['body'])).toBe(findUnacceptableInput(document, 64, ['body'])?.path);
+    }
+    expect(findWideObjectInText(text(documents[1]), MAX_JSON_OBJECT_KEYS, ['body'])).toBe(`body.input.payload.list.4.${awkwardKey}.2`);
+    // Whitespace between tokens, as a client may send it.
+    expect(findWideObjectInText(Buffer.from(JSON.stringify(documents[0], null, 2)), MAX_JSON_OBJECT_KEYS, ['body'])).toBe('body.input.payload');
   });
 
   it('walks a document nested 100,000 deep without using the call stack', () => {
