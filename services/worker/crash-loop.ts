@@ -1,4 +1,4 @@
-import { crashLoopReason, planDelivery } from '../core/jobs/lifecycle';
+import { crashLoopReason, isCrashLoop, isLastChanceBeforeCrashLoop, planDelivery } from '../core/jobs/lifecycle';
 import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -27,12 +27,12 @@ export class CrashLoops {
 
   /** Whether `runs` ended with their worker is more than a job is given. */
   isCrashLoop(runs: number): boolean {
-    return runs > this.options.maxStalledCount;
+    return isCrashLoop(runs, this.options.maxStalledCount);
   }
 
   /** Whether, after `runs` that ended with their worker, one more such run would make the job a crash loop. */
   isLastChance(runs: number): boolean {
-    return runs === this.options.maxStalledCount;
+    return isLastChanceBeforeCrashLoop(runs, this.options.maxStalledCount);
   }
 
   /** The runs of an entry BullMQ gave up on for its runs ending with their worker (see runsOfGivenUpEntry). */
@@ -43,7 +43,8 @@ export class CrashLoops {
   /**
    * Of `runs` that ended with their worker, counted for the entry added at `entryAddedAt`,
    * those that count against the job: less the runs a live worker stopped because Redis let
-   * that entry's lock lapse. When the lapses cannot be read, every run counts.
+   * that entry's lock lapse. When the lapses cannot be read, every run counts: a crash loop
+   * must end even while PostgreSQL cannot say which runs were Redis's doing.
    */
   async charged(jobId: string, runs: number, entryAddedAt: number): Promise<number> {
     if (runs === 0) return 0;

@@ -5,7 +5,8 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from '../../contract'
  * and from which states each event may move it. Everything that changes a job's state reads
  * this table: the SQL preconditions of every write (`writePrecondition`, `sqlStatusList`), the
  * audit trail (`auditDetail`), the worker's decision after an attempt ends
- * (`eventAfterFailedAttempt`), and the relay's reclaim of lost attempts (`eventForLostAttempt`).
+ * (`eventAfterFailedAttempt`), the crash-loop bound both the worker and the relay's sweep
+ * apply (`isCrashLoop`), and the relay's reclaim of lost attempts (`eventForLostAttempt`).
  *
  * A job is created `queued` (the submit's INSERT, audited null → queued). From there:
  *
@@ -287,6 +288,21 @@ export function auditDetail(context: AuditContext): string | null {
  */
 export function tasksFailedReason(counts: { failed: number | string; cancelled: number | string; maxFailed: number | string }): string {
   return `${counts.failed} tasks failed and ${counts.cancelled} were cancelled; the failure policy tolerates ${counts.maxFailed}`;
+}
+
+/**
+ * Whether a job whose runs ended with their worker `charged` times (the worker died, ran out
+ * of memory or blocked its loop past the lock; runs stopped for locks Redis let lapse are not
+ * charged) is a crash loop, which is abandoned instead of delivered again. `tolerated`: such
+ * runs a job is given, BullMQ's maxStalledCount (STALL_SETTINGS).
+ */
+export function isCrashLoop(charged: number, tolerated: number): boolean {
+  return charged > tolerated;
+}
+
+/** Whether, after `charged` such runs, one more would make the job a crash loop (see isCrashLoop). */
+export function isLastChanceBeforeCrashLoop(charged: number, tolerated: number): boolean {
+  return charged === tolerated;
 }
 
 /** Why a crash-looping job is dead-lettered: the error its owner reads. */

@@ -9,6 +9,8 @@ import {
   eventAfterFailedAttempt,
   eventAfterInfrastructureFailure,
   eventForLostAttempt,
+  isCrashLoop,
+  isLastChanceBeforeCrashLoop,
   LIFECYCLE_EVENTS,
   writePrecondition,
   LOST_ATTEMPT_STATUSES,
@@ -90,6 +92,14 @@ describe('the job lifecycle', () => {
     expect(eventForLostAttempt({ deferrals: 0 })).toBe('defer');
     expect(eventForLostAttempt({ deferrals: MAX_DEFERRALS - 1 })).toBe('defer');
     expect(eventForLostAttempt({ deferrals: MAX_DEFERRALS })).toBe('abandon');
+  });
+
+  it('bounds crash loops once for the worker and the sweep: past the runs tolerated a job is abandoned, at them it has one chance left', () => {
+    expect([0, 1, 2, 3, 4].map((charged) => isCrashLoop(charged, 2))).toEqual([false, false, false, true, true]);
+    expect([0, 1, 2, 3].map((charged) => isLastChanceBeforeCrashLoop(charged, 2))).toEqual([false, false, true, false]);
+    // A crash loop ends by abandon, which applies where such a job is found: queued (its entry given up on) or running.
+    expect(nextStatus('queued', 'abandon')).toBe('failed');
+    expect(nextStatus('running', 'abandon')).toBe('failed');
   });
 
   it('counts attempts: a release or a deferral gives its attempt back, a requeue starts over', () => {

@@ -9,6 +9,7 @@ import {
   deferralsAfter,
   deferralsExhaustedReason,
   eventForLostAttempt,
+  isCrashLoop,
   isTerminalStatus,
   LOST_ATTEMPT_DEPENDENCY,
   LOST_ATTEMPT_REASON,
@@ -106,7 +107,7 @@ export class LostDeliveries {
     for (const row of rows) {
       const entry = given.get(row.id);
       const charged = entry && crashesCharged(entry.runs, lapsesOfEntry(row, entry.entryAddedAt));
-      if (charged === undefined || charged > STALL_SETTINGS.maxStalledCount) crashLoops.push(row);
+      if (charged === undefined || isCrashLoop(charged, STALL_SETTINGS.maxStalledCount)) crashLoops.push(row);
       else if ((await this.deps.enqueuer.requeue([row], 'sweep', { crashes: charged })) === 1) {
         this.deps.log.info({ jobId: row.id, runs: entry?.runs, charged }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
       }
