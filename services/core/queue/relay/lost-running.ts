@@ -21,6 +21,7 @@ import type { Metrics } from '../../metrics';
 import type { Enqueuer } from './enqueue';
 import { crashesCharged, lapsesOfEntry } from './entries';
 import type { ResolvedRelayOptions } from './options';
+import { walkStaleRows } from './stale-walk';
 
 /** What the sweep writes for a row it repairs, as the lifecycle audits it. */
 type RepairAudit = Extract<AuditContext, { event: 'defer' | 'abandon' }>;
@@ -51,26 +52,18 @@ export class LostDeliveries {
    */
   async reclaimLostRunning(): Promise<{ retried: number; failed: number; abandoned: number }> {
     const total = { retried: 0, failed: 0, abandoned: 0 };
-    let checked = 0;
-    let after = this.runningCursor;
-    let walkedToTheEnd = false;
-    while (checked < this.options.sweepMaxRows) {
-      const running = await findStaleRunning(this.deps.generalPool, this.options.lostRunningAfterMs, this.options.sweepPageSize, after);
-      if (running.length > 0) {
-        checked += running.length;
-        const last = running[running.length - 1] as QueueEntryRow;
-        after = { at: last.updated_us, id: last.id };
+    const { lostRunningAfterMs, sweepPageSize, sweepMaxRows } = this.options;
+    const walk = await walkStaleRows(
+      (after) => findStaleRunning(this.deps.generalPool, lostRunningAfterMs, sweepPageSize, after),
+      { pageSize: sweepPageSize, maxRows: sweepMaxRows, from: this.runningCursor },
+      async (running) => {
         const page = await this.reclaimPage(running);
         total.retried += page.retried;
         total.failed += page.failed;
         total.abandoned += page.abandoned;
-      }
-      if (running.length < this.options.sweepPageSize) {
-        walkedToTheEnd = true;
-        break;
-      }
-    }
-    this.runningCursor = walkedToTheEnd ? undefined : after;
+      },
+    );
+    this.runningCursor = walk.next;
     return total;
   }
 

@@ -6,6 +6,7 @@ import type { Enqueuer } from './enqueue';
 import { ageSeconds, RedisStatesUnavailableError } from './lag';
 import type { LostDeliveries } from './lost-running';
 import { withinEnqueueTimeout, type ResolvedRelayOptions } from './options';
+import { walkStaleRows } from './stale-walk';
 
 /** Suspects held at most, as a multiple of sweepMaxRows: memory stays bounded whatever Redis lost. */
 const SUSPECTS_PER_SWEEP_ROWS = 2;
@@ -54,48 +55,38 @@ export class QueuedRows {
    * the last sweep stopped and hands over the rows it finds lost.
    */
   async look(mode: 'repair' | 'measure'): Promise<QueuedLook> {
-    let checked = 0;
     let pending = 0;
     let requeued = 0;
     let abandoned = 0;
     let oldestMissingUs = Infinity;
-    let after = mode === 'repair' ? this.passCursor : undefined;
-    let walkedToTheEnd = false;
-    while (checked < this.options.sweepMaxRows) {
-      const rows = await findStaleQueued(this.deps.generalPool, this.options.sweepGraceMs, this.options.sweepPageSize, after);
-      if (rows.length === 0) {
-        walkedToTheEnd = true;
-        break;
-      }
-      checked += rows.length;
-      const last = rows[rows.length - 1] as QueueEntryRow;
-      after = { at: last.updated_us, id: last.id };
-      const states = await this.deps.enqueuer.redisStates(rows.map((row) => row.id)).catch((error: unknown) => {
-        const knownMissingUs = mode === 'repair' ? this.oldestSuspectUs() : Infinity;
-        throw new RedisStatesUnavailableError(Math.min(oldestMissingUs, knownMissingUs, (rows[0] as QueueEntryRow).updated_us), { cause: error });
-      });
-      for (const row of rows) {
-        if (states.get(row.id) === 'held') continue;
-        oldestMissingUs = Math.min(oldestMissingUs, row.updated_us);
-      }
-      if (mode === 'repair') {
-        const outcome = await this.repair(rows, states);
-        pending += outcome.pending;
-        requeued += outcome.requeued;
-        abandoned += outcome.abandoned;
-      }
-      if (rows.length < this.options.sweepPageSize) {
-        walkedToTheEnd = true;
-        break;
-      }
-    }
+    const { sweepGraceMs, sweepPageSize, sweepMaxRows } = this.options;
+    const walk = await walkStaleRows(
+      (after) => findStaleQueued(this.deps.generalPool, sweepGraceMs, sweepPageSize, after),
+      { pageSize: sweepPageSize, maxRows: sweepMaxRows, from: mode === 'repair' ? this.passCursor : undefined },
+      async (rows) => {
+        const states = await this.deps.enqueuer.redisStates(rows.map((row) => row.id)).catch((error: unknown) => {
+          const knownMissingUs = mode === 'repair' ? this.oldestSuspectUs() : Infinity;
+          throw new RedisStatesUnavailableError(Math.min(oldestMissingUs, knownMissingUs, (rows[0] as QueueEntryRow).updated_us), { cause: error });
+        });
+        for (const row of rows) {
+          if (states.get(row.id) === 'held') continue;
+          oldestMissingUs = Math.min(oldestMissingUs, row.updated_us);
+        }
+        if (mode === 'repair') {
+          const outcome = await this.repair(rows, states);
+          pending += outcome.pending;
+          requeued += outcome.requeued;
+          abandoned += outcome.abandoned;
+        }
+      },
+    );
     if (mode === 'repair') {
-      this.passCursor = walkedToTheEnd ? undefined : after;
-      if (walkedToTheEnd) this.endPass();
+      this.passCursor = walk.next;
+      if (walk.walkedToTheEnd) this.endPass();
       // Rows found missing by earlier sweeps of this pass count towards the lag until looked at again.
       oldestMissingUs = Math.min(oldestMissingUs, this.oldestSuspectUs());
     }
-    return { checked, passEnded: walkedToTheEnd, pending, requeued, abandoned, lagSeconds: oldestMissingUs === Infinity ? 0 : ageSeconds(oldestMissingUs) };
+    return { checked: walk.checked, passEnded: walk.walkedToTheEnd, pending, requeued, abandoned, lagSeconds: oldestMissingUs === Infinity ? 0 : ageSeconds(oldestMissingUs) };
   }
 
   /** Notes rows missing for the first time, hands over those missing at two looks in a row, and settles crash loops (see settleCrashLooped). */
