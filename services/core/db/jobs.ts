@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type JsonValue, type TaskCounts } from '../../contract';
-import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
+import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, QUEUE_HELD_STATUSES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
 import { jobUsageCte, nextUsageShard } from './job-usage';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
@@ -637,37 +637,25 @@ export async function removeSecretInput(db: Queryable, jobId: string, keys: read
 }
 
 /**
- * Queued jobs untouched for `olderThanMs`, oldest first, after a keyset position: the
- * relay's sweep candidates.
+ * A read of the jobs in `statuses` whose row has not changed for `olderThanMs`, oldest
+ * first, after a keyset position: what the relay's sweep walks (see walkStaleRows).
  */
-export async function findStaleQueued(db: Queryable, olderThanMs: number, limit: number, after?: Keyset): Promise<QueueEntryRow[]> {
-  const result = await db.query<QueueEntryRow>({
-    name: 'jobs.stale-queued',
-    text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
-      WHERE status = 'queued' AND updated_at < now() - $1::int * interval '1 millisecond'
+function staleRowsRead(name: string, statuses: readonly JobStatus[]): (db: Queryable, olderThanMs: number, limit: number, after?: Keyset) => Promise<QueueEntryRow[]> {
+  const text = `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
+      WHERE status IN (${sqlStatuses(statuses)}) AND updated_at < now() - $1::int * interval '1 millisecond'
         AND ($2::bigint IS NULL OR (updated_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
-      ORDER BY updated_at, id LIMIT $4`,
-    values: [olderThanMs, after?.at ?? null, after?.id ?? null, limit],
-  });
-  return result.rows;
+      ORDER BY updated_at, id LIMIT $4`;
+  return async (db, olderThanMs, limit, after) => {
+    const result = await db.query<QueueEntryRow>({ name, text, values: [olderThanMs, after?.at ?? null, after?.id ?? null, limit] });
+    return result.rows;
+  };
 }
 
-/**
- * Jobs in a state an attempt can be lost in (running) whose row has not changed for
- * `olderThanMs`, oldest first, after a keyset position: the relay's candidates for "worker
- * and queue entry both gone".
- */
-export async function findStaleRunning(db: Queryable, olderThanMs: number, limit: number, after?: Keyset): Promise<QueueEntryRow[]> {
-  const result = await db.query<QueueEntryRow>({
-    name: 'jobs.stale-running',
-    text: `SELECT ${QUEUE_ENTRY_COLUMNS} FROM jobs
-      WHERE status IN (${sqlStatuses(LOST_ATTEMPT_STATUSES)}) AND updated_at < now() - $1::int * interval '1 millisecond'
-        AND ($2::bigint IS NULL OR (updated_at, id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
-      ORDER BY updated_at, id LIMIT $4`,
-    values: [olderThanMs, after?.at ?? null, after?.id ?? null, limit],
-  });
-  return result.rows;
-}
+/** Jobs waiting in the queue (queued) untouched for `olderThanMs`: rows Redis should hold, the sweep's candidates for a lost hand-off. */
+export const findStaleQueued = staleRowsRead('jobs.stale-queued', QUEUE_HELD_STATUSES);
+
+/** Jobs in a state an attempt can be lost in (running) untouched for `olderThanMs`: the sweep's candidates for "worker and queue entry both gone". */
+export const findStaleRunning = staleRowsRead('jobs.stale-running', LOST_ATTEMPT_STATUSES);
 
 export async function countByStatus(db: Queryable): Promise<Record<JobStatus, number>> {
   const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;

@@ -213,6 +213,9 @@ export function deliveryHolder(status: JobStatus): 'queue' | 'worker' | undefine
   return nextStatus(status, 'start') === undefined ? undefined : 'queue';
 }
 
+/** The states in which a job's delivery waits in the queue: the rows the relay's sweep expects Redis to hold an entry of. */
+export const QUEUE_HELD_STATUSES: readonly JobStatus[] = JOB_STATUSES.filter((status) => deliveryHolder(status) === 'queue');
+
 /** The `attempts` column after the event, given the attempt the event belongs to. */
 export function attemptsAfter(event: LifecycleEvent, attempt: number): number {
   if (event === 'requeue') return 0;

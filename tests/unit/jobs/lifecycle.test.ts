@@ -18,6 +18,7 @@ import {
   MOVES,
   nextStatus,
   planDelivery,
+  QUEUE_HELD_STATUSES,
   sqlStatuses,
   sqlStatusList,
   TASK_REQUEUE_PARENT_STATUSES,
@@ -145,6 +146,11 @@ describe('the job lifecycle', () => {
   it('says who holds a job\'s delivery: the queue while a start may take it, the worker once started, nobody otherwise', () => {
     const holders = Object.fromEntries(JOB_STATUSES.map((status) => [status, deliveryHolder(status) ?? '-']));
     expect(holders).toEqual({ queued: 'queue', running: 'worker', waiting: '-', succeeded: '-', failed: '-', cancelled: '-' });
+  });
+
+  it('expects a queue entry of a job exactly where the queue holds its delivery', () => {
+    expect(QUEUE_HELD_STATUSES).toEqual(['queued']);
+    for (const status of JOB_STATUSES) expect(QUEUE_HELD_STATUSES.includes(status)).toBe(deliveryHolder(status) === 'queue');
   });
 
   it('writes a start only from the state its delivery read, so a start sent twice, or a second delivery of one attempt, moves the job once', () => {
