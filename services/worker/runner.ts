@@ -28,6 +28,7 @@ import { observedMemoryBudget } from './observed-memory-budget';
 import type { MailDrop, Processor } from './processor';
 import { ownJobId, sharedJobIds } from './queue-entry';
 import { RECOVERY_LANE_PARK_MS, RecoveryLane } from './recovery-lane';
+import { SlotHolding } from './slot-holding';
 
 /** How often a stopping worker whose close has not returned looks whether Redis answers anyone (and how long that look waits). */
 const CLOSE_WITHOUT_REDIS_CHECK_MS = 500;
@@ -132,8 +133,8 @@ export class JobRunner {
   private cancelCheckTimer: NodeJS.Timeout | undefined;
   private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
-  /** The worker slot this process claimed, and what it recorded there. */
-  private claimed: { slot: string; holder: SlotHolder; slots: WorkerSlots } | undefined;
+  /** This process's WORKER_SLOT, when it has one. */
+  private readonly slot: SlotHolding;
   /** Queue entries this process runs now: BullMQ's concurrency counts these, each one job or a shared entry's several. */
   private entriesRunning = 0;
   /** When a worker error was last logged as a warning, and how many came since (reportWorkerError). */
@@ -199,6 +200,7 @@ export class JobRunner {
     });
     this.lockWatch = new LockWatch({ lockDurationMs: this.options.stall.lockDurationMs, onLapse: (lapse) => void this.onLockLapse(lapse) });
     this.recoveryLane = new RecoveryLane({ relay: deps.relay });
+    this.slot = new SlotHolding(deps.log);
     this.loop = new LoopLiveness({ redisUrl: options.redisUrl, prefix: options.prefix, probeEveryMs: this.options.livenessProbeMs, metrics: deps.metrics });
   }
 
@@ -258,7 +260,9 @@ export class JobRunner {
     });
     this.worker = worker;
     // Before the worker runs: its first stalled check then moves what the claim released.
-    if (this.options.slot) await this.claimSlot(this.options.slot, worker.id);
+    if (this.options.slot) {
+      await this.slot.claim(new WorkerSlots(this.connectionOrThrow(), this.options.prefix), this.options.slot, { workerId: this.id, lockOwner: worker.id, claimedAt: Date.now() });
+    }
     const touch = () => this.loop.touch();
     worker.on('active', touch);
     worker.on('completed', touch);
@@ -283,56 +287,14 @@ export class JobRunner {
     log.info({ workerId: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
 
-  private async claimSlot(slot: string, lockOwner: string): Promise<void> {
-    const holder: SlotHolder = { workerId: this.id, lockOwner, claimedAt: Date.now() };
-    const slots = new WorkerSlots(this.connectionOrThrow(), this.options.prefix);
-    const claim = await slots.claim(slot, holder);
-    const { predecessor, released } = claim;
-    if (!claim.taken) {
-      this.deps.log.error(
-        { slot, holder: predecessor?.workerId },
-        'another worker process holds this worker slot and is still connected to Redis: this worker runs without a slot and releases none of its jobs; give each worker a WORKER_SLOT of its own (a pod uid), or none',
-      );
-      return;
-    }
-    this.claimed = { slot, holder, slots };
-    if (claim.livenessUnknown !== undefined) {
-      this.deps.log.warn({ slot, predecessor: predecessor?.workerId, reason: claim.livenessUnknown }, 'Redis would not list its clients, so the previous worker in this slot is taken to have ended, as the slot promises');
-    }
-    if (predecessor) {
-      this.deps.log.info(
-        { slot, predecessor: predecessor.workerId, released },
-        released > 0
-          ? `released ${released} queue ${released === 1 ? 'entry' : 'entries'} the previous worker in this slot left running: they run again without waiting for their locks to lapse`
-          : 'the previous worker in this slot left no running entries',
-      );
-    } else if (claim.unreadablePredecessor) {
-      this.deps.log.warn({ slot }, 'the worker slot held a record this version cannot read: its jobs wait for their locks to lapse');
-    }
+  /** Whether this process still holds its worker slot (see SlotHolding.holds). */
+  holdsSlot(): Promise<{ held: boolean; holder?: SlotHolder } | undefined> {
+    return this.slot.holds();
   }
 
-  /**
-   * Whether this process still holds its worker slot: false when another process claimed
-   * it since (two workers configured with one WORKER_SLOT), undefined without a slot.
-   */
-  async holdsSlot(): Promise<{ held: boolean; holder?: SlotHolder } | undefined> {
-    if (!this.claimed) return undefined;
-    const holder = await this.claimed.slots.holder(this.claimed.slot);
-    return { held: holder?.workerId === this.claimed.holder.workerId, ...(holder ? { holder } : {}) };
-  }
-
-  /**
-   * Writes this process's record into its slot again when the slot is empty: Redis lost it
-   * (restarted empty, failed over), and without it the next process in the slot would not
-   * know whose jobs to release after a crash of this one. Answers whether it did.
-   */
+  /** Records this process in its worker slot again when Redis lost the record, unless it is stopping (see SlotHolding.restore). */
   async restoreSlot(): Promise<boolean> {
-    if (!this.claimed || this.stopping) return false;
-    const { slot, holder, slots } = this.claimed;
-    if (await slots.recorded(slot)) return false;
-    // The claim writes only while the slot is still empty, and then releases nothing.
-    const claim = await slots.claim(slot, holder);
-    return claim.taken && !claim.predecessor;
+    return !this.stopping && (await this.slot.restore());
   }
 
   private connectionOrThrow(): Redis {
@@ -388,7 +350,7 @@ export class JobRunner {
       ['lock lapses', () => abandon(this.lockLapses.close())],
       ['user shares', async () => this.fairShare.close()],
       // A worker whose close was abandoned may still hold locks: the slot stays claimed, so a process starting in it releases them.
-      ['worker slot', async () => workerClosed && (await abandon(this.leaveSlot()))],
+      ['worker slot', async () => workerClosed && (await abandon(this.slot.leave()))],
       [
         'cancel subscriber',
         async () => {
@@ -407,11 +369,6 @@ export class JobRunner {
     }
     clearTimeout(graceTimer);
     log.info('worker stopped');
-  }
-
-  /** A clean stop leaves nothing running, so there is nothing for the next process in the slot to release. */
-  private async leaveSlot(): Promise<void> {
-    if (this.claimed) await this.claimed.slots.leave(this.claimed.slot, this.claimed.holder);
   }
 
   /**
