@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
-import { findCancelled, readLockLapses, recordLockLapses, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
+import { readLockLapses, recordLockLapses, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
 import { LockLapseLedger } from './lock-lapse-ledger';
 import type { FileService } from '../core/files/types';
 import { planDelivery } from '../core/jobs/lifecycle';
@@ -11,12 +11,12 @@ import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/tran
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import { createRedisConnection, redisAnswersNewConnection } from '../core/queue/connection';
-import { cancelChannel, workerConnectionName } from '../core/queue/keys';
-import { ChannelSubscription } from '../core/queue/subscription';
+import { workerConnectionName } from '../core/queue/keys';
 import { WorkerSlots, type SlotHolder } from '../core/queue/worker-slots';
 import { runsEndedWithWorker, type EnqueueRow, type QueueJobData, type Relay, type RequeueOptions } from '../core/queue/relay';
 import type { ObjectStore } from '../core/storage/object-store';
 import { withTimeout } from '../core/timeout';
+import { CancelWatch } from './cancel-watch';
 import { CrashLoops } from './crash-loop';
 import { FairShare } from './fair-share';
 import { JobExecutor, type Settlement } from './job-executor';
@@ -127,10 +127,8 @@ export class JobRunner {
   private readonly lockWatch: LockWatch;
   private worker: Worker<QueueJobData, void, string> | undefined;
   private connection: Redis | undefined;
-  private subscriber: Redis | undefined;
-  private cancels: ChannelSubscription | undefined;
+  private readonly cancels: CancelWatch;
   private livenessTimer: NodeJS.Timeout | undefined;
-  private cancelCheckTimer: NodeJS.Timeout | undefined;
   private readonly loop: LoopLiveness;
   private stopping: Promise<void> | undefined;
   /** This process's WORKER_SLOT, when it has one. */
@@ -201,6 +199,7 @@ export class JobRunner {
     this.lockWatch = new LockWatch({ lockDurationMs: this.options.stall.lockDurationMs, onLapse: (lapse) => void this.onLockLapse(lapse) });
     this.recoveryLane = new RecoveryLane({ relay: deps.relay });
     this.slot = new SlotHolding(deps.log);
+    this.cancels = new CancelWatch({ redisUrl: options.redisUrl, prefix: options.prefix, checkEveryMs: this.options.cancelCheckMs, generalPool: deps.generalPool, runs: this.executor, log: deps.log });
     this.loop = new LoopLiveness({ redisUrl: options.redisUrl, prefix: options.prefix, probeEveryMs: this.options.livenessProbeMs, metrics: deps.metrics });
   }
 
@@ -227,24 +226,10 @@ export class JobRunner {
     this.livenessTimer = setInterval(() => this.loop.probe(this.worker?.getBackend().blockingClient), this.options.livenessProbeMs);
     this.livenessTimer.unref();
     this.lockWatch.start();
-    // A cancel is announced on a Redis channel, once: one published while Redis answered no one
-    // (paused, partitioned: the subscription never drops, so nothing resubscribes) reached no
-    // worker, and the job would run to its end holding its slot. PostgreSQL has every cancel.
-    this.cancelCheckTimer = setInterval(() => void this.abortCancelledMeanwhile('debug'), this.options.cancelCheckMs);
-    this.cancelCheckTimer.unref();
     this.connection = createRedisConnection(this.options.redisUrl, 'worker', log, workerConnectionName(this.id));
-    this.subscriber = createRedisConnection(this.options.redisUrl, 'subscriber', log);
-    this.subscriber.on('message', (_channel: string, jobId: string) => this.executor.abort(jobId, 'cancelled'));
-    // A worker that starts while Redis is away waits for it, as one already running does,
-    // instead of exiting: an orchestrator would restart it into a growing back-off, and it
-    // would come back minutes after Redis did. Its liveness says `waiting for redis`
-    // meanwhile, and its readiness stays false until start() returns.
-    this.cancels = new ChannelSubscription(this.subscriber, cancelChannel(this.options.prefix), {
-      log,
-      what: "the worker's cancel channel",
-      onSubscribed: () => void this.abortCancelledMeanwhile(),
-    });
-    await this.cancels.subscribed;
+    // A worker that starts while Redis is away waits here for it (see CancelWatch.start): its
+    // liveness says `waiting for redis` meanwhile, and its readiness stays false until start() returns.
+    await this.cancels.start();
 
     const { stall } = this.options;
     const worker = new Worker<QueueJobData, void, string>(QUEUES.jobs, (job, token) => this.processCounted(job, token), {
@@ -303,23 +288,6 @@ export class JobRunner {
   }
 
   /**
-   * A cancel published while the cancel channel was not subscribed (Redis away, a reconnect
-   * not yet resubscribed, or Redis paused with the subscription left open) reached no one:
-   * once subscribed again, and every cancelCheckMs, ask PostgreSQL which of the jobs running
-   * here were cancelled meanwhile, and stop them.
-   */
-  private async abortCancelledMeanwhile(failureLevel: 'warn' | 'debug' = 'warn'): Promise<void> {
-    const running = this.executor.runningJobIds();
-    if (running.length === 0) return;
-    try {
-      for (const jobId of await findCancelled(this.deps.generalPool, running)) this.executor.abort(jobId, 'cancelled');
-    } catch (error) {
-      // The periodic look says nothing of a failure: PostgreSQL being away is logged where it matters, and the next look comes soon.
-      this.deps.log[failureLevel]({ err: error, running: running.length }, 'could not look for jobs cancelled while the cancel channel was not subscribed; such a job runs on, and its result is discarded');
-    }
-  }
-
-  /**
    * Graceful stop: take no new jobs, let running ones finish for `graceMs`, then abort the
    * rest, which are released back to the queue (not failed, attempt not spent). Flushes
    * pending transitions and closes the connections. Idempotent.
@@ -332,7 +300,7 @@ export class JobRunner {
   private async shutdown(graceMs: number): Promise<void> {
     const { log } = this.deps;
     if (this.livenessTimer) clearInterval(this.livenessTimer);
-    if (this.cancelCheckTimer) clearInterval(this.cancelCheckTimer);
+    this.cancels.stopChecking();
     this.lockWatch.stop();
     log.info({ inFlight: this.inFlight, graceMs }, 'worker stopping: finishing in-flight jobs');
     const graceTimer = setTimeout(() => {
@@ -351,13 +319,7 @@ export class JobRunner {
       ['user shares', async () => this.fairShare.close()],
       // A worker whose close was abandoned may still hold locks: the slot stays claimed, so a process starting in it releases them.
       ['worker slot', async () => workerClosed && (await abandon(this.slot.leave()))],
-      [
-        'cancel subscriber',
-        async () => {
-          this.cancels?.close();
-          this.subscriber?.disconnect();
-        },
-      ],
+      ['cancel subscriber', async () => this.cancels.close()],
       ['worker connection', async () => this.connection?.disconnect()],
     ];
     for (const [name, step] of steps) {
