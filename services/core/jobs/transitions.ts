@@ -197,6 +197,17 @@ export function unstorableOutcome(jobId: string, transitions: readonly WorkerTra
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `items` by the job each belongs to, in their order. */
+function groupByJob<T>(items: readonly T[], jobIdOf: (item: T) => string): Map<string, T[]> {
+  const byJob = new Map<string, T[]>();
+  for (const item of items) {
+    const group = byJob.get(jobIdOf(item));
+    if (group) group.push(item);
+    else byJob.set(jobIdOf(item), [item]);
+  }
+  return byJob;
+}
+
 /** Transitions per tick of the large-input lane (see TransitionWriter.record): a few MiB of results at most. */
 const LARGE_INPUT_TRANSITIONS_PER_TICK = 8;
 
@@ -292,59 +303,75 @@ export class TransitionWriter {
     return jobIds.map((id) => ({ status: 'fulfilled', value: byId.get(id) }));
   }
 
+  /**
+   * One tick: the transitions merged into a row per job, written in one statement; a row
+   * PostgreSQL refuses for its data fails its own job (failUnstorable), not its neighbours.
+   * Answers, per transition, whether it applied.
+   */
   private async write(transitions: WorkerTransition[]): Promise<PromiseSettledResult<boolean>[]> {
     const { rows, events, accepted } = mergeTransitions(transitions);
-    const eventsByJob = new Map<string, EventRow[]>();
-    for (const event of events) eventsByJob.set(event.job_id, [...(eventsByJob.get(event.job_id) ?? []), event]);
-    const acceptedByJob = new Map<string, WorkerTransition[]>();
-    transitions.forEach((transition, index) => {
-      if (accepted[index]) acceptedByJob.set(transition.jobId, [...(acceptedByJob.get(transition.jobId) ?? []), transition]);
-    });
-    const applied = new Set<string>();
+    const eventsByJob = groupByJob(events, (event) => event.job_id);
+    const acceptedByJob = groupByJob(
+      transitions.filter((_transition, index) => accepted[index]),
+      (transition) => transition.jobId,
+    );
     const parentMoves: ParentMove[] = [];
     const outcomes = await isolateRowFaults(
       rows,
-      (batch) => {
-        // After a try whose answer did not come, PostgreSQL may have committed it all the same:
-        // before this try, or while this try waited for the row locks that try still held.
-        let unanswered = false;
-        const storedEarlier = (rows: TransitionRow[]) => jobsWithEvents(this.deps.batchPool, rows.flatMap((row) => eventsByJob.get(row.id)?.slice(0, 1) ?? []));
-        return this.untilWritten('job state write', async () => {
-          const retried = unanswered;
-          const committed = retried ? await storedEarlier(batch) : new Set<string>();
-          const pending = batch.filter((row) => !committed.has(row.id));
-          unanswered = true;
-          const written =
-            pending.length === 0
-              ? { applied: new Set<string>(), parentMoves: [] }
-              : await applyTransitions(
-                  this.deps.batchPool,
-                  pending,
-                  pending.flatMap((row) => eventsByJob.get(row.id) ?? []),
-                );
-          const refused = pending.filter((row) => !written.applied.has(row.id));
-          if (retried && refused.length > 0) for (const id of await storedEarlier(refused)) committed.add(id);
-          unanswered = false;
-          parentMoves.push(...written.parentMoves);
-          return batch.map((row) => committed.has(row.id) || written.applied.has(row.id));
-        });
-      },
-      async (row, error) => {
-        this.deps.log.error({ err: error, jobId: row.id }, 'a job state write was refused for its data; failing that job alone');
-        const replacement = unstorableOutcome(row.id, acceptedByJob.get(row.id) ?? [], error, Date.now());
-        const written = await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], replacement.events));
-        parentMoves.push(...written.parentMoves);
-        // Whatever was written, it is not what the transitions reported.
-        return false;
-      },
+      (batch) => this.writeRows(batch, eventsByJob, parentMoves),
+      (row, error) => this.failUnstorable(row, acceptedByJob.get(row.id) ?? [], error, parentMoves),
     );
-    rows.forEach((row, index) => outcomes[index] && applied.add(row.id));
+    const applied = new Set(rows.filter((_row, index) => outcomes[index]).map((row) => row.id));
     if (parentMoves.length > 0) {
       followParentMoves(parentMoves, { generalPool: this.deps.generalPool, relay: this.deps.relay, log: this.deps.log }).catch((error: unknown) =>
         this.deps.log.warn({ err: error }, 'could not act on fan-out jobs a write moved on; the relay sweep will'),
       );
     }
     return transitions.map((transition, index) => ({ status: 'fulfilled', value: accepted[index] === true && applied.has(transition.jobId) }));
+  }
+
+  /**
+   * Writes `batch` with its audit rows until PostgreSQL answers; answers per row whether it
+   * applied. After a try whose answer did not come, PostgreSQL may have committed it all the
+   * same (before the next try, or while that try waited for the row locks the first still
+   * held): the next try first asks which rows have their first audit row stored, and counts
+   * those as applied instead of writing them twice.
+   */
+  private async writeRows(batch: TransitionRow[], eventsByJob: ReadonlyMap<string, EventRow[]>, parentMoves: ParentMove[]): Promise<boolean[]> {
+    const storedEarlier = (rows: TransitionRow[]) => jobsWithEvents(this.deps.batchPool, rows.flatMap((row) => eventsByJob.get(row.id)?.slice(0, 1) ?? []));
+    let unanswered = false;
+    return this.untilWritten('job state write', async () => {
+      const retried = unanswered;
+      const committed = retried ? await storedEarlier(batch) : new Set<string>();
+      const pending = batch.filter((row) => !committed.has(row.id));
+      unanswered = true;
+      const written =
+        pending.length === 0
+          ? { applied: new Set<string>(), parentMoves: [] }
+          : await applyTransitions(
+              this.deps.batchPool,
+              pending,
+              pending.flatMap((row) => eventsByJob.get(row.id) ?? []),
+            );
+      const refused = pending.filter((row) => !written.applied.has(row.id));
+      if (retried && refused.length > 0) for (const id of await storedEarlier(refused)) committed.add(id);
+      unanswered = false;
+      parentMoves.push(...written.parentMoves);
+      return batch.map((row) => committed.has(row.id) || written.applied.has(row.id));
+    });
+  }
+
+  /**
+   * PostgreSQL refused `row` for its data: its job is dead-lettered with the reason instead
+   * (unstorableOutcome). Answers false: whatever was written, it is not what the
+   * transitions reported.
+   */
+  private async failUnstorable(row: TransitionRow, accepted: readonly WorkerTransition[], error: unknown, parentMoves: ParentMove[]): Promise<boolean> {
+    this.deps.log.error({ err: error, jobId: row.id }, 'a job state write was refused for its data; failing that job alone');
+    const replacement = unstorableOutcome(row.id, accepted, error, Date.now());
+    const written = await this.untilWritten('job state write', () => applyTransitions(this.deps.batchPool, [replacement.row], replacement.events));
+    parentMoves.push(...written.parentMoves);
+    return false;
   }
 
   /** Runs `operation` until it succeeds, waiting out a database outage; other errors are thrown at once. */
