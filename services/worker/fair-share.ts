@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/logger';
+import { OutageLog } from '../core/outage-log';
 import type { Metrics } from '../core/metrics';
 import type { Relay } from '../core/queue/relay';
 import { UserShares } from '../core/queue/user-shares';
@@ -67,15 +68,17 @@ export class FairShare {
   /** Shares held here, by `owner/job`: how many deliveries of that job hold it (a job may be delivered twice at once). */
   private readonly held = new Map<string, { ownerId: string; jobId: string; deliveries: number }>();
   private renewal: NodeJS.Timeout | undefined;
-  /**
-   * Renewals failed since the last one that succeeded: the first is a warning, the rest are
-   * counted into the line that says renewals succeed again, since a Redis away for minutes
-   * otherwise wrote the same warning every RENEW_EVERY_MS.
-   */
-  private failedRenewals = 0;
+  /** While Redis is away every renewal fails, one every RENEW_EVERY_MS: said once an outage (see OutageLog). */
+  private readonly renewalFailures: OutageLog;
 
   constructor(private readonly options: FairShareOptions) {
     if (!Number.isInteger(options.perUser) || options.perUser < 1) throw new RangeError('perUser must be a positive integer');
+    this.renewalFailures = new OutageLog(options.log, {
+      firstFailure: 'could not renew the shares of running jobs; they lapse unless a renewal succeeds (further failures are counted until one does)',
+      laterFailure: 'could not renew the shares of running jobs',
+      recovered: 'the shares of running jobs are renewed again',
+      countField: 'failedRenewals',
+    });
   }
 
   /** A share for the job's run; when its user holds all theirs, the entry is in the user's line and waits. */
@@ -158,15 +161,9 @@ export class FairShare {
     try {
       await this.userShares().renew([...this.held.values()]);
     } catch (error) {
-      this.failedRenewals += 1;
-      if (this.failedRenewals === 1) {
-        this.options.log.warn({ err: error, shares: this.held.size }, 'could not renew the shares of running jobs; they lapse unless a renewal succeeds (further failures are counted until one does)');
-      } else {
-        this.options.log.debug({ err: error, shares: this.held.size }, 'could not renew the shares of running jobs');
-      }
+      this.renewalFailures.failed(error, { shares: this.held.size });
       return;
     }
-    if (this.failedRenewals > 0) this.options.log.info({ failedRenewals: this.failedRenewals }, 'the shares of running jobs are renewed again');
-    this.failedRenewals = 0;
+    this.renewalFailures.succeeded();
   }
 }

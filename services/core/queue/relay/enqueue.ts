@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../logger';
 import type { Metrics } from '../../metrics';
+import { OutageLog } from '../../outage-log';
 import { readJobStates, type RedisJobState } from '../job-states';
 import { sharedEntriesKey } from '../keys';
 import { STALL_SETTINGS } from '../../../contract';
@@ -20,17 +21,22 @@ export type EnqueuePath = 'submit' | 'sweep' | 'requeue';
  * away: a row that does not make it stays queued in PostgreSQL for the sweep.
  */
 export class Enqueuer {
-  /**
-   * Enqueues that failed since the last that succeeded. While Redis is away every submit
-   * batch fails: the first failure is a warning, the rest are counted and said when Redis
-   * takes an enqueue again, so an outage costs the log two lines, not one per batch.
-   */
-  private failedEnqueues = { batches: 0, jobs: 0 };
+  /** While Redis is away every submit batch's enqueue fails: said once an outage (see OutageLog). */
+  private readonly failures: OutageLog;
+  /** Jobs of the enqueues that failed since the last that succeeded. */
+  private failedJobs = 0;
 
   constructor(
     private readonly deps: { queue: Queue<QueueJobData, unknown, string>; connection: Redis; log: Logger; metrics: Metrics | undefined },
     private readonly options: Pick<ResolvedRelayOptions, 'prefix' | 'enqueueTimeoutMs' | 'heldEntryWaitMs'>,
-  ) {}
+  ) {
+    this.failures = new OutageLog(deps.log, {
+      firstFailure: 'enqueue failed; the relay sweep will hand these jobs over (further failures are counted until an enqueue succeeds)',
+      laterFailure: 'enqueue failed; the relay sweep will hand these jobs over',
+      recovered: 'enqueue succeeds again; the jobs of the failed ones are the relay sweep\'s',
+      countField: 'failedBatches',
+    });
+  }
 
   /**
    * Hands committed rows to BullMQ in one addBulk. Never throws: a row that does not make
@@ -46,18 +52,12 @@ export class Enqueuer {
     try {
       await this.withinTimeout(this.deps.queue.addBulk(entries.map((jobs) => entryItem(jobs, options))), 'addBulk');
     } catch (error) {
-      if (this.failedEnqueues.batches === 0) {
-        log.warn({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over (further failures are counted until an enqueue succeeds)');
-      } else {
-        log.debug({ err: error, jobs: rows.length, path }, 'enqueue failed; the relay sweep will hand these jobs over');
-      }
-      this.failedEnqueues = { batches: this.failedEnqueues.batches + 1, jobs: this.failedEnqueues.jobs + rows.length };
+      this.failures.failed(error, { jobs: rows.length, path });
+      this.failedJobs += rows.length;
       return 0;
     }
-    if (this.failedEnqueues.batches > 0) {
-      log.info({ failedBatches: this.failedEnqueues.batches, failedJobs: this.failedEnqueues.jobs }, 'enqueue succeeds again; the jobs of the failed ones are the relay sweep\'s');
-      this.failedEnqueues = { batches: 0, jobs: 0 };
-    }
+    this.failures.succeeded({ failedJobs: this.failedJobs });
+    this.failedJobs = 0;
     metrics?.relayEnqueued.inc({ path }, rows.length);
     // The map goes after the entries, so a field always names an entry that exists (pruneSharedEntries relies on it).
     // A job the sweep finds without it is noted only; if the map never makes it, the sweep's

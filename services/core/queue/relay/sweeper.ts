@@ -1,20 +1,23 @@
 import type { Logger } from '../../logger';
+import { OutageLog } from '../../outage-log';
 import type { Sweep } from './sweep';
 
-/**
- * Runs the sweep on a timer. While Redis or PostgreSQL is away every sweep fails: the first
- * failure is a warning, the rest are counted, and the first success says how many failed,
- * so an outage costs the log two lines, not one per interval.
- */
+/** Runs the sweep on a timer. While Redis or PostgreSQL is away every sweep fails: an OutageLog says so. */
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
-  /** Periodic sweeps that failed since the last that succeeded. */
-  private failedSweeps = 0;
+  private readonly failures: OutageLog;
 
   constructor(
     private readonly sweep: Sweep,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.failures = new OutageLog(log, {
+      firstFailure: 'relay sweep failed (further failures are counted until a sweep succeeds)',
+      laterFailure: 'relay sweep failed',
+      recovered: 'relay sweep succeeds again',
+      countField: 'failedSweeps',
+    });
+  }
 
   start(intervalMs: number): void {
     if (this.timer) return;
@@ -27,15 +30,9 @@ export class Sweeper {
         (report) => {
           // A sweep that found the lock held (another process sweeping, perhaps waiting on the
           // same hung Redis) did not run: it says nothing of Redis either way.
-          if (!report.ran || this.failedSweeps === 0) return;
-          this.log.info({ failedSweeps: this.failedSweeps }, 'relay sweep succeeds again');
-          this.failedSweeps = 0;
+          if (report.ran) this.failures.succeeded();
         },
-        (error: unknown) => {
-          if (this.failedSweeps === 0) this.log.warn({ err: error }, 'relay sweep failed (further failures are counted until a sweep succeeds)');
-          else this.log.debug({ err: error }, 'relay sweep failed');
-          this.failedSweeps += 1;
-        },
+        (error: unknown) => this.failures.failed(error),
       );
     }, intervalMs);
     this.timer.unref();
