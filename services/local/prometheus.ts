@@ -18,7 +18,7 @@ export type ObservedService = keyof ObservedTargets;
 const OBSERVED_SERVICES: readonly ObservedService[] = ['api', 'worker'];
 
 /** The file that tells Prometheus where one service listens now (file-based discovery). */
-export function targetsFile(targetsDir: string, service: ObservedService): string {
+function targetsFile(targetsDir: string, service: ObservedService): string {
   return path.join(targetsDir, `${service}.json`);
 }
 

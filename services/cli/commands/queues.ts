@@ -38,7 +38,7 @@ export async function reconcile(core: Runtime, options: { json?: boolean }): Pro
 }
 
 /** The report as an operator reads it: one line per kind of repair, zeros included, so "nothing left to repair" is visible. */
-export function describeReconcile(report: ReconcileReport): string {
+function describeReconcile(report: ReconcileReport): string {
   const { firstLook, secondLook } = report.checked;
   const lines = [
     `checked ${firstLook} queued job(s) against Redis, then ${secondLook} at a second look`,
