@@ -1,4 +1,4 @@
-import { findJobType } from '../../contract';
+import { findJobType, TASK_STATUSES } from '../../contract';
 import { listJobEvents } from '../../core/db/job-events';
 import { findJob, toJobView } from '../../core/db/jobs';
 import { largestJobUsage, recountJobUsage } from '../../core/db/job-usage';
@@ -79,7 +79,7 @@ export function showJob(id: string, options: { json?: boolean }): RuntimeAction 
       const { failurePolicy, ...counts } = tasks;
       const policy = failurePolicy.mode === 'tolerate' ? `tolerate ${failurePolicy.maxFailed} failed` : 'fail-fast';
       process.stdout.write(`\ntasks (${policy}):\n`);
-      printTable([counts], ['total', 'queued', 'running', 'succeeded', 'failed', 'cancelled']);
+      printTable([counts], ['total', ...TASK_STATUSES]);
     }
     process.stdout.write('\nevents:\n');
     printTable(events.map((event) => ({ at: event.at, from: event.from, to: event.to, detail: event.detail })), ['at', 'from', 'to', 'detail']);
