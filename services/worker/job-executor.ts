@@ -340,9 +340,10 @@ export class JobExecutor {
   private async settleFailedAttempt(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition, log: Logger): Promise<Settlement> {
     const { metrics } = this.options;
     const message = describe(error);
-    const dependency = isPermanent(error) ? undefined : infrastructureFailure(error);
+    const permanent = isPermanent(error);
+    const dependency = permanent ? undefined : infrastructureFailure(error);
     if (dependency) return this.defer(row, attempt, { error, message, dependency }, definition.retry.backoffMs, log);
-    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent: isPermanent(error) });
+    const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent });
     if (event === 'retry') {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
       const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
