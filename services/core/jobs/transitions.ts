@@ -128,6 +128,8 @@ function mergeInto(row: TransitionRow, transition: WorkerTransition): void {
       break;
     case 'defer':
       row.deferrals = transition.deferrals;
+      // The contract's error says why the last attempt ended, a deferred one's as a retried one's.
+      row.error = toStorableText(transition.error);
       row.finished_ms = null;
       break;
     default: {

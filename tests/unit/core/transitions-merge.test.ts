@@ -42,13 +42,13 @@ describe('mergeTransitions', () => {
     expect(retried.events[0]?.detail).toBe('attempt 1 failed: flaky; retrying in 250 ms');
   });
 
-  it('a deferral started and ended within the batch: from queued back to queued, the attempt not spent, the deferral counted, the job\'s error left as it was', () => {
+  it('a deferral started and ended within the batch: from queued back to queued, the attempt not spent, the deferral counted, the job\'s error saying why the attempt ended', () => {
     const merged = mergeTransitions([
       { event: 'start', jobId: JOB, attempt: 2, at: 1_000, from: 'queued' },
       { event: 'defer', jobId: JOB, attempt: 2, at: 2_000, dependency: 'PostgreSQL', error: 'connect ECONNREFUSED 127.0.0.1:5432', deferrals: 4, retryInMs: 800 },
     ]);
     expect(merged.rows).toEqual([expect.objectContaining({ id: JOB, expected: ['queued'], status: 'queued', attempt: 2, attempts: 1, deferrals: 4, finished_ms: null })]);
-    expect(merged.rows[0]?.error).toBeUndefined();
+    expect(merged.rows[0]?.error).toBe('connect ECONNREFUSED 127.0.0.1:5432');
     expect(merged.events.map((event) => [event.from_status, event.to_status, event.attempt, event.detail])).toEqual([
       ['queued', 'running', 2, null],
       ['running', 'queued', 2, 'attempt 2 not charged: it failed on PostgreSQL, not on the job (connect ECONNREFUSED 127.0.0.1:5432); deferral 4 of 20, running again in 800 ms'],

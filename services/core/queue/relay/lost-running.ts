@@ -120,9 +120,8 @@ export class LostDeliveries {
   /**
    * Writes the sweep's decisions through the same conditional statement the workers use,
    * each only if its row has not moved since the sweep read it. The audit row's detail is
-   * what a worker's write of the same event stores. The row's error says why the attempt
-   * ended, as the contract's `error` promises after a lost attempt; a worker's own deferral
-   * (mergeInto) leaves the error as it was.
+   * what a worker's write of the same event stores, and so is the row's error: why the
+   * attempt ended, as the contract's `error` promises.
    */
   private async applyRepairs(repairs: { row: QueueEntryRow; audit: RepairAudit }[]): Promise<Set<string>> {
     if (repairs.length === 0) return new Set();
