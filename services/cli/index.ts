@@ -202,7 +202,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
 
   program
     .command('purge')
-    .description('delete finished jobs older than the retention period, with their events and result files (the worker also runs it periodically)')
+    .description('delete finished jobs older than the retention period, with their events and result files, and expired sessions and tokens (the worker also runs it periodically)')
     .option('--retention-days <days>', 'override JOB_RETENTION_DAYS')
     .option('--json', 'machine-readable output')
     .action((options) => execute(connected(purge(options))));

@@ -3,6 +3,7 @@ import type { WorkerEnv } from '../contract';
 import { loadEnv } from '../core/config';
 import { DataStoreMetrics } from '../core/datastore-metrics';
 import { countDeadLetters } from '../core/db/jobs';
+import { SessionRepository } from '../core/db/sessions';
 import { queueDepth } from '../core/jobs/admin';
 import { createLogger } from '../core/logger';
 import { createMetrics } from '../core/metrics';
@@ -130,7 +131,11 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
   }, options.refreshMs ?? 5_000);
   refreshTimer.unref();
   void refresh().catch(() => undefined);
-  const purge = startRetentionPurge(createJobRemoval({ generalPool: core.generalPool, store: core.store, log }), env, log);
+  const purge = startRetentionPurge(
+    { jobs: createJobRemoval({ generalPool: core.generalPool, store: core.store, log }), credentials: new SessionRepository(core.generalPool) },
+    env,
+    log,
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -3,6 +3,7 @@ import { EnvError, EnvSchema, parseEnv } from '../../contract';
 import { AccountChangeReason, Email, KEY_REFRESH_MS, SigningKeyStore, UserRoleSchema, createIdentity, publishRevocations, type AccountChange, type AccountView } from '../../core/auth';
 import { ServiceUnavailableError } from '../../core/errors';
 import { createJobRemoval } from '../../core/jobs/removal';
+import { SessionRepository } from '../../core/db/sessions';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
@@ -267,8 +268,12 @@ export function purge(options: { retentionDays?: string; json?: boolean }): Runt
   return async (core) => {
     const days = override ?? core.env.JOB_RETENTION_DAYS;
     const purged = await createJobRemoval({ generalPool: core.generalPool, store: core.store, log: core.log }).purge(days);
-    if (options.json) printJson({ purged, retentionDays: days });
-    else process.stdout.write(`purged ${purged} finished job(s) older than ${days} day(s), with their events and result files\n`);
+    const expired = await new SessionRepository(core.generalPool).purgeExpired();
+    if (options.json) printJson({ purged, retentionDays: days, expired });
+    else {
+      process.stdout.write(`purged ${purged} finished job(s) older than ${days} day(s), with their events and result files\n`);
+      process.stdout.write(`purged ${expired.sessions} expired session(s), ${expired.refreshTokens} expired refresh token(s) and ${expired.resetTokens} expired reset token(s)\n`);
+    }
     return 0;
   };
 }

@@ -23,6 +23,16 @@ const toSeconds = (date: Date) => Math.ceil(date.getTime() / 1000);
  */
 const TOKENS_STILL_ACCEPTED = `access_expires_at > now() - interval '${CLOCK_TOLERANCE_SECONDS} seconds'`;
 
+/** Rows one statement of the purge of expired credentials deletes at most, so none holds many row locks for long. */
+const CREDENTIAL_PURGE_BATCH = 1_000;
+
+/** Rows the purge of expired credentials deleted, by table. */
+export interface PurgedCredentials {
+  refreshTokens: number;
+  sessions: number;
+  resetTokens: number;
+}
+
 /** Sessions (refresh-token families), their refresh tokens (by SHA-256 only) and password-reset tokens. */
 export class SessionRepository {
   constructor(private readonly pool: Pool) {}
@@ -140,6 +150,48 @@ export class SessionRepository {
       `SELECT id, access_expires_at FROM sessions WHERE revoked_at IS NOT NULL AND ${TOKENS_STILL_ACCEPTED}`,
     );
     return rows.map((row) => ({ kind: 'session', id: row.id, until: toSeconds(row.access_expires_at) }));
+  }
+
+  /**
+   * Deletes what can no longer sign anybody in, a batch at a time: refresh tokens past their
+   * expiry, sessions that nothing can renew or deny any more (their access tokens expired, and
+   * revoked or holding no unexpired refresh token), and reset tokens past their expiry. Every
+   * sign-in and every refresh adds a row, so without this the tables grow for as long as the
+   * platform runs. An expired refresh token is refused whether or not its row is there; only
+   * its presentation after expiry is no longer told apart as reuse. A session whose row a
+   * refresh holds is skipped and looked at again next time.
+   */
+  async purgeExpired(): Promise<PurgedCredentials> {
+    const purged: PurgedCredentials = { refreshTokens: 0, sessions: 0, resetTokens: 0 };
+    const statements: [keyof PurgedCredentials, string][] = [
+      [
+        'refreshTokens',
+        `WITH doomed AS (SELECT token_hash FROM refresh_tokens WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)
+         DELETE FROM refresh_tokens t USING doomed WHERE t.token_hash = doomed.token_hash`,
+      ],
+      [
+        'sessions',
+        `WITH doomed AS (
+           SELECT s.id FROM sessions s
+            WHERE NOT (${TOKENS_STILL_ACCEPTED})
+              AND (s.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id AND t.expires_at > now()))
+            LIMIT $1 FOR UPDATE SKIP LOCKED)
+         DELETE FROM sessions s USING doomed WHERE s.id = doomed.id`,
+      ],
+      [
+        'resetTokens',
+        `WITH doomed AS (SELECT token_hash FROM password_reset_tokens WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED)
+         DELETE FROM password_reset_tokens t USING doomed WHERE t.token_hash = doomed.token_hash`,
+      ],
+    ];
+    for (const [kind, text] of statements) {
+      for (;;) {
+        const { rowCount } = await this.pool.query(text, [CREDENTIAL_PURGE_BATCH]);
+        purged[kind] += rowCount ?? 0;
+        if ((rowCount ?? 0) < CREDENTIAL_PURGE_BATCH) break;
+      }
+    }
+    return purged;
   }
 
   /** A new reset token for the user; earlier unused ones stop working. */

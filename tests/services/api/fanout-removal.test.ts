@@ -143,7 +143,7 @@ describe('retention purge of fan-out jobs', () => {
 
     const purged = await platform(['purge', '--retention-days', '1', '--json'], cliEnv);
     expect(purged.stderr).toBe('');
-    expect(JSON.parse(purged.stdout)).toEqual({ purged: 1 + finishedTasks.length + 1, retentionDays: 1 });
+    expect(JSON.parse(purged.stdout)).toEqual({ purged: 1 + finishedTasks.length + 1, retentionDays: 1, expired: { refreshTokens: 0, sessions: 0, resetTokens: 0 } });
     expect(await rowsLeft(api, finished.id)).toEqual({ jobs: 0, events: 0, fanouts: 0 });
     expect((await call(api, `/v1/jobs/${plain.id}`, { token })).status).toBe(404);
     expect(await rowsLeft(api, waiting.id)).toMatchObject({ jobs: 4, fanouts: 1 });
