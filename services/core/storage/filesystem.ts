@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,9 @@ export interface FilesystemObjectStoreOptions {
 }
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
+
+/** Tries at creating a temp file whose directory a concurrent delete removes as empty each time. */
+const CREATE_ATTEMPTS = 5;
 
 function isMissing(error: unknown): boolean {
   return MISSING.has((error as NodeJS.ErrnoException).code ?? '');
@@ -66,13 +69,11 @@ export class FilesystemObjectStore implements ObjectStore {
     const target = this.pathOf(key);
     options.signal?.throwIfAborted();
     const directory = path.dirname(target);
-    // Owner-only: uploads are users' data, readable by the service's own user and nobody else on the machine.
-    await mkdir(directory, { recursive: true, mode: 0o700 });
     const temp = path.join(directory, `.${path.basename(target)}~${randomUUID()}.partial`);
     const meter = new ObjectMeter(options.maxBytes);
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
 
-    const handle = await open(temp, 'wx', 0o600);
+    const handle = await this.createInDirectory(temp);
     let handleOpen = true;
     try {
       await pipeline(source, meter, fileSink(handle), options.signal ? { signal: options.signal } : {});
@@ -82,6 +83,7 @@ export class FilesystemObjectStore implements ObjectStore {
     } catch (error) {
       if (handleOpen) await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
+      await this.removeEmptyDirectories(directory);
       throw error;
     }
     await this.syncDirectory(directory);
@@ -120,11 +122,13 @@ export class FilesystemObjectStore implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
     try {
-      await unlink(this.pathOf(key));
+      await unlink(file);
     } catch (error) {
       if (!isMissing(error)) throw error;
     }
+    await this.removeEmptyDirectories(path.dirname(file));
   }
 
   async check(): Promise<void> {
@@ -142,6 +146,38 @@ export class FilesystemObjectStore implements ObjectStore {
   private pathOf(key: string): string {
     assertValidObjectKey(key);
     return path.join(this.root, key);
+  }
+
+  /**
+   * Creates a temp file, with its directories. A delete of the last object in one of them may
+   * remove it as empty (removeEmptyDirectories) before the file is in it: then it is made again.
+   */
+  private async createInDirectory(temp: string): Promise<FileHandle> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        // Owner-only: uploads are users' data, readable by the service's own user and nobody else on the machine.
+        await mkdir(path.dirname(temp), { recursive: true, mode: 0o700 });
+        return await open(temp, 'wx', 0o600);
+      } catch (error) {
+        if (!isMissing(error) || attempt >= CREATE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * Removes the directories below the root that a removal left empty. Keys name a directory
+   * of their own (`outputs/<jobId>/<name>`): left behind, one would stay for every job that
+   * ever wrote a file, long after the purge removed the file. A directory that holds anything
+   * (another object, a write under way) is not empty and stays, and so do those above it.
+   */
+  private async removeEmptyDirectories(directory: string): Promise<void> {
+    for (let current = directory; current.startsWith(this.root + path.sep); current = path.dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return;
+      }
+    }
   }
 
   /** Makes the rename itself durable: the new directory entry survives a power loss. */

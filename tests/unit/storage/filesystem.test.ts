@@ -13,6 +13,12 @@ async function listFiles(root: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name))).sort();
 }
 
+/** Every directory under a directory, relative paths. */
+async function listDirectories(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name))).sort();
+}
+
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -100,10 +106,11 @@ describe('FilesystemObjectStore', () => {
     expect(await listFiles(root)).toEqual(['doc']);
   });
 
-  it('leaves nothing behind when a new key goes over the limit', async () => {
+  it('leaves nothing behind when a new key goes over the limit, not even its directory', async () => {
     await expect(store.put('fresh/key', Buffer.alloc(20), { maxBytes: 19 })).rejects.toBeInstanceOf(ObjectTooLargeError);
     expect(await store.head('fresh/key')).toBeUndefined();
     expect(await listFiles(root)).toEqual([]);
+    expect(await listDirectories(root)).toEqual([]);
   });
 
   it('never exposes a half-written object, and an aborted write leaves no file', async () => {
@@ -185,6 +192,30 @@ describe('FilesystemObjectStore', () => {
     await store.put('gone', Buffer.from('x'));
     await store.delete('gone');
     expect(await store.head('gone')).toBeUndefined();
+  });
+
+  it('removes the directories a delete leaves empty, so a directory per job output does not outlive its file', async () => {
+    await store.put('files/owner/kept', Buffer.from('k'));
+    for (let job = 0; job < 200; job += 1) {
+      await store.put(`outputs/job-${job}/result.gz`, Buffer.from('x'));
+      await store.delete(`outputs/job-${job}/result.gz`);
+    }
+    await store.put('files/owner/gone', Buffer.from('g'));
+    await store.delete('files/owner/gone');
+    // What is left is what holds an object: none of the 200 job directories, nor `outputs` itself.
+    expect(await listDirectories(root)).toEqual(['files', 'files/owner']);
+    expect(await listFiles(root)).toEqual(['files/owner/kept']);
+    await store.delete('files/owner/kept');
+    expect(await listDirectories(root)).toEqual([]);
+  });
+
+  it('writes into a directory that a delete of its last object removes at the same time', async () => {
+    for (let round = 0; round < 100; round += 1) {
+      await store.put(`race/${round}/a`, Buffer.from('a'));
+      await Promise.all([store.delete(`race/${round}/a`), store.put(`race/${round}/b`, Buffer.from('b'))]);
+      expect(await store.head(`race/${round}/b`)).toEqual({ size: 1 });
+    }
+    expect(await listFiles(root)).toHaveLength(100);
   });
 
   it('aborts a read when its signal fires', async () => {
