@@ -1,5 +1,6 @@
 import type { LockLapseRow } from '../core/db/jobs';
 import type { Logger } from '../core/logger';
+import { OutageLog } from '../core/outage-log';
 
 export interface LockLapseLedgerOptions {
   /** Adds these lapses to their jobs' rows (recordLockLapses). */
@@ -35,8 +36,7 @@ export class LockLapseLedger {
   private readonly firstRetryMs: number;
   private readonly maxRetryMs: number;
   private dropped = 0;
-  /** Whether the last write failed: its warning is said once per outage. */
-  private failing = false;
+  private readonly writeFailures: OutageLog;
   private closed = false;
 
   constructor(private readonly options: LockLapseLedgerOptions) {
@@ -44,6 +44,12 @@ export class LockLapseLedger {
     this.firstRetryMs = options.firstRetryMs ?? DEFAULT_FIRST_RETRY_MS;
     this.maxRetryMs = options.maxRetryMs ?? DEFAULT_MAX_RETRY_MS;
     this.retryMs = this.firstRetryMs;
+    this.writeFailures = new OutageLog(options.log, {
+      firstFailure: 'could not record the lock lapses of runs stopped while Redis was away: kept to be written when PostgreSQL answers',
+      laterFailure: 'still could not record the kept lock lapses',
+      recovered: 'recorded the lock lapses kept while PostgreSQL was away',
+      countField: 'failedWrites',
+    });
   }
 
   /** Lapses kept because PostgreSQL did not take them yet. */
@@ -111,17 +117,15 @@ export class LockLapseLedger {
     try {
       await this.options.write(this.unwritten);
     } catch (error) {
-      if (!this.failing) this.options.log.warn({ err: error, lapses: this.unwritten.length }, 'could not record the lock lapses of runs stopped while Redis was away: kept to be written when PostgreSQL answers');
-      this.failing = true;
+      this.writeFailures.failed(error, { lapses: this.unwritten.length });
       this.scheduleRetry();
       return;
     }
-    if (this.failing) this.options.log.info({ lapses: this.unwritten.length }, 'recorded the lock lapses kept while PostgreSQL was away');
+    this.writeFailures.succeeded({ lapses: this.unwritten.length });
     if (this.dropped > 0) this.options.log.warn({ lapses: this.dropped }, 'more lock lapses than a worker keeps came while PostgreSQL was away: the oldest were dropped and each counts as a crash of its job');
     // Writes and records take turns, so nothing was kept meanwhile.
     this.unwritten = [];
     this.dropped = 0;
-    this.failing = false;
     this.retryMs = this.firstRetryMs;
   }
 

@@ -26,7 +26,7 @@ function table() {
   };
 }
 
-function ledgerOver(db: ReturnType<typeof table>, options: { maxUnwritten?: number } = {}) {
+function ledgerOver(db: ReturnType<typeof table>, options: { maxUnwritten?: number; log?: typeof log } = {}) {
   return new LockLapseLedger({ write: (lapses) => db.write(lapses), read: (jobId, at) => db.read(jobId, at), log, firstRetryMs: 10, maxRetryMs: 20, ...options });
 }
 
@@ -41,19 +41,28 @@ describe('LockLapseLedger', () => {
     expect(await ledger.lapsesOf('a', 2)).toBe(0);
   });
 
-  it('keeps lapses PostgreSQL refused and writes them on its own once it answers', async () => {
+  it('keeps lapses PostgreSQL refused and writes them on its own once it answers, saying so once each way', async () => {
     const db = table();
-    const ledger = ledgerOver(db);
+    const lines: { level: number; msg: string }[] = [];
+    const recording = createLogger({ service: 'test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) } });
+    const ledger = ledgerOver(db, { log: recording });
     db.state.away = true;
     await ledger.record([{ jobId: 'a', entryAddedAt: 1 }]);
     await ledger.record([{ jobId: 'a', entryAddedAt: 1 }, { jobId: 'b', entryAddedAt: 5 }]);
     expect(ledger.unwrittenCount).toBe(3);
     expect(db.rows.size).toBe(0);
+    // Long enough for retries that fail too: they are not said again.
+    await delay(80);
+    expect(db.state.writes).toBeGreaterThan(2);
 
     db.state.away = false;
     for (let waited = 0; ledger.unwrittenCount > 0 && waited < 2_000; waited += 10) await delay(10);
     expect(ledger.unwrittenCount).toBe(0);
     expect(Object.fromEntries(db.rows)).toEqual({ 'a@1': 2, 'b@5': 1 });
+    expect(lines.map((line) => line.msg)).toEqual([
+      'could not record the lock lapses of runs stopped while Redis was away: kept to be written when PostgreSQL answers',
+      'recorded the lock lapses kept while PostgreSQL was away',
+    ]);
     await ledger.close();
   });
 
