@@ -1,8 +1,8 @@
-import { crashLoopReason, isCrashLoop, isLastChanceBeforeCrashLoop, planDelivery } from '../core/jobs/lifecycle';
+import { crashesCharged, isCrashLoop, isLastChanceBeforeCrashLoop, planDelivery, planGivenUpEntry, type GivenUpPlan } from '../core/jobs/lifecycle';
 import type { TransitionWriter } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
-import { crashesCharged, runsOfGivenUpEntry, type InterruptedRuns } from '../core/queue/relay';
+import { runsOfGivenUpEntry, type InterruptedRuns } from '../core/queue/relay';
 import { jobLogger } from './job-log';
 
 export interface CrashLoopOptions {
@@ -35,6 +35,11 @@ export class CrashLoops {
     return isLastChanceBeforeCrashLoop(runs, this.options.maxStalledCount);
   }
 
+  /** What becomes of a job whose own entry BullMQ gave up on, `charged` of its runs counting against it (the lifecycle's planGivenUpEntry). */
+  planGivenUp(charged: number): GivenUpPlan {
+    return planGivenUpEntry(charged, this.options.maxStalledCount);
+  }
+
   /** The runs of an entry BullMQ gave up on for its runs ending with their worker (see runsOfGivenUpEntry). */
   runsOfGivenUpEntry(entry: InterruptedRuns): number {
     return runsOfGivenUpEntry(entry, this.options.maxStalledCount);
@@ -56,18 +61,16 @@ export class CrashLoops {
     }
   }
 
-  /** Dead-letters a job whose runs ended with their worker `runs` times; answers the reason it was given. */
-  async deadLetter(jobId: string, runs: number): Promise<string> {
+  /** Dead-letters a crash-looping job with `reason` (the lifecycle's crashLoopReason). */
+  async deadLetter(jobId: string, reason: string): Promise<void> {
     const { transitions, metrics } = this.options;
-    const reason = crashLoopReason(runs);
     const row = await transitions.delivery(jobId);
     const plan = row && planDelivery(row);
-    if (!row || !plan) return reason;
+    if (!row || !plan) return;
     const applied = await transitions.record({ event: 'abandon', jobId, attempt: row.attempts, at: Date.now(), reason, from: plan.from });
     if (applied) {
       metrics?.jobsFailed.inc({ type: row.type });
-      jobLogger(this.options.log, row).error({ runs }, 'crash loop: job dead-lettered');
+      jobLogger(this.options.log, row).error({ reason }, 'crash loop: job dead-lettered');
     }
-    return reason;
   }
 }

@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
 import { readLockLapses, recordLockLapses, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
-import { planDelivery } from '../core/jobs/lifecycle';
+import { crashLoopReason, planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -454,7 +454,8 @@ export class JobRunner {
     }
     const runs = await this.crashLoops.charged(jobId, runsEndedWithWorker(job), job.timestamp);
     if (this.crashLoops.isCrashLoop(runs)) {
-      const reason = await this.crashLoops.deadLetter(jobId, runs);
+      const reason = crashLoopReason(runs);
+      await this.crashLoops.deadLetter(jobId, reason);
       throw new UnrecoverableError(reason);
     }
     if (!this.crashLoops.isLastChance(runs)) return this.settleOwnEntry(job, token, await this.executor.execute(jobId, OWN_ENTRY));
@@ -554,9 +555,9 @@ export class JobRunner {
         const jobId = ownJobId(data);
         if (!jobId) return;
         const runs = this.crashLoops.runsOfGivenUpEntry(job);
-        const charged = await this.crashLoops.charged(jobId, runs, job.timestamp);
-        if (this.crashLoops.isCrashLoop(charged)) await this.crashLoops.deadLetter(jobId, charged);
-        else await this.queueAgainAfterLapses(jobId, runs, charged);
+        const plan = this.crashLoops.planGivenUp(await this.crashLoops.charged(jobId, runs, job.timestamp));
+        if (plan.event === 'abandon') await this.crashLoops.deadLetter(jobId, plan.reason);
+        else await this.queueAgainAfterLapses(jobId, runs, plan.crashes);
       }
     } catch (error) {
       // The relay's sweep finds the entry finished in Redis and dead-letters or hands over its jobs from there.

@@ -308,6 +308,31 @@ export function isLastChanceBeforeCrashLoop(charged: number, tolerated: number):
   return charged === tolerated;
 }
 
+/**
+ * What becomes of a job whose own queue entry BullMQ gave up on because its runs kept ending
+ * with their worker, `charged` of them counting against the job (crashesCharged; undefined:
+ * the entry is gone from Redis and its count with it). A crash loop is abandoned; a job that
+ * runs stopped for locks Redis let lapse leave under the bound is queued again in an entry
+ * carrying what was charged. The worker that saw BullMQ give up and the relay's sweep (for
+ * an entry no worker settled) both decide here.
+ */
+export type GivenUpPlan = { event: 'abandon'; reason: string } | { event: 'requeue'; crashes: number };
+
+export function planGivenUpEntry(charged: number | undefined, tolerated: number): GivenUpPlan {
+  if (charged === undefined) return { event: 'abandon', reason: crashLoopReason(tolerated + 1) };
+  return isCrashLoop(charged, tolerated) ? { event: 'abandon', reason: crashLoopReason(charged) } : { event: 'requeue', crashes: charged };
+}
+
+/**
+ * The runs that count against a job as crashes: those that ended with their worker, less
+ * the ones a live worker stopped because Redis let its queue lock lapse (jobs.lock_lapses),
+ * which were not the job's doing. An entry carries on (`crashes`) what was charged, so the
+ * lapses of one entry are taken off only its own count.
+ */
+export function crashesCharged(runsEndedWithWorker: number, lockLapses: number): number {
+  return Math.max(0, runsEndedWithWorker - lockLapses);
+}
+
 /** Why a crash-looping job is dead-lettered: the error its owner reads. */
 export function crashLoopReason(runs: number): string {
   return `its run ended with its worker ${runs} times in a row (the worker died, ran out of memory or lost the job's lock each time): not delivered again`;

@@ -3,6 +3,8 @@ import {
   allPairs,
   attemptsAfter,
   auditDetail,
+  crashesCharged,
+  crashLoopReason,
   deferralsAfter,
   deferralsExhaustedReason,
   deliveryHolder,
@@ -18,6 +20,7 @@ import {
   MOVES,
   nextStatus,
   planDelivery,
+  planGivenUpEntry,
   QUEUE_HELD_STATUSES,
   sqlStatuses,
   sqlStatusList,
@@ -101,6 +104,23 @@ describe('the job lifecycle', () => {
     // A crash loop ends by abandon, which applies where such a job is found: queued (its entry given up on) or running.
     expect(nextStatus('queued', 'abandon')).toBe('failed');
     expect(nextStatus('running', 'abandon')).toBe('failed');
+  });
+
+  it('takes the runs stopped for locks Redis let lapse off the runs that ended with their worker, never below none', () => {
+    expect(crashesCharged(3, 0)).toBe(3);
+    expect(crashesCharged(3, 2)).toBe(1);
+    expect(crashesCharged(3, 3)).toBe(0);
+    // More lapses recorded than runs counted: an entry lost with Redis's data after its lapse.
+    expect(crashesCharged(1, 4)).toBe(0);
+  });
+
+  it('decides a given-up entry once for the worker and the sweep: a crash loop is abandoned with its count, a job lapses excuse is queued again carrying what was charged', () => {
+    expect(planGivenUpEntry(3, 2)).toEqual({ event: 'abandon', reason: crashLoopReason(3) });
+    expect(planGivenUpEntry(5, 2)).toEqual({ event: 'abandon', reason: crashLoopReason(5) });
+    expect(planGivenUpEntry(2, 2)).toEqual({ event: 'requeue', crashes: 2 });
+    expect(planGivenUpEntry(0, 2)).toEqual({ event: 'requeue', crashes: 0 });
+    // The entry is gone from Redis with its count: BullMQ gave up on it, so at least one run past the bound.
+    expect(planGivenUpEntry(undefined, 2)).toEqual({ event: 'abandon', reason: crashLoopReason(3) });
   });
 
   it('counts attempts: a release or a deferral gives its attempt back, a requeue starts over', () => {

@@ -1,7 +1,7 @@
 import { crashLoopReason } from '../../../services/core/jobs/lifecycle';
 import { createLogger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
-import { crashesCharged, runsEndedWithWorker } from '../../../services/core/queue/relay';
+import { runsEndedWithWorker } from '../../../services/core/queue/relay';
 import { CrashLoops } from '../../../services/worker/crash-loop';
 import { deliveryRow, FakeTransitions } from './fake-transitions';
 
@@ -21,16 +21,6 @@ describe('runsEndedWithWorker', () => {
   it('trusts no crash count that is not a positive integer', () => {
     for (const crashes of [-1, 0, 1.5, '2', null]) expect(runsEndedWithWorker({ stalledCounter: 1, data: { jobId: 'x', crashes } })).toBe(1);
     expect(runsEndedWithWorker({ stalledCounter: 2, data: null })).toBe(2);
-  });
-});
-
-describe('crashesCharged', () => {
-  it('takes the runs stopped for locks Redis let lapse off the runs that ended with their worker, never below none', () => {
-    expect(crashesCharged(3, 0)).toBe(3);
-    expect(crashesCharged(3, 2)).toBe(1);
-    expect(crashesCharged(3, 3)).toBe(0);
-    // More lapses recorded than runs counted: an entry lost with Redis's data after its lapse.
-    expect(crashesCharged(1, 4)).toBe(0);
   });
 });
 
@@ -78,6 +68,11 @@ describe('CrashLoops', () => {
     expect([0, 1, 2, 3].map((runs) => crashLoops.isLastChance(runs))).toEqual([false, false, true, false]);
   });
 
+  it('plans a given-up entry with its maxStalledCount: abandoned past it, queued again at or under it', () => {
+    expect(crashLoops.planGivenUp(3)).toEqual({ event: 'abandon', reason: crashLoopReason(3) });
+    expect(crashLoops.planGivenUp(2)).toEqual({ event: 'requeue', crashes: 2 });
+  });
+
   it('counts an entry BullMQ gave up on as at least one run past the limit', () => {
     expect(crashLoops.runsOfGivenUpEntry({ stalledCounter: 1, data: {} })).toBe(3);
     expect(crashLoops.runsOfGivenUpEntry({ stalledCounter: 3, data: { crashes: 2 } })).toBe(5);
@@ -85,15 +80,15 @@ describe('CrashLoops', () => {
 
   it('dead-letters a runnable job through the abandon event, from the state it is in, with the reason', async () => {
     const running = transitions.add(deliveryRow({ status: 'running', attempts: 2 }));
-    await expect(crashLoops.deadLetter(running.id, 3)).resolves.toBe(crashLoopReason(3));
+    await crashLoops.deadLetter(running.id, crashLoopReason(3));
     expect(transitions.recorded).toEqual([{ event: 'abandon', jobId: running.id, attempt: 2, at: expect.any(Number), reason: crashLoopReason(3), from: 'running' }]);
     expect(await failedCount(metrics)).toBe(1);
   });
 
-  it('records nothing for a job no longer runnable, or missing, and still answers the reason', async () => {
+  it('records nothing for a job no longer runnable, or missing', async () => {
     const done = transitions.add(deliveryRow({ status: 'succeeded', attempts: 1 }));
-    await expect(crashLoops.deadLetter(done.id, 4)).resolves.toBe(crashLoopReason(4));
-    await expect(crashLoops.deadLetter('00000000-0000-4000-8000-000000000000', 4)).resolves.toBe(crashLoopReason(4));
+    await crashLoops.deadLetter(done.id, crashLoopReason(4));
+    await crashLoops.deadLetter('00000000-0000-4000-8000-000000000000', crashLoopReason(4));
     expect(transitions.recorded).toEqual([]);
     expect(await failedCount(metrics)).toBe(0);
   });
@@ -101,7 +96,7 @@ describe('CrashLoops', () => {
   it('counts no failure when the abandon did not apply (the job moved on meanwhile)', async () => {
     const queued = transitions.add(deliveryRow());
     transitions.refuse = () => true;
-    await crashLoops.deadLetter(queued.id, 3);
+    await crashLoops.deadLetter(queued.id, crashLoopReason(3));
     expect(transitions.events()).toEqual(['abandon']);
     expect(await failedCount(metrics)).toBe(0);
   });

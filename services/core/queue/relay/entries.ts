@@ -39,7 +39,7 @@ export interface InterruptedRuns {
 /**
  * Runs of an own entry's job that ended with their worker: BullMQ's count for this entry,
  * plus those charged before the entry existed (`crashes`). Runs a live worker stopped for a
- * lapsed lock of this entry are among them; crashesCharged takes those off.
+ * lapsed lock of this entry are among them; the lifecycle's crashesCharged takes those off.
  */
 export function runsEndedWithWorker(entry: InterruptedRuns): number {
   const crashes = (entry.data as { crashes?: unknown } | null)?.crashes;
@@ -52,16 +52,6 @@ export function runsEndedWithWorker(entry: InterruptedRuns): number {
  */
 export function runsOfGivenUpEntry(entry: InterruptedRuns, maxStalledCount: number): number {
   return Math.max(runsEndedWithWorker(entry), maxStalledCount + 1);
-}
-
-/**
- * The runs that count against a job as crashes: those that ended with their worker, less
- * the ones a live worker stopped because Redis let its queue lock lapse (jobs.lock_lapses),
- * which were not the job's doing. An entry carries on (`crashes`) what was charged, so the
- * lapses of one entry are taken off only its own count.
- */
-export function crashesCharged(runsEndedWithWorker: number, lockLapses: number): number {
-  return Math.max(0, runsEndedWithWorker - lockLapses);
 }
 
 /** The lock lapses a job's row holds for this entry: none when they were counted for another (see recordLockLapses). */

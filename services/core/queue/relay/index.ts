@@ -1,4 +1,4 @@
-export { crashesCharged, lapsesOfEntry, runsEndedWithWorker, runsOfGivenUpEntry } from './entries';
+export { lapsesOfEntry, runsEndedWithWorker, runsOfGivenUpEntry } from './entries';
 export type { EnqueueRow, InterruptedRuns, OwnEntryData, QueueJobData, RequeueOptions, SharedEntryData } from './entries';
 export type { RelayOptions } from './options';
 export { Relay } from './relay';

@@ -5,21 +5,21 @@ import { followParentMoves } from '../../jobs/fanout';
 import {
   attemptsAfter,
   auditDetail,
-  crashLoopReason,
+  crashesCharged,
   deferralsAfter,
   deferralsExhaustedReason,
   eventForLostAttempt,
-  isCrashLoop,
   isTerminalStatus,
   LOST_ATTEMPT_DEPENDENCY,
   LOST_ATTEMPT_REASON,
   MOVES,
+  planGivenUpEntry,
   type AuditContext,
 } from '../../jobs/lifecycle';
 import type { Logger } from '../../logger';
 import type { Metrics } from '../../metrics';
 import type { Enqueuer } from './enqueue';
-import { crashesCharged, lapsesOfEntry } from './entries';
+import { lapsesOfEntry } from './entries';
 import type { ResolvedRelayOptions } from './options';
 import { walkStaleRows } from './stale-walk';
 
@@ -96,24 +96,23 @@ export class LostDeliveries {
   async settleCrashLooped(rows: QueueEntryRow[]): Promise<number> {
     const lapsed = rows.filter((row) => row.lock_lapses > 0);
     const given = lapsed.length > 0 ? await this.deps.enqueuer.givenUpRuns(lapsed.map((row) => row.id)) : new Map<string, { runs: number; entryAddedAt: number }>();
-    const crashLoops: QueueEntryRow[] = [];
+    const crashLoops: { row: QueueEntryRow; reason: string }[] = [];
     for (const row of rows) {
       const entry = given.get(row.id);
-      const charged = entry && crashesCharged(entry.runs, lapsesOfEntry(row, entry.entryAddedAt));
-      if (charged === undefined || isCrashLoop(charged, STALL_SETTINGS.maxStalledCount)) crashLoops.push(row);
-      else if ((await this.deps.enqueuer.requeue([row], 'sweep', { crashes: charged })) === 1) {
-        this.deps.log.info({ jobId: row.id, runs: entry?.runs, charged }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
+      const plan = planGivenUpEntry(entry && crashesCharged(entry.runs, lapsesOfEntry(row, entry.entryAddedAt)), STALL_SETTINGS.maxStalledCount);
+      if (plan.event === 'abandon') crashLoops.push({ row, reason: plan.reason });
+      else if ((await this.deps.enqueuer.requeue([row], 'sweep', { crashes: plan.crashes })) === 1) {
+        this.deps.log.info({ jobId: row.id, runs: entry?.runs, charged: plan.crashes }, 'BullMQ gave up on a job whose runs were stopped for locks Redis let lapse, not by crashes: it is queued again');
       }
     }
     return this.abandon(crashLoops);
   }
 
   /** Dead-letters rows BullMQ stopped delivering because their runs kept ending with their worker. */
-  private async abandon(rows: QueueEntryRow[]): Promise<number> {
-    if (rows.length === 0) return 0;
-    const reason = crashLoopReason(STALL_SETTINGS.maxStalledCount + 1);
-    const applied = await this.applyRepairs(rows.map((row) => ({ row, audit: { event: 'abandon' as const, reason } })));
-    for (const row of rows) if (applied.has(row.id)) this.deps.metrics?.jobsFailed.inc({ type: row.type });
+  private async abandon(crashLoops: { row: QueueEntryRow; reason: string }[]): Promise<number> {
+    if (crashLoops.length === 0) return 0;
+    const applied = await this.applyRepairs(crashLoops.map(({ row, reason }) => ({ row, audit: { event: 'abandon' as const, reason } })));
+    for (const { row } of crashLoops) if (applied.has(row.id)) this.deps.metrics?.jobsFailed.inc({ type: row.type });
     return applied.size;
   }
 
