@@ -45,18 +45,24 @@ class OwnCounters extends RateLimiterMemory {
 }
 
 /**
+ * Until when the limiters on a Redis client count on their own counters (epoch ms), by
+ * client: one failed call of any of them sends all of them there, so a request that asks
+ * several limiters (a login asks up to four) waits out one command timeout, not one each.
+ */
+const ownCountersUntil = new WeakMap<Redis, number>();
+
+/**
  * Shared counters in Redis, and this process's own counters while Redis fails. A Redis that
  * is down fails a call at once (the connection is not ready); one that hangs (stopped,
  * partitioned) fails it only at the client's command timeout (1 s). rate-limiter-flexible's
  * insurance limiter takes over after each failed call, so with a hung Redis every limited
  * request would wait that second, though submissions do not need Redis (they go to
- * PostgreSQL). Here one failed call sends the calls of the next REDIS_RETRY_AFTER_MS to this
- * process's own counters.
+ * PostgreSQL). Here one failed call sends the calls of the next REDIS_RETRY_AFTER_MS, of
+ * every limiter on the same client, to this process's own counters.
  */
 class SharedOrOwnCounters implements Limiter {
-  private ownUntil = 0;
-
   constructor(
+    private readonly redis: Redis,
     private readonly shared: RateLimiterRedis,
     private readonly own: OwnCounters,
     private readonly retryAfterMs: number,
@@ -87,13 +93,13 @@ class SharedOrOwnCounters implements Limiter {
   }
 
   private async either<T>(call: (limiter: RateLimiterAbstract) => Promise<T>): Promise<T> {
-    if (Date.now() < this.ownUntil) return call(this.own);
+    if (Date.now() < (ownCountersUntil.get(this.redis) ?? 0)) return call(this.own);
     try {
       return await call(this.shared);
     } catch (error) {
       // A rejection is the shared counters' answer (over the limit), not a failure of Redis.
       if (error instanceof RateLimiterRes) throw error;
-      this.ownUntil = Date.now() + this.retryAfterMs;
+      ownCountersUntil.set(this.redis, Date.now() + this.retryAfterMs);
       return call(this.own);
     }
   }
@@ -108,7 +114,7 @@ export function createLimiter(options: RateLimitOptions & { blockDurationSeconds
   const own = new OwnCounters(shape);
   if (!options.redis) return own;
   const shared = new RateLimiterRedis({ ...shape, storeClient: options.redis, rejectIfRedisNotReady: true });
-  return new SharedOrOwnCounters(shared, own, options.redisRetryAfterMs ?? REDIS_RETRY_AFTER_MS);
+  return new SharedOrOwnCounters(options.redis, shared, own, options.redisRetryAfterMs ?? REDIS_RETRY_AFTER_MS);
 }
 
 /** A rejection of rate-limiter-flexible as the 429 the problem handler answers (Retry-After, RateLimit-*). */

@@ -117,5 +117,22 @@ describe('a limiter while its Redis hangs (stopped, connections open)', () => {
     expect(await outcome(limiter, 'user')).toBe('limited');
     expect(Number(await connection.get('hang:user'))).toBe(4);
   });
+
+  it("sends every limiter on the connection to its own counters once one of them found Redis hung, so a request asking several waits out one timeout", async () => {
+    const first = createLimiter({ redis: connection, keyPrefix: 'hang-first', points: 3, durationSeconds: 60, redisRetryAfterMs: 500 });
+    const second = createLimiter({ redis: connection, keyPrefix: 'hang-second', points: 3, durationSeconds: 60, redisRetryAfterMs: 500 });
+    server.pause();
+    const whileHung: string[] = [];
+    try {
+      whileHung.push(await outcome(first, 'user'), await outcome(second, 'user'), await outcome(second, 'user'));
+    } finally {
+      server.resume();
+    }
+    expect(whileHung).toEqual(['admitted', 'admitted', 'admitted']);
+    await connection.ping();
+    // Only the first limiter's call reached Redis: the second never asked.
+    expect(Number(await connection.get('hang-first:user'))).toBe(1);
+    expect(await connection.exists('hang-second:user')).toBe(0);
+  });
 });
 
