@@ -22,6 +22,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { cancelChannel } from '../queue/keys';
 import type { Relay } from '../queue/relay';
+import { withTimeout } from '../timeout';
 import { decodeCursor, pageOf, type Page } from './cursor';
 import { cancelFanOut, followParentMoves, requeueAndHandOver, retryFanOutAndHandOver } from './fanout';
 import { deliveryHolder, isTerminalStatus, MOVES } from './lifecycle';
@@ -51,6 +52,16 @@ export interface JobServiceDeps {
 export type EngineJobService = JobService & InternalJobSubmitter & { close(): Promise<void> };
 
 const notFound = () => new NotFoundError('Job not found.');
+
+/**
+ * How long a cancel waits for Redis to stop the job's delivery before it answers. The cancel
+ * is whole once its row commits: a worker runs nothing of an entry whose job is cancelled,
+ * and asks PostgreSQL for cancels while its subscription hears nothing, so what Redis does
+ * here only saves work. With Redis hung each of those calls would hold the answer for its
+ * command timeout (5 s for taking the entry out, 1 s for the announcement); past this wait
+ * they go on after the answer.
+ */
+const CANCEL_DELIVERY_WAIT_MS = 250;
 
 /** Why a job in `status` cannot be retried: only the states requeue moves from can. */
 function notRetryable(status: JobStatus): ConflictError {
@@ -89,13 +100,26 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     if (!removed) await signalCancel(jobId, log);
   }
 
+  /** Waits for `stopping` (a cancel's calls to Redis) at most CANCEL_DELIVERY_WAIT_MS; it goes on after that. */
+  async function briefly(stopping: Promise<unknown>, jobId: string, log: Logger): Promise<void> {
+    await withTimeout(stopping, CANCEL_DELIVERY_WAIT_MS, 'Redis is slow').catch(() => {
+      log.debug({ jobId }, 'cancel answered before Redis stopped its delivery; that goes on meanwhile');
+    });
+  }
+
   /** Cancels a fan-out job and its unfinished tasks; the workers running tasks are told to stop. */
   async function cancelWithTasks(ownerId: string, current: JobRow, log: Logger): Promise<JobView> {
     const cancelled = await cancelFanOut(deps.generalPool, current.id, ownerId);
     if (!cancelled) throw new ConflictError(`The job is already ${(await ownedJob(ownerId, current.id)).status}.`);
-    await Promise.all(cancelled.runningTasks.map((taskId) => signalCancel(taskId, log)));
-    // Its reduce step may be queued or running; a job waiting for its tasks has no delivery.
-    await stopDelivery(current.id, cancelled.move.previous, log);
+    await briefly(
+      Promise.all([
+        ...cancelled.runningTasks.map((taskId) => signalCancel(taskId, log)),
+        // Its reduce step may be queued or running; a job waiting for its tasks has no delivery.
+        stopDelivery(current.id, cancelled.move.previous, log),
+      ]),
+      current.id,
+      log,
+    );
     deps.metrics?.jobsCancelled.inc({ type: current.type });
     return toJobView(await ownedJob(ownerId, current.id));
   }
@@ -130,7 +154,7 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
       }
       // A task's cancel may finish its fan-out job.
       await followParentMoves(cancelled.parentMoves, { generalPool: deps.generalPool, relay: deps.relay, log });
-      await stopDelivery(jobId, cancelled.previous, log);
+      await briefly(stopDelivery(jobId, cancelled.previous, log), jobId, log);
       deps.metrics?.jobsCancelled.inc({ type: cancelled.row.type });
       return toJobView(cancelled.row);
     },
