@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
 import type { JobStatus, TaskStatus } from '../../contract';
 import { attemptsAfter, auditDetail, INITIAL_FANOUT_STATUS, INITIAL_STATUS, MOVES, sqlStatusList } from '../jobs/lifecycle';
-import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, freshRunColumns, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type Queryable, type TaskCountColumns, newJobFields, recordWithSizedPayload } from './jobs';
+import { CANCELLED_AT, COLUMNS, FANOUT_JOIN, freshRunColumns, SUMMARY_COLUMNS, type JobAsRead, type JobRow, type Keyset, type ListedJobRow, type NewJob, type TaskCountColumns, newJobFields, recordWithSizedPayload } from './jobs';
+import type { Queryable } from './pool';
 import { jobUsageCte, nextUsageShard } from './job-usage';
 import { taskCountCtes } from './task-counts';
 

@@ -1,5 +1,6 @@
 import type { JobEvent, JobStatus } from '../../contract';
-import type { EventRow, Queryable } from './jobs';
+import type { EventRow } from './jobs';
+import type { Queryable } from './pool';
 
 /** The channel the job_events trigger (migration 0004) notifies on, once per statement that writes audit rows. */
 export const JOB_EVENTS_CHANNEL = 'pk_job_events';

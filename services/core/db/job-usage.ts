@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import type { Queryable } from './jobs';
+import type { Queryable } from './pool';
 
 /**
  * What each owner keeps in the jobs table (migration 0010): jobs, and the bytes of their

@@ -1,7 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
 import { JOB_STATUSES, type JobStatus, type JobSummary, type JobView, type JsonValue, type TaskCounts } from '../../contract';
 import { attemptsAfter, auditDetail, deferralsAfter, INITIAL_STATUS, LOST_ATTEMPT_STATUSES, MOVES, QUEUE_HELD_STATUSES, sqlStatuses, sqlStatusList, TASK_REQUEUE_PARENT_STATUSES } from '../jobs/lifecycle';
 import { jobUsageCte, nextUsageShard } from './job-usage';
+import type { Queryable } from './pool';
 import { taskCountCtes, type ParentMove } from './task-counts';
 
 /**
@@ -12,8 +12,6 @@ import { taskCountCtes, type ParentMove } from './task-counts';
  * planner cannot see how few rows a JSON document holds and would otherwise pick a
  * sequential scan of jobs, a cost that grows with the table on every batch.
  */
-export type Queryable = Pool | PoolClient;
-
 export interface JobRow {
   id: string;
   owner_id: string;

@@ -1,4 +1,4 @@
-import type { Queryable } from './jobs';
+import type { Queryable } from './pool';
 
 /**
  * Reads for operators (the `platform` CLI): across owners, unlike the API's queries,

@@ -1,4 +1,4 @@
-import { Pool, types } from 'pg';
+import { Pool, types, type PoolClient } from 'pg';
 import type { Env } from '../../contract';
 import type { Logger } from '../logger';
 import { ClosingClient } from './client';
@@ -6,6 +6,9 @@ import { databaseSsl } from './tls';
 
 // BIGINT counts would otherwise arrive as strings; ours stay far below 2^53.
 types.setTypeParser(types.builtins.INT8, (value) => Number(value));
+
+/** What runs a statement: a pool (a connection of its for the one statement) or a client checked out of one (a transaction). */
+export type Queryable = Pool | PoolClient;
 
 export type DbEnv = Pick<Env, 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_SSL'>;
 
