@@ -1,7 +1,7 @@
 import { WORKER_HEARTBEAT_FORGET_MS } from '../../contract';
 import { describeUnknownMigrations, migrationLedger } from '../../core/db/migrate';
 import { countDeadLetters } from '../../core/db/jobs';
-import { flowSnapshot, readClockSkew, type ClockReading } from '../../core/db/operations';
+import { flowSnapshot, readClockSkew, type ClockReading, type FlowSnapshot } from '../../core/db/operations';
 import { SUBMIT_START_MARGIN_MS } from '../../core/jobs/submit';
 import type { Runtime } from '../../core/runtime';
 import { workerHeartbeatKey } from '../../core/queue/keys';
@@ -88,6 +88,25 @@ export function workersVerdict(heartbeats: Record<string, string>, now: number, 
   };
 }
 
+const PAUSED = 'paused: workers take no new jobs; resume with: platform queues resume';
+
+/**
+ * Whether queued jobs move. A backlog past `maxQueueAge` is only a warning while workers
+ * still record transitions (they drain it, too slowly: more workers help), and a failure once
+ * they have recorded none for a minute. On a paused queue neither reading holds: the
+ * transitions are the jobs the workers held when it was paused, and more workers would take
+ * nothing either, so the pause is named as the reason and the way out.
+ */
+export function flowVerdict(flow: FlowSnapshot, maxQueueAge: number, paused: boolean): { verdict: Verdict; detail: string } {
+  const backlog = `${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s`;
+  const sinceTransition = flow.lastWorkerTransitionSeconds;
+  if (flow.queued === 0) return { verdict: 'ok', detail: `nothing waiting; ${flow.running} running` };
+  if (flow.oldestQueuedSeconds <= maxQueueAge) return { verdict: 'ok', detail: backlog };
+  if (paused) return { verdict: 'fail', detail: `jobs are not flowing: ${backlog}, because the queue is paused (workers take no new jobs); resume with: platform queues resume` };
+  if (sinceTransition !== null && sinceTransition <= 60) return { verdict: 'warn', detail: `backlog: ${backlog}, but workers are making progress; consider scaling workers` };
+  return { verdict: 'fail', detail: `jobs are not flowing: ${backlog}, no worker transition ${sinceTransition === null ? 'ever' : `for ${sinceTransition.toFixed(0)} s`}` };
+}
+
 /**
  * What the checks that need a data store say when its own check failed: it may be down,
  * stopped, refusing the password or unreachable, so what they would have found is unknown.
@@ -140,6 +159,8 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
     );
   } else add('clock', 'fail', NOT_CHECKED.postgres);
 
+  // Known only when Redis answers; the flow check names a pause as the reason jobs wait.
+  let paused: boolean | undefined;
   if (redisUp) {
     try {
       const reply = (await timeLimited(core.redis.client.config('GET', 'maxmemory-policy'))) as string[];
@@ -158,9 +179,9 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
       (error: unknown) => add('workers', 'fail', `could not read the workers' heartbeats: ${message(error)}`),
     );
 
-    await timeLimited(core.relay.queue.isPaused()).then(
-      (paused) => add('queue', paused ? 'warn' : 'ok', paused ? 'paused: workers take no new jobs; resume with: platform queues resume' : 'not paused'),
-      (error: unknown) => add('queue', 'fail', `could not read whether it is paused: ${message(error)}`),
+    paused = await timeLimited(core.relay.queue.isPaused()).then(
+      (isPaused) => (add('queue', isPaused ? 'warn' : 'ok', isPaused ? PAUSED : 'not paused'), isPaused),
+      (error: unknown) => (add('queue', 'fail', `could not read whether it is paused: ${message(error)}`), undefined),
     );
 
     try {
@@ -176,13 +197,8 @@ export async function diagnose(core: Runtime, { workerTimeout, maxQueueAge, maxR
 
   if (postgresUp) {
     try {
-      const flow = await timeLimited(flowSnapshot(core.generalPool));
-      const sinceTransition = flow.lastWorkerTransitionSeconds;
-      if (flow.queued === 0) add('flow', 'ok', `nothing waiting; ${flow.running} running`);
-      else if (flow.oldestQueuedSeconds <= maxQueueAge) add('flow', 'ok', `${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s`);
-      else if (sinceTransition !== null && sinceTransition <= 60)
-        add('flow', 'warn', `backlog: ${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s, but workers are making progress; consider scaling workers`);
-      else add('flow', 'fail', `jobs are not flowing: ${flow.queued} queued, oldest ${flow.oldestQueuedSeconds.toFixed(0)} s, no worker transition ${sinceTransition === null ? 'ever' : `for ${sinceTransition.toFixed(0)} s`}`);
+      const { verdict, detail } = flowVerdict(await timeLimited(flowSnapshot(core.generalPool)), maxQueueAge, paused === true);
+      add('flow', verdict, detail);
 
       const deadLetters = await timeLimited(countDeadLetters(core.generalPool));
       if (deadLetters === 0) add('dead-letters', 'ok', 'empty');
