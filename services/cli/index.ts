@@ -19,7 +19,8 @@ export type Executor = (command: () => Promise<number>) => Promise<void>;
 const EXIT_STATUS_HELP = `
 Exit status (every command):
   0  done; doctor: healthy
-  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed or not handed to Redis)
+  1  failed, unhealthy, or done only in part (dlq replay: some jobs were not replayed or not handed to Redis;
+     reconcile: accepted jobs are still missing from Redis after it)
   2  bad usage or configuration: nothing was connected to or changed
 
 With --json, the answer is JSON on standard output, and an error is one JSON object on
@@ -209,7 +210,7 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
 
   program
     .command('reconcile')
-    .description('re-enqueue accepted jobs that Redis does not hold, reclaim running jobs whose worker and Redis entry are gone, dead-letter crash loops; says how many jobs each happened to (after a Redis loss or failover)')
+    .description('re-enqueue accepted jobs that Redis does not hold, reclaim running jobs whose worker and Redis entry are gone, dead-letter crash loops; says how many jobs each happened to (after a Redis loss or failover); exit 1 when accepted jobs are still missing from Redis after it (Redis refused them)')
     .option('--json', 'machine-readable output')
     .action((options) => execute(connected((core) => reconcile(core, options), QUEUE_WORK)));
 
