@@ -117,6 +117,8 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
   dlq
     .command('list')
     .description('the dead letters, newest first, with their last error')
+    .option('--type <type>', `only dead letters of this type: ${KNOWN_JOB_TYPES.join(', ')}`)
+    .option('--error <text>', 'only dead letters whose error contains this text (as printed, case-sensitive)')
     .option('--limit <n>', 'page size (1-1000)', '20')
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--json', 'machine-readable output')
@@ -126,8 +128,10 @@ export function buildProgram(execute: Executor, output?: OutputConfiguration): C
     .description(
       'put dead-lettered jobs back in the queue, as they stood when it began (one replayed or failed again since is skipped); once Redis does not take a job, the rest are left dead-lettered; one replay runs at a time',
     )
-    .option('--all', 'replay every dead letter (newest first, up to --limit)')
-    .option('--limit <n>', 'with --all: how many (1-1000)', '100')
+    .option('--all', 'replay every dead letter (newest first, up to --limit), or with --type and --error those dlq list shows with the same flags')
+    .option('--type <type>', 'with --all: only dead letters of this type')
+    .option('--error <text>', 'with --all: only dead letters whose error contains this text (as printed, case-sensitive)')
+    .option('--limit <n>', 'with --all: how many (1-1000; default 100)')
     .option('--json', 'machine-readable output')
     .action((ids: string[], options) => execute(connected(replayDeadLetters(ids, options), QUEUE_WORK)));
 

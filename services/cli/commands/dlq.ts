@@ -1,14 +1,69 @@
 import type { JobStatus } from '../../contract';
+import { listDeadLetters as readDeadLetters, toJobSummary, type Keyset } from '../../core/db/jobs';
 import { ChangedSinceReadError, ConflictError } from '../../core/errors';
+import { decodeCursor, encodeCursor } from '../../core/jobs/cursor';
+import type { JobPage } from '../../core/jobs/types';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
 import type { RuntimeAction } from '../context';
-import { UsageError, printJson, printTable } from '../output';
+import { UsageError, printJson, printTable, shownArgument } from '../output';
 
-export function listDeadLetters(options: { limit?: string; cursor?: string; json?: boolean }): RuntimeAction {
+/**
+ * Which dead letters a command takes: of one type, and whose error holds a text. The
+ * dead-letter set mixes what an operator replays (a broken dependency, fixed since) with what
+ * they must not (one client's bad input), often of one type, told apart by their errors.
+ */
+export interface DeadLetterFilter {
+  type?: string;
+  error?: string;
+}
+
+const MAX_ERROR_TEXT = 500;
+
+function errorText(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.length === 0 || value.length > MAX_ERROR_TEXT) throw new UsageError(`--error must be a text of 1 to ${MAX_ERROR_TEXT} characters found in the error, got ${shownArgument(value)}`);
+  return value;
+}
+
+function deadLetterFilter(options: { type?: string; error?: string }): DeadLetterFilter {
+  const type = parse.jobType(options.type);
+  const error = errorText(options.error);
+  return { ...(type !== undefined && { type }), ...(error !== undefined && { error }) };
+}
+
+/** Dead letters read per query while a filter looks for its matches. */
+const FILTER_SCAN_ROWS = 1_000;
+
+/**
+ * A page of the dead letters the filter takes, newest first, as `core.admin.deadLetters`
+ * pages them all: the cursor continues after the last one it holds. With a filter it reads
+ * the set a thousand rows at a time until it has `limit` matches (the whole set, for fewer).
+ */
+async function deadLetterPage(core: Runtime, filter: DeadLetterFilter, limit: number, cursor: string | undefined): Promise<JobPage> {
+  if (filter.type === undefined && filter.error === undefined) return core.admin.deadLetters({ limit, cursor });
+  const items: JobPage['items'] = [];
+  let after: Keyset | undefined = decodeCursor(cursor);
+  let lastTaken: Keyset | undefined;
+  for (;;) {
+    const rows = await readDeadLetters(core.generalPool, { limit: FILTER_SCAN_ROWS, ...(after && { after }) });
+    for (const row of rows) {
+      after = { at: row.finished_us, id: row.id };
+      const job = toJobSummary(row);
+      if ((filter.type !== undefined && job.type !== filter.type) || (filter.error !== undefined && !(job.error ?? '').includes(filter.error))) continue;
+      if (items.length === limit) return { items, nextCursor: lastTaken ? encodeCursor(lastTaken) : null };
+      items.push(job);
+      lastTaken = after;
+    }
+    if (rows.length < FILTER_SCAN_ROWS) return { items, nextCursor: null };
+  }
+}
+
+export function listDeadLetters(options: { limit?: string; cursor?: string; type?: string; error?: string; json?: boolean }): RuntimeAction {
   const query = { limit: parse.limit(options.limit, 20), cursor: parse.cursor(options.cursor) };
+  const filter = deadLetterFilter(options);
   return async (core) => {
-    const page = await core.admin.deadLetters(query);
+    const page = await deadLetterPage(core, filter, query.limit, query.cursor);
     if (options.json) {
       printJson(page);
       return 0;
@@ -152,15 +207,18 @@ const LEFT = 'not tried, still dead-lettered: Redis did not take an earlier job 
  * in Redis (kept a day, which a replay's hand-off removes first) and dead-letters such a job
  * again without running it; a dead letter stays where the next replay finds it.
  */
-export function replayDeadLetters(ids: string[], options: { all?: boolean; limit?: string; json?: boolean }): RuntimeAction {
+export function replayDeadLetters(ids: string[], options: { all?: boolean; limit?: string; type?: string; error?: string; json?: boolean }): RuntimeAction {
   if (options.all && ids.length > 0) throw new UsageError('give job ids or --all, not both');
   if (!options.all && ids.length === 0) throw new UsageError('give one or more job ids, or --all');
+  // Named jobs are replayed as named: a filter or a limit beside them would read as applied.
+  if (!options.all && (options.type !== undefined || options.error !== undefined || options.limit !== undefined)) throw new UsageError('--type, --error and --limit go with --all, not with job ids');
   const named = options.all ? undefined : [...new Set(ids.map((id) => parse.uuid(id).toLowerCase()))];
   const allLimit = parse.limit(options.limit, 100);
+  const filter = deadLetterFilter(options);
   return (core) =>
     oneReplayAtATime(core, async () => {
       const asOf = await databaseNow(core);
-      const targets = named ?? (await core.admin.deadLetters({ limit: allLimit })).items.map((job) => job.id);
+      const targets = named ?? (await deadLetterPage(core, filter, allLimit, undefined)).items.map((job) => job.id);
       const read = await readAsOf(core, targets, asOf);
       const outcomes: ReplayOutcome[] = [];
       let redisStopped = false;

@@ -198,4 +198,40 @@ describe('platform dlq replay', () => {
     expect(await replays([dead])).toBe(1);
     expect((await fixture.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [cancelled.id])).status).toBe('cancelled');
   });
+  it('--all with --type and --error replays only what dlq list shows with the same flags: the fixed cause, not one client\'s bad input of the same type', async () => {
+    const failWith = async (type: 'echo' | 'sleep', input: Record<string, unknown>, error: string) => {
+      const { job } = await fixture.core.jobs.submit(submission({ ownerId: fixture.ownerId, type, input }));
+      await fixture.query("UPDATE jobs SET status = 'failed', attempts = max_attempts, error = $2, finished_at = now(), updated_at = now() WHERE id = $1", [job.id, error]);
+      return job.id;
+    };
+    const fixedFirst = await failWith('echo', { payload: 1 }, 'object files/a/b not found');
+    const badInput = await failWith('echo', { payload: 2 }, 'a quoted field is not terminated before the end of the file (line 3)');
+    const otherType = await failWith('sleep', { ms: 1 }, 'object files/a/c not found');
+    const fixedLast = await failWith('echo', { payload: 3 }, 'object files/a/d not found');
+    const filter = ['--type', 'echo', '--error', 'not found'];
+
+    type Page = { items: { id: string }[]; nextCursor: string | null };
+    const first = JSON.parse((await platform(['dlq', 'list', ...filter, '--limit', '1', '--json'], cliEnv)).stdout) as Page;
+    expect(first.items.map((job) => job.id)).toEqual([fixedLast]);
+    const second = JSON.parse((await platform(['dlq', 'list', ...filter, '--limit', '1', '--cursor', first.nextCursor as string, '--json'], cliEnv)).stdout) as Page;
+    expect(second).toEqual({ items: [expect.objectContaining({ id: fixedFirst })], nextCursor: null });
+
+    const run = await platform(['dlq', 'replay', '--all', ...filter, '--json'], cliEnv);
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.stdout) as { outcomes: Outcome[] }).outcomes.map(({ id, outcome }) => ({ id, outcome }))).toEqual([
+      { id: fixedLast, outcome: 'replayed' },
+      { id: fixedFirst, outcome: 'replayed' },
+    ]);
+    const statuses = await fixture.query<{ id: string; status: string }>('SELECT id, status FROM jobs WHERE id = ANY($1::uuid[])', [[fixedFirst, badInput, otherType, fixedLast]]);
+    expect(Object.fromEntries(statuses.map((row) => [row.id, row.status]))).toEqual({ [fixedFirst]: 'queued', [fixedLast]: 'queued', [badInput]: 'failed', [otherType]: 'failed' });
+
+    // A filter or a limit beside named jobs would read as applied to them: refused, nothing moved.
+    const named = await platform(['dlq', 'replay', badInput, '--type', 'echo'], cliEnv);
+    expect({ code: named.code, stderr: named.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('--type, --error and --limit go with --all') });
+    const unknownType = await platform(['dlq', 'replay', '--all', '--type', 'ecko'], cliEnv);
+    expect({ code: unknownType.code, stderr: unknownType.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('--type must be one of') });
+    const emptyError = await platform(['dlq', 'list', '--error', ''], cliEnv);
+    expect({ code: emptyError.code, stderr: emptyError.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('--error must be a text') });
+    expect(await replays([badInput, otherType])).toBe(0);
+  });
 });
