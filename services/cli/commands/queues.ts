@@ -69,8 +69,12 @@ function describeReconcile(report: ReconcileReport, stillMissing: number): strin
   if (report.pending > 0) lines.push(`${report.pending} queued job(s) were missing from Redis at the second look only: probably still on their way; the relay sweep hands over any that stay missing`);
   if (report.sweptElsewhere) lines.push('another process (an api or worker) was sweeping at the same time: it repairs what it finds and logs it; run platform reconcile again to check what is left');
   if (stillMissing > 0) {
+    const missing = `NOT DONE: accepted jobs are still missing from Redis (the oldest for ${stillMissing.toFixed(0)} s)`;
+    // With another process sweeping, this run did not look at every job: that one may hand them over still.
     lines.push(
-      `NOT DONE: accepted jobs are still missing from Redis (the oldest for ${stillMissing.toFixed(0)} s): Redis did not take them (full, or not answering: the log lines above say why); once Redis takes writes again, run platform reconcile again`,
+      report.sweptElsewhere
+        ? `${missing}: the process sweeping meanwhile may still hand them over, or Redis did not take them (the log lines above say why); run platform reconcile again`
+        : `${missing}: Redis did not take them (full, or not answering: the log lines above say why); once Redis takes writes again, run platform reconcile again`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -22,7 +22,8 @@ describe('runbook drill: what platform commands tell the operator', () => {
   let cliEnv: Record<string, string>;
 
   beforeAll(async () => {
-    fixture = await createEngineFixture();
+    // The fixture's own relay sweeps under the same lock as reconcile: it would take some of reconcile's walks (sweptElsewhere).
+    fixture = await createEngineFixture({ env: { RELAY_SWEEP_MS: '3600000' } });
     cliEnv = cliEnvFor(fixture.env);
   });
   afterAll(() => fixture?.close());
@@ -77,6 +78,7 @@ describe('runbook drill: what platform commands tell the operator', () => {
         const refused = await platform(['reconcile'], env);
         expect(refused.stdout).toMatch(/^re-enqueued +0 queued job\(s\) that Redis had lost$/m);
         expect(refused.stdout).toMatch(/^NOT DONE: accepted jobs are still missing from Redis \(the oldest for \d+ s\): Redis did not take them .*run platform reconcile again$/m);
+        expect(refused.stdout).not.toContain('another process');
         expect(refused.code).toBe(1);
         const refusedJson = await platform(['reconcile', '--json'], env);
         expect(refusedJson.code).toBe(1);
