@@ -7,7 +7,7 @@ import { createFileService } from './files/service';
 import type { FileService } from './files/types';
 import { createJobAdmin } from './jobs/admin';
 import { EventHub } from './jobs/event-hub';
-import { createJobService, type EngineJobService } from './jobs/service';
+import { API_CANCEL_DELIVERY_WAIT_MS, createJobService, type EngineJobService } from './jobs/service';
 import type { SubmitBatchOptions } from './jobs/submit';
 import type { JobAdmin } from './jobs/types';
 import type { Logger } from './logger';
@@ -123,7 +123,19 @@ export async function createRuntime(env: WorkerEnv, options: RuntimeOptions): Pr
 
   const relay = new Relay({ connection: producer, generalPool, log, metrics }, { ...options.relay, prefix: env.QUEUE_PREFIX });
   const files = createFileService({ generalPool, store, log, quota: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES } });
-  const jobs = createJobService({ generalPool, batchPool, files, relay, publisher: client, prefix: env.QUEUE_PREFIX, log, metrics, submit: options.submit });
+  const jobs = createJobService({
+    generalPool,
+    batchPool,
+    files,
+    relay,
+    publisher: client,
+    prefix: env.QUEUE_PREFIX,
+    log,
+    metrics,
+    submit: options.submit,
+    // An HTTP client is answered promptly; an operator's CLI reports what Redis did.
+    ...(options.service === 'api' && { cancelDeliveryWaitMs: API_CANCEL_DELIVERY_WAIT_MS }),
+  });
   const admin = createJobAdmin({ generalPool, relay, log, reconcileConfirmMs: options.reconcileConfirmMs });
   const events = new EventHub({ env, pool: generalPool, log, applicationName: `pk-${options.service}-events` });
   if (options.relaySweep) relay.startSweeper(env.RELAY_SWEEP_MS);

@@ -47,6 +47,12 @@ export interface JobServiceDeps {
   log: Logger;
   metrics?: Metrics;
   submit?: SubmitBatchOptions;
+  /**
+   * How long a cancel's answer waits for Redis to stop the job's delivery, the rest going on
+   * after it (API_CANCEL_DELIVERY_WAIT_MS); unset, until Redis answered or its calls timed
+   * out, so the answer comes after their warnings (the CLI's, which an operator reads).
+   */
+  cancelDeliveryWaitMs?: number;
 }
 
 export type EngineJobService = JobService & InternalJobSubmitter & { close(): Promise<void> };
@@ -54,14 +60,14 @@ export type EngineJobService = JobService & InternalJobSubmitter & { close(): Pr
 const notFound = () => new NotFoundError('Job not found.');
 
 /**
- * How long a cancel waits for Redis to stop the job's delivery before it answers. The cancel
- * is whole once its row commits: a worker runs nothing of an entry whose job is cancelled,
- * and asks PostgreSQL for cancels while its subscription hears nothing, so what Redis does
- * here only saves work. With Redis hung each of those calls would hold the answer for its
- * command timeout (5 s for taking the entry out, 1 s for the announcement); past this wait
- * they go on after the answer.
+ * What the API's cancel waits at most for Redis to stop the job's delivery before it answers
+ * (JobServiceDeps.cancelDeliveryWaitMs). The cancel is whole once its row commits: a worker
+ * runs nothing of an entry whose job is cancelled, and asks PostgreSQL for cancels while its
+ * subscription hears nothing, so what Redis does here only saves work. With Redis hung each
+ * of those calls would hold the answer for its command timeout (5 s for taking the entry
+ * out, 1 s for the announcement); past this wait they go on after the answer.
  */
-const CANCEL_DELIVERY_WAIT_MS = 250;
+export const API_CANCEL_DELIVERY_WAIT_MS = 250;
 
 /** Why a job in `status` cannot be retried: only the states requeue moves from can. */
 function notRetryable(status: JobStatus): ConflictError {
@@ -100,9 +106,14 @@ export function createJobService(deps: JobServiceDeps): EngineJobService {
     if (!removed) await signalCancel(jobId, log);
   }
 
-  /** Waits for `stopping` (a cancel's calls to Redis) at most CANCEL_DELIVERY_WAIT_MS; it goes on after that. */
+  /** Waits for `stopping` (a cancel's calls to Redis), at most cancelDeliveryWaitMs when set; it goes on after that. */
   async function briefly(stopping: Promise<unknown>, jobId: string, log: Logger): Promise<void> {
-    await withTimeout(stopping, CANCEL_DELIVERY_WAIT_MS, 'Redis is slow').catch(() => {
+    const waitMs = deps.cancelDeliveryWaitMs;
+    if (waitMs === undefined) {
+      await stopping;
+      return;
+    }
+    await withTimeout(stopping, waitMs, 'Redis is slow').catch(() => {
       log.debug({ jobId }, 'cancel answered before Redis stopped its delivery; that goes on meanwhile');
     });
   }
