@@ -32,7 +32,7 @@ export class SlotHolding {
       this.log.info(
         { slot, predecessor: predecessor.workerId, released },
         released > 0
-          ? `released ${released} queue ${released === 1 ? 'entry' : 'entries'} the previous worker in this slot left running: they run again without waiting for their locks to lapse`
+          ? `released ${released} queue ${released === 1 ? 'entry' : 'entries'} the previous worker in this slot left running (and any whose lock had lapsed): they run again at once, not after their locks lapse and BullMQ's stalled checks find them`
           : 'the previous worker in this slot left no running entries',
       );
     } else if (claim.unreadablePredecessor) {

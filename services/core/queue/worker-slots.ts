@@ -26,6 +26,10 @@ export interface SlotHolder {
  * join the stalled set with the stalled check's rate limit lifted: BullMQ's next check moves
  * them back to wait exactly as it moves a job whose lock lapsed, counting the interrupted
  * run (so a job that kills its worker is still dead-lettered after maxStalledCount runs).
+ * Active jobs whose lock is gone already join them: a holder that hung past its locks before
+ * it was killed (a liveness probe's kill) leaves no token to know its jobs by, and BullMQ
+ * would otherwise move them only at its second check from now (a check marks, the next one
+ * moves). Whoever ran such a job let its lock lapse, so that check would move it anyway.
  * Answers the previous holder (or nil) and how many jobs were released.
  */
 const CLAIM_SLOT_SCRIPT = `
@@ -42,7 +46,10 @@ local released = 0
 for _, jobId in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   local lockKey = ARGV[3] .. jobId .. ':lock'
   local token = redis.call('GET', lockKey)
-  if token and string.sub(token, 1, #owner) == owner then
+  if not token then
+    redis.call('SADD', KEYS[3], jobId)
+    released = released + 1
+  elseif string.sub(token, 1, #owner) == owner then
     redis.call('DEL', lockKey)
     redis.call('SADD', KEYS[3], jobId)
     released = released + 1

@@ -12,7 +12,8 @@ import { FAST_STALL } from './stall';
  * The real worker process (services/worker/main.ts's startWorkerProcess, signals and all)
  * with test-only knobs:
  * - short lock and stall windows (TEST_LOCK_DURATION_MS lengthens the lock, for a test
- *   showing that something other than a lapsed lock set a job free);
+ *   showing that something other than a lapsed lock set a job free; TEST_STALLED_INTERVAL_MS
+ *   spaces BullMQ's stalled checks, for one showing that something other than them did);
  * - TEST_LINGER_AFTER_OUTPUT_MS: file.compress lingers after writing its output, so a test
  *   can kill it between "output written" and "success reported";
  * - an echo job whose payload is "poison" kills this process at once (SIGKILL, as the
@@ -89,7 +90,14 @@ function processorFor(type: string): Processor | undefined {
 }
 
 startWorkerProcess(loadEnv('worker'), {
-  runner: { stall: { ...FAST_STALL, lockDurationMs: Number(process.env.TEST_LOCK_DURATION_MS ?? FAST_STALL.lockDurationMs) }, drainDelaySeconds: 1 },
+  runner: {
+    stall: {
+      ...FAST_STALL,
+      lockDurationMs: Number(process.env.TEST_LOCK_DURATION_MS ?? FAST_STALL.lockDurationMs),
+      stalledIntervalMs: Number(process.env.TEST_STALLED_INTERVAL_MS ?? FAST_STALL.stalledIntervalMs),
+    },
+    drainDelaySeconds: 1,
+  },
   relay: { sweepGraceMs: 300, lostRunningAfterMs: 3_000 },
   processors: processorFor,
 }).catch((error: unknown) => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { workerHeartbeatKey, workerSlotsKey } from '../../../services/core/queue/keys';
+import { bullJobKey, workerHeartbeatKey, workerSlotsKey } from '../../../services/core/queue/keys';
 import { WorkerSlots } from '../../../services/core/queue/worker-slots';
 import { createEngineFixture, killWorkerChildren, spawnWorker, statusOf, submission, waitFor, type EngineFixture, type WorkerChild } from './fixture';
 
@@ -70,6 +70,25 @@ describe('job engine: worker slots', () => {
     const { successor } = await killedWhileRunning(doomed);
     successor.kill('SIGTERM');
     expect(await successor.exited).toEqual({ code: 0, signal: null });
+  }, 90_000);
+
+  // Found by a runbook drill: a worker stopped past its locks and then killed by the liveness check left its jobs for BullMQ's second stalled check.
+  it('a worker started in the slot of one that hung past its locks before it was killed runs that worker\'s jobs again at once, instead of after stalled checks', async () => {
+    // Stalled checks too far apart to set the job free within the test: only the claim can.
+    const rareChecks = { TEST_STALLED_INTERVAL_MS: String(10 * 60_000), WORKER_SLOT: 'pod-1' };
+    const hung = await spawnWorker(fx, WORKER_CHILD, rareChecks);
+    const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_000 } }));
+    await waitFor('the job to run', async () => (await statusOf(fx, job.id)) === 'running');
+    hung.kill('SIGSTOP');
+    const lockKey = `${bullJobKey(fx.env.QUEUE_PREFIX, job.id)}:lock`;
+    await waitFor('its lock to lapse while the worker hangs', async () => (await fx.core.redis.client.exists(lockKey)) === 0, 20_000);
+    hung.kill('SIGKILL');
+    await hung.exited;
+
+    const successor = await spawnWorker(fx, WORKER_CHILD, rareChecks);
+    await waitFor('the job to succeed on the successor', async () => (await statusOf(fx, job.id)) === 'succeeded', 30_000);
+    expect(successor.output()).toMatch(/released 1 queue entry the previous worker in this slot left running/);
+    expect(await fx.core.jobs.get(fx.ownerId, job.id)).toMatchObject({ attempts: 1 });
   }, 90_000);
 
   it('the jobs a killed worker was running run side by side again, not one at a time', async () => {
