@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { EnvError } from '../contract';
-import { ConflictError, DomainError, NotFoundError } from '../core/errors';
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../core/errors';
 import { DependencyUnavailableError, UsageError, shownAsJson, shownAsText } from './output';
 
 /**
@@ -31,6 +31,8 @@ export function describeFailure(error: unknown): Failure {
     const message = error.issues.map((issue) => `environment variable ${issue.variable} ${issue.message}`).join('; ');
     return { kind: 'environment', message, exitCode: EXIT.usage, variables: error.issues.map((issue) => issue.variable) };
   }
+  // The core refused what the command was given (a password the policy refuses): bad usage, and nothing changed.
+  if (error instanceof ValidationError) return { kind: 'usage', message: error.message, exitCode: EXIT.usage };
   if (error instanceof DependencyUnavailableError) return { kind: 'unavailable', message: error.message, exitCode: EXIT.failed };
   if (error instanceof NotFoundError) return { kind: 'not-found', message: error.message, exitCode: EXIT.failed };
   if (error instanceof ConflictError) return { kind: 'conflict', message: error.message, exitCode: EXIT.failed };

@@ -37,11 +37,13 @@ describe('platform users and keys', () => {
     expect((await call(api, '/v1/auth/login', { json: { email, password: `${PASSWORD}\n` } })).status).toBe(401);
   });
 
-  it('users create-admin refuses a password the policy refuses, and creates nothing', async () => {
+  it('users create-admin refuses a password the policy refuses as bad usage (exit 2), and creates nothing', async () => {
     const email = `weak-admin-${randomUUID()}@example.com`;
-    const refused = await platform(['users', 'create-admin', email], cliEnv, 'password\n');
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/password/i);
+    const refused = await platform(['users', 'create-admin', email, '--json'], cliEnv, 'password\n');
+    expect({ code: refused.code, stderr: JSON.parse(refused.stderr) }).toEqual({
+      code: 2,
+      stderr: { error: { kind: 'usage', message: 'the password must be at least 12 characters', exitCode: 2 } },
+    });
     expect((await api.db.query('SELECT 1 FROM users WHERE email = $1', [email])).rowCount).toBe(0);
   });
 
