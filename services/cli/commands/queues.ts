@@ -61,6 +61,7 @@ function describeReconcile(report: ReconcileReport, stillMissing: number): strin
   const lines = [
     `checked ${firstLook} queued job(s) against Redis, then ${secondLook} at a second look`,
     `re-enqueued   ${report.reenqueued} queued job(s) that Redis had lost`,
+    `refused       ${report.refused} queued job(s) it had lost that Redis did not take when handed over (full, or not answering)`,
     `retried       ${report.retried} running job(s) whose worker and Redis entry were both gone (the lost attempt is not charged)`,
     `failed        ${report.failed} running job(s) like those that had no deferral left (now dead letters)`,
     `dead-lettered ${report.abandoned} crash-looping job(s) whose runs kept ending with their worker`,

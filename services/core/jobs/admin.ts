@@ -85,13 +85,14 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
     async reconcile(): Promise<ReconcileReport> {
       // Two whole walks over the queued rows (a job is handed over once two looks found it missing); one
       // walk is several sweeps when the backlog is past what one sweep checks. Another process sweeping: it does the work.
-      const report: ReconcileReport = { checked: { firstLook: 0, secondLook: 0 }, reenqueued: 0, retried: 0, failed: 0, abandoned: 0, pending: 0, sweptElsewhere: false };
+      const report: ReconcileReport = { checked: { firstLook: 0, secondLook: 0 }, reenqueued: 0, refused: 0, retried: 0, failed: 0, abandoned: 0, pending: 0, sweptElsewhere: false };
       const walk = async (look: keyof ReconcileReport['checked']) => {
         for (;;) {
           const sweep = await relay.sweep();
           if (!sweep.ran) report.sweptElsewhere = true;
           report.checked[look] += sweep.checked;
           report.reenqueued += sweep.requeued;
+          report.refused += sweep.refused;
           report.retried += sweep.retried;
           report.failed += sweep.failed;
           report.abandoned += sweep.abandoned;

@@ -109,6 +109,8 @@ export interface ReconcileReport {
   checked: { firstLook: number; secondLook: number };
   /** Queued jobs Redis did not hold at either look (it lost them): handed to Redis again. */
   reenqueued: number;
+  /** Queued jobs lost like those that Redis did not take when handed over (full under noeviction, not answering): still missing. */
+  refused: number;
   /** Running jobs whose worker and Redis entry were both gone: queued again, the lost attempt not charged (a deferral). */
   retried: number;
   /** Running jobs like those that had no deferral left (MAX_DEFERRALS): failed, in the dead-letter set. */

@@ -77,17 +77,18 @@ describe('runbook drill: what platform commands tell the operator', () => {
 
         const refused = await platform(['reconcile'], env);
         expect(refused.stdout).toMatch(/^re-enqueued +0 queued job\(s\) that Redis had lost$/m);
+        expect(refused.stdout).toMatch(/^refused +1 queued job\(s\) it had lost that Redis did not take when handed over/m);
         expect(refused.stdout).toMatch(/^NOT DONE: accepted jobs are still missing from Redis \(the oldest for \d+ s\): Redis did not take them .*run platform reconcile again$/m);
         expect(refused.stdout).not.toContain('another process');
         expect(refused.code).toBe(1);
         const refusedJson = await platform(['reconcile', '--json'], env);
         expect(refusedJson.code).toBe(1);
-        expect(JSON.parse(refusedJson.stdout)).toMatchObject({ reenqueued: 0, stillMissingSeconds: expect.any(Number) });
+        expect(JSON.parse(refusedJson.stdout)).toMatchObject({ reenqueued: 0, refused: 1, stillMissingSeconds: expect.any(Number) });
         expect((JSON.parse(refusedJson.stdout) as { stillMissingSeconds: number }).stillMissingSeconds).toBeGreaterThan(0);
 
         await admin.config('SET', 'maxmemory', '0');
         const handed = await platform(['reconcile', '--json'], env);
-        expect(JSON.parse(handed.stdout)).toMatchObject({ reenqueued: 1, stillMissingSeconds: 0 });
+        expect(JSON.parse(handed.stdout)).toMatchObject({ reenqueued: 1, refused: 0, stillMissingSeconds: 0 });
         expect(handed.code).toBe(0);
         expect(await admin.exists(`${fixture.env.QUEUE_PREFIX}:jobs:${job.id}`)).toBe(1);
       } finally {

@@ -143,6 +143,7 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
     expect(await fx.core.admin.reconcile()).toEqual({
       checked: { firstLook: 6, secondLook: 6 },
       reenqueued: 6,
+      refused: 0,
       retried: 0,
       failed: 0,
       abandoned: 0,

@@ -24,6 +24,7 @@ export interface QueuedLook {
   passEnded: boolean;
   pending: number;
   requeued: number;
+  refused: number;
   abandoned: number;
   lagSeconds: number;
 }
@@ -57,6 +58,7 @@ export class QueuedRows {
   async look(mode: 'repair' | 'measure'): Promise<QueuedLook> {
     let pending = 0;
     let requeued = 0;
+    let refused = 0;
     let abandoned = 0;
     let oldestMissingUs = Infinity;
     const { sweepGraceMs, sweepPageSize, sweepMaxRows } = this.options;
@@ -76,6 +78,7 @@ export class QueuedRows {
           const outcome = await this.repair(rows, states);
           pending += outcome.pending;
           requeued += outcome.requeued;
+          refused += outcome.refused;
           abandoned += outcome.abandoned;
         }
       },
@@ -86,11 +89,15 @@ export class QueuedRows {
       // Rows found missing by earlier sweeps of this pass count towards the lag until looked at again.
       oldestMissingUs = Math.min(oldestMissingUs, this.oldestSuspectUs());
     }
-    return { checked: walk.checked, passEnded: walk.walkedToTheEnd, pending, requeued, abandoned, lagSeconds: oldestMissingUs === Infinity ? 0 : ageSeconds(oldestMissingUs) };
+    return { checked: walk.checked, passEnded: walk.walkedToTheEnd, pending, requeued, refused, abandoned, lagSeconds: oldestMissingUs === Infinity ? 0 : ageSeconds(oldestMissingUs) };
   }
 
-  /** Notes rows missing for the first time, hands over those missing at two looks in a row, and settles crash loops (see settleCrashLooped). */
-  private async repair(rows: QueueEntryRow[], states: Map<string, RedisJobState>): Promise<{ pending: number; requeued: number; abandoned: number }> {
+  /**
+   * Notes rows missing for the first time, hands over those missing at two looks in a row, and
+   * settles crash loops (see settleCrashLooped). Lost rows Redis refused stay noted, so the
+   * next sweep hands them over at once instead of noting them anew.
+   */
+  private async repair(rows: QueueEntryRow[], states: Map<string, RedisJobState>): Promise<{ pending: number; requeued: number; refused: number; abandoned: number }> {
     const crashLooped: QueueEntryRow[] = [];
     const lost: QueueEntryRow[] = [];
     let pending = 0;
@@ -111,7 +118,8 @@ export class QueuedRows {
     }
     const abandoned = await this.deps.lost.settleCrashLooped(crashLooped);
     const requeued = await this.deps.enqueuer.requeue(lost, 'sweep');
-    return { pending, requeued, abandoned };
+    if (requeued < lost.length) for (const row of lost) this.suspects.set(row.id, { updatedUs: row.updated_us, pass: this.pass });
+    return { pending, requeued, refused: lost.length - requeued, abandoned };
   }
 
   /**

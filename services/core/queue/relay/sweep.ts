@@ -26,6 +26,8 @@ export interface SweepReport {
   pending: number;
   /** Queued rows Redis did not hold at two looks in a row (two sweeps, or two passes over a backlog past sweepMaxRows), unchanged in between: lost, and handed over again. */
   requeued: number;
+  /** Queued rows missing at two looks that Redis did not take when handed over again (full, not answering): still missing, handed over again at the next sweep. */
+  refused: number;
   /** Running rows whose attempt was lost (worker and Redis job both gone): queued again, the attempt not charged (a deferral, not a retry). */
   retried: number;
   /** Running rows whose attempt was lost with no deferral left (MAX_DEFERRALS spent; attempts do not matter): abandoned, in the dead-letter set. */
@@ -36,7 +38,7 @@ export interface SweepReport {
   lagSeconds: number;
 }
 
-const NOT_RUN: SweepReport = { ran: false, checked: 0, passEnded: false, pending: 0, requeued: 0, retried: 0, failed: 0, abandoned: 0, lagSeconds: 0 };
+const NOT_RUN: SweepReport = { ran: false, checked: 0, passEnded: false, pending: 0, requeued: 0, refused: 0, retried: 0, failed: 0, abandoned: 0, lagSeconds: 0 };
 
 /** A measured lag stays exported this many sweep intervals: a process that keeps winning the sweep lock never drops it between scrapes. */
 const LAG_FRESH_SWEEPS = 3;
@@ -98,7 +100,7 @@ export class Sweep {
       return { ran: true, ...queued, retried: running.retried, failed: running.failed, abandoned: queued.abandoned + running.abandoned };
     });
     if (!report) return NOT_RUN;
-    if (report.requeued > 0 || report.retried > 0 || report.failed > 0 || report.abandoned > 0) this.deps.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
+    if (report.requeued > 0 || report.refused > 0 || report.retried > 0 || report.failed > 0 || report.abandoned > 0) this.deps.log.warn(report, 'relay sweep repaired jobs missing from Redis (never handed over, or lost by it)');
     return report;
   }
 
