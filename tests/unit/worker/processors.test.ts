@@ -364,6 +364,26 @@ describe('csv.summary', () => {
     expect(await summarise([...data].map((byte) => Buffer.from([byte])))).toEqual(expected);
   });
 
+  it('lets the event loop turn while it parses a chunk, however many ragged rows the chunk holds', async () => {
+    // A read's worth of one-cell rows under a three-column header: every row is of another width than the first.
+    const chunk = Buffer.from(`a,b,c\n${'7\n'.repeat(READ_CHUNK / 2)}`).subarray(0, READ_CHUNK);
+    let turns = 0;
+    const ticker = setInterval(() => (turns += 1), 0);
+    try {
+      const result = await summariseCsv([chunk], { delimiter: ',', header: true });
+      expect(result.rows).toBe((READ_CHUNK - 6) / 2);
+      expect(result.columns).toEqual([
+        { name: 'a', count: result.rows, empty: 0, numeric: { min: 7, max: 7, mean: 7 } },
+        { name: 'b', count: 0, empty: result.rows },
+        { name: 'c', count: 0, empty: result.rows },
+      ]);
+    } finally {
+      clearInterval(ticker);
+    }
+    // Other jobs of the worker get their turns between slices of the chunk, not only after all of it.
+    expect(turns).toBeGreaterThanOrEqual(8);
+  });
+
   it('summarises a file of many chunks with quoted fields across read boundaries', async () => {
     const rows = 30_000;
     let content = 'id,label,amount\n';
