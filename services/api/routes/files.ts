@@ -53,13 +53,19 @@ function declaredLength(req: Request): number | undefined {
   return header === undefined ? undefined : Number(header);
 }
 
+/** Parts a multipart upload may hold; the `file` part must be among them. */
+const MULTIPART_LIMITS = { files: 1, fields: 20, parts: 25 };
+
 /**
  * The first `file` part of a multipart body goes to the store; other parts are drained and
  * ignored. A body found malformed after its file part was stored whole is refused, and
- * `discard` removes what was stored.
+ * `discard` removes what was stored. The whole body, parts the store never sees included,
+ * may be `maxBodyBytes` long: past that it is refused with 413 whatever it holds, so a
+ * client cannot keep an upload's place and the parser busy for as long as it sends.
  */
 function receiveMultipart(
   req: Request,
+  maxBodyBytes: number,
   upload: (name: string, contentType: string, body: Readable) => Promise<FileView>,
   discard: (file: FileView) => Promise<void>,
 ): Promise<FileView> {
@@ -67,37 +73,57 @@ function receiveMultipart(
     let parser: busboy.Busboy;
     try {
       // Browsers send a file name as raw UTF-8 in filename="…"; busboy would read it as Latin-1 (résumé → rÃ©sumÃ©).
-      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 20, parts: 25 } });
+      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: MULTIPART_LIMITS });
     } catch (error) {
       reject(new ValidationError(`malformed multipart request: ${(error as Error).message}`));
       return;
     }
     let stored: Promise<FileView> | undefined;
+    let filePart: Readable | undefined;
+    let partsLimitReached = false;
+    let refused = false;
+    /** Stops reading the body and refuses it, once the file part's store has settled (removing what it kept). */
+    const refuse = (refusal: Error) => {
+      if (refused) return;
+      refused = true;
+      req.unpipe(parser);
+      req.off('data', count);
+      // A part still streaming ends with the refusal, so its store fails and keeps nothing.
+      filePart?.destroy(refusal);
+      if (!stored) reject(refusal);
+      else void stored.then(discard, () => undefined).finally(() => reject(refusal));
+    };
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBodyBytes) refuse(new PayloadTooLargeError(`multipart uploads are limited to ${maxBodyBytes} bytes in all`));
+    };
     parser.on('file', (field, stream, info) => {
       // A body that ends inside a part errors the part's stream, maybe before anything reads
       // it; unheard, that error would end the process. The parser reports it too (400 below),
       // and the store, reading an errored stream, fails and keeps nothing.
       stream.on('error', () => undefined);
-      if (field !== FILE_FIELD || stored) {
+      // Once refused, a part the parser was already given is skipped: nothing would remove it.
+      if (refused || field !== FILE_FIELD || stored) {
         stream.resume();
         return;
       }
+      filePart = stream;
       stored = upload(info.filename ?? '', info.mimeType || 'application/octet-stream', stream);
       // Whatever the store makes of the part, the rest of the body must keep flowing.
       stored.catch(() => stream.resume());
     });
-    let malformed = false;
-    parser.on('error', (error: Error) => {
-      malformed = true;
-      const refusal = new ValidationError(`malformed multipart request: ${error.message}`);
-      if (!stored) reject(refusal);
-      else void stored.then(discard, () => undefined).finally(() => reject(refusal));
-    });
+    // Parts past the limit are read and skipped; a file part among them is never seen.
+    parser.on('partsLimit', () => (partsLimitReached = true));
+    parser.on('error', (error: Error) => refuse(new ValidationError(`malformed multipart request: ${error.message}`)));
     parser.on('close', () => {
-      if (malformed) return;
-      if (!stored) reject(new ValidationError('the multipart body has no "file" part', [{ field: FILE_FIELD, message: 'is required' }]));
-      else stored.then(resolve, reject);
+      if (refused) return;
+      if (!stored) {
+        const among = partsLimitReached ? ` among its first ${MULTIPART_LIMITS.parts} parts` : '';
+        reject(new ValidationError(`the multipart body has no "file" part${among}`, [{ field: FILE_FIELD, message: `is required${among}` }]));
+      } else stored.then(resolve, reject);
     });
+    req.on('data', count);
     req.pipe(parser);
   });
 }
@@ -170,9 +196,14 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes, quota: quotas.storage });
         let file: FileView;
         try {
-          file = multipart ? await receiveMultipart(req, upload, discard) : await upload(headerFileName(headers['x-file-name']), contentType, req);
+          file = multipart
+            ? await receiveMultipart(req, uploadLimitBytes + MULTIPART_OVERHEAD_BYTES, upload, discard)
+            : await upload(headerFileName(headers['x-file-name']), contentType, req);
         } catch (error) {
-          if (error instanceof PayloadTooLargeError) res.setHeader('Connection', 'close');
+          // The rest of a body refused part way through is left unread (Node discards only a
+          // body nobody began to read), so the connection could carry no further request, one
+          // of another user's behind a proxy that reuses connections: it closes after the answer.
+          if (req.readableDidRead && !req.complete) res.setHeader('Connection', 'close');
           throw error;
         }
         res.status(201).location(`${API_PREFIX}/files/${file.id}`).json(file);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
@@ -115,6 +116,34 @@ describe('file routes', () => {
     expect((await call(api, '/v1/auth/me', { token: alice })).status).toBe(200);
   });
 
+  it('answers 413 for a multipart body past the upload limit in all, whatever part holds the bytes, and stores nothing', async () => {
+    const beforeRows = await countRows(api, 'files');
+    const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
+    const filePart = '--XX\r\nContent-Disposition: form-data; name="file"; filename="t.txt"\r\nContent-Type: text/plain\r\n\r\nabc\r\n';
+    // Sent chunked, with no Content-Length to check up front: an ignored field, or a second file part, the parser reads and skips.
+    const padding = 'z'.repeat(2 * limit);
+    for (const [where, body] of [
+      ['an ignored field before the file part', `--XX\r\nContent-Disposition: form-data; name="note"\r\n\r\n${padding}\r\n${filePart}--XX--\r\n`],
+      ['a second file part after it', `${filePart}--XX\r\nContent-Disposition: form-data; name="file"; filename="u.txt"\r\n\r\n${padding}\r\n--XX--\r\n`],
+    ]) {
+      const chunks = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(body));
+          controller.close();
+        },
+      });
+      const response = await fetch(`${api.baseUrl}/v1/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${alice}`, 'content-type': 'multipart/form-data; boundary=XX' },
+        body: chunks,
+        duplex: 'half',
+      } as RequestInit & { duplex: 'half' });
+      expect({ where, status: response.status, type: response.headers.get('content-type') }).toEqual({ where, status: 413, type: expect.stringMatching(/^application\/problem\+json/) });
+    }
+    expect(await countRows(api, 'files')).toBe(beforeRows);
+    expect(await countObjects(api.env.OBJECT_STORE_DIR)).toBe(beforeObjects);
+  });
+
   it('answers 413 over the upload limit, raw or multipart, and stores nothing', async () => {
     const beforeRows = await countRows(api, 'files');
     const beforeObjects = await countObjects(api.env.OBJECT_STORE_DIR);
@@ -171,6 +200,59 @@ describe('file routes', () => {
     expect((await call(api, `/v1/files/${id}/content`, { token: bob })).status).toBe(404);
     expect((await call(api, '/v1/files/not-a-uuid', { token: alice })).status).toBe(404);
     expect((await call(api, `/v1/files/${id}`)).status).toBe(401);
+  });
+});
+
+describe('uploads refused part way through their bodies', () => {
+  let api: ApiFixture;
+  let token: string;
+  // One kept-alive connection, as a proxy in front of the API reuses one for many clients' requests.
+  let agent: Agent;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { UPLOAD_LIMIT_BYTES: String(64 * 1024), QUOTA_STORED_BYTES: '1000' } });
+    token = (await signUp(api)).token;
+  });
+  beforeEach(() => {
+    agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  });
+  afterEach(() => {
+    agent.destroy();
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  /**
+   * One request on the test's connection. Bodies are sent chunked: a Content-Length past a
+   * limit would be refused before any of the body is read.
+   */
+  function send(method: string, path: string, headers: Record<string, string>, body?: string) {
+    const { hostname, port } = new URL(api.baseUrl);
+    return new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const request = httpRequest({ agent, host: hostname, port, method, path, headers: { authorization: `Bearer ${token}`, ...headers } });
+      request.setTimeout(5_000, () => request.destroy(new Error('no answer within 5 s')));
+      request.on('error', reject);
+      request.on('response', (response) => {
+        response.resume();
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection }));
+      });
+      request.end(body);
+    });
+  }
+
+  it('closes the connection after refusing a malformed multipart body, so the next request on it is answered', async () => {
+    // busboy gives up on a part header this long well before the rest of the body has arrived.
+    const body = `--XX\r\nContent-Disposition: form-data; name="file"; filename="${'a'.repeat(20_000)}"\r\n\r\n${'z'.repeat(300_000)}\r\n--XX--\r\n`;
+    const refused = await send('POST', '/v1/files', { 'content-type': 'multipart/form-data; boundary=XX', 'transfer-encoding': 'chunked' }, body);
+    expect(refused).toEqual({ status: 400, connection: 'close' });
+    expect((await send('GET', '/v1/auth/me', {})).status).toBe(200);
+  });
+
+  it('closes the connection after refusing a raw upload that grows past the quota, so the next request on it is answered', async () => {
+    const refused = await send('POST', '/v1/files', { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' }, 'q'.repeat(300_000));
+    expect(refused).toEqual({ status: 403, connection: 'close' });
+    expect((await send('GET', '/v1/auth/me', {})).status).toBe(200);
   });
 });
 
