@@ -7,7 +7,7 @@ import { createFileRepository, type FileRecord, type StorageQuota } from '../db/
 import { inTransaction } from '../db/transaction';
 import { NotFoundError, PayloadTooLargeError, QuotaExceededError, ValidationError } from '../errors';
 import type { Logger } from '../logger';
-import { ObjectTooLargeError, type ObjectStore } from '../storage/object-store';
+import { ObjectNotFoundError, ObjectTooLargeError, type ObjectStore } from '../storage/object-store';
 import { JOB_OUTPUTS_PREFIX } from '../storage/routed';
 import { normaliseContentType, sanitiseFileName } from './metadata';
 import type { FileService } from './types';
@@ -125,8 +125,14 @@ export function createFileService({ generalPool, store, log, quota }: FileServic
 
     async openContent(ownerId, fileId, signal) {
       const record = await findOwned(ownerId, fileId);
-      const body = await store.get(record.storageKey, { signal });
-      return { file: toView(record), body };
+      try {
+        return { file: toView(record), body: await store.get(record.storageKey, { signal }) };
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+        // A delete committed between reading the row and opening its bytes (or the store lost them): to the caller the file is gone.
+        log.warn({ fileId: record.id, key: record.storageKey }, 'a file\'s bytes were not in the object store when opened');
+        throw new NotFoundError(`file ${fileId} not found`);
+      }
     },
 
     async remove(ownerId, fileId, caller) {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { call, countRows, signUp, startApi, type ApiFixture } from './fixture';
 
@@ -191,6 +192,20 @@ describe('file routes', () => {
     expect(await countRows(api, 'files')).toBe(before);
     const identity = await call(api, '/v1/files', { token: alice, body: 'hello', headers: { 'content-type': 'text/plain', 'content-encoding': 'identity' } });
     expect(identity.status).toBe(201);
+  });
+
+  it('answers 404 problem+json for a file whose bytes a delete removed between reading its row and opening them', async () => {
+    const carol = await signUp(api);
+    const uploaded = await call(api, '/v1/files', { token: carol.token, body: 'soon gone', headers: { 'content-type': 'text/plain' } });
+    const id = String(uploaded.body.id);
+    // What a concurrent DELETE leaves a download that has read the row: the bytes go after the row's delete commits.
+    await rm(path.join(api.env.OBJECT_STORE_DIR, 'files', carol.userId, id));
+    const download = await call(api, `/v1/files/${id}/content`, { token: carol.token });
+    expect({ status: download.status, type: download.headers.get('content-type'), detail: download.body.detail }).toEqual({
+      status: 404,
+      type: expect.stringMatching(/^application\/problem\+json/),
+      detail: `file ${id} not found`,
+    });
   });
 
   it('hides another user\'s file and malformed ids behind 404', async () => {
