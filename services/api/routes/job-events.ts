@@ -100,14 +100,6 @@ export class EventStreams {
   private async run(res: Response, { caller, source, after }: { caller: AccessClaims; source: StreamSource; after?: number }): Promise<void> {
     const { hub, jobs, limits, auth } = this.deps;
     const ownerId = caller.userId;
-    // Read before the backlog: a job terminal by then has its terminal event in it or already sent.
-    const jobAtStart = source.kind === 'job' ? await jobs.get(ownerId, source.jobId) : undefined;
-    const matches = (event: StoredJobEvent) => source.kind === 'owner' || event.jobId === source.jobId || event.parentId === source.jobId;
-    const endsStream = (event: StoredJobEvent) => source.kind === 'job' && event.jobId === source.jobId && isTerminalStatus(event.to);
-
-    let buffered: StoredJobEvent[] | undefined = [];
-    // Each backlog event is skipped once when the hub delivers it too; ids are not in commit order, so a set, not a high-water mark.
-    const sentFromBacklog = new Set<number>();
     let ended = false;
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -121,6 +113,18 @@ export class EventStreams {
       resolveDone();
     };
     res.once('close', () => end(false));
+    // A client gone before the stream began (while it was authenticated or rate limited) closed the response before
+    // anyone listened: such a stream would otherwise hold its user's and its address's places until EVENT_STREAM_MAX_SECONDS.
+    if (res.destroyed) return;
+    // Read before the backlog: a job terminal by then has its terminal event in it or already sent.
+    const jobAtStart = source.kind === 'job' ? await jobs.get(ownerId, source.jobId) : undefined;
+    if (ended) return;
+    const matches = (event: StoredJobEvent) => source.kind === 'owner' || event.jobId === source.jobId || event.parentId === source.jobId;
+    const endsStream = (event: StoredJobEvent) => source.kind === 'job' && event.jobId === source.jobId && isTerminalStatus(event.to);
+
+    let buffered: StoredJobEvent[] | undefined = [];
+    // Each backlog event is skipped once when the hub delivers it too; ids are not in commit order, so a set, not a high-water mark.
+    const sentFromBacklog = new Set<number>();
     let sentBytes = 0;
     const send = (event: StoredJobEvent) => {
       if (ended) return;

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { TransitionWriter } from '../../../services/core/jobs/transitions';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
 import { login } from './identity-helpers';
@@ -292,5 +293,60 @@ describe('job event streams per client address', () => {
     expect(again.status).toBe(200);
     again.close();
     for (const client of [...held, elsewhere]) client.close();
+  });
+});
+
+describe('job event streams whose client leaves while they open', () => {
+  let api: ApiFixture;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { EVENT_STREAMS_PER_USER: '2' } });
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  /**
+   * Opens `path` on a socket of its own and leaves once the request is inside `step` (a call
+   * the stream's request makes, wrapped here to wait): the server sees the client go while the
+   * stream is still opening.
+   */
+  async function leaveDuring<T extends object, K extends keyof T>(owner: T, step: K, path: string, token: string): Promise<void> {
+    const original = owner[step] as (...args: unknown[]) => Promise<unknown>;
+    let reached: () => void = () => undefined;
+    const inside = new Promise<void>((resolve) => (reached = resolve));
+    let leave: () => void = () => undefined;
+    const left = new Promise<void>((resolve) => (leave = resolve));
+    owner[step] = (async (...args: unknown[]) => {
+      reached();
+      await left;
+      return original.apply(owner, args);
+    }) as T[K];
+    try {
+      const { hostname, port } = new URL(api.baseUrl);
+      const socket = connect(Number(port), hostname);
+      socket.on('error', () => undefined);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      await inside;
+      await new Promise<void>((resolve) => socket.destroy().once('close', () => resolve()));
+      // The server sees the socket go on one of its next turns.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      leave();
+    } finally {
+      owner[step] = original as T[K];
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+
+  it('gives back the place of a stream whose client left before it began, rather than hold it until EVENT_STREAM_MAX_SECONDS', async () => {
+    const alice = await signUp(api);
+    const job = await call<{ id: string }>(api, '/v1/jobs', { token: alice.token, json: { type: 'sleep', input: { ms: 60_000 } } });
+    // Gone while its token was checked, before the stream's code ran at all.
+    await leaveDuring(api.deps.auth, 'verifyAccessToken', '/v1/jobs/events', alice.token);
+    // Gone while a job's stream read its job, its first step.
+    await leaveDuring(api.deps.jobs, 'get', `/v1/jobs/${job.body.id}/events`, alice.token);
+    const streams = [await SseClient.open(api, '/v1/jobs/events', alice.token), await SseClient.open(api, '/v1/jobs/events', alice.token)];
+    expect(streams.map((client) => client.status)).toEqual([200, 200]);
+    for (const client of streams) client.close();
   });
 });
