@@ -4,9 +4,8 @@
  * cells cost: the worker's event loop, which every other job of the worker shares (lock
  * renewals, state writes, PostgreSQL connections), must stay free while it runs.
  */
-import { Readable } from 'node:stream';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, uploadFile, waitFor, type EngineFixture } from './fixture';
 
 const COLUMNS = 10_000;
 const ROWS = 100_000;
@@ -25,7 +24,7 @@ describe('job engine: csv.summary of a wide header over narrow rows', () => {
   it('summarises every column without holding the worker\'s event loop for more than a moment, and another user\'s job runs meanwhile', async () => {
     const header = Array.from({ length: COLUMNS }, (_, index) => `c${index}`).join(',');
     const csv = `${header}\n${'7\n'.repeat(ROWS)}`;
-    const file = await fx.core.files.upload({ ownerId: fx.ownerId, name: 'wide.csv', contentType: 'text/csv', body: Readable.from(Buffer.from(csv)), maxBytes: csv.length });
+    const file = await uploadFile(fx, 'wide.csv', 'text/csv', csv);
     const other = await fx.createUser();
 
     const delay = monitorEventLoopDelay({ resolution: 10 });

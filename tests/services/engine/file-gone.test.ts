@@ -5,8 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, submission, uploadFile, waitFor, type EngineFixture } from './fixture';
 
 describe('job engine: a file job whose file is gone', () => {
   let fx: EngineFixture;
@@ -20,7 +19,7 @@ describe('job engine: a file job whose file is gone', () => {
   });
 
   it('fails on its first attempt with "not found" when the file\'s bytes went after its row was read', async () => {
-    const file = await fx.core.files.upload({ ownerId: fx.ownerId, name: 'gone.txt', contentType: 'text/plain', body: Readable.from(Buffer.from('soon gone')), maxBytes: 1_000 });
+    const file = await uploadFile(fx, 'gone.txt', 'text/plain', 'soon gone');
     // What a concurrent delete leaves a run that has read the row: the bytes go after the row's delete commits.
     await rm(path.join(fx.objectDir, 'files', fx.ownerId, file.id));
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: file.id } }));

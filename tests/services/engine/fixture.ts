@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { Client } from 'pg';
 import { parseEnv, SubmitJobBody, type Env } from '../../../services/contract';
 import { runMigrations } from '../../../services/core/db/migrate';
@@ -122,6 +123,12 @@ export async function createEngineFixture(
 export function submission(request: InternalSubmitRequest): SubmitRequest {
   const { ownerId, idempotencyKey, requestId, ...body } = request;
   return { ownerId, idempotencyKey, requestId, body: SubmitJobBody.parse(body) };
+}
+
+/** A file of the fixture's user holding `content`, uploaded through the file service. */
+export function uploadFile(fx: Pick<EngineFixture, 'core' | 'ownerId'>, name: string, contentType: string, content: string | Buffer) {
+  const bytes = Buffer.from(content);
+  return fx.core.files.upload({ ownerId: fx.ownerId, name, contentType, body: Readable.from(bytes), maxBytes: Math.max(bytes.length, 1) });
 }
 
 /** The job's status as its owner would read it. */

@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { JOB_TYPES } from '../../../services/contract';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
-
-async function upload(fx: EngineFixture, name: string, contentType: string, content: string) {
-  return fx.core.files.upload({ ownerId: fx.ownerId, name, contentType, body: Readable.from(Buffer.from(content)), maxBytes: 10_000_000 });
-}
+import { createEngineFixture, submission, uploadFile, waitFor, type EngineFixture } from './fixture';
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -30,8 +26,8 @@ describe('job engine: every built-in type end to end through the worker', () => 
   it('runs echo, sleep, file.checksum, file.compress, text.stats, csv.summary and email.send on real files', async () => {
     const text = 'the quick brown fox\njumps over the lazy dog\nthe end\n';
     const csv = 'name,age\nada,36\nalan,41\ngrace,\n';
-    const textFile = await upload(fx, 'fox.txt', 'text/plain', text);
-    const csvFile = await upload(fx, 'people.csv', 'text/csv', csv);
+    const textFile = await uploadFile(fx, 'fox.txt', 'text/plain', text);
+    const csvFile = await uploadFile(fx, 'people.csv', 'text/csv', csv);
 
     const submit = (type: string, input: unknown) => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type, input }));
     const submitted = {
