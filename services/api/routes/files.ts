@@ -38,13 +38,29 @@ const TRANSFER_RETRY_AFTER_SECONDS = 5;
 /** Slack for multipart boundaries and part headers when comparing Content-Length with the file limit. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
-/** X-File-Name is percent-encoded when not ASCII (a header cannot carry it otherwise); the file service cleans the name. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * X-File-Name is percent-encoded when not ASCII (the documented form); the file service cleans
+ * the name. Node reads a header's bytes as Latin-1, while curl and most clients send what was
+ * typed as UTF-8 bytes: a value whose bytes are valid UTF-8 is read as UTF-8 (`résumé.txt`,
+ * not `rÃ©sumÃ©.txt`), as busboy reads a multipart file name.
+ */
 function headerFileName(raw: string | undefined): string {
   if (!raw) return '';
+  let text = raw;
+  // eslint-disable-next-line no-control-regex -- any character past ASCII means raw bytes, not percent-encoding.
+  if (/[^\u0000-\u007f]/.test(raw)) {
+    try {
+      text = STRICT_UTF8.decode(Buffer.from(raw, 'latin1'));
+    } catch {
+      // Not UTF-8: the Latin-1 reading stands.
+    }
+  }
   try {
-    return decodeURIComponent(raw);
+    return decodeURIComponent(text);
   } catch {
-    return raw;
+    return text;
   }
 }
 

@@ -84,6 +84,16 @@ describe('file routes', () => {
     }
   });
 
+  it('reads an X-File-Name sent as raw UTF-8 bytes (curl with what was typed) as UTF-8, and one that is not UTF-8 as Latin-1', async () => {
+    for (const [sent, stored] of [
+      [Buffer.from('résumé 東京.txt').toString('latin1'), 'résumé 東京.txt'],
+      [Buffer.from('café.txt', 'latin1').toString('latin1'), 'café.txt'],
+    ] as const) {
+      const uploaded = await call(api, '/v1/files', { token: alice, body: 'x', headers: { 'content-type': 'text/plain', 'x-file-name': sent } });
+      expect({ status: uploaded.status, name: uploaded.body.name }).toEqual({ status: 201, name: stored });
+    }
+  });
+
   it('answers 400 for a multipart body without a file part, storing nothing', async () => {
     const before = await countRows(api, 'files');
     const form = new FormData();
