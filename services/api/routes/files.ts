@@ -162,7 +162,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
       path: `${API_PREFIX}/files`,
       operationId: 'uploadFile',
       summary: 'Upload a file',
-      description: 'Multipart field "file", or the raw bytes with their Content-Type and an optional X-File-Name (percent-encoded when not ASCII).',
+      description: 'Multipart field "file", or the raw bytes with their Content-Type and an optional X-File-Name (percent-encoded when not ASCII; raw UTF-8 bytes are read as UTF-8 too).',
       tag: 'files',
       access: 'user',
       before: [uploadLimit],
