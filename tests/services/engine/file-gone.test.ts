@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createEngineFixture, submission, uploadFile, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, finished, submission, uploadFile, type EngineFixture } from './fixture';
 
 describe('job engine: a file job whose file is gone', () => {
   let fx: EngineFixture;
@@ -23,10 +23,7 @@ describe('job engine: a file job whose file is gone', () => {
     // What a concurrent delete leaves a run that has read the row: the bytes go after the row's delete commits.
     await rm(path.join(fx.objectDir, 'files', fx.ownerId, file.id));
     const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'file.checksum', input: { fileId: file.id } }));
-    const done = await waitFor('the job to fail', async () => {
-      const current = await fx.core.jobs.get(fx.ownerId, job.id);
-      return ['succeeded', 'failed'].includes(current.status) && current;
-    });
+    const done = await finished(fx, job.id);
     expect({ status: done.status, attempts: done.attempts, error: done.error }).toEqual({ status: 'failed', attempts: 1, error: `file ${file.id} not found` });
   });
 });

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Client } from 'pg';
-import { parseEnv, SubmitJobBody, type Env } from '../../../services/contract';
+import { parseEnv, SubmitJobBody, type Env, type JobView } from '../../../services/contract';
+import { isTerminalStatus } from '../../../services/core/jobs/lifecycle';
 import { runMigrations } from '../../../services/core/db/migrate';
 import { createLogger, type Logger } from '../../../services/core/logger';
 import { createMetrics } from '../../../services/core/metrics';
@@ -129,6 +130,18 @@ export function submission(request: InternalSubmitRequest): SubmitRequest {
 export function uploadFile(fx: Pick<EngineFixture, 'core' | 'ownerId'>, name: string, contentType: string, content: string | Buffer) {
   const bytes = Buffer.from(content);
   return fx.core.files.upload({ ownerId: fx.ownerId, name, contentType, body: Readable.from(bytes), maxBytes: Math.max(bytes.length, 1) });
+}
+
+/** The job as its owner reads it once it is succeeded, failed (dead-lettered) or cancelled. */
+export function finished(fx: Pick<EngineFixture, 'core' | 'ownerId'>, jobId: string, options: { ownerId?: string; timeoutMs?: number } = {}): Promise<JobView> {
+  return waitFor(
+    `job ${jobId} to finish`,
+    async () => {
+      const current = await fx.core.jobs.get(options.ownerId ?? fx.ownerId, jobId);
+      return isTerminalStatus(current.status) && current;
+    },
+    options.timeoutMs,
+  );
 }
 
 /** The job's status as its owner would read it. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { JOB_TYPES } from '../../../services/contract';
-import { createEngineFixture, submission, uploadFile, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, finished, submission, uploadFile, type EngineFixture } from './fixture';
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -48,10 +48,7 @@ describe('job engine: every built-in type end to end through the worker', () => 
     const done = Object.fromEntries(
       await Promise.all(
         Object.entries(submitted).map(async ([name, { job }]) => {
-          const view = await waitFor(`${name} to finish`, async () => {
-            const current = await fx.core.jobs.get(fx.ownerId, job.id);
-            return ['succeeded', 'failed'].includes(current.status) && current;
-          });
+          const view = await finished(fx, job.id);
           return [name, view] as const;
         }),
       ),

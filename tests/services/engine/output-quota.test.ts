@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { fileCompress } from '../../../services/contract';
-import { createEngineFixture, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, finished, submission, type EngineFixture } from './fixture';
 
 const FILE_BYTES = 64 * 1024;
 
@@ -27,10 +27,7 @@ describe('job engine: job outputs within the owner\'s storage quota', () => {
     await fx.startRunner();
     const compress = async () => {
       const { job } = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: fileCompress.type, input: { fileId: file.id, format: 'gzip' } }));
-      return waitFor(`job ${job.id} to finish`, async () => {
-        const current = await fx.core.jobs.get(fx.ownerId, job.id);
-        return ['succeeded', 'failed'].includes(current.status) && current;
-      });
+      return finished(fx, job.id);
     };
     const fits = await compress();
     expect(fits).toMatchObject({ status: 'succeeded', attempts: 1 });
