@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { HISTOGRAM_BUCKETS, METRICS } from '../contract';
+import { HISTOGRAM_BUCKETS, JOB_TYPES, METRICS } from '../contract';
 
 /** A measurement this process made, exported only while it is fresh. */
 export interface FreshGauge {
@@ -35,6 +35,34 @@ function freshGauge(config: { name: string; help: string; registers: Registry[] 
 }
 
 /**
+ * A gauge for a value read from outside the process (a count in PostgreSQL, a reply of
+ * Redis). A label-less prom-client gauge exports 0 from birth, which Prometheus cannot tell
+ * from a measured 0: a worker that has not measured yet (just restarted, or waiting for
+ * Redis) would report an empty dead-letter set and no backlog, and a process that never
+ * measures (the api) would report Redis down forever. The series appears with the first
+ * measurement instead.
+ */
+function measuredGauge(config: { name: string; help: string; registers: Registry[] }): Gauge {
+  const gauge = new Gauge(config);
+  gauge.remove();
+  return gauge;
+}
+
+/**
+ * Per-type series exist from the start at 0. A counter series born on its first event
+ * enters Prometheus at its first scrape already holding that event (and whatever else came
+ * in the same scrape interval), which rate() and increase() never count: a burst of
+ * failures of a type that had not failed since the process started would not move the
+ * job-success SLO at all. The type label is bounded by the contract's registry.
+ */
+function startAtZero(metrics: { counters: Counter<'type'>[]; histograms: Histogram<'type'>[] }): void {
+  for (const type of Object.keys(JOB_TYPES)) {
+    for (const counter of metrics.counters) counter.inc({ type }, 0);
+    for (const histogram of metrics.histograms) histogram.zero({ type });
+  }
+}
+
+/**
  * Every metric the platform emits, registered once per process on its own registry.
  * Names come from the contract so dashboards and alert rules cannot drift from them.
  */
@@ -44,7 +72,7 @@ export function createMetrics(service: string) {
   collectDefaultMetrics({ register: registry });
 
   const registers = [registry];
-  return {
+  const metrics = {
     registry,
     httpRequestDuration: new Histogram({
       name: METRICS.httpRequestDuration,
@@ -98,11 +126,11 @@ export function createMetrics(service: string) {
       registers,
     }),
     relayEnqueued: new Counter({ name: METRICS.relayEnqueued, help: 'Jobs handed to BullMQ by the relay, by path.', labelNames: ['path'] as const, registers }),
-    deadLetterSize: new Gauge({ name: METRICS.deadLetterSize, help: 'Jobs in the dead-letter set.', registers }),
+    deadLetterSize: measuredGauge({ name: METRICS.deadLetterSize, help: 'Jobs in the dead-letter set.', registers }),
     dbPoolConnections: new Gauge({ name: METRICS.dbPoolConnections, help: 'PostgreSQL pool connections by pool (general, batch) and state.', labelNames: ['pool', 'state'] as const, registers }),
-    queueOldestJobAge: new Gauge({ name: METRICS.queueOldestJobAge, help: 'Seconds the oldest queued job has waited (0 when none is queued).', registers }),
-    postgresConnections: new Gauge({ name: METRICS.postgresConnections, help: 'Backends connected to the PostgreSQL server, from every client.', registers }),
-    postgresMaxConnections: new Gauge({ name: METRICS.postgresMaxConnections, help: 'PostgreSQL max_connections.', registers }),
+    queueOldestJobAge: measuredGauge({ name: METRICS.queueOldestJobAge, help: 'Seconds the oldest queued job has waited (0 when none is queued).', registers }),
+    postgresConnections: measuredGauge({ name: METRICS.postgresConnections, help: 'Backends connected to the PostgreSQL server, from every client.', registers }),
+    postgresMaxConnections: measuredGauge({ name: METRICS.postgresMaxConnections, help: 'PostgreSQL max_connections.', registers }),
     postgresAvailable: new Gauge({
       name: METRICS.postgresAvailable,
       help: '1 while this API process sends requests to PostgreSQL; 0 while it answers them 503 at once, PostgreSQL having been found away and not yet answered a probe. Over API_PROCESSES: 0 when any of them refuses.',
@@ -110,9 +138,9 @@ export function createMetrics(service: string) {
       aggregator: 'min',
       registers,
     }),
-    redisUp: new Gauge({ name: METRICS.redisUp, help: '1 when the last Redis check succeeded.', registers }),
-    redisMemoryUsed: new Gauge({ name: METRICS.redisMemoryUsed, help: 'Redis used_memory in bytes.', registers }),
-    redisMemoryMax: new Gauge({ name: METRICS.redisMemoryMax, help: 'Redis maxmemory in bytes (0: unlimited).', registers }),
+    redisUp: measuredGauge({ name: METRICS.redisUp, help: '1 when the last Redis check succeeded.', registers }),
+    redisMemoryUsed: measuredGauge({ name: METRICS.redisMemoryUsed, help: 'Redis used_memory in bytes.', registers }),
+    redisMemoryMax: measuredGauge({ name: METRICS.redisMemoryMax, help: 'Redis maxmemory in bytes (0: unlimited).', registers }),
     redisRejectedWrites: new Counter({ name: METRICS.redisRejectedWrites, help: 'Commands Redis refused for lack of memory (OOM), as this process saw them grow in INFO errorstats.', registers }),
     workerConcurrency: new Gauge({ name: METRICS.workerConcurrency, help: 'Jobs this worker runs at once (WORKER_CONCURRENCY).', registers }),
     workerMemoryBudget: new Gauge({
@@ -137,6 +165,11 @@ export function createMetrics(service: string) {
     securityEvents: new Counter({ name: METRICS.securityEvents, help: 'Security events (failed logins, lockouts, token reuse, resets, role changes), by kind.', labelNames: ['kind'] as const, registers }),
     workerLastActivity: new Gauge({ name: METRICS.workerLastActivity, help: 'Unix time of the worker loop\'s last sign of progress.', registers }),
   };
+  startAtZero({
+    counters: [metrics.jobsSubmitted, metrics.jobsStarted, metrics.jobsSucceeded, metrics.jobsFailed, metrics.jobsRetried, metrics.jobsCancelled],
+    histograms: [metrics.jobTimeToStart],
+  });
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
