@@ -103,7 +103,8 @@ export const SYMPTOM_ALERTS: readonly SymptomAlert[] = [
   {
     alert: 'RedisRejectingWrites',
     severity: 'page',
-    expr: `sum(increase(${selector(METRICS.redisRejectedWrites, [worker])}[5m])) > 0`,
+    // Every worker reads the same server-wide count: summing them would multiply it by the workers.
+    expr: `max(increase(${selector(METRICS.redisRejectedWrites, [worker])}[5m])) > 0`,
     for: '1m',
     summary: 'Redis is refusing writes: it is out of memory.',
     description: 'Redis answered {{ $value }} commands with OOM in the last 5 minutes. Jobs cannot be enqueued and running jobs cannot renew their locks.',
@@ -111,10 +112,13 @@ export const SYMPTOM_ALERTS: readonly SymptomAlert[] = [
   {
     alert: 'RedisUnreachable',
     severity: 'page',
-    expr: `max(${selector(METRICS.redisUp, [worker])}) == 0`,
+    // A worker started during the outage waits for Redis before it checks anything: it is
+    // scrapeable but exports no platform_redis_up, which must not read as "Redis is fine".
+    expr: oneLine(`max(${selector(METRICS.redisUp, [worker])}) == 0
+      or (max(${selector('up', [worker])}) == 1 unless max(${selector(METRICS.redisUp, [worker])}))`),
     for: '2m',
     summary: 'No worker can reach Redis.',
-    description: 'Every worker\'s last Redis check failed for 2 minutes. Nothing is delivered; the API keeps accepting jobs into PostgreSQL and the relay hands them over once Redis is back.',
+    description: 'No worker has had an answer from Redis for 2 minutes (its last check failed, or, started meanwhile, it has not had one yet). Nothing is delivered; the API keeps accepting jobs into PostgreSQL and the relay hands them over once Redis is back.',
   },
 ];
 

@@ -9,7 +9,7 @@ import { renderAlerting } from '../../platform/observability/render';
 import { alertingRules } from '../../platform/observability/rules';
 import { writeRules } from '../../tools/observability/rules';
 import { readStackFile } from '../../tools/observability/stack-file';
-import { RULE_CASES, type Scenario } from './rule-cases';
+import { RULE_CASES, type FiringScenario, type Scenario } from './rule-cases';
 
 const run = promisify(execFile);
 
@@ -86,7 +86,9 @@ describe('rule unit tests (promtool test rules)', () => {
           exp_labels: { ...rule.labels, ...c.fires.labels },
           exp_annotations: { summary: rule.annotations.summary, description: c.fires.description, runbook_url: rule.annotations.runbook_url },
         };
-        for (const t of [group(c.fires, rule.alert, [firing]), ...c.silent.map((s) => group(s, rule.alert, []))]) {
+        const firingWith = (f: FiringScenario) => [{ ...firing, exp_labels: { ...rule.labels, ...f.labels }, exp_annotations: { ...firing.exp_annotations, description: f.description } }];
+        const cases = [group(c.fires, rule.alert, [firing]), ...(c.alsoFires ?? []).map((f) => group(f, rule.alert, firingWith(f))), ...c.silent.map((s) => group(s, rule.alert, []))];
+        for (const t of cases) {
           const key = `${g.name}-${t.interval}`;
           const entry = files.get(key) ?? { ruleFile: path.join(dir, 'rules', `${g.name}.yaml`), interval: t.interval, tests: [] };
           entry.tests.push(t);

@@ -28,6 +28,8 @@ export interface FiringScenario extends Scenario {
 
 export interface AlertCase {
   fires: FiringScenario;
+  /** Other bad histories that must fire it too: each way the fault can show in the metrics. */
+  alsoFires?: FiringScenario[];
   silent: Scenario[];
 }
 
@@ -92,6 +94,7 @@ const AVAILABILITY = 'Requests to the API answered without a server error (5xx).
 const LATENCY = 'Requests to the API answered within 500 ms. Event streams and file transfers last as long as their content and do not count.';
 const SUCCESS = 'Jobs that end succeeded rather than dead-lettered (failed after their last attempt). Cancelled jobs do not count.';
 const TTS = 'Accepted jobs whose first attempt starts within 60 s.';
+const REDIS_UNREACHABLE = 'No worker has had an answer from Redis for 2 minutes (its last check failed, or, started meanwhile, it has not had one yet). Nothing is delivered; the API keeps accepting jobs into PostgreSQL and the relay hands them over once Redis is back.';
 
 export const RULE_CASES: Record<string, AlertCase> = {
   ApiAvailabilityFastBurn: {
@@ -264,7 +267,11 @@ export const RULE_CASES: Record<string, AlertCase> = {
   RedisRejectingWrites: {
     fires: {
       interval: '1m',
-      series: [{ series: 'platform_redis_rejected_writes_total{job="worker",instance="a"}', values: '0x10 1+1x10' }],
+      // Two workers read the same server's count: 5 refused commands, not 10.
+      series: [
+        { series: 'platform_redis_rejected_writes_total{job="worker",instance="a"}', values: '0x10 1+1x10' },
+        { series: 'platform_redis_rejected_writes_total{job="worker",instance="b"}', values: '4x10 5+1x10' },
+      ],
       at: '20m',
       description: 'Redis answered 5 commands with OOM in the last 5 minutes. Jobs cannot be enqueued and running jobs cannot renew their locks.',
     },
@@ -278,8 +285,20 @@ export const RULE_CASES: Record<string, AlertCase> = {
         { series: 'platform_redis_up{job="worker",instance="b"}', values: '0x12' },
       ],
       at: '10m',
-      description: 'Every worker\'s last Redis check failed for 2 minutes. Nothing is delivered; the API keeps accepting jobs into PostgreSQL and the relay hands them over once Redis is back.',
+      description: REDIS_UNREACHABLE,
     },
+    alsoFires: [
+      // A worker restarted during the outage serves /metrics while it waits for Redis, with no check to report.
+      {
+        interval: '1m',
+        series: [
+          { series: 'up{job="worker",instance="a"}', values: '1x12' },
+          { series: 'platform_redis_up{job="worker",instance="a"}', values: '1 1 stale' },
+        ],
+        at: '10m',
+        description: REDIS_UNREACHABLE,
+      },
+    ],
     silent: [
       {
         interval: '1m',
@@ -289,6 +308,8 @@ export const RULE_CASES: Record<string, AlertCase> = {
         ],
         at: '10m',
       },
+      // Workers gone altogether are WorkerAbsent's page, not this one.
+      { interval: '1m', series: [{ series: 'up{job="worker",instance="a"}', values: '0x12' }], at: '10m' },
     ],
   },
 };
