@@ -19,6 +19,7 @@ export type DashboardJson = Dashboard & { uid: string };
 
 const api = `job="${SCRAPE_TARGETS.api.job}"`;
 const worker = `job="${SCRAPE_TARGETS.worker.job}"`;
+const apiOrWorker = `job=~"${SCRAPE_TARGETS.api.job}|${SCRAPE_TARGETS.worker.job}"`;
 const userRoutes = `route!~"${ROUTE_CLASSES.operational.map(escapeRegex).join('|')}"`;
 const req = `${METRICS.httpRequestDuration}_count`;
 
@@ -73,7 +74,8 @@ export function apiDashboard(): DashboardJson {
 }
 
 export function jobsDashboard(): DashboardJson {
-  const byType = (metric: string) => `sum by (type) (rate(${metric}{${worker}}[$__rate_interval]))`;
+  // Dead letters and deferrals of lost attempts come from the relay's sweep, in an api process as often as in a worker; cancels from the api.
+  const byType = (metric: string, jobs = worker) => `sum by (type) (rate(${metric}{${jobs}}[$__rate_interval]))`;
   return base('platform-jobs', 'Platform / Jobs')
     .withRow(new RowBuilder('Now'))
     .withPanel(stat('Queued, oldest', 's', `max(${METRICS.queueOldestJobAge}{${worker}})`, 'Age of the oldest job PostgreSQL holds as queued.'))
@@ -90,14 +92,14 @@ export function jobsDashboard(): DashboardJson {
     )
     .withPanel(timeseries('Succeeded by type', 'ops', [{ expr: byType(METRICS.jobsSucceeded), legend: '{{type}}' }]))
     .withRow(new RowBuilder('Failures'))
-    .withPanel(timeseries('Failed for good by type', 'ops', [{ expr: byType(METRICS.jobsFailed), legend: '{{type}}' }]))
+    .withPanel(timeseries('Failed for good by type', 'ops', [{ expr: byType(METRICS.jobsFailed, apiOrWorker), legend: '{{type}}' }]))
     .withPanel(timeseries('Retried by type', 'ops', [{ expr: byType(METRICS.jobsRetried), legend: '{{type}}' }]))
     .withPanel(
       timeseries('Deferred (platform failures, not charged) by what failed', 'ops', [
-        { expr: `sum by (dependency) (rate(${METRICS.jobsDeferred}{${worker}}[$__rate_interval]))`, legend: '{{dependency}}' },
+        { expr: `sum by (dependency) (rate(${METRICS.jobsDeferred}{${apiOrWorker}}[$__rate_interval]))`, legend: '{{dependency}}' },
       ]),
     )
-    .withPanel(timeseries('Cancelled by type', 'ops', [{ expr: byType(METRICS.jobsCancelled), legend: '{{type}}' }]))
+    .withPanel(timeseries('Cancelled by type', 'ops', [{ expr: byType(METRICS.jobsCancelled, apiOrWorker), legend: '{{type}}' }]))
     .withPanel(timeseries('Dead-letter set', 'short', [{ expr: `max(${METRICS.deadLetterSize}{${worker}})`, legend: 'dead letters' }]))
     .withRow(new RowBuilder('Timing'))
     .withPanel(timeseries('p95 duration by type', 's', [{ expr: quantile(0.95, METRICS.jobDuration, `${worker},outcome="succeeded"`, 'type'), legend: '{{type}}' }]))
@@ -158,7 +160,8 @@ export function relayDashboard(): DashboardJson {
     .withPanel(
       timeseries('Redis health', 'short', [
         { expr: `max(${METRICS.redisUp}{${worker}})`, legend: 'reachable' },
-        { expr: `sum(increase(${METRICS.redisRejectedWrites}{${worker}}[$__rate_interval]))`, legend: 'writes refused (OOM)' },
+        // Every worker reads the same server count.
+        { expr: `max(increase(${METRICS.redisRejectedWrites}{${worker}}[$__rate_interval]))`, legend: 'writes refused (OOM)' },
       ]),
     )
     .withRow(new RowBuilder('PostgreSQL'))

@@ -66,6 +66,7 @@ export function escapeRegex(literal: string): string {
 
 const apiJob: LabelMatcher = { label: 'job', op: '=', value: SCRAPE_TARGETS.api.job };
 const workerJob: LabelMatcher = { label: 'job', op: '=', value: SCRAPE_TARGETS.worker.job };
+const eitherJob: LabelMatcher = { label: 'job', op: '=~', value: `${SCRAPE_TARGETS.api.job}|${SCRAPE_TARGETS.worker.job}` };
 
 export const SLOS = [
   {
@@ -102,7 +103,8 @@ export const SLOS = [
     title: 'Job success',
     description: 'Jobs that end succeeded rather than dead-lettered (failed after their last attempt). Cancelled jobs do not count.',
     objective: 0.99,
-    sli: { kind: 'outcomes', good: METRICS.jobsSucceeded, bad: METRICS.jobsFailed, matchers: [workerJob] },
+    // The relay's sweep, in whichever api or worker process holds its lock, dead-letters crash loops and lost attempts too.
+    sli: { kind: 'outcomes', good: METRICS.jobsSucceeded, bad: METRICS.jobsFailed, matchers: [eitherJob] },
     minEvents: 50,
   },
   {

@@ -40,7 +40,7 @@ export interface AlertCase {
 
 const apiReq = (route: string, status: string) => `http_request_duration_seconds_count{job="api",method="GET",route="${route}",status="${status}"}`;
 const apiBucket = (route: string, le: string) => `http_request_duration_seconds_bucket{job="api",method="GET",route="${route}",status="200",le="${le}"}`;
-const jobs = (metric: string) => `${metric}{job="worker",type="file.checksum"}`;
+const jobs = (metric: string, job = 'worker') => `${metric}{job="${job}",type="file.checksum"}`;
 const ttsBucket = (le: string) => `platform_job_time_to_start_seconds_bucket{job="worker",type="file.checksum",le="${le}"}`;
 const ttsCount = 'platform_job_time_to_start_seconds_count{job="worker",type="file.checksum"}';
 
@@ -119,6 +119,16 @@ export const RULE_CASES: Record<string, AlertCase> = {
   },
   JobSuccessFastBurn: {
     fires: { ...fast(outcomes({ succeeded: 80, failed: 20 }, seventyFiveMinutes)), description: sloDescription(SUCCESS, '99', '20%', FAST, '1') },
+    alsoFires: [
+      // Jobs that kill their worker are dead-lettered by the relay's sweep, which runs in the api as often as in a worker.
+      {
+        ...fast([
+          { series: jobs('platform_jobs_succeeded_total'), values: `0+80${seventyFiveMinutes}` },
+          { series: jobs('platform_jobs_failed_total', 'api'), values: `0+20${seventyFiveMinutes}` },
+        ]),
+        description: sloDescription(SUCCESS, '99', '20%', FAST, '1'),
+      },
+    ],
     silent: [fast(outcomes({ succeeded: 999, failed: 1 }, seventyFiveMinutes)), fast([{ series: jobs('platform_jobs_succeeded_total'), values: `0+100${seventyFiveMinutes}` }])],
   },
   JobSuccessSlowBurn: {
