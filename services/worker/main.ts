@@ -108,28 +108,40 @@ export async function startWorkerProcess(env: WorkerEnv, options: WorkerProcessO
       }
     },
   });
-  await runner.start();
-  ready = true;
-
   const heartbeatKey = workerHeartbeatKey(env.QUEUE_PREFIX);
   const dataStores = new DataStoreMetrics({ generalPool: core.generalPool, redis: core.redis.client, metrics });
   metrics.workerConcurrency.set(env.WORKER_CONCURRENCY);
   const slotCheck = new SlotCheck(runner, new WorkerSlots(core.redis.client, env.QUEUE_PREFIX), log);
+  // What PostgreSQL holds (the backlog, the dead letters) and Redis's own check, refreshed from
+  // the start: the runner waits for Redis, and a worker started during a Redis outage must
+  // still show the backlog piling up (JobBacklogAging) and the dead letters (DeadLetterGrowing).
+  const refreshStores = async () => {
+    await Promise.all([dataStores.refresh(), countDeadLetters(core.generalPool).then((count) => metrics.deadLetterSize.set(count))]);
+  };
   const refresh = async () => {
     // Independent of the steps below, so a Redis outage still shows as platform_redis_up 0.
-    const stores = dataStores.refresh().catch((error: unknown) => log.debug({ err: error }, 'data store metrics refresh failed'));
-    if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
-    await pruneHeartbeats(core.redis.client, heartbeatKey);
-    await slotCheck.refresh();
-    const [depth, deadLetters] = await Promise.all([queueDepth(core.relay), countDeadLetters(core.generalPool)]);
-    for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
-    metrics.deadLetterSize.set(deadLetters);
+    const stores = refreshStores().catch((error: unknown) => log.debug({ err: error }, 'data store metrics refresh failed'));
+    if (ready) {
+      if (runner.isAlive(maxSilenceMs)) await core.redis.client.hset(heartbeatKey, runner.id, Date.now());
+      await pruneHeartbeats(core.redis.client, heartbeatKey);
+      await slotCheck.refresh();
+      const depth = await queueDepth(core.relay);
+      for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: QUEUES.jobs, state }, depth[state]);
+    }
     await stores;
   };
   const refreshTimer = setInterval(() => {
     refresh().catch((error: unknown) => log.debug({ err: error }, 'worker metrics refresh failed'));
   }, options.refreshMs ?? 5_000);
   refreshTimer.unref();
+  void refresh().catch(() => undefined);
+  try {
+    await runner.start();
+  } catch (error) {
+    clearInterval(refreshTimer);
+    throw error;
+  }
+  ready = true;
   void refresh().catch(() => undefined);
   const purge = startRetentionPurge(
     { jobs: createJobRemoval({ generalPool: core.generalPool, store: core.store, log }), credentials: new SessionRepository(core.generalPool) },

@@ -181,8 +181,10 @@ describe('worker liveness: a silent loop fails /healthz only when a restart woul
       const response = await fetch(`http://127.0.0.1:${port}${path}`);
       return { status: response.status, body: (await response.json()) as unknown };
     };
+    // A job accepted meanwhile, waiting in PostgreSQL: the backlog the worker's metrics must show while it waits.
+    await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, max_attempts, updated_at) VALUES (gen_random_uuid(), $1, 'echo', '{}', 'queued', 3, now() - interval '10 minutes')", [fx.ownerId]);
     await redis.stop();
-    const starting = startWorkerProcess(env, { exitOnSignal: false, livenessMaxSilenceMs: MAX_SILENCE_MS, runner: { livenessProbeMs: 200 } }).then((started) => {
+    const starting = startWorkerProcess(env, { exitOnSignal: false, livenessMaxSilenceMs: MAX_SILENCE_MS, refreshMs: 500, runner: { livenessProbeMs: 200 } }).then((started) => {
       workerProcess = started;
       return started;
     });
@@ -193,6 +195,13 @@ describe('worker liveness: a silent loop fails /healthz only when a restart woul
       expect(await probe('/healthz')).toEqual({ status: 200, body: { status: 'waiting for redis' } });
       expect((await probe('/readyz')).status).toBe(503);
       expect(workerProcess).toBeUndefined();
+      // What PostgreSQL holds is measured all the same (JobBacklogAging, DeadLetterGrowing), and Redis is reported down.
+      const exported = await waitFor('the backlog and dead letters among the metrics', async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return /^platform_queue_oldest_job_age_seconds\{[^}]*\} \d/m.test(text) && /^platform_dead_letter_jobs\{[^}]*\} \d/m.test(text) && text;
+      });
+      expect(Number(/^platform_queue_oldest_job_age_seconds\{[^}]*\} (\S+)/m.exec(exported)?.[1])).toBeGreaterThanOrEqual(600);
+      expect(exported).toMatch(/^platform_redis_up\{[^}]*\} 0$/m);
     } finally {
       await redis.start();
     }
