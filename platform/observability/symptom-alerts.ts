@@ -112,8 +112,8 @@ export const SYMPTOM_ALERTS: readonly SymptomAlert[] = [
   {
     alert: 'RedisUnreachable',
     severity: 'page',
-    // A worker started during the outage waits for Redis before it checks anything: it is
-    // scrapeable but exports no platform_redis_up, which must not read as "Redis is fine".
+    // A worker exports no platform_redis_up until its first check ends (a hung Redis holds it
+    // for the command timeout), and no series must not read as "Redis is fine".
     expr: oneLine(`max(${selector(METRICS.redisUp, [worker])}) == 0
       or (max(${selector('up', [worker])}) == 1 unless max(${selector(METRICS.redisUp, [worker])}))`),
     for: '2m',
