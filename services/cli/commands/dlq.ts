@@ -1,7 +1,5 @@
 import type { JobStatus } from '../../contract';
-import { listDeadLetters as readDeadLetters, toJobSummary, type Keyset } from '../../core/db/jobs';
 import { ChangedSinceReadError, ConflictError } from '../../core/errors';
-import { decodeCursor, encodeCursor } from '../../core/jobs/cursor';
 import type { JobPage } from '../../core/jobs/types';
 import type { Runtime } from '../../core/runtime';
 import * as parse from '../args';
@@ -32,31 +30,9 @@ function deadLetterFilter(options: { type?: string; error?: string }): DeadLette
   return { ...(type !== undefined && { type }), ...(error !== undefined && { error }) };
 }
 
-/** Dead letters read per query while a filter looks for its matches. */
-const FILTER_SCAN_ROWS = 1_000;
-
-/**
- * A page of the dead letters the filter takes, newest first, as `core.admin.deadLetters`
- * pages them all: the cursor continues after the last one it holds. With a filter it reads
- * the set a thousand rows at a time until it has `limit` matches (the whole set, for fewer).
- */
-async function deadLetterPage(core: Runtime, filter: DeadLetterFilter, limit: number, cursor: string | undefined): Promise<JobPage> {
-  if (filter.type === undefined && filter.error === undefined) return core.admin.deadLetters({ limit, cursor });
-  const items: JobPage['items'] = [];
-  let after: Keyset | undefined = decodeCursor(cursor);
-  let lastTaken: Keyset | undefined;
-  for (;;) {
-    const rows = await readDeadLetters(core.generalPool, { limit: FILTER_SCAN_ROWS, ...(after && { after }) });
-    for (const row of rows) {
-      after = { at: row.finished_us, id: row.id };
-      const job = toJobSummary(row);
-      if ((filter.type !== undefined && job.type !== filter.type) || (filter.error !== undefined && !(job.error ?? '').includes(filter.error))) continue;
-      if (items.length === limit) return { items, nextCursor: lastTaken ? encodeCursor(lastTaken) : null };
-      items.push(job);
-      lastTaken = after;
-    }
-    if (rows.length < FILTER_SCAN_ROWS) return { items, nextCursor: null };
-  }
+/** A page of the dead letters the filter takes, newest first. */
+function deadLetterPage(core: Runtime, filter: DeadLetterFilter, limit: number, cursor: string | undefined): Promise<JobPage> {
+  return core.admin.deadLetters({ limit, cursor, type: filter.type, errorContains: filter.error });
 }
 
 export function listDeadLetters(options: { limit?: string; cursor?: string; type?: string; error?: string; json?: boolean }): RuntimeAction {

@@ -295,15 +295,18 @@ export async function readPayloads(db: Queryable, ids: readonly string[], column
 const DEAD_LETTER = `jobs.status = 'failed' AND (jobs.parent_id IS NULL OR EXISTS (
     SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id AND parent.status IN (${sqlStatuses(TASK_REQUEUE_PARENT_STATUSES)})))`;
 
-export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset }): Promise<(ListedJobRow & { finished_us: number })[]> {
+/** Dead letters newest first; `type` and `errorContains` narrow them to one type and to errors holding a text. */
+export async function listDeadLetters(db: Queryable, filter: { limit: number; after?: Keyset; type?: string; errorContains?: string }): Promise<(ListedJobRow & { finished_us: number })[]> {
   const result = await db.query<ListedJobRow & { finished_us: number }>({
     name: 'jobs.dead-letters',
     text: `SELECT ${SUMMARY_COLUMNS}, (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_us FROM jobs ${FANOUT_JOIN}
       WHERE ${DEAD_LETTER}
         AND ($1::bigint IS NULL OR (jobs.finished_at, jobs.id) < (timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid))
+        AND ($4::text IS NULL OR jobs.type = $4)
+        AND ($5::text IS NULL OR strpos(coalesce(jobs.error, ''), $5) > 0)
       ORDER BY jobs.finished_at DESC, jobs.id DESC
       LIMIT $3`,
-    values: [filter.after?.at ?? null, filter.after?.id ?? null, filter.limit],
+    values: [filter.after?.at ?? null, filter.after?.id ?? null, filter.limit, filter.type ?? null, filter.errorContains ?? null],
   });
   return result.rows;
 }

@@ -55,8 +55,8 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
       log.info({ queue: QUEUES.jobs }, 'queue resumed');
     },
 
-    async deadLetters({ limit, cursor }): Promise<JobPage> {
-      const rows = await listDeadLetters(generalPool, { limit: limit + 1, after: decodeCursor(cursor) });
+    async deadLetters({ limit, cursor, type, errorContains }): Promise<JobPage> {
+      const rows = await listDeadLetters(generalPool, { limit: limit + 1, after: decodeCursor(cursor), type, errorContains });
       return pageOf(rows, limit, (row) => row.finished_us, toJobSummary);
     },
 

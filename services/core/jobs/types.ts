@@ -81,7 +81,8 @@ export interface JobAdmin {
   queueStats(): Promise<QueueStats>;
   pause(log?: Logger): Promise<void>;
   resume(log?: Logger): Promise<void>;
-  deadLetters(options: { limit: number; cursor?: string }): Promise<JobPage>;
+  /** Dead letters newest first, of one `type` and whose error holds `errorContains` when given. */
+  deadLetters(options: { limit: number; cursor?: string; type?: string; errorContains?: string }): Promise<JobPage>;
   /**
    * Puts a dead-lettered job back in the queue with a fresh attempt budget. With `asRead`
    * (the job as the caller read it when it decided to replay it), only if the job is still
