@@ -1,62 +1,156 @@
+import type { Logger } from '../core/logger';
 import type { Relay } from '../core/queue/relay';
 
 /**
- * How long a redelivered job parked outside a busy recovery lane waits at most. The lane
- * calls the next parked job as soon as it frees; this is for a call that went to another
- * worker, or a lane whose process ended.
+ * How long an entry parked outside a busy recovery lane waits at most. The lane calls parked
+ * entries back as soon as it frees; this is for a call that went to another worker, or a
+ * lane whose process ended.
  */
 export const RECOVERY_LANE_PARK_MS = 5_000;
+
+/** The entry of a suspect asking to run alone: its id, and its job's. */
+export interface SuspectEntry {
+  entryId: string | undefined;
+  jobId: string;
+  /** When BullMQ added the entry: the runs excused are the entry's (jobs.lock_lapses_entry). */
+  entryAddedAt: number;
+}
+
+/** How a suspect's turn in the lane ended, when it did not run: `later`, it is to be parked and run later; `lost`, its entry is no longer this worker's. */
+export type AloneOutcome<T> = { ran: true; value: T } | { ran: false; why: 'later' | 'lost' };
 
 export interface RecoveryLaneOptions {
   /** Calls a parked entry back: moves it from delayed to the queue at once. */
   relay: Pick<Relay, 'promote'>;
+  /**
+   * Runs of a job that end with their worker without being the job's doing, on its row
+   * (jobs.lock_lapses): a suspect waiting for its turn has one recorded in advance, taken
+   * back before it runs.
+   */
+  excusedRuns: {
+    record(jobId: string, entryAddedAt: number): Promise<void>;
+    /** Takes back one recorded for that entry. */
+    withdraw(jobId: string, entryAddedAt: number): Promise<void>;
+  };
+  /** Entries running in this process besides the suspect's own. */
+  othersRunning: () => number;
+  /** Whether BullMQ may fetch more entries for this process: false while a suspect runs alone. */
+  fetching: (allowed: boolean) => void;
+  log: Logger;
 }
 
 /**
- * A job whose runs ended with their worker as many times as a job may (maxStalledCount)
- * may be what killed it, and one more such run dead-letters it. Such jobs (suspects) run one
- * at a time in a process: the lane. The others are parked in `delayed`, outside the active
- * set, so if the suspect kills this worker too, only its own count of interrupted runs goes
- * past the limit, and a crash loop is dead-lettered without taking the jobs that rode along
- * with it before. Jobs with runs to spare run beside everything else: a crash that ends a
- * worker's hundred jobs must not have them run one at a time. When the lane frees, it calls
- * the next parked job back at once: two crashes can leave hundreds of suspects, and a lane
- * that waited for each to come back on its own would take minutes over them.
- *
- * The caller parks and runs the entries; the lane keeps who holds it and who waits.
+ * A job whose runs ended with their worker as many times as a job may (maxStalledCount) may
+ * be what killed it, and one more such run dead-letters it. Such a job (a suspect) runs
+ * alone in its process: if it kills this worker too, the run is charged to it and to no
+ * other job, and if another job kills the worker, that is not charged to it. The lane:
+ * - takes one suspect at a time; the others are parked in `delayed`, outside the active set,
+ *   and called back one by one as the lane frees (two crashes can leave hundreds of
+ *   suspects, and a lane that waited for each to come back on its own would take minutes);
+ * - stops BullMQ fetching for this process while a suspect holds it, and parks the entries
+ *   a fetch already under way brings meanwhile, calling them all back when it frees;
+ * - lets the suspect wait, its entry held, for the jobs already running here to finish. A
+ *   run of the suspect's that ends with the worker while it waits is excused in advance
+ *   on the job's row, and the excuse is taken back before it runs.
+ * Jobs with runs to spare run beside each other: a crash that ends a worker's hundred jobs
+ * must not have them run one at a time.
  */
 export class RecoveryLane {
   private busy = false;
-  /** Entries parked outside the busy lane by this process, in the order they came. */
+  /** Suspects parked outside the busy lane by this process, in the order they came. */
   private readonly parked = new Set<string>();
+  /** Entries that are no suspects, parked while a suspect held the lane. */
+  private readonly heldBack = new Set<string>();
+  private othersEnded: (() => void) | undefined;
 
   constructor(private readonly options: RecoveryLaneOptions) {}
+
+  /** Whether a suspect holds the lane: no other entry starts in this process meanwhile. */
+  get isHeld(): boolean {
+    return this.busy;
+  }
 
   /** Takes the lane for entry `entryId`; false while another suspect holds it (the caller then parks the entry). */
   enter(entryId: string | undefined): boolean {
     if (this.busy) return false;
     this.busy = true;
     if (entryId) this.parked.delete(entryId);
+    this.options.fetching(false);
     return true;
   }
 
-  /** Notes an entry the caller parked outside the busy lane, to be called back when the lane frees. */
+  /** Notes a suspect the caller parked outside the busy lane, to be called back when the lane frees. */
   park(entryId: string | undefined): void {
     if (entryId) this.parked.add(entryId);
   }
 
-  /** Frees the lane and calls the next parked entry back. */
-  leave(): void {
-    this.busy = false;
-    void this.callNext();
+  /** Notes an entry that is no suspect, parked because a suspect holds the lane: called back when it frees. */
+  holdBack(entryId: string | undefined): void {
+    if (entryId) this.heldBack.add(entryId);
   }
 
-  /** Moves the first parked entry still waiting back to the queue; it takes the lane if it reaches a worker whose lane is free. */
-  private async callNext(): Promise<void> {
+  /** Says an entry running here ended: a suspect waiting for the others looks again. */
+  entryEnded(): void {
+    this.othersEnded?.();
+  }
+
+  /**
+   * Runs `run` for the suspect holding the lane once no other entry runs in this process.
+   * When others run, the wait is excused in advance; when that excuse cannot be recorded or
+   * taken back (PostgreSQL away), the suspect does not run now (`later`).
+   */
+  async runAlone<T>(suspect: SuspectEntry, isLost: () => boolean, run: () => Promise<T>): Promise<AloneOutcome<T>> {
+    const others = this.options.othersRunning();
+    if (others > 0) {
+      const { log, excusedRuns } = this.options;
+      const { jobId, entryAddedAt } = suspect;
+      try {
+        await excusedRuns.record(jobId, entryAddedAt);
+      } catch (error) {
+        log.warn({ err: error, jobId }, 'a job on its last chance could not have its wait excused: it runs later');
+        return { ran: false, why: 'later' };
+      }
+      log.info({ jobId, others }, 'a job on its last chance waits for the jobs running beside it to finish, to run alone (should this worker end meanwhile, that is not charged to it)');
+      await this.untilOthersEnded();
+      try {
+        await excusedRuns.withdraw(jobId, entryAddedAt);
+      } catch (error) {
+        // The excuse stays: one later run of this entry that ends with its worker is not charged.
+        log.warn({ err: error, jobId }, 'could not take back the excuse of a job on its last chance that waited to run alone: it runs later');
+        return { ran: false, why: 'later' };
+      }
+    }
+    if (isLost()) return { ran: false, why: 'lost' };
+    return { ran: true, value: await run() };
+  }
+
+  /** Frees the lane, lets BullMQ fetch again, and calls parked entries back: every one held back, and the next suspect. */
+  leave(): void {
+    this.busy = false;
+    this.options.fetching(true);
+    for (const entryId of this.heldBack) void this.options.relay.promote(entryId).catch(() => false);
+    this.heldBack.clear();
+    void this.callNextSuspect();
+  }
+
+  private untilOthersEnded(): Promise<void> {
+    return new Promise((resolve) => {
+      const look = () => {
+        if (this.options.othersRunning() > 0) return;
+        this.othersEnded = undefined;
+        resolve();
+      };
+      this.othersEnded = look;
+      look();
+    });
+  }
+
+  /** Moves the first parked suspect still waiting back to the queue; it takes the lane if it reaches a worker whose lane is free. */
+  private async callNextSuspect(): Promise<void> {
     for (const entryId of this.parked) {
       if (this.busy) return;
       this.parked.delete(entryId);
-      if (await this.options.relay.promote(entryId)) return;
+      if (await this.options.relay.promote(entryId).catch(() => false)) return;
     }
   }
 }

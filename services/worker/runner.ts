@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { DEFAULT_JOBS_RUNNING_PER_USER, DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES, QUEUES, STALL_SETTINGS } from '../contract';
-import { readLockLapses, recordLockLapses, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
+import { readLockLapses, recordLockLapses, withdrawLockLapse, type DeliveryRow, type LockLapseRow } from '../core/db/jobs';
 import type { FileService } from '../core/files/types';
 import { crashLoopReason, planDelivery } from '../core/jobs/lifecycle';
 import { TransitionWriter, type TransitionBatchOptions } from '../core/jobs/transitions';
@@ -197,7 +197,19 @@ export class JobRunner {
       metrics: deps.metrics,
     });
     this.lockWatch = new LockWatch({ lockDurationMs: this.options.stall.lockDurationMs, onLapse: (lapse) => void this.onLockLapse(lapse) });
-    this.recoveryLane = new RecoveryLane({ relay: deps.relay });
+    this.recoveryLane = new RecoveryLane({
+      relay: deps.relay,
+      excusedRuns: {
+        record: (jobId, entryAddedAt) => recordLockLapses(deps.generalPool, [{ jobId, entryAddedAt }]),
+        withdraw: (jobId, entryAddedAt) => withdrawLockLapse(deps.generalPool, jobId, entryAddedAt),
+      },
+      othersRunning: () => this.entriesRunning - 1,
+      // The suspect's own entry fills a concurrency of 1: BullMQ fetches nothing more for this process meanwhile.
+      fetching: (allowed) => {
+        if (this.worker) this.worker.concurrency = allowed ? this.options.concurrency : 1;
+      },
+      log: deps.log,
+    });
     this.slot = new SlotHolding(deps.log);
     this.cancels = new CancelWatch({ redisUrl: options.redisUrl, prefix: options.prefix, checkEveryMs: this.options.cancelCheckMs, generalPool: deps.generalPool, runs: this.executor, log: deps.log });
     this.loop = new LoopLiveness({ redisUrl: options.redisUrl, prefix: options.prefix, probeEveryMs: this.options.livenessProbeMs, metrics: deps.metrics });
@@ -371,6 +383,7 @@ export class JobRunner {
       await this.process(job, token);
     } finally {
       this.entriesRunning -= 1;
+      this.recoveryLane.entryEnded();
       // A later delivery of the same entry may have begun while this one wound down: it keeps its place.
       if (entryId !== undefined && this.entryDeliveries.get(entryId) === delivery) {
         this.entryDeliveries.delete(entryId);
@@ -439,14 +452,18 @@ export class JobRunner {
   /**
    * A shared entry's jobs run side by side; a job's own entry runs its job, unless its runs
    * kept ending with their worker: a crash loop is dead-lettered, and a job on its last
-   * chance (one more such run would make it a crash loop) runs in the recovery lane or is
-   * parked until the lane frees. A job interrupted fewer times runs beside the others: a
+   * chance (one more such run would make it a crash loop) runs alone in the recovery lane or
+   * is parked until the lane frees. A job interrupted fewer times runs beside the others: a
    * crash of a worker running a hundred jobs would otherwise have them run one at a time.
+   * While the lane is held, what else reaches this process is parked until it frees.
    */
   private async process(job: Job<QueueJobData, void, string>, token: string | undefined): Promise<void> {
     const data: unknown = job.data;
     const jobIds = sharedJobIds(data);
-    if (jobIds) return this.processShared(job, jobIds);
+    if (jobIds) {
+      if (this.recoveryLane.isHeld) return this.parkOutsideLane(job, token, 'held back');
+      return this.processShared(job, jobIds);
+    }
     const jobId = ownJobId(data);
     if (!jobId) {
       this.deps.log.error({ queueJobId: job.id }, 'queue entry without a valid job id: dropped');
@@ -458,17 +475,30 @@ export class JobRunner {
       await this.crashLoops.deadLetter(jobId, reason);
       throw new UnrecoverableError(reason);
     }
-    if (!this.crashLoops.isLastChance(runs)) return this.settleOwnEntry(job, token, await this.executor.execute(jobId, OWN_ENTRY));
-    if (!this.recoveryLane.enter(job.id)) {
-      await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
-      this.recoveryLane.park(job.id);
-      throw new DelayedError();
+    if (!this.crashLoops.isLastChance(runs)) {
+      if (this.recoveryLane.isHeld) return this.parkOutsideLane(job, token, 'held back');
+      return this.settleOwnEntry(job, token, await this.executor.execute(jobId, OWN_ENTRY));
     }
+    if (!this.recoveryLane.enter(job.id)) return this.parkOutsideLane(job, token, 'suspect');
     try {
-      return await this.settleOwnEntry(job, token, await this.executor.execute(jobId, OWN_ENTRY));
+      const delivery = job.id === undefined ? undefined : this.entryDeliveries.get(job.id);
+      const isLost = () => delivery !== undefined && this.stoppedDeliveries.has(delivery);
+      const alone = await this.recoveryLane.runAlone({ entryId: job.id, jobId, entryAddedAt: job.timestamp }, isLost, () => this.executor.execute(jobId, OWN_ENTRY));
+      if (alone.ran) return await this.settleOwnEntry(job, token, alone.value);
+      if (alone.why === 'lost') throw new DelayedError();
+      await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
+      throw new DelayedError();
     } finally {
       this.recoveryLane.leave();
     }
+  }
+
+  /** Parks an entry in `delayed` while the recovery lane is held (see RecoveryLane): a suspect waits its turn, anything else the lane's end. */
+  private async parkOutsideLane(job: Job<QueueJobData, void, string>, token: string | undefined, as: 'suspect' | 'held back'): Promise<never> {
+    await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
+    if (as === 'suspect') this.recoveryLane.park(job.id);
+    else this.recoveryLane.holdBack(job.id);
+    throw new DelayedError();
   }
 
   /** Moves a job's own entry to match how its delivery ended: delayed to run again, failed when dead-lettered. */

@@ -462,6 +462,19 @@ export async function recordLockLapses(db: Queryable, lapses: readonly LockLapse
   });
 }
 
+/**
+ * Takes back one run recorded by recordLockLapses for the entry BullMQ added at
+ * `entryAddedAt`. A job waiting in the recovery lane has its run recorded so in advance, as
+ * its worker ending while it waits would not be its doing, and taken back before it runs.
+ */
+export async function withdrawLockLapse(db: Queryable, jobId: string, entryAddedAt: number): Promise<void> {
+  await db.query({
+    name: 'jobs.withdraw-lock-lapse',
+    text: 'UPDATE jobs SET lock_lapses = lock_lapses - 1 WHERE id = $1 AND lock_lapses_entry = $2 AND lock_lapses > 0',
+    values: [jobId, entryAddedAt],
+  });
+}
+
 /** Runs of this job a live worker stopped for a lapsed lock on the entry BullMQ added at `entryAddedAt` (see recordLockLapses); 0 for another entry's, or a job that is gone. */
 export async function readLockLapses(db: Queryable, jobId: string, entryAddedAt: number): Promise<number> {
   const result = await db.query<{ lapses: number }>({

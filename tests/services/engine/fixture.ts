@@ -198,6 +198,18 @@ export async function queueSharedEntry(fx: Pick<EngineFixture, 'core' | 'ownerId
   return ids;
 }
 
+/**
+ * A queued job whose runs ended with their worker `crashes` times already, handed to BullMQ
+ * in an entry of its own carrying that count, as a worker queues a job again after such runs
+ * (with STALL_SETTINGS' maxStalledCount, 2 puts it on its last chance). Answers its id.
+ */
+export async function queueAfterCrashes(fx: Pick<EngineFixture, 'core' | 'ownerId' | 'query'>, type: string, input: unknown, crashes: number): Promise<string> {
+  const id = randomUUID();
+  await fx.query("INSERT INTO jobs (id, owner_id, type, input, status, max_attempts) VALUES ($1, $2, $3, $4, 'queued', 3)", [id, fx.ownerId, type, JSON.stringify(input)]);
+  if ((await fx.core.relay.requeue([{ id, type, priority: 0 }], 'requeue', { crashes })) !== 1) throw new Error('the job did not get its entry');
+  return id;
+}
+
 /** Waits until the relay's hand-off (gathered for a few milliseconds after the commit) put each job in BullMQ, in an entry of its own or a shared one. */
 export function handedOver(fx: Pick<EngineFixture, 'core' | 'env'>, jobIds: string | readonly string[]): Promise<true> {
   const ids = typeof jobIds === 'string' ? [jobIds] : jobIds;

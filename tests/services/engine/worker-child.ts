@@ -17,7 +17,8 @@ import { FAST_STALL } from './stall';
  * - TEST_LINGER_AFTER_OUTPUT_MS: file.compress lingers after writing its output, so a test
  *   can kill it between "output written" and "success reported";
  * - an echo job whose payload is "poison" kills this process at once (SIGKILL, as the
- *   kernel's OOM killer would), after noting the delivery in TEST_DELIVERY_LOG;
+ *   kernel's OOM killer would), after noting the delivery in TEST_DELIVERY_LOG; one whose
+ *   payload is "poison after <n> ms" does so once it has run that long;
  * - an echo job whose payload is "stray rejection" leaves a rejected promise nobody awaits;
  * - TEST_STALL_CSV_READS_LOG: csv.summary gets the first chunk of its file and then nothing
  *   (a store that stopped sending); the job id is appended to this file once the processor
@@ -35,7 +36,9 @@ const lingeringCompress: Processor = {
 };
 
 const trickyEcho = defineProcessor(echo, async ({ input, jobId }) => {
-  if (input.payload === 'poison') {
+  const poisonAfterMs = /^poison after (\d+) ms$/.exec(String(input.payload))?.[1];
+  if (poisonAfterMs) await delay(Number(poisonAfterMs));
+  if (input.payload === 'poison' || poisonAfterMs) {
     if (process.env.TEST_DELIVERY_LOG) appendFileSync(process.env.TEST_DELIVERY_LOG, `${jobId}\n`);
     process.kill(process.pid, 'SIGKILL');
   }

@@ -1,24 +1,40 @@
-import { RecoveryLane } from '../../../services/worker/recovery-lane';
+import { RecoveryLane, type RecoveryLaneOptions } from '../../../services/worker/recovery-lane';
 
-/** A relay whose promote answers, per entry, whether the entry was still parked in delayed. */
-function fakeRelay(stillParked: (entryId: string) => boolean) {
+const silentLog = { info: () => undefined, warn: () => undefined } as unknown as RecoveryLaneOptions['log'];
+
+/**
+ * A lane over a relay whose promote answers, per entry, whether the entry was still parked in
+ * delayed; `others` is the count of entries running beside the suspect, and `said` records
+ * the excuses and the fetching switches in order.
+ */
+function laneWith(stillParked: (entryId: string) => boolean = () => true, overrides: Partial<RecoveryLaneOptions> = {}) {
   const promoted: string[] = [];
-  return {
-    promoted,
+  const said: string[] = [];
+  const state = { others: 0 };
+  const lane = new RecoveryLane({
     relay: {
       promote: async (entryId: string) => {
         promoted.push(entryId);
         return stillParked(entryId);
       },
     },
-  };
+    excusedRuns: {
+      record: async (jobId) => void said.push(`excuse ${jobId}`),
+      withdraw: async (jobId) => void said.push(`withdraw ${jobId}`),
+    },
+    othersRunning: () => state.others,
+    fetching: (allowed) => void said.push(allowed ? 'fetch on' : 'fetch off'),
+    log: silentLog,
+    ...overrides,
+  });
+  return { lane, promoted, said, state };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('RecoveryLane', () => {
   it('lets one suspect in at a time', () => {
-    const lane = new RecoveryLane(fakeRelay(() => true));
+    const { lane } = laneWith();
     expect(lane.enter('a')).toBe(true);
     expect(lane.enter('b')).toBe(false);
     lane.leave();
@@ -26,8 +42,7 @@ describe('RecoveryLane', () => {
   });
 
   it('calls the first entry parked back when it frees, and only that one', async () => {
-    const { relay, promoted } = fakeRelay(() => true);
-    const lane = new RecoveryLane({ relay });
+    const { lane, promoted } = laneWith();
     lane.enter('a');
     lane.park('b');
     lane.park('c');
@@ -37,8 +52,7 @@ describe('RecoveryLane', () => {
   });
 
   it('goes on to the next parked entry when one is no longer parked (taken elsewhere, or its delay ended)', async () => {
-    const { relay, promoted } = fakeRelay((entryId) => entryId === 'c');
-    const lane = new RecoveryLane({ relay });
+    const { lane, promoted } = laneWith((entryId) => entryId === 'c');
     lane.enter('a');
     lane.park('b');
     lane.park('c');
@@ -49,8 +63,7 @@ describe('RecoveryLane', () => {
   });
 
   it('forgets a parked entry that came back and took the lane on its own', async () => {
-    const { relay, promoted } = fakeRelay(() => true);
-    const lane = new RecoveryLane({ relay });
+    const { lane, promoted } = laneWith();
     lane.enter('a');
     lane.park('b');
     lane.park('c');
@@ -63,8 +76,7 @@ describe('RecoveryLane', () => {
   });
 
   it('stops calling parked entries back once the lane is taken again', async () => {
-    const { relay, promoted } = fakeRelay(() => false);
-    const lane = new RecoveryLane({ relay });
+    const { lane, promoted } = laneWith(() => false);
     lane.enter('a');
     lane.park('b');
     lane.park('c');
@@ -79,12 +91,81 @@ describe('RecoveryLane', () => {
   });
 
   it('ignores entries without an id', async () => {
-    const { relay, promoted } = fakeRelay(() => true);
-    const lane = new RecoveryLane({ relay });
+    const { lane, promoted } = laneWith();
     expect(lane.enter(undefined)).toBe(true);
     lane.park(undefined);
     lane.leave();
     await settle();
     expect(promoted).toEqual([]);
+  });
+
+  it('stops fetching while a suspect holds it, and calls back every entry held back meanwhile before the next suspect', async () => {
+    const { lane, promoted, said } = laneWith();
+    lane.enter('a');
+    expect(lane.isHeld).toBe(true);
+    lane.park('s1');
+    lane.holdBack('f1');
+    lane.holdBack('f2');
+    lane.leave();
+    expect(lane.isHeld).toBe(false);
+    await settle();
+    expect(said).toEqual(['fetch off', 'fetch on']);
+    expect(promoted).toEqual(['f1', 'f2', 's1']);
+  });
+
+  it('runs a suspect at once, without an excuse, when nothing else runs', async () => {
+    const { lane, said } = laneWith();
+    lane.enter('a');
+    await expect(lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => false, async () => 'done')).resolves.toEqual({ ran: true, value: 'done' });
+    expect(said).toEqual(['fetch off']);
+  });
+
+  it('has a suspect wait, its run excused, until the entries beside it ended, and takes the excuse back before it runs', async () => {
+    const { lane, said, state } = laneWith();
+    state.others = 2;
+    lane.enter('a');
+    const alone = lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => false, async () => {
+      said.push('run');
+      return 'done';
+    });
+    await settle();
+    state.others = 1;
+    lane.entryEnded();
+    await settle();
+    expect(said).toEqual(['fetch off', 'excuse job-a']);
+    state.others = 0;
+    lane.entryEnded();
+    await expect(alone).resolves.toEqual({ ran: true, value: 'done' });
+    expect(said).toEqual(['fetch off', 'excuse job-a', 'withdraw job-a', 'run']);
+  });
+
+  it('does not run a suspect whose wait could not be excused, nor one whose excuse could not be taken back', async () => {
+    const down = async () => {
+      throw new Error('PostgreSQL is away');
+    };
+    const run = jest.fn(async () => 'done');
+    const unexcused = laneWith(undefined, { othersRunning: () => 1, excusedRuns: { record: down, withdraw: async () => undefined } });
+    unexcused.lane.enter('a');
+    await expect(unexcused.lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => false, run)).resolves.toEqual({ ran: false, why: 'later' });
+    const others = { count: 1 };
+    const unwithdrawn = laneWith(undefined, { othersRunning: () => others.count, excusedRuns: { record: async () => undefined, withdraw: down } });
+    unwithdrawn.lane.enter('b');
+    const alone = unwithdrawn.lane.runAlone({ entryId: 'b', jobId: 'job-b', entryAddedAt: 1 }, () => false, run);
+    others.count = 0;
+    unwithdrawn.lane.entryEnded();
+    await expect(alone).resolves.toEqual({ ran: false, why: 'later' });
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it('does not run a suspect whose entry was lost while it waited', async () => {
+    const { lane, state } = laneWith();
+    state.others = 1;
+    lane.enter('a');
+    const run = jest.fn(async () => 'done');
+    const alone = lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => true, run);
+    state.others = 0;
+    lane.entryEnded();
+    await expect(alone).resolves.toEqual({ ran: false, why: 'lost' });
+    expect(run).not.toHaveBeenCalled();
   });
 });
