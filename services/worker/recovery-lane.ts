@@ -16,8 +16,10 @@ export interface SuspectEntry {
   entryAddedAt: number;
 }
 
-/** How a suspect's turn in the lane ended, when it did not run: `later`, it is to be parked and run later; `lost`, its entry is no longer this worker's. */
-export type AloneOutcome<T> = { ran: true; value: T } | { ran: false; why: 'later' | 'lost' };
+/** Why a suspect did not run: `later`, it is to be parked and run later (also when the worker is stopping); `lost`, its entry is no longer this worker's. */
+export type NotRun = 'later' | 'lost';
+
+export type AloneOutcome<T> = { ran: true; value: T } | { ran: false; why: NotRun };
 
 export interface RecoveryLaneOptions {
   /** Calls a parked entry back: moves it from delayed to the queue at once. */
@@ -95,11 +97,12 @@ export class RecoveryLane {
   }
 
   /**
-   * Runs `run` for the suspect holding the lane once no other entry runs in this process.
-   * When others run, the wait is excused in advance; when that excuse cannot be recorded or
-   * taken back (PostgreSQL away), the suspect does not run now (`later`).
+   * Runs `run` for the suspect holding the lane once no other entry runs in this process,
+   * unless `notNow` says why not by then. When others run, the wait is excused in advance;
+   * when that excuse cannot be recorded or taken back (PostgreSQL away), the suspect does
+   * not run now (`later`).
    */
-  async runAlone<T>(suspect: SuspectEntry, isLost: () => boolean, run: () => Promise<T>): Promise<AloneOutcome<T>> {
+  async runAlone<T>(suspect: SuspectEntry, notNow: () => NotRun | undefined, run: () => Promise<T>): Promise<AloneOutcome<T>> {
     const others = this.options.othersRunning();
     if (others > 0) {
       const { log, excusedRuns } = this.options;
@@ -120,7 +123,8 @@ export class RecoveryLane {
         return { ran: false, why: 'later' };
       }
     }
-    if (isLost()) return { ran: false, why: 'lost' };
+    const why = notNow();
+    if (why) return { ran: false, why };
     return { ran: true, value: await run() };
   }
 
