@@ -281,6 +281,26 @@ export async function spawnWorker(fx: EngineFixture, entry: string, extraEnv: Re
 
 const children = new Set<ChildProcess>();
 
+/**
+ * Plays the orchestrator for worker children that kill themselves: starts one again each time
+ * one exits, until `done` holds (the last one is then stopped with SIGTERM); throws after
+ * `maxStarts` starts without it.
+ */
+export async function superviseWorkers(fx: EngineFixture, entry: string, what: string, done: () => Promise<boolean>, options: { env?: Record<string, string>; maxStarts?: number } = {}): Promise<void> {
+  const maxStarts = options.maxStarts ?? 12;
+  for (let start = 0; start < maxStarts && !(await done()); start += 1) {
+    const worker = await spawnWorker(fx, entry, options.env).catch(() => undefined);
+    if (!worker) continue;
+    const finished = await Promise.race([worker.exited.then(() => false), waitFor(what, done, 30_000).catch(() => false)]);
+    if (finished) {
+      worker.kill('SIGTERM');
+      await worker.exited;
+      return;
+    }
+  }
+  if (!(await done())) throw new Error(`${what}: not after ${maxStarts} worker starts`);
+}
+
 /** SIGKILLs worker children a failed test left running. */
 export async function killWorkerChildren(): Promise<void> {
   await Promise.all(

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { createEngineFixture, queueSharedEntry, submission, statusOf, killWorkerChildren, spawnWorker, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, queueSharedEntry, submission, statusOf, killWorkerChildren, spawnWorker, superviseWorkers, waitFor, type EngineFixture } from './fixture';
 
 const WORKER_MAIN = 'services/worker/main.ts';
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
@@ -105,12 +105,7 @@ describe('job engine: worker processes', () => {
         Array.from({ length: 3 }, () => fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 1_500 } }))),
       );
       const poison = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'poison' } }));
-      // Plays the orchestrator: a worker that dies is started again, until the crash loop is over.
-      for (let start = 0; start < 10 && (await statusOf(fx, poison.job.id)) !== 'failed'; start += 1) {
-        const worker = await spawnWorker(fx, WORKER_CHILD, { TEST_DELIVERY_LOG: deliveryLog }).catch(() => undefined);
-        if (!worker) continue;
-        await Promise.race([worker.exited, waitFor('the poison job to be dead-lettered', async () => (await statusOf(fx, poison.job.id)) === 'failed', 20_000).catch(() => undefined)]);
-      }
+      await superviseWorkers(fx, WORKER_CHILD, 'the poison job to be dead-lettered', async () => (await statusOf(fx, poison.job.id)) === 'failed', { env: { TEST_DELIVERY_LOG: deliveryLog } });
       const dead = await fx.core.jobs.get(fx.ownerId, poison.job.id);
       expect(dead.status).toBe('failed');
       expect(dead.error).toMatch(/its run ended with its worker 3 times in a row/);
@@ -137,15 +132,7 @@ describe('job engine: worker processes', () => {
       const ids = await queueSharedEntry(fx, ['fine', 'fine', 'poison', 'fine', 'fine']);
       const poison = ids[2] as string;
       const innocents = ids.filter((id) => id !== poison);
-      for (let start = 0; start < 10 && (await statusOf(fx, poison)) !== 'failed'; start += 1) {
-        const worker = await spawnWorker(fx, WORKER_CHILD, { TEST_DELIVERY_LOG: deliveryLog }).catch(() => undefined);
-        if (!worker) continue;
-        await Promise.race([worker.exited, waitFor('the poison job to be dead-lettered', async () => (await statusOf(fx, poison)) === 'failed', 20_000).catch(() => undefined)]);
-        if ((await statusOf(fx, poison)) === 'failed') {
-          worker.kill('SIGTERM');
-          await worker.exited;
-        }
-      }
+      await superviseWorkers(fx, WORKER_CHILD, 'the poison job to be dead-lettered', async () => (await statusOf(fx, poison)) === 'failed', { env: { TEST_DELIVERY_LOG: deliveryLog } });
       const dead = await fx.core.jobs.get(fx.ownerId, poison);
       expect(dead.status).toBe('failed');
       expect(dead.error).toMatch(/its run ended with its worker 3 times in a row/);

@@ -1,4 +1,4 @@
-import { createEngineFixture, killWorkerChildren, queueAfterCrashes, spawnWorker, statusOf, submission, waitFor, type EngineFixture } from './fixture';
+import { createEngineFixture, killWorkerChildren, queueAfterCrashes, spawnWorker, statusOf, submission, superviseWorkers, waitFor, type EngineFixture } from './fixture';
 
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
 /** STALL_SETTINGS' maxStalledCount: a job whose runs ended with their worker this often is on its last chance. */
@@ -20,21 +20,6 @@ describe('job engine: a job on its last chance runs alone in its worker', () => 
     await fx?.close();
   });
 
-  /** Plays the orchestrator: starts a worker again each time one dies, until `done` holds. */
-  async function superviseUntil(what: string, done: () => Promise<boolean>, maxStarts = 12): Promise<void> {
-    for (let start = 0; start < maxStarts && !(await done()); start += 1) {
-      const worker = await spawnWorker(fx, WORKER_CHILD).catch(() => undefined);
-      if (!worker) continue;
-      const finished = await Promise.race([worker.exited.then(() => false), waitFor(what, done, 30_000).catch(() => false)]);
-      if (finished) {
-        worker.kill('SIGTERM');
-        await worker.exited;
-        return;
-      }
-    }
-    if (!(await done())) throw new Error(`${what}: not after ${maxStarts} worker starts`);
-  }
-
   const settled = (...jobIds: string[]) => async () => (await Promise.all(jobIds.map((id) => statusOf(fx, id)))).every((status) => status === 'succeeded' || status === 'failed');
 
   it('takes no other job while it runs: a job that kills the worker waits until it is done, and is dead-lettered alone', async () => {
@@ -43,7 +28,7 @@ describe('job engine: a job on its last chance runs alone in its worker', () => 
     await waitFor('the job on its last chance to run', async () => (await statusOf(fx, lastChance)) === 'running');
     const poison = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'echo', input: { payload: 'poison' } }));
     await Promise.race([worker.exited, waitFor('both jobs to settle', settled(lastChance, poison.job.id), 30_000).catch(() => undefined)]);
-    await superviseUntil('both jobs to settle', settled(lastChance, poison.job.id));
+    await superviseWorkers(fx, WORKER_CHILD, 'both jobs to settle', settled(lastChance, poison.job.id));
 
     expect(await fx.core.jobs.get(fx.ownerId, lastChance)).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(await fx.core.jobs.get(fx.ownerId, poison.job.id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/ended with its worker 3 times/) });
@@ -55,7 +40,7 @@ describe('job engine: a job on its last chance runs alone in its worker', () => 
     await waitFor('the poison to run', async () => (await statusOf(fx, poison.job.id)) === 'running');
     const lastChance = await queueAfterCrashes(fx, 'sleep', { ms: 5_000 }, LAST_CHANCE);
     await Promise.race([worker.exited, waitFor('both jobs to settle', settled(lastChance, poison.job.id), 30_000).catch(() => undefined)]);
-    await superviseUntil('both jobs to settle', settled(lastChance, poison.job.id));
+    await superviseWorkers(fx, WORKER_CHILD, 'both jobs to settle', settled(lastChance, poison.job.id));
 
     expect(await fx.core.jobs.get(fx.ownerId, lastChance)).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(await fx.core.jobs.get(fx.ownerId, poison.job.id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/ended with its worker 3 times/) });
