@@ -1,7 +1,8 @@
 import type { Pool } from 'pg';
 import { QUEUE_DEPTH_STATES, QUEUES, type QueueDepthState } from '../../contract';
 import { countByStatus, findJob, listDeadLetters, toJobSummary, toJobView, toTaskCounts } from '../db/jobs';
-import { ChangedSinceReadError, ConflictError, NotFoundError } from '../errors';
+import { isDatabaseUnavailable, isStatementTimeout } from '../db/errors';
+import { ChangedSinceReadError, ConflictError, DomainError, NotFoundError, ServiceUnavailableError } from '../errors';
 import type { Logger } from '../logger';
 import type { Relay } from '../queue/relay';
 import { decodeCursor, pageOf } from './cursor';
@@ -28,6 +29,23 @@ export async function queueDepth(relay: Relay): Promise<Record<QueueDepthState, 
   return depth;
 }
 
+/**
+ * Runs an operation that needs Redis (the BullMQ queue's counts, its pause flag). When Redis
+ * does not answer (ioredis's "Command timed out", a closed connection), the caller is told a
+ * dependency is away and to come back (503 with Retry-After, as the API's document declares),
+ * not handed an unexpected error. PostgreSQL's own outages and the domain's errors pass
+ * through as they are: they already say what they are.
+ */
+async function needingRedis<T>(log: Logger, what: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof DomainError || isDatabaseUnavailable(error) || isStatementTimeout(error)) throw error;
+    log.warn({ err: error }, `Redis did not answer ${what}`);
+    throw new ServiceUnavailableError(`Redis did not answer ${what} (${error instanceof Error ? error.message : String(error)}); try again shortly`);
+  }
+}
+
 /** Long enough for a hand-off in flight to reach Redis, so reconcile's second look tells it from a lost job. */
 const RECONCILE_CONFIRM_MS = 2_000;
 
@@ -37,21 +55,21 @@ export function createJobAdmin(deps: { generalPool: Pool; relay: Relay; log: Log
   return {
     async queueStats(): Promise<QueueStats> {
       const [counts, paused, statuses, relayLagSeconds] = await Promise.all([
-        queueDepth(relay),
-        relay.queue.isPaused(),
+        needingRedis(deps.log, 'the queue counts', () => queueDepth(relay)),
+        needingRedis(deps.log, 'whether the queue is paused', () => relay.queue.isPaused()),
         countByStatus(generalPool),
-        relay.measureLagSeconds(),
+        needingRedis(deps.log, 'the relay lag', () => relay.measureLagSeconds()),
       ]);
       return { queue: QUEUES.jobs, paused, counts, statuses, relayLagSeconds };
     },
 
     async pause(log = deps.log) {
-      await relay.queue.pause();
+      await needingRedis(log, 'the pause', () => relay.queue.pause());
       log.info({ queue: QUEUES.jobs }, 'queue paused');
     },
 
     async resume(log = deps.log) {
-      await relay.queue.resume();
+      await needingRedis(log, 'the resume', () => relay.queue.resume());
       log.info({ queue: QUEUES.jobs }, 'queue resumed');
     },
 

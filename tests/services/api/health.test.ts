@@ -1,6 +1,6 @@
 import { startPostgres, type PostgresServer } from '../../harness/postgres';
 import { startRedis, type RedisServer } from '../../harness/redis';
-import { call, signUp, startApi, type ApiFixture, type CallResult } from './fixture';
+import { call, makeAdmin, signUp, startApi, type ApiFixture, type CallResult } from './fixture';
 
 /** Polls /readyz until it answers `status`; a dependency coming back takes a reconnect or two. */
 async function readyzBecomes(api: ApiFixture, status: number): Promise<Record<string, unknown>> {
@@ -103,6 +103,34 @@ describe('health routes against private servers', () => {
       redis.resume();
     }
     await readyzBecomes(api, 200);
+  });
+
+  it('answers the admin queue operations 503 with Retry-After while Redis hangs, as the document declares them', async () => {
+    const document = (await call<{ paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>> }>(api, '/openapi.json')).body;
+    const admin = await makeAdmin(api, (await signUp(api)).userId);
+    const operations = [['GET', '/v1/admin/queues'], ['POST', '/v1/admin/queues/pause'], ['POST', '/v1/admin/queues/resume']] as const;
+    redis.pause();
+    let answers: CallResult[];
+    try {
+      answers = await Promise.all(operations.map(([method, path]) => call(api, path, { method, token: admin, signal: AbortSignal.timeout(20_000) })));
+    } finally {
+      redis.resume();
+    }
+    operations.forEach(([method, path], index) => {
+      const answer = answers[index]!;
+      expect({ path, status: answer.status, type: answer.headers.get('content-type'), retryAfter: answer.headers.get('retry-after') }).toEqual({
+        path,
+        status: 503,
+        type: expect.stringMatching(/^application\/problem\+json/),
+        retryAfter: expect.stringMatching(/^[0-9]+$/),
+      });
+      expect(answer.body.detail).toMatch(/Redis/);
+      expect(Object.keys(document.paths[path]?.[method.toLowerCase()]?.responses['503']?.headers ?? {})).toContain('Retry-After');
+    });
+    await readyzBecomes(api, 200);
+    // Once Redis answers again, so do they; the queue is left running.
+    expect((await call(api, '/v1/admin/queues/resume', { method: 'POST', token: admin })).status).toBe(204);
+    expect((await call(api, '/v1/admin/queues', { token: admin })).status).toBe(200);
   });
 
   it('keeps rate-limited routes answering while Redis is down', async () => {
