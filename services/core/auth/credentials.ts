@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PASSWORD_MAX_LENGTH, passwordProblem } from './password-policy';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from './password-policy';
 
 export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy';
 
@@ -12,7 +12,11 @@ export const Email = z.preprocess(
   z.email('must be a valid email address').max(254),
 );
 
-/** A password being set: the length policy and the common-password list. */
+/**
+ * A password being set: the length policy and the common-password list. The policy counts
+ * characters (code points), as JSON Schema's minLength and maxLength do, so the document
+ * states it as those; `.max` only bounds the UTF-16 text the policy is asked about.
+ */
 export const NewPassword = z
   .string()
   .max(PASSWORD_MAX_LENGTH * 4)
@@ -20,7 +24,11 @@ export const NewPassword = z
     const problem = passwordProblem(password);
     if (problem) context.addIssue({ code: 'custom', message: problem });
   })
-  .meta({ description: '12-256 characters, not one of the most common passwords.' });
+  .meta({
+    minLength: PASSWORD_MIN_LENGTH,
+    maxLength: PASSWORD_MAX_LENGTH,
+    description: `${PASSWORD_MIN_LENGTH}-${PASSWORD_MAX_LENGTH} characters, not one of the most common passwords.`,
+  });
 
 export const RegisterBody = z.object({ email: Email, password: NewPassword }).strict();
 export type RegisterBody = z.infer<typeof RegisterBody>;

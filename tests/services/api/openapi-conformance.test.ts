@@ -176,6 +176,27 @@ describe('OpenAPI document against what the server sends', () => {
     expect(Object.keys(document.paths['/readyz']?.get?.responses['503']?.headers ?? {})).toContain('Retry-After');
   });
 
+  it('declares the length of a new password the server takes: a client that validates against the document is refused nothing it let through', async () => {
+    // JSON Schema counts a string's length in characters (code points), as the server does.
+    for (const body of ['RegisterBody', 'PasswordResetConfirm']) {
+      const password = (document.components.schemas[body]?.properties?.password ?? {}) as { minLength?: number; maxLength?: number };
+      expect({ body, minLength: password.minLength, maxLength: password.maxLength }).toEqual({ body, minLength: expect.any(Number), maxLength: expect.any(Number) });
+      if (body !== 'RegisterBody') continue;
+      const answers: Record<string, number> = {};
+      const register = async (label: string, value: string) => {
+        answers[label] = (await call(api, '/v1/auth/register', { json: { email: `length-${label}-${Date.now()}@example.com`, password: value } })).status;
+      };
+      const shortest = password.minLength!;
+      const longest = password.maxLength!;
+      await register('shortest', 'q7'.repeat(shortest).slice(0, shortest));
+      await register('one shorter', 'q7'.repeat(shortest).slice(0, shortest - 1));
+      // Characters outside the BMP: two UTF-16 units each, one character.
+      await register('longest', '\u{1F600}'.repeat(longest));
+      await register('one longer', '\u{1F600}'.repeat(longest + 1));
+      expect(answers).toEqual({ shortest: 202, 'one shorter': 400, longest: 202, 'one longer': 400 });
+    }
+  });
+
   it('says null only where the server may send null: a task page\'s counts never are, a job\'s tasks may be', async () => {
     const user = await signUp(api);
     const batch = await call<{ id: string; tasks: unknown }>(api, '/v1/jobs', { token: user.token, json: { type: 'echo.batch', input: { count: 2 } } });
