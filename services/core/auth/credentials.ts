@@ -6,10 +6,12 @@ export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy';
 /**
  * Emails are trimmed, NFC-normalised and lower-cased before they are validated and stored,
  * so `Ada@Example.com ` and `ada@example.com` are one account (the unique index agrees).
+ * The document states zod's pattern beside `format: email`: that format alone admits
+ * addresses zod refuses (`ada@localhost`, a one-letter top-level domain).
  */
 export const Email = z.preprocess(
   (value) => (typeof value === 'string' ? value.trim().normalize('NFC').toLowerCase() : value),
-  z.email('must be a valid email address').max(254),
+  z.email('must be a valid email address').max(254).meta({ pattern: z.regexes.email.source }),
 );
 
 /**

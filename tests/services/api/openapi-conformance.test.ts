@@ -197,6 +197,19 @@ describe('OpenAPI document against what the server sends', () => {
     }
   });
 
+  it('declares the addresses the server takes as an email: what its pattern admits is registered, what it refuses is refused', async () => {
+    const email = (document.components.schemas.RegisterBody?.properties?.email ?? {}) as { pattern?: string };
+    expect(email.pattern).toEqual(expect.any(String));
+    const admits = new RegExp(email.pattern!);
+    const stamp = Date.now();
+    // The JSON Schema format "email" alone admits all of these (RFC 5321 lets a domain be one label).
+    const addresses = [`ada.${stamp}@example.com`, `ada+${stamp}@mail.example.org`, `no-dot-${stamp}@localhost`, `short-tld-${stamp}@example.c`, `dots..${stamp}@example.com`, `.lead-${stamp}@example.com`];
+    for (const address of addresses) {
+      const answer = await call(api, '/v1/auth/register', { json: { email: address, password: 'correct horse battery staple' } });
+      expect({ address, status: answer.status }).toEqual({ address, status: admits.test(address) ? 202 : 400 });
+    }
+  });
+
   it('says null only where the server may send null: a task page\'s counts never are, a job\'s tasks may be', async () => {
     const user = await signUp(api);
     const batch = await call<{ id: string; tasks: unknown }>(api, '/v1/jobs', { token: user.token, json: { type: 'echo.batch', input: { count: 2 } } });
