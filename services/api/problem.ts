@@ -6,6 +6,7 @@ import { PROBLEM_CONTENT_TYPE, REQUEST_ID_HEADER } from '../contract';
 import { DatabaseAwayError, isDatabaseUnavailable, isStatementTimeout } from '../core/db/errors';
 import { DomainError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldIssue } from '../core/errors';
 import { MethodNotAllowedError, TooManyRequestsError } from './errors';
+import { settleUnreadBody } from './refused-body';
 
 /** An RFC 9457 problem document, with the request id and, for validation failures, the fields at fault. */
 export interface Problem {
@@ -19,6 +20,7 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
+/** Answers with a problem document; a request body left unread is settled as settleUnreadBody says. */
 export function sendProblem(req: Request, res: Response, status: number, detail?: string, extensions: Record<string, unknown> = {}): void {
   const problem: Problem = {
     type: 'about:blank',
@@ -29,6 +31,7 @@ export function sendProblem(req: Request, res: Response, status: number, detail?
     requestId: req.requestId,
     ...extensions,
   };
+  settleUnreadBody(req, res);
   res.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { MAX_JSON_DEPTH, MAX_JSON_OBJECT_KEYS } from '../../contract';
-import { ServiceUnavailableError, ValidationError } from '../../core/errors';
+import { PayloadTooLargeError, ServiceUnavailableError, ValidationError } from '../../core/errors';
 import { LARGE_SUBMIT_BYTES } from '../../core/jobs/submit';
 import { findUnacceptableInput, findWideObjectInText, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
 import { MemoryBudget } from '../../core/memory-budget';
@@ -184,13 +184,19 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
       next(new UnsupportedMediaTypeError(`this endpoint takes application/json, not ${req.headers['content-type'] ?? 'an untyped body'}`));
       return;
     }
+    // Refused before a byte is read: body-parser would read the whole body first, however long,
+    // to drop it. An encoded body's limit is on what it decodes to, known only once read.
+    const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+    if ((encoding === undefined || encoding === 'identity') && Number(req.headers['content-length']) > limitBytes) {
+      next(new PayloadTooLargeError(`the request body is larger than the limit of ${limitBytes} bytes`));
+      return;
+    }
     const reservation = largeBodyReservation(req, limitBytes);
     if (reservation === undefined) {
       let arrived: () => void;
       try {
         arrived = slowBodies.start(ownerOf(req));
       } catch (error) {
-        res.setHeader('Connection', 'close');
         next(error);
         return;
       }
@@ -204,8 +210,6 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
       () => readInTime(req, res, next),
       (error: unknown) => {
         if (req.socket.destroyed) return;
-        // Refused before its body is read: closing the connection spares both sides the rest of it.
-        res.setHeader('Connection', 'close');
         next(error);
       },
     );

@@ -193,35 +193,20 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         if (encoding && encoding !== 'identity') throw new UnsupportedMediaTypeError(`uploads are stored as sent; send the file without a Content-Encoding (not ${encoding})`);
         const multipart = req.is('multipart/form-data') === 'multipart/form-data';
         const length = declaredLength(req);
-        let quotaBytes: number;
-        try {
-          if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
-            throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
-          }
-          admitUpload(ownerId, res);
-          quotaBytes = await quotas.uploadAllowance(ownerId);
-        } catch (error) {
-          // Refused before its body is read: closing the connection spares both sides the rest
-          // of it (Node would otherwise read it to discard it).
-          res.setHeader('Connection', 'close');
-          throw error;
+        if (length !== undefined && length > uploadLimitBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0)) {
+          throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
         }
+        admitUpload(ownerId, res);
+        const quotaBytes = await quotas.uploadAllowance(ownerId);
         continueBody(req, res);
         const discard = (stored: FileView) =>
           files.remove(ownerId, stored.id, req.log).catch((error: unknown) => req.log.warn({ err: error, fileId: stored.id }, 'could not remove the file of a refused multipart upload'));
         const upload = (name: string, type: string, body: Readable) => files.upload({ ownerId, name, contentType: type, body, maxBytes: uploadLimitBytes, quotaBytes, quota: quotas.storage });
-        let file: FileView;
-        try {
-          file = multipart
-            ? await receiveMultipart(req, uploadLimitBytes + MULTIPART_OVERHEAD_BYTES, upload, discard)
-            : await upload(headerFileName(headers['x-file-name']), contentType, req);
-        } catch (error) {
-          // The rest of a body refused part way through is left unread (Node discards only a
-          // body nobody began to read), so the connection could carry no further request, one
-          // of another user's behind a proxy that reuses connections: it closes after the answer.
-          if (req.readableDidRead && !req.complete) res.setHeader('Connection', 'close');
-          throw error;
-        }
+        // A refusal (past the limit or the quota, malformed) goes to the problem handler, which
+        // settles the rest of the body (settleUnreadBody).
+        const file = multipart
+          ? await receiveMultipart(req, uploadLimitBytes + MULTIPART_OVERHEAD_BYTES, upload, discard)
+          : await upload(headerFileName(headers['x-file-name']), contentType, req);
         res.status(201).location(`${API_PREFIX}/files/${file.id}`).json(file);
       },
     }),

@@ -1,0 +1,131 @@
+import { execFile } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { promisify } from 'node:util';
+import { REFUSED_BODY_DRAIN_BYTES } from '../../../services/api/refused-body';
+import { signUp, startApi, type ApiFixture } from './fixture';
+
+const UPLOAD_LIMIT_BYTES = 1024 * 1024;
+const execFileAsync = promisify(execFile);
+
+/** A raw HTTP/1.1 exchange: what the server sent, and how many body bytes it took before it stopped the client. */
+class RawClient {
+  received = '';
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (this.received += chunk));
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => undefined);
+  }
+
+  static async open(api: ApiFixture): Promise<RawClient> {
+    const { hostname, port } = new URL(api.baseUrl);
+    const socket = connect(Number(port), hostname);
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return new RawClient(socket);
+  }
+
+  /**
+   * Sends `head`, then up to `bodyBytes` of body as fast as the socket takes it; answers the
+   * bytes written before all were sent or the server closed the connection.
+   */
+  async send(head: string, bodyBytes: number): Promise<number> {
+    const chunk = Buffer.alloc(256 * 1024, 0x71);
+    this.socket.write(head);
+    let written = 0;
+    while (written < bodyBytes && !this.closed && !this.socket.destroyed) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, bodyBytes - written));
+      const flushed = this.socket.write(piece);
+      written += piece.length;
+      if (!flushed) await new Promise((resolve) => this.socket.once('drain', resolve).once('close', resolve));
+    }
+    return written;
+  }
+
+  async until(text: string): Promise<string> {
+    const deadline = Date.now() + 20_000;
+    while (!this.received.includes(text)) {
+      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(text)} in ${JSON.stringify(this.received.slice(0, 500))}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.received;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function requestHead(path: string, headers: Record<string, string | number>): string {
+  return `POST ${path} HTTP/1.1\r\nHost: localhost\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n`;
+}
+
+/**
+ * A request refused before its body is read: its client gets the answer (Node's fetch, which
+ * writes the whole body before it reads, included), a body within the drain bound is read and
+ * dropped so the connection serves the next request, and one past it is not read.
+ */
+describe('refused request bodies', () => {
+  let api: ApiFixture;
+  let token: string;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT_BYTES) } });
+    ({ token } = await signUp(api));
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('answers 413 to Node\'s fetch sending an upload well past the limit from another process, not a reset under its body', async () => {
+    // The client in a process of its own, as a real one is: the answer and the close then race its writes.
+    const outcomes = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const script = `fetch(${JSON.stringify(`${api.baseUrl}/v1/files`)}, { method: 'POST', headers: { authorization: ${JSON.stringify(`Bearer ${token}`)}, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(${24 * UPLOAD_LIMIT_BYTES}, 0x61) })
+          .then((response) => console.log(response.status, response.headers.get('content-type')), (error) => console.log(error.cause?.code ?? String(error)))`;
+        const { stdout } = await execFileAsync(process.execPath, ['-e', script]);
+        return stdout.trim();
+      }),
+    );
+    expect(outcomes).toEqual(outcomes.map(() => expect.stringMatching(/^413 application\/problem\+json/)));
+  });
+
+  it('reads a refused upload within the bound to its end and answers the next request on the same connection', async () => {
+    const client = await RawClient.open(api);
+    try {
+      const bodyBytes = 2 * UPLOAD_LIMIT_BYTES;
+      const written = await client.send(requestHead('/v1/files', { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': bodyBytes }), bodyBytes);
+      expect(written).toBe(bodyBytes);
+      const answer = await client.until('}');
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer.toLowerCase()).not.toContain('connection: close');
+      client.socket.write(`GET /v1/auth/me HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      expect(await client.until('HTTP/1.1 200 ')).toMatch(/HTTP\/1\.1 200 /);
+    } finally {
+      client.close();
+    }
+  });
+
+  it.each([
+    ['a JSON submit past the body limit', '/v1/jobs', 'application/json', 413],
+    ['a JSON submit without a token', '/v1/jobs', 'application/json', 401],
+    ['an upload past the limit', '/v1/files', 'application/octet-stream', 413],
+  ])('answers %s declared longer than the drain bound at once, and closes without reading the body', async (_what, path, contentType, status) => {
+    const client = await RawClient.open(api);
+    try {
+      const declared = 4 * REFUSED_BODY_DRAIN_BYTES;
+      const headers: Record<string, string | number> = { 'content-type': contentType, 'content-length': declared };
+      if (status !== 401) headers.authorization = `Bearer ${token}`;
+      const written = await client.send(requestHead(path, headers), declared);
+      expect(client.received).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(client.received.toLowerCase()).toContain('connection: close');
+      // What the kernel's buffers took before the close, far below the body.
+      expect(written).toBeLessThan(REFUSED_BODY_DRAIN_BYTES);
+    } finally {
+      client.close();
+    }
+  });
+});
