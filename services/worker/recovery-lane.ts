@@ -8,9 +8,8 @@ import type { Relay } from '../core/queue/relay';
  */
 export const RECOVERY_LANE_PARK_MS = 5_000;
 
-/** The entry of a suspect asking to run alone: its id, and its job's. */
+/** The entry of a suspect asking to run alone: its job, and when the entry was added. */
 export interface SuspectEntry {
-  entryId: string | undefined;
   jobId: string;
   /** When BullMQ added the entry: the runs excused are the entry's (jobs.lock_lapses_entry). */
   entryAddedAt: number;

@@ -484,7 +484,7 @@ export class JobRunner {
       const delivery = job.id === undefined ? undefined : this.entryDeliveries.get(job.id);
       // A worker stopping while the suspect waited leaves it to the next: its grace went to the jobs it waited for.
       const notNow = () => (delivery !== undefined && this.stoppedDeliveries.has(delivery) ? 'lost' : this.stopping ? 'later' : undefined);
-      const alone = await this.recoveryLane.runAlone({ entryId: job.id, jobId, entryAddedAt: job.timestamp }, notNow, () => this.executor.execute(jobId, OWN_ENTRY));
+      const alone = await this.recoveryLane.runAlone({ jobId, entryAddedAt: job.timestamp }, notNow, () => this.executor.execute(jobId, OWN_ENTRY));
       if (alone.ran) return await this.settleOwnEntry(job, token, alone.value);
       if (alone.why === 'lost') throw new DelayedError();
       await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);

@@ -116,7 +116,7 @@ describe('RecoveryLane', () => {
   it('runs a suspect at once, without an excuse, when nothing else runs', async () => {
     const { lane, said } = laneWith();
     lane.enter('a');
-    await expect(lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => undefined, async () => 'done')).resolves.toEqual({ ran: true, value: 'done' });
+    await expect(lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => undefined, async () => 'done')).resolves.toEqual({ ran: true, value: 'done' });
     expect(said).toEqual(['fetch off']);
   });
 
@@ -124,7 +124,7 @@ describe('RecoveryLane', () => {
     const { lane, said, state } = laneWith();
     state.others = 2;
     lane.enter('a');
-    const alone = lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => undefined, async () => {
+    const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => undefined, async () => {
       said.push('run');
       return 'done';
     });
@@ -146,11 +146,11 @@ describe('RecoveryLane', () => {
     const run = jest.fn(async () => 'done');
     const unexcused = laneWith(undefined, { othersRunning: () => 1, excusedRuns: { record: down, withdraw: async () => undefined } });
     unexcused.lane.enter('a');
-    await expect(unexcused.lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => undefined, run)).resolves.toEqual({ ran: false, why: 'later' });
+    await expect(unexcused.lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => undefined, run)).resolves.toEqual({ ran: false, why: 'later' });
     const others = { count: 1 };
     const unwithdrawn = laneWith(undefined, { othersRunning: () => others.count, excusedRuns: { record: async () => undefined, withdraw: down } });
     unwithdrawn.lane.enter('b');
-    const alone = unwithdrawn.lane.runAlone({ entryId: 'b', jobId: 'job-b', entryAddedAt: 1 }, () => undefined, run);
+    const alone = unwithdrawn.lane.runAlone({ jobId: 'job-b', entryAddedAt: 1 }, () => undefined, run);
     others.count = 0;
     unwithdrawn.lane.entryEnded();
     await expect(alone).resolves.toEqual({ ran: false, why: 'later' });
@@ -163,7 +163,7 @@ describe('RecoveryLane', () => {
     lane.enter('a');
     const run = jest.fn(async () => 'done');
     let stopping = false;
-    const alone = lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => (stopping ? 'later' : undefined), run);
+    const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => (stopping ? 'later' : undefined), run);
     stopping = true;
     state.others = 0;
     lane.entryEnded();
@@ -176,7 +176,7 @@ describe('RecoveryLane', () => {
     state.others = 1;
     lane.enter('a');
     const run = jest.fn(async () => 'done');
-    const alone = lane.runAlone({ entryId: 'a', jobId: 'job-a', entryAddedAt: 1 }, () => 'lost', run);
+    const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => 'lost', run);
     state.others = 0;
     lane.entryEnded();
     await expect(alone).resolves.toEqual({ ran: false, why: 'lost' });
