@@ -145,22 +145,46 @@ export async function stopChild(
   return 'SIGKILL';
 }
 
-/** Direct children of `pid` (Linux /proc); empty elsewhere. */
-export function childPidsOf(pid: number): number[] {
-  if (process.platform !== 'linux') return [];
-  const children: number[] = [];
+/** Every process's parent, from one pass over /proc (Linux); empty elsewhere. */
+function parentPids(): Map<number, number> {
+  const parents = new Map<number, number>();
+  if (process.platform !== 'linux') return parents;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // Field 4 is the parent pid; the command name (field 2) may contain spaces, so parse after ')'.
       const afterName = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(afterName[1]) === pid) children.push(Number(entry));
+      parents.set(Number(entry), Number(afterName[1]));
     } catch {
       // exited while we listed
     }
   }
-  return children;
+  return parents;
+}
+
+/** Direct children of `pid` (Linux /proc); empty elsewhere. */
+export function childPidsOf(pid: number): number[] {
+  return [...parentPids()].filter(([, parent]) => parent === pid).map(([child]) => child);
+}
+
+/**
+ * Every process below `pid`, children before their own (Linux /proc); empty elsewhere. One
+ * pass over /proc for the whole tree: a walk calling childPidsOf per process reads every
+ * process's stat once per process in the tree.
+ */
+export function descendantPidsOf(pid: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  for (const [child, parent] of parentPids()) childrenOf.set(parent, [...(childrenOf.get(parent) ?? []), child]);
+  const found: number[] = [];
+  const visit = (parent: number): void => {
+    for (const child of childrenOf.get(parent) ?? []) {
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return found;
 }
 
 /** True while `pid` runs. A zombie (exited, not yet reaped by its reparented parent) counts as gone. */

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
-import { childPidsOf } from '../../services/local/child';
+import { descendantPidsOf } from '../../services/local/child';
 import { nodeArgsFor } from '../harness/compiled-children';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -77,15 +77,7 @@ export class SupervisorProcess {
 
   /** Every process below the supervisor (servers, apps and their children). */
   descendants(): number[] {
-    const found: number[] = [];
-    const visit = (pid: number): void => {
-      for (const child of childPidsOf(pid)) {
-        found.push(child);
-        visit(child);
-      }
-    };
-    visit(this.pid);
-    return found;
+    return descendantPidsOf(this.pid);
   }
 
   /** Whether the supervisor process is still running. */
