@@ -80,14 +80,23 @@ export class RecoveryLane {
     return true;
   }
 
-  /** Notes a suspect the caller parked outside the busy lane, to be called back when the lane frees. */
+  /**
+   * Notes a suspect the caller parked outside the busy lane, to be called back when the lane
+   * frees. The caller parks the entry in Redis first and notes it after, so the lane may have
+   * freed in between, its leave() missing the entry: a lane found free calls the next suspect
+   * back at once.
+   */
   park(entryId: string | undefined): void {
-    if (entryId) this.parked.add(entryId);
+    if (!entryId) return;
+    this.parked.add(entryId);
+    if (!this.busy) void this.callNextSuspect();
   }
 
-  /** Notes an entry that is no suspect, parked because a suspect holds the lane: called back when it frees. */
+  /** Notes an entry that is no suspect, parked because a suspect held the lane: called back when it frees, or at once when it freed already (see park). */
   holdBack(entryId: string | undefined): void {
-    if (entryId) this.heldBack.add(entryId);
+    if (!entryId) return;
+    if (this.busy) this.heldBack.add(entryId);
+    else void this.options.relay.promote(entryId).catch(() => false);
   }
 
   /** Says an entry running here ended: a suspect waiting for the others looks again. */

@@ -113,6 +113,39 @@ describe('RecoveryLane', () => {
     expect(promoted).toEqual(['f1', 'f2', 's1']);
   });
 
+  it('calls a suspect back at once when the lane was left before the suspect was noted as parked', async () => {
+    const { lane, promoted } = laneWith();
+    lane.enter('a');
+    // b found the lane held and is being moved to delayed meanwhile; a is done before b is noted.
+    lane.leave();
+    lane.park('b');
+    await settle();
+    expect(promoted).toEqual(['b']);
+  });
+
+  it('calls back at once an entry held back after the lane was left', async () => {
+    const { lane, promoted } = laneWith();
+    lane.enter('a');
+    lane.leave();
+    lane.holdBack('f1');
+    await settle();
+    expect(promoted).toEqual(['f1']);
+  });
+
+  it('keeps a suspect noted after the lane was taken again for that lane\'s end', async () => {
+    const { lane, promoted } = laneWith();
+    lane.enter('a');
+    lane.leave();
+    lane.enter('x');
+    lane.park('b');
+    lane.holdBack('f1');
+    await settle();
+    expect(promoted).toEqual([]);
+    lane.leave();
+    await settle();
+    expect(promoted).toEqual(['f1', 'b']);
+  });
+
   it('runs a suspect at once, without an excuse, when nothing else runs', async () => {
     const { lane, said } = laneWith();
     lane.enter('a');
