@@ -8,6 +8,9 @@ import type { Relay } from '../core/queue/relay';
  */
 export const RECOVERY_LANE_PARK_MS = 5_000;
 
+/** How often a suspect that waited tries again to take its excuse back while PostgreSQL refuses. */
+export const EXCUSE_WITHDRAW_RETRY_MS = 1_000;
+
 /** The entry of a suspect asking to run alone: its job, and when the entry was added. */
 export interface SuspectEntry {
   jobId: string;
@@ -15,8 +18,15 @@ export interface SuspectEntry {
   entryAddedAt: number;
 }
 
-/** Why a suspect did not run: `later`, it is to be parked and run later (also when the worker is stopping); `lost`, its entry is no longer this worker's. */
-export type NotRun = 'later' | 'lost';
+/** Why a suspect may not run now: `later`, it is to be parked and run later (also when the worker is stopping); `lost`, its entry is no longer this worker's. */
+export type NotNow = 'later' | 'lost';
+
+/**
+ * Why a suspect did not run: as NotNow, or `lapsing`: its entry is to be left as it is, its
+ * lock to lapse with this stopping worker, as the excuse that could not be taken back from
+ * the job's row stands for that run.
+ */
+export type NotRun = NotNow | 'lapsing';
 
 export type AloneOutcome<T> = { ran: true; value: T } | { ran: false; why: NotRun };
 
@@ -63,6 +73,8 @@ export class RecoveryLane {
   /** Entries that are no suspects, parked while a suspect held the lane. */
   private readonly heldBack = new Set<string>();
   private othersEnded: (() => void) | undefined;
+  /** The suspect whose wait is excused on its row now (recorded, and no withdrawal under way or done). */
+  private excused: SuspectEntry | undefined;
 
   constructor(private readonly options: RecoveryLaneOptions) {}
 
@@ -99,6 +111,15 @@ export class RecoveryLane {
     else void this.options.relay.promote(entryId).catch(() => false);
   }
 
+  /**
+   * Whether the run of this entry is excused on its job's row already: the suspect waiting in
+   * the lane, whose excuse stays when its entry is lost (see runAlone). A lock lapse of that
+   * entry is not to be recorded a second time.
+   */
+  excuses(entry: SuspectEntry): boolean {
+    return this.excused?.jobId === entry.jobId && this.excused.entryAddedAt === entry.entryAddedAt;
+  }
+
   /** Says an entry running here ended: a suspect waiting for the others looks again. */
   entryEnded(): void {
     this.othersEnded?.();
@@ -106,11 +127,11 @@ export class RecoveryLane {
 
   /**
    * Runs `run` for the suspect holding the lane once no other entry runs in this process,
-   * unless `notNow` says why not by then. When others run, the wait is excused in advance;
-   * when that excuse cannot be recorded or taken back (PostgreSQL away), the suspect does
-   * not run now (`later`).
+   * unless `notNow` says why not by then. When others run, the wait is excused in advance
+   * (when that cannot be recorded, PostgreSQL being away, the suspect runs `later`), and the
+   * excuse is taken back before it runs (see withdrawExcuse).
    */
-  async runAlone<T>(suspect: SuspectEntry, notNow: () => NotRun | undefined, run: () => Promise<T>): Promise<AloneOutcome<T>> {
+  async runAlone<T>(suspect: SuspectEntry, notNow: () => NotNow | undefined, run: () => Promise<T>): Promise<AloneOutcome<T>> {
     const others = this.options.othersRunning();
     if (others > 0) {
       const { log, excusedRuns } = this.options;
@@ -121,19 +142,60 @@ export class RecoveryLane {
         log.warn({ err: error, jobId }, 'a job on its last chance could not have its wait excused: it runs later');
         return { ran: false, why: 'later' };
       }
-      log.info({ jobId, others }, 'a job on its last chance waits for the jobs running beside it to finish, to run alone (should this worker end meanwhile, that is not charged to it)');
-      await this.untilOthersEnded();
+      this.excused = suspect;
       try {
-        await excusedRuns.withdraw(jobId, entryAddedAt);
-      } catch (error) {
-        // The excuse stays: one later run of this entry that ends with its worker is not charged.
-        log.warn({ err: error, jobId }, 'could not take back the excuse of a job on its last chance that waited to run alone: it runs later');
-        return { ran: false, why: 'later' };
+        log.info({ jobId, others }, 'a job on its last chance waits for the jobs running beside it to finish, to run alone (should this worker end meanwhile, that is not charged to it)');
+        await this.untilOthersEnded();
+        const excuseStays = await this.withdrawExcuse(suspect, notNow);
+        if (excuseStays) return { ran: false, why: excuseStays };
+      } finally {
+        this.excused = undefined;
       }
     }
     const why = notNow();
     if (why) return { ran: false, why };
     return { ran: true, value: await run() };
+  }
+
+  /**
+   * Takes back the excuse of a suspect that waited, trying again every
+   * EXCUSE_WITHDRAW_RETRY_MS while PostgreSQL refuses, the suspect keeping the lane meanwhile:
+   * an excuse left on the row would spare one later run of the entry that really ends with its
+   * worker, and the job would be counted below its last chance, to run beside others once
+   * more. The excuse stays only where it stands for a run of this delivery that ends without
+   * the suspect having run, which is then not the suspect's doing:
+   * - `lost`: its lock is gone (lapsed or taken), and the entry's next delivery counts one
+   *   more run that ended with its worker. The runner records no lapse of its own for it
+   *   (see excuses()), so that run is excused once. (Lost while a withdrawal is under way, the
+   *   lapse is recorded as any other, and were that withdrawal refused, the run would be
+   *   excused twice: the narrow window in which the job may get one run more.)
+   * - `lapsing`: the worker stops while PostgreSQL refuses. Parking the entry would end this
+   *   delivery without such a run and leave the excuse to a later, real one; the entry is left
+   *   to lapse with the worker instead, the one run the excuse stands for.
+   * Answers undefined once the excuse is taken back.
+   */
+  private async withdrawExcuse(suspect: SuspectEntry, notNow: () => NotNow | undefined): Promise<'lost' | 'lapsing' | undefined> {
+    const { log, excusedRuns } = this.options;
+    const { jobId, entryAddedAt } = suspect;
+    for (let refused = 0; ; refused += 1) {
+      if (notNow() === 'lost') return 'lost';
+      this.excused = undefined;
+      try {
+        await excusedRuns.withdraw(jobId, entryAddedAt);
+        if (refused > 0) log.info({ jobId, refused }, 'took back the excuse of a job on its last chance that waited to run alone');
+        return undefined;
+      } catch (error) {
+        this.excused = suspect;
+        const why = notNow();
+        if (why === 'lost') return 'lost';
+        if (why === 'later') {
+          log.warn({ err: error, jobId }, 'the worker stops while the excuse of a job on its last chance cannot be taken back: its entry is left to lapse with the worker, the run that excuse stands for');
+          return 'lapsing';
+        }
+        if (refused === 0) log.warn({ err: error, jobId }, 'could not take back the excuse of a job on its last chance that waited to run alone: it keeps the lane and tries again every second');
+      }
+      await new Promise((resolve) => setTimeout(resolve, EXCUSE_WITHDRAW_RETRY_MS));
+    }
   }
 
   /** Frees the lane, lets BullMQ fetch again, and calls parked entries back: every one held back, and the next suspect. */

@@ -446,7 +446,9 @@ export class JobRunner {
     const lapses = this.stopLostEntries(entryIds, loopStood ? "this worker's event loop stood still for more than half the lock's duration" : "Redis did not take its renewals within the lock's duration");
     if (lapses.length === 0) return;
     this.deps.metrics?.jobLockLapses.inc({ cause: loopStood ? 'worker' : 'redis' }, lapses.length);
-    if (!loopStood) await this.lockLapses.record(lapses);
+    // A job waiting in the recovery lane has this run excused on its row already.
+    const unexcused = lapses.filter((lapse) => !this.recoveryLane.excuses(lapse));
+    if (!loopStood && unexcused.length > 0) await this.lockLapses.record(unexcused);
   }
 
   /**
@@ -486,7 +488,8 @@ export class JobRunner {
       const notNow = () => (delivery !== undefined && this.stoppedDeliveries.has(delivery) ? 'lost' : this.stopping ? 'later' : undefined);
       const alone = await this.recoveryLane.runAlone({ jobId, entryAddedAt: job.timestamp }, notNow, () => this.executor.execute(jobId, OWN_ENTRY));
       if (alone.ran) return await this.settleOwnEntry(job, token, alone.value);
-      if (alone.why === 'lost') throw new DelayedError();
+      // Lost, the entry is not this worker's to move; lapsing, its lock is to lapse with this stopping worker (see RecoveryLane.withdrawExcuse).
+      if (alone.why !== 'later') throw new DelayedError();
       await job.moveToDelayed(Date.now() + RECOVERY_LANE_PARK_MS, token);
       throw new DelayedError();
     } finally {

@@ -1,4 +1,4 @@
-import { RecoveryLane, type RecoveryLaneOptions } from '../../../services/worker/recovery-lane';
+import { EXCUSE_WITHDRAW_RETRY_MS, RecoveryLane, type RecoveryLaneOptions } from '../../../services/worker/recovery-lane';
 
 const silentLog = { info: () => undefined, warn: () => undefined } as unknown as RecoveryLaneOptions['log'];
 
@@ -31,6 +31,10 @@ function laneWith(stillParked: (entryId: string) => boolean = () => true, overri
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+const postgresAway = async (): Promise<never> => {
+  throw new Error('PostgreSQL is away');
+};
 
 describe('RecoveryLane', () => {
   it('lets one suspect in at a time', () => {
@@ -172,22 +176,89 @@ describe('RecoveryLane', () => {
     expect(said).toEqual(['fetch off', 'excuse job-a', 'withdraw job-a', 'run']);
   });
 
-  it('does not run a suspect whose wait could not be excused, nor one whose excuse could not be taken back', async () => {
-    const down = async () => {
-      throw new Error('PostgreSQL is away');
-    };
+  it('does not run a suspect whose wait could not be excused', async () => {
     const run = jest.fn(async () => 'done');
-    const unexcused = laneWith(undefined, { othersRunning: () => 1, excusedRuns: { record: down, withdraw: async () => undefined } });
-    unexcused.lane.enter('a');
-    await expect(unexcused.lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => undefined, run)).resolves.toEqual({ ran: false, why: 'later' });
-    const others = { count: 1 };
-    const unwithdrawn = laneWith(undefined, { othersRunning: () => others.count, excusedRuns: { record: async () => undefined, withdraw: down } });
-    unwithdrawn.lane.enter('b');
-    const alone = unwithdrawn.lane.runAlone({ jobId: 'job-b', entryAddedAt: 1 }, () => undefined, run);
-    others.count = 0;
-    unwithdrawn.lane.entryEnded();
-    await expect(alone).resolves.toEqual({ ran: false, why: 'later' });
+    const { lane } = laneWith(undefined, { othersRunning: () => 1, excusedRuns: { record: postgresAway, withdraw: async () => undefined } });
+    lane.enter('a');
+    await expect(lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => undefined, run)).resolves.toEqual({ ran: false, why: 'later' });
     expect(run).not.toHaveBeenCalled();
+  });
+
+  describe('when PostgreSQL refuses to take the excuse back', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
+    afterEach(() => jest.useRealTimers());
+
+    /** A lane whose first `refusals` withdrawals are refused; `attempts` counts them. */
+    function laneRefusingWithdrawals(refusals: number) {
+      const withdrawals = { attempts: 0 };
+      const said: string[] = [];
+      const fixture = laneWith(undefined, {
+        excusedRuns: {
+          record: async (jobId) => void said.push(`excuse ${jobId}`),
+          withdraw: async (jobId) => {
+            withdrawals.attempts += 1;
+            if (withdrawals.attempts <= refusals) await postgresAway();
+            said.push(`withdraw ${jobId}`);
+          },
+        },
+      });
+      return { ...fixture, said, withdrawals };
+    }
+
+    it('keeps the lane and tries again until the excuse is taken back, then runs the suspect', async () => {
+      const { lane, state, said, withdrawals } = laneRefusingWithdrawals(2);
+      state.others = 1;
+      lane.enter('a');
+      const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => undefined, async () => {
+        said.push('run');
+        return 'done';
+      });
+      state.others = 0;
+      lane.entryEnded();
+      await settle();
+      expect(withdrawals.attempts).toBe(1);
+      expect(lane.isHeld).toBe(true);
+      await jest.advanceTimersByTimeAsync(EXCUSE_WITHDRAW_RETRY_MS);
+      expect(withdrawals.attempts).toBe(2);
+      await jest.advanceTimersByTimeAsync(EXCUSE_WITHDRAW_RETRY_MS);
+      await expect(alone).resolves.toEqual({ ran: true, value: 'done' });
+      expect(said).toEqual(['excuse job-a', 'withdraw job-a', 'run']);
+    });
+
+    it('leaves the entry of a stopping worker to lapse, the excuse standing for that run, instead of parking it with the excuse on its row', async () => {
+      const { lane, state, withdrawals } = laneRefusingWithdrawals(Infinity);
+      state.others = 1;
+      lane.enter('a');
+      let stopping = false;
+      const run = jest.fn(async () => 'done');
+      const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => (stopping ? 'later' : undefined), run);
+      state.others = 0;
+      lane.entryEnded();
+      await settle();
+      stopping = true;
+      await jest.advanceTimersByTimeAsync(EXCUSE_WITHDRAW_RETRY_MS);
+      await expect(alone).resolves.toEqual({ ran: false, why: 'lapsing' });
+      expect(withdrawals.attempts).toBe(2);
+      expect(run).not.toHaveBeenCalled();
+    });
+
+    it('stops trying once the entry is lost, the excuse standing for the run its lost lock ends', async () => {
+      const { lane, state, withdrawals } = laneRefusingWithdrawals(Infinity);
+      state.others = 1;
+      lane.enter('a');
+      let lost = false;
+      const run = jest.fn(async () => 'done');
+      const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => (lost ? 'lost' : undefined), run);
+      state.others = 0;
+      lane.entryEnded();
+      await settle();
+      expect(lane.excuses({ jobId: 'job-a', entryAddedAt: 1 })).toBe(true);
+      lost = true;
+      await jest.advanceTimersByTimeAsync(EXCUSE_WITHDRAW_RETRY_MS);
+      await expect(alone).resolves.toEqual({ ran: false, why: 'lost' });
+      expect(withdrawals.attempts).toBe(1);
+      expect(run).not.toHaveBeenCalled();
+    });
   });
 
   it('does not run a suspect its worker no longer wants to run once the wait is over (stopping)', async () => {
@@ -204,15 +275,20 @@ describe('RecoveryLane', () => {
     expect(run).not.toHaveBeenCalled();
   });
 
-  it('does not run a suspect whose entry was lost while it waited', async () => {
-    const { lane, state } = laneWith();
+  it('does not run a suspect whose entry was lost while it waited, and keeps its excuse for the run its lost lock ends (the runner records no lapse for it meanwhile)', async () => {
+    const { lane, state, said } = laneWith();
     state.others = 1;
     lane.enter('a');
     const run = jest.fn(async () => 'done');
     const alone = lane.runAlone({ jobId: 'job-a', entryAddedAt: 1 }, () => 'lost', run);
+    await settle();
+    expect(lane.excuses({ jobId: 'job-a', entryAddedAt: 1 })).toBe(true);
+    expect(lane.excuses({ jobId: 'job-a', entryAddedAt: 2 })).toBe(false);
     state.others = 0;
     lane.entryEnded();
     await expect(alone).resolves.toEqual({ ran: false, why: 'lost' });
     expect(run).not.toHaveBeenCalled();
+    expect(said).toEqual(['fetch off', 'excuse job-a']);
+    expect(lane.excuses({ jobId: 'job-a', entryAddedAt: 1 })).toBe(false);
   });
 });

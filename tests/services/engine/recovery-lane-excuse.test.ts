@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createEngineFixture, killWorkerChildren, queueAfterCrashes, spawnWorker, statusOf, submission, superviseWorkers, waitFor, type EngineFixture } from './fixture';
+
+const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
+/** STALL_SETTINGS' maxStalledCount: a job whose runs ended with their worker this often is on its last chance. */
+const LAST_CHANCE = 2;
+/** Withdrawals of an excuse PostgreSQL refuses before it takes one. */
+const REFUSED_WITHDRAWALS = 2;
+
+/**
+ * A job on its last chance that waits for the jobs beside it has that wait excused on its row
+ * in advance, and the excuse taken back before it runs. When PostgreSQL refuses to take it
+ * back, the excuse must not stay behind: it would spare the job's next real crash, and a
+ * poison job would kill one worker more than its budget allows.
+ */
+describe('job engine: the excuse of a job that waited in the recovery lane', () => {
+  let fx: EngineFixture;
+  let scratch: string;
+
+  beforeEach(async () => {
+    fx = await createEngineFixture();
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'pk-lane-excuse-'));
+    // The only write that lowers lock_lapses within one entry is the excuse's withdrawal
+    // (withdrawLockLapse). A sequence counts the attempts, as a refused one rolls back.
+    await fx.query(`CREATE SEQUENCE excuse_withdrawals`);
+    await fx.query(`CREATE FUNCTION refuse_first_withdrawals() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.lock_lapses < OLD.lock_lapses AND NEW.lock_lapses_entry = OLD.lock_lapses_entry AND nextval('excuse_withdrawals') <= ${REFUSED_WITHDRAWALS} THEN
+          RAISE EXCEPTION 'the test refuses this withdrawal';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await fx.query('CREATE TRIGGER refuse_first_withdrawals BEFORE UPDATE OF lock_lapses ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_first_withdrawals()');
+  });
+  afterEach(async () => {
+    await killWorkerChildren();
+    await fx?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('is taken back once PostgreSQL takes it: a poison job that waited kills one worker, not two, before it is dead-lettered', async () => {
+    const deliveryLog = path.join(scratch, 'deliveries');
+    const env = { TEST_DELIVERY_LOG: deliveryLog };
+    const beside = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 3_000 } }));
+    const worker = await spawnWorker(fx, WORKER_CHILD, env);
+    await waitFor('the job beside it to run', async () => (await statusOf(fx, beside.job.id)) === 'running');
+    const poison = await queueAfterCrashes(fx, 'echo', { payload: 'poison' }, LAST_CHANCE);
+    const deadLettered = async () => (await statusOf(fx, poison)) === 'failed';
+    await Promise.race([worker.exited, waitFor('the poison job to be dead-lettered', deadLettered, 30_000).catch(() => undefined)]);
+    await superviseWorkers(fx, WORKER_CHILD, 'the poison job to be dead-lettered', deadLettered, { env });
+
+    expect(await fx.core.jobs.get(fx.ownerId, beside.job.id)).toMatchObject({ status: 'succeeded' });
+    expect(await fx.core.jobs.get(fx.ownerId, poison)).toMatchObject({ status: 'failed', error: expect.stringMatching(/ended with its worker 3 times/) });
+    expect(readFileSync(deliveryLog, 'utf8').trim().split('\n')).toEqual([poison]);
+    expect(await fx.one('SELECT last_value FROM excuse_withdrawals')).toMatchObject({ last_value: REFUSED_WITHDRAWALS + 1 });
+  }, 240_000);
+});
