@@ -11,10 +11,28 @@ const LAST_CHANCE = 2;
 const REFUSED_WITHDRAWALS = 2;
 
 /**
+ * Has PostgreSQL refuse the first `refusals` withdrawals of an excuse. The only write that
+ * lowers lock_lapses within one entry is the withdrawal (withdrawLockLapse); a sequence counts
+ * the attempts, as a refused one rolls back.
+ */
+async function refuseFirstWithdrawals(fx: EngineFixture, refusals: number): Promise<void> {
+  await fx.query('CREATE SEQUENCE excuse_withdrawals');
+  await fx.query(`CREATE FUNCTION refuse_first_withdrawals() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.lock_lapses < OLD.lock_lapses AND NEW.lock_lapses_entry = OLD.lock_lapses_entry AND nextval('excuse_withdrawals') <= ${refusals} THEN
+        RAISE EXCEPTION 'the test refuses this withdrawal';
+      END IF;
+      RETURN NEW;
+    END $$`);
+  await fx.query('CREATE TRIGGER refuse_first_withdrawals BEFORE UPDATE OF lock_lapses ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_first_withdrawals()');
+}
+
+/**
  * A job on its last chance that waits for the jobs beside it has that wait excused on its row
  * in advance, and the excuse taken back before it runs. When PostgreSQL refuses to take it
  * back, the excuse must not stay behind: it would spare the job's next real crash, and a
- * poison job would kill one worker more than its budget allows.
+ * poison job would kill one worker more than its budget allows. When the waiting job's lock
+ * is lost instead, the excuse stays: the run that lock ends was not the waiting job's doing.
  */
 describe('job engine: the excuse of a job that waited in the recovery lane', () => {
   let fx: EngineFixture;
@@ -23,17 +41,6 @@ describe('job engine: the excuse of a job that waited in the recovery lane', () 
   beforeEach(async () => {
     fx = await createEngineFixture();
     scratch = await mkdtemp(path.join(os.tmpdir(), 'pk-lane-excuse-'));
-    // The only write that lowers lock_lapses within one entry is the excuse's withdrawal
-    // (withdrawLockLapse). A sequence counts the attempts, as a refused one rolls back.
-    await fx.query(`CREATE SEQUENCE excuse_withdrawals`);
-    await fx.query(`CREATE FUNCTION refuse_first_withdrawals() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.lock_lapses < OLD.lock_lapses AND NEW.lock_lapses_entry = OLD.lock_lapses_entry AND nextval('excuse_withdrawals') <= ${REFUSED_WITHDRAWALS} THEN
-          RAISE EXCEPTION 'the test refuses this withdrawal';
-        END IF;
-        RETURN NEW;
-      END $$`);
-    await fx.query('CREATE TRIGGER refuse_first_withdrawals BEFORE UPDATE OF lock_lapses ON jobs FOR EACH ROW EXECUTE FUNCTION refuse_first_withdrawals()');
   });
   afterEach(async () => {
     await killWorkerChildren();
@@ -42,6 +49,7 @@ describe('job engine: the excuse of a job that waited in the recovery lane', () 
   });
 
   it('is taken back once PostgreSQL takes it: a poison job that waited kills one worker, not two, before it is dead-lettered', async () => {
+    await refuseFirstWithdrawals(fx, REFUSED_WITHDRAWALS);
     const deliveryLog = path.join(scratch, 'deliveries');
     const env = { TEST_DELIVERY_LOG: deliveryLog };
     const beside = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 3_000 } }));
@@ -56,5 +64,18 @@ describe('job engine: the excuse of a job that waited in the recovery lane', () 
     expect(await fx.core.jobs.get(fx.ownerId, poison)).toMatchObject({ status: 'failed', error: expect.stringMatching(/ended with its worker 3 times/) });
     expect(readFileSync(deliveryLog, 'utf8').trim().split('\n')).toEqual([poison]);
     expect(await fx.one('SELECT last_value FROM excuse_withdrawals')).toMatchObject({ last_value: REFUSED_WITHDRAWALS + 1 });
+  }, 240_000);
+
+  it('stays when the lock of the waiting job lapses because a job beside it held the loop: that run is not charged to the job that waited', async () => {
+    const blocker = await queueAfterCrashes(fx, 'echo', { payload: 'block 3000 ms after 1500 ms' }, 0);
+    const worker = await spawnWorker(fx, WORKER_CHILD);
+    await waitFor('the blocking job to run', async () => (await statusOf(fx, blocker)) === 'running');
+    const lastChance = await queueAfterCrashes(fx, 'sleep', { ms: 200 }, LAST_CHANCE);
+    const settled = async () => (await Promise.all([blocker, lastChance].map((id) => statusOf(fx, id)))).every((status) => status === 'succeeded' || status === 'failed');
+    await Promise.race([worker.exited, waitFor('both jobs to settle', settled, 60_000).catch(() => undefined)]);
+    await superviseWorkers(fx, WORKER_CHILD, 'both jobs to settle', settled);
+
+    expect(await fx.core.jobs.get(fx.ownerId, lastChance)).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(worker.output()).toMatch(/lost the lock on a running queue entry \(this worker's event loop stood still/);
   }, 240_000);
 });

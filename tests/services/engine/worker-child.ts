@@ -20,6 +20,8 @@ import { FAST_STALL } from './stall';
  *   kernel's OOM killer would), after noting the delivery in TEST_DELIVERY_LOG; one whose
  *   payload is "poison after <n> ms" does so once it has run that long;
  * - an echo job whose payload is "stray rejection" leaves a rejected promise nobody awaits;
+ * - an echo job whose payload is "block <n> ms after <m> ms" holds this process's event loop
+ *   for n ms once it has run m ms, as a tight loop or a huge synchronous parse would;
  * - TEST_STALL_CSV_READS_LOG: csv.summary gets the first chunk of its file and then nothing
  *   (a store that stopped sending); the job id is appended to this file once the processor
  *   waits for more.
@@ -41,6 +43,12 @@ const trickyEcho = defineProcessor(echo, async ({ input, jobId }) => {
   if (input.payload === 'poison' || poisonAfterMs) {
     if (process.env.TEST_DELIVERY_LOG) appendFileSync(process.env.TEST_DELIVERY_LOG, `${jobId}\n`);
     process.kill(process.pid, 'SIGKILL');
+  }
+  const block = /^block (\d+) ms after (\d+) ms$/.exec(String(input.payload));
+  if (block) {
+    await delay(Number(block[2]));
+    const until = Date.now() + Number(block[1]);
+    while (Date.now() < until);
   }
   if (input.payload === 'stray rejection') void Promise.reject(new Error('a stray rejection nobody awaited'));
   return { result: { payload: input.payload } };
