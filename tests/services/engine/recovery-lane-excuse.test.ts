@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { findProcessor } from '../../../services/worker/jobs';
+import { startRedis, type RedisServer } from '../../harness/redis';
+import { useSharedServices } from '../../harness/shared';
+import { countedSleep } from './counted-sleep';
 import { createEngineFixture, killWorkerChildren, queueAfterCrashes, spawnWorker, statusOf, submission, superviseWorkers, waitFor, type EngineFixture } from './fixture';
+import { FAST_STALL } from './stall';
 
 const WORKER_CHILD = 'tests/services/engine/worker-child.ts';
 /** STALL_SETTINGS' maxStalledCount: a job whose runs ended with their worker this often is on its last chance. */
@@ -78,4 +83,42 @@ describe('job engine: the excuse of a job that waited in the recovery lane', () 
     expect(await fx.core.jobs.get(fx.ownerId, lastChance)).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(worker.output()).toMatch(/lost the lock on a running queue entry \(this worker's event loop stood still/);
   }, 240_000);
+});
+
+describe('job engine: the excuse of a job waiting in the recovery lane while Redis lets its lock lapse', () => {
+  let redis: RedisServer;
+  let fx: EngineFixture;
+  const { processor: countsRuns, sleeps } = countedSleep();
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const { databaseUrl } = await useSharedServices();
+    fx = await createEngineFixture({ servers: { databaseUrl, redisUrl: redis.url, redisPrefix: '{lane-excuse}' } });
+    await fx.startRunner({}, { processors: (type) => (type === 'sleep' ? countsRuns : findProcessor(type)) });
+  });
+  afterAll(async () => {
+    await fx?.close();
+    await redis?.destroy();
+  });
+
+  it('counts that run excused once, not once more as a lapse: the job is still on its last chance and runs alone', async () => {
+    const lockLapses = async (jobId: string) => (await fx.one<{ lock_lapses: number }>('SELECT lock_lapses FROM jobs WHERE id = $1', [jobId])).lock_lapses;
+    const beside = await fx.core.jobs.submit(submission({ ownerId: fx.ownerId, type: 'sleep', input: { ms: 6_000 }, maxAttempts: 1 }));
+    await waitFor('the job beside it to run', async () => sleeps.running === 1 && (await statusOf(fx, beside.job.id)) === 'running');
+    // Long enough to overlap the redelivered job beside it, were it let run beside it.
+    const lastChance = await queueAfterCrashes(fx, 'sleep', { ms: 3_000 }, LAST_CHANCE);
+    await waitFor('its wait to be excused', async () => (await lockLapses(lastChance)) === 1);
+
+    redis.pause();
+    try {
+      // Both locks were last renewed together, so both lapses are told, and written, at once.
+      await waitFor('the lapse of the job beside it to be recorded', async () => (await lockLapses(beside.job.id)) === 1, FAST_STALL.lockDurationMs + 5_000);
+      expect(await lockLapses(lastChance)).toBe(1);
+    } finally {
+      redis.resume();
+    }
+
+    await waitFor('both jobs to succeed', async () => (await Promise.all([beside.job.id, lastChance].map((id) => statusOf(fx, id)))).every((status) => status === 'succeeded'), 60_000);
+    expect(sleeps.mostAtOnce).toBe(1);
+  }, 120_000);
 });
