@@ -92,6 +92,24 @@ function largeBodyReservation(req: Request, limitBytes: number): number | undefi
   return bytes >= LARGE_BODY_BYTES ? bytes : undefined;
 }
 
+/**
+ * Refuses (413) a body of undeclared length and no Content-Encoding as soon as more of it than
+ * the limit has arrived: body-parser, having found it too long, reads the whole rest of it
+ * before it answers, however long. What arrived of it then leaves the connection unfit for
+ * another request, and the answer closes it (settleUnreadBody). Answers how to stop watching.
+ */
+function refuseOncePastLimit(req: Request, limitBytes: number, refuse: (error: unknown) => void): (() => void) | undefined {
+  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+  if (req.headers['content-length'] !== undefined || (encoding !== undefined && encoding !== 'identity')) return undefined;
+  let bytes = 0;
+  const count = (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > limitBytes) refuse(new PayloadTooLargeError(`the request body is larger than the limit of ${limitBytes} bytes`));
+  };
+  req.on('data', count);
+  return () => req.off('data', count);
+}
+
 /** Whose bodies a request's counts: the caller's, or on public routes the client address's. */
 function ownerOf(req: Request): string {
   return req.user ? `user ${req.user.userId}` : `address ${req.ip ?? ''}`;
@@ -127,7 +145,12 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
 
   const read = (req: Request, res: Response, next: NextFunction) => {
     continueBody(req, res);
-    parse(req, res, (error?: unknown) => {
+    let settled = false;
+    let stopWatching: (() => void) | undefined;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      stopWatching?.();
       if (error) {
         next(isUndecodable(error) ? new ValidationError(`the request body is not valid ${String(req.headers['content-encoding']).trim().toLowerCase()} data`) : error);
         return;
@@ -138,7 +161,9 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
         return;
       }
       next();
-    });
+    };
+    parse(req, res, settle);
+    if (!settled) stopWatching = refuseOncePastLimit(req, limitBytes, settle);
   };
 
   /** Resolves once the body has room, held until the response closes; rejects after LARGE_BODY_WAIT_MS or when the client goes away. */
