@@ -16,6 +16,7 @@ import { createLimiter, rateLimit, tooManyRequests } from './middleware/rate-lim
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { provideRequestLogger, requestContext } from './middleware/request-context';
 import { createProblemHandler, notFoundHandler } from './problem';
+import { boundUnreadBody } from './refused-body';
 import type { Logger } from '../core/logger';
 import { adminEndpoints } from './routes/admin';
 import { authEndpoints } from './routes/auth';
@@ -125,6 +126,10 @@ export function createApp(deps: AppDependencies): Express {
   app.set('trust proxy', env.TRUST_PROXY);
 
   provideRequestLogger(app, log);
+  app.use((req, res, next) => {
+    boundUnreadBody(req, res);
+    next();
+  });
   app.use(requestContext);
   app.use(httpMetrics(metrics));
   app.use(helmet());

@@ -12,29 +12,58 @@ export const REFUSED_BODY_DRAIN_MS = 30_000;
  * close`, closes the socket as soon as the answer is out; a client still sending then meets a
  * reset, and Node's fetch, and most clients that write the whole body before reading, report
  * EPIPE or ECONNRESET instead of the 413 or 429 that was sent. So:
- * - a body not read at all is read and dropped after the answer, up to
- *   REFUSED_BODY_DRAIN_BYTES and for REFUSED_BODY_DRAIN_MS; past either the connection is
- *   closed. One declared longer than that bound, or whose client waits for `100 Continue`
- *   before sending it (it was refused without one, so it is not coming), gets `Connection:
- *   close` at once;
+ * - a body not read at all is read and dropped after the answer as boundUnreadBody says,
+ *   keeping the connection. One whose client waits for `100 Continue` before sending it (it
+ *   was refused without one, so it is not coming) gets `Connection: close` at once, and so
+ *   does one declared longer than REFUSED_BODY_DRAIN_BYTES;
  * - a body read part way (refused as it arrived) leaves the connection unfit for another
  *   request: `Connection: close`.
  */
 export function settleUnreadBody(req: IncomingMessage, res: ServerResponse): void {
   if (req.complete) return;
-  if (req.readableDidRead || waitsForContinue(req) || Number(req.headers['content-length']) > REFUSED_BODY_DRAIN_BYTES) {
+  if (req.readableDidRead || waitsForContinue(req) || declaredBeyondDrain(req)) {
     res.setHeader('Connection', 'close');
     return;
   }
-  res.once('finish', () => drainBounded(req));
+  boundUnreadBody(req, res);
+}
+
+/**
+ * Bounds what is read of a request's body that nothing read by the time its answer is out,
+ * whatever the answer: a GET, a 404 or a 2xx sent with a body would otherwise have Node read
+ * the whole of it to drop it, however long. Called for every request before its route runs.
+ * After the answer, such a body is read and dropped up to REFUSED_BODY_DRAIN_BYTES and for
+ * REFUSED_BODY_DRAIN_MS, keeping the connection; past either the connection is closed. One
+ * declared longer than that gets `Connection: close` now: a route that reads it whole (an
+ * upload under a limit set above the bound) still does, and the connection then ends with it.
+ */
+export function boundUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  if (!carriesBody(req)) return;
+  if (declaredBeyondDrain(req)) res.setHeader('Connection', 'close');
+  // On 'prefinish' (the answer handed to the socket), not 'finish': at 'finish' Node has already
+  // begun to drop the body itself, and the bytes it drops never reach a 'data' listener to count.
+  res.once('prefinish', () => drainBounded(req));
+}
+
+function carriesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function declaredBeyondDrain(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length']) > REFUSED_BODY_DRAIN_BYTES;
 }
 
 function waitsForContinue(req: IncomingMessage): boolean {
   return /^\s*100-continue\s*$/i.test(req.headers.expect ?? '');
 }
 
+/** Requests whose body is being drained: boundUnreadBody and settleUnreadBody may both ask for it. */
+const draining = new WeakSet<IncomingMessage>();
+
 function drainBounded(req: IncomingMessage): void {
-  if (req.complete || req.socket.destroyed) return;
+  if (req.complete || req.socket.destroyed || draining.has(req)) return;
+  draining.add(req);
   let bytes = 0;
   const closeUnderIt = () => req.socket.destroy();
   const deadline = setTimeout(closeUnderIt, REFUSED_BODY_DRAIN_MS);

@@ -156,3 +156,63 @@ describe('refused request bodies', () => {
     }
   });
 });
+
+/**
+ * A body its route never reads (a GET, a 2xx that takes none) is bounded as a refused one is,
+ * instead of Node reading the whole of it to drop it, however long.
+ */
+describe('request bodies a route leaves unread', () => {
+  let api: ApiFixture;
+  let token: string;
+
+  beforeAll(async () => {
+    api = await startApi();
+    ({ token } = await signUp(api));
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('answers a GET sent with a body declared longer than the drain bound, and closes without reading the body', async () => {
+    const client = await RawClient.open(api);
+    try {
+      const declared = 4 * REFUSED_BODY_DRAIN_BYTES;
+      const written = await client.send(requestHead('/v1/auth/me', { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': declared }, 'GET'), declared);
+      const answer = await client.until('}');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      expect(written).toBeLessThan(REFUSED_BODY_DRAIN_BYTES);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('reads a GET\'s chunked body no further than the drain bound, then closes the connection', async () => {
+    const client = await RawClient.open(api);
+    try {
+      const sent = 2 * REFUSED_BODY_DRAIN_BYTES;
+      const written = await client.send(requestHead('/v1/auth/me', { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' }, 'GET'), sent, { chunked: true });
+      expect(await client.until('}')).toMatch(/^HTTP\/1\.1 200 /);
+      expect(written).toBeLessThan(sent);
+      expect(client.closed).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('reads and drops a small body a GET leaves unread, and answers the next request on the same connection', async () => {
+    const client = await RawClient.open(api);
+    try {
+      const bodyBytes = 64 * 1024;
+      const written = await client.send(requestHead('/v1/auth/me', { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': bodyBytes }, 'GET'), bodyBytes);
+      expect(written).toBe(bodyBytes);
+      const answer = await client.until('}');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer.toLowerCase()).not.toContain('connection: close');
+      client.socket.write(`DELETE /v1/jobs/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      expect(await client.until('HTTP/1.1 404 ')).toMatch(/HTTP\/1\.1 404 /);
+    } finally {
+      client.close();
+    }
+  });
+});
