@@ -81,30 +81,47 @@ export interface JsonBodyOptions {
 
 /**
  * Room to reserve for the body in the large-body budget: its declared length, or the limit
- * when it has none or is encoded (gzip may inflate to the limit); undefined for a small body,
- * and for one over the limit (refused with 413 before it is read).
+ * when it has none or is encoded (gzip may inflate to the limit); undefined for a small body.
  */
 function largeBodyReservation(req: Request, limitBytes: number): number | undefined {
-  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-  const bytes = declared === undefined || !Number.isFinite(declared) || (encoding !== undefined && encoding !== 'identity') ? limitBytes : declared;
-  if (declared !== undefined && declared > limitBytes) return undefined;
+  const bytes = declared === undefined || !Number.isFinite(declared) || isEncoded(req) ? limitBytes : declared;
   return bytes >= LARGE_BODY_BYTES ? bytes : undefined;
 }
 
+function isEncoded(req: Request): boolean {
+  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+  return encoding !== undefined && encoding !== 'identity';
+}
+
+/** Room for an encoded body's header (a gzip header's extra fields are at most 64 KiB). */
+const ENCODED_BODY_HEADER_BYTES = 64 * 1024;
+
 /**
- * Refuses (413) a body of undeclared length and no Content-Encoding as soon as more of it than
- * the limit has arrived: body-parser, having found it too long, reads the whole rest of it
- * before it answers, however long. What arrived of it then leaves the connection unfit for
- * another request, and the answer closes it (settleUnreadBody). Answers how to stop watching.
+ * The most of a body that can arrive for it to fit the limit. An encoded body's limit is on what
+ * it decodes to, known only as it is decoded, yet what arrives of it is bounded too: gzip,
+ * deflate, br and zstd add a few bytes a block to data they cannot compress, far below a 64th,
+ * so a body longer on the wire than the limit, a 64th of it and a header cannot decode to
+ * within the limit.
+ */
+function mostBytesOnTheWire(req: Request, limitBytes: number): number {
+  return isEncoded(req) ? limitBytes + Math.ceil(limitBytes / 64) + ENCODED_BODY_HEADER_BYTES : limitBytes;
+}
+
+/**
+ * Refuses (413) a body of undeclared length as soon as more of it has arrived than can fit the
+ * limit (mostBytesOnTheWire): body-parser, having found it too long (or, decoding it, having
+ * passed the limit), reads the whole rest of it before it answers, however long. What arrived
+ * of it then leaves the connection unfit for another request, and the answer closes it
+ * (settleUnreadBody). Answers how to stop watching.
  */
 function refuseOncePastLimit(req: Request, limitBytes: number, refuse: (error: unknown) => void): (() => void) | undefined {
-  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-  if (req.headers['content-length'] !== undefined || (encoding !== undefined && encoding !== 'identity')) return undefined;
+  if (req.headers['content-length'] !== undefined) return undefined;
+  const mostBytes = mostBytesOnTheWire(req, limitBytes);
   let bytes = 0;
   const count = (chunk: Buffer) => {
     bytes += chunk.length;
-    if (bytes > limitBytes) refuse(new PayloadTooLargeError(`the request body is larger than the limit of ${limitBytes} bytes`));
+    if (bytes > mostBytes) refuse(new PayloadTooLargeError(`the request body is larger than the limit of ${limitBytes} bytes`));
   };
   req.on('data', count);
   return () => req.off('data', count);
@@ -210,9 +227,8 @@ export function jsonBody(limitBytes: number, { largeBodyTimeoutSeconds = 30 }: J
       return;
     }
     // Refused before a byte is read: body-parser would read the whole body first, however long,
-    // to drop it. An encoded body's limit is on what it decodes to, known only once read.
-    const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-    if ((encoding === undefined || encoding === 'identity') && Number(req.headers['content-length']) > limitBytes) {
+    // to drop it.
+    if (Number(req.headers['content-length']) > mostBytesOnTheWire(req, limitBytes)) {
       next(new PayloadTooLargeError(`the request body is larger than the limit of ${limitBytes} bytes`));
       return;
     }

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { REFUSED_BODY_DRAIN_BYTES } from '../../../services/api/refused-body';
 import { signUp, startApi, type ApiFixture } from './fixture';
 
@@ -27,16 +29,18 @@ class RawClient {
   }
 
   /**
-   * Sends `head`, then up to `bodyBytes` of body as fast as the socket takes it, in chunked
+   * Sends `head`, then as much of `body` (or of that many bytes of filler) as the socket takes, in chunked
    * framing when told (a body of undeclared length); answers the body bytes written before all
    * were sent or the server closed the connection.
    */
-  async send(head: string, bodyBytes: number, { chunked = false } = {}): Promise<number> {
-    const chunk = Buffer.alloc(256 * 1024, 0x71);
+  async send(head: string, body: number | Buffer, { chunked = false } = {}): Promise<number> {
+    const bodyBytes = typeof body === 'number' ? body : body.length;
+    const filler = Buffer.alloc(256 * 1024, 0x71);
     this.socket.write(head);
     let written = 0;
     while (written < bodyBytes && !this.closed && !this.socket.destroyed) {
-      const piece = chunk.subarray(0, Math.min(chunk.length, bodyBytes - written));
+      const pieceBytes = Math.min(filler.length, bodyBytes - written);
+      const piece = typeof body === 'number' ? filler.subarray(0, pieceBytes) : body.subarray(written, written + pieceBytes);
       const flushed = this.socket.write(chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece);
       written += piece.length;
       if (!flushed) await this.drainedOrClosed();
@@ -151,6 +155,34 @@ describe('refused request bodies', () => {
       // Read part way: the rest of it would be taken for the next request.
       expect(answer.toLowerCase()).toContain('connection: close');
       expect(written).toBeLessThan(sent);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a gzip JSON submit of undeclared length that inflates past the limit 413, and closes without reading the rest', async () => {
+    const client = await RawClient.open(api);
+    try {
+      // Random bytes do not compress: it passes the limit as it decodes, long before its end.
+      const gzipped = gzipSync(randomBytes(32 * 1024 * 1024), { level: 0 });
+      const written = await client.send(requestHead('/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': 'gzip', 'transfer-encoding': 'chunked' }), gzipped, { chunked: true });
+      const answer = await client.until('}');
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      expect(written).toBeLessThan(gzipped.length);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a gzip JSON submit declared longer than the drain bound 413 at once, and closes without reading it', async () => {
+    const client = await RawClient.open(api);
+    try {
+      const declared = 4 * REFUSED_BODY_DRAIN_BYTES;
+      const written = await client.send(requestHead('/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': declared }), declared);
+      expect(client.received).toMatch(/^HTTP\/1\.1 413 /);
+      expect(client.received.toLowerCase()).toContain('connection: close');
+      expect(written).toBeLessThan(REFUSED_BODY_DRAIN_BYTES);
     } finally {
       client.close();
     }
