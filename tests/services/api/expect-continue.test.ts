@@ -34,6 +34,18 @@ class RawExchange {
     return this.received;
   }
 
+  /** Resolves once the server closed its side of the connection; fails past 10 s. */
+  async ended(): Promise<void> {
+    if (this.socket.readableEnded) return;
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`the server kept the connection open after ${JSON.stringify(this.received)}`)), 10_000);
+      this.socket.once('end', () => {
+        clearTimeout(deadline);
+        resolve();
+      });
+    });
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -106,6 +118,39 @@ describe('Expect: 100-continue: a request the API refuses is refused before the 
       expect(await taken.until('"status":"queued"')).toMatch(/HTTP\/1\.1 202 /);
     } finally {
       taken.close();
+    }
+  });
+
+  it('answers a request a route takes without its body, for a client waiting for 100 Continue, and closes rather than wait for that body', async () => {
+    const { token } = await signUp(api);
+    const exchange = await RawExchange.open(api);
+    try {
+      exchange.socket.write(head('GET', '/v1/auth/me', { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': 10 }));
+      const answer = await exchange.until('}');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer).not.toMatch(/100 Continue/);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      await exchange.ended();
+    } finally {
+      exchange.close();
+    }
+  });
+
+  it('keeps the connection of a submit it said 100 Continue to, for the next request', async () => {
+    const { token } = await signUp(api);
+    const body = JSON.stringify({ type: 'echo', input: { payload: 'hi' } });
+    const exchange = await RawExchange.open(api);
+    try {
+      exchange.socket.write(head('POST', '/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': body.length }));
+      expect(await exchange.until('\r\n\r\n')).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+      exchange.socket.write(body);
+      const answer = await exchange.until('"status":"queued"');
+      expect(answer).toMatch(/HTTP\/1\.1 202 /);
+      expect(answer.toLowerCase()).not.toContain('connection: close');
+      exchange.socket.write(`GET /v1/auth/me HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      expect(await exchange.until('HTTP/1.1 200 ')).toMatch(/HTTP\/1\.1 200 /);
+    } finally {
+      exchange.close();
     }
   });
 });
