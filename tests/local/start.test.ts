@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
+import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { isProcessAlive, waitForPidsGone } from '../../services/local/child';
@@ -78,6 +80,13 @@ async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void
 
 const isInfraReady = (record: { msg: string }): boolean => record.msg.startsWith('infrastructure ready');
 
+/** A directory laid out like a checkout: PostgreSQL runs as its own system user and must be able to enter it. */
+async function checkoutDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pk-local-start-'));
+  await chmod(dir, 0o755);
+  return dir;
+}
+
 describe('npm start (services/local/start.ts)', () => {
   let workDir: string;
   const running = new Set<SupervisorProcess>();
@@ -98,10 +107,41 @@ describe('npm start (services/local/start.ts)', () => {
     running.delete(supervisor);
   }
 
+  /**
+   * A checkout after its first `npm start -- --infra-only`, stopped cleanly: made once, so
+   * that the tests about anything but a first start (startedBefore) spare themselves its
+   * initdb, database, migrations and secrets. The tests about a first start begin empty.
+   */
+  let firstStartDone: string;
+
+  beforeAll(async () => {
+    firstStartDone = await checkoutDir();
+    const first = new SupervisorProcess(firstStartDone, ['--infra-only'], { PORT: String(await findFreePort()) });
+    try {
+      await first.waitFor(isInfraReady);
+      first.signal('SIGTERM');
+      const exit = await first.exited;
+      if (exit.code !== 0) throw new Error(`the first start did not stop cleanly (${JSON.stringify(exit)}):\n${first.transcript()}`);
+    } finally {
+      if (first.running) first.killTree();
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await rm(firstStartDone, { recursive: true, force: true });
+  });
+
+  /**
+   * Makes the work dir a checkout that has run `npm start` before: a copy of that first
+   * start's .data/ with owners and modes kept (.data 0700, its secrets 0600, the
+   * PostgreSQL data owned by the server's user when we are root), which start.ts checks.
+   */
+  async function startedBefore(): Promise<void> {
+    await promisify(execFile)('cp', ['-a', path.join(firstStartDone, '.data'), path.join(workDir, '.data')]);
+  }
+
   beforeEach(async () => {
-    workDir = await mkdtemp(path.join(os.tmpdir(), 'pk-local-start-'));
-    // Like a checkout: PostgreSQL runs as its own system user and must be able to enter it.
-    await chmod(workDir, 0o755);
+    workDir = await checkoutDir();
   });
 
   afterEach(async () => {
@@ -111,6 +151,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('refuses a second start in the same checkout while one runs, before it starts anything over the first one\'s .data/', async () => {
+    await startedBefore();
     const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
     await first.waitFor(isInfraReady);
     const { databaseUrl } = localConnections(workDir);
@@ -139,6 +180,7 @@ describe('npm start (services/local/start.ts)', () => {
   it('runs PostgreSQL and Redis under .data/, stops them on SIGTERM, and a second start keeps the data', async () => {
     const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
     await first.waitFor(isInfraReady);
+    expect(first.records.some((record) => record.msg === 'PostgreSQL cluster created')).toBe(true);
     expect(existsSync(path.join(workDir, '.data', 'postgres', 'PG_VERSION'))).toBe(true);
     expect(existsSync(path.join(workDir, '.data', 'redis'))).toBe(true);
     expect(existsSync(path.join(workDir, '.data', 'objects'))).toBe(true);
@@ -238,6 +280,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('shuts everything down and exits non-zero when a server dies under it', async () => {
+    await startedBefore();
     const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()) });
     const ready = await supervisor.waitFor(isInfraReady);
     expect(ready.service).toBe('local');
@@ -252,6 +295,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('restarts a crashed worker with backoff, saying how it exited, and stops only after repeated crashes', async () => {
+    await startedBefore();
     const port = await findFreePort();
     const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
     await supervisor.waitFor((record) => record.msg.startsWith('API ready on'));
@@ -309,6 +353,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('restarts an api and a worker that hang without exiting once they fail their liveness checks, as the kubelet would', async () => {
+    await startedBefore();
     const port = await findFreePort();
     const supervisor = start([], { PORT: String(port), WORKER_METRICS_PORT: String(await findFreePort()) });
     await supervisor.waitFor((record) => record.msg.startsWith('API ready on'));
@@ -346,6 +391,7 @@ describe('npm start (services/local/start.ts)', () => {
   }, 180_000);
 
   it('picks a free port for the worker\'s metrics when 9091 is taken, and says which', async () => {
+    await startedBefore();
     const holder = await holdWorkerMetricsPort();
     try {
       const port = await findFreePort();
@@ -369,7 +415,7 @@ describe('npm start (services/local/start.ts)', () => {
     const apiPort = await findFreePort();
     const metricsPort = await findFreePort();
     // An earlier run, started without them, gave those ports to its servers; they are free now.
-    mkdirSync(path.join(workDir, '.data'), { mode: 0o700 });
+    await startedBefore();
     writeFileSync(path.join(workDir, '.data', 'ports.json'), JSON.stringify({ postgres: apiPort, redis: metricsPort }));
     const supervisor = start([], { PORT: String(apiPort), WORKER_METRICS_PORT: String(metricsPort) });
     await supervisor.waitFor((record) => record.msg.startsWith(`API ready on http://localhost:${apiPort} `));
@@ -386,6 +432,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('serves the API on a free port when PORT is unset and 8080 is taken, warns which, and prints and hands on that address', async () => {
+    await startedBefore();
     const holder = await holdPort(8080);
     try {
       // PORT empty counts as unset, whatever the test's own environment holds.
@@ -406,6 +453,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('waits for its own API when another run takes 8080 while ours starts, and moves it to a free port', async () => {
+    await startedBefore();
     // Another checkout's API: it takes 8080 the moment ours is spawned (when 8080 is free at all) and answers every request.
     const impostor = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
     try {
@@ -441,6 +489,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('--observe runs Prometheus scraping the api and the worker on the metrics port chosen for it, and stops it with the rest', async () => {
+    await startedBefore();
     if (!findPrometheus()) throw new Error('prometheus is not installed: apt-get install --no-install-recommends prometheus (.ci/run does this)');
     // Prometheus's own port taken as well: it moves too, and says where.
     const holders = await Promise.all([holdWorkerMetricsPort(), holdPort(9090)]);
@@ -468,9 +517,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('refuses to start while a file holding a secret is readable by others, naming the file', async () => {
-    const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
-    await first.waitFor(isInfraReady);
-    await stopCleanly(first);
+    await startedBefore();
     // A generated secret, and the private Redis's config, which holds its password.
     for (const secret of [path.join(workDir, '.data', 'redis-password'), path.join(workDir, '.data', 'redis', 'redis-auth.conf')]) {
       await chmod(secret, 0o644);
@@ -484,6 +531,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('leaves nothing behind when the supervisor itself is killed, and starts again over the leftovers', async () => {
+    await startedBefore();
     const first = start(['--infra-only'], { PORT: String(await findFreePort()) });
     await first.waitFor(isInfraReady);
     const { databaseUrl } = localConnections(workDir);
@@ -521,6 +569,7 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('stops cleanly when SIGTERM arrives while it is still starting', async () => {
+    await startedBefore();
     const supervisor = start([], { PORT: String(await findFreePort()), WORKER_METRICS_PORT: String(await findFreePort()) });
     await supervisor.waitFor((record) => record.service === 'postgres');
     const tree = supervisor.descendants();
@@ -599,6 +648,9 @@ describe('npm start (services/local/start.ts)', () => {
   });
 
   it('keeps the object store where OBJECT_STORE_DIR says, and tells the CLI', async () => {
+    await startedBefore();
+    // That run kept its uploads elsewhere as well.
+    await rm(path.join(workDir, '.data', 'objects'), { recursive: true });
     const objects = path.join(workDir, 'elsewhere', 'objects');
     const supervisor = start(['--infra-only'], { PORT: String(await findFreePort()), OBJECT_STORE_DIR: objects });
     await supervisor.waitFor(isInfraReady);
