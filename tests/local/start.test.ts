@@ -458,6 +458,8 @@ describe('npm start (services/local/start.ts)', () => {
     const impostor = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'));
     try {
       const supervisor = start([], { PORT: '', WORKER_METRICS_PORT: String(await findFreePort()) });
+      // The apps start right after the migrations; polling /proc from then on, not from the start, costs less CPU.
+      await supervisor.waitFor((record) => record.service === 'local' && (record.msg === 'schema up to date' || record.msg === 'migrations applied'));
       await until(() => apiPids(supervisor).length > 0);
       await new Promise<void>((resolve) => {
         impostor.once('error', () => resolve());
