@@ -51,6 +51,16 @@ export interface JobExecutorOptions {
  */
 export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string } | { kind: 'lost' };
 
+/**
+ * One run of a job here: the attempt it is, and when it started, the `at` of its start's
+ * audit row, which its writes name (WorkerTransition.runStartedAt) so they are refused once
+ * another run of the job has started.
+ */
+interface JobRun {
+  attempt: number;
+  startedAt: number;
+}
+
 const DONE: Settlement = { kind: 'done' };
 const LOST: Settlement = { kind: 'lost' };
 
@@ -253,7 +263,7 @@ export class JobExecutor {
     }
     if (kind === undefined) throw reason;
     log.info({ reason: kind }, 'job stopped before it started');
-    return this.handOn(row, plan.attempt, { startedHere: false }, log);
+    return this.handOn(row, plan.attempt, undefined, log);
   }
 
   private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
@@ -265,7 +275,9 @@ export class JobExecutor {
 
     // Not awaited: it is written with the next tick (merged with the outcome when the job is
     // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
-    const started = this.record(row, { event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from }).then(
+    const run: JobRun = { attempt, startedAt };
+    const takesOver = plan.from === 'running' ? (row.run_started_ms ?? undefined) : undefined;
+    const started = this.record(row, { event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from, takesOverRunStartedAt: takesOver }).then(
       (applied) => {
         if (!applied) controller.abort(new JobAbortedError('not-runnable'));
         return applied;
@@ -283,12 +295,12 @@ export class JobExecutor {
       // (a rollout under way) lacks the newest. Not the job's doing: deferred to a later
       // delivery, which a worker of the new release takes.
       const message = `no processor for job type "${row.type}" in this worker's release`;
-      return this.defer(row, attempt, { error: new Error(message), message, dependency: MISSING_PROCESSOR }, MISSING_PROCESSOR_BACKOFF_MS, log);
+      return this.defer(row, run, { error: new Error(message), message, dependency: MISSING_PROCESSOR }, MISSING_PROCESSOR_BACKOFF_MS, log);
     }
     const { definition } = processor;
     const timeout = setTimeout(() => controller.abort(new JobAbortedError('timeout')), definition.timeoutMs);
     const progress = throttleProgress((percent) => {
-      this.record(row, { event: 'progress', jobId: row.id, attempt, progress: percent }).catch((error: unknown) => {
+      this.record(row, { event: 'progress', jobId: row.id, attempt, progress: percent, runStartedAt: startedAt }).catch((error: unknown) => {
         log.debug({ err: error }, 'progress write failed');
       });
     }, this.options.progressIntervalMs);
@@ -299,11 +311,11 @@ export class JobExecutor {
       const output = definition.output.safeParse(outcome.result);
       if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
       const result = storableResult(output.data);
-      const applied = await this.record(row, { event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId });
+      const applied = await this.record(row, { event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId, runStartedAt: startedAt });
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
       if (!applied) {
-        log.info('result discarded: the job was cancelled or completed elsewhere');
-        return await this.handOn(row, attempt, { startedHere: false }, log);
+        log.info('result discarded: the job was cancelled, completed elsewhere or taken over by another run');
+        return await this.handOn(row, attempt, undefined, log);
       }
       metrics?.jobsSucceeded.inc({ type: row.type });
       if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
@@ -313,7 +325,7 @@ export class JobExecutor {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       const aborted = reason instanceof JobAbortedError ? reason.kind : undefined;
       metrics?.jobDuration.observe({ type: row.type, outcome: aborted ?? 'failed' }, (Date.now() - startedAt) / 1_000);
-      if (aborted === 'shutdown') return await this.release(row, attempt, log);
+      if (aborted === 'shutdown') return await this.release(row, run, log);
       if (aborted === 'lock-lost') {
         // Nothing is written: the job stays running, and the entry's next delivery runs it again
         // without charging this attempt, as after a worker that died. Running on here would make
@@ -324,10 +336,10 @@ export class JobExecutor {
       }
       if (aborted === 'cancelled' || aborted === 'not-runnable') {
         log.info({ reason: aborted }, 'job stopped');
-        return await this.handOn(row, attempt, { startedHere: await started }, log);
+        return await this.handOn(row, attempt, (await started) ? run : undefined, log);
       }
       const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
-      return await this.settleFailedAttempt(row, attempt, failure, definition, log);
+      return await this.settleFailedAttempt(row, run, failure, definition, log);
     } finally {
       clearTimeout(timeout);
     }
@@ -337,23 +349,24 @@ export class JobExecutor {
    * A failed attempt: the lifecycle says retry (queued again after its backoff) or fail
    * (dead-lettered), unless it failed on the platform's infrastructure (see defer).
    */
-  private async settleFailedAttempt(row: DeliveryRow, attempt: number, error: unknown, definition: JobTypeDefinition, log: Logger): Promise<Settlement> {
+  private async settleFailedAttempt(row: DeliveryRow, run: JobRun, error: unknown, definition: JobTypeDefinition, log: Logger): Promise<Settlement> {
     const { metrics } = this.options;
+    const { attempt, startedAt: runStartedAt } = run;
     const message = describe(error);
     const permanent = isPermanent(error);
     const dependency = permanent ? undefined : infrastructureFailure(error);
-    if (dependency) return this.defer(row, attempt, { error, message, dependency }, definition.retry.backoffMs, log);
+    if (dependency) return this.defer(row, run, { error, message, dependency }, definition.retry.backoffMs, log);
     const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent });
     if (event === 'retry') {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
-      const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs });
-      if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+      const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs, runStartedAt });
+      if (!applied) return this.handOn(row, attempt, undefined, log);
       metrics?.jobsRetried.inc({ type: row.type });
       log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
       return { kind: 'again', row, delayMs: retryInMs };
     }
-    const applied = await this.record(row, { event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message });
-    if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+    const applied = await this.record(row, { event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message, runStartedAt });
+    if (!applied) return this.handOn(row, attempt, undefined, log);
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
     return { kind: 'dead', message };
@@ -368,35 +381,36 @@ export class JobExecutor {
    */
   private async defer(
     row: DeliveryRow,
-    attempt: number,
+    run: JobRun,
     failure: { error: unknown; message: string; dependency: Dependency },
     backoffMs: number,
     log: Logger,
   ): Promise<Settlement> {
     const { metrics } = this.options;
+    const { attempt, startedAt: runStartedAt } = run;
     const { error, message, dependency } = failure;
     const at = Date.now();
     if (eventAfterInfrastructureFailure(row.deferrals) === 'abandon') {
       const reason = deferralsExhaustedReason(row.deferrals, { dependency, error: message });
-      const applied = await this.record(row, { event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running' });
-      if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+      const applied = await this.record(row, { event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running', runStartedAt });
+      if (!applied) return this.handOn(row, attempt, undefined, log);
       metrics?.jobsFailed.inc({ type: row.type });
       log.warn({ err: error, attempt, dependency, deferrals: row.deferrals }, 'job failed on the platform\'s infrastructure once more past its deferrals: dead-lettered');
       return { kind: 'dead', message: reason };
     }
     const deferrals = deferralsAfter('defer', row.deferrals);
     const retryInMs = retryDelayMs(backoffMs, deferrals);
-    const applied = await this.record(row, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs });
-    if (!applied) return this.handOn(row, attempt, { startedHere: false }, log);
+    const applied = await this.record(row, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs, runStartedAt });
+    if (!applied) return this.handOn(row, attempt, undefined, log);
     metrics?.jobsDeferred.inc({ type: row.type, dependency });
     log.warn({ err: error, attempt, dependency, deferrals, retryInMs }, 'job attempt failed on the platform\'s infrastructure; deferred, the attempt not charged');
     return { kind: 'again', row, delayMs: retryInMs };
   }
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
-  private async release(row: DeliveryRow, attempt: number, log: Logger): Promise<Settlement> {
-    const released = await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'shutdown' });
-    if (!released) return this.handOn(row, attempt, { startedHere: false }, log);
+  private async release(row: DeliveryRow, run: JobRun, log: Logger): Promise<Settlement> {
+    const released = await this.record(row, { event: 'release', jobId: row.id, attempt: run.attempt, at: Date.now(), cause: 'shutdown', runStartedAt: run.startedAt });
+    if (!released) return this.handOn(row, run.attempt, undefined, log);
     log.info('job released back to the queue at shutdown');
     return { kind: 'again', row, delayMs: 0 };
   }
@@ -411,11 +425,12 @@ export class JobExecutor {
    * this run's own start moved the retried job to running before the cancel stopped it,
    * running with no run (until the sweep counts the attempt as lost). That start is undone
    * first: released, its attempt given back. The release applies only while the job is
-   * running this attempt, so a cancel that still holds leaves it cancelled.
+   * running this attempt, in this run (`startedHere`: the run, when this delivery's start was
+   * written), so a cancel that still holds leaves it cancelled.
    */
-  private async handOn(row: DeliveryRow, attempt: number, run: { startedHere: boolean }, log: Logger): Promise<Settlement> {
+  private async handOn(row: DeliveryRow, attempt: number, startedHere: JobRun | undefined, log: Logger): Promise<Settlement> {
     const { transitions } = this.options;
-    if (run.startedHere && (await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel' }))) {
+    if (startedHere && (await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel', runStartedAt: startedHere.startedAt }))) {
       log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
       return { kind: 'again', row, delayMs: 0 };
     }

@@ -407,7 +407,22 @@ export type DeliveryRow = Pick<JobRow, 'id' | 'owner_id' | 'type' | 'priority' |
   input_inline: boolean;
   /** Times the job's attempts failed on the platform's infrastructure without being charged (see MAX_DEFERRALS). */
   deferrals: number;
+  /**
+   * While the job runs, when the run it is in started (ms since the epoch, its latest start's
+   * audit row): the run a redelivery's start takes over, and names in its write
+   * (TransitionRow.latest_start_ms). Null in any other state.
+   */
+  run_started_ms: number | null;
 };
+
+/**
+ * When the job `alias` last started: the `at` of its latest start's audit row. Every start
+ * writes one, at the time its run names itself by (progress, the other move into running, is
+ * not audited). job_events_job_idx reads it backwards from the job's newest event.
+ */
+function latestStartOf(alias: string): string {
+  return `(SELECT e.at FROM job_events e WHERE e.job_id = ${alias}.id AND e.to_status = '${MOVES.start.to}' ORDER BY e.id DESC LIMIT 1)`;
+}
 
 /** Inputs up to this size come with the batched delivery read; larger ones are read one by one. */
 export const INLINE_INPUT_BYTES = 64 * 1024;
@@ -421,7 +436,8 @@ export async function loadDeliveries(db: Queryable, jobIds: string[]): Promise<D
     // compressed); only a larger one pays for being measured as the text it becomes.
     text: `SELECT j.id, j.owner_id, j.type, j.priority, CASE WHEN size.bytes <= $2 THEN j.input END AS input,
         size.bytes AS input_bytes, size.bytes <= $2 AS input_inline, j.status, j.attempts, j.max_attempts, j.deferrals, j.request_id,
-        (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms
+        (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms,
+        CASE WHEN j.status = '${MOVES.start.to}' THEN round(extract(epoch FROM ${latestStartOf('j')}) * 1000)::float8 END AS run_started_ms
       FROM jobs j
       CROSS JOIN LATERAL (
         SELECT COALESCE(j.input_bytes, CASE WHEN pg_column_size(j.input) <= 256 THEN pg_column_size(j.input) ELSE octet_length(j.input::text) END) AS bytes
@@ -514,6 +530,15 @@ export interface TransitionRow {
   finished_ms?: number | null;
   /** Applies only if the row's updated_at (µs) is still this: for writers acting on what they read a while ago (the relay). */
   unchanged_since_us?: number;
+  /**
+   * Applies only if the job's latest start is still the one at this time (ms since the
+   * epoch): a run's writes name its own start, a redelivery's start the run it takes over
+   * (DeliveryRow.run_started_ms). A run whose queue entry another worker took (its lock lapsed
+   * while its loop stood still or Redis was away) is then refused once that worker's start is
+   * written: the same attempt, the job still running, would otherwise take its outcome over
+   * the run that holds the job now.
+   */
+  latest_start_ms?: number;
 }
 
 export interface EventRow {
@@ -538,7 +563,12 @@ export interface AppliedTransitions {
  * statement. A row applies only when the job is still in a state its event may move it
  * from (`expected`, from the lifecycle's table) and no newer attempt has started
  * (`attempts <= attempt`): that condition is what keeps a job from completing twice when
- * it is delivered twice. Events are written only for the rows that applied.
+ * it is delivered twice. Two deliveries of one attempt (a redelivery after a lapsed lock)
+ * are told apart by their starts (`latest_start_ms`). That job_events read sees the
+ * statement's snapshot, while a row a concurrent statement moved is rechecked in its new
+ * version: a start committed meanwhile would go unseen, so a write naming a run applies only
+ * to the row version its snapshot holds (`xmin`). Events are written only for the rows that
+ * applied.
  *
  * A row that succeeds stores its result with the result's size, which is added to its
  * owner's usage (job-usage.ts); no move leaves `succeeded`, so a job's result is added once
@@ -554,7 +584,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
     text: `WITH v AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
           id uuid, expected text, status text, attempt int, attempts int, deferrals int, progress real, result_bytes int, result jsonb,
-          result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8, unchanged_since_us bigint)
+          result_file_id uuid, error text, set_error boolean, started_ms float8, finished_ms float8, unchanged_since_us bigint, latest_start_ms float8)
       ),
       locked AS (
         SELECT id, status FROM jobs WHERE id = ANY ($3::uuid[]) AND parent_id IS NOT NULL FOR UPDATE
@@ -575,6 +605,8 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
         FROM v LEFT JOIN locked l ON l.id = v.id
         WHERE j.id = ANY ($3::uuid[]) AND j.id = v.id AND j.status = ANY (string_to_array(v.expected, ',')) AND j.attempts <= v.attempt
           AND (v.unchanged_since_us IS NULL OR (extract(epoch FROM j.updated_at) * 1000000)::bigint = v.unchanged_since_us)
+          AND (v.latest_start_ms IS NULL OR (${latestStartOf('j')} = to_timestamp(v.latest_start_ms / 1000)
+            AND j.xmin = (SELECT s.xmin FROM jobs s WHERE s.id = j.id)))
         RETURNING j.id, j.parent_id, j.owner_id, l.status AS old_status, j.status AS new_status,
           CASE WHEN j.status = '${MOVES.succeed.to}' THEN j.result_bytes END AS stored_result_bytes
       ),
@@ -607,6 +639,7 @@ export async function applyTransitions(db: Queryable, transitions: TransitionRow
               started_ms: transition.started_ms,
               finished_ms: transition.finished_ms ?? null,
               unchanged_since_us: transition.unchanged_since_us ?? null,
+              latest_start_ms: transition.latest_start_ms ?? null,
             },
             'result',
             transition.result,

@@ -10,17 +10,28 @@ import type { ParentMove } from '../db/task-counts';
 import { followParentMoves } from './fanout';
 import { attemptsAfter, auditDetail, isTerminalStatus, MOVES, writePrecondition, type AuditContext } from './lifecycle';
 
-/** A state change a worker reports, named by its lifecycle event. `at` is when it happened (ms since the epoch). */
+/**
+ * A state change a worker reports, named by its lifecycle event. `at` is when it happened (ms
+ * since the epoch). `runStartedAt`: the `at` of the start of the run that reports it, which
+ * must still be the job's latest start for it to apply (TransitionRow.latest_start_ms); a
+ * start that redelivers a running job names the run it takes over instead
+ * (`takesOverRunStartedAt`). A move no run reports (a crash loop's abandon) names none.
+ */
 export type WorkerTransition =
-  | { event: 'start'; jobId: string; attempt: number; at: number; from: 'queued' | 'running' }
-  | { event: 'progress'; jobId: string; attempt: number; progress: number }
-  | { event: 'succeed'; jobId: string; attempt: number; at: number; result: unknown; resultFileId?: string }
-  | { event: 'fail'; jobId: string; attempt: number; at: number; error: string }
-  | { event: 'retry'; jobId: string; attempt: number; at: number; error: string; retryInMs: number }
-  | { event: 'release'; jobId: string; attempt: number; at: number; cause: 'shutdown' | 'overtaken cancel' }
+  | { event: 'start'; jobId: string; attempt: number; at: number; from: 'queued' | 'running'; takesOverRunStartedAt?: number }
+  | { event: 'progress'; jobId: string; attempt: number; progress: number; runStartedAt?: number }
+  | { event: 'succeed'; jobId: string; attempt: number; at: number; result: unknown; resultFileId?: string; runStartedAt?: number }
+  | { event: 'fail'; jobId: string; attempt: number; at: number; error: string; runStartedAt?: number }
+  | { event: 'retry'; jobId: string; attempt: number; at: number; error: string; retryInMs: number; runStartedAt?: number }
+  | { event: 'release'; jobId: string; attempt: number; at: number; cause: 'shutdown' | 'overtaken cancel'; runStartedAt?: number }
   /** `deferrals`: the job's count with this deferral; `dependency` and `error`: what failed, for the audit row. */
-  | { event: 'defer'; jobId: string; attempt: number; at: number; dependency: string; error: string; deferrals: number; retryInMs: number }
-  | { event: 'abandon'; jobId: string; attempt: number; at: number; reason: string; from: 'queued' | 'running' };
+  | { event: 'defer'; jobId: string; attempt: number; at: number; dependency: string; error: string; deferrals: number; retryInMs: number; runStartedAt?: number }
+  | { event: 'abandon'; jobId: string; attempt: number; at: number; reason: string; from: 'queued' | 'running'; runStartedAt?: number };
+
+/** The start a transition's write requires to be the job's latest (TransitionRow.latest_start_ms). */
+function requiredLatestStart(transition: WorkerTransition): number | undefined {
+  return transition.event === 'start' ? transition.takesOverRunStartedAt : transition.runStartedAt;
+}
 
 export interface TransitionBatchOptions {
   /**
@@ -87,12 +98,13 @@ function firstRow(transition: WorkerTransition): TransitionRow {
     error: undefined,
     started_ms: undefined,
     finished_ms: undefined,
+    latest_start_ms: requiredLatestStart(transition),
   };
   mergeInto(row, transition);
   return row;
 }
 
-/** Folds a later transition of the same job into its pending row; the precondition stays the first one's. */
+/** Folds a later transition of the same job into its pending row; the preconditions stay the first one's. */
 function mergeInto(row: TransitionRow, transition: WorkerTransition): void {
   row.attempt = Math.max(row.attempt, transition.attempt);
   const move = MOVES[transition.event];
@@ -194,7 +206,10 @@ export function unstorableOutcome(jobId: string, transitions: readonly WorkerTra
   const attempt = Math.max(0, ...transitions.map((transition) => transition.attempt));
   const failure: WorkerTransition = outcome?.event === 'abandon' ? { ...outcome, reason, at } : { event: 'fail', jobId, attempt, at, error: reason };
   const { rows, events } = mergeTransitions([...before, failure]);
-  return { row: rows[0] as TransitionRow, events };
+  const row = rows[0] as TransitionRow;
+  // The run the refused row was written for, named even when the replacement's first transition is another.
+  row.latest_start_ms = transitions[0] && requiredLatestStart(transitions[0]);
+  return { row, events };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -221,8 +236,9 @@ const LARGE_INPUT_TRANSITIONS_PER_TICK = 8;
  *   with large inputs (whose results are often as large) have ticks of their own, also one
  *   at a time, beside the others': storing a MiB of JSON takes PostgreSQL a few tenths of a
  *   second, which other jobs' transitions would otherwise wait out.
- * - Every write is conditional on the job's state and attempt (see applyTransitions), so a
- *   job delivered twice completes once: the second terminal write matches no row.
+ * - Every write is conditional on the job's state and attempt, and a run's on its start
+ *   being the job's latest (see applyTransitions), so a job delivered twice completes once,
+ *   as the run that holds it ends it: the other run's writes match no row.
  * - A row whose data PostgreSQL refuses fails its own job only (isolateRowFaults).
  * - While PostgreSQL is away, writes and reads wait for it (capped backoff) for as long as
  *   the process lives: a finished job's result is kept and written when the server is back.
@@ -276,9 +292,10 @@ export class TransitionWriter {
 
   /**
    * Resolves true when the transition applied, false when the job had moved on (cancelled,
-   * completed elsewhere, newer attempt). `job.largeInput`: the job's input is too large to
-   * come with the delivery read (DeliveryRow.input_inline false); every transition of such
-   * a job must say so, since its transitions keep their order only within one lane.
+   * completed elsewhere, newer attempt, another run started). `job.largeInput`: the job's
+   * input is too large to come with the delivery read (DeliveryRow.input_inline false); every
+   * transition of such a job must say so, since its transitions keep their order only within
+   * one lane.
    */
   record(transition: WorkerTransition, job: { largeInput?: boolean } = {}): Promise<boolean> {
     return (job.largeInput ? this.largeInputWrites : this.writes).add(transition);

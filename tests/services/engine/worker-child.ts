@@ -1,4 +1,4 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { echo } from '../../../services/contract';
@@ -22,6 +22,10 @@ import { FAST_STALL } from './stall';
  * - an echo job whose payload is "stray rejection" leaves a rejected promise nobody awaits;
  * - an echo job whose payload is "block <n> ms after <m> ms" holds this process's event loop
  *   for n ms once it has run m ms, as a tight loop or a huge synchronous parse would;
+ * - an echo job whose payload is "first run blocks <n> ms after <m> ms and fails; later runs
+ *   wait <k> ms" does the former on its first run (told by TEST_DELIVERY_LOG, which every run
+ *   of it is noted in, across processes) and then fails; its later runs wait k ms without
+ *   holding the loop and succeed;
  * - TEST_STALL_CSV_READS_LOG: csv.summary gets the first chunk of its file and then nothing
  *   (a store that stopped sending); the job id is appended to this file once the processor
  *   waits for more.
@@ -43,6 +47,20 @@ const trickyEcho = defineProcessor(echo, async ({ input, jobId }) => {
   if (input.payload === 'poison' || poisonAfterMs) {
     if (process.env.TEST_DELIVERY_LOG) appendFileSync(process.env.TEST_DELIVERY_LOG, `${jobId}\n`);
     process.kill(process.pid, 'SIGKILL');
+  }
+  const firstRunBlocks = /^first run blocks (\d+) ms after (\d+) ms and fails; later runs wait (\d+) ms$/.exec(String(input.payload));
+  if (firstRunBlocks) {
+    const log = process.env.TEST_DELIVERY_LOG as string;
+    const ranBefore = existsSync(log) && readFileSync(log, 'utf8').split('\n').includes(jobId);
+    appendFileSync(log, `${jobId}\n`);
+    if (ranBefore) {
+      await delay(Number(firstRunBlocks[3]));
+      return { result: { payload: input.payload } };
+    }
+    await delay(Number(firstRunBlocks[2]));
+    const until = Date.now() + Number(firstRunBlocks[1]);
+    while (Date.now() < until);
+    throw new Error('the first run failed after holding its loop');
   }
   const block = /^block (\d+) ms after (\d+) ms$/.exec(String(input.payload));
   if (block) {

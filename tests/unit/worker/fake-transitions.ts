@@ -18,6 +18,7 @@ export function deliveryRow(overrides: Partial<DeliveryRow> = {}): DeliveryRow {
     created_ms: Date.now() - 10,
     input_bytes: 20,
     input_inline: true,
+    run_started_ms: null,
     ...overrides,
   };
 }

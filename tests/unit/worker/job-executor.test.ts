@@ -38,6 +38,11 @@ async function count(counter: { get(): Promise<{ values: { value: number }[] }> 
   return (await counter.get()).values.reduce((sum, { value }) => sum + value, 0);
 }
 
+/** When the run recorded first started: the `at` of its start, which its later transitions name. */
+function firstRunStart(transitions: FakeTransitions): number | undefined {
+  return transitions.recorded.find((transition) => transition.event === 'start')?.at;
+}
+
 function outcome(transitions: FakeTransitions): WorkerTransition | undefined {
   return transitions.recorded.filter((transition) => transition.event !== 'start' && transition.event !== 'progress').at(-1);
 }
@@ -59,7 +64,7 @@ describe('JobExecutor', () => {
     expect(seen).toMatchObject({ jobId: row.id, ownerId: row.owner_id, attempt: 1, input: { payload: 'hi' } });
     expect(transitions.recorded).toEqual([
       { event: 'start', jobId: row.id, attempt: 1, at: expect.any(Number), from: 'queued' },
-      { event: 'succeed', jobId: row.id, attempt: 1, at: expect.any(Number), result: { payload: 'hi' }, resultFileId: undefined },
+      { event: 'succeed', jobId: row.id, attempt: 1, at: expect.any(Number), result: { payload: 'hi' }, resultFileId: undefined, runStartedAt: firstRunStart(transitions) },
     ]);
     expect(await count(metrics.jobsStarted)).toBe(1);
     expect(await count(metrics.jobsSucceeded)).toBe(1);
@@ -116,11 +121,12 @@ describe('JobExecutor', () => {
     expect(release).toHaveBeenCalledTimes(1);
   });
 
-  it('runs a redelivery of a running job as the attempt it is in', async () => {
-    const row = transitions.add(deliveryRow({ status: 'running', attempts: 2 }));
+  it('runs a redelivery of a running job as the attempt it is in, its start naming the run it takes over', async () => {
+    const row = transitions.add(deliveryRow({ status: 'running', attempts: 2, run_started_ms: 1_700_000_000_000 }));
     const { executor } = executorWith(transitions, async () => ({ result: {} }));
     await executor.execute(row.id);
-    expect(transitions.recorded[0]).toMatchObject({ event: 'start', attempt: 2, from: 'running' });
+    expect(transitions.recorded[0]).toMatchObject({ event: 'start', attempt: 2, from: 'running', takesOverRunStartedAt: 1_700_000_000_000 });
+    expect(transitions.recorded[1]).toMatchObject({ event: 'succeed', runStartedAt: firstRunStart(transitions) });
   });
 
   it('skips a job that is finished or missing: nothing runs, nothing is recorded', async () => {
@@ -158,8 +164,8 @@ describe('JobExecutor', () => {
     await expect(executor.execute(last.id)).resolves.toEqual({ kind: 'dead', message: 'still down' });
     await expect(executor.execute(first.id)).resolves.toEqual({ kind: 'dead', message: 'not a CSV file' });
     expect(transitions.recorded.filter((transition) => transition.event === 'fail')).toEqual([
-      { event: 'fail', jobId: last.id, attempt: 3, at: expect.any(Number), error: 'still down' },
-      { event: 'fail', jobId: first.id, attempt: 1, at: expect.any(Number), error: 'not a CSV file' },
+      { event: 'fail', jobId: last.id, attempt: 3, at: expect.any(Number), error: 'still down', runStartedAt: expect.any(Number) },
+      { event: 'fail', jobId: first.id, attempt: 1, at: expect.any(Number), error: 'not a CSV file', runStartedAt: expect.any(Number) },
     ]);
     expect(await count(metrics.jobsFailed)).toBe(2);
   });
@@ -231,6 +237,7 @@ describe('JobExecutor', () => {
       error: 'timeout exceeded when trying to connect',
       deferrals: 4,
       retryInMs: expect.any(Number),
+      runStartedAt: firstRunStart(transitions),
     });
     // echo's backoff is 500 ms; the fourth deferral's step is 4 s, jittered over its upper half.
     expect(deferral.retryInMs).toBeGreaterThanOrEqual(2_000);
@@ -249,7 +256,7 @@ describe('JobExecutor', () => {
     });
     const reason = deferralsExhaustedReason(MAX_DEFERRALS, { dependency: 'Redis', error: 'Command timed out' });
     await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'dead', message: reason });
-    expect(outcome(transitions)).toEqual({ event: 'abandon', jobId: row.id, attempt: 1, at: expect.any(Number), reason, from: 'running' });
+    expect(outcome(transitions)).toEqual({ event: 'abandon', jobId: row.id, attempt: 1, at: expect.any(Number), reason, from: 'running', runStartedAt: firstRunStart(transitions) });
     expect(await count(metrics.jobsFailed)).toBe(1);
   });
 
@@ -329,7 +336,7 @@ describe('JobExecutor', () => {
       return { result: {} };
     });
     await executor.execute(row.id);
-    expect(transitions.recorded.filter((transition) => transition.event === 'progress')).toEqual([{ event: 'progress', jobId: row.id, attempt: 1, progress: 10 }]);
+    expect(transitions.recorded.filter((transition) => transition.event === 'progress')).toEqual([{ event: 'progress', jobId: row.id, attempt: 1, progress: 10, runStartedAt: firstRunStart(transitions) }]);
   });
 
   it('logs for a job with its id and the request id that submitted it', async () => {
