@@ -212,6 +212,9 @@ describe('relay sweep over a backlog larger than one sweep checks', () => {
         const { rows } = await otherSweeper.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [SWEEP_LOCK_KEY]);
         if (rows[0]?.locked) break;
       }
+      // The sweep that last held the lock let it go before its failure reached the log (the
+      // unlock is in its finally): let that line come in before counting from here.
+      await delay(100);
       const countedBefore = counted().length;
       await delay(1_500);
       expect(recovered()).toEqual([]);
