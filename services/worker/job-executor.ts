@@ -54,11 +54,14 @@ export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; d
 /**
  * One run of a job here: the attempt it is, and when it started, the `at` of its start's
  * audit row, which its writes name (WorkerTransition.runStartedAt) so they are refused once
- * another run of the job has started.
+ * another run of the job has started; whether it took over a run of the same attempt (a
+ * redelivery), and whether its start applied.
  */
 interface JobRun {
   attempt: number;
   startedAt: number;
+  from: 'queued' | 'running';
+  started: Promise<boolean>;
 }
 
 const DONE: Settlement = { kind: 'done' };
@@ -263,7 +266,7 @@ export class JobExecutor {
     }
     if (kind === undefined) throw reason;
     log.info({ reason: kind }, 'job stopped before it started');
-    return this.handOn(row, plan.attempt, undefined, log);
+    return this.handOn(row, plan.attempt, log);
   }
 
   private async run(row: DeliveryRow, plan: { attempt: number; from: 'queued' | 'running' }, controller: AbortController, log: Logger): Promise<Settlement> {
@@ -275,7 +278,6 @@ export class JobExecutor {
 
     // Not awaited: it is written with the next tick (merged with the outcome when the job is
     // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
-    const run: JobRun = { attempt, startedAt };
     const takesOver = plan.from === 'running' ? (row.run_started_ms ?? undefined) : undefined;
     const started = this.record(row, { event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from, takesOverRunStartedAt: takesOver }).then(
       (applied) => {
@@ -288,6 +290,7 @@ export class JobExecutor {
         return false;
       },
     );
+    const run: JobRun = { attempt, startedAt, from: plan.from, started };
 
     const processor = this.options.processors(row.type);
     if (!processor) {
@@ -315,7 +318,7 @@ export class JobExecutor {
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
       if (!applied) {
         log.info('result discarded: the job was cancelled, completed elsewhere or taken over by another run');
-        return await this.handOn(row, attempt, undefined, log);
+        return await this.handOn(row, attempt, log, { run, undoStart: false });
       }
       metrics?.jobsSucceeded.inc({ type: row.type });
       if (definition.secretInputKeys) await this.removeSecretInput(row.id, definition.secretInputKeys, log);
@@ -336,7 +339,7 @@ export class JobExecutor {
       }
       if (aborted === 'cancelled' || aborted === 'not-runnable') {
         log.info({ reason: aborted }, 'job stopped');
-        return await this.handOn(row, attempt, (await started) ? run : undefined, log);
+        return await this.handOn(row, attempt, log, { run, undoStart: true });
       }
       const failure = aborted === 'timeout' ? new Error(`the job ran past its type's timeout of ${definition.timeoutMs} ms and was stopped`) : error;
       return await this.settleFailedAttempt(row, run, failure, definition, log);
@@ -360,13 +363,13 @@ export class JobExecutor {
     if (event === 'retry') {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
       const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs, runStartedAt });
-      if (!applied) return this.handOn(row, attempt, undefined, log);
+      if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
       metrics?.jobsRetried.inc({ type: row.type });
       log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
       return { kind: 'again', row, delayMs: retryInMs };
     }
     const applied = await this.record(row, { event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message, runStartedAt });
-    if (!applied) return this.handOn(row, attempt, undefined, log);
+    if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
     return { kind: 'dead', message };
@@ -393,7 +396,7 @@ export class JobExecutor {
     if (eventAfterInfrastructureFailure(row.deferrals) === 'abandon') {
       const reason = deferralsExhaustedReason(row.deferrals, { dependency, error: message });
       const applied = await this.record(row, { event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running', runStartedAt });
-      if (!applied) return this.handOn(row, attempt, undefined, log);
+      if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
       metrics?.jobsFailed.inc({ type: row.type });
       log.warn({ err: error, attempt, dependency, deferrals: row.deferrals }, 'job failed on the platform\'s infrastructure once more past its deferrals: dead-lettered');
       return { kind: 'dead', message: reason };
@@ -401,7 +404,7 @@ export class JobExecutor {
     const deferrals = deferralsAfter('defer', row.deferrals);
     const retryInMs = retryDelayMs(backoffMs, deferrals);
     const applied = await this.record(row, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs, runStartedAt });
-    if (!applied) return this.handOn(row, attempt, undefined, log);
+    if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
     metrics?.jobsDeferred.inc({ type: row.type, dependency });
     log.warn({ err: error, attempt, dependency, deferrals, retryInMs }, 'job attempt failed on the platform\'s infrastructure; deferred, the attempt not charged');
     return { kind: 'again', row, delayMs: retryInMs };
@@ -410,7 +413,7 @@ export class JobExecutor {
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   private async release(row: DeliveryRow, run: JobRun, log: Logger): Promise<Settlement> {
     const released = await this.record(row, { event: 'release', jobId: row.id, attempt: run.attempt, at: Date.now(), cause: 'shutdown', runStartedAt: run.startedAt });
-    if (!released) return this.handOn(row, run.attempt, undefined, log);
+    if (!released) return this.handOn(row, run.attempt, log, { run, undoStart: false });
     log.info('job released back to the queue at shutdown');
     return { kind: 'again', row, delayMs: 0 };
   }
@@ -424,19 +427,41 @@ export class JobExecutor {
    * being left behind: queued with no entry (until the relay's sweep finds it), or, when
    * this run's own start moved the retried job to running before the cancel stopped it,
    * running with no run (until the sweep counts the attempt as lost). That start is undone
-   * first: released, its attempt given back. The release applies only while the job is
-   * running this attempt, in this run (`startedHere`: the run, when this delivery's start was
-   * written), so a cancel that still holds leaves it cancelled.
+   * first (`undoStart`): released, its attempt given back. The release applies only while
+   * the job is running this attempt, in this run, so a cancel that still holds leaves it
+   * cancelled.
+   *
+   * A redelivery whose own start was refused hands the job on too when the job runs the same
+   * attempt under a start it did not read: a run whose queue lock lapsed had its start still
+   * waiting for PostgreSQL when this delivery read the job, and it landed in between. That
+   * run was stopped when its lock lapsed (or is, once its worker sees it), and this delivery
+   * holds the job's queue entry now: the entry's next delivery takes that run over. Left as
+   * it is, the job would stay running with no run until the lost-running sweep. A delivery
+   * whose own lock lapsed meanwhile cannot move the entry, which stays with its holder.
    */
-  private async handOn(row: DeliveryRow, attempt: number, startedHere: JobRun | undefined, log: Logger): Promise<Settlement> {
+  private async handOn(row: DeliveryRow, attempt: number, log: Logger, ended?: { run: JobRun; undoStart: boolean }): Promise<Settlement> {
     const { transitions } = this.options;
-    if (startedHere && (await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel', runStartedAt: startedHere.startedAt }))) {
-      log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
-      return { kind: 'again', row, delayMs: 0 };
+    const startApplied = ended ? await ended.run.started : false;
+    if (ended?.undoStart && startApplied) {
+      const released = await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel', runStartedAt: ended.run.startedAt });
+      if (released) {
+        log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
+        return { kind: 'again', row, delayMs: 0 };
+      }
     }
     const current = await transitions.delivery(row.id);
-    if (!current || planDelivery(current)?.from !== 'queued') return DONE;
-    log.info('the job was queued again while this delivery held its queue entry: handed on in that entry');
+    const plan = current && planDelivery(current);
+    if (!current || !plan) return DONE;
+    if (plan.from === 'queued') {
+      log.info('the job was queued again while this delivery held its queue entry: handed on in that entry');
+      return { kind: 'again', row: current, delayMs: 0 };
+    }
+    const overtaken = ended?.run.from === 'running' && !startApplied && plan.attempt === attempt && current.run_started_ms !== row.run_started_ms;
+    if (!overtaken) return DONE;
+    log.info(
+      { readRunStartedAt: row.run_started_ms, latestRunStartedAt: current.run_started_ms },
+      "another run's start of this attempt landed after this delivery read the job: handed on in this delivery's entry to take that run over",
+    );
     return { kind: 'again', row: current, delayMs: 0 };
   }
 

@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES, DEFAULT_WORKER_INPUT_BUDGET_BYTES } from '../../../services/contract';
 import { echo } from '../../../services/contract/jobs';
-import { INLINE_INPUT_BYTES } from '../../../services/core/db/jobs';
-import { TransitionWriter } from '../../../services/core/jobs/transitions';
-import { JobExecutor } from '../../../services/worker/job-executor';
+import { applyTransitions, INLINE_INPUT_BYTES } from '../../../services/core/db/jobs';
+import { mergeTransitions, TransitionWriter, type WorkerTransition } from '../../../services/core/jobs/transitions';
+import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { findProcessor } from '../../../services/worker/jobs';
 import { createMailDrop } from '../../../services/worker/mail-drop';
 import { MemoryBudget } from '../../../services/core/memory-budget';
@@ -18,10 +18,11 @@ describe('JobExecutor over PostgreSQL', () => {
   let fx: EngineFixture;
   let transitions: TransitionWriter;
   let executor: JobExecutor;
+  let executorOptions: JobExecutorOptions;
   beforeAll(async () => {
     fx = await createEngineFixture();
     transitions = new TransitionWriter({ batchPool: fx.core.batchPool, generalPool: fx.core.generalPool, log: fx.log });
-    executor = new JobExecutor({
+    executorOptions = {
       transitions,
       batchPool: fx.core.batchPool,
       generalPool: fx.core.generalPool,
@@ -32,7 +33,8 @@ describe('JobExecutor over PostgreSQL', () => {
       progressIntervalMs: 500,
       inputBudget: new MemoryBudget(DEFAULT_WORKER_INPUT_BUDGET_BYTES),
       fileMemoryBudget: new MemoryBudget(DEFAULT_WORKER_FILE_MEMORY_BUDGET_BYTES),
-    });
+    };
+    executor = new JobExecutor(executorOptions);
   });
   afterAll(async () => {
     await transitions?.close();
@@ -103,5 +105,43 @@ describe('JobExecutor over PostgreSQL', () => {
     await expect(executor.execute(id)).resolves.toEqual({ kind: 'done' });
     const starts = await fx.query<{ to_status: string }>("SELECT to_status FROM job_events WHERE job_id = $1 AND to_status = 'running'", [id]);
     expect(starts).toHaveLength(1);
+  });
+
+  it('hands on a redelivery that read the job before the start of a run whose lock lapsed landed, and the next delivery takes that run over', async () => {
+    const id = await queuedJob('echo', { payload: 'taken over' });
+    const firstStart = Date.now() - 10_000;
+    const lapsedStart = firstStart + 5_000;
+    const written = async (transition: WorkerTransition) => {
+      const { rows, events } = mergeTransitions([transition]);
+      return (await applyTransitions(fx.core.batchPool, rows, events)).applied.size === 1;
+    };
+    expect(await written({ event: 'start', jobId: id, attempt: 1, at: firstStart, from: 'queued' })).toBe(true);
+
+    // The start of the run after the first (its lock lapsed as PostgreSQL was away, the write
+    // waited for PostgreSQL) lands right after this delivery read the job.
+    let landLapsedStart: (() => Promise<void>) | undefined = async () => {
+      expect(await written({ event: 'start', jobId: id, attempt: 1, at: lapsedStart, from: 'running', takesOverRunStartedAt: firstStart })).toBe(true);
+    };
+    const redelivery = new JobExecutor({
+      ...executorOptions,
+      transitions: {
+        record: (transition, job) => transitions.record(transition, job),
+        async delivery(jobId) {
+          const row = await transitions.delivery(jobId);
+          const land = landLapsedStart;
+          landLapsedStart = undefined;
+          await land?.();
+          return row;
+        },
+      },
+    });
+
+    const handedOn = await redelivery.execute(id);
+    expect(handedOn).toEqual({ kind: 'again', row: expect.objectContaining({ id, status: 'running', run_started_ms: lapsedStart }), delayMs: 0 });
+    await expect(fx.one('SELECT status FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'running' });
+    await expect(redelivery.execute(id)).resolves.toEqual({ kind: 'done' });
+    await expect(fx.one('SELECT status, attempts, result FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'succeeded', attempts: 1, result: { payload: 'taken over' } });
+    const trail = await fx.query<{ to_status: string }>('SELECT to_status FROM job_events WHERE job_id = $1 ORDER BY id', [id]);
+    expect(trail.map((event) => event.to_status)).toEqual(['running', 'running', 'running', 'succeeded']);
   });
 });

@@ -12,6 +12,7 @@ import { MemoryBudget } from '../../../services/core/memory-budget';
 import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/job-executor';
 import { PermanentJobError, type MailDrop, type Processor, type ProcessorContext } from '../../../services/worker/processor';
 import { deliveryRow, FakeTransitions } from './fake-transitions';
+import type { DeliveryRow } from '../../../services/core/db/jobs';
 
 const log = createLogger({ service: 'job-executor-test', level: 'silent' });
 /** The processors below touch neither files, PostgreSQL nor the mail drop. */
@@ -127,6 +128,63 @@ describe('JobExecutor', () => {
     await executor.execute(row.id);
     expect(transitions.recorded[0]).toMatchObject({ event: 'start', attempt: 2, from: 'running', takesOverRunStartedAt: 1_700_000_000_000 });
     expect(transitions.recorded[1]).toMatchObject({ event: 'succeed', runStartedAt: firstRunStart(transitions) });
+  });
+
+  describe('a redelivery whose own start is refused', () => {
+    const readStart = 1_700_000_000_000;
+    const landedStart = readStart + 5_000;
+    const untilAborted: Processor['run'] = (context) => new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+
+    /** A running job the delivery reads under `readStart`; as its own start is written, PostgreSQL holds the job as `after` says and refuses it. */
+    function redeliveryRefused(after: Partial<DeliveryRow>, run: Processor['run'] = untilAborted) {
+      const row = transitions.add(deliveryRow({ status: 'running', attempts: 1, run_started_ms: readStart }));
+      const now = { ...row, ...after };
+      transitions.refuse = (transition) => {
+        if (transition.event === 'start') transitions.rows.set(row.id, now);
+        return true;
+      };
+      return { row, now, executor: executorWith(transitions, run).executor };
+    }
+
+    it('as a start of another run of its attempt landed after the delivery read the job: hands the job on in its entry, to take that run over', async () => {
+      const { row, now, executor } = redeliveryRefused({ run_started_ms: landedStart });
+      await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'again', row: now, delayMs: 0 });
+      expect(transitions.events()).toEqual(['start']);
+    });
+
+    it('does so too when its outcome was written with its start, in one tick', async () => {
+      const { row, now, executor } = redeliveryRefused({ run_started_ms: landedStart }, async () => ({ result: {} }));
+      // The start is answered with the outcome, as the writer answers a tick's transitions together.
+      const record = transitions.record.bind(transitions);
+      let answerStart: (() => void) | undefined;
+      transitions.record = async (transition) => {
+        const applied = await record(transition);
+        if (transition.event === 'start') await new Promise<void>((resolve) => (answerStart = resolve));
+        else answerStart?.();
+        return applied;
+      };
+      await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'again', row: now, delayMs: 0 });
+      expect(transitions.events()).toEqual(['start', 'succeed']);
+    });
+
+    it.each<[string, Partial<DeliveryRow>]>([
+      ['the job runs the start the delivery read (refused for its row version: the lost-running sweep sees to it)', {}],
+      ['the job runs a later attempt', { attempts: 2, run_started_ms: landedStart }],
+      ['the job ended', { status: 'succeeded', run_started_ms: null }],
+    ])('ends without handing the job on when %s', async (_case, after) => {
+      const { row, executor } = redeliveryRefused(after);
+      await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
+    });
+  });
+
+  it('ends a first delivery whose start is refused as the job runs elsewhere without handing it on: that run holds it', async () => {
+    const row = transitions.add(deliveryRow());
+    transitions.refuse = (transition) => {
+      if (transition.event === 'start') transitions.rows.set(row.id, { ...row, status: 'running', attempts: 1, run_started_ms: Date.now() });
+      return true;
+    };
+    const { executor } = executorWith(transitions, async () => ({ result: {} }));
+    await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
   });
 
   it('skips a job that is finished or missing: nothing runs, nothing is recorded', async () => {
