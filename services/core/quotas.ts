@@ -36,8 +36,13 @@ export interface QuotaUsage {
 export interface Quotas {
   /** What an owner may store in all (QUOTA_FILES, QUOTA_STORED_BYTES). */
   readonly storage: StorageQuota;
-  /** How many bytes the owner's next upload may have; throws QuotaExceededError when files or bytes are used up. */
-  uploadAllowance(ownerId: string): Promise<number>;
+  /**
+   * How many bytes the owner's next upload may have; throws QuotaExceededError when the
+   * owner's files are used up, or the bytes left would not hold the file: `fileBytes` where
+   * the request says the file's size (a raw upload's Content-Length), any byte otherwise (a
+   * multipart body's file part is sized only as it is read).
+   */
+  uploadAllowance(ownerId: string, fileBytes?: number): Promise<number>;
   /**
    * Throws QuotaExceededError when the submission would take the owner past QUOTA_QUEUED_JOBS
    * (jobs waiting to run), QUOTA_JOBS (jobs kept, finished ones until deleted or purged) or
@@ -131,11 +136,15 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
   return {
     storage: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES },
 
-    async uploadAllowance(ownerId) {
+    async uploadAllowance(ownerId, fileBytes) {
       const { files, bytes } = await countStored(ownerId);
       if (files >= env.QUOTA_FILES) throw new QuotaExceededError(`file quota reached: ${files} of ${env.QUOTA_FILES} files stored; delete some first`);
-      const remaining = env.QUOTA_STORED_BYTES - bytes;
-      if (remaining <= 0) throw new QuotaExceededError(`storage quota reached: ${bytes} of ${env.QUOTA_STORED_BYTES} bytes stored; delete some files first`);
+      // Stored bytes can pass the quota: uploads under way at once each had room, or the quota was lowered since.
+      const remaining = Math.max(0, env.QUOTA_STORED_BYTES - bytes);
+      if (fileBytes === undefined ? remaining === 0 : fileBytes > remaining) {
+        const file = fileBytes === undefined ? '' : `this file is ${fileBytes} bytes, and `;
+        throw new QuotaExceededError(`storage quota: ${file}${bytes} of ${env.QUOTA_STORED_BYTES} bytes are stored; delete some files first`);
+      }
       return remaining;
     },
 

@@ -197,7 +197,8 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
           throw new PayloadTooLargeError(`uploads are limited to ${uploadLimitBytes} bytes`);
         }
         admitUpload(ownerId, res);
-        const quotaBytes = await quotas.uploadAllowance(ownerId);
+        // Before 100 Continue: a file the quota cannot hold is refused before its bytes are sent.
+        const quotaBytes = await quotas.uploadAllowance(ownerId, multipart ? undefined : length);
         continueBody(req, res);
         const discard = (stored: FileView) =>
           files.remove(ownerId, stored.id, req.log).catch((error: unknown) => req.log.warn({ err: error, fileId: stored.id }, 'could not remove the file of a refused multipart upload'));

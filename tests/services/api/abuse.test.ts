@@ -209,6 +209,19 @@ describe('ownership and quotas', () => {
     expect(overQueued.status).toBe(403);
   });
 
+  it('takes an empty file at an exactly full storage quota, which it holds, and refuses a byte more', async () => {
+    const { token } = await signUp(api);
+    const upload = (body: string) => call<{ id: string; size: number }>(api, '/v1/files', { token, body, headers: { 'content-type': 'text/plain' } });
+    expect((await upload('x'.repeat(100))).status).toBe(201);
+    const empty = await upload('');
+    expect({ status: empty.status, size: empty.body.size }).toEqual({ status: 201, size: 0 });
+    // The file quota (2) has room again, so what follows meets the bytes quota alone.
+    expect((await call(api, `/v1/files/${empty.body.id}`, { method: 'DELETE', token })).status).toBe(204);
+    const overBytes = await upload('y');
+    expect(overBytes.status).toBe(403);
+    expect(overBytes.body).toMatchObject({ detail: expect.stringMatching(/storage quota: this file is 1 bytes, and 100 of 100 bytes are stored/) });
+  });
+
   it('holds the stored-bytes and file quotas against uploads streaming at the same time', async () => {
     const { token, userId } = await signUp(api);
     // Each body sends half, waits until every upload has passed the check at its start, then the rest.

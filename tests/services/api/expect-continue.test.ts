@@ -86,6 +86,22 @@ describe('Expect: 100-continue: a request the API refuses is refused before the 
     }
   });
 
+  it('answers an upload whose Content-Length the quota\'s remaining bytes cannot hold 403 without 100 Continue first', async () => {
+    const { token } = await signUp(api);
+    expect((await call(api, '/v1/files', { token, body: 'x'.repeat(60), headers: { 'content-type': 'text/plain' } })).status).toBe(201);
+
+    const exchange = await RawExchange.open(api);
+    try {
+      exchange.socket.write(head('POST', '/v1/files', { authorization: `Bearer ${token}`, 'content-type': 'text/plain', 'content-length': 41 }));
+      const answer = await exchange.until('\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+      expect(answer).not.toMatch(/100 Continue/);
+    } finally {
+      exchange.close();
+    }
+    expect((await call(api, '/v1/files', { token, body: 'y'.repeat(40), headers: { 'content-type': 'text/plain' } })).status).toBe(201);
+  });
+
   it('says 100 Continue to an upload it takes, then stores it', async () => {
     const { token } = await signUp(api);
     const exchange = await RawExchange.open(api);
