@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { lingerBeforeClosing } from './lingering-close';
 
 /** A refused body no longer than this is read and dropped after the answer, so its client gets the answer. */
 export const REFUSED_BODY_DRAIN_BYTES = 64 * 1024 * 1024;
@@ -17,12 +18,18 @@ export const REFUSED_BODY_DRAIN_MS = 30_000;
  *   was refused without one, so it is not coming) gets `Connection: close` at once, and so
  *   does one declared longer than REFUSED_BODY_DRAIN_BYTES;
  * - a body read part way (refused as it arrived) leaves the connection unfit for another
- *   request: `Connection: close`.
+ *   request: `Connection: close`, closed after a lingering read (lingerBeforeClosing) so that
+ *   a client still sending sees the answer before the reset; so is one declared past the drain.
  */
 export function settleUnreadBody(req: IncomingMessage, res: ServerResponse): void {
   if (req.complete) return;
-  if (req.readableDidRead || waitsForContinue(req) || declaredBeyondDrain(req)) {
+  if (waitsForContinue(req) && !req.readableDidRead) {
     res.setHeader('Connection', 'close');
+    return;
+  }
+  if (req.readableDidRead || declaredBeyondDrain(req)) {
+    res.setHeader('Connection', 'close');
+    lingerBeforeClosing(req);
     return;
   }
   boundUnreadBody(req, res);

@@ -160,6 +160,36 @@ describe('refused request bodies', () => {
     }
   });
 
+  it('reads on for a while after refusing a body part way, so a client still sending meets the answer and a close, not a reset under its writes', async () => {
+    const { hostname, port } = new URL(api.baseUrl);
+    // Half-open allowed: the client goes on sending after the server has ended its side, as one busy sending does.
+    const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    let received = '';
+    const errors: string[] = [];
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const chunk = (bytes: number) => Buffer.concat([Buffer.from(`${bytes.toString(16)}\r\n`), Buffer.alloc(bytes, 0x71), Buffer.from('\r\n')]);
+    try {
+      socket.write(requestHead('/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }));
+      socket.write(chunk(api.env.JSON_BODY_LIMIT_BYTES + 64 * 1024));
+      const deadline = Date.now() + 20_000;
+      while (!received.includes('}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(received).toMatch(/^HTTP\/1\.1 413 /);
+      expect(received.toLowerCase()).toContain('connection: close');
+      // Time for a close under the unread bytes to have reached the client, had there been one.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      socket.write(chunk(256 * 1024));
+      socket.end('0\r\n\r\n');
+      await closed;
+      expect(errors).toEqual([]);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('answers a gzip JSON submit of undeclared length that inflates past the limit 413, and closes without reading the rest', async () => {
     const client = await RawClient.open(api);
     try {

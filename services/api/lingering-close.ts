@@ -1,0 +1,47 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** What of a refused body is still read after its answer, at most, before the connection is closed under the rest. */
+export const LINGER_BYTES = 1024 * 1024;
+/** How long after its answer a connection closing under a body still arriving waits for its client, at most. */
+export const LINGER_MS = 2_000;
+
+/**
+ * Closing a connection whose request body is still arriving makes the kernel answer the
+ * unread bytes with a reset, and a client still sending (as one does while its body is
+ * refused part way) then fails its next write and, Node's own client among them, drops the
+ * connection without reading the answer that was already there: it reports ECONNRESET or
+ * EPIPE instead of the 413. So, as web servers do (nginx's lingering close), such a
+ * connection first ends its side once the answer is out and goes on reading and dropping
+ * what arrives, until the client stops (its body ends, or it closes) or for LINGER_BYTES or
+ * LINGER_MS at most, and closes then: a client that reads while it sends sees the answer.
+ *
+ * The seam: Node closes a `Connection: close` response's socket with `socket.destroySoon()`
+ * once the answer is written (node:_http_server); that one socket's `destroySoon` is replaced
+ * by the lingering close. On a Node whose sockets have none, the connection closes as Node
+ * closes it (the reset may come first again).
+ */
+export function lingerBeforeClosing(req: IncomingMessage): void {
+  const socket: Socket & { destroySoon?: () => void } = req.socket;
+  if (typeof socket.destroySoon !== 'function' || req.complete || socket.destroyed) return;
+  socket.destroySoon = () => {
+    socket.end();
+    let bytes = 0;
+    const close = () => {
+      clearTimeout(deadline);
+      req.off('data', count);
+      socket.destroy();
+    };
+    const deadline = setTimeout(close, LINGER_MS);
+    deadline.unref();
+    const count = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > LINGER_BYTES) close();
+    };
+    req.on('data', count);
+    req.once('end', close);
+    socket.once('end', close);
+    socket.once('close', () => clearTimeout(deadline));
+    req.resume();
+  };
+}
