@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { REFUSED_BODY_DRAIN_BYTES } from '../../../services/api/refused-body';
+import { bodyChunk, openSendingClient } from '../../harness/sending-client';
 import { signUp, startApi, type ApiFixture } from './fixture';
 
 const UPLOAD_LIMIT_BYTES = 1024 * 1024;
@@ -162,31 +163,21 @@ describe('refused request bodies', () => {
 
   it('reads on for a while after refusing a body part way, so a client still sending meets the answer and a close, not a reset under its writes', async () => {
     const { hostname, port } = new URL(api.baseUrl);
-    // Half-open allowed: the client goes on sending after the server has ended its side, as one busy sending does.
-    const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
-    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    let received = '';
-    const errors: string[] = [];
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    const chunk = (bytes: number) => Buffer.concat([Buffer.from(`${bytes.toString(16)}\r\n`), Buffer.alloc(bytes, 0x71), Buffer.from('\r\n')]);
+    const client = await openSendingClient(Number(port), hostname);
     try {
-      socket.write(requestHead('/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }));
-      socket.write(chunk(api.env.JSON_BODY_LIMIT_BYTES + 64 * 1024));
-      const deadline = Date.now() + 20_000;
-      while (!received.includes('}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(received).toMatch(/^HTTP\/1\.1 413 /);
-      expect(received.toLowerCase()).toContain('connection: close');
+      client.socket.write(requestHead('/v1/jobs', { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }));
+      client.socket.write(bodyChunk(api.env.JSON_BODY_LIMIT_BYTES + 64 * 1024));
+      const answer = await client.until('}');
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
       // Time for a close under the unread bytes to have reached the client, had there been one.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      socket.write(chunk(256 * 1024));
-      socket.end('0\r\n\r\n');
-      await closed;
-      expect(errors).toEqual([]);
+      client.socket.write(bodyChunk(256 * 1024));
+      client.socket.end('0\r\n\r\n');
+      await client.closed;
+      expect(client.errors).toEqual([]);
     } finally {
-      socket.destroy();
+      client.socket.destroy();
     }
   });
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { LINGER_BYTES, lingerBeforeClosing } from '../../../services/api/lingering-close';
+import { bodyChunk, openSendingClient, type SendingClient } from '../../harness/sending-client';
 
 /**
  * The lingering close over a bare node:http server whose handler refuses a body after its
@@ -26,41 +27,21 @@ describe('lingerBeforeClosing', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  interface Exchange {
-    socket: Socket;
-    received: () => string;
-    errors: string[];
-    closed: Promise<unknown>;
-  }
-
-  async function refusedExchange(): Promise<Exchange> {
+  async function refusedExchange(): Promise<SendingClient> {
     const { port } = server.address() as AddressInfo;
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    let received = '';
-    const errors: string[] = [];
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    socket.write('POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
-    socket.write(chunk(256 * 1024));
-    const deadline = Date.now() + 10_000;
-    while (!received.includes('}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(received).toMatch(/^HTTP\/1\.1 413 /);
-    return { socket, received: () => received, errors, closed };
-  }
-
-  function chunk(bytes: number): Buffer {
-    return Buffer.concat([Buffer.from(`${bytes.toString(16)}\r\n`), Buffer.alloc(bytes, 0x71), Buffer.from('\r\n')]);
+    const client = await openSendingClient(port, '127.0.0.1');
+    client.socket.write('POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
+    client.socket.write(bodyChunk(256 * 1024));
+    expect(await client.until('}', 10_000)).toMatch(/^HTTP\/1\.1 413 /);
+    return client;
   }
 
   /** Writes up to `bytes` of body in 64 KiB chunks, each once the last is taken; answers what was written before an error stopped it. */
-  async function keepSending(exchange: Exchange, bytes: number): Promise<number> {
+  async function keepSending(client: SendingClient, bytes: number): Promise<number> {
     let written = 0;
-    while (written < bytes && exchange.errors.length === 0 && !exchange.socket.destroyed) {
-      const piece = chunk(64 * 1024);
-      await new Promise<void>((resolve) => exchange.socket.write(piece, () => resolve()));
+    while (written < bytes && client.errors.length === 0 && !client.socket.destroyed) {
+      const piece = bodyChunk(64 * 1024);
+      await new Promise<void>((resolve) => client.socket.write(piece, () => resolve()));
       written += 64 * 1024;
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
