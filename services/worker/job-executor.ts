@@ -51,17 +51,20 @@ export interface JobExecutorOptions {
  */
 export type Settlement = { kind: 'done' } | { kind: 'again'; row: DeliveryRow; delayMs: number } | { kind: 'dead'; message: string } | { kind: 'lost' };
 
+/** How a run's start write went: applied, refused by its precondition (the job had moved), or failed with an error. */
+type StartOutcome = 'applied' | 'refused' | 'failed';
+
 /**
  * One run of a job here: the attempt it is, and when it started, the `at` of its start's
  * audit row, which its writes name (WorkerTransition.runStartedAt) so they are refused once
  * another run of the job has started; whether it took over a run of the same attempt (a
- * redelivery), and whether its start applied.
+ * redelivery), and how its start write went.
  */
 interface JobRun {
   attempt: number;
   startedAt: number;
   from: 'queued' | 'running';
-  started: Promise<boolean>;
+  started: Promise<StartOutcome>;
 }
 
 const DONE: Settlement = { kind: 'done' };
@@ -280,14 +283,14 @@ export class JobExecutor {
     // that quick). If it does not apply, the job was cancelled or finished elsewhere: stop.
     const takesOver = plan.from === 'running' ? (row.run_started_ms ?? undefined) : undefined;
     const started = this.record(row, { event: 'start', jobId: row.id, attempt, at: startedAt, from: plan.from, takesOverRunStartedAt: takesOver }).then(
-      (applied) => {
+      (applied): StartOutcome => {
         if (!applied) controller.abort(new JobAbortedError('not-runnable'));
-        return applied;
+        return applied ? 'applied' : 'refused';
       },
-      (error: unknown) => {
+      (error: unknown): StartOutcome => {
         log.warn({ err: error }, 'could not record the job start');
         controller.abort(new JobAbortedError('not-runnable'));
-        return false;
+        return 'failed';
       },
     );
     const run: JobRun = { attempt, startedAt, from: plan.from, started };
@@ -431,18 +434,20 @@ export class JobExecutor {
    * the job is running this attempt, in this run, so a cancel that still holds leaves it
    * cancelled.
    *
-   * A redelivery whose own start was refused hands the job on too when the job runs the same
-   * attempt under a start it did not read: a run whose queue lock lapsed had its start still
-   * waiting for PostgreSQL when this delivery read the job, and it landed in between. That
-   * run was stopped when its lock lapsed (or is, once its worker sees it), and this delivery
-   * holds the job's queue entry now: the entry's next delivery takes that run over. Left as
-   * it is, the job would stay running with no run until the lost-running sweep. A delivery
-   * whose own lock lapsed meanwhile cannot move the entry, which stays with its holder.
+   * A redelivery whose own start was refused hands the job on too while the job runs the same
+   * attempt: this delivery holds the job's queue entry, so the entry's next delivery takes
+   * over whichever run the job is under now. That is a run whose start was still waiting for
+   * PostgreSQL (its queue lock having lapsed) when this delivery read the job, and landed in
+   * between; or the run this delivery read, its start refused only because a concurrent
+   * statement moved the row under it (applyTransitions' row-version check). Left as it is,
+   * the job would stay running with no run until the lost-running sweep. A delivery whose
+   * own lock lapsed meanwhile cannot move the entry, which stays with its holder; a start
+   * that failed with an error is not tried again this way.
    */
   private async handOn(row: DeliveryRow, attempt: number, log: Logger, ended?: { run: JobRun; undoStart: boolean }): Promise<Settlement> {
     const { transitions } = this.options;
-    const startApplied = ended ? await ended.run.started : false;
-    if (ended?.undoStart && startApplied) {
+    const start = ended ? await ended.run.started : undefined;
+    if (ended?.undoStart && start === 'applied') {
       const released = await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel', runStartedAt: ended.run.startedAt });
       if (released) {
         log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
@@ -456,11 +461,12 @@ export class JobExecutor {
       log.info('the job was queued again while this delivery held its queue entry: handed on in that entry');
       return { kind: 'again', row: current, delayMs: 0 };
     }
-    const overtaken = ended?.run.from === 'running' && !startApplied && plan.attempt === attempt && current.run_started_ms !== row.run_started_ms;
-    if (!overtaken) return DONE;
+    if (ended?.run.from !== 'running' || start !== 'refused' || plan.attempt !== attempt) return DONE;
     log.info(
       { readRunStartedAt: row.run_started_ms, latestRunStartedAt: current.run_started_ms },
-      "another run's start of this attempt landed after this delivery read the job: handed on in this delivery's entry to take that run over",
+      current.run_started_ms === row.run_started_ms
+        ? "this redelivery's start was refused as a concurrent write moved the job's row: handed on in its entry to take the run over again"
+        : "another run's start of this attempt landed after this delivery read the job: handed on in this delivery's entry to take that run over",
     );
     return { kind: 'again', row: current, delayMs: 0 };
   }

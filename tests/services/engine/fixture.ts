@@ -311,3 +311,13 @@ export async function killWorkerChildren(): Promise<void> {
     }),
   );
 }
+
+/** Until a statement other than the caller's waits for a row lock on the jobs table (the row of job `id`). */
+export async function waitForRowLockWait(fx: Pick<EngineFixture, 'query'>, id: string): Promise<void> {
+  await waitFor(
+    `a write of job ${id} to wait for its row`,
+    async () => (await fx.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%jobs%' AND pid <> pg_backend_pid()")).length > 0,
+    5_000,
+    25,
+  );
+}

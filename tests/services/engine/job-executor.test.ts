@@ -12,7 +12,7 @@ import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/j
 import { findProcessor } from '../../../services/worker/jobs';
 import { createMailDrop } from '../../../services/worker/mail-drop';
 import { MemoryBudget } from '../../../services/core/memory-budget';
-import { createEngineFixture, type EngineFixture } from './fixture';
+import { createEngineFixture, waitForRowLockWait, type EngineFixture } from './fixture';
 
 describe('JobExecutor over PostgreSQL', () => {
   let fx: EngineFixture;
@@ -143,5 +143,42 @@ describe('JobExecutor over PostgreSQL', () => {
     await expect(fx.one('SELECT status, attempts, result FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'succeeded', attempts: 1, result: { payload: 'taken over' } });
     const trail = await fx.query<{ to_status: string }>('SELECT to_status FROM job_events WHERE job_id = $1 ORDER BY id', [id]);
     expect(trail.map((event) => event.to_status)).toEqual(['running', 'running', 'running', 'succeeded']);
+  });
+
+  it('hands on a redelivery whose start a concurrent write of the job\'s row made refused, and the next delivery takes the run over', async () => {
+    const id = await queuedJob('echo', { payload: 'taken over again' });
+    const firstStart = Date.now() - 10_000;
+    const { rows, events } = mergeTransitions([{ event: 'start', jobId: id, attempt: 1, at: firstStart, from: 'queued' }]);
+    expect((await applyTransitions(fx.core.batchPool, rows, events)).applied.size).toBe(1);
+
+    // Another statement updates the job's row (as the lock-lapse ledger does) and holds it while this delivery's start is written.
+    const other = await fx.core.generalPool.connect();
+    try {
+      await other.query('BEGIN');
+      let holdRow: (() => Promise<void>) | undefined = async () => {
+        await other.query('UPDATE jobs SET lock_lapses = lock_lapses WHERE id = $1', [id]);
+      };
+      const redelivery = new JobExecutor({
+        ...executorOptions,
+        transitions: {
+          record: (transition, job) => transitions.record(transition, job),
+          async delivery(jobId) {
+            const row = await transitions.delivery(jobId);
+            const hold = holdRow;
+            holdRow = undefined;
+            await hold?.();
+            return row;
+          },
+        },
+      });
+      const handedOn = redelivery.execute(id);
+      await waitForRowLockWait(fx, id);
+      await other.query('COMMIT');
+      expect(await handedOn).toEqual({ kind: 'again', row: expect.objectContaining({ id, status: 'running', run_started_ms: firstStart }), delayMs: 0 });
+      await expect(redelivery.execute(id)).resolves.toEqual({ kind: 'done' });
+    } finally {
+      other.release();
+    }
+    await expect(fx.one('SELECT status, attempts FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'succeeded', attempts: 1 });
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { applyTransitions, loadDeliveries } from '../../../services/core/db/jobs';
 import type { Queryable } from '../../../services/core/db/pool';
 import { mergeTransitions, type WorkerTransition } from '../../../services/core/jobs/transitions';
-import { createEngineFixture, type EngineFixture } from './fixture';
+import { createEngineFixture, waitForRowLockWait, type EngineFixture } from './fixture';
 
 /**
  * Two runs of one attempt (a redelivery after the first run's queue lock lapsed) write
@@ -63,7 +63,7 @@ describe('job state writes of two runs of one attempt', () => {
       expect(await write(secondRun, { event: 'start', jobId: id, attempt: 1, at: firstStart + 5_000, from: 'running', takesOverRunStartedAt: firstStart })).toBe(true);
       // Its statement reads job_events before the start above commits, then waits for the row that start holds.
       const firstOutcome = write(fx.core.batchPool, { event: 'fail', jobId: id, attempt: 1, at: Date.now(), error: 'the first run', runStartedAt: firstStart });
-      await waitForLockWait(id);
+      await waitForRowLockWait(fx, id);
       await secondRun.query('COMMIT');
       expect(await firstOutcome).toBe(false);
     } finally {
@@ -71,14 +71,4 @@ describe('job state writes of two runs of one attempt', () => {
     }
     expect(await stateOf(id)).toEqual({ status: 'running', error: null, trail: ['running', 'running'] });
   });
-
-  /** Until a statement other than this test's waits for a lock (the row of job `id`). */
-  async function waitForLockWait(id: string): Promise<void> {
-    for (let tries = 0; tries < 200; tries += 1) {
-      const waiting = await fx.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%jobs%' AND pid <> pg_backend_pid()");
-      if (waiting.length > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`no write of job ${id} came to wait for its row`);
-  }
 });

@@ -167,8 +167,23 @@ describe('JobExecutor', () => {
       expect(transitions.events()).toEqual(['start', 'succeed']);
     });
 
+    it('as a concurrent write moved the row under it, the job still under the start the delivery read: hands the job on to take that run over again', async () => {
+      const { row, now, executor } = redeliveryRefused({});
+      await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'again', row: now, delayMs: 0 });
+    });
+
+    it('ends without handing the job on when its start failed with an error rather than being refused', async () => {
+      const row = transitions.add(deliveryRow({ status: 'running', attempts: 1, run_started_ms: readStart }));
+      const record = transitions.record.bind(transitions);
+      transitions.record = async (transition) => {
+        if (transition.event === 'start') throw new Error('the statement failed');
+        return record(transition);
+      };
+      const { executor } = executorWith(transitions, untilAborted);
+      await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
+    });
+
     it.each<[string, Partial<DeliveryRow>]>([
-      ['the job runs the start the delivery read (refused for its row version: the lost-running sweep sees to it)', {}],
       ['the job runs a later attempt', { attempts: 2, run_started_ms: landedStart }],
       ['the job ended', { status: 'succeeded', run_started_ms: null }],
     ])('ends without handing the job on when %s', async (_case, after) => {
