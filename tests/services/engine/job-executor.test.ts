@@ -107,33 +107,40 @@ describe('JobExecutor over PostgreSQL', () => {
     expect(starts).toHaveLength(1);
   });
 
-  it('hands on a redelivery that read the job before the start of a run whose lock lapsed landed, and the next delivery takes that run over', async () => {
-    const id = await queuedJob('echo', { payload: 'taken over' });
-    const firstStart = Date.now() - 10_000;
-    const lapsedStart = firstStart + 5_000;
-    const written = async (transition: WorkerTransition) => {
-      const { rows, events } = mergeTransitions([transition]);
-      return (await applyTransitions(fx.core.batchPool, rows, events)).applied.size === 1;
-    };
-    expect(await written({ event: 'start', jobId: id, attempt: 1, at: firstStart, from: 'queued' })).toBe(true);
+  /** Writes one transition straight through the statement; answers whether it applied. */
+  async function written(transition: WorkerTransition): Promise<boolean> {
+    const { rows, events } = mergeTransitions([transition]);
+    return (await applyTransitions(fx.core.batchPool, rows, events)).applied.size === 1;
+  }
 
-    // The start of the run after the first (its lock lapsed as PostgreSQL was away, the write
-    // waited for PostgreSQL) lands right after this delivery read the job.
-    let landLapsedStart: (() => Promise<void>) | undefined = async () => {
-      expect(await written({ event: 'start', jobId: id, attempt: 1, at: lapsedStart, from: 'running', takesOverRunStartedAt: firstStart })).toBe(true);
-    };
-    const redelivery = new JobExecutor({
+  /** An executor whose first delivery read is followed by `afterFirstRead`, before the delivery goes on. */
+  function executorInterruptedAfterRead(afterFirstRead: () => Promise<void>): JobExecutor {
+    let interruption: (() => Promise<void>) | undefined = afterFirstRead;
+    return new JobExecutor({
       ...executorOptions,
       transitions: {
         record: (transition, job) => transitions.record(transition, job),
         async delivery(jobId) {
           const row = await transitions.delivery(jobId);
-          const land = landLapsedStart;
-          landLapsedStart = undefined;
-          await land?.();
+          const interrupt = interruption;
+          interruption = undefined;
+          await interrupt?.();
           return row;
         },
       },
+    });
+  }
+
+  it('hands on a redelivery that read the job before the start of a run whose lock lapsed landed, and the next delivery takes that run over', async () => {
+    const id = await queuedJob('echo', { payload: 'taken over' });
+    const firstStart = Date.now() - 10_000;
+    const lapsedStart = firstStart + 5_000;
+    expect(await written({ event: 'start', jobId: id, attempt: 1, at: firstStart, from: 'queued' })).toBe(true);
+
+    // The start of the run after the first (its lock lapsed as PostgreSQL was away, the write
+    // waited for PostgreSQL) lands right after this delivery read the job.
+    const redelivery = executorInterruptedAfterRead(async () => {
+      expect(await written({ event: 'start', jobId: id, attempt: 1, at: lapsedStart, from: 'running', takesOverRunStartedAt: firstStart })).toBe(true);
     });
 
     const handedOn = await redelivery.execute(id);
@@ -148,28 +155,14 @@ describe('JobExecutor over PostgreSQL', () => {
   it('hands on a redelivery whose start a concurrent write of the job\'s row made refused, and the next delivery takes the run over', async () => {
     const id = await queuedJob('echo', { payload: 'taken over again' });
     const firstStart = Date.now() - 10_000;
-    const { rows, events } = mergeTransitions([{ event: 'start', jobId: id, attempt: 1, at: firstStart, from: 'queued' }]);
-    expect((await applyTransitions(fx.core.batchPool, rows, events)).applied.size).toBe(1);
+    expect(await written({ event: 'start', jobId: id, attempt: 1, at: firstStart, from: 'queued' })).toBe(true);
 
     // Another statement updates the job's row (as the lock-lapse ledger does) and holds it while this delivery's start is written.
     const other = await fx.core.generalPool.connect();
     try {
       await other.query('BEGIN');
-      let holdRow: (() => Promise<void>) | undefined = async () => {
+      const redelivery = executorInterruptedAfterRead(async () => {
         await other.query('UPDATE jobs SET lock_lapses = lock_lapses WHERE id = $1', [id]);
-      };
-      const redelivery = new JobExecutor({
-        ...executorOptions,
-        transitions: {
-          record: (transition, job) => transitions.record(transition, job),
-          async delivery(jobId) {
-            const row = await transitions.delivery(jobId);
-            const hold = holdRow;
-            holdRow = undefined;
-            await hold?.();
-            return row;
-          },
-        },
       });
       const handedOn = redelivery.execute(id);
       await waitForRowLockWait(fx, id);
