@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { dropArrivingBody } from './drop-arriving-body';
 
 /** What of a refused body is still read after its answer, at most, before the connection is closed under the rest. */
 export const LINGER_BYTES = 1024 * 1024;
@@ -26,22 +27,8 @@ export function lingerBeforeClosing(req: IncomingMessage): void {
   if (typeof socket.destroySoon !== 'function' || req.complete || socket.destroyed) return;
   socket.destroySoon = () => {
     socket.end();
-    let bytes = 0;
-    const close = () => {
-      clearTimeout(deadline);
-      req.off('data', count);
-      socket.destroy();
-    };
-    const deadline = setTimeout(close, LINGER_MS);
-    deadline.unref();
-    const count = (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > LINGER_BYTES) close();
-    };
-    req.on('data', count);
-    req.once('end', close);
+    const close = () => socket.destroy();
+    dropArrivingBody(req, { bytes: LINGER_BYTES, ms: LINGER_MS }, close, close);
     socket.once('end', close);
-    socket.once('close', () => clearTimeout(deadline));
-    req.resume();
   };
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { dropArrivingBody } from './drop-arriving-body';
 import { lingerBeforeClosing } from './lingering-close';
 
 /** A refused body no longer than this is read and dropped after the answer, so its client gets the answer. */
@@ -71,20 +72,5 @@ const draining = new WeakSet<IncomingMessage>();
 function drainBounded(req: IncomingMessage): void {
   if (req.complete || req.socket.destroyed || draining.has(req)) return;
   draining.add(req);
-  let bytes = 0;
-  const closeUnderIt = () => req.socket.destroy();
-  const deadline = setTimeout(closeUnderIt, REFUSED_BODY_DRAIN_MS);
-  deadline.unref();
-  const count = (chunk: Buffer) => {
-    bytes += chunk.length;
-    if (bytes > REFUSED_BODY_DRAIN_BYTES) closeUnderIt();
-  };
-  const done = () => {
-    clearTimeout(deadline);
-    req.off('data', count);
-  };
-  req.on('data', count);
-  req.once('end', done);
-  req.once('close', done);
-  req.resume();
+  dropArrivingBody(req, { bytes: REFUSED_BODY_DRAIN_BYTES, ms: REFUSED_BODY_DRAIN_MS }, () => req.socket.destroy());
 }
