@@ -19,6 +19,13 @@ export interface Submission {
 }
 
 /** One quota: what the owner uses of it now, and the limit. */
+/**
+ * What an upload's request says of its file's size before its body is read: `exact` where it
+ * says the size (a raw upload's Content-Length), `atLeast` where it says only a bound (a
+ * multipart body's file part is sized as it is read).
+ */
+export type FileSizeBeforeBody = { exact: number } | { atLeast: number };
+
 export interface QuotaUse {
   used: number;
   limit: number;
@@ -38,11 +45,10 @@ export interface Quotas {
   readonly storage: StorageQuota;
   /**
    * How many bytes the owner's next upload may have; throws QuotaExceededError when the
-   * owner's files are used up, or the bytes left would not hold the file: `fileBytes` where
-   * the request says the file's size (a raw upload's Content-Length), any byte otherwise (a
-   * multipart body's file part is sized only as it is read).
+   * owner's files are used up, or the bytes left would not hold the file as far as its request
+   * tells its size before the body is read.
    */
-  uploadAllowance(ownerId: string, fileBytes?: number): Promise<number>;
+  uploadAllowance(ownerId: string, fileSize: FileSizeBeforeBody): Promise<number>;
   /**
    * Throws QuotaExceededError when the submission would take the owner past QUOTA_QUEUED_JOBS
    * (jobs waiting to run), QUOTA_JOBS (jobs kept, finished ones until deleted or purged) or
@@ -136,13 +142,13 @@ export function createQuotas(pool: Pool, env: QuotaEnv): Quotas {
   return {
     storage: { files: env.QUOTA_FILES, bytes: env.QUOTA_STORED_BYTES },
 
-    async uploadAllowance(ownerId, fileBytes) {
+    async uploadAllowance(ownerId, fileSize) {
       const { files, bytes } = await countStored(ownerId);
       if (files >= env.QUOTA_FILES) throw new QuotaExceededError(`file quota reached: ${files} of ${env.QUOTA_FILES} files stored; delete some first`);
       // Stored bytes can pass the quota: uploads under way at once each had room, or the quota was lowered since.
       const remaining = Math.max(0, env.QUOTA_STORED_BYTES - bytes);
-      if (fileBytes === undefined ? remaining === 0 : fileBytes > remaining) {
-        const file = fileBytes === undefined ? '' : `this file is ${fileBytes} bytes, and `;
+      if (('exact' in fileSize ? fileSize.exact : fileSize.atLeast) > remaining) {
+        const file = 'exact' in fileSize ? `this file is ${fileSize.exact} bytes, and ` : '';
         throw new QuotaExceededError(`storage quota: ${file}${bytes} of ${env.QUOTA_STORED_BYTES} bytes are stored; delete some files first`);
       }
       return remaining;

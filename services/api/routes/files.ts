@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
-import type { Quotas } from '../../core/quotas';
+import type { FileSizeBeforeBody, Quotas } from '../../core/quotas';
 import { attachmentDisposition } from '../content-disposition';
 import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
 import { atOncePerOwner } from '../at-once';
@@ -67,6 +67,20 @@ function headerFileName(raw: string | undefined): string {
 function declaredLength(req: Request): number | undefined {
   const header = req.headers['content-length'];
   return header === undefined ? undefined : Number(header);
+}
+
+/**
+ * What the quota check before the body may take as the file's size. A raw upload's
+ * Content-Length is its file's. A file sized only as it is read (a chunked body, a multipart
+ * file part) may be empty, which an exactly full quota holds: such a body is read, and refused
+ * at its file's first byte. Except a multipart body longer than the slack for its boundaries
+ * and part headers: it carries at least a byte besides its envelope, and at a full quota is
+ * refused before it is sent (or 100 Continue said).
+ */
+function fileSizeBeforeBody(multipart: boolean, length: number | undefined): FileSizeBeforeBody {
+  if (length === undefined) return { atLeast: 0 };
+  if (!multipart) return { exact: length };
+  return { atLeast: length > MULTIPART_OVERHEAD_BYTES ? 1 : 0 };
 }
 
 /** Parts a multipart upload may hold; the `file` part must be among them. */
@@ -198,7 +212,7 @@ export function fileEndpoints({ files, uploadLimitBytes, uploadLimit, quotas }: 
         }
         admitUpload(ownerId, res);
         // Before 100 Continue: a file the quota cannot hold is refused before its bytes are sent.
-        const quotaBytes = await quotas.uploadAllowance(ownerId, multipart ? undefined : length);
+        const quotaBytes = await quotas.uploadAllowance(ownerId, fileSizeBeforeBody(multipart, length));
         continueBody(req, res);
         const discard = (stored: FileView) =>
           files.remove(ownerId, stored.id, req.log).catch((error: unknown) => req.log.warn({ err: error, fileId: stored.id }, 'could not remove the file of a refused multipart upload'));

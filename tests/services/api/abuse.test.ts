@@ -222,6 +222,40 @@ describe('ownership and quotas', () => {
     expect(overBytes.body).toMatchObject({ detail: expect.stringMatching(/storage quota: this file is 1 bytes, and 100 of 100 bytes are stored/) });
   });
 
+  it('takes an empty file sized only as it is read (multipart, chunked) at an exactly full quota, and stops one with a byte at that byte', async () => {
+    const { token, userId } = await signUp(api);
+    expect((await call(api, '/v1/files', { token, body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' } })).status).toBe(201);
+    const multipart = (content: string) => {
+      const form = new FormData();
+      form.append('file', new Blob([content], { type: 'text/plain' }), 'note.txt');
+      return call<{ id: string; size: number; detail: string }>(api, '/v1/files', { token, body: form });
+    };
+    const chunked = async (content: string) => {
+      const response = await fetch(`${api.baseUrl}/v1/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+        body: new ReadableStream<Uint8Array>({
+          start(controller) {
+            if (content) controller.enqueue(new TextEncoder().encode(content));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      return { status: response.status, body: (await response.json()) as { id: string; size: number; detail: string } };
+    };
+    // Each empty file is deleted again, so the file quota (2) has room and only the bytes quota binds.
+    for (const send of [multipart, chunked]) {
+      const empty = await send('');
+      expect({ status: empty.status, size: empty.body.size }).toEqual({ status: 201, size: 0 });
+      expect((await call(api, `/v1/files/${empty.body.id}`, { method: 'DELETE', token })).status).toBe(204);
+      const oneByte = await send('y');
+      expect({ status: oneByte.status, detail: oneByte.body.detail }).toEqual({ status: 403, detail: expect.stringMatching(/storage quota/) });
+    }
+    const { rows } = await api.db.query<{ files: number }>('SELECT count(*)::int AS files FROM files WHERE owner_id = $1', [userId]);
+    expect(rows[0]).toEqual({ files: 1 });
+  });
+
   it('holds the stored-bytes and file quotas against uploads streaming at the same time', async () => {
     const { token, userId } = await signUp(api);
     // Each body sends half, waits until every upload has passed the check at its start, then the rest.

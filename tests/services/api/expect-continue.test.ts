@@ -102,6 +102,22 @@ describe('Expect: 100-continue: a request the API refuses is refused before the 
     expect((await call(api, '/v1/files', { token, body: 'y'.repeat(40), headers: { 'content-type': 'text/plain' } })).status).toBe(201);
   });
 
+  it('answers a multipart upload longer than its envelope\'s slack at a full quota 403 without 100 Continue first', async () => {
+    const { token } = await signUp(api);
+    expect((await call(api, '/v1/files', { token, body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' } })).status).toBe(201);
+
+    const exchange = await RawExchange.open(api);
+    try {
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=XX', 'content-length': 65 * 1024 };
+      exchange.socket.write(head('POST', '/v1/files', headers));
+      const answer = await exchange.until('\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+      expect(answer).not.toMatch(/100 Continue/);
+    } finally {
+      exchange.close();
+    }
+  });
+
   it('says 100 Continue to an upload it takes, then stores it', async () => {
     const { token } = await signUp(api);
     const exchange = await RawExchange.open(api);
