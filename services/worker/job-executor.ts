@@ -72,6 +72,9 @@ const LOST: Settlement = { kind: 'lost' };
 
 const MAX_ERROR_LENGTH = 2_000;
 
+/** How often an outcome refused only as a concurrent write moved the job's row is written again (see recordOutcome); each needs another such write. */
+const OUTCOME_REWRITES = 3;
+
 /**
  * Base of the backoff of a job whose type this worker has no processor for; its release may
  * not know the type's own. Doubled per deferral up to MAX_BACKOFF_MS, the MAX_DEFERRALS
@@ -317,7 +320,7 @@ export class JobExecutor {
       const output = definition.output.safeParse(outcome.result);
       if (!output.success) throw new PermanentJobError(`the processor returned an invalid result: ${output.error.message}`);
       const result = storableResult(output.data);
-      const applied = await this.record(row, { event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId, runStartedAt: startedAt });
+      const applied = await this.recordOutcome(row, run, { event: 'succeed', jobId: row.id, attempt, at: Date.now(), result, resultFileId: outcome.resultFileId, runStartedAt: startedAt }, log);
       metrics?.jobDuration.observe({ type: row.type, outcome: 'succeeded' }, (Date.now() - startedAt) / 1_000);
       if (!applied) {
         log.info('result discarded: the job was cancelled, completed elsewhere or taken over by another run');
@@ -365,13 +368,13 @@ export class JobExecutor {
     const event = eventAfterFailedAttempt({ number: attempt, maxAttempts: row.max_attempts, permanent });
     if (event === 'retry') {
       const retryInMs = retryDelayMs(definition.retry.backoffMs, attempt);
-      const applied = await this.record(row, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs, runStartedAt });
+      const applied = await this.recordOutcome(row, run, { event: 'retry', jobId: row.id, attempt, at: Date.now(), error: message, retryInMs, runStartedAt }, log);
       if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
       metrics?.jobsRetried.inc({ type: row.type });
       log.info({ err: error, attempt, retryInMs }, 'job attempt failed; retrying');
       return { kind: 'again', row, delayMs: retryInMs };
     }
-    const applied = await this.record(row, { event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message, runStartedAt });
+    const applied = await this.recordOutcome(row, run, { event: 'fail', jobId: row.id, attempt, at: Date.now(), error: message, runStartedAt }, log);
     if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
     metrics?.jobsFailed.inc({ type: row.type });
     log.warn({ err: error, attempt }, 'job failed for good: dead-lettered');
@@ -398,7 +401,7 @@ export class JobExecutor {
     const at = Date.now();
     if (eventAfterInfrastructureFailure(row.deferrals) === 'abandon') {
       const reason = deferralsExhaustedReason(row.deferrals, { dependency, error: message });
-      const applied = await this.record(row, { event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running', runStartedAt });
+      const applied = await this.recordOutcome(row, run, { event: 'abandon', jobId: row.id, attempt, at, reason, from: 'running', runStartedAt }, log);
       if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
       metrics?.jobsFailed.inc({ type: row.type });
       log.warn({ err: error, attempt, dependency, deferrals: row.deferrals }, 'job failed on the platform\'s infrastructure once more past its deferrals: dead-lettered');
@@ -406,7 +409,7 @@ export class JobExecutor {
     }
     const deferrals = deferralsAfter('defer', row.deferrals);
     const retryInMs = retryDelayMs(backoffMs, deferrals);
-    const applied = await this.record(row, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs, runStartedAt });
+    const applied = await this.recordOutcome(row, run, { event: 'defer', jobId: row.id, attempt, at, dependency, error: message, deferrals, retryInMs, runStartedAt }, log);
     if (!applied) return this.handOn(row, attempt, log, { run, undoStart: false });
     metrics?.jobsDeferred.inc({ type: row.type, dependency });
     log.warn({ err: error, attempt, dependency, deferrals, retryInMs }, 'job attempt failed on the platform\'s infrastructure; deferred, the attempt not charged');
@@ -415,7 +418,7 @@ export class JobExecutor {
 
   /** Shutdown interrupted the run: the job goes back to the queue, its attempt not spent. */
   private async release(row: DeliveryRow, run: JobRun, log: Logger): Promise<Settlement> {
-    const released = await this.record(row, { event: 'release', jobId: row.id, attempt: run.attempt, at: Date.now(), cause: 'shutdown', runStartedAt: run.startedAt });
+    const released = await this.recordOutcome(row, run, { event: 'release', jobId: row.id, attempt: run.attempt, at: Date.now(), cause: 'shutdown', runStartedAt: run.startedAt }, log);
     if (!released) return this.handOn(row, run.attempt, log, { run, undoStart: false });
     log.info('job released back to the queue at shutdown');
     return { kind: 'again', row, delayMs: 0 };
@@ -448,7 +451,7 @@ export class JobExecutor {
     const { transitions } = this.options;
     const start = ended ? await ended.run.started : undefined;
     if (ended?.undoStart && start === 'applied') {
-      const released = await this.record(row, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel', runStartedAt: ended.run.startedAt });
+      const released = await this.recordOutcome(row, ended.run, { event: 'release', jobId: row.id, attempt, at: Date.now(), cause: 'overtaken cancel', runStartedAt: ended.run.startedAt }, log);
       if (released) {
         log.info('the cancel this run obeyed came before a retry the run had started: released to run again');
         return { kind: 'again', row, delayMs: 0 };
@@ -469,6 +472,24 @@ export class JobExecutor {
         : "another run's start of this attempt landed after this delivery read the job: handed on in this delivery's entry to take that run over",
     );
     return { kind: 'again', row: current, delayMs: 0 };
+  }
+
+  /**
+   * Records how the run ended. A write refused only by the run fence's row-version check (a
+   * concurrent statement, such as the lock-lapse ledger's, moved the job's row while the job
+   * stayed in this run) is written again: read afresh, the job still running this attempt
+   * under this run's start, the outcome is still the job's to have. Dropped, the run's work
+   * would be lost and the lost-running sweep would run the job again. A write refused for any
+   * other reason (the job cancelled, finished, or taken over by another run) stays refused.
+   */
+  private async recordOutcome(row: DeliveryRow, run: JobRun, transition: WorkerTransition, log: Logger): Promise<boolean> {
+    for (let rewrites = 0; ; rewrites += 1) {
+      if (await this.record(row, transition)) return true;
+      if (rewrites === OUTCOME_REWRITES) return false;
+      const current = await this.options.transitions.delivery(row.id);
+      if (current?.status !== 'running' || current.attempts !== run.attempt || current.run_started_ms !== run.startedAt) return false;
+      log.info({ attempt: run.attempt, event: transition.event }, "the run's outcome was refused as a concurrent write moved the job's row; written again");
+    }
   }
 
   /** Records one of the job's transitions, in the writer's lane for jobs of its input's size (TransitionWriter.record). */

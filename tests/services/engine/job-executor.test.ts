@@ -12,7 +12,7 @@ import { JobExecutor, type JobExecutorOptions } from '../../../services/worker/j
 import { findProcessor } from '../../../services/worker/jobs';
 import { createMailDrop } from '../../../services/worker/mail-drop';
 import { MemoryBudget } from '../../../services/core/memory-budget';
-import { createEngineFixture, waitForRowLockWait, type EngineFixture } from './fixture';
+import { createEngineFixture, waitFor, waitForRowLockWait, type EngineFixture } from './fixture';
 
 describe('JobExecutor over PostgreSQL', () => {
   let fx: EngineFixture;
@@ -173,5 +173,33 @@ describe('JobExecutor over PostgreSQL', () => {
       other.release();
     }
     await expect(fx.one('SELECT status, attempts FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'succeeded', attempts: 1 });
+  });
+
+  it('writes a result again that a concurrent write of the job\'s row made refused, the job still in this run: stored once, not run again', async () => {
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const gated = new JobExecutor({
+      ...executorOptions,
+      processors: (type) => (type === 'gated' ? { definition: echo, run: async () => finished.then(() => ({ result: { payload: 'kept' } })) } : undefined),
+    });
+    const id = await queuedJob('gated', {});
+    const settlement = gated.execute(id);
+    await waitFor('the run to start', async () => (await fx.one<{ status: string }>('SELECT status FROM jobs WHERE id = $1', [id])).status === 'running');
+
+    // Another statement updates the job's row (as the lock-lapse ledger does) and holds it while the result is written.
+    const other = await fx.core.generalPool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('UPDATE jobs SET lock_lapses = lock_lapses WHERE id = $1', [id]);
+      finish();
+      await waitForRowLockWait(fx, id);
+      await other.query('COMMIT');
+    } finally {
+      other.release();
+    }
+    await expect(settlement).resolves.toEqual({ kind: 'done' });
+    await expect(fx.one('SELECT status, attempts, result FROM jobs WHERE id = $1', [id])).resolves.toEqual({ status: 'succeeded', attempts: 1, result: { payload: 'kept' } });
+    const trail = await fx.query<{ to_status: string }>('SELECT to_status FROM job_events WHERE job_id = $1 ORDER BY id', [id]);
+    expect(trail.map((event) => event.to_status)).toEqual(['running', 'succeeded']);
   });
 });

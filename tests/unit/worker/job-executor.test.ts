@@ -365,6 +365,56 @@ describe('JobExecutor', () => {
     expect(executor.inFlight).toBe(0);
   });
 
+  describe('an outcome refused while the job stays in this run (a concurrent write moved its row)', () => {
+    /** Refuses the run's outcome `times` times, the row read afterwards still running this attempt under this run's start. */
+    function outcomeRefused(row: DeliveryRow, times: number) {
+      let refusals = 0;
+      transitions.refuse = (transition) => {
+        if (transition.event === 'start' || transition.event === 'progress') return false;
+        transitions.rows.set(row.id, { ...row, status: 'running', attempts: 1, run_started_ms: firstRunStart(transitions) ?? null });
+        refusals += 1;
+        return refusals <= times;
+      };
+    }
+
+    it.each<[string, Processor['run'], string]>([
+      ['a result', async () => ({ result: { payload: 'kept' } }), 'succeed'],
+      ['a failed attempt', async () => Promise.reject(new Error('boom')), 'retry'],
+    ])('writes %s again and settles as written', async (_case, run, event) => {
+      const row = transitions.add(deliveryRow());
+      outcomeRefused(row, 1);
+      const { executor } = executorWith(transitions, run);
+      const settlement = await executor.execute(row.id);
+      expect(settlement.kind).toBe(event === 'succeed' ? 'done' : 'again');
+      expect(transitions.events()).toEqual(['start', event, event]);
+      expect(transitions.recorded[2]).toEqual(transitions.recorded[1]);
+    });
+
+    it('gives up after a few rewrites, each of which needs another such write', async () => {
+      const row = transitions.add(deliveryRow());
+      outcomeRefused(row, Number.POSITIVE_INFINITY);
+      const { executor } = executorWith(transitions, async () => ({ result: {} }));
+      await expect(executor.execute(row.id)).resolves.toEqual({ kind: 'done' });
+      expect(transitions.events()).toEqual(['start', 'succeed', 'succeed', 'succeed', 'succeed']);
+    });
+
+    it.each<[string, Partial<DeliveryRow>]>([
+      ['another run of the attempt started', { run_started_ms: 1_700_000_000_000 }],
+      ['the job runs a later attempt', { attempts: 2 }],
+      ['the job was cancelled', { status: 'cancelled' }],
+    ])('does not write it again when %s', async (_case, after) => {
+      const row = transitions.add(deliveryRow());
+      transitions.refuse = (transition) => {
+        if (transition.event !== 'succeed') return false;
+        transitions.rows.set(row.id, { ...row, status: 'running', attempts: 1, run_started_ms: firstRunStart(transitions) ?? null, ...after });
+        return true;
+      };
+      const { executor } = executorWith(transitions, async () => ({ result: {} }));
+      await executor.execute(row.id);
+      expect(transitions.events()).toEqual(['start', 'succeed']);
+    });
+  });
+
   it('stops a cancelled job without an outcome of its own (the cancel wrote it)', async () => {
     const row = transitions.add(deliveryRow());
     let started!: () => void;
