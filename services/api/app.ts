@@ -7,6 +7,7 @@ import { describeJobTypes } from './job-type-catalog';
 import { authenticate, requireRole } from './middleware/authenticate';
 import { httpMetrics } from './middleware/http-metrics';
 import { jobDataReadLimit } from './middleware/job-data-reads';
+import { submitBytesLimit } from './middleware/submit-bytes';
 import { jsonBody } from './middleware/json-body';
 import { refreshCookieFor, type RefreshCookie } from './cookies';
 import { AccountLockout } from './middleware/account-lockout';
@@ -44,6 +45,10 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
   const credentialLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:auth`, points: env.AUTH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, clientAddressKey);
   const refreshLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:refresh`, points: env.REFRESH_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, clientAddressKey);
   const submitLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:submit`, points: env.SUBMIT_RATE_LIMIT_PER_SECOND, durationSeconds: 1 }, perUser);
+  const submitBytes = submitBytesLimit(
+    { redis: deps.redis, keyPrefix: `${prefix}:rl:submit-bytes`, bytesPerSecond: env.SUBMIT_BYTES_PER_SECOND, jsonLimitBytes: env.JSON_BODY_LIMIT_BYTES },
+    perUser,
+  );
   const uploadLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:upload`, points: env.UPLOAD_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
   const streamLimit = rateLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:stream`, points: env.STREAM_RATE_LIMIT_PER_MINUTE, durationSeconds: 60 }, perUser);
   const jobDataLimit = jobDataReadLimit({ redis: deps.redis, keyPrefix: `${prefix}:rl:job-data`, bytesPerSecond: env.JOB_DATA_READ_BYTES_PER_SECOND }, perUser);
@@ -81,6 +86,7 @@ function apiEndpoints(deps: AppDependencies, lifecycle: Lifecycle, metricsSource
       jobs: deps.jobs,
       streams: new EventStreams({ hub: deps.events, jobs: deps.jobs, lifecycle, limits: env, auth: deps.auth }),
       submitLimit,
+      submitBytes,
       streamLimit,
       jobDataLimit,
       writes: new WritesAtOnce(env.JOB_WRITES_AT_ONCE_PER_USER),

@@ -40,6 +40,14 @@ export const ENV_RULES: readonly EnvRule[] = [
         }
       : undefined,
   ),
+  rule(['SUBMIT_BYTES_PER_SECOND', 'JSON_BODY_LIMIT_BYTES'], (env) =>
+    Number(env.SUBMIT_BYTES_PER_SECOND) < Number(env.JSON_BODY_LIMIT_BYTES)
+      ? {
+          variable: 'SUBMIT_BYTES_PER_SECOND',
+          message: `must be at least JSON_BODY_LIMIT_BYTES (${String(env.JSON_BODY_LIMIT_BYTES)}): a submit body at the JSON limit would never fit a user's second`,
+        }
+      : undefined,
+  ),
   rule(['COOKIE_SECURE', 'PUBLIC_URL'], (env) =>
     env.COOKIE_SECURE === true && String(env.PUBLIC_URL).startsWith('http:') && !isLoopbackOrigin(String(env.PUBLIC_URL))
       ? {

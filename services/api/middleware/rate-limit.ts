@@ -137,7 +137,9 @@ const WINDOW_TURN_ATTEMPTS = 3;
  * of one per request, on a submit path that otherwise reaches Redis only once per batch
  * of jobs (the relay's hand-over). The store still never grants more than the limit per
  * window across all processes; a lease that cannot be filled is counted there, so a key
- * at its limit is limited up to one lease early.
+ * at its limit is limited up to one lease early. A charge of several points (a body's bytes)
+ * that the lease no longer covers takes a new lease, the old one's rest left unspent; one
+ * larger than a lease is asked of the store as it is.
  */
 export class LeasedPoints {
   private readonly leases = new Map<string, { remaining: number; expiresAt: number }>();
@@ -149,11 +151,16 @@ export class LeasedPoints {
     private readonly leaseSize: number,
   ) {}
 
-  async consume(key: string): Promise<void> {
+  /** Takes `points` from the key's lease; a charge larger than a lease is asked of the store as it is. */
+  async consume(key: string, points = 1): Promise<void> {
+    if (points > this.leaseSize) {
+      await this.limiter.consume(key, points);
+      return;
+    }
     for (;;) {
       const lease = this.leases.get(key);
-      if (lease && lease.remaining > 0 && Date.now() < lease.expiresAt) {
-        lease.remaining -= 1;
+      if (lease && lease.remaining >= points && Date.now() < lease.expiresAt) {
+        lease.remaining -= points;
         return;
       }
       let acquiring = this.acquiring.get(key);

@@ -10,6 +10,7 @@ import { jobDataAllowance, type JobDataRead, type JobDataReadLimit } from '../mi
 import { clientAddressKey } from '../middleware/client-address';
 import { jsonBodyBytes } from '../middleware/json-body';
 import type { WritesAtOnce } from '../middleware/writes-at-once';
+import type { SubmitBytesLimit } from '../middleware/submit-bytes';
 import { IdempotencyHeaders, JobPage, JobViewSchema, TaskPage } from '../schemas';
 import type { EventStreams } from './job-events';
 
@@ -17,6 +18,8 @@ export interface JobRoutesOptions {
   jobs: JobService;
   streams: EventStreams;
   submitLimit: RequestHandler;
+  /** Per user: bytes of submit bodies. */
+  submitBytes: SubmitBytesLimit;
   /** Per user: new event streams. */
   streamLimit: RequestHandler;
   /** Per user: bytes of inputs and results sent (pages that include them, and whole jobs). */
@@ -60,7 +63,7 @@ const STREAM_RESPONSES = {
  * submit returned by its Idempotency-Key: either way the job is accepted and the body is
  * the same, so a client retrying after a lost response cannot tell, and need not.
  */
-export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataLimit, quotas, removal, writes }: JobRoutesOptions): Endpoint[] {
+export function jobEndpoints({ jobs, streams, submitLimit, submitBytes, streamLimit, jobDataLimit, quotas, removal, writes }: JobRoutesOptions): Endpoint[] {
   return [
     endpoint({
       method: 'post',
@@ -71,7 +74,7 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         'Accepted jobs are never lost. With an Idempotency-Key, a repeat of the same submission returns the same job (also 202); the same key with another body is 409.',
       tag: 'jobs',
       access: 'user',
-      before: [submitLimit],
+      before: [submitLimit, submitBytes.beforeBody],
       request: { body: SubmitJobBody, headers: IdempotencyHeaders },
       responses: {
         202: respond.json('The accepted job.', JobViewSchema, LOCATION_HEADER),
@@ -84,10 +87,11 @@ export function jobEndpoints({ jobs, streams, submitLimit, streamLimit, jobDataL
         413: respond.problem('Body over the JSON limit.'),
         415: respond.problem('The body is not JSON.'),
         429: respond.tooManyRequests(
-          'Over the per-user submit rate (SUBMIT_RATE_LIMIT_PER_SECOND), or, for a fan-out job, as many fan-out submits, cancels, retries and deletes under way on this server as one user may; see Retry-After.',
+          'Over the per-user submit rate (SUBMIT_RATE_LIMIT_PER_SECOND) or bytes of submit bodies a second (SUBMIT_BYTES_PER_SECOND; a body with a Content-Length is refused before it is sent), or, for a fan-out job, as many fan-out submits, cancels, retries and deletes under way on this server as one user may; see Retry-After.',
         ),
       },
       async handle({ body, headers }, req, res) {
+        await submitBytes.afterBody(req);
         const queueEntries = queueEntriesOf(body.type, body.input);
         // A submit's body is JSON, so it has a size; a body-less submit fails validation before this.
         const bytes = jsonBodyBytes(req) ?? 0;

@@ -295,7 +295,8 @@ describe('job data reads per user', () => {
   const big = 'r'.repeat(900_000);
 
   beforeAll(async () => {
-    api = await startApi({ env: { JOB_DATA_READ_BYTES_PER_SECOND: String(budget) } });
+    // The jobs read back are submitted back to back; the submit budget is submit-bytes.test's.
+    api = await startApi({ env: { JOB_DATA_READ_BYTES_PER_SECOND: String(budget), SUBMIT_BYTES_PER_SECOND: String(1_024 ** 3) } });
   });
 
   afterAll(async () => {

@@ -11,8 +11,8 @@ describe('hostile input: one user\'s data cannot hurt the platform or other user
   let token: string;
 
   beforeAll(async () => {
-    // Pages of megabytes are read back to back here; how many a user may read a second is abuse.test's.
-    api = await startApi({ env: { JOB_DATA_READ_BYTES_PER_SECOND: String(1_024 ** 3) } });
+    // Pages of megabytes are read and written back to back here; how many a user may read or submit a second is abuse.test's and submit-bytes.test's.
+    api = await startApi({ env: { JOB_DATA_READ_BYTES_PER_SECOND: String(1_024 ** 3), SUBMIT_BYTES_PER_SECOND: String(1_024 ** 3) } });
     token = (await signUp(api)).token;
   });
 

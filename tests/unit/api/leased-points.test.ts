@@ -67,3 +67,24 @@ describe('leased points at the turn of a window', () => {
     expect((refusal as RateLimiterRes).msBeforeNext).toBeGreaterThan(50_000);
   });
 });
+
+describe('leased points of more than one point a charge', () => {
+  it('takes a charge from the lease while it covers it, and a new lease when it does not', async () => {
+    const store = new TurningWindowStore(100, 60_000, 0, Date.now() + 60_000);
+    const points = leasedPoints(store, 10);
+    await points.consume('user', 4);
+    await points.consume('user', 4);
+    expect(store.calls).toBe(1);
+    // 2 left of the lease: the next charge of 4 takes a lease of its own.
+    await points.consume('user', 4);
+    expect(store.calls).toBe(2);
+  });
+
+  it('asks the store for a charge larger than a lease as it is, and refuses one past the window', async () => {
+    const store = new TurningWindowStore(100, 60_000, 0, Date.now() + 60_000);
+    const points = leasedPoints(store, 10);
+    await points.consume('user', 60);
+    expect(store.calls).toBe(1);
+    await expect(points.consume('user', 60)).rejects.toBeInstanceOf(RateLimiterRes);
+  });
+});

@@ -29,7 +29,7 @@ const numericVariables = Object.entries(EnvSchema.shape)
 describe('env contract: numbers', () => {
   it('knows which variables are numbers', () => {
     expect(numericVariables).toEqual(expect.arrayContaining(['PORT', 'SHUTDOWN_GRACE_MS', 'WORKER_CONCURRENCY', 'QUOTA_STORED_BYTES', 'QUOTA_JOBS', 'QUOTA_JOB_BYTES', 'EVENT_STREAM_HEARTBEAT_SECONDS']));
-    expect(numericVariables).toHaveLength(39);
+    expect(numericVariables).toHaveLength(40);
   });
 
   it.each(['30s', '1.5', '1e3', '0x10', '1_000', 'abc', ' ', '-1', '0', '+5', 'Infinity', '99999999999999999999'])('refuses %j for every number, naming the variable and asking for a whole number', (value) => {
@@ -158,6 +158,13 @@ describe('env contract: settings that contradict each other', () => {
       { variable: 'ACCESS_TOKEN_TTL_SECONDS', message: 'must not exceed REFRESH_TOKEN_TTL_SECONDS (600): an access token would outlive the session that issued it' },
     ]);
     expect(parseEnv({ ...required, ACCESS_TOKEN_TTL_SECONDS: '600', REFRESH_TOKEN_TTL_SECONDS: '600' }).ACCESS_TOKEN_TTL_SECONDS).toBe(600);
+  });
+
+  it('refuses a submit-bytes budget smaller than one body at the JSON limit', () => {
+    expect(issues({ ...required, SUBMIT_BYTES_PER_SECOND: '65536', JSON_BODY_LIMIT_BYTES: '65537' })).toEqual([
+      { variable: 'SUBMIT_BYTES_PER_SECOND', message: "must be at least JSON_BODY_LIMIT_BYTES (65537): a submit body at the JSON limit would never fit a user's second" },
+    ]);
+    expect(parseEnv({ ...required, SUBMIT_BYTES_PER_SECOND: '65536', JSON_BODY_LIMIT_BYTES: '65536' }).SUBMIT_BYTES_PER_SECOND).toBe(65_536);
   });
 
   it('refuses a Secure cookie for a console served over plain HTTP, but not on localhost', () => {
