@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { openSendingClient } from '../../harness/sending-client';
 import { call, signUp, startApi, type ApiFixture } from './fixture';
 
 /** An echo submit of about `bytes` bytes. */
@@ -70,26 +70,17 @@ describe('submit bytes per user and second (SUBMIT_BYTES_PER_SECOND, its default
     expect((await call(api, '/v1/jobs', { token: heavy.token, body: echoBody(1_000_000), headers: { 'content-type': 'application/json' } })).status).toBe(202);
 
     const { hostname, port } = new URL(api.baseUrl);
-    const socket = connect(Number(port), hostname);
+    const client = await openSendingClient(Number(port), hostname);
     try {
-      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-      socket.setEncoding('utf8');
-      let received = '';
-      const head = new Promise<string>((resolve) => {
-        socket.on('data', (chunk: string) => {
-          received += chunk;
-          if (received.includes('\r\n\r\n')) resolve(received);
-        });
-      });
-      socket.write(
+      client.socket.write(
         `POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nAuthorization: Bearer ${heavy.token}\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n`,
       );
-      const answer = await head;
+      const answer = await client.until('\r\n\r\n');
       expect(answer).toMatch(/^HTTP\/1\.1 429 /);
       expect(answer).not.toMatch(/100 Continue/);
       expect(answer.toLowerCase()).toMatch(/retry-after: [1-9]/);
     } finally {
-      socket.destroy();
+      client.socket.destroy();
     }
     expect(await jobsOf(api, heavy.userId)).toBe(1);
   });
