@@ -4,6 +4,7 @@ import { PayloadTooLargeError, ServiceUnavailableError, ValidationError } from '
 import { LARGE_SUBMIT_BYTES } from '../../core/jobs/submit';
 import { findUnacceptableInput, findWideObjectInText, LARGEST_NUMBER_MAGNITUDE, SMALLEST_NUMBER_MAGNITUDE, type UnacceptableReason } from '../../core/json';
 import { MemoryBudget } from '../../core/memory-budget';
+import { declaredLength, isEncoded } from '../body-headers';
 import { atOncePerOwner } from '../at-once';
 import { RequestTimeoutError, UnsupportedMediaTypeError } from '../errors';
 import { SlowBodies } from './slow-bodies';
@@ -84,14 +85,9 @@ export interface JsonBodyOptions {
  * when it has none or is encoded (gzip may inflate to the limit); undefined for a small body.
  */
 function largeBodyReservation(req: Request, limitBytes: number): number | undefined {
-  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  const declared = declaredLength(req);
   const bytes = declared === undefined || !Number.isFinite(declared) || isEncoded(req) ? limitBytes : declared;
   return bytes >= LARGE_BODY_BYTES ? bytes : undefined;
-}
-
-function isEncoded(req: Request): boolean {
-  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-  return encoding !== undefined && encoding !== 'identity';
 }
 
 /** Room for an encoded body's header (a gzip header's extra fields are at most 64 KiB). */

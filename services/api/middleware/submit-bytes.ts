@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterRes } from 'rate-limiter-flexible';
+import { declaredLength, isEncoded } from '../body-headers';
 import { jsonBodyBytes } from './json-body';
 import { createLimiter, LeasedPoints, tooManyRequests } from './rate-limit';
 
@@ -61,12 +62,9 @@ export function submitBytesLimit(options: SubmitBytesLimitOptions, keyOf: (req: 
 
   return {
     async beforeBody(req, _res, next) {
-      const header = req.headers['content-length'];
-      const declared = header === undefined ? undefined : Number(header);
+      const declared = declaredLength(req);
       // A compressed body costs what it decodes to, known once it is read.
-      const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-      const plain = encoding === undefined || encoding === '' || encoding === 'identity';
-      if (plain && declared !== undefined && Number.isFinite(declared) && declared <= options.jsonLimitBytes) {
+      if (!isEncoded(req) && declared !== undefined && Number.isFinite(declared) && declared <= options.jsonLimitBytes) {
         charged.add(req);
         await charge(req, declared);
       }

@@ -7,6 +7,7 @@ import { API_PREFIX, type FileView } from '../../contract';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors';
 import type { FileService } from '../../core/files/types';
 import type { FileSizeBeforeBody, Quotas } from '../../core/quotas';
+import { declaredLength } from '../body-headers';
 import { attachmentDisposition } from '../content-disposition';
 import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
 import { atOncePerOwner } from '../at-once';
@@ -62,11 +63,6 @@ function headerFileName(raw: string | undefined): string {
   } catch {
     return text;
   }
-}
-
-function declaredLength(req: Request): number | undefined {
-  const header = req.headers['content-length'];
-  return header === undefined ? undefined : Number(header);
 }
 
 /**
