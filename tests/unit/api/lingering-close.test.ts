@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { LINGER_BYTES, lingerBeforeClosing } from '../../../services/api/lingering-close';
+import { LINGER_BYTES, LINGER_GRACE_BYTES, lingerBeforeClosing } from '../../../services/api/lingering-close';
 import { bodyChunk, openSendingClient, type SendingClient } from '../../harness/sending-client';
 
 /**
@@ -36,13 +36,13 @@ describe('lingerBeforeClosing', () => {
     return client;
   }
 
-  /** Writes up to `bytes` of body in 64 KiB chunks, each once the last is taken; answers what was written before an error stopped it. */
-  async function keepSending(client: SendingClient, bytes: number): Promise<number> {
+  /** Writes up to `bytes` of body in chunks of `chunkBytes`, each once the last is taken and a millisecond more; answers what was written before an error stopped it. */
+  async function keepSending(client: SendingClient, bytes: number, chunkBytes = 64 * 1024): Promise<number> {
     let written = 0;
     while (written < bytes && client.errors.length === 0 && !client.socket.destroyed) {
-      const piece = bodyChunk(64 * 1024);
+      const piece = bodyChunk(chunkBytes);
       await new Promise<void>((resolve) => client.socket.write(piece, () => resolve()));
-      written += 64 * 1024;
+      written += chunkBytes;
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     return written;
@@ -58,13 +58,38 @@ describe('lingerBeforeClosing', () => {
     expect(exchange.errors).toEqual([]);
   });
 
-  it('closes under a client that sends on past LINGER_BYTES after the answer', async () => {
+  it('gives a client that is slow to read its answer time to read it, however much of its body was already on its way', async () => {
+    prepare = lingerBeforeClosing;
+    const { port } = server.address() as AddressInfo;
+    const client = await openSendingClient(port, '127.0.0.1');
+    // A client busy sending, not scheduled to read for a while: what it sent before it reads
+    // sits in the sockets' buffers, and the server reads it all at once after the answer.
+    client.socket.pause();
+    client.socket.write('POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
+    client.socket.write(bodyChunk(4 * LINGER_BYTES));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    client.socket.resume();
+    expect(await client.until('}', 10_000)).toMatch(/^HTTP\/1\.1 413 /);
+    client.socket.destroy();
+  });
+
+  it('closes under a client that sends on past the grace and LINGER_BYTES after it', async () => {
     prepare = lingerBeforeClosing;
     const exchange = await refusedExchange();
-    const written = await keepSending(exchange, 8 * LINGER_BYTES);
+    // 16 KiB a millisecond at most: the grace ends before LINGER_GRACE_BYTES have arrived.
+    const written = await keepSending(exchange, 4 * LINGER_GRACE_BYTES, 16 * 1024);
     await exchange.closed;
     expect(exchange.errors).toEqual([expect.stringMatching(/^(EPIPE|ECONNRESET)$/)]);
-    expect(written).toBeLessThan(8 * LINGER_BYTES);
+    expect(written).toBeLessThan(LINGER_GRACE_BYTES);
+  });
+
+  it('closes under a client that sends LINGER_GRACE_BYTES before the grace is out', async () => {
+    prepare = lingerBeforeClosing;
+    const exchange = await refusedExchange();
+    const written = await keepSending(exchange, 4 * LINGER_GRACE_BYTES, 1024 * 1024);
+    await exchange.closed;
+    expect(exchange.errors).toEqual([expect.stringMatching(/^(EPIPE|ECONNRESET)$/)]);
+    expect(written).toBeLessThan(4 * LINGER_GRACE_BYTES);
   });
 
   it('leaves the close to Node where a socket has no destroySoon to stand in for (the seam\'s fallback): the answer still arrives', async () => {
