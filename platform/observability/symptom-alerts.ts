@@ -71,7 +71,10 @@ export const SYMPTOM_ALERTS: readonly SymptomAlert[] = [
   {
     alert: 'DeadLetterGrowing',
     severity: 'ticket',
-    expr: `max(${selector(METRICS.deadLetterSize, [worker])}) - min(min_over_time(${selector(METRICS.deadLetterSize, [worker])}[1h])) > ${T.deadLetterGrowthPerHour}`,
+    // The size now is the largest of the last 5 minutes, not the last sample: a scrape a worker
+    // missed (it restarted) leaves no sample for a moment, and the alert would start its 10
+    // minutes again, or resolve and open a second ticket, while the set grows on.
+    expr: `max(max_over_time(${selector(METRICS.deadLetterSize, [worker])}[5m])) - min(min_over_time(${selector(METRICS.deadLetterSize, [worker])}[1h])) > ${T.deadLetterGrowthPerHour}`,
     for: '10m',
     summary: 'More than 10 jobs were dead-lettered within the last hour.',
     description: 'The dead-letter set grew by {{ $value }} jobs in an hour: jobs are failing their last attempt. Find the failing type and cause before replaying them.',

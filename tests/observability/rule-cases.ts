@@ -195,6 +195,16 @@ export const RULE_CASES: Record<string, AlertCase> = {
       at: '90m',
       description: 'The dead-letter set grew by 60 jobs in an hour: jobs are failing their last attempt. Find the failing type and cause before replaying them.',
     },
+    alsoFires: [
+      // The only worker restarted at 80m (a missed scrape, the series stale for a moment): the set grew on, and 10 minutes of growth
+      // had passed by then; the alert goes on firing rather than waiting 10 minutes more.
+      {
+        interval: '1m',
+        series: [{ series: 'platform_dead_letter_jobs{job="worker",instance="a"}', values: '0+1x80 stale 82+1x10' }],
+        at: '85m',
+        description: 'The dead-letter set grew by 60 jobs in an hour: jobs are failing their last attempt. Find the failing type and cause before replaying them.',
+      },
+    ],
     silent: [
       { interval: '1m', series: [{ series: 'platform_dead_letter_jobs{job="worker",instance="a"}', values: '250x90' }], at: '90m' },
       // A replay empties the set: shrinking is not growth.
