@@ -1,20 +1,72 @@
 import { z } from 'zod';
-import { FileView, IDEMPOTENCY_KEY_HEADER, IdempotencyKey, JOB_STATUSES, JobEvent, JobListItem, JobSummary, JobView, PageCursor, pageLimit, QUEUE_DEPTH_STATES, TaskCounts } from '../contract';
+import {
+  FileView,
+  IDEMPOTENCY_KEY_HEADER,
+  IdempotencyKey,
+  JOB_STATUSES,
+  JobEvent,
+  JobListItem,
+  JobSummary,
+  JobView,
+  namedInputSchema,
+  namedResultSchema,
+  PageCursor,
+  pageLimit,
+  publicJobTypes,
+  QUEUE_DEPTH_STATES,
+  schemaName,
+  TaskCounts,
+} from '../contract';
 
 /**
  * Response and query shapes that only the HTTP layer has; the domain's own live in the
  * contract. `.meta({ id })` names a schema in the OpenAPI document's components.
  */
 
-export const JobViewSchema = JobView.meta({ id: 'Job', description: 'A job with its input and result.' });
+/**
+ * A caller's own job: one variant per public type, told apart by `type`, each with that
+ * type's input and result (null until it succeeds), so a client generated from the document
+ * types both. A user's jobs are all of public types (a fan-out job's tasks too); what the
+ * route sends is JobView, whose input and result these variants narrow.
+ */
+export const JobViewSchema = z
+  .discriminatedUnion(
+    'type',
+    publicJobTypes().map((definition) =>
+      // A union with null, not `.nullable()`: the generator would write null into the named result itself.
+      JobView.extend({ type: z.literal(definition.type), input: namedInputSchema(definition), result: z.union([namedResultSchema(definition), z.null()]) }).meta({
+        id: `${schemaName(definition.type)}Job`,
+        description: `A ${definition.type} job with its input and result.`,
+      }),
+    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  )
+  .meta({ id: 'Job', description: 'A job with its input and result, as its type declares them.' });
+/** A job of any type, internal ones included (a dead-lettered email.send): what an operator's routes return. */
+export const AnyJobSchema = JobView.meta({ id: 'AnyJob', description: 'A job of any type, internal ones included, with its input and result.' });
 export const JobSummarySchema = JobSummary.meta({ id: 'JobSummary', description: 'A job without its input and result.' });
+/** A list item of a caller's job: per type as Job, input and result there only when `include` asked for them. */
+const JobListItemSchema = z
+  .discriminatedUnion(
+    'type',
+    publicJobTypes().map((definition) =>
+      JobListItem.extend({
+        type: z.literal(definition.type),
+        input: namedInputSchema(definition).optional(),
+        result: z.union([namedResultSchema(definition), z.null()]).optional(),
+      }).meta({
+        id: `${schemaName(definition.type)}JobListItem`,
+        description: `A ${definition.type} job summary, with its input and result when \`include\` asked for them.`,
+      }),
+    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  )
+  .meta({ id: 'JobListItem', description: 'A job summary, with input and result when `include` asked for them.' });
 export const FileViewSchema = FileView.meta({ id: 'File' });
 /** Not a body: the `data` of each event of the job event streams (app.ts names it to the document). */
 export const JobEventSchema = JobEvent.meta({ id: 'JobEvent', description: 'The `data` of one event of a job event stream; the event\'s `id` is the audit row\'s id.' });
 
 export const JobPage = z
   .object({
-    items: z.array(JobListItem.meta({ id: 'JobListItem', description: 'A job summary, with input and result when `include` asked for them.' })),
+    items: z.array(JobListItemSchema),
     nextCursor: z.string().nullable().meta({ description: 'Pass back as `cursor` for the next page; null on the last page.' }),
   })
   .meta({ id: 'JobPage' });

@@ -261,6 +261,34 @@ export function schemaName(type: string): string {
 }
 
 /**
+ * Each public type's input and output schemas, named `<Type>Input` and `<Type>Result` in the
+ * OpenAPI document. One instance of each serves every place the document shows it (the
+ * submit body, the job views), so the document names it once.
+ */
+const NAMED_SCHEMAS: ReadonlyMap<string, { input: z.ZodType; result: z.ZodType }> = new Map(
+  publicJobTypes().map((definition) => [
+    definition.type,
+    { input: definition.input.meta({ id: `${schemaName(definition.type)}Input` }), result: definition.output.meta({ id: `${schemaName(definition.type)}Result` }) },
+  ]),
+);
+
+function namedSchemas(definition: JobTypeDefinition): { input: z.ZodType; result: z.ZodType } {
+  const named = NAMED_SCHEMAS.get(definition.type);
+  if (!named) throw new Error(`job type ${definition.type} is internal: the API document names no schema of it`);
+  return named;
+}
+
+/** A public type's input schema as the OpenAPI document names it (`echo` → `EchoInput`). */
+export function namedInputSchema(definition: JobTypeDefinition): z.ZodType {
+  return namedSchemas(definition).input;
+}
+
+/** A public type's output schema, a succeeded job's result, as the OpenAPI document names it (`echo` → `EchoResult`). */
+export function namedResultSchema(definition: JobTypeDefinition): z.ZodType {
+  return namedSchemas(definition).result;
+}
+
+/**
  * Body of POST /v1/jobs: one variant per public type, told apart by `type`, each with that
  * type's own input schema. The route validates with it and the OpenAPI document is
  * generated from it, so both always list the same types with the same inputs. Its output
@@ -271,7 +299,7 @@ export const SubmitJobBody: z.ZodType<SubmitJobBody> = z.discriminatedUnion(
   'type',
   publicJobTypes().map((definition) =>
     z
-      .object({ type: z.literal(definition.type), input: definition.input.meta({ id: `${schemaName(definition.type)}Input` }), ...SubmitOptions })
+      .object({ type: z.literal(definition.type), input: namedInputSchema(definition), ...SubmitOptions })
       .strict()
       .meta({ id: `Submit${schemaName(definition.type)}`, description: definition.description }),
   ) as unknown as [z.ZodObject, ...z.ZodObject[]],

@@ -1,7 +1,7 @@
 import { API_PREFIX } from '../../contract';
 import type { JobAdmin } from '../../core/jobs/types';
 import { endpoint, IdParams, LOCATION_HEADER, respond, type Endpoint } from '../endpoints';
-import { DeadLetterQuery, JobSummaryPage, JobViewSchema, QueueStatsView } from '../schemas';
+import { AnyJobSchema, DeadLetterQuery, JobSummaryPage, QueueStatsView } from '../schemas';
 
 /** Operator endpoints; any authenticated caller without the admin role gets 403. */
 export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
@@ -67,7 +67,7 @@ export function adminEndpoints({ admin }: { admin: JobAdmin }): Endpoint[] {
       access: 'admin',
       request: { params: IdParams },
       responses: {
-        202: respond.json('The re-queued job.', JobViewSchema, LOCATION_HEADER),
+        202: respond.json('The re-queued job.', AnyJobSchema, LOCATION_HEADER),
         404: respond.problem('No such dead-lettered job.'),
         409: respond.problem(
           'The job is not dead-lettered; or it is a task whose fan-out job no longer waits for its tasks (replay the fan-out job itself, which requeues its failed and cancelled tasks).',

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { call, makeAdmin, signUp, startApi, type ApiFixture, type CallOptions, type CallResult } from './fixture';
 import { SseClient } from './sse-client';
+import { startWorkerFor } from './worker-process';
+import { publicJobTypes, schemaName } from '../../../services/contract';
+import { waitFor } from '../engine/fixture';
 
 /**
  * What the server sends, held against what the document it serves says: a client
@@ -221,8 +224,11 @@ describe('OpenAPI document against what the server sends', () => {
     // TaskPage.counts points at TaskCounts, so TaskCounts itself must not admit null (a generated client would type it `| null`) …
     expect(document.components.schemas.TaskPage?.properties?.counts).toEqual({ $ref: '#/components/schemas/TaskCounts' });
     expect(document.components.schemas.TaskCounts?.type).toBe('object');
-    // … while a job's `tasks` says null itself.
-    expect(document.components.schemas.Job?.properties?.tasks).toEqual({ anyOf: [{ $ref: '#/components/schemas/TaskCounts' }, { type: 'null' }] });
+    // … while a job's `tasks` says null itself, in the variant of every type.
+    for (const definition of publicJobTypes()) {
+      const variant = `${schemaName(definition.type)}Job`;
+      expect({ variant, tasks: document.components.schemas[variant]?.properties?.tasks }).toEqual({ variant, tasks: { anyOf: [{ $ref: '#/components/schemas/TaskCounts' }, { type: 'null' }] } });
+    }
   });
 
   it('declares the refresh cookie as the credential refresh needs (and logout takes), not as no credential', async () => {
@@ -235,13 +241,61 @@ describe('OpenAPI document against what the server sends', () => {
     expect((await call(api, '/v1/auth/logout', { method: 'POST' })).status).toBe(204);
   });
 
-  it('requires in Job every field a whole job is always sent with, its input and result included', async () => {
+  it('requires in each type\'s Job every field a whole job is always sent with, its input and result included', async () => {
     const user = await signUp(api);
     const submitted = await call<Record<string, unknown>>(api, '/v1/jobs', { token: user.token, json: { type: 'echo', input: { payload: 1 } } });
     const read = await call<Record<string, unknown>>(api, `/v1/jobs/${String(submitted.body.id)}`, { token: user.token });
-    const required = document.components.schemas.Job?.required ?? [];
+    const required = document.components.schemas.EchoJob?.required ?? [];
     for (const body of [submitted.body, read.body]) expect(Object.keys(body).filter((key) => !required.includes(key))).toEqual([]);
     expect(Object.keys(read.body)).toEqual(expect.arrayContaining(['input', 'result']));
+  });
+
+  it('types each job\'s input and result by its type: a job of every public type, run to success by a worker, is what its variant of Job declares', async () => {
+    const user = await signUp(api);
+    const token = user.token;
+    const upload = async (body: string, type: string) => (await call<{ id: string }>(api, '/v1/files', { token, body, headers: { 'content-type': type } })).body.id;
+    const text = await upload('the quick brown fox jumps over the lazy dog the end\n', 'text/plain');
+    const csv = await upload('name,count\nfox,3\ndog,4\n', 'text/csv');
+    const inputs: Record<string, unknown> = {
+      echo: { payload: { answer: 42, list: [1, 'two'] } },
+      sleep: { ms: 1 },
+      'file.checksum': { fileId: text },
+      'file.compress': { fileId: text, format: 'brotli' },
+      'text.stats': { fileId: text },
+      'csv.summary': { fileId: csv },
+      'files.checksum': { fileIds: [text, csv] },
+      'echo.batch': { count: 2, payload: 'x' },
+    };
+    expect(Object.keys(inputs).sort()).toEqual(publicJobTypes().map((definition) => definition.type).sort());
+    const ids: Record<string, string> = {};
+    for (const [type, input] of Object.entries(inputs)) {
+      const submitted = await call<{ id: string }>(api, '/v1/jobs', { token, json: { type, input } });
+      expect({ type, status: submitted.status }).toEqual({ type, status: 202 });
+      ids[type] = submitted.body.id;
+    }
+    const worker = await startWorkerFor(api);
+    const found: string[] = [];
+    try {
+      for (const [type, id] of Object.entries(ids)) {
+        const read = await waitFor(`the ${type} job to succeed`, async () => {
+          const answer = await call<{ status: string; result: unknown }>(api, `/v1/jobs/${id}`, { token });
+          return answer.body.status === 'succeeded' ? answer : undefined;
+        });
+        expect({ type, result: read.body.result }).toEqual({ type, result: expect.any(Object) });
+        found.push(...departures(document, 'get', '/v1/jobs/{id}', read));
+      }
+      const page = await call(api, '/v1/jobs?limit=100&include=input,result', { token });
+      // The top-level jobs: a fan-out job's tasks are listed under it.
+      expect((page.body as { items: unknown[] }).items).toHaveLength(Object.keys(ids).length);
+      found.push(...departures(document, 'get', '/v1/jobs', page));
+    } finally {
+      await worker.stop();
+    }
+    expect(found).toEqual([]);
+    // The variants tell the types apart: an echo job's answer with a sleep's result is not a Job.
+    const echo = await call(api, `/v1/jobs/${ids.echo!}`, { token });
+    const tampered = { ...echo, text: JSON.stringify({ ...(echo.body as object), result: { sleptMs: 1 } }) };
+    expect(departures(document, 'get', '/v1/jobs/{id}', tampered)).not.toEqual([]);
   });
 
   it('declares 429 only on the operations a limit guards', () => {

@@ -99,13 +99,19 @@ describe('OpenAPI document and docs', () => {
     }
   });
 
-  it('describes the input of every public job type, and no internal one', () => {
+  it('describes the input and result of every public job type, and of no internal one', () => {
     const submitBody = document.components.schemas.SubmitJobBody as { oneOf: unknown[]; discriminator: { mapping: Record<string, string> } };
     const publicTypes = publicJobTypes().map((definition) => definition.type);
     expect(Object.keys(submitBody.discriminator.mapping).sort()).toEqual([...publicTypes].sort());
     expect(submitBody.oneOf).toHaveLength(publicTypes.length);
     expect(submitBody.discriminator.mapping).not.toHaveProperty('email.send');
     expect(document.components.schemas).not.toHaveProperty(`${schemaName('email.send')}Input`);
+    // A caller's job is typed by its type, results included, for the public types only.
+    const job = document.components.schemas.Job as { oneOf: unknown[]; discriminator: { propertyName: string; mapping: Record<string, string> } };
+    expect(job.discriminator.propertyName).toBe('type');
+    expect(job.discriminator.mapping).toEqual(Object.fromEntries(publicTypes.map((type) => [type, `#/components/schemas/${schemaName(type)}Job`])));
+    for (const type of publicTypes) expect(document.components.schemas).toHaveProperty(`${schemaName(type)}Result`);
+    expect(document.components.schemas).not.toHaveProperty(`${schemaName('email.send')}Result`);
     expect(document.components.schemas.FileChecksumInput).toMatchObject({
       type: 'object',
       properties: { fileId: { type: 'string', format: 'uuid' }, algorithm: { enum: ['sha256', 'sha1', 'md5'], default: 'sha256' } },
