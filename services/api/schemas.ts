@@ -36,7 +36,7 @@ export const JobViewSchema = z
       // A union with null, not `.nullable()`: the generator would write null into the named result itself.
       JobView.extend({ type: z.literal(definition.type), input: namedInputSchema(definition), result: z.union([namedResultSchema(definition), z.null()]) }).meta({
         id: `${schemaName(definition.type)}Job`,
-        description: `A ${definition.type} job with its input and result.`,
+        description: `A job of type ${definition.type}, with its input and result.`,
       }),
     ) as unknown as [z.ZodObject, ...z.ZodObject[]],
   )
@@ -55,7 +55,7 @@ const JobListItemSchema = z
         result: z.union([namedResultSchema(definition), z.null()]).optional(),
       }).meta({
         id: `${schemaName(definition.type)}JobListItem`,
-        description: `A ${definition.type} job summary, with its input and result when \`include\` asked for them.`,
+        description: `A job of type ${definition.type} in a list, with its input and result when \`include\` asked for them.`,
       }),
     ) as unknown as [z.ZodObject, ...z.ZodObject[]],
   )
