@@ -16,6 +16,7 @@ import {
   QUEUE_DEPTH_STATES,
   schemaName,
   TaskCounts,
+  type JobTypeDefinition,
 } from '../contract';
 
 /**
@@ -24,42 +25,43 @@ import {
  */
 
 /**
- * A caller's own job: one variant per public type, told apart by `type`, each with that
- * type's input and result (null until it succeeds), so a client generated from the document
- * types both. A user's jobs are all of public types (a fan-out job's tasks too); what the
- * route sends is JobView, whose input and result these variants narrow.
+ * A schema named `name` with one variant per public job type, told apart by `type`, each
+ * named `<Type><name>` (EchoJob, …): what a client generated from the document types by the
+ * job's type. A user's jobs are all of public types (a fan-out job's tasks too).
  */
-export const JobViewSchema = z
-  .discriminatedUnion(
-    'type',
-    publicJobTypes().map((definition) =>
-      // A union with null, not `.nullable()`: the generator would write null into the named result itself.
-      JobView.extend({ type: z.literal(definition.type), input: namedInputSchema(definition), result: z.union([namedResultSchema(definition), z.null()]) }).meta({
-        id: `${schemaName(definition.type)}Job`,
-        description: `A job of type ${definition.type}, with its input and result.`,
-      }),
-    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
-  )
-  .meta({ id: 'Job', description: 'A job with its input and result, as its type declares them.' });
+function byJobType(name: string, description: string, variant: (definition: JobTypeDefinition) => z.ZodObject, describeVariant: (type: string) => string): z.ZodType {
+  return z
+    .discriminatedUnion(
+      'type',
+      publicJobTypes().map((definition) => variant(definition).meta({ id: `${schemaName(definition.type)}${name}`, description: describeVariant(definition.type) })) as unknown as [
+        z.ZodObject,
+        ...z.ZodObject[],
+      ],
+    )
+    .meta({ id: name, description });
+}
+
+/** A succeeded job's result, null before: a union with null, since `.nullable()` would write null into the named result itself. */
+function resultOrNull(definition: JobTypeDefinition): z.ZodType {
+  return z.union([namedResultSchema(definition), z.null()]);
+}
+
+/** A caller's own job, with the input and result its type declares (what the route sends is JobView, which these variants narrow). */
+export const JobViewSchema = byJobType(
+  'Job',
+  'A job with its input and result, as its type declares them.',
+  (definition) => JobView.extend({ type: z.literal(definition.type), input: namedInputSchema(definition), result: resultOrNull(definition) }),
+  (type) => `A job of type ${type}, with its input and result.`,
+);
 /** A job of any type, internal ones included (a dead-lettered email.send): what an operator's routes return. */
 export const AnyJobSchema = JobView.meta({ id: 'AnyJob', description: 'A job of any type, internal ones included, with its input and result.' });
 export const JobSummarySchema = JobSummary.meta({ id: 'JobSummary', description: 'A job without its input and result.' });
-/** A list item of a caller's job: per type as Job, input and result there only when `include` asked for them. */
-const JobListItemSchema = z
-  .discriminatedUnion(
-    'type',
-    publicJobTypes().map((definition) =>
-      JobListItem.extend({
-        type: z.literal(definition.type),
-        input: namedInputSchema(definition).optional(),
-        result: z.union([namedResultSchema(definition), z.null()]).optional(),
-      }).meta({
-        id: `${schemaName(definition.type)}JobListItem`,
-        description: `A job of type ${definition.type} in a list, with its input and result when \`include\` asked for them.`,
-      }),
-    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
-  )
-  .meta({ id: 'JobListItem', description: 'A job summary, with input and result when `include` asked for them.' });
+const JobListItemSchema = byJobType(
+  'JobListItem',
+  'A job summary, with input and result when `include` asked for them.',
+  (definition) => JobListItem.extend({ type: z.literal(definition.type), input: namedInputSchema(definition).optional(), result: resultOrNull(definition).optional() }),
+  (type) => `A job of type ${type} in a list, with its input and result when \`include\` asked for them.`,
+);
 export const FileViewSchema = FileView.meta({ id: 'File' });
 /** Not a body: the `data` of each event of the job event streams (app.ts names it to the document). */
 export const JobEventSchema = JobEvent.meta({ id: 'JobEvent', description: 'The `data` of one event of a job event stream; the event\'s `id` is the audit row\'s id.' });
