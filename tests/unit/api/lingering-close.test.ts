@@ -73,23 +73,17 @@ describe('lingerBeforeClosing', () => {
     client.socket.destroy();
   });
 
-  it('closes under a client that sends on past the grace and LINGER_BYTES after it', async () => {
+  it.each([
+    // 16 KiB a millisecond at most: the grace ends before LINGER_GRACE_BYTES have arrived, and LINGER_BYTES more close it.
+    { sender: 'sends on past the grace and LINGER_BYTES after it', chunkBytes: 16 * 1024, closedBefore: LINGER_GRACE_BYTES },
+    { sender: 'sends LINGER_GRACE_BYTES before the grace is out', chunkBytes: 1024 * 1024, closedBefore: 4 * LINGER_GRACE_BYTES },
+  ])('closes under a client that $sender', async ({ chunkBytes, closedBefore }) => {
     prepare = lingerBeforeClosing;
     const exchange = await refusedExchange();
-    // 16 KiB a millisecond at most: the grace ends before LINGER_GRACE_BYTES have arrived.
-    const written = await keepSending(exchange, 4 * LINGER_GRACE_BYTES, 16 * 1024);
+    const written = await keepSending(exchange, 4 * LINGER_GRACE_BYTES, chunkBytes);
     await exchange.closed;
     expect(exchange.errors).toEqual([expect.stringMatching(/^(EPIPE|ECONNRESET)$/)]);
-    expect(written).toBeLessThan(LINGER_GRACE_BYTES);
-  });
-
-  it('closes under a client that sends LINGER_GRACE_BYTES before the grace is out', async () => {
-    prepare = lingerBeforeClosing;
-    const exchange = await refusedExchange();
-    const written = await keepSending(exchange, 4 * LINGER_GRACE_BYTES, 1024 * 1024);
-    await exchange.closed;
-    expect(exchange.errors).toEqual([expect.stringMatching(/^(EPIPE|ECONNRESET)$/)]);
-    expect(written).toBeLessThan(4 * LINGER_GRACE_BYTES);
+    expect(written).toBeLessThan(closedBefore);
   });
 
   it('leaves the close to Node where a socket has no destroySoon to stand in for (the seam\'s fallback): the answer still arrives', async () => {
